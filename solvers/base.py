@@ -1,0 +1,234 @@
+"""The solver interface, budgets, results and the registry by name.
+
+Every solver maximises ``problem.score`` (a chain sum, DESIGN.md section 2) and reaches the model
+only through the problem's oracle. Budgets count **forward passes** (unique masked inputs the model
+saw during this solve), with optional seconds and iterations. On budget exhaustion or Ctrl-C a
+solver stops cleanly and returns its best trajectory so far.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from trace_opt._validation import check_positive_float, check_positive_int
+from trace_opt.oracle import BudgetExhausted
+from trace_opt.problem import Curves, TraceProblem
+
+SOLVERS: dict[str, type] = {}
+
+
+def register(name: str):
+    """Class decorator: make a solver available to ``get_solver(name)``."""
+    def deco(cls):
+        SOLVERS[name] = cls
+        cls.name = name
+        return cls
+    return deco
+
+
+def available_solvers() -> list[str]:
+    return sorted(SOLVERS)
+
+
+def get_solver(name, **params) -> "Solver":
+    """Instantiate a registered solver by name with its hyperparameters."""
+    if isinstance(name, Solver):
+        return name
+    if name not in SOLVERS:
+        raise ValueError(f"solver={name!r} is unknown; expected one of {available_solvers()}")
+    return SOLVERS[name](**params)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one solve. ``forward_passes`` counts passes made by this solve (cache hits are free)."""
+
+    forward_passes: int | None = None
+    seconds: float | None = None
+    iterations: int | None = None
+
+    def __post_init__(self):
+        check_positive_int("budget.forward_passes", self.forward_passes, allow_none=True)
+        check_positive_float("budget.seconds", self.seconds, allow_none=True)
+        check_positive_int("budget.iterations", self.iterations, allow_none=True)
+
+
+def as_budget(budget) -> Budget:
+    """Accept a Budget, None (no limit), an int (forward passes) or a dict of Budget fields."""
+    if budget is None:
+        return Budget()
+    if isinstance(budget, Budget):
+        return budget
+    if isinstance(budget, dict):
+        unknown = set(budget) - {"forward_passes", "seconds", "iterations"}
+        if unknown:
+            raise ValueError(f"budget has unknown keys {sorted(unknown)}; expected forward_passes, seconds, iterations")
+        return Budget(**budget)
+    if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
+        return Budget(forward_passes=int(budget))
+    raise ValueError(f"budget={budget!r} is not valid; expected a positive int (forward passes), a dict or a Budget")
+
+
+@dataclass
+class Result:
+    """What a solve returns. ``score`` is the maximised objective; ``value`` is in the paper's sign."""
+
+    trajectory: np.ndarray
+    score: float
+    objective: str
+    value: float
+    curves: Curves
+    history: list  # [(forward passes used, best score)], one entry per improvement
+    forward_passes: int  # made during the search (what the budget counts)
+    evaluation_forward_passes: int  # extra passes to draw the final curves (outside the budget)
+    batches: int
+    cache_hits: int
+    iterations: int
+    seconds: float
+    stopped: str  # "completed", "budget", "time", "iterations" or "interrupted"
+    solver: str
+    params: dict = field(default_factory=dict)
+    seed: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"solver": self.solver, "params": _jsonable(self.params), "seed": self.seed,
+                "objective": self.objective, "trajectory": self.trajectory.tolist(),
+                "score": self.score, "value": self.value, "curves": self.curves.to_dict(),
+                "history": [[int(f), float(s)] for f, s in self.history],
+                "forward_passes": self.forward_passes, "evaluation_forward_passes": self.evaluation_forward_passes,
+                "batches": self.batches, "cache_hits": self.cache_hits, "iterations": self.iterations,
+                "seconds": self.seconds, "stopped": self.stopped}
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer, np.floating)):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return repr(obj)
+
+
+class _Stop(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+class Run:
+    """Book-keeping of one solve, handed to ``Solver._search``: best-so-far, history, limits, progress."""
+
+    def __init__(self, problem: TraceProblem, budget: Budget, rng: np.random.Generator, progress: bool,
+                 total: int | None, desc: str):
+        self.problem = problem
+        self.budget = budget
+        self.rng = rng
+        self.oracle = problem.oracle
+        self.start_passes = self.oracle.forward_passes
+        self.start_time = time.monotonic()
+        self.iterations = 0
+        self.best_sigma: np.ndarray | None = None
+        self.best_score = -np.inf
+        self.best_known = False  # False while best_sigma is a fallback with an unknown score
+        self.history: list[tuple[int, float]] = []
+        self.bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+
+    @property
+    def passes_used(self) -> int:
+        return self.oracle.forward_passes - self.start_passes
+
+    def report(self, sigma: np.ndarray, score: float) -> bool:
+        """Offer a fully evaluated trajectory; keep it if it beats the best. Returns True if kept."""
+        if score > self.best_score or not self.best_known:
+            self.best_sigma = np.array(sigma, dtype=np.int64, copy=True)
+            self.best_score = float(score)
+            self.best_known = True
+            self.history.append((self.passes_used, self.best_score))
+            self.bar.set_postfix(best=f"{self.best_score:.4g}", refresh=False)
+            return True
+        return False
+
+    def fallback(self, sigma: np.ndarray) -> None:
+        """Offer a trajectory whose score is not known yet (e.g. a partial greedy order completed)."""
+        if self.best_sigma is None:
+            self.best_sigma = np.array(sigma, dtype=np.int64, copy=True)
+
+    def tick(self, n: int = 1) -> None:
+        """Count ``n`` iterations; raise a stop when the iteration or time limit is reached."""
+        if self.budget.iterations is not None and self.iterations + n > self.budget.iterations:
+            raise _Stop("iterations")
+        if self.budget.seconds is not None and time.monotonic() - self.start_time > self.budget.seconds:
+            raise _Stop("time")
+        self.iterations += n
+        self.bar.update(n)
+
+
+class Solver:
+    """Base class. Constructors store hyperparameters (validated there, scikit-learn style);
+    ``solve`` runs the search. Subclasses implement ``_search(problem, run)`` and may declare
+    ``_progress_total(problem)``."""
+
+    name = "solver"
+
+    def get_params(self) -> dict:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    def _progress_total(self, problem: TraceProblem) -> int | None:
+        return None
+
+    def solve(self, problem: TraceProblem, budget=None, seed: int | None = 0, progress: bool = False,
+              curves: bool = True) -> Result:
+        """Search for the best trajectory of ``problem`` within ``budget``.
+
+        budget: forward passes (int), a dict/``Budget`` with forward_passes, seconds, iterations, or
+        None. seed: seeds the solver's random generator (runs are reproducible). curves: draw the
+        final trajectory's four curves (extra passes, counted apart from the budget).
+        """
+        if not isinstance(problem, TraceProblem):
+            raise ValueError(f"problem must be a TraceProblem; got {type(problem).__name__}")
+        budget = as_budget(budget)
+        rng = np.random.default_rng(seed)
+        oracle = problem.oracle
+        saved = (oracle.forward_limit, oracle.deadline)
+        run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)
+        if budget.forward_passes is not None:
+            oracle.forward_limit = oracle.forward_passes + budget.forward_passes
+        if budget.seconds is not None:
+            oracle.deadline = run.start_time + budget.seconds
+        batches0, hits0 = oracle.batches, oracle.cache_hits
+        stopped = "completed"
+        try:
+            self._search(problem, run)
+        except BudgetExhausted as exc:
+            stopped = "time" if "time" in str(exc) else "budget"
+        except _Stop as stop:
+            stopped = stop.reason
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+        finally:
+            oracle.forward_limit, oracle.deadline = saved
+            run.bar.close()
+        seconds = time.monotonic() - run.start_time
+        search_passes = run.passes_used
+        batches, hits = oracle.batches - batches0, oracle.cache_hits - hits0
+        if run.best_sigma is None:  # stopped before any trajectory existed: fall back to identity
+            run.best_sigma = np.arange(problem.t, dtype=np.int64)
+        if not run.best_known:
+            run.best_score = problem.score(run.best_sigma)
+        result_curves = problem.curves(run.best_sigma) if curves else None
+        return Result(trajectory=run.best_sigma, score=run.best_score, objective=problem.objective,
+                      value=problem.to_paper_units(run.best_score), curves=result_curves,
+                      history=run.history, forward_passes=search_passes,
+                      evaluation_forward_passes=oracle.forward_passes - run.start_passes - search_passes,
+                      batches=batches, cache_hits=hits, iterations=run.iterations, seconds=seconds,
+                      stopped=stopped, solver=self.name, params=self.get_params(), seed=seed)
+
+    def _search(self, problem: TraceProblem, run: Run) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,57 @@
+"""Checks used at the public boundary. Every error names the argument and what it accepts."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not valid; expected one of {sorted(choices)}")
+    return value
+
+
+def check_positive_int(name: str, value, minimum: int = 1, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name}={value!r} is not valid; expected an integer >= {minimum}")
+    return int(value)
+
+
+def check_positive_float(name: str, value, allow_none: bool = False, allow_zero: bool = False):
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name}={value!r} is not valid; expected a finite number {bound}")
+    return float(value)
+
+
+def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
+    """Return ``sigma`` as an int64 array after checking it is a permutation of 0..t-1."""
+    arr = np.asarray(sigma)
+    if arr.ndim != 1 or arr.shape[0] != t:
+        raise ValueError(f"{name} must be a 1-D permutation of 0..{t - 1} (length {t}); got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.equal(np.mod(arr, 1), 0)):
+            raise ValueError(f"{name} must contain integers 0..{t - 1}")
+    arr = arr.astype(np.int64)
+    seen = np.zeros(t, dtype=bool)
+    if arr.min() < 0 or arr.max() >= t:
+        raise ValueError(f"{name} must be a permutation of 0..{t - 1}; found values outside that range")
+    seen[arr] = True
+    if not seen.all():
+        raise ValueError(f"{name} must be a permutation of 0..{t - 1}; it repeats a feature and misses {int((~seen).sum())}")
+    return arr
+
+
+def check_finite_values(values: np.ndarray, where: str = "model output") -> None:
+    if not np.all(np.isfinite(values)):
+        bad = int((~np.isfinite(values)).sum())
+        raise ValueError(
+            f"{where} contains {bad} NaN or infinite value(s); D(S) must be finite for every set "
+            "(check the model, the reference and the output= choice)"
+        )

@@ -1,0 +1,89 @@
+"""``explain``: one call from a model and an input to a trajectory explanation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .oracle import CallableOracle, ModelOracle, Oracle
+from .problem import Curves, TraceProblem
+from .rankings import trajectory_to_heatmap
+
+
+@dataclass
+class Explanation:
+    """A trajectory explanation of one input.
+
+    ``trajectory`` runs from least (index 0) to most important feature. ``score`` is the maximised
+    objective; ``value`` is in the paper's sign (AUC-Le, AUC-Mo or AUC-Le - AUC-Mo). ``heatmap`` has
+    the feature map's shape with values ((rank+1)/t)^alpha. ``counters`` are the oracle's totals.
+    """
+
+    trajectory: np.ndarray
+    score: float
+    value: float
+    objective: str
+    output: str
+    target: int | None
+    curves: Curves
+    heatmap: np.ndarray
+    counters: dict
+    result: object  # solvers.Result
+    oracle: Oracle
+
+    @property
+    def features(self):
+        return self.oracle.features
+
+    def to_dict(self) -> dict:
+        return {"objective": self.objective, "output": self.output, "target": self.target,
+                "t": int(self.oracle.t), "trajectory": self.trajectory.tolist(), "score": self.score,
+                "value": self.value, "auc_le": self.curves.auc_le, "auc_mo": self.curves.auc_mo,
+                "le_mo": self.curves.le_mo, "curves": self.curves.to_dict(), "counters": self.counters,
+                "solver": self.result.to_dict()}
+
+
+def explain(model, x, target: int | None = None, *, features=4, reference="zeros", output: str = "logit",
+            objective: str = "le-mo", solver="sa", solver_options: dict | None = None, budget=None,
+            seed: int = 0, batch_size: int = 64, device="cpu", progress: bool = False,
+            heatmap_alpha: float = 1.0, **reference_options) -> Explanation:
+    """Explain ``model``'s output for input ``x`` by a searched trajectory (TRACE).
+
+    Parameters
+    ----------
+    model : a torch module returning ``(B, n_classes)`` scores, or a black-box callable taking a numpy
+        batch ``(B, *x.shape)`` and returning ``(B,)`` or ``(B, n_classes)`` scores.
+    x : one input without batch dimension (``C x H x W`` image, ``H x W``, or a 1-D row of columns).
+    target : class to explain; None takes the model's predicted class (torch models).
+    features : a grid size (int or (rows, cols)) over the last two dims, an integer feature map, or a
+        ``Features`` object (e.g. ``tabular_features``).
+    reference : what deletion writes (``"zeros"``, ``"blur"``, ``"mean"``, ... or a tensor).
+    output : ``"logit"``, ``"prob"`` or ``"log_prob"`` (torch models).
+    objective : ``"le-mo"`` (default), ``"le"`` or ``"mo"``.
+    solver : a registered solver name (``solvers.available_solvers()``) or a Solver instance.
+    solver_options : the solver's hyperparameters.
+    budget : forward passes (int), or a dict with forward_passes / seconds / iterations.
+    """
+    from solvers import get_solver  # solvers sit above trace_opt's problem layer
+
+    solver_obj = get_solver(solver, **(solver_options or {}))
+    if isinstance(model, torch.nn.Module):
+        xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        if target is None:
+            with torch.inference_mode():
+                target = int(model(xt.to(device).unsqueeze(0)).argmax(dim=1)[0])
+        oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
+                             batch_size=batch_size, device=device, **reference_options)
+    elif callable(model):
+        oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
+                                batch_size=batch_size, **reference_options)
+        output = "raw"
+    else:
+        raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")
+    problem = TraceProblem(oracle, objective)
+    result = solver_obj.solve(problem, budget=budget, seed=seed, progress=progress)
+    heatmap = trajectory_to_heatmap(result.trajectory, oracle.features, alpha=heatmap_alpha)
+    return Explanation(trajectory=result.trajectory, score=result.score, value=result.value,
+                       objective=objective, output=output, target=oracle.target, curves=result.curves,
+                       heatmap=heatmap, counters=oracle.counters(), result=result, oracle=oracle)

@@ -1,0 +1,136 @@
+"""Features: which input elements form feature i.
+
+One internal form for every kind of feature: an integer array ``ids`` whose value at each input
+element is that element's feature id in ``0..t-1``. ``ids`` has the shape of the input's trailing
+dimensions and broadcasts over the leading ones (an ``H x W`` map covers a ``C x H x W`` image).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import check_positive_int
+
+
+@dataclass(frozen=True)
+class Features:
+    """A partition of the input into ``t`` features.
+
+    Attributes
+    ----------
+    ids : int64 array, each element's feature id (``0..t-1``), broadcasting against the input.
+    t : number of features.
+    kind : ``"grid"``, ``"segmentation"`` or ``"tabular"``.
+    grid : ``(rows, cols)`` for a grid of patches (feature id = row * cols + col), else None.
+    """
+
+    ids: np.ndarray
+    t: int
+    kind: str = "segmentation"
+    grid: tuple[int, int] | None = None
+    names: list[str] | None = field(default=None, compare=False)
+
+    def counts(self) -> np.ndarray:
+        """Number of elements of the feature map that belong to each feature."""
+        return np.bincount(self.ids.ravel(), minlength=self.t)
+
+    def check_covers(self, input_shape: tuple[int, ...], name: str = "features") -> None:
+        """Raise ValueError unless ``ids`` broadcasts onto ``input_shape``."""
+        shape = tuple(input_shape)
+        if self.ids.ndim > len(shape) or shape[len(shape) - self.ids.ndim:] != self.ids.shape:
+            raise ValueError(
+                f"{name} map of shape {self.ids.shape} does not cover the input of shape {shape}; "
+                "it must equal the input's trailing dimensions (e.g. H x W for a C x H x W image)"
+            )
+
+
+def _split(n: int, parts: int) -> np.ndarray:
+    """Index of the part (0..parts-1) of each of n positions; uneven splits differ by at most one."""
+    return (np.arange(n) * parts) // n
+
+
+def grid_features(shape, grid) -> Features:
+    """A ``rows x cols`` grid of patches over an ``H x W`` input (uneven splits allowed).
+
+    ``shape`` is ``(H, W)``; ``grid`` is ``(rows, cols)`` or an int for a square grid.
+    Feature ids run row-major: patch ``(r, c)`` is feature ``r * cols + c``.
+    """
+    if len(tuple(shape)) != 2:
+        raise ValueError(f"shape must be (H, W); got {shape!r}")
+    H, W = (check_positive_int("shape", int(s)) for s in shape)
+    if isinstance(grid, (int, np.integer)):
+        grid = (int(grid), int(grid))
+    if len(tuple(grid)) != 2:
+        raise ValueError(f"grid must be an int or (rows, cols); got {grid!r}")
+    rows, cols = (check_positive_int("grid", int(g)) for g in grid)
+    if rows > H or cols > W:
+        raise ValueError(f"grid={grid!r} has more patches than pixels in the input of shape {(H, W)}")
+    ids = _split(H, rows)[:, None] * cols + _split(W, cols)[None, :]
+    t = rows * cols
+    if t < 2:
+        raise ValueError(f"grid={grid!r} gives t={t} features; TRACE needs t >= 2")
+    return Features(ids.astype(np.int64), t, kind="grid", grid=(rows, cols))
+
+
+def segmentation_features(segments) -> Features:
+    """Features from an arbitrary integer segmentation map (superpixels, regions).
+
+    Labels may be any integers; they are relabelled to ``0..t-1`` in increasing label order.
+    """
+    seg = np.asarray(segments)
+    if seg.size == 0 or not np.issubdtype(seg.dtype, np.integer):
+        raise ValueError(f"segments must be a non-empty integer array; got dtype {seg.dtype}, shape {seg.shape}")
+    labels, ids = np.unique(seg, return_inverse=True)
+    t = len(labels)
+    if t < 2:
+        raise ValueError(f"segments has {t} distinct label(s); TRACE needs t >= 2 features")
+    return Features(ids.reshape(seg.shape).astype(np.int64), t, kind="segmentation",
+                    names=[str(label) for label in labels])
+
+
+def tabular_features(n_columns: int, groups=None, names=None) -> Features:
+    """Features over tabular columns: one feature per column, or user-given groups.
+
+    ``groups`` is a list of lists of column indices; together they must cover every column exactly
+    once. Feature i is ``groups[i]``.
+    """
+    d = check_positive_int("n_columns", n_columns)
+    if groups is None:
+        if d < 2:
+            raise ValueError("n_columns must be >= 2 (TRACE needs t >= 2 features)")
+        return Features(np.arange(d, dtype=np.int64), d, kind="tabular",
+                        names=list(names) if names is not None else None)
+    ids = np.full(d, -1, dtype=np.int64)
+    for g, cols in enumerate(groups):
+        for c in cols:
+            if not 0 <= int(c) < d:
+                raise ValueError(f"groups: column {c} is outside 0..{d - 1}")
+            if ids[c] != -1:
+                raise ValueError(f"groups: column {c} appears in more than one group")
+            ids[c] = g
+    if (ids < 0).any():
+        missing = np.flatnonzero(ids < 0).tolist()
+        raise ValueError(f"groups must cover every column; columns {missing} are in no group")
+    if len(groups) < 2:
+        raise ValueError("groups must define at least 2 features")
+    return Features(ids, len(groups), kind="tabular")
+
+
+def as_features(features, input_shape: tuple[int, ...]) -> Features:
+    """Accept a Features object, an integer feature map, or an int (square grid over the last 2 dims)."""
+    if isinstance(features, Features):
+        feats = features
+    elif isinstance(features, (int, np.integer)) or (isinstance(features, tuple) and len(features) == 2
+                                                     and all(isinstance(v, (int, np.integer)) for v in features)):
+        if len(input_shape) < 2:
+            raise ValueError("features given as a grid need an input with at least 2 dimensions (H, W)")
+        feats = grid_features(input_shape[-2:], features)
+    else:
+        arr = np.asarray(features)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError("features must be a Features object, a grid size (int or (rows, cols)), "
+                             f"or an integer feature map; got {type(features).__name__}")
+        feats = segmentation_features(arr)
+    feats.check_covers(input_shape)
+    return feats

@@ -1,0 +1,89 @@
+"""Conversions between attribution maps, trajectories and heatmaps; Kendall distance."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._validation import check_choice, check_positive_float, check_trajectory
+from .features import Features
+from .problem import ranks_of
+
+
+def feature_scores(attribution, features: Features, aggregate: str = "sum", absolute: bool = False) -> np.ndarray:
+    """Aggregate an attribution map (input-shaped) to one score per feature (sum or mean)."""
+    check_choice("aggregate", aggregate, ("sum", "mean"))
+    a = attribution.detach().cpu().numpy() if isinstance(attribution, torch.Tensor) else np.asarray(attribution)
+    a = a.astype(np.float64)
+    features.check_covers(a.shape, name="features")
+    if absolute:
+        a = np.abs(a)
+    ids = np.broadcast_to(features.ids, a.shape).ravel()
+    sums = np.bincount(ids, weights=a.ravel(), minlength=features.t)
+    if aggregate == "mean":
+        sums = sums / np.bincount(ids, minlength=features.t)
+    return sums
+
+
+def attribution_to_trajectory(attribution, features: Features, aggregate: str = "sum",
+                              absolute: bool = False) -> np.ndarray:
+    """Trajectory from an attribution map: features by ascending aggregated score (least important first).
+
+    ``absolute=True`` ranks by |attribution| (elementwise, before aggregation); ties go to the lower
+    feature index first.
+    """
+    scores = feature_scores(attribution, features, aggregate, absolute)
+    return np.lexsort((np.arange(features.t), scores)).astype(np.int64)
+
+
+def scores_to_trajectory(scores) -> np.ndarray:
+    """Trajectory from one score per feature (ascending; ties by index)."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    return np.lexsort((np.arange(len(s)), s)).astype(np.int64)
+
+
+def trajectory_to_heatmap(sigma, features: Features, alpha: float = 1.0, smooth: bool = True) -> np.ndarray:
+    """Heatmap over the feature map's shape: feature i gets ``((rank_i + 1) / t) ** alpha`` in (0, 1].
+
+    For a grid of patches with ``smooth=True`` the patch values are upsampled bilinearly (as the
+    paper's figures do); otherwise each feature's elements are painted with its value.
+    """
+    check_positive_float("alpha", alpha)
+    sigma = check_trajectory(sigma, features.t)
+    values = ((ranks_of(sigma) + 1) / features.t) ** alpha
+    if smooth and features.kind == "grid" and features.grid is not None:
+        rows, cols = features.grid
+        grid = torch.as_tensor(values.reshape(rows, cols), dtype=torch.float64)[None, None]
+        out = torch.nn.functional.interpolate(grid, size=features.ids.shape, mode="bilinear", align_corners=False)
+        return out[0, 0].numpy()
+    return values[features.ids]
+
+
+def kendall_tau_distance(sigma_a, sigma_b, normalised: bool = False) -> float:
+    """Number of feature pairs ordered differently by two trajectories (0 = same order).
+
+    ``normalised=True`` divides by t(t-1)/2, giving a value in [0, 1].
+    """
+    a = np.asarray(sigma_a, dtype=np.int64)
+    t = len(a)
+    a = check_trajectory(a, t, "sigma_a")
+    b = check_trajectory(sigma_b, t, "sigma_b")
+    # positions in b of a's sequence; count inversions by merge sort (O(t log t))
+    seq = ranks_of(b)[a].tolist()
+    inv = _count_inversions(seq)
+    return inv / (t * (t - 1) / 2) if normalised else float(inv)
+
+
+def _count_inversions(seq: list) -> int:
+    if len(seq) <= 1:
+        return 0
+    mid = len(seq) // 2
+    left, right = seq[:mid], seq[mid:]
+    count = _count_inversions(left) + _count_inversions(right)
+    left_sorted, right_sorted = sorted(left), sorted(right)
+    # pairs (l in left, r in right) with l > r
+    j = 0
+    for l_val in left_sorted:
+        while j < len(right_sorted) and right_sorted[j] < l_val:
+            j += 1
+        count += j
+    return count
