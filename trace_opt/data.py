@@ -1,0 +1,228 @@
+"""Real data that ships with scikit-learn, and small models trained on it in seconds (cached).
+
+* ``load_digits_split(size=8|28, seed)``: handwritten digits as ``(N, 1, size, size)`` float32 in [0, 1]
+  (28 = the 8 x 8 images upsampled bilinearly, for a 7 x 7 grid of 4 x 4 patches).
+* ``digits_cnn(size, seed, cache_dir)``: a small CNN trained on the train split.
+* ``load_breast_cancer_split(seed)``: 30 standardised columns (train mean/std), float32.
+* ``breast_cancer_mlp(seed, cache_dir)``: an MLP 30 -> 2.
+
+Splits are stratified, 75 % train / 25 % test, from ``seed``. Training is seeded and deterministic on
+a given machine. Weights are cached in ``cache_dir`` (default ``$TRACE_OPT_CACHE`` or
+``./.cache/trace-trajectories``) under a file name keyed by architecture, size, seed and a hash of
+every training setting; the file also stores that configuration and is only loaded if it matches.
+Returned models are in eval mode and carry ``test_accuracy``, ``config``, ``cache_path`` and
+``loaded_from_cache`` attributes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._validation import check_choice, check_positive_int
+from .io import atomic_write_bytes
+from .models import DigitsCNN8, DigitsCNN28, TabularMLP
+
+DIGIT_SIZES = (8, 28)
+TEST_FRACTION = 0.25
+CACHE_ENV = "TRACE_OPT_CACHE"
+#: bump when a model definition or the training loop changes, so old cache files are never reused
+CACHE_VERSION = 1
+
+_TRAINING = {
+    "digits-cnn8": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "weight_decay": 0.0},
+    "digits-cnn28": {"epochs": 12, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.0},
+    "tabular-mlp": {"epochs": 60, "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4},
+}
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _check_seed(seed) -> int:
+    return check_positive_int("seed", seed, minimum=0)
+
+
+def _check_size(size) -> int:
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise ValueError(f"size={size!r} is not valid; expected one of {list(DIGIT_SIZES)}")
+    return int(check_choice("size", int(size), DIGIT_SIZES))
+
+
+def default_cache_dir() -> Path:
+    """``$TRACE_OPT_CACHE`` if set, else ``./.cache/trace-trajectories`` (relative to the working dir)."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path(".cache") / "trace-trajectories"
+
+
+def _cache_dir(cache_dir) -> Path:
+    if cache_dir is None:
+        return default_cache_dir()
+    if not isinstance(cache_dir, (str, os.PathLike)):
+        raise ValueError(f"cache_dir={cache_dir!r} is not valid; expected None, a str or a path")
+    return Path(cache_dir)
+
+
+# --------------------------------------------------------------------------------------- data
+def _split_indices(y: np.ndarray, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    return train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=y)
+
+
+def load_digits_split(size: int = 8, seed: int = 0):
+    """scikit-learn's 1,797 handwritten digits, split 75/25 (stratified, from ``seed``).
+
+    Returns ``(X_train, X_test, y_train, y_test)``: X float32 tensors ``(N, 1, size, size)`` with pixel
+    values in [0, 1] (the raw 0..16 intensities / 16), y int64 class tensors (0..9). ``size=28``
+    upsamples each 8 x 8 image bilinearly (``align_corners=False``); the split is the same as for 8.
+    """
+    from sklearn.datasets import load_digits
+
+    size, seed = _check_size(size), _check_seed(seed)
+    bunch = load_digits()
+    X = torch.as_tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)
+    y = torch.as_tensor(bunch.target, dtype=torch.int64)
+    if size != 8:
+        X = torch.nn.functional.interpolate(X, size=(size, size), mode="bilinear", align_corners=False)
+        X = X.clamp_(0.0, 1.0)
+    tr, te = _split_indices(bunch.target, seed)
+    tr, te = torch.as_tensor(tr), torch.as_tensor(te)
+    return X[tr].contiguous(), X[te].contiguous(), y[tr].contiguous(), y[te].contiguous()
+
+
+def load_breast_cancer_split(seed: int = 0):
+    """scikit-learn's breast cancer table (569 rows, 30 columns, 2 classes), split 75/25 (stratified).
+
+    Columns are standardised with the train split's mean and standard deviation. Returns
+    ``(X_train, X_test, y_train, y_test, feature_names)``: float32 / int64 tensors and a list of 30 names.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    seed = _check_seed(seed)
+    bunch = load_breast_cancer()
+    tr, te = _split_indices(bunch.target, seed)
+    X = bunch.data.astype(np.float64)
+    mean, std = X[tr].mean(axis=0), X[tr].std(axis=0)
+    X = (X - mean) / np.where(std > 0, std, 1.0)
+    X = torch.as_tensor(X, dtype=torch.float32)
+    y = torch.as_tensor(bunch.target, dtype=torch.int64)
+    tr, te = torch.as_tensor(tr), torch.as_tensor(te)
+    return X[tr].contiguous(), X[te].contiguous(), y[tr].contiguous(), y[te].contiguous(), \
+        [str(n) for n in bunch.feature_names]
+
+
+# ------------------------------------------------------------------------------------ training
+@contextmanager
+def _seeded_cpu(seed: int, max_threads: int = 2):
+    """Seed torch's global RNG for weight initialisation without disturbing the caller's stream,
+    and cap intra-op threads (the machines here have 2 cores)."""
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.set_num_threads(max(1, min(threads, max_threads)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+
+
+def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, seed: int, epochs: int, batch_size: int,
+         lr: float, weight_decay: float) -> None:
+    """Adam on the cross-entropy, mini-batches shuffled by a generator seeded from ``seed``."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+    n = len(X)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n, batch_size):
+            idx = perm[start:start + batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(X[idx]), y[idx])
+            loss.backward()
+            opt.step()
+    model.eval()
+
+
+def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
+    """Fraction of rows of ``X`` whose argmax score equals ``y``."""
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, len(X), batch_size):
+            correct += int((model(X[start:start + batch_size]).argmax(dim=1) == y[start:start + batch_size]).sum())
+    return correct / len(X)
+
+
+def _config_key(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _cached_model(config: dict, build, data, cache_dir) -> torch.nn.Module:
+    """Load the weights for ``config`` from the cache, or train, save atomically and return the model."""
+    X_train, X_test, y_train, y_test = data
+    seed = config["seed"]
+    directory = _cache_dir(cache_dir)
+    path = directory / f"{config['arch']}-seed{seed}-{_config_key(config)}.pt"
+    with _seeded_cpu(seed):
+        model = build()
+    loaded = False
+    if path.exists():
+        try:
+            payload = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
+            if payload.get("config") != config:
+                raise ValueError("the file's configuration differs from the requested one")
+            model.load_state_dict(payload["state_dict"])
+            loaded = True
+        except Exception as exc:  # corrupt or foreign file: retrain and overwrite it
+            warnings.warn(f"ignoring cached weights {path} ({exc}); training again", stacklevel=3)
+            with _seeded_cpu(seed):
+                model = build()
+    if not loaded:
+        with _seeded_cpu(seed):
+            _fit(model, X_train, y_train, seed=seed, epochs=config["epochs"], batch_size=config["batch_size"],
+                 lr=config["lr"], weight_decay=config["weight_decay"])
+            acc = accuracy(model, X_test, y_test)
+        buf = io.BytesIO()
+        torch.save({"config": config, "state_dict": model.state_dict(), "test_accuracy": acc}, buf)
+        atomic_write_bytes(path, buf.getvalue())
+    model.eval()
+    with _seeded_cpu(seed):
+        model.test_accuracy = accuracy(model, X_test, y_test)
+    model.config = dict(config)
+    model.cache_path = path
+    model.loaded_from_cache = loaded
+    return model
+
+
+def digits_cnn(size: int = 8, seed: int = 0, cache_dir=None) -> torch.nn.Module:
+    """A small CNN (``models.DigitsCNN8`` or ``DigitsCNN28``) trained on ``load_digits_split(size, seed)``.
+
+    Returns the model in eval mode with ``test_accuracy`` (fraction correct on the test split).
+    Trains in seconds on a CPU the first time; later calls load the cached weights.
+    """
+    size, seed = _check_size(size), _check_seed(seed)
+    cls = DigitsCNN8 if size == 8 else DigitsCNN28
+    config = {"arch": cls.arch, "version": CACHE_VERSION, "size": size, "seed": seed, "n_classes": 10,
+              "width": 16, "test_fraction": TEST_FRACTION, **_TRAINING[cls.arch]}
+    return _cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir)
+
+
+def breast_cancer_mlp(seed: int = 0, cache_dir=None) -> torch.nn.Module:
+    """An MLP (``models.TabularMLP``, 30 -> 32 -> 32 -> 2) trained on ``load_breast_cancer_split(seed)``.
+
+    Returns the model in eval mode with ``test_accuracy``; weights cached like ``digits_cnn``.
+    """
+    seed = _check_seed(seed)
+    X_train, X_test, y_train, y_test, _ = load_breast_cancer_split(seed)
+    config = {"arch": TabularMLP.arch, "version": CACHE_VERSION, "seed": seed, "n_features": 30,
+              "n_classes": 2, "hidden": 32, "test_fraction": TEST_FRACTION, **_TRAINING[TabularMLP.arch]}
+    return _cached_model(config, lambda: TabularMLP(30, n_classes=2, hidden=32),
+                         (X_train, X_test, y_train, y_test), cache_dir)
