@@ -1,0 +1,37 @@
+"""The exact solver: complete search (2^t sets) then DP over the subset lattice (solvers.complete)."""
+from __future__ import annotations
+
+from trace_opt._validation import check_positive_float, check_positive_int
+
+from .base import Solver, register
+from .complete import MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum
+
+
+@register("exact")
+class Exact(Solver):
+    """The optimal trajectory, by enumerating D(S) for all 2^t sets and dynamic programming.
+
+    Parameters
+    ----------
+    max_t : refuse t above this (2^t forward passes); default ``complete.MAX_T``.
+    max_memory_gb : refuse when the memory estimate exceeds this; default ``complete.MAX_MEMORY_GB``.
+    chunk : sets per oracle request; each chunk counts as one iteration.
+
+    Cost: 2^t forward passes minus cache hits. The size limits are checked before any model call
+    (ValueError suggesting a heuristic). A forward-pass budget below that cost stops the solve with
+    ``stopped="budget"`` and no evaluated trajectory (the base falls back to the identity order).
+    """
+
+    def __init__(self, max_t: int = MAX_T, max_memory_gb: float = MAX_MEMORY_GB, chunk: int = 1 << 14):
+        self.max_t = check_positive_int("max_t", max_t, minimum=2)
+        self.max_memory_gb = check_positive_float("max_memory_gb", max_memory_gb)
+        self.chunk = check_positive_int("chunk", chunk)
+
+    def _progress_total(self, problem):
+        return -(-(1 << problem.t) // self.chunk) if problem.t <= 63 else None
+
+    def _search(self, problem, run):
+        table = complete_table(problem, chunk=self.chunk, max_t=self.max_t, max_memory_gb=self.max_memory_gb,
+                               on_chunk=lambda done: run.tick())
+        sigma, score = exact_optimum(table, problem.objective)
+        run.report(sigma, score)

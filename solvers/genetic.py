@@ -1,0 +1,175 @@
+"""A genetic algorithm on permutations: tournament selection, OX/PMX crossover, swap/inversion
+mutation, elitism; each generation's children are scored in one oracle batch (``problem.scores``)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from trace_opt._validation import check_choice, check_positive_float, check_positive_int
+
+from .base import Solver, register
+from .greedy import greedy_order
+from .window import MAX_WINDOW, check_window, window_descent
+
+SEED_NAMES = ("greedy", "greedy-morf")
+
+
+def order_crossover(p1: np.ndarray, p2: np.ndarray, i: int, j: int) -> np.ndarray:
+    """OX (Davis): the child keeps ``p1[i:j]`` in place; the other positions, from j onward
+    (wrapping), take the remaining features in the order they appear in p2 from position j onward."""
+    t = len(p1)
+    child = np.full(t, -1, dtype=np.int64)
+    child[i:j] = p1[i:j]
+    used = np.zeros(t, dtype=bool)
+    used[p1[i:j]] = True
+    order = np.roll(p2, -j)
+    fill = order[~used[order]]
+    positions = np.roll(np.arange(t), -j)
+    positions = positions[(positions < i) | (positions >= j)]
+    child[positions] = fill
+    return child
+
+
+def pmx_crossover(p1: np.ndarray, p2: np.ndarray, i: int, j: int) -> np.ndarray:
+    """PMX (Goldberg & Lingle): the child keeps ``p1[i:j]`` in place; every other position takes p2's
+    feature, following the mapping p1[k] -> p2[k] of the segment when that feature is already used."""
+    t = len(p1)
+    child = p2.copy()
+    child[i:j] = p1[i:j]
+    pos_in_p1 = np.empty(t, dtype=np.int64)
+    pos_in_p1[p1] = np.arange(t)
+    in_seg = np.zeros(t, dtype=bool)
+    in_seg[p1[i:j]] = True
+    for k in list(range(0, i)) + list(range(j, t)):
+        v = p2[k]
+        while in_seg[v]:
+            v = p2[pos_in_p1[v]]
+        child[k] = v
+    return child
+
+
+def _cuts(rng: np.random.Generator, t: int) -> tuple[int, int]:
+    i, j = sorted(rng.choice(t + 1, size=2, replace=False))
+    return int(i), int(j)
+
+
+@register("ga")
+class GeneticAlgorithm(Solver):
+    """Generational GA with elitism over trajectories.
+
+    Parameters
+    ----------
+    population : individuals per generation (>= 2).
+    generations : generations after the initial population.
+    tournament : tournament size for parent selection (1..population).
+    crossover : ``"ox"``, ``"pmx"`` or ``"both"`` (one of the two at random per child).
+    crossover_rate : probability that a child is a crossover of two parents (else a copy of the first).
+    mutation : ``"swap"``, ``"inversion"`` or ``"both"``.
+    mutation_rate : probability that a child is mutated once (applied after crossover).
+    elitism : best individuals copied unchanged into the next generation (0..population-1).
+    seeds : initial individuals: names in ``("greedy", "greedy-morf")`` and/or permutations (e.g. from
+        attribution rankings, ``trace_opt.rankings.attribution_to_trajectory``); the rest are random.
+    polish_window : if set, finish with exact window moves of this width on the best individual.
+
+    Duplicates of individuals already in the population are replaced by a fresh mutation, so the
+    population keeps its diversity; identical trajectories cost nothing thanks to the oracle's cache.
+    """
+
+    def __init__(self, population: int = 24, generations: int = 200, tournament: int = 3, crossover: str = "both",
+                 crossover_rate: float = 0.9, mutation: str = "both", mutation_rate: float = 0.5, elitism: int = 2,
+                 seeds=("greedy", "greedy-morf"), polish_window: int | None = None):
+        self.population = check_positive_int("population", population, minimum=2)
+        self.generations = check_positive_int("generations", generations)
+        self.tournament = check_positive_int("tournament", tournament)
+        if self.tournament > self.population:
+            raise ValueError(f"tournament={tournament!r} is not valid; expected 1..population={self.population}")
+        self.crossover = check_choice("crossover", crossover, ("ox", "pmx", "both"))
+        self.crossover_rate = check_positive_float("crossover_rate", crossover_rate, allow_zero=True)
+        self.mutation = check_choice("mutation", mutation, ("swap", "inversion", "both"))
+        self.mutation_rate = check_positive_float("mutation_rate", mutation_rate, allow_zero=True)
+        for name, v in (("crossover_rate", self.crossover_rate), ("mutation_rate", self.mutation_rate)):
+            if v > 1:
+                raise ValueError(f"{name}={v!r} is not valid; expected a probability in [0, 1]")
+        self.elitism = check_positive_int("elitism", elitism, minimum=0)
+        if self.elitism >= self.population:
+            raise ValueError(f"elitism={elitism!r} is not valid; expected 0..population-1={self.population - 1}")
+        seeds = [] if seeds is None else ([seeds] if isinstance(seeds, str) else list(seeds))
+        for s in seeds:
+            if isinstance(s, str) and s not in SEED_NAMES:
+                raise ValueError(f"seeds contains {s!r}; expected names in {list(SEED_NAMES)} or permutations")
+        if len(seeds) > self.population:
+            raise ValueError(f"seeds has {len(seeds)} entries; expected at most population={self.population}")
+        self.seeds = seeds
+        self.polish_window = check_positive_int("polish_window", polish_window, minimum=2, allow_none=True)
+        if self.polish_window is not None and self.polish_window > MAX_WINDOW:
+            raise ValueError(f"polish_window={polish_window!r} is not valid; expected 2..{MAX_WINDOW} or None")
+
+    def _progress_total(self, problem):
+        return self.generations
+
+    def _mutate(self, child: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        kind = self.mutation if self.mutation != "both" else ("swap" if rng.random() < 0.5 else "inversion")
+        i, j = sorted(rng.choice(len(child), size=2, replace=False))
+        child = child.copy()
+        if kind == "swap":
+            child[i], child[j] = child[j], child[i]
+        else:
+            child[i:j + 1] = child[i:j + 1][::-1]
+        return child
+
+    def _select(self, scores: np.ndarray, rng: np.random.Generator) -> int:
+        entrants = rng.choice(len(scores), size=self.tournament, replace=False)
+        return int(entrants[np.argmax(scores[entrants])])
+
+    def _search(self, problem, run):
+        t = problem.t
+        if self.polish_window is not None:
+            check_window(self.polish_window, t)
+        rng = run.rng
+        pop: list[np.ndarray] = []
+        for s in self.seeds:
+            if isinstance(s, str):
+                sigma = greedy_order(problem, "lerf" if s == "greedy" else "morf", run, count_iterations=False)
+            else:
+                sigma = problem.check_trajectory(s, "seeds entry")
+            if not any(np.array_equal(sigma, p) for p in pop):
+                pop.append(sigma)
+        while len(pop) < self.population:
+            pop.append(rng.permutation(t).astype(np.int64))
+        pop_arr = np.stack(pop)
+        scores = problem.scores(pop_arr)
+        b = int(np.argmax(scores))
+        run.report(pop_arr[b], float(scores[b]))
+        for _ in range(self.generations):
+            run.tick()
+            order = np.argsort(-scores, kind="stable")
+            elite = pop_arr[order[:self.elitism]]
+            seen = {p.tobytes() for p in elite}
+            children = []
+            while len(children) < self.population - self.elitism:
+                p1 = pop_arr[self._select(scores, rng)]
+                if rng.random() < self.crossover_rate:
+                    p2 = pop_arr[self._select(scores, rng)]
+                    kind = self.crossover if self.crossover != "both" else ("ox" if rng.random() < 0.5 else "pmx")
+                    i, j = _cuts(rng, t)
+                    child = order_crossover(p1, p2, i, j) if kind == "ox" else pmx_crossover(p1, p2, i, j)
+                else:
+                    child = p1.copy()
+                if rng.random() < self.mutation_rate:
+                    child = self._mutate(child, rng)
+                tries = 0
+                while child.tobytes() in seen and tries < 10:
+                    child = self._mutate(child, rng)
+                    tries += 1
+                seen.add(child.tobytes())
+                children.append(child)
+            children = np.stack(children)
+            child_scores = problem.scores(children)
+            pop_arr = np.concatenate([elite, children])
+            scores = np.concatenate([scores[order[:self.elitism]], child_scores])
+            b = int(np.argmax(child_scores))
+            if child_scores[b] > run.best_score:
+                run.report(children[b], float(child_scores[b]))
+        if self.polish_window is not None:
+            window_descent(problem, run.best_sigma, self.polish_window, run=run)
