@@ -114,6 +114,10 @@ class TraceProblem:
         sig = np.asarray(sigmas, dtype=np.int64)
         if sig.ndim != 2 or sig.shape[1] != self.t:
             raise ValueError(f"sigmas must have shape (M, {self.t}); got {sig.shape}")
+        bad = np.flatnonzero((np.sort(sig, axis=1) != np.arange(self.t)[None, :]).any(axis=1))
+        if len(bad):
+            raise ValueError(f"sigmas must hold permutations of 0..{self.t - 1} in every row; "
+                             f"row(s) {bad[:5].tolist()} are not")
         ranks = np.empty_like(sig)
         np.put_along_axis(ranks, sig, np.arange(self.t)[None, :], axis=1)
         masks = ranks[:, None, :] < np.arange(self.t + 1)[None, :, None]
