@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
 from trace_opt.problem import OBJECTIVES, ranks_of
 
+torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
+
 
 def table_oracle(t: int, seed: int, cache: bool = True):
     """A random set function D(S) = table[bitmask(S)] and an oracle over it."""

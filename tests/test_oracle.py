@@ -1,0 +1,282 @@
+"""Oracles: values equal direct model calls, batching is invisible, the cache and counters are exact."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+
+from trace_opt import BudgetExhausted, CallableOracle, ModelOracle, SetFunctionOracle, tabular_features
+
+torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
+
+
+class CountingNet(torch.nn.Module):
+    """A small CNN on 2 x 6 x 6 inputs that counts its calls and the rows it saw."""
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv = torch.nn.Conv2d(2, 3, 3, padding=1)
+        self.fc = torch.nn.Linear(3 * 6 * 6, 5)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+        self.calls = 0
+        self.rows = 0
+
+    def forward(self, x):
+        self.calls += 1
+        self.rows += x.shape[0]
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def make_model_oracle(batch_size=64, cache=True, output="logit", seed=0):
+    model = CountingNet(seed).eval()
+    x = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(seed + 1))
+    oracle = ModelOracle(model, x, target=3, features=(3, 2), reference="blur", output=output,
+                         batch_size=batch_size, cache=cache, sigma=1.0)
+    return model, x, oracle
+
+
+def direct_values(model, x, ref, ids, masks, output="logit"):
+    """One masked input at a time, built element by element (independent of the oracle)."""
+    vals = []
+    for m in np.asarray(masks, dtype=bool):
+        xx = x.clone()
+        for i in np.flatnonzero(m):
+            sel = torch.as_tensor(np.broadcast_to(ids == i, tuple(x.shape)).copy())
+            xx[sel] = ref[sel]
+        with torch.no_grad():
+            z = model(xx[None]).double()
+        if output == "prob":
+            z = torch.softmax(z, 1)
+        elif output == "log_prob":
+            z = torch.log_softmax(z, 1)
+        vals.append(float(z[0, 3]))
+    return np.array(vals)
+
+
+def random_masks(t, n, seed):
+    return np.random.default_rng(seed).random((n, t)) < 0.5
+
+
+def independent_keys(masks):
+    return np.array([sum(1 << int(i) for i in np.flatnonzero(m)) for m in masks], dtype=np.uint64)
+
+
+# --------------------------------------------------------------------------- values and batching
+@pytest.mark.parametrize("output", ["logit", "prob", "log_prob"])
+def test_model_oracle_values_equal_direct_calls_for_any_batch_size(output):
+    masks = random_masks(6, 40, 0)
+    results = []
+    for bs in (1, 7, 64):
+        model, x, oracle = make_model_oracle(batch_size=bs, output=output)
+        vals = oracle.evaluate(masks)
+        results.append(vals)
+        expected = direct_values(model, x, oracle.reference, oracle.features.ids, masks, output)
+        np.testing.assert_allclose(vals, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(results[0], results[2], rtol=1e-5, atol=1e-7)
+
+
+def test_model_oracle_counters_exact():
+    bs = 4
+    model, x, oracle = make_model_oracle(batch_size=bs)
+    # construction: one probe pass on x, which is D({}) and is cached
+    assert (oracle.forward_passes, oracle.batches, oracle.requests, oracle.cache_hits) == (1, 1, 1, 0)
+    assert (model.calls, model.rows) == (1, 1)
+    t = oracle.t
+    rng = np.random.default_rng(3)
+    keys = rng.choice(np.arange(1, 2 ** t), size=10, replace=False)  # 10 distinct non-empty sets
+    distinct = oracle.masks_of_keys(keys.astype(np.uint64))
+    masks = np.concatenate([distinct, distinct[[2, 2, 5]], np.zeros((1, t), bool)])  # 3 dups + the empty set
+    B = len(masks)
+    vals = oracle.evaluate(masks)
+    assert oracle.forward_passes == 1 + 10
+    assert oracle.batches == 1 + math.ceil(10 / bs)
+    assert oracle.requests == 1 + B
+    assert oracle.cache_hits == B - 10
+    assert (model.calls, model.rows) == (oracle.batches, oracle.forward_passes)
+    assert vals[10] == vals[11] == vals[2] and vals[12] == vals[5]
+    assert oracle.counters()["cache_size"] == 11
+    # the same request again: all from the cache, no model call
+    calls = model.calls
+    again = oracle.evaluate(masks)
+    np.testing.assert_array_equal(again, vals)
+    assert model.calls == calls and oracle.forward_passes == 11
+    assert oracle.cache_hits == (B - 10) + B and oracle.requests == 1 + 2 * B
+    # value_full_input (D({})) is served by the cache: one request, one hit
+    assert vals[13] == oracle.value_full_input
+    assert model.calls == calls
+    c = oracle.counters()
+    assert {k: c[k] for k in ("forward_passes", "batches", "cache_hits", "requests")} == {
+        "forward_passes": 11, "batches": 1 + math.ceil(10 / bs), "cache_hits": 2 * B - 10 + 1,
+        "requests": 2 + 2 * B}
+
+
+def test_model_oracle_cache_false_reevaluates_everything():
+    bs = 5
+    model, x, oracle = make_model_oracle(batch_size=bs, cache=False)
+    masks = np.concatenate([random_masks(6, 8, 1), random_masks(6, 8, 1)[:3]])  # 11 rows, 3 duplicates
+    a = oracle.evaluate(masks)
+    b = oracle.evaluate(masks)
+    np.testing.assert_array_equal(a, b)
+    assert oracle.forward_passes == 1 + 2 * 11
+    assert oracle.batches == 1 + 2 * math.ceil(11 / bs)
+    assert oracle.cache_hits == 0 and oracle.requests == 1 + 22
+    assert oracle.counters()["cache_size"] == 0
+    oracle.value_full_input  # D({}) is not cached either
+    assert oracle.forward_passes == 24 and model.rows == 24
+
+
+def test_evaluate_and_evaluate_keys_agree():
+    model, x, oracle = make_model_oracle()
+    masks = random_masks(6, 20, 4)
+    keys = independent_keys(masks)
+    np.testing.assert_array_equal(oracle.keys_of(masks), keys)
+    v_keys = oracle.evaluate_keys(keys)
+    passes = oracle.forward_passes
+    v_masks = oracle.evaluate(masks)
+    np.testing.assert_array_equal(v_keys, v_masks)
+    assert oracle.forward_passes == passes  # second call fully cached
+    _, _, fresh = make_model_oracle()
+    np.testing.assert_allclose(fresh.evaluate(masks), v_keys, rtol=1e-6)
+
+
+def test_single_row_evaluate_and_bad_mask_shape():
+    _, _, oracle = make_model_oracle()
+    row = np.array([True, False, False, True, False, False])
+    v = oracle.evaluate(row)
+    assert np.ndim(v) == 0
+    assert float(v) == oracle.evaluate(row[None])[0]
+    with pytest.raises(ValueError, match="masks"):
+        oracle.evaluate(np.zeros((2, 5), dtype=bool))
+
+
+@given(t=st.integers(2, 64), seed=st.integers(0, 2 ** 32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_keys_and_masks_roundtrip(t, seed):
+    oracle = SetFunctionOracle(lambda m: m.sum(axis=1), t)
+    masks = random_masks(t, 5, seed)
+    keys = oracle.keys_of(masks)
+    np.testing.assert_array_equal(keys, independent_keys(masks))
+    np.testing.assert_array_equal(oracle.masks_of_keys(keys), masks)
+
+
+def test_large_t_uses_exact_byte_keys():
+    t = 70
+    w = np.random.default_rng(0).normal(size=t)
+    calls = []
+    oracle = SetFunctionOracle(lambda m: (calls.append(len(m)), m @ w)[1], t)
+    assert not oracle.exact_uint64_keys
+    masks = random_masks(t, 6, 9)
+    masks[5] = masks[1]  # duplicate
+    masks[4] = masks[3]
+    masks[4, 69] = ~masks[3, 69]  # differs only in the last feature (beyond 64 bits)
+    vals = oracle.evaluate(masks)
+    np.testing.assert_allclose(vals, masks @ w)
+    assert calls == [5] and oracle.forward_passes == 5 and oracle.cache_hits == 1
+    oracle.evaluate(masks[::-1])
+    assert calls == [5] and oracle.cache_hits == 7
+    with pytest.raises(ValueError, match="t <= 64"):
+        oracle.evaluate_keys([1, 2])
+
+
+# --------------------------------------------------------------------------- limits
+def test_forward_limit_refuses_whole_request_and_keeps_state():
+    oracle = SetFunctionOracle(lambda m: m.sum(axis=1).astype(float), 6)
+    oracle.evaluate(random_masks(6, 1, 0))
+    oracle.forward_limit = oracle.forward_passes + 3
+    masks = oracle.masks_of_keys(np.arange(10, 15, dtype=np.uint64))
+    with pytest.raises(BudgetExhausted):
+        oracle.evaluate(masks)
+    assert oracle.forward_passes == 1 and oracle.counters()["cache_size"] == 1
+    oracle.evaluate(masks[:3])  # exactly the limit is allowed
+    assert oracle.forward_passes == 4
+    oracle.evaluate(masks[:3])  # cached sets are free even at the limit
+    with pytest.raises(BudgetExhausted):
+        oracle.evaluate(masks[3:4])
+    oracle.forward_limit = None
+    oracle.deadline = 0.0  # long past
+    with pytest.raises(BudgetExhausted, match="time"):
+        oracle.evaluate(masks[3:4])
+    assert oracle.forward_passes == 4
+
+
+def test_non_finite_values_are_refused_and_not_cached():
+    def fn(m):
+        return np.where(m[:, 0], np.nan, 1.0)
+
+    oracle = SetFunctionOracle(fn, 4)
+    masks = np.array([[False, True, False, False], [True, False, False, False]])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        oracle.evaluate(masks)
+    assert oracle.counters()["cache_size"] == 0
+    assert float(oracle.evaluate(masks[0])) == 1.0
+
+
+def test_model_oracle_warns_in_training_mode():
+    model = CountingNet().train()
+    with pytest.warns(UserWarning, match="training mode"):
+        ModelOracle(model, torch.rand(2, 6, 6), target=0, features=2)
+
+
+# --------------------------------------------------------------------------- black-box callable
+@pytest.fixture(scope="module")
+def breast_cancer_model():
+    data = load_breast_cancer()
+    X = (data.data - data.data.mean(0)) / data.data.std(0)
+    clf = LogisticRegression(max_iter=500).fit(X[:400], data.target[:400])
+    return clf, X[450]
+
+
+def test_callable_oracle_sklearn_batched_equals_one_at_a_time(breast_cancer_model):
+    clf, x = breast_cancer_model
+    groups = [list(range(5 * g, 5 * g + 5)) for g in range(6)]  # 6 features of 5 columns each
+    feats = tabular_features(30, groups=groups)
+    masks = np.concatenate([random_masks(6, 30, 2), random_masks(6, 30, 2)[:4]])
+    ref = np.zeros(30)
+    expected = []
+    for m in masks:
+        row = x.copy()
+        for g in np.flatnonzero(m):
+            row[groups[g]] = ref[groups[g]]
+        expected.append(clf.predict_proba(row[None])[0, 1])
+    n_unique = len({tuple(m) for m in masks} - {(False,) * 6})
+    for bs in (1, 7, 64, 256):
+        calls = []
+
+        def fn(batch):
+            calls.append(len(batch))
+            return clf.predict_proba(batch)
+
+        oracle = CallableOracle(fn, x, features=feats, reference="zeros", target=1, batch_size=bs)
+        vals = oracle.evaluate(masks)
+        np.testing.assert_allclose(vals, expected, rtol=1e-12, atol=1e-15)
+        assert calls[0] == 1 and sum(calls[1:]) == n_unique == oracle.forward_passes - 1
+        assert max(calls[1:]) <= bs and len(calls) == oracle.batches == 1 + math.ceil(n_unique / bs)
+        assert oracle.requests == 1 + len(masks) and oracle.cache_hits == len(masks) - n_unique
+        assert oracle.value_full_input == pytest.approx(clf.predict_proba(x[None])[0, 1], rel=1e-12)
+
+
+def test_callable_oracle_scalar_output_and_target_checks(breast_cancer_model):
+    clf, x = breast_cancer_model
+    scalar = CallableOracle(lambda b: clf.decision_function(b), x)  # one score per row; one feature per column
+    assert scalar.t == 30 and scalar.target is None
+    m = np.zeros(30, bool)
+    m[[0, 7]] = True
+    row = x.copy()
+    row[[0, 7]] = 0
+    assert float(scalar.evaluate(m)) == pytest.approx(clf.decision_function(row[None])[0], rel=1e-12)
+    with pytest.raises(ValueError, match="target"):
+        CallableOracle(lambda b: clf.decision_function(b), x, target=0)
+    with pytest.raises(ValueError, match="target"):
+        CallableOracle(clf.predict_proba, x, target=2)
+    with pytest.raises(ValueError, match="target"):
+        CallableOracle(clf.predict_proba, x)  # (B, 2) scores need a column
