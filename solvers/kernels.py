@@ -48,16 +48,6 @@ def chain_dp(c):
 
 
 @njit(cache=True)
-def popcounts(t):
-    """``pop[S]`` = number of elements of each bitmask S < 2^t (uint8)."""
-    n = 1 << t
-    pop = np.zeros(n, dtype=np.uint8)
-    for S in range(1, n):
-        pop[S] = pop[S >> 1] + (S & 1)
-    return pop
-
-
-@njit(cache=True)
 def level_extrema(values, t):
     """Per-level (set size k = 0..t) maximum and minimum of ``values[S]`` and their first argmax/argmin
     bitmasks (ties: lowest integer S). Also the per-level mean (the exact expectation of ``values``
@@ -87,21 +77,6 @@ def level_extrema(values, t):
         vsum[k] += v
         cnt[k] += 1.0
     return vmax, smax, vmin, smin, vsum / cnt
-
-
-@njit(cache=True)
-def chain_scores_from_table(c, sigmas):
-    """``sum_k c[P_k]`` for each row of ``sigmas`` (M x t int64), P_k = first k elements (bitmask)."""
-    m, t = sigmas.shape
-    out = np.empty(m, dtype=np.float64)
-    for r in range(m):
-        key = 0
-        acc = c[0]
-        for k in range(t):
-            key |= 1 << sigmas[r, k]
-            acc += c[key]
-        out[r] = acc
-    return out
 
 
 @njit(cache=True)

@@ -1,0 +1,282 @@
+"""Tabu, GA, beam and window-DP: validation, optimality checks against the exact DP, batching,
+budgets and reproducibility."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from neighbourhoods import Neighbourhood
+from solvers import available_solvers, get_solver, greedy_order
+from solvers.complete import complete_table, exact_optimum
+from solvers.genetic import order_crossover, pmx_crossover
+from solvers.tabu import all_transpositions
+from trace_opt import SetFunctionOracle, TraceProblem
+
+HEURISTICS = {
+    "greedy": {},
+    "sa": {"iterations": 300},
+    "tabu": {"iterations": 40},
+    "ga": {"population": 8, "generations": 15},
+    "beam": {"width": 4},
+    "window-dp": {"window": 4, "kicks": 5},
+}
+
+
+def structured_problem(t, seed, objective):
+    """A smooth random set function (pairwise interactions through a tanh) with many local optima."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(t, 4))
+    u = rng.normal(size=4)
+
+    def fn(masks):
+        return np.tanh((~masks).astype(float) @ W) @ u
+
+    return TraceProblem(SetFunctionOracle(fn, t), objective)
+
+
+class CountingProblem(TraceProblem):
+    """Counts calls of the batch entry points the solvers are meant to use."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.calls = {"c_values": 0, "scores": 0, "move_deltas": 0}
+
+    def c_values(self, masks):
+        self.calls["c_values"] += 1
+        return super().c_values(masks)
+
+    def scores(self, sigmas):
+        self.calls["scores"] += 1
+        return super().scores(sigmas)
+
+    def move_deltas(self, *a):
+        self.calls["move_deltas"] += 1
+        return super().move_deltas(*a)
+
+
+def test_registry_names():
+    names = available_solvers()
+    for n in ("tabu", "ga", "beam", "window-dp", "exact"):
+        assert n in names
+    with pytest.raises(ValueError, match=r"unknown.*'beam'.*'exact'.*'ga'.*'tabu'.*'window-dp'"):
+        get_solver("tabu-search")
+
+
+@pytest.mark.parametrize("name, params, arg", [
+    ("tabu", {"tenure": -1}, "tenure"),
+    ("tabu", {"candidates": 0}, "candidates"),
+    ("tabu", {"iterations": 0}, "iterations"),
+    ("tabu", {"stagnation": 0}, "stagnation"),
+    ("tabu", {"init": "best"}, "init"),
+    ("tabu", {"polish_window": 1}, "polish_window"),
+    ("ga", {"population": 1}, "population"),
+    ("ga", {"tournament": 9, "population": 8}, "tournament"),
+    ("ga", {"crossover": "cx"}, "crossover"),
+    ("ga", {"mutation": "scramble"}, "mutation"),
+    ("ga", {"mutation_rate": 1.5}, "mutation_rate"),
+    ("ga", {"crossover_rate": -0.1}, "crossover_rate"),
+    ("ga", {"elitism": 8, "population": 8}, "elitism"),
+    ("ga", {"seeds": ["shap"]}, "seeds"),
+    ("ga", {"generations": 0}, "generations"),
+    ("beam", {"width": 0}, "width"),
+    ("beam", {"direction": "both"}, "direction"),
+    ("window-dp", {"window": 1}, "window"),
+    ("window-dp", {"window": 40}, "window"),
+    ("window-dp", {"kicks": -1}, "kicks"),
+    ("window-dp", {"stride": 0}, "stride"),
+    ("exact", {"max_t": 1}, "max_t"),
+    ("exact", {"max_memory_gb": 0}, "max_memory_gb"),
+])
+def test_invalid_hyperparameters_name_the_argument(name, params, arg):
+    with pytest.raises(ValueError, match=arg):
+        get_solver(name, **params)
+
+
+@pytest.mark.parametrize("name, params", [("window-dp", {"window": 7}), ("tabu", {"polish_window": 7}),
+                                          ("ga", {"polish_window": 7}), ("beam", {"polish_window": 7})])
+def test_window_larger_than_t_is_refused_at_solve_time(name, params):
+    problem = structured_problem(6, 0, "le")
+    solver = get_solver(name, **params)
+    with pytest.raises(ValueError, match="window=7 is larger than t=6"):
+        solver.solve(problem)
+    assert problem.oracle.forward_passes == 0
+
+
+def test_bad_neighbourhood_and_seed_trajectory():
+    with pytest.raises(ValueError, match="neighbourhood"):
+        get_solver("tabu", neighbourhood="nope").solve(structured_problem(5, 0, "le"))
+    with pytest.raises(ValueError, match="seeds entry"):
+        get_solver("ga", seeds=[[0, 1, 1, 2, 3]]).solve(structured_problem(5, 0, "le"))
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("t", [5, 7])
+def test_no_heuristic_scores_above_the_optimum(objective, t):
+    for seed in range(2):
+        problem = structured_problem(t, 10 * t + seed, objective)
+        table = complete_table(problem)
+        _, opt = exact_optimum(table, objective)
+        for name, params in HEURISTICS.items():
+            res = get_solver(name, **params).solve(problem, seed=seed, curves=False)
+            assert res.score <= opt + 1e-12 * (1 + abs(opt)), name
+            assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12, abs=1e-12), name
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("direction", ["lerf", "morf"])
+def test_wide_beam_is_exact_and_width_one_is_greedy(objective, direction):
+    t = 8
+    problem = structured_problem(t, 3, objective)
+    _, opt = exact_optimum(complete_table(problem), objective)
+    res = get_solver("beam", width=math.comb(t, t // 2), direction=direction).solve(problem, curves=False)
+    assert res.score == pytest.approx(opt, rel=1e-12)
+    if direction == "lerf":
+        res1 = get_solver("beam", width=1).solve(problem, curves=False)
+        np.testing.assert_array_equal(res1.trajectory, greedy_order(problem, "lerf"))
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+def test_full_window_is_exact(objective):
+    t = 7
+    problem = structured_problem(t, 8, objective)
+    _, opt = exact_optimum(complete_table(problem), objective)
+    res = get_solver("window-dp", window=t, kicks=0, init="random").solve(problem, seed=1, curves=False)
+    assert res.score == pytest.approx(opt, rel=1e-12)
+
+
+def test_tabu_full_neighbourhood_reaches_a_two_swap_local_optimum():
+    t = 6  # 15 transpositions <= candidates: enumerated, one move_deltas batch per iteration
+    problem = CountingProblem(structured_problem(t, 21, "le-mo").oracle, "le-mo")
+    res = get_solver("tabu", iterations=30, candidates=15, tenure=0, stagnation=None, init="random") \
+        .solve(problem, seed=4, curves=False)
+    assert problem.calls["move_deltas"] == res.iterations == 30
+    best = res.trajectory
+    cand, lo, hi = all_transpositions(best)
+    assert len(cand) == 15
+    assert max(problem.score(c) for c in cand) <= res.score + 1e-12
+
+
+def test_tabu_uses_a_given_neighbourhood_object():
+    class Adjacent(Neighbourhood):
+        calls = 0
+
+        def propose(self, sigma, rng):
+            Adjacent.calls += 1
+            i = int(rng.integers(0, self.t - 1))
+            new = sigma.copy()
+            new[i], new[i + 1] = sigma[i + 1], sigma[i]
+            return new, i, i + 1
+
+    problem = structured_problem(8, 2, "le")
+    get_solver("tabu", iterations=10, candidates=5, neighbourhood=Adjacent()).solve(problem, curves=False)
+    assert Adjacent.calls >= 50
+
+
+def test_tabu_list_forbids_recent_pairs():
+    """With a large tenure, no feature pair is swapped twice within the tenure unless it aspires."""
+    t = 6
+    problem = structured_problem(t, 5, "le")
+    trace = []
+    orig = problem.move_deltas
+
+    def spy(sigma, chain, cand, lo, hi):
+        d, s = orig(sigma, chain, cand, lo, hi)
+        trace.append((sigma.copy(), cand, d))
+        return d, s
+
+    problem.move_deltas = spy
+    get_solver("tabu", iterations=12, candidates=15, tenure=1000, stagnation=None, init="random") \
+        .solve(problem, seed=0, curves=False)
+    scores = [problem.score(sigma) for sigma, _, _ in trace]
+    seen = set()
+    for k in range(len(trace) - 1):
+        sigma, nxt = trace[k][0], trace[k + 1][0]
+        pair = frozenset(sigma[np.flatnonzero(sigma != nxt)].tolist())
+        assert len(pair) == 2
+        if pair in seen:  # only by aspiration: the move must reach a new best
+            assert scores[k + 1] > max(scores[:k + 1])
+        seen.add(pair)
+    assert len(seen) >= 6
+
+
+def test_batching_one_call_per_iteration():
+    t = 8
+    problem = CountingProblem(structured_problem(t, 1, "le-mo").oracle, "le-mo")
+    res = get_solver("ga", population=6, generations=10, seeds=None).solve(problem, curves=False)
+    assert problem.calls["scores"] == 11 == res.iterations + 1
+    problem = CountingProblem(structured_problem(t, 1, "le-mo").oracle, "le-mo")
+    get_solver("beam", width=3).solve(problem, curves=False)
+    assert problem.calls["c_values"] == t + 2  # start set, one batch per level, final chain (cached)
+    problem = CountingProblem(structured_problem(t, 1, "le-mo").oracle, "le-mo")
+    res = get_solver("tabu", iterations=9, candidates=5, stagnation=None, init="random").solve(problem, curves=False)
+    assert problem.calls["move_deltas"] == 9
+
+
+@pytest.mark.parametrize("name", list(HEURISTICS) + ["exact"])
+def test_reproducible_from_seed(name):
+    params = HEURISTICS.get(name, {})
+    if name in ("tabu", "window-dp", "sa"):
+        params = {**params, "init": "random"}
+    if name == "ga":
+        params = {**params, "seeds": None}
+    runs = [get_solver(name, **params).solve(structured_problem(9, 4, "le-mo"), seed=s, curves=False)
+            for s in (3, 3, 4)]
+    np.testing.assert_array_equal(runs[0].trajectory, runs[1].trajectory)
+    assert runs[0].history == runs[1].history and runs[0].forward_passes == runs[1].forward_passes
+    if name in ("tabu", "ga", "window-dp", "sa"):  # stochastic: another seed takes another path
+        assert runs[0].history != runs[2].history or not np.array_equal(runs[0].trajectory, runs[2].trajectory)
+
+
+@pytest.mark.parametrize("name", list(HEURISTICS) + ["exact"])
+@pytest.mark.parametrize("budget", [30, 200])
+def test_forward_pass_budget_is_respected(name, budget):
+    params = {"tabu": {"iterations": 10_000}, "ga": {"generations": 10_000},
+              "window-dp": {"kicks": 10_000}, "beam": {"width": 50}}.get(name, HEURISTICS.get(name, {}))
+    problem = structured_problem(10, 6, "le-mo")
+    res = get_solver(name, **params).solve(problem, budget=budget, seed=0, curves=False)
+    assert res.forward_passes <= budget
+    if budget == 30 or name in ("tabu", "ga", "window-dp", "exact"):
+        assert res.stopped == "budget"
+    sorted_traj = np.sort(res.trajectory)
+    np.testing.assert_array_equal(sorted_traj, np.arange(10))
+
+
+@pytest.mark.parametrize("name", ["tabu", "ga", "window-dp", "beam"])
+def test_iteration_budget(name):
+    res = get_solver(name).solve(structured_problem(8, 0, "le"), budget={"iterations": 3}, curves=False)
+    assert res.iterations == 3 and res.stopped == "iterations"
+
+
+perm_pairs = st.integers(2, 12).flatmap(lambda t: st.tuples(
+    st.permutations(list(range(t))), st.permutations(list(range(t))),
+    st.tuples(st.integers(0, t), st.integers(0, t)).filter(lambda ij: ij[0] < ij[1])))
+
+
+@settings(max_examples=200, deadline=None)
+@given(perm_pairs)
+def test_order_crossover_properties(args):
+    p1, p2, (i, j) = np.array(args[0]), np.array(args[1]), args[2]
+    t = len(p1)
+    child = order_crossover(p1, p2, i, j)
+    np.testing.assert_array_equal(np.sort(child), np.arange(t))
+    np.testing.assert_array_equal(child[i:j], p1[i:j])
+    # outside the segment, read cyclically from j, the features keep p2's cyclic order from j
+    outside = [child[(j + k) % t] for k in range(t) if not i <= (j + k) % t < j]
+    expected = [v for v in np.roll(p2, -j) if v not in set(p1[i:j].tolist())]
+    assert outside == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(perm_pairs)
+def test_pmx_crossover_properties(args):
+    p1, p2, (i, j) = np.array(args[0]), np.array(args[1]), args[2]
+    t = len(p1)
+    child = pmx_crossover(p1, p2, i, j)
+    np.testing.assert_array_equal(np.sort(child), np.arange(t))
+    np.testing.assert_array_equal(child[i:j], p1[i:j])
+    seg = set(p1[i:j].tolist())
+    for k in itertools.chain(range(i), range(j, t)):
+        if p2[k] not in seg:
+            assert child[k] == p2[k]  # p2's feature stays where it is unless the segment took it
