@@ -1,0 +1,141 @@
+"""References: each kind has the right values; random ones are drawn once from the seed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+
+from trace_opt import ModelOracle, REFERENCE_KINDS, grid_features, make_reference, tabular_features
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def image():
+    return torch.rand(3, 10, 13, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.fixture
+def feats():
+    return grid_features((10, 13), (3, 4))  # uneven patches
+
+
+def test_all_kinds_keep_shape_and_dtype(image, feats):
+    for kind in REFERENCE_KINDS:
+        ref = make_reference(kind, image.float(), feats)
+        assert ref.shape == image.shape and ref.dtype == torch.float32, kind
+        assert torch.isfinite(ref).all()
+
+
+def test_zeros_constant_and_number(image, feats):
+    assert torch.equal(make_reference("zeros", image, feats), torch.zeros_like(image))
+    assert torch.equal(make_reference("constant", image, feats, value=0.7), torch.full_like(image, 0.7))
+    assert torch.equal(make_reference(0.25, image, feats), torch.full_like(image, 0.25))
+
+
+def test_mean_and_channel_mean(image, feats):
+    x = image.numpy()
+    np.testing.assert_allclose(make_reference("mean", image, feats).numpy(), np.full(x.shape, x.mean()), rtol=1e-12)
+    cm = make_reference("channel_mean", image, feats).numpy()
+    for c in range(3):
+        np.testing.assert_allclose(cm[c], np.full(x.shape[1:], x[c].mean()), rtol=1e-12)
+    assert not np.allclose(cm[0], cm[1])
+
+
+def test_patch_mean_is_each_features_mean(image, feats):
+    x = image.numpy()
+    ref = make_reference("patch_mean", image, feats).numpy()
+    ids = feats.ids
+    for i in range(feats.t):
+        sel = ids == i
+        expected = x[:, sel].mean()  # over the feature's pixels in every channel
+        np.testing.assert_allclose(ref[:, sel], expected, rtol=1e-12)
+    # tabular: per-group means of a 1-D row
+    row = torch.arange(6, dtype=torch.float64)
+    tab = tabular_features(6, groups=[[0, 5], [1, 2, 3], [4]])
+    np.testing.assert_allclose(make_reference("patch_mean", row, tab).numpy(), [2.5, 2, 2, 2, 4, 2.5])
+
+
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0])
+def test_blur_keeps_a_constant_image_constant(sigma, feats):
+    x = torch.full((3, 10, 13), 0.37, dtype=torch.float64)
+    np.testing.assert_allclose(make_reference("blur", x, feats, sigma=sigma).numpy(), 0.37, rtol=1e-12)
+    small = torch.full((2, 3), -1.5, dtype=torch.float64)  # smaller than the kernel radius
+    np.testing.assert_allclose(make_reference("blur", small, grid_features((2, 3), (1, 3)), sigma=sigma).numpy(),
+                               -1.5, rtol=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [1.0, 2.0])
+def test_blur_equals_scipy_gaussian_filter(image, feats, sigma):
+    # scipy's kernel radius int(3 * sigma + 0.5) equals ceil(3 * sigma) for these sigmas; 'mirror' = torch 'reflect'
+    ref = make_reference("blur", image, feats, sigma=sigma).numpy()
+    expected = gaussian_filter(image.numpy(), sigma=(0, sigma, sigma), mode="mirror", truncate=3.0)
+    np.testing.assert_allclose(ref, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_blur_sigma_matters_and_stays_in_range(image, feats):
+    a = make_reference("blur", image, feats, sigma=0.5)
+    b = make_reference("blur", image, feats, sigma=3.0)
+    assert not torch.allclose(a, b)
+    assert b.std() < a.std() < image.std()  # wider blur, smoother image
+    for r in (a, b):  # a convex combination of the input's values
+        assert r.min() >= image.min() - 1e-12 and r.max() <= image.max() + 1e-12
+
+
+def test_noise_is_drawn_once_from_the_seed(feats):
+    x = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(1))
+    f = grid_features((40, 40), 4)
+    a = make_reference("noise", x, f, seed=5)
+    b = make_reference("noise", x, f, seed=5)
+    c = make_reference("noise", x, f, seed=6)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # default: around x's mean with x's std (4,800 draws: tolerances are > 6 standard errors)
+    assert float(a.mean()) == pytest.approx(float(x.mean()), abs=0.03)
+    assert float(a.std()) == pytest.approx(float(x.std()), rel=0.07)
+    d = make_reference("noise", x, f, seed=5, noise_std=2.0)
+    assert float(d.std()) == pytest.approx(2.0, rel=0.07)
+    # the same standard-normal draw scaled: d - mean = (a - mean) * 2 / std(x)
+    np.testing.assert_allclose((d - x.mean()).numpy(), ((a - x.mean()) * 2.0 / x.std()).numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_noise_reference_makes_D_a_set_function():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
+    x = torch.rand(1, 6, 6)
+    o1 = ModelOracle(model, x, 1, features=3, reference="noise", seed=3, cache=False)
+    o2 = ModelOracle(model, x, 1, features=3, reference="noise", seed=3, cache=False)
+    assert torch.equal(o1.reference, o2.reference)
+    masks = np.random.default_rng(0).random((5, 9)) < 0.5
+    np.testing.assert_array_equal(o1.evaluate(masks), o1.evaluate(masks))
+    np.testing.assert_array_equal(o1.evaluate(masks), o2.evaluate(masks))
+
+
+def test_user_tensor_reference(image, feats):
+    user = torch.rand(3, 10, 13, dtype=torch.float64)
+    ref = make_reference(user, image, feats)
+    assert torch.equal(ref, user)
+    user[0, 0, 0] = 99.0  # a copy: later edits of the user's tensor do not change it
+    assert ref[0, 0, 0] != 99.0
+    arr = np.ones((3, 10, 13))
+    assert torch.equal(make_reference(arr, image, feats), torch.ones_like(image))
+
+
+def test_bad_references_are_refused(image, feats):
+    with pytest.raises(ValueError, match="reference tensor has shape"):
+        make_reference(torch.zeros(3, 10, 12), image, feats)
+    with pytest.raises(ValueError, match="reference tensor has shape"):
+        make_reference(np.zeros((10, 13)), image, feats)
+    with pytest.raises(ValueError, match="reference='gauss'"):
+        make_reference("gauss", image, feats)
+    with pytest.raises(ValueError, match="reference=True"):
+        make_reference(True, image, feats)
+    with pytest.raises(ValueError, match="sigma"):
+        make_reference("blur", image, feats, sigma=0.0)
+    with pytest.raises(ValueError, match="noise_std"):
+        make_reference("noise", image, feats, noise_std=-1.0)
+    row = torch.rand(6)
+    tab = tabular_features(6)
+    with pytest.raises(ValueError, match="blur"):
+        make_reference("blur", row, tab)
+    with pytest.raises(ValueError, match="channel_mean"):
+        make_reference("channel_mean", row, tab)
