@@ -2,7 +2,17 @@
 
 A neighbourhood proposes a move as ``(new_sigma, lo, hi)``: ``new_sigma`` differs from ``sigma``
 only at positions ``lo..hi`` (inclusive), so only prefix sets ``P_k`` with ``lo < k <= hi`` change.
-"""
-from .base import Neighbourhood, CompleteTranspositions, get_neighbourhood, NEIGHBOURHOODS
 
-__all__ = ["Neighbourhood", "CompleteTranspositions", "get_neighbourhood", "NEIGHBOURHOODS"]
+Transposition sets (``complete``, ``bubble``, ``star``, ``TranspositionGraph`` for any connected
+networkx graph on positions or features) and TSP-style moves (``vertex-insertion``,
+``block-reverse``, ``block-insertion``, the paper's ``mix``); Cayley-graph tools in ``cayley``.
+"""
+from .base import (ALIASES, N_DRAWS, NEIGHBOURHOODS, BlockInsertion, BlockReverse, BubbleSortTranspositions,
+                   CompleteTranspositions, MixedMoves, Neighbourhood, StarTranspositions, TranspositionGraph,
+                   VertexInsertion, check_generating_graph, check_neighbourhood_spec, get_neighbourhood, register_neighbourhood)
+from .cayley import cayley_diameter, cayley_graph, is_connected, is_regular
+
+__all__ = ["ALIASES", "N_DRAWS", "NEIGHBOURHOODS", "BlockInsertion", "BlockReverse", "BubbleSortTranspositions",
+           "CompleteTranspositions", "MixedMoves", "Neighbourhood", "StarTranspositions", "TranspositionGraph",
+           "VertexInsertion", "check_generating_graph", "check_neighbourhood_spec", "get_neighbourhood", "register_neighbourhood",
+           "cayley_diameter", "cayley_graph", "is_connected", "is_regular"]

@@ -1,9 +1,35 @@
-"""The neighbourhood interface, a registry by name, and complete transpositions."""
+"""The neighbourhood interface, a registry by name, transposition sets and TSP-style moves.
+
+A neighbourhood proposes a move as ``(new_sigma, lo, hi)`` with ``lo < hi``: ``new_sigma`` differs
+from ``sigma`` only at positions ``lo..hi`` (inclusive) and the prefix sets that change are exactly
+``P_k`` for ``lo < k <= hi`` (so a solver evaluates ``hi - lo`` sets, twice that for ``le-mo``).
+
+Why the range is exact, per move (positions are 0-based, ``P_k = set(sigma[:k])``):
+
+* swap of positions i < j: for i < k <= j, ``P_k`` loses ``sigma[i]`` and gains ``sigma[j]``.
+* vertex insertion i -> j (i < j; j < i is symmetric): for i < k <= j the new ``P_k`` equals the old
+  ``P_(k+1)`` minus ``sigma[i]``, which differs from the old ``P_k`` (that contains ``sigma[i]``).
+* block reverse of i..j: for i < k <= j the new ``P_k`` holds ``P_i`` plus positions ``j-k+i+1..j``,
+  the old one ``P_i`` plus ``i..k-1``: equal only if k = j+1.
+* block insertion (exchange adjacent blocks A = [a, m-1] and B = [m, c]): for a < k <= c, the new
+  prefix contains all of B or lies inside B, the old one lacks an element of B or lies inside A.
+
+Moves are drawn by the numba kernel ``neighbourhoods.kernels.apply_move`` from ``N_DRAWS`` uniform
+numbers, so ``propose(sigma, rng)`` consumes exactly ``rng.random(N_DRAWS)``.
+"""
 from __future__ import annotations
 
+import networkx as nx
 import numpy as np
 
+from . import kernels as K
+
 NEIGHBOURHOODS: dict[str, type] = {}
+ALIASES = {"bubble-sort": "bubble", "adjacent": "bubble", "vi": "vertex-insertion", "br": "block-reverse",
+           "bi": "block-insertion"}
+N_DRAWS = K.N_DRAWS
+_NO_EDGES = np.zeros((1, 2), dtype=np.int64)
+_NO_PROBS = np.zeros(2, dtype=np.float64)
 
 
 def register_neighbourhood(name: str):
@@ -15,41 +41,296 @@ def register_neighbourhood(name: str):
 
 
 class Neighbourhood:
-    """Base class. Subclasses implement ``propose``; ``t`` is set by ``bind``."""
+    """Base class. ``bind(t)`` validates and prepares; ``propose`` draws one random neighbour.
+
+    Subclasses set ``kind`` (a ``neighbourhoods.kernels`` move kind) and may override ``_prepare``
+    (build ``self.edges`` / ``self.probs``) and ``_all_moves`` (enumerate every move, for small t).
+    """
 
     name = "base"
+    kind = -1
+    t: int
 
     def bind(self, t: int) -> "Neighbourhood":
         """Prepare for trajectories of length t (validates; returns self)."""
-        if t < 2:
-            raise ValueError(f"a neighbourhood needs t >= 2 features; got t={t}")
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 2:
+            raise ValueError(f"a neighbourhood needs t >= 2 features; got t={t!r}")
         self.t = int(t)
+        self.edges = _NO_EDGES
+        self.probs = _NO_PROBS
+        self._prepare()
         return self
 
+    def _prepare(self) -> None:
+        pass
+
+    def _check_bound(self, sigma) -> np.ndarray:
+        if not hasattr(self, "t"):
+            raise ValueError(f"{self!r} is not bound to a length; call bind(t) or use get_neighbourhood(spec, t)")
+        s = np.asarray(sigma)
+        if s.ndim != 1 or s.shape[0] != self.t:
+            raise ValueError(f"sigma must be a trajectory of length t={self.t}; got shape {s.shape}")
+        return np.ascontiguousarray(s, dtype=np.int64)
+
+    def apply(self, sigma: np.ndarray, u: np.ndarray):
+        """The move drawn by the uniform numbers ``u`` (``N_DRAWS`` of them): ``(new_sigma, lo, hi)``."""
+        s = self._check_bound(sigma)
+        out = np.empty_like(s)
+        lo, hi = K.apply_move(self.kind, s, np.asarray(u, dtype=np.float64), self.edges, self.probs, out)
+        return out, int(lo), int(hi)
+
     def propose(self, sigma: np.ndarray, rng: np.random.Generator):
-        """Return ``(new_sigma, lo, hi)`` for one random neighbour of ``sigma``."""
+        """Return ``(new_sigma, lo, hi)`` for one random neighbour of ``sigma`` (uses ``rng.random(N_DRAWS)``)."""
+        return self.apply(sigma, rng.random(N_DRAWS))
+
+    def neighbours(self, sigma: np.ndarray) -> list:
+        """Every distinct neighbour of ``sigma`` as ``(new_sigma, lo, hi)`` (enumeration; meant for small t)."""
+        s = self._check_bound(sigma)
+        seen = {}
+        for new, lo, hi in self._all_moves(s):
+            key = new.tobytes()
+            if key not in seen:
+                seen[key] = (new, lo, hi)
+        return list(seen.values())
+
+    def _all_moves(self, s):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
 
+class _Transpositions(Neighbourhood):
+    """A transposition set given by a graph on the t positions (``on="positions"``: swap the
+    features at positions i and j) or on the t features (``on="features"``: swap features a and b
+    wherever they stand). It generates S_t iff the graph is connected (the paper's Proposition 1)."""
+
+    on = "positions"
+
+    def _graph(self, t: int) -> nx.Graph:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _prepare(self):
+        g = self._graph(self.t)
+        self.graph = check_generating_graph(g, self.t, type(self).__name__)
+        self.edges = np.array(sorted((min(a, b), max(a, b)) for a, b in self.graph.edges()), dtype=np.int64)
+
+    def transpositions(self) -> list:
+        """The generating transpositions as sorted pairs (of positions or features, per ``on``)."""
+        return [tuple(map(int, e)) for e in self.edges]
+
+    def _all_moves(self, s):
+        for a, b in self.edges:
+            if self.on == "positions":
+                i, j = int(a), int(b)
+            else:
+                pos = np.flatnonzero((s == a) | (s == b))
+                i, j = int(pos[0]), int(pos[1])
+            out = np.empty_like(s)
+            K.swap_positions(s, i, j, out)
+            yield out, i, j
+
+
+def check_generating_graph(graph, t: int, who: str = "graph") -> nx.Graph:
+    """Validate a transposition graph on ``0..t-1``: integer nodes exactly 0..t-1, no self-loops, connected.
+
+    A set of transpositions generates S_t iff its graph is connected (Proposition 1); a disconnected
+    graph would leave most trajectories unreachable, so it is refused.
+    """
+    if not isinstance(graph, nx.Graph):
+        raise ValueError(f"{who}: graph must be a networkx Graph on the nodes 0..t-1; got {type(graph).__name__}")
+    g = nx.Graph(graph)  # undirected view: a transposition is its own inverse
+    nodes = set(g.nodes())
+    if nodes != set(range(t)):
+        extra = sorted(map(repr, nodes - set(range(t))))[:5]
+        missing = sorted(set(range(t)) - nodes)[:5]
+        raise ValueError(f"{who}: graph nodes must be exactly the integers 0..{t - 1}; "
+                         f"missing {missing}, unexpected {extra}")
+    loops = list(nx.selfloop_edges(g))
+    if loops:
+        raise ValueError(f"{who}: graph has self-loops {loops[:5]}; a transposition swaps two different elements")
+    if not nx.is_connected(g):
+        parts = nx.number_connected_components(g)
+        raise ValueError(f"{who}: the transposition graph has {parts} connected components, so its "
+                         f"transpositions do not generate S_{t} (Proposition 1: a transposition set generates "
+                         f"S_t iff its graph is connected); add edges joining the components")
+    return g
+
+
 @register_neighbourhood("complete")
-class CompleteTranspositions(Neighbourhood):
+class CompleteTranspositions(_Transpositions):
     """Swap the features at any two positions (the complete graph; Cayley diameter t-1)."""
 
-    def propose(self, sigma, rng):
-        i, j = rng.choice(self.t, size=2, replace=False)
-        lo, hi = (int(i), int(j)) if i < j else (int(j), int(i))
-        new = sigma.copy()
-        new[lo], new[hi] = sigma[hi], sigma[lo]
-        return new, lo, hi
+    kind = K.KIND_COMPLETE
+
+    def _graph(self, t):
+        return nx.complete_graph(t)
+
+
+@register_neighbourhood("bubble")
+class BubbleSortTranspositions(_Transpositions):
+    """Swap two adjacent positions (the path graph; Cayley diameter t(t-1)/2). Every move has hi = lo+1."""
+
+    kind = K.KIND_EDGES_POS
+
+    def _graph(self, t):
+        return nx.path_graph(t)
+
+
+@register_neighbourhood("star")
+class StarTranspositions(_Transpositions):
+    """Swap the ``centre`` with any other element (the star graph; Cayley diameter floor(3(t-1)/2)).
+
+    on : ``"positions"`` (centre is a position; default position 0, the least important end) or
+        ``"features"`` (centre is a feature index, swapped with any other feature).
+    """
+
+    def __init__(self, centre: int = 0, on: str = "positions"):
+        if on not in ("positions", "features"):
+            raise ValueError(f"on={on!r} is not valid; expected 'positions' or 'features'")
+        if isinstance(centre, bool) or not isinstance(centre, (int, np.integer)) or centre < 0:
+            raise ValueError(f"centre={centre!r} is not valid; expected an integer in 0..t-1")
+        self.centre = int(centre)
+        self.on = on
+        self.kind = K.KIND_EDGES_POS if on == "positions" else K.KIND_EDGES_FEAT
+
+    def _graph(self, t):
+        if self.centre >= t:
+            raise ValueError(f"centre={self.centre} is not valid for t={t}; expected an integer in 0..{t - 1}")
+        g = nx.Graph()
+        g.add_nodes_from(range(t))
+        g.add_edges_from((self.centre, j) for j in range(t) if j != self.centre)
+        return g
+
+    def __repr__(self):
+        return f"StarTranspositions(centre={self.centre}, on={self.on!r})"
+
+
+class TranspositionGraph(_Transpositions):
+    """Transpositions given by any networkx graph on ``0..t-1`` (edge (a, b) = transposition (a b)).
+
+    on : ``"positions"`` (swap the features at positions a and b) or ``"features"`` (swap features a
+        and b wherever they stand). The graph must be connected (Proposition 1), else ``ValueError``.
+    """
+
+    def __init__(self, graph, on: str = "positions"):
+        if on not in ("positions", "features"):
+            raise ValueError(f"on={on!r} is not valid; expected 'positions' or 'features'")
+        if not isinstance(graph, nx.Graph):
+            raise ValueError(f"graph must be a networkx Graph on the nodes 0..t-1; got {type(graph).__name__}")
+        self.user_graph = graph
+        self.on = on
+        self.kind = K.KIND_EDGES_POS if on == "positions" else K.KIND_EDGES_FEAT
+
+    def _graph(self, t):
+        return self.user_graph
+
+    def __repr__(self):
+        return (f"TranspositionGraph(<{self.user_graph.number_of_nodes()} nodes, "
+                f"{self.user_graph.number_of_edges()} edges>, on={self.on!r})")
+
+
+@register_neighbourhood("vertex-insertion")
+class VertexInsertion(Neighbourhood):
+    """Take the feature at position i and re-insert it at position j != i (range min(i,j)..max(i,j))."""
+
+    kind = K.KIND_VI
+
+    def _all_moves(self, s):
+        t = self.t
+        for i in range(t):
+            for j in range(t):
+                if i != j:
+                    out = np.empty_like(s)
+                    lo, hi = K.vertex_insertion(s, i, j, out)
+                    yield out, int(lo), int(hi)
+
+
+@register_neighbourhood("block-reverse")
+class BlockReverse(Neighbourhood):
+    """Reverse the block of positions i..j (i < j, uniform over pairs; range i..j)."""
+
+    kind = K.KIND_BR
+
+    def _all_moves(self, s):
+        t = self.t
+        for i in range(t):
+            for j in range(i + 1, t):
+                out = np.empty_like(s)
+                K.block_reverse(s, i, j, out)
+                yield out, i, j
+
+
+@register_neighbourhood("block-insertion")
+class BlockInsertion(Neighbourhood):
+    """Move the block [a, m-1] behind the block [m, c] (equivalently exchange the two adjacent blocks).
+
+    Drawn as a uniform pair a < c and a uniform cut m in a+1..c; range a..c.
+    """
+
+    kind = K.KIND_BI
+
+    def _all_moves(self, s):
+        t = self.t
+        for a in range(t):
+            for c in range(a + 1, t):
+                for m in range(a + 1, c + 1):
+                    out = np.empty_like(s)
+                    K.block_insertion(s, a, m, c, out)
+                    yield out, a, c
+
+
+@register_neighbourhood("mix")
+class MixedMoves(Neighbourhood):
+    """The paper's mix of TSP moves: block reverse, vertex insertion, block insertion with
+    probabilities ``p_block_reverse`` (0.89), ``p_vertex_insertion`` (0.10) and the rest (0.01)."""
+
+    kind = K.KIND_MIX
+
+    def __init__(self, p_block_reverse: float = 0.89, p_vertex_insertion: float = 0.10):
+        for name, p in (("p_block_reverse", p_block_reverse), ("p_vertex_insertion", p_vertex_insertion)):
+            if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
+                raise ValueError(f"{name}={p!r} is not valid; expected a probability in [0, 1]")
+        if p_block_reverse + p_vertex_insertion > 1 + 1e-12:
+            raise ValueError(f"p_block_reverse + p_vertex_insertion = {p_block_reverse + p_vertex_insertion} "
+                             "is not valid; expected a sum <= 1 (the rest goes to block insertion)")
+        self.p_block_reverse = float(p_block_reverse)
+        self.p_vertex_insertion = float(p_vertex_insertion)
+
+    def _prepare(self):
+        self.probs = np.array([self.p_block_reverse, self.p_vertex_insertion], dtype=np.float64)
+
+    def _all_moves(self, s):
+        parts = [(self.p_block_reverse, BlockReverse), (self.p_vertex_insertion, VertexInsertion),
+                 (1 - self.p_block_reverse - self.p_vertex_insertion, BlockInsertion)]
+        for p, cls in parts:
+            if p > 0:
+                yield from cls().bind(self.t)._all_moves(s)
+
+    def __repr__(self):
+        return f"MixedMoves(p_block_reverse={self.p_block_reverse}, p_vertex_insertion={self.p_vertex_insertion})"
+
+
+def check_neighbourhood_spec(spec):
+    """Validate a neighbourhood spec without binding it (for solver constructors); returns it."""
+    if isinstance(spec, (Neighbourhood, nx.Graph)):
+        return spec
+    if isinstance(spec, str) and ALIASES.get(spec, spec) in NEIGHBOURHOODS:
+        return spec
+    raise ValueError(f"neighbourhood={spec!r} is not valid; expected a Neighbourhood, a networkx graph or one of "
+                     f"{sorted(NEIGHBOURHOODS)} (aliases {sorted(ALIASES)})")
 
 
 def get_neighbourhood(spec, t: int) -> Neighbourhood:
-    """A neighbourhood from a name in ``NEIGHBOURHOODS`` or a ``Neighbourhood`` instance, bound to t."""
+    """A neighbourhood from a name in ``NEIGHBOURHOODS`` (or an alias), a ``Neighbourhood`` instance,
+    or a networkx graph (transpositions on positions), bound to t."""
     if isinstance(spec, Neighbourhood):
         return spec.bind(t)
-    if isinstance(spec, str) and spec in NEIGHBOURHOODS:
-        return NEIGHBOURHOODS[spec]().bind(t)
-    raise ValueError(f"neighbourhood={spec!r} is not valid; expected a Neighbourhood or one of {sorted(NEIGHBOURHOODS)}")
+    if isinstance(spec, nx.Graph):
+        return TranspositionGraph(spec).bind(t)
+    if isinstance(spec, str):
+        name = ALIASES.get(spec, spec)
+        if name in NEIGHBOURHOODS:
+            return NEIGHBOURHOODS[name]().bind(t)
+    raise ValueError(f"neighbourhood={spec!r} is not valid; expected a Neighbourhood, a networkx graph or one of "
+                     f"{sorted(NEIGHBOURHOODS)} (aliases {sorted(ALIASES)})")

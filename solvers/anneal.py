@@ -1,18 +1,22 @@
 """Simulated annealing over trajectories, as in the paper, with incremental evaluation."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from neighbourhoods import get_neighbourhood
-from trace_opt._validation import check_positive_float, check_positive_int
+from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
+from neighbourhoods.kernels import apply_move
+from trace_opt._validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.kernels import OBJECTIVE_CODES, chain_from_values, chain_sum, full_key, prefix_keys, request_keys
+from trace_opt.problem import TraceProblem
 
+from . import anneal_kernels as AK
 from .base import Run, Solver, register
 from .greedy import greedy_order
 
 
 INIT_CHOICES = ("greedy", "greedy-morf", "random")
+EVALUATIONS = ("incremental", "full")
+ROW = N_DRAWS + 1  # uniform draws per iteration: N_DRAWS for the move, one for the Metropolis test
 
 
 def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None = None) -> np.ndarray:
@@ -39,6 +43,78 @@ def default_temperature(problem) -> float:
     return 2.0
 
 
+def uses_keys(problem) -> bool:
+    """True when the fast path applies: t <= 64 (uint64 set keys) and the standard objectives."""
+    return problem.oracle.exact_uint64_keys and type(problem).c_values is TraceProblem.c_values
+
+
+class KeyedChain:
+    """The state of a local search on the fast path: trajectory, prefix keys and chain ``c(P_k)``.
+
+    ``propose(u)`` draws a move and evaluates only its changed prefixes (cached by the oracle);
+    ``propose_full(u)`` re-evaluates the whole new trajectory (the paper's way); ``commit()`` accepts
+    the last proposal. All bookkeeping runs in numba kernels; the oracle is called once per proposal.
+    """
+
+    def __init__(self, problem, nb, sigma: np.ndarray):
+        self.oracle = problem.oracle
+        self.nb = nb
+        t = self.t = problem.t
+        self.objective = OBJECTIVE_CODES[problem.objective]
+        self.full = full_key(t)
+        self.sigma = np.ascontiguousarray(sigma, dtype=np.int64).copy()
+        self.new = np.empty(t, dtype=np.int64)
+        self.keys = prefix_keys(self.sigma, np.empty(t + 1, dtype=np.uint64))
+        self.new_keys = np.empty(t + 1, dtype=np.uint64)
+        self.seg = np.empty(t + 1, dtype=np.uint64)
+        self.req = np.empty(2 * (t + 1), dtype=np.uint64)
+        self.seg_c = np.empty(t + 1, dtype=np.float64)
+        self.new_chain = np.empty(t + 1, dtype=np.float64)
+        self.chain = self._chain_of(self.keys, np.empty(t + 1, dtype=np.float64))
+        self.score = chain_sum(self.chain)
+        self._full_move = False
+
+    def _chain_of(self, keys, out):
+        n = request_keys(keys, self.t + 1, self.full, self.objective, self.req)
+        return chain_from_values(self.oracle.evaluate_keys(self.req[:n]), self.t + 1, self.objective, out)
+
+    def propose(self, u, T: float):
+        """Incremental: ``(delta, accepted)`` of the move drawn by ``u`` (Metropolis at temperature T)."""
+        nb = self.nb
+        lo, hi, n = AK.propose_requests(nb.kind, self.sigma, self.keys, u, nb.edges, nb.probs, self.full,
+                                        self.objective, self.new, self.seg, self.req)
+        vals = self.oracle.evaluate_keys(self.req[:n])
+        self.lo, self.hi, self._full_move = lo, hi, False
+        return AK.assess(vals, self.chain, lo, hi, self.objective, self.seg_c, T, u[N_DRAWS])
+
+    def propose_full(self, u, T: float):
+        """Full re-evaluation: all 2(t+1) (or t+1) sets of the new trajectory are requested."""
+        nb = self.nb
+        lo, hi = apply_move(nb.kind, self.sigma, u, nb.edges, nb.probs, self.new)
+        prefix_keys(self.new, self.new_keys)
+        self._chain_of(self.new_keys, self.new_chain)
+        self.lo, self.hi, self._full_move = lo, hi, True
+        delta = AK.range_delta(self.new_chain, self.chain, lo, hi)
+        return delta, AK.metropolis(delta, T, u[N_DRAWS])
+
+    def commit(self, delta: float) -> None:
+        """Accept the last proposal."""
+        self.sigma, self.new = self.new, self.sigma
+        if self._full_move:
+            self.chain, self.new_chain = self.new_chain, self.chain
+            self.keys, self.new_keys = self.new_keys, self.keys
+        else:
+            lo, hi = self.lo, self.hi
+            self.chain[lo + 1:hi + 1] = self.seg_c[:hi - lo]
+            self.keys[lo + 1:hi + 1] = self.seg[:hi - lo]
+        self.score += delta
+
+    def resum(self) -> float:
+        """Re-sum the chain (keeps float drift out of reported scores)."""
+        self.score = chain_sum(self.chain)
+        return self.score
+
+
 @register("sa")
 class SimulatedAnnealing(Solver):
     """Simulated annealing (Kirkpatrick et al.; the paper's algorithm 1).
@@ -50,16 +126,22 @@ class SimulatedAnnealing(Solver):
     eta : geometric cooling per iteration, ``T <- eta * T`` (paper: 0.999).
     init : ``"greedy"`` (paper's default: greedy LeRF), ``"greedy-morf"``, ``"random"`` or a permutation.
     threshold_temperature : stop early once T falls below this value (None: run all K iterations).
-    neighbourhood : name or ``Neighbourhood`` (paper: ``"complete"`` transpositions).
+    neighbourhood : name, ``Neighbourhood`` or networkx graph (paper: ``"complete"`` transpositions).
+    evaluation : ``"incremental"`` (default): a move over positions lo..hi evaluates only the prefix
+        sets between them (DESIGN.md section 3), repeated sets come from the oracle's cache;
+        ``"full"``: every proposal re-evaluates the whole new trajectory, as the paper's code does
+        (2(t+1) sets per iteration for ``le-mo``; pair it with an oracle built with ``cache=False``
+        to reproduce the paper's cost). Both take the same decisions: the acceptance delta is the sum
+        of the changed terms in both modes, so with a deterministic D they follow the same trajectory.
 
-    Each proposal changes only positions lo..hi, so only the prefix sets between them are evaluated
-    (DESIGN.md section 3); repeated sets come from the oracle's cache. A worse move is accepted with
-    probability ``exp(delta / T)`` (Metropolis). One uniform draw is made per iteration whether or not
-    it is needed, so the random stream, and hence the trajectory, does not depend on caching.
+    Each iteration draws ``N_DRAWS + 1`` uniform numbers (the move, then the Metropolis test) whether
+    or not they are needed, so the random stream, and hence the trajectory, does not depend on caching.
+    A worse move is accepted with probability ``exp(delta / T)``.
     """
 
     def __init__(self, iterations: int = 10_000, T0: float | None = None, eta: float = 0.999,
-                 init="greedy", threshold_temperature: float | None = None, neighbourhood="complete"):
+                 init="greedy", threshold_temperature: float | None = None, neighbourhood="complete",
+                 evaluation: str = "incremental"):
         self.iterations = check_positive_int("iterations", iterations)
         self.T0 = check_positive_float("T0", T0, allow_none=True)
         eta = check_positive_float("eta", eta)
@@ -71,31 +153,108 @@ class SimulatedAnnealing(Solver):
         self.init = init
         self.threshold_temperature = check_positive_float("threshold_temperature", threshold_temperature,
                                                           allow_none=True)
-        self.neighbourhood = neighbourhood
+        self.neighbourhood = check_neighbourhood_spec(neighbourhood)
+        self.evaluation = check_choice("evaluation", evaluation, EVALUATIONS)
 
     def _progress_total(self, problem):
         return self.iterations
 
-    def _search(self, problem, run):
-        rng = run.rng
+    def _start(self, problem, run):
         nb = get_neighbourhood(self.neighbourhood, problem.t)
         T = self.T0 if self.T0 is not None else default_temperature(problem)
-        sigma = initial_trajectory(problem, self.init, rng, run)
-        chain = problem.chain(sigma)
-        score = float(chain.sum())
-        run.report(sigma, score)
+        sigma = initial_trajectory(problem, self.init, run.rng, run)
+        return nb, T, sigma
+
+    def _search(self, problem, run):
+        nb, T, sigma = self._start(problem, run)
+        if uses_keys(problem):
+            self._search_keys(problem, run, nb, T, sigma)
+        else:
+            self._search_generic(problem, run, nb, T, sigma)
+
+    def _search_keys(self, problem, run, nb, T, sigma):
+        rng = run.rng
+        state = KeyedChain(problem, nb, sigma)
+        run.report(state.sigma, state.score)
+        propose = state.propose_full if self.evaluation == "full" else state.propose
+        threshold = self.threshold_temperature
         for _ in range(self.iterations):
             run.tick()
-            new, lo, hi = nb.propose(sigma, rng)
-            u = rng.random()
-            delta, segment = problem.move_delta(sigma, chain, new, lo, hi)
-            if delta >= 0 or u < math.exp(delta / T):
+            u = rng.random(ROW)
+            delta, accepted = propose(u, T)
+            if accepted:
+                state.commit(delta)
+                if state.score > run.best_score:
+                    run.report(state.sigma, state.resum())
+            T *= self.eta
+            if threshold is not None and T < threshold:
+                break
+
+    def _search_generic(self, problem, run, nb, T, sigma):
+        """Any t and any problem subclass: masks through ``problem.move_delta`` / ``problem.chain``."""
+        rng = run.rng
+        chain = problem.chain(sigma)
+        score = chain_sum(chain)
+        run.report(sigma, score)
+        threshold = self.threshold_temperature
+        for _ in range(self.iterations):
+            run.tick()
+            u = rng.random(ROW)
+            new, lo, hi = nb.apply(sigma, u[:N_DRAWS])
+            if self.evaluation == "full":
+                new_chain = problem.chain(new)
+                delta = AK.range_delta(new_chain, chain, lo, hi)
+            else:
+                delta, segment = problem.move_delta(sigma, chain, new, lo, hi)
+            if AK.metropolis(delta, T, u[N_DRAWS]):
                 sigma = new
-                chain[lo + 1:hi + 1] = segment
+                if self.evaluation == "full":
+                    chain = new_chain
+                else:
+                    chain[lo + 1:hi + 1] = segment
                 score += delta
                 if score > run.best_score:
-                    score = float(chain.sum())  # re-sum to keep float drift out of the record
+                    score = chain_sum(chain)
                     run.report(sigma, score)
             T *= self.eta
-            if self.threshold_temperature is not None and T < self.threshold_temperature:
+            if threshold is not None and T < threshold:
                 break
+
+
+def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0: float = 2.0, eta: float = 0.999,
+                     init="random", neighbourhood="complete", seed: int | None = 0,
+                     threshold_temperature: float | None = None) -> dict:
+    """Simulated annealing compiled end to end (numba) over a ``trace_opt.synthetic.SyntheticSetFunction``.
+
+    Follows the same random stream and floating-point steps as ``SimulatedAnnealing`` with incremental
+    evaluation on ``TraceProblem(fn.oracle(), objective)`` with the same seed: ``init="random"`` draws
+    ``rng.permutation(t)`` first, then every iteration one row of ``N_DRAWS + 1`` uniforms. (A greedy
+    start is not compiled: pass the permutation as ``init``.) Returns a dict with ``trajectory`` (best),
+    ``score``, ``final`` (last state), ``improvements`` [(iteration, best score)], ``iterations``,
+    ``accepted``.
+    """
+    from trace_opt.synthetic import SyntheticSetFunction
+    if not isinstance(fn, SyntheticSetFunction):
+        raise ValueError(f"fn must be a trace_opt.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
+    obj = OBJECTIVE_CODES[check_choice("objective", objective, tuple(OBJECTIVE_CODES))]
+    iterations = check_positive_int("iterations", iterations)
+    T0 = check_positive_float("T0", T0)
+    eta = check_positive_float("eta", eta)
+    threshold = check_positive_float("threshold_temperature", threshold_temperature, allow_none=True)
+    rng = np.random.default_rng(seed)
+    t = fn.t
+    if isinstance(init, str):
+        if init != "random":
+            raise ValueError(f"init={init!r} is not valid here; expected 'random' or a permutation")
+        sigma0 = rng.permutation(t).astype(np.int64)
+    else:
+        from trace_opt._validation import check_trajectory
+        sigma0 = check_trajectory(init, t, "init")
+    nb = get_neighbourhood(neighbourhood, t)
+    draws = rng.random((iterations, ROW))
+    sigma, best_sigma, best, imp_scores, imp_iters, its, accepted = AK.sa_synthetic(
+        sigma0, draws, T0, eta, 0.0 if threshold is None else threshold, nb.kind, nb.edges, nb.probs, obj,
+        full_key(t), fn.A, fn.U, fn.V, fn.width)
+    return {"trajectory": best_sigma, "score": float(best), "final": sigma,
+            "improvements": list(zip(imp_iters.tolist(), imp_scores.tolist())),
+            "iterations": int(its), "accepted": int(accepted)}

@@ -1,0 +1,324 @@
+"""numba kernels of the problem/oracle bookkeeping (t <= 64: a set is an exact uint64 bitmask).
+
+* prefix keys: ``keys[k]`` = bitmask of ``P_k = set(sigma[:k])``; after a move over positions lo..hi
+  only ``keys[lo+1..hi]`` change, recomputed in O(hi - lo) from ``keys[lo]``;
+* request keys: the sets an objective needs for a range of prefixes (``le``: S; ``mo``: all \\ S;
+  ``le-mo``: S then all \\ S), complements as ``full ^ S``;
+* delta accumulation: ``c`` of the changed prefixes from the D values, and the score change;
+* an exact set cache: open-addressing hash table (linear probing) from uint64 keys to float64 values;
+* the synthetic set function of ``trace_opt.synthetic``;
+* Kendall tau distance between trajectories (Fenwick tree, O(t log t)).
+
+Objective codes: ``OBJ_LE = 0``, ``OBJ_MO = 1``, ``OBJ_LE_MO = 2`` (``OBJECTIVE_CODES`` maps names).
+Kernels are pure functions of arrays; the readable wrappers live with their callers.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+OBJ_LE, OBJ_MO, OBJ_LE_MO = 0, 1, 2
+OBJECTIVE_CODES = {"le": OBJ_LE, "mo": OBJ_MO, "le-mo": OBJ_LE_MO}
+
+
+def full_key(t: int) -> np.uint64:
+    """Bitmask of all t features (t <= 64)."""
+    return np.uint64(0xFFFFFFFFFFFFFFFF) if t == 64 else np.uint64((1 << t) - 1)
+
+
+# ------------------------------------------------------------------ prefix keys
+@njit(cache=True)
+def prefix_keys(sigma, out):
+    """out[k] = bitmask of P_k for k = 0..t (out has t+1 entries)."""
+    key = np.uint64(0)
+    out[0] = key
+    for p in range(sigma.shape[0]):
+        key |= np.uint64(1) << np.uint64(sigma[p])
+        out[p + 1] = key
+    return out
+
+
+@njit(cache=True)
+def segment_keys(sigma, base, lo, hi, out):
+    """Bitmasks of P_k of ``sigma`` for k = lo+1..hi into out[0..hi-lo-1], from base = key of P_lo."""
+    key = base
+    for p in range(lo, hi):
+        key |= np.uint64(1) << np.uint64(sigma[p])
+        out[p - lo] = key
+    return hi - lo
+
+
+@njit(cache=True)
+def request_keys(seg, n, full, objective, out):
+    """The oracle keys an objective needs for the n sets seg[0..n-1]; returns how many were written.
+
+    ``le``: the sets; ``mo``: their complements; ``le-mo``: the sets then their complements.
+    """
+    if objective == 0:
+        for i in range(n):
+            out[i] = seg[i]
+        return n
+    if objective == 1:
+        for i in range(n):
+            out[i] = full ^ seg[i]
+        return n
+    for i in range(n):
+        out[i] = seg[i]
+        out[n + i] = full ^ seg[i]
+    return 2 * n
+
+
+@njit(cache=True)
+def chain_from_values(vals, n, objective, out):
+    """c(S) for n sets from the D values returned for ``request_keys`` (same layout)."""
+    for i in range(n):
+        if objective == 0:
+            out[i] = vals[i]
+        elif objective == 1:
+            out[i] = -vals[i]
+        else:
+            out[i] = vals[i] - vals[n + i]
+    return out
+
+
+@njit(cache=True)
+def accumulate_delta(vals, chain, lo, hi, objective, seg_out):
+    """Score change of a move over lo..hi: new c(P_k) into seg_out[0..hi-lo-1], returns
+    ``sum_k (new c(P_k) - chain[k])`` for k = lo+1..hi, summed in increasing k."""
+    n = hi - lo
+    chain_from_values(vals, n, objective, seg_out)
+    delta = 0.0
+    for i in range(n):
+        delta += seg_out[i] - chain[lo + 1 + i]
+    return delta
+
+
+@njit(cache=True)
+def chain_sum(chain):
+    """Sum of the chain in index order (the same rounding in every caller)."""
+    s = 0.0
+    for k in range(chain.shape[0]):
+        s += chain[k]
+    return s
+
+
+# ---------------------------------------------------------------- hash table
+@njit(cache=True)
+def _slot(key, mask):
+    # splitmix64 finaliser: spreads nearby bitmasks over the table
+    z = key + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(z & mask)
+
+
+@njit(cache=True)
+def table_lookup(tkeys, tvals, tused, keys, out, missing, dup_src):
+    """Look ``keys`` up in the table (tkeys, tvals, tused; size a power of two).
+
+    Found: the value goes to ``out[r]``. Not found: the first row with that key goes to ``missing``;
+    a later row repeating a missing key gets ``dup_src[r]`` = that first row (else -1).
+    Returns the number of missing rows.
+    """
+    mask = np.uint64(tkeys.shape[0] - 1)
+    n = keys.shape[0]
+    # a small table of this request's missing keys -> first row, to find repeats in O(1)
+    size = 16
+    while size < 2 * n:
+        size *= 2
+    pmask = np.uint64(size - 1)
+    pkeys = np.empty(size, dtype=np.uint64)
+    prows = np.empty(size, dtype=np.int64)
+    pused = np.zeros(size, dtype=np.bool_)
+    n_missing = 0
+    for r in range(n):
+        key = keys[r]
+        dup_src[r] = -1
+        s = _slot(key, mask)
+        while True:
+            if not tused[s]:
+                q = _slot(key, pmask)
+                while pused[q] and pkeys[q] != key:
+                    q = (q + 1) & np.int64(pmask)
+                if pused[q]:
+                    dup_src[r] = prows[q]
+                else:
+                    pused[q] = True
+                    pkeys[q] = key
+                    prows[q] = r
+                    missing[n_missing] = r
+                    n_missing += 1
+                break
+            if tkeys[s] == key:
+                out[r] = tvals[s]
+                break
+            s = (s + 1) & np.int64(mask)
+    return n_missing
+
+
+@njit(cache=True)
+def table_insert(tkeys, tvals, tused, keys, vals):
+    """Insert (or overwrite) keys -> vals; returns how many new keys were added. The caller keeps
+    the load factor at most 1/2 (``KeyTable`` grows the table first)."""
+    mask = np.uint64(tkeys.shape[0] - 1)
+    added = 0
+    for r in range(keys.shape[0]):
+        key = keys[r]
+        s = _slot(key, mask)
+        while True:
+            if not tused[s]:
+                tkeys[s] = key
+                tvals[s] = vals[r]
+                tused[s] = True
+                added += 1
+                break
+            if tkeys[s] == key:
+                tvals[s] = vals[r]
+                break
+            s = (s + 1) & np.int64(mask)
+    return added
+
+
+@njit(cache=True)
+def table_rehash(tkeys, tvals, tused, new_keys, new_vals, new_used):
+    """Move every entry of one table into a larger empty one."""
+    mask = np.uint64(new_keys.shape[0] - 1)
+    for s0 in range(tkeys.shape[0]):
+        if tused[s0]:
+            key = tkeys[s0]
+            s = _slot(key, mask)
+            while new_used[s]:
+                s = (s + 1) & np.int64(mask)
+            new_keys[s] = key
+            new_vals[s] = tvals[s0]
+            new_used[s] = True
+
+
+class KeyTable:
+    """Exact cache from uint64 set keys to float64 values (open addressing, load factor <= 1/2).
+
+    Dict-like where an oracle needs it: ``len``, ``in``, ``[key]``, ``[key] = v``, ``get``, ``clear``;
+    the batch operations ``lookup(keys)`` and ``insert(keys, vals)`` run in numba.
+    """
+
+    def __init__(self, capacity: int = 1 << 12):
+        size = 16
+        while size < 2 * capacity:
+            size <<= 1
+        self._alloc(size)
+        self._n = 0
+
+    def _alloc(self, size: int) -> None:
+        self._keys = np.zeros(size, dtype=np.uint64)
+        self._vals = np.zeros(size, dtype=np.float64)
+        self._used = np.zeros(size, dtype=np.bool_)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _reserve(self, extra: int) -> None:
+        size = self._keys.shape[0]
+        if 2 * (self._n + extra) <= size:
+            return
+        while 2 * (self._n + extra) > size:
+            size <<= 1
+        old = (self._keys, self._vals, self._used)
+        self._alloc(size)
+        table_rehash(*old, self._keys, self._vals, self._used)
+
+    def lookup(self, keys: np.ndarray):
+        """``(values, missing_rows, dup_src)``: values of the cached keys (other entries undefined),
+        the rows whose keys are missing (first occurrences, in row order) and, per row, the earlier
+        missing row it repeats, or -1."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        n = keys.shape[0]
+        out = np.empty(n, dtype=np.float64)
+        missing = np.empty(n, dtype=np.int64)
+        dup_src = np.empty(n, dtype=np.int64)
+        n_missing = table_lookup(self._keys, self._vals, self._used, keys, out, missing, dup_src)
+        return out, missing[:n_missing], dup_src
+
+    def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        self._reserve(keys.shape[0])
+        self._n += int(table_insert(self._keys, self._vals, self._used, keys,
+                                    np.ascontiguousarray(vals, dtype=np.float64)))
+
+    def get(self, key, default=None):
+        vals, missing, _ = self.lookup(np.array([key], dtype=np.uint64))
+        return default if len(missing) else float(vals[0])
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+    def __getitem__(self, key) -> float:
+        v = self.get(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __setitem__(self, key, value) -> None:
+        self.insert(np.array([key], dtype=np.uint64), np.array([value], dtype=np.float64))
+
+    def clear(self) -> None:
+        self._used[:] = False
+        self._n = 0
+
+    def items(self) -> list:
+        return list(zip(self._keys[self._used].tolist(), self._vals[self._used].tolist()))
+
+
+# ----------------------------------------------------------- synthetic set function
+@njit(cache=True)
+def synthetic_value(key, A, U, V, width):
+    """D(S) of the synthetic set function for the bitmask ``key``.
+
+    Features are cut into chunks of ``width`` bits; with ``code_c`` the bits of chunk c,
+    ``D(S) = sum_c A[c, code_c] + sum_c U[c, code_c] * V[c, code_(c+1)]``: arbitrary interactions
+    inside a chunk, pairwise interactions between neighbouring chunks.
+    """
+    n_chunks = A.shape[0]
+    lowmask = np.uint64((1 << width) - 1)
+    prev = np.int64(key & lowmask)
+    v = A[0, prev]
+    for c in range(1, n_chunks):
+        code = np.int64((key >> np.uint64(c * width)) & lowmask)
+        v += A[c, code] + U[c - 1, prev] * V[c - 1, code]
+        prev = code
+    return v
+
+
+@njit(cache=True)
+def synthetic_values(keys, A, U, V, width):
+    out = np.empty(keys.shape[0], dtype=np.float64)
+    for r in range(keys.shape[0]):
+        out[r] = synthetic_value(keys[r], A, U, V, width)
+    return out
+
+
+
+# ------------------------------------------------------------------- rankings
+@njit(cache=True)
+def kendall_distance(a, b):
+    """Number of pairs of features ordered differently by trajectories a and b (O(t log t))."""
+    t = a.shape[0]
+    rank_b = np.empty(t, dtype=np.int64)
+    for p in range(t):
+        rank_b[b[p]] = p
+    tree = np.zeros(t + 1, dtype=np.int64)  # Fenwick tree over ranks in b
+    inv = 0
+    for p in range(t):
+        r = rank_b[a[p]] + 1
+        # elements already seen (earlier in a) with a larger rank in b
+        seen_le = 0
+        i = r
+        while i > 0:
+            seen_le += tree[i]
+            i -= i & (-i)
+        inv += p - seen_le
+        i = r
+        while i <= t:
+            tree[i] += 1
+            i += i & (-i)
+    return inv
