@@ -96,13 +96,18 @@ def tabular_features(n_columns: int, groups=None, names=None) -> Features:
     once. Feature i is ``groups[i]``.
     """
     d = check_positive_int("n_columns", n_columns)
+    n_features = d if groups is None else len(groups)
+    if names is not None and len(names) != n_features:
+        raise ValueError(f"names has {len(names)} entries; expected one per feature ({n_features})")
+    names = [str(n) for n in names] if names is not None else None
     if groups is None:
         if d < 2:
             raise ValueError("n_columns must be >= 2 (TRACE needs t >= 2 features)")
-        return Features(np.arange(d, dtype=np.int64), d, kind="tabular",
-                        names=list(names) if names is not None else None)
+        return Features(np.arange(d, dtype=np.int64), d, kind="tabular", names=names)
     ids = np.full(d, -1, dtype=np.int64)
     for g, cols in enumerate(groups):
+        if len(cols) == 0:
+            raise ValueError(f"groups: group {g} is empty; every feature needs at least one column")
         for c in cols:
             if not 0 <= int(c) < d:
                 raise ValueError(f"groups: column {c} is outside 0..{d - 1}")
@@ -114,7 +119,7 @@ def tabular_features(n_columns: int, groups=None, names=None) -> Features:
         raise ValueError(f"groups must cover every column; columns {missing} are in no group")
     if len(groups) < 2:
         raise ValueError("groups must define at least 2 features")
-    return Features(ids, len(groups), kind="tabular")
+    return Features(ids, len(groups), kind="tabular", names=names)
 
 
 def as_features(features, input_shape: tuple[int, ...]) -> Features:
