@@ -63,8 +63,10 @@ def kendall_tau_distance(sigma_a, sigma_b, normalised: bool = False) -> float:
 
     ``normalised=True`` divides by t(t-1)/2, giving a value in [0, 1].
     """
-    a = np.asarray(sigma_a, dtype=np.int64)
-    t = len(a)
+    a = np.asarray(sigma_a)
+    t = a.shape[0] if a.ndim == 1 else -1
+    if t < 2:
+        raise ValueError(f"sigma_a must be a 1-D permutation of 0..t-1 with t >= 2; got shape {a.shape}")
     a = check_trajectory(a, t, "sigma_a")
     b = check_trajectory(sigma_b, t, "sigma_b")
     # positions in b of a's sequence; count inversions by merge sort (O(t log t))
