@@ -316,12 +316,19 @@ def _last_conv(model):
     return last
 
 
+_ACTIVATIONS = (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.GELU, torch.nn.SiLU)
+
+
 def _resolve_layer(model, layer):
     if layer is None:
         conv = _last_conv(model)
         if conv is None:
             raise ValueError("grad-cam needs a convolutional layer and the model has no nn.Conv2d; pass layer= "
                              "(a module of the model or its dotted name)")
+        leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+        pos = next(i for i, m in enumerate(leaves) if m is conv)
+        if pos + 1 < len(leaves) and isinstance(leaves[pos + 1], _ACTIVATIONS):
+            return leaves[pos + 1]  # Grad-CAM uses the rectified feature maps of the last conv block
         return conv
     if isinstance(layer, str):
         mods = dict(model.named_modules())
@@ -333,11 +340,12 @@ def _resolve_layer(model, layer):
     raise ValueError("layer must be a module of the model or its dotted name (see model.named_modules())")
 
 
-def _grad_cam(inp, layer=None, relu: bool = False, **_):
-    """Grad-CAM on ``layer`` (default: the last Conv2d), upsampled bilinearly to the input's H x W.
+def _grad_cam(inp, layer=None, relu: bool = True, **_):
+    """Grad-CAM on ``layer`` (default: the last Conv2d, or the activation module right after it, i.e. the
+    rectified feature maps as in Selvaraju et al.), upsampled bilinearly to the input's H x W.
 
-    ``relu=False`` keeps the signed map (the ReLU of the original would tie every negative region,
-    leaving their order to the feature index); it is broadcast over the input's channels.
+    ``relu=True`` (the original method) zeroes negative regions, so their order falls to the ranking's
+    tie rule (feature index); ``relu=False`` keeps the signed map. The map is broadcast over channels.
     """
     ca = _captum()
     if inp.x.dim() < 2:

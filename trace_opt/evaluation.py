@@ -1,0 +1,509 @@
+"""Evaluation of TRACE against attribution baselines on a set of inputs (the paper's Table 2, Figs 5-7),
+and the randomisation sanity check (Adebayo et al.; the paper's Fig. 4).
+
+For each input every method yields a trajectory; each trajectory is scored by its deletion curves
+(LeRF ``le[k] = D(P_k)`` and MoRF ``mo[k] = D(all \\ P_(t-k))``, k = 0..t) under every output
+(``logit`` and ``prob``). TRACE variants are simulated annealing runs (``solvers.sa``) on each
+objective (``le``, ``mo``, ``le-mo``) and output: ``trace-y-le-mo`` is the paper's TRACE-y,
+``trace-p-le-mo`` its TRACE-p. Where ``t <= exact_max_t`` the complete table of 2^t values gives the
+exact optimum of each objective (``exact-y-le-mo``, ...) and the complete-search (CS) bounds.
+
+A model is a ``torch.nn.Module`` (logits out) or a ``BlackBox`` (numpy callables per output).
+Per-input records are plain JSON-able dicts; ``evaluate_inputs`` caches each finished input as an
+atomic JSON file, so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+import numpy as np
+import torch
+
+from ._validation import check_choice, check_positive_int
+from .baselines import applicable_baselines, attribute, get_baseline, make_input
+from .features import Features
+from .io import atomic_write_json
+from .oracle import CallableOracle, ModelOracle
+from .problem import OBJECTIVES, TraceProblem, ranks_of
+
+OUTPUT_TAGS = {"logit": "y", "prob": "p"}
+TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
+OBJECTIVE_LABELS = {"le-mo": "(Le-Mo)", "le": "Le", "mo": "Mo"}
+
+
+# --------------------------------------------------------------------------- models
+@dataclass
+class BlackBox:
+    """A model seen only through numpy callables, one per output.
+
+    ``outputs`` maps an output name (``"logit"``, ``"prob"``) to a function from a numpy batch
+    ``(B, *x.shape)`` to scores ``(B, n_classes)``. Attribution methods explain
+    ``outputs[attribution_output]``. Gradient methods do not apply.
+    """
+
+    outputs: dict
+    attribution_output: str = "logit"
+
+    def __post_init__(self):
+        if not self.outputs or not all(callable(f) for f in self.outputs.values()):
+            raise ValueError("outputs must map output names to callables (numpy batch -> (B, n_classes) scores)")
+        if self.attribution_output not in self.outputs:
+            raise ValueError(f"attribution_output={self.attribution_output!r} is not one of {sorted(self.outputs)}")
+
+    def __call__(self, batch):
+        return self.outputs[self.attribution_output](batch)
+
+
+def make_oracle(model, x, target: int, features: Features, reference, output: str, batch_size: int = 256):
+    """An oracle of D(S) for ``output`` on a torch module (``ModelOracle``) or a ``BlackBox``."""
+    if isinstance(model, torch.nn.Module):
+        return ModelOracle(model, x, target, features=features, reference=reference, output=output,
+                           batch_size=batch_size)
+    if isinstance(model, BlackBox):
+        if output not in model.outputs:
+            raise ValueError(f"output={output!r} is not available from this black box; it offers {sorted(model.outputs)}")
+        ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
+        return CallableOracle(model.outputs[output], x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x,
+                              features=features, reference=ref, target=target, batch_size=batch_size)
+    raise ValueError(f"model must be a torch.nn.Module or a BlackBox; got {type(model).__name__}")
+
+
+def trace_name(output: str, objective: str, prefix: str = "trace") -> str:
+    """``trace-y-le-mo`` style method names (``prefix="exact"`` for exact optima)."""
+    return f"{prefix}-{OUTPUT_TAGS[output]}-{objective}"
+
+
+def method_label(name: str) -> str:
+    """Short column label: ``T-y (Le-Mo)``, ``Exact-p Le``, or the baseline's label."""
+    for prefix, short in (("trace-", "T"), ("exact-", "Exact")):
+        if name.startswith(prefix):
+            tag, obj = name[len(prefix)], name[len(prefix) + 2:]
+            return f"{short}-{tag} {OBJECTIVE_LABELS.get(obj, obj)}"
+    try:
+        return get_baseline(name).label
+    except ValueError:
+        return name
+
+
+# --------------------------------------------------------------------------- configuration
+@dataclass
+class EvaluationConfig:
+    """What to run for each input.
+
+    methods : baseline names (None = every registered method that applies to the model).
+    outputs : outputs on which every trajectory's curves are measured.
+    trace_outputs / trace_objectives : the SA runs (one per pair).
+    sa_iterations : K; ``eta`` defaults to ``0.999 ** (10000 / K)`` so T falls by the same factor as
+        the paper's K = 10,000, eta = 0.999; T0 follows the paper (2 for logits, f(x)/10 for prob).
+    exact_max_t : compute the complete table, exact optima and CS bounds when t <= this.
+    baseline_options : per-method options, e.g. ``{"rise": {"n_masks": 1000}}``.
+    seed : base seed; input i uses ``seed + i`` for every random method and for SA.
+    keep_maps : store attribution maps and heatmaps of the first ``keep_maps`` inputs (for Fig. 3).
+    """
+
+    methods: list | None = None
+    outputs: tuple = ("logit", "prob")
+    trace_outputs: tuple = ("logit", "prob")
+    trace_objectives: tuple = ("le-mo", "le", "mo")
+    sa_iterations: int = 2000
+    sa_eta: float | None = None
+    sa_init: str = "greedy"
+    exact_max_t: int = 20
+    baseline_options: dict = field(default_factory=dict)
+    seed: int = 0
+    batch_size: int = 256
+    keep_maps: int = 4
+
+    def __post_init__(self):
+        check_positive_int("sa_iterations", self.sa_iterations)
+        check_positive_int("batch_size", self.batch_size)
+        for o in tuple(self.outputs) + tuple(self.trace_outputs):
+            check_choice("outputs", o, tuple(OUTPUT_TAGS))
+        for o in self.trace_outputs:
+            if o not in self.outputs:
+                raise ValueError(f"trace_outputs contains {o!r}, which is not in outputs={self.outputs!r}")
+        for obj in self.trace_objectives:
+            check_choice("trace_objectives", obj, OBJECTIVES)
+
+    @property
+    def eta(self) -> float:
+        return self.sa_eta if self.sa_eta is not None else 0.999 ** (10_000 / self.sa_iterations)
+
+    def sa_options(self) -> dict:
+        return {"iterations": self.sa_iterations, "eta": self.eta, "init": self.sa_init}
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["outputs"], d["trace_outputs"], d["trace_objectives"] = (list(self.outputs), list(self.trace_outputs),
+                                                                   list(self.trace_objectives))
+        d["eta"] = self.eta
+        return d
+
+    def key(self, extra: dict | None = None) -> str:
+        """A hash of everything that changes a record (cached records must match it)."""
+        blob = json.dumps({**self.to_dict(), "keep_maps": None, **(extra or {})}, sort_keys=True, default=repr)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- one input
+def _curves_of(problems: dict, sigma) -> dict:
+    out = {}
+    for o, prob in problems.items():
+        c = prob.curves(sigma)
+        out[o] = {"le": c.lerf_deletion.tolist(), "mo": c.morf_deletion.tolist()}
+    return out
+
+
+def _map_2d(a: np.ndarray, features: Features) -> np.ndarray:
+    """An attribution map reduced to the feature map's shape (leading dims summed)."""
+    a = np.asarray(a, dtype=np.float64)
+    while a.ndim > features.ids.ndim:
+        a = a.sum(axis=0)
+    return a
+
+
+def evaluate_input(model, x, target: int, features: Features, reference, config: EvaluationConfig,
+                   index: int = 0, keep_maps: bool = False) -> dict:
+    """Run every method on one input and measure every trajectory; returns a JSON-able record.
+
+    ``reference`` is what deletion writes and what the baselines use as their ``baselines``
+    (a reference kind or a tensor of x's shape).
+    """
+    from solvers import get_solver
+    from solvers.complete import complete_table, cs_bounds, exact_optimum, table_scores
+
+    seed = int(config.seed) + int(index)
+    x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    oracles = {o: make_oracle(model, x, target, features, reference, o, config.batch_size) for o in config.outputs}
+    problems = {o: TraceProblem(oracles[o], "le") for o in config.outputs}
+    t = features.t
+    rec: dict = {"index": int(index), "target": int(target), "t": t, "seed": seed,
+                 "f_x": {o: oracles[o].value_full_input for o in config.outputs}, "methods": {}}
+    maps: dict = {}
+    # baselines
+    names = applicable_baselines(model, config.methods)
+    if config.methods is not None:
+        skipped = sorted(set(config.methods) - set(names))
+        if skipped:
+            rec["skipped_methods"] = skipped
+    inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
+    for name in names:
+        start = time.perf_counter()
+        att = attribute(name, model, x, target, features, inp=inp, **config.baseline_options.get(name, {}))
+        secs = time.perf_counter() - start
+        rec["methods"][name] = {"kind": "baseline", "trajectory": att.trajectory.tolist(),
+                                "scores": att.scores.tolist(), "absolute": att.absolute,
+                                "aggregate": att.aggregate, "seconds": secs}
+        if keep_maps:
+            maps[name] = (_map_2d(att.map, features) if att.map is not None
+                          else att.scores[features.ids]).tolist()
+    # complete search: exact optima and CS bounds
+    if t <= config.exact_max_t:
+        rec["complete"] = {}
+        tables = {}
+        for o in config.trace_outputs:
+            start = time.perf_counter()
+            table = complete_table(TraceProblem(oracles[o], "le"))
+            comp = {"seconds_table": time.perf_counter() - start, "objectives": {}}
+            for obj in config.trace_objectives:
+                sigma, opt = exact_optimum(table, obj)
+                b = cs_bounds(table, obj)
+                comp["objectives"][obj] = {
+                    "optimum": opt, "random_mean": b["random_mean"],
+                    "bound": b["bound"], "level_bound": np.asarray(b["level_bound"]).tolist(), "avg_iou": b["avg_iou"]}
+                comp.update({"cs_le": b["cs_le"], "cs_mo": b["cs_mo"], "cs_le_minus_cs_mo": b["cs_le_minus_cs_mo"],
+                             "avg_iou_le": b["avg_iou_le"], "avg_iou_mo": b["avg_iou_mo"],
+                             "avg_iou_le_mo": b["avg_iou_le_mo"]})
+                rec["methods"][trace_name(o, obj, "exact")] = {"kind": "exact", "output": o, "objective": obj,
+                                                                "trajectory": sigma.tolist(), "score": opt}
+            # the per-level envelopes of the deletion curves (k = 0..t): max D over |S| = k, min D over |S| = k
+            le_b = cs_bounds(table, "le")["level_bound"]
+            mo_b = cs_bounds(table, "mo")["level_bound"]
+            comp["envelope_le"] = np.asarray(le_b).tolist()
+            comp["envelope_mo"] = (-np.asarray(mo_b)[::-1]).tolist()
+            rec["complete"][o] = comp
+            tables[o] = table
+    # TRACE by simulated annealing (after the complete table when there is one: SA then reads cached D
+    # values; its trajectory is the same as on the model, since SA's random stream ignores caching)
+    for o in config.trace_outputs:
+        for obj in config.trace_objectives:
+            problem = TraceProblem(oracles[o], obj)
+            start = time.perf_counter()
+            res = get_solver("sa", **config.sa_options()).solve(problem, seed=seed, curves=False)
+            rec["methods"][trace_name(o, obj)] = {
+                "kind": "trace", "output": o, "objective": obj, "trajectory": res.trajectory.tolist(),
+                "score": res.score, "forward_passes": res.forward_passes, "iterations": res.iterations,
+                "seconds": time.perf_counter() - start, "stopped": res.stopped}
+    if t <= config.exact_max_t:
+        for o in config.trace_outputs:
+            for obj in config.trace_objectives:
+                entry = rec["complete"][o]["objectives"][obj]
+                sa_score = float(table_scores(tables[o], obj, np.asarray(rec["methods"][trace_name(o, obj)]["trajectory"])))
+                entry["sa_score"] = sa_score
+                entry["sa_is_optimal"] = bool(np.isclose(sa_score, entry["optimum"], rtol=1e-9, atol=1e-9))
+    # curves of every trajectory under every output
+    for name, m in rec["methods"].items():
+        m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
+    rec["forward_passes"] = {o: oracles[o].forward_passes for o in config.outputs}
+    if keep_maps:
+        from .rankings import trajectory_to_heatmap
+        for name, m in rec["methods"].items():
+            if m["kind"] != "baseline":
+                maps[name] = trajectory_to_heatmap(np.asarray(m["trajectory"]), features, alpha=1.0).tolist()
+        xs = x.detach().cpu().numpy()
+        rec["maps"] = maps
+        rec["input"] = _map_2d(xs, features).tolist() if xs.ndim > features.ids.ndim else xs.tolist()
+    return rec
+
+
+# --------------------------------------------------------------------------- many inputs
+def evaluate_inputs(model, inputs, targets, features: Features, reference, config: EvaluationConfig,
+                    cache_dir=None, progress: bool = True, log=None, dataset_key: str = "") -> list:
+    """``evaluate_input`` for every input, resumable: each finished record is written atomically to
+    ``cache_dir/input_XXXX.json`` and reused on a rerun when its configuration key matches.
+
+    ``reference`` is a reference kind, one tensor for all inputs, or a callable ``i -> tensor``.
+    """
+    from tqdm.auto import tqdm
+
+    if len(inputs) != len(targets):
+        raise ValueError(f"inputs and targets differ in length ({len(inputs)} vs {len(targets)})")
+    key = config.key({"dataset": dataset_key, "t": features.t})
+    cache = Path(cache_dir) if cache_dir is not None else None
+    records = []
+    bar = tqdm(range(len(inputs)), desc="inputs", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    for i in bar:
+        path = cache / f"input_{i:04d}.json" if cache is not None else None
+        if path is not None and path.exists():
+            try:
+                rec = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                rec = None
+            if rec is not None and rec.get("config_key") == key and (i >= config.keep_maps or "maps" in rec):
+                records.append(rec)
+                if log:
+                    log(f"input {i}: cached")
+                continue
+        start = time.perf_counter()
+        ref = reference(i) if callable(reference) else reference
+        rec = evaluate_input(model, inputs[i], int(targets[i]), features, ref, config, index=i,
+                             keep_maps=i < config.keep_maps)
+        rec["config_key"] = key
+        rec["seconds"] = time.perf_counter() - start
+        if path is not None:
+            atomic_write_json(path, rec)
+        records.append(rec)
+        if log:
+            log(f"input {i}: done in {rec['seconds']:.1f} s")
+    return records
+
+
+def method_names(records: list) -> list:
+    """Methods present in every record, TRACE and exact first, then baselines in record order."""
+    if not records:
+        return []
+    common = [n for n in records[0]["methods"] if all(n in r["methods"] for r in records)]
+    order = {"trace": 0, "exact": 1, "baseline": 2}
+    return sorted(common, key=lambda n: (order[records[0]["methods"][n]["kind"]], common.index(n)))
+
+
+def summarise(records: list, outputs=("logit", "prob")) -> dict:
+    """Mean curves and the Table-2 numbers over inputs, per output and method.
+
+    ``table[output][method]`` holds ``auc_le``, ``auc_mo``, ``le_mo`` (means of Riemann sums over
+    inputs) and their standard errors; ``curves[output][method]`` the mean ``le``/``mo`` curves.
+    """
+    names = method_names(records)
+    n = len(records)
+    table, curves = {}, {}
+    for o in outputs:
+        table[o], curves[o] = {}, {}
+        for name in names:
+            le = np.array([r["methods"][name]["curves"][o]["le"] for r in records])
+            mo = np.array([r["methods"][name]["curves"][o]["mo"] for r in records])
+            a_le, a_mo = le.sum(axis=1), mo.sum(axis=1)
+            se = (lambda v: float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"))
+            table[o][name] = {"auc_le": float(a_le.mean()), "auc_mo": float(a_mo.mean()),
+                              "le_mo": float((a_le - a_mo).mean()), "se_auc_le": se(a_le),
+                              "se_auc_mo": se(a_mo), "se_le_mo": se(a_le - a_mo)}
+            curves[o][name] = {"le": le.mean(axis=0).tolist(), "mo": mo.mean(axis=0).tolist()}
+    out = {"n_inputs": n, "methods": names, "labels": {m: method_label(m) for m in names},
+           "table": table, "curves": curves}
+    if n and all("complete" in r for r in records):
+        out["complete"] = _summarise_complete(records)
+        for o in out["complete"]:
+            c = out["complete"][o]
+            table[o]["cs-bound"] = {"auc_le": c["cs_le"], "auc_mo": c["cs_mo"], "le_mo": c["le_mo_bound"],
+                                    "le_mo_loose": c["cs_le_minus_cs_mo"]}
+    out["headline"] = headline(out)
+    return out
+
+
+def _summarise_complete(records: list) -> dict:
+    res = {}
+    for o in records[0]["complete"]:
+        comps = [r["complete"][o] for r in records]
+        objs = {}
+        for obj in comps[0]["objectives"]:
+            opt = np.array([c["objectives"][obj]["optimum"] for c in comps])
+            sa = np.array([c["objectives"][obj]["sa_score"] for c in comps])
+            rnd = np.array([c["objectives"][obj]["random_mean"] for c in comps])
+            bound = np.array([c["objectives"][obj]["bound"] for c in comps])
+            denom = opt - rnd
+            ngap = np.where(denom > 0, (opt - sa) / np.where(denom > 0, denom, 1), 0.0)
+            objs[obj] = {"mean_optimum": float(opt.mean()), "mean_sa_score": float(sa.mean()),
+                         "mean_random": float(rnd.mean()), "mean_bound": float(bound.mean()),
+                         "mean_gap": float((opt - sa).mean()), "max_gap": float((opt - sa).max()),
+                         "mean_normalised_gap": float(ngap.mean()), "max_normalised_gap": float(ngap.max()),
+                         "n_sa_optimal": int(sum(c["objectives"][obj]["sa_is_optimal"] for c in comps)),
+                         "ratio_sa_to_optimum": float(sa.mean() / opt.mean()) if opt.mean() != 0 else float("nan")}
+        lm = np.array([c["objectives"].get("le-mo", {}).get("bound", np.nan) for c in comps])
+        ratio, iou = [], []
+        for r, c in zip(records, comps):
+            m = r["methods"].get(trace_name(o, "le-mo"))
+            if m is None:
+                continue
+            diff = sum(m["curves"][o]["le"]) - sum(m["curves"][o]["mo"])
+            denom = c["cs_le_minus_cs_mo"]
+            ratio.append(diff / denom if denom else float("nan"))
+            iou.append(c["avg_iou_le_mo"])
+        res[o] = {"objectives": objs, "cs_le": float(np.mean([c["cs_le"] for c in comps])),
+                  "cs_mo": float(np.mean([c["cs_mo"] for c in comps])),
+                  "cs_le_minus_cs_mo": float(np.mean([c["cs_le_minus_cs_mo"] for c in comps])),
+                  "le_mo_bound": float(np.nanmean(lm)),
+                  "envelope_le": np.mean([c["envelope_le"] for c in comps], axis=0).tolist(),
+                  "envelope_mo": np.mean([c["envelope_mo"] for c in comps], axis=0).tolist(),
+                  "ratio_trace_cs": ratio, "avg_iou_le_mo": iou,
+                  "avg_iou_le": [c["avg_iou_le"] for c in comps], "avg_iou_mo": [c["avg_iou_mo"] for c in comps]}
+    return res
+
+
+def headline(summary: dict) -> dict:
+    """Per output: TRACE-(Le-Mo) of that output vs the best baseline on the LeRF - MoRF difference."""
+    out = {}
+    for o, tab in summary["table"].items():
+        tr = trace_name(o, "le-mo")
+        base = {m: v["le_mo"] for m, v in tab.items()
+                if m in summary["methods"] and not m.startswith(("trace-", "exact-")) and m != "random"}
+        if tr not in tab or not base:
+            continue
+        best = max(base, key=base.get)
+        ex = tab.get(trace_name(o, "le-mo", "exact"))
+        out[o] = {"trace": tr, "trace_le_mo": tab[tr]["le_mo"], "best_baseline": best,
+                  "best_baseline_le_mo": base[best],
+                  "factor": tab[tr]["le_mo"] / base[best] if base[best] > 0 else float("nan"),
+                  "beats_best_baseline": bool(tab[tr]["le_mo"] > base[best]),
+                  "random_le_mo": tab.get("random", {}).get("le_mo"),
+                  "exact_le_mo": ex["le_mo"] if ex else None}
+    return out
+
+
+# --------------------------------------------------------------------------- sanity check
+def parameter_layers(model: torch.nn.Module) -> list:
+    """Names of the modules with their own parameters (conv, linear, ...), input to output."""
+    return [n for n, m in model.named_modules() if n and any(True for _ in m.parameters(recurse=False))]
+
+
+def randomised_model(model: torch.nn.Module, layers, seed: int) -> torch.nn.Module:
+    """A deep copy of ``model`` with the parameters of ``layers`` re-initialised (``reset_parameters``)
+    from ``seed``; other layers keep their trained weights."""
+    m = copy.deepcopy(model)
+    mods = dict(m.named_modules())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        for name in layers:
+            mod = mods[name]
+            if not hasattr(mod, "reset_parameters"):
+                raise ValueError(f"layer {name!r} ({type(mod).__name__}) has no reset_parameters()")
+            mod.reset_parameters()
+    return m.eval()
+
+
+def spearman_of_trajectories(sigma_a, sigma_b) -> float:
+    """Spearman rank correlation of the feature ranks of two trajectories (1 = same order)."""
+    a, b = ranks_of(np.asarray(sigma_a, dtype=np.int64)), ranks_of(np.asarray(sigma_b, dtype=np.int64))
+    t = len(a)
+    d2 = float(((a - b) ** 2).sum())
+    return 1.0 - 6.0 * d2 / (t * (t * t - 1))
+
+
+def _trajectories(model, x, target, features, reference, config: EvaluationConfig, seed: int,
+                  methods: list, trace_output: str) -> dict:
+    from solvers import get_solver
+
+    out = {}
+    inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
+    for name in methods:
+        out[name] = attribute(name, model, x, target, features, inp=inp,
+                              **config.baseline_options.get(name, {})).trajectory.tolist()
+    oracle = make_oracle(model, x, target, features, reference, trace_output, config.batch_size)
+    res = get_solver("sa", **config.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+    out[trace_name(trace_output, "le-mo")] = res.trajectory.tolist()
+    return out
+
+
+def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, reference,
+                 config: EvaluationConfig, methods=None, trace_output: str = "logit", cache_dir=None,
+                 progress: bool = True, log=None) -> dict:
+    """Cascading and independent layer randomisation; Spearman correlation of each method's
+    trajectory ranks with those on the trained model, per step (mean over inputs).
+
+    Cascade step j randomises the top j+1 parameter layers (output side first); independent step j
+    randomises layer j alone. ``reference``: as in ``evaluate_inputs``.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError("sanity_check needs a torch.nn.Module (its layers are randomised); a black box has none")
+    methods = applicable_baselines(model, methods if methods is not None else config.methods)
+    layers = parameter_layers(model)
+    steps = [("cascade", layers[::-1][:j + 1]) for j in range(len(layers))] + \
+            [("independent", [name]) for name in layers[::-1]]
+    key = config.key({"sanity": True, "methods": methods, "trace_output": trace_output, "t": features.t})
+    cache = Path(cache_dir) if cache_dir is not None else None
+    per_input = []
+    bar = tqdm(range(len(inputs)), desc="sanity", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    for i in bar:
+        path = cache / f"sanity_{i:04d}.json" if cache is not None else None
+        if path is not None and path.exists():
+            try:
+                rec = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                rec = None
+            if rec is not None and rec.get("config_key") == key:
+                per_input.append(rec)
+                continue
+        seed = int(config.seed) + i
+        ref = reference(i) if callable(reference) else reference
+        x, tgt = inputs[i], int(targets[i])
+        orig = _trajectories(model, x, tgt, features, ref, config, seed, methods, trace_output)
+        rec = {"index": i, "config_key": key, "original": orig, "steps": []}
+        for s, (mode, lays) in enumerate(steps):
+            rm = randomised_model(model, lays, seed=1_000 + s)
+            tr = _trajectories(rm, x, tgt, features, ref, config, seed, methods, trace_output)
+            rec["steps"].append({"mode": mode, "layers": lays,
+                                 "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig}})
+        if path is not None:
+            atomic_write_json(path, rec)
+        per_input.append(rec)
+        if log:
+            log(f"sanity input {i}: done")
+    names = list(per_input[0]["original"]) if per_input else []
+    result = {"layers": layers, "methods": names, "trace_output": trace_output, "n_inputs": len(per_input),
+              "cascade": [], "independent": []}
+    for s, (mode, lays) in enumerate(steps):
+        vals = {m: [r["steps"][s]["spearman"][m] for r in per_input] for m in names}
+        result[mode].append({"layers": lays, "label": lays[-1] if mode == "cascade" else lays[0],
+                             "mean": {m: float(np.mean(v)) for m, v in vals.items()},
+                             "std": {m: float(np.std(v)) for m, v in vals.items()}})
+    return result
+
+
+__all__ = ["BlackBox", "EvaluationConfig", "make_oracle", "evaluate_input", "evaluate_inputs", "summarise",
+           "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",
+           "randomised_model", "spearman_of_trajectories"]

@@ -1,0 +1,404 @@
+"""The evaluation report: one command from a dataset name to a folder with Markdown, JSON and figures.
+
+``run_report(dataset, n, out, ...)`` loads a bundled scikit-learn dataset and its small model
+(``trace_opt.data``), evaluates TRACE and the baselines on the first ``n`` test inputs
+(``trace_opt.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
+runs the randomisation sanity check on the first ``sanity_n`` inputs, draws the figures
+(``trace_opt.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
+
+Datasets: ``digits8`` (CNN on 8 x 8 digits, 4 x 4 grid of 2 x 2 patches, t = 16, zero reference),
+``digits28`` (CNN on digits upsampled to 28 x 28, 7 x 7 grid of 4 x 4 patches, t = 49, zero
+reference), ``breast-cancer`` (MLP on 30 standardised columns, t = 30, reference = training mean),
+``breast-cancer-sklearn`` (a scikit-learn HistGradientBoostingClassifier on the same data, seen only
+as a black box through ``CallableOracle``: logit = its log-odds split as (-d/2, d/2), prob =
+``predict_proba``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._validation import check_choice, check_positive_int
+from .evaluation import (BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label, sanity_check,
+                         summarise, trace_name)
+from .features import Features, grid_features, tabular_features
+from .io import atomic_write_bytes, atomic_write_json
+
+DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
+
+
+@dataclass
+class Setup:
+    """A dataset with its model, ready to evaluate."""
+
+    name: str
+    model: object
+    inputs: list
+    targets: list
+    labels: list
+    features: Features
+    reference: object
+    description: str
+    image: bool
+
+
+def _predict(model, X) -> np.ndarray:
+    if isinstance(model, torch.nn.Module):
+        with torch.inference_mode():
+            return model(X).argmax(dim=1).numpy()
+    return np.asarray(model(X.numpy().astype(np.float64))).argmax(axis=1)
+
+
+def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
+    """The model, the first ``n`` test inputs, targets (the model's predicted class), features and reference."""
+    from . import data
+
+    check_choice("dataset", dataset, DATASETS)
+    n = check_positive_int("n", n)
+    if dataset in ("digits8", "digits28"):
+        size = 8 if dataset == "digits8" else 28
+        model = data.digits_cnn(size, seed=seed, cache_dir=cache_dir)
+        _, X_test, _, y_test = data.load_digits_split(size, seed=seed)
+        grid = 4 if size == 8 else 7
+        feats = grid_features((size, size), grid)
+        reference = "zeros"
+        desc = (f"scikit-learn digits at {size}x{size} ({'raw' if size == 8 else 'upsampled bilinearly'}), "
+                f"CNN `{type(model).__name__}` (test accuracy {model.test_accuracy:.3f}), {grid}x{grid} grid of "
+                f"{size // grid}x{size // grid} patches (t = {feats.t}), reference = zeros (the digits' background)")
+        image = True
+    else:
+        X_train, X_test, y_train, y_test, names = data.load_breast_cancer_split(seed=seed)
+        feats = tabular_features(X_test.shape[1], names=names)
+        mean = X_train.mean(dim=0)
+        image = False
+        if dataset == "breast-cancer":
+            model = data.breast_cancer_mlp(seed=seed, cache_dir=cache_dir)
+            reference = mean
+            desc = (f"scikit-learn breast cancer (30 standardised columns), MLP `{type(model).__name__}` "
+                    f"(test accuracy {model.test_accuracy:.3f}), one feature per column (t = 30), "
+                    "reference = training mean")
+        else:
+            from sklearn.ensemble import HistGradientBoostingClassifier
+
+            clf = HistGradientBoostingClassifier(random_state=seed).fit(X_train.numpy(), y_train.numpy())
+            acc = float((clf.predict(X_test.numpy()) == y_test.numpy()).mean())
+
+            def logit(batch):
+                d = clf.decision_function(np.asarray(batch, dtype=np.float64))
+                return np.stack([-d / 2, d / 2], axis=1)  # softmax of these = predict_proba
+
+            def prob(batch):
+                return clf.predict_proba(np.asarray(batch, dtype=np.float64))
+
+            model = BlackBox({"logit": logit, "prob": prob}, attribution_output="logit")
+            reference = mean.double()
+            desc = (f"scikit-learn breast cancer (30 standardised columns), black-box "
+                    f"`HistGradientBoostingClassifier(random_state={seed})` (test accuracy {acc:.3f}) seen only "
+                    "through numpy callables (`CallableOracle`): logit = log-odds d as (-d/2, d/2), prob = "
+                    "predict_proba; one feature per column (t = 30), reference = training mean")
+        X_test = X_test.double() if dataset == "breast-cancer-sklearn" else X_test
+    n = min(n, len(X_test))
+    X = X_test[:n]
+    preds = _predict(model, X.float() if isinstance(model, torch.nn.Module) else X)
+    return Setup(dataset, model, [X[i] for i in range(n)], [int(p) for p in preds],
+                 [int(v) for v in y_test[:n]], feats, reference, desc, image)
+
+
+# --------------------------------------------------------------------------- markdown
+def _fmt(v, digits: int = 4) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    return f"{v:.{digits}g}" if abs(v) < 1e5 else f"{v:.3e}"
+
+
+def table2_markdown(summary: dict) -> str:
+    """The paper's Table 2: rows LeRF AUC, MoRF AUC and their difference per output, a column per method."""
+    names = [m for m in summary["methods"]] + (["cs-bound"] if "complete" in summary else [])
+    labels = {**summary["labels"], "cs-bound": "CS bound"}
+    head = "| row | " + " | ".join(labels[m] for m in names) + " |"
+    sep = "|---|" + "---:|" * len(names)
+    lines = [head, sep]
+    for o, tab in summary["table"].items():
+        tag = "y" if o == "logit" else "p"
+        diff_vals = {m: tab[m]["le_mo"] for m in summary["methods"] if not m.startswith(("trace-", "exact-"))}
+        best = max(diff_vals, key=diff_vals.get) if diff_vals else None
+        for key, row in (("auc_le", f"LeRF AUC ({tag}) ↑"), ("auc_mo", f"MoRF AUC ({tag}) ↓"),
+                         ("le_mo", f"LeRF - MoRF ({tag}) ↑")):
+            cells = []
+            for m in names:
+                v = tab.get(m, {}).get(key)
+                s = _fmt(v)
+                if key == "le_mo" and m == best:
+                    s = f"**{s}**"
+                cells.append(s)
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def sanity_markdown(sanity: dict) -> str:
+    names = sanity["methods"]
+    lines = []
+    for mode in ("cascade", "independent"):
+        lines.append(f"\n**{mode} randomisation** (mean Spearman correlation of trajectory ranks with the "
+                     f"trained model's, over {sanity['n_inputs']} inputs)\n")
+        lines.append("| randomised | " + " | ".join(method_label(m) for m in names) + " |")
+        lines.append("|---|" + "---:|" * len(names))
+        for s in sanity[mode]:
+            label = ("up to " if mode == "cascade" else "") + s["label"]
+            lines.append(f"| {label} | " + " | ".join(f"{s['mean'][m]:.2f}" for m in names) + " |")
+    return "\n".join(lines)
+
+
+def _headline_text(summary: dict) -> list:
+    out = []
+    for o, h in summary["headline"].items():
+        verdict = "beats" if h["beats_best_baseline"] else "does NOT beat"
+        out.append(f"- **{o}**: {method_label(h['trace'])} {verdict} the best baseline on LeRF - MoRF: "
+                   f"{_fmt(h['trace_le_mo'])} vs {_fmt(h['best_baseline_le_mo'])} "
+                   f"({method_label(h['best_baseline'])}), a factor of **{h['factor']:.3f}x** "
+                   f"(the paper saw about 1.8x on ImageNet, t = 49). Random trajectory: {_fmt(h['random_le_mo'])}."
+                   + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else ""))
+    comp = summary.get("complete")
+    if comp:
+        for o, c in comp.items():
+            lm = c["objectives"].get("le-mo")
+            if lm:
+                out.append(f"- **SA vs exact optimum ({o}, TRACE-(Le-Mo))**: SA reached the exact optimum on "
+                           f"{lm['n_sa_optimal']} of {summary['n_inputs']} inputs; mean score {_fmt(lm['mean_sa_score'], 6)} "
+                           f"vs optimum {_fmt(lm['mean_optimum'], 6)} (ratio {lm['ratio_sa_to_optimum']:.5f}); mean gap "
+                           f"{_fmt(lm['mean_gap'])}, max gap {_fmt(lm['max_gap'])}; normalised gap (0 = optimal, 1 = "
+                           f"random) mean {lm['mean_normalised_gap']:.4f}, max {lm['max_normalised_gap']:.4f}.")
+            for obj in ("le", "mo"):
+                v = c["objectives"].get(obj)
+                if v:
+                    out.append(f"  - TRACE-{obj.capitalize()} ({o}): SA optimal on {v['n_sa_optimal']}/{summary['n_inputs']}, "
+                               f"mean normalised gap {v['mean_normalised_gap']:.4f}.")
+    return out
+
+
+def write_markdown(out: Path, results: dict, figures: dict) -> Path:
+    s = results["summary"]
+    cfg = results["config"]
+    lines = [f"# TRACE evaluation: {results['dataset']}", "",
+             f"Regenerate: `{results['command']}`", "",
+             f"- Data and model: {results['description']}",
+             f"- Inputs: the first {s['n_inputs']} test inputs; target = the model's predicted class "
+             f"({results['n_correct']} of {s['n_inputs']} predictions equal the label).",
+             f"- TRACE: simulated annealing (complete transpositions, greedy LeRF start), K = {cfg['sa_iterations']} "
+             f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
+             "T0 = 2 (logit) or f(x)/10 (prob); seed = input index + "
+             f"{cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
+             f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
+             "ranking rule per method in results.json).",
+             f"- Exact optimum and complete-search (CS) bounds: "
+             + ("computed from all 2^t sets (t <= " + str(cfg['exact_max_t']) + ")." if "complete" in s
+                else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."),
+             f"- Wall time: {results['seconds']:.0f} s on {results['machine']} "
+             f"(cached inputs are not recomputed; torch threads = {results['torch_threads']}).", "",
+             "## Headline", "", *_headline_text(s), "",
+             "## Deletion AUCs (paper's Table 2 form)", "",
+             "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
+             "↓: smaller is better. Bold: the best attribution baseline on LeRF - MoRF. "
+             + ("`CS bound`: CS-Le (upper bound of LeRF AUC), CS-Mo (lower bound of MoRF AUC) and the per-level "
+                "bound of (Le-Mo) (tighter than CS-Le - CS-Mo, which is "
+                + ", ".join(f"{_fmt(v['le_mo_loose'])} ({o})" for o, v in
+                            ((o, s['table'][o]['cs-bound']) for o in s['table'] if 'cs-bound' in s['table'][o]))
+                + "). `Exact-…` columns are the exact optimal trajectories of each objective." if "complete" in s else ""),
+             "", table2_markdown(s), ""]
+    for key, title in (("fig5", "Mean deletion curves (paper Fig. 5)"),
+                       ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
+                       ("fig7", "SA vs complete search vs exact optimum (paper Fig. 7)"),
+                       ("fig3", "Maps of all methods (paper Fig. 3)"),
+                       ("fig1b_lerf", "Deletion sequence of TRACE-y (Le-Mo), LeRF (paper Fig. 1b)"),
+                       ("fig1b_morf", "Deletion sequence of TRACE-y (Le-Mo), MoRF (paper Fig. 1b)"),
+                       ("fig4", "Sanity check (paper Fig. 4)")):
+        if key in figures:
+            lines += [f"## {title}", "", f"![{key}]({figures[key]})", ""]
+            if key == "fig3":
+                lines += ["Baselines show their raw attribution map; TRACE and exact optima show the trajectory "
+                          "heatmap ((rank + 1) / t).", ""]
+            if key == "fig4" and "sanity" in results:
+                san = results["sanity"]
+                lines += [f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
+                          f"{san['n_inputs']} inputs; TRACE = {method_label(trace_name(san['trace_output'], 'le-mo'))} "
+                          "re-solved by SA on each randomised model. `Random` uses the same seed on every model, "
+                          "so it is model-independent by construction (correlation 1: the control that must fail "
+                          "the check).", sanity_markdown(san), ""]
+    if "sanity_note" in results:
+        lines += ["## Sanity check", "", results["sanity_note"], ""]
+    lines += ["## Files", "", "- `results.json`: configuration, every per-input trajectory and curve, the "
+              "tables, the complete-search numbers and the sanity check.", "- `cache/`: one JSON per finished "
+              "input (a rerun of the command skips them).", ""]
+    return atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+# --------------------------------------------------------------------------- run
+def _versions() -> dict:
+    v = {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
+    try:
+        import captum
+        v["captum"] = captum.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
+def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
+    """Fig. 1b from ``trace_opt.plots.plot_deletion_sequence`` for the first input (images only)."""
+    try:
+        from .plots import plot_deletion_sequence
+    except ImportError:  # pragma: no cover - the demo's plotting module is missing
+        return {}
+    name = trace_name("logit", "le-mo")
+    if not setup.image or name not in record["methods"]:
+        return {}
+    x = setup.inputs[0]
+    oracle = make_oracle(setup.model, x, setup.targets[0], setup.features, setup.reference, "logit")
+    sigma = np.asarray(record["methods"][name]["trajectory"])
+    t = setup.features.t
+    ks = np.unique(np.linspace(0, t, 7).round().astype(int))
+    ranks = np.empty(t, dtype=np.int64)
+    ranks[sigma] = np.arange(t)
+    figs = {}
+    for direction in ("lerf", "morf"):
+        deleted = ranks[None, :] < ks[:, None] if direction == "lerf" else ranks[None, :] >= (t - ks)[:, None]
+        imgs = oracle.masked_inputs(deleted).detach().cpu().numpy()
+        vals = oracle.evaluate(deleted)
+        fname = f"fig1b_{direction}.png"
+        plot_deletion_sequence(imgs, ks, values=vals, path=out / fname,
+                               title=f"{direction.upper()} deletion along T-y (Le-Mo), input #0, class "
+                                     f"{setup.targets[0]} (D = logit)")
+        figs[f"fig1b_{direction}"] = fname
+    return figs
+
+
+def run_report(dataset: str, n: int, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
+               sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
+               keep_maps: int = 4, batch_size: int = 256, cache_dir=None, progress: bool = True,
+               command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None) -> dict:
+    """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if threads is not None:
+        torch.set_num_threads(check_positive_int("threads", threads))
+    start = time.perf_counter()
+
+    def log(msg):
+        if progress:
+            print(f"[evaluate {dataset}] {msg}", file=sys.stderr, flush=True)
+
+    setup = load_setup(dataset, n, seed=seed, cache_dir=cache_dir)
+    log(f"{len(setup.inputs)} inputs, t = {setup.features.t}")
+    config = EvaluationConfig(methods=methods, sa_iterations=sa_iterations, seed=seed, exact_max_t=exact_max_t,
+                              keep_maps=keep_maps, batch_size=batch_size,
+                              baseline_options=baseline_options or {})
+    records = evaluate_inputs(setup.model, setup.inputs, setup.targets, setup.features, setup.reference, config,
+                              cache_dir=out / "cache", progress=progress, log=log, dataset_key=dataset)
+    summary = summarise(records, config.outputs)
+    from . import report_plots as rp
+
+    figures = {"fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
+               "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name}
+    if "complete" in summary:
+        figures["fig7"] = rp.plot_complete_search(summary, out / "fig7_complete_search.png").name
+    if any("maps" in r for r in records):
+        figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
+    figures.update(_deletion_figures(setup, records[0], out))
+    results = {"dataset": dataset, "description": setup.description, "t": setup.features.t,
+               "command": command or f"python -m trace_opt evaluate --dataset {dataset} --n {n} --out {out}",
+               "config": config.to_dict(), "versions": _versions(),
+               "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
+               "torch_threads": torch.get_num_threads(),
+               "baselines": [m for m in summary["methods"] if not m.startswith(("trace-", "exact-"))],
+               "targets": setup.targets, "labels": setup.labels,
+               "n_correct": int(sum(a == b for a, b in zip(setup.targets, setup.labels))),
+               "summary": summary,
+               "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records]}
+    if isinstance(setup.model, torch.nn.Module) and sanity_n > 0:
+        s_cfg = EvaluationConfig(methods=methods, sa_iterations=sanity_sa_iterations or sa_iterations, seed=seed,
+                                 batch_size=batch_size, baseline_options=baseline_options or {})
+        k = min(sanity_n, len(setup.inputs))
+        results["sanity"] = sanity_check(setup.model, setup.inputs[:k], setup.targets[:k], setup.features,
+                                         setup.reference, s_cfg, cache_dir=out / "cache", progress=progress, log=log)
+        figures["fig4"] = rp.plot_sanity(results["sanity"], out / "fig4_sanity.png").name
+    elif not isinstance(setup.model, torch.nn.Module):
+        results["sanity_note"] = ("Not applicable: the black-box model has no layers to randomise (only numpy "
+                                  "callables are seen).")
+    results["figures"] = figures
+    results["seconds"] = time.perf_counter() - start
+    atomic_write_json(out / "results.json", _jsonable(results))
+    write_markdown(out, results, figures)
+    log(f"report written to {out / 'report.md'} ({results['seconds']:.0f} s)")
+    return results
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+# --------------------------------------------------------------------------- CLI hook
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the ``evaluate`` subcommand to an argparse subparsers object (used by ``trace_opt.cli``)."""
+    p = subparsers.add_parser("evaluate", help="evaluate TRACE against attribution baselines; write a report folder",
+                              description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--n", type=int, default=20, help="number of test inputs (the first n)")
+    p.add_argument("--out", required=True, help="report folder (created; reruns reuse its cache)")
+    p.add_argument("--sa-iterations", type=int, default=2000, help="SA iterations K per TRACE run")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--methods", nargs="+", default=None, help="baseline names (default: all that apply)")
+    p.add_argument("--sanity-n", type=int, default=3, help="inputs in the sanity check (0 = skip)")
+    p.add_argument("--sanity-sa-iterations", type=int, default=None, help="SA iterations in the sanity check")
+    p.add_argument("--exact-max-t", type=int, default=20, help="exact optimum and CS bounds when t <= this")
+    p.add_argument("--keep-maps", type=int, default=4, help="inputs shown in the heatmap figure")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--cache-dir", default=None, help="model weights cache (default $TRACE_OPT_CACHE)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run_evaluate_command)
+    return p
+
+
+def run_evaluate_command(args) -> int:
+    cmd_parts = ["python -m trace_opt evaluate", f"--dataset {args.dataset}", f"--n {args.n}", f"--out {args.out}",
+                 f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]
+    if args.sanity_sa_iterations:
+        cmd_parts.append(f"--sanity-sa-iterations {args.sanity_sa_iterations}")
+    if args.methods:
+        cmd_parts.append("--methods " + " ".join(args.methods))
+    if args.exact_max_t != 20:
+        cmd_parts.append(f"--exact-max-t {args.exact_max_t}")
+    res = run_report(args.dataset, args.n, args.out, sa_iterations=args.sa_iterations, seed=args.seed,
+                     methods=args.methods, sanity_n=args.sanity_n, sanity_sa_iterations=args.sanity_sa_iterations,
+                     exact_max_t=args.exact_max_t, keep_maps=args.keep_maps, batch_size=args.batch_size,
+                     cache_dir=args.cache_dir, progress=not args.quiet, command=" ".join(cmd_parts),
+                     threads=args.threads)
+    for o, h in res["summary"]["headline"].items():
+        print(f"{o}: {h['trace']} Le-Mo {h['trace_le_mo']:.4g} vs best baseline {h['best_baseline']} "
+              f"{h['best_baseline_le_mo']:.4g} (x{h['factor']:.3f})")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+__all__ = ["DATASETS", "Setup", "load_setup", "run_report", "table2_markdown", "sanity_markdown",
+           "add_evaluate_parser", "run_evaluate_command"]
