@@ -261,7 +261,7 @@ def plot_curves(source, *, baseline=None, baseline_label: str = "baseline", inse
             if base is not None and key in base:
                 yb = base[key]
                 ax.plot(k, yb, "--", color=colour, alpha=0.6,
-                        label=f"{baseline_label}: {label.split()[0]} ({auc_name} = {yb.sum():.4g})")
+                        label=f"{label}, {baseline_label} ({auc_name} = {yb.sum():.4g})")
         t = len(curves[keys[0]]) - 1
         ax.set_xlabel("k (features deleted)" if panel == "Deletion" else "k (features kept)")
         ax.set_ylabel(ylabel)
@@ -270,7 +270,10 @@ def plot_curves(source, *, baseline=None, baseline_label: str = "baseline", inse
         ax.legend(fontsize=7, loc="best")
         if panel == "Deletion":
             le_mo = curves["lerf_deletion"].sum() - curves["morf_deletion"].sum()
-            ax.set_title(f"Deletion curves (Le-Mo = {le_mo:.4g})", fontsize=9)
+            text = f"Deletion curves (Le-Mo = {le_mo:.4g}"
+            if base is not None:
+                text += f"; {baseline_label}: {base['lerf_deletion'].sum() - base['morf_deletion'].sum():.4g}"
+            ax.set_title(text + ")", fontsize=9)
         else:
             ax.set_title("Insertion curves", fontsize=9)
     if title:
