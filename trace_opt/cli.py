@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "./.cache/trace-trajectories)")
     demo.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     demo.set_defaults(func=run_demo)
+    from .report import add_evaluate_parser  # the 'evaluate' subcommand lives in trace_opt/report.py
+    add_evaluate_parser(sub)
     return parser
 
 
