@@ -80,7 +80,7 @@ class Result:
     score: float
     objective: str
     value: float
-    curves: Curves
+    curves: Curves | None  # None when solve(..., curves=False)
     history: list  # [(forward passes used, best score)], one entry per improvement
     forward_passes: int  # made during the search (what the budget counts)
     evaluation_forward_passes: int  # extra passes to draw the final curves (outside the budget)
@@ -94,9 +94,10 @@ class Result:
     seed: int | None = None
 
     def to_dict(self) -> dict:
-        return {"solver": self.solver, "params": _jsonable(self.params), "seed": self.seed,
+        return {"solver": self.solver, "params": _jsonable(self.params), "seed": _jsonable(self.seed),
                 "objective": self.objective, "trajectory": self.trajectory.tolist(),
-                "score": self.score, "value": self.value, "curves": self.curves.to_dict(),
+                "score": self.score, "value": self.value,
+                "curves": None if self.curves is None else self.curves.to_dict(),
                 "history": [[int(f), float(s)] for f, s in self.history],
                 "forward_passes": self.forward_passes, "evaluation_forward_passes": self.evaluation_forward_passes,
                 "batches": self.batches, "cache_hits": self.cache_hits, "iterations": self.iterations,
@@ -156,8 +157,11 @@ class Run:
         return False
 
     def fallback(self, sigma: np.ndarray) -> None:
-        """Offer a trajectory whose score is not known yet (e.g. a partial greedy order completed)."""
-        if self.best_sigma is None:
+        """Offer a trajectory whose score is not known yet (e.g. a partial greedy order completed).
+
+        It replaces an earlier fallback (a later one carries more of the search's progress) but never
+        a fully evaluated best."""
+        if not self.best_known:
             self.best_sigma = np.array(sigma, dtype=np.int64, copy=True)
 
     def tick(self, n: int = 1) -> None:

@@ -1,0 +1,363 @@
+"""Core solvers (greedy, SA) and the Solver base: analytic optimum, budgets, stops, reproducibility.
+
+Ground truth: on an additive model f(x) = b + sum_e w_e x_e with a zero reference, deleting S
+leaves D(S) = b + sum_{i not in S} a_i with a_i = sum_{e in feature i} w_e x_e. Then
+  le:    score = sum_k D(P_k)        = (t+1) b + sum_j (j+1) a_sigma[j]
+  mo:    score = -sum_k D(all \\ P_k) = -(t+1) b - sum_j (t-j) a_sigma[j]
+  le-mo: the sum of the two          =  sum_j (2j+1-t) a_sigma[j]
+Every coefficient grows with the position j, so by the rearrangement inequality the optimum puts the
+contributions in ascending order: sigma* = argsort(a), unique when the a_i are distinct.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from solvers import Budget, Greedy, Result, SimulatedAnnealing, available_solvers, get_solver
+from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
+from trace_opt.problem import OBJECTIVES
+
+torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------- additive ground truth
+def separated_contributions(t, seed):
+    """Distinct contributions at least 0.7 apart, in a random order, of both signs."""
+    rng = np.random.default_rng(seed)
+    return (rng.permutation(t) - t / 2) + rng.uniform(0, 0.3, size=t)
+
+
+def tabular_additive(t, seed):
+    rng = np.random.default_rng(seed)
+    model = torch.nn.Linear(t, 3).double().eval()
+    with torch.no_grad():
+        model.weight.copy_(torch.as_tensor(rng.uniform(0.5, 2.0, size=(3, t))))
+        model.bias.copy_(torch.as_tensor(rng.normal(size=3)))
+    a = separated_contributions(t, seed)
+    x = torch.as_tensor(a / model.weight[1].detach().numpy())  # a_i = w_1i x_i
+    oracle = ModelOracle(model, x, target=1, features=tabular_features(t), reference="zeros", output="logit")
+    return oracle, a, float(model.bias[1].detach())
+
+
+def image_additive(seed):
+    """A linear model on a 2 x 8 x 10 image, features = an uneven 2 x 3 grid (t = 6)."""
+    rng = np.random.default_rng(seed)
+    shape = (2, 8, 10)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(160, 4)).eval()
+    w = rng.uniform(0.1, 1.0, size=(4, 160))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.as_tensor(w, dtype=torch.float32))
+        model[1].bias.copy_(torch.as_tensor(rng.normal(size=4), dtype=torch.float32))
+    feats = grid_features(shape[1:], (2, 3))
+    ids = np.broadcast_to(feats.ids, shape).ravel()
+    x = rng.uniform(0.5, 1.0, size=160)
+    wt = model[1].weight[2].detach().double().numpy()
+    target_a = separated_contributions(feats.t, seed)
+    raw = np.bincount(ids, weights=wt * x, minlength=feats.t)
+    x = x * (target_a / raw)[ids]  # rescale each patch so its contribution is target_a[i]
+    a = np.bincount(ids, weights=wt * x.astype(np.float32).astype(np.float64), minlength=feats.t)
+    oracle = ModelOracle(model, torch.as_tensor(x.reshape(shape), dtype=torch.float32), target=2,
+                         features=feats, reference="zeros", output="logit")
+    return oracle, a, float(model[1].bias[2].detach())
+
+
+def closed_form(a, b, objective):
+    """Optimal trajectory and score of the additive model, from the formulas in the module docstring."""
+    t = len(a)
+    sigma = np.argsort(a, kind="stable")
+    s = a[sigma]
+    j = np.arange(t)
+    score = {"le": (t + 1) * b + np.sum((j + 1) * s),
+             "mo": -(t + 1) * b - np.sum((t - j) * s),
+             "le-mo": np.sum((2 * j + 1 - t) * s)}[objective]
+    return sigma, float(score)
+
+
+def brute_force(problem):
+    perms = np.array(list(itertools.permutations(range(problem.t))))
+    scores = problem.scores(perms)
+    best = int(np.argmax(scores))
+    return perms[best], float(scores[best]), scores
+
+
+SA_SMALL = dict(iterations=400, T0=0.05, eta=0.99, init="random")
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+@pytest.mark.parametrize("which", ["tabular-7", "image-6"])
+def test_additive_model_optimum_closed_form_brute_force_and_solvers(which, objective):
+    oracle, a, b = tabular_additive(7, seed=3) if which == "tabular-7" else image_additive(seed=4)
+    tol = dict(rel=1e-9, abs=1e-9) if which == "tabular-7" else dict(rel=1e-5, abs=1e-4)
+    problem = TraceProblem(oracle, objective)
+    sigma_star, score_star = closed_form(a, b, objective)
+    assert problem.score(sigma_star) == pytest.approx(score_star, **tol)
+    # brute force over all t! orders: the closed form is the (unique) optimum
+    best_perm, best_score, all_scores = brute_force(problem)
+    assert best_score == pytest.approx(score_star, **tol)
+    assert np.array_equal(best_perm, sigma_star)
+    assert np.sum(all_scores >= best_score - 0.1) == 1  # unique: any other order is worse by >= 0.7
+    for solver in (Greedy("lerf"), Greedy("morf"), SimulatedAnnealing(**SA_SMALL)):
+        result = solver.solve(problem, seed=0)
+        assert result.stopped == "completed"
+        assert result.score == pytest.approx(score_star, **tol), solver
+        assert np.array_equal(result.trajectory, sigma_star), solver
+        assert result.value == pytest.approx(problem.to_paper_units(score_star), **tol)
+
+
+def test_additive_sa_from_the_worst_start_and_default_greedy_init():
+    oracle, a, b = tabular_additive(6, seed=8)
+    problem = TraceProblem(oracle, "le-mo")
+    sigma_star, score_star = closed_form(a, b, "le-mo")
+    worst = sigma_star[::-1].copy()  # descending: every pair inverted
+    result = SimulatedAnnealing(iterations=300, T0=0.05, eta=0.99, init=worst).solve(problem, seed=1)
+    assert np.array_equal(result.trajectory, sigma_star) and result.score == pytest.approx(score_star)
+    assert result.history[0][1] == pytest.approx(problem.score(worst))
+    result = SimulatedAnnealing(iterations=50).solve(problem, seed=0)  # paper defaults: greedy init, T0 = 2
+    assert result.score == pytest.approx(score_star)
+
+
+# --------------------------------------------------------------------------- set-function problems
+def table_problem(t, seed, objective="le-mo", cache=True, fn_wrapper=None):
+    table = np.random.default_rng(seed).normal(size=2 ** t)
+    weights = 1 << np.arange(t)
+
+    def fn(masks):
+        return table[np.asarray(masks, dtype=np.int64) @ weights]
+
+    oracle = SetFunctionOracle(fn if fn_wrapper is None else fn_wrapper(fn), t, cache=cache)
+    return TraceProblem(oracle, objective), table
+
+
+def check_result(result, problem, budget_passes=None):
+    """Invariants of every Result."""
+    t = problem.t
+    assert sorted(result.trajectory.tolist()) == list(range(t))
+    assert result.score == pytest.approx(problem.score(result.trajectory), abs=1e-9)
+    assert result.value == pytest.approx(problem.to_paper_units(result.score))
+    if result.history:
+        f = [h[0] for h in result.history]
+        s = [h[1] for h in result.history]
+        assert all(b > a for a, b in zip(s, s[1:])), "history scores must increase strictly"
+        assert all(b >= a for a, b in zip(f, f[1:])), "history forward passes must not decrease"
+        assert s[-1] == pytest.approx(result.score, abs=1e-9)
+        assert f[-1] <= result.forward_passes
+    if budget_passes is not None:
+        assert result.forward_passes <= budget_passes
+    json.dumps(result.to_dict())
+
+
+def test_greedy_forward_passes_exact():
+    """Greedy LeRF requests {P_k + i} for k = 0..t-2, then scores sigma (P_0..P_t) and draws its curves."""
+    t = 7
+    for objective in OBJECTIVES:
+        problem, _ = table_problem(t, 1, objective)
+        oracle = problem.oracle
+        result = Greedy("lerf").solve(problem, seed=0)
+        sigma = result.trajectory
+        prefixes = [frozenset(sigma[:k].tolist()) for k in range(t + 1)]
+        full = frozenset(range(t))
+        search_sets = {p | {i} for p in prefixes[:t - 1] for i in range(t) if i not in p} | set(prefixes)
+        if objective != "le":
+            search_sets |= {full - s for s in search_sets}
+        if objective == "mo":  # mo only ever asks for complements
+            search_sets = {full - s for s in {p | {i} for p in prefixes[:t - 1] for i in range(t) if i not in p}
+                           } | {full - p for p in prefixes}
+        curve_sets = set(prefixes) | {full - p for p in prefixes}
+        assert result.forward_passes == len(search_sets), objective
+        assert result.evaluation_forward_passes == len(curve_sets - search_sets), objective
+        assert oracle.forward_passes == len(search_sets | curve_sets) == oracle.counters()["cache_size"]
+        # batches: one model call per request that holds at least one set not seen before
+        requests = []
+        for k in range(t - 1):
+            cands = [prefixes[k] | {i} for i in range(t) if i not in prefixes[k]]
+            requests.append({"le": cands, "mo": [full - c for c in cands],
+                             "le-mo": cands + [full - c for c in cands]}[objective])
+        requests.append({"le": prefixes, "mo": [full - p for p in prefixes],
+                         "le-mo": prefixes + [full - p for p in prefixes]}[objective])  # score(sigma)
+        seen, expected_batches = set(), 0
+        for req in requests:
+            expected_batches += bool(set(req) - seen)
+            seen |= set(req)
+        assert seen == search_sets
+        assert result.iterations == t - 1 and result.batches == expected_batches, objective
+        assert result.cache_hits == sum(len(r) for r in requests) - len(search_sets), objective
+        check_result(result, problem)
+
+
+def test_greedy_morf_direction_is_backwards_greedy():
+    problem, table = table_problem(6, 2, "le")
+    sigma = Greedy("morf").solve(problem).trajectory
+    full = set(range(6))
+    # the most important feature is the one whose deletion from the full set keeps D highest, etc.
+    remaining = set(full)
+    for pos in range(5, 0, -1):
+        vals = {i: table[sum(1 << j for j in remaining - {i})] for i in remaining}
+        best = max(sorted(vals), key=lambda i: vals[i])
+        assert sigma[pos] == best
+        remaining.remove(best)
+
+
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_sa_budget_is_never_exceeded_and_result_is_best_so_far(objective):
+    problem, _ = table_problem(8, 5, objective)
+    budget = 60
+    sa = SimulatedAnnealing(iterations=5000, T0=0.5, eta=0.999, init="random")
+    result = sa.solve(problem, budget=budget, seed=3)
+    assert result.stopped == "budget"
+    check_result(result, problem, budget)
+    assert budget - 2 * 9 < result.forward_passes  # it used the budget (a refused request needs <= 2(t+1) sets)
+    # replay without a pass budget, stopping after the iterations that completed: same best so far
+    problem2, _ = table_problem(8, 5, objective)
+    replay = sa.solve(problem2, budget={"iterations": result.iterations - 1}, seed=3)
+    assert replay.stopped == "iterations" and replay.forward_passes == result.forward_passes
+    assert np.array_equal(replay.trajectory, result.trajectory) and replay.score == result.score
+    assert replay.history == result.history
+
+
+def test_greedy_budget_stops_with_a_valid_fallback():
+    problem, _ = table_problem(8, 6, "le")
+    result = Greedy().solve(problem, budget=20)  # a full greedy needs 8 * 9 / 2 + 1 = 37 sets
+    assert result.stopped == "budget" and result.forward_passes <= 20
+    check_result(result, problem, 20)
+    assert result.history == []  # the fallback was never fully evaluated during the search
+    # its first steps are the greedy choices made before the budget ran out
+    full = Greedy().solve(table_problem(8, 6, "le")[0])
+    assert np.array_equal(result.trajectory[:2], full.trajectory[:2])
+
+
+def test_budget_on_a_torch_model():
+    oracle, _, _ = image_additive(seed=2)
+    problem = TraceProblem(oracle, "le-mo")
+    start = oracle.forward_passes
+    result = SimulatedAnnealing(iterations=3000, init="random").solve(problem, budget=25, seed=0)
+    assert result.stopped == "budget" and result.forward_passes <= 25
+    assert oracle.forward_passes - start == result.forward_passes + result.evaluation_forward_passes
+    check_result(result, problem, 25)
+    assert oracle.forward_limit is None and oracle.deadline is None  # limits restored
+
+
+def test_iteration_and_time_limits():
+    problem, _ = table_problem(6, 7)
+    r = SimulatedAnnealing(iterations=1000, init="random").solve(problem, budget={"iterations": 17}, seed=0)
+    assert r.stopped == "iterations" and r.iterations == 17
+    check_result(r, problem)
+    r = Greedy().solve(problem, budget=Budget(iterations=3))
+    assert r.stopped == "iterations" and r.iterations == 3
+    check_result(r, problem)
+    r = SimulatedAnnealing(iterations=40, init="random").solve(problem, seed=0)
+    assert r.stopped == "completed" and r.iterations == 40
+
+    def slow(fn):
+        def wrapped(masks):
+            import time
+            time.sleep(0.01)
+            return fn(masks)
+        return wrapped
+
+    slow_problem, _ = table_problem(6, 7, fn_wrapper=slow)
+    r = SimulatedAnnealing(iterations=10 ** 6, init="random").solve(slow_problem, budget={"seconds": 0.15}, seed=0)
+    assert r.stopped == "time" and r.iterations < 10 ** 6
+    check_result(r, slow_problem)
+
+
+def test_same_seed_same_trajectory_and_independent_of_caching():
+    runs = []
+    for cache in (True, True, False):
+        problem, _ = table_problem(8, 9, cache=cache)
+        runs.append(SimulatedAnnealing(iterations=300, T0=1.0, init="random").solve(problem, seed=42))
+    assert np.array_equal(runs[0].trajectory, runs[1].trajectory) and runs[0].history == runs[1].history
+    assert np.array_equal(runs[0].trajectory, runs[2].trajectory)  # the random stream ignores the cache
+    assert [h[1] for h in runs[0].history] == [h[1] for h in runs[2].history]
+    assert runs[2].forward_passes > runs[0].forward_passes  # without a cache every request is a pass
+    other = SimulatedAnnealing(iterations=300, T0=1.0, init="random").solve(table_problem(8, 9)[0], seed=43)
+    assert not np.array_equal(other.history[0], runs[0].history[0])  # another seed, another start
+
+
+class InterruptAfter:
+    """Wrap a set function so that call number n+1 raises KeyboardInterrupt (once, like one Ctrl-C)."""
+
+    def __init__(self, n):
+        self.n = n
+        self.calls = 0
+
+    def __call__(self, fn):
+        def wrapped(masks):
+            self.calls += 1
+            if self.calls == self.n + 1:
+                raise KeyboardInterrupt
+            return fn(masks)
+        return wrapped
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 30])
+def test_ctrl_c_returns_best_so_far(n):
+    stopper = InterruptAfter(n)
+    problem, _ = table_problem(7, 10, fn_wrapper=stopper)
+    sa = SimulatedAnnealing(iterations=2000, T0=0.5, init="random")
+    result = sa.solve(problem, seed=5)
+    assert result.stopped == "interrupted"
+    check_result(result, problem)
+    if n >= 1:  # the initial chain (one request) was evaluated: the replay to that point agrees
+        replay = sa.solve(table_problem(7, 10)[0], budget={"iterations": max(result.iterations - 1, 1)}, seed=5)
+        if result.iterations >= 2:
+            assert np.array_equal(replay.trajectory, result.trajectory) and replay.score == result.score
+    stopper2 = InterruptAfter(min(n, 3))  # greedy on t=7 makes only about 7 calls
+    problem2, _ = table_problem(7, 10, fn_wrapper=stopper2)
+    result2 = Greedy().solve(problem2)
+    assert result2.stopped == "interrupted"
+    check_result(result2, problem2)
+
+
+def test_history_monotone_and_result_fields():
+    problem, _ = table_problem(8, 12)
+    oracle = problem.oracle
+    r = SimulatedAnnealing(iterations=800, T0=2.0, init="random").solve(problem, seed=0)
+    assert len(r.history) >= 3
+    check_result(r, problem)
+    assert r.solver == "sa" and r.seed == 0 and r.objective == "le-mo" and r.params["iterations"] == 800
+    assert r.forward_passes + r.evaluation_forward_passes == oracle.forward_passes
+    assert r.curves.le_mo == pytest.approx(r.value)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["trajectory"] == r.trajectory.tolist() and d["stopped"] == "completed"
+    assert d["history"] == [[f, s] for f, s in r.history]
+
+
+def test_result_to_dict_without_curves_and_with_numpy_seed():
+    problem, _ = table_problem(5, 13)
+    r = Greedy().solve(problem, seed=np.int64(3), curves=False)
+    assert r.curves is None
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["curves"] is None and d["seed"] == 3
+    assert isinstance(r, Result)
+
+
+def test_registry():
+    assert {"greedy", "sa"} <= set(available_solvers())
+    assert isinstance(get_solver("sa", iterations=5), SimulatedAnnealing)
+    g = Greedy("morf")
+    assert get_solver(g) is g
+    with pytest.raises(ValueError, match="solver='nope'"):
+        get_solver("nope")
+
+
+def test_solve_checks_problem_and_budget_before_any_pass():
+    problem, _ = table_problem(5, 14)
+    for bad in (0, -3, 1.5, True, {"forward_passes": 0}, {"seconds": 0}, {"iterations": -1}, {"passes": 5}, "10"):
+        with pytest.raises(ValueError, match="budget"):
+            SimulatedAnnealing(iterations=5).solve(problem, budget=bad)
+    with pytest.raises(ValueError, match="problem"):
+        Greedy().solve(problem.oracle)
+    assert problem.oracle.forward_passes == 0 and problem.oracle.requests == 0
+
+
+def test_greedy_cost_is_about_t_squared_over_two():
+    t = 10
+    problem, _ = table_problem(t, 15, "le")
+    r = Greedy().solve(problem, curves=False)
+    assert r.forward_passes == t * (t + 1) // 2 - 1 + 2  # steps, then D({}) and D(all) to score sigma
+    assert math.isclose(r.score, problem.score(r.trajectory))
