@@ -6,6 +6,7 @@
 from .base import SOLVERS, Budget, Result, Run, Solver, available_solvers, get_solver, register
 from .greedy import Greedy, greedy_order
 from .anneal import SimulatedAnnealing
+from .anneal_batch import SpeculativeAnnealing
 from .tabu import TabuSearch
 from .genetic import GeneticAlgorithm
 from .beam import BeamSearch
@@ -14,6 +15,6 @@ from .exact import Exact
 from .complete import complete_table, cs_bounds, exact_optimum, gap_report
 
 __all__ = ["SOLVERS", "Budget", "Result", "Run", "Solver", "available_solvers", "get_solver", "register",
-           "Greedy", "greedy_order", "SimulatedAnnealing",
+           "Greedy", "greedy_order", "SimulatedAnnealing", "SpeculativeAnnealing",
            "TabuSearch", "GeneticAlgorithm", "BeamSearch", "WindowDP", "window_descent", "Exact",
            "complete_table", "cs_bounds", "exact_optimum", "gap_report"]

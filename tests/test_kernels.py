@@ -1,0 +1,156 @@
+"""numba bookkeeping kernels against slow pure-Python references."""
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neighbourhoods import NEIGHBOURHOODS, get_neighbourhood
+from neighbourhoods import kernels as NK
+from solvers import anneal_kernels as AK
+from trace_opt import kernels as K
+from trace_opt.problem import TraceProblem
+from trace_opt.rankings import kendall_tau_distance
+from trace_opt.synthetic import SyntheticSetFunction
+
+
+def ref_key(features) -> int:
+    return sum(1 << int(i) for i in features)
+
+
+@settings(max_examples=80, deadline=None)
+@given(t=st.integers(2, 64), seed=st.integers(0, 2**31 - 1))
+def test_prefix_and_complement_keys_match_sets(t, seed):
+    sigma = np.random.default_rng(seed).permutation(t).astype(np.int64)
+    keys = K.prefix_keys(sigma, np.empty(t + 1, dtype=np.uint64))
+    full = K.full_key(t)
+    assert int(full) == (1 << t) - 1
+    for k in range(t + 1):
+        assert int(keys[k]) == ref_key(sigma[:k])
+        assert int(full ^ keys[k]) == ref_key(set(range(t)) - set(sigma[:k].tolist()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(t=st.integers(2, 64), seed=st.integers(0, 2**31 - 1), obj=st.sampled_from(["le", "mo", "le-mo"]))
+def test_segment_and_request_keys_after_a_move(t, seed, obj):
+    """Keys updated in O(hi - lo) from keys[lo] equal the prefix keys of the new trajectory."""
+    rng = np.random.default_rng(seed)
+    sigma = rng.permutation(t).astype(np.int64)
+    keys = K.prefix_keys(sigma, np.empty(t + 1, dtype=np.uint64))
+    full = K.full_key(t)
+    code = K.OBJECTIVE_CODES[obj]
+    for name in NEIGHBOURHOODS:
+        nb = get_neighbourhood(name, t)
+        new = np.empty(t, dtype=np.int64)
+        seg = np.empty(t + 1, dtype=np.uint64)
+        req = np.empty(2 * (t + 1), dtype=np.uint64)
+        u = rng.random(NK.N_DRAWS)
+        lo, hi, n = AK.propose_requests(nb.kind, sigma, keys, u, nb.edges, nb.probs, full, code, new, seg, req)
+        expected_new, lo2, hi2 = nb.apply(sigma, u)
+        assert np.array_equal(new, expected_new) and (lo, hi) == (lo2, hi2)
+        ref = [ref_key(new[:k]) for k in range(lo + 1, hi + 1)]
+        assert [int(v) for v in seg[:hi - lo]] == ref
+        comp = [ref_key(set(range(t)) - set(new[:k].tolist())) for k in range(lo + 1, hi + 1)]
+        expected_req = {"le": ref, "mo": comp, "le-mo": ref + comp}[obj]
+        assert [int(v) for v in req[:n]] == expected_req
+
+
+@pytest.mark.parametrize("obj", ["le", "mo", "le-mo"])
+def test_accumulated_delta_equals_problem_move_delta(obj):
+    fn = SyntheticSetFunction(20, seed=3, width=5)
+    problem = TraceProblem(fn.oracle(), obj)
+    rng = np.random.default_rng(0)
+    code = K.OBJECTIVE_CODES[obj]
+    full = K.full_key(20)
+    for name in NEIGHBOURHOODS:
+        nb = get_neighbourhood(name, 20)
+        for _ in range(10):
+            sigma = rng.permutation(20)
+            chain = problem.chain(sigma)
+            new, lo, hi = nb.propose(sigma, rng)
+            d_ref, seg_ref = problem.move_delta(sigma, chain, new, lo, hi)
+            seg_keys = np.array([ref_key(new[:k]) for k in range(lo + 1, hi + 1)], dtype=np.uint64)
+            req = np.empty(2 * len(seg_keys), dtype=np.uint64)
+            n = K.request_keys(seg_keys, len(seg_keys), full, code, req)
+            seg_c = np.empty(hi - lo)
+            delta = K.accumulate_delta(problem.oracle.evaluate_keys(req[:n]), chain, lo, hi, code, seg_c)
+            assert delta == d_ref  # same values, same summation order: bit-identical
+            assert np.array_equal(seg_c, seg_ref)
+            assert delta == pytest.approx(problem.score(new) - problem.score(sigma), abs=1e-9)
+
+
+def test_key_table_matches_a_dict():
+    rng = np.random.default_rng(1)
+    table = K.KeyTable(capacity=4)  # forces several rehashes
+    ref = {}
+    top = np.uint64(0xFFFFFFFFFFFFFFFF)  # all 64 features: a valid key, must not be a sentinel
+    for step in range(60):
+        n = int(rng.integers(1, 40))
+        keys = rng.integers(0, 200, size=n).astype(np.uint64) << np.uint64(int(rng.integers(0, 56)))
+        if step % 7 == 0:
+            keys[0] = top
+        if step % 5 == 0:
+            keys[-1] = np.uint64(0)
+        vals, missing, dup = table.lookup(keys)
+        first = {}
+        exp_missing = []
+        for r, k in enumerate(keys.tolist()):
+            if k in ref:
+                assert vals[r] == ref[k]
+                assert dup[r] == -1
+            elif k in first:
+                assert dup[r] == first[k]
+            else:
+                first[k] = r
+                exp_missing.append(r)
+                assert dup[r] == -1
+        assert missing.tolist() == exp_missing
+        new_vals = rng.normal(size=len(missing))
+        table.insert(keys[missing], new_vals)
+        for r, v in zip(missing.tolist(), new_vals.tolist()):
+            ref[keys[r].item()] = v
+        assert len(table) == len(ref)
+    assert dict(table.items()) == ref
+    assert table[top] == ref[top.item()] and top in table and table.get(12345678901, "no") == "no"
+    table[5] = 2.5
+    assert table[5] == 2.5
+    with pytest.raises(KeyError):
+        table[987654321987]
+    table.clear()
+    assert len(table) == 0 and table.get(5) is None
+
+
+def test_kendall_distance_is_the_pair_count():
+    rng = np.random.default_rng(2)
+    for t in (1, 2, 3, 7, 30):
+        for _ in range(10):
+            a, b = rng.permutation(t), rng.permutation(t)
+            pos_a, pos_b = np.argsort(a), np.argsort(b)
+            brute = sum((pos_a[i] < pos_a[j]) != (pos_b[i] < pos_b[j]) for i, j in itertools.combinations(range(t), 2))
+            assert K.kendall_distance(a, b) == brute
+            if t >= 2:
+                assert K.kendall_distance(a, b) == kendall_tau_distance(a, b)
+    a = np.arange(10)
+    assert K.kendall_distance(a, a[::-1].copy()) == 45
+
+
+def test_synthetic_set_function_matches_its_formula():
+    fn = SyntheticSetFunction(t=23, seed=4, width=5)
+    rng = np.random.default_rng(3)
+    masks = rng.random((50, 23)) < 0.5
+    got = fn(masks)
+    for m, v in zip(masks, got):
+        codes = [sum(1 << b for b in range(5) if c * 5 + b < 23 and m[c * 5 + b]) for c in range(5)]
+        ref = sum(fn.A[c, codes[c]] for c in range(5))
+        ref += sum(fn.U[c - 1, codes[c - 1]] * fn.V[c - 1, codes[c]] for c in range(1, 5))
+        assert v == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    # additive part: without interactions, D(S) is the sum of the feature weights
+    add = SyntheticSetFunction(t=10, seed=1, width=3, interaction=0.0)
+    assert np.allclose(add(masks[:, :10]), masks[:, :10] @ add.weights)
+
+
+def test_kernels_are_compiled_with_an_on_disk_cache():
+    for f in (K.prefix_keys, K.segment_keys, K.accumulate_delta, K.table_lookup, K.table_insert,
+              K.kendall_distance, NK.apply_move, AK.propose_requests, AK.sa_synthetic, AK.scan_batch):
+        assert type(f._cache).__name__ != "NullCache", f

@@ -1,0 +1,118 @@
+"""SA: incremental vs full re-evaluation, the generic path, the compiled loop and batched proposals
+all follow the same trajectory for the same seed; forward-pass counts are the expected ones."""
+import itertools
+
+import numpy as np
+import pytest
+
+from neighbourhoods import MixedMoves, StarTranspositions
+from solvers import get_solver
+from solvers.anneal import anneal_synthetic
+from trace_opt.problem import TraceProblem
+from trace_opt.synthetic import SyntheticSetFunction
+
+T = 16
+
+
+class GenericProblem(TraceProblem):
+    """Same objective, but not the standard class: forces SA's mask-based generic path."""
+
+    def c_values(self, masks):
+        return super().c_values(masks)
+
+
+def run(fn, solver="sa", obj="le-mo", cache=True, problem_cls=TraceProblem, seed=7, **params):
+    params.setdefault("iterations", 600)
+    params.setdefault("init", "random")
+    params.setdefault("T0", 1.0)
+    problem = problem_cls(fn.oracle(cache=cache), obj)
+    return get_solver(solver, **params).solve(problem, seed=seed, curves=False), problem
+
+
+def same_run(a, b):
+    return (np.array_equal(a.trajectory, b.trajectory) and a.score == b.score
+            and [s for _, s in a.history] == [s for _, s in b.history] and a.iterations == b.iterations)
+
+
+@pytest.mark.parametrize("obj", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("nb", ["complete", "bubble", "mix", "block-insertion"])
+def test_incremental_and_full_reevaluation_give_identical_trajectories(obj, nb):
+    fn = SyntheticSetFunction(T, seed=1, width=4)
+    inc, _ = run(fn, obj=obj, neighbourhood=nb)
+    full, _ = run(fn, obj=obj, neighbourhood=nb, evaluation="full", cache=False)
+    assert same_run(inc, full)
+    per_iter = 2 * (T + 1) if obj == "le-mo" else T + 1
+    # the paper's way: the whole trajectory each iteration, plus the initial chain
+    assert full.forward_passes == per_iter * (inc.iterations + 1)
+    assert inc.forward_passes < full.forward_passes / 3
+    assert inc.score == pytest.approx(TraceProblem(fn.oracle(), obj).score(inc.trajectory), abs=1e-9)
+
+
+def test_generic_path_and_greedy_start_agree_with_fast_path():
+    fn = SyntheticSetFunction(T, seed=2, width=4)
+    for evaluation in ("incremental", "full"):
+        fast, _ = run(fn, init="greedy", evaluation=evaluation, neighbourhood=StarTranspositions(3, on="features"))
+        slow, _ = run(fn, init="greedy", evaluation=evaluation, neighbourhood=StarTranspositions(3, on="features"),
+                      problem_cls=GenericProblem)
+        assert same_run(fast, slow)
+
+
+@pytest.mark.parametrize("obj", ["le", "le-mo"])
+def test_compiled_sa_follows_the_python_sa(obj):
+    fn = SyntheticSetFunction(40, seed=3, width=8)
+    for nb in ("complete", "mix", "star"):
+        py, _ = run(fn, obj=obj, neighbourhood=nb, iterations=1500, T0=2.0, seed=11)
+        c = anneal_synthetic(fn, obj, iterations=1500, T0=2.0, neighbourhood=nb, seed=11)
+        assert np.array_equal(py.trajectory, c["trajectory"]) and py.score == c["score"]
+        assert [s for _, s in py.history] == [s for _, s in c["improvements"]]
+        assert c["iterations"] == 1500 and c["accepted"] > 0
+    # a given start and a threshold temperature are honoured the same way
+    start = np.arange(40)[::-1].copy()
+    py, _ = run(fn, obj=obj, init=start, iterations=5000, T0=2.0, eta=0.99, threshold_temperature=0.01, seed=1)
+    c = anneal_synthetic(fn, obj, init=start, iterations=5000, T0=2.0, eta=0.99, threshold_temperature=0.01, seed=1)
+    assert c["iterations"] == py.iterations < 5000
+    assert np.array_equal(py.trajectory, c["trajectory"]) and py.score == c["score"]
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+def test_batched_proposals_give_the_same_trajectory_in_fewer_batches(adaptive):
+    fn = SyntheticSetFunction(T, seed=4, width=4)
+    for nb in ("complete", MixedMoves()):
+        seq, _ = run(fn, neighbourhood=nb, iterations=1500, T0=0.5, eta=0.995)
+        bat, _ = run(fn, "sa-batch", neighbourhood=nb, iterations=1500, T0=0.5, eta=0.995, width=16,
+                     adaptive=adaptive)
+        assert same_run(seq, bat)
+        assert bat.batches < seq.batches / 2
+        assert bat.forward_passes >= seq.forward_passes  # speculation never saves passes
+
+
+def test_budgets_stop_cleanly_with_a_consistent_best():
+    fn = SyntheticSetFunction(T, seed=5, width=4)
+    for solver in ("sa", "sa-batch"):
+        res, problem = run(fn, solver, iterations=5000, T0=0.5)
+        capped = get_solver(solver, iterations=5000, init="random", T0=0.5).solve(
+            TraceProblem(fn.oracle(), "le-mo"), budget=300, seed=7, curves=False)
+        assert capped.stopped == "budget" and capped.forward_passes <= 300
+        assert capped.score == pytest.approx(problem.score(capped.trajectory), abs=1e-9)
+        it = get_solver(solver, iterations=5000, init="random", T0=0.5).solve(
+            TraceProblem(fn.oracle(), "le-mo"), budget={"iterations": 123}, seed=7, curves=False)
+        assert it.iterations == 123
+
+
+def test_sa_reaches_the_brute_force_optimum_on_a_small_instance():
+    fn = SyntheticSetFunction(6, seed=6, width=3)
+    problem = TraceProblem(fn.oracle(), "le-mo")
+    best = max(problem.score(np.array(p)) for p in itertools.permutations(range(6)))
+    res = get_solver("sa", iterations=3000, init="random", T0=1.0, eta=0.998).solve(problem, seed=0, curves=False)
+    assert res.score == pytest.approx(best, abs=1e-9)
+
+
+def test_sa_parameters_are_validated():
+    with pytest.raises(ValueError, match="evaluation="):
+        get_solver("sa", evaluation="lazy")
+    with pytest.raises(ValueError, match="neighbourhood="):
+        get_solver("sa", neighbourhood="ring")
+    with pytest.raises(ValueError, match="width="):
+        get_solver("sa-batch", width=0)
+    with pytest.raises(ValueError, match="fn must be"):
+        anneal_synthetic(lambda m: m.sum(1))
