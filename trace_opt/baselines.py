@@ -348,9 +348,9 @@ def _grad_cam(inp, layer=None, relu: bool = True, **_):
     tie rule (feature index); ``relu=False`` keeps the signed map. The map is broadcast over channels.
     """
     ca = _captum()
+    lay = _resolve_layer(inp.model, layer)
     if inp.x.dim() < 2:
         raise ValueError("grad-cam needs an image input (C x H x W or H x W)")
-    lay = _resolve_layer(inp.model, layer)
     cam = ca.LayerGradCam(inp.model, lay).attribute(_grad_input(inp), target=inp.target, relu_attributions=relu)
     if cam.dim() != 4:
         raise ValueError(f"grad-cam layer output must be a feature map (B, C, h, w); got {tuple(cam.shape)}")
