@@ -6,8 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._validation import check_choice, check_positive_float
 from .oracle import CallableOracle, ModelOracle, Oracle
-from .problem import Curves, TraceProblem
+from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
 
 
@@ -55,7 +56,8 @@ def explain(model, x, target: int | None = None, *, features=4, reference="zeros
     model : a torch module returning ``(B, n_classes)`` scores, or a black-box callable taking a numpy
         batch ``(B, *x.shape)`` and returning ``(B,)`` or ``(B, n_classes)`` scores.
     x : one input without batch dimension (``C x H x W`` image, ``H x W``, or a 1-D row of columns).
-    target : class to explain; None takes the model's predicted class (torch models).
+    target : class to explain; None takes the model's predicted class (torch models; read from the
+        oracle's first pass on x, which is D({})).
     features : a grid size (int or (rows, cols)) over the last two dims, an integer feature map, or a
         ``Features`` object (e.g. ``tabular_features``).
     reference : what deletion writes (``"zeros"``, ``"blur"``, ``"mean"``, ... or a tensor).
@@ -66,13 +68,16 @@ def explain(model, x, target: int | None = None, *, features=4, reference="zeros
     budget : forward passes (int), or a dict with forward_passes / seconds / iterations.
     """
     from solvers import get_solver  # solvers sit above trace_opt's problem layer
+    from solvers.base import as_budget
 
+    # every cheap check before the first forward pass
     solver_obj = get_solver(solver, **(solver_options or {}))
+    check_choice("objective", objective, OBJECTIVES)
+    check_positive_float("heatmap_alpha", heatmap_alpha)
+    budget = as_budget(budget)
     if isinstance(model, torch.nn.Module):
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        if target is None:
-            with torch.inference_mode():
-                target = int(model(xt.to(device).unsqueeze(0)).argmax(dim=1)[0])
+        # target=None: the oracle takes the predicted class from its probe pass on x
         oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
                              batch_size=batch_size, device=device, **reference_options)
     elif callable(model):

@@ -174,7 +174,8 @@ class ModelOracle(Oracle):
     model : torch.nn.Module (or any callable on a batch tensor) returning ``(B, n_classes)`` scores.
         It is used as given (call ``model.eval()`` yourself; a module in training mode gets a warning).
     x : the input without batch dimension, e.g. ``C x H x W``.
-    target : class index whose output is explained.
+    target : class index whose output is explained; None takes the predicted class (the argmax of the
+        model's scores on ``x``, read from the probe pass, so it costs nothing extra).
     features : ``Features``, a grid size (int or (rows, cols)), or an integer feature map.
     reference : a kind from ``trace_opt.references.REFERENCE_KINDS``, a number, or a tensor of x's shape.
     output : ``"logit"``, ``"prob"`` (softmax) or ``"log_prob"``.
@@ -183,7 +184,7 @@ class ModelOracle(Oracle):
     reference_options : passed to ``make_reference`` (``value``, ``sigma``, ``noise_std``, ``seed``).
     """
 
-    def __init__(self, model, x, target: int, features=4, reference="zeros", output: str = "logit",
+    def __init__(self, model, x, target: int | None, features=4, reference="zeros", output: str = "logit",
                  batch_size: int = 64, device="cpu", cache: bool = True, **reference_options):
         check_choice("output", output, OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -217,6 +218,8 @@ class ModelOracle(Oracle):
             raise ValueError(f"the model must return scores of shape (batch, n_classes); got "
                              f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
         self.n_classes = int(z.shape[1])
+        if target is None:
+            target = int(z[0].argmax())
         if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < self.n_classes:
             raise ValueError(f"target={target!r} is out of range; expected an integer class index in 0..{self.n_classes - 1}")
         self.target = int(target)
