@@ -194,9 +194,12 @@ def test_forward_limit_refuses_whole_request_and_keeps_state():
     oracle.evaluate(random_masks(6, 1, 0))
     oracle.forward_limit = oracle.forward_passes + 3
     masks = oracle.masks_of_keys(np.arange(10, 15, dtype=np.uint64))
+    before = oracle.counters()
     with pytest.raises(BudgetExhausted):
-        oracle.evaluate(masks)
-    assert oracle.forward_passes == 1 and oracle.counters()["cache_size"] == 1
+        oracle.evaluate(np.concatenate([masks, random_masks(6, 1, 0)]))  # 5 new sets and a cached one
+    # a refused request changes nothing: no pass, no cache entry, no request or hit counted
+    assert oracle.counters() == before and oracle.forward_passes == 1 and before["cache_size"] == 1
+    assert oracle.requests == oracle.cache_hits + oracle.forward_passes
     oracle.evaluate(masks[:3])  # exactly the limit is allowed
     assert oracle.forward_passes == 4
     oracle.evaluate(masks[:3])  # cached sets are free even at the limit
@@ -207,6 +210,12 @@ def test_forward_limit_refuses_whole_request_and_keeps_state():
     with pytest.raises(BudgetExhausted, match="time"):
         oracle.evaluate(masks[3:4])
     assert oracle.forward_passes == 4
+    assert oracle.requests == oracle.cache_hits + oracle.forward_passes == 1 + 3 + 3
+    uncached = SetFunctionOracle(lambda m: m.sum(axis=1).astype(float), 6, cache=False)
+    uncached.forward_limit = 2
+    with pytest.raises(BudgetExhausted):
+        uncached.evaluate(masks[:3])
+    assert (uncached.requests, uncached.forward_passes, uncached.batches) == (0, 0, 0)
 
 
 def test_non_finite_values_are_refused_and_not_cached():

@@ -91,11 +91,12 @@ class Oracle:
         return self._evaluate(k, lambda rows: self.masks_of_keys(k[rows]))
 
     def _evaluate(self, keys, masks_for_rows: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        # counters move only once the request is accepted: a refused request changes nothing
         n = len(keys)
-        self.requests += n
         out = np.empty(n, dtype=np.float64)
         if not self.use_cache:
             self._check_limits(n)
+            self.requests += n
             out[:] = self._run(masks_for_rows(np.arange(n)))
             return out
         cache = self._cache
@@ -112,9 +113,11 @@ class Oracle:
             else:
                 first_row[key] = r
                 missing_rows.append(r)
-        self.cache_hits += n - len(missing_rows)
         if missing_rows:
             self._check_limits(len(missing_rows))
+        self.requests += n
+        self.cache_hits += n - len(missing_rows)
+        if missing_rows:
             rows = np.asarray(missing_rows)
             vals = self._run(masks_for_rows(rows))
             out[rows] = vals
