@@ -18,6 +18,7 @@ import torch
 
 from ._validation import check_choice, check_finite_values, check_positive_int
 from .features import Features, as_features
+from .kernels import KeyTable
 from .references import make_reference
 
 OUTPUTS = ("logit", "prob", "log_prob")
@@ -40,7 +41,8 @@ class Oracle:
             raise ValueError(f"features define t={t}; TRACE needs t >= 2 features")
         self.t = int(t)
         self.use_cache = bool(cache)
-        self._cache: dict = {}
+        # exact cache: a numba hash table on uint64 keys (t <= 64), else a dict on packed bytes
+        self._cache = KeyTable() if t <= 64 else {}
         self.forward_passes = 0
         self.batches = 0
         self.cache_hits = 0
@@ -100,6 +102,8 @@ class Oracle:
             out[:] = self._run(masks_for_rows(np.arange(n)))
             return out
         cache = self._cache
+        if isinstance(cache, KeyTable) and isinstance(keys, np.ndarray):
+            return self._evaluate_table(keys, masks_for_rows, out)
         key_list = keys.tolist() if isinstance(keys, np.ndarray) else keys
         missing_rows: list[int] = []
         first_row: dict = {}
@@ -125,6 +129,23 @@ class Oracle:
                 cache[key_list[r]] = v
         for r, src in dup_rows:
             out[r] = out[src]
+        return out
+
+    def _evaluate_table(self, keys: np.ndarray, masks_for_rows, out: np.ndarray) -> np.ndarray:
+        """The cached path of ``_evaluate`` with the numba table (same rows, order and counters)."""
+        vals, missing, dup_src = self._cache.lookup(keys)
+        out[:] = vals
+        if len(missing):
+            self._check_limits(len(missing))
+        self.requests += len(keys)
+        self.cache_hits += len(keys) - len(missing)
+        if len(missing):
+            new_vals = self._run(masks_for_rows(missing))
+            out[missing] = new_vals
+            self._cache.insert(keys[missing], new_vals)
+            dup = dup_src >= 0
+            if dup.any():
+                out[dup] = out[dup_src[dup]]
         return out
 
     def _check_limits(self, n_new: int) -> None:
