@@ -30,7 +30,7 @@ class BeamSearch(Solver):
     Cost: at most B (t - k) sets at level k (twice for ``le-mo``), about B t^2 / 2 in total, minus cache hits.
     """
 
-    def __init__(self, width: int = 8, direction: str = "lerf", polish_window: int | None = None):
+    def __init__(self, width: int = 16, direction: str = "lerf", polish_window: int | None = None):
         self.width = check_positive_int("width", width)
         self.direction = check_choice("direction", direction, ("lerf", "morf"))
         self.polish_window = check_positive_int("polish_window", polish_window, minimum=2, allow_none=True)

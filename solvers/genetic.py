@@ -76,7 +76,7 @@ class GeneticAlgorithm(Solver):
     population keeps its diversity; identical trajectories cost nothing thanks to the oracle's cache.
     """
 
-    def __init__(self, population: int = 24, generations: int = 200, tournament: int = 3, crossover: str = "both",
+    def __init__(self, population: int = 32, generations: int = 200, tournament: int = 3, crossover: str = "both",
                  crossover_rate: float = 0.9, mutation: str = "both", mutation_rate: float = 0.5, elitism: int = 2,
                  seeds=("greedy", "greedy-morf"), polish_window: int | None = None):
         self.population = check_positive_int("population", population, minimum=2)

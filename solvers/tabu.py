@@ -45,7 +45,7 @@ class TabuSearch(Solver):
     tabu and none aspires, the one whose tabu status expires first is taken. Ties go to the first move.
     """
 
-    def __init__(self, iterations: int = 1000, candidates: int = 32, tenure: int | None = None,
+    def __init__(self, iterations: int = 1000, candidates: int = 64, tenure: int | None = None,
                  neighbourhood="complete", init="greedy", stagnation: int | None = 50, restart_moves: int = 3,
                  polish_window: int | None = None):
         self.iterations = check_positive_int("iterations", iterations)
