@@ -154,3 +154,26 @@ def test_explain_sklearn_callable(breast_cancer, solver, options):
 
 def oracle_passes(exp):
     return exp.oracle.forward_passes
+
+
+def test_explain_default_features_for_tabular_rows(breast_cancer):
+    """A 1-D row defaults to one feature per column (a grid needs H x W), for torch and callables."""
+    clf, x = breast_cancer
+    mlp = torch.nn.Sequential(torch.nn.Linear(30, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).eval()
+    exp = trace_opt.explain(mlp, torch.as_tensor(x, dtype=torch.float32), solver="greedy")
+    assert exp.oracle.t == 30 and exp.heatmap.shape == (30,) and exp.output == "logit"
+    exp = trace_opt.explain(clf.predict_proba, x, target=1, solver="greedy")
+    assert exp.oracle.t == 30 and exp.output == "raw"
+    img = trace_opt.explain(TinyCNN().eval(), torch.rand(1, 8, 8), solver="greedy")
+    assert img.oracle.t == 16 and img.features.grid == (4, 4)  # images: the 4 x 4 grid as before
+
+
+def test_explain_output_is_not_silently_ignored_for_callables(breast_cancer):
+    clf, x = breast_cancer
+    for output in ("prob", "log_prob", "logit"):
+        with pytest.raises(ValueError, match="output"):
+            trace_opt.explain(clf.predict_proba, x, target=1, output=output, solver="greedy")
+    exp = trace_opt.explain(clf.predict_proba, x, target=1, output="raw", solver="greedy")
+    assert exp.output == "raw"
+    with pytest.raises(ValueError, match="output='raw'"):
+        trace_opt.explain(TinyCNN().eval(), torch.rand(1, 8, 8), output="raw")

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ._validation import check_choice, check_positive_float
+from .features import tabular_features
 from .oracle import CallableOracle, ModelOracle, Oracle
 from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
@@ -45,7 +46,7 @@ class Explanation:
                 "solver": self.result.to_dict()}
 
 
-def explain(model, x, target: int | None = None, *, features=4, reference="zeros", output: str = "logit",
+def explain(model, x, target: int | None = None, *, features=None, reference="zeros", output: str | None = None,
             objective: str = "le-mo", solver="sa", solver_options: dict | None = None, budget=None,
             seed: int = 0, batch_size: int = 64, device="cpu", progress: bool = False,
             heatmap_alpha: float = 1.0, **reference_options) -> Explanation:
@@ -59,9 +60,11 @@ def explain(model, x, target: int | None = None, *, features=4, reference="zeros
     target : class to explain; None takes the model's predicted class (torch models; read from the
         oracle's first pass on x, which is D({})).
     features : a grid size (int or (rows, cols)) over the last two dims, an integer feature map, or a
-        ``Features`` object (e.g. ``tabular_features``).
+        ``Features`` object (e.g. ``tabular_features``). None: a 4 x 4 grid for an input with 2 or more
+        dims, one feature per column for a 1-D row.
     reference : what deletion writes (``"zeros"``, ``"blur"``, ``"mean"``, ... or a tensor).
-    output : ``"logit"``, ``"prob"`` or ``"log_prob"`` (torch models).
+    output : ``"logit"`` (default), ``"prob"`` or ``"log_prob"`` for torch models; a callable's scores
+        are used as returned (``"raw"``, its only accepted value).
     objective : ``"le-mo"`` (default), ``"le"`` or ``"mo"``.
     solver : a registered solver name (``solvers.available_solvers()``) or a Solver instance.
     solver_options : the solver's hyperparameters.
@@ -75,12 +78,19 @@ def explain(model, x, target: int | None = None, *, features=4, reference="zeros
     check_choice("objective", objective, OBJECTIVES)
     check_positive_float("heatmap_alpha", heatmap_alpha)
     budget = as_budget(budget)
+    if features is None:
+        n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
+        features = 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
     if isinstance(model, torch.nn.Module):
+        output = "logit" if output is None else output
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
         # target=None: the oracle takes the predicted class from its probe pass on x
         oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
                              batch_size=batch_size, device=device, **reference_options)
     elif callable(model):
+        if output not in (None, "raw"):
+            raise ValueError(f"output={output!r} is not valid for a callable model: its scores are used as "
+                             "returned (output='raw'); apply softmax/log inside the callable if needed")
         oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
                                 batch_size=batch_size, **reference_options)
         output = "raw"
