@@ -241,3 +241,20 @@ def test_explain_wrong_input_shape_and_model_type(model):
         trace_opt.explain(model, torch.rand(1, 6, 6), target=7, features=2)
     with pytest.raises(ValueError, match="model must be"):
         trace_opt.explain("resnet", torch.rand(1, 6, 6))
+
+
+def test_a_model_returning_the_wrong_batch_size_is_refused(x):
+    """Scores for fewer (or more) rows than sent would otherwise broadcast silently into D values."""
+    class FirstRowOnly(torch.nn.Module):
+        def forward(self, b):
+            return b.flatten(1)[:1, :3]
+
+    oracle = ModelOracle(FirstRowOnly().eval(), x, 0, features=3)  # the probe (B = 1) is fine
+    with pytest.raises(ValueError, match="1 score"):
+        oracle.evaluate(np.eye(9, dtype=bool)[:4])
+    assert oracle.counters()["cache_size"] == 1
+    callable_oracle = CallableOracle(lambda b: np.ones(1), np.arange(4.0))
+    with pytest.raises(ValueError, match="1 score"):
+        callable_oracle.evaluate(np.eye(4, dtype=bool)[:3])
+    with pytest.raises(ValueError, match="fn must return"):  # 2 rows for a probe of 1
+        CallableOracle(lambda b: np.ones((2 * len(b), 2)), np.arange(4.0), target=0)

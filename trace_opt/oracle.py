@@ -160,6 +160,7 @@ class Oracle:
         vals = np.asarray(self._forward(masks), dtype=np.float64).reshape(-1)
         self.forward_seconds += time.perf_counter() - start
         self.forward_passes += len(masks)
+        _check_batch(vals, len(masks), "the set function")
         check_finite_values(vals)
         return vals
 
@@ -180,6 +181,13 @@ class Oracle:
     def value_full_input(self) -> float:
         """D({}) = f(x), the model's value on the unmodified input."""
         return float(self.evaluate(np.zeros(self.t, dtype=bool)))
+
+
+def _check_batch(values: np.ndarray, n: int, who: str) -> None:
+    """Refuse a batch answer with the wrong number of scores (it would broadcast silently into D)."""
+    if values.shape != (n,):
+        raise ValueError(f"{who} returned {values.size} score(s) for a batch of {n} input(s); "
+                         "expected one score per input")
 
 
 def _output_transform(output: str):
@@ -268,7 +276,9 @@ class ModelOracle(Oracle):
                 chunk = masks[start:start + self.batch_size]
                 z = self.model(self.masked_inputs(chunk))
                 self.batches += 1
-                out[start:start + len(chunk)] = self._transform(z.double())[:, self.target].double().cpu().numpy()
+                vals = self._transform(z.double())[:, self.target].double().cpu().numpy()
+                _check_batch(vals, len(chunk), "the model")
+                out[start:start + len(chunk)] = vals
         return out
 
 
@@ -328,8 +338,10 @@ class CallableOracle(Oracle):
         out = np.empty(len(masks), dtype=np.float64)
         for start in range(0, len(masks), self.batch_size):
             chunk = masks[start:start + self.batch_size]
-            out[start:start + len(chunk)] = self._select(self.fn(self.masked_inputs(chunk))).reshape(-1)
+            vals = self._select(self.fn(self.masked_inputs(chunk))).reshape(-1)
             self.batches += 1
+            _check_batch(vals, len(chunk), "fn")
+            out[start:start + len(chunk)] = vals
         return out
 
 
