@@ -178,6 +178,13 @@ def test_non_permutation_trajectories(problem, sigma):
     assert problem.oracle.forward_passes == 0
 
 
+@pytest.mark.parametrize("sigma", [["1", "0", "2", "3"], [None, 1, 2, 3], [1 + 0j, 0, 2, 3],
+                                   [True, False, True, True], np.array([True, False, False, False])])
+def test_trajectories_of_other_types_are_refused_with_a_value_error(problem, sigma):
+    with pytest.raises(ValueError, match="trajectory"):
+        problem.score(sigma)
+
+
 def test_problem_refusals(problem):
     with pytest.raises(ValueError, match="objective='auc'"):
         TraceProblem(problem.oracle, "auc")

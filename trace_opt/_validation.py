@@ -35,6 +35,8 @@ def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
     arr = np.asarray(sigma)
     if arr.ndim != 1 or arr.shape[0] != t:
         raise ValueError(f"{name} must be a 1-D permutation of 0..{t - 1} (length {t}); got shape {arr.shape}")
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+        raise ValueError(f"{name} must contain integers 0..{t - 1}; got dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.integer):
         if not np.all(np.equal(np.mod(arr, 1), 0)):
             raise ValueError(f"{name} must contain integers 0..{t - 1}")
