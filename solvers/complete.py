@@ -20,7 +20,8 @@ MAX_T = 26
 #: default memory limit of a complete search, in GiB (tables, DP arrays and the oracle's cache).
 MAX_MEMORY_GB = 4.0
 #: bytes per set: the D table (8), c and V of the DP (16), argmax (1), level scan; plus the oracle's
-#: Python dict cache entry (key int + float + slot), an estimate.
+#: cache (a numba open-addressing table of 17-byte slots at load <= 1/2, briefly doubled while it
+#: grows: up to ~100 bytes per entry), rounded up.
 _BYTES_PER_SET = 8 + 16 + 1 + 8
 _CACHE_BYTES_PER_SET = 120
 

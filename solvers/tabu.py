@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neighbourhoods import CompleteTranspositions, get_neighbourhood
+from neighbourhoods import CompleteTranspositions, check_neighbourhood_spec, get_neighbourhood
 from trace_opt._validation import check_positive_int
 
 from .anneal import INIT_CHOICES, initial_trajectory
@@ -30,7 +30,8 @@ class TabuSearch(Solver):
     ----------
     iterations : tabu iterations (each scores up to ``candidates`` moves in one batch).
     candidates : M, moves sampled per iteration from ``neighbourhood``. With complete transpositions
-        and ``t(t-1)/2 <= M`` the whole neighbourhood is enumerated instead.
+        and ``t(t-1)/2 <= M``, or another transposition set with at most M transpositions, the whole
+        neighbourhood is enumerated instead.
     tenure : iterations during which the pair of features a move touched (``sigma[lo]``, ``sigma[hi]``
         before the move; the swapped pair for a transposition) may not be moved again as a pair.
         0 makes the search a steepest ascent. None: ``max(1, t // 4)``.
@@ -51,7 +52,7 @@ class TabuSearch(Solver):
         self.iterations = check_positive_int("iterations", iterations)
         self.candidates = check_positive_int("candidates", candidates)
         self.tenure = check_positive_int("tenure", tenure, minimum=0, allow_none=True)
-        self.neighbourhood = neighbourhood
+        self.neighbourhood = check_neighbourhood_spec(neighbourhood)
         if isinstance(init, str) and init not in INIT_CHOICES:
             raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
         self.init = init
@@ -71,7 +72,10 @@ class TabuSearch(Solver):
         nb = get_neighbourhood(self.neighbourhood, t)
         rng = run.rng
         tenure = max(1, t // 4) if self.tenure is None else self.tenure
-        enumerate_all = isinstance(nb, CompleteTranspositions) and t * (t - 1) // 2 <= self.candidates
+        complete_small = isinstance(nb, CompleteTranspositions) and t * (t - 1) // 2 <= self.candidates
+        # other transposition sets (bubble, star, graphs) are enumerated too when they have <= M moves
+        other_small = (not complete_small and hasattr(nb, "transpositions")
+                       and len(nb.transpositions()) <= self.candidates)
         tabu_until = np.zeros((t, t), dtype=np.int64)  # by feature pair, symmetric
         sigma = initial_trajectory(problem, self.init, rng, run)
         chain = problem.chain(sigma)
@@ -80,8 +84,13 @@ class TabuSearch(Solver):
         since_best = 0
         for it in range(1, self.iterations + 1):
             run.tick()
-            if enumerate_all:
+            if complete_small:
                 cand, lo, hi = all_transpositions(sigma)
+            elif other_small:
+                moves = nb.neighbours(sigma)
+                cand = np.stack([m[0] for m in moves])
+                lo = np.array([m[1] for m in moves], dtype=np.int64)
+                hi = np.array([m[2] for m in moves], dtype=np.int64)
             else:
                 props = [nb.propose(sigma, rng) for _ in range(self.candidates)]
                 cand = np.stack([p[0] for p in props])

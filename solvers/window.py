@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neighbourhoods import get_neighbourhood
+from neighbourhoods import check_neighbourhood_spec, get_neighbourhood
 from trace_opt._validation import check_positive_int
 
 from . import kernels
@@ -67,8 +67,9 @@ def window_descent(problem, sigma, window: int, stride: int | None = None, chain
     Usable as the polishing step of any solver.
     """
     t = problem.t
+    window = check_positive_int("window", window, minimum=2)
     check_window(window, t)
-    stride = max(1, window // 2) if stride is None else stride
+    stride = max(1, window // 2) if stride is None else check_positive_int("stride", stride)
     sigma = np.array(sigma, dtype=np.int64)
     chain = problem.chain(sigma) if chain is None else np.array(chain, dtype=np.float64)
     score = float(chain.sum())
@@ -120,7 +121,7 @@ class WindowDP(Solver):
         self.init = init
         self.kicks = check_positive_int("kicks", kicks, minimum=0)
         self.kick_moves = check_positive_int("kick_moves", kick_moves)
-        self.neighbourhood = neighbourhood
+        self.neighbourhood = check_neighbourhood_spec(neighbourhood)
 
     def _search(self, problem, run):
         check_window(self.window, problem.t)

@@ -105,8 +105,9 @@ def test_window_larger_than_t_is_refused_at_solve_time(name, params):
 
 
 def test_bad_neighbourhood_and_seed_trajectory():
-    with pytest.raises(ValueError, match="neighbourhood"):
-        get_solver("tabu", neighbourhood="nope").solve(structured_problem(5, 0, "le"))
+    for name in ("tabu", "window-dp"):
+        with pytest.raises(ValueError, match="neighbourhood"):
+            get_solver(name, neighbourhood="nope")
     with pytest.raises(ValueError, match="seeds entry"):
         get_solver("ga", seeds=[[0, 1, 1, 2, 3]]).solve(structured_problem(5, 0, "le"))
 
@@ -172,6 +173,29 @@ def test_tabu_uses_a_given_neighbourhood_object():
     problem = structured_problem(8, 2, "le")
     get_solver("tabu", iterations=10, candidates=5, neighbourhood=Adjacent()).solve(problem, curves=False)
     assert Adjacent.calls >= 50
+
+
+def test_tabu_enumerates_a_small_transposition_set():
+    """Bubble-sort transpositions (t-1 adjacent swaps) <= M: every move is scored each iteration, so
+    with tenure 0 the best is a local optimum of the adjacent-swap neighbourhood."""
+    t = 7
+    problem = structured_problem(t, 13, "le-mo")
+    batches = []
+    orig = problem.move_deltas
+
+    def spy(sigma, chain, cand, lo, hi):
+        batches.append(sorted(zip(np.asarray(lo).tolist(), np.asarray(hi).tolist())))
+        return orig(sigma, chain, cand, lo, hi)
+
+    problem.move_deltas = spy
+    res = get_solver("tabu", iterations=25, candidates=6, tenure=0, stagnation=None, init="random",
+                     neighbourhood="bubble").solve(problem, seed=2, curves=False)
+    assert len(batches) == 25
+    assert all(b == [(i, i + 1) for i in range(t - 1)] for b in batches)
+    for i in range(t - 1):
+        s = res.trajectory.copy()
+        s[i], s[i + 1] = s[i + 1], s[i]
+        assert problem.score(s) <= res.score + 1e-12
 
 
 def test_tabu_list_forbids_recent_pairs():
