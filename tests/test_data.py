@@ -1,0 +1,192 @@
+"""Real data splits and the small trained models: shapes, determinism, accuracy, the weight cache."""
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_digits
+
+from trace_opt import data
+from trace_opt.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
+from trace_opt.models import DigitsCNN8, DigitsCNN28, TabularMLP
+
+
+def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+@pytest.fixture(scope="module")
+def cnn8(model_cache_dir):
+    return digits_cnn(8, seed=0, cache_dir=model_cache_dir)
+
+
+@pytest.fixture(scope="module")
+def mlp(model_cache_dir):
+    return breast_cancer_mlp(seed=0, cache_dir=model_cache_dir)
+
+
+# ----------------------------------------------------------------------------------- splits
+def test_digits_split_8x8_shapes_values_and_stratification():
+    X_tr, X_te, y_tr, y_te = load_digits_split(8, seed=0)
+    raw = load_digits()
+    assert X_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
+    assert X_tr.shape[1:] == (1, 8, 8) and X_te.shape[1:] == (1, 8, 8)
+    assert len(X_tr) + len(X_te) == len(raw.images) == 1797 and len(y_tr) == len(X_tr) and len(y_te) == len(X_te)
+    assert abs(len(X_te) / 1797 - 0.25) < 0.01
+    assert 0.0 <= float(X_tr.min()) and float(X_tr.max()) <= 1.0
+    # pixel values are the raw 0..16 intensities divided by 16
+    assert torch.equal(X_te * 16, torch.round(X_te * 16))
+    # train and test together are exactly the data set (as a multiset of (image, label) rows)
+    rows = lambda X, y: sorted(map(tuple, np.concatenate([X.reshape(len(X), -1).numpy() * 16,  # noqa: E731
+                                                          y.numpy()[:, None]], axis=1).round().astype(int)))
+    ours = rows(torch.cat([X_tr, X_te]), torch.cat([y_tr, y_te]))
+    theirs = rows(torch.as_tensor(raw.images / 16.0), torch.as_tensor(raw.target))
+    assert ours == theirs
+    # stratified: each class's share of the test split is within one image of its overall share
+    counts_all = np.bincount(raw.target, minlength=10)
+    counts_te = np.bincount(y_te.numpy(), minlength=10)
+    assert np.all(np.abs(counts_te - counts_all * len(y_te) / 1797) <= 1.0)
+
+
+def test_digits_split_deterministic_and_seeded():
+    a, b = load_digits_split(8, seed=3), load_digits_split(8, seed=3)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    c = load_digits_split(8, seed=4)
+    assert not torch.equal(a[3], c[3])
+
+
+def test_digits_28_is_the_same_split_upsampled_bilinearly():
+    X8_tr, X8_te, y8_tr, y8_te = load_digits_split(8, seed=1)
+    X_tr, X_te, y_tr, y_te = load_digits_split(28, seed=1)
+    assert X_tr.shape[1:] == (1, 28, 28) and X_tr.dtype == torch.float32
+    assert torch.equal(y_tr, y8_tr) and torch.equal(y_te, y8_te)
+    assert 0.0 <= float(X_te.min()) and float(X_te.max()) <= 1.0
+    # image i of the 28x28 test split is the bilinear upsampling of image i of the 8x8 test split
+    ref = torch.nn.functional.interpolate(X8_te, size=(28, 28), mode="bilinear", align_corners=False)
+    assert torch.allclose(X_te, ref.clamp(0, 1))
+    assert not torch.allclose(X_te[1:], ref[:-1].clamp(0, 1))  # and not some other pairing
+
+
+def test_breast_cancer_split_standardised_with_train_statistics():
+    X_tr, X_te, y_tr, y_te, names = load_breast_cancer_split(seed=0)
+    raw = load_breast_cancer()
+    assert X_tr.shape == (len(y_tr), 30) and X_te.shape == (len(y_te), 30)
+    assert len(y_tr) + len(y_te) == 569 and X_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
+    assert names == list(raw.feature_names) and len(names) == 30
+    assert torch.allclose(X_tr.double().mean(0), torch.zeros(30, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(X_tr.double().std(0, unbiased=False), torch.ones(30, dtype=torch.float64), atol=1e-4)
+    # the test split is standardised with the train statistics, so its mean is not exactly 0
+    assert float(X_te.double().mean(0).abs().max()) > 1e-3
+    again = load_breast_cancer_split(seed=0)
+    assert all(torch.equal(u, v) for u, v in zip((X_tr, X_te, y_tr, y_te), again[:4]))
+
+
+@pytest.mark.parametrize("call, arg", [
+    (lambda: load_digits_split(size=10), "size"),
+    (lambda: load_digits_split(size=True), "size"),
+    (lambda: load_digits_split(size="8"), "size"),
+    (lambda: load_digits_split(seed=-1), "seed"),
+    (lambda: load_digits_split(seed=1.5), "seed"),
+    (lambda: load_breast_cancer_split(seed="0"), "seed"),
+    (lambda: digits_cnn(size=16), "size"),
+    (lambda: digits_cnn(seed=-2), "seed"),
+    (lambda: digits_cnn(cache_dir=3), "cache_dir"),
+    (lambda: breast_cancer_mlp(seed=None), "seed"),
+])
+def test_arguments_are_validated(call, arg):
+    with pytest.raises(ValueError, match=arg):
+        call()
+
+
+# ----------------------------------------------------------------------------------- models
+def test_architectures_output_shapes():
+    assert DigitsCNN8()(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+    assert DigitsCNN28()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert TabularMLP(30)(torch.zeros(4, 30)).shape == (4, 2)
+    with pytest.raises(ValueError, match="n_classes"):
+        DigitsCNN8(n_classes=1)
+    with pytest.raises(ValueError, match="n_features"):
+        TabularMLP(0)
+
+
+def test_cnn8_accuracy_and_eval_mode(cnn8):
+    _, X_te, _, y_te = load_digits_split(8, seed=0)
+    assert not cnn8.training
+    acc = data.accuracy(cnn8, X_te, y_te)
+    assert acc == cnn8.test_accuracy
+    assert acc > 0.95  # measured 0.984 for seed 0
+
+
+def test_mlp_accuracy(mlp):
+    _, X_te, _, y_te, _ = load_breast_cancer_split(seed=0)
+    assert not mlp.training
+    assert data.accuracy(mlp, X_te, y_te) == mlp.test_accuracy > 0.92  # measured 0.958
+
+
+@pytest.mark.slow
+def test_cnn28_accuracy(model_cache_dir):
+    model = digits_cnn(28, seed=0, cache_dir=model_cache_dir)
+    assert isinstance(model, DigitsCNN28) and model.config["size"] == 28
+    assert model.test_accuracy > 0.95  # measured 0.982
+
+
+def test_second_call_loads_the_cached_file(cnn8, model_cache_dir):
+    path = cnn8.cache_path
+    assert path.parent == model_cache_dir and path.exists() and "digits-cnn8" in path.name and "seed0" in path.name
+    mtime = path.stat().st_mtime_ns
+    again = digits_cnn(8, seed=0, cache_dir=model_cache_dir)
+    assert again.loaded_from_cache and again.cache_path == path
+    assert path.stat().st_mtime_ns == mtime  # not rewritten
+    assert _same_state(again, cnn8) and again.test_accuracy == cnn8.test_accuracy
+    # no temporary files are left behind by the atomic write
+    assert not [p for p in model_cache_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cache_default_dir_from_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "env-cache"))
+    assert data.default_cache_dir() == tmp_path / "env-cache"
+    model = breast_cancer_mlp(seed=0)
+    assert model.cache_path.parent == tmp_path / "env-cache" and not model.loaded_from_cache
+
+
+def test_training_is_deterministic_and_keyed_by_seed(mlp, tmp_path):
+    fresh = breast_cancer_mlp(seed=0, cache_dir=tmp_path)  # trains again in an empty folder
+    assert not fresh.loaded_from_cache
+    assert _same_state(fresh, mlp)
+    other = breast_cancer_mlp(seed=1, cache_dir=tmp_path)
+    assert other.cache_path != fresh.cache_path and not other.loaded_from_cache
+    assert not _same_state(other, fresh)
+
+
+def test_training_leaves_the_global_rng_alone(tmp_path):
+    state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    breast_cancer_mlp(seed=5, cache_dir=tmp_path)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.get_num_threads() == threads
+
+
+def test_stale_or_corrupt_cache_file_is_never_loaded(mlp, tmp_path):
+    model = breast_cancer_mlp(seed=0, cache_dir=tmp_path)
+    path = model.cache_path
+    # a file under the right name but with another configuration (e.g. from an older version)
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = {**payload["config"], "epochs": 1}
+    payload["state_dict"] = {k: torch.zeros_like(v) for k, v in payload["state_dict"].items()}
+    torch.save(payload, path)
+    with pytest.warns(UserWarning, match="configuration differs"):
+        again = breast_cancer_mlp(seed=0, cache_dir=tmp_path)
+    assert not again.loaded_from_cache and _same_state(again, mlp)
+    path.write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="ignoring cached weights"):
+        third = breast_cancer_mlp(seed=0, cache_dir=tmp_path)
+    assert _same_state(third, mlp)
+    assert breast_cancer_mlp(seed=0, cache_dir=tmp_path).loaded_from_cache  # rewritten, valid again
+
+
+def test_cache_key_changes_with_every_training_setting():
+    base = {"arch": "x", "seed": 0, "epochs": 3, "lr": 0.1}
+    keys = {data._config_key(base)}
+    for k, v in (("arch", "y"), ("seed", 1), ("epochs", 4), ("lr", 0.2)):
+        keys.add(data._config_key({**base, k: v}))
+    assert len(keys) == 5
+    assert data._config_key(dict(reversed(list(base.items())))) == data._config_key(base)
