@@ -164,8 +164,12 @@ def _headline_text(summary: dict) -> list:
         out.append(f"- **{o}**: {method_label(h['trace'])} {verdict} the best baseline on LeRF - MoRF: "
                    f"{_fmt(h['trace_le_mo'])} vs {_fmt(h['best_baseline_le_mo'])} "
                    f"({method_label(h['best_baseline'])}), a factor of **{h['factor']:.3f}x** "
-                   f"(the paper saw about 1.8x on ImageNet, t = 49). Random trajectory: {_fmt(h['random_le_mo'])}."
-                   + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else ""))
+                   f"(the paper saw about 1.8x on ImageNet, t = 49). Per input: TRACE ahead on "
+                   f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
+                   f"{h.get('inputs_baseline_ahead', '?')}. Random trajectory: {_fmt(h['random_le_mo'])}."
+                   + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else "")
+                   + (f" No trajectory can exceed the best baseline by more than {h['max_factor']:.3f}x here (the "
+                      "per-level complete-search bound of (Le-Mo) over it)." if h.get("max_factor") else ""))
     comp = summary.get("complete")
     if comp:
         for o, c in comp.items():
@@ -356,6 +360,23 @@ def _jsonable(obj):
     return obj
 
 
+def index_markdown(report_dirs) -> str:
+    """A Markdown table of the headline numbers of several report folders (reads their results.json)."""
+    lines = ["| report | t | n | output | TRACE-(Le-Mo) | best baseline | factor | max possible factor | "
+             "SA = exact optimum (Le-Mo) |", "|---|---:|---:|---|---:|---|---:|---:|---|"]
+    for d in report_dirs:
+        d = Path(d)
+        res = json.loads((d / "results.json").read_text())
+        s = res["summary"]
+        for o, h in s["headline"].items():
+            comp = s.get("complete", {}).get(o, {}).get("objectives", {}).get("le-mo")
+            exact = f"{comp['n_sa_optimal']}/{s['n_inputs']} inputs" if comp else "- (t > 20)"
+            lines.append(f"| [{d.name}]({d.name}/report.md) | {res['t']} | {s['n_inputs']} | {o} | "
+                         f"{_fmt(h['trace_le_mo'])} | {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])} | "
+                         f"{h['factor']:.3f}x | {('%.3fx' % h['max_factor']) if h.get('max_factor') else '-'} | {exact} |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- CLI hook
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand to an argparse subparsers object (used by ``trace_opt.cli``)."""
@@ -400,5 +421,5 @@ def run_evaluate_command(args) -> int:
     return 0
 
 
-__all__ = ["DATASETS", "Setup", "load_setup", "run_report", "table2_markdown", "sanity_markdown",
+__all__ = ["DATASETS", "Setup", "load_setup", "run_report", "table2_markdown", "sanity_markdown", "index_markdown",
            "add_evaluate_parser", "run_evaluate_command"]

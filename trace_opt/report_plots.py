@@ -32,14 +32,19 @@ def _save(fig, path) -> Path:
     return Path(path)
 
 
-def _style(name: str) -> dict:
-    if name.startswith("trace-") and name.endswith("le-mo"):
-        return {"lw": 2.6, "zorder": 5}
+_TRACE_COLORS = {"y": "tab:red", "p": "tab:purple"}
+
+
+def _style(name: str, index: int = 0) -> dict:
+    """Line style of a method; baselines take distinct colours from tab20 by their index."""
+    if name.startswith("trace-"):
+        return {"lw": 2.6 if name.endswith("le-mo") else 1.6, "zorder": 5, "color": _TRACE_COLORS.get(name[6], "red")}
     if name.startswith("exact-"):
         return {"lw": 1.8, "ls": "--", "color": "black", "zorder": 6}
     if name == "random":
         return {"lw": 1.2, "ls": ":", "color": "grey"}
-    return {"lw": 1.1, "alpha": 0.85}
+    plt = _plt()
+    return {"lw": 1.1, "alpha": 0.9, "color": plt.cm.tab20(index % 20)}
 
 
 def plot_mean_curves(summary: dict, path, include=None) -> Path:
@@ -56,9 +61,9 @@ def plot_mean_curves(summary: dict, path, include=None) -> Path:
     for r, o in enumerate(outputs):
         for c, (key, test) in enumerate((("le", "LeRF"), ("mo", "MoRF"))):
             ax = axes[r, c]
-            for m in names:
+            for i, m in enumerate(names):
                 y = summary["curves"][o][m][key]
-                ax.plot(np.arange(len(y)), y, label=f"{summary['labels'][m]} ({sum(y):.4g})", **_style(m))
+                ax.plot(np.arange(len(y)), y, label=f"{summary['labels'][m]} ({sum(y):.4g})", **_style(m, i))
             ax.set_title(f"{test} deletion, {OUTPUT_NAMES[o]} (AUC in legend)")
             ax.set_xlabel("features deleted")
             ax.set_ylabel(OUTPUT_NAMES[o])
@@ -138,8 +143,8 @@ def plot_complete_search(summary: dict, path) -> Path:
 def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int = 4) -> Path:
     """Fig. 3: the input and every method's map side by side for the first inputs that kept maps.
 
-    Baselines show their attribution map (after the ranking rule's sign choice is not applied: raw
-    map, summed over channels); TRACE and exact optima show their trajectory heatmap
+    Baselines show their raw attribution map (summed over channels, before the ranking rule's
+    absolute value or aggregation); TRACE and exact optima show their trajectory heatmap
     ((rank+1)/t, alpha = 1). Tabular rows are drawn as 1 x d strips.
     """
     plt = _plt()
@@ -178,9 +183,9 @@ def plot_sanity(sanity: dict, path) -> Path:
         ax = axes[0, c]
         steps = sanity[mode]
         labels = [s["label"] for s in steps]
-        for m in sanity["methods"]:
+        for i, m in enumerate(sanity["methods"]):
             y = [s["mean"][m] for s in steps]
-            ax.plot(np.arange(len(y)), y, marker="o", ms=3, label=method_label(m), **_style(m))
+            ax.plot(np.arange(len(y)), y, marker="o", ms=3, label=method_label(m), **_style(m, i))
         ax.set_xticks(np.arange(len(labels)))
         ax.set_xticklabels(labels, rotation=30, fontsize=7)
         ax.axhline(0, color="grey", lw=0.6)
