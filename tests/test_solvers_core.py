@@ -17,6 +17,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from solvers import Budget, Greedy, Result, SimulatedAnnealing, available_solvers, get_solver
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
@@ -119,6 +121,24 @@ def test_additive_sa_from_the_worst_start_and_default_greedy_init():
     assert result.history[0][1] == pytest.approx(problem.score(worst))
     result = SimulatedAnnealing(iterations=50).solve(problem, seed=0)  # paper defaults: greedy init, T0 = 2
     assert result.score == pytest.approx(score_star)
+
+
+@given(a=st.lists(st.integers(-6, 6), min_size=2, max_size=6), b=st.integers(-3, 3),
+       objective=st.sampled_from(OBJECTIVES))
+@settings(max_examples=30, deadline=None)
+def test_additive_closed_form_property(a, b, objective):
+    """Any integer contributions (ties allowed): closed form = brute-force optimum = greedy = SA."""
+    a = np.array(a, dtype=np.float64)
+    t = len(a)
+    oracle = SetFunctionOracle(lambda m: b + (~m) @ a, t)  # D(S) = b + sum of the kept contributions
+    problem = TraceProblem(oracle, objective)
+    sigma_star, score_star = closed_form(a, b, objective)
+    _, best, _ = brute_force(problem)
+    assert best == pytest.approx(score_star, abs=1e-9)
+    assert problem.score(sigma_star) == pytest.approx(score_star, abs=1e-9)
+    for solver in (Greedy("lerf"), Greedy("morf"), SimulatedAnnealing(iterations=200, T0=0.01, eta=0.98,
+                                                                       init="random")):
+        assert solver.solve(problem, seed=1).score == pytest.approx(score_star, abs=1e-9), solver
 
 
 # --------------------------------------------------------------------------- set-function problems
