@@ -130,6 +130,9 @@ def test_curves_definitions_and_theorem_1_random_set_function(t, seed):
         assert TraceProblem(oracle, objective).score(sigma) == pytest.approx(expected, abs=1e-12)
     assert curves.auc_le == pytest.approx(le.sum()) and curves.auc_mo == pytest.approx(mo.sum())
     assert curves.mean("lerf_deletion") == pytest.approx(le.mean())
+    assert curves.mean("morf_insertion") == pytest.approx(morf_ins.mean())
+    with pytest.raises(ValueError, match="curve='auc_le'"):
+        curves.mean("auc_le")  # a property, not a curve
 
 
 class SmallNet(torch.nn.Module):

@@ -18,6 +18,7 @@ from ._validation import check_choice, check_trajectory
 from .oracle import Oracle
 
 OBJECTIVES = ("le", "mo", "le-mo")
+CURVE_NAMES = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
 
 
 def ranks_of(sigma: np.ndarray) -> np.ndarray:
@@ -58,6 +59,7 @@ class Curves:
 
     def mean(self, curve: str) -> float:
         """Normalised AUC: the mean of a curve's t+1 points."""
+        check_choice("curve", curve, CURVE_NAMES)
         return float(getattr(self, curve).mean())
 
     def to_dict(self) -> dict:
