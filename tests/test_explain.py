@@ -177,3 +177,13 @@ def test_explain_output_is_not_silently_ignored_for_callables(breast_cancer):
     assert exp.output == "raw"
     with pytest.raises(ValueError, match="output='raw'"):
         trace_opt.explain(TinyCNN().eval(), torch.rand(1, 8, 8), output="raw")
+
+
+def test_explain_seed_also_draws_the_noise_reference(cnn_and_x):
+    model, x = cnn_and_x
+    kw = dict(features=2, reference="noise", solver="greedy")
+    a = trace_opt.explain(model, x, seed=1, **kw).oracle.reference
+    b = trace_opt.explain(model, x, seed=1, **kw).oracle.reference
+    c = trace_opt.explain(model, x, seed=2, **kw).oracle.reference
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.equal(a, trace_opt.make_reference("noise", x, trace_opt.grid_features((8, 8), 2), seed=1))

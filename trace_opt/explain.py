@@ -69,6 +69,8 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     solver : a registered solver name (``solvers.available_solvers()``) or a Solver instance.
     solver_options : the solver's hyperparameters.
     budget : forward passes (int), or a dict with forward_passes / seconds / iterations.
+    seed : seeds the solver and any random reference (``reference="noise"``).
+    reference_options : ``value``, ``sigma``, ``noise_std`` for ``make_reference``.
     """
     from solvers import get_solver  # solvers sit above trace_opt's problem layer
     from solvers.base import as_budget
@@ -78,6 +80,7 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     check_choice("objective", objective, OBJECTIVES)
     check_positive_float("heatmap_alpha", heatmap_alpha)
     budget = as_budget(budget)
+    reference_options["seed"] = seed  # a random reference is drawn once, from the explanation's seed
     if features is None:
         n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
         features = 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
