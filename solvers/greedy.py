@@ -37,7 +37,10 @@ def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None
         deleted[choice] = True
         placed.append(choice)
     placed.append(int(np.flatnonzero(~deleted)[0]))
-    return _complete(placed, t, direction)
+    sigma = _complete(placed, t, direction)
+    if run is not None:
+        run.fallback(sigma)  # complete but not yet scored: the best answer if the budget ends now
+    return sigma
 
 
 def _complete(placed: list[int], t: int, direction: str) -> np.ndarray:

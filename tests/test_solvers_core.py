@@ -381,3 +381,15 @@ def test_greedy_cost_is_about_t_squared_over_two():
     r = Greedy().solve(problem, curves=False)
     assert r.forward_passes == t * (t + 1) // 2 - 1 + 2  # steps, then D({}) and D(all) to score sigma
     assert math.isclose(r.score, problem.score(r.trajectory))
+
+
+def test_sa_stopped_right_after_its_greedy_start_returns_the_greedy_order():
+    """Greedy LeRF on t=6 (objective le) costs exactly 6*7/2 - 1 = 20 passes; the budget then refuses
+    the start's chain (D({}) and D(all)). The result must be the completed greedy order."""
+    for seed in range(6):
+        problem, _ = table_problem(6, 100 + seed, "le")
+        greedy = Greedy().solve(table_problem(6, 100 + seed, "le")[0])
+        result = SimulatedAnnealing(iterations=50).solve(problem, budget=20, seed=0)
+        assert result.stopped == "budget" and result.forward_passes == 20
+        assert np.array_equal(result.trajectory, greedy.trajectory), seed
+        check_result(result, problem, 20)
