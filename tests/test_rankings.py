@@ -57,6 +57,15 @@ def test_signed_versus_absolute_and_sum_versus_mean():
         attribution_to_trajectory(np.zeros(5), f)
 
 
+def test_non_finite_attributions_are_refused():
+    f = tabular_features(3)
+    for bad in (np.nan, np.inf):
+        with pytest.raises(ValueError, match="attribution"):
+            attribution_to_trajectory(np.array([0.1, bad, 0.2]), f)
+        with pytest.raises(ValueError, match="scores"):
+            scores_to_trajectory([0.1, bad, 0.2])
+
+
 def test_scores_to_trajectory_ties_by_index():
     assert scores_to_trajectory([0.3, -1.0, 0.3, 2.0, -1.0]).tolist() == [1, 4, 0, 2, 3]
 

@@ -32,12 +32,18 @@ def attribution_to_trajectory(attribution, features: Features, aggregate: str = 
     feature index first.
     """
     scores = feature_scores(attribution, features, aggregate, absolute)
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"attribution gives {int((~np.isfinite(scores)).sum())} feature(s) a NaN or infinite "
+                         "score; a trajectory needs finite scores")
     return np.lexsort((np.arange(features.t), scores)).astype(np.int64)
 
 
 def scores_to_trajectory(scores) -> np.ndarray:
     """Trajectory from one score per feature (ascending; ties by index)."""
     s = np.asarray(scores, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"scores contain {int((~np.isfinite(s)).sum())} NaN or infinite value(s); "
+                         "a trajectory needs finite scores")
     return np.lexsort((np.arange(len(s)), s)).astype(np.int64)
 
 
