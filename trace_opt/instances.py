@@ -1,0 +1,575 @@
+"""Benchmark instances: the complete table of D(S) for one explanation problem, with its exact optima.
+
+An *instance* freezes one explanation problem (model, input, target, features, reference, output)
+into the ``2^t`` values ``D(S)``, indexed by bitmask (bit i set = feature i deleted, so
+``values[S] = D(S)`` and ``values[2^t - 1 - S] = D(all \\ S)``). With the table, solvers run at
+memory speed without torch (``TableOracle``) and the optimality gap of any run is known exactly.
+
+File format (version 1): two files with the same stem.
+
+``<stem>.npz`` (numpy ``savez_compressed``)
+    ``values``  float64 ``(2^t,)``, little-endian, D(S) by bitmask.
+    ``x``       float32, the explained input (optional; absent for tables from black boxes).
+    ``feature_ids`` int64, the feature map (optional).
+``<stem>.json`` (UTF-8 sidecar)
+    ``format`` = ``"trace-instance"``, ``format_version`` = 1, ``name``, ``t``, ``npz`` (file name),
+    ``sha256``: hex digest over the npz arrays (for each array in name order: name, dtype, shape,
+    raw bytes), so a corrupt, truncated or mismatched npz is detected;
+    ``metadata``: model, input, target, features, reference, output (free-form JSON values);
+    ``objectives``: for each of ``le``, ``mo``, ``le-mo``: ``optimum`` (the maximised chain sum,
+    DP over the subset lattice), ``trajectory`` (an optimal sigma, least important first),
+    ``value`` (the optimum in the paper's sign), ``random_mean`` (exact expected score of a uniformly
+    random trajectory), ``bound`` (per-level bound ``sum_k max_{|S|=k} c(S)``), ``cs_le``, ``cs_mo``,
+    ``avg_iou``.
+
+The normalised gap of a trajectory with score s is ``(optimum - s) / (optimum - random_mean)``:
+0 = optimal, 1 = no better than a random order on average (as ``solvers.complete.gap_report``).
+
+A *library* is a directory of instances (every ``*.json`` sidecar in it), loaded sorted by name.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_choice, check_positive_int
+from .io import atomic_savefig, atomic_write_bytes, atomic_write_json
+from .oracle import Oracle
+from .problem import OBJECTIVES, TraceProblem
+
+FORMAT = "trace-instance"
+FORMAT_VERSION = 1
+#: largest t an instance may have by default (2^24 float64 = 128 MiB per table)
+MAX_T = 24
+
+
+def table_bytes(t: int) -> int:
+    """Bytes of one instance table (2^t float64 values)."""
+    return (1 << int(t)) * 8
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def check_table_size(t: int, max_t: int = MAX_T) -> None:
+    """Refuse a table for t features above ``max_t``, stating the memory it would need."""
+    if t > max_t:
+        # the table itself, plus the exact DP (c and V as float64, 1 argmax byte per set)
+        need, dp = table_bytes(t), (1 << t) * 17
+        raise ValueError(f"t={t} is too large for an instance table: 2^{t} = {1 << t:,} values need "
+                         f"{_fmt_bytes(need)} of memory and disk (plus {_fmt_bytes(dp)} for the exact DP); "
+                         f"the limit is max_t={max_t} ({_fmt_bytes(table_bytes(max_t))})")
+
+
+def _check_values(values, where: str = "values") -> tuple[np.ndarray, int]:
+    v = np.asarray(values)
+    if v.ndim != 1 or v.shape[0] < 4 or (v.shape[0] & (v.shape[0] - 1)) != 0:
+        raise ValueError(f"{where} must be a 1-D array of length 2^t (t >= 2) indexed by bitmask; got shape {v.shape}")
+    if not np.issubdtype(v.dtype, np.number) or np.iscomplexobj(v):
+        raise ValueError(f"{where} must be real numbers; got dtype {v.dtype}")
+    v = np.ascontiguousarray(v, dtype="<f8")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{where} contains NaN or infinite values; D(S) must be finite for every set")
+    return v, v.shape[0].bit_length() - 1
+
+
+# --------------------------------------------------------------------------------------- oracle
+class TableOracle(Oracle):
+    """D(S) read from a precomputed table of all 2^t sets; no model, no torch.
+
+    Counters mean what they mean for a live model: ``forward_passes`` = distinct sets served for the
+    first time (what a model oracle would have run), ``cache_hits`` = rows served again, so budgets
+    and solver results are identical to a live run on the same values. The cache is a bitmap over
+    the 2^t sets (vectorised). Like a model oracle, which runs ``f(x) = D({})`` when it is built, a
+    new table oracle has served D({}) once (1 forward pass, cached). ``output`` is the live problem's output kind (``"logit"``, ``"prob"``,
+    ...); solvers read it for defaults such as SA's initial temperature.
+    """
+
+    def __init__(self, values, cache: bool = True, output: str = "logit", max_t: int = MAX_T):
+        v, t = _check_values(values)
+        check_table_size(t, max_t)
+        super().__init__(t, cache=cache)
+        self.values = v
+        self.output = str(output)
+        self._seen = np.zeros(len(v), dtype=bool) if cache else None
+        self._prime()
+
+    def _prime(self) -> None:
+        # A model oracle runs f(x) = D({}) once when it is built (to check shapes and the target) and
+        # caches it; mirror that so counters and budgets match a live run exactly.
+        self.forward_passes += 1
+        self.batches += 1
+        self.requests += 1
+        if self._seen is not None:
+            self._seen[0] = True
+
+    def _evaluate(self, keys, masks_for_rows) -> np.ndarray:
+        idx = np.asarray(keys, dtype=np.uint64).astype(np.int64)
+        n = len(idx)
+        self.requests += n
+        if self._seen is None:
+            self._check_limits(n)
+            self.forward_passes += n
+            self.batches += 1
+            return self.values[idx]
+        new = np.unique(idx[~self._seen[idx]])
+        self.cache_hits += n - len(new)
+        if len(new):
+            self._check_limits(len(new))
+            self._seen[new] = True
+            self.forward_passes += len(new)
+            self.batches += 1
+        return self.values[idx]
+
+    def _forward(self, masks: np.ndarray) -> np.ndarray:  # used only through _evaluate's keys
+        return self.values[self.keys_of(np.asarray(masks, dtype=bool)).astype(np.int64)]
+
+    def clear_cache(self) -> None:
+        if self._seen is not None:
+            self._seen[:] = False
+
+    def counters(self) -> dict:
+        out = super().counters()
+        out["cache_size"] = int(self._seen.sum()) if self._seen is not None else 0
+        return out
+
+
+# ------------------------------------------------------------------------------------ instance
+def _summarise(values: np.ndarray) -> dict:
+    """Exact optimum, random mean and CS bounds of each objective (solvers.complete)."""
+    from solvers.complete import cs_bounds, exact_optimum
+
+    out = {}
+    for objective in OBJECTIVES:
+        sigma, opt = exact_optimum(values, objective)
+        b = cs_bounds(values, objective)
+        out[objective] = {"optimum": float(opt), "trajectory": [int(i) for i in sigma],
+                          "value": -float(opt) if objective == "mo" else float(opt),
+                          "random_mean": float(b["random_mean"]), "bound": float(b["bound"]),
+                          "cs_le": float(b["cs_le"]), "cs_mo": float(b["cs_mo"]),
+                          "avg_iou": float(b["avg_iou"])}
+    return out
+
+
+@dataclass
+class Instance:
+    """One benchmark instance: the D table, its metadata and exact optima per objective."""
+
+    name: str
+    values: np.ndarray
+    metadata: dict = field(default_factory=dict)
+    objectives: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)  # optional extra arrays stored in the npz (x, feature_ids)
+    path: Path | None = None
+
+    @property
+    def t(self) -> int:
+        return int(self.values.shape[0]).bit_length() - 1
+
+    def oracle(self, cache: bool = True) -> TableOracle:
+        """A fresh table oracle (empty cache, zero counters)."""
+        return TableOracle(self.values, cache=cache, output=self.metadata.get("output", "logit"), max_t=self.t)
+
+    def problem(self, objective: str = "le-mo") -> TraceProblem:
+        """A fresh ``TraceProblem`` over a table oracle."""
+        return TraceProblem(self.oracle(), objective)
+
+    def optimum(self, objective: str = "le-mo") -> float:
+        return float(self._obj(objective)["optimum"])
+
+    def _obj(self, objective: str) -> dict:
+        check_choice("objective", objective, OBJECTIVES)
+        return self.objectives[objective]
+
+    def score(self, trajectory, objective: str = "le-mo") -> float:
+        """Exact chain score of a trajectory, from the table (no counters)."""
+        from solvers.complete import table_scores
+
+        return float(table_scores(self.values, objective, trajectory))
+
+    def normalised_gap(self, score: float, objective: str = "le-mo") -> float:
+        """``(optimum - score) / (optimum - random_mean)``: 0 = optimal, 1 = a random order's mean."""
+        o = self._obj(objective)
+        denom = o["optimum"] - o["random_mean"]
+        return float((o["optimum"] - score) / denom) if denom > 0 else 0.0
+
+    def verify(self) -> None:
+        """Recompute optima and bounds by DP from the table; ValueError if the stored ones differ."""
+        fresh = _summarise(self.values)
+        for objective, want in fresh.items():
+            have = self.objectives.get(objective)
+            if have is None:
+                raise ValueError(f"instance {self._where()}: objective {objective!r} is missing")
+            for key in ("optimum", "random_mean", "bound", "cs_le", "cs_mo"):
+                if not math.isclose(have[key], want[key], rel_tol=1e-12, abs_tol=1e-12):
+                    raise ValueError(f"instance {self._where()}: stored {objective} {key}={have[key]!r} differs "
+                                     f"from the recomputed {want[key]!r}")
+            if not math.isclose(self.score(have["trajectory"], objective), want["optimum"], rel_tol=1e-12,
+                                abs_tol=1e-12):
+                raise ValueError(f"instance {self._where()}: stored {objective} trajectory does not reach the optimum")
+
+    def _where(self) -> str:
+        return str(self.path) if self.path is not None else repr(self.name)
+
+    def save(self, path) -> Path:
+        return save_instance(self, path)
+
+
+def instance_from_table(values, name: str, metadata: dict | None = None, arrays: dict | None = None,
+                        max_t: int = MAX_T) -> Instance:
+    """An instance from a D table (length 2^t, by bitmask); optima and bounds computed exactly."""
+    v, t = _check_values(values)
+    check_table_size(t, max_t)
+    if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+        raise ValueError(f"name={name!r} is not valid; expected a non-empty file stem without '/'")
+    return Instance(name=name, values=v, metadata=dict(metadata or {}), objectives=_summarise(v),
+                    arrays={k: np.asarray(a) for k, a in (arrays or {}).items()})
+
+
+def build_instance(model, x, target: int, features=4, reference="zeros", output: str = "logit", *,
+                   name: str, metadata: dict | None = None, max_t: int = MAX_T, batch_size: int = 4096,
+                   progress: bool = False, **reference_options) -> Instance:
+    """Evaluate all 2^t sets of a live torch model problem (``ModelOracle``) into an instance.
+
+    ``metadata`` is merged over what is recorded automatically (target, features, reference, output).
+    Cost: 2^t forward passes in batches of ``batch_size``. t above ``max_t`` is refused first.
+    """
+    from solvers.complete import complete_table
+
+    from .features import as_features
+    from .oracle import ModelOracle
+
+    import torch
+
+    xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    feats = as_features(features, tuple(xt.shape))
+    check_table_size(feats.t, max_t)
+    oracle = ModelOracle(model, xt, target, features=feats, reference=reference, output=output,
+                         batch_size=batch_size, cache=False, **reference_options)
+    values = complete_table(TraceProblem(oracle, "le"), progress=progress, max_t=max_t)
+    meta = {"target": int(target), "output": output,
+            "reference": reference if isinstance(reference, (str, int, float)) else "tensor",
+            "features": {"kind": feats.kind, "t": feats.t, "grid": list(feats.grid) if feats.grid else None}}
+    if reference_options:
+        meta["reference_options"] = {k: v for k, v in reference_options.items()}
+    meta.update(metadata or {})
+    arrays = {"x": xt.detach().cpu().numpy().astype(np.float32), "feature_ids": feats.ids.astype(np.int64)}
+    return instance_from_table(values, name, meta, arrays, max_t=max_t)
+
+
+# ----------------------------------------------------------------------------------------- files
+def _digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(key.encode())
+        h.update(str(a.dtype.str).encode())
+        h.update(repr(tuple(a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _paths(path) -> tuple[Path, Path]:
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".json", ".npz") else p
+    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
+
+
+def save_instance(instance: Instance, path) -> Path:
+    """Write ``<stem>.npz`` then ``<stem>.json`` atomically; returns the sidecar's path.
+
+    ``path`` is the stem or either file's name. The sidecar is written last, so an interrupted save
+    leaves no sidecar that refers to a missing or partial npz.
+    """
+    json_path, npz_path = _paths(path)
+    arrays = {"values": np.ascontiguousarray(instance.values, dtype="<f8")}
+    arrays.update({k: np.ascontiguousarray(a) for k, a in instance.arrays.items()})
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(npz_path, buf.getvalue())
+    side = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": instance.name, "t": instance.t,
+            "npz": npz_path.name, "sha256": _digest(arrays), "metadata": instance.metadata,
+            "objectives": instance.objectives}
+    atomic_write_json(json_path, side)
+    instance.path = json_path
+    return json_path
+
+
+def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
+    """Load an instance from its sidecar (``.json``), its ``.npz`` or their common stem.
+
+    Raises ValueError naming the file if either file is missing, corrupt, truncated, of another
+    format version, or if the npz does not match the sidecar's checksum. ``verify=True`` also
+    recomputes the optima by DP and compares them with the stored ones.
+    """
+    json_path, _ = _paths(path)
+    try:
+        side = json.loads(json_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"instance file {json_path} does not exist") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"instance file {json_path} is corrupt or truncated (not valid JSON: {exc})") from None
+    if not isinstance(side, dict) or side.get("format") != FORMAT:
+        raise ValueError(f"instance file {json_path} is not a {FORMAT!r} sidecar")
+    if side.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"instance file {json_path} has format_version={side.get('format_version')!r}; this "
+                         f"version of trace-trajectories reads format_version={FORMAT_VERSION} only")
+    for key in ("name", "t", "npz", "sha256", "metadata", "objectives"):
+        if key not in side:
+            raise ValueError(f"instance file {json_path} is missing the field {key!r}")
+    t = side["t"]
+    if not isinstance(t, int) or t < 2:
+        raise ValueError(f"instance file {json_path} has t={t!r}; expected an integer >= 2")
+    check_table_size(t, max_t)
+    npz_path = json_path.with_name(side["npz"])
+    try:
+        with np.load(npz_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise ValueError(f"instance file {npz_path} (named by {json_path}) does not exist") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        raise ValueError(f"instance file {npz_path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+    if "values" not in arrays:
+        raise ValueError(f"instance file {npz_path} has no 'values' array")
+    if _digest(arrays) != side["sha256"]:
+        raise ValueError(f"instance file {npz_path} does not match the checksum in {json_path} (corrupt or replaced)")
+    values = arrays.pop("values")
+    if values.shape != (1 << t,):
+        raise ValueError(f"instance file {npz_path} holds {values.shape} values; expected (2^{t},) for t={t}")
+    values, _ = _check_values(values, where=f"instance file {npz_path}: values")
+    objectives = side["objectives"]
+    for objective in OBJECTIVES:
+        o = objectives.get(objective) if isinstance(objectives, dict) else None
+        if not isinstance(o, dict) or not {"optimum", "trajectory", "random_mean"} <= set(o):
+            raise ValueError(f"instance file {json_path} lacks the optimum of objective {objective!r}")
+    inst = Instance(name=str(side["name"]), values=values, metadata=side["metadata"], objectives=objectives,
+                    arrays=arrays, path=json_path)
+    if verify:
+        inst.verify()
+    return inst
+
+
+def load_library(directory, verify: bool = False) -> list[Instance]:
+    """All instances in a directory (every ``*.json`` sidecar), sorted by name."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise ValueError(f"library directory {d} does not exist")
+    sidecars = sorted(p for p in d.glob("*.json") if p.name != "library.json")
+    if not sidecars:
+        raise ValueError(f"library directory {d} holds no instance (*.json sidecar)")
+    return sorted((load_instance(p, verify=verify) for p in sidecars), key=lambda i: i.name)
+
+
+def split_library(instances: list[Instance], holdout_every: int = 2) -> tuple[list, list]:
+    """Deterministic split by position in name order: every ``holdout_every``-th instance is held out."""
+    holdout_every = check_positive_int("holdout_every", holdout_every, minimum=2)
+    train = [inst for i, inst in enumerate(instances) if i % holdout_every != holdout_every - 1]
+    test = [inst for i, inst in enumerate(instances) if i % holdout_every == holdout_every - 1]
+    return train, test
+
+
+# -------------------------------------------------------------------------------------- library
+def model_fingerprint(model) -> str:
+    """sha256 (first 16 hex digits) of a torch module's state dict, to tell models apart."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+#: the default library: 8 digits test inputs at a 4x4 grid (t=16) and 2 at a 4x5 grid (t=20)
+DEFAULT_LIBRARY = {"size": 8, "grids": [[4, 4]] * 8 + [[4, 5]] * 2, "reference": "zeros", "output": "logit"}
+
+
+def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: str = "zeros",
+                  output: str = "logit", model_seed: int = 0, max_t: int = MAX_T, progress: bool = False,
+                  log=None) -> list[Path]:
+    """Build a library from the digits CNN (``trace_opt.data.digits_cnn(size)``) on test inputs.
+
+    ``grids[j]`` is the feature grid of the j-th instance (t = rows * cols), on test input
+    ``inputs[j]`` (default: 0, 1, 2, ...); the target is the model's predicted class. Existing valid
+    instances are kept (rerunning resumes). Returns the sidecar paths.
+    """
+    import torch
+
+    from .data import digits_cnn, load_digits_split
+
+    grids = [tuple(g) if not isinstance(g, int) else (g, g) for g in (grids or DEFAULT_LIBRARY["grids"])]
+    inputs = list(range(len(grids))) if inputs is None else [int(i) for i in inputs]
+    if len(inputs) != len(grids):
+        raise ValueError(f"inputs has {len(inputs)} entries but grids has {len(grids)}; give one grid per input")
+    for g in grids:
+        check_table_size(g[0] * g[1], max_t)
+    out = Path(out_dir)
+    model = digits_cnn(size=size, seed=model_seed)
+    fingerprint = model_fingerprint(model)
+    _, X_test, _, y_test = load_digits_split(size=size, seed=model_seed)
+    paths = []
+    for idx, (rows, cols) in zip(inputs, grids):
+        if not 0 <= idx < len(X_test):
+            raise ValueError(f"inputs: index {idx} is outside the test split 0..{len(X_test) - 1}")
+        name = f"digits{size}_test{idx:04d}_g{rows}x{cols}_{output}_{reference}"
+        json_path, _ = _paths(out / name)
+        if json_path.exists():
+            try:
+                old = load_instance(json_path, max_t=max_t)
+                if old.metadata.get("model_fingerprint") == fingerprint:
+                    paths.append(json_path)
+                    if log:
+                        log(f"kept {json_path}")
+                    continue
+            except ValueError:
+                pass
+        x = X_test[idx]
+        with torch.inference_mode():
+            target = int(model(x.unsqueeze(0)).argmax(dim=1)[0])
+        start = time.perf_counter()
+        meta = {"model": f"trace_opt.data.digits_cnn(size={size}, seed={model_seed})",
+                "model_fingerprint": fingerprint,
+                "input": {"dataset": "sklearn digits", "split": "test", "index": idx, "label": int(y_test[idx]),
+                          "split_seed": model_seed, "size": size}}
+        inst = build_instance(model, x, target, (rows, cols), reference, output, name=name, metadata=meta,
+                              max_t=max_t, progress=progress)
+        inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
+        paths.append(save_instance(inst, json_path))
+        if log:
+            log(f"built {json_path} (t={inst.t}, {inst.metadata['build_seconds']:.1f} s)")
+    return paths
+
+
+# ---------------------------------------------------------------------------------- leaderboard
+def parse_solver_spec(spec) -> tuple[str, str, dict]:
+    """``"sa"`` or ``"sa:eta=0.99,init=random"`` (values parsed as JSON when possible) or a
+    ``(label, name, params)`` tuple / ``{"name":..., "params":..., "label":...}`` dict."""
+    if isinstance(spec, (tuple, list)) and len(spec) == 3:
+        return str(spec[0]), str(spec[1]), dict(spec[2])
+    if isinstance(spec, dict):
+        if "name" not in spec:
+            raise ValueError(f"solver spec {spec!r} needs a 'name'")
+        params = dict(spec.get("params") or {})
+        return str(spec.get("label") or spec["name"]), str(spec["name"]), params
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"solver spec {spec!r} is not valid; expected 'name' or 'name:key=value,...'")
+    name, _, rest = spec.partition(":")
+    params = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, raw = item.partition("=")
+        if not eq or not key:
+            raise ValueError(f"solver spec {spec!r}: {item!r} is not key=value")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return spec, name.strip(), params
+
+
+def run_on_instance(instance: Instance, solver, budget, seed: int, objective: str = "le-mo") -> dict:
+    """One solve on a fresh table oracle; returns the row of the leaderboard (exact gap)."""
+    from solvers import get_solver
+
+    solver_obj = get_solver(solver) if isinstance(solver, str) else solver
+    problem = instance.problem(objective)
+    res = solver_obj.solve(problem, budget=budget, seed=seed, curves=False)
+    score = instance.score(res.trajectory, objective)
+    return {"instance": instance.name, "t": instance.t, "seed": seed, "score": score,
+            "optimum": instance.optimum(objective), "normalised_gap": instance.normalised_gap(score, objective),
+            "optimal": bool(score >= instance.optimum(objective) - 1e-9 * max(1.0, abs(instance.optimum(objective)))),
+            "forward_passes": res.forward_passes, "iterations": res.iterations, "stopped": res.stopped,
+            "seconds": res.seconds}
+
+
+def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objective: str = "le-mo",
+                progress=None) -> dict:
+    """Run every solver spec on every instance for each budget (forward passes) and seed.
+
+    Returns ``{"runs": [...one row per run...], "summary": [...one row per (solver, budget)...]}``;
+    a summary row has the mean and standard error of the normalised gap, the mean forward passes,
+    the fraction of runs that reached the optimum, and the number of runs.
+    """
+    from solvers import get_solver
+
+    check_choice("objective", objective, OBJECTIVES)
+    if not instances:
+        raise ValueError("instances is empty; give at least one instance")
+    specs = [parse_solver_spec(s) for s in solvers]
+    if not specs:
+        raise ValueError("solvers is empty; give at least one solver spec")
+    budgets = [check_positive_int("budgets", b) for b in budgets]
+    seeds = [int(s) for s in seeds]
+    runs, summary = [], []
+    for label, name, params in specs:
+        solver = get_solver(name, **params)
+        for budget in budgets:
+            rows = []
+            for inst in instances:
+                for seed in seeds:
+                    row = run_on_instance(inst, solver, budget, seed, objective)
+                    row.update(solver=label, budget=budget)
+                    rows.append(row)
+                    if progress:
+                        progress(row)
+            gaps = np.array([r["normalised_gap"] for r in rows])
+            summary.append({"solver": label, "budget": budget, "mean_gap": float(gaps.mean()),
+                            "sem_gap": float(gaps.std(ddof=1) / np.sqrt(len(gaps))) if len(gaps) > 1 else 0.0,
+                            "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+                            "optimal_fraction": float(np.mean([r["optimal"] for r in rows])), "runs": len(rows)})
+            runs.extend(rows)
+    return {"objective": objective, "instances": [i.name for i in instances], "budgets": budgets,
+            "seeds": seeds, "runs": runs, "summary": summary}
+
+
+def leaderboard_table(board: dict) -> str:
+    """The summary as a Markdown table."""
+    lines = ["| solver | budget | mean normalised gap | s.e. | mean forward passes | optimal | runs |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in board["summary"]:
+        lines.append(f"| {r['solver']} | {r['budget']} | {r['mean_gap']:.4f} | {r['sem_gap']:.4f} | "
+                     f"{r['mean_forward_passes']:.0f} | {100 * r['optimal_fraction']:.0f}% | {r['runs']} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_leaderboard(board: dict, path) -> Path:
+    """Mean normalised gap vs budget (log x), one line per solver, error bars = standard error."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label in dict.fromkeys(r["solver"] for r in board["summary"]):
+        rows = [r for r in board["summary"] if r["solver"] == label]
+        ax.errorbar([r["budget"] for r in rows], [r["mean_gap"] for r in rows], yerr=[r["sem_gap"] for r in rows],
+                    marker="o", capsize=3, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("budget (forward passes)")
+    ax.set_ylabel("mean normalised gap (0 = optimal, 1 = random)")
+    ax.set_title(f"{len(board['instances'])} instances, objective {board['objective']}, seeds {board['seeds']}")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = atomic_savefig(fig, path, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def write_leaderboard(board: dict, out_dir, stem: str = "leaderboard") -> dict:
+    """Write ``<stem>.json`` (all runs), ``<stem>.md`` (summary table) and ``<stem>.png`` (gap vs budget)."""
+    out = Path(out_dir)
+    paths = {"json": atomic_write_json(out / f"{stem}.json", board),
+             "md": atomic_write_bytes(out / f"{stem}.md", leaderboard_table(board).encode()),
+             "png": plot_leaderboard(board, out / f"{stem}.png")}
+    return paths

@@ -1,0 +1,393 @@
+"""Hyperparameter tuning of the solvers with Optuna.
+
+Objective of a trial: the **mean normalised gap** to the exact optimum (``Instance.normalised_gap``:
+0 = optimal, 1 = a random order's mean) over a fixed list of evaluation units (instance, seed), each
+solved within the same forward-pass budget on a fresh table oracle (minimised); or, with live
+problems instead of instances, the mean score (maximised). After each unit the running mean is
+reported (``trial.report(value, step=unit)``) so a pruner stops bad trials early. Seeds are fixed:
+every trial sees the same units with the same seeds (common random numbers).
+
+Resumable: the default storage is a local SQLite file. A study stops when it holds ``n_trials``
+finished (complete or pruned) trials; rerunning the same call continues where it stopped. Each
+finished unit of a trial is stored in the trial's user attributes, and a trial that failed (an
+exception, Ctrl-C, or a process killed while its heartbeat was on) is enqueued again with the same
+parameters and the units already done, so nothing finished is recomputed. Any Optuna storage URL
+works (several processes may work on one study).
+
+Search spaces: ``SEARCH_SPACES[solver]`` maps a constructor parameter to ``("float", low, high)``,
+``("float", low, high, "log")``, ``("int", low, high[, "log"])``, ``("categorical", [choices])`` or a
+fixed value. ``space=`` entries are merged over the default (a fixed value pins a parameter).
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_choice, check_positive_int
+from .io import atomic_savefig, atomic_write_json
+from .problem import OBJECTIVES
+
+_NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
+_INITS = ["greedy", "greedy-morf", "random"]
+#: iterations are pinned high so that the forward-pass budget is what stops a tuned solver
+_MANY = 1_000_000
+#: ... but a solve also stops after this many iterations per forward pass of budget: on a small
+#: instance every reachable set may end up cached, and then the pass budget would never bind
+ITERATION_CAP_PER_PASS = 10
+
+SEARCH_SPACES: dict[str, dict] = {
+    "sa": {"T0": ("float", 1e-2, 20.0, "log"), "eta": ("float", 0.99, 0.99999),
+           "neighbourhood": ("categorical", _NEIGHBOURHOODS), "init": ("categorical", _INITS),
+           "iterations": _MANY},
+    "tabu": {"candidates": ("int", 4, 128, "log"), "tenure": ("int", 0, 16),
+             "neighbourhood": ("categorical", _NEIGHBOURHOODS), "init": ("categorical", _INITS),
+             "stagnation": ("int", 5, 200, "log"), "restart_moves": ("int", 1, 8), "iterations": _MANY},
+    "ga": {"population": ("int", 6, 64, "log"), "tournament": ("int", 2, 5),
+           "crossover": ("categorical", ["ox", "pmx", "both"]), "crossover_rate": ("float", 0.0, 1.0),
+           "mutation": ("categorical", ["swap", "inversion", "both"]), "mutation_rate": ("float", 0.0, 1.0),
+           "elitism": ("int", 0, 4), "generations": _MANY},
+    "beam": {"width": ("int", 1, 64, "log"), "direction": ("categorical", ["lerf", "morf"])},
+    "window-dp": {"window": ("int", 3, 10), "kicks": ("int", 0, 100), "kick_moves": ("int", 1, 6),
+                  "init": ("categorical", _INITS), "neighbourhood": ("categorical", _NEIGHBOURHOODS)},
+    "greedy": {"direction": ("categorical", ["lerf", "morf"])},
+}
+
+
+def _is_dist(spec) -> bool:
+    return isinstance(spec, (tuple, list)) and len(spec) >= 2 and spec[0] in ("float", "int", "categorical")
+
+
+def resolve_space(solver: str, space: dict | None = None) -> dict:
+    """The default space of ``solver`` with ``space`` merged over it, checked against the constructor."""
+    from solvers import SOLVERS, available_solvers
+
+    if solver not in SOLVERS:
+        raise ValueError(f"solver={solver!r} is unknown; expected one of {available_solvers()}")
+    if space is not None and not isinstance(space, dict):
+        raise ValueError(f"space must be a dict of parameter -> spec; got {type(space).__name__}")
+    merged = dict(SEARCH_SPACES.get(solver, {}))
+    merged.update(space or {})
+    if not any(_is_dist(s) for s in merged.values()):
+        raise ValueError(f"solver {solver!r} has no search space; give space={{param: spec}} "
+                         "(e.g. {'x': ('float', 0.1, 1.0)})")
+    accepted = inspect.signature(SOLVERS[solver].__init__).parameters
+    for name, spec in merged.items():
+        if name not in accepted:
+            raise ValueError(f"space: {name!r} is not a parameter of solver {solver!r}; accepted: "
+                             f"{[p for p in accepted if p != 'self']}")
+        if isinstance(spec, (tuple, list)) and spec and spec[0] in ("float", "int", "categorical"):
+            kind = spec[0]
+            if kind == "categorical":
+                if len(spec) != 2 or not isinstance(spec[1], (list, tuple)) or not spec[1]:
+                    raise ValueError(f"space[{name!r}]={spec!r}: expected ('categorical', [choices])")
+            elif len(spec) not in (3, 4) or (len(spec) == 4 and spec[3] != "log") or not spec[1] <= spec[2]:
+                raise ValueError(f"space[{name!r}]={spec!r}: expected ('{kind}', low, high) or "
+                                 f"('{kind}', low, high, 'log') with low <= high")
+    return merged
+
+
+def suggest_params(trial, space: dict) -> dict:
+    """Draw one parameter set from a resolved space with an Optuna trial."""
+    params = {}
+    for name, spec in space.items():
+        if not _is_dist(spec):
+            params[name] = spec
+        elif spec[0] == "categorical":
+            params[name] = trial.suggest_categorical(name, list(spec[1]))
+        elif spec[0] == "float":
+            params[name] = trial.suggest_float(name, float(spec[1]), float(spec[2]), log=len(spec) == 4)
+        else:
+            params[name] = trial.suggest_int(name, int(spec[1]), int(spec[2]), log=len(spec) == 4)
+    return params
+
+
+# --------------------------------------------------------------------------------- evaluation
+def _units(instances, problems, seeds) -> list[tuple[int, int]]:
+    items = instances if instances is not None else problems
+    return [(i, int(s)) for i in range(len(items)) for s in seeds]
+
+
+def evaluate_unit(solver, params: dict, budget: int, objective: str, seed: int, instance=None,
+                  problem=None) -> dict:
+    """One solve within ``budget`` forward passes (and at most ``ITERATION_CAP_PER_PASS * budget``
+    iterations): on a fresh table oracle of ``instance`` (returns its normalised gap), or on a live
+    ``problem`` whose oracle cache is cleared first (returns its score)."""
+    from solvers import get_solver
+
+    solver_obj = get_solver(solver, **params)
+    # A cap on iterations too: once every set a solver can reach is cached, passes stop growing.
+    budget = {"forward_passes": int(budget), "iterations": ITERATION_CAP_PER_PASS * int(budget)}
+    if instance is not None:
+        res = solver_obj.solve(instance.problem(objective), budget=budget, seed=seed, curves=False)
+        score = instance.score(res.trajectory, objective)
+        return {"value": instance.normalised_gap(score, objective), "score": score,
+                "forward_passes": res.forward_passes}
+    problem.oracle.clear_cache()
+    res = solver_obj.solve(problem, budget=budget, seed=seed, curves=False)
+    return {"value": float(res.score), "score": float(res.score), "forward_passes": res.forward_passes}
+
+
+def evaluate_params(solver: str, params: dict, instances=None, budget: int = 1000, seeds=(0,),
+                    objective: str = "le-mo", problems=None) -> dict:
+    """Mean normalised gap (instances) or mean score (problems) of fixed parameters, per unit too."""
+    _check_inputs(instances, problems)
+    rows = []
+    for i, seed in _units(instances, problems, seeds):
+        row = evaluate_unit(solver, params, budget, objective, seed,
+                            instance=instances[i] if instances is not None else None,
+                            problem=problems[i] if problems is not None else None)
+        row.update(unit=i, seed=seed)
+        rows.append(row)
+    vals = np.array([r["value"] for r in rows])
+    return {"solver": solver, "params": params, "budget": budget, "objective": objective,
+            "metric": "mean_normalised_gap" if instances is not None else "mean_score",
+            "mean": float(vals.mean()), "sem": float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else 0.0,
+            "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])), "units": rows}
+
+
+def _check_inputs(instances, problems):
+    if (instances is None) == (problems is None):
+        raise ValueError("give exactly one of instances= (a list of Instance) or problems= (a list of TraceProblem)")
+    items = instances if instances is not None else problems
+    if not items:
+        raise ValueError("instances/problems is empty; give at least one")
+
+
+# ------------------------------------------------------------------------------------- tuning
+@dataclass
+class TuneResult:
+    """What ``tune`` returns: the study, its best parameters and value, and the files written."""
+
+    study: object
+    best_params: dict
+    best_value: float
+    n_complete: int
+    n_pruned: int
+    n_failed: int
+    units_computed: int  # solves run by this call (units restored from failed trials are not counted)
+    files: dict
+
+
+def _storage(storage, out_dir: Path | None, heartbeat: int | None):
+    import optuna
+
+    if storage is None:
+        if out_dir is None:
+            raise ValueError("give storage= (an Optuna storage URL) or out_dir= (for a local SQLite file)")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        storage = f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    if isinstance(storage, str) and storage.split(":", 1)[0].split("+", 1)[0] in (
+            "sqlite", "postgresql", "mysql", "oracle", "mssql"):
+        kwargs = {}
+        if heartbeat:
+            params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
+            cb = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params else "failed_trial_callback"
+            kwargs = {"heartbeat_interval": int(heartbeat), "grace_period": 3 * int(heartbeat), cb: _retry_failed}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage, **kwargs), storage
+    return storage, storage if isinstance(storage, str) else type(storage).__name__
+
+
+def _partial_units(trial) -> dict:
+    return {int(k.split("_", 1)[1]): v for k, v in trial.user_attrs.items() if k.startswith("unit_")}
+
+
+def _retry_failed(study, trial) -> None:
+    """Enqueue a failed trial again: same parameters, with the units it finished."""
+    attrs = {"retry_of": trial.number}
+    attrs.update({k: v for k, v in trial.user_attrs.items() if k.startswith("unit_")})
+    study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
+
+
+def _sweep_failed(study) -> int:
+    """Enqueue every failed trial that has no retry yet. Returns how many were enqueued."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    n = 0
+    for t in trials:
+        if t.state == TrialState.FAIL and t.number not in retried:
+            _retry_failed(study, t)
+            n += 1
+    return n
+
+
+def _config(solver, budget, objective, seeds, instances, problems, space) -> dict:
+    return {"solver": solver, "budget": int(budget), "objective": objective, "seeds": [int(s) for s in seeds],
+            "units": [i.name for i in instances] if instances is not None else f"{len(problems)} live problems",
+            "space": json.loads(json.dumps(space, default=str))}
+
+
+def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int = 40, *, problems=None,
+         objective: str = "le-mo", seeds=(0,), space: dict | None = None, storage=None,
+         study_name: str | None = None, out_dir=None, sampler_seed: int = 0, pruner=None,
+         timeout: float | None = None, heartbeat: int | None = 60, plots: bool = True, on_unit=None,
+         progress: bool = False) -> TuneResult:
+    """Tune ``solver``'s hyperparameters with Optuna (TPE sampler, median pruner by default).
+
+    Parameters
+    ----------
+    instances : list of ``Instance`` (objective: mean normalised gap, minimised); or
+    problems : list of live ``TraceProblem`` (objective: mean score, maximised).
+    budget : forward passes per solve. n_trials : finished (complete + pruned) trials the study should hold.
+    seeds : solver seeds; each trial runs every (instance, seed) unit in the same order.
+    space : overrides merged over ``SEARCH_SPACES[solver]``.
+    storage : an Optuna storage (URL or object); default ``sqlite:///<out_dir>/study.db``.
+    study_name : default ``"<solver>-<objective>-b<budget>"``. A study holding another configuration
+        (solver, budget, objective, seeds, units, space) is refused.
+    out_dir : where ``best_params.json`` and the plots go (and the default SQLite file).
+    heartbeat : seconds between heartbeats of a running trial (RDB storages), so a trial of a killed
+        process is failed after 3 heartbeats and retried; None disables it.
+    on_unit : called as ``on_unit(trial_number, unit_index, row)`` after each computed unit
+        (for progress; an exception raised there interrupts the study, which can be resumed).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    check_choice("objective", objective, OBJECTIVES)
+    _check_inputs(instances, problems)
+    budget = check_positive_int("budget", budget)
+    n_trials = check_positive_int("n_trials", n_trials)
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed")
+    resolved = resolve_space(solver, space)
+    units = _units(instances, problems, seeds)
+    out = Path(out_dir) if out_dir is not None else None
+    store, store_desc = _storage(storage, out, heartbeat)
+    study_name = study_name or f"{solver}-{objective}-b{budget}"
+    direction = "minimize" if instances is not None else "maximize"
+    config = _config(solver, budget, objective, seeds, instances, problems, resolved)
+    if not progress:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=store, study_name=study_name, direction=direction, load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(
+                                    n_startup_trials=5, n_warmup_steps=min(2, len(units) - 1)))
+    stored = study.user_attrs.get("config")
+    if stored is None:
+        study.set_user_attr("config", config)
+    elif stored != config:
+        raise ValueError(f"study {study_name!r} in {store_desc} was created for another configuration "
+                         f"({stored}); use another study_name or storage")
+    existing = study.get_trials(deepcopy=False)
+    # a resumed run draws new points instead of replaying the sampler's first draws
+    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed + len(existing))
+    _sweep_failed(study)
+    computed = [0]
+
+    def objective_fn(trial):
+        params = suggest_params(trial, resolved)
+        done = _partial_units(trial)
+        for k, v in done.items():  # carried over from a failed trial: keep them on this trial too
+            trial.set_user_attr(f"unit_{k}", v)
+        values = []
+        for u, (i, seed) in enumerate(units):
+            if u in done:
+                row = done[u]
+            else:
+                row = evaluate_unit(solver, params, budget, objective, seed,
+                                    instance=instances[i] if instances is not None else None,
+                                    problem=problems[i] if problems is not None else None)
+                trial.set_user_attr(f"unit_{u}", row)
+                computed[0] += 1
+                if on_unit is not None:
+                    on_unit(trial.number, u, row)
+            values.append(row["value"])
+            trial.report(float(np.mean(values)), step=u)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return float(np.mean(values))
+
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    n_done = len(study.get_trials(deepcopy=False, states=finished))
+    if n_done < n_trials:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            study.optimize(objective_fn, n_trials=n_trials - n_done, timeout=timeout,
+                           callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
+                           show_progress_bar=progress)
+    trials = study.get_trials(deepcopy=False)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise ValueError(f"study {study_name!r} has no complete trial (all pruned or failed)")
+    best = study.best_trial
+    result = TuneResult(study=study, best_params=dict(best.params), best_value=float(best.value),
+                        n_complete=len(complete), n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+                        n_failed=sum(t.state == TrialState.FAIL for t in trials), units_computed=computed[0],
+                        files={})
+    if out is not None:
+        full = {k: v for k, v in suggest_fixed(resolved, best.params).items()}
+        summary = {"solver": solver, "study_name": study_name, "storage": store_desc, "direction": direction,
+                   "metric": "mean_normalised_gap" if instances is not None else "mean_score",
+                   "best_value": result.best_value, "best_params": result.best_params, "solver_params": full,
+                   "best_trial": best.number, "n_complete": result.n_complete, "n_pruned": result.n_pruned,
+                   "n_failed": result.n_failed, "config": config}
+        result.files["best_params"] = atomic_write_json(out / "best_params.json", summary)
+        if plots:
+            result.files.update(write_study_plots(study, out))
+    return result
+
+
+def suggest_fixed(space: dict, params: dict) -> dict:
+    """The full constructor parameters: the space's fixed values plus the searched ``params``."""
+    full = {k: v for k, v in space.items() if not _is_dist(v)}
+    full.update(params)
+    return full
+
+
+def write_study_plots(study, out_dir) -> dict:
+    """Optuna's matplotlib plots of a study as PNG files; returns {name: path} (plus errors, if any)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import optuna
+    from optuna.visualization import matplotlib as ovm
+
+    out = Path(out_dir)
+    files, errors = {}, {}
+    plots = {"history": ovm.plot_optimization_history, "intermediate": ovm.plot_intermediate_values,
+             "slice": ovm.plot_slice, "parallel": ovm.plot_parallel_coordinate,
+             "importances": ovm.plot_param_importances}
+    for name, fn in plots.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            try:
+                ax = fn(study)
+            except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. too few trials for importances
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                continue
+        axes = np.ravel(ax) if isinstance(ax, np.ndarray) else [ax]
+        fig = axes[0].figure
+        fig.set_size_inches(max(6.4, fig.get_figwidth()), max(4.2, fig.get_figheight()))
+        fig.tight_layout()
+        files[name] = atomic_savefig(fig, out / f"{name}.png", dpi=110)
+        plt.close(fig)
+    if errors:
+        files["plot_errors"] = atomic_write_json(out / "plot_errors.json", errors)
+    return files
+
+
+def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, seeds=(0,),
+                       objective: str = "le-mo", default_params: dict | None = None) -> dict:
+    """Mean normalised gap of the default and the tuned parameters on (held-out) instances."""
+    default = evaluate_params(solver, dict(default_params or {}), instances, budget, seeds, objective)
+    tuned = evaluate_params(solver, tuned_params, instances, budget, seeds, objective)
+    return {"solver": solver, "budget": budget, "objective": objective, "seeds": [int(s) for s in seeds],
+            "instances": [i.name for i in instances],
+            "default": {"params": default["params"], "mean_gap": default["mean"], "sem": default["sem"],
+                        "mean_forward_passes": default["mean_forward_passes"]},
+            "tuned": {"params": tuned["params"], "mean_gap": tuned["mean"], "sem": tuned["sem"],
+                      "mean_forward_passes": tuned["mean_forward_passes"]},
+            "tuned_better": tuned["mean"] < default["mean"],
+            "per_unit": [{"instance": instances[d["unit"]].name, "seed": d["seed"], "default_gap": d["value"],
+                          "tuned_gap": u["value"]} for d, u in zip(default["units"], tuned["units"])]}
