@@ -5,7 +5,8 @@ deleted (replaced by the reference). ``D(S) = f(x with S deleted)[target]`` unde
 
 Counters (plain attributes): ``forward_passes`` = unique masked inputs the model saw,
 ``batches`` = model calls, ``cache_hits`` = requested rows served without the model,
-``requests`` = rows requested in total.
+``requests`` = rows requested in total. A request refused by a limit (``BudgetExhausted``) counts
+nothing, so with the cache on ``requests == cache_hits + forward_passes`` (D({}) included).
 """
 from __future__ import annotations
 
