@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                       help="where trained weights are cached (default: $TRACE_OPT_CACHE or "
                            "./.cache/trace-trajectories)")
+    demo.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
+                      help="torch intra-op threads for the model's forward passes (default: 1, fastest for this "
+                           "tiny CNN and robust on a shared CPU)")
     demo.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     demo.set_defaults(func=run_demo)
     from .report import add_evaluate_parser  # the 'evaluate' subcommand lives in trace_opt/report.py
@@ -99,6 +102,18 @@ def _table(rows: list[dict]) -> str:
 
 
 def run_demo(args) -> int:
+    """The ``demo`` command (see ``build_parser``); torch threads are restored afterwards."""
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _demo(args)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _demo(args) -> int:
     import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
@@ -128,7 +143,7 @@ def run_demo(args) -> int:
           f"{model.cache_path})")
     print(f"explaining {args.n} test digit(s): TRACE-(Le-Mo) on logits, {DEMO_GRID}x{DEMO_GRID} grid of 2x2 "
           f"patches (t={DEMO_GRID * DEMO_GRID}), zero reference, solver {args.solver} "
-          f"{solver.get_params()}, budget {budget}, seed {args.seed}")
+          f"{solver.get_params()}, budget {budget}, seed {args.seed}, {args.threads} torch thread(s)")
 
     rows, files = [], []
     for i in tqdm(range(args.n), desc="digits", disable=not progress, dynamic_ncols=True):
@@ -189,7 +204,7 @@ def run_demo(args) -> int:
                "settings": {"n": args.n, "solver": args.solver, "solver_params": _jsonable(solver.get_params()),
                             "iterations": args.iterations, "iterations_applied_as": iterations_applied,
                             "budget": budget, "seed": args.seed, "objective": "le-mo", "output": "logit",
-                            "grid": [DEMO_GRID, DEMO_GRID], "reference": "zeros"},
+                            "grid": [DEMO_GRID, DEMO_GRID], "reference": "zeros", "threads": args.threads},
                "model": model_info, "rows": rows, "mean": mean, "files": files, "seconds_total": total}
     atomic_write_json(out / "summary.json", summary)
     print(f"wrote {len(files)} explanation(s) (JSON + 3 PNGs each) and summary.json to {out} in {total:.1f} s")
