@@ -289,3 +289,42 @@ def test_callable_oracle_scalar_output_and_target_checks(breast_cancer_model):
         CallableOracle(clf.predict_proba, x, target=2)
     with pytest.raises(ValueError, match="target"):
         CallableOracle(clf.predict_proba, x)  # (B, 2) scores need a column
+
+
+def test_interrupted_batch_counts_the_chunks_the_model_completed():
+    """Ctrl-C in the middle of a chunked request: the passes the model already made are counted."""
+    class StopsAtCall(CountingNet):
+        stop_at = None
+
+        def forward(self, x):
+            if self.calls + 1 == self.stop_at:
+                self.calls += 1
+                raise KeyboardInterrupt
+            return super().forward(x)
+
+    model = StopsAtCall().eval()
+    x = torch.rand(2, 6, 6)
+    oracle = ModelOracle(model, x, 3, features=(3, 2), batch_size=2)  # probe: call 1
+    model.stop_at = 4  # calls 2 and 3 complete (4 masked inputs), call 4 is interrupted
+    masks = oracle.masks_of_keys(np.arange(1, 8, dtype=np.uint64))  # 7 new sets
+    with pytest.raises(KeyboardInterrupt):
+        oracle.evaluate(masks)
+    assert model.rows == 1 + 4
+    assert oracle.forward_passes == model.rows and oracle.batches == 3
+    model.stop_at = None
+    vals = oracle.evaluate(masks)  # the interrupted request was not cached: all 7 run again
+    assert oracle.forward_passes == 5 + 7 == model.rows
+    np.testing.assert_allclose(vals, direct_values(model, x, oracle.reference, oracle.features.ids, masks),
+                               rtol=1e-5, atol=1e-7)
+    calls = []
+
+    def fn(batch):
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return batch.reshape(len(batch), -1).sum(1)
+
+    cal = CallableOracle(fn, np.arange(6.0), batch_size=2)  # probe: call 1
+    with pytest.raises(KeyboardInterrupt):
+        cal.evaluate(np.eye(6, dtype=bool))
+    assert cal.forward_passes == 1 + 2 and cal.batches == 2

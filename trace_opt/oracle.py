@@ -158,8 +158,15 @@ class Oracle:
 
     def _run(self, masks: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        vals = np.asarray(self._forward(masks), dtype=np.float64).reshape(-1)
-        self.forward_seconds += time.perf_counter() - start
+        self._rows_done = 0  # chunked subclasses add each completed chunk
+        try:
+            vals = np.asarray(self._forward(masks), dtype=np.float64).reshape(-1)
+        except BaseException:
+            # interrupted (Ctrl-C) or failed mid-request: count the passes the model did complete
+            self.forward_passes += self._rows_done
+            raise
+        finally:
+            self.forward_seconds += time.perf_counter() - start
         self.forward_passes += len(masks)
         _check_batch(vals, len(masks), "the set function")
         check_finite_values(vals)
@@ -280,6 +287,7 @@ class ModelOracle(Oracle):
                 vals = self._transform(z.double())[:, self.target].double().cpu().numpy()
                 _check_batch(vals, len(chunk), "the model")
                 out[start:start + len(chunk)] = vals
+                self._rows_done += len(chunk)
         return out
 
 
@@ -343,6 +351,7 @@ class CallableOracle(Oracle):
             self.batches += 1
             _check_batch(vals, len(chunk), "fn")
             out[start:start + len(chunk)] = vals
+            self._rows_done += len(chunk)
         return out
 
 
@@ -359,5 +368,6 @@ class SetFunctionOracle(Oracle):
         self.fn = fn
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:
-        self.batches += 1
-        return np.asarray(self.fn(masks), dtype=np.float64).reshape(-1)
+        vals = np.asarray(self.fn(masks), dtype=np.float64).reshape(-1)
+        self.batches += 1  # a completed call, as for models
+        return vals
