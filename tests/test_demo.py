@@ -1,5 +1,7 @@
 """The demo command end to end, its flags and errors, and the figures."""
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +55,10 @@ def test_demo_writes_json_and_figures(demo_run):
     record = json.loads((out / files["json"]).read_text())
     for key in ("overlay", "deletion_sequence", "curves"):
         assert _png_ok(out / files[key]), key
+    # atomic writes keep the usual permissions (mkstemp alone would leave 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((out / "summary.json").stat().st_mode) == 0o666 & ~umask
     exp = record["explanation"]
     assert exp["objective"] == "le-mo" and exp["output"] == "logit" and exp["t"] == 16
     assert sorted(exp["trajectory"]) == list(range(16))
