@@ -18,6 +18,8 @@ from .base import Run, Solver, register
 
 #: largest window accepted (2^w sets per move)
 MAX_WINDOW = 20
+#: window of ``WindowDP`` when none is given (clamped to t)
+DEFAULT_WINDOW = 6
 
 
 def check_window(window: int, t: int) -> None:
@@ -101,6 +103,7 @@ class WindowDP(Solver):
     Parameters
     ----------
     window : w, positions reordered optimally per move (2^w sets per move; 2 <= w <= min(t, 20)).
+        None: ``min(6, t)``. A window larger than t is refused at solve time.
     stride : shift between consecutive windows of a sweep (None: w // 2).
     init : ``"greedy"``, ``"greedy-morf"``, ``"random"`` or a start permutation.
     kicks : perturbation rounds after the first descent (0: stop at the first window-optimal
@@ -110,10 +113,10 @@ class WindowDP(Solver):
     neighbourhood : name or ``Neighbourhood`` for the perturbations (default complete transpositions).
     """
 
-    def __init__(self, window: int = 6, stride: int | None = None, init="greedy", kicks: int = 50,
+    def __init__(self, window: int | None = None, stride: int | None = None, init="greedy", kicks: int = 50,
                  kick_moves: int = 3, neighbourhood="complete"):
-        self.window = check_positive_int("window", window, minimum=2)
-        if self.window > MAX_WINDOW:
+        self.window = check_positive_int("window", window, minimum=2, allow_none=True)
+        if self.window is not None and self.window > MAX_WINDOW:
             raise ValueError(f"window={window!r} is not valid; expected 2 <= window <= {MAX_WINDOW} (2^w sets per move)")
         self.stride = check_positive_int("stride", stride, allow_none=True)
         if isinstance(init, str) and init not in INIT_CHOICES:
@@ -124,15 +127,16 @@ class WindowDP(Solver):
         self.neighbourhood = check_neighbourhood_spec(neighbourhood)
 
     def _search(self, problem, run):
-        check_window(self.window, problem.t)
+        window = min(DEFAULT_WINDOW, problem.t) if self.window is None else self.window
+        check_window(window, problem.t)
         nb = get_neighbourhood(self.neighbourhood, problem.t)
         rng = run.rng
         sigma = initial_trajectory(problem, self.init, rng, run)
-        best, best_chain = window_descent(problem, sigma, self.window, self.stride, run=run)
+        best, best_chain = window_descent(problem, sigma, window, self.stride, run=run)
         for _ in range(self.kicks):
             cand = best.copy()
             for _ in range(self.kick_moves):
                 cand = nb.propose(cand, rng)[0]
-            cand, cand_chain = window_descent(problem, cand, self.window, self.stride, run=run)
+            cand, cand_chain = window_descent(problem, cand, window, self.stride, run=run)
             if cand_chain.sum() > best_chain.sum():
                 best, best_chain = cand, cand_chain

@@ -80,6 +80,8 @@ def test_registry_names():
     ("ga", {"elitism": 8, "population": 8}, "elitism"),
     ("ga", {"seeds": ["shap"]}, "seeds"),
     ("ga", {"generations": 0}, "generations"),
+    ("ga", {"memetic_window": 1}, "memetic_window"),
+    ("ga", {"memetic_window": "on"}, "memetic_window"),
     ("beam", {"width": 0}, "width"),
     ("beam", {"direction": "both"}, "direction"),
     ("window-dp", {"window": 1}, "window"),
@@ -95,13 +97,24 @@ def test_invalid_hyperparameters_name_the_argument(name, params, arg):
 
 
 @pytest.mark.parametrize("name, params", [("window-dp", {"window": 7}), ("tabu", {"polish_window": 7}),
-                                          ("ga", {"polish_window": 7}), ("beam", {"polish_window": 7})])
+                                          ("ga", {"polish_window": 7}), ("ga", {"memetic_window": 7}),
+                                          ("beam", {"polish_window": 7})])
 def test_window_larger_than_t_is_refused_at_solve_time(name, params):
     problem = structured_problem(6, 0, "le")
     solver = get_solver(name, **params)
     with pytest.raises(ValueError, match="window=7 is larger than t=6"):
         solver.solve(problem)
     assert problem.oracle.forward_passes == 0
+
+
+@pytest.mark.parametrize("name", ["tabu", "ga", "beam", "window-dp", "sa", "greedy", "exact"])
+def test_defaults_work_for_tiny_t(name):
+    """Default windows adapt to t (explicit ones larger than t are refused)."""
+    for t in (2, 3):
+        problem = structured_problem(t, 1, "le-mo")
+        _, opt = exact_optimum(complete_table(problem), "le-mo")
+        res = get_solver(name).solve(problem, budget={"iterations": 50}, curves=False)
+        assert res.score == pytest.approx(opt, rel=1e-12)
 
 
 def test_bad_neighbourhood_and_seed_trajectory():
