@@ -51,6 +51,7 @@ def test_demo_writes_json_and_figures(demo_run):
     out, stdout = demo_run
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["n"] == 1 and len(summary["rows"]) == 1 and len(summary["files"]) == 1
+    assert summary["argv"][:3] == ["demo", "--out", str(out)]
     files = summary["files"][0]
     record = json.loads((out / files["json"]).read_text())
     for key in ("overlay", "deletion_sequence", "curves"):

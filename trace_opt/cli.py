@@ -168,11 +168,10 @@ def _demo(args) -> int:
         figs = {"overlay": f"{stem}_overlay.png", "deletion_sequence": f"{stem}_sequence.png",
                 "curves": f"{stem}_curves.png"}
         title = f"test digit {i} (label {label}), explained class {exp.target}"
-        for key, fn in (("overlay", lambda p: plot_overlay(exp, path=p, title=title)),
-                        ("deletion_sequence", lambda p: plot_deletion_sequence(exp, path=p)),
-                        ("curves", lambda p: plot_curves(exp, baseline=greedy_curves, baseline_label="greedy LeRF order",
-                                                         path=p, title=title))):
-            plt.close(fn(out / figs[key]))
+        plt.close(plot_overlay(exp, path=out / figs["overlay"], title=title))
+        plt.close(plot_deletion_sequence(exp, path=out / figs["deletion_sequence"]))
+        plt.close(plot_curves(exp, baseline=greedy_curves, baseline_label="greedy LeRF order",
+                              path=out / figs["curves"], title=title))
         record = {
             "input": {"dataset": "sklearn.datasets.load_digits", "size": DEMO_SIZE, "split": "test",
                       "split_seed": 0, "index": i, "label": label, "shape": list(x.shape),
@@ -200,7 +199,7 @@ def _demo(args) -> int:
           f"{mean['gain']:+.2f}); {mean['forward_passes']:.0f} forward passes and {mean['seconds']:.2f} s "
           "per explanation")
     total = time.perf_counter() - start
-    summary = {"command": "demo", "argv": sys.argv[1:],
+    summary = {"command": "demo", "argv": getattr(args, "argv", None),
                "settings": {"n": args.n, "solver": args.solver, "solver_params": _jsonable(solver.get_params()),
                             "iterations": args.iterations, "iterations_applied_as": iterations_applied,
                             "budget": budget, "seed": args.seed, "objective": "le-mo", "output": "logit",
@@ -221,7 +220,9 @@ def _jsonable(obj):
 # ---------------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except ValueError as exc:  # invalid settings found past argparse (e.g. by the library's checks)
