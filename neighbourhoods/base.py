@@ -43,8 +43,10 @@ def register_neighbourhood(name: str):
 class Neighbourhood:
     """Base class. ``bind(t)`` validates and prepares; ``propose`` draws one random neighbour.
 
-    Subclasses set ``kind`` (a ``neighbourhoods.kernels`` move kind) and may override ``_prepare``
-    (build ``self.edges`` / ``self.probs``) and ``_all_moves`` (enumerate every move, for small t).
+    Built-in subclasses set ``kind`` (a ``neighbourhoods.kernels`` move kind) and may override
+    ``_prepare`` (build ``self.edges`` / ``self.probs``) and ``_all_moves`` (enumerate every move, for
+    small t). A user subclass may instead override ``propose(sigma, rng)`` (keeping the exact-range
+    contract); solvers then use it through the slower generic path.
     """
 
     name = "base"
@@ -73,7 +75,12 @@ class Neighbourhood:
         return np.ascontiguousarray(s, dtype=np.int64)
 
     def apply(self, sigma: np.ndarray, u: np.ndarray):
-        """The move drawn by the uniform numbers ``u`` (``N_DRAWS`` of them): ``(new_sigma, lo, hi)``."""
+        """The move drawn by the uniform numbers ``u`` (``N_DRAWS`` of them): ``(new_sigma, lo, hi)``.
+
+        Only for the built-in moves (``kind >= 0``); a user subclass implements ``propose`` instead.
+        """
+        if self.kind < 0:
+            raise NotImplementedError(f"{type(self).__name__} has no compiled move kind; use propose(sigma, rng)")
         s = self._check_bound(sigma)
         out = np.empty_like(s)
         lo, hi = K.apply_move(self.kind, s, np.asarray(u, dtype=np.float64), self.edges, self.probs, out)

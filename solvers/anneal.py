@@ -167,7 +167,7 @@ class SimulatedAnnealing(Solver):
 
     def _search(self, problem, run):
         nb, T, sigma = self._start(problem, run)
-        if uses_keys(problem):
+        if uses_keys(problem) and nb.kind >= 0:
             self._search_keys(problem, run, nb, T, sigma)
         else:
             self._search_generic(problem, run, nb, T, sigma)
@@ -191,22 +191,30 @@ class SimulatedAnnealing(Solver):
                 break
 
     def _search_generic(self, problem, run, nb, T, sigma):
-        """Any t and any problem subclass: masks through ``problem.move_delta`` / ``problem.chain``."""
+        """Any t, any problem subclass and user neighbourhoods that only implement ``propose(sigma, rng)``
+        (these draw their own numbers, then one uniform for the Metropolis test): masks through
+        ``problem.move_delta`` / ``problem.chain``."""
         rng = run.rng
+        compiled_moves = nb.kind >= 0
         chain = problem.chain(sigma)
         score = chain_sum(chain)
         run.report(sigma, score)
         threshold = self.threshold_temperature
         for _ in range(self.iterations):
             run.tick()
-            u = rng.random(ROW)
-            new, lo, hi = nb.apply(sigma, u[:N_DRAWS])
+            if compiled_moves:
+                u = rng.random(ROW)
+                new, lo, hi = nb.apply(sigma, u[:N_DRAWS])
+                u_accept = u[N_DRAWS]
+            else:
+                new, lo, hi = nb.propose(sigma, rng)
+                u_accept = rng.random()
             if self.evaluation == "full":
                 new_chain = problem.chain(new)
                 delta = AK.range_delta(new_chain, chain, lo, hi)
             else:
                 delta, segment = problem.move_delta(sigma, chain, new, lo, hi)
-            if AK.metropolis(delta, T, u[N_DRAWS]):
+            if AK.metropolis(delta, T, u_accept):
                 sigma = new
                 if self.evaluation == "full":
                     chain = new_chain

@@ -38,7 +38,8 @@ class SpeculativeAnnealing(SimulatedAnnealing):
         the acceptance rate (short batches while many moves are accepted, long ones when few are);
         ``False`` always uses ``width``.
 
-    Needs t <= 64 and a standard ``TraceProblem`` (otherwise it runs as plain sequential SA).
+    Needs t <= 64, a standard ``TraceProblem`` and a built-in (kernel) neighbourhood; otherwise it runs
+    as plain sequential SA.
     ``evaluation`` is always incremental here.
     """
 
@@ -54,7 +55,7 @@ class SpeculativeAnnealing(SimulatedAnnealing):
 
     def _search(self, problem, run):
         nb, T, sigma = self._start(problem, run)
-        if not uses_keys(problem):
+        if not uses_keys(problem) or nb.kind < 0:
             self._search_generic(problem, run, nb, T, sigma)
             return
         t = problem.t

@@ -116,3 +116,28 @@ def test_sa_parameters_are_validated():
         get_solver("sa-batch", width=0)
     with pytest.raises(ValueError, match="fn must be"):
         anneal_synthetic(lambda m: m.sum(1))
+
+
+def test_a_user_neighbourhood_with_only_propose_works_in_sa():
+    from neighbourhoods import Neighbourhood
+
+    class SwapTwoApart(Neighbourhood):
+        """Swap positions i and i+2 (keeps every feature's position parity: a visible invariant)."""
+
+        def propose(self, sigma, rng):
+            i = int(rng.integers(0, self.t - 2))
+            new = sigma.copy()
+            new[i], new[i + 2] = sigma[i + 2], sigma[i]
+            return new, i, i + 2
+
+    fn = SyntheticSetFunction(T, seed=8, width=4)
+    for solver in ("sa", "sa-batch"):
+        res, problem = run(fn, solver, neighbourhood=SwapTwoApart(), iterations=300)
+        assert res.iterations == 300
+        assert res.score == pytest.approx(problem.score(res.trajectory), abs=1e-9)
+        # moves keep every feature's position parity
+        start = np.random.default_rng(7).permutation(T)
+        assert all((np.flatnonzero(res.trajectory == f)[0] - np.flatnonzero(start == f)[0]) % 2 == 0
+                   for f in range(T))
+    with pytest.raises(NotImplementedError):
+        SwapTwoApart().bind(5).apply(np.arange(5), np.zeros(4))
