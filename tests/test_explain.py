@@ -187,3 +187,22 @@ def test_explain_seed_also_draws_the_noise_reference(cnn_and_x):
     c = trace_opt.explain(model, x, seed=2, **kw).oracle.reference
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert torch.equal(a, trace_opt.make_reference("noise", x, trace_opt.grid_features((8, 8), 2), seed=1))
+
+
+def test_explanation_saved_atomically_reads_back(cnn_and_x, tmp_path):
+    import os
+    import stat
+
+    from trace_opt.io import atomic_write_json
+
+    model, x = cnn_and_x
+    exp = trace_opt.explain(model, x, features=2, solver="greedy")
+    path = atomic_write_json(tmp_path / "sub" / "exp.json", exp.to_dict())
+    assert json.loads(path.read_text()) == json.loads(json.dumps(exp.to_dict()))
+    assert [p.name for p in path.parent.iterdir()] == ["exp.json"]  # no temporary file left behind
+    # permissions as a plain open() would give them (mkstemp alone makes the file owner-only)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    atomic_write_json(path, {"a": 1})  # replaces the old file
+    assert json.loads(path.read_text()) == {"a": 1}
