@@ -265,3 +265,15 @@ def test_a_model_returning_the_wrong_batch_size_is_refused(x):
         callable_oracle.evaluate(np.eye(4, dtype=bool)[:3])
     with pytest.raises(ValueError, match="fn must return"):  # 2 rows for a probe of 1
         CallableOracle(lambda b: np.ones((2 * len(b), 2)), np.arange(4.0), target=0)
+
+
+def test_integer_scalar_targets_are_accepted(model, x):
+    """Labels often come as 0-d tensors/arrays (y_test[i]); floats and bools are still refused."""
+    for target, expected in ((torch.tensor(2), 2), (np.array(1), 1), (np.int64(0), 0), (torch.tensor([1])[0], 1)):
+        assert ModelOracle(model, x, target, features=3).target == expected
+        assert CallableOracle(lambda b: np.ones((len(b), 3)), x.numpy(), features=3, target=target).target == expected
+    for bad in (torch.tensor(1.0), np.float64(1.0), torch.tensor([1, 2]), np.bool_(True)):
+        with pytest.raises(ValueError, match="target="):
+            ModelOracle(model, x, bad, features=3)
+        with pytest.raises(ValueError, match="target="):
+            CallableOracle(lambda b: np.ones((len(b), 3)), x.numpy(), features=3, target=bad)

@@ -10,6 +10,7 @@ nothing, so with the cache on ``requests == cache_hits + forward_passes`` (D({})
 """
 from __future__ import annotations
 
+import operator
 import time
 import warnings
 from typing import Callable
@@ -191,6 +192,19 @@ class Oracle:
         return float(self.evaluate(np.zeros(self.t, dtype=bool)))
 
 
+def _check_target(target, n_classes: int, what: str) -> int:
+    """An integer in 0..n_classes-1; Python/numpy ints and 0-d integer tensors/arrays (labels) are accepted."""
+    value = None
+    if not isinstance(target, (bool, np.bool_)):
+        try:
+            value = operator.index(target)
+        except TypeError:
+            value = None
+    if value is None or not 0 <= value < n_classes:
+        raise ValueError(f"target={target!r} is out of range; expected an integer {what} in 0..{n_classes - 1}")
+    return int(value)
+
+
 def _check_batch(values: np.ndarray, n: int, who: str) -> None:
     """Refuse a batch answer with the wrong number of scores (it would broadcast silently into D)."""
     if values.shape != (n,):
@@ -260,9 +274,7 @@ class ModelOracle(Oracle):
         self.n_classes = int(z.shape[1])
         if target is None:
             target = int(z[0].argmax())
-        if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < self.n_classes:
-            raise ValueError(f"target={target!r} is out of range; expected an integer class index in 0..{self.n_classes - 1}")
-        self.target = int(target)
+        self.target = _check_target(target, self.n_classes, "class index")
         self.batches += 1
         v0 = self._transform(z.double())[:, self.target].double().cpu().numpy()
         self.forward_passes += 1
@@ -322,8 +334,7 @@ class CallableOracle(Oracle):
                 raise ValueError("target must be None when fn returns one score per input")
         elif probe.ndim == 2 and probe.shape[0] == 1:
             self.n_classes = probe.shape[1]
-            if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < self.n_classes:
-                raise ValueError(f"target={target!r} is out of range; expected an integer column in 0..{self.n_classes - 1}")
+            target = _check_target(target, self.n_classes, "column")
         else:
             raise ValueError(f"fn must return shape (B,) or (B, n_classes) for a batch of B inputs; got {probe.shape} for B=1")
         self.target = None if target is None else int(target)
