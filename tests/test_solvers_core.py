@@ -393,3 +393,25 @@ def test_sa_stopped_right_after_its_greedy_start_returns_the_greedy_order():
         assert result.stopped == "budget" and result.forward_passes == 20
         assert np.array_equal(result.trajectory, greedy.trajectory), seed
         check_result(result, problem, 20)
+
+
+def test_large_t_beyond_uint64_keys():
+    """t = 70 (byte keys, SA's generic path): greedy hits the additive closed form; SA stays consistent."""
+    t = 70
+    a = separated_contributions(t, 21)
+    oracle = SetFunctionOracle(lambda m: 0.5 + (~m) @ a, t)
+    assert not oracle.exact_uint64_keys
+    problem = TraceProblem(oracle, "le-mo")
+    sigma_star, score_star = closed_form(a, 0.5, "le-mo")
+    for direction in ("lerf", "morf"):
+        r = Greedy(direction).solve(problem, curves=False)
+        assert r.score == pytest.approx(score_star, rel=1e-12) and np.array_equal(r.trajectory, sigma_star)
+    r = SimulatedAnnealing(iterations=100, T0=0.5, init="random").solve(problem, seed=0)
+    check_result(r, problem)
+    assert r.stopped == "completed" and r.iterations == 100 and r.score <= score_star + 1e-9
+
+
+def test_greedy_ties_go_to_the_lowest_index():
+    flat = TraceProblem(SetFunctionOracle(lambda m: np.zeros(len(m)), 5), "le-mo")
+    assert Greedy("lerf").solve(flat).trajectory.tolist() == [0, 1, 2, 3, 4]
+    assert Greedy("morf").solve(flat).trajectory.tolist() == [4, 3, 2, 1, 0]  # 0 placed last (most important)
