@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import trace_opt
+import trace_opt.data
 from solvers import greedy_order
 from trace_opt import plots
 from trace_opt.cli import main
