@@ -217,7 +217,8 @@ def attribute(method: str, model, x, target: int | None, features, baselines="ze
 
     ``absolute``/``aggregate`` default to the method's registered ranking rule. ``options`` go to
     the method (e.g. ``n_steps`` for integrated gradients, ``layer`` for grad-cam). Pass a prebuilt
-    ``inp`` to reuse one ``AttributionInput`` across methods.
+    ``inp`` (``make_input``) to reuse one ``AttributionInput`` across methods; its model, input,
+    target, features, baseline and seed then replace the corresponding arguments.
     """
     m = get_baseline(method)
     if inp is None:

@@ -34,6 +34,8 @@ from .problem import OBJECTIVES, TraceProblem, ranks_of
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
 OBJECTIVE_LABELS = {"le-mo": "(Le-Mo)", "le": "Le", "mo": "Mo"}
+#: the paper's Table 2 baselines that exist here (its "Gradient" is saliency; IBA, EP, EBP are not in Captum)
+PAPER_BASELINES = ("grad-cam", "rise", "saliency", "integrated-gradients", "input-x-gradient")
 
 
 # --------------------------------------------------------------------------- models
@@ -418,6 +420,11 @@ def headline(summary: dict) -> dict:
                   "exact_le_mo": ex["le_mo"] if ex else None,
                   # no trajectory can beat the best baseline by more than this (per-level CS bound of Le-Mo)
                   "max_factor": cs["le_mo"] / base[best] if cs and base[best] > 0 else None}
+        paper = {m: v for m, v in base.items() if m in PAPER_BASELINES}
+        if paper:
+            pb = max(paper, key=paper.get)
+            out[o].update({"best_paper_baseline": pb, "best_paper_baseline_le_mo": paper[pb],
+                           "paper_factor": tab[tr]["le_mo"] / paper[pb] if paper[pb] > 0 else float("nan")})
     return out
 
 
