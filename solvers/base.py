@@ -202,10 +202,13 @@ class Solver:
         oracle = problem.oracle
         saved = (oracle.forward_limit, oracle.deadline)
         run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)
+        # a solve nested inside another solver's search may tighten the limits, never lift them
         if budget.forward_passes is not None:
-            oracle.forward_limit = oracle.forward_passes + budget.forward_passes
+            limit = oracle.forward_passes + budget.forward_passes
+            oracle.forward_limit = limit if saved[0] is None else min(saved[0], limit)
         if budget.seconds is not None:
-            oracle.deadline = run.start_time + budget.seconds
+            deadline = run.start_time + budget.seconds
+            oracle.deadline = deadline if saved[1] is None else min(saved[1], deadline)
         batches0, hits0 = oracle.batches, oracle.cache_hits
         stopped = "completed"
         try:

@@ -415,3 +415,25 @@ def test_greedy_ties_go_to_the_lowest_index():
     flat = TraceProblem(SetFunctionOracle(lambda m: np.zeros(len(m)), 5), "le-mo")
     assert Greedy("lerf").solve(flat).trajectory.tolist() == [0, 1, 2, 3, 4]
     assert Greedy("morf").solve(flat).trajectory.tolist() == [4, 3, 2, 1, 0]  # 0 placed last (most important)
+
+
+def test_a_nested_solve_cannot_lift_the_outer_budget():
+    """A solver that runs another solver inside its search (hybrids, restarts) keeps the outer limit."""
+    from solvers.base import Solver
+
+    class Restarts(Solver):
+        name = "restarts-test"
+
+        def _search(self, problem, run):
+            for k in range(50):
+                inner = SimulatedAnnealing(iterations=100, init="random").solve(problem, budget=10_000,
+                                                                                 seed=k, curves=False)
+                run.report(inner.trajectory, inner.score)
+                if inner.stopped != "completed":
+                    break
+
+    problem, _ = table_problem(9, 31)
+    result = Restarts().solve(problem, budget=40, seed=0)
+    assert result.forward_passes <= 40  # before the fix the inner budget replaced the outer one: 512 passes
+    assert result.stopped in ("budget", "completed")  # the inner solve may absorb the stop and return
+    check_result(result, problem, 40)
