@@ -36,6 +36,9 @@ def available_solvers() -> list[str]:
 def get_solver(name, **params) -> "Solver":
     """Instantiate a registered solver by name with its hyperparameters."""
     if isinstance(name, Solver):
+        if params:
+            raise ValueError(f"solver options {sorted(params)} were given with a Solver instance; set them in "
+                             "its constructor, or pass the solver's name")
         return name
     if name not in SOLVERS:
         raise ValueError(f"solver={name!r} is unknown; expected one of {available_solvers()}")

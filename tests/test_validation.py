@@ -277,3 +277,11 @@ def test_integer_scalar_targets_are_accepted(model, x):
             ModelOracle(model, x, bad, features=3)
         with pytest.raises(ValueError, match="target="):
             CallableOracle(lambda b: np.ones((len(b), 3)), x.numpy(), features=3, target=bad)
+
+
+def test_solver_options_with_a_solver_instance_are_not_silently_ignored(model, x):
+    with pytest.raises(ValueError, match="Solver instance"):
+        get_solver(SimulatedAnnealing(), iterations=5)
+    with pytest.raises(ValueError, match="Solver instance"):
+        trace_opt.explain(model, x, target=0, features=3, solver=Greedy(), solver_options={"direction": "morf"})
+    assert model.calls == 0
