@@ -1,0 +1,325 @@
+"""Explain a whole data set: one result file per input, resumable, in-process, on a local process
+pool, or on a Ray cluster.
+
+``explain_dataset(model, inputs, out_dir, ...)`` runs ``trace_opt.explain`` on every input and
+writes ``out_dir/results/<id>.json`` atomically as each one finishes, then ``out_dir/summary.json``.
+
+* Resumable: an input whose file holds a finished result of the same configuration (model
+  weights, features, reference, output, objective, solver, options, budget, seed) is skipped, so
+  an interrupted run started again computes only what is missing.
+* A failing input is written as ``{"status": "error", "error": {...}}`` and the others go on.
+  Failed inputs are tried again on a rerun (``retry_failed=False`` keeps them).
+* Every input is solved with the same ``seed``; a result depends only on (model, input, settings),
+  so local, pool and Ray runs give identical results. Run-dependent values (seconds, process id,
+  host) live apart, under ``"run"``.
+* ``ray_address`` (e.g. ``"auto"`` or ``"127.0.0.1:6379"``) sends one task per chunk of
+  ``chunk_size`` inputs to a Ray cluster; a task whose worker dies is retried up to
+  ``max_retries`` times by Ray. The driver writes the files, so workers need no shared disk.
+  Ray is imported only on this path (``pip install trace-trajectories[ray]``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_positive_int
+from .io import atomic_write_json
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: run-dependent values moved out of the deterministic part of a result
+_RUN_KEYS = ("seconds", "forward_seconds")
+
+
+@dataclass
+class DatasetRun:
+    """Outcome of one ``explain_dataset`` call. Lists hold input ids."""
+
+    out_dir: Path
+    computed: list = field(default_factory=list)  # explained (or failed) by this call
+    skipped: list = field(default_factory=list)  # already finished before this call
+    failed: list = field(default_factory=list)  # ids whose result is an error record now
+    summary_path: Path | None = None
+
+
+def _as_numpy_list(inputs) -> list:
+    try:
+        import torch
+        if isinstance(inputs, torch.Tensor):
+            return [inputs[i] for i in range(inputs.shape[0])]
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    if isinstance(inputs, np.ndarray):
+        return [inputs[i] for i in range(inputs.shape[0])]
+    return list(inputs)
+
+
+def _fingerprint(model) -> str:
+    """Content hash of a torch module's weights, or the qualified name of another callable."""
+    h = hashlib.sha256()
+    state = getattr(model, "state_dict", None)
+    if callable(state):
+        h.update(type(model).__qualname__.encode())
+        for key, tensor in sorted(state().items()):
+            h.update(key.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    else:
+        h.update(f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', type(model).__qualname__)}".encode())
+    return h.hexdigest()[:16]
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return repr(obj)
+
+
+def _split_run_values(d, run: dict, prefix: str = ""):
+    """Move run-dependent values (seconds) out of a nested dict into ``run``."""
+    if isinstance(d, dict):
+        for key in list(d):
+            if key in _RUN_KEYS:
+                run[prefix + key] = d.pop(key)
+            else:
+                _split_run_values(d[key], run, f"{prefix}{key}.")
+    return d
+
+
+class _torch_threads:
+    """Run with a fixed number of torch intra-op threads (float sums depend on the split), then restore."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.saved = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.saved)
+
+
+def _explain_one(model, x, target, item_id: str, index: int, settings: dict, config_hash: str) -> dict:
+    """Explain one input; never raises for a failing input (the error is returned as a record)."""
+    from .explain import explain
+
+    start = time.perf_counter()
+    record = {"id": item_id, "index": index, "config_hash": config_hash}
+    run = {"pid": os.getpid(), "host": socket.gethostname()}
+    threads = settings.pop("torch_threads", 1)
+    try:
+        with _torch_threads(threads):
+            exp = explain(model, x, target, **settings)
+        result = _jsonable(exp.to_dict())
+        result["heatmap"] = _jsonable(np.asarray(exp.heatmap))
+        record.update(status="ok", target=exp.target, result=_split_run_values(result, run))
+    except Exception as exc:  # noqa: BLE001 - a failing input is recorded, the others go on
+        record.update(status="error", target=target,
+                      error={"type": type(exc).__name__, "message": str(exc),
+                             "traceback": traceback.format_exc(limit=8)})
+    run["seconds"] = time.perf_counter() - start
+    record["run"] = run
+    return record
+
+
+def _explain_chunk(model, chunk: list, settings: dict, config_hash: str) -> list:
+    """Task body (pool or Ray): explain every ``(index, id, x, target)`` of a chunk."""
+    return [_explain_one(model, x, target, item_id, index, dict(settings), config_hash)
+            for index, item_id, x, target in chunk]
+
+
+def load_result(path) -> dict | None:
+    """A result record, or None when the file is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=None, reference="zeros",
+                    output: str | None = None, objective: str = "le-mo", solver="sa", solver_options: dict | None = None,
+                    budget=None, seed: int = 0, batch_size: int = 64, n_jobs: int = 1, ray_address: str | None = None,
+                    chunk_size: int = 1, max_retries: int = 3, retry_failed: bool = True, on_result=None,
+                    torch_threads: int = 1, **reference_options) -> DatasetRun:
+    """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
+
+    ``targets``: one class per input (None: each input's predicted class, torch models). ``ids``:
+    one file-name-safe string per input (default ``"000000"``, ``"000001"``, ...). The explanation
+    settings are those of ``trace_opt.explain``. ``n_jobs > 1`` uses a local process pool;
+    ``ray_address`` a Ray cluster (one task per ``chunk_size`` inputs, ``max_retries`` retries of a
+    task whose worker died). ``torch_threads``: torch threads per explanation, the same everywhere so
+    that float sums, hence results, do not depend on where an input ran. ``on_result(record)`` is called in this process after each result file
+    is written (an exception raised there stops the run; what was written stays).
+    """
+    from solvers import get_solver
+
+    xs = _as_numpy_list(inputs)
+    n = len(xs)
+    if n == 0:
+        raise ValueError("inputs is empty; give at least one input")
+    if ids is None:
+        ids = [f"{i:06d}" for i in range(n)]
+    ids = [str(i) for i in ids]
+    if len(ids) != n:
+        raise ValueError(f"ids has {len(ids)} entries for {n} inputs; give one id per input")
+    bad = [i for i in ids if not _ID.match(i)]
+    if bad:
+        raise ValueError(f"ids must be file-name safe (letters, digits, '.', '_', '-', not starting with "
+                         f"'.', '_' or '-'); got {bad[:3]}")
+    if len(set(ids)) != n:
+        raise ValueError("ids must be unique")
+    if targets is None:
+        targets = [None] * n
+    targets = [None if t is None else int(t) for t in targets]
+    if len(targets) != n:
+        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; give one target per input")
+    n_jobs = check_positive_int("n_jobs", n_jobs)
+    chunk_size = check_positive_int("chunk_size", chunk_size)
+    max_retries = check_positive_int("max_retries", max_retries, minimum=0)
+    get_solver(solver, **(solver_options or {}))  # validate the solver settings before any work
+    settings = {"features": features, "reference": reference, "output": output, "objective": objective,
+                "solver": solver, "solver_options": dict(solver_options or {}), "budget": budget, "seed": int(seed),
+                "batch_size": batch_size, **reference_options}
+    config = _jsonable({**settings, "model": _fingerprint(model)})
+    settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
+    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+    out = Path(out_dir)
+    res_dir = out / "results"
+    res_dir.mkdir(parents=True, exist_ok=True)
+    run = DatasetRun(out_dir=out)
+    pending = []
+    for index, (item_id, x, target) in enumerate(zip(ids, xs, targets)):
+        old = load_result(res_dir / f"{item_id}.json")
+        if old is not None and old.get("config_hash") == config_hash and (
+                old.get("status") == "ok" or (old.get("status") == "error" and not retry_failed)):
+            run.skipped.append(item_id)
+            if old.get("status") == "error":
+                run.failed.append(item_id)
+            continue
+        xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+        pending.append((index, item_id, xa, target))
+
+    def write(record):
+        atomic_write_json(res_dir / f"{record['id']}.json", record)
+        run.computed.append(record["id"])
+        if record["status"] != "ok":
+            run.failed.append(record["id"])
+        if on_result is not None:
+            on_result(record)
+
+    chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    try:
+        if not chunks:
+            pass
+        elif ray_address is not None:
+            _run_ray(model, chunks, settings, config_hash, ray_address, max_retries, write)
+        elif n_jobs > 1:
+            _run_pool(model, chunks, settings, config_hash, n_jobs, write)
+        else:
+            for chunk in chunks:
+                for record in _explain_chunk(model, chunk, settings, config_hash):
+                    write(record)
+    finally:
+        run.summary_path = _write_summary(out, res_dir, ids, config, config_hash)
+    return run
+
+
+def _run_pool(model, chunks, settings, config_hash, n_jobs, write):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_explain_chunk, model, chunk, settings, config_hash): chunk for chunk in chunks}
+        try:
+            for fut in as_completed(futures):
+                try:
+                    records = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker process died: record its inputs
+                    records = _chunk_errors(futures[fut], exc, config_hash)
+                for record in records:
+                    write(record)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+
+
+def _chunk_errors(chunk, exc, config_hash) -> list:
+    return [{"id": item_id, "index": index, "config_hash": config_hash, "status": "error", "target": target,
+             "error": {"type": type(exc).__name__, "message": str(exc), "traceback": ""}, "run": {}}
+            for index, item_id, _, target in chunk]
+
+
+def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("ray_address needs Ray: pip install 'trace-trajectories[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(_explain_chunk)
+        model_ref = ray.put(model)
+        refs = {task.remote(model_ref, chunk, settings, config_hash): chunk for chunk in chunks}
+        waiting = list(refs)
+        try:
+            while waiting:
+                done, waiting = ray.wait(waiting, num_returns=1)
+                try:
+                    records = ray.get(done[0])
+                except Exception as exc:  # noqa: BLE001 - retries exhausted (worker deaths): record the inputs
+                    records = _chunk_errors(refs[done[0]], exc, config_hash)
+                for record in records:
+                    write(record)
+        except BaseException:
+            for ref in waiting:
+                ray.cancel(ref, force=True)
+            raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _write_summary(out: Path, res_dir: Path, ids, config, config_hash) -> Path:
+    status = {}
+    for item_id in ids:
+        rec = load_result(res_dir / f"{item_id}.json")
+        if rec is None or rec.get("config_hash") != config_hash:
+            status[item_id] = "missing"
+        else:
+            status[item_id] = rec.get("status", "missing")
+    counts = {k: sum(v == k for v in status.values()) for k in ("ok", "error", "missing")}
+    return atomic_write_json(out / "summary.json", {"config": config, "config_hash": config_hash,
+                                                    "counts": counts, "status": status})
+
+
+def comparable(record: dict) -> dict:
+    """A result record without its run-dependent parts (run info, configuration hash, an error's
+    traceback), for comparing runs."""
+    out = {k: v for k, v in record.items() if k not in ("run", "config_hash")}
+    if isinstance(out.get("error"), dict):
+        out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
+    return out
