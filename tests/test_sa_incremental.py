@@ -141,3 +141,25 @@ def test_a_user_neighbourhood_with_only_propose_works_in_sa():
                    for f in range(T))
     with pytest.raises(NotImplementedError):
         SwapTwoApart().bind(5).apply(np.arange(5), np.zeros(4))
+
+
+def test_more_than_64_features_use_the_generic_path_with_the_same_trajectories():
+    from trace_opt.oracle import SetFunctionOracle
+
+    t = 70
+    rng = np.random.default_rng(9)
+    w = rng.integers(-5, 6, size=t).astype(float)
+    pairs = rng.integers(0, t, size=(40, 2))
+    coef = rng.integers(-3, 4, size=40).astype(float)
+
+    def fn(masks):  # integer-valued, so every sum is exact whatever the batching
+        m = masks.astype(float)
+        return m @ w + (m[:, pairs[:, 0]] * m[:, pairs[:, 1]]) @ coef
+
+    results = []
+    for evaluation, cache in (("incremental", True), ("full", False)):
+        problem = TraceProblem(SetFunctionOracle(fn, t, cache=cache), "le-mo")
+        results.append(get_solver("sa", iterations=300, init="random", T0=3.0, neighbourhood="mix",
+                                  evaluation=evaluation).solve(problem, seed=2, curves=False))
+    assert same_run(*results)
+    assert results[1].forward_passes == 2 * (t + 1) * 301

@@ -1,0 +1,117 @@
+"""SA with every neighbourhood on several digits images (the paper's Fig. 2 averages over images).
+
+    .venv/bin/python bench/sa_neighbourhoods.py   # writes bench/results/sa_neighbourhoods.{md,json,png}
+
+Same setting as ``bench/sa_paper.py`` (digits CNN 28x28, t = 49, zeros, logits, le-mo, K = 10,000,
+T0 = 2, eta = 0.999, greedy start, incremental evaluation + cache, batch-invariant padded model, one
+torch thread) on test images ``--images`` (default 1..4; image 0 is in sa_paper). Reported per
+neighbourhood: mean final best score, mean gain over the greedy start, how often it is the best of
+the seven, and mean forward passes; the figure shows the mean best-score gain against forward passes.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sa_paper import SA_NEIGHBOURHOODS, PaddedModel, _curve, run_solver  # noqa: E402
+from trace_opt.data import digits_cnn, load_digits_split  # noqa: E402
+from trace_opt.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def mean_curve(runs, grid):
+    """Mean over images of (best score - greedy start) on a grid of forward passes."""
+    ys = []
+    for r in runs:
+        xs, vs = _curve(r)
+        idx = np.searchsorted(xs, grid, side="right") - 1
+        ys.append(np.where(idx >= 0, vs[np.maximum(idx, 0)] - vs[0], np.nan))
+    return np.nanmean(np.array(ys), axis=0)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--images", type=int, nargs="+", default=[1, 2, 3, 4])
+    ap.add_argument("--iterations", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(RESULTS / "sa_neighbourhoods"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    model = PaddedModel(digits_cnn(28).eval()).eval()
+    _, X_te, _, _ = load_digits_split(28)
+    sa = {"iterations": args.iterations, "T0": 2.0, "eta": 0.999, "init": "greedy"}
+    runs = {name: [] for name in SA_NEIGHBOURHOODS}
+    for image in args.images:
+        x = X_te[image]
+        with torch.inference_mode():
+            target = int(model(x[None]).argmax())
+        for name in SA_NEIGHBOURHOODS:
+            r = run_solver(model, x, target, "sa", {**sa, "neighbourhood": name}, seed=args.seed)
+            r.pop("trajectory")
+            r["image"], r["target"] = image, target
+            runs[name].append(r)
+            print(f"image {image} {name}: score {r['score']:.3f}, {r['forward_passes']} passes", flush=True)
+    rows = []
+    for name in SA_NEIGHBOURHOODS:
+        finals = np.array([r["score"] for r in runs[name]])
+        gains = np.array([r["score"] - r["history"][0][1] for r in runs[name]])
+        best_count = sum(
+            r["score"] >= max(runs[n][i]["score"] for n in SA_NEIGHBOURHOODS) - 1e-9 for i, r in enumerate(runs[name]))
+        rows.append({"neighbourhood": name, "mean_score": float(finals.mean()), "mean_gain": float(gains.mean()),
+                     "best_of_seven": int(best_count),
+                     "mean_forward_passes": float(np.mean([r["forward_passes"] for r in runs[name]]))})
+    out = {"command": "python bench/sa_neighbourhoods.py" + ("" if argv is None and len(sys.argv) == 1 else " "
+                                                              + " ".join(sys.argv[1:] if argv is None else argv)),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "images": args.images,
+           "iterations": args.iterations, "seed": args.seed, "rows": rows,
+           "runs": {k: [{kk: r[kk] for kk in ("image", "target", "score", "forward_passes", "history")} for r in v]
+                    for k, v in runs.items()},
+           "bench_seconds": time.perf_counter() - start}
+    out_base = Path(args.out)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    grid = np.unique(np.logspace(3, np.log10(max(r["forward_passes"] for v in runs.values() for r in v)), 300))
+    colours = plt.get_cmap("tab10").colors
+    for i, name in enumerate(SA_NEIGHBOURHOODS):
+        ax.plot(grid, mean_curve(runs[name], grid), color=colours[i], label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("forward passes (incremental evaluation + cache)")
+    ax.set_ylabel("mean gain of the best Le-Mo score over the greedy start")
+    ax.set_title(f"SA neighbourhoods, digits CNN t = 49, images {args.images}, K = {args.iterations}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    atomic_savefig(fig, out_base.with_suffix(".png"), dpi=120)
+    plt.close(fig)
+    lines = [f"# SA neighbourhoods on {len(args.images)} images ({out['date']})", "", f"Command: `{out['command']}`", "",
+             f"digits CNN 28x28, test images {args.images}, t = 49, zeros reference, logits, le-mo, K = {args.iterations}, "
+             "T0 = 2, eta = 0.999, greedy LeRF start, incremental evaluation + cache, seed "
+             f"{args.seed}. Figure: `sa_neighbourhoods.png` (mean gain over the greedy start vs forward passes).", "",
+             "| neighbourhood | mean final score | mean gain over greedy | best of the seven (images) | mean forward passes |",
+             "|---|---:|---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['neighbourhood']} | {row['mean_score']:.3f} | {row['mean_gain']:.3f} | "
+                     f"{row['best_of_seven']} / {len(args.images)} | {row['mean_forward_passes']:,.0f} |")
+    lines += ["", "Per image (final best score):", "", "| image | " + " | ".join(SA_NEIGHBOURHOODS) + " |",
+              "|---|" + "---:|" * len(SA_NEIGHBOURHOODS)]
+    for i, image in enumerate(args.images):
+        lines.append(f"| {image} | " + " | ".join(f"{runs[n][i]['score']:.3f}" for n in SA_NEIGHBOURHOODS) + " |")
+    lines.append("")
+    atomic_write_json(out_base.with_suffix(".json"), out)
+    atomic_write_bytes(out_base.with_suffix(".md"), "\n".join(lines).encode())
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
