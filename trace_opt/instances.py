@@ -117,18 +117,21 @@ class TableOracle(Oracle):
             self._seen[0] = True
 
     def _evaluate(self, keys, masks_for_rows) -> np.ndarray:
+        # counters move only once the request is accepted (as in Oracle._evaluate)
         idx = np.asarray(keys, dtype=np.uint64).astype(np.int64)
         n = len(idx)
-        self.requests += n
         if self._seen is None:
             self._check_limits(n)
+            self.requests += n
             self.forward_passes += n
             self.batches += 1
             return self.values[idx]
         new = np.unique(idx[~self._seen[idx]])
-        self.cache_hits += n - len(new)
         if len(new):
             self._check_limits(len(new))
+        self.requests += n
+        self.cache_hits += n - len(new)
+        if len(new):
             self._seen[new] = True
             self.forward_passes += len(new)
             self.batches += 1

@@ -1,0 +1,278 @@
+"""Instances: file format, table oracle = live model, stored optima = DP = brute force, bad files."""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solvers import get_solver
+from solvers.complete import exact_optimum
+from trace_opt import ModelOracle, TraceProblem
+from trace_opt.instances import (FORMAT_VERSION, TableOracle, build_instance, check_table_size,
+                                 instance_from_table, leaderboard, leaderboard_table, load_instance, load_library,
+                                 parse_solver_spec, save_instance, split_library, write_leaderboard)
+
+SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
+
+
+class TinyCNN(torch.nn.Module):
+    """A fixed random conv net on 1 x 6 x 6 inputs (double precision, so batching cannot change D)."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv = torch.nn.Conv2d(1, 4, 3, padding=1).double()
+        self.fc = torch.nn.Linear(4 * 36, 5).double()
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64) * 0.5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def live():
+    model = TinyCNN().eval()
+    x = torch.rand(1, 6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return model, x
+
+
+@pytest.fixture(scope="module")
+def tiny_instance(live):
+    model, x = live
+    return build_instance(model, x, 2, (3, 3), "zeros", "logit", name="tiny", metadata={"model": "TinyCNN"})
+
+
+def brute_force(values: np.ndarray, objective: str) -> float:
+    t = values.shape[0].bit_length() - 1
+    full = (1 << t) - 1
+    best = -math.inf
+    for sigma in itertools.permutations(range(t)):
+        key, total = 0, 0.0
+        for k in range(t + 1):
+            if k:
+                key |= 1 << sigma[k - 1]
+            c = {"le": values[key], "mo": -values[full ^ key], "le-mo": values[key] - values[full ^ key]}[objective]
+            total += c
+        best = max(best, total)
+    return best
+
+
+def test_table_equals_live_model_values(live, tiny_instance):
+    model, x = live
+    oracle = ModelOracle(model, x, 2, features=(3, 3))
+    keys = np.arange(1 << 9, dtype=np.uint64)
+    np.testing.assert_array_equal(tiny_instance.values, oracle.evaluate_keys(keys))
+    assert tiny_instance.metadata["model"] == "TinyCNN" and tiny_instance.metadata["target"] == 2
+
+
+@pytest.mark.parametrize("solver,params", [("sa", {"iterations": 400, "init": "random"}), ("greedy", {}),
+                                           ("sa", {"iterations": 300})])
+def test_table_oracle_runs_like_the_live_model(live, tiny_instance, solver, params):
+    """Same trajectory, score and counters (forward passes, cache hits, batches) as the live run."""
+    model, x = live
+    for seed in (0, 1):
+        for budget in (60, 500):
+            live_p = TraceProblem(ModelOracle(model, x, 2, features=(3, 3)), "le-mo")
+            tab_p = tiny_instance.problem("le-mo")
+            r1 = get_solver(solver, **params).solve(live_p, budget=budget, seed=seed)
+            r2 = get_solver(solver, **params).solve(tab_p, budget=budget, seed=seed)
+            np.testing.assert_array_equal(r1.trajectory, r2.trajectory)
+            assert r1.score == r2.score
+            assert (r1.forward_passes, r1.cache_hits, r1.iterations, r1.stopped) == \
+                   (r2.forward_passes, r2.cache_hits, r2.iterations, r2.stopped)
+            assert {k: v for k, v in live_p.oracle.counters().items() if k != "forward_seconds"} == \
+                   {k: v for k, v in tab_p.oracle.counters().items() if k != "forward_seconds"}
+
+
+def test_sample_library_optima_equal_dp_and_brute_force():
+    lib = load_library(SAMPLE, verify=True)  # verify: DP recomputed, compared with the stored optima
+    assert len(lib) >= 3 and all(inst.t <= 12 for inst in lib)
+    assert lib == sorted(lib, key=lambda i: i.name)
+    small = [inst for inst in lib if inst.t <= 6]
+    assert small, "the sample ships a t <= 6 instance for the brute-force check"
+    for inst in lib:
+        for objective in ("le", "mo", "le-mo"):
+            sigma, opt = exact_optimum(inst.values, objective)
+            assert inst.optimum(objective) == pytest.approx(opt, rel=1e-12, abs=1e-12)
+            assert inst.score(inst.objectives[objective]["trajectory"], objective) == pytest.approx(opt, rel=1e-12)
+            assert inst.normalised_gap(opt, objective) == 0.0
+            if inst.t <= 6:
+                assert opt == pytest.approx(brute_force(inst.values, objective), rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 5), st.integers(0, 2 ** 31 - 1))
+def test_random_tables_optimum_and_gap(t, seed):
+    values = np.random.default_rng(seed).normal(size=1 << t)
+    inst = instance_from_table(values, "r")
+    for objective in ("le", "mo", "le-mo"):
+        opt = brute_force(values, objective)
+        assert inst.optimum(objective) == pytest.approx(opt, abs=1e-9)
+        # random_mean is the exact mean score over all t! orders
+        scores = [inst.score(np.array(p), objective) for p in itertools.permutations(range(t))]
+        assert inst.objectives[objective]["random_mean"] == pytest.approx(np.mean(scores), abs=1e-9)
+        assert max(scores) == pytest.approx(opt, abs=1e-9)
+        gaps = [inst.normalised_gap(s, objective) for s in scores]
+        assert min(gaps) == pytest.approx(0.0, abs=1e-9) and np.mean(gaps) == pytest.approx(1.0, abs=1e-9) \
+            or inst.objectives[objective]["optimum"] == pytest.approx(inst.objectives[objective]["random_mean"])
+
+
+def test_save_load_roundtrip(tmp_path, tiny_instance):
+    path = save_instance(tiny_instance, tmp_path / "lib" / "tiny")
+    assert path.name == "tiny.json" and (tmp_path / "lib" / "tiny.npz").exists()
+    back = load_instance(tmp_path / "lib" / "tiny.npz", verify=True)
+    np.testing.assert_array_equal(back.values, tiny_instance.values)
+    np.testing.assert_array_equal(back.arrays["x"], tiny_instance.arrays["x"])
+    assert back.metadata == json.loads(json.dumps(tiny_instance.metadata))
+    assert back.objectives == json.loads(json.dumps(tiny_instance.objectives))
+    side = json.loads(path.read_text())
+    assert side["format_version"] == FORMAT_VERSION and side["t"] == 9
+
+
+# ---------------------------------------------------------------------------------- bad input
+@pytest.fixture()
+def copied(tmp_path):
+    src = sorted(SAMPLE.glob("*.json"))[0]
+    shutil.copy(src, tmp_path / src.name)
+    shutil.copy(src.with_suffix(".npz"), tmp_path / src.with_suffix(".npz").name)
+    return tmp_path / src.name
+
+
+def test_truncated_npz_is_refused_naming_the_file(copied):
+    npz = copied.with_suffix(".npz")
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=str(npz)):
+        load_instance(copied)
+
+
+def test_corrupt_npz_byte_is_refused_by_the_checksum(copied):
+    import io
+    import zipfile
+
+    npz = copied.with_suffix(".npz")
+    with np.load(npz) as z:
+        arrays = {k: z[k].copy() for k in z.files}
+    arrays["values"][3] += 1e-9  # a valid npz with one changed value
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    npz.write_bytes(buf.getvalue())
+    assert zipfile.is_zipfile(npz)
+    with pytest.raises(ValueError, match=r"checksum") as err:
+        load_instance(copied)
+    assert str(npz) in str(err.value)
+
+
+def test_garbage_npz_and_json_are_refused(copied):
+    copied.with_suffix(".npz").write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match=str(copied.with_suffix(".npz"))):
+        load_instance(copied)
+    copied.write_text(copied.read_text()[:50])
+    with pytest.raises(ValueError, match=rf"{copied}.*corrupt or truncated"):
+        load_instance(copied)
+
+
+def test_other_format_version_is_refused(copied):
+    side = json.loads(copied.read_text())
+    side["format_version"] = FORMAT_VERSION + 1
+    copied.write_text(json.dumps(side))
+    with pytest.raises(ValueError, match=rf"{copied}.*format_version={FORMAT_VERSION + 1}"):
+        load_instance(copied)
+
+
+def test_missing_files_and_tampered_optimum(copied, tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_instance(tmp_path / "nope.json")
+    side = json.loads(copied.read_text())
+    side["objectives"]["le-mo"]["optimum"] += 1.0
+    copied.write_text(json.dumps(side))
+    load_instance(copied)  # the checksum covers the table; optima are checked on request
+    with pytest.raises(ValueError, match="differs from the recomputed"):
+        load_instance(copied, verify=True)
+    copied.with_suffix(".npz").unlink()
+    with pytest.raises(ValueError, match="does not exist"):
+        load_instance(copied)
+
+
+def test_too_large_t_is_refused_with_the_memory_needed():
+    with pytest.raises(ValueError, match=r"t=30 .*8\.0 GiB"):
+        check_table_size(30)
+    with pytest.raises(ValueError, match=r"t=25 .*256\.0 MiB.*max_t=24"):
+        check_table_size(25)
+    check_table_size(24)
+
+    class Big(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :2]
+
+    with pytest.raises(ValueError, match=r"t=36 .*512\.0 GiB"):  # refused before any forward pass
+        build_instance(Big(), torch.zeros(1, 6, 6), 0, (6, 6), name="big")
+
+
+def test_bad_tables_are_refused():
+    with pytest.raises(ValueError, match="length 2"):
+        TableOracle(np.zeros(6))
+    with pytest.raises(ValueError, match="NaN"):
+        TableOracle(np.array([0.0, 1.0, np.nan, 2.0]))
+    with pytest.raises(ValueError, match="name"):
+        instance_from_table(np.zeros(4), "a/b")
+
+
+def test_table_oracle_counts_and_cache():
+    values = np.arange(16.0)
+    o = TableOracle(values)
+    assert o.counters()["forward_passes"] == 1  # D({}) like a model oracle's probe pass
+    out = o.evaluate_keys(np.array([3, 3, 5, 0], dtype=np.uint64))
+    np.testing.assert_array_equal(out, [3, 3, 5, 0])
+    assert (o.forward_passes, o.cache_hits, o.requests) == (3, 2, 5)
+    masks = np.array([[True, True, False, False], [False, False, False, True]])
+    np.testing.assert_array_equal(o.evaluate(masks), [3, 8])
+    assert (o.forward_passes, o.cache_hits) == (4, 3)
+    o.forward_limit = 4
+    from trace_opt import BudgetExhausted
+    with pytest.raises(BudgetExhausted):
+        o.evaluate_keys(np.array([9], dtype=np.uint64))
+    o.clear_cache()
+    assert o.counters()["cache_size"] == 0
+    nc = TableOracle(values, cache=False)
+    nc.evaluate_keys(np.array([1, 1], dtype=np.uint64))
+    assert nc.forward_passes == 3 and nc.cache_hits == 0
+
+
+# -------------------------------------------------------------------------------- leaderboard
+def test_leaderboard_gaps_are_exact(tmp_path):
+    lib = load_library(SAMPLE)
+    board = leaderboard(lib, ["greedy", "sa:iterations=200,init=\"random\"", "exact"], budgets=[50, 5000], seeds=[0, 1])
+    assert len(board["runs"]) == 3 * 2 * len(lib) * 2
+    for row in board["runs"]:
+        inst = next(i for i in lib if i.name == row["instance"])
+        assert row["normalised_gap"] == pytest.approx(inst.normalised_gap(row["score"]), abs=1e-12)
+        assert row["normalised_gap"] >= -1e-12
+        assert row["forward_passes"] <= row["budget"]
+    exact = [r for r in board["summary"] if r["solver"] == "exact" and r["budget"] == 5000][0]
+    assert exact["mean_gap"] == pytest.approx(0.0, abs=1e-12) and exact["optimal_fraction"] == 1.0
+    paths = write_leaderboard(board, tmp_path)
+    assert json.loads(paths["json"].read_text())["summary"] == board["summary"]
+    assert "| exact | 5000 | 0.0000" in leaderboard_table(board)
+    assert paths["png"].stat().st_size > 1000
+
+
+def test_solver_spec_parsing_and_split():
+    assert parse_solver_spec("sa:eta=0.99,init=random,T0=2") == ("sa:eta=0.99,init=random,T0=2", "sa",
+                                                                 {"eta": 0.99, "init": "random", "T0": 2})
+    assert parse_solver_spec({"name": "tabu", "params": {"candidates": 8}, "label": "t8"}) == ("t8", "tabu",
+                                                                                               {"candidates": 8})
+    with pytest.raises(ValueError, match="key=value"):
+        parse_solver_spec("sa:eta")
+    train, test = split_library(list(range(7)), 2)
+    assert train == [0, 2, 4, 6] and test == [1, 3, 5]
