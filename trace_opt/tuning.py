@@ -369,7 +369,9 @@ def write_study_plots(study, out_dir) -> dict:
         axes = np.ravel(ax) if isinstance(ax, np.ndarray) else [ax]
         fig = axes[0].figure
         fig.set_size_inches(max(6.4, fig.get_figwidth()), max(4.2, fig.get_figheight()))
-        fig.tight_layout()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # colour-bar axes are not tight_layout-compatible
+            fig.tight_layout()
         files[name] = atomic_savefig(fig, out / f"{name}.png", dpi=110)
         plt.close(fig)
     if errors:

@@ -1,0 +1,143 @@
+"""Optuna tuning: search spaces, objective = exact mean gap, pruning, resumable studies."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from solvers import SOLVERS, get_solver
+from trace_opt import SetFunctionOracle, TraceProblem
+from trace_opt.instances import load_library
+from trace_opt.tuning import (SEARCH_SPACES, compare_on_holdout, evaluate_params, resolve_space, suggest_fixed,
+                              suggest_params, tune)
+
+SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return load_library(SAMPLE)
+
+
+@pytest.mark.parametrize("solver", sorted(s for s in SEARCH_SPACES if s in SOLVERS))
+def test_default_spaces_build_valid_solvers(solver):
+    space = resolve_space(solver)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        trial = study.ask()
+        params = suggest_params(trial, space)
+        get_solver(solver, **params)  # every sampled point is a valid constructor call
+        study.tell(trial, 0.0)
+
+
+def test_space_override_and_validation():
+    space = resolve_space("sa", {"T0": 1.5, "eta": ("float", 0.9, 0.95)})
+    assert space["T0"] == 1.5 and space["eta"] == ("float", 0.9, 0.95) and "neighbourhood" in space
+    with pytest.raises(ValueError, match="not a parameter of solver 'sa'"):
+        resolve_space("sa", {"population": ("int", 2, 5)})
+    with pytest.raises(ValueError, match="low <= high"):
+        resolve_space("sa", {"eta": ("float", 0.99, 0.9)})
+    with pytest.raises(ValueError, match="unknown"):
+        resolve_space("nope")
+    assert suggest_fixed(space, {"eta": 0.92}) == {"T0": 1.5, "iterations": 1_000_000, "eta": 0.92}
+
+
+def test_trial_value_is_the_exact_mean_gap(lib, tmp_path):
+    res = tune("sa", lib[:2], budget=60, n_trials=3, seeds=[0, 1], storage="sqlite:///" + str(tmp_path / "s.db"),
+               space={"neighbourhood": "complete", "init": "random"}, plots=False, heartbeat=None)
+    for trial in res.study.trials:
+        params = suggest_fixed(resolve_space("sa", {"neighbourhood": "complete", "init": "random"}), trial.params)
+        again = evaluate_params("sa", params, lib[:2], budget=60, seeds=[0, 1])
+        assert trial.value == pytest.approx(again["mean"], abs=1e-12)
+        assert [trial.user_attrs[f"unit_{u}"]["value"] for u in range(4)] == [r["value"] for r in again["units"]]
+        assert all(0 <= r["forward_passes"] <= 60 for r in again["units"])
+        assert sorted(trial.intermediate_values) == [0, 1, 2, 3]  # one report per unit
+
+
+def test_interrupted_study_resumes_without_repeating_work(lib, tmp_path):
+    """Stop in the middle of a trial, start again: all trials finish, each unit is computed once."""
+    computed: list = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(k):
+        def on_unit(trial, unit, row):
+            computed.append((trial, unit))
+            if len(computed) == k:
+                raise Stop
+        return on_unit
+
+    kw = dict(budget=50, n_trials=5, seeds=[0], out_dir=tmp_path, plots=False, heartbeat=None,
+              pruner=optuna.pruners.NopPruner())
+    units = len(lib)
+    with pytest.raises(Stop):
+        tune("sa", lib, on_unit=stop_after(units + 2), **kw)  # trial 1 stops after 2 of its units
+    assert len(computed) == units + 2
+    res = tune("sa", lib, on_unit=stop_after(-1), **kw)
+    states = [t.state for t in res.study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 5 and states.count(optuna.trial.TrialState.FAIL) == 1
+    assert len(computed) == 5 * units and len(set(computed)) == len(computed)  # no unit computed twice
+    assert res.units_computed == 5 * units - (units + 2)
+    retry = [t for t in res.study.trials if t.user_attrs.get("retry_of") == 1][0]
+    failed = res.study.trials[1]
+    assert retry.params == failed.params
+    # the retried trial's value includes the units restored from the failed trial, exactly
+    again = evaluate_params("sa", suggest_fixed(resolve_space("sa"), retry.params), lib, budget=50, seeds=[0])
+    assert retry.value == pytest.approx(again["mean"], abs=1e-12)
+    # a third call has nothing left to do
+    res3 = tune("sa", lib, **kw)
+    assert res3.units_computed == 0 and res3.n_complete == 5
+    summary = json.loads((tmp_path / "best_params.json").read_text())
+    assert summary["best_value"] == pytest.approx(min(t.value for t in res.study.trials if t.value is not None))
+
+
+def test_study_with_other_configuration_is_refused(lib, tmp_path):
+    kw = dict(seeds=[0], out_dir=tmp_path, plots=False, heartbeat=None, n_trials=1)
+    tune("sa", lib[:1], budget=40, study_name="s", **kw)
+    with pytest.raises(ValueError, match="another configuration"):
+        tune("sa", lib[:1], budget=41, study_name="s", **kw)
+
+
+def test_pruning_stops_bad_trials(lib, tmp_path):
+    # T0 huge = a random walk: from a random start it stays far from the optimum; from greedy it is exact here
+    res = tune("sa", lib * 2, budget=200, n_trials=6, seeds=[0], storage="sqlite:///" + str(tmp_path / "p.db"),
+               space={"T0": 1e6, "init": ("categorical", ["greedy", "random"]), "neighbourhood": "complete"},
+               pruner=optuna.pruners.ThresholdPruner(upper=0.1), plots=False, heartbeat=None)
+    pruned = [t for t in res.study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t for t in res.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert pruned and complete
+    assert all(t.params["init"] == "random" for t in pruned)
+    for t in pruned:  # stopped at the first unit whose running mean passed the threshold
+        steps = sorted(t.intermediate_values)
+        assert steps == list(range(len(steps))) and len(steps) < 2 * len(lib)
+        assert t.intermediate_values[steps[-1]] > 0.1 and all(t.intermediate_values[s] <= 0.1 for s in steps[:-1])
+    assert all(len(t.intermediate_values) == 2 * len(lib) for t in complete)
+
+
+def test_live_problems_maximise_the_mean_score(tmp_path):
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=6)
+    problems = [TraceProblem(SetFunctionOracle(lambda m, w=w * s: m.astype(float) @ w, 6), "le") for s in (1, 2)]
+    res = tune("greedy", problems=problems, budget=200, n_trials=2, seeds=[0], plots=False, heartbeat=None,
+               storage="sqlite:///" + str(tmp_path / "l.db"))
+    assert res.study.direction == optuna.study.StudyDirection.MAXIMIZE
+    for t in res.study.trials:
+        again = evaluate_params("greedy", t.params, problems=problems, budget=200)
+        assert t.value == pytest.approx(again["mean"])
+    with pytest.raises(ValueError, match="exactly one"):
+        tune("sa", instances=None, problems=None)
+
+
+def test_outputs_and_holdout_comparison(lib, tmp_path):
+    res = tune("sa", lib[:2], budget=40, n_trials=4, seeds=[0], out_dir=tmp_path, heartbeat=None)
+    assert (tmp_path / "best_params.json").exists() and (tmp_path / "history.png").stat().st_size > 1000
+    assert (tmp_path / "study.db").exists()
+    cmp = compare_on_holdout("sa", suggest_fixed(resolve_space("sa"), res.best_params), lib[2:], 40, seeds=[0, 1])
+    for side in ("default", "tuned"):
+        params = {} if side == "default" else suggest_fixed(resolve_space("sa"), res.best_params)
+        assert cmp[side]["mean_gap"] == pytest.approx(evaluate_params("sa", params, lib[2:], 40, [0, 1])["mean"])
+    assert cmp["tuned_better"] == (cmp["tuned"]["mean_gap"] < cmp["default"]["mean_gap"])
