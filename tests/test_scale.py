@@ -1,0 +1,145 @@
+"""explain_dataset: one atomic result per input, failures recorded, resumable, pool = in-process."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trace_opt import explain
+from trace_opt.scale import comparable, explain_dataset, load_result
+
+
+class LinearSoftmax:
+    """A numpy black box: softmax of a fixed linear map, (B, 8, 8) -> (B, 10), counting its calls."""
+
+    def __init__(self, seed: int = 0):
+        self.W = np.random.default_rng(seed).normal(size=(64, 10))
+        self.calls = 0
+
+    def __call__(self, batch):
+        self.calls += 1
+        z = np.asarray(batch, dtype=np.float64).reshape(len(batch), -1) @ self.W
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+class SmallCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.conv = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8 * 64, 10)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+SETTINGS = dict(features=4, solver="sa", solver_options={"iterations": 200, "init": "random"}, budget=300, seed=5)
+
+
+def _inputs(n=5, bad_at=None):
+    rng = np.random.default_rng(0)
+    xs = [rng.random((8, 8)) for _ in range(n)]
+    if bad_at is not None:
+        xs[bad_at] = rng.random((5, 5))  # the model cannot take it
+    return xs
+
+
+def _records(out, ids):
+    return {i: load_result(out / "results" / f"{i}.json") for i in ids}
+
+
+def test_one_file_per_input_failure_recorded_and_equal_to_explain(tmp_path):
+    xs = _inputs(5, bad_at=2)
+    ids = [f"in{i}" for i in range(5)]
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3] * 5, ids, **SETTINGS)
+    assert run.computed == ids and run.failed == ["in2"] and run.skipped == []
+    recs = _records(tmp_path, ids)
+    assert recs["in2"]["status"] == "error" and recs["in2"]["error"]["type"] == "ValueError"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["counts"] == {"ok": 4, "error": 1, "missing": 0} and summary["status"]["in2"] == "error"
+    for i in (0, 1, 3, 4):  # each result is what a direct explain() call gives
+        exp = explain(LinearSoftmax(), xs[i], 3, **SETTINGS)
+        rec = recs[f"in{i}"]
+        assert rec["status"] == "ok" and rec["result"]["trajectory"] == exp.trajectory.tolist()
+        assert rec["result"]["score"] == exp.score and rec["result"]["le_mo"] == exp.curves.le_mo
+        np.testing.assert_array_equal(rec["result"]["heatmap"], exp.heatmap)
+    assert not list(tmp_path.glob("results/.*"))  # no temporary files left
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path):
+    xs, ids = _inputs(6), [f"x{i}" for i in range(6)]
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after(k):
+        def on_result(rec):
+            seen.append(rec["id"])
+            if len(seen) == k:
+                raise Stop
+        return on_result
+
+    with pytest.raises(Stop):
+        explain_dataset(LinearSoftmax(), xs, tmp_path / "a", [3] * 6, ids, on_result=stop_after(4), **SETTINGS)
+    assert seen == ids[:4]
+    assert all(r["status"] == "ok" for r in _records(tmp_path / "a", ids[:4]).values())
+    assert json.loads((tmp_path / "a" / "summary.json").read_text())["counts"]["missing"] == 2
+    model = LinearSoftmax()
+    run = explain_dataset(model, xs, tmp_path / "a", [3] * 6, ids, on_result=stop_after(-1), **SETTINGS)
+    assert run.skipped == ids[:4] and run.computed == ids[4:]  # only the two missing inputs were explained
+    assert seen == ids  # each input computed exactly once over both calls
+    # and the results equal an uninterrupted run
+    explain_dataset(LinearSoftmax(), xs, tmp_path / "b", [3] * 6, ids, **SETTINGS)
+    a, b = _records(tmp_path / "a", ids), _records(tmp_path / "b", ids)
+    assert all(comparable(a[i]) == comparable(b[i]) for i in ids)
+    # a third call does no model call at all
+    model = LinearSoftmax()
+    run = explain_dataset(model, xs, tmp_path / "a", [3] * 6, ids, **SETTINGS)
+    assert run.computed == [] and model.calls == 0
+
+
+def test_failed_inputs_retried_and_changed_settings_recomputed(tmp_path):
+    xs = _inputs(3, bad_at=1)
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], **SETTINGS)
+    assert run.failed == ["000001"]
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], retry_failed=False, **SETTINGS)
+    assert run.computed == [] and run.failed == ["000001"]
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], **SETTINGS)
+    assert run.computed == ["000001"]
+    other = {**SETTINGS, "budget": 301}
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], **other)
+    assert run.computed == ["000000", "000001", "000002"]  # another configuration is not "finished"
+
+
+def test_process_pool_equals_in_process(tmp_path):
+    model = SmallCNN().eval()
+    xs = torch.rand(4, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    local = explain_dataset(model, xs, tmp_path / "local", **SETTINGS)
+    pool = explain_dataset(model, xs, tmp_path / "pool", n_jobs=2, chunk_size=2, **SETTINGS)
+    assert sorted(pool.computed) == local.computed and not pool.failed
+    a, b = _records(tmp_path / "local", local.computed), _records(tmp_path / "pool", local.computed)
+    assert all(comparable(a[i]) == comparable(b[i]) for i in local.computed)
+    assert {r["run"]["pid"] for r in b.values()} != {r["run"]["pid"] for r in a.values()}
+
+
+def test_validation(tmp_path):
+    xs = _inputs(2)
+    with pytest.raises(ValueError, match="file-name safe"):
+        explain_dataset(LinearSoftmax(), xs, tmp_path, ids=["a/b", "c"], **SETTINGS)
+    with pytest.raises(ValueError, match="unique"):
+        explain_dataset(LinearSoftmax(), xs, tmp_path, ids=["a", "a"], **SETTINGS)
+    with pytest.raises(ValueError, match="targets has 1"):
+        explain_dataset(LinearSoftmax(), xs, tmp_path, targets=[1], **SETTINGS)
+    with pytest.raises(ValueError, match="empty"):
+        explain_dataset(LinearSoftmax(), [], tmp_path, **SETTINGS)
+    with pytest.raises(ValueError, match="solver"):
+        explain_dataset(LinearSoftmax(), xs, tmp_path, solver="nope")
+    with pytest.raises(ValueError, match="n_jobs"):
+        explain_dataset(LinearSoftmax(), xs, tmp_path, n_jobs=0, **SETTINGS)
