@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=run_demo)
     from .report import add_evaluate_parser  # the 'evaluate' subcommand lives in trace_opt/report.py
     add_evaluate_parser(sub)
+    from .instances import add_instances_parser  # 'instances build|leaderboard|verify'
+    from .scale import add_explain_dataset_parser  # 'explain-dataset'
+    from .tuning import add_tune_parser  # 'tune'
+    add_instances_parser(sub)
+    add_tune_parser(sub)
+    add_explain_dataset_parser(sub)
     return parser
 
 

@@ -576,3 +576,80 @@ def write_leaderboard(board: dict, out_dir, stem: str = "leaderboard") -> dict:
              "md": atomic_write_bytes(out / f"{stem}.md", leaderboard_table(board).encode()),
              "png": plot_leaderboard(board, out / f"{stem}.png")}
     return paths
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _parse_grids(text: str) -> list:
+    """``"4x4*8,4x5*2"`` -> eight 4x4 grids then two 4x5 grids."""
+    grids = []
+    for part in filter(None, text.split(",")):
+        spec, _, count = part.partition("*")
+        rows, sep, cols = spec.partition("x")
+        try:
+            g, n = (int(rows), int(cols) if sep else int(rows)), int(count) if count else 1
+        except ValueError:
+            raise ValueError(f"--grids: {part!r} is not ROWSxCOLS[*COUNT]") from None
+        grids.extend([g] * n)
+    return grids
+
+
+def add_instances_parser(sub) -> None:
+    """The ``instances`` subcommand: ``build``, ``leaderboard``, ``verify``."""
+    p = sub.add_parser("instances", help="benchmark instances with known optima: build a library, run a leaderboard",
+                       description="Instances freeze one explanation problem into its 2^t table of D(S) with exact "
+                                   "optima (format: trace_opt/instances.py).")
+    isub = p.add_subparsers(dest="instances_command", metavar="ACTION")
+    isub.required = True
+    b = isub.add_parser("build", help="build a library from the digits CNN",
+                        description="Evaluate all 2^t sets for digits test inputs with the 8x8 digits CNN; existing "
+                                    "instances of the same model are kept (rerunning resumes).")
+    b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR")
+    b.add_argument("--grids", default="4x4*8,4x5*2", metavar="SPEC",
+                   help="feature grid per instance, ROWSxCOLS[*COUNT],... (default: 4x4*8,4x5*2: t=16 x8, t=20 x2)")
+    b.add_argument("--first", type=int, default=0, metavar="I", help="first test input index (default: 0)")
+    b.add_argument("--reference", default="zeros")
+    b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"])
+    b.add_argument("--max-t", type=int, default=MAX_T)
+    b.set_defaults(func=_cli_build)
+    lb = isub.add_parser("leaderboard", help="run solvers on a library; mean normalised gap table + plot",
+                         description="Every solver on every instance for each budget (forward passes) and seed; "
+                                     "writes STEM.json (all runs), STEM.md (table), STEM.png (gap vs budget).")
+    lb.add_argument("--library", type=Path, required=True, metavar="DIR")
+    lb.add_argument("--solvers", nargs="+", default=["greedy", "sa", "tabu", "ga", "window-dp", "beam"],
+                    metavar="SPEC", help="name or name:key=value,... (values as JSON), e.g. 'sa:eta=0.995'")
+    lb.add_argument("--budgets", nargs="+", type=int, default=[250, 1000, 4000], metavar="FP")
+    lb.add_argument("--seeds", nargs="+", type=int, default=[0, 1], metavar="S")
+    lb.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES))
+    lb.add_argument("--out", type=Path, default=Path("bench/results"), metavar="DIR")
+    lb.add_argument("--stem", default="leaderboard")
+    lb.set_defaults(func=_cli_leaderboard)
+    v = isub.add_parser("verify", help="recompute every stored optimum by DP and check the files")
+    v.add_argument("library", type=Path, metavar="DIR")
+    v.set_defaults(func=_cli_verify)
+
+
+def _cli_build(args) -> int:
+    grids = _parse_grids(args.grids)
+    inputs = list(range(args.first, args.first + len(grids)))
+    start = time.perf_counter()
+    paths = build_library(args.out, grids=grids, inputs=inputs, reference=args.reference, output=args.output,
+                          max_t=args.max_t, log=print)
+    print(f"{len(paths)} instance(s) in {args.out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _cli_leaderboard(args) -> int:
+    lib = load_library(args.library)
+    board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective)
+    board["library"] = str(args.library)
+    paths = write_leaderboard(board, args.out, args.stem)
+    print(leaderboard_table(board), end="")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cli_verify(args) -> int:
+    lib = load_library(args.library, verify=True)
+    for inst in lib:
+        print(f"{inst.name}: t={inst.t}, le-mo optimum {inst.optimum('le-mo'):.6g} (verified)")
+    return 0

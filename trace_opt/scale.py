@@ -323,3 +323,87 @@ def comparable(record: dict) -> dict:
     if isinstance(out.get("error"), dict):
         out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
     return out
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def add_explain_dataset_parser(sub) -> None:
+    """The ``explain-dataset`` subcommand."""
+    p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
+                       description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
+                                   "and OUT/summary.json. Rerunning skips finished inputs.")
+    p.add_argument("--model", default="digits-cnn8",
+                   help="digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file saved with torch.save(module) / "
+                        "TorchScript (default: digits-cnn8)")
+    p.add_argument("--data", default=None,
+                   help="digits8-test, digits28-test, breast-cancer-test, or a .npy file of inputs along axis 0 "
+                        "(default: the test split matching --model)")
+    p.add_argument("--start", type=int, default=0, metavar="I", help="first input (default 0)")
+    p.add_argument("--n", type=int, default=None, metavar="N", help="number of inputs (default: all from --start)")
+    p.add_argument("--out", type=Path, default=Path("runs/dataset"), metavar="DIR")
+    p.add_argument("--features", type=int, default=None, metavar="G", help="grid G x G (images); default: explain's")
+    p.add_argument("--reference", default="zeros")
+    p.add_argument("--output", default=None, choices=["logit", "prob", "log_prob"])
+    p.add_argument("--objective", default="le-mo", choices=["le", "mo", "le-mo"])
+    p.add_argument("--solver", default="sa")
+    p.add_argument("--solver-options", default=None, metavar="JSON")
+    p.add_argument("--budget", type=int, default=None, metavar="FP")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-jobs", type=int, default=1, help="local worker processes (default 1: in this process)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster address (e.g. auto, HOST:PORT)")
+    p.add_argument("--chunk-size", type=int, default=1)
+    p.add_argument("--max-retries", type=int, default=3)
+    p.set_defaults(func=_cli_explain_dataset)
+
+
+def _load_model_and_data(model_name: str, data_name: str | None):
+    import torch
+
+    from . import data as d
+
+    builtin = {"digits-cnn8": (lambda: d.digits_cnn(8), "digits8-test"),
+               "digits-cnn28": (lambda: d.digits_cnn(28), "digits28-test"),
+               "breast-cancer-mlp": (lambda: d.breast_cancer_mlp(), "breast-cancer-test")}
+    if model_name in builtin:
+        model, default_data = builtin[model_name][0](), builtin[model_name][1]
+    else:
+        path = Path(model_name)
+        if not path.exists():
+            raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
+        try:
+            model = torch.jit.load(str(path))
+        except (RuntimeError, ValueError):
+            model = torch.load(str(path), weights_only=False)
+        model.eval()
+        default_data = None
+    data_name = data_name or default_data
+    if data_name == "digits8-test":
+        X = d.load_digits_split(8)[1]
+    elif data_name == "digits28-test":
+        X = d.load_digits_split(28)[1]
+    elif data_name == "breast-cancer-test":
+        X = d.load_breast_cancer_split()[1]
+    elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).exists():
+        X = torch.as_tensor(np.load(data_name)).float()
+    else:
+        raise ValueError(f"--data {data_name!r} is not valid; expected digits8-test, digits28-test, "
+                         "breast-cancer-test or an existing .npy file")
+    return model, X
+
+
+def _cli_explain_dataset(args) -> int:
+    model, X = _load_model_and_data(args.model, args.data)
+    stop = len(X) if args.n is None else min(len(X), args.start + args.n)
+    if not 0 <= args.start < stop:
+        raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
+    ids = [f"{i:06d}" for i in range(args.start, stop)]
+    options = json.loads(args.solver_options) if args.solver_options else None
+    start = time.perf_counter()
+    run = explain_dataset(model, X[args.start:stop], args.out, ids=ids, features=args.features,
+                          reference=args.reference, output=args.output, objective=args.objective, solver=args.solver,
+                          solver_options=options, budget=args.budget, seed=args.seed, n_jobs=args.n_jobs,
+                          ray_address=args.ray_address, chunk_size=args.chunk_size, max_retries=args.max_retries,
+                          on_result=lambda r: print(f"{r['id']}: {r['status']}"
+                                                    + (f" ({r['error']['message']})" if r["status"] != "ok" else "")))
+    print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
+          f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}")
+    return 0 if not run.failed else 1
