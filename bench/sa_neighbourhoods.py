@@ -11,6 +11,7 @@ the seven, and mean forward passes; the figure shows the mean best-score gain ag
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -29,13 +30,60 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def mean_curve(runs, grid):
-    """Mean over images of (best score - greedy start) on a grid of forward passes."""
+    """Mean over images of (best score - greedy start) reached with at most N forward passes, for N on
+    a grid (a finished run keeps its final best); NaN before a run's greedy start is complete."""
     ys = []
     for r in runs:
         xs, vs = _curve(r)
         idx = np.searchsorted(xs, grid, side="right") - 1
-        ys.append(np.where(idx >= 0, vs[np.maximum(idx, 0)] - vs[0], np.nan))
-    return np.nanmean(np.array(ys), axis=0)
+        inside = idx >= 0
+        ys.append(np.where(inside, vs[np.maximum(idx, 0)] - vs[0], np.nan))
+    return np.mean(np.array(ys), axis=0)
+
+
+def write_outputs(out, out_base):
+    names = list(out["runs"])
+    runs = out["runs"]
+    images = out["images"]
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 5))
+    grid = np.unique(np.logspace(3, np.log10(max(r["forward_passes"] for v in runs.values() for r in v)), 400))
+    colours = plt.get_cmap("tab10").colors
+    for i, name in enumerate(names):
+        ys = mean_curve(runs[name], grid)
+        ax.plot(grid, ys, color=colours[i], label=name)
+        end = max(r["forward_passes"] for r in runs[name])  # the longest run of this neighbourhood ends here
+        ax.plot([end], [ys[np.searchsorted(grid, end, side="right") - 1]], "o", color=colours[i], markersize=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("forward passes (incremental evaluation + cache)")
+    ax.set_ylabel("mean gain of the best Le-Mo score over the greedy start")
+    ax.set_title(f"SA neighbourhoods, digits CNN t = 49, images {images}, K = {out['iterations']}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    atomic_savefig(fig, out_base.with_suffix(".png"), dpi=120)
+    plt.close(fig)
+    lines = [f"# SA neighbourhoods on {len(images)} images ({out['date']})", "", f"Command: `{out['command']}`", "",
+             f"digits CNN 28x28, test images {images}, t = 49, zeros reference, logits, le-mo, K = {out['iterations']}, "
+             "T0 = 2, eta = 0.999, greedy LeRF start, incremental evaluation + cache, seed "
+             f"{out['seed']}. Figure: `sa_neighbourhoods.png` (mean gain over the greedy start vs forward passes; "
+             "a finished run keeps its final best; a dot marks where the longest run of a neighbourhood ended).", "",
+             "| neighbourhood | mean final score | mean gain over greedy | best of the seven (images) | mean forward passes |",
+             "|---|---:|---:|---:|---:|"]
+    for row in out["rows"]:
+        lines.append(f"| {row['neighbourhood']} | {row['mean_score']:.3f} | {row['mean_gain']:.3f} | "
+                     f"{row['best_of_seven']} / {len(images)} | {row['mean_forward_passes']:,.0f} |")
+    lines += ["", "Per image (final best score; the greedy start's score is the first entry of each run's history "
+              "in the JSON):", "", "| image | greedy start | " + " | ".join(names) + " |",
+              "|---|---:|" + "---:|" * len(names)]
+    for i, image in enumerate(images):
+        lines.append(f"| {image} | {runs[names[0]][i]['history'][0][1]:.3f} | "
+                     + " | ".join(f"{runs[n][i]['score']:.3f}" for n in names) + " |")
+    lines.append("")
+    atomic_write_json(out_base.with_suffix(".json"), out)
+    atomic_write_bytes(out_base.with_suffix(".md"), "\n".join(lines).encode())
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -44,7 +92,12 @@ def main(argv=None):
     ap.add_argument("--iterations", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(RESULTS / "sa_neighbourhoods"))
+    ap.add_argument("--replot", action="store_true", help="redraw the figure and the table from the JSON only")
     args = ap.parse_args(argv)
+    if args.replot:
+        out_base = Path(args.out)
+        write_outputs(json.loads(out_base.with_suffix(".json").read_text()), out_base)
+        return
     torch.set_num_threads(1)
     start = time.perf_counter()
     model = PaddedModel(digits_cnn(28).eval()).eval()
@@ -77,41 +130,7 @@ def main(argv=None):
            "runs": {k: [{kk: r[kk] for kk in ("image", "target", "score", "forward_passes", "history")} for r in v]
                     for k, v in runs.items()},
            "bench_seconds": time.perf_counter() - start}
-    out_base = Path(args.out)
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 5))
-    grid = np.unique(np.logspace(3, np.log10(max(r["forward_passes"] for v in runs.values() for r in v)), 300))
-    colours = plt.get_cmap("tab10").colors
-    for i, name in enumerate(SA_NEIGHBOURHOODS):
-        ax.plot(grid, mean_curve(runs[name], grid), color=colours[i], label=name)
-    ax.set_xscale("log")
-    ax.set_xlabel("forward passes (incremental evaluation + cache)")
-    ax.set_ylabel("mean gain of the best Le-Mo score over the greedy start")
-    ax.set_title(f"SA neighbourhoods, digits CNN t = 49, images {args.images}, K = {args.iterations}", fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    atomic_savefig(fig, out_base.with_suffix(".png"), dpi=120)
-    plt.close(fig)
-    lines = [f"# SA neighbourhoods on {len(args.images)} images ({out['date']})", "", f"Command: `{out['command']}`", "",
-             f"digits CNN 28x28, test images {args.images}, t = 49, zeros reference, logits, le-mo, K = {args.iterations}, "
-             "T0 = 2, eta = 0.999, greedy LeRF start, incremental evaluation + cache, seed "
-             f"{args.seed}. Figure: `sa_neighbourhoods.png` (mean gain over the greedy start vs forward passes).", "",
-             "| neighbourhood | mean final score | mean gain over greedy | best of the seven (images) | mean forward passes |",
-             "|---|---:|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {row['neighbourhood']} | {row['mean_score']:.3f} | {row['mean_gain']:.3f} | "
-                     f"{row['best_of_seven']} / {len(args.images)} | {row['mean_forward_passes']:,.0f} |")
-    lines += ["", "Per image (final best score):", "", "| image | " + " | ".join(SA_NEIGHBOURHOODS) + " |",
-              "|---|" + "---:|" * len(SA_NEIGHBOURHOODS)]
-    for i, image in enumerate(args.images):
-        lines.append(f"| {image} | " + " | ".join(f"{runs[n][i]['score']:.3f}" for n in SA_NEIGHBOURHOODS) + " |")
-    lines.append("")
-    atomic_write_json(out_base.with_suffix(".json"), out)
-    atomic_write_bytes(out_base.with_suffix(".md"), "\n".join(lines).encode())
-    print("\n".join(lines))
-
+    print(write_outputs(out, Path(args.out)))
 
 if __name__ == "__main__":
     main()
