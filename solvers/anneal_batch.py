@@ -53,7 +53,13 @@ class SpeculativeAnnealing(SimulatedAnnealing):
             raise ValueError(f"adaptive={adaptive!r} is not valid; expected True or False")
         self.adaptive = bool(adaptive)
 
+    @property
+    def batch_sizes_(self) -> list:
+        """Proposals per oracle batch in the last solve (empty before a solve or on the sequential fallback)."""
+        return list(getattr(self, "_batch_sizes", []))
+
     def _search(self, problem, run):
+        self._batch_sizes = []
         nb, T, sigma = self._start(problem, run)
         if not uses_keys(problem) or nb.kind < 0:
             self._search_generic(problem, run, nb, T, sigma)
@@ -74,7 +80,6 @@ class SpeculativeAnnealing(SimulatedAnnealing):
         iter_limit = run.budget.iterations
         p_accept = 1.0  # moving average of the acceptance rate
         done = 0
-        self.batch_sizes_ = []
         while done < self.iterations:
             m = W if not self.adaptive else int(min(W, max(1, round(1.0 / max(p_accept, 1.0 / W)))))
             m = min(m, self.iterations - done)
@@ -87,7 +92,7 @@ class SpeculativeAnnealing(SimulatedAnnealing):
             vals = state.oracle.evaluate_keys(req[:n_req])
             consumed, j, delta, T, below = AK.scan_batch(vals, req_off, state.chain, lo, hi, draws, m,
                                                          state.objective, T, self.eta, threshold, seg_c)
-            self.batch_sizes_.append(m)
+            self._batch_sizes.append(m)
             run.tick(consumed)
             done += consumed
             draws = draws[consumed:]
