@@ -1,0 +1,83 @@
+"""Batched speculative proposals (``sa-batch``): what the batch width buys, at the paper's setting.
+
+    .venv/bin/python bench/sa_batch.py     # writes bench/results/sa_batch.{md,json}
+
+Same setting as ``bench/sa_paper.py`` (digits CNN 28x28, image 0, t = 49, le-mo, logits, K = 10,000,
+complete transpositions, greedy start, one torch thread, batch-invariant padded model, oracle
+``batch_size`` 128). Sequential ``sa`` against ``sa-batch`` with several widths, adaptive or fixed.
+Every run must follow the same trajectory; reported: forward passes (speculation costs extra),
+oracle requests, model calls, wall time and wall time per forward pass.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sa_paper import PaddedModel, run_solver  # noqa: E402
+from trace_opt.data import digits_cnn, load_digits_split  # noqa: E402
+from trace_opt.io import atomic_write_bytes, atomic_write_json  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONFIGS = [("sa", {}), ("sa-batch", {"width": 4}), ("sa-batch", {"width": 16}), ("sa-batch", {"width": 64}),
+           ("sa-batch", {"width": 256}), ("sa-batch", {"width": 16, "adaptive": False})]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--iterations", type=int, default=10_000)
+    ap.add_argument("--image", type=int, default=0)
+    ap.add_argument("--out", default=str(RESULTS / "sa_batch"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    model = PaddedModel(digits_cnn(28).eval()).eval()
+    _, X_te, _, _ = load_digits_split(28)
+    x = X_te[args.image]
+    with torch.inference_mode():
+        target = int(model(x[None]).argmax())
+    sa = {"iterations": args.iterations, "T0": 2.0, "eta": 0.999, "init": "greedy"}
+    rows, ref = [], None
+    for solver, extra in CONFIGS:
+        r = run_solver(model, x, target, solver, {**sa, **extra})
+        if ref is None:
+            ref = r
+        same = r["trajectory"] == ref["trajectory"] and [v for _, v in r["history"]] == [v for _, v in ref["history"]]
+        name = solver if not extra else f"{solver} width={extra['width']}" + (
+            "" if extra.get("adaptive", True) else " fixed")
+        rows.append({"name": name, "same_trajectory": same, "forward_passes": r["forward_passes"],
+                     "requests": r["requests"], "model_calls": r["batches"], "mean_proposals": r["mean_batch"],
+                     "wall_seconds": r["wall_seconds"], "cpu_seconds": r["cpu_seconds"],
+                     "model_cpu_seconds": r["model_cpu_seconds"], "score": r["score"]})
+        print(rows[-1], flush=True)
+    out = {"command": "python bench/sa_batch.py" + ("" if argv is None and len(sys.argv) == 1 else " "
+                                                     + " ".join(sys.argv[1:] if argv is None else argv)),
+           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "image": args.image, "target": target,
+           "iterations": args.iterations, "rows": rows, "bench_seconds": time.perf_counter() - start}
+    base = rows[0]
+    lines = [f"# Batched speculative proposals ({out['date']})", "", f"Command: `{out['command']}`", "",
+             f"digits CNN 28x28, image {args.image} (class {target}), t = 49, le-mo, logits, K = {args.iterations}, "
+             "complete transpositions, greedy start, oracle batch_size 128 (a request larger than that is several "
+             "model calls), one torch thread.", "",
+             "| run | same trajectory | forward passes | extra passes | model calls | mean proposals/request | "
+             "wall s | wall us/pass | CPU outside model |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        mp = "1" if r["mean_proposals"] is None else f"{r['mean_proposals']:.1f}"
+        lines.append(f"| {r['name']} | {r['same_trajectory']} | {r['forward_passes']:,} | "
+                     f"{100 * (r['forward_passes'] / base['forward_passes'] - 1):.1f}% | {r['model_calls']:,} | {mp} | "
+                     f"{r['wall_seconds']:.1f} | {1e6 * r['wall_seconds'] / r['forward_passes']:.0f} | "
+                     f"{100 * (1 - r['model_cpu_seconds'] / r['cpu_seconds']):.1f}% |")
+    lines.append("")
+    atomic_write_json(Path(args.out).with_suffix(".json"), out)
+    atomic_write_bytes(Path(args.out).with_suffix(".md"), "\n".join(lines).encode())
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
