@@ -222,3 +222,79 @@ def test_report_folder_end_to_end_and_cli(tmp_path, monkeypatch):
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
     assert main(args) == 0  # rerun: every input comes from the cache
     assert {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()} == stamps
+
+
+def test_requested_methods_that_cannot_run_are_refused_before_any_work():
+    bb = BlackBox({"logit": lambda b: np.stack([-b.sum(1), b.sum(1)], axis=1)})
+    calls = []
+    counting = BlackBox({"logit": lambda b: calls.append(len(b)) or np.stack([-b.sum(1), b.sum(1)], axis=1)})
+    config = EvaluationConfig(methods=["saliency", "occlusion"], outputs=("logit",), trace_outputs=("logit",))
+    xs = [torch.rand(4, dtype=torch.float64)]
+    with pytest.raises(ValueError, match=r"methods: \['saliency'\] cannot run .*black box"):
+        evaluate_inputs(counting, xs, [1], tabular_features(4), "zeros", config, progress=False)
+    assert calls == []
+    with pytest.raises(ValueError, match=r"grad-cam.*Conv2d"):
+        mlp = torch.nn.Sequential(torch.nn.Linear(4, 2)).eval()
+        evaluate_inputs(mlp, [torch.rand(4)], [0], tabular_features(4), "zeros",
+                        EvaluationConfig(methods=["grad-cam"]), progress=False)
+    # methods=None still means 'every method that applies'
+    rec = evaluate_input(bb, xs[0], 1, tabular_features(4), "zeros",
+                         EvaluationConfig(methods=None, outputs=("logit",), trace_outputs=("logit",),
+                                          sa_iterations=50, exact_max_t=0))
+    assert "occlusion" in rec["methods"] and "saliency" not in rec["methods"]
+    assert rec["methods"]["occlusion"]["options"] is not None
+
+
+def test_cached_records_are_recomputed_for_other_inputs_or_targets(tmp_path):
+    model = Counting(small_cnn(1)).eval()
+    feats = grid_features((4, 4), 2)
+    xs = [torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    config = EvaluationConfig(**FAST, keep_maps=0)
+    evaluate_inputs(model, xs, [0, 1], feats, "zeros", config, cache_dir=tmp_path, progress=False)
+    calls = model.calls
+    evaluate_inputs(model, xs, [0, 1], feats, "zeros", config, cache_dir=tmp_path, progress=False)
+    assert model.calls == calls
+    evaluate_inputs(model, xs, [0, 2], feats, "zeros", config, cache_dir=tmp_path, progress=False)
+    after_target = model.calls
+    assert after_target > calls  # input 1's target changed
+    other = [xs[0], torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(9))]
+    evaluate_inputs(model, other, [0, 2], feats, "zeros", config, cache_dir=tmp_path, progress=False)
+    assert model.calls > after_target  # input 1's values changed
+
+
+def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
+    from trace_opt.cli import main
+    from trace_opt.report import make_setup, run_report
+
+    model = small_cnn(4)
+    X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(5))
+    torch.save(model, tmp_path / "model.pt")
+    np.save(tmp_path / "x.npy", X.numpy())
+    np.save(tmp_path / "labels.npy", np.array([0, 1, 2]))
+    out = tmp_path / "rep"
+    args = ["evaluate", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "x.npy"),
+            "--labels", str(tmp_path / "labels.npy"), "--features", "2", "--n", "2", "--out", str(out),
+            "--sa-iterations", "100", "--methods", "occlusion", "random", "--sanity-n", "0", "--quiet"]
+    assert main(args) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["t"] == 4 and res["summary"]["n_inputs"] == 2 and res["labels"] == [0, 1]
+    assert res["targets"] == model(X[:2]).argmax(1).tolist()
+    assert "--model" in res["command"] and "--features 2" in res["command"]
+    assert "given inputs" in (out / "report.md").read_text()
+    # the same through the API, with given targets: T-y (Le-Mo) is exact at t = 4 (brute force)
+    setup = make_setup(model, X, targets=[1, 1, 1], features=2)
+    res2 = run_report(setup, None, tmp_path / "api", sa_iterations=200, methods=["random"], sanity_n=0,
+                      progress=False)
+    assert res2["targets"] == [1, 1, 1] and res2["n_correct"] is None
+    for rec in res2["records"]:
+        oracle = make_oracle(model, X[rec["index"]], 1, grid_features((4, 4), 2), "zeros", "logit")
+        sa = TraceProblem(oracle, "le-mo").score(rec["methods"][trace_name("logit", "le-mo")]["trajectory"])
+        assert sa == pytest.approx(brute_force(oracle, "le-mo"))
+    for bad in (["--dataset", "digits8", "--model", "m.pt"], ["--dataset", "digits8", "--data", "x.npy"],
+                ["--model", str(tmp_path / "missing.pt")]):
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", *bad, "--out", str(tmp_path / "bad")])
+        assert exc.value.code == 2
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ValueError, match="BlackBox"):
+        make_setup(lambda b: b, X)

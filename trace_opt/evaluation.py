@@ -153,6 +153,21 @@ class EvaluationConfig:
 
 
 # --------------------------------------------------------------------------- one input
+def check_methods(model, methods=None) -> list:
+    """The baselines to run on ``model``: every registered one that applies when ``methods`` is None,
+    else ``methods`` itself, refused (ValueError) when one of them cannot run on this model."""
+    usable = applicable_baselines(model)
+    if methods is None:
+        return usable
+    methods = list(methods)
+    bad = [n for n in methods if n not in applicable_baselines(model, [n])]
+    if bad:
+        why = ("gradient methods need a torch.nn.Module, and this model is a black box"
+               if not isinstance(model, torch.nn.Module) else "grad-cam needs an nn.Conv2d layer")
+        raise ValueError(f"methods: {bad} cannot run on this model ({why}); methods that apply: {usable}")
+    return methods
+
+
 def _paper_T0(output: str, f_x: float) -> float:
     """The paper's initial temperature: 2 for logits, f(x)/10 for probabilities (any oracle type)."""
     return 2.0 if output != "prob" else max(float(f_x) / 10.0, 1e-12)
@@ -193,11 +208,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
                  "f_x": {o: oracles[o].value_full_input for o in config.outputs}, "methods": {}}
     maps: dict = {}
     # baselines
-    names = applicable_baselines(model, config.methods)
-    if config.methods is not None:
-        skipped = sorted(set(config.methods) - set(names))
-        if skipped:
-            rec["skipped_methods"] = skipped
+    names = check_methods(model, config.methods)
     inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
     for name in names:
         start = time.perf_counter()
@@ -205,7 +216,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         secs = time.perf_counter() - start
         rec["methods"][name] = {"kind": "baseline", "trajectory": att.trajectory.tolist(),
                                 "scores": att.scores.tolist(), "absolute": att.absolute,
-                                "aggregate": att.aggregate, "seconds": secs}
+                                "aggregate": att.aggregate, "options": att.to_dict()["options"], "seconds": secs}
         if keep_maps:
             maps[name] = (_map_2d(att.map, features) if att.map is not None
                           else att.scores[features.ids]).tolist()
@@ -273,7 +284,8 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
 def evaluate_inputs(model, inputs, targets, features: Features, reference, config: EvaluationConfig,
                     cache_dir=None, progress: bool = True, log=None, dataset_key: str = "") -> list:
     """``evaluate_input`` for every input, resumable: each finished record is written atomically to
-    ``cache_dir/input_XXXX.json`` and reused on a rerun when its configuration key matches.
+    ``cache_dir/input_XXXX.json`` and reused on a rerun when its configuration key, input values and
+    target match (``dataset_key`` should identify the model, e.g. its name and weights' fingerprint).
 
     ``reference`` is a reference kind, one tensor for all inputs, or a callable ``i -> tensor``.
     """
@@ -281,6 +293,7 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
 
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets differ in length ({len(inputs)} vs {len(targets)})")
+    check_methods(model, config.methods)  # before the first input's work
     key = config.key({"dataset": dataset_key, "t": features.t})
     cache = Path(cache_dir) if cache_dir is not None else None
     records = []
@@ -292,7 +305,8 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
                 rec = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
                 rec = None
-            if rec is not None and rec.get("config_key") == key and (i >= config.keep_maps or "maps" in rec):
+            if (rec is not None and rec.get("config_key") == key and rec.get("input_key") == _input_key(inputs[i], targets[i])
+                    and (i >= config.keep_maps or "maps" in rec)):
                 records.append(rec)
                 if log:
                     log(f"input {i}: cached")
@@ -302,6 +316,7 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
         rec = evaluate_input(model, inputs[i], int(targets[i]), features, ref, config, index=i,
                              keep_maps=i < config.keep_maps)
         rec["config_key"] = key
+        rec["input_key"] = _input_key(inputs[i], targets[i])
         rec["seconds"] = time.perf_counter() - start
         if path is not None:
             atomic_write_json(path, rec)
@@ -309,6 +324,14 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
         if log:
             log(f"input {i}: done in {rec['seconds']:.1f} s")
     return records
+
+
+def _input_key(x, target) -> str:
+    """A hash of one input's values (dtype, shape, bytes) and its target: a cached record must match it."""
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    h = hashlib.sha256(f"{a.dtype}{a.shape}{int(target)}".encode())
+    h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
 
 
 def method_names(records: list) -> list:
@@ -475,7 +498,7 @@ def _trajectories(model, x, target, features, reference, config: EvaluationConfi
 
 def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, reference,
                  config: EvaluationConfig, methods=None, trace_output: str = "logit", cache_dir=None,
-                 progress: bool = True, log=None) -> dict:
+                 progress: bool = True, log=None, dataset_key: str = "") -> dict:
     """Cascading and independent layer randomisation; Spearman correlation of each method's
     trajectory ranks with those on the trained model, per step (mean over inputs).
 
@@ -486,11 +509,12 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
 
     if not isinstance(model, torch.nn.Module):
         raise ValueError("sanity_check needs a torch.nn.Module (its layers are randomised); a black box has none")
-    methods = applicable_baselines(model, methods if methods is not None else config.methods)
+    methods = check_methods(model, methods if methods is not None else config.methods)
     layers = parameter_layers(model)
     steps = [("cascade", layers[::-1][:j + 1]) for j in range(len(layers))] + \
             [("independent", [name]) for name in layers[::-1]]
-    key = config.key({"sanity": True, "methods": methods, "trace_output": trace_output, "t": features.t})
+    key = config.key({"sanity": True, "methods": methods, "trace_output": trace_output, "t": features.t,
+                      "dataset": dataset_key})
     cache = Path(cache_dir) if cache_dir is not None else None
     per_input = []
     bar = tqdm(range(len(inputs)), desc="sanity", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -501,14 +525,14 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
                 rec = json.loads(path.read_text())
             except (OSError, json.JSONDecodeError):
                 rec = None
-            if rec is not None and rec.get("config_key") == key:
+            if rec is not None and rec.get("config_key") == key and rec.get("input_key") == _input_key(inputs[i], targets[i]):
                 per_input.append(rec)
                 continue
         seed = int(config.seed) + i
         ref = reference(i) if callable(reference) else reference
         x, tgt = inputs[i], int(targets[i])
         orig = _trajectories(model, x, tgt, features, ref, config, seed, methods, trace_output)
-        rec = {"index": i, "config_key": key, "original": orig, "steps": []}
+        rec = {"index": i, "config_key": key, "input_key": _input_key(x, tgt), "original": orig, "steps": []}
         for s, (mode, lays) in enumerate(steps):
             rm = randomised_model(model, lays, seed=1_000 + s)
             tr = _trajectories(rm, x, tgt, features, ref, config, seed, methods, trace_output)

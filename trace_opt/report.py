@@ -1,7 +1,8 @@
 """The evaluation report: one command from a dataset name to a folder with Markdown, JSON and figures.
 
 ``run_report(dataset, n, out, ...)`` loads a bundled scikit-learn dataset and its small model
-(``trace_opt.data``), evaluates TRACE and the baselines on the first ``n`` test inputs
+(``trace_opt.data``), or takes your own model and inputs as a ``Setup`` (``make_setup``; on the
+command line ``--model FILE --data FILE.npy``), evaluates TRACE and the baselines on the first ``n`` test inputs
 (``trace_opt.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
 runs the randomisation sanity check on the first ``sanity_n`` inputs, draws the figures
 (``trace_opt.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
@@ -20,7 +21,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ import torch
 from ._validation import check_choice, check_positive_int
 from .evaluation import (BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label, sanity_check,
                          summarise, trace_name)
-from .features import Features, grid_features, tabular_features
+from .features import Features, as_features, grid_features, tabular_features
 from .io import atomic_write_bytes
 
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
@@ -48,6 +49,8 @@ class Setup:
     reference: object
     description: str
     image: bool
+    #: how the inputs and targets were chosen (said in the report)
+    selection: str = "the first {n} test inputs; target = the model's predicted class"
 
 
 def _predict(model, X) -> np.ndarray:
@@ -110,6 +113,66 @@ def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
     preds = _predict(model, X.float() if isinstance(model, torch.nn.Module) else X)
     return Setup(dataset, model, [X[i] for i in range(n)], [int(p) for p in preds],
                  [int(v) for v in y_test[:n]], feats, reference, desc, image)
+
+
+def make_setup(model, inputs, targets=None, *, labels=None, features=None, reference="zeros",
+               name: str = "custom", description: str | None = None) -> Setup:
+    """A user's model and inputs, ready for ``run_report``.
+
+    model : a torch module returning ``(B, n_classes)`` logits, or a ``BlackBox`` (numpy callables per
+        output; only its outputs among logit/prob are evaluated, and gradient baselines do not apply).
+    inputs : a tensor or array ``(N, *x.shape)``, or a list of N inputs of the same shape.
+    targets : class per input; None = the model's predicted class.
+    labels : true classes (optional; the report counts how many predictions equal them).
+    features : a grid size over the last two dims, an integer feature map or a ``Features`` object;
+        None = a 4 x 4 grid for images, one feature per column for 1-D rows (as ``explain``).
+    reference : what deletion writes and what the baselines use as their baseline (kind or tensor).
+    """
+    if not isinstance(model, (torch.nn.Module, BlackBox)):
+        raise ValueError(f"model must be a torch.nn.Module or a trace_opt.evaluation.BlackBox; got "
+                         f"{type(model).__name__} (wrap a callable as BlackBox({{'prob': fn}}, attribution_output='prob'))")
+    if isinstance(model, torch.nn.Module):
+        model.eval()
+    dtype = torch.float32 if isinstance(model, torch.nn.Module) else torch.float64
+    xs = [torch.as_tensor(np.asarray(x), dtype=dtype) for x in inputs]
+    if not xs:
+        raise ValueError("inputs must hold at least one input")
+    shape = tuple(xs[0].shape)
+    if any(tuple(x.shape) != shape for x in xs):
+        raise ValueError(f"inputs must all have one shape; the first has {shape}")
+    if features is None:
+        features = 4 if len(shape) >= 2 else tabular_features(shape[0])
+    feats = as_features(features, shape)
+    if targets is None:
+        targets = _predict(model, torch.stack(xs))
+        rule = "the model's predicted class"
+    else:
+        rule = "given"
+    targets = [int(v) for v in np.asarray(targets).reshape(-1)]
+    if len(targets) != len(xs):
+        raise ValueError(f"targets has {len(targets)} entries for {len(xs)} inputs")
+    labels = None if labels is None else [int(v) for v in np.asarray(labels).reshape(-1)]
+    if labels is not None and len(labels) != len(xs):
+        raise ValueError(f"labels has {len(labels)} entries for {len(xs)} inputs")
+    desc = description or (f"user model `{type(model).__name__}` on inputs of shape {shape}, {feats.t} features, "
+                           f"reference = {reference if isinstance(reference, str) else 'a given tensor'}")
+    return Setup(name, model, xs, targets, labels, feats, reference, desc, len(shape) >= 2,
+                 selection=f"the first {{n}} given inputs; target = {rule}")
+
+
+def _model_key(model) -> str:
+    """Weights' fingerprint of a torch model (cached records of other weights are recomputed)."""
+    from .instances import model_fingerprint
+
+    return model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__
+
+
+def _model_outputs(model) -> tuple:
+    """The outputs evaluated for ``model``: logit and prob, or those a BlackBox offers."""
+    outputs = tuple(o for o in ("logit", "prob") if not isinstance(model, BlackBox) or o in model.outputs)
+    if not outputs:
+        raise ValueError(f"the black box offers outputs {sorted(model.outputs)}; the report needs 'logit' or 'prob'")
+    return outputs
 
 
 # --------------------------------------------------------------------------- markdown
@@ -198,8 +261,9 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
     lines = [f"# TRACE evaluation: {results['dataset']}", "",
              f"Regenerate: `{results['command']}`", "",
              f"- Data and model: {results['description']}",
-             f"- Inputs: the first {s['n_inputs']} test inputs; target = the model's predicted class "
-             f"({results['n_correct']} of {s['n_inputs']} predictions equal the label).",
+             f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
+             + (f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
+                if results.get('n_correct') is not None else "."),
              f"- TRACE: simulated annealing (complete transpositions, greedy LeRF start), K = {cfg['sa_iterations']} "
              f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
              "T0 = 2 (logit) or f(x)/10 (prob); seed = input index + "
@@ -292,11 +356,15 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
     return figs
 
 
-def run_report(dataset: str, n: int, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
+def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
                sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
                keep_maps: int = 4, batch_size: int = 256, cache_dir=None, progress: bool = True,
                command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None) -> dict:
-    """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict."""
+    """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict.
+
+    ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
+    (``make_setup``); ``n`` = number of inputs (the first n; None = all of a Setup's).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if threads is not None:
@@ -305,15 +373,26 @@ def run_report(dataset: str, n: int, out, *, sa_iterations: int = 2000, seed: in
 
     def log(msg):
         if progress:
-            print(f"[evaluate {dataset}] {msg}", file=sys.stderr, flush=True)
+            print(f"[evaluate {getattr(dataset, 'name', dataset)}] {msg}", file=sys.stderr, flush=True)
 
-    setup = load_setup(dataset, n, seed=seed, cache_dir=cache_dir)
+    if isinstance(dataset, Setup):
+        setup = dataset
+        if n is not None:
+            k = check_positive_int("n", n)
+            setup = replace(setup, inputs=setup.inputs[:k], targets=setup.targets[:k],
+                            labels=None if setup.labels is None else setup.labels[:k])
+    else:
+        setup = load_setup(dataset, n, seed=seed, cache_dir=cache_dir)
+    name = setup.name
     log(f"{len(setup.inputs)} inputs, t = {setup.features.t}")
-    config = EvaluationConfig(methods=methods, sa_iterations=sa_iterations, seed=seed, exact_max_t=exact_max_t,
-                              keep_maps=keep_maps, batch_size=batch_size,
+    outputs = _model_outputs(setup.model)
+    data_key = f"{name}:{_model_key(setup.model)}"
+    config = EvaluationConfig(methods=methods, outputs=outputs, trace_outputs=outputs, sa_iterations=sa_iterations,
+                              seed=seed, exact_max_t=exact_max_t, keep_maps=keep_maps, batch_size=batch_size,
                               baseline_options=baseline_options or {})
     records = evaluate_inputs(setup.model, setup.inputs, setup.targets, setup.features, setup.reference, config,
-                              cache_dir=out / "cache", progress=progress, log=log, dataset_key=dataset)
+                              cache_dir=out / "cache", progress=progress, log=log,
+                              dataset_key=data_key)
     summary = summarise(records, config.outputs)
     from . import report_plots as rp
 
@@ -324,14 +403,17 @@ def run_report(dataset: str, n: int, out, *, sa_iterations: int = 2000, seed: in
     if any("maps" in r for r in records):
         figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
     figures.update(_deletion_figures(setup, records[0], out))
-    results = {"dataset": dataset, "description": setup.description, "t": setup.features.t,
-               "command": command or f"python -m trace_opt evaluate --dataset {dataset} --n {n} --out {out}",
+    results = {"dataset": name, "description": setup.description, "t": setup.features.t,
+               "selection": setup.selection,
+               "command": command or (f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
+                                      if name in DATASETS else "the Python API (trace_opt.report.run_report)"),
                "config": config.to_dict(), "versions": _versions(),
                "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
                "torch_threads": torch.get_num_threads(),
                "baselines": [m for m in summary["methods"] if not m.startswith(("trace-", "exact-"))],
                "targets": setup.targets, "labels": setup.labels,
-               "n_correct": int(sum(a == b for a, b in zip(setup.targets, setup.labels))),
+               "n_correct": (None if setup.labels is None
+                             else int(sum(a == b for a, b in zip(setup.targets, setup.labels)))),
                "summary": summary,
                "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records]}
     if isinstance(setup.model, torch.nn.Module) and sanity_n > 0:
@@ -339,7 +421,8 @@ def run_report(dataset: str, n: int, out, *, sa_iterations: int = 2000, seed: in
                                  batch_size=batch_size, baseline_options=baseline_options or {})
         k = min(sanity_n, len(setup.inputs))
         results["sanity"] = sanity_check(setup.model, setup.inputs[:k], setup.targets[:k], setup.features,
-                                         setup.reference, s_cfg, cache_dir=out / "cache", progress=progress, log=log)
+                                         setup.reference, s_cfg, cache_dir=out / "cache", progress=progress, log=log,
+                                         dataset_key=data_key)
         figures["fig4"] = rp.plot_sanity(results["sanity"], out / "fig4_sanity.png").name
     elif not isinstance(setup.model, torch.nn.Module):
         results["sanity_note"] = ("Not applicable: the black-box model has no layers to randomise (only numpy "
@@ -391,8 +474,20 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand to an argparse subparsers object (used by ``trace_opt.cli``)."""
     p = subparsers.add_parser("evaluate", help="evaluate TRACE against attribution baselines; write a report folder",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--n", type=int, default=20, help="number of test inputs (the first n)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", choices=DATASETS, help="a bundled data set with its model")
+    src.add_argument("--model", default=None,
+                     help="your model instead: a file saved with torch.save(module) or TorchScript (or a bundled "
+                          "name: digits-cnn8, digits-cnn28, breast-cancer-mlp); its inputs come from --data")
+    p.add_argument("--data", default=None, metavar="NPY",
+                   help="with --model: a .npy file of inputs along axis 0 (or digits8-test, digits28-test, "
+                        "breast-cancer-test)")
+    p.add_argument("--targets", default=None, metavar="NPY", help="with --model: class per input (default: predicted)")
+    p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
+    p.add_argument("--features", type=int, default=None, metavar="G",
+                   help="with --model: a G x G grid of patches for images (default 4; 1-D rows: one per column)")
+    p.add_argument("--reference", default="zeros", help="with --model: what deletion writes (default zeros)")
+    p.add_argument("--n", type=int, default=20, help="number of inputs (the first n)")
     p.add_argument("--out", required=True, help="report folder (created; reruns reuse its cache)")
     p.add_argument("--sa-iterations", type=int, default=2000, help="SA iterations K per TRACE run")
     p.add_argument("--seed", type=int, default=0)
@@ -409,8 +504,37 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _setup_from_args(args):
+    """``--dataset NAME`` as is, or a ``Setup`` built from ``--model``/``--data``/... (checked before any work)."""
+    with_model = ("data", "targets", "labels", "features")
+    if args.dataset is not None:
+        given = [f"--{a}" for a in with_model if getattr(args, a) is not None] + \
+                (["--reference"] if args.reference != "zeros" else [])
+        if given:
+            raise ValueError(f"{', '.join(given)}: only with --model; --dataset {args.dataset} brings its own")
+        return args.dataset, ["--dataset", args.dataset]
+    from .scale import _load_model_and_data
+
+    model, X = _load_model_and_data(args.model, args.data)
+    n = min(check_positive_int("n", args.n), len(X))
+    arrays = {}
+    for a in ("targets", "labels"):
+        path = getattr(args, a)
+        if path is not None:
+            if not Path(path).is_file():
+                raise ValueError(f"--{a} {path!r} is not an existing .npy file")
+            arrays[a] = np.load(path)[:n]
+    setup = make_setup(model, X[:n], arrays.get("targets"), labels=arrays.get("labels"), features=args.features,
+                       reference=args.reference, name=Path(args.model).stem,
+                       description=f"model `{args.model}` on inputs `{args.data or 'its bundled test split'}`")
+    parts = ["--model", args.model] + sum(([f"--{a}", str(getattr(args, a))] for a in with_model
+                                           if getattr(args, a) is not None), []) + ["--reference", args.reference]
+    return setup, parts
+
+
 def run_evaluate_command(args) -> int:
-    cmd_parts = ["python -m trace_opt evaluate", f"--dataset {args.dataset}", f"--n {args.n}", f"--out {args.out}",
+    dataset, source = _setup_from_args(args)
+    cmd_parts = ["python -m trace_opt evaluate", *source, f"--n {args.n}", f"--out {args.out}",
                  f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]
     if args.sanity_sa_iterations:
         cmd_parts.append(f"--sanity-sa-iterations {args.sanity_sa_iterations}")
@@ -418,7 +542,7 @@ def run_evaluate_command(args) -> int:
         cmd_parts.append("--methods " + " ".join(args.methods))
     if args.exact_max_t != 20:
         cmd_parts.append(f"--exact-max-t {args.exact_max_t}")
-    res = run_report(args.dataset, args.n, args.out, sa_iterations=args.sa_iterations, seed=args.seed,
+    res = run_report(dataset, args.n, args.out, sa_iterations=args.sa_iterations, seed=args.seed,
                      methods=args.methods, sanity_n=args.sanity_n, sanity_sa_iterations=args.sanity_sa_iterations,
                      exact_max_t=args.exact_max_t, keep_maps=args.keep_maps, batch_size=args.batch_size,
                      cache_dir=args.cache_dir, progress=not args.quiet, command=" ".join(cmd_parts),
@@ -430,5 +554,5 @@ def run_evaluate_command(args) -> int:
     return 0
 
 
-__all__ = ["DATASETS", "Setup", "load_setup", "run_report", "table2_markdown", "sanity_markdown", "index_markdown",
+__all__ = ["DATASETS", "Setup", "load_setup", "make_setup", "run_report", "table2_markdown", "sanity_markdown", "index_markdown",
            "add_evaluate_parser", "run_evaluate_command"]
