@@ -180,3 +180,16 @@ def test_kendall_refusals():
         kendall_tau_distance([0], [0])
     with pytest.raises(ValueError, match="sigma_a"):
         kendall_tau_distance([0.0, 1.5, 2.0], [0, 1, 2])  # not integers (was silently truncated)
+
+
+def test_kendall_large_t_and_input_forms_match_a_vectorised_count():
+    """The public function wraps the numba kernel: any integer-valued sequence, large t, exact counts."""
+    rng = np.random.default_rng(7)
+    t = 600
+    a, b = rng.permutation(t), rng.permutation(t)
+    pa, pb = np.argsort(a), np.argsort(b)
+    expected = int(np.triu((pa[:, None] < pa[None, :]) != (pb[:, None] < pb[None, :]), 1).sum())
+    assert kendall_tau_distance(a, b) == expected
+    assert kendall_tau_distance(a.astype(np.int32), b.tolist()) == expected
+    assert kendall_tau_distance(a.astype(float), torch.as_tensor(b)) == expected
+    assert isinstance(kendall_tau_distance(a, b), float)

@@ -6,6 +6,7 @@ import torch
 
 from ._validation import check_choice, check_positive_float, check_trajectory
 from .features import Features
+from .kernels import kendall_distance
 from .problem import ranks_of
 
 
@@ -67,7 +68,7 @@ def trajectory_to_heatmap(sigma, features: Features, alpha: float = 1.0, smooth:
 def kendall_tau_distance(sigma_a, sigma_b, normalised: bool = False) -> float:
     """Number of feature pairs ordered differently by two trajectories (0 = same order).
 
-    ``normalised=True`` divides by t(t-1)/2, giving a value in [0, 1].
+    ``normalised=True`` divides by t(t-1)/2, giving a value in [0, 1]. O(t log t) (numba kernel).
     """
     a = np.asarray(sigma_a)
     t = a.shape[0] if a.ndim == 1 else -1
@@ -75,23 +76,5 @@ def kendall_tau_distance(sigma_a, sigma_b, normalised: bool = False) -> float:
         raise ValueError(f"sigma_a must be a 1-D permutation of 0..t-1 with t >= 2; got shape {a.shape}")
     a = check_trajectory(a, t, "sigma_a")
     b = check_trajectory(sigma_b, t, "sigma_b")
-    # positions in b of a's sequence; count inversions by merge sort (O(t log t))
-    seq = ranks_of(b)[a].tolist()
-    inv = _count_inversions(seq)
+    inv = int(kendall_distance(a, b))
     return inv / (t * (t - 1) / 2) if normalised else float(inv)
-
-
-def _count_inversions(seq: list) -> int:
-    if len(seq) <= 1:
-        return 0
-    mid = len(seq) // 2
-    left, right = seq[:mid], seq[mid:]
-    count = _count_inversions(left) + _count_inversions(right)
-    left_sorted, right_sorted = sorted(left), sorted(right)
-    # pairs (l in left, r in right) with l > r
-    j = 0
-    for l_val in left_sorted:
-        while j < len(right_sorted) and right_sorted[j] < l_val:
-            j += 1
-        count += j
-    return count
