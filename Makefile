@@ -5,16 +5,30 @@ OUT ?= runs/demo
 
 .PHONY: demo test bench clean
 
+# the package and its dependencies (torch==2.13.0, the CPU build)
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+# plus the test extras (pytest, hypothesis, Ray for the cluster test)
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed
 	$(PY) -m trace_opt demo --out $(OUT)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(PY) -m pytest
+
+# every benchmark of bench/ (about an hour on 2 cores); results go to bench/results/
+bench: $(VENV)/.installed
+	$(PY) bench/sa_paper.py
+	$(PY) bench/sa_batch.py
+	$(PY) bench/sa_neighbourhoods.py
+	$(PY) bench/solver_gap.py
+	PY=$(PY) bash bench/instances_tuning.sh
 
 clean:
 	rm -rf $(VENV) runs .cache
