@@ -299,7 +299,8 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
             lines += [f"## {title}", "", f"![{key}]({figures[key]})", ""]
             if key == "fig3":
                 lines += ["Baselines show their raw attribution map; TRACE and exact optima show the trajectory "
-                          "heatmap ((rank + 1) / t).", ""]
+                          "heatmap ((rank + 1) / t), upsampled bilinearly from the patch grid as in the paper "
+                          "(so patch borders are blurred).", ""]
             if key == "fig4" and "sanity" in results:
                 san = results["sanity"]
                 lines += [f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
