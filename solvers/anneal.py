@@ -7,6 +7,7 @@ from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
 from trace_opt._validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.kernels import OBJECTIVE_CODES, chain_from_values, chain_sum, full_key, prefix_keys, request_keys
+from trace_opt.oracle import CallableOracle
 from trace_opt.problem import TraceProblem
 
 from . import anneal_kernels as AK
@@ -20,7 +21,12 @@ ROW = N_DRAWS + 1  # uniform draws per iteration: N_DRAWS for the move, one for 
 
 
 def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None = None) -> np.ndarray:
-    """``"greedy"`` (greedy LeRF), ``"greedy-morf"``, ``"random"`` (seeded) or a given permutation.
+    """``"greedy"``, ``"greedy-morf"``, ``"random"`` (seeded) or a given permutation.
+
+    ``"greedy"`` is ``greedy_order(problem, "lerf")``: built from the least important end, each step
+    appends the feature maximising ``c(P_k + {i})`` of the problem's **objective** (for ``"le"`` that is
+    the paper's greedy LeRF order on D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
+    ``"greedy-morf"`` is ``greedy_order(problem, "morf")``, built from the most important end.
 
     With a ``run``, a greedy start stopped by the budget leaves its partial order as the fallback
     result; its steps are not counted as iterations (those are the solver's own).
@@ -36,11 +42,42 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
     return problem.check_trajectory(init, "init")
 
 
+def temperature_rule(problem) -> tuple[float, str]:
+    """SA's initial temperature when ``T0`` is None, and the rule that gave it (``f(x) = D({})``).
+
+    * output ``"logit"`` or ``"log_prob"`` (``ModelOracle``, ``TableOracle``): ``T0 = 2``, the paper's
+      rule for logits (log-probabilities differ from logits by a per-input constant, so score
+      differences have the same scale).
+    * output ``"prob"``: ``T0 = |f(x)| / 10``, the paper's rule for probabilities.
+    * a black-box callable (``CallableOracle``: its scores are used as returned, output ``"raw"``, e.g.
+      a ``predict_proba`` column or decision scores) has no known scale, so the logit constant is not
+      justified: ``T0 = max(|f(x)|, |f(x) - D(all)|) / 10``, a tenth of the output's observed range.
+      For probabilities with D(all) <= 2 f(x) (deleting everything does not double it) this is the
+      paper's probability rule; for logits of size ~20 it is about the paper's 2. (D(all) is part of
+      every trajectory's chain, so it costs no extra pass.)
+    * any other oracle without an output kind (plain set functions, synthetic instances): ``T0 = 2``,
+      as for logits.
+
+    ``T0`` is floored at 1e-12 (a zero output would otherwise give T0 = 0).
+    """
+    oracle = problem.oracle
+    output = getattr(oracle, "output", None)
+    if output is None and isinstance(oracle, CallableOracle):
+        output = "raw"
+    if output == "prob":
+        return max(abs(oracle.value_full_input) / 10.0, 1e-12), "prob: |f(x)|/10 (paper)"
+    if output == "raw":
+        fx = oracle.value_full_input
+        f_all = float(oracle.evaluate(np.ones(problem.t, dtype=bool)))
+        return max(abs(fx) / 10.0, abs(fx - f_all) / 10.0, 1e-12), "raw: max(|f(x)|, |f(x) - D(all)|)/10"
+    if output in ("logit", "log_prob"):
+        return 2.0, f"{output}: 2 (paper's logit rule)"
+    return 2.0, "no output kind: 2 (paper's logit rule)"
+
+
 def default_temperature(problem) -> float:
-    """Paper's T0: 2 for logits (and log-probabilities), f(x)/10 for probabilities."""
-    if getattr(problem.oracle, "output", "logit") == "prob":
-        return max(problem.oracle.value_full_input / 10.0, 1e-12)
-    return 2.0
+    """SA's initial temperature when ``T0`` is None (``temperature_rule`` gives the rule)."""
+    return temperature_rule(problem)[0]
 
 
 def uses_keys(problem) -> bool:
@@ -122,9 +159,19 @@ class SimulatedAnnealing(Solver):
     Parameters
     ----------
     iterations : K, proposals in total (paper: 10,000).
-    T0 : initial temperature in score units; None uses the paper's rule (``default_temperature``).
+    T0 : initial temperature in score units. None picks it from the oracle's output
+        (``temperature_rule``): 2 for logits and log-probabilities (paper), |f(x)|/10 for probabilities
+        (paper), ``max(|f(x)|, |f(x) - D(all)|)/10`` for a black-box callable's raw scores (unknown
+        scale; the paper's probability rule for ``predict_proba``-like outputs), 2 for a plain set
+        function. The T0 used is recorded in ``Result.params["T0"]`` and the rule in
+        ``Result.info["T0_rule"]`` (``"given"`` for an explicit T0).
     eta : geometric cooling per iteration, ``T <- eta * T`` (paper: 0.999).
-    init : ``"greedy"`` (paper's default: greedy LeRF), ``"greedy-morf"``, ``"random"`` or a permutation.
+    init : start trajectory. ``"greedy"`` (default) runs ``greedy_order(problem, "lerf")`` on the
+        problem's **objective**: from the least important end, each step adds the feature maximising
+        ``c(P_k + {i})``; with ``objective="le"`` that is the paper's greedy LeRF start, with ``"le-mo"``
+        (the default objective) or ``"mo"`` it is greedy on that objective, not the LeRF order of D.
+        ``"greedy-morf"`` builds greedily from the most important end; ``"random"`` draws a seeded
+        permutation; or pass a permutation.
     threshold_temperature : stop early once T falls below this value (None: run all K iterations).
     neighbourhood : name, ``Neighbourhood`` or networkx graph (paper: ``"complete"`` transpositions).
     evaluation : ``"incremental"`` (default): a move over positions lo..hi evaluates only the prefix
@@ -161,8 +208,10 @@ class SimulatedAnnealing(Solver):
 
     def _start(self, problem, run):
         nb = get_neighbourhood(self.neighbourhood, problem.t)
-        T = self.T0 if self.T0 is not None else default_temperature(problem)
-        sigma = initial_trajectory(problem, self.init, run.rng, run)
+        sigma = initial_trajectory(problem, self.init, run.rng, run)  # first: a stop keeps its fallback
+        T, rule = (self.T0, "given") if self.T0 is not None else temperature_rule(problem)
+        run.resolved["T0"] = T
+        run.info["T0_rule"] = rule
         return nb, T, sigma
 
     def _search(self, problem, run):

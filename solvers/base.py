@@ -8,6 +8,7 @@ solver stops cleanly and returns its best trajectory so far.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,8 +94,9 @@ class Result:
     seconds: float
     stopped: str  # "completed", "budget", "time", "iterations" or "interrupted"
     solver: str
-    params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)  # hyperparameters, with values resolved at solve time
     seed: int | None = None
+    info: dict = field(default_factory=dict)  # facts of this solve (e.g. SA's T0 rule, a memory estimate)
 
     def to_dict(self) -> dict:
         return {"solver": self.solver, "params": _jsonable(self.params), "seed": _jsonable(self.seed),
@@ -104,7 +106,7 @@ class Result:
                 "history": [[int(f), float(s)] for f, s in self.history],
                 "forward_passes": self.forward_passes, "evaluation_forward_passes": self.evaluation_forward_passes,
                 "batches": self.batches, "cache_hits": self.cache_hits, "iterations": self.iterations,
-                "seconds": self.seconds, "stopped": self.stopped}
+                "seconds": self.seconds, "stopped": self.stopped, "info": _jsonable(self.info)}
 
 
 def _jsonable(obj):
@@ -127,7 +129,11 @@ class _Stop(Exception):
 
 
 class Run:
-    """Book-keeping of one solve, handed to ``Solver._search``: best-so-far, history, limits, progress."""
+    """Book-keeping of one solve, handed to ``Solver._search``: best-so-far, history, limits, progress.
+
+    ``info`` collects facts of the solve for ``Result.info``; ``resolved`` holds hyperparameters
+    resolved at solve time (e.g. SA's ``T0`` when it was None), shown in ``Result.params``.
+    """
 
     def __init__(self, problem: TraceProblem, budget: Budget, rng: np.random.Generator, progress: bool,
                  total: int | None, desc: str):
@@ -138,10 +144,16 @@ class Run:
         self.start_passes = self.oracle.forward_passes
         self.start_time = time.monotonic()
         self.iterations = 0
+        #: iteration count and ``time.monotonic()`` value at which ``tick`` stops the search
+        self.iteration_limit = budget.iterations
+        self.deadline = None if budget.seconds is None else self.start_time + budget.seconds
         self.best_sigma: np.ndarray | None = None
         self.best_score = -np.inf
         self.best_known = False  # False while best_sigma is a fallback with an unknown score
         self.history: list[tuple[int, float]] = []
+        self.info: dict = {}
+        self.resolved: dict = {}
+        self.stopped: str | None = None  # why a phase run under ``reserve`` ended early, if it did
         self.bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
 
     @property
@@ -169,12 +181,48 @@ class Run:
 
     def tick(self, n: int = 1) -> None:
         """Count ``n`` iterations; raise a stop when the iteration or time limit is reached."""
-        if self.budget.iterations is not None and self.iterations + n > self.budget.iterations:
+        if self.iteration_limit is not None and self.iterations + n > self.iteration_limit:
             raise _Stop("iterations")
-        if self.budget.seconds is not None and time.monotonic() - self.start_time > self.budget.seconds:
+        if self.deadline is not None and time.monotonic() > self.deadline:
             raise _Stop("time")
         self.iterations += n
         self.bar.update(n)
+
+    @contextmanager
+    def reserve(self, share: float):
+        """Run a phase of the search under tightened limits, keeping ``share`` of what is left of each
+        limit (forward passes, seconds, iterations; the oracle's limits, which include any enclosing
+        solve's) for what follows the block, e.g. a polishing step.
+
+        A stop caused inside the block by a limit (budget, time, iterations) ends the block quietly: the
+        reason is kept in ``self.stopped`` and the original limits are restored, so the next phase runs
+        on the rest. Ctrl-C and errors propagate. Without limits the block runs unrestricted.
+        """
+        oracle = self.oracle
+        saved = (oracle.forward_limit, oracle.deadline, self.iteration_limit, self.deadline)
+        keep = 1.0 - float(share)
+        now = time.monotonic()
+        if oracle.forward_limit is not None:
+            left = max(0, oracle.forward_limit - oracle.forward_passes)
+            oracle.forward_limit = oracle.forward_passes + int(left * keep)
+        if oracle.deadline is not None:
+            oracle.deadline = now + max(0.0, oracle.deadline - now) * keep
+        if self.deadline is not None:
+            self.deadline = now + max(0.0, self.deadline - now) * keep
+        if self.iteration_limit is not None:
+            self.iteration_limit = self.iterations + int(max(0, self.iteration_limit - self.iterations) * keep)
+        try:
+            yield
+        except BudgetExhausted as exc:
+            self.stopped = _budget_reason(exc)
+        except _Stop as stop:
+            self.stopped = stop.reason
+        finally:
+            oracle.forward_limit, oracle.deadline, self.iteration_limit, self.deadline = saved
+
+
+def _budget_reason(exc: BudgetExhausted) -> str:
+    return "time" if "time" in str(exc) else "budget"
 
 
 class Solver:
@@ -216,8 +264,9 @@ class Solver:
         stopped = "completed"
         try:
             self._search(problem, run)
+            stopped = run.stopped or "completed"  # a phase stopped by a limit, then the search finished
         except BudgetExhausted as exc:
-            stopped = "time" if "time" in str(exc) else "budget"
+            stopped = _budget_reason(exc)
         except _Stop as stop:
             stopped = stop.reason
         except KeyboardInterrupt:
@@ -238,7 +287,8 @@ class Solver:
                       history=run.history, forward_passes=search_passes,
                       evaluation_forward_passes=oracle.forward_passes - run.start_passes - search_passes,
                       batches=batches, cache_hits=hits, iterations=run.iterations, seconds=seconds,
-                      stopped=stopped, solver=self.name, params=self.get_params(), seed=seed)
+                      stopped=stopped, solver=self.name, params={**self.get_params(), **run.resolved}, seed=seed,
+                      info=dict(run.info))
 
     def _search(self, problem: TraceProblem, run: Run) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

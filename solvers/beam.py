@@ -6,11 +6,11 @@ import numpy as np
 from trace_opt._validation import check_choice, check_positive_int
 
 from .base import Solver, register
-from .window import MAX_WINDOW, check_window, window_descent
+from .window import POLISH_SHARE, Polishing, check_polish
 
 
 @register("beam")
-class BeamSearch(Solver):
+class BeamSearch(Polishing, Solver):
     """Keep the best ``width`` partial trajectories by partial chain score, level by level.
 
     ``lerf`` builds sigma from the front: a state is a prefix set P_k with the best order found for
@@ -25,25 +25,25 @@ class BeamSearch(Solver):
     ----------
     width : B, states kept per level.
     direction : ``"lerf"`` or ``"morf"``.
-    polish_window : if set, finish with exact window moves of this width.
+    polish_window : if set, finish with exact window moves of this width; the beam then runs on
+        ``1 - polish_share`` of every limit of the solve and polishing gets the rest
+        (``solvers.window.Polishing``).
+    polish_share : share of each limit (forward passes, seconds, iterations) kept for polishing.
 
     Cost: at most B (t - k) sets at level k (twice for ``le-mo``), about B t^2 / 2 in total, minus cache hits.
     """
 
-    def __init__(self, width: int = 16, direction: str = "lerf", polish_window: int | None = None):
+    def __init__(self, width: int = 16, direction: str = "lerf", polish_window: int | None = None,
+                 polish_share: float = POLISH_SHARE):
         self.width = check_positive_int("width", width)
         self.direction = check_choice("direction", direction, ("lerf", "morf"))
-        self.polish_window = check_positive_int("polish_window", polish_window, minimum=2, allow_none=True)
-        if self.polish_window is not None and self.polish_window > MAX_WINDOW:
-            raise ValueError(f"polish_window={polish_window!r} is not valid; expected 2..{MAX_WINDOW} or None")
+        self.polish_window, self.polish_share = check_polish(polish_window, polish_share)
 
     def _progress_total(self, problem):
         return problem.t
 
-    def _search(self, problem, run):
+    def _main(self, problem, run):
         t = problem.t
-        if self.polish_window is not None:
-            check_window(self.polish_window, t)
         lerf = self.direction == "lerf"
         # state: bool mask of the current prefix set, its placed features in order, partial score
         start = np.zeros(t, dtype=bool) if lerf else np.ones(t, dtype=bool)
@@ -79,8 +79,6 @@ class BeamSearch(Solver):
             partial = cand[keep]
         sigma = orders[0]
         run.report(sigma, problem.score(sigma))  # all sets cached: re-summed in the problem's order
-        if self.polish_window is not None:
-            window_descent(problem, sigma, self.polish_window, run=run)
 
     @staticmethod
     def _complete(placed: np.ndarray, t: int, lerf: bool) -> np.ndarray:

@@ -32,6 +32,20 @@ def memory_estimate(t: int, cached: bool = True) -> int:
     return (1 << t) * per
 
 
+def format_bytes(n: float) -> str:
+    """Bytes in binary units: ``"3.0 KiB"``, ``"1.2 GiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"  # pragma: no cover
+
+
+def size_description(t: int, cached: bool = True) -> str:
+    """``"2^t = N sets, ~X MiB"``: the cost and memory estimate of a complete search (progress bars)."""
+    return f"2^{t} = {1 << t:,} sets, ~{format_bytes(memory_estimate(t, cached))}"
+
+
 def _check_size(t: int, max_t: int, max_memory_gb: float, cached: bool) -> None:
     if t > max_t:
         raise ValueError(f"complete search over t={t} features needs 2^{t} = {1 << t:,} forward passes, above "
@@ -50,8 +64,9 @@ def complete_table(problem: TraceProblem, progress: bool = False, chunk: int = 1
 
     Evaluated through ``problem.oracle.evaluate_keys`` in chunks of ``chunk`` sets (cached sets are free;
     the oracle counts forward passes = 2^t minus cache hits). The memory estimate is checked first
-    against ``max_t`` and ``max_memory_gb``. ``on_chunk(done)`` is called after each chunk (solvers
-    use it to count iterations). The oracle's budget limits apply (``BudgetExhausted`` propagates).
+    against ``max_t`` and ``max_memory_gb``; with ``progress`` the bar shows it (``size_description``).
+    ``on_chunk(done)`` is called after each chunk (solvers use it to count iterations). The oracle's
+    budget limits apply (``BudgetExhausted`` propagates).
     """
     if not isinstance(problem, TraceProblem):
         raise ValueError(f"problem must be a TraceProblem; got {type(problem).__name__}")
@@ -64,7 +79,8 @@ def complete_table(problem: TraceProblem, progress: bool = False, chunk: int = 1
     _check_size(t, max_t, max_memory_gb, problem.oracle.use_cache)
     n = 1 << t
     table = np.empty(n, dtype=np.float64)
-    with tqdm(total=n, desc="complete search", disable=not progress, leave=False, unit="set") as bar:
+    desc = f"complete search ({size_description(t, problem.oracle.use_cache)})"
+    with tqdm(total=n, desc=desc, disable=not progress, leave=False, unit="set") as bar:
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
             table[start:stop] = problem.oracle.evaluate_keys(np.arange(start, stop, dtype=np.uint64))

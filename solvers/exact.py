@@ -4,7 +4,7 @@ from __future__ import annotations
 from trace_opt._validation import check_positive_float, check_positive_int
 
 from .base import Solver, register
-from .complete import MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum
+from .complete import MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum, memory_estimate, size_description
 
 
 @register("exact")
@@ -20,6 +20,8 @@ class Exact(Solver):
     Cost: 2^t forward passes minus cache hits. The size limits are checked before any model call
     (ValueError suggesting a heuristic). A forward-pass budget below that cost stops the solve with
     ``stopped="budget"`` and no evaluated trajectory (the base falls back to the identity order).
+    The size of the search is recorded in ``Result.info`` (``sets`` = 2^t, ``memory_estimate_bytes``)
+    and, with ``progress=True``, shown in the progress bar's description.
     """
 
     def __init__(self, max_t: int = MAX_T, max_memory_gb: float = MAX_MEMORY_GB, chunk: int = 1 << 14):
@@ -31,6 +33,11 @@ class Exact(Solver):
         return -(-(1 << problem.t) // self.chunk) if problem.t <= 63 else None
 
     def _search(self, problem, run):
+        t = problem.t
+        if t <= 63:
+            cached = problem.oracle.use_cache
+            run.info.update(sets=1 << t, memory_estimate_bytes=memory_estimate(t, cached))
+            run.bar.set_description(f"{self.name}: {size_description(t, cached)}")
         table = complete_table(problem, chunk=self.chunk, max_t=self.max_t, max_memory_gb=self.max_memory_gb,
                                on_chunk=lambda done: run.tick())
         sigma, score = exact_optimum(table, problem.objective)

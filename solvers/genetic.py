@@ -3,15 +3,13 @@ mutation, elitism, an optional memetic window step; each generation's children a
 oracle batch (``problem.scores``)."""
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from trace_opt._validation import check_choice, check_positive_float, check_positive_int
 
 from .base import Solver, register
 from .greedy import greedy_order
-from .window import MAX_WINDOW, check_window, window_descent
+from .window import MAX_WINDOW, POLISH_SHARE, Polishing, check_polish, check_window, window_descent
 
 SEED_NAMES = ("greedy", "greedy-morf")
 #: window of the memetic step when ``memetic_window="auto"`` (clamped to t)
@@ -58,7 +56,7 @@ def _cuts(rng: np.random.Generator, t: int) -> tuple[int, int]:
 
 
 @register("ga")
-class GeneticAlgorithm(Solver):
+class GeneticAlgorithm(Polishing, Solver):
     """Generational GA with elitism over trajectories.
 
     Parameters
@@ -73,7 +71,10 @@ class GeneticAlgorithm(Solver):
     elitism : best individuals copied unchanged into the next generation (0..population-1).
     seeds : initial individuals: names in ``("greedy", "greedy-morf")`` and/or permutations (e.g. from
         attribution rankings, ``trace_opt.rankings.attribution_to_trajectory``); the rest are random.
-    polish_window : if set, finish with exact window moves of this width on the best individual.
+    polish_window : if set, finish with exact window moves of this width on the best individual; the
+        generations then run on ``1 - polish_share`` of every limit of the solve and polishing gets the
+        rest (``solvers.window.Polishing``).
+    polish_share : share of each limit (forward passes, seconds, iterations) kept for polishing.
     memetic_window : memetic step (Moscato): each generation, the best child gets one sweep of exact
         window moves of this width (``window_descent``, 2^w sets per window, mostly cached) and
         replaces itself. ``"auto"``: ``min(5, t)``; None: a plain GA. Default chosen on the benchmark
@@ -86,7 +87,7 @@ class GeneticAlgorithm(Solver):
     def __init__(self, population: int = 32, generations: int = 200, tournament: int = 3, crossover: str = "both",
                  crossover_rate: float = 0.9, mutation: str = "both", mutation_rate: float = 0.5, elitism: int = 2,
                  seeds=("greedy", "greedy-morf"), polish_window: int | None = None,
-                 memetic_window="auto"):
+                 memetic_window="auto", polish_share: float = POLISH_SHARE):
         self.population = check_positive_int("population", population, minimum=2)
         self.generations = check_positive_int("generations", generations)
         self.tournament = check_positive_int("tournament", tournament)
@@ -109,13 +110,12 @@ class GeneticAlgorithm(Solver):
         if len(seeds) > self.population:
             raise ValueError(f"seeds has {len(seeds)} entries; expected at most population={self.population}")
         self.seeds = seeds
-        for name, w in (("polish_window", polish_window), ("memetic_window", memetic_window)):
-            if name == "memetic_window" and w == "auto":
-                continue
-            check_positive_int(name, w, minimum=2, allow_none=True)
-            if w is not None and w > MAX_WINDOW:
-                raise ValueError(f"{name}={w!r} is not valid; expected 2..{MAX_WINDOW} or None")
-        self.polish_window = polish_window
+        self.polish_window, self.polish_share = check_polish(polish_window, polish_share)
+        if memetic_window != "auto":
+            check_positive_int("memetic_window", memetic_window, minimum=2, allow_none=True)
+            if memetic_window is not None and memetic_window > MAX_WINDOW:
+                raise ValueError(f"memetic_window={memetic_window!r} is not valid; expected 2..{MAX_WINDOW}, "
+                                 "'auto' or None")
         self.memetic_window = memetic_window
 
     def _progress_total(self, problem):
@@ -135,12 +135,17 @@ class GeneticAlgorithm(Solver):
         entrants = rng.choice(len(scores), size=self.tournament, replace=False)
         return int(entrants[np.argmax(scores[entrants])])
 
-    def _search(self, problem, run):
+    def _memetic_window(self, t: int):
+        return min(AUTO_MEMETIC_WINDOW, t) if self.memetic_window == "auto" else self.memetic_window
+
+    def _check_windows(self, t):
+        super()._check_windows(t)
+        if self._memetic_window(t) is not None:
+            check_window(self._memetic_window(t), t, "memetic_window")
+
+    def _main(self, problem, run):
         t = problem.t
-        memetic = min(AUTO_MEMETIC_WINDOW, t) if self.memetic_window == "auto" else self.memetic_window
-        for w in (self.polish_window, memetic):
-            if w is not None:
-                check_window(w, t)
+        memetic = self._memetic_window(t)
         rng = run.rng
         pop: list[np.ndarray] = []
         for s in self.seeds:
@@ -191,5 +196,3 @@ class GeneticAlgorithm(Solver):
                 polished, chain = window_descent(problem, pop_arr[k], memetic, max_sweeps=1)
                 pop_arr[k], scores[k] = polished, float(chain.sum())
                 run.report(polished, scores[k])
-        if self.polish_window is not None:
-            window_descent(problem, run.best_sigma, self.polish_window, run=run)

@@ -3,35 +3,86 @@ from __future__ import annotations
 
 import numpy as np
 
-from neighbourhoods import CompleteTranspositions, check_neighbourhood_spec, get_neighbourhood
+from neighbourhoods import check_neighbourhood_spec, get_neighbourhood
+from neighbourhoods.base import (BlockInsertion, BlockReverse, CompleteTranspositions, MixedMoves, Neighbourhood,
+                                 VertexInsertion, _Transpositions)
 from trace_opt._validation import check_positive_int
 
 from .anneal import INIT_CHOICES, initial_trajectory
 from .base import Solver, register
-from .window import MAX_WINDOW, check_window, window_descent
+from .window import POLISH_SHARE, Polishing, check_polish
+
+#: proposals drawn per wanted move, at most, when sampling distinct moves by rejection
+_MAX_DRAWS_PER_MOVE = 10
 
 
 def all_transpositions(sigma: np.ndarray):
     """Every swap of two positions i < j of sigma: ``(candidates M x t, lo, hi)`` with M = t(t-1)/2."""
     t = len(sigma)
     lo, hi = np.triu_indices(t, k=1)
+    return swap_candidates(sigma, lo.astype(np.int64), hi.astype(np.int64))
+
+
+def swap_candidates(sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """The trajectories of swapping positions ``lo[m] < hi[m]`` of sigma: ``(candidates, lo, hi)``."""
     cand = np.repeat(sigma[None, :], len(lo), axis=0)
     rows = np.arange(len(lo))
     cand[rows, lo] = sigma[hi]
     cand[rows, hi] = sigma[lo]
-    return cand, lo.astype(np.int64), hi.astype(np.int64)
+    return cand, lo, hi
+
+
+def move_count(nb: Neighbourhood) -> int | None:
+    """Number of moves of a bound neighbourhood (an upper bound on its distinct neighbours), or None
+    when unknown (a user subclass): transposition sets have one move per transposition; vertex
+    insertion t(t-1); block reverse t(t-1)/2; block insertion t(t^2-1)/6; the mix the sum of its parts."""
+    t = nb.t
+    if isinstance(nb, _Transpositions):
+        return len(nb.edges)
+    counts = {VertexInsertion: t * (t - 1), BlockReverse: t * (t - 1) // 2, BlockInsertion: (t - 1) * t * (t + 1) // 6}
+    if type(nb) in counts:
+        return counts[type(nb)]
+    if type(nb) is MixedMoves:
+        p_bi = 1 - nb.p_block_reverse - nb.p_vertex_insertion
+        return sum(n for p, n in ((nb.p_block_reverse, counts[BlockReverse]),
+                                  (nb.p_vertex_insertion, counts[VertexInsertion]),
+                                  (p_bi, counts[BlockInsertion])) if p > 0)
+    return None
+
+
+def can_enumerate(nb: Neighbourhood) -> bool:
+    """True when ``nb.neighbours(sigma)`` works: a built-in move or a subclass implementing ``_all_moves``
+    (or overriding ``neighbours``)."""
+    cls = type(nb)
+    return cls._all_moves is not Neighbourhood._all_moves or cls.neighbours is not Neighbourhood.neighbours
+
+
+def enumerates_all(nb: Neighbourhood, sigma: np.ndarray, limit: int) -> bool:
+    """True when tabu scores the whole neighbourhood: it can be enumerated and has at most ``limit``
+    distinct neighbours. Decided once per solve (for these moves the number of distinct neighbours does
+    not depend on sigma); the moves are counted once by enumeration only when ``move_count`` cannot
+    decide (at most 4 built-in moves give the same neighbour: an adjacent swap in ``"mix"``)."""
+    if not can_enumerate(nb):
+        return False
+    n = move_count(nb)
+    if n is not None and n <= limit:
+        return True
+    if n is not None and n > 4 * limit:
+        return False
+    return len(nb.neighbours(sigma)) <= limit
 
 
 @register("tabu")
-class TabuSearch(Solver):
+class TabuSearch(Polishing, Solver):
     """Tabu search: per iteration, score M moves in one oracle batch and take the best admissible one.
 
     Parameters
     ----------
     iterations : tabu iterations (each scores up to ``candidates`` moves in one batch).
-    candidates : M, moves sampled per iteration from ``neighbourhood``. With complete transpositions
-        and ``t(t-1)/2 <= M``, or another transposition set with at most M transpositions, the whole
-        neighbourhood is enumerated instead.
+    candidates : M, moves scored per iteration. When the neighbourhood can enumerate its moves
+        (``Neighbourhood.neighbours``: every built-in one) and has at most M distinct neighbours, all
+        of them are scored; otherwise M **distinct** moves are sampled without replacement (exactly for
+        transposition sets; by rejection of repeated neighbours, at most 10 M draws, for the others).
     tenure : iterations during which the pair of features a move touched (``sigma[lo]``, ``sigma[hi]``
         before the move; the swapped pair for a transposition) may not be moved again as a pair.
         0 makes the search a steepest ascent. None: ``max(1, t // 4)``.
@@ -40,7 +91,10 @@ class TabuSearch(Solver):
     stagnation : restart from the best trajectory after this many iterations without a new best,
         perturbed by ``restart_moves`` random moves (None: never restart).
     restart_moves : random neighbourhood moves applied at a restart.
-    polish_window : if set, finish with exact window moves of this width (``window_descent``).
+    polish_window : if set, finish with exact window moves of this width (``window_descent``) on the
+        best trajectory; the main loop then runs on ``1 - polish_share`` of every limit of the solve
+        and polishing gets the rest (``solvers.window.Polishing``).
+    polish_share : share of each limit (forward passes, seconds, iterations) kept for polishing.
 
     Aspiration: a tabu move is taken when it beats the best score so far. When every sampled move is
     tabu and none aspires, the one whose tabu status expires first is taken. Ties go to the first move.
@@ -48,7 +102,7 @@ class TabuSearch(Solver):
 
     def __init__(self, iterations: int = 1000, candidates: int = 64, tenure: int | None = None,
                  neighbourhood="complete", init="greedy", stagnation: int | None = 50, restart_moves: int = 3,
-                 polish_window: int | None = None):
+                 polish_window: int | None = None, polish_share: float = POLISH_SHARE):
         self.iterations = check_positive_int("iterations", iterations)
         self.candidates = check_positive_int("candidates", candidates)
         self.tenure = check_positive_int("tenure", tenure, minimum=0, allow_none=True)
@@ -58,44 +112,64 @@ class TabuSearch(Solver):
         self.init = init
         self.stagnation = check_positive_int("stagnation", stagnation, allow_none=True)
         self.restart_moves = check_positive_int("restart_moves", restart_moves)
-        self.polish_window = check_positive_int("polish_window", polish_window, minimum=2, allow_none=True)
-        if self.polish_window is not None and self.polish_window > MAX_WINDOW:
-            raise ValueError(f"polish_window={polish_window!r} is not valid; expected 2..{MAX_WINDOW} or None")
+        self.polish_window, self.polish_share = check_polish(polish_window, polish_share)
 
     def _progress_total(self, problem):
         return self.iterations
 
-    def _search(self, problem, run):
+    def _moves(self, nb, sigma, rng, enumerate_all: bool):
+        """The moves scored this iteration: ``(candidates, lo, hi)`` (see ``candidates``)."""
+        M = self.candidates
+        if isinstance(nb, CompleteTranspositions):
+            if enumerate_all:
+                return all_transpositions(sigma)
+            t = len(sigma)
+            lo, hi = np.triu_indices(t, k=1)
+            pick = np.sort(rng.choice(len(lo), size=M, replace=False))
+            return swap_candidates(sigma, lo[pick].astype(np.int64), hi[pick].astype(np.int64))
+        if enumerate_all:
+            moves = nb.neighbours(sigma)
+        elif isinstance(nb, _Transpositions):  # sample M distinct transpositions
+            edges = nb.edges[np.sort(rng.choice(len(nb.edges), size=M, replace=False))]
+            if nb.on == "positions":
+                lo, hi = edges[:, 0], edges[:, 1]
+            else:  # transpositions of features: swap them wherever they stand
+                pos = np.empty(len(sigma), dtype=np.int64)
+                pos[sigma] = np.arange(len(sigma))
+                a, b = pos[edges[:, 0]], pos[edges[:, 1]]
+                lo, hi = np.minimum(a, b), np.maximum(a, b)
+            return swap_candidates(sigma, lo.astype(np.int64), hi.astype(np.int64))
+        else:  # distinct neighbours by rejection of repeats
+            seen, moves = set(), []
+            for _ in range(_MAX_DRAWS_PER_MOVE * M):
+                new, lo, hi = nb.propose(sigma, rng)
+                key = np.asarray(new).tobytes()
+                if key not in seen:
+                    seen.add(key)
+                    moves.append((new, lo, hi))
+                    if len(moves) == M:
+                        break
+        cand = np.stack([m[0] for m in moves]).astype(np.int64, copy=False)
+        lo = np.array([m[1] for m in moves], dtype=np.int64)
+        hi = np.array([m[2] for m in moves], dtype=np.int64)
+        return cand, lo, hi
+
+    def _main(self, problem, run):
         t = problem.t
-        if self.polish_window is not None:
-            check_window(self.polish_window, t)
         nb = get_neighbourhood(self.neighbourhood, t)
         rng = run.rng
         tenure = max(1, t // 4) if self.tenure is None else self.tenure
-        complete_small = isinstance(nb, CompleteTranspositions) and t * (t - 1) // 2 <= self.candidates
-        # other transposition sets (bubble, star, graphs) are enumerated too when they have <= M moves
-        other_small = (not complete_small and hasattr(nb, "transpositions")
-                       and len(nb.transpositions()) <= self.candidates)
         tabu_until = np.zeros((t, t), dtype=np.int64)  # by feature pair, symmetric
         sigma = initial_trajectory(problem, self.init, rng, run)
+        enumerate_all = enumerates_all(nb, sigma, self.candidates)
+        run.info["neighbourhood_enumerated"] = enumerate_all
         chain = problem.chain(sigma)
         score = float(chain.sum())
         run.report(sigma, score)
         since_best = 0
         for it in range(1, self.iterations + 1):
             run.tick()
-            if complete_small:
-                cand, lo, hi = all_transpositions(sigma)
-            elif other_small:
-                moves = nb.neighbours(sigma)
-                cand = np.stack([m[0] for m in moves])
-                lo = np.array([m[1] for m in moves], dtype=np.int64)
-                hi = np.array([m[2] for m in moves], dtype=np.int64)
-            else:
-                props = [nb.propose(sigma, rng) for _ in range(self.candidates)]
-                cand = np.stack([p[0] for p in props])
-                lo = np.array([p[1] for p in props], dtype=np.int64)
-                hi = np.array([p[2] for p in props], dtype=np.int64)
+            cand, lo, hi = self._moves(nb, sigma, rng, enumerate_all)
             deltas, segments = problem.move_deltas(sigma, chain, cand, lo, hi)
             fa, fb = sigma[lo], sigma[hi]
             expiry = tabu_until[fa, fb]
@@ -127,5 +201,3 @@ class TabuSearch(Solver):
                 score = float(chain.sum())
                 tabu_until[:] = 0
                 since_best = 0
-        if self.polish_window is not None:
-            window_descent(problem, run.best_sigma, self.polish_window, run=run)

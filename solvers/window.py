@@ -7,6 +7,8 @@ maximal chain in the lattice of W's 2^w subsets: the same DP as the exact optimu
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from neighbourhoods import check_neighbourhood_spec, get_neighbourhood
@@ -22,10 +24,68 @@ MAX_WINDOW = 20
 DEFAULT_WINDOW = 6
 
 
-def check_window(window: int, t: int) -> None:
-    """ValueError unless 2 <= window <= t (called at solve time, when t is known)."""
+def check_window(window: int, t: int, name: str = "window") -> None:
+    """ValueError unless window <= t (called at solve time, when t is known); ``name`` is the argument
+    the window came from (``"polish_window"``, ``"memetic_window"``, ...), named in the message."""
     if window > t:
-        raise ValueError(f"window={window} is larger than t={t}; expected 2 <= window <= t")
+        raise ValueError(f"{name}={window} is larger than t={t}; expected 2 <= {name} <= t")
+
+
+#: default ``polish_share``: the share of each limit (forward passes, seconds, iterations) that a solver
+#: with ``polish_window`` keeps back from its main loop for the polishing step
+POLISH_SHARE = 0.2
+
+
+def check_polish(polish_window, polish_share) -> tuple:
+    """Constructor validation of ``polish_window`` (2..MAX_WINDOW or None) and ``polish_share`` (in (0, 1))."""
+    polish_window = check_positive_int("polish_window", polish_window, minimum=2, allow_none=True)
+    if polish_window is not None and polish_window > MAX_WINDOW:
+        raise ValueError(f"polish_window={polish_window!r} is not valid; expected 2..{MAX_WINDOW} or None")
+    ok = isinstance(polish_share, numbers.Real) and not isinstance(polish_share, bool) and 0 < polish_share < 1
+    if not ok:
+        raise ValueError(f"polish_share={polish_share!r} is not valid; expected a number in (0, 1)")
+    return polish_window, float(polish_share)
+
+
+class Polishing:
+    """Mixin of the solvers with a ``polish_window`` option (tabu, GA, beam): the main search runs in
+    ``_main(problem, run)``; ``_search`` adds the polishing step.
+
+    With ``polish_window`` set, the main search runs under limits tightened to ``1 - polish_share`` of
+    each limit of the solve (forward passes, seconds, iterations; ``Run.reserve``), so a budget that
+    ends the main loop leaves the rest to polishing: exact window moves (``window_descent``) on the
+    best trajectory so far, which only ever report improvements (the result stays the best seen, and
+    the budget is never exceeded). When the main loop finishes within its share, polishing gets
+    everything left. ``Result.stopped`` keeps the main loop's reason ("budget", "time",
+    "iterations") if a limit ended it; ``Result.info["polish_forward_passes"]`` counts polishing's passes.
+    """
+
+    polish_window: int | None = None
+    polish_share: float = POLISH_SHARE
+
+    def _check_windows(self, t: int) -> None:
+        """Check every window option against t before any forward pass (subclasses add theirs)."""
+        if self.polish_window is not None:
+            check_window(self.polish_window, t, "polish_window")
+
+    def _search(self, problem, run):
+        self._check_windows(problem.t)
+        if self.polish_window is None:
+            self._main(problem, run)
+            return
+        with run.reserve(self.polish_share):
+            self._main(problem, run)
+        passes = run.passes_used
+        run.info["polish_forward_passes"] = 0
+        if run.best_sigma is None:  # stopped before any trajectory existed
+            run.best_sigma = np.arange(problem.t, dtype=np.int64)
+        try:
+            window_descent(problem, run.best_sigma, self.polish_window, run=run)
+        finally:
+            run.info["polish_forward_passes"] = run.passes_used - passes
+
+    def _main(self, problem, run):  # pragma: no cover - abstract
+        raise NotImplementedError
 
 
 def window_move(problem, sigma: np.ndarray, chain: np.ndarray, a: int, w: int):
@@ -128,7 +188,7 @@ class WindowDP(Solver):
 
     def _search(self, problem, run):
         window = min(DEFAULT_WINDOW, problem.t) if self.window is None else self.window
-        check_window(window, problem.t)
+        check_window(window, problem.t, "window")
         nb = get_neighbourhood(self.neighbourhood, problem.t)
         rng = run.rng
         sigma = initial_trajectory(problem, self.init, rng, run)

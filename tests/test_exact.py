@@ -207,3 +207,19 @@ def test_level_extrema_kernel_against_numpy():
         assert vmin[k] == v[sel].min() and smin[k] == sel[np.argmin(v[sel])]
         assert vmean[k] == pytest.approx(v[sel].mean())
         assert len(sel) == math.comb(t, k)
+
+
+def test_exact_shows_and_records_its_size_estimate(capsys):
+    """The memory estimate (sets, bytes) is in the progress bar and Result.info, not only in the error."""
+    from solvers.complete import memory_estimate
+    t = 7
+    problem, _ = random_table_problem(t, 4, "le-mo")
+    res = get_solver("exact", chunk=32).solve(problem, progress=True, curves=False)
+    assert res.info["sets"] == 1 << t and res.info["memory_estimate_bytes"] == memory_estimate(t)
+    err = capsys.readouterr().err
+    assert "2^7 = 128 sets" in err and "KiB" in err
+    complete_table(random_table_problem(t, 4, "le")[0], progress=True, chunk=32)
+    err = capsys.readouterr().err
+    assert "complete search (2^7 = 128 sets, ~" in err
+    quiet = get_solver("exact").solve(random_table_problem(t, 4, "le")[0], curves=False)
+    assert quiet.info["sets"] == 128 and capsys.readouterr().err == ""

@@ -10,8 +10,10 @@ from hypothesis import given, settings, strategies as st
 from neighbourhoods import Neighbourhood
 from solvers import available_solvers, get_solver, greedy_order
 from solvers.complete import complete_table, exact_optimum
+from neighbourhoods import StarTranspositions, get_neighbourhood
 from solvers.genetic import order_crossover, pmx_crossover
 from solvers.tabu import all_transpositions
+from solvers.window import window_move, window_starts
 from trace_opt import SetFunctionOracle, TraceProblem
 
 HEURISTICS = {
@@ -82,6 +84,9 @@ def test_registry_names():
     ("ga", {"generations": 0}, "generations"),
     ("ga", {"memetic_window": 1}, "memetic_window"),
     ("ga", {"memetic_window": "on"}, "memetic_window"),
+    ("ga", {"polish_share": 1.0}, "polish_share"),
+    ("tabu", {"polish_share": 0}, "polish_share"),
+    ("beam", {"polish_share": "half"}, "polish_share"),
     ("beam", {"width": 0}, "width"),
     ("beam", {"direction": "both"}, "direction"),
     ("window-dp", {"window": 1}, "window"),
@@ -102,7 +107,8 @@ def test_invalid_hyperparameters_name_the_argument(name, params, arg):
 def test_window_larger_than_t_is_refused_at_solve_time(name, params):
     problem = structured_problem(6, 0, "le")
     solver = get_solver(name, **params)
-    with pytest.raises(ValueError, match="window=7 is larger than t=6"):
+    arg = next(iter(params))  # the message names the argument the window came from
+    with pytest.raises(ValueError, match=rf"^{arg}=7 is larger than t=6; expected 2 <= {arg} <= t"):
         solver.solve(problem)
     assert problem.oracle.forward_passes == 0
 
@@ -209,6 +215,120 @@ def test_tabu_enumerates_a_small_transposition_set():
         s = res.trajectory.copy()
         s[i], s[i + 1] = s[i + 1], s[i]
         assert problem.score(s) <= res.score + 1e-12
+
+
+def spy_moves(problem):
+    """Record the candidate batches tabu sends to ``problem.move_deltas``."""
+    batches = []
+    orig = problem.move_deltas
+
+    def spy(sigma, chain, cand, lo, hi):
+        batches.append((sigma.copy(), np.array(cand), np.asarray(lo).copy(), np.asarray(hi).copy()))
+        return orig(sigma, chain, cand, lo, hi)
+
+    problem.move_deltas = spy
+    return batches
+
+
+@pytest.mark.parametrize("neighbourhood, t, M", [("complete", 16, 64), (StarTranspositions(on="features"), 16, 10),
+                                                 ("block-reverse", 12, 20), ("mix", 12, 30)])
+def test_tabu_samples_distinct_moves(neighbourhood, t, M):
+    """A neighbourhood larger than M: M distinct moves per iteration (sampling with replacement scored
+    only ~50 distinct of 120 transpositions at t=16, M=64)."""
+    problem = structured_problem(t, 3, "le")
+    batches = spy_moves(problem)
+    res = get_solver("tabu", iterations=15, candidates=M, init="random", neighbourhood=neighbourhood) \
+        .solve(problem, seed=1, curves=False)
+    assert len(batches) == 15 and res.info["neighbourhood_enumerated"] is False
+    for _, cand, _, _ in batches:
+        assert len({c.tobytes() for c in cand}) == len(cand) == M
+
+
+@pytest.mark.parametrize("neighbourhood, t", [("vertex-insertion", 5), ("block-reverse", 6), ("block-insertion", 5),
+                                              ("mix", 4)])
+def test_tabu_enumerates_any_small_neighbourhood(neighbourhood, t):
+    """Not only transposition sets: every neighbourhood that can enumerate its moves is scored whole when
+    it has at most M distinct neighbours (vertex insertion at t=5: (t-1)^2 = 16 of its 20 moves)."""
+    nb = get_neighbourhood(neighbourhood, t)
+    size = len(nb.neighbours(np.arange(t)))
+    problem = structured_problem(t, 4, "le-mo")
+    batches = spy_moves(problem)
+    res = get_solver("tabu", iterations=10, candidates=size, tenure=0, stagnation=None, init="random",
+                     neighbourhood=neighbourhood).solve(problem, seed=0, curves=False)
+    assert res.info["neighbourhood_enumerated"] is True and len(batches) == 10
+    for sigma, cand, _, _ in batches:
+        assert {c.tobytes() for c in cand} == {m[0].tobytes() for m in nb.neighbours(sigma)}
+    # tenure 0: steepest ascent over the whole neighbourhood, so the best is a local optimum of it
+    assert max(problem.score(m[0]) for m in nb.neighbours(res.trajectory)) <= res.score + 1e-12
+
+
+def window_optimal(problem, sigma, w):
+    """No swept window of width w (``window_descent``'s sweep) can be reordered for a gain."""
+    chain = problem.chain(sigma)
+    score = float(chain.sum())
+    return all(window_move(problem, sigma, chain, a, w)[2] <= 1e-12 * (1 + abs(score))
+               for a in window_starts(problem.t, w, max(1, w // 2)))
+
+
+POLISHED = [("tabu", {"iterations": 10 ** 6, "init": "random"}),
+            ("ga", {"generations": 10 ** 6, "seeds": None, "memetic_window": None}),
+            ("beam", {"width": 64})]
+
+
+@pytest.fixture
+def window_moves(monkeypatch):
+    """Count the exact window moves made (polishing is the only user of them in these solvers)."""
+    import solvers.window as W
+    calls = []
+    orig = W.window_move
+
+    def counted(*a, **k):
+        calls.append(1)
+        return orig(*a, **k)
+
+    monkeypatch.setattr(W, "window_move", counted)
+    return calls
+
+
+@pytest.mark.parametrize("name, params", POLISHED)
+def test_polish_runs_when_the_pass_budget_ends_the_main_loop(name, params, window_moves):
+    """polish_window used to sit after the main loop, so a budget stop skipped it: now the main loop
+    keeps polish_share of the budget back and polishing always runs, within the budget."""
+    t, w, budget, share = 12, 4, 1000, 0.5
+    problem = structured_problem(t, 3, "le")
+    res = get_solver(name, polish_window=w, polish_share=share, **params).solve(problem, budget=budget, seed=0,
+                                                                                curves=False)
+    assert res.stopped == "budget" and res.forward_passes <= budget
+    assert len(window_moves) > 0  # polishing ran
+    assert window_optimal(problem, res.trajectory, w)  # ... to the end: a window-optimal result
+    assert res.forward_passes - res.info["polish_forward_passes"] <= int(share * budget)  # main loop's share
+    assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
+    assert res.history[-1][1] == res.score and all(b[1] > a[1] for a, b in zip(res.history, res.history[1:]))
+    assert np.array_equal(np.sort(res.trajectory), np.arange(t))
+
+
+@pytest.mark.parametrize("name, params", POLISHED[:2])
+def test_polish_runs_when_the_time_budget_ends_the_main_loop(name, params, window_moves):
+    t, w = 12, 4
+    problem = structured_problem(t, 5, "le")
+    res = get_solver(name, polish_window=w, polish_share=0.5, **params).solve(
+        problem, budget={"seconds": 0.3}, seed=0, curves=False)
+    assert res.stopped == "time" and len(window_moves) > 0
+    assert window_optimal(problem, res.trajectory, w)
+    assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
+
+
+def test_polish_share_of_an_iteration_budget_and_a_nested_limit():
+    problem = structured_problem(10, 2, "le")
+    res = get_solver("tabu", iterations=10 ** 6, polish_window=3).solve(problem, budget={"iterations": 50},
+                                                                          curves=False)
+    assert res.stopped == "iterations" and res.iterations <= 50
+    assert problem.oracle.forward_limit is None and problem.oracle.deadline is None  # limits restored
+    # a forward-pass limit of an enclosing solve also bounds polishing
+    problem.oracle.forward_limit = problem.oracle.forward_passes + 40
+    res = get_solver("tabu", iterations=10 ** 6, polish_window=3, init="random").solve(
+        problem, budget=1000, curves=False)
+    assert res.forward_passes <= 40 and res.stopped == "budget"
 
 
 def test_tabu_list_forbids_recent_pairs():

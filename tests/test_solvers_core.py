@@ -437,3 +437,102 @@ def test_a_nested_solve_cannot_lift_the_outer_budget():
     assert result.forward_passes <= 40  # before the fix the inner budget replaced the outer one: 512 passes
     assert result.stopped in ("budget", "completed")  # the inner solve may absorb the stop and return
     check_result(result, problem, 40)
+
+
+# --------------------------------------------------------------------------- every registered solver
+#: settings that keep every solver busy for long on a t = 7 table problem (the limit under test stops it)
+LONG_RUNS = {"sa": {"iterations": 10 ** 6, "init": "random"}, "sa-batch": {"iterations": 10 ** 6, "init": "random"},
+             "tabu": {"iterations": 10 ** 6}, "ga": {"generations": 10 ** 6, "population": 8},
+             "beam": {"width": 1000}, "window-dp": {"window": 3, "kicks": 10 ** 6}, "exact": {"chunk": 2},
+             "greedy": {}}
+
+
+def long_run(name):
+    return get_solver(name, **LONG_RUNS.get(name, {}))
+
+
+def test_every_registered_solver_is_covered():
+    assert set(available_solvers()) <= set(LONG_RUNS)
+
+
+@pytest.mark.parametrize("name", available_solvers())
+def test_seconds_budget_stops_every_solver(name):
+    def slow(fn):
+        def wrapped(masks):
+            import time
+            time.sleep(0.03)  # every solver needs > 7 model calls on t = 7: at least 0.21 s
+            return fn(masks)
+        return wrapped
+
+    problem, _ = table_problem(7, 40, fn_wrapper=slow)
+    r = long_run(name).solve(problem, budget={"seconds": 0.1}, seed=0, curves=False)
+    assert r.stopped == "time", name
+    check_result(r, problem)
+    assert problem.oracle.deadline is None
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])  # beam makes 4 model calls at t = 7, greedy 6
+@pytest.mark.parametrize("name", available_solvers())
+def test_ctrl_c_stops_every_solver_with_its_best_so_far(name, n):
+    stopper = InterruptAfter(n)
+    problem, _ = table_problem(7, 41, fn_wrapper=stopper)
+    r = long_run(name).solve(problem, seed=1, curves=False)
+    assert r.stopped == "interrupted", name
+    check_result(r, problem)
+    if r.history:  # the best evaluated trajectory is the result
+        assert r.history[-1][1] == r.score
+
+
+@pytest.mark.parametrize("name", available_solvers())
+def test_progress_bar_of_every_solver(name, capsys):
+    problem, _ = table_problem(6, 42)
+    params = {**LONG_RUNS.get(name, {}), **({"iterations": 200} if name in ("sa", "sa-batch", "tabu") else {}),
+              **({"generations": 20} if name == "ga" else {}), **({"kicks": 5} if name == "window-dp" else {})}
+    r = get_solver(name, **params).solve(problem, seed=0, progress=True, curves=False)
+    assert r.stopped == "completed"
+    check_result(r, problem)
+    err = capsys.readouterr().err
+    assert f"{name}" in err and "it" in err  # the bar, labelled with the solver's name, was drawn
+    get_solver(name, **params).solve(problem, seed=0, curves=False)
+    assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- SA's initial temperature
+def predict_proba_problem(t=6, seed=0):
+    """A black-box classifier (predict_proba of a logistic model) through a CallableOracle."""
+    from trace_opt import CallableOracle
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=t)
+    x = np.abs(rng.normal(size=t)) * np.sign(w)  # a confident positive: f(x) = p(class 1) > 0.5
+
+    def predict_proba(X):
+        p = 1 / (1 + np.exp(-(X @ w)))
+        return np.stack([1 - p, p], axis=1)
+
+    oracle = CallableOracle(predict_proba, x, target=1)
+    return TraceProblem(oracle, "le-mo"), float(predict_proba(x[None])[0, 1])
+
+
+def test_sa_temperature_for_a_callable_follows_its_scale_and_is_recorded():
+    """A black box has no ``output``: it used to get the logit rule T0 = 2 even for probabilities."""
+    problem, fx = predict_proba_problem()
+    r = SimulatedAnnealing(iterations=20).solve(problem, seed=0, curves=False)
+    f_all = 0.5  # zeros reference: p = sigmoid(0)
+    assert r.params["T0"] == pytest.approx(max(fx, abs(fx - f_all)) / 10) and r.params["T0"] < 0.1
+    assert r.info["T0_rule"].startswith("raw")
+    check_result(r, problem)
+
+
+def test_sa_records_the_temperature_it_used():
+    oracle, _, _ = tabular_additive(6, seed=8)
+    r = SimulatedAnnealing(iterations=10).solve(TraceProblem(oracle, "le-mo"), seed=0, curves=False)
+    assert r.params["T0"] == 2.0 and r.info["T0_rule"].startswith("logit")
+    prob = ModelOracle(oracle.model, oracle.x, target=1, features=tabular_features(6), reference="zeros",
+                       output="prob")
+    r = SimulatedAnnealing(iterations=10).solve(TraceProblem(prob, "le-mo"), seed=0, curves=False)
+    assert r.params["T0"] == pytest.approx(prob.value_full_input / 10) and r.info["T0_rule"].startswith("prob")
+    r = SimulatedAnnealing(iterations=10, T0=0.3).solve(TraceProblem(prob, "le"), seed=0, curves=False)
+    assert r.params["T0"] == 0.3 and r.info["T0_rule"] == "given"
+    r = get_solver("sa-batch", iterations=10).solve(table_problem(6, 3)[0], seed=0, curves=False)
+    assert r.params["T0"] == 2.0 and "no output kind" in r.info["T0_rule"]
+    json.dumps(r.to_dict())
