@@ -120,6 +120,59 @@ def test_demo_flags_act(tmp_path, capsys, model_cache_dir, monkeypatch):
     assert rec["explanation"]["solver"]["iterations"] == 3 and rec["explanation"]["solver"]["stopped"] == "iterations"
 
 
+def test_one_ctrl_c_in_a_search_stops_the_demo(tmp_path, capsys, model_cache_dir, monkeypatch):
+    """The solver turns Ctrl-C into its best-so-far (stopped='interrupted'); the demo used to go on to the
+    next digit. Now it writes that digit's files and summary.json, then stops."""
+    real_cnn, calls = trace_opt.data.digits_cnn, []
+
+    def digits_cnn(*args, **kwargs):
+        model = real_cnn(*args, **kwargs)
+        forward = model.forward
+
+        def interrupted_once(batch):
+            calls.append(len(batch))
+            if len(calls) == 2:  # call 1 is the probe pass on x, call 2 the first search batch: Ctrl-C
+                raise KeyboardInterrupt
+            return forward(batch)
+
+        monkeypatch.setattr(model, "forward", interrupted_once)
+        return model
+
+    monkeypatch.setattr(trace_opt.data, "digits_cnn", digits_cnn)
+    rc, out, cap = _run(tmp_path, capsys, "--n", "3", "--iterations", "20", cache=model_cache_dir)
+    assert rc == 130 and len(calls) > 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["index"] for r in summary["rows"]] == [0] and summary["rows"][0]["stopped"] == "interrupted"
+    assert [f["json"] for f in summary["files"]] == ["digit_000.json"] and "digit 0" in summary["interrupted"]
+    assert sorted(p.name for p in out.glob("digit_*.json")) == ["digit_000.json"]
+    record = json.loads((out / "digit_000.json").read_text())
+    assert record["explanation"]["solver"]["stopped"] == "interrupted"
+    assert sorted(record["explanation"]["trajectory"]) == list(range(16))
+    for key in ("overlay", "deletion_sequence", "curves"):
+        assert _png_ok(out / summary["files"][0][key]), key
+    header, _, row = cap.out.split("\n\n")[1].splitlines()[:3]  # the table: header, rule, first row
+    assert header.split()[-1] == "stopped" and row.split()[-1] == "interrupted"
+    assert "interrupted" in cap.err
+
+
+def test_ctrl_c_outside_a_search_still_writes_the_summary(tmp_path, capsys, model_cache_dir, monkeypatch):
+    real, calls = plots.plot_curves, []
+
+    def plot_curves(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # while drawing the second digit's figures
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_curves", plot_curves)
+    rc, out, cap = _run(tmp_path, capsys, "--n", "3", "--iterations", "20", cache=model_cache_dir)
+    assert rc == 130
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["index"] for r in summary["rows"]] == [0] and [f["json"] for f in summary["files"]] == ["digit_000.json"]
+    assert summary["interrupted"] == "Ctrl-C after 1 digit(s)" and not (out / "digit_001.json").exists()
+    assert "stopped" not in cap.out.split("\n\n")[1].splitlines()[0]  # digit 0 finished normally
+
+
 def test_demo_progress_flag(tmp_path, capsys, model_cache_dir):
     rc = main(["demo", "--out", str(tmp_path / "a"), "--cache-dir", str(model_cache_dir), "--n", "1",
                "--iterations", "20"])

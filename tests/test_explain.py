@@ -85,7 +85,7 @@ def test_explain_tiny_cnn(cnn_and_x, objective, output):
     assert exp.counters["forward_passes"] == oracle.forward_passes
     assert model_calls == exp.counters["batches"]  # every model call is counted (no hidden passes)
     assert exp.counters["requests"] == exp.counters["cache_hits"] + exp.counters["forward_passes"]
-    # SA starts from the greedy LeRF order and only keeps improvements
+    # SA starts from greedy on the same objective (init="greedy", LeRF direction) and only keeps improvements
     greedy = Greedy().solve(TraceProblem(ModelOracle(model, x, exp.target, features=4, reference="blur", sigma=1.0,
                                                      output=output), objective))
     assert exp.score >= greedy.score - 1e-9

@@ -173,3 +173,42 @@ def test_as_features_forms():
 def test_features_dataclass_counts():
     f = Features(np.array([[0, 1], [1, 2]]), 3)
     assert f.counts().tolist() == [1, 2, 1]
+
+
+@pytest.mark.parametrize("ids,t,match", [
+    ([[0, 0, 1, 1], [2, 2, -1, -1]], 4, r"features.ids must lie in 0..3 \(t=4\); found ids \[-1\]"),  # used to wrap
+    ([[0, 1], [2, 5]], 4, r"features.ids must lie in 0..3 \(t=4\); found ids \[5\]"),  # used to be an IndexError
+    ([[0, 1], [0, 1]], 4, r"features: every feature 0..3 must own .* features \[2, 3\] own none"),
+    (np.array([[0.0, 1.0], [0.0, 1.0]]), 2, "features.ids must be an integer array"),
+    (np.array([[True, False], [True, False]]), 2, "features.ids must be an integer array"),
+    ([[0, 1], [0, 1]], 0, "features.t=0"),
+    ([[0, 1], [0, 1]], 2.0, "features.t=2.0"),
+])
+def test_features_objects_are_validated(ids, t, match):
+    with pytest.raises(ValueError, match=match):
+        Features(np.asarray(ids), t)
+
+
+def test_features_names_and_as_features_recheck():
+    with pytest.raises(ValueError, match="features.names has 1 entries"):
+        Features(np.array([0, 1]), 2, names=["a"])
+    f = Features([[0, 1], [1, 0]], 2)  # a nested list is accepted and stored as int64
+    assert f.ids.dtype == np.int64 and f.counts().tolist() == [2, 2]
+    f.ids[0, 0] = -1  # edited in place after construction: as_features checks again
+    with pytest.raises(ValueError, match="features.ids must lie in 0..1"):
+        as_features(f, (1, 2, 2))
+
+
+def test_bad_features_are_refused_before_the_model_runs():
+    """Deleting feature 3 used to zero the pixels of feature -1 as well (negative ids wrapped around)."""
+    calls = []
+
+    def model(b):
+        calls.append(len(b))
+        return b.flatten(1)[:, :3]
+
+    f = Features(np.array([[0, 0, 1, 1], [2, 2, 3, 3]]), 4)
+    f.ids[1, 2:] = -1
+    with pytest.raises(ValueError, match="features.ids"):
+        ModelOracle(model, torch.rand(1, 2, 4), 0, features=f)
+    assert calls == []

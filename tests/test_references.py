@@ -6,7 +6,9 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from trace_opt import ModelOracle, REFERENCE_KINDS, grid_features, make_reference, tabular_features
+from trace_opt import (ModelOracle, REFERENCE_KINDS, grid_features, make_reference, segmentation_features,
+                       tabular_features)
+from trace_opt.references import check_reference_options
 
 torch.set_num_threads(1)
 
@@ -41,6 +43,9 @@ def test_mean_and_channel_mean(image, feats):
     for c in range(3):
         np.testing.assert_allclose(cm[c], np.full(x.shape[1:], x[c].mean()), rtol=1e-12)
     assert not np.allclose(cm[0], cm[1])
+    # H x W (no channel dim): one channel, the global mean (not one mean per row)
+    hw = torch.arange(12.0).reshape(3, 4)
+    assert torch.equal(make_reference("channel_mean", hw, grid_features((3, 4), 2)), torch.full((3, 4), 5.5))
 
 
 def test_patch_mean_is_each_features_mean(image, feats):
@@ -49,8 +54,18 @@ def test_patch_mean_is_each_features_mean(image, feats):
     ids = feats.ids
     for i in range(feats.t):
         sel = ids == i
-        expected = x[:, sel].mean()  # over the feature's pixels in every channel
-        np.testing.assert_allclose(ref[:, sel], expected, rtol=1e-12)
+        for c in range(3):  # each channel's mean over the feature's pixels (not mixed across channels)
+            np.testing.assert_allclose(ref[c, sel], x[c, sel].mean(), rtol=1e-12)
+    # a colour patch keeps its colour: channel 0 all zeros and channel 1 all tens stay 0 and 10
+    two = torch.stack([torch.zeros(2, 4), torch.full((2, 4), 10.0)])
+    ref2 = make_reference("patch_mean", two, grid_features((2, 4), (1, 2)))
+    assert torch.equal(ref2, two)
+    # a feature map over every element (C x H x W): the mean over the feature's elements in all channels
+    full = torch.as_tensor(np.broadcast_to(feats.ids, x.shape).copy())
+    ref3 = make_reference("patch_mean", image, segmentation_features(full.numpy())).numpy()
+    for i in range(feats.t):
+        sel = np.broadcast_to(ids == i, x.shape)
+        np.testing.assert_allclose(ref3[sel], x[sel].mean(), rtol=1e-12)
     # tabular: per-group means of a 1-D row
     row = torch.arange(6, dtype=torch.float64)
     tab = tabular_features(6, groups=[[0, 5], [1, 2, 3], [4]])
@@ -139,3 +154,42 @@ def test_bad_references_are_refused(image, feats):
         make_reference("blur", row, tab)
     with pytest.raises(ValueError, match="channel_mean"):
         make_reference("channel_mean", row, tab)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_references_are_refused(image, feats, bad):
+    user = torch.rand(3, 10, 13, dtype=torch.float64)
+    user[1, 2, 3] = bad
+    for given in (user, user.numpy()):
+        with pytest.raises(ValueError, match="reference contains 1 NaN or infinite"):
+            make_reference(given, image, feats)
+    with pytest.raises(ValueError, match="reference contains"):
+        make_reference(bad, image, feats)
+    with pytest.raises(ValueError, match="value contains"):
+        make_reference("constant", image, feats, value=bad)
+    with pytest.raises(ValueError, match="value must hold numbers"):
+        make_reference("constant", image, feats, value="0.5")
+
+
+def test_options_a_reference_does_not_use_are_refused(image, feats):
+    """sigma with reference='zeros' used to be ignored silently."""
+    for kind, options in (("zeros", {"sigma": -3}), ("blur", {"value": 1.0}), ("constant", {"noise_std": 1.0}),
+                          (0.5, {"sigma": 1.0}), (torch.zeros(3, 10, 13), {"value": 0.0})):
+        name = next(iter(options))
+        with pytest.raises(ValueError, match=f"{name}=.* is only used by reference="):
+            make_reference(kind, image, feats, **options)
+    # None means "not given"; the seed is accepted by every kind (explain always passes its seed)
+    assert torch.equal(make_reference("zeros", image, feats, sigma=None, seed=3), torch.zeros_like(image))
+    assert torch.equal(make_reference("constant", image, feats), torch.zeros_like(image))
+    with pytest.raises(ValueError, match="seed"):
+        make_reference("noise", image, feats, seed=-1)
+    check_reference_options("blur", {"sigma": 1.0})
+    unknown = r"unknown option\(s\) \['iterations'\]; accepted: \['noise_std', 'sigma', 'value'\]"
+    with pytest.raises(ValueError, match=unknown):
+        check_reference_options("blur", {"iterations": 10})
+
+
+def test_noise_reference_with_seed_none_is_drawn_fresh(image, feats):
+    a = make_reference("noise", image, feats, seed=None)
+    b = make_reference("noise", image, feats, seed=None)
+    assert a.shape == image.shape and torch.isfinite(a).all() and not torch.equal(a, b)

@@ -232,6 +232,20 @@ def test_greedy_and_registry_refusals(problem):
     (dict(features=np.zeros((5, 6), dtype=int) + np.arange(6)), "does not cover"),
     (dict(reference="gauss"), "reference='gauss'"),
     (dict(batch_size=0), "batch_size"),
+    # options that used to escape as TypeErrors, or be ignored silently
+    (dict(iterations=10),
+     r"explain: unknown option\(s\) \['iterations'\]; accepted: \['noise_std', 'sigma', 'value'\]"),
+    (dict(sigma=-3), r"sigma=-3 is only used by reference='blur'; reference='zeros' ignores it"),
+    (dict(reference="blur", value=1.0), "value=1.0 is only used by reference='constant'"),
+    (dict(solver_options={"foo": 1}),
+     r"solver_options of solver='sa': unknown option\(s\) \['foo'\]; accepted: .*'iterations'"),
+    (dict(solver="greedy", solver_options={"iterations": 5}),
+     r"unknown option\(s\) \['iterations'\]; accepted: \['direction'\]"),
+    (dict(seed=-1), "seed=-1 is not valid; expected an integer >= 0 or None"),
+    (dict(seed="a"), "seed='a'"),
+    (dict(seed=1.5), "seed=1.5"),
+    (dict(device="cudaX"), "device='cudaX' is not valid"),
+    (dict(reference=torch.full((1, 6, 6), float("nan"))), "reference contains 36 NaN"),
 ])
 def test_explain_refuses_before_any_forward_pass(model, x, kwargs, match):
     args = dict(features=3, target=0)
@@ -239,6 +253,43 @@ def test_explain_refuses_before_any_forward_pass(model, x, kwargs, match):
     with pytest.raises(ValueError, match=match):
         trace_opt.explain(model, x, **args)
     assert model.calls == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_explain_refuses_a_non_finite_input_as_x(model, x, bad):
+    """Used to be reported after the probe pass as "model output contains NaN"."""
+    x = x.clone()
+    x[0, 2, 3] = bad
+    with pytest.raises(ValueError, match="x contains 1 NaN or infinite"):
+        trace_opt.explain(model, x, features=3)
+    assert model.calls == 0
+    calls = []
+    with pytest.raises(ValueError, match="x contains 1 NaN or infinite"):
+        trace_opt.explain(lambda b: calls.append(1) or np.ones((len(b), 3)), x.numpy(), target=0, features=3)
+    assert calls == []
+    with pytest.raises(ValueError, match="x contains"):  # finite in float64, inf once cast to the model's float32
+        trace_opt.explain(model, np.full((1, 6, 6), 1e300), features=3)
+
+
+def test_explain_callable_with_class_scores_needs_a_target(x):
+    """A (B, n_classes) callable with target=None used to get "target=None is out of range"."""
+    def scores(b):
+        return b.reshape(len(b), -1)[:, :3]
+
+    with pytest.raises(ValueError, match=r"target=None: the callable model returns \(B, n_classes\) scores, so "
+                                         "give target="):
+        trace_opt.explain(scores, x.numpy(), features=3, solver="greedy")
+    assert trace_opt.explain(scores, x.numpy(), target=2, features=3, solver="greedy").target == 2
+    # one score per input: target=None is right, and an explicit target is still refused
+    exp = trace_opt.explain(lambda b: b.reshape(len(b), -1).sum(1), x.numpy(), features=3, solver="greedy")
+    assert exp.target is None and exp.output == "raw"
+
+
+def test_explain_seed_none_and_device_objects(model, x):
+    exp = trace_opt.explain(model, x, target=0, features=3, reference="noise", solver="sa",
+                            solver_options={"iterations": 5}, seed=None, device=torch.device("cpu"))
+    assert exp.result.seed is None and sorted(exp.trajectory.tolist()) == list(range(9))
+    assert torch.isfinite(exp.oracle.reference).all()
 
 
 def test_explain_wrong_input_shape_and_model_type(model):

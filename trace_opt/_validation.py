@@ -16,7 +16,8 @@ def check_positive_int(name: str, value, minimum: int = 1, allow_none: bool = Fa
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}={value!r} is not valid; expected an integer >= {minimum}")
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name}={value!r} is not valid; expected an integer >= {minimum}{none}")
     return int(value)
 
 
@@ -28,6 +29,23 @@ def check_positive_float(name: str, value, allow_none: bool = False, allow_zero:
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name}={value!r} is not valid; expected a finite number {bound}")
     return float(value)
+
+
+def check_keywords(name: str, given, accepted, hint: str = "") -> None:
+    """Refuse keywords of ``given`` outside ``accepted``, naming them and listing what is accepted."""
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise ValueError(f"{name}: unknown option(s) {unknown}; accepted: {sorted(accepted)}{hint}")
+
+
+def check_finite_array(name: str, values) -> None:
+    """Refuse a numpy array / torch tensor (or nested list) that is not numeric or holds NaN or inf."""
+    arr = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        bad = int((~np.isfinite(arr)).sum())
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); expected finite numbers")
 
 
 def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:

@@ -3,7 +3,9 @@
 ``demo`` trains (or loads from the cache) the 8 x 8 digits CNN, explains N test digits with
 TRACE-(Le-Mo) on logits over a 4 x 4 grid of 2 x 2 patches (t = 16), prints a table comparing the
 searched trajectory with the greedy LeRF order, and writes one JSON and three PNGs per explanation
-plus ``summary.json`` into the output folder.
+plus ``summary.json`` into the output folder. One Ctrl-C stops it: the digit being searched keeps its
+best-so-far (written as usual, ``stopped`` = ``"interrupted"`` in the table), no further digit is
+started, ``summary.json`` is still written, and the exit status is 130.
 """
 from __future__ import annotations
 
@@ -99,6 +101,8 @@ def _table(rows: list[dict]) -> str:
             ("value", "objective", "{:.2f}"), ("auc_le", "AUC-Le", "{:.2f}"), ("auc_mo", "AUC-Mo", "{:.2f}"),
             ("le_mo", "Le-Mo", "{:.2f}"), ("greedy_le_mo", "greedy Le-Mo", "{:.2f}"),
             ("gain", "gain", "{:+.2f}"), ("forward_passes", "passes", "{:d}"), ("seconds", "seconds", "{:.2f}")]
+    if any(r["stopped"] != "completed" for r in rows):  # a search cut short (budget, time, Ctrl-C) says so
+        cols.append(("stopped", "stopped", "{}"))
     cells = [[fmt.format(r[key]) for key, _, fmt in cols] for r in rows]
     widths = [max(len(head), *(len(c[i]) for c in cells)) for i, (_, head, _) in enumerate(cols)]
     line = lambda parts: "  ".join(p.rjust(w) for p, w in zip(parts, widths))  # noqa: E731
@@ -151,69 +155,82 @@ def _demo(args) -> int:
           f"patches (t={DEMO_GRID * DEMO_GRID}), zero reference, solver {args.solver} "
           f"{solver.get_params()}, budget {budget}, seed {args.seed}, {args.threads} torch thread(s)")
 
-    rows, files = [], []
-    for i in tqdm(range(args.n), desc="digits", disable=not progress, dynamic_ncols=True):
-        x, label = X_test[i], int(y_test[i])
-        t1 = time.perf_counter()
-        exp = trace_opt.explain(model, x, target=None, features=DEMO_GRID, reference="zeros", output="logit",
-                                objective="le-mo", solver=solver, budget=budget, seed=args.seed,
-                                progress=progress)
-        seconds = time.perf_counter() - t1
-        # Baseline: the greedy LeRF order (greedy on D alone, the paper's greedy), scored by Le-Mo.
-        passes_before = exp.oracle.forward_passes
-        greedy = greedy_order(trace_opt.TraceProblem(exp.oracle, "le"), "lerf")
-        greedy_curves = trace_opt.TraceProblem(exp.oracle, "le-mo").curves(greedy)
-        baseline_passes = exp.oracle.forward_passes - passes_before
-        row = {"index": i, "label": label, "target": int(exp.target), "value": float(exp.value),
-               "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.curves.le_mo,
-               "greedy_le_mo": greedy_curves.le_mo, "gain": exp.curves.le_mo - greedy_curves.le_mo,
-               "forward_passes": int(exp.result.forward_passes), "seconds": seconds,
-               "stopped": exp.result.stopped}
-        rows.append(row)
-        stem = f"digit_{i:03d}"
-        figs = {"overlay": f"{stem}_overlay.png", "deletion_sequence": f"{stem}_sequence.png",
-                "curves": f"{stem}_curves.png"}
-        title = f"test digit {i} (label {label}), explained class {exp.target}"
-        plt.close(plot_overlay(exp, path=out / figs["overlay"], title=title))
-        plt.close(plot_deletion_sequence(exp, path=out / figs["deletion_sequence"]))
-        plt.close(plot_curves(exp, baseline=greedy_curves, baseline_label="greedy LeRF order",
-                              path=out / figs["curves"], title=title))
-        record = {
-            "input": {"dataset": "sklearn.datasets.load_digits", "size": DEMO_SIZE, "split": "test",
-                      "split_seed": 0, "index": i, "label": label, "shape": list(x.shape),
-                      "pixels": x.numpy().tolist()},
-            "model": {"architecture": model.config["arch"], "test_accuracy": model.test_accuracy,
-                      "config": model.config},
-            "features": {"kind": "grid", "grid": [DEMO_GRID, DEMO_GRID], "patch_pixels": [2, 2],
-                         "t": DEMO_GRID * DEMO_GRID},
-            "reference": "zeros", "seed": args.seed, "budget": budget, "seconds": seconds,
-            "explanation": exp.to_dict(),
-            "baseline": {"name": "greedy LeRF order (greedy on D, objective 'le')", "trajectory": greedy.tolist(),
-                         "auc_le": greedy_curves.auc_le, "auc_mo": greedy_curves.auc_mo,
-                         "le_mo": greedy_curves.le_mo, "curves": greedy_curves.to_dict(),
-                         "extra_forward_passes": baseline_passes},
-            "figures": figs,
-        }
-        atomic_write_json(out / f"{stem}.json", record)
-        files.append({"json": f"{stem}.json", **figs})
+    # One Ctrl-C stops the demo: inside a search the solver returns its best-so-far (written like any
+    # other result), elsewhere the digit in progress is dropped; summary.json is written either way.
+    rows, files, interrupted = [], [], None
+    try:
+        for i in tqdm(range(args.n), desc="digits", disable=not progress, dynamic_ncols=True):
+            x, label = X_test[i], int(y_test[i])
+            t1 = time.perf_counter()
+            exp = trace_opt.explain(model, x, target=None, features=DEMO_GRID, reference="zeros", output="logit",
+                                    objective="le-mo", solver=solver, budget=budget, seed=args.seed,
+                                    progress=progress)
+            seconds = time.perf_counter() - t1
+            # Baseline: the greedy LeRF order (greedy on D alone, the paper's greedy), scored by Le-Mo.
+            passes_before = exp.oracle.forward_passes
+            greedy = greedy_order(trace_opt.TraceProblem(exp.oracle, "le"), "lerf")
+            greedy_curves = trace_opt.TraceProblem(exp.oracle, "le-mo").curves(greedy)
+            baseline_passes = exp.oracle.forward_passes - passes_before
+            row = {"index": i, "label": label, "target": int(exp.target), "value": float(exp.value),
+                   "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.curves.le_mo,
+                   "greedy_le_mo": greedy_curves.le_mo, "gain": exp.curves.le_mo - greedy_curves.le_mo,
+                   "forward_passes": int(exp.result.forward_passes), "seconds": seconds,
+                   "stopped": exp.result.stopped}
+            stem = f"digit_{i:03d}"
+            figs = {"overlay": f"{stem}_overlay.png", "deletion_sequence": f"{stem}_sequence.png",
+                    "curves": f"{stem}_curves.png"}
+            title = f"test digit {i} (label {label}), explained class {exp.target}"
+            plt.close(plot_overlay(exp, path=out / figs["overlay"], title=title))
+            plt.close(plot_deletion_sequence(exp, path=out / figs["deletion_sequence"]))
+            plt.close(plot_curves(exp, baseline=greedy_curves, baseline_label="greedy LeRF order",
+                                  path=out / figs["curves"], title=title))
+            record = {
+                "input": {"dataset": "sklearn.datasets.load_digits", "size": DEMO_SIZE, "split": "test",
+                          "split_seed": 0, "index": i, "label": label, "shape": list(x.shape),
+                          "pixels": x.numpy().tolist()},
+                "model": {"architecture": model.config["arch"], "test_accuracy": model.test_accuracy,
+                          "config": model.config},
+                "features": {"kind": "grid", "grid": [DEMO_GRID, DEMO_GRID], "patch_pixels": [2, 2],
+                             "t": DEMO_GRID * DEMO_GRID},
+                "reference": "zeros", "seed": args.seed, "budget": budget, "seconds": seconds,
+                "explanation": exp.to_dict(),
+                "baseline": {"name": "greedy LeRF order (greedy on D, objective 'le')", "trajectory": greedy.tolist(),
+                             "auc_le": greedy_curves.auc_le, "auc_mo": greedy_curves.auc_mo,
+                             "le_mo": greedy_curves.le_mo, "curves": greedy_curves.to_dict(),
+                             "extra_forward_passes": baseline_passes},
+                "figures": figs,
+            }
+            atomic_write_json(out / f"{stem}.json", record)
+            rows.append(row)
+            files.append({"json": f"{stem}.json", **figs})
+            if exp.result.stopped == "interrupted":  # Ctrl-C inside the search: its best-so-far is saved above
+                interrupted = f"Ctrl-C during digit {i}; its best-so-far was written"
+                break
+    except KeyboardInterrupt:
+        interrupted = f"Ctrl-C after {len(files)} digit(s)"
+    if interrupted:
+        print(f"\ninterrupted ({interrupted}); stopping", file=sys.stderr)
 
-    print()
-    print(_table(rows))
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("le_mo", "greedy_le_mo", "gain", "forward_passes",
-                                                              "seconds")}
-    print(f"\nmean Le-Mo {mean['le_mo']:.2f} (greedy LeRF order {mean['greedy_le_mo']:.2f}, gain "
-          f"{mean['gain']:+.2f}); {mean['forward_passes']:.0f} forward passes and {mean['seconds']:.2f} s "
-          "per explanation")
+    mean = None
+    if rows:
+        print()
+        print(_table(rows))
+        mean = {k: float(np.mean([r[k] for r in rows])) for k in ("le_mo", "greedy_le_mo", "gain", "forward_passes",
+                                                                  "seconds")}
+        print(f"\nmean Le-Mo {mean['le_mo']:.2f} (greedy LeRF order {mean['greedy_le_mo']:.2f}, gain "
+              f"{mean['gain']:+.2f}); {mean['forward_passes']:.0f} forward passes and {mean['seconds']:.2f} s "
+              "per explanation")
     total = time.perf_counter() - start
     summary = {"command": "demo", "argv": getattr(args, "argv", None),
                "settings": {"n": args.n, "solver": args.solver, "solver_params": _jsonable(solver.get_params()),
                             "iterations": args.iterations, "iterations_applied_as": iterations_applied,
                             "budget": budget, "seed": args.seed, "objective": "le-mo", "output": "logit",
                             "grid": [DEMO_GRID, DEMO_GRID], "reference": "zeros", "threads": args.threads},
-               "model": model_info, "rows": rows, "mean": mean, "files": files, "seconds_total": total}
+               "model": model_info, "rows": rows, "mean": mean, "files": files, "interrupted": interrupted,
+               "seconds_total": total}
     atomic_write_json(out / "summary.json", summary)
     print(f"wrote {len(files)} explanation(s) (JSON + 3 PNGs each) and summary.json to {out} in {total:.1f} s")
-    return 0
+    return 130 if interrupted else 0
 
 
 def _jsonable(obj):

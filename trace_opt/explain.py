@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import inspect
+
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_float
+from ._validation import check_choice, check_finite_array, check_keywords, check_positive_float, check_positive_int
 from .features import tabular_features
 from .oracle import CallableOracle, ModelOracle, Oracle
 from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
+from .references import REFERENCE_OPTIONS, check_reference_options
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Explanation:
 
 def explain(model, x, target: int | None = None, *, features=None, reference="zeros", output: str | None = None,
             objective: str = "le-mo", solver="sa", solver_options: dict | None = None, budget=None,
-            seed: int = 0, batch_size: int = 64, device="cpu", progress: bool = False,
+            seed: int | None = 0, batch_size: int = 64, device="cpu", progress: bool = False,
             heatmap_alpha: float = 1.0, **reference_options) -> Explanation:
     """Explain ``model``'s output for input ``x`` by a searched trajectory (TRACE).
 
@@ -57,8 +60,9 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     model : a torch module returning ``(B, n_classes)`` scores, or a black-box callable taking a numpy
         batch ``(B, *x.shape)`` and returning ``(B,)`` or ``(B, n_classes)`` scores.
     x : one input without batch dimension (``C x H x W`` image, ``H x W``, or a 1-D row of columns).
-    target : class to explain; None takes the model's predicted class (torch models; read from the
-        oracle's first pass on x, which is D({})).
+    target : class to explain; None takes the model's predicted class for torch models (read from the
+        oracle's first pass on x, which is D({})). A callable returning ``(B, n_classes)`` scores needs an
+        explicit target (the column to explain); one returning ``(B,)`` scores takes target=None.
     features : a grid size (int or (rows, cols)) over the last two dims, an integer feature map, or a
         ``Features`` object (e.g. ``tabular_features``). None: a 4 x 4 grid for an input with 2 or more
         dims, one feature per column for a 1-D row.
@@ -67,19 +71,33 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
         are used as returned (``"raw"``, its only accepted value).
     objective : ``"le-mo"`` (default), ``"le"`` or ``"mo"``.
     solver : a registered solver name (``solvers.available_solvers()``) or a Solver instance.
-    solver_options : the solver's hyperparameters.
+    solver_options : the solver's hyperparameters (its constructor's keyword arguments).
     budget : forward passes (int), or a dict with forward_passes / seconds / iterations.
-    seed : seeds the solver and any random reference (``reference="noise"``).
-    reference_options : ``value``, ``sigma``, ``noise_std`` for ``make_reference``.
+    seed : an integer >= 0, or None for a fresh random seed; seeds the solver and any random reference
+        (``reference="noise"``).
+    device : where a torch model runs (a ``torch.device`` or its name, e.g. ``"cpu"``, ``"cuda:0"``).
+    reference_options : ``value`` (reference="constant"), ``sigma`` ("blur"), ``noise_std`` ("noise").
+        Any other keyword, or an option the chosen reference does not use, is a ValueError.
     """
     from solvers import get_solver  # solvers sit above trace_opt's problem layer
     from solvers.base import as_budget
 
     # every cheap check before the first forward pass
+    _check_solver_options(solver, solver_options or {})
     solver_obj = get_solver(solver, **(solver_options or {}))
     check_choice("objective", objective, OBJECTIVES)
     check_positive_float("heatmap_alpha", heatmap_alpha)
+    check_positive_int("seed", seed, minimum=0, allow_none=True)
     budget = as_budget(budget)
+    check_keywords("explain", reference_options, REFERENCE_OPTIONS,
+                   hint="; explain's extra keyword arguments are reference options (solver hyperparameters go "
+                        "in solver_options)")
+    check_reference_options(reference, reference_options)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
+                         f"'cuda:0' ({exc})") from None
     reference_options["seed"] = seed  # a random reference is drawn once, from the explanation's seed
     if features is None:
         n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
@@ -87,6 +105,7 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     if isinstance(model, torch.nn.Module):
         output = "logit" if output is None else output
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        check_finite_array("x", xt)
         # target=None: the oracle takes the predicted class from its probe pass on x
         oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
                              batch_size=batch_size, device=device, **reference_options)
@@ -94,8 +113,16 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
         if output not in (None, "raw"):
             raise ValueError(f"output={output!r} is not valid for a callable model: its scores are used as "
                              "returned (output='raw'); apply softmax/log inside the callable if needed")
-        oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
-                                batch_size=batch_size, **reference_options)
+        check_finite_array("x", x)
+        try:
+            oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
+                                    batch_size=batch_size, **reference_options)
+        except ValueError as exc:
+            if target is None and str(exc).startswith("target=None"):
+                raise ValueError("target=None: the callable model returns (B, n_classes) scores, so give target= "
+                                 "the column to explain (e.g. the predicted class); only a callable returning "
+                                 "(B,) scores takes target=None") from exc
+            raise
         output = "raw"
     else:
         raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")
@@ -105,3 +132,13 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     return Explanation(trajectory=result.trajectory, score=result.score, value=result.value,
                        objective=objective, output=output, target=oracle.target, curves=result.curves,
                        heatmap=heatmap, counters=oracle.counters(), result=result, oracle=oracle)
+
+
+def _check_solver_options(solver, options: dict) -> None:
+    """Refuse options a registered solver's constructor does not take (named, with the accepted ones)."""
+    from solvers import SOLVERS
+
+    if isinstance(solver, str) and solver in SOLVERS:
+        params = inspect.signature(SOLVERS[solver].__init__).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            check_keywords(f"solver_options of solver={solver!r}", options, [n for n in params if n != "self"])

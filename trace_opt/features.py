@@ -15,7 +15,8 @@ from ._validation import check_positive_int
 
 @dataclass(frozen=True)
 class Features:
-    """A partition of the input into ``t`` features.
+    """A partition of the input into ``t`` features, checked on construction (``check``): integer ids in
+    ``0..t-1``, each feature owning at least one element.
 
     Attributes
     ----------
@@ -30,6 +31,27 @@ class Features:
     kind: str = "segmentation"
     grid: tuple[int, int] | None = None
     names: list[str] | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
+        """Raise ValueError unless ``ids`` partitions the input into exactly ``t`` non-empty features ``0..t-1``."""
+        t = check_positive_int("features.t", self.t)
+        ids = np.asarray(self.ids)
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"features.ids must be an integer array of feature ids 0..t-1; got dtype {ids.dtype}")
+        if ids.size and (ids.min() < 0 or ids.max() >= t):
+            bad = np.unique(ids[(ids < 0) | (ids >= t)])[:5].tolist()
+            raise ValueError(f"features.ids must lie in 0..{t - 1} (t={t}); found ids {bad}")
+        empty = np.flatnonzero(np.bincount(ids.ravel(), minlength=t) == 0)
+        if len(empty):
+            raise ValueError(f"features: every feature 0..{t - 1} must own at least one input element; "
+                             f"features {empty[:5].tolist()} own none (is t={t} larger than the ids use?)")
+        if self.names is not None and len(self.names) != t:
+            raise ValueError(f"features.names has {len(self.names)} entries; expected one per feature (t={t})")
+        object.__setattr__(self, "ids", ids.astype(np.int64, copy=False))
+        object.__setattr__(self, "t", t)
 
     def counts(self) -> np.ndarray:
         """Number of elements of the feature map that belong to each feature."""
@@ -126,6 +148,7 @@ def as_features(features, input_shape: tuple[int, ...]) -> Features:
     """Accept a Features object, an integer feature map, or an int (square grid over the last 2 dims)."""
     if isinstance(features, Features):
         feats = features
+        feats.check()  # again: the ids array may have been edited in place since construction
     elif isinstance(features, (int, np.integer)) or (isinstance(features, tuple) and len(features) == 2
                                                      and all(isinstance(v, (int, np.integer)) for v in features)):
         if len(input_shape) < 2:

@@ -10,7 +10,8 @@ import numbers
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_float
+from ._validation import (check_choice, check_finite_array, check_keywords, check_positive_float,
+                          check_positive_int)
 from .features import Features
 
 REFERENCE_KINDS = ("zeros", "constant", "mean", "channel_mean", "patch_mean", "blur", "noise")
@@ -37,48 +38,81 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return out.reshape(shape)
 
 
-def make_reference(kind, x: torch.Tensor, features: Features, *, value: float = 0.0,
-                   sigma: float = 2.0, noise_std: float | None = None, seed: int = 0) -> torch.Tensor:
+#: the reference options of ``make_reference`` and the kind that uses each (``seed`` is always accepted)
+REFERENCE_OPTIONS = {"value": "constant", "sigma": "blur", "noise_std": "noise"}
+
+
+def check_reference_options(kind, options: dict) -> None:
+    """Refuse unknown reference options and options (not None) that the reference ``kind`` does not use."""
+    check_keywords("reference options", options, REFERENCE_OPTIONS)
+    for name, value in options.items():
+        used_by = REFERENCE_OPTIONS[name]
+        if value is not None and not (isinstance(kind, str) and kind == used_by):
+            shown = repr(kind) if isinstance(kind, (str, numbers.Real)) else "a tensor"
+            raise ValueError(f"{name}={value!r} is only used by reference={used_by!r}; reference={shown} "
+                             f"ignores it (remove {name}, or choose reference={used_by!r})")
+
+
+def make_reference(kind, x: torch.Tensor, features: Features, *, value: float | None = None,
+                   sigma: float | None = None, noise_std: float | None = None, seed: int | None = 0) -> torch.Tensor:
     """Build the reference tensor for input ``x`` (no batch dim).
 
-    kind: ``"zeros"``; ``"constant"`` (``value``); ``"mean"`` (mean of x); ``"channel_mean"`` (mean of
-    each channel, dim 0); ``"patch_mean"`` (mean of x over each feature's elements); ``"blur"``
-    (Gaussian blur with std ``sigma`` pixels over the last two dims); ``"noise"`` (Gaussian noise with
-    std ``noise_std``, default x's std, around x's mean, drawn once from ``seed``); or a tensor/array
-    of x's shape, used as given.
+    kind: ``"zeros"``; ``"constant"`` (``value``, default 0); ``"mean"`` (mean of x); ``"channel_mean"``
+    (mean of each channel, dim 0, for inputs with 3 or more dims; the global mean for an ``H x W``
+    input, a single channel); ``"patch_mean"`` (mean of x over each feature's elements, per channel when
+    the feature map covers only the trailing dims); ``"blur"`` (Gaussian blur with std ``sigma``,
+    default 2, pixels over the last two dims); ``"noise"`` (Gaussian noise with std ``noise_std``,
+    default x's std, around x's mean, drawn once from ``seed``; None draws a fresh seed); a finite
+    number; or a finite tensor/array of x's shape, used as given. An option the kind does not use is
+    refused (``check_reference_options``).
     """
+    check_reference_options(kind, {"value": value, "sigma": sigma, "noise_std": noise_std})
     if isinstance(kind, (torch.Tensor, np.ndarray)):
         ref = torch.as_tensor(kind, dtype=x.dtype, device=x.device)
         if ref.shape != x.shape:
             raise ValueError(f"reference tensor has shape {tuple(ref.shape)}; expected the input's shape {tuple(x.shape)}")
+        check_finite_array("reference", kind)
         return ref.clone()
     if isinstance(kind, numbers.Real) and not isinstance(kind, bool):
+        check_finite_array("reference", kind)
         return torch.full_like(x, float(kind))
     check_choice("reference", kind, REFERENCE_KINDS)
     if kind == "zeros":
         return torch.zeros_like(x)
     if kind == "constant":
+        if value is None:
+            return torch.zeros_like(x)
+        check_finite_array("value", value)
         return torch.full_like(x, float(value))
     if kind == "mean":
         return torch.full_like(x, float(x.mean()))
     if kind == "channel_mean":
         if x.dim() < 2:
-            raise ValueError("reference='channel_mean' needs an input with a channel dimension (C x ...)")
+            raise ValueError("reference='channel_mean' needs an input with at least 2 dimensions (H x W or C x ...)")
+        if x.dim() == 2:  # H x W: one channel
+            return torch.full_like(x, float(x.mean()))
         dims = tuple(range(1, x.dim()))
         return x.mean(dim=dims, keepdim=True).expand_as(x).clone()
     if kind == "patch_mean":
-        ids = torch.as_tensor(np.broadcast_to(features.ids, tuple(x.shape)).copy(), device=x.device).reshape(-1)
-        flat = x.reshape(-1)
-        sums = torch.zeros(features.t, dtype=x.dtype, device=x.device).index_add_(0, ids, flat)
+        # rows: one per leading index (channel) the feature map broadcasts over; columns: its elements
+        features.check_covers(tuple(x.shape))
+        ids = torch.as_tensor(features.ids, device=x.device).reshape(-1)
+        rows = x.reshape(-1, ids.numel())
+        sums = torch.zeros(rows.shape[0], features.t, dtype=x.dtype, device=x.device).index_add_(1, ids, rows)
         counts = torch.bincount(ids, minlength=features.t).to(x.dtype)
-        return (sums / counts)[ids].reshape(x.shape)
+        return (sums / counts)[:, ids].reshape(x.shape)
     if kind == "blur":
-        check_positive_float("sigma", sigma)
+        sigma = 2.0 if sigma is None else check_positive_float("sigma", sigma)
         if x.dim() < 2:
             raise ValueError("reference='blur' needs an input with at least 2 dimensions (H x W)")
-        return _gaussian_blur(x, float(sigma))
+        return _gaussian_blur(x, sigma)
     # noise
     std = float(x.std()) if noise_std is None else check_positive_float("noise_std", noise_std)
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    check_positive_int("seed", seed, minimum=0, allow_none=True)
+    gen = torch.Generator(device="cpu")
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
     noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(dtype=x.dtype, device=x.device)
     return float(x.mean()) + std * noise
