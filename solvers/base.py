@@ -7,6 +7,7 @@ solver stops cleanly and returns its best trajectory so far.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt._validation import check_positive_float, check_positive_int
+from trace_opt._validation import check_keywords, check_positive_float, check_positive_int
 from trace_opt.oracle import BudgetExhausted
 from trace_opt.problem import Curves, TraceProblem
 
@@ -43,6 +44,9 @@ def get_solver(name, **params) -> "Solver":
         return name
     if name not in SOLVERS:
         raise ValueError(f"solver={name!r} is unknown; expected one of {available_solvers()}")
+    accepted = inspect.signature(SOLVERS[name].__init__).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        check_keywords(f"solver_options of solver={name!r}", params, [n for n in accepted if n != "self"])
     return SOLVERS[name](**params)
 
 

@@ -536,3 +536,11 @@ def test_sa_records_the_temperature_it_used():
     r = get_solver("sa-batch", iterations=10).solve(table_problem(6, 3)[0], seed=0, curves=False)
     assert r.params["T0"] == 2.0 and "no output kind" in r.info["T0_rule"]
     json.dumps(r.to_dict())
+
+
+def test_get_solver_refuses_unknown_options_naming_them():
+    from solvers import available_solvers, get_solver
+
+    for name in available_solvers():
+        with pytest.raises(ValueError, match=rf"solver={name!r}: unknown option\(s\) \['no_such_option'\]"):
+            get_solver(name, no_such_option=1)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import inspect
 
 import numpy as np
 import torch
@@ -83,7 +82,6 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     from solvers.base import as_budget
 
     # every cheap check before the first forward pass
-    _check_solver_options(solver, solver_options or {})
     solver_obj = get_solver(solver, **(solver_options or {}))
     check_choice("objective", objective, OBJECTIVES)
     check_positive_float("heatmap_alpha", heatmap_alpha)
@@ -132,13 +130,3 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     return Explanation(trajectory=result.trajectory, score=result.score, value=result.value,
                        objective=objective, output=output, target=oracle.target, curves=result.curves,
                        heatmap=heatmap, counters=oracle.counters(), result=result, oracle=oracle)
-
-
-def _check_solver_options(solver, options: dict) -> None:
-    """Refuse options a registered solver's constructor does not take (named, with the accepted ones)."""
-    from solvers import SOLVERS
-
-    if isinstance(solver, str) and solver in SOLVERS:
-        params = inspect.signature(SOLVERS[solver].__init__).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            check_keywords(f"solver_options of solver={solver!r}", options, [n for n in params if n != "self"])
