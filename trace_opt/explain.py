@@ -71,7 +71,10 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     objective : ``"le-mo"`` (default), ``"le"`` or ``"mo"``.
     solver : a registered solver name (``solvers.available_solvers()``) or a Solver instance.
     solver_options : the solver's hyperparameters (its constructor's keyword arguments).
-    budget : forward passes (int), or a dict with forward_passes / seconds / iterations.
+    budget : limits of the search: forward passes (int), or a dict with forward_passes / seconds /
+        iterations. Outside it: the probe pass on x, and scoring the returned trajectory's curves when
+        the search stopped before scoring it (at most 2(t+1) passes, cache hits free; reported in
+        ``result.evaluation_forward_passes``). ``counters`` hold the total.
     seed : an integer >= 0, or None for a fresh random seed; seeds the solver and any random reference
         (``reference="noise"``).
     device : where a torch model runs (a ``torch.device`` or its name, e.g. ``"cpu"``, ``"cuda:0"``).
