@@ -143,6 +143,11 @@ def test_sanity_check_randomises_layers_without_touching_the_model():
     assert layers == ["0", "3", "5"]
     rm = randomised_model(model, ["5"], seed=0)
     assert not torch.equal(rm[5].weight, model[5].weight) and torch.equal(rm[0].weight, model[0].weight)
+    # cumulative cascade: a later step keeps the earlier steps' draws; an independent step draws the same
+    rm2 = randomised_model(model, ["5", "3"], seed=0)
+    assert torch.equal(rm2[5].weight, rm[5].weight) and not torch.equal(rm2[3].weight, model[3].weight)
+    assert torch.equal(randomised_model(model, ["3"], seed=0)[3].weight, rm2[3].weight)
+    assert not torch.equal(randomised_model(model, ["5"], seed=1)[5].weight, rm[5].weight)
     feats = grid_features((4, 4), 2)
     xs = [torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(3))]
     res = sanity_check(model, xs, [0], feats, "zeros", EvaluationConfig(**FAST), progress=False)

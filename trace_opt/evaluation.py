@@ -458,16 +458,19 @@ def parameter_layers(model: torch.nn.Module) -> list:
 
 
 def randomised_model(model: torch.nn.Module, layers, seed: int) -> torch.nn.Module:
-    """A deep copy of ``model`` with the parameters of ``layers`` re-initialised (``reset_parameters``)
-    from ``seed``; other layers keep their trained weights."""
+    """A deep copy of ``model`` with the parameters of ``layers`` re-initialised (``reset_parameters``);
+    other layers keep their trained weights. Each layer's draw depends only on ``seed`` and the layer's
+    name, so a cascade step keeps the draws of the steps before it and an independent step draws what
+    the cascade drew for that layer."""
     m = copy.deepcopy(model)
     mods = dict(m.named_modules())
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
         for name in layers:
             mod = mods[name]
             if not hasattr(mod, "reset_parameters"):
                 raise ValueError(f"layer {name!r} ({type(mod).__name__}) has no reset_parameters()")
+            digest = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
+            torch.manual_seed(int.from_bytes(digest[:8], "little") >> 1)
             mod.reset_parameters()
     return m.eval()
 
@@ -513,7 +516,7 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
     layers = parameter_layers(model)
     steps = [("cascade", layers[::-1][:j + 1]) for j in range(len(layers))] + \
             [("independent", [name]) for name in layers[::-1]]
-    key = config.key({"sanity": True, "methods": methods, "trace_output": trace_output, "t": features.t,
+    key = config.key({"sanity": 2, "methods": methods, "trace_output": trace_output, "t": features.t,
                       "dataset": dataset_key})
     cache = Path(cache_dir) if cache_dir is not None else None
     per_input = []
@@ -533,8 +536,8 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
         x, tgt = inputs[i], int(targets[i])
         orig = _trajectories(model, x, tgt, features, ref, config, seed, methods, trace_output)
         rec = {"index": i, "config_key": key, "input_key": _input_key(x, tgt), "original": orig, "steps": []}
-        for s, (mode, lays) in enumerate(steps):
-            rm = randomised_model(model, lays, seed=1_000 + s)
+        for mode, lays in steps:
+            rm = randomised_model(model, lays, seed=1_000)
             tr = _trajectories(rm, x, tgt, features, ref, config, seed, methods, trace_output)
             rec["steps"].append({"mode": mode, "layers": lays,
                                  "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig}})

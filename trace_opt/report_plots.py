@@ -182,9 +182,9 @@ def plot_sanity(sanity: dict, path) -> Path:
     for c, mode in enumerate(("cascade", "independent")):
         ax = axes[0, c]
         steps = sanity[mode]
-        labels = [s["label"] for s in steps]
+        labels = ["original"] + [s["label"] for s in steps]
         for i, m in enumerate(sanity["methods"]):
-            y = [s["mean"][m] for s in steps]
+            y = [1.0] + [s["mean"][m] for s in steps]  # the trained model's trajectory against itself
             ax.plot(np.arange(len(y)), y, marker="o", ms=3, label=method_label(m), **_style(m, i))
         ax.set_xticks(np.arange(len(labels)))
         ax.set_xticklabels(labels, rotation=30, fontsize=7)
