@@ -15,17 +15,21 @@ LeRF start, complete transpositions. torch runs on one thread (the machine is sh
 2. Quality per forward pass: best score vs forward passes for SA with every neighbourhood (the
    paper's Fig. 2), and the other registered solvers under a budget of one tenth of run (a)'s forward
    passes. Headline: the fewest forward passes with which a configuration matches run (a)'s final score.
-3. Overhead: share of run (b)'s wall time outside the model call (and outside the oracle's forward,
-   which also builds the masked inputs); SA iterations per second on the synthetic numba set function
-   at t = 49 (compiled loop, checked to follow the Python SA's trajectory) and for the Python SA.
+3. Overhead (issue 4's goal: under 10% of run (b)'s time outside the model's forward pass): shares of
+   wall time and of CPU time (this process only, so robust to other jobs on the machine) outside the
+   CNN's call, split into building masked inputs, the rest of the oracle and the search loop; SA
+   iterations per second on the synthetic numba set function at t = 49, for the compiled loop
+   (``anneal_synthetic``: the whole SA in one numba kernel calling the function directly, no oracle)
+   and for the Python ``sa`` solver through the cached oracle (the code path of the CNN runs).
 4. Batched proposals: ``sa-batch`` (speculative, same trajectory) vs ``sa``: batches, forward passes,
    wall time per forward pass.
 
 The CNN's CPU kernels round differently for batches of fewer than 12 inputs that are not a multiple of
 4 (last-bit differences), which would make D depend on how sets are batched and break the identical-
-trajectory comparison; the model is therefore wrapped to pad every batch to a multiple of 4 (checked
-below: the padded model gives bit-identical values for any batch split). Padding is inside the timed
-model call and not counted as forward passes.
+trajectory comparison; the oracle therefore pads every model call to a multiple of 4 inputs
+(``ModelOracle(pad_multiple=4)``: the padding rows are written by the same kernel that builds the
+masked inputs; checked below: bit-identical values for any batch split). Padded inputs are not
+forward passes; the CNN's time on them is model time (their number is reported).
 """
 from __future__ import annotations
 
@@ -52,20 +56,26 @@ RESULTS = Path(__file__).resolve().parent / "results"
 SA_NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 
 
-class PaddedModel(torch.nn.Module):
-    """Pads each batch to a multiple of ``multiple`` (repeating the last input) so every input's output
-    does not depend on the batch it came in; times the inner model calls."""
+class TimedModel:
+    """Calls ``model`` and accumulates the wall and CPU time spent inside it (the "model time" of the
+    overhead shares), its calls and the inputs it saw. A plain callable: no ``nn.Module`` call layer
+    around the timed call. With ``multiple > 1`` it pads direct calls itself (repeating the last
+    input); the benches' oracles pad instead (``pad_multiple=4``), so it never pads there."""
 
-    def __init__(self, model: torch.nn.Module, multiple: int = 4):
-        super().__init__()
+    def __init__(self, model: torch.nn.Module, multiple: int = 1):
         self.model = model
         self.multiple = multiple
         self.seconds = 0.0
         self.cpu_seconds = 0.0
         self.calls = 0
+        self.inputs = 0
         self.padded = 0
 
-    def forward(self, x):
+    def eval(self):
+        self.model.eval()
+        return self
+
+    def __call__(self, x):
         b = x.shape[0]
         pad = (-b) % self.multiple
         if pad:
@@ -75,8 +85,20 @@ class PaddedModel(torch.nn.Module):
         self.seconds += time.perf_counter() - start
         self.cpu_seconds += time.process_time() - cpu
         self.calls += 1
+        self.inputs += x.shape[0]
         self.padded += pad
-        return z[:b]
+        return z[:b] if pad else z
+
+
+class PaddedModel(TimedModel):
+    """A ``TimedModel`` that pads every direct call to a multiple of 4 inputs (for oracles built
+    without ``pad_multiple``; ``run_solver`` pads in the oracle, so the model sees no extra padding)."""
+
+    def __init__(self, model: torch.nn.Module, multiple: int = 4):
+        super().__init__(model, multiple)
+
+
+PAD = 4  # ModelOracle(pad_multiple=PAD) in every run
 
 
 class TimedOracle(ModelOracle):
@@ -101,7 +123,13 @@ class TimedOracle(ModelOracle):
         finally:
             self.cpu_oracle += time.process_time() - start
 
-    def masked_inputs(self, masks):
+    def _inputs_of_keys(self, keys):  # the numba kernel path (CPU, t <= 64)
+        start = time.process_time()
+        out = super()._inputs_of_keys(keys)
+        self.cpu_masking += time.process_time() - start
+        return out
+
+    def masked_inputs(self, masks):  # the torch path (not used at t = 49 on the CPU)
         start = time.process_time()
         out = super().masked_inputs(masks)
         self.cpu_masking += time.process_time() - start
@@ -109,7 +137,7 @@ class TimedOracle(ModelOracle):
 
 
 def batch_invariance(model, x, target, rng) -> bool:
-    oracle = ModelOracle(model, x, target, features=7, cache=False, batch_size=256)
+    oracle = ModelOracle(model, x, target, features=7, cache=False, batch_size=256, pad_multiple=PAD)
     masks = rng.random((240, 49)) < 0.5
     whole = oracle.evaluate(masks)
     parts, start = [], 0
@@ -121,9 +149,9 @@ def batch_invariance(model, x, target, rng) -> bool:
 
 
 def run_solver(model, x, target, solver, params, cache=True, budget=None, seed=0):
-    model.seconds, model.cpu_seconds, model.calls = 0.0, 0.0, 0
     oracle = TimedOracle(model, x, target, features=7, reference="zeros", output="logit", batch_size=128,
-                         cache=cache)
+                         cache=cache, pad_multiple=PAD)
+    model.seconds, model.cpu_seconds, model.calls, model.inputs = 0.0, 0.0, 0, 0  # the solve only
     problem = TraceProblem(oracle, "le-mo")
     s = get_solver(solver, **params)
     start, cpu = time.perf_counter(), time.process_time()
@@ -136,7 +164,7 @@ def run_solver(model, x, target, solver, params, cache=True, budget=None, seed=0
             "iterations": res.iterations, "stopped": res.stopped, "wall_seconds": wall,
             "model_seconds": model.seconds, "oracle_forward_seconds": oracle.forward_seconds,
             "cpu_seconds": cpu, "model_cpu_seconds": model.cpu_seconds, "oracle_cpu_seconds": oracle.cpu_oracle,
-            "masking_cpu_seconds": oracle.cpu_masking,
+            "masking_cpu_seconds": oracle.cpu_masking, "model_calls": model.calls, "model_inputs": model.inputs,
             "history": [[int(f), float(v)] for f, v in res.history],
             "mean_batch": float(np.mean(s.batch_sizes_)) if hasattr(s, "batch_sizes_") else None}
 
@@ -219,8 +247,8 @@ def markdown(out) -> str:
              f"Command: `{out['command']}`", "",
              f"digits CNN 28x28, test image {s['image']} (class {s['target']}), t = 49 (7x7 patches of 4x4), "
              f"zeros reference, logits, le-mo, SA K = {s['iterations']}, T0 = 2, eta = 0.999, greedy LeRF start, "
-             f"seed {s['seed']}; torch {s['torch']} on {s['threads']} thread(s); batch-invariant padded model: "
-             f"{s['batch_invariant']}.", "",
+             f"seed {s['seed']}; torch {s['torch']} on {s['threads']} thread(s); model calls padded to a multiple of "
+             f"{PAD} by the oracle, values independent of the batch split: {s['batch_invariant']}.", "",
              "## 1. The paper's way vs incremental evaluation with the cache (complete transpositions)", "",
              "| run | forward passes | batches | cache hits | wall s | final score |", "|---|---:|---:|---:|---:|---:|",
              f"| (a) full re-evaluation, no cache | {a['forward_passes']:,} | {a['batches']:,} | {a['cache_hits']:,} | "
@@ -234,22 +262,38 @@ def markdown(out) -> str:
              f"Model time per forward pass: (a) {p['a_model_us_per_pass']:.0f} us, (b) {p['b_model_us_per_pass']:.0f} us "
              "(smaller batches are less efficient per input on a CPU).", ""]
     o = out["overhead"]
+    wall_share, cpu_share = o["outside_model_share"], o["outside_model_cpu_share"]
+
+    def verdict(share):
+        return "met" if share < 0.10 else "not met"
+
+    syn = o["synthetic"]
     lines += ["## 3. Overhead", "",
-              f"Run (b): {100 * o['outside_model_share']:.1f}% of wall time outside the model call "
-              f"({100 * o['outside_oracle_forward_share']:.1f}% outside the oracle's forward, which also builds the "
-              f"masked inputs); in CPU time (robust to the other jobs on this shared machine) "
-              f"{100 * o['outside_model_cpu_share']:.1f}% outside the model call, split into building masked inputs "
-              f"{100 * o['cpu_shares']['masked_inputs']:.1f}%, the rest of the oracle (cache lookups, keys to masks, "
-              f"output transform, padding, torch call overhead) {100 * o['cpu_shares']['rest_of_oracle']:.1f}% and the "
-              f"search itself outside the oracle (moves, prefix keys, deltas, Metropolis) "
-              f"{100 * o['cpu_shares']['search_outside_oracle']:.1f}%. For `sa-batch` (section 4) the share outside the "
-              f"model call is {100 * o['sa_batch_outside_model_cpu_share']:.1f}% of CPU time.", "",
-              f"Synthetic numba set function, t = 49, le-mo, complete transpositions: compiled SA "
-              f"**{o['synthetic']['compiled_iterations_per_second']:,.0f} iterations/s** "
-              f"({o['synthetic']['compiled_iterations']:,} iterations); Python SA on the same function through the "
-              f"cached oracle {o['synthetic']['python_iterations_per_second']:,.0f} iterations/s; compiled loop follows "
-              f"the Python SA's trajectory ({o['synthetic']['python_iterations']:,} iterations, same seed): "
-              f"**{o['synthetic']['same_trajectory_as_python_sa']}**.", ""]
+              f"Goal (issue 4): under 10% of sequential SA's time outside the model's forward pass, run (b). "
+              f"CPU time of this process (the robust measure: other jobs on this shared 2-core machine do not "
+              f"add to it): **{100 * cpu_share:.1f}% outside the model call: goal {verdict(cpu_share)}**. Wall "
+              f"time (stretched by whatever else ran on the machine): **{100 * wall_share:.1f}%: goal "
+              f"{verdict(wall_share)}** in that measure. "
+              f"Model time is the time inside the CNN's call; the CNN also ran "
+              f"{o['padded_inputs']:,} padding inputs ({100 * o['padded_share']:.1f}% of the inputs it saw: "
+              f"every call is padded to a multiple of {o['pad_multiple']} for batch invariance), counted as model "
+              f"time. Everything else is outside, including the timers.", "",
+              f"CPU time outside the model call, by part: building masked inputs (numba kernel from the set keys, "
+              f"padding rows included) {100 * o['cpu_shares']['masked_inputs']:.1f}%, the rest of the oracle "
+              f"(cache lookups and inserts, output extraction, checks, torch call glue) "
+              f"{100 * o['cpu_shares']['rest_of_oracle']:.1f}%, the search outside the oracle (moves, prefix keys, "
+              f"deltas, Metropolis, greedy start) {100 * o['cpu_shares']['search_outside_oracle']:.1f}%. "
+              f"Wall time outside the oracle's forward: {100 * o['outside_oracle_forward_share']:.1f}% "
+              f"({o['bookkeeping_us_per_iteration']:.0f} us per iteration). For `sa-batch` (section 4) the share "
+              f"outside the model call is {100 * o['sa_batch_outside_model_cpu_share']:.1f}% of CPU time.", "",
+              f"Synthetic numba set function, t = 49, le-mo, complete transpositions (no model): the compiled loop "
+              f"(`solvers.anneal.anneal_synthetic`: the whole SA in one numba kernel that evaluates the function "
+              f"directly, no oracle, no cache) runs **{syn['compiled_iterations_per_second']:,.0f} iterations/s** "
+              f"({syn['compiled_iterations']:,} iterations); the Python `sa` solver (the code path of the CNN runs: "
+              f"Python loop, cached oracle, counters) on the same function runs "
+              f"{syn['python_iterations_per_second']:,.0f} iterations/s. The compiled loop follows the Python SA's "
+              f"trajectory ({syn['python_iterations']:,} iterations, same seed): "
+              f"**{syn['same_trajectory_as_python_sa']}**.", ""]
     q = out["quality"]
     lines += ["## 2. Quality per forward pass (Fig. 2: `sa_paper_fig2.png`)", "",
               f"Target: run (a)'s final score {q['target']:.4f}, reached by (a) after {q['paper_passes']:,} forward "
@@ -299,11 +343,10 @@ def main(argv=None):
         atomic_write_bytes(out_base.with_suffix(".md"), markdown(out).encode())
         return
     torch.set_num_threads(1)
-    model = PaddedModel(digits_cnn(28).eval()).eval()
+    model = TimedModel(digits_cnn(28).eval())
     _, X_te, _, y_te = load_digits_split(28)
     x = X_te[args.image]
-    with torch.inference_mode():
-        target = int(model(x[None]).argmax())
+    target = ModelOracle(model, x, None, features=7, pad_multiple=PAD).target
     rng = np.random.default_rng(0)
     setting = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "image": args.image, "target": target,
                "label": int(y_te[args.image]), "iterations": args.iterations, "seed": args.seed,
@@ -333,6 +376,8 @@ def main(argv=None):
                                                   - b["masking_cpu_seconds"]) / b["cpu_seconds"],
                                "search_outside_oracle": 1 - b["oracle_cpu_seconds"] / b["cpu_seconds"]},
                 "outside_oracle_forward_share": 1 - b["oracle_forward_seconds"] / b["wall_seconds"],
+                "pad_multiple": PAD, "padded_inputs": b["model_inputs"] - b["forward_passes"],
+                "padded_share": 1 - b["forward_passes"] / b["model_inputs"],
                 "bookkeeping_us_per_iteration": 1e6 * (b["wall_seconds"] - b["oracle_forward_seconds"]) / K}
     print("synthetic speed ...", flush=True)
     overhead["synthetic"] = synthetic_speed(args.synthetic_iterations, 20_000)

@@ -121,6 +121,62 @@ def test_key_table_matches_a_dict():
     assert len(table) == 0 and table.get(5) is None
 
 
+def test_key_table_find_and_fill_reuse_buffers_and_match_lookup_insert():
+    """The per-request pair (scratch buffers, no temporaries) gives what lookup + insert give, and a
+    partial fill (an interrupted request) stores only the rows it was given."""
+    rng = np.random.default_rng(4)
+    a, b = K.KeyTable(capacity=4), K.KeyTable(capacity=4)
+    for step in range(40):
+        n = int(rng.integers(1, 300 if step % 9 == 0 else 30))  # sometimes larger than the scratch
+        keys = rng.integers(0, 120, size=n).astype(np.uint64) << np.uint64(int(rng.integers(0, 50)))
+        out = np.full(n, np.nan)
+        missing = a.find(keys, out).copy()
+        vals_ref, missing_ref, dup = b.lookup(keys)
+        assert missing.tolist() == missing_ref.tolist()
+        hit = np.ones(n, bool)
+        hit[missing] = False
+        hit[dup >= 0] = False
+        np.testing.assert_array_equal(out[hit], vals_ref[hit])
+        new_vals = rng.normal(size=len(missing))
+        if step % 5 == 4 and len(missing) > 1:  # interrupted: only the first rows' values arrived
+            k = len(missing) // 2
+            a.fill(keys, out, new_vals[:k])
+            b.insert(keys[missing[:k]], new_vals[:k])
+            assert len(a) == len(b) and dict(a.items()) == dict(b.items())
+            continue
+        a.fill(keys, out, new_vals)
+        b.insert(keys[missing], new_vals)
+        expect = vals_ref.copy()
+        expect[missing] = new_vals
+        expect[dup >= 0] = expect[dup[dup >= 0]]
+        np.testing.assert_array_equal(out, expect)
+        assert len(a) == len(b) and dict(a.items()) == dict(b.items())
+    with pytest.raises(ValueError, match="missing rows"):
+        a.fill(keys, out, np.zeros(len(keys) + 1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masked_inputs_from_keys_equal_torch_where_bit_for_bit(dtype):
+    import torch
+
+    rng = np.random.default_rng(6)
+    t, shape = 49, (3, 14, 14)
+    ids = np.broadcast_to(np.arange(196).reshape(14, 14) // 4 % t, shape)
+    x = rng.normal(size=shape).astype(dtype)
+    ref = rng.normal(size=shape).astype(dtype)
+    ref[0, 0, :3] = [np.nan, -0.0, np.inf]  # selected as bits, whatever the value
+    keys = rng.integers(0, 2 ** t, size=13, dtype=np.uint64)
+    masks = ((keys[:, None] >> np.arange(t, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+    expected = torch.where(torch.as_tensor(masks)[:, torch.as_tensor(ids.copy())], torch.as_tensor(ref)[None],
+                           torch.as_tensor(x)[None]).numpy().reshape(13, -1)
+    out = np.empty((16, x.size), dtype=dtype)
+    K.masked_inputs_from_keys(keys, 16, np.ascontiguousarray(ids, dtype=np.uint64).reshape(-1), x.reshape(-1),
+                              ref.reshape(-1), out)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(out[:13].view(bits), expected.view(bits))
+    np.testing.assert_array_equal(out[13:].view(bits), np.repeat(expected[-1:], 3, axis=0).view(bits))  # padding
+
+
 def test_kendall_distance_is_the_pair_count():
     rng = np.random.default_rng(2)
     for t in (1, 2, 3, 7, 30):
@@ -129,7 +185,7 @@ def test_kendall_distance_is_the_pair_count():
             pos_a, pos_b = np.argsort(a), np.argsort(b)
             brute = sum((pos_a[i] < pos_a[j]) != (pos_b[i] < pos_b[j]) for i, j in itertools.combinations(range(t), 2))
             assert K.kendall_distance(a, b) == brute
-            if t >= 2:
+            if t >= 2:  # the public function validates, then calls this kernel
                 assert K.kendall_distance(a, b) == kendall_tau_distance(a, b)
     a = np.arange(10)
     assert K.kendall_distance(a, a[::-1].copy()) == 45
@@ -151,6 +207,6 @@ def test_synthetic_set_function_matches_its_formula():
 
 
 def test_kernels_are_compiled_with_an_on_disk_cache():
-    for f in (K.prefix_keys, K.segment_keys, K.accumulate_delta, K.table_lookup, K.table_insert,
-              K.kendall_distance, NK.apply_move, AK.propose_requests, AK.sa_synthetic, AK.scan_batch):
+    for f in (K.prefix_keys, K.segment_keys, K.accumulate_delta, K.table_lookup, K.table_insert, K.table_fill,
+              K.masked_inputs_from_keys, K.kendall_distance, NK.apply_move, AK.propose_requests, AK.sa_synthetic, AK.scan_batch):
         assert type(f._cache).__name__ != "NullCache", f

@@ -292,7 +292,8 @@ def test_callable_oracle_scalar_output_and_target_checks(breast_cancer_model):
 
 
 def test_interrupted_batch_counts_the_chunks_the_model_completed():
-    """Ctrl-C in the middle of a chunked request: the passes the model already made are counted."""
+    """Ctrl-C in the middle of a chunked request: the passes the model made are counted, the completed
+    chunks are cached (asking again runs only the rest) and requests == cache_hits + forward_passes."""
     class StopsAtCall(CountingNet):
         stop_at = None
 
@@ -306,25 +307,129 @@ def test_interrupted_batch_counts_the_chunks_the_model_completed():
     x = torch.rand(2, 6, 6)
     oracle = ModelOracle(model, x, 3, features=(3, 2), batch_size=2)  # probe: call 1
     model.stop_at = 4  # calls 2 and 3 complete (4 masked inputs), call 4 is interrupted
-    masks = oracle.masks_of_keys(np.arange(1, 8, dtype=np.uint64))  # 7 new sets
+    new = oracle.masks_of_keys(np.arange(1, 8, dtype=np.uint64))  # 7 new sets
+    masks = np.concatenate([new, np.zeros((1, 6), bool), new[[1, 6]]])  # + D({}) (cached) + 2 repeats
     with pytest.raises(KeyboardInterrupt):
         oracle.evaluate(masks)
     assert model.rows == 1 + 4
-    assert oracle.forward_passes == model.rows and oracle.batches == 3
+    c = oracle.counters()
+    # nothing was served: only the 4 inputs the model evaluated count, and they are cached
+    assert (c["forward_passes"], c["batches"], c["requests"], c["cache_hits"], c["cache_size"]) == (5, 3, 5, 0, 5)
     model.stop_at = None
-    vals = oracle.evaluate(masks)  # the interrupted request was not cached: all 7 run again
-    assert oracle.forward_passes == 5 + 7 == model.rows
+    vals = oracle.evaluate(masks)  # the 4 completed sets come from the cache, the other 3 run
+    assert model.rows == 1 + 7 == oracle.forward_passes
+    c = oracle.counters()
+    assert (c["requests"], c["cache_hits"], c["cache_size"]) == (5 + 10, 4 + 3, 8)
+    assert c["requests"] == c["cache_hits"] + c["forward_passes"]
     np.testing.assert_allclose(vals, direct_values(model, x, oracle.reference, oracle.features.ids, masks),
                                rtol=1e-5, atol=1e-7)
+    fresh = ModelOracle(CountingNet().eval(), x, 3, features=(3, 2), batch_size=2)  # same chunks, uninterrupted
+    np.testing.assert_array_equal(vals, fresh.evaluate(masks))  # cached partial values are the model's
+
+
+@pytest.mark.parametrize("t, cache", [(8, True), (70, True), (8, False)])
+@pytest.mark.parametrize("failure", ["interrupt", "nan"])
+def test_failed_chunk_keeps_counters_consistent_and_caches_completed_chunks(t, cache, failure):
+    """Black-box oracle, uint64-key table (t=8), byte-key dict (t=70) or no cache; the call after the
+    probe and two chunks of 2 fails with Ctrl-C or returns NaNs: the two completed chunks are kept, the
+    model's work on the failed one is counted."""
     calls = []
 
     def fn(batch):
         calls.append(len(batch))
-        if len(calls) == 3:
-            raise KeyboardInterrupt
+        if len(calls) == 4 and state["fail"]:
+            if failure == "interrupt":
+                raise KeyboardInterrupt
+            return np.full(len(batch), np.nan)
         return batch.reshape(len(batch), -1).sum(1)
 
-    cal = CallableOracle(fn, np.arange(6.0), batch_size=2)  # probe: call 1
-    with pytest.raises(KeyboardInterrupt):
-        cal.evaluate(np.eye(6, dtype=bool))
-    assert cal.forward_passes == 1 + 2 and cal.batches == 2
+    state = {"fail": True}
+    cal = CallableOracle(fn, np.arange(1.0, t + 1.0), batch_size=2, cache=cache)  # probe: call 1
+    masks = np.eye(t, dtype=bool)[:7]
+    with pytest.raises(KeyboardInterrupt if failure == "interrupt" else ValueError):
+        cal.evaluate(masks)
+    evaluated = 4 if failure == "interrupt" else 6  # a NaN chunk was evaluated, then refused
+    assert cal.forward_passes == 1 + evaluated and cal.requests == 1 + evaluated and cal.cache_hits == 0
+    assert cal.batches == (3 if failure == "interrupt" else 4)
+    assert cal.counters()["cache_size"] == (1 + 4 if cache else 0)
+    state["fail"] = False
+    vals = cal.evaluate(masks)
+    np.testing.assert_array_equal(vals, np.arange(1.0, t + 1.0).sum() - np.arange(1.0, 8.0))
+    assert cal.forward_passes == 1 + evaluated + (3 if cache else 7)
+    assert cal.requests == 1 + evaluated + 7 and cal.cache_hits == (4 if cache else 0)
+    if cache:
+        assert cal.requests == cal.cache_hits + cal.forward_passes
+
+
+# --------------------------------------------------------------------------- masked inputs from keys
+@pytest.mark.parametrize("reference", ["zeros", "blur", "noise"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_inputs_built_from_keys_equal_the_torch_path_bit_for_bit(reference, dtype):
+    """CPU, t <= 64: the numba kernel builds the masked inputs from the set keys; they are the torch
+    path's inputs bit for bit, so values, counters and cache are the same."""
+    seen = []
+
+    def model(batch):
+        seen.append(batch.clone())
+        return CountingNet(0).to(dtype)(batch)
+
+    x = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(4)).to(dtype)
+    keys = np.random.default_rng(5).integers(0, 2 ** 6, size=40).astype(np.uint64)
+    results = []
+    for keyed in (True, False):
+        seen.clear()
+        options = {"sigma": 1.0} if reference == "blur" else {}
+        oracle = ModelOracle(model, x, 3, features=(3, 2), reference=reference, batch_size=16, **options)
+        assert oracle._keyed_forward
+        oracle._keyed_forward = keyed
+        vals = oracle.evaluate_keys(keys)
+        results.append((vals, oracle.counters(), [b for b in seen]))
+    (va, ca, sa), (vb, cb, sb) = results
+    np.testing.assert_array_equal(va, vb)
+    ca.pop("forward_seconds"), cb.pop("forward_seconds")
+    assert ca == cb
+    assert len(sa) == len(sb) and all(a.dtype == b.dtype == dtype and torch.equal(a, b) for a, b in zip(sa, sb))
+    assert all(a.is_contiguous() and b.is_contiguous() for a, b in zip(sa, sb))  # the same layout too
+
+
+@pytest.mark.parametrize("t", [6, 70])
+def test_pad_multiple_pads_model_calls_without_counting_padding(t):
+    """pad_multiple=4: every model call gets a multiple of 4 inputs (the last repeated); only real
+    sets count as forward passes; the values equal those of a model that pads itself."""
+    sizes = []
+    lin = torch.nn.Linear(t, 3)
+
+    def model(batch):
+        sizes.append(batch.shape[0])
+        return lin(batch.reshape(batch.shape[0], -1))
+
+    def self_padding(batch):
+        b = batch.shape[0]
+        pad = -b % 4
+        full = torch.cat([batch, batch[-1:].expand(pad, *batch.shape[1:])]) if pad else batch
+        return lin(full.reshape(full.shape[0], -1))[:b]
+
+    x = torch.rand(t)
+    feats = tabular_features(t)
+    masks = random_masks(t, 23, 6)
+    oracle = ModelOracle(model, x, 1, features=feats, batch_size=10, pad_multiple=4)
+    vals = oracle.evaluate(masks)
+    n_unique = len({tuple(m) for m in masks} - {(False,) * t})
+    chunks = [min(10, n_unique - a) for a in range(0, n_unique, 10)]
+    assert n_unique > 10 and sizes == [4] + [-(-c // 4) * 4 for c in chunks]  # probe: 1 + 3 padding
+    assert oracle.forward_passes == 1 + n_unique and oracle.batches == len(sizes)
+    ref = ModelOracle(self_padding, x, 1, features=feats, batch_size=10)
+    np.testing.assert_array_equal(vals, ref.evaluate(masks))
+    with pytest.raises(ValueError, match="pad_multiple"):
+        ModelOracle(model, x, 1, features=feats, pad_multiple=0)
+
+
+def test_model_returning_the_wrong_number_of_rows_is_refused():
+    x = torch.rand(2, 6, 6)
+    net = CountingNet()
+    oracle = ModelOracle(lambda b: net(b)[:max(1, b.shape[0] - 1)] if b.shape[0] > 1 else net(b), x, 3,
+                         features=(3, 2), batch_size=8)
+    with pytest.raises(ValueError, match="returned 2 score"):
+        oracle.evaluate(random_masks(6, 3, 1) | np.eye(6, dtype=bool)[:3])
+    assert oracle.counters()["cache_size"] == 1
+    assert oracle.requests == oracle.cache_hits + oracle.forward_passes

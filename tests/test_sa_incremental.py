@@ -163,3 +163,31 @@ def test_more_than_64_features_use_the_generic_path_with_the_same_trajectories()
                                   evaluation=evaluation).solve(problem, seed=2, curves=False))
     assert same_run(*results)
     assert results[1].forward_passes == 2 * (t + 1) * 301
+
+
+def test_sa_on_a_model_is_the_same_with_inputs_built_from_keys_or_by_torch():
+    """A CNN oracle on the CPU builds masked inputs from set keys (numba) into a reused, padded buffer;
+    SA, sa-batch and full re-evaluation give the trajectories, values and counters of the torch path."""
+    import torch
+
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 8 * 8, 3)).eval()
+    x = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(1))
+    from trace_opt import ModelOracle
+
+    for solver, params, cache in [("sa", {}, True), ("sa-batch", {"width": 8}, True),
+                                  ("sa", {"evaluation": "full"}, False)]:
+        runs = []
+        for keyed in (True, False):
+            oracle = ModelOracle(cnn, x, 1, features=4, batch_size=16, pad_multiple=4, cache=cache)
+            assert oracle._keyed_forward
+            oracle._keyed_forward = keyed
+            res = get_solver(solver, iterations=150, T0=0.5, init="greedy", **params).solve(
+                TraceProblem(oracle, "le-mo"), seed=3, curves=False)
+            c = oracle.counters()
+            c.pop("forward_seconds")
+            runs.append((res, c))
+        (a, ca), (b, cb) = runs
+        assert same_run(a, b) and ca == cb
+        assert ca["requests"] == ca["cache_hits"] + ca["forward_passes"] or not cache

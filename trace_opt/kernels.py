@@ -6,6 +6,8 @@
   ``le-mo``: S then all \\ S), complements as ``full ^ S``;
 * delta accumulation: ``c`` of the changed prefixes from the D values, and the score change;
 * an exact set cache: open-addressing hash table (linear probing) from uint64 keys to float64 values;
+* masked inputs straight from set keys (a flat copy of x with the deleted features' elements from the
+  reference), written into a caller's buffer;
 * the synthetic set function of ``trace_opt.synthetic``;
 * Kendall tau distance between trajectories (Fenwick tree, O(t log t)).
 
@@ -114,12 +116,13 @@ def _slot(key, mask):
 
 
 @njit(cache=True)
-def table_lookup(tkeys, tvals, tused, keys, out, missing, dup_src):
+def table_lookup(tkeys, tvals, tused, keys, out, missing, dup_src, pkeys, prows, pused):
     """Look ``keys`` up in the table (tkeys, tvals, tused; size a power of two).
 
     Found: the value goes to ``out[r]``. Not found: the first row with that key goes to ``missing``;
     a later row repeating a missing key gets ``dup_src[r]`` = that first row (else -1).
-    Returns the number of missing rows.
+    ``pkeys, prows, pused``: scratch for this request's missing keys, a power of two >= 2 len(keys)
+    (at least 16) entries. Returns the number of missing rows.
     """
     mask = np.uint64(tkeys.shape[0] - 1)
     n = keys.shape[0]
@@ -128,9 +131,7 @@ def table_lookup(tkeys, tvals, tused, keys, out, missing, dup_src):
     while size < 2 * n:
         size *= 2
     pmask = np.uint64(size - 1)
-    pkeys = np.empty(size, dtype=np.uint64)
-    prows = np.empty(size, dtype=np.int64)
-    pused = np.zeros(size, dtype=np.bool_)
+    pused[:size] = False
     n_missing = 0
     for r in range(n):
         key = keys[r]
@@ -181,6 +182,36 @@ def table_insert(tkeys, tvals, tused, keys, vals):
 
 
 @njit(cache=True)
+def table_fill(tkeys, tvals, tused, keys, missing, n_new, new_vals, out, dup_src):
+    """After ``table_lookup``: rows ``missing[:n_new]`` get ``new_vals[:n_new]`` in ``out`` and in the table,
+    then every repeated row copies its first row (``dup_src``). Returns how many keys were added.
+    The caller keeps the load factor at most 1/2 (``KeyTable`` grows the table first)."""
+    mask = np.uint64(tkeys.shape[0] - 1)
+    added = 0
+    for i in range(n_new):
+        r = missing[i]
+        key = keys[r]
+        v = new_vals[i]
+        out[r] = v
+        s = _slot(key, mask)
+        while True:
+            if not tused[s]:
+                tkeys[s] = key
+                tvals[s] = v
+                tused[s] = True
+                added += 1
+                break
+            if tkeys[s] == key:
+                tvals[s] = v
+                break
+            s = (s + 1) & np.int64(mask)
+    for r in range(keys.shape[0]):
+        if dup_src[r] >= 0:
+            out[r] = out[dup_src[r]]
+    return added
+
+
+@njit(cache=True)
 def table_rehash(tkeys, tvals, tused, new_keys, new_vals, new_used):
     """Move every entry of one table into a larger empty one."""
     mask = np.uint64(new_keys.shape[0] - 1)
@@ -199,7 +230,9 @@ class KeyTable:
     """Exact cache from uint64 set keys to float64 values (open addressing, load factor <= 1/2).
 
     Dict-like where an oracle needs it: ``len``, ``in``, ``[key]``, ``[key] = v``, ``get``, ``clear``;
-    the batch operations ``lookup(keys)`` and ``insert(keys, vals)`` run in numba.
+    the batch operations run in numba: ``lookup(keys)`` / ``insert(keys, vals)`` (new arrays), and the
+    allocation-free pair an oracle uses per request, ``find(keys, out)`` then ``fill(keys, out, vals)``
+    (scratch buffers owned by the table, reused by every request).
     """
 
     def __init__(self, capacity: int = 1 << 12):
@@ -208,6 +241,8 @@ class KeyTable:
             size <<= 1
         self._alloc(size)
         self._n = 0
+        self._scratch(64)
+        self._n_missing = 0
 
     def _alloc(self, size: int) -> None:
         self._keys = np.zeros(size, dtype=np.uint64)
@@ -227,17 +262,47 @@ class KeyTable:
         self._alloc(size)
         table_rehash(*old, self._keys, self._vals, self._used)
 
-    def lookup(self, keys: np.ndarray):
-        """``(values, missing_rows, dup_src)``: values of the cached keys (other entries undefined),
-        the rows whose keys are missing (first occurrences, in row order) and, per row, the earlier
-        missing row it repeats, or -1."""
-        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+    def _scratch(self, n: int) -> None:
+        """Per-request buffers for up to n keys (grown by doubling, never shrunk)."""
+        size = 16
+        while size < 2 * n:
+            size <<= 1
+        self._missing = np.empty(size // 2, dtype=np.int64)
+        self._dup_src = np.empty(size // 2, dtype=np.int64)
+        self._pkeys = np.empty(size, dtype=np.uint64)
+        self._prows = np.empty(size, dtype=np.int64)
+        self._pused = np.empty(size, dtype=np.bool_)
+
+    def find(self, keys: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Cached values of ``keys`` (uint64, contiguous) into ``out``; returns the rows whose keys are
+        missing (first occurrences, in row order): a view of a scratch buffer, valid until the next
+        ``find``. ``fill`` completes the request."""
         n = keys.shape[0]
-        out = np.empty(n, dtype=np.float64)
-        missing = np.empty(n, dtype=np.int64)
-        dup_src = np.empty(n, dtype=np.int64)
-        n_missing = table_lookup(self._keys, self._vals, self._used, keys, out, missing, dup_src)
-        return out, missing[:n_missing], dup_src
+        if n > self._missing.shape[0]:
+            self._scratch(n)
+        self._n_missing = table_lookup(self._keys, self._vals, self._used, keys, out, self._missing,
+                                       self._dup_src, self._pkeys, self._prows, self._pused)
+        return self._missing[:self._n_missing]
+
+    def fill(self, keys: np.ndarray, out: np.ndarray, new_vals: np.ndarray) -> None:
+        """Complete the last ``find(keys, out)``: the first ``len(new_vals)`` missing rows get these
+        values (in ``out`` and in the table; fewer than all after an interrupted request), and rows
+        repeating a missing key copy it."""
+        n_new = new_vals.shape[0]
+        if n_new > self._n_missing:
+            raise ValueError(f"{n_new} values for {self._n_missing} missing rows")
+        self._reserve(n_new)
+        self._n += int(table_fill(self._keys, self._vals, self._used, keys, self._missing, n_new,
+                                  new_vals, out, self._dup_src[:keys.shape[0]]))
+
+    def lookup(self, keys: np.ndarray):
+        """``(values, missing_rows, dup_src)`` as new arrays: values of the cached keys (other entries
+        undefined), the rows whose keys are missing (first occurrences, in row order) and, per row, the
+        earlier missing row it repeats, or -1."""
+        keys = np.ascontiguousarray(keys, dtype=np.uint64)
+        out = np.empty(keys.shape[0], dtype=np.float64)
+        missing = self.find(keys, out).copy()
+        return out, missing, self._dup_src[:keys.shape[0]].copy()
 
     def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
@@ -246,8 +311,8 @@ class KeyTable:
                                     np.ascontiguousarray(vals, dtype=np.float64)))
 
     def get(self, key, default=None):
-        vals, missing, _ = self.lookup(np.array([key], dtype=np.uint64))
-        return default if len(missing) else float(vals[0])
+        out = np.empty(1, dtype=np.float64)
+        return default if len(self.find(np.array([key], dtype=np.uint64), out)) else float(out[0])
 
     def __contains__(self, key) -> bool:
         return self.get(key) is not None
@@ -296,6 +361,23 @@ def synthetic_values(keys, A, U, V, width):
         out[r] = synthetic_value(keys[r], A, U, V, width)
     return out
 
+
+
+# ------------------------------------------------------------------ masked inputs
+@njit(cache=True)
+def masked_inputs_from_keys(keys, n_rows, ids, x, ref, out):
+    """``out[r]`` = x with the elements of the features in set ``keys[r]`` taken from ``ref``, for
+    r < n_rows (all flat, one row per input). Rows past ``len(keys)`` repeat the last set (padding).
+
+    ``ids[p]``: the feature (0..63) of element p, as uint64. A pure selection of x or ref values, so
+    the rows equal ``torch.where(mask[ids], ref, x)`` bit for bit.
+    """
+    n = keys.shape[0]
+    one = np.uint64(1)
+    for r in range(n_rows):
+        key = keys[min(r, n - 1)]
+        for p in range(ids.shape[0]):
+            out[r, p] = ref[p] if (key >> ids[p]) & one else x[p]
 
 
 # ------------------------------------------------------------------- rankings

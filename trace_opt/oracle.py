@@ -6,7 +6,13 @@ deleted (replaced by the reference). ``D(S) = f(x with S deleted)[target]`` unde
 Counters (plain attributes): ``forward_passes`` = unique masked inputs the model saw,
 ``batches`` = model calls, ``cache_hits`` = requested rows served without the model,
 ``requests`` = rows requested in total. A request refused by a limit (``BudgetExhausted``) counts
-nothing, so with the cache on ``requests == cache_hits + forward_passes`` (D({}) included).
+nothing. A request that fails part-way (Ctrl-C, an exception or a non-finite value from the model)
+serves nothing: it counts only the inputs the model did evaluate, as requests and forward passes, and
+caches those of the chunks that completed (asking again runs only the rest). So with the cache on
+``requests == cache_hits + forward_passes`` always holds (D({}) included).
+
+Sets go to the model in chunks of ``batch_size``; a model oracle on the CPU with t <= 64 builds each
+chunk's masked inputs straight from the uint64 set keys with a numba kernel, into a reused buffer.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ import torch
 
 from ._validation import check_choice, check_finite_values, check_positive_int
 from .features import Features, as_features
-from .kernels import KeyTable
+from .kernels import KeyTable, masked_inputs_from_keys
 from .references import make_reference
 
 OUTPUTS = ("logit", "prob", "log_prob")
@@ -34,9 +40,17 @@ class BudgetExhausted(Exception):
 
 
 class Oracle:
-    """Base class: cache by exact set key, counters, limits. Subclasses implement ``_forward``."""
+    """Base class: cache by exact set key, counters, limits. Subclasses implement ``_forward``
+    (values of a bool mask matrix, one model call) and may implement ``_forward_keys`` (the same from
+    uint64 keys; used when ``_keyed_forward`` is True)."""
 
     t: int
+    #: sets per ``_forward`` call (None: a whole request in one call)
+    batch_size: int | None = None
+    #: True when ``_forward_keys`` builds inputs from uint64 keys (no bool masks needed)
+    _keyed_forward = False
+    #: who produced the values, for error messages
+    _source = "the set function"
 
     def __init__(self, t: int, cache: bool = True):
         if t < 2:
@@ -97,12 +111,12 @@ class Oracle:
     def _evaluate(self, keys, masks_for_rows: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         # counters move only once the request is accepted: a refused request changes nothing
         n = len(keys)
-        out = np.empty(n, dtype=np.float64)
         if not self.use_cache:
             self._check_limits(n)
+            out = self._run(keys, masks_for_rows, np.arange(n))
             self.requests += n
-            out[:] = self._run(masks_for_rows(np.arange(n)))
             return out
+        out = np.empty(n, dtype=np.float64)
         cache = self._cache
         if isinstance(cache, KeyTable) and isinstance(keys, np.ndarray):
             return self._evaluate_table(keys, masks_for_rows, out)
@@ -121,33 +135,32 @@ class Oracle:
                 missing_rows.append(r)
         if missing_rows:
             self._check_limits(len(missing_rows))
+
+            def keep(vals):  # cache the rows computed (all of them, or the completed chunks)
+                for r, v in zip(missing_rows, vals.tolist()):
+                    cache[key_list[r]] = v
+
+            vals = self._run(keys, masks_for_rows, np.asarray(missing_rows), keep)
+            keep(vals)
+            out[missing_rows] = vals
         self.requests += n
         self.cache_hits += n - len(missing_rows)
-        if missing_rows:
-            rows = np.asarray(missing_rows)
-            vals = self._run(masks_for_rows(rows))
-            out[rows] = vals
-            for r, v in zip(missing_rows, vals.tolist()):
-                cache[key_list[r]] = v
         for r, src in dup_rows:
             out[r] = out[src]
         return out
 
     def _evaluate_table(self, keys: np.ndarray, masks_for_rows, out: np.ndarray) -> np.ndarray:
         """The cached path of ``_evaluate`` with the numba table (same rows, order and counters)."""
-        vals, missing, dup_src = self._cache.lookup(keys)
-        out[:] = vals
-        if len(missing):
-            self._check_limits(len(missing))
-        self.requests += len(keys)
-        self.cache_hits += len(keys) - len(missing)
-        if len(missing):
-            new_vals = self._run(masks_for_rows(missing))
-            out[missing] = new_vals
-            self._cache.insert(keys[missing], new_vals)
-            dup = dup_src >= 0
-            if dup.any():
-                out[dup] = out[dup_src[dup]]
+        table = self._cache
+        keys = np.ascontiguousarray(keys)
+        missing = table.find(keys, out)
+        n, n_new = len(keys), len(missing)
+        if n_new:
+            self._check_limits(n_new)
+            vals = self._run(keys, masks_for_rows, missing, lambda done: table.fill(keys, out, done))
+            table.fill(keys, out, vals)
+        self.requests += n
+        self.cache_hits += n - n_new
         return out
 
     def _check_limits(self, n_new: int) -> None:
@@ -157,24 +170,49 @@ class Oracle:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise BudgetExhausted("time limit reached")
 
-    def _run(self, masks: np.ndarray) -> np.ndarray:
+    def _run(self, keys, masks_for_rows, rows: np.ndarray, keep: Callable[[np.ndarray], None] | None = None
+             ) -> np.ndarray:
+        """Values of the sets ``rows`` of a request, ``batch_size`` sets per ``_forward`` call.
+
+        Counts the forward passes. If a call fails (Ctrl-C, an exception, a bad or non-finite answer), the
+        inputs the model evaluated are counted as requests and forward passes, ``keep`` receives the
+        values of the chunks that completed (in row order), and the exception propagates.
+        """
+        if self._keyed_forward and isinstance(keys, np.ndarray):
+            batch, forward = keys[rows], self._forward_keys
+        else:
+            batch, forward = masks_for_rows(rows), self._forward
+        n = len(batch)
+        step = self.batch_size or n
+        out = np.empty(n, dtype=np.float64)
+        ran = valid = 0  # sets the model evaluated / whose values passed the checks
         start = time.perf_counter()
-        self._rows_done = 0  # chunked subclasses add each completed chunk
         try:
-            vals = np.asarray(self._forward(masks), dtype=np.float64).reshape(-1)
+            for a in range(0, n, step):
+                part = batch[a:a + step]
+                vals = np.asarray(forward(part)).reshape(-1)
+                ran = a + len(part)
+                _check_batch(vals, len(part), self._source)
+                chunk = out[a:ran]
+                chunk[:] = vals
+                if not np.isfinite(chunk.sum()):  # cheap test; the full scan only on failure
+                    check_finite_values(chunk)
+                valid = ran
         except BaseException:
-            # interrupted (Ctrl-C) or failed mid-request: count the passes the model did complete
-            self.forward_passes += self._rows_done
+            self.requests += ran
+            if keep is not None and valid:
+                keep(out[:valid])
             raise
         finally:
+            self.forward_passes += ran
             self.forward_seconds += time.perf_counter() - start
-        self.forward_passes += len(masks)
-        _check_batch(vals, len(masks), "the set function")
-        check_finite_values(vals)
-        return vals
+        return out
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:
+        return self._forward(self.masks_of_keys(keys))
 
     # ------------------------------------------------------------- helpers
     def clear_cache(self) -> None:
@@ -227,6 +265,7 @@ class ModelOracle(Oracle):
     ----------
     model : torch.nn.Module (or any callable on a batch tensor) returning ``(B, n_classes)`` scores.
         It is used as given (call ``model.eval()`` yourself; a module in training mode gets a warning).
+        On the CPU the batch tensor it receives is a reused buffer: the model must not keep it.
     x : the input without batch dimension, e.g. ``C x H x W``.
     target : class index whose output is explained; None takes the predicted class (the argmax of the
         model's scores on ``x``, read from the probe pass, so it costs nothing extra).
@@ -235,13 +274,21 @@ class ModelOracle(Oracle):
     output : ``"logit"``, ``"prob"`` (softmax) or ``"log_prob"``.
     batch_size : masked inputs per model call (Captum's ``internal_batch_size``).
     device : where the model runs (``"cpu"``, ``"cuda"``, ...); the model must already live there.
+    pad_multiple : pad every model call to a multiple of this many inputs by repeating the last one
+        (1: no padding). Some CPU kernels round differently for small batch sizes, so a set's value can
+        depend on the batch it came in; padding to a multiple of 4 or 8 removes that. Padded inputs are
+        not forward passes (the model's time on them is part of the model call).
     reference_options : passed to ``make_reference`` (``value``, ``sigma``, ``noise_std``, ``seed``).
     """
 
+    _source = "the model"
+
     def __init__(self, model, x, target: int | None, features=4, reference="zeros", output: str = "logit",
-                 batch_size: int = 64, device="cpu", cache: bool = True, **reference_options):
+                 batch_size: int = 64, device="cpu", cache: bool = True, pad_multiple: int = 1,
+                 **reference_options):
         check_choice("output", output, OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
+        self.pad_multiple = check_positive_int("pad_multiple", pad_multiple)
         self.device = torch.device(device)
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
@@ -249,10 +296,13 @@ class ModelOracle(Oracle):
             raise ValueError(f"x must be one input without batch dimension (e.g. C x H x W); got shape {tuple(x.shape)}")
         if not torch.is_floating_point(x):
             x = x.float()
-        self.x = x.detach().to(self.device)
+        self.x = x.detach().to(self.device).contiguous()
         self.features = as_features(features, tuple(self.x.shape))
         super().__init__(self.features.t, cache=cache)
-        self.reference = make_reference(reference, self.x, self.features, **reference_options).to(self.device)
+        # contiguous x, reference and feature ids: masked inputs have the standard layout on every path
+        # (torch.where follows its inputs' layout, and a layout can change the model's rounding)
+        self.reference = make_reference(reference, self.x, self.features,
+                                        **reference_options).to(self.device).contiguous()
         self.model = model
         self.output = output
         self._transform = _output_transform(output)
@@ -260,28 +310,42 @@ class ModelOracle(Oracle):
             warnings.warn("model is in training mode (dropout/batch-norm make D(S) random); call model.eval()",
                           stacklevel=2)
         ids = np.broadcast_to(self.features.ids, tuple(self.x.shape))
-        self._ids = torch.as_tensor(np.array(ids), device=self.device)
+        self._ids = torch.as_tensor(np.array(ids, order="C"), device=self.device)
+        self._setup_key_inputs(ids)
         # One forward pass on the unmodified input checks shapes and the target, and is D({}).
         with torch.inference_mode():
+            probe = self._pad(self.x.unsqueeze(0))
             try:
-                z = model(self.x.unsqueeze(0))
+                z = model(probe)
             except Exception as exc:  # a shape mismatch inside the model
                 raise ValueError(f"x of shape {tuple(self.x.shape)} could not be passed to the model as a batch "
                                  f"of one: {exc}") from exc
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[0] != 1:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[0] != len(probe):
             raise ValueError(f"the model must return scores of shape (batch, n_classes); got "
-                             f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+                             f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__} for a batch of "
+                             f"{len(probe)}")
         self.n_classes = int(z.shape[1])
         if target is None:
             target = int(z[0].argmax())
         self.target = _check_target(target, self.n_classes, "class index")
         self.batches += 1
-        v0 = self._transform(z.double())[:, self.target].double().cpu().numpy()
+        v0 = np.asarray(self._scores(z)[:1], dtype=np.float64)
         self.forward_passes += 1
         check_finite_values(v0)
         if self.use_cache:
             self._cache[self.keys_of(np.zeros((1, self.t), dtype=bool))[0]] = float(v0[0])
         self.requests += 1
+
+    def _setup_key_inputs(self, ids: np.ndarray) -> None:
+        """The fast path (CPU, t <= 64, float32/64): masked inputs built by a numba kernel from set keys."""
+        self._buffer = None
+        self._keyed_forward = (self.device.type == "cpu" and self.t <= 64
+                               and self.x.dtype in (torch.float32, torch.float64)
+                               and self.reference.dtype == self.x.dtype)
+        if self._keyed_forward:
+            self._ids_flat = np.ascontiguousarray(ids, dtype=np.uint64).reshape(-1)
+            self._x_flat = np.ascontiguousarray(self.x.numpy()).reshape(-1)
+            self._ref_flat = np.ascontiguousarray(self.reference.numpy()).reshape(-1)
 
     def masked_inputs(self, masks: np.ndarray) -> torch.Tensor:
         """The inputs with each row's features deleted, built in one vectorised op: (B, *x.shape)."""
@@ -289,18 +353,49 @@ class ModelOracle(Oracle):
         pix = m[:, self._ids]  # (B, *x.shape): True where the element's feature is deleted
         return torch.where(pix, self.reference.unsqueeze(0), self.x.unsqueeze(0))
 
-    def _forward(self, masks: np.ndarray) -> np.ndarray:
-        out = np.empty(len(masks), dtype=np.float64)
+    def _pad(self, inputs: torch.Tensor) -> torch.Tensor:
+        extra = -len(inputs) % self.pad_multiple
+        if not extra:
+            return inputs
+        return torch.cat([inputs, inputs[-1:].expand(extra, *inputs.shape[1:])])
+
+    def _inputs_of_keys(self, keys: np.ndarray) -> torch.Tensor:
+        """Masked inputs (padded) of uint64 set keys, written into the reused buffer: (B', *x.shape)."""
+        n_in = -(-len(keys) // self.pad_multiple) * self.pad_multiple
+        if self._buffer is None or len(self._buffer) < n_in:
+            self._buffer = np.empty((n_in, self._x_flat.shape[0]), dtype=self._x_flat.dtype)
+            self._buffer_tensor = torch.from_numpy(self._buffer).view(n_in, *self.x.shape)
+        masked_inputs_from_keys(keys, n_in, self._ids_flat, self._x_flat, self._ref_flat, self._buffer)
+        return self._buffer_tensor[:n_in]
+
+    def _scores(self, z: torch.Tensor) -> np.ndarray:
+        """Column ``target`` of the model's scores under ``output`` as numpy (exact: logits in their own
+        dtype, widened to float64 by the caller; prob/log_prob computed in float64)."""
+        if self.output == "logit":
+            try:
+                return z.numpy()[:, self.target]  # a CPU tensor without grad: no copy, no torch op
+            except (RuntimeError, TypeError):  # another device, bfloat16, requires grad
+                return z[:, self.target].double().cpu().numpy()
+        return self._transform(z.double())[:, self.target].cpu().numpy()
+
+    def _call_model(self, inputs: torch.Tensor, n_in: int, n: int) -> np.ndarray:
         with torch.inference_mode():
-            for start in range(0, len(masks), self.batch_size):
-                chunk = masks[start:start + self.batch_size]
-                z = self.model(self.masked_inputs(chunk))
-                self.batches += 1
-                vals = self._transform(z.double())[:, self.target].double().cpu().numpy()
-                _check_batch(vals, len(chunk), "the model")
-                out[start:start + len(chunk)] = vals
-                self._rows_done += len(chunk)
-        return out
+            z = self.model(inputs)
+        self.batches += 1
+        vals = self._scores(z)
+        _check_batch(vals, n_in, "the model")
+        return vals[:n]
+
+    def _forward(self, masks: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            inputs = self._pad(self.masked_inputs(masks))
+        return self._call_model(inputs, inputs.shape[0], len(masks))
+
+    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:
+        if not self._keyed_forward:
+            return self._forward(self.masks_of_keys(keys))
+        inputs = self._inputs_of_keys(keys)
+        return self._call_model(inputs, inputs.shape[0], len(keys))
 
 
 class CallableOracle(Oracle):
@@ -309,6 +404,8 @@ class CallableOracle(Oracle):
     ``fn`` returns ``(B,)`` scores, or ``(B, n_classes)`` from which column ``target`` is taken
     (e.g. a scikit-learn model's ``predict_proba``). ``reference`` is as for ``ModelOracle``.
     """
+
+    _source = "fn"
 
     def __init__(self, fn: Callable, x, features=None, reference="zeros", target: int | None = None,
                  batch_size: int = 256, cache: bool = True, **reference_options):
@@ -355,15 +452,9 @@ class CallableOracle(Oracle):
         return np.where(pix, self.reference[None], self.x[None])
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:
-        out = np.empty(len(masks), dtype=np.float64)
-        for start in range(0, len(masks), self.batch_size):
-            chunk = masks[start:start + self.batch_size]
-            vals = self._select(self.fn(self.masked_inputs(chunk))).reshape(-1)
-            self.batches += 1
-            _check_batch(vals, len(chunk), "fn")
-            out[start:start + len(chunk)] = vals
-            self._rows_done += len(chunk)
-        return out
+        vals = self._select(self.fn(self.masked_inputs(masks))).reshape(-1)
+        self.batches += 1
+        return vals
 
 
 class SetFunctionOracle(Oracle):
