@@ -143,3 +143,53 @@ def test_validation(tmp_path):
         explain_dataset(LinearSoftmax(), xs, tmp_path, solver="nope")
     with pytest.raises(ValueError, match="n_jobs"):
         explain_dataset(LinearSoftmax(), xs, tmp_path, n_jobs=0, **SETTINGS)
+
+
+# ------------------------------------------------------------------------ stale results on resume
+def test_changed_input_or_target_is_recomputed(tmp_path):
+    xs, ids = _inputs(3), ["a", "b", "c"]
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3, 3], ids, **SETTINGS)
+    assert run.computed == ids
+    rec = load_result(tmp_path / "results" / "a.json")
+    assert set(rec["input"]) == {"sha256", "target"} and rec["input"]["target"] == 3
+    changed = list(xs)
+    changed[1] = xs[1] + 0.25  # same id, same settings, another input
+    run = explain_dataset(LinearSoftmax(), changed, tmp_path, [3, 3, 4], ids, **SETTINGS)  # and c's target changed
+    assert run.skipped == ["a"] and run.computed == ["b", "c"]
+    exp = explain(LinearSoftmax(), changed[1], 3, **SETTINGS)
+    assert load_result(tmp_path / "results" / "b.json")["result"]["trajectory"] == exp.trajectory.tolist()
+    assert load_result(tmp_path / "results" / "c.json")["target"] == 4
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["counts"] == {"ok": 3, "error": 0, "missing": 0}
+    # going back to the old input of b computes b again (its file holds the changed input's result)
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3, 4], ids, **SETTINGS)
+    assert run.computed == ["b"] and run.skipped == ["a", "c"]
+
+
+def test_black_box_with_other_weights_is_recomputed(tmp_path):
+    xs, ids = _inputs(2), ["a", "b"]
+    explain_dataset(LinearSoftmax(seed=0), xs, tmp_path, [3, 3], ids, **SETTINGS)
+    run = explain_dataset(LinearSoftmax(seed=0), xs, tmp_path, [3, 3], ids, **SETTINGS)
+    assert run.computed == [] and run.skipped == ids  # same class, same weights: reused
+    run = explain_dataset(LinearSoftmax(seed=1), xs, tmp_path, [3, 3], ids, **SETTINGS)
+    assert run.computed == ids  # same class, other weights: not reused
+    exp = explain(LinearSoftmax(seed=1), xs[0], 3, **SETTINGS)
+    assert load_result(tmp_path / "results" / "a.json")["result"]["score"] == exp.score
+
+
+def test_unpicklable_model_needs_a_model_id_to_resume(tmp_path):
+    xs, ids = _inputs(2), ["a", "b"]
+    inner = LinearSoftmax()
+    model = lambda batch: inner(batch)  # noqa: E731 - a lambda cannot be pickled, so it has no fingerprint
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, **SETTINGS)
+    assert run.computed == ids  # a fresh directory works
+    with pytest.raises(ValueError, match=r"cannot resume in .*fresh.*cannot be pickled.*model_id="):
+        explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, **SETTINGS)
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", **SETTINGS)
+    assert run.computed == ids  # results without an id are not trusted
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", **SETTINGS)
+    assert run.skipped == ids and run.computed == []
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", **SETTINGS)
+    assert run.computed == ids
+    with pytest.raises(ValueError, match="model_id"):
+        explain_dataset(model, xs, tmp_path / "x", [3, 3], ids, model_id="", **SETTINGS)

@@ -141,3 +141,79 @@ def test_outputs_and_holdout_comparison(lib, tmp_path):
         params = {} if side == "default" else suggest_fixed(resolve_space("sa"), res.best_params)
         assert cmp[side]["mean_gap"] == pytest.approx(evaluate_params("sa", params, lib[2:], 40, [0, 1])["mean"])
     assert cmp["tuned_better"] == (cmp["tuned"]["mean_gap"] < cmp["default"]["mean_gap"])
+    pd = cmp["paired_difference"]
+    diffs = [u["tuned_gap"] - u["default_gap"] for u in cmp["per_unit"]]
+    assert pd["mean"] == pytest.approx(np.mean(diffs), abs=1e-12) and pd["units"] == len(diffs)
+    assert pd["tuned_wins"] + pd["ties"] + pd["default_wins"] == len(diffs)
+    assert cmp["default_solver_params"]["iterations"] == 10_000  # the defaults compared are stated
+    from trace_opt.tuning import holdout_markdown
+    md = holdout_markdown({**cmp, "tuning_instances": [i.name for i in lib[:2]]})
+    assert cmp["verdict"] in md and "Paired difference" in md
+
+
+def test_sa_batch_has_a_search_space_like_sa():
+    space = resolve_space("sa-batch")
+    assert {k: v for k, v in space.items() if k not in ("width", "adaptive")} == resolve_space("sa")
+    assert space["width"][0] == "int" and space["adaptive"] == ("categorical", [True, False])
+
+
+def test_sqlite_directory_is_created_and_paths_stay_relative(lib, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = tune("sa", lib[:1], budget=30, n_trials=1, seeds=[0], storage="sqlite:///deep/er/study.db",
+               out_dir=Path("out"), plots=False, heartbeat=None)
+    assert (tmp_path / "deep" / "er" / "study.db").exists() and res.n_complete == 1
+    assert json.loads((tmp_path / "out" / "best_params.json").read_text())["storage"] == "sqlite:///deep/er/study.db"
+    tune("sa", lib[:1], budget=30, n_trials=1, seeds=[0], out_dir=Path("out2"), plots=False, heartbeat=None)
+    assert json.loads((tmp_path / "out2" / "best_params.json").read_text())["storage"] == "sqlite:///out2/study.db"
+
+
+def _params(study):
+    return [json.dumps(t.params, sort_keys=True) for t in study.trials]
+
+
+def test_single_process_study_is_reproducible_from_the_sampler_seed(lib, tmp_path):
+    kw = dict(budget=30, n_trials=4, seeds=[0], plots=False, heartbeat=None, pruner=optuna.pruners.NopPruner())
+    a = tune("sa", lib[:1], storage="sqlite:///" + str(tmp_path / "a.db"), sampler_seed=7, **kw)
+    b = tune("sa", lib[:1], storage="sqlite:///" + str(tmp_path / "b.db"), sampler_seed=7, **kw)
+    c = tune("sa", lib[:1], storage="sqlite:///" + str(tmp_path / "c.db"), sampler_seed=8, **kw)
+    assert _params(a.study) == _params(b.study) and _params(a.study) != _params(c.study)
+    first = _params(a.study)
+    assert len(set(first)) == 4
+    # resuming (more trials) draws new points, not the first ones again
+    a2 = tune("sa", lib[:1], storage="sqlite:///" + str(tmp_path / "a.db"), sampler_seed=7,
+              **{**kw, "n_trials": 6})
+    assert _params(a2.study)[:4] == first and len(set(_params(a2.study))) == 6
+
+
+def test_workers_started_together_propose_different_parameters(lib, tmp_path, monkeypatch):
+    """Two workers (threads here, processes in practice) open one study at the same moment with the
+    same --sampler-seed: they must not propose the same parameters."""
+    import threading
+
+    barrier = threading.Barrier(2, timeout=60)
+    original = optuna.study.Study.optimize
+
+    def optimize(self, *args, **kwargs):
+        barrier.wait()  # both workers have set up their sampler before either has a trial
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.study.Study, "optimize", optimize)
+    url = "sqlite:///" + str(tmp_path / "shared.db")
+    errors = []
+
+    def worker():
+        try:
+            tune("sa", lib[:1], budget=30, n_trials=4, seeds=[0], storage=url, plots=False, heartbeat=None,
+                 study_name="shared", sampler_seed=0, pruner=optuna.pruners.NopPruner())
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors, errors
+    study = optuna.load_study(study_name="shared", storage=url)
+    params = _params(study)
+    assert len(params) >= 4 and len(set(params)) == len(params)

@@ -5,22 +5,30 @@ into the ``2^t`` values ``D(S)``, indexed by bitmask (bit i set = feature i dele
 ``values[S] = D(S)`` and ``values[2^t - 1 - S] = D(all \\ S)``). With the table, solvers run at
 memory speed without torch (``TableOracle``) and the optimality gap of any run is known exactly.
 
-File format (version 1): two files with the same stem.
+File format (version 2): two files with the same stem.
 
 ``<stem>.npz`` (numpy ``savez_compressed``)
     ``values``  float64 ``(2^t,)``, little-endian, D(S) by bitmask.
     ``x``       float32, the explained input (optional; absent for tables from black boxes).
     ``feature_ids`` int64, the feature map (optional).
 ``<stem>.json`` (UTF-8 sidecar)
-    ``format`` = ``"trace-instance"``, ``format_version`` = 1, ``name``, ``t``, ``npz`` (file name),
+    ``format`` = ``"trace-instance"``, ``format_version`` = 2, ``name``, ``t``, ``npz`` (a plain file
+    name in the sidecar's directory),
     ``sha256``: hex digest over the npz arrays (for each array in name order: name, dtype, shape,
     raw bytes), so a corrupt, truncated or mismatched npz is detected;
+    ``objectives_sha256``: hex digest of the ``objectives`` object as canonical JSON (sorted keys, no
+    spaces), so an edited or corrupt optimum is refused on load (version 1 had no such field: a
+    version-1 sidecar still loads, but its optima are then always recomputed by DP and compared);
     ``metadata``: model, input, target, features, reference, output (free-form JSON values);
     ``objectives``: for each of ``le``, ``mo``, ``le-mo``: ``optimum`` (the maximised chain sum,
     DP over the subset lattice), ``trajectory`` (an optimal sigma, least important first),
     ``value`` (the optimum in the paper's sign), ``random_mean`` (exact expected score of a uniformly
     random trajectory), ``bound`` (per-level bound ``sum_k max_{|S|=k} c(S)``), ``cs_le``, ``cs_mo``,
     ``avg_iou``.
+    Instances built by this module also record ``metadata["table"]``: ``distinct_values`` (distinct
+    D values among the 2^t), ``effective_t`` (features whose deletion changes D for some set) and
+    ``inert_features`` (the others: deleting them never matters, e.g. an all-zero patch under a
+    zeros reference, which makes an instance easier than its t suggests).
 
 The normalised gap of a trajectory with score s is ``(optimum - s) / (optimum - random_mean)``:
 0 = optimal, 1 = no better than a random order on average (as ``solvers.complete.gap_report``).
@@ -33,6 +41,8 @@ import hashlib
 import io
 import json
 import math
+import shlex
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -46,7 +56,9 @@ from .oracle import Oracle
 from .problem import OBJECTIVES, TraceProblem
 
 FORMAT = "trace-instance"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: older versions this module still reads (version 1: no ``objectives_sha256``; optima verified by DP on load)
+READ_VERSIONS = (1, 2)
 #: largest t an instance may have by default (2^24 float64 = 128 MiB per table)
 MAX_T = 24
 
@@ -238,8 +250,25 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
     check_table_size(t, max_t)
     if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
         raise ValueError(f"name={name!r} is not valid; expected a non-empty file stem without '/'")
-    return Instance(name=name, values=v, metadata=dict(metadata or {}), objectives=_summarise(v),
+    meta = dict(metadata or {})
+    meta.setdefault("table", table_stats(v))
+    return Instance(name=name, values=v, metadata=meta, objectives=_summarise(v),
                     arrays={k: np.asarray(a) for k, a in (arrays or {}).items()})
+
+
+def table_stats(values, rtol: float = 1e-9) -> dict:
+    """How much of the table is informative: ``distinct_values`` (exactly distinct D values),
+    ``effective_t`` (features i with ``D(S | {i}) != D(S)`` for some S, compared with a relative
+    tolerance ``rtol`` of the table's range, so float noise of a batched model does not count) and
+    ``inert_features`` (the other features, which a solver may place anywhere). O(t 2^t), vectorised."""
+    v, t = _check_values(values)
+    tol = rtol * max(1.0, float(np.max(np.abs(v))))
+    inert = []
+    for i in range(t):
+        pairs = v.reshape(-1, 2, 1 << i)  # [:, 0, :] = sets without i, [:, 1, :] = the same sets with i
+        if np.all(np.abs(pairs[:, 1, :] - pairs[:, 0, :]) <= tol):
+            inert.append(i)
+    return {"distinct_values": int(np.unique(v).size), "effective_t": t - len(inert), "inert_features": inert}
 
 
 def build_instance(model, x, target: int, features=4, reference="zeros", output: str = "logit", *,
@@ -285,6 +314,12 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
+def _objectives_digest(objectives) -> str:
+    """sha256 of the objectives as canonical JSON (what the sidecar stores, so a JSON round trip keeps it)."""
+    text = json.dumps(json.loads(json.dumps(objectives)), sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _paths(path) -> tuple[Path, Path]:
     p = Path(path)
     stem = p.with_suffix("") if p.suffix in (".json", ".npz") else p
@@ -304,19 +339,53 @@ def save_instance(instance: Instance, path) -> Path:
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(npz_path, buf.getvalue())
     side = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": instance.name, "t": instance.t,
-            "npz": npz_path.name, "sha256": _digest(arrays), "metadata": instance.metadata,
+            "npz": npz_path.name, "sha256": _digest(arrays),
+            "objectives_sha256": _objectives_digest(instance.objectives), "metadata": instance.metadata,
             "objectives": instance.objectives}
     atomic_write_json(json_path, side)
     instance.path = json_path
     return json_path
 
 
+#: the numbers stored per objective (besides the trajectory)
+_OBJECTIVE_NUMBERS = ("optimum", "value", "random_mean", "bound", "cs_le", "cs_mo", "avg_iou")
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_objectives(objectives, t: int, json_path: Path) -> None:
+    """Type-check the sidecar's objectives: every objective with finite numbers and a permutation."""
+    if not isinstance(objectives, dict):
+        raise ValueError(f"instance file {json_path}: 'objectives' must be an object with {list(OBJECTIVES)}")
+    for objective in OBJECTIVES:
+        o = objectives.get(objective)
+        if not isinstance(o, dict) or not {"optimum", "trajectory", "random_mean"} <= set(o):
+            raise ValueError(f"instance file {json_path} lacks the optimum of objective {objective!r}")
+        missing = [k for k in _OBJECTIVE_NUMBERS if k not in o]
+        if missing:
+            raise ValueError(f"instance file {json_path}: objectives[{objective!r}] lacks {missing}")
+        for key in _OBJECTIVE_NUMBERS:
+            if not _is_number(o[key]):
+                raise ValueError(f"instance file {json_path}: objectives[{objective!r}][{key!r}]={o[key]!r} is "
+                                 "not a finite number")
+        traj = o["trajectory"]
+        if (not isinstance(traj, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in traj)
+                or sorted(traj) != list(range(t))):
+            raise ValueError(f"instance file {json_path}: objectives[{objective!r}]['trajectory'] is not a "
+                             f"permutation of 0..{t - 1}")
+
+
 def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
     """Load an instance from its sidecar (``.json``), its ``.npz`` or their common stem.
 
-    Raises ValueError naming the file if either file is missing, corrupt, truncated, of another
-    format version, or if the npz does not match the sidecar's checksum. ``verify=True`` also
-    recomputes the optima by DP and compares them with the stored ones.
+    Every error names the file and says what is wrong: a missing, corrupt or truncated file, another
+    format version, a ``t`` above ``max_t``, an ``npz`` field that is not a plain file name in the
+    sidecar's directory, an npz that does not match the sidecar's checksum, or optima that do not match
+    theirs (``objectives_sha256``) or are not well-formed. ``verify=True`` also recomputes the optima by
+    DP and compares them with the stored ones; a version-1 sidecar (no checksum of its optima) is
+    always verified that way.
     """
     json_path, _ = _paths(path)
     try:
@@ -325,24 +394,50 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
         raise ValueError(f"instance file {json_path} does not exist") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"instance file {json_path} is corrupt or truncated (not valid JSON: {exc})") from None
+    except OSError as exc:
+        raise ValueError(f"instance file {json_path} cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(side, dict) or side.get("format") != FORMAT:
         raise ValueError(f"instance file {json_path} is not a {FORMAT!r} sidecar")
-    if side.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"instance file {json_path} has format_version={side.get('format_version')!r}; this "
-                         f"version of trace-trajectories reads format_version={FORMAT_VERSION} only")
-    for key in ("name", "t", "npz", "sha256", "metadata", "objectives"):
+    version = side.get("format_version")
+    if version not in READ_VERSIONS or isinstance(version, bool):
+        raise ValueError(f"instance file {json_path} has format_version={version!r}; this version of "
+                         f"trace-trajectories reads format_version {' and '.join(map(str, READ_VERSIONS))} "
+                         f"(writes {FORMAT_VERSION})")
+    required = ("name", "t", "npz", "sha256", "metadata", "objectives") + (("objectives_sha256",) if version >= 2 else ())
+    for key in required:
         if key not in side:
             raise ValueError(f"instance file {json_path} is missing the field {key!r}")
     t = side["t"]
-    if not isinstance(t, int) or t < 2:
+    if not isinstance(t, int) or isinstance(t, bool) or t < 2:
         raise ValueError(f"instance file {json_path} has t={t!r}; expected an integer >= 2")
-    check_table_size(t, max_t)
-    npz_path = json_path.with_name(side["npz"])
+    try:
+        check_table_size(t, max_t)
+    except ValueError as exc:
+        raise ValueError(f"instance file {json_path}: {exc}") from None
+    npz_name = side["npz"]
+    if (not isinstance(npz_name, str) or not npz_name or npz_name in (".", "..") or "/" in npz_name
+            or "\\" in npz_name or "\0" in npz_name or Path(npz_name).name != npz_name):
+        raise ValueError(f"instance file {json_path}: npz={npz_name!r} is not valid; it must be a plain file name "
+                         "in the same directory as the sidecar (no directory part)")
+    objectives = side["objectives"]
+    _check_objectives(objectives, t, json_path)
+    if version >= 2 and _objectives_digest(objectives) != side["objectives_sha256"]:
+        raise ValueError(f"instance file {json_path}: the stored optima do not match its objectives_sha256 "
+                         "(edited or corrupt); rebuild the instance or restore the file")
+    npz_path = json_path.with_name(npz_name)
+    try:
+        with open(npz_path, "rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise ValueError(f"instance file {npz_path} (named by {json_path}) does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"instance file {npz_path} cannot be read ({type(exc).__name__}: {exc})") from None
+    if magic != b"PK\x03\x04":  # numpy would try to unpickle it and talk about allow_pickle
+        raise ValueError(f"instance file {npz_path} is not an .npz (zip) archive: corrupt, truncated or "
+                         "another kind of file")
     try:
         with np.load(npz_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except FileNotFoundError:
-        raise ValueError(f"instance file {npz_path} (named by {json_path}) does not exist") from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
         raise ValueError(f"instance file {npz_path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
     if "values" not in arrays:
@@ -353,14 +448,9 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
     if values.shape != (1 << t,):
         raise ValueError(f"instance file {npz_path} holds {values.shape} values; expected (2^{t},) for t={t}")
     values, _ = _check_values(values, where=f"instance file {npz_path}: values")
-    objectives = side["objectives"]
-    for objective in OBJECTIVES:
-        o = objectives.get(objective) if isinstance(objectives, dict) else None
-        if not isinstance(o, dict) or not {"optimum", "trajectory", "random_mean"} <= set(o):
-            raise ValueError(f"instance file {json_path} lacks the optimum of objective {objective!r}")
     inst = Instance(name=str(side["name"]), values=values, metadata=side["metadata"], objectives=objectives,
                     arrays=arrays, path=json_path)
-    if verify:
+    if verify or version < 2:
         inst.verify()
     return inst
 
@@ -532,12 +622,58 @@ def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objecti
                             "optimal_fraction": float(np.mean([r["optimal"] for r in rows])), "runs": len(rows)})
             runs.extend(rows)
     return {"objective": objective, "instances": [i.name for i in instances], "budgets": budgets,
-            "seeds": seeds, "runs": runs, "summary": summary}
+            "seeds": seeds, "solvers": [{"label": label, "name": name, "params": params} for label, name, params in specs],
+            "library_info": library_info(instances), "runs": runs, "summary": summary}
+
+
+def library_info(instances: list[Instance]) -> dict:
+    """What a leaderboard ran on: sizes, models (with fingerprints), references, outputs, table statistics."""
+    from collections import Counter
+
+    def distinct(values):
+        return sorted({json.dumps(v, sort_keys=True) for v in values})
+
+    metas = [i.metadata for i in instances]
+    models = [{"model": m.get("model"), "fingerprint": m.get("model_fingerprint")} for m in metas]
+    tables = [m.get("table") or table_stats(i.values) for m, i in zip(metas, instances)]
+    return {"n_instances": len(instances), "t": {str(k): v for k, v in sorted(Counter(i.t for i in instances).items())},
+            "models": [json.loads(s) for s in distinct(models)],
+            "references": [json.loads(s) for s in distinct(m.get("reference") for m in metas)],
+            "outputs": [json.loads(s) for s in distinct(m.get("output") for m in metas)],
+            "distinct_values": [int(tb["distinct_values"]) for tb in tables],
+            "effective_t": [int(tb["effective_t"]) for tb in tables]}
+
+
+def leaderboard_header(board: dict) -> str:
+    """Markdown lines naming what produced a leaderboard: command, library, models, objective, budgets, seeds."""
+    title = board.get("library") or f"{len(board['instances'])} instances"
+    lines = [f"# Leaderboard: {title}", ""]
+    if board.get("command"):
+        lines.append(f"- command: `{board['command']}`")
+    info = board.get("library_info") or {}
+    if board.get("library"):
+        lines.append(f"- library: `{board['library']}`")
+    if info:
+        sizes = ", ".join(f"t={t} x{n}" for t, n in info["t"].items())
+        lines.append(f"- instances: {info['n_instances']} ({sizes}); reference: "
+                     f"{', '.join(map(str, info['references']))}; output: {', '.join(map(str, info['outputs']))}")
+        for m in info["models"]:
+            lines.append(f"- model: {m['model'] or 'unknown'}, fingerprint {m['fingerprint'] or 'unknown'}")
+        dv, et = info["distinct_values"], info["effective_t"]
+        lines.append(f"- distinct table values per instance: {min(dv):,} to {max(dv):,}; effective t (features "
+                     f"whose deletion matters): {min(et)} to {max(et)}")
+    lines.append(f"- objective: {board['objective']}; budgets (forward passes): "
+                 f"{', '.join(map(str, board['budgets']))}; seeds: {', '.join(map(str, board['seeds']))}")
+    if board.get("solvers"):
+        lines.append("- solvers (name:parameters): " + ", ".join(f"`{s['label']}`" for s in board["solvers"]))
+    lines.append("- metric: normalised gap (optimum - score) / (optimum - random mean), exact from the table: "
+                 "0 = optimal, 1 = a random order's mean; 'optimal' = share of runs that reached the optimum")
+    return "\n".join(lines) + "\n"
 
 
 def leaderboard_table(board: dict) -> str:
-    """The summary as a Markdown table."""
-    lines = ["| solver | budget | mean normalised gap | s.e. | mean forward passes | optimal | runs |",
+    """The summary as Markdown: a header (``leaderboard_header``) then one table row per (solver, budget)."""
+    lines = [leaderboard_header(board), "| solver | budget | mean normalised gap | s.e. | mean forward passes | optimal | runs |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in board["summary"]:
         lines.append(f"| {r['solver']} | {r['budget']} | {r['mean_gap']:.4f} | {r['sem_gap']:.4f} | "
@@ -607,7 +743,10 @@ def add_instances_parser(sub) -> None:
     b.add_argument("--grids", default="4x4*8,4x5*2", metavar="SPEC",
                    help="feature grid per instance, ROWSxCOLS[*COUNT],... (default: 4x4*8,4x5*2: t=16 x8, t=20 x2)")
     b.add_argument("--first", type=int, default=0, metavar="I", help="first test input index (default: 0)")
-    b.add_argument("--reference", default="zeros")
+    b.add_argument("--reference", default="zeros",
+                   help="what deletion writes (trace_opt.references: zeros, mean, blur, ...; default zeros). With "
+                        "zeros, all-zero border patches of a digit never change D (see metadata.table.effective_t); "
+                        "mean makes every feature matter")
     b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"])
     b.add_argument("--max-t", type=int, default=MAX_T)
     b.set_defaults(func=_cli_build)
@@ -642,6 +781,7 @@ def _cli_leaderboard(args) -> int:
     lib = load_library(args.library)
     board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective)
     board["library"] = str(args.library)
+    board["command"] = "python -m trace_opt " + shlex.join(sys.argv[1:])
     paths = write_leaderboard(board, args.out, args.stem)
     print(leaderboard_table(board), end="")
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -5,8 +5,18 @@ pool, or on a Ray cluster.
 writes ``out_dir/results/<id>.json`` atomically as each one finishes, then ``out_dir/summary.json``.
 
 * Resumable: an input whose file holds a finished result of the same configuration (model
-  weights, features, reference, output, objective, solver, options, budget, seed) is skipped, so
-  an interrupted run started again computes only what is missing.
+  weights, features, reference, output, objective, solver, options, budget, seed) **and of the same
+  input** (a sha256 of the input's dtype, shape and values, and the requested target, stored in
+  the record under ``"input"``) is skipped, so an interrupted run started again computes only
+  what is missing, and a changed input, target or model is computed again.
+* The model's identity: a torch module is fingerprinted by its weights (state dict); any other
+  callable by its pickled bytes (``pickle.dumps``, so a scikit-learn estimator or a numpy object
+  with its arrays is fingerprinted by its parameters; note that mutable state such as a call
+  counter is part of it; the fingerprint is taken once, when the call starts). A callable that
+  cannot be pickled (a lambda, a closure, an object holding a lock) has no fingerprint: a fresh
+  output directory works, but resuming into one that already holds results is refused with an
+  error, since nothing tells whether they came from the same model. ``model_id="..."`` names the
+  model version explicitly and replaces the fingerprint (the caller vouches for it).
 * A failing input is written as ``{"status": "error", "error": {...}}`` and the others go on.
   Failed inputs are tried again on a rerun (``retry_failed=False`` keeps them).
 * Every input is solved with the same ``seed``; a result depends only on (model, input, settings),
@@ -62,8 +72,11 @@ def _as_numpy_list(inputs) -> list:
     return list(inputs)
 
 
-def _fingerprint(model) -> str:
-    """Content hash of a torch module's weights, or the qualified name of another callable."""
+def _fingerprint(model) -> str | None:
+    """Content hash of a torch module's weights, or of another callable's pickled bytes; None when
+    the callable cannot be pickled (then only an explicit ``model_id`` identifies it)."""
+    import pickle
+
     h = hashlib.sha256()
     state = getattr(model, "state_dict", None)
     if callable(state):
@@ -72,8 +85,23 @@ def _fingerprint(model) -> str:
             h.update(key.encode())
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     else:
-        h.update(f"{getattr(model, '__module__', '')}.{getattr(model, '__qualname__', type(model).__qualname__)}".encode())
+        try:
+            data = pickle.dumps(model, protocol=4)
+        except Exception:  # noqa: BLE001 - lambdas, closures, locks, ...: not fingerprintable
+            return None
+        h.update(b"pickle:")
+        h.update(data)
     return h.hexdigest()[:16]
+
+
+def _input_info(x, target) -> dict:
+    """What identifies one input of a run: sha256 of its dtype, shape and values, and the requested target."""
+    a = np.ascontiguousarray(x)
+    h = hashlib.sha256()
+    h.update(a.dtype.str.encode())
+    h.update(repr(tuple(a.shape)).encode())
+    h.update(a.tobytes())
+    return {"sha256": h.hexdigest(), "target": None if target is None else int(target)}
 
 
 def _jsonable(obj):
@@ -160,7 +188,7 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
                     output: str | None = None, objective: str = "le-mo", solver="sa", solver_options: dict | None = None,
                     budget=None, seed: int = 0, batch_size: int = 64, n_jobs: int = 1, ray_address: str | None = None,
                     chunk_size: int = 1, max_retries: int = 3, retry_failed: bool = True, on_result=None,
-                    torch_threads: int = 1, **reference_options) -> DatasetRun:
+                    torch_threads: int = 1, model_id: str | None = None, **reference_options) -> DatasetRun:
     """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
 
     ``targets``: one class per input (None: each input's predicted class, torch models). ``ids``:
@@ -170,6 +198,11 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     task whose worker died). ``torch_threads``: torch threads per explanation, the same everywhere so
     that float sums, hence results, do not depend on where an input ran. ``on_result(record)`` is called in this process after each result file
     is written (an exception raised there stops the run; what was written stays).
+
+    A finished result is reused only if its configuration (model fingerprint or ``model_id``,
+    settings) and its input (values and requested target, ``record["input"]``) match. ``model_id``:
+    a non-empty string naming the model version, used instead of the fingerprint (needed to resume
+    with a model that cannot be pickled; see the module docstring).
     """
     from solvers import get_solver
 
@@ -200,7 +233,14 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     settings = {"features": features, "reference": reference, "output": output, "objective": objective,
                 "solver": solver, "solver_options": dict(solver_options or {}), "budget": budget, "seed": int(seed),
                 "batch_size": batch_size, **reference_options}
-    config = _jsonable({**settings, "model": _fingerprint(model)})
+    if model_id is not None:
+        if not isinstance(model_id, str) or not model_id:
+            raise ValueError(f"model_id={model_id!r} is not valid; expected a non-empty string naming the model version")
+        model_key = f"id:{model_id}"
+    else:
+        fp = _fingerprint(model)
+        model_key = None if fp is None else f"sha256:{fp}"
+    config = _jsonable({**settings, "model": model_key})
     settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -208,19 +248,28 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     res_dir = out / "results"
     res_dir.mkdir(parents=True, exist_ok=True)
     run = DatasetRun(out_dir=out)
-    pending = []
+    if model_key is None:
+        existing = [i for i in ids if (res_dir / f"{i}.json").exists()]
+        if existing:
+            raise ValueError(f"cannot resume in {out}: it already holds results (e.g. {existing[0]}.json), and the "
+                             f"model ({type(model).__qualname__}) cannot be pickled, so nothing tells whether they "
+                             "came from the same model; pass model_id='<name of this model version>' to resume "
+                             "(results of another model_id are computed again), or use a new out_dir")
+    pending, infos = [], {}
     for index, (item_id, x, target) in enumerate(zip(ids, xs, targets)):
+        xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+        infos[item_id] = info = _input_info(xa, target)
         old = load_result(res_dir / f"{item_id}.json")
-        if old is not None and old.get("config_hash") == config_hash and (
+        if old is not None and old.get("config_hash") == config_hash and old.get("input") == info and (
                 old.get("status") == "ok" or (old.get("status") == "error" and not retry_failed)):
             run.skipped.append(item_id)
             if old.get("status") == "error":
                 run.failed.append(item_id)
             continue
-        xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
         pending.append((index, item_id, xa, target))
 
     def write(record):
+        record["input"] = infos[record["id"]]
         atomic_write_json(res_dir / f"{record['id']}.json", record)
         run.computed.append(record["id"])
         if record["status"] != "ok":
@@ -241,7 +290,7 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
                 for record in _explain_chunk(model, chunk, settings, config_hash):
                     write(record)
     finally:
-        run.summary_path = _write_summary(out, res_dir, ids, config, config_hash)
+        run.summary_path = _write_summary(out, res_dir, ids, config, config_hash, infos)
     return run
 
 
@@ -303,11 +352,11 @@ def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
             ray.shutdown()
 
 
-def _write_summary(out: Path, res_dir: Path, ids, config, config_hash) -> Path:
+def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) -> Path:
     status = {}
     for item_id in ids:
         rec = load_result(res_dir / f"{item_id}.json")
-        if rec is None or rec.get("config_hash") != config_hash:
+        if rec is None or rec.get("config_hash") != config_hash or rec.get("input") != infos[item_id]:
             status[item_id] = "missing"
         else:
             status[item_id] = rec.get("status", "missing")
@@ -352,6 +401,9 @@ def add_explain_dataset_parser(sub) -> None:
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster address (e.g. auto, HOST:PORT)")
     p.add_argument("--chunk-size", type=int, default=1)
     p.add_argument("--max-retries", type=int, default=3)
+    p.add_argument("--model-id", default=None, metavar="NAME",
+                   help="name of the model version, used instead of its weights' fingerprint to decide which "
+                        "finished results a rerun may reuse")
     p.set_defaults(func=_cli_explain_dataset)
 
 
@@ -402,6 +454,7 @@ def _cli_explain_dataset(args) -> int:
                           reference=args.reference, output=args.output, objective=args.objective, solver=args.solver,
                           solver_options=options, budget=args.budget, seed=args.seed, n_jobs=args.n_jobs,
                           ray_address=args.ray_address, chunk_size=args.chunk_size, max_retries=args.max_retries,
+                          model_id=args.model_id,
                           on_result=lambda r: print(f"{r['id']}: {r['status']}"
                                                     + (f" ({r['error']['message']})" if r["status"] != "ok" else "")))
     print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "

@@ -14,6 +14,13 @@ exception, Ctrl-C, or a process killed while its heartbeat was on) is enqueued a
 parameters and the units already done, so nothing finished is recomputed. Any Optuna storage URL
 works (several processes may work on one study).
 
+Sampler seeds: trial number n is sampled by a TPE sampler seeded from ``(sampler_seed, n)`` (a
+fresh ``TPESampler`` per trial). A single-process study is therefore reproducible from
+``sampler_seed`` (same seed, same storage state: same proposals), a resumed study draws new points
+(its trials have new numbers), and several processes working on one study at the same time never
+share a seed: the storage gives every trial its own number, so workers started together propose
+different parameters instead of replaying the same draws (with one seed per process, they would).
+
 Search spaces: ``SEARCH_SPACES[solver]`` maps a constructor parameter to ``("float", low, high)``,
 ``("float", low, high, "log")``, ``("int", low, high[, "log"])``, ``("categorical", [choices])`` or a
 fixed value. ``space=`` entries are merged over the default (a fixed value pins a parameter).
@@ -23,6 +30,9 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import shlex
+import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_choice, check_positive_int
-from .io import atomic_savefig, atomic_write_json
+from .io import atomic_savefig, atomic_write_bytes, atomic_write_json
 from .problem import OBJECTIVES
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
@@ -57,6 +67,10 @@ SEARCH_SPACES: dict[str, dict] = {
                   "init": ("categorical", _INITS), "neighbourhood": ("categorical", _NEIGHBOURHOODS)},
     "greedy": {"direction": ("categorical", ["lerf", "morf"])},
 }
+#: sa-batch takes sa's parameters (and gives sa's trajectory for the same seed) plus its batching,
+#: which changes the forward passes spent (speculative proposals), hence what a pass budget buys
+SEARCH_SPACES["sa-batch"] = {**SEARCH_SPACES["sa"], "width": ("int", 1, 128, "log"),
+                             "adaptive": ("categorical", [True, False])}
 
 
 def _is_dist(spec) -> bool:
@@ -180,19 +194,86 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
     if storage is None:
         if out_dir is None:
             raise ValueError("give storage= (an Optuna storage URL) or out_dir= (for a local SQLite file)")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        storage = f"sqlite:///{(out_dir / 'study.db').resolve()}"
+        # as given (relative stays relative: no machine path is recorded in the outputs)
+        storage = f"sqlite:///{(out_dir / 'study.db').as_posix()}"
     if isinstance(storage, str) and storage.split(":", 1)[0].split("+", 1)[0] in (
             "sqlite", "postgresql", "mysql", "oracle", "mssql"):
+        _make_sqlite_dir(storage)
         kwargs = {}
         if heartbeat:
             params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
             cb = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params else "failed_trial_callback"
             kwargs = {"heartbeat_interval": int(heartbeat), "grace_period": 3 * int(heartbeat), cb: _retry_failed}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(storage, **kwargs), storage
+        import sqlalchemy.exc
+
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(storage, **kwargs), storage
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+                # workers started together on a new database race to create its tables: try again
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     return storage, storage if isinstance(storage, str) else type(storage).__name__
+
+
+def _make_sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite file URL (SQLite creates the file, not its directory)."""
+    if not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 - let Optuna report a malformed URL
+        return
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def trial_seeded_sampler(seed: int = 0, **tpe_options):
+    """An Optuna sampler that samples trial n with a fresh ``TPESampler(seed=<hash of (seed, n)>, **tpe_options)``.
+
+    Reproducible in one process from ``seed``; concurrent workers on one study get distinct seeds
+    (one per trial number) and so propose distinct parameters. See the module docstring.
+    """
+    import optuna
+
+    class TrialSeededSampler(optuna.samplers.BaseSampler):
+        def __init__(self):
+            self.seed, self.tpe_options = int(seed), dict(tpe_options)
+            self._number, self._tpe = None, None
+
+        def trial_seed(self, number: int) -> int:
+            return int(np.random.SeedSequence([self.seed, int(number)]).generate_state(1)[0])
+
+        def _for(self, trial):
+            if self._tpe is None or self._number != trial.number:
+                self._number = trial.number
+                self._tpe = optuna.samplers.TPESampler(seed=self.trial_seed(trial.number), **self.tpe_options)
+            return self._tpe
+
+        def infer_relative_search_space(self, study, trial):
+            return self._for(trial).infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self._for(trial).sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+        def before_trial(self, study, trial):
+            self._for(trial).before_trial(study, trial)
+
+        def after_trial(self, study, trial, state, values):
+            self._for(trial).after_trial(study, trial, state, values)
+
+        def reseed_rng(self):  # Optuna calls this for n_jobs > 1 threads: per-trial seeds need no reseeding
+            pass
+
+    return TrialSeededSampler()
 
 
 def _partial_units(trial) -> dict:
@@ -244,6 +325,8 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     study_name : default ``"<solver>-<objective>-b<budget>"``. A study holding another configuration
         (solver, budget, objective, seeds, units, space) is refused.
     out_dir : where ``best_params.json`` and the plots go (and the default SQLite file).
+    sampler_seed : trial n is sampled by TPE seeded from (sampler_seed, n): reproducible in one process,
+        distinct proposals for concurrent workers (module docstring).
     heartbeat : seconds between heartbeats of a running trial (RDB storages), so a trial of a killed
         process is failed after 3 heartbeats and retried; None disables it.
     on_unit : called as ``on_unit(trial_number, unit_index, row)`` after each computed unit
@@ -269,7 +352,7 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     if not progress:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=store, study_name=study_name, direction=direction, load_if_exists=True,
-                                sampler=optuna.samplers.TPESampler(seed=sampler_seed),
+                                sampler=trial_seeded_sampler(sampler_seed),
                                 pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(
                                     n_startup_trials=5, n_warmup_steps=min(2, len(units) - 1)))
     stored = study.user_attrs.get("config")
@@ -278,9 +361,6 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     elif stored != config:
         raise ValueError(f"study {study_name!r} in {store_desc} was created for another configuration "
                          f"({stored}); use another study_name or storage")
-    existing = study.get_trials(deepcopy=False)
-    # a resumed run draws new points instead of replaying the sampler's first draws
-    study.sampler = optuna.samplers.TPESampler(seed=sampler_seed + len(existing))
     _sweep_failed(study)
     computed = [0]
 
@@ -382,17 +462,66 @@ def write_study_plots(study, out_dir) -> dict:
 def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, seeds=(0,),
                        objective: str = "le-mo", default_params: dict | None = None) -> dict:
     """Mean normalised gap of the default and the tuned parameters on (held-out) instances."""
+    from solvers import get_solver
+
     default = evaluate_params(solver, dict(default_params or {}), instances, budget, seeds, objective)
     tuned = evaluate_params(solver, tuned_params, instances, budget, seeds, objective)
+    # paired by unit (same instance and seed): the honest test of "tuned is better"
+    diff = np.array([u["value"] - d["value"] for d, u in zip(default["units"], tuned["units"])])
+    sem = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    mean = float(diff.mean())
+    if abs(mean) <= 2 * sem or mean == 0.0:
+        verdict = "no clear difference (|mean paired difference| <= 2 s.e.)"
+    else:
+        verdict = "tuned better" if mean < 0 else "default better"
     return {"solver": solver, "budget": budget, "objective": objective, "seeds": [int(s) for s in seeds],
             "instances": [i.name for i in instances],
             "default": {"params": default["params"], "mean_gap": default["mean"], "sem": default["sem"],
                         "mean_forward_passes": default["mean_forward_passes"]},
             "tuned": {"params": tuned["params"], "mean_gap": tuned["mean"], "sem": tuned["sem"],
                       "mean_forward_passes": tuned["mean_forward_passes"]},
+            "default_solver_params": _jsonable_params(get_solver(solver, **dict(default_params or {}))),
             "tuned_better": tuned["mean"] < default["mean"],
+            "paired_difference": {"mean": mean, "sem": sem, "tuned_wins": int((diff < -1e-12).sum()),
+                                  "ties": int((np.abs(diff) <= 1e-12).sum()),
+                                  "default_wins": int((diff > 1e-12).sum()), "units": int(len(diff))},
+            "verdict": verdict,
             "per_unit": [{"instance": instances[d["unit"]].name, "seed": d["seed"], "default_gap": d["value"],
                           "tuned_gap": u["value"]} for d, u in zip(default["units"], tuned["units"])]}
+
+
+def _jsonable_params(solver_obj) -> dict:
+    try:
+        params = solver_obj.get_params()
+    except Exception:  # noqa: BLE001 - a solver without get_params
+        return {}
+    return json.loads(json.dumps(params, default=repr))
+
+
+def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
+    """The held-out comparison as Markdown (what was compared, the means, the paired difference, the verdict)."""
+    d, u, pd = cmp["default"], cmp["tuned"], cmp["paired_difference"]
+    lines = [f"# Tuned vs default {cmp['solver']} on held-out instances", ""]
+    if cmp.get("command"):
+        lines.append(f"- command: `{cmp['command']}`")
+    if tune_summary:
+        lines.append(f"- study: {tune_summary['n_complete']} complete, {tune_summary['n_pruned']} pruned, "
+                     f"{tune_summary['n_failed']} failed trials; best mean gap on the "
+                     f"{len(cmp.get('tuning_instances', []))} tuning instances {tune_summary['best_value']:.5f} "
+                     "(optimistic: selected on those instances)")
+    lines += [f"- held-out instances ({len(cmp['instances'])}): {', '.join(cmp['instances'])}",
+              f"- tuning instances ({len(cmp.get('tuning_instances', []))}): {', '.join(cmp.get('tuning_instances', []))}",
+              f"- budget {cmp['budget']} forward passes per solve; objective {cmp['objective']}; seeds "
+              f"{', '.join(map(str, cmp['seeds']))}",
+              f"- default parameters: {json.dumps(cmp.get('default_solver_params') or d['params'])}",
+              f"- tuned parameters: {json.dumps(u['params'])}", "",
+              "| parameters | mean normalised gap | s.e. | mean forward passes |", "|---|---:|---:|---:|",
+              f"| default | {d['mean_gap']:.5f} | {d['sem']:.5f} | {d['mean_forward_passes']:.0f} |",
+              f"| tuned | {u['mean_gap']:.5f} | {u['sem']:.5f} | {u['mean_forward_passes']:.0f} |", "",
+              f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
+              f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
+              f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**.", ""]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -415,7 +544,9 @@ def add_tune_parser(sub) -> None:
                    help='overrides of the search space, e.g. \'{"T0": ["float", 0.1, 5, "log"], "init": "greedy"}\'')
     p.add_argument("--storage", default=None, metavar="URL", help="Optuna storage URL (default sqlite:///OUT/study.db)")
     p.add_argument("--study-name", default=None)
-    p.add_argument("--sampler-seed", type=int, default=0)
+    p.add_argument("--sampler-seed", type=int, default=0,
+                   help="TPE seed; trial n uses a seed derived from (this, n), so one process is reproducible and "
+                        "several processes sharing --storage propose different points (default 0)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
     p.add_argument("--out", type=Path, default=Path("runs/tune"), metavar="DIR")
     p.set_defaults(func=_cli_tune)
@@ -447,8 +578,13 @@ def _cli_tune(args) -> int:
         params = suggest_fixed(resolve_space(args.solver, space), res.best_params)
         cmp = compare_on_holdout(args.solver, params, held, args.budget, args.seeds, args.objective)
         cmp["tuning_instances"] = [i.name for i in train]
+        cmp["command"] = "python -m trace_opt " + shlex.join(sys.argv[1:])
         res.files["holdout"] = atomic_write_json(args.out / "holdout.json", cmp)
+        summary = {"n_complete": res.n_complete, "n_pruned": res.n_pruned, "n_failed": res.n_failed,
+                   "best_value": res.best_value}
+        res.files["holdout_md"] = atomic_write_bytes(args.out / "holdout.md", holdout_markdown(cmp, summary).encode())
         print(f"held-out ({len(held)} instance(s), budget {args.budget}): default mean gap "
-              f"{cmp['default']['mean_gap']:.5f}, tuned {cmp['tuned']['mean_gap']:.5f}")
+              f"{cmp['default']['mean_gap']:.5f}, tuned {cmp['tuned']['mean_gap']:.5f}; paired difference "
+              f"{cmp['paired_difference']['mean']:+.5f} (s.e. {cmp['paired_difference']['sem']:.5f}): {cmp['verdict']}")
     print("wrote " + ", ".join(str(p) for p in res.files.values()))
     return 0
