@@ -259,8 +259,9 @@ def markdown(out) -> str:
              f"Identical trajectories (final best trajectory and every improvement): **{p['identical']}**. "
              f"Forward passes (a)/(b): **{p['pass_ratio']:.2f}x** (incremental alone: "
              f"{p['incremental_only_ratio']:.2f}x); wall time (a)/(b): **{p['wall_ratio']:.2f}x**. "
-             f"Model time per forward pass: (a) {p['a_model_us_per_pass']:.0f} us, (b) {p['b_model_us_per_pass']:.0f} us "
-             "(smaller batches are less efficient per input on a CPU).", ""]
+             f"Model time per forward pass: (a) {p['a_model_us_per_pass']:.0f} us, (b) {p['b_model_us_per_pass']:.0f} us"
+             + (" (smaller batches are less efficient per input on a CPU)." if p["b_model_us_per_pass"]
+                > 1.05 * p["a_model_us_per_pass"] else "."), ""]
     o = out["overhead"]
     wall_share, cpu_share = o["outside_model_share"], o["outside_model_cpu_share"]
 
@@ -322,7 +323,10 @@ def markdown(out) -> str:
                      f"{1e6 * r['model_seconds'] / r['forward_passes']:.0f} | "
                      f"{1e6 * r['wall_seconds'] / r['forward_passes']:.0f} |")
     lines += ["", f"Same trajectory: **{bt['identical']}**; batches sa/sa-batch {bt['batch_ratio']:.1f}x; "
-              f"extra forward passes {100 * bt['extra_passes']:.1f}%; wall time sa/sa-batch {bt['wall_ratio']:.2f}x.", ""]
+              f"extra forward passes {100 * bt['extra_passes']:.1f}%; wall time sa/sa-batch {bt['wall_ratio']:.2f}x"
+              + (" (`sa-batch` is slower here: with the oracle's per-call overhead small, fewer model calls do not "
+                 "pay for the speculative forward passes on one CPU thread; widths: `bench/results/sa_batch.md`)."
+                 if bt["wall_ratio"] < 1 else "."), ""]
     return "\n".join(lines)
 
 
