@@ -140,7 +140,7 @@ def test_outputs_and_holdout_comparison(lib, tmp_path):
     for side in ("default", "tuned"):
         params = {} if side == "default" else suggest_fixed(resolve_space("sa"), res.best_params)
         assert cmp[side]["mean_gap"] == pytest.approx(evaluate_params("sa", params, lib[2:], 40, [0, 1])["mean"])
-    assert cmp["tuned_better"] == (cmp["tuned"]["mean_gap"] < cmp["default"]["mean_gap"])
+    assert cmp["tuned_mean_lower"] == (cmp["tuned"]["mean_gap"] < cmp["default"]["mean_gap"])
     pd = cmp["paired_difference"]
     diffs = [u["tuned_gap"] - u["default_gap"] for u in cmp["per_unit"]]
     assert pd["mean"] == pytest.approx(np.mean(diffs), abs=1e-12) and pd["units"] == len(diffs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -130,7 +131,7 @@ def _demo(args) -> int:
     import trace_opt
     from solvers import greedy_order
     from trace_opt.data import digits_cnn, load_digits_split
-    from trace_opt.io import atomic_write_json
+    from trace_opt.io import atomic_write_json, json_values
     from trace_opt.plots import plot_curves, plot_deletion_sequence, plot_overlay
 
     start = time.perf_counter()
@@ -222,7 +223,7 @@ def _demo(args) -> int:
               "per explanation")
     total = time.perf_counter() - start
     summary = {"command": "demo", "argv": getattr(args, "argv", None),
-               "settings": {"n": args.n, "solver": args.solver, "solver_params": _jsonable(solver.get_params()),
+               "settings": {"n": args.n, "solver": args.solver, "solver_params": json_values(solver.get_params()),
                             "iterations": args.iterations, "iterations_applied_as": iterations_applied,
                             "budget": budget, "seed": args.seed, "objective": "le-mo", "output": "logit",
                             "grid": [DEMO_GRID, DEMO_GRID], "reference": "zeros", "threads": args.threads},
@@ -233,11 +234,9 @@ def _demo(args) -> int:
     return 130 if interrupted else 0
 
 
-def _jsonable(obj):
-    """Solver parameters as JSON values (arrays to lists, other objects to their repr)."""
-    import json
-
-    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else repr(o)))
+def command_line(args) -> str:
+    """The command as run: ``python -m trace_opt`` and the arguments ``main`` was given."""
+    return "python -m trace_opt " + shlex.join(getattr(args, "argv", sys.argv[1:]))
 
 
 # ---------------------------------------------------------------------------------------- main

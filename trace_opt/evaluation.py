@@ -27,6 +27,7 @@ import torch
 from ._validation import check_choice, check_positive_int
 from .baselines import applicable_baselines, attribute, get_baseline, make_input
 from .features import Features
+from .fingerprint import arrays_digest
 from .io import atomic_write_json
 from .oracle import CallableOracle, ModelOracle
 from .problem import OBJECTIVES, TraceProblem, ranks_of
@@ -160,7 +161,8 @@ def check_methods(model, methods=None) -> list:
     if methods is None:
         return usable
     methods = list(methods)
-    bad = [n for n in methods if n not in applicable_baselines(model, [n])]
+    ok = applicable_baselines(model, methods)
+    bad = [n for n in methods if n not in ok]
     if bad:
         why = ("gradient methods need a torch.nn.Module, and this model is a black box"
                if not isinstance(model, torch.nn.Module) else "grad-cam needs an nn.Conv2d layer")
@@ -328,10 +330,7 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
 
 def _input_key(x, target) -> str:
     """A hash of one input's values (dtype, shape, bytes) and its target: a cached record must match it."""
-    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    h = hashlib.sha256(f"{a.dtype}{a.shape}{int(target)}".encode())
-    h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()[:16]
+    return f"{arrays_digest(x)[:16]}:{int(target)}"
 
 
 def method_names(records: list) -> list:

@@ -41,8 +41,6 @@ import hashlib
 import io
 import json
 import math
-import shlex
-import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -51,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_choice, check_positive_int
+from .fingerprint import arrays_digest, model_fingerprint
 from .io import atomic_savefig, atomic_write_bytes, atomic_write_json
 from .oracle import Oracle
 from .problem import OBJECTIVES, TraceProblem
@@ -259,7 +258,7 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
 def table_stats(values, rtol: float = 1e-9) -> dict:
     """How much of the table is informative: ``distinct_values`` (exactly distinct D values),
     ``effective_t`` (features i with ``D(S | {i}) != D(S)`` for some S, compared with a relative
-    tolerance ``rtol`` of the table's range, so float noise of a batched model does not count) and
+    tolerance ``rtol * max(1, max |D|)``, so float noise of a batched model does not count) and
     ``inert_features`` (the other features, which a solver may place anywhere). O(t 2^t), vectorised."""
     v, t = _check_values(values)
     tol = rtol * max(1.0, float(np.max(np.abs(v))))
@@ -303,17 +302,6 @@ def build_instance(model, x, target: int, features=4, reference="zeros", output:
 
 
 # ----------------------------------------------------------------------------------------- files
-def _digest(arrays: dict) -> str:
-    h = hashlib.sha256()
-    for key in sorted(arrays):
-        a = np.ascontiguousarray(arrays[key])
-        h.update(key.encode())
-        h.update(str(a.dtype.str).encode())
-        h.update(repr(tuple(a.shape)).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
 def _objectives_digest(objectives) -> str:
     """sha256 of the objectives as canonical JSON (what the sidecar stores, so a JSON round trip keeps it)."""
     text = json.dumps(json.loads(json.dumps(objectives)), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -339,7 +327,7 @@ def save_instance(instance: Instance, path) -> Path:
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(npz_path, buf.getvalue())
     side = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": instance.name, "t": instance.t,
-            "npz": npz_path.name, "sha256": _digest(arrays),
+            "npz": npz_path.name, "sha256": arrays_digest(arrays),
             "objectives_sha256": _objectives_digest(instance.objectives), "metadata": instance.metadata,
             "objectives": instance.objectives}
     atomic_write_json(json_path, side)
@@ -442,7 +430,7 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
         raise ValueError(f"instance file {npz_path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
     if "values" not in arrays:
         raise ValueError(f"instance file {npz_path} has no 'values' array")
-    if _digest(arrays) != side["sha256"]:
+    if arrays_digest(arrays) != side["sha256"]:
         raise ValueError(f"instance file {npz_path} does not match the checksum in {json_path} (corrupt or replaced)")
     values = arrays.pop("values")
     if values.shape != (1 << t,):
@@ -475,15 +463,6 @@ def split_library(instances: list[Instance], holdout_every: int = 2) -> tuple[li
 
 
 # -------------------------------------------------------------------------------------- library
-def model_fingerprint(model) -> str:
-    """sha256 (first 16 hex digits) of a torch module's state dict, to tell models apart."""
-    h = hashlib.sha256()
-    for key, tensor in sorted(model.state_dict().items()):
-        h.update(key.encode())
-        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 #: the default library: 8 digits test inputs at a 4x4 grid (t=16) and 2 at a 4x5 grid (t=20)
 DEFAULT_LIBRARY = {"size": 8, "grids": [[4, 4]] * 8 + [[4, 5]] * 2, "reference": "zeros", "output": "logit"}
 
@@ -781,7 +760,9 @@ def _cli_leaderboard(args) -> int:
     lib = load_library(args.library)
     board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective)
     board["library"] = str(args.library)
-    board["command"] = "python -m trace_opt " + shlex.join(sys.argv[1:])
+    from .cli import command_line
+
+    board["command"] = command_line(args)
     paths = write_leaderboard(board, args.out, args.stem)
     print(leaderboard_table(board), end="")
     print("wrote " + ", ".join(str(p) for p in paths.values()))

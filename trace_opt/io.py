@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 
 def atomic_write_bytes(path, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (a reader sees the old file or the new one, never half)."""
@@ -40,3 +42,19 @@ def atomic_savefig(fig, path, **kwargs) -> Path:
     buf = io.BytesIO()
     fig.savefig(buf, format=path.suffix.lstrip(".") or "png", **kwargs)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def json_values(obj):
+    """``obj`` as plain JSON values: dict keys to str, tuples and arrays to lists, numpy scalars to
+    Python numbers, anything else that is not a JSON value to its ``repr``."""
+    if isinstance(obj, dict):
+        return {str(k): json_values(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_values(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.integer, np.floating, np.bool_)):
+        return obj.item()
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return repr(obj)

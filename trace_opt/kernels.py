@@ -159,25 +159,29 @@ def table_lookup(tkeys, tvals, tused, keys, out, missing, dup_src, pkeys, prows,
 
 
 @njit(cache=True)
+def _put(tkeys, tvals, tused, mask, key, v):
+    """Set key -> v by linear probing; 1 if the key is new, else 0."""
+    s = _slot(key, mask)
+    while True:
+        if not tused[s]:
+            tkeys[s] = key
+            tvals[s] = v
+            tused[s] = True
+            return 1
+        if tkeys[s] == key:
+            tvals[s] = v
+            return 0
+        s = (s + 1) & np.int64(mask)
+
+
+@njit(cache=True)
 def table_insert(tkeys, tvals, tused, keys, vals):
     """Insert (or overwrite) keys -> vals; returns how many new keys were added. The caller keeps
     the load factor at most 1/2 (``KeyTable`` grows the table first)."""
     mask = np.uint64(tkeys.shape[0] - 1)
     added = 0
     for r in range(keys.shape[0]):
-        key = keys[r]
-        s = _slot(key, mask)
-        while True:
-            if not tused[s]:
-                tkeys[s] = key
-                tvals[s] = vals[r]
-                tused[s] = True
-                added += 1
-                break
-            if tkeys[s] == key:
-                tvals[s] = vals[r]
-                break
-            s = (s + 1) & np.int64(mask)
+        added += _put(tkeys, tvals, tused, mask, keys[r], vals[r])
     return added
 
 
@@ -190,21 +194,8 @@ def table_fill(tkeys, tvals, tused, keys, missing, n_new, new_vals, out, dup_src
     added = 0
     for i in range(n_new):
         r = missing[i]
-        key = keys[r]
-        v = new_vals[i]
-        out[r] = v
-        s = _slot(key, mask)
-        while True:
-            if not tused[s]:
-                tkeys[s] = key
-                tvals[s] = v
-                tused[s] = True
-                added += 1
-                break
-            if tkeys[s] == key:
-                tvals[s] = v
-                break
-            s = (s + 1) & np.int64(mask)
+        out[r] = new_vals[i]
+        added += _put(tkeys, tvals, tused, mask, keys[r], new_vals[i])
     for r in range(keys.shape[0]):
         if dup_src[r] >= 0:
             out[r] = out[dup_src[r]]

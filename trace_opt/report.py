@@ -30,6 +30,7 @@ import torch
 from ._validation import check_choice, check_positive_int
 from .evaluation import (BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label, sanity_check,
                          summarise, trace_name)
+from .fingerprint import model_fingerprint
 from .features import Features, as_features, grid_features, tabular_features
 from .io import atomic_write_bytes
 
@@ -161,10 +162,9 @@ def make_setup(model, inputs, targets=None, *, labels=None, features=None, refer
 
 
 def _model_key(model) -> str:
-    """Weights' fingerprint of a torch model (cached records of other weights are recomputed)."""
-    from .instances import model_fingerprint
-
-    return model_fingerprint(model) if isinstance(model, torch.nn.Module) else type(model).__name__
+    """The model's fingerprint (cached records of other weights are recomputed); a black box whose
+    callables cannot be pickled is known by its type only (its records are still checked per input)."""
+    return model_fingerprint(model) or type(model).__name__
 
 
 def _model_outputs(model) -> tuple:

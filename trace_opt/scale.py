@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_positive_int
-from .io import atomic_write_json
+from .fingerprint import arrays_digest, model_fingerprint
+from .io import atomic_write_json, json_values
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -72,50 +73,9 @@ def _as_numpy_list(inputs) -> list:
     return list(inputs)
 
 
-def _fingerprint(model) -> str | None:
-    """Content hash of a torch module's weights, or of another callable's pickled bytes; None when
-    the callable cannot be pickled (then only an explicit ``model_id`` identifies it)."""
-    import pickle
-
-    h = hashlib.sha256()
-    state = getattr(model, "state_dict", None)
-    if callable(state):
-        h.update(type(model).__qualname__.encode())
-        for key, tensor in sorted(state().items()):
-            h.update(key.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    else:
-        try:
-            data = pickle.dumps(model, protocol=4)
-        except Exception:  # noqa: BLE001 - lambdas, closures, locks, ...: not fingerprintable
-            return None
-        h.update(b"pickle:")
-        h.update(data)
-    return h.hexdigest()[:16]
-
-
 def _input_info(x, target) -> dict:
     """What identifies one input of a run: sha256 of its dtype, shape and values, and the requested target."""
-    a = np.ascontiguousarray(x)
-    h = hashlib.sha256()
-    h.update(a.dtype.str.encode())
-    h.update(repr(tuple(a.shape)).encode())
-    h.update(a.tobytes())
-    return {"sha256": h.hexdigest(), "target": None if target is None else int(target)}
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.integer, np.floating, np.bool_)):
-        return obj.item()
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return repr(obj)
+    return {"sha256": arrays_digest(x), "target": None if target is None else int(target)}
 
 
 def _split_run_values(d, run: dict, prefix: str = ""):
@@ -158,8 +118,8 @@ def _explain_one(model, x, target, item_id: str, index: int, settings: dict, con
     try:
         with _torch_threads(threads):
             exp = explain(model, x, target, **settings)
-        result = _jsonable(exp.to_dict())
-        result["heatmap"] = _jsonable(np.asarray(exp.heatmap))
+        result = json_values(exp.to_dict())
+        result["heatmap"] = json_values(np.asarray(exp.heatmap))
         record.update(status="ok", target=exp.target, result=_split_run_values(result, run))
     except Exception as exc:  # noqa: BLE001 - a failing input is recorded, the others go on
         record.update(status="error", target=target,
@@ -238,9 +198,9 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
             raise ValueError(f"model_id={model_id!r} is not valid; expected a non-empty string naming the model version")
         model_key = f"id:{model_id}"
     else:
-        fp = _fingerprint(model)
+        fp = model_fingerprint(model)
         model_key = None if fp is None else f"sha256:{fp}"
-    config = _jsonable({**settings, "model": model_key})
+    config = json_values({**settings, "model": model_key})
     settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 

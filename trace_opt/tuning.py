@@ -30,8 +30,6 @@ from __future__ import annotations
 import inspect
 import json
 import math
-import shlex
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_choice, check_positive_int
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_json
+from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, json_values
 from .problem import OBJECTIVES
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
@@ -470,7 +468,9 @@ def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, 
     diff = np.array([u["value"] - d["value"] for d, u in zip(default["units"], tuned["units"])])
     sem = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
     mean = float(diff.mean())
-    if abs(mean) <= 2 * sem or mean == 0.0:
+    if len(diff) < 2:
+        verdict = "too few units to tell (one instance and seed)"
+    elif abs(mean) <= 2 * sem:
         verdict = "no clear difference (|mean paired difference| <= 2 s.e.)"
     else:
         verdict = "tuned better" if mean < 0 else "default better"
@@ -480,22 +480,14 @@ def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, 
                         "mean_forward_passes": default["mean_forward_passes"]},
             "tuned": {"params": tuned["params"], "mean_gap": tuned["mean"], "sem": tuned["sem"],
                       "mean_forward_passes": tuned["mean_forward_passes"]},
-            "default_solver_params": _jsonable_params(get_solver(solver, **dict(default_params or {}))),
-            "tuned_better": tuned["mean"] < default["mean"],
+            "default_solver_params": json_values(get_solver(solver, **dict(default_params or {})).get_params()),
+            "tuned_mean_lower": tuned["mean"] < default["mean"],
             "paired_difference": {"mean": mean, "sem": sem, "tuned_wins": int((diff < -1e-12).sum()),
                                   "ties": int((np.abs(diff) <= 1e-12).sum()),
                                   "default_wins": int((diff > 1e-12).sum()), "units": int(len(diff))},
             "verdict": verdict,
             "per_unit": [{"instance": instances[d["unit"]].name, "seed": d["seed"], "default_gap": d["value"],
                           "tuned_gap": u["value"]} for d, u in zip(default["units"], tuned["units"])]}
-
-
-def _jsonable_params(solver_obj) -> dict:
-    try:
-        params = solver_obj.get_params()
-    except Exception:  # noqa: BLE001 - a solver without get_params
-        return {}
-    return json.loads(json.dumps(params, default=repr))
 
 
 def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
@@ -553,6 +545,7 @@ def add_tune_parser(sub) -> None:
 
 
 def _cli_tune(args) -> int:
+    from .cli import command_line
     from .instances import load_library, split_library
 
     lib = load_library(args.library)
@@ -578,7 +571,7 @@ def _cli_tune(args) -> int:
         params = suggest_fixed(resolve_space(args.solver, space), res.best_params)
         cmp = compare_on_holdout(args.solver, params, held, args.budget, args.seeds, args.objective)
         cmp["tuning_instances"] = [i.name for i in train]
-        cmp["command"] = "python -m trace_opt " + shlex.join(sys.argv[1:])
+        cmp["command"] = command_line(args)
         res.files["holdout"] = atomic_write_json(args.out / "holdout.json", cmp)
         summary = {"n_complete": res.n_complete, "n_pruned": res.n_pruned, "n_failed": res.n_failed,
                    "best_value": res.best_value}
