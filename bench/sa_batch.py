@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sa_paper import PAD, TimedModel, run_solver  # noqa: E402
+from sa_paper import PAD, TimedModel, bench_command, run_solver  # noqa: E402
 from trace_opt import ModelOracle  # noqa: E402
 from trace_opt.data import digits_cnn, load_digits_split  # noqa: E402
 from trace_opt.io import atomic_write_bytes, atomic_write_json  # noqa: E402
@@ -90,8 +90,7 @@ def main(argv=None):
                      "wall_seconds": r["wall_seconds"], "cpu_seconds": r["cpu_seconds"],
                      "model_cpu_seconds": r["model_cpu_seconds"], "score": r["score"]})
         print(rows[-1], flush=True)
-    out = {"command": "python bench/sa_batch.py" + ("" if argv is None and len(sys.argv) == 1 else " "
-                                                     + " ".join(sys.argv[1:] if argv is None else argv)),
+    out = {"command": bench_command("sa_batch.py", argv),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "image": args.image, "target": target,
            "iterations": args.iterations, "rows": rows, "bench_seconds": time.perf_counter() - start}
     atomic_write_json(Path(args.out).with_suffix(".json"), out)

@@ -22,7 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sa_paper import SA_NEIGHBOURHOODS, PaddedModel, _curve, run_solver  # noqa: E402
+from sa_paper import PAD, SA_NEIGHBOURHOODS, TimedModel, _curve, bench_command, run_solver  # noqa: E402
+from trace_opt import ModelOracle  # noqa: E402
 from trace_opt.data import digits_cnn, load_digits_split  # noqa: E402
 from trace_opt.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
 
@@ -100,14 +101,13 @@ def main(argv=None):
         return
     torch.set_num_threads(1)
     start = time.perf_counter()
-    model = PaddedModel(digits_cnn(28).eval()).eval()
+    model = TimedModel(digits_cnn(28).eval())
     _, X_te, _, _ = load_digits_split(28)
     sa = {"iterations": args.iterations, "T0": 2.0, "eta": 0.999, "init": "greedy"}
     runs = {name: [] for name in SA_NEIGHBOURHOODS}
     for image in args.images:
         x = X_te[image]
-        with torch.inference_mode():
-            target = int(model(x[None]).argmax())
+        target = ModelOracle(model, x, None, features=7, pad_multiple=PAD).target
         for name in SA_NEIGHBOURHOODS:
             r = run_solver(model, x, target, "sa", {**sa, "neighbourhood": name}, seed=args.seed)
             r.pop("trajectory")
@@ -123,8 +123,7 @@ def main(argv=None):
         rows.append({"neighbourhood": name, "mean_score": float(finals.mean()), "mean_gain": float(gains.mean()),
                      "best_of_seven": int(best_count),
                      "mean_forward_passes": float(np.mean([r["forward_passes"] for r in runs[name]]))})
-    out = {"command": "python bench/sa_neighbourhoods.py" + ("" if argv is None and len(sys.argv) == 1 else " "
-                                                              + " ".join(sys.argv[1:] if argv is None else argv)),
+    out = {"command": bench_command("sa_neighbourhoods.py", argv),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "images": args.images,
            "iterations": args.iterations, "seed": args.seed, "rows": rows,
            "runs": {k: [{kk: r[kk] for kk in ("image", "target", "score", "forward_passes", "history")} for r in v]

@@ -59,43 +59,33 @@ SA_NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-re
 class TimedModel:
     """Calls ``model`` and accumulates the wall and CPU time spent inside it (the "model time" of the
     overhead shares), its calls and the inputs it saw. A plain callable: no ``nn.Module`` call layer
-    around the timed call. With ``multiple > 1`` it pads direct calls itself (repeating the last
-    input); the benches' oracles pad instead (``pad_multiple=4``), so it never pads there."""
+    around the timed call. The benches' oracles pad its calls (``pad_multiple=PAD``)."""
 
-    def __init__(self, model: torch.nn.Module, multiple: int = 1):
+    def __init__(self, model: torch.nn.Module):
         self.model = model
-        self.multiple = multiple
         self.seconds = 0.0
         self.cpu_seconds = 0.0
         self.calls = 0
         self.inputs = 0
-        self.padded = 0
 
     def eval(self):
         self.model.eval()
         return self
 
     def __call__(self, x):
-        b = x.shape[0]
-        pad = (-b) % self.multiple
-        if pad:
-            x = torch.cat([x, x[-1:].expand(pad, *x.shape[1:])])
         start, cpu = time.perf_counter(), time.process_time()
         z = self.model(x)
         self.seconds += time.perf_counter() - start
         self.cpu_seconds += time.process_time() - cpu
         self.calls += 1
         self.inputs += x.shape[0]
-        self.padded += pad
-        return z[:b] if pad else z
+        return z
 
 
-class PaddedModel(TimedModel):
-    """A ``TimedModel`` that pads every direct call to a multiple of 4 inputs (for oracles built
-    without ``pad_multiple``; ``run_solver`` pads in the oracle, so the model sees no extra padding)."""
-
-    def __init__(self, model: torch.nn.Module, multiple: int = 4):
-        super().__init__(model, multiple)
+def bench_command(script: str, argv) -> str:
+    """How a bench was run, for its results: ``python bench/<script>`` and its arguments."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return " ".join([f"python bench/{script}", *args])
 
 
 PAD = 4  # ModelOracle(pad_multiple=PAD) in every run
@@ -429,8 +419,7 @@ def main(argv=None):
                "identical": sb["trajectory"] == b["trajectory"] and [v for _, v in sb["history"]] == [v for _, v in b["history"]],
                "batch_ratio": b["batches"] / sb["batches"], "extra_passes": sb["forward_passes"] / b["forward_passes"] - 1,
                "wall_ratio": b["wall_seconds"] / sb["wall_seconds"]}
-    out = {"command": "python bench/sa_paper.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(
-        sys.argv[1:] if argv is None else argv)), "setting": setting, "paper_vs_incremental": pvi,
+    out = {"command": bench_command("sa_paper.py", argv), "setting": setting, "paper_vs_incremental": pvi,
            "overhead": overhead, "quality": quality, "batched": batched,
            "bench_seconds": time.perf_counter() - t0}
     figure({k: v for k, v in runs.items()}, others, target_score, a["forward_passes"],
