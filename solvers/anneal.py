@@ -7,7 +7,6 @@ from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
 from trace_opt._validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.kernels import OBJECTIVE_CODES, chain_from_values, chain_sum, full_key, prefix_keys, request_keys
-from trace_opt.oracle import CallableOracle
 from trace_opt.problem import TraceProblem
 
 from . import anneal_kernels as AK
@@ -45,12 +44,14 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
 def temperature_rule(problem) -> tuple[float, str]:
     """SA's initial temperature when ``T0`` is None, and the rule that gave it (``f(x) = D({})``).
 
-    * output ``"logit"`` or ``"log_prob"`` (``ModelOracle``, ``TableOracle``): ``T0 = 2``, the paper's
-      rule for logits (log-probabilities differ from logits by a per-input constant, so score
-      differences have the same scale).
-    * output ``"prob"``: ``T0 = |f(x)| / 10``, the paper's rule for probabilities.
-    * a black-box callable (``CallableOracle``: its scores are used as returned, output ``"raw"``, e.g.
-      a ``predict_proba`` column or decision scores) has no known scale, so the logit constant is not
+    The rule depends only on the oracle's ``output`` kind (``problem.oracle.output``):
+
+    * ``"logit"`` or ``"log_prob"`` (``ModelOracle``, ``TableOracle``, a black box declared so):
+      ``T0 = 2``, the paper's rule for logits (log-probabilities differ from logits by a per-input
+      constant, so score differences have the same scale).
+    * ``"prob"``: ``T0 = |f(x)| / 10``, the paper's rule for probabilities.
+    * ``"raw"`` (a black box's scores used as returned with no declared kind, e.g. a ``predict_proba``
+      column or decision scores) has no known scale, so the logit constant is not
       justified: ``T0 = max(|f(x)|, |f(x) - D(all)|) / 10``, a tenth of the output's observed range.
       For probabilities with D(all) <= 2 f(x) (deleting everything does not double it) this is the
       paper's probability rule; for logits of size ~20 it is about the paper's 2. (D(all) is part of
@@ -62,8 +63,6 @@ def temperature_rule(problem) -> tuple[float, str]:
     """
     oracle = problem.oracle
     output = getattr(oracle, "output", None)
-    if output is None and isinstance(oracle, CallableOracle):
-        output = "raw"
     if output == "prob":
         return max(abs(oracle.value_full_input) / 10.0, 1e-12), "prob: |f(x)|/10 (paper)"
     if output == "raw":

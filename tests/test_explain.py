@@ -206,3 +206,23 @@ def test_explanation_saved_atomically_reads_back(cnn_and_x, tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
     atomic_write_json(path, {"a": 1})  # replaces the old file
     assert json.loads(path.read_text()) == {"a": 1}
+
+
+def test_explain_refuses_a_bad_device_or_non_finite_x_for_callables_before_any_call(breast_cancer):
+    """The checks live in the oracles (and explain keeps refusing a bad device for a callable too)."""
+    clf, x = breast_cancer
+    calls = []
+
+    def fn(batch):
+        calls.append(len(batch))
+        return clf.predict_proba(batch)
+
+    with pytest.raises(ValueError, match="device='cudaX' is not valid"):
+        trace_opt.explain(fn, x, target=1, device="cudaX", solver="greedy")
+    bad = x.copy()
+    bad[[3, 7]] = np.nan
+    with pytest.raises(ValueError, match="x contains 2 NaN or infinite"):
+        trace_opt.explain(fn, bad, target=1, solver="greedy")
+    with pytest.raises(ValueError, match=r"target=None: the callable model returns \(B, n_classes\) scores"):
+        trace_opt.explain(fn, x, solver="greedy")
+    assert calls == [1]  # only the probe that showed (B, n_classes) scores

@@ -433,3 +433,81 @@ def test_model_returning_the_wrong_number_of_rows_is_refused():
         oracle.evaluate(random_masks(6, 3, 1) | np.eye(6, dtype=bool)[:3])
     assert oracle.counters()["cache_size"] == 1
     assert oracle.requests == oracle.cache_hits + oracle.forward_passes
+
+
+# --------------------------------------------------------------------------- checks before the probe pass
+def test_model_oracle_refuses_a_bad_device_and_a_non_finite_x_before_any_forward_pass():
+    """Checked by the oracle itself, so every caller (explain, evaluation, scale, instances) gets them."""
+    net = CountingNet().eval()
+    x = torch.rand(2, 6, 6)
+    for device in ("cudaX", 3.5):
+        with pytest.raises(ValueError, match=f"device={device!r} is not valid; expected a torch device"):
+            ModelOracle(net, x, 1, features=3, device=device)
+    bad = x.clone()
+    bad[1, 2, 3], bad[0, 0, 0] = float("nan"), float("inf")
+    with pytest.raises(ValueError, match="x contains 2 NaN or infinite value"):
+        ModelOracle(net, bad, 1, features=3)
+    with pytest.raises(ValueError, match="x contains 1 NaN or infinite value"):  # numpy input, any dtype
+        ModelOracle(net, np.where(np.arange(72).reshape(2, 6, 6) == 5, np.inf, 1.0).astype(np.float32), 1, features=3)
+    assert net.calls == 0
+    assert ModelOracle(net, x, 1, features=3, device=torch.device("cpu")).forward_passes == 1
+    # bfloat16 inputs (no numpy dtype) are checked too, and still accepted when finite
+    half = x.to(torch.bfloat16)
+    oracle = ModelOracle(lambda b: net(b.float()), half, 1, features=3)
+    assert math.isfinite(oracle.value_full_input)
+    half[0, 1, 1] = float("inf")
+    with pytest.raises(ValueError, match="x contains 1 NaN"):
+        ModelOracle(lambda b: net(b.float()), half, 1, features=3)
+
+
+def test_callable_oracle_refuses_a_non_finite_x_and_a_missing_target_clearly():
+    calls = []
+
+    def scores(b):
+        calls.append(len(b))
+        return b.reshape(len(b), -1)[:, :3]
+
+    x = np.arange(8.0)
+    for bad, n in ((np.where(x == 3, np.nan, x), 1), (np.full(8, -np.inf), 8)):
+        with pytest.raises(ValueError, match=f"x contains {n} NaN or infinite value"):
+            CallableOracle(scores, bad, target=0)
+    with pytest.raises(ValueError, match="x must hold numbers"):
+        CallableOracle(scores, np.array(list("abcdefgh")), target=0)
+    assert calls == []
+    # (B, n_classes) scores with target=None: the probe shows it, and the message says what to do
+    with pytest.raises(ValueError, match=r"^target=None: the callable model returns \(B, n_classes\) scores, so "
+                                         "give target= the column to explain"):
+        CallableOracle(scores, x)
+    assert calls == [1]
+    assert CallableOracle(scores, x, target=2).target == 2
+    assert CallableOracle(lambda b: b.sum(1), x).target is None
+
+
+def test_callable_oracle_output_declares_the_scores_kind():
+    fn = lambda b: b.sum(1)  # noqa: E731
+    x = np.arange(1.0, 5.0)
+    assert CallableOracle(fn, x).output == "raw"
+    for output in ("raw", "prob", "logit", "log_prob"):
+        oracle = CallableOracle(fn, x, output=output)
+        assert oracle.output == output
+        np.testing.assert_array_equal(oracle.evaluate(np.eye(4, dtype=bool)), 10.0 - x)  # used as returned
+    calls = []
+    with pytest.raises(ValueError, match=r"output='softmax' is not valid; expected one of"):
+        CallableOracle(lambda b: calls.append(1) or b.sum(1), x, output="softmax")
+    assert calls == []
+
+
+def test_padded_model_call_answering_only_the_real_rows_is_refused():
+    """With padding the whole answer is checked: its first n scores alone would pass the per-chunk check."""
+    net = CountingNet().eval()
+    seen = []
+
+    def drops_padding(b):
+        seen.append(len(b))
+        return net(b) if len(seen) == 1 else net(b)[:len(b) - 1]  # the probe is answered in full
+
+    oracle = ModelOracle(drops_padding, torch.rand(2, 6, 6), 1, features=3, pad_multiple=4)
+    with pytest.raises(ValueError, match=r"the model returned 3 score\(s\) for a batch of 4 input\(s\)"):
+        oracle.evaluate(np.eye(9, dtype=bool)[:3])
+    assert seen == [4, 4]
+    assert oracle.requests == oracle.cache_hits + oracle.forward_passes

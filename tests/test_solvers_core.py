@@ -498,7 +498,7 @@ def test_progress_bar_of_every_solver(name, capsys):
 
 
 # --------------------------------------------------------------------------- SA's initial temperature
-def predict_proba_problem(t=6, seed=0):
+def predict_proba_problem(t=6, seed=0, output="raw"):
     """A black-box classifier (predict_proba of a logistic model) through a CallableOracle."""
     from trace_opt import CallableOracle
     rng = np.random.default_rng(seed)
@@ -509,7 +509,7 @@ def predict_proba_problem(t=6, seed=0):
         p = 1 / (1 + np.exp(-(X @ w)))
         return np.stack([1 - p, p], axis=1)
 
-    oracle = CallableOracle(predict_proba, x, target=1)
+    oracle = CallableOracle(predict_proba, x, target=1, output=output)
     return TraceProblem(oracle, "le-mo"), float(predict_proba(x[None])[0, 1])
 
 
@@ -521,6 +521,45 @@ def test_sa_temperature_for_a_callable_follows_its_scale_and_is_recorded():
     assert r.params["T0"] == pytest.approx(max(fx, abs(fx - f_all)) / 10) and r.params["T0"] < 0.1
     assert r.info["T0_rule"].startswith("raw")
     check_result(r, problem)
+
+
+@pytest.mark.parametrize("name", ["sa", "sa-batch"])
+def test_sa_temperature_of_a_black_box_follows_its_declared_output(name):
+    """CallableOracle(output=...) declares what the scores are; the rule reads only ``oracle.output``."""
+    for output, rule in (("prob", "prob"), ("logit", "logit"), ("log_prob", "log_prob"), ("raw", "raw")):
+        problem, fx = predict_proba_problem(output=output)
+        r = get_solver(name, iterations=20).solve(problem, seed=0, curves=False)
+        assert r.info["T0_rule"].startswith(rule)
+        expected = {"prob": fx / 10, "raw": max(fx, abs(fx - 0.5)) / 10}.get(output, 2.0)
+        assert r.params["T0"] == pytest.approx(expected)
+        check_result(r, problem)
+    problem, _ = predict_proba_problem()
+    assert get_solver(name, iterations=20, T0=0.05).solve(problem, seed=0, curves=False).params["T0"] == 0.05
+
+
+def test_sa_temperature_rule_needs_only_the_oracles_output_kind():
+    """Any oracle declaring an output kind gets that kind's rule (no oracle class is inspected)."""
+    from types import SimpleNamespace
+
+    from solvers.anneal import temperature_rule
+
+    class Duck:
+        def __init__(self, output):
+            self.output = output
+            self.value_full_input = 0.8
+
+        def evaluate(self, masks):
+            return np.float64(0.3)
+
+    def rule(output):
+        return temperature_rule(SimpleNamespace(oracle=Duck(output), t=4))
+
+    assert rule("raw")[0] == pytest.approx(0.08) and rule("prob")[0] == pytest.approx(0.08)
+    assert rule("raw")[1].startswith("raw") and rule("prob")[1].startswith("prob")
+    assert rule("logit") == (2.0, "logit: 2 (paper's logit rule)")
+    assert rule(None)[1].startswith("no output kind")
+    import solvers.anneal as anneal
+    assert not any(name.endswith("Oracle") for name in vars(anneal))  # solvers see only the problem
 
 
 def test_sa_records_the_temperature_it_used():

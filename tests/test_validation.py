@@ -336,3 +336,27 @@ def test_solver_options_with_a_solver_instance_are_not_silently_ignored(model, x
     with pytest.raises(ValueError, match="Solver instance"):
         trace_opt.explain(model, x, target=0, features=3, solver=Greedy(), solver_options={"direction": "morf"})
     assert model.calls == 0
+
+
+def test_finite_checks_share_their_test_and_wording():
+    """check_finite_array (arguments) and check_finite_values (model answers): same count, own advice."""
+    from trace_opt._validation import check_finite_array, check_finite_values
+
+    vals = np.array([1.0, np.nan, np.inf, -np.inf, 2.0])
+    with pytest.raises(ValueError, match=r"^x contains 3 NaN or infinite value\(s\); expected finite numbers$"):
+        check_finite_array("x", vals)
+    with pytest.raises(ValueError, match=r"^x contains 3 NaN or infinite value\(s\); expected finite numbers$"):
+        check_finite_array("x", torch.as_tensor(vals))
+    with pytest.raises(ValueError, match=r"^model output contains 3 NaN or infinite value\(s\); D\(S\) must be "
+                                         r"finite for every set \(check the model, the reference and the output= "
+                                         r"choice\)$"):
+        check_finite_values(vals)
+    with pytest.raises(ValueError, match=r"^fn contains 1 NaN"):
+        check_finite_values(vals[:2], "fn")
+    with pytest.raises(ValueError, match="x must hold numbers; got dtype <U1"):
+        check_finite_array("x", np.array(["a"]))
+    check_finite_array("x", torch.ones(3, dtype=torch.bfloat16))  # no numpy dtype: widened, accepted
+    with pytest.raises(ValueError, match="x contains 1 NaN"):
+        check_finite_array("x", torch.tensor([1.0, float("nan")], dtype=torch.bfloat16))
+    check_finite_array("x", [[1, 2], [3, 4]])
+    check_finite_values(np.zeros(3))

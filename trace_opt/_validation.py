@@ -40,12 +40,17 @@ def check_keywords(name: str, given, accepted, hint: str = "") -> None:
 
 def check_finite_array(name: str, values) -> None:
     """Refuse a numpy array / torch tensor (or nested list) that is not numeric or holds NaN or inf."""
-    arr = np.asarray(values.detach().cpu() if hasattr(values, "detach") else values)
+    if hasattr(values, "detach"):  # a torch tensor (any device); numpy has no bfloat16: widen that
+        values = values.detach().cpu()
+        try:
+            arr = np.asarray(values)
+        except TypeError:
+            arr = np.asarray(values.double())
+    else:
+        arr = np.asarray(values)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must hold numbers; got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        bad = int((~np.isfinite(arr)).sum())
-        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); expected finite numbers")
+    _refuse_non_finite(arr, name, "expected finite numbers")
 
 
 def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
@@ -69,9 +74,14 @@ def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
 
 
 def check_finite_values(values: np.ndarray, where: str = "model output") -> None:
+    """Refuse D(S) values (a model's answer) holding NaN or inf."""
+    _refuse_non_finite(values, where, "D(S) must be finite for every set "
+                                      "(check the model, the reference and the output= choice)")
+
+
+def _refuse_non_finite(values, name: str, expected: str) -> None:
+    """The shared test of ``check_finite_array`` and ``check_finite_values``: a ValueError naming ``name``
+    and counting the NaN/inf entries, then ``expected``."""
     if not np.all(np.isfinite(values)):
         bad = int((~np.isfinite(values)).sum())
-        raise ValueError(
-            f"{where} contains {bad} NaN or infinite value(s); D(S) must be finite for every set "
-            "(check the model, the reference and the output= choice)"
-        )
+        raise ValueError(f"{name} contains {bad} NaN or infinite value(s); {expected}")

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_finite_array, check_keywords, check_positive_float, check_positive_int
+from ._validation import check_choice, check_keywords, check_positive_float, check_positive_int
 from .features import tabular_features
-from .oracle import CallableOracle, ModelOracle, Oracle
+from .oracle import CallableOracle, ModelOracle, Oracle, as_device
 from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
 from .references import REFERENCE_OPTIONS, check_reference_options
@@ -94,11 +94,7 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
                    hint="; explain's extra keyword arguments are reference options (solver hyperparameters go "
                         "in solver_options)")
     check_reference_options(reference, reference_options)
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
-                         f"'cuda:0' ({exc})") from None
+    # ModelOracle / CallableOracle check device (torch models), x's finiteness and target before their probe pass
     reference_options["seed"] = seed  # a random reference is drawn once, from the explanation's seed
     if features is None:
         n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
@@ -106,7 +102,6 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     if isinstance(model, torch.nn.Module):
         output = "logit" if output is None else output
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        check_finite_array("x", xt)
         # target=None: the oracle takes the predicted class from its probe pass on x
         oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
                              batch_size=batch_size, device=device, **reference_options)
@@ -114,16 +109,9 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
         if output not in (None, "raw"):
             raise ValueError(f"output={output!r} is not valid for a callable model: its scores are used as "
                              "returned (output='raw'); apply softmax/log inside the callable if needed")
-        check_finite_array("x", x)
-        try:
-            oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
-                                    batch_size=batch_size, **reference_options)
-        except ValueError as exc:
-            if target is None and str(exc).startswith("target=None"):
-                raise ValueError("target=None: the callable model returns (B, n_classes) scores, so give target= "
-                                 "the column to explain (e.g. the predicted class); only a callable returning "
-                                 "(B,) scores takes target=None") from exc
-            raise
+        as_device(device)  # unused by a callable, but a bad value is still refused
+        oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
+                                batch_size=batch_size, **reference_options)
         output = "raw"
     else:
         raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")

@@ -24,12 +24,14 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_finite_values, check_positive_int
+from ._validation import check_choice, check_finite_array, check_finite_values, check_positive_int
 from .features import Features, as_features
 from .kernels import KeyTable, masked_inputs_from_keys
 from .references import make_reference
 
 OUTPUTS = ("logit", "prob", "log_prob")
+#: what a black box's scores are (``CallableOracle(output=)``): ``"raw"`` (unknown scale) or a declared kind
+CALLABLE_OUTPUTS = ("raw",) + OUTPUTS
 
 
 class BudgetExhausted(Exception):
@@ -41,8 +43,8 @@ class BudgetExhausted(Exception):
 
 class Oracle:
     """Base class: cache by exact set key, counters, limits. Subclasses implement ``_forward``
-    (values of a bool mask matrix, one model call) and may implement ``_forward_keys`` (the same from
-    uint64 keys; used when ``_keyed_forward`` is True)."""
+    (values of a bool mask matrix, one model call); one that sets ``_keyed_forward`` must also implement
+    ``_forward_keys`` (the same from uint64 keys, used instead of ``_forward`` while the flag is True)."""
 
     t: int
     #: sets per ``_forward`` call (None: a whole request in one call)
@@ -150,7 +152,12 @@ class Oracle:
         return out
 
     def _evaluate_table(self, keys: np.ndarray, masks_for_rows, out: np.ndarray) -> np.ndarray:
-        """The cached path of ``_evaluate`` with the numba table (same rows, order and counters)."""
+        """The cached path of ``_evaluate`` with the numba table (same rows, order and counters).
+
+        ``find`` leaves the pending request in the table's scratch buffers and ``fill`` completes it, so
+        nothing may touch the table in between (``get``, ``in``, ``[key]``, ``lookup`` or another request
+        all reuse those buffers: a re-entrant ``evaluate`` from inside the model would corrupt this fill).
+        """
         table = self._cache
         keys = np.ascontiguousarray(keys)
         missing = table.find(keys, out)
@@ -211,9 +218,6 @@ class Oracle:
     def _forward(self, masks: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:
-        return self._forward(self.masks_of_keys(keys))
-
     # ------------------------------------------------------------- helpers
     def clear_cache(self) -> None:
         self._cache.clear()
@@ -248,6 +252,15 @@ def _check_batch(values: np.ndarray, n: int, who: str) -> None:
     if values.shape != (n,):
         raise ValueError(f"{who} returned {values.size} score(s) for a batch of {n} input(s); "
                          "expected one score per input")
+
+
+def as_device(device) -> torch.device:
+    """``device`` as a ``torch.device``; a ValueError naming it when torch cannot parse it."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
+                         f"'cuda:0' ({exc})") from None
 
 
 def _output_transform(output: str):
@@ -289,13 +302,14 @@ class ModelOracle(Oracle):
         check_choice("output", output, OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.pad_multiple = check_positive_int("pad_multiple", pad_multiple)
-        self.device = torch.device(device)
+        self.device = as_device(device)
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         if x.dim() < 1 or x.numel() < 2:
             raise ValueError(f"x must be one input without batch dimension (e.g. C x H x W); got shape {tuple(x.shape)}")
         if not torch.is_floating_point(x):
             x = x.float()
+        check_finite_array("x", x)  # before the probe pass (else reported as a non-finite model output)
         self.x = x.detach().to(self.device).contiguous()
         self.features = as_features(features, tuple(self.x.shape))
         super().__init__(self.features.t, cache=cache)
@@ -383,7 +397,8 @@ class ModelOracle(Oracle):
             z = self.model(inputs)
         self.batches += 1
         vals = self._scores(z)
-        _check_batch(vals, n_in, "the model")
+        if n_in != n:  # padded: check the whole answer (its first n scores alone could look right);
+            _check_batch(vals, n_in, "the model")  # an unpadded one is checked once, by _run
         return vals[:n]
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:
@@ -391,9 +406,7 @@ class ModelOracle(Oracle):
             inputs = self._pad(self.masked_inputs(masks))
         return self._call_model(inputs, inputs.shape[0], len(masks))
 
-    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:
-        if not self._keyed_forward:
-            return self._forward(self.masks_of_keys(keys))
+    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:  # only called while _keyed_forward (see _run)
         inputs = self._inputs_of_keys(keys)
         return self._call_model(inputs, inputs.shape[0], len(keys))
 
@@ -402,17 +415,25 @@ class CallableOracle(Oracle):
     """D(S) from any black-box callable: numpy batch ``(B, *x.shape)`` in, scores out.
 
     ``fn`` returns ``(B,)`` scores, or ``(B, n_classes)`` from which column ``target`` is taken
-    (e.g. a scikit-learn model's ``predict_proba``). ``reference`` is as for ``ModelOracle``.
+    (e.g. a scikit-learn model's ``predict_proba``); the latter needs an explicit ``target``.
+    ``reference`` is as for ``ModelOracle``.
+
+    ``output`` declares what the scores are; they are always used as returned (nothing is applied).
+    ``"raw"`` (default): unknown scale. ``"prob"``, ``"logit"`` or ``"log_prob"``: the black box returns
+    probabilities, logits or log-probabilities, so scale-dependent choices (SA's default temperature)
+    can use the rules for that kind.
     """
 
     _source = "fn"
 
     def __init__(self, fn: Callable, x, features=None, reference="zeros", target: int | None = None,
-                 batch_size: int = 256, cache: bool = True, **reference_options):
+                 batch_size: int = 256, cache: bool = True, output: str = "raw", **reference_options):
         if not callable(fn):
             raise ValueError(f"fn must be callable (numpy batch -> scores); got {type(fn).__name__}")
+        self.output = check_choice("output", output, CALLABLE_OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.fn = fn
+        check_finite_array("x", x)  # before the probe pass
         xa = np.asarray(x, dtype=np.float64)
         if xa.ndim < 1 or xa.size < 2:
             raise ValueError(f"x must be one input without batch dimension; got shape {xa.shape}")
@@ -431,6 +452,10 @@ class CallableOracle(Oracle):
                 raise ValueError("target must be None when fn returns one score per input")
         elif probe.ndim == 2 and probe.shape[0] == 1:
             self.n_classes = probe.shape[1]
+            if target is None:
+                raise ValueError("target=None: the callable model returns (B, n_classes) scores, so give target= "
+                                 "the column to explain (e.g. the predicted class); only a callable returning "
+                                 "(B,) scores takes target=None")
             target = _check_target(target, self.n_classes, "column")
         else:
             raise ValueError(f"fn must return shape (B,) or (B, n_classes) for a batch of B inputs; got {probe.shape} for B=1")
