@@ -36,6 +36,7 @@ import re
 import socket
 import time
 import traceback
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -381,10 +382,10 @@ def _load_model_and_data(model_name: str, data_name: str | None):
         path = Path(model_name)
         if not path.exists():
             raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
-        try:
-            model = torch.jit.load(str(path))
-        except (RuntimeError, ValueError):
-            model = torch.load(str(path), weights_only=False)
+        if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"] for n in zipfile.ZipFile(path).namelist()):
+            model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
+        else:
+            model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
         model.eval()
         default_data = None
     data_name = data_name or default_data
