@@ -210,3 +210,23 @@ def test_kernels_are_compiled_with_an_on_disk_cache():
     for f in (K.prefix_keys, K.segment_keys, K.accumulate_delta, K.table_lookup, K.table_insert, K.table_fill,
               K.masked_inputs_from_keys, K.kendall_distance, NK.apply_move, AK.propose_requests, AK.sa_synthetic, AK.scan_batch):
         assert type(f._cache).__name__ != "NullCache", f
+
+
+def test_key_table_fill_refuses_a_request_started_after_its_find():
+    from trace_opt.kernels import KeyTable
+
+    table = KeyTable()
+    table.insert(np.array([1, 2], dtype=np.uint64), np.array([10.0, 20.0]))
+    keys = np.array([2, 3, 4], dtype=np.uint64)
+    out = np.empty(3)
+    missing = table.find(keys, out)
+    assert missing.tolist() == [1, 2] and out[0] == 20.0
+    # reads by key do not disturb the pending request
+    assert table.get(1) == 10.0 and 3 not in table and table[2] == 20.0
+    table.fill(keys, out, np.array([30.0, 40.0]))
+    assert out.tolist() == [20.0, 30.0, 40.0] and table[4] == 40.0
+    keys2 = np.array([5], dtype=np.uint64)
+    table.find(keys, np.empty(3))
+    table.find(keys2, np.empty(1))  # another request in between
+    with pytest.raises(ValueError, match="same keys array"):
+        table.fill(keys, np.empty(3), np.array([]))

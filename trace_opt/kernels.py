@@ -175,6 +175,18 @@ def _put(tkeys, tvals, tused, mask, key, v):
 
 
 @njit(cache=True)
+def table_get(tkeys, tvals, tused, key):
+    """``(True, value)`` for a cached key, ``(False, 0.0)`` otherwise (no scratch buffers touched)."""
+    mask = np.uint64(tkeys.shape[0] - 1)
+    s = _slot(key, mask)
+    while tused[s]:
+        if tkeys[s] == key:
+            return True, tvals[s]
+        s = (s + 1) & np.int64(mask)
+    return False, 0.0
+
+
+@njit(cache=True)
 def table_insert(tkeys, tvals, tused, keys, vals):
     """Insert (or overwrite) keys -> vals; returns how many new keys were added. The caller keeps
     the load factor at most 1/2 (``KeyTable`` grows the table first)."""
@@ -223,7 +235,9 @@ class KeyTable:
     Dict-like where an oracle needs it: ``len``, ``in``, ``[key]``, ``[key] = v``, ``get``, ``clear``;
     the batch operations run in numba: ``lookup(keys)`` / ``insert(keys, vals)`` (new arrays), and the
     allocation-free pair an oracle uses per request, ``find(keys, out)`` then ``fill(keys, out, vals)``
-    (scratch buffers owned by the table, reused by every request).
+    (scratch buffers owned by the table, reused by every request: a ``find`` or ``lookup`` between a
+    ``find`` and its ``fill`` starts another request, and that ``fill`` is refused; ``get``/``in``/
+    ``[key]`` touch no scratch buffer).
     """
 
     def __init__(self, capacity: int = 1 << 12):
@@ -234,6 +248,7 @@ class KeyTable:
         self._n = 0
         self._scratch(64)
         self._n_missing = 0
+        self._pending = None  # the keys array of the last find, which fill must complete
 
     def _alloc(self, size: int) -> None:
         self._keys = np.zeros(size, dtype=np.uint64)
@@ -273,12 +288,16 @@ class KeyTable:
             self._scratch(n)
         self._n_missing = table_lookup(self._keys, self._vals, self._used, keys, out, self._missing,
                                        self._dup_src, self._pkeys, self._prows, self._pused)
+        self._pending = keys
         return self._missing[:self._n_missing]
 
     def fill(self, keys: np.ndarray, out: np.ndarray, new_vals: np.ndarray) -> None:
         """Complete the last ``find(keys, out)``: the first ``len(new_vals)`` missing rows get these
         values (in ``out`` and in the table; fewer than all after an interrupted request), and rows
         repeating a missing key copy it."""
+        if keys is not self._pending:
+            raise ValueError("fill must complete the last find with the same keys array; another find "
+                             "or lookup came in between")
         n_new = new_vals.shape[0]
         if n_new > self._n_missing:
             raise ValueError(f"{n_new} values for {self._n_missing} missing rows")
@@ -302,8 +321,8 @@ class KeyTable:
                                     np.ascontiguousarray(vals, dtype=np.float64)))
 
     def get(self, key, default=None):
-        out = np.empty(1, dtype=np.float64)
-        return default if len(self.find(np.array([key], dtype=np.uint64), out)) else float(out[0])
+        found, value = table_get(self._keys, self._vals, self._used, np.uint64(key))
+        return float(value) if found else default
 
     def __contains__(self, key) -> bool:
         return self.get(key) is not None

@@ -154,9 +154,9 @@ class Oracle:
     def _evaluate_table(self, keys: np.ndarray, masks_for_rows, out: np.ndarray) -> np.ndarray:
         """The cached path of ``_evaluate`` with the numba table (same rows, order and counters).
 
-        ``find`` leaves the pending request in the table's scratch buffers and ``fill`` completes it, so
-        nothing may touch the table in between (``get``, ``in``, ``[key]``, ``lookup`` or another request
-        all reuse those buffers: a re-entrant ``evaluate`` from inside the model would corrupt this fill).
+        ``find`` leaves the pending request in the table's scratch buffers and ``fill`` completes it; a
+        request started in between (a re-entrant ``evaluate`` from inside the model) makes that ``fill``
+        raise instead of writing wrong values.
         """
         table = self._cache
         keys = np.ascontiguousarray(keys)
