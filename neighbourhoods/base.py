@@ -47,6 +47,10 @@ class Neighbourhood:
     ``_prepare`` (build ``self.edges`` / ``self.probs``) and ``_all_moves`` (enumerate every move, for
     small t). A user subclass may instead override ``propose(sigma, rng)`` (keeping the exact-range
     contract); solvers then use it through the slower generic path.
+
+    Solvers ask, through public methods only: ``move_count()`` (how many moves ``neighbours`` enumerates,
+    None when it cannot) and ``transposition_positions(sigma)`` (the swapped positions of every move of a
+    transposition set, for vectorised candidates; None for other moves).
     """
 
     name = "base"
@@ -66,9 +70,14 @@ class Neighbourhood:
     def _prepare(self) -> None:
         pass
 
-    def _check_bound(self, sigma) -> np.ndarray:
+    def _bound_t(self) -> int:
+        """The bound length t (ValueError if ``bind`` was never called)."""
         if not hasattr(self, "t"):
             raise ValueError(f"{self!r} is not bound to a length; call bind(t) or use get_neighbourhood(spec, t)")
+        return self.t
+
+    def _check_bound(self, sigma) -> np.ndarray:
+        self._bound_t()
         s = np.asarray(sigma)
         if s.ndim != 1 or s.shape[0] != self.t:
             raise ValueError(f"sigma must be a trajectory of length t={self.t}; got shape {s.shape}")
@@ -103,6 +112,28 @@ class Neighbourhood:
     def _all_moves(self, s):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def move_count(self) -> int | None:
+        """Number of moves ``neighbours`` enumerates at the bound t, or None when this neighbourhood cannot
+        enumerate (a subclass implementing only ``propose``).
+
+        Every move is counted once; two moves may give the same neighbour (an adjacent swap is a block
+        reverse and a vertex insertion in ``"mix"``), so this bounds the number of distinct neighbours of
+        any sigma from above. Built-in moves override it with a formula; the default, for a subclass
+        implementing ``_all_moves`` or ``neighbours``, counts the distinct neighbours of the identity.
+        """
+        t = self._bound_t()
+        cls = type(self)
+        if cls._all_moves is Neighbourhood._all_moves and cls.neighbours is Neighbourhood.neighbours:
+            return None
+        return len(self.neighbours(np.arange(t)))
+
+    def transposition_positions(self, sigma: np.ndarray):
+        """For a transposition set: the positions ``(lo, hi)`` (int64 arrays, lo < hi) that each generating
+        transposition swaps in sigma, one per row of ``edges`` and in that order; None for other moves.
+        Swapping ``sigma[lo[m]]`` and ``sigma[hi[m]]`` gives the m-th move (vectorised enumeration)."""
+        self._check_bound(sigma)
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -126,13 +157,23 @@ class _Transpositions(Neighbourhood):
         """The generating transpositions as sorted pairs (of positions or features, per ``on``)."""
         return [tuple(map(int, e)) for e in self.edges]
 
+    def move_count(self) -> int:
+        """One move per generating transposition."""
+        self._bound_t()
+        return len(self.edges)
+
+    def transposition_positions(self, sigma: np.ndarray):
+        s = self._check_bound(sigma)
+        if self.on == "positions":
+            return self.edges[:, 0].copy(), self.edges[:, 1].copy()
+        pos = np.empty(self.t, dtype=np.int64)  # transpositions of features: wherever they stand
+        pos[s] = np.arange(self.t)
+        a, b = pos[self.edges[:, 0]], pos[self.edges[:, 1]]
+        return np.minimum(a, b), np.maximum(a, b)
+
     def _all_moves(self, s):
-        for a, b in self.edges:
-            if self.on == "positions":
-                i, j = int(a), int(b)
-            else:
-                pos = np.flatnonzero((s == a) | (s == b))
-                i, j = int(pos[0]), int(pos[1])
+        lo, hi = self.transposition_positions(s)
+        for i, j in zip(lo.tolist(), hi.tolist()):
             out = np.empty_like(s)
             K.swap_positions(s, i, j, out)
             yield out, i, j
@@ -243,6 +284,11 @@ class VertexInsertion(Neighbourhood):
 
     kind = K.KIND_VI
 
+    def move_count(self) -> int:
+        """t(t-1): every ordered pair i != j."""
+        t = self._bound_t()
+        return t * (t - 1)
+
     def _all_moves(self, s):
         t = self.t
         for i in range(t):
@@ -258,6 +304,11 @@ class BlockReverse(Neighbourhood):
     """Reverse the block of positions i..j (i < j, uniform over pairs; range i..j)."""
 
     kind = K.KIND_BR
+
+    def move_count(self) -> int:
+        """t(t-1)/2: every pair i < j."""
+        t = self._bound_t()
+        return t * (t - 1) // 2
 
     def _all_moves(self, s):
         t = self.t
@@ -276,6 +327,11 @@ class BlockInsertion(Neighbourhood):
     """
 
     kind = K.KIND_BI
+
+    def move_count(self) -> int:
+        """t(t^2-1)/6: every a < m <= c."""
+        t = self._bound_t()
+        return (t - 1) * t * (t + 1) // 6
 
     def _all_moves(self, s):
         t = self.t
@@ -307,12 +363,20 @@ class MixedMoves(Neighbourhood):
     def _prepare(self):
         self.probs = np.array([self.p_block_reverse, self.p_vertex_insertion], dtype=np.float64)
 
-    def _all_moves(self, s):
+    def _parts(self) -> list:
+        """The moves of the mix that can be drawn (probability > 0), bound to t."""
         parts = [(self.p_block_reverse, BlockReverse), (self.p_vertex_insertion, VertexInsertion),
                  (1 - self.p_block_reverse - self.p_vertex_insertion, BlockInsertion)]
-        for p, cls in parts:
-            if p > 0:
-                yield from cls().bind(self.t)._all_moves(s)
+        return [cls().bind(self.t) for p, cls in parts if p > 0]
+
+    def move_count(self) -> int:
+        """The sum over the moves of the mix that can be drawn."""
+        self._bound_t()
+        return sum(part.move_count() for part in self._parts())
+
+    def _all_moves(self, s):
+        for part in self._parts():
+            yield from part._all_moves(s)
 
     def __repr__(self):
         return f"MixedMoves(p_block_reverse={self.p_block_reverse}, p_vertex_insertion={self.p_vertex_insertion})"

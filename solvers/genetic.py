@@ -9,7 +9,7 @@ from trace_opt._validation import check_choice, check_positive_float, check_posi
 
 from .base import Solver, register
 from .greedy import greedy_order
-from .window import MAX_WINDOW, POLISH_SHARE, Polishing, check_polish, check_window, window_descent
+from .window import POLISH_SHARE, Polishing, check_polish, check_window_option, window_descent
 
 SEED_NAMES = ("greedy", "greedy-morf")
 #: window of the memetic step when ``memetic_window="auto"`` (clamped to t)
@@ -112,10 +112,7 @@ class GeneticAlgorithm(Polishing, Solver):
         self.seeds = seeds
         self.polish_window, self.polish_share = check_polish(polish_window, polish_share)
         if memetic_window != "auto":
-            check_positive_int("memetic_window", memetic_window, minimum=2, allow_none=True)
-            if memetic_window is not None and memetic_window > MAX_WINDOW:
-                raise ValueError(f"memetic_window={memetic_window!r} is not valid; expected 2..{MAX_WINDOW}, "
-                                 "'auto' or None")
+            check_window_option("memetic_window", memetic_window, accepts="'auto' or None")
         self.memetic_window = memetic_window
 
     def _progress_total(self, problem):
@@ -140,8 +137,7 @@ class GeneticAlgorithm(Polishing, Solver):
 
     def _check_windows(self, t):
         super()._check_windows(t)
-        if self._memetic_window(t) is not None:
-            check_window(self._memetic_window(t), t, "memetic_window")
+        check_window_option("memetic_window", self._memetic_window(t), t)
 
     def _main(self, problem, run):
         t = problem.t

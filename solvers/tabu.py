@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neighbourhoods import check_neighbourhood_spec, get_neighbourhood
-from neighbourhoods.base import (BlockInsertion, BlockReverse, CompleteTranspositions, MixedMoves, Neighbourhood,
-                                 VertexInsertion, _Transpositions)
+from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbourhood
 from trace_opt._validation import check_positive_int
 
 from .anneal import INIT_CHOICES, initial_trajectory
@@ -32,44 +30,16 @@ def swap_candidates(sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     return cand, lo, hi
 
 
-def move_count(nb: Neighbourhood) -> int | None:
-    """Number of moves of a bound neighbourhood (an upper bound on its distinct neighbours), or None
-    when unknown (a user subclass): transposition sets have one move per transposition; vertex
-    insertion t(t-1); block reverse t(t-1)/2; block insertion t(t^2-1)/6; the mix the sum of its parts."""
-    t = nb.t
-    if isinstance(nb, _Transpositions):
-        return len(nb.edges)
-    counts = {VertexInsertion: t * (t - 1), BlockReverse: t * (t - 1) // 2, BlockInsertion: (t - 1) * t * (t + 1) // 6}
-    if type(nb) in counts:
-        return counts[type(nb)]
-    if type(nb) is MixedMoves:
-        p_bi = 1 - nb.p_block_reverse - nb.p_vertex_insertion
-        return sum(n for p, n in ((nb.p_block_reverse, counts[BlockReverse]),
-                                  (nb.p_vertex_insertion, counts[VertexInsertion]),
-                                  (p_bi, counts[BlockInsertion])) if p > 0)
-    return None
-
-
-def can_enumerate(nb: Neighbourhood) -> bool:
-    """True when ``nb.neighbours(sigma)`` works: a built-in move or a subclass implementing ``_all_moves``
-    (or overriding ``neighbours``)."""
-    cls = type(nb)
-    return cls._all_moves is not Neighbourhood._all_moves or cls.neighbours is not Neighbourhood.neighbours
-
-
 def enumerates_all(nb: Neighbourhood, sigma: np.ndarray, limit: int) -> bool:
-    """True when tabu scores the whole neighbourhood: it can be enumerated and has at most ``limit``
-    distinct neighbours. Decided once per solve (for these moves the number of distinct neighbours does
-    not depend on sigma); the moves are counted once by enumeration only when ``move_count`` cannot
-    decide (at most 4 built-in moves give the same neighbour: an adjacent swap in ``"mix"``)."""
-    if not can_enumerate(nb):
+    """True when tabu scores the whole neighbourhood: it can be enumerated (``nb.move_count()`` is not
+    None) and has at most ``limit`` distinct neighbours. Decided once per solve (for these moves the number
+    of distinct neighbours does not depend on sigma); the neighbours are counted by enumeration only when
+    the number of moves cannot decide (at most 4 built-in moves give the same neighbour: an adjacent swap
+    in ``"mix"``)."""
+    n = nb.move_count()
+    if n is None or n > 4 * limit:
         return False
-    n = move_count(nb)
-    if n is not None and n <= limit:
-        return True
-    if n is not None and n > 4 * limit:
-        return False
-    return len(nb.neighbours(sigma)) <= limit
+    return n <= limit or len(nb.neighbours(sigma)) <= limit
 
 
 @register("tabu")
@@ -120,25 +90,15 @@ class TabuSearch(Polishing, Solver):
     def _moves(self, nb, sigma, rng, enumerate_all: bool):
         """The moves scored this iteration: ``(candidates, lo, hi)`` (see ``candidates``)."""
         M = self.candidates
-        if isinstance(nb, CompleteTranspositions):
-            if enumerate_all:
-                return all_transpositions(sigma)
-            t = len(sigma)
-            lo, hi = np.triu_indices(t, k=1)
-            pick = np.sort(rng.choice(len(lo), size=M, replace=False))
-            return swap_candidates(sigma, lo[pick].astype(np.int64), hi[pick].astype(np.int64))
+        pairs = nb.transposition_positions(sigma)
+        if pairs is not None:  # a transposition set: all its swaps, or M distinct ones, vectorised
+            lo, hi = pairs
+            if not enumerate_all:
+                pick = np.sort(rng.choice(len(lo), size=M, replace=False))
+                lo, hi = lo[pick], hi[pick]
+            return swap_candidates(sigma, lo, hi)
         if enumerate_all:
             moves = nb.neighbours(sigma)
-        elif isinstance(nb, _Transpositions):  # sample M distinct transpositions
-            edges = nb.edges[np.sort(rng.choice(len(nb.edges), size=M, replace=False))]
-            if nb.on == "positions":
-                lo, hi = edges[:, 0], edges[:, 1]
-            else:  # transpositions of features: swap them wherever they stand
-                pos = np.empty(len(sigma), dtype=np.int64)
-                pos[sigma] = np.arange(len(sigma))
-                a, b = pos[edges[:, 0]], pos[edges[:, 1]]
-                lo, hi = np.minimum(a, b), np.maximum(a, b)
-            return swap_candidates(sigma, lo.astype(np.int64), hi.astype(np.int64))
         else:  # distinct neighbours by rejection of repeats
             seen, moves = set(), []
             for _ in range(_MAX_DRAWS_PER_MOVE * M):

@@ -8,6 +8,7 @@ maximal chain in the lattice of W's 2^w subsets: the same DP as the exact optimu
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 
@@ -24,11 +25,24 @@ MAX_WINDOW = 20
 DEFAULT_WINDOW = 6
 
 
-def check_window(window: int, t: int, name: str = "window") -> None:
-    """ValueError unless window <= t (called at solve time, when t is known); ``name`` is the argument
-    the window came from (``"polish_window"``, ``"memetic_window"``, ...), named in the message."""
-    if window > t:
-        raise ValueError(f"{name}={window} is larger than t={t}; expected 2 <= {name} <= t")
+def check_window_option(name: str, value, t: int | None = None, accepts: str = "None",
+                        maximum: int | None = MAX_WINDOW):
+    """Validate a window-width option named ``name`` (``"window"``, ``"polish_window"``,
+    ``"memetic_window"``; every message names it) and return it as an int, or None for None.
+
+    Without t (constructors): an integer in 2..``maximum`` (2^w sets per move; None: no upper bound);
+    ``accepts`` lists the other values the option takes, for the message. With t (at solve time, when t
+    is known): also <= t.
+    """
+    if value is None:
+        return None
+    value = check_positive_int(name, value, minimum=2, allow_none=True)
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value!r} is not valid; expected 2 <= {name} <= {maximum} "
+                         f"(2^w sets per move) or {accepts}")
+    if t is not None and value > t:
+        raise ValueError(f"{name}={value} is larger than t={t}; expected 2 <= {name} <= t")
+    return value
 
 
 #: default ``polish_share``: the share of each limit (forward passes, seconds, iterations) that a solver
@@ -38,13 +52,41 @@ POLISH_SHARE = 0.2
 
 def check_polish(polish_window, polish_share) -> tuple:
     """Constructor validation of ``polish_window`` (2..MAX_WINDOW or None) and ``polish_share`` (in (0, 1))."""
-    polish_window = check_positive_int("polish_window", polish_window, minimum=2, allow_none=True)
-    if polish_window is not None and polish_window > MAX_WINDOW:
-        raise ValueError(f"polish_window={polish_window!r} is not valid; expected 2..{MAX_WINDOW} or None")
+    polish_window = check_window_option("polish_window", polish_window)
     ok = isinstance(polish_share, numbers.Real) and not isinstance(polish_share, bool) and 0 < polish_share < 1
     if not ok:
         raise ValueError(f"polish_share={polish_share!r} is not valid; expected a number in (0, 1)")
     return polish_window, float(polish_share)
+
+
+class _PolishBar:
+    """Stands in for ``run.bar`` while polishing. The bar's total is the main loop's
+    (``_progress_total``); polishing's window moves, whose number is not known in advance, would take
+    it past 100%, so they show as a ``polish=<moves>`` postfix beside the best score instead."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.base = getattr(bar, "postfix", None) or ""  # e.g. "best=1.234", set by ``Run.report``
+        self.moves = 0
+        self.shown = -np.inf  # time.monotonic() of the last redraw
+
+    def update(self, n: int = 1) -> None:
+        self.moves += n
+        self._show()
+
+    def set_postfix(self, refresh: bool = True, **kwargs) -> None:
+        self.base = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        self._show()
+
+    def _show(self) -> None:
+        self.bar.set_postfix_str(", ".join(p for p in (self.base, f"polish={self.moves}") if p), refresh=False)
+        now = time.monotonic()
+        if now - self.shown >= getattr(self.bar, "mininterval", 0.1):  # redraw as often as counting would
+            self.shown = now
+            self.bar.refresh()
+
+    def __getattr__(self, name):  # anything else (close, set_description, ...) goes to the bar
+        return getattr(self.bar, name)
 
 
 class Polishing:
@@ -58,6 +100,8 @@ class Polishing:
     the budget is never exceeded). When the main loop finishes within its share, polishing gets
     everything left. ``Result.stopped`` keeps the main loop's reason ("budget", "time",
     "iterations") if a limit ended it; ``Result.info["polish_forward_passes"]`` counts polishing's passes.
+    Polishing's window moves count as iterations (``Result.iterations``, the iteration limit) but not on
+    the progress bar, whose total is the main loop's: they show in its postfix (``polish=<moves>``).
     """
 
     polish_window: int | None = None
@@ -65,8 +109,7 @@ class Polishing:
 
     def _check_windows(self, t: int) -> None:
         """Check every window option against t before any forward pass (subclasses add theirs)."""
-        if self.polish_window is not None:
-            check_window(self.polish_window, t, "polish_window")
+        check_window_option("polish_window", self.polish_window, t)
 
     def _search(self, problem, run):
         self._check_windows(problem.t)
@@ -79,9 +122,11 @@ class Polishing:
         run.info["polish_forward_passes"] = 0
         if run.best_sigma is None:  # stopped before any trajectory existed
             run.best_sigma = np.arange(problem.t, dtype=np.int64)
+        bar, run.bar = run.bar, _PolishBar(run.bar)
         try:
             window_descent(problem, run.best_sigma, self.polish_window, run=run)
         finally:
+            run.bar = bar
             run.info["polish_forward_passes"] = run.passes_used - passes
 
     def _main(self, problem, run):  # pragma: no cover - abstract
@@ -129,8 +174,8 @@ def window_descent(problem, sigma, window: int, stride: int | None = None, chain
     Usable as the polishing step of any solver.
     """
     t = problem.t
-    window = check_positive_int("window", window, minimum=2)
-    check_window(window, t)
+    window = check_positive_int("window", window, minimum=2)  # a width is needed: None is refused
+    check_window_option("window", window, t, maximum=None)
     stride = max(1, window // 2) if stride is None else check_positive_int("stride", stride)
     sigma = np.array(sigma, dtype=np.int64)
     chain = problem.chain(sigma) if chain is None else np.array(chain, dtype=np.float64)
@@ -175,9 +220,7 @@ class WindowDP(Solver):
 
     def __init__(self, window: int | None = None, stride: int | None = None, init="greedy", kicks: int = 50,
                  kick_moves: int = 3, neighbourhood="complete"):
-        self.window = check_positive_int("window", window, minimum=2, allow_none=True)
-        if self.window is not None and self.window > MAX_WINDOW:
-            raise ValueError(f"window={window!r} is not valid; expected 2 <= window <= {MAX_WINDOW} (2^w sets per move)")
+        self.window = check_window_option("window", window)
         self.stride = check_positive_int("stride", stride, allow_none=True)
         if isinstance(init, str) and init not in INIT_CHOICES:
             raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
@@ -188,7 +231,7 @@ class WindowDP(Solver):
 
     def _search(self, problem, run):
         window = min(DEFAULT_WINDOW, problem.t) if self.window is None else self.window
-        check_window(window, problem.t, "window")
+        check_window_option("window", window, problem.t)
         nb = get_neighbourhood(self.neighbourhood, problem.t)
         rng = run.rng
         sigma = initial_trajectory(problem, self.init, rng, run)

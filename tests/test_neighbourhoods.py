@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neighbourhoods import (N_DRAWS, NEIGHBOURHOODS, BlockInsertion, BlockReverse, MixedMoves, StarTranspositions,
-                            TranspositionGraph, VertexInsertion, cayley_diameter, cayley_graph, get_neighbourhood,
+from neighbourhoods import (N_DRAWS, NEIGHBOURHOODS, BlockInsertion, BlockReverse, MixedMoves, Neighbourhood,
+                            StarTranspositions, TranspositionGraph, VertexInsertion, cayley_diameter, cayley_graph, get_neighbourhood,
                             is_connected, is_regular)
 from neighbourhoods.cayley import degrees, paper_diameter
 
@@ -69,6 +69,65 @@ def test_neighbour_counts_match_combinatorics():
         assert n("vertex-insertion") == t * (t - 1) - (t - 1)
         # exchanges of two adjacent non-empty blocks: one per (a < m <= c), all distinct
         assert n("block-insertion") == math.comb(t + 1, 3)
+
+
+@pytest.mark.parametrize("t", [2, 3, 5, 7])
+def test_move_count_is_the_number_of_enumerated_moves(t):
+    """``move_count()`` (public, used by tabu to decide whether to score the whole neighbourhood) equals
+    the number of moves ``neighbours`` enumerates, before removing repeated neighbours, at every t."""
+    sigma = np.random.default_rng(t).permutation(t)
+    for spec in all_specs(t) + [MixedMoves(0.5, 0.5), MixedMoves(1.0, 0.0)]:
+        nb = get_neighbourhood(spec, t)
+        n = nb.move_count()
+        assert n == sum(1 for _ in nb._all_moves(nb._check_bound(sigma))), spec
+        assert len(nb.neighbours(sigma)) <= n
+    assert get_neighbourhood("complete", t).move_count() == t * (t - 1) // 2
+    assert get_neighbourhood("mix", t).move_count() == t * (t - 1) // 2 + t * (t - 1) + math.comb(t + 1, 3)
+    assert get_neighbourhood(MixedMoves(0.5, 0.5), t).move_count() == t * (t - 1) // 2 + t * (t - 1)
+
+
+def test_move_count_of_user_neighbourhoods():
+    class OnlyPropose(Neighbourhood):  # cannot enumerate
+        def propose(self, sigma, rng):
+            return sigma[::-1].copy(), 0, len(sigma) - 1
+
+    class Enumerates(Neighbourhood):  # swaps of the first position with the others, twice each
+        def _all_moves(self, s):
+            for _ in range(2):
+                for j in range(1, self.t):
+                    out = s.copy()
+                    out[0], out[j] = s[j], s[0]
+                    yield out, 0, j
+
+    assert OnlyPropose().bind(5).move_count() is None
+    assert Enumerates().bind(5).move_count() == 4  # the distinct neighbours
+    with pytest.raises(ValueError, match="not bound"):
+        VertexInsertion().move_count()
+
+
+@pytest.mark.parametrize("t", [2, 3, 6])
+def test_transposition_positions_vectorise_the_enumeration(t):
+    """For a transposition set, swapping the returned positions gives ``neighbours`` in the same order
+    (complete: ``np.triu_indices`` order); for other moves it is None."""
+    rng = np.random.default_rng(t)
+    for spec in all_specs(t):
+        nb = get_neighbourhood(spec, t)
+        for _ in range(3):
+            sigma = rng.permutation(t)
+            pairs = nb.transposition_positions(sigma)
+            if nb.kind in (BlockInsertion.kind, BlockReverse.kind, VertexInsertion.kind, MixedMoves.kind):
+                assert pairs is None
+                continue
+            lo, hi = pairs
+            assert lo.dtype == hi.dtype == np.int64 and np.all(lo < hi) and len(lo) == nb.move_count()
+            moves = nb.neighbours(sigma)
+            assert [(m[1], m[2]) for m in moves] == list(zip(lo.tolist(), hi.tolist()))
+            for (new, _, _), i, j in zip(moves, lo, hi):
+                swapped = sigma.copy()
+                swapped[i], swapped[j] = sigma[j], sigma[i]
+                assert np.array_equal(new, swapped)
+    lo, hi = get_neighbourhood("complete", t).transposition_positions(np.arange(t))
+    assert np.array_equal(lo, np.triu_indices(t, k=1)[0]) and np.array_equal(hi, np.triu_indices(t, k=1)[1])
 
 
 @pytest.mark.parametrize("spec", ["complete", "bubble", "star", "vertex-insertion", "block-reverse",
