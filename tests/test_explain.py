@@ -226,3 +226,16 @@ def test_explain_refuses_a_bad_device_or_non_finite_x_for_callables_before_any_c
     with pytest.raises(ValueError, match=r"target=None: the callable model returns \(B, n_classes\) scores"):
         trace_opt.explain(fn, x, solver="greedy")
     assert calls == [1]  # only the probe that showed (B, n_classes) scores
+
+
+def test_explanation_save_writes_its_dict_with_the_heatmap(tmp_path):
+    import json
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    x = torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(0))
+    exp = trace_opt.explain(model, x, target=1, features=2, solver="greedy")
+    path = exp.save(tmp_path / "out" / "exp.json")
+    saved = json.loads(path.read_text())
+    assert saved == json.loads(json.dumps(exp.to_dict(heatmap=True)))
+    assert saved["trajectory"] == exp.trajectory.tolist() and np.allclose(saved["heatmap"], exp.heatmap)
+    assert "heatmap" not in exp.to_dict() and sorted(p.name for p in path.parent.iterdir()) == ["exp.json"]

@@ -9,6 +9,7 @@ import torch
 
 from ._validation import check_choice, check_keywords, check_positive_float, check_positive_int
 from .features import tabular_features
+from .io import atomic_write_json, json_values
 from .oracle import CallableOracle, ModelOracle, Oracle, as_device
 from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
@@ -40,12 +41,20 @@ class Explanation:
     def features(self):
         return self.oracle.features
 
-    def to_dict(self) -> dict:
-        return {"objective": self.objective, "output": self.output, "target": self.target,
+    def to_dict(self, heatmap: bool = False) -> dict:
+        """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``)."""
+        d = {"objective": self.objective, "output": self.output, "target": self.target,
                 "t": int(self.oracle.t), "trajectory": self.trajectory.tolist(), "score": self.score,
                 "value": self.value, "auc_le": self.curves.auc_le, "auc_mo": self.curves.auc_mo,
                 "le_mo": self.curves.le_mo, "curves": self.curves.to_dict(), "counters": self.counters,
                 "solver": self.result.to_dict()}
+        if heatmap:
+            d["heatmap"] = np.asarray(self.heatmap).tolist()
+        return json_values(d)
+
+    def save(self, path):
+        """Write ``to_dict(heatmap=True)`` as JSON, atomically (a reader never sees half a file)."""
+        return atomic_write_json(path, self.to_dict(heatmap=True))
 
 
 def explain(model, x, target: int | None = None, *, features=None, reference="zeros", output: str | None = None,

@@ -119,8 +119,7 @@ def _explain_one(model, x, target, item_id: str, index: int, settings: dict, con
     try:
         with _torch_threads(threads):
             exp = explain(model, x, target, **settings)
-        result = json_values(exp.to_dict())
-        result["heatmap"] = json_values(np.asarray(exp.heatmap))
+        result = exp.to_dict(heatmap=True)
         record.update(status="ok", target=exp.target, result=_split_run_values(result, run))
     except Exception as exc:  # noqa: BLE001 - a failing input is recorded, the others go on
         record.update(status="error", target=target,
