@@ -229,8 +229,6 @@ def test_explain_refuses_a_bad_device_or_non_finite_x_for_callables_before_any_c
 
 
 def test_explanation_save_writes_its_dict_with_the_heatmap(tmp_path):
-    import json
-
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
     x = torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(0))
     exp = trace_opt.explain(model, x, target=1, features=2, solver="greedy")
