@@ -58,7 +58,7 @@ def run(args) -> dict:
     with torch.inference_mode():
         preds = model(X_test[:args.inputs]).argmax(1).tolist()
     t = args.grid * args.grid
-    budget = int(round(args.budget_fraction * (1 << t)))
+    budget = int(args.budget_fraction * (1 << t))  # floor: never above the fraction
     instances, rows = [], []
     settings = [("defaults", {})] + ([("random start", RANDOM_START)] if not args.no_random_start else [])
     for suite in args.suites:
