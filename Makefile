@@ -22,10 +22,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
-# every benchmark of bench/ (about an hour on 2 cores); results go to bench/results/
+# every benchmark of bench/ (about half an hour on 2 cores); results go to bench/results/
 bench: $(VENV)/.installed
 	$(PY) bench/sa_paper.py
 	$(PY) bench/sa_batch.py
+	$(PY) bench/sa_batch.py --threads 2
 	$(PY) bench/sa_neighbourhoods.py
 	$(PY) bench/solver_gap.py
 	PY=$(PY) bash bench/instances_tuning.sh

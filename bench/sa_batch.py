@@ -1,9 +1,10 @@
 """Batched speculative proposals (``sa-batch``): what the batch width buys, at the paper's setting.
 
-    .venv/bin/python bench/sa_batch.py     # writes bench/results/sa_batch.{md,json} (--replot: md from the JSON)
+    .venv/bin/python bench/sa_batch.py              # writes bench/results/sa_batch.{md,json} (--replot: md from the JSON)
+    .venv/bin/python bench/sa_batch.py --threads 2  # the same on 2 torch threads: sa_batch_threads2.{md,json}
 
 Same setting as ``bench/sa_paper.py`` (digits CNN 28x28, image 0, t = 49, le-mo, logits, K = 10,000,
-complete transpositions, greedy start, one torch thread, model calls padded to a multiple of 4 by
+complete transpositions, greedy start, one torch thread (``--threads``), model calls padded to a multiple of 4 by
 the oracle (``pad_multiple``, for batch invariance), oracle ``batch_size`` 128). Sequential ``sa``
 against ``sa-batch`` with several widths, adaptive or fixed. Every run must follow the same
 trajectory; reported: forward passes (speculation costs extra), oracle requests, model calls, wall
@@ -38,7 +39,7 @@ def markdown(out) -> str:
              f"digits CNN 28x28, image {out['image']} (class {out['target']}), t = 49, le-mo, logits, "
              f"K = {out['iterations']}, complete transpositions, greedy start, oracle batch_size 128 (a request larger "
              "than that is several model calls), model calls padded to a multiple of 4 by the oracle (the CNN's time "
-             "on padding inputs is model time), one torch thread. CPU outside model: share of this process's CPU "
+             f"on padding inputs is model time), {out.get('threads', 1)} torch thread(s). CPU outside model: share of this process's CPU "
              "time spent outside the CNN's call (robust to other jobs on the machine).", "",
              "| run | same trajectory | forward passes | extra passes | model calls | mean proposals/request | "
              "wall s | wall us/pass | CPU outside model |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
@@ -54,7 +55,7 @@ def markdown(out) -> str:
     lines += ["", f"Fastest in wall time: {fastest['name']} ({fastest['wall_seconds']:.1f} s). Best `sa-batch`: "
               f"{best['name']}, {base['wall_seconds'] / best['wall_seconds']:.2f}x the speed of `sa`"
               + (" (slower: with the oracle's per-call overhead small, fewer model calls do not pay for the "
-                 "speculative forward passes on one CPU thread)." if best["wall_seconds"] > base["wall_seconds"]
+                 f"speculative forward passes on {out.get('threads', 1)} CPU thread(s))." if best["wall_seconds"] > base["wall_seconds"]
                  else "."), ""]
     return "\n".join(lines)
 
@@ -63,14 +64,18 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--iterations", type=int, default=10_000)
     ap.add_argument("--image", type=int, default=0)
-    ap.add_argument("--out", default=str(RESULTS / "sa_batch"))
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads of the model (default 1)")
+    ap.add_argument("--out", default=None, help="results stem (default bench/results/sa_batch, "
+                                                 "or sa_batch_threadsN for --threads N > 1)")
     ap.add_argument("--replot", action="store_true", help="rewrite the table from the JSON only")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = str(RESULTS / ("sa_batch" if args.threads == 1 else f"sa_batch_threads{args.threads}"))
     if args.replot:
         out = json.loads(Path(args.out).with_suffix(".json").read_text())
         atomic_write_bytes(Path(args.out).with_suffix(".md"), markdown(out).encode())
         return
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     model = TimedModel(digits_cnn(28).eval())
     _, X_te, _, _ = load_digits_split(28)
@@ -92,7 +97,7 @@ def main(argv=None):
         print(rows[-1], flush=True)
     out = {"command": bench_command("sa_batch.py", argv),
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "image": args.image, "target": target,
-           "iterations": args.iterations, "rows": rows, "bench_seconds": time.perf_counter() - start}
+           "iterations": args.iterations, "threads": args.threads, "rows": rows, "bench_seconds": time.perf_counter() - start}
     atomic_write_json(Path(args.out).with_suffix(".json"), out)
     atomic_write_bytes(Path(args.out).with_suffix(".md"), markdown(out).encode())
     print(markdown(out))
