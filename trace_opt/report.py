@@ -128,6 +128,7 @@ def make_setup(model, inputs, targets=None, *, labels=None, features=None, refer
     features : a grid size over the last two dims, an integer feature map or a ``Features`` object;
         None = a 4 x 4 grid for images, one feature per column for 1-D rows (as ``explain``).
     reference : what deletion writes and what the baselines use as their baseline (kind or tensor).
+    A torch module is put in eval mode (attributions and D(S) must be deterministic).
     """
     if not isinstance(model, (torch.nn.Module, BlackBox)):
         raise ValueError(f"model must be a torch.nn.Module or a trace_opt.evaluation.BlackBox; got "
@@ -514,9 +515,9 @@ def _setup_from_args(args):
         if given:
             raise ValueError(f"{', '.join(given)}: only with --model; --dataset {args.dataset} brings its own")
         return args.dataset, ["--dataset", args.dataset]
-    from .scale import _load_model_and_data
+    from .scale import load_model_and_data
 
-    model, X = _load_model_and_data(args.model, args.data)
+    model, X = load_model_and_data(args.model, args.data)
     n = min(check_positive_int("n", args.n), len(X))
     arrays = {}
     for a in ("targets", "labels"):

@@ -367,7 +367,10 @@ def add_explain_dataset_parser(sub) -> None:
     p.set_defaults(func=_cli_explain_dataset)
 
 
-def _load_model_and_data(model_name: str, data_name: str | None):
+def load_model_and_data(model_name: str, data_name: str | None):
+    """The model and inputs named on a command line: a bundled model name or a model file
+    (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split or a ``.npy``
+    of inputs along axis 0 (default: the bundled model's own test split)."""
     import torch
 
     from . import data as d
@@ -403,7 +406,7 @@ def _load_model_and_data(model_name: str, data_name: str | None):
 
 
 def _cli_explain_dataset(args) -> int:
-    model, X = _load_model_and_data(args.model, args.data)
+    model, X = load_model_and_data(args.model, args.data)
     stop = len(X) if args.n is None else min(len(X), args.start + args.n)
     if not 0 <= args.start < stop:
         raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
