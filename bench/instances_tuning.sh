@@ -2,7 +2,7 @@
 # Instance libraries, solver leaderboards and an Optuna study of SA, from the digits CNN (8x8).
 #
 #   bash bench/instances_tuning.sh       # writes bench/results/leaderboard{,_prob}.{md,json,png}
-#                                        # and bench/results/tuning_sa/ (study.db, best_params, holdout, plots)
+#                                        # and bench/results/tuning_sa{,_b3000}/ (study.db, best_params, holdout, plots)
 #
 # Libraries (not committed, rebuilt in minutes): 8 test digits at 4x4 patches (t = 16) and 2 at
 # 4x5 (t = 20), once on logits and once on probabilities, with the reference "mean" (every deleted
@@ -17,8 +17,9 @@
 # search adds after the greedy start.
 # Study: SA tuned on the even-numbered probability instances at 1,000 forward passes (seeds 0, 1, 2;
 # 40 trials, median pruner), then default and tuned SA compared on the odd-numbered (held-out) ones
-# (tuning_sa/holdout.{json,md}: means, paired difference, verdict). Rerunning resumes: existing
-# instances are kept and the study in tuning_sa/study.db is continued, not restarted.
+# (tuning_sa/holdout.{json,md}: means, paired difference, verdict); the same at 3,000 passes in
+# tuning_sa_b3000/. Rerunning resumes: existing instances are kept and each study.db is continued,
+# not restarted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -36,3 +37,6 @@ BUDGETS=(300 1000 3000 10000)
     --out bench/results --stem leaderboard_prob
 "$PY" -m trace_opt tune --solver sa --library "$LIB/digits8-$REF-prob" --budget 1000 --trials 40 --seeds 0 1 2 \
     --holdout-every 2 --storage "sqlite:///bench/results/tuning_sa/study.db" --out bench/results/tuning_sa
+# the same study at 3,000 passes per solve (greedy alone takes ~270-420 of the 1,000 above)
+"$PY" -m trace_opt tune --solver sa --library "$LIB/digits8-$REF-prob" --budget 3000 --trials 40 --seeds 0 1 2 \
+    --holdout-every 2 --storage "sqlite:///bench/results/tuning_sa_b3000/study.db" --out bench/results/tuning_sa_b3000
