@@ -72,7 +72,8 @@ def make_oracle(model, x, target: int, features: Features, reference, output: st
             raise ValueError(f"output={output!r} is not available from this black box; it offers {sorted(model.outputs)}")
         ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
         return CallableOracle(model.outputs[output], x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x,
-                              features=features, reference=ref, target=target, batch_size=batch_size)
+                              features=features, reference=ref, target=target, batch_size=batch_size,
+                              output=output)
     raise ValueError(f"model must be a torch.nn.Module or a BlackBox; got {type(model).__name__}")
 
 
@@ -170,11 +171,6 @@ def check_methods(model, methods=None) -> list:
     return methods
 
 
-def _paper_T0(output: str, f_x: float) -> float:
-    """The paper's initial temperature: 2 for logits, f(x)/10 for probabilities (any oracle type)."""
-    return 2.0 if output != "prob" else max(float(f_x) / 10.0, 1e-12)
-
-
 def _curves_of(problems: dict, sigma) -> dict:
     out = {}
     for o, prob in problems.items():
@@ -254,7 +250,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         for obj in config.trace_objectives:
             problem = TraceProblem(oracles[o], obj)
             start = time.perf_counter()
-            res = get_solver("sa", **config.sa_options(), T0=_paper_T0(o, rec["f_x"][o])).solve(
+            res = get_solver("sa", **config.sa_options()).solve(  # T0: the paper's rule for output o
                 problem, seed=seed, curves=False)
             rec["methods"][trace_name(o, obj)] = {
                 "kind": "trace", "output": o, "objective": obj, "trajectory": res.trajectory.tolist(),
@@ -492,7 +488,7 @@ def _trajectories(model, x, target, features, reference, config: EvaluationConfi
         out[name] = attribute(name, model, x, target, features, inp=inp,
                               **config.baseline_options.get(name, {})).trajectory.tolist()
     oracle = make_oracle(model, x, target, features, reference, trace_output, config.batch_size)
-    res = get_solver("sa", **config.sa_options(), T0=_paper_T0(trace_output, oracle.value_full_input)).solve(
+    res = get_solver("sa", **config.sa_options()).solve(
         TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
     out[trace_name(trace_output, "le-mo")] = res.trajectory.tolist()
     return out
