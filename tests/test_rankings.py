@@ -112,8 +112,8 @@ def test_heatmap_segmentation_is_painted_even_when_smooth():
     np.testing.assert_allclose(hm, expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("shape,grid", [((8, 8), (4, 4)), ((28, 28), (7, 7)), ((9, 13), (3, 4)), ((4, 4), (4, 4))])
-def test_heatmap_bilinear_on_grids(shape, grid):
+@pytest.mark.parametrize("shape,grid", [((8, 8), (4, 4)), ((28, 28), (7, 7)), ((9, 12), (3, 4)), ((4, 4), (4, 4))])
+def test_heatmap_bilinear_on_grids(shape, grid):  # even splits (uneven ones: the patch-centre test below)
     f = grid_features(shape, grid)
     sigma = np.random.default_rng(1).permutation(f.t)
     for alpha in (1.0, 2.0):
@@ -193,3 +193,26 @@ def test_kendall_large_t_and_input_forms_match_a_vectorised_count():
     assert kendall_tau_distance(a.astype(np.int32), b.tolist()) == expected
     assert kendall_tau_distance(a.astype(float), torch.as_tensor(b)) == expected
     assert isinstance(kendall_tau_distance(a, b), float)
+
+
+def test_smooth_heatmap_is_torch_bilinear_for_even_grids_and_puts_values_at_patch_centres():
+    import torch
+
+    rng = np.random.default_rng(3)
+    for H, W, r, c in [(8, 8, 4, 4), (28, 28, 7, 7), (6, 10, 2, 5)]:
+        feats = grid_features((H, W), (r, c))
+        sigma = rng.permutation(r * c)
+        values = ((np.argsort(sigma) + 1) / (r * c)).reshape(r, c)
+        ref = torch.nn.functional.interpolate(torch.as_tensor(values)[None, None], size=(H, W), mode="bilinear",
+                                              align_corners=False)[0, 0].numpy()
+        np.testing.assert_allclose(trajectory_to_heatmap(sigma, feats), ref, atol=1e-12)
+    # uneven split: rows (3, 2), columns (3, 2, 2); patch 0's centre is pixel (1, 1), patch 5's is (3.5, 5.5)
+    feats = grid_features((5, 7), (2, 3))
+    sigma = np.array([4, 1, 0, 2, 5, 3])
+    hm = trajectory_to_heatmap(sigma, feats)
+    value = (np.argsort(sigma) + 1) / 6
+    assert hm[1, 1] == pytest.approx(value[0])
+    assert hm[4, 1] == pytest.approx(value[3])  # row 4 lies past the last row centre (3.5): held constant
+    # column 3 lies between the centres of patches 0 (column 1) and 1 (column 3.5): 0.2 and 0.8 of the way
+    assert hm[1, 3] == pytest.approx(0.2 * value[0] + 0.8 * value[1])
+    assert hm.min() >= value.min() - 1e-12 and hm.max() <= value.max() + 1e-12

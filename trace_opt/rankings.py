@@ -59,10 +59,20 @@ def trajectory_to_heatmap(sigma, features: Features, alpha: float = 1.0, smooth:
     values = ((ranks_of(sigma) + 1) / features.t) ** alpha
     if smooth and features.kind == "grid" and features.grid is not None:
         rows, cols = features.grid
-        grid = torch.as_tensor(values.reshape(rows, cols), dtype=torch.float64)[None, None]
-        out = torch.nn.functional.interpolate(grid, size=features.ids.shape, mode="bilinear", align_corners=False)
-        return out[0, 0].numpy()
+        ids = features.ids
+        along_h = _interpolation_matrix(ids[:, 0] // cols, rows)  # (H, rows)
+        along_w = _interpolation_matrix(ids[0, :] % cols, cols)   # (W, cols)
+        return along_h @ values.reshape(rows, cols) @ along_w.T
     return values[features.ids]
+
+
+def _interpolation_matrix(patch_of_pixel: np.ndarray, n_patches: int) -> np.ndarray:
+    """Linear interpolation weights (pixels x patches) between patch centres along one axis, constant
+    beyond the first and last centres. For even splits this is ``F.interpolate(mode="bilinear",
+    align_corners=False)``; for uneven splits each patch's value sits at its own centre."""
+    pixels = np.arange(len(patch_of_pixel), dtype=np.float64)
+    centres = np.array([pixels[patch_of_pixel == j].mean() for j in range(n_patches)])
+    return np.stack([np.interp(pixels, centres, np.eye(n_patches)[j]) for j in range(n_patches)], axis=1)
 
 
 def kendall_tau_distance(sigma_a, sigma_b, normalised: bool = False) -> float:
