@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trace_opt._validation import check_keywords, check_positive_float, check_positive_int
+from trace_opt.io import json_values
 from trace_opt.oracle import BudgetExhausted
 from trace_opt.problem import Curves, TraceProblem
 
@@ -110,21 +111,7 @@ class Result:
                 "history": [[int(f), float(s)] for f, s in self.history],
                 "forward_passes": self.forward_passes, "evaluation_forward_passes": self.evaluation_forward_passes,
                 "batches": self.batches, "cache_hits": self.cache_hits, "iterations": self.iterations,
-                "seconds": self.seconds, "stopped": self.stopped, "info": _jsonable(self.info)}
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return repr(obj)
+                "seconds": self.seconds, "stopped": self.stopped, "info": json_values(self.info)}
 
 
 class _Stop(Exception):
