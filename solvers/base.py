@@ -104,7 +104,7 @@ class Result:
     info: dict = field(default_factory=dict)  # facts of this solve (e.g. SA's T0 rule, a memory estimate)
 
     def to_dict(self) -> dict:
-        return {"solver": self.solver, "params": _jsonable(self.params), "seed": _jsonable(self.seed),
+        return {"solver": self.solver, "params": json_values(self.params), "seed": json_values(self.seed),
                 "objective": self.objective, "trajectory": self.trajectory.tolist(),
                 "score": self.score, "value": self.value,
                 "curves": None if self.curves is None else self.curves.to_dict(),
