@@ -443,6 +443,12 @@ def test_model_oracle_refuses_a_bad_device_and_a_non_finite_x_before_any_forward
     for device in ("cudaX", 3.5):
         with pytest.raises(ValueError, match=f"device={device!r} is not valid; expected a torch device"):
             ModelOracle(net, x, 1, features=3, device=device)
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last visible GPU (cuda:0 without any)
+    with pytest.raises(ValueError, match=f"device='{missing}' is not available here"):
+        ModelOracle(net, x, 1, features=3, device=missing)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda' is not available here"):
+            ModelOracle(net, x, 1, features=3, device="cuda")
     bad = x.clone()
     bad[1, 2, 3], bad[0, 0, 0] = float("nan"), float("inf")
     with pytest.raises(ValueError, match="x contains 2 NaN or infinite value"):

@@ -255,12 +255,19 @@ def _check_batch(values: np.ndarray, n: int, who: str) -> None:
 
 
 def as_device(device) -> torch.device:
-    """``device`` as a ``torch.device``; a ValueError naming it when torch cannot parse it."""
+    """``device`` as a ``torch.device``; a ValueError naming it when torch cannot parse it or this
+    machine has no such device (e.g. ``"cuda"`` without a GPU or a CUDA build of torch)."""
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
                          f"'cuda:0' ({exc})") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available()
+                               or (dev.index is not None and dev.index >= torch.cuda.device_count())):
+        raise ValueError(f"device={device!r} is not available here: torch.cuda.is_available() is "
+                         f"{torch.cuda.is_available()} and {torch.cuda.device_count()} CUDA device(s) are visible; "
+                         "use device='cpu'")
+    return dev
 
 
 def _output_transform(output: str):
