@@ -50,9 +50,15 @@ def check_window_option(name: str, value, t: int | None = None, accepts: str = "
 POLISH_SHARE = 0.2
 
 
+#: window of the polishing step when ``polish_window="auto"`` (clamped to t)
+AUTO_POLISH_WINDOW = 6
+
+
 def check_polish(polish_window, polish_share) -> tuple:
-    """Constructor validation of ``polish_window`` (2..MAX_WINDOW or None) and ``polish_share`` (in (0, 1))."""
-    polish_window = check_window_option("polish_window", polish_window)
+    """Constructor validation of ``polish_window`` (2..MAX_WINDOW, ``"auto"`` or None) and
+    ``polish_share`` (in (0, 1))."""
+    if polish_window != "auto":
+        polish_window = check_window_option("polish_window", polish_window, accepts="'auto' or None")
     ok = isinstance(polish_share, numbers.Real) and not isinstance(polish_share, bool) and 0 < polish_share < 1
     if not ok:
         raise ValueError(f"polish_share={polish_share!r} is not valid; expected a number in (0, 1)")
@@ -104,16 +110,21 @@ class Polishing:
     the progress bar, whose total is the main loop's: they show in its postfix (``polish=<moves>``).
     """
 
-    polish_window: int | None = None
+    polish_window: int | str | None = None
     polish_share: float = POLISH_SHARE
+
+    def _polish_window(self, t: int) -> int | None:
+        """The polishing window for t features (``"auto"``: ``min(AUTO_POLISH_WINDOW, t)``)."""
+        return min(AUTO_POLISH_WINDOW, t) if self.polish_window == "auto" else self.polish_window
 
     def _check_windows(self, t: int) -> None:
         """Check every window option against t before any forward pass (subclasses add theirs)."""
-        check_window_option("polish_window", self.polish_window, t)
+        check_window_option("polish_window", self._polish_window(t), t)
 
     def _search(self, problem, run):
         self._check_windows(problem.t)
-        if self.polish_window is None:
+        window = self._polish_window(problem.t)
+        if window is None:
             self._main(problem, run)
             return
         with run.reserve(self.polish_share):
@@ -124,7 +135,7 @@ class Polishing:
             run.best_sigma = np.arange(problem.t, dtype=np.int64)
         bar, run.bar = run.bar, _PolishBar(run.bar)
         try:
-            window_descent(problem, run.best_sigma, self.polish_window, run=run)
+            window_descent(problem, run.best_sigma, window, run=run)
         finally:
             run.bar = bar
             run.info["polish_forward_passes"] = run.passes_used - passes

@@ -13,7 +13,7 @@ from solvers.complete import complete_table, exact_optimum
 from neighbourhoods import StarTranspositions, get_neighbourhood
 from solvers.genetic import order_crossover, pmx_crossover
 from solvers.tabu import all_transpositions
-from solvers.window import window_move, window_starts
+from solvers.window import window_descent, window_move, window_starts
 from trace_opt import SetFunctionOracle, TraceProblem
 
 HEURISTICS = {
@@ -171,8 +171,8 @@ def test_full_window_is_exact(objective):
 def test_tabu_full_neighbourhood_reaches_a_two_swap_local_optimum():
     t = 6  # 15 transpositions <= candidates: enumerated, one move_deltas batch per iteration
     problem = CountingProblem(structured_problem(t, 21, "le-mo").oracle, "le-mo")
-    res = get_solver("tabu", iterations=30, candidates=15, tenure=0, stagnation=None, init="random") \
-        .solve(problem, seed=4, curves=False)
+    res = get_solver("tabu", iterations=30, candidates=15, tenure=0, stagnation=None, init="random",
+                     polish_window=None).solve(problem, seed=4, curves=False)  # the tabu loop alone
     assert problem.calls["move_deltas"] == res.iterations == 30
     best = res.trajectory
     cand, lo, hi = all_transpositions(best)
@@ -467,3 +467,19 @@ def test_pmx_crossover_properties(args):
     for k in itertools.chain(range(i), range(j, t)):
         if p2[k] not in seg:
             assert child[k] == p2[k]  # p2's feature stays where it is unless the segment took it
+
+
+def test_tabu_polishes_by_default_with_an_auto_window():
+    from solvers.window import AUTO_POLISH_WINDOW
+
+    assert get_solver("tabu").get_params()["polish_window"] == "auto"
+    for t in (3, 9):
+        problem = structured_problem(t, 5, "le-mo")
+        res = get_solver("tabu", iterations=20).solve(problem, seed=0, curves=False)
+        assert "polish_forward_passes" in res.info  # the polishing step ran
+        w = min(AUTO_POLISH_WINDOW, t)
+        # the result is window-optimal for w: no window of w consecutive positions can be reordered better
+        again, _ = window_descent(problem, res.trajectory, w)
+        assert problem.score(again) == pytest.approx(res.score)
+    with pytest.raises(ValueError, match="polish_window='big' is not valid"):
+        get_solver("tabu", polish_window="big")
