@@ -429,10 +429,28 @@ def test_model_returning_the_wrong_number_of_rows_is_refused():
     net = CountingNet()
     oracle = ModelOracle(lambda b: net(b)[:max(1, b.shape[0] - 1)] if b.shape[0] > 1 else net(b), x, 3,
                          features=(3, 2), batch_size=8)
-    with pytest.raises(ValueError, match="returned 2 score"):
+    with pytest.raises(ValueError, match=r"returned output of shape \(2, \d+\) for a batch of 3"):
         oracle.evaluate(random_masks(6, 3, 1) | np.eye(6, dtype=bool)[:3])
     assert oracle.counters()["cache_size"] == 1
     assert oracle.requests == oracle.cache_hits + oracle.forward_passes
+
+
+@pytest.mark.parametrize("kind", ["model", "callable"])
+def test_an_answer_with_more_rows_than_inputs_is_refused(kind):
+    """Issue 11 case 3: 2B rows for B inputs used to be cut to the first B (vals[:n]), silently."""
+    x = torch.rand(2, 6, 6)
+    net = CountingNet()
+
+    def doubled(b):
+        z = net(torch.as_tensor(b, dtype=torch.float32))
+        return z if len(b) == 1 else torch.cat([z, z])
+
+    if kind == "model":
+        oracle = ModelOracle(doubled, x, 3, features=(3, 2), batch_size=8)
+    else:
+        oracle = CallableOracle(lambda b: doubled(b).detach().numpy(), x, features=(3, 2), target=3)
+    with pytest.raises(ValueError, match=r"returned output of shape \(6, \d+\) for a batch of 3 input\(s\)"):
+        oracle.evaluate(np.eye(6, dtype=bool)[:3])
 
 
 # --------------------------------------------------------------------------- checks before the probe pass
@@ -513,7 +531,7 @@ def test_padded_model_call_answering_only_the_real_rows_is_refused():
         return net(b) if len(seen) == 1 else net(b)[:len(b) - 1]  # the probe is answered in full
 
     oracle = ModelOracle(drops_padding, torch.rand(2, 6, 6), 1, features=3, pad_multiple=4)
-    with pytest.raises(ValueError, match=r"the model returned 3 score\(s\) for a batch of 4 input\(s\)"):
+    with pytest.raises(ValueError, match=r"the model returned output of shape \(3, \d+\) for a batch of 4 input\(s\)"):
         oracle.evaluate(np.eye(9, dtype=bool)[:3])
     assert seen == [4, 4]
     assert oracle.requests == oracle.cache_hits + oracle.forward_passes

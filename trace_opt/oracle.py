@@ -254,6 +254,14 @@ def _check_batch(values: np.ndarray, n: int, who: str) -> None:
                          "expected one score per input")
 
 
+def _check_rows(shape, n: int, who: str) -> None:
+    """Refuse a model answer whose first dimension is not the batch's ``n`` inputs (more rows would be
+    cut off silently, fewer broadcast), naming the answer's shape."""
+    if len(shape) == 0 or shape[0] != n:
+        raise ValueError(f"{who} returned output of shape {tuple(shape)} for a batch of {n} input(s); "
+                         f"expected {n} row(s), one per input")
+
+
 def as_device(device) -> torch.device:
     """``device`` as a ``torch.device``; a ValueError naming it when torch cannot parse it or this
     machine has no such device (e.g. ``"cuda"`` without a GPU or a CUDA build of torch)."""
@@ -403,10 +411,8 @@ class ModelOracle(Oracle):
         with torch.inference_mode():
             z = self.model(inputs)
         self.batches += 1
-        vals = self._scores(z)
-        if n_in != n:  # padded: check the whole answer (its first n scores alone could look right);
-            _check_batch(vals, n_in, "the model")  # an unpadded one is checked once, by _run
-        return vals[:n]
+        _check_rows(tuple(z.shape) if isinstance(z, torch.Tensor) else np.shape(z), n_in, "the model")
+        return self._scores(z)[:n]  # every answer's rows checked (padding rows dropped here)
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -484,9 +490,10 @@ class CallableOracle(Oracle):
         return np.where(pix, self.reference[None], self.x[None])
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:
-        vals = self._select(self.fn(self.masked_inputs(masks))).reshape(-1)
+        scores = np.asarray(self.fn(self.masked_inputs(masks)))
         self.batches += 1
-        return vals
+        _check_rows(scores.shape, len(masks), "fn")
+        return self._select(scores).reshape(-1)
 
 
 class SetFunctionOracle(Oracle):
