@@ -2,16 +2,26 @@
 
 * ``load_digits_split(size=8|28, seed)``: handwritten digits as ``(N, 1, size, size)`` float32 in [0, 1]
   (28 = the 8 x 8 images upsampled bilinearly, for a 7 x 7 grid of 4 x 4 patches).
-* ``digits_cnn(size, seed, cache_dir)``: a small CNN trained on the train split.
+* ``digits_cnn(size, seed, cache_dir, weights)``: a small CNN trained on the train split.
 * ``load_breast_cancer_split(seed)``: 30 standardised columns (train mean/std), float32.
-* ``breast_cancer_mlp(seed, cache_dir)``: an MLP 30 -> 2.
+* ``breast_cancer_mlp(seed, cache_dir, weights)``: an MLP 30 -> 2.
 
-Splits are stratified, 75 % train / 25 % test, from ``seed``. Training is seeded and deterministic on
-a given machine. Weights are cached in ``cache_dir`` (default ``$TRACE_OPT_CACHE`` or
-``./.cache/trace-trajectories``) under a file name keyed by architecture, size, seed and a hash of
-every training setting; the file also stores that configuration and is only loaded if it matches.
-Returned models are in eval mode and carry ``test_accuracy``, ``config``, ``cache_path`` and
-``loaded_from_cache`` attributes.
+Splits are stratified, 75 % train / 25 % test, from ``seed``.
+
+**Where the weights come from.** Training is seeded and deterministic on one machine, but not
+bit-identical across CPUs (AVX2 vs AVX-512 kernels, thread counts), so the package **ships** the
+trained weights of every bundled model for ``seed=0`` (``trace_opt/weights/``, with sha256 checksums,
+model fingerprints and the training configuration in ``manifest.json``): every committed number of
+the repository was computed with them, and ``weights="auto"`` (the default) loads them without
+training. Other seeds, or ``weights="train"``, train on this machine: the weights are cached in
+``cache_dir`` (default ``$TRACE_OPT_CACHE`` or ``./.cache/trace-trajectories``) under a file name keyed
+by architecture, size, seed and a hash of every training setting (the file also stores that
+configuration and is only loaded if it matches). Locally trained weights give other numbers than the
+shipped ones. ``python -m trace_opt.data --write-shipped`` retrains the shipped set (maintainers only).
+
+Returned models are in eval mode and carry ``test_accuracy``, ``config``, ``weights_source``
+(``"shipped"``, ``"cache"`` or ``"trained"``), ``cache_path`` (the file the weights came from or went
+to) and ``loaded_from_cache`` attributes.
 """
 from __future__ import annotations
 
@@ -31,6 +41,10 @@ from .io import atomic_write_bytes
 from .models import DigitsCNN8, DigitsCNN28, TabularMLP
 
 DIGIT_SIZES = (8, 28)
+WEIGHTS = ("auto", "shipped", "train")
+#: folder of the shipped weights and their manifest (checksums, fingerprints, training configurations)
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_SEED = 0
 TEST_FRACTION = 0.25
 CACHE_ENV = "TRACE_OPT_CACHE"
 #: bump when a model definition or the training loop changes, so old cache files are never reused
@@ -167,11 +181,65 @@ def _config_key(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _cached_model(config: dict, build, data, cache_dir) -> torch.nn.Module:
-    """Load the weights for ``config`` from the cache, or train, save atomically and return the model."""
+def _shipped_name(config: dict) -> str:
+    return f"{config['arch']}-seed{config['seed']}.pt"  # the architecture names the input size
+
+
+def shipped_manifest() -> dict:
+    """The manifest of the shipped weights: ``{file name: {"sha256", "fingerprint", "config",
+    "test_accuracy"}}`` (empty when the package ships none)."""
+    path = SHIPPED_DIR / "manifest.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def _load_shipped(config: dict, build):
+    """The shipped model for ``config``, or None when none ships for it. A shipped file whose checksum,
+    configuration or fingerprint differs from the manifest is an error (the install is damaged)."""
+    from .fingerprint import model_fingerprint
+
+    name = _shipped_name(config)
+    entry = shipped_manifest().get(name)
+    if entry is None or entry["config"] != config:
+        return None
+    path = SHIPPED_DIR / name
+    blob = path.read_bytes() if path.exists() else b""
+    if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
+        raise RuntimeError(f"shipped weights {path} are missing or damaged (sha256 differs from "
+                           f"{SHIPPED_DIR / 'manifest.json'}); reinstall the package, or pass weights='train'")
+    payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    with _seeded_cpu(config["seed"]):
+        model = build()
+    model.load_state_dict(payload["state_dict"])
+    if model_fingerprint(model) != entry["fingerprint"]:
+        raise RuntimeError(f"shipped weights {path} do not load to the recorded fingerprint "
+                           f"{entry['fingerprint']}; reinstall the package, or pass weights='train'")
+    model.cache_path = path
+    return model
+
+
+def _check_weights(weights) -> str:
+    return check_choice("weights", weights, WEIGHTS)
+
+
+def _cached_model(config: dict, build, data, cache_dir, weights: str = "auto") -> torch.nn.Module:
+    """The model for ``config``: shipped weights (``weights`` "auto" or "shipped"), else the cached
+    locally trained weights, else train, save atomically and return it."""
     X_train, X_test, y_train, y_test = data
     seed = config["seed"]
-    directory = _cache_dir(cache_dir)
+    directory = _cache_dir(cache_dir)  # validated before anything is loaded
+    if weights in ("auto", "shipped"):
+        model = _load_shipped(config, build)
+        if model is not None:
+            return _finish(model, config, X_test, y_test, source="shipped")
+        if weights == "shipped":
+            raise ValueError(f"weights='shipped': no shipped weights for {config['arch']} with seed={seed} (the "
+                             f"package ships seed={SHIPPED_SEED}); use weights='auto' or 'train' to train them here")
+    elif _shipped_name(config) in shipped_manifest():
+        warnings.warn(f"weights='train': {config['arch']} is trained (or loaded from the cache) on this machine; "
+                      "training is not bit-identical across CPUs, so its numbers differ from the shipped weights "
+                      "and from the repository's committed results", stacklevel=3)
     path = directory / f"{config['arch']}-seed{seed}-{_config_key(config)}.pt"
     with _seeded_cpu(seed):
         model = build()
@@ -195,36 +263,90 @@ def _cached_model(config: dict, build, data, cache_dir) -> torch.nn.Module:
         buf = io.BytesIO()
         torch.save({"config": config, "state_dict": model.state_dict(), "test_accuracy": acc}, buf)
         atomic_write_bytes(path, buf.getvalue())
+    model.cache_path = path
+    return _finish(model, config, X_test, y_test, source="cache" if loaded else "trained")
+
+
+def _finish(model, config, X_test, y_test, source: str):
     model.eval()
-    with _seeded_cpu(seed):
+    with _seeded_cpu(config["seed"]):
         model.test_accuracy = accuracy(model, X_test, y_test)
     model.config = dict(config)
-    model.cache_path = path
-    model.loaded_from_cache = loaded
+    model.weights_source = source
+    model.loaded_from_cache = source != "trained"
     return model
 
 
-def digits_cnn(size: int = 8, seed: int = 0, cache_dir=None) -> torch.nn.Module:
+def digits_cnn(size: int = 8, seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
     """A small CNN (``models.DigitsCNN8`` or ``DigitsCNN28``) trained on ``load_digits_split(size, seed)``.
 
-    Returns the model in eval mode with ``test_accuracy`` (fraction correct on the test split).
-    Trains in seconds on a CPU the first time; later calls load the cached weights.
+    Returns the model in eval mode with ``test_accuracy`` (fraction correct on the test split) and
+    ``weights_source``. ``weights``: ``"auto"`` (shipped weights for seed 0, else train once here and
+    cache), ``"shipped"`` (only the shipped ones) or ``"train"`` (trained on this machine, cached).
     """
-    size, seed = _check_size(size), _check_seed(seed)
+    size, seed, weights = _check_size(size), _check_seed(seed), _check_weights(weights)
     cls = DigitsCNN8 if size == 8 else DigitsCNN28
     config = {"arch": cls.arch, "version": CACHE_VERSION, "size": size, "seed": seed, "n_classes": 10,
               "width": 16, "test_fraction": TEST_FRACTION, **_TRAINING[cls.arch]}
-    return _cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir)
+    return _cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir,
+                         weights)
 
 
-def breast_cancer_mlp(seed: int = 0, cache_dir=None) -> torch.nn.Module:
+def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
     """An MLP (``models.TabularMLP``, 30 -> 32 -> 32 -> 2) trained on ``load_breast_cancer_split(seed)``.
 
-    Returns the model in eval mode with ``test_accuracy``; weights cached like ``digits_cnn``.
+    Returns the model in eval mode with ``test_accuracy``; ``weights`` as for ``digits_cnn``.
     """
-    seed = _check_seed(seed)
+    seed, weights = _check_seed(seed), _check_weights(weights)
     X_train, X_test, y_train, y_test, _ = load_breast_cancer_split(seed)
     config = {"arch": TabularMLP.arch, "version": CACHE_VERSION, "seed": seed, "n_features": 30,
               "n_classes": 2, "hidden": 32, "test_fraction": TEST_FRACTION, **_TRAINING[TabularMLP.arch]}
     return _cached_model(config, lambda: TabularMLP(30, n_classes=2, hidden=32),
-                         (X_train, X_test, y_train, y_test), cache_dir)
+                         (X_train, X_test, y_train, y_test), cache_dir, weights)
+
+
+def write_shipped_weights(directory=None) -> dict:
+    """Train every bundled model for ``seed=0`` on this machine and write its weights and the manifest
+    into ``directory`` (default: the package's ``weights/`` folder). Every committed result of the
+    repository depends on these files: regenerate them only with the reports, benches and instances."""
+    from .fingerprint import model_fingerprint
+
+    directory = Path(directory) if directory is not None else SHIPPED_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = {}
+    with _temporary_cache() as tmp:
+        for model in (digits_cnn(8, SHIPPED_SEED, tmp, "train"), digits_cnn(28, SHIPPED_SEED, tmp, "train"),
+                      breast_cancer_mlp(SHIPPED_SEED, tmp, "train")):
+            buf = io.BytesIO()
+            torch.save({"config": model.config, "state_dict": model.state_dict()}, buf)
+            name = _shipped_name(model.config)
+            atomic_write_bytes(directory / name, buf.getvalue())
+            manifest[name] = {"sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+                              "fingerprint": model_fingerprint(model), "config": model.config,
+                              "test_accuracy": model.test_accuracy,
+                              "torch": torch.__version__}
+    atomic_write_bytes(directory / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    return manifest
+
+
+@contextmanager
+def _temporary_cache():
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield tmp
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m trace_opt.data",
+                                     description="Retrain the shipped weights of the bundled models (maintainers).")
+    parser.add_argument("--write-shipped", action="store_true", help="train on this machine and overwrite "
+                        f"{SHIPPED_DIR} (every committed result depends on these weights)")
+    parser.add_argument("--out", default=None, help="write to this folder instead of the package's weights/")
+    ns = parser.parse_args()
+    if not ns.write_shipped:
+        parser.error("nothing to do: pass --write-shipped")
+    for name, entry in write_shipped_weights(ns.out).items():
+        print(f"{name}: fingerprint {entry['fingerprint']}, test accuracy {entry['test_accuracy']:.4f}")
