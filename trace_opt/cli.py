@@ -23,7 +23,7 @@ DEMO_SIZE = 8
 
 
 # ------------------------------------------------------------------------------ argument types
-def _int_at_least(minimum: int):
+def int_at_least(minimum: int):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -36,10 +36,45 @@ def _int_at_least(minimum: int):
     return parse
 
 
+def float_above(minimum: float):
+    """An argparse type: a finite number > ``minimum``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number > {minimum}; got {text!r}") from None
+        if not np.isfinite(value) or value <= minimum:
+            raise argparse.ArgumentTypeError(f"expected a finite number > {minimum}; got {text}")
+        return value
+    parse.__name__ = f"number > {minimum}"
+    return parse
+
+
+def json_object(name: str):
+    """An argparse type: a JSON object (dict), e.g. a solver's options."""
+    def parse(text: str) -> dict:
+        import json
+
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"iterations\": 2000}}'; "
+                                             f"could not parse {text!r}: {exc}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"iterations\": 2000}}'; got "
+                                             f"{type(value).__name__} {text}")
+        return value
+    parse.__name__ = f"{name} JSON object"
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     import solvers
 
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="trace-opt", description="Explain neural networks by trajectories (TRACE).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     demo = sub.add_parser(
@@ -49,21 +84,21 @@ def build_parser() -> argparse.ArgumentParser:
                     "one JSON and three PNG figures per explanation plus summary.json into --out.")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), metavar="DIR",
                       help="output folder (created if missing; default: runs/demo)")
-    demo.add_argument("--n", type=_int_at_least(1), default=4, metavar="N",
+    demo.add_argument("--n", type=int_at_least(1), default=4, metavar="N",
                       help="number of test digits to explain, the first N of the test split (default: 4)")
     demo.add_argument("--solver", default="sa", choices=solvers.available_solvers(),
                       help="registered search algorithm (default: sa, simulated annealing as in the paper)")
-    demo.add_argument("--iterations", type=_int_at_least(1), default=None, metavar="K",
+    demo.add_argument("--iterations", type=int_at_least(1), default=None, metavar="K",
                       help="solver iterations: the solver's own 'iterations' parameter if it has one (SA: K, "
                            "default 10000 as in the paper), otherwise an iteration limit of the budget")
-    demo.add_argument("--seed", type=_int_at_least(0), default=0, metavar="S",
+    demo.add_argument("--seed", type=int_at_least(0), default=0, metavar="S",
                       help="seed of the search's random generator (default: 0)")
-    demo.add_argument("--budget", type=_int_at_least(1), default=None, metavar="FP",
+    demo.add_argument("--budget", type=int_at_least(1), default=None, metavar="FP",
                       help="forward-pass budget of each explanation's search (default: no limit)")
     demo.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                       help="where trained weights are cached (default: $TRACE_OPT_CACHE or "
                            "./.cache/trace-trajectories)")
-    demo.add_argument("--threads", type=_int_at_least(1), default=1, metavar="N",
+    demo.add_argument("--threads", type=int_at_least(1), default=1, metavar="N",
                       help="torch intra-op threads for the model's forward passes (default: 1, fastest for this "
                            "tiny CNN and robust on a shared CPU)")
     demo.add_argument("--no-progress", action="store_true", help="do not show progress bars")
@@ -249,5 +284,6 @@ def main(argv=None) -> int:
         return args.func(args)
     except ValueError as exc:  # invalid settings found past argparse (e.g. by the library's checks)
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except KeyboardInterrupt:
-        parser.exit(130, f"{parser.prog} {args.command}: interrupted\n")
+    except KeyboardInterrupt:  # the interruption rule (trace_opt.io.stop_on_interrupt): finished work is kept
+        parser.exit(130, f"{parser.prog} {args.command}: interrupted; finished work is kept, nothing cut short "
+                         "was stored as finished: run the same command again to complete it\n")

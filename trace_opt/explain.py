@@ -8,12 +8,12 @@ import numpy as np
 import torch
 
 from ._validation import check_choice, check_keywords, check_positive_float, check_positive_int
-from .features import tabular_features
+from .features import as_features, tabular_features
 from .io import atomic_write_json, json_values
 from .oracle import CallableOracle, ModelOracle, Oracle, as_device
 from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
-from .references import REFERENCE_OPTIONS, check_reference_options
+from .references import REFERENCE_OPTIONS, check_reference_options, make_reference
 
 
 @dataclass
@@ -57,6 +57,38 @@ class Explanation:
         return atomic_write_json(path, self.to_dict(heatmap=True))
 
 
+def check_settings(x=None, *, features=None, reference="zeros", objective: str = "le-mo", solver="sa",
+                   solver_options: dict | None = None, budget=None, seed: int | None = 0, batch_size: int = 64,
+                   heatmap_alpha: float = 1.0, **reference_options):
+    """The checks of ``explain``'s settings that need no model (the model's own come with its probe
+    pass): each a ValueError naming the setting. With an input ``x``, ``features`` and ``reference``
+    are built on it too (a grid larger than the input, an unknown reference, ...). Batch runs call it
+    once before any work. Returns ``(solver object, Budget, features)`` with ``features`` resolved
+    (None: a 4 x 4 grid, or one feature per column of a 1-D row)."""
+    from solvers import get_solver  # solvers sit above trace_opt's problem layer
+    from solvers.base import as_budget
+
+    solver_obj = get_solver(solver, **(solver_options or {}))
+    check_choice("objective", objective, OBJECTIVES)
+    check_positive_float("heatmap_alpha", heatmap_alpha)
+    check_positive_int("seed", seed, minimum=0, allow_none=True)
+    check_positive_int("batch_size", batch_size)
+    budget = as_budget(budget)
+    check_keywords("explain", reference_options, REFERENCE_OPTIONS,
+                   hint="; explain's extra keyword arguments are reference options (solver hyperparameters go "
+                        "in solver_options)")
+    check_reference_options(reference, reference_options)
+    if x is not None:
+        n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
+        if features is None:
+            features = 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
+        xt = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
+        if xt.dim() >= 1 and xt.numel() >= 2:  # a scalar input is refused by the oracle, with its own message
+            feats = as_features(features, tuple(xt.shape))
+            make_reference(reference, xt, feats, **reference_options, seed=0 if seed is None else seed)
+    return solver_obj, budget, features
+
+
 def explain(model, x, target: int | None = None, *, features=None, reference="zeros", output: str | None = None,
             objective: str = "le-mo", solver="sa", solver_options: dict | None = None, budget=None,
             seed: int | None = 0, batch_size: int = 64, device="cpu", progress: bool = False,
@@ -90,24 +122,13 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     reference_options : ``value`` (reference="constant"), ``sigma`` ("blur"), ``noise_std`` ("noise").
         Any other keyword, or an option the chosen reference does not use, is a ValueError.
     """
-    from solvers import get_solver  # solvers sit above trace_opt's problem layer
-    from solvers.base import as_budget
-
     # every cheap check before the first forward pass
-    solver_obj = get_solver(solver, **(solver_options or {}))
-    check_choice("objective", objective, OBJECTIVES)
-    check_positive_float("heatmap_alpha", heatmap_alpha)
-    check_positive_int("seed", seed, minimum=0, allow_none=True)
-    budget = as_budget(budget)
-    check_keywords("explain", reference_options, REFERENCE_OPTIONS,
-                   hint="; explain's extra keyword arguments are reference options (solver hyperparameters go "
-                        "in solver_options)")
-    check_reference_options(reference, reference_options)
+    solver_obj, budget, features = check_settings(
+        x, features=features, reference=reference, objective=objective, solver=solver,
+        solver_options=solver_options, budget=budget, seed=seed, batch_size=batch_size,
+        heatmap_alpha=heatmap_alpha, **reference_options)
     # ModelOracle / CallableOracle check device (torch models), x's finiteness and target before their probe pass
     reference_options["seed"] = seed  # a random reference is drawn once, from the explanation's seed
-    if features is None:
-        n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
-        features = 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
     if isinstance(model, torch.nn.Module):
         output = "logit" if output is None else output
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)

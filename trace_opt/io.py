@@ -1,9 +1,15 @@
-"""Atomic result files: written to a temporary file beside the target, then renamed over it."""
+"""Result files and what may be stored in them.
+
+* Atomic writes: to a temporary file beside the target, then renamed over it.
+* ``stop_on_interrupt()``: the interruption rule of every batch command (see there).
+* ``check_output_dir(name, path)``: an output folder refused before any work when it cannot be used.
+"""
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -58,3 +64,48 @@ def json_values(obj):
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     return repr(obj)
+
+
+# ------------------------------------------------------------------------- the interruption rule
+_STOP_ON_INTERRUPT = [0]  # depth of nested stop_on_interrupt() blocks (process-wide: Ctrl-C hits the main thread)
+
+
+@contextmanager
+def stop_on_interrupt():
+    """The interruption rule of batch commands (explain-dataset, evaluate, tune, leaderboard, instances
+    build): inside this block, Ctrl-C (KeyboardInterrupt) during a solve propagates instead of being
+    turned into the best-so-far result with ``stopped="interrupted"`` (what a single ``solve`` or the
+    demo does). So nothing cut short is ever returned to a batch loop, hence never stored as
+    finished; work finished before the interruption is already stored, and the command exits 130
+    (``trace_opt.cli.main``). A rerun computes what is missing."""
+    _STOP_ON_INTERRUPT[0] += 1
+    try:
+        yield
+    finally:
+        _STOP_ON_INTERRUPT[0] -= 1
+
+
+def interrupts_stop_the_run() -> bool:
+    """True inside ``stop_on_interrupt()``: ``Solver.solve`` then re-raises KeyboardInterrupt."""
+    return _STOP_ON_INTERRUPT[0] > 0
+
+
+# ------------------------------------------------------------------------------ output folders
+def check_output_dir(name: str, path) -> Path:
+    """Create the output folder ``path`` (with parents) and check that files can be written there, before
+    any work; a ValueError naming the argument ``name`` when it is a file, sits under a file, or is not
+    writable (instead of FileExistsError / NotADirectoryError / PermissionError after the work)."""
+    path = Path(path)
+    for parent in (path, *path.parents):
+        if parent.exists() and not parent.is_dir():
+            where = "is a file" if parent == path else f"is under {parent}, which is a file"
+            raise ValueError(f"{name} {str(path)!r} {where}; expected a folder (created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{name} {str(path)!r} cannot be written: {exc.strerror or exc}; expected a writable "
+                         "folder (created if missing)") from None
+    return path

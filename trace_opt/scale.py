@@ -44,7 +44,8 @@ import numpy as np
 
 from ._validation import check_positive_int
 from .fingerprint import arrays_digest, model_fingerprint
-from .io import atomic_write_json, json_values
+from .explain import check_settings
+from .io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -131,17 +132,44 @@ def _explain_one(model, x, target, item_id: str, index: int, settings: dict, con
 
 
 def _explain_chunk(model, chunk: list, settings: dict, config_hash: str) -> list:
-    """Task body (pool or Ray): explain every ``(index, id, x, target)`` of a chunk."""
-    return [_explain_one(model, x, target, item_id, index, dict(settings), config_hash)
-            for index, item_id, x, target in chunk]
+    """Task body (in-process, pool or Ray): explain every ``(index, id, x, target)`` of a chunk.
+    Ctrl-C propagates (``stop_on_interrupt``): no cut-short explanation comes back as a result."""
+    with stop_on_interrupt():
+        return [_explain_one(model, x, target, item_id, index, dict(settings), config_hash)
+                for index, item_id, x, target in chunk]
 
 
 def load_result(path) -> dict | None:
-    """A result record, or None when the file is missing or unreadable."""
+    """A result record, or None when the file is missing, unreadable or not a JSON object."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    return record if isinstance(record, dict) else None
+
+
+def _valid_result(result) -> bool:
+    """Whether a record's ``result`` is a finished explanation: a dict whose trajectory is a permutation
+    of 0..t-1 and whose search was not cut short by Ctrl-C."""
+    if not isinstance(result, dict):
+        return False
+    t, sigma, solver = result.get("t"), result.get("trajectory"), result.get("solver")
+    if not isinstance(t, int) or isinstance(t, bool) or t < 1 or not isinstance(sigma, list):
+        return False
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in sigma) or sorted(sigma) != list(range(t)):
+        return False
+    return isinstance(solver, dict) and solver.get("stopped") != "interrupted"
+
+
+def _is_finished(record, config_hash: str, info: dict, retry_failed: bool) -> bool:
+    """Whether a stored record may be reused: same configuration and input, and either a valid finished
+    result (``status: ok``) or an error record kept because ``retry_failed`` is False. Anything else
+    (another configuration, a garbage or cut-short result) is computed again."""
+    if record is None or record.get("config_hash") != config_hash or record.get("input") != info:
+        return False
+    if record.get("status") == "ok":
+        return _valid_result(record.get("result"))
+    return record.get("status") == "error" and not retry_failed
 
 
 def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=None, reference="zeros",
@@ -189,7 +217,15 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     n_jobs = check_positive_int("n_jobs", n_jobs)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     max_retries = check_positive_int("max_retries", max_retries, minimum=0)
-    get_solver(solver, **(solver_options or {}))  # validate the solver settings before any work
+    if solver_options is not None and not isinstance(solver_options, dict):
+        raise ValueError(f"solver_options={solver_options!r} is not valid; expected a dict of the solver's "
+                         "hyperparameters, e.g. {'iterations': 2000}")
+    # every explain setting is checked once, on the first input, before any work (not once per input)
+    check_settings(xs[0], features=features, reference=reference, objective=objective, solver=solver,
+                   solver_options=solver_options, budget=budget, seed=seed, batch_size=batch_size,
+                   **reference_options)
+    if ray_address is not None:
+        check_ray_address(ray_address)
     settings = {"features": features, "reference": reference, "output": output, "objective": objective,
                 "solver": solver, "solver_options": dict(solver_options or {}), "budget": budget, "seed": int(seed),
                 "batch_size": batch_size, **reference_options}
@@ -204,9 +240,8 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
-    out = Path(out_dir)
-    res_dir = out / "results"
-    res_dir.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir("out_dir", out_dir)
+    res_dir = check_output_dir("out_dir", out / "results")
     run = DatasetRun(out_dir=out)
     if model_key is None:
         existing = [i for i in ids if (res_dir / f"{i}.json").exists()]
@@ -220,8 +255,7 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
         xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
         infos[item_id] = info = _input_info(xa, target)
         old = load_result(res_dir / f"{item_id}.json")
-        if old is not None and old.get("config_hash") == config_hash and old.get("input") == info and (
-                old.get("status") == "ok" or (old.get("status") == "error" and not retry_failed)):
+        if _is_finished(old, config_hash, info, retry_failed):
             run.skipped.append(item_id)
             if old.get("status") == "error":
                 run.failed.append(item_id)
@@ -244,40 +278,99 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
         elif ray_address is not None:
             _run_ray(model, chunks, settings, config_hash, ray_address, max_retries, write)
         elif n_jobs > 1:
-            _run_pool(model, chunks, settings, config_hash, n_jobs, write)
+            _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write)
         else:
             for chunk in chunks:
                 for record in _explain_chunk(model, chunk, settings, config_hash):
                     write(record)
-    finally:
+    finally:  # also after Ctrl-C: the summary counts what is finished
         run.summary_path = _write_summary(out, res_dir, ids, config, config_hash, infos)
     return run
 
 
-def _run_pool(model, chunks, settings, config_hash, n_jobs, write):
+def _ignore_sigint() -> None:
+    """Pool worker initializer: Ctrl-C is the driver's to handle (it stops the workers), so a worker
+    never turns it into a result or prints a traceback of its own."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
+    """Run the chunks on a pool of ``n_jobs`` spawned processes. When a worker dies (killed, out of
+    memory) the pool breaks and every chunk not finished then fails with BrokenProcessPool, although
+    only one was at fault: those chunks are submitted again to a fresh pool, and a chunk is recorded
+    as failed only after it was unfinished at ``max_retries + 1`` breakages. Ctrl-C terminates the workers
+    and propagates (nothing cut short is written)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=mp.get_context("spawn")) as pool:
-        futures = {pool.submit(_explain_chunk, model, chunk, settings, config_hash): chunk for chunk in chunks}
+    todo, breaks = list(chunks), {}
+    while todo:
+        pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn"),
+                                   initializer=_ignore_sigint)
+        again = []
         try:
+            futures = {pool.submit(_explain_chunk, model, chunk, settings, config_hash): k
+                       for k, chunk in enumerate(todo)}
             for fut in as_completed(futures):
+                chunk = todo[futures[fut]]
                 try:
                     records = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a worker process died: record its inputs
-                    records = _chunk_errors(futures[fut], exc, config_hash)
+                except BrokenProcessPool as exc:  # some worker died: retry this chunk unless it broke too often
+                    key = id(chunk)
+                    breaks[key] = breaks.get(key, 0) + 1
+                    if breaks[key] <= max_retries:
+                        again.append(chunk)
+                        continue
+                    records = _chunk_errors(chunk, exc, config_hash, f" (a worker died {breaks[key]} times while "
+                                            "this input was unfinished)")
+                except Exception as exc:  # noqa: BLE001 - e.g. the chunk could not be sent: record its inputs
+                    records = _chunk_errors(chunk, exc, config_hash)
                 for record in records:
                     write(record)
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
+        except BaseException:  # Ctrl-C (or on_result raised): stop the workers now, keep what was written
+            processes = list((getattr(pool, "_processes", None) or {}).values())
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in processes:
+                proc.terminate()
             raise
+        pool.shutdown(wait=True)
+        todo = again
 
 
-def _chunk_errors(chunk, exc, config_hash) -> list:
+def _chunk_errors(chunk, exc, config_hash, note: str = "") -> list:
     return [{"id": item_id, "index": index, "config_hash": config_hash, "status": "error", "target": target,
-             "error": {"type": type(exc).__name__, "message": str(exc), "traceback": ""}, "run": {}}
+             "error": {"type": type(exc).__name__, "message": str(exc) + note, "traceback": ""}, "run": {}}
             for index, item_id, _, target in chunk]
+
+
+def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") -> None:
+    """Refuse a Ray address where no cluster answers, quickly and before any work (``ray.init`` would
+    retry for minutes, logging as it goes). ``"auto"``: a cluster started on this machine
+    (``ray start --head``); ``HOST:PORT`` or ``ray://HOST:PORT``: something must accept a TCP
+    connection there within ``timeout`` seconds."""
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"{name}={address!r} is not valid; expected 'auto', HOST:PORT or ray://HOST:PORT")
+    if address == "auto":
+        if os.environ.get("RAY_ADDRESS"):
+            return check_ray_address(os.environ["RAY_ADDRESS"], timeout, name)
+        import tempfile
+
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+        if not current.is_file() or not current.read_text().strip():
+            raise ValueError(f"{name}='auto' found no Ray cluster started on this machine; start one with "
+                             "'ray start --head' or give its HOST:PORT")
+        return check_ray_address(current.read_text().strip(), timeout, name)
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{name}={address!r} is not valid; expected 'auto', HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ValueError(f"{name}={address!r}: no Ray cluster answers there ({exc.strerror or exc}); start "
+                         "one with 'ray start --head' or check the address") from None
 
 
 def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
@@ -287,7 +380,10 @@ def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
         raise ValueError("ray_address needs Ray: pip install 'trace-trajectories[ray]'") from None
     started = False
     if not ray.is_initialized():
-        ray.init(address=address, log_to_driver=False, configure_logging=False)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except ConnectionError as exc:
+            raise ValueError(f"ray_address={address!r}: could not connect to a Ray cluster ({exc})") from None
         started = True
     try:
         task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(_explain_chunk)
@@ -337,33 +433,48 @@ def comparable(record: dict) -> dict:
 # ------------------------------------------------------------------------------------------ CLI
 def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""
+    from .cli import int_at_least, json_object
+
     p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
                        description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
-                                   "and OUT/summary.json. Rerunning skips finished inputs.")
+                                   "and OUT/summary.json. Rerunning skips finished inputs. Ctrl-C stops the run at "
+                                   "once (exit 130): finished inputs are kept, the one cut short is computed on the "
+                                   "next run.")
     p.add_argument("--model", default="digits-cnn8",
                    help="digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file saved with torch.save(module) / "
                         "TorchScript (default: digits-cnn8)")
     p.add_argument("--data", default=None,
                    help="digits8-test, digits28-test, breast-cancer-test, or a .npy file of inputs along axis 0 "
-                        "(default: the test split matching --model)")
-    p.add_argument("--start", type=int, default=0, metavar="I", help="first input (default 0)")
-    p.add_argument("--n", type=int, default=None, metavar="N", help="number of inputs (default: all from --start)")
-    p.add_argument("--out", type=Path, default=Path("runs/dataset"), metavar="DIR")
-    p.add_argument("--features", type=int, default=None, metavar="G", help="grid G x G (images); default: explain's")
-    p.add_argument("--reference", default="zeros")
-    p.add_argument("--output", default=None, choices=["logit", "prob", "log_prob"])
-    p.add_argument("--objective", default="le-mo", choices=["le", "mo", "le-mo"])
-    p.add_argument("--solver", default="sa")
-    p.add_argument("--solver-options", default=None, metavar="JSON")
-    p.add_argument("--budget", type=int, default=None, metavar="FP")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-jobs", type=int, default=1, help="local worker processes (default 1: in this process)")
-    p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster address (e.g. auto, HOST:PORT)")
-    p.add_argument("--chunk-size", type=int, default=1)
-    p.add_argument("--max-retries", type=int, default=3)
+                        "(default: the test split matching a bundled --model; needed with a model file)")
+    p.add_argument("--start", type=int_at_least(0), default=0, metavar="I", help="first input (default: 0)")
+    p.add_argument("--n", type=int_at_least(1), default=None, metavar="N",
+                   help="number of inputs (default: all from --start)")
+    p.add_argument("--out", type=Path, default=Path("runs/dataset"), metavar="DIR",
+                   help="output folder (created if missing; default: runs/dataset)")
+    p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
+                   help="grid G x G of patches (images); default: 4 x 4, or one feature per column of a 1-D row")
+    p.add_argument("--reference", default="zeros",
+                   help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise "
+                        "(default: zeros)")
+    p.add_argument("--output", default=None, choices=["logit", "prob", "log_prob"],
+                   help="the model output explained (default: logit)")
+    p.add_argument("--objective", default="le-mo", choices=["le", "mo", "le-mo"], help="(default: le-mo)")
+    p.add_argument("--solver", default="sa", help="a registered solver name (default: sa)")
+    p.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
+                   help='the solver\'s hyperparameters as a JSON object, e.g. \'{"iterations": 2000}\' (default: none)')
+    p.add_argument("--budget", type=int_at_least(1), default=None, metavar="FP",
+                   help="forward passes per explanation (default: no limit)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of every search (default: 0)")
+    p.add_argument("--n-jobs", type=int_at_least(1), default=1,
+                   help="local worker processes (default: 1, in this process)")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="Ray cluster address (auto, HOST:PORT); checked before any work (default: no Ray)")
+    p.add_argument("--chunk-size", type=int_at_least(1), default=1, help="inputs per task (default: 1)")
+    p.add_argument("--max-retries", type=int_at_least(0), default=3,
+                   help="retries of a task whose worker died (default: 3)")
     p.add_argument("--model-id", default=None, metavar="NAME",
                    help="name of the model version, used instead of its weights' fingerprint to decide which "
-                        "finished results a rerun may reuse")
+                        "finished results a rerun may reuse (default: the fingerprint)")
     p.set_defaults(func=_cli_explain_dataset)
 
 
@@ -382,12 +493,25 @@ def load_model_and_data(model_name: str, data_name: str | None):
         model, default_data = builtin[model_name][0](), builtin[model_name][1]
     else:
         path = Path(model_name)
-        if not path.exists():
+        if not path.is_file():
             raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
-        if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"] for n in zipfile.ZipFile(path).namelist()):
-            model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
-        else:
-            model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
+        if data_name is None:
+            raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
+                             "axis 0, or digits8-test, digits28-test, breast-cancer-test)")
+        try:
+            if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"]
+                                                for n in zipfile.ZipFile(path).namelist()):
+                model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
+            else:
+                model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
+        except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which argument
+            raise ValueError(f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
+                             f"file: {type(exc).__name__}: {exc}") from None
+        if isinstance(model, dict):
+            raise ValueError(f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
+                             "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)")
+        if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+            raise ValueError(f"--model {model_name!r} holds a {type(model).__name__}, not a torch module")
         model.eval()
         default_data = None
     data_name = data_name or default_data
@@ -397,8 +521,15 @@ def load_model_and_data(model_name: str, data_name: str | None):
         X = d.load_digits_split(28)[1]
     elif data_name == "breast-cancer-test":
         X = d.load_breast_cancer_split()[1]
-    elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).exists():
-        X = torch.as_tensor(np.load(data_name)).float()
+    elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).is_file():
+        try:
+            arr = np.load(data_name, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001 - not a .npy array file
+            raise ValueError(f"--data {data_name!r} could not be read as a .npy array: {exc}") from None
+        if arr.ndim < 2 or len(arr) == 0 or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"--data {data_name!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
+                             "expected numbers with the inputs along axis 0 (at least 2 dims: N x ...)")
+        X = torch.as_tensor(arr).float()
     else:
         raise ValueError(f"--data {data_name!r} is not valid; expected digits8-test, digits28-test, "
                          "breast-cancer-test or an existing .npy file")
@@ -406,12 +537,15 @@ def load_model_and_data(model_name: str, data_name: str | None):
 
 
 def _cli_explain_dataset(args) -> int:
+    check_output_dir("--out", args.out)  # before loading anything
+    if args.ray_address is not None:
+        check_ray_address(args.ray_address, name="--ray-address")
     model, X = load_model_and_data(args.model, args.data)
     stop = len(X) if args.n is None else min(len(X), args.start + args.n)
     if not 0 <= args.start < stop:
         raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
     ids = [f"{i:06d}" for i in range(args.start, stop)]
-    options = json.loads(args.solver_options) if args.solver_options else None
+    options = args.solver_options
     start = time.perf_counter()
     run = explain_dataset(model, X[args.start:stop], args.out, ids=ids, features=args.features,
                           reference=args.reference, output=args.output, objective=args.objective, solver=args.solver,
