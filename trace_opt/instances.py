@@ -41,6 +41,7 @@ import hashlib
 import io
 import json
 import math
+import sys
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ import numpy as np
 
 from ._validation import check_choice, check_positive_int
 from .fingerprint import arrays_digest, model_fingerprint
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_json
+from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
 from .oracle import Oracle
 from .problem import OBJECTIVES, TraceProblem
 
@@ -467,6 +468,7 @@ def split_library(instances: list[Instance], holdout_every: int = 2) -> tuple[li
 DEFAULT_LIBRARY = {"size": 8, "grids": [[4, 4]] * 8 + [[4, 5]] * 2, "reference": "zeros", "output": "logit"}
 
 
+@stop_on_interrupt()  # Ctrl-C stops the build; saved instances are kept and reused on a rerun
 def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: str = "zeros",
                   output: str = "logit", model_seed: int = 0, max_t: int = MAX_T, progress: bool = False,
                   log=None) -> list[Path]:
@@ -486,7 +488,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
         raise ValueError(f"inputs has {len(inputs)} entries but grids has {len(grids)}; give one grid per input")
     for g in grids:
         check_table_size(g[0] * g[1], max_t)
-    out = Path(out_dir)
+    out = check_output_dir("out_dir", out_dir)
     model = digits_cnn(size=size, seed=model_seed)
     fingerprint = model_fingerprint(model)
     _, X_test, _, y_test = load_digits_split(size=size, seed=model_seed)
@@ -581,8 +583,25 @@ def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objecti
     if not specs:
         raise ValueError("solvers is empty; give at least one solver spec")
     budgets = [check_positive_int("budgets", b) for b in budgets]
-    seeds = [int(s) for s in seeds]
+    seeds = [check_positive_int("seeds", s, minimum=0) for s in seeds]
+    for _, name, params in specs:  # every spec checked before the first solve
+        get_solver(name, **params)
     runs, summary = [], []
+    with stop_on_interrupt():  # Ctrl-C stops the board: no cut-short run is averaged into it
+        _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary)
+    return {"objective": objective, "instances": [i.name for i in instances], "budgets": budgets,
+            "seeds": seeds, "solvers": [{"label": label, "name": name, "params": params} for label, name, params in specs],
+            "library_info": library_info(instances), "runs": runs, "summary": summary}
+
+
+def leaderboard_size(instances, solvers, budgets, seeds) -> int:
+    """The number of solves ``leaderboard`` runs (for a progress bar)."""
+    return len(instances) * len(solvers) * len(budgets) * len(seeds)
+
+
+def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary) -> None:
+    from solvers import get_solver
+
     for label, name, params in specs:
         solver = get_solver(name, **params)
         for budget in budgets:
@@ -600,9 +619,6 @@ def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objecti
                             "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
                             "optimal_fraction": float(np.mean([r["optimal"] for r in rows])), "runs": len(rows)})
             runs.extend(rows)
-    return {"objective": objective, "instances": [i.name for i in instances], "budgets": budgets,
-            "seeds": seeds, "solvers": [{"label": label, "name": name, "params": params} for label, name, params in specs],
-            "library_info": library_info(instances), "runs": runs, "summary": summary}
 
 
 def library_info(instances: list[Instance]) -> dict:
@@ -718,35 +734,46 @@ def add_instances_parser(sub) -> None:
     b = isub.add_parser("build", help="build a library from the digits CNN",
                         description="Evaluate all 2^t sets for digits test inputs with the 8x8 digits CNN; existing "
                                     "instances of the same model are kept (rerunning resumes).")
-    b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR")
+    from .cli import int_at_least
+
+    b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR",
+                   help="library folder (created if missing; default: runs/instances/digits8)")
     b.add_argument("--grids", default="4x4*8,4x5*2", metavar="SPEC",
                    help="feature grid per instance, ROWSxCOLS[*COUNT],... (default: 4x4*8,4x5*2: t=16 x8, t=20 x2)")
-    b.add_argument("--first", type=int, default=0, metavar="I", help="first test input index (default: 0)")
+    b.add_argument("--first", type=int_at_least(0), default=0, metavar="I", help="first test input index (default: 0)")
     b.add_argument("--reference", default="zeros",
                    help="what deletion writes (trace_opt.references: zeros, mean, blur, ...; default zeros). With "
                         "zeros, all-zero border patches of a digit never change D (see metadata.table.effective_t); "
                         "mean makes every feature matter")
-    b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"])
-    b.add_argument("--max-t", type=int, default=MAX_T)
+    b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"],
+                   help="the model output tabulated (default: logit)")
+    b.add_argument("--max-t", type=int_at_least(1), default=MAX_T,
+                   help=f"largest t accepted (a table has 2^t values; default: {MAX_T})")
     b.set_defaults(func=_cli_build)
     lb = isub.add_parser("leaderboard", help="run solvers on a library; mean normalised gap table + plot",
                          description="Every solver on every instance for each budget (forward passes) and seed; "
                                      "writes STEM.json (all runs), STEM.md (table), STEM.png (gap vs budget).")
-    lb.add_argument("--library", type=Path, required=True, metavar="DIR")
+    lb.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
     lb.add_argument("--solvers", nargs="+", default=["greedy", "sa", "tabu", "ga", "window-dp", "beam"],
-                    metavar="SPEC", help="name or name:key=value,... (values as JSON), e.g. 'sa:eta=0.995'")
-    lb.add_argument("--budgets", nargs="+", type=int, default=[250, 1000, 4000], metavar="FP")
-    lb.add_argument("--seeds", nargs="+", type=int, default=[0, 1], metavar="S")
-    lb.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES))
-    lb.add_argument("--out", type=Path, default=Path("bench/results"), metavar="DIR")
-    lb.add_argument("--stem", default="leaderboard")
+                    metavar="SPEC", help="name or name:key=value,... (values as JSON), e.g. 'sa:eta=0.995' "
+                                         "(default: greedy sa tabu ga window-dp beam)")
+    lb.add_argument("--budgets", nargs="+", type=int_at_least(1), default=[250, 1000, 4000], metavar="FP",
+                    help="forward passes per solve (default: 250 1000 4000)")
+    lb.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0, 1], metavar="S",
+                    help="solver seeds (default: 0 1)")
+    lb.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES), help="(default: le-mo)")
+    lb.add_argument("--out", type=Path, default=Path("runs/leaderboard"), metavar="DIR",
+                    help="output folder (created if missing; default: runs/leaderboard)")
+    lb.add_argument("--stem", default="leaderboard", help="file name stem of the outputs (default: leaderboard)")
+    lb.add_argument("--no-progress", action="store_true", help="do not show the progress bar (stderr)")
     lb.set_defaults(func=_cli_leaderboard)
     v = isub.add_parser("verify", help="recompute every stored optimum by DP and check the files")
-    v.add_argument("library", type=Path, metavar="DIR")
+    v.add_argument("library", type=Path, metavar="DIR", help="folder of instances")
     v.set_defaults(func=_cli_verify)
 
 
 def _cli_build(args) -> int:
+    check_output_dir("--out", args.out)
     grids = _parse_grids(args.grids)
     inputs = list(range(args.first, args.first + len(grids)))
     start = time.perf_counter()
@@ -757,8 +784,15 @@ def _cli_build(args) -> int:
 
 
 def _cli_leaderboard(args) -> int:
+    from tqdm.auto import tqdm
+
+    check_output_dir("--out", args.out)  # before the board is computed, not after
     lib = load_library(args.library)
-    board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective)
+    bar = tqdm(total=leaderboard_size(lib, args.solvers, args.budgets, args.seeds), desc="solves", unit="solve",
+               file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
+    with bar:
+        board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective,
+                            progress=lambda row: bar.update(1))
     board["library"] = str(args.library)
     from .cli import command_line
 
