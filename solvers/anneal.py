@@ -14,31 +14,67 @@ from .base import Run, Solver, register
 from .greedy import greedy_order
 
 
-INIT_CHOICES = ("greedy", "greedy-morf", "random")
+INIT_CHOICES = ("greedy", "greedy-morf", "greedy-lerf", "greedy-lerf-prob", "random")
 EVALUATIONS = ("incremental", "full")
+#: what SA does once T falls below ``threshold_temperature``
+THRESHOLD_ACTIONS = ("stop", "hold")
 ROW = N_DRAWS + 1  # uniform draws per iteration: N_DRAWS for the move, one for the Metropolis test
 
 
 def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None = None) -> np.ndarray:
-    """``"greedy"``, ``"greedy-morf"``, ``"random"`` (seeded) or a given permutation.
+    """The start of a local search: a name from ``INIT_CHOICES`` or a given permutation.
 
-    ``"greedy"`` is ``greedy_order(problem, "lerf")``: built from the least important end, each step
-    appends the feature maximising ``c(P_k + {i})`` of the problem's **objective** (for ``"le"`` that is
-    the paper's greedy LeRF order on D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
-    ``"greedy-morf"`` is ``greedy_order(problem, "morf")``, built from the most important end.
+    * ``"greedy"``: ``greedy_order(problem, "lerf")`` on the problem's **objective**: from the least
+      important end, each step appends the feature maximising ``c(P_k + {i})`` (for ``"le"`` that is the
+      greedy LeRF order of D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
+    * ``"greedy-morf"``: ``greedy_order(problem, "morf")``, built from the most important end.
+    * ``"greedy-lerf"``: the greedy LeRF order of D itself (maximise ``D(P_k + {i})``) whatever the
+      objective, on the problem's output.
+    * ``"greedy-lerf-prob"``: **the paper's start** (as the authors' code does it): the greedy LeRF order
+      of the softmax probability of the same model and target, whatever the problem's output (needs a
+      ``ModelOracle``; its probability passes count against the same budget).
+    * ``"random"``: a permutation drawn from ``rng``.
 
     With a ``run``, a greedy start stopped by the budget leaves its partial order as the fallback
-    result; its steps are not counted as iterations (those are the solver's own).
+    result; its steps are not counted as iterations (those are the solver's own). The start's
+    description goes to ``run.info["start"]``.
     """
+    if run is not None:
+        run.info["start"] = describe_start(problem, init)
     if isinstance(init, str):
         if init == "greedy":
             return greedy_order(problem, "lerf", run, count_iterations=False)
         if init == "greedy-morf":
             return greedy_order(problem, "morf", run, count_iterations=False)
+        if init == "greedy-lerf":
+            return greedy_order(TraceProblem(problem.oracle, "le"), "lerf", run, count_iterations=False)
+        if init == "greedy-lerf-prob":
+            oracle = problem.oracle
+            if getattr(oracle, "output", None) == "prob":
+                return greedy_order(TraceProblem(oracle, "le"), "lerf", run, count_iterations=False)
+            if not hasattr(oracle, "output_view"):
+                raise ValueError(f"init='greedy-lerf-prob' (the paper's greedy LeRF start on probabilities) needs a "
+                                 f"ModelOracle whose class scores can be turned into probabilities; this problem's "
+                                 f"oracle is a {type(oracle).__name__}: use init='greedy-lerf' (greedy LeRF on its D)")
+            with oracle.output_view("prob") as view:
+                return greedy_order(TraceProblem(view, "le"), "lerf", run, count_iterations=False)
         if init == "random":
             return rng.permutation(problem.t).astype(np.int64)
-        raise ValueError(f"init={init!r} is not valid; expected 'greedy', 'greedy-morf', 'random' or a permutation")
+        raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
     return problem.check_trajectory(init, "init")
+
+
+def describe_start(problem, init) -> str:
+    """What a start really is, in words (reports label every run's start with it)."""
+    output = getattr(problem.oracle, "output", None)
+    on = f" ({output})" if output else ""
+    if not isinstance(init, str):
+        return "given permutation"
+    return {"greedy": f"greedy on the objective {problem.objective}{on}",
+            "greedy-morf": f"greedy MoRF on the objective {problem.objective}{on}",
+            "greedy-lerf": f"greedy LeRF on D{on}",
+            "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",
+            "random": "random permutation (seeded)"}.get(init, str(init))
 
 
 def temperature_rule(problem) -> tuple[float, str]:
@@ -165,13 +201,14 @@ class SimulatedAnnealing(Solver):
         function. The T0 used is recorded in ``Result.params["T0"]`` and the rule in
         ``Result.info["T0_rule"]`` (``"given"`` for an explicit T0).
     eta : geometric cooling per iteration, ``T <- eta * T`` (paper: 0.999).
-    init : start trajectory. ``"greedy"`` (default) runs ``greedy_order(problem, "lerf")`` on the
-        problem's **objective**: from the least important end, each step adds the feature maximising
-        ``c(P_k + {i})``; with ``objective="le"`` that is the paper's greedy LeRF start, with ``"le-mo"``
-        (the default objective) or ``"mo"`` it is greedy on that objective, not the LeRF order of D.
-        ``"greedy-morf"`` builds greedily from the most important end; ``"random"`` draws a seeded
-        permutation; or pass a permutation.
-    threshold_temperature : stop early once T falls below this value (None: run all K iterations).
+    init : start trajectory (``initial_trajectory``). ``"greedy"`` (default) is greedy on the problem's
+        **objective** (for ``"le-mo"`` not the LeRF order of D); ``"greedy-lerf"`` is the greedy LeRF
+        order of D; ``"greedy-lerf-prob"`` is the paper's start, greedy LeRF on softmax probabilities;
+        ``"greedy-morf"``, ``"random"`` (seeded) or a permutation. ``Result.info["start"]`` says which.
+    threshold_temperature : a temperature floor (None: none). What happens there is ``threshold_action``.
+    threshold_action : ``"stop"`` (default): the run ends once T falls below the threshold (fewer than K
+        iterations); ``"hold"``: the cooling stops there (T stays at the threshold) and the search goes on
+        for all K iterations, as the authors' code does.
     neighbourhood : name, ``Neighbourhood`` or networkx graph (paper: ``"complete"`` transpositions).
     evaluation : ``"incremental"`` (default): a move over positions lo..hi evaluates only the prefix
         sets between them (DESIGN.md section 3), repeated sets come from the oracle's cache;
@@ -187,7 +224,7 @@ class SimulatedAnnealing(Solver):
 
     def __init__(self, iterations: int = 10_000, T0: float | None = None, eta: float = 0.999,
                  init="greedy", threshold_temperature: float | None = None, neighbourhood="complete",
-                 evaluation: str = "incremental"):
+                 evaluation: str = "incremental", threshold_action: str = "stop"):
         self.iterations = check_positive_int("iterations", iterations)
         self.T0 = check_positive_float("T0", T0, allow_none=True)
         eta = check_positive_float("eta", eta)
@@ -199,11 +236,22 @@ class SimulatedAnnealing(Solver):
         self.init = init
         self.threshold_temperature = check_positive_float("threshold_temperature", threshold_temperature,
                                                           allow_none=True)
+        self.threshold_action = check_choice("threshold_action", threshold_action, THRESHOLD_ACTIONS)
         self.neighbourhood = check_neighbourhood_spec(neighbourhood)
         self.evaluation = check_choice("evaluation", evaluation, EVALUATIONS)
 
     def _progress_total(self, problem):
         return self.iterations
+
+    def _stop_below(self) -> float:
+        """The threshold that ends the run (0: none)."""
+        thr = self.threshold_temperature
+        return 0.0 if thr is None or self.threshold_action == "hold" else thr
+
+    def _floor(self) -> float:
+        """The temperature the cooling stops at (0: none)."""
+        thr = self.threshold_temperature
+        return thr if thr is not None and self.threshold_action == "hold" else 0.0
 
     def _start(self, problem, run):
         nb = get_neighbourhood(self.neighbourhood, problem.t)
@@ -225,7 +273,7 @@ class SimulatedAnnealing(Solver):
         state = KeyedChain(problem, nb, sigma)
         run.report(state.sigma, state.score)
         propose = state.propose_full if self.evaluation == "full" else state.propose
-        threshold = self.threshold_temperature
+        stop_below, floor = self._stop_below(), self._floor()
         for _ in range(self.iterations):
             run.tick()
             u = rng.random(ROW)
@@ -234,8 +282,8 @@ class SimulatedAnnealing(Solver):
                 state.commit(delta)
                 if state.score > run.best_score:
                     run.report(state.sigma, state.resum())
-            T *= self.eta
-            if threshold is not None and T < threshold:
+            T = max(T * self.eta, floor)
+            if T < stop_below:
                 break
 
     def _search_generic(self, problem, run, nb, T, sigma):
@@ -247,7 +295,7 @@ class SimulatedAnnealing(Solver):
         chain = problem.chain(sigma)
         score = chain_sum(chain)
         run.report(sigma, score)
-        threshold = self.threshold_temperature
+        stop_below, floor = self._stop_below(), self._floor()
         for _ in range(self.iterations):
             run.tick()
             if compiled_moves:
@@ -272,8 +320,8 @@ class SimulatedAnnealing(Solver):
                 if score > run.best_score:
                     score = chain_sum(chain)
                     run.report(sigma, score)
-            T *= self.eta
-            if threshold is not None and T < threshold:
+            T = max(T * self.eta, floor)
+            if T < stop_below:
                 break
 
 

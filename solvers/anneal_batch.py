@@ -45,9 +45,10 @@ class SpeculativeAnnealing(SimulatedAnnealing):
 
     def __init__(self, iterations: int = 10_000, T0: float | None = None, eta: float = 0.999, init="greedy",
                  threshold_temperature: float | None = None, neighbourhood="complete", width: int = 64,
-                 adaptive: bool = True):
+                 adaptive: bool = True, threshold_action: str = "stop"):
         super().__init__(iterations=iterations, T0=T0, eta=eta, init=init,
-                         threshold_temperature=threshold_temperature, neighbourhood=neighbourhood)
+                         threshold_temperature=threshold_temperature, neighbourhood=neighbourhood,
+                         threshold_action=threshold_action)
         self.width = check_positive_int("width", width)
         if not isinstance(adaptive, (bool, np.bool_)):
             raise ValueError(f"adaptive={adaptive!r} is not valid; expected True or False")
@@ -76,7 +77,7 @@ class SpeculativeAnnealing(SimulatedAnnealing):
         req_off = np.empty(W + 1, dtype=np.int64)
         seg_c = np.empty(t + 1, dtype=np.float64)
         draws = np.empty((0, ROW))  # drawn but not yet consumed iterations, in stream order
-        threshold = 0.0 if self.threshold_temperature is None else self.threshold_temperature
+        stop_below, floor = self._stop_below(), self._floor()
         iter_limit = run.budget.iterations
         p_accept = 1.0  # moving average of the acceptance rate
         done = 0
@@ -91,7 +92,8 @@ class SpeculativeAnnealing(SimulatedAnnealing):
                                      state.objective, new, lo, hi, seg, req, req_off)
             vals = state.oracle.evaluate_keys(req[:n_req])
             consumed, j, delta, T, below = AK.scan_batch(vals, req_off, state.chain, lo, hi, draws, m,
-                                                         state.objective, T, self.eta, threshold, seg_c)
+                                                         state.objective, T, self.eta, stop_below, floor,
+                                                         seg_c)
             self._batch_sizes.append(m)
             run.tick(consumed)
             done += consumed

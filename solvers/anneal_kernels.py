@@ -58,16 +58,17 @@ def propose_batch(kind, sigma, keys, draws, m, edges, probs, full, objective,
 
 
 @njit(cache=True)
-def scan_batch(vals, req_off, chain, lo, hi, draws, m, objective, T, eta, threshold, seg_c):
+def scan_batch(vals, req_off, chain, lo, hi, draws, m, objective, T, eta, threshold, floor, seg_c):
     """Walk m speculative proposals in order as sequential SA would: stop at the first accepted one.
 
     Returns ``(consumed, accepted_index or -1, delta, T, below_threshold)``. ``T`` is the
-    temperature after the consumed iterations (cooled once per iteration, as the sequential loop).
+    temperature after the consumed iterations (cooled once per iteration to no less than ``floor``,
+    as the sequential loop); ``threshold`` > 0 ends the run below it.
     """
     for j in range(m):
         delta = accumulate_delta(vals[req_off[j]:req_off[j + 1]], chain, lo[j], hi[j], objective, seg_c)
         ok = metropolis(delta, T, draws[j, N_DRAWS])
-        T *= eta
+        T = max(T * eta, floor)
         below = threshold > 0.0 and T < threshold
         if ok:
             return j + 1, j, delta, T, below

@@ -16,9 +16,11 @@ chunk's masked inputs straight from the uint64 set keys with a numba kernel, int
 """
 from __future__ import annotations
 
+import copy
 import operator
 import time
 import warnings
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -422,6 +424,24 @@ class ModelOracle(Oracle):
     def _forward_keys(self, keys: np.ndarray) -> np.ndarray:  # only called while _keyed_forward (see _run)
         inputs = self._inputs_of_keys(keys)
         return self._call_model(inputs, inputs.shape[0], len(keys))
+
+    @contextmanager
+    def output_view(self, output: str):
+        """A view of this oracle with another ``output`` (e.g. ``"prob"`` for the paper's greedy start on
+        probabilities): same model, input, target, features, reference and limits, its own cache. The
+        passes it makes are counted by this oracle (they count against the same budget) when the block
+        ends, also when it ends by an exception."""
+        check_choice("output", output, OUTPUTS)
+        view = copy.copy(self)
+        view.output, view._transform = output, _output_transform(output)
+        view._cache = KeyTable() if self.t <= 64 else {}
+        view._buffer = None
+        counted = ("forward_passes", "batches", "cache_hits", "requests", "forward_seconds")
+        try:
+            yield view
+        finally:
+            for name in counted:
+                setattr(self, name, getattr(view, name))
 
 
 class CallableOracle(Oracle):
