@@ -28,7 +28,10 @@ File format (version 2): two files with the same stem.
     Instances built by this module also record ``metadata["table"]``: ``distinct_values`` (distinct
     D values among the 2^t), ``effective_t`` (features whose deletion changes D for some set) and
     ``inert_features`` (the others: deleting them never matters, e.g. an all-zero patch under a
-    zeros reference, which makes an instance easier than its t suggests).
+    zeros reference, which makes an instance easier than its t suggests), and
+    ``metadata["difficulty"]``: the difficulty measures of ``trace_opt.difficulty`` (additivity,
+    greedy's normalised gap, the number of optimal trajectories, the per-level bound's gap, ...;
+    computed on the fly for instances built before they existed: ``instances stats``).
 
 The normalised gap of a trajectory with score s is ``(optimum - s) / (optimum - random_mean)``:
 0 = optimal, 1 = no better than a random order on average (as ``solvers.complete.gap_report``).
@@ -252,7 +255,12 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
         raise ValueError(f"name={name!r} is not valid; expected a non-empty file stem without '/'")
     meta = dict(metadata or {})
     meta.setdefault("table", table_stats(v))
-    return Instance(name=name, values=v, metadata=meta, objectives=_summarise(v),
+    objectives = _summarise(v)
+    if "difficulty" not in meta:  # difficulty measures (trace_opt.difficulty), stored with the instance
+        from .difficulty import difficulty
+
+        meta["difficulty"] = difficulty(v, objectives, str(meta.get("output") or "logit"))
+    return Instance(name=name, values=v, metadata=meta, objectives=objectives,
                     arrays={k: np.asarray(a) for k, a in (arrays or {}).items()})
 
 
@@ -770,6 +778,9 @@ def add_instances_parser(sub) -> None:
     v = isub.add_parser("verify", help="recompute every stored optimum by DP and check the files")
     v.add_argument("library", type=Path, metavar="DIR", help="folder of instances")
     v.set_defaults(func=_cli_verify)
+    from .instance_families import add_family_subcommands  # 'instances generate|stats'
+
+    add_family_subcommands(isub)
 
 
 def _cli_build(args) -> int:

@@ -1,0 +1,347 @@
+"""Instance families with a difficulty knob: seeded generators of set functions D(S), frozen into instances.
+
+The digits-CNN instances are nearly additive (a first-order fit explains ~90 % of D's variance),
+so greedy is often optimal and solvers cannot be told apart on them. The generators here make
+D(S) whose interaction strength is a parameter, from additive (greedy optimal) to strongly
+interacting (greedy far from the optimum), for t up to ``instances.MAX_T`` (24) with exact optima
+by the lattice DP of ``solvers.complete``.
+
+Family ``logic`` (``LogicSetFunction``): with ``x_i = 1`` when feature i is kept (not deleted),
+
+    z(x) = (1 - interaction) * A(x) / sd_A + interaction * I(x) / sd_I
+    A(x) = sum_i w_i x_i                                  w_i ~ N(0, 1)
+    I(x) = sum_j a_j g_j(x restricted to group G_j)       a_j ~ N(0, 1), |G_j| = order
+    D(S) = z                                              (saturation = 0)
+         = tanh(saturation * z) / saturation              (saturation > 0: a saturating output)
+
+where each term g_j is an AND (all of G_j kept), an OR (any kept) or an XOR (odd number kept) of
+its group, drawn uniformly from ``kinds``; groups are ``order`` distinct features drawn at random.
+``sd_A`` and ``sd_I`` are the standard deviations of A and of I over a uniformly random set (I's
+assuming independent terms: ``sum_j a_j^2 p_j (1 - p_j)``), so ``interaction`` in [0, 1] moves the
+weight from the additive part (0: additive, R^2 = 1) to the interaction part (1: only interactions;
+XOR terms have no first-order part, AND/OR terms a small one). ``order`` (>= 2) is the size of the
+interacting groups, ``terms`` their number (default t). Everything is drawn from ``seed``.
+
+Family ``chunks`` (``trace_opt.synthetic.SyntheticSetFunction``): the speed-measurement function
+(per-feature weights plus arbitrary interactions inside chunks of ``width`` features and between
+neighbouring chunks), with its own ``interaction`` knob (>= 0, unbounded).
+
+``family_instance(family, t, seed, **params)`` evaluates all 2^t sets into an ``Instance``
+(metadata: ``family``, ``generator``, ``params``, ``seed``; difficulty measures in
+``metadata["difficulty"]``); ``build_family_library`` writes a library of them, and
+``python -m trace_opt instances generate`` does the same from the command line. The hard sample
+library ``instances/hard/`` is built that way (its README has the command).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_choice, check_positive_float, check_positive_int
+from .oracle import SetFunctionOracle
+
+KINDS = ("and", "or", "xor")
+#: rows per vectorised chunk when a whole table is evaluated
+_CHUNK = 1 << 16
+
+
+def _kept_bits(keys: np.ndarray, t: int) -> np.ndarray:
+    """(B, t) uint8: 1 where feature i is kept (bit i of the key clear)."""
+    k = np.asarray(keys, dtype=np.uint64)
+    return (((k[:, None] >> np.arange(t, dtype=np.uint64)) & np.uint64(1)) == 0).astype(np.uint8)
+
+
+class LogicSetFunction:
+    """Additive part plus random AND / OR / XOR terms over small feature groups, optionally saturated.
+
+    See the module docstring for the formula. ``interaction`` in [0, 1] is the difficulty knob
+    (0 = additive); ``order`` the group size of the interactions; ``terms`` their number (default
+    t); ``kinds`` the term types drawn from; ``saturation`` >= 0 the tanh saturation of the output.
+    Call it on bool deletion masks (B, t) (``SetFunctionOracle``); ``values(keys)`` takes uint64
+    bitmasks (bit i = feature i deleted); ``table()`` gives all 2^t values by bitmask.
+    """
+
+    family = "logic"
+
+    def __init__(self, t: int, seed: int = 0, interaction: float = 0.5, order: int = 3, terms: int | None = None,
+                 kinds=KINDS, saturation: float = 0.0):
+        self.t = check_positive_int("t", t, minimum=2)
+        if self.t > 63:
+            raise ValueError(f"t={t} is not valid; LogicSetFunction keys sets by uint64 (t <= 63)")
+        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.interaction = check_positive_float("interaction", interaction, allow_zero=True)
+        if self.interaction > 1:
+            raise ValueError(f"interaction={interaction!r} is not valid; expected a number in [0, 1]")
+        self.order = check_positive_int("order", order, minimum=2)
+        if self.order > self.t:
+            raise ValueError(f"order={order!r} is not valid; expected 2..t (t={self.t})")
+        self.terms = self.t if terms is None else check_positive_int("terms", terms)
+        kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+        if not kinds:
+            raise ValueError(f"kinds is empty; expected a non-empty list from {list(KINDS)}")
+        for k in kinds:
+            check_choice("kinds", k, KINDS)
+        self.kinds = kinds
+        self.saturation = check_positive_float("saturation", saturation, allow_zero=True)
+        rng = np.random.default_rng(self.seed)
+        self.weights = rng.normal(size=self.t)
+        self.groups = np.stack([rng.choice(self.t, size=self.order, replace=False) for _ in range(self.terms)])
+        self.term_kinds = [kinds[int(j)] for j in rng.integers(len(kinds), size=self.terms)]
+        self.term_weights = rng.normal(size=self.terms)
+        p = np.array([{"and": 2.0 ** -self.order, "or": 1 - 2.0 ** -self.order, "xor": 0.5}[k] for k in self.term_kinds])
+        self.sd_additive = float(np.sqrt(np.sum(self.weights ** 2) / 4))
+        self.sd_interaction = float(np.sqrt(np.sum(self.term_weights ** 2 * p * (1 - p))))
+
+    def params(self) -> dict:
+        """The constructor's arguments as JSON values (what an instance's metadata records)."""
+        return {"t": self.t, "seed": self.seed, "interaction": self.interaction, "order": self.order,
+                "terms": self.terms, "kinds": list(self.kinds), "saturation": self.saturation}
+
+    def _from_kept(self, x: np.ndarray) -> np.ndarray:
+        # elementwise sums in a fixed order (no matrix product): a set's value does not depend on the
+        # batch it is computed in, so D is a set function to the last bit
+        additive = np.zeros(x.shape[0])
+        for i in range(self.t):
+            additive += self.weights[i] * x[:, i]
+        g = x[:, self.groups]  # (B, terms, order)
+        inter = np.zeros(x.shape[0])
+        for j, kind in enumerate(self.term_kinds):
+            gj = g[:, j, :]
+            if kind == "and":
+                val = gj.min(axis=1)
+            elif kind == "or":
+                val = gj.max(axis=1)
+            else:
+                val = gj.sum(axis=1) & 1
+            inter += self.term_weights[j] * val
+        a = self.interaction
+        z = (1 - a) * additive / max(self.sd_additive, 1e-300) + a * inter / max(self.sd_interaction, 1e-300)
+        if self.saturation > 0:
+            z = np.tanh(self.saturation * z) / self.saturation
+        return z
+
+    def values(self, keys) -> np.ndarray:
+        """D(S) for uint64 bitmasks (bit i = feature i deleted)."""
+        keys = np.asarray(keys, dtype=np.uint64).reshape(-1)
+        out = np.empty(len(keys))
+        for start in range(0, len(keys), _CHUNK):
+            out[start:start + _CHUNK] = self._from_kept(_kept_bits(keys[start:start + _CHUNK], self.t))
+        return out
+
+    def __call__(self, masks) -> np.ndarray:
+        m = np.asarray(masks, dtype=bool).reshape(-1, self.t)
+        return self._from_kept((~m).astype(np.uint8))
+
+    def table(self) -> np.ndarray:
+        """All 2^t values indexed by bitmask."""
+        return _table(self)
+
+    def oracle(self, cache: bool = True) -> SetFunctionOracle:
+        """A counted, cached oracle over this function."""
+        return SetFunctionOracle(self, self.t, cache=cache)
+
+
+def _table(fn) -> np.ndarray:
+    from .instances import check_table_size
+
+    check_table_size(fn.t)
+    n = 1 << fn.t
+    out = np.empty(n)
+    for start in range(0, n, _CHUNK):
+        stop = min(n, start + _CHUNK)
+        out[start:stop] = fn.values(np.arange(start, stop, dtype=np.uint64))
+    return out
+
+
+class _Chunks:
+    """``SyntheticSetFunction`` with the family interface (params, table)."""
+
+    family = "chunks"
+
+    def __init__(self, t: int, seed: int = 0, interaction: float = 0.5, width: int = 4):
+        from .synthetic import SyntheticSetFunction
+
+        self.seed = check_positive_int("seed", seed, minimum=0)
+        self.fn = SyntheticSetFunction(t=t, seed=self.seed, width=width, interaction=interaction)
+        self.t = self.fn.t
+
+    def params(self) -> dict:
+        return {"t": self.t, "seed": self.seed, "interaction": self.fn.interaction, "width": self.fn.width}
+
+    def values(self, keys) -> np.ndarray:
+        return self.fn.values(keys)
+
+    def __call__(self, masks) -> np.ndarray:
+        return self.fn(masks)
+
+    def table(self) -> np.ndarray:
+        return _table(self)
+
+    def oracle(self, cache: bool = True) -> SetFunctionOracle:
+        return SetFunctionOracle(self, self.t, cache=cache)
+
+
+#: family name -> generator class (constructor: t, seed, **params)
+FAMILIES = {"logic": LogicSetFunction, "chunks": _Chunks}
+_GENERATOR_PATHS = {"logic": "trace_opt.instance_families.LogicSetFunction",
+                    "chunks": "trace_opt.synthetic.SyntheticSetFunction"}
+
+
+def make_generator(family: str, t: int, seed: int = 0, **params):
+    """The seeded set function of ``family`` (``FAMILIES``) with t features."""
+    check_choice("family", family, FAMILIES)
+    return FAMILIES[family](t=t, seed=seed, **params)
+
+
+def family_instance_name(family: str, t: int, seed: int, **params) -> str:
+    """A file stem naming the family, t, the knob values and the seed, e.g. ``logic_t14_i0.8_o3_s0003``."""
+    parts = [family, f"t{t}"]
+    short = {"interaction": "i", "order": "o", "terms": "n", "saturation": "sat", "width": "w"}
+    for key in ("interaction", "order", "terms", "saturation", "width"):
+        if params.get(key) is not None:
+            parts.append(f"{short[key]}{params[key]:g}")
+    if params.get("kinds") is not None:
+        kinds = [params["kinds"]] if isinstance(params["kinds"], str) else params["kinds"]
+        parts.append("-".join(kinds))
+    parts.append(f"s{seed:04d}")
+    return "_".join(parts)
+
+
+def family_instance(family: str, t: int, seed: int = 0, name: str | None = None, **params):
+    """An ``Instance`` from all 2^t values of a family's generator, with exact optima and difficulty."""
+    from .instances import instance_from_table
+
+    gen = make_generator(family, t, seed, **params)
+    start = time.perf_counter()
+    values = gen.table()
+    meta = {"family": family, "generator": _GENERATOR_PATHS[family], "params": gen.params(), "seed": int(seed),
+            "model": f"{_GENERATOR_PATHS[family]}(**params)", "output": "logit", "reference": None}
+    inst = instance_from_table(values, name or family_instance_name(family, t, seed, **params), meta)
+    inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
+    return inst
+
+
+def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), log=None, **params) -> list[Path]:
+    """Write one instance per (t, seed) of ``family`` into ``out_dir``; an existing instance whose
+    recorded family, params and seed match is kept (rerunning resumes). Returns the sidecar paths."""
+    from .instances import _paths, load_instance, save_instance
+
+    check_choice("family", family, FAMILIES)
+    ts = [check_positive_int("t", t, minimum=2) for t in ts]
+    seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]
+    out = Path(out_dir)
+    paths = []
+    for t in ts:
+        for seed in seeds:
+            name = family_instance_name(family, t, seed, **params)
+            json_path, _ = _paths(out / name)
+            want = make_generator(family, t, seed, **params).params()
+            if json_path.exists():
+                try:
+                    old = load_instance(json_path)
+                    if old.metadata.get("family") == family and old.metadata.get("params") == want:
+                        paths.append(json_path)
+                        if log:
+                            log(f"kept {json_path}")
+                        continue
+                except ValueError:
+                    pass
+            inst = family_instance(family, t, seed, name=name, **params)
+            paths.append(save_instance(inst, json_path))
+            if log:
+                d = inst.metadata["difficulty"]
+                o = d["objectives"]["le-mo"]
+                log(f"built {json_path} (t={t}, R2 {d['additivity_r2']:.3f}, greedy gap "
+                    f"{o['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)")
+    return paths
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def parse_sizes(text: str) -> list[tuple[int, int]]:
+    """``"12*10,14*10,16*4"`` -> [(12, 10), (14, 10), (16, 4)]: t and the number of seeds at that t."""
+    out = []
+    for part in filter(None, str(text).split(",")):
+        t, _, count = part.partition("*")
+        try:
+            out.append((int(t), int(count) if count else 1))
+        except ValueError:
+            raise ValueError(f"--sizes: {part!r} is not T[*COUNT]") from None
+        if out[-1][1] < 1:
+            raise ValueError(f"--sizes: {part!r} has a count below 1")
+    if not out:
+        raise ValueError(f"--sizes {text!r} names no size; expected e.g. '12*10,14*10,16*4'")
+    return out
+
+
+def add_family_subcommands(isub) -> None:
+    """``instances generate`` (a library from a family) and ``instances stats`` (difficulty measures)."""
+    from .problem import OBJECTIVES
+
+    g = isub.add_parser("generate", help="build a library from a seeded instance family with a difficulty knob",
+                        description="Evaluate all 2^t sets of a generated set function (trace_opt/instance_families.py) "
+                                    "into instances with exact optima and difficulty measures. Seeds first-seed, "
+                                    "first-seed+1, ... at each size; existing instances with the same parameters are kept.")
+    g.add_argument("--family", default="logic", choices=sorted(FAMILIES))
+    g.add_argument("--out", type=Path, required=True, metavar="DIR")
+    g.add_argument("--sizes", default="12*4", metavar="SPEC",
+                   help="T[*COUNT],...: COUNT seeds at each t (default 12*4; t <= 24)")
+    g.add_argument("--first-seed", type=int, default=0, metavar="S")
+    g.add_argument("--interaction", type=float, default=None,
+                   help="the difficulty knob: logic in [0, 1] (0 = additive; default 0.5), chunks >= 0")
+    g.add_argument("--order", type=int, default=None, help="logic: size of the interacting groups (default 3)")
+    g.add_argument("--terms", type=int, default=None, help="logic: number of interaction terms (default t)")
+    g.add_argument("--kinds", nargs="+", default=None, choices=list(KINDS), help="logic: term kinds (default all)")
+    g.add_argument("--saturation", type=float, default=None, help="logic: tanh saturation of the output (default 0)")
+    g.add_argument("--width", type=int, default=None, help="chunks: chunk width (default 4)")
+    g.set_defaults(func=_cli_generate)
+    s = isub.add_parser("stats", help="difficulty measures of every instance of a library and a summary",
+                        description="Additivity (R^2 of the first-order fit of D and of the objective's c), greedy's "
+                                    "normalised gap, the number of optimal trajectories, inert features, the random "
+                                    "mean and the per-level bound's gap (trace_opt/difficulty.py), per instance, with "
+                                    "the summary greedy_optimal_fraction and median_greedy_normalised_gap. Measures "
+                                    "stored in an instance are used; older instances are measured on the fly.")
+    s.add_argument("--library", type=Path, required=True, metavar="DIR")
+    s.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES))
+    s.add_argument("--json", action="store_true", help="print JSON ({'summary': ..., 'instances': [...]})")
+    s.add_argument("--recompute", action="store_true", help="recompute the measures even when stored")
+    s.set_defaults(func=_cli_stats)
+
+
+def _family_params(args) -> dict:
+    keys = {"logic": ("interaction", "order", "terms", "kinds", "saturation"), "chunks": ("interaction", "width")}
+    allowed = keys[args.family]
+    given = {k: getattr(args, k) for k in ("interaction", "order", "terms", "kinds", "saturation", "width")
+             if getattr(args, k) is not None}
+    wrong = sorted(set(given) - set(allowed))
+    if wrong:
+        raise ValueError(f"family {args.family!r} does not take {', '.join('--' + w for w in wrong)}; "
+                         f"it takes {', '.join('--' + k for k in allowed)}")
+    return given
+
+
+def _cli_generate(args) -> int:
+    params = _family_params(args)
+    start = time.perf_counter()
+    paths = []
+    for t, count in parse_sizes(args.sizes):
+        seeds = range(args.first_seed, args.first_seed + count)
+        paths += build_family_library(args.out, args.family, [t], seeds, log=print, **params)
+    print(f"{len(paths)} instance(s) in {args.out} ({time.perf_counter() - start:.1f} s)")
+    return 0
+
+
+def _cli_stats(args) -> int:
+    import json
+
+    from .difficulty import library_stats, stats_table
+    from .instances import load_library
+
+    stats = library_stats(load_library(args.library), args.objective, recompute=args.recompute)
+    stats["library"] = str(args.library)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+    else:
+        print(stats_table(stats), end="")
+    return 0
