@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ._validation import check_choice, check_positive_int
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, json_values
+from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 from .problem import OBJECTIVES
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
@@ -167,8 +167,18 @@ def _check_inputs(instances, problems):
     if (instances is None) == (problems is None):
         raise ValueError("give exactly one of instances= (a list of Instance) or problems= (a list of TraceProblem)")
     items = instances if instances is not None else problems
+    if isinstance(items, (str, bytes)) or not hasattr(items, "__len__"):
+        raise ValueError(f"instances/problems must be a list; got {type(items).__name__}")
     if not items:
         raise ValueError("instances/problems is empty; give at least one")
+    from .instances import Instance
+    from .problem import TraceProblem
+
+    kind, name = (Instance, "instances") if instances is not None else (TraceProblem, "problems")
+    bad = [type(v).__name__ for v in items if not isinstance(v, kind)]
+    if bad:
+        raise ValueError(f"{name} must hold {kind.__name__} objects (e.g. from trace_opt.instances.load_library); "
+                         f"got {bad[0]}")
 
 
 # ------------------------------------------------------------------------------------- tuning
@@ -209,12 +219,18 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
                     return optuna.storages.RDBStorage(storage, **kwargs), storage
-            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError):
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as exc:
                 # workers started together on a new database race to create its tables: try again
                 if attempt == 4:
-                    raise
+                    raise ValueError(f"storage={storage!r} could not be opened: {exc.orig or exc}") from None
                 time.sleep(0.2 * (attempt + 1))
-    return storage, storage if isinstance(storage, str) else type(storage).__name__
+            except (sqlalchemy.exc.ArgumentError, ImportError) as exc:  # malformed URL, driver not installed
+                raise ValueError(f"storage={storage!r} is not a usable Optuna storage URL ({exc}); expected e.g. "
+                                 "sqlite:///runs/tune/study.db or postgresql://USER@HOST/DB") from None
+    if isinstance(storage, str):
+        raise ValueError(f"storage={storage!r} is not a supported storage URL; expected sqlite:///PATH, "
+                         "postgresql://..., mysql://... (or an Optuna storage object)")
+    return storage, type(storage).__name__
 
 
 def _make_sqlite_dir(url: str) -> None:
@@ -285,6 +301,49 @@ def _retry_failed(study, trial) -> None:
     study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
 
 
+def _owner() -> dict:
+    """Who runs a trial: this host and process (stored on the trial, so a resume can tell whether a
+    RUNNING trial's process is gone)."""
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _process_gone(owner) -> bool:
+    """True when ``owner`` (``_owner()`` of a trial) names a process of this host that no longer exists."""
+    import os
+    import socket
+
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+        return False  # another machine's worker: left to the heartbeat
+    try:
+        os.kill(owner["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return False
+
+
+def _fail_stale_running(study) -> int:
+    """Mark FAIL every RUNNING trial whose process on this host is gone (killed with kill -9, or the
+    machine's session ended), so that ``_sweep_failed`` retries it with the units it finished; a trial
+    of a live process, or of another host, is left alone (the heartbeat fails those after its grace
+    period). Returns how many were failed."""
+    from optuna.trial import TrialState
+
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if _process_gone(t.user_attrs.get("owner")):
+            try:
+                study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            except RuntimeError:  # finished meanwhile
+                continue
+            n += 1
+    return n
+
+
 def _sweep_failed(study) -> int:
     """Enqueue every failed trial that has no retry yet. Returns how many were enqueued."""
     from optuna.trial import TrialState
@@ -305,6 +364,7 @@ def _config(solver, budget, objective, seeds, instances, problems, space) -> dic
             "space": json.loads(json.dumps(space, default=str))}
 
 
+@stop_on_interrupt()  # Ctrl-C: the trial in progress is marked FAIL by Optuna, retried on resume; exit 130
 def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int = 40, *, problems=None,
          objective: str = "le-mo", seeds=(0,), space: dict | None = None, storage=None,
          study_name: str | None = None, out_dir=None, sampler_seed: int = 0, pruner=None,
@@ -326,7 +386,12 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     sampler_seed : trial n is sampled by TPE seeded from (sampler_seed, n): reproducible in one process,
         distinct proposals for concurrent workers (module docstring).
     heartbeat : seconds between heartbeats of a running trial (RDB storages), so a trial of a killed
-        process is failed after 3 heartbeats and retried; None disables it.
+        process is failed after 3 heartbeats and retried; None disables it. A RUNNING trial whose process
+        on this host is gone (kill -9) is failed and retried at once when the study is resumed.
+    progress : Optuna's progress bar over trials (stderr) and its per-trial log lines.
+
+    Ctrl-C stops the study (``trace_opt.io.stop_on_interrupt``): the trial in progress is marked FAIL
+    (its finished units kept in its user attributes) and retried on resume; KeyboardInterrupt propagates.
     on_unit : called as ``on_unit(trial_number, unit_index, row)`` after each computed unit
         (for progress; an exception raised there interrupts the study, which can be resumed).
     """
@@ -337,12 +402,12 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     _check_inputs(instances, problems)
     budget = check_positive_int("budget", budget)
     n_trials = check_positive_int("n_trials", n_trials)
-    seeds = [int(s) for s in seeds]
+    seeds = [check_positive_int("seeds", s, minimum=0) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
     resolved = resolve_space(solver, space)
     units = _units(instances, problems, seeds)
-    out = Path(out_dir) if out_dir is not None else None
+    out = check_output_dir("out_dir", out_dir) if out_dir is not None else None
     store, store_desc = _storage(storage, out, heartbeat)
     study_name = study_name or f"{solver}-{objective}-b{budget}"
     direction = "minimize" if instances is not None else "maximize"
@@ -359,10 +424,12 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     elif stored != config:
         raise ValueError(f"study {study_name!r} in {store_desc} was created for another configuration "
                          f"({stored}); use another study_name or storage")
+    _fail_stale_running(study)
     _sweep_failed(study)
     computed = [0]
 
     def objective_fn(trial):
+        trial.set_user_attr("owner", _owner())
         params = suggest_params(trial, resolved)
         done = _partial_units(trial)
         for k, v in done.items():  # carried over from a failed trial: keep them on this trial too
@@ -439,6 +506,7 @@ def write_study_plots(study, out_dir) -> dict:
     for name, fn in plots.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+            warnings.simplefilter("ignore", UserWarning)  # few trials: flat axes, equal importances
             try:
                 ax = fn(study)
             except (ValueError, RuntimeError, ZeroDivisionError) as exc:  # e.g. too few trials for importances
@@ -524,23 +592,31 @@ def add_tune_parser(sub) -> None:
                                    "library's tuning instances; writes best_params.json and Optuna's plots, and with "
                                    "--holdout-every compares default and tuned parameters on held-out instances. "
                                    "Resumes from the storage (default: OUT/study.db).")
-    p.add_argument("--solver", default="sa")
-    p.add_argument("--library", type=Path, required=True, metavar="DIR")
-    p.add_argument("--budget", type=int, default=1000, metavar="FP", help="forward passes per solve (default 1000)")
-    p.add_argument("--trials", type=int, default=40, metavar="N", help="finished trials the study should hold")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="S")
-    p.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES))
-    p.add_argument("--holdout-every", type=int, default=2, metavar="K",
+    from .cli import float_above, int_at_least, json_object
+
+    p.add_argument("--solver", default="sa", help=f"solver to tune, one of {sorted(SEARCH_SPACES)} (default: sa)")
+    p.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
+    p.add_argument("--budget", type=int_at_least(1), default=1000, metavar="FP",
+                   help="forward passes per solve (default: 1000)")
+    p.add_argument("--trials", type=int_at_least(1), default=40, metavar="N",
+                   help="finished trials the study should hold (default: 40)")
+    p.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0], metavar="S",
+                   help="solver seeds per instance (default: 0)")
+    p.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES), help="(default: le-mo)")
+    p.add_argument("--holdout-every", type=int_at_least(0), default=2, metavar="K",
                    help="every K-th instance (name order) is held out of tuning (default 2; 0 = tune on all)")
-    p.add_argument("--space", default=None, metavar="JSON",
+    p.add_argument("--space", type=json_object("--space"), default=None, metavar="JSON",
                    help='overrides of the search space, e.g. \'{"T0": ["float", 0.1, 5, "log"], "init": "greedy"}\'')
     p.add_argument("--storage", default=None, metavar="URL", help="Optuna storage URL (default sqlite:///OUT/study.db)")
-    p.add_argument("--study-name", default=None)
-    p.add_argument("--sampler-seed", type=int, default=0,
+    p.add_argument("--study-name", default=None, help="(default: SOLVER-OBJECTIVE-bBUDGET)")
+    p.add_argument("--sampler-seed", type=int_at_least(0), default=0,
                    help="TPE seed; trial n uses a seed derived from (this, n), so one process is reproducible and "
                         "several processes sharing --storage propose different points (default 0)")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS")
-    p.add_argument("--out", type=Path, default=Path("runs/tune"), metavar="DIR")
+    p.add_argument("--timeout", type=float_above(0), default=None, metavar="SECONDS",
+                   help="stop starting trials after this many seconds (default: none)")
+    p.add_argument("--out", type=Path, default=Path("runs/tune"), metavar="DIR",
+                   help="output folder (created if missing; default: runs/tune)")
+    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar over trials (stderr)")
     p.set_defaults(func=_cli_tune)
 
 
@@ -548,6 +624,12 @@ def _cli_tune(args) -> int:
     from .cli import command_line
     from .instances import load_library, split_library
 
+    import optuna
+
+    check_output_dir("--out", args.out)  # before any trial
+    if args.solver not in SEARCH_SPACES:
+        raise ValueError(f"--solver {args.solver!r} has no search space; expected one of {sorted(SEARCH_SPACES)}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says how far the study is
     lib = load_library(args.library)
     if args.holdout_every:
         train, held = split_library(lib, args.holdout_every)
@@ -557,13 +639,10 @@ def _cli_tune(args) -> int:
         raise ValueError("no tuning instance left; lower --holdout-every or add instances")
     space = None
     if args.space:
-        try:
-            space = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.space).items()}
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise ValueError(f"--space must be a JSON object; {exc}") from None
+        space = {k: tuple(v) if isinstance(v, list) else v for k, v in args.space.items()}
     res = tune(args.solver, train, args.budget, args.trials, objective=args.objective, seeds=args.seeds,
                space=space, storage=args.storage, study_name=args.study_name, out_dir=args.out,
-               sampler_seed=args.sampler_seed, timeout=args.timeout)
+               sampler_seed=args.sampler_seed, timeout=args.timeout, progress=not args.no_progress)
     print(f"best mean normalised gap on {len(train)} tuning instance(s): {res.best_value:.5f} "
           f"({res.n_complete} complete, {res.n_pruned} pruned, {res.n_failed} failed trials)")
     print(f"best params: {res.best_params}")
