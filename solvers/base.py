@@ -273,6 +273,7 @@ class Solver:
         batches, hits = oracle.batches - batches0, oracle.cache_hits - hits0
         if run.best_sigma is None:  # stopped before any trajectory existed: fall back to identity
             run.best_sigma = np.arange(problem.t, dtype=np.int64)
+            run.info["identity_fallback"] = True  # the search never ran (explain warns)
         if not run.best_known:
             run.best_score = problem.score(run.best_sigma)
         result_curves = problem.curves(run.best_sigma) if curves else None

@@ -28,7 +28,7 @@ from ._validation import check_choice, check_positive_int
 from .baselines import applicable_baselines, attribute, get_baseline, make_input
 from .features import Features
 from .fingerprint import arrays_digest
-from .io import atomic_write_json
+from .io import atomic_write_json, stop_on_interrupt
 from .oracle import CallableOracle, ModelOracle
 from .problem import OBJECTIVES, TraceProblem, ranks_of
 
@@ -279,6 +279,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
 
 
 # --------------------------------------------------------------------------- many inputs
+@stop_on_interrupt()  # Ctrl-C: the input in progress is not cached (no cut-short TRACE run in a record)
 def evaluate_inputs(model, inputs, targets, features: Features, reference, config: EvaluationConfig,
                     cache_dir=None, progress: bool = True, log=None, dataset_key: str = "") -> list:
     """``evaluate_input`` for every input, resumable: each finished record is written atomically to
@@ -494,6 +495,7 @@ def _trajectories(model, x, target, features, reference, config: EvaluationConfi
     return out
 
 
+@stop_on_interrupt()
 def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, reference,
                  config: EvaluationConfig, methods=None, trace_output: str = "logit", cache_dir=None,
                  progress: bool = True, log=None, dataset_key: str = "") -> dict:

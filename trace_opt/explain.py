@@ -1,8 +1,8 @@
 """``explain``: one call from a model and an input to a trajectory explanation."""
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-
 
 import numpy as np
 import torch
@@ -14,6 +14,52 @@ from .oracle import CallableOracle, ModelOracle, Oracle, as_device
 from .problem import OBJECTIVES, Curves, TraceProblem
 from .rankings import trajectory_to_heatmap
 from .references import REFERENCE_OPTIONS, check_reference_options, make_reference
+
+
+class DegenerateExplanationWarning(UserWarning):
+    """An explanation that says nothing about the model: D(S) does not change, the reference equals the
+    input, or the search never ran (identity order returned)."""
+
+
+class torch_threads:
+    """Run with ``n`` torch intra-op threads (float sums depend on the split), then restore the previous
+    count; ``None`` leaves torch's setting as it is."""
+
+    def __init__(self, n: int | None):
+        self.n = None if n is None else check_positive_int("threads", n)
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
+def _warn_degenerate(oracle, result) -> list:
+    """Warn (``DegenerateExplanationWarning``) and return the messages, for an explanation that cannot
+    tell features apart."""
+    messages = []
+    x, ref = oracle.x, oracle.reference
+    same = torch.equal(x, ref) if isinstance(x, torch.Tensor) else np.array_equal(np.asarray(x), np.asarray(ref))
+    if same:
+        messages.append("the reference equals the input x, so deleting features changes nothing: D(S) is the "
+                        "same for every set; choose another reference (e.g. 'zeros', 'blur', a constant)")
+    elif result.curves is not None:
+        c = result.curves
+        values = np.concatenate([np.ravel(getattr(c, k)) for k in ("lerf_deletion", "morf_deletion")])
+        if np.ptp(values) == 0:
+            messages.append(f"D(S) is constant ({float(values[0]):.6g}) on every set evaluated along the "
+                            "trajectory, from the full input to the full reference: the model's output does not "
+                            "depend on these features (a model returning labels, e.g. predict instead of "
+                            "predict_proba, or a saturated output), so the trajectory is arbitrary")
+    if result.info.get("identity_fallback"):
+        messages.append(f"the search stopped ({result.stopped}) before it evaluated any trajectory: the identity "
+                        f"order 0..{oracle.t - 1} is returned, not a searched one; raise the budget")
+    for message in messages:
+        warnings.warn(message, DegenerateExplanationWarning, stacklevel=3)
+    return messages
 
 
 @dataclass
@@ -92,7 +138,7 @@ def check_settings(x=None, *, features=None, reference="zeros", objective: str =
 def explain(model, x, target: int | None = None, *, features=None, reference="zeros", output: str | None = None,
             objective: str = "le-mo", solver="sa", solver_options: dict | None = None, budget=None,
             seed: int | None = 0, batch_size: int = 64, device="cpu", progress: bool = False,
-            heatmap_alpha: float = 1.0, **reference_options) -> Explanation:
+            heatmap_alpha: float = 1.0, threads: int | None = 1, **reference_options) -> Explanation:
     """Explain ``model``'s output for input ``x`` by a searched trajectory (TRACE).
 
     Parameters
@@ -119,9 +165,24 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     seed : an integer >= 0, or None for a fresh random seed; seeds the solver and any random reference
         (``reference="noise"``).
     device : where a torch model runs (a ``torch.device`` or its name, e.g. ``"cpu"``, ``"cuda:0"``).
+    threads : torch intra-op threads during the call (default 1, as the command line uses: a small
+        model's batches run fastest on one thread, and many threads on a busy CPU were 23x slower);
+        torch's previous setting is restored afterwards. None leaves torch's setting alone.
+
+    A ``DegenerateExplanationWarning`` says when the explanation cannot tell features apart: D(S)
+    constant along the trajectory's curves, a reference equal to x, or a search that never ran.
     reference_options : ``value`` (reference="constant"), ``sigma`` ("blur"), ``noise_std`` ("noise").
         Any other keyword, or an option the chosen reference does not use, is a ValueError.
     """
+    with torch_threads(threads):  # checked first: a bad value is refused before any work
+        return _explain(model, x, target, features=features, reference=reference, output=output,
+                        objective=objective, solver=solver, solver_options=solver_options, budget=budget,
+                        seed=seed, batch_size=batch_size, device=device, progress=progress,
+                        heatmap_alpha=heatmap_alpha, **reference_options)
+
+
+def _explain(model, x, target, *, features, reference, output, objective, solver, solver_options, budget, seed,
+             batch_size, device, progress, heatmap_alpha, **reference_options) -> Explanation:
     # every cheap check before the first forward pass
     solver_obj, budget, features = check_settings(
         x, features=features, reference=reference, objective=objective, solver=solver,
@@ -147,6 +208,7 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
         raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")
     problem = TraceProblem(oracle, objective)
     result = solver_obj.solve(problem, budget=budget, seed=seed, progress=progress)
+    _warn_degenerate(oracle, result)
     heatmap = trajectory_to_heatmap(result.trajectory, oracle.features, alpha=heatmap_alpha)
     return Explanation(trajectory=result.trajectory, score=result.score, value=result.value,
                        objective=objective, output=output, target=oracle.target, curves=result.curves,

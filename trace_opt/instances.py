@@ -496,7 +496,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
         raise ValueError(f"inputs has {len(inputs)} entries but grids has {len(grids)}; give one grid per input")
     for g in grids:
         check_table_size(g[0] * g[1], max_t)
-    out = check_output_dir("out_dir", out_dir)
+    out = check_output_dir("out_dir", out_dir, create=True)
     model = digits_cnn(size=size, seed=model_seed)
     fingerprint = model_fingerprint(model)
     _, X_test, _, y_test = load_digits_split(size=size, seed=model_seed)

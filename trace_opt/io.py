@@ -91,15 +91,18 @@ def interrupts_stop_the_run() -> bool:
 
 
 # ------------------------------------------------------------------------------ output folders
-def check_output_dir(name: str, path) -> Path:
-    """Create the output folder ``path`` (with parents) and check that files can be written there, before
-    any work; a ValueError naming the argument ``name`` when it is a file, sits under a file, or is not
-    writable (instead of FileExistsError / NotADirectoryError / PermissionError after the work)."""
+def check_output_dir(name: str, path, create: bool = False) -> Path:
+    """Check, before any work, that the output folder ``path`` can be created (with parents) and written:
+    a ValueError naming the argument ``name`` when it is a file, sits under a file, or is not writable
+    (instead of FileExistsError / NotADirectoryError / PermissionError after the work). ``create``:
+    leave the folder created; otherwise folders made for the test are removed again (a command checks
+    its arguments first and creates nothing when another one is refused)."""
     path = Path(path)
     for parent in (path, *path.parents):
         if parent.exists() and not parent.is_dir():
             where = "is a file" if parent == path else f"is under {parent}, which is a file"
             raise ValueError(f"{name} {str(path)!r} {where}; expected a folder (created if missing)")
+    created = [] if create else [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
@@ -108,4 +111,10 @@ def check_output_dir(name: str, path) -> Path:
     except OSError as exc:
         raise ValueError(f"{name} {str(path)!r} cannot be written: {exc.strerror or exc}; expected a writable "
                          "folder (created if missing)") from None
+    finally:  # leave no trace: the command creates the folder when it writes its first file
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
     return path

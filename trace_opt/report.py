@@ -32,7 +32,7 @@ from .evaluation import (BlackBox, EvaluationConfig, evaluate_inputs, make_oracl
                          summarise, trace_name)
 from .fingerprint import model_fingerprint
 from .features import Features, as_features, grid_features, tabular_features
-from .io import atomic_write_bytes
+from .io import atomic_write_bytes, check_output_dir, stop_on_interrupt
 
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
 
@@ -358,6 +358,7 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
     return figs
 
 
+@stop_on_interrupt()  # Ctrl-C stops the report; finished inputs stay cached in OUT/cache for the rerun
 def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
                sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
                keep_maps: int = 4, batch_size: int = 256, cache_dir=None, progress: bool = True,
@@ -367,8 +368,7 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
     (``make_setup``); ``n`` = number of inputs (the first n; None = all of a Setup's).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir("out", out, create=True)
     if threads is not None:
         torch.set_num_threads(check_positive_int("threads", threads))
     start = time.perf_counter()
@@ -486,22 +486,29 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                         "breast-cancer-test)")
     p.add_argument("--targets", default=None, metavar="NPY", help="with --model: class per input (default: predicted)")
     p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
-    p.add_argument("--features", type=int, default=None, metavar="G",
+    from .cli import int_at_least
+
+    p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
                    help="with --model: a G x G grid of patches for images (default 4; 1-D rows: one per column)")
-    p.add_argument("--reference", default="zeros", help="with --model: what deletion writes (default zeros)")
-    p.add_argument("--n", type=int, default=20, help="number of inputs (the first n)")
-    p.add_argument("--out", required=True, help="report folder (created; reruns reuse its cache)")
-    p.add_argument("--sa-iterations", type=int, default=2000, help="SA iterations K per TRACE run")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reference", default="zeros", help="with --model: what deletion writes (default: zeros)")
+    p.add_argument("--n", type=int_at_least(1), default=20, help="number of inputs, the first n (default: 20)")
+    p.add_argument("--out", required=True, help="report folder (created if missing; reruns reuse its cache)")
+    p.add_argument("--sa-iterations", type=int_at_least(1), default=2000,
+                   help="SA iterations K per TRACE run (default: 2000)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the searches and baselines (default: 0)")
     p.add_argument("--methods", nargs="+", default=None, help="baseline names (default: all that apply)")
-    p.add_argument("--sanity-n", type=int, default=3, help="inputs in the sanity check (0 = skip)")
-    p.add_argument("--sanity-sa-iterations", type=int, default=None, help="SA iterations in the sanity check")
-    p.add_argument("--exact-max-t", type=int, default=20, help="exact optimum and CS bounds when t <= this")
-    p.add_argument("--keep-maps", type=int, default=4, help="inputs shown in the heatmap figure")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument("--cache-dir", default=None, help="model weights cache (default $TRACE_OPT_CACHE)")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--sanity-n", type=int_at_least(0), default=3,
+                   help="inputs in the sanity check (0 = skip; default: 3)")
+    p.add_argument("--sanity-sa-iterations", type=int_at_least(1), default=None,
+                   help="SA iterations in the sanity check (default: --sa-iterations)")
+    p.add_argument("--exact-max-t", type=int_at_least(0), default=20,
+                   help="exact optimum and CS bounds when t <= this (default: 20)")
+    p.add_argument("--keep-maps", type=int_at_least(0), default=4, help="inputs shown in the heatmap figure (default: 4)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=256, help="masked inputs per model call (default: 256)")
+    p.add_argument("--threads", type=int_at_least(1), default=1, help="torch intra-op threads (default: 1)")
+    p.add_argument("--cache-dir", default=None, help="model weights cache (default: $TRACE_OPT_CACHE or "
+                                                     "./.cache/trace-trajectories)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines on stderr")
     p.set_defaults(func=run_evaluate_command)
     return p
 
@@ -535,6 +542,7 @@ def _setup_from_args(args):
 
 
 def run_evaluate_command(args) -> int:
+    check_output_dir("--out", args.out)  # before the model is loaded or trained
     dataset, source = _setup_from_args(args)
     cmd_parts = ["python -m trace_opt evaluate", *source, f"--n {args.n}", f"--out {args.out}",
                  f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]

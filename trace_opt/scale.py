@@ -36,6 +36,7 @@ import re
 import socket
 import time
 import traceback
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ import numpy as np
 
 from ._validation import check_positive_int
 from .fingerprint import arrays_digest, model_fingerprint
-from .explain import check_settings
+from .explain import DegenerateExplanationWarning, check_settings
 from .io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -91,24 +92,6 @@ def _split_run_values(d, run: dict, prefix: str = ""):
     return d
 
 
-class _torch_threads:
-    """Run with a fixed number of torch intra-op threads (float sums depend on the split), then restore."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __enter__(self):
-        import torch
-
-        self.saved = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        import torch
-
-        torch.set_num_threads(self.saved)
-
-
 def _explain_one(model, x, target, item_id: str, index: int, settings: dict, config_hash: str) -> dict:
     """Explain one input; never raises for a failing input (the error is returned as a record)."""
     from .explain import explain
@@ -118,10 +101,16 @@ def _explain_one(model, x, target, item_id: str, index: int, settings: dict, con
     run = {"pid": os.getpid(), "host": socket.gethostname()}
     threads = settings.pop("torch_threads", 1)
     try:
-        with _torch_threads(threads):
-            exp = explain(model, x, target, **settings)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DegenerateExplanationWarning)
+            exp = explain(model, x, target, threads=threads, **settings)
+        for w in caught:  # shown as usual, and kept in the record
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         result = exp.to_dict(heatmap=True)
         record.update(status="ok", target=exp.target, result=_split_run_values(result, run))
+        degenerate = [str(w.message) for w in caught if issubclass(w.category, DegenerateExplanationWarning)]
+        if degenerate:
+            record["warnings"] = degenerate
     except Exception as exc:  # noqa: BLE001 - a failing input is recorded, the others go on
         record.update(status="error", target=target,
                       error={"type": type(exc).__name__, "message": str(exc),
@@ -240,8 +229,8 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
-    out = check_output_dir("out_dir", out_dir)
-    res_dir = check_output_dir("out_dir", out / "results")
+    out = check_output_dir("out_dir", out_dir, create=True)
+    res_dir = check_output_dir("out_dir", out / "results", create=True)
     run = DatasetRun(out_dir=out)
     if model_key is None:
         existing = [i for i in ids if (res_dir / f"{i}.json").exists()]
@@ -553,7 +542,8 @@ def _cli_explain_dataset(args) -> int:
                           ray_address=args.ray_address, chunk_size=args.chunk_size, max_retries=args.max_retries,
                           model_id=args.model_id,
                           on_result=lambda r: print(f"{r['id']}: {r['status']}"
-                                                    + (f" ({r['error']['message']})" if r["status"] != "ok" else "")))
+                                                    + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
+                                                    + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))
     print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
           f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}")
     return 0 if not run.failed else 1

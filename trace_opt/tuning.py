@@ -407,7 +407,7 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
         raise ValueError("seeds is empty; give at least one seed")
     resolved = resolve_space(solver, space)
     units = _units(instances, problems, seeds)
-    out = check_output_dir("out_dir", out_dir) if out_dir is not None else None
+    out = check_output_dir("out_dir", out_dir, create=True) if out_dir is not None else None
     store, store_desc = _storage(storage, out, heartbeat)
     study_name = study_name or f"{solver}-{objective}-b{budget}"
     direction = "minimize" if instances is not None else "maximize"
