@@ -1,4 +1,4 @@
-"""Attribution baselines (Captum and RISE) converted to trajectories.
+"""Attribution baselines (Captum, RISE, and the paper's IBA, EP, EBP, pixel RISE) converted to trajectories.
 
 Every method returns an attribution (an input-shaped map, or one score per feature) in which a
 **higher value means more important** for the explained output; ``attribution_to_trajectory``
@@ -9,10 +9,11 @@ Vocabulary follows Captum: ``target`` (class index), ``baselines`` (what an abse
 replaced by; a reference kind of ``make_reference`` or a tensor; zeros by default),
 ``feature_mask`` (the ``Features`` ids), ``internal_batch_size``.
 
-Methods that need gradients or layers (saliency, input x gradient, integrated gradients,
+Methods that need gradients or layers (saliency, input x gradient, integrated gradients, IBA, EBP, EP,
 smoothgrad, deeplift, guided backprop, grad-cam) accept only a ``torch.nn.Module``; given a
 black-box callable they raise a ``ValueError`` that says so. Perturbation methods (occlusion,
-feature ablation, Shapley value sampling, KernelSHAP, LIME, RISE, random) accept either.
+feature ablation, Shapley value sampling, KernelSHAP, LIME, RISE, pixel RISE, random) accept either.
+IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE live in ``paper_baselines``.
 
 Every method is reproducible from ``seed``: Captum's sampling methods draw from torch's global
 generator, which is forked and seeded locally (the caller's RNG state is left untouched).
@@ -78,6 +79,8 @@ class BaselineMethod:
     aggregate: str = "sum"
     label: str = ""
     defaults: dict = field(default_factory=dict)
+    #: optional ``applies(model) -> bool``: whether the method can run on this model (None: always)
+    applies: Callable | None = None
 
 
 BASELINES: dict[str, BaselineMethod] = {}
@@ -85,12 +88,13 @@ BASELINES: dict[str, BaselineMethod] = {}
 
 def register_baseline(name: str, fn: Callable | None = None, *, needs_gradients: bool = False,
                       absolute: bool = False, aggregate: str = "sum", label: str | None = None,
-                      overwrite: bool = False, **defaults):
+                      overwrite: bool = False, applies: Callable | None = None, **defaults):
     """Register an attribution method ``fn(inp: AttributionInput, **options) -> map or (t,) scores``.
 
     Higher values must mean more important. ``absolute``/``aggregate`` are the default ranking rule
     (overridable per call). ``needs_gradients=True`` refuses black-box callables. Usable as a
-    decorator (``fn`` omitted). ``defaults`` are default options passed to ``fn``.
+    decorator (``fn`` omitted). ``defaults`` are default options passed to ``fn``. ``applies(model)``
+    (optional) says whether the method can run on a model (``applicable_baselines`` uses it).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; got {name!r}")
@@ -102,7 +106,7 @@ def register_baseline(name: str, fn: Callable | None = None, *, needs_gradients:
         if name in BASELINES and not overwrite:
             raise ValueError(f"a baseline named {name!r} is already registered; pass overwrite=True to replace it")
         BASELINES[name] = BaselineMethod(name, f, bool(needs_gradients), bool(absolute), aggregate,
-                                         label or name, dict(defaults))
+                                         label or name, dict(defaults), applies)
         return f
 
     return deco if fn is None else deco(fn)
@@ -123,7 +127,8 @@ def applicable_baselines(model, names=None) -> list[str]:
     """The methods (of ``names``, default all) that can run on ``model``.
 
     Black-box callables exclude gradient methods; a torch model without ``nn.Conv2d`` excludes
-    grad-cam (it needs a convolutional layer).
+    grad-cam (it needs a convolutional layer); a method registered with ``applies`` runs where it says so
+    (excitation-backprop: feed-forward ReLU networks of supported layers).
     """
     names = available_baselines() if names is None else list(names)
     is_module = isinstance(model, torch.nn.Module)
@@ -133,6 +138,8 @@ def applicable_baselines(model, names=None) -> list[str]:
         if m.needs_gradients and not is_module:
             continue
         if n == "grad-cam" and (not is_module or _last_conv(model) is None):
+            continue
+        if m.applies is not None and not m.applies(model):
             continue
         out.append(n)
     return out
@@ -463,6 +470,11 @@ register_baseline("kernel-shap", _kernel_shap, aggregate="mean", label="KernelSH
 register_baseline("lime", _lime, aggregate="mean", label="LIME", n_samples=300)
 register_baseline("rise", _rise, aggregate="mean", label="RISE", n_masks=500, p_keep=0.5)
 register_baseline("random", _random, label="Random")
+
+# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE (trace_opt.paper_baselines)
+from . import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
+
+_paper_baselines.register_all(register_baseline)
 
 __all__ = ["AttributionInput", "BaselineMethod", "Attribution", "FeatureScores", "BASELINES", "register_baseline",
            "available_baselines", "get_baseline", "applicable_baselines", "make_input", "attribute",
