@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from exact_models import ExactNet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,36 +40,6 @@ class TinyCNN(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
-
-
-class ExactNet(torch.nn.Module):
-    """A random ReLU network on 1 x 6 x 6 inputs whose value for a row is independent of the batch and
-    the CPU by construction: only elementwise float64 multiplications, additions and maxima, accumulated
-    in a fixed order (no reductions, matrix products or transcendental functions, whose kernels may
-    round differently on other batch sizes or vector units). So a table built from it must equal live
-    calls bit for bit, and runs on both must agree exactly."""
-
-    def __init__(self, hidden: int = 6, n_classes: int = 5):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.w1 = torch.randn(hidden, 36, generator=g, dtype=torch.float64)
-        self.w2 = torch.randn(n_classes, hidden, generator=g, dtype=torch.float64)
-
-    def forward(self, x):
-        x = x.reshape(len(x), -1).double()
-        hidden = []
-        for w in self.w1:
-            acc = x[:, 0] * w[0]
-            for i in range(1, x.shape[1]):
-                acc = acc + x[:, i] * w[i]
-            hidden.append(torch.clamp_min(acc, 0.0))
-        out = []
-        for w in self.w2:
-            acc = hidden[0] * w[0]
-            for j in range(1, len(hidden)):
-                acc = acc + hidden[j] * w[j]
-            out.append(acc)
-        return torch.stack(out, dim=1)
 
 
 @pytest.fixture(scope="module")
