@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= runs/demo
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-slow test-all bench clean
 
 # the package and its dependencies (torch==2.13.0, the CPU build)
 $(VENV)/.installed: pyproject.toml
@@ -19,7 +19,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) -m trace_opt demo --out $(OUT)
 
+# the fast suite (a few minutes on 2 cores); the tests marked slow (Ray cluster, process pools,
+# report end to end, Ctrl-C sent to real subprocesses) run with `make test-slow`; CI runs both
 test: $(VENV)/.installed-test
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(VENV)/.installed-test
+	$(PY) -m pytest -m slow
+
+test-all: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 # every benchmark of bench/ (about half an hour on 2 cores); results go to bench/results/

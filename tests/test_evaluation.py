@@ -201,6 +201,7 @@ def test_config_validation():
     assert EvaluationConfig(sa_iterations=10_000).eta == pytest.approx(0.999)
 
 
+@pytest.mark.slow
 def test_report_folder_end_to_end_and_cli(tmp_path, monkeypatch):
     from trace_opt import data
     from trace_opt.cli import main
@@ -267,6 +268,7 @@ def test_cached_records_are_recomputed_for_other_inputs_or_targets(tmp_path):
     assert model.calls > after_target  # input 1's values changed
 
 
+@pytest.mark.slow
 def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
     from trace_opt.cli import main
     from trace_opt.report import make_setup, run_report

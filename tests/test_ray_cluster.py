@@ -38,6 +38,7 @@ def _unshare_ok() -> bool:
 
 
 # ------------------------------------------------------------------------------ the test (driver)
+@pytest.mark.slow
 def test_ray_cluster_with_killed_worker(tmp_path):
     pytest.importorskip("ray")
     if not _unshare_ok():

@@ -119,6 +119,7 @@ def test_failed_inputs_retried_and_changed_settings_recomputed(tmp_path):
     assert run.computed == ["000000", "000001", "000002"]  # another configuration is not "finished"
 
 
+@pytest.mark.slow
 def test_process_pool_equals_in_process(tmp_path):
     """Identical records on a batch- and CPU-invariant torch model (worker processes run torch with
     other thread counts, which changes a CNN's last bits); on a CNN each pool result is checked to be
