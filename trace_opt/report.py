@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 from ._validation import check_choice, check_positive_int
-from .evaluation import (BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label, sanity_check,
-                         summarise, trace_name)
+from .evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label,
+                         sanity_check, summarise, trace_name)
 from .fingerprint import model_fingerprint
 from .features import Features, as_features, grid_features, tabular_features
 from .io import atomic_write_bytes, check_output_dir, stop_on_interrupt
@@ -52,6 +52,12 @@ class Setup:
     image: bool
     #: how the inputs and targets were chosen (said in the report)
     selection: str = "the first {n} test inputs; target = the model's predicted class"
+
+
+#: how a report names SA's start (``EvaluationConfig.sa_init``; solvers.anneal.initial_trajectory)
+_START_LABELS = {"greedy": "greedy on the run's objective (Le, Mo or Le-Mo of its output), not the LeRF order of D",
+                 "greedy-lerf": "greedy LeRF order of D", "greedy-lerf-prob": "the paper's greedy LeRF on probabilities",
+                 "greedy-morf": "greedy MoRF on the run's objective", "random": "random permutation (seeded)"}
 
 
 def _predict(model, X) -> np.ndarray:
@@ -183,27 +189,37 @@ def _fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}g}" if abs(v) < 1e5 else f"{v:.3e}"
 
 
-def table2_markdown(summary: dict) -> str:
-    """The paper's Table 2: rows LeRF AUC, MoRF AUC and their difference per output, a column per method."""
-    names = [m for m in summary["methods"]] + (["cs-bound"] if "complete" in summary else [])
+def _table_block(summary: dict, names: list, bold: str | None) -> list:
     labels = {**summary["labels"], "cs-bound": "CS bound"}
-    head = "| row | " + " | ".join(labels[m] for m in names) + " |"
-    sep = "|---|" + "---:|" * len(names)
-    lines = [head, sep]
+    lines = ["| row | " + " | ".join(labels[m] for m in names) + " |", "|---|" + "---:|" * len(names)]
     for o, tab in summary["table"].items():
         tag = "y" if o == "logit" else "p"
-        diff_vals = {m: tab[m]["le_mo"] for m in summary["methods"] if not m.startswith(("trace-", "exact-"))}
-        best = max(diff_vals, key=diff_vals.get) if diff_vals else None
+        best = (summary.get("headline", {}).get(o, {}).get("best_paper_baseline") if bold == "paper" else
+                summary.get("headline", {}).get(o, {}).get("best_baseline") if bold == "all" else None)
         for key, row in (("auc_le", f"LeRF AUC ({tag}) ↑"), ("auc_mo", f"MoRF AUC ({tag}) ↓"),
                          ("le_mo", f"LeRF - MoRF ({tag}) ↑")):
             cells = []
             for m in names:
-                v = tab.get(m, {}).get(key)
-                s = _fmt(v)
-                if key == "le_mo" and m == best:
-                    s = f"**{s}**"
-                cells.append(s)
+                s = _fmt(tab.get(m, {}).get(key))
+                cells.append(f"**{s}**" if key == "le_mo" and m == best else s)
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def table2_markdown(summary: dict) -> str:
+    """The paper's Table 2: rows LeRF AUC, MoRF AUC and their difference per output, a column per method,
+    in two blocks: the paper's own columns (T-y and T-p (Le-Mo), then its eight baselines in its order:
+    Gradient, GradCAM, IBA, RISE (pixel), EP, EBP, IG, InputxGradient; bold = the best of them on
+    LeRF - MoRF), then every other method (other TRACE variants, exact optima, the extra baselines, the
+    CS bound; bold = the best of all baselines when it is in this block)."""
+    methods = summary["methods"]
+    paper = [m for m in (trace_name("logit", "le-mo"), trace_name("prob", "le-mo")) + PAPER_BASELINES if m in methods]
+    others = [m for m in methods if m not in paper] + (["cs-bound"] if "complete" in summary else [])
+    lines = ["**The paper's columns** (TRACE-(Le-Mo) and the paper's Table-2 baselines):", ""]
+    lines += _table_block(summary, paper, "paper")
+    if others:
+        lines += ["", "**Other methods** (TRACE-Le/-Mo, exact optima, baselines outside the paper's set, CS bound):", ""]
+        lines += _table_block(summary, others, "all")
     return "\n".join(lines)
 
 
@@ -225,14 +241,24 @@ def _headline_text(summary: dict) -> list:
     out = []
     for o, h in summary["headline"].items():
         verdict = "beats" if h["beats_best_baseline"] else "does NOT beat"
-        out.append(f"- **{o}**: {method_label(h['trace'])} {verdict} the best baseline on LeRF - MoRF: "
-                   f"{_fmt(h['trace_le_mo'])} vs {_fmt(h['best_baseline_le_mo'])} "
-                   f"({method_label(h['best_baseline'])}), a factor of **{h['factor']:.3f}x** "
-                   f"(the paper saw about 1.8x on ImageNet, t = 49"
-                   + (f"; against the best of the paper's baselines available here, "
-                      f"{method_label(h['best_paper_baseline'])} {_fmt(h['best_paper_baseline_le_mo'])}, the factor is "
-                      f"{h['paper_factor']:.3f}x" if h.get("best_paper_baseline") else "")
-                   + f"). Per input: TRACE ahead on "
+        run = h.get("paper_baselines_run", [])
+        missing = [m for m in PAPER_BASELINES if m not in run]
+        if h.get("best_paper_baseline"):
+            pv = "beats" if h["trace_le_mo"] > h["best_paper_baseline_le_mo"] else "does NOT beat"
+            paper_txt = (f"{method_label(h['trace'])} {pv} the best of **the paper's baselines** "
+                         f"({len(run)} of its 8 ran here"
+                         + (f"; not applicable to this model: {', '.join(method_label(m) for m in missing)}" if missing else "")
+                         + f") on LeRF - MoRF: {_fmt(h['trace_le_mo'])} vs {_fmt(h['best_paper_baseline_le_mo'])} "
+                         f"({method_label(h['best_paper_baseline'])}), a factor of **{h['paper_factor']:.3f}x** "
+                         "(the paper saw about 1.8x over IBA on ImageNet, t = 49). ")
+        else:
+            paper_txt = "None of the paper's eight baselines can run on this model. "
+        out.append(f"- **{o}**: " + paper_txt
+                   + f"Over **all** {len(summary['table'][o]) - len([m for m in summary['table'][o] if m.startswith(('trace-', 'exact-')) or m in ('cs-bound', 'random')])} "
+                   f"baselines run here, including those outside the paper's set that are given the deletion operator "
+                   f"itself (occlusion, feature ablation, Shapley sampling, KernelSHAP, LIME, patch RISE), it {verdict} "
+                   f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
+                   f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
                    f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
                    f"{h.get('inputs_baseline_ahead', '?')}. Random trajectory: {_fmt(h['random_le_mo'])}."
                    + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else "")
@@ -241,6 +267,15 @@ def _headline_text(summary: dict) -> list:
     comp = summary.get("complete")
     if comp:
         for o, c in comp.items():
+            if c.get("mean_ratio_paper") is not None:
+                out.append(f"- **TRACE/CS ({o}, the paper's Fig. 7(b))**: (AUC-Le of SA TRACE-Le - AUC-Mo of SA "
+                           f"TRACE-Mo) / (CS-Le - CS-Mo) averages {c['mean_ratio_paper']:.4f} over the inputs "
+                           f"(min {c['min_ratio_paper']:.4f}); mean Avg.IoU of the CS sets (CS-Le's kept sets, "
+                           f"CS-Mo's deleted sets) {np.mean(c['avg_iou_paper']):.3f}. The Le-Mo variant (Le-Mo of "
+                           f"the one TRACE-(Le-Mo) trajectory over the same denominator, a stricter quantity: one "
+                           f"order for both tests) averages "
+                           + (f"{c['mean_ratio_le_mo_variant']:.4f}." if c.get("mean_ratio_le_mo_variant") is not None
+                              else "- (no TRACE-(Le-Mo) run)."))
             lm = c["objectives"].get("le-mo")
             if lm:
                 out.append(f"- **SA vs exact optimum ({o}, TRACE-(Le-Mo))**: SA reached the exact optimum on "
@@ -265,12 +300,17 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
              f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
              + (f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
                 if results.get('n_correct') is not None else "."),
-             f"- TRACE: simulated annealing (complete transpositions, greedy LeRF start), K = {cfg['sa_iterations']} "
+             f"- TRACE: simulated annealing (complete transpositions, start: {_START_LABELS.get(cfg.get('sa_init', 'greedy'), cfg.get('sa_init'))}), K = {cfg['sa_iterations']} "
              f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
              "T0 = 2 (logit) or f(x)/10 (prob); seed = input index + "
              f"{cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
              f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
              "ranking rule per method in results.json).",
+             "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties "
+             "by feature index): " + "; ".join(
+                 f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
+                 for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
+                 if v.get("kind") == "baseline") + ".",
              f"- Exact optimum and complete-search (CS) bounds: "
              + ("computed from all 2^t sets (t <= " + str(cfg['exact_max_t']) + ")." if "complete" in s
                 else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."),
@@ -282,7 +322,9 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
              "## Headline", "", *_headline_text(s), "",
              "## Deletion AUCs (paper's Table 2 form)", "",
              "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
-             "↓: smaller is better. Bold: the best attribution baseline on LeRF - MoRF. "
+             "↓: smaller is better. First block: the paper's columns (its TRACE-y, TRACE-p and its eight baselines, in "
+             "its order; bold = the best of those baselines on LeRF - MoRF); second block: every other method "
+             "(bold = the best of all baselines, where it is there). "
              + ("`CS bound`: CS-Le (upper bound of LeRF AUC), CS-Mo (lower bound of MoRF AUC) and the per-level "
                 "bound of (Le-Mo) (tighter than CS-Le - CS-Mo, which is "
                 + ", ".join(f"{_fmt(v['le_mo_loose'])} ({o})" for o, v in
@@ -298,6 +340,13 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
                        ("fig4", "Sanity check (paper Fig. 4)")):
         if key in figures:
             lines += [f"## {title}", "", f"![{key}]({figures[key]})", ""]
+            if key == "fig7":
+                lines += ["(b) follows the paper: the ratio (AUC-Le of TRACE-Le - AUC-Mo of TRACE-Mo, two separate SA "
+                          "trajectories) / (CS-Le - CS-Mo) against the Avg.IoU (eq. 5) of the CS sets: the mean of the "
+                          "Avg.IoU of CS-Le's kept sets (eq. 4: max f(x_{s_k}) keeps s_k) and of CS-Mo's deleted sets. "
+                          "(c) is the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same "
+                          "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
+                          "one order must serve both tests.", ""]
             if key == "fig3":
                 lines += ["Baselines show their raw attribution map; TRACE and exact optima show the trajectory "
                           "heatmap ((rank + 1) / t), upsampled bilinearly from the patch grid as in the paper "
