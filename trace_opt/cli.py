@@ -182,11 +182,12 @@ def _demo(args) -> int:
     if args.n > len(X_test):
         raise ValueError(f"--n {args.n} is more than the {len(X_test)} digits of the test split")
     model_info = {"architecture": model.config["arch"], "test_accuracy": model.test_accuracy,
-                  "loaded_from_cache": model.loaded_from_cache, "cache_path": str(model.cache_path),
-                  "config": model.config, "seconds": model_seconds}
+                  "weights_source": model.weights_source, "loaded_from_cache": model.loaded_from_cache,
+                  "cache_path": str(model.cache_path), "config": model.config, "seconds": model_seconds}
+    how = {"shipped": "shipped weights", "cache": "weights trained here earlier (cache)",
+           "trained": "trained here"}[model.weights_source]
     print(f"model: {model.config['arch']} on sklearn digits 8x8, test accuracy {model.test_accuracy:.4f} "
-          f"({'loaded from cache' if model.loaded_from_cache else 'trained'} in {model_seconds:.2f} s; "
-          f"{model.cache_path})")
+          f"({how}, {model_seconds:.2f} s; {model.cache_path})")
     print(f"explaining {args.n} test digit(s): TRACE-(Le-Mo) on logits, {DEMO_GRID}x{DEMO_GRID} grid of 2x2 "
           f"patches (t={DEMO_GRID * DEMO_GRID}), zero reference, solver {args.solver} "
           f"{solver.get_params()}, budget {budget}, seed {args.seed}, {args.threads} torch thread(s)")
