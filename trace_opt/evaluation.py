@@ -35,8 +35,10 @@ from .problem import OBJECTIVES, TraceProblem, ranks_of
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
 OBJECTIVE_LABELS = {"le-mo": "(Le-Mo)", "le": "Le", "mo": "Mo"}
-#: the paper's Table 2 baselines that exist here (its "Gradient" is saliency; IBA, EP, EBP are not in Captum)
-PAPER_BASELINES = ("grad-cam", "rise", "saliency", "integrated-gradients", "input-x-gradient")
+#: the paper's eight Table-2 baselines, in its column order (Grad, GC, IBA, RISE, EP, EBP, IG, IxG): its
+#: "Gradient" is saliency, its RISE samples pixel-level masks (``rise-pixel``; ``rise`` samples the patch grid)
+PAPER_BASELINES = ("saliency", "grad-cam", "iba", "rise-pixel", "extremal-perturbation", "excitation-backprop",
+                   "integrated-gradients", "input-x-gradient")
 
 
 # --------------------------------------------------------------------------- models
@@ -166,7 +168,9 @@ def check_methods(model, methods=None) -> list:
     bad = [n for n in methods if n not in ok]
     if bad:
         why = ("gradient methods need a torch.nn.Module, and this model is a black box"
-               if not isinstance(model, torch.nn.Module) else "grad-cam needs an nn.Conv2d layer")
+               if not isinstance(model, torch.nn.Module) else
+               "grad-cam needs an nn.Conv2d layer; excitation-backprop a feed-forward chain of Linear, Conv2d, "
+               "ReLU, pooling and Flatten layers")
         raise ValueError(f"methods: {bad} cannot run on this model ({why}); methods that apply: {usable}")
     return methods
 
@@ -195,7 +199,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     (a reference kind or a tensor of x's shape).
     """
     from solvers import get_solver
-    from solvers.complete import complete_table, cs_bounds, exact_optimum, table_scores
+    from solvers.complete import avg_iou, complete_table, cs_bounds, exact_optimum, table_scores
 
     seed = int(config.seed) + int(index)
     x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
@@ -238,10 +242,18 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
                 rec["methods"][trace_name(o, obj, "exact")] = {"kind": "exact", "output": o, "objective": obj,
                                                                 "trajectory": sigma.tolist(), "score": opt}
             # the per-level envelopes of the deletion curves (k = 0..t): max D over |S| = k, min D over |S| = k
-            le_b = cs_bounds(table, "le")["level_bound"]
-            mo_b = cs_bounds(table, "mo")["level_bound"]
-            comp["envelope_le"] = np.asarray(le_b).tolist()
-            comp["envelope_mo"] = (-np.asarray(mo_b)[::-1]).tolist()
+            le_all, mo_all = cs_bounds(table, "le"), cs_bounds(table, "mo")
+            comp["envelope_le"] = np.asarray(le_all["level_bound"]).tolist()
+            comp["envelope_mo"] = (-np.asarray(mo_all["level_bound"])[::-1]).tolist()
+            comp.update({"cs_le": le_all["cs_le"], "cs_mo": le_all["cs_mo"],
+                         "cs_le_minus_cs_mo": le_all["cs_le_minus_cs_mo"]})
+            # Avg.IoU (eq. 5) of the sets the paper uses: for CS-Le its s_k are the KEPT sets of size k (eq. 4:
+            # max f(x_{s_k})), the complements of the deleted sets argmax_{|S| = t-k} D(S); for CS-Mo the
+            # deleted sets argmin_{|S| = k} D(S) (avg_iou_mo). avg_iou_le is the deleted sets' (they differ
+            # when the sets do not nest).
+            full = (1 << t) - 1
+            deleted = le_all["level_sets"]
+            comp["avg_iou_le_kept"] = avg_iou([full ^ int(deleted[t - k]) for k in range(t + 1)], t)
             rec["complete"][o] = comp
             tables[o] = table
     # TRACE by simulated annealing (after the complete table when there is one: SA then reads cached D
@@ -293,7 +305,9 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets differ in length ({len(inputs)} vs {len(targets)})")
     check_methods(model, config.methods)  # before the first input's work
-    key = config.key({"dataset": dataset_key, "t": features.t})
+    # the resolved method list (methods=None grows with the registry) and the record layout version
+    key = config.key({"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods),
+                      "record": 2})
     cache = Path(cache_dir) if cache_dir is not None else None
     records = []
     bar = tqdm(range(len(inputs)), desc="inputs", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -399,28 +413,44 @@ def _summarise_complete(records: list) -> dict:
                          "n_sa_optimal": int(sum(c["objectives"][obj]["sa_is_optimal"] for c in comps)),
                          "ratio_sa_to_optimum": float(sa.mean() / opt.mean()) if opt.mean() != 0 else float("nan")}
         lm = np.array([c["objectives"].get("le-mo", {}).get("bound", np.nan) for c in comps])
-        ratio, iou = [], []
+        ratio, iou, paper_ratio, paper_iou, kept_iou = [], [], [], [], []
         for r, c in zip(records, comps):
-            m = r["methods"].get(trace_name(o, "le-mo"))
-            if m is None:
-                continue
-            diff = sum(m["curves"][o]["le"]) - sum(m["curves"][o]["mo"])
             denom = c["cs_le_minus_cs_mo"]
-            ratio.append(diff / denom if denom else float("nan"))
-            iou.append(c["avg_iou_le_mo"])
+            # the paper's Fig. 7(b): AUC-Le of TRACE-Le minus AUC-Mo of TRACE-Mo (two SA trajectories) over
+            # CS-Le - CS-Mo, against the Avg.IoU of the CS sets (mean of CS-Le's kept and CS-Mo's deleted sets)
+            t_le, t_mo = r["methods"].get(trace_name(o, "le")), r["methods"].get(trace_name(o, "mo"))
+            if t_le is not None and t_mo is not None and "avg_iou_le_kept" in c:
+                diff = sum(t_le["curves"][o]["le"]) - sum(t_mo["curves"][o]["mo"])
+                paper_ratio.append(diff / denom if denom else float("nan"))
+                kept_iou.append(c["avg_iou_le_kept"])
+                paper_iou.append(0.5 * (c["avg_iou_le_kept"] + c["avg_iou_mo"]))
+            # the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same denominator,
+            # against the Avg.IoU of the per-level optimal (Le-Mo) sets
+            m = r["methods"].get(trace_name(o, "le-mo"))
+            if m is not None:
+                diff = sum(m["curves"][o]["le"]) - sum(m["curves"][o]["mo"])
+                ratio.append(diff / denom if denom else float("nan"))
+                iou.append(c["avg_iou_le_mo"])
         res[o] = {"objectives": objs, "cs_le": float(np.mean([c["cs_le"] for c in comps])),
                   "cs_mo": float(np.mean([c["cs_mo"] for c in comps])),
                   "cs_le_minus_cs_mo": float(np.mean([c["cs_le_minus_cs_mo"] for c in comps])),
                   "le_mo_bound": float(np.nanmean(lm)),
                   "envelope_le": np.mean([c["envelope_le"] for c in comps], axis=0).tolist(),
                   "envelope_mo": np.mean([c["envelope_mo"] for c in comps], axis=0).tolist(),
-                  "ratio_trace_cs": ratio, "avg_iou_le_mo": iou,
+                  "ratio_paper": paper_ratio, "avg_iou_paper": paper_iou, "avg_iou_le_kept": kept_iou,
+                  "mean_ratio_paper": float(np.mean(paper_ratio)) if paper_ratio else None,
+                  "min_ratio_paper": float(np.min(paper_ratio)) if paper_ratio else None,
+                  "ratio_le_mo_variant": ratio, "avg_iou_le_mo": iou,
+                  "mean_ratio_le_mo_variant": float(np.mean(ratio)) if ratio else None,
                   "avg_iou_le": [c["avg_iou_le"] for c in comps], "avg_iou_mo": [c["avg_iou_mo"] for c in comps]}
     return res
 
 
 def headline(summary: dict) -> dict:
-    """Per output: TRACE-(Le-Mo) of that output vs the best baseline on the LeRF - MoRF difference."""
+    """Per output: TRACE-(Le-Mo) of that output vs the best baseline on the LeRF - MoRF difference, over
+    every baseline run (``best_baseline``, ``factor``; often a method given the deletion operator itself,
+    e.g. occlusion) and over the paper's eight Table-2 baselines only (``best_paper_baseline``,
+    ``paper_factor``; ``paper_baselines_run`` lists those that could run on the model)."""
     out = {}
     for o, tab in summary["table"].items():
         tr = trace_name(o, "le-mo")
@@ -440,6 +470,7 @@ def headline(summary: dict) -> dict:
                   # no trajectory can beat the best baseline by more than this (per-level CS bound of Le-Mo)
                   "max_factor": cs["le_mo"] / base[best] if cs and base[best] > 0 else None}
         paper = {m: v for m, v in base.items() if m in PAPER_BASELINES}
+        out[o]["paper_baselines_run"] = [m for m in PAPER_BASELINES if m in paper]
         if paper:
             pb = max(paper, key=paper.get)
             out[o].update({"best_paper_baseline": pb, "best_paper_baseline_le_mo": paper[pb],
@@ -554,6 +585,6 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
     return result
 
 
-__all__ = ["BlackBox", "EvaluationConfig", "make_oracle", "evaluate_input", "evaluate_inputs", "summarise",
+__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "make_oracle", "evaluate_input", "evaluate_inputs", "summarise",
            "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",
            "randomised_model", "spearman_of_trajectories"]

@@ -247,7 +247,8 @@ def _headline_text(summary: dict) -> list:
             pv = "beats" if h["trace_le_mo"] > h["best_paper_baseline_le_mo"] else "does NOT beat"
             paper_txt = (f"{method_label(h['trace'])} {pv} the best of **the paper's baselines** "
                          f"({len(run)} of its 8 ran here"
-                         + (f"; not applicable to this model: {', '.join(method_label(m) for m in missing)}" if missing else "")
+                         + (f"; not run here (not requested, or not applicable to this model): "
+                            f"{', '.join(method_label(m) for m in missing)}" if missing else "")
                          + f") on LeRF - MoRF: {_fmt(h['trace_le_mo'])} vs {_fmt(h['best_paper_baseline_le_mo'])} "
                          f"({method_label(h['best_paper_baseline'])}), a factor of **{h['paper_factor']:.3f}x** "
                          "(the paper saw about 1.8x over IBA on ImageNet, t = 49). ")
