@@ -276,7 +276,8 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def add_family_subcommands(isub) -> None:
-    """``instances generate`` (a library from a family) and ``instances stats`` (difficulty measures)."""
+    """``instances generate`` (a library from a family), ``instances stats`` (difficulty measures) and
+    ``instances best-known`` (best-known solutions without a table, ``trace_opt.best_known``)."""
     from .problem import OBJECTIVES
 
     g = isub.add_parser("generate", help="build a library from a seeded instance family with a difficulty knob",
@@ -307,6 +308,9 @@ def add_family_subcommands(isub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON ({'summary': ..., 'instances': [...]})")
     s.add_argument("--recompute", action="store_true", help="recompute the measures even when stored")
     s.set_defaults(func=_cli_stats)
+    from .best_known import add_best_known_parser  # 'instances best-known'
+
+    add_best_known_parser(isub)
 
 
 def _family_params(args) -> dict:

@@ -1,0 +1,48 @@
+"""Paired comparisons with confidence intervals on the hard instance library (instances/hard).
+
+Reads the leaderboard written by
+
+    python -m trace_opt instances leaderboard --library instances/hard \
+        --solvers greedy sa tabu ga window-dp beam --budgets 300 1000 3000 --seeds 0 1 \
+        --out bench/results --stem leaderboard_hard
+
+and writes bench/results/leaderboard_hard_paired.md (+ .json): every pair of solvers at each
+budget, paired per instance (gap averaged over the seeds), 95 % Student-t intervals (trace_opt/paired.py).
+Run from the repository root: python bench/leaderboard_hard.py
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from trace_opt.io import atomic_write_bytes, atomic_write_json  # noqa: E402
+from trace_opt.paired import paired_comparisons, paired_table  # noqa: E402
+
+
+def main() -> int:
+    board = json.loads((ROOT / "bench/results/leaderboard_hard.json").read_text())
+    out, rows = [], []
+    out.append("# Paired solver comparisons on instances/hard\n")
+    out.append(f"- leaderboard: `bench/results/leaderboard_hard.md` (`{board.get('command')}`)")
+    out.append("- unit: an instance (normalised gap averaged over its seeds); interval: 95 % Student t over the "
+               "instances; 'separated' = the interval excludes 0; negative = A has the smaller gap (better)")
+    out.append("- regenerate: `python bench/leaderboard_hard.py` (after the leaderboard command)\n")
+    for budget in board["budgets"]:
+        r = paired_comparisons(board, budget)
+        rows += r
+        sep = sum(x["separated"] for x in r)
+        out.append(f"## budget {budget} forward passes ({sep} of {len(r)} pairs separated)\n")
+        out.append(paired_table(r))
+    atomic_write_bytes(ROOT / "bench/results/leaderboard_hard_paired.md", "\n".join(out).encode())
+    atomic_write_json(ROOT / "bench/results/leaderboard_hard_paired.json", {"command": board.get("command"),
+                                                                            "comparisons": rows})
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
