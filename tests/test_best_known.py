@@ -176,3 +176,18 @@ def test_le_mo_random_mean_is_exactly_zero(tmp_path):
     data = load_best_known(tmp_path / "le.best.json")
     assert data["random_mean_kind"] == "50 random orders"
     assert data["random_mean"] == pytest.approx(inst.objectives["le"]["random_mean"], rel=0.2)
+
+
+def test_shipped_best_known_files_check_out():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "instances" / "best_known"
+    files = sorted(folder.glob("*.best.json"))
+    assert len(files) >= 4
+    for f in files:
+        data = load_best_known(f)  # rebuilds the t = 49 problem and recomputes the stored score
+        assert data["t"] == 49 and data["objective"] == "le-mo"
+        assert data["name"] == f.name[:-len(".best.json")]
+        assert data["certificates"]["upper_bound"] >= data["best"]["score"]
+        scores = [h["score"] for h in data["history"]]
+        assert scores == sorted(scores) and scores[-1] == data["best"]["score"]  # only improvements recorded
