@@ -1,0 +1,128 @@
+"""explain_many: searches in lockstep share model calls and give each input its solo result."""
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from exact_models import ExactNet
+
+from trace_opt import ModelOracle, TraceProblem, explain
+from trace_opt.lockstep import LockstepStats, explain_many
+
+X = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def _counters(exp):
+    c = dict(exp.counters)
+    c.pop("forward_seconds")
+    return c
+
+
+def _same(a, b):
+    return (np.array_equal(a.trajectory, b.trajectory) and a.score == b.score and _counters(a) == _counters(b)
+            and a.result.stopped == b.result.stopped and a.result.iterations == b.result.iterations
+            and a.result.history == b.result.history and a.target == b.target)
+
+
+@pytest.fixture(scope="module")
+def exact():
+    return ExactNet(n_inputs=64, n_classes=10).eval()
+
+
+@pytest.mark.parametrize("solver,options,features", [
+    ("sa", {"iterations": 150}, 4), ("sa-batch", {"iterations": 150}, 4), ("tabu", {"iterations": 4}, 4),
+    ("greedy", {}, 4), ("ga", {"generations": 3}, 4), ("beam", {"width": 3}, 4), ("exact", {}, (2, 4))])
+def test_each_input_gets_its_solo_result_with_fewer_model_calls(exact, solver, options, features):
+    """On a batch-invariant model every input's trajectory, score, history and counters equal its solo run
+    (any registered solver; a budget that stops some searches), and the searches share model calls."""
+    opts = dict(features=features, solver=solver, solver_options=options, budget=900, seed=3)
+    stats = LockstepStats()
+    many = explain_many(exact, X, stats=stats, **opts)
+    solo = [explain(exact, x, **opts) for x in X]
+    assert all(_same(a, b) for a, b in zip(many, solo))
+    solo_calls = sum(e.counters["batches"] for e in solo)
+    assert stats.model_calls < solo_calls
+    assert stats.model_inputs == sum(e.counters["forward_passes"] for e in solo)
+
+
+def test_per_input_seeds_targets_and_groups(exact):
+    opts = dict(features=4, solver="sa", solver_options={"iterations": 100}, budget=500)
+    seeds, targets = [4, 5, 6, 7, 8], [1, 2, 3, None, 0]
+    stats = LockstepStats()
+    many = explain_many(exact, X, targets, seed=seeds, lockstep=2, stats=stats, **opts)
+    solo = [explain(exact, x, t, seed=s, **opts) for x, t, s in zip(X, targets, seeds)]
+    assert all(_same(a, b) for a, b in zip(many, solo))
+    assert stats.largest_call <= 2 * 2 * 17  # at most two searches (le-mo: 2(t+1) sets each) per call
+
+
+def test_a_numpy_black_box_is_served_in_lockstep():
+    w = np.random.default_rng(1).normal(size=(64, 3))
+
+    def black_box(batch):  # elementwise float64, so batch-invariant
+        flat = np.asarray(batch, dtype=np.float64).reshape(len(batch), -1)
+        acc = flat[:, :1] * w[0]
+        for i in range(1, 64):
+            acc = acc + flat[:, i:i + 1] * w[i]
+        return np.maximum(acc, 0.0)
+
+    xs = X.numpy()[:, 0]
+    opts = dict(features=4, solver="sa", solver_options={"iterations": 120}, budget=600, seed=1)
+    many = explain_many(black_box, xs, [0, 1, 2, 0, 1], **opts)
+    solo = [explain(black_box, x, t, **opts) for x, t in zip(xs, [0, 1, 2, 0, 1])]
+    assert all(_same(a, b) for a, b in zip(many, solo))
+
+
+def test_a_failing_input_does_not_stop_the_others(exact):
+    xs = [X[0], torch.rand(1, 9, 9), X[2]]  # the middle one cannot go through the model (81 > 64 inputs)
+    opts = dict(features=(2, 2), solver="sa", solver_options={"iterations": 50}, budget=300, seed=0)
+    out = explain_many(exact, xs, errors="return", **opts)
+    assert isinstance(out[1], Exception)
+    assert _same(out[0], explain(exact, X[0], **opts)) and _same(out[2], explain(exact, X[2], **opts))
+    with pytest.raises(Exception):
+        explain_many(exact, xs, **opts)
+
+
+def test_on_a_cnn_results_agree_within_float_tolerance():
+    """A CNN's rows may differ in the last bits in another batch, so a lockstep search may take another
+    path than its solo run; each returned value is the true score of its trajectory to float tolerance."""
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 64, 10)).eval()
+    opts = dict(features=4, solver="sa", solver_options={"iterations": 100}, budget=600, seed=2)
+    for exp, x in zip(explain_many(cnn, X, **opts), X):
+        problem = TraceProblem(ModelOracle(cnn, x, exp.target, features=4), "le-mo")
+        assert exp.value == pytest.approx(problem.to_paper_units(problem.score(exp.trajectory)), rel=1e-5)
+
+
+def test_ctrl_c_stops_every_search_with_its_best_so_far(exact):
+    calls = {"n": 0}
+
+    class Interrupting(torch.nn.Module):
+        def forward(self, x):
+            calls["n"] += 1
+            if calls["n"] == 20:
+                os.kill(os.getpid(), signal.SIGINT)
+            return exact(x)
+
+    opts = dict(features=4, solver="sa", solver_options={"iterations": 5000}, seed=0)
+    many = explain_many(Interrupting().eval(), X, **opts)
+    assert all(e.result.stopped == "interrupted" for e in many)
+    assert all(e.curves is not None and sorted(e.trajectory.tolist()) == list(range(16)) for e in many)
+    assert all(e.result.iterations < 5000 for e in many)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_settings_checked_before_work_and_no_state_leaks(exact):
+    with pytest.raises(ValueError, match="solver"):
+        explain_many(exact, X, solver="nope")
+    with pytest.raises(ValueError, match="seed has 2"):
+        explain_many(exact, X, seed=[1, 2])
+    with pytest.raises(ValueError, match="targets has 1"):
+        explain_many(exact, X, [1])
+    with pytest.raises(ValueError, match="lockstep"):
+        explain_many(exact, X, lockstep=0)
+    with pytest.raises(ValueError, match="empty"):
+        explain_many(exact, [])
+    explain_many(exact, X[:2], solver="greedy")
+    assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
