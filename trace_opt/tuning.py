@@ -344,6 +344,46 @@ def _fail_stale_running(study) -> int:
     return n
 
 
+class _InterruptInsideTrials:
+    """SIGINT handling while ``study.optimize`` runs (main thread only): Ctrl-C raises KeyboardInterrupt
+    inside a trial's objective (Optuna marks that trial FAIL and re-raises), but is held back while
+    Optuna does its own bookkeeping between trials, where an exception could leave its heartbeat thread
+    running and the process hanging at exit; it is raised at the next trial's start or when
+    ``optimize`` returns."""
+
+    def __init__(self):
+        self.inside, self.pending, self.saved = False, False, None
+
+    def _handler(self, signum, frame):
+        if self.inside:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def enter_trial(self):
+        self.inside = True
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.saved = signal.signal(signal.SIGINT, self._handler)
+        else:
+            self.inside = True  # not ours to handle: KeyboardInterrupt arrives as usual
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.saved is not None:
+            signal.signal(signal.SIGINT, self.saved)
+        if self.pending and exc[0] is None:
+            raise KeyboardInterrupt
+
+
 def _sweep_failed(study) -> int:
     """Enqueue every failed trial that has no retry yet. Returns how many were enqueued."""
     from optuna.trial import TrialState
@@ -427,8 +467,16 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     _fail_stale_running(study)
     _sweep_failed(study)
     computed = [0]
+    interrupts = _InterruptInsideTrials()
 
     def objective_fn(trial):
+        interrupts.enter_trial()
+        try:
+            return _objective(trial)
+        finally:
+            interrupts.inside = interrupts.saved is None
+
+    def _objective(trial):
         trial.set_user_attr("owner", _owner())
         params = suggest_params(trial, resolved)
         done = _partial_units(trial)
@@ -455,7 +503,7 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
     n_done = len(study.get_trials(deepcopy=False, states=finished))
     if n_done < n_trials:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), interrupts:
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
             study.optimize(objective_fn, n_trials=n_trials - n_done, timeout=timeout,
                            callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
@@ -629,7 +677,9 @@ def _cli_tune(args) -> int:
     check_output_dir("--out", args.out)  # before any trial
     if args.solver not in SEARCH_SPACES:
         raise ValueError(f"--solver {args.solver!r} has no search space; expected one of {sorted(SEARCH_SPACES)}")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says how far the study is
+    # the progress bar says how far the study is; errors propagate anyway, and a trial failed by Ctrl-C
+    # needs no traceback in Optuna's log
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     lib = load_library(args.library)
     if args.holdout_every:
         train, held = split_library(lib, args.holdout_every)
