@@ -279,10 +279,12 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
 
 def _ignore_sigint() -> None:
     """Pool worker initializer: Ctrl-C is the driver's to handle (it stops the workers), so a worker
-    never turns it into a result or prints a traceback of its own."""
+    never turns it into a result or prints a traceback of its own. Workers start with SIGINT blocked
+    (``_run_pool`` spawns them so), which covers their start-up before this runs."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
@@ -292,6 +294,7 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
     as failed only after it was unfinished at ``max_retries + 1`` breakages. Ctrl-C terminates the workers
     and propagates (nothing cut short is written)."""
     import multiprocessing as mp
+    import signal
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
@@ -301,8 +304,14 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
                                    initializer=_ignore_sigint)
         again = []
         try:
-            futures = {pool.submit(_explain_chunk, model, chunk, settings, config_hash): k
-                       for k, chunk in enumerate(todo)}
+            # the workers are spawned by submit: with SIGINT blocked, which they inherit; a Ctrl-C meanwhile
+            # stays pending here and is raised when it is unblocked
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                futures = {pool.submit(_explain_chunk, model, chunk, settings, config_hash): k
+                           for k, chunk in enumerate(todo)}
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             for fut in as_completed(futures):
                 chunk = todo[futures[fut]]
                 try:

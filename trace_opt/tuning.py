@@ -355,14 +355,18 @@ class _InterruptInsideTrials:
         self.inside, self.pending, self.saved = False, False, None
 
     def _handler(self, signum, frame):
+        self.pending = True  # kept: a KeyboardInterrupt raised inside a weakref callback is swallowed by Python
         if self.inside:
             raise KeyboardInterrupt
-        self.pending = True
+
+    def check(self):
+        """Raise KeyboardInterrupt if Ctrl-C came and was not raised (or was swallowed) yet."""
+        if self.pending:
+            raise KeyboardInterrupt
 
     def enter_trial(self):
         self.inside = True
-        if self.pending:
-            raise KeyboardInterrupt
+        self.check()
 
     def __enter__(self):
         import signal
@@ -452,7 +456,7 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     study_name = study_name or f"{solver}-{objective}-b{budget}"
     direction = "minimize" if instances is not None else "maximize"
     config = _config(solver, budget, objective, seeds, instances, problems, resolved)
-    if not progress:
+    if not progress and optuna.logging.get_verbosity() < optuna.logging.WARNING:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=store, study_name=study_name, direction=direction, load_if_exists=True,
                                 sampler=trial_seeded_sampler(sampler_seed),
@@ -492,6 +496,7 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
                                     problem=problems[i] if problems is not None else None)
                 trial.set_user_attr(f"unit_{u}", row)
                 computed[0] += 1
+                interrupts.check()
                 if on_unit is not None:
                     on_unit(trial.number, u, row)
             values.append(row["value"])
