@@ -6,7 +6,8 @@ import numpy as np
 from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
 from trace_opt._validation import check_choice, check_positive_float, check_positive_int
-from trace_opt.kernels import OBJECTIVE_CODES, chain_from_values, chain_sum, full_key, prefix_keys, request_keys
+from trace_opt.core.objective import get_objective
+from trace_opt.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
 from trace_opt.problem import TraceProblem
 
 from . import anneal_kernels as AK
@@ -132,7 +133,7 @@ class KeyedChain:
         self.oracle = problem.oracle
         self.nb = nb
         t = self.t = problem.t
-        self.objective = OBJECTIVE_CODES[problem.objective]
+        self.objective = problem.objective.code
         self.full = full_key(t)
         self.sigma = np.ascontiguousarray(sigma, dtype=np.int64).copy()
         self.new = np.empty(t, dtype=np.int64)
@@ -340,7 +341,7 @@ def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0:
     from trace_opt.synthetic import SyntheticSetFunction
     if not isinstance(fn, SyntheticSetFunction):
         raise ValueError(f"fn must be a trace_opt.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
-    obj = OBJECTIVE_CODES[check_choice("objective", objective, tuple(OBJECTIVE_CODES))]
+    obj = get_objective(objective).code
     iterations = check_positive_int("iterations", iterations)
     T0 = check_positive_float("T0", T0)
     eta = check_positive_float("eta", eta)

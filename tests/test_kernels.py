@@ -10,6 +10,7 @@ from neighbourhoods import NEIGHBOURHOODS, get_neighbourhood
 from neighbourhoods import kernels as NK
 from solvers import anneal_kernels as AK
 from trace_opt import kernels as K
+from trace_opt.core.objective import Objective
 from trace_opt.problem import TraceProblem
 from trace_opt.rankings import kendall_tau_distance
 from trace_opt.synthetic import SyntheticSetFunction
@@ -39,7 +40,7 @@ def test_segment_and_request_keys_after_a_move(t, seed, obj):
     sigma = rng.permutation(t).astype(np.int64)
     keys = K.prefix_keys(sigma, np.empty(t + 1, dtype=np.uint64))
     full = K.full_key(t)
-    code = K.OBJECTIVE_CODES[obj]
+    code = Objective(obj).code
     for name in NEIGHBOURHOODS:
         nb = get_neighbourhood(name, t)
         new = np.empty(t, dtype=np.int64)
@@ -61,7 +62,7 @@ def test_accumulated_delta_equals_problem_move_delta(obj):
     fn = SyntheticSetFunction(20, seed=3, width=5)
     problem = TraceProblem(fn.oracle(), obj)
     rng = np.random.default_rng(0)
-    code = K.OBJECTIVE_CODES[obj]
+    code = Objective(obj).code
     full = K.full_key(20)
     for name in NEIGHBOURHOODS:
         nb = get_neighbourhood(name, 20)
@@ -230,3 +231,22 @@ def test_key_table_fill_refuses_a_request_started_after_its_find():
     table.find(keys2, np.empty(1))  # another request in between
     with pytest.raises(ValueError, match="same keys array"):
         table.fill(keys, np.empty(3), np.array([]))
+
+
+@given(t=st.integers(2, 12), seed=st.integers(0, 2**31 - 1), obj=st.sampled_from(["le", "mo", "le-mo"]))
+def test_objective_rule_and_its_compiled_form_agree(t, seed, obj):
+    """The kernels' request_keys/chain_from_values (by Objective.code) give the c(S) of Objective's
+    request_masks/from_values and of its table form, for random sets of a random D table."""
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=1 << t)
+    keys = rng.integers(0, 1 << t, size=7).astype(np.uint64)
+    rule = Objective(obj)
+    req = np.empty(14, dtype=np.uint64)
+    n = K.request_keys(keys, 7, K.full_key(t), rule.code, req)
+    compiled = K.chain_from_values(d[req[:n].astype(np.int64)], 7, rule.code, np.empty(7))
+    masks = ((keys[:, None] >> np.arange(t, dtype=np.uint64)) & np.uint64(1)).astype(bool)
+    asked = rule.request_masks(masks)
+    asked_keys = (asked * (1 << np.arange(t))).sum(axis=1)
+    assert np.array_equal(asked_keys, req[:n].astype(np.int64))
+    assert np.array_equal(rule.from_values(d[asked_keys], 7), compiled)
+    assert np.array_equal(rule.table(d)[keys.astype(np.int64)], compiled)

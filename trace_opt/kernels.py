@@ -11,7 +11,8 @@
 * the synthetic set function of ``trace_opt.synthetic``;
 * Kendall tau distance between trajectories (Fenwick tree, O(t log t)).
 
-Objective codes: ``OBJ_LE = 0``, ``OBJ_MO = 1``, ``OBJ_LE_MO = 2`` (``OBJECTIVE_CODES`` maps names).
+Objective codes: ``OBJ_LE = 0``, ``OBJ_MO = 1``, ``OBJ_LE_MO = 2`` (``Objective.code``): ``request_keys``
+and ``chain_from_values`` are the compiled form of ``trace_opt.core.objective.Objective``'s rule.
 Kernels are pure functions of arrays; the readable wrappers live with their callers.
 """
 from __future__ import annotations
@@ -20,7 +21,6 @@ import numpy as np
 from numba import njit
 
 OBJ_LE, OBJ_MO, OBJ_LE_MO = 0, 1, 2
-OBJECTIVE_CODES = {"le": OBJ_LE, "mo": OBJ_MO, "le-mo": OBJ_LE_MO}
 
 
 def full_key(t: int) -> np.uint64:

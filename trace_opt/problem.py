@@ -15,9 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._validation import check_choice, check_trajectory
+from .core.objective import OBJECTIVES, Objective, get_objective
 from .oracle import Oracle
-
-OBJECTIVES = ("le", "mo", "le-mo")
 CURVE_NAMES = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
 
 
@@ -79,20 +78,14 @@ class TraceProblem:
         if not isinstance(oracle, Oracle):
             raise ValueError(f"oracle must be a trace_opt Oracle; got {type(oracle).__name__}")
         self.oracle = oracle
-        self.objective = check_choice("objective", objective, OBJECTIVES)
+        self.objective: Objective = get_objective(objective)
         self.t = oracle.t
 
     # ------------------------------------------------------------ objective
     def c_values(self, masks: np.ndarray) -> np.ndarray:
         """c(S) for each row of a bool matrix (B x t), one oracle batch (sets and complements together)."""
         masks = np.asarray(masks, dtype=bool)
-        if self.objective == "le":
-            return self.oracle.evaluate(masks)
-        if self.objective == "mo":
-            return -self.oracle.evaluate(~masks)
-        vals = self.oracle.evaluate(np.concatenate([masks, ~masks]))
-        n = len(masks)
-        return vals[:n] - vals[n:]
+        return self.objective.from_values(self.oracle.evaluate(self.objective.request_masks(masks)), len(masks))
 
     def check_trajectory(self, sigma, name: str = "trajectory") -> np.ndarray:
         return check_trajectory(sigma, self.t, name)
@@ -127,7 +120,7 @@ class TraceProblem:
 
     def to_paper_units(self, score: float) -> float:
         """The score in the paper's sign: AUC-Le (le), AUC-Mo (mo, lower is better), AUC-Le - AUC-Mo (le-mo)."""
-        return -score if self.objective == "mo" else score
+        return self.objective.to_paper(score)
 
     # --------------------------------------------------------------- moves
     def move_deltas(self, sigma: np.ndarray, chain: np.ndarray, candidates: np.ndarray,
