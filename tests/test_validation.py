@@ -308,11 +308,11 @@ def test_a_model_returning_the_wrong_batch_size_is_refused(x):
             return b.flatten(1)[:1, :3]
 
     oracle = ModelOracle(FirstRowOnly().eval(), x, 0, features=3)  # the probe (B = 1) is fine
-    with pytest.raises(ValueError, match="1 score"):
+    with pytest.raises(ValueError, match=r"returned output of shape \(1, 3\) for a batch of 4"):
         oracle.evaluate(np.eye(9, dtype=bool)[:4])
     assert oracle.counters()["cache_size"] == 1
     callable_oracle = CallableOracle(lambda b: np.ones(1), np.arange(4.0))
-    with pytest.raises(ValueError, match="1 score"):
+    with pytest.raises(ValueError, match=r"fn returned output of shape \(1,\) for a batch of 3"):
         callable_oracle.evaluate(np.eye(4, dtype=bool)[:3])
     with pytest.raises(ValueError, match="fn must return"):  # 2 rows for a probe of 1
         CallableOracle(lambda b: np.ones((2 * len(b), 2)), np.arange(4.0), target=0)

@@ -166,14 +166,13 @@ def _demo(args) -> int:
     import trace_opt
     from solvers import greedy_order
     from trace_opt.data import digits_cnn, load_digits_split
-    from trace_opt.io import atomic_write_json, json_values
+    from trace_opt.io import atomic_write_json, check_output_dir, json_values
     from trace_opt.plots import plot_curves, plot_deletion_sequence, plot_overlay
 
     start = time.perf_counter()
     progress = not args.no_progress
     solver, budget, iterations_applied = _solver_and_budget(args.solver, args.iterations, args.budget)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir("--out", args.out, create=True)
 
     t0 = time.perf_counter()
     model = digits_cnn(size=DEMO_SIZE, seed=0, cache_dir=args.cache_dir)

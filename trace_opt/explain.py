@@ -54,9 +54,11 @@ def _warn_degenerate(oracle, result) -> list:
                             "trajectory, from the full input to the full reference: the model's output does not "
                             "depend on these features (a model returning labels, e.g. predict instead of "
                             "predict_proba, or a saturated output), so the trajectory is arbitrary")
-    if result.info.get("identity_fallback"):
-        messages.append(f"the search stopped ({result.stopped}) before it evaluated any trajectory: the identity "
-                        f"order 0..{oracle.t - 1} is returned, not a searched one; raise the budget")
+    if result.info.get("identity_fallback") or (result.stopped in ("budget", "time", "iterations")
+                                                 and not result.history):
+        messages.append(f"the search stopped ({result.stopped}) before it evaluated any trajectory: the order "
+                        f"returned is its unsearched start (e.g. the identity order 0..{oracle.t - 1}); raise the "
+                        "budget")
     for message in messages:
         warnings.warn(message, DegenerateExplanationWarning, stacklevel=3)
     return messages

@@ -87,7 +87,9 @@ def grid_features(shape, grid) -> Features:
         raise ValueError(f"grid must be an int or (rows, cols); got {grid!r}")
     rows, cols = (check_positive_int("grid", int(g)) for g in grid)
     if rows > H or cols > W:
-        raise ValueError(f"grid={grid!r} has more patches than pixels in the input of shape {(H, W)}")
+        hint = ("; an input of height 1 looks like a batch of one row (x[None]): give one input without a batch "
+                "dimension, and a 1-D row of columns for tabular data" if H == 1 else "")
+        raise ValueError(f"grid={grid!r} has more patches than pixels in the input of shape {(H, W)}{hint}")
     ids = _split(H, rows)[:, None] * cols + _split(W, cols)[None, :]
     t = rows * cols
     if t < 2:
@@ -155,6 +157,10 @@ def as_features(features, input_shape: tuple[int, ...]) -> Features:
             raise ValueError("features given as a grid need an input with at least 2 dimensions (H, W)")
         feats = grid_features(input_shape[-2:], features)
     else:
+        if isinstance(features, list) and len(features) == 2 and len(input_shape) >= 2 and \
+                all(isinstance(v, (int, np.integer)) for v in features):
+            raise ValueError(f"features={features!r} is a list, read as a feature map (one id per element); a "
+                             f"grid is an int or a tuple: features={tuple(features)!r}")
         arr = np.asarray(features)
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError("features must be a Features object, a grid size (int or (rows, cols)), "

@@ -244,7 +244,9 @@ def _check_target(target, n_classes: int, what: str) -> int:
             value = operator.index(target)
         except TypeError:
             value = None
-    if value is None or not 0 <= value < n_classes:
+    if value is None:
+        raise ValueError(f"target={target!r} is not an integer; expected an integer {what} in 0..{n_classes - 1}")
+    if not 0 <= value < n_classes:
         raise ValueError(f"target={target!r} is out of range; expected an integer {what} in 0..{n_classes - 1}")
     return int(value)
 
