@@ -115,14 +115,36 @@ def objective_table(table, objective: str) -> np.ndarray:
 def exact_optimum(table, objective: str) -> tuple[np.ndarray, float]:
     """The optimal trajectory and its score (maximised chain sum) by DP over the subset lattice.
 
-    O(t 2^t) time, O(2^t) memory (numba kernel ``kernels.chain_dp``). Ties go to the lowest feature
-    at each backtracking step, so the result is deterministic.
+    O(t 2^t) time, O(2^t) memory (numba kernel ``kernels.chain_dp``). Deterministic under ties, by the
+    toolkit's one tie rule (DESIGN.md section 4; ``kernels.chain_dp``): among exactly tied optimal
+    orders the lower feature index is the less important (backtracking from the full set removes the
+    highest tied feature first, so it takes the later position); on an additive objective with tied
+    weights this is the stable ascending sort of ``rankings.attribution_to_trajectory``. Whether the
+    optimum is unique: ``optimal_trajectory_count``.
     """
     c = objective_table(table, objective)
     sigma, _ = kernels.chain_dp(c)
     keys = np.concatenate([[0], np.cumsum(np.left_shift(1, sigma))])
     # re-summed like TraceProblem.chain(sigma).sum(), so scores compare bit for bit with the solvers'
     return sigma.astype(np.int64), float(c[keys].sum())
+
+
+def optimal_trajectory_count(table, objective: str) -> dict:
+    """How many trajectories reach the exact optimum of ``objective`` on a D table.
+
+    Counted by DP over the subset lattice (``trace_opt.difficulty.count_optimal_trajectories``, which
+    treats values within ``difficulty.RTOL`` relative rounding as ties; counts exact below 2^53, i.e.
+    every t <= 18, float-rounded beyond). Returns ``{"optimal_trajectories": N, "optimum_unique":
+    N == 1, "all_orders_tie": N == t!}`` (every order optimal, e.g. a symmetric model or a constant D).
+    O(t 2^t) time, 2 x 2^t floats.
+    """
+    from math import factorial
+
+    from trace_opt.difficulty import count_optimal_trajectories
+
+    d, t = _check_table(table)
+    _, n = count_optimal_trajectories(d, objective)
+    return {"optimal_trajectories": int(n), "optimum_unique": n == 1, "all_orders_tie": n >= factorial(t)}
 
 
 def table_scores(table, objective: str, sigmas) -> np.ndarray:

@@ -1,10 +1,13 @@
 """The exact solver: complete search (2^t sets) then DP over the subset lattice (solvers.complete)."""
 from __future__ import annotations
 
+import numpy as np
+
 from trace_opt._validation import check_positive_float, check_positive_int
 
 from .base import Solver, register
-from .complete import MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum, memory_estimate, size_description
+from .complete import (MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum, memory_estimate, optimal_trajectory_count,
+                       size_description)
 
 
 @register("exact")
@@ -16,6 +19,11 @@ class Exact(Solver):
     max_t : refuse t above this (2^t forward passes); default ``complete.MAX_T``.
     max_memory_gb : refuse when the memory estimate exceeds this; default ``complete.MAX_MEMORY_GB``.
     chunk : sets per oracle request; each chunk counts as one iteration.
+    count_ties : also count the optimal trajectories (``complete.optimal_trajectory_count``: one more
+        O(t 2^t) pass over the table, no model call) into ``Result.info``: ``optimal_trajectories``,
+        ``optimum_unique`` and ``all_orders_tie`` (every order is optimal: a symmetric model or a
+        constant D). The trajectory returned under ties follows the toolkit's tie rule (lower feature
+        index = less important; ``complete.exact_optimum``).
 
     Cost: 2^t forward passes minus cache hits. The size limits are checked before any model call
     (ValueError suggesting a heuristic). A forward-pass budget below that cost stops the solve with
@@ -24,7 +32,11 @@ class Exact(Solver):
     and, with ``progress=True``, shown in the progress bar's description.
     """
 
-    def __init__(self, max_t: int = MAX_T, max_memory_gb: float = MAX_MEMORY_GB, chunk: int = 1 << 14):
+    def __init__(self, max_t: int = MAX_T, max_memory_gb: float = MAX_MEMORY_GB, chunk: int = 1 << 14,
+                 count_ties: bool = True):
+        if not isinstance(count_ties, (bool, np.bool_)):
+            raise ValueError(f"count_ties must be True or False; got {count_ties!r}")
+        self.count_ties = bool(count_ties)
         self.max_t = check_positive_int("max_t", max_t, minimum=2)
         self.max_memory_gb = check_positive_float("max_memory_gb", max_memory_gb)
         self.chunk = check_positive_int("chunk", chunk)
@@ -41,4 +53,6 @@ class Exact(Solver):
         table = complete_table(problem, chunk=self.chunk, max_t=self.max_t, max_memory_gb=self.max_memory_gb,
                                on_chunk=lambda done: run.tick())
         sigma, score = exact_optimum(table, problem.objective)
+        if self.count_ties:
+            run.info.update(optimal_trajectory_count(table, problem.objective))
         run.report(sigma, score)

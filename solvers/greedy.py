@@ -15,9 +15,13 @@ def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None
 
     ``lerf`` builds sigma from the least important end: at step k it appends the feature i that
     maximises ``c(P_k + {i})``. ``morf`` builds from the most important end: it places at position
-    t-1-k the feature i maximising ``c(R - {i})`` over the remaining set R. Ties go to the lowest
-    feature index. Each step scores all remaining features in one batch. With a ``run``, a stop keeps
-    the order completed so far (the rest by index) and, if ``count_iterations``, each step is an iteration.
+    t-1-k the feature i maximising ``c(R - {i})`` over the remaining set R. Ties follow the toolkit's
+    one rule (DESIGN.md section 4: among equally good features the lower index is the less important):
+    ``lerf`` places the lowest tied feature (earliest position), ``morf`` the highest (latest
+    position), so both give the stable ascending sort on an additive objective with tied weights, as
+    ``rankings.attribution_to_trajectory`` and the exact DP do. Each step scores all remaining features
+    in one batch. With a ``run``, a stop keeps the order completed so far (the rest by index) and, if
+    ``count_iterations``, each step is an iteration.
     """
     t = problem.t
     deleted = np.zeros(t, dtype=bool)  # lerf: features placed at the front; morf: at the back
@@ -33,7 +37,9 @@ def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None
         if direction == "morf":
             masks = ~masks  # the remaining set minus the candidate
         values = problem.c_values(masks)
-        choice = int(remaining[int(np.argmax(values))])
+        # ties (exact equality): lerf -> the lowest feature, morf -> the highest (see the tie rule above)
+        best = int(np.argmax(values)) if direction == "lerf" else len(values) - 1 - int(np.argmax(values[::-1]))
+        choice = int(remaining[best])
         deleted[choice] = True
         placed.append(choice)
     placed.append(int(np.flatnonzero(~deleted)[0]))

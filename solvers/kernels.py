@@ -15,9 +15,16 @@ def chain_dp(c):
 
     ``c``: float64 array of length ``2^t``, ``c[S]`` for each bitmask S. Solves
     ``V({}) = c({})``, ``V(S) = c(S) + max_{i in S} V(S \\ {i})`` visiting S in increasing integer
-    order (``S \\ {i} < S``). Ties go to the lowest i. Returns ``(sigma, V(all))`` where ``sigma`` is
-    the optimal order (``sigma[|S|-1]`` = the element removed from S by backtracking from the full set).
+    order (``S \\ {i} < S``). Returns ``(sigma, V(all))`` where ``sigma`` is the optimal order
+    (``sigma[|S|-1]`` = the element removed from S by backtracking from the full set).
     O(t 2^t) time, 2^t floats + 2^t argmax bytes.
+
+    Tie rule (the toolkit's one rule, DESIGN.md section 4: among equally good features the lower index
+    is the less important, i.e. earlier in sigma): among predecessors ``S \\ {i}`` with exactly equal
+    ``V`` the **highest** i is removed, so it takes the later (more important) position. On an additive
+    objective with tied weights this returns the stable ascending sort, the order
+    ``rankings.attribution_to_trajectory`` gives. Ties are exact float equalities; near-ties within
+    rounding are counted by ``trace_opt.difficulty.count_optimal_trajectories`` but broken by value here.
     """
     n = c.shape[0]
     t = 0
@@ -33,7 +40,7 @@ def chain_dp(c):
         for i in range(t):
             if (S >> i) & 1:
                 v = V[S ^ (1 << i)]
-                if v > best:
+                if v >= best:  # >=: exact ties go to the highest i (the tie rule above)
                     best = v
                     bi = i
         V[S] = c[S] + best

@@ -199,7 +199,8 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     (a reference kind or a tensor of x's shape).
     """
     from solvers import get_solver
-    from solvers.complete import avg_iou, complete_table, cs_bounds, exact_optimum, table_scores
+    from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum, optimal_trajectory_count,
+                                  table_scores)
 
     seed = int(config.seed) + int(index)
     x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
@@ -235,7 +236,8 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
                 b = cs_bounds(table, obj)
                 comp["objectives"][obj] = {
                     "optimum": opt, "random_mean": b["random_mean"],
-                    "bound": b["bound"], "level_bound": np.asarray(b["level_bound"]).tolist(), "avg_iou": b["avg_iou"]}
+                    "bound": b["bound"], "level_bound": np.asarray(b["level_bound"]).tolist(), "avg_iou": b["avg_iou"],
+                    **optimal_trajectory_count(table, obj)}  # ties: optimal_trajectories, optimum_unique, all_orders_tie
                 comp.update({"cs_le": b["cs_le"], "cs_mo": b["cs_mo"], "cs_le_minus_cs_mo": b["cs_le_minus_cs_mo"],
                              "avg_iou_le": b["avg_iou_le"], "avg_iou_mo": b["avg_iou_mo"],
                              "avg_iou_le_mo": b["avg_iou_le_mo"]})
@@ -307,7 +309,7 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
     check_methods(model, config.methods)  # before the first input's work
     # the resolved method list (methods=None grows with the registry) and the record layout version
     key = config.key({"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods),
-                      "record": 2})
+                      "record": 3})
     cache = Path(cache_dir) if cache_dir is not None else None
     records = []
     bar = tqdm(range(len(inputs)), desc="inputs", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -381,11 +383,52 @@ def summarise(records: list, outputs=("logit", "prob")) -> dict:
             c = out["complete"][o]
             table[o]["cs-bound"] = {"auc_le": c["cs_le"], "auc_mo": c["cs_mo"], "le_mo": c["le_mo_bound"],
                                     "le_mo_loose": c["cs_le_minus_cs_mo"]}
+    out["ties"] = tie_summary(records, names)
     out["headline"] = headline(out)
     for o, h in out["headline"].items():  # paired per-input comparison with the best baseline
         d = np.array([_le_mo(r, h["trace"], o) - _le_mo(r, h["best_baseline"], o) for r in records])
         h.update({"inputs_trace_ahead": int((d > 1e-9).sum()), "inputs_tied": int((np.abs(d) <= 1e-9).sum()),
                   "inputs_baseline_ahead": int((d < -1e-9).sum())})
+    return out
+
+
+def tie_summary(records: list, methods=None) -> dict:
+    """How often ties decided an order (the tie rule: lower feature index = less important).
+
+    ``exact[output][objective]`` (when the complete table was computed): ``n_unique`` inputs whose exact
+    optimum is unique, ``n_tied`` with several optimal trajectories, ``n_all_orders_tie`` where every
+    order is optimal (a symmetric model or a constant D), ``max_optimal_trajectories``.
+    ``baselines[method]``: ``n_inputs_with_tied_scores`` (inputs where at least two features got exactly
+    equal scores, so the index rule set part of the order) and ``max_tied_features`` (the largest group
+    of equal scores on one input).
+    """
+    names = method_names(records) if methods is None else list(methods)
+    out: dict = {"rule": "lower feature index = less important (earlier in the trajectory)", "exact": {},
+                 "baselines": {}}
+    if records and all("complete" in r for r in records):
+        for o in records[0]["complete"]:
+            out["exact"][o] = {}
+            for obj in records[0]["complete"][o]["objectives"]:
+                entries = [r["complete"][o]["objectives"][obj] for r in records]
+                if not all("optimal_trajectories" in e for e in entries):
+                    continue  # records written before ties were counted
+                counts = [int(e["optimal_trajectories"]) for e in entries]
+                out["exact"][o][obj] = {"n_inputs": len(counts), "n_unique": sum(c == 1 for c in counts),
+                                        "n_tied": sum(c > 1 for c in counts),
+                                        "n_all_orders_tie": sum(bool(e.get("all_orders_tie")) for e in entries),
+                                        "max_optimal_trajectories": max(counts)}
+    for m in names:
+        if not records or records[0]["methods"][m].get("kind") != "baseline":
+            continue
+        sizes = []
+        for r in records:
+            scores = np.asarray(r["methods"][m].get("scores", []), dtype=np.float64)
+            if scores.size:
+                _, counts = np.unique(scores, return_counts=True)
+                sizes.append(int(counts.max()))
+        if sizes:
+            out["baselines"][m] = {"n_inputs_with_tied_scores": sum(s > 1 for s in sizes),
+                                   "max_tied_features": max(sizes)}
     return out
 
 
@@ -586,5 +629,6 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
 
 
 __all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "make_oracle", "evaluate_input", "evaluate_inputs", "summarise",
+           "tie_summary",
            "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",
            "randomised_model", "spearman_of_trajectories"]

@@ -292,6 +292,40 @@ def _headline_text(summary: dict) -> list:
     return out
 
 
+def ties_markdown(summary: dict) -> list:
+    """Lines on ties: how many inputs have a non-unique exact optimum (or one where every order ties),
+    and how often a baseline's order was partly set by the tie rule (equal feature scores)."""
+    ties = summary.get("ties")
+    if not ties:
+        return []
+    n = summary["n_inputs"]
+    lines = [f"One tie rule everywhere: {ties['rule']} (attribution orders: stable ascending sort; the exact DP "
+             "and greedy pick, among exactly equal options, the order that rule gives)."]
+    for o, objs in ties.get("exact", {}).items():
+        parts = []
+        for obj, e in objs.items():
+            txt = f"TRACE-{OBJECTIVE_TEXT.get(obj, obj)}: unique on {e['n_unique']}/{e['n_inputs']}"
+            if e["n_tied"]:
+                txt += f", several optimal orders on {e['n_tied']} (up to {e['max_optimal_trajectories']:,})"
+            if e["n_all_orders_tie"]:
+                txt += f", **every order ties** on {e['n_all_orders_tie']} (a symmetric model or constant D there)"
+            parts.append(txt)
+        if parts:
+            lines.append(f"- Exact optimum ({o}; optimal orders counted by DP over the 2^t sets, values equal "
+                         f"within 1e-9 relative count as ties): " + "; ".join(parts) + ".")
+    tied = {m: b for m, b in ties.get("baselines", {}).items() if b["n_inputs_with_tied_scores"]}
+    if tied:
+        lines.append("- Baselines whose scores tie (the index rule set part of their order): " + "; ".join(
+            f"{method_label(m)} on {b['n_inputs_with_tied_scores']}/{n} inputs (up to {b['max_tied_features']} "
+            "equal scores)" for m, b in tied.items()) + ".")
+    elif ties.get("baselines"):
+        lines.append("- No baseline gave two features exactly equal scores on any input.")
+    return lines
+
+
+OBJECTIVE_TEXT = {"le": "Le", "mo": "Mo", "le-mo": "(Le-Mo)"}
+
+
 def write_markdown(out: Path, results: dict, figures: dict) -> Path:
     s = results["summary"]
     cfg = results["config"]
@@ -307,8 +341,8 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
              f"{cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
              f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
              "ranking rule per method in results.json).",
-             "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties "
-             "by feature index): " + "; ".join(
+             "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties: "
+             "the lower feature index first): " + "; ".join(
                  f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
                  for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
                  if v.get("kind") == "baseline") + ".",
@@ -321,6 +355,7 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
              f"{results['seconds']:.0f} s (cached inputs and sanity steps are not recomputed); "
              f"{results['machine']}.", "",
              "## Headline", "", *_headline_text(s), "",
+             *(["## Ties", "", *ties_markdown(s), ""] if s.get("ties") else []),
              "## Deletion AUCs (paper's Table 2 form)", "",
              "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
              "↓: smaller is better. First block: the paper's columns (its TRACE-y, TRACE-p and its eight baselines, in "
