@@ -116,7 +116,8 @@ def test_evaluation_report_counts_ties_and_says_every_order_ties_on_a_symmetric_
     assert recs[0]["methods"]["exact-y-le-mo"]["trajectory"] == list(range(t))
     summary = summarise(recs, ("logit",))
     ex = summary["ties"]["exact"]["logit"]["le-mo"]
-    assert ex == {"n_inputs": 2, "n_unique": 0, "n_tied": 2, "n_all_orders_tie": 2,
+    assert ex == {"n_inputs": 2, "n_unique": 0, "n_tied": 2, "n_all_orders_tie": 2, "n_inputs_with_inert_features": 0,
+                  "max_inert_features": 0,
                   "max_optimal_trajectories": factorial(t)}
     occ = summary["ties"]["baselines"]["occlusion"]  # every feature's occlusion score is the same
     assert occ == {"n_inputs_with_tied_scores": 2, "max_tied_features": t}

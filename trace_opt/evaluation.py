@@ -230,7 +230,12 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         for o in config.trace_outputs:
             start = time.perf_counter()
             table = complete_table(TraceProblem(oracles[o], "le"))
-            comp = {"seconds_table": time.perf_counter() - start, "objectives": {}}
+            from .instances import table_stats
+
+            # inert features (deleting them never changes D, e.g. patches equal to the reference) can sit
+            # in any order among themselves: each group of them multiplies the optimal trajectories
+            comp = {"seconds_table": time.perf_counter() - start, "objectives": {},
+                    "inert_features": [int(i) for i in table_stats(table)["inert_features"]]}
             for obj in config.trace_objectives:
                 sigma, opt = exact_optimum(table, obj)
                 b = cs_bounds(table, obj)
@@ -397,7 +402,9 @@ def tie_summary(records: list, methods=None) -> dict:
 
     ``exact[output][objective]`` (when the complete table was computed): ``n_unique`` inputs whose exact
     optimum is unique, ``n_tied`` with several optimal trajectories, ``n_all_orders_tie`` where every
-    order is optimal (a symmetric model or a constant D), ``max_optimal_trajectories``.
+    order is optimal (a symmetric model or a constant D), ``max_optimal_trajectories``, and
+    ``n_inputs_with_inert_features`` / ``max_inert_features`` (features whose deletion never changes D,
+    e.g. patches equal to the reference: their order among themselves is free, a common cause of ties).
     ``baselines[method]``: ``n_inputs_with_tied_scores`` (inputs where at least two features got exactly
     equal scores, so the index rule set part of the order) and ``max_tied_features`` (the largest group
     of equal scores on one input).
@@ -413,7 +420,10 @@ def tie_summary(records: list, methods=None) -> dict:
                 if not all("optimal_trajectories" in e for e in entries):
                     continue  # records written before ties were counted
                 counts = [int(e["optimal_trajectories"]) for e in entries]
+                inert = [len(r["complete"][o].get("inert_features", [])) for r in records]
                 out["exact"][o][obj] = {"n_inputs": len(counts), "n_unique": sum(c == 1 for c in counts),
+                                        "n_inputs_with_inert_features": sum(k > 0 for k in inert),
+                                        "max_inert_features": max(inert),
                                         "n_tied": sum(c > 1 for c in counts),
                                         "n_all_orders_tie": sum(bool(e.get("all_orders_tie")) for e in entries),
                                         "max_optimal_trajectories": max(counts)}

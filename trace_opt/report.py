@@ -311,8 +311,13 @@ def ties_markdown(summary: dict) -> list:
                 txt += f", **every order ties** on {e['n_all_orders_tie']} (a symmetric model or constant D there)"
             parts.append(txt)
         if parts:
+            e = next(iter(objs.values()))
+            inert = (f" {e['n_inputs_with_inert_features']} of the inputs have inert features (up to "
+                     f"{e['max_inert_features']}: deleting them never changes D, e.g. patches equal to the reference, so "
+                     "their order among themselves is free and multiplies the optimal orders)."
+                     if e.get("n_inputs_with_inert_features") else "")
             lines.append(f"- Exact optimum ({o}; optimal orders counted by DP over the 2^t sets, values equal "
-                         f"within 1e-9 relative count as ties): " + "; ".join(parts) + ".")
+                         f"within 1e-9 relative count as ties): " + "; ".join(parts) + "." + inert)
     tied = {m: b for m, b in ties.get("baselines", {}).items() if b["n_inputs_with_tied_scores"]}
     if tied:
         lines.append("- Baselines whose scores tie (the index rule set part of their order): " + "; ".join(
@@ -371,9 +376,13 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
                        ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
                        ("fig7", "SA vs complete search vs exact optimum (paper Fig. 7)"),
                        ("fig3", "Maps of all methods (paper Fig. 3)"),
+                       ("fig1a", "TRACE heatmaps with alpha in {1, 2, 5} (paper Fig. 1a)"),
                        ("fig1b_lerf", "Deletion sequence of TRACE-y (Le-Mo), LeRF (paper Fig. 1b)"),
                        ("fig1b_morf", "Deletion sequence of TRACE-y (Le-Mo), MoRF (paper Fig. 1b)"),
-                       ("fig4", "Sanity check (paper Fig. 4)")):
+                       ("fig4", "Sanity check (paper Fig. 4)"),
+                       ("appB", "One image at several t (paper Appendix B)"),
+                       ("appI_logit", "Degradation test as in Schulz et al., logit (paper Appendix I)"),
+                       ("appI_prob", "Degradation test as in Schulz et al., probability (paper Appendix I)")):
         if key in figures:
             lines += [f"## {title}", "", f"![{key}]({figures[key]})", ""]
             if key == "fig7":
@@ -384,9 +393,24 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
                           "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
                           "one order must serve both tests.", ""]
             if key == "fig3":
-                lines += ["Baselines show their raw attribution map; TRACE and exact optima show the trajectory "
-                          "heatmap ((rank + 1) / t), upsampled bilinearly from the patch grid as in the paper "
-                          "(so patch borders are blurred).", ""]
+                lines += ["Baselines show their raw attribution map divided by its largest |value| on that input "
+                          "(the divisor under each panel), so they share one scale per row, [-1, 1], on a diverging "
+                          "map centred at zero (white = 0, red > 0, blue < 0); TRACE and exact optima show the "
+                          "trajectory heatmap ((rank + 1) / t) on one shared [0, 1] scale, upsampled bilinearly from "
+                          "the patch grid as in the paper (so patch borders are blurred). A colour bar per scale.", ""]
+            if key == "fig1a":
+                lines += ["Heatmap value ((rank + 1) / t)^alpha of TRACE-y (Le-Mo): larger alpha leaves only the "
+                          "most important features bright (the paper's Fig. 1a uses alpha in {1, 2, 5}).", ""]
+            if key == "appB" and results.get("several_t"):
+                lines += ["The same input re-explained with 2 x 2, 4 x 4 and 7 x 7 grids (uneven splits where the "
+                          "size is not a multiple), each by SA on (Le-Mo) of the logit; rank numbers (t = most "
+                          "important) where t <= 25. Le-Mo values are not comparable across t (t + 1 curve points).",
+                          ""]
+            if key.startswith("appI"):
+                lines += ["Schulz et al.'s form of the deletion (degradation) test: per input the curves are "
+                          "normalised to 1 at the full input and 0 with every feature deleted, then averaged; "
+                          "one panel per method, ordered by the area between LeRF (solid) and MoRF (dashed), "
+                          "which is the Le-Mo of Table 2 on normalised curves.", ""]
             if key == "fig4" and "sanity" in results:
                 san = results["sanity"]
                 lines += [f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
@@ -443,6 +467,56 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
     return figs
 
 
+def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> dict:
+    """Fig. 1a: heatmaps of TRACE-y (Le-Mo) with alpha in {1, 2, 5} for the first inputs (images only)."""
+    from .rankings import trajectory_to_heatmap
+    from . import report_plots as rp
+
+    name = trace_name("logit", "le-mo")
+    recs = [r for r in records[:n_inputs] if name in r["methods"]]
+    if not setup.image or not recs:
+        return {}
+    alphas = (1, 2, 5)
+    heat = [{a: trajectory_to_heatmap(np.asarray(r["methods"][name]["trajectory"]), setup.features, alpha=a)
+             for a in alphas} for r in recs]
+    ins = [np.asarray(setup.inputs[r["index"]]) for r in recs]
+    rp.plot_alpha_heatmaps(ins, heat, out / "fig1a_alpha.png", alphas,
+                           titles=[f"#{r['index']} (class {r['target']})" for r in recs])
+    return {"fig1a": "fig1a_alpha.png"}
+
+
+#: Appendix B: grids of patches on one image (rows = cols)
+SEVERAL_T_GRIDS = (2, 4, 7)
+
+
+def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) -> dict:
+    """Appendix B: the first input explained by TRACE-y (Le-Mo) (SA, K = ``sa_iterations``, the
+    evaluation's cooling) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
+    from solvers import get_solver
+
+    from .problem import TraceProblem, ranks_of
+    from .rankings import trajectory_to_heatmap
+    from . import report_plots as rp
+
+    if not setup.image or setup.features.kind != "grid":
+        return {}
+    x = setup.inputs[0]
+    shape = tuple(setup.features.ids.shape[-2:])
+    cfg = EvaluationConfig(sa_iterations=sa_iterations)
+    entries = []
+    for g in SEVERAL_T_GRIDS:
+        feats = grid_features(shape, g)
+        oracle = make_oracle(setup.model, x, setup.targets[0], feats, setup.reference, "logit")
+        res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+        entries.append({"label": f"{g} x {g}, t = {feats.t}", "t": feats.t, "trajectory": res.trajectory.tolist(),
+                        "heatmap": trajectory_to_heatmap(res.trajectory, feats, alpha=1.0),
+                        "le_mo": float(res.value), "ranks": ranks_of(res.trajectory), "grid": (g, g)})
+    rp.plot_several_t(x, entries, out / "appB_several_t.png",
+                      title=f"TRACE-y (Le-Mo) of input #0 (class {setup.targets[0]}) at several t (SA, K = {sa_iterations})")
+    return {"appB": "appB_several_t.png",
+            "appB_runs": [{k: e[k] for k in ("label", "t", "trajectory", "le_mo")} for e in entries]}
+
+
 @stop_on_interrupt()  # Ctrl-C stops the report; finished inputs stay cached in OUT/cache for the rerun
 def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
                sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
@@ -490,6 +564,12 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     if any("maps" in r for r in records):
         figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
     figures.update(_deletion_figures(setup, records[0], out))
+    figures.update(_alpha_figure(setup, records, out))
+    several_t = _several_t_figure(setup, out, sa_iterations, seed)
+    if several_t:
+        figures["appB"] = several_t["appB"]
+    for o in config.outputs:
+        figures[f"appI_{o}"] = rp.plot_degradation(records, out / f"appI_degradation_{o}.png", o).name
     results = {"dataset": name, "description": setup.description, "t": setup.features.t,
                "selection": setup.selection,
                "command": command or (f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
@@ -501,7 +581,7 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                "targets": setup.targets, "labels": setup.labels,
                "n_correct": (None if setup.labels is None
                              else int(sum(a == b for a, b in zip(setup.targets, setup.labels)))),
-               "summary": summary,
+               "summary": summary, "several_t": several_t.get("appB_runs"),
                "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records]}
     if isinstance(setup.model, torch.nn.Module) and sanity_n > 0:
         s_cfg = EvaluationConfig(methods=methods, sa_iterations=sanity_sa_iterations or sa_iterations, seed=seed,

@@ -33,18 +33,36 @@ def _save(fig, path) -> Path:
 
 
 _TRACE_COLORS = {"y": "tab:red", "p": "tab:purple"}
+#: exact optima: black (y) and dark grey (p), each with its own dash pattern, so the two are told apart
+_EXACT_STYLES = {"y": {"color": "black", "ls": "--"}, "p": {"color": "#6b6b6b", "ls": (0, (1, 1.2))}}
+#: baseline colours: no red, purple, magenta/pink or grey hue (TRACE-y red, TRACE-p purple, Random grey), so a
+#: baseline is never mistaken for TRACE; with more baselines than colours the dash pattern tells them apart
+BASELINE_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:olive", "tab:cyan", "#1b3a6b", "#b8860b", "#006d5b",
+                    "#e6ab02", "#4169e1", "#9acd32", "#00ced1")
+_BASELINE_DASHES = ("-", "--", "-.", (0, (3, 1, 1, 1, 1, 1)))
+
+
+def baseline_style(name: str) -> dict:
+    """Colour and dash pattern of a baseline: fixed by its place in the registry (the same in every
+    figure), from ``BASELINE_PALETTE`` (no TRACE red/purple, no Random grey)."""
+    from .baselines import available_baselines
+
+    names = [n for n in available_baselines() if n != "random"]
+    i = names.index(name) if name in names else (sum(map(ord, name)) % len(BASELINE_PALETTE))
+    return {"color": BASELINE_PALETTE[i % len(BASELINE_PALETTE)],
+            "ls": _BASELINE_DASHES[(i // len(BASELINE_PALETTE)) % len(_BASELINE_DASHES)]}
 
 
 def _style(name: str, index: int = 0) -> dict:
-    """Line style of a method; baselines take distinct colours from tab20 by their index."""
+    """Line style of a method: TRACE-y red, TRACE-p purple (thick for (Le-Mo)), Exact-y black dashed,
+    Exact-p grey dotted, Random grey dotted, baselines from ``baseline_style``."""
     if name.startswith("trace-"):
         return {"lw": 2.6 if name.endswith("le-mo") else 1.6, "zorder": 5, "color": _TRACE_COLORS.get(name[6], "red")}
     if name.startswith("exact-"):
-        return {"lw": 1.8, "ls": "--", "color": "black", "zorder": 6}
+        return {"lw": 1.9, "zorder": 6, **_EXACT_STYLES.get(name[6], _EXACT_STYLES["y"])}
     if name == "random":
         return {"lw": 1.2, "ls": ":", "color": "grey"}
-    plt = _plt()
-    return {"lw": 1.1, "alpha": 0.9, "color": plt.cm.tab20(index % 20)}
+    return {"lw": 1.1, "alpha": 0.9, **baseline_style(name)}
 
 
 def plot_mean_curves(summary: dict, path, include=None) -> Path:
@@ -100,18 +118,20 @@ def plot_trace_variants(summary: dict, path) -> Path:
 def plot_complete_search(summary: dict, path) -> Path:
     """Fig. 7: (a) SA's TRACE-Le LeRF and TRACE-Mo MoRF mean curves against the complete-search
     envelopes (max / min of D over all sets of each size) and the exact optima; the area where the
-    optimum must lie is shaded. (b) the paper's TRACE/CS ratio, (AUC-Le of TRACE-Le - AUC-Mo of
-    TRACE-Mo) / (CS-Le - CS-Mo), against the Avg.IoU of the CS sets, one point per input. (c) the Le-Mo
-    variant: Le-Mo of the TRACE-(Le-Mo) trajectory over the same denominator, against the Avg.IoU of
-    the per-level (Le-Mo) sets."""
+    optimum must lie is shaded. (a, gaps) the same distances drawn on their own scale, per k: envelope
+    minus LeRF curve and MoRF curve minus envelope, for SA and for the exact optima (the curves of (a)
+    nearly coincide, so the gaps are invisible there). (b) the paper's TRACE/CS ratio, (AUC-Le of
+    TRACE-Le - AUC-Mo of TRACE-Mo) / (CS-Le - CS-Mo), against the Avg.IoU of the CS sets, one point
+    per input. (c) the Le-Mo variant: Le-Mo of the TRACE-(Le-Mo) trajectory over the same denominator,
+    against the Avg.IoU of the per-level (Le-Mo) sets."""
     plt = _plt()
     comp = summary.get("complete")
     if not comp:
         raise ValueError("summary has no complete-search results (t was above exact_max_t)")
     outputs = list(comp)
-    fig, axes = plt.subplots(len(outputs), 3, figsize=(15, 3.8 * len(outputs)), squeeze=False)
+    fig, axes = plt.subplots(len(outputs), 4, figsize=(19, 3.9 * len(outputs)), squeeze=False)
     for r, o in enumerate(outputs):
-        ax = axes[r, 0]
+        ax, gax = axes[r, 0], axes[r, 1]
         curves = summary["curves"][o]
         env_le, env_mo = np.asarray(comp[o]["envelope_le"]), np.asarray(comp[o]["envelope_mo"])
         k = np.arange(len(env_le))
@@ -119,28 +139,41 @@ def plot_complete_search(summary: dict, path) -> Path:
             sa_le = np.asarray(curves[trace_name(o, "le")]["le"])
             ax.plot(k, sa_le, color="red", lw=2, label=f"SA TRACE-Le, LeRF ({sa_le.sum():.4g})")
             ax.fill_between(k, sa_le, env_le, color="cyan", alpha=0.4)
+            gax.plot(k, env_le - sa_le, color="red", lw=2, marker="o", ms=3,
+                     label=f"CS-Le - SA TRACE-Le (sum {(env_le - sa_le).sum():.3g})")
         if trace_name(o, "mo") in curves:
             sa_mo = np.asarray(curves[trace_name(o, "mo")]["mo"])
             ax.plot(k, sa_mo, color="red", lw=2, ls="--", label=f"SA TRACE-Mo, MoRF ({sa_mo.sum():.4g})")
             ax.fill_between(k, env_mo, sa_mo, color="lime", alpha=0.4)
+            gax.plot(k, sa_mo - env_mo, color="darkorange", lw=2, ls="--", marker="s", ms=3,
+                     label=f"SA TRACE-Mo - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})")
         ax.plot(k, env_le, color="blue", lw=1.5, label=f"CS-Le envelope ({env_le.sum():.4g})")
         ax.plot(k, env_mo, color="blue", lw=1.5, ls="--", label=f"CS-Mo envelope ({env_mo.sum():.4g})")
-        for obj, key, ls in (("le", "le", ":"), ("mo", "mo", "-.")):
+        for obj, key, ls, env, sign, colour in (("le", "le", ":", env_le, 1, "black"),
+                                                ("mo", "mo", "-.", env_mo, -1, "dimgray")):
             ex = trace_name(o, obj, "exact")
             if ex in curves:
                 y = np.asarray(curves[ex][key])
-                ax.plot(k, y, color="black", lw=1.2, ls=ls, label=f"exact {obj.upper()} optimum ({y.sum():.4g})")
+                ax.plot(k, y, color=colour, lw=1.2, ls=ls, label=f"exact {obj.upper()} optimum ({y.sum():.4g})")
+                g = sign * (env - y)
+                gax.plot(k, g, color=colour, lw=1.4, ls=ls,
+                         label=f"{'CS-Le - exact Le' if obj == 'le' else 'exact Mo - CS-Mo'} (sum {g.sum():.3g})")
         ax.set_title(f"(a) SA vs complete search, {OUTPUT_NAMES[o]}")
         ax.set_xlabel("features deleted")
         ax.set_ylabel(OUTPUT_NAMES[o])
         ax.legend(fontsize=7)
-        ax = axes[r, 1]  # the paper's definition
+        gax.axhline(0, color="grey", lw=0.8)
+        gax.set_title(f"(a) gaps to the CS envelopes (>= 0), {OUTPUT_NAMES[o]}")
+        gax.set_xlabel("features deleted")
+        gax.set_ylabel(f"gap ({OUTPUT_NAMES[o]})")
+        gax.legend(fontsize=7)
+        ax = axes[r, 2]  # the paper's definition
         ax.scatter(comp[o].get("avg_iou_paper", []), comp[o].get("ratio_paper", []), s=18, color="tab:blue")
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("Avg.IoU of the CS sets (mean of CS-Le kept, CS-Mo deleted)")
         ax.set_ylabel("(AUC-Le TRACE-Le - AUC-Mo TRACE-Mo)\n/ (CS-Le - CS-Mo)")
         ax.set_title(f"(b) TRACE/CS vs Avg.IoU (paper), {OUTPUT_NAMES[o]}")
-        ax = axes[r, 2]  # the Le-Mo variant, labelled as what it is
+        ax = axes[r, 3]  # the Le-Mo variant, labelled as what it is
         ax.scatter(comp[o].get("avg_iou_le_mo", []), comp[o].get("ratio_le_mo_variant", []), s=18,
                    color="tab:orange")
         ax.axhline(1.0, color="grey", lw=0.8)
@@ -150,12 +183,21 @@ def plot_complete_search(summary: dict, path) -> Path:
     return _save(fig, path)
 
 
+def _normalised_map(a: np.ndarray) -> tuple[np.ndarray, float]:
+    """``a / max|a|`` (zeros stay zeros) and the scale max|a|."""
+    m = float(np.max(np.abs(a))) if a.size else 0.0
+    return (a / m if m > 0 else a), m
+
+
 def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int = 4) -> Path:
     """Fig. 3: the input and every method's map side by side for the first inputs that kept maps.
 
-    Baselines show their raw attribution map (summed over channels, before the ranking rule's
-    absolute value or aggregation); TRACE and exact optima show their trajectory heatmap
-    ((rank+1)/t, alpha = 1). Tabular rows are drawn as 1 x d strips.
+    Baselines show their raw attribution map (summed over channels, before the ranking rule's absolute
+    value or aggregation) divided by its largest |value| on that input, so all baseline maps of a row
+    share one scale, [-1, 1], on a diverging colormap centred at zero (white = 0; red positive, blue
+    negative; a non-negative map uses the red half only). TRACE and exact optima show their trajectory
+    heatmap ((rank+1)/t, alpha = 1) on one shared sequential scale [0, 1]. Each row has a colour bar for
+    each of the two scales. Tabular rows are drawn as 1 x d strips.
     """
     plt = _plt()
     recs = [r for r in records if "maps" in r][:max_inputs]
@@ -164,23 +206,37 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
     names = methods or [m for m in recs[0]["maps"] if not m.startswith(("trace-", "exact-")) or m.endswith("le-mo")]
     names = sorted(names, key=lambda m: (not m.startswith("trace-"), not m.startswith("exact-")))
     cols = 1 + len(names)
-    fig, axes = plt.subplots(len(recs), cols, figsize=(1.5 * cols, 1.7 * len(recs) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(recs), cols + 2, figsize=(1.5 * cols + 1.4, 1.75 * len(recs) + 0.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * cols + [0.08, 0.08]})
     for r, rec in enumerate(recs):
-        panels = [("input", np.asarray(rec["input"], dtype=float))] + \
-                 [(method_label(m), np.asarray(rec["maps"][m], dtype=float)) for m in names]
-        for c, (title, img) in enumerate(panels):
+        panels = [("input", np.asarray(rec["input"], dtype=float), None)] + \
+                 [(method_label(m), np.asarray(rec["maps"][m], dtype=float), m) for m in names]
+        im_att = im_traj = None
+        for c, (title, img, m) in enumerate(panels):
             ax = axes[r, c]
             if img.ndim == 1:
                 img = img[None, :]
             if c == 0:
                 ax.imshow(img, cmap="gray_r", aspect="auto")
+            elif m.startswith(("trace-", "exact-")):
+                im_traj = ax.imshow(img, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
             else:
-                ax.imshow(img, cmap="jet", aspect="auto")
+                norm, scale = _normalised_map(img)
+                im_att = ax.imshow(norm, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="auto")
+                ax.set_xlabel(f"÷{scale:.2g}", fontsize=5.5, labelpad=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(title, fontsize=7)
         axes[r, 0].set_ylabel(f"#{rec['index']} (class {rec['target']})", fontsize=7)
+        for j, (im, label) in enumerate(((im_traj, "(rank+1)/t"), (im_att, "map / max|map|"))):
+            cax = axes[r, cols + j]
+            if im is None:
+                cax.set_visible(False)
+                continue
+            cb = fig.colorbar(im, cax=cax)
+            cb.ax.tick_params(labelsize=5.5)
+            cb.set_label(label, fontsize=6)
     return _save(fig, path)
 
 
@@ -207,4 +263,143 @@ def plot_sanity(sanity: dict, path) -> Path:
     return _save(fig, path)
 
 
-__all__ = ["plot_mean_curves", "plot_trace_variants", "plot_complete_search", "plot_heatmaps", "plot_sanity"]
+def _grey(img) -> np.ndarray:
+    a = np.asarray(img, dtype=float)
+    while a.ndim > 2:
+        a = a.mean(axis=0)
+    return a
+
+
+def plot_alpha_heatmaps(inputs: list, heatmaps: list, path, alphas=(1, 2, 5), titles=None) -> Path:
+    """Fig. 1a: for each input, the input and its trajectory heatmap ``((rank+1)/t)^alpha`` for each alpha
+    (larger alpha keeps only the most important features bright). ``heatmaps[i][alpha]`` is an H x W
+    array (``rankings.trajectory_to_heatmap``); one shared [0, 1] scale and colour bar."""
+    plt = _plt()
+    n, cols = len(inputs), 1 + len(alphas)
+    fig, axes = plt.subplots(n, cols + 1, figsize=(2.0 * cols + 0.5, 2.05 * n + 0.3), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * cols + [0.07]})
+    im = None
+    for r in range(n):
+        img = _grey(inputs[r])
+        axes[r, 0].imshow(img, cmap="gray_r")
+        axes[r, 0].set_ylabel(titles[r] if titles else f"input {r}", fontsize=7)
+        for c, a in enumerate(alphas, start=1):
+            axes[r, c].imshow(img, cmap="gray_r")
+            im = axes[r, c].imshow(np.asarray(heatmaps[r][a]), cmap="jet", alpha=0.55, vmin=0, vmax=1)
+            if r == 0:
+                axes[r, c].set_title(f"alpha = {a}", fontsize=8)
+        if r == 0:
+            axes[r, 0].set_title("input", fontsize=8)
+        for ax in axes[r, :cols]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        cb = fig.colorbar(im, cax=axes[r, cols])
+        cb.ax.tick_params(labelsize=6)
+        cb.set_label("((rank+1)/t)^alpha", fontsize=6)
+    return _save(fig, path)
+
+
+def plot_several_t(image, entries: list, path, title: str | None = None) -> Path:
+    """Appendix B: one image explained at several feature counts t. ``entries`` = list of dicts with
+    ``label`` (e.g. "2 x 2, t = 4"), ``heatmap`` (H x W in [0, 1]), ``le_mo`` (the trajectory's Le-Mo)
+    and optionally ``ranks`` + ``grid`` (rank numbers written on the patches when t <= 25)."""
+    plt = _plt()
+    img = _grey(image)
+    n = len(entries)
+    fig, axes = plt.subplots(1, n + 2, figsize=(2.5 * (n + 1) + 0.4, 2.9), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * (n + 1) + [0.07]})
+    axes = axes[0]
+    axes[0].imshow(img, cmap="gray_r")
+    axes[0].set_title("input", fontsize=8)
+    im = None
+    H, W = img.shape
+    for j, e in enumerate(entries, start=1):
+        ax = axes[j]
+        ax.imshow(img, cmap="gray_r")
+        im = ax.imshow(np.asarray(e["heatmap"]), cmap="jet", alpha=0.55, vmin=0, vmax=1)
+        ax.set_title(f"{e['label']}\nLe-Mo = {e['le_mo']:.4g}", fontsize=8)
+        ranks, grid = e.get("ranks"), e.get("grid")
+        if ranks is not None and grid is not None and grid[0] * grid[1] <= 25:
+            rows, cols = grid
+            for f in range(rows * cols):
+                rr, cc = divmod(f, cols)
+                ys = (np.arange(H) * rows // H == rr).nonzero()[0]
+                xs = (np.arange(W) * cols // W == cc).nonzero()[0]
+                ax.text(xs.mean(), ys.mean(), str(int(ranks[f]) + 1), ha="center", va="center", fontsize=6,
+                        color="white", bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.4, lw=0))
+    for ax in axes[:n + 1]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    cb = fig.colorbar(im, cax=axes[n + 1])
+    cb.ax.tick_params(labelsize=6)
+    cb.set_label("(rank+1)/t", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def degradation_curves(records: list, method: str, output: str) -> tuple[np.ndarray, np.ndarray]:
+    """Schulz et al.'s degradation test for one method: mean over inputs of the LeRF and MoRF deletion
+    curves, each input's curves normalised so that the full input scores 1 and the fully deleted input 0:
+    ``(D - D(all)) / (D({}) - D(all))`` (inputs where the two are equal are skipped). Returns ``(le, mo)``."""
+    les, mos = [], []
+    for r in records:
+        c = r["methods"][method]["curves"][output]
+        le, mo = np.asarray(c["le"], dtype=float), np.asarray(c["mo"], dtype=float)
+        top, bottom = le[0], le[-1]
+        if abs(top - bottom) <= 1e-12 * max(1.0, abs(top)):
+            continue
+        les.append((le - bottom) / (top - bottom))
+        mos.append((mo - bottom) / (top - bottom))
+    if not les:
+        n = len(records[0]["methods"][method]["curves"][output]["le"])
+        return np.full(n, np.nan), np.full(n, np.nan)
+    return np.mean(les, axis=0), np.mean(mos, axis=0)
+
+
+def plot_degradation(records: list, path, output: str = "logit", methods=None, ncols: int = 6) -> Path:
+    """Appendix I: the degradation test in the form of Schulz et al. (2020), one panel per method: the
+    mean normalised LeRF (solid) and MoRF (dashed) curves against the fraction of features deleted, the
+    area between them shaded and given in the title (larger = better; the metric of Table 2's LeRF -
+    MoRF row, here on normalised curves and per feature: mean over the t+1 points). Panels are ordered
+    by that area, best first."""
+    plt = _plt()
+    names = methods or [m for m in records[0]["methods"]
+                        if (not m.startswith(("trace-", "exact-")) or m.endswith("le-mo"))
+                        and all(m in r["methods"] for r in records)]
+    data = {m: degradation_curves(records, m, output) for m in names}
+    area = {m: float(np.nanmean(le - mo)) for m, (le, mo) in data.items()}
+    names = sorted(names, key=lambda m: -area[m] if np.isfinite(area[m]) else np.inf)
+    n = len(names)
+    ncols = min(ncols, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.5 * ncols, 2.3 * nrows + 0.4), squeeze=False,
+                             sharex=True, sharey=True)
+    for i, m in enumerate(names):
+        ax = axes[i // ncols, i % ncols]
+        le, mo = data[m]
+        x = np.linspace(0, 1, len(le))
+        colour = _style(m).get("color", "black")
+        ax.fill_between(x, mo, le, color=colour, alpha=0.25)
+        ax.plot(x, le, color=colour, lw=1.6, label="LeRF")
+        ax.plot(x, mo, color=colour, lw=1.6, ls="--", label="MoRF")
+        ax.set_title(f"{method_label(m)}: {area[m]:.3f}", fontsize=8)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axhline(1, color="grey", lw=0.5)
+        if i == 0:
+            ax.legend(fontsize=6.5, loc="lower left")
+    for j in range(n, nrows * ncols):
+        axes[j // ncols, j % ncols].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("fraction of features deleted", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"normalised {OUTPUT_NAMES[output]}", fontsize=7)
+    fig.suptitle(f"Degradation test as in Schulz et al. (2020), {OUTPUT_NAMES[output]}: per input 1 = full input, "
+                 "0 = all deleted; area between LeRF and MoRF in the titles (mean over points, larger is better)",
+                 fontsize=8)
+    return _save(fig, path)
+
+
+__all__ = ["plot_mean_curves", "plot_trace_variants", "plot_complete_search", "plot_heatmaps", "plot_sanity",
+           "plot_alpha_heatmaps", "plot_several_t", "plot_degradation", "degradation_curves", "baseline_style",
+           "BASELINE_PALETTE"]
