@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trace_opt.io import atomic_write_bytes, atomic_write_json  # noqa: E402
+from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
 from trace_opt.paired import paired_comparisons, paired_table  # noqa: E402
 
 

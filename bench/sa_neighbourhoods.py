@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sa_paper import PAD, SA_NEIGHBOURHOODS, TimedModel, _curve, bench_command, run_solver  # noqa: E402
 from trace_opt import ModelOracle  # noqa: E402
-from trace_opt.data import digits_cnn, load_digits_split  # noqa: E402
-from trace_opt.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
+from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/sa_paper.py     # writes bench/results/sa_paper.{md,json} and sa_paper_fig2.png
 
-Setting (DESIGN.md section 4): ``trace_opt.data.digits_cnn(28)`` (a CNN trained on scikit-learn's
+Setting (DESIGN.md section 4): ``trace_opt.models.data.digits_cnn(28)`` (a CNN trained on scikit-learn's
 digits upsampled to 28 x 28), one test image and its predicted class, a 7 x 7 grid of 4 x 4 patches
 (t = 49), zeros reference, logits, objective le-mo, SA with K = 10,000, T0 = 2, eta = 0.999, complete
 transpositions, starting from the paper's own start, greedy LeRF on softmax probabilities
@@ -62,10 +62,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from solvers import available_solvers, get_solver  # noqa: E402
 from solvers.anneal import anneal_synthetic  # noqa: E402
 from trace_opt import ModelOracle, TraceProblem  # noqa: E402
-from trace_opt.data import digits_cnn, load_digits_split  # noqa: E402
-from trace_opt.fingerprint import model_fingerprint  # noqa: E402
-from trace_opt.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.synthetic import SyntheticSetFunction  # noqa: E402
+from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
+from trace_opt.core.fingerprint import model_fingerprint  # noqa: E402
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
+from trace_opt.core.synthetic import SyntheticSetFunction  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SA_NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/solver_gap.py            # writes bench/results/solver_gap.md and .json
 
-Each problem: a test image of ``trace_opt.data.digits_cnn(8)``, its predicted class, a 4x4 grid of
+Each problem: a test image of ``trace_opt.models.data.digits_cnn(8)``, its predicted class, a 4x4 grid of
 2x2 patches (t = 16). Suites (objective/output/reference): le-mo/logit/zeros (the issue's target),
 and two harder variants, mo/logit/zeros and le-mo/prob/mean. The exact optimum comes from complete
 search (2^16 forward passes) and the lattice DP. Every heuristic runs on a fresh oracle (empty cache)
@@ -28,9 +28,9 @@ import torch
 from solvers import get_solver, kernels
 from solvers.complete import complete_table, cs_bounds, exact_optimum, gap_report
 from trace_opt import ModelOracle, TraceProblem
-from trace_opt.data import digits_cnn, load_digits_split
-from trace_opt.features import grid_features
-from trace_opt.io import atomic_write_bytes, atomic_write_json
+from trace_opt.models.data import digits_cnn, load_digits_split
+from trace_opt.core.features import grid_features
+from trace_opt.core.io import atomic_write_bytes, atomic_write_json
 
 HEURISTICS = ["greedy", "sa", "tabu", "ga", "beam", "window-dp"]
 RANDOM_START = {"sa": {"init": "random"}, "tabu": {"init": "random"}, "ga": {"seeds": None},
@@ -166,7 +166,7 @@ def to_markdown(data) -> str:
         " ".join([".venv/bin/python bench/solver_gap.py"] + data["argv"]),
         "```",
         "",
-        f"Problems: the first {cfg['inputs']} test images of `trace_opt.data.digits_cnn(8)` (explaining the "
+        f"Problems: the first {cfg['inputs']} test images of `trace_opt.models.data.digits_cnn(8)` (explaining the "
         f"predicted class), a {cfg['grid']}x{cfg['grid']} grid of patches (t = {data['t']}). Suites are "
         "objective/output/reference; `le-mo/logit/zeros` is the issue's target setting, the other two are "
         "harder variants added to tell the solvers apart. "

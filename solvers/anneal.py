@@ -5,10 +5,10 @@ import numpy as np
 
 from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
-from trace_opt._validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.core.objective import get_objective
-from trace_opt.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
-from trace_opt.problem import TraceProblem
+from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
+from trace_opt.core.problem import TraceProblem
 
 from . import anneal_kernels as AK
 from .base import Run, Solver, register
@@ -329,7 +329,7 @@ class SimulatedAnnealing(Solver):
 def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0: float = 2.0, eta: float = 0.999,
                      init="random", neighbourhood="complete", seed: int | None = 0,
                      threshold_temperature: float | None = None) -> dict:
-    """Simulated annealing compiled end to end (numba) over a ``trace_opt.synthetic.SyntheticSetFunction``.
+    """Simulated annealing compiled end to end (numba) over a ``trace_opt.core.synthetic.SyntheticSetFunction``.
 
     Follows the same random stream and floating-point steps as ``SimulatedAnnealing`` with incremental
     evaluation on ``TraceProblem(fn.oracle(), objective)`` with the same seed: ``init="random"`` draws
@@ -338,9 +338,9 @@ def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0:
     ``score``, ``final`` (last state), ``improvements`` [(iteration, best score)], ``iterations``,
     ``accepted``.
     """
-    from trace_opt.synthetic import SyntheticSetFunction
+    from trace_opt.core.synthetic import SyntheticSetFunction
     if not isinstance(fn, SyntheticSetFunction):
-        raise ValueError(f"fn must be a trace_opt.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
+        raise ValueError(f"fn must be a trace_opt.core.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
     obj = get_objective(objective).code
     iterations = check_positive_int("iterations", iterations)
     T0 = check_positive_float("T0", T0)
@@ -353,7 +353,7 @@ def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0:
             raise ValueError(f"init={init!r} is not valid here; expected 'random' or a permutation")
         sigma0 = rng.permutation(t).astype(np.int64)
     else:
-        from trace_opt._validation import check_trajectory
+        from trace_opt.core.validation import check_trajectory
         sigma0 = check_trajectory(init, t, "init")
     nb = get_neighbourhood(neighbourhood, t)
     draws = rng.random((iterations, ROW))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trace_opt._validation import check_positive_int
+from trace_opt.core.validation import check_positive_int
 
 from . import anneal_kernels as AK
 from .anneal import ROW, KeyedChain, SimulatedAnnealing, uses_keys

@@ -1,7 +1,7 @@
 """numba kernels of simulated annealing: one proposal with its oracle requests, Metropolis assessment,
 batches of speculative proposals, and a fully compiled SA loop over a synthetic set function.
 
-Conventions: sets are uint64 bitmasks (t <= 64); objective codes as in ``trace_opt.kernels``; every
+Conventions: sets are uint64 bitmasks (t <= 64); objective codes as in ``trace_opt.core.kernels``; every
 iteration consumes one row of ``N_DRAWS + 1`` uniform draws (``N_DRAWS`` for the move, the last for
 the Metropolis test), so the Python loops and the compiled loop follow the same random stream.
 """
@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 from neighbourhoods.kernels import N_DRAWS, apply_move
-from trace_opt.kernels import (accumulate_delta, chain_from_values, chain_sum, prefix_keys, request_keys,
+from trace_opt.core.kernels import (accumulate_delta, chain_from_values, chain_sum, prefix_keys, request_keys,
                                segment_keys, synthetic_values)
 
 ROW = N_DRAWS + 1  # draws per SA iteration

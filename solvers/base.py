@@ -3,7 +3,7 @@
 Every solver maximises ``problem.score`` (a chain sum, DESIGN.md section 2) and reaches the model
 only through the problem's oracle. Budgets count **forward passes** (unique masked inputs the model
 saw during this solve), with optional seconds and iterations. On budget exhaustion or Ctrl-C a
-solver stops cleanly and returns its best trajectory so far (inside ``trace_opt.io.stop_on_interrupt()``,
+solver stops cleanly and returns its best trajectory so far (inside ``trace_opt.core.io.stop_on_interrupt()``,
 as in batch commands, Ctrl-C propagates instead).
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt._validation import check_keywords, check_positive_float, check_positive_int
-from trace_opt.io import interrupts_stop_the_run, json_values
-from trace_opt.oracle import BudgetExhausted
-from trace_opt.problem import Curves, TraceProblem
+from trace_opt.core.validation import check_keywords, check_positive_float, check_positive_int
+from trace_opt.core.io import interrupts_stop_the_run, json_values
+from trace_opt.core.oracle import BudgetExhausted
+from trace_opt.core.problem import Curves, TraceProblem
 
 SOLVERS: dict[str, type] = {}
 
@@ -262,7 +262,7 @@ class Solver:
         except _Stop as stop:
             stopped = stop.reason
         except KeyboardInterrupt:
-            if interrupts_stop_the_run():  # a batch command: nothing cut short is returned (trace_opt.io)
+            if interrupts_stop_the_run():  # a batch command: nothing cut short is returned (trace_opt.core.io)
                 raise
             stopped = "interrupted"
         finally:

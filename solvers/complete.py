@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt._validation import check_choice, check_positive_float, check_positive_int, check_trajectory
-from trace_opt.problem import OBJECTIVES, TraceProblem
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int, check_trajectory
+from trace_opt.core.problem import OBJECTIVES, TraceProblem
 
 from . import kernels
 

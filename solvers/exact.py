@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trace_opt._validation import check_positive_float, check_positive_int
+from trace_opt.core.validation import check_positive_float, check_positive_int
 
 from .base import Solver, register
 from .complete import (MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum, memory_estimate, optimal_trajectory_count,

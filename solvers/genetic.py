@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trace_opt._validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
 from .base import Solver, register
 from .greedy import greedy_order

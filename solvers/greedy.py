@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from trace_opt._validation import check_choice
-from trace_opt.problem import TraceProblem
+from trace_opt.core.validation import check_choice
+from trace_opt.core.problem import TraceProblem
 
 from .base import Run, Solver, register
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbourhood
-from trace_opt._validation import check_positive_int
+from trace_opt.core.validation import check_positive_int
 
 from .anneal import INIT_CHOICES, initial_trajectory
 from .base import Solver, register

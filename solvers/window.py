@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from neighbourhoods import check_neighbourhood_spec, get_neighbourhood
-from trace_opt._validation import check_positive_int
+from trace_opt.core.validation import check_positive_int
 
 from . import kernels
 from .anneal import INIT_CHOICES, initial_trajectory

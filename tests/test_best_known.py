@@ -12,7 +12,7 @@ from trace_opt.best_known import (interval_upper_bound, load_best_known, make_pr
                                   update_best_known, window_certificate)
 from trace_opt.instance_families import family_instance
 from trace_opt.paired import paired_comparisons, paired_table, t_quantile
-from trace_opt.problem import OBJECTIVES
+from trace_opt.core.problem import OBJECTIVES
 
 SPEC = problem_spec("logic", t=9, seed=1, interaction=0.7, saturation=1.0)
 
@@ -110,7 +110,7 @@ def test_update_is_atomic(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("trace_opt.io.os.replace", boom)
+    monkeypatch.setattr("trace_opt.core.io.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         update_best_known(path, SPEC, "exact", budget=1 << 9)
     assert path.read_bytes() == before

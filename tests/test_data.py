@@ -7,9 +7,9 @@ import pytest
 import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 
-from trace_opt import data
-from trace_opt.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
-from trace_opt.models import DigitsCNN8, DigitsCNN28, TabularMLP
+from trace_opt.models import data
+from trace_opt.models.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
+from trace_opt.models.architectures import DigitsCNN8, DigitsCNN28, TabularMLP
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
 
@@ -141,7 +141,7 @@ def test_cnn28_accuracy(tmp_path):
 def test_seed0_loads_the_shipped_weights_without_training(load, tmp_path, monkeypatch):
     """In an empty cache folder the seed-0 models load the shipped weights (no training: ``_fit`` is
     never called), with the fingerprint and accuracy recorded in the manifest, and write nothing."""
-    from trace_opt.fingerprint import model_fingerprint
+    from trace_opt.core.fingerprint import model_fingerprint
 
     monkeypatch.setattr(data, "_fit", lambda *a, **k: pytest.fail("trained instead of loading shipped weights"))
     model = load(tmp_path)
@@ -156,7 +156,7 @@ def test_seed0_loads_the_shipped_weights_without_training(load, tmp_path, monkey
 
 def test_shipped_digits_cnn8_is_the_model_of_the_shipped_instances():
     """The committed instance sample was built from the shipped 8x8 CNN (same fingerprint)."""
-    from trace_opt.fingerprint import model_fingerprint
+    from trace_opt.core.fingerprint import model_fingerprint
 
     meta = json.loads(next(SAMPLE.glob("*.json")).read_text())
     assert meta["metadata"]["model_fingerprint"] == model_fingerprint(digits_cnn(8, seed=0))

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 import trace_opt
-import trace_opt.data
+import trace_opt.models.data
 from solvers import greedy_order
 from trace_opt import plots
 from trace_opt.cli import main
-from trace_opt.models import DigitsCNN8
+from trace_opt.models.architectures import DigitsCNN8
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -76,7 +76,7 @@ def test_demo_numbers_recomputed_from_scratch(demo_run, model_cache_dir):
     """The JSON's curves and baseline agree with a fresh oracle on the saved input and trajectory."""
     out, _ = demo_run
     record = json.loads((out / "digit_000.json").read_text())
-    model = trace_opt.data.digits_cnn(8, seed=0, cache_dir=model_cache_dir)
+    model = trace_opt.models.data.digits_cnn(8, seed=0, cache_dir=model_cache_dir)
     x = torch.tensor(record["input"]["pixels"], dtype=torch.float32)
     exp = record["explanation"]
     oracle = trace_opt.ModelOracle(model, x, exp["target"], features=4, reference="zeros", output="logit")
@@ -123,7 +123,7 @@ def test_demo_flags_act(tmp_path, capsys, model_cache_dir, monkeypatch):
 def test_one_ctrl_c_in_a_search_stops_the_demo(tmp_path, capsys, model_cache_dir, monkeypatch):
     """The solver turns Ctrl-C into its best-so-far (stopped='interrupted'); the demo used to go on to the
     next digit. Now it writes that digit's files and summary.json, then stops."""
-    real_cnn, calls = trace_opt.data.digits_cnn, []
+    real_cnn, calls = trace_opt.models.data.digits_cnn, []
 
     def digits_cnn(*args, **kwargs):
         model = real_cnn(*args, **kwargs)
@@ -138,7 +138,7 @@ def test_one_ctrl_c_in_a_search_stops_the_demo(tmp_path, capsys, model_cache_dir
         monkeypatch.setattr(model, "forward", interrupted_once)
         return model
 
-    monkeypatch.setattr(trace_opt.data, "digits_cnn", digits_cnn)
+    monkeypatch.setattr(trace_opt.models.data, "digits_cnn", digits_cnn)
     rc, out, cap = _run(tmp_path, capsys, "--n", "3", "--iterations", "20", cache=model_cache_dir)
     assert rc == 130 and len(calls) > 2
     summary = json.loads((out / "summary.json").read_text())
@@ -225,7 +225,7 @@ def small_explanation():
     """An explanation of an untrained (seeded) CNN on a real digit: fast, no training needed."""
     torch.manual_seed(0)
     model = DigitsCNN8().eval()
-    x = trace_opt.data.load_digits_split(8)[1][0]
+    x = trace_opt.models.data.load_digits_split(8)[1][0]
     return trace_opt.explain(model, x, features=4, solver="sa", solver_options={"iterations": 100}, seed=0)
 
 

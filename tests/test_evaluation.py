@@ -203,7 +203,7 @@ def test_config_validation():
 
 @pytest.mark.slow
 def test_report_folder_end_to_end_and_cli(tmp_path, monkeypatch):
-    from trace_opt import data
+    from trace_opt.models import data
     from trace_opt.cli import main
 
     # a tiny stand-in for the digits data and CNN keeps this test fast; the pipeline is the real one

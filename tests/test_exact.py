@@ -12,7 +12,7 @@ from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum,
                               table_scores)
 from solvers.window import window_move
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
-from trace_opt.features import tabular_features
+from trace_opt.core.features import tabular_features
 
 OBJS = ("le", "mo", "le-mo")
 

@@ -193,7 +193,7 @@ def test_explanation_saved_atomically_reads_back(cnn_and_x, tmp_path):
     import os
     import stat
 
-    from trace_opt.io import atomic_write_json
+    from trace_opt.core.io import atomic_write_json
 
     model, x = cnn_and_x
     exp = trace_opt.explain(model, x, features=2, solver="greedy")

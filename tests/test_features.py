@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trace_opt import ModelOracle, grid_features, segmentation_features, tabular_features
-from trace_opt.features import Features, as_features
+from trace_opt.core.features import Features, as_features
 
 torch.set_num_threads(1)
 

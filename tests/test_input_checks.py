@@ -13,7 +13,7 @@ import torch
 
 import trace_opt
 from trace_opt.cli import main
-from trace_opt.explain import DegenerateExplanationWarning
+from trace_opt.explanation import DegenerateExplanationWarning
 from trace_opt.scale import explain_dataset, load_result
 
 from test_scale import SETTINGS, LinearSoftmax, _inputs
@@ -73,7 +73,7 @@ def test_demo_out_that_is_a_file_is_refused(tmp_path, capsys):
 
 
 def test_unwritable_out_is_refused(tmp_path):
-    from trace_opt.io import check_output_dir
+    from trace_opt.core.io import check_output_dir
 
     with pytest.raises(ValueError, match="--out '/proc/trace-opt-test' cannot be written"):
         check_output_dir("--out", "/proc/trace-opt-test")

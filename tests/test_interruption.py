@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from trace_opt.cli import main
-from trace_opt.io import interrupts_stop_the_run, stop_on_interrupt
+from trace_opt.core.io import interrupts_stop_the_run, stop_on_interrupt
 from trace_opt.scale import load_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from neighbourhoods import NEIGHBOURHOODS, get_neighbourhood
 from neighbourhoods import kernels as NK
 from solvers import anneal_kernels as AK
-from trace_opt import kernels as K
+from trace_opt.core import kernels as K
 from trace_opt.core.objective import Objective
-from trace_opt.problem import TraceProblem
+from trace_opt.core.problem import TraceProblem
 from trace_opt.rankings import kendall_tau_distance
-from trace_opt.synthetic import SyntheticSetFunction
+from trace_opt.core.synthetic import SyntheticSetFunction
 
 
 def ref_key(features) -> int:
@@ -214,7 +214,7 @@ def test_kernels_are_compiled_with_an_on_disk_cache():
 
 
 def test_key_table_fill_refuses_a_request_started_after_its_find():
-    from trace_opt.kernels import KeyTable
+    from trace_opt.core.kernels import KeyTable
 
     table = KeyTable()
     table.insert(np.array([1, 2], dtype=np.uint64), np.array([10.0, 20.0]))

@@ -8,7 +8,7 @@ import torch
 
 from trace_opt import grid_features, tabular_features
 from trace_opt.baselines import BASELINES, applicable_baselines, attribute, available_baselines, make_input
-from trace_opt.models import DigitsCNN8
+from trace_opt.models.architectures import DigitsCNN8
 from trace_opt.paper_baselines import (RANKING_RULES, excitation_backprop, iba_capacity, rise_pixel_masks,
                                        rise_pixel_saliency)
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
-from trace_opt.problem import OBJECTIVES, ranks_of
+from trace_opt.core.problem import OBJECTIVES, ranks_of
 
 torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
 

@@ -8,7 +8,7 @@ from scipy.ndimage import gaussian_filter
 
 from trace_opt import (ModelOracle, REFERENCE_KINDS, grid_features, make_reference, segmentation_features,
                        tabular_features)
-from trace_opt.references import check_reference_options
+from trace_opt.models.references import check_reference_options
 
 torch.set_num_threads(1)
 

@@ -8,8 +8,8 @@ import pytest
 from neighbourhoods import MixedMoves, StarTranspositions
 from solvers import get_solver
 from solvers.anneal import anneal_synthetic
-from trace_opt.problem import TraceProblem
-from trace_opt.synthetic import SyntheticSetFunction
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.synthetic import SyntheticSetFunction
 
 T = 16
 
@@ -144,7 +144,7 @@ def test_a_user_neighbourhood_with_only_propose_works_in_sa():
 
 
 def test_more_than_64_features_use_the_generic_path_with_the_same_trajectories():
-    from trace_opt.oracle import SetFunctionOracle
+    from trace_opt.core.oracle import SetFunctionOracle
 
     t = 70
     rng = np.random.default_rng(9)

@@ -7,7 +7,7 @@ import torch
 from solvers import get_solver
 from solvers.greedy import greedy_order
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
-from trace_opt.synthetic import SyntheticSetFunction
+from trace_opt.core.synthetic import SyntheticSetFunction
 
 
 class SmallNet(torch.nn.Module):

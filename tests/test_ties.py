@@ -12,7 +12,7 @@ from solvers.complete import exact_optimum, optimal_trajectory_count, table_scor
 from trace_opt import tabular_features
 from trace_opt.evaluation import BlackBox, EvaluationConfig, evaluate_input, summarise, tie_summary
 from trace_opt.instances import TableOracle
-from trace_opt.problem import TraceProblem
+from trace_opt.core.problem import TraceProblem
 from trace_opt.rankings import scores_to_trajectory
 from trace_opt.report import ties_markdown
 

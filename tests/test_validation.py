@@ -340,7 +340,7 @@ def test_solver_options_with_a_solver_instance_are_not_silently_ignored(model, x
 
 def test_finite_checks_share_their_test_and_wording():
     """check_finite_array (arguments) and check_finite_values (model answers): same count, own advice."""
-    from trace_opt._validation import check_finite_array, check_finite_values
+    from trace_opt.core.validation import check_finite_array, check_finite_values
 
     vals = np.array([1.0, np.nan, np.inf, -np.inf, 2.0])
     with pytest.raises(ValueError, match=r"^x contains 3 NaN or infinite value\(s\); expected finite numbers$"):

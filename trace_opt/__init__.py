@@ -1,20 +1,52 @@
 """TRACE: explain a model by the trajectory (deletion order) of its input features.
 
-Public surface: ``explain``; features (``grid_features``, ``segmentation_features``,
+Public surface: ``explain`` and ``explain_many``; features (``grid_features``, ``segmentation_features``,
 ``tabular_features``); ``make_reference``; oracles (``ModelOracle``, ``CallableOracle``,
 ``SetFunctionOracle``); ``TraceProblem`` and ``Curves``; ranking helpers.
+
+Layers (data flows one way; no module imports a higher one):
+
+* ``trace_opt.core``: torch-free: validation, files, set keys and numba kernels, ``Oracle`` with the
+  set-function oracle, ``Objective``, ``TraceProblem``, features, the synthetic set function.
+* ``solvers`` and ``neighbourhoods`` (top-level packages): the search, on ``trace_opt.core`` only.
+* ``trace_opt.models``: the torch layer: model and black-box oracles, references, bundled data and models.
+* applications in ``trace_opt``: ``explain``, ``lockstep``, rankings and baselines, evaluation and
+  reports, plots, instances, tuning, data-set runs (``scale``); ``trace_opt.cli``: the command line.
+
+The names below are loaded on first use, so ``import trace_opt.core`` (and ``import solvers``) never
+imports torch.
 """
-from .features import Features, grid_features, segmentation_features, tabular_features
-from .references import REFERENCE_KINDS, make_reference
-from .oracle import BudgetExhausted, CallableOracle, ModelOracle, Oracle, SetFunctionOracle, OUTPUTS
-from .problem import OBJECTIVES, Curves, TraceProblem
-from .rankings import (attribution_to_trajectory, feature_scores, kendall_tau_distance, scores_to_trajectory,
-                       trajectory_to_heatmap)
-from .explain import Explanation, explain
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = ["Features", "grid_features", "segmentation_features", "tabular_features", "REFERENCE_KINDS",
-           "make_reference", "BudgetExhausted", "CallableOracle", "ModelOracle", "Oracle", "SetFunctionOracle",
-           "OUTPUTS", "OBJECTIVES", "Curves", "TraceProblem", "attribution_to_trajectory", "feature_scores",
-           "kendall_tau_distance", "scores_to_trajectory", "trajectory_to_heatmap", "Explanation", "explain"]
+_EXPORTS = {
+    "Features": "trace_opt.core.features", "grid_features": "trace_opt.core.features",
+    "segmentation_features": "trace_opt.core.features", "tabular_features": "trace_opt.core.features",
+    "REFERENCE_KINDS": "trace_opt.models.references", "make_reference": "trace_opt.models.references",
+    "BudgetExhausted": "trace_opt.core.oracle", "Oracle": "trace_opt.core.oracle",
+    "SetFunctionOracle": "trace_opt.core.oracle",
+    "CallableOracle": "trace_opt.models.oracles", "ModelOracle": "trace_opt.models.oracles",
+    "OUTPUTS": "trace_opt.models.oracles",
+    "OBJECTIVES": "trace_opt.core.objective", "Objective": "trace_opt.core.objective",
+    "Curves": "trace_opt.core.problem", "TraceProblem": "trace_opt.core.problem",
+    "attribution_to_trajectory": "trace_opt.rankings", "feature_scores": "trace_opt.rankings",
+    "kendall_tau_distance": "trace_opt.rankings", "scores_to_trajectory": "trace_opt.rankings",
+    "trajectory_to_heatmap": "trace_opt.rankings",
+    "Explanation": "trace_opt.explanation", "explain": "trace_opt.explanation",
+    "explain_many": "trace_opt.lockstep",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'trace_opt' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

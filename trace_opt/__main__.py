@@ -1,7 +1,7 @@
 """``python -m trace_opt ...``: the command line (see ``trace_opt.cli``)."""
 import sys
 
-from .cli import main
+from trace_opt.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

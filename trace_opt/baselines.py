@@ -33,10 +33,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_float, check_positive_int
-from .features import Features, as_features
-from .references import make_reference
-from .rankings import attribution_to_trajectory, feature_scores, scores_to_trajectory
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.features import Features, as_features
+from trace_opt.models.references import make_reference
+from trace_opt.rankings import attribution_to_trajectory, feature_scores, scores_to_trajectory
 
 
 # --------------------------------------------------------------------------- inputs and registry
@@ -472,7 +472,7 @@ register_baseline("rise", _rise, aggregate="mean", label="RISE", n_masks=500, p_
 register_baseline("random", _random, label="Random")
 
 # the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE (trace_opt.paper_baselines)
-from . import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
+from trace_opt import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
 
 _paper_baselines.register_all(register_baseline)
 

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_int
-from .io import atomic_write_json, json_values
-from .problem import OBJECTIVES, TraceProblem
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.core.io import atomic_write_json, json_values
+from trace_opt.core.problem import OBJECTIVES, TraceProblem
 
 FORMAT = "trace-best-known"
 FORMAT_VERSION = 1
@@ -54,7 +54,7 @@ CHECK_RTOL = 1e-9
 
 def problem_spec(family: str, **params) -> dict:
     """The canonical ``{"family", "params"}`` of a generator (all its parameters, defaults included)."""
-    from .instance_families import make_generator
+    from trace_opt.instance_families import make_generator
 
     gen = make_generator(family, **params)
     return {"family": family, "params": json.loads(json.dumps(gen.params()))}
@@ -62,7 +62,7 @@ def problem_spec(family: str, **params) -> dict:
 
 def make_problem(spec: dict, objective: str = "le-mo") -> TraceProblem:
     """A fresh ``TraceProblem`` (counted, cached oracle) over the generator a spec names."""
-    from .instance_families import make_generator
+    from trace_opt.instance_families import make_generator
 
     gen = make_generator(spec["family"], **spec["params"])
     return TraceProblem(gen.oracle(), objective)
@@ -101,7 +101,7 @@ def interval_upper_bound(spec: dict, objective: str = "le-mo") -> dict | None:
     ({} and all), so the optimum is at most ``c({}) + c(all) + (t - 1) * max c`` with ``max c`` =
     ``hi`` (le), ``-lo`` (mo), ``hi - lo`` (le-mo). Loose, but a certificate.
     """
-    from .instance_families import LogicSetFunction, make_generator
+    from trace_opt.instance_families import LogicSetFunction, make_generator
 
     check_choice("objective", objective, OBJECTIVES)
     gen = make_generator(spec["family"], **spec["params"])
@@ -231,7 +231,7 @@ def update_best_known(path, spec: dict, solver="tabu", budget: int = 10_000, see
     """
     from solvers import get_solver
 
-    from .instances import parse_solver_spec
+    from trace_opt.instances import parse_solver_spec
 
     path = Path(path)
     check_choice("objective", objective, OBJECTIVES)
@@ -289,7 +289,7 @@ def gap_to_best_known(path, score: float) -> float:
 
 # ------------------------------------------------------------------------------------------ CLI
 def add_best_known_parser(isub) -> None:
-    from .instance_families import FAMILIES, KINDS
+    from trace_opt.instance_families import FAMILIES, KINDS
 
     b = isub.add_parser("best-known", help="run a solver on a generated problem (e.g. t = 49) and keep the best "
                                            "trajectory in a best-known file",
@@ -315,7 +315,7 @@ def add_best_known_parser(isub) -> None:
 
 
 def _cli_best_known(args) -> int:
-    from .instance_families import _family_params
+    from trace_opt.instance_families import _family_params
 
     params = _family_params(args)
     spec = problem_spec(args.family, t=args.t, seed=args.seed, **params)

@@ -71,7 +71,7 @@ def json_object(name: str):
 def build_parser() -> argparse.ArgumentParser:
     import solvers
 
-    from . import __version__
+    from trace_opt import __version__
 
     parser = argparse.ArgumentParser(prog="trace-opt", description="Explain neural networks by trajectories (TRACE).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -103,11 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "tiny CNN and robust on a shared CPU)")
     demo.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     demo.set_defaults(func=run_demo)
-    from .report import add_evaluate_parser  # the 'evaluate' subcommand lives in trace_opt/report.py
+    from trace_opt.report import add_evaluate_parser  # the 'evaluate' subcommand lives in trace_opt/report.py
     add_evaluate_parser(sub)
-    from .instances import add_instances_parser  # 'instances build|leaderboard|verify'
-    from .scale import add_explain_dataset_parser  # 'explain-dataset'
-    from .tuning import add_tune_parser  # 'tune'
+    from trace_opt.instances import add_instances_parser  # 'instances build|leaderboard|verify'
+    from trace_opt.scale import add_explain_dataset_parser  # 'explain-dataset'
+    from trace_opt.tuning import add_tune_parser  # 'tune'
     add_instances_parser(sub)
     add_tune_parser(sub)
     add_explain_dataset_parser(sub)
@@ -165,8 +165,8 @@ def _demo(args) -> int:
 
     import trace_opt
     from solvers import greedy_order
-    from trace_opt.data import digits_cnn, load_digits_split
-    from trace_opt.io import atomic_write_json, check_output_dir, json_values
+    from trace_opt.models.data import digits_cnn, load_digits_split
+    from trace_opt.core.io import atomic_write_json, check_output_dir, json_values
     from trace_opt.plots import plot_curves, plot_deletion_sequence, plot_overlay
 
     start = time.perf_counter()
@@ -284,6 +284,6 @@ def main(argv=None) -> int:
         return args.func(args)
     except ValueError as exc:  # invalid settings found past argparse (e.g. by the library's checks)
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except KeyboardInterrupt:  # the interruption rule (trace_opt.io.stop_on_interrupt): finished work is kept
+    except KeyboardInterrupt:  # the interruption rule (trace_opt.core.io.stop_on_interrupt): finished work is kept
         parser.exit(130, f"{parser.prog} {args.command}: interrupted; finished work is kept, nothing cut short "
                          "was stored as finished: run the same command again to complete it\n")

@@ -46,8 +46,8 @@ import math
 import numpy as np
 from numba import njit
 
-from ._validation import check_choice
-from .problem import OBJECTIVES
+from trace_opt.core.validation import check_choice
+from trace_opt.core.problem import OBJECTIVES
 
 #: version of the measures stored in ``metadata["difficulty"]``; a stored block of another version is recomputed
 DIFFICULTY_VERSION = 1
@@ -58,7 +58,7 @@ DIFFICULTY_OBJECTIVES = tuple(OBJECTIVES)
 
 
 def _table(values) -> tuple[np.ndarray, int]:
-    from .instances import _check_values
+    from trace_opt.instances import _check_values
 
     return _check_values(values)
 
@@ -148,8 +148,8 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
     from solvers.greedy import greedy_order
     from solvers.complete import objective_table, table_scores
 
-    from .instances import TableOracle, _summarise, table_stats
-    from .problem import TraceProblem
+    from trace_opt.instances import TableOracle, _summarise, table_stats
+    from trace_opt.core.problem import TraceProblem
 
     v, t = _table(values)
     if objectives is None:

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_int
-from .baselines import applicable_baselines, attribute, get_baseline, make_input
-from .features import Features
-from .fingerprint import arrays_digest
-from .io import atomic_write_json, stop_on_interrupt
-from .oracle import CallableOracle, ModelOracle
-from .problem import OBJECTIVES, TraceProblem, ranks_of
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.baselines import applicable_baselines, attribute, get_baseline, make_input
+from trace_opt.core.features import Features
+from trace_opt.core.fingerprint import arrays_digest
+from trace_opt.core.io import atomic_write_json, stop_on_interrupt
+from trace_opt.models.oracles import CallableOracle, ModelOracle
+from trace_opt.core.problem import OBJECTIVES, TraceProblem, ranks_of
 
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
@@ -230,7 +230,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         for o in config.trace_outputs:
             start = time.perf_counter()
             table = complete_table(TraceProblem(oracles[o], "le"))
-            from .instances import table_stats
+            from trace_opt.instances import table_stats
 
             # inert features (deleting them never changes D, e.g. patches equal to the reference) can sit
             # in any order among themselves: each group of them multiplies the optimal trajectories
@@ -287,7 +287,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
     rec["forward_passes"] = {o: oracles[o].forward_passes for o in config.outputs}
     if keep_maps:
-        from .rankings import trajectory_to_heatmap
+        from trace_opt.rankings import trajectory_to_heatmap
         for name, m in rec["methods"].items():
             if m["kind"] != "baseline":
                 maps[name] = trajectory_to_heatmap(np.asarray(m["trajectory"]), features, alpha=1.0).tolist()

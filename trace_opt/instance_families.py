@@ -22,7 +22,7 @@ weight from the additive part (0: additive, R^2 = 1) to the interaction part (1:
 XOR terms have no first-order part, AND/OR terms a small one). ``order`` (>= 2) is the size of the
 interacting groups, ``terms`` their number (default t). Everything is drawn from ``seed``.
 
-Family ``chunks`` (``trace_opt.synthetic.SyntheticSetFunction``): the speed-measurement function
+Family ``chunks`` (``trace_opt.core.synthetic.SyntheticSetFunction``): the speed-measurement function
 (per-feature weights plus arbitrary interactions inside chunks of ``width`` features and between
 neighbouring chunks), with its own ``interaction`` knob (>= 0, unbounded).
 
@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_float, check_positive_int
-from .oracle import SetFunctionOracle
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.oracle import SetFunctionOracle
 
 KINDS = ("and", "or", "xor")
 #: rows per vectorised chunk when a whole table is evaluated
@@ -144,7 +144,7 @@ class LogicSetFunction:
 
 
 def _table(fn) -> np.ndarray:
-    from .instances import check_table_size
+    from trace_opt.instances import check_table_size
 
     check_table_size(fn.t)
     n = 1 << fn.t
@@ -161,7 +161,7 @@ class _Chunks:
     family = "chunks"
 
     def __init__(self, t: int, seed: int = 0, interaction: float = 0.5, width: int = 4):
-        from .synthetic import SyntheticSetFunction
+        from trace_opt.core.synthetic import SyntheticSetFunction
 
         self.seed = check_positive_int("seed", seed, minimum=0)
         self.fn = SyntheticSetFunction(t=t, seed=self.seed, width=width, interaction=interaction)
@@ -186,7 +186,7 @@ class _Chunks:
 #: family name -> generator class (constructor: t, seed, **params)
 FAMILIES = {"logic": LogicSetFunction, "chunks": _Chunks}
 _GENERATOR_PATHS = {"logic": "trace_opt.instance_families.LogicSetFunction",
-                    "chunks": "trace_opt.synthetic.SyntheticSetFunction"}
+                    "chunks": "trace_opt.core.synthetic.SyntheticSetFunction"}
 
 
 def make_generator(family: str, t: int, seed: int = 0, **params):
@@ -211,7 +211,7 @@ def family_instance_name(family: str, t: int, seed: int, **params) -> str:
 
 def family_instance(family: str, t: int, seed: int = 0, name: str | None = None, **params):
     """An ``Instance`` from all 2^t values of a family's generator, with exact optima and difficulty."""
-    from .instances import instance_from_table
+    from trace_opt.instances import instance_from_table
 
     gen = make_generator(family, t, seed, **params)
     start = time.perf_counter()
@@ -226,7 +226,7 @@ def family_instance(family: str, t: int, seed: int = 0, name: str | None = None,
 def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), log=None, **params) -> list[Path]:
     """Write one instance per (t, seed) of ``family`` into ``out_dir``; an existing instance whose
     recorded family, params and seed match is kept (rerunning resumes). Returns the sidecar paths."""
-    from .instances import _paths, load_instance, save_instance
+    from trace_opt.instances import _paths, load_instance, save_instance
 
     check_choice("family", family, FAMILIES)
     ts = [check_positive_int("t", t, minimum=2) for t in ts]
@@ -278,7 +278,7 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 def add_family_subcommands(isub) -> None:
     """``instances generate`` (a library from a family), ``instances stats`` (difficulty measures) and
     ``instances best-known`` (best-known solutions without a table, ``trace_opt.best_known``)."""
-    from .problem import OBJECTIVES
+    from trace_opt.core.problem import OBJECTIVES
 
     g = isub.add_parser("generate", help="build a library from a seeded instance family with a difficulty knob",
                         description="Evaluate all 2^t sets of a generated set function (trace_opt/instance_families.py) "
@@ -308,7 +308,7 @@ def add_family_subcommands(isub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON ({'summary': ..., 'instances': [...]})")
     s.add_argument("--recompute", action="store_true", help="recompute the measures even when stored")
     s.set_defaults(func=_cli_stats)
-    from .best_known import add_best_known_parser  # 'instances best-known'
+    from trace_opt.best_known import add_best_known_parser  # 'instances best-known'
 
     add_best_known_parser(isub)
 
@@ -339,8 +339,8 @@ def _cli_generate(args) -> int:
 def _cli_stats(args) -> int:
     import json
 
-    from .difficulty import library_stats, stats_table
-    from .instances import load_library
+    from trace_opt.difficulty import library_stats, stats_table
+    from trace_opt.instances import load_library
 
     stats = library_stats(load_library(args.library), args.objective, recompute=args.recompute)
     stats["library"] = str(args.library)

@@ -52,11 +52,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_int
-from .fingerprint import arrays_digest, model_fingerprint
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
-from .oracle import Oracle
-from .problem import OBJECTIVES, TraceProblem
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
+from trace_opt.core.oracle import Oracle
+from trace_opt.core.problem import OBJECTIVES, TraceProblem
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
@@ -257,7 +257,7 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
     meta.setdefault("table", table_stats(v))
     objectives = _summarise(v)
     if "difficulty" not in meta:  # difficulty measures (trace_opt.difficulty), stored with the instance
-        from .difficulty import difficulty
+        from trace_opt.difficulty import difficulty
 
         meta["difficulty"] = difficulty(v, objectives, str(meta.get("output") or "logit"))
     return Instance(name=name, values=v, metadata=meta, objectives=objectives,
@@ -289,8 +289,8 @@ def build_instance(model, x, target: int, features=4, reference="zeros", output:
     """
     from solvers.complete import complete_table
 
-    from .features import as_features
-    from .oracle import ModelOracle
+    from trace_opt.core.features import as_features
+    from trace_opt.models.oracles import ModelOracle
 
     import torch
 
@@ -480,7 +480,7 @@ DEFAULT_LIBRARY = {"size": 8, "grids": [[4, 4]] * 8 + [[4, 5]] * 2, "reference":
 def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: str = "zeros",
                   output: str = "logit", model_seed: int = 0, max_t: int = MAX_T, progress: bool = False,
                   log=None) -> list[Path]:
-    """Build a library from the digits CNN (``trace_opt.data.digits_cnn(size)``) on test inputs.
+    """Build a library from the digits CNN (``trace_opt.models.data.digits_cnn(size)``) on test inputs.
 
     ``grids[j]`` is the feature grid of the j-th instance (t = rows * cols), on test input
     ``inputs[j]`` (default: 0, 1, 2, ...); the target is the model's predicted class. Existing valid
@@ -488,7 +488,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
     """
     import torch
 
-    from .data import digits_cnn, load_digits_split
+    from trace_opt.models.data import digits_cnn, load_digits_split
 
     grids = [tuple(g) if not isinstance(g, int) else (g, g) for g in (grids or DEFAULT_LIBRARY["grids"])]
     inputs = list(range(len(grids))) if inputs is None else [int(i) for i in inputs]
@@ -520,7 +520,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
         with torch.inference_mode():
             target = int(model(x.unsqueeze(0)).argmax(dim=1)[0])
         start = time.perf_counter()
-        meta = {"model": f"trace_opt.data.digits_cnn(size={size}, seed={model_seed})",
+        meta = {"model": f"trace_opt.models.data.digits_cnn(size={size}, seed={model_seed})",
                 "model_fingerprint": fingerprint,
                 "input": {"dataset": "sklearn digits", "split": "test", "index": idx, "label": int(y_test[idx]),
                           "split_seed": model_seed, "size": size}}
@@ -742,7 +742,7 @@ def add_instances_parser(sub) -> None:
     b = isub.add_parser("build", help="build a library from the digits CNN",
                         description="Evaluate all 2^t sets for digits test inputs with the 8x8 digits CNN; existing "
                                     "instances of the same model are kept (rerunning resumes).")
-    from .cli import int_at_least
+    from trace_opt.cli import int_at_least
 
     b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR",
                    help="library folder (created if missing; default: runs/instances/digits8)")
@@ -750,7 +750,7 @@ def add_instances_parser(sub) -> None:
                    help="feature grid per instance, ROWSxCOLS[*COUNT],... (default: 4x4*8,4x5*2: t=16 x8, t=20 x2)")
     b.add_argument("--first", type=int_at_least(0), default=0, metavar="I", help="first test input index (default: 0)")
     b.add_argument("--reference", default="zeros",
-                   help="what deletion writes (trace_opt.references: zeros, mean, blur, ...; default zeros). With "
+                   help="what deletion writes (trace_opt.models.references: zeros, mean, blur, ...; default zeros). With "
                         "zeros, all-zero border patches of a digit never change D (see metadata.table.effective_t); "
                         "mean makes every feature matter")
     b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"],
@@ -778,7 +778,7 @@ def add_instances_parser(sub) -> None:
     v = isub.add_parser("verify", help="recompute every stored optimum by DP and check the files")
     v.add_argument("library", type=Path, metavar="DIR", help="folder of instances")
     v.set_defaults(func=_cli_verify)
-    from .instance_families import add_family_subcommands  # 'instances generate|stats'
+    from trace_opt.instance_families import add_family_subcommands  # 'instances generate|stats'
 
     add_family_subcommands(isub)
 
@@ -805,7 +805,7 @@ def _cli_leaderboard(args) -> int:
         board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective,
                             progress=lambda row: bar.update(1))
     board["library"] = str(args.library)
-    from .cli import command_line
+    from trace_opt.cli import command_line
 
     board["command"] = command_line(args)
     paths = write_leaderboard(board, args.out, args.stem)

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_int
-from .explain import check_settings, explain
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.explanation import check_settings, explain
 
 ERRORS = ("raise", "return")
 
@@ -255,7 +255,7 @@ def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None,
 
     stats = stats if stats is not None else LockstepStats()
     outcomes: list = []
-    from .explain import torch_threads
+    from trace_opt.explanation import torch_threads
 
     with torch_threads(threads):
         for start in range(0, n, lockstep):

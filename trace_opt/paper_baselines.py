@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
 __all__ = ["iba_capacity", "extremal_masks", "excitation_backprop", "ebp_supported", "rise_pixel_masks",
            "rise_pixel_saliency", "RANKING_RULES"]

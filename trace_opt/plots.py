@@ -17,10 +17,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ._validation import check_choice, check_positive_int  # noqa: E402
-from .explain import Explanation  # noqa: E402
-from .io import atomic_savefig  # noqa: E402
-from .problem import Curves, ranks_of  # noqa: E402
+from trace_opt.core.validation import check_choice, check_positive_int  # noqa: E402
+from trace_opt.explanation import Explanation  # noqa: E402
+from trace_opt.core.io import atomic_savefig  # noqa: E402
+from trace_opt.core.problem import Curves, ranks_of  # noqa: E402
 
 DIRECTIONS = ("lerf", "morf")
 _CURVE_KEYS = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")

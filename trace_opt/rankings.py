@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_float, check_trajectory
-from .features import Features
-from .kernels import kendall_distance
-from .problem import ranks_of
+from trace_opt.core.validation import check_choice, check_positive_float, check_trajectory
+from trace_opt.core.features import Features
+from trace_opt.core.kernels import kendall_distance
+from trace_opt.core.problem import ranks_of
 
 
 def feature_scores(attribution, features: Features, aggregate: str = "sum", absolute: bool = False) -> np.ndarray:

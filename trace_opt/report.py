@@ -1,7 +1,7 @@
 """The evaluation report: one command from a dataset name to a folder with Markdown, JSON and figures.
 
 ``run_report(dataset, n, out, ...)`` loads a bundled scikit-learn dataset and its small model
-(``trace_opt.data``), or takes your own model and inputs as a ``Setup`` (``make_setup``; on the
+(``trace_opt.models.data``), or takes your own model and inputs as a ``Setup`` (``make_setup``; on the
 command line ``--model FILE --data FILE.npy``), evaluates TRACE and the baselines on the first ``n`` test inputs
 (``trace_opt.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
 runs the randomisation sanity check on the first ``sanity_n`` inputs, draws the figures
@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_int
-from .evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label,
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label,
                          sanity_check, summarise, trace_name)
-from .fingerprint import model_fingerprint
-from .features import Features, as_features, grid_features, tabular_features
-from .io import atomic_write_bytes, check_output_dir, stop_on_interrupt
+from trace_opt.core.fingerprint import model_fingerprint
+from trace_opt.core.features import Features, as_features, grid_features, tabular_features
+from trace_opt.core.io import atomic_write_bytes, check_output_dir, stop_on_interrupt
 
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
 
@@ -69,7 +69,7 @@ def _predict(model, X) -> np.ndarray:
 
 def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
     """The model, the first ``n`` test inputs, targets (the model's predicted class), features and reference."""
-    from . import data
+    from trace_opt.models import data
 
     check_choice("dataset", dataset, DATASETS)
     n = check_positive_int("n", n)
@@ -441,7 +441,7 @@ def _versions() -> dict:
 def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
     """Fig. 1b from ``trace_opt.plots.plot_deletion_sequence`` for the first input (images only)."""
     try:
-        from .plots import plot_deletion_sequence
+        from trace_opt.plots import plot_deletion_sequence
     except ImportError:  # pragma: no cover - the demo's plotting module is missing
         return {}
     name = trace_name("logit", "le-mo")
@@ -469,8 +469,8 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
 
 def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> dict:
     """Fig. 1a: heatmaps of TRACE-y (Le-Mo) with alpha in {1, 2, 5} for the first inputs (images only)."""
-    from .rankings import trajectory_to_heatmap
-    from . import report_plots as rp
+    from trace_opt.rankings import trajectory_to_heatmap
+    from trace_opt import report_plots as rp
 
     name = trace_name("logit", "le-mo")
     recs = [r for r in records[:n_inputs] if name in r["methods"]]
@@ -494,9 +494,9 @@ def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) ->
     evaluation's cooling) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
     from solvers import get_solver
 
-    from .problem import TraceProblem, ranks_of
-    from .rankings import trajectory_to_heatmap
-    from . import report_plots as rp
+    from trace_opt.core.problem import TraceProblem, ranks_of
+    from trace_opt.rankings import trajectory_to_heatmap
+    from trace_opt import report_plots as rp
 
     if not setup.image or setup.features.kind != "grid":
         return {}
@@ -555,7 +555,7 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                               cache_dir=out / "cache", progress=progress, log=log,
                               dataset_key=data_key)
     summary = summarise(records, config.outputs)
-    from . import report_plots as rp
+    from trace_opt import report_plots as rp
 
     figures = {"fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
                "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name}
@@ -651,7 +651,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                         "breast-cancer-test)")
     p.add_argument("--targets", default=None, metavar="NPY", help="with --model: class per input (default: predicted)")
     p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
-    from .cli import int_at_least
+    from trace_opt.cli import int_at_least
 
     p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
                    help="with --model: a G x G grid of patches for images (default 4; 1-D rows: one per column)")
@@ -687,7 +687,7 @@ def _setup_from_args(args):
         if given:
             raise ValueError(f"{', '.join(given)}: only with --model; --dataset {args.dataset} brings its own")
         return args.dataset, ["--dataset", args.dataset]
-    from .scale import load_model_and_data
+    from trace_opt.scale import load_model_and_data
 
     model, X = load_model_and_data(args.model, args.data)
     n = min(check_positive_int("n", args.n), len(X))

@@ -43,10 +43,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_positive_int
-from .fingerprint import arrays_digest, model_fingerprint
-from .explain import DegenerateExplanationWarning, check_settings
-from .io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
+from trace_opt.core.validation import check_positive_int
+from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
+from trace_opt.explanation import DegenerateExplanationWarning, check_settings
+from trace_opt.core.io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -94,7 +94,7 @@ def _split_run_values(d, run: dict, prefix: str = ""):
 
 def _explain_one(model, x, target, item_id: str, index: int, settings: dict, config_hash: str) -> dict:
     """Explain one input; never raises for a failing input (the error is returned as a record)."""
-    from .explain import explain
+    from trace_opt.explanation import explain
 
     start = time.perf_counter()
     record = {"id": item_id, "index": index, "config_hash": config_hash}
@@ -431,7 +431,7 @@ def comparable(record: dict) -> dict:
 # ------------------------------------------------------------------------------------------ CLI
 def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""
-    from .cli import int_at_least, json_object
+    from trace_opt.cli import int_at_least, json_object
 
     p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
                        description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
@@ -482,7 +482,7 @@ def load_model_and_data(model_name: str, data_name: str | None):
     of inputs along axis 0 (default: the bundled model's own test split)."""
     import torch
 
-    from . import data as d
+    from trace_opt.models import data as d
 
     builtin = {"digits-cnn8": (lambda: d.digits_cnn(8), "digits8-test"),
                "digits-cnn28": (lambda: d.digits_cnn(28), "digits28-test"),

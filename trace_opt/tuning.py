@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_choice, check_positive_int
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
-from .problem import OBJECTIVES
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
+from trace_opt.core.problem import OBJECTIVES
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 _INITS = ["greedy", "greedy-morf", "random"]
@@ -171,8 +171,8 @@ def _check_inputs(instances, problems):
         raise ValueError(f"instances/problems must be a list; got {type(items).__name__}")
     if not items:
         raise ValueError("instances/problems is empty; give at least one")
-    from .instances import Instance
-    from .problem import TraceProblem
+    from trace_opt.instances import Instance
+    from trace_opt.core.problem import TraceProblem
 
     kind, name = (Instance, "instances") if instances is not None else (TraceProblem, "problems")
     bad = [type(v).__name__ for v in items if not isinstance(v, kind)]
@@ -434,7 +434,7 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
         on this host is gone (kill -9) is failed and retried at once when the study is resumed.
     progress : Optuna's progress bar over trials (stderr) and its per-trial log lines.
 
-    Ctrl-C stops the study (``trace_opt.io.stop_on_interrupt``): the trial in progress is marked FAIL
+    Ctrl-C stops the study (``trace_opt.core.io.stop_on_interrupt``): the trial in progress is marked FAIL
     (its finished units kept in its user attributes) and retried on resume; KeyboardInterrupt propagates.
     on_unit : called as ``on_unit(trial_number, unit_index, row)`` after each computed unit
         (for progress; an exception raised there interrupts the study, which can be resumed).
@@ -645,7 +645,7 @@ def add_tune_parser(sub) -> None:
                                    "library's tuning instances; writes best_params.json and Optuna's plots, and with "
                                    "--holdout-every compares default and tuned parameters on held-out instances. "
                                    "Resumes from the storage (default: OUT/study.db).")
-    from .cli import float_above, int_at_least, json_object
+    from trace_opt.cli import float_above, int_at_least, json_object
 
     p.add_argument("--solver", default="sa", help=f"solver to tune, one of {sorted(SEARCH_SPACES)} (default: sa)")
     p.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
@@ -674,8 +674,8 @@ def add_tune_parser(sub) -> None:
 
 
 def _cli_tune(args) -> int:
-    from .cli import command_line
-    from .instances import load_library, split_library
+    from trace_opt.cli import command_line
+    from trace_opt.instances import load_library, split_library
 
     import optuna
 

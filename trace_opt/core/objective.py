@@ -9,7 +9,7 @@ Every solver **maximises** ``score(sigma) = sum_k c(P_k)`` over the prefix sets 
 An ``Objective`` is its name (a ``str``: ``Objective("le-mo") == "le-mo"``) with that rule attached:
 which sets it asks the oracle for (``request_masks``), how ``c`` follows from their values
 (``combine``), ``c`` of every set of a 2^t table (``table``) and the paper's sign (``to_paper``). The
-numba kernels (``trace_opt.kernels.request_keys`` / ``chain_from_values``) are the compiled form of the
+numba kernels (``trace_opt.core.kernels.request_keys`` / ``chain_from_values``) are the compiled form of the
 same rule, selected by ``code``; a test checks that both agree.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``explain``: one call from a model and an input to a trajectory explanation."""
+"""``explain``: one call from a model and an input to a trajectory explanation (``trace_opt.explain``)."""
 from __future__ import annotations
 
 import warnings
@@ -7,13 +7,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_keywords, check_positive_float, check_positive_int
-from .features import as_features, tabular_features
-from .io import atomic_write_json, json_values
-from .oracle import CallableOracle, ModelOracle, Oracle, as_device
-from .problem import OBJECTIVES, Curves, TraceProblem
-from .rankings import trajectory_to_heatmap
-from .references import REFERENCE_OPTIONS, check_reference_options, make_reference
+from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
+from trace_opt.core.features import as_features, tabular_features
+from trace_opt.core.io import atomic_write_json, json_values
+from trace_opt.core.oracle import Oracle
+from trace_opt.models.oracles import CallableOracle, ModelOracle, as_device
+from trace_opt.core.problem import OBJECTIVES, Curves, TraceProblem
+from trace_opt.rankings import trajectory_to_heatmap
+from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options, make_reference
 
 
 class DegenerateExplanationWarning(UserWarning):

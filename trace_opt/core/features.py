@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_positive_int
+from trace_opt.core.validation import check_positive_int
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ training. Other seeds, or ``weights="train"``, train on this machine: the weight
 ``cache_dir`` (default ``$TRACE_OPT_CACHE`` or ``./.cache/trace-trajectories``) under a file name keyed
 by architecture, size, seed and a hash of every training setting (the file also stores that
 configuration and is only loaded if it matches). Locally trained weights give other numbers than the
-shipped ones. ``python -m trace_opt.data --write-shipped`` retrains the shipped set (maintainers only).
+shipped ones. ``python -m trace_opt.models.data --write-shipped`` retrains the shipped set (maintainers only).
 
 Returned models are in eval mode and carry ``test_accuracy``, ``config``, ``weights_source``
 (``"shipped"``, ``"cache"`` or ``"trained"``), ``cache_path`` (the file the weights came from or went
@@ -36,9 +36,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._validation import check_choice, check_positive_int
-from .io import atomic_write_bytes
-from .models import DigitsCNN8, DigitsCNN28, TabularMLP
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.core.io import atomic_write_bytes
+from trace_opt.models.architectures import DigitsCNN8, DigitsCNN28, TabularMLP
 
 DIGIT_SIZES = (8, 28)
 WEIGHTS = ("auto", "shipped", "train")
@@ -197,7 +197,7 @@ def shipped_manifest() -> dict:
 def _load_shipped(config: dict, build):
     """The shipped model for ``config``, or None when none ships for it. A shipped file whose checksum,
     configuration or fingerprint differs from the manifest is an error (the install is damaged)."""
-    from .fingerprint import model_fingerprint
+    from trace_opt.core.fingerprint import model_fingerprint
 
     name = _shipped_name(config)
     entry = shipped_manifest().get(name)
@@ -309,7 +309,7 @@ def write_shipped_weights(directory=None) -> dict:
     """Train every bundled model for ``seed=0`` on this machine and write its weights and the manifest
     into ``directory`` (default: the package's ``weights/`` folder). Every committed result of the
     repository depends on these files: regenerate them only with the reports, benches and instances."""
-    from .fingerprint import model_fingerprint
+    from trace_opt.core.fingerprint import model_fingerprint
 
     directory = Path(directory) if directory is not None else SHIPPED_DIR
     directory.mkdir(parents=True, exist_ok=True)
@@ -340,7 +340,7 @@ def _temporary_cache():
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m trace_opt.data",
+    parser = argparse.ArgumentParser(prog="python -m trace_opt.models.data",
                                      description="Retrain the shipped weights of the bundled models (maintainers).")
     parser.add_argument("--write-shipped", action="store_true", help="train on this machine and overwrite "
                         f"{SHIPPED_DIR} (every committed result depends on these weights)")

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice, check_trajectory
-from .core.objective import OBJECTIVES, Objective, get_objective
-from .oracle import Oracle
+from trace_opt.core.validation import check_choice, check_trajectory
+from trace_opt.core.objective import OBJECTIVES, Objective, get_objective
+from trace_opt.core.oracle import Oracle
 CURVE_NAMES = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
 
 

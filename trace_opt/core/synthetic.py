@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernels import synthetic_values
-from ._validation import check_positive_float, check_positive_int
-from .oracle import SetFunctionOracle
+from trace_opt.core.kernels import synthetic_values
+from trace_opt.core.validation import check_positive_float, check_positive_int
+from trace_opt.core.oracle import SetFunctionOracle
 
 
 class SyntheticSetFunction:

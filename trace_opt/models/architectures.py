@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._validation import check_positive_int
+from trace_opt.core.validation import check_positive_int
 
 
 class DigitsCNN8(nn.Module):

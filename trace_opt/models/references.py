@@ -10,9 +10,9 @@ import numbers
 import numpy as np
 import torch
 
-from ._validation import (check_choice, check_finite_array, check_keywords, check_positive_float,
+from trace_opt.core.validation import (check_choice, check_finite_array, check_keywords, check_positive_float,
                           check_positive_int)
-from .features import Features
+from trace_opt.core.features import Features
 
 REFERENCE_KINDS = ("zeros", "constant", "mean", "channel_mean", "patch_mean", "blur", "noise")
 

@@ -8,7 +8,7 @@
 * an exact set cache: open-addressing hash table (linear probing) from uint64 keys to float64 values;
 * masked inputs straight from set keys (a flat copy of x with the deleted features' elements from the
   reference), written into a caller's buffer;
-* the synthetic set function of ``trace_opt.synthetic``;
+* the synthetic set function of ``trace_opt.core.synthetic``;
 * Kendall tau distance between trajectories (Fenwick tree, O(t log t)).
 
 Objective codes: ``OBJ_LE = 0``, ``OBJ_MO = 1``, ``OBJ_LE_MO = 2`` (``Objective.code``): ``request_keys``
