@@ -129,18 +129,35 @@ def exact_optimum(table, objective: str) -> tuple[np.ndarray, float]:
     return sigma.astype(np.int64), float(c[keys].sum())
 
 
+#: relative tolerance of "optimal" (ties, greedy optimal), as the leaderboard's ``optimal`` column
+RTOL = 1e-9
+
+
+def count_optimal_trajectories(values, objective: str = "le-mo", rtol: float = RTOL) -> tuple[float, int]:
+    """``(optimum, number of optimal trajectories)`` by DP over the subset lattice.
+
+    A trajectory counts when, at every prefix set, it is within ``tol = rtol * max(1, (t + 1) max |c|)``
+    of the best chain to that set (so equal values by floating-point noise count as ties; with exact
+    values, e.g. small integers, the count is exact). Counts are float64 in the kernel: exact below
+    2^53 (every t <= 18), beyond that rounded. O(t 2^t) time, 2 x 2^t floats.
+    """
+    v, t = _check_table(values)
+    c = objective_table(v, check_choice("objective", objective, OBJECTIVES))
+    tol = float(rtol) * max(1.0, (t + 1) * float(np.max(np.abs(c))))
+    opt, count = kernels.chain_count_dp(np.ascontiguousarray(c), tol)
+    return float(opt), int(count)
+
+
 def optimal_trajectory_count(table, objective: str) -> dict:
     """How many trajectories reach the exact optimum of ``objective`` on a D table.
 
-    Counted by DP over the subset lattice (``trace_opt.difficulty.count_optimal_trajectories``, which
-    treats values within ``difficulty.RTOL`` relative rounding as ties; counts exact below 2^53, i.e.
+    Counted by DP over the subset lattice (``count_optimal_trajectories``, which treats values within
+    ``RTOL`` relative rounding as ties; counts exact below 2^53, i.e.
     every t <= 18, float-rounded beyond). Returns ``{"optimal_trajectories": N, "optimum_unique":
     N == 1, "all_orders_tie": N == t!}`` (every order optimal, e.g. a symmetric model or a constant D).
     O(t 2^t) time, 2 x 2^t floats.
     """
     from math import factorial
-
-    from trace_opt.difficulty import count_optimal_trajectories
 
     d, t = _check_table(table)
     _, n = count_optimal_trajectories(d, objective)

@@ -24,7 +24,7 @@ def chain_dp(c):
     ``V`` the **highest** i is removed, so it takes the later (more important) position. On an additive
     objective with tied weights this returns the stable ascending sort, the order
     ``rankings.attribution_to_trajectory`` gives. Ties are exact float equalities; near-ties within
-    rounding are counted by ``trace_opt.difficulty.count_optimal_trajectories`` but broken by value here.
+    rounding are counted by ``chain_count_dp`` (``complete.count_optimal_trajectories``) but broken by value here.
     """
     n = c.shape[0]
     t = 0
@@ -111,3 +111,33 @@ def synthetic_table(t, seed):
                         acc += u[i, j]
         D[S] = acc
     return D
+
+
+@njit(cache=True)
+def chain_count_dp(c, tol):
+    """V(S) as in ``solvers.kernels.chain_dp`` and N(S) = the number of chains from {} to S whose sum is
+    within ``tol`` of V(S) at every step (float64 counts). Returns ``(V(all), N(all))``."""
+    n = c.shape[0]
+    t = 0
+    while (1 << t) < n:
+        t += 1
+    V = np.empty(n, dtype=np.float64)
+    N = np.empty(n, dtype=np.float64)
+    V[0] = c[0]
+    N[0] = 1.0
+    for S in range(1, n):
+        best = -np.inf
+        for i in range(t):
+            if (S >> i) & 1:
+                v = V[S ^ (1 << i)]
+                if v > best:
+                    best = v
+        cnt = 0.0
+        for i in range(t):
+            if (S >> i) & 1:
+                P = S ^ (1 << i)
+                if V[P] >= best - tol:
+                    cnt += N[P]
+        V[S] = c[S] + best
+        N[S] = cnt
+    return V[n - 1], N[n - 1]

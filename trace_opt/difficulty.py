@@ -44,15 +44,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from solvers.complete import RTOL, count_optimal_trajectories  # noqa: F401 - part of this module's measures
 from trace_opt.core.validation import check_choice
 from trace_opt.core.problem import OBJECTIVES
 
 #: version of the measures stored in ``metadata["difficulty"]``; a stored block of another version is recomputed
 DIFFICULTY_VERSION = 1
-#: relative tolerance of "optimal" (ties, greedy optimal), as the leaderboard's ``optimal`` column
-RTOL = 1e-9
 #: objectives whose measures are stored
 DIFFICULTY_OBJECTIVES = tuple(OBJECTIVES)
 
@@ -81,53 +79,6 @@ def additivity(values) -> dict:
     scale = max(1.0, mean * mean)
     r2 = 1.0 if var <= 1e-24 * scale else min(1.0, explained / var)
     return {"r2": r2, "coefficients": b, "intercept": mean - float(b.sum()) / 2}
-
-
-@njit(cache=True)
-def _chain_count(c, tol):
-    """V(S) as in ``solvers.kernels.chain_dp`` and N(S) = the number of chains from {} to S whose sum is
-    within ``tol`` of V(S) at every step (float64 counts). Returns ``(V(all), N(all))``."""
-    n = c.shape[0]
-    t = 0
-    while (1 << t) < n:
-        t += 1
-    V = np.empty(n, dtype=np.float64)
-    N = np.empty(n, dtype=np.float64)
-    V[0] = c[0]
-    N[0] = 1.0
-    for S in range(1, n):
-        best = -np.inf
-        for i in range(t):
-            if (S >> i) & 1:
-                v = V[S ^ (1 << i)]
-                if v > best:
-                    best = v
-        cnt = 0.0
-        for i in range(t):
-            if (S >> i) & 1:
-                P = S ^ (1 << i)
-                if V[P] >= best - tol:
-                    cnt += N[P]
-        V[S] = c[S] + best
-        N[S] = cnt
-    return V[n - 1], N[n - 1]
-
-
-def count_optimal_trajectories(values, objective: str = "le-mo", rtol: float = RTOL) -> tuple[float, int]:
-    """``(optimum, number of optimal trajectories)`` by DP over the subset lattice.
-
-    A trajectory counts when, at every prefix set, it is within ``tol = rtol * max(1, (t + 1) max |c|)``
-    of the best chain to that set (so equal values by floating-point noise count as ties; with exact
-    values, e.g. small integers, the count is exact). Counts are float64 in the kernel: exact below
-    2^53 (every t <= 18), beyond that rounded. O(t 2^t) time, 2 x 2^t floats.
-    """
-    from solvers.complete import objective_table
-
-    v, t = _table(values)
-    c = objective_table(v, check_choice("objective", objective, OBJECTIVES))
-    tol = float(rtol) * max(1.0, (t + 1) * float(np.max(np.abs(c))))
-    opt, count = _chain_count(np.ascontiguousarray(c), tol)
-    return float(opt), int(count)
 
 
 def _normalised(optimum: float, random_mean: float, score: float) -> float:
