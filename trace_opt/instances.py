@@ -479,17 +479,24 @@ DEFAULT_LIBRARY = {"size": 8, "grids": [[4, 4]] * 8 + [[4, 5]] * 2, "reference":
 @stop_on_interrupt()  # Ctrl-C stops the build; saved instances are kept and reused on a rerun
 def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: str = "zeros",
                   output: str = "logit", model_seed: int = 0, max_t: int = MAX_T, progress: bool = False,
-                  log=None) -> list[Path]:
-    """Build a library from the digits CNN (``trace_opt.models.data.digits_cnn(size)``) on test inputs.
+                  log=None, model: str | None = None, features: str = "grid", rule: str = "xor",
+                  regions: int = 3) -> list[Path]:
+    """Build a library from a model on its test inputs (default: the digits CNN, ``digits_cnn(size)``).
 
     ``grids[j]`` is the feature grid of the j-th instance (t = rows * cols), on test input
-    ``inputs[j]`` (default: 0, 1, 2, ...); the target is the model's predicted class. Existing valid
-    instances are kept (rerunning resumes). Returns the sidecar paths.
+    ``inputs[j]`` (default: 0, 1, 2, ...); the target is the model's predicted class. ``model`` is one
+    of ``trace_opt.instance_models.MODELS`` (default ``digits-cnn{size}``; ``logic-digits`` takes
+    ``rule`` and ``regions``; ``breast-cancer-mlp`` takes grids ``1xT``: T contiguous column groups);
+    ``features="superpixels"`` replaces each grid by a seeded irregular segmentation with as many cells
+    (seed = the input index). Existing valid instances are kept (rerunning resumes). Returns the
+    sidecar paths.
     """
     import torch
 
-    from trace_opt.models.data import digits_cnn, load_digits_split
+    from trace_opt.instance_models import FEATURE_KINDS, MODELS, model_source
 
+    model_name = f"digits-cnn{size}" if model is None else check_choice("model", model, MODELS)
+    check_choice("features", features, FEATURE_KINDS)
     grids = [tuple(g) if not isinstance(g, int) else (g, g) for g in (grids or DEFAULT_LIBRARY["grids"])]
     inputs = list(range(len(grids))) if inputs is None else [int(i) for i in inputs]
     if len(inputs) != len(grids):
@@ -497,14 +504,16 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
     for g in grids:
         check_table_size(g[0] * g[1], max_t)
     out = check_output_dir("out_dir", out_dir, create=True)
-    model = digits_cnn(size=size, seed=model_seed)
-    fingerprint = model_fingerprint(model)
-    _, X_test, _, y_test = load_digits_split(size=size, seed=model_seed)
+    src = model_source(model_name, seed=model_seed, rule=rule, regions=regions)
+    net, X_test, y_test = src.model, src.X_test, src.y_test
+    fingerprint = src.metadata["model_fingerprint"]
     paths = []
     for idx, (rows, cols) in zip(inputs, grids):
         if not 0 <= idx < len(X_test):
             raise ValueError(f"inputs: index {idx} is outside the test split 0..{len(X_test) - 1}")
-        name = f"digits{size}_test{idx:04d}_g{rows}x{cols}_{output}_{reference}"
+        feats = src.features((rows, cols), features, seed=idx)
+        kind = "" if features == "grid" else "_sp"
+        name = f"{src.prefix}_test{idx:04d}_g{rows}x{cols}{kind}_{output}_{reference}"
         json_path, _ = _paths(out / name)
         if json_path.exists():
             try:
@@ -518,18 +527,23 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
                 pass
         x = X_test[idx]
         with torch.inference_mode():
-            target = int(model(x.unsqueeze(0)).argmax(dim=1)[0])
+            target = int(net(x.unsqueeze(0)).argmax(dim=1)[0])
         start = time.perf_counter()
-        meta = {"model": f"trace_opt.models.data.digits_cnn(size={size}, seed={model_seed})",
-                "model_fingerprint": fingerprint,
-                "input": {"dataset": "sklearn digits", "split": "test", "index": idx, "label": int(y_test[idx]),
-                          "split_seed": model_seed, "size": size}}
-        inst = build_instance(model, x, target, (rows, cols), reference, output, name=name, metadata=meta,
+        meta = dict(src.metadata)
+        meta["input"] = {**src.input_info, "index": idx, "label": int(y_test[idx])}
+        if src.extra_labels is not None:
+            meta["input"]["region_digits"] = [int(d) for d in src.extra_labels[idx]]
+        if features != "grid":
+            meta["segmentation"] = {"kind": "voronoi", "cells": rows * cols, "seed": idx,
+                                    "function": "trace_opt.instance_models.voronoi_segments"}
+        inst = build_instance(net, x, target, feats, reference, output, name=name, metadata=meta,
                               max_t=max_t, progress=progress)
         inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
         paths.append(save_instance(inst, json_path))
         if log:
-            log(f"built {json_path} (t={inst.t}, {inst.metadata['build_seconds']:.1f} s)")
+            d = inst.metadata["difficulty"]
+            log(f"built {json_path} (t={inst.t}, R2 {d['additivity_r2']:.3f}, greedy gap le-mo "
+                f"{d['objectives']['le-mo']['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)")
     return paths
 
 
@@ -739,9 +753,10 @@ def add_instances_parser(sub) -> None:
                                    "optima (format: trace_opt/instances.py).")
     isub = p.add_subparsers(dest="instances_command", metavar="ACTION")
     isub.required = True
-    b = isub.add_parser("build", help="build a library from the digits CNN",
-                        description="Evaluate all 2^t sets for digits test inputs with the 8x8 digits CNN; existing "
-                                    "instances of the same model are kept (rerunning resumes).")
+    b = isub.add_parser("build", help="build a library from a model (default: the digits CNN)",
+                        description="Evaluate all 2^t sets for test inputs of a model (default: the 8x8 digits CNN; "
+                                    "trace_opt/instance_models.py) into instances with exact optima and difficulty "
+                                    "measures; existing instances of the same model are kept (rerunning resumes).")
     from trace_opt.cli import int_at_least
 
     b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR",
@@ -755,6 +770,19 @@ def add_instances_parser(sub) -> None:
                         "mean makes every feature matter")
     b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"],
                    help="the model output tabulated (default: logit)")
+    from trace_opt.instance_models import FEATURE_KINDS, MODELS, RULES
+
+    b.add_argument("--model", default="digits-cnn8", choices=list(MODELS),
+                   help="digits-cnn8|28: the bundled digits CNNs; logic-digits: a CNN trained here (seeded, cached) "
+                        "on strips of --regions digits labelled by --rule of (digit >= 5), whose features interact "
+                        "by construction; breast-cancer-mlp: the tabular MLP, grids 1xT = T column groups "
+                        "(default: digits-cnn8)")
+    b.add_argument("--features", default="grid", choices=list(FEATURE_KINDS),
+                   help="grid: ROWSxCOLS patches; superpixels: a seeded irregular (Voronoi) segmentation with "
+                        "ROWS*COLS cells (default: grid)")
+    b.add_argument("--rule", default="xor", choices=list(RULES), help="logic-digits: the label rule (default: xor)")
+    b.add_argument("--regions", type=int_at_least(2), default=3,
+                   help="logic-digits: digits per strip, input 8 x 8*REGIONS (default: 3)")
     b.add_argument("--max-t", type=int_at_least(1), default=MAX_T,
                    help=f"largest t accepted (a table has 2^t values; default: {MAX_T})")
     b.set_defaults(func=_cli_build)
@@ -789,7 +817,8 @@ def _cli_build(args) -> int:
     inputs = list(range(args.first, args.first + len(grids)))
     start = time.perf_counter()
     paths = build_library(args.out, grids=grids, inputs=inputs, reference=args.reference, output=args.output,
-                          max_t=args.max_t, log=print)
+                          max_t=args.max_t, log=print, model=args.model, features=args.features, rule=args.rule,
+                          regions=args.regions)
     print(f"{len(paths)} instance(s) in {args.out} ({time.perf_counter() - start:.1f} s)")
     return 0
 
