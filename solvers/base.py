@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt.core.validation import check_keywords, check_positive_float, check_positive_int
+from trace_opt.core.validation import check_keywords
 from trace_opt.core.io import interrupts_stop_the_run, json_values
-from trace_opt.core.oracle import BudgetExhausted
+from trace_opt.core.budget import Budget, BudgetExhausted, Limits, as_budget
 from trace_opt.core.problem import Curves, TraceProblem
 
 SOLVERS: dict[str, type] = {}
@@ -50,36 +50,6 @@ def get_solver(name, **params) -> "Solver":
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         check_keywords(f"solver_options of solver={name!r}", params, [n for n in accepted if n != "self"])
     return SOLVERS[name](**params)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """Limits of one solve. ``forward_passes`` counts passes made by this solve (cache hits are free)."""
-
-    forward_passes: int | None = None
-    seconds: float | None = None
-    iterations: int | None = None
-
-    def __post_init__(self):
-        check_positive_int("budget.forward_passes", self.forward_passes, allow_none=True)
-        check_positive_float("budget.seconds", self.seconds, allow_none=True)
-        check_positive_int("budget.iterations", self.iterations, allow_none=True)
-
-
-def as_budget(budget) -> Budget:
-    """Accept a Budget, None (no limit), an int (forward passes) or a dict of Budget fields."""
-    if budget is None:
-        return Budget()
-    if isinstance(budget, Budget):
-        return budget
-    if isinstance(budget, dict):
-        unknown = set(budget) - {"forward_passes", "seconds", "iterations"}
-        if unknown:
-            raise ValueError(f"budget has unknown keys {sorted(unknown)}; expected forward_passes, seconds, iterations")
-        return Budget(**budget)
-    if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
-        return Budget(forward_passes=int(budget))
-    raise ValueError(f"budget={budget!r} is not valid; expected a positive int (forward passes), a dict or a Budget")
 
 
 @dataclass
@@ -191,30 +161,22 @@ class Run:
         on the rest. Ctrl-C and errors propagate. Without limits the block runs unrestricted.
         """
         oracle = self.oracle
-        saved = (oracle.forward_limit, oracle.deadline, self.iteration_limit, self.deadline)
+        saved = (self.iteration_limit, self.deadline)
         keep = 1.0 - float(share)
         now = time.monotonic()
-        if oracle.forward_limit is not None:
-            left = max(0, oracle.forward_limit - oracle.forward_passes)
-            oracle.forward_limit = oracle.forward_passes + int(left * keep)
-        if oracle.deadline is not None:
-            oracle.deadline = now + max(0.0, oracle.deadline - now) * keep
         if self.deadline is not None:
             self.deadline = now + max(0.0, self.deadline - now) * keep
         if self.iteration_limit is not None:
             self.iteration_limit = self.iterations + int(max(0, self.iteration_limit - self.iterations) * keep)
         try:
-            yield
+            with oracle.limited(oracle.limits.reserve(share, oracle.forward_passes, now)):
+                yield
         except BudgetExhausted as exc:
-            self.stopped = _budget_reason(exc)
+            self.stopped = exc.reason
         except _Stop as stop:
             self.stopped = stop.reason
         finally:
-            oracle.forward_limit, oracle.deadline, self.iteration_limit, self.deadline = saved
-
-
-def _budget_reason(exc: BudgetExhausted) -> str:
-    return "time" if "time" in str(exc) else "budget"
+            self.iteration_limit, self.deadline = saved
 
 
 class Solver:
@@ -243,22 +205,17 @@ class Solver:
         budget = as_budget(budget)
         rng = np.random.default_rng(seed)
         oracle = problem.oracle
-        saved = (oracle.forward_limit, oracle.deadline)
         run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)
-        # a solve nested inside another solver's search may tighten the limits, never lift them
-        if budget.forward_passes is not None:
-            limit = oracle.forward_passes + budget.forward_passes
-            oracle.forward_limit = limit if saved[0] is None else min(saved[0], limit)
-        if budget.seconds is not None:
-            deadline = run.start_time + budget.seconds
-            oracle.deadline = deadline if saved[1] is None else min(saved[1], deadline)
+        # the solve's limits hold for its length only; a solve nested in another's search can only tighten them
+        scope = oracle.limited(Limits.of_budget(budget, oracle.forward_passes, run.start_time))
+        scope.__enter__()
         batches0, hits0 = oracle.batches, oracle.cache_hits
         stopped = "completed"
         try:
             self._search(problem, run)
             stopped = run.stopped or "completed"  # a phase stopped by a limit, then the search finished
         except BudgetExhausted as exc:
-            stopped = _budget_reason(exc)
+            stopped = exc.reason
         except _Stop as stop:
             stopped = stop.reason
         except KeyboardInterrupt:
@@ -266,7 +223,7 @@ class Solver:
                 raise
             stopped = "interrupted"
         finally:
-            oracle.forward_limit, oracle.deadline = saved
+            scope.__exit__(None, None, None)
             run.bar.close()
         seconds = time.monotonic() - run.start_time
         search_passes = run.passes_used

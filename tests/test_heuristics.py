@@ -14,6 +14,7 @@ from neighbourhoods import StarTranspositions, get_neighbourhood
 from solvers.genetic import order_crossover, pmx_crossover
 from solvers.tabu import all_transpositions
 from solvers.window import window_descent, window_move, window_starts
+from trace_opt.core.budget import Limits
 from trace_opt import SetFunctionOracle, TraceProblem
 
 HEURISTICS = {
@@ -353,11 +354,11 @@ def test_polish_share_of_an_iteration_budget_and_a_nested_limit():
     res = get_solver("tabu", iterations=10 ** 6, polish_window=3).solve(problem, budget={"iterations": 50},
                                                                           curves=False)
     assert res.stopped == "iterations" and res.iterations <= 50
-    assert problem.oracle.forward_limit is None and problem.oracle.deadline is None  # limits restored
+    assert problem.oracle.limits == Limits()  # limits restored
     # a forward-pass limit of an enclosing solve also bounds polishing
-    problem.oracle.forward_limit = problem.oracle.forward_passes + 40
-    res = get_solver("tabu", iterations=10 ** 6, polish_window=3, init="random").solve(
-        problem, budget=1000, curves=False)
+    with problem.oracle.limited(Limits(forward_passes=problem.oracle.forward_passes + 40)):
+        res = get_solver("tabu", iterations=10 ** 6, polish_window=3, init="random").solve(
+            problem, budget=1000, curves=False)
     assert res.forward_passes <= 40 and res.stopped == "budget"
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from solvers import get_solver
 from solvers.complete import exact_optimum
+from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, TraceProblem
 from trace_opt.instances import (FORMAT_VERSION, TableOracle, build_instance, build_library, check_table_size,
                                  instance_from_table, leaderboard, leaderboard_table, load_instance, load_library,
@@ -252,7 +253,7 @@ def test_table_oracle_counts_and_cache():
     masks = np.array([[True, True, False, False], [False, False, False, True]])
     np.testing.assert_array_equal(o.evaluate(masks), [3, 8])
     assert (o.forward_passes, o.cache_hits) == (4, 3)
-    o.forward_limit = 4
+    o.limits = Limits(forward_passes=4)
     from trace_opt import BudgetExhausted
     with pytest.raises(BudgetExhausted):
         o.evaluate_keys(np.array([9], dtype=np.uint64))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
+from trace_opt.core.budget import Limits
 from trace_opt import BudgetExhausted, CallableOracle, ModelOracle, SetFunctionOracle, tabular_features
 
 torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
@@ -192,7 +193,7 @@ def test_large_t_uses_exact_byte_keys():
 def test_forward_limit_refuses_whole_request_and_keeps_state():
     oracle = SetFunctionOracle(lambda m: m.sum(axis=1).astype(float), 6)
     oracle.evaluate(random_masks(6, 1, 0))
-    oracle.forward_limit = oracle.forward_passes + 3
+    oracle.limits = Limits(forward_passes=oracle.forward_passes + 3)
     masks = oracle.masks_of_keys(np.arange(10, 15, dtype=np.uint64))
     before = oracle.counters()
     with pytest.raises(BudgetExhausted):
@@ -205,14 +206,14 @@ def test_forward_limit_refuses_whole_request_and_keeps_state():
     oracle.evaluate(masks[:3])  # cached sets are free even at the limit
     with pytest.raises(BudgetExhausted):
         oracle.evaluate(masks[3:4])
-    oracle.forward_limit = None
-    oracle.deadline = 0.0  # long past
-    with pytest.raises(BudgetExhausted, match="time"):
+    oracle.limits = Limits(deadline=0.0)  # long past
+    with pytest.raises(BudgetExhausted, match="time") as refused:
         oracle.evaluate(masks[3:4])
+    assert refused.value.reason == "time"
     assert oracle.forward_passes == 4
     assert oracle.requests == oracle.cache_hits + oracle.forward_passes == 1 + 3 + 3
     uncached = SetFunctionOracle(lambda m: m.sum(axis=1).astype(float), 6, cache=False)
-    uncached.forward_limit = 2
+    uncached.limits = Limits(forward_passes=2)
     with pytest.raises(BudgetExhausted):
         uncached.evaluate(masks[:3])
     assert (uncached.requests, uncached.forward_passes, uncached.batches) == (0, 0, 0)
@@ -535,3 +536,18 @@ def test_padded_model_call_answering_only_the_real_rows_is_refused():
         oracle.evaluate(np.eye(9, dtype=bool)[:3])
     assert seen == [4, 4]
     assert oracle.requests == oracle.cache_hits + oracle.forward_passes
+
+
+def test_limits_are_scoped_to_a_block_and_only_tighten():
+    oracle = SetFunctionOracle(lambda m: m.sum(axis=1).astype(float), 6)
+    with oracle.limited(Limits(forward_passes=10)) as outer:
+        assert outer.forward_passes == 10
+        with oracle.limited(Limits(forward_passes=50, deadline=1e18)) as inner:
+            assert inner == Limits(forward_passes=10, deadline=1e18)  # a nested scope cannot lift a limit
+        assert oracle.limits == outer
+        with pytest.raises(BudgetExhausted) as refused:
+            with oracle.limited(Limits(forward_passes=2)):
+                oracle.evaluate(random_masks(6, 5, 1))
+        assert refused.value.reason == "budget"
+        assert oracle.limits == outer  # restored after the exception too
+    assert oracle.limits == Limits()

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solvers import Budget, Greedy, Result, SimulatedAnnealing, available_solvers, get_solver
+from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
 from trace_opt.core.problem import OBJECTIVES
 
@@ -258,7 +259,7 @@ def test_budget_on_a_torch_model():
     assert result.stopped == "budget" and result.forward_passes <= 25
     assert oracle.forward_passes - start == result.forward_passes + result.evaluation_forward_passes
     check_result(result, problem, 25)
-    assert oracle.forward_limit is None and oracle.deadline is None  # limits restored
+    assert oracle.limits == Limits()  # limits restored
 
 
 def test_iteration_and_time_limits():
@@ -469,7 +470,7 @@ def test_seconds_budget_stops_every_solver(name):
     r = long_run(name).solve(problem, budget={"seconds": 0.1}, seed=0, curves=False)
     assert r.stopped == "time", name
     check_result(r, problem)
-    assert problem.oracle.deadline is None
+    assert problem.oracle.limits == Limits()
 
 
 @pytest.mark.parametrize("n", [0, 1, 3])  # beam makes 4 model calls at t = 7, greedy 6

@@ -15,19 +15,14 @@ runs only the rest). So with the cache on ``requests == cache_hits + forward_pas
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
 
+from trace_opt.core.budget import BudgetExhausted, Limits  # noqa: F401 - BudgetExhausted: part of this API
 from trace_opt.core.kernels import KeyTable
 from trace_opt.core.validation import check_finite_values, check_positive_int
-
-
-class BudgetExhausted(Exception):
-    """Raised by an oracle when a request would exceed its forward-pass or time limit.
-
-    Nothing of the refused request is evaluated; the cache and counters stay consistent.
-    """
 
 
 class Oracle:
@@ -55,10 +50,8 @@ class Oracle:
         self.cache_hits = 0
         self.requests = 0
         self.forward_seconds = 0.0
-        #: absolute forward-pass count at which requests are refused (None = no limit)
-        self.forward_limit: int | None = None
-        #: ``time.monotonic()`` value after which requests are refused (None = no limit)
-        self.deadline: float | None = None
+        #: the limits requests are checked against (none by default; see ``limited``)
+        self.limits = Limits()
         self._bits = (np.uint64(1) << np.arange(min(t, 64), dtype=np.uint64)) if t <= 64 else None
 
     # ----------------------------------------------------------------- keys
@@ -160,11 +153,18 @@ class Oracle:
         return out
 
     def _check_limits(self, n_new: int) -> None:
-        if self.forward_limit is not None and self.forward_passes + n_new > self.forward_limit:
-            raise BudgetExhausted(
-                f"{n_new} forward pass(es) requested with {self.forward_limit - self.forward_passes} left")
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            raise BudgetExhausted("time limit reached")
+        self.limits.check(self.forward_passes, n_new)
+
+    @contextmanager
+    def limited(self, limits: Limits):
+        """Enforce ``limits`` (tightened with the current ones) inside the block, then restore the
+        previous limits, also on an exception: an oracle keeps no limit of a finished solve."""
+        saved = self.limits
+        self.limits = saved.tightened(limits)
+        try:
+            yield self.limits
+        finally:
+            self.limits = saved
 
     def _run(self, keys, masks_for_rows, rows: np.ndarray, keep: Callable[[np.ndarray], None] | None = None
              ) -> np.ndarray:

@@ -1,0 +1,104 @@
+"""Budgets: what one solve may spend, and the limits an oracle enforces while it runs.
+
+* ``Budget``: the user's limits of one solve: forward passes made by the solve (cache hits are free),
+  seconds, iterations (``as_budget`` accepts an int, a dict or None).
+* ``Limits``: what an oracle enforces: an absolute forward-pass count and a ``time.monotonic()``
+  deadline. A solver installs them for the length of a solve with ``oracle.limited(limits)`` (a
+  scope: the oracle's previous limits come back afterwards, so an oracle reused across solves carries
+  nothing over; a nested solve can only tighten them), and ``reserve`` keeps a share of what is left for
+  a later phase (e.g. polishing).
+* ``BudgetExhausted``: raised by an oracle for a request that would pass a limit; ``reason`` is
+  ``"budget"`` (forward passes) or ``"time"``. Nothing of the refused request is evaluated.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from trace_opt.core.validation import check_positive_float, check_positive_int
+
+#: the reasons a solve can stop early by its limits (``BudgetExhausted.reason``)
+REASONS = ("budget", "time")
+
+
+class BudgetExhausted(Exception):
+    """Raised by an oracle when a request would exceed its forward-pass or time limit.
+
+    ``reason``: ``"budget"`` or ``"time"``. Nothing of the refused request is evaluated; the cache and
+    counters stay consistent.
+    """
+
+    def __init__(self, message: str, reason: str = "budget"):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits of one solve. ``forward_passes`` counts passes made by this solve (cache hits are free)."""
+
+    forward_passes: int | None = None
+    seconds: float | None = None
+    iterations: int | None = None
+
+    def __post_init__(self):
+        check_positive_int("budget.forward_passes", self.forward_passes, allow_none=True)
+        check_positive_float("budget.seconds", self.seconds, allow_none=True)
+        check_positive_int("budget.iterations", self.iterations, allow_none=True)
+
+
+def as_budget(budget) -> Budget:
+    """Accept a Budget, None (no limit), an int (forward passes) or a dict of Budget fields."""
+    if budget is None:
+        return Budget()
+    if isinstance(budget, Budget):
+        return budget
+    if isinstance(budget, dict):
+        unknown = set(budget) - {"forward_passes", "seconds", "iterations"}
+        if unknown:
+            raise ValueError(f"budget has unknown keys {sorted(unknown)}; expected forward_passes, seconds, iterations")
+        return Budget(**budget)
+    if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
+        return Budget(forward_passes=int(budget))
+    raise ValueError(f"budget={budget!r} is not valid; expected a positive int (forward passes), a dict or a Budget")
+
+
+def _tighter(a, b):
+    return b if a is None else a if b is None else min(a, b)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an oracle enforces: refuse a request that would take its ``forward_passes`` counter past
+    ``forward_passes``, or any request after ``time.monotonic()`` passed ``deadline`` (None: no limit)."""
+
+    forward_passes: int | None = None
+    deadline: float | None = None
+
+    @classmethod
+    def of_budget(cls, budget: Budget, passes_now: int, start: float) -> "Limits":
+        """A budget as absolute limits, for a solve starting at ``passes_now`` passes and time ``start``."""
+        return cls(None if budget.forward_passes is None else passes_now + budget.forward_passes,
+                   None if budget.seconds is None else start + budget.seconds)
+
+    def tightened(self, other: "Limits") -> "Limits":
+        """The stricter of two limits, field by field."""
+        return Limits(_tighter(self.forward_passes, other.forward_passes), _tighter(self.deadline, other.deadline))
+
+    def reserve(self, share: float, passes_now: int, now: float) -> "Limits":
+        """These limits with ``share`` of what is left of each kept back for later."""
+        keep = 1.0 - float(share)
+        passes = None if self.forward_passes is None else \
+            passes_now + int(max(0, self.forward_passes - passes_now) * keep)
+        deadline = None if self.deadline is None else now + max(0.0, self.deadline - now) * keep
+        return Limits(passes, deadline)
+
+    def check(self, passes_now: int, n_new: int) -> None:
+        """Raise ``BudgetExhausted`` if ``n_new`` more passes, or the time, would pass a limit."""
+        if self.forward_passes is not None and passes_now + n_new > self.forward_passes:
+            raise BudgetExhausted(f"{n_new} forward pass(es) requested with {self.forward_passes - passes_now} left",
+                                  "budget")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise BudgetExhausted("time limit reached", "time")
