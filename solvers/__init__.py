@@ -10,11 +10,13 @@ from .anneal_batch import SpeculativeAnnealing
 from .tabu import TabuSearch
 from .genetic import GeneticAlgorithm
 from .beam import BeamSearch
-from .window import WindowDP, window_descent
+from .window import WindowDP
+from ._common import initial_trajectory, window_descent, window_move
 from .exact import Exact
 from .complete import complete_table, cs_bounds, exact_optimum, gap_report
 
 __all__ = ["SOLVERS", "Budget", "Result", "Run", "Solver", "available_solvers", "get_solver", "register",
            "Greedy", "greedy_order", "SimulatedAnnealing", "SpeculativeAnnealing",
-           "TabuSearch", "GeneticAlgorithm", "BeamSearch", "WindowDP", "window_descent", "Exact",
+           "TabuSearch", "GeneticAlgorithm", "BeamSearch", "WindowDP", "initial_trajectory", "window_descent",
+           "window_move", "Exact",
            "complete_table", "cs_bounds", "exact_optimum", "gap_report"]

@@ -11,71 +11,14 @@ from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefi
 from trace_opt.core.problem import TraceProblem
 
 from . import anneal_kernels as AK
-from .base import Run, Solver, register
-from .greedy import greedy_order
+from ._common import check_init, initial_trajectory
+from .base import Solver, register
 
 
-INIT_CHOICES = ("greedy", "greedy-morf", "greedy-lerf", "greedy-lerf-prob", "random")
 EVALUATIONS = ("incremental", "full")
 #: what SA does once T falls below ``threshold_temperature``
 THRESHOLD_ACTIONS = ("stop", "hold")
 ROW = N_DRAWS + 1  # uniform draws per iteration: N_DRAWS for the move, one for the Metropolis test
-
-
-def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None = None) -> np.ndarray:
-    """The start of a local search: a name from ``INIT_CHOICES`` or a given permutation.
-
-    * ``"greedy"``: ``greedy_order(problem, "lerf")`` on the problem's **objective**: from the least
-      important end, each step appends the feature maximising ``c(P_k + {i})`` (for ``"le"`` that is the
-      greedy LeRF order of D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
-    * ``"greedy-morf"``: ``greedy_order(problem, "morf")``, built from the most important end.
-    * ``"greedy-lerf"``: the greedy LeRF order of D itself (maximise ``D(P_k + {i})``) whatever the
-      objective, on the problem's output.
-    * ``"greedy-lerf-prob"``: **the paper's start** (as the authors' code does it): the greedy LeRF order
-      of the softmax probability of the same model and target, whatever the problem's output (needs a
-      ``ModelOracle``; its probability passes count against the same budget).
-    * ``"random"``: a permutation drawn from ``rng``.
-
-    With a ``run``, a greedy start stopped by the budget leaves its partial order as the fallback
-    result; its steps are not counted as iterations (those are the solver's own). The start's
-    description goes to ``run.info["start"]``.
-    """
-    if run is not None:
-        run.info["start"] = describe_start(problem, init)
-    if isinstance(init, str):
-        if init == "greedy":
-            return greedy_order(problem, "lerf", run, count_iterations=False)
-        if init == "greedy-morf":
-            return greedy_order(problem, "morf", run, count_iterations=False)
-        if init == "greedy-lerf":
-            return greedy_order(TraceProblem(problem.oracle, "le"), "lerf", run, count_iterations=False)
-        if init == "greedy-lerf-prob":
-            oracle = problem.oracle
-            if getattr(oracle, "output", None) == "prob":
-                return greedy_order(TraceProblem(oracle, "le"), "lerf", run, count_iterations=False)
-            if not hasattr(oracle, "output_view"):
-                raise ValueError(f"init='greedy-lerf-prob' (the paper's greedy LeRF start on probabilities) needs a "
-                                 f"ModelOracle whose class scores can be turned into probabilities; this problem's "
-                                 f"oracle is a {type(oracle).__name__}: use init='greedy-lerf' (greedy LeRF on its D)")
-            with oracle.output_view("prob") as view:
-                return greedy_order(TraceProblem(view, "le"), "lerf", run, count_iterations=False)
-        if init == "random":
-            return rng.permutation(problem.t).astype(np.int64)
-        raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
-    return problem.check_trajectory(init, "init")
-
-
-def describe_start(problem, init) -> str:
-    """What a start really is, in words (reports label every run's start with it)."""
-    output = getattr(problem.oracle, "output", None)
-    on = f" ({output})" if output else ""
-    if not isinstance(init, str):
-        return "given permutation"
-    return {"greedy": f"greedy on the objective {problem.objective}{on}",
-            "greedy-morf": f"greedy MoRF on the objective {problem.objective}{on}",
-            "greedy-lerf": f"greedy LeRF on D{on}",
-            "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",
-            "random": "random permutation (seeded)"}.get(init, str(init))
 
 
 def temperature_rule(problem) -> tuple[float, str]:
@@ -232,9 +175,7 @@ class SimulatedAnnealing(Solver):
         if eta > 1:
             raise ValueError(f"eta={eta!r} is not valid; expected a cooling factor in (0, 1]")
         self.eta = eta
-        if isinstance(init, str) and init not in INIT_CHOICES:
-            raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
-        self.init = init
+        self.init = check_init(init)
         self.threshold_temperature = check_positive_float("threshold_temperature", threshold_temperature,
                                                           allow_none=True)
         self.threshold_action = check_choice("threshold_action", threshold_action, THRESHOLD_ACTIONS)

@@ -6,7 +6,7 @@ import numpy as np
 from trace_opt.core.validation import check_choice, check_positive_int
 
 from .base import Solver, register
-from .window import POLISH_SHARE, Polishing, check_polish
+from ._common import POLISH_SHARE, Polishing, check_polish
 
 
 @register("beam")

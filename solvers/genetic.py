@@ -9,7 +9,7 @@ from trace_opt.core.validation import check_choice, check_positive_float, check_
 
 from .base import Solver, register
 from .greedy import greedy_order
-from .window import POLISH_SHARE, Polishing, check_polish, check_window_option, window_descent
+from ._common import POLISH_SHARE, Polishing, check_polish, check_window_option, window_descent
 
 SEED_NAMES = ("greedy", "greedy-morf")
 #: window of the memetic step when ``memetic_window="auto"`` (clamped to t)

@@ -6,9 +6,8 @@ import numpy as np
 from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbourhood
 from trace_opt.core.validation import check_positive_int
 
-from .anneal import INIT_CHOICES, initial_trajectory
+from ._common import POLISH_SHARE, Polishing, check_init, check_polish, initial_trajectory
 from .base import Solver, register
-from .window import POLISH_SHARE, Polishing, check_polish
 
 #: proposals drawn per wanted move, at most, when sampling distinct moves by rejection
 _MAX_DRAWS_PER_MOVE = 10
@@ -79,9 +78,7 @@ class TabuSearch(Polishing, Solver):
         self.candidates = check_positive_int("candidates", candidates)
         self.tenure = check_positive_int("tenure", tenure, minimum=0, allow_none=True)
         self.neighbourhood = check_neighbourhood_spec(neighbourhood)
-        if isinstance(init, str) and init not in INIT_CHOICES:
-            raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
-        self.init = init
+        self.init = check_init(init)
         self.stagnation = check_positive_int("stagnation", stagnation, allow_none=True)
         self.restart_moves = check_positive_int("restart_moves", restart_moves)
         self.polish_window, self.polish_share = check_polish(polish_window, polish_share)

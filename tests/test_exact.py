@@ -10,7 +10,7 @@ from solvers import get_solver
 from solvers import kernels
 from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum, gap_report, objective_table,
                               table_scores)
-from solvers.window import window_move
+from solvers import window_move
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
 from trace_opt.core.features import tabular_features
 

@@ -13,7 +13,7 @@ from solvers.complete import complete_table, exact_optimum
 from neighbourhoods import StarTranspositions, get_neighbourhood
 from solvers.genetic import order_crossover, pmx_crossover
 from solvers.tabu import all_transpositions
-from solvers.window import window_descent, window_move, window_starts
+from solvers._common import window_descent, window_move, window_starts
 from trace_opt.core.budget import Limits
 from trace_opt import SetFunctionOracle, TraceProblem
 
@@ -281,7 +281,7 @@ POLISHED = [("tabu", {"iterations": 10 ** 6, "init": "random"}),
 @pytest.fixture
 def window_moves(monkeypatch):
     """Count the exact window moves made (polishing is the only user of them in these solvers)."""
-    import solvers.window as W
+    import solvers._common as W
     calls = []
     orig = W.window_move
 
@@ -471,7 +471,7 @@ def test_pmx_crossover_properties(args):
 
 
 def test_tabu_polishes_by_default_with_an_auto_window():
-    from solvers.window import AUTO_POLISH_WINDOW
+    from solvers._common import AUTO_POLISH_WINDOW
 
     assert get_solver("tabu").get_params()["polish_window"] == "auto"
     for t in (3, 9):

@@ -85,7 +85,7 @@ def test_exact_solver_reports_ties_in_result_info():
 
 def test_window_dp_keeps_the_current_order_under_exact_ties():
     """chain_dp's tie rule on a window: the later window position stays later, so a tie moves nothing."""
-    from solvers.window import window_move
+    from solvers import window_move
 
     t = 6
     table = np.array([float(bin(S).count("1")) for S in range(1 << t)])

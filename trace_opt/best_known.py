@@ -72,11 +72,11 @@ def make_problem(spec: dict, objective: str = "le-mo") -> TraceProblem:
 def window_certificate(problem: TraceProblem, sigma, w: int, rtol: float = 1e-12) -> dict:
     """Whether no reordering of any ``w`` consecutive positions of ``sigma`` improves its score.
 
-    Exact for each window (DP over its 2^w subsets, ``solvers.window.window_move``); cost about
+    Exact for each window (DP over its 2^w subsets, ``solvers.window_move``); cost about
     ``(t - w + 1) 2^w`` sets. Returns ``{"window": w, "locally_optimal": bool, "best_delta": the
     largest improvement found, "at": its window start}``.
     """
-    from solvers.window import window_move
+    from solvers import window_move
 
     t = problem.t
     w = check_positive_int("w", w, minimum=2)

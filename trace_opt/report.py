@@ -54,12 +54,6 @@ class Setup:
     selection: str = "the first {n} test inputs; target = the model's predicted class"
 
 
-#: how a report names SA's start (``EvaluationConfig.sa_init``; solvers.anneal.initial_trajectory)
-_START_LABELS = {"greedy": "greedy on the run's objective (Le, Mo or Le-Mo of its output), not the LeRF order of D",
-                 "greedy-lerf": "greedy LeRF order of D", "greedy-lerf-prob": "the paper's greedy LeRF on probabilities",
-                 "greedy-morf": "greedy MoRF on the run's objective", "random": "random permutation (seeded)"}
-
-
 def _predict(model, X) -> np.ndarray:
     if isinstance(model, torch.nn.Module):
         with torch.inference_mode():
@@ -332,6 +326,8 @@ OBJECTIVE_TEXT = {"le": "Le", "mo": "Mo", "le-mo": "(Le-Mo)"}
 
 
 def write_markdown(out: Path, results: dict, figures: dict) -> Path:
+    from solvers._common import describe_start
+
     s = results["summary"]
     cfg = results["config"]
     lines = [f"# TRACE evaluation: {results['dataset']}", "",
@@ -340,7 +336,7 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
              f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
              + (f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
                 if results.get('n_correct') is not None else "."),
-             f"- TRACE: simulated annealing (complete transpositions, start: {_START_LABELS.get(cfg.get('sa_init', 'greedy'), cfg.get('sa_init'))}), K = {cfg['sa_iterations']} "
+             f"- TRACE: simulated annealing (complete transpositions, start: {describe_start(cfg.get('sa_init', 'greedy'))}), K = {cfg['sa_iterations']} "
              f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
              "T0 = 2 (logit) or f(x)/10 (prob); seed = input index + "
              f"{cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",

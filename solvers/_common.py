@@ -1,0 +1,284 @@
+"""Helpers shared by the solvers (private): starts of a local search and exact window moves.
+
+* starts: ``INIT_CHOICES``, ``check_init``, ``initial_trajectory`` (greedy on the objective, greedy LeRF
+  on D, the paper's greedy LeRF on probabilities, greedy MoRF, random) and ``describe_start``;
+* exact window moves: for a window at positions ``a..a+w-1`` of sigma, with ``B = P_a`` and
+  ``W = sigma[a:a+w]``, the chain sets ``P_a..P_(a+w)`` are ``B | U`` for a chain of subsets ``U`` of W,
+  so the best order of W is the best maximal chain in the lattice of W's 2^w subsets: the same DP as
+  the exact optimum (DESIGN.md section 3, ``kernels.chain_dp``) on ``c(B | U)``, one oracle batch of 2^w
+  sets (cached sets are free). ``window_descent`` sweeps such moves; the ``Polishing`` mixin runs it on
+  a solver's result within a reserved share of the budget.
+"""
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.validation import check_positive_int
+
+from . import kernels
+from .base import Run
+from .greedy import greedy_order
+
+INIT_CHOICES = ("greedy", "greedy-morf", "greedy-lerf", "greedy-lerf-prob", "random")
+
+
+def check_init(init):
+    """``init`` as given, if it names a start in ``INIT_CHOICES`` or is not a string (a permutation,
+    checked against t at solve time); a ValueError naming it otherwise."""
+    if isinstance(init, str) and init not in INIT_CHOICES:
+        raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
+    return init
+
+
+def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None = None) -> np.ndarray:
+    """The start of a local search: a name from ``INIT_CHOICES`` or a given permutation.
+
+    * ``"greedy"``: ``greedy_order(problem, "lerf")`` on the problem's **objective**: from the least
+      important end, each step appends the feature maximising ``c(P_k + {i})`` (for ``"le"`` that is the
+      greedy LeRF order of D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
+    * ``"greedy-morf"``: ``greedy_order(problem, "morf")``, built from the most important end.
+    * ``"greedy-lerf"``: the greedy LeRF order of D itself (maximise ``D(P_k + {i})``) whatever the
+      objective, on the problem's output.
+    * ``"greedy-lerf-prob"``: **the paper's start** (as the authors' code does it): the greedy LeRF order
+      of the softmax probability of the same model and target, whatever the problem's output (needs a
+      ``ModelOracle``; its probability passes count against the same budget).
+    * ``"random"``: a permutation drawn from ``rng``.
+
+    With a ``run``, a greedy start stopped by the budget leaves its partial order as the fallback
+    result; its steps are not counted as iterations (those are the solver's own). The start's
+    description goes to ``run.info["start"]``.
+    """
+    if run is not None:
+        run.info["start"] = describe_start(init, problem.objective, getattr(problem.oracle, "output", None))
+    if isinstance(init, str):
+        if init == "greedy":
+            return greedy_order(problem, "lerf", run, count_iterations=False)
+        if init == "greedy-morf":
+            return greedy_order(problem, "morf", run, count_iterations=False)
+        if init == "greedy-lerf":
+            return greedy_order(TraceProblem(problem.oracle, "le"), "lerf", run, count_iterations=False)
+        if init == "greedy-lerf-prob":
+            oracle = problem.oracle
+            if getattr(oracle, "output", None) == "prob":
+                return greedy_order(TraceProblem(oracle, "le"), "lerf", run, count_iterations=False)
+            if not hasattr(oracle, "output_view"):
+                raise ValueError(f"init='greedy-lerf-prob' (the paper's greedy LeRF start on probabilities) needs a "
+                                 f"ModelOracle whose class scores can be turned into probabilities; this problem's "
+                                 f"oracle is a {type(oracle).__name__}: use init='greedy-lerf' (greedy LeRF on its D)")
+            with oracle.output_view("prob") as view:
+                return greedy_order(TraceProblem(view, "le"), "lerf", run, count_iterations=False)
+        if init == "random":
+            return rng.permutation(problem.t).astype(np.int64)
+        raise ValueError(f"init={init!r} is not valid; expected one of {list(INIT_CHOICES)} or a permutation")
+    return problem.check_trajectory(init, "init")
+
+
+def describe_start(init, objective: str | None = None, output: str | None = None) -> str:
+    """What a start really is, in words (results and reports label every run's start with it);
+    ``objective`` and ``output`` name the run's when known."""
+    on = f" ({output})" if output else ""
+    goal = f"the objective {objective}" if objective else "the run's objective (not the LeRF order of D)"
+    if not isinstance(init, str):
+        return "given permutation"
+    return {"greedy": f"greedy on {goal}{on}",
+            "greedy-morf": f"greedy MoRF on {goal}{on}",
+            "greedy-lerf": f"greedy LeRF on D{on}",
+            "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",
+            "random": "random permutation (seeded)"}.get(init, str(init))
+
+
+#: largest window accepted (2^w sets per move)
+MAX_WINDOW = 20
+#: window of ``WindowDP`` when none is given (clamped to t)
+DEFAULT_WINDOW = 6
+
+
+def check_window_option(name: str, value, t: int | None = None, accepts: str = "None",
+                        maximum: int | None = MAX_WINDOW):
+    """Validate a window-width option named ``name`` (``"window"``, ``"polish_window"``,
+    ``"memetic_window"``; every message names it) and return it as an int, or None for None.
+
+    Without t (constructors): an integer in 2..``maximum`` (2^w sets per move; None: no upper bound);
+    ``accepts`` lists the other values the option takes, for the message. With t (at solve time, when t
+    is known): also <= t.
+    """
+    if value is None:
+        return None
+    value = check_positive_int(name, value, minimum=2, allow_none=True)
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}={value!r} is not valid; expected 2 <= {name} <= {maximum} "
+                         f"(2^w sets per move) or {accepts}")
+    if t is not None and value > t:
+        raise ValueError(f"{name}={value} is larger than t={t}; expected 2 <= {name} <= t")
+    return value
+
+
+#: default ``polish_share``: the share of each limit (forward passes, seconds, iterations) that a solver
+#: with ``polish_window`` keeps back from its main loop for the polishing step
+POLISH_SHARE = 0.2
+
+
+#: window of the polishing step when ``polish_window="auto"`` (clamped to t)
+AUTO_POLISH_WINDOW = 6
+
+
+def check_polish(polish_window, polish_share) -> tuple:
+    """Constructor validation of ``polish_window`` (2..MAX_WINDOW, ``"auto"`` or None) and
+    ``polish_share`` (in (0, 1))."""
+    if polish_window != "auto":
+        polish_window = check_window_option("polish_window", polish_window, accepts="'auto' or None")
+    ok = isinstance(polish_share, numbers.Real) and not isinstance(polish_share, bool) and 0 < polish_share < 1
+    if not ok:
+        raise ValueError(f"polish_share={polish_share!r} is not valid; expected a number in (0, 1)")
+    return polish_window, float(polish_share)
+
+
+class _PolishBar:
+    """Stands in for ``run.bar`` while polishing. The bar's total is the main loop's
+    (``_progress_total``); polishing's window moves, whose number is not known in advance, would take
+    it past 100%, so they show as a ``polish=<moves>`` postfix beside the best score instead."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.base = getattr(bar, "postfix", None) or ""  # e.g. "best=1.234", set by ``Run.report``
+        self.moves = 0
+        self.shown = -np.inf  # time.monotonic() of the last redraw
+
+    def update(self, n: int = 1) -> None:
+        self.moves += n
+        self._show()
+
+    def set_postfix(self, refresh: bool = True, **kwargs) -> None:
+        self.base = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+        self._show()
+
+    def _show(self) -> None:
+        self.bar.set_postfix_str(", ".join(p for p in (self.base, f"polish={self.moves}") if p), refresh=False)
+        now = time.monotonic()
+        if now - self.shown >= getattr(self.bar, "mininterval", 0.1):  # redraw as often as counting would
+            self.shown = now
+            self.bar.refresh()
+
+    def __getattr__(self, name):  # anything else (close, set_description, ...) goes to the bar
+        return getattr(self.bar, name)
+
+
+class Polishing:
+    """Mixin of the solvers with a ``polish_window`` option (tabu, GA, beam): the main search runs in
+    ``_main(problem, run)``; ``_search`` adds the polishing step.
+
+    With ``polish_window`` set, the main search runs under limits tightened to ``1 - polish_share`` of
+    each limit of the solve (forward passes, seconds, iterations; ``Run.reserve``), so a budget that
+    ends the main loop leaves the rest to polishing: exact window moves (``window_descent``) on the
+    best trajectory so far, which only ever report improvements (the result stays the best seen, and
+    the budget is never exceeded). When the main loop finishes within its share, polishing gets
+    everything left. ``Result.stopped`` keeps the main loop's reason ("budget", "time",
+    "iterations") if a limit ended it; ``Result.info["polish_forward_passes"]`` counts polishing's passes.
+    Polishing's window moves count as iterations (``Result.iterations``, the iteration limit) but not on
+    the progress bar, whose total is the main loop's: they show in its postfix (``polish=<moves>``).
+    """
+
+    polish_window: int | str | None = None
+    polish_share: float = POLISH_SHARE
+
+    def _polish_window(self, t: int) -> int | None:
+        """The polishing window for t features (``"auto"``: ``min(AUTO_POLISH_WINDOW, t)``)."""
+        return min(AUTO_POLISH_WINDOW, t) if self.polish_window == "auto" else self.polish_window
+
+    def _check_windows(self, t: int) -> None:
+        """Check every window option against t before any forward pass (subclasses add theirs)."""
+        check_window_option("polish_window", self._polish_window(t), t)
+
+    def _search(self, problem, run):
+        self._check_windows(problem.t)
+        window = self._polish_window(problem.t)
+        if window is None:
+            self._main(problem, run)
+            return
+        with run.reserve(self.polish_share):
+            self._main(problem, run)
+        passes = run.passes_used
+        run.info["polish_forward_passes"] = 0
+        if run.best_sigma is None:  # stopped before any trajectory existed
+            run.best_sigma = np.arange(problem.t, dtype=np.int64)
+        bar, run.bar = run.bar, _PolishBar(run.bar)
+        try:
+            window_descent(problem, run.best_sigma, window, run=run)
+        finally:
+            run.bar = bar
+            run.info["polish_forward_passes"] = run.passes_used - passes
+
+    def _main(self, problem, run):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def window_move(problem, sigma: np.ndarray, chain: np.ndarray, a: int, w: int):
+    """The best reordering of ``sigma[a:a+w]``: returns ``(new_sigma, new_chain, delta)``.
+
+    ``chain`` holds ``c(P_k)`` of ``sigma`` (k = 0..t); ``delta >= 0`` up to rounding (the current order
+    is one of the candidates). ``new_chain`` is ``chain`` with ``k = a+1..a+w-1`` replaced.
+    """
+    t = problem.t
+    win = sigma[a:a + w]
+    n = 1 << w
+    masks = np.zeros((n, t), dtype=bool)
+    masks[:, sigma[:a]] = True
+    local = ((np.arange(n)[:, None] >> np.arange(w)[None, :]) & 1).astype(bool)
+    masks[:, win] = local
+    c = problem.c_values(masks)
+    order, best = kernels.chain_dp(c)
+    new_sigma = sigma.copy()
+    new_sigma[a:a + w] = win[order]
+    keys = np.cumsum(np.left_shift(1, order))  # local keys of the new P_(a+1)..P_(a+w)
+    new_chain = chain.copy()
+    new_chain[a + 1:a + w] = c[keys[:-1]]
+    delta = float(best) - float(chain[a:a + w + 1].sum())
+    return new_sigma, new_chain, delta
+
+
+def window_starts(t: int, w: int, stride: int) -> list[int]:
+    """Window start positions of one sweep: 0, stride, ..., always ending with t - w."""
+    starts = list(range(0, t - w + 1, stride))
+    if starts[-1] != t - w:
+        starts.append(t - w)
+    return starts
+
+
+def window_descent(problem, sigma, window: int, stride: int | None = None, chain=None, run: Run | None = None,
+                   max_sweeps: int | None = None):
+    """Sweep exact window moves over sigma until no window improves (or ``max_sweeps``).
+
+    Returns ``(sigma, chain)`` of a window-optimal trajectory (no reordering of any swept window
+    improves it). With a ``run``, each window move is an iteration and improvements are reported.
+    Usable as the polishing step of any solver.
+    """
+    t = problem.t
+    window = check_positive_int("window", window, minimum=2)  # a width is needed: None is refused
+    check_window_option("window", window, t, maximum=None)
+    stride = max(1, window // 2) if stride is None else check_positive_int("stride", stride)
+    sigma = np.array(sigma, dtype=np.int64)
+    chain = problem.chain(sigma) if chain is None else np.array(chain, dtype=np.float64)
+    score = float(chain.sum())
+    if run is not None:
+        run.report(sigma, score)
+    sweeps = 0
+    while max_sweeps is None or sweeps < max_sweeps:
+        sweeps += 1
+        improved = False
+        for a in window_starts(t, window, stride):
+            if run is not None:
+                run.tick()
+            new_sigma, new_chain, delta = window_move(problem, sigma, chain, a, window)
+            if delta > 1e-12 * (1.0 + abs(score)):
+                sigma, chain = new_sigma, new_chain
+                score = float(chain.sum())
+                improved = True
+                if run is not None:
+                    run.report(sigma, score)
+        if not improved:
+            break
+    return sigma, chain
