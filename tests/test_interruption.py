@@ -104,6 +104,35 @@ def test_ctrl_c_stops_explain_dataset_and_a_rerun_completes_it(tmp_path, model_c
         assert got["value"] == pytest.approx(ref["value"], rel=1e-5, abs=1e-5)
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_explain_dataset_in_lockstep_and_a_rerun_completes_it(tmp_path, model_cache_dir):
+    """--lockstep 2 on 4 inputs: Ctrl-C during the second group keeps the first group's results, stores
+    nothing of the second, and a rerun completes it to the results of an uninterrupted run."""
+    out = tmp_path / "run"
+    args = ["explain-dataset", "--n", "4", "--solver-options", '{"iterations": 4000}', "--lockstep", "2"]
+    env = {"TRACE_OPT_CACHE": str(model_cache_dir)}
+    rc, err = _interrupt([*args, "--out", str(out)], lambda: any((out / "results").glob("0*.json")), tmp_path,
+                         env=env)
+    assert rc == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    files = sorted((out / "results").glob("0*.json"))
+    assert [f.name for f in files] == ["000000.json", "000001.json"]  # the finished group only
+    for f in files:
+        rec = load_result(f)
+        assert rec["status"] == "ok" and rec["result"]["solver"]["iterations"] == 4000
+        assert rec["run"]["lockstep"] == 2
+    os.environ["TRACE_OPT_CACHE"] = str(model_cache_dir)
+    try:
+        assert main([*args, "--out", str(out)]) == 0
+        assert main([*args, "--lockstep", "1", "--out", str(tmp_path / "ref")]) == 0  # one by one
+    finally:
+        del os.environ["TRACE_OPT_CACHE"]
+    for i in range(4):
+        got = load_result(out / "results" / f"{i:06d}.json")["result"]
+        ref = load_result(tmp_path / "ref" / "results" / f"{i:06d}.json")["result"]
+        assert got["value"] == pytest.approx(ref["value"], rel=1e-5, abs=1e-5)
+
+
 # --------------------------------------------------------------------------------------- evaluate
 @pytest.mark.slow
 def test_ctrl_c_stops_evaluate_and_a_rerun_completes_it(tmp_path, model_cache_dir):

@@ -126,3 +126,21 @@ def test_settings_checked_before_work_and_no_state_leaks(exact):
         explain_many(exact, [])
     explain_many(exact, X[:2], solver="greedy")
     assert not torch.is_inference_mode_enabled() and torch.is_grad_enabled()
+
+
+def test_explain_dataset_in_lockstep_writes_the_solo_records(tmp_path, exact):
+    """``explain_dataset(lockstep=N)``: the same result files as one-by-one (on a batch-invariant
+    model), a failing input recorded, a rerun skips what is finished, --lockstep on the command line."""
+    from trace_opt.scale import comparable, explain_dataset, load_result
+
+    xs = [X[0], torch.rand(1, 9, 9), X[2], X[3]]  # the second cannot go through the model
+    opts = dict(features=(2, 2), solver="sa", solver_options={"iterations": 60}, budget=300, seed=1)
+    solo = explain_dataset(exact, xs, tmp_path / "solo", model_id="exact", **opts)
+    many = explain_dataset(exact, xs, tmp_path / "many", model_id="exact", lockstep=3, **opts)
+    assert many.computed == solo.computed and many.failed == solo.failed == ["000001"]
+    for i in solo.computed:
+        a, b = (load_result(tmp_path / d / "results" / f"{i}.json") for d in ("solo", "many"))
+        if a["status"] == "ok":
+            assert comparable(a) == comparable(b)
+    again = explain_dataset(exact, xs, tmp_path / "many", model_id="exact", lockstep=3, retry_failed=False, **opts)
+    assert again.computed == [] and len(again.skipped) == 4

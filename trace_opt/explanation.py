@@ -38,9 +38,9 @@ class torch_threads:
         torch.set_num_threads(self.saved)
 
 
-def _warn_degenerate(oracle, result) -> list:
-    """Warn (``DegenerateExplanationWarning``) and return the messages, for an explanation that cannot
-    tell features apart."""
+def degenerate_messages(oracle, result) -> list:
+    """Why an explanation cannot tell features apart, in words (empty when it can): the reference equals
+    x, D(S) is constant along the trajectory's curves, or the search never ran."""
     messages = []
     x, ref = oracle.x, oracle.reference
     same = torch.equal(x, ref) if isinstance(x, torch.Tensor) else np.array_equal(np.asarray(x), np.asarray(ref))
@@ -60,6 +60,12 @@ def _warn_degenerate(oracle, result) -> list:
         messages.append(f"the search stopped ({result.stopped}) before it evaluated any trajectory: the order "
                         f"returned is its unsearched start (e.g. the identity order 0..{oracle.t - 1}); raise the "
                         "budget")
+    return messages
+
+
+def _warn_degenerate(oracle, result) -> list:
+    """Warn (``DegenerateExplanationWarning``) with each of ``degenerate_messages``; returns them."""
+    messages = degenerate_messages(oracle, result)
     for message in messages:
         warnings.warn(message, DegenerateExplanationWarning, stacklevel=3)
     return messages

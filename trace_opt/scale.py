@@ -100,30 +100,74 @@ def _explain_one(model, x, target, item_id: str, index: int, settings: dict, con
     record = {"id": item_id, "index": index, "config_hash": config_hash}
     run = {"pid": os.getpid(), "host": socket.gethostname()}
     threads = settings.pop("torch_threads", 1)
+    settings.pop("lockstep", None)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DegenerateExplanationWarning)
             exp = explain(model, x, target, threads=threads, **settings)
         for w in caught:  # shown as usual, and kept in the record
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        result = exp.to_dict(heatmap=True)
-        record.update(status="ok", target=exp.target, result=_split_run_values(result, run))
         degenerate = [str(w.message) for w in caught if issubclass(w.category, DegenerateExplanationWarning)]
-        if degenerate:
-            record["warnings"] = degenerate
+        _fill_record(record, run, exp, degenerate)
     except Exception as exc:  # noqa: BLE001 - a failing input is recorded, the others go on
-        record.update(status="error", target=target,
-                      error={"type": type(exc).__name__, "message": str(exc),
-                             "traceback": traceback.format_exc(limit=8)})
+        _fill_record(record, run, exc, target=target)
     run["seconds"] = time.perf_counter() - start
     record["run"] = run
     return record
 
 
+def _fill_record(record: dict, run: dict, outcome, degenerate=(), target=None) -> None:
+    """A result record from an ``Explanation`` (status ok, with its degenerate-problem warnings) or from
+    the exception of a failed input (status error)."""
+    if isinstance(outcome, BaseException):
+        tb = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__, limit=8))
+        record.update(status="error", target=target,
+                      error={"type": type(outcome).__name__, "message": str(outcome), "traceback": tb})
+        return
+    record.update(status="ok", target=outcome.target, result=_split_run_values(outcome.to_dict(heatmap=True), run))
+    if degenerate:
+        record["warnings"] = list(degenerate)
+
+
+def _explain_group(model, chunk: list, settings: dict, config_hash: str) -> list:
+    """The inputs of a chunk explained together by ``explain_many`` (lockstep: their searches share
+    model calls); the same records as ``_explain_one`` would write, one per input."""
+    from trace_opt.explanation import DegenerateExplanationWarning as Degenerate, degenerate_messages
+    from trace_opt.lockstep import explain_many
+
+    settings = dict(settings)
+    threads = settings.pop("torch_threads", 1)
+    settings.pop("lockstep", None)
+    seed = settings.pop("seed")
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Degenerate)  # collected per input below, from each explanation
+        outcomes = explain_many(model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], seed=seed,
+                                errors="return", threads=threads, **settings)
+    if any(isinstance(o, KeyboardInterrupt) for o in outcomes):
+        raise KeyboardInterrupt  # nothing of a stopped group is written (stop_on_interrupt)
+    seconds = (time.perf_counter() - start) / len(chunk)
+    records = []
+    for (index, item_id, _, target), outcome in zip(chunk, outcomes):
+        record = {"id": item_id, "index": index, "config_hash": config_hash}
+        run = {"pid": os.getpid(), "host": socket.gethostname(), "lockstep": len(chunk)}
+        degenerate = [] if isinstance(outcome, BaseException) else degenerate_messages(outcome.oracle, outcome.result)
+        for message in degenerate:
+            warnings.warn(message, Degenerate, stacklevel=2)
+        _fill_record(record, run, outcome, degenerate, target=target)
+        run["seconds"] = seconds  # the group's wall time shared out
+        record["run"] = run
+        records.append(record)
+    return records
+
+
 def _explain_chunk(model, chunk: list, settings: dict, config_hash: str) -> list:
-    """Task body (in-process, pool or Ray): explain every ``(index, id, x, target)`` of a chunk.
-    Ctrl-C propagates (``stop_on_interrupt``): no cut-short explanation comes back as a result."""
+    """Task body (in-process, pool or Ray): explain every ``(index, id, x, target)`` of a chunk, one by
+    one, or together in lockstep when ``settings["lockstep"] > 1``. Ctrl-C propagates
+    (``stop_on_interrupt``): no cut-short explanation comes back as a result."""
     with stop_on_interrupt():
+        if settings.get("lockstep", 1) > 1:
+            return _explain_group(model, chunk, settings, config_hash)
         return [_explain_one(model, x, target, item_id, index, dict(settings), config_hash)
                 for index, item_id, x, target in chunk]
 
@@ -165,7 +209,8 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
                     output: str | None = None, objective: str = "le-mo", solver="sa", solver_options: dict | None = None,
                     budget=None, seed: int = 0, batch_size: int = 64, n_jobs: int = 1, ray_address: str | None = None,
                     chunk_size: int = 1, max_retries: int = 3, retry_failed: bool = True, on_result=None,
-                    torch_threads: int = 1, model_id: str | None = None, **reference_options) -> DatasetRun:
+                    torch_threads: int = 1, model_id: str | None = None, lockstep: int = 1,
+                    **reference_options) -> DatasetRun:
     """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
 
     ``targets``: one class per input (None: each input's predicted class, torch models). ``ids``:
@@ -173,8 +218,11 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     settings are those of ``trace_opt.explain``. ``n_jobs > 1`` uses a local process pool;
     ``ray_address`` a Ray cluster (one task per ``chunk_size`` inputs, ``max_retries`` retries of a
     task whose worker died). ``torch_threads``: torch threads per explanation, the same everywhere so
-    that float sums, hence results, do not depend on where an input ran. ``on_result(record)`` is called in this process after each result file
-    is written (an exception raised there stops the run; what was written stays).
+    that float sums, hence results, do not depend on where an input ran. ``lockstep``: explain this
+    many inputs together (``trace_opt.explain_many``: their searches share each model call; every
+    result is that of its solo run on a batch-invariant model); each task then takes ``lockstep``
+    inputs. ``on_result(record)`` is called in this process after each result file is written (an
+    exception raised there stops the run; what was written stays).
 
     A finished result is reused only if its configuration (model fingerprint or ``model_id``,
     settings) and its input (values and requested target, ``record["input"]``) match. ``model_id``:
@@ -205,6 +253,9 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
         raise ValueError(f"targets has {len(targets)} entries for {n} inputs; give one target per input")
     n_jobs = check_positive_int("n_jobs", n_jobs)
     chunk_size = check_positive_int("chunk_size", chunk_size)
+    lockstep = check_positive_int("lockstep", lockstep)
+    if lockstep > 1:
+        chunk_size = lockstep  # a task is a lockstep group
     max_retries = check_positive_int("max_retries", max_retries, minimum=0)
     if solver_options is not None and not isinstance(solver_options, dict):
         raise ValueError(f"solver_options={solver_options!r} is not valid; expected a dict of the solver's "
@@ -227,6 +278,7 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
         model_key = None if fp is None else f"sha256:{fp}"
     config = json_values({**settings, "model": model_key})
     settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
+    settings["lockstep"] = lockstep  # how results are computed, not part of what they are (config_hash)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
     out = check_output_dir("out_dir", out_dir, create=True)
@@ -468,6 +520,10 @@ def add_explain_dataset_parser(sub) -> None:
     p.add_argument("--ray-address", default=None, metavar="ADDR",
                    help="Ray cluster address (auto, HOST:PORT); checked before any work (default: no Ray)")
     p.add_argument("--chunk-size", type=int_at_least(1), default=1, help="inputs per task (default: 1)")
+    p.add_argument("--lockstep", type=int_at_least(1), default=1, metavar="N",
+                   help="explain N inputs together, their searches sharing each model call (explain_many; "
+                        "each result is that of its solo run on a batch-invariant model); a task is then N "
+                        "inputs (default: 1, one by one)")
     p.add_argument("--max-retries", type=int_at_least(0), default=3,
                    help="retries of a task whose worker died (default: 3)")
     p.add_argument("--model-id", default=None, metavar="NAME",
@@ -549,7 +605,7 @@ def _cli_explain_dataset(args) -> int:
                           reference=args.reference, output=args.output, objective=args.objective, solver=args.solver,
                           solver_options=options, budget=args.budget, seed=args.seed, n_jobs=args.n_jobs,
                           ray_address=args.ray_address, chunk_size=args.chunk_size, max_retries=args.max_retries,
-                          model_id=args.model_id,
+                          model_id=args.model_id, lockstep=args.lockstep,
                           on_result=lambda r: print(f"{r['id']}: {r['status']}"
                                                     + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
                                                     + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))
