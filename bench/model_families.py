@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from trace_opt.difficulty import library_stats  # noqa: E402
-from trace_opt.instances import build_library, load_library  # noqa: E402
+from trace_opt.instances import build_library, load_instance  # noqa: E402
 from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
 
 #: (label, build options): model, grid, features, output, reference, rule, regions
@@ -73,10 +73,10 @@ def main() -> int:
     for label, opts in SETTINGS:
         out = args.lib / label.replace(" ", "_")
         start = time.perf_counter()
-        build_library(out, grids=[opts["grid"]] * args.n, reference=opts["reference"], output=opts["output"],
-                      model=opts["model"], features=opts.get("features", "grid"), rule=opts.get("rule", "xor"),
-                      regions=opts.get("regions", 3), log=print)
-        lib = load_library(out)
+        paths = build_library(out, grids=[opts["grid"]] * args.n, reference=opts["reference"], output=opts["output"],
+                              model=opts["model"], features=opts.get("features", "grid"), rule=opts.get("rule", "xor"),
+                              regions=opts.get("regions", 3), log=print)
+        lib = [load_instance(p) for p in paths]  # the first n inputs only (the folder may hold more)
         row = {"setting": label, "options": {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()},
                "command": command(opts, args.n, f"runs/instances/model_families/{label.replace(' ', '_')}"),
                "t": lib[0].t, "n": len(lib), "model_test_accuracy": lib[0].metadata.get("model_test_accuracy"),
@@ -122,7 +122,21 @@ def write(rows: list, n: int) -> None:
             cells += [f"{o[obj]['greedy_optimal_fraction']:.2f}",
                       f"{o[obj]['median_greedy_normalised_gap']:.4f} ({o[obj]['mean_greedy_normalised_gap']:.4f})"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Commands:", ""] + [f"- {r['setting']}: `{r['command']}`" for r in rows]
+    lines += ["", "## Findings", ""]
+    for obj in OBJECTIVES:
+        hard = [r["setting"] for r in rows if r["objectives"][obj]["median_greedy_normalised_gap"] >= 0.05]
+        lines.append(f"- {obj}: greedy's median normalised gap >= 0.05 on " + (", ".join(hard) if hard else "none"))
+    lines += ["- The bundled models (digits CNN, breast-cancer MLP) stay easy whatever the output, reference or "
+              "features: probabilities and the mean reference lower R^2 of D to 0.24-0.69, yet greedy's median "
+              "gap stays below 0.05 for every objective (largest: 0.047, le on probabilities with the mean "
+              "reference) and under le-mo greedy is optimal on every logit instance.",
+              "- A model trained so that regions interact (logic-digits: XOR of 2 or 3 digits' bits) is hard: "
+              "R^2 of D 0.1-0.35, and greedy misses the le-mo optimum on 5 or 6 of 6 inputs. The pairwise XOR "
+              "(xor2) is hard under le-mo too: the trained network is not a clean product of two region "
+              "functions, its interactions inside and across regions have odd-order parts (R2(c) 0.61). "
+              "AND and OR of 3 digits saturate: nearly additive under le-mo.",
+              "- Which objective is hard depends on the reference: xor3 with the mean reference is the hardest "
+              "for mo (median gap 0.49) and the mildest xor3 setting for le-mo (0.036).", "", "Commands:", ""] + [f"- {r['setting']}: `{r['command']}`" for r in rows]
     atomic_write_bytes(ROOT / "bench/results/model_families.md", ("\n".join(lines) + "\n").encode())
     atomic_write_json(ROOT / "bench/results/model_families.json", {"n": n, "settings": rows})
     plot(rows)
@@ -145,7 +159,7 @@ def plot(rows: list) -> None:
     ax.axvline(0.05, color="k", lw=0.8, ls="--", label="0.05 (hard threshold)")
     ax.set_xlabel("greedy's mean normalised gap (0 = optimal, 1 = random order)")
     ax.set_title("Model-based instances: how far greedy is from the exact optimum")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
     atomic_savefig(fig, ROOT / "bench/results/model_families.png", dpi=110)
