@@ -20,8 +20,8 @@ from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, TraceProblem
 from trace_opt.instances import (FORMAT_VERSION, TableOracle, build_instance, build_library, check_table_size,
                                  instance_from_table, leaderboard, leaderboard_table, load_instance, load_library,
-                                 model_fingerprint, parse_solver_spec, save_instance, split_library, table_stats,
-                                 write_leaderboard)
+                                 parse_solver_spec, save_instance, split_library, table_stats, write_leaderboard)
+from trace_opt.core.fingerprint import model_fingerprint
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
 

@@ -16,7 +16,6 @@ as a black box through ``CallableOracle``: logit = its log-odds split as (-d/2, 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -632,98 +631,4 @@ def index_markdown(report_dirs) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- CLI hook
-def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the ``evaluate`` subcommand to an argparse subparsers object (used by ``trace_opt.cli``)."""
-    p = subparsers.add_parser("evaluate", help="evaluate TRACE against attribution baselines; write a report folder",
-                              description=__doc__.split("\n\n")[0])
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", choices=DATASETS, help="a bundled data set with its model")
-    src.add_argument("--model", default=None,
-                     help="your model instead: a file saved with torch.save(module) or TorchScript (or a bundled "
-                          "name: digits-cnn8, digits-cnn28, breast-cancer-mlp); its inputs come from --data")
-    p.add_argument("--data", default=None, metavar="NPY",
-                   help="with --model: a .npy file of inputs along axis 0 (or digits8-test, digits28-test, "
-                        "breast-cancer-test)")
-    p.add_argument("--targets", default=None, metavar="NPY", help="with --model: class per input (default: predicted)")
-    p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
-    from trace_opt.cli import int_at_least
-
-    p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
-                   help="with --model: a G x G grid of patches for images (default 4; 1-D rows: one per column)")
-    p.add_argument("--reference", default="zeros", help="with --model: what deletion writes (default: zeros)")
-    p.add_argument("--n", type=int_at_least(1), default=20, help="number of inputs, the first n (default: 20)")
-    p.add_argument("--out", required=True, help="report folder (created if missing; reruns reuse its cache)")
-    p.add_argument("--sa-iterations", type=int_at_least(1), default=2000,
-                   help="SA iterations K per TRACE run (default: 2000)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the searches and baselines (default: 0)")
-    p.add_argument("--methods", nargs="+", default=None, help="baseline names (default: all that apply)")
-    p.add_argument("--sanity-n", type=int_at_least(0), default=3,
-                   help="inputs in the sanity check (0 = skip; default: 3)")
-    p.add_argument("--sanity-sa-iterations", type=int_at_least(1), default=None,
-                   help="SA iterations in the sanity check (default: --sa-iterations)")
-    p.add_argument("--exact-max-t", type=int_at_least(0), default=20,
-                   help="exact optimum and CS bounds when t <= this (default: 20)")
-    p.add_argument("--keep-maps", type=int_at_least(0), default=4, help="inputs shown in the heatmap figure (default: 4)")
-    p.add_argument("--batch-size", type=int_at_least(1), default=256, help="masked inputs per model call (default: 256)")
-    p.add_argument("--threads", type=int_at_least(1), default=1, help="torch intra-op threads (default: 1)")
-    p.add_argument("--cache-dir", default=None, help="model weights cache (default: $TRACE_OPT_CACHE or "
-                                                     "./.cache/trace-trajectories)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines on stderr")
-    p.set_defaults(func=run_evaluate_command)
-    return p
-
-
-def _setup_from_args(args):
-    """``--dataset NAME`` as is, or a ``Setup`` built from ``--model``/``--data``/... (checked before any work)."""
-    with_model = ("data", "targets", "labels", "features")
-    if args.dataset is not None:
-        given = [f"--{a}" for a in with_model if getattr(args, a) is not None] + \
-                (["--reference"] if args.reference != "zeros" else [])
-        if given:
-            raise ValueError(f"{', '.join(given)}: only with --model; --dataset {args.dataset} brings its own")
-        return args.dataset, ["--dataset", args.dataset]
-    from trace_opt.scale import load_model_and_data
-
-    model, X = load_model_and_data(args.model, args.data)
-    n = min(check_positive_int("n", args.n), len(X))
-    arrays = {}
-    for a in ("targets", "labels"):
-        path = getattr(args, a)
-        if path is not None:
-            if not Path(path).is_file():
-                raise ValueError(f"--{a} {path!r} is not an existing .npy file")
-            arrays[a] = np.load(path)[:n]
-    setup = make_setup(model, X[:n], arrays.get("targets"), labels=arrays.get("labels"), features=args.features,
-                       reference=args.reference, name=Path(args.model).stem,
-                       description=f"model `{args.model}` on inputs `{args.data or 'its bundled test split'}`")
-    parts = ["--model", args.model] + sum(([f"--{a}", str(getattr(args, a))] for a in with_model
-                                           if getattr(args, a) is not None), []) + ["--reference", args.reference]
-    return setup, parts
-
-
-def run_evaluate_command(args) -> int:
-    check_output_dir("--out", args.out)  # before the model is loaded or trained
-    dataset, source = _setup_from_args(args)
-    cmd_parts = ["python -m trace_opt evaluate", *source, f"--n {args.n}", f"--out {args.out}",
-                 f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]
-    if args.sanity_sa_iterations:
-        cmd_parts.append(f"--sanity-sa-iterations {args.sanity_sa_iterations}")
-    if args.methods:
-        cmd_parts.append("--methods " + " ".join(args.methods))
-    if args.exact_max_t != 20:
-        cmd_parts.append(f"--exact-max-t {args.exact_max_t}")
-    res = run_report(dataset, args.n, args.out, sa_iterations=args.sa_iterations, seed=args.seed,
-                     methods=args.methods, sanity_n=args.sanity_n, sanity_sa_iterations=args.sanity_sa_iterations,
-                     exact_max_t=args.exact_max_t, keep_maps=args.keep_maps, batch_size=args.batch_size,
-                     cache_dir=args.cache_dir, progress=not args.quiet, command=" ".join(cmd_parts),
-                     threads=args.threads)
-    for o, h in res["summary"]["headline"].items():
-        print(f"{o}: {h['trace']} Le-Mo {h['trace_le_mo']:.4g} vs best baseline {h['best_baseline']} "
-              f"{h['best_baseline_le_mo']:.4g} (x{h['factor']:.3f})")
-    print(f"report: {Path(args.out) / 'report.md'}")
-    return 0
-
-
-__all__ = ["DATASETS", "Setup", "load_setup", "make_setup", "run_report", "table2_markdown", "sanity_markdown", "index_markdown",
-           "add_evaluate_parser", "run_evaluate_command"]
+__all__ = ["DATASETS", "Setup", "load_setup", "make_setup", "run_report", "table2_markdown", "sanity_markdown", "index_markdown"]

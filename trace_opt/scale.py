@@ -229,8 +229,6 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     a non-empty string naming the model version, used instead of the fingerprint (needed to resume
     with a model that cannot be pickled; see the module docstring).
     """
-    from solvers import get_solver
-
     xs = _as_numpy_list(inputs)
     n = len(xs)
     if n == 0:
@@ -480,58 +478,6 @@ def comparable(record: dict) -> dict:
     return out
 
 
-# ------------------------------------------------------------------------------------------ CLI
-def add_explain_dataset_parser(sub) -> None:
-    """The ``explain-dataset`` subcommand."""
-    from trace_opt.cli import int_at_least, json_object
-
-    p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
-                       description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
-                                   "and OUT/summary.json. Rerunning skips finished inputs. Ctrl-C stops the run at "
-                                   "once (exit 130): finished inputs are kept, the one cut short is computed on the "
-                                   "next run.")
-    p.add_argument("--model", default="digits-cnn8",
-                   help="digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file saved with torch.save(module) / "
-                        "TorchScript (default: digits-cnn8)")
-    p.add_argument("--data", default=None,
-                   help="digits8-test, digits28-test, breast-cancer-test, or a .npy file of inputs along axis 0 "
-                        "(default: the test split matching a bundled --model; needed with a model file)")
-    p.add_argument("--start", type=int_at_least(0), default=0, metavar="I", help="first input (default: 0)")
-    p.add_argument("--n", type=int_at_least(1), default=None, metavar="N",
-                   help="number of inputs (default: all from --start)")
-    p.add_argument("--out", type=Path, default=Path("runs/dataset"), metavar="DIR",
-                   help="output folder (created if missing; default: runs/dataset)")
-    p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
-                   help="grid G x G of patches (images); default: 4 x 4, or one feature per column of a 1-D row")
-    p.add_argument("--reference", default="zeros",
-                   help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise "
-                        "(default: zeros)")
-    p.add_argument("--output", default=None, choices=["logit", "prob", "log_prob"],
-                   help="the model output explained (default: logit)")
-    p.add_argument("--objective", default="le-mo", choices=["le", "mo", "le-mo"], help="(default: le-mo)")
-    p.add_argument("--solver", default="sa", help="a registered solver name (default: sa)")
-    p.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
-                   help='the solver\'s hyperparameters as a JSON object, e.g. \'{"iterations": 2000}\' (default: none)')
-    p.add_argument("--budget", type=int_at_least(1), default=None, metavar="FP",
-                   help="forward passes per explanation (default: no limit)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of every search (default: 0)")
-    p.add_argument("--n-jobs", type=int_at_least(1), default=1,
-                   help="local worker processes (default: 1, in this process)")
-    p.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="Ray cluster address (auto, HOST:PORT); checked before any work (default: no Ray)")
-    p.add_argument("--chunk-size", type=int_at_least(1), default=1, help="inputs per task (default: 1)")
-    p.add_argument("--lockstep", type=int_at_least(1), default=1, metavar="N",
-                   help="explain N inputs together, their searches sharing each model call (explain_many; "
-                        "each result is that of its solo run on a batch-invariant model); a task is then N "
-                        "inputs (default: 1, one by one)")
-    p.add_argument("--max-retries", type=int_at_least(0), default=3,
-                   help="retries of a task whose worker died (default: 3)")
-    p.add_argument("--model-id", default=None, metavar="NAME",
-                   help="name of the model version, used instead of its weights' fingerprint to decide which "
-                        "finished results a rerun may reuse (default: the fingerprint)")
-    p.set_defaults(func=_cli_explain_dataset)
-
-
 def load_model_and_data(model_name: str, data_name: str | None):
     """The model and inputs named on a command line: a bundled model name or a model file
     (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split or a ``.npy``
@@ -588,27 +534,3 @@ def load_model_and_data(model_name: str, data_name: str | None):
         raise ValueError(f"--data {data_name!r} is not valid; expected digits8-test, digits28-test, "
                          "breast-cancer-test or an existing .npy file")
     return model, X
-
-
-def _cli_explain_dataset(args) -> int:
-    check_output_dir("--out", args.out)  # before loading anything
-    if args.ray_address is not None:
-        check_ray_address(args.ray_address, name="--ray-address")
-    model, X = load_model_and_data(args.model, args.data)
-    stop = len(X) if args.n is None else min(len(X), args.start + args.n)
-    if not 0 <= args.start < stop:
-        raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
-    ids = [f"{i:06d}" for i in range(args.start, stop)]
-    options = args.solver_options
-    start = time.perf_counter()
-    run = explain_dataset(model, X[args.start:stop], args.out, ids=ids, features=args.features,
-                          reference=args.reference, output=args.output, objective=args.objective, solver=args.solver,
-                          solver_options=options, budget=args.budget, seed=args.seed, n_jobs=args.n_jobs,
-                          ray_address=args.ray_address, chunk_size=args.chunk_size, max_retries=args.max_retries,
-                          model_id=args.model_id, lockstep=args.lockstep,
-                          on_result=lambda r: print(f"{r['id']}: {r['status']}"
-                                                    + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
-                                                    + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))
-    print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
-          f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}")
-    return 0 if not run.failed else 1

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import operator
-import time
 import warnings
 from contextlib import contextmanager
 from typing import Callable
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_finite_array, check_finite_values, check_positive_int
-from trace_opt.core.features import Features, as_features
+from trace_opt.core.features import as_features
 from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
 from trace_opt.models.references import make_reference

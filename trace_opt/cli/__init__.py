@@ -1,0 +1,45 @@
+"""The command line: ``python -m trace_opt COMMAND`` (also the ``trace-opt`` console script).
+
+One module per command: ``demo``, ``evaluate``, ``instances`` (build, leaderboard, verify, generate,
+stats, best-known), ``tune``, ``explain-dataset``; ``_args`` holds the argument types they share. Every
+argument is checked before any work; a bad value ends the command with status 2 and a message naming it.
+Ctrl-C ends a batch command with status 130, keeping finished work (``trace_opt.core.io.stop_on_interrupt``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trace_opt import __version__
+    from trace_opt.cli.demo import add_demo_parser
+    from trace_opt.cli.evaluate import add_evaluate_parser
+    from trace_opt.cli.explain_dataset import add_explain_dataset_parser
+    from trace_opt.cli.instances import add_instances_parser
+    from trace_opt.cli.tune import add_tune_parser
+
+    parser = argparse.ArgumentParser(prog="trace-opt", description="Explain neural networks by trajectories (TRACE).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    add_demo_parser(sub)
+    add_evaluate_parser(sub)
+    add_instances_parser(sub)
+    add_tune_parser(sub)
+    add_explain_dataset_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return args.func(args)
+    except ValueError as exc:  # invalid settings found past argparse (e.g. by the library's checks)
+        parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
+    except KeyboardInterrupt:  # the interruption rule (trace_opt.core.io.stop_on_interrupt): finished work is kept
+        parser.exit(130, f"{parser.prog} {args.command}: interrupted; finished work is kept, nothing cut short "
+                         "was stored as finished: run the same command again to complete it\n")
