@@ -46,7 +46,9 @@ import math
 import numpy as np
 
 from solvers.complete import RTOL, count_optimal_trajectories  # noqa: F401 - part of this module's measures
+from trace_opt.core.table import TableOracle, check_table, table_stats
 from trace_opt.core.validation import check_choice
+from trace_opt.core.objective import Objective
 from trace_opt.core.problem import OBJECTIVES
 
 #: version of the measures stored in ``metadata["difficulty"]``; a stored block of another version is recomputed
@@ -56,9 +58,7 @@ DIFFICULTY_OBJECTIVES = tuple(OBJECTIVES)
 
 
 def _table(values) -> tuple[np.ndarray, int]:
-    from trace_opt.instances import _check_values
-
-    return _check_values(values)
+    return check_table(values)
 
 
 def additivity(values) -> dict:
@@ -81,6 +81,23 @@ def additivity(values) -> dict:
     return {"r2": r2, "coefficients": b, "intercept": mean - float(b.sum()) / 2}
 
 
+def objective_summary(values: np.ndarray) -> dict:
+    """Exact optimum (and its trajectory, in the paper's sign as ``value``), random mean and CS bounds of
+    each objective, as an instance stores them (``solvers.complete``)."""
+    from solvers.complete import cs_bounds, exact_optimum
+
+    out = {}
+    for objective in OBJECTIVES:
+        sigma, opt = exact_optimum(values, objective)
+        b = cs_bounds(values, objective)
+        out[objective] = {"optimum": float(opt), "trajectory": [int(i) for i in sigma],
+                          "value": float(Objective(objective).to_paper(opt)),
+                          "random_mean": float(b["random_mean"]), "bound": float(b["bound"]),
+                          "cs_le": float(b["cs_le"]), "cs_mo": float(b["cs_mo"]),
+                          "avg_iou": float(b["avg_iou"])}
+    return out
+
+
 def _normalised(optimum: float, random_mean: float, score: float) -> float:
     denom = optimum - random_mean
     return float((optimum - score) / denom) if denom > 0 else 0.0
@@ -99,12 +116,11 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
     from solvers.greedy import greedy_order
     from solvers.complete import objective_table, table_scores
 
-    from trace_opt.instances import TableOracle, _summarise, table_stats
     from trace_opt.core.problem import TraceProblem
 
     v, t = _table(values)
     if objectives is None:
-        objectives = _summarise(v)
+        objectives = objective_summary(v)
     fit = additivity(v)
     inert = table_stats(v)["inert_features"]
     additive_order = np.argsort(-fit["coefficients"], kind="stable").astype(np.int64)

@@ -230,7 +230,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         for o in config.trace_outputs:
             start = time.perf_counter()
             table = complete_table(TraceProblem(oracles[o], "le"))
-            from trace_opt.instances import table_stats
+            from trace_opt.core.table import table_stats
 
             # inert features (deleting them never changes D, e.g. patches equal to the reference) can sit
             # in any order among themselves: each group of them multiplies the optimal trajectories

@@ -146,7 +146,7 @@ def _evaluate_case(case: Case, seed: int = 0) -> dict:
 
     from trace_opt.baselines import applicable_baselines, attribute
     from trace_opt.core.features import tabular_features
-    from trace_opt.instances import TableOracle
+    from trace_opt.core.table import TableOracle
     from trace_opt.core.problem import TraceProblem
     from trace_opt.rankings import scores_to_trajectory
 

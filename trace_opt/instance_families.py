@@ -144,7 +144,7 @@ class LogicSetFunction:
 
 
 def _table(fn) -> np.ndarray:
-    from trace_opt.instances import check_table_size
+    from trace_opt.core.table import check_table_size
 
     check_table_size(fn.t)
     n = 1 << fn.t

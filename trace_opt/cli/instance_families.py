@@ -38,9 +38,6 @@ def add_family_subcommands(isub) -> None:
     s.add_argument("--json", action="store_true", help="print JSON ({'summary': ..., 'instances': [...]})")
     s.add_argument("--recompute", action="store_true", help="recompute the measures even when stored")
     s.set_defaults(func=_cli_stats)
-    from trace_opt.cli.best_known import add_best_known_parser  # 'instances best-known'
-
-    add_best_known_parser(isub)
 
 
 def _family_params(args) -> dict:

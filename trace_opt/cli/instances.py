@@ -82,9 +82,11 @@ def add_instances_parser(sub) -> None:
     v = isub.add_parser("verify", help="recompute every stored optimum by DP and check the files")
     v.add_argument("library", type=Path, metavar="DIR", help="folder of instances")
     v.set_defaults(func=_cli_verify)
+    from trace_opt.cli.best_known import add_best_known_parser  # 'instances best-known'
     from trace_opt.cli.instance_families import add_family_subcommands  # 'instances generate|stats'
 
     add_family_subcommands(isub)
+    add_best_known_parser(isub)
 
 
 def _cli_build(args) -> int:
