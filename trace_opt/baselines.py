@@ -324,28 +324,14 @@ def _last_conv(model):
     return last
 
 
-_ACTIVATIONS = (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.GELU, torch.nn.SiLU)
-
-
 def _resolve_layer(model, layer):
     if layer is None:
         conv = _last_conv(model)
         if conv is None:
             raise ValueError("grad-cam needs a convolutional layer and the model has no nn.Conv2d; pass layer= "
                              "(a module of the model or its dotted name)")
-        leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-        pos = next(i for i, m in enumerate(leaves) if m is conv)
-        if pos + 1 < len(leaves) and isinstance(leaves[pos + 1], _ACTIVATIONS):
-            return leaves[pos + 1]  # Grad-CAM uses the rectified feature maps of the last conv block
-        return conv
-    if isinstance(layer, str):
-        mods = dict(model.named_modules())
-        if layer not in mods:
-            raise ValueError(f"layer={layer!r} is not a module of the model; expected one of {list(mods)[1:]}")
-        return mods[layer]
-    if isinstance(layer, torch.nn.Module) and any(layer is m for m in model.modules()):
-        return layer
-    raise ValueError("layer must be a module of the model or its dotted name (see model.named_modules())")
+        return _paper_baselines.rectified(model, conv)  # Grad-CAM uses the rectified feature maps of the last conv block
+    return _paper_baselines.module_of(model, layer)
 
 
 def _grad_cam(inp, layer=None, relu: bool = True, **_):

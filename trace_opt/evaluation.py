@@ -298,6 +298,19 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
 
 
 # --------------------------------------------------------------------------- many inputs
+def _cached_record(path, config_key: str, input_key: str) -> dict | None:
+    """The record cached at ``path`` when it is a readable JSON object of this configuration and input."""
+    if path is None or not path.exists():
+        return None
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    if isinstance(rec, dict) and rec.get("config_key") == config_key and rec.get("input_key") == input_key:
+        return rec
+    return None
+
+
 @stop_on_interrupt()  # Ctrl-C: the input in progress is not cached (no cut-short TRACE run in a record)
 def evaluate_inputs(model, inputs, targets, features: Features, reference, config: EvaluationConfig,
                     cache_dir=None, progress: bool = True, log=None, dataset_key: str = "") -> list:
@@ -320,17 +333,12 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
     bar = tqdm(range(len(inputs)), desc="inputs", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for i in bar:
         path = cache / f"input_{i:04d}.json" if cache is not None else None
-        if path is not None and path.exists():
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                rec = None
-            if (rec is not None and rec.get("config_key") == key and rec.get("input_key") == _input_key(inputs[i], targets[i])
-                    and (i >= config.keep_maps or "maps" in rec)):
-                records.append(rec)
-                if log:
-                    log(f"input {i}: cached")
-                continue
+        rec = _cached_record(path, key, _input_key(inputs[i], targets[i]))
+        if rec is not None and (i >= config.keep_maps or "maps" in rec):
+            records.append(rec)
+            if log:
+                log(f"input {i}: cached")
+            continue
         start = time.perf_counter()
         ref = reference(i) if callable(reference) else reference
         rec = evaluate_input(model, inputs[i], int(targets[i]), features, ref, config, index=i,
@@ -604,14 +612,10 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
     bar = tqdm(range(len(inputs)), desc="sanity", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for i in bar:
         path = cache / f"sanity_{i:04d}.json" if cache is not None else None
-        if path is not None and path.exists():
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError):
-                rec = None
-            if rec is not None and rec.get("config_key") == key and rec.get("input_key") == _input_key(inputs[i], targets[i]):
-                per_input.append(rec)
-                continue
+        rec = _cached_record(path, key, _input_key(inputs[i], targets[i]))
+        if rec is not None:
+            per_input.append(rec)
+            continue
         seed = int(config.seed) + i
         ref = reference(i) if callable(reference) else reference
         x, tgt = inputs[i], int(targets[i])

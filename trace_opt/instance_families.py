@@ -226,7 +226,7 @@ def family_instance(family: str, t: int, seed: int = 0, name: str | None = None,
 def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), log=None, **params) -> list[Path]:
     """Write one instance per (t, seed) of ``family`` into ``out_dir``; an existing instance whose
     recorded family, params and seed match is kept (rerunning resumes). Returns the sidecar paths."""
-    from trace_opt.instances import _paths, load_instance, save_instance
+    from trace_opt.instances import _paths, keep_existing, save_instance
 
     check_choice("family", family, FAMILIES)
     ts = [check_positive_int("t", t, minimum=2) for t in ts]
@@ -238,16 +238,10 @@ def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), l
             name = family_instance_name(family, t, seed, **params)
             json_path, _ = _paths(out / name)
             want = make_generator(family, t, seed, **params).params()
-            if json_path.exists():
-                try:
-                    old = load_instance(json_path)
-                    if old.metadata.get("family") == family and old.metadata.get("params") == want:
-                        paths.append(json_path)
-                        if log:
-                            log(f"kept {json_path}")
-                        continue
-                except ValueError:
-                    pass
+            if keep_existing(json_path, lambda meta: meta.get("family") == family and meta.get("params") == want,
+                             log):
+                paths.append(json_path)
+                continue
             inst = family_instance(family, t, seed, name=name, **params)
             paths.append(save_instance(inst, json_path))
             if log:

@@ -344,6 +344,22 @@ DEFAULT_LIBRARY = {"size": 8, "grids": [[4, 4]] * 8 + [[4, 5]] * 2, "reference":
 
 
 @stop_on_interrupt()  # Ctrl-C stops the build; saved instances are kept and reused on a rerun
+def keep_existing(json_path: Path, same, log=None, max_t: int = MAX_T) -> bool:
+    """Whether a library build may keep the instance at ``json_path``: it loads (checksums verified) and
+    ``same(metadata)`` says it was built from the same source. Says so through ``log``."""
+    if not json_path.exists():
+        return False
+    try:
+        old = load_instance(json_path, max_t=max_t)
+    except ValueError:  # damaged or foreign: built again
+        return False
+    if not same(old.metadata):
+        return False
+    if log:
+        log(f"kept {json_path}")
+    return True
+
+
 def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: str = "zeros",
                   output: str = "logit", model_seed: int = 0, max_t: int = MAX_T, progress: bool = False,
                   log=None, model: str | None = None, features: str = "grid", rule: str = "xor",
@@ -382,16 +398,9 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
         kind = "" if features == "grid" else "_sp"
         name = f"{src.prefix}_test{idx:04d}_g{rows}x{cols}{kind}_{output}_{reference}"
         json_path, _ = _paths(out / name)
-        if json_path.exists():
-            try:
-                old = load_instance(json_path, max_t=max_t)
-                if old.metadata.get("model_fingerprint") == fingerprint:
-                    paths.append(json_path)
-                    if log:
-                        log(f"kept {json_path}")
-                    continue
-            except ValueError:
-                pass
+        if keep_existing(json_path, lambda meta: meta.get("model_fingerprint") == fingerprint, log, max_t):
+            paths.append(json_path)
+            continue
         x = X_test[idx]
         with torch.inference_mode():
             target = int(net(x.unsqueeze(0)).argmax(dim=1)[0])

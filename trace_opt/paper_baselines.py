@@ -96,20 +96,31 @@ def _resolve_layer(model, layer):
         convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
         if not convs:
             return "input"
-        conv = convs[len(convs) // 2]
-        leaves = _leaves(model)
-        pos = next(i for i, m in enumerate(leaves) if m is conv)
-        if pos + 1 < len(leaves) and isinstance(leaves[pos + 1], _ACTIVATIONS):
-            return leaves[pos + 1]
-        return conv
+        return rectified(model, convs[len(convs) // 2])
+    return module_of(model, layer, "None, 'input', ")
+
+
+def rectified(model: torch.nn.Module, module: torch.nn.Module) -> torch.nn.Module:
+    """The activation right after ``module`` among the model's leaves when there is one, else ``module``
+    (Grad-CAM and IBA use the rectified feature maps of a conv block)."""
+    leaves = _leaves(model)
+    pos = next(i for i, m in enumerate(leaves) if m is module)
+    if pos + 1 < len(leaves) and isinstance(leaves[pos + 1], _ACTIVATIONS):
+        return leaves[pos + 1]
+    return module
+
+
+def module_of(model: torch.nn.Module, layer, also: str = "") -> torch.nn.Module:
+    """``layer`` (a module of the model or its dotted name) as the module; a ValueError naming what is
+    accepted (``also``: other accepted values, for the message) otherwise."""
     if isinstance(layer, str):
         mods = dict(model.named_modules())
         if layer not in mods:
-            raise ValueError(f"layer={layer!r} is not a module of the model; expected 'input' or one of {list(mods)[1:]}")
+            raise ValueError(f"layer={layer!r} is not a module of the model; expected {also}one of {list(mods)[1:]}")
         return mods[layer]
     if isinstance(layer, torch.nn.Module) and any(layer is m for m in model.modules()):
         return layer
-    raise ValueError("layer must be None, 'input', a module of the model or its dotted name")
+    raise ValueError(f"layer must be {also}a module of the model or its dotted name (see model.named_modules())")
 
 
 # --------------------------------------------------------------------------- IBA

@@ -31,7 +31,7 @@ from trace_opt.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, e
                          sanity_check, summarise, trace_name)
 from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.features import Features, as_features, grid_features, tabular_features
-from trace_opt.core.io import atomic_write_bytes, check_output_dir, stop_on_interrupt
+from trace_opt.core.io import atomic_write_bytes, check_output_dir, stop_on_interrupt, json_values
 
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
 
@@ -324,6 +324,11 @@ def ties_markdown(summary: dict) -> list:
 OBJECTIVE_TEXT = {"le": "Le", "mo": "Mo", "le-mo": "(Le-Mo)"}
 
 
+def _compact_json(obj):
+    """``results.json``'s values: floats to 7 significant digits (``json_values``)."""
+    return json_values(obj, float_digits=7)
+
+
 def write_markdown(out: Path, results: dict, figures: dict) -> Path:
     from solvers._common import describe_start
 
@@ -594,24 +599,10 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     results["input_seconds"] = float(sum(r.get("seconds", 0.0) for r in records))
     # compact, with floats to 7 significant digits (the torch models compute in float32)
     atomic_write_bytes(out / "results.json",
-                       json.dumps(_jsonable(results), separators=(",", ":")).encode() + b"\n")
+                       json.dumps(_compact_json(results), separators=(",", ":")).encode() + b"\n")
     write_markdown(out, results, figures)
     log(f"report written to {out / 'report.md'} ({results['seconds']:.0f} s)")
     return results
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(f"{float(obj):.7g}") if np.isfinite(obj) else None
-    return obj
 
 
 def index_markdown(report_dirs) -> str:

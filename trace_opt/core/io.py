@@ -50,15 +50,18 @@ def atomic_savefig(fig, path, **kwargs) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def json_values(obj):
+def json_values(obj, float_digits: int | None = None):
     """``obj`` as plain JSON values: dict keys to str, tuples and arrays to lists, numpy scalars to
-    Python numbers, anything else that is not a JSON value to its ``repr``."""
+    Python numbers, anything else that is not a JSON value to its ``repr``. ``float_digits``: round
+    float scalars (not array entries) to that many significant digits, non-finite ones to None."""
     if isinstance(obj, dict):
-        return {str(k): json_values(v) for k, v in obj.items()}
+        return {str(k): json_values(v, float_digits) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [json_values(v) for v in obj]
+        return [json_values(v, float_digits) for v in obj]
     if isinstance(obj, np.ndarray):
         return obj.tolist()
+    if float_digits is not None and isinstance(obj, (float, np.floating)):
+        return float(f"{float(obj):.{float_digits}g}") if np.isfinite(obj) else None
     if isinstance(obj, (np.integer, np.floating, np.bool_)):
         return obj.item()
     if obj is None or isinstance(obj, (str, int, float, bool)):
