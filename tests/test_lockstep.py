@@ -144,3 +144,27 @@ def test_explain_dataset_in_lockstep_writes_the_solo_records(tmp_path, exact):
             assert comparable(a) == comparable(b)
     again = explain_dataset(exact, xs, tmp_path / "many", model_id="exact", lockstep=3, retry_failed=False, **opts)
     assert again.computed == [] and len(again.skipped) == 4
+
+
+def test_low_precision_search_is_rescored_in_fp32():
+    """explain(precision="bf16"): the search runs under bf16 autocast, the returned score, value and
+    curves are the fp32 ones of the searched trajectory (equal to an fp32 oracle's), search_score keeps
+    the bf16 figure; explain_many takes the option too."""
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 64, 10)).eval()
+    opts = dict(features=4, solver="sa", solver_options={"iterations": 200}, budget=800, seed=0)
+    low = explain(cnn, X[0], precision="bf16", **opts)
+    fp32 = TraceProblem(ModelOracle(cnn, X[0], low.target, features=4), "le-mo")
+    assert low.precision == "bf16" and low.oracle.precision == "bf16"
+    assert low.score == pytest.approx(fp32.score(low.trajectory), rel=1e-6)
+    np.testing.assert_allclose(low.curves.lerf_deletion, fp32.curves(low.trajectory).lerf_deletion, rtol=1e-6)
+    assert low.search_score != low.score  # bf16 values differ from fp32 ones
+    assert abs(low.search_score - low.score) < 0.05 * abs(low.score)
+    assert explain(cnn, X[0], **opts).search_score == explain(cnn, X[0], **opts).score  # fp32: the same
+    many = explain_many(cnn, X[:2], precision="bf16", **opts)
+    assert all(e.precision == "bf16" for e in many)
+    with pytest.raises(ValueError, match="precision"):
+        explain(cnn, X[0], precision="fp8")
+    with pytest.raises(ValueError, match="precision"):
+        explain_many(cnn, X[:2], precision="fp8")

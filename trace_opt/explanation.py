@@ -11,7 +11,7 @@ from trace_opt.core.validation import check_choice, check_keywords, check_positi
 from trace_opt.core.features import as_features, tabular_features
 from trace_opt.core.io import atomic_write_json, json_values
 from trace_opt.core.oracle import Oracle
-from trace_opt.models.oracles import CallableOracle, ModelOracle, as_device
+from trace_opt.models.oracles import PRECISIONS, CallableOracle, ModelOracle, as_device
 from trace_opt.core.problem import OBJECTIVES, Curves, TraceProblem
 from trace_opt.rankings import trajectory_to_heatmap
 from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options, make_reference
@@ -91,6 +91,11 @@ class Explanation:
     counters: dict
     result: object  # solvers.Result
     oracle: Oracle
+    #: the arithmetic of the search (``"fp32"`` unless ``explain(precision=)`` chose another); ``score``,
+    #: ``value`` and ``curves`` are always fp32 (re-scored when the search ran in another precision)
+    precision: str = "fp32"
+    #: the searched trajectory's score in the search's own precision (equal to ``score`` for fp32)
+    search_score: float | None = None
 
     @property
     def features(self):
@@ -114,7 +119,7 @@ class Explanation:
 
 def check_settings(x=None, *, features=None, reference="zeros", objective: str = "le-mo", solver="sa",
                    solver_options: dict | None = None, budget=None, seed: int | None = 0, batch_size: int = 64,
-                   heatmap_alpha: float = 1.0, **reference_options):
+                   heatmap_alpha: float = 1.0, precision: str = "fp32", **reference_options):
     """The checks of ``explain``'s settings that need no model (the model's own come with its probe
     pass): each a ValueError naming the setting. With an input ``x``, ``features`` and ``reference``
     are built on it too (a grid larger than the input, an unknown reference, ...). Batch runs call it
@@ -125,6 +130,7 @@ def check_settings(x=None, *, features=None, reference="zeros", objective: str =
 
     solver_obj = get_solver(solver, **(solver_options or {}))
     check_choice("objective", objective, OBJECTIVES)
+    check_choice("precision", precision, PRECISIONS)
     check_positive_float("heatmap_alpha", heatmap_alpha)
     check_positive_int("seed", seed, minimum=0, allow_none=True)
     check_positive_int("batch_size", batch_size)
@@ -147,7 +153,8 @@ def check_settings(x=None, *, features=None, reference="zeros", objective: str =
 def explain(model, x, target: int | None = None, *, features=None, reference="zeros", output: str | None = None,
             objective: str = "le-mo", solver="sa", solver_options: dict | None = None, budget=None,
             seed: int | None = 0, batch_size: int = 64, device="cpu", progress: bool = False,
-            heatmap_alpha: float = 1.0, threads: int | None = 1, **reference_options) -> Explanation:
+            heatmap_alpha: float = 1.0, threads: int | None = 1, precision: str = "fp32",
+            **reference_options) -> Explanation:
     """Explain ``model``'s output for input ``x`` by a searched trajectory (TRACE).
 
     Parameters
@@ -174,6 +181,10 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
     seed : an integer >= 0, or None for a fresh random seed; seeds the solver and any random reference
         (``reference="noise"``).
     device : where a torch model runs (a ``torch.device`` or its name, e.g. ``"cpu"``, ``"cuda:0"``).
+    precision : arithmetic of a torch model's forward passes during the search: ``"fp32"`` (default),
+        ``"tf32"``, ``"bf16"`` or ``"fp16"`` (``trace_opt.models.oracles.precision_context``). The returned
+        ``score``, ``value`` and ``curves`` are always re-scored in fp32 (2(t+1) sets at most, counted in
+        ``counters``); ``search_score`` keeps the search's own figure.
     threads : torch intra-op threads during the call (default 1, as the command line uses: a small
         model's batches run fastest on one thread, and many threads on a busy CPU were 23x slower);
         torch's previous setting is restored afterwards. None leaves torch's setting alone.
@@ -187,11 +198,11 @@ def explain(model, x, target: int | None = None, *, features=None, reference="ze
         return _explain(model, x, target, features=features, reference=reference, output=output,
                         objective=objective, solver=solver, solver_options=solver_options, budget=budget,
                         seed=seed, batch_size=batch_size, device=device, progress=progress,
-                        heatmap_alpha=heatmap_alpha, **reference_options)
+                        heatmap_alpha=heatmap_alpha, precision=precision, **reference_options)
 
 
 def _explain(model, x, target, *, features, reference, output, objective, solver, solver_options, budget, seed,
-             batch_size, device, progress, heatmap_alpha, **reference_options) -> Explanation:
+             batch_size, device, progress, heatmap_alpha, precision, **reference_options) -> Explanation:
     # every cheap check before the first forward pass
     solver_obj, budget, features = check_settings(
         x, features=features, reference=reference, objective=objective, solver=solver,
@@ -204,12 +215,14 @@ def _explain(model, x, target, *, features, reference, output, objective, solver
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
         # target=None: the oracle takes the predicted class from its probe pass on x
         oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
-                             batch_size=batch_size, device=device, **reference_options)
+                             batch_size=batch_size, device=device, precision=precision, **reference_options)
     elif callable(model):
         if output not in (None, "raw"):
             raise ValueError(f"output={output!r} is not valid for a callable model: its scores are used as "
                              "returned (output='raw'); apply softmax/log inside the callable if needed")
         as_device(device)  # unused by a callable, but a bad value is still refused
+        if precision != "fp32":
+            raise ValueError(f"precision={precision!r} needs a torch module; a callable's arithmetic is its own")
         oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
                                 batch_size=batch_size, **reference_options)
         output = "raw"
@@ -217,8 +230,15 @@ def _explain(model, x, target, *, features, reference, output, objective, solver
         raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")
     problem = TraceProblem(oracle, objective)
     result = solver_obj.solve(problem, budget=budget, seed=seed, progress=progress)
+    score, value, curves = result.score, result.value, result.curves
+    if precision != "fp32":  # the search ran in low precision: what is returned is measured in fp32
+        with oracle.output_view(precision="fp32") as exact:
+            fp32 = TraceProblem(exact, objective)
+            curves = fp32.curves(result.trajectory)
+            score = fp32.score(result.trajectory)
+            value = fp32.to_paper_units(score)
     _warn_degenerate(oracle, result)
     heatmap = trajectory_to_heatmap(result.trajectory, oracle.features, alpha=heatmap_alpha)
-    return Explanation(trajectory=result.trajectory, score=result.score, value=result.value,
-                       objective=objective, output=output, target=oracle.target, curves=result.curves,
-                       heatmap=heatmap, counters=oracle.counters(), result=result, oracle=oracle)
+    return Explanation(trajectory=result.trajectory, score=score, value=value, objective=objective, output=output,
+                       target=oracle.target, curves=curves, heatmap=heatmap, counters=oracle.counters(),
+                       result=result, oracle=oracle, precision=precision, search_score=result.score)

@@ -32,6 +32,30 @@ from trace_opt.core.oracle import Oracle
 from trace_opt.models.references import make_reference
 
 OUTPUTS = ("logit", "prob", "log_prob")
+#: arithmetic of a model's forward passes (``ModelOracle(precision=)``)
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@contextmanager
+def precision_context(precision: str, device: torch.device):
+    """Run a model call in ``precision``: ``"fp32"`` strict float32 (TF32 off on a GPU, where torch
+    uses TF32 for convolutions by default), ``"tf32"`` TF32 matmuls and convolutions (GPU only; the
+    same as fp32 on a CPU), ``"bf16"`` / ``"fp16"`` autocast to that type (on a CPU, bf16 autocast is
+    supported by torch; fp16 only for some operations). The backend flags are restored afterwards."""
+    if precision in _AUTOCAST:
+        with torch.autocast(device.type, dtype=_AUTOCAST[precision]):
+            yield
+        return
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 #: what a black box's scores are (``CallableOracle(output=)``): ``"raw"`` (unknown scale) or a declared kind
 CALLABLE_OUTPUTS = ("raw",) + OUTPUTS
 
@@ -99,6 +123,9 @@ class ModelOracle(Oracle):
     output : ``"logit"``, ``"prob"`` (softmax) or ``"log_prob"``.
     batch_size : masked inputs per model call (Captum's ``internal_batch_size``).
     device : where the model runs (``"cpu"``, ``"cuda"``, ...); the model must already live there.
+    precision : ``"fp32"`` (default), ``"tf32"``, ``"bf16"`` or ``"fp16"`` (``precision_context``); with
+        bf16/fp16 on a GPU, 4-D inputs go to the model as channels_last (convert the model with
+        ``model.to(memory_format=torch.channels_last)`` for the full speed-up).
     pad_multiple : pad every model call to a multiple of this many inputs by repeating the last one
         (1: no padding). Some CPU kernels round differently for small batch sizes, so a set's value can
         depend on the batch it came in; padding to a multiple of 4 or 8 removes that. Padded inputs are
@@ -110,8 +137,9 @@ class ModelOracle(Oracle):
 
     def __init__(self, model, x, target: int | None, features=4, reference="zeros", output: str = "logit",
                  batch_size: int = 64, device="cpu", cache: bool = True, pad_multiple: int = 1,
-                 **reference_options):
+                 precision: str = "fp32", **reference_options):
         check_choice("output", output, OUTPUTS)
+        self.precision = check_choice("precision", precision, PRECISIONS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.pad_multiple = check_positive_int("pad_multiple", pad_multiple)
         self.device = as_device(device)
@@ -139,7 +167,7 @@ class ModelOracle(Oracle):
         self._ids = torch.as_tensor(np.array(ids, order="C"), device=self.device)
         self._setup_key_inputs(ids)
         # One forward pass on the unmodified input checks shapes and the target, and is D({}).
-        with torch.inference_mode():
+        with torch.inference_mode(), precision_context(self.precision, self.device):
             probe = self._pad(self.x.unsqueeze(0))
             try:
                 z = model(probe)
@@ -205,7 +233,9 @@ class ModelOracle(Oracle):
         return self._transform(z.double())[:, self.target].cpu().numpy()
 
     def _call_model(self, inputs: torch.Tensor, n_in: int, n: int) -> np.ndarray:
-        with torch.inference_mode():
+        if self.precision in _AUTOCAST and self.device.type == "cuda" and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)  # tensor cores' layout
+        with torch.inference_mode(), precision_context(self.precision, self.device):
             z = self.model(inputs)
         self.batches += 1
         _check_rows(tuple(z.shape) if isinstance(z, torch.Tensor) else np.shape(z), n_in, "the model")
@@ -221,14 +251,15 @@ class ModelOracle(Oracle):
         return self._call_model(inputs, inputs.shape[0], len(keys))
 
     @contextmanager
-    def output_view(self, output: str):
+    def output_view(self, output: str | None = None, precision: str | None = None):
         """A view of this oracle with another ``output`` (e.g. ``"prob"`` for the paper's greedy start on
-        probabilities): same model, input, target, features, reference and limits, its own cache. The
-        passes it makes are counted by this oracle (they count against the same budget) when the block
-        ends, also when it ends by an exception."""
-        check_choice("output", output, OUTPUTS)
+        probabilities) or ``precision`` (e.g. ``"fp32"`` to re-score a low-precision search): same model,
+        input, target, features, reference and limits, its own cache. The passes it makes are counted by
+        this oracle (they count against the same budget) when the block ends, also on an exception."""
+        output = self.output if output is None else check_choice("output", output, OUTPUTS)
+        precision = self.precision if precision is None else check_choice("precision", precision, PRECISIONS)
         view = copy.copy(self)
-        view.output, view._transform = output, _output_transform(output)
+        view.output, view._transform, view.precision = output, _output_transform(output), precision
         view._cache = KeyTable() if self.t <= 64 else {}
         view._buffer = None
         counted = ("forward_passes", "batches", "cache_hits", "requests", "forward_seconds")
