@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from trace_opt.core.kernels import prefix_bitmasks
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.validation import check_positive_int
 
@@ -233,7 +234,7 @@ def window_move(problem, sigma: np.ndarray, chain: np.ndarray, a: int, w: int):
     order, best = kernels.chain_dp(c)
     new_sigma = sigma.copy()
     new_sigma[a:a + w] = win[order]
-    keys = np.cumsum(np.left_shift(1, order))  # local keys of the new P_(a+1)..P_(a+w)
+    keys = prefix_bitmasks(order)[1:]  # local keys of the new P_(a+1)..P_(a+w)
     new_chain = chain.copy()
     new_chain[a + 1:a + w] = c[keys[:-1]]
     delta = float(best) - float(chain[a:a + w + 1].sum())

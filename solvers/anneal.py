@@ -8,7 +8,6 @@ from neighbourhoods.kernels import apply_move
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.core.objective import get_objective
 from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
-from trace_opt.core.problem import TraceProblem
 
 from . import anneal_kernels as AK
 from ._common import check_init, initial_trajectory
@@ -60,8 +59,9 @@ def default_temperature(problem) -> float:
 
 
 def uses_keys(problem) -> bool:
-    """True when the fast path applies: t <= 64 (uint64 set keys) and the standard objectives."""
-    return problem.oracle.exact_uint64_keys and type(problem).c_values is TraceProblem.c_values
+    """True when the fast path applies: t <= 64 (uint64 set keys) and the problem's c is its objective's
+    standard rule (``TraceProblem.standard_objective``), which the numba kernels compute."""
+    return problem.oracle.exact_uint64_keys and problem.standard_objective
 
 
 class KeyedChain:

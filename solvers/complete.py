@@ -11,7 +11,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int, check_trajectory
-from trace_opt.core.problem import OBJECTIVES, TraceProblem
+from trace_opt.core.kernels import prefix_bitmasks
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.objective import OBJECTIVES
 
 from . import kernels
 
@@ -124,7 +126,7 @@ def exact_optimum(table, objective: str) -> tuple[np.ndarray, float]:
     """
     c = objective_table(table, objective)
     sigma, _ = kernels.chain_dp(c)
-    keys = np.concatenate([[0], np.cumsum(np.left_shift(1, sigma))])
+    keys = prefix_bitmasks(sigma)
     # re-summed like TraceProblem.chain(sigma).sum(), so scores compare bit for bit with the solvers'
     return sigma.astype(np.int64), float(c[keys].sum())
 
@@ -171,8 +173,7 @@ def table_scores(table, objective: str, sigmas) -> np.ndarray:
     s = np.asarray(sigmas)
     rows = s[None, :] if s.ndim == 1 else s
     rows = np.stack([check_trajectory(r, t, "trajectory") for r in rows]) if len(rows) else rows
-    keys = np.concatenate([np.zeros((len(rows), 1), dtype=np.int64),
-                           np.cumsum(np.left_shift(1, rows.astype(np.int64)), axis=1)], axis=1)
+    keys = prefix_bitmasks(rows) if len(rows) else np.zeros((0, t + 1), dtype=np.int64)
     out = np.array([float(c[k].sum()) for k in keys])  # summed like TraceProblem.chain(sigma).sum()
     return float(out[0]) if s.ndim == 1 else out
 
@@ -251,7 +252,7 @@ def gap_report(problem_or_table, trajectory, objective: str | None = None, progr
     bounds = cs_bounds(d, objective)
     opt_sigma, opt = exact_optimum(d, objective)
     score = float(table_scores(d, objective, sigma))
-    keys = np.concatenate([[0], np.cumsum(np.left_shift(1, sigma))]).astype(np.int64)
+    keys = prefix_bitmasks(sigma)
     auc_le = float(d[keys].sum())
     auc_mo = float(d[(1 << t) - 1 - keys].sum())  # MoRF deletion: D(all \ P_k) over k, in any order
     denom = opt - bounds["random_mean"]

@@ -12,7 +12,7 @@ from trace_opt.best_known import (interval_upper_bound, load_best_known, make_pr
                                   update_best_known, window_certificate)
 from trace_opt.instance_families import family_instance
 from trace_opt.paired import paired_comparisons, paired_table, t_quantile
-from trace_opt.core.problem import OBJECTIVES
+from trace_opt.core.objective import OBJECTIVES
 
 SPEC = problem_spec("logic", t=9, seed=1, interaction=0.7, saturation=1.0)
 

@@ -15,7 +15,7 @@ from trace_opt.difficulty import count_optimal_trajectories, library_stats
 from trace_opt.instance_families import (FAMILIES, LogicSetFunction, build_family_library, family_instance,
                                          family_instance_name, make_generator, parse_sizes)
 from trace_opt.instances import load_instance, load_library
-from trace_opt.core.problem import OBJECTIVES
+from trace_opt.core.objective import OBJECTIVES
 
 HARD = Path(__file__).resolve().parents[1] / "instances" / "hard"
 

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
-from trace_opt.core.problem import OBJECTIVES, ranks_of
+from trace_opt.core.problem import ranks_of
+from trace_opt.core.objective import OBJECTIVES
 
 torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
 

@@ -191,3 +191,22 @@ def test_sa_on_a_model_is_the_same_with_inputs_built_from_keys_or_by_torch():
         (a, ca), (b, cb) = runs
         assert same_run(a, b) and ca == cb
         assert ca["requests"] == ca["cache_hits"] + ca["forward_passes"] or not cache
+
+
+def test_a_subclass_declares_whether_its_objective_is_standard():
+    """Overriding c_values takes SA off the kernel fast path unless the subclass says its c is standard."""
+    from solvers.anneal import uses_keys
+
+    class Logged(TraceProblem):
+        standard_objective = True  # an override that keeps the standard rule
+
+        def c_values(self, masks):
+            return super().c_values(masks)
+
+    fn = SyntheticSetFunction(8, seed=0, width=4)
+    assert uses_keys(TraceProblem(fn.oracle(), "le-mo"))
+    assert not uses_keys(GenericProblem(fn.oracle(), "le-mo"))
+    assert uses_keys(Logged(fn.oracle(), "le-mo"))
+    fast, _ = run(fn, problem_cls=Logged)
+    slow, _ = run(fn, problem_cls=GenericProblem)
+    assert same_run(fast, slow)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from solvers import Budget, Greedy, Result, SimulatedAnnealing, available_solvers, get_solver
 from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
-from trace_opt.core.problem import OBJECTIVES
+from trace_opt.core.objective import OBJECTIVES
 
 torch.set_num_threads(1)
 

@@ -24,7 +24,7 @@ _EXPORTS = {
     "Features": "trace_opt.core.features", "grid_features": "trace_opt.core.features",
     "segmentation_features": "trace_opt.core.features", "tabular_features": "trace_opt.core.features",
     "REFERENCE_KINDS": "trace_opt.models.references", "make_reference": "trace_opt.models.references",
-    "BudgetExhausted": "trace_opt.core.oracle", "Oracle": "trace_opt.core.oracle",
+    "BudgetExhausted": "trace_opt.core.budget", "Oracle": "trace_opt.core.oracle",
     "SetFunctionOracle": "trace_opt.core.oracle",
     "CallableOracle": "trace_opt.models.oracles", "ModelOracle": "trace_opt.models.oracles",
     "OUTPUTS": "trace_opt.models.oracles",

@@ -42,7 +42,8 @@ import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_write_json, json_values
-from trace_opt.core.problem import OBJECTIVES, TraceProblem
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.objective import OBJECTIVES
 
 FORMAT = "trace-best-known"
 FORMAT_VERSION = 1

@@ -49,7 +49,7 @@ from solvers.complete import RTOL, count_optimal_trajectories  # noqa: F401 - pa
 from trace_opt.core.table import TableOracle, check_table, table_stats
 from trace_opt.core.validation import check_choice
 from trace_opt.core.objective import Objective
-from trace_opt.core.problem import OBJECTIVES
+from trace_opt.core.objective import OBJECTIVES
 
 #: version of the measures stored in ``metadata["difficulty"]``; a stored block of another version is recomputed
 DIFFICULTY_VERSION = 1

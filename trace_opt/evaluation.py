@@ -30,7 +30,8 @@ from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_write_json, stop_on_interrupt
 from trace_opt.models.oracles import CallableOracle, ModelOracle
-from trace_opt.core.problem import OBJECTIVES, TraceProblem, ranks_of
+from trace_opt.core.problem import TraceProblem, ranks_of
+from trace_opt.core.objective import OBJECTIVES
 
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}

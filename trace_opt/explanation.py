@@ -12,7 +12,8 @@ from trace_opt.core.features import as_features, tabular_features
 from trace_opt.core.io import atomic_write_json, json_values
 from trace_opt.core.oracle import Oracle
 from trace_opt.models.oracles import PRECISIONS, CallableOracle, ModelOracle, as_device
-from trace_opt.core.problem import OBJECTIVES, Curves, TraceProblem
+from trace_opt.core.problem import Curves, TraceProblem
+from trace_opt.core.objective import OBJECTIVES
 from trace_opt.rankings import trajectory_to_heatmap
 from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options, make_reference
 

@@ -54,7 +54,8 @@ import numpy as np
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
-from trace_opt.core.problem import OBJECTIVES, TraceProblem
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.objective import OBJECTIVES
 # TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
 from trace_opt.core.table import MAX_T, TableOracle, check_table as _check_values, check_table_size, table_stats  # noqa: F401
 from trace_opt.difficulty import objective_summary as _summarise

@@ -39,7 +39,7 @@ import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_savefig, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
-from trace_opt.core.problem import OBJECTIVES
+from trace_opt.core.objective import OBJECTIVES
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 _INITS = ["greedy", "greedy-morf", "random"]

@@ -8,7 +8,7 @@ import time
 def add_family_subcommands(isub) -> None:
     """``instances generate`` (a library from a family), ``instances stats`` (difficulty measures) and
     ``instances best-known`` (best-known solutions without a table, ``trace_opt.best_known``)."""
-    from trace_opt.core.problem import OBJECTIVES
+    from trace_opt.core.objective import OBJECTIVES
 
     g = isub.add_parser("generate", help="build a library from a seeded instance family with a difficulty knob",
                         description="Evaluate all 2^t sets of a generated set function (trace_opt/instance_families.py) "

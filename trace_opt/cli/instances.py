@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from trace_opt.core.io import check_output_dir
-from trace_opt.core.problem import OBJECTIVES
+from trace_opt.core.objective import OBJECTIVES
 from trace_opt.instances import MAX_T, build_library, leaderboard, leaderboard_size, leaderboard_table, load_library, write_leaderboard
 import sys
 import time

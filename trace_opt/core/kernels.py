@@ -28,6 +28,15 @@ def full_key(t: int) -> np.uint64:
     return np.uint64(0xFFFFFFFFFFFFFFFF) if t == 64 else np.uint64((1 << t) - 1)
 
 
+def prefix_bitmasks(sigmas) -> np.ndarray:
+    """Bitmasks (int64, for indexing 2^t tables) of the prefix sets ``P_0..P_t`` of a trajectory (shape
+    ``(t+1,)``), or of each row of a matrix of trajectories (``(M, t+1)``); t <= 62. The numba form for
+    search loops is ``prefix_keys``."""
+    s = np.asarray(sigmas, dtype=np.int64)
+    bits = np.cumsum(np.left_shift(np.int64(1), s), axis=-1)
+    return np.concatenate([np.zeros(s.shape[:-1] + (1,), dtype=np.int64), bits], axis=-1)
+
+
 # ------------------------------------------------------------------ prefix keys
 @njit(cache=True)
 def prefix_keys(sigma, out):

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from trace_opt.core.budget import BudgetExhausted, Limits  # noqa: F401 - BudgetExhausted: part of this API
+from trace_opt.core.budget import Limits
 from trace_opt.core.kernels import KeyTable
 from trace_opt.core.validation import check_finite_values, check_positive_int
 

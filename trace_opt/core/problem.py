@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trace_opt.core.validation import check_choice, check_trajectory
-from trace_opt.core.objective import OBJECTIVES, Objective, get_objective
+from trace_opt.core.objective import Objective, get_objective
 from trace_opt.core.oracle import Oracle
 CURVE_NAMES = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
 
@@ -73,6 +73,16 @@ class TraceProblem:
 
     Solvers see only this interface (never torch). All D values go through ``oracle`` in batches.
     """
+
+    #: True when ``c_values`` is the objective's standard rule, so solvers may compute c from set keys in
+    #: numba kernels (SA's fast path). A subclass that overrides ``c_values`` gets False unless it sets
+    #: ``standard_objective = True`` itself (e.g. an override that only logs or counts).
+    standard_objective: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "c_values" in cls.__dict__ and "standard_objective" not in cls.__dict__:
+            cls.standard_objective = False
 
     def __init__(self, oracle: Oracle, objective: str = "le-mo"):
         if not isinstance(oracle, Oracle):
