@@ -29,7 +29,7 @@ from trace_opt.baselines import applicable_baselines, attribute, get_baseline, m
 from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_write_json, stop_on_interrupt
-from trace_opt.models.oracles import CallableOracle, ModelOracle
+from trace_opt.models.oracles import make_oracle as build_oracle
 from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.objective import OBJECTIVES
 
@@ -66,18 +66,16 @@ class BlackBox:
 
 
 def make_oracle(model, x, target: int, features: Features, reference, output: str, batch_size: int = 256):
-    """An oracle of D(S) for ``output`` on a torch module (``ModelOracle``) or a ``BlackBox``."""
-    if isinstance(model, torch.nn.Module):
-        return ModelOracle(model, x, target, features=features, reference=reference, output=output,
-                           batch_size=batch_size)
+    """An oracle of D(S) for ``output`` on a torch module or a ``BlackBox`` (its callable for that
+    output), built by ``trace_opt.models.oracles.make_oracle``."""
     if isinstance(model, BlackBox):
         if output not in model.outputs:
             raise ValueError(f"output={output!r} is not available from this black box; it offers {sorted(model.outputs)}")
-        ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
-        return CallableOracle(model.outputs[output], x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x,
-                              features=features, reference=ref, target=target, batch_size=batch_size,
-                              output=output)
-    raise ValueError(f"model must be a torch.nn.Module or a BlackBox; got {type(model).__name__}")
+        model = model.outputs[output]
+    elif not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module or a BlackBox; got {type(model).__name__}")
+    return build_oracle(model, x, target, features=features, reference=reference, output=output,
+                        batch_size=batch_size)
 
 
 def trace_name(output: str, objective: str, prefix: str = "trace") -> str:

@@ -11,7 +11,7 @@ from trace_opt.core.validation import check_choice, check_keywords, check_positi
 from trace_opt.core.features import as_features, tabular_features
 from trace_opt.core.io import atomic_write_json, json_values
 from trace_opt.core.oracle import Oracle
-from trace_opt.models.oracles import PRECISIONS, CallableOracle, ModelOracle, as_device
+from trace_opt.models.oracles import PRECISIONS, make_oracle
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.rankings import trajectory_to_heatmap
@@ -211,24 +211,13 @@ def _explain(model, x, target, *, features, reference, output, objective, solver
         heatmap_alpha=heatmap_alpha, **reference_options)
     # ModelOracle / CallableOracle check device (torch models), x's finiteness and target before their probe pass
     reference_options["seed"] = seed  # a random reference is drawn once, from the explanation's seed
-    if isinstance(model, torch.nn.Module):
-        output = "logit" if output is None else output
-        xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        # target=None: the oracle takes the predicted class from its probe pass on x
-        oracle = ModelOracle(model, xt, target, features=features, reference=reference, output=output,
-                             batch_size=batch_size, device=device, precision=precision, **reference_options)
-    elif callable(model):
-        if output not in (None, "raw"):
-            raise ValueError(f"output={output!r} is not valid for a callable model: its scores are used as "
-                             "returned (output='raw'); apply softmax/log inside the callable if needed")
-        as_device(device)  # unused by a callable, but a bad value is still refused
-        if precision != "fp32":
-            raise ValueError(f"precision={precision!r} needs a torch module; a callable's arithmetic is its own")
-        oracle = CallableOracle(model, x, features=features, reference=reference, target=target,
-                                batch_size=batch_size, **reference_options)
-        output = "raw"
-    else:
-        raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")
+    if callable(model) and not isinstance(model, torch.nn.Module) and output not in (None, "raw"):
+        raise ValueError(f"output={output!r} is not valid for a callable model: its scores are used as "
+                         "returned (output='raw'); apply softmax/log inside the callable if needed")
+    # target=None: a torch model's oracle takes the predicted class from its probe pass on x
+    oracle = make_oracle(model, x, target, features=features, reference=reference, output=output,
+                         batch_size=batch_size, device=device, precision=precision, **reference_options)
+    output = oracle.output
     problem = TraceProblem(oracle, objective)
     result = solver_obj.solve(problem, budget=budget, seed=seed, progress=progress)
     score, value, curves = result.score, result.value, result.curves

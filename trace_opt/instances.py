@@ -158,15 +158,13 @@ def build_instance(model, x, target: int, features=4, reference="zeros", output:
     from solvers.complete import complete_table
 
     from trace_opt.core.features import as_features
-    from trace_opt.models.oracles import ModelOracle
+    from trace_opt.models.oracles import make_oracle
 
-    import torch
-
-    xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    feats = as_features(features, tuple(xt.shape))
+    feats = as_features(features, tuple(np.shape(x)))
     check_table_size(feats.t, max_t)
-    oracle = ModelOracle(model, xt, target, features=feats, reference=reference, output=output,
+    oracle = make_oracle(model, x, target, features=feats, reference=reference, output=output,
                          batch_size=batch_size, cache=False, **reference_options)
+    xt = oracle.x
     values = complete_table(TraceProblem(oracle, "le"), progress=progress, max_t=max_t)
     meta = {"target": int(target), "output": output,
             "reference": reference if isinstance(reference, (str, int, float)) else "tensor",

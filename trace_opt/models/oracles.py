@@ -340,3 +340,35 @@ class CallableOracle(Oracle):
         self.batches += 1
         _check_rows(scores.shape, len(masks), "fn")
         return self._select(scores).reshape(-1)
+
+
+def make_oracle(model, x, target=None, *, features=None, reference="zeros", output: str | None = None,
+                batch_size: int = 64, device="cpu", precision: str = "fp32", cache: bool = True,
+                **reference_options) -> Oracle:
+    """The oracle of D(S) for a model, whatever it is: the one place that chooses and builds it.
+
+    * a ``torch.nn.Module``: a ``ModelOracle`` (``output`` ``"logit"`` by default, ``"prob"``,
+      ``"log_prob"``; ``device``, ``precision``); x becomes a float32 tensor unless it is a tensor;
+    * any other callable (a black box from a numpy batch to scores): a ``CallableOracle``; ``output``
+      declares what its scores are (None or ``"raw"``: unknown scale; ``"prob"``, ``"logit"``,
+      ``"log_prob"``: used as returned, for scale-dependent defaults); ``device`` is checked but unused
+      and ``precision`` must stay ``"fp32"``.
+
+    ``features`` (None: a 4 x 4 grid for inputs of 2 or more dims, one feature per column of a 1-D row),
+    ``reference`` and ``reference_options`` as for ``make_reference``. Each oracle runs one probe pass on
+    x (D({}), counted) when it is built.
+    """
+    if isinstance(model, torch.nn.Module):
+        xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        return ModelOracle(model, xt, target, features=4 if features is None else features, reference=reference,
+                           output="logit" if output is None else output, batch_size=batch_size, device=device,
+                           cache=cache, precision=precision, **reference_options)
+    if callable(model):
+        as_device(device)  # unused by a callable, but a bad value is still refused
+        if precision != "fp32":
+            raise ValueError(f"precision={precision!r} needs a torch module; a callable's arithmetic is its own")
+        xa = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
+        return CallableOracle(model, xa, features=features, reference=ref, target=target, batch_size=batch_size,
+                              cache=cache, output="raw" if output is None else output, **reference_options)
+    raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")
