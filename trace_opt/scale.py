@@ -37,7 +37,6 @@ import socket
 import time
 import traceback
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -476,61 +475,3 @@ def comparable(record: dict) -> dict:
     if isinstance(out.get("error"), dict):
         out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
     return out
-
-
-def load_model_and_data(model_name: str, data_name: str | None):
-    """The model and inputs named on a command line: a bundled model name or a model file
-    (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split or a ``.npy``
-    of inputs along axis 0 (default: the bundled model's own test split)."""
-    import torch
-
-    from trace_opt.models import data as d
-
-    builtin = {"digits-cnn8": (lambda: d.digits_cnn(8), "digits8-test"),
-               "digits-cnn28": (lambda: d.digits_cnn(28), "digits28-test"),
-               "breast-cancer-mlp": (lambda: d.breast_cancer_mlp(), "breast-cancer-test")}
-    if model_name in builtin:
-        model, default_data = builtin[model_name][0](), builtin[model_name][1]
-    else:
-        path = Path(model_name)
-        if not path.is_file():
-            raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
-        if data_name is None:
-            raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
-                             "axis 0, or digits8-test, digits28-test, breast-cancer-test)")
-        try:
-            if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"]
-                                                for n in zipfile.ZipFile(path).namelist()):
-                model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
-            else:
-                model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
-        except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which argument
-            raise ValueError(f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
-                             f"file: {type(exc).__name__}: {exc}") from None
-        if isinstance(model, dict):
-            raise ValueError(f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
-                             "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)")
-        if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
-            raise ValueError(f"--model {model_name!r} holds a {type(model).__name__}, not a torch module")
-        model.eval()
-        default_data = None
-    data_name = data_name or default_data
-    if data_name == "digits8-test":
-        X = d.load_digits_split(8)[1]
-    elif data_name == "digits28-test":
-        X = d.load_digits_split(28)[1]
-    elif data_name == "breast-cancer-test":
-        X = d.load_breast_cancer_split()[1]
-    elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).is_file():
-        try:
-            arr = np.load(data_name, allow_pickle=False)
-        except Exception as exc:  # noqa: BLE001 - not a .npy array file
-            raise ValueError(f"--data {data_name!r} could not be read as a .npy array: {exc}") from None
-        if arr.ndim < 2 or len(arr) == 0 or not np.issubdtype(arr.dtype, np.number):
-            raise ValueError(f"--data {data_name!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
-                             "expected numbers with the inputs along axis 0 (at least 2 dims: N x ...)")
-        X = torch.as_tensor(arr).float()
-    else:
-        raise ValueError(f"--data {data_name!r} is not valid; expected digits8-test, digits28-test, "
-                         "breast-cancer-test or an existing .npy file")
-    return model, X

@@ -58,7 +58,7 @@ def _setup_from_args(args):
         if given:
             raise ValueError(f"{', '.join(given)}: only with --model; --dataset {args.dataset} brings its own")
         return args.dataset, ["--dataset", args.dataset]
-    from trace_opt.scale import load_model_and_data
+    from trace_opt.models.data import load_model_and_data
 
     model, X = load_model_and_data(args.model, args.data)
     n = min(check_positive_int("n", args.n), len(X))

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from trace_opt.core.io import check_output_dir
-from trace_opt.scale import check_ray_address, explain_dataset, load_model_and_data
+from trace_opt.models.data import load_model_and_data
+from trace_opt.scale import check_ray_address, explain_dataset
 import time
 
 def add_explain_dataset_parser(sub) -> None:
