@@ -2,6 +2,11 @@
 
 >>> from solvers import get_solver
 >>> result = get_solver("sa", iterations=2000).solve(problem, budget=5000, seed=0)
+
+Layer: solvers see only ``trace_opt.core`` (the problem, its objective, oracles, budgets) and
+``neighbourhoods``, never torch. ``base`` holds the interface, registry and the ``Run`` of one solve;
+``_common`` the helpers several solvers share (starts, exact window moves, polishing); ``complete`` the
+2^t table, exact optimum and complete-search bounds; ``kernels`` their numba kernels.
 """
 from .base import SOLVERS, Budget, Result, Run, Solver, available_solvers, get_solver, register
 from .greedy import Greedy, greedy_order
