@@ -193,3 +193,84 @@ def test_noise_reference_with_seed_none_is_drawn_fresh(image, feats):
     a = make_reference("noise", image, feats, seed=None)
     b = make_reference("noise", image, feats, seed=None)
     assert a.shape == image.shape and torch.isfinite(a).all() and not torch.equal(a, b)
+
+
+# ------------------------------------------------------------------ the authors' references (paper_blur, paper_patch_mean)
+def _torchvision_blur(x: np.ndarray, kernel: int, sigma: float) -> np.ndarray:
+    """torchvision's GaussianBlur, written independently with scipy: kernel sampled on ``kernel`` points,
+    renormalised, reflect padding (scipy's 'mirror'), over the last two dims."""
+    from scipy.ndimage import convolve1d
+
+    w = np.exp(-0.5 * (np.linspace(-(kernel - 1) / 2, (kernel - 1) / 2, kernel) / sigma) ** 2)
+    w /= w.sum()
+    return convolve1d(convolve1d(x, w, axis=-1, mode="mirror"), w, axis=-2, mode="mirror")
+
+
+def test_paper_blur_parameters_scale_31_56_at_224():
+    from trace_opt.models.references import paper_blur_parameters
+
+    assert paper_blur_parameters(224) == (31, 56.0)
+    assert paper_blur_parameters(112) == (15, 28.0)
+    assert paper_blur_parameters(28) == (3, 7.0)  # 31 * 28 / 224 = 3.9 -> 3
+    assert paper_blur_parameters(8) == (3, 2.0)  # 1.1 -> at least 3 (1 would not blur)
+    assert paper_blur_parameters(32) == (5, 8.0)  # 4.4 -> 5
+
+
+def test_paper_blur_is_the_authors_gaussian_blur_at_224_px():
+    x = torch.rand(3, 224, 224, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    ref = make_reference("paper_blur", x, grid_features((224, 224), 7)).numpy()
+    np.testing.assert_allclose(ref, _torchvision_blur(x.numpy(), 31, 56.0), rtol=1e-10, atol=1e-12)
+    # scaled on a 28 x 28 digit: kernel 3, sigma 7; a constant image stays constant
+    d = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    ref28 = make_reference("paper_blur", d, grid_features((28, 28), 7)).numpy()
+    np.testing.assert_allclose(ref28, _torchvision_blur(d.numpy(), 3, 7.0), rtol=1e-10, atol=1e-12)
+    c = torch.full((3, 8, 8), 0.3, dtype=torch.float64)
+    np.testing.assert_allclose(make_reference("paper_blur", c, grid_features((8, 8), 4)).numpy(), 0.3, rtol=1e-12)
+    with pytest.raises(ValueError, match="sigma"):
+        make_reference("paper_blur", x, grid_features((224, 224), 7), sigma=2.0)  # no options: fixed scaling
+
+
+def test_paper_patch_mean_is_one_value_over_channels(image, feats):
+    x = image.numpy()
+    ref = make_reference("paper_patch_mean", image, feats).numpy()
+    for i in range(feats.t):
+        sel = feats.ids == i
+        np.testing.assert_allclose(ref[:, sel], x[:, sel].mean(), rtol=1e-12)  # all channels, one value
+    assert not np.allclose(ref, make_reference("patch_mean", image, feats).numpy())
+    # one channel, a feature map over every element, a tabular row: the same as patch_mean
+    one = image[:1]
+    assert torch.allclose(make_reference("paper_patch_mean", one, feats), make_reference("patch_mean", one, feats))
+    row = torch.arange(6, dtype=torch.float64)
+    tab = tabular_features(6, groups=[[0, 5], [1, 2, 3], [4]])
+    np.testing.assert_allclose(make_reference("paper_patch_mean", row, tab).numpy(), [2.5, 2, 2, 2, 4, 2.5])
+
+
+def _authors_deletion(x: torch.Tensor, order, feats, kind: str) -> torch.Tensor:
+    """The authors' traj_masking: delete features one by one, each time recomputing the reference from the
+    image as deleted so far (their blur: of the whole partly deleted image; their patch mean: of the patch)."""
+    masked = x.clone()
+    for i in order:
+        sel = torch.as_tensor(feats.ids == i)
+        if kind == "paper_blur":
+            value = make_reference("paper_blur", masked, feats)
+            masked[:, sel] = value[:, sel]
+        else:
+            masked[:, sel] = masked[:, sel].mean()
+    return masked
+
+
+def test_authors_recomputation_differs_for_blur_not_for_patch_mean():
+    x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    feats = grid_features((16, 16), 4)
+    S = [5, 6]  # neighbouring patches: the blur of one reaches into the other
+    for kind in ("paper_blur", "paper_patch_mean"):
+        ref = make_reference(kind, x, feats)
+        sel = torch.as_tensor(np.isin(feats.ids, S))
+        ours = x.clone()
+        ours[:, sel] = ref[:, sel]  # our D: the reference from x, whatever the order
+        a, b = _authors_deletion(x, S, feats, kind), _authors_deletion(x, S[::-1], feats, kind)
+        if kind == "paper_patch_mean":
+            assert torch.allclose(a, ours) and torch.allclose(b, ours)  # a patch's mean reads only its own pixels
+        else:
+            assert not torch.allclose(a, b)  # theirs depends on the deletion order: not a set function
+            assert not torch.allclose(a, ours)

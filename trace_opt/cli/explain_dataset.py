@@ -30,7 +30,8 @@ def add_explain_dataset_parser(sub) -> None:
     p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
                    help="grid G x G of patches (images); default: 4 x 4, or one feature per column of a 1-D row")
     p.add_argument("--reference", default="zeros",
-                   help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise "
+                   help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise, "
+                        "paper_blur, paper_patch_mean (the authors' blur and patch mean) "
                         "(default: zeros)")
     p.add_argument("--output", default=None, choices=["logit", "prob", "log_prob"],
                    help="the model output explained (default: logit)")
