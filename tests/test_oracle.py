@@ -367,7 +367,8 @@ def test_failed_chunk_keeps_counters_consistent_and_caches_completed_chunks(t, c
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_inputs_built_from_keys_equal_the_torch_path_bit_for_bit(reference, dtype):
     """CPU, t <= 64: the numba kernel builds the masked inputs from the set keys; they are the torch
-    path's inputs bit for bit, so values, counters and cache are the same."""
+    path's inputs bit for bit, so values, counters and cache are the same. The GPU path (keys sent to the
+    device, bits and torch.where there) is forced here on the CPU and gives the same inputs too."""
     seen = []
 
     def model(batch):
@@ -377,20 +378,24 @@ def test_inputs_built_from_keys_equal_the_torch_path_bit_for_bit(reference, dtyp
     x = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(4)).to(dtype)
     keys = np.random.default_rng(5).integers(0, 2 ** 6, size=40).astype(np.uint64)
     results = []
-    for keyed in (True, False):
+    for path in ("numba", "torch", "device"):
         seen.clear()
         options = {"sigma": 1.0} if reference == "blur" else {}
         oracle = ModelOracle(model, x, 3, features=(3, 2), reference=reference, batch_size=16, **options)
-        assert oracle._keyed_forward
-        oracle._keyed_forward = keyed
+        assert oracle._keyed_forward and not oracle._device_keys
+        oracle._keyed_forward = path != "torch"
+        if path == "device":
+            oracle._device_keys, oracle._shifts = True, torch.arange(oracle.t, dtype=torch.int64)
         vals = oracle.evaluate_keys(keys)
         results.append((vals, oracle.counters(), [b for b in seen]))
-    (va, ca, sa), (vb, cb, sb) = results
-    np.testing.assert_array_equal(va, vb)
-    ca.pop("forward_seconds"), cb.pop("forward_seconds")
-    assert ca == cb
-    assert len(sa) == len(sb) and all(a.dtype == b.dtype == dtype and torch.equal(a, b) for a, b in zip(sa, sb))
-    assert all(a.is_contiguous() and b.is_contiguous() for a, b in zip(sa, sb))  # the same layout too
+    (va, ca, sa) = results[0]
+    ca.pop("forward_seconds")
+    for vb, cb, sb in results[1:]:
+        np.testing.assert_array_equal(va, vb)
+        cb.pop("forward_seconds")
+        assert ca == cb
+        assert len(sa) == len(sb) and all(a.dtype == b.dtype == dtype and torch.equal(a, b) for a, b in zip(sa, sb))
+        assert all(a.is_contiguous() and b.is_contiguous() for a, b in zip(sa, sb))  # the same layout too
 
 
 @pytest.mark.parametrize("t", [6, 70])

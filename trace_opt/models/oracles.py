@@ -191,12 +191,17 @@ class ModelOracle(Oracle):
         self.requests += 1
 
     def _setup_key_inputs(self, ids: np.ndarray) -> None:
-        """The fast path (CPU, t <= 64, float32/64): masked inputs built by a numba kernel from set keys."""
+        """The fast paths from uint64 set keys: on the CPU (t <= 64, float32/64) a numba kernel writes the
+        masked inputs into a reused buffer; on another device (t <= 63) the keys go to the device and the
+        inputs are built there (``_device_inputs_of_keys``: no host-side mask matrix per call)."""
         self._buffer = None
-        self._keyed_forward = (self.device.type == "cpu" and self.t <= 64
-                               and self.x.dtype in (torch.float32, torch.float64)
-                               and self.reference.dtype == self.x.dtype)
-        if self._keyed_forward:
+        self._device_keys = self.device.type != "cpu" and self.t <= 63
+        self._keyed_forward = self._device_keys or (
+            self.device.type == "cpu" and self.t <= 64 and self.x.dtype in (torch.float32, torch.float64)
+            and self.reference.dtype == self.x.dtype)
+        if self._device_keys:
+            self._shifts = torch.arange(self.t, dtype=torch.int64, device=self.device)
+        elif self._keyed_forward:
             self._ids_flat = np.ascontiguousarray(ids, dtype=np.uint64).reshape(-1)
             self._x_flat = np.ascontiguousarray(self.x.numpy()).reshape(-1)
             self._ref_flat = np.ascontiguousarray(self.reference.numpy()).reshape(-1)
@@ -213,8 +218,18 @@ class ModelOracle(Oracle):
             return inputs
         return torch.cat([inputs, inputs[-1:].expand(extra, *inputs.shape[1:])])
 
+    def _device_inputs_of_keys(self, keys: np.ndarray) -> torch.Tensor:
+        """Masked inputs (padded) of uint64 set keys built on the oracle's device: the keys travel as one
+        int64 vector, the bits and ``torch.where`` run there. (B', *x.shape)"""
+        k = torch.as_tensor(np.ascontiguousarray(keys).view(np.int64), device=self.device)
+        bits = ((k[:, None] >> self._shifts) & 1).bool()  # (B, t): True where the feature is deleted
+        with torch.inference_mode():
+            return self._pad(torch.where(bits[:, self._ids], self.reference.unsqueeze(0), self.x.unsqueeze(0)))
+
     def _inputs_of_keys(self, keys: np.ndarray) -> torch.Tensor:
         """Masked inputs (padded) of uint64 set keys, written into the reused buffer: (B', *x.shape)."""
+        if self._device_keys:
+            return self._device_inputs_of_keys(keys)
         n_in = -(-len(keys) // self.pad_multiple) * self.pad_multiple
         if self._buffer is None or len(self._buffer) < n_in:
             self._buffer = np.empty((n_in, self._x_flat.shape[0]), dtype=self._x_flat.dtype)
