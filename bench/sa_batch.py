@@ -5,7 +5,7 @@
 
 Same setting as ``bench/sa_paper.py`` (digits CNN 28x28, image 0, t = 49, le-mo, logits, K = 10,000,
 complete transpositions, greedy start, one torch thread (``--threads``), model calls padded to a multiple of 4 by
-the oracle (``pad_multiple``, for batch invariance), oracle ``batch_size`` 128). Sequential ``sa``
+the oracle (``pad_multiple``; on the machine that wrote the results this made values independent of the batch split, which is a property of its CPU kernels, not a guarantee), oracle ``batch_size`` 128). Sequential ``sa``
 against ``sa-batch`` with several widths, adaptive or fixed. Every run must follow the same
 trajectory; reported: forward passes (speculation costs extra), oracle requests, model calls, wall
 time and wall time per forward pass, and the share of this process's CPU time outside the model call.
