@@ -51,6 +51,23 @@ def test_fig3_normalises_each_baseline_map_to_a_shared_signed_scale(tmp_path):
     assert path.stat().st_size > 1000
 
 
+def test_fig3_keeps_image_pixels_square_and_stretches_tabular_strips(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    feats = grid_features((4, 4), 2)
+    rec = {"index": 0, "target": 1, "input": np.eye(4).tolist(),
+           "maps": {"trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist(),
+                    "saliency": np.linspace(-1, 3, 16).reshape(4, 4).tolist()}}
+    strip = {"index": 0, "target": 1, "input": list(range(6)),
+             "maps": {"trace-y-le-mo": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "saliency": [1.0, -1, 0, 2, 3, 1]}}
+    aspects = []
+    monkeypatch.setattr(rp, "_save", lambda fig, path: aspects.append(
+        [ax.get_aspect() for ax in fig.axes if ax.images]) or plt.close(fig))
+    rp.plot_heatmaps([rec], tmp_path / "a.png")
+    rp.plot_heatmaps([strip], tmp_path / "b.png")
+    assert aspects[0] == [1.0, 1.0, 1.0] and aspects[1] == ["auto"] * 3
+
+
 def _records(t=4, n=3, seed=0):
     rng = np.random.default_rng(seed)
     recs = []

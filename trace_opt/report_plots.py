@@ -216,13 +216,16 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
             ax = axes[r, c]
             if img.ndim == 1:
                 img = img[None, :]
+            # images keep their pixels square (a 28 x 28 digit is not drawn 0.6 times as wide as tall);
+            # tabular 1 x d strips fill the panel
+            aspect = "auto" if img.shape[0] == 1 else "equal"
             if c == 0:
-                ax.imshow(img, cmap="gray_r", aspect="auto")
+                ax.imshow(img, cmap="gray_r", aspect=aspect)
             elif m.startswith(("trace-", "exact-")):
-                im_traj = ax.imshow(img, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
+                im_traj = ax.imshow(img, cmap="viridis", vmin=0.0, vmax=1.0, aspect=aspect)
             else:
                 norm, scale = _normalised_map(img)
-                im_att = ax.imshow(norm, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect="auto")
+                im_att = ax.imshow(norm, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect=aspect)
                 ax.set_xlabel(f"÷{scale:.2g}", fontsize=5.5, labelpad=1)
             ax.set_xticks([])
             ax.set_yticks([])
