@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate every committed evaluation report (about 20 minutes on 2 cores; each command resumes
+# Regenerate every committed evaluation report (about 16 minutes on 2 cores; each command resumes
 # from its folder's cache/, so an interrupted run loses only the input it was working on).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -206,7 +206,8 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
     names = methods or [m for m in recs[0]["maps"] if not m.startswith(("trace-", "exact-")) or m.endswith("le-mo")]
     names = sorted(names, key=lambda m: (not m.startswith("trace-"), not m.startswith("exact-")))
     cols = 1 + len(names)
-    fig, axes = plt.subplots(len(recs), cols + 2, figsize=(1.5 * cols + 1.4, 1.75 * len(recs) + 0.6), squeeze=False,
+    row_height = 1.75 if np.asarray(recs[0]["input"]).ndim < 2 else 1.45  # square image panels need less height
+    fig, axes = plt.subplots(len(recs), cols + 2, figsize=(1.5 * cols + 1.4, row_height * len(recs) + 0.6), squeeze=False,
                              gridspec_kw={"width_ratios": [1] * cols + [0.08, 0.08]})
     for r, rec in enumerate(recs):
         panels = [("input", np.asarray(rec["input"], dtype=float), None)] + \
