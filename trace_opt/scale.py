@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 import socket
 import time
@@ -336,6 +337,19 @@ def _ignore_sigint() -> None:
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
+class _PlainPickled:
+    """A model sent to pool workers as plain pickle bytes: unpickled there into the model itself. Plain
+    pickle copies tensors; the multiprocessing pickler would share their storage through file
+    descriptors served by a thread of the driver, which prints a traceback when Ctrl-C stops the
+    workers in the middle of such a transfer."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+    def __reduce__(self):
+        return pickle.loads, (self.payload,)
+
+
 def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
     """Run the chunks on a pool of ``n_jobs`` spawned processes. When a worker dies (killed, out of
     memory) the pool breaks and every chunk not finished then fails with BrokenProcessPool, although
@@ -347,6 +361,11 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
+    try:
+        payload = _PlainPickled(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))  # the model, in the workers
+    except Exception as exc:  # noqa: BLE001 - lambdas, closures, open handles: say which setting to change
+        raise ValueError(f"n_jobs={n_jobs}: the model cannot be pickled to send it to worker processes "
+                         f"({type(exc).__name__}: {exc}); use n_jobs=1 or a picklable model") from None
     todo, breaks = list(chunks), {}
     while todo:
         pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn"),
@@ -357,7 +376,7 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
             # stays pending here and is raised when it is unblocked
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
-                futures = {pool.submit(_explain_chunk, model, chunk, settings, config_hash): k
+                futures = {pool.submit(_explain_chunk, payload, chunk, settings, config_hash): k
                            for k, chunk in enumerate(todo)}
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
