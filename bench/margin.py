@@ -214,7 +214,7 @@ INTERPRETATION = [
     "Input x Gradient, Grad-CAM and EBP use gradients or activations, IBA a noise bottleneck, RISE and EP query the "
     "model on their own masks and perturbations, not the metric's patch deletion; so part of its 1.8x can be the "
     "mismatch between the attribution and the deletion metric rather than non-additivity of ResNet-18 (on our near-additive models the paper's own baseline set "
-    "already trails by 1.03x-1.30x, reports/README.md). Which of the two explains ImageNet cannot be settled "
+    "trails TRACE by 1.026x-1.10x on the torch models and 1.12x-1.23x on the black box, reports/README.md). Which of the two explains ImageNet cannot be settled "
     "here (no ImageNet model); the test would be exact or sampled Shapley/occlusion rankings of 49 patches "
     "against TRACE on the paper's images. Note also that greedy (a TRACE heuristic, dotted lines) has a smaller "
     "mean gap than the best ranking in most cells (not in all: e.g. le on the saturated family at a >= 0.8, and "
