@@ -135,33 +135,18 @@ def logic_digits_cnn(regions: int = 3, rule: str = "xor", seed: int = 0, cache_d
     thread; cached in ``cache_dir`` (as ``trace_opt.models.data``: file keyed by every setting; no weights ship
     and training is not bit-identical across CPUs). Returns the model in eval mode with
     ``test_accuracy`` and ``weights_source`` (``"cache"`` or ``"trained"``)."""
-    import io
-
-    from trace_opt.models.data import CACHE_VERSION, _cache_dir, _config_key, _finish, _seeded_cpu
-    from trace_opt.core.io import atomic_write_bytes
+    from trace_opt.models.data import CACHE_VERSION, cached_model
 
     regions = check_positive_int("regions", regions, minimum=2)
     check_choice("rule", rule, RULES)
     X_tr, X_te, y_tr, y_te = load_logic_digits(regions, rule, seed)
     config = {"arch": LogicDigitsCNN.arch, "version": CACHE_VERSION, "regions": regions, "rule": rule,
               "seed": seed, "width": 16, "aux_loss": 1.0, **_LOGIC_TRAINING}
-    path = _cache_dir(cache_dir) / f"{config['arch']}-{regions}{rule}-seed{seed}-{_config_key(config)}.pt"
-    with _seeded_cpu(seed):
-        model = LogicDigitsCNN(regions, width=16)
-    if path.exists():
-        try:
-            payload = torch.load(io.BytesIO(path.read_bytes()), map_location="cpu", weights_only=True)
-            if payload.get("config") != config:
-                raise ValueError("the file's configuration differs")
-            model.load_state_dict(payload["state_dict"])
-            model.cache_path = path
-            return _finish(model, config, X_te, y_te, source="cache")
-        except Exception:  # corrupt or foreign file: train again and overwrite it
-            with _seeded_cpu(seed):
-                model = LogicDigitsCNN(regions, width=16)
+
     _, _, _, _, digits_tr, _ = load_logic_digits(regions, rule, seed, return_digits=True)
     bits = torch.as_tensor((digits_tr >= _LOGIC_TRAINING["threshold"]).astype(np.int64))
-    with _seeded_cpu(seed):
+
+    def fit(model):  # runs seeded on one thread (cached_model)
         aux = nn.Linear(32, 2)
         gen = torch.Generator().manual_seed(seed)
         params = list(model.parameters()) + list(aux.parameters())
@@ -182,12 +167,9 @@ def logic_digits_cnn(regions: int = 3, rule: str = "xor", seed: int = 0, cache_d
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-        model.eval()
-    buf = io.BytesIO()
-    torch.save({"config": config, "state_dict": model.state_dict()}, buf)
-    atomic_write_bytes(path, buf.getvalue())
-    model.cache_path = path
-    return _finish(model, config, X_te, y_te, source="trained")
+
+    return cached_model(config, lambda: LogicDigitsCNN(regions, width=16), (X_tr, X_te, y_tr, y_te), cache_dir,
+                        fit=fit, stem=f"{config['arch']}-{regions}{rule}-seed{seed}")
 
 
 # -------------------------------------------------------------------------------- superpixels

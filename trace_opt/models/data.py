@@ -223,9 +223,15 @@ def _check_weights(weights) -> str:
     return check_choice("weights", weights, WEIGHTS)
 
 
-def _cached_model(config: dict, build, data, cache_dir, weights: str = "auto") -> torch.nn.Module:
+def cached_model(config: dict, build, data, cache_dir, weights: str = "auto", fit=None,
+                 stem: str | None = None) -> torch.nn.Module:
     """The model for ``config``: shipped weights (``weights`` "auto" or "shipped"), else the cached
-    locally trained weights, else train, save atomically and return it."""
+    locally trained weights, else train, save atomically and return it.
+
+    ``build()`` makes the untrained model (seeded), ``data`` is ``(X_train, X_test, y_train, y_test)``,
+    ``fit(model)`` trains it (default: ``_fit``, Adam on the cross-entropy with the config's settings),
+    ``stem`` names the cache file (default ``{arch}-seed{seed}``; the file name adds a hash of the config).
+    """
     X_train, X_test, y_train, y_test = data
     seed = config["seed"]
     directory = _cache_dir(cache_dir)  # validated before anything is loaded
@@ -240,7 +246,7 @@ def _cached_model(config: dict, build, data, cache_dir, weights: str = "auto") -
         warnings.warn(f"weights='train': {config['arch']} is trained (or loaded from the cache) on this machine; "
                       "training is not bit-identical across CPUs, so its numbers differ from the shipped weights "
                       "and from the repository's committed results", stacklevel=3)
-    path = directory / f"{config['arch']}-seed{seed}-{_config_key(config)}.pt"
+    path = directory / f"{stem or config['arch'] + '-seed' + str(seed)}-{_config_key(config)}.pt"
     with _seeded_cpu(seed):
         model = build()
     loaded = False
@@ -257,8 +263,12 @@ def _cached_model(config: dict, build, data, cache_dir, weights: str = "auto") -
                 model = build()
     if not loaded:
         with _seeded_cpu(seed):
-            _fit(model, X_train, y_train, seed=seed, epochs=config["epochs"], batch_size=config["batch_size"],
-                 lr=config["lr"], weight_decay=config["weight_decay"])
+            if fit is None:
+                _fit(model, X_train, y_train, seed=seed, epochs=config["epochs"], batch_size=config["batch_size"],
+                     lr=config["lr"], weight_decay=config["weight_decay"])
+            else:
+                fit(model)
+            model.eval()
             acc = accuracy(model, X_test, y_test)
         buf = io.BytesIO()
         torch.save({"config": config, "state_dict": model.state_dict(), "test_accuracy": acc}, buf)
@@ -288,7 +298,7 @@ def digits_cnn(size: int = 8, seed: int = 0, cache_dir=None, weights: str = "aut
     cls = DigitsCNN8 if size == 8 else DigitsCNN28
     config = {"arch": cls.arch, "version": CACHE_VERSION, "size": size, "seed": seed, "n_classes": 10,
               "width": 16, "test_fraction": TEST_FRACTION, **_TRAINING[cls.arch]}
-    return _cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir,
+    return cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir,
                          weights)
 
 
@@ -301,7 +311,7 @@ def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> t
     X_train, X_test, y_train, y_test, _ = load_breast_cancer_split(seed)
     config = {"arch": TabularMLP.arch, "version": CACHE_VERSION, "seed": seed, "n_features": 30,
               "n_classes": 2, "hidden": 32, "test_fraction": TEST_FRACTION, **_TRAINING[TabularMLP.arch]}
-    return _cached_model(config, lambda: TabularMLP(30, n_classes=2, hidden=32),
+    return cached_model(config, lambda: TabularMLP(30, n_classes=2, hidden=32),
                          (X_train, X_test, y_train, y_test), cache_dir, weights)
 
 
