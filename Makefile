@@ -30,7 +30,7 @@ test-slow: $(VENV)/.installed-test
 test-all: $(VENV)/.installed-test
 	$(PY) -m pytest
 
-# every benchmark of bench/ (about half an hour on 2 cores); results go to bench/results/
+# every benchmark of bench/ (about an hour on 2 cores); results go to bench/results/
 bench: $(VENV)/.installed
 	$(PY) bench/sa_paper.py
 	$(PY) bench/sa_batch.py
@@ -38,6 +38,13 @@ bench: $(VENV)/.installed
 	$(PY) bench/sa_neighbourhoods.py
 	$(PY) bench/solver_gap.py
 	PY=$(PY) bash bench/instances_tuning.sh
+	$(PY) -m trace_opt instances leaderboard --library instances/hard --solvers greedy sa tabu ga window-dp beam \
+		--budgets 300 1000 3000 --seeds 0 1 --out bench/results --stem leaderboard_hard --no-progress
+	$(PY) bench/leaderboard_hard.py
+	$(PY) bench/model_families.py
+	$(PY) bench/sa_neighbourhoods_hard.py
+	$(PY) bench/margin.py --seeds 12 --t 16
+	$(PY) bench/gpu.py
 
 clean:
 	rm -rf $(VENV) runs .cache
