@@ -13,7 +13,6 @@ Each setting is the command ``python -m trace_opt instances build`` with the opt
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from math import factorial
 
 import numpy as np
 import torch

@@ -234,7 +234,7 @@ def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None,
     seed=seeds[i], ...)``'s result (see the module docstring).
     """
     try:
-        import greenlet  # noqa: F401
+        import greenlet  # noqa: F401 - checked here, used by _Hub.run
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise ImportError("explain_many needs the 'greenlet' package (pip install greenlet)") from exc
     n = len(X)

@@ -414,7 +414,7 @@ def excitation_backprop(model, x: torch.Tensor, target: int, contrastive: bool =
     input, bottom to top, ending with the top P.
     """
     calls = _trace_chain(model, x.unsqueeze(0))
-    top_mod, top_a, top_out = calls[-1][0], calls[-1][1], calls[-1][2]
+    top_mod, top_out = calls[-1][0], calls[-1][2]
     last_w = max(i for i, (m, _a, _o) in enumerate(calls) if isinstance(m, _EBP_WEIGHTED))
     if last_w != len(calls) - 1 or not isinstance(top_mod, torch.nn.Linear):
         raise ValueError("excitation-backprop needs the model to end with a Linear layer giving the class scores")

@@ -351,7 +351,7 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
                  f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
                  for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
                  if v.get("kind") == "baseline") + ".",
-             f"- Exact optimum and complete-search (CS) bounds: "
+             "- Exact optimum and complete-search (CS) bounds: "
              + ("computed from all 2^t sets (t <= " + str(cfg['exact_max_t']) + ")." if "complete" in s
                 else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."),
              f"- Time: evaluating the inputs took {results['input_seconds']:.0f} s in total "
