@@ -43,6 +43,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/leaderboard_hard.py
 	$(PY) -m trace_opt tune --solver sa --library instances/hard --budget 1000 --trials 40 --seeds 0 1 2 \
 		--holdout-every 2 --storage sqlite:///bench/results/tuning_sa_hard/study.db --out bench/results/tuning_sa_hard --no-progress
+	$(PY) -m trace_opt tune --solver sa --library instances/hard --budget 3000 --trials 40 --seeds 0 1 2 \
+		--holdout-every 2 --storage sqlite:///bench/results/tuning_sa_hard_b3000/study.db --out bench/results/tuning_sa_hard_b3000 --no-progress
 	$(PY) bench/model_families.py
 	$(PY) bench/sa_neighbourhoods_hard.py
 	$(PY) bench/margin.py --seeds 12 --t 16
