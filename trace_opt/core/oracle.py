@@ -152,6 +152,18 @@ class Oracle:
         self.cache_hits += n - n_new
         return out
 
+    def _record_probe(self, values) -> None:
+        """Count the pass on the unmodified input that a model oracle makes when it is built (one call,
+        one forward pass, one request, outside any budget) and cache its value D({}); a non-finite value
+        is refused."""
+        self.batches += 1
+        self.forward_passes += 1
+        self.requests += 1
+        v0 = np.asarray(values, dtype=np.float64).reshape(-1)[:1]
+        check_finite_values(v0)
+        if self.use_cache:
+            self._cache[self.keys_of(np.zeros((1, self.t), dtype=bool))[0]] = float(v0[0])
+
     def _check_limits(self, n_new: int) -> None:
         self.limits.check(self.forward_passes, n_new)
 

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_finite_array, check_finite_values, check_positive_int
+from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int
 from trace_opt.core.features import as_features
 from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
@@ -182,13 +182,7 @@ class ModelOracle(Oracle):
         if target is None:
             target = int(z[0].argmax())
         self.target = _check_target(target, self.n_classes, "class index")
-        self.batches += 1
-        v0 = np.asarray(self._scores(z)[:1], dtype=np.float64)
-        self.forward_passes += 1
-        check_finite_values(v0)
-        if self.use_cache:
-            self._cache[self.keys_of(np.zeros((1, self.t), dtype=bool))[0]] = float(v0[0])
-        self.requests += 1
+        self._record_probe(self._scores(z)[:1])
 
     def _setup_key_inputs(self, ids: np.ndarray) -> None:
         """The fast paths from uint64 set keys: on the CPU (t <= 64, float32/64) a numba kernel writes the
@@ -334,13 +328,7 @@ class CallableOracle(Oracle):
         else:
             raise ValueError(f"fn must return shape (B,) or (B, n_classes) for a batch of B inputs; got {probe.shape} for B=1")
         self.target = None if target is None else int(target)
-        self.batches += 1
-        self.forward_passes += 1
-        self.requests += 1
-        v0 = self._select(probe)
-        check_finite_values(v0)
-        if self.use_cache:
-            self._cache[self.keys_of(np.zeros((1, self.t), dtype=bool))[0]] = float(v0[0])
+        self._record_probe(self._select(probe))
 
     def _select(self, scores) -> np.ndarray:
         s = np.asarray(scores, dtype=np.float64)
