@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+
 from trace_opt.best_known import problem_spec, update_best_known
 from trace_opt.core.objective import OBJECTIVES
+
 
 def add_best_known_parser(isub) -> None:
     from trace_opt.instance_families import FAMILIES, KINDS

@@ -1,12 +1,15 @@
 """The ``evaluate`` command: TRACE against attribution baselines, written as a report folder."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+
+import numpy as np
+
 from trace_opt.core.io import check_output_dir
 from trace_opt.core.validation import check_positive_int
 from trace_opt.report import DATASETS, make_setup, run_report
-import argparse
-import numpy as np
+
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     """Add the ``evaluate`` subcommand to an argparse subparsers object (used by ``trace_opt.cli``)."""

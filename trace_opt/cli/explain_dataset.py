@@ -1,11 +1,14 @@
-"""The ``explain-dataset`` command: one result file per input, resumable, in-process, on a pool, on Ray or in lockstep."""
+"""The ``explain-dataset`` command: one result file per input, resumable; in-process, on a process
+pool, on a Ray cluster or in lockstep."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
 from trace_opt.core.io import check_output_dir
 from trace_opt.models.data import load_model_and_data
 from trace_opt.scale import check_ray_address, explain_dataset
-import time
+
 
 def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""

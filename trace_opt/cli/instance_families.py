@@ -1,9 +1,11 @@
 """``instances generate`` (a library from a seeded family) and ``instances stats`` (difficulty measures)."""
 from __future__ import annotations
 
-from pathlib import Path
-from trace_opt.instance_families import FAMILIES, KINDS, build_family_library, parse_sizes
 import time
+from pathlib import Path
+
+from trace_opt.instance_families import FAMILIES, KINDS, build_family_library, parse_sizes
+
 
 def add_family_subcommands(isub) -> None:
     """``instances generate`` (a library from a family), ``instances stats`` (difficulty measures) and

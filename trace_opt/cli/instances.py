@@ -1,12 +1,16 @@
-"""The ``instances`` command: build a library of 2^t tables with exact optima, run a leaderboard, verify files (and, from the modules beside this one, generate, stats, best-known)."""
+"""The ``instances`` command: build a library of 2^t tables with exact optima, run a leaderboard,
+verify files; ``generate``, ``stats`` (``cli.instance_families``) and ``best-known`` (``cli.best_known``)."""
 from __future__ import annotations
 
-from pathlib import Path
-from trace_opt.core.io import check_output_dir
-from trace_opt.core.objective import OBJECTIVES
-from trace_opt.instances import MAX_T, build_library, leaderboard, leaderboard_size, leaderboard_table, load_library, write_leaderboard
 import sys
 import time
+from pathlib import Path
+
+from trace_opt.core.io import check_output_dir
+from trace_opt.core.objective import OBJECTIVES
+from trace_opt.instances import (MAX_T, build_library, leaderboard, leaderboard_size, leaderboard_table,
+                                 load_library, write_leaderboard)
+
 
 def _parse_grids(text: str) -> list:
     """``"4x4*8,4x5*2"`` -> eight 4x4 grids then two 4x5 grids."""

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from trace_opt.core.io import atomic_write_bytes
-from trace_opt.core.io import atomic_write_json
-from trace_opt.core.io import check_output_dir
+
+from trace_opt.core.io import atomic_write_bytes, atomic_write_json, check_output_dir
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.tuning import SEARCH_SPACES, compare_on_holdout, holdout_markdown, resolve_space, suggest_fixed, tune
+
 
 def add_tune_parser(sub) -> None:
     """The ``tune`` subcommand."""
