@@ -75,17 +75,22 @@ def test_stop_on_interrupt_makes_a_solve_raise_instead_of_returning_a_cut_short_
 
 
 # -------------------------------------------------------------------------------- explain-dataset
+def _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir) -> list:
+    """Run explain-dataset in a subprocess, Ctrl-C it once a first result file exists; check the exit
+    (130, a message, no traceback) and return the result files left."""
+    rc, err = _interrupt([*args, "--out", str(out)], lambda: any((out / "results").glob("0*.json")), tmp_path,
+                         env={"TRACE_OPT_CACHE": str(model_cache_dir)})
+    assert rc == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    return sorted((out / "results").glob("0*.json"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("n_jobs", ["1", "2"])
 def test_ctrl_c_stops_explain_dataset_and_a_rerun_completes_it(tmp_path, model_cache_dir, n_jobs):
     out = tmp_path / "run"
     args = ["explain-dataset", "--n", "3", "--solver-options", '{"iterations": 4000}', "--n-jobs", n_jobs]
-    env = {"TRACE_OPT_CACHE": str(model_cache_dir)}
-    rc, err = _interrupt([*args, "--out", str(out)], lambda: any((out / "results").glob("0*.json")), tmp_path,
-                         env=env)
-    assert rc == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    files = sorted((out / "results").glob("0*.json"))
+    files = _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir)
     assert 1 <= len(files) < 3  # finished work kept, not everything done
     for f in files:  # nothing cut short stored as finished
         rec = load_result(f)
@@ -110,12 +115,7 @@ def test_ctrl_c_stops_explain_dataset_in_lockstep_and_a_rerun_completes_it(tmp_p
     nothing of the second, and a rerun completes it to the results of an uninterrupted run."""
     out = tmp_path / "run"
     args = ["explain-dataset", "--n", "4", "--solver-options", '{"iterations": 4000}', "--lockstep", "2"]
-    env = {"TRACE_OPT_CACHE": str(model_cache_dir)}
-    rc, err = _interrupt([*args, "--out", str(out)], lambda: any((out / "results").glob("0*.json")), tmp_path,
-                         env=env)
-    assert rc == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    files = sorted((out / "results").glob("0*.json"))
+    files = _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir)
     assert [f.name for f in files] == ["000000.json", "000001.json"]  # the finished group only
     for f in files:
         rec = load_result(f)
