@@ -206,13 +206,12 @@ class Solver:
         rng = np.random.default_rng(seed)
         oracle = problem.oracle
         run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)
-        # the solve's limits hold for its length only; a solve nested in another's search can only tighten them
-        scope = oracle.limited(Limits.of_budget(budget, oracle.forward_passes, run.start_time))
-        scope.__enter__()
         batches0, hits0 = oracle.batches, oracle.cache_hits
         stopped = "completed"
+        # the solve's limits hold for its length only; a solve nested in another's search can only tighten them
         try:
-            self._search(problem, run)
+            with oracle.limited(Limits.of_budget(budget, oracle.forward_passes, run.start_time)):
+                self._search(problem, run)
             stopped = run.stopped or "completed"  # a phase stopped by a limit, then the search finished
         except BudgetExhausted as exc:
             stopped = exc.reason
@@ -223,7 +222,6 @@ class Solver:
                 raise
             stopped = "interrupted"
         finally:
-            scope.__exit__(None, None, None)
             run.bar.close()
         seconds = time.monotonic() - run.start_time
         search_passes = run.passes_used

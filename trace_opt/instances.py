@@ -58,7 +58,7 @@ from trace_opt.core.problem import TraceProblem
 from trace_opt.core.objective import OBJECTIVES
 # TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
 from trace_opt.core.table import MAX_T, TableOracle, check_table as _check_values, check_table_size, table_stats  # noqa: F401
-from trace_opt.difficulty import objective_summary as _summarise
+from trace_opt.difficulty import objective_summary
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
@@ -109,7 +109,7 @@ class Instance:
 
     def verify(self) -> None:
         """Recompute optima and bounds by DP from the table; ValueError if the stored ones differ."""
-        fresh = _summarise(self.values)
+        fresh = objective_summary(self.values)
         for objective, want in fresh.items():
             have = self.objectives.get(objective)
             if have is None:
@@ -138,7 +138,7 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
         raise ValueError(f"name={name!r} is not valid; expected a non-empty file stem without '/'")
     meta = dict(metadata or {})
     meta.setdefault("table", table_stats(v))
-    objectives = _summarise(v)
+    objectives = objective_summary(v)
     if "difficulty" not in meta:  # difficulty measures (trace_opt.difficulty), stored with the instance
         from trace_opt.difficulty import difficulty
 

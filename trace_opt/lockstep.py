@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.explanation import check_settings, explain
+from trace_opt.explanation import check_settings, explain, torch_threads
 
 ERRORS = ("raise", "return")
 
@@ -41,7 +41,6 @@ class LockstepStats:
     rounds: int = 0
     largest_call: int = 0
     interrupted: bool = False
-    per_call: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"model_calls": self.model_calls, "model_inputs": self.model_inputs, "rounds": self.rounds,
@@ -61,10 +60,8 @@ class _Request:
 class _ProxyModel:
     """Stands in for the model inside one search: a call pauses the search until the hub answers."""
 
-    def __init__(self, hub_greenlet, model):
+    def __init__(self, hub_greenlet):
         self._hub = hub_greenlet
-        self._model = model
-        self.training = getattr(model, "training", False)
 
     def __call__(self, inputs):
         return self._hub.switch(_Request(inputs))
@@ -84,10 +81,10 @@ def _call(model, inputs):
 class _Hub:
     """Runs the searches as greenlets and serves their model calls together."""
 
-    def __init__(self, model, max_batch: int):
+    def __init__(self, model, max_batch: int, stats: LockstepStats):
         self.model = model
         self.max_batch = max_batch
-        self.stats = LockstepStats()
+        self.stats = stats  # shared by the groups of one explain_many call
         self.interrupt_requested = False
 
     def run(self, bodies) -> list:
@@ -111,7 +108,7 @@ class _Hub:
             else:
                 outcomes[i] = msg
 
-        proxies = [_ProxyModel(hub, self.model) for _ in bodies]
+        proxies = [_ProxyModel(hub) for _ in bodies]
         for i in range(len(bodies)):
             step(i, send=proxies[i])
         while waiting:
@@ -264,13 +261,10 @@ def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None,
 
     stats = stats if stats is not None else LockstepStats()
     outcomes: list = []
-    from trace_opt.explanation import torch_threads
-
     with torch_threads(threads):
         for start in range(0, n, lockstep):
             idx = range(start, min(n, start + lockstep))
-            hub = _Hub(model, max_batch)
-            hub.stats = stats
+            hub = _Hub(model, max_batch, stats)
 
             def body_for(i):
                 def body(proxy):

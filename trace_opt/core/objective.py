@@ -76,7 +76,6 @@ class Objective(str):
         """The score in the paper's sign: AUC-Le (le), AUC-Mo (mo, lower is better), AUC-Le - AUC-Mo."""
         return -score if self == "mo" else score
 
-    from_paper = to_paper  # the sign flip is its own inverse
 
 
 def get_objective(objective) -> Objective:
