@@ -226,6 +226,13 @@ def cs_bounds(table, objective: str) -> dict:
             "avg_iou_le_mo": iou["le-mo"], "random_mean": float(cmean.sum())}
 
 
+def normalised_gap(optimum: float, score: float, random_mean: float, rtol: float = 0.0) -> float:
+    """``(optimum - score) / (optimum - random_mean)``: 0 = optimal, 1 = a random order's mean score; 0
+    when the optimum is no better than random (``optimum - random_mean <= rtol * max(1, |optimum|)``)."""
+    denom = optimum - random_mean
+    return float((optimum - score) / denom) if denom > rtol * max(1.0, abs(optimum)) else 0.0
+
+
 def gap_report(problem_or_table, trajectory, objective: str | None = None, progress: bool = False) -> dict:
     """How far a trajectory is from the exact optimum and the CS bounds.
 
@@ -255,11 +262,10 @@ def gap_report(problem_or_table, trajectory, objective: str | None = None, progr
     keys = prefix_bitmasks(sigma)
     auc_le = float(d[keys].sum())
     auc_mo = float(d[(1 << t) - 1 - keys].sum())  # MoRF deletion: D(all \ P_k) over k, in any order
-    denom = opt - bounds["random_mean"]
     cs_lm = bounds["cs_le_minus_cs_mo"]
     return {"objective": objective, "t": t, "score": score, "optimum": opt, "optimal_trajectory": opt_sigma,
             "bound": bounds["bound"], "random_mean": bounds["random_mean"], "gap": opt - score,
-            "normalised_gap": (opt - score) / denom if denom > 0 else 0.0,
+            "normalised_gap": normalised_gap(opt, score, bounds["random_mean"]),
             "ratio_to_optimum": score / opt if opt != 0 else float("nan"),
             "ratio_to_bound": score / bounds["bound"] if bounds["bound"] != 0 else float("nan"),
             "auc_le": auc_le, "auc_mo": auc_mo, "le_mo": auc_le - auc_mo,

@@ -45,7 +45,8 @@ import math
 
 import numpy as np
 
-from solvers.complete import RTOL, count_optimal_trajectories  # noqa: F401 - part of this module's measures
+# RTOL and count_optimal_trajectories are also part of this module's measures
+from solvers.complete import RTOL, count_optimal_trajectories, normalised_gap  # noqa: F401
 from trace_opt.core.table import TableOracle, check_table, table_stats
 from trace_opt.core.validation import check_choice
 from trace_opt.core.objective import Objective
@@ -98,11 +99,6 @@ def objective_summary(values: np.ndarray) -> dict:
     return out
 
 
-def _normalised(optimum: float, random_mean: float, score: float) -> float:
-    denom = optimum - random_mean
-    return float((optimum - score) / denom) if denom > 0 else 0.0
-
-
 def _is_optimal(score: float, optimum: float) -> bool:
     return bool(score >= optimum - RTOL * max(1.0, abs(optimum)))
 
@@ -143,9 +139,9 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
             "optimum": opt, "random_mean": rnd, "bound": bound, "objective_additivity_r2": c_r2,
             "bound_gap": float((bound - opt) / (opt - rnd)) if opt > rnd else 0.0,
             "greedy_score": g_score, "greedy_trajectory": [int(i) for i in g_sigma],
-            "greedy_normalised_gap": _normalised(opt, rnd, g_score), "greedy_optimal": _is_optimal(g_score, opt),
-            "greedy_morf_normalised_gap": _normalised(opt, rnd, greedy["morf"][1]),
-            "additive_order_normalised_gap": _normalised(opt, rnd, additive_score),
+            "greedy_normalised_gap": normalised_gap(opt, g_score, rnd), "greedy_optimal": _is_optimal(g_score, opt),
+            "greedy_morf_normalised_gap": normalised_gap(opt, greedy["morf"][1], rnd),
+            "additive_order_normalised_gap": normalised_gap(opt, additive_score, rnd),
             "optimal_trajectories": ties, "optimum_unique": ties == 1,
         }
     return {"version": DIFFICULTY_VERSION, "t": t, "additivity_r2": fit["r2"],

@@ -103,9 +103,10 @@ class Instance:
 
     def normalised_gap(self, score: float, objective: str = "le-mo") -> float:
         """``(optimum - score) / (optimum - random_mean)``: 0 = optimal, 1 = a random order's mean."""
+        from solvers.complete import normalised_gap
+
         o = self._obj(objective)
-        denom = o["optimum"] - o["random_mean"]
-        return float((o["optimum"] - score) / denom) if denom > 0 else 0.0
+        return normalised_gap(o["optimum"], score, o["random_mean"])
 
     def verify(self) -> None:
         """Recompute optima and bounds by DP from the table; ValueError if the stored ones differ."""

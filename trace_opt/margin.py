@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 
-from solvers.complete import cs_bounds, exact_optimum, objective_table, table_scores
+from solvers.complete import cs_bounds, exact_optimum, normalised_gap, objective_table, table_scores
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.table import check_table
 from trace_opt.difficulty import additivity
@@ -114,7 +114,7 @@ def margin(table, objectives=OBJECTIVES, extra_trajectories: dict | None = None)
             "optimum": float(opt), "random_mean": rnd, "scores": scores, "extra_scores": extra,
             "best": best, "best_score": scores[best],
             "ratio": improvement_ratio(opt, scores[best], rnd),
-            "normalised_gap": normalised_gap(opt, scores[best], rnd),
+            "normalised_gap": normalised_gap(opt, scores[best], rnd, rtol=1e-12),
             "optimal": {k: bool(v >= opt - 1e-9 * max(1.0, abs(opt))) for k, v in scores.items()},
             "r2_objective": float(additivity(objective_table(d, objective))["r2"]),
         }
@@ -130,10 +130,3 @@ def improvement_ratio(optimum: float, score: float, random_mean: float) -> float
     if top <= tol:
         return 1.0
     return float(top / bottom) if bottom > tol else math.inf
-
-
-def normalised_gap(optimum: float, score: float, random_mean: float) -> float:
-    """``(optimum - score) / (optimum - random)``: 0 = optimal, 1 = a random order's mean (0 when the
-    optimum is no better than random)."""
-    denom = optimum - random_mean
-    return float((optimum - score) / denom) if denom > 1e-12 * max(1.0, abs(optimum)) else 0.0
