@@ -226,6 +226,12 @@ def cs_bounds(table, objective: str) -> dict:
             "avg_iou_le_mo": iou["le-mo"], "random_mean": float(cmean.sum())}
 
 
+def is_optimal(score: float, optimum: float, rtol: float = RTOL) -> bool:
+    """Whether ``score`` reaches ``optimum`` within ``rtol * max(1, |optimum|)`` (the leaderboards' and
+    difficulty measures' "optimal")."""
+    return bool(score >= optimum - rtol * max(1.0, abs(optimum)))
+
+
 def normalised_gap(optimum: float, score: float, random_mean: float, rtol: float = 0.0) -> float:
     """``(optimum - score) / (optimum - random_mean)``: 0 = optimal, 1 = a random order's mean score; 0
     when the optimum is no better than random (``optimum - random_mean <= rtol * max(1, |optimum|)``)."""

@@ -45,8 +45,7 @@ import math
 
 import numpy as np
 
-# RTOL and count_optimal_trajectories are also part of this module's measures
-from solvers.complete import RTOL, count_optimal_trajectories, normalised_gap  # noqa: F401
+from solvers.complete import count_optimal_trajectories, is_optimal, normalised_gap
 from trace_opt.core.table import TableOracle, check_table, table_stats
 from trace_opt.core.validation import check_choice
 from trace_opt.core.objective import Objective
@@ -99,10 +98,6 @@ def objective_summary(values: np.ndarray) -> dict:
     return out
 
 
-def _is_optimal(score: float, optimum: float) -> bool:
-    return bool(score >= optimum - RTOL * max(1.0, abs(optimum)))
-
-
 def difficulty(values, objectives: dict | None = None, output: str = "logit") -> dict:
     """Every difficulty measure of a table (see the module docstring).
 
@@ -139,7 +134,7 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
             "optimum": opt, "random_mean": rnd, "bound": bound, "objective_additivity_r2": c_r2,
             "bound_gap": float((bound - opt) / (opt - rnd)) if opt > rnd else 0.0,
             "greedy_score": g_score, "greedy_trajectory": [int(i) for i in g_sigma],
-            "greedy_normalised_gap": normalised_gap(opt, g_score, rnd), "greedy_optimal": _is_optimal(g_score, opt),
+            "greedy_normalised_gap": normalised_gap(opt, g_score, rnd), "greedy_optimal": is_optimal(g_score, opt),
             "greedy_morf_normalised_gap": normalised_gap(opt, greedy["morf"][1], rnd),
             "additive_order_normalised_gap": normalised_gap(opt, additive_score, rnd),
             "optimal_trajectories": ties, "optimum_unique": ties == 1,

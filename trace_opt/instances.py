@@ -452,6 +452,7 @@ def parse_solver_spec(spec) -> tuple[str, str, dict]:
 def run_on_instance(instance: Instance, solver, budget, seed: int, objective: str = "le-mo") -> dict:
     """One solve on a fresh table oracle; returns the row of the leaderboard (exact gap)."""
     from solvers import get_solver
+    from solvers.complete import is_optimal
 
     solver_obj = get_solver(solver) if isinstance(solver, str) else solver
     problem = instance.problem(objective)
@@ -459,7 +460,7 @@ def run_on_instance(instance: Instance, solver, budget, seed: int, objective: st
     score = instance.score(res.trajectory, objective)
     return {"instance": instance.name, "t": instance.t, "seed": seed, "score": score,
             "optimum": instance.optimum(objective), "normalised_gap": instance.normalised_gap(score, objective),
-            "optimal": bool(score >= instance.optimum(objective) - 1e-9 * max(1.0, abs(instance.optimum(objective)))),
+            "optimal": is_optimal(score, instance.optimum(objective)),
             "forward_passes": res.forward_passes, "iterations": res.iterations, "stopped": res.stopped,
             "seconds": res.seconds}
 

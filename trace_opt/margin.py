@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 
-from solvers.complete import cs_bounds, exact_optimum, normalised_gap, objective_table, table_scores
+from solvers.complete import cs_bounds, exact_optimum, is_optimal, normalised_gap, objective_table, table_scores
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.table import check_table
 from trace_opt.difficulty import additivity
@@ -115,7 +115,7 @@ def margin(table, objectives=OBJECTIVES, extra_trajectories: dict | None = None)
             "best": best, "best_score": scores[best],
             "ratio": improvement_ratio(opt, scores[best], rnd),
             "normalised_gap": normalised_gap(opt, scores[best], rnd, rtol=1e-12),
-            "optimal": {k: bool(v >= opt - 1e-9 * max(1.0, abs(opt))) for k, v in scores.items()},
+            "optimal": {k: is_optimal(v, opt) for k, v in scores.items()},
             "r2_objective": float(additivity(objective_table(d, objective))["r2"]),
         }
     return out
