@@ -32,6 +32,7 @@ from trace_opt.core.io import atomic_write_json, stop_on_interrupt
 from trace_opt.models.oracles import make_oracle as build_oracle
 from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.objective import OBJECTIVES
+from trace_opt.paired import standard_error
 
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
@@ -382,7 +383,7 @@ def summarise(records: list, outputs=("logit", "prob")) -> dict:
             le = np.array([r["methods"][name]["curves"][o]["le"] for r in records])
             mo = np.array([r["methods"][name]["curves"][o]["mo"] for r in records])
             a_le, a_mo = le.sum(axis=1), mo.sum(axis=1)
-            se = (lambda v: float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"))
+            se = standard_error
             table[o][name] = {"auc_le": float(a_le.mean()), "auc_mo": float(a_mo.mean()),
                               "le_mo": float((a_le - a_mo).mean()), "se_auc_le": se(a_le),
                               "se_auc_mo": se(a_mo), "se_le_mo": se(a_le - a_mo)}

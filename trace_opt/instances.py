@@ -59,6 +59,7 @@ from trace_opt.core.objective import OBJECTIVES
 # TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
 from trace_opt.core.table import MAX_T, TableOracle, check_table as _check_values, check_table_size, table_stats  # noqa: F401
 from trace_opt.difficulty import objective_summary
+from trace_opt.paired import standard_error
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
@@ -514,7 +515,7 @@ def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, run
                         progress(row)
             gaps = np.array([r["normalised_gap"] for r in rows])
             summary.append({"solver": label, "budget": budget, "mean_gap": float(gaps.mean()),
-                            "sem_gap": float(gaps.std(ddof=1) / np.sqrt(len(gaps))) if len(gaps) > 1 else 0.0,
+                            "sem_gap": standard_error(gaps, single=0.0),
                             "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
                             "optimal_fraction": float(np.mean([r["optimal"] for r in rows])), "runs": len(rows)})
             runs.extend(rows)

@@ -17,6 +17,13 @@ from statistics import NormalDist
 import numpy as np
 
 
+def standard_error(values, single: float = float("nan")) -> float:
+    """Standard error of the mean of ``values`` (sample standard deviation, ddof 1, over sqrt(n));
+    ``single`` for fewer than two values."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else single
+
+
 def t_quantile(p: float, df: int) -> float:
     """Student's t quantile by the Cornish-Fisher expansion in 1/df (error < 1e-3 for df >= 5)."""
     z = NormalDist().inv_cdf(p)
@@ -50,7 +57,7 @@ def paired_comparisons(board: dict, budget: int, level: float = 0.95, tie: float
         d = np.array([gaps[a][i] - gaps[b][i] for i in common])
         n = len(d)
         mean = float(d.mean()) if n else float("nan")
-        sem = float(d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+        sem = standard_error(d)
         half = t_quantile(0.5 + level / 2, n - 1) * sem if n > 1 else float("nan")
         rows.append({"a": a, "b": b, "budget": budget, "n": n, "mean_diff": mean, "sem": sem,
                      "ci_low": mean - half, "ci_high": mean + half, "level": level,

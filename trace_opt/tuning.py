@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
 import time
 import warnings
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ import numpy as np
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_savefig, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
+from trace_opt.paired import standard_error
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 _INITS = ["greedy", "greedy-morf", "random"]
@@ -159,7 +159,7 @@ def evaluate_params(solver: str, params: dict, instances=None, budget: int = 100
     vals = np.array([r["value"] for r in rows])
     return {"solver": solver, "params": params, "budget": budget, "objective": objective,
             "metric": "mean_normalised_gap" if instances is not None else "mean_score",
-            "mean": float(vals.mean()), "sem": float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else 0.0,
+            "mean": float(vals.mean()), "sem": standard_error(vals, single=0.0),
             "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])), "units": rows}
 
 
@@ -587,7 +587,7 @@ def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, 
     tuned = evaluate_params(solver, tuned_params, instances, budget, seeds, objective)
     # paired by unit (same instance and seed): the honest test of "tuned is better"
     diff = np.array([u["value"] - d["value"] for d, u in zip(default["units"], tuned["units"])])
-    sem = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    sem = standard_error(diff, single=0.0)
     mean = float(diff.mean())
     if len(diff) < 2:
         verdict = "too few units to tell (one instance and seed)"
