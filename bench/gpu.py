@@ -40,7 +40,7 @@ from solvers import get_solver  # noqa: E402
 from trace_opt import ModelOracle, TraceProblem, explain  # noqa: E402
 from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
 from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.lockstep import LockstepStats, explain_many  # noqa: E402
+from trace_opt.explanation.lockstep import LockstepStats, explain_many  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SA = {"T0": 2.0, "eta": 0.999, "init": "greedy", "neighbourhood": "complete"}

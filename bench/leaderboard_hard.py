@@ -7,7 +7,7 @@ Reads the leaderboard written by
         --out bench/results --stem leaderboard_hard
 
 and writes bench/results/leaderboard_hard_paired.md (+ .json): every pair of solvers at each
-budget, paired per instance (gap averaged over the seeds), 95 % Student-t intervals (trace_opt/paired.py).
+budget, paired per instance (gap averaged over the seeds), 95 % Student-t intervals (trace_opt/core/paired.py).
 Run from the repository root: python bench/leaderboard_hard.py
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.paired import paired_comparisons, paired_table  # noqa: E402
+from trace_opt.core.paired import paired_comparisons, paired_table  # noqa: E402
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Where TRACE's margin comes from: exact optimum / best attribution ranking vs how non-additive D is.
 
-For seeded set functions of the ``logic`` family (``trace_opt.instance_families.LogicSetFunction``) at
+For seeded set functions of the ``logic`` family (``trace_opt.benchmarks.families.LogicSetFunction``) at
 t = 16, the interaction knob moves D from additive (0) to interactions only (1). Each D is a black-box
 model over feature masks; from its complete 2^16 table ``trace_opt.margin.margin`` computes the exact
 Shapley, Banzhaf (= first-order fit), occlusion (leave-one-out) and leave-one-in attributions, turns
@@ -33,8 +33,8 @@ from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_j
 from trace_opt.core.objective import OBJECTIVES  # noqa: E402
 from trace_opt.core.problem import TraceProblem  # noqa: E402
 from trace_opt.core.table import TableOracle  # noqa: E402
-from trace_opt.instance_families import LogicSetFunction  # noqa: E402
-from trace_opt.margin import ATTRIBUTIONS, margin  # noqa: E402
+from trace_opt.benchmarks.families import LogicSetFunction  # noqa: E402
+from trace_opt.benchmarks.margin import ATTRIBUTIONS, margin  # noqa: E402
 
 #: (label, LogicSetFunction options)
 VARIANTS = [
@@ -119,7 +119,7 @@ def table_lines(groups: list) -> list:
 
 
 def load_models(lib: Path) -> list:
-    from trace_opt.instances import load_library
+    from trace_opt.benchmarks.instances import load_library
 
     groups = []
     if not lib.is_dir():
@@ -168,10 +168,10 @@ def write(groups: list, models: list, args, seconds: float) -> None:
     lines = ["# Where TRACE's margin comes from: exact optimum over the best attribution ranking vs interaction", "",
              f"- regenerate: `{cmd}` ({seconds:.0f} s here); model rows read the libraries of "
              "`python bench/model_families.py --n 6` (runs/instances/model_families/, not committed)",
-             f"- logic family (`trace_opt.instance_families.LogicSetFunction`), t = {args.t}, {args.seeds} seeds per "
+             f"- logic family (`trace_opt.benchmarks.families.LogicSetFunction`), t = {args.t}, {args.seeds} seeds per "
              "cell: D = (1 - a) additive part + a random AND/OR/XOR terms over groups of 3 features (t terms), "
              "each part scaled to unit s.d.; `sat1` = tanh-saturated output; a = the interaction knob",
-             "- rankings (`trace_opt.margin`): exact Shapley, Banzhaf (equal to the first-order least-squares fit), "
+             "- rankings (`trace_opt.benchmarks.margin`): exact Shapley, Banzhaf (equal to the first-order least-squares fit), "
              "occlusion (leave-one-out) and leave-one-in values from the 2^t table, sorted ascending; the best of the "
              "four per instance and objective is the *best ranking*",
              "- ratio = (exact optimum - random mean) / (best ranking - random mean), as a ratio of means over the "

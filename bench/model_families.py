@@ -1,8 +1,8 @@
 """Which model-based instances are hard: difficulty of D for several models, outputs, references and features.
 
-For each setting, ``instances build`` (``trace_opt.instances.build_library``) tabulates all 2^t sets on
+For each setting, ``instances build`` (``trace_opt.benchmarks.instances.build_library``) tabulates all 2^t sets on
 the first N test inputs into runs/instances/model_families/<setting>/ (kept on a rerun), and the
-difficulty measures of ``trace_opt.difficulty`` are summarised per objective (le, mo, le-mo): median
+difficulty measures of ``trace_opt.benchmarks.difficulty`` are summarised per objective (le, mo, le-mo): median
 additivity R^2 of D (and of the objective's c), the share of instances where greedy is optimal, the
 median and mean greedy normalised gap. Writes bench/results/model_families.{md,json,png}.
 
@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from trace_opt.difficulty import library_stats  # noqa: E402
-from trace_opt.instances import build_library, load_instance  # noqa: E402
+from trace_opt.benchmarks.difficulty import library_stats  # noqa: E402
+from trace_opt.benchmarks.instances import build_library, load_instance  # noqa: E402
 from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
 
 #: (label, build options): model, grid, features, output, reference, rule, regions

@@ -6,7 +6,7 @@ exact. SA (default settings: greedy start, T0 by output, eta 0.999, incremental 
 of the seven neighbourhoods of the paper at several forward-pass budgets and seeds; per family and
 budget: mean normalised gap, rank of each neighbourhood, and paired comparisons of `complete` against
 every other neighbourhood (unit = instance, gap averaged over seeds, 95 % Student t interval;
-trace_opt/paired.py). Writes bench/results/sa_neighbourhoods_hard.{md,json,png}.
+trace_opt/core/paired.py). Writes bench/results/sa_neighbourhoods_hard.{md,json,png}.
 
     python bench/sa_neighbourhoods_hard.py        # from the repository root, after building the libraries:
 
@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.difficulty import library_stats  # noqa: E402
-from trace_opt.instances import leaderboard, load_library  # noqa: E402
-from trace_opt.paired import paired_comparisons  # noqa: E402
+from trace_opt.benchmarks.difficulty import library_stats  # noqa: E402
+from trace_opt.benchmarks.instances import leaderboard, load_library  # noqa: E402
+from trace_opt.core.paired import paired_comparisons  # noqa: E402
 
 NEIGHBOURHOODS = ("complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix")
 FAMILIES = [

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from trace_opt import TraceProblem, grid_features, tabular_features
-from trace_opt.baselines import (BASELINES, FeatureScores, applicable_baselines, attribute, available_baselines,
+from trace_opt.attribution.baselines import (BASELINES, FeatureScores, applicable_baselines, attribute, available_baselines,
                                  baseline_trajectory, make_input, register_baseline, rise_scores)
 from trace_opt.models.oracles import ModelOracle
-from trace_opt.rankings import scores_to_trajectory
+from trace_opt.explanation.rankings import scores_to_trajectory
 
 
 class Poly(torch.nn.Module):

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from solvers.complete import exact_optimum
-from trace_opt import best_known as bk
-from trace_opt.best_known import (interval_upper_bound, load_best_known, make_problem, problem_spec,
+from trace_opt.benchmarks import best_known as bk
+from trace_opt.benchmarks.best_known import (interval_upper_bound, load_best_known, make_problem, problem_spec,
                                   update_best_known, window_certificate)
-from trace_opt.instance_families import family_instance
-from trace_opt.paired import paired_comparisons, paired_table, t_quantile
+from trace_opt.benchmarks.families import family_instance
+from trace_opt.core.paired import paired_comparisons, paired_table, t_quantile
 from trace_opt.core.objective import OBJECTIVES
 
 SPEC = problem_spec("logic", t=9, seed=1, interaction=0.7, saturation=1.0)

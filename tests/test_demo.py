@@ -14,7 +14,7 @@ import torch
 import trace_opt
 import trace_opt.models.data
 from solvers import greedy_order
-from trace_opt import plots
+from trace_opt.explanation import plots
 from trace_opt.cli import main
 from trace_opt.models.architectures import DigitsCNN8
 

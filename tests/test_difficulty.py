@@ -11,9 +11,9 @@ import pytest
 
 from solvers import get_solver
 from solvers.complete import cs_bounds, exact_optimum, gap_report, table_scores
-from trace_opt.difficulty import (DIFFICULTY_VERSION, additivity, count_optimal_trajectories, difficulty,
+from trace_opt.benchmarks.difficulty import (DIFFICULTY_VERSION, additivity, count_optimal_trajectories, difficulty,
                                   instance_difficulty, instance_row, library_stats, stats_table)
-from trace_opt.instances import instance_from_table, load_instance, load_library, save_instance
+from trace_opt.benchmarks.instances import instance_from_table, load_instance, load_library, save_instance
 from trace_opt.core.objective import OBJECTIVES
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"

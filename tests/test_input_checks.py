@@ -13,8 +13,8 @@ import torch
 
 import trace_opt
 from trace_opt.cli import main
-from trace_opt.explanation import DegenerateExplanationWarning
-from trace_opt.scale import explain_dataset, load_result
+from trace_opt.explanation.explainer import DegenerateExplanationWarning
+from trace_opt.explanation.dataset import explain_dataset, load_result
 
 from test_scale import SETTINGS, LinearSoftmax, _inputs
 
@@ -114,8 +114,8 @@ def test_bad_arguments_name_the_argument(tmp_path, capsys, argv, message):
 
 
 def test_tune_storage_and_instances_are_checked(tmp_path, capsys):
-    from trace_opt.instances import load_library
-    from trace_opt.tuning import tune
+    from trace_opt.benchmarks.instances import load_library
+    from trace_opt.benchmarks.tuning import tune
 
     err = _cli_error(capsys, ["tune", "--library", SAMPLE, "--storage", "bogus://x", "--out", str(tmp_path)])
     assert "storage='bogus://x' is not a supported storage URL" in err
@@ -154,7 +154,7 @@ def test_result_files_are_validated_on_resume(tmp_path):
 def test_unreachable_ray_address_is_refused_quickly(tmp_path, capsys, monkeypatch):
     import time
 
-    from trace_opt.scale import check_ray_address
+    from trace_opt.explanation.dataset import check_ray_address
 
     start = time.perf_counter()
     err = _cli_error(capsys, ["explain-dataset", "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "o")])
@@ -186,7 +186,7 @@ def test_explain_dataset_checks_settings_once_before_any_work(tmp_path, settings
 
 # ----------------------------------------------------------------- case 9: a killed pool worker
 def _kill_once_then_explain(model, chunk, settings, config_hash, flag):
-    from trace_opt.scale import _explain_chunk
+    from trace_opt.explanation.dataset import _explain_chunk
 
     if chunk[0][1] == "000001" and not os.path.exists(flag):  # the worker running input 1 dies, once
         open(flag, "w").close()
@@ -196,7 +196,7 @@ def _kill_once_then_explain(model, chunk, settings, config_hash, flag):
 
 @pytest.mark.slow
 def test_a_killed_pool_worker_fails_no_other_input(tmp_path, monkeypatch):
-    import trace_opt.scale as scale
+    import trace_opt.explanation.dataset as scale
 
     flag = str(tmp_path / "killed")
     monkeypatch.setattr(scale, "_explain_chunk", _PoolTask(flag))  # pickled to the workers
@@ -288,7 +288,7 @@ def test_every_option_has_help_and_readme_does_not_point_outside_the_clone():
                 for sub in a.choices.values():
                     yield from parsers(sub)
 
-    # instances generate|stats|best-known (trace_opt/instance_families.py) are being written elsewhere
+    # instances generate|stats|best-known (trace_opt/benchmarks/families.py) are being written elsewhere
     family = ("instances generate", "instances stats", "instances best-known")
     missing = [(p.prog, a.dest) for p in parsers(build_parser()) for a in p._actions
                if a.help is None and a.dest not in ("help", "command", "instances_command")

@@ -11,10 +11,10 @@ import pytest
 
 from solvers.complete import complete_table, exact_optimum, table_scores
 from trace_opt import TraceProblem
-from trace_opt.difficulty import count_optimal_trajectories, library_stats
-from trace_opt.instance_families import (FAMILIES, LogicSetFunction, build_family_library, family_instance,
+from trace_opt.benchmarks.difficulty import count_optimal_trajectories, library_stats
+from trace_opt.benchmarks.families import (FAMILIES, LogicSetFunction, build_family_library, family_instance,
                                          family_instance_name, make_generator, parse_sizes)
-from trace_opt.instances import load_instance, load_library
+from trace_opt.benchmarks.instances import load_instance, load_library
 from trace_opt.core.objective import OBJECTIVES
 
 HARD = Path(__file__).resolve().parents[1] / "instances" / "hard"

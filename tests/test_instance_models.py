@@ -1,13 +1,13 @@
-"""Model-based instance sources (trace_opt/instance_models.py) and `instances build` with them."""
+"""Model-based instance sources (trace_opt/benchmarks/model_sources.py) and `instances build` with them."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from trace_opt.instance_models import (LogicDigitsCNN, apply_rule, load_logic_digits, model_source,
+from trace_opt.benchmarks.model_sources import (LogicDigitsCNN, apply_rule, load_logic_digits, model_source,
                                        voronoi_segments)
-from trace_opt.instances import build_library, load_instance
+from trace_opt.benchmarks.instances import build_library, load_instance
 
 
 def test_voronoi_segments_are_seeded_irregular_and_cover_every_cell():
@@ -103,7 +103,7 @@ def test_cli_build_takes_model_options(tmp_path, capsys):
 @pytest.mark.slow
 def test_logic_digits_cnn_learns_a_three_way_parity(tmp_path):
     """Trained here (about a minute): well above chance on held-out strips; a second call loads the cache."""
-    from trace_opt.instance_models import logic_digits_cnn
+    from trace_opt.benchmarks.model_sources import logic_digits_cnn
 
     m = logic_digits_cnn(3, "xor", seed=0, cache_dir=tmp_path)
     assert m.weights_source == "trained" and m.test_accuracy > 0.85

@@ -18,7 +18,7 @@ from solvers import get_solver
 from solvers.complete import exact_optimum
 from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, TraceProblem
-from trace_opt.instances import (FORMAT_VERSION, TableOracle, build_instance, build_library, check_table_size,
+from trace_opt.benchmarks.instances import (FORMAT_VERSION, TableOracle, build_instance, build_library, check_table_size,
                                  instance_from_table, leaderboard, leaderboard_table, load_instance, load_library,
                                  parse_solver_spec, save_instance, split_library, table_stats, write_leaderboard)
 from trace_opt.core.fingerprint import model_fingerprint
@@ -326,7 +326,7 @@ def test_tampered_optimum_is_refused_on_load(copied):
 
 
 def test_malformed_optima_are_refused_even_with_a_matching_checksum(copied):
-    from trace_opt.instances import _objectives_digest
+    from trace_opt.benchmarks.instances import _objectives_digest
 
     def edit(side):
         side["objectives"]["le"]["trajectory"] = [0] * side["t"]

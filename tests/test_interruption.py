@@ -22,7 +22,7 @@ import pytest
 
 from trace_opt.cli import main
 from trace_opt.core.io import interrupts_stop_the_run, stop_on_interrupt
-from trace_opt.scale import load_result
+from trace_opt.explanation.dataset import load_result
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "instances" / "sample"
@@ -173,8 +173,8 @@ def _trial_states(db: Path) -> list:
 def test_ctrl_c_stops_tune_marks_the_trial_failed_and_a_rerun_completes_it(tmp_path):
     import optuna
 
-    from trace_opt.instances import load_library
-    from trace_opt.tuning import evaluate_params
+    from trace_opt.benchmarks.instances import load_library
+    from trace_opt.benchmarks.tuning import evaluate_params
 
     out = tmp_path / "tune"
     args = ["tune", "--library", str(SAMPLE), "--trials", "3", "--budget", "4000", "--holdout-every", "0",
@@ -198,8 +198,8 @@ def test_ctrl_c_stops_tune_marks_the_trial_failed_and_a_rerun_completes_it(tmp_p
 def test_a_running_trial_of_a_killed_process_is_failed_and_retried_on_resume(tmp_path):
     import optuna
 
-    from trace_opt.instances import load_library
-    from trace_opt.tuning import _owner, tune
+    from trace_opt.benchmarks.instances import load_library
+    from trace_opt.benchmarks.tuning import _owner, tune
 
     lib = load_library(SAMPLE)[:2]
     res = tune("sa", lib, budget=200, n_trials=1, out_dir=tmp_path, plots=False)
@@ -219,7 +219,7 @@ def test_a_running_trial_of_a_killed_process_is_failed_and_retried_on_resume(tmp
 # ------------------------------------------------------------------------------------ leaderboard
 @pytest.mark.slow
 def test_ctrl_c_stops_the_leaderboard_and_a_rerun_equals_an_uninterrupted_board(tmp_path):
-    from trace_opt.instances import leaderboard, load_library
+    from trace_opt.benchmarks.instances import leaderboard, load_library
 
     out = tmp_path / "board"
     spec = "sa:iterations=150000"

@@ -12,7 +12,7 @@ from solvers import anneal_kernels as AK
 from trace_opt.core import kernels as K
 from trace_opt.core.objective import Objective
 from trace_opt.core.problem import TraceProblem
-from trace_opt.rankings import kendall_tau_distance
+from trace_opt.explanation.rankings import kendall_tau_distance
 from trace_opt.core.synthetic import SyntheticSetFunction
 
 

@@ -14,7 +14,7 @@ PACKAGES = ("trace_opt", "solvers", "neighbourhoods")
 LAYERS = {
     "trace_opt.core": 0, "neighbourhoods": 0,
     "solvers": 1, "trace_opt.models": 1,
-    "trace_opt": 2,  # the applications: explain, lockstep, rankings, baselines, evaluation, reports, ...
+    "trace_opt": 2,  # the applications: explanation, attribution, benchmarks
     "trace_opt.cli": 3, "trace_opt.__main__": 3,
 }
 
@@ -88,8 +88,8 @@ def test_the_layer_test_sees_a_function_local_import(tmp_path):
     path = ROOT / "solvers" / "complete.py"
     found = _imports("solvers.complete", path, _modules())
     assert "solvers.kernels" in found  # imported at the top as `from . import kernels`
-    text = "def f():\n    from trace_opt.explanation import explain\n"
+    text = "def f():\n    from trace_opt.explanation.explainer import explain\n"
     probe = tmp_path / "probe.py"
     probe.write_text(text)
-    assert _imports("solvers.probe", probe, _modules()) == {"trace_opt.explanation"}
-    assert _layer("trace_opt.explanation") > _layer("solvers.probe")
+    assert _imports("solvers.probe", probe, _modules()) == {"trace_opt.explanation.explainer"}
+    assert _layer("trace_opt.explanation.explainer") > _layer("solvers.probe")

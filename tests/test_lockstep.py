@@ -8,7 +8,7 @@ import torch
 from exact_models import ExactNet
 
 from trace_opt import ModelOracle, TraceProblem, explain
-from trace_opt.lockstep import LockstepStats, explain_many
+from trace_opt.explanation.lockstep import LockstepStats, explain_many
 
 X = torch.rand(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
 
@@ -131,7 +131,7 @@ def test_settings_checked_before_work_and_no_state_leaks(exact):
 def test_explain_dataset_in_lockstep_writes_the_solo_records(tmp_path, exact):
     """``explain_dataset(lockstep=N)``: the same result files as one-by-one (on a batch-invariant
     model), a failing input recorded, a rerun skips what is finished, --lockstep on the command line."""
-    from trace_opt.scale import comparable, explain_dataset, load_result
+    from trace_opt.explanation.dataset import comparable, explain_dataset, load_result
 
     xs = [X[0], torch.rand(1, 9, 9), X[2], X[3]]  # the second cannot go through the model
     opts = dict(features=(2, 2), solver="sa", solver_options={"iterations": 60}, budget=300, seed=1)

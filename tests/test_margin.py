@@ -1,4 +1,4 @@
-"""trace_opt.margin: exact set-function attributions from a 2^t table, and the optimum / best-ranking margin."""
+"""trace_opt.benchmarks.margin: exact set-function attributions from a 2^t table, and the optimum / best-ranking margin."""
 import itertools
 import math
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from solvers.complete import exact_optimum, table_scores
-from trace_opt.difficulty import additivity
-from trace_opt.instance_families import LogicSetFunction
-from trace_opt.margin import ATTRIBUTIONS, improvement_ratio, margin, normalised_gap, set_function_attributions
+from trace_opt.benchmarks.difficulty import additivity
+from trace_opt.benchmarks.families import LogicSetFunction
+from trace_opt.benchmarks.margin import ATTRIBUTIONS, improvement_ratio, margin, normalised_gap, set_function_attributions
 
 
 def _brute_force_shapley(table, t):

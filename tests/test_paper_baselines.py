@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from trace_opt import grid_features, tabular_features
-from trace_opt.baselines import BASELINES, applicable_baselines, attribute, available_baselines, make_input
+from trace_opt.attribution.baselines import BASELINES, applicable_baselines, attribute, available_baselines, make_input
 from trace_opt.models.architectures import DigitsCNN8
-from trace_opt.paper_baselines import (RANKING_RULES, excitation_backprop, iba_capacity, rise_pixel_masks,
+from trace_opt.attribution.paper_baselines import (RANKING_RULES, excitation_backprop, iba_capacity, rise_pixel_masks,
                                        rise_pixel_saliency)
 
 SIDE, GRID = 8, 4                      # 8 x 8 image, 4 x 4 grid of 2 x 2 patches
@@ -75,7 +75,7 @@ def test_iba_capacity_is_near_zero_where_the_model_does_not_look():
 
 
 def test_extremal_masks_of_small_area_keep_only_the_region():
-    from trace_opt.paper_baselines import extremal_masks
+    from trace_opt.attribution.paper_baselines import extremal_masks
 
     model, x = region_model(), region_input()
     inp = make_input(model, x, 0, grid_features((SIDE, SIDE), GRID), "zeros")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from trace_opt import grid_features, tabular_features
-from trace_opt.evaluation import PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_input, summarise
-from trace_opt.report import _headline_text, table2_markdown
+from trace_opt.attribution.evaluation import PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_input, summarise
+from trace_opt.attribution.report import _headline_text, table2_markdown
 
 T = 8
 

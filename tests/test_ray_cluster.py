@@ -121,7 +121,7 @@ def _reap() -> None:  # pragma: no cover - runs in the subprocess
 def _child(out: Path) -> None:  # pragma: no cover - runs in the subprocess
     import ray
 
-    from trace_opt.scale import comparable, explain_dataset, load_result
+    from trace_opt.explanation.dataset import comparable, explain_dataset, load_result
 
     report: dict = {}
     port = 6380

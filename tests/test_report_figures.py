@@ -7,9 +7,9 @@ import pytest
 from matplotlib.colors import to_rgb
 
 from trace_opt import grid_features
-from trace_opt.baselines import available_baselines
-from trace_opt import report_plots as rp
-from trace_opt.rankings import trajectory_to_heatmap
+from trace_opt.attribution.baselines import available_baselines
+from trace_opt.attribution import report_plots as rp
+from trace_opt.explanation.rankings import trajectory_to_heatmap
 
 
 def _dist(a, b):

@@ -9,7 +9,7 @@ import torch
 from exact_models import ExactNet
 
 from trace_opt import ModelOracle, TraceProblem, explain
-from trace_opt.scale import comparable, explain_dataset, load_result
+from trace_opt.explanation.dataset import comparable, explain_dataset, load_result
 
 
 class LinearSoftmax:

@@ -10,8 +10,8 @@ import pytest
 
 from solvers import SOLVERS, get_solver
 from trace_opt import SetFunctionOracle, TraceProblem
-from trace_opt.instances import load_library
-from trace_opt.tuning import (SEARCH_SPACES, compare_on_holdout, evaluate_params, resolve_space, suggest_fixed,
+from trace_opt.benchmarks.instances import load_library
+from trace_opt.benchmarks.tuning import (SEARCH_SPACES, compare_on_holdout, evaluate_params, resolve_space, suggest_fixed,
                               suggest_params, tune)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
@@ -146,7 +146,7 @@ def test_outputs_and_holdout_comparison(lib, tmp_path):
     assert pd["mean"] == pytest.approx(np.mean(diffs), abs=1e-12) and pd["units"] == len(diffs)
     assert pd["tuned_wins"] + pd["ties"] + pd["default_wins"] == len(diffs)
     assert cmp["default_solver_params"]["iterations"] == 10_000  # the defaults compared are stated
-    from trace_opt.tuning import holdout_markdown
+    from trace_opt.benchmarks.tuning import holdout_markdown
     md = holdout_markdown({**cmp, "tuning_instances": [i.name for i in lib[:2]]})
     assert cmp["verdict"] in md and "Paired difference" in md
 

@@ -30,11 +30,11 @@ _EXPORTS = {
     "OUTPUTS": "trace_opt.models.oracles",
     "OBJECTIVES": "trace_opt.core.objective", "Objective": "trace_opt.core.objective",
     "Curves": "trace_opt.core.problem", "TraceProblem": "trace_opt.core.problem",
-    "attribution_to_trajectory": "trace_opt.rankings", "feature_scores": "trace_opt.rankings",
-    "kendall_tau_distance": "trace_opt.rankings", "scores_to_trajectory": "trace_opt.rankings",
-    "trajectory_to_heatmap": "trace_opt.rankings",
-    "Explanation": "trace_opt.explanation", "explain": "trace_opt.explanation",
-    "explain_many": "trace_opt.lockstep",
+    "attribution_to_trajectory": "trace_opt.explanation.rankings", "feature_scores": "trace_opt.explanation.rankings",
+    "kendall_tau_distance": "trace_opt.explanation.rankings", "scores_to_trajectory": "trace_opt.explanation.rankings",
+    "trajectory_to_heatmap": "trace_opt.explanation.rankings",
+    "Explanation": "trace_opt.explanation.explainer", "explain": "trace_opt.explanation.explainer",
+    "explain_many": "trace_opt.explanation.lockstep",
 }
 
 __all__ = sorted(_EXPORTS)

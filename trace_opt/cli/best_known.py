@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_opt.best_known import problem_spec, update_best_known
+from trace_opt.benchmarks.best_known import problem_spec, update_best_known
 from trace_opt.core.objective import OBJECTIVES
 
 
 def add_best_known_parser(isub) -> None:
-    from trace_opt.instance_families import FAMILIES, KINDS
+    from trace_opt.benchmarks.families import FAMILIES, KINDS
 
     b = isub.add_parser("best-known", help="run a solver on a generated problem (e.g. t = 49) and keep the best "
                                            "trajectory in a best-known file",
-                        description="Best-known solutions for problems without a table (trace_opt/best_known.py): "
+                        description="Best-known solutions for problems without a table (trace_opt/benchmarks/best_known.py): "
                                     "the file is replaced atomically, and only when this run beats it.")
     b.add_argument("--file", type=Path, required=True, metavar="F", help="the best-known file (<name>.best.json)")
     b.add_argument("--family", default="logic", choices=sorted(FAMILIES))

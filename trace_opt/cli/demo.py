@@ -106,7 +106,7 @@ def _demo(args) -> int:
     from solvers import greedy_order
     from trace_opt.models.data import digits_cnn, load_digits_split
     from trace_opt.core.io import atomic_write_json, check_output_dir, json_values
-    from trace_opt.plots import plot_curves, plot_deletion_sequence, plot_overlay
+    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
 
     start = time.perf_counter()
     progress = not args.no_progress

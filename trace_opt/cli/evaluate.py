@@ -8,7 +8,7 @@ import numpy as np
 
 from trace_opt.core.io import check_output_dir
 from trace_opt.core.validation import check_positive_int
-from trace_opt.report import DATASETS, make_setup, run_report
+from trace_opt.attribution.report import DATASETS, make_setup, run_report
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:

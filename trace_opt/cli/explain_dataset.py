@@ -7,7 +7,7 @@ from pathlib import Path
 
 from trace_opt.core.io import check_output_dir
 from trace_opt.models.data import load_model_and_data
-from trace_opt.scale import check_ray_address, explain_dataset
+from trace_opt.explanation.dataset import check_ray_address, explain_dataset
 
 
 def add_explain_dataset_parser(sub) -> None:

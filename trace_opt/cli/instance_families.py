@@ -4,16 +4,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from trace_opt.instance_families import FAMILIES, KINDS, build_family_library, parse_sizes
+from trace_opt.benchmarks.families import FAMILIES, KINDS, build_family_library, parse_sizes
 
 
 def add_family_subcommands(isub) -> None:
     """``instances generate`` (a library from a family), ``instances stats`` (difficulty measures) and
-    ``instances best-known`` (best-known solutions without a table, ``trace_opt.best_known``)."""
+    ``instances best-known`` (best-known solutions without a table, ``trace_opt.benchmarks.best_known``)."""
     from trace_opt.core.objective import OBJECTIVES
 
     g = isub.add_parser("generate", help="build a library from a seeded instance family with a difficulty knob",
-                        description="Evaluate all 2^t sets of a generated set function (trace_opt/instance_families.py) "
+                        description="Evaluate all 2^t sets of a generated set function (trace_opt/benchmarks/families.py) "
                                     "into instances with exact optima and difficulty measures. Seeds first-seed, "
                                     "first-seed+1, ... at each size; existing instances with the same parameters are kept.")
     g.add_argument("--family", default="logic", choices=sorted(FAMILIES))
@@ -32,7 +32,7 @@ def add_family_subcommands(isub) -> None:
     s = isub.add_parser("stats", help="difficulty measures of every instance of a library and a summary",
                         description="Additivity (R^2 of the first-order fit of D and of the objective's c), greedy's "
                                     "normalised gap, the number of optimal trajectories, inert features, the random "
-                                    "mean and the per-level bound's gap (trace_opt/difficulty.py), per instance, with "
+                                    "mean and the per-level bound's gap (trace_opt/benchmarks/difficulty.py), per instance, with "
                                     "the summary greedy_optimal_fraction and median_greedy_normalised_gap. Measures "
                                     "stored in an instance are used; older instances are measured on the fly.")
     s.add_argument("--library", type=Path, required=True, metavar="DIR")
@@ -68,8 +68,8 @@ def _cli_generate(args) -> int:
 def _cli_stats(args) -> int:
     import json
 
-    from trace_opt.difficulty import library_stats, stats_table
-    from trace_opt.instances import load_library
+    from trace_opt.benchmarks.difficulty import library_stats, stats_table
+    from trace_opt.benchmarks.instances import load_library
 
     stats = library_stats(load_library(args.library), args.objective, recompute=args.recompute)
     stats["library"] = str(args.library)

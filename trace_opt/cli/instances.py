@@ -8,7 +8,7 @@ from pathlib import Path
 
 from trace_opt.core.io import check_output_dir
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.instances import (MAX_T, build_library, leaderboard, leaderboard_size, leaderboard_table,
+from trace_opt.benchmarks.instances import (MAX_T, build_library, leaderboard, leaderboard_size, leaderboard_table,
                                  load_library, write_leaderboard)
 
 
@@ -30,12 +30,12 @@ def add_instances_parser(sub) -> None:
     """The ``instances`` subcommand: ``build``, ``leaderboard``, ``verify``."""
     p = sub.add_parser("instances", help="benchmark instances with known optima: build a library, run a leaderboard",
                        description="Instances freeze one explanation problem into its 2^t table of D(S) with exact "
-                                   "optima (format: trace_opt/instances.py).")
+                                   "optima (format: trace_opt/benchmarks/instances.py).")
     isub = p.add_subparsers(dest="instances_command", metavar="ACTION")
     isub.required = True
     b = isub.add_parser("build", help="build a library from a model (default: the digits CNN)",
                         description="Evaluate all 2^t sets for test inputs of a model (default: the 8x8 digits CNN; "
-                                    "trace_opt/instance_models.py) into instances with exact optima and difficulty "
+                                    "trace_opt/benchmarks/model_sources.py) into instances with exact optima and difficulty "
                                     "measures; existing instances of the same model are kept (rerunning resumes).")
     from trace_opt.cli._args import int_at_least
 
@@ -50,7 +50,7 @@ def add_instances_parser(sub) -> None:
                         "mean makes every feature matter")
     b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"],
                    help="the model output tabulated (default: logit)")
-    from trace_opt.instance_models import FEATURE_KINDS, MODELS, RULES
+    from trace_opt.benchmarks.model_sources import FEATURE_KINDS, MODELS, RULES
 
     b.add_argument("--model", default="digits-cnn8", choices=list(MODELS),
                    help="digits-cnn8|28: the bundled digits CNNs; logic-digits: a CNN trained here (seeded, cached) "

@@ -1,7 +1,7 @@
 """Tables of D over all 2^t sets (indexed by bitmask) and the oracle that serves them (no torch).
 
 ``TableOracle`` answers like a live model oracle (same counters, cache and limits), so any solver runs
-on a frozen problem at memory speed and its optimality gap is exact (``trace_opt.instances``).
+on a frozen problem at memory speed and its optimality gap is exact (``trace_opt.benchmarks.instances``).
 ``check_table`` validates a table, ``check_table_size`` refuses a t whose table would not fit
 (``MAX_T``), ``table_stats`` says which features are inert.
 """

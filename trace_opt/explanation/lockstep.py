@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.explanation import check_settings, explain, torch_threads
+from trace_opt.explanation.explainer import check_settings, explain, torch_threads
 
 ERRORS = ("raise", "return")
 

@@ -1,7 +1,7 @@
 """The paper's Table-2 baselines that Captum lacks: IBA, Extremal Perturbation, Excitation Backprop,
 and RISE with pixel-level masks (the project's ``rise`` samples on the feature grid).
 
-Each is registered in ``trace_opt.baselines`` (``available_baselines()``) and returns an input-shaped
+Each is registered in ``trace_opt.attribution.baselines`` (``available_baselines()``) and returns an input-shaped
 map where higher means more important; how the map becomes one score per feature (the ranking
 rule) is the registered default below and is recorded with every attribution:
 
@@ -517,7 +517,7 @@ def _rise_pixel(inp, **options):
 
 
 def register_all(register) -> None:
-    """Register the four methods with ``trace_opt.baselines.register_baseline`` (called once by it)."""
+    """Register the four methods with ``trace_opt.attribution.baselines.register_baseline`` (called once by it)."""
     register("iba", _iba, needs_gradients=True, aggregate="sum", label="IBA", beta=10.0, steps=10, lr=1.0)
     register("extremal-perturbation", _extremal_perturbation, needs_gradients=True, aggregate="mean", label="EP",
              max_iter=300)

@@ -45,7 +45,7 @@ import numpy as np
 
 from trace_opt.core.validation import check_positive_int
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
-from trace_opt.explanation import DegenerateExplanationWarning, check_settings
+from trace_opt.explanation.explainer import DegenerateExplanationWarning, check_settings
 from trace_opt.core.io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -94,7 +94,7 @@ def _split_run_values(d, run: dict, prefix: str = ""):
 
 def _explain_one(model, x, target, item_id: str, index: int, settings: dict, config_hash: str) -> dict:
     """Explain one input; never raises for a failing input (the error is returned as a record)."""
-    from trace_opt.explanation import explain
+    from trace_opt.explanation.explainer import explain
 
     start = time.perf_counter()
     record = {"id": item_id, "index": index, "config_hash": config_hash}
@@ -132,8 +132,8 @@ def _fill_record(record: dict, run: dict, outcome, degenerate=(), target=None) -
 def _explain_group(model, chunk: list, settings: dict, config_hash: str) -> list:
     """The inputs of a chunk explained together by ``explain_many`` (lockstep: their searches share
     model calls); the same records as ``_explain_one`` would write, one per input."""
-    from trace_opt.explanation import DegenerateExplanationWarning as Degenerate, degenerate_messages
-    from trace_opt.lockstep import explain_many
+    from trace_opt.explanation.explainer import DegenerateExplanationWarning as Degenerate, degenerate_messages
+    from trace_opt.explanation.lockstep import explain_many
 
     settings = dict(settings)
     threads = settings.pop("torch_threads", 1)

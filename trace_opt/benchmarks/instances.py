@@ -29,7 +29,7 @@ File format (version 2): two files with the same stem.
     D values among the 2^t), ``effective_t`` (features whose deletion changes D for some set) and
     ``inert_features`` (the others: deleting them never matters, e.g. an all-zero patch under a
     zeros reference, which makes an instance easier than its t suggests), and
-    ``metadata["difficulty"]``: the difficulty measures of ``trace_opt.difficulty`` (additivity,
+    ``metadata["difficulty"]``: the difficulty measures of ``trace_opt.benchmarks.difficulty`` (additivity,
     greedy's normalised gap, the number of optimal trajectories, the per-level bound's gap, ...;
     computed on the fly for instances built before they existed: ``instances stats``).
 
@@ -58,8 +58,8 @@ from trace_opt.core.problem import TraceProblem
 from trace_opt.core.objective import OBJECTIVES
 # TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
 from trace_opt.core.table import MAX_T, TableOracle, check_table as _check_values, check_table_size, table_stats  # noqa: F401
-from trace_opt.difficulty import objective_summary
-from trace_opt.paired import standard_error
+from trace_opt.benchmarks.difficulty import objective_summary
+from trace_opt.core.paired import standard_error
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
@@ -141,8 +141,8 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
     meta = dict(metadata or {})
     meta.setdefault("table", table_stats(v))
     objectives = objective_summary(v)
-    if "difficulty" not in meta:  # difficulty measures (trace_opt.difficulty), stored with the instance
-        from trace_opt.difficulty import difficulty
+    if "difficulty" not in meta:  # difficulty measures (trace_opt.benchmarks.difficulty), stored with the instance
+        from trace_opt.benchmarks.difficulty import difficulty
 
         meta["difficulty"] = difficulty(v, objectives, str(meta.get("output") or "logit"))
     return Instance(name=name, values=v, metadata=meta, objectives=objectives,
@@ -369,7 +369,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
 
     ``grids[j]`` is the feature grid of the j-th instance (t = rows * cols), on test input
     ``inputs[j]`` (default: 0, 1, 2, ...); the target is the model's predicted class. ``model`` is one
-    of ``trace_opt.instance_models.MODELS`` (default ``digits-cnn{size}``; ``logic-digits`` takes
+    of ``trace_opt.benchmarks.model_sources.MODELS`` (default ``digits-cnn{size}``; ``logic-digits`` takes
     ``rule`` and ``regions``; ``breast-cancer-mlp`` takes grids ``1xT``: T contiguous column groups);
     ``features="superpixels"`` replaces each grid by a seeded irregular segmentation with as many cells
     (seed = the input index). Existing valid instances are kept (rerunning resumes). Returns the
@@ -377,7 +377,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
     """
     import torch
 
-    from trace_opt.instance_models import FEATURE_KINDS, MODELS, model_source
+    from trace_opt.benchmarks.model_sources import FEATURE_KINDS, MODELS, model_source
 
     model_name = f"digits-cnn{size}" if model is None else check_choice("model", model, MODELS)
     check_choice("features", features, FEATURE_KINDS)
@@ -412,7 +412,7 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
             meta["input"]["region_digits"] = [int(d) for d in src.extra_labels[idx]]
         if features != "grid":
             meta["segmentation"] = {"kind": "voronoi", "cells": rows * cols, "seed": idx,
-                                    "function": "trace_opt.instance_models.voronoi_segments"}
+                                    "function": "trace_opt.benchmarks.model_sources.voronoi_segments"}
         inst = build_instance(net, x, target, feats, reference, output, name=name, metadata=meta,
                               max_t=max_t, progress=progress)
         inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)

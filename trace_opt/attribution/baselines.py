@@ -36,7 +36,7 @@ import torch
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.core.features import Features, as_features
 from trace_opt.models.references import make_reference
-from trace_opt.rankings import attribution_to_trajectory, feature_scores, scores_to_trajectory
+from trace_opt.explanation.rankings import attribution_to_trajectory, feature_scores, scores_to_trajectory
 
 
 # --------------------------------------------------------------------------- inputs and registry
@@ -457,8 +457,8 @@ register_baseline("lime", _lime, aggregate="mean", label="LIME", n_samples=300)
 register_baseline("rise", _rise, aggregate="mean", label="RISE", n_masks=500, p_keep=0.5)
 register_baseline("random", _random, label="Random")
 
-# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE (trace_opt.paper_baselines)
-from trace_opt import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
+# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE (trace_opt.attribution.paper_baselines)
+from trace_opt.attribution import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
 
 _paper_baselines.register_all(register_baseline)
 

@@ -14,7 +14,7 @@ from trace_opt.core.oracle import Oracle
 from trace_opt.models.oracles import PRECISIONS, make_oracle
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.rankings import trajectory_to_heatmap
+from trace_opt.explanation.rankings import trajectory_to_heatmap
 from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options, make_reference
 
 

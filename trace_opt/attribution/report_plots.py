@@ -1,6 +1,6 @@
 """Figures of the evaluation report (matplotlib, PNG, written atomically).
 
-Each function takes the plain dicts produced by ``trace_opt.evaluation`` (``summarise``, records,
+Each function takes the plain dicts produced by ``trace_opt.attribution.evaluation`` (``summarise``, records,
 ``sanity_check``) and a path, and returns the path. Paper figure numbers are given for reference.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.evaluation import OUTPUT_TAGS, method_label, trace_name
+from trace_opt.attribution.evaluation import OUTPUT_TAGS, method_label, trace_name
 from trace_opt.core.io import atomic_savefig
 
 OUTPUT_NAMES = {"logit": "logit", "prob": "probability"}
@@ -45,7 +45,7 @@ _BASELINE_DASHES = ("-", "--", "-.", (0, (3, 1, 1, 1, 1, 1)))
 def baseline_style(name: str) -> dict:
     """Colour and dash pattern of a baseline: fixed by its place in the registry (the same in every
     figure), from ``BASELINE_PALETTE`` (no TRACE red/purple, no Random grey)."""
-    from trace_opt.baselines import available_baselines
+    from trace_opt.attribution.baselines import available_baselines
 
     names = [n for n in available_baselines() if n != "random"]
     i = names.index(name) if name in names else (sum(map(ord, name)) % len(BASELINE_PALETTE))

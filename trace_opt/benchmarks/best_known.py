@@ -5,7 +5,7 @@ any run has found. A *best-known file* holds it for one problem and one objectiv
 
 ``<name>.best.json`` (UTF-8 JSON)
     ``format`` = ``"trace-best-known"``, ``format_version`` = 1, ``name``, ``t``, ``objective``;
-    ``problem``: ``{"family": ..., "params": {...}}``, a generator of ``trace_opt.instance_families``
+    ``problem``: ``{"family": ..., "params": {...}}``, a generator of ``trace_opt.benchmarks.families``
     with all its parameters (t and seed included), so the problem is rebuilt exactly from the file;
     ``best``: ``score`` (the maximised chain sum), ``value`` (the paper's sign), ``trajectory``,
     ``solver`` (spec label), ``solver_name``, ``solver_params``, ``budget`` (forward passes),
@@ -55,7 +55,7 @@ CHECK_RTOL = 1e-9
 
 def problem_spec(family: str, **params) -> dict:
     """The canonical ``{"family", "params"}`` of a generator (all its parameters, defaults included)."""
-    from trace_opt.instance_families import make_generator
+    from trace_opt.benchmarks.families import make_generator
 
     gen = make_generator(family, **params)
     return {"family": family, "params": json.loads(json.dumps(gen.params()))}
@@ -63,7 +63,7 @@ def problem_spec(family: str, **params) -> dict:
 
 def make_problem(spec: dict, objective: str = "le-mo") -> TraceProblem:
     """A fresh ``TraceProblem`` (counted, cached oracle) over the generator a spec names."""
-    from trace_opt.instance_families import make_generator
+    from trace_opt.benchmarks.families import make_generator
 
     gen = make_generator(spec["family"], **spec["params"])
     return TraceProblem(gen.oracle(), objective)
@@ -102,7 +102,7 @@ def interval_upper_bound(spec: dict, objective: str = "le-mo") -> dict | None:
     ({} and all), so the optimum is at most ``c({}) + c(all) + (t - 1) * max c`` with ``max c`` =
     ``hi`` (le), ``-lo`` (mo), ``hi - lo`` (le-mo). Loose, but a certificate.
     """
-    from trace_opt.instance_families import LogicSetFunction, make_generator
+    from trace_opt.benchmarks.families import LogicSetFunction, make_generator
 
     check_choice("objective", objective, OBJECTIVES)
     gen = make_generator(spec["family"], **spec["params"])
@@ -232,7 +232,7 @@ def update_best_known(path, spec: dict, solver="tabu", budget: int = 10_000, see
     """
     from solvers import get_solver
 
-    from trace_opt.instances import parse_solver_spec
+    from trace_opt.benchmarks.instances import parse_solver_spec
 
     path = Path(path)
     check_choice("objective", objective, OBJECTIVES)

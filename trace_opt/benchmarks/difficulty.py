@@ -1,7 +1,7 @@
 """How hard an instance is: difficulty measures computed from its complete 2^t table of D(S).
 
 A solver researcher needs to know whether an instance can separate algorithms at all. From the table
-(bitmask-indexed, as in ``trace_opt.instances``) this module measures:
+(bitmask-indexed, as in ``trace_opt.benchmarks.instances``) this module measures:
 
 ``additivity_r2``
     R^2 of the best first-order least-squares fit ``D(S) ~ a + sum_{i in S} b_i`` over all 2^t sets.
@@ -102,7 +102,7 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
     """Every difficulty measure of a table (see the module docstring).
 
     ``objectives``: the instance's per-objective summary (``optimum``, ``random_mean``, ``bound``), as
-    ``trace_opt.instances`` stores it; computed from the table when not given.
+    ``trace_opt.benchmarks.instances`` stores it; computed from the table when not given.
     """
     from solvers.greedy import greedy_order
     from solvers.complete import objective_table, table_scores

@@ -185,7 +185,7 @@ class _Chunks:
 
 #: family name -> generator class (constructor: t, seed, **params)
 FAMILIES = {"logic": LogicSetFunction, "chunks": _Chunks}
-_GENERATOR_PATHS = {"logic": "trace_opt.instance_families.LogicSetFunction",
+_GENERATOR_PATHS = {"logic": "trace_opt.benchmarks.families.LogicSetFunction",
                     "chunks": "trace_opt.core.synthetic.SyntheticSetFunction"}
 
 
@@ -211,7 +211,7 @@ def family_instance_name(family: str, t: int, seed: int, **params) -> str:
 
 def family_instance(family: str, t: int, seed: int = 0, name: str | None = None, **params):
     """An ``Instance`` from all 2^t values of a family's generator, with exact optima and difficulty."""
-    from trace_opt.instances import instance_from_table
+    from trace_opt.benchmarks.instances import instance_from_table
 
     gen = make_generator(family, t, seed, **params)
     start = time.perf_counter()
@@ -226,7 +226,7 @@ def family_instance(family: str, t: int, seed: int = 0, name: str | None = None,
 def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), log=None, **params) -> list[Path]:
     """Write one instance per (t, seed) of ``family`` into ``out_dir``; an existing instance whose
     recorded family, params and seed match is kept (rerunning resumes). Returns the sidecar paths."""
-    from trace_opt.instances import _paths, keep_existing, save_instance
+    from trace_opt.benchmarks.instances import _paths, keep_existing, save_instance
 
     check_choice("family", family, FAMILIES)
     ts = [check_positive_int("t", t, minimum=2) for t in ts]

@@ -143,11 +143,11 @@ def _evaluate_case(case: Case, seed: int = 0) -> dict:
     from solvers import get_solver
     from solvers.complete import table_scores
 
-    from trace_opt.baselines import applicable_baselines, attribute
+    from trace_opt.attribution.baselines import applicable_baselines, attribute
     from trace_opt.core.features import tabular_features
     from trace_opt.core.table import TableOracle
     from trace_opt.core.problem import TraceProblem
-    from trace_opt.rankings import scores_to_trajectory
+    from trace_opt.explanation.rankings import scores_to_trajectory
 
     case.model.eval()
     table = _table(case)
@@ -200,7 +200,7 @@ def _order(sigma) -> str:
 
 def ground_truth_markdown(results: list[dict] | None = None) -> str:
     """The report section: per case, the exact TRACE orders and every attribution order, optimal or not."""
-    from trace_opt.evaluation import method_label
+    from trace_opt.attribution.evaluation import method_label
 
     results = ground_truth_results() if results is None else results
     lines = ["# Ground truth: models whose best trajectories are known", "",

@@ -47,8 +47,8 @@ import numpy as np
 from solvers.complete import cs_bounds, exact_optimum, is_optimal, normalised_gap, objective_table, table_scores
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.table import check_table
-from trace_opt.difficulty import additivity
-from trace_opt.rankings import scores_to_trajectory
+from trace_opt.benchmarks.difficulty import additivity
+from trace_opt.explanation.rankings import scores_to_trajectory
 
 #: the set-function attributions of ``set_function_attributions``, in report order
 ATTRIBUTIONS = ("shapley", "banzhaf", "occlusion", "leave-one-in")

@@ -248,7 +248,7 @@ def model_source(name: str = "digits-cnn8", seed: int = 0, rule: str = "xor", re
     model = logic_digits_cnn(regions=regions, rule=rule, seed=seed)
     _, X, _, y, _, digits = load_logic_digits(regions, rule, seed, return_digits=True)
     return ModelSource(model, X, y, f"logic{regions}{rule}",
-                       {"model": f"trace_opt.instance_models.logic_digits_cnn(regions={regions}, rule={rule!r}, "
+                       {"model": f"trace_opt.benchmarks.model_sources.logic_digits_cnn(regions={regions}, rule={rule!r}, "
                                  f"seed={seed})",
                         "model_fingerprint": model_fingerprint(model),
                         "model_test_accuracy": float(model.test_accuracy)},

@@ -25,14 +25,14 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.baselines import applicable_baselines, attribute, get_baseline, make_input
+from trace_opt.attribution.baselines import applicable_baselines, attribute, get_baseline, make_input
 from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_write_json, stop_on_interrupt
 from trace_opt.models.oracles import make_oracle as build_oracle
 from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.paired import standard_error
+from trace_opt.core.paired import standard_error
 
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
@@ -287,7 +287,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
     rec["forward_passes"] = {o: oracles[o].forward_passes for o in config.outputs}
     if keep_maps:
-        from trace_opt.rankings import trajectory_to_heatmap
+        from trace_opt.explanation.rankings import trajectory_to_heatmap
         for name, m in rec["methods"].items():
             if m["kind"] != "baseline":
                 maps[name] = trajectory_to_heatmap(np.asarray(m["trajectory"]), features, alpha=1.0).tolist()

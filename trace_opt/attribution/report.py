@@ -3,9 +3,9 @@
 ``run_report(dataset, n, out, ...)`` loads a bundled scikit-learn dataset and its small model
 (``trace_opt.models.data``), or takes your own model and inputs as a ``Setup`` (``make_setup``; on the
 command line ``--model FILE --data FILE.npy``), evaluates TRACE and the baselines on the first ``n`` test inputs
-(``trace_opt.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
+(``trace_opt.attribution.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
 runs the randomisation sanity check on the first ``sanity_n`` inputs, draws the figures
-(``trace_opt.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
+(``trace_opt.attribution.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
 
 Datasets: ``digits8`` (CNN on 8 x 8 digits, 4 x 4 grid of 2 x 2 patches, t = 16, zero reference),
 ``digits28`` (CNN on digits upsampled to 28 x 28, 7 x 7 grid of 4 x 4 patches, t = 49, zero
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label,
+from trace_opt.attribution.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label,
                          sanity_check, summarise, trace_name)
 from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.features import Features, as_features, grid_features, tabular_features
@@ -130,7 +130,7 @@ def make_setup(model, inputs, targets=None, *, labels=None, features=None, refer
     A torch module is put in eval mode (attributions and D(S) must be deterministic).
     """
     if not isinstance(model, (torch.nn.Module, BlackBox)):
-        raise ValueError(f"model must be a torch.nn.Module or a trace_opt.evaluation.BlackBox; got "
+        raise ValueError(f"model must be a torch.nn.Module or a trace_opt.attribution.evaluation.BlackBox; got "
                          f"{type(model).__name__} (wrap a callable as BlackBox({{'prob': fn}}, attribution_output='prob'))")
     if isinstance(model, torch.nn.Module):
         model.eval()
@@ -439,9 +439,9 @@ def _versions() -> dict:
 
 
 def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
-    """Fig. 1b from ``trace_opt.plots.plot_deletion_sequence`` for the first input (images only)."""
+    """Fig. 1b from ``trace_opt.explanation.plots.plot_deletion_sequence`` for the first input (images only)."""
     try:
-        from trace_opt.plots import plot_deletion_sequence
+        from trace_opt.explanation.plots import plot_deletion_sequence
     except ImportError:  # pragma: no cover - the demo's plotting module is missing
         return {}
     name = trace_name("logit", "le-mo")
@@ -469,8 +469,8 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
 
 def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> dict:
     """Fig. 1a: heatmaps of TRACE-y (Le-Mo) with alpha in {1, 2, 5} for the first inputs (images only)."""
-    from trace_opt.rankings import trajectory_to_heatmap
-    from trace_opt import report_plots as rp
+    from trace_opt.explanation.rankings import trajectory_to_heatmap
+    from trace_opt.attribution import report_plots as rp
 
     name = trace_name("logit", "le-mo")
     recs = [r for r in records[:n_inputs] if name in r["methods"]]
@@ -495,8 +495,8 @@ def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) ->
     from solvers import get_solver
 
     from trace_opt.core.problem import TraceProblem, ranks_of
-    from trace_opt.rankings import trajectory_to_heatmap
-    from trace_opt import report_plots as rp
+    from trace_opt.explanation.rankings import trajectory_to_heatmap
+    from trace_opt.attribution import report_plots as rp
 
     if not setup.image or setup.features.kind != "grid":
         return {}
@@ -555,7 +555,7 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                               cache_dir=out / "cache", progress=progress, log=log,
                               dataset_key=data_key)
     summary = summarise(records, config.outputs)
-    from trace_opt import report_plots as rp
+    from trace_opt.attribution import report_plots as rp
 
     figures = {"fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
                "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name}
@@ -573,7 +573,7 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     results = {"dataset": name, "description": setup.description, "t": setup.features.t,
                "selection": setup.selection,
                "command": command or (f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
-                                      if name in DATASETS else "the Python API (trace_opt.report.run_report)"),
+                                      if name in DATASETS else "the Python API (trace_opt.attribution.report.run_report)"),
                "config": config.to_dict(), "versions": _versions(),
                "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
                "torch_threads": torch.get_num_threads(),

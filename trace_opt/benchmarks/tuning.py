@@ -39,7 +39,7 @@ import numpy as np
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_savefig, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.paired import standard_error
+from trace_opt.core.paired import standard_error
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 _INITS = ["greedy", "greedy-morf", "random"]
@@ -171,13 +171,13 @@ def _check_inputs(instances, problems):
         raise ValueError(f"instances/problems must be a list; got {type(items).__name__}")
     if not items:
         raise ValueError("instances/problems is empty; give at least one")
-    from trace_opt.instances import Instance
+    from trace_opt.benchmarks.instances import Instance
     from trace_opt.core.problem import TraceProblem
 
     kind, name = (Instance, "instances") if instances is not None else (TraceProblem, "problems")
     bad = [type(v).__name__ for v in items if not isinstance(v, kind)]
     if bad:
-        raise ValueError(f"{name} must hold {kind.__name__} objects (e.g. from trace_opt.instances.load_library); "
+        raise ValueError(f"{name} must hold {kind.__name__} objects (e.g. from trace_opt.benchmarks.instances.load_library); "
                          f"got {bad[0]}")
 
 
