@@ -70,7 +70,7 @@ class GeneticAlgorithm(Polishing, Solver):
     mutation_rate : probability that a child is mutated once (applied after crossover).
     elitism : best individuals copied unchanged into the next generation (0..population-1).
     seeds : initial individuals: names in ``("greedy", "greedy-morf")`` and/or permutations (e.g. from
-        attribution rankings, ``trace_opt.rankings.attribution_to_trajectory``); the rest are random.
+        attribution rankings, ``trace_opt.explanation.rankings.attribution_to_trajectory``); the rest are random.
     polish_window : if set, finish with exact window moves of this width on the best individual; the
         generations then run on ``1 - polish_share`` of every limit of the solve and polishing gets the
         rest (``solvers.window.Polishing``).
