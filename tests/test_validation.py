@@ -234,7 +234,7 @@ def test_greedy_and_registry_refusals(problem):
     (dict(batch_size=0), "batch_size"),
     # options that used to escape as TypeErrors, or be ignored silently
     (dict(iterations=10),
-     r"explain: unknown option\(s\) \['iterations'\]; accepted: \['noise_std', 'sigma', 'value'\]"),
+     r"\['iterations'\] is not a setting of an explanation; expected among .*solver hyperparameters go in solver_options"),
     (dict(sigma=-3), r"sigma=-3 is only used by reference='blur'; reference='zeros' ignores it"),
     (dict(reference="blur", value=1.0), "value=1.0 is only used by reference='constant'"),
     (dict(solver_options={"foo": 1}),

@@ -1,8 +1,11 @@
 """TRACE: explain a model by the trajectory (deletion order) of its input features.
 
-Public surface: ``explain`` and ``explain_many``; features (``grid_features``, ``segmentation_features``,
-``tabular_features``); ``make_reference``; oracles (``ModelOracle``, ``CallableOracle``,
-``SetFunctionOracle``); ``TraceProblem`` and ``Curves``; ranking helpers.
+Public surface: ``explain``, ``explain_many`` and ``explain_dataset``, or ``Explainer`` (a model bound to
+``ExplainSettings``, the one settings object every entry point and command builds); the solvers
+(``get_solver``, ``available_solvers``, ``Solver``, ``Budget``, ``Result``); features (``grid_features``,
+``segmentation_features``, ``tabular_features``); ``make_reference``; oracles (``ModelOracle``,
+``CallableOracle``, ``SetFunctionOracle``); ``TraceProblem`` and ``Curves``; ranking helpers; the warning
+``DegenerateExplanationWarning``.
 
 Layers (data flows one way; no module imports a higher one):
 
@@ -10,8 +13,9 @@ Layers (data flows one way; no module imports a higher one):
   set-function oracle, ``Objective``, ``TraceProblem``, features, the synthetic set function.
 * ``solvers`` and ``neighbourhoods`` (top-level packages): the search, on ``trace_opt.core`` only.
 * ``trace_opt.models``: the torch layer: model and black-box oracles, references, bundled data and models.
-* applications in ``trace_opt``: ``explain``, ``lockstep``, rankings and baselines, evaluation and
-  reports, plots, instances, tuning, data-set runs (``scale``); ``trace_opt.cli``: the command line.
+* applications: ``trace_opt.explanation`` (settings, explainer, lockstep, data-set runs, rankings, plots),
+  ``trace_opt.attribution`` (baselines and the evaluation report), ``trace_opt.benchmarks`` (instances,
+  families, difficulty, best-known solutions, tuning); ``trace_opt.cli``: the command line.
 
 The names below are loaded on first use, so ``import trace_opt.core`` (and ``import solvers``) never
 imports torch.
@@ -33,8 +37,12 @@ _EXPORTS = {
     "attribution_to_trajectory": "trace_opt.explanation.rankings", "feature_scores": "trace_opt.explanation.rankings",
     "kendall_tau_distance": "trace_opt.explanation.rankings", "scores_to_trajectory": "trace_opt.explanation.rankings",
     "trajectory_to_heatmap": "trace_opt.explanation.rankings",
-    "Explanation": "trace_opt.explanation.explainer", "explain": "trace_opt.explanation.explainer",
-    "explain_many": "trace_opt.explanation.lockstep",
+    "Explanation": "trace_opt.explanation.single", "explain": "trace_opt.explanation.explainer",
+    "explain_many": "trace_opt.explanation.lockstep", "explain_dataset": "trace_opt.explanation.dataset",
+    "Explainer": "trace_opt.explanation.explainer", "ExplainSettings": "trace_opt.explanation.settings",
+    "DegenerateExplanationWarning": "trace_opt.explanation.single",
+    "Budget": "trace_opt.core.budget", "Result": "solvers.base", "Solver": "solvers.base",
+    "get_solver": "solvers.base", "available_solvers": "solvers.base",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.cli._args import int_at_least
+from trace_opt.cli._args import (add_explain_arguments, add_progress_argument, explain_settings, int_at_least,
+                                on_device)
 
 DEMO_GRID = 4  # 4 x 4 patches of 2 x 2 pixels on the 8 x 8 digits: t = 16
 DEMO_SIZE = 8
@@ -24,8 +25,6 @@ DEMO_SIZE = 8
 
 def add_demo_parser(subparsers) -> None:
     """Add the ``demo`` subcommand."""
-    import solvers
-
     demo = subparsers.add_parser(
         "demo", help="explain real test digits with TRACE-(Le-Mo) and write JSON + figures",
         description="Train (or load from the cache) a small CNN on scikit-learn's 8x8 digits, explain N test "
@@ -35,40 +34,33 @@ def add_demo_parser(subparsers) -> None:
                       help="output folder (created if missing; default: runs/demo)")
     demo.add_argument("--n", type=int_at_least(1), default=4, metavar="N",
                       help="number of test digits to explain, the first N of the test split (default: 4)")
-    demo.add_argument("--solver", default="sa", choices=solvers.available_solvers(),
-                      help="registered search algorithm (default: sa, simulated annealing as in the paper)")
     demo.add_argument("--iterations", type=int_at_least(1), default=None, metavar="K",
                       help="solver iterations: the solver's own 'iterations' parameter if it has one (SA: K, "
                            "default 10000 as in the paper), otherwise an iteration limit of the budget")
-    demo.add_argument("--seed", type=int_at_least(0), default=0, metavar="S",
-                      help="seed of the search's random generator (default: 0)")
-    demo.add_argument("--budget", type=int_at_least(1), default=None, metavar="FP",
-                      help="forward-pass budget of each explanation's search (default: no limit)")
     demo.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                       help="where trained weights are cached (default: $TRACE_OPT_CACHE or "
                            "./.cache/trace-trajectories)")
-    demo.add_argument("--threads", type=int_at_least(1), default=1, metavar="N",
-                      help="torch intra-op threads for the model's forward passes (default: 1, fastest for this "
-                           "tiny CNN and robust on a shared CPU)")
-    demo.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    add_explain_arguments(demo, defaults={"features": DEMO_GRID, "output": "logit"},
+                          features_help=f"a G x G grid of patches on the 8 x 8 digits (default: {DEMO_GRID}, "
+                                        "2 x 2 pixels each, t = 16)")
+    add_progress_argument(demo)
     demo.set_defaults(func=run_demo)
 
 
-def _solver_and_budget(name: str, iterations: int | None, budget_fp: int | None):
-    """The solver object and budget dict; ``iterations`` goes to the solver if it takes it, else to the budget."""
-    from solvers import SOLVERS, get_solver
+def _demo_settings(args):
+    """The demo's ``ExplainSettings``: the flags, with ``--iterations`` given to the solver if it takes an
+    ``iterations`` parameter, else to the budget; and how it was applied."""
+    from solvers import SOLVERS
 
-    params, budget, applied = {}, {}, None
-    if iterations is not None:
-        if "iterations" in inspect.signature(SOLVERS[name].__init__).parameters:
-            params["iterations"] = iterations
-            applied = "solver parameter"
-        else:
-            budget["iterations"] = iterations
-            applied = "budget limit"
-    if budget_fp is not None:
-        budget["forward_passes"] = budget_fp
-    return get_solver(name, **params), (budget or None), applied
+    settings = explain_settings(args)
+    if args.iterations is None:
+        return settings, None
+    if "iterations" in inspect.signature(SOLVERS[settings.solver].__init__).parameters:
+        return settings.replace(solver_options={**settings.solver_options, "iterations": args.iterations}), \
+            "solver parameter"
+    budget = settings.budget_object()
+    return settings.replace(budget={"forward_passes": budget.forward_passes, "seconds": budget.seconds,
+                                    "iterations": args.iterations}), "budget limit"
 
 
 def _table(rows: list[dict]) -> str:
@@ -88,17 +80,14 @@ def _table(rows: list[dict]) -> str:
 
 def run_demo(args) -> int:
     """The ``demo`` command (see ``build_parser``); torch threads are restored afterwards."""
-    import torch
+    from trace_opt.explanation.single import torch_threads
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
-        return _demo(args)
-    finally:
-        torch.set_num_threads(previous_threads)
+    settings, iterations_applied = _demo_settings(args)  # every flag checked before any work
+    with torch_threads(settings.threads):  # also around the greedy baseline below
+        return _demo(args, settings, iterations_applied)
 
 
-def _demo(args) -> int:
+def _demo(args, settings, iterations_applied) -> int:
     import matplotlib.pyplot as plt
     from tqdm.auto import tqdm
 
@@ -109,12 +98,14 @@ def _demo(args) -> int:
     from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
 
     start = time.perf_counter()
-    progress = not args.no_progress
-    solver, budget, iterations_applied = _solver_and_budget(args.solver, args.iterations, args.budget)
+    progress = settings.progress
+    solver = settings.solver_object()
     out = check_output_dir("--out", args.out, create=True)
+    grid = settings.features if isinstance(settings.features, tuple) else (settings.features,) * 2
+    t = grid[0] * grid[1]
 
     t0 = time.perf_counter()
-    model = digits_cnn(size=DEMO_SIZE, seed=0, cache_dir=args.cache_dir)
+    model = on_device(digits_cnn(size=DEMO_SIZE, seed=0, cache_dir=args.cache_dir), settings)
     model_seconds = time.perf_counter() - t0
     _, X_test, _, y_test = load_digits_split(size=DEMO_SIZE, seed=0)
     if args.n > len(X_test):
@@ -126,20 +117,20 @@ def _demo(args) -> int:
            "trained": "trained here"}[model.weights_source]
     print(f"model: {model.config['arch']} on sklearn digits 8x8, test accuracy {model.test_accuracy:.4f} "
           f"({how}, {model_seconds:.2f} s; {model.cache_path})")
-    print(f"explaining {args.n} test digit(s): TRACE-(Le-Mo) on logits, {DEMO_GRID}x{DEMO_GRID} grid of 2x2 "
-          f"patches (t={DEMO_GRID * DEMO_GRID}), zero reference, solver {args.solver} "
-          f"{solver.get_params()}, budget {budget}, seed {args.seed}, {args.threads} torch thread(s)")
+    print(f"explaining {args.n} test digit(s): TRACE-{settings.objective} on {settings.output}, {grid[0]}x{grid[1]} "
+          f"grid (t={t}), reference {settings.reference}, solver {settings.solver} {solver.get_params()}, "
+          f"budget {settings.budget}, seed {settings.seed}, device {settings.device}, {settings.precision}, "
+          f"{settings.threads} torch thread(s)")
 
     # One Ctrl-C stops the demo: inside a search the solver returns its best-so-far (written like any
     # other result), elsewhere the digit in progress is dropped; summary.json is written either way.
     rows, files, interrupted = [], [], None
+    explainer = trace_opt.Explainer(model, settings)
     try:
         for i in tqdm(range(args.n), desc="digits", disable=not progress, dynamic_ncols=True):
             x, label = X_test[i], int(y_test[i])
             t1 = time.perf_counter()
-            exp = trace_opt.explain(model, x, target=None, features=DEMO_GRID, reference="zeros", output="logit",
-                                    objective="le-mo", solver=solver, budget=budget, seed=args.seed,
-                                    progress=progress)
+            exp = explainer.explain(x, target=None)
             seconds = time.perf_counter() - t1
             # Baseline: the greedy LeRF order (greedy on D alone, the paper's greedy), scored by Le-Mo.
             passes_before = exp.oracle.forward_passes
@@ -165,9 +156,9 @@ def _demo(args) -> int:
                           "pixels": x.numpy().tolist()},
                 "model": {"architecture": model.config["arch"], "test_accuracy": model.test_accuracy,
                           "config": model.config},
-                "features": {"kind": "grid", "grid": [DEMO_GRID, DEMO_GRID], "patch_pixels": [2, 2],
-                             "t": DEMO_GRID * DEMO_GRID},
-                "reference": "zeros", "seed": args.seed, "budget": budget, "seconds": seconds,
+                "features": {"kind": "grid", "grid": list(grid), "t": t},
+                "reference": settings.to_dict()["reference"], "seed": settings.seed, "budget": settings.budget,
+                "seconds": seconds,
                 "explanation": exp.to_dict(),
                 "baseline": {"name": "greedy LeRF order (greedy on D, objective 'le')", "trajectory": greedy.tolist(),
                              "auc_le": greedy_curves.auc_le, "auc_mo": greedy_curves.auc_mo,
@@ -197,10 +188,8 @@ def _demo(args) -> int:
               "per explanation")
     total = time.perf_counter() - start
     summary = {"command": "demo", "argv": getattr(args, "argv", None),
-               "settings": {"n": args.n, "solver": args.solver, "solver_params": json_values(solver.get_params()),
-                            "iterations": args.iterations, "iterations_applied_as": iterations_applied,
-                            "budget": budget, "seed": args.seed, "objective": "le-mo", "output": "logit",
-                            "grid": [DEMO_GRID, DEMO_GRID], "reference": "zeros", "threads": args.threads},
+               "settings": {"n": args.n, **settings.to_dict(), "solver_params": json_values(solver.get_params()),
+                            "iterations": args.iterations, "iterations_applied_as": iterations_applied},
                "model": model_info, "rows": rows, "mean": mean, "files": files, "interrupted": interrupted,
                "seconds_total": total}
     atomic_write_json(out / "summary.json", summary)

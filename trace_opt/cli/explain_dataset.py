@@ -5,14 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from trace_opt.core.io import check_output_dir
-from trace_opt.models.data import load_model_and_data
-from trace_opt.explanation.dataset import check_ray_address, explain_dataset
-
 
 def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""
-    from trace_opt.cli._args import int_at_least, json_object
+    from trace_opt.cli._args import add_explain_arguments, int_at_least
 
     p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
                        description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
@@ -30,21 +26,7 @@ def add_explain_dataset_parser(sub) -> None:
                    help="number of inputs (default: all from --start)")
     p.add_argument("--out", type=Path, default=Path("runs/dataset"), metavar="DIR",
                    help="output folder (created if missing; default: runs/dataset)")
-    p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
-                   help="grid G x G of patches (images); default: 4 x 4, or one feature per column of a 1-D row")
-    p.add_argument("--reference", default="zeros",
-                   help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise, "
-                        "paper_blur, paper_patch_mean (the authors' blur and patch mean) "
-                        "(default: zeros)")
-    p.add_argument("--output", default=None, choices=["logit", "prob", "log_prob"],
-                   help="the model output explained (default: logit)")
-    p.add_argument("--objective", default="le-mo", choices=["le", "mo", "le-mo"], help="(default: le-mo)")
-    p.add_argument("--solver", default="sa", help="a registered solver name (default: sa)")
-    p.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
-                   help='the solver\'s hyperparameters as a JSON object, e.g. \'{"iterations": 2000}\' (default: none)')
-    p.add_argument("--budget", type=int_at_least(1), default=None, metavar="FP",
-                   help="forward passes per explanation (default: no limit)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of every search (default: 0)")
+    add_explain_arguments(p)
     p.add_argument("--n-jobs", type=int_at_least(1), default=1,
                    help="local worker processes (default: 1, in this process)")
     p.add_argument("--ray-address", default=None, metavar="ADDR",
@@ -65,24 +47,28 @@ def add_explain_dataset_parser(sub) -> None:
 
 
 def _cli_explain_dataset(args) -> int:
+    from trace_opt.cli._args import explain_settings, on_device
+    from trace_opt.core.io import check_output_dir
+    from trace_opt.explanation.dataset import check_ray_address, explain_dataset_with_settings
+    from trace_opt.models.data import load_model_and_data
+
+    settings = explain_settings(args, progress=False)  # checked before any work; one line per input instead of bars
     check_output_dir("--out", args.out)  # before loading anything
     if args.ray_address is not None:
         check_ray_address(args.ray_address, name="--ray-address")
     model, X = load_model_and_data(args.model, args.data)
+    model = on_device(model, settings)
     stop = len(X) if args.n is None else min(len(X), args.start + args.n)
     if not 0 <= args.start < stop:
         raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
     ids = [f"{i:06d}" for i in range(args.start, stop)]
-    options = args.solver_options
     start = time.perf_counter()
-    run = explain_dataset(model, X[args.start:stop], args.out, ids=ids, features=args.features,
-                          reference=args.reference, output=args.output, objective=args.objective, solver=args.solver,
-                          solver_options=options, budget=args.budget, seed=args.seed, n_jobs=args.n_jobs,
-                          ray_address=args.ray_address, chunk_size=args.chunk_size, max_retries=args.max_retries,
-                          model_id=args.model_id, lockstep=args.lockstep,
-                          on_result=lambda r: print(f"{r['id']}: {r['status']}"
-                                                    + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
-                                                    + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))
+    run = explain_dataset_with_settings(
+        model, X[args.start:stop], args.out, settings, ids=ids, n_jobs=args.n_jobs, ray_address=args.ray_address,
+        chunk_size=args.chunk_size, max_retries=args.max_retries, model_id=args.model_id, lockstep=args.lockstep,
+        on_result=lambda r: print(f"{r['id']}: {r['status']}"
+                                  + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
+                                  + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))
     print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
           f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}")
     return 0 if not run.failed else 1

@@ -2,14 +2,15 @@
 model calls (``explain_many``, ``lockstep``), whole data sets on disk, pools or Ray (``explain_dataset``,
 ``dataset``), rankings between trajectories and attribution scores, and plots.
 
-Modules: ``settings`` (``ExplainSettings``), ``explainer`` (``Explainer``, ``explain``, ``Explanation``),
+Modules: ``settings`` (``ExplainSettings``), ``single`` (one explanation: ``Explanation``), ``explainer``
+(``Explainer``, ``explain``),
 ``lockstep``, ``dataset``, ``rankings``, ``plots``. Names are loaded on first use.
 """
 from importlib import import_module
 
 _EXPORTS = {
-    "ExplainSettings": "settings", "Explainer": "explainer", "Explanation": "explainer", "explain": "explainer",
-    "DegenerateExplanationWarning": "explainer", "explain_many": "lockstep", "explain_dataset": "dataset",
+    "ExplainSettings": "settings", "Explainer": "explainer", "Explanation": "single", "explain": "explainer",
+    "DegenerateExplanationWarning": "single", "explain_many": "lockstep", "explain_dataset": "dataset",
 }
 
 __all__ = sorted(_EXPORTS)

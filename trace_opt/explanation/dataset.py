@@ -45,7 +45,8 @@ import numpy as np
 
 from trace_opt.core.validation import check_positive_int
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
-from trace_opt.explanation.explainer import DegenerateExplanationWarning, check_settings
+from trace_opt.explanation.single import DegenerateExplanationWarning
+from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.core.io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -92,19 +93,27 @@ def _split_run_values(d, run: dict, prefix: str = ""):
     return d
 
 
-def _explain_one(model, x, target, item_id: str, index: int, settings: dict, config_hash: str) -> dict:
+@dataclass(frozen=True)
+class _Task:
+    """What a task (in-process, pool or Ray) needs besides its inputs: the explanation's settings and how
+    many inputs run together (``lockstep``; how results are computed, not part of what they are)."""
+
+    settings: ExplainSettings
+    lockstep: int = 1
+
+
+def _explain_one(model, x, target, item_id: str, index: int, settings: ExplainSettings, config_hash: str) -> dict:
     """Explain one input; never raises for a failing input (the error is returned as a record)."""
-    from trace_opt.explanation.explainer import explain
+    from trace_opt.explanation.single import explain_input, torch_threads
 
     start = time.perf_counter()
     record = {"id": item_id, "index": index, "config_hash": config_hash}
     run = {"pid": os.getpid(), "host": socket.gethostname()}
-    threads = settings.pop("torch_threads", 1)
-    settings.pop("lockstep", None)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DegenerateExplanationWarning)
-            exp = explain(model, x, target, threads=threads, **settings)
+            with torch_threads(settings.threads):
+                exp = explain_input(model, x, target, settings)
         for w in caught:  # shown as usual, and kept in the record
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         degenerate = [str(w.message) for w in caught if issubclass(w.category, DegenerateExplanationWarning)]
@@ -129,21 +138,17 @@ def _fill_record(record: dict, run: dict, outcome, degenerate=(), target=None) -
         record["warnings"] = list(degenerate)
 
 
-def _explain_group(model, chunk: list, settings: dict, config_hash: str) -> list:
+def _explain_group(model, chunk: list, settings: ExplainSettings, config_hash: str) -> list:
     """The inputs of a chunk explained together by ``explain_many`` (lockstep: their searches share
     model calls); the same records as ``_explain_one`` would write, one per input."""
-    from trace_opt.explanation.explainer import DegenerateExplanationWarning as Degenerate, degenerate_messages
-    from trace_opt.explanation.lockstep import explain_many
+    from trace_opt.explanation.single import DegenerateExplanationWarning as Degenerate, degenerate_messages
+    from trace_opt.explanation.lockstep import explain_with_settings
 
-    settings = dict(settings)
-    threads = settings.pop("torch_threads", 1)
-    settings.pop("lockstep", None)
-    seed = settings.pop("seed")
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Degenerate)  # collected per input below, from each explanation
-        outcomes = explain_many(model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], seed=seed,
-                                errors="return", threads=threads, **settings)
+        outcomes = explain_with_settings(model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], settings,
+                                         errors="return")
     if any(isinstance(o, KeyboardInterrupt) for o in outcomes):
         raise KeyboardInterrupt  # nothing of a stopped group is written (stop_on_interrupt)
     seconds = (time.perf_counter() - start) / len(chunk)
@@ -161,14 +166,14 @@ def _explain_group(model, chunk: list, settings: dict, config_hash: str) -> list
     return records
 
 
-def _explain_chunk(model, chunk: list, settings: dict, config_hash: str) -> list:
+def _explain_chunk(model, chunk: list, task: _Task, config_hash: str) -> list:
     """Task body (in-process, pool or Ray): explain every ``(index, id, x, target)`` of a chunk, one by
-    one, or together in lockstep when ``settings["lockstep"] > 1``. Ctrl-C propagates
+    one, or together in lockstep when ``task.lockstep > 1``. Ctrl-C propagates
     (``stop_on_interrupt``): no cut-short explanation comes back as a result."""
     with stop_on_interrupt():
-        if settings.get("lockstep", 1) > 1:
-            return _explain_group(model, chunk, settings, config_hash)
-        return [_explain_one(model, x, target, item_id, index, dict(settings), config_hash)
+        if task.lockstep > 1:
+            return _explain_group(model, chunk, task.settings, config_hash)
+        return [_explain_one(model, x, target, item_id, index, task.settings, config_hash)
                 for index, item_id, x, target in chunk]
 
 
@@ -205,30 +210,46 @@ def _is_finished(record, config_hash: str, info: dict, retry_failed: bool) -> bo
     return record.get("status") == "error" and not retry_failed
 
 
-def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=None, reference="zeros",
-                    output: str | None = None, objective: str = "le-mo", solver="sa", solver_options: dict | None = None,
-                    budget=None, seed: int = 0, batch_size: int = 64, n_jobs: int = 1, ray_address: str | None = None,
-                    chunk_size: int = 1, max_retries: int = 3, retry_failed: bool = True, on_result=None,
-                    torch_threads: int = 1, model_id: str | None = None, lockstep: int = 1,
-                    **reference_options) -> DatasetRun:
+def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: int = 1,
+                    ray_address: str | None = None, chunk_size: int = 1, max_retries: int = 3,
+                    retry_failed: bool = True, on_result=None, model_id: str | None = None, lockstep: int = 1,
+                    torch_threads: int | None = None, **settings) -> DatasetRun:
     """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
 
-    ``targets``: one class per input (None: each input's predicted class, torch models). ``ids``:
-    one file-name-safe string per input (default ``"000000"``, ``"000001"``, ...). The explanation
-    settings are those of ``trace_opt.explain``. ``n_jobs > 1`` uses a local process pool;
-    ``ray_address`` a Ray cluster (one task per ``chunk_size`` inputs, ``max_retries`` retries of a
-    task whose worker died). ``torch_threads``: torch threads per explanation, the same everywhere so
-    that float sums, hence results, do not depend on where an input ran. ``lockstep``: explain this
-    many inputs together (``trace_opt.explain_many``: their searches share each model call; every
-    result is that of its solo run on a batch-invariant model); each task then takes ``lockstep``
-    inputs. ``on_result(record)`` is called in this process after each result file is written (an
-    exception raised there stops the run; what was written stays).
+    ``settings``: the keywords of ``ExplainSettings``, as for ``trace_opt.explain`` (features, reference and
+    its options, output, objective, solver, solver_options, budget, seed, batch_size, device, precision,
+    threads, ...). ``threads`` (torch threads per explanation, default 1) is the same everywhere, so that
+    float sums, hence results, do not depend on where an input ran; ``torch_threads`` is its former name.
+    ``targets``: one class per input (None: each input's predicted class, torch models). ``ids``: one
+    file-name-safe string per input (default ``"000000"``, ``"000001"``, ...). ``n_jobs > 1`` uses a local
+    process pool; ``ray_address`` a Ray cluster (one task per ``chunk_size`` inputs, ``max_retries`` retries
+    of a task whose worker died). ``lockstep``: explain this many inputs together (``trace_opt.explain_many``:
+    their searches share each model call; every result is that of its solo run on a batch-invariant model);
+    each task then takes ``lockstep`` inputs. ``on_result(record)`` is called in this process after each
+    result file is written (an exception raised there stops the run; what was written stays).
 
     A finished result is reused only if its configuration (model fingerprint or ``model_id``,
-    settings) and its input (values and requested target, ``record["input"]``) match. ``model_id``:
-    a non-empty string naming the model version, used instead of the fingerprint (needed to resume
-    with a model that cannot be pickled; see the module docstring).
+    ``ExplainSettings.result_config``) and its input (values and requested target, ``record["input"]``)
+    match. ``model_id``: a non-empty string naming the model version, used instead of the fingerprint
+    (needed to resume with a model that cannot be pickled; see the module docstring).
     """
+    if torch_threads is not None:
+        if "threads" in settings:
+            raise ValueError("threads and torch_threads were both given; torch_threads is the former name of "
+                             "threads: give threads only")
+        settings["threads"] = torch_threads
+    return explain_dataset_with_settings(model, inputs, out_dir, ExplainSettings.from_keywords(**settings),
+                                         targets=targets, ids=ids, n_jobs=n_jobs, ray_address=ray_address,
+                                         chunk_size=chunk_size, max_retries=max_retries, retry_failed=retry_failed,
+                                         on_result=on_result, model_id=model_id, lockstep=lockstep)
+
+
+def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSettings, *, targets=None, ids=None,
+                                  n_jobs: int = 1, ray_address: str | None = None, chunk_size: int = 1,
+                                  max_retries: int = 3, retry_failed: bool = True, on_result=None,
+                                  model_id: str | None = None, lockstep: int = 1) -> DatasetRun:
+    """``explain_dataset`` with its explanation settings as one ``ExplainSettings``
+    (``Explainer.explain_dataset``)."""
     xs = _as_numpy_list(inputs)
     n = len(xs)
     if n == 0:
@@ -255,18 +276,13 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     if lockstep > 1:
         chunk_size = lockstep  # a task is a lockstep group
     max_retries = check_positive_int("max_retries", max_retries, minimum=0)
-    if solver_options is not None and not isinstance(solver_options, dict):
-        raise ValueError(f"solver_options={solver_options!r} is not valid; expected a dict of the solver's "
-                         "hyperparameters, e.g. {'iterations': 2000}")
-    # every explain setting is checked once, on the first input, before any work (not once per input)
-    check_settings(xs[0], features=features, reference=reference, objective=objective, solver=solver,
-                   solver_options=solver_options, budget=budget, seed=seed, batch_size=batch_size,
-                   **reference_options)
+    if settings.seed is None:
+        raise ValueError("seed=None is not valid for a data-set run: every input is solved with the same seed, "
+                         "so that a rerun reproduces and resumes it; give an integer >= 0")
+    # every explain setting that needs an input is checked once, on the first input, before any work
+    settings.check_input(xs[0])
     if ray_address is not None:
         check_ray_address(ray_address)
-    settings = {"features": features, "reference": reference, "output": output, "objective": objective,
-                "solver": solver, "solver_options": dict(solver_options or {}), "budget": budget, "seed": int(seed),
-                "batch_size": batch_size, **reference_options}
     if model_id is not None:
         if not isinstance(model_id, str) or not model_id:
             raise ValueError(f"model_id={model_id!r} is not valid; expected a non-empty string naming the model version")
@@ -274,9 +290,8 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
     else:
         fp = model_fingerprint(model)
         model_key = None if fp is None else f"sha256:{fp}"
-    config = json_values({**settings, "model": model_key})
-    settings["torch_threads"] = check_positive_int("torch_threads", torch_threads)
-    settings["lockstep"] = lockstep  # how results are computed, not part of what they are (config_hash)
+    config = {**settings.result_config(), "model": model_key}
+    job = _Task(settings, lockstep)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
     out = check_output_dir("out_dir", out_dir, create=True)
@@ -315,12 +330,12 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, features=
         if not chunks:
             pass
         elif ray_address is not None:
-            _run_ray(model, chunks, settings, config_hash, ray_address, max_retries, write)
+            _run_ray(model, chunks, job, config_hash, ray_address, max_retries, write)
         elif n_jobs > 1:
-            _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write)
+            _run_pool(model, chunks, job, config_hash, n_jobs, max_retries, write)
         else:
             for chunk in chunks:
-                for record in _explain_chunk(model, chunk, settings, config_hash):
+                for record in _explain_chunk(model, chunk, job, config_hash):
                     write(record)
     finally:  # also after Ctrl-C: the summary counts what is finished
         run.summary_path = _write_summary(out, res_dir, ids, config, config_hash, infos)

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.explanation.explainer import check_settings, explain, torch_threads
+from trace_opt.explanation.single import explain_input, torch_threads
+from trace_opt.explanation.settings import ExplainSettings
 
 ERRORS = ("raise", "return")
 
@@ -209,13 +210,14 @@ DEFAULT_MAX_BATCH = {"cuda": 4096, "cpu": 128}
 
 
 def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None, max_batch: int | None = None,
-                 errors: str = "raise", stats: LockstepStats | None = None, **explain_options) -> list:
+                 errors: str = "raise", stats: LockstepStats | None = None, **settings) -> list:
     """``explain`` for every input of ``X``, with the searches' model calls shared (lockstep).
 
     Parameters
     ----------
-    model, explain_options : as for ``explain`` (features, reference, output, objective, solver,
-        solver_options, budget, batch_size, device, heatmap_alpha, threads, reference options).
+    model, settings : as for ``explain`` (the keywords of ``ExplainSettings``: features, reference,
+        output, objective, solver, solver_options, budget, batch_size, device, precision, threads,
+        heatmap_alpha, progress, reference options).
     X : a sequence (or a tensor / array with the batch first) of inputs.
     targets : None (each input's predicted class, or None for a scalar-output callable), or one target
         per input.
@@ -230,6 +232,18 @@ def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None,
     Returns one ``Explanation`` per input, in order; each equals ``explain(model, X[i], targets[i],
     seed=seeds[i], ...)``'s result (see the module docstring).
     """
+    seeds = None
+    if isinstance(seed, (list, tuple, np.ndarray)):
+        seeds, seed = list(seed), (seed[0] if len(seed) else 0)
+    return explain_with_settings(model, X, targets, ExplainSettings.from_keywords(seed=seed, **settings),
+                                 seeds=seeds, lockstep=lockstep, max_batch=max_batch, errors=errors, stats=stats)
+
+
+def explain_with_settings(model, X, targets, settings: ExplainSettings, *, seeds=None, lockstep: int | None = None,
+                          max_batch: int | None = None, errors: str = "raise",
+                          stats: LockstepStats | None = None) -> list:
+    """``explain_many`` with its settings as one ``ExplainSettings`` (``Explainer.explain_many``); ``seeds``:
+    None (``settings.seed`` for every input) or one seed per input."""
     try:
         import greenlet  # noqa: F401 - checked here, used by _Hub.run
     except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -241,34 +255,31 @@ def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None,
         targets = [None] * n
     elif len(targets) != n:
         raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
-    if isinstance(seed, (list, tuple, np.ndarray)):
-        seeds = [check_positive_int("seed", s, minimum=0) for s in seed]
+    if seeds is not None:
+        seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]
         if len(seeds) != n:
             raise ValueError(f"seed has {len(seeds)} entries for {n} inputs; expected one per input, or one integer")
     else:
-        seeds = [check_positive_int("seed", seed, minimum=0)] * n
+        seeds = [check_positive_int("seed", settings.seed, minimum=0)] * n
     lockstep = n if lockstep is None else check_positive_int("lockstep", lockstep)
     if max_batch is None:
-        device = str(explain_options.get("device", "cpu"))
-        max_batch = DEFAULT_MAX_BATCH["cuda" if device.startswith("cuda") else "cpu"]
+        max_batch = DEFAULT_MAX_BATCH["cuda" if str(settings.device).startswith("cuda") else "cpu"]
     max_batch = check_positive_int("max_batch", max_batch)
     check_choice("errors", errors, ERRORS)
-    # settings that need no model are refused once, before any search starts
-    settings = {k: v for k, v in explain_options.items() if k not in ("output", "device", "progress", "threads")}
-    check_settings(X[0], seed=seeds[0], **settings)
-    threads = explain_options.pop("threads", 1)
-    explain_options["threads"] = None  # set once around the whole run, not per search
+    settings.check_input(X[0])  # settings that need an input are refused once, before any search starts
+    per_search = settings.replace(threads=None)  # threads are set once around the whole run, not per search
 
     stats = stats if stats is not None else LockstepStats()
     outcomes: list = []
-    with torch_threads(threads):
+    with torch_threads(settings.threads):
         for start in range(0, n, lockstep):
             idx = range(start, min(n, start + lockstep))
             hub = _Hub(model, max_batch, stats)
 
             def body_for(i):
                 def body(proxy):
-                    return explain(_model_for(proxy, model), X[i], targets[i], seed=seeds[i], **explain_options)
+                    return explain_input(_model_for(proxy, model), X[i], targets[i],
+                                         per_search.replace(seed=seeds[i]))
                 return body
 
             # The whole group runs in inference mode: each search enters and leaves torch's (thread-local)

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from trace_opt.core.validation import check_choice, check_positive_int  # noqa: E402
-from trace_opt.explanation.explainer import Explanation  # noqa: E402
+from trace_opt.explanation.single import Explanation  # noqa: E402
 from trace_opt.core.io import atomic_savefig  # noqa: E402
 from trace_opt.core.problem import Curves, ranks_of  # noqa: E402
 

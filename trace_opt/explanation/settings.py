@@ -1,0 +1,200 @@
+"""``ExplainSettings``: every setting of an explanation, in one frozen, validated object.
+
+``explain``, ``explain_many``, ``explain_dataset``, ``Explainer`` and every command of the command line
+build their settings here, so a setting has one name, one default and one check everywhere:
+
+=================  ==========================================================================================
+``features``       a grid size (int or (rows, cols)), an integer feature map, or a ``Features``; None: a 4 x 4
+                   grid for inputs with 2 or more dims, one feature per column of a 1-D row
+``reference``      what deletion writes: a kind of ``trace_opt.models.references.REFERENCE_KINDS``, a number,
+                   or a tensor of the input's shape
+``reference_options``  ``value`` (reference "constant"), ``sigma`` ("blur"), ``noise_std`` ("noise")
+``output``         ``"logit"`` (default for torch models), ``"prob"``, ``"log_prob"``; ``"raw"`` for callables
+``objective``      ``"le-mo"`` (default), ``"le"`` or ``"mo"`` (DESIGN.md section 2: solvers maximise a chain sum)
+``solver``         a registered solver name or a ``solvers.Solver`` instance; ``solver_options`` its parameters
+``budget``         forward passes (int), a ``solvers.Budget``, or a dict (forward_passes / seconds / iterations)
+``seed``           the search's seed (an int >= 0, or None for a fresh one); see the seed policy below
+``batch_size``     masked inputs per model call
+``device``         where a torch model runs (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ...)
+``precision``      arithmetic of the search's forward passes: fp32 (default), tf32, bf16, fp16
+``threads``        torch intra-op threads during an explanation (default 1; None leaves torch's setting)
+``heatmap_alpha``  the heatmap's exponent: ((rank + 1) / t) ** alpha
+``progress``       a progress bar (forward passes and best value)
+=================  ==========================================================================================
+
+**Seed policy.** ``seed`` seeds the search (the solver's random stream) and any random reference
+(``reference="noise"``, drawn once per explanation so that D stays a set function). It never retrains a
+model and never re-splits a data set: the bundled data sets' split and the bundled models' weights have
+their own options (``data_seed`` and ``model_seed`` of ``trace_opt.models.data.load_model_and_data`` and of
+the command line's ``--data-seed`` / ``--model-seed``), and the shipped weights are used unless asked otherwise.
+
+Constructing the object checks everything that needs no model and no input (each a ValueError naming the
+setting); ``check_input(x)`` adds what needs the input (a grid larger than the input, a reference tensor of
+another shape); the model's own checks (target, device, finiteness) come with the oracle's first pass.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from trace_opt.core.budget import Budget, as_budget
+from trace_opt.core.io import json_values
+from trace_opt.core.objective import OBJECTIVES
+from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
+
+#: the arithmetic a search may run in (``trace_opt.models.oracles.PRECISIONS``, repeated here so that
+#: building settings imports no torch; a test checks that the two agree)
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+#: outputs of a torch model, and ``"raw"`` for a callable's scores used as returned
+OUTPUTS = ("logit", "prob", "log_prob", "raw")
+#: reference options and the reference kind that uses each (``trace_opt.models.references.REFERENCE_OPTIONS``)
+REFERENCE_OPTIONS = {"value": "constant", "sigma": "blur", "noise_std": "noise"}
+
+
+@dataclass(frozen=True)
+class ExplainSettings:
+    """The settings of one explanation (see the module docstring for each field and the seed policy).
+
+    Frozen: ``replace(**changes)`` returns a checked copy. ``from_keywords(**kw)`` accepts the flat keywords
+    of ``trace_opt.explain`` (reference options such as ``sigma=2`` beside the settings).
+    """
+
+    features: object = None
+    reference: object = "zeros"
+    reference_options: dict = field(default_factory=dict)
+    output: str | None = None
+    objective: str = "le-mo"
+    solver: object = "sa"
+    solver_options: dict = field(default_factory=dict)
+    budget: object = None
+    seed: int | None = 0
+    batch_size: int = 64
+    device: object = "cpu"
+    precision: str = "fp32"
+    threads: int | None = 1
+    heatmap_alpha: float = 1.0
+    progress: bool = False
+
+    def __post_init__(self):
+        from solvers import get_solver  # solvers load no torch
+
+        set_ = object.__setattr__
+        if self.solver_options is None:
+            set_(self, "solver_options", {})
+        if not isinstance(self.solver_options, dict):
+            raise ValueError(f"solver_options={self.solver_options!r} is not valid; expected a dict of the "
+                             "solver's hyperparameters, e.g. {'iterations': 2000}")
+        if self.reference_options is None:
+            set_(self, "reference_options", {})
+        if not isinstance(self.reference_options, dict):
+            raise ValueError(f"reference_options={self.reference_options!r} is not valid; expected a dict with "
+                             f"keys among {sorted(REFERENCE_OPTIONS)}")
+        set_(self, "solver_options", dict(self.solver_options))
+        set_(self, "reference_options", {k: v for k, v in self.reference_options.items() if v is not None})
+        check_keywords("reference options", self.reference_options, REFERENCE_OPTIONS,
+                       hint="; solver hyperparameters go in solver_options")
+        for name, value in self.reference_options.items():
+            used_by = REFERENCE_OPTIONS[name]
+            if not (isinstance(self.reference, str) and self.reference == used_by):
+                shown = repr(self.reference) if isinstance(self.reference, (str, int, float)) else "a tensor"
+                raise ValueError(f"{name}={value!r} is only used by reference={used_by!r}; reference={shown} "
+                                 f"ignores it (remove {name}, or choose reference={used_by!r})")
+        if self.output is not None:
+            check_choice("output", self.output, OUTPUTS)
+        check_choice("objective", self.objective, OBJECTIVES)
+        get_solver(self.solver, **self.solver_options)  # an unknown name or option is refused here
+        as_budget(self.budget)
+        check_positive_int("seed", self.seed, minimum=0, allow_none=True)
+        check_positive_int("batch_size", self.batch_size)
+        _check_device(self.device)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_positive_int("threads", self.threads, allow_none=True)
+        check_positive_float("heatmap_alpha", self.heatmap_alpha)
+        if not isinstance(self.progress, bool):
+            raise ValueError(f"progress={self.progress!r} is not valid; expected True or False")
+
+    # ----------------------------------------------------------------------------------------- building
+    @classmethod
+    def from_keywords(cls, **keywords) -> "ExplainSettings":
+        """Settings from ``explain``'s flat keywords: the fields above, plus reference options
+        (``value``, ``sigma``, ``noise_std``) given directly; any other keyword is a ValueError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        ref_opts = dict(keywords.pop("reference_options", None) or {})
+        unknown = [k for k in keywords if k not in names and k not in REFERENCE_OPTIONS]
+        if unknown:
+            raise ValueError(f"{unknown} {'is not a setting' if len(unknown) == 1 else 'are not settings'} of an "
+                             f"explanation; expected among {sorted(names - {'reference_options'})} or the reference "
+                             f"options {sorted(REFERENCE_OPTIONS)} (solver hyperparameters go in solver_options)")
+        ref_opts.update({k: keywords.pop(k) for k in list(keywords) if k in REFERENCE_OPTIONS})
+        return cls(reference_options=ref_opts, **keywords)
+
+    def replace(self, **changes) -> "ExplainSettings":
+        """A checked copy with ``changes`` (the same keywords as ``from_keywords``)."""
+        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        ref_opts = dict(current.pop("reference_options"))
+        if "reference" in changes and "reference_options" not in changes:
+            ref_opts = {}  # options of the old reference kind do not carry over to a new one
+        ref_opts.update(changes.pop("reference_options", None) or {})
+        current.update(changes)
+        return ExplainSettings.from_keywords(reference_options=ref_opts, **current)
+
+    # ----------------------------------------------------------------------------------------- using
+    def solver_object(self):
+        """The solver (``solvers.get_solver(solver, **solver_options)``; an instance is returned as given)."""
+        from solvers import get_solver
+
+        return get_solver(self.solver, **self.solver_options)
+
+    def budget_object(self) -> Budget:
+        return as_budget(self.budget)
+
+    def check_input(self, x):
+        """Check the settings that need the input ``x`` (features and reference built on it; nothing runs
+        the model) and return the resolved ``features`` (None becomes a 4 x 4 grid for inputs with 2 or
+        more dims, one feature per column for a 1-D row)."""
+        import numpy as np
+        import torch
+
+        from trace_opt.core.features import as_features, tabular_features
+        from trace_opt.models.references import make_reference
+
+        n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
+        features = self.features
+        if features is None:
+            features = 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
+        xt = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
+        if xt.dim() >= 1 and xt.numel() >= 2:  # a scalar input is refused by the oracle, with its own message
+            feats = as_features(features, tuple(xt.shape))
+            make_reference(self.reference, xt, feats, **self.reference_options,
+                           seed=0 if self.seed is None else self.seed)
+        return features
+
+    def result_config(self) -> dict:
+        """What makes a result what it is, as JSON values (a data-set run's files are reused only when this
+        matches): everything but device, threads, progress and heatmap_alpha (how a result is computed or
+        shown, not what it is). The keys are those ``explain_dataset`` has always hashed; ``precision``
+        enters only when it is not fp32."""
+        d = {"features": self.features, "reference": self.reference, "output": self.output,
+             "objective": self.objective, "solver": self.solver, "solver_options": dict(self.solver_options),
+             "budget": self.budget, "seed": self.seed, "batch_size": self.batch_size, **self.reference_options}
+        if self.precision != "fp32":
+            d["precision"] = self.precision
+        return json_values(d)
+
+    def to_dict(self) -> dict:
+        """Every setting as JSON values (a solver instance by its name and parameters)."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["device"] = str(self.device)
+        if not isinstance(self.solver, str):
+            d["solver"] = getattr(self.solver, "name", type(self.solver).__name__)
+        return json_values(d)
+
+
+def _check_device(device) -> None:
+    """The device's form (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, or a ``torch.device``); whether this
+    machine has it is checked when a model is bound (``trace_opt.models.oracles.as_device``)."""
+    text = str(device)
+    kind, _, index = text.partition(":")
+    if not kind or not kind.replace("_", "").isalpha() or (index and not index.isdigit()):
+        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
+                         "'cuda:0'")

@@ -1,0 +1,156 @@
+"""One explanation: from a model, an input and ``ExplainSettings`` to an ``Explanation`` (the work behind
+``Explainer.explain`` and ``trace_opt.explain``), and the warning for explanations that say nothing."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from trace_opt.core.io import atomic_write_json, json_values
+from trace_opt.core.oracle import Oracle
+from trace_opt.core.problem import Curves, TraceProblem
+from trace_opt.core.validation import check_positive_int
+from trace_opt.explanation.rankings import trajectory_to_heatmap
+from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.models.oracles import make_oracle
+
+
+class DegenerateExplanationWarning(UserWarning):
+    """An explanation that says nothing about the model: D(S) does not change, the reference equals the
+    input, or the search never ran (identity order returned)."""
+
+
+class torch_threads:
+    """Run with ``n`` torch intra-op threads (float sums depend on the split), then restore the previous
+    count; ``None`` leaves torch's setting as it is."""
+
+    def __init__(self, n: int | None):
+        self.n = None if n is None else check_positive_int("threads", n)
+
+    def __enter__(self):
+        self.saved = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.saved)
+
+
+def degenerate_messages(oracle, result) -> list:
+    """Why an explanation cannot tell features apart, in words (empty when it can): the reference equals
+    x, D(S) is constant along the trajectory's curves, or the search never ran."""
+    messages = []
+    x, ref = oracle.x, oracle.reference
+    same = torch.equal(x, ref) if isinstance(x, torch.Tensor) else np.array_equal(np.asarray(x), np.asarray(ref))
+    if same:
+        messages.append("the reference equals the input x, so deleting features changes nothing: D(S) is the "
+                        "same for every set; choose another reference (e.g. 'zeros', 'blur', a constant)")
+    elif result.curves is not None:
+        c = result.curves
+        values = np.concatenate([np.ravel(getattr(c, k)) for k in ("lerf_deletion", "morf_deletion")])
+        if np.ptp(values) == 0:
+            messages.append(f"D(S) is constant ({float(values[0]):.6g}) on every set evaluated along the "
+                            "trajectory, from the full input to the full reference: the model's output does not "
+                            "depend on these features (a model returning labels, e.g. predict instead of "
+                            "predict_proba, or a saturated output), so the trajectory is arbitrary")
+    if result.info.get("identity_fallback") or (result.stopped in ("budget", "time", "iterations")
+                                                 and not result.history):
+        messages.append(f"the search stopped ({result.stopped}) before it evaluated any trajectory: the order "
+                        f"returned is its unsearched start (e.g. the identity order 0..{oracle.t - 1}); raise the "
+                        "budget")
+    return messages
+
+
+def _warn_degenerate(oracle, result) -> list:
+    """Warn (``DegenerateExplanationWarning``) with each of ``degenerate_messages``; returns them."""
+    messages = degenerate_messages(oracle, result)
+    for message in messages:
+        warnings.warn(message, DegenerateExplanationWarning, stacklevel=3)
+    return messages
+
+
+@dataclass
+class Explanation:
+    """A trajectory explanation of one input.
+
+    ``trajectory`` runs from least (index 0) to most important feature. ``score`` is the maximised
+    objective; ``value`` is in the paper's sign (AUC-Le, AUC-Mo or AUC-Le - AUC-Mo). ``heatmap`` has
+    the feature map's shape with values ((rank+1)/t)^alpha. ``counters`` are the oracle's totals.
+    """
+
+    trajectory: np.ndarray
+    score: float
+    value: float
+    objective: str
+    output: str
+    target: int | None
+    curves: Curves
+    heatmap: np.ndarray
+    counters: dict
+    result: object  # solvers.Result
+    oracle: Oracle
+    #: the arithmetic of the search (``"fp32"`` unless ``explain(precision=)`` chose another); ``score``,
+    #: ``value`` and ``curves`` are always fp32 (re-scored when the search ran in another precision)
+    precision: str = "fp32"
+    #: the searched trajectory's score in the search's own precision (equal to ``score`` for fp32)
+    search_score: float | None = None
+
+    @property
+    def features(self):
+        return self.oracle.features
+
+    def to_dict(self, heatmap: bool = False) -> dict:
+        """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``)."""
+        d = {"objective": self.objective, "output": self.output, "target": self.target,
+                "t": int(self.oracle.t), "trajectory": self.trajectory.tolist(), "score": self.score,
+                "value": self.value, "auc_le": self.curves.auc_le, "auc_mo": self.curves.auc_mo,
+                "le_mo": self.curves.le_mo, "curves": self.curves.to_dict(), "counters": self.counters,
+                "solver": self.result.to_dict()}
+        if heatmap:
+            d["heatmap"] = np.asarray(self.heatmap).tolist()
+        return json_values(d)
+
+    def save(self, path):
+        """Write ``to_dict(heatmap=True)`` as JSON, atomically (a reader never sees half a file)."""
+        return atomic_write_json(path, self.to_dict(heatmap=True))
+
+
+def check_model(model, settings: ExplainSettings) -> None:
+    """The checks of a model against settings that need no forward pass: a torch module or a callable, and a
+    callable's scores used as returned (``output`` None or ``"raw"``)."""
+    if not callable(model):
+        raise ValueError(f"model must be a torch module or a callable; got {type(model).__name__}")
+    if not isinstance(model, torch.nn.Module) and settings.output not in (None, "raw"):
+        raise ValueError(f"output={settings.output!r} is not valid for a callable model: its scores are used as "
+                         "returned (output='raw'); apply softmax/log inside the callable if needed")
+
+
+def explain_input(model, x, target, settings: ExplainSettings) -> Explanation:
+    """One explanation of ``model`` at ``x`` for ``target`` with checked ``settings`` (the body of
+    ``Explainer.explain``; torch's thread count is the caller's to set)."""
+    s = settings
+    check_model(model, s)
+    features = s.check_input(x)  # every cheap check before the first forward pass
+    solver_obj = s.solver_object()
+    # ModelOracle / CallableOracle check device (torch models), x's finiteness and target before their probe pass
+    reference_options = dict(s.reference_options, seed=s.seed)  # a random reference is drawn once, from the seed
+    # target=None: a torch model's oracle takes the predicted class from its probe pass on x
+    oracle = make_oracle(model, x, target, features=features, reference=s.reference, output=s.output,
+                         batch_size=s.batch_size, device=s.device, precision=s.precision, **reference_options)
+    output = oracle.output
+    problem = TraceProblem(oracle, s.objective)
+    result = solver_obj.solve(problem, budget=s.budget_object(), seed=s.seed, progress=s.progress)
+    score, value, curves = result.score, result.value, result.curves
+    if s.precision != "fp32":  # the search ran in low precision: what is returned is measured in fp32
+        with oracle.output_view(precision="fp32") as exact:
+            fp32 = TraceProblem(exact, s.objective)
+            curves = fp32.curves(result.trajectory)
+            score = fp32.score(result.trajectory)
+            value = fp32.to_paper_units(score)
+    _warn_degenerate(oracle, result)
+    heatmap = trajectory_to_heatmap(result.trajectory, oracle.features, alpha=s.heatmap_alpha)
+    return Explanation(trajectory=result.trajectory, score=score, value=value, objective=s.objective, output=output,
+                       target=oracle.target, curves=curves, heatmap=heatmap, counters=oracle.counters(),
+                       result=result, oracle=oracle, precision=s.precision, search_score=result.score)
