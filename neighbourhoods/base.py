@@ -22,9 +22,11 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
+from trace_opt.core.registry import Registry
+
 from . import kernels as K
 
-NEIGHBOURHOODS: dict[str, type] = {}
+NEIGHBOURHOODS: Registry = Registry("neighbourhood")
 ALIASES = {"bubble-sort": "bubble", "adjacent": "bubble", "vi": "vertex-insertion", "br": "block-reverse",
            "bi": "block-insertion"}
 N_DRAWS = K.N_DRAWS
@@ -32,12 +34,10 @@ _NO_EDGES = np.zeros((1, 2), dtype=np.int64)
 _NO_PROBS = np.zeros(2, dtype=np.float64)
 
 
-def register_neighbourhood(name: str):
-    def deco(cls):
-        NEIGHBOURHOODS[name] = cls
-        cls.name = name
-        return cls
-    return deco
+def register_neighbourhood(name: str, overwrite: bool = False):
+    """Class decorator: make a neighbourhood available by ``name`` (a name already registered is refused unless
+    ``overwrite=True``, the rule of every registry, ``trace_opt.core.registry``)."""
+    return NEIGHBOURHOODS.decorator(name, overwrite=overwrite)
 
 
 class Neighbourhood:

@@ -20,17 +20,15 @@ from trace_opt.core.validation import check_keywords
 from trace_opt.core.io import interrupts_stop_the_run, json_values
 from trace_opt.core.budget import Budget, BudgetExhausted, Limits, as_budget
 from trace_opt.core.problem import Curves, TraceProblem
+from trace_opt.core.registry import Registry
 
-SOLVERS: dict[str, type] = {}
+SOLVERS: Registry = Registry("solver")
 
 
-def register(name: str):
-    """Class decorator: make a solver available to ``get_solver(name)``."""
-    def deco(cls):
-        SOLVERS[name] = cls
-        cls.name = name
-        return cls
-    return deco
+def register(name: str, overwrite: bool = False):
+    """Class decorator: make a solver available to ``get_solver(name)`` (a name already registered is refused
+    unless ``overwrite=True``, the rule of every registry, ``trace_opt.core.registry``)."""
+    return SOLVERS.decorator(name, overwrite=overwrite)
 
 
 def available_solvers() -> list[str]:
@@ -44,8 +42,7 @@ def get_solver(name, **params) -> "Solver":
             raise ValueError(f"solver options {sorted(params)} were given with a Solver instance; set them in "
                              "its constructor, or pass the solver's name")
         return name
-    if name not in SOLVERS:
-        raise ValueError(f"solver={name!r} is unknown; expected one of {available_solvers()}")
+    SOLVERS.lookup(name)  # an unknown name: a ValueError listing the registered ones
     accepted = inspect.signature(SOLVERS[name].__init__).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
         check_keywords(f"solver_options of solver={name!r}", params, [n for n in accepted if n != "self"])

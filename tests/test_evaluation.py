@@ -10,7 +10,7 @@ from scipy.stats import spearmanr
 
 from trace_opt import TraceProblem, grid_features, tabular_features
 from trace_opt.attribution.evaluation import (BlackBox, EvaluationConfig, evaluate_input, evaluate_inputs, headline,
-                                  make_oracle, parameter_layers, randomised_model, sanity_check,
+                                  evaluation_oracle, parameter_layers, randomised_model, sanity_check,
                                   spearman_of_trajectories, summarise, trace_name)
 
 FAST = dict(methods=["input-x-gradient", "feature-ablation", "random"], sa_iterations=300, batch_size=64)
@@ -52,7 +52,7 @@ def cnn_record():
 def test_exact_optimum_matches_brute_force_and_bounds_every_method(cnn_record):
     model, x, feats, config, rec = cnn_record
     for o in config.trace_outputs:
-        oracle = make_oracle(model, x, 0, feats, "zeros", o)
+        oracle = evaluation_oracle(model, x, 0, feats, "zeros", o)
         comp = rec["complete"][o]
         for obj in config.trace_objectives:
             best = brute_force(oracle, obj)
@@ -73,7 +73,7 @@ def test_exact_optimum_matches_brute_force_and_bounds_every_method(cnn_record):
 
 def test_record_curves_are_the_deletion_curves(cnn_record):
     model, x, feats, config, rec = cnn_record
-    oracle = make_oracle(model, x, 0, feats, "zeros", "prob")
+    oracle = evaluation_oracle(model, x, 0, feats, "zeros", "prob")
     for name, m in rec["methods"].items():
         sigma = np.asarray(m["trajectory"])
         le = [float(oracle.evaluate(np.isin(np.arange(6), sigma[:k]))) for k in range(7)]
@@ -185,10 +185,10 @@ def test_black_box_evaluation_with_a_scikit_learn_classifier():
     assert "saliency" not in rec["methods"] and "feature-ablation" in rec["methods"]
     # the logit is linear in x: occlusion's ranking is exactly optimal for (Le-Mo) on the logit
     opt = rec["complete"]["logit"]["objectives"]["le-mo"]["optimum"]
-    oracle = make_oracle(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), "logit")
+    oracle = evaluation_oracle(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), "logit")
     assert TraceProblem(oracle, "le-mo").score(rec["methods"]["occlusion"]["trajectory"]) == pytest.approx(opt)
     with pytest.raises(ValueError, match="output"):
-        make_oracle(BlackBox({"logit": logit}), torch.as_tensor(X[0]), 1, tabular_features(5), "zeros", "prob")
+        evaluation_oracle(BlackBox({"logit": logit}), torch.as_tensor(X[0]), 1, tabular_features(5), "zeros", "prob")
 
 
 def test_config_validation():
@@ -294,7 +294,7 @@ def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
                       progress=False)
     assert res2["targets"] == [1, 1, 1] and res2["n_correct"] is None
     for rec in res2["records"]:
-        oracle = make_oracle(model, X[rec["index"]], 1, grid_features((4, 4), 2), "zeros", "logit")
+        oracle = evaluation_oracle(model, X[rec["index"]], 1, grid_features((4, 4), 2), "zeros", "logit")
         sa = TraceProblem(oracle, "le-mo").score(rec["methods"][trace_name("logit", "le-mo")]["trajectory"])
         assert sa == pytest.approx(brute_force(oracle, "le-mo"))
     for bad in (["--dataset", "digits8", "--model", "m.pt"], ["--dataset", "digits8", "--data", "x.npy"],

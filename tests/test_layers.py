@@ -77,6 +77,23 @@ def test_no_module_imports_a_higher_layer():
     assert not upward, "upward imports: " + ", ".join(f"{a} -> {b}" for a, b in upward)
 
 
+def _private_owner(name: str):
+    """The package that owns ``name`` privately (the part before its first ``_private`` component), or None."""
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:i])
+    return None
+
+
+def test_nothing_imports_a_private_module_of_another_package():
+    graph = _graph()
+    leaks = [(a, b) for a, b in graph.edges
+             if _private_owner(b) is not None and not (a + ".").startswith(_private_owner(b) + ".")]
+    assert not leaks, "private modules imported from another package: " + ", ".join(f"{a} -> {b}" for a, b in leaks)
+    assert _private_owner("solvers._common") == "solvers" and _private_owner("solvers.base") is None
+
+
 def test_solvers_neighbourhoods_and_the_core_load_no_torch():
     code = ("import sys; import solvers, neighbourhoods, trace_opt.core.problem, trace_opt.core.synthetic; "
             "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))")

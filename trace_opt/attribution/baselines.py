@@ -35,6 +35,7 @@ import torch
 
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.core.features import Features, as_features
+from trace_opt.core.registry import Registry
 from trace_opt.models.references import make_reference
 from trace_opt.explanation.rankings import attribution_to_trajectory, feature_scores, scores_to_trajectory
 
@@ -83,7 +84,7 @@ class BaselineMethod:
     applies: Callable | None = None
 
 
-BASELINES: dict[str, BaselineMethod] = {}
+BASELINES: Registry = Registry("baseline")  # in registration order
 
 
 def register_baseline(name: str, fn: Callable | None = None, *, needs_gradients: bool = False,
@@ -103,10 +104,8 @@ def register_baseline(name: str, fn: Callable | None = None, *, needs_gradients:
     def deco(f):
         if not callable(f):
             raise ValueError(f"fn must be callable (AttributionInput -> attribution); got {type(f).__name__}")
-        if name in BASELINES and not overwrite:
-            raise ValueError(f"a baseline named {name!r} is already registered; pass overwrite=True to replace it")
-        BASELINES[name] = BaselineMethod(name, f, bool(needs_gradients), bool(absolute), aggregate,
-                                         label or name, dict(defaults), applies)
+        BASELINES.add(name, BaselineMethod(name, f, bool(needs_gradients), bool(absolute), aggregate,
+                                           label or name, dict(defaults), applies), overwrite=overwrite)
         return f
 
     return deco if fn is None else deco(fn)
@@ -120,7 +119,7 @@ def available_baselines() -> list[str]:
 def get_baseline(name: str) -> BaselineMethod:
     if name not in BASELINES:
         raise ValueError(f"method={name!r} is unknown; expected one of {available_baselines()}")
-    return BASELINES[name]
+    return BASELINES.lookup(name)
 
 
 def applicable_baselines(model, names=None) -> list[str]:

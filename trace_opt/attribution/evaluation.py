@@ -29,7 +29,7 @@ from trace_opt.attribution.baselines import applicable_baselines, attribute, get
 from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_write_json, stop_on_interrupt
-from trace_opt.models.oracles import make_oracle as build_oracle
+from trace_opt.models.oracles import PRECISIONS, make_oracle as build_oracle
 from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.paired import standard_error
@@ -66,7 +66,8 @@ class BlackBox:
         return self.outputs[self.attribution_output](batch)
 
 
-def make_oracle(model, x, target: int, features: Features, reference, output: str, batch_size: int = 256):
+def evaluation_oracle(model, x, target: int, features: Features, reference, output: str, batch_size: int = 256,
+                device="cpu", precision: str = "fp32"):
     """An oracle of D(S) for ``output`` on a torch module or a ``BlackBox`` (its callable for that
     output), built by ``trace_opt.models.oracles.make_oracle``."""
     if isinstance(model, BlackBox):
@@ -76,7 +77,7 @@ def make_oracle(model, x, target: int, features: Features, reference, output: st
     elif not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module or a BlackBox; got {type(model).__name__}")
     return build_oracle(model, x, target, features=features, reference=reference, output=output,
-                        batch_size=batch_size)
+                        batch_size=batch_size, device=device, precision=precision)
 
 
 def trace_name(output: str, objective: str, prefix: str = "trace") -> str:
@@ -110,6 +111,9 @@ class EvaluationConfig:
     baseline_options : per-method options, e.g. ``{"rise": {"n_masks": 1000}}``.
     seed : base seed; input i uses ``seed + i`` for every random method and for SA.
     keep_maps : store attribution maps and heatmaps of the first ``keep_maps`` inputs (for Fig. 3).
+    device : where a torch model runs (the model must live there); inputs are moved to it.
+    precision : arithmetic of the TRACE searches' forward passes (``ExplainSettings.precision``); every
+        curve and table is measured in fp32.
     """
 
     methods: list | None = None
@@ -124,8 +128,11 @@ class EvaluationConfig:
     seed: int = 0
     batch_size: int = 256
     keep_maps: int = 4
+    device: str = "cpu"
+    precision: str = "fp32"
 
     def __post_init__(self):
+        check_choice("precision", self.precision, PRECISIONS)
         check_positive_int("sa_iterations", self.sa_iterations)
         check_positive_int("batch_size", self.batch_size)
         for o in tuple(self.outputs) + tuple(self.trace_outputs):
@@ -152,7 +159,11 @@ class EvaluationConfig:
 
     def key(self, extra: dict | None = None) -> str:
         """A hash of everything that changes a record (cached records must match it)."""
-        blob = json.dumps({**self.to_dict(), "keep_maps": None, **(extra or {})}, sort_keys=True, default=repr)
+        d = self.to_dict()
+        d.pop("device")  # where a record is computed, not what it is
+        if d["precision"] == "fp32":
+            d.pop("precision")  # records cached before the setting existed stay valid
+        blob = json.dumps({**d, "keep_maps": None, **(extra or {})}, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -204,7 +215,15 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
 
     seed = int(config.seed) + int(index)
     x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    oracles = {o: make_oracle(model, x, target, features, reference, o, config.batch_size) for o in config.outputs}
+    if isinstance(model, torch.nn.Module):  # the model lives on config.device; so do its inputs
+        x = x.to(config.device)
+        reference = reference.to(config.device) if isinstance(reference, torch.Tensor) else reference
+    oracles = {o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device)
+               for o in config.outputs}
+    # the searches run in config.precision; every curve and table below is measured on the fp32 oracles
+    search_oracles = oracles if config.precision == "fp32" else {
+        o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device,
+                       precision=config.precision) for o in config.trace_outputs}
     problems = {o: TraceProblem(oracles[o], "le") for o in config.outputs}
     t = features.t
     rec: dict = {"index": int(index), "target": int(target), "t": t, "seed": seed,
@@ -267,7 +286,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     # values; its trajectory is the same as on the model, since SA's random stream ignores caching)
     for o in config.trace_outputs:
         for obj in config.trace_objectives:
-            problem = TraceProblem(oracles[o], obj)
+            problem = TraceProblem(search_oracles[o], obj)
             start = time.perf_counter()
             res = get_solver("sa", **config.sa_options()).solve(  # T0: the paper's rule for output o
                 problem, seed=seed, curves=False)
@@ -285,7 +304,9 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     # curves of every trajectory under every output
     for name, m in rec["methods"].items():
         m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
-    rec["forward_passes"] = {o: oracles[o].forward_passes for o in config.outputs}
+    rec["forward_passes"] = {o: oracles[o].forward_passes + (search_oracles[o].forward_passes
+                                                             if search_oracles is not oracles and o in search_oracles
+                                                             else 0) for o in config.outputs}
     if keep_maps:
         from trace_opt.explanation.rankings import trajectory_to_heatmap
         for name, m in rec["methods"].items():
@@ -580,7 +601,7 @@ def _trajectories(model, x, target, features, reference, config: EvaluationConfi
     for name in methods:
         out[name] = attribute(name, model, x, target, features, inp=inp,
                               **config.baseline_options.get(name, {})).trajectory.tolist()
-    oracle = make_oracle(model, x, target, features, reference, trace_output, config.batch_size)
+    oracle = evaluation_oracle(model, x, target, features, reference, trace_output, config.batch_size)
     res = get_solver("sa", **config.sa_options()).solve(
         TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
     out[trace_name(trace_output, "le-mo")] = res.trajectory.tolist()
@@ -642,7 +663,7 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
     return result
 
 
-__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "make_oracle", "evaluate_input", "evaluate_inputs", "summarise",
+__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "evaluation_oracle", "evaluate_input", "evaluate_inputs", "summarise",
            "tie_summary",
            "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",
            "randomised_model", "spearman_of_trajectories"]

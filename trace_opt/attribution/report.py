@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.attribution.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, make_oracle, method_label,
+from trace_opt.attribution.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, evaluation_oracle, method_label,
                          sanity_check, summarise, trace_name)
 from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.features import Features, as_features, grid_features, tabular_features
@@ -60,16 +60,22 @@ def _predict(model, X) -> np.ndarray:
     return np.asarray(model(X.numpy().astype(np.float64))).argmax(axis=1)
 
 
-def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
-    """The model, the first ``n`` test inputs, targets (the model's predicted class), features and reference."""
+def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, cache_dir=None) -> Setup:
+    """The model, the first ``n`` test inputs, targets (the model's predicted class), features and reference.
+
+    ``data_seed`` picks the train/test split; ``model_seed`` the model's weights (0: the shipped weights of the
+    bundled models, trained with that seed; another seed trains here). The search seed is not among them (the
+    seed policy of ``trace_opt.explanation.settings``)."""
+    check_positive_int("data_seed", data_seed, minimum=0)
+    check_positive_int("model_seed", model_seed, minimum=0)
     from trace_opt.models import data
 
     check_choice("dataset", dataset, DATASETS)
     n = check_positive_int("n", n)
     if dataset in ("digits8", "digits28"):
         size = 8 if dataset == "digits8" else 28
-        model = data.digits_cnn(size, seed=seed, cache_dir=cache_dir)
-        _, X_test, _, y_test = data.load_digits_split(size, seed=seed)
+        model = data.digits_cnn(size, seed=model_seed, cache_dir=cache_dir)
+        _, X_test, _, y_test = data.load_digits_split(size, seed=data_seed)
         grid = 4 if size == 8 else 7
         feats = grid_features((size, size), grid)
         reference = "zeros"
@@ -78,12 +84,12 @@ def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
                 f"{size // grid}x{size // grid} patches (t = {feats.t}), reference = zeros (the digits' background)")
         image = True
     else:
-        X_train, X_test, y_train, y_test, names = data.load_breast_cancer_split(seed=seed)
+        X_train, X_test, y_train, y_test, names = data.load_breast_cancer_split(seed=data_seed)
         feats = tabular_features(X_test.shape[1], names=names)
         mean = X_train.mean(dim=0)
         image = False
         if dataset == "breast-cancer":
-            model = data.breast_cancer_mlp(seed=seed, cache_dir=cache_dir)
+            model = data.breast_cancer_mlp(seed=model_seed, cache_dir=cache_dir)
             reference = mean
             desc = (f"scikit-learn breast cancer (30 standardised columns), MLP `{type(model).__name__}` "
                     f"(test accuracy {model.test_accuracy:.3f}), one feature per column (t = 30), "
@@ -91,7 +97,7 @@ def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
         else:
             from sklearn.ensemble import HistGradientBoostingClassifier
 
-            clf = HistGradientBoostingClassifier(random_state=seed).fit(X_train.numpy(), y_train.numpy())
+            clf = HistGradientBoostingClassifier(random_state=model_seed).fit(X_train.numpy(), y_train.numpy())
             acc = float((clf.predict(X_test.numpy()) == y_test.numpy()).mean())
 
             def logit(batch):
@@ -104,7 +110,7 @@ def load_setup(dataset: str, n: int, seed: int = 0, cache_dir=None) -> Setup:
             model = BlackBox({"logit": logit, "prob": prob}, attribution_output="logit")
             reference = mean.double()
             desc = (f"scikit-learn breast cancer (30 standardised columns), black-box "
-                    f"`HistGradientBoostingClassifier(random_state={seed})` (test accuracy {acc:.3f}) seen only "
+                    f"`HistGradientBoostingClassifier(random_state={model_seed})` (test accuracy {acc:.3f}) seen only "
                     "through numpy callables (`CallableOracle`): logit = log-odds d as (-d/2, d/2), prob = "
                     "predict_proba; one feature per column (t = 30), reference = training mean")
         X_test = X_test.double() if dataset == "breast-cancer-sklearn" else X_test
@@ -330,7 +336,7 @@ def _compact_json(obj):
 
 
 def write_markdown(out: Path, results: dict, figures: dict) -> Path:
-    from solvers._common import describe_start
+    from solvers import describe_start
 
     s = results["summary"]
     cfg = results["config"]
@@ -448,7 +454,7 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
     if not setup.image or name not in record["methods"]:
         return {}
     x = setup.inputs[0]
-    oracle = make_oracle(setup.model, x, setup.targets[0], setup.features, setup.reference, "logit")
+    oracle = evaluation_oracle(setup.model, x, setup.targets[0], setup.features, setup.reference, "logit")
     sigma = np.asarray(record["methods"][name]["trajectory"])
     t = setup.features.t
     ks = np.unique(np.linspace(0, t, 7).round().astype(int))
@@ -506,7 +512,7 @@ def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) ->
     entries = []
     for g in (g for g in SEVERAL_T_GRIDS if g <= min(shape)):  # a grid needs a pixel per patch
         feats = grid_features(shape, g)
-        oracle = make_oracle(setup.model, x, setup.targets[0], feats, setup.reference, "logit")
+        oracle = evaluation_oracle(setup.model, x, setup.targets[0], feats, setup.reference, "logit")
         res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
         entries.append({"label": f"{g} x {g}, t = {feats.t}", "t": feats.t, "trajectory": res.trajectory.tolist(),
                         "heatmap": trajectory_to_heatmap(res.trajectory, feats, alpha=1.0),
@@ -521,15 +527,34 @@ def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) ->
 def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
                sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
                keep_maps: int = 4, batch_size: int = 256, cache_dir=None, progress: bool = True,
-               command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None) -> dict:
+               command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None,
+               data_seed: int = 0, model_seed: int = 0, device="cpu", precision: str = "fp32") -> dict:
     """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict.
 
     ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
-    (``make_setup``); ``n`` = number of inputs (the first n; None = all of a Setup's).
+    (``make_setup``); ``n`` = number of inputs (the first n; None = all of a Setup's). ``seed`` seeds the
+    searches and the random baselines (input i uses seed + i); ``data_seed`` and ``model_seed`` choose a
+    bundled data set's split and model weights (``load_setup``). ``device``, ``precision``, ``threads`` and
+    ``batch_size`` mean what they mean in ``ExplainSettings``: precision is the arithmetic of the TRACE
+    searches, every curve reported is measured in fp32; torch's thread count is restored afterwards.
     """
+    from trace_opt.explanation.single import torch_threads
+
+    with torch_threads(threads):
+        return _run_report(dataset, n, out, sa_iterations=sa_iterations, seed=seed, methods=methods,
+                           sanity_n=sanity_n, sanity_sa_iterations=sanity_sa_iterations, exact_max_t=exact_max_t,
+                           keep_maps=keep_maps, batch_size=batch_size, cache_dir=cache_dir, progress=progress,
+                           command=command, baseline_options=baseline_options, data_seed=data_seed,
+                           model_seed=model_seed, device=device, precision=precision)
+
+
+def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sanity_sa_iterations, exact_max_t,
+                keep_maps, batch_size, cache_dir, progress, command, baseline_options, data_seed, model_seed,
+                device, precision) -> dict:
+    from trace_opt.models.oracles import as_device
+
+    device = as_device(device)  # a device this machine lacks is refused before any work
     out = check_output_dir("out", out, create=True)
-    if threads is not None:
-        torch.set_num_threads(check_positive_int("threads", threads))
     start = time.perf_counter()
 
     def log(msg):
@@ -543,14 +568,16 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
             setup = replace(setup, inputs=setup.inputs[:k], targets=setup.targets[:k],
                             labels=None if setup.labels is None else setup.labels[:k])
     else:
-        setup = load_setup(dataset, n, seed=seed, cache_dir=cache_dir)
+        setup = load_setup(dataset, n, data_seed=data_seed, model_seed=model_seed, cache_dir=cache_dir)
+    if isinstance(setup.model, torch.nn.Module):
+        setup = replace(setup, model=setup.model.to(device))
     name = setup.name
     log(f"{len(setup.inputs)} inputs, t = {setup.features.t}")
     outputs = _model_outputs(setup.model)
     data_key = f"{name}:{_model_key(setup.model)}"
     config = EvaluationConfig(methods=methods, outputs=outputs, trace_outputs=outputs, sa_iterations=sa_iterations,
                               seed=seed, exact_max_t=exact_max_t, keep_maps=keep_maps, batch_size=batch_size,
-                              baseline_options=baseline_options or {})
+                              baseline_options=baseline_options or {}, device=str(device), precision=precision)
     records = evaluate_inputs(setup.model, setup.inputs, setup.targets, setup.features, setup.reference, config,
                               cache_dir=out / "cache", progress=progress, log=log,
                               dataset_key=data_key)

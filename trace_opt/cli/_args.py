@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
-
-import numpy as np
 
 
 def int_at_least(minimum: int):
@@ -29,7 +28,7 @@ def float_above(minimum: float):
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number > {minimum}; got {text!r}") from None
-        if not np.isfinite(value) or value <= minimum:
+        if not math.isfinite(value) or value <= minimum:
             raise argparse.ArgumentTypeError(f"expected a finite number > {minimum}; got {text}")
         return value
     parse.__name__ = f"number > {minimum}"

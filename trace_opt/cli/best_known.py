@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_opt.benchmarks.best_known import problem_spec, update_best_known
-from trace_opt.core.objective import OBJECTIVES
+from trace_opt.cli._choices import FAMILIES, KINDS, OBJECTIVES
 
 
 def add_best_known_parser(isub) -> None:
-    from trace_opt.benchmarks.families import FAMILIES, KINDS
 
     b = isub.add_parser("best-known", help="run a solver on a generated problem (e.g. t = 49) and keep the best "
                                            "trajectory in a best-known file",
@@ -34,6 +32,8 @@ def add_best_known_parser(isub) -> None:
 
 
 def _cli_best_known(args) -> int:
+    from trace_opt.benchmarks.best_known import problem_spec, update_best_known
+
     from trace_opt.cli.instance_families import _family_params
 
     params = _family_params(args)

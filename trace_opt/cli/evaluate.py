@@ -4,11 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from trace_opt.core.io import check_output_dir
-from trace_opt.core.validation import check_positive_int
-from trace_opt.attribution.report import DATASETS, make_setup, run_report
+from trace_opt.cli._choices import DATASETS
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,7 +21,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                         "breast-cancer-test)")
     p.add_argument("--targets", default=None, metavar="NPY", help="with --model: class per input (default: predicted)")
     p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
-    from trace_opt.cli._args import int_at_least
+    from trace_opt.cli._args import add_progress_argument, int_at_least
 
     p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
                    help="with --model: a G x G grid of patches for images (default 4; 1-D rows: one per column)")
@@ -34,7 +30,18 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder (created if missing; reruns reuse its cache)")
     p.add_argument("--sa-iterations", type=int_at_least(1), default=2000,
                    help="SA iterations K per TRACE run (default: 2000)")
-    p.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the searches and baselines (default: 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="seed of the searches and random baselines (input i uses seed + i); it never retrains the "
+                        "model or re-splits the data (default: 0)")
+    p.add_argument("--data-seed", type=int_at_least(0), default=0,
+                   help="with --dataset: the train/test split (default: 0, the split of the shipped weights)")
+    p.add_argument("--model-seed", type=int_at_least(0), default=0,
+                   help="with --dataset: the model's weights (default: 0, the shipped weights; another seed trains "
+                        "the model here, and its numbers are not those of the committed reports)")
+    p.add_argument("--device", default="cpu", help="where the model runs: cpu, cuda, cuda:N (default: cpu)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16", "fp16"],
+                   help="arithmetic of the TRACE searches' forward passes; every curve is measured in fp32 "
+                        "(default: fp32)")
     p.add_argument("--methods", nargs="+", default=None, help="baseline names (default: all that apply)")
     p.add_argument("--sanity-n", type=int_at_least(0), default=3,
                    help="inputs in the sanity check (0 = skip; default: 3)")
@@ -47,13 +54,19 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int_at_least(1), default=1, help="torch intra-op threads (default: 1)")
     p.add_argument("--cache-dir", default=None, help="model weights cache (default: $TRACE_OPT_CACHE or "
                                                      "./.cache/trace-trajectories)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines on stderr")
+    add_progress_argument(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines on stderr (as --no-progress)")
     p.set_defaults(func=run_evaluate_command)
     return p
 
 
 def _setup_from_args(args):
     """``--dataset NAME`` as is, or a ``Setup`` built from ``--model``/``--data``/... (checked before any work)."""
+    import numpy as np
+
+    from trace_opt.attribution.report import make_setup
+    from trace_opt.core.validation import check_positive_int
+
     with_model = ("data", "targets", "labels", "features")
     if args.dataset is not None:
         given = [f"--{a}" for a in with_model if getattr(args, a) is not None] + \
@@ -81,10 +94,20 @@ def _setup_from_args(args):
 
 
 def run_evaluate_command(args) -> int:
+    from trace_opt.attribution.report import run_report
+    from trace_opt.core.io import check_output_dir
+
+    if args.model is not None and (args.data_seed or args.model_seed):
+        raise ValueError("--data-seed and --model-seed choose a bundled --dataset's split and weights; with --model "
+                         "your file and --data are used as they are")
     check_output_dir("--out", args.out)  # before the model is loaded or trained
     dataset, source = _setup_from_args(args)
     cmd_parts = ["python -m trace_opt evaluate", *source, f"--n {args.n}", f"--out {args.out}",
                  f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]
+    for flag, value, default in (("--data-seed", args.data_seed, 0), ("--model-seed", args.model_seed, 0),
+                                 ("--device", args.device, "cpu"), ("--precision", args.precision, "fp32")):
+        if value != default:
+            cmd_parts.append(f"{flag} {value}")
     if args.sanity_sa_iterations:
         cmd_parts.append(f"--sanity-sa-iterations {args.sanity_sa_iterations}")
     if args.methods:
@@ -94,8 +117,9 @@ def run_evaluate_command(args) -> int:
     res = run_report(dataset, args.n, args.out, sa_iterations=args.sa_iterations, seed=args.seed,
                      methods=args.methods, sanity_n=args.sanity_n, sanity_sa_iterations=args.sanity_sa_iterations,
                      exact_max_t=args.exact_max_t, keep_maps=args.keep_maps, batch_size=args.batch_size,
-                     cache_dir=args.cache_dir, progress=not args.quiet, command=" ".join(cmd_parts),
-                     threads=args.threads)
+                     cache_dir=args.cache_dir, progress=not (args.quiet or args.no_progress),
+                     command=" ".join(cmd_parts), threads=args.threads, data_seed=args.data_seed,
+                     model_seed=args.model_seed, device=args.device, precision=args.precision)
     for o, h in res["summary"]["headline"].items():
         print(f"{o}: {h['trace']} Le-Mo {h['trace_le_mo']:.4g} vs best baseline {h['best_baseline']} "
               f"{h['best_baseline_le_mo']:.4g} (x{h['factor']:.3f})")

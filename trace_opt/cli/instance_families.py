@@ -4,13 +4,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from trace_opt.benchmarks.families import FAMILIES, KINDS, build_family_library, parse_sizes
+from trace_opt.cli._choices import FAMILIES, KINDS, OBJECTIVES
 
 
 def add_family_subcommands(isub) -> None:
     """``instances generate`` (a library from a family), ``instances stats`` (difficulty measures) and
     ``instances best-known`` (best-known solutions without a table, ``trace_opt.benchmarks.best_known``)."""
-    from trace_opt.core.objective import OBJECTIVES
 
     g = isub.add_parser("generate", help="build a library from a seeded instance family with a difficulty knob",
                         description="Evaluate all 2^t sets of a generated set function (trace_opt/benchmarks/families.py) "
@@ -55,6 +54,8 @@ def _family_params(args) -> dict:
 
 
 def _cli_generate(args) -> int:
+    from trace_opt.benchmarks.families import build_family_library, parse_sizes
+
     params = _family_params(args)
     start = time.perf_counter()
     paths = []

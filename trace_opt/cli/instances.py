@@ -6,10 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from trace_opt.core.io import check_output_dir
-from trace_opt.core.objective import OBJECTIVES
-from trace_opt.benchmarks.instances import (MAX_T, build_library, leaderboard, leaderboard_size, leaderboard_table,
-                                 load_library, write_leaderboard)
+from trace_opt.cli._choices import FEATURE_KINDS, MAX_T, MODELS, OBJECTIVES, RULES
 
 
 def _parse_grids(text: str) -> list:
@@ -50,8 +47,6 @@ def add_instances_parser(sub) -> None:
                         "mean makes every feature matter")
     b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"],
                    help="the model output tabulated (default: logit)")
-    from trace_opt.benchmarks.model_sources import FEATURE_KINDS, MODELS, RULES
-
     b.add_argument("--model", default="digits-cnn8", choices=list(MODELS),
                    help="digits-cnn8|28: the bundled digits CNNs; logic-digits: a CNN trained here (seeded, cached) "
                         "on strips of --regions digits labelled by --rule of (digit >= 5), whose features interact "
@@ -94,6 +89,9 @@ def add_instances_parser(sub) -> None:
 
 
 def _cli_build(args) -> int:
+    from trace_opt.benchmarks.instances import build_library
+    from trace_opt.core.io import check_output_dir
+
     check_output_dir("--out", args.out)
     grids = _parse_grids(args.grids)
     inputs = list(range(args.first, args.first + len(grids)))
@@ -106,6 +104,10 @@ def _cli_build(args) -> int:
 
 
 def _cli_leaderboard(args) -> int:
+    from trace_opt.benchmarks.instances import leaderboard, leaderboard_size, leaderboard_table, load_library, \
+        write_leaderboard
+    from trace_opt.core.io import check_output_dir
+
     from tqdm.auto import tqdm
 
     check_output_dir("--out", args.out)  # before the board is computed, not after
@@ -126,6 +128,8 @@ def _cli_leaderboard(args) -> int:
 
 
 def _cli_verify(args) -> int:
+    from trace_opt.benchmarks.instances import load_library
+
     lib = load_library(args.library, verify=True)
     for inst in lib:
         print(f"{inst.name}: t={inst.t}, le-mo optimum {inst.optimum('le-mo'):.6g} (verified)")

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from trace_opt.core.io import atomic_write_bytes, atomic_write_json, check_output_dir
-from trace_opt.core.objective import OBJECTIVES
-from trace_opt.benchmarks.tuning import SEARCH_SPACES, compare_on_holdout, holdout_markdown, resolve_space, suggest_fixed, tune
+from trace_opt.cli._choices import OBJECTIVES, SEARCH_SPACES
 
 
 def add_tune_parser(sub) -> None:
@@ -44,6 +42,9 @@ def add_tune_parser(sub) -> None:
 
 
 def _cli_tune(args) -> int:
+    from trace_opt.benchmarks.tuning import compare_on_holdout, holdout_markdown, resolve_space, suggest_fixed, tune
+    from trace_opt.core.io import atomic_write_bytes, atomic_write_json, check_output_dir
+
     from trace_opt.cli._args import command_line
     from trace_opt.benchmarks.instances import load_library, split_library
 

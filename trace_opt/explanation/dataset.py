@@ -47,7 +47,7 @@ from trace_opt.core.validation import check_positive_int
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
 from trace_opt.explanation.single import DegenerateExplanationWarning
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.core.io import atomic_write_json, check_output_dir, json_values, stop_on_interrupt
+from trace_opt.core.io import atomic_write_json, check_output_dir, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
