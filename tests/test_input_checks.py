@@ -296,3 +296,11 @@ def test_every_option_has_help_and_readme_does_not_point_outside_the_clone():
     assert not missing, missing
     readme = open(os.path.join(ROOT, "README.md")).read()
     assert "../shared/DESIGN.md" not in readme
+    # the design document every docstring cites ships with the repository, with each section they cite
+    import re
+    import subprocess
+    design = open(os.path.join(ROOT, "DESIGN.md")).read()
+    sections = {int(m) for m in re.findall(r"^## (\d+)\.", design, flags=re.M)}
+    files = subprocess.run(["git", "ls-files", "*.py", "*.md"], capture_output=True, text=True, cwd=ROOT).stdout.split()
+    cited = {(f, int(n)) for f in files for n in re.findall(r"DESIGN\.md section (\d+)", open(os.path.join(ROOT, f)).read())}
+    assert cited and not [c for c in cited if c[1] not in sections], sorted(c for c in cited if c[1] not in sections)
