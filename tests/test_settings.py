@@ -144,3 +144,27 @@ def test_the_package_root_exports_what_users_need():
                  "ExplainSettings", "Explainer", "explain", "explain_many", "explain_dataset"):
         assert name in trace_opt.__all__ and getattr(trace_opt, name) is not None
     assert trace_opt.Budget(forward_passes=3).forward_passes == 3
+
+
+def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
+    """evaluate's TRACE runs use the chosen solver within its forward-pass budget, and the precision of the search
+    is refused when unknown (the settings' names and checks)."""
+    import torch
+
+    from trace_opt import grid_features
+    from trace_opt.attribution.evaluation import EvaluationConfig, evaluate_input
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
+    x = torch.rand(1, 6, 6, generator=torch.Generator().manual_seed(2))
+    feats = grid_features((6, 6), 3)  # t = 9
+    config = EvaluationConfig(methods=["random"], trace_objectives=("le-mo",), exact_max_t=0, keep_maps=0,
+                              trace_solver="tabu", trace_budget=40)
+    rec = evaluate_input(model, x, 0, feats, "zeros", config)
+    runs = [m for m in rec["methods"].values() if m["kind"] == "trace"]
+    assert sorted(m["output"] for m in runs) == sorted(config.trace_outputs)
+    assert all(0 < m["forward_passes"] <= 40 for m in runs), [m["forward_passes"] for m in runs]
+    with pytest.raises(ValueError, match="precision"):
+        EvaluationConfig(precision="fp8")
+    with pytest.raises(ValueError, match="solver='nope'"):
+        EvaluationConfig(trace_solver="nope")

@@ -111,6 +111,10 @@ class EvaluationConfig:
     baseline_options : per-method options, e.g. ``{"rise": {"n_masks": 1000}}``.
     seed : base seed; input i uses ``seed + i`` for every random method and for SA.
     keep_maps : store attribution maps and heatmaps of the first ``keep_maps`` inputs (for Fig. 3).
+    trace_solver / trace_solver_options / trace_budget : the search of every TRACE run (``ExplainSettings``'
+        solver, solver_options and budget); the default, ``"sa"``, is the paper's SA with ``sa_iterations``,
+        ``eta`` and ``sa_init`` (``trace_solver_options`` override them); a budget caps each run's forward passes
+        (a model costing ~45 ms a pass needs one).
     device : where a torch model runs (the model must live there); inputs are moved to it.
     precision : arithmetic of the TRACE searches' forward passes (``ExplainSettings.precision``); every
         curve and table is measured in fp32.
@@ -130,10 +134,17 @@ class EvaluationConfig:
     keep_maps: int = 4
     device: str = "cpu"
     precision: str = "fp32"
+    trace_solver: str = "sa"
+    trace_solver_options: dict = field(default_factory=dict)
+    trace_budget: int | None = None
 
     def __post_init__(self):
+        from solvers import get_solver
+
         check_choice("precision", self.precision, PRECISIONS)
         check_positive_int("sa_iterations", self.sa_iterations)
+        get_solver(self.trace_solver, **self.trace_options())  # an unknown solver or option is refused here
+        check_positive_int("trace_budget", self.trace_budget, allow_none=True)
         check_positive_int("batch_size", self.batch_size)
         for o in tuple(self.outputs) + tuple(self.trace_outputs):
             check_choice("outputs", o, tuple(OUTPUT_TAGS))
@@ -150,6 +161,17 @@ class EvaluationConfig:
     def sa_options(self) -> dict:
         return {"iterations": self.sa_iterations, "eta": self.eta, "init": self.sa_init}
 
+    def trace_options(self) -> dict:
+        """The options of the TRACE runs' solver: SA's from ``sa_options`` (for ``"sa"``), then
+        ``trace_solver_options``."""
+        base = self.sa_options() if self.trace_solver == "sa" else {}
+        return {**base, **(self.trace_solver_options or {})}
+
+    def trace_solver_object(self):
+        from solvers import get_solver
+
+        return get_solver(self.trace_solver, **self.trace_options())
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["outputs"], d["trace_outputs"], d["trace_objectives"] = (list(self.outputs), list(self.trace_outputs),
@@ -161,8 +183,10 @@ class EvaluationConfig:
         """A hash of everything that changes a record (cached records must match it)."""
         d = self.to_dict()
         d.pop("device")  # where a record is computed, not what it is
-        if d["precision"] == "fp32":
-            d.pop("precision")  # records cached before the setting existed stay valid
+        for name, default in (("precision", "fp32"), ("trace_solver", "sa"), ("trace_solver_options", {}),
+                              ("trace_budget", None)):
+            if d[name] == default:
+                d.pop(name)  # records cached before the setting existed stay valid
         blob = json.dumps({**d, "keep_maps": None, **(extra or {})}, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -209,7 +233,6 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     ``reference`` is what deletion writes and what the baselines use as their ``baselines``
     (a reference kind or a tensor of x's shape).
     """
-    from solvers import get_solver
     from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum, optimal_trajectory_count,
                                   table_scores)
 
@@ -288,8 +311,8 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         for obj in config.trace_objectives:
             problem = TraceProblem(search_oracles[o], obj)
             start = time.perf_counter()
-            res = get_solver("sa", **config.sa_options()).solve(  # T0: the paper's rule for output o
-                problem, seed=seed, curves=False)
+            res = config.trace_solver_object().solve(  # SA's T0: the paper's rule for output o
+                problem, budget=config.trace_budget, seed=seed, curves=False)
             rec["methods"][trace_name(o, obj)] = {
                 "kind": "trace", "output": o, "objective": obj, "trajectory": res.trajectory.tolist(),
                 "score": res.score, "forward_passes": res.forward_passes, "iterations": res.iterations,
@@ -594,16 +617,14 @@ def spearman_of_trajectories(sigma_a, sigma_b) -> float:
 
 def _trajectories(model, x, target, features, reference, config: EvaluationConfig, seed: int,
                   methods: list, trace_output: str) -> dict:
-    from solvers import get_solver
-
     out = {}
     inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
     for name in methods:
         out[name] = attribute(name, model, x, target, features, inp=inp,
                               **config.baseline_options.get(name, {})).trajectory.tolist()
     oracle = evaluation_oracle(model, x, target, features, reference, trace_output, config.batch_size)
-    res = get_solver("sa", **config.sa_options()).solve(
-        TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+    res = config.trace_solver_object().solve(TraceProblem(oracle, "le-mo"), budget=config.trace_budget, seed=seed,
+                                             curves=False)
     out[trace_name(trace_output, "le-mo")] = res.trajectory.tolist()
     return out
 

@@ -346,10 +346,12 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
              f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
              + (f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
                 if results.get('n_correct') is not None else "."),
-             f"- TRACE: simulated annealing (complete transpositions, start: {describe_start(cfg.get('sa_init', 'greedy'))}), K = {cfg['sa_iterations']} "
-             f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
-             "T0 = 2 (logit) or f(x)/10 (prob); seed = input index + "
-             f"{cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
+             (f"- TRACE: simulated annealing (complete transpositions, start: {describe_start(cfg.get('sa_init', 'greedy'))}), K = {cfg['sa_iterations']} "
+              f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
+              "T0 = 2 (logit) or f(x)/10 (prob)" if cfg.get("trace_solver", "sa") == "sa" and not cfg.get("trace_solver_options")
+              else f"- TRACE: solver `{cfg['trace_solver']}` with options {cfg.get('trace_solver_options') or {}}")
+             + (f", at most {cfg['trace_budget']:,} forward passes per run" if cfg.get("trace_budget") else "")
+             + f"; seed = input index + {cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
              f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
              "ranking rule per method in results.json).",
              "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties: "
@@ -495,11 +497,16 @@ def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> 
 SEVERAL_T_GRIDS = (2, 4, 7)
 
 
-def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) -> dict:
-    """Appendix B: the first input explained by TRACE-y (Le-Mo) (SA, K = ``sa_iterations``, the
-    evaluation's cooling) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
-    from solvers import get_solver
+def _trace_label(cfg: EvaluationConfig) -> str:
+    """The TRACE search of a configuration in a few words (figure titles)."""
+    what = (f"SA, K = {cfg.sa_iterations}" if cfg.trace_solver == "sa" and not cfg.trace_solver_options
+            else cfg.trace_solver)
+    return what + (f", {cfg.trace_budget:,} passes" if cfg.trace_budget else "")
 
+
+def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int) -> dict:
+    """Appendix B: the first input explained by TRACE-y (Le-Mo) (the evaluation's TRACE search: SA with
+    K = ``sa_iterations`` and its cooling by default) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
     from trace_opt.core.problem import TraceProblem, ranks_of
     from trace_opt.explanation.rankings import trajectory_to_heatmap
     from trace_opt.attribution import report_plots as rp
@@ -508,17 +515,18 @@ def _several_t_figure(setup: Setup, out: Path, sa_iterations: int, seed: int) ->
         return {}
     x = setup.inputs[0]
     shape = tuple(setup.features.ids.shape[-2:])
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
     entries = []
     for g in (g for g in SEVERAL_T_GRIDS if g <= min(shape)):  # a grid needs a pixel per patch
         feats = grid_features(shape, g)
-        oracle = evaluation_oracle(setup.model, x, setup.targets[0], feats, setup.reference, "logit")
-        res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+        oracle = evaluation_oracle(setup.model, x, setup.targets[0], feats, setup.reference, "logit",
+                                   device=cfg.device, precision=cfg.precision)
+        res = cfg.trace_solver_object().solve(TraceProblem(oracle, "le-mo"), budget=cfg.trace_budget, seed=seed,
+                                              curves=False)
         entries.append({"label": f"{g} x {g}, t = {feats.t}", "t": feats.t, "trajectory": res.trajectory.tolist(),
                         "heatmap": trajectory_to_heatmap(res.trajectory, feats, alpha=1.0),
                         "le_mo": float(res.value), "ranks": ranks_of(res.trajectory), "grid": (g, g)})
     rp.plot_several_t(x, entries, out / "appB_several_t.png",
-                      title=f"TRACE-y (Le-Mo) of input #0 (class {setup.targets[0]}) at several t (SA, K = {sa_iterations})")
+                      title=f"TRACE-y (Le-Mo) of input #0 (class {setup.targets[0]}) at several t ({_trace_label(cfg)})")
     return {"appB": "appB_several_t.png",
             "appB_runs": [{k: e[k] for k in ("label", "t", "trajectory", "le_mo")} for e in entries]}
 
@@ -528,7 +536,9 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
                keep_maps: int = 4, batch_size: int = 256, cache_dir=None, progress: bool = True,
                command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None,
-               data_seed: int = 0, model_seed: int = 0, device="cpu", precision: str = "fp32") -> dict:
+               data_seed: int = 0, model_seed: int = 0, device="cpu", precision: str = "fp32", trace_solver: str = "sa",
+               trace_solver_options: dict | None = None, budget: int | None = None,
+               trace_objectives=("le-mo", "le", "mo"), several_t: bool = True) -> dict:
     """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict.
 
     ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
@@ -537,6 +547,9 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     bundled data set's split and model weights (``load_setup``). ``device``, ``precision``, ``threads`` and
     ``batch_size`` mean what they mean in ``ExplainSettings``: precision is the arithmetic of the TRACE
     searches, every curve reported is measured in fp32; torch's thread count is restored afterwards.
+    ``trace_solver`` / ``trace_solver_options`` / ``budget`` (forward passes per TRACE run) choose the search
+    (default: the paper's SA, K = ``sa_iterations``, no budget); ``trace_objectives`` the TRACE variants run;
+    ``several_t=False`` skips Appendix B (three more searches on input 0).
     """
     from trace_opt.explanation.single import torch_threads
 
@@ -545,12 +558,14 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                            sanity_n=sanity_n, sanity_sa_iterations=sanity_sa_iterations, exact_max_t=exact_max_t,
                            keep_maps=keep_maps, batch_size=batch_size, cache_dir=cache_dir, progress=progress,
                            command=command, baseline_options=baseline_options, data_seed=data_seed,
-                           model_seed=model_seed, device=device, precision=precision)
+                           model_seed=model_seed, device=device, precision=precision, trace_solver=trace_solver,
+                           trace_solver_options=trace_solver_options, budget=budget,
+                           trace_objectives=tuple(trace_objectives), several_t=several_t)
 
 
 def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sanity_sa_iterations, exact_max_t,
                 keep_maps, batch_size, cache_dir, progress, command, baseline_options, data_seed, model_seed,
-                device, precision) -> dict:
+                device, precision, trace_solver, trace_solver_options, budget, trace_objectives, several_t) -> dict:
     from trace_opt.models.oracles import as_device
 
     device = as_device(device)  # a device this machine lacks is refused before any work
@@ -577,7 +592,9 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
     data_key = f"{name}:{_model_key(setup.model)}"
     config = EvaluationConfig(methods=methods, outputs=outputs, trace_outputs=outputs, sa_iterations=sa_iterations,
                               seed=seed, exact_max_t=exact_max_t, keep_maps=keep_maps, batch_size=batch_size,
-                              baseline_options=baseline_options or {}, device=str(device), precision=precision)
+                              baseline_options=baseline_options or {}, device=str(device), precision=precision,
+                              trace_solver=trace_solver, trace_solver_options=dict(trace_solver_options or {}),
+                              trace_budget=budget, trace_objectives=trace_objectives)
     records = evaluate_inputs(setup.model, setup.inputs, setup.targets, setup.features, setup.reference, config,
                               cache_dir=out / "cache", progress=progress, log=log,
                               dataset_key=data_key)
@@ -592,7 +609,7 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
         figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
     figures.update(_deletion_figures(setup, records[0], out))
     figures.update(_alpha_figure(setup, records, out))
-    several_t = _several_t_figure(setup, out, sa_iterations, seed)
+    several_t = _several_t_figure(setup, out, config, seed) if several_t else {}
     if several_t:
         figures["appB"] = several_t["appB"]
     for o in config.outputs:
@@ -612,7 +629,9 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
                "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records]}
     if isinstance(setup.model, torch.nn.Module) and sanity_n > 0:
         s_cfg = EvaluationConfig(methods=methods, sa_iterations=sanity_sa_iterations or sa_iterations, seed=seed,
-                                 batch_size=batch_size, baseline_options=baseline_options or {})
+                                 batch_size=batch_size, baseline_options=baseline_options or {},
+                                 device=str(device), precision=precision, trace_solver=trace_solver,
+                                 trace_solver_options=dict(trace_solver_options or {}), trace_budget=budget)
         k = min(sanity_n, len(setup.inputs))
         results["sanity"] = sanity_check(setup.model, setup.inputs[:k], setup.targets[:k], setup.features,
                                          setup.reference, s_cfg, cache_dir=out / "cache", progress=progress, log=log,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from trace_opt.cli._choices import DATASETS
@@ -21,7 +22,7 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                         "breast-cancer-test)")
     p.add_argument("--targets", default=None, metavar="NPY", help="with --model: class per input (default: predicted)")
     p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
-    from trace_opt.cli._args import add_progress_argument, int_at_least
+    from trace_opt.cli._args import add_progress_argument, int_at_least, json_object
 
     p.add_argument("--features", type=int_at_least(1), default=None, metavar="G",
                    help="with --model: a G x G grid of patches for images (default 4; 1-D rows: one per column)")
@@ -30,6 +31,16 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="report folder (created if missing; reruns reuse its cache)")
     p.add_argument("--sa-iterations", type=int_at_least(1), default=2000,
                    help="SA iterations K per TRACE run (default: 2000)")
+    p.add_argument("--solver", default="sa",
+                   help="the TRACE runs' solver (default: sa, the paper's SA with --sa-iterations)")
+    p.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
+                   help="the solver's options as a JSON object (default: none)")
+    p.add_argument("--budget", type=int_at_least(1), default=None, metavar="FP",
+                   help="forward passes per TRACE run, a hard limit (default: no limit)")
+    p.add_argument("--trace-objectives", nargs="+", default=["le-mo", "le", "mo"], choices=["le-mo", "le", "mo"],
+                   help="the TRACE variants run (default: le-mo le mo)")
+    p.add_argument("--no-several-t", action="store_true",
+                   help="skip Appendix B (input 0 explained at 2 x 2, 4 x 4 and 7 x 7)")
     p.add_argument("--seed", type=int_at_least(0), default=0,
                    help="seed of the searches and random baselines (input i uses seed + i); it never retrains the "
                         "model or re-splits the data (default: 0)")
@@ -105,9 +116,18 @@ def run_evaluate_command(args) -> int:
     cmd_parts = ["python -m trace_opt evaluate", *source, f"--n {args.n}", f"--out {args.out}",
                  f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]
     for flag, value, default in (("--data-seed", args.data_seed, 0), ("--model-seed", args.model_seed, 0),
-                                 ("--device", args.device, "cpu"), ("--precision", args.precision, "fp32")):
-        if value != default:
+                                 ("--device", args.device, "cpu"), ("--precision", args.precision, "fp32"),
+                                 ("--solver", args.solver, "sa"), ("--budget", args.budget, None),
+                                 ("--features", args.features, None),
+                                 ("--batch-size", args.batch_size, 256), ("--keep-maps", args.keep_maps, 4)):
+        if value != default and f"{flag} " not in " ".join(cmd_parts):
             cmd_parts.append(f"{flag} {value}")
+    if args.solver_options:
+        cmd_parts.append("--solver-options '" + json.dumps(args.solver_options) + "'")
+    if args.trace_objectives != ["le-mo", "le", "mo"]:
+        cmd_parts.append("--trace-objectives " + " ".join(args.trace_objectives))
+    if args.no_several_t:
+        cmd_parts.append("--no-several-t")
     if args.sanity_sa_iterations:
         cmd_parts.append(f"--sanity-sa-iterations {args.sanity_sa_iterations}")
     if args.methods:
@@ -119,7 +139,9 @@ def run_evaluate_command(args) -> int:
                      exact_max_t=args.exact_max_t, keep_maps=args.keep_maps, batch_size=args.batch_size,
                      cache_dir=args.cache_dir, progress=not (args.quiet or args.no_progress),
                      command=" ".join(cmd_parts), threads=args.threads, data_seed=args.data_seed,
-                     model_seed=args.model_seed, device=args.device, precision=args.precision)
+                     model_seed=args.model_seed, device=args.device, precision=args.precision,
+                     trace_solver=args.solver, trace_solver_options=args.solver_options, budget=args.budget,
+                     trace_objectives=args.trace_objectives, several_t=not args.no_several_t)
     for o, h in res["summary"]["headline"].items():
         print(f"{o}: {h['trace']} Le-Mo {h['trace_le_mo']:.4g} vs best baseline {h['best_baseline']} "
               f"{h['best_baseline_le_mo']:.4g} (x{h['factor']:.3f})")
