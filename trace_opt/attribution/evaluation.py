@@ -19,7 +19,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import numpy as np
 import torch
@@ -95,6 +95,67 @@ def method_label(name: str) -> str:
         return get_baseline(name).label
     except ValueError:
         return name
+
+
+class _RowCount:
+    count = 0
+
+
+class count_forward_rows:
+    """Context manager counting the inputs (batch rows) a torch module's ``forward`` sees, by a forward
+    pre-hook: a method's forward passes (backward passes are not counted; a method that runs only part
+    of the network, through its own hooks, is counted by its full-model calls)."""
+
+    def __init__(self, model):
+        self.model = model if isinstance(model, torch.nn.Module) else None
+        self.rows = _RowCount()
+        self._handle = None
+
+    def __enter__(self):
+        if self.model is not None:
+            def hook(_module, args):
+                if args and isinstance(args[0], torch.Tensor):
+                    self.rows.count += int(args[0].shape[0]) if args[0].dim() else 1
+            self._handle = self.model.register_forward_pre_hook(hook)
+        return self.rows
+
+    def __exit__(self, *exc):
+        if self._handle is not None:
+            self._handle.remove()
+        return False
+
+
+def _counted_input(inp, rows: _RowCount):
+    """``inp`` whose black-box ``forward`` adds its batch rows to ``rows`` (a torch module is counted by
+    ``count_forward_rows``' hook instead)."""
+    if inp.model is not None:
+        return inp
+    fwd = inp.forward
+
+    def forward(batch):
+        rows.count += int(batch.shape[0])
+        return fwd(batch)
+    return replace(inp, forward=forward)
+
+
+#: float32's machine epsilon: a torch model's D values carry relative errors of this size
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
+
+
+def float32_tolerance(t: int, scale: float) -> float:
+    """The tolerance below which two chain-sum scores of t + 1 float32 D values of magnitude ``scale``
+    (use max(1, |f(x)|)) are indistinguishable: 2 (t + 1) float32 epsilons of the scale (the scores
+    being compared sum up to 2 (t + 1) values, each rounded, and identical sets evaluated in different
+    batches differ in the last bits)."""
+    return 2.0 * (int(t) + 1) * FLOAT32_EPS * max(1.0, abs(float(scale)))
+
+
+def ci_half_width(values, level: float = 0.95) -> float:
+    """Half-width of the two-sided Student-t ``level`` interval of the mean of ``values`` (nan for n < 2)."""
+    from trace_opt.core.paired import t_quantile
+
+    v = np.asarray(values, dtype=np.float64)
+    return t_quantile(0.5 + level / 2, len(v) - 1) * standard_error(v) if len(v) > 1 else float("nan")
 
 
 # --------------------------------------------------------------------------- configuration
@@ -257,11 +318,14 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
     for name in names:
         start = time.perf_counter()
-        att = attribute(name, model, x, target, features, inp=inp, **config.baseline_options.get(name, {}))
+        with count_forward_rows(model) as rows:
+            att = attribute(name, model, x, target, features, inp=_counted_input(inp, rows),
+                            **config.baseline_options.get(name, {}))
         secs = time.perf_counter() - start
         rec["methods"][name] = {"kind": "baseline", "trajectory": att.trajectory.tolist(),
                                 "scores": att.scores.tolist(), "absolute": att.absolute,
-                                "aggregate": att.aggregate, "options": att.to_dict()["options"], "seconds": secs}
+                                "aggregate": att.aggregate, "options": att.to_dict()["options"], "seconds": secs,
+                                "forward_passes": rows.count}
         if keep_maps:
             maps[name] = (_map_2d(att.map, features) if att.map is not None
                           else att.scores[features.ids]).tolist()
@@ -430,10 +494,13 @@ def summarise(records: list, outputs=("logit", "prob")) -> dict:
             se = standard_error
             table[o][name] = {"auc_le": float(a_le.mean()), "auc_mo": float(a_mo.mean()),
                               "le_mo": float((a_le - a_mo).mean()), "se_auc_le": se(a_le),
-                              "se_auc_mo": se(a_mo), "se_le_mo": se(a_le - a_mo)}
+                              "se_auc_mo": se(a_mo), "se_le_mo": se(a_le - a_mo),
+                              # 95 % Student-t half-widths over the inputs
+                              "ci_auc_le": ci_half_width(a_le), "ci_auc_mo": ci_half_width(a_mo),
+                              "ci_le_mo": ci_half_width(a_le - a_mo)}
             curves[o][name] = {"le": le.mean(axis=0).tolist(), "mo": mo.mean(axis=0).tolist()}
     out = {"n_inputs": n, "methods": names, "labels": {m: method_label(m) for m in names},
-           "table": table, "curves": curves}
+           "table": table, "curves": curves, "forward_passes": forward_pass_summary(records, names)}
     if n and all("complete" in r for r in records):
         out["complete"] = _summarise_complete(records)
         for o in out["complete"]:
@@ -444,8 +511,11 @@ def summarise(records: list, outputs=("logit", "prob")) -> dict:
     out["headline"] = headline(out)
     for o, h in out["headline"].items():  # paired per-input comparison with the best baseline
         d = np.array([_le_mo(r, h["trace"], o) - _le_mo(r, h["best_baseline"], o) for r in records])
-        h.update({"inputs_trace_ahead": int((d > 1e-9).sum()), "inputs_tied": int((np.abs(d) <= 1e-9).sum()),
-                  "inputs_baseline_ahead": int((d < -1e-9).sum())})
+        tol = np.array([float32_tolerance(r["t"], r["f_x"][o]) for r in records])  # float32 resolution
+        h.update({"inputs_trace_ahead": int((d > tol).sum()), "inputs_tied": int((np.abs(d) <= tol).sum()),
+                  "inputs_baseline_ahead": int((d < -tol).sum()),
+                  # paired 95 % interval of TRACE - best baseline on LeRF - MoRF over the inputs
+                  "paired_mean": float(d.mean()), "paired_ci": ci_half_width(d)})
     return out
 
 
@@ -494,6 +564,23 @@ def tie_summary(records: list, methods=None) -> dict:
     return out
 
 
+def forward_pass_summary(records: list, methods=None) -> dict:
+    """Per method, the model's forward passes per input: ``mean``, ``min``, ``max`` over the inputs whose
+    record counted them (``n``; records written before baselines were counted have none). TRACE counts
+    the unique masked inputs its search asked for (``forward_passes`` of its run; after the complete table
+    those were cache hits, so ``exact_table`` adds the 2^t table's own passes per output); a baseline the
+    batch rows its full-model forward calls saw (``count_forward_rows``)."""
+    names = method_names(records) if methods is None else list(methods)
+    out: dict = {}
+    for m in names:
+        vals = [r["methods"][m]["forward_passes"] for r in records if "forward_passes" in r["methods"][m]]
+        if vals:
+            out[m] = {"mean": float(np.mean(vals)), "min": int(np.min(vals)), "max": int(np.max(vals)), "n": len(vals)}
+    if records and all("complete" in r for r in records):
+        out["exact_table"] = {"per_output": 1 << int(records[0]["t"]), "outputs": len(records[0]["complete"])}
+    return out
+
+
 def _le_mo(record: dict, method: str, output: str) -> float:
     c = record["methods"][method]["curves"][output]
     return float(sum(c["le"]) - sum(c["mo"]))
@@ -515,7 +602,12 @@ def _summarise_complete(records: list) -> dict:
                          "mean_random": float(rnd.mean()), "mean_bound": float(bound.mean()),
                          "mean_gap": float((opt - sa).mean()), "max_gap": float((opt - sa).max()),
                          "mean_normalised_gap": float(ngap.mean()), "max_normalised_gap": float(ngap.max()),
-                         "n_sa_optimal": int(sum(c["objectives"][obj]["sa_is_optimal"] for c in comps)),
+                         # SA's score equal to the optimum within float32 resolution (float32_tolerance)
+                         "n_sa_optimal": int(sum(
+                             abs(c["objectives"][obj]["sa_score"] - c["objectives"][obj]["optimum"])
+                             <= float32_tolerance(r["t"], r["f_x"][o]) for r, c in zip(records, comps))),
+                         "n_sa_optimal_1e9": int(sum(c["objectives"][obj]["sa_is_optimal"] for c in comps)),
+                         "tie_tolerance": "2 (t + 1) float32 epsilons of max(1, |f(x)|) (float32_tolerance)",
                          "ratio_sa_to_optimum": float(sa.mean() / opt.mean()) if opt.mean() != 0 else float("nan")}
         lm = np.array([c["objectives"].get("le-mo", {}).get("bound", np.nan) for c in comps])
         ratio, iou, paper_ratio, paper_iou, kept_iou = [], [], [], [], []
@@ -607,12 +699,33 @@ def randomised_model(model: torch.nn.Module, layers, seed: int) -> torch.nn.Modu
     return m.eval()
 
 
-def spearman_of_trajectories(sigma_a, sigma_b) -> float:
-    """Spearman rank correlation of the feature ranks of two trajectories (1 = same order)."""
+def spearman_of_trajectories(sigma_a, sigma_b, keep=None) -> float:
+    """Spearman rank correlation of the feature ranks of two trajectories (1 = same order); with ``keep``
+    (a bool per feature) only over those features, ranked among themselves (nan when fewer than 2)."""
     a, b = ranks_of(np.asarray(sigma_a, dtype=np.int64)), ranks_of(np.asarray(sigma_b, dtype=np.int64))
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != a.shape:
+            raise ValueError(f"keep must hold one bool per feature ({len(a)}); got shape {keep.shape}")
+        if keep.sum() < 2:
+            return float("nan")
+        a, b = np.argsort(np.argsort(a[keep])), np.argsort(np.argsort(b[keep]))
     t = len(a)
     d2 = float(((a - b) ** 2).sum())
     return 1.0 - 6.0 * d2 / (t * (t * t - 1))
+
+
+def reference_equal_features(x, reference, features: Features) -> np.ndarray:
+    """A bool per feature: every element of it equals the reference (a blank patch; deleting it never
+    changes the input)."""
+    from trace_opt.models.references import make_reference
+
+    xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    ref = make_reference(reference, xt, features) if isinstance(reference, str) else torch.as_tensor(reference)
+    same = (xt.detach().cpu().numpy() == np.broadcast_to(ref.detach().cpu().numpy(), tuple(xt.shape)))
+    ids = np.broadcast_to(features.ids, same.shape).reshape(-1)
+    differs = np.bincount(ids, weights=(~same).reshape(-1).astype(np.float64), minlength=features.t)
+    return differs == 0
 
 
 def _trajectories(model, x, target, features, reference, config: EvaluationConfig, seed: int,
@@ -647,7 +760,7 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
     layers = parameter_layers(model)
     steps = [("cascade", layers[::-1][:j + 1]) for j in range(len(layers))] + \
             [("independent", [name]) for name in layers[::-1]]
-    key = config.key({"sanity": 2, "methods": methods, "trace_output": trace_output, "t": features.t,
+    key = config.key({"sanity": 3, "methods": methods, "trace_output": trace_output, "t": features.t,
                       "dataset": dataset_key})
     cache = Path(cache_dir) if cache_dir is not None else None
     per_input = []
@@ -662,12 +775,16 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
         ref = reference(i) if callable(reference) else reference
         x, tgt = inputs[i], int(targets[i])
         orig = _trajectories(model, x, tgt, features, ref, config, seed, methods, trace_output)
-        rec = {"index": i, "config_key": key, "input_key": _input_key(x, tgt), "original": orig, "steps": []}
+        nonblank = ~reference_equal_features(x, ref, features)
+        rec = {"index": i, "config_key": key, "input_key": _input_key(x, tgt), "original": orig, "steps": [],
+               "n_nonblank": int(nonblank.sum())}
         for mode, lays in steps:
             rm = randomised_model(model, lays, seed=1_000)
             tr = _trajectories(rm, x, tgt, features, ref, config, seed, methods, trace_output)
             rec["steps"].append({"mode": mode, "layers": lays,
-                                 "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig}})
+                                 "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig},
+                                 "spearman_nonblank": {m: spearman_of_trajectories(orig[m], tr[m], nonblank)
+                                                       for m in orig}})
         if path is not None:
             atomic_write_json(path, rec)
         per_input.append(rec)
@@ -678,13 +795,20 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
               "cascade": [], "independent": []}
     for s, (mode, lays) in enumerate(steps):
         vals = {m: [r["steps"][s]["spearman"][m] for r in per_input] for m in names}
+        nb = {m: [r["steps"][s]["spearman_nonblank"][m] for r in per_input] for m in names}
         result[mode].append({"layers": lays, "label": lays[-1] if mode == "cascade" else lays[0],
                              "mean": {m: float(np.mean(v)) for m, v in vals.items()},
-                             "std": {m: float(np.std(v)) for m, v in vals.items()}})
+                             "std": {m: float(np.std(v)) for m, v in vals.items()},
+                             # over the features that differ from the reference only (blank patches, equal to
+                             # the reference, are ordered by ties or noise and would count as agreement)
+                             "mean_nonblank": {m: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+                                               for m, v in nb.items()}})
+    result["n_nonblank"] = [r["n_nonblank"] for r in per_input]
     return result
 
 
-__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "evaluation_oracle", "evaluate_input", "evaluate_inputs", "summarise",
+__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "count_forward_rows", "float32_tolerance",
+           "ci_half_width", "forward_pass_summary", "evaluation_oracle", "evaluate_input", "evaluate_inputs", "summarise",
            "tie_summary",
            "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",
-           "randomised_model", "spearman_of_trajectories"]
+           "randomised_model", "spearman_of_trajectories", "reference_equal_features"]

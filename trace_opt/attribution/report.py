@@ -200,6 +200,9 @@ def _table_block(summary: dict, names: list, bold: str | None) -> list:
             cells = []
             for m in names:
                 s = _fmt(tab.get(m, {}).get(key))
+                ci = tab.get(m, {}).get(f"ci_{key}")
+                if ci is not None and np.isfinite(ci):
+                    s = f"{s} ± {_fmt(ci, 2)}"  # 95 % Student-t half-width over the inputs
                 cells.append(f"**{s}**" if key == "le_mo" and m == best else s)
             lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return lines
@@ -223,17 +226,48 @@ def table2_markdown(summary: dict) -> str:
 
 
 def sanity_markdown(sanity: dict) -> str:
+    """The sanity tables: per step the mean Spearman correlation over the features that differ from the
+    reference (blank patches excluded), and in brackets over all features (where the records have both)."""
     names = sanity["methods"]
     lines = []
+    nb = "mean_nonblank" in (sanity["cascade"] or [{}])[0]
     for mode in ("cascade", "independent"):
         lines.append(f"\n**{mode} randomisation** (mean Spearman correlation of trajectory ranks with the "
-                     f"trained model's, over {sanity['n_inputs']} inputs)\n")
+                     f"trained model's, over {sanity['n_inputs']} inputs"
+                     + ("; first over the features that differ from the reference only, in brackets over all "
+                        "features, where blank patches (equal to the reference, ordered by ties) count as "
+                        "agreement" if nb else "") + ")\n")
         lines.append("| randomised | " + " | ".join(method_label(m) for m in names) + " |")
         lines.append("|---|" + "---:|" * len(names))
         for s in sanity[mode]:
             label = ("up to " if mode == "cascade" else "") + s["label"]
-            lines.append(f"| {label} | " + " | ".join(f"{s['mean'][m]:.2f}" for m in names) + " |")
+            cells = [f"{s['mean_nonblank'][m]:.2f} ({s['mean'][m]:.2f})" if nb else f"{s['mean'][m]:.2f}"
+                     for m in names]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def passes_markdown(summary: dict) -> str:
+    """Forward passes per input of each method (``summary['forward_passes']``)."""
+    fp = summary.get("forward_passes") or {}
+    rows = [(m, v) for m, v in fp.items() if m != "exact_table"]
+    if not rows:
+        return "Not recorded (records written before forward passes were counted)."
+    lines = ["| method | forward passes per input (mean) | min | max | inputs counted |", "|---|---:|---:|---:|---:|"]
+    for m, v in rows:
+        lines.append(f"| {method_label(m)} | {v['mean']:,.0f} | {v['min']:,} | {v['max']:,} | {v['n']} |")
+    missing = [m for m in summary["methods"] if m not in fp and not m.startswith("exact-")]
+    text = "\n".join(lines)
+    if "exact_table" in fp:
+        e = fp["exact_table"]
+        text += (f"\n\nExact optima and CS bounds: the complete table, {e['per_output']:,} forward passes per output "
+                 f"({e['outputs']} outputs) per input; TRACE's SA ran after it, so its count is the masked inputs it "
+                 "asked for (served from the table's cache here, a fresh model call without it).")
+    if missing:
+        text += ("\n\nNot counted (cached records from before the count): "
+                 + ", ".join(method_label(m) for m in missing) + ".")
+    return text + ("\n\nA baseline's count is the batch rows its full-model forward calls saw (gradient methods also "
+                   "run one backward pass per row, not counted).")
 
 
 def _headline_text(summary: dict) -> list:
@@ -260,7 +294,11 @@ def _headline_text(summary: dict) -> list:
                    f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
                    f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
                    f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
-                   f"{h.get('inputs_baseline_ahead', '?')}. Random trajectory: {_fmt(h['random_le_mo'])}."
+                   f"{h.get('inputs_baseline_ahead', '?')} (ties: within float32 resolution, "
+                   "2 (t + 1) float32 epsilons of max(1, |f(x)|))"
+                   + (f"; paired difference {_fmt(h['paired_mean'])} ± {_fmt(h['paired_ci'], 2)} (95 % Student-t, "
+                      f"n = {summary['n_inputs']})" if h.get("paired_ci") is not None else "")
+                   + f". Random trajectory: {_fmt(h['random_le_mo'])}."
                    + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else "")
                    + (f" No trajectory can exceed the best baseline by more than {h['max_factor']:.3f}x here (the "
                       "per-level complete-search bound of (Le-Mo) over it)." if h.get("max_factor") else ""))
@@ -279,7 +317,9 @@ def _headline_text(summary: dict) -> list:
             lm = c["objectives"].get("le-mo")
             if lm:
                 out.append(f"- **SA vs exact optimum ({o}, TRACE-(Le-Mo))**: SA reached the exact optimum on "
-                           f"{lm['n_sa_optimal']} of {summary['n_inputs']} inputs; mean score {_fmt(lm['mean_sa_score'], 6)} "
+                           f"{lm['n_sa_optimal']} of {summary['n_inputs']} inputs within float32 resolution (2 (t + 1) "
+                           "float32 epsilons of max(1, |f(x)|); "
+                           f"{lm.get('n_sa_optimal_1e9', '?')} within 1e-9 relative, finer than float32 resolves); mean score {_fmt(lm['mean_sa_score'], 6)} "
                            f"vs optimum {_fmt(lm['mean_optimum'], 6)} (ratio {lm['ratio_sa_to_optimum']:.5f}); mean gap "
                            f"{_fmt(lm['mean_gap'])}, max gap {_fmt(lm['max_gap'])}; normalised gap (0 = optimal, 1 = "
                            f"random) mean {lm['mean_normalised_gap']:.4f}, max {lm['max_normalised_gap']:.4f}.")
@@ -379,7 +419,8 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
                 + ", ".join(f"{_fmt(v['le_mo_loose'])} ({o})" for o, v in
                             ((o, s['table'][o]['cs-bound']) for o in s['table'] if 'cs-bound' in s['table'][o]))
                 + "). `Exact-…` columns are the exact optimal trajectories of each objective." if "complete" in s else ""),
-             "", table2_markdown(s), ""]
+             "Cells: mean ± the 95 % Student-t half-width over the inputs (n = " + str(s["n_inputs"]) + ").", "",
+             "", table2_markdown(s), "", "## Forward passes per method", "", passes_markdown(s), ""]
     for key, title in (("fig5", "Mean deletion curves (paper Fig. 5)"),
                        ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
                        ("fig7", "SA vs complete search vs exact optimum (paper Fig. 7)"),
@@ -672,4 +713,5 @@ def index_markdown(report_dirs) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DATASETS", "Setup", "load_setup", "make_setup", "run_report", "table2_markdown", "sanity_markdown", "index_markdown"]
+__all__ = ["DATASETS", "Setup", "load_setup", "make_setup", "run_report", "table2_markdown", "sanity_markdown",
+           "passes_markdown", "index_markdown"]

@@ -1,0 +1,40 @@
+"""``faithfulness``: tests outside the metric TRACE optimises (TPN / TPS, Quantus' ROAD and correlations,
+the model-in-the-loop null / saturation tests, ROAR) on the digits8 CNN; resumable, writes OUT/report.md."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_faithfulness_parser(sub) -> None:
+    """The ``faithfulness`` subcommand."""
+    from trace_opt.cli._args import int_at_least
+
+    p = sub.add_parser("faithfulness", help="faithfulness tests outside the optimised deletion curves (digits8)",
+                       description="Runs the parts named by --parts (resuming from OUT's caches) and writes OUT/report.md.")
+    p.add_argument("--out", type=Path, default=Path("reports/faithfulness"), metavar="DIR")
+    p.add_argument("--parts", nargs="+", default=["metrics", "model-tests", "roar"],
+                   choices=["metrics", "model-tests", "roar", "report"])
+    p.add_argument("--n", type=int_at_least(1), default=50, help="inputs for the per-input metrics (default 50)")
+    p.add_argument("--n-model-tests", type=int_at_least(3), default=12, help="generated samples per test (default 12)")
+    p.add_argument("--sa-iterations", type=int_at_least(1), default=2000)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import warnings
+
+    from trace_opt.attribution.faithfulness_report import run_faithfulness, write_faithfulness_report
+
+    warnings.filterwarnings("ignore", module=r"quantus\..*")
+    if "metrics" in args.parts:
+        run_faithfulness(args.n, args.out / "digits8", sa_iterations=args.sa_iterations)
+    if "model-tests" in args.parts:
+        from trace_opt.attribution.model_tests import run_model_tests
+        run_model_tests(args.out / "model_tests", n=args.n_model_tests, steps=250, sa_iterations=1000)
+    if "roar" in args.parts:
+        from trace_opt.attribution.roar import run_roar
+        run_roar(args.out / "roar", n_train=400, n_test=200,
+                 methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
+                 seeds=(0, 1), epochs=15, sa_iterations=300)
+    write_faithfulness_report(args.out, "python -m trace_opt " + " ".join(getattr(args, "argv", []) or ["faithfulness"]))
+    return 0
