@@ -1,8 +1,8 @@
 """TRACE: explain a model by the trajectory (deletion order) of its input features.
 
 Public surface: ``explain`` and ``explain_many``; features (``grid_features``, ``segmentation_features``,
-``tabular_features``); ``make_reference``; oracles (``ModelOracle``, ``CallableOracle``,
-``SetFunctionOracle``); ``TraceProblem`` and ``Curves``; ranking helpers.
+``superpixel_features``, ``tabular_features``); ``make_reference``; oracles (``ModelOracle``,
+``CallableOracle``, ``SetFunctionOracle``); ``TraceProblem`` and ``Curves``; ranking helpers.
 
 Layers (data flows one way; no module imports a higher one):
 
@@ -23,6 +23,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Features": "trace_opt.core.features", "grid_features": "trace_opt.core.features",
     "segmentation_features": "trace_opt.core.features", "tabular_features": "trace_opt.core.features",
+    "superpixel_features": "trace_opt.core.features",
     "REFERENCE_KINDS": "trace_opt.models.references", "make_reference": "trace_opt.models.references",
     "BudgetExhausted": "trace_opt.core.budget", "Oracle": "trace_opt.core.oracle",
     "SetFunctionOracle": "trace_opt.core.oracle",
