@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -50,12 +51,15 @@ def main(argv=None) -> dict:
            "forward_passes_per_second": {str(b): throughput(model, b, repeats) for b in (16, 64)}}
     photo, x = load_photo_input("chelsea")
     start = time.perf_counter()
-    exp = trace_opt.explain(model, x, features=7, reference="paper_blur", output="logit", budget=budget, seed=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exp = trace_opt.explain(model, x, features=7, reference="paper_blur", output="logit", budget=budget, seed=0)
     seconds = time.perf_counter() - start
     out["explain"] = {"photo": "chelsea", "features": "7x7 grid", "reference": "paper_blur", "output": "logit",
                       "solver": "sa", "budget": budget, "seconds": seconds, "target": exp.target,
                       "class": imagenet_class_names()[exp.target], "counters": exp.counters,
-                      "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.value}
+                      "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.value,
+                      "warnings": [str(w.message) for w in caught]}
     out["load_average_after"] = os.getloadavg()[0]
     rates = out["forward_passes_per_second"]
     md = (f"# EfficientNet-Lite0 on one CPU thread\n\n"
@@ -68,7 +72,8 @@ def main(argv=None) -> dict:
             f"`paper_blur`, logit, SA, budget {budget}: **{seconds:.1f} s**, "
             f"{exp.counters['forward_passes']} forward passes in {exp.counters['batches']} batches "
             f"({exp.counters['forward_passes'] / seconds:.1f} / s overall); AUC-Le {exp.curves.auc_le:.2f}, "
-            f"AUC-Mo {exp.curves.auc_mo:.2f}, Le-Mo {exp.value:.2f}.\n")
+            f"AUC-Mo {exp.curves.auc_mo:.2f}, Le-Mo {exp.value:.2f}.\n"
+          + "".join(f"\nWarning: {w}\n" for w in out["explain"]["warnings"]))
     atomic_write_bytes(Path(ns.out).with_suffix(".json"), (json.dumps(out, indent=2, default=float) + "\n").encode())
     atomic_write_bytes(Path(ns.out).with_suffix(".md"), md.encode())
     print(md)
