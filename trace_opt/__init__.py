@@ -3,7 +3,7 @@
 Public surface: ``explain``, ``explain_many`` and ``explain_dataset``, or ``Explainer`` (a model bound to
 ``ExplainSettings``, the one settings object every entry point and command builds); the solvers
 (``get_solver``, ``available_solvers``, ``Solver``, ``Budget``, ``Result``); features (``grid_features``,
-``segmentation_features``, ``tabular_features``); ``make_reference``; oracles (``ModelOracle``,
+``segmentation_features``, ``superpixel_features``, ``tabular_features``); ``make_reference``; oracles (``ModelOracle``,
 ``CallableOracle``, ``SetFunctionOracle``); ``TraceProblem`` and ``Curves``; ranking helpers; the warning
 ``DegenerateExplanationWarning``.
 
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Features": "trace_opt.core.features", "grid_features": "trace_opt.core.features",
     "segmentation_features": "trace_opt.core.features", "tabular_features": "trace_opt.core.features",
+    "superpixel_features": "trace_opt.core.features",
     "REFERENCE_KINDS": "trace_opt.models.references", "make_reference": "trace_opt.models.references",
     "BudgetExhausted": "trace_opt.core.budget", "Oracle": "trace_opt.core.oracle",
     "SetFunctionOracle": "trace_opt.core.oracle",

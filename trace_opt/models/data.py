@@ -318,10 +318,22 @@ def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> t
 #: bundled models by name, each with the name of its own test inputs (``load_model_and_data``)
 BUNDLED_MODELS = {"digits-cnn8": (lambda: digits_cnn(8), "digits8-test"),
                   "digits-cnn28": (lambda: digits_cnn(28), "digits28-test"),
-                  "breast-cancer-mlp": (lambda: breast_cancer_mlp(), "breast-cancer-test")}
-#: bundled test inputs by name (seed 0 splits)
+                  "breast-cancer-mlp": (lambda: breast_cancer_mlp(), "breast-cancer-test"),
+                  "efficientnet-lite0": (lambda: _imagenet().efficientnet_lite0(), "imagenet-photos")}
+#: bundled test inputs by name (seed 0 splits; imagenet-photos: photos.IMAGENET_PHOTOS, 3 x 224 x 224 each)
 BUNDLED_INPUTS = {"digits8-test": lambda: load_digits_split(8)[1], "digits28-test": lambda: load_digits_split(28)[1],
-                  "breast-cancer-test": lambda: load_breast_cancer_split()[1]}
+                  "breast-cancer-test": lambda: load_breast_cancer_split()[1],
+                  "imagenet-photos": lambda: _photos().load_imagenet_photos()}
+
+
+def _imagenet():  # imported on use: scikit-image and the 19 MB weights only when an ImageNet model is asked for
+    from trace_opt.models import imagenet
+    return imagenet
+
+
+def _photos():
+    from trace_opt.models import photos
+    return photos
 
 
 def load_model_and_data(model_name: str, data_name: str | None):
@@ -339,7 +351,7 @@ def load_model_and_data(model_name: str, data_name: str | None):
             raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
         if data_name is None:
             raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
-                             "axis 0, or digits8-test, digits28-test, breast-cancer-test)")
+                             f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})")
         try:
             if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"]
                                                 for n in zipfile.ZipFile(path).namelist()):
@@ -369,8 +381,8 @@ def load_model_and_data(model_name: str, data_name: str | None):
                              "expected numbers with the inputs along axis 0 (at least 2 dims: N x ...)")
         X = torch.as_tensor(arr).float()
     else:
-        raise ValueError(f"--data {data_name!r} is not valid; expected digits8-test, digits28-test, "
-                         "breast-cancer-test or an existing .npy file")
+        raise ValueError(f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)} or an "
+                         "existing .npy file")
     return model, X
 
 

@@ -1,0 +1,84 @@
+"""EfficientNet-Lite0 on one CPU thread: forward passes per second at batch 16 and 64 (224 px), and the
+wall time of one TRACE explanation of scikit-image's chelsea (7 x 7 grid, the paper's blur, logit, SA,
+2,000 forward passes). Writes ``bench/results/imagenet-cpu.md`` and ``.json`` (``--out`` to change).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/imagenet_cpu.py          # about 2-3 minutes
+    OMP_NUM_THREADS=1 .venv/bin/python bench/imagenet_cpu.py --quick  # 200 forward passes, a smoke run
+
+The machine's load average is recorded with the numbers: on a shared CPU they are lower bounds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+import trace_opt
+from trace_opt.core.io import atomic_write_bytes
+from trace_opt.models.imagenet import efficientnet_lite0, imagenet_class_names
+from trace_opt.models.photos import load_photo_input
+
+
+def throughput(model, batch: int, repeats: int) -> float:
+    """Median forward passes per second over ``repeats`` timed batches (after one warm-up)."""
+    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    rates = []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            rates.append(batch / (time.perf_counter() - start))
+    return sorted(rates)[len(rates) // 2]
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="budget 200 and 1 timed batch (a smoke run)")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "imagenet-cpu"))
+    ns = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    model = efficientnet_lite0()
+    repeats, budget = (1, 200) if ns.quick else (3, 2000)
+    out = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": 1,
+           "load_average_before": os.getloadavg()[0],
+           "forward_passes_per_second": {str(b): throughput(model, b, repeats) for b in (16, 64)}}
+    photo, x = load_photo_input("chelsea")
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exp = trace_opt.explain(model, x, features=7, reference="paper_blur", output="logit", budget=budget, seed=0)
+    seconds = time.perf_counter() - start
+    out["explain"] = {"photo": "chelsea", "features": "7x7 grid", "reference": "paper_blur", "output": "logit",
+                      "solver": "sa", "budget": budget, "seconds": seconds, "target": exp.target,
+                      "class": imagenet_class_names()[exp.target], "counters": exp.counters,
+                      "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.value,
+                      "warnings": [str(w.message) for w in caught]}
+    out["load_average_after"] = os.getloadavg()[0]
+    rates = out["forward_passes_per_second"]
+    md = (f"# EfficientNet-Lite0 on one CPU thread\n\n"
+          f"`bench/imagenet_cpu.py{' --quick' if ns.quick else ''}`; CPU {out['cpu']}, torch {out['torch']}, "
+          f"1 thread, load average {out['load_average_before']:.1f} before and {out['load_average_after']:.1f} "
+          "after (a shared machine: the rates are lower bounds).\n\n"
+          "| batch | forward passes / s |\n|---|---|\n"
+          + "".join(f"| {b} | {r:.1f} |\n" for b, r in rates.items())
+          + f"\nOne explanation of `chelsea` (class {exp.target}, {out['explain']['class']}): 7 x 7 grid, "
+            f"`paper_blur`, logit, SA, budget {budget}: **{seconds:.1f} s**, "
+            f"{exp.counters['forward_passes']} forward passes in {exp.counters['batches']} batches "
+            f"({exp.counters['forward_passes'] / seconds:.1f} / s overall); AUC-Le {exp.curves.auc_le:.2f}, "
+            f"AUC-Mo {exp.curves.auc_mo:.2f}, Le-Mo {exp.value:.2f}.\n"
+          + "".join(f"\nWarning: {w}\n" for w in out["explain"]["warnings"]))
+    atomic_write_bytes(Path(ns.out).with_suffix(".json"), (json.dumps(out, indent=2, default=float) + "\n").encode())
+    atomic_write_bytes(Path(ns.out).with_suffix(".md"), md.encode())
+    print(md)
+    return out
+
+
+if __name__ == "__main__":
+    main()
