@@ -27,9 +27,9 @@ from trace_opt.core.features import Features  # noqa: E402
 from trace_opt.core.io import atomic_savefig  # noqa: E402
 from trace_opt.core.problem import ranks_of  # noqa: E402
 from trace_opt.core.validation import check_choice, check_positive_int, check_trajectory  # noqa: E402
-from trace_opt.explanation import Explanation  # noqa: E402
+from trace_opt.explanation.single import Explanation  # noqa: E402
 from trace_opt.models.imagenet import RESIZE_MODES, center_crop_box, denormalise  # noqa: E402
-from trace_opt.rankings import trajectory_to_heatmap  # noqa: E402
+from trace_opt.explanation.rankings import trajectory_to_heatmap  # noqa: E402
 
 DIRECTIONS = ("lerf", "morf")
 
