@@ -1,6 +1,6 @@
 """The command line: ``python -m trace_opt COMMAND`` (also the ``trace-opt`` console script).
 
-One module per command: ``demo``, ``evaluate``, ``instances`` (build, leaderboard, verify, generate,
+One module per command: ``demo``, ``explain``, ``evaluate``, ``instances`` (build, leaderboard, verify, generate,
 stats, best-known), ``tune``, ``explain-dataset``, ``faithfulness``; ``_args`` holds the argument types they share. Every
 argument is checked before any work; a bad value ends the command with status 2 and a message naming it.
 Ctrl-C ends a batch command with status 130, keeping finished work (``trace_opt.core.io.stop_on_interrupt``).
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from trace_opt import __version__
     from trace_opt.cli.demo import add_demo_parser
     from trace_opt.cli.evaluate import add_evaluate_parser
+    from trace_opt.cli.explain import add_explain_parser
     from trace_opt.cli.explain_dataset import add_explain_dataset_parser
     from trace_opt.cli.faithfulness import add_faithfulness_parser
     from trace_opt.cli.instances import add_instances_parser
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     add_demo_parser(sub)
+    add_explain_parser(sub)
     add_evaluate_parser(sub)
     add_instances_parser(sub)
     add_tune_parser(sub)

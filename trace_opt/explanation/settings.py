@@ -185,6 +185,12 @@ class ExplainSettings:
         """Every setting as JSON values (a solver instance by its name and parameters)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["device"] = str(self.device)
+        if hasattr(self.features, "ids"):  # a Features object: its kind and size (the map is the explanation's)
+            d["features"] = {"kind": getattr(self.features, "kind", "map"), "t": int(self.features.t)}
+        elif self.features is not None and not isinstance(self.features, (int, tuple, list)):
+            d["features"] = {"kind": "map", "shape": list(getattr(self.features, "shape", ()))}
+        if not isinstance(self.reference, (str, int, float)):
+            d["reference"] = "tensor"
         if not isinstance(self.solver, str):
             d["solver"] = getattr(self.solver, "name", type(self.solver).__name__)
         return json_values(d)

@@ -340,35 +340,44 @@ def load_model_and_data(model_name: str, data_name: str | None):
     """The model and inputs named on a command line: a bundled model name or a model file
     (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split or a ``.npy``
     of inputs along axis 0 (default: the bundled model's own test split)."""
+    if model_name not in BUNDLED_MODELS and Path(model_name).is_file() and data_name is None:
+        raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
+                         f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})")
+    model, default_data = load_model(model_name)
+    return model, load_inputs(data_name or default_data)
+
+
+def load_model(model_name: str):
+    """``(model, name of its bundled inputs or None)`` for a bundled model name or a model file (TorchScript or a
+    ``torch.save``d module, put in eval mode; a pickled module needs its class importable, TorchScript does not)."""
     import zipfile
 
     builtin = BUNDLED_MODELS
     if model_name in builtin:
-        model, default_data = builtin[model_name][0](), builtin[model_name][1]
-    else:
-        path = Path(model_name)
-        if not path.is_file():
-            raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
-        if data_name is None:
-            raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
-                             f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})")
-        try:
-            if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"]
-                                                for n in zipfile.ZipFile(path).namelist()):
-                model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
-            else:
-                model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
-        except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which argument
-            raise ValueError(f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
-                             f"file: {type(exc).__name__}: {exc}") from None
-        if isinstance(model, dict):
-            raise ValueError(f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
-                             "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)")
-        if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
-            raise ValueError(f"--model {model_name!r} holds a {type(model).__name__}, not a torch module")
-        model.eval()
-        default_data = None
-    data_name = data_name or default_data
+        return builtin[model_name][0](), builtin[model_name][1]
+    path = Path(model_name)
+    if not path.is_file():
+        raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
+    try:
+        if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"]
+                                            for n in zipfile.ZipFile(path).namelist()):
+            model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
+        else:
+            model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
+    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which argument
+        raise ValueError(f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
+                         f"file: {type(exc).__name__}: {exc}") from None
+    if isinstance(model, dict):
+        raise ValueError(f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
+                         "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)")
+    if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
+        raise ValueError(f"--model {model_name!r} holds a {type(model).__name__}, not a torch module")
+    model.eval()
+    return model, None
+
+
+def load_inputs(data_name: str):
+    """The inputs named on a command line, along axis 0: a bundled test split or a ``.npy`` file."""
     if data_name in BUNDLED_INPUTS:
         X = BUNDLED_INPUTS[data_name]()
     elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).is_file():
@@ -383,7 +392,7 @@ def load_model_and_data(model_name: str, data_name: str | None):
     else:
         raise ValueError(f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)} or an "
                          "existing .npy file")
-    return model, X
+    return X
 
 
 def write_shipped_weights(directory=None) -> dict:
