@@ -47,6 +47,7 @@ are not forward passes; the CNN's time on them is model time (their number is re
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -54,7 +55,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from _harness import cpu_name, parse, parser, read_result, write_result
+from _harness import cpu_name, machine, parse, parser, read_result, write_result
 from _problems import PAD, PAPER_START, SA_NEIGHBOURHOODS, TimedModel, batch_invariance, curve, run_solver
 from solvers import available_solvers, get_solver
 from solvers.anneal import anneal_synthetic
@@ -65,9 +66,10 @@ from trace_opt.core.io import atomic_savefig
 from trace_opt.core.synthetic import SyntheticSetFunction
 
 
-def verify(committed: dict, rel_tol: float = 1e-6) -> int:
+def verify(committed: dict, rel_tol: float = 1e-6, args=None) -> int:
     """Re-run run (b) (incremental + cache) of the committed setting; 0 if its final score agrees to
-    ``rel_tol`` and its forward passes exactly, else 1 (with what differs)."""
+    ``rel_tol`` and its forward passes exactly, else 1 (with what differs). With ``args``, the run (its
+    machine, CPU capability and environment included) is appended to ``<out>/<stem>_verify.{json,md}``."""
     s = committed["setting"]
     b = committed["paper_vs_incremental"]["b_incremental_cache"]
     torch.set_num_threads(1)
@@ -93,7 +95,33 @@ def verify(committed: dict, rel_tol: float = 1e-6) -> int:
         print(f"  same final trajectory: {r['trajectory'] == b['trajectory']}")
     if not (score_ok and passes_ok):
         print("  (the CNN's last bits differ between CPU kernels; a near-tie decided otherwise sends SA elsewhere)")
+    if args is not None:
+        record_verify(args, {"command": args.command, "machine": machine(), "score": r["score"],
+                             "committed_score": b["score"], "relative_difference": abs(r["score"] - b["score"]) / abs(b["score"]),
+                             "forward_passes": r["forward_passes"], "committed_forward_passes": b["forward_passes"],
+                             "same_trajectory": r["trajectory"] == b.get("trajectory"), "score_ok": score_ok,
+                             "passes_ok": passes_ok, "rel_tol": rel_tol,
+                             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     return 0 if score_ok and passes_ok else 1
+
+
+def record_verify(args, run: dict) -> None:
+    """Append one ``--verify`` run to ``<out>/<stem>_verify.json`` and rewrite its Markdown table."""
+    stem = f"{args.stem}_verify"
+    path = Path(args.out) / f"{stem}.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs.append(run)
+    lines = [f"# `--verify` runs of `{args.stem}.json` (run (b) re-run and compared)", "",
+             "| date | CPU capability | env | final score | relative difference | forward passes | same trajectory | ok |",
+             "|---|---|---|---:|---:|---:|---|---|"]
+    for v in runs:
+        m = v["machine"]
+        env = ", ".join(f"{k}={x}" for k, x in m["env"].items() if x is not None) or "-"
+        lines.append(f"| {v['date']} | {m.get('torch_cpu_capability')} | {env} | {v['score']:.10f} | "
+                     f"{v['relative_difference']:.1e} | {v['forward_passes']:,} | {v['same_trajectory']} | "
+                     f"{'yes' if v['score_ok'] and v['passes_ok'] else 'no'} |")
+    lines += ["", "Each row's machine and command are in the JSON; the footer names the latest run."]
+    write_result(args.out, stem, {"runs": runs}, "\n".join(lines), args=args)  # footer: the latest run
 
 
 def passes_to_reach(history, target, tol=1e-9):
@@ -273,7 +301,7 @@ def main(argv=None):
         args.iterations, args.synthetic_iterations = 300, 20_000
     fig_path = Path(args.out) / f"{args.stem}_fig2.png"
     if args.verify:
-        return verify(read_result(args.out, args.stem))
+        return verify(read_result(args.out, args.stem), args=args)
     if args.replot:
         out = read_result(args.out, args.stem)
         q = out["quality"]
