@@ -24,25 +24,17 @@ required: the script runs on whatever torch the machine has.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from solvers import get_solver  # noqa: E402
-from trace_opt import ModelOracle, TraceProblem, explain  # noqa: E402
-from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
-from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.explanation.lockstep import LockstepStats, explain_many  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import machine, machine_line, parse, parser, write_result
+from solvers import get_solver
+from trace_opt import ModelOracle, TraceProblem, explain
+from trace_opt.models.data import digits_cnn, load_digits_split
+from trace_opt.explanation.lockstep import LockstepStats, explain_many
 SA = {"T0": 2.0, "eta": 0.999, "init": "greedy", "neighbourhood": "complete"}
 
 
@@ -225,9 +217,9 @@ def bench_model(name, model, X, device, cfg, log) -> dict:
 
 
 def markdown(out) -> str:
+    m = out["machine"]
     lines = [f"# Lockstep explanations against the model's throughput ({out['date']})", "",
-             f"Command: `{out['command']}`", "",
-             f"Machine: {out['machine']}; torch {out['torch']}; device {out['device']}"
+             f"Machine: {m if isinstance(m, str) else machine_line(m)}; device {out['device']}"
              + (f" ({out['gpu']})" if out.get("gpu") else "") + f"; {out['threads']} torch thread(s).", "",
              "t = 49 (7 x 7 patches), zeros reference, logits, le-mo, SA T0 = 2, eta = 0.999, complete "
              "transpositions, greedy start, oracle batch_size 256. Passes/s = unique masked inputs per second "
@@ -270,11 +262,12 @@ def markdown(out) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__file__, __doc__.split("\n")[0], quick="K 200 / 20, one lockstep group of 4 inputs, "
+                "short throughput timings (about a minute on a CPU)")
     ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    ap.add_argument("--out", default=None, help="output base path (default: bench/results/gpu or gpu-cpu)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
-    args = ap.parse_args(argv)
+    ap.set_defaults(stem=None)  # gpu, or gpu-cpu on a CPU
+    args = parse(ap, argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.set_num_threads(args.threads)
     gpu = device.type == "cuda"
@@ -286,7 +279,11 @@ def main(argv=None):
            "solo_max": 16 if gpu else 4, "limit_seconds": 2.0 if gpu else 1.0,
            "limit_batches": [64, 1024, 4096] if gpu else [4, 16, 64],
            "precisions": ["fp32", "tf32", "bf16"] if gpu else ["fp32", "bf16"], "precision_n": 8 if gpu else 3}
-    out_base = Path(args.out) if args.out else RESULTS / ("gpu" if gpu else "gpu-cpu")
+    if args.quick:
+        cfg.update({"K": {"digits CNN 28": 200, "ResNet-18": 20}, "lockstep": {"digits CNN 28": [4], "ResNet-18": [4]},
+                    "solo_max": 4, "limit_seconds": 0.3, "limit_batches": [16], "precision_n": 2})
+    if args.stem is None:
+        args.stem = "gpu" if gpu else "gpu-cpu"
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     start = time.perf_counter()
     models = {}
@@ -301,14 +298,13 @@ def main(argv=None):
     n_max = max(cfg["lockstep"]["ResNet-18"])
     Xr = torch.rand(n_max, 3, side, side, generator=torch.Generator().manual_seed(0))
     models["ResNet-18"] = {**bench_model("ResNet-18", net, Xr, device, cfg, log), "description": desc}
-    out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-           "command": " ".join(["python bench/gpu.py", *(sys.argv[1:] if argv is None else argv)]),
-           "machine": f"{platform.node()} ({platform.processor() or platform.machine()})", "device": str(device),
+    out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": args.command,
+           "machine": machine(), "device": str(device),
            "gpu": torch.cuda.get_device_name(device) if gpu else None, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "config": cfg, "models": models,
            "bench_seconds": time.perf_counter() - start}
-    atomic_write_json(out_base.with_suffix(".json"), json.loads(json.dumps(out, default=str)))
-    atomic_write_bytes(out_base.with_suffix(".md"), markdown(out).encode())
+    out = json.loads(json.dumps(out, default=str))
+    write_result(args.out, args.stem, out, markdown(out), args=args)
     print(markdown(out))
 
 

@@ -8,23 +8,23 @@ Reads the leaderboard written by
 
 and writes bench/results/leaderboard_hard_paired.md (+ .json): every pair of solvers at each
 budget, paired per instance (gap averaged over the seeds), 95 % Student-t intervals (trace_opt/core/paired.py).
-Run from the repository root: python bench/leaderboard_hard.py
+Run from the repository root: python bench/leaderboard_hard.py [--leaderboard FILE] [--out DIR]
 """
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.core.paired import paired_comparisons, paired_table  # noqa: E402
+from _harness import RESULTS, parse, parser, write_result
+from trace_opt.core.paired import paired_comparisons, paired_table
 
 
-def main() -> int:
-    board = json.loads((ROOT / "bench/results/leaderboard_hard.json").read_text())
+def main(argv=None) -> int:
+    ap = parser(__file__, __doc__.split("\n")[0], stem="leaderboard_hard_paired")
+    ap.add_argument("--leaderboard", type=Path, default=RESULTS / "leaderboard_hard.json",
+                    help="the leaderboard JSON to compare (default bench/results/leaderboard_hard.json)")
+    args = parse(ap, argv)
+    board = json.loads(args.leaderboard.read_text())
     out, rows = [], []
     out.append("# Paired solver comparisons on instances/hard\n")
     out.append(f"- leaderboard: `bench/results/leaderboard_hard.md` (`{board.get('command')}`)")
@@ -37,9 +37,8 @@ def main() -> int:
         sep = sum(x["separated"] for x in r)
         out.append(f"## budget {budget} forward passes ({sep} of {len(r)} pairs separated)\n")
         out.append(paired_table(r))
-    atomic_write_bytes(ROOT / "bench/results/leaderboard_hard_paired.md", "\n".join(out).encode())
-    atomic_write_json(ROOT / "bench/results/leaderboard_hard_paired.json", {"command": board.get("command"),
-                                                                            "comparisons": rows})
+    write_result(args.out, args.stem, {"leaderboard_command": board.get("command"), "comparisons": rows},
+                 "\n".join(out), args=args)
     print("\n".join(out))
     return 0
 

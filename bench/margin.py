@@ -17,24 +17,20 @@ Writes bench/results/margin.{md,json,png}.
 """
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from solvers.greedy import greedy_order  # noqa: E402
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, json_values  # noqa: E402
-from trace_opt.core.objective import OBJECTIVES  # noqa: E402
-from trace_opt.core.problem import TraceProblem  # noqa: E402
-from trace_opt.core.table import TableOracle  # noqa: E402
-from trace_opt.benchmarks.families import LogicSetFunction  # noqa: E402
-from trace_opt.benchmarks.margin import ATTRIBUTIONS, margin  # noqa: E402
+from _harness import ROOT, parse, parser, write_result
+from solvers.greedy import greedy_order
+from trace_opt.core.io import atomic_savefig, json_values
+from trace_opt.core.objective import OBJECTIVES
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.table import TableOracle
+from trace_opt.benchmarks.families import LogicSetFunction
+from trace_opt.benchmarks.margin import ATTRIBUTIONS, margin
 
 #: (label, LogicSetFunction options)
 VARIANTS = [
@@ -135,18 +131,21 @@ def load_models(lib: Path) -> list:
     return groups
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None) -> int:
+    ap = parser(__file__, __doc__.split("\n")[0], quick="t = 10, 1 seed, interactions 0 / 0.5 / 1, no model "
+                "libraries (seconds)")
     ap.add_argument("--t", type=int, default=16)
     ap.add_argument("--seeds", type=int, default=12, help="seeds per (variant, interaction) (default 12)")
     ap.add_argument("--models", type=Path, default=ROOT / "runs/instances/model_families",
                     help="model-based instance libraries (bench/model_families.py); skipped when absent")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench/results")
-    args = ap.parse_args()
+    args = parse(ap, argv)
+    interactions = INTERACTIONS
+    if args.quick:
+        args.t, args.seeds, args.models, interactions = 10, 1, None, [0.0, 0.5, 1.0]
     start = time.perf_counter()
     groups = []
     for label, opts in VARIANTS:
-        for a in INTERACTIONS:
+        for a in interactions:
             rows = []
             for seed in range(args.seeds):
                 table = LogicSetFunction(args.t, seed=seed, interaction=a, **opts).table()
@@ -157,14 +156,14 @@ def main() -> int:
             lm = g["summary"]["objectives"]["le-mo"]
             print(f"{label} i={a:.1f}: R2 {g['summary']['r2']:.3f} le-mo ratio {_fmt_ratio(lm['ratio_of_means'])} "
                   f"gap {lm['mean_gap']:.3f}", flush=True)
-    models = load_models(args.models)
+    models = load_models(args.models) if args.models is not None else []
     seconds = time.perf_counter() - start
     write(groups, models, args, seconds)
     return 0
 
 
 def write(groups: list, models: list, args, seconds: float) -> None:
-    cmd = f"python bench/margin.py --seeds {args.seeds} --t {args.t}"
+    cmd = args.command
     lines = ["# Where TRACE's margin comes from: exact optimum over the best attribution ranking vs interaction", "",
              f"- regenerate: `{cmd}` ({seconds:.0f} s here); model rows read the libraries of "
              "`python bench/model_families.py --n 6` (runs/instances/model_families/, not committed)",
@@ -187,14 +186,12 @@ def write(groups: list, models: list, args, seconds: float) -> None:
         lines += ["", "## Model-based instances (bench/model_families.py settings, 6 test inputs each)", ""]
         lines += table_lines(models)
     lines += ["", "## Findings", ""] + findings(groups, models) + ["", "## Is the paper's 1.8x a property of non-additive models?", ""] + INTERPRETATION
-    lines += ["", "![ratio and gap vs interaction](margin.png)"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(args.out / "margin.md", ("\n".join(lines) + "\n").encode())
-    atomic_write_json(args.out / "margin.json", json_values({
+    lines += ["", f"![ratio and gap vs interaction]({args.stem}.png)"]
+    write_result(args.out, args.stem, json_values({
         "command": cmd, "t": args.t, "seeds": args.seeds, "seconds": round(seconds, 1), "paper_ratio": PAPER_RATIO,
-        "variants": [{"label": lbl, "options": o} for lbl, o in VARIANTS], "interactions": INTERACTIONS,
-        "groups": groups, "models": models}, float_digits=6))
-    plot(groups, models, args.out / "margin.png")
+        "variants": [{"label": lbl, "options": o} for lbl, o in VARIANTS], "interactions": sorted({g["interaction"] for g in groups}),
+        "groups": groups, "models": models}, float_digits=6), "\n".join(lines), args=args)
+    plot(groups, models, args.out / f"{args.stem}.png")
 
 
 #: read from the tables above (written by hand: rerun and re-read when the numbers change)
@@ -229,9 +226,11 @@ def findings(groups: list, models: list) -> list:
 
     out = []
     for label, _ in VARIANTS:
-        r = [cell(label, a)["le-mo"]["ratio_of_means"] for a in INTERACTIONS]
-        first = next((a for a, x in zip(INTERACTIONS, r) if x >= PAPER_RATIO), None)
-        out.append(f"- {label}: le-mo ratio {_fmt_ratio(r[0])} at a = 0, {_fmt_ratio(r[5])} at 0.5, "
+        knobs = sorted({g["interaction"] for g in groups if g["label"] == label})
+        r = [cell(label, a)["le-mo"]["ratio_of_means"] for a in knobs]
+        first = next((a for a, x in zip(knobs, r) if x >= PAPER_RATIO), None)
+        out.append(f"- {label}: le-mo ratio {_fmt_ratio(r[0])} at a = 0, "
+                   f"{_fmt_ratio(cell(label, 0.5)['le-mo']['ratio_of_means'])} at 0.5, "
                    f"{_fmt_ratio(r[-1])} at 1; " + (f"reaches the paper's {PAPER_RATIO:.2f} from a = {first:.1f}"
                                                     if first is not None else f"never reaches the paper's {PAPER_RATIO:.2f}"))
     if models:

@@ -12,19 +12,15 @@ Each setting is the command ``python -m trace_opt instances build`` with the opt
 """
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from trace_opt.benchmarks.difficulty import library_stats  # noqa: E402
-from trace_opt.benchmarks.instances import build_library, load_instance  # noqa: E402
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
+from _harness import ROOT, parse, parser, write_result
+from trace_opt.benchmarks.difficulty import library_stats
+from trace_opt.benchmarks.instances import build_library, load_instance
+from trace_opt.core.io import atomic_savefig
 
 #: (label, build options): model, grid, features, output, reference, rule, regions
 SETTINGS = [
@@ -63,13 +59,18 @@ def command(opts: dict, n: int, out: str) -> str:
     return " ".join(parts)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None) -> int:
+    ap = parser(__file__, __doc__.split("\n")[0], quick="one input of the two bundled-model logit settings "
+                "(cnn8 grid, mlp cancer; under a minute)")
     ap.add_argument("--n", type=int, default=6, help="test inputs per setting (default 6)")
     ap.add_argument("--lib", type=Path, default=ROOT / "runs/instances/model_families")
-    args = ap.parse_args()
+    args = parse(ap, argv)
+    settings = SETTINGS
+    if args.quick:
+        args.n = 1
+        settings = [s for s in SETTINGS if s[0] in ("cnn8 grid logit zeros", "mlp cancer logit zeros")]
     rows = []
-    for label, opts in SETTINGS:
+    for label, opts in settings:
         out = args.lib / label.replace(" ", "_")
         start = time.perf_counter()
         paths = build_library(out, grids=[opts["grid"]] * args.n, reference=opts["reference"], output=opts["output"],
@@ -95,13 +96,14 @@ def main() -> int:
         print(f"{label}: R2 {row['additivity_r2']:.3f}; greedy gap le {o['le']['median_greedy_normalised_gap']:.4f} "
               f"mo {o['mo']['median_greedy_normalised_gap']:.4f} le-mo {o['le-mo']['median_greedy_normalised_gap']:.4f}",
               flush=True)
-    write(rows, args.n)
+    write(rows, args)
     return 0
 
 
-def write(rows: list, n: int) -> None:
+def write(rows: list, args) -> None:
+    n = args.n
     lines = ["# Model-based instances: which settings are hard", "",
-             f"- regenerate: `python bench/model_families.py --n {n}` (libraries under runs/instances/model_families/, "
+             f"- regenerate: `{args.command}` (libraries under runs/instances/model_families/, "
              "kept on a rerun); each row is the `instances build` command shown below the table",
              f"- {n} test inputs per setting (the first ones of the test split); target = the model's predicted class",
              "- R2 = additivity R^2 of D (first-order fit over all 2^t sets), R2(c) the same for the le-mo objective "
@@ -136,12 +138,11 @@ def write(rows: list, n: int) -> None:
               "AND and OR of 3 digits saturate: nearly additive under le-mo.",
               "- Which objective is hard depends on the reference: xor3 with the mean reference is the hardest "
               "for mo (median gap 0.49) and the mildest xor3 setting for le-mo (0.036).", "", "Commands:", ""] + [f"- {r['setting']}: `{r['command']}`" for r in rows]
-    atomic_write_bytes(ROOT / "bench/results/model_families.md", ("\n".join(lines) + "\n").encode())
-    atomic_write_json(ROOT / "bench/results/model_families.json", {"n": n, "settings": rows})
-    plot(rows)
+    write_result(args.out, args.stem, {"n": n, "settings": rows}, "\n".join(lines), args=args)
+    plot(rows, Path(args.out) / f"{args.stem}.png")
 
 
-def plot(rows: list) -> None:
+def plot(rows: list, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,7 +162,7 @@ def plot(rows: list) -> None:
     ax.legend(loc="upper right")
     ax.grid(True, axis="x", alpha=0.3)
     fig.tight_layout()
-    atomic_savefig(fig, ROOT / "bench/results/model_families.png", dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 

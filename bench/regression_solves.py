@@ -2,21 +2,20 @@
 refactoring: every registered solver x 3 objectives x problems (synthetic set functions and tables of
 instances/sample) x 3 seeds x 2 budgets, on exact oracles (float64 numpy, no model).
 
-    python bench/regression_solves.py --out runs/solves_before.json
-    python bench/regression_solves.py --out runs/solves_after.json --compare runs/solves_before.json
+    python bench/regression_solves.py --out runs --stem solves_before
+    python bench/regression_solves.py --out runs --stem solves_after --compare runs/solves_before.json
 
-``--compare`` prints how many solves are identical and exits 1 on any difference.
+``--compare`` prints how many solves are identical and exits 1 on any difference. The JSON holds the solves
+under ``solves`` (a JSON written before the harness, the solves alone, is read as well).
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
+from _harness import parse, parser, write_result
 from solvers import get_solver
 from trace_opt.core.oracle import SetFunctionOracle
 from trace_opt.core.problem import TraceProblem
@@ -66,17 +65,20 @@ def run_all() -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--compare", default=None)
-    args = ap.parse_args(argv)
+    ap = parser(__file__, __doc__.splitlines()[0])
+    ap.add_argument("--compare", default=None, help="a JSON of an earlier run: exit 1 unless every solve is identical")
+    args = parse(ap, argv)
     records = run_all()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(records, sort_keys=True))
     digest = hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16]
+    md = [f"# Regression solves: {len(records)} solves, digest `{digest}`", "",
+          f"Solvers {', '.join(SOLVERS)}; objectives {', '.join(OBJECTIVES)}; seeds {SEEDS}; budgets {BUDGETS}; "
+          f"problems: {', '.join(name for name, _ in problems())}."]
+    write_result(args.out, args.stem, {"digest": digest, "solves": dict(sorted(records.items()))}, "\n".join(md),
+                 args=args)
     print(f"{len(records)} solves, digest {digest}")
     if args.compare:
         before = json.loads(Path(args.compare).read_text())
+        before = before.get("solves", before)
         same = sum(1 for k in before if records.get(k) == before[k])
         diff = sorted(k for k in set(before) | set(records) if records.get(k) != before.get(k))
         print(f"{same} of {len(before)} solves identical; {len(diff)} differ")

@@ -12,30 +12,21 @@ time and wall time per forward pass, and the share of this process's CPU time ou
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from sa_paper import PAD, TimedModel, bench_command, run_solver  # noqa: E402
-from trace_opt import ModelOracle  # noqa: E402
-from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
-from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import parse, parser, read_result, write_result
+from _problems import PAD, TimedModel, run_solver
+from trace_opt import ModelOracle
+from trace_opt.models.data import digits_cnn, load_digits_split
 CONFIGS = [("sa", {}), ("sa-batch", {"width": 4}), ("sa-batch", {"width": 16}), ("sa-batch", {"width": 64}),
            ("sa-batch", {"width": 256}), ("sa-batch", {"width": 16, "adaptive": False})]
 
 
 def markdown(out) -> str:
     rows, base = out["rows"], out["rows"][0]
-    lines = [f"# Batched speculative proposals ({out['date']})", "", f"Command: `{out['command']}`", "",
+    lines = [f"# Batched speculative proposals ({out['date']})", "",
              f"digits CNN 28x28, image {out['image']} (class {out['target']}), t = 49, le-mo, logits, "
              f"K = {out['iterations']}, complete transpositions, greedy start, oracle batch_size 128 (a request larger "
              "than that is several model calls), model calls padded to a multiple of 4 by the oracle (the CNN's time "
@@ -61,19 +52,20 @@ def markdown(out) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__file__, __doc__.split("\n")[0], quick="K = 300 iterations (under a minute)")
     ap.add_argument("--iterations", type=int, default=10_000)
     ap.add_argument("--image", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads of the model (default 1)")
-    ap.add_argument("--out", default=None, help="results stem (default bench/results/sa_batch, "
-                                                 "or sa_batch_threadsN for --threads N > 1)")
     ap.add_argument("--replot", action="store_true", help="rewrite the table from the JSON only")
-    args = ap.parse_args(argv)
-    if args.out is None:
-        args.out = str(RESULTS / ("sa_batch" if args.threads == 1 else f"sa_batch_threads{args.threads}"))
+    ap.set_defaults(stem=None)  # sa_batch, or sa_batch_threadsN for --threads N > 1
+    args = parse(ap, argv)
+    if args.stem is None:
+        args.stem = "sa_batch" if args.threads == 1 else f"sa_batch_threads{args.threads}"
+    if args.quick:
+        args.iterations = 300
     if args.replot:
-        out = json.loads(Path(args.out).with_suffix(".json").read_text())
-        atomic_write_bytes(Path(args.out).with_suffix(".md"), markdown(out).encode())
+        out = read_result(args.out, args.stem)
+        write_result(args.out, args.stem, out, markdown(out), rerender=True)
         return
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -95,11 +87,10 @@ def main(argv=None):
                      "wall_seconds": r["wall_seconds"], "cpu_seconds": r["cpu_seconds"],
                      "model_cpu_seconds": r["model_cpu_seconds"], "score": r["score"]})
         print(rows[-1], flush=True)
-    out = {"command": bench_command("sa_batch.py", argv),
+    out = {"command": args.command,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "image": args.image, "target": target,
            "iterations": args.iterations, "threads": args.threads, "rows": rows, "bench_seconds": time.perf_counter() - start}
-    atomic_write_json(Path(args.out).with_suffix(".json"), out)
-    atomic_write_bytes(Path(args.out).with_suffix(".md"), markdown(out).encode())
+    write_result(args.out, args.stem, out, markdown(out), args=args)
     print(markdown(out))
 
 

@@ -10,24 +10,17 @@ the seven, and mean forward passes; the figure shows the mean best-score gain ag
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from sa_paper import PAD, SA_NEIGHBOURHOODS, TimedModel, _curve, bench_command, run_solver  # noqa: E402
-from trace_opt import ModelOracle  # noqa: E402
-from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import parse, parser, read_result, write_result
+from _problems import PAD, SA_NEIGHBOURHOODS, TimedModel, curve, run_solver
+from trace_opt import ModelOracle
+from trace_opt.models.data import digits_cnn, load_digits_split
+from trace_opt.core.io import atomic_savefig
 
 
 def mean_curve(runs, grid):
@@ -35,14 +28,14 @@ def mean_curve(runs, grid):
     a grid (a finished run keeps its final best); NaN before a run's greedy start is complete."""
     ys = []
     for r in runs:
-        xs, vs = _curve(r)
+        xs, vs = curve(r)
         idx = np.searchsorted(xs, grid, side="right") - 1
         inside = idx >= 0
         ys.append(np.where(inside, vs[np.maximum(idx, 0)] - vs[0], np.nan))
     return np.mean(np.array(ys), axis=0)
 
 
-def write_outputs(out, out_base):
+def write_outputs(out, out_dir, stem, args=None, rerender=False):
     names = list(out["runs"])
     runs = out["runs"]
     images = out["images"]
@@ -63,9 +56,9 @@ def write_outputs(out, out_base):
     ax.set_title(f"SA neighbourhoods, digits CNN t = 49, images {images}, K = {out['iterations']}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
-    atomic_savefig(fig, out_base.with_suffix(".png"), dpi=120)
+    atomic_savefig(fig, Path(out_dir) / f"{stem}.png", dpi=120)
     plt.close(fig)
-    lines = [f"# SA neighbourhoods on {len(images)} images ({out['date']})", "", f"Command: `{out['command']}`", "",
+    lines = [f"# SA neighbourhoods on {len(images)} images ({out['date']})", "",
              f"digits CNN 28x28, test images {images}, t = 49, zeros reference, logits, le-mo, K = {out['iterations']}, "
              "T0 = 2, eta = 0.999, greedy LeRF start, incremental evaluation + cache, seed "
              f"{out['seed']}. Figure: `sa_neighbourhoods.png` (mean gain over the greedy start vs forward passes; "
@@ -82,22 +75,21 @@ def write_outputs(out, out_base):
         lines.append(f"| {image} | {runs[names[0]][i]['history'][0][1]:.3f} | "
                      + " | ".join(f"{runs[n][i]['score']:.3f}" for n in names) + " |")
     lines.append("")
-    atomic_write_json(out_base.with_suffix(".json"), out)
-    atomic_write_bytes(out_base.with_suffix(".md"), "\n".join(lines).encode())
+    write_result(out_dir, stem, out, "\n".join(lines), args=args, rerender=rerender)
     return "\n".join(lines)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__file__, __doc__.split("\n")[0], quick="image 1 only, K = 300 iterations (under a minute)")
     ap.add_argument("--images", type=int, nargs="+", default=[1, 2, 3, 4])
     ap.add_argument("--iterations", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(RESULTS / "sa_neighbourhoods"))
     ap.add_argument("--replot", action="store_true", help="redraw the figure and the table from the JSON only")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
+    if args.quick:
+        args.images, args.iterations = [1], 300
     if args.replot:
-        out_base = Path(args.out)
-        write_outputs(json.loads(out_base.with_suffix(".json").read_text()), out_base)
+        write_outputs(read_result(args.out, args.stem), args.out, args.stem, rerender=True)
         return
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -123,13 +115,13 @@ def main(argv=None):
         rows.append({"neighbourhood": name, "mean_score": float(finals.mean()), "mean_gain": float(gains.mean()),
                      "best_of_seven": int(best_count),
                      "mean_forward_passes": float(np.mean([r["forward_passes"] for r in runs[name]]))})
-    out = {"command": bench_command("sa_neighbourhoods.py", argv),
+    out = {"command": args.command,
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "images": args.images,
            "iterations": args.iterations, "seed": args.seed, "rows": rows,
            "runs": {k: [{kk: r[kk] for kk in ("image", "target", "score", "forward_passes", "history")} for r in v]
                     for k, v in runs.items()},
            "bench_seconds": time.perf_counter() - start}
-    print(write_outputs(out, Path(args.out)))
+    print(write_outputs(out, args.out, args.stem, args=args))
 
 if __name__ == "__main__":
     main()

@@ -20,19 +20,16 @@ trace_opt/core/paired.py). Writes bench/results/sa_neighbourhoods_hard.{md,json,
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.benchmarks.difficulty import library_stats  # noqa: E402
-from trace_opt.benchmarks.instances import leaderboard, load_library  # noqa: E402
-from trace_opt.core.paired import paired_comparisons  # noqa: E402
+from _harness import ROOT, parse, parser, read_result, write_result
+from trace_opt.core.io import atomic_savefig
+from trace_opt.benchmarks.difficulty import library_stats
+from trace_opt.benchmarks.instances import leaderboard, load_library
+from trace_opt.core.paired import paired_comparisons
 
 NEIGHBOURHOODS = ("complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix")
 FAMILIES = [
@@ -45,30 +42,35 @@ BUDGETS = (300, 1000, 3000, 10000)
 SEEDS = (0, 1, 2)
 
 
-def main() -> int:
-    if "--from-json" in sys.argv:  # re-render md/png from the stored runs
-        import json
-
-        write(json.loads((ROOT / "bench/results/sa_neighbourhoods_hard.json").read_text()))
+def main(argv=None) -> int:
+    ap = parser(__file__, __doc__.split("\n")[0], quick="instances/hard only (it ships), budget 300, seed 0 "
+                "(seconds)")
+    ap.add_argument("--from-json", action="store_true", help="re-render the Markdown and figure from the JSON")
+    args = parse(ap, argv)
+    if args.from_json:  # re-render md/png from the stored runs
+        write(read_result(args.out, args.stem), args, rerender=True)
         return 0
+    families, budgets, seeds = FAMILIES, BUDGETS, SEEDS
+    if args.quick:
+        families, budgets, seeds = FAMILIES[:1], (300,), (0,)
     specs = [(nb, "sa", {"neighbourhood": nb}) for nb in NEIGHBOURHOODS]
-    out = {"command": "python bench/sa_neighbourhoods_hard.py", "budgets": list(BUDGETS), "seeds": list(SEEDS),
+    out = {"command": args.command, "budgets": list(budgets), "seeds": list(seeds),
            "neighbourhoods": list(NEIGHBOURHOODS), "families": []}
-    for label, lib_dir in FAMILIES:
+    for label, lib_dir in families:
         lib = load_library(ROOT / lib_dir)
         start = time.perf_counter()
-        board = leaderboard(lib, specs, BUDGETS, SEEDS, "le-mo")
+        board = leaderboard(lib, specs, budgets, seeds, "le-mo")
         stats = library_stats(lib, "le-mo")["summary"]
         fam = {"family": label, "library": lib_dir, "n_instances": len(lib),
                "t": sorted({i.t for i in lib}), "seconds": round(time.perf_counter() - start, 1),
                "greedy_median_gap": stats["median_greedy_normalised_gap"],
                "greedy_optimal_fraction": stats["greedy_optimal_fraction"], "summary": board["summary"],
                "paired": [], "runs": board["runs"]}
-        for budget in BUDGETS:
+        for budget in budgets:
             fam["paired"] += [r for r in paired_comparisons(board, budget) if r["a"] == "complete"]
         out["families"].append(fam)
         print(f"{label}: {fam['seconds']} s", flush=True)
-    write(out)
+    write(out, args)
     return 0
 
 
@@ -77,7 +79,7 @@ def _rank(summary, budget):
     return {r["solver"]: k + 1 for k, r in enumerate(rows)}
 
 
-def write(out: dict) -> None:
+def write(out: dict, args, rerender: bool = False) -> None:
     lines = ["# SA per neighbourhood on families of known difficulty (the paper's Fig. 2 question)", "",
              f"- regenerate: `{out['command']}` (libraries: see the script's docstring)",
              f"- SA with default settings (greedy start on the objective, T0 by output, eta 0.999), objective le-mo, "
@@ -129,13 +131,12 @@ def write(out: dict) -> None:
         "end at SA's default K = 10,000 iterations rather than at the budget (complete used 4,100-9,700 passes on "
         "average, bubble 530-1,900; the json has mean_forward_passes), so that column compares equal iterations. So the paper's Fig. 2 ordering "
         "(complete best) holds on none of these families when cost is counted in forward passes.", ""]
-    atomic_write_bytes(ROOT / "bench/results/sa_neighbourhoods_hard.md", ("\n".join(lines) + "\n").encode())
     slim = dict(out, families=[{k: v for k, v in f.items() if k != "runs"} for f in out["families"]])  # no per-run rows
-    atomic_write_json(ROOT / "bench/results/sa_neighbourhoods_hard.json", slim)
-    plot(out)
+    write_result(args.out, args.stem, slim, "\n".join(lines), args=args, rerender=rerender)
+    plot(out, Path(args.out) / f"{args.stem}.png")
 
 
-def plot(out: dict) -> None:
+def plot(out: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,7 +159,7 @@ def plot(out: dict) -> None:
     np.atleast_1d(axes)[0].set_ylabel("mean normalised gap (le-mo)")
     np.atleast_1d(axes)[-1].legend(fontsize=7)
     fig.tight_layout()
-    atomic_savefig(fig, ROOT / "bench/results/sa_neighbourhoods_hard.png", dpi=110)
+    atomic_savefig(fig, path, dpi=110)
     plt.close(fig)
 
 

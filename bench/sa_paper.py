@@ -47,9 +47,7 @@ are not forward passes; the CNN's time on them is model time (their number is re
 """
 from __future__ import annotations
 
-import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -57,139 +55,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from solvers import available_solvers, get_solver  # noqa: E402
-from solvers.anneal import anneal_synthetic  # noqa: E402
-from trace_opt import ModelOracle, TraceProblem  # noqa: E402
-from trace_opt.models.data import digits_cnn, load_digits_split  # noqa: E402
-from trace_opt.core.fingerprint import model_fingerprint  # noqa: E402
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
-from trace_opt.core.synthetic import SyntheticSetFunction  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
-SA_NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
+from _harness import cpu_name, machine, parse, parser, read_result, write_result
+from _problems import PAD, PAPER_START, SA_NEIGHBOURHOODS, TimedModel, batch_invariance, curve, run_solver
+from solvers import available_solvers, get_solver
+from solvers.anneal import anneal_synthetic
+from trace_opt import ModelOracle, TraceProblem
+from trace_opt.models.data import digits_cnn, load_digits_split
+from trace_opt.core.fingerprint import model_fingerprint
+from trace_opt.core.io import atomic_savefig
+from trace_opt.core.synthetic import SyntheticSetFunction
 
 
-class TimedModel:
-    """Calls ``model`` and accumulates the wall and CPU time spent inside it (the "model time" of the
-    overhead shares), its calls and the inputs it saw. A plain callable: no ``nn.Module`` call layer
-    around the timed call. The benches' oracles pad its calls (``pad_multiple=PAD``)."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model = model
-        self.seconds = 0.0
-        self.cpu_seconds = 0.0
-        self.calls = 0
-        self.inputs = 0
-
-    def eval(self):
-        self.model.eval()
-        return self
-
-    def __call__(self, x):
-        start, cpu = time.perf_counter(), time.process_time()
-        z = self.model(x)
-        self.seconds += time.perf_counter() - start
-        self.cpu_seconds += time.process_time() - cpu
-        self.calls += 1
-        self.inputs += x.shape[0]
-        return z
-
-
-def bench_command(script: str, argv) -> str:
-    """How a bench was run, for its results: ``python bench/<script>`` and its arguments."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    return " ".join([f"python bench/{script}", *args])
-
-
-PAD = 4  # ModelOracle(pad_multiple=PAD) in every run
-PAPER_START = "greedy-lerf-prob"  # the authors' start: greedy LeRF on softmax probabilities
-
-
-class TimedOracle(ModelOracle):
-    """ModelOracle that also accumulates the CPU time of its calls and of building masked inputs."""
-
-    def __init__(self, *args, **kwargs):
-        self.cpu_oracle = 0.0
-        self.cpu_masking = 0.0
-        super().__init__(*args, **kwargs)
-
-    def evaluate(self, masks):
-        start = time.process_time()
-        try:
-            return super().evaluate(masks)
-        finally:
-            self.cpu_oracle += time.process_time() - start
-
-    def evaluate_keys(self, keys):
-        start = time.process_time()
-        try:
-            return super().evaluate_keys(keys)
-        finally:
-            self.cpu_oracle += time.process_time() - start
-
-    def _inputs_of_keys(self, keys):  # the numba kernel path (CPU, t <= 64)
-        start = time.process_time()
-        out = super()._inputs_of_keys(keys)
-        self.cpu_masking += time.process_time() - start
-        return out
-
-    def masked_inputs(self, masks):  # the torch path (not used at t = 49 on the CPU)
-        start = time.process_time()
-        out = super().masked_inputs(masks)
-        self.cpu_masking += time.process_time() - start
-        return out
-
-
-def batch_invariance(model, x, target, rng) -> bool:
-    oracle = ModelOracle(model, x, target, features=7, cache=False, batch_size=256, pad_multiple=PAD)
-    masks = rng.random((240, 49)) < 0.5
-    whole = oracle.evaluate(masks)
-    parts, start = [], 0
-    while start < len(masks):
-        n = int(rng.integers(1, 41))
-        parts.append(oracle.evaluate(masks[start:start + n]))
-        start += n
-    return bool(np.array_equal(whole, np.concatenate(parts)))
-
-
-def run_solver(model, x, target, solver, params, cache=True, budget=None, seed=0):
-    oracle = TimedOracle(model, x, target, features=7, reference="zeros", output="logit", batch_size=128,
-                         cache=cache, pad_multiple=PAD)
-    model.seconds, model.cpu_seconds, model.calls, model.inputs = 0.0, 0.0, 0, 0  # the solve only
-    problem = TraceProblem(oracle, "le-mo")
-    s = get_solver(solver, **params)
-    start, cpu = time.perf_counter(), time.process_time()
-    res = s.solve(problem, budget=budget, seed=seed, curves=False)
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"solver": solver, "params": {k: (v if isinstance(v, (int, float, str, type(None))) else repr(v))
-                                         for k, v in params.items()},
-            "score": res.score, "trajectory": res.trajectory.tolist(), "forward_passes": res.forward_passes,
-            "batches": res.batches, "cache_hits": res.cache_hits, "requests": oracle.requests,
-            "iterations": res.iterations, "stopped": res.stopped, "wall_seconds": wall,
-            "model_seconds": model.seconds, "oracle_forward_seconds": oracle.forward_seconds,
-            "cpu_seconds": cpu, "model_cpu_seconds": model.cpu_seconds, "oracle_cpu_seconds": oracle.cpu_oracle,
-            "masking_cpu_seconds": oracle.cpu_masking, "model_calls": model.calls, "model_inputs": model.inputs,
-            "history": [[int(f), float(v)] for f, v in res.history], "start": res.info.get("start"),
-            "start_score": float(res.history[0][1]) if res.history else None,
-            "mean_batch": float(np.mean(s.batch_sizes_)) if hasattr(s, "batch_sizes_") else None}
-
-
-def cpu_name() -> str:
-    """The CPU's model name (Linux), else the platform's processor string."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def verify(committed: dict, rel_tol: float = 1e-6) -> int:
+def verify(committed: dict, rel_tol: float = 1e-6, args=None) -> int:
     """Re-run run (b) (incremental + cache) of the committed setting; 0 if its final score agrees to
-    ``rel_tol`` and its forward passes exactly, else 1 (with what differs)."""
+    ``rel_tol`` and its forward passes exactly, else 1 (with what differs). With ``args``, the run (its
+    machine, CPU capability and environment included) is appended to ``<out>/<stem>_verify.{json,md}``."""
     s = committed["setting"]
     b = committed["paper_vs_incremental"]["b_incremental_cache"]
     torch.set_num_threads(1)
@@ -215,7 +95,33 @@ def verify(committed: dict, rel_tol: float = 1e-6) -> int:
         print(f"  same final trajectory: {r['trajectory'] == b['trajectory']}")
     if not (score_ok and passes_ok):
         print("  (the CNN's last bits differ between CPU kernels; a near-tie decided otherwise sends SA elsewhere)")
+    if args is not None:
+        record_verify(args, {"command": args.command, "machine": machine(), "score": r["score"],
+                             "committed_score": b["score"], "relative_difference": abs(r["score"] - b["score"]) / abs(b["score"]),
+                             "forward_passes": r["forward_passes"], "committed_forward_passes": b["forward_passes"],
+                             "same_trajectory": r["trajectory"] == b.get("trajectory"), "score_ok": score_ok,
+                             "passes_ok": passes_ok, "rel_tol": rel_tol,
+                             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     return 0 if score_ok and passes_ok else 1
+
+
+def record_verify(args, run: dict) -> None:
+    """Append one ``--verify`` run to ``<out>/<stem>_verify.json`` and rewrite its Markdown table."""
+    stem = f"{args.stem}_verify"
+    path = Path(args.out) / f"{stem}.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else []
+    runs.append(run)
+    lines = [f"# `--verify` runs of `{args.stem}.json` (run (b) re-run and compared)", "",
+             "| date | CPU capability | env | final score | relative difference | forward passes | same trajectory | ok |",
+             "|---|---|---|---:|---:|---:|---|---|"]
+    for v in runs:
+        m = v["machine"]
+        env = ", ".join(f"{k}={x}" for k, x in m["env"].items() if x is not None) or "-"
+        lines.append(f"| {v['date']} | {m.get('torch_cpu_capability')} | {env} | {v['score']:.10f} | "
+                     f"{v['relative_difference']:.1e} | {v['forward_passes']:,} | {v['same_trajectory']} | "
+                     f"{'yes' if v['score_ok'] and v['passes_ok'] else 'no'} |")
+    lines += ["", "Each row's machine and command are in the JSON; the footer names the latest run."]
+    write_result(args.out, stem, {"runs": runs}, "\n".join(lines), args=args)  # footer: the latest run
 
 
 def passes_to_reach(history, target, tol=1e-9):
@@ -247,14 +153,6 @@ def synthetic_speed(iterations: int, check_iterations: int) -> dict:
             "same_trajectory_as_python_sa": bool(same)}
 
 
-def _curve(r):
-    """Best-so-far steps of a run, extended to the run's last forward pass."""
-    h = np.array(r["history"], dtype=float).reshape(-1, 2)
-    if len(h) and r["forward_passes"] > h[-1, 0]:
-        h = np.vstack([h, [r["forward_passes"], h[-1, 1]]])
-    return np.maximum(h[:, 0], 1), h[:, 1]
-
-
 def figure(runs, others, target, paper_passes, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -269,7 +167,7 @@ def figure(runs, others, target, paper_passes, path):
         for i, (name, r) in enumerate(group.items()):
             if not r["history"]:
                 continue
-            xs, ys = _curve(r)
+            xs, ys = curve(r)
             label = name if ax is axes[1] else f"SA {name}"
             ax.step(xs, ys, where="post", color=colours[i % 10], linestyle="-" if name.startswith("SA") else style,
                     label=label)
@@ -293,7 +191,6 @@ def markdown(out) -> str:
     a, b = out["paper_vs_incremental"]["a_full_no_cache"], out["paper_vs_incremental"]["b_incremental_cache"]
     p = out["paper_vs_incremental"]
     lines = [f"# SA at the paper's setting ({s['date']})", "",
-             f"Command: `{out['command']}`", "",
              f"digits CNN 28x28, test image {s['image']} (class {s['target']}), t = 49 (7x7 patches of 4x4), "
              f"zeros reference, logits, le-mo, SA K = {s['iterations']}, T0 = 2, eta = 0.999, start: {b.get('start') or 'greedy on the objective'}, "
              f"seed {s['seed']}; shipped weights (fingerprint {s.get('model_fingerprint', '?')}); torch {s['torch']} on "
@@ -390,25 +287,27 @@ def markdown(out) -> str:
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__file__, __doc__.split("\n")[0], quick="K = 300 iterations, 20,000 synthetic iterations "
+                "(under a minute)")
     ap.add_argument("--iterations", type=int, default=10_000)
     ap.add_argument("--image", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--synthetic-iterations", type=int, default=1_000_000)
-    ap.add_argument("--out", default=str(RESULTS / "sa_paper"))
     ap.add_argument("--replot", action="store_true", help="redraw the figure and the table from the JSON only")
     ap.add_argument("--verify", action="store_true", help="re-run run (b) of the JSON's setting and compare its "
                     "final score (rel. tolerance 1e-6) and forward passes with the JSON; exit 1 if they differ")
-    args = ap.parse_args(argv)
-    out_base = Path(args.out)
+    args = parse(ap, argv)
+    if args.quick:
+        args.iterations, args.synthetic_iterations = 300, 20_000
+    fig_path = Path(args.out) / f"{args.stem}_fig2.png"
     if args.verify:
-        return verify(json.loads(out_base.with_suffix(".json").read_text()))
+        return verify(read_result(args.out, args.stem), args=args)
     if args.replot:
-        out = json.loads(out_base.with_suffix(".json").read_text())
+        out = read_result(args.out, args.stem)
         q = out["quality"]
-        figure(q["sa_runs"], q["other_runs"], q["target"], q["paper_passes"], out_base.with_name(out_base.name + "_fig2.png"))
-        atomic_write_bytes(out_base.with_suffix(".md"), markdown(out).encode())
-        return
+        figure(q["sa_runs"], q["other_runs"], q["target"], q["paper_passes"], fig_path)
+        write_result(args.out, args.stem, out, markdown(out), rerender=True)
+        return 0
     torch.set_num_threads(1)
     cnn = digits_cnn(28, weights="shipped")
     model = TimedModel(cnn.eval())
@@ -418,7 +317,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     setting = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "image": args.image, "target": target,
                "label": int(y_te[args.image]), "iterations": args.iterations, "seed": args.seed,
-               "torch": torch.__version__, "threads": torch.get_num_threads(), "python": platform.python_version(),
+               "torch": torch.__version__, "threads": torch.get_num_threads(),
                "batch_invariant": batch_invariance(model, x, target, rng), "cpu": cpu_name(),
                "model_fingerprint": model_fingerprint(cnn), "weights_source": cnn.weights_source}
     K = args.iterations
@@ -497,17 +396,16 @@ def main(argv=None):
                "identical": sb["trajectory"] == c["trajectory"] and [v for _, v in sb["history"]] == [v for _, v in c["history"]],
                "batch_ratio": c["batches"] / sb["batches"], "extra_passes": sb["forward_passes"] / c["forward_passes"] - 1,
                "wall_ratio": c["wall_seconds"] / sb["wall_seconds"]}
-    out = {"command": bench_command("sa_paper.py", argv), "setting": setting, "paper_vs_incremental": pvi,
+    out = {"command": args.command, "setting": setting, "paper_vs_incremental": pvi,
            "overhead": overhead, "quality": quality, "batched": batched,
            "bench_seconds": time.perf_counter() - t0}
-    figure({k: v for k, v in runs.items()}, others, target_score, a["forward_passes"],
-           out_base.with_name(out_base.name + "_fig2.png"))
+    figure({k: v for k, v in runs.items()}, others, target_score, a["forward_passes"], fig_path)
     for r in (sb, *runs.values(), *others.values()):
         if r is not c:
             r.pop("trajectory", None)
-    atomic_write_json(out_base.with_suffix(".json"), out)
-    atomic_write_bytes(out_base.with_suffix(".md"), markdown(out).encode())
+    write_result(args.out, args.stem, out, markdown(out), args=args)
     print(markdown(out))
+    return 0
 
 
 if __name__ == "__main__":

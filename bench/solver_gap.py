@@ -16,21 +16,17 @@ search of a t = 20 problem from the same CNN (a 4x5 grid), end to end.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from _harness import parse, parser, read_result, write_result
 from solvers import get_solver, kernels
 from solvers.complete import complete_table, cs_bounds, exact_optimum, gap_report
 from trace_opt import ModelOracle, TraceProblem
 from trace_opt.models.data import digits_cnn, load_digits_split
 from trace_opt.core.features import grid_features
-from trace_opt.core.io import atomic_write_bytes, atomic_write_json
 
 HEURISTICS = ["greedy", "sa", "tabu", "ga", "beam", "window-dp"]
 RANDOM_START = {"sa": {"init": "random"}, "tabu": {"init": "random"}, "ga": {"seeds": None},
@@ -102,8 +98,9 @@ def run(args) -> dict:
                                      "stopped": res.stopped, "ratio_trace_cs": rep["ratio_trace_cs"]})
     summary = summarise(rows)
     timing = dp_timing(args)
-    return {"argv": sys.argv[1:], "config": vars(args), "t": t, "budget": budget,
-            "platform": platform.platform(), "torch_threads": torch.get_num_threads(),
+    config = {k: (str(v) if k == "out" else v) for k, v in vars(args).items() if not k.startswith("_")}
+    return {"command": args.command, "config": config, "t": t, "budget": budget,
+            "torch_threads": torch.get_num_threads(),
             "summary": summary, "instances": instances, "runs": rows, "dp_timing": timing}
 
 
@@ -128,7 +125,7 @@ def dp_timing(args) -> dict:
     """DP (and bounds) time on synthetic tables, and one end-to-end t = 20 complete search."""
     timing = {"synthetic": []}
     kernels.chain_dp(kernels.synthetic_table(4, 0))  # compile / load the numba cache outside the timings
-    for t in (16, 20, 22):
+    for t in args.dp_sizes:
         table = kernels.synthetic_table(t, 1)
         start = time.perf_counter()
         exact_optimum(table, "le-mo")
@@ -163,7 +160,7 @@ def to_markdown(data) -> str:
         "Regenerate with:",
         "",
         "```",
-        " ".join([".venv/bin/python bench/solver_gap.py"] + data["argv"]),
+        data.get("command") or " ".join([".venv/bin/python bench/solver_gap.py"] + data["argv"]),
         "```",
         "",
         f"Problems: the first {cfg['inputs']} test images of `trace_opt.models.data.digits_cnn(8)` (explaining the "
@@ -231,7 +228,8 @@ def to_markdown(data) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__file__, __doc__, quick="1 input, 1 seed, the first suite, library defaults only, no t = 20 "
+               "search, DP timing at t = 16 only (about a minute)", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--inputs", type=int, default=4, help="test images (the first ones of the test split)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per stochastic solver")
     p.add_argument("--grid", type=int, default=4, help="grid side (t = grid^2)")
@@ -241,18 +239,21 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--no-random-start", action="store_true", help="only the library defaults")
     p.add_argument("--skip-t20", action="store_true", help="skip the end-to-end t = 20 complete search")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results" / "solver_gap"),
-                   help="output path without suffix (.md and .json are written)")
+    p.add_argument("--dp-sizes", type=int, nargs="+", default=[16, 20, 22],
+                   help="t of the synthetic tables whose DP is timed")
     p.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
-    args = p.parse_args(argv)
-    out = Path(args.out)
+    args = parse(p, argv)
     if args.render_only:
-        data = json.loads(out.with_suffix(".json").read_text())
-        atomic_write_bytes(out.with_suffix(".md"), to_markdown(data).encode())
+        data = read_result(args.out, args.stem)
+        if "command" not in data and "argv" in data:  # a JSON written before bench/_harness.py
+            data["command"] = " ".join(["python bench/solver_gap.py", *data["argv"]])
+        write_result(args.out, args.stem, data, to_markdown(data), rerender=True)
         return
+    if args.quick:
+        args.inputs, args.seeds, args.suites, args.dp_sizes = 1, 1, args.suites[:1], [16]
+        args.no_random_start = args.skip_t20 = True
     data = run(args)
-    atomic_write_json(out.with_suffix(".json"), data)
-    atomic_write_bytes(out.with_suffix(".md"), to_markdown(data).encode())
+    write_result(args.out, args.stem, data, to_markdown(data), args=args)
     print(to_markdown(data))
 
 

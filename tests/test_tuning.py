@@ -217,3 +217,50 @@ def test_workers_started_together_propose_different_parameters(lib, tmp_path, mo
     study = optuna.load_study(study_name="shared", storage=url)
     params = _params(study)
     assert len(params) >= 4 and len(set(params)) == len(params)
+
+
+def test_holdout_pairs_over_instances_with_seeds_averaged():
+    """The unit of the held-out comparison is the instance: seeds are averaged within an instance first, so
+    three seeds of one instance count once. Checked against a hand computation of the per-instance
+    differences and the Student-t interval (n - 1 degrees of freedom)."""
+    from trace_opt.benchmarks.tuning import paired_over_instances
+    from trace_opt.core.paired import t_quantile
+
+    rng = np.random.default_rng(3)
+    effect = rng.normal(0.0, 0.1, 5)  # per instance; seeds of one instance differ by a little noise only
+    per_unit = [{"instance": f"i{i}", "seed": s, "default_gap": 0.3 + float(rng.normal(0, 0.01)),
+                 "tuned_gap": 0.3 + effect[i] + float(rng.normal(0, 0.01))} for i in range(5) for s in range(3)]
+    pd = paired_over_instances(per_unit)
+    d = np.array([np.mean([u["tuned_gap"] for u in per_unit if u["instance"] == f"i{i}"])
+                  - np.mean([u["default_gap"] for u in per_unit if u["instance"] == f"i{i}"]) for i in range(5)])
+    sem = d.std(ddof=1) / np.sqrt(5)
+    assert pd["instances"] == 5 and pd["units"] == 15
+    assert pd["mean"] == pytest.approx(d.mean()) and pd["sem"] == pytest.approx(sem)
+    assert pd["t"] == pytest.approx(d.mean() / sem)
+    half = t_quantile(0.975, 4) * sem
+    assert (pd["ci_low"], pd["ci_high"]) == (pytest.approx(d.mean() - half), pytest.approx(d.mean() + half))
+    assert pd["instances_tuned_better"] == int((d < 0).sum()) and pd["instances_default_better"] == int((d > 0).sum())
+    # seeds of one instance are correlated, so the per-run standard error (15 "independent" units) understates it
+    per_run = np.array([u["tuned_gap"] - u["default_gap"] for u in per_unit])
+    assert per_run.std(ddof=1) / np.sqrt(15) < sem
+    # duplicating every seed's row changes nothing: the instance, not the run, is the unit
+    again = paired_over_instances(per_unit + per_unit)
+    assert (again["mean"], again["sem"], again["instances"]) == (pytest.approx(pd["mean"]), pytest.approx(pd["sem"]), 5)
+    with pytest.raises(ValueError, match="per_unit"):
+        paired_over_instances([])
+
+
+def test_holdout_reports_the_cut_off_default_schedule(lib):
+    cmp = compare_on_holdout("sa", {"iterations": 10 ** 6, "T0": 0.1, "eta": 0.99}, lib[:2], 40, seeds=[0, 1])
+    sch = cmp["default_schedule"]
+    assert sch["iterations"] == 10_000 and sch["runs"] == 4
+    its = [u["default_iterations"] for u in cmp["per_unit"]]
+    assert sch["mean_iterations_run"] == pytest.approx(np.mean(its)) and sch["runs_cut_off"] == 4  # 40 passes
+    done = cmp["completed_default"]
+    t = {i.name: i.t for i in lib[:2]}
+    assert all(r["iterations"] == 10_000 and r["stopped"] == "completed" and r["forward_passes"] <= 1 << t[r["instance"]]
+               for r in done["per_unit"])  # the whole schedule ran: 2^t passes never bind
+    assert done["mean_gap"] == pytest.approx(np.mean([r["gap"] for r in done["per_unit"]]))
+    from trace_opt.benchmarks.tuning import holdout_markdown
+    md = holdout_markdown(cmp)
+    assert "cut off by the budget" in md and "run to completion" in md and "unit = instance" in md

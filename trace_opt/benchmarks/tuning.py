@@ -39,7 +39,7 @@ import numpy as np
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_savefig, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.core.paired import standard_error
+from trace_opt.core.paired import paired_comparisons, standard_error
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 _INITS = ["greedy", "greedy-morf", "random"]
@@ -126,23 +126,25 @@ def _units(instances, problems, seeds) -> list[tuple[int, int]]:
 
 
 def evaluate_unit(solver, params: dict, budget: int, objective: str, seed: int, instance=None,
-                  problem=None) -> dict:
-    """One solve within ``budget`` forward passes (and at most ``ITERATION_CAP_PER_PASS * budget``
-    iterations): on a fresh table oracle of ``instance`` (returns its normalised gap), or on a live
-    ``problem`` whose oracle cache is cleared first (returns its score)."""
+                  problem=None, iteration_cap: bool = True) -> dict:
+    """One solve within ``budget`` forward passes (and, with ``iteration_cap``, at most
+    ``ITERATION_CAP_PER_PASS * budget`` iterations): on a fresh table oracle of ``instance`` (returns its
+    normalised gap), or on a live ``problem`` whose oracle cache is cleared first (returns its score)."""
     from solvers import get_solver
 
     solver_obj = get_solver(solver, **params)
     # A cap on iterations too: once every set a solver can reach is cached, passes stop growing.
-    budget = {"forward_passes": int(budget), "iterations": ITERATION_CAP_PER_PASS * int(budget)}
+    budget = ({"forward_passes": int(budget), "iterations": ITERATION_CAP_PER_PASS * int(budget)} if iteration_cap
+              else {"forward_passes": int(budget)})
     if instance is not None:
         res = solver_obj.solve(instance.problem(objective), budget=budget, seed=seed, curves=False)
         score = instance.score(res.trajectory, objective)
         return {"value": instance.normalised_gap(score, objective), "score": score,
-                "forward_passes": res.forward_passes}
+                "forward_passes": res.forward_passes, "iterations": res.iterations, "stopped": res.stopped}
     problem.oracle.clear_cache()
     res = solver_obj.solve(problem, budget=budget, seed=seed, curves=False)
-    return {"value": float(res.score), "score": float(res.score), "forward_passes": res.forward_passes}
+    return {"value": float(res.score), "score": float(res.score), "forward_passes": res.forward_passes,
+            "iterations": res.iterations, "stopped": res.stopped}
 
 
 def evaluate_params(solver: str, params: dict, instances=None, budget: int = 1000, seeds=(0,),
@@ -578,41 +580,116 @@ def write_study_plots(study, out_dir) -> dict:
     return files
 
 
+def paired_over_instances(per_unit: list[dict], level: float = 0.95, tie: float = 1e-12) -> dict:
+    """Tuned against default with the **instance** as the unit: per instance, the normalised gaps of each side
+    averaged over its seeds (seeds of one instance are not independent draws from the instance population),
+    then the paired differences tuned - default over the n instances, their mean, standard error, Student-t
+    ``level`` interval with n - 1 degrees of freedom and t statistic (``trace_opt.core.paired``), and the
+    instances where tuned is better / equal / worse. ``per_unit``: rows with ``instance``, ``default_gap``
+    and ``tuned_gap`` (one per instance and seed). Also, under ``units`` / ``tuned_wins`` / ``ties`` /
+    ``default_wins``, the counts over the (instance, seed) runs (descriptive only)."""
+    budget = 0
+    runs = [{"solver": side, "budget": budget, "instance": u["instance"], "normalised_gap": u[f"{side}_gap"]}
+            for u in per_unit for side in ("tuned", "default")]
+    if not runs:
+        raise ValueError("per_unit is empty: nothing to compare")
+    (row,) = paired_comparisons({"runs": runs}, budget, level=level, tie=tie)  # a = tuned, b = default
+    d = np.array([u["tuned_gap"] - u["default_gap"] for u in per_unit])
+    sem = row["sem"]
+    return {"unit": "instance (gaps averaged over its seeds)", "instances": row["n"], "mean": row["mean_diff"],
+            "sem": sem, "level": level, "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+            "t": row["mean_diff"] / sem if row["n"] > 1 and sem > 0 else float("nan"),
+            "separated": row["separated"], "instances_tuned_better": row["a_better"],
+            "instances_equal": row["ties"], "instances_default_better": row["b_better"],
+            "units": int(len(d)), "tuned_wins": int((d < -tie).sum()), "ties": int((np.abs(d) <= tie).sum()),
+            "default_wins": int((d > tie).sum())}
+
+
+def _verdict(pd: dict) -> str:
+    if pd["instances"] < 2:
+        return "too few instances to tell (one held-out instance)"
+    if not pd["separated"]:
+        return f"no clear difference (the {100 * pd['level']:g} % interval over instances includes 0)"
+    return "tuned better" if pd["mean"] < 0 else "default better"
+
+
+def _schedule(rows: list[dict], iterations) -> dict:
+    """How much of a schedule of ``iterations`` the runs got through before the budget stopped them."""
+    its = np.array([r["iterations"] for r in rows])
+    cut = int(np.sum(its < iterations)) if iterations is not None else None
+    return {"iterations": iterations, "mean_iterations_run": float(its.mean()), "min_iterations_run": int(its.min()),
+            "max_iterations_run": int(its.max()), "runs_cut_off": cut, "runs": len(rows)}
+
+
 def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, seeds=(0,),
-                       objective: str = "le-mo", default_params: dict | None = None) -> dict:
-    """Mean normalised gap of the default and the tuned parameters on (held-out) instances."""
+                       objective: str = "le-mo", default_params: dict | None = None,
+                       default_to_completion: bool = True) -> dict:
+    """Mean normalised gap of the default and the tuned parameters on (held-out) instances, and their paired
+    difference with the instance as the unit (:func:`paired_over_instances`).
+
+    Both sides get ``budget`` forward passes per solve. How many of its scheduled iterations each side ran is
+    reported (``default_schedule``, ``tuned_schedule``): a default schedule cut off by the budget is compared
+    at a point where it is still hot. With ``default_to_completion``, the default parameters are also run with
+    a budget that cannot stop them (2^t forward passes, every set of the instance) and compared, paired over
+    instances, with the tuned ones at ``budget`` (``completed_default``): the default's whole schedule, at
+    whatever forward passes it takes, against the tuned solver within the budget."""
     from solvers import get_solver
 
+    default_solver_params = json_values(get_solver(solver, **dict(default_params or {})).get_params())
     default = evaluate_params(solver, dict(default_params or {}), instances, budget, seeds, objective)
     tuned = evaluate_params(solver, tuned_params, instances, budget, seeds, objective)
-    # paired by unit (same instance and seed): the honest test of "tuned is better"
-    diff = np.array([u["value"] - d["value"] for d, u in zip(default["units"], tuned["units"])])
-    sem = standard_error(diff, single=0.0)
-    mean = float(diff.mean())
-    if len(diff) < 2:
-        verdict = "too few units to tell (one instance and seed)"
-    elif abs(mean) <= 2 * sem:
-        verdict = "no clear difference (|mean paired difference| <= 2 s.e.)"
-    else:
-        verdict = "tuned better" if mean < 0 else "default better"
-    return {"solver": solver, "budget": budget, "objective": objective, "seeds": [int(s) for s in seeds],
-            "instances": [i.name for i in instances],
-            "default": {"params": default["params"], "mean_gap": default["mean"], "sem": default["sem"],
-                        "mean_forward_passes": default["mean_forward_passes"]},
-            "tuned": {"params": tuned["params"], "mean_gap": tuned["mean"], "sem": tuned["sem"],
-                      "mean_forward_passes": tuned["mean_forward_passes"]},
-            "default_solver_params": json_values(get_solver(solver, **dict(default_params or {})).get_params()),
-            "tuned_mean_lower": tuned["mean"] < default["mean"],
-            "paired_difference": {"mean": mean, "sem": sem, "tuned_wins": int((diff < -1e-12).sum()),
-                                  "ties": int((np.abs(diff) <= 1e-12).sum()),
-                                  "default_wins": int((diff > 1e-12).sum()), "units": int(len(diff))},
-            "verdict": verdict,
-            "per_unit": [{"instance": instances[d["unit"]].name, "seed": d["seed"], "default_gap": d["value"],
-                          "tuned_gap": u["value"]} for d, u in zip(default["units"], tuned["units"])]}
+    per_unit = [{"instance": instances[d["unit"]].name, "seed": d["seed"], "default_gap": d["value"],
+                 "tuned_gap": u["value"], "default_forward_passes": d["forward_passes"],
+                 "tuned_forward_passes": u["forward_passes"], "default_iterations": d["iterations"],
+                 "tuned_iterations": u["iterations"]} for d, u in zip(default["units"], tuned["units"])]
+    pd = paired_over_instances(per_unit)
+    out = {"solver": solver, "budget": budget, "objective": objective, "seeds": [int(s) for s in seeds],
+           "instances": [i.name for i in instances],
+           "default": {"params": default["params"], "mean_gap": default["mean"], "sem": default["sem"],
+                       "mean_forward_passes": default["mean_forward_passes"]},
+           "tuned": {"params": tuned["params"], "mean_gap": tuned["mean"], "sem": tuned["sem"],
+                     "mean_forward_passes": tuned["mean_forward_passes"]},
+           "default_solver_params": default_solver_params,
+           "default_schedule": _schedule(default["units"], default_solver_params.get("iterations")),
+           "tuned_schedule": _schedule(tuned["units"], get_solver(solver, **tuned_params).get_params().get("iterations")),
+           "tuned_mean_lower": tuned["mean"] < default["mean"], "paired_difference": pd, "verdict": _verdict(pd),
+           "per_unit": per_unit}
+    if default_to_completion:
+        out["completed_default"] = complete_default(solver, instances, seeds, objective, default_params,
+                                                    per_unit=per_unit)
+    return out
+
+
+def complete_default(solver: str, instances, seeds, objective: str = "le-mo", default_params: dict | None = None,
+                     per_unit: list[dict] | None = None) -> dict:
+    """The default parameters with a budget that cannot stop them (2^t forward passes per solve: every set of
+    the instance; no iteration cap), per (instance, seed); with ``per_unit`` (:func:`compare_on_holdout`'s rows), also the tuned
+    gaps at the comparison's budget against these, paired over instances."""
+    rows = []
+    for inst in instances:
+        for seed in seeds:
+            r = evaluate_unit(solver, dict(default_params or {}), 1 << inst.t, objective, int(seed), instance=inst,
+                              iteration_cap=False)
+            rows.append({"instance": inst.name, "seed": int(seed), "gap": r["value"],
+                         "forward_passes": r["forward_passes"], "iterations": r["iterations"], "stopped": r["stopped"]})
+    gaps = np.array([r["gap"] for r in rows])
+    out = {"budget": "2^t forward passes (every set of the instance), never binding", "mean_gap": float(gaps.mean()),
+           "sem": standard_error(gaps, single=0.0),
+           "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+           "max_forward_passes": int(max(r["forward_passes"] for r in rows)),
+           "mean_iterations_run": float(np.mean([r["iterations"] for r in rows])), "per_unit": rows}
+    if per_unit is not None:
+        done = {(r["instance"], r["seed"]): r["gap"] for r in rows}
+        pairs = [{"instance": u["instance"], "tuned_gap": u["tuned_gap"], "default_gap": done[(u["instance"], u["seed"])]}
+                 for u in per_unit]
+        out["paired_difference_vs_tuned"] = paired_over_instances(pairs)
+        out["verdict_vs_tuned"] = _verdict(out["paired_difference_vs_tuned"])
+    return out
 
 
 def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
-    """The held-out comparison as Markdown (what was compared, the means, the paired difference, the verdict)."""
+    """The held-out comparison as Markdown (what was compared, the means, the paired difference over instances,
+    how much of each schedule ran, the verdict)."""
     d, u, pd = cmp["default"], cmp["tuned"], cmp["paired_difference"]
     lines = [f"# Tuned vs default {cmp['solver']} on held-out instances", ""]
     if cmp.get("command"):
@@ -628,10 +705,47 @@ def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
               f"{', '.join(map(str, cmp['seeds']))}",
               f"- default parameters: {json.dumps(cmp.get('default_solver_params') or d['params'])}",
               f"- tuned parameters: {json.dumps(u['params'])}", "",
-              "| parameters | mean normalised gap | s.e. | mean forward passes |", "|---|---:|---:|---:|",
-              f"| default | {d['mean_gap']:.5f} | {d['sem']:.5f} | {d['mean_forward_passes']:.0f} |",
-              f"| tuned | {u['mean_gap']:.5f} | {u['sem']:.5f} | {u['mean_forward_passes']:.0f} |", "",
-              f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
-              f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
-              f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**.", ""]
+              "| parameters | mean normalised gap | s.e. (runs) | mean forward passes | iterations run: mean [min, max] "
+              "of scheduled |", "|---|---:|---:|---:|---|"]
+    for name, side in (("default", d), ("tuned", u)):
+        sch = cmp.get(f"{name}_schedule")
+        its = "" if not sch else (f"{sch['mean_iterations_run']:,.0f} [{sch['min_iterations_run']:,}, "
+                                  f"{sch['max_iterations_run']:,}]"
+                                  + ("" if sch["iterations"] is None else f" of {sch['iterations']:,}"))
+        lines.append(f"| {name} | {side['mean_gap']:.5f} | {side['sem']:.5f} | {side['mean_forward_passes']:.0f} | {its} |")
+    lines.append("")
+    if "instances" in pd:
+        lines.append(f"Paired difference tuned - default, unit = instance (gaps averaged over the {len(cmp['seeds'])} "
+                     f"seeds, n = {pd['instances']} instances): {pd['mean']:+.5f} (s.e. {pd['sem']:.5f}, t = "
+                     f"{pd['t']:.2f}, {100 * pd['level']:g} % Student-t interval [{pd['ci_low']:+.5f}, "
+                     f"{pd['ci_high']:+.5f}]); tuned better on {pd['instances_tuned_better']}, equal on "
+                     f"{pd['instances_equal']}, worse on {pd['instances_default_better']} instances (on "
+                     f"{pd['tuned_wins']} / {pd['ties']} / {pd['default_wins']} of the {pd['units']} runs). "
+                     f"Verdict: **{cmp['verdict']}**.")
+    else:  # a comparison written before the instance became the unit
+        lines.append(f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
+                     f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
+                     f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**.")
+    sch = cmp.get("default_schedule")
+    if sch and sch["runs_cut_off"]:
+        eta = (cmp.get("default_solver_params") or {}).get("eta")
+        hot = ("" if not isinstance(eta, (int, float)) else
+               f" (its temperature still {eta ** sch['mean_iterations_run']:.2f} of T0 at the mean stop, against "
+               f"{eta ** sch['iterations']:.1e} at the end of the schedule)")
+        lines += ["", f"**The default schedule is cut off by the budget**: of its {sch['iterations']:,} iterations it "
+                  f"ran {sch['mean_iterations_run']:,.0f} on average within {cmp['budget']:,} forward passes "
+                  f"({sch['min_iterations_run']:,} to {sch['max_iterations_run']:,}; {sch['runs_cut_off']} of "
+                  f"{sch['runs']} runs cut off), so the comparison above is with a default SA stopped early, while still "
+                  f"hot{hot}."]
+    c = cmp.get("completed_default")
+    if c:
+        cp = c["paired_difference_vs_tuned"]
+        lines += ["", f"Default run to completion (budget {c['budget']}): mean gap {c['mean_gap']:.5f} (s.e. {c['sem']:.5f}) "
+                  f"after {c['mean_iterations_run']:,.0f} iterations and {c['mean_forward_passes']:,.0f} forward passes on "
+                  f"average (at most {c['max_forward_passes']:,}). Tuned at {cmp['budget']:,} passes - completed default, "
+                  f"per instance: {cp['mean']:+.5f} (s.e. {cp['sem']:.5f}, {100 * cp['level']:g} % interval "
+                  f"[{cp['ci_low']:+.5f}, {cp['ci_high']:+.5f}]); tuned better on {cp['instances_tuned_better']}, equal "
+                  f"on {cp['instances_equal']}, worse on {cp['instances_default_better']} instances: "
+                  f"**{c['verdict_vs_tuned']}**."]
+    lines.append("")
     return "\n".join(lines)
