@@ -9,18 +9,14 @@ The machine's load average is recorded with the numbers: on a shared CPU they ar
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import time
 import warnings
-from pathlib import Path
 
+from _harness import parse, parser, write_result
 import torch
 
 import trace_opt
-from trace_opt.core.io import atomic_write_bytes
 from trace_opt.models.imagenet import efficientnet_lite0, imagenet_class_names
 from trace_opt.models.photos import load_photo_input
 
@@ -39,15 +35,11 @@ def throughput(model, batch: int, repeats: int) -> float:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="budget 200 and 1 timed batch (a smoke run)")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "imagenet-cpu"))
-    ns = parser.parse_args(argv)
+    ns = parse(parser(__file__, quick="budget 200 and 1 timed batch", stem="imagenet-cpu"), argv)
     torch.set_num_threads(1)
     model = efficientnet_lite0()
     repeats, budget = (1, 200) if ns.quick else (3, 2000)
-    out = {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": 1,
-           "load_average_before": os.getloadavg()[0],
+    out = {"threads": 1, "load_average_before": os.getloadavg()[0],
            "forward_passes_per_second": {str(b): throughput(model, b, repeats) for b in (16, 64)}}
     photo, x = load_photo_input("chelsea")
     start = time.perf_counter()
@@ -63,8 +55,7 @@ def main(argv=None) -> dict:
     out["load_average_after"] = os.getloadavg()[0]
     rates = out["forward_passes_per_second"]
     md = (f"# EfficientNet-Lite0 on one CPU thread\n\n"
-          f"`bench/imagenet_cpu.py{' --quick' if ns.quick else ''}`; CPU {out['cpu']}, torch {out['torch']}, "
-          f"1 thread, load average {out['load_average_before']:.1f} before and {out['load_average_after']:.1f} "
+          f"One torch thread, load average {out['load_average_before']:.1f} before and {out['load_average_after']:.1f} "
           "after (a shared machine: the rates are lower bounds).\n\n"
           "| batch | forward passes / s |\n|---|---|\n"
           + "".join(f"| {b} | {r:.1f} |\n" for b, r in rates.items())
@@ -74,8 +65,7 @@ def main(argv=None) -> dict:
             f"({exp.counters['forward_passes'] / seconds:.1f} / s overall); AUC-Le {exp.curves.auc_le:.2f}, "
             f"AUC-Mo {exp.curves.auc_mo:.2f}, Le-Mo {exp.value:.2f}.\n"
           + "".join(f"\nWarning: {w}\n" for w in out["explain"]["warnings"]))
-    atomic_write_bytes(Path(ns.out).with_suffix(".json"), (json.dumps(out, indent=2, default=float) + "\n").encode())
-    atomic_write_bytes(Path(ns.out).with_suffix(".md"), md.encode())
+    write_result(ns.out, ns.stem, out, md, args=ns)
     print(md)
     return out
 
