@@ -158,16 +158,10 @@ class TabuSearch(Polishing, Solver):
         flush()
         return deltas, [np.concatenate(sg) for sg in segments]
 
-    def _search(self, problem, run):
-        try:
-            super()._search(problem, run)
-        finally:
-            self._state = None  # the search state lives for one solve
-
     def _main(self, problem, run):
-        state = getattr(self, "_state", None)
-        if state is None or state.run is not run:  # a new solve; else the rest handed back after polishing
-            state = self._state = _TabuState(self, problem, run)
+        state = run.state.get("tabu")
+        if state is None:  # a new solve; else the rest of the budget handed back after polishing
+            state = run.state["tabu"] = _TabuState(self, problem, run)
         else:
             state.resumed = True
         state.search(self)
