@@ -7,6 +7,7 @@ from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbou
 from trace_opt.core.budget import BudgetExhausted
 from trace_opt.core.validation import check_positive_int
 
+from ._moves import move_deltas_in_pieces
 from ._common import POLISH_SHARE, Polishing, check_init, check_polish, initial_trajectory
 from .base import Solver, register
 
@@ -124,39 +125,8 @@ class TabuSearch(Polishing, Solver):
         return cand, lo, hi
 
     def _score(self, problem, sigma, chain, cand, lo, hi):
-        """``problem.move_deltas`` of the candidates, in pieces of at most ``max_sets(t)`` changed prefix
-        sets (the bool masks of one piece stay under ``MASK_BYTES``; a move whose range is longer is cut
-        into sub-ranges, whose deltas add up). One piece, the whole batch, whenever it fits: at t = 49
-        every batch does. A budget stop refuses a piece, and the pieces before it stay cached."""
-        cap = max_sets(problem.t)
-        sizes = hi - lo
-        if int(sizes.sum()) <= cap:
-            return problem.move_deltas(sigma, chain, cand, lo, hi)
-        deltas = np.zeros(len(cand))
-        segments = [[] for _ in range(len(cand))]
-        rows, a_s, b_s = [], [], []
-
-        def flush():
-            if rows:
-                d, segs = problem.move_deltas(sigma, chain, cand[rows], np.array(a_s), np.array(b_s))
-                for r, dr, sg in zip(rows, d, segs):
-                    deltas[r] += dr
-                    segments[r].append(sg)
-                rows.clear(), a_s.clear(), b_s.clear()
-
-        used = 0
-        for m in range(len(cand)):
-            a, h = int(lo[m]), int(hi[m])
-            while a < h:  # the sub-range a..b: the prefix sets P_k, a < k <= b
-                if used == cap:
-                    flush()
-                    used = 0
-                b = min(h, a + cap - used)
-                rows.append(m), a_s.append(a), b_s.append(b)
-                used += b - a
-                a = b
-        flush()
-        return deltas, [np.concatenate(sg) for sg in segments]
+        """``problem.move_deltas`` of the candidates, in pieces at large t (``move_deltas_in_pieces``)."""
+        return move_deltas_in_pieces(problem, sigma, chain, cand, lo, hi)
 
     def _main(self, problem, run):
         state = run.state.get("tabu")
@@ -269,13 +239,3 @@ class TabuList:
 
     def clear(self) -> None:
         self._until.clear()
-
-
-#: bool-mask bytes of one scoring piece (``TabuSearch._score``): 64 MB
-MASK_BYTES = 1 << 26
-
-
-def max_sets(t: int) -> int:
-    """Changed prefix sets per scoring piece at t features (``problem.move_deltas`` holds an int64 rank row
-    and a bool row per set: 9t bytes)."""
-    return max(1, MASK_BYTES // (9 * t))

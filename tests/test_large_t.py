@@ -9,7 +9,8 @@ import pytest
 from neighbourhoods import StarTranspositions, TranspositionGraph, get_neighbourhood
 from neighbourhoods.base import complete_pairs
 from solvers import get_solver
-from solvers.tabu import TabuList, max_sets
+from solvers._moves import max_sets
+from solvers.tabu import TabuList
 from trace_opt import SetFunctionOracle, TraceProblem
 from trace_opt.core.synthetic import SyntheticSetFunction
 
@@ -132,6 +133,7 @@ def test_tabu_list_is_symmetric_and_sparse():
 
 def test_tabu_scores_long_moves_in_pieces_with_the_same_deltas(monkeypatch):
     """Candidates cut into sub-ranges (a tiny piece size forces it) get the same deltas and segments."""
+    import solvers._moves as P
     import solvers.tabu as T
     t = 40
     problem = TraceProblem(SyntheticSetFunction(t=t, seed=1, width=5).oracle(), "le-mo")
@@ -142,7 +144,7 @@ def test_tabu_scores_long_moves_in_pieces_with_the_same_deltas(monkeypatch):
     lo, hi = nb.transposition_positions(sigma, np.sort(rng.choice(nb.move_count(), 25, replace=False)))
     cand, lo, hi = T.swap_candidates(sigma, lo, hi)
     whole = problem.move_deltas(sigma, chain, cand, lo, hi)
-    monkeypatch.setattr(T, "max_sets", lambda t: 7)
+    monkeypatch.setattr(P, "max_sets", lambda t: 7)
     pieces = T.TabuSearch()._score(problem, sigma, chain, cand, lo, hi)
     assert np.allclose(pieces[0], whole[0], rtol=1e-12, atol=1e-12)
     assert all(np.array_equal(p, w) for p, w in zip(pieces[1], whole[1]))
@@ -196,3 +198,24 @@ def test_large_t_solves_run_within_the_budget():
         problem = TraceProblem(SetFunctionOracle(lambda m: m @ w, t), "le-mo")
         res = get_solver(name, init="random").solve(problem, budget=3000, seed=0, curves=False)
         assert res.forward_passes <= 3000 and np.array_equal(np.sort(res.trajectory), np.arange(t)), name
+
+
+def test_sa_scores_long_moves_in_pieces_on_the_same_trajectory(monkeypatch):
+    """SA's generic path (t > 64) cuts a move longer than ``max_sets(t)`` prefix sets into pieces: with a
+    tiny piece size it follows the same trajectory (deltas equal up to float rounding)."""
+    import solvers._moves as P
+    import solvers.anneal as A
+    t = 120
+    w = np.random.default_rng(3).normal(size=t)
+
+    def solve():
+        problem = TraceProblem(SetFunctionOracle(lambda m: np.tanh(m @ w), t), "le-mo")
+        return get_solver("sa", iterations=150, init="random").solve(problem, seed=2, curves=False)
+
+    whole = solve()
+    monkeypatch.setattr(A, "max_sets", lambda t: 5)
+    monkeypatch.setattr(P, "max_sets", lambda t: 5)
+    pieces = solve()
+    assert np.array_equal(whole.trajectory, pieces.trajectory) and whole.iterations == pieces.iterations == 150
+    assert pieces.score == pytest.approx(whole.score, rel=1e-12)
+    assert pieces.batches > whole.batches  # it did cut the moves
