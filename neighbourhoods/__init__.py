@@ -6,6 +6,9 @@ only at positions ``lo..hi`` (inclusive), so only prefix sets ``P_k`` with ``lo 
 Transposition sets (``complete``, ``bubble``, ``star``, ``TranspositionGraph`` for any connected
 networkx graph on positions or features) and TSP-style moves (``vertex-insertion``,
 ``block-reverse``, ``block-insertion``, the paper's ``mix``); Cayley-graph tools in ``cayley``.
+Built-in neighbourhoods are implicit: binding takes O(t) time and memory at most, a move is drawn in
+O(1) (plus the O(t) copy of the trajectory), ``move_count`` is a formula, and moves are enumerated
+(``neighbours``, ``transpositions``) or a networkx graph built (``graph``) only when asked for.
 """
 from .base import (ALIASES, N_DRAWS, NEIGHBOURHOODS, BlockInsertion, BlockReverse, BubbleSortTranspositions,
                    CompleteTranspositions, MixedMoves, Neighbourhood, StarTranspositions, TranspositionGraph,

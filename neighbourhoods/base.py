@@ -44,8 +44,8 @@ class Neighbourhood:
     """Base class. ``bind(t)`` validates and prepares; ``propose`` draws one random neighbour.
 
     Built-in subclasses set ``kind`` (a ``neighbourhoods.kernels`` move kind) and may override
-    ``_prepare`` (build ``self.edges`` / ``self.probs``) and ``_all_moves`` (enumerate every move, for
-    small t). A user subclass may instead override ``propose(sigma, rng)`` (keeping the exact-range
+    ``_prepare`` (build ``self.edges`` / ``self.probs``, O(t) at most: binding never enumerates the
+    moves) and ``_all_moves`` (enumerate every move, for small t). A user subclass may instead override ``propose(sigma, rng)`` (keeping the exact-range
     contract); solvers then use it through the slower generic path.
 
     Solvers ask, through public methods only: ``move_count()`` (how many moves ``neighbours`` enumerates,
@@ -127,10 +127,11 @@ class Neighbourhood:
             return None
         return len(self.neighbours(np.arange(t)))
 
-    def transposition_positions(self, sigma: np.ndarray):
+    def transposition_positions(self, sigma: np.ndarray, moves=None):
         """For a transposition set: the positions ``(lo, hi)`` (int64 arrays, lo < hi) that each generating
-        transposition swaps in sigma, one per row of ``edges`` and in that order; None for other moves.
-        Swapping ``sigma[lo[m]]`` and ``sigma[hi[m]]`` gives the m-th move (vectorised enumeration)."""
+        transposition swaps in sigma, in the order of ``transpositions()`` (the moves with the indices
+        ``moves`` only, when given: sampling without enumerating); None for other moves. Swapping
+        ``sigma[lo[m]]`` and ``sigma[hi[m]]`` gives the m-th move (vectorised enumeration)."""
         self._check_bound(sigma)
         return None
 
@@ -141,34 +142,77 @@ class Neighbourhood:
 class _Transpositions(Neighbourhood):
     """A transposition set given by a graph on the t positions (``on="positions"``: swap the
     features at positions i and j) or on the t features (``on="features"``: swap features a and b
-    wherever they stand). It generates S_t iff the graph is connected (the paper's Proposition 1)."""
+    wherever they stand). It generates S_t iff the graph is connected (the paper's Proposition 1).
+
+    Implicit: binding builds no graph. ``edges`` is the kernel's table of generating transpositions
+    (sorted pairs, one row per move: O(t) rows for bubble and star, the user's edges for a
+    ``TranspositionGraph``); the complete set has no table (the kernel draws a uniform pair, and the
+    m-th pair in ``np.triu_indices`` order is computed by formula), so a move is drawn in O(1) and
+    ``move_count`` is a formula. ``graph`` builds the networkx graph on first use, ``transpositions``
+    and ``transposition_positions(sigma)`` enumerate only when called.
+    """
 
     on = "positions"
+
+    def _edge_table(self, t: int):
+        """The sorted generating pairs as an (E, 2) int64 array, or None when moves are drawn by formula."""
+        return np.array(sorted((min(a, b), max(a, b)) for a, b in self.graph.edges()), dtype=np.int64)
 
     def _graph(self, t: int) -> nx.Graph:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _prepare(self):
-        g = self._graph(self.t)
-        self.graph = check_generating_graph(g, self.t, type(self).__name__)
-        self.edges = np.array(sorted((min(a, b), max(a, b)) for a, b in self.graph.edges()), dtype=np.int64)
+        self._nx_graph = None
+        table = self._edge_table(self.t)
+        self._implicit = table is None
+        if table is not None:
+            self.edges = table
+
+    @property
+    def graph(self) -> nx.Graph:
+        """The transposition graph as a networkx graph (built on first use: O(t^2) edges for ``complete``)."""
+        t = self._bound_t()
+        if self._nx_graph is None:
+            self._nx_graph = check_generating_graph(self._graph(t), t, type(self).__name__)
+        return self._nx_graph
 
     def transpositions(self) -> list:
-        """The generating transpositions as sorted pairs (of positions or features, per ``on``)."""
-        return [tuple(map(int, e)) for e in self.edges]
+        """The generating transpositions as sorted pairs (of positions or features, per ``on``); enumerates."""
+        lo, hi = self._pairs(None)
+        return list(zip(lo.tolist(), hi.tolist()))
 
     def move_count(self) -> int:
-        """One move per generating transposition."""
-        self._bound_t()
-        return len(self.edges)
+        """One move per generating transposition (a formula for ``complete``: t(t-1)/2)."""
+        t = self._bound_t()
+        return t * (t - 1) // 2 if self._implicit else len(self.edges)
 
-    def transposition_positions(self, sigma: np.ndarray):
+    def _pairs(self, moves):
+        """The generating pairs (lo < hi, in enumeration order) of the move indices ``moves`` (None: all)."""
+        t = self._bound_t()
+        if self._implicit:
+            if moves is None:
+                lo, hi = np.triu_indices(t, k=1)
+                return lo.astype(np.int64), hi.astype(np.int64)
+            return complete_pairs(t, moves)
+        rows = self.edges if moves is None else self.edges[np.asarray(moves, dtype=np.int64)]
+        return rows[:, 0].copy(), rows[:, 1].copy()
+
+    def transposition_positions(self, sigma: np.ndarray, moves=None):
+        """The positions ``(lo, hi)`` swapped in sigma by every move, or only by the moves with the indices
+        ``moves`` (0..move_count()-1, in enumeration order; O(len(moves) + t), no enumeration)."""
         s = self._check_bound(sigma)
+        if moves is not None:
+            moves = np.asarray(moves, dtype=np.int64).reshape(-1)
+            n = self.move_count()
+            if len(moves) and (moves.min() < 0 or moves.max() >= n):
+                raise ValueError(f"moves must be move indices in 0..{n - 1}; got values in "
+                                 f"{int(moves.min())}..{int(moves.max())}")
+        a, b = self._pairs(moves)
         if self.on == "positions":
-            return self.edges[:, 0].copy(), self.edges[:, 1].copy()
+            return a, b
         pos = np.empty(self.t, dtype=np.int64)  # transpositions of features: wherever they stand
         pos[s] = np.arange(self.t)
-        a, b = pos[self.edges[:, 0]], pos[self.edges[:, 1]]
+        a, b = pos[a], pos[b]
         return np.minimum(a, b), np.maximum(a, b)
 
     def _all_moves(self, s):
@@ -177,6 +221,20 @@ class _Transpositions(Neighbourhood):
             out = np.empty_like(s)
             K.swap_positions(s, i, j, out)
             yield out, i, j
+
+
+def complete_pairs(t: int, moves) -> tuple:
+    """The pairs ``(lo, hi)`` (int64 arrays) with indices ``moves`` in the ``np.triu_indices(t, k=1)``
+    order of the t(t-1)/2 pairs i < j (row i starts at index i(2t-i-1)/2), without enumerating them."""
+    m = np.asarray(moves, dtype=np.int64).reshape(-1)
+    start = lambda i: i * (2 * t - i - 1) // 2  # noqa: E731 - first index of row i
+    b = 2 * t - 1
+    i = np.floor((b - np.sqrt(np.maximum(b * b - 8.0 * m, 0.0))) / 2).astype(np.int64)
+    i = np.clip(i, 0, t - 2)
+    for _ in range(2):  # correct the float estimate by at most a row either way
+        i = np.where(start(i) > m, i - 1, i)
+        i = np.where(start(i + 1) <= m, i + 1, i)
+    return i, m - start(i) + i + 1
 
 
 def check_generating_graph(graph, t: int, who: str = "graph") -> nx.Graph:
@@ -211,6 +269,9 @@ class CompleteTranspositions(_Transpositions):
 
     kind = K.KIND_COMPLETE
 
+    def _edge_table(self, t):
+        return None  # implicit: the kernel draws a uniform pair; ``complete_pairs`` indexes them
+
     def _graph(self, t):
         return nx.complete_graph(t)
 
@@ -220,6 +281,10 @@ class BubbleSortTranspositions(_Transpositions):
     """Swap two adjacent positions (the path graph; Cayley diameter t(t-1)/2). Every move has hi = lo+1."""
 
     kind = K.KIND_EDGES_POS
+
+    def _edge_table(self, t):
+        i = np.arange(t - 1, dtype=np.int64)
+        return np.stack([i, i + 1], axis=1)
 
     def _graph(self, t):
         return nx.path_graph(t)
@@ -242,9 +307,14 @@ class StarTranspositions(_Transpositions):
         self.on = on
         self.kind = K.KIND_EDGES_POS if on == "positions" else K.KIND_EDGES_FEAT
 
-    def _graph(self, t):
+    def _edge_table(self, t):
         if self.centre >= t:
             raise ValueError(f"centre={self.centre} is not valid for t={t}; expected an integer in 0..{t - 1}")
+        c = self.centre
+        others = np.delete(np.arange(t, dtype=np.int64), c)  # sorted pairs: (j, c) for j < c, then (c, j)
+        return np.stack([np.minimum(others, c), np.maximum(others, c)], axis=1)
+
+    def _graph(self, t):
         g = nx.Graph()
         g.add_nodes_from(range(t))
         g.add_edges_from((self.centre, j) for j in range(t) if j != self.centre)

@@ -177,8 +177,12 @@ class Polishing:
     ends the main loop leaves the rest to polishing: exact window moves (``window_descent``) on the
     best trajectory so far, which only ever report improvements (the result stays the best seen, and
     the budget is never exceeded). When the main loop finishes within its share, polishing gets
-    everything left. ``Result.stopped`` keeps the main loop's reason ("budget", "time",
-    "iterations") if a limit ended it; ``Result.info["polish_forward_passes"]`` counts polishing's passes.
+    everything left. When the forward-pass budget ended the main loop and polishing converged with
+    passes left, they go back to the main search (``_main`` is called again: a solver keeping its state
+    resumes, another restarts), with the share kept again, until a round spends no pass, so a solve
+    spends its budget. ``Result.stopped`` keeps the main loop's reason ("budget", "time", "iterations")
+    if a limit ended it; ``Result.info["polish_forward_passes"]`` counts polishing's passes,
+    ``["resumed_forward_passes"]`` the main search's after the first round and ``["rounds"]`` the rounds.
     Polishing's window moves count as iterations (``Result.iterations``, the iteration limit) but not on
     the progress bar, whose total is the main loop's: they show in its postfix (``polish=<moves>``).
     """
@@ -200,10 +204,27 @@ class Polishing:
         if window is None:
             self._main(problem, run)
             return
-        with run.reserve(self.polish_share):
-            self._main(problem, run)
-        passes = run.passes_used
         run.info["polish_forward_passes"] = 0
+        run.info["resumed_forward_passes"] = 0
+        rounds = 0
+        while True:  # a round: the main search under its share, then polishing
+            run.info["rounds"] = rounds + 1
+            passes = run.passes_used
+            with run.reserve(self.polish_share):
+                self._main(problem, run)
+            if rounds:
+                run.info["resumed_forward_passes"] += run.passes_used - passes
+            main_stopped, run.stopped = run.stopped, None
+            self._polish(problem, run, window)
+            rounds += 1
+            # polishing converged: forward passes left go back to the main search (``_main`` again), unless
+            # it ended on its own or this round spent nothing (its next step costs more than is left)
+            if main_stopped != "budget" or run.passes_used == passes:
+                run.stopped = main_stopped
+                break
+
+    def _polish(self, problem, run, window: int) -> None:
+        passes = run.passes_used
         if run.best_sigma is None:  # stopped before any trajectory existed
             run.best_sigma = np.arange(problem.t, dtype=np.int64)
         bar, run.bar = run.bar, _PolishBar(run.bar)
@@ -211,7 +232,7 @@ class Polishing:
             window_descent(problem, run.best_sigma, window, run=run)
         finally:
             run.bar = bar
-            run.info["polish_forward_passes"] = run.passes_used - passes
+            run.info["polish_forward_passes"] += run.passes_used - passes
 
     def _main(self, problem, run):  # pragma: no cover - abstract
         raise NotImplementedError

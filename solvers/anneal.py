@@ -11,6 +11,7 @@ from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefi
 
 from . import anneal_kernels as AK
 from ._common import check_init, initial_trajectory
+from ._moves import max_sets, move_deltas_in_pieces
 from .base import Solver, register
 
 
@@ -250,8 +251,11 @@ class SimulatedAnnealing(Solver):
             if self.evaluation == "full":
                 new_chain = problem.chain(new)
                 delta = AK.range_delta(new_chain, chain, lo, hi)
-            else:
+            elif hi - lo <= max_sets(problem.t):
                 delta, segment = problem.move_delta(sigma, chain, new, lo, hi)
+            else:  # a long move at large t: its prefix sets in pieces of bounded memory
+                d, segs = move_deltas_in_pieces(problem, sigma, chain, new[None, :], [lo], [hi])
+                delta, segment = float(d[0]), segs[0]
             if AK.metropolis(delta, T, u_accept):
                 sigma = new
                 if self.evaluation == "full":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from trace_opt.core.budget import BudgetExhausted
 from trace_opt.core.validation import check_positive_int
 
 from . import anneal_kernels as AK
@@ -37,6 +38,10 @@ class SpeculativeAnnealing(SimulatedAnnealing):
     adaptive : choose the batch size m = clip(1 / p, 1, width) from an exponential moving average p of
         the acceptance rate (short batches while many moves are accepted, long ones when few are);
         ``False`` always uses ``width``.
+
+    At the budget's end a batch the budget refuses is halved, down to one proposal, so the budget is
+    spent down to less than one proposal's cost (the trajectory is the same: the proposals are walked in
+    order either way).
 
     Needs t <= 64, a standard ``TraceProblem`` and a built-in (kernel) neighbourhood; otherwise it runs
     as plain sequential SA.
@@ -90,7 +95,15 @@ class SpeculativeAnnealing(SimulatedAnnealing):
                 draws = np.concatenate([draws, run.rng.random((m - len(draws), ROW))])
             n_req = AK.propose_batch(nb.kind, state.sigma, state.keys, draws, m, nb.edges, nb.probs, state.full,
                                      state.objective, new, lo, hi, seg, req, req_off)
-            vals = state.oracle.evaluate_keys(req[:n_req])
+            while True:  # a batch the forward-pass budget refuses is halved (its first proposals), down to one
+                try:
+                    vals = state.oracle.evaluate_keys(req[:n_req])
+                    break
+                except BudgetExhausted as exc:
+                    if exc.reason != "budget" or m == 1:
+                        raise
+                    m //= 2
+                    n_req = int(req_off[m])
             consumed, j, delta, T, below = AK.scan_batch(vals, req_off, state.chain, lo, hi, draws, m,
                                                          state.objective, T, self.eta, stop_below, floor,
                                                          seg_c)

@@ -113,6 +113,7 @@ class Run:
         self.info: dict = {}
         self.resolved: dict = {}
         self.stopped: str | None = None  # why a phase run under ``reserve`` ended early, if it did
+        self.state: dict = {}  # a solver's search state, kept between the phases of this solve
         self.bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
 
     @property

@@ -4,13 +4,16 @@ from __future__ import annotations
 import numpy as np
 
 from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbourhood
+from trace_opt.core.budget import BudgetExhausted
 from trace_opt.core.validation import check_positive_int
 
+from ._moves import move_deltas_in_pieces
 from ._common import POLISH_SHARE, Polishing, check_init, check_polish, initial_trajectory
 from .base import Solver, register
 
 #: proposals drawn per wanted move, at most, when sampling distinct moves by rejection
 _MAX_DRAWS_PER_MOVE = 10
+_NO_MOVES = np.zeros(0, dtype=np.int64)
 
 
 def all_transpositions(sigma: np.ndarray):
@@ -62,10 +65,17 @@ class TabuSearch(Polishing, Solver):
     restart_moves : random neighbourhood moves applied at a restart.
     polish_window : finish with exact window moves of this width (``window_descent``) on the best
         trajectory; the main loop then runs on ``1 - polish_share`` of every limit of the solve and
-        polishing gets the rest (``solvers.window.Polishing``). ``"auto"`` (default): ``min(6, t)``;
-        None: no polishing. (At t = 49, sampled transpositions cost ~1,500 passes per iteration and
+        polishing gets the rest (``solvers._common.Polishing``). When polishing converges with forward passes
+        left, the tabu search goes on where it stopped, again with a share kept for polishing, until a
+        round spends nothing (``stopped`` is then "budget": less than one move's cost is left).
+        ``"auto"`` (default): ``min(6, t)``; None: no polishing. (At t = 49, sampled transpositions cost ~1,500 passes per iteration and
         the plain tabu loop did not improve on its greedy start within 100,000 passes; polishing did.)
     polish_share : share of each limit (forward passes, seconds, iterations) kept for polishing.
+
+    Large t: nothing of size t^2 is built (sampled moves are drawn by index, the tabu list is a dict of
+    the pairs moved); candidates whose changed prefix sets would need more than ``MASK_BYTES`` of masks
+    are scored in pieces. In the rounds after polishing handed the budget back, a batch the budget
+    refuses is halved, down to one move.
 
     Aspiration: a tabu move is taken when it beats the best score so far. When every sampled move is
     tabu and none aspires, the one whose tabu status expires first is taken. Ties go to the first move.
@@ -89,12 +99,13 @@ class TabuSearch(Polishing, Solver):
     def _moves(self, nb, sigma, rng, enumerate_all: bool):
         """The moves scored this iteration: ``(candidates, lo, hi)`` (see ``candidates``)."""
         M = self.candidates
-        pairs = nb.transposition_positions(sigma)
-        if pairs is not None:  # a transposition set: all its swaps, or M distinct ones, vectorised
-            lo, hi = pairs
-            if not enumerate_all:
-                pick = np.sort(rng.choice(len(lo), size=M, replace=False))
-                lo, hi = lo[pick], hi[pick]
+        if nb.transposition_positions(sigma, _NO_MOVES) is not None:
+            # a transposition set: all its swaps, or M distinct ones drawn by index (no enumeration)
+            if enumerate_all:
+                lo, hi = nb.transposition_positions(sigma)
+            else:
+                pick = np.sort(rng.choice(nb.move_count(), size=M, replace=False))
+                lo, hi = nb.transposition_positions(sigma, pick)
             return swap_candidates(sigma, lo, hi)
         if enumerate_all:
             moves = nb.neighbours(sigma)
@@ -113,27 +124,54 @@ class TabuSearch(Polishing, Solver):
         hi = np.array([m[2] for m in moves], dtype=np.int64)
         return cand, lo, hi
 
+    def _score(self, problem, sigma, chain, cand, lo, hi):
+        """``problem.move_deltas`` of the candidates, in pieces at large t (``move_deltas_in_pieces``)."""
+        return move_deltas_in_pieces(problem, sigma, chain, cand, lo, hi)
+
     def _main(self, problem, run):
+        state = run.state.get("tabu")
+        if state is None:  # a new solve; else the rest of the budget handed back after polishing
+            state = run.state["tabu"] = _TabuState(self, problem, run)
+        else:
+            state.resumed = True
+        state.search(self)
+
+
+class _TabuState:
+    """Tabu's search state, kept between the rounds of one solve (``Polishing`` calls ``_main`` again when
+    polishing converged with forward passes left: the search goes on where it stopped)."""
+
+    def __init__(self, solver, problem, run):
         t = problem.t
-        nb = get_neighbourhood(self.neighbourhood, t)
-        rng = run.rng
-        tenure = max(1, t // 4) if self.tenure is None else self.tenure
-        tabu_until = np.zeros((t, t), dtype=np.int64)  # by feature pair, symmetric
-        sigma = initial_trajectory(problem, self.init, rng, run)
-        enumerate_all = enumerates_all(nb, sigma, self.candidates)
-        run.info["neighbourhood_enumerated"] = enumerate_all
-        chain = problem.chain(sigma)
-        score = float(chain.sum())
-        run.report(sigma, score)
-        since_best = 0
-        for it in range(1, self.iterations + 1):
+        self.run, self.problem = run, problem
+        self.nb = get_neighbourhood(solver.neighbourhood, t)
+        self.tenure = max(1, t // 4) if solver.tenure is None else solver.tenure
+        self.tabu = TabuList(t)  # by feature pair, symmetric; sparse: O(moves made) memory, not O(t^2)
+        self.sigma = initial_trajectory(problem, solver.init, run.rng, run)
+        self.enumerate_all = enumerates_all(self.nb, self.sigma, solver.candidates)
+        run.info["neighbourhood_enumerated"] = self.enumerate_all
+        self.chain = problem.chain(self.sigma)
+        self.score = float(self.chain.sum())
+        run.report(self.sigma, self.score)
+        self.it = 0
+        self.since_best = 0
+        self.resumed = False  # True once polishing handed the rest of the budget back
+
+    def search(self, solver):
+        problem, run, nb, rng = self.problem, self.run, self.nb, self.run.rng
+        tenure = self.tenure
+        while self.it < solver.iterations:
             run.tick()
-            cand, lo, hi = self._moves(nb, sigma, rng, enumerate_all)
-            deltas, segments = problem.move_deltas(sigma, chain, cand, lo, hi)
+            it = self.it + 1
+            sigma, chain = self.sigma, self.chain
+            cand, lo, hi = solver._moves(nb, sigma, rng, self.enumerate_all)
+            deltas, segments, cand, lo, hi = self._fit(solver, problem, sigma, chain, cand, lo, hi,
+                                                       self.resumed)
+            self.it = it
             fa, fb = sigma[lo], sigma[hi]
-            expiry = tabu_until[fa, fb]
+            expiry = self.tabu.expiry(fa, fb)
             is_tabu = expiry > it
-            aspires = score + deltas > run.best_score
+            aspires = self.score + deltas > run.best_score
             admissible = ~is_tabu | aspires
             if admissible.any():
                 m = int(np.flatnonzero(admissible)[np.argmax(deltas[admissible])])
@@ -141,22 +179,63 @@ class TabuSearch(Polishing, Solver):
                 m = int(np.argmin(expiry))
             l, h = int(lo[m]), int(hi[m])
             a, b = int(sigma[l]), int(sigma[h])
-            sigma = cand[m]
+            self.sigma = cand[m]
             chain[l + 1:h + 1] = segments[m]
-            score += float(deltas[m])
+            self.score += float(deltas[m])
             if tenure > 0:
-                tabu_until[a, b] = tabu_until[b, a] = it + tenure
-            if score > run.best_score:
-                score = float(chain.sum())
-                run.report(sigma, score)
-                since_best = 0
+                self.tabu.forbid(a, b, it + tenure)
+            if self.score > run.best_score:
+                self.score = float(chain.sum())
+                run.report(self.sigma, self.score)
+                self.since_best = 0
             else:
-                since_best += 1
-            if self.stagnation is not None and since_best >= self.stagnation:
+                self.since_best += 1
+            if solver.stagnation is not None and self.since_best >= solver.stagnation:
                 sigma = run.best_sigma.copy()
-                for _ in range(self.restart_moves):
+                for _ in range(solver.restart_moves):
                     sigma = nb.propose(sigma, rng)[0]
-                chain = problem.chain(sigma)
-                score = float(chain.sum())
-                tabu_until[:] = 0
-                since_best = 0
+                self.chain = problem.chain(sigma)
+                self.sigma = sigma
+                self.score = float(self.chain.sum())
+                self.tabu.clear()
+                self.since_best = 0
+
+    @staticmethod
+    def _fit(solver, problem, sigma, chain, cand, lo, hi, halve: bool):
+        """Score the candidates. With ``halve`` (the rounds after polishing handed the budget back), when
+        the forward-pass budget refuses them, the first half of them, and so on down to one move (a refused
+        request evaluates nothing, so the budget's end is spent down to less than one move's cost instead
+        of one batch's). The first round stops at a refused batch, as before, which leaves polishing its
+        share and the rest. Returns ``(deltas, segments, cand, lo, hi)``."""
+        while True:
+            try:
+                deltas, segments = solver._score(problem, sigma, chain, cand, lo, hi)
+                return deltas, segments, cand, lo, hi
+            except BudgetExhausted as exc:
+                if not halve or exc.reason != "budget" or len(cand) == 1:
+                    raise
+                n = len(cand) // 2
+                cand, lo, hi = cand[:n], lo[:n], hi[:n]
+
+
+class TabuList:
+    """Tabu status of feature pairs: ``forbid(a, b, until)`` and ``expiry(fa, fb)`` (0 for a free pair),
+    symmetric. A dict of the pairs moved (at most one per iteration), never a t x t table."""
+
+    def __init__(self, t: int):
+        self.t = t
+        self._until: dict[int, int] = {}
+
+    def _key(self, a, b):
+        return np.minimum(a, b) * self.t + np.maximum(a, b)
+
+    def forbid(self, a: int, b: int, until: int) -> None:
+        self._until[int(self._key(a, b))] = int(until)
+
+    def expiry(self, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+        get = self._until.get
+        keys = self._key(np.asarray(fa, dtype=np.int64), np.asarray(fb, dtype=np.int64))
+        return np.fromiter((get(k, 0) for k in keys.tolist()), dtype=np.int64, count=len(keys))
+
+    def clear(self) -> None:
+        self._until.clear()
