@@ -115,6 +115,8 @@ def machine_line(m: dict | None) -> str:
     """One line of Markdown describing ``machine()``'s record (or says it was not recorded)."""
     if not m:
         return "not recorded (written before bench/_harness.py)"
+    if isinstance(m, str):  # written before the harness, as one line
+        return m
     env = ", ".join(f"{k}={v}" for k, v in m.get("env", {}).items() if v is not None) or "none set"
     threads = f"{m['torch_threads']} torch thread(s)" if m.get("torch_threads") is not None else ""
     parts = [f"{m['cpu']} ({m['logical_cores']} logical cores, {m['usable_cores']} usable)",

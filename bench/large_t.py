@@ -24,21 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _harness import parse, parser, read_result, write_result
 
-from trace_opt.core.io import atomic_write_bytes, atomic_write_json  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
 SETTINGS = ("tabular-1000", "tabular-10000", "digits28-2x2", "digits28-1x1")
 SOLVERS = ("sa", "sa-batch", "tabu", "window-dp", "greedy", "ga", "beam")
 BUDGET = 3000
@@ -112,16 +107,6 @@ def one(setting: str, solver: str, trace: bool) -> dict:
     return rec
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def both(setting: str, solver: str) -> dict:
     """The timed run, then the traced one, in this process (the RSS is read after the timed run)."""
     row = one(setting, solver, trace=False)
@@ -153,7 +138,8 @@ def fmt(v, spec=".3f"):
 
 def markdown(out: dict) -> str:
     lines = [f"# Large t: time and memory to the first model call ({out['date']})", "",
-             f"Command: `{out['command']}`  ", f"Machine: {out['machine']}", "",
+             f"Load average at the end: {out.get('load_average_end', float('nan')):.1f} (a shared 2-core machine: "
+             "times are indicative).", "",
              f"Budget {out['budget']} forward passes, seed 0, le-mo, default solver options (greedy starts). "
              "Times in seconds from `solve` (untraced run): 'first batch' is the solver handing its first "
              "batch of sets to the problem, 'first pass' the first model call of the search (- when the "
@@ -184,30 +170,24 @@ def markdown(out: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(__file__, quick="tabular t = 1,000 only, sa and tabu")
     ap.add_argument("--one", nargs=2, metavar=("SETTING", "SOLVER"), help=argparse.SUPPRESS)
     ap.add_argument("--settings", nargs="*", default=list(SETTINGS), choices=SETTINGS)
     ap.add_argument("--solvers", nargs="*", default=list(SOLVERS))
     ap.add_argument("--replot", action="store_true", help="rewrite the md from the committed JSON")
-    args = ap.parse_args(argv)
+    args = parse(ap, argv)
     if args.one:
         print(json.dumps(both(*args.one)))
         return 0
-    path = RESULTS / "large_t.json"
     if args.replot:
-        out = json.loads(path.read_text())
-    else:
-        import torch
-        rows = run_all(args.settings, args.solvers)
-        cmd = " ".join(["python bench/large_t.py", *(sys.argv[1:] if argv is None else list(argv))])
-        out = {"date": time.strftime("%Y-%m-%d"), "command": cmd, "budget": BUDGET,
-               "machine": f"{cpu_name()}, {platform.system()} {platform.machine()}, python "
-                          f"{platform.python_version()}, numpy {np.__version__}, torch {torch.__version__} "
-                          f"(1 thread), CPU only, {os.cpu_count()} cores, load average "
-                          f"{os.getloadavg()[0]:.1f} at the end (a shared machine: times are indicative)",
-               "rows": rows}
-        atomic_write_json(path, out)
-    atomic_write_bytes(RESULTS / "large_t.md", markdown(out).encode())
+        out = read_result(args.out, args.stem)
+        write_result(args.out, args.stem, out, markdown(out), rerender=True)
+        return 0
+    settings, solvers = (["tabular-1000"], ["sa", "tabu"]) if args.quick else (args.settings, args.solvers)
+    rows = run_all(settings, solvers)
+    out = {"date": time.strftime("%Y-%m-%d"), "budget": BUDGET, "rows": rows,
+           "load_average_end": os.getloadavg()[0]}
+    write_result(args.out, args.stem, out, markdown(out), args=args)
     return 0
 
 
