@@ -138,8 +138,9 @@ def fmt(v, spec=".3f"):
 
 def markdown(out: dict) -> str:
     lines = [f"# Large t: time and memory to the first model call ({out['date']})", "",
-             f"Load average at the end: {out.get('load_average_end', float('nan')):.1f} (a shared 2-core machine: "
-             "times are indicative).", "",
+             (f"Load average at the end: {out['load_average_end']:.1f}" if "load_average_end" in out
+              else "Load average: in the machine line below") + " (a shared 2-core machine: times are indicative).",
+             "",
              f"Budget {out['budget']} forward passes, seed 0, le-mo, default solver options (greedy starts). "
              "Times in seconds from `solve` (untraced run): 'first batch' is the solver handing its first "
              "batch of sets to the problem, 'first pass' the first model call of the search (- when the "
