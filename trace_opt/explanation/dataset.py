@@ -149,8 +149,9 @@ def _explain_group(model, chunk: list, settings: ExplainSettings, config_hash: s
         warnings.simplefilter("ignore", Degenerate)  # collected per input below, from each explanation
         outcomes = explain_with_settings(model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], settings,
                                          errors="return")
-    if any(isinstance(o, KeyboardInterrupt) for o in outcomes):
-        raise KeyboardInterrupt  # nothing of a stopped group is written (stop_on_interrupt)
+    for outcome in outcomes:
+        if isinstance(outcome, KeyboardInterrupt):  # Ctrl-C or SIGTERM (trace_opt.cli.Terminated)
+            raise outcome  # nothing of a stopped group is written (stop_on_interrupt)
     seconds = (time.perf_counter() - start) / len(chunk)
     records = []
     for (index, item_id, _, target), outcome in zip(chunk, outcomes):
@@ -342,14 +343,43 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
     return run
 
 
-def _ignore_sigint() -> None:
-    """Pool worker initializer: Ctrl-C is the driver's to handle (it stops the workers), so a worker
-    never turns it into a result or prints a traceback of its own. Workers start with SIGINT blocked
-    (``_run_pool`` spawns them so), which covers their start-up before this runs."""
+def _worker_init(parent: int) -> None:
+    """Pool worker initializer. Ctrl-C is the driver's to handle (it stops the workers), so a worker
+    never turns it into a result or prints a traceback of its own; workers start with SIGINT blocked
+    (``_run_pool`` spawns them so), which covers their start-up before this runs. And a worker dies
+    with its driver (``die_with_parent``): a driver killed by SIGKILL leaves no worker running."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """End this process when the process ``parent`` (its parent when it started) ends, however it ends
+    (SIGKILL included): on Linux the kernel sends SIGKILL at once (``prctl(PR_SET_PDEATHSIG)``), and
+    everywhere a daemon thread checks every ``interval`` seconds whether the process was re-parented.
+    The workers' ends also close the pipe of multiprocessing's resource tracker, which then exits too."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread below still watches
+            pass
+    if os.getppid() != parent:  # the parent ended before the watch was set up
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="trace-opt-watch-parent", daemon=True).start()
 
 
 class _PlainPickled:
@@ -384,7 +414,7 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
     todo, breaks = list(chunks), {}
     while todo:
         pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn"),
-                                   initializer=_ignore_sigint)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         again = []
         try:
             # the workers are spawned by submit: with SIGINT blocked, which they inherit; a Ctrl-C meanwhile
