@@ -12,7 +12,9 @@ def add_explain_dataset_parser(sub) -> None:
 
     p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
                        description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
-                                   "and OUT/summary.json. Rerunning skips finished inputs. Ctrl-C stops the run at "
+                                   "and OUT/summary.json; OUT/run.json records the settings. Rerunning with the same "
+                                   "settings skips finished inputs; with other settings it is refused unless "
+                                   "--overwrite. Ctrl-C stops the run at "
                                    "once (exit 130): finished inputs are kept, the one cut short is computed on the "
                                    "next run.")
     p.add_argument("--model", default="digits-cnn8",
@@ -41,8 +43,10 @@ def add_explain_dataset_parser(sub) -> None:
     p.add_argument("--model-id", default=None, metavar="NAME",
                    help="name of the model version, used instead of its weights' fingerprint to decide which "
                         "finished results a rerun may reuse (default: the fingerprint)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="OUT holds a run with other settings (OUT/run.json): delete its results and run anew "
+                        "(default: such a rerun is refused; a rerun with the same settings resumes)")
     p.set_defaults(func=_cli_explain_dataset)
-
 
 
 
@@ -66,6 +70,7 @@ def _cli_explain_dataset(args) -> int:
     run = explain_dataset_with_settings(
         model, X[args.start:stop], args.out, settings, ids=ids, n_jobs=args.n_jobs, ray_address=args.ray_address,
         chunk_size=args.chunk_size, max_retries=args.max_retries, model_id=args.model_id, lockstep=args.lockstep,
+        overwrite=args.overwrite,
         on_result=lambda r: print(f"{r['id']}: {r['status']}"
                                   + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
                                   + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))

@@ -214,7 +214,7 @@ def _is_finished(record, config_hash: str, info: dict, retry_failed: bool) -> bo
 def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: int = 1,
                     ray_address: str | None = None, chunk_size: int = 1, max_retries: int = 3,
                     retry_failed: bool = True, on_result=None, model_id: str | None = None, lockstep: int = 1,
-                    torch_threads: int | None = None, **settings) -> DatasetRun:
+                    overwrite: bool = False, torch_threads: int | None = None, **settings) -> DatasetRun:
     """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
 
     ``settings``: the keywords of ``ExplainSettings``, as for ``trace_opt.explain`` (features, reference and
@@ -233,6 +233,11 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: i
     ``ExplainSettings.result_config``) and its input (values and requested target, ``record["input"]``)
     match. ``model_id``: a non-empty string naming the model version, used instead of the fingerprint
     (needed to resume with a model that cannot be pickled; see the module docstring).
+
+    ``out_dir/run.json`` records the run's configuration; a call whose configuration differs (another seed,
+    solver, budget, model, ...) is refused before any work, naming what differs, unless ``overwrite=True``,
+    which deletes the results of other configurations first (``results/*.json`` whose ``config_hash``
+    differs, and ``summary.json``) and then runs as into a fresh folder.
     """
     if torch_threads is not None:
         if "threads" in settings:
@@ -242,13 +247,15 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: i
     return explain_dataset_with_settings(model, inputs, out_dir, ExplainSettings.from_keywords(**settings),
                                          targets=targets, ids=ids, n_jobs=n_jobs, ray_address=ray_address,
                                          chunk_size=chunk_size, max_retries=max_retries, retry_failed=retry_failed,
-                                         on_result=on_result, model_id=model_id, lockstep=lockstep)
+                                         on_result=on_result, model_id=model_id, lockstep=lockstep,
+                                         overwrite=overwrite)
 
 
 def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSettings, *, targets=None, ids=None,
                                   n_jobs: int = 1, ray_address: str | None = None, chunk_size: int = 1,
                                   max_retries: int = 3, retry_failed: bool = True, on_result=None,
-                                  model_id: str | None = None, lockstep: int = 1) -> DatasetRun:
+                                  model_id: str | None = None, lockstep: int = 1,
+                                  overwrite: bool = False) -> DatasetRun:
     """``explain_dataset`` with its explanation settings as one ``ExplainSettings``
     (``Explainer.explain_dataset``)."""
     xs = _as_numpy_list(inputs)
@@ -295,16 +302,29 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
     job = _Task(settings, lockstep)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
-    out = check_output_dir("out_dir", out_dir, create=True)
-    res_dir = check_output_dir("out_dir", out / "results", create=True)
-    run = DatasetRun(out_dir=out)
-    if model_key is None:
-        existing = [i for i in ids if (res_dir / f"{i}.json").exists()]
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"overwrite={overwrite!r} is not valid; expected True or False")
+    check_output_dir("out_dir", out_dir)  # before anything is created
+    out = Path(out_dir)
+    if model_key is None and not overwrite:
+        existing = [i for i in ids if (out / "results" / f"{i}.json").exists()]
         if existing:
             raise ValueError(f"cannot resume in {out}: it already holds results (e.g. {existing[0]}.json), and the "
                              f"model ({type(model).__qualname__}) cannot be pickled, so nothing tells whether they "
-                             "came from the same model; pass model_id='<name of this model version>' to resume "
-                             "(results of another model_id are computed again), or use a new out_dir")
+                             "came from the same model; pass model_id='<name of this model version>' (and "
+                             "overwrite=True to replace these results), or use a new out_dir")
+    stale = check_run_config(out, config, config_hash, overwrite)
+    if overwrite and model_key is None:  # nothing tells which model wrote results of this configuration
+        stale = sorted((out / "results").glob("*.json")) if (out / "results").is_dir() else []
+    out = check_output_dir("out_dir", out_dir, create=True)
+    res_dir = check_output_dir("out_dir", out / "results", create=True)
+    for path in stale:  # overwrite=True: the results of other configurations go
+        path.unlink(missing_ok=True)
+    if stale or overwrite:
+        (out / "summary.json").unlink(missing_ok=True)
+    atomic_write_json(out / RUN_FILE, {"config": config, "config_hash": config_hash,
+                                       "settings": settings.to_dict()})
+    run = DatasetRun(out_dir=out)
     pending, infos = [], {}
     for index, (item_id, x, target) in enumerate(zip(ids, xs, targets)):
         xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
@@ -517,6 +537,44 @@ def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
     finally:
         if started:
             ray.shutdown()
+
+
+#: the file in a run folder that records its configuration
+RUN_FILE = "run.json"
+
+
+def check_run_config(out: Path, config: dict, config_hash: str, overwrite: bool = False) -> list:
+    """Whether the run folder ``out`` may take a run of ``config``: its ``run.json`` (or, from earlier
+    versions, ``summary.json``) records the configuration of the run that wrote it, and each result file
+    its ``config_hash``. Another configuration is a ValueError naming what differs, unless ``overwrite``;
+    returns the result files of other configurations (to delete when overwriting)."""
+    recorded = None
+    for name in (RUN_FILE, "summary.json"):
+        saved = load_result(out / name)
+        if saved is not None and isinstance(saved.get("config"), dict):
+            recorded = saved["config"]
+            break
+    stale = []
+    res_dir = out / "results"
+    if res_dir.is_dir():
+        for path in sorted(res_dir.glob("*.json")):
+            rec = load_result(path)
+            if rec is None or rec.get("config_hash") != config_hash:
+                stale.append(path)
+    if overwrite:
+        return stale
+    differs = []
+    if recorded is not None and recorded != config:
+        for key in sorted(set(recorded) | set(config)):
+            if recorded.get(key) != config.get(key):
+                differs.append(f"{key}: {json.dumps(recorded.get(key))} there, {json.dumps(config.get(key))} now")
+    elif stale and any(load_result(p) is not None for p in stale):
+        differs.append(f"{len(stale)} result file(s) of other settings, e.g. {stale[0].name}")
+    if differs:
+        raise ValueError(f"out_dir {str(out)!r} holds a run with other settings ({'; '.join(differs[:6])}); "
+                         "its results would be replaced: use another out_dir, or overwrite=True (--overwrite) "
+                         "to replace them")
+    return stale
 
 
 def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) -> Path:
