@@ -189,6 +189,10 @@ class Solver:
     def _progress_total(self, problem: TraceProblem) -> int | None:
         return None
 
+    def check_size(self, t: int) -> None:
+        """Refuse, before any model call, a problem of ``t`` features this solver cannot take (a ValueError
+        saying what to use instead); a data-set run calls it once for all inputs. Default: any t."""
+
     def solve(self, problem: TraceProblem, budget=None, seed: int | None = 0, progress: bool = False,
               curves: bool = True) -> Result:
         """Search for the best trajectory of ``problem`` within ``budget``.
