@@ -239,8 +239,9 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
 
 
 def _check_sqlite_dir(url: str) -> None:
-    """A SQLite URL given by the user: its folder must exist (it is not created: a mistyped path would
-    create folders anywhere), and the file, if there, must be a file."""
+    """A SQLite URL given by the user: a relative path's folders are created under the working directory
+    (as an output folder's are); an absolute path's folder must exist (``sqlite:////x/y.db`` for a meant
+    ``sqlite:///x/y.db`` would create folders anywhere); the file, if there, must be a file."""
     if not url.startswith("sqlite"):
         return
     from sqlalchemy.engine import make_url
@@ -251,10 +252,13 @@ def _check_sqlite_dir(url: str) -> None:
         return
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database)
-        if not path.parent.is_dir():
+        if not path.is_absolute():
+            check_output_dir("storage", path.parent)  # checked here, created when the storage opens
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
             raise ValueError(f"storage={url!r}: the folder {str(path.parent)!r} does not exist; create it first "
-                             "(a storage URL's folders are not created) or check the path (sqlite:///relative/x.db, "
-                             "sqlite:////absolute/x.db)")
+                             "(an absolute storage path's folders are not created) or check the path "
+                             "(sqlite:///relative/x.db, sqlite:////absolute/x.db)")
         if path.exists() and not path.is_file():
             raise ValueError(f"storage={url!r}: {database!r} is not a file")
 
