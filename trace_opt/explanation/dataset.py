@@ -480,8 +480,9 @@ def _chunk_errors(chunk, exc, config_hash, note: str = "") -> list:
 def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") -> None:
     """Refuse a Ray address where no cluster answers, quickly and before any work (``ray.init`` would
     retry for minutes, logging as it goes). ``"auto"``: a cluster started on this machine
-    (``ray start --head``); ``HOST:PORT`` or ``ray://HOST:PORT``: something must accept a TCP
-    connection there within ``timeout`` seconds."""
+    (``ray start --head``); ``HOST:PORT`` or ``ray://HOST:PORT``: a gRPC server (as Ray's GCS and client
+    server are) must answer there within ``timeout`` seconds; a port that answers otherwise (an HTTP server,
+    a database) is refused instead of leaving ``ray.init`` to retry for a minute."""
     if not isinstance(address, str) or not address.strip():
         raise ValueError(f"{name}={address!r} is not valid; expected 'auto', HOST:PORT or ray://HOST:PORT")
     if address == "auto":
@@ -498,10 +499,41 @@ def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") 
     if not sep or not host or not port.isdigit():
         raise ValueError(f"{name}={address!r} is not valid; expected 'auto', HOST:PORT or ray://HOST:PORT")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        speaks_grpc = _speaks_http2((host.strip("[]"), int(port)), timeout)
     except OSError as exc:
         raise ValueError(f"{name}={address!r}: no Ray cluster answers there ({exc.strerror or exc}); start "
                          "one with 'ray start --head' or check the address") from None
+    if not speaks_grpc:
+        raise ValueError(f"{name}={address!r}: something answers there but it is not a Ray cluster (no gRPC "
+                         f"answer within {timeout:g} s); give the address of a Ray head (GCS port, default 6379, "
+                         "or ray://HOST:10001)")
+
+
+#: an HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _speaks_http2(address, timeout: float) -> bool:
+    """Whether the server at ``address`` answers an HTTP/2 preface with a SETTINGS frame, as every gRPC
+    server (Ray's GCS and its client server) does; within ``timeout`` seconds in all. An OSError when
+    nothing accepts the connection."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection(address, timeout=timeout) as sock:
+        try:
+            sock.sendall(_HTTP2_PREFACE)
+            header = b""
+            while len(header) < 9:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                sock.settimeout(left)
+                chunk = sock.recv(9 - len(header))
+                if not chunk:
+                    return False
+                header += chunk
+        except OSError:  # reset or timed out after the connection was accepted: not a gRPC server
+            return False
+    return header[3] == 0x04  # frame type SETTINGS
 
 
 def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
