@@ -260,3 +260,18 @@ def test_results_of_other_settings_without_run_json_are_refused_too(tmp_path):
         (tmp_path / "results" / f"{i}.json").write_text("not json")
     run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3], ids, **{**SETTINGS, "seed": 1})
     assert run.computed == ids
+
+
+def test_results_table_and_plot(tmp_path):
+    """Issue 22 item 9: results.md has one row per input (the failed one as an error) and the means over
+    the finished ones; results.png shows the mean deletion curves."""
+    xs, ids = _inputs(3, bad_at=1), ["a", "b", "c"]
+    explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3, 3], ids, **SETTINGS)
+    table = (tmp_path / "results.md").read_text()
+    recs = _records(tmp_path, ids)
+    for i in ("a", "c"):
+        assert f"| {i} | ok | 3 | {recs[i]['result']['auc_le']:.5g} | {recs[i]['result']['auc_mo']:.5g} |" in table
+    assert "| b | error | 3 |" in table
+    mean = np.mean([recs[i]["result"]["value"] for i in ("a", "c")])
+    assert f"Mean over 2 finished input(s)" in table and f"value {mean:.5g}" in table
+    assert (tmp_path / "results.png").stat().st_size > 5000

@@ -47,7 +47,7 @@ from trace_opt.core.validation import check_positive_int
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
 from trace_opt.explanation.single import DegenerateExplanationWarning
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.core.io import atomic_write_json, check_output_dir, stop_on_interrupt
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -255,9 +255,10 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
                                   n_jobs: int = 1, ray_address: str | None = None, chunk_size: int = 1,
                                   max_retries: int = 3, retry_failed: bool = True, on_result=None,
                                   model_id: str | None = None, lockstep: int = 1,
-                                  overwrite: bool = False) -> DatasetRun:
+                                  overwrite: bool = False, on_start=None) -> DatasetRun:
     """``explain_dataset`` with its explanation settings as one ``ExplainSettings``
-    (``Explainer.explain_dataset``)."""
+    (``Explainer.explain_dataset``). ``on_start(pending, skipped)``: called once before the work with the
+    numbers of inputs to compute and already finished (e.g. for a progress bar)."""
     xs = _as_numpy_list(inputs)
     n = len(xs)
     if n == 0:
@@ -347,6 +348,8 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
             on_result(record)
 
     chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    if on_start is not None:
+        on_start(len(pending), len(run.skipped))
     try:
         if not chunks:
             pass
@@ -618,8 +621,67 @@ def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) ->
         else:
             status[item_id] = rec.get("status", "missing")
     counts = {k: sum(v == k for v in status.values()) for k in ("ok", "error", "missing")}
+    _write_results_table(out, res_dir, [i for i in ids if status[i] != "missing"])
     return atomic_write_json(out / "summary.json", {"config": config, "config_hash": config_hash,
                                                     "counts": counts, "status": status})
+
+
+def _write_results_table(out: Path, res_dir: Path, ids) -> None:
+    """``results.md`` (one row per input of this run: status, target, AUC-Le, AUC-Mo, value, forward passes,
+    how the search stopped; then means over the finished inputs) and ``results.png`` (the mean LeRF and
+    MoRF deletion curves with their interquartile bands)."""
+    rows, curves, ok = [], [], []
+    for item_id in ids:
+        rec = load_result(res_dir / f"{item_id}.json") or {}
+        r = rec.get("result") or {}
+        if rec.get("status") == "ok":
+            ok.append(r)
+            rows.append(f"| {item_id} | ok | {r.get('target', rec.get('target'))} | {r.get('auc_le', float('nan')):.5g} | "
+                        f"{r.get('auc_mo', float('nan')):.5g} | {r.get('value', float('nan')):.5g} | "
+                        f"{(r.get('counters') or {}).get('forward_passes', '')} | {(r.get('solver') or {}).get('stopped', '')} |")
+            c = r.get("curves") or {}
+            if "lerf_deletion" in c and "morf_deletion" in c:
+                curves.append((np.asarray(c["lerf_deletion"], float), np.asarray(c["morf_deletion"], float)))
+        else:
+            message = str((rec.get("error") or {}).get("message", "")).replace("|", "/").splitlines()[:1]
+            rows.append(f"| {item_id} | error | {rec.get('target')} | | | | | {''.join(message)[:80]} |")
+    lines = ["# explain-dataset results", "",
+             "AUC-Le (higher is better), AUC-Mo (lower is better) and the objective's value in the paper's sign; "
+             "one file per input under results/.", "",
+             "| input | status | target | AUC-Le | AUC-Mo | value | forward passes | stopped |",
+             "|---|---|---|---|---|---|---|---|", *rows, ""]
+    if ok:
+        mean = {k: float(np.mean([r.get(k, np.nan) for r in ok])) for k in ("auc_le", "auc_mo", "value")}
+        lines += [f"Mean over {len(ok)} finished input(s): AUC-Le {mean['auc_le']:.5g}, AUC-Mo {mean['auc_mo']:.5g}, "
+                  f"value {mean['value']:.5g}.", ""]
+    atomic_write_bytes(out / "results.md", "\n".join(lines).encode())
+    lengths = {len(le) for le, _ in curves}
+    if len(lengths) == 1:  # one t: the curves can be averaged
+        _plot_mean_curves(curves, out / "results.png")
+
+
+def _plot_mean_curves(curves, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    le = np.stack([c[0] for c in curves])
+    mo = np.stack([c[1] for c in curves])
+    k = np.arange(le.shape[1])
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for data, colour, label in ((le, "tab:blue", "LeRF deletion (least important first)"),
+                                (mo, "tab:red", "MoRF deletion (most important first)")):
+        ax.plot(k, data.mean(axis=0), color=colour, label=f"{label}, mean")
+        ax.fill_between(k, *np.percentile(data, [25, 75], axis=0), color=colour, alpha=0.2)
+    ax.set_xlabel("features deleted k")
+    ax.set_ylabel("D (model output)")
+    ax.set_title(f"deletion curves over {len(curves)} input(s) (bands: 25-75 %)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
 
 
 def comparable(record: dict) -> dict:
