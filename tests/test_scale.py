@@ -273,5 +273,5 @@ def test_results_table_and_plot(tmp_path):
         assert f"| {i} | ok | 3 | {recs[i]['result']['auc_le']:.5g} | {recs[i]['result']['auc_mo']:.5g} |" in table
     assert "| b | error | 3 |" in table
     mean = np.mean([recs[i]["result"]["value"] for i in ("a", "c")])
-    assert f"Mean over 2 finished input(s)" in table and f"value {mean:.5g}" in table
+    assert "Mean over 2 finished input(s)" in table and f"value {mean:.5g}" in table
     assert (tmp_path / "results.png").stat().st_size > 5000
