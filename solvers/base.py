@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt.core.validation import check_keywords
+from trace_opt.core.validation import check_keywords, check_positive_int
 from trace_opt.core.io import interrupts_stop_the_run, json_values
 from trace_opt.core.budget import Budget, BudgetExhausted, Limits, as_budget
 from trace_opt.core.problem import Curves, TraceProblem
@@ -190,6 +190,10 @@ class Solver:
     def _progress_total(self, problem: TraceProblem) -> int | None:
         return None
 
+    def check_size(self, t: int) -> None:
+        """Refuse, before any model call, a problem of ``t`` features this solver cannot take (a ValueError
+        saying what to use instead); a data-set run calls it once for all inputs. Default: any t."""
+
     def solve(self, problem: TraceProblem, budget=None, seed: int | None = 0, progress: bool = False,
               curves: bool = True) -> Result:
         """Search for the best trajectory of ``problem`` within ``budget``.
@@ -201,6 +205,8 @@ class Solver:
         if not isinstance(problem, TraceProblem):
             raise ValueError(f"problem must be a TraceProblem; got {type(problem).__name__}")
         budget = as_budget(budget)
+        if seed is not None and not isinstance(seed, np.random.Generator):
+            check_positive_int("seed", seed, minimum=0)
         rng = np.random.default_rng(seed)
         oracle = problem.oracle
         run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)

@@ -1,13 +1,15 @@
 """The exact solver: complete search (2^t sets) then DP over the subset lattice (solvers.complete)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from trace_opt.core.validation import check_positive_float, check_positive_int
 
 from .base import Solver, register
-from .complete import (MAX_MEMORY_GB, MAX_T, complete_table, exact_optimum, memory_estimate, optimal_trajectory_count,
-                       size_description)
+from .complete import (MAX_MEMORY_GB, MAX_T, _check_size, complete_table, exact_optimum, memory_estimate,
+                       optimal_trajectory_count, size_description)
 
 
 @register("exact")
@@ -44,8 +46,20 @@ class Exact(Solver):
     def _progress_total(self, problem):
         return -(-(1 << problem.t) // self.chunk) if problem.t <= 63 else None
 
+    def check_size(self, t: int) -> None:
+        if t > 63:
+            raise ValueError(f"complete search needs t <= 63 (uint64 keys); got t={t}; use a heuristic solver "
+                             "(e.g. 'window-dp', 'tabu', 'sa' or 'beam')")
+        _check_size(t, self.max_t, self.max_memory_gb, cached=True)
+
     def _search(self, problem, run):
         t = problem.t
+        limit = run.budget.forward_passes
+        if t <= 63 and limit is not None and limit < (1 << t) - problem.oracle.forward_passes:
+            warnings.warn(f"exact: the budget of {limit:,} forward passes is below the 2^{t} = {1 << t:,} sets "
+                          "the complete search evaluates; it will stop before it has any trajectory and return the "
+                          "identity order 0..t-1 (stopped='budget'); raise the budget to 2^t or use a heuristic "
+                          "solver", UserWarning, stacklevel=3)
         if t <= 63:
             cached = problem.oracle.use_cache
             run.info.update(sets=1 << t, memory_estimate_bytes=memory_estimate(t, cached))

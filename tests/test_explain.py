@@ -237,3 +237,31 @@ def test_explanation_save_writes_its_dict_with_the_heatmap(tmp_path):
     assert saved == json.loads(json.dumps(exp.to_dict(heatmap=True)))
     assert saved["trajectory"] == exp.trajectory.tolist() and np.allclose(saved["heatmap"], exp.heatmap)
     assert "heatmap" not in exp.to_dict() and sorted(p.name for p in path.parent.iterdir()) == ["exp.json"]
+
+
+def test_explanation_load_reads_what_save_writes(tmp_path):
+    """Issue 22 item 9: Explanation.load is the inverse of save (and reads explain_dataset records)."""
+    import json
+
+    from trace_opt.explanation.dataset import explain_dataset
+    from trace_opt.explanation.single import Explanation
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    x = torch.rand(1, 8, 8)
+    exp = trace_opt.explain(model, x, 1, features=4, solver="sa", solver_options={"iterations": 50}, budget=200)
+    path = exp.save(tmp_path / "e.json")
+    got = Explanation.load(path)
+    assert got.trajectory.tolist() == exp.trajectory.tolist() and got.score == exp.score and got.value == exp.value
+    assert got.curves.auc_le == pytest.approx(exp.curves.auc_le) and got.curves.le_mo == pytest.approx(exp.curves.le_mo)
+    assert np.array_equal(got.heatmap, np.asarray(exp.heatmap)) and got.target == 1 and got.oracle is None
+    assert got.to_dict(heatmap=True) == json.loads(path.read_text())
+    assert "heatmap" not in got.to_dict()
+    explain_dataset(model, x[None], tmp_path / "ds", [1], features=4, solver="sa",
+                    solver_options={"iterations": 50}, budget=200)
+    rec = Explanation.load(tmp_path / "ds" / "results" / "000000.json")
+    assert rec.trajectory.tolist() == exp.trajectory.tolist()
+    (tmp_path / "bad.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="is not a saved explanation"):
+        Explanation.load(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="could not be read"):
+        Explanation.load(tmp_path / "missing.json")

@@ -304,3 +304,61 @@ def test_every_option_has_help_and_readme_does_not_point_outside_the_clone():
     files = subprocess.run(["git", "ls-files", "*.py", "*.md"], capture_output=True, text=True, cwd=ROOT).stdout.split()
     cited = {(f, int(n)) for f in files for n in re.findall(r"DESIGN\.md section (\d+)", open(os.path.join(ROOT, f)).read())}
     assert cited and not [c for c in cited if c[1] not in sections], sorted(c for c in cited if c[1] not in sections)
+
+
+def test_a_port_that_answers_but_is_not_ray_is_refused_quickly(tmp_path, capsys):
+    """Issue 22 item 3: an HTTP/1 server and a server that accepts but never answers are refused within
+    the probe's timeout, creating nothing; a gRPC server (what Ray's GCS and client server are) passes."""
+    import socket
+    import threading
+    import time
+    from concurrent import futures
+
+    grpc = pytest.importorskip("grpc")
+    from trace_opt.explanation.dataset import check_ray_address
+
+    def serve(answer):
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        srv.settimeout(10)
+
+        def loop():
+            held = []
+            try:
+                while True:
+                    conn, _ = srv.accept()
+                    held.append(conn)
+                    if answer:
+                        conn.recv(1024)
+                        conn.sendall(answer)
+            except OSError:
+                pass
+            finally:
+                for conn in held:
+                    conn.close()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return srv
+
+    http = serve(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+    silent = serve(None)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    grpc_port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        for srv in (http, silent):
+            address = f"127.0.0.1:{srv.getsockname()[1]}"
+            start = time.perf_counter()
+            err = _cli_error(capsys, ["explain-dataset", "--ray-address", address, "--out", str(tmp_path / "o")])
+            assert f"--ray-address='{address}': something answers there but it is not a Ray cluster" in err
+            assert time.perf_counter() - start < 15
+            with pytest.raises(ValueError, match="not a Ray cluster"):
+                check_ray_address(f"ray://{address}", timeout=0.5)
+        check_ray_address(f"127.0.0.1:{grpc_port}")  # a gRPC server answers as Ray's would
+        check_ray_address(f"ray://127.0.0.1:{grpc_port}")
+    finally:
+        server.stop(0)
+        http.close()
+        silent.close()
+    assert not (tmp_path / "o").exists()

@@ -282,6 +282,47 @@ def test_leaderboard_gaps_are_exact(tmp_path):
     assert paths["png"].stat().st_size > 1000
 
 
+def test_leaderboard_keeps_finished_solves_and_resumes_from_them(tmp_path):
+    """Issue 22 item 5: a board stopped part-way (here: by an exception from the progress callback, as
+    Ctrl-C would) keeps its finished solves in the keep file, a cut-short last line is ignored, and the
+    resumed board runs only the missing solves and equals an uninterrupted one (run times aside)."""
+    lib = load_library(SAMPLE)[:2]
+    specs, budgets, seeds = ["sa:iterations=300", "greedy"], [100], [0, 1]
+    keep = tmp_path / "board.solves.jsonl"
+    seen = []
+
+    def stop_after_3(row):
+        seen.append(row)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        leaderboard(lib, specs, budgets, seeds, progress=stop_after_3, keep=keep)
+    assert len(keep.read_text().splitlines()) == 3
+    with keep.open("a") as fh:
+        fh.write('{"key": "half a li')  # a write cut short by kill -9
+    solved = []
+    board = leaderboard(lib, specs, budgets, seeds, progress=solved.append, keep=keep)
+    ref = leaderboard(lib, specs, budgets, seeds)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert json.loads(json.dumps(drop(board["runs"]))) == json.loads(json.dumps(drop(ref["runs"])))
+    assert board["summary"] == ref["summary"]
+    assert len(keep.read_text().splitlines()) == 8 + 1  # 3 kept + 5 new solves (+ the broken line)
+    other = leaderboard(lib, specs, [101], seeds, keep=keep)  # another budget is another solve
+    assert len(keep.read_text().splitlines()) == 8 + 1 + 8 and other["runs"][0]["budget"] == 101
+
+
+@pytest.mark.parametrize("stem", ["../../x", "a/b", "..", "", ".hidden"])
+def test_leaderboard_stem_must_stay_in_the_folder(tmp_path, stem):
+    from trace_opt.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["instances", "leaderboard", "--library", str(SAMPLE), "--solvers", "greedy", "--budgets", "10",
+              "--out", str(tmp_path / "out"), "--stem", stem])
+    assert exc.value.code == 2
+    assert not (tmp_path / "out").exists() and not list(tmp_path.parent.glob("x.*"))
+
+
 def test_solver_spec_parsing_and_split():
     assert parse_solver_spec("sa:eta=0.99,init=random,T0=2") == ("sa:eta=0.99,init=random,T0=2", "sa",
                                                                  {"eta": 0.99, "init": "random", "T0": 2})

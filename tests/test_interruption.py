@@ -228,8 +228,11 @@ def test_ctrl_c_stops_the_leaderboard_and_a_rerun_equals_an_uninterrupted_board(
     err_file = tmp_path / "stderr.txt"
     rc, err = _interrupt(args, lambda: err_file.exists() and " 1/8 " in err_file.read_text(), tmp_path)
     assert rc == 130, err
-    assert not out.exists() or not list(out.iterdir())  # no board with a cut-short run in it
+    assert not (out / "leaderboard.json").exists()  # no board with a cut-short run in it
+    kept = [json.loads(line)["row"] for line in (out / "leaderboard.solves.jsonl").read_text().splitlines()]
+    assert 1 <= len(kept) < 8 and all(r["stopped"] != "interrupted" for r in kept)  # finished solves kept
     assert main([*args, "--no-progress"]) == 0
+    assert not (out / "leaderboard.solves.jsonl").exists()  # all in the board now
     board = json.loads((out / "leaderboard.json").read_text())
     ref = leaderboard(load_library(SAMPLE), [spec], [100000], [0, 1])
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731

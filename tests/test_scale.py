@@ -115,7 +115,7 @@ def test_failed_inputs_retried_and_changed_settings_recomputed(tmp_path):
     run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], **SETTINGS)
     assert run.computed == ["000001"]
     other = {**SETTINGS, "budget": 301}
-    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], **other)
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [0, 0, 0], overwrite=True, **other)
     assert run.computed == ["000000", "000001", "000002"]  # another configuration is not "finished"
 
 
@@ -184,7 +184,9 @@ def test_black_box_with_other_weights_is_recomputed(tmp_path):
     explain_dataset(LinearSoftmax(seed=0), xs, tmp_path, [3, 3], ids, **SETTINGS)
     run = explain_dataset(LinearSoftmax(seed=0), xs, tmp_path, [3, 3], ids, **SETTINGS)
     assert run.computed == [] and run.skipped == ids  # same class, same weights: reused
-    run = explain_dataset(LinearSoftmax(seed=1), xs, tmp_path, [3, 3], ids, **SETTINGS)
+    with pytest.raises(ValueError, match=r"other settings \(model: \"sha256:"):
+        explain_dataset(LinearSoftmax(seed=1), xs, tmp_path, [3, 3], ids, **SETTINGS)
+    run = explain_dataset(LinearSoftmax(seed=1), xs, tmp_path, [3, 3], ids, overwrite=True, **SETTINGS)
     assert run.computed == ids  # same class, other weights: not reused
     exp = explain(LinearSoftmax(seed=1), xs[0], 3, **SETTINGS)
     assert load_result(tmp_path / "results" / "a.json")["result"]["score"] == exp.score
@@ -198,11 +200,78 @@ def test_unpicklable_model_needs_a_model_id_to_resume(tmp_path):
     assert run.computed == ids  # a fresh directory works
     with pytest.raises(ValueError, match=r"cannot resume in .*fresh.*cannot be pickled.*model_id="):
         explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, **SETTINGS)
-    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", **SETTINGS)
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", overwrite=True,
+                          **SETTINGS)
     assert run.computed == ids  # results without an id are not trusted
     run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", **SETTINGS)
     assert run.skipped == ids and run.computed == []
-    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", **SETTINGS)
+    with pytest.raises(ValueError, match=r'model: "id:linear-v1" there, "id:linear-v2" now'):
+        explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", **SETTINGS)
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", overwrite=True,
+                          **SETTINGS)
     assert run.computed == ids
     with pytest.raises(ValueError, match="model_id"):
         explain_dataset(model, xs, tmp_path / "x", [3, 3], ids, model_id="", **SETTINGS)
+
+
+def _folder_bytes(out):
+    return {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_a_rerun_with_other_settings_is_refused_unless_overwrite(tmp_path):
+    """Issue 22 item 4: OUT/run.json records the run's settings; a rerun with another seed is refused
+    before any work (naming what differs, the folder unchanged); overwrite=True deletes the results of
+    the other settings, those of inputs not in the new run included, and runs anew."""
+    xs, ids = _inputs(3), ["a", "b", "c"]
+    explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3, 3], ids, **SETTINGS)
+    run_json = json.loads((tmp_path / "run.json").read_text())
+    assert run_json["config"]["seed"] == 5 and run_json["settings"]["solver"] == "sa"
+    before = _folder_bytes(tmp_path)
+    model = LinearSoftmax()
+    for change in ({"seed": 1}, {"budget": 301}, {"solver_options": {"iterations": 201, "init": "random"}}):
+        key = next(iter(change))
+        with pytest.raises(ValueError, match=rf"other settings \({key}: .* there, .* now.*overwrite=True"):
+            explain_dataset(model, xs, tmp_path, [3, 3, 3], ids, **{**SETTINGS, **change})
+    assert model.calls == 0 and _folder_bytes(tmp_path) == before  # refused before any work, nothing changed
+    run = explain_dataset(model, xs[:2], tmp_path, [3, 3], ids[:2], **SETTINGS)  # same settings: resumes
+    assert run.skipped == ids[:2] and model.calls == 0
+    run = explain_dataset(LinearSoftmax(), xs[:2], tmp_path, [3, 3], ids[:2], overwrite=True, **{**SETTINGS, "seed": 1})
+    assert run.computed == ids[:2]
+    assert sorted(p.name for p in (tmp_path / "results").glob("*.json")) == ["a.json", "b.json"]  # c's old one gone
+    assert json.loads((tmp_path / "run.json").read_text())["config"]["seed"] == 1
+    exp = explain(LinearSoftmax(), xs[0], 3, **{**SETTINGS, "seed": 1})
+    assert load_result(tmp_path / "results" / "a.json")["result"]["trajectory"] == exp.trajectory.tolist()
+
+
+def test_results_of_other_settings_without_run_json_are_refused_too(tmp_path):
+    """A folder from an earlier version (no run.json, no summary.json) whose result files carry another
+    configuration hash is refused as well; garbage files alone are not a reason to refuse."""
+    xs, ids = _inputs(2), ["a", "b"]
+    explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3], ids, **SETTINGS)
+    (tmp_path / "run.json").unlink()
+    (tmp_path / "summary.json").unlink()
+    with pytest.raises(ValueError, match=r"2 result file\(s\) of other settings, e.g. a.json"):
+        explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3], ids, **{**SETTINGS, "seed": 1})
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3], ids, **SETTINGS)  # its own settings: resumes
+    assert run.skipped == ids
+    (tmp_path / "run.json").unlink()
+    (tmp_path / "summary.json").unlink()
+    for i in ids:
+        (tmp_path / "results" / f"{i}.json").write_text("not json")
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3], ids, **{**SETTINGS, "seed": 1})
+    assert run.computed == ids
+
+
+def test_results_table_and_plot(tmp_path):
+    """Issue 22 item 9: results.md has one row per input (the failed one as an error) and the means over
+    the finished ones; results.png shows the mean deletion curves."""
+    xs, ids = _inputs(3, bad_at=1), ["a", "b", "c"]
+    explain_dataset(LinearSoftmax(), xs, tmp_path, [3, 3, 3], ids, **SETTINGS)
+    table = (tmp_path / "results.md").read_text()
+    recs = _records(tmp_path, ids)
+    for i in ("a", "c"):
+        assert f"| {i} | ok | 3 | {recs[i]['result']['auc_le']:.5g} | {recs[i]['result']['auc_mo']:.5g} |" in table
+    assert "| b | error | 3 |" in table
+    mean = np.mean([recs[i]["result"]["value"] for i in ("a", "c")])
+    assert "Mean over 2 finished input(s)" in table and f"value {mean:.5g}" in table
+    assert (tmp_path / "results.png").stat().st_size > 5000

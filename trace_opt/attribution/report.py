@@ -610,7 +610,7 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
     from trace_opt.models.oracles import as_device
 
     device = as_device(device)  # a device this machine lacks is refused before any work
-    out = check_output_dir("out", out, create=True)
+    out = check_output_dir("out", out)  # checked; created when its first file is written (nothing on a refusal)
     start = time.perf_counter()
 
     def log(msg):

@@ -44,6 +44,8 @@ import hashlib
 import io
 import json
 import math
+import os
+import re
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -53,7 +55,8 @@ import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.fingerprint import arrays_digest
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
+from trace_opt.core.io import (atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, json_values,
+                               stop_on_interrupt)
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.objective import OBJECTIVES
 # TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
@@ -467,12 +470,17 @@ def run_on_instance(instance: Instance, solver, budget, seed: int, objective: st
 
 
 def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objective: str = "le-mo",
-                progress=None) -> dict:
+                progress=None, keep=None) -> dict:
     """Run every solver spec on every instance for each budget (forward passes) and seed.
 
     Returns ``{"runs": [...one row per run...], "summary": [...one row per (solver, budget)...]}``;
     a summary row has the mean and standard error of the normalised gap, the mean forward passes,
     the fraction of runs that reached the optimum, and the number of runs.
+
+    ``keep``: a file (JSON lines) where each finished solve is appended as it finishes; a solve found
+    there (same instance table, solver spec, budget, seed and objective) is not run again, so a board
+    stopped by Ctrl-C resumes where it stopped (its rows are those of an uninterrupted board, run
+    times aside). A line cut short (the process killed while writing) is ignored.
     """
     from solvers import get_solver
 
@@ -487,8 +495,8 @@ def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objecti
     for _, name, params in specs:  # every spec checked before the first solve
         get_solver(name, **params)
     runs, summary = [], []
-    with stop_on_interrupt():  # Ctrl-C stops the board: no cut-short run is averaged into it
-        _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary)
+    with stop_on_interrupt():  # Ctrl-C stops the board: no cut-short run is averaged into it, finished ones are kept
+        _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary, keep)
     return {"objective": objective, "instances": [i.name for i in instances], "budgets": budgets,
             "seeds": seeds, "solvers": [{"label": label, "name": name, "params": params} for label, name, params in specs],
             "library_info": library_info(instances), "runs": runs, "summary": summary}
@@ -499,26 +507,68 @@ def leaderboard_size(instances, solvers, budgets, seeds) -> int:
     return len(instances) * len(solvers) * len(budgets) * len(seeds)
 
 
-def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary) -> None:
+def _solve_key(instance: Instance, table: str, label: str, name: str, params: dict, budget: int, seed: int,
+               objective: str) -> str:
+    """What identifies one solve of a board: the instance's name and table (``table``: its sha256), the
+    solver and its parameters, the budget, the seed and the objective."""
+    return json.dumps([instance.name, table, label, name, params, budget, seed, objective], sort_keys=True)
+
+
+def _kept_solves(path) -> dict:
+    """The solves kept in a ``leaderboard(keep=...)`` file, by key (lines that do not parse are ignored)."""
+    done = {}
+    if path is None or not Path(path).is_file():
+        return done
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+            done[entry["key"]] = entry["row"]
+        except (ValueError, KeyError, TypeError):
+            continue
+    return done
+
+
+def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary, keep=None) -> None:
     from solvers import get_solver
 
-    for label, name, params in specs:
-        solver = get_solver(name, **params)
-        for budget in budgets:
-            rows = []
-            for inst in instances:
-                for seed in seeds:
-                    row = run_on_instance(inst, solver, budget, seed, objective)
-                    row.update(solver=label, budget=budget)
-                    rows.append(row)
-                    if progress:
-                        progress(row)
-            gaps = np.array([r["normalised_gap"] for r in rows])
-            summary.append({"solver": label, "budget": budget, "mean_gap": float(gaps.mean()),
-                            "sem_gap": standard_error(gaps, single=0.0),
-                            "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
-                            "optimal_fraction": float(np.mean([r["optimal"] for r in rows])), "runs": len(rows)})
-            runs.extend(rows)
+    done = _kept_solves(keep)
+    tables = {id(inst): arrays_digest(np.asarray(inst.values, dtype=np.float64)) if keep else None
+              for inst in instances}
+    fh = None
+    try:
+        for label, name, params in specs:
+            solver = get_solver(name, **params)
+            for budget in budgets:
+                rows = []
+                for inst in instances:
+                    for seed in seeds:
+                        key = _solve_key(inst, tables[id(inst)], label, name, params, budget, seed, objective)
+                        row = done.get(key)
+                        if row is None:
+                            row = run_on_instance(inst, solver, budget, seed, objective)
+                            row.update(solver=label, budget=budget)
+                            if keep is not None:
+                                if fh is None:
+                                    Path(keep).parent.mkdir(parents=True, exist_ok=True)
+                                    fh = open(keep, "ab")
+                                    if fh.tell() and not Path(keep).read_bytes().endswith(b"\n"):
+                                        fh.write(b"\n")  # end a line cut short by a kill, not glue onto it
+                                fh.write((json.dumps({"key": key, "row": json_values(row)}) + "\n").encode())
+                                fh.flush()
+                                os.fsync(fh.fileno())
+                        rows.append(row)
+                        if progress:
+                            progress(row)
+                gaps = np.array([r["normalised_gap"] for r in rows])
+                summary.append({"solver": label, "budget": budget, "mean_gap": float(gaps.mean()),
+                                "sem_gap": standard_error(gaps, single=0.0),
+                                "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+                                "optimal_fraction": float(np.mean([r["optimal"] for r in rows])),
+                                "runs": len(rows)})
+                runs.extend(rows)
+    finally:
+        if fh is not None:
+            fh.close()
 
 
 def library_info(instances: list[Instance]) -> dict:
@@ -600,8 +650,17 @@ def plot_leaderboard(board: dict, path) -> Path:
     return out
 
 
+def check_stem(stem, name: str = "stem") -> str:
+    """A file name stem: a plain name (letters, digits, '.', '_', '-'), so outputs stay in their folder."""
+    if not isinstance(stem, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem) or ".." in stem:
+        raise ValueError(f"{name} {stem!r} is not valid; expected a plain file name stem (letters, digits, '.', "
+                         "'_', '-'; no folders), e.g. 'leaderboard'")
+    return stem
+
+
 def write_leaderboard(board: dict, out_dir, stem: str = "leaderboard") -> dict:
     """Write ``<stem>.json`` (all runs), ``<stem>.md`` (summary table) and ``<stem>.png`` (gap vs budget)."""
+    check_stem(stem)
     out = Path(out_dir)
     paths = {"json": atomic_write_json(out / f"{stem}.json", board),
              "md": atomic_write_bytes(out / f"{stem}.md", leaderboard_table(board).encode()),

@@ -206,9 +206,10 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
             raise ValueError("give storage= (an Optuna storage URL) or out_dir= (for a local SQLite file)")
         # as given (relative stays relative: no machine path is recorded in the outputs)
         storage = f"sqlite:///{(out_dir / 'study.db').as_posix()}"
+        _make_sqlite_dir(storage)  # the default file's folder is the output folder
     if isinstance(storage, str) and storage.split(":", 1)[0].split("+", 1)[0] in (
             "sqlite", "postgresql", "mysql", "oracle", "mssql"):
-        _make_sqlite_dir(storage)
+        _check_sqlite_dir(storage)
         kwargs = {}
         if heartbeat:
             params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
@@ -226,6 +227,10 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
                 if attempt == 4:
                     raise ValueError(f"storage={storage!r} could not be opened: {exc.orig or exc}") from None
                 time.sleep(0.2 * (attempt + 1))
+            except sqlalchemy.exc.DatabaseError as exc:  # e.g. a file that is not an SQLite database
+                raise ValueError(f"storage={storage!r} could not be opened as an Optuna database: "
+                                 f"{getattr(exc, 'orig', None) or exc}; give a new file or an Optuna study's "
+                                 "database") from None
             except (sqlalchemy.exc.ArgumentError, ImportError) as exc:  # malformed URL, driver not installed
                 raise ValueError(f"storage={storage!r} is not a usable Optuna storage URL ({exc}); expected e.g. "
                                  "sqlite:///runs/tune/study.db or postgresql://USER@HOST/DB") from None
@@ -233,6 +238,31 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
         raise ValueError(f"storage={storage!r} is not a supported storage URL; expected sqlite:///PATH, "
                          "postgresql://..., mysql://... (or an Optuna storage object)")
     return storage, type(storage).__name__
+
+
+def _check_sqlite_dir(url: str) -> None:
+    """A SQLite URL given by the user: a relative path's folders are created under the working directory
+    (as an output folder's are); an absolute path's folder must exist (``sqlite:////x/y.db`` for a meant
+    ``sqlite:///x/y.db`` would create folders anywhere); the file, if there, must be a file."""
+    if not url.startswith("sqlite"):
+        return
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 - let Optuna report a malformed URL
+        return
+    if database and database != ":memory:" and not database.startswith("file:"):
+        path = Path(database)
+        if not path.is_absolute():
+            check_output_dir("storage", path.parent)  # checked here, created when the storage opens
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise ValueError(f"storage={url!r}: the folder {str(path.parent)!r} does not exist; create it first "
+                             "(an absolute storage path's folders are not created) or check the path "
+                             "(sqlite:///relative/x.db, sqlite:////absolute/x.db)")
+        if path.exists() and not path.is_file():
+            raise ValueError(f"storage={url!r}: {database!r} is not a file")
 
 
 def _make_sqlite_dir(url: str) -> None:
@@ -453,8 +483,13 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
         raise ValueError("seeds is empty; give at least one seed")
     resolved = resolve_space(solver, space)
     units = _units(instances, problems, seeds)
+    if out_dir is not None:
+        check_output_dir("out_dir", out_dir)  # checked; created only once the storage opened
+    if storage is not None:  # a storage that cannot be opened is refused before anything is created
+        store, store_desc = _storage(storage, None, heartbeat)
     out = check_output_dir("out_dir", out_dir, create=True) if out_dir is not None else None
-    store, store_desc = _storage(storage, out, heartbeat)
+    if storage is None:
+        store, store_desc = _storage(storage, out, heartbeat)
     study_name = study_name or f"{solver}-{objective}-b{budget}"
     direction = "minimize" if instances is not None else "maximize"
     config = _config(solver, budget, objective, seeds, instances, problems, resolved)

@@ -3,7 +3,9 @@
 One module per command: ``demo``, ``explain``, ``evaluate``, ``instances`` (build, leaderboard, verify, generate,
 stats, best-known), ``tune``, ``explain-dataset``, ``faithfulness``; ``_args`` holds the argument types they share. Every
 argument is checked before any work; a bad value ends the command with status 2 and a message naming it.
-Ctrl-C ends a batch command with status 130, keeping finished work (``trace_opt.core.io.stop_on_interrupt``).
+Ctrl-C ends a batch command with status 130, keeping finished work (``trace_opt.core.io.stop_on_interrupt``);
+SIGTERM is handled the same way (status 143), worker processes included: they are stopped, and they end by
+themselves if their command is killed outright (SIGKILL).
 """
 from __future__ import annotations
 
@@ -35,15 +37,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be so that the interruption rule applies to it as well."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None) -> int:
+    import signal
+    import threading
+
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)
     args.argv = argv
+    previous = None
+    if threading.current_thread() is threading.main_thread():  # a signal handler can only be set there
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return args.func(args)
     except ValueError as exc:  # invalid settings found past argparse (e.g. by the library's checks)
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except KeyboardInterrupt:  # the interruption rule (trace_opt.core.io.stop_on_interrupt): finished work is kept
-        parser.exit(130, f"{parser.prog} {args.command}: interrupted; finished work is kept, nothing cut short "
-                         "was stored as finished: run the same command again to complete it\n")
+    except KeyboardInterrupt as exc:  # the interruption rule (trace_opt.core.io.stop_on_interrupt): finished work is kept
+        how, status = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        parser.exit(status, f"{parser.prog} {args.command}: {how}; finished work is kept, nothing cut short "
+                            "was stored as finished: run the same command again to complete it\n")
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

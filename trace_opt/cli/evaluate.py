@@ -112,6 +112,14 @@ def run_evaluate_command(args) -> int:
         raise ValueError("--data-seed and --model-seed choose a bundled --dataset's split and weights; with --model "
                          "your file and --data are used as they are")
     check_output_dir("--out", args.out)  # before the model is loaded or trained
+    if args.methods:  # an unknown name is refused before the model is loaded
+        from trace_opt.attribution.baselines import get_baseline
+
+        for name in args.methods:
+            try:
+                get_baseline(name)
+            except ValueError as exc:
+                raise ValueError(str(exc).replace("method=", "--methods ", 1)) from None
     dataset, source = _setup_from_args(args)
     cmd_parts = ["python -m trace_opt evaluate", *source, f"--n {args.n}", f"--out {args.out}",
                  f"--sa-iterations {args.sa_iterations}", f"--seed {args.seed}", f"--sanity-n {args.sanity_n}"]

@@ -8,11 +8,13 @@ from pathlib import Path
 
 def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""
-    from trace_opt.cli._args import add_explain_arguments, int_at_least
+    from trace_opt.cli._args import add_explain_arguments, add_progress_argument, int_at_least
 
     p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
                        description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
-                                   "and OUT/summary.json. Rerunning skips finished inputs. Ctrl-C stops the run at "
+                                   "and OUT/summary.json; OUT/run.json records the settings. Rerunning with the same "
+                                   "settings skips finished inputs; with other settings it is refused unless "
+                                   "--overwrite. Ctrl-C stops the run at "
                                    "once (exit 130): finished inputs are kept, the one cut short is computed on the "
                                    "next run.")
     p.add_argument("--model", default="digits-cnn8",
@@ -41,8 +43,11 @@ def add_explain_dataset_parser(sub) -> None:
     p.add_argument("--model-id", default=None, metavar="NAME",
                    help="name of the model version, used instead of its weights' fingerprint to decide which "
                         "finished results a rerun may reuse (default: the fingerprint)")
+    add_progress_argument(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="OUT holds a run with other settings (OUT/run.json): delete its results and run anew "
+                        "(default: such a rerun is refused; a rerun with the same settings resumes)")
     p.set_defaults(func=_cli_explain_dataset)
-
 
 
 
@@ -62,13 +67,27 @@ def _cli_explain_dataset(args) -> int:
     if not 0 <= args.start < stop:
         raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
     ids = [f"{i:06d}" for i in range(args.start, stop)]
+    import sys
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(ids), desc="inputs", unit="input", file=sys.stderr, disable=args.no_progress,
+               dynamic_ncols=True)
+
+    def started(pending, skipped):
+        bar.update(skipped)  # finished before this run
+
+    def done(r):
+        bar.write(f"{r['id']}: {r['status']}" + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
+                  + "".join(f"\n  warning: {w}" for w in r.get("warnings", [])), file=sys.stdout)
+        bar.update(1)
+
     start = time.perf_counter()
-    run = explain_dataset_with_settings(
-        model, X[args.start:stop], args.out, settings, ids=ids, n_jobs=args.n_jobs, ray_address=args.ray_address,
-        chunk_size=args.chunk_size, max_retries=args.max_retries, model_id=args.model_id, lockstep=args.lockstep,
-        on_result=lambda r: print(f"{r['id']}: {r['status']}"
-                                  + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
-                                  + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))))
+    with bar:
+        run = explain_dataset_with_settings(
+            model, X[args.start:stop], args.out, settings, ids=ids, n_jobs=args.n_jobs, ray_address=args.ray_address,
+            chunk_size=args.chunk_size, max_retries=args.max_retries, model_id=args.model_id,
+            lockstep=args.lockstep, overwrite=args.overwrite, on_start=started, on_result=done)
     print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
           f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}")
     return 0 if not run.failed else 1

@@ -63,7 +63,9 @@ def add_instances_parser(sub) -> None:
     b.set_defaults(func=_cli_build)
     lb = isub.add_parser("leaderboard", help="run solvers on a library; mean normalised gap table + plot",
                          description="Every solver on every instance for each budget (forward passes) and seed; "
-                                     "writes STEM.json (all runs), STEM.md (table), STEM.png (gap vs budget).")
+                                     "writes STEM.json (all runs), STEM.md (table), STEM.png (gap vs budget). Finished "
+                                     "solves are kept in STEM.solves.jsonl as they finish, so a run stopped by "
+                                     "Ctrl-C resumes where it stopped.")
     lb.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
     lb.add_argument("--solvers", nargs="+", default=["greedy", "sa", "tabu", "ga", "window-dp", "beam"],
                     metavar="SPEC", help="name or name:key=value,... (values as JSON), e.g. 'sa:eta=0.995' "
@@ -110,18 +112,23 @@ def _cli_leaderboard(args) -> int:
 
     from tqdm.auto import tqdm
 
+    from trace_opt.benchmarks.instances import check_stem
+
+    check_stem(args.stem, "--stem")
     check_output_dir("--out", args.out)  # before the board is computed, not after
     lib = load_library(args.library)
+    keep = args.out / f"{args.stem}.solves.jsonl"  # finished solves, kept through Ctrl-C; removed with the board
     bar = tqdm(total=leaderboard_size(lib, args.solvers, args.budgets, args.seeds), desc="solves", unit="solve",
                file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
     with bar:
         board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective,
-                            progress=lambda row: bar.update(1))
+                            progress=lambda row: bar.update(1), keep=keep)
     board["library"] = str(args.library)
     from trace_opt.cli._args import command_line
 
     board["command"] = command_line(args)
     paths = write_leaderboard(board, args.out, args.stem)
+    keep.unlink(missing_ok=True)  # every solve is in STEM.json now
     print(leaderboard_table(board), end="")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -20,12 +20,14 @@ def table_bytes(t: int) -> int:
     return (1 << int(t)) * 8
 
 
-def _fmt_bytes(n: float) -> str:
+def _fmt_bytes(n: int) -> str:
+    if n >= 1 << 60:  # 2^t bytes for a large t: a float would overflow
+        return f"about 2^{int(n).bit_length() - 1} bytes"
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if n < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+            break
         n /= 1024
-    return f"{n:.1f} PiB"  # pragma: no cover
+    return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
 
 
 def check_table_size(t: int, max_t: int = MAX_T) -> None:
@@ -33,7 +35,8 @@ def check_table_size(t: int, max_t: int = MAX_T) -> None:
     if t > max_t:
         # the table itself, plus the exact DP (c and V as float64, 1 argmax byte per set)
         need, dp = table_bytes(t), (1 << t) * 17
-        raise ValueError(f"t={t} is too large for an instance table: 2^{t} = {1 << t:,} values need "
+        count = f"{1 << t:,}" if t <= 64 else f"about 10^{int(t * 0.30103)}"
+        raise ValueError(f"t={t} is too large for an instance table: 2^{t} = {count} values need "
                          f"{_fmt_bytes(need)} of memory and disk (plus {_fmt_bytes(dp)} for the exact DP); "
                          f"the limit is max_t={max_t} ({_fmt_bytes(table_bytes(max_t))})")
 

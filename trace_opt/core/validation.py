@@ -50,7 +50,19 @@ def check_finite_array(name: str, values) -> None:
         arr = np.asarray(values)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must hold numbers; got dtype {arr.dtype}")
+    check_real(name, arr)
     _refuse_non_finite(arr, name, "expected finite numbers")
+
+
+def check_real(name: str, values) -> None:
+    """Refuse complex values (a numpy array or torch tensor), which a cast to float would silently
+    reduce to their real part."""
+    if values is None:
+        raise ValueError(f"{name} is None; give the input (an array or tensor of real numbers)")
+    complex_ = values.is_complex() if hasattr(values, "is_complex") else np.iscomplexobj(values)
+    if complex_:
+        raise ValueError(f"{name} holds complex values; expected real numbers (a cast to float would drop the "
+                         "imaginary part: pass np.real(x) or np.abs(x) if that is what you mean)")
 
 
 def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:

@@ -47,7 +47,7 @@ from trace_opt.core.validation import check_positive_int
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
 from trace_opt.explanation.single import DegenerateExplanationWarning
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.core.io import atomic_write_json, check_output_dir, stop_on_interrupt
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -149,8 +149,9 @@ def _explain_group(model, chunk: list, settings: ExplainSettings, config_hash: s
         warnings.simplefilter("ignore", Degenerate)  # collected per input below, from each explanation
         outcomes = explain_with_settings(model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], settings,
                                          errors="return")
-    if any(isinstance(o, KeyboardInterrupt) for o in outcomes):
-        raise KeyboardInterrupt  # nothing of a stopped group is written (stop_on_interrupt)
+    for outcome in outcomes:
+        if isinstance(outcome, KeyboardInterrupt):  # Ctrl-C or SIGTERM (trace_opt.cli.Terminated)
+            raise outcome  # nothing of a stopped group is written (stop_on_interrupt)
     seconds = (time.perf_counter() - start) / len(chunk)
     records = []
     for (index, item_id, _, target), outcome in zip(chunk, outcomes):
@@ -213,7 +214,7 @@ def _is_finished(record, config_hash: str, info: dict, retry_failed: bool) -> bo
 def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: int = 1,
                     ray_address: str | None = None, chunk_size: int = 1, max_retries: int = 3,
                     retry_failed: bool = True, on_result=None, model_id: str | None = None, lockstep: int = 1,
-                    torch_threads: int | None = None, **settings) -> DatasetRun:
+                    overwrite: bool = False, torch_threads: int | None = None, **settings) -> DatasetRun:
     """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
 
     ``settings``: the keywords of ``ExplainSettings``, as for ``trace_opt.explain`` (features, reference and
@@ -232,6 +233,11 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: i
     ``ExplainSettings.result_config``) and its input (values and requested target, ``record["input"]``)
     match. ``model_id``: a non-empty string naming the model version, used instead of the fingerprint
     (needed to resume with a model that cannot be pickled; see the module docstring).
+
+    ``out_dir/run.json`` records the run's configuration; a call whose configuration differs (another seed,
+    solver, budget, model, ...) is refused before any work, naming what differs, unless ``overwrite=True``,
+    which deletes the results of other configurations first (``results/*.json`` whose ``config_hash``
+    differs, and ``summary.json``) and then runs as into a fresh folder.
     """
     if torch_threads is not None:
         if "threads" in settings:
@@ -241,15 +247,18 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: i
     return explain_dataset_with_settings(model, inputs, out_dir, ExplainSettings.from_keywords(**settings),
                                          targets=targets, ids=ids, n_jobs=n_jobs, ray_address=ray_address,
                                          chunk_size=chunk_size, max_retries=max_retries, retry_failed=retry_failed,
-                                         on_result=on_result, model_id=model_id, lockstep=lockstep)
+                                         on_result=on_result, model_id=model_id, lockstep=lockstep,
+                                         overwrite=overwrite)
 
 
 def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSettings, *, targets=None, ids=None,
                                   n_jobs: int = 1, ray_address: str | None = None, chunk_size: int = 1,
                                   max_retries: int = 3, retry_failed: bool = True, on_result=None,
-                                  model_id: str | None = None, lockstep: int = 1) -> DatasetRun:
+                                  model_id: str | None = None, lockstep: int = 1,
+                                  overwrite: bool = False, on_start=None) -> DatasetRun:
     """``explain_dataset`` with its explanation settings as one ``ExplainSettings``
-    (``Explainer.explain_dataset``)."""
+    (``Explainer.explain_dataset``). ``on_start(pending, skipped)``: called once before the work with the
+    numbers of inputs to compute and already finished (e.g. for a progress bar)."""
     xs = _as_numpy_list(inputs)
     n = len(xs)
     if n == 0:
@@ -294,16 +303,29 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
     job = _Task(settings, lockstep)
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
-    out = check_output_dir("out_dir", out_dir, create=True)
-    res_dir = check_output_dir("out_dir", out / "results", create=True)
-    run = DatasetRun(out_dir=out)
-    if model_key is None:
-        existing = [i for i in ids if (res_dir / f"{i}.json").exists()]
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"overwrite={overwrite!r} is not valid; expected True or False")
+    check_output_dir("out_dir", out_dir)  # before anything is created
+    out = Path(out_dir)
+    if model_key is None and not overwrite:
+        existing = [i for i in ids if (out / "results" / f"{i}.json").exists()]
         if existing:
             raise ValueError(f"cannot resume in {out}: it already holds results (e.g. {existing[0]}.json), and the "
                              f"model ({type(model).__qualname__}) cannot be pickled, so nothing tells whether they "
-                             "came from the same model; pass model_id='<name of this model version>' to resume "
-                             "(results of another model_id are computed again), or use a new out_dir")
+                             "came from the same model; pass model_id='<name of this model version>' (and "
+                             "overwrite=True to replace these results), or use a new out_dir")
+    stale = check_run_config(out, config, config_hash, overwrite)
+    if overwrite and model_key is None:  # nothing tells which model wrote results of this configuration
+        stale = sorted((out / "results").glob("*.json")) if (out / "results").is_dir() else []
+    out = check_output_dir("out_dir", out_dir, create=True)
+    res_dir = check_output_dir("out_dir", out / "results", create=True)
+    for path in stale:  # overwrite=True: the results of other configurations go
+        path.unlink(missing_ok=True)
+    if stale or overwrite:
+        (out / "summary.json").unlink(missing_ok=True)
+    atomic_write_json(out / RUN_FILE, {"config": config, "config_hash": config_hash,
+                                       "settings": settings.to_dict()})
+    run = DatasetRun(out_dir=out)
     pending, infos = [], {}
     for index, (item_id, x, target) in enumerate(zip(ids, xs, targets)):
         xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
@@ -326,6 +348,8 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
             on_result(record)
 
     chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    if on_start is not None:
+        on_start(len(pending), len(run.skipped))
     try:
         if not chunks:
             pass
@@ -342,14 +366,43 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
     return run
 
 
-def _ignore_sigint() -> None:
-    """Pool worker initializer: Ctrl-C is the driver's to handle (it stops the workers), so a worker
-    never turns it into a result or prints a traceback of its own. Workers start with SIGINT blocked
-    (``_run_pool`` spawns them so), which covers their start-up before this runs."""
+def _worker_init(parent: int) -> None:
+    """Pool worker initializer. Ctrl-C is the driver's to handle (it stops the workers), so a worker
+    never turns it into a result or prints a traceback of its own; workers start with SIGINT blocked
+    (``_run_pool`` spawns them so), which covers their start-up before this runs. And a worker dies
+    with its driver (``die_with_parent``): a driver killed by SIGKILL leaves no worker running."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    die_with_parent(parent)
+
+
+def die_with_parent(parent: int, interval: float = 0.5) -> None:
+    """End this process when the process ``parent`` (its parent when it started) ends, however it ends
+    (SIGKILL included): on Linux the kernel sends SIGKILL at once (``prctl(PR_SET_PDEATHSIG)``), and
+    everywhere a daemon thread checks every ``interval`` seconds whether the process was re-parented.
+    The workers' ends also close the pipe of multiprocessing's resource tracker, which then exits too."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread below still watches
+            pass
+    if os.getppid() != parent:  # the parent ended before the watch was set up
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="trace-opt-watch-parent", daemon=True).start()
 
 
 class _PlainPickled:
@@ -384,7 +437,7 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
     todo, breaks = list(chunks), {}
     while todo:
         pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn"),
-                                   initializer=_ignore_sigint)
+                                   initializer=_worker_init, initargs=(os.getpid(),))
         again = []
         try:
             # the workers are spawned by submit: with SIGINT blocked, which they inherit; a Ctrl-C meanwhile
@@ -430,8 +483,9 @@ def _chunk_errors(chunk, exc, config_hash, note: str = "") -> list:
 def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") -> None:
     """Refuse a Ray address where no cluster answers, quickly and before any work (``ray.init`` would
     retry for minutes, logging as it goes). ``"auto"``: a cluster started on this machine
-    (``ray start --head``); ``HOST:PORT`` or ``ray://HOST:PORT``: something must accept a TCP
-    connection there within ``timeout`` seconds."""
+    (``ray start --head``); ``HOST:PORT`` or ``ray://HOST:PORT``: a gRPC server (as Ray's GCS and client
+    server are) must answer there within ``timeout`` seconds; a port that answers otherwise (an HTTP server,
+    a database) is refused instead of leaving ``ray.init`` to retry for a minute."""
     if not isinstance(address, str) or not address.strip():
         raise ValueError(f"{name}={address!r} is not valid; expected 'auto', HOST:PORT or ray://HOST:PORT")
     if address == "auto":
@@ -448,10 +502,41 @@ def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") 
     if not sep or not host or not port.isdigit():
         raise ValueError(f"{name}={address!r} is not valid; expected 'auto', HOST:PORT or ray://HOST:PORT")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        speaks_grpc = _speaks_http2((host.strip("[]"), int(port)), timeout)
     except OSError as exc:
         raise ValueError(f"{name}={address!r}: no Ray cluster answers there ({exc.strerror or exc}); start "
                          "one with 'ray start --head' or check the address") from None
+    if not speaks_grpc:
+        raise ValueError(f"{name}={address!r}: something answers there but it is not a Ray cluster (no gRPC "
+                         f"answer within {timeout:g} s); give the address of a Ray head (GCS port, default 6379, "
+                         "or ray://HOST:10001)")
+
+
+#: an HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _speaks_http2(address, timeout: float) -> bool:
+    """Whether the server at ``address`` answers an HTTP/2 preface with a SETTINGS frame, as every gRPC
+    server (Ray's GCS and its client server) does; within ``timeout`` seconds in all. An OSError when
+    nothing accepts the connection."""
+    deadline = time.monotonic() + timeout
+    with socket.create_connection(address, timeout=timeout) as sock:
+        try:
+            sock.sendall(_HTTP2_PREFACE)
+            header = b""
+            while len(header) < 9:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                sock.settimeout(left)
+                chunk = sock.recv(9 - len(header))
+                if not chunk:
+                    return False
+                header += chunk
+        except OSError:  # reset or timed out after the connection was accepted: not a gRPC server
+            return False
+    return header[3] == 0x04  # frame type SETTINGS
 
 
 def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
@@ -489,6 +574,44 @@ def _run_ray(model, chunks, settings, config_hash, address, max_retries, write):
             ray.shutdown()
 
 
+#: the file in a run folder that records its configuration
+RUN_FILE = "run.json"
+
+
+def check_run_config(out: Path, config: dict, config_hash: str, overwrite: bool = False) -> list:
+    """Whether the run folder ``out`` may take a run of ``config``: its ``run.json`` (or, from earlier
+    versions, ``summary.json``) records the configuration of the run that wrote it, and each result file
+    its ``config_hash``. Another configuration is a ValueError naming what differs, unless ``overwrite``;
+    returns the result files of other configurations (to delete when overwriting)."""
+    recorded = None
+    for name in (RUN_FILE, "summary.json"):
+        saved = load_result(out / name)
+        if saved is not None and isinstance(saved.get("config"), dict):
+            recorded = saved["config"]
+            break
+    stale = []
+    res_dir = out / "results"
+    if res_dir.is_dir():
+        for path in sorted(res_dir.glob("*.json")):
+            rec = load_result(path)
+            if rec is None or rec.get("config_hash") != config_hash:
+                stale.append(path)
+    if overwrite:
+        return stale
+    differs = []
+    if recorded is not None and recorded != config:
+        for key in sorted(set(recorded) | set(config)):
+            if recorded.get(key) != config.get(key):
+                differs.append(f"{key}: {json.dumps(recorded.get(key))} there, {json.dumps(config.get(key))} now")
+    elif stale and any(load_result(p) is not None for p in stale):
+        differs.append(f"{len(stale)} result file(s) of other settings, e.g. {stale[0].name}")
+    if differs:
+        raise ValueError(f"out_dir {str(out)!r} holds a run with other settings ({'; '.join(differs[:6])}); "
+                         "its results would be replaced: use another out_dir, or overwrite=True (--overwrite) "
+                         "to replace them")
+    return stale
+
+
 def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) -> Path:
     status = {}
     for item_id in ids:
@@ -498,8 +621,67 @@ def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) ->
         else:
             status[item_id] = rec.get("status", "missing")
     counts = {k: sum(v == k for v in status.values()) for k in ("ok", "error", "missing")}
+    _write_results_table(out, res_dir, [i for i in ids if status[i] != "missing"])
     return atomic_write_json(out / "summary.json", {"config": config, "config_hash": config_hash,
                                                     "counts": counts, "status": status})
+
+
+def _write_results_table(out: Path, res_dir: Path, ids) -> None:
+    """``results.md`` (one row per input of this run: status, target, AUC-Le, AUC-Mo, value, forward passes,
+    how the search stopped; then means over the finished inputs) and ``results.png`` (the mean LeRF and
+    MoRF deletion curves with their interquartile bands)."""
+    rows, curves, ok = [], [], []
+    for item_id in ids:
+        rec = load_result(res_dir / f"{item_id}.json") or {}
+        r = rec.get("result") or {}
+        if rec.get("status") == "ok":
+            ok.append(r)
+            rows.append(f"| {item_id} | ok | {r.get('target', rec.get('target'))} | {r.get('auc_le', float('nan')):.5g} | "
+                        f"{r.get('auc_mo', float('nan')):.5g} | {r.get('value', float('nan')):.5g} | "
+                        f"{(r.get('counters') or {}).get('forward_passes', '')} | {(r.get('solver') or {}).get('stopped', '')} |")
+            c = r.get("curves") or {}
+            if "lerf_deletion" in c and "morf_deletion" in c:
+                curves.append((np.asarray(c["lerf_deletion"], float), np.asarray(c["morf_deletion"], float)))
+        else:
+            message = str((rec.get("error") or {}).get("message", "")).replace("|", "/").splitlines()[:1]
+            rows.append(f"| {item_id} | error | {rec.get('target')} | | | | | {''.join(message)[:80]} |")
+    lines = ["# explain-dataset results", "",
+             "AUC-Le (higher is better), AUC-Mo (lower is better) and the objective's value in the paper's sign; "
+             "one file per input under results/.", "",
+             "| input | status | target | AUC-Le | AUC-Mo | value | forward passes | stopped |",
+             "|---|---|---|---|---|---|---|---|", *rows, ""]
+    if ok:
+        mean = {k: float(np.mean([r.get(k, np.nan) for r in ok])) for k in ("auc_le", "auc_mo", "value")}
+        lines += [f"Mean over {len(ok)} finished input(s): AUC-Le {mean['auc_le']:.5g}, AUC-Mo {mean['auc_mo']:.5g}, "
+                  f"value {mean['value']:.5g}.", ""]
+    atomic_write_bytes(out / "results.md", "\n".join(lines).encode())
+    lengths = {len(le) for le, _ in curves}
+    if len(lengths) == 1:  # one t: the curves can be averaged
+        _plot_mean_curves(curves, out / "results.png")
+
+
+def _plot_mean_curves(curves, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    le = np.stack([c[0] for c in curves])
+    mo = np.stack([c[1] for c in curves])
+    k = np.arange(le.shape[1])
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for data, colour, label in ((le, "tab:blue", "LeRF deletion (least important first)"),
+                                (mo, "tab:red", "MoRF deletion (most important first)")):
+        ax.plot(k, data.mean(axis=0), color=colour, label=f"{label}, mean")
+        ax.fill_between(k, *np.percentile(data, [25, 75], axis=0), color=colour, alpha=0.2)
+    ax.set_xlabel("features deleted k")
+    ax.set_ylabel("D (model output)")
+    ax.set_title(f"deletion curves over {len(curves)} input(s) (bands: 25-75 %)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
 
 
 def comparable(record: dict) -> dict:

@@ -119,7 +119,9 @@ def plot_overlay(source, heatmap=None, *, ax=None, path=None, title: str | None 
         ax.set_title(title, fontsize=9)
     if colorbar:
         cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        cb.set_label("importance ((rank+1)/t)^alpha", fontsize=8)
+        cb.solids.set_alpha(alpha)  # the bar's colours as blended in the overlay (the same alpha)
+        cb.set_ticks([0.0, 1.0], labels=["least\nimportant", "most\nimportant"], fontsize=7)
+        cb.set_label("((rank+1)/t)^alpha; numbers: rank+1, 1 = least important", fontsize=7)
     return _finish(fig, path)
 
 

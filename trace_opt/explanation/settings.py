@@ -149,8 +149,8 @@ class ExplainSettings:
         return as_budget(self.budget)
 
     def check_input(self, x):
-        """Check the settings that need the input ``x`` (features and reference built on it; nothing runs
-        the model) and return the resolved ``features`` (None becomes a 4 x 4 grid for inputs with 2 or
+        """Check the settings that need the input ``x`` (features and reference built on it, the solver's size
+        limits, ``Solver.check_size``; nothing runs the model) and return the resolved ``features`` (None becomes a 4 x 4 grid for inputs with 2 or
         more dims, one feature per column for a 1-D row)."""
         import numpy as np
         import torch
@@ -167,6 +167,13 @@ class ExplainSettings:
             feats = as_features(features, tuple(xt.shape))
             make_reference(self.reference, xt, feats, **self.reference_options,
                            seed=0 if self.seed is None else self.seed)
+            check_size = getattr(self.solver_object(), "check_size", None)
+            if check_size is not None:  # e.g. the exact solver at t = 49: refused here, not input by input
+                try:
+                    check_size(feats.t)
+                except ValueError as exc:
+                    raise ValueError(f"solver={self.solver if isinstance(self.solver, str) else 'the solver'!r} "
+                                     f"cannot take these inputs ({feats.t} features): {exc}") from None
         return features
 
     def result_config(self) -> dict:

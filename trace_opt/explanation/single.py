@@ -97,12 +97,50 @@ class Explanation:
     #: the searched trajectory's score in the search's own precision (equal to ``score`` for fp32)
     search_score: float | None = None
 
+    #: what ``load`` read (a loaded explanation has no oracle and no live ``Result``)
+    saved: dict | None = None
+
     @property
     def features(self):
+        if self.oracle is None:
+            raise ValueError("a loaded Explanation has no oracle, hence no features; its heatmap has their shape")
         return self.oracle.features
+
+    @classmethod
+    def load(cls, path) -> "Explanation":
+        """An explanation written by ``save`` (or a ``results/<id>.json`` record of ``explain_dataset``, whose
+        ``"result"`` it reads): trajectory, score, value, objective, output, target, curves, heatmap and
+        counters as saved; ``result`` is the solver's record as a dict, ``oracle`` is None (no model is
+        loaded). ``to_dict`` returns what was saved. A ValueError names the file when it is not one."""
+        import json
+        from pathlib import Path
+
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"path {str(path)!r} could not be read as a saved explanation: {exc}") from None
+        if isinstance(d, dict) and isinstance(d.get("result"), dict) and "trajectory" not in d:
+            d = d["result"]  # an explain_dataset record
+        need = ("objective", "output", "target", "trajectory", "score", "value", "curves", "counters", "solver")
+        missing = [k for k in need if not isinstance(d, dict) or k not in d]
+        if missing:
+            raise ValueError(f"path {str(path)!r} is not a saved explanation (Explanation.save): it lacks {missing}")
+        c = d["curves"]
+        curves = Curves(*(np.asarray(c[k], dtype=np.float64) for k in
+                          ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")))
+        return cls(trajectory=np.asarray(d["trajectory"], dtype=np.int64), score=float(d["score"]),
+                   value=float(d["value"]), objective=d["objective"], output=d["output"], target=d["target"],
+                   curves=curves, heatmap=np.asarray(d.get("heatmap", []), dtype=np.float64),
+                   counters=d["counters"], result=d["solver"], oracle=None,
+                   precision=d.get("precision", "fp32"), search_score=d.get("search_score"), saved=d)
 
     def to_dict(self, heatmap: bool = False) -> dict:
         """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``)."""
+        if self.saved is not None:  # a loaded explanation: what was saved
+            d = dict(self.saved)
+            if not heatmap:
+                d.pop("heatmap", None)
+            return d
         d = {"objective": self.objective, "output": self.output, "target": self.target,
                 "t": int(self.oracle.t), "trajectory": self.trajectory.tolist(), "score": self.score,
                 "value": self.value, "auc_le": self.curves.auc_le, "auc_mo": self.curves.auc_mo,

@@ -344,7 +344,10 @@ def load_model_and_data(model_name: str, data_name: str | None):
         raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
                          f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})")
     model, default_data = load_model(model_name)
-    return model, load_inputs(data_name or default_data)
+    data_name = data_name or default_data
+    X = load_inputs(data_name)
+    check_model_takes(model, X, f"--model {model_name!r}", f"--data {data_name!r}")
+    return model, X
 
 
 def load_model(model_name: str):
@@ -365,8 +368,13 @@ def load_model(model_name: str):
         else:
             model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
     except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which argument
+        hint = ""
+        if isinstance(exc, (AttributeError, ModuleNotFoundError, ImportError)):
+            hint = ("; a module saved with torch.save(module) is a pickle that needs its class importable "
+                    "here (a class defined in your own script is not): save it as TorchScript instead, "
+                    "torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace), which loads anywhere")
         raise ValueError(f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
-                         f"file: {type(exc).__name__}: {exc}") from None
+                         f"file: {type(exc).__name__}: {exc}{hint}") from None
     if isinstance(model, dict):
         raise ValueError(f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
                          "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)")
@@ -385,14 +393,38 @@ def load_inputs(data_name: str):
             arr = np.load(data_name, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - not a .npy array file
             raise ValueError(f"--data {data_name!r} could not be read as a .npy array: {exc}") from None
-        if arr.ndim < 2 or len(arr) == 0 or not np.issubdtype(arr.dtype, np.number):
+        if arr.ndim < 2 or len(arr) == 0 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
+                or np.iscomplexobj(arr):
             raise ValueError(f"--data {data_name!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
-                             "expected numbers with the inputs along axis 0 (at least 2 dims: N x ...)")
+                             "expected real numbers with the inputs along axis 0 (at least 2 dims: N x ...)")
+        bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1).astype(np.float64)).all(axis=1))
+        if bad.size:
+            raise ValueError(f"--data {data_name!r}: input{'s' if bad.size > 1 else ''} "
+                             f"{', '.join(map(str, bad[:10]))}{' ...' if bad.size > 10 else ''} "
+                             f"({bad.size} of {len(arr)}) hold NaN or infinite values; remove or fix them")
         X = torch.as_tensor(arr).float()
     else:
         raise ValueError(f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)} or an "
                          "existing .npy file")
     return X
+
+
+def check_model_takes(model, X, model_name: str = "model", data_name: str = "inputs") -> None:
+    """One forward pass on the first input, before any work: a model that rejects the inputs' shape
+    (or returns no (1, n_classes) scores) is a ValueError naming both, not a traceback at input 0."""
+    x = X[:1]
+    try:
+        with torch.no_grad():
+            y = model(x)
+    except Exception as exc:  # noqa: BLE001 - whatever the model raises: say which arguments disagree
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"{model_name} cannot take the inputs of {data_name} (each of shape "
+                         f"{tuple(X.shape[1:])}, sent as a batch of shape {tuple(x.shape)}): {type(exc).__name__}: "
+                         f"{first[:300]}; give inputs of the shape the model expects") from None
+    if not isinstance(y, torch.Tensor) or y.dim() != 2 or y.shape[0] != 1:
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"{model_name} returned {shape} for a batch of one input of {data_name}; expected "
+                         "(batch, n_classes) scores")
 
 
 def write_shipped_weights(directory=None) -> dict:

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int
+from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int, check_real
 from trace_opt.core.features import as_features
 from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
@@ -143,6 +143,7 @@ class ModelOracle(Oracle):
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.pad_multiple = check_positive_int("pad_multiple", pad_multiple)
         self.device = as_device(device)
+        check_real("x", x)
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         if x.dim() < 1 or x.numel() < 2:
@@ -301,6 +302,7 @@ class CallableOracle(Oracle):
         self.output = check_choice("output", output, CALLABLE_OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.fn = fn
+        check_real("x", x)
         check_finite_array("x", x)  # before the probe pass
         xa = np.asarray(x, dtype=np.float64)
         if xa.ndim < 1 or xa.size < 2:
@@ -327,6 +329,7 @@ class CallableOracle(Oracle):
             target = _check_target(target, self.n_classes, "column")
         else:
             raise ValueError(f"fn must return shape (B,) or (B, n_classes) for a batch of B inputs; got {probe.shape} for B=1")
+        self._columns = probe.shape[1:]  # every later call must return the same columns
         self.target = None if target is None else int(target)
         self._record_probe(self._select(probe))
 
@@ -342,6 +345,10 @@ class CallableOracle(Oracle):
         scores = np.asarray(self.fn(self.masked_inputs(masks)))
         self.batches += 1
         _check_rows(scores.shape, len(masks), "fn")
+        if scores.shape[1:] != self._columns:
+            raise ValueError(f"fn returned scores of shape {scores.shape} for a batch of {len(masks)}, but "
+                             f"{(1, *self._columns)} for the first input: a model must return the same number of "
+                             "columns (classes) on every call")
         return self._select(scores).reshape(-1)
 
 
@@ -361,6 +368,7 @@ def make_oracle(model, x, target=None, *, features=None, reference="zeros", outp
     ``reference`` and ``reference_options`` as for ``make_reference``. Each oracle runs one probe pass on
     x (D({}), counted) when it is built.
     """
+    check_real("x", x)  # None or complex: refused before any conversion
     if isinstance(model, torch.nn.Module):
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
         return ModelOracle(model, xt, target, features=4 if features is None else features, reference=reference,
