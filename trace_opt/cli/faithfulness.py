@@ -11,12 +11,15 @@ def add_faithfulness_parser(sub) -> None:
 
     p = sub.add_parser("faithfulness", help="faithfulness tests outside the optimised deletion curves (digits8)",
                        description="Runs the parts named by --parts (resuming from OUT's caches) and writes OUT/report.md.")
-    p.add_argument("--out", type=Path, default=Path("reports/faithfulness"), metavar="DIR")
+    p.add_argument("--out", type=Path, default=Path("reports/faithfulness"), metavar="DIR",
+                   help="output folder; reruns resume from its caches (default: reports/faithfulness)")
     p.add_argument("--parts", nargs="+", default=["metrics", "model-tests", "roar"],
-                   choices=["metrics", "model-tests", "roar", "report"])
+                   choices=["metrics", "model-tests", "roar", "report"],
+                   help="the parts run (default: metrics model-tests roar; the report is written after any)")
     p.add_argument("--n", type=int_at_least(1), default=50, help="inputs for the per-input metrics (default 50)")
     p.add_argument("--n-model-tests", type=int_at_least(3), default=12, help="generated samples per test (default 12)")
-    p.add_argument("--sa-iterations", type=int_at_least(1), default=2000)
+    p.add_argument("--sa-iterations", type=int_at_least(1), default=2000,
+                   help="SA iterations K of the TRACE runs (default: 2000)")
     p.set_defaults(func=run)
 
 
