@@ -1,0 +1,444 @@
+"""``surrogate``: model-based search. A cheap model of D is fitted to the sets the solve has seen, searched
+without forward passes, and the real oracle is asked only to check what the model proposes.
+
+Why it works here: the objective is a chain sum over prefix sets (DESIGN.md section 2) and the bundled
+models are mostly additive (R^2 ~0.9), so a ridge regression of D on the set's indicator vector (the
+additive part, as KernelSHAP's weighted regression finds it from random coalitions) already ranks the
+features well; the chain structure then lets the real checks be local and exact:
+
+1. **Design**: ``samples`` random coalitions S of uniformly drawn sizes, each with its complement
+   (le-mo reads both), plus {} and all (KernelSHAP-like paired sampling).
+2. **Fit**: ridge regression ``D(S) ~ b + sum_i w_i z_i (+ selected pairwise terms z_i z_j)`` on every
+   set seen so far (random coalitions and evaluated chain sets).
+3. **Propose**: the *hybrid* set function (the real D where it is known, the model elsewhere) is searched
+   with exact window moves (``window_descent`` on a ``SetFunctionOracle``: no forward pass). For an
+   additive model the first proposal is the sort by w (the exact optimum of le, mo and le-mo).
+4. **Check**: the proposal and the incumbent share some prefix sets; between two shared ones the
+   proposal's segment can replace the incumbent's independently of the rest (the chain sum splits
+   there). Each segment whose predicted gain is positive is evaluated on the real oracle (its new prefix
+   sets only: at most 2 per position for le-mo, cached sets are free) and kept if its **real** gain is
+   positive. New sets go into the fit, and the loop repeats from 2.
+5. **Diversify**: when the hybrid search proposes nothing new, the incumbent is kicked (random
+   transpositions) and searched again; after ``patience`` fruitless kicks the rest of the budget goes to
+   exact window moves on the real oracle (``window_descent``), whose result is exact for each window.
+
+Every reported trajectory is fully evaluated on the real oracle; requests are trimmed to the budget
+before they are made (a segment that does not fit is skipped), so the budget is never exceeded and the
+best so far is always a real, scored trajectory.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from neighbourhoods import get_neighbourhood
+from trace_opt.core.budget import BudgetExhausted
+from trace_opt.core.oracle import SetFunctionOracle
+from trace_opt.core.problem import TraceProblem, ranks_of
+from trace_opt.core.validation import check_positive_float, check_positive_int
+
+from ._common import check_window_option, window_descent
+from .base import Solver, register
+
+
+def remaining_passes(oracle) -> float:
+    """Forward passes the oracle's current limits still allow (inf without a pass limit)."""
+    limit = oracle.limits.forward_passes
+    return np.inf if limit is None else max(0, limit - oracle.forward_passes)
+
+
+class _Known:
+    """The D values this solve has seen, by exact set key (what the surrogate is fitted to)."""
+
+    def __init__(self, oracle):
+        self.oracle = oracle
+        self.index: dict = {}
+        self.masks: list[np.ndarray] = []
+        self.values: list[float] = []
+
+    def __len__(self):
+        return len(self.values)
+
+    def keys(self, masks: np.ndarray) -> list:
+        keys = self.oracle.keys_of(masks)
+        return keys.tolist() if isinstance(keys, np.ndarray) else keys
+
+    def lookup(self, masks: np.ndarray) -> np.ndarray:
+        """Known values of the rows of ``masks``, NaN where unknown."""
+        get = self.index.get
+        return np.array([self.values[i] if (i := get(k)) is not None else np.nan for k in self.keys(masks)],
+                        dtype=np.float64)
+
+    def unknown(self, masks: np.ndarray) -> np.ndarray:
+        """Rows of ``masks`` (first occurrence of each set) whose value is not known."""
+        seen, rows = set(), []
+        for r, k in enumerate(self.keys(masks)):
+            if k not in self.index and k not in seen:
+                seen.add(k)
+                rows.append(r)
+        return np.array(rows, dtype=np.int64)
+
+    def add(self, masks: np.ndarray, values: np.ndarray) -> None:
+        for k, m, v in zip(self.keys(masks), masks, np.asarray(values, dtype=np.float64).tolist()):
+            if k not in self.index:
+                self.index[k] = len(self.values)
+                self.masks.append(m.copy())
+                self.values.append(v)
+
+    def arrays(self):
+        return np.array(self.masks, dtype=bool).reshape(-1, self.oracle.t), np.array(self.values)
+
+
+class _Model:
+    """Ridge regression of D on ``[1, z, z_i z_j for the selected pairs]`` (z: the set's indicators)."""
+
+    def __init__(self, t: int, pairs: np.ndarray, ridge: float):
+        self.t = t
+        self.pairs = pairs  # (m, 2) feature pairs with an interaction term
+        self.ridge = ridge
+        self.coef = np.zeros(1 + t + len(pairs))
+
+    def features(self, masks: np.ndarray) -> np.ndarray:
+        z = masks.astype(np.float64)
+        cols = [np.ones((len(z), 1)), z]
+        if len(self.pairs):
+            cols.append(z[:, self.pairs[:, 0]] * z[:, self.pairs[:, 1]])
+        return np.concatenate(cols, axis=1)
+
+    def fit(self, masks: np.ndarray, y: np.ndarray) -> "_Model":
+        X = self.features(masks)
+        scale = float(np.std(y)) or 1.0
+        yc = (y - y.mean()) / scale
+        Xc = X.copy()
+        Xc[:, 1:] -= X[:, 1:].mean(axis=0)  # the intercept is not penalised
+        n = max(len(y), 1)
+        G = Xc[:, 1:].T @ Xc[:, 1:] + self.ridge * n * np.eye(X.shape[1] - 1)
+        beta = np.linalg.solve(G, Xc[:, 1:].T @ yc) * scale
+        self.coef = np.concatenate([[y.mean() - X[:, 1:].mean(axis=0) @ beta], beta])
+        resid = y - X @ self.coef
+        self.r2 = 1.0 - float(resid @ resid) / max(float(((y - y.mean()) ** 2).sum()), 1e-300)
+        self.resid = resid
+        self.rmse = float(np.sqrt(np.mean(resid ** 2))) if len(resid) else 0.0
+        return self
+
+    def predict(self, masks: np.ndarray) -> np.ndarray:
+        return self.features(masks) @ self.coef
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The additive part w (D's change when feature i is deleted)."""
+        return self.coef[1:1 + self.t]
+
+
+def _select_pairs(masks: np.ndarray, resid: np.ndarray, m: int) -> np.ndarray:
+    """The m feature pairs whose product z_i z_j correlates most with the additive fit's residual."""
+    t = masks.shape[1]
+    if m <= 0 or len(resid) < 3:
+        return np.zeros((0, 2), dtype=np.int64)
+    z = masks.astype(np.float64)
+    zc = z - z.mean(axis=0)
+    r = resid - resid.mean()
+    # the product's residual correlation, approximated by E[r zi zj] (features centred): r-weighted Gram
+    score = np.abs((zc * r[:, None]).T @ zc) / len(r)
+    iu = np.triu_indices(t, k=1)
+    flat = score[iu]
+    best = np.argsort(-flat, kind="stable")[:m]
+    return np.stack([iu[0][best], iu[1][best]], axis=1).astype(np.int64)
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+@register("surrogate")
+class SurrogateSearch(Solver):
+    """Model-based search: fit a cheap model of D, search it for free, spend passes only to check.
+
+    Parameters
+    ----------
+    samples : random coalitions (each with its complement: 2 sets per sample) of the initial design.
+        ``"auto"``: ``sample_share`` of the forward-pass budget (at most 8t samples; 4t without a pass
+        budget). 0: no random design (the first fit then needs the first evaluated chain: the
+        single-feature order is used).
+    sample_share : share of the budget spent on the random design when ``samples="auto"``.
+    interactions : pairwise terms z_i z_j in the model, chosen by their correlation with the additive
+        fit's residual (0: additive model). ``"auto"``: t // 2 once at least 8t sets are known, else 0.
+    ridge : ridge penalty per known set (relative to D's standardised scale).
+    window : width of the exact window moves that search the hybrid function (2^w sets per move, no
+        forward passes) and that polish on the real oracle at the end.
+    kicks : random transpositions per kick (diversification when the model proposes nothing new).
+    patience : consecutive kicks without an improvement before the rest of the budget goes to exact
+        window moves on the real oracle (None: kick until the budget ends).
+    max_rounds : rounds of fit / propose / check at most (each round is one iteration).
+    """
+
+    def __init__(self, samples="auto", sample_share: float = 0.2, interactions="auto", ridge: float = 1e-3,
+                 window: int = 6, kicks: int = 3, patience: int | None = 30, max_rounds: int = 500,
+                 optimism: float = 1.0):
+        self.optimism = check_positive_float("optimism", optimism, allow_zero=True)
+        if samples != "auto":
+            samples = check_positive_int("samples", samples, minimum=0)
+        self.samples = samples
+        share = sample_share
+        if not (isinstance(share, numbers.Real) and not isinstance(share, bool) and 0 <= share < 1):
+            raise ValueError(f"sample_share={sample_share!r} is not valid; expected a number in [0, 1)")
+        self.sample_share = float(share)
+        if interactions != "auto":
+            interactions = check_positive_int("interactions", interactions, minimum=0)
+        self.interactions = interactions
+        self.ridge = check_positive_float("ridge", ridge)
+        self.window = check_window_option("window", window, maximum=12)
+        self.kicks = check_positive_int("kicks", kicks)
+        self.patience = check_positive_int("patience", patience, allow_none=True)
+        self.max_rounds = check_positive_int("max_rounds", max_rounds)
+
+    def _progress_total(self, problem):
+        return self.max_rounds
+
+    # ------------------------------------------------------------------ real evaluations
+    def _ensure(self, masks: np.ndarray, all_or_nothing: bool = True) -> bool:
+        """Make the D values of the rows of ``masks`` known (one oracle batch). Returns False, spending
+        nothing, when the unknown ones do not fit the budget (``all_or_nothing``) or evaluates the ones
+        that fit."""
+        rows = self._known.unknown(masks)
+        if len(rows) == 0:
+            return True
+        left = remaining_passes(self._oracle)
+        complete = len(rows) <= left
+        if not complete:
+            if all_or_nothing or left <= 0:
+                return False
+            rows = rows[:int(left)]
+        vals = self._oracle.evaluate(masks[rows])
+        self._known.add(masks[rows], vals)
+        return complete
+
+    def _c_known(self, masks: np.ndarray) -> np.ndarray:
+        """Real c of sets whose D values are known (no new forward pass for a standard problem)."""
+        if not self._problem.standard_objective:
+            return self._problem.c_values(masks)
+        obj = self._problem.objective
+        return obj.from_values(self._known.lookup(obj.request_masks(masks)), len(masks))
+
+    def _real_c(self, masks: np.ndarray) -> np.ndarray | None:
+        """Real c of the rows of ``masks``, or None (nothing spent) if their unknown sets do not fit."""
+        if not self._ensure(self._problem.objective.request_masks(masks)):
+            return None
+        return self._c_known(masks)
+
+    # ------------------------------------------------------------------ surrogate
+    def _fit(self, t: int):
+        masks, y = self._known.arrays()
+        model = _Model(t, np.zeros((0, 2), dtype=np.int64), self.ridge).fit(masks, y)
+        m = self.interactions
+        if m == "auto":
+            m = t // 2 if len(y) >= 8 * t else 0
+        if m > 0:
+            pairs = _select_pairs(masks, model.resid, m)
+            model = _Model(t, pairs, self.ridge).fit(masks, y)
+        self._model = model
+        return model
+
+    def _propose(self, sigma: np.ndarray, t: int) -> np.ndarray:
+        """A window-optimal trajectory of the hybrid function, from sigma (no forward pass)."""
+        w = min(self.window, t)
+        return window_descent(self._hybrid, sigma, w)[0]
+
+    # ------------------------------------------------------------------ segments
+    @staticmethod
+    def _segments(inc: np.ndarray, cand: np.ndarray) -> list[tuple[int, int]]:
+        """Position ranges [a, b) where cand differs from inc between two shared prefix sets
+        (P_a and P_b equal in both): each can replace inc's independently."""
+        t = len(inc)
+        ri, rc = ranks_of(inc), ranks_of(cand)
+        ks = np.arange(t + 1)[:, None]
+        shared = np.flatnonzero(((ri[None, :] < ks) == (rc[None, :] < ks)).all(axis=1))
+        return [(int(a), int(b)) for a, b in zip(shared[:-1], shared[1:]) if b - a >= 2]
+
+    def _check(self, run, cand: np.ndarray) -> int:
+        """Evaluate cand's segments that the hybrid function predicts to improve on the incumbent,
+        best predicted first; keep those that really improve. Returns the number kept."""
+        inc, chain = self._sigma, self._chain
+        problem = self._problem
+        segs = self._segments(inc, cand)
+        if not segs:
+            return 0
+        pred_cand = self._hybrid.chain(cand)
+        gains = [(float(pred_cand[a + 1:b].sum() - chain[a + 1:b].sum()), a, b) for a, b in segs]
+        kept = 0
+        for gain, a, b in sorted(gains, key=lambda g: -g[0]):
+            if gain <= 1e-12 * (1.0 + abs(self._score)):
+                break
+            new = inc.copy()
+            new[a:b] = cand[a:b]
+            masks = problem.prefix_masks(new, np.arange(a + 1, b))
+            c = self._real_c(masks)
+            self._checked += 1
+            if c is None:  # does not fit the budget: try smaller segments
+                continue
+            delta = float(c.sum() - chain[a + 1:b].sum())
+            if delta > 1e-12 * (1.0 + abs(self._score)):
+                inc = new
+                chain = chain.copy()
+                chain[a + 1:b] = c
+                self._score = float(chain.sum())
+                run.report(inc, self._score)
+                kept += 1
+        self._sigma, self._chain = inc, chain
+        return kept
+
+    # ------------------------------------------------------------------ search
+    def _design(self, t: int, budget_passes: float) -> int:
+        if self.samples != "auto":
+            return self.samples
+        if not np.isfinite(budget_passes):
+            return 4 * t
+        return int(min(8 * t, max(2, round(self.sample_share * budget_passes / 2))))
+
+    def _search(self, problem, run):
+        t = problem.t
+        oracle = self._oracle = problem.oracle
+        self._problem = problem
+        self._known = _Known(oracle)
+        self._checked = 0
+        rng = run.rng
+        run.info.update(rounds=0, kicks=0, segments_checked=0, segments_kept=0)
+        try:
+            self._run(problem, run, t, rng)
+        finally:
+            run.info["segments_checked"] = self._checked
+            run.info["known_sets"] = len(self._known)
+            if getattr(self, "_model", None) is not None:
+                run.info["model_r2"] = float(self._model.r2)
+                run.info["model_pairs"] = int(len(self._model.pairs))
+
+    def _hybrid_c(self, masks: np.ndarray) -> np.ndarray:
+        """c of the rows of ``masks`` from the hybrid function (real D where known, the model elsewhere)."""
+        obj = self._problem.objective
+        req = obj.request_masks(masks)
+        vals = self._known.lookup(req)
+        miss = np.isnan(vals)
+        if miss.any():
+            vals[miss] = self._model.predict(req[miss])
+        c = obj.from_values(vals, len(masks))
+        if self.optimism > 0 and miss.any():  # an unseen set may be better than predicted (UCB)
+            c = c + self.optimism * self._model.rmse * miss.reshape(-1, len(masks)).sum(axis=0)
+        return c
+
+    def _lazy_greedy(self, run, t: int) -> np.ndarray | None:
+        """Greedy on the objective, checking only the hybrid's best candidate per step: its unknown sets
+        are evaluated until the hybrid's argmax is a known value (the real argmax if the model never
+        overrates an unseen candidate). None when the budget ends first (the order completed by the
+        model stays the fallback)."""
+        deleted = np.zeros(t, dtype=bool)
+        placed: list[int] = []
+        obj = self._problem.objective
+        for _ in range(t - 1):
+            remaining = np.flatnonzero(~deleted)
+            masks = np.repeat(deleted[None, :], len(remaining), axis=0)
+            masks[np.arange(len(remaining)), remaining] = True
+            while True:
+                c = self._hybrid_c(masks)
+                best = int(np.argmax(c))
+                if not self._known.unknown(obj.request_masks(masks[best:best + 1])).size:
+                    break
+                if not self._ensure(obj.request_masks(masks[best:best + 1])):
+                    rest = remaining[np.argsort(-self._model.weights[remaining], kind="stable")]
+                    run.fallback(np.array(placed + rest.tolist(), dtype=np.int64))
+                    return None
+            choice = int(remaining[best])
+            deleted[choice] = True
+            placed.append(choice)
+            self._fit(t)
+        placed.append(int(np.flatnonzero(~deleted)[0]))
+        return np.array(placed, dtype=np.int64)
+
+    def _lazy_window(self, run, a: int, w: int) -> bool:
+        """The best reordering of positions a..a+w-1 of the incumbent by DP on the hybrid function,
+        evaluating the unknown sets of the DP's chain until it is all known (then it is a real order at
+        least as good as the current one). Returns True if the incumbent improved."""
+        from . import kernels
+        sigma, problem = self._sigma, self._problem
+        t = problem.t
+        win = sigma[a:a + w]
+        n = 1 << w
+        masks = np.zeros((n, t), dtype=bool)
+        masks[:, sigma[:a]] = True
+        masks[:, win] = ((np.arange(n)[:, None] >> np.arange(w)[None, :]) & 1).astype(bool)
+        obj = problem.objective
+        for _ in range(n):
+            order, _best = kernels.chain_dp(self._hybrid_c(masks))
+            keys = np.cumsum(np.left_shift(1, order))[:-1]  # the chain's inner sets P_(a+1)..P_(a+w-1)
+            req = obj.request_masks(masks[keys])
+            if not self._known.unknown(req).size:
+                break
+            self._checked += 1
+            if not self._ensure(req):
+                return False
+            self._fit(t)
+        new = sigma.copy()
+        new[a:a + w] = win[order]
+        c = self._c_known(masks[keys])
+        delta = float(c.sum() - self._chain[a + 1:a + w].sum())
+        if delta > 1e-12 * (1.0 + abs(self._score)):
+            self._sigma = new
+            self._chain = self._chain.copy()
+            self._chain[a + 1:a + w] = c
+            self._score = float(self._chain.sum())
+            run.report(new, self._score)
+            return True
+        return False
+
+    def _lazy_descent(self, run, t: int) -> None:
+        w = min(self.window, t)
+        starts = list(range(0, t - w + 1, max(1, w // 2)))
+        if starts[-1] != t - w:
+            starts.append(t - w)
+        improved = True
+        while improved:
+            improved = False
+            for a in starts:
+                run.tick()
+                improved |= self._lazy_window(run, a, w)
+
+    def _run(self, problem, run, t, rng):
+        full, empty = np.ones((1, t), dtype=bool), np.zeros((1, t), dtype=bool)
+        n = self._design(t, remaining_passes(self._oracle))
+        run.info["samples"] = n
+        # design: {} and all first, then paired random coalitions of uniform sizes
+        self._ensure(np.concatenate([empty, full]), all_or_nothing=False)
+        if n:
+            sizes = rng.integers(1, t, size=n)
+            order = np.argsort(rng.random((n, t)), axis=1)
+            masks = np.arange(t)[None, :] < sizes[:, None]
+            masks = np.take_along_axis(masks, np.argsort(order, axis=1), axis=1)
+            self._ensure(np.concatenate([masks, ~masks]), all_or_nothing=False)
+        run.info["design_forward_passes"] = run.passes_used
+        model = self._fit(t)
+        run.fallback(np.argsort(-model.weights, kind="stable").astype(np.int64))
+        sigma = self._lazy_greedy(run, t)
+        if sigma is None:
+            return
+        c = self._real_c(problem.prefix_masks(sigma, np.arange(t + 1)))
+        if c is None:
+            run.fallback(sigma)
+            return
+        self._sigma, self._chain, self._score = sigma, c, float(c.sum())
+        run.report(sigma, self._score)
+        run.info["start_forward_passes"] = run.passes_used
+        self._lazy_descent(run, t)
+        nb = get_neighbourhood("complete", t)
+        best_sigma, best_chain, best_score = self._sigma, self._chain, self._score
+        while True:  # iterated local search: kick the best, descend lazily, keep the better
+            run.info["kicks"] += 1
+            kicked = best_sigma.copy()
+            for _ in range(self.kicks):
+                kicked = nb.propose(kicked, rng)[0]
+            c = self._real_c(problem.prefix_masks(kicked, np.arange(t + 1)))
+            if c is None:
+                return
+            self._sigma, self._chain, self._score = kicked, c, float(c.sum())
+            self._lazy_descent(run, t)
+            if self._score > best_score:
+                best_sigma, best_chain, best_score = self._sigma, self._chain, self._score
