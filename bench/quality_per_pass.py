@@ -251,7 +251,7 @@ def markdown(out: dict, summary: dict, goal: dict | None) -> str:
             cells.append("" if r is None else f"{r['median']:.5f} [{r['q1']:.4f}, {r['q3']:.4f}] "
                          f"({r['reached_reference']}/{r['n']})")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    top = max(budgets) if budgets else None
+    top = max(budgets) if budgets else 0
     lines += ["", f"## Forward passes to reach a share of the best known (largest-budget run, {top:,} passes; "
               "median over runs, '-' when fewer than half reach it; in brackets the runs that reach it)", "",
               "| solver | 99 % | 99.9 % | 100 % (1e-4) |", "|---|---:|---:|---:|"]

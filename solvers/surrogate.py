@@ -33,13 +33,17 @@ import numbers
 import numpy as np
 
 from neighbourhoods import get_neighbourhood
-from trace_opt.core.budget import BudgetExhausted
-from trace_opt.core.oracle import SetFunctionOracle
-from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.validation import check_positive_float, check_positive_int
 
-from ._common import check_window_option, window_descent
+from . import kernels
+from ._common import check_window_option
 from .base import Solver, register
+
+
+def _check_share(name: str, value) -> float:
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value < 1):
+        raise ValueError(f"{name}={value!r} is not valid; expected a number in [0, 1)")
+    return float(value)
 
 
 def remaining_passes(oracle) -> float:
@@ -147,60 +151,53 @@ def _select_pairs(masks: np.ndarray, resid: np.ndarray, m: int) -> np.ndarray:
     return np.stack([iu[0][best], iu[1][best]], axis=1).astype(np.int64)
 
 
-class _OutOfBudget(Exception):
-    pass
-
-
 @register("surrogate")
 class SurrogateSearch(Solver):
     """Model-based search: fit a cheap model of D, search it for free, spend passes only to check.
 
     Parameters
     ----------
-    samples : random coalitions (each with its complement: 2 sets per sample) of the initial design.
-        ``"auto"``: ``sample_share`` of the forward-pass budget (at most 8t samples; 4t without a pass
-        budget). 0: no random design (the first fit then needs the first evaluated chain: the
-        single-feature order is used).
+    samples : random coalitions of the initial design, each evaluated with its complement (2 sets per
+        sample). ``"auto"``: ``sample_share`` of the forward-pass budget (at most 8t samples; 4t without a
+        pass budget). 0: no random design (the first fit sees only {} and all).
     sample_share : share of the budget spent on the random design when ``samples="auto"``.
-    interactions : pairwise terms z_i z_j in the model, chosen by their correlation with the additive
-        fit's residual (0: additive model). ``"auto"``: t // 2 once at least 8t sets are known, else 0.
-    ridge : ridge penalty per known set (relative to D's standardised scale).
-    window : width of the exact window moves that search the hybrid function (2^w sets per move, no
-        forward passes) and that polish on the real oracle at the end.
-    kicks : random transpositions per kick (diversification when the model proposes nothing new).
-    patience : consecutive kicks without an improvement before the rest of the budget goes to exact
-        window moves on the real oracle (None: kick until the budget ends).
-    max_rounds : rounds of fit / propose / check at most (each round is one iteration).
+    interactions : pairwise terms z_i z_j in the model, the pairs whose product correlates most with the
+        additive fit's residual (0: additive model). ``"auto"``: t // 2 once at least 8t sets are known.
+    ridge : ridge penalty per known set (on D's standardised scale).
+    optimism : an unseen set's predicted c is raised by ``optimism`` times the model's RMS residual per
+        unseen D value it reads (an upper-confidence rule: the lazy steps then check the candidates the
+        model may underrate; 0: trust the model).
+    window : w of the lazy window moves (DP over the window's 2^w sets on the hybrid function).
+    kicks : perturbation rounds after the first descent (as ``window-dp``): ``kick_moves`` random
+        transpositions of the best trajectory, a lazy descent, keep the better.
+    kick_moves : random transpositions per kick.
+    refit : refit the model once the known sets grew by this share since the last fit (0: after every
+        evaluation).
     """
 
     def __init__(self, samples="auto", sample_share: float = 0.2, interactions="auto", ridge: float = 1e-3,
-                 window: int = 6, kicks: int = 3, patience: int | None = 30, max_rounds: int = 500,
-                 optimism: float = 1.0):
-        self.optimism = check_positive_float("optimism", optimism, allow_zero=True)
+                 optimism: float = 1.0, window: int = 6, kicks: int = 50, kick_moves: int = 3,
+                 refit: float = 0.02, singles: bool = False):
+        self.singles = bool(singles)
         if samples != "auto":
             samples = check_positive_int("samples", samples, minimum=0)
         self.samples = samples
-        share = sample_share
-        if not (isinstance(share, numbers.Real) and not isinstance(share, bool) and 0 <= share < 1):
-            raise ValueError(f"sample_share={sample_share!r} is not valid; expected a number in [0, 1)")
-        self.sample_share = float(share)
+        self.sample_share = _check_share("sample_share", sample_share)
         if interactions != "auto":
             interactions = check_positive_int("interactions", interactions, minimum=0)
         self.interactions = interactions
         self.ridge = check_positive_float("ridge", ridge)
+        self.optimism = check_positive_float("optimism", optimism, allow_zero=True)
         self.window = check_window_option("window", window, maximum=12)
-        self.kicks = check_positive_int("kicks", kicks)
-        self.patience = check_positive_int("patience", patience, allow_none=True)
-        self.max_rounds = check_positive_int("max_rounds", max_rounds)
-
-    def _progress_total(self, problem):
-        return self.max_rounds
+        self.kicks = check_positive_int("kicks", kicks, minimum=0)
+        self.kick_moves = check_positive_int("kick_moves", kick_moves)
+        self.refit = _check_share("refit", refit)
 
     # ------------------------------------------------------------------ real evaluations
     def _ensure(self, masks: np.ndarray, all_or_nothing: bool = True) -> bool:
-        """Make the D values of the rows of ``masks`` known (one oracle batch). Returns False, spending
-        nothing, when the unknown ones do not fit the budget (``all_or_nothing``) or evaluates the ones
-        that fit."""
+        """Make the D values of the rows of ``masks`` known (one oracle batch). When the unknown ones do
+        not fit the budget: spend nothing and return False (``all_or_nothing``), or evaluate those that
+        fit. True when all are known afterwards."""
         rows = self._known.unknown(masks)
         if len(rows) == 0:
             return True
@@ -228,92 +225,23 @@ class SurrogateSearch(Solver):
         return self._c_known(masks)
 
     # ------------------------------------------------------------------ surrogate
-    def _fit(self, t: int):
+    def _fit(self, t: int, force: bool = False):
+        """Refit the model on every known set (when they grew by ``refit`` since the last fit, or ``force``)."""
+        n = len(self._known)
+        if not force and self._model is not None and n < self._fitted_on * (1.0 + self.refit) + 1:
+            return self._model
         masks, y = self._known.arrays()
         model = _Model(t, np.zeros((0, 2), dtype=np.int64), self.ridge).fit(masks, y)
         m = self.interactions
         if m == "auto":
             m = t // 2 if len(y) >= 8 * t else 0
         if m > 0:
-            pairs = _select_pairs(masks, model.resid, m)
-            model = _Model(t, pairs, self.ridge).fit(masks, y)
-        self._model = model
+            model = _Model(t, _select_pairs(masks, model.resid, m), self.ridge).fit(masks, y)
+        self._model, self._fitted_on = model, n
+        self._fits += 1
         return model
 
-    def _propose(self, sigma: np.ndarray, t: int) -> np.ndarray:
-        """A window-optimal trajectory of the hybrid function, from sigma (no forward pass)."""
-        w = min(self.window, t)
-        return window_descent(self._hybrid, sigma, w)[0]
-
-    # ------------------------------------------------------------------ segments
-    @staticmethod
-    def _segments(inc: np.ndarray, cand: np.ndarray) -> list[tuple[int, int]]:
-        """Position ranges [a, b) where cand differs from inc between two shared prefix sets
-        (P_a and P_b equal in both): each can replace inc's independently."""
-        t = len(inc)
-        ri, rc = ranks_of(inc), ranks_of(cand)
-        ks = np.arange(t + 1)[:, None]
-        shared = np.flatnonzero(((ri[None, :] < ks) == (rc[None, :] < ks)).all(axis=1))
-        return [(int(a), int(b)) for a, b in zip(shared[:-1], shared[1:]) if b - a >= 2]
-
-    def _check(self, run, cand: np.ndarray) -> int:
-        """Evaluate cand's segments that the hybrid function predicts to improve on the incumbent,
-        best predicted first; keep those that really improve. Returns the number kept."""
-        inc, chain = self._sigma, self._chain
-        problem = self._problem
-        segs = self._segments(inc, cand)
-        if not segs:
-            return 0
-        pred_cand = self._hybrid.chain(cand)
-        gains = [(float(pred_cand[a + 1:b].sum() - chain[a + 1:b].sum()), a, b) for a, b in segs]
-        kept = 0
-        for gain, a, b in sorted(gains, key=lambda g: -g[0]):
-            if gain <= 1e-12 * (1.0 + abs(self._score)):
-                break
-            new = inc.copy()
-            new[a:b] = cand[a:b]
-            masks = problem.prefix_masks(new, np.arange(a + 1, b))
-            c = self._real_c(masks)
-            self._checked += 1
-            if c is None:  # does not fit the budget: try smaller segments
-                continue
-            delta = float(c.sum() - chain[a + 1:b].sum())
-            if delta > 1e-12 * (1.0 + abs(self._score)):
-                inc = new
-                chain = chain.copy()
-                chain[a + 1:b] = c
-                self._score = float(chain.sum())
-                run.report(inc, self._score)
-                kept += 1
-        self._sigma, self._chain = inc, chain
-        return kept
-
-    # ------------------------------------------------------------------ search
-    def _design(self, t: int, budget_passes: float) -> int:
-        if self.samples != "auto":
-            return self.samples
-        if not np.isfinite(budget_passes):
-            return 4 * t
-        return int(min(8 * t, max(2, round(self.sample_share * budget_passes / 2))))
-
-    def _search(self, problem, run):
-        t = problem.t
-        oracle = self._oracle = problem.oracle
-        self._problem = problem
-        self._known = _Known(oracle)
-        self._checked = 0
-        rng = run.rng
-        run.info.update(rounds=0, kicks=0, segments_checked=0, segments_kept=0)
-        try:
-            self._run(problem, run, t, rng)
-        finally:
-            run.info["segments_checked"] = self._checked
-            run.info["known_sets"] = len(self._known)
-            if getattr(self, "_model", None) is not None:
-                run.info["model_r2"] = float(self._model.r2)
-                run.info["model_pairs"] = int(len(self._model.pairs))
-
-    def _hybrid_c(self, masks: np.ndarray) -> np.ndarray:
+    def _hybrid_c(self, masks: np.ndarray, optimistic: bool = True) -> np.ndarray:
         """c of the rows of ``masks`` from the hybrid function (real D where known, the model elsewhere)."""
         obj = self._problem.objective
         req = obj.request_masks(masks)
@@ -322,31 +250,38 @@ class SurrogateSearch(Solver):
         if miss.any():
             vals[miss] = self._model.predict(req[miss])
         c = obj.from_values(vals, len(masks))
-        if self.optimism > 0 and miss.any():  # an unseen set may be better than predicted (UCB)
+        if optimistic and self.optimism > 0 and miss.any():  # an unseen set may be better than predicted (UCB)
             c = c + self.optimism * self._model.rmse * miss.reshape(-1, len(masks)).sum(axis=0)
         return c
 
-    def _lazy_greedy(self, run, t: int) -> np.ndarray | None:
+    def _lazy_greedy(self, run, t: int) -> np.ndarray:
         """Greedy on the objective, checking only the hybrid's best candidate per step: its unknown sets
-        are evaluated until the hybrid's argmax is a known value (the real argmax if the model never
-        overrates an unseen candidate). None when the budget ends first (the order completed by the
-        model stays the fallback)."""
+        are evaluated until the hybrid's argmax is a known value (the real argmax when the model never
+        underrates an unseen candidate by more than the optimism bonus). When the budget would no longer
+        cover the rest of the chain, the remaining features are ranked by the hybrid's values of the
+        current step instead (so the completed trajectory can still be evaluated)."""
         deleted = np.zeros(t, dtype=bool)
         placed: list[int] = []
         obj = self._problem.objective
-        for _ in range(t - 1):
+        per = 2 if obj == "le-mo" else 1
+        for step in range(t - 1):
             remaining = np.flatnonzero(~deleted)
             masks = np.repeat(deleted[None, :], len(remaining), axis=0)
             masks[np.arange(len(remaining)), remaining] = True
             while True:
                 c = self._hybrid_c(masks)
                 best = int(np.argmax(c))
-                if not self._known.unknown(obj.request_masks(masks[best:best + 1])).size:
+                req = obj.request_masks(masks[best:best + 1])
+                unknown = len(self._known.unknown(req))
+                if not unknown:
                     break
-                if not self._ensure(obj.request_masks(masks[best:best + 1])):
-                    rest = remaining[np.argsort(-self._model.weights[remaining], kind="stable")]
-                    run.fallback(np.array(placed + rest.tolist(), dtype=np.int64))
-                    return None
+                if unknown + per * (t - 2 - step) > remaining_passes(self._oracle):
+                    run.info["start"] = (f"lazy greedy on the objective for {step} steps, completed by the "
+                                         "model's values (the budget)")
+                    c = self._hybrid_c(masks, optimistic=False)
+                    rest = remaining[np.lexsort((remaining, -c))]
+                    return np.array(placed + rest.tolist(), dtype=np.int64)
+                self._ensure(req)
             choice = int(remaining[best])
             deleted[choice] = True
             placed.append(choice)
@@ -358,7 +293,6 @@ class SurrogateSearch(Solver):
         """The best reordering of positions a..a+w-1 of the incumbent by DP on the hybrid function,
         evaluating the unknown sets of the DP's chain until it is all known (then it is a real order at
         least as good as the current one). Returns True if the incumbent improved."""
-        from . import kernels
         sigma, problem = self._sigma, self._problem
         t = problem.t
         win = sigma[a:a + w]
@@ -367,7 +301,7 @@ class SurrogateSearch(Solver):
         masks[:, sigma[:a]] = True
         masks[:, win] = ((np.arange(n)[:, None] >> np.arange(w)[None, :]) & 1).astype(bool)
         obj = problem.objective
-        for _ in range(n):
+        while True:  # ends: each pass makes at least one more of the window's sets known
             order, _best = kernels.chain_dp(self._hybrid_c(masks))
             keys = np.cumsum(np.left_shift(1, order))[:-1]  # the chain's inner sets P_(a+1)..P_(a+w-1)
             req = obj.request_masks(masks[keys])
@@ -375,6 +309,7 @@ class SurrogateSearch(Solver):
                 break
             self._checked += 1
             if not self._ensure(req):
+                run.stopped = "budget"
                 return False
             self._fit(t)
         new = sigma.copy()
@@ -402,43 +337,65 @@ class SurrogateSearch(Solver):
                 run.tick()
                 improved |= self._lazy_window(run, a, w)
 
+    def _design(self, t: int, budget_passes: float) -> int:
+        if self.samples != "auto":
+            return self.samples
+        if not np.isfinite(budget_passes):
+            return 4 * t
+        return int(min(8 * t, max(1, round(self.sample_share * budget_passes / 2))))
+
+    def _search(self, problem, run):
+        t = problem.t
+        check_window_option("window", min(self.window, t), t)
+        self._oracle, self._problem = problem.oracle, problem
+        self._known = _Known(problem.oracle)
+        self._model, self._fitted_on, self._fits, self._checked = None, 0, 0, 0
+        run.info.update(start="lazy greedy on the objective, checked on the model's best candidates", kicks=0)
+        try:
+            self._run(problem, run, t, run.rng)
+        finally:
+            run.info.update(known_sets=len(self._known), fits=self._fits, window_checks=self._checked)
+            if self._model is not None:
+                run.info.update(model_r2=float(self._model.r2), model_pairs=int(len(self._model.pairs)))
+
     def _run(self, problem, run, t, rng):
-        full, empty = np.ones((1, t), dtype=bool), np.zeros((1, t), dtype=bool)
         n = self._design(t, remaining_passes(self._oracle))
         run.info["samples"] = n
-        # design: {} and all first, then paired random coalitions of uniform sizes
-        self._ensure(np.concatenate([empty, full]), all_or_nothing=False)
+        # the design: {} and all, then random coalitions of uniform sizes with their complements
+        self._ensure(np.concatenate([np.zeros((1, t), dtype=bool), np.ones((1, t), dtype=bool)]), False)
+        if self.singles:  # single-feature deletions and their complements (2t sets)
+            eye = np.eye(t, dtype=bool)
+            self._ensure(np.concatenate([eye, ~eye]), all_or_nothing=False)
         if n:
             sizes = rng.integers(1, t, size=n)
-            order = np.argsort(rng.random((n, t)), axis=1)
             masks = np.arange(t)[None, :] < sizes[:, None]
-            masks = np.take_along_axis(masks, np.argsort(order, axis=1), axis=1)
+            masks = np.take_along_axis(masks, np.argsort(rng.random((n, t)), axis=1), axis=1)
             self._ensure(np.concatenate([masks, ~masks]), all_or_nothing=False)
         run.info["design_forward_passes"] = run.passes_used
-        model = self._fit(t)
-        run.fallback(np.argsort(-model.weights, kind="stable").astype(np.int64))
+        model = self._fit(t, force=True)
+        run.fallback(np.argsort(-model.weights, kind="stable").astype(np.int64))  # the additive model's optimum
         sigma = self._lazy_greedy(run, t)
-        if sigma is None:
-            return
+        run.fallback(sigma)
         c = self._real_c(problem.prefix_masks(sigma, np.arange(t + 1)))
-        if c is None:
-            run.fallback(sigma)
+        if c is None:  # the budget was too small for even this chain
+            run.stopped = "budget"
             return
         self._sigma, self._chain, self._score = sigma, c, float(c.sum())
         run.report(sigma, self._score)
         run.info["start_forward_passes"] = run.passes_used
         self._lazy_descent(run, t)
         nb = get_neighbourhood("complete", t)
-        best_sigma, best_chain, best_score = self._sigma, self._chain, self._score
-        while True:  # iterated local search: kick the best, descend lazily, keep the better
-            run.info["kicks"] += 1
-            kicked = best_sigma.copy()
-            for _ in range(self.kicks):
+        best = (self._sigma, self._chain, self._score)
+        for _ in range(self.kicks):  # iterated local search: kick the best, descend lazily, keep the better
+            kicked = best[0].copy()
+            for _ in range(self.kick_moves):
                 kicked = nb.propose(kicked, rng)[0]
             c = self._real_c(problem.prefix_masks(kicked, np.arange(t + 1)))
             if c is None:
+                run.stopped = "budget"
                 return
+            run.info["kicks"] += 1
             self._sigma, self._chain, self._score = kicked, c, float(c.sum())
             self._lazy_descent(run, t)
-            if self._score > best_score:
-                best_sigma, best_chain, best_score = self._sigma, self._chain, self._score
+            if self._score > best[2]:
+                best = (self._sigma, self._chain, self._score)
