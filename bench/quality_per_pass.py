@@ -196,7 +196,7 @@ def goal_summary(out: dict) -> dict | None:
         per_seed[s] = {"reached_0_3": sum(r["reached"] for r in rs if int(r["problem"].rsplit("img", 1)[1]) <= 3),
                        "median_ratio": float(np.median([r["ratio"] for r in rs])), "n": len(rs),
                        "reached": sum(r["reached"] for r in rs)}
-    return {"rows": sorted(rows, key=lambda r: (r["seed"], r["problem"])), "per_seed": per_seed,
+    return {"rows": sorted(rows, key=lambda r: (r["seed"], problem_order(r["problem"]))), "per_seed": per_seed,
             "median_ratio": float(np.median([r["ratio"] for r in rows])) if rows else None,
             "images_0_3_reached_any_seed": first4}
 
@@ -226,6 +226,11 @@ def figure(out: dict, summary: dict, path: Path) -> None:
     fig.tight_layout()
     atomic_savefig(fig, path, dpi=120)
     plt.close(fig)
+
+
+def problem_order(name: str):
+    head, _, num = name.rpartition("img")
+    return (head, int(num)) if num.isdigit() else (name, 0)
 
 
 def fmt(v, nd=4):
@@ -263,7 +268,7 @@ def markdown(out: dict, summary: dict, goal: dict | None) -> str:
     lines += ["", "Reference values (window-dp, " + f"{st['reference_budget']:,} passes):", ""]
     lines.append("| problem | reference | best known |")
     lines.append("|---|---:|---:|")
-    for n, ref in sorted(out["references"].items(), key=lambda kv: kv[0]):
+    for n, ref in sorted(out["references"].items(), key=lambda kv: problem_order(kv[0])):
         lines.append(f"| {n} | {ref['value']:.4f} | {fmt(summary['best_known'].get(n))} |")
     if goal:
         lines += ["", "## Goal: `surrogate` with 2,000 passes", ""]
@@ -295,6 +300,8 @@ def main(argv=None):
     ap.add_argument("--no-goal", action="store_true", help="skip the goal study")
     ap.add_argument("--out", default=str(RESULTS / "quality_per_pass"))
     ap.add_argument("--rerun", action="store_true", help="drop the stored runs (keep the references) and run again")
+    ap.add_argument("--rerun-solvers", default="", help="drop the stored runs of these solvers (comma-separated; "
+                    "the goal study's too for surrogate) and run them again")
     ap.add_argument("--replot", action="store_true", help="redraw the table and figure from the JSON only")
     args = ap.parse_args(argv)
     base = Path(args.out)
@@ -325,6 +332,9 @@ def main(argv=None):
         if args.rerun:
             out.pop("runs", None)
             out.pop("goal_runs", None)
+        for name in filter(None, args.rerun_solvers.split(",")):
+            for store in ("runs", "goal_runs"):
+                out[store] = {k: v for k, v in out.get(store, {}).items() if k.split("|")[1] != name}
         out.setdefault("references", {})
         out.setdefault("runs", {})
         out.setdefault("goal_runs", {})

@@ -120,7 +120,8 @@ def test_lockstep_gives_each_input_its_solo_result():
 
 @pytest.mark.parametrize("option, value", [("samples", -1), ("sample_share", 1.0), ("interactions", -2),
                                            ("ridge", 0), ("optimism", -1), ("window", 1), ("window", 13),
-                                           ("kicks", -1), ("kick_moves", 0), ("refit", 2)])
+                                           ("kicks", -1), ("kick_moves", 0), ("refit", 2),
+                                           ("window_optimism", -0.5)])
 def test_options_are_checked_by_name(option, value):
     with pytest.raises(ValueError, match=option):
         get_solver("surrogate", **{option: value})
