@@ -7,6 +7,7 @@ from trace_opt.core.validation import check_choice, check_positive_int
 
 from .base import Solver, register
 from ._common import POLISH_SHARE, Polishing, check_polish
+from .greedy import _complete
 
 
 @register("beam")
@@ -53,8 +54,8 @@ class BeamSearch(Polishing, Solver):
         partial = np.array([c0])
         for level in range(t):
             run.tick()
-            # fallback: the best state completed by index order
-            run.fallback(self._complete(orders[0], t, lerf))
+            if level == 0:  # fallback before any value is known: the index order
+                run.fallback(self._complete(orders[0], t, lerf))
             parent, feat = np.nonzero(~masks if lerf else masks)
             child = masks[parent].copy()
             child[np.arange(len(parent)), feat] = lerf
@@ -77,6 +78,10 @@ class BeamSearch(Polishing, Solver):
             orders = np.concatenate([orders[parent[keep]], new_feat], axis=1) if lerf else \
                 np.concatenate([new_feat, orders[parent[keep]]], axis=1)
             partial = cand[keep]
+            # a stop now keeps the best state, the rest ranked by its parent's other children (a look-ahead)
+            sib = parent == parent[keep[0]]
+            placed = orders[0].tolist() if lerf else orders[0][::-1].tolist()
+            run.fallback(_complete(placed, t, self.direction, feat[sib], vals[inverse.reshape(-1)][sib]))
         sigma = orders[0]
         run.report(sigma, problem.score(sigma))  # all sets cached: re-summed in the problem's order
 

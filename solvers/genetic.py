@@ -9,7 +9,8 @@ from trace_opt.core.validation import check_choice, check_positive_float, check_
 
 from .base import Solver, register
 from .greedy import greedy_order
-from ._common import POLISH_SHARE, Polishing, check_polish, check_window_option, window_descent
+from ._common import (POLISH_SHARE, Polishing, check_polish, check_window_option, greedy_cost, passes_left,
+                      single_feature_order, window_descent)
 
 SEED_NAMES = ("greedy", "greedy-morf")
 #: window of the memetic step when ``memetic_window="auto"`` (clamped to t)
@@ -70,7 +71,9 @@ class GeneticAlgorithm(Polishing, Solver):
     mutation_rate : probability that a child is mutated once (applied after crossover).
     elitism : best individuals copied unchanged into the next generation (0..population-1).
     seeds : initial individuals: names in ``("greedy", "greedy-morf")`` and/or permutations (e.g. from
-        attribution rankings, ``trace_opt.explanation.rankings.attribution_to_trajectory``); the rest are random.
+        attribution rankings, ``trace_opt.explanation.rankings.attribution_to_trajectory``); the rest are random. A
+        named seed whose greedy construction needs more passes than the budget has left
+        (``_common.greedy_cost``) is replaced by the single-feature order (``Result.info["seed_fallback"]``).
     polish_window : if set, finish with exact window moves of this width on the best individual; the
         generations then run on ``1 - polish_share`` of every limit of the solve and polishing gets the
         rest (``solvers.window.Polishing``).
@@ -145,12 +148,22 @@ class GeneticAlgorithm(Polishing, Solver):
         rng = run.rng
         pop: list[np.ndarray] = []
         for s in self.seeds:
-            if isinstance(s, str):
+            if isinstance(s, str) and greedy_cost(t, problem.objective) > passes_left(run.oracle):
+                # a greedy seed does not fit what is left of the budget: the single-feature order instead
+                run.info["seed_fallback"] = "single-feature order (the budget is below a greedy seed's cost)"
+                sigma = single_feature_order(problem, run)
+            elif isinstance(s, str):
                 sigma = greedy_order(problem, "lerf" if s == "greedy" else "morf", run, count_iterations=False)
             else:
                 sigma = problem.check_trajectory(s, "seeds entry")
             if not any(np.array_equal(sigma, p) for p in pop):
                 pop.append(sigma)
+        if pop:
+            run.fallback(pop[0])
+            sets = (t + 1) * (2 if problem.objective == "le-mo" else 1)
+            if sets * self.population > passes_left(run.oracle):  # the population may not fit: score the seeds first
+                seed_scores = problem.scores(np.stack(pop))
+                run.report(pop[int(np.argmax(seed_scores))], float(seed_scores.max()))
         while len(pop) < self.population:
             pop.append(rng.permutation(t).astype(np.int64))
         pop_arr = np.stack(pop)

@@ -20,15 +20,16 @@ def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None
     ``lerf`` places the lowest tied feature (earliest position), ``morf`` the highest (latest
     position), so both give the stable ascending sort on an additive objective with tied weights, as
     ``rankings.attribution_to_trajectory`` and the exact DP do. Each step scores all remaining features
-    in one batch. With a ``run``, a stop keeps the order completed so far (the rest by index) and, if
-    ``count_iterations``, each step is an iteration.
+    in one batch. With a ``run``, a stop keeps the order completed so far, the rest ranked by the last
+    step's values (``_complete``), and, if ``count_iterations``, each step is an iteration.
     """
     t = problem.t
     deleted = np.zeros(t, dtype=bool)  # lerf: features placed at the front; morf: at the back
     placed: list[int] = []
     for step in range(t - 1):
         if run is not None:
-            run.fallback(_complete(placed, t, direction))
+            if step == 0:
+                run.fallback(_complete(placed, t, direction))
             if count_iterations:
                 run.tick()
         remaining = np.flatnonzero(~deleted)
@@ -42,6 +43,8 @@ def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None
         choice = int(remaining[best])
         deleted[choice] = True
         placed.append(choice)
+        if run is not None:  # a stop now keeps this order, the rest ranked by this step's values
+            run.fallback(_complete(placed, t, direction, remaining, values))
     placed.append(int(np.flatnonzero(~deleted)[0]))
     sigma = _complete(placed, t, direction)
     if run is not None:
@@ -49,8 +52,20 @@ def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None
     return sigma
 
 
-def _complete(placed: list[int], t: int, direction: str) -> np.ndarray:
-    rest = [i for i in range(t) if i not in set(placed)]
+def _complete(placed: list[int], t: int, direction: str, candidates=None, values=None) -> np.ndarray:
+    """The order ``placed`` (lerf: from the front; morf: from the back) completed by the unplaced features:
+    by index, or, given the last step's ``values`` of its ``candidates``, in the order greedy would take them
+    if those values did not change (a one-step look-ahead, far better than the index order)."""
+    used = set(placed)
+    if candidates is None:
+        rest = [i for i in range(t) if i not in used]
+    else:
+        keep = np.array([int(i) not in used for i in candidates], dtype=bool)
+        cand, vals = np.asarray(candidates)[keep], np.asarray(values, dtype=np.float64)[keep]
+        if direction == "lerf":  # next greedy choices first: descending value, ties to the lower index
+            rest = cand[np.lexsort((cand, -vals))].tolist()
+        else:  # next greedy choices last: ascending value, ties to the higher index last
+            rest = cand[np.lexsort((cand, vals))].tolist()
     if direction == "lerf":
         return np.array(placed + rest, dtype=np.int64)
     return np.array(rest + placed[::-1], dtype=np.int64)

@@ -446,7 +446,7 @@ def test_a_nested_solve_cannot_lift_the_outer_budget():
 LONG_RUNS = {"sa": {"iterations": 10 ** 6, "init": "random"}, "sa-batch": {"iterations": 10 ** 6, "init": "random"},
              "tabu": {"iterations": 10 ** 6}, "ga": {"generations": 10 ** 6, "population": 8},
              "beam": {"width": 1000}, "window-dp": {"window": 3, "kicks": 10 ** 6}, "exact": {"chunk": 2},
-             "greedy": {}}
+             "greedy": {}, "surrogate": {"kicks": 10 ** 6, "window": 3}}
 
 
 def long_run(name):

@@ -1,0 +1,124 @@
+"""Budgets below a start's cost: every solver still answers with a searched (or at least informed) order,
+never the unsearched identity; with enough budget the starts are unchanged.
+
+Ground truth: on an additive D (``D(S) = b + sum_{i in S} w_i``, distinct w) the optimum of le, mo and
+le-mo is the sort by w, descending, and so is the single-feature order ``D({i}) - D(all \\ {i}) = 2 w_i - W``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from solvers import get_solver, greedy_order
+from solvers._common import greedy_cost, initial_trajectory, single_feature_order
+from solvers.base import Run
+from trace_opt import SetFunctionOracle, TraceProblem
+from trace_opt.core.budget import Budget, Limits
+
+
+def additive(t=20, objective="le-mo", seed=0):
+    w = np.random.default_rng(seed).permutation(t) - t / 2 + 0.25
+    oracle = SetFunctionOracle(lambda m: 1.0 + np.asarray(m, dtype=float) @ w, t)
+    return TraceProblem(oracle, objective), np.argsort(-w, kind="stable")
+
+
+def nonadditive(t=20, seed=0):
+    """Additive plus a pairwise chain of interactions: greedy and the single-feature order differ."""
+    rng = np.random.default_rng(seed)
+    w, u = rng.normal(size=t), rng.normal(size=t - 1)
+
+    def fn(m):
+        z = np.asarray(m, dtype=float)
+        return z @ w + 1.5 * (z[:, :-1] * z[:, 1:]) @ u
+
+    return TraceProblem(SetFunctionOracle(fn, t), "le-mo")
+
+
+def test_greedy_cost_is_an_upper_bound_and_exact_without_cache_hits():
+    for objective in ("le", "mo", "le-mo"):
+        problem, _ = additive(9, objective)
+        before = problem.oracle.forward_passes
+        greedy_order(problem)
+        # D({}) or D(all) may come back as a cache hit inside a step; never more passes than the bound
+        assert problem.oracle.forward_passes - before <= greedy_cost(9, objective)
+    assert greedy_cost(49, "le-mo") == 2 * (49 * 50 // 2 - 1)
+
+
+LOCAL_SEARCH = ["sa", "sa-batch", "tabu", "window-dp"]
+
+
+@pytest.mark.parametrize("name", LOCAL_SEARCH)
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+def test_local_search_starts_from_the_single_feature_order_when_greedy_does_not_fit(name, objective):
+    problem, optimum = additive(20, objective)
+    budget = greedy_cost(20, objective) // 2
+    r = get_solver(name).solve(problem, budget=budget, seed=0, curves=False)
+    assert r.forward_passes <= budget
+    assert r.info["start_fallback"] is True and r.info["start"].startswith("single-feature order")
+    assert r.history  # the start was evaluated: a searched answer, not an unsearched fallback
+    assert np.array_equal(r.trajectory, optimum)  # exact on an additive D
+
+
+@pytest.mark.parametrize("name", LOCAL_SEARCH)
+def test_with_enough_budget_the_start_is_unchanged(name):
+    problem = nonadditive()
+    free = get_solver(name).solve(nonadditive(), seed=1, curves=False)
+    big = get_solver(name).solve(problem, budget=10 ** 7, seed=1, curves=False)
+    assert "start_fallback" not in big.info and "start_fallback" not in free.info
+    assert np.array_equal(free.trajectory, big.trajectory) and free.history == big.history
+
+
+def test_a_budget_exactly_the_greedy_cost_keeps_the_greedy_start():
+    problem = nonadditive(12)
+    greedy = greedy_order(nonadditive(12))
+    limit = greedy_cost(12, "le-mo")
+    run = Run(problem, Budget(forward_passes=limit), np.random.default_rng(0), False, None, "x")
+    with problem.oracle.limited(Limits(forward_passes=problem.oracle.forward_passes + limit)):
+        sigma = initial_trajectory(problem, "greedy", np.random.default_rng(0), run)
+    assert np.array_equal(sigma, greedy) and "start_fallback" not in run.info
+    run = Run(problem, Budget(forward_passes=limit - 1), np.random.default_rng(0), False, None, "x")
+    with problem.oracle.limited(Limits(forward_passes=problem.oracle.forward_passes + limit - 1)):
+        initial_trajectory(problem, "greedy", np.random.default_rng(0), run)
+    assert run.info["start_fallback"] is True
+
+
+def test_single_feature_order_costs_2t_and_degrades_with_the_budget():
+    problem, optimum = additive(15)
+    assert np.array_equal(single_feature_order(problem), optimum)
+    assert problem.oracle.forward_passes == 2 * 15
+    # only t passes left: D({i}) alone (still the sort by w on an additive D), t passes
+    problem, optimum = additive(15)
+    run = Run(problem, Budget(), np.random.default_rng(0), False, None, "x")
+    with problem.oracle.limited(Limits(forward_passes=problem.oracle.forward_passes + 20)):
+        sigma = single_feature_order(problem, run)
+    assert np.array_equal(sigma, optimum) and problem.oracle.forward_passes == 15
+
+
+@pytest.mark.parametrize("name, options", [("greedy", {}), ("greedy", {"direction": "morf"}),
+                                           ("beam", {"width": 4}), ("beam", {"width": 4, "direction": "morf"})])
+def test_constructions_stopped_early_complete_by_their_last_values(name, options):
+    """A stopped greedy or beam keeps its placed features and ranks the rest by the last step's values:
+    on an additive D that is the optimum, where the old completion by index was not."""
+    problem, optimum = additive(20)
+    r = get_solver(name, **options).solve(problem, budget=150, seed=0)
+    assert r.stopped == "budget" and r.forward_passes <= 150
+    assert np.array_equal(r.trajectory, optimum)
+    assert not np.array_equal(r.trajectory, np.arange(20))
+
+
+def test_ga_with_a_budget_below_its_seeds_scores_a_single_feature_seed():
+    problem, optimum = additive(20)
+    r = get_solver("ga").solve(problem, budget=600, seed=0, curves=False)
+    assert r.forward_passes <= 600
+    assert "seed_fallback" in r.info and r.history
+    assert np.array_equal(r.trajectory, optimum)
+
+
+@pytest.mark.parametrize("name", ["sa", "tabu", "window-dp", "ga", "greedy", "beam", "surrogate"])
+def test_no_solver_returns_the_identity_at_a_small_budget(name):
+    """The issue's case, scaled down: t = 30 (greedy needs 928 passes for le-mo) with 300 passes."""
+    problem = nonadditive(30, seed=4)
+    r = get_solver(name).solve(problem, budget=300, seed=0)
+    assert r.forward_passes <= 300
+    assert not np.array_equal(r.trajectory, np.arange(30))
+    assert r.score > problem.score(np.arange(30))

@@ -1,0 +1,135 @@
+"""The model-based ``surrogate`` solver on exact oracles: the budget is a hard limit, a seed fixes the run,
+additive models are solved exactly from O(t) passes, and on a non-additive table where the model's own
+optimum is wrong the real checks still reach the exact optimum."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from solvers import get_solver
+from solvers.complete import exact_optimum
+from trace_opt import SetFunctionOracle, TraceProblem
+from trace_opt.core.table import TableOracle
+
+
+def table_problem(t, seed, objective="le-mo", interaction=1.0):
+    """D = additive part + ``interaction`` x Gaussian noise per set (an arbitrary set function)."""
+    rng = np.random.default_rng(seed)
+    keys = np.arange(2 ** t)
+    bits = (keys[:, None] >> np.arange(t)) & 1
+    table = bits @ rng.normal(size=t) + interaction * rng.normal(size=2 ** t)
+    return TraceProblem(TableOracle(table), objective), table
+
+
+def additive_problem(t, seed, objective="le-mo"):
+    """D(S) = 3 + sum_{i in S} w_i with distinct weights: the optimum of every objective is the sort by w
+    (descending: the feature whose deletion raises D most is the least important)."""
+    w = np.random.default_rng(seed).permutation(t) - t / 2 + 0.25
+    oracle = SetFunctionOracle(lambda m: 3.0 + np.asarray(m, dtype=float) @ w, t)
+    return TraceProblem(oracle, objective), np.argsort(-w, kind="stable")
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("budget", [1, 7, 40, 150, 600])
+def test_budget_is_never_exceeded(objective, budget):
+    problem, _ = table_problem(9, 3, objective)
+    start = problem.oracle.forward_passes
+    r = get_solver("surrogate").solve(problem, budget=budget, seed=0)
+    assert r.forward_passes <= budget
+    assert problem.oracle.forward_passes - start == r.forward_passes + r.evaluation_forward_passes
+    assert sorted(r.trajectory.tolist()) == list(range(9))
+    assert r.score == pytest.approx(problem.score(r.trajectory), abs=1e-9)
+    if r.history:  # every reported trajectory was fully evaluated within the budget
+        assert r.history[-1][0] <= budget and r.history[-1][1] == pytest.approx(r.score)
+        assert all(b[1] > a[1] for a, b in zip(r.history, r.history[1:]))
+
+
+def test_same_seed_same_result():
+    runs = [get_solver("surrogate").solve(table_problem(10, 5)[0], budget=500, seed=s, curves=False)
+            for s in (4, 4, 5)]
+    assert np.array_equal(runs[0].trajectory, runs[1].trajectory) and runs[0].history == runs[1].history
+    assert runs[0].forward_passes == runs[1].forward_passes
+    assert runs[0].info["samples"] == runs[2].info["samples"]
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("t", [12, 40])
+def test_additive_models_are_solved_exactly_from_order_t_passes(objective, t):
+    problem, optimum = additive_problem(t, seed=t, objective=objective)
+    best = problem.score(optimum)
+    r = get_solver("surrogate").solve(problem, budget=8 * t, seed=0, curves=False)
+    assert r.score == pytest.approx(best, rel=1e-12)
+    assert np.array_equal(r.trajectory, optimum)
+    reached = next(f for f, s in r.history if s >= best - 1e-9 * abs(best))
+    assert reached <= 6 * t  # design (20 % of the budget), a lazy greedy of ~1 check per step, one chain
+
+
+def test_non_additive_table_the_checks_recover_what_the_model_gets_wrong():
+    """A 3-way XOR term no additive or pairwise model can represent: the fitted model's own optimum
+    (its sort, and the model-only search) is strictly worse than the exact optimum; the real checks reach it."""
+    t = 8
+    rng = np.random.default_rng(11)
+    keys = np.arange(2 ** t)
+    bits = (keys[:, None] >> np.arange(t)) & 1
+    w = rng.normal(size=t)
+    xor = (bits[:, 0] ^ bits[:, 3] ^ bits[:, 5]).astype(float)
+    table = bits @ w + 4.0 * xor
+    problem = TraceProblem(TableOracle(table), "le-mo")
+    _, opt = exact_optimum(table, "le-mo")
+    # what a model alone would answer: ridge fit on every set (the most data it can have), then its optimum
+    X = np.concatenate([np.ones((2 ** t, 1)), bits], axis=1)
+    coef = np.linalg.lstsq(X, table, rcond=None)[0]
+    model_sort = np.argsort(-coef[1:], kind="stable")
+    assert problem.score(model_sort) < opt - 1e-6
+    model_only = TraceProblem(SetFunctionOracle(lambda m: np.asarray(m, float) @ coef[1:] + coef[0], t), "le-mo")
+    model_opt = get_solver("exact").solve(model_only, curves=False).trajectory
+    assert problem.score(model_opt) < opt - 1e-6
+    r = get_solver("surrogate").solve(TraceProblem(TableOracle(table), "le-mo"), budget=2 ** t, seed=0,
+                                      curves=False)
+    assert r.score == pytest.approx(opt, rel=1e-12)
+    assert r.forward_passes <= 2 ** t
+
+
+def test_beyond_uint64_keys_and_without_a_cache():
+    """t = 70 (byte keys) on an oracle without a cache: the solver's own record of seen sets never asks
+    for a set twice, so the additive optimum is still found within the budget."""
+    t = 70
+    w = np.random.default_rng(2).permutation(t) - t / 2 + 0.5
+    oracle = SetFunctionOracle(lambda m: np.asarray(m, float) @ w, t, cache=False)
+    problem = TraceProblem(oracle, "le-mo")
+    r = get_solver("surrogate", kicks=2).solve(problem, budget=10 * t, seed=0, curves=False)
+    assert r.forward_passes <= 10 * t
+    assert np.array_equal(r.trajectory, np.argsort(-w, kind="stable"))
+
+
+def test_lockstep_gives_each_input_its_solo_result():
+    import torch
+    from exact_models import ExactNet
+    from trace_opt import explain
+    from trace_opt.lockstep import explain_many
+    model = ExactNet(n_inputs=64, n_classes=10).eval()
+    X = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    opts = dict(features=4, solver="surrogate", solver_options={"kicks": 3}, budget=300, seed=3)
+    many = explain_many(model, X, **opts)
+    for x, e in zip(X, many):
+        solo = explain(model, x, **opts)
+        assert np.array_equal(solo.trajectory, e.trajectory) and solo.score == e.score
+        assert solo.result.history == e.result.history
+        assert solo.counters["forward_passes"] == e.counters["forward_passes"]
+
+
+@pytest.mark.parametrize("option, value", [("samples", -1), ("sample_share", 1.0), ("interactions", -2),
+                                           ("ridge", 0), ("optimism", -1), ("window", 1), ("window", 13),
+                                           ("kicks", -1), ("kick_moves", 0), ("refit", 2),
+                                           ("window_optimism", -0.5)])
+def test_options_are_checked_by_name(option, value):
+    with pytest.raises(ValueError, match=option):
+        get_solver("surrogate", **{option: value})
+
+
+def test_window_larger_than_t_is_clamped_and_info_is_recorded():
+    problem, _ = table_problem(4, 1)
+    r = get_solver("surrogate", window=8).solve(problem, budget=30, seed=0, curves=False)
+    assert r.forward_passes <= 30
+    for key in ("samples", "design_forward_passes", "known_sets", "start"):
+        assert key in r.info
