@@ -10,7 +10,7 @@ Setting: ``trace_opt.models.data.digits_cnn(28)`` (shipped weights), test images
 ``load_digits_split(28)`` and their predicted class, a 7 x 7 grid of 4 x 4 patches (t = 49), zeros
 reference, logits (``--output``), le-mo, torch on one thread, model calls padded to a multiple of 4 (as
 ``bench/sa_paper.py``). With ``--best-known`` the problems are instead the synthetic families of the given
-best-known files (``trace_opt.best_known``), measured against their stored best.
+best-known files (``trace_opt.benchmarks.best_known``), measured against their stored best.
 
 1. **Reference** per problem: window-dp (default options, seed 0) with ``--reference-budget`` passes (the
    issue's yardstick: 100,000); the best known value is the best of the reference and of every run below.
@@ -74,7 +74,7 @@ class Problems:
         self.best_known = {}
         self._digits = None
         for f in best_known:
-            from trace_opt.best_known import load_best_known
+            from trace_opt.benchmarks.best_known import load_best_known
             data = load_best_known(f, check_score=False)
             self.best_known[f"{data['name']}"] = data
 
@@ -91,7 +91,7 @@ class Problems:
     def make(self, name: str):
         from trace_opt import ModelOracle, TraceProblem
         if name in self.best_known:
-            from trace_opt.best_known import make_problem
+            from trace_opt.benchmarks.best_known import make_problem
             data = self.best_known[name]
             return make_problem(data["problem"], data["objective"])
         cnn, X = self.digits()

@@ -106,7 +106,7 @@ def test_lockstep_gives_each_input_its_solo_result():
     import torch
     from exact_models import ExactNet
     from trace_opt import explain
-    from trace_opt.lockstep import explain_many
+    from trace_opt.explanation.lockstep import explain_many
     model = ExactNet(n_inputs=64, n_classes=10).eval()
     X = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     opts = dict(features=4, solver="surrogate", solver_options={"kicks": 3}, budget=300, seed=3)
