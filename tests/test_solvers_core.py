@@ -489,7 +489,8 @@ def test_ctrl_c_stops_every_solver_with_its_best_so_far(name, n):
 def test_progress_bar_of_every_solver(name, capsys):
     problem, _ = table_problem(6, 42)
     params = {**LONG_RUNS.get(name, {}), **({"iterations": 200} if name in ("sa", "sa-batch", "tabu") else {}),
-              **({"generations": 20} if name == "ga" else {}), **({"kicks": 5} if name == "window-dp" else {})}
+              **({"generations": 20} if name == "ga" else {}),
+              **({"kicks": 5} if name in ("window-dp", "surrogate") else {})}
     r = get_solver(name, **params).solve(problem, seed=0, progress=True, curves=False)
     assert r.stopped == "completed"
     check_result(r, problem)
