@@ -170,11 +170,13 @@ def patch_sums(rec: dict) -> dict:
     return out
 
 
-def summarise_model_tests(samples: dict, max_violation: float = 0.1) -> dict:
+def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str = "trace-y-le-mo") -> dict:
     """Metrics per method over the samples whose constraints hold within ``max_violation``: on signed
     patch sums (``patch_sums``; the axioms are about whole patches) and, for the null test, also the
-    per-cell absolute variant (``abs_mean``)."""
+    per-cell absolute variant (``abs_mean``); ``paired``: ``trace`` minus each method per sample (null share,
+    saturation imbalance; positive favours ``trace``)."""
     from trace_opt.attribution.evaluation import ci_half_width
+    from trace_opt.attribution.faithfulness_report import paired
 
     res = {"max_violation": max_violation}
     null = [{**r, **patch_sums(r)} for r in samples["null"] if r["violation"] <= max_violation]
@@ -194,6 +196,12 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1) -> dict:
         imb = np.where(tot > 0, np.abs(s1 - s2) / (2 * np.where(tot > 0, tot, 1)), 0.0)
         corr = float(np.corrcoef(s1, s2)[0, 1]) if len(sat) > 2 and s1.std() > 0 and s2.std() > 0 else float("nan")
         res["saturation"]["methods"][m] = {"corr": corr, "imbalance": float(imb.mean()), "imbalance_ci": ci_half_width(imb)}
+        res["saturation"].setdefault("_imbalance", {})[m] = imb
+    for kind, key in (("null", "_share"), ("saturation", "_imbalance")):
+        vals = res[kind].pop(key, {}) if kind == "saturation" else {
+            m: np.array([abs(r["signed_b"][m]) / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
+            for m in res["null"]["methods"]}
+        res[kind]["paired"] = {m: paired(vals[trace], v, False) for m, v in vals.items() if m != trace and trace in vals}
     return res
 
 
@@ -206,15 +214,21 @@ def model_tests_markdown(res: dict) -> str:
              "Null: |signed sum of the attribution on the null patch| / sum of |attribution| (the patch is null as a "
              "whole); the per-cell absolute share, which also counts cell scores that cancel inside the patch, in the "
              "next column. Saturation: on the signed patch sums S1, S2.", "",
-             "| method | null: share on the null patch (signed patch sum) ↓ | inputs with share 0 | null: per-cell absolute share ↓ | saturation: corr(S1, S2) ↑ | saturation: mean imbalance abs(S1 - S2) / 2(abs(S1) + abs(S2)) ↓ |",
-             "|---|---:|---:|---:|---:|---:|"]
+             "| method | null: share on the null patch (signed patch sum) ↓ | paired T-y - method (positive favours T-y) | inputs with share 0 | null: per-cell absolute share ↓ | saturation: corr(S1, S2) ↑ | saturation: mean imbalance abs(S1 - S2) / 2(abs(S1) + abs(S2)) ↓ | paired T-y - method (positive favours T-y) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def pcell(p):
+        return "(itself)" if p is None else f"{p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+
     for m in nl["methods"] or st["methods"]:
         a = nl["methods"].get(m, {})
         b = st["methods"].get(m, {})
         lines.append(f"| {method_label(m)} | {a.get('mean', float('nan')):.3f} ± {a.get('ci', float('nan')):.3f} | "
+                     f"{pcell(nl.get('paired', {}).get(m))} | "
                      f"{a.get('exactly_zero', '-')} | {a.get('abs_mean', float('nan')):.3f} ± {a.get('abs_ci', float('nan')):.3f} | "
                      f"{b.get('corr', float('nan')):.3f} | "
-                     f"{b.get('imbalance', float('nan')):.3f} ± {b.get('imbalance_ci', float('nan')):.3f} |")
+                     f"{b.get('imbalance', float('nan')):.3f} ± {b.get('imbalance_ci', float('nan')):.3f} | "
+                     f"{pcell(st.get('paired', {}).get(m))} |")
     return "\n".join(lines)
 
 

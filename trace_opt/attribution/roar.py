@@ -166,7 +166,37 @@ def roar_markdown(res: dict) -> str:
         c = res["cost"].get(m, {})
         lines.append(f"| {method_label(m)} | " + " | ".join(cells) + f" | {dtxt} | "
                      f"{c.get('forward_passes_per_image', float('nan')):,.0f} | {c.get('seconds_per_image', float('nan')):.3f} |")
+    pairs = roar_paired(res)
+    if pairs:
+        tr = res.get("trace", "trace-y-le-mo")
+        lines += ["", f"{method_label(tr)} against each method, paired over (fraction, retraining seed): accuracy of the "
+                  "method minus TRACE's (positive favours TRACE: its removal hurt more), 95 % Student-t half-width:", "",
+                  "| method | mean ± 95 % | TRACE better / worse / tied | n |", "|---|---:|---|---:|"]
+        for m, p in pairs.items():
+            lines.append(f"| {method_label(m)} | {p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+                         + f" | {p['wins']} / {p['losses']} / {p['ties']} | {p['n']} |")
+    total = sum(r.get("seconds", 0.0) for r in runs)
+    orders = sum(c.get("seconds_per_image", 0.0) for c in res["cost"].values()) * (res["n_train"] + res["n_test"])
+    lines += ["", f"Cost: {len(runs)} retrainings, {total / 60:.1f} min in all ({total / max(1, len(runs)):.1f} s each); "
+              f"the orders {orders / 60:.1f} min ({res['n_train'] + res['n_test']} images per method)."]
     return "\n".join(lines)
 
 
-__all__ = ["METHODS", "FRACTIONS", "remove_top", "run_roar", "roar_markdown"]
+def roar_paired(res: dict, trace: str = "trace-y-le-mo") -> dict:
+    """``trace`` against each other method: per (fraction, seed) the method's accuracy minus ``trace``'s
+    (lower accuracy = better removal, so positive favours ``trace``); ``paired`` statistics."""
+    from trace_opt.attribution.faithfulness_report import paired
+
+    acc = {(r["method"], r["fraction"], r["seed"]): r["accuracy"] for r in res["runs"]}
+    keys = [(f, s) for f in res["fractions"] for s in res["seeds"] if (trace, f, s) in acc]
+    out = {}
+    for m in res["methods"]:
+        ks = [k for k in keys if (m, *k) in acc]
+        if m == trace or not ks:
+            continue
+        # paired(a, b, larger_better=False) gives b - a: the method's accuracy minus TRACE's
+        out[m] = paired([acc[(trace, *k)] for k in ks], [acc[(m, *k)] for k in ks], False)
+    return out
+
+
+__all__ = ["METHODS", "FRACTIONS", "remove_top", "run_roar", "roar_markdown", "roar_paired"]
