@@ -30,7 +30,9 @@ method's per-patch scores divided by its maximum (all zeros if no score is posit
   f_0(x + delta) ~ f_0(x) (all logits); pairs whose relative logit change exceeds ``max_change`` are dropped.
 
 A trajectory's scores are its marginal contributions along its LeRF chain on the logit (``marginal_scores``;
-TRACE: SA on (Le-Mo) of the logit, zero reference, the same reference as the baselines). Per-input
+TRACE: SA on (Le-Mo) of the logit, zero reference, the same reference as the baselines). The two members
+of a compared pair are explained with the same seed, except the ``random`` control (independent draws, so
+its MCS is ~0 and its IDR ~1/2, the seed's random baselines). Per-input
 records are cached (one JSON per test and input) so a rerun resumes.
 """
 from __future__ import annotations
@@ -246,12 +248,15 @@ def method_scores(method: str, model, x, target: int, features, seed: int, sa_it
     return att.scores, int(rows.count)
 
 
-def _explain_all(model, x, target, features, methods, seed, sa_iterations) -> dict:
+def _explain_all(model, x, target, features, methods, seed, sa_iterations, member: int = 0) -> dict:
+    """Every method on one input; the two members of a compared pair use the same seed (so only the model or
+    the input differs), except the ``random`` control, which draws independently per member (``member``)."""
     out = {}
     with torch.enable_grad():
         for m in methods:
             start = time.perf_counter()
-            s, p = method_scores(m, model, x, target, features, seed, sa_iterations)
+            s, p = method_scores(m, model, x, target, features, seed + (100_003 * member if m == "random" else 0),
+                                 sa_iterations)
             out[m] = {"scores": np.asarray(s, dtype=np.float64).tolist(), "forward_passes": p,
                       "seconds": time.perf_counter() - start}
     return out
@@ -339,13 +344,13 @@ def run_bam(out, *, n: int = 50, n_train: int = 3000, n_test: int = 600, epochs:
         recs["mcs"].append(cached("mcs", i, lambda: {
             "region": region.tolist(), "random_region": rand_region.tolist(),
             "f_o": _explain_all(models["f_o"], x, int(test["y_obj"][i]), feats, methods, seed + i, sa_iterations),
-            "f_s": _explain_all(models["f_s"], x, int(test["y_scene"][i]), feats, methods, seed + i, sa_iterations)}))
+            "f_s": _explain_all(models["f_s"], x, int(test["y_scene"][i]), feats, methods, seed + i, sa_iterations, 1)}))
     for i in idr_ok[:n]:
         region, y = object_region(test["pos"][i]), int(test["y_scene"][i])
         recs["idr"].append(cached("idr", i, lambda: {
             "region": region.tolist(),
             "cf": _explain_all(models["f_s"], test["os"][i], y, feats, methods, seed + i, sa_iterations),
-            "no_cf": _explain_all(models["f_s"], test["0s"][i], y, feats, methods, seed + i, sa_iterations)}))
+            "no_cf": _explain_all(models["f_s"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1)}))
     used = 0
     for j, i in enumerate(iir_idx):
         if used >= n:
@@ -358,7 +363,7 @@ def run_bam(out, *, n: int = 50, n_train: int = 3000, n_test: int = 600, epochs:
         recs["iir"].append(cached("iir", i, lambda: {
             "region": region.tolist(), "change": float(delta["change"][j]), "delta_norm": float(delta["delta_norm"][j]),
             "delta": _explain_all(models["f_0"], xd, y, feats, methods, seed + i, sa_iterations),
-            "plain": _explain_all(models["f_0"], test["0s"][i], y, feats, methods, seed + i, sa_iterations)}))
+            "plain": _explain_all(models["f_0"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1)}))
     res = summarise_bam(recs)
     res.update(check=check, n_train=n_train, n_test=n_test, epochs=epochs, sa_iterations=sa_iterations,
                qualifying={"mcs": len(both), "idr": len(idr_ok), "iir_delta_tried": len(iir_idx),
