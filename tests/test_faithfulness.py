@@ -7,7 +7,7 @@ import torch
 from trace_opt.attribution.faithfulness_report import paired
 from trace_opt.attribution.model_tests import patch_sums, summarise_model_tests
 from trace_opt.attribution.road import paint
-from trace_opt.attribution.roar import remove_top
+from trace_opt.attribution.roar import remove_top, roar_paired
 from trace_opt.core.features import grid_features
 
 
@@ -21,6 +21,16 @@ def test_remove_top_replaces_exactly_the_most_important_features():
         removed = torch.isin(ids, torch.tensor(top))
         assert torch.all(R[i, 0][removed] == -7.0) and torch.equal(R[i, 0][~removed], X[i, 0][~removed])
     assert torch.equal(remove_top(X, orders, feats, 0, -7.0), X)
+
+
+def test_roar_paired_favours_the_method_whose_removal_hurts_more():
+    runs = [{"method": m, "fraction": f, "seed": s, "accuracy": acc - 0.1 * f}
+            for m, acc in (("trace-y-le-mo", 0.5), ("random", 0.8), ("easy", 0.3)) for f in (0.25, 0.5) for s in (0, 1)]
+    res = {"runs": runs, "fractions": [0.25, 0.5], "seeds": [0, 1], "methods": ["random", "easy", "trace-y-le-mo"]}
+    pr = roar_paired(res)
+    assert set(pr) == {"random", "easy"}
+    assert pr["random"]["mean"] == pytest.approx(0.3) and pr["random"]["wins"] == 4  # TRACE's removal hurt more
+    assert pr["easy"]["mean"] == pytest.approx(-0.2) and pr["easy"]["losses"] == 4
 
 
 def test_paired_is_oriented_so_positive_favours_trace():

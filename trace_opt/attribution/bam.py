@@ -448,7 +448,7 @@ def bam_markdown(res: dict) -> str:
                   f"({q['iir_delta_kept']} of {q['iir_delta_tried']} tried; median relative logit change "
                   f"{q['iir_change_median']:.3f}, median ||delta||_2 {q['iir_delta_norm_median']:.2f}). TRACE: SA "
                   f"K = {res['sa_iterations']} on (Le-Mo) of the logit.", ""]
-    names = {"mcs": "MCS (object region; higher = better)", "mcs_random": "MCS on a random region (control; ~0 expected)",
+    names = {"mcs": "MCS (object region; higher = better)", "mcs_random": "MCS on 4 random patches (control: a method's contrast away from the object; the object's MCS should exceed it)",
              "idr": "IDR (higher = better; random ~ 0.5)", "iir": f"IIR, t = {res['t']:.0%} (higher = better)"}
     for test, label in names.items():
         block = res["tests"].get(test)

@@ -236,7 +236,8 @@ def answer(label: str, means: dict, pairs: dict, larger: bool, trace: str) -> st
                else "not separated from")
     tv = means.get(trace, float("nan"))
     return (f"- **{label}**: {method_label(trace)} ({_f(tv)}) is **{verdict}** the best baseline, {method_label(best)} "
-            f"({_f(base[best])}): paired difference {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} (positive favours TRACE, n = {p['n']}). "
+            f"({_f(base[best])}): paired difference {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} (positive favours TRACE, n = {p['n']}; "
+            f"TRACE better on {p['wins']}, worse on {p['losses']}, tied on {p['ties']}). "
             f"Separated ahead of {len(ahead)} of {len(base)} baselines, behind {len(behind)}"
             + (f" ({', '.join(method_label(m) for m in behind)})" if behind else "") + ".")
 
@@ -286,30 +287,40 @@ def write_faithfulness_report(out, command: str = "") -> Path:
     else:
         body += ["Not run." if not (samples["null"] or samples["saturation"]) else "(one of the two tests has no samples yet)", ""]
     body += ["## 3. ROAR (remove and retrain)", ""]
-    roar = out / "roar" / "roar.json"
-    if roar.exists():
+    variants = (("roar", "3a", "removed patches set to the training mean pixel"),
+                ("roar_zeros", "3b", "removed patches set to 0, the background"))
+    if not any((out / d / "roar.json").exists() for d, _, _ in variants):
+        body += ["Not run (or not finished).", ""]
+    for sub, tag, what in variants:
+        roar = out / sub / "roar.json"
+        if not roar.exists():
+            continue
         rr = json.loads(roar.read_text())
-        body += [roar_markdown(rr), ""]
+        body += [f"### {tag}. {what}", "", roar_markdown(rr), ""]
         pr = roar_paired(rr)
         acc = {}
         for r in rr["runs"]:
             acc.setdefault(r["method"], []).append(r["accuracy"])
         means = {m: float(np.mean(v)) for m, v in acc.items() if m != "none"}
-        answers.append(answer("Part 3, ROAR (test accuracy after removing the top patches and retraining, lower = better)",
-                              means, pr, False, "trace-y-le-mo"))
+        answers.append(answer(f"Part {tag}, ROAR, {what} (test accuracy after removing the top patches and retraining, "
+                              "lower = better)", means, pr, False, "trace-y-le-mo"))
         if "random" in pr:
             p = pr["random"]
-            answers.append(f"- **Part 3, ROAR control**: random removal minus TRACE: {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} "
-                           f"(n = {p['n']}) -> TRACE's removal hurts " + ("more than random (separated)." if p["separated"]
-                           and p["mean"] > 0 else "no more than random, at this n." if not p["separated"] else "less than random."))
-        sec = sum(r.get("seconds", 0.0) for r in rr["runs"])
+            leak = {r["method"]: r["accuracy"] for r in rr.get("leak", [])}
+            answers.append(f"- **Part {tag}, ROAR control**: random removal minus TRACE: {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} "
+                           f"(n = {p['n']}) -> TRACE's removal hurts " + ("more than random (separated)" if p["separated"]
+                           and p["mean"] > 0 else "no more than random, at this n" if not p["separated"] else "less than random")
+                           + (f"; the removal mask alone gives {leak.get('trace-y-le-mo', float('nan')):.3f} test accuracy for "
+                              f"TRACE's orders, {leak.get('random', float('nan')):.3f} for random ones (chance 0.1)" if leak else "")
+                           + ".")
+        sec = sum(r.get("seconds", 0.0) for r in rr["runs"] + rr.get("leak", []))
         orders = sum(c.get("seconds_per_image", 0.0) for c in rr["cost"].values()) * (rr["n_train"] + rr["n_test"])
-        costs.append(f"- Part 3: {len(rr['methods'])} methods x {len(rr['fractions'])} fractions x {len(rr['seeds'])} "
-                     f"retraining seeds (+ {len(rr['seeds'])} without removal) = {len(rr['runs'])} retrainings on "
-                     f"{rr['n_train']} / {rr['n_test']} images, {sec / 60:.1f} min; orders {orders / 60:.1f} min "
-                     f"(TRACE: SA K = {rr['sa_iterations']}).")
-    else:
-        body += ["Not run (or not finished).", ""]
+        costs.append(f"- Part {tag}: {len(rr['methods'])} methods x {len(rr['fractions'])} fractions x {len(rr['seeds'])} "
+                     f"retraining seeds (+ {len(rr['seeds'])} without removal, + {len(rr.get('leak', []))} mask-only) = "
+                     f"{len(rr['runs']) + len(rr.get('leak', []))} retrainings on {rr['n_train']} / {rr['n_test']} images, "
+                     f"{sec / 60:.1f} min; orders {orders / 60:.1f} min, computed once for both variants "
+                     f"(TRACE: SA K = {rr['sa_iterations']}, {rr['cost'].get('trace-y-le-mo', {}).get('forward_passes_per_image', float('nan')):,.0f} "
+                     "forward passes per image).")
     body += ["## 4. BAM (seed 004) on digits pasted on textures", ""]
     bam = out / "bam" / "bam.json"
     if bam.exists():

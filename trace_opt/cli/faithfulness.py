@@ -39,6 +39,9 @@ def run(args) -> int:
         run_roar(args.out / "roar", n_train=400, n_test=200,
                  methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
                  seeds=(0, 1), epochs=15, sa_iterations=300)
+        run_roar(args.out / "roar_zeros", n_train=400, n_test=200,
+                 methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
+                 seeds=(0, 1), epochs=15, sa_iterations=300, fill="zeros", orders_dir=args.out / "roar")
     if "bam" in args.parts:
         from trace_opt.attribution.bam import run_bam
         run_bam(args.out / "bam", n=args.n_bam, sa_iterations=args.bam_sa_iterations)
