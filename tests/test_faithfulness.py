@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.faithfulness_report import paired
+from trace_opt.attribution.faithfulness_report import answer, paired
 from trace_opt.attribution.model_tests import patch_sums, summarise_model_tests
 from trace_opt.attribution.road import paint
 from trace_opt.attribution.roar import remove_top, roar_paired
@@ -31,6 +31,17 @@ def test_roar_paired_favours_the_method_whose_removal_hurts_more():
     assert set(pr) == {"random", "easy"}
     assert pr["random"]["mean"] == pytest.approx(0.3) and pr["random"]["wins"] == 4  # TRACE's removal hurt more
     assert pr["easy"]["mean"] == pytest.approx(-0.2) and pr["easy"]["losses"] == 4
+
+
+def test_answer_names_the_best_baseline_and_the_verdict():
+    trace = np.array([1.0, 1.1, 0.9, 1.0])
+    base = {"saliency": trace - 0.5, "occlusion": trace + np.array([0.1, -0.1, 0.2, -0.2]), "random": trace - 2}
+    means = {"trace-p-le-mo": trace.mean(), **{m: v.mean() for m, v in base.items()}}
+    pairs = {m: paired(trace, v, True) for m, v in base.items()}
+    text = answer("x", means, pairs, True, "trace-p-le-mo")
+    assert "not separated from** the best baseline, Occlusion" in text and "ahead of 1 of 2 baselines" in text
+    lower = answer("y", means, {m: paired(trace, v, False) for m, v in base.items()}, False, "trace-p-le-mo")
+    assert "behind** the best baseline, Saliency" in lower  # lower = better: saliency's 0.5 is best
 
 
 def test_paired_is_oriented_so_positive_favours_trace():

@@ -354,6 +354,11 @@ def write_faithfulness_report(out, command: str = "") -> Path:
             "Generated from the numbers below: TRACE against the best baseline on each test (95 % paired Student-t "
             "intervals; 'separated' = the interval excludes 0). Part 1 compares TRACE-p (Le-Mo), parts 2-4 TRACE-y "
             "(Le-Mo) (the logit; parts 3-4 with a cheap SA budget).", ""] + answers + [
+            "", "Reading notes: TPS divides by r' f(x) (r' = the output with only the positively scored patches kept, "
+            "over f(x)), which is near 0 on a few inputs, so its means are heavy-tailed; the win / loss counts are the "
+            "robust reading. ROAR ranks the removal *masks* as much as the removed content: see the leak check in "
+            "section 3 before reading its verdicts. BAM's IDR / IIR are indicators per input, so their paired "
+            "differences are mostly ties.",
             "", "## n and compute per part (2 shared CPU cores, one thread)", ""] + costs + [""]
     return atomic_write_bytes(out / "report.md", "\n".join(head + body).encode())
 
