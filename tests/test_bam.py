@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.bam import (GRAY, build_bam, idr_indicator, iir_indicator, make_delta, method_scores,
+from trace_opt.attribution.bam import (GRAY, SCENES, build_bam, scene_bank, idr_indicator, iir_indicator, make_delta, method_scores,
                                        object_region, region_attribution, saliency_map, summarise_bam)
 from trace_opt.core.features import grid_features
 
@@ -36,6 +36,12 @@ def test_object_region_covers_the_aligned_patches():
         object_region((2, 0))
     with pytest.raises(ValueError, match="position"):
         object_region((12, 0))
+
+
+def test_scene_bank_is_the_same_on_every_call():
+    a, b = scene_bank(), scene_bank()
+    assert len(a) == len(SCENES) and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(x.min() == 0.0 and x.max() == pytest.approx(0.6) and min(x.shape) >= 16 for x in a)
 
 
 def test_build_bam_pastes_the_digit_in_its_region_only():

@@ -357,8 +357,11 @@ def write_faithfulness_report(out, command: str = "") -> Path:
             "", "Reading notes: TPS divides by r' f(x) (r' = the output with only the positively scored patches kept, "
             "over f(x)), which is near 0 on a few inputs, so its means are heavy-tailed; the win / loss counts are the "
             "robust reading. ROAR ranks the removal *masks* as much as the removed content: see the leak check in "
-            "section 3 before reading its verdicts. BAM's IDR / IIR are indicators per input, so their paired "
-            "differences are mostly ties.",
+            "section 3 before reading its verdicts. Saturation: a trajectory's marginal scores along one chain give "
+            "the whole credit of two saturating patches to the one deleted second (deleting the first changes "
+            "nothing), so TRACE is imbalanced by construction, while flat scores (Random) look balanced; read the "
+            "imbalance with the null share. BAM's IDR / IIR are indicators per input, so their paired differences "
+            "are mostly ties.",
             "", "## n and compute per part (2 shared CPU cores, one thread)", ""] + costs + [""]
     return atomic_write_bytes(out / "report.md", "\n".join(head + body).encode())
 

@@ -16,7 +16,7 @@ def add_faithfulness_parser(sub) -> None:
     p.add_argument("--parts", nargs="+", default=["metrics", "model-tests", "roar", "bam"],
                    choices=["metrics", "model-tests", "roar", "bam", "report"])
     p.add_argument("--n", type=int_at_least(1), default=50, help="inputs for the per-input metrics (default 50)")
-    p.add_argument("--n-model-tests", type=int_at_least(3), default=12, help="generated samples per test (default 12)")
+    p.add_argument("--n-model-tests", type=int_at_least(3), default=30, help="generated samples per test (default 30)")
     p.add_argument("--sa-iterations", type=int_at_least(1), default=2000)
     p.add_argument("--n-bam", type=int_at_least(2), default=50, help="inputs per BAM test (default 50)")
     p.add_argument("--bam-sa-iterations", type=int_at_least(1), default=500, help="SA K of TRACE in BAM (default 500)")
@@ -38,10 +38,10 @@ def run(args) -> int:
         from trace_opt.attribution.roar import run_roar
         run_roar(args.out / "roar", n_train=400, n_test=200,
                  methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
-                 seeds=(0, 1), epochs=15, sa_iterations=300)
+                 seeds=(0, 1, 2, 3, 4), epochs=15, sa_iterations=300)
         run_roar(args.out / "roar_zeros", n_train=400, n_test=200,
                  methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
-                 seeds=(0, 1), epochs=15, sa_iterations=300, fill="zeros", orders_dir=args.out / "roar")
+                 seeds=(0, 1, 2, 3, 4), epochs=15, sa_iterations=300, fill="zeros", orders_dir=args.out / "roar")
     if "bam" in args.parts:
         from trace_opt.attribution.bam import run_bam
         run_bam(args.out / "bam", n=args.n_bam, sa_iterations=args.bam_sa_iterations)
