@@ -194,7 +194,6 @@ def make_delta(model, X: torch.Tensor, digits: torch.Tensor, positions, *, steps
     minimise ||f(x + delta) - f(x)||_2 + ``penalty`` ||u||^2 (the penalty keeps delta near the digit),
     x + delta clipped to [0, 1]. Returns ``xd`` and per input the relative logit change
     ||f(x + delta) - f(x)|| / ||f(x)|| and ||delta||_2."""
-    n = len(X)
     mask = torch.zeros_like(X)
     d0 = torch.zeros_like(X)
     for i, (r, c) in enumerate(positions):
@@ -409,7 +408,7 @@ def per_input_values(recs: dict, t: float = 0.1) -> dict:
 def summarise_bam(recs: dict, trace: str = "trace-y-le-mo", t: float = 0.1) -> dict:
     """Per test and method the mean with its 95 % Student-t half-width, TRACE minus each method paired per
     input (positive favours TRACE: every metric is higher = better) and the mean forward passes."""
-    from trace_opt.attribution.faithfulness_report import paired
+    from trace_opt.attribution.evaluation import paired
 
     vals = per_input_values(recs, t)
     res = {"t": t, "n": {k: len(v) for k, v in recs.items()}, "tests": {}, "passes": {}, "seconds": {}}

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label
+from trace_opt.attribution.evaluation import (ci_half_width, count_forward_rows, float32_tolerance, method_label,
+                                              paired)
 from trace_opt.core.io import atomic_write_json, check_output_dir
 
 #: baselines run (all that apply to the digits CNN and take under a second per input)
@@ -131,19 +132,6 @@ def run_faithfulness(n: int, out, *, sa_iterations: int = 2000, seed: int = 0, p
         if progress:
             print(f"[faithfulness] input {i}: {rec['seconds']:.1f} s", file=sys.stderr, flush=True)
     return records
-
-
-def paired(a, b, larger_better: bool, tol: float = 0.0) -> dict:
-    """Paired comparison of per-input values a (TRACE) and b (a baseline), oriented so that a positive
-    ``mean`` favours a: mean difference, 95 % Student-t half-width, wins / losses / ties (|d| <= tol);
-    inputs where either is nan are dropped (``n``)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = (a - b)[ok] * (1.0 if larger_better else -1.0)
-    half = ci_half_width(d)
-    return {"n": int(ok.sum()), "mean": float(d.mean()) if d.size else float("nan"), "ci": half,
-            "wins": int((d > tol).sum()), "losses": int((d < -tol).sum()), "ties": int((np.abs(d) <= tol).sum()),
-            "separated": bool(d.size > 1 and np.isfinite(half) and abs(d.mean()) > half)}
 
 
 def summarise_faithfulness(records: list, trace: str = "trace-p-le-mo") -> dict:

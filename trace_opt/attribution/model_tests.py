@@ -176,7 +176,7 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str 
     per-cell absolute variant (``abs_mean``); ``paired``: ``trace`` minus each method per sample (null share,
     saturation imbalance; positive favours ``trace``)."""
     from trace_opt.attribution.evaluation import ci_half_width
-    from trace_opt.attribution.faithfulness_report import paired
+    from trace_opt.attribution.evaluation import paired
 
     res = {"max_violation": max_violation}
     null = [{**r, **patch_sums(r)} for r in samples["null"] if r["violation"] <= max_violation]

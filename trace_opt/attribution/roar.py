@@ -220,7 +220,7 @@ def roar_markdown(res: dict) -> str:
 def roar_paired(res: dict, trace: str = "trace-y-le-mo") -> dict:
     """``trace`` against each other method: per (fraction, seed) the method's accuracy minus ``trace``'s
     (lower accuracy = better removal, so positive favours ``trace``); ``paired`` statistics."""
-    from trace_opt.attribution.faithfulness_report import paired
+    from trace_opt.attribution.evaluation import paired
 
     acc = {(r["method"], r["fraction"], r["seed"]): r["accuracy"] for r in res["runs"]}
     keys = [(f, s) for f in res["fractions"] for s in res["seeds"] if (trace, f, s) in acc]
