@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.faithfulness_report import paired
-from trace_opt.attribution.model_tests import summarise_model_tests
+from trace_opt.attribution.faithfulness_report import answer, paired
+from trace_opt.attribution.model_tests import patch_sums, summarise_model_tests
 from trace_opt.attribution.road import paint
-from trace_opt.attribution.roar import remove_top
+from trace_opt.attribution.roar import remove_top, roar_paired
 from trace_opt.core.features import grid_features
 
 
@@ -23,6 +23,27 @@ def test_remove_top_replaces_exactly_the_most_important_features():
     assert torch.equal(remove_top(X, orders, feats, 0, -7.0), X)
 
 
+def test_roar_paired_favours_the_method_whose_removal_hurts_more():
+    runs = [{"method": m, "fraction": f, "seed": s, "accuracy": acc - 0.1 * f}
+            for m, acc in (("trace-y-le-mo", 0.5), ("random", 0.8), ("easy", 0.3)) for f in (0.25, 0.5) for s in (0, 1)]
+    res = {"runs": runs, "fractions": [0.25, 0.5], "seeds": [0, 1], "methods": ["random", "easy", "trace-y-le-mo"]}
+    pr = roar_paired(res)
+    assert set(pr) == {"random", "easy"}
+    assert pr["random"]["mean"] == pytest.approx(0.3) and pr["random"]["wins"] == 4  # TRACE's removal hurt more
+    assert pr["easy"]["mean"] == pytest.approx(-0.2) and pr["easy"]["losses"] == 4
+
+
+def test_answer_names_the_best_baseline_and_the_verdict():
+    trace = np.array([1.0, 1.1, 0.9, 1.0])
+    base = {"saliency": trace - 0.5, "occlusion": trace + np.array([0.1, -0.1, 0.2, -0.2]), "random": trace - 2}
+    means = {"trace-p-le-mo": trace.mean(), **{m: v.mean() for m, v in base.items()}}
+    pairs = {m: paired(trace, v, True) for m, v in base.items()}
+    text = answer("x", means, pairs, True, "trace-p-le-mo")
+    assert "not separated from** the best baseline, Occlusion" in text and "ahead of 1 of 2 baselines" in text
+    lower = answer("y", means, {m: paired(trace, v, False) for m, v in base.items()}, False, "trace-p-le-mo")
+    assert "behind** the best baseline, Saliency" in lower  # lower = better: saliency's 0.5 is best
+
+
 def test_paired_is_oriented_so_positive_favours_trace():
     a, b = np.array([1.0, 2.0, 3.0, np.nan]), np.array([0.0, 1.0, 3.0, 1.0])
     up = paired(a, b, larger_better=True)
@@ -32,8 +53,8 @@ def test_paired_is_oriented_so_positive_favours_trace():
 
 
 def _sample(kind, sums_a, sums_b, violation=0.0):
-    return {"kind": kind, "violation": violation, "sum_a": sums_a, "sum_b": sums_b,
-            "sum_all": {m: sums_a[m] + sums_b[m] for m in sums_a}}
+    return {"kind": kind, "violation": violation, "sum_a": sums_a, "sum_b": sums_b, "signed_a": sums_a,
+            "signed_b": sums_b, "sum_all": {m: sums_a[m] + sums_b[m] for m in sums_a}}
 
 
 def test_model_test_metrics_on_known_attributions():
@@ -51,6 +72,28 @@ def test_model_test_metrics_on_known_attributions():
     assert res["saturation"]["methods"]["even"]["imbalance"] == pytest.approx(0.0)
     assert res["saturation"]["methods"]["even"]["corr"] == pytest.approx(1.0)
     assert res["saturation"]["methods"]["one"]["imbalance"] == pytest.approx(0.5)
+
+
+def test_null_share_uses_the_signed_patch_sum():
+    # grid 4 x 4 of 2 x 2 cells on 8 x 8; quadrant 1 = rows 0-3, cols 4-7 = cells 2, 3, 6, 7
+    cancel = np.zeros(16)
+    cancel[[0, 1, 4, 5]] = 1.0  # patch a (quadrant 0)
+    cancel[[2, 3]], cancel[[6, 7]] = 0.5, -0.5  # null patch: cells cancel, the patch sum is 0
+    leak = np.zeros(16)
+    leak[[0, 1, 4, 5]], leak[2] = 1.0, 2.0
+    rec = {"kind": "null", "violation": 0.0, "qa": 0, "qb": 1, "scores": {"cancel": cancel.tolist(), "leak": leak.tolist()}}
+    sums = patch_sums(rec)
+    assert sums["signed_b"] == {"cancel": 0.0, "leak": 2.0} and sums["signed_a"] == {"cancel": 4.0, "leak": 4.0}
+    rec.update(sum_a={"cancel": 4.0, "leak": 4.0}, sum_b={"cancel": 2.0, "leak": 2.0},
+               sum_all={"cancel": 6.0, "leak": 6.0})
+    sat = [{**rec, "kind": "saturation", "signed_a": {"cancel": v, "leak": v}, "signed_b": {"cancel": v, "leak": -v}}
+           for v in (1.0, 2.0, 3.0)]
+    res = summarise_model_tests({"null": [rec, rec], "saturation": sat})
+    assert res["null"]["methods"]["cancel"]["mean"] == 0.0 and res["null"]["methods"]["cancel"]["abs_mean"] == pytest.approx(1 / 3)
+    assert res["null"]["methods"]["leak"]["mean"] == pytest.approx(1 / 3)
+    assert res["saturation"]["methods"]["cancel"]["imbalance"] == 0.0
+    assert res["saturation"]["methods"]["leak"]["imbalance"] == pytest.approx(0.5)
+    assert res["saturation"]["methods"]["leak"]["corr"] == pytest.approx(-1.0)
 
 
 def test_paint_and_quantus_road_on_an_additive_model():

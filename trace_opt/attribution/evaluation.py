@@ -158,6 +158,19 @@ def ci_half_width(values, level: float = 0.95) -> float:
     return t_quantile(0.5 + level / 2, len(v) - 1) * standard_error(v) if len(v) > 1 else float("nan")
 
 
+def paired(a, b, larger_better: bool, tol: float = 0.0) -> dict:
+    """Paired comparison of per-input values a (TRACE) and b (a baseline), oriented so that a positive
+    ``mean`` favours a: mean difference, 95 % Student-t half-width, wins / losses / ties (|d| <= tol);
+    inputs where either is nan are dropped (``n``)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = (a - b)[ok] * (1.0 if larger_better else -1.0)
+    half = ci_half_width(d)
+    return {"n": int(ok.sum()), "mean": float(d.mean()) if d.size else float("nan"), "ci": half,
+            "wins": int((d > tol).sum()), "losses": int((d < -tol).sum()), "ties": int((np.abs(d) <= tol).sum()),
+            "separated": bool(d.size > 1 and np.isfinite(half) and abs(d.mean()) > half)}
+
+
 # --------------------------------------------------------------------------- configuration
 @dataclass
 class EvaluationConfig:
@@ -807,7 +820,7 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
     return result
 
 
-__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "count_forward_rows", "float32_tolerance",
+__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "count_forward_rows", "float32_tolerance", "paired",
            "ci_half_width", "forward_pass_summary", "evaluation_oracle", "evaluate_input", "evaluate_inputs", "summarise",
            "tie_summary",
            "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label
+from trace_opt.attribution.evaluation import (ci_half_width, count_forward_rows, float32_tolerance, method_label,
+                                              paired)
 from trace_opt.core.io import atomic_write_json, check_output_dir
 
 #: baselines run (all that apply to the digits CNN and take under a second per input)
@@ -133,19 +134,6 @@ def run_faithfulness(n: int, out, *, sa_iterations: int = 2000, seed: int = 0, p
     return records
 
 
-def paired(a, b, larger_better: bool, tol: float = 0.0) -> dict:
-    """Paired comparison of per-input values a (TRACE) and b (a baseline), oriented so that a positive
-    ``mean`` favours a: mean difference, 95 % Student-t half-width, wins / losses / ties (|d| <= tol);
-    inputs where either is nan are dropped (``n``)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = (a - b)[ok] * (1.0 if larger_better else -1.0)
-    half = ci_half_width(d)
-    return {"n": int(ok.sum()), "mean": float(d.mean()) if d.size else float("nan"), "ci": half,
-            "wins": int((d > tol).sum()), "losses": int((d < -tol).sum()), "ties": int((np.abs(d) <= tol).sum()),
-            "separated": bool(d.size > 1 and np.isfinite(half) and abs(d.mean()) > half)}
-
-
 def summarise_faithfulness(records: list, trace: str = "trace-p-le-mo") -> dict:
     """Per metric: ``table[metric][method]`` (mean, ci, n of finite values) and ``paired[metric][baseline]``
     (``trace`` minus the baseline, oriented so that positive favours TRACE); ``passes[method]``."""
@@ -217,48 +205,153 @@ def _load_cached(directory: Path, pattern: str) -> list:
     return [json.loads(p.read_text()) for p in sorted(directory.glob(pattern))]
 
 
+def _is_baseline(m: str) -> bool:
+    return not m.startswith(("trace-", "exact-")) and m not in ("random", "none")
+
+
+def answer(label: str, means: dict, pairs: dict, larger: bool, trace: str) -> str:
+    """One plain sentence: ``trace`` against the best baseline on this test (by mean) and how many baselines
+    it is separated ahead of / behind (95 % paired intervals excluding 0); ``pairs[m]`` from ``paired``
+    (positive favours ``trace``)."""
+    base = {m: v for m, v in means.items() if _is_baseline(m) and m in pairs and np.isfinite(v)}
+    if not base:
+        return f"- **{label}**: no baseline to compare."
+    best = (max if larger else min)(base, key=base.get)
+    p = pairs[best]
+    ahead = [m for m in base if pairs[m]["separated"] and pairs[m]["mean"] > 0]
+    behind = [m for m in base if pairs[m]["separated"] and pairs[m]["mean"] < 0]
+    verdict = ("ahead of" if p["separated"] and p["mean"] > 0 else "behind" if p["separated"] and p["mean"] < 0
+               else "not separated from")
+    tv = means.get(trace, float("nan"))
+    return (f"- **{label}**: {method_label(trace)} ({_f(tv)}) is **{verdict}** the best baseline, {method_label(best)} "
+            f"({_f(base[best])}): paired difference {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} (positive favours TRACE, n = {p['n']}; "
+            f"TRACE better on {p['wins']}, worse on {p['losses']}, tied on {p['ties']}). "
+            f"Separated ahead of {len(ahead)} of {len(base)} baselines, behind {len(behind)}"
+            + (f" ({', '.join(method_label(m) for m in behind)})" if behind else "") + ".")
+
+
 def write_faithfulness_report(out, command: str = "") -> Path:
-    """``out/report.md`` from whatever the three runs under ``out`` have finished: ``digits8/cache``
-    (per-input metrics), ``model_tests`` and ``roar``; parts not run are said to be missing."""
+    """``out/report.md`` from whatever the runs under ``out`` have finished: ``digits8/cache`` (per-input
+    metrics), ``model_tests``, ``roar`` and ``bam``; parts not run are said to be missing. Opens with a
+    plain answer per test and the n and compute of each part."""
     from trace_opt.attribution.model_tests import model_tests_markdown, summarise_model_tests
-    from trace_opt.attribution.roar import roar_markdown
+    from trace_opt.attribution.roar import roar_markdown, roar_paired
     from trace_opt.core.io import atomic_write_bytes
 
     out = Path(out)
-    lines = ["# Faithfulness outside the optimised metric", "",
-             f"Regenerate (resumes from the cached parts): `{command or 'python -m trace_opt faithfulness --out ' + str(out)}`",
-             "", "Does TRACE's order still beat the attribution methods when the test is not the deletion curve it "
-             "maximised? digits8 CNN (shipped weights), 4 x 4 grid of 2 x 2 patches (t = 16), zero reference, target = "
-             "predicted class. A trajectory's attribution scores, wherever a test needs scores, are its marginal "
-             "contributions along its LeRF chain, phi[sigma[k]] = D(P_k) - D(P_{k+1}) (P_k = the k least important "
-             "deleted), which sum to D({}) - D(all); every method is scored per patch (one score per feature painted "
-             "on its pixels). TPN / TPS follow 'Interpreting Interpretations' Defs. 3-6 (curves = polylines through the "
-             "score-share points, so an exactly proportional attribution scores 0; outputs = probabilities).", ""]
+    answers, costs, body = [], [], []
     recs = _load_cached(out / "digits8" / "cache", "input_*.json")
-    lines += ["## 1. Per-input metrics: the optimised one, TPN / TPS, Quantus (ROAD, Faithfulness and Monotonicity "
-              "Correlation)", ""]
+    body += ["## 1. Per-input metrics: the optimised one, TPN / TPS, Quantus (ROAD, Faithfulness and Monotonicity "
+             "Correlation)", ""]
     if recs:
         s = summarise_faithfulness(recs)
         atomic_write_json(out / "digits8" / "summary.json", s)
-        lines += [faithfulness_markdown(s), ""]
+        body += [faithfulness_markdown(s), ""]
+        for met, (label, larger) in METRIC_INFO.items():
+            means = {m: v["mean"] for m, v in s["table"][met].items()}
+            answers.append(answer(f"Part 1, {label}", means, s["paired"][met], larger, s["trace"]))
+        sec = sum(r.get("seconds", 0.0) for r in recs)
+        costs.append(f"- Part 1: n = {len(recs)} digits8 test inputs, {sec / 60:.1f} min (all methods, the complete "
+                     f"2^16 table per input and the Quantus metrics); forward passes per method in section 1.")
     else:
-        lines += ["Not run.", ""]
-    lines += ["## 2. Null feature and feature saturation with the model in the loop (seed 003, ch. 7)", ""]
+        body += ["Not run.", ""]
+    body += ["## 2. Null feature and feature saturation with the model in the loop (seed 003, ch. 7)", ""]
     mt = out / "model_tests"
     samples = {k: _load_cached(mt, f"{k}_*.json") for k in ("null", "saturation")}
-    if samples["null"] or samples["saturation"]:
-        if not samples["null"] or not samples["saturation"]:
-            lines += ["(one of the two tests has no samples yet)", ""]
-        else:
-            res = summarise_model_tests(samples)
-            atomic_write_json(mt / "model_tests.json", res)
-            lines += [model_tests_markdown(res), ""]
+    if samples["null"] and samples["saturation"]:
+        res = summarise_model_tests(samples)
+        atomic_write_json(mt / "model_tests.json", res)
+        body += [model_tests_markdown(res), ""]
+        tr = "trace-y-le-mo"
+        answers.append(answer("Part 2, null feature (share on the null patch, signed patch sum, lower = better)",
+                              {m: v["mean"] for m, v in res["null"]["methods"].items()}, res["null"]["paired"], False, tr))
+        answers.append(answer("Part 2, saturation (imbalance of the credit between the two saturating patches, lower = better)",
+                              {m: v["imbalance"] for m, v in res["saturation"]["methods"].items()},
+                              res["saturation"]["paired"], False, tr))
+        sec = sum(r.get("seconds", 0.0) for k in samples for r in samples[k])
+        costs.append(f"- Part 2: {len(samples['null'])} + {len(samples['saturation'])} generated samples "
+                     f"({res['null']['n_used']} + {res['saturation']['n_used']} within the constraint tolerance), "
+                     f"{sec / 60:.1f} min.")
     else:
-        lines += ["Not run.", ""]
-    lines += ["## 3. ROAR (remove and retrain)", ""]
-    roar = out / "roar" / "roar.json"
-    lines += [roar_markdown(json.loads(roar.read_text())) if roar.exists() else "Not run (or not finished).", ""]
-    return atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+        body += ["Not run." if not (samples["null"] or samples["saturation"]) else "(one of the two tests has no samples yet)", ""]
+    body += ["## 3. ROAR (remove and retrain)", ""]
+    variants = (("roar", "3a", "removed patches set to the training mean pixel"),
+                ("roar_zeros", "3b", "removed patches set to 0, the background"))
+    if not any((out / d / "roar.json").exists() for d, _, _ in variants):
+        body += ["Not run (or not finished).", ""]
+    for sub, tag, what in variants:
+        roar = out / sub / "roar.json"
+        if not roar.exists():
+            continue
+        rr = json.loads(roar.read_text())
+        body += [f"### {tag}. {what}", "", roar_markdown(rr), ""]
+        pr = roar_paired(rr)
+        acc = {}
+        for r in rr["runs"]:
+            acc.setdefault(r["method"], []).append(r["accuracy"])
+        means = {m: float(np.mean(v)) for m, v in acc.items() if m != "none"}
+        answers.append(answer(f"Part {tag}, ROAR, {what} (test accuracy after removing the top patches and retraining, "
+                              "lower = better)", means, pr, False, "trace-y-le-mo"))
+        if "random" in pr:
+            p = pr["random"]
+            leak = {r["method"]: r["accuracy"] for r in rr.get("leak", [])}
+            answers.append(f"- **Part {tag}, ROAR control**: random removal minus TRACE: {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} "
+                           f"(n = {p['n']}) -> TRACE's removal hurts " + ("more than random (separated)" if p["separated"]
+                           and p["mean"] > 0 else "no more than random, at this n" if not p["separated"] else "less than random")
+                           + (f"; the removal mask alone gives {leak.get('trace-y-le-mo', float('nan')):.3f} test accuracy for "
+                              f"TRACE's orders, {leak.get('random', float('nan')):.3f} for random ones (chance 0.1)" if leak else "")
+                           + ".")
+        sec = sum(r.get("seconds", 0.0) for r in rr["runs"] + rr.get("leak", []))
+        orders = sum(c.get("seconds_per_image", 0.0) for c in rr["cost"].values()) * (rr["n_train"] + rr["n_test"])
+        costs.append(f"- Part {tag}: {len(rr['methods'])} methods x {len(rr['fractions'])} fractions x {len(rr['seeds'])} "
+                     f"retraining seeds (+ {len(rr['seeds'])} without removal, + {len(rr.get('leak', []))} mask-only) = "
+                     f"{len(rr['runs']) + len(rr.get('leak', []))} retrainings on {rr['n_train']} / {rr['n_test']} images, "
+                     f"{sec / 60:.1f} min; orders {orders / 60:.1f} min, computed once for both variants "
+                     f"(TRACE: SA K = {rr['sa_iterations']}, {rr['cost'].get('trace-y-le-mo', {}).get('forward_passes_per_image', float('nan')):,.0f} "
+                     "forward passes per image).")
+    body += ["## 4. BAM (seed 004) on digits pasted on textures", ""]
+    bam = out / "bam" / "bam.json"
+    if bam.exists():
+        from trace_opt.attribution.bam import bam_markdown
+
+        br = json.loads(bam.read_text())
+        body += [bam_markdown(br), ""]
+        for test, label in (("mcs", "Part 4, BAM MCS (higher = better)"), ("idr", "Part 4, BAM IDR (higher = better)"),
+                            ("iir", "Part 4, BAM IIR (higher = better)")):
+            blk = br["tests"].get(test)
+            if blk and blk["methods"]:
+                answers.append(answer(label, {m: v["mean"] for m, v in blk["methods"].items()}, blk["paired"], True,
+                                      "trace-y-le-mo"))
+        sec = sum(r.get("seconds", 0.0) for r in _load_cached(out / "bam" / "cache", "*.json"))
+        costs.append(f"- Part 4: n = {br['n']['mcs']} (MCS), {br['n']['idr']} (IDR), {br['n']['iir']} (IIR) test inputs "
+                     f"(each explained twice), {sec / 60:.1f} min of explanations plus training three small CNNs "
+                     f"({br['n_train']} images, {br['epochs']} epochs each; TRACE: SA K = {br['sa_iterations']}).")
+    else:
+        body += ["Not run (or not finished).", ""]
+    head = ["# Faithfulness outside the optimised metric", "",
+            f"Regenerate (resumes from the cached parts): `{command or 'python -m trace_opt faithfulness --out ' + str(out)}`",
+            "", "Does TRACE's order still beat the attribution methods when the test is not the deletion curve it "
+            "maximised? Parts 1-3: digits8 CNN (shipped weights), 4 x 4 grid of 2 x 2 patches (t = 16), zero reference, "
+            "target = predicted class. Part 4: BAM on 16 x 16 digits-on-textures images built here (t = 16 patches of "
+            "4 x 4). A trajectory's attribution scores, wherever a test needs scores, are its marginal "
+            "contributions along its LeRF chain, phi[sigma[k]] = D(P_k) - D(P_{k+1}) (P_k = the k least important "
+            "deleted), which sum to D({}) - D(all); every method is scored per patch (one score per feature painted "
+            "on its pixels). TPN / TPS follow 'Interpreting Interpretations' Defs. 3-6 (curves = polylines through the "
+            "score-share points, so an exactly proportional attribution scores 0; outputs = probabilities).", "",
+            "## Answers, per test", "",
+            "Generated from the numbers below: TRACE against the best baseline on each test (95 % paired Student-t "
+            "intervals; 'separated' = the interval excludes 0). Part 1 compares TRACE-p (Le-Mo), parts 2-4 TRACE-y "
+            "(Le-Mo) (the logit; parts 3-4 with a cheap SA budget).", ""] + answers + [
+            "", "Reading notes: TPS divides by r' f(x) (r' = the output with only the positively scored patches kept, "
+            "over f(x)), which is near 0 on a few inputs, so its means are heavy-tailed; the win / loss counts are the "
+            "robust reading. ROAR ranks the removal *masks* as much as the removed content: see the leak check in "
+            "section 3 before reading its verdicts. Saturation: a trajectory's marginal scores along one chain give "
+            "the whole credit of two saturating patches to the one deleted second (deleting the first changes "
+            "nothing), so TRACE is imbalanced by construction, while flat scores (Random) look balanced; read the "
+            "imbalance with the null share. BAM's IDR / IIR are indicators per input, so their paired differences "
+            "are mostly ties.",
+            "", "## n and compute per part (2 shared CPU cores, one thread)", ""] + costs + [""]
+    return atomic_write_bytes(out / "report.md", "\n".join(head + body).encode())
 
 
-__all__ += ["write_faithfulness_report"]
+__all__ += ["write_faithfulness_report", "answer"]

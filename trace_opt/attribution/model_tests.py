@@ -8,12 +8,15 @@ one 4 x 4 quadrant (4 of the 16 grid features of 2 x 2 pixels).
 
 - **null** (eqs. 1-2): patch f_a drives output a, patch f_null drives output b but is null for a:
   ``Phi_a(X{a, null}) = Phi_a(X{a})`` and ``Phi_a(X{null}) = Phi_a(X{})`` (the two coalitions of the
-  two-patch game). Metric (eq. 8): the share of the attribution of output a on f_null,
-  ``sum_{f_null} |S_a| / sum |S_a|`` (absolute values; lower = better, 0 = the axiom holds).
+  two-patch game). The patch is null only as a whole (its cells need not be), so the metric (eq. 8) takes
+  the *signed* sum of the attribution of output a over the patch's cells:
+  ``|sum_{f_null} S_a| / sum |S_a|`` (lower = better, 0 = the axiom holds); the per-cell absolute
+  variant ``sum_{f_null} |S_a| / sum |S_a|`` (which also counts cell scores that cancel) is kept for reference.
 - **saturation** (eqs. 6-7): f_a1 and f_a2 each drive output a, and either alone gives the output of both:
   ``Phi_a(X{a1, a2}) = Phi_a(X{a1}) = Phi_a(X{a2})``. Metric (eq. 11): the correlation over samples of
-  the attribution sums on f_a1 and on f_a2 (higher = better), and the mean imbalance
-  ``|share(a1) - 1/2|`` per sample (lower = better: the credit is split evenly).
+  the signed attribution sums S1 on f_a1 and S2 on f_a2 (higher = better), and the mean imbalance
+  ``|S1 - S2| / (2 (|S1| + |S2|))`` per sample (= |share(a1) - 1/2| for sums of one sign; lower = better:
+  the credit is split evenly).
 
 Outputs are logits (Phi = the class logit). Each generated sample reports how well its constraints
 hold (``violation``: the largest constraint gap over |Phi_a(X{a})|, as the seed's "output change ratio").
@@ -140,6 +143,8 @@ def run_model_tests(out, *, n: int = 20, methods=METHODS, sa_iterations: int = 2
                    "sum_a": {m: float(np.abs(np.asarray(v)[in_a]).sum()) for m, v in sc.items()},
                    "sum_b": {m: float(np.abs(np.asarray(v)[in_b]).sum()) for m, v in sc.items()},
                    "sum_all": {m: float(np.abs(np.asarray(v)).sum()) for m, v in sc.items()},
+                   "signed_a": {m: float(np.asarray(v)[in_a].sum()) for m, v in sc.items()},
+                   "signed_b": {m: float(np.asarray(v)[in_b].sum()) for m, v in sc.items()},
                    "seconds": time.perf_counter() - start}
             atomic_write_json(path, rec)
             samples[kind].append(rec)
@@ -150,26 +155,53 @@ def run_model_tests(out, *, n: int = 20, methods=METHODS, sa_iterations: int = 2
     return res
 
 
-def summarise_model_tests(samples: dict, max_violation: float = 0.1) -> dict:
-    """Metrics per method over the samples whose constraints hold within ``max_violation``."""
+def patch_sums(rec: dict) -> dict:
+    """Signed attribution sums of each method over the cells of patch a (``signed_a``) and patch b
+    (``signed_b``) of a sample record, from its per-cell ``scores`` and quadrants (recorded ones win)."""
+    if "signed_a" in rec:
+        return {"signed_a": rec["signed_a"], "signed_b": rec["signed_b"]}
+    from trace_opt.core.features import grid_features
+
+    ids = torch.as_tensor(grid_features((8, 8), 4).ids)
+    out = {}
+    for key, q in (("signed_a", rec["qa"]), ("signed_b", rec["qb"])):
+        cells = torch.unique(ids[_region(q)[0]]).numpy()
+        out[key] = {m: float(np.asarray(v, dtype=np.float64)[cells].sum()) for m, v in rec["scores"].items()}
+    return out
+
+
+def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str = "trace-y-le-mo") -> dict:
+    """Metrics per method over the samples whose constraints hold within ``max_violation``: on signed
+    patch sums (``patch_sums``; the axioms are about whole patches) and, for the null test, also the
+    per-cell absolute variant (``abs_mean``); ``paired``: ``trace`` minus each method per sample (null share,
+    saturation imbalance; positive favours ``trace``)."""
     from trace_opt.attribution.evaluation import ci_half_width
+    from trace_opt.attribution.evaluation import paired
 
     res = {"max_violation": max_violation}
-    null = [r for r in samples["null"] if r["violation"] <= max_violation]
-    sat = [r for r in samples["saturation"] if r["violation"] <= max_violation]
+    null = [{**r, **patch_sums(r)} for r in samples["null"] if r["violation"] <= max_violation]
+    sat = [{**r, **patch_sums(r)} for r in samples["saturation"] if r["violation"] <= max_violation]
     res["null"] = {"n_generated": len(samples["null"]), "n_used": len(null), "methods": {}}
     for m in (null[0]["sum_all"] if null else {}):
-        share = np.array([r["sum_b"][m] / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
+        share = np.array([abs(r["signed_b"][m]) / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
+        share_abs = np.array([r["sum_b"][m] / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
         res["null"]["methods"][m] = {"mean": float(share.mean()), "ci": ci_half_width(share),
-                                     "exactly_zero": int((share <= 1e-6).sum())}
+                                     "exactly_zero": int((share <= 1e-6).sum()),
+                                     "abs_mean": float(share_abs.mean()), "abs_ci": ci_half_width(share_abs)}
     res["saturation"] = {"n_generated": len(samples["saturation"]), "n_used": len(sat), "methods": {}}
     for m in (sat[0]["sum_all"] if sat else {}):
-        s1 = np.array([r["sum_a"][m] for r in sat])
-        s2 = np.array([r["sum_b"][m] for r in sat])
-        tot = s1 + s2
-        imb = np.abs(np.where(tot > 0, s1 / np.where(tot > 0, tot, 1), 0.5) - 0.5)
+        s1 = np.array([r["signed_a"][m] for r in sat])
+        s2 = np.array([r["signed_b"][m] for r in sat])
+        tot = np.abs(s1) + np.abs(s2)
+        imb = np.where(tot > 0, np.abs(s1 - s2) / (2 * np.where(tot > 0, tot, 1)), 0.0)
         corr = float(np.corrcoef(s1, s2)[0, 1]) if len(sat) > 2 and s1.std() > 0 and s2.std() > 0 else float("nan")
         res["saturation"]["methods"][m] = {"corr": corr, "imbalance": float(imb.mean()), "imbalance_ci": ci_half_width(imb)}
+        res["saturation"].setdefault("_imbalance", {})[m] = imb
+    for kind, key in (("null", "_share"), ("saturation", "_imbalance")):
+        vals = res[kind].pop(key, {}) if kind == "saturation" else {
+            m: np.array([abs(r["signed_b"][m]) / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
+            for m in res["null"]["methods"]}
+        res[kind]["paired"] = {m: paired(vals[trace], v, False) for m, v in vals.items() if m != trace and trace in vals}
     return res
 
 
@@ -179,15 +211,25 @@ def model_tests_markdown(res: dict) -> str:
     nl, st = res["null"], res["saturation"]
     lines = [f"Samples whose constraints hold within {res['max_violation']:.0%} of |Phi_a(X{{a}})| are used: null "
              f"{nl['n_used']} of {nl['n_generated']}, saturation {st['n_used']} of {st['n_generated']}.", "",
-             "| method | null: attribution share on the null patch ↓ | inputs with share 0 | saturation: corr(sum on f_a1, sum on f_a2) ↑ | saturation: mean imbalance |share - 1/2| ↓ |",
-             "|---|---:|---:|---:|---:|"]
+             "Null: |signed sum of the attribution on the null patch| / sum of |attribution| (the patch is null as a "
+             "whole); the per-cell absolute share, which also counts cell scores that cancel inside the patch, in the "
+             "next column. Saturation: on the signed patch sums S1, S2.", "",
+             "| method | null: share on the null patch (signed patch sum) ↓ | paired T-y - method (positive favours T-y) | inputs with share 0 | null: per-cell absolute share ↓ | saturation: corr(S1, S2) ↑ | saturation: mean imbalance abs(S1 - S2) / 2(abs(S1) + abs(S2)) ↓ | paired T-y - method (positive favours T-y) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def pcell(p):
+        return "(itself)" if p is None else f"{p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+
     for m in nl["methods"] or st["methods"]:
         a = nl["methods"].get(m, {})
         b = st["methods"].get(m, {})
         lines.append(f"| {method_label(m)} | {a.get('mean', float('nan')):.3f} ± {a.get('ci', float('nan')):.3f} | "
-                     f"{a.get('exactly_zero', '-')} | {b.get('corr', float('nan')):.3f} | "
-                     f"{b.get('imbalance', float('nan')):.3f} ± {b.get('imbalance_ci', float('nan')):.3f} |")
+                     f"{pcell(nl.get('paired', {}).get(m))} | "
+                     f"{a.get('exactly_zero', '-')} | {a.get('abs_mean', float('nan')):.3f} ± {a.get('abs_ci', float('nan')):.3f} | "
+                     f"{b.get('corr', float('nan')):.3f} | "
+                     f"{b.get('imbalance', float('nan')):.3f} ± {b.get('imbalance_ci', float('nan')):.3f} | "
+                     f"{pcell(st.get('paired', {}).get(m))} |")
     return "\n".join(lines)
 
 
-__all__ = ["METHODS", "generate", "run_model_tests", "summarise_model_tests", "model_tests_markdown"]
+__all__ = ["METHODS", "generate", "patch_sums", "run_model_tests", "summarise_model_tests", "model_tests_markdown"]

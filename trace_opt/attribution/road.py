@@ -67,12 +67,15 @@ def quantus_metrics(model: torch.nn.Module, x: torch.Tensor, target: int, amap: 
                     seed: int = 0) -> dict:
     """Each metric of ``metrics`` (``make_metrics``) on one input and one attribution map (x's shape).
 
-    Returns ``{name: value}`` as described in the module docstring (ROAD reduced to its mean accuracy)."""
+    Returns ``{name: value}`` as described in the module docstring (ROAD reduced to its mean accuracy); nan
+    for every metric when ``amap`` is all zeros (no order; Quantus refuses such a map)."""
     xb = x.detach().cpu().numpy()[None].astype(np.float32)
     ab = np.asarray(amap, dtype=np.float32)[None]
     if ab.shape != xb.shape:
         raise ValueError(f"amap must have x's shape {tuple(x.shape)}; got {ab.shape[1:]}")
     yb = np.array([int(target)])
+    if not np.any(ab):  # an all-zero map has no order; Quantus refuses it (an assertion): undefined, nan
+        return {name: float("nan") for name in metrics}
     out = {}
     for name, metric in metrics.items():
         np.random.seed(seed)  # Quantus draws its random subsets and noise from numpy's global stream

@@ -11,7 +11,11 @@
    retraining seed, and its accuracy measured on the modified test subset.
 
 A method whose removed patches carry the information the task needs makes the accuracy drop more
-(lower = better), and it must drop more than under random removal to say anything. Everything is cached
+(lower = better), and it must drop more than under random removal to say anything. ``fill="zeros"``
+removes to 0 instead (the digits' background, so a removed background patch is invisible); the leak
+check (``leak_check``) retrains on the removal masks alone (1 = removed) at one fraction: an accuracy above
+chance (0.1) says the mask's shape carries the class, which ROAR then rewards or punishes instead of the
+removed content (the class-information leakage that motivated ROAD). Everything is cached
 under ``out`` (``trajectories.npz`` per method, one JSON per (method, fraction, seed)), so a rerun resumes.
 """
 from __future__ import annotations
@@ -78,8 +82,11 @@ def _train_eval(Xtr, ytr, Xte, yte, seed: int, epochs: int) -> float:
 
 
 def run_roar(out, *, n_train: int = 500, n_test: int = 250, methods=METHODS, fractions=FRACTIONS, seeds=(0, 1),
-             epochs: int = 30, sa_iterations: int = 500, progress: bool = True) -> dict:
-    """ROAR as in the module docstring; returns and writes ``out/roar.json``."""
+             epochs: int = 30, sa_iterations: int = 500, fill: str = "mean", orders_dir=None,
+             leak_check: float | None = 0.5, progress: bool = True) -> dict:
+    """ROAR as in the module docstring; returns and writes ``out/roar.json``. ``fill``: "mean" (the training
+    mean pixel) or "zeros"; ``orders_dir``: where the orders are cached (default ``out``; another run's orders
+    are reused); ``leak_check``: the fraction of the mask-only retraining (None: skip)."""
     from trace_opt.core.features import grid_features
     from trace_opt.models.data import digits_cnn, load_digits_split
 
@@ -89,13 +96,16 @@ def run_roar(out, *, n_train: int = 500, n_test: int = 250, methods=METHODS, fra
     X_train, X_test, y_train, y_test = load_digits_split(8)
     Xtr, ytr, Xte, yte = X_train[:n_train], y_train[:n_train], X_test[:n_test], y_test[:n_test]
     feats = grid_features((8, 8), 4)
-    value = float(X_train.mean())
+    if fill not in ("mean", "zeros"):
+        raise ValueError(f"fill must be 'mean' or 'zeros'; got {fill!r}")
+    value = float(X_train.mean()) if fill == "mean" else 0.0
+    odir = out if orders_dir is None else check_output_dir("orders_dir", orders_dir, create=True)
     with torch.inference_mode():
         ptr, pte = model(Xtr).argmax(1).numpy(), model(Xte).argmax(1).numpy()
     cost = {}
     orders = {}
     for m in methods:
-        path = out / f"trajectories_{m}.npz"
+        path = odir / f"trajectories_{m}.npz"
         if path.exists():
             z = np.load(path)
             orders[m] = (z["train"], z["test"])
@@ -131,8 +141,23 @@ def run_roar(out, *, n_train: int = 500, n_test: int = 250, methods=METHODS, fra
                     if progress:
                         print(f"[roar] {m} f={f} seed={seed}: {acc:.3f}", file=sys.stderr, flush=True)
                 runs.append(json.loads(path.read_text()))
-    res = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "sa_iterations": sa_iterations,
-           "removed_value": value, "fractions": list(fractions), "seeds": list(seeds), "methods": list(methods),
+    leak = []
+    if leak_check is not None:
+        k = int(round(leak_check * feats.t))
+        ones_tr, ones_te = torch.zeros_like(Xtr), torch.zeros_like(Xte)
+        for m in methods:
+            path = out / f"leak_{m}_{leak_check}.json"
+            if not path.exists():
+                start = time.perf_counter()
+                acc = _train_eval(remove_top(ones_tr, orders[m][0], feats, k, 1.0), ytr,
+                                  remove_top(ones_te, orders[m][1], feats, k, 1.0), yte, seeds[0], epochs)
+                atomic_write_json(path, {"method": m, "fraction": leak_check, "seed": seeds[0], "accuracy": acc,
+                                         "seconds": time.perf_counter() - start})
+                if progress:
+                    print(f"[roar] mask-only {m} f={leak_check}: {acc:.3f}", file=sys.stderr, flush=True)
+            leak.append(json.loads(path.read_text()))
+    res = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "sa_iterations": sa_iterations, "fill": fill,
+           "leak": leak, "removed_value": value, "fractions": list(fractions), "seeds": list(seeds), "methods": list(methods),
            "cost": cost, "runs": runs}
     atomic_write_json(out / "roar.json", res)
     return res
@@ -147,8 +172,9 @@ def roar_markdown(res: dict) -> str:
     base = [r["accuracy"] for r in runs if r["method"] == "none"]
     fr = res["fractions"]
     lines = [f"Train subset {res['n_train']} images, test subset {res['n_test']}, DigitsCNN8 retrained from scratch "
-             f"({res['epochs']} epochs, Adam) per retraining seed {res['seeds']}; removed patches set to the training "
-             f"mean pixel value {res['removed_value']:.3f}. Accuracy without removal: "
+             f"({res['epochs']} epochs, Adam) per retraining seed {res['seeds']}; removed patches set to "
+             + ("the training mean pixel value" if res.get("fill", "mean") == "mean" else "0 (the background)")
+             + f" {res['removed_value']:.3f}. Accuracy without removal: "
              f"{np.mean(base):.3f} (seeds: {', '.join(f'{v:.3f}' for v in base)}). Lower = the removed patches "
              "mattered more.", "",
              "| method | " + " | ".join(f"remove {int(f * 100)} %" for f in fr)
@@ -166,7 +192,46 @@ def roar_markdown(res: dict) -> str:
         c = res["cost"].get(m, {})
         lines.append(f"| {method_label(m)} | " + " | ".join(cells) + f" | {dtxt} | "
                      f"{c.get('forward_passes_per_image', float('nan')):,.0f} | {c.get('seconds_per_image', float('nan')):.3f} |")
+    pairs = roar_paired(res)
+    if pairs:
+        tr = res.get("trace", "trace-y-le-mo")
+        lines += ["", f"{method_label(tr)} against each method, paired over (fraction, retraining seed): accuracy of the "
+                  "method minus TRACE's (positive favours TRACE: its removal hurt more), 95 % Student-t half-width. The "
+                  f"{len(res['fractions']) * len(res['seeds'])} pairs are {len(res['fractions'])} fractions x "
+                  f"{len(res['seeds'])} seeds, not independent replicates of one condition (the fraction changes the "
+                  "size of the effect), so the interval is indicative; the win / loss counts say as much. TRACE's "
+                  f"orders come from a cheap search (SA, K = {res['sa_iterations']}, on (Le-Mo) of the logit).", "",
+                  "| method | mean ± 95 % | TRACE better / worse / tied | n |", "|---|---:|---|---:|"]
+        for m, p in pairs.items():
+            lines.append(f"| {method_label(m)} | {p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+                         + f" | {p['wins']} / {p['losses']} / {p['ties']} | {p['n']} |")
+    if res.get("leak"):
+        lines += ["", f"Leak check: the same CNN retrained on the removal masks alone (1 = removed, fraction "
+                  f"{res['leak'][0]['fraction']}, seed {res['leak'][0]['seed']}); test accuracy (chance 0.1): "
+                  + ", ".join(f"{method_label(r['method'])} {r['accuracy']:.3f}" for r in res["leak"])
+                  + ". Above chance = the mask's shape alone tells the class."]
+    total = sum(r.get("seconds", 0.0) for r in runs) + sum(r.get("seconds", 0.0) for r in res.get("leak", []))
+    orders = sum(c.get("seconds_per_image", 0.0) for c in res["cost"].values()) * (res["n_train"] + res["n_test"])
+    lines += ["", f"Cost: {len(runs) + len(res.get('leak', []))} retrainings, {total / 60:.1f} min in all ({total / max(1, len(runs)):.1f} s each); "
+              f"the orders {orders / 60:.1f} min ({res['n_train'] + res['n_test']} images per method)."]
     return "\n".join(lines)
 
 
-__all__ = ["METHODS", "FRACTIONS", "remove_top", "run_roar", "roar_markdown"]
+def roar_paired(res: dict, trace: str = "trace-y-le-mo") -> dict:
+    """``trace`` against each other method: per (fraction, seed) the method's accuracy minus ``trace``'s
+    (lower accuracy = better removal, so positive favours ``trace``); ``paired`` statistics."""
+    from trace_opt.attribution.evaluation import paired
+
+    acc = {(r["method"], r["fraction"], r["seed"]): r["accuracy"] for r in res["runs"]}
+    keys = [(f, s) for f in res["fractions"] for s in res["seeds"] if (trace, f, s) in acc]
+    out = {}
+    for m in res["methods"]:
+        ks = [k for k in keys if (m, *k) in acc]
+        if m == trace or not ks:
+            continue
+        # paired(a, b, larger_better=False) gives b - a: the method's accuracy minus TRACE's
+        out[m] = paired([acc[(trace, *k)] for k in ks], [acc[(m, *k)] for k in ks], False)
+    return out
+
+
+__all__ = ["METHODS", "FRACTIONS", "remove_top", "run_roar", "roar_markdown", "roar_paired"]

@@ -1,5 +1,6 @@
 """``faithfulness``: tests outside the metric TRACE optimises (TPN / TPS, Quantus' ROAD and correlations,
-the model-in-the-loop null / saturation tests, ROAR) on the digits8 CNN; resumable, writes OUT/report.md."""
+the model-in-the-loop null / saturation tests, ROAR on the digits8 CNN; BAM on digits pasted on textures);
+resumable, writes OUT/report.md."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,13 +14,15 @@ def add_faithfulness_parser(sub) -> None:
                        description="Runs the parts named by --parts (resuming from OUT's caches) and writes OUT/report.md.")
     p.add_argument("--out", type=Path, default=Path("reports/faithfulness"), metavar="DIR",
                    help="output folder; reruns resume from its caches (default: reports/faithfulness)")
-    p.add_argument("--parts", nargs="+", default=["metrics", "model-tests", "roar"],
-                   choices=["metrics", "model-tests", "roar", "report"],
-                   help="the parts run (default: metrics model-tests roar; the report is written after any)")
+    p.add_argument("--parts", nargs="+", default=["metrics", "model-tests", "roar", "bam"],
+                   choices=["metrics", "model-tests", "roar", "bam", "report"],
+                   help="the parts run (default: metrics model-tests roar bam; the report is written after any)")
     p.add_argument("--n", type=int_at_least(1), default=50, help="inputs for the per-input metrics (default 50)")
-    p.add_argument("--n-model-tests", type=int_at_least(3), default=12, help="generated samples per test (default 12)")
+    p.add_argument("--n-model-tests", type=int_at_least(3), default=30, help="generated samples per test (default 30)")
     p.add_argument("--sa-iterations", type=int_at_least(1), default=2000,
                    help="SA iterations K of the TRACE runs (default: 2000)")
+    p.add_argument("--n-bam", type=int_at_least(2), default=50, help="inputs per BAM test (default 50)")
+    p.add_argument("--bam-sa-iterations", type=int_at_least(1), default=500, help="SA K of TRACE in BAM (default 500)")
     p.set_defaults(func=run)
 
 
@@ -38,6 +41,12 @@ def run(args) -> int:
         from trace_opt.attribution.roar import run_roar
         run_roar(args.out / "roar", n_train=400, n_test=200,
                  methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
-                 seeds=(0, 1), epochs=15, sa_iterations=300)
+                 seeds=(0, 1, 2, 3, 4), epochs=15, sa_iterations=300)
+        run_roar(args.out / "roar_zeros", n_train=400, n_test=200,
+                 methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
+                 seeds=(0, 1, 2, 3, 4), epochs=15, sa_iterations=300, fill="zeros", orders_dir=args.out / "roar")
+    if "bam" in args.parts:
+        from trace_opt.attribution.bam import run_bam
+        run_bam(args.out / "bam", n=args.n_bam, sa_iterations=args.bam_sa_iterations)
     write_faithfulness_report(args.out, "python -m trace_opt " + " ".join(getattr(args, "argv", []) or ["faithfulness"]))
     return 0

@@ -60,6 +60,31 @@ class DigitsCNN28(nn.Module):
         return self.classifier(self.features(x))
 
 
+class BamCNN16(nn.Module):
+    """CNN for ``1 x 16 x 16`` inputs (the BAM-style digits-on-textures images of
+    ``trace_opt.attribution.bam``): two conv + max-pool stages (16 -> 8 -> 4), two linear layers.
+
+    ``(B, 1, 16, 16) -> conv16, pool -> conv32, pool -> (B, 32*4*4) -> 64 -> n_classes``.
+    """
+
+    arch = "bam-cnn16"
+    input_shape = (1, 16, 16)
+
+    def __init__(self, n_classes: int = 10, width: int = 16):
+        super().__init__()
+        n_classes = check_positive_int("n_classes", n_classes, minimum=2)
+        width = check_positive_int("width", width)
+        self.features = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 16, 64), nn.ReLU(),
+                                        nn.Linear(64, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
 class TabularMLP(nn.Module):
     """MLP for tabular rows: ``(B, n_features) -> hidden -> hidden -> n_classes`` with ReLU."""
 
