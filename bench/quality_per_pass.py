@@ -31,21 +31,15 @@ passes per problem.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from _harness import machine, machine_line, parse, parser
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from solvers import get_solver  # noqa: E402
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from solvers import get_solver
+from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json
 SOLVERS = ["surrogate", "window-dp", "sa", "tabu", "ga", "greedy"]
 BUDGETS = [500, 1000, 2000, 5000, 10000, 20000]
 LEVELS = (0.99, 0.999, 1.0)
@@ -90,6 +84,10 @@ class Problems:
 
     def make(self, name: str):
         from trace_opt import ModelOracle, TraceProblem
+        if name.startswith("table:"):  # an instance of a library (exact 2^t table, e.g. instances/imagenet/)
+            from trace_opt.benchmarks.instances import load_instance
+            from trace_opt.core.table import TableOracle
+            return TraceProblem(TableOracle(load_instance(name[len("table:"):]).values), "le-mo")
         if name in self.best_known:
             from trace_opt.benchmarks.best_known import make_problem
             data = self.best_known[name]
@@ -101,6 +99,9 @@ class Problems:
         return TraceProblem(oracle, "le-mo")
 
     def stored_best(self, name: str):
+        if name.startswith("table:"):  # the exact optimum
+            from trace_opt.benchmarks.instances import load_instance
+            return float(load_instance(name[len("table:"):]).optimum("le-mo"))
         data = self.best_known.get(name)
         return None if data is None else float(data["best"]["score"])
 
@@ -282,12 +283,12 @@ def markdown(out: dict, summary: dict, goal: dict | None) -> str:
         for r in goal["rows"]:
             lines.append(f"| {r['problem']} | {r['seed']} | {r['value']:.4f} | {r['reference']:.4f} | "
                          f"{r['ratio']:.5f} | {'yes' if r['reached'] else 'no'} | {r['forward_passes']:,} |")
-    lines += ["", f"Machine: {st['machine']}; total solver wall time {out.get('wall_seconds', 0):.0f} s.", ""]
+    lines += ["", f"Machine: {machine_line(st['machine'])}; total solver wall time {out.get('wall_seconds', 0):.0f} s.", ""]
     return "\n".join(lines)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = parser(__file__)
     ap.add_argument("--images", default="0-3", help="test images of the benchmark (e.g. 0-3,8)")
     ap.add_argument("--goal-images", default="0-15", help="images of the goal study (surrogate, 2,000 passes)")
     ap.add_argument("--goal-seeds", default="0", help="seeds of the goal study")
@@ -297,20 +298,26 @@ def main(argv=None):
     ap.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"])
     ap.add_argument("--reference-budget", type=int, default=100_000)
     ap.add_argument("--best-known", nargs="*", default=[], help="best-known files: run their problems instead")
+    ap.add_argument("--tables", nargs="*", default=[], help="instance files (exact 2^t tables, e.g. "
+                    "instances/imagenet/*.json): run their problems instead, against their exact optima")
     ap.add_argument("--no-goal", action="store_true", help="skip the goal study")
-    ap.add_argument("--out", default=str(RESULTS / "quality_per_pass"))
     ap.add_argument("--rerun", action="store_true", help="drop the stored runs (keep the references) and run again")
     ap.add_argument("--rerun-solvers", default="", help="drop the stored runs of these solvers (comma-separated; "
                     "the goal study's too for surrogate) and run them again")
     ap.add_argument("--replot", action="store_true", help="redraw the table and figure from the JSON only")
-    args = ap.parse_args(argv)
-    base = Path(args.out)
+    args = parse(ap, argv)
+    base = Path(args.out) / args.stem
     json_path = base.with_suffix(".json")
     if args.replot:
         out = json.loads(json_path.read_text())
     else:
         problems = Problems(args.output, args.best_known)
-        if args.best_known:
+        if args.tables:
+            names = [f"table:{p}" for p in args.tables]
+            desc = (f"Exact instances ({', '.join(Path(p).stem for p in args.tables)}), le-mo, against their exact "
+                    "optima (table oracles: forward passes counted as for the model).")
+            goal_names = []
+        elif args.best_known:
             names = list(problems.best_known)
             desc = (f"Synthetic best-known problems ({', '.join(names)}), le-mo, against their stored best "
                     f"(and window-dp with {args.reference_budget:,} passes).")
@@ -320,12 +327,11 @@ def main(argv=None):
             goal_names = [] if args.no_goal else [f"digits28-img{i}" for i in parse_list(args.goal_images)]
             desc = (f"digits CNN-28 (shipped weights), t = 49 (7 x 7 patches), zeros reference, {args.output}, le-mo, "
                     "target = predicted class, torch on 1 thread.")
-        setting = {"command": " ".join(["python bench/quality_per_pass.py", *(sys.argv[1:] if argv is None else argv)]),
+        setting = {"command": args.command,
                    "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "description": desc,
                    "problems": names, "goal_problems": goal_names, "seeds": parse_list(args.seeds),
                    "budgets": parse_list(args.budgets), "solvers": args.solvers.split(","), "output": args.output,
-                   "reference_budget": args.reference_budget, "machine": f"{platform.machine()} {platform.processor()}",
-                   "python": platform.python_version()}
+                   "reference_budget": args.reference_budget, "machine": machine()}
         out = json.loads(json_path.read_text()) if json_path.exists() else {}
         if out.get("setting", {}).get("output") != args.output:
             out = {}
