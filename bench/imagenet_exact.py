@@ -6,7 +6,8 @@ One forward pass per set gives the target's logit and its log-softmax, so the lo
 optima, CS bounds and difficulty measures, ``trace_opt.benchmarks.instances``), so any solver runs on it at memory
 speed with an exact optimality gap. Resumable: a photo whose two instances exist is skipped.
 
-    OMP_NUM_THREADS=1 python bench/imagenet_exact.py --photos chelsea coffee   # ~1 h per photo on one CPU thread
+    OMP_NUM_THREADS=1 python bench/imagenet_exact.py --grid 3x4 --photos chelsea coffee   # t = 12: ~6 min a photo
+    OMP_NUM_THREADS=1 python bench/imagenet_exact.py --photos chelsea coffee   # t = 16: ~90 min a photo here
 """
 from __future__ import annotations
 
@@ -41,7 +42,12 @@ class _TargetLogitAndLogProb(torch.nn.Module):
         return z[:, self.target:self.target + 1]
 
 
-def tabulate(model, photo_name: str, grid: int, reference: str, batch_size: int, progress: bool) -> dict:
+def _grid(text: str) -> tuple:
+    parts = [int(p) for p in str(text).lower().split("x")]
+    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def tabulate(model, photo_name: str, grid: tuple, reference: str, batch_size: int, progress: bool) -> dict:
     photo, x = load_photo_input(photo_name)
     with torch.inference_mode():
         target = int(model(x[None]).argmax(1))
@@ -59,12 +65,12 @@ def tabulate(model, photo_name: str, grid: int, reference: str, batch_size: int,
                            "every set once, in order")
     meta = {"model": "efficientnet-lite0", "photo": photo_name, "target": target,
             "class": imagenet_class_names()[target], "reference": reference,
-            "features": {"kind": "grid", "t": feats.t, "grid": [grid, grid]}, "input_size": 224,
+            "features": {"kind": "grid", "t": feats.t, "grid": list(grid)}, "input_size": 224,
             "forward_passes": int(oracle.forward_passes), "seconds": seconds}
     arrays = {"x": x.numpy().astype(np.float32), "feature_ids": feats.ids.astype(np.int64)}
     out = {}
     for output, table in (("logit", logit), ("prob", np.exp(log_prob))):
-        name = f"efficientnet-lite0_{photo_name}_g{grid}x{grid}_{output}_{reference}"
+        name = f"efficientnet-lite0_{photo_name}_g{grid[0]}x{grid[1]}_{output}_{reference}"
         inst = instance_from_table(table, name, {**meta, "output": output}, arrays)
         save_instance(inst, LIBRARY / name)
         out[output] = inst
@@ -74,17 +80,17 @@ def tabulate(model, photo_name: str, grid: int, reference: str, batch_size: int,
 def main(argv=None) -> int:
     ap = parser(__file__, quick="a 2 x 2 grid of chelsea (16 sets)", stem="imagenet_exact")
     ap.add_argument("--photos", nargs="+", default=["chelsea", "coffee"])
-    ap.add_argument("--grid", type=int, default=4)
+    ap.add_argument("--grid", default="4", help="G (G x G) or RxC (default 4: t = 16)")
     ap.add_argument("--reference", default="paper_blur")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=16, help="16: the fastest on this CPU (1.9x batch 64)")
     ap.add_argument("--no-progress", action="store_true")
     args = parse(ap, argv)
     torch.set_num_threads(1)
-    grid, photos = (2, ["chelsea"]) if args.quick else (args.grid, args.photos)
+    grid, photos = ((2, 2), ["chelsea"]) if args.quick else (_grid(args.grid), args.photos)
     model = efficientnet_lite0()
     rows = []
     for photo in photos:
-        paths = {o: LIBRARY / f"efficientnet-lite0_{photo}_g{grid}x{grid}_{o}_{args.reference}.json"
+        paths = {o: LIBRARY / f"efficientnet-lite0_{photo}_g{grid[0]}x{grid[1]}_{o}_{args.reference}.json"
                  for o in ("logit", "prob")}
         if all(p.exists() for p in paths.values()):
             insts = {o: load_instance(p) for o, p in paths.items()}
@@ -97,14 +103,14 @@ def main(argv=None) -> int:
                          "seconds": inst.metadata.get("seconds"), "forward_passes": inst.metadata.get("forward_passes")})
         print(rows[-2:], flush=True)
     md = ["# Exact TRACE-(Le-Mo) optima on EfficientNet-Lite0", "",
-          f"{grid} x {grid} grid (t = {grid * grid}) at 224 px, reference `{args.reference}`, target = the predicted "
+          f"{grid[0]} x {grid[1]} grid (t = {grid[0] * grid[1]}) at 224 px, reference `{args.reference}`, target = the predicted "
           "class; one table of 2^t forward passes per photo serves the logit and the probability.", "",
           "| photo | class | output | optimum Le-Mo | per-level bound | passes | seconds |", "|---|---|---|---:|---:|---:|---:|"]
     md += [f"| {r['photo']} | {r['class']} | {r['output']} | {r['optimum_le_mo']:.6g} | "
            f"{r['bound_le_mo'] if r['bound_le_mo'] is None else format(r['bound_le_mo'], '.6g')} | "
            f"{r['forward_passes']} | {r['seconds'] if r['seconds'] is None else format(r['seconds'], '.0f')} |"
            for r in rows]
-    write_result(args.out, args.stem, {"rows": rows, "grid": grid, "reference": args.reference}, "\n".join(md),
+    write_result(args.out, args.stem, {"rows": rows, "grid": list(grid), "reference": args.reference}, "\n".join(md),
                  args=args)
     return 0
 

@@ -17,6 +17,9 @@ from trace_opt.cli._args import add_explain_arguments, add_progress_argument, in
 #: the explain command's budget by default: a model costing ~45 ms a pass on a CPU (EfficientNet-Lite0 at
 #: 224 px) explains in about 1.5 minutes
 DEFAULT_BUDGET = 2000
+#: masked inputs per model call by default: EfficientNet-Lite0 on one CPU thread runs more passes per second at
+#: batch 16 than at 64 (bench/results/imagenet-cpu.md)
+DEFAULT_BATCH = 16
 
 
 def add_explain_parser(sub) -> None:
@@ -42,7 +45,7 @@ def add_explain_parser(sub) -> None:
                         "then asks for about G x G segments")
     p.add_argument("--out", type=Path, default=Path("runs/explain"), metavar="DIR",
                    help="output folder (created if missing; default: runs/explain)")
-    add_explain_arguments(p, defaults={"budget": DEFAULT_BUDGET, "reference": "paper_blur"},
+    add_explain_arguments(p, defaults={"budget": DEFAULT_BUDGET, "reference": "paper_blur", "batch_size": DEFAULT_BATCH},
                           features_help="a G x G (or RxC) grid of patches (default: 7 x 7 for photos, as the paper; "
                                         "4 x 4 for other images; one feature per column of a 1-D row)")
     add_progress_argument(p)
