@@ -240,43 +240,45 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
     return storage, type(storage).__name__
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another storage, an in-memory or URI database, or a URL that
+    does not parse: Optuna reports that one)."""
+    if not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        database = make_url(url).database
+    except Exception:  # noqa: BLE001 - let Optuna report a malformed URL
+        return None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
 def _check_sqlite_dir(url: str) -> None:
     """A SQLite URL given by the user: a relative path's folders are created under the working directory
     (as an output folder's are); an absolute path's folder must exist (``sqlite:////x/y.db`` for a meant
     ``sqlite:///x/y.db`` would create folders anywhere); the file, if there, must be a file."""
-    if not url.startswith("sqlite"):
+    path = _sqlite_file(url)
+    if path is None:
         return
-    from sqlalchemy.engine import make_url
-
-    try:
-        database = make_url(url).database
-    except Exception:  # noqa: BLE001 - let Optuna report a malformed URL
-        return
-    if database and database != ":memory:" and not database.startswith("file:"):
-        path = Path(database)
-        if not path.is_absolute():
-            check_output_dir("storage", path.parent)  # checked here, created when the storage opens
-            path.parent.mkdir(parents=True, exist_ok=True)
-        elif not path.parent.is_dir():
-            raise ValueError(f"storage={url!r}: the folder {str(path.parent)!r} does not exist; create it first "
-                             "(an absolute storage path's folders are not created) or check the path "
-                             "(sqlite:///relative/x.db, sqlite:////absolute/x.db)")
-        if path.exists() and not path.is_file():
-            raise ValueError(f"storage={url!r}: {database!r} is not a file")
+    if not path.is_absolute():
+        check_output_dir("storage", path.parent)  # checked here, created when the storage opens
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ValueError(f"storage={url!r}: the folder {str(path.parent)!r} does not exist; create it first "
+                         "(an absolute storage path's folders are not created) or check the path "
+                         "(sqlite:///relative/x.db, sqlite:////absolute/x.db)")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"storage={url!r}: {str(path)!r} is not a file")
 
 
 def _make_sqlite_dir(url: str) -> None:
     """Create the directory of a SQLite file URL (SQLite creates the file, not its directory)."""
-    if not url.startswith("sqlite"):
-        return
-    from sqlalchemy.engine import make_url
-
-    try:
-        database = make_url(url).database
-    except Exception:  # noqa: BLE001 - let Optuna report a malformed URL
-        return
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def trial_seeded_sampler(seed: int = 0, **tpe_options):

@@ -36,14 +36,11 @@ class DigitsCNN8(nn.Module):
         return self.classifier(self.features(x))
 
 
-class DigitsCNN28(nn.Module):
-    """CNN for ``1 x 28 x 28`` inputs: two conv + max-pool stages (28 -> 14 -> 7), two linear layers.
+class _TwoPoolCNN(nn.Module):
+    """Two conv + max-pool stages and two linear layers on ``1 x side x side`` inputs (``side`` divisible by
+    4): ``conv(width), pool -> conv(2 width), pool -> (B, 2 width (side/4)^2) -> 64 -> n_classes``."""
 
-    ``(B, 1, 28, 28) -> conv16, pool -> conv32, pool -> (B, 32*7*7) -> 64 -> n_classes``.
-    """
-
-    arch = "digits-cnn28"
-    input_shape = (1, 28, 28)
+    side = 28
 
     def __init__(self, n_classes: int = 10, width: int = 16):
         super().__init__()
@@ -53,14 +50,25 @@ class DigitsCNN28(nn.Module):
             nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 49, 64), nn.ReLU(),
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * (self.side // 4) ** 2, 64), nn.ReLU(),
                                         nn.Linear(64, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
 
-class BamCNN16(nn.Module):
+class DigitsCNN28(_TwoPoolCNN):
+    """CNN for ``1 x 28 x 28`` inputs: two conv + max-pool stages (28 -> 14 -> 7), two linear layers.
+
+    ``(B, 1, 28, 28) -> conv16, pool -> conv32, pool -> (B, 32*7*7) -> 64 -> n_classes``.
+    """
+
+    arch = "digits-cnn28"
+    input_shape = (1, 28, 28)
+    side = 28
+
+
+class BamCNN16(_TwoPoolCNN):
     """CNN for ``1 x 16 x 16`` inputs (the BAM-style digits-on-textures images of
     ``trace_opt.attribution.bam``): two conv + max-pool stages (16 -> 8 -> 4), two linear layers.
 
@@ -69,20 +77,7 @@ class BamCNN16(nn.Module):
 
     arch = "bam-cnn16"
     input_shape = (1, 16, 16)
-
-    def __init__(self, n_classes: int = 10, width: int = 16):
-        super().__init__()
-        n_classes = check_positive_int("n_classes", n_classes, minimum=2)
-        width = check_positive_int("width", width)
-        self.features = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 16, 64), nn.ReLU(),
-                                        nn.Linear(64, n_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+    side = 16
 
 
 class TabularMLP(nn.Module):
