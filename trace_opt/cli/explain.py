@@ -20,6 +20,9 @@ DEFAULT_BUDGET = 2000
 #: masked inputs per model call by default: EfficientNet-Lite0 on one CPU thread runs more passes per second at
 #: batch 16 than at 64 (bench/results/imagenet-cpu.md)
 DEFAULT_BATCH = 16
+#: the search by default: the model-based solver, the best value per forward pass at 2,000 passes on the digits
+#: CNN at t = 49 (bench/results/quality_per_pass.md); the library's own default stays the paper's SA
+DEFAULT_SOLVER = "surrogate"
 
 
 def add_explain_parser(sub) -> None:
@@ -45,7 +48,8 @@ def add_explain_parser(sub) -> None:
                         "then asks for about G x G segments")
     p.add_argument("--out", type=Path, default=Path("runs/explain"), metavar="DIR",
                    help="output folder (created if missing; default: runs/explain)")
-    add_explain_arguments(p, defaults={"budget": DEFAULT_BUDGET, "reference": "paper_blur", "batch_size": DEFAULT_BATCH},
+    add_explain_arguments(p, defaults={"budget": DEFAULT_BUDGET, "reference": "paper_blur", "batch_size": DEFAULT_BATCH,
+                                       "solver": DEFAULT_SOLVER},
                           features_help="a G x G (or RxC) grid of patches (default: 7 x 7 for photos, as the paper; "
                                         "4 x 4 for other images; one feature per column of a 1-D row)")
     add_progress_argument(p)
