@@ -100,3 +100,23 @@ def test_fig1a_and_appendix_b_figures_are_drawn(tmp_path):
     entries = [{"label": f"{g} x {g}", "heatmap": trajectory_to_heatmap(np.arange(g * g), grid_features((8, 8), g)),
                 "le_mo": 1.0, "ranks": np.arange(g * g), "grid": (g, g)} for g in (2, 4, 7)]
     assert rp.plot_several_t(np.eye(8), entries, tmp_path / "appB.png").stat().st_size > 1000
+
+
+def test_fig3_wraps_many_methods_into_a_grid_of_lines(tmp_path, monkeypatch):
+    """23 panels per input are drawn as lines of ncols panels (a readable grid), every panel in its own place."""
+    import matplotlib.pyplot as plt
+
+    feats = grid_features((4, 4), 2)
+    maps = {"trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist()}
+    maps.update({f"m{i}": np.linspace(-1, i, 16).reshape(4, 4).tolist() for i in range(21)})
+    recs = [{"index": k, "target": 1, "input": np.eye(4).tolist(), "maps": maps} for k in range(2)]
+    shapes = []
+
+    def grab(fig, path):
+        shapes.append((fig.axes[0].get_gridspec().get_geometry(), sum(bool(ax.images) for ax in fig.axes)))
+        plt.close(fig)
+
+    monkeypatch.setattr(rp, "_save", grab)
+    rp.plot_heatmaps(recs, tmp_path / "c.png", ncols=8)
+    (rows, cols), drawn = shapes[0]
+    assert (rows, cols) == (2 * 3, 8 + 2) and drawn == 2 * 23  # 23 panels in 3 lines of 8, two colour bars

@@ -189,15 +189,16 @@ def _normalised_map(a: np.ndarray) -> tuple[np.ndarray, float]:
     return (a / m if m > 0 else a), m
 
 
-def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int = 4) -> Path:
-    """Fig. 3: the input and every method's map side by side for the first inputs that kept maps.
+def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int = 4, ncols: int = 8) -> Path:
+    """Fig. 3: the input and every method's map for the first inputs that kept maps, each input's panels
+    wrapped into lines of ``ncols`` (a readable grid, not one strip of 20+ panels).
 
     Baselines show their raw attribution map (summed over channels, before the ranking rule's absolute
-    value or aggregation) divided by its largest |value| on that input, so all baseline maps of a row
+    value or aggregation) divided by its largest |value| on that input, so all baseline maps of an input
     share one scale, [-1, 1], on a diverging colormap centred at zero (white = 0; red positive, blue
     negative; a non-negative map uses the red half only). TRACE and exact optima show their trajectory
-    heatmap ((rank+1)/t, alpha = 1) on one shared sequential scale [0, 1]. Each row has a colour bar for
-    each of the two scales. Tabular rows are drawn as 1 x d strips.
+    heatmap ((rank+1)/t, alpha = 1) on one shared sequential scale [0, 1]. The two colour bars of each input
+    stand at the right of its first line. Tabular rows are drawn as 1 x d strips.
     """
     plt = _plt()
     recs = [r for r in records if "maps" in r][:max_inputs]
@@ -205,23 +206,29 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
         raise ValueError("no record kept its maps (set keep_maps > 0 in EvaluationConfig)")
     names = methods or [m for m in recs[0]["maps"] if not m.startswith(("trace-", "exact-")) or m.endswith("le-mo")]
     names = sorted(names, key=lambda m: (not m.startswith("trace-"), not m.startswith("exact-")))
-    cols = 1 + len(names)
-    row_height = 1.75 if np.asarray(recs[0]["input"]).ndim < 2 else 1.45  # square image panels need less height
-    fig, axes = plt.subplots(len(recs), cols + 2, figsize=(1.5 * cols + 1.4, row_height * len(recs) + 0.6), squeeze=False,
-                             gridspec_kw={"width_ratios": [1] * cols + [0.08, 0.08]})
+    n_panels = 1 + len(names)
+    ncols = max(1, min(ncols, n_panels))
+    lines = -(-n_panels // ncols)
+    row_height = 1.75 if np.asarray(recs[0]["input"]).ndim < 2 else 1.5  # square image panels need less height
+    fig, axes = plt.subplots(len(recs) * lines, ncols + 2, squeeze=False,
+                             figsize=(1.55 * ncols + 1.4, row_height * len(recs) * lines + 0.6),
+                             gridspec_kw={"width_ratios": [1] * ncols + [0.08, 0.08]})
+    for ax in axes.ravel():
+        ax.set_visible(False)
     for r, rec in enumerate(recs):
         panels = [("input", np.asarray(rec["input"], dtype=float), None)] + \
                  [(method_label(m), np.asarray(rec["maps"][m], dtype=float), m) for m in names]
         im_att = im_traj = None
         for c, (title, img, m) in enumerate(panels):
-            ax = axes[r, c]
+            ax = axes[r * lines + c // ncols, c % ncols]
+            ax.set_visible(True)
             if img.ndim == 1:
                 img = img[None, :]
-            # images keep their pixels square (a 28 x 28 digit is not drawn 0.6 times as wide as tall);
-            # tabular 1 x d strips fill the panel
+            # images keep their pixels square; tabular 1 x d strips fill the panel
             aspect = "auto" if img.shape[0] == 1 else "equal"
             if c == 0:
                 ax.imshow(img, cmap="gray_r", aspect=aspect)
+                ax.set_ylabel(f"#{rec['index']} (class {rec['target']})", fontsize=7)
             elif m.startswith(("trace-", "exact-")):
                 im_traj = ax.imshow(img, cmap="viridis", vmin=0.0, vmax=1.0, aspect=aspect)
             else:
@@ -230,14 +237,12 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
                 ax.set_xlabel(f"÷{scale:.2g}", fontsize=5.5, labelpad=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            if r == 0:
-                ax.set_title(title, fontsize=7)
-        axes[r, 0].set_ylabel(f"#{rec['index']} (class {rec['target']})", fontsize=7)
+            ax.set_title(title, fontsize=7)
         for j, (im, label) in enumerate(((im_traj, "(rank+1)/t"), (im_att, "map / max|map|"))):
-            cax = axes[r, cols + j]
             if im is None:
-                cax.set_visible(False)
                 continue
+            cax = axes[r * lines, ncols + j]
+            cax.set_visible(True)
             cb = fig.colorbar(im, cax=cax)
             cb.ax.tick_params(labelsize=5.5)
             cb.set_label(label, fontsize=6)
