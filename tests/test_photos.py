@@ -65,3 +65,25 @@ def test_the_bundled_model_and_its_photos_by_name():
     assert model.weights_source.startswith("package:") and X.shape == (len(IMAGENET_PHOTOS), 3, 224, 224)
     with pytest.raises(ValueError, match="imagenet-photos"):
         load_model_and_data("efficientnet-lite0", "imagenet-photo")
+
+
+def test_image_files_and_folders_are_command_line_inputs(tmp_path):
+    """--data takes a PNG/JPEG file or a folder of them: each resized and normalised as the ImageNet model expects,
+    in name order; a folder without images is refused with its name."""
+    from PIL import Image
+
+    from trace_opt.models.data import load_inputs
+    from trace_opt.models.photos import load_photo_input
+
+    rng = np.random.default_rng(0)
+    for name in ("b.png", "a.jpg"):
+        Image.fromarray(rng.integers(0, 256, size=(40, 60, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    X = load_inputs(str(tmp_path))
+    assert X.shape == (2, 3, 224, 224)
+    assert torch.equal(X[0], load_photo_input(str(tmp_path / "a.jpg"))[1])  # sorted by name: a.jpg first
+    assert load_inputs(str(tmp_path / "b.png")).shape == (1, 3, 224, 224)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="without .png/.jpg/.jpeg files"):
+        load_inputs(str(empty))

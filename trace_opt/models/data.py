@@ -384,8 +384,23 @@ def load_model(model_name: str):
     return model, None
 
 
+#: image files taken as ``--data`` (one file, or a folder of them)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
 def load_inputs(data_name: str):
-    """The inputs named on a command line, along axis 0: a bundled test split or a ``.npy`` file."""
+    """The inputs named on a command line, along axis 0: a bundled test split, a ``.npy`` file, or image files
+    (a PNG/JPEG file or a folder of them, sorted by name), each resized to 224 x 224 and normalised with the
+    ImageNet mean/std (``trace_opt.models.photos``: what an ImageNet model expects)."""
+    path = Path(str(data_name)) if data_name is not None else None
+    images = [] if path is None else (sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                                      if path.is_dir() else [path] if path.suffix.lower() in IMAGE_SUFFIXES else [])
+    if path is not None and path.is_dir() and not images:
+        raise ValueError(f"--data {data_name!r} is a folder without {'/'.join(IMAGE_SUFFIXES)} files")
+    if images:
+        from trace_opt.models.photos import load_imagenet_photos
+
+        return load_imagenet_photos([str(p) for p in images])
     if data_name in BUNDLED_INPUTS:
         X = BUNDLED_INPUTS[data_name]()
     elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).is_file():
@@ -404,8 +419,8 @@ def load_inputs(data_name: str):
                              f"({bad.size} of {len(arr)}) hold NaN or infinite values; remove or fix them")
         X = torch.as_tensor(arr).float()
     else:
-        raise ValueError(f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)} or an "
-                         "existing .npy file")
+        raise ValueError(f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)}, an "
+                         "existing .npy file, or PNG/JPEG images (a file or a folder)")
     return X
 
 
