@@ -48,15 +48,6 @@ def test_settings_are_frozen_checked_and_replaced_with_checks():
     assert blur.replace(reference="zeros").reference_options == {}  # a blur's sigma does not follow a new kind
 
 
-def test_settings_mirror_the_model_layer_constants():
-    from trace_opt.explanation import settings as st
-    from trace_opt.models.oracles import CALLABLE_OUTPUTS, PRECISIONS
-    from trace_opt.models.references import REFERENCE_OPTIONS
-
-    assert st.PRECISIONS == PRECISIONS and st.REFERENCE_OPTIONS == REFERENCE_OPTIONS
-    assert set(st.OUTPUTS) == set(CALLABLE_OUTPUTS)
-
-
 def test_explainer_equals_explain_and_every_entry_point_takes_every_setting(tmp_path):
     """The same settings give the same trajectory through explain, Explainer, explain_many and explain_dataset;
     device, precision and threads are accepted everywhere (explain_dataset(device=...) used to be refused)."""

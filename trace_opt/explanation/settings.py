@@ -42,13 +42,9 @@ from trace_opt.core.io import json_values
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
 
-#: the arithmetic a search may run in (``trace_opt.models.oracles.PRECISIONS``, repeated here so that
-#: building settings imports no torch; a test checks that the two agree)
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
-#: outputs of a torch model, and ``"raw"`` for a callable's scores used as returned
-OUTPUTS = ("logit", "prob", "log_prob", "raw")
-#: reference options and the reference kind that uses each (``trace_opt.models.references.REFERENCE_OPTIONS``)
-REFERENCE_OPTIONS = {"value": "constant", "sigma": "blur", "noise_std": "noise"}
+from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
+from trace_opt.models.oracles import PRECISIONS
+from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options
 
 
 @dataclass(frozen=True)
@@ -93,12 +89,7 @@ class ExplainSettings:
         set_(self, "reference_options", {k: v for k, v in self.reference_options.items() if v is not None})
         check_keywords("reference options", self.reference_options, REFERENCE_OPTIONS,
                        hint="; solver hyperparameters go in solver_options")
-        for name, value in self.reference_options.items():
-            used_by = REFERENCE_OPTIONS[name]
-            if not (isinstance(self.reference, str) and self.reference == used_by):
-                shown = repr(self.reference) if isinstance(self.reference, (str, int, float)) else "a tensor"
-                raise ValueError(f"{name}={value!r} is only used by reference={used_by!r}; reference={shown} "
-                                 f"ignores it (remove {name}, or choose reference={used_by!r})")
+        check_reference_options(self.reference, self.reference_options)  # an option the kind does not use
         if self.output is not None:
             check_choice("output", self.output, OUTPUTS)
         check_choice("objective", self.objective, OBJECTIVES)
