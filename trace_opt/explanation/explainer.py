@@ -56,14 +56,6 @@ class Explainer:
                                              **options)
 
 
-def check_settings(x=None, **keywords):
-    """The checks of ``explain``'s settings that need no model (kept for callers of earlier versions; use
-    ``ExplainSettings``). Returns ``(solver object, Budget, features)``."""
-    settings = ExplainSettings.from_keywords(**keywords)
-    features = settings.check_input(x) if x is not None else settings.features
-    return settings.solver_object(), settings.budget_object(), features
-
-
 def explain(model, x, target: int | None = None, **settings) -> Explanation:
     """Explain ``model``'s output for input ``x`` by a searched trajectory (TRACE):
     ``Explainer(model, **settings).explain(x, target)``.
