@@ -192,6 +192,10 @@ class EvaluationConfig:
     device : where a torch model runs (the model must live there); inputs are moved to it.
     precision : arithmetic of the TRACE searches' forward passes (``ExplainSettings.precision``); every
         curve and table is measured in fp32.
+    tables : instance files or folders (``trace_opt.attribution.known_tables``) with complete D tables computed
+        earlier: an input whose table is there (same input, features, target, reference and output, and the
+        model agreeing on a few sets) takes it instead of 2^t forward passes. With a ``trace_budget`` and a
+        complete table, the TRACE searches run on oracles of their own, so the budget counts real passes.
     """
 
     methods: list | None = None
@@ -211,6 +215,7 @@ class EvaluationConfig:
     trace_solver: str = "sa"
     trace_solver_options: dict = field(default_factory=dict)
     trace_budget: int | None = None
+    tables: tuple = ()
 
     def __post_init__(self):
         from solvers import get_solver
@@ -227,6 +232,8 @@ class EvaluationConfig:
                 raise ValueError(f"trace_outputs contains {o!r}, which is not in outputs={self.outputs!r}")
         for obj in self.trace_objectives:
             check_choice("trace_objectives", obj, OBJECTIVES)
+        tables = (self.tables,) if isinstance(self.tables, (str, Path)) else tuple(self.tables or ())
+        self.tables = tuple(str(p) for p in tables)
 
     @property
     def eta(self) -> float:
@@ -251,12 +258,14 @@ class EvaluationConfig:
         d["outputs"], d["trace_outputs"], d["trace_objectives"] = (list(self.outputs), list(self.trace_outputs),
                                                                    list(self.trace_objectives))
         d["eta"] = self.eta
+        d["tables"] = list(self.tables)
         return d
 
     def key(self, extra: dict | None = None) -> str:
         """A hash of everything that changes a record (cached records must match it)."""
         d = self.to_dict()
         d.pop("device")  # where a record is computed, not what it is
+        d.pop("tables")  # a table read from an instance holds the values the model would give
         for name, default in (("precision", "fp32"), ("trace_solver", "sa"), ("trace_solver_options", {}),
                               ("trace_budget", None)):
             if d[name] == default:
@@ -301,14 +310,16 @@ def _map_2d(a: np.ndarray, features: Features) -> np.ndarray:
 
 
 def evaluate_input(model, x, target: int, features: Features, reference, config: EvaluationConfig,
-                   index: int = 0, keep_maps: bool = False) -> dict:
+                   index: int = 0, keep_maps: bool = False, table_instances=None) -> dict:
     """Run every method on one input and measure every trajectory; returns a JSON-able record.
 
     ``reference`` is what deletion writes and what the baselines use as their ``baselines``
-    (a reference kind or a tensor of x's shape).
+    (a reference kind or a tensor of x's shape). ``table_instances``: the instances of ``config.tables``,
+    already loaded (None: load them here).
     """
     from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum, optimal_trajectory_count,
                                   table_scores)
+    from trace_opt.attribution import known_tables
 
     seed = int(config.seed) + int(index)
     x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
@@ -317,12 +328,14 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
         reference = reference.to(config.device) if isinstance(reference, torch.Tensor) else reference
     oracles = {o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device)
                for o in config.outputs}
-    # the searches run in config.precision; every curve and table below is measured on the fp32 oracles
-    search_oracles = oracles if config.precision == "fp32" else {
+    t = features.t
+    # the searches run in config.precision; every curve and table below is measured on the fp32 oracles. After
+    # a complete table, a search with a budget runs on its own oracle: its budget then counts real passes
+    own_search = config.precision != "fp32" or (t <= config.exact_max_t and config.trace_budget is not None)
+    search_oracles = oracles if not own_search else {
         o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device,
                        precision=config.precision) for o in config.trace_outputs}
     problems = {o: TraceProblem(oracles[o], "le") for o in config.outputs}
-    t = features.t
     rec: dict = {"index": int(index), "target": int(target), "t": t, "seed": seed,
                  "f_x": {o: oracles[o].value_full_input for o in config.outputs}, "methods": {}}
     maps: dict = {}
@@ -345,9 +358,15 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     # complete search: exact optima and CS bounds
     if t <= config.exact_max_t:
         rec["complete"] = {}
+        known = known_tables.load_tables(config.tables) if table_instances is None else table_instances
         tables = {}
         for o in config.trace_outputs:
             start = time.perf_counter()
+            inst = known_tables.matching_table(known, x, target, features, reference, o)
+            source = None
+            if inst is not None:  # checked against the model on a few sets, then every set is a cache hit
+                source = known_tables.check_table(oracles[o], inst, seed=seed)
+                known_tables.preload_table(oracles[o], inst)
             table = complete_table(TraceProblem(oracles[o], "le"))
             from trace_opt.core.table import table_stats
 
@@ -355,6 +374,8 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
             # in any order among themselves: each group of them multiplies the optimal trajectories
             comp = {"seconds_table": time.perf_counter() - start, "objectives": {},
                     "inert_features": [int(i) for i in table_stats(table)["inert_features"]]}
+            if source is not None:
+                comp["table_source"] = source
             for obj in config.trace_objectives:
                 sigma, opt = exact_optimum(table, obj)
                 b = cs_bounds(table, obj)
@@ -382,8 +403,9 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
             comp["avg_iou_le_kept"] = avg_iou([full ^ int(deleted[t - k]) for k in range(t + 1)], t)
             rec["complete"][o] = comp
             tables[o] = table
-    # TRACE by simulated annealing (after the complete table when there is one: SA then reads cached D
-    # values; its trajectory is the same as on the model, since SA's random stream ignores caching)
+    # TRACE (after the complete table when there is one: without a budget the search reads the cached D values,
+    # and SA's trajectory is the same as on the model, since its random stream ignores caching; with a budget it
+    # runs on its own oracle, see own_search)
     for o in config.trace_outputs:
         for obj in config.trace_objectives:
             problem = TraceProblem(search_oracles[o], obj)
@@ -393,7 +415,7 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
             rec["methods"][trace_name(o, obj)] = {
                 "kind": "trace", "output": o, "objective": obj, "trajectory": res.trajectory.tolist(),
                 "score": res.score, "forward_passes": res.forward_passes, "iterations": res.iterations,
-                "seconds": time.perf_counter() - start, "stopped": res.stopped}
+                "seconds": time.perf_counter() - start, "stopped": res.stopped, "own_oracle": own_search}
     if t <= config.exact_max_t:
         for o in config.trace_outputs:
             for obj in config.trace_objectives:
@@ -450,6 +472,9 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
     key = config.key({"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods),
                       "record": 3})
     cache = Path(cache_dir) if cache_dir is not None else None
+    from trace_opt.attribution.known_tables import load_tables
+
+    table_instances = load_tables(config.tables)  # once, before the first input (a bad path is refused here)
     records = []
     bar = tqdm(range(len(inputs)), desc="inputs", disable=not progress, file=sys.stderr, dynamic_ncols=True)
     for i in bar:
@@ -463,7 +488,7 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
         start = time.perf_counter()
         ref = reference(i) if callable(reference) else reference
         rec = evaluate_input(model, inputs[i], int(targets[i]), features, ref, config, index=i,
-                             keep_maps=i < config.keep_maps)
+                             keep_maps=i < config.keep_maps, table_instances=table_instances)
         rec["config_key"] = key
         rec["input_key"] = _input_key(inputs[i], targets[i])
         rec["seconds"] = time.perf_counter() - start
@@ -581,8 +606,9 @@ def forward_pass_summary(records: list, methods=None) -> dict:
     """Per method, the model's forward passes per input: ``mean``, ``min``, ``max`` over the inputs whose
     record counted them (``n``; records written before baselines were counted have none). TRACE counts
     the unique masked inputs its search asked for (``forward_passes`` of its run; after the complete table
-    those were cache hits, so ``exact_table`` adds the 2^t table's own passes per output); a baseline the
-    batch rows its full-model forward calls saw (``count_forward_rows``)."""
+    and without a budget those were cache hits, so ``exact_table`` adds the 2^t table's own passes per output,
+    and says how many tables were read from instances instead); a baseline the batch rows its full-model
+    forward calls saw (``count_forward_rows``)."""
     names = method_names(records) if methods is None else list(methods)
     out: dict = {}
     for m in names:
@@ -590,7 +616,15 @@ def forward_pass_summary(records: list, methods=None) -> dict:
         if vals:
             out[m] = {"mean": float(np.mean(vals)), "min": int(np.min(vals)), "max": int(np.max(vals)), "n": len(vals)}
     if records and all("complete" in r for r in records):
-        out["exact_table"] = {"per_output": 1 << int(records[0]["t"]), "outputs": len(records[0]["complete"])}
+        reused = [c["table_source"] for r in records for c in r["complete"].values() if "table_source" in c]
+        out["exact_table"] = {"per_output": 1 << int(records[0]["t"]), "outputs": len(records[0]["complete"]),
+                              "tables_reused": len(reused),
+                              "tables": sum(len(r["complete"]) for r in records),
+                              "checked_sets": sorted({c["checked_sets"] for c in reused}),
+                              "max_abs_difference": max((c["max_abs_difference"] for c in reused), default=None),
+                              "sources": sorted({c["path"] or c["source"] for c in reused}),
+                              "trace_on_own_oracle": all(m.get("own_oracle", False) for r in records
+                                                         for m in r["methods"].values() if m["kind"] == "trace")}
     return out
 
 

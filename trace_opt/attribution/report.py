@@ -261,8 +261,15 @@ def passes_markdown(summary: dict) -> str:
     if "exact_table" in fp:
         e = fp["exact_table"]
         text += (f"\n\nExact optima and CS bounds: the complete table, {e['per_output']:,} forward passes per output "
-                 f"({e['outputs']} outputs) per input; TRACE's SA ran after it, so its count is the masked inputs it "
-                 "asked for (served from the table's cache here, a fresh model call without it).")
+                 f"({e['outputs']} outputs) per input")
+        if e.get("tables_reused"):
+            text += (f"; {e['tables_reused']} of the {e['tables']} tables were read from instances computed earlier "
+                     f"({', '.join(f'`{p}`' for p in e['sources'])}) instead, after the model agreed with each on "
+                     f"{'/'.join(map(str, e['checked_sets']))} sets (largest difference {e['max_abs_difference']:.2g})")
+        text += (". TRACE ran on an oracle of its own, so its count is the real passes its budget allowed."
+                 if e.get("trace_on_own_oracle") else
+                 ". TRACE's search ran after it, so its count is the masked inputs it asked for (served from the "
+                 "table's cache here, a fresh model call without it).")
     if missing:
         text += ("\n\nNot counted (cached records from before the count): "
                  + ", ".join(method_label(m) for m in missing) + ".")
@@ -579,7 +586,7 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None,
                data_seed: int = 0, model_seed: int = 0, device="cpu", precision: str = "fp32", trace_solver: str = "sa",
                trace_solver_options: dict | None = None, budget: int | None = None,
-               trace_objectives=("le-mo", "le", "mo"), several_t: bool = True) -> dict:
+               trace_objectives=("le-mo", "le", "mo"), several_t: bool = True, tables=()) -> dict:
     """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict.
 
     ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
@@ -590,7 +597,8 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     searches, every curve reported is measured in fp32; torch's thread count is restored afterwards.
     ``trace_solver`` / ``trace_solver_options`` / ``budget`` (forward passes per TRACE run) choose the search
     (default: the paper's SA, K = ``sa_iterations``, no budget); ``trace_objectives`` the TRACE variants run;
-    ``several_t=False`` skips Appendix B (three more searches on input 0).
+    ``several_t=False`` skips Appendix B (three more searches on input 0); ``tables``: instance files or
+    folders with complete tables computed earlier (``EvaluationConfig.tables``).
     """
     from trace_opt.explanation.single import torch_threads
 
@@ -601,12 +609,13 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
                            command=command, baseline_options=baseline_options, data_seed=data_seed,
                            model_seed=model_seed, device=device, precision=precision, trace_solver=trace_solver,
                            trace_solver_options=trace_solver_options, budget=budget,
-                           trace_objectives=tuple(trace_objectives), several_t=several_t)
+                           trace_objectives=tuple(trace_objectives), several_t=several_t, tables=tuple(tables))
 
 
 def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sanity_sa_iterations, exact_max_t,
                 keep_maps, batch_size, cache_dir, progress, command, baseline_options, data_seed, model_seed,
-                device, precision, trace_solver, trace_solver_options, budget, trace_objectives, several_t) -> dict:
+                device, precision, trace_solver, trace_solver_options, budget, trace_objectives, several_t,
+                tables) -> dict:
     from trace_opt.models.oracles import as_device
 
     device = as_device(device)  # a device this machine lacks is refused before any work
@@ -635,7 +644,7 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
                               seed=seed, exact_max_t=exact_max_t, keep_maps=keep_maps, batch_size=batch_size,
                               baseline_options=baseline_options or {}, device=str(device), precision=precision,
                               trace_solver=trace_solver, trace_solver_options=dict(trace_solver_options or {}),
-                              trace_budget=budget, trace_objectives=trace_objectives)
+                              trace_budget=budget, trace_objectives=trace_objectives, tables=tables)
     records = evaluate_inputs(setup.model, setup.inputs, setup.targets, setup.features, setup.reference, config,
                               cache_dir=out / "cache", progress=progress, log=log,
                               dataset_key=data_key)

@@ -60,6 +60,11 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
                    help="SA iterations in the sanity check (default: --sa-iterations)")
     p.add_argument("--exact-max-t", type=int_at_least(0), default=20,
                    help="exact optimum and CS bounds when t <= this (default: 20)")
+    p.add_argument("--tables", nargs="+", default=None, metavar="PATH",
+                   help="instance files or folders with complete tables computed earlier (e.g. instances/imagenet, "
+                        "from bench/imagenet_exact.py): an input whose table is there, for the same input, features, "
+                        "target, reference and output, uses it instead of 2^t forward passes, once the model agrees "
+                        "with it on a few sets")
     p.add_argument("--keep-maps", type=int_at_least(0), default=4, help="inputs shown in the heatmap figure (default: 4)")
     p.add_argument("--batch-size", type=int_at_least(1), default=256, help="masked inputs per model call (default: 256)")
     p.add_argument("--threads", type=int_at_least(1), default=1, help="torch intra-op threads (default: 1)")
@@ -142,6 +147,8 @@ def run_evaluate_command(args) -> int:
         cmd_parts.append("--methods " + " ".join(args.methods))
     if args.exact_max_t != 20:
         cmd_parts.append(f"--exact-max-t {args.exact_max_t}")
+    if args.tables:
+        cmd_parts.append("--tables " + " ".join(args.tables))
     res = run_report(dataset, args.n, args.out, sa_iterations=args.sa_iterations, seed=args.seed,
                      methods=args.methods, sanity_n=args.sanity_n, sanity_sa_iterations=args.sanity_sa_iterations,
                      exact_max_t=args.exact_max_t, keep_maps=args.keep_maps, batch_size=args.batch_size,
@@ -149,7 +156,8 @@ def run_evaluate_command(args) -> int:
                      command=" ".join(cmd_parts), threads=args.threads, data_seed=args.data_seed,
                      model_seed=args.model_seed, device=args.device, precision=args.precision,
                      trace_solver=args.solver, trace_solver_options=args.solver_options, budget=args.budget,
-                     trace_objectives=args.trace_objectives, several_t=not args.no_several_t)
+                     trace_objectives=args.trace_objectives, several_t=not args.no_several_t,
+                     tables=tuple(args.tables or ()))
     for o, h in res["summary"]["headline"].items():
         print(f"{o}: {h['trace']} Le-Mo {h['trace_le_mo']:.4g} vs best baseline {h['best_baseline']} "
               f"{h['best_baseline_le_mo']:.4g} (x{h['factor']:.3f})")

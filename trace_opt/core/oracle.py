@@ -223,6 +223,23 @@ class Oracle:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def preload(self, keys, values) -> None:
+        """Put known values of D into the cache (uint64 keys, t <= 64), e.g. a complete table computed once
+        and saved as an instance: later requests for these sets are cache hits. Counts nothing; a key already
+        cached takes the new value."""
+        if not self.use_cache:
+            raise ValueError("preload needs the oracle's cache (cache=True)")
+        if self._bits is None:
+            raise ValueError(f"preload needs t <= 64 (uint64 keys); this oracle has t={self.t}")
+        k = np.ascontiguousarray(np.asarray(keys, dtype=np.uint64).ravel())
+        v = np.ascontiguousarray(np.asarray(values, dtype=np.float64).ravel())
+        if k.shape != v.shape:
+            raise ValueError(f"preload: {len(k)} keys but {len(v)} values")
+        if len(k) and int(k.max()) >> self.t:
+            raise ValueError(f"preload: a key has a bit at or above t={self.t}")
+        check_finite_values(v)
+        self._cache.insert(k, v)
+
     def counters(self) -> dict:
         """Counters as a plain dict (for results and reports)."""
         return {"forward_passes": self.forward_passes, "batches": self.batches,
