@@ -34,7 +34,7 @@ def add_instances_parser(sub) -> None:
                         description="Evaluate all 2^t sets for test inputs of a model (default: the 8x8 digits CNN; "
                                     "trace_opt/benchmarks/model_sources.py) into instances with exact optima and difficulty "
                                     "measures; existing instances of the same model are kept (rerunning resumes).")
-    from trace_opt.cli._args import int_at_least
+    from trace_opt.cli._args import add_progress_argument, int_at_least
 
     b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR",
                    help="library folder (created if missing; default: runs/instances/digits8)")
@@ -78,7 +78,7 @@ def add_instances_parser(sub) -> None:
     lb.add_argument("--out", type=Path, default=Path("runs/leaderboard"), metavar="DIR",
                     help="output folder (created if missing; default: runs/leaderboard)")
     lb.add_argument("--stem", default="leaderboard", help="file name stem of the outputs (default: leaderboard)")
-    lb.add_argument("--no-progress", action="store_true", help="do not show the progress bar (stderr)")
+    add_progress_argument(lb)
     lb.set_defaults(func=_cli_leaderboard)
     v = isub.add_parser("verify", help="recompute every stored optimum by DP and check the files")
     v.add_argument("library", type=Path, metavar="DIR", help="folder of instances")

@@ -13,7 +13,7 @@ def add_tune_parser(sub) -> None:
                                    "library's tuning instances; writes best_params.json and Optuna's plots, and with "
                                    "--holdout-every compares default and tuned parameters on held-out instances. "
                                    "Resumes from the storage (default: OUT/study.db).")
-    from trace_opt.cli._args import float_above, int_at_least, json_object
+    from trace_opt.cli._args import add_progress_argument, float_above, int_at_least, json_object
 
     p.add_argument("--solver", default="sa", help=f"solver to tune, one of {sorted(SEARCH_SPACES)} (default: sa)")
     p.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
@@ -37,7 +37,7 @@ def add_tune_parser(sub) -> None:
                    help="stop starting trials after this many seconds (default: none)")
     p.add_argument("--out", type=Path, default=Path("runs/tune"), metavar="DIR",
                    help="output folder (created if missing; default: runs/tune)")
-    p.add_argument("--no-progress", action="store_true", help="do not show the progress bar over trials (stderr)")
+    add_progress_argument(p)
     p.set_defaults(func=_cli_tune)
 
 
