@@ -5,8 +5,8 @@ import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_int
 
-from .base import Solver, register
-from ._common import POLISH_SHARE, Polishing, check_polish
+from .base import Solver, _Stop, register
+from ._common import POLISH_SHARE, Polishing, check_polish, passes_left
 from .greedy import _complete
 
 
@@ -32,6 +32,9 @@ class BeamSearch(Polishing, Solver):
     polish_share : share of each limit (forward passes, seconds, iterations) kept for polishing.
 
     Cost: at most B (t - k) sets at level k (twice for ``le-mo``), about B t^2 / 2 in total, minus cache hits.
+    When the budget ends inside a level, only the children of the best parents that fit are scored and the
+    beam goes on narrower (``info["narrowed_at_level"]``, ``Result.stopped == "budget"``); it stops when not even
+    the best state's children fit.
     """
 
     def __init__(self, width: int = 16, direction: str = "lerf", polish_window: int | None = None,
@@ -52,6 +55,7 @@ class BeamSearch(Polishing, Solver):
         masks = start[None, :]
         orders = np.zeros((1, 0), dtype=np.int64)  # lerf: sigma[:k]; morf: sigma[t-k:]
         partial = np.array([c0])
+        per_set = len(problem.objective.request_masks(start[None, :]))  # oracle sets per c value (2 for le-mo)
         for level in range(t):
             run.tick()
             if level == 0:  # fallback before any value is known: the index order
@@ -63,6 +67,13 @@ class BeamSearch(Polishing, Solver):
             if keys is None:  # exact keys for any t: bytes of the packed mask
                 keys = np.array([row.tobytes() for row in np.packbits(child, axis=1)])
             uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+            fit = _parents_that_fit(problem, child[first], parent[first], len(masks), per_set,
+                                    passes_left(problem.oracle))
+            if fit < len(masks):  # the budget ends inside this level: the best parents' children only (narrower)
+                sel = parent < fit
+                parent, feat, child, keys = parent[sel], feat[sel], child[sel], keys[sel]
+                uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+                run.info["narrowed_at_level"] = run.info.get("narrowed_at_level", level)
             vals = problem.c_values(child[first])  # one batch per level
             cand = partial[parent] + vals[inverse.reshape(-1)]
             # best candidate per distinct set, ties to the first (lowest parent index, then feature)
@@ -84,6 +95,8 @@ class BeamSearch(Polishing, Solver):
             run.fallback(_complete(placed, t, self.direction, feat[sib], vals[inverse.reshape(-1)][sib]))
         sigma = orders[0]
         run.report(sigma, problem.score(sigma))  # all sets cached: re-summed in the problem's order
+        if "narrowed_at_level" in run.info:
+            raise _Stop("budget")  # finished, but the budget narrowed the beam: Result.stopped says so
 
     @staticmethod
     def _complete(placed: np.ndarray, t: int, lerf: bool) -> np.ndarray:
@@ -91,3 +104,15 @@ class BeamSearch(Polishing, Solver):
         used[placed] = True
         rest = np.flatnonzero(~used)
         return np.concatenate([placed, rest] if lerf else [rest, placed]).astype(np.int64)
+
+
+def _parents_that_fit(problem, sets: np.ndarray, first_parent: np.ndarray, n_parents: int, per_set: int,
+                      left: float) -> int:
+    """How many of the level's parents (best first) can have all their new children ``sets`` scored with ``left``
+    passes; each distinct child counts for the parent that reaches it first. All when ``per_set`` passes a
+    child surely fit; else by the passes each would really make (``TraceProblem.new_passes``). At least 1: the
+    oracle then decides (a stop if it does not fit)."""
+    if not np.isfinite(left) or len(sets) * per_set <= left:
+        return n_parents
+    cost = np.cumsum(np.bincount(first_parent, weights=problem.new_passes(sets), minlength=n_parents))
+    return max(1, int(np.searchsorted(cost, left, side="right")))

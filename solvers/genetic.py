@@ -7,7 +7,7 @@ import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
-from .base import Solver, register
+from .base import Solver, _Stop, register
 from .greedy import greedy_order
 from ._common import (POLISH_SHARE, Polishing, check_polish, check_window_option, greedy_cost, passes_left,
                       single_feature_order, window_descent)
@@ -85,6 +85,9 @@ class GeneticAlgorithm(Polishing, Solver):
 
     Duplicates of individuals already in the population are replaced by a fresh mutation, so the
     population keeps its diversity; identical trajectories cost nothing thanks to the oracle's cache.
+    When the budget cannot score a whole population or generation, the members (seeds first) or children that
+    fit are scored and the search stops there (``info["population_scored"]`` / ``["last_generation_children"]``),
+    so it ends within one trajectory's cost of the budget.
     """
 
     def __init__(self, population: int = 32, generations: int = 200, tournament: int = 3, crossover: str = "both",
@@ -135,6 +138,19 @@ class GeneticAlgorithm(Polishing, Solver):
         entrants = rng.choice(len(scores), size=self.tournament, replace=False)
         return int(entrants[np.argmax(scores[entrants])])
 
+    @staticmethod
+    def _affordable_scores(problem, run, rows: np.ndarray) -> np.ndarray:
+        """Scores of the first of ``rows`` (trajectories) that what is left of the budget can score, in one
+        batch: all of them without a pass limit or when (t + 1) sets a row (twice for le-mo) surely fit; else
+        as many as the passes they would really make (``TraceProblem.new_passes_of_scores``) allow. The first
+        row is always tried (the oracle then decides: a stop when it does not fit)."""
+        left = passes_left(run.oracle)
+        per = (problem.t + 1) * (2 if problem.objective == "le-mo" else 1)
+        if np.isfinite(left) and len(rows) * per > left:
+            cost = np.cumsum(problem.new_passes_of_scores(rows))  # an upper bound: repeats across rows count twice
+            rows = rows[:max(1, int(np.searchsorted(cost, left, side="right")))]
+        return problem.scores(rows)
+
     def _memetic_window(self, t: int):
         return min(AUTO_MEMETIC_WINDOW, t) if self.memetic_window == "auto" else self.memetic_window
 
@@ -167,9 +183,13 @@ class GeneticAlgorithm(Polishing, Solver):
         while len(pop) < self.population:
             pop.append(rng.permutation(t).astype(np.int64))
         pop_arr = np.stack(pop)
-        scores = problem.scores(pop_arr)
+        scores = self._affordable_scores(problem, run, pop_arr)  # seeds first: a population cut short keeps them
+        fit = len(scores)
         b = int(np.argmax(scores))
         run.report(pop_arr[b], float(scores[b]))
+        if fit < len(pop_arr):
+            run.info["population_scored"] = fit
+            raise _Stop("budget")
         for _ in range(self.generations):
             run.tick()
             order = np.argsort(-scores, kind="stable")
@@ -194,7 +214,15 @@ class GeneticAlgorithm(Polishing, Solver):
                 seen.add(child.tobytes())
                 children.append(child)
             children = np.stack(children)
-            child_scores = problem.scores(children)
+            child_scores = self._affordable_scores(problem, run, children)
+            fit = len(child_scores)
+            if fit < len(children):  # the budget ended inside this generation: the children that fit were scored
+                children = children[:fit]  # and the search stops here
+                b = int(np.argmax(child_scores))
+                if child_scores[b] > run.best_score:
+                    run.report(children[b], float(child_scores[b]))
+                run.info["last_generation_children"] = fit
+                raise _Stop("budget")
             pop_arr = np.concatenate([elite, children])
             scores = np.concatenate([scores[order[:self.elitism]], child_scores])
             b = int(np.argmax(child_scores))

@@ -556,3 +556,25 @@ def test_limits_are_scoped_to_a_block_and_only_tighten():
         assert refused.value.reason == "budget"
         assert oracle.limits == outer  # restored after the exception too
     assert oracle.limits == Limits()
+
+
+@pytest.mark.parametrize("t, cache", [(8, True), (8, False), (70, True)])
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+def test_new_passes_predicts_exactly_the_passes_a_request_makes(t, cache, objective):
+    """``Oracle.new_sets`` / ``TraceProblem.new_passes``: with part of the sets cached and repeats inside the
+    request, the predicted passes equal the oracle's count after the request, and predicting counts nothing."""
+    from trace_opt import SetFunctionOracle, TraceProblem
+
+    rng = np.random.default_rng(t)
+    w = rng.normal(size=t)
+    problem = TraceProblem(SetFunctionOracle(lambda m: np.asarray(m, dtype=float) @ w, t, cache=cache), objective)
+    for _ in range(3):
+        masks = rng.random((12, t)) < 0.5
+        masks[5] = masks[2]  # a repeat inside the request
+        before = (problem.oracle.forward_passes, problem.oracle.requests)
+        predicted = problem.new_passes(masks)
+        assert (problem.oracle.forward_passes, problem.oracle.requests) == before
+        problem.c_values(masks)
+        assert problem.oracle.forward_passes - before[0] == predicted.sum()
+        if cache:
+            assert predicted[5] == 0 and not problem.new_passes(masks).any()  # now everything is cached

@@ -122,3 +122,39 @@ def test_no_solver_returns_the_identity_at_a_small_budget(name):
     assert r.forward_passes <= 300
     assert not np.array_equal(r.trajectory, np.arange(30))
     assert r.score > problem.score(np.arange(30))
+
+
+@pytest.mark.parametrize("name, params, unit", [
+    ("beam", {"width": 16}, "children"),  # one parent's children at a level: at most 2 t sets (le-mo)
+    ("ga", {"population": 32, "seeds": ("greedy",), "memetic_window": None}, "trajectory"),  # 2 (t + 1) sets
+])
+@pytest.mark.parametrize("budget", [1500, 4000, 9000])
+def test_beam_and_ga_spend_their_budget_to_within_one_step(name, params, unit, budget):
+    """Beam and GA used to stop when their next level or generation did not fit (5-18 % short of 5,000
+    passes at t = 49): now the best parents' children, or the children that fit, are scored, so a solve
+    ends within one step's cost of the budget, says it was stopped by it, and never exceeds it."""
+    t = 30
+    problem = nonadditive(t, seed=3)
+    res = get_solver(name, **params).solve(problem, budget=budget, seed=0, curves=False)
+    step = 2 * t if unit == "children" else 2 * (t + 1)
+    assert budget - step < res.forward_passes <= budget
+    assert res.stopped == "budget"
+    assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
+    narrowed = res.info.get("narrowed_at_level") if name == "beam" else res.info.get(
+        "last_generation_children", res.info.get("population_scored"))
+    assert narrowed is not None
+
+
+def test_a_beam_one_pass_short_narrows_late_and_a_full_budget_gives_the_full_beam():
+    """One pass short of the full beam's cost, the beam narrows only in its last levels (the rest is the
+    full-width search) and stays within the budget; with exactly that cost it is the full-width beam."""
+    t = 30
+    full = get_solver("beam", width=16).solve(nonadditive(t, seed=3), seed=0, curves=False)
+    assert full.stopped == "completed" and "narrowed_at_level" not in full.info
+    cut = get_solver("beam", width=16).solve(nonadditive(t, seed=3), budget=full.forward_passes - 1, seed=0,
+                                             curves=False)
+    assert cut.stopped == "budget" and t - 5 <= cut.info["narrowed_at_level"] < t
+    assert full.forward_passes - 2 * t < cut.forward_passes < full.forward_passes
+    roomy = get_solver("beam", width=16).solve(nonadditive(t, seed=3), budget=full.forward_passes, seed=0,
+                                               curves=False)
+    assert roomy.stopped == "completed" and np.array_equal(roomy.trajectory, full.trajectory)

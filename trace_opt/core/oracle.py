@@ -223,6 +223,27 @@ class Oracle:
     def clear_cache(self) -> None:
         self._cache.clear()
 
+    def new_sets(self, masks) -> np.ndarray:
+        """For each row of ``masks`` (B x t), True when evaluating the rows would cost a forward pass for it:
+        its set is not cached and no earlier row asks for the same set. Counts nothing (a budget-aware search
+        sizes its last batch with it)."""
+        m = np.asarray(masks, dtype=bool)
+        if m.ndim != 2 or m.shape[1] != self.t:
+            raise ValueError(f"masks must be a bool matrix of shape (B, {self.t}); got shape {m.shape}")
+        keys = self.keys_of(m)
+        new = np.zeros(len(m), dtype=bool)
+        if not self.use_cache:
+            new[:] = True
+        elif isinstance(self._cache, KeyTable):
+            new[self._cache.lookup(keys)[1]] = True
+        else:
+            seen = set()
+            for r, key in enumerate(keys):
+                if key not in self._cache and key not in seen:
+                    new[r] = True
+                    seen.add(key)
+        return new
+
     def preload(self, keys, values) -> None:
         """Put known values of D into the cache (uint64 keys, t <= 64), e.g. a complete table computed once
         and saved as an instance: later requests for these sets are cache hits. Counts nothing; a key already

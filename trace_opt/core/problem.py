@@ -116,6 +116,23 @@ class TraceProblem:
 
     def scores(self, sigmas) -> np.ndarray:
         """Scores of many trajectories (M x t) in one oracle batch."""
+        masks = self._prefix_masks_of(sigmas)
+        return self.c_values(masks).reshape(len(masks) // (self.t + 1), self.t + 1).sum(axis=1)
+
+    def new_passes(self, masks) -> np.ndarray:
+        """Per row of ``masks`` (B x t), the forward passes ``c_values(masks)`` would make for it: its set and/or
+        complement not cached yet (a set asked twice counts at its first row). Counts nothing."""
+        masks = np.asarray(masks, dtype=bool)
+        new = self.oracle.new_sets(self.objective.request_masks(masks))
+        return new.reshape(-1, len(masks)).sum(axis=0)
+
+    def new_passes_of_scores(self, sigmas) -> np.ndarray:
+        """Per trajectory (M x t), the forward passes ``scores(sigmas)`` would make for it (as ``new_passes``)."""
+        masks = self._prefix_masks_of(sigmas)
+        return self.new_passes(masks).reshape(len(masks) // (self.t + 1), self.t + 1).sum(axis=1)
+
+    def _prefix_masks_of(self, sigmas) -> np.ndarray:
+        """The prefix sets P_0..P_t of each trajectory, stacked (M (t + 1) x t); refuses non-permutations."""
         sig = np.asarray(sigmas, dtype=np.int64)
         if sig.ndim != 2 or sig.shape[1] != self.t:
             raise ValueError(f"sigmas must have shape (M, {self.t}); got {sig.shape}")
@@ -125,8 +142,7 @@ class TraceProblem:
                              f"row(s) {bad[:5].tolist()} are not")
         ranks = np.empty_like(sig)
         np.put_along_axis(ranks, sig, np.arange(self.t)[None, :], axis=1)
-        masks = ranks[:, None, :] < np.arange(self.t + 1)[None, :, None]
-        return self.c_values(masks.reshape(-1, self.t)).reshape(len(sig), self.t + 1).sum(axis=1)
+        return (ranks[:, None, :] < np.arange(self.t + 1)[None, :, None]).reshape(-1, self.t)
 
     def to_paper_units(self, score: float) -> float:
         """The score in the paper's sign: AUC-Le (le), AUC-Mo (mo, lower is better), AUC-Le - AUC-Mo (le-mo)."""
