@@ -558,16 +558,21 @@ def test_limits_are_scoped_to_a_block_and_only_tighten():
     assert oracle.limits == Limits()
 
 
-@pytest.mark.parametrize("t, cache", [(8, True), (8, False), (70, True)])
+@pytest.mark.parametrize("t, cache, table", [(8, True, False), (8, False, False), (70, True, False), (8, True, True),
+                                             (8, False, True)])
 @pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
-def test_new_passes_predicts_exactly_the_passes_a_request_makes(t, cache, objective):
+def test_new_passes_predicts_exactly_the_passes_a_request_makes(t, cache, table, objective):
     """``Oracle.new_sets`` / ``TraceProblem.new_passes``: with part of the sets cached and repeats inside the
-    request, the predicted passes equal the oracle's count after the request, and predicting counts nothing."""
+    request, the predicted passes equal the oracle's count after the request (set functions with the hash
+    cache or the dict of t > 64, and tables with their bitmap), and predicting counts nothing."""
     from trace_opt import SetFunctionOracle, TraceProblem
+    from trace_opt.core.table import TableOracle
 
     rng = np.random.default_rng(t)
     w = rng.normal(size=t)
-    problem = TraceProblem(SetFunctionOracle(lambda m: np.asarray(m, dtype=float) @ w, t, cache=cache), objective)
+    oracle = (TableOracle(rng.normal(size=1 << t), cache=cache) if table else
+              SetFunctionOracle(lambda m: np.asarray(m, dtype=float) @ w, t, cache=cache))
+    problem = TraceProblem(oracle, objective)
     for _ in range(3):
         masks = rng.random((12, t)) < 0.5
         masks[5] = masks[2]  # a repeat inside the request

@@ -230,8 +230,11 @@ class Oracle:
         m = np.asarray(masks, dtype=bool)
         if m.ndim != 2 or m.shape[1] != self.t:
             raise ValueError(f"masks must be a bool matrix of shape (B, {self.t}); got shape {m.shape}")
-        keys = self.keys_of(m)
-        new = np.zeros(len(m), dtype=bool)
+        return self._new_keys(self.keys_of(m))
+
+    def _new_keys(self, keys) -> np.ndarray:
+        """``new_sets`` from the rows' cache keys (a subclass with its own cache overrides it)."""
+        new = np.zeros(len(keys), dtype=bool)
         if not self.use_cache:
             new[:] = True
         elif isinstance(self._cache, KeyTable):

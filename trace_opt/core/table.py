@@ -105,6 +105,14 @@ class TableOracle(Oracle):
             self.batches += 1
         return self.values[idx]
 
+    def _new_keys(self, keys) -> np.ndarray:
+        idx = np.asarray(keys, dtype=np.uint64).astype(np.int64)
+        if self._seen is None:
+            return np.ones(len(idx), dtype=bool)
+        first = np.zeros(len(idx), dtype=bool)
+        first[np.unique(idx, return_index=True)[1]] = True
+        return first & ~self._seen[idx]
+
     def _forward(self, masks: np.ndarray) -> np.ndarray:  # used only through _evaluate's keys
         return self.values[self.keys_of(np.asarray(masks, dtype=bool)).astype(np.int64)]
 
