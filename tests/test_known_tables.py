@@ -88,7 +88,8 @@ def test_a_table_of_another_input_target_reference_or_feature_map_is_not_used(se
     assert matching_table(tables, x, target, feats, "mean", "logit") is None
     assert matching_table(tables, x, target, feats, torch.zeros_like(x), "logit") is None
     assert matching_table(tables, x, target, grid_features((4, 4), (3, 2)), "zeros", "logit") is None
-    rec = evaluate_input(model, x + 0.01, target, feats, "zeros", EvaluationConfig(**FAST, tables=(str(folder),)))
+    with pytest.warns(UserWarning, match="none of the 2 instances given is the table of input 0"):
+        rec = evaluate_input(model, x + 0.01, target, feats, "zeros", EvaluationConfig(**FAST, tables=(str(folder),)))
     assert all("table_source" not in c for c in rec["complete"].values())
     with pytest.raises(ValueError, match="neither an instance file"):
         load_tables([folder / "missing"])

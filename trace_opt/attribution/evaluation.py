@@ -19,6 +19,7 @@ import hashlib
 import json
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import numpy as np
@@ -367,6 +368,11 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
             if inst is not None:  # checked against the model on a few sets, then every set is a cache hit
                 source = known_tables.check_table(oracles[o], inst, seed=seed)
                 known_tables.preload_table(oracles[o], inst)
+            elif known:
+                ref = repr(reference) if isinstance(reference, str) else "a tensor"
+                warnings.warn(f"tables: none of the {len(known)} instances given is the table of input {index} "
+                              f"(t = {t}, target {target}, output {o!r}, reference {ref}); its 2^{t} = {1 << t:,} "
+                              "sets are evaluated on the model", stacklevel=2)
             table = complete_table(TraceProblem(oracles[o], "le"))
             from trace_opt.core.table import table_stats
 
