@@ -96,3 +96,8 @@ def test_table2_has_the_papers_columns_as_their_own_block_and_both_best_baseline
         assert set(h["paper_baselines_run"]) == set(PAPER_BASELINES) & set(methods)
     text = "\n".join(_headline_text(summary))
     assert "the paper's baselines" in text and "not run here" in text and "Over **all**" in text
+    # the baselines counted and named are the ones that ran: 6 (random is a reference, not a baseline), of which
+    # only occlusion sees the deletion operator; methods that did not run are not named
+    assert text.count("Over **all** 6 baselines run here") == len(summary["headline"])
+    assert "given the deletion operator itself (Occlusion)" in text
+    assert "KernelSHAP" not in text and "LIME" not in text

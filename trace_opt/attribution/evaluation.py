@@ -42,6 +42,9 @@ OBJECTIVE_LABELS = {"le-mo": "(Le-Mo)", "le": "Le", "mo": "Mo"}
 #: "Gradient" is saliency, its RISE samples pixel-level masks (``rise-pixel``; ``rise`` samples the patch grid)
 PAPER_BASELINES = ("saliency", "grad-cam", "iba", "rise-pixel", "extremal-perturbation", "excitation-backprop",
                    "integrated-gradients", "input-x-gradient")
+#: baselines that score features by deleting them with the evaluation's own operator (reference and feature map),
+#: so they see the very perturbation the deletion test applies (patch ``rise`` masks the feature grid)
+DELETION_OPERATOR_BASELINES = ("occlusion", "feature-ablation", "shapley-sampling", "kernel-shap", "lime", "rise")
 
 
 # --------------------------------------------------------------------------- models

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.attribution.evaluation import (PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, evaluation_oracle, method_label,
+from trace_opt.attribution.evaluation import (DELETION_OPERATOR_BASELINES, PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, evaluation_oracle, method_label,
                          sanity_check, summarise, trace_name)
 from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.features import Features, as_features, grid_features, tabular_features
@@ -296,10 +296,14 @@ def _headline_text(summary: dict, search: str = "SA") -> list:
         else:
             paper_txt = ("None of the paper's eight baselines ran here (not requested, or not applicable to this "
                          "model). ")
+        baselines = [m for m in summary["table"][o]
+                     if not m.startswith(("trace-", "exact-")) and m not in ("cs-bound", "random")]
+        given_operator = [method_label(m) for m in DELETION_OPERATOR_BASELINES if m in baselines]
         out.append(f"- **{o}**: " + paper_txt
-                   + f"Over **all** {len(summary['table'][o]) - len([m for m in summary['table'][o] if m.startswith(('trace-', 'exact-')) or m in ('cs-bound', 'random')])} "
-                   f"baselines run here, including those outside the paper's set that are given the deletion operator "
-                   f"itself (occlusion, feature ablation, Shapley sampling, KernelSHAP, LIME, patch RISE), it {verdict} "
+                   + f"Over **all** {len(baselines)} baselines run here"
+                   + (f", including those outside the paper's set that are given the deletion operator itself "
+                      f"({', '.join(given_operator)})" if given_operator else "")
+                   + f", it {verdict} "
                    f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
                    f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
                    f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
