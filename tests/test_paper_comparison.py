@@ -101,3 +101,40 @@ def test_table2_has_the_papers_columns_as_their_own_block_and_both_best_baseline
     assert text.count("Over **all** 6 baselines run here") == len(summary["headline"])
     assert "given the deletion operator itself (Occlusion)" in text
     assert "KernelSHAP" not in text and "LIME" not in text
+
+
+def test_fig7_with_only_the_le_mo_objective_draws_its_curves_and_says_why_b_is_empty(tmp_path, monkeypatch):
+    """An evaluation that ran only TRACE-(Le-Mo) has no TRACE-Le / TRACE-Mo: (a) draws the LeRF and MoRF curves
+    of TRACE-(Le-Mo) and of the exact (Le-Mo) optimum (their sums are the AUCs in the labels), (b) says why it
+    is empty, and the search is named as the one that ran."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from trace_opt.attribution import report_plots as rp
+
+    bb, _vals = table_black_box(3)
+    config = EvaluationConfig(methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=60,
+                              exact_max_t=10, seed=0, trace_objectives=("le-mo",))
+    rec = evaluate_input(bb, torch.ones(T, dtype=torch.float64), 1, tabular_features(T), "zeros", config)
+    summary = summarise([rec], ("logit",))
+    assert "trace-y-le" not in summary["curves"]["logit"] and "trace-y-le-mo" in summary["curves"]["logit"]
+    captured = {}
+    real_save = rp._save
+
+    def keep(fig, path):
+        captured["fig"] = fig
+        return real_save(fig, path)
+
+    monkeypatch.setattr(rp, "_save", keep)
+    rp.plot_complete_search(summary, tmp_path / "fig7.png", search="greedy")
+    axes = captured["fig"].axes
+    labels = [ln.get_label() for ln in axes[0].get_lines()]
+    curves = summary["curves"]["logit"]
+    le = sum(curves["trace-y-le-mo"]["le"])
+    assert f"greedy TRACE-(Le-Mo), LeRF ({le:.4g})" in labels
+    assert any(lab.startswith("greedy TRACE-(Le-Mo), MoRF") for lab in labels)
+    assert any(lab.startswith("exact (Le-Mo) optimum, LeRF") for lab in labels)
+    assert axes[0].get_title().startswith("(a) greedy vs complete search")
+    assert len(axes[1].get_lines()) >= 4  # the gaps are drawn too (plus the zero line)
+    assert any("not computed" in t.get_text() for t in axes[2].texts)
+    assert (tmp_path / "fig7.png").stat().st_size > 0

@@ -454,7 +454,11 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
                           "Avg.IoU of CS-Le's kept sets (eq. 4: max f(x_{s_k}) keeps s_k) and of CS-Mo's deleted sets. "
                           "(c) is the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same "
                           "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
-                          "one order must serve both tests.", ""]
+                          "one order must serve both tests."
+                          + ("" if set(cfg.get("trace_objectives") or ("le", "mo")) & {"le", "mo"} else
+                             " This evaluation ran only TRACE-(Le-Mo) (`--trace-objectives le-mo`), so (b) is empty "
+                             "and (a) shows the LeRF and MoRF curves of TRACE-(Le-Mo) and of the exact (Le-Mo) "
+                             "optimum against the envelopes."), ""]
             if key == "fig3":
                 lines += ["Baselines show their raw attribution map divided by its largest |value| on that input "
                           "(the divisor under each panel), so they share one scale per row, [-1, 1], on a diverging "
@@ -661,7 +665,8 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
     figures = {"fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
                "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name}
     if "complete" in summary:
-        figures["fig7"] = rp.plot_complete_search(summary, out / "fig7_complete_search.png").name
+        figures["fig7"] = rp.plot_complete_search(summary, out / "fig7_complete_search.png",
+                                                  search="SA" if trace_solver == "sa" else trace_solver).name
     if any("maps" in r for r in records):
         figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
     figures.update(_deletion_figures(setup, records[0], out))

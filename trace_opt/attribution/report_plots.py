@@ -115,15 +115,18 @@ def plot_trace_variants(summary: dict, path) -> Path:
     return _save(fig, path)
 
 
-def plot_complete_search(summary: dict, path) -> Path:
-    """Fig. 7: (a) SA's TRACE-Le LeRF and TRACE-Mo MoRF mean curves against the complete-search
+def plot_complete_search(summary: dict, path, search: str = "SA") -> Path:
+    """Fig. 7: (a) the TRACE search's (``search``: SA, or the solver the evaluation ran) TRACE-Le LeRF and
+    TRACE-Mo MoRF mean curves against the complete-search
     envelopes (max / min of D over all sets of each size) and the exact optima; the area where the
     optimum must lie is shaded. (a, gaps) the same distances drawn on their own scale, per k: envelope
     minus LeRF curve and MoRF curve minus envelope, for SA and for the exact optima (the curves of (a)
     nearly coincide, so the gaps are invisible there). (b) the paper's TRACE/CS ratio, (AUC-Le of
     TRACE-Le - AUC-Mo of TRACE-Mo) / (CS-Le - CS-Mo), against the Avg.IoU of the CS sets, one point
     per input. (c) the Le-Mo variant: Le-Mo of the TRACE-(Le-Mo) trajectory over the same denominator,
-    against the Avg.IoU of the per-level (Le-Mo) sets."""
+    against the Avg.IoU of the per-level (Le-Mo) sets. Where TRACE-Le / TRACE-Mo did not run (an evaluation
+    with only the (Le-Mo) objective), (a) draws the LeRF and MoRF curves of TRACE-(Le-Mo) and of the exact
+    (Le-Mo) optimum instead, labelled so, and (b) says why it is empty."""
     plt = _plt()
     comp = summary.get("complete")
     if not comp:
@@ -135,30 +138,39 @@ def plot_complete_search(summary: dict, path) -> Path:
         curves = summary["curves"][o]
         env_le, env_mo = np.asarray(comp[o]["envelope_le"]), np.asarray(comp[o]["envelope_mo"])
         k = np.arange(len(env_le))
-        if trace_name(o, "le") in curves:
-            sa_le = np.asarray(curves[trace_name(o, "le")]["le"])
-            ax.plot(k, sa_le, color="red", lw=2, label=f"SA TRACE-Le, LeRF ({sa_le.sum():.4g})")
+        # TRACE-Le's LeRF and TRACE-Mo's MoRF where they ran, else both curves of the one TRACE-(Le-Mo) order
+        separate = trace_name(o, "le") in curves or trace_name(o, "mo") in curves
+        le_src, mo_src = ((trace_name(o, "le"), trace_name(o, "mo")) if separate
+                          else (trace_name(o, "le-mo"), trace_name(o, "le-mo")))
+        le_lab, mo_lab = ("TRACE-Le", "TRACE-Mo") if separate else ("TRACE-(Le-Mo)", "TRACE-(Le-Mo)")
+        if le_src in curves:
+            sa_le = np.asarray(curves[le_src]["le"])
+            ax.plot(k, sa_le, color="red", lw=2, label=f"{search} {le_lab}, LeRF ({sa_le.sum():.4g})")
             ax.fill_between(k, sa_le, env_le, color="cyan", alpha=0.4)
             gax.plot(k, env_le - sa_le, color="red", lw=2, marker="o", ms=3,
-                     label=f"CS-Le - SA TRACE-Le (sum {(env_le - sa_le).sum():.3g})")
-        if trace_name(o, "mo") in curves:
-            sa_mo = np.asarray(curves[trace_name(o, "mo")]["mo"])
-            ax.plot(k, sa_mo, color="red", lw=2, ls="--", label=f"SA TRACE-Mo, MoRF ({sa_mo.sum():.4g})")
+                     label=f"CS-Le - {search} {le_lab} LeRF (sum {(env_le - sa_le).sum():.3g})")
+        if mo_src in curves:
+            sa_mo = np.asarray(curves[mo_src]["mo"])
+            ax.plot(k, sa_mo, color="red", lw=2, ls="--", label=f"{search} {mo_lab}, MoRF ({sa_mo.sum():.4g})")
             ax.fill_between(k, env_mo, sa_mo, color="lime", alpha=0.4)
             gax.plot(k, sa_mo - env_mo, color="darkorange", lw=2, ls="--", marker="s", ms=3,
-                     label=f"SA TRACE-Mo - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})")
+                     label=f"{search} {mo_lab} MoRF - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})")
         ax.plot(k, env_le, color="blue", lw=1.5, label=f"CS-Le envelope ({env_le.sum():.4g})")
         ax.plot(k, env_mo, color="blue", lw=1.5, ls="--", label=f"CS-Mo envelope ({env_mo.sum():.4g})")
-        for obj, key, ls, env, sign, colour in (("le", "le", ":", env_le, 1, "black"),
-                                                ("mo", "mo", "-.", env_mo, -1, "dimgray")):
-            ex = trace_name(o, obj, "exact")
+        exact = [(trace_name(o, "le", "exact"), "le", "exact Le optimum"), (trace_name(o, "mo", "exact"), "mo", "exact Mo optimum")]
+        if not any(ex in curves for ex, _key, _lab in exact):
+            exact = [(trace_name(o, "le-mo", "exact"), "le", "exact (Le-Mo) optimum, LeRF"),
+                     (trace_name(o, "le-mo", "exact"), "mo", "exact (Le-Mo) optimum, MoRF")]
+        for (ex, key, lab), ls, env, sign, colour in zip(exact, (":", "-."), (env_le, env_mo), (1, -1),
+                                                         ("black", "dimgray")):
             if ex in curves:
                 y = np.asarray(curves[ex][key])
-                ax.plot(k, y, color=colour, lw=1.2, ls=ls, label=f"exact {obj.upper()} optimum ({y.sum():.4g})")
+                ax.plot(k, y, color=colour, lw=1.2, ls=ls, label=f"{lab} ({y.sum():.4g})")
                 g = sign * (env - y)
                 gax.plot(k, g, color=colour, lw=1.4, ls=ls,
-                         label=f"{'CS-Le - exact Le' if obj == 'le' else 'exact Mo - CS-Mo'} (sum {g.sum():.3g})")
-        ax.set_title(f"(a) SA vs complete search, {OUTPUT_NAMES[o]}")
+                         label=f"{'CS-Le - ' if key == 'le' else ''}{lab}{' - CS-Mo' if key == 'mo' else ''} "
+                               f"(sum {g.sum():.3g})")
+        ax.set_title(f"(a) {search} vs complete search, {OUTPUT_NAMES[o]}")
         ax.set_xlabel("features deleted")
         ax.set_ylabel(OUTPUT_NAMES[o])
         ax.legend(fontsize=7)
@@ -169,6 +181,9 @@ def plot_complete_search(summary: dict, path) -> Path:
         gax.legend(fontsize=7)
         ax = axes[r, 2]  # the paper's definition
         ax.scatter(comp[o].get("avg_iou_paper", []), comp[o].get("ratio_paper", []), s=18, color="tab:blue")
+        if not comp[o].get("ratio_paper"):
+            ax.text(0.5, 0.5, "not computed: needs TRACE-Le and TRACE-Mo,\nwhich this evaluation did not run",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=9)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("Avg.IoU of the CS sets (mean of CS-Le kept, CS-Mo deleted)")
         ax.set_ylabel("(AUC-Le TRACE-Le - AUC-Mo TRACE-Mo)\n/ (CS-Le - CS-Mo)")
