@@ -22,9 +22,9 @@ from trace_opt.core.validation import check_positive_int
 
 from . import kernels
 from .base import Run
-from .greedy import greedy_order
+from .greedy import greedy_order, lazy_greedy_cost, lazy_greedy_order
 
-INIT_CHOICES = ("greedy", "greedy-morf", "greedy-lerf", "greedy-lerf-prob", "random")
+INIT_CHOICES = ("greedy", "lazy-greedy", "greedy-morf", "greedy-lerf", "greedy-lerf-prob", "random")
 
 
 def check_init(init):
@@ -47,6 +47,8 @@ def greedy_cost(t: int, objective) -> int:
 
 def start_cost(problem, init) -> int:
     """Forward passes the start ``init`` needs at most (greedy starts; 0 for the others)."""
+    if isinstance(init, str) and init == "lazy-greedy":
+        return lazy_greedy_cost(problem.t, problem.objective)
     if not (isinstance(init, str) and init in GREEDY_STARTS):
         return 0
     objective = problem.objective if init in ("greedy", "greedy-morf") else "le"
@@ -86,6 +88,8 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
     * ``"greedy"``: ``greedy_order(problem, "lerf")`` on the problem's **objective**: from the least
       important end, each step appends the feature maximising ``c(P_k + {i})`` (for ``"le"`` that is the
       greedy LeRF order of D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
+    * ``"lazy-greedy"``: ``lazy_greedy_order(problem)``: greedy on the objective scoring only the 8 features of
+      largest stale gain per step (about a third of greedy's passes; 852 at most at t = 49 for le-mo).
     * ``"greedy-morf"``: ``greedy_order(problem, "morf")``, built from the most important end.
     * ``"greedy-lerf"``: the greedy LeRF order of D itself (maximise ``D(P_k + {i})``) whatever the
       objective, on the problem's output.
@@ -119,6 +123,8 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
     if isinstance(init, str):
         if init == "greedy":
             return greedy_order(problem, "lerf", run, count_iterations=False)
+        if init == "lazy-greedy":
+            return lazy_greedy_order(problem, run=run)
         if init == "greedy-morf":
             return greedy_order(problem, "morf", run, count_iterations=False)
         if init == "greedy-lerf":
@@ -147,6 +153,7 @@ def describe_start(init, objective: str | None = None, output: str | None = None
     if not isinstance(init, str):
         return "given permutation"
     return {"greedy": f"greedy on {goal}{on}",
+            "lazy-greedy": f"lazy greedy on {goal}{on} (8 candidates a step)",
             "greedy-morf": f"greedy MoRF on {goal}{on}",
             "greedy-lerf": f"greedy LeRF on D{on}",
             "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",
@@ -203,6 +210,8 @@ class _PolishBar:
     """Stands in for ``run.bar`` while polishing. The bar's total is the main loop's
     (``_progress_total``); polishing's window moves, whose number is not known in advance, would take
     it past 100%, so they show as a ``polish=<moves>`` postfix beside the best score instead."""
+
+    counts_moves = True  # ``Run.tick`` hands it every move, also when the bar counts forward passes
 
     def __init__(self, bar):
         self.bar = bar

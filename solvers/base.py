@@ -114,7 +114,32 @@ class Run:
         self.resolved: dict = {}
         self.stopped: str | None = None  # why a phase run under ``reserve`` ended early, if it did
         self.state: dict = {}  # a solver's search state, kept between the phases of this solve
-        self.bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+        # The bar moves with forward passes (the oracle reports each model call as it ends): with a pass
+        # budget it counts passes against it; otherwise it counts the solver's iterations against
+        # ``total`` and shows the passes in its postfix.
+        self.pass_bar = budget.forward_passes is not None
+        self.bar = tqdm(total=budget.forward_passes if self.pass_bar else total, desc=desc, disable=not progress,
+                        leave=False, dynamic_ncols=True, unit="pass" if self.pass_bar else "it")
+        self._saved_on_passes = self.oracle.on_passes
+        if progress:
+            self.oracle.on_passes = self._on_passes
+
+    def _on_passes(self, n: int) -> None:
+        if self.pass_bar:
+            self.bar.update(n)
+        else:
+            self._show()
+
+    def _show(self) -> None:
+        shown = {} if self.best_sigma is None or not self.best_known else {"best": f"{self.best_score:.4g}"}
+        if not self.pass_bar:
+            shown["passes"] = self.passes_used
+        self.bar.set_postfix(refresh=False, **shown)
+
+    def close(self) -> None:
+        """Close the bar and detach it from the oracle."""
+        self.oracle.on_passes = self._saved_on_passes
+        self.bar.close()
 
     @property
     def passes_used(self) -> int:
@@ -127,7 +152,7 @@ class Run:
             self.best_score = float(score)
             self.best_known = True
             self.history.append((self.passes_used, self.best_score))
-            self.bar.set_postfix(best=f"{self.best_score:.4g}", refresh=False)
+            self._show()
             return True
         return False
 
@@ -146,7 +171,8 @@ class Run:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise _Stop("time")
         self.iterations += n
-        self.bar.update(n)
+        if not self.pass_bar or getattr(self.bar, "counts_moves", False):
+            self.bar.update(n)
 
     @contextmanager
     def reserve(self, share: float):
@@ -226,7 +252,7 @@ class Solver:
                 raise
             stopped = "interrupted"
         finally:
-            run.bar.close()
+            run.close()
         seconds = time.monotonic() - run.start_time
         search_passes = run.passes_used
         batches, hits = oracle.batches - batches0, oracle.cache_hits - hits0

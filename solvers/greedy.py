@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice
+from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.problem import TraceProblem
 
 from .base import Run, Solver, register
@@ -87,3 +87,60 @@ class Greedy(Solver):
     def _search(self, problem, run):
         sigma = greedy_order(problem, self.direction, run)
         run.report(sigma, problem.score(sigma))
+
+
+#: candidates a lazy greedy step scores (``lazy_greedy_order``): chosen on EfficientNet-Lite0 at t = 49
+LAZY_CANDIDATES = 8
+
+
+def lazy_greedy_cost(t: int, objective, candidates: int = LAZY_CANDIDATES) -> int:
+    """Forward passes ``lazy_greedy_order`` needs at most (no cache hit): t sets at the first step, then
+    ``min(candidates, t - k)`` at step k, each with its complement for ``le-mo`` (852 at t = 49, m = 8)."""
+    sets = t + sum(min(candidates, t - k) for k in range(1, t - 1))
+    return 2 * sets if objective == "le-mo" else sets
+
+
+def lazy_greedy_order(problem: TraceProblem, candidates: int = LAZY_CANDIDATES, run: Run | None = None
+                      ) -> np.ndarray:
+    """Greedy LeRF construction on the objective (as ``greedy_order(problem, "lerf")``) that scores only the
+    ``candidates`` most promising features at each step after the first.
+
+    Step 0 scores every feature, ``c({i})``. Every score leaves a (stale) gain ``c(P_j + {i}) - c(P_j)`` for
+    the features it scored at step j; step k scores the ``candidates`` remaining features of largest stale
+    gain (ties to the lower index) at ``P_k`` and appends the best of them (ties to the lower index). On an
+    additive objective the gains never change, so it returns greedy's order; on a real network the gains of
+    the features that were not rescored drift, and it trades a little of greedy's value for about a third
+    of its passes (EfficientNet-Lite0, chelsea, t = 49, m = 8: 364.5 at 805 passes against greedy's 368.0 at
+    2,445; bench/imagenet_search.py). With a ``run``, a stop keeps the order so far, the rest by stale gain.
+    """
+    t = problem.t
+    m = check_positive_int("candidates", candidates)
+    deleted = np.zeros(t, dtype=bool)
+    placed: list[int] = []
+    gain = np.zeros(t, dtype=np.float64)
+    c_here = float(problem.c_values(np.zeros((1, t), dtype=bool))[0])
+
+    def completed() -> np.ndarray:  # the order so far, then the rest by stale gain (largest first)
+        rest = np.flatnonzero(~deleted)
+        return np.array(placed + rest[np.lexsort((rest, -gain[rest]))].tolist(), dtype=np.int64)
+
+    for step in range(t - 1):
+        if run is not None:
+            run.fallback(completed())
+        remaining = np.flatnonzero(~deleted)
+        cand = remaining if step == 0 else remaining[np.lexsort((remaining, -gain[remaining]))][:m]
+        cand = np.sort(cand)  # ties among the scored go to the lower index, as in greedy
+        masks = np.repeat(deleted[None, :], len(cand), axis=0)
+        masks[np.arange(len(cand)), cand] = True
+        values = problem.c_values(masks)
+        gain[cand] = values - c_here
+        best = int(np.argmax(values))
+        choice = int(cand[best])
+        deleted[choice] = True
+        placed.append(choice)
+        c_here = float(values[best])
+    placed.append(int(np.flatnonzero(~deleted)[0]))
+    sigma = np.array(placed, dtype=np.int64)
+    if run is not None:
+        run.fallback(sigma)
+    return sigma

@@ -53,6 +53,8 @@ class Oracle:
         #: the limits requests are checked against (none by default; see ``limited``)
         self.limits = Limits()
         self._bits = (np.uint64(1) << np.arange(min(t, 64), dtype=np.uint64)) if t <= 64 else None
+        #: called with the number of sets after each completed model call (a progress bar; None: nothing)
+        self.on_passes: Callable[[int], None] | None = None
 
     # ----------------------------------------------------------------- keys
     @property
@@ -206,6 +208,8 @@ class Oracle:
                 if not np.isfinite(chunk.sum()):  # cheap test; the full scan only on failure
                     check_finite_values(chunk)
                 valid = ran
+                if self.on_passes is not None:
+                    self.on_passes(len(part))
         except BaseException:
             self.requests += ran
             if keep is not None and valid:

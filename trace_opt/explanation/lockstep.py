@@ -29,6 +29,7 @@ import torch
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.explanation.single import explain_input, torch_threads
 from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.models.backends import with_backend
 
 ERRORS = ("raise", "return")
 
@@ -267,11 +268,13 @@ def explain_with_settings(model, X, targets, settings: ExplainSettings, *, seeds
     max_batch = check_positive_int("max_batch", max_batch)
     check_choice("errors", errors, ERRORS)
     settings.check_input(X[0])  # settings that need an input are refused once, before any search starts
-    per_search = settings.replace(threads=None)  # threads are set once around the whole run, not per search
+    # threads are set once around the whole run, not per search; the backend is built once for all of them
+    per_search = settings.replace(threads=None, backend="torch")
 
     stats = stats if stats is not None else LockstepStats()
     outcomes: list = []
     with torch_threads(settings.threads):
+        model = with_backend(model, settings.backend, X[0])
         for start in range(0, n, lockstep):
             idx = range(start, min(n, start + lockstep))
             hub = _Hub(model, max_batch, stats)

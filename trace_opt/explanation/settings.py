@@ -17,6 +17,8 @@ build their settings here, so a setting has one name, one default and one check 
 ``batch_size``     masked inputs per model call
 ``device``         where a torch model runs (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ...)
 ``precision``      arithmetic of the search's forward passes: fp32 (default), tf32, bf16, fp16
+``backend``        what runs a torch module: ``"torch"`` (default) or ``"onnxruntime"`` (exported once, checked
+                   against torch; CPU and fp32 only; ``trace_opt.models.backends``)
 ``threads``        torch intra-op threads during an explanation (default 1; None leaves torch's setting)
 ``heatmap_alpha``  the heatmap's exponent: ((rank + 1) / t) ** alpha
 ``progress``       a progress bar (forward passes and best value)
@@ -43,6 +45,7 @@ from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
 
 from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
+from trace_opt.models.backends import BACKENDS
 from trace_opt.models.oracles import PRECISIONS
 from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options
 
@@ -67,6 +70,7 @@ class ExplainSettings:
     batch_size: int = 64
     device: object = "cpu"
     precision: str = "fp32"
+    backend: str = "torch"
     threads: int | None = 1
     heatmap_alpha: float = 1.0
     progress: bool = False
@@ -99,6 +103,13 @@ class ExplainSettings:
         check_positive_int("batch_size", self.batch_size)
         _check_device(self.device)
         check_choice("precision", self.precision, PRECISIONS)
+        check_choice("backend", self.backend, BACKENDS)
+        if self.backend == "onnxruntime" and self.precision != "fp32":
+            raise ValueError(f"precision={self.precision!r} is not valid with backend='onnxruntime', which runs in "
+                             "fp32; use backend='torch' for low-precision passes")
+        if self.backend == "onnxruntime" and str(self.device) != "cpu":
+            raise ValueError(f"device={self.device!r} is not valid with backend='onnxruntime', which runs on the "
+                             "CPU; use backend='torch' on another device")
         check_positive_int("threads", self.threads, allow_none=True)
         check_positive_float("heatmap_alpha", self.heatmap_alpha)
         if not isinstance(self.progress, bool):
@@ -177,6 +188,8 @@ class ExplainSettings:
              "budget": self.budget, "seed": self.seed, "batch_size": self.batch_size, **self.reference_options}
         if self.precision != "fp32":
             d["precision"] = self.precision
+        if self.backend != "torch":
+            d["backend"] = self.backend
         return json_values(d)
 
     def to_dict(self) -> dict:

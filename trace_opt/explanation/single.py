@@ -14,6 +14,7 @@ from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.validation import check_positive_int
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.models.backends import with_backend
 from trace_opt.models.oracles import make_oracle
 
 
@@ -175,6 +176,7 @@ def explain_input(model, x, target, settings: ExplainSettings) -> Explanation:
     # ModelOracle / CallableOracle check device (torch models), x's finiteness and target before their probe pass
     reference_options = dict(s.reference_options, seed=s.seed)  # a random reference is drawn once, from the seed
     # target=None: a torch model's oracle takes the predicted class from its probe pass on x
+    model = with_backend(model, s.backend, x)  # ONNX Runtime: exported once per model and shape, checked
     oracle = make_oracle(model, x, target, features=features, reference=s.reference, output=s.output,
                          batch_size=s.batch_size, device=s.device, precision=s.precision, **reference_options)
     output = oracle.output

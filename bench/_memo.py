@@ -1,0 +1,72 @@
+"""A memo of a model's D values kept on disk, so that a study of many solves on one photo runs the model once
+per distinct set (``MemoStore``), and an oracle over it that counts each solve's forward passes as if the model
+ran (``MemoOracle``: a fresh exact cache per solve, so its budget and counters are those of a live oracle).
+
+Every value comes from one live ``ModelOracle`` (same model, input, target, features, reference, output,
+precision and batch size); a memo file is refused when any of those settings differs (its ``config``). The
+values are therefore those of that model on this machine, not bit-identical to another CPU's.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from trace_opt.core.io import atomic_write_bytes
+from trace_opt.core.oracle import Oracle
+
+
+class MemoStore:
+    """The live oracle's values by uint64 set key, loaded from and saved to ``path`` (.npz)."""
+
+    def __init__(self, live: Oracle, path, config: dict):
+        self.live, self.path, self.config = live, Path(path), json.loads(json.dumps(config))
+        self.new_since_save = 0
+        if self.path.exists():
+            with np.load(self.path) as z:
+                saved = json.loads(str(z["config"]))
+                if saved != self.config:
+                    raise SystemExit(f"{self.path}: memo of other settings {saved}; expected {self.config}")
+                live.preload(z["keys"], z["values"])
+
+    def values(self, keys: np.ndarray) -> np.ndarray:
+        before = self.live.forward_passes
+        out = self.live.evaluate_keys(keys)
+        self.new_since_save += self.live.forward_passes - before
+        return out
+
+    def save(self) -> None:
+        items = self.live._cache.items()
+        keys = np.array([k for k, _ in items], dtype=np.uint64)
+        vals = np.array([v for _, v in items], dtype=np.float64)
+        import io
+
+        buf = io.BytesIO()
+        np.savez_compressed(buf, keys=keys, values=vals, config=np.array(json.dumps(self.config)))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.path, buf.getvalue())
+        self.new_since_save = 0
+
+
+class MemoOracle(Oracle):
+    """D(S) from a ``MemoStore``; counts unique sets per solve like a live model oracle (t <= 64)."""
+
+    _keyed_forward = True
+    _source = "the memo"
+
+    def __init__(self, store: MemoStore):
+        live = store.live
+        super().__init__(live.t)
+        self.store = store
+        self.batch_size = getattr(live, "batch_size", None)
+        self.output = getattr(live, "output", None)
+        self.precision = getattr(live, "precision", "fp32")
+        self._record_probe(store.values(np.zeros(1, dtype=np.uint64)))
+
+    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:
+        self.batches += 1
+        return self.store.values(np.ascontiguousarray(keys, dtype=np.uint64))
+
+    def _forward(self, masks: np.ndarray) -> np.ndarray:
+        return self._forward_keys(self.keys_of(np.asarray(masks, dtype=bool)))
