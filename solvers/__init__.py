@@ -15,7 +15,7 @@ from .anneal_batch import SpeculativeAnnealing
 from .tabu import TabuSearch
 from .genetic import GeneticAlgorithm
 from .beam import BeamSearch
-from .window import WindowDP
+from .window import IteratedLocalSearch, WindowDP
 from .surrogate import SurrogateSearch
 from ._common import describe_start, initial_trajectory, window_descent, window_move
 from .exact import Exact
@@ -23,6 +23,6 @@ from .complete import complete_table, cs_bounds, exact_optimum, gap_report
 
 __all__ = ["SOLVERS", "Budget", "Result", "Run", "Solver", "available_solvers", "get_solver", "register",
            "Greedy", "greedy_order", "SimulatedAnnealing", "SpeculativeAnnealing",
-           "TabuSearch", "GeneticAlgorithm", "BeamSearch", "WindowDP", "SurrogateSearch", "describe_start", "initial_trajectory", "window_descent",
+           "TabuSearch", "GeneticAlgorithm", "BeamSearch", "WindowDP", "IteratedLocalSearch", "SurrogateSearch", "describe_start", "initial_trajectory", "window_descent",
            "window_move", "Exact",
            "complete_table", "cs_bounds", "exact_optimum", "gap_report"]

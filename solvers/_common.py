@@ -89,7 +89,7 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
       important end, each step appends the feature maximising ``c(P_k + {i})`` (for ``"le"`` that is the
       greedy LeRF order of D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
     * ``"lazy-greedy"``: ``lazy_greedy_order(problem)``: greedy on the objective scoring only the 8 features of
-      largest stale gain per step (about a third of greedy's passes; 852 at most at t = 49 for le-mo).
+      largest stale gain per step (about a third of greedy's passes; 808 at most at t = 49 for le-mo).
     * ``"greedy-morf"``: ``greedy_order(problem, "morf")``, built from the most important end.
     * ``"greedy-lerf"``: the greedy LeRF order of D itself (maximise ``D(P_k + {i})``) whatever the
       objective, on the problem's output.

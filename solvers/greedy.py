@@ -89,35 +89,39 @@ class Greedy(Solver):
         run.report(sigma, problem.score(sigma))
 
 
-#: candidates a lazy greedy step scores (``lazy_greedy_order``): chosen on EfficientNet-Lite0 at t = 49
-LAZY_CANDIDATES = 8
+#: features a lazy greedy step scores: the ``LAZY_CANDIDATES`` of largest stale gain and the ``LAZY_STALE`` scored
+#: longest ago (chosen on EfficientNet-Lite0 at t = 49; bench/imagenet_search.py)
+LAZY_CANDIDATES = 4
+LAZY_STALE = 4
 
 
-def lazy_greedy_cost(t: int, objective, candidates: int = LAZY_CANDIDATES) -> int:
+def lazy_greedy_cost(t: int, objective, candidates: int = LAZY_CANDIDATES, stale: int = LAZY_STALE) -> int:
     """Forward passes ``lazy_greedy_order`` needs at most (no cache hit): t sets at the first step, then
-    ``min(candidates, t - k)`` at step k, each with its complement for ``le-mo`` (852 at t = 49, m = 8)."""
-    sets = t + sum(min(candidates, t - k) for k in range(1, t - 1))
+    ``min(candidates + stale, t - k)`` at step k, each with its complement for ``le-mo`` (808 at t = 49)."""
+    sets = t + sum(min(candidates + stale, t - k) for k in range(1, t - 1))
     return 2 * sets if objective == "le-mo" else sets
 
 
-def lazy_greedy_order(problem: TraceProblem, candidates: int = LAZY_CANDIDATES, run: Run | None = None
-                      ) -> np.ndarray:
-    """Greedy LeRF construction on the objective (as ``greedy_order(problem, "lerf")``) that scores only the
-    ``candidates`` most promising features at each step after the first.
+def lazy_greedy_order(problem: TraceProblem, candidates: int = LAZY_CANDIDATES, stale: int = LAZY_STALE,
+                      run: Run | None = None) -> np.ndarray:
+    """Greedy LeRF construction on the objective (as ``greedy_order(problem, "lerf")``) that scores only a few
+    features at each step after the first.
 
-    Step 0 scores every feature, ``c({i})``. Every score leaves a (stale) gain ``c(P_j + {i}) - c(P_j)`` for
-    the features it scored at step j; step k scores the ``candidates`` remaining features of largest stale
-    gain (ties to the lower index) at ``P_k`` and appends the best of them (ties to the lower index). On an
-    additive objective the gains never change, so it returns greedy's order; on a real network the gains of
-    the features that were not rescored drift, and it trades a little of greedy's value for about a third
-    of its passes (EfficientNet-Lite0, chelsea, t = 49, m = 8: 364.5 at 805 passes against greedy's 368.0 at
-    2,445; bench/imagenet_search.py). With a ``run``, a stop keeps the order so far, the rest by stale gain.
+    Step 0 scores every feature, ``c({i})``. A feature scored at step j keeps its (stale) gain
+    ``c(P_j + {i}) - c(P_j)``. Step k scores, at ``P_k``, the ``candidates`` remaining features of largest stale
+    gain and the ``stale`` others scored longest ago (ties to the lower index), and appends the best of those
+    it scored (ties to the lower index). On an additive objective the gains never change and it returns
+    greedy's order; on a network the gains drift, and the features scored longest ago are the ones whose drift
+    would go unseen. About a third of greedy's passes (808 at most at t = 49 for le-mo, against 2,448).
+    With a ``run``, a stop keeps the order so far, the rest by stale gain.
     """
     t = problem.t
     m = check_positive_int("candidates", candidates)
+    r = check_positive_int("stale", stale, minimum=0)
     deleted = np.zeros(t, dtype=bool)
     placed: list[int] = []
     gain = np.zeros(t, dtype=np.float64)
+    scored_at = np.zeros(t, dtype=np.int64)
     c_here = float(problem.c_values(np.zeros((1, t), dtype=bool))[0])
 
     def completed() -> np.ndarray:  # the order so far, then the rest by stale gain (largest first)
@@ -128,12 +132,18 @@ def lazy_greedy_order(problem: TraceProblem, candidates: int = LAZY_CANDIDATES, 
         if run is not None:
             run.fallback(completed())
         remaining = np.flatnonzero(~deleted)
-        cand = remaining if step == 0 else remaining[np.lexsort((remaining, -gain[remaining]))][:m]
+        if step == 0 or len(remaining) <= m + r:
+            cand = remaining
+        else:
+            top = remaining[np.lexsort((remaining, -gain[remaining]))][:m]
+            others = np.setdiff1d(remaining, top)
+            cand = np.concatenate([top, others[np.lexsort((others, scored_at[others]))][:r]])
         cand = np.sort(cand)  # ties among the scored go to the lower index, as in greedy
         masks = np.repeat(deleted[None, :], len(cand), axis=0)
         masks[np.arange(len(cand)), cand] = True
         values = problem.c_values(masks)
         gain[cand] = values - c_here
+        scored_at[cand] = step
         best = int(np.argmax(values))
         choice = int(cand[best])
         deleted[choice] = True
@@ -144,3 +154,33 @@ def lazy_greedy_order(problem: TraceProblem, candidates: int = LAZY_CANDIDATES, 
     if run is not None:
         run.fallback(sigma)
     return sigma
+
+
+def rebuild_tail(problem: TraceProblem, sigma, length: int) -> tuple[np.ndarray, float]:
+    """Rebuild the last ``length`` positions of ``sigma`` by greedy MoRF on the objective, the head fixed:
+    from the most important end, each step places the feature of the tail whose removal from the remaining
+    set R keeps ``c(R - {i})`` largest. A LeRF construction decides the most important features last, from a
+    handful of candidates; this decides them first. Returns the better of the rebuilt and the given
+    trajectory with its score (ties keep the given one). Cost: about ``length (length + 1)`` passes for le-mo.
+    """
+    sigma = np.asarray(sigma, dtype=np.int64)
+    t = problem.t
+    length = min(check_positive_int("length", length, minimum=2), t)
+    tail = sigma[t - length:]
+    kept = np.ones(t, dtype=bool)  # the remaining set R (True: not deleted)
+    kept[sigma[:t - length]] = False
+    kept_tail = np.ones(length, dtype=bool)
+    placed: list[int] = []
+    for _ in range(length - 1):
+        cand = tail[kept_tail]
+        masks = np.repeat(kept[None, :], len(cand), axis=0)
+        masks[np.arange(len(cand)), cand] = False  # R - {i} ... as deleted sets: ~(R - {i})
+        values = problem.c_values(~masks)
+        best = len(values) - 1 - int(np.argmax(values[::-1]))  # ties: the higher index last, as greedy MoRF
+        choice = int(cand[best])
+        placed.append(choice)
+        kept[choice] = False
+        kept_tail[np.flatnonzero(tail == choice)[0]] = False
+    rebuilt = np.concatenate([sigma[:t - length], tail[kept_tail], np.array(placed[::-1], dtype=np.int64)])
+    old, new = problem.score(sigma), problem.score(rebuilt)
+    return (rebuilt, new) if new > old else (sigma, old)

@@ -105,7 +105,7 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
                    help="a registered solver: greedy, sa, sa-batch, tabu, ga, beam, window-dp, exact, surrogate, ..."
                         + _default(d["solver"]))
     g.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
-                   help='the solver\'s hyperparameters as a JSON object, e.g. \'{"iterations": 2000}\' (default: none)')
+                   help='the solver\'s hyperparameters as a JSON object, e.g. \'{"window": 6}\' (default: none)')
     g.add_argument("--budget", type=int_at_least(1), default=d["budget"], metavar="FP",
                    help="forward passes per explanation, a hard limit of the search" +
                         (" (default: no limit)" if d["budget"] is None else _default(d["budget"])))

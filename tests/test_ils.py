@@ -1,0 +1,143 @@
+"""The lazy greedy start, the MoRF tail rebuild and the ``ils`` solver (issue 28): exact on additive objectives,
+never worse than what they start from, counted against the budget, and cut (not changed) by a smaller budget."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from solvers import get_solver, greedy_order
+from solvers.greedy import lazy_greedy_cost, lazy_greedy_order, rebuild_tail
+from trace_opt.core.oracle import SetFunctionOracle
+from trace_opt.core.problem import TraceProblem
+
+
+def additive_problem(t, seed, objective="le-mo", ties=False):
+    w = np.random.default_rng(seed).normal(size=t)
+    if ties:
+        w = np.round(w)  # many tied weights
+    return TraceProblem(SetFunctionOracle(lambda m: (~m).astype(float) @ w, t), objective), w
+
+
+def table_problem(t, seed, objective="le-mo"):
+    table = np.random.default_rng(seed).normal(size=2 ** t)
+    weights = 1 << np.arange(t)
+    return TraceProblem(SetFunctionOracle(lambda m: table[np.asarray(m, dtype=np.int64) @ weights], t), objective)
+
+
+def interaction_problem(t, seed, objective="le-mo"):
+    """Additive part plus pairwise interactions through a tanh: gains drift as features are deleted."""
+    rng = np.random.default_rng(seed)
+    W, u, a = rng.normal(size=(t, 4)), rng.normal(size=4), rng.normal(size=t)
+
+    def fn(masks):
+        keep = (~masks).astype(float)
+        return keep @ a + 2 * np.tanh(keep @ W) @ u
+
+    return TraceProblem(SetFunctionOracle(fn, t), objective)
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("seed", range(4))
+def test_lazy_greedy_is_greedy_on_an_additive_objective(objective, seed):
+    """Gains never change on an additive D, so the stale ranking is exact: the lazy order is greedy's (ties too)."""
+    for ties in (False, True):
+        problem, _ = additive_problem(12, seed, objective, ties)
+        lazy = lazy_greedy_order(problem, candidates=2, stale=1)
+        np.testing.assert_array_equal(lazy, greedy_order(additive_problem(12, seed, objective, ties)[0], "lerf"))
+
+
+@pytest.mark.parametrize("t, m, r", [(10, 4, 4), (20, 4, 4), (20, 2, 0), (49, 4, 4)])
+def test_lazy_greedy_cost_bounds_its_passes(t, m, r):
+    problem = interaction_problem(t, 1)
+    sigma = lazy_greedy_order(problem, candidates=m, stale=r)
+    assert sorted(sigma.tolist()) == list(range(t))
+    assert problem.oracle.forward_passes <= lazy_greedy_cost(t, "le-mo", m, r) + 2  # + D({}) and D(all)
+    if t == 49 and (m, r) == (4, 4):
+        assert lazy_greedy_cost(t, "le-mo", m, r) == 808
+
+
+def test_lazy_greedy_scores_fewer_sets_than_greedy():
+    problem = interaction_problem(30, 2)
+    lazy_greedy_order(problem)
+    lazy = problem.oracle.forward_passes
+    other = interaction_problem(30, 2)
+    greedy_order(other, "lerf")
+    assert lazy < 0.6 * other.oracle.forward_passes
+
+
+def brute_force_tail(problem, sigma, length):
+    """Greedy MoRF over the tail by plain enumeration (the definition, no shared code)."""
+    t = problem.t
+    head, tail = list(sigma[:t - length]), list(sigma[t - length:])
+    remaining, placed = list(tail), []
+    while len(remaining) > 1:
+        def c_without(i):
+            kept = set(remaining) - {i}
+            mask = np.array([j not in kept for j in range(t)])
+            return float(problem.c_values(mask[None])[0])
+        values = [c_without(i) for i in remaining]
+        best = max(range(len(remaining)), key=lambda k: (values[k], remaining[k]))  # ties: the higher index
+        placed.append(remaining.pop(best))
+    return np.array(head + [i for i in tail if i in remaining] + placed[::-1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rebuild_tail_is_greedy_morf_over_the_tail_and_never_worse(seed):
+    problem = table_problem(8, seed)
+    sigma = np.random.default_rng(seed).permutation(8)
+    for length in (2, 4, 8):
+        got, score = rebuild_tail(problem, sigma, length)
+        want = brute_force_tail(problem, sigma, length)
+        old = problem.score(sigma)
+        assert score == pytest.approx(problem.score(got))
+        assert score >= old
+        if problem.score(want) > old:
+            np.testing.assert_array_equal(got, want)
+        else:
+            np.testing.assert_array_equal(got, sigma)
+
+
+def test_rebuild_tail_keeps_the_optimum_of_an_additive_objective():
+    problem, w = additive_problem(10, 3)
+    best = np.argsort(w, kind="stable")  # least important (smallest weight) first: the optimum
+    got, score = rebuild_tail(problem, best, 6)
+    assert score == pytest.approx(problem.score(best))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ils_budget_only_cuts_its_path(seed):
+    """Above its start's cost the path does not depend on the budget: a smaller budget's history is the
+    larger budget's history cut at that budget, and neither exceeds its budget."""
+    problem_big = interaction_problem(20, seed)
+    big = get_solver("ils").solve(problem_big, budget=1500, seed=seed, curves=False)
+    start = lazy_greedy_cost(20, "le-mo")
+    for budget in (start + 50, 900, 1200):
+        small = get_solver("ils").solve(interaction_problem(20, seed), budget=budget, seed=seed, curves=False)
+        assert small.forward_passes <= budget
+        assert small.history == [h for h in big.history if h[0] <= small.forward_passes]
+        if small.history:  # else the budget ended before the first scored trajectory (the start is returned)
+            assert small.score == max(v for f, v in big.history if f <= budget)
+    assert big.forward_passes <= 1500
+
+
+def test_ils_on_a_tiny_problem_finds_the_brute_force_optimum():
+    from itertools import permutations
+
+    problem = table_problem(6, 7)
+    best = max(problem.score(np.array(p)) for p in permutations(range(6)))
+    res = get_solver("ils", window=6).solve(table_problem(6, 7), seed=0, curves=False)
+    assert res.score == pytest.approx(best)  # a window of width t is the exact DP over all orders
+
+
+def test_ils_with_a_small_budget_falls_back_to_a_cheap_start():
+    problem = interaction_problem(30, 4)
+    res = get_solver("ils").solve(problem, budget=200, seed=0, curves=False)
+    assert res.forward_passes <= 200
+    assert "single-feature" in res.info["start"]
+
+
+def test_ils_refuses_bad_options():
+    with pytest.raises(ValueError, match="tail"):
+        get_solver("ils", tail=1)
+    with pytest.raises(ValueError, match="init"):
+        get_solver("ils", init="lazy")
