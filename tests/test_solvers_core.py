@@ -446,7 +446,7 @@ def test_a_nested_solve_cannot_lift_the_outer_budget():
 LONG_RUNS = {"sa": {"iterations": 10 ** 6, "init": "random"}, "sa-batch": {"iterations": 10 ** 6, "init": "random"},
              "tabu": {"iterations": 10 ** 6}, "ga": {"generations": 10 ** 6, "population": 8},
              "beam": {"width": 1000}, "window-dp": {"window": 3, "kicks": 10 ** 6}, "exact": {"chunk": 2},
-             "greedy": {}, "surrogate": {"kicks": 10 ** 6, "window": 3}}
+             "greedy": {}, "surrogate": {"kicks": 10 ** 6, "window": 3}, "ils": {"window": 3, "kicks": 10 ** 6}}
 
 
 def long_run(name):
@@ -490,7 +490,7 @@ def test_progress_bar_of_every_solver(name, capsys):
     problem, _ = table_problem(6, 42)
     params = {**LONG_RUNS.get(name, {}), **({"iterations": 200} if name in ("sa", "sa-batch", "tabu") else {}),
               **({"generations": 20} if name == "ga" else {}),
-              **({"kicks": 5} if name in ("window-dp", "surrogate") else {})}
+              **({"kicks": 5} if name in ("window-dp", "surrogate", "ils") else {})}
     r = get_solver(name, **params).solve(problem, seed=0, progress=True, curves=False)
     assert r.stopped == "completed"
     check_result(r, problem)
