@@ -159,3 +159,18 @@ def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
         EvaluationConfig(precision="fp8")
     with pytest.raises(ValueError, match="solver='nope'"):
         EvaluationConfig(trace_solver="nope")
+
+
+@pytest.mark.parametrize("changes, name", [({"features": 0}, "features"), ({"features": -1}, "features"),
+                                           ({"features": "abc"}, "features"), ({"features": 1.5}, "features"),
+                                           ({"features": (2, 0)}, "features"), ({"features": True}, "features"),
+                                           ({"reference": "x"}, "reference"), ({"device": "tpu"}, "device")])
+def test_settings_refuse_a_bad_value_when_built(changes, name):
+    """Issue 32: the README's promise that ExplainSettings is checked when built (not when explain() runs)."""
+    with pytest.raises(ValueError, match=f"^{name}="):
+        ExplainSettings(**changes)
+
+
+@pytest.mark.parametrize("features", [None, 7, (2, 3), [0, 0, 1, 1], np.zeros((4, 4), dtype=int)])
+def test_settings_accept_every_form_of_features(features):
+    assert ExplainSettings(features=features).features is features

@@ -47,7 +47,7 @@ from trace_opt.core.validation import check_choice, check_keywords, check_positi
 from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
 from trace_opt.models.backends import BACKENDS
 from trace_opt.models.oracles import PRECISIONS
-from trace_opt.models.references import REFERENCE_OPTIONS, check_reference_options
+from trace_opt.models.references import REFERENCE_KINDS, REFERENCE_OPTIONS, check_reference_options
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ class ExplainSettings:
         check_keywords("reference options", self.reference_options, REFERENCE_OPTIONS,
                        hint="; solver hyperparameters go in solver_options")
         check_reference_options(self.reference, self.reference_options)  # an option the kind does not use
+        _check_reference_kind(self.reference)
+        _check_features(self.features)
         if self.output is not None:
             check_choice("output", self.output, OUTPUTS)
         check_choice("objective", self.objective, OBJECTIVES)
@@ -207,6 +209,39 @@ class ExplainSettings:
         return json_values(d)
 
 
+def _check_features(features) -> None:
+    """The form of ``features`` (whether it fits the input is ``check_input``'s): None, a grid size (an int >= 1 or
+    two of them), or a feature map (an integer array or tensor, or a ``Features``)."""
+    import numbers
+
+    import numpy as np
+
+    if features is None or hasattr(features, "ids"):
+        return
+    if isinstance(features, numbers.Integral) and not isinstance(features, bool):
+        if features >= 1:
+            return
+    elif isinstance(features, tuple) and len(features) == 2:  # a grid (rows, cols); a list is a feature map
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in features):
+            return
+    elif not isinstance(features, (str, bytes, numbers.Number)):
+        try:
+            ids = np.asarray(features)
+        except (TypeError, ValueError):
+            ids = None
+        if ids is not None and ids.ndim >= 1 and ids.size and np.issubdtype(ids.dtype, np.integer):
+            return
+    raise ValueError(f"features={features!r} is not valid; expected None, a grid size (an integer >= 1, or "
+                     "(rows, cols)), or an integer feature map of the input's shape")
+
+
+def _check_reference_kind(reference) -> None:
+    """A named reference must be one of ``REFERENCE_KINDS`` (numbers and tensors are checked on the input)."""
+    if isinstance(reference, str) and reference not in REFERENCE_KINDS:
+        raise ValueError(f"reference={reference!r} is not valid; expected one of {list(REFERENCE_KINDS)}, a number, "
+                         "or a tensor of the input's shape")
+
+
 def _check_device(device) -> None:
     """The device's form (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``, or a ``torch.device``); whether this
     machine has it is checked when a model is bound (``trace_opt.models.oracles.as_device``)."""
@@ -215,3 +250,10 @@ def _check_device(device) -> None:
     if not kind or not kind.replace("_", "").isalpha() or (index and not index.isdigit()):
         raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
                          "'cuda:0'")
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device={device!r} is not valid: not a device type torch knows; expected a torch device "
+                         "such as 'cpu', 'cuda' or 'cuda:0'") from None
