@@ -28,7 +28,10 @@ class MemoStore:
                 saved = json.loads(str(z["config"]))
                 if saved != self.config:
                     raise SystemExit(f"{self.path}: memo of other settings {saved}; expected {self.config}")
-                live.preload(z["keys"], z["values"])
+                if "packed" in z:  # t > 64: keys are the packed bytes of the masks (the oracle's dict cache)
+                    live._cache.update(zip((row.tobytes() for row in z["packed"]), z["values"].tolist()))
+                else:
+                    live.preload(z["keys"], z["values"])
 
     def values(self, keys: np.ndarray) -> np.ndarray:
         before = self.live.forward_passes
@@ -36,37 +39,48 @@ class MemoStore:
         self.new_since_save += self.live.forward_passes - before
         return out
 
+    def values_of_masks(self, masks: np.ndarray) -> np.ndarray:
+        before = self.live.forward_passes
+        out = self.live.evaluate(masks)
+        self.new_since_save += self.live.forward_passes - before
+        return out
+
     def save(self) -> None:
-        items = self.live._cache.items()
-        keys = np.array([k for k, _ in items], dtype=np.uint64)
-        vals = np.array([v for _, v in items], dtype=np.float64)
         import io
 
+        items = list(self.live._cache.items())
+        vals = np.array([v for _, v in items], dtype=np.float64)
         buf = io.BytesIO()
-        np.savez_compressed(buf, keys=keys, values=vals, config=np.array(json.dumps(self.config)))
+        if self.live.t <= 64:
+            keys = {"keys": np.array([k for k, _ in items], dtype=np.uint64)}
+        else:
+            width = (self.live.t + 7) // 8
+            keys = {"packed": np.frombuffer(b"".join(k for k, _ in items), dtype=np.uint8).reshape(-1, width)}
+        np.savez_compressed(buf, values=vals, config=np.array(json.dumps(self.config)), **keys)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path, buf.getvalue())
         self.new_since_save = 0
 
 
 class MemoOracle(Oracle):
-    """D(S) from a ``MemoStore``; counts unique sets per solve like a live model oracle (t <= 64)."""
+    """D(S) from a ``MemoStore``; counts unique sets per solve like a live model oracle."""
 
-    _keyed_forward = True
     _source = "the memo"
 
     def __init__(self, store: MemoStore):
         live = store.live
         super().__init__(live.t)
+        self._keyed_forward = live.t <= 64
         self.store = store
         self.batch_size = getattr(live, "batch_size", None)
         self.output = getattr(live, "output", None)
         self.precision = getattr(live, "precision", "fp32")
-        self._record_probe(store.values(np.zeros(1, dtype=np.uint64)))
+        self._record_probe(store.values_of_masks(np.zeros((1, live.t), dtype=bool)))
 
     def _forward_keys(self, keys: np.ndarray) -> np.ndarray:
         self.batches += 1
         return self.store.values(np.ascontiguousarray(keys, dtype=np.uint64))
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:
-        return self._forward_keys(self.keys_of(np.asarray(masks, dtype=bool)))
+        self.batches += 1
+        return self.store.values_of_masks(np.asarray(masks, dtype=bool))

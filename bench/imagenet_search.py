@@ -88,17 +88,25 @@ def value_at(run: dict, budget: int) -> float | None:
 
 
 def main(argv=None) -> dict:
-    ap = parser(__file__, quick="two photos, budgets 500 and 2,000, no long runs", stem=None)
+    ap = parser(__file__, stem="-")
     ap.add_argument("--photos", default=",".join(CHOOSING + HELD_OUT))
     ap.add_argument("--grid", type=int, default=7)
     ap.add_argument("--output", default="logit", choices=["logit", "prob"])
     ap.add_argument("--long", type=int, default=20000, help="passes of the long runs (0: none)")
     ap.add_argument("--specs", default=",".join(SPECS), help="which runs of SPECS")
     ap.add_argument("--report", action="store_true", help="only the table and figure from the JSON")
+    ap.add_argument("--merge", nargs="*", default=[], type=Path,
+                    help="JSON files of the same study run elsewhere (e.g. other photos in a second process, "
+                         "--stem NAME) whose solves join this one's")
     ns = parse(ap, argv)
-    stem = ns.stem or f"imagenet_search_g{ns.grid}_{ns.output}"
+    stem = f"imagenet_search_g{ns.grid}_{ns.output}" if ns.stem == "-" else ns.stem
     path = Path(ns.out) / f"{stem}.json"
     data = json.loads(path.read_text()) if path.exists() else {"solves": {}, "photos": {}}
+    for other in ns.merge:
+        more = json.loads(other.read_text())
+        data["solves"].update(more["solves"])
+        data["photos"].update(more["photos"])
+        data.setdefault("merged", []).append({"file": str(other), "command": more.get("command")})
     photos = [p for p in ns.photos.split(",") if p]
     specs = [s for s in ns.specs.split(",") if s]
     if not ns.report:
@@ -130,8 +138,8 @@ def main(argv=None) -> dict:
                     atomic_write_json(path, data)
         data["machine"] = machine()
         data["command"] = ns.command
-        atomic_write_json(path, data)
-        write_best_known(data, ns.grid, ns.output)
+    atomic_write_json(path, data)
+    write_best_known(data, ns.grid, ns.output)
     md = report(data, ns.grid, ns.output, photos, specs, Path(ns.out) / f"{stem}.png")
     atomic_write_bytes(Path(ns.out) / f"{stem}.md", md.encode())
     print(md)

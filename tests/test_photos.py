@@ -87,3 +87,17 @@ def test_image_files_and_folders_are_command_line_inputs(tmp_path):
     empty.mkdir()
     with pytest.raises(ValueError, match="without .png/.jpg/.jpeg files"):
         load_inputs(str(empty))
+
+
+def test_a_big_photo_file_is_reduced_when_read(tmp_path):
+    """Issue 32: memory follows the work, not the file: a 6,000 x 4,000 JPEG is read at MAX_SIDE on its longer
+    side (JPEG decoded at a reduced scale), the aspect kept, and gives the usual model input."""
+    from PIL import Image
+
+    from trace_opt.models.photos import MAX_SIDE, load_photo_input
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (6000, 4000), (200, 40, 90)).save(path, quality=60)
+    photo, x = load_photo_input(path)
+    assert max(photo.shape[:2]) == MAX_SIDE and abs(photo.shape[1] / photo.shape[0] - 1.5) < 0.01
+    assert tuple(x.shape) == (3, 224, 224)

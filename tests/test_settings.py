@@ -174,3 +174,14 @@ def test_settings_refuse_a_bad_value_when_built(changes, name):
 @pytest.mark.parametrize("features", [None, 7, (2, 3), [0, 0, 1, 1], np.zeros((4, 4), dtype=int)])
 def test_settings_accept_every_form_of_features(features):
     assert ExplainSettings(features=features).features is features
+
+
+def test_resource_settings_are_checked_against_the_machine():
+    """Issue 32: --threads 100000 segfaulted in libgomp; a budget past int64 raised a TypeError in a solver."""
+    import os
+
+    with pytest.raises(ValueError, match=r"^threads=100000 is more than this machine's"):
+        ExplainSettings(threads=100000)
+    assert ExplainSettings(threads=os.cpu_count()).threads == os.cpu_count()
+    with pytest.raises(ValueError, match=r"^budget.forward_passes=99999999999999999999999 is more than"):
+        ExplainSettings(budget=99999999999999999999999)

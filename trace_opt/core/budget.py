@@ -35,6 +35,10 @@ class BudgetExhausted(Exception):
         self.reason = reason
 
 
+#: the largest forward-pass budget accepted (a larger number is no limit in practice and overflows int64 maths)
+MAX_PASSES = 10 ** 15
+
+
 @dataclass(frozen=True)
 class Budget:
     """Limits of one solve. ``forward_passes`` counts passes made by this solve (cache hits are free)."""
@@ -45,6 +49,9 @@ class Budget:
 
     def __post_init__(self):
         check_positive_int("budget.forward_passes", self.forward_passes, allow_none=True)
+        if self.forward_passes is not None and self.forward_passes > MAX_PASSES:
+            raise ValueError(f"budget.forward_passes={self.forward_passes} is more than any search can make (at most "
+                             f"{MAX_PASSES:.0e}, which is also past int64 arithmetic); use None for no limit")
         check_positive_float("budget.seconds", self.seconds, allow_none=True)
         check_positive_int("budget.iterations", self.iterations, allow_none=True)
 

@@ -37,6 +37,7 @@ another shape); the model's own checks (target, device, finiteness) come with th
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 from trace_opt.core.budget import Budget, as_budget
@@ -113,6 +114,9 @@ class ExplainSettings:
             raise ValueError(f"device={self.device!r} is not valid with backend='onnxruntime', which runs on the "
                              "CPU; use backend='torch' on another device")
         check_positive_int("threads", self.threads, allow_none=True)
+        if self.threads is not None and self.threads > (os.cpu_count() or 1):
+            raise ValueError(f"threads={self.threads} is more than this machine's {os.cpu_count()} logical cores; "
+                             f"expected 1..{os.cpu_count()} (or None to leave torch's setting)")
         check_positive_float("heatmap_alpha", self.heatmap_alpha)
         if not isinstance(self.progress, bool):
             raise ValueError(f"progress={self.progress!r} is not valid; expected True or False")

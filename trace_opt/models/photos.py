@@ -74,10 +74,15 @@ def _as_rgb_uint8(img, where: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+#: a photo file larger than this on its longer side (pixels) is reduced to it when read: memory follows the work
+#: (a 224 px model input and a figure), not the file (a 10,000 x 10,000 JPEG is decoded at 1/4 scale)
+MAX_SIDE = 2048
+
+
 def load_photo(source) -> np.ndarray:
     """The original photo ``H x W x 3`` uint8 (RGB): a bundled name (``photo_names()``) or a path to an
-    image file Pillow reads (PNG, JPEG, ...). A name that is neither, or a file that is no image, is a
-    ValueError."""
+    image file Pillow reads (PNG, JPEG, ...), reduced to ``MAX_SIDE`` pixels on its longer side when larger
+    (aspect kept). A name that is neither, or a file that is no image, is a ValueError."""
     if isinstance(source, str) and source in PHOTOS:
         return _as_rgb_uint8(PHOTOS[source][0](), f"bundled photo {source!r}")
     if not isinstance(source, (str, os.PathLike)):
@@ -89,9 +94,12 @@ def load_photo(source) -> np.ndarray:
 
     try:
         with Image.open(path) as im:
+            if max(im.size) > MAX_SIDE:  # decoded reduced (JPEG: at 1/2, 1/4 or 1/8 scale) before any copy
+                im.draft("RGB", (MAX_SIDE, MAX_SIDE))
+                im.thumbnail((MAX_SIDE, MAX_SIDE))
             rgb = im.convert("RGB")
             rgb.load()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ValueError(f"source={str(source)!r} could not be read as an image: {type(exc).__name__}: {exc}") from None
     return _as_rgb_uint8(np.asarray(rgb), f"source={str(source)!r}")
 
