@@ -122,15 +122,23 @@ class Explanation:
             raise ValueError(f"path {str(path)!r} could not be read as a saved explanation: {exc}") from None
         if isinstance(d, dict) and isinstance(d.get("result"), dict) and "trajectory" not in d:
             d = d["result"]  # an explain_dataset record
+        elif isinstance(d, dict) and isinstance(d.get("explanation"), dict):
+            d = d["explanation"]  # the explain command's explanation.json
         need = ("objective", "output", "target", "trajectory", "score", "value", "curves", "counters", "solver")
         missing = [k for k in need if not isinstance(d, dict) or k not in d]
         if missing:
             raise ValueError(f"path {str(path)!r} is not a saved explanation (Explanation.save): it lacks {missing}")
+        where = f"path {str(path)!r}"
+        trajectory = _saved_trajectory(d, where)
+        t = len(trajectory)
         c = d["curves"]
-        curves = Curves(*(np.asarray(c[k], dtype=np.float64) for k in
-                          ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")))
-        return cls(trajectory=np.asarray(d["trajectory"], dtype=np.int64), score=float(d["score"]),
-                   value=float(d["value"]), objective=d["objective"], output=d["output"], target=d["target"],
+        if not isinstance(c, dict):
+            raise ValueError(f"{where}: field 'curves' must be a mapping of the four curves; got {type(c).__name__}")
+        names = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
+        curves = Curves(*(_saved_numbers(c.get(k), f"curves.{k}", where, t + 1) for k in names))
+        score, value = (float(_saved_numbers([d[k]], k, where, 1)[0]) for k in ("score", "value"))
+        return cls(trajectory=trajectory, score=score,
+                   value=value, objective=d["objective"], output=d["output"], target=d["target"],
                    curves=curves, heatmap=np.asarray(d.get("heatmap", []), dtype=np.float64),
                    counters=d["counters"], result=d["solver"], oracle=None,
                    precision=d.get("precision", "fp32"), search_score=d.get("search_score"), saved=d)
@@ -154,6 +162,35 @@ class Explanation:
     def save(self, path):
         """Write ``to_dict(heatmap=True)`` as JSON, atomically (a reader never sees half a file)."""
         return atomic_write_json(path, self.to_dict(heatmap=True))
+
+
+def _saved_numbers(values, field: str, where: str, n: int) -> np.ndarray:
+    """``values`` as ``n`` finite float64 numbers, or a ValueError naming the file and the field."""
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: field {field!r} must hold numbers; got {values!r:.80}") from None
+    if a.shape != (n,) or not np.isfinite(a).all():
+        raise ValueError(f"{where}: field {field!r} must hold {n} finite number(s); got shape {a.shape}"
+                         + ("" if a.shape != (n,) else " with a non-finite value"))
+    return a
+
+
+def _saved_trajectory(d: dict, where: str) -> np.ndarray:
+    """The saved trajectory, checked: a permutation of 0..t-1 (t from the file's ``t`` when present)."""
+    raw = d["trajectory"]
+    try:
+        a = np.asarray(raw)
+    except (TypeError, ValueError):
+        a = np.asarray([None])
+    if a.ndim != 1 or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise ValueError(f"{where}: field 'trajectory' must be a list of feature indices; got {raw!r:.80}")
+    t = d.get("t", len(a))
+    if len(a) != t:
+        raise ValueError(f"{where}: field 'trajectory' has {len(a)} feature(s) but the file says t={t}")
+    if len(a) < 2 or sorted(a.tolist()) != list(range(len(a))):
+        raise ValueError(f"{where}: field 'trajectory' is not a permutation of 0..{len(a) - 1} (each feature once)")
+    return a.astype(np.int64)
 
 
 def check_model(model, settings: ExplainSettings) -> None:
