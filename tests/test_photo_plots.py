@@ -68,3 +68,29 @@ def test_deletion_images_show_what_the_model_saw(chelsea_explanation):
     np.testing.assert_allclose(images[1], np.broadcast_to(IMAGENET_MEAN, photo.shape), atol=1e-6)
     with pytest.raises(ValueError, match="ks"):
         photo_deletion_images(exp, [t + 1])
+
+
+def test_photo_figure_reads_like_the_digits_one():
+    """Issue 32, point 5: crisp patches (one colour each), every rank written for t <= 64 (the least and most
+    important 5 above), a wrapped title, a colour bar as tall as the photo."""
+    import matplotlib.pyplot as plt
+
+    from trace_opt.core.features import grid_features
+    from trace_opt.explanation.photo_plots import RANKS_SHOWN, plot_photo_heatmap
+
+    photo = np.full((300, 450, 3), 128, dtype=np.uint8)
+    sigma = np.random.default_rng(0).permutation(49)
+    title = "efficientnet-lite0: class 285 (Egyptian cat), TRACE-le-mo on logit, t = 49 and a long tail"
+    fig = plot_photo_heatmap(photo, grid_features((224, 224), 7), sigma, title=title)
+    ax, cax = fig.axes
+    numbers = sorted(int(t.get_text()) for t in ax.texts)
+    assert numbers == list(range(1, 50))
+    assert "\n" in ax.get_title()
+    heat = ax.images[1].get_array()
+    assert len(np.unique(np.asarray(heat.compressed()))) == 49  # one flat value per patch, nothing blended
+    a, b = ax.get_position(), cax.get_position()
+    assert abs(a.height - b.height) < 0.02 * a.height  # the bar beside the photo, as tall as it
+    plt.close(fig)
+    fig = plot_photo_heatmap(photo, grid_features((224, 224), 10), np.random.default_rng(1).permutation(100))
+    assert len(fig.axes[0].texts) == 2 * RANKS_SHOWN
+    plt.close(fig)

@@ -95,11 +95,19 @@ def photo_heatmap(photo_or_shape, features, trajectory, alpha: float = 1.0, resi
     return _to_photo(hm, _photo_shape(photo_or_shape), resize)
 
 
+#: the most features whose ranks ``plot_photo_heatmap`` writes all of; above it, the ``RANKS_SHOWN`` least and most
+#: important only
+ALL_RANKS_UP_TO = 64
+RANKS_SHOWN = 5
+
+
 def plot_photo_heatmap(photo, features, trajectory, *, alpha: float = 1.0, resize: str = "stretch", ax=None,
                        path=None, title: str | None = None, cmap: str = "jet", opacity: float = 0.5,
-                       borders: bool = True, colorbar: bool = True):
-    """The photo at its own size with the trajectory heatmap on top (``photo_heatmap``), the feature
-    borders in white (``borders``) and a colour bar whose ends read *least important* (feature
+                       borders: bool = True, colorbar: bool = True, smooth: bool = False, ranks: bool = True):
+    """The photo at its own size with the trajectory heatmap on top (``photo_heatmap``; one flat colour per
+    feature unless ``smooth``), the feature borders in white (``borders``), each feature's rank + 1 written
+    on it (``ranks``: 1 = least important; all of them up to ``ALL_RANKS_UP_TO`` features, else the
+    ``RANKS_SHOWN`` least and most important) and a colour bar whose ends read *least important* (feature
     ``trajectory[0]``, deleted first by LeRF, value ``(1/t)^alpha``) and *most important* (1)."""
     from skimage.segmentation import find_boundaries
 
@@ -107,8 +115,8 @@ def plot_photo_heatmap(photo, features, trajectory, *, alpha: float = 1.0, resiz
     feats = _features(features)
     if not 0 <= opacity <= 1:
         raise ValueError(f"opacity={opacity!r} is not valid; expected a number in [0, 1]")
-    hm = photo_heatmap(img, feats, trajectory, alpha=alpha, resize=resize)
-    fig, ax = plt.subplots(figsize=(5.4, 4.2)) if ax is None else (ax.figure, ax)
+    hm = photo_heatmap(img, feats, trajectory, alpha=alpha, resize=resize, smooth=smooth)
+    fig, ax = plt.subplots(figsize=(6.0, 4.6)) if ax is None else (ax.figure, ax)
     ax.imshow(img, interpolation="nearest")
     im = ax.imshow(np.ma.masked_invalid(hm), cmap=cmap, alpha=opacity, vmin=0.0, vmax=1.0, interpolation="nearest")
     if borders:
@@ -117,16 +125,43 @@ def plot_photo_heatmap(photo, features, trajectory, *, alpha: float = 1.0, resiz
         overlay = np.zeros((*edge.shape, 4))
         overlay[edge] = (1.0, 1.0, 1.0, 0.8)
         ax.imshow(overlay, interpolation="nearest")
+    if ranks:
+        _write_ranks(ax, img.shape[:2], feats, check_trajectory(trajectory, feats.t), resize)
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
-        ax.set_title(title, fontsize=9)
+        import textwrap
+
+        ax.set_title("\n".join(textwrap.wrap(title, 60)), fontsize=9)  # wrapped: it never runs into the bar
     if colorbar:
         low = float((1.0 / feats.t) ** alpha)
-        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, ticks=[low, 1.0])
+        from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+        cax = make_axes_locatable(ax).append_axes("right", size="4%", pad=0.08)  # as tall as the photo
+        cb = fig.colorbar(im, cax=cax, ticks=[low, 1.0])
         cb.ax.set_yticklabels(["least important\n(deleted first)", "most important"], fontsize=7)
-        cb.set_label(f"((rank+1)/t)^{alpha:g}, t = {feats.t}", fontsize=8)
+        cb.solids.set_alpha(opacity)  # the bar shows the colours as they are blended on the photo
+        cb.set_label(f"((rank+1)/t)^{alpha:g}, t = {feats.t}; numbers: rank+1", fontsize=8)
     return _finish(fig, path)
+
+
+def _write_ranks(ax, photo_shape, feats: Features, sigma: np.ndarray, resize: str) -> None:
+    """Each feature's rank + 1 at the centre of its pixels on the photo (1 = least important)."""
+    ranks = ranks_of(sigma)
+    t = feats.t
+    shown = np.arange(t) if t <= ALL_RANKS_UP_TO else np.concatenate(
+        [sigma[:RANKS_SHOWN], sigma[-RANKS_SHOWN:]])
+    ids = _to_photo(feats.ids, photo_shape, resize, fill=-1).astype(np.int64)
+    rows, cols = np.nonzero(ids >= 0)
+    labels = ids[rows, cols]
+    count = np.bincount(labels, minlength=t).astype(np.float64)
+    y = np.bincount(labels, weights=rows, minlength=t) / np.maximum(count, 1)
+    x = np.bincount(labels, weights=cols, minlength=t) / np.maximum(count, 1)
+    size = 7 if t <= 49 else 6 if t <= ALL_RANKS_UP_TO else 7
+    for f in shown:
+        if count[f]:
+            ax.text(x[f], y[f], str(int(ranks[f]) + 1), ha="center", va="center", fontsize=size, color="white",
+                    fontweight="bold", bbox={"boxstyle": "round,pad=0.1", "fc": "black", "alpha": 0.45, "lw": 0})
 
 
 # -------------------------------------------------------------------------- deletion sequence
