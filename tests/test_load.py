@@ -55,3 +55,28 @@ def test_load_refuses_curves_of_the_wrong_length(saved, tmp_path):
     curves = dict(doc["curves"], lerf_deletion=doc["curves"]["lerf_deletion"][:-1])
     with pytest.raises(ValueError, match="curves.lerf_deletion' must hold 17 finite"):
         Explanation.load(write(tmp_path, {**doc, "curves": curves}))
+
+
+# --------------------------------------------------------------- issue 32: weak messages made clear
+@pytest.mark.parametrize("x", [None, "abc"])
+def test_explain_refuses_an_input_that_is_not_numbers(x):
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    with pytest.raises(ValueError, match="^x=.* is not valid; expected one input as a tensor or an array of numbers"):
+        trace_opt.explain(model, x)
+
+
+def test_explain_many_refuses_a_single_int_as_targets():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3)).eval()
+    with pytest.raises(ValueError, match="^targets=0 is not valid; expected one target per input"):
+        trace_opt.explain_many(model, torch.rand(2, 1, 4, 4), targets=0)
+
+
+def test_explain_command_refuses_index_with_image_and_a_folder_as_image(tmp_path, capsys):
+    from trace_opt.cli import main
+
+    for argv, message in ((["--image", "chelsea", "--index", "3"], "--index picks a row of --data"),
+                          (["--image", str(tmp_path)], "is a folder, not one photo")):
+        with pytest.raises(SystemExit) as exc:
+            main(["explain", *argv, "--out", str(tmp_path / "out")])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()

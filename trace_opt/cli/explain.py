@@ -41,7 +41,8 @@ def add_explain_parser(sub) -> None:
     src.add_argument("--data", default=None, metavar="NAME|NPY",
                      help="instead of --image: a bundled data set (digits8-test, digits28-test, breast-cancer-test, "
                           "imagenet-photos) or a .npy file of inputs along axis 0; --index picks the input")
-    p.add_argument("--index", type=int_at_least(0), default=0, metavar="I", help="with --data: the input (default: 0)")
+    p.add_argument("--index", type=int_at_least(0), default=None, metavar="I",
+                   help="with --data: the input (default: 0)")
     p.add_argument("--target", type=int_at_least(0), default=None,
                    help="the class explained (default: the model's predicted class)")
     p.add_argument("--superpixels", default=None, choices=["slic", "felzenszwalb"],
@@ -63,15 +64,19 @@ def _input(args, model, default_data):
     from trace_opt.models.photos import load_photo_input
 
     image = args.image
+    if image is not None and args.index is not None:
+        raise ValueError("--index picks a row of --data; --image names one photo already (drop --index, or use "
+                         "--data FOLDER --index I for the I-th photo of a folder)")
+    index = 0 if args.index is None else args.index
     if image is None and args.data is None:
         if default_data != "imagenet-photos" and default_data is not None:
             X = load_inputs(default_data)
-            return _row(X, args.index, default_data)
+            return _row(X, index, default_data)
         image = "chelsea"
     if image is not None:  # resized to 224 x 224 with ImageNet's normalisation (what an ImageNet model expects)
         photo, x = load_photo_input(image)
         return x, photo, {"image": str(image), "photo_shape": list(photo.shape)}
-    return _row(load_inputs(args.data), args.index, args.data)
+    return _row(load_inputs(args.data), index, args.data)
 
 
 def _row(X, index: int, name: str):

@@ -254,6 +254,9 @@ def explain_with_settings(model, X, targets, settings: ExplainSettings, *, seeds
         raise ValueError("X is empty; expected at least one input")
     if targets is None:
         targets = [None] * n
+    elif not hasattr(targets, "__len__") or isinstance(targets, (str, bytes)):
+        raise ValueError(f"targets={targets!r} is not valid; expected one target per input (a list, array or "
+                         "tensor of class indices) or None for each input's predicted class")
     elif len(targets) != n:
         raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
     if seeds is not None:

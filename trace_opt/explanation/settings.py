@@ -166,6 +166,15 @@ class ExplainSettings:
         from trace_opt.core.features import as_features, tabular_features
         from trace_opt.models.references import make_reference
 
+        if not isinstance(x, torch.Tensor):
+            try:
+                ok = np.issubdtype(np.asarray(x).dtype, np.number) and np.asarray(x).dtype != np.bool_
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ValueError(f"x={x!r:.60} is not valid; expected one input as a tensor or an array of numbers "
+                                 "(e.g. C x H x W, H x W, or a 1-D row of columns)")
+
         n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
         features = self.features
         if features is None:

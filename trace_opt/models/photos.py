@@ -88,6 +88,10 @@ def load_photo(source) -> np.ndarray:
     if not isinstance(source, (str, os.PathLike)):
         raise ValueError(f"source={source!r} is not valid; expected a photo name {photo_names()} or a path")
     path = Path(source)
+    if path.is_dir():
+        raise ValueError(f"source={str(source)!r} is a folder, not one photo: give a photo file or a bundled name "
+                         f"{photo_names()}, or explain a folder of photos with --data FOLDER (explain, "
+                         "explain-dataset, evaluate)")
     if not path.is_file():
         raise ValueError(f"source={str(source)!r} is neither a bundled photo {photo_names()} nor an existing file")
     from PIL import Image, UnidentifiedImageError
