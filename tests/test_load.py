@@ -80,3 +80,20 @@ def test_explain_command_refuses_index_with_image_and_a_folder_as_image(tmp_path
             main(["explain", *argv, "--out", str(tmp_path / "out")])
         assert exc.value.code == 2 and message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--out", "FILE"], "is a file; expected a folder"),
+    (["--n", "100000"], "--n 100000 is more than the 450 digits8 test inputs"),
+    (["--parts", "report", "--out", "EMPTY"], "holds no finished part to report"),
+])
+def test_faithfulness_refuses_before_any_work(tmp_path, capsys, argv, message):
+    from trace_opt.cli import main
+
+    (tmp_path / "FILE").write_text("x")
+    argv = [str(tmp_path / a) if a in ("FILE", "EMPTY") else a for a in argv]
+    if "--out" not in argv:
+        argv += ["--out", str(tmp_path / "out")]
+    with pytest.raises(SystemExit) as exc:
+        main(["faithfulness", *argv])
+    assert exc.value.code == 2 and message in capsys.readouterr().err

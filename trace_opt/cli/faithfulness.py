@@ -30,7 +30,18 @@ def run(args) -> int:
     import warnings
 
     from trace_opt.attribution.faithfulness_report import run_faithfulness, write_faithfulness_report
+    from trace_opt.core.io import check_output_dir
+    from trace_opt.models.data import load_digits_split
 
+    check_output_dir("--out", args.out)  # a file or an unwritable place is refused before any work
+    if "metrics" in args.parts:
+        n_test = len(load_digits_split(8)[1])
+        if args.n > n_test:
+            raise ValueError(f"--n {args.n} is more than the {n_test} digits8 test inputs; expected 1..{n_test}")
+    if args.parts == ["report"] and not any((args.out / part).is_dir() for part in
+                                             ("digits8", "model_tests", "roar", "roar_zeros", "bam")):
+        raise ValueError(f"--parts report: {str(args.out)!r} holds no finished part to report (digits8, model_tests, "
+                         "roar, bam); run the parts first (the default --parts)")
     warnings.filterwarnings("ignore", module=r"quantus\..*")
     if "metrics" in args.parts:
         run_faithfulness(args.n, args.out / "digits8", sa_iterations=args.sa_iterations)
