@@ -50,7 +50,7 @@ BEST_DIR = Path("instances/best_known/imagenet")
 #: name -> (solver, options, budgets run as separate solves, the budget of the one solve whose history gives
 #: every larger budget from its start's cost up). ``ils`` is the explain command's default.
 SPECS = {
-    "ils": ("ils", {}, (500,), 10000),
+    "ils": ("ils", {}, (500, 1000), 10000),
     "greedy": ("greedy", {}, (), None),
     "window-dp": ("window-dp", {}, (500, 1000, 2000), 10000),
     "surrogate": ("surrogate", {}, (500, 2000, 5000), None),

@@ -47,6 +47,7 @@ class WindowDP(Solver):
         sigma = initial_trajectory(problem, self.init, rng, run)
         if self.tail is not None:
             run.fallback(sigma)
+            run.report(sigma, problem.score(sigma))  # a construction's chain is known but for D(all): ~1 pass
             sigma, score = rebuild_tail(problem, sigma, min(self.tail, problem.t))
             run.report(sigma, score)
         best, best_chain = window_descent(problem, sigma, window, self.stride, run=run)
