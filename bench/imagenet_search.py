@@ -219,7 +219,7 @@ def report(data: dict, grid: int, output: str, photos: list, specs: list, figure
         cells = []
         for b in BUDGETS:
             r = [x for x in table[name][b] if x is not None]
-            cells.append("-" if len(r) < len(photos) else f"{np.median(r):.4f} [{min(r):.4f}, {max(r):.4f}]")
+            cells.append("-" if not r or len(r) < len(photos) else f"{np.median(r):.4f} [{min(r):.4f}, {max(r):.4f}]")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", f"## Per photo: best known, greedy's full run, and the default ({DEFAULT}) at 2,000 and 5,000 passes\n",
               "| photo | class | best known | found by | greedy (passes) | default @2,000 | >= greedy | default @5,000 |",
@@ -236,6 +236,17 @@ def report(data: dict, grid: int, output: str, photos: list, specs: list, figure
         cell_5 = "-" if d5 is None else f"{d5 * best['value']:.2f}"
         lines.append(f"| {p} | {data['photos'][p]['class']} | {best['value']:.2f} | {best['spec']}@{best['budget']} | "
                      f"{cell_g} | {cell_2} | {cell_ok} | {cell_5} |")
+    held = [p for p in photos if p not in CHOOSING]
+    if held and DEFAULT in table:
+        lines += ["", f"## The default ({DEFAULT}) on the held-out photos only ({', '.join(held)})\n",
+                  "| budget | value / best known: median [min, max] | >= greedy's full run |", "|---:|---|---|"]
+        for b in BUDGETS:
+            r = [table[DEFAULT][b][photos.index(p)] for p in held]
+            if any(x is None for x in r):
+                continue
+            beats = sum(r[i] * best_of(data, p)["value"] >= (greedy[p] if greedy[p] is not None else np.inf)
+                        for i, p in enumerate(held))
+            lines.append(f"| {b:,} | {np.median(r):.4f} [{min(r):.4f}, {max(r):.4f}] | {beats} of {len(held)} |")
     lines += ["", "## Passes to reach a share of the best known (median over photos; its longest solve's history)\n",
               "| search | " + " | ".join(f"{lv:.1%}" for lv in LEVELS) + " |", "|---|" + "---:|" * len(LEVELS)]
     for name in specs:

@@ -138,6 +138,10 @@ class _Model:
         return self.coef[1:1 + self.t]
 
 
+#: entries of the interaction score computed at once by ``_select_pairs`` (memory O(this), not t x t)
+_GRAM_ENTRIES = 1 << 19
+
+
 def _select_pairs(masks: np.ndarray, resid: np.ndarray, m: int) -> np.ndarray:
     """The m feature pairs whose product z_i z_j correlates most with the additive fit's residual."""
     t = masks.shape[1]
@@ -146,12 +150,32 @@ def _select_pairs(masks: np.ndarray, resid: np.ndarray, m: int) -> np.ndarray:
     z = masks.astype(np.float64)
     zc = z - z.mean(axis=0)
     r = resid - resid.mean()
-    # the product's residual correlation, approximated by E[r zi zj] (features centred): r-weighted Gram
-    score = np.abs((zc * r[:, None]).T @ zc) / len(r)
-    iu = np.triu_indices(t, k=1)
-    flat = score[iu]
-    best = np.argsort(-flat, kind="stable")[:m]
-    return np.stack([iu[0][best], iu[1][best]], axis=1).astype(np.int64)
+    # the product's residual correlation, approximated by E[r zi zj] (features centred): the r-weighted Gram,
+    # built a block of rows at a time (memory O(block x t), never t x t) keeping the m best pairs so far; ties
+    # go to the lower (i, j), as a stable sort of the upper triangle in row order would give
+    zr = zc * r[:, None]
+    if t * t <= _GRAM_ENTRIES:  # small t: the whole matrix at once (the values of every earlier run)
+        score = np.abs(zr.T @ zc) / len(r)
+        iu = np.triu_indices(t, k=1)
+        best = np.argsort(-score[iu], kind="stable")[:m]
+        return np.stack([iu[0][best], iu[1][best]], axis=1).astype(np.int64)
+    block = max(1, _GRAM_ENTRIES // t)
+    best_s, best_i, best_j = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    for a in range(0, t - 1, block):
+        b = min(t, a + block)
+        s = np.abs(zr[:, a:b].T @ zc) / len(r)  # rows i in a..b-1, all columns j
+        s[np.arange(a, b)[:, None] >= np.arange(t)[None, :]] = -1.0  # j > i only (scores are >= 0)
+        flat = s.ravel()
+        floor = best_s.min() if len(best_s) == m else 0.0  # a pair below the m-th best so far cannot enter
+        if flat.size > m:
+            floor = max(floor, np.partition(flat, flat.size - m)[flat.size - m])
+        ii, jj = np.nonzero(s >= floor)  # the block's candidates, ties included
+        s_all = np.concatenate([best_s, s[ii, jj]])
+        i_all = np.concatenate([best_i, ii + a])
+        j_all = np.concatenate([best_j, jj])
+        keep = np.lexsort((j_all, i_all, -s_all))[:m]
+        best_s, best_i, best_j = s_all[keep], i_all[keep], j_all[keep]
+    return np.stack([best_i, best_j], axis=1).astype(np.int64)
 
 
 @register("surrogate")

@@ -133,3 +133,29 @@ def test_window_larger_than_t_is_clamped_and_info_is_recorded():
     assert r.forward_passes <= 30
     for key in ("samples", "design_forward_passes", "known_sets", "start"):
         assert key in r.info
+
+
+def test_pair_selection_in_blocks_keeps_the_best_pairs_and_memory_linear_in_t(monkeypatch):
+    """Issue 32: the interaction score was a t x t matrix (18.8 GiB at t = 50,176). Above ``_GRAM_ENTRIES`` it is
+    built a block of rows at a time; the pairs kept have the same scores as the full matrix's best (up to ties)."""
+    import tracemalloc
+
+    import solvers.surrogate as S
+
+    rng = np.random.default_rng(0)
+    masks, resid = rng.random((20, 40)) < 0.5, rng.normal(size=20)
+    full = S._select_pairs(masks, resid, 30)
+    monkeypatch.setattr(S, "_GRAM_ENTRIES", 97)  # blocks of 2 rows
+    blocked = S._select_pairs(masks, resid, 30)
+    z = masks.astype(float) - masks.mean(axis=0)
+    score = np.abs((z * (resid - resid.mean())[:, None]).T @ z) / 20
+    np.testing.assert_allclose(np.sort(score[tuple(full.T)]), np.sort(score[tuple(blocked.T)]), rtol=1e-12)
+    assert (blocked[:, 0] < blocked[:, 1]).all()
+    monkeypatch.setattr(S, "_GRAM_ENTRIES", 1 << 19)
+    t = 3000  # the full matrix would be 72 MB
+    masks, resid = rng.random((20, t)) < 0.5, rng.normal(size=20)
+    tracemalloc.start()
+    pairs = S._select_pairs(masks, resid, 50)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(pairs) == 50 and peak < 0.5 * t * t * 8
