@@ -97,3 +97,12 @@ def test_faithfulness_refuses_before_any_work(tmp_path, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
         main(["faithfulness", *argv])
     assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_explain_dataset_help_names_the_imagenet_model(capsys):
+    from trace_opt.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["explain-dataset", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "efficientnet-lite0 (ImageNet)" in out and "imagenet-photos" in out

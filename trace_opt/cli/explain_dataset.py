@@ -18,11 +18,12 @@ def add_explain_dataset_parser(sub) -> None:
                                    "once (exit 130): finished inputs are kept, the one cut short is computed on the "
                                    "next run.")
     p.add_argument("--model", default="digits-cnn8",
-                   help="digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file saved with torch.save(module) / "
-                        "TorchScript (default: digits-cnn8)")
+                   help="digits-cnn8, digits-cnn28, breast-cancer-mlp, efficientnet-lite0 (ImageNet), or a file saved "
+                        "with torch.save(module) / TorchScript (default: digits-cnn8)")
     p.add_argument("--data", default=None,
-                   help="digits8-test, digits28-test, breast-cancer-test, or a .npy file of inputs along axis 0 "
-                        "(default: the test split matching a bundled --model; needed with a model file)")
+                   help="digits8-test, digits28-test, breast-cancer-test, imagenet-photos, a folder of PNG/JPEG "
+                        "photos, or a .npy file of inputs along axis 0 (default: the test split matching a bundled "
+                        "--model, the 8 bundled photos for efficientnet-lite0; needed with a model file)")
     p.add_argument("--start", type=int_at_least(0), default=0, metavar="I", help="first input (default: 0)")
     p.add_argument("--n", type=int_at_least(1), default=None, metavar="N",
                    help="number of inputs (default: all from --start)")
@@ -63,6 +64,8 @@ def _cli_explain_dataset(args) -> int:
         check_ray_address(args.ray_address, name="--ray-address")
     model, X = load_model_and_data(args.model, args.data)
     model = on_device(model, settings)
+    if settings.features is None and X.dim() == 4 and X.shape[1] == 3 and min(X.shape[2:]) >= 32:
+        settings = settings.replace(features=7)  # photos: the explain command's 7 x 7 grid (t = 49), not 4 x 4
     stop = len(X) if args.n is None else min(len(X), args.start + args.n)
     if not 0 <= args.start < stop:
         raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
