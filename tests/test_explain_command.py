@@ -31,6 +31,15 @@ def test_explain_a_photo_on_the_imagenet_model(tmp_path):
     r = _run(tmp_path, "--image", "chelsea", "--features", "2", "--budget", "40", "--solver", "greedy")
     assert r["target"] == 285 and r["target_name"] == "Egyptian cat"
     assert r["forward_passes"] <= 40 and r["t"] == 4 and r["input"]["image"] == "chelsea"
+    # issue 32: the settings as used (the logit, not null), the heat per feature instead of every pixel, and
+    # the file loads back
+    assert r["settings"]["output"] == "logit" and "heatmap" not in r["explanation"]
+    ranks = {f: k for k, f in enumerate(r["trajectory"])}
+    assert r["heat_per_feature"] == pytest.approx([(ranks[f] + 1) / 4 for f in range(4)])
+    from trace_opt import Explanation
+
+    loaded = Explanation.load(tmp_path / "out" / "explanation.json")
+    assert loaded.trajectory.tolist() == r["trajectory"] and loaded.value == pytest.approx(r["value"])
 
 
 def test_explain_superpixels_of_a_photo(tmp_path):

@@ -79,6 +79,14 @@ def _input(args, model, default_data):
     return _row(load_inputs(args.data), index, args.data)
 
 
+def _heat_per_feature(trajectory, alpha: float) -> list:
+    t = len(trajectory)
+    heat = [0.0] * t
+    for rank, feature in enumerate(trajectory):
+        heat[int(feature)] = ((rank + 1) / t) ** alpha
+    return heat
+
+
 def _row(X, index: int, name: str):
     if index >= len(X):
         raise ValueError(f"--index {index} is out of range: {name} holds {len(X)} inputs")
@@ -143,8 +151,11 @@ def run_explain(args) -> int:
               "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.curves.le_mo,
               "forward_passes": int(result.forward_passes), "total_forward_passes": int(exp.counters["forward_passes"]),
               "stopped": result.stopped, "trajectory": exp.trajectory.tolist(), "t": int(exp.oracle.t),
-              "curves": exp.curves.to_dict(), "settings": settings.to_dict(), "seconds": seconds,
-              "explanation": exp.to_dict(heatmap=True), "figures": figures}
+              "curves": exp.curves.to_dict(), "settings": settings.replace(output=exp.output).to_dict(),
+              "seconds": seconds, "explanation": exp.to_dict(heatmap=False), "figures": figures,
+              # the heatmap per feature, ((rank + 1) / t) ** alpha (the image is overlay.png; the pixel map is
+              # trace_opt.trajectory_to_heatmap(trajectory, features)), not a list of every pixel
+              "heat_per_feature": _heat_per_feature(exp.trajectory, settings.heatmap_alpha)}
     atomic_write_json(out / "explanation.json", record)
     print(f"{what}: value {exp.value:.4g} (AUC-Le {exp.curves.auc_le:.4g}, AUC-Mo {exp.curves.auc_mo:.4g}) after "
           f"{result.forward_passes:,} search passes ({result.stopped}), {seconds:.1f} s; wrote {out}/explanation.json "
