@@ -101,3 +101,15 @@ def test_a_big_photo_file_is_reduced_when_read(tmp_path):
     photo, x = load_photo_input(path)
     assert max(photo.shape[:2]) == MAX_SIDE and abs(photo.shape[1] / photo.shape[0] - 1.5) < 0.01
     assert tuple(x.shape) == (3, 224, 224)
+
+
+def test_a_tiny_photo_file_is_refused(tmp_path):
+    """Issue 32: a 1 x 1 PNG was explained (value 0.00045, AUC-Le = AUC-Mo) with no warning."""
+    from PIL import Image
+
+    from trace_opt.models.photos import load_photo
+
+    path = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(path)
+    with pytest.raises(ValueError, match="1 x 1 pixels: too small to explain"):
+        load_photo(path)

@@ -77,6 +77,8 @@ def _as_rgb_uint8(img, where: str) -> np.ndarray:
 #: a photo file larger than this on its longer side (pixels) is reduced to it when read: memory follows the work
 #: (a 224 px model input and a figure), not the file (a 10,000 x 10,000 JPEG is decoded at 1/4 scale)
 MAX_SIDE = 2048
+#: a photo file smaller than this on either side (pixels) is refused: resized to the model's input it is flat
+MIN_SIDE = 16
 
 
 def load_photo(source) -> np.ndarray:
@@ -105,7 +107,12 @@ def load_photo(source) -> np.ndarray:
             rgb.load()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise ValueError(f"source={str(source)!r} could not be read as an image: {type(exc).__name__}: {exc}") from None
-    return _as_rgb_uint8(np.asarray(rgb), f"source={str(source)!r}")
+    photo = _as_rgb_uint8(np.asarray(rgb), f"source={str(source)!r}")
+    if min(photo.shape[:2]) < MIN_SIDE:
+        raise ValueError(f"source={str(source)!r} is a photo of {photo.shape[1]} x {photo.shape[0]} pixels: too small to "
+                         f"explain (resized to the model's input it is a flat image); expected at least {MIN_SIDE} "
+                         "pixels on each side")
+    return photo
 
 
 def load_photo_input(source, size: int = INPUT_SIZE, resize: str = "stretch") -> tuple[np.ndarray, torch.Tensor]:
