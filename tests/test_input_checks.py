@@ -223,9 +223,12 @@ def test_degenerate_explanations_warn():
         trace_opt.explain(labels, x, solver_options={"iterations": 50})
     with pytest.warns(DegenerateExplanationWarning, match="reference equals the input"):
         trace_opt.explain(net, x, reference=x.clone(), solver_options={"iterations": 50})
-    for solver in ("sa", "greedy", "exact"):
-        with pytest.warns(DegenerateExplanationWarning, match="before it evaluated any trajectory"):
-            trace_opt.explain(net, x, solver=solver, budget=1)
+    for solver, budget, what in (("sa", 1, "the identity order 0..15"), ("exact", 1, "the identity order 0..15"),
+                                 ("greedy", 40, "its start")):
+        # issue 32: the warning says what was returned (the identity, or a start as far as it got) and its value
+        with pytest.warns(DegenerateExplanationWarning, match=f"before it scored any trajectory: the order returned "
+                                                              f"is {what}.*, with value"):
+            trace_opt.explain(net, x, solver=solver, budget=budget)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateExplanationWarning)
         trace_opt.explain(net, x, solver_options={"iterations": 50})  # a normal explanation: no warning

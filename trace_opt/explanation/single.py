@@ -58,9 +58,13 @@ def degenerate_messages(oracle, result) -> list:
                             "predict_proba, or a saturated output), so the trajectory is arbitrary")
     if result.info.get("identity_fallback") or (result.stopped in ("budget", "time", "iterations")
                                                  and not result.history):
-        messages.append(f"the search stopped ({result.stopped}) before it evaluated any trajectory: the order "
-                        f"returned is its unsearched start (e.g. the identity order 0..{oracle.t - 1}); raise the "
-                        "budget")
+        if result.info.get("identity_fallback"):
+            what = f"the identity order 0..{oracle.t - 1}, unsearched"
+        else:  # a construction cut short (completed from its last values) or a start the search never scored
+            start = result.info.get("start")
+            what = f"its start ({start}) as far as it got" if start else "its start as far as it got"
+        messages.append(f"the search stopped ({result.stopped}) before it scored any trajectory: the order returned "
+                        f"is {what}, with value {result.value:.6g}; raise the budget")
     return messages
 
 
