@@ -38,10 +38,16 @@ def test_exact_y_and_exact_p_are_distinguishable():
 
 
 def test_fig3_normalises_each_baseline_map_to_a_shared_signed_scale(tmp_path):
-    norm, scale = rp._normalised_map(np.array([[-2.0, 1.0], [0.0, 0.5]]))
-    assert scale == 2.0 and norm.min() == -1.0 and norm.max() == 0.5
-    z, s0 = rp._normalised_map(np.zeros((2, 2)))
+    norm, scale, offset = rp._normalised_map(np.array([[-2.0, 1.0], [0.0, 0.5]]))
+    assert scale == 2.0 and offset == 0 and norm.min() == -1.0 and norm.max() == 0.5
+    z, s0, _ = rp._normalised_map(np.zeros((2, 2)))
     assert s0 == 0.0 and not np.any(z)
+    # issue 32: a map of one sign and a narrow range (RISE's) is shown by its range, not as one flat colour
+    rise = np.array([[0.50, 0.52], [0.51, 0.56]])
+    norm, scale, offset = rp._normalised_map(rise)
+    assert offset == 0.50 and scale == pytest.approx(0.06) and norm.min() == 0 and norm.max() == pytest.approx(1)
+    wide = np.array([[0.0, 0.2], [0.5, 1.0]])  # a wide positive range keeps the shared scale
+    assert rp._normalised_map(wide)[2] == 0.0
     feats = grid_features((4, 4), 2)
     rec = {"index": 0, "target": 1, "input": np.eye(4).tolist(),
            "maps": {"trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist(),

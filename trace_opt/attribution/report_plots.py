@@ -198,10 +198,23 @@ def plot_complete_search(summary: dict, path, search: str = "SA") -> Path:
     return _save(fig, path)
 
 
-def _normalised_map(a: np.ndarray) -> tuple[np.ndarray, float]:
-    """``a / max|a|`` (zeros stay zeros) and the scale max|a|."""
+#: a map of one sign whose range is below this share of its largest |value| is shown by its range (RISE's maps
+#: are all positive and close: divided by their maximum they were one flat colour)
+FLAT_MAP_RANGE = 0.5
+
+
+def _normalised_map(a: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``(a - offset) / scale`` in [-1, 1] and ``(scale, offset)``: ``a / max|a|`` (zeros stay zeros, offset 0),
+    except for a map of one sign whose range is under ``FLAT_MAP_RANGE`` of max|a|, which is shifted by its
+    minimum (its maximum for a non-positive map) and divided by its range, so its structure shows."""
     m = float(np.max(np.abs(a))) if a.size else 0.0
-    return (a / m if m > 0 else a), m
+    if m == 0:
+        return a, m, 0.0
+    lo, hi = float(np.min(a)), float(np.max(a))
+    if (lo >= 0 or hi <= 0) and 0 < hi - lo < FLAT_MAP_RANGE * m:
+        offset = lo if lo >= 0 else hi
+        return (a - offset) / (hi - lo), hi - lo, offset
+    return a / m, m, 0.0
 
 
 def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int = 4, ncols: int = 8) -> Path:
@@ -211,7 +224,9 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
     Baselines show their raw attribution map (summed over channels, before the ranking rule's absolute
     value or aggregation) divided by its largest |value| on that input, so all baseline maps of an input
     share one scale, [-1, 1], on a diverging colormap centred at zero (white = 0; red positive, blue
-    negative; a non-negative map uses the red half only). TRACE and exact optima show their trajectory
+    negative; a non-negative map uses the red half only); a map of one sign with a narrow range (RISE's) is
+    shifted by its minimum and divided by its range instead, labelled so (``_normalised_map``). TRACE and exact
+    optima show their trajectory
     heatmap ((rank+1)/t, alpha = 1) on one shared sequential scale [0, 1]. The two colour bars of each input
     stand at the right of its first line. Tabular rows are drawn as 1 x d strips.
     """
@@ -247,9 +262,10 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
             elif m.startswith(("trace-", "exact-")):
                 im_traj = ax.imshow(img, cmap="viridis", vmin=0.0, vmax=1.0, aspect=aspect)
             else:
-                norm, scale = _normalised_map(img)
+                norm, scale, offset = _normalised_map(img)
                 im_att = ax.imshow(norm, cmap="RdBu_r", vmin=-1.0, vmax=1.0, aspect=aspect)
-                ax.set_xlabel(f"÷{scale:.2g}", fontsize=5.5, labelpad=1)
+                shift = f"(−{offset:.2g}) " if offset else ""
+                ax.set_xlabel(f"{shift}÷{scale:.2g}", fontsize=5.5, labelpad=1)
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(title, fontsize=7)
