@@ -102,7 +102,7 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
     g.add_argument("--objective", default=d["objective"], choices=["le", "mo", "le-mo"],
                    help="LeRF, MoRF or both (the paper's default)" + _default(d["objective"]))
     g.add_argument("--solver", default=d["solver"],
-                   help="a registered solver: greedy, sa, sa-batch, tabu, ga, beam, window-dp, exact, surrogate, ..."
+                   help="a registered solver: greedy, sa, sa-batch, tabu, ga, beam, window-dp, ils, exact, surrogate, ..."
                         + _default(d["solver"]))
     g.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
                    help='the solver\'s hyperparameters as a JSON object, e.g. \'{"window": 6}\' (default: none)')
