@@ -120,8 +120,9 @@ class Run:
         self.pass_bar = budget.forward_passes is not None
         self.bar = tqdm(total=budget.forward_passes if self.pass_bar else total, desc=desc, disable=not progress,
                         leave=False, dynamic_ncols=True, unit="pass" if self.pass_bar else "it")
-        self._saved_on_passes = self.oracle.on_passes
-        if progress:
+        self._attached = progress
+        if progress:  # an oracle without the hook (a duck-typed one) just gets no pass updates
+            self._saved_on_passes = getattr(self.oracle, "on_passes", None)
             self.oracle.on_passes = self._on_passes
 
     def _on_passes(self, n: int) -> None:
@@ -138,7 +139,8 @@ class Run:
 
     def close(self) -> None:
         """Close the bar and detach it from the oracle."""
-        self.oracle.on_passes = self._saved_on_passes
+        if self._attached:
+            self.oracle.on_passes = self._saved_on_passes
         self.bar.close()
 
     @property

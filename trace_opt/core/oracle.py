@@ -37,6 +37,8 @@ class Oracle:
     _keyed_forward = False
     #: who produced the values, for error messages
     _source = "the set function"
+    #: called with the number of sets after each completed model call (a progress bar; None: nothing)
+    on_passes = None
 
     def __init__(self, t: int, cache: bool = True):
         if t < 2:
