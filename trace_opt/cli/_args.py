@@ -121,7 +121,7 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
     g.add_argument("--backend", default=d["backend"], choices=["torch", "onnxruntime"],
                    help="what runs a torch model's forward passes: torch, or onnxruntime (the [onnx] extra; "
                         "exported once and checked against torch; CPU, fp32; ~2x torch's passes/s on "
-                        "EfficientNet-Lite0)" + _default(d["backend"]))
+                        "EfficientNet-Lite0 here)" + _default(d["backend"]))
     g.add_argument("--threads", type=int_at_least(1), default=d["threads"], metavar="N",
                    help="torch intra-op threads per explanation" + _default(d["threads"]))
     g.add_argument("--heatmap-alpha", type=float_above(0), default=d["heatmap_alpha"], metavar="A",

@@ -170,8 +170,9 @@ class ModelOracle(Oracle):
         self._setup_key_inputs(ids)
         # channels_last (N x H x W x C in memory) for images of several channels, on every device and
         # precision: oneDNN's and cuDNN's fast convolution layout (EfficientNet-Lite0, one CPU thread,
-        # batch 16: 1.3x the passes/s in fp32, 1.6x with bf16; bench/imagenet_cpu.py). The values are
-        # fp32 as before, rounded differently in the last bits. One channel: the same memory order, unchanged.
+        # batch 16: 1.29x the passes/s of the standard layout in fp32, and bf16 with it 2.59x;
+        # bench/results/imagenet-cpu.md). The values are fp32 as before, rounded differently in the last
+        # bits. One channel: the same memory order, unchanged.
         # ONNX Runtime takes the standard layout.
         self._channels_last = self.x.dim() == 3 and self.x.shape[0] > 1 and not isinstance(model, OnnxRuntimeModule)
         # One forward pass on the unmodified input checks shapes and the target, and is D({}).
