@@ -22,7 +22,6 @@ class MemoStore:
 
     def __init__(self, live: Oracle, path, config: dict):
         self.live, self.path, self.config = live, Path(path), json.loads(json.dumps(config))
-        self.new_since_save = 0
         if self.path.exists():
             with np.load(self.path) as z:
                 saved = json.loads(str(z["config"]))
@@ -34,16 +33,12 @@ class MemoStore:
                     live.preload(z["keys"], z["values"])
 
     def values(self, keys: np.ndarray) -> np.ndarray:
-        before = self.live.forward_passes
-        out = self.live.evaluate_keys(keys)
-        self.new_since_save += self.live.forward_passes - before
-        return out
+        """D of uint64 set keys (t <= 64): from the memo, the model for the sets it lacks."""
+        return self.live.evaluate_keys(keys)
 
     def values_of_masks(self, masks: np.ndarray) -> np.ndarray:
-        before = self.live.forward_passes
-        out = self.live.evaluate(masks)
-        self.new_since_save += self.live.forward_passes - before
-        return out
+        """D of bool masks (any t): from the memo, the model for the sets it lacks."""
+        return self.live.evaluate(masks)
 
     def save(self) -> None:
         import io
@@ -59,7 +54,6 @@ class MemoStore:
         np.savez_compressed(buf, values=vals, config=np.array(json.dumps(self.config)), **keys)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.path, buf.getvalue())
-        self.new_since_save = 0
 
 
 class MemoOracle(Oracle):

@@ -22,7 +22,7 @@ from trace_opt.core.validation import check_positive_int
 
 from . import kernels
 from .base import Run
-from .greedy import greedy_order, lazy_greedy_cost, lazy_greedy_order
+from .greedy import LAZY_CANDIDATES, LAZY_STALE, greedy_order, lazy_greedy_cost, lazy_greedy_order
 
 INIT_CHOICES = ("greedy", "lazy-greedy", "greedy-morf", "greedy-lerf", "greedy-lerf-prob", "random")
 
@@ -88,8 +88,9 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
     * ``"greedy"``: ``greedy_order(problem, "lerf")`` on the problem's **objective**: from the least
       important end, each step appends the feature maximising ``c(P_k + {i})`` (for ``"le"`` that is the
       greedy LeRF order of D; for ``"le-mo"`` and ``"mo"`` it is greedy on that objective's c).
-    * ``"lazy-greedy"``: ``lazy_greedy_order(problem)``: greedy on the objective scoring only the 8 features of
-      largest stale gain per step (about a third of greedy's passes; 808 at most at t = 49 for le-mo).
+    * ``"lazy-greedy"``: ``lazy_greedy_order(problem)``: greedy on the objective scoring per step only the 4
+      features of largest stale gain and the 4 scored longest ago (about a third of greedy's passes; 808 at most
+      at t = 49 for le-mo).
     * ``"greedy-morf"``: ``greedy_order(problem, "morf")``, built from the most important end.
     * ``"greedy-lerf"``: the greedy LeRF order of D itself (maximise ``D(P_k + {i})``) whatever the
       objective, on the problem's output.
@@ -153,7 +154,8 @@ def describe_start(init, objective: str | None = None, output: str | None = None
     if not isinstance(init, str):
         return "given permutation"
     return {"greedy": f"greedy on {goal}{on}",
-            "lazy-greedy": f"lazy greedy on {goal}{on} (8 candidates a step)",
+            "lazy-greedy": f"lazy greedy on {goal}{on} ({LAZY_CANDIDATES} of largest stale gain and {LAZY_STALE} "
+                           "scored longest ago a step)",
             "greedy-morf": f"greedy MoRF on {goal}{on}",
             "greedy-lerf": f"greedy LeRF on D{on}",
             "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",

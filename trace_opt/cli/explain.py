@@ -79,14 +79,6 @@ def _input(args, model, default_data):
     return _row(load_inputs(args.data), index, args.data)
 
 
-def _heat_per_feature(trajectory, alpha: float) -> list:
-    t = len(trajectory)
-    heat = [0.0] * t
-    for rank, feature in enumerate(trajectory):
-        heat[int(feature)] = ((rank + 1) / t) ** alpha
-    return heat
-
-
 def _row(X, index: int, name: str):
     if index >= len(X):
         raise ValueError(f"--index {index} is out of range: {name} holds {len(X)} inputs")
@@ -116,6 +108,7 @@ def run_explain(args) -> int:
     from trace_opt.core.io import atomic_write_json, check_output_dir
     from trace_opt.explanation.explainer import Explainer
     from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
+    from trace_opt.explanation.rankings import trajectory_heat
     from trace_opt.models.data import load_model
 
     settings = explain_settings(args)  # every flag checked before any work
@@ -155,7 +148,7 @@ def run_explain(args) -> int:
               "seconds": seconds, "explanation": exp.to_dict(heatmap=False), "figures": figures,
               # the heatmap per feature, ((rank + 1) / t) ** alpha (the image is overlay.png; the pixel map is
               # trace_opt.trajectory_to_heatmap(trajectory, features)), not a list of every pixel
-              "heat_per_feature": _heat_per_feature(exp.trajectory, settings.heatmap_alpha)}
+              "heat_per_feature": trajectory_heat(exp.trajectory, settings.heatmap_alpha).tolist()}
     atomic_write_json(out / "explanation.json", record)
     print(f"{what}: value {exp.value:.4g} (AUC-Le {exp.curves.auc_le:.4g}, AUC-Mo {exp.curves.auc_mo:.4g}) after "
           f"{result.forward_passes:,} search passes ({result.stopped}), {seconds:.1f} s; wrote {out}/explanation.json "

@@ -38,7 +38,7 @@ class Oracle:
     #: who produced the values, for error messages
     _source = "the set function"
     #: called with the number of sets after each completed model call (a progress bar; None: nothing)
-    on_passes = None
+    on_passes: Callable[[int], None] | None = None
 
     def __init__(self, t: int, cache: bool = True):
         if t < 2:
@@ -55,8 +55,6 @@ class Oracle:
         #: the limits requests are checked against (none by default; see ``limited``)
         self.limits = Limits()
         self._bits = (np.uint64(1) << np.arange(min(t, 64), dtype=np.uint64)) if t <= 64 else None
-        #: called with the number of sets after each completed model call (a progress bar; None: nothing)
-        self.on_passes: Callable[[int], None] | None = None
 
     # ----------------------------------------------------------------- keys
     @property

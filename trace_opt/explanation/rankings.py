@@ -48,15 +48,20 @@ def scores_to_trajectory(scores) -> np.ndarray:
     return np.lexsort((np.arange(len(s)), s)).astype(np.int64)
 
 
+def trajectory_heat(sigma, alpha: float = 1.0) -> np.ndarray:
+    """One value per feature: ``((rank_i + 1) / t) ** alpha`` in (0, 1] (1 = the most important)."""
+    check_positive_float("alpha", alpha)
+    sigma = check_trajectory(sigma, len(sigma))
+    return ((ranks_of(sigma) + 1) / len(sigma)) ** alpha
+
+
 def trajectory_to_heatmap(sigma, features: Features, alpha: float = 1.0, smooth: bool = True) -> np.ndarray:
     """Heatmap over the feature map's shape: feature i gets ``((rank_i + 1) / t) ** alpha`` in (0, 1].
 
     For a grid of patches with ``smooth=True`` the patch values are upsampled bilinearly (as the
     paper's figures do); otherwise each feature's elements are painted with its value.
     """
-    check_positive_float("alpha", alpha)
-    sigma = check_trajectory(sigma, features.t)
-    values = ((ranks_of(sigma) + 1) / features.t) ** alpha
+    values = trajectory_heat(check_trajectory(sigma, features.t), alpha)
     if smooth and features.kind == "grid" and features.grid is not None:
         rows, cols = features.grid
         ids = features.ids

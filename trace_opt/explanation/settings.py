@@ -168,7 +168,8 @@ class ExplainSettings:
 
         if not isinstance(x, torch.Tensor):
             try:
-                ok = np.issubdtype(np.asarray(x).dtype, np.number) and np.asarray(x).dtype != np.bool_
+                dtype = np.asarray(x).dtype
+                ok = np.issubdtype(dtype, np.number) and dtype != np.bool_
             except (TypeError, ValueError):
                 ok = False
             if not ok:

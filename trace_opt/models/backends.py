@@ -114,10 +114,10 @@ def with_backend(model, backend: str, x) -> object:
     threads = torch.get_num_threads()
     # the weights' storage and in-place version: a module changed since its export is exported again
     weights = tuple((p.data_ptr(), p._version) for p in model.parameters())
-    key = (tuple(xt.shape), threads, weights)
     cached = _SESSIONS.setdefault(model, {})
-    if key not in cached:
+    key = (tuple(xt.shape), threads)
+    if key not in cached or cached[key][0] != weights:  # a stale export is replaced, not kept beside
         wrapped = _export(model, xt.unsqueeze(0), threads)
         wrapped.max_difference = _check_against_torch(model, wrapped, xt)
-        cached[key] = wrapped
-    return cached[key]
+        cached[key] = (weights, wrapped)
+    return cached[key][1]
