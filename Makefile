@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= runs/demo
 
-.PHONY: demo test test-slow test-all bench clean
+.PHONY: demo test test-slow test-all lint format bench clean
 
 # the package and its dependencies (torch==2.13.0, the CPU build)
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +23,15 @@ demo: $(VENV)/.installed
 # report end to end, Ctrl-C sent to real subprocesses) run with `make test-slow`; CI runs both
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow"
+
+# ruff (lint and format check, configured in pyproject.toml); `make format` rewrites in place
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 test-slow: $(VENV)/.installed-test
 	$(PY) -m pytest -m slow

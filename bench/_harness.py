@@ -12,6 +12,7 @@ import this module and ``_problems``). Each one
   command line (:func:`command`) and the machine (:func:`machine`: CPU model and cores, library versions,
   thread settings and the environment variables that change the CPU kernels or threads).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,19 @@ ROOT = BENCH.parent
 RESULTS = BENCH / "results"
 QUICK_RESULTS = ROOT / "runs" / "bench-quick"
 #: environment variables that change which CPU kernels or how many threads the benchmarks use
-ENV_VARS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "NUMBA_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
+ENV_VARS = (
+    "ATEN_CPU_CAPABILITY",
+    "ONEDNN_MAX_CPU_ISA",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES",
+)
 
 
-def parser(script: str, description: str | None = None, *, quick: str | None = None,
-           stem: str | None = None, **kwargs) -> argparse.ArgumentParser:
+def parser(
+    script: str, description: str | None = None, *, quick: str | None = None, stem: str | None = None, **kwargs
+) -> argparse.ArgumentParser:
     """An ``ArgumentParser`` with the harness's options: ``--out DIR``, ``--stem NAME`` and, when ``quick``
     (its help text: what the smoke configuration runs) is given, ``--quick``. ``script`` is the caller's
     ``__file__``; ``stem`` defaults to its name."""
@@ -42,11 +50,17 @@ def parser(script: str, description: str | None = None, *, quick: str | None = N
     if description is None:
         description = (sys.modules["__main__"].__doc__ or name).strip().split("\n")[0]
     ap = argparse.ArgumentParser(prog=f"bench/{Path(script).name}", description=description, **kwargs)
-    ap.add_argument("--out", type=Path, default=None,
-                    help=f"output folder (default {RESULTS.relative_to(ROOT)}"
-                         + (f"; {QUICK_RESULTS.relative_to(ROOT)} with --quick" if quick else "") + ")")
-    ap.add_argument("--stem", default=stem or name, help="file name of the results without suffix "
-                                                         f"(default {stem or name})")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output folder (default {RESULTS.relative_to(ROOT)}"
+        + (f"; {QUICK_RESULTS.relative_to(ROOT)} with --quick" if quick else "")
+        + ")",
+    )
+    ap.add_argument(
+        "--stem", default=stem or name, help=f"file name of the results without suffix (default {stem or name})"
+    )
     if quick:
         ap.add_argument("--quick", action="store_true", help=f"a small smoke configuration: {quick}")
     ap.set_defaults(_quick_available=bool(quick))
@@ -93,11 +107,17 @@ def machine() -> dict:
     """What ran the benchmark: CPU model, logical cores (and those this process may use), OS, Python,
     torch / numpy / numba versions, torch's intra- and inter-op threads, torch's CPU capability, the GPU if
     torch sees one, and the environment variables of ``ENV_VARS`` (None when unset)."""
-    out = {"cpu": cpu_name(), "logical_cores": os.cpu_count(),
-           "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-           "platform": platform.platform(), "python": platform.python_version(),
-           "numpy": _version("numpy"), "numba": _version("numba"), "torch": _version("torch"),
-           "env": {k: os.environ.get(k) for k in ENV_VARS}}
+    out = {
+        "cpu": cpu_name(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": _version("numpy"),
+        "numba": _version("numba"),
+        "torch": _version("torch"),
+        "env": {k: os.environ.get(k) for k in ENV_VARS},
+    }
     if out["torch"] is not None:
         import torch
 
@@ -119,16 +139,30 @@ def machine_line(m: dict | None) -> str:
         return m
     env = ", ".join(f"{k}={v}" for k, v in m.get("env", {}).items() if v is not None) or "none set"
     threads = f"{m['torch_threads']} torch thread(s)" if m.get("torch_threads") is not None else ""
-    parts = [f"{m['cpu']} ({m['logical_cores']} logical cores, {m['usable_cores']} usable)",
-             m.get("platform", ""), f"Python {m['python']}", f"torch {m['torch']}", f"numpy {m['numpy']}",
-             f"numba {m['numba']}", threads,
-             f"CPU capability {m['torch_cpu_capability']}" if m.get("torch_cpu_capability") else "",
-             f"GPU {m['gpu']}" if m.get("gpu") else "", f"env: {env}"]
+    parts = [
+        f"{m['cpu']} ({m['logical_cores']} logical cores, {m['usable_cores']} usable)",
+        m.get("platform", ""),
+        f"Python {m['python']}",
+        f"torch {m['torch']}",
+        f"numpy {m['numpy']}",
+        f"numba {m['numba']}",
+        threads,
+        f"CPU capability {m['torch_cpu_capability']}" if m.get("torch_cpu_capability") else "",
+        f"GPU {m['gpu']}" if m.get("gpu") else "",
+        f"env: {env}",
+    ]
     return "; ".join(p for p in parts if p)
 
 
-def write_result(out: Path | str, stem: str, data: dict, markdown: str, *, args: argparse.Namespace | None = None,
-                 rerender: bool = False) -> dict:
+def write_result(
+    out: Path | str,
+    stem: str,
+    data: dict,
+    markdown: str,
+    *,
+    args: argparse.Namespace | None = None,
+    rerender: bool = False,
+) -> dict:
     """Write ``<out>/<stem>.json`` and ``<stem>.md`` atomically; returns the two paths.
 
     The JSON gets ``command`` (``args.command``), ``machine`` (:func:`machine`) and ``date`` unless it has
@@ -141,8 +175,13 @@ def write_result(out: Path | str, stem: str, data: dict, markdown: str, *, args:
             data.setdefault("command", args.command)
         data.setdefault("machine", machine())
         data.setdefault("date", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-    footer = ["", "---", "", f"- command: `{data.get('command', 'not recorded')}`",
-              f"- machine: {machine_line(data.get('machine'))}"]
+    footer = [
+        "",
+        "---",
+        "",
+        f"- command: `{data.get('command', 'not recorded')}`",
+        f"- machine: {machine_line(data.get('machine'))}",
+    ]
     if data.get("date"):
         footer.append(f"- date: {data['date']}")
     out.mkdir(parents=True, exist_ok=True)

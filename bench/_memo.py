@@ -6,6 +6,7 @@ Every value comes from one live ``ModelOracle`` (same model, input, target, feat
 precision and batch size); a memo file is refused when any of those settings differs (its ``config``). The
 values are therefore those of that model on this machine, not bit-identical to another CPU's.
 """
+
 from __future__ import annotations
 
 import json

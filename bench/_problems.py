@@ -6,6 +6,7 @@ measured (:class:`TimedModel`) and the oracle pads every call to a multiple of :
 (``ModelOracle(pad_multiple=PAD)``, see sa_paper.py's docstring). :func:`run_solver` runs one solver on that
 problem and returns its counters and times as a dict.
 """
+
 from __future__ import annotations
 
 import time
@@ -48,7 +49,6 @@ class TimedModel:
         return z
 
 
-
 class TimedOracle(ModelOracle):
     """ModelOracle that also accumulates the CPU time of its calls and of building masked inputs."""
 
@@ -84,7 +84,6 @@ class TimedOracle(ModelOracle):
         return out
 
 
-
 def batch_invariance(model, x, target, rng) -> bool:
     oracle = ModelOracle(model, x, target, features=7, cache=False, batch_size=256, pad_multiple=PAD)
     masks = rng.random((240, 49)) < 0.5
@@ -92,33 +91,46 @@ def batch_invariance(model, x, target, rng) -> bool:
     parts, start = [], 0
     while start < len(masks):
         n = int(rng.integers(1, 41))
-        parts.append(oracle.evaluate(masks[start:start + n]))
+        parts.append(oracle.evaluate(masks[start : start + n]))
         start += n
     return bool(np.array_equal(whole, np.concatenate(parts)))
 
 
-
 def run_solver(model, x, target, solver, params, cache=True, budget=None, seed=0):
-    oracle = TimedOracle(model, x, target, features=7, reference="zeros", output="logit", batch_size=128,
-                         cache=cache, pad_multiple=PAD)
+    oracle = TimedOracle(
+        model, x, target, features=7, reference="zeros", output="logit", batch_size=128, cache=cache, pad_multiple=PAD
+    )
     model.seconds, model.cpu_seconds, model.calls, model.inputs = 0.0, 0.0, 0, 0  # the solve only
     problem = TraceProblem(oracle, "le-mo")
     s = get_solver(solver, **params)
     start, cpu = time.perf_counter(), time.process_time()
     res = s.solve(problem, budget=budget, seed=seed, curves=False)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {"solver": solver, "params": {k: (v if isinstance(v, (int, float, str, type(None))) else repr(v))
-                                         for k, v in params.items()},
-            "score": res.score, "trajectory": res.trajectory.tolist(), "forward_passes": res.forward_passes,
-            "batches": res.batches, "cache_hits": res.cache_hits, "requests": oracle.requests,
-            "iterations": res.iterations, "stopped": res.stopped, "wall_seconds": wall,
-            "model_seconds": model.seconds, "oracle_forward_seconds": oracle.forward_seconds,
-            "cpu_seconds": cpu, "model_cpu_seconds": model.cpu_seconds, "oracle_cpu_seconds": oracle.cpu_oracle,
-            "masking_cpu_seconds": oracle.cpu_masking, "model_calls": model.calls, "model_inputs": model.inputs,
-            "history": [[int(f), float(v)] for f, v in res.history], "start": res.info.get("start"),
-            "start_score": float(res.history[0][1]) if res.history else None,
-            "mean_batch": float(np.mean(s.batch_sizes_)) if hasattr(s, "batch_sizes_") else None}
-
+    return {
+        "solver": solver,
+        "params": {k: (v if isinstance(v, (int, float, str, type(None))) else repr(v)) for k, v in params.items()},
+        "score": res.score,
+        "trajectory": res.trajectory.tolist(),
+        "forward_passes": res.forward_passes,
+        "batches": res.batches,
+        "cache_hits": res.cache_hits,
+        "requests": oracle.requests,
+        "iterations": res.iterations,
+        "stopped": res.stopped,
+        "wall_seconds": wall,
+        "model_seconds": model.seconds,
+        "oracle_forward_seconds": oracle.forward_seconds,
+        "cpu_seconds": cpu,
+        "model_cpu_seconds": model.cpu_seconds,
+        "oracle_cpu_seconds": oracle.cpu_oracle,
+        "masking_cpu_seconds": oracle.cpu_masking,
+        "model_calls": model.calls,
+        "model_inputs": model.inputs,
+        "history": [[int(f), float(v)] for f, v in res.history],
+        "start": res.info.get("start"),
+        "start_score": float(res.history[0][1]) if res.history else None,
+        "mean_batch": float(np.mean(s.batch_sizes_)) if hasattr(s, "batch_sizes_") else None,
+    }
 
 
 def curve(r):
@@ -127,4 +139,3 @@ def curve(r):
     if len(h) and r["forward_passes"] > h[-1, 0]:
         h = np.vstack([h, [r["forward_passes"], h[-1, 1]]])
     return np.maximum(h[:, 0], 1), h[:, 1]
-

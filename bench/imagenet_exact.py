@@ -14,6 +14,7 @@ comes from: the interactions of D, not the noise of an estimator.
     OMP_NUM_THREADS=1 python bench/imagenet_exact.py --grid 3x4 --photos chelsea coffee   # t = 12: ~6 min a photo
     OMP_NUM_THREADS=1 python bench/imagenet_exact.py --photos chelsea coffee   # t = 16: ~90 min a photo here
 """
+
 from __future__ import annotations
 
 import time
@@ -45,7 +46,7 @@ class _TargetLogitAndLogProb(torch.nn.Module):
     def forward(self, x):
         z = self.model(x)
         self.log_probs.append(torch.log_softmax(z.double(), dim=1)[:, self.target].cpu().numpy())
-        return z[:, self.target:self.target + 1]
+        return z[:, self.target : self.target + 1]
 
 
 def _grid(text: str) -> tuple:
@@ -59,20 +60,30 @@ def tabulate(model, photo_name: str, grid: tuple, reference: str, batch_size: in
         target = int(model(x[None]).argmax(1))
     wrapped = _TargetLogitAndLogProb(model, target).eval()
     feats = grid_features(tuple(x.shape[-2:]), grid)
-    oracle = make_oracle(wrapped, x, 0, features=feats, reference=reference, output="logit", batch_size=batch_size,
-                         cache=False)
+    oracle = make_oracle(
+        wrapped, x, 0, features=feats, reference=reference, output="logit", batch_size=batch_size, cache=False
+    )
     wrapped.log_probs.clear()  # the probe pass on x (D({})) is not a table row
     start = time.perf_counter()
     logit = complete_table(TraceProblem(oracle, "le"), progress=progress)
     seconds = time.perf_counter() - start
     log_prob = np.concatenate(wrapped.log_probs)
     if len(log_prob) != len(logit):
-        raise RuntimeError(f"{len(log_prob)} log-probabilities for {len(logit)} sets: the oracle did not evaluate "
-                           "every set once, in order")
-    meta = {"model": "efficientnet-lite0", "photo": photo_name, "target": target,
-            "class": imagenet_class_names()[target], "reference": reference,
-            "features": {"kind": "grid", "t": feats.t, "grid": list(grid)}, "input_size": 224,
-            "forward_passes": int(oracle.forward_passes), "seconds": seconds}
+        raise RuntimeError(
+            f"{len(log_prob)} log-probabilities for {len(logit)} sets: the oracle did not evaluate "
+            "every set once, in order"
+        )
+    meta = {
+        "model": "efficientnet-lite0",
+        "photo": photo_name,
+        "target": target,
+        "class": imagenet_class_names()[target],
+        "reference": reference,
+        "features": {"kind": "grid", "t": feats.t, "grid": list(grid)},
+        "input_size": 224,
+        "forward_passes": int(oracle.forward_passes),
+        "seconds": seconds,
+    }
     arrays = {"x": x.numpy().astype(np.float32), "feature_ids": feats.ids.astype(np.int64)}
     out = {}
     for output, table in (("logit", logit), ("prob", np.exp(log_prob))):
@@ -96,8 +107,10 @@ def main(argv=None) -> int:
     model = efficientnet_lite0()
     rows = []
     for photo in photos:
-        paths = {o: LIBRARY / f"efficientnet-lite0_{photo}_g{grid[0]}x{grid[1]}_{o}_{args.reference}.json"
-                 for o in ("logit", "prob")}
+        paths = {
+            o: LIBRARY / f"efficientnet-lite0_{photo}_g{grid[0]}x{grid[1]}_{o}_{args.reference}.json"
+            for o in ("logit", "prob")
+        }
         if all(p.exists() for p in paths.values()):
             insts = {o: load_instance(p) for o, p in paths.items()}
         else:
@@ -106,38 +119,64 @@ def main(argv=None) -> int:
             obj = inst.objectives["le-mo"]
             m = margin(np.asarray(inst.values, dtype=np.float64), objectives=("le-mo",))
             lm = m["objectives"]["le-mo"]
-            rows.append({"photo": photo, "output": o, "t": inst.t, "class": inst.metadata["class"],
-                         "optimum_le_mo": obj["optimum"], "bound_le_mo": obj.get("bound"),
-                         "seconds": inst.metadata.get("seconds"), "forward_passes": inst.metadata.get("forward_passes"),
-                         "r2": m["r2"], "ranking_scores_le_mo": lm["scores"], "best_ranking": lm["best"],
-                         "best_ranking_le_mo": lm["best_score"], "optimum_over_best_ranking": lm["ratio"]})
+            rows.append(
+                {
+                    "photo": photo,
+                    "output": o,
+                    "t": inst.t,
+                    "class": inst.metadata["class"],
+                    "optimum_le_mo": obj["optimum"],
+                    "bound_le_mo": obj.get("bound"),
+                    "seconds": inst.metadata.get("seconds"),
+                    "forward_passes": inst.metadata.get("forward_passes"),
+                    "r2": m["r2"],
+                    "ranking_scores_le_mo": lm["scores"],
+                    "best_ranking": lm["best"],
+                    "best_ranking_le_mo": lm["best_score"],
+                    "optimum_over_best_ranking": lm["ratio"],
+                }
+            )
         print(rows[-2:], flush=True)
-    md = ["# Exact TRACE-(Le-Mo) optima on EfficientNet-Lite0", "",
-          f"{grid[0]} x {grid[1]} grid (t = {grid[0] * grid[1]}) at 224 px, reference `{args.reference}`, target = the predicted "
-          "class; one table of 2^t forward passes per photo serves the logit and the probability.", "",
-          "Best exact ranking: the best, on Le-Mo, of the exact Shapley, Banzhaf (= first-order least-squares fit), "
-          "occlusion (leave-one-out) and leave-one-in attributions of the same table, each sorted ascending "
-          "(`trace_opt.benchmarks.margin`); optimum / ranking is the paper's plain ratio of Le-Mo AUCs (a random "
-          "order scores 0 on Le-Mo). R^2(D): the share of the variance of D over all 2^t sets that an additive "
-          "model explains (`trace_opt.benchmarks.difficulty.additivity`; 1 = additive, where every ranking is "
-          "optimal).", "",
-          "| photo | class | output | optimum Le-Mo | per-level bound | best exact ranking | its Le-Mo | optimum / ranking "
-          "| R^2(D) | passes | seconds |", "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|"]
-    md += [f"| {r['photo']} | {r['class']} | {r['output']} | {r['optimum_le_mo']:.6g} | "
-           f"{r['bound_le_mo'] if r['bound_le_mo'] is None else format(r['bound_le_mo'], '.6g')} | "
-           f"{r['best_ranking']} | {r['best_ranking_le_mo']:.6g} | {r['optimum_over_best_ranking']:.3f} | {r['r2']:.3f} | "
-           f"{r['forward_passes']} | {r['seconds'] if r['seconds'] is None else format(r['seconds'], '.0f')} |"
-           for r in rows]
+    md = [
+        "# Exact TRACE-(Le-Mo) optima on EfficientNet-Lite0",
+        "",
+        f"{grid[0]} x {grid[1]} grid (t = {grid[0] * grid[1]}) at 224 px, reference `{args.reference}`, "
+        "target = the predicted "
+        "class; one table of 2^t forward passes per photo serves the logit and the probability.",
+        "",
+        "Best exact ranking: the best, on Le-Mo, of the exact Shapley, Banzhaf (= first-order least-squares fit), "
+        "occlusion (leave-one-out) and leave-one-in attributions of the same table, each sorted ascending "
+        "(`trace_opt.benchmarks.margin`); optimum / ranking is the paper's plain ratio of Le-Mo AUCs (a random "
+        "order scores 0 on Le-Mo). R^2(D): the share of the variance of D over all 2^t sets that an additive "
+        "model explains (`trace_opt.benchmarks.difficulty.additivity`; 1 = additive, where every ranking is "
+        "optimal).",
+        "",
+        "| photo | class | output | optimum Le-Mo | per-level bound | best exact ranking | its Le-Mo "
+        "| optimum / ranking | R^2(D) | passes | seconds |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    md += [
+        f"| {r['photo']} | {r['class']} | {r['output']} | {r['optimum_le_mo']:.6g} | "
+        f"{r['bound_le_mo'] if r['bound_le_mo'] is None else format(r['bound_le_mo'], '.6g')} | "
+        f"{r['best_ranking']} | {r['best_ranking_le_mo']:.6g} | {r['optimum_over_best_ranking']:.3f} | {r['r2']:.3f} | "
+        f"{r['forward_passes']} | {r['seconds'] if r['seconds'] is None else format(r['seconds'], '.0f')} |"
+        for r in rows
+    ]
     for o in ("logit", "prob"):
         sel = [r for r in rows if r["output"] == o]
         opt = np.mean([r["optimum_le_mo"] for r in sel])
         best = np.mean([r["best_ranking_le_mo"] for r in sel])
-        md.append(f"\n{o}: mean optimum {opt:.4g} over mean best exact ranking {best:.4g} = {opt / best:.3f}x "
-                  f"(n = {len(sel)} photos); R^2(D) {min(r['r2'] for r in sel):.2f}-{max(r['r2'] for r in sel):.2f}.")
-    md.append("\nSeconds: the time the table took when it was computed (on a CPU shared with other jobs where it "
-              "ran beside them); a rerun reads the saved instances.")
-    write_result(args.out, args.stem, {"rows": rows, "grid": list(grid), "reference": args.reference}, "\n".join(md),
-                 args=args)
+        md.append(
+            f"\n{o}: mean optimum {opt:.4g} over mean best exact ranking {best:.4g} = {opt / best:.3f}x "
+            f"(n = {len(sel)} photos); R^2(D) {min(r['r2'] for r in sel):.2f}-{max(r['r2'] for r in sel):.2f}."
+        )
+    md.append(
+        "\nSeconds: the time the table took when it was computed (on a CPU shared with other jobs where it "
+        "ran beside them); a rerun reads the saved instances."
+    )
+    write_result(
+        args.out, args.stem, {"rows": rows, "grid": list(grid), "reference": args.reference}, "\n".join(md), args=args
+    )
     return 0
 
 

@@ -22,6 +22,7 @@ solver and budget: median, min and max over photos; which photos reach greedy's 
 99 %, 99.9 % and 100 % of the best known) and a figure. The best known per photo (the best of every solve, the
 long runs included) is written to ``instances/best_known/imagenet/``.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,15 @@ DEFAULT = "ils"
 def oracle_for(photo: str, grid: int, output: str, model, backend: str) -> tuple[MemoStore, dict]:
     _, x = load_photo_input(photo)
     live = ModelOracle(model, x, None, features=grid, reference="paper_blur", output=output, batch_size=16)
-    config = {"model": "efficientnet-lite0", "photo": photo, "grid": grid, "reference": "paper_blur", "output": output,
-              "backend": backend, "batch_size": 16}
+    config = {
+        "model": "efficientnet-lite0",
+        "photo": photo,
+        "grid": grid,
+        "reference": "paper_blur",
+        "output": output,
+        "backend": backend,
+        "batch_size": 16,
+    }
     store = MemoStore(live, Path("runs/memo") / f"{photo}_g{grid}_{output}_paper_blur_{backend}.npz", config)
     return store, {"target": live.target, "class": imagenet_class_names()[live.target]}
 
@@ -76,9 +84,15 @@ def solve(store: MemoStore, solver: str, options: dict, budget: int | None, seed
     problem = TraceProblem(oracle, "le-mo")
     start = time.perf_counter()
     r = get_solver(solver, **options).solve(problem, budget=budget, seed=seed, curves=False)
-    return {"value": r.value, "forward_passes": r.forward_passes, "trajectory": r.trajectory.tolist(),
-            "history": [[int(f), float(v)] for f, v in r.history], "stopped": r.stopped,
-            "seconds": time.perf_counter() - start, "start": r.info.get("start")}
+    return {
+        "value": r.value,
+        "forward_passes": r.forward_passes,
+        "trajectory": r.trajectory.tolist(),
+        "history": [[int(f), float(v)] for f, v in r.history],
+        "stopped": r.stopped,
+        "seconds": time.perf_counter() - start,
+        "start": r.info.get("start"),
+    }
 
 
 def value_at(run: dict, budget: int) -> float | None:
@@ -95,9 +109,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--long", type=int, default=20000, help="passes of the long runs (0: none)")
     ap.add_argument("--specs", default=",".join(SPECS), help="which runs of SPECS")
     ap.add_argument("--report", action="store_true", help="only the table and figure from the JSON")
-    ap.add_argument("--merge", nargs="*", default=[], type=Path,
-                    help="JSON files of the same study run elsewhere (e.g. other photos in a second process, "
-                         "--stem NAME) whose solves join this one's")
+    ap.add_argument(
+        "--merge",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="JSON files of the same study run elsewhere (e.g. other photos in a second process, "
+        "--stem NAME) whose solves join this one's",
+    )
     ns = parse(ap, argv)
     stem = f"imagenet_search_g{ns.grid}_{ns.output}" if ns.stem == "-" else ns.stem
     path = Path(ns.out) / f"{stem}.json"
@@ -125,15 +144,27 @@ def main(argv=None) -> dict:
                 solver, options, separate, long_budget = SPECS[name]
                 if ns.long and name in LONG:
                     long_budget = LONG[name]
-                budgets = list(separate) + ([long_budget] if long_budget else []) + ([None] if solver == "greedy" else [])
+                budgets = (
+                    list(separate) + ([long_budget] if long_budget else []) + ([None] if solver == "greedy" else [])
+                )
                 for budget in budgets:
                     key = f"{photo}|{name}|{budget}|0"
                     if key in data["solves"]:
                         continue
-                    data["solves"][key] = {"photo": photo, "spec": name, "solver": solver, "options": options,
-                                           "budget": budget, "seed": 0, **solve(store, solver, options, budget, 0)}
-                    print(f"{photo} {name} @{budget}: {data['solves'][key]['value']:.2f} "
-                          f"({data['solves'][key]['forward_passes']} passes)", flush=True)
+                    data["solves"][key] = {
+                        "photo": photo,
+                        "spec": name,
+                        "solver": solver,
+                        "options": options,
+                        "budget": budget,
+                        "seed": 0,
+                        **solve(store, solver, options, budget, 0),
+                    }
+                    print(
+                        f"{photo} {name} @{budget}: {data['solves'][key]['value']:.2f} "
+                        f"({data['solves'][key]['forward_passes']} passes)",
+                        flush=True,
+                    )
                     store.save()
                     atomic_write_json(path, data)
         data["machine"] = machine()
@@ -154,17 +185,40 @@ def best_of(data: dict, photo: str) -> dict:
 def write_best_known(data: dict, grid: int, output: str) -> None:
     for photo, facts in data["photos"].items():
         best = best_of(data, photo)
-        searches = sorted({(r["spec"], r["budget"]) for r in data["solves"].values()
-                           if r["photo"] == photo and (r["budget"] or 0) >= 20000}, key=str)
-        doc = {"format": "trace-best-known-imagenet", "model": "efficientnet-lite0", "photo": photo, "grid": grid,
-               "t": facts["t"], "reference": "paper_blur", "output": output, "objective": "le-mo",
-               "target": facts["target"], "class": facts["class"], "backend": facts["backend"],
-               "best": {"value": best["value"], "trajectory": best["trajectory"], "found_by": best["spec"],
-                        "solver": best["solver"], "options": best["options"], "budget": best["budget"],
-                        "forward_passes": best["forward_passes"]},
-               "long_runs": [{"spec": s, "budget": b} for s, b in searches],
-               "values_by_run": {f"{r['spec']}@{r['budget']}": r["value"] for r in data["solves"].values()
-                                 if r["photo"] == photo}}
+        searches = sorted(
+            {
+                (r["spec"], r["budget"])
+                for r in data["solves"].values()
+                if r["photo"] == photo and (r["budget"] or 0) >= 20000
+            },
+            key=str,
+        )
+        doc = {
+            "format": "trace-best-known-imagenet",
+            "model": "efficientnet-lite0",
+            "photo": photo,
+            "grid": grid,
+            "t": facts["t"],
+            "reference": "paper_blur",
+            "output": output,
+            "objective": "le-mo",
+            "target": facts["target"],
+            "class": facts["class"],
+            "backend": facts["backend"],
+            "best": {
+                "value": best["value"],
+                "trajectory": best["trajectory"],
+                "found_by": best["spec"],
+                "solver": best["solver"],
+                "options": best["options"],
+                "budget": best["budget"],
+                "forward_passes": best["forward_passes"],
+            },
+            "long_runs": [{"spec": s, "budget": b} for s, b in searches],
+            "values_by_run": {
+                f"{r['spec']}@{r['budget']}": r["value"] for r in data["solves"].values() if r["photo"] == photo
+            },
+        }
         atomic_write_json(BEST_DIR / f"efficientnet-lite0_{photo}_g{grid}x{grid}_{output}_paper_blur.best.json", doc)
 
 
@@ -184,7 +238,9 @@ def value_table(data: dict, photos: list, specs: list) -> dict:
                     v = runs[0]["value"] if runs and runs[0]["forward_passes"] <= budget else None
                 else:  # the long solve's history, when its path does not depend on the budget at this budget
                     separate = SPECS[name][2]
-                    longer = [r for r in runs if r["budget"] and r["budget"] > budget and budget > max(separate, default=0)]
+                    longer = [
+                        r for r in runs if r["budget"] and r["budget"] > budget and budget > max(separate, default=0)
+                    ]
                     v = value_at(longer[0], budget) if longer else None
                 ratios.append(None if v is None else v / best)
             table.setdefault(name, {})[budget] = ratios
@@ -206,27 +262,40 @@ def passes_to_reach(data: dict, photo: str, name: str, level: float) -> int | No
 def report(data: dict, grid: int, output: str, photos: list, specs: list, figure: Path) -> str:
     photos = [p for p in photos if p in data["photos"]]
     table = value_table(data, photos, specs)
-    greedy = {p: next((r["value"] for r in data["solves"].values() if r["photo"] == p and r["spec"] == "greedy"), None)
-              for p in photos}
+    greedy = {
+        p: next((r["value"] for r in data["solves"].values() if r["photo"] == p and r["spec"] == "greedy"), None)
+        for p in photos
+    }
     t = grid * grid
-    lines = [f"# Search on EfficientNet-Lite0 at t = {t} ({grid} x {grid} grid), paper blur, {output}, le-mo\n",
-             f"Photos: {', '.join(photos)} (defaults chosen on {', '.join(p for p in photos if p in CHOOSING) or 'none of them'}; "
-             f"held out: {', '.join(p for p in photos if p not in CHOOSING) or 'none'}). Seed 0; one CPU thread; values "
-             "from a memo of the model (each solve's passes counted as a live oracle counts them). The best known is "
-             "the best of every solve below" + (" (no long runs here: it is only as good as the longest of them)"
-                                                  if not any((r["budget"] or 0) >= 20000 for r in data["solves"].values())
-                                                  else ", the long runs of 20,000 passes included") + ".\n",
-             "## Value / best known (median [min, max] over photos; - where the solver has no result at that budget)\n",
-             "| search | " + " | ".join(f"{b:,}" for b in BUDGETS) + " |", "|---|" + "---:|" * len(BUDGETS)]
+    lines = [
+        f"# Search on EfficientNet-Lite0 at t = {t} ({grid} x {grid} grid), paper blur, {output}, le-mo\n",
+        f"Photos: {', '.join(photos)} "
+        f"(defaults chosen on {', '.join(p for p in photos if p in CHOOSING) or 'none of them'}; "
+        f"held out: {', '.join(p for p in photos if p not in CHOOSING) or 'none'}). Seed 0; one CPU thread; values "
+        "from a memo of the model (each solve's passes counted as a live oracle counts them). The best known is "
+        "the best of every solve below"
+        + (
+            " (no long runs here: it is only as good as the longest of them)"
+            if not any((r["budget"] or 0) >= 20000 for r in data["solves"].values())
+            else ", the long runs of 20,000 passes included"
+        )
+        + ".\n",
+        "## Value / best known (median [min, max] over photos; - where the solver has no result at that budget)\n",
+        "| search | " + " | ".join(f"{b:,}" for b in BUDGETS) + " |",
+        "|---|" + "---:|" * len(BUDGETS),
+    ]
     for name in specs:
         cells = []
         for b in BUDGETS:
             r = [x for x in table[name][b] if x is not None]
             cells.append("-" if not r or len(r) < len(photos) else f"{np.median(r):.4f} [{min(r):.4f}, {max(r):.4f}]")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"## Per photo: best known, greedy's full run, and the default ({DEFAULT}) at 2,000 and 5,000 passes\n",
-              "| photo | class | best known | found by | greedy (passes) | default @2,000 | >= greedy | default @5,000 |",
-              "|---|---|---:|---|---:|---:|---|---:|"]
+    lines += [
+        "",
+        f"## Per photo: best known, greedy's full run, and the default ({DEFAULT}) at 2,000 and 5,000 passes\n",
+        "| photo | class | best known | found by | greedy (passes) | default @2,000 | >= greedy | default @5,000 |",
+        "|---|---|---:|---|---:|---:|---|---:|",
+    ]
     for p in photos:
         best = best_of(data, p)
         g = next((r for r in data["solves"].values() if r["photo"] == p and r["spec"] == "greedy"), None)
@@ -237,32 +306,55 @@ def report(data: dict, grid: int, output: str, photos: list, specs: list, figure
         cell_2 = "-" if v2 is None else f"{v2:.2f}"
         cell_ok = "-" if v2 is None or g is None else ("yes" if v2 >= g["value"] else "no")
         cell_5 = "-" if d5 is None else f"{d5 * best['value']:.2f}"
-        lines.append(f"| {p} | {data['photos'][p]['class']} | {best['value']:.2f} | {best['spec']}@{best['budget']} | "
-                     f"{cell_g} | {cell_2} | {cell_ok} | {cell_5} |")
+        lines.append(
+            f"| {p} | {data['photos'][p]['class']} | {best['value']:.2f} | {best['spec']}@{best['budget']} | "
+            f"{cell_g} | {cell_2} | {cell_ok} | {cell_5} |"
+        )
     held = [p for p in photos if p not in CHOOSING]
     if held and DEFAULT in table:
-        lines += ["", f"## The default ({DEFAULT}) on the held-out photos only ({', '.join(held)})\n",
-                  "| budget | value / best known: median [min, max] | >= greedy's full run |", "|---:|---|---|"]
+        lines += [
+            "",
+            f"## The default ({DEFAULT}) on the held-out photos only ({', '.join(held)})\n",
+            "| budget | value / best known: median [min, max] | >= greedy's full run |",
+            "|---:|---|---|",
+        ]
         for b in BUDGETS:
             r = [table[DEFAULT][b][photos.index(p)] for p in held]
             if any(x is None for x in r):
                 continue
-            beats = sum(r[i] * best_of(data, p)["value"] >= (greedy[p] if greedy[p] is not None else np.inf)
-                        for i, p in enumerate(held))
+            beats = sum(
+                r[i] * best_of(data, p)["value"] >= (greedy[p] if greedy[p] is not None else np.inf)
+                for i, p in enumerate(held)
+            )
             lines.append(f"| {b:,} | {np.median(r):.4f} [{min(r):.4f}, {max(r):.4f}] | {beats} of {len(held)} |")
-    lines += ["", "## Passes to reach a share of the best known (median over photos; its longest solve's history)\n",
-              "| search | " + " | ".join(f"{lv:.1%}" for lv in LEVELS) + " |", "|---|" + "---:|" * len(LEVELS)]
+    lines += [
+        "",
+        "## Passes to reach a share of the best known (median over photos; its longest solve's history)\n",
+        "| search | " + " | ".join(f"{lv:.1%}" for lv in LEVELS) + " |",
+        "|---|" + "---:|" * len(LEVELS),
+    ]
     for name in specs:
         cells = []
         for lv in LEVELS:
             reached = [passes_to_reach(data, p, name, lv) for p in photos]
             ok = [x for x in reached if x is not None]
-            cells.append(f"{int(np.median(ok)):,} ({len(ok)}/{len(photos)})" if len(ok) * 2 > len(photos)
-                         else f"- ({len(ok)}/{len(photos)})")
+            cells.append(
+                f"{int(np.median(ok)):,} ({len(ok)}/{len(photos)})"
+                if len(ok) * 2 > len(photos)
+                else f"- ({len(ok)}/{len(photos)})"
+            )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     draw(table, specs, photos, figure, t, output, data)
-    lines += ["", f"![value / best known against forward passes]({figure.name})", "",
-              "---", "", f"- command: `{data.get('command', '?')}`", f"- machine: {machine_line(data.get('machine'))}", ""]
+    lines += [
+        "",
+        f"![value / best known against forward passes]({figure.name})",
+        "",
+        "---",
+        "",
+        f"- command: `{data.get('command', '?')}`",
+        f"- machine: {machine_line(data.get('machine'))}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -280,8 +372,15 @@ def draw(table: dict, specs: list, photos: list, figure: Path, t: int, output: s
                 ratios = [r["value"] / best_of(data, r["photo"])["value"] for r in runs]
                 x = float(np.median([r["forward_passes"] for r in runs]))
                 med = float(np.median(ratios))
-                ax.errorbar([x], [med], yerr=[[med - min(ratios)], [max(ratios) - med]], fmt="s", color="k",
-                            capsize=3, label=f"greedy (full run, {int(x):,} passes)")
+                ax.errorbar(
+                    [x],
+                    [med],
+                    yerr=[[med - min(ratios)], [max(ratios) - med]],
+                    fmt="s",
+                    color="k",
+                    capsize=3,
+                    label=f"greedy (full run, {int(x):,} passes)",
+                )
             continue
         xs, med, lo, hi = [], [], [], []
         for b in BUDGETS:

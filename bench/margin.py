@@ -15,6 +15,7 @@ attribution) is reported beside them. The model-based instance libraries of benc
 
 Writes bench/results/margin.{md,json,png}.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,15 +23,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _harness import ROOT, parse, parser, write_result
+
 from solvers.greedy import greedy_order
+from trace_opt.benchmarks.families import LogicSetFunction
+from trace_opt.benchmarks.margin import ATTRIBUTIONS, margin
 from trace_opt.core.io import atomic_savefig, json_values
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.table import TableOracle
-from trace_opt.benchmarks.families import LogicSetFunction
-from trace_opt.benchmarks.margin import ATTRIBUTIONS, margin
 
 #: (label, LogicSetFunction options)
 VARIANTS = [
@@ -64,9 +65,26 @@ def score_table(table: np.ndarray) -> dict:
 
 
 def _compact(m: dict) -> dict:
-    return {"r2": m["r2"], "objectives": {o: {k: v[k] for k in ("optimum", "random_mean", "scores", "extra_scores", "best",
-                                                                 "best_score", "ratio", "normalised_gap", "r2_objective")}
-                                          for o, v in m["objectives"].items()}}
+    return {
+        "r2": m["r2"],
+        "objectives": {
+            o: {
+                k: v[k]
+                for k in (
+                    "optimum",
+                    "random_mean",
+                    "scores",
+                    "extra_scores",
+                    "best",
+                    "best_score",
+                    "ratio",
+                    "normalised_gap",
+                    "r2_objective",
+                )
+            }
+            for o, v in m["objectives"].items()
+        },
+    }
 
 
 def summarise(rows: list) -> dict:
@@ -78,15 +96,26 @@ def summarise(rows: list) -> dict:
         best = np.array([x["best_score"] - x["random_mean"] for x in o])
         ratios = np.array([x["ratio"] for x in o])
         gaps = np.array([x["normalised_gap"] for x in o])
-        greedy = np.array([(x["optimum"] - x["extra_scores"]["greedy"]) / (x["optimum"] - x["random_mean"])
-                           if x["optimum"] - x["random_mean"] > 0 else 0.0 for x in o])
+        greedy = np.array(
+            [
+                (x["optimum"] - x["extra_scores"]["greedy"]) / (x["optimum"] - x["random_mean"])
+                if x["optimum"] - x["random_mean"] > 0
+                else 0.0
+                for x in o
+            ]
+        )
         wins = {name: int(sum(x["best"] == name for x in o)) for name in ATTRIBUTIONS}
         out["objectives"][obj] = {
             "r2_objective": float(np.median([x["r2_objective"] for x in o])),
             "ratio_of_means": float(top.mean() / best.mean()) if best.mean() > 0 else math.inf,
-            "median_ratio": float(np.median(ratios)), "min_ratio": float(ratios.min()), "max_ratio": float(ratios.max()),
-            "mean_gap": float(gaps.mean()), "ranking_optimal": float(np.mean(gaps <= 1e-9)),
-            "mean_greedy_gap": float(greedy.mean()), "wins": wins}
+            "median_ratio": float(np.median(ratios)),
+            "min_ratio": float(ratios.min()),
+            "max_ratio": float(ratios.max()),
+            "mean_gap": float(gaps.mean()),
+            "ranking_optimal": float(np.mean(gaps <= 1e-9)),
+            "mean_greedy_gap": float(greedy.mean()),
+            "wins": wins,
+        }
     return out
 
 
@@ -95,21 +124,44 @@ def _fmt_ratio(x: float) -> str:
 
 
 def table_lines(groups: list) -> list:
-    head = ["| " + " | ".join(["set", "interaction", "n", "R2(D)"] + [f"{o}: ratio" for o in ("le", "mo")]
-                              + ["le-mo: R2(c)", "le-mo: ratio (median [min, max])", "le-mo: gap", "le-mo: ranking optimal",
-                                 "le-mo: best ranking", "le-mo: greedy gap"]) + " |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+    head = [
+        "| "
+        + " | ".join(
+            ["set", "interaction", "n", "R2(D)"]
+            + [f"{o}: ratio" for o in ("le", "mo")]
+            + [
+                "le-mo: R2(c)",
+                "le-mo: ratio (median [min, max])",
+                "le-mo: gap",
+                "le-mo: ranking optimal",
+                "le-mo: best ranking",
+                "le-mo: greedy gap",
+            ]
+        )
+        + " |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
     lines = list(head)
     for g in groups:
         s = g["summary"]
         o = s["objectives"]
         lm = o["le-mo"]
         wins = ", ".join(f"{k} {v}" for k, v in sorted(lm["wins"].items(), key=lambda kv: -kv[1]) if v)
-        cells = [g["label"], g["knob"], str(s["n"]), f"{s['r2']:.3f}", _fmt_ratio(o["le"]["ratio_of_means"]),
-                 _fmt_ratio(o["mo"]["ratio_of_means"]), f"{lm['r2_objective']:.3f}",
-                 f"{_fmt_ratio(lm['ratio_of_means'])} ({_fmt_ratio(lm['median_ratio'])} [{_fmt_ratio(lm['min_ratio'])}, "
-                 f"{_fmt_ratio(lm['max_ratio'])}])", f"{lm['mean_gap']:.3f}", f"{lm['ranking_optimal']:.2f}", wins,
-                 f"{lm['mean_greedy_gap']:.3f}"]
+        cells = [
+            g["label"],
+            g["knob"],
+            str(s["n"]),
+            f"{s['r2']:.3f}",
+            _fmt_ratio(o["le"]["ratio_of_means"]),
+            _fmt_ratio(o["mo"]["ratio_of_means"]),
+            f"{lm['r2_objective']:.3f}",
+            f"{_fmt_ratio(lm['ratio_of_means'])} ({_fmt_ratio(lm['median_ratio'])} [{_fmt_ratio(lm['min_ratio'])}, "
+            f"{_fmt_ratio(lm['max_ratio'])}])",
+            f"{lm['mean_gap']:.3f}",
+            f"{lm['ranking_optimal']:.2f}",
+            wins,
+            f"{lm['mean_greedy_gap']:.3f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -125,19 +177,31 @@ def load_models(lib: Path) -> list:
         if not instances:
             continue
         rows = [_compact(score_table(np.asarray(inst.values, dtype=np.float64))) for inst in instances]
-        groups.append({"label": folder.name.replace("_", " "), "knob": "-", "t": instances[0].t, "rows": rows,
-                       "summary": summarise(rows)})
+        groups.append(
+            {
+                "label": folder.name.replace("_", " "),
+                "knob": "-",
+                "t": instances[0].t,
+                "rows": rows,
+                "summary": summarise(rows),
+            }
+        )
         print(f"model {folder.name}: {len(rows)} instances", flush=True)
     return groups
 
 
 def main(argv=None) -> int:
-    ap = parser(__file__, __doc__.split("\n")[0], quick="t = 10, 1 seed, interactions 0 / 0.5 / 1, no model "
-                "libraries (seconds)")
+    ap = parser(
+        __file__, __doc__.split("\n")[0], quick="t = 10, 1 seed, interactions 0 / 0.5 / 1, no model libraries (seconds)"
+    )
     ap.add_argument("--t", type=int, default=16)
     ap.add_argument("--seeds", type=int, default=12, help="seeds per (variant, interaction) (default 12)")
-    ap.add_argument("--models", type=Path, default=ROOT / "runs/instances/model_families",
-                    help="model-based instance libraries (bench/model_families.py); skipped when absent")
+    ap.add_argument(
+        "--models",
+        type=Path,
+        default=ROOT / "runs/instances/model_families",
+        help="model-based instance libraries (bench/model_families.py); skipped when absent",
+    )
     args = parse(ap, argv)
     interactions = INTERACTIONS
     if args.quick:
@@ -150,12 +214,22 @@ def main(argv=None) -> int:
             for seed in range(args.seeds):
                 table = LogicSetFunction(args.t, seed=seed, interaction=a, **opts).table()
                 rows.append(_compact(score_table(table)))
-            g = {"label": label, "options": opts, "knob": f"{a:.1f}", "interaction": a, "t": args.t, "rows": rows,
-                 "summary": summarise(rows)}
+            g = {
+                "label": label,
+                "options": opts,
+                "knob": f"{a:.1f}",
+                "interaction": a,
+                "t": args.t,
+                "rows": rows,
+                "summary": summarise(rows),
+            }
             groups.append(g)
             lm = g["summary"]["objectives"]["le-mo"]
-            print(f"{label} i={a:.1f}: R2 {g['summary']['r2']:.3f} le-mo ratio {_fmt_ratio(lm['ratio_of_means'])} "
-                  f"gap {lm['mean_gap']:.3f}", flush=True)
+            print(
+                f"{label} i={a:.1f}: R2 {g['summary']['r2']:.3f} le-mo ratio {_fmt_ratio(lm['ratio_of_means'])} "
+                f"gap {lm['mean_gap']:.3f}",
+                flush=True,
+            )
     models = load_models(args.models) if args.models is not None else []
     seconds = time.perf_counter() - start
     write(groups, models, args, seconds)
@@ -164,33 +238,59 @@ def main(argv=None) -> int:
 
 def write(groups: list, models: list, args, seconds: float) -> None:
     cmd = args.command
-    lines = ["# Where TRACE's margin comes from: exact optimum over the best attribution ranking vs interaction", "",
-             f"- regenerate: `{cmd}` ({seconds:.0f} s here); model rows read the libraries of "
-             "`python bench/model_families.py --n 6` (runs/instances/model_families/, not committed)",
-             f"- logic family (`trace_opt.benchmarks.families.LogicSetFunction`), t = {args.t}, {args.seeds} seeds per "
-             "cell: D = (1 - a) additive part + a random AND/OR/XOR terms over groups of 3 features (t terms), "
-             "each part scaled to unit s.d.; `sat1` = tanh-saturated output; a = the interaction knob",
-             "- rankings (`trace_opt.benchmarks.margin`): exact Shapley, Banzhaf (equal to the first-order least-squares fit), "
-             "occlusion (leave-one-out) and leave-one-in values from the 2^t table, sorted ascending; the best of the "
-             "four per instance and objective is the *best ranking*",
-             "- ratio = (exact optimum - random mean) / (best ranking - random mean), as a ratio of means over the "
-             "seeds; for le-mo the random mean is exactly 0, so this is the paper's ratio of Le-Mo AUCs (its Table 2, "
-             f"logits: TRACE-y / IBA = {PAPER_RATIO:.2f}); gap = mean normalised gap (optimum - best) / (optimum - random) "
-             "(0 = a ranking is optimal, 1 = no better than random); ranking optimal = share of instances where the best "
-             "ranking reaches the optimum; greedy gap = the same gap for greedy (LeRF construction on the objective, a "
-             "TRACE heuristic, not counted as a ranking)",
-             "- R2(D) = median additivity R^2 of D (share of variance of the first-order fit), R2(c) the same for the "
-             "le-mo objective c(S) = D(S) - D(all \\ S) (even-order interactions cancel in it)", ""]
+    lines = [
+        "# Where TRACE's margin comes from: exact optimum over the best attribution ranking vs interaction",
+        "",
+        f"- regenerate: `{cmd}` ({seconds:.0f} s here); model rows read the libraries of "
+        "`python bench/model_families.py --n 6` (runs/instances/model_families/, not committed)",
+        f"- logic family (`trace_opt.benchmarks.families.LogicSetFunction`), t = {args.t}, {args.seeds} seeds per "
+        "cell: D = (1 - a) additive part + a random AND/OR/XOR terms over groups of 3 features (t terms), "
+        "each part scaled to unit s.d.; `sat1` = tanh-saturated output; a = the interaction knob",
+        "- rankings (`trace_opt.benchmarks.margin`): exact Shapley, Banzhaf (equal to the first-order "
+        "least-squares fit), "
+        "occlusion (leave-one-out) and leave-one-in values from the 2^t table, sorted ascending; the best of the "
+        "four per instance and objective is the *best ranking*",
+        "- ratio = (exact optimum - random mean) / (best ranking - random mean), as a ratio of means over the "
+        "seeds; for le-mo the random mean is exactly 0, so this is the paper's ratio of Le-Mo AUCs (its Table 2, "
+        f"logits: TRACE-y / IBA = {PAPER_RATIO:.2f}); gap = mean normalised gap (optimum - best) / (optimum - random) "
+        "(0 = a ranking is optimal, 1 = no better than random); ranking optimal = share of instances where the best "
+        "ranking reaches the optimum; greedy gap = the same gap for greedy (LeRF construction on the objective, a "
+        "TRACE heuristic, not counted as a ranking)",
+        "- R2(D) = median additivity R^2 of D (share of variance of the first-order fit), R2(c) the same for the "
+        "le-mo objective c(S) = D(S) - D(all \\ S) (even-order interactions cancel in it)",
+        "",
+    ]
     lines += table_lines(groups)
     if models:
         lines += ["", "## Model-based instances (bench/model_families.py settings, 6 test inputs each)", ""]
         lines += table_lines(models)
-    lines += ["", "## Findings", ""] + findings(groups, models) + ["", "## Is the paper's 1.8x a property of non-additive models?", ""] + INTERPRETATION
+    lines += (
+        ["", "## Findings", ""]
+        + findings(groups, models)
+        + ["", "## Is the paper's 1.8x a property of non-additive models?", ""]
+        + INTERPRETATION
+    )
     lines += ["", f"![ratio and gap vs interaction]({args.stem}.png)"]
-    write_result(args.out, args.stem, json_values({
-        "command": cmd, "t": args.t, "seeds": args.seeds, "seconds": round(seconds, 1), "paper_ratio": PAPER_RATIO,
-        "variants": [{"label": lbl, "options": o} for lbl, o in VARIANTS], "interactions": sorted({g["interaction"] for g in groups}),
-        "groups": groups, "models": models}, float_digits=6), "\n".join(lines), args=args)
+    write_result(
+        args.out,
+        args.stem,
+        json_values(
+            {
+                "command": cmd,
+                "t": args.t,
+                "seeds": args.seeds,
+                "seconds": round(seconds, 1),
+                "paper_ratio": PAPER_RATIO,
+                "variants": [{"label": lbl, "options": o} for lbl, o in VARIANTS],
+                "interactions": sorted({g["interaction"] for g in groups}),
+                "groups": groups,
+                "models": models,
+            },
+            float_digits=6,
+        ),
+        "\n".join(lines),
+        args=args,
+    )
     plot(groups, models, args.out / f"{args.stem}.png")
 
 
@@ -210,8 +310,10 @@ INTERPRETATION = [
     "property of strongly non-additive models. The paper's baselines are not computed from D: gradient, IG, "
     "Input x Gradient, Grad-CAM and EBP use gradients or activations, IBA a noise bottleneck, RISE and EP query the "
     "model on their own masks and perturbations, not the metric's patch deletion; so part of its 1.8x can be the "
-    "mismatch between the attribution and the deletion metric rather than non-additivity of ResNet-18 (on our near-additive models the paper's own baseline set "
-    "trails TRACE by 1.026x-1.10x on the torch models and 1.12x-1.23x on the black box, reports/README.md). On a real ImageNet network both do "
+    "mismatch between the attribution and the deletion metric rather than non-additivity of ResNet-18 "
+    "(on our near-additive models the paper's own baseline set "
+    "trails TRACE by 1.026x-1.10x on the torch models and 1.12x-1.23x on the black box, reports/README.md). "
+    "On a real ImageNet network both do "
     "(bench/results/imagenet_exact_t16.md, EfficientNet-Lite0, 4 photos, t = 16): the exact optimum is 1.23x "
     "(logit) and 1.13x (prob) the best exact Shapley/Banzhaf ranking of the same table (R2(D) 0.62-0.80 on "
     "logits), and the best of the paper's baselines (IG) reaches only 0.70x of that ranking on logits "
@@ -231,14 +333,25 @@ def findings(groups: list, models: list) -> list:
         knobs = sorted({g["interaction"] for g in groups if g["label"] == label})
         r = [cell(label, a)["le-mo"]["ratio_of_means"] for a in knobs]
         first = next((a for a, x in zip(knobs, r) if x >= PAPER_RATIO), None)
-        out.append(f"- {label}: le-mo ratio {_fmt_ratio(r[0])} at a = 0, "
-                   f"{_fmt_ratio(cell(label, 0.5)['le-mo']['ratio_of_means'])} at 0.5, "
-                   f"{_fmt_ratio(r[-1])} at 1; " + (f"reaches the paper's {PAPER_RATIO:.2f} from a = {first:.1f}"
-                                                    if first is not None else f"never reaches the paper's {PAPER_RATIO:.2f}"))
+        out.append(
+            f"- {label}: le-mo ratio {_fmt_ratio(r[0])} at a = 0, "
+            f"{_fmt_ratio(cell(label, 0.5)['le-mo']['ratio_of_means'])} at 0.5, "
+            f"{_fmt_ratio(r[-1])} at 1; "
+            + (
+                f"reaches the paper's {PAPER_RATIO:.2f} from a = {first:.1f}"
+                if first is not None
+                else f"never reaches the paper's {PAPER_RATIO:.2f}"
+            )
+        )
     if models:
-        out.append("- model-based: " + "; ".join(
-            f"{g['label']} {_fmt_ratio(g['summary']['objectives']['le-mo']['ratio_of_means'])} "
-            f"(R2 {g['summary']['r2']:.2f})" for g in models))
+        out.append(
+            "- model-based: "
+            + "; ".join(
+                f"{g['label']} {_fmt_ratio(g['summary']['objectives']['le-mo']['ratio_of_means'])} "
+                f"(R2 {g['summary']['r2']:.2f})"
+                for g in models
+            )
+        )
     return out
 
 
@@ -259,18 +372,32 @@ def plot(groups: list, models: list, path: Path) -> None:
             gap = [g["summary"]["objectives"][obj]["mean_gap"] for g in cells]
             for k, g in enumerate(cells):
                 per = [min(r["objectives"][obj]["ratio"], CAP) for r in g["rows"]]
-                ax_r.scatter(np.full(len(per), xs[k]) + (colours.index(col) - 1.5) * 0.012, per, s=5, color=col, alpha=0.25)
-                ax_s.scatter([1 - r["objectives"][obj]["r2_objective"] for r in g["rows"]],
-                             [min(r["objectives"][obj]["ratio"], CAP) for r in g["rows"]], s=5, color=col, alpha=0.3)
+                ax_r.scatter(
+                    np.full(len(per), xs[k]) + (colours.index(col) - 1.5) * 0.012, per, s=5, color=col, alpha=0.25
+                )
+                ax_s.scatter(
+                    [1 - r["objectives"][obj]["r2_objective"] for r in g["rows"]],
+                    [min(r["objectives"][obj]["ratio"], CAP) for r in g["rows"]],
+                    s=5,
+                    color=col,
+                    alpha=0.3,
+                )
             ax_r.plot(xs, ratio, "-o", ms=3, color=col, label=label)
             ax_g.plot(xs, gap, "-o", ms=3, color=col, label=label)
             greedy = [g["summary"]["objectives"][obj]["mean_greedy_gap"] for g in cells]
             ax_g.plot(xs, greedy, ":", color=col, lw=1)
         markers = "sD^v<>ph*XPo"
         for k, g in enumerate(models):
-            ax_s.scatter([1 - r["objectives"][obj]["r2_objective"] for r in g["rows"]],
-                         [min(r["objectives"][obj]["ratio"], CAP) for r in g["rows"]], s=28, marker=markers[k % len(markers)],
-                         facecolor="none", edgecolor="k", lw=0.8, label=g["label"])
+            ax_s.scatter(
+                [1 - r["objectives"][obj]["r2_objective"] for r in g["rows"]],
+                [min(r["objectives"][obj]["ratio"], CAP) for r in g["rows"]],
+                s=28,
+                marker=markers[k % len(markers)],
+                facecolor="none",
+                edgecolor="k",
+                lw=0.8,
+                label=g["label"],
+            )
         for ax in (ax_r, ax_s):
             ax.axhline(1, color="grey", lw=0.8)
             if obj == "le-mo":
@@ -293,8 +420,10 @@ def plot(groups: list, models: list, path: Path) -> None:
     axes[1, 0].legend(fontsize=8, loc="upper left")
     if models:
         axes[2, 2].legend(fontsize=7, loc="upper left", ncol=2)
-    fig.suptitle("Where TRACE's margin comes from: exact optimum vs the best of exact Shapley / Banzhaf / occlusion / "
-                 "leave-one-in rankings\nlogic set functions, t = 16 (colours); model-based instances (black open markers)")
+    fig.suptitle(
+        "Where TRACE's margin comes from: exact optimum vs the best of exact Shapley / Banzhaf / occlusion / "
+        "leave-one-in rankings\nlogic set functions, t = 16 (colours); model-based instances (black open markers)"
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.96))
     atomic_savefig(fig, path, dpi=100)
     plt.close(fig)

@@ -29,6 +29,7 @@ again (keyed by problem, solver, budget and seed). Cost: about sum(budgets) x so
 forward passes (~200 us each on one CPU thread here) plus the solvers' own time, and ``--reference-budget``
 passes per problem.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,6 +41,7 @@ from _harness import machine, machine_line, parse, parser
 
 from solvers import get_solver
 from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json
+
 SOLVERS = ["surrogate", "window-dp", "sa", "tabu", "ga", "greedy"]
 BUDGETS = [500, 1000, 2000, 5000, 10000, 20000]
 LEVELS = (0.99, 0.999, 1.0)
@@ -69,13 +71,16 @@ class Problems:
         self._digits = None
         for f in best_known:
             from trace_opt.benchmarks.best_known import load_best_known
+
             data = load_best_known(f, check_score=False)
             self.best_known[f"{data['name']}"] = data
 
     def digits(self):
         if self._digits is None:
             import torch
+
             from trace_opt.models.data import digits_cnn, load_digits_split
+
             torch.set_num_threads(1)
             cnn = digits_cnn(28, weights="shipped").eval()
             _, X_te, _, _ = load_digits_split(28)
@@ -84,24 +89,29 @@ class Problems:
 
     def make(self, name: str):
         from trace_opt import ModelOracle, TraceProblem
+
         if name.startswith("table:"):  # an instance of a library (exact 2^t table, e.g. instances/imagenet/)
             from trace_opt.benchmarks.instances import load_instance
             from trace_opt.core.table import TableOracle
-            return TraceProblem(TableOracle(load_instance(name[len("table:"):]).values), "le-mo")
+
+            return TraceProblem(TableOracle(load_instance(name[len("table:") :]).values), "le-mo")
         if name in self.best_known:
             from trace_opt.benchmarks.best_known import make_problem
+
             data = self.best_known[name]
             return make_problem(data["problem"], data["objective"])
         cnn, X = self.digits()
         image = int(name.rsplit("img", 1)[1])
-        oracle = ModelOracle(cnn, X[image], None, features=7, reference="zeros", output=self.output,
-                             batch_size=128, pad_multiple=PAD)
+        oracle = ModelOracle(
+            cnn, X[image], None, features=7, reference="zeros", output=self.output, batch_size=128, pad_multiple=PAD
+        )
         return TraceProblem(oracle, "le-mo")
 
     def stored_best(self, name: str):
         if name.startswith("table:"):  # the exact optimum
             from trace_opt.benchmarks.instances import load_instance
-            return float(load_instance(name[len("table:"):]).optimum("le-mo"))
+
+            return float(load_instance(name[len("table:") :]).optimum("le-mo"))
         data = self.best_known.get(name)
         return None if data is None else float(data["best"]["score"])
 
@@ -110,11 +120,21 @@ def solve(problems: Problems, name: str, solver: str, budget: int, seed: int) ->
     problem = problems.make(name)
     start, cpu = time.perf_counter(), time.process_time()
     res = get_solver(solver).solve(problem, budget=budget, seed=seed, curves=False)
-    return {"problem": name, "solver": solver, "budget": budget, "seed": seed, "score": res.score,
-            "value": res.value, "forward_passes": res.forward_passes, "stopped": res.stopped,
-            "wall_seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu,
-            "history": [[int(f), float(s)] for f, s in res.history], "start": res.info.get("start"),
-            "trajectory": res.trajectory.tolist()}
+    return {
+        "problem": name,
+        "solver": solver,
+        "budget": budget,
+        "seed": seed,
+        "score": res.score,
+        "value": res.value,
+        "forward_passes": res.forward_passes,
+        "stopped": res.stopped,
+        "wall_seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu,
+        "history": [[int(f), float(s)] for f, s in res.history],
+        "start": res.info.get("start"),
+        "trajectory": res.trajectory.tolist(),
+    }
 
 
 def run_key(name, solver, budget, seed) -> str:
@@ -150,16 +170,25 @@ def summarise(out: dict) -> dict:
     table = {}
     for s in solvers:
         for b in budgets:
-            rs = [r for r in runs if r["solver"] == s and r["budget"] == b and r["problem"] in out["setting"]["problems"]]
+            rs = [
+                r for r in runs if r["solver"] == s and r["budget"] == b and r["problem"] in out["setting"]["problems"]
+            ]
             if not rs:
                 continue
             ratio = np.array([r["score"] / best[r["problem"]] for r in rs])
             refs = [out["references"].get(r["problem"]) for r in rs]
             reached = [r["score"] >= ref["score"] - RTOL * abs(ref["score"]) for r, ref in zip(rs, refs) if ref]
-            table[f"{s}|{b}"] = {"solver": s, "budget": b, "n": len(rs), "median": float(np.median(ratio)),
-                                 "q1": float(np.quantile(ratio, 0.25)), "q3": float(np.quantile(ratio, 0.75)),
-                                 "min": float(ratio.min()), "reached_reference": int(sum(reached)),
-                                 "median_passes": float(np.median([r["forward_passes"] for r in rs]))}
+            table[f"{s}|{b}"] = {
+                "solver": s,
+                "budget": b,
+                "n": len(rs),
+                "median": float(np.median(ratio)),
+                "q1": float(np.quantile(ratio, 0.25)),
+                "q3": float(np.quantile(ratio, 0.75)),
+                "min": float(ratio.min()),
+                "reached_reference": int(sum(reached)),
+                "median_passes": float(np.median([r["forward_passes"] for r in rs])),
+            }
     reach = {}
     top = max(budgets) if budgets else None
     for s in solvers:
@@ -185,33 +214,48 @@ def goal_summary(out: dict) -> dict | None:
         ref = out["references"].get(r["problem"])
         if ref is None:
             continue
-        rows.append({"problem": r["problem"], "seed": r["seed"], "value": r["value"], "reference": ref["value"],
-                     "ratio": r["score"] / ref["score"],
-                     "reached": bool(r["score"] >= ref["score"] - RTOL * abs(ref["score"])),
-                     "forward_passes": r["forward_passes"]})
+        rows.append(
+            {
+                "problem": r["problem"],
+                "seed": r["seed"],
+                "value": r["value"],
+                "reference": ref["value"],
+                "ratio": r["score"] / ref["score"],
+                "reached": bool(r["score"] >= ref["score"] - RTOL * abs(ref["score"])),
+                "forward_passes": r["forward_passes"],
+            }
+        )
     first4 = sorted({r["problem"] for r in rows if r["reached"] and int(r["problem"].rsplit("img", 1)[1]) <= 3})
     seeds = sorted({r["seed"] for r in rows})
     per_seed = {}
     for s in seeds:
         rs = [r for r in rows if r["seed"] == s]
-        per_seed[s] = {"reached_0_3": sum(r["reached"] for r in rs if int(r["problem"].rsplit("img", 1)[1]) <= 3),
-                       "median_ratio": float(np.median([r["ratio"] for r in rs])), "n": len(rs),
-                       "reached": sum(r["reached"] for r in rs)}
-    return {"rows": sorted(rows, key=lambda r: (r["seed"], problem_order(r["problem"]))), "per_seed": per_seed,
-            "median_ratio": float(np.median([r["ratio"] for r in rows])) if rows else None,
-            "images_0_3_reached_any_seed": first4}
+        per_seed[s] = {
+            "reached_0_3": sum(r["reached"] for r in rs if int(r["problem"].rsplit("img", 1)[1]) <= 3),
+            "median_ratio": float(np.median([r["ratio"] for r in rs])),
+            "n": len(rs),
+            "reached": sum(r["reached"] for r in rs),
+        }
+    return {
+        "rows": sorted(rows, key=lambda r: (r["seed"], problem_order(r["problem"]))),
+        "per_seed": per_seed,
+        "median_ratio": float(np.median([r["ratio"] for r in rows])) if rows else None,
+        "images_0_3_reached_any_seed": first4,
+    }
 
 
 def figure(out: dict, summary: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for s in summary["solvers"]:
         rows = [summary["table"][f"{s}|{b}"] for b in summary["budgets"] if f"{s}|{b}" in summary["table"]]
         b = [r["budget"] for r in rows]
         for ax in axes:
-            line, = ax.plot(b, [r["median"] for r in rows], marker="o", label=s)
+            (line,) = ax.plot(b, [r["median"] for r in rows], marker="o", label=s)
             ax.fill_between(b, [r["q1"] for r in rows], [r["q3"] for r in rows], color=line.get_color(), alpha=0.15)
     for ax in axes:
         ax.set_xscale("log")
@@ -240,13 +284,21 @@ def fmt(v, nd=4):
 
 def markdown(out: dict, summary: dict, goal: dict | None) -> str:
     st = out["setting"]
-    lines = [f"# Quality per forward pass ({st['date']})", "", f"Command: `{st['command']}`", "",
-             st["description"], "",
-             f"Problems: {len(st['problems'])}; seeds {st['seeds']}; solvers with default options; one solve per "
-             f"budget. Reference: window-dp with {st['reference_budget']:,} passes (seed 0). Best known = best of the "
-             "reference and every run. Values are le-mo scores; ratios are value / best known.", "",
-             "## Value against budget (median [quartiles] of value / best known; reached = runs that reach the "
-             "reference value to 1e-4 relative)", ""]
+    lines = [
+        f"# Quality per forward pass ({st['date']})",
+        "",
+        f"Command: `{st['command']}`",
+        "",
+        st["description"],
+        "",
+        f"Problems: {len(st['problems'])}; seeds {st['seeds']}; solvers with default options; one solve per "
+        f"budget. Reference: window-dp with {st['reference_budget']:,} passes (seed 0). Best known = best of the "
+        "reference and every run. Values are le-mo scores; ratios are value / best known.",
+        "",
+        "## Value against budget (median [quartiles] of value / best known; reached = runs that reach the "
+        "reference value to 1e-4 relative)",
+        "",
+    ]
     budgets = summary["budgets"]
     lines.append("| solver | " + " | ".join(f"{b:,}" for b in budgets) + " |")
     lines.append("|---|" + "---:|" * len(budgets))
@@ -254,17 +306,26 @@ def markdown(out: dict, summary: dict, goal: dict | None) -> str:
         cells = []
         for b in budgets:
             r = summary["table"].get(f"{s}|{b}")
-            cells.append("" if r is None else f"{r['median']:.5f} [{r['q1']:.4f}, {r['q3']:.4f}] "
-                         f"({r['reached_reference']}/{r['n']})")
+            cells.append(
+                ""
+                if r is None
+                else f"{r['median']:.5f} [{r['q1']:.4f}, {r['q3']:.4f}] ({r['reached_reference']}/{r['n']})"
+            )
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     top = max(budgets) if budgets else 0
-    lines += ["", f"## Forward passes to reach a share of the best known (largest-budget run, {top:,} passes; "
-              "median over runs, '-' when fewer than half reach it; in brackets the runs that reach it)", "",
-              "| solver | 99 % | 99.9 % | 100 % (1e-4) |", "|---|---:|---:|---:|"]
+    lines += [
+        "",
+        f"## Forward passes to reach a share of the best known (largest-budget run, {top:,} passes; "
+        "median over runs, '-' when fewer than half reach it; in brackets the runs that reach it)",
+        "",
+        "| solver | 99 % | 99.9 % | 100 % (1e-4) |",
+        "|---|---:|---:|---:|",
+    ]
     for s in summary["solvers"]:
         r = summary["reach"][s]
-        cells = [f"{'-' if r[str(lv)] is None else format(r[str(lv)], ',')} ({r[f'{lv}_reached']}/{r['n']})"
-                 for lv in LEVELS]
+        cells = [
+            f"{'-' if r[str(lv)] is None else format(r[str(lv)], ',')} ({r[f'{lv}_reached']}/{r['n']})" for lv in LEVELS
+        ]
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines += ["", "Reference values (window-dp, " + f"{st['reference_budget']:,} passes):", ""]
     lines.append("| problem | reference | best known |")
@@ -274,16 +335,29 @@ def markdown(out: dict, summary: dict, goal: dict | None) -> str:
     if goal:
         lines += ["", "## Goal: `surrogate` with 2,000 passes", ""]
         for s, g in goal["per_seed"].items():
-            lines.append(f"- seed {s}: reference reached on {g['reached_0_3']} of images 0-3, {g['reached']} of "
-                         f"{g['n']} goal images; median value / reference {g['median_ratio']:.5f}")
-        lines.append(f"- all seeds: median value / reference **{goal['median_ratio']:.5f}**; images 0-3 reached by "
-                     f"at least one seed: {goal['images_0_3_reached_any_seed']}")
-        lines += ["", "| problem | seed | value | reference | ratio | reached | passes |",
-                  "|---|---:|---:|---:|---:|---|---:|"]
+            lines.append(
+                f"- seed {s}: reference reached on {g['reached_0_3']} of images 0-3, {g['reached']} of "
+                f"{g['n']} goal images; median value / reference {g['median_ratio']:.5f}"
+            )
+        lines.append(
+            f"- all seeds: median value / reference **{goal['median_ratio']:.5f}**; images 0-3 reached by "
+            f"at least one seed: {goal['images_0_3_reached_any_seed']}"
+        )
+        lines += [
+            "",
+            "| problem | seed | value | reference | ratio | reached | passes |",
+            "|---|---:|---:|---:|---:|---|---:|",
+        ]
         for r in goal["rows"]:
-            lines.append(f"| {r['problem']} | {r['seed']} | {r['value']:.4f} | {r['reference']:.4f} | "
-                         f"{r['ratio']:.5f} | {'yes' if r['reached'] else 'no'} | {r['forward_passes']:,} |")
-    lines += ["", f"Machine: {machine_line(st['machine'])}; total solver wall time {out.get('wall_seconds', 0):.0f} s.", ""]
+            lines.append(
+                f"| {r['problem']} | {r['seed']} | {r['value']:.4f} | {r['reference']:.4f} | "
+                f"{r['ratio']:.5f} | {'yes' if r['reached'] else 'no'} | {r['forward_passes']:,} |"
+            )
+    lines += [
+        "",
+        f"Machine: {machine_line(st['machine'])}; total solver wall time {out.get('wall_seconds', 0):.0f} s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -298,12 +372,21 @@ def main(argv=None):
     ap.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"])
     ap.add_argument("--reference-budget", type=int, default=100_000)
     ap.add_argument("--best-known", nargs="*", default=[], help="best-known files: run their problems instead")
-    ap.add_argument("--tables", nargs="*", default=[], help="instance files (exact 2^t tables, e.g. "
-                    "instances/imagenet/*.json): run their problems instead, against their exact optima")
+    ap.add_argument(
+        "--tables",
+        nargs="*",
+        default=[],
+        help="instance files (exact 2^t tables, e.g. "
+        "instances/imagenet/*.json): run their problems instead, against their exact optima",
+    )
     ap.add_argument("--no-goal", action="store_true", help="skip the goal study")
     ap.add_argument("--rerun", action="store_true", help="drop the stored runs (keep the references) and run again")
-    ap.add_argument("--rerun-solvers", default="", help="drop the stored runs of these solvers (comma-separated; "
-                    "the goal study's too for surrogate) and run them again")
+    ap.add_argument(
+        "--rerun-solvers",
+        default="",
+        help="drop the stored runs of these solvers (comma-separated; "
+        "the goal study's too for surrogate) and run them again",
+    )
     ap.add_argument("--replot", action="store_true", help="redraw the table and figure from the JSON only")
     args = parse(ap, argv)
     base = Path(args.out) / args.stem
@@ -314,24 +397,38 @@ def main(argv=None):
         problems = Problems(args.output, args.best_known)
         if args.tables:
             names = [f"table:{p}" for p in args.tables]
-            desc = (f"Exact instances ({', '.join(Path(p).stem for p in args.tables)}), le-mo, against their exact "
-                    "optima (table oracles: forward passes counted as for the model).")
+            desc = (
+                f"Exact instances ({', '.join(Path(p).stem for p in args.tables)}), le-mo, against their exact "
+                "optima (table oracles: forward passes counted as for the model)."
+            )
             goal_names = []
         elif args.best_known:
             names = list(problems.best_known)
-            desc = (f"Synthetic best-known problems ({', '.join(names)}), le-mo, against their stored best "
-                    f"(and window-dp with {args.reference_budget:,} passes).")
+            desc = (
+                f"Synthetic best-known problems ({', '.join(names)}), le-mo, against their stored best "
+                f"(and window-dp with {args.reference_budget:,} passes)."
+            )
             goal_names = [] if args.no_goal else []
         else:
             names = [f"digits28-img{i}" for i in parse_list(args.images)]
             goal_names = [] if args.no_goal else [f"digits28-img{i}" for i in parse_list(args.goal_images)]
-            desc = (f"digits CNN-28 (shipped weights), t = 49 (7 x 7 patches), zeros reference, {args.output}, le-mo, "
-                    "target = predicted class, torch on 1 thread.")
-        setting = {"command": args.command,
-                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "description": desc,
-                   "problems": names, "goal_problems": goal_names, "seeds": parse_list(args.seeds),
-                   "budgets": parse_list(args.budgets), "solvers": args.solvers.split(","), "output": args.output,
-                   "reference_budget": args.reference_budget, "machine": machine()}
+            desc = (
+                f"digits CNN-28 (shipped weights), t = 49 (7 x 7 patches), zeros reference, {args.output}, le-mo, "
+                "target = predicted class, torch on 1 thread."
+            )
+        setting = {
+            "command": args.command,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "description": desc,
+            "problems": names,
+            "goal_problems": goal_names,
+            "seeds": parse_list(args.seeds),
+            "budgets": parse_list(args.budgets),
+            "solvers": args.solvers.split(","),
+            "output": args.output,
+            "reference_budget": args.reference_budget,
+            "machine": machine(),
+        }
         out = json.loads(json_path.read_text()) if json_path.exists() else {}
         if out.get("setting", {}).get("output") != args.output:
             out = {}
@@ -374,8 +471,10 @@ def main(argv=None):
                         t0 = time.perf_counter()
                         out["runs"][key] = r = solve(problems, n, s, b, seed)
                         wall += time.perf_counter() - t0
-                        print(f"{key}: {r['value']:.4f} ({r['forward_passes']} passes, "
-                              f"{time.perf_counter() - t0:.1f} s)", flush=True)
+                        print(
+                            f"{key}: {r['value']:.4f} ({r['forward_passes']} passes, {time.perf_counter() - t0:.1f} s)",
+                            flush=True,
+                        )
                         save()
         for seed in parse_list(args.goal_seeds):
             for n in goal_names:

@@ -8,6 +8,7 @@ instances/sample) x 3 seeds x 2 budgets, on exact oracles (float64 numpy, no mod
 ``--compare`` prints how many solves are identical and exits 1 on any difference. The JSON holds the solves
 under ``solves`` (a JSON written before the harness, the solves alone, is read as well).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from _harness import parse, parser, write_result
+
 from solvers import get_solver
 from trace_opt.core.oracle import SetFunctionOracle
 from trace_opt.core.problem import TraceProblem
@@ -35,6 +37,7 @@ def problems():
         out.append((f"synthetic-t{t}-s{seed}", lambda fn=fn: SetFunctionOracle(fn, fn.t)))
     sample = Path(__file__).resolve().parents[1] / "instances" / "sample"
     from trace_opt.core.table import TableOracle
+
     try:
         from trace_opt.benchmarks.instances import load_instance
     except ImportError:  # the layout before the regrouping
@@ -56,10 +59,16 @@ def run_all() -> dict:
                         if solver == "exact" and (1 << oracle.t) > budget:
                             continue
                         res = get_solver(solver).solve(TraceProblem(oracle, objective), budget=budget, seed=seed)
-                        d = {"trajectory": res.trajectory.tolist(), "score": float(res.score),
-                             "forward_passes": res.forward_passes, "batches": res.batches,
-                             "cache_hits": res.cache_hits, "iterations": res.iterations, "stopped": res.stopped,
-                             "history": [[int(f), float(s)] for f, s in res.history]}
+                        d = {
+                            "trajectory": res.trajectory.tolist(),
+                            "score": float(res.score),
+                            "forward_passes": res.forward_passes,
+                            "batches": res.batches,
+                            "cache_hits": res.cache_hits,
+                            "iterations": res.iterations,
+                            "stopped": res.stopped,
+                            "history": [[int(f), float(s)] for f, s in res.history],
+                        }
                         records[f"{pname}|{solver}|{objective}|{seed}|{budget}"] = d
     return records
 
@@ -70,11 +79,15 @@ def main(argv=None) -> int:
     args = parse(ap, argv)
     records = run_all()
     digest = hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()[:16]
-    md = [f"# Regression solves: {len(records)} solves, digest `{digest}`", "",
-          f"Solvers {', '.join(SOLVERS)}; objectives {', '.join(OBJECTIVES)}; seeds {SEEDS}; budgets {BUDGETS}; "
-          f"problems: {', '.join(name for name, _ in problems())}."]
-    write_result(args.out, args.stem, {"digest": digest, "solves": dict(sorted(records.items()))}, "\n".join(md),
-                 args=args)
+    md = [
+        f"# Regression solves: {len(records)} solves, digest `{digest}`",
+        "",
+        f"Solvers {', '.join(SOLVERS)}; objectives {', '.join(OBJECTIVES)}; seeds {SEEDS}; budgets {BUDGETS}; "
+        f"problems: {', '.join(name for name, _ in problems())}.",
+    ]
+    write_result(
+        args.out, args.stem, {"digest": digest, "solves": dict(sorted(records.items()))}, "\n".join(md), args=args
+    )
     print(f"{len(records)} solves, digest {digest}")
     if args.compare:
         before = json.loads(Path(args.compare).read_text())

@@ -8,6 +8,7 @@ torch thread) on test images ``--images`` (default 1..4; image 0 is in sa_paper)
 neighbourhood: mean final best score, mean gain over the greedy start, how often it is the best of
 the seven, and mean forward passes; the figure shows the mean best-score gain against forward passes.
 """
+
 from __future__ import annotations
 
 import time
@@ -15,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from _harness import parse, parser, read_result, write_result
 from _problems import PAD, SA_NEIGHBOURHOODS, TimedModel, curve, run_solver
+
 from trace_opt import ModelOracle
-from trace_opt.models.data import digits_cnn, load_digits_split
 from trace_opt.core.io import atomic_savefig
+from trace_opt.models.data import digits_cnn, load_digits_split
 
 
 def mean_curve(runs, grid):
@@ -40,8 +41,10 @@ def write_outputs(out, out_dir, stem, args=None, rerender=False):
     runs = out["runs"]
     images = out["images"]
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(8, 5))
     grid = np.unique(np.logspace(3, np.log10(max(r["forward_passes"] for v in runs.values() for r in v)), 400))
     colours = plt.get_cmap("tab10").colors
@@ -58,22 +61,36 @@ def write_outputs(out, out_dir, stem, args=None, rerender=False):
     fig.tight_layout()
     atomic_savefig(fig, Path(out_dir) / f"{stem}.png", dpi=120)
     plt.close(fig)
-    lines = [f"# SA neighbourhoods on {len(images)} images ({out['date']})", "",
-             f"digits CNN 28x28, test images {images}, t = 49, zeros reference, logits, le-mo, K = {out['iterations']}, "
-             "T0 = 2, eta = 0.999, greedy LeRF start, incremental evaluation + cache, seed "
-             f"{out['seed']}. Figure: `sa_neighbourhoods.png` (mean gain over the greedy start vs forward passes; "
-             "a finished run keeps its final best; a dot marks where the longest run of a neighbourhood ended).", "",
-             "| neighbourhood | mean final score | mean gain over greedy | best of the seven (images) | mean forward passes |",
-             "|---|---:|---:|---:|---:|"]
+    lines = [
+        f"# SA neighbourhoods on {len(images)} images ({out['date']})",
+        "",
+        f"digits CNN 28x28, test images {images}, t = 49, zeros reference, logits, le-mo, K = {out['iterations']}, "
+        "T0 = 2, eta = 0.999, greedy LeRF start, incremental evaluation + cache, seed "
+        f"{out['seed']}. Figure: `sa_neighbourhoods.png` (mean gain over the greedy start vs forward passes; "
+        "a finished run keeps its final best; a dot marks where the longest run of a neighbourhood ended).",
+        "",
+        "| neighbourhood | mean final score | mean gain over greedy | best of the seven (images) "
+        "| mean forward passes |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for row in out["rows"]:
-        lines.append(f"| {row['neighbourhood']} | {row['mean_score']:.3f} | {row['mean_gain']:.3f} | "
-                     f"{row['best_of_seven']} / {len(images)} | {row['mean_forward_passes']:,.0f} |")
-    lines += ["", "Per image (final best score; the greedy start's score is the first entry of each run's history "
-              "in the JSON):", "", "| image | greedy start | " + " | ".join(names) + " |",
-              "|---|---:|" + "---:|" * len(names)]
+        lines.append(
+            f"| {row['neighbourhood']} | {row['mean_score']:.3f} | {row['mean_gain']:.3f} | "
+            f"{row['best_of_seven']} / {len(images)} | {row['mean_forward_passes']:,.0f} |"
+        )
+    lines += [
+        "",
+        "Per image (final best score; the greedy start's score is the first entry of each run's history in the JSON):",
+        "",
+        "| image | greedy start | " + " | ".join(names) + " |",
+        "|---|---:|" + "---:|" * len(names),
+    ]
     for i, image in enumerate(images):
-        lines.append(f"| {image} | {runs[names[0]][i]['history'][0][1]:.3f} | "
-                     + " | ".join(f"{runs[n][i]['score']:.3f}" for n in names) + " |")
+        lines.append(
+            f"| {image} | {runs[names[0]][i]['history'][0][1]:.3f} | "
+            + " | ".join(f"{runs[n][i]['score']:.3f}" for n in names)
+            + " |"
+        )
     lines.append("")
     write_result(out_dir, stem, out, "\n".join(lines), args=args, rerender=rerender)
     return "\n".join(lines)
@@ -111,17 +128,32 @@ def main(argv=None):
         finals = np.array([r["score"] for r in runs[name]])
         gains = np.array([r["score"] - r["history"][0][1] for r in runs[name]])
         best_count = sum(
-            r["score"] >= max(runs[n][i]["score"] for n in SA_NEIGHBOURHOODS) - 1e-9 for i, r in enumerate(runs[name]))
-        rows.append({"neighbourhood": name, "mean_score": float(finals.mean()), "mean_gain": float(gains.mean()),
-                     "best_of_seven": int(best_count),
-                     "mean_forward_passes": float(np.mean([r["forward_passes"] for r in runs[name]]))})
-    out = {"command": args.command,
-           "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "images": args.images,
-           "iterations": args.iterations, "seed": args.seed, "rows": rows,
-           "runs": {k: [{kk: r[kk] for kk in ("image", "target", "score", "forward_passes", "history")} for r in v]
-                    for k, v in runs.items()},
-           "bench_seconds": time.perf_counter() - start}
+            r["score"] >= max(runs[n][i]["score"] for n in SA_NEIGHBOURHOODS) - 1e-9 for i, r in enumerate(runs[name])
+        )
+        rows.append(
+            {
+                "neighbourhood": name,
+                "mean_score": float(finals.mean()),
+                "mean_gain": float(gains.mean()),
+                "best_of_seven": int(best_count),
+                "mean_forward_passes": float(np.mean([r["forward_passes"] for r in runs[name]])),
+            }
+        )
+    out = {
+        "command": args.command,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "images": args.images,
+        "iterations": args.iterations,
+        "seed": args.seed,
+        "rows": rows,
+        "runs": {
+            k: [{kk: r[kk] for kk in ("image", "target", "score", "forward_passes", "history")} for r in v]
+            for k, v in runs.items()
+        },
+        "bench_seconds": time.perf_counter() - start,
+    }
     print(write_outputs(out, args.out, args.stem, args=args))
+
 
 if __name__ == "__main__":
     main()

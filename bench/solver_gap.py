@@ -13,6 +13,7 @@ Two settings: the library defaults (greedy-started / greedy-seeded) and random s
 search alone). Also measured: the DP time at t = 16, 20, 22 on a synthetic table, and one complete
 search of a t = 20 problem from the same CNN (a 4x5 grid), end to end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,17 +21,21 @@ import time
 
 import numpy as np
 import torch
-
 from _harness import parse, parser, read_result, write_result
+
 from solvers import get_solver, kernels
 from solvers.complete import complete_table, cs_bounds, exact_optimum, gap_report
 from trace_opt import ModelOracle, TraceProblem
-from trace_opt.models.data import digits_cnn, load_digits_split
 from trace_opt.core.features import grid_features
+from trace_opt.models.data import digits_cnn, load_digits_split
 
 HEURISTICS = ["greedy", "sa", "tabu", "ga", "beam", "window-dp"]
-RANDOM_START = {"sa": {"init": "random"}, "tabu": {"init": "random"}, "ga": {"seeds": None},
-                "window-dp": {"init": "random"}}
+RANDOM_START = {
+    "sa": {"init": "random"},
+    "tabu": {"init": "random"},
+    "ga": {"seeds": None},
+    "window-dp": {"init": "random"},
+}
 
 
 SUITES = {  # name: (objective, output, reference); the first is the issue's target setting
@@ -52,7 +57,7 @@ def run(args) -> dict:
     model = digits_cnn(8, seed=0)
     _, X_test, _, _ = load_digits_split(8, seed=0)
     with torch.inference_mode():
-        preds = model(X_test[:args.inputs]).argmax(1).tolist()
+        preds = model(X_test[: args.inputs]).argmax(1).tolist()
     t = args.grid * args.grid
     budget = int(args.budget_fraction * (1 << t))  # floor: never above the fraction
     instances, rows = [], []
@@ -69,16 +74,41 @@ def run(args) -> dict:
             _, opt = exact_optimum(table, objective)
             assert opt == exact.score
             b = cs_bounds(table, objective)
-            instances.append({"suite": suite, "input": idx, "target": target, "optimum": opt,
-                              "random_mean": b["random_mean"], "bound": b["bound"], "cs_le": b["cs_le"],
-                              "cs_mo": b["cs_mo"], "avg_iou": b["avg_iou"],
-                              "exact_forward_passes": exact.forward_passes, "exact_seconds": exact_seconds,
-                              "optimal_trajectory": exact.trajectory.tolist()})
-            rows.append({"suite": suite, "setting": "exact", "solver": "exact", "input": idx, "seed": 0,
-                         "score": opt, "gap": 0.0, "forward_passes": exact.forward_passes,
-                         "seconds": exact_seconds, "stopped": exact.stopped})
-            print(f"{suite} input {idx} (class {target}): optimum {opt:.4f}, bound {b['bound']:.4f}, "
-                  f"Avg.IoU {b['avg_iou']:.3f}, exact {exact_seconds:.2f}s", flush=True)
+            instances.append(
+                {
+                    "suite": suite,
+                    "input": idx,
+                    "target": target,
+                    "optimum": opt,
+                    "random_mean": b["random_mean"],
+                    "bound": b["bound"],
+                    "cs_le": b["cs_le"],
+                    "cs_mo": b["cs_mo"],
+                    "avg_iou": b["avg_iou"],
+                    "exact_forward_passes": exact.forward_passes,
+                    "exact_seconds": exact_seconds,
+                    "optimal_trajectory": exact.trajectory.tolist(),
+                }
+            )
+            rows.append(
+                {
+                    "suite": suite,
+                    "setting": "exact",
+                    "solver": "exact",
+                    "input": idx,
+                    "seed": 0,
+                    "score": opt,
+                    "gap": 0.0,
+                    "forward_passes": exact.forward_passes,
+                    "seconds": exact_seconds,
+                    "stopped": exact.stopped,
+                }
+            )
+            print(
+                f"{suite} input {idx} (class {target}): optimum {opt:.4f}, bound {b['bound']:.4f}, "
+                f"Avg.IoU {b['avg_iou']:.3f}, exact {exact_seconds:.2f}s",
+                flush=True,
+            )
             for setting, overrides in settings:
                 for name in HEURISTICS:
                     if setting != "defaults" and name not in overrides:
@@ -88,20 +118,40 @@ def run(args) -> dict:
                             continue  # deterministic
                         fresh = make_problem(model, x, target, args.grid, suite)
                         start = time.perf_counter()
-                        res = get_solver(name, **overrides.get(name, {})).solve(fresh, budget=budget, seed=seed,
-                                                                               curves=False)
+                        res = get_solver(name, **overrides.get(name, {})).solve(
+                            fresh, budget=budget, seed=seed, curves=False
+                        )
                         seconds = time.perf_counter() - start
                         rep = gap_report(table, res.trajectory, objective)
-                        rows.append({"suite": suite, "setting": setting, "solver": name, "input": idx,
-                                     "seed": seed, "score": rep["score"], "gap": rep["normalised_gap"],
-                                     "forward_passes": res.forward_passes, "seconds": seconds,
-                                     "stopped": res.stopped, "ratio_trace_cs": rep["ratio_trace_cs"]})
+                        rows.append(
+                            {
+                                "suite": suite,
+                                "setting": setting,
+                                "solver": name,
+                                "input": idx,
+                                "seed": seed,
+                                "score": rep["score"],
+                                "gap": rep["normalised_gap"],
+                                "forward_passes": res.forward_passes,
+                                "seconds": seconds,
+                                "stopped": res.stopped,
+                                "ratio_trace_cs": rep["ratio_trace_cs"],
+                            }
+                        )
     summary = summarise(rows)
     timing = dp_timing(args)
     config = {k: (str(v) if k == "out" else v) for k, v in vars(args).items() if not k.startswith("_")}
-    return {"command": args.command, "config": config, "t": t, "budget": budget,
-            "torch_threads": torch.get_num_threads(),
-            "summary": summary, "instances": instances, "runs": rows, "dp_timing": timing}
+    return {
+        "command": args.command,
+        "config": config,
+        "t": t,
+        "budget": budget,
+        "torch_threads": torch.get_num_threads(),
+        "summary": summary,
+        "instances": instances,
+        "runs": rows,
+        "dp_timing": timing,
+    }
 
 
 def summarise(rows) -> list:
@@ -114,10 +164,19 @@ def summarise(rows) -> list:
     for suite, setting, name in keys:
         sel = [r for r in rows if (r["suite"], r["setting"], r["solver"]) == (suite, setting, name)]
         gaps = np.array([r["gap"] for r in sel])
-        out.append({"suite": suite, "setting": setting, "solver": name, "runs": len(sel), "mean_gap": float(gaps.mean()),
-                    "max_gap": float(gaps.max()), "optimal_runs": int((gaps <= 1e-9).sum()),
-                    "forward_passes": float(np.mean([r["forward_passes"] for r in sel])),
-                    "seconds": float(np.mean([r["seconds"] for r in sel]))})
+        out.append(
+            {
+                "suite": suite,
+                "setting": setting,
+                "solver": name,
+                "runs": len(sel),
+                "mean_gap": float(gaps.mean()),
+                "max_gap": float(gaps.max()),
+                "optimal_runs": int((gaps <= 1e-9).sum()),
+                "forward_passes": float(np.mean([r["forward_passes"] for r in sel])),
+                "seconds": float(np.mean([r["seconds"] for r in sel])),
+            }
+        )
     return out
 
 
@@ -145,10 +204,18 @@ def dp_timing(args) -> dict:
         start = time.perf_counter()
         res = get_solver("exact").solve(problem, curves=False)
         total = time.perf_counter() - start
-        timing["model_t20"] = {"t": 20, "seconds": total, "forward_passes": res.forward_passes,
-                               "model_seconds": problem.oracle.forward_seconds, "optimum": res.score}
-        print(f"digits CNN t=20 complete search + DP: {total:.1f}s ({res.forward_passes} passes, "
-              f"model {problem.oracle.forward_seconds:.1f}s)", flush=True)
+        timing["model_t20"] = {
+            "t": 20,
+            "seconds": total,
+            "forward_passes": res.forward_passes,
+            "model_seconds": problem.oracle.forward_seconds,
+            "optimum": res.score,
+        }
+        print(
+            f"digits CNN t=20 complete search + DP: {total:.1f}s ({res.forward_passes} passes, "
+            f"model {problem.oracle.forward_seconds:.1f}s)",
+            flush=True,
+        )
     return timing
 
 
@@ -181,66 +248,102 @@ def to_markdown(data) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in data["summary"]:
-        lines.append(f"| {s['suite']} | {s['setting']} | {s['solver']} | {s['runs']} | {100 * s['mean_gap']:.3f}% | "
-                     f"{100 * s['max_gap']:.3f}% | {s['optimal_runs']}/{s['runs']} | {s['forward_passes']:.0f} | "
-                     f"{s['seconds']:.2f} |")
+        lines.append(
+            f"| {s['suite']} | {s['setting']} | {s['solver']} | {s['runs']} | {100 * s['mean_gap']:.3f}% | "
+            f"{100 * s['max_gap']:.3f}% | {s['optimal_runs']}/{s['runs']} | {s['forward_passes']:.0f} | "
+            f"{s['seconds']:.2f} |"
+        )
     first = data["config"]["suites"][0]
     target = [r for r in data["summary"] if r["suite"] == first and r["setting"] != "exact"]
     missed = [f"{r['solver']} ({r['setting']}, {100 * r['mean_gap']:.2f}%)" for r in target if r["mean_gap"] > 0.01]
-    elsewhere = [f"{r['solver']} on {r['suite']} ({r['setting']}, {100 * r['mean_gap']:.2f}%)"
-                 for r in data["summary"] if r["suite"] != first and r["mean_gap"] > 0.01]
-    lines += ["", f"Target (mean normalised gap <= 1% on `{first}` within the budget): "
-              + ("met by every heuristic in both settings." if not missed else "missed by " + ", ".join(missed) + "."),
-              "Above 1% on the harder variants: " + (", ".join(elsewhere) if elsewhere else "none") + ".",
-              "",
-              "Defaults of the new solvers were tuned once on these problems (not per instance): beam width "
-              "8 -> 16, tabu candidates 32 -> 64, GA population 24 -> 32 and a memetic step (one sweep of exact "
-              "window moves, w = 5, on each generation's best child). Before the memetic step the plain GA "
-              "averaged 0.84% (max 2.3%) on the target suite from random starts and 0.41% (max 2.5%) on "
-              "le-mo/prob/mean with its default seeding; greedy and sa are the existing solvers, unchanged. "
-              "Tabu polishes by default (exact window moves, w = min(6, t), in the last 20% of every limit), "
-              "chosen at t = 49 where its plain loop did not improve on the greedy start (bench/results/sa_paper.md)."]
+    elsewhere = [
+        f"{r['solver']} on {r['suite']} ({r['setting']}, {100 * r['mean_gap']:.2f}%)"
+        for r in data["summary"]
+        if r["suite"] != first and r["mean_gap"] > 0.01
+    ]
+    lines += [
+        "",
+        f"Target (mean normalised gap <= 1% on `{first}` within the budget): "
+        + ("met by every heuristic in both settings." if not missed else "missed by " + ", ".join(missed) + "."),
+        "Above 1% on the harder variants: " + (", ".join(elsewhere) if elsewhere else "none") + ".",
+        "",
+        "Defaults of the new solvers were tuned once on these problems (not per instance): beam width "
+        "8 -> 16, tabu candidates 32 -> 64, GA population 24 -> 32 and a memetic step (one sweep of exact "
+        "window moves, w = 5, on each generation's best child). Before the memetic step the plain GA "
+        "averaged 0.84% (max 2.3%) on the target suite from random starts and 0.41% (max 2.5%) on "
+        "le-mo/prob/mean with its default seeding; greedy and sa are the existing solvers, unchanged. "
+        "Tabu polishes by default (exact window moves, w = min(6, t), in the last 20% of every limit), "
+        "chosen at t = 49 where its plain loop did not improve on the greedy start (bench/results/sa_paper.md).",
+    ]
     greedy_first = [r for r in target if r["solver"] == "greedy"]
     if greedy_first and greedy_first[0]["mean_gap"] == 0:
         ious = [i["avg_iou"] for i in data["instances"] if i["suite"] == first]
-        lines += ["", f"On `{first}` the greedy order is already optimal on every input (the per-level optimal "
-                  f"sets almost nest: Avg.IoU {min(ious):.3f}..{max(ious):.3f}), so that suite does not separate "
-                  "the solvers; the random-start setting and the two harder variants do."]
-    lines += ["", "Instances (exact = complete search of 2^t sets + lattice DP, end to end; the per-level bound "
-              "is sum_k max_{|S|=k} c(S) for the suite's objective, in score units):", "",
-              "| suite | input | class | optimum | per-level bound | random mean | Avg.IoU | CS-Le | CS-Mo | exact seconds |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            f"On `{first}` the greedy order is already optimal on every input (the per-level optimal "
+            f"sets almost nest: Avg.IoU {min(ious):.3f}..{max(ious):.3f}), so that suite does not separate "
+            "the solvers; the random-start setting and the two harder variants do.",
+        ]
+    lines += [
+        "",
+        "Instances (exact = complete search of 2^t sets + lattice DP, end to end; the per-level bound "
+        "is sum_k max_{|S|=k} c(S) for the suite's objective, in score units):",
+        "",
+        "| suite | input | class | optimum | per-level bound | random mean | Avg.IoU | CS-Le | CS-Mo | exact seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for i in data["instances"]:
-        lines.append(f"| {i['suite']} | {i['input']} | {i['target']} | {i['optimum']:.4f} | {i['bound']:.4f} | "
-                     f"{i['random_mean']:.4f} | {i['avg_iou']:.3f} | {i['cs_le']:.3f} | {i['cs_mo']:.3f} | "
-                     f"{i['exact_seconds']:.2f} |")
-    lines += ["", "DP over the subset lattice (numba kernel, one thread) on synthetic tables "
-              "(`kernels.synthetic_table`), after compilation:", "",
-              "| t | DP seconds | bounds + Avg.IoU seconds |", "|---:|---:|---:|"]
+        lines.append(
+            f"| {i['suite']} | {i['input']} | {i['target']} | {i['optimum']:.4f} | {i['bound']:.4f} | "
+            f"{i['random_mean']:.4f} | {i['avg_iou']:.3f} | {i['cs_le']:.3f} | {i['cs_mo']:.3f} | "
+            f"{i['exact_seconds']:.2f} |"
+        )
+    lines += [
+        "",
+        "DP over the subset lattice (numba kernel, one thread) on synthetic tables "
+        "(`kernels.synthetic_table`), after compilation:",
+        "",
+        "| t | DP seconds | bounds + Avg.IoU seconds |",
+        "|---:|---:|---:|",
+    ]
     for s in data["dp_timing"]["synthetic"]:
         lines.append(f"| {s['t']} | {s['dp_seconds']:.4f} | {s['bounds_seconds']:.4f} |")
     m = data["dp_timing"].get("model_t20")
     if m:
-        lines += ["", f"Complete search + DP on a t = 20 problem of the same CNN (4x5 grid, first suite): "
-                  f"{m['seconds']:.1f} s end to end, {m['forward_passes']:,} forward passes "
-                  f"({m['model_seconds']:.1f} s inside the model)."]
+        lines += [
+            "",
+            f"Complete search + DP on a t = 20 problem of the same CNN (4x5 grid, first suite): "
+            f"{m['seconds']:.1f} s end to end, {m['forward_passes']:,} forward passes "
+            f"({m['model_seconds']:.1f} s inside the model).",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
-    p = parser(__file__, __doc__, quick="1 input, 1 seed, the first suite, library defaults only, no t = 20 "
-               "search, DP timing at t = 16 only (about a minute)", formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(
+        __file__,
+        __doc__,
+        quick="1 input, 1 seed, the first suite, library defaults only, no t = 20 "
+        "search, DP timing at t = 16 only (about a minute)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--inputs", type=int, default=4, help="test images (the first ones of the test split)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per stochastic solver")
     p.add_argument("--grid", type=int, default=4, help="grid side (t = grid^2)")
-    p.add_argument("--suites", nargs="+", default=list(SUITES), choices=list(SUITES),
-                   help="problem families objective/output/reference (the first is also used at t = 20)")
+    p.add_argument(
+        "--suites",
+        nargs="+",
+        default=list(SUITES),
+        choices=list(SUITES),
+        help="problem families objective/output/reference (the first is also used at t = 20)",
+    )
     p.add_argument("--budget-fraction", type=float, default=0.1, help="budget as a fraction of 2^t passes")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--no-random-start", action="store_true", help="only the library defaults")
     p.add_argument("--skip-t20", action="store_true", help="skip the end-to-end t = 20 complete search")
-    p.add_argument("--dp-sizes", type=int, nargs="+", default=[16, 20, 22],
-                   help="t of the synthetic tables whose DP is timed")
+    p.add_argument(
+        "--dp-sizes", type=int, nargs="+", default=[16, 20, 22], help="t of the synthetic tables whose DP is timed"
+    )
     p.add_argument("--render-only", action="store_true", help="rewrite the .md from the existing .json")
     args = parse(p, argv)
     if args.render_only:

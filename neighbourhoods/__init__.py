@@ -10,12 +10,46 @@ Built-in neighbourhoods are implicit: binding takes O(t) time and memory at most
 O(1) (plus the O(t) copy of the trajectory), ``move_count`` is a formula, and moves are enumerated
 (``neighbours``, ``transpositions``) or a networkx graph built (``graph``) only when asked for.
 """
-from .base import (ALIASES, N_DRAWS, NEIGHBOURHOODS, BlockInsertion, BlockReverse, BubbleSortTranspositions,
-                   CompleteTranspositions, MixedMoves, Neighbourhood, StarTranspositions, TranspositionGraph,
-                   VertexInsertion, check_generating_graph, check_neighbourhood_spec, get_neighbourhood, register_neighbourhood)
+
+from .base import (
+    ALIASES,
+    N_DRAWS,
+    NEIGHBOURHOODS,
+    BlockInsertion,
+    BlockReverse,
+    BubbleSortTranspositions,
+    CompleteTranspositions,
+    MixedMoves,
+    Neighbourhood,
+    StarTranspositions,
+    TranspositionGraph,
+    VertexInsertion,
+    check_generating_graph,
+    check_neighbourhood_spec,
+    get_neighbourhood,
+    register_neighbourhood,
+)
 from .cayley import cayley_diameter, cayley_graph, is_connected, is_regular
 
-__all__ = ["ALIASES", "N_DRAWS", "NEIGHBOURHOODS", "BlockInsertion", "BlockReverse", "BubbleSortTranspositions",
-           "CompleteTranspositions", "MixedMoves", "Neighbourhood", "StarTranspositions", "TranspositionGraph",
-           "VertexInsertion", "check_generating_graph", "check_neighbourhood_spec", "get_neighbourhood", "register_neighbourhood",
-           "cayley_diameter", "cayley_graph", "is_connected", "is_regular"]
+__all__ = [
+    "ALIASES",
+    "N_DRAWS",
+    "NEIGHBOURHOODS",
+    "BlockInsertion",
+    "BlockReverse",
+    "BubbleSortTranspositions",
+    "CompleteTranspositions",
+    "MixedMoves",
+    "Neighbourhood",
+    "StarTranspositions",
+    "TranspositionGraph",
+    "VertexInsertion",
+    "check_generating_graph",
+    "check_neighbourhood_spec",
+    "get_neighbourhood",
+    "register_neighbourhood",
+    "cayley_diameter",
+    "cayley_graph",
+    "is_connected",
+    "is_regular",
+]

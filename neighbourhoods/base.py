@@ -17,6 +17,7 @@ Why the range is exact, per move (positions are 0-based, ``P_k = set(sigma[:k])`
 Moves are drawn by the numba kernel ``neighbourhoods.kernels.apply_move`` from ``N_DRAWS`` uniform
 numbers, so ``propose(sigma, rng)`` consumes exactly ``rng.random(N_DRAWS)``.
 """
+
 from __future__ import annotations
 
 import networkx as nx
@@ -27,8 +28,13 @@ from trace_opt.core.registry import Registry
 from . import kernels as K
 
 NEIGHBOURHOODS: Registry = Registry("neighbourhood")
-ALIASES = {"bubble-sort": "bubble", "adjacent": "bubble", "vi": "vertex-insertion", "br": "block-reverse",
-           "bi": "block-insertion"}
+ALIASES = {
+    "bubble-sort": "bubble",
+    "adjacent": "bubble",
+    "vi": "vertex-insertion",
+    "br": "block-reverse",
+    "bi": "block-insertion",
+}
 N_DRAWS = K.N_DRAWS
 _NO_EDGES = np.zeros((1, 2), dtype=np.int64)
 _NO_PROBS = np.zeros(2, dtype=np.float64)
@@ -45,8 +51,9 @@ class Neighbourhood:
 
     Built-in subclasses set ``kind`` (a ``neighbourhoods.kernels`` move kind) and may override
     ``_prepare`` (build ``self.edges`` / ``self.probs``, O(t) at most: binding never enumerates the
-    moves) and ``_all_moves`` (enumerate every move, for small t). A user subclass may instead override ``propose(sigma, rng)`` (keeping the exact-range
-    contract); solvers then use it through the slower generic path.
+    moves) and ``_all_moves`` (enumerate every move, for small t). A user subclass may instead override
+    ``propose(sigma, rng)`` (keeping the exact-range contract); solvers then use it through the slower
+    generic path.
 
     Solvers ask, through public methods only: ``move_count()`` (how many moves ``neighbours`` enumerates,
     None when it cannot) and ``transposition_positions(sigma)`` (the swapped positions of every move of a
@@ -205,8 +212,9 @@ class _Transpositions(Neighbourhood):
             moves = np.asarray(moves, dtype=np.int64).reshape(-1)
             n = self.move_count()
             if len(moves) and (moves.min() < 0 or moves.max() >= n):
-                raise ValueError(f"moves must be move indices in 0..{n - 1}; got values in "
-                                 f"{int(moves.min())}..{int(moves.max())}")
+                raise ValueError(
+                    f"moves must be move indices in 0..{n - 1}; got values in {int(moves.min())}..{int(moves.max())}"
+                )
         a, b = self._pairs(moves)
         if self.on == "positions":
             return a, b
@@ -250,16 +258,19 @@ def check_generating_graph(graph, t: int, who: str = "graph") -> nx.Graph:
     if nodes != set(range(t)):
         extra = sorted(map(repr, nodes - set(range(t))))[:5]
         missing = sorted(set(range(t)) - nodes)[:5]
-        raise ValueError(f"{who}: graph nodes must be exactly the integers 0..{t - 1}; "
-                         f"missing {missing}, unexpected {extra}")
+        raise ValueError(
+            f"{who}: graph nodes must be exactly the integers 0..{t - 1}; missing {missing}, unexpected {extra}"
+        )
     loops = list(nx.selfloop_edges(g))
     if loops:
         raise ValueError(f"{who}: graph has self-loops {loops[:5]}; a transposition swaps two different elements")
     if not nx.is_connected(g):
         parts = nx.number_connected_components(g)
-        raise ValueError(f"{who}: the transposition graph has {parts} connected components, so its "
-                         f"transpositions do not generate S_{t} (Proposition 1: a transposition set generates "
-                         f"S_t iff its graph is connected); add edges joining the components")
+        raise ValueError(
+            f"{who}: the transposition graph has {parts} connected components, so its "
+            f"transpositions do not generate S_{t} (Proposition 1: a transposition set generates "
+            f"S_t iff its graph is connected); add edges joining the components"
+        )
     return g
 
 
@@ -344,8 +355,10 @@ class TranspositionGraph(_Transpositions):
         return self.user_graph
 
     def __repr__(self):
-        return (f"TranspositionGraph(<{self.user_graph.number_of_nodes()} nodes, "
-                f"{self.user_graph.number_of_edges()} edges>, on={self.on!r})")
+        return (
+            f"TranspositionGraph(<{self.user_graph.number_of_nodes()} nodes, "
+            f"{self.user_graph.number_of_edges()} edges>, on={self.on!r})"
+        )
 
 
 @register_neighbourhood("vertex-insertion")
@@ -425,8 +438,10 @@ class MixedMoves(Neighbourhood):
             if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
                 raise ValueError(f"{name}={p!r} is not valid; expected a probability in [0, 1]")
         if p_block_reverse + p_vertex_insertion > 1 + 1e-12:
-            raise ValueError(f"p_block_reverse + p_vertex_insertion = {p_block_reverse + p_vertex_insertion} "
-                             "is not valid; expected a sum <= 1 (the rest goes to block insertion)")
+            raise ValueError(
+                f"p_block_reverse + p_vertex_insertion = {p_block_reverse + p_vertex_insertion} "
+                "is not valid; expected a sum <= 1 (the rest goes to block insertion)"
+            )
         self.p_block_reverse = float(p_block_reverse)
         self.p_vertex_insertion = float(p_vertex_insertion)
 
@@ -435,8 +450,11 @@ class MixedMoves(Neighbourhood):
 
     def _parts(self) -> list:
         """The moves of the mix that can be drawn (probability > 0), bound to t."""
-        parts = [(self.p_block_reverse, BlockReverse), (self.p_vertex_insertion, VertexInsertion),
-                 (1 - self.p_block_reverse - self.p_vertex_insertion, BlockInsertion)]
+        parts = [
+            (self.p_block_reverse, BlockReverse),
+            (self.p_vertex_insertion, VertexInsertion),
+            (1 - self.p_block_reverse - self.p_vertex_insertion, BlockInsertion),
+        ]
         return [cls().bind(self.t) for p, cls in parts if p > 0]
 
     def move_count(self) -> int:
@@ -458,8 +476,10 @@ def check_neighbourhood_spec(spec):
         return spec
     if isinstance(spec, str) and ALIASES.get(spec, spec) in NEIGHBOURHOODS:
         return spec
-    raise ValueError(f"neighbourhood={spec!r} is not valid; expected a Neighbourhood, a networkx graph or one of "
-                     f"{sorted(NEIGHBOURHOODS)} (aliases {sorted(ALIASES)})")
+    raise ValueError(
+        f"neighbourhood={spec!r} is not valid; expected a Neighbourhood, a networkx graph or one of "
+        f"{sorted(NEIGHBOURHOODS)} (aliases {sorted(ALIASES)})"
+    )
 
 
 def get_neighbourhood(spec, t: int) -> Neighbourhood:
@@ -473,5 +493,7 @@ def get_neighbourhood(spec, t: int) -> Neighbourhood:
         name = ALIASES.get(spec, spec)
         if name in NEIGHBOURHOODS:
             return NEIGHBOURHOODS[name]().bind(t)
-    raise ValueError(f"neighbourhood={spec!r} is not valid; expected a Neighbourhood, a networkx graph or one of "
-                     f"{sorted(NEIGHBOURHOODS)} (aliases {sorted(ALIASES)})")
+    raise ValueError(
+        f"neighbourhood={spec!r} is not valid; expected a Neighbourhood, a networkx graph or one of "
+        f"{sorted(NEIGHBOURHOODS)} (aliases {sorted(ALIASES)})"
+    )

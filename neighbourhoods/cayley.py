@@ -6,6 +6,7 @@ transpositions ``new = g o sigma`` (left multiplication): either way the graph i
 ``Cay(S_t, S)`` of the move set S, hence |S|-regular and vertex-transitive, so its diameter equals
 the eccentricity of any single vertex (``cayley_diameter`` uses the identity).
 """
+
 from __future__ import annotations
 
 import itertools

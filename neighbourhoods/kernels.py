@@ -8,6 +8,7 @@ Every kernel writes the new trajectory into ``out`` and returns ``(lo, hi)`` wit
 ``out`` differs from ``sigma`` only at positions ``lo..hi`` and the changed prefix sets are exactly
 ``P_k`` for ``lo < k <= hi`` (proved per move in ``neighbourhoods.base``, checked by the tests).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,13 +17,13 @@ from numba import njit
 N_DRAWS = 4  # uniform draws consumed by every proposal
 
 # move kinds (integers so a compiled loop can dispatch on them)
-KIND_COMPLETE = 0    # swap two positions, uniform over the t(t-1)/2 pairs
-KIND_EDGES_POS = 1   # swap the two positions of a uniformly drawn edge (graph on positions)
+KIND_COMPLETE = 0  # swap two positions, uniform over the t(t-1)/2 pairs
+KIND_EDGES_POS = 1  # swap the two positions of a uniformly drawn edge (graph on positions)
 KIND_EDGES_FEAT = 2  # swap two features of a uniformly drawn edge, wherever they are (graph on features)
-KIND_VI = 3          # vertex insertion: take the element at position i, insert it at position j
-KIND_BR = 4          # block reverse: reverse positions i..j
-KIND_BI = 5          # block insertion: swap the adjacent blocks [a, m-1] and [m, c]
-KIND_MIX = 6         # BR, VI or BI with probabilities probs[0], probs[1], 1 - probs[0] - probs[1]
+KIND_VI = 3  # vertex insertion: take the element at position i, insert it at position j
+KIND_BR = 4  # block reverse: reverse positions i..j
+KIND_BI = 5  # block insertion: swap the adjacent blocks [a, m-1] and [m, c]
+KIND_MIX = 6  # BR, VI or BI with probabilities probs[0], probs[1], 1 - probs[0] - probs[1]
 
 
 @njit(cache=True)

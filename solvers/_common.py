@@ -9,6 +9,7 @@
   sets (cached sets are free). ``window_descent`` sweeps such moves; the ``Polishing`` mixin runs it on
   a solver's result within a reserved share of the budget.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -113,11 +114,16 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
         run.info["start"] = describe_start(init, problem.objective, getattr(problem.oracle, "output", None))
         need, left = start_cost(problem, init), passes_left(problem.oracle)
         if need > left:
-            run.info["start"] = (f"single-feature order, D({{i}}) - D(all \\ {{i}}) (the budget left, {int(left):,} "
-                                 f"passes, is below the {need:,} of {run.info['start']})")
+            run.info["start"] = (
+                f"single-feature order, D({{i}}) - D(all \\ {{i}}) (the budget left, {int(left):,} "
+                f"passes, is below the {need:,} of {run.info['start']})"
+            )
             run.info["start_fallback"] = True
-            if init == "greedy-lerf-prob" and getattr(problem.oracle, "output", None) != "prob" \
-                    and hasattr(problem.oracle, "output_view"):
+            if (
+                init == "greedy-lerf-prob"
+                and getattr(problem.oracle, "output", None) != "prob"
+                and hasattr(problem.oracle, "output_view")
+            ):
                 with problem.oracle.output_view("prob") as view:
                     return single_feature_order(TraceProblem(view, "le"), run)
             return single_feature_order(problem, run)
@@ -135,9 +141,11 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
             if getattr(oracle, "output", None) == "prob":
                 return greedy_order(TraceProblem(oracle, "le"), "lerf", run, count_iterations=False)
             if not hasattr(oracle, "output_view"):
-                raise ValueError(f"init='greedy-lerf-prob' (the paper's greedy LeRF start on probabilities) needs a "
-                                 f"ModelOracle whose class scores can be turned into probabilities; this problem's "
-                                 f"oracle is a {type(oracle).__name__}: use init='greedy-lerf' (greedy LeRF on its D)")
+                raise ValueError(
+                    f"init='greedy-lerf-prob' (the paper's greedy LeRF start on probabilities) needs a "
+                    f"ModelOracle whose class scores can be turned into probabilities; this problem's "
+                    f"oracle is a {type(oracle).__name__}: use init='greedy-lerf' (greedy LeRF on its D)"
+                )
             with oracle.output_view("prob") as view:
                 return greedy_order(TraceProblem(view, "le"), "lerf", run, count_iterations=False)
         if init == "random":
@@ -153,13 +161,15 @@ def describe_start(init, objective: str | None = None, output: str | None = None
     goal = f"the objective {objective}" if objective else "the run's objective (not the LeRF order of D)"
     if not isinstance(init, str):
         return "given permutation"
-    return {"greedy": f"greedy on {goal}{on}",
-            "lazy-greedy": f"lazy greedy on {goal}{on} ({LAZY_CANDIDATES} of largest stale gain and {LAZY_STALE} "
-                           "scored longest ago a step)",
-            "greedy-morf": f"greedy MoRF on {goal}{on}",
-            "greedy-lerf": f"greedy LeRF on D{on}",
-            "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",
-            "random": "random permutation (seeded)"}.get(init, str(init))
+    return {
+        "greedy": f"greedy on {goal}{on}",
+        "lazy-greedy": f"lazy greedy on {goal}{on} ({LAZY_CANDIDATES} of largest stale gain and {LAZY_STALE} "
+        "scored longest ago a step)",
+        "greedy-morf": f"greedy MoRF on {goal}{on}",
+        "greedy-lerf": f"greedy LeRF on D{on}",
+        "greedy-lerf-prob": "greedy LeRF on softmax probabilities (the paper's start)",
+        "random": "random permutation (seeded)",
+    }.get(init, str(init))
 
 
 #: largest window accepted (2^w sets per move)
@@ -168,8 +178,9 @@ MAX_WINDOW = 20
 DEFAULT_WINDOW = 6
 
 
-def check_window_option(name: str, value, t: int | None = None, accepts: str = "None",
-                        maximum: int | None = MAX_WINDOW):
+def check_window_option(
+    name: str, value, t: int | None = None, accepts: str = "None", maximum: int | None = MAX_WINDOW
+):
     """Validate a window-width option named ``name`` (``"window"``, ``"polish_window"``,
     ``"memetic_window"``; every message names it) and return it as an int, or None for None.
 
@@ -181,8 +192,9 @@ def check_window_option(name: str, value, t: int | None = None, accepts: str = "
         return None
     value = check_positive_int(name, value, minimum=2, allow_none=True)
     if maximum is not None and value > maximum:
-        raise ValueError(f"{name}={value!r} is not valid; expected 2 <= {name} <= {maximum} "
-                         f"(2^w sets per move) or {accepts}")
+        raise ValueError(
+            f"{name}={value!r} is not valid; expected 2 <= {name} <= {maximum} (2^w sets per move) or {accepts}"
+        )
     if t is not None and value > t:
         raise ValueError(f"{name}={value} is larger than t={t}; expected 2 <= {name} <= t")
     return value
@@ -317,7 +329,7 @@ def window_move(problem, sigma: np.ndarray, chain: np.ndarray, a: int, w: int):
     is one of the candidates). ``new_chain`` is ``chain`` with ``k = a+1..a+w-1`` replaced.
     """
     t = problem.t
-    win = sigma[a:a + w]
+    win = sigma[a : a + w]
     n = 1 << w
     masks = np.zeros((n, t), dtype=bool)
     masks[:, sigma[:a]] = True
@@ -326,11 +338,11 @@ def window_move(problem, sigma: np.ndarray, chain: np.ndarray, a: int, w: int):
     c = problem.c_values(masks)
     order, best = kernels.chain_dp(c)
     new_sigma = sigma.copy()
-    new_sigma[a:a + w] = win[order]
+    new_sigma[a : a + w] = win[order]
     keys = prefix_bitmasks(order)[1:]  # local keys of the new P_(a+1)..P_(a+w)
     new_chain = chain.copy()
-    new_chain[a + 1:a + w] = c[keys[:-1]]
-    delta = float(best) - float(chain[a:a + w + 1].sum())
+    new_chain[a + 1 : a + w] = c[keys[:-1]]
+    delta = float(best) - float(chain[a : a + w + 1].sum())
     return new_sigma, new_chain, delta
 
 
@@ -342,8 +354,15 @@ def window_starts(t: int, w: int, stride: int) -> list[int]:
     return starts
 
 
-def window_descent(problem, sigma, window: int, stride: int | None = None, chain=None, run: Run | None = None,
-                   max_sweeps: int | None = None):
+def window_descent(
+    problem,
+    sigma,
+    window: int,
+    stride: int | None = None,
+    chain=None,
+    run: Run | None = None,
+    max_sweeps: int | None = None,
+):
     """Sweep exact window moves over sigma until no window improves (or ``max_sweeps``).
 
     Returns ``(sigma, chain)`` of a window-optimal trajectory (no reordering of any swept window

@@ -6,6 +6,7 @@ a batch of long moves at t = 10,000 (64 swaps of mean span t/3) would need gigab
 each), cutting a long move into sub-ranges whose deltas add up; a batch that fits (always at t = 49) is
 one piece, so small-t searches are unchanged.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,19 +1,19 @@
 """Simulated annealing over trajectories, as in the paper, with incremental evaluation."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
-from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
-from trace_opt.core.objective import get_objective
 from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
+from trace_opt.core.objective import get_objective
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
 from . import anneal_kernels as AK
 from ._common import check_init, initial_trajectory
 from ._moves import max_sets, move_deltas_in_pieces
 from .base import Solver, register
-
 
 EVALUATIONS = ("incremental", "full")
 #: what SA does once T falls below ``threshold_temperature``
@@ -98,8 +98,19 @@ class KeyedChain:
     def propose(self, u, T: float):
         """Incremental: ``(delta, accepted)`` of the move drawn by ``u`` (Metropolis at temperature T)."""
         nb = self.nb
-        lo, hi, n = AK.propose_requests(nb.kind, self.sigma, self.keys, u, nb.edges, nb.probs, self.full,
-                                        self.objective, self.new, self.seg, self.req)
+        lo, hi, n = AK.propose_requests(
+            nb.kind,
+            self.sigma,
+            self.keys,
+            u,
+            nb.edges,
+            nb.probs,
+            self.full,
+            self.objective,
+            self.new,
+            self.seg,
+            self.req,
+        )
         vals = self.oracle.evaluate_keys(self.req[:n])
         self.lo, self.hi, self._full_move = lo, hi, False
         return AK.assess(vals, self.chain, lo, hi, self.objective, self.seg_c, T, u[N_DRAWS])
@@ -122,8 +133,8 @@ class KeyedChain:
             self.keys, self.new_keys = self.new_keys, self.keys
         else:
             lo, hi = self.lo, self.hi
-            self.chain[lo + 1:hi + 1] = self.seg_c[:hi - lo]
-            self.keys[lo + 1:hi + 1] = self.seg[:hi - lo]
+            self.chain[lo + 1 : hi + 1] = self.seg_c[: hi - lo]
+            self.keys[lo + 1 : hi + 1] = self.seg[: hi - lo]
         self.score += delta
 
     def resum(self) -> float:
@@ -167,9 +178,17 @@ class SimulatedAnnealing(Solver):
     A worse move is accepted with probability ``exp(delta / T)``.
     """
 
-    def __init__(self, iterations: int = 10_000, T0: float | None = None, eta: float = 0.999,
-                 init="greedy", threshold_temperature: float | None = None, neighbourhood="complete",
-                 evaluation: str = "incremental", threshold_action: str = "stop"):
+    def __init__(
+        self,
+        iterations: int = 10_000,
+        T0: float | None = None,
+        eta: float = 0.999,
+        init="greedy",
+        threshold_temperature: float | None = None,
+        neighbourhood="complete",
+        evaluation: str = "incremental",
+        threshold_action: str = "stop",
+    ):
         self.iterations = check_positive_int("iterations", iterations)
         self.T0 = check_positive_float("T0", T0, allow_none=True)
         eta = check_positive_float("eta", eta)
@@ -177,8 +196,9 @@ class SimulatedAnnealing(Solver):
             raise ValueError(f"eta={eta!r} is not valid; expected a cooling factor in (0, 1]")
         self.eta = eta
         self.init = check_init(init)
-        self.threshold_temperature = check_positive_float("threshold_temperature", threshold_temperature,
-                                                          allow_none=True)
+        self.threshold_temperature = check_positive_float(
+            "threshold_temperature", threshold_temperature, allow_none=True
+        )
         self.threshold_action = check_choice("threshold_action", threshold_action, THRESHOLD_ACTIONS)
         self.neighbourhood = check_neighbourhood_spec(neighbourhood)
         self.evaluation = check_choice("evaluation", evaluation, EVALUATIONS)
@@ -261,7 +281,7 @@ class SimulatedAnnealing(Solver):
                 if self.evaluation == "full":
                     chain = new_chain
                 else:
-                    chain[lo + 1:hi + 1] = segment
+                    chain[lo + 1 : hi + 1] = segment
                 score += delta
                 if score > run.best_score:
                     score = chain_sum(chain)
@@ -271,9 +291,17 @@ class SimulatedAnnealing(Solver):
                 break
 
 
-def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0: float = 2.0, eta: float = 0.999,
-                     init="random", neighbourhood="complete", seed: int | None = 0,
-                     threshold_temperature: float | None = None) -> dict:
+def anneal_synthetic(
+    fn,
+    objective: str = "le-mo",
+    iterations: int = 10_000,
+    T0: float = 2.0,
+    eta: float = 0.999,
+    init="random",
+    neighbourhood="complete",
+    seed: int | None = 0,
+    threshold_temperature: float | None = None,
+) -> dict:
     """Simulated annealing compiled end to end (numba) over a ``trace_opt.core.synthetic.SyntheticSetFunction``.
 
     Follows the same random stream and floating-point steps as ``SimulatedAnnealing`` with incremental
@@ -284,6 +312,7 @@ def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0:
     ``accepted``.
     """
     from trace_opt.core.synthetic import SyntheticSetFunction
+
     if not isinstance(fn, SyntheticSetFunction):
         raise ValueError(f"fn must be a trace_opt.core.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
     obj = get_objective(objective).code
@@ -299,12 +328,31 @@ def anneal_synthetic(fn, objective: str = "le-mo", iterations: int = 10_000, T0:
         sigma0 = rng.permutation(t).astype(np.int64)
     else:
         from trace_opt.core.validation import check_trajectory
+
         sigma0 = check_trajectory(init, t, "init")
     nb = get_neighbourhood(neighbourhood, t)
     draws = rng.random((iterations, ROW))
     sigma, best_sigma, best, imp_scores, imp_iters, its, accepted = AK.sa_synthetic(
-        sigma0, draws, T0, eta, 0.0 if threshold is None else threshold, nb.kind, nb.edges, nb.probs, obj,
-        full_key(t), fn.A, fn.U, fn.V, fn.width)
-    return {"trajectory": best_sigma, "score": float(best), "final": sigma,
-            "improvements": list(zip(imp_iters.tolist(), imp_scores.tolist())),
-            "iterations": int(its), "accepted": int(accepted)}
+        sigma0,
+        draws,
+        T0,
+        eta,
+        0.0 if threshold is None else threshold,
+        nb.kind,
+        nb.edges,
+        nb.probs,
+        obj,
+        full_key(t),
+        fn.A,
+        fn.U,
+        fn.V,
+        fn.width,
+    )
+    return {
+        "trajectory": best_sigma,
+        "score": float(best),
+        "final": sigma,
+        "improvements": list(zip(imp_iters.tolist(), imp_scores.tolist())),
+        "iterations": int(its),
+        "accepted": int(accepted),
+    }

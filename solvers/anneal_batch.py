@@ -17,6 +17,7 @@ accepted one are evaluated but not used in that round (they stay in the cache, a
 ``width`` bounds m; ``adaptive`` sets m from the running acceptance rate p (m ~ 1/p), so the
 expected waste per batch stays below about one proposal's worth times (1 - 1/e) of the batch.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,12 +49,27 @@ class SpeculativeAnnealing(SimulatedAnnealing):
     ``evaluation`` is always incremental here.
     """
 
-    def __init__(self, iterations: int = 10_000, T0: float | None = None, eta: float = 0.999, init="greedy",
-                 threshold_temperature: float | None = None, neighbourhood="complete", width: int = 64,
-                 adaptive: bool = True, threshold_action: str = "stop"):
-        super().__init__(iterations=iterations, T0=T0, eta=eta, init=init,
-                         threshold_temperature=threshold_temperature, neighbourhood=neighbourhood,
-                         threshold_action=threshold_action)
+    def __init__(
+        self,
+        iterations: int = 10_000,
+        T0: float | None = None,
+        eta: float = 0.999,
+        init="greedy",
+        threshold_temperature: float | None = None,
+        neighbourhood="complete",
+        width: int = 64,
+        adaptive: bool = True,
+        threshold_action: str = "stop",
+    ):
+        super().__init__(
+            iterations=iterations,
+            T0=T0,
+            eta=eta,
+            init=init,
+            threshold_temperature=threshold_temperature,
+            neighbourhood=neighbourhood,
+            threshold_action=threshold_action,
+        )
         self.width = check_positive_int("width", width)
         if not isinstance(adaptive, (bool, np.bool_)):
             raise ValueError(f"adaptive={adaptive!r} is not valid; expected True or False")
@@ -93,8 +109,23 @@ class SpeculativeAnnealing(SimulatedAnnealing):
                 m = min(m, max(1, iter_limit - run.iterations))
             if len(draws) < m:
                 draws = np.concatenate([draws, run.rng.random((m - len(draws), ROW))])
-            n_req = AK.propose_batch(nb.kind, state.sigma, state.keys, draws, m, nb.edges, nb.probs, state.full,
-                                     state.objective, new, lo, hi, seg, req, req_off)
+            n_req = AK.propose_batch(
+                nb.kind,
+                state.sigma,
+                state.keys,
+                draws,
+                m,
+                nb.edges,
+                nb.probs,
+                state.full,
+                state.objective,
+                new,
+                lo,
+                hi,
+                seg,
+                req,
+                req_off,
+            )
             while True:  # a batch the forward-pass budget refuses is halved (its first proposals), down to one
                 try:
                     vals = state.oracle.evaluate_keys(req[:n_req])
@@ -104,20 +135,20 @@ class SpeculativeAnnealing(SimulatedAnnealing):
                         raise
                     m //= 2
                     n_req = int(req_off[m])
-            consumed, j, delta, T, below = AK.scan_batch(vals, req_off, state.chain, lo, hi, draws, m,
-                                                         state.objective, T, self.eta, stop_below, floor,
-                                                         seg_c)
+            consumed, j, delta, T, below = AK.scan_batch(
+                vals, req_off, state.chain, lo, hi, draws, m, state.objective, T, self.eta, stop_below, floor, seg_c
+            )
             self._batch_sizes.append(m)
             run.tick(consumed)
             done += consumed
             draws = draws[consumed:]
             rate = (1.0 if j >= 0 else 0.0) / consumed
-            p_accept = 0.9 ** consumed * p_accept + (1 - 0.9 ** consumed) * rate
+            p_accept = 0.9**consumed * p_accept + (1 - 0.9**consumed) * rate
             if j >= 0:
                 a, b = int(lo[j]), int(hi[j])
-                state.sigma[a:b + 1] = new[j, a:b + 1]
-                state.chain[a + 1:b + 1] = seg_c[:b - a]
-                state.keys[a + 1:b + 1] = seg[j, :b - a]
+                state.sigma[a : b + 1] = new[j, a : b + 1]
+                state.chain[a + 1 : b + 1] = seg_c[: b - a]
+                state.keys[a + 1 : b + 1] = seg[j, : b - a]
                 state.score += delta
                 if state.score > run.best_score:
                     run.report(state.sigma, state.resum())

@@ -5,6 +5,7 @@ Conventions: sets are uint64 bitmasks (t <= 64); objective codes as in ``trace_o
 iteration consumes one row of ``N_DRAWS + 1`` uniform draws (``N_DRAWS`` for the move, the last for
 the Metropolis test), so the Python loops and the compiled loop follow the same random stream.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,15 @@ import numpy as np
 from numba import njit
 
 from neighbourhoods.kernels import N_DRAWS, apply_move
-from trace_opt.core.kernels import (accumulate_delta, chain_from_values, chain_sum, prefix_keys, request_keys,
-                               segment_keys, synthetic_values)
+from trace_opt.core.kernels import (
+    accumulate_delta,
+    chain_from_values,
+    chain_sum,
+    prefix_keys,
+    request_keys,
+    segment_keys,
+    synthetic_values,
+)
 
 ROW = N_DRAWS + 1  # draws per SA iteration
 
@@ -43,14 +51,16 @@ def assess(vals, chain, lo, hi, objective, seg_c, T, u):
 
 
 @njit(cache=True)
-def propose_batch(kind, sigma, keys, draws, m, edges, probs, full, objective,
-                  new_out, lo_out, hi_out, seg_out, req_out, req_off):
+def propose_batch(
+    kind, sigma, keys, draws, m, edges, probs, full, objective, new_out, lo_out, hi_out, seg_out, req_out, req_off
+):
     """m proposals from the same state (rows of ``draws``), their requests concatenated in ``req_out``
     (proposal j owns ``req_out[req_off[j]:req_off[j+1]]``)."""
     req_off[0] = 0
     for j in range(m):
-        lo, hi, nreq = propose_requests(kind, sigma, keys, draws[j], edges, probs, full, objective,
-                                        new_out[j], seg_out[j], req_out[req_off[j]:])
+        lo, hi, nreq = propose_requests(
+            kind, sigma, keys, draws[j], edges, probs, full, objective, new_out[j], seg_out[j], req_out[req_off[j] :]
+        )
         lo_out[j] = lo
         hi_out[j] = hi
         req_off[j + 1] = req_off[j] + nreq
@@ -66,7 +76,7 @@ def scan_batch(vals, req_off, chain, lo, hi, draws, m, objective, T, eta, thresh
     as the sequential loop); ``threshold`` > 0 ends the run below it.
     """
     for j in range(m):
-        delta = accumulate_delta(vals[req_off[j]:req_off[j + 1]], chain, lo[j], hi[j], objective, seg_c)
+        delta = accumulate_delta(vals[req_off[j] : req_off[j + 1]], chain, lo[j], hi[j], objective, seg_c)
         ok = metropolis(delta, T, draws[j, N_DRAWS])
         T = max(T * eta, floor)
         below = threshold > 0.0 and T < threshold

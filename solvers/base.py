@@ -6,6 +6,7 @@ saw during this solve), with optional seconds and iterations. On budget exhausti
 solver stops cleanly and returns its best trajectory so far (inside ``trace_opt.core.io.stop_on_interrupt()``,
 as in batch commands, Ctrl-C propagates instead).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -16,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt.core.validation import check_keywords, check_positive_int
-from trace_opt.core.io import interrupts_stop_the_run, json_values
 from trace_opt.core.budget import Budget, BudgetExhausted, Limits, as_budget
+from trace_opt.core.io import interrupts_stop_the_run, json_values
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.registry import Registry
+from trace_opt.core.validation import check_keywords, check_positive_int
 
 SOLVERS: Registry = Registry("solver")
 
@@ -39,8 +40,10 @@ def get_solver(name, **params) -> "Solver":
     """Instantiate a registered solver by name with its hyperparameters."""
     if isinstance(name, Solver):
         if params:
-            raise ValueError(f"solver options {sorted(params)} were given with a Solver instance; set them in "
-                             "its constructor, or pass the solver's name")
+            raise ValueError(
+                f"solver options {sorted(params)} were given with a Solver instance; set them in "
+                "its constructor, or pass the solver's name"
+            )
         return name
     SOLVERS.lookup(name)  # an unknown name: a ValueError listing the registered ones
     accepted = inspect.signature(SOLVERS[name].__init__).parameters
@@ -72,14 +75,25 @@ class Result:
     info: dict = field(default_factory=dict)  # facts of this solve (e.g. SA's T0 rule, a memory estimate)
 
     def to_dict(self) -> dict:
-        return {"solver": self.solver, "params": json_values(self.params), "seed": json_values(self.seed),
-                "objective": self.objective, "trajectory": self.trajectory.tolist(),
-                "score": self.score, "value": self.value,
-                "curves": None if self.curves is None else self.curves.to_dict(),
-                "history": [[int(f), float(s)] for f, s in self.history],
-                "forward_passes": self.forward_passes, "evaluation_forward_passes": self.evaluation_forward_passes,
-                "batches": self.batches, "cache_hits": self.cache_hits, "iterations": self.iterations,
-                "seconds": self.seconds, "stopped": self.stopped, "info": json_values(self.info)}
+        return {
+            "solver": self.solver,
+            "params": json_values(self.params),
+            "seed": json_values(self.seed),
+            "objective": self.objective,
+            "trajectory": self.trajectory.tolist(),
+            "score": self.score,
+            "value": self.value,
+            "curves": None if self.curves is None else self.curves.to_dict(),
+            "history": [[int(f), float(s)] for f, s in self.history],
+            "forward_passes": self.forward_passes,
+            "evaluation_forward_passes": self.evaluation_forward_passes,
+            "batches": self.batches,
+            "cache_hits": self.cache_hits,
+            "iterations": self.iterations,
+            "seconds": self.seconds,
+            "stopped": self.stopped,
+            "info": json_values(self.info),
+        }
 
 
 class _Stop(Exception):
@@ -94,8 +108,15 @@ class Run:
     resolved at solve time (e.g. SA's ``T0`` when it was None), shown in ``Result.params``.
     """
 
-    def __init__(self, problem: TraceProblem, budget: Budget, rng: np.random.Generator, progress: bool,
-                 total: int | None, desc: str):
+    def __init__(
+        self,
+        problem: TraceProblem,
+        budget: Budget,
+        rng: np.random.Generator,
+        progress: bool,
+        total: int | None,
+        desc: str,
+    ):
         self.problem = problem
         self.budget = budget
         self.rng = rng
@@ -118,8 +139,14 @@ class Run:
         # budget it counts passes against it; otherwise it counts the solver's iterations against
         # ``total`` and shows the passes in its postfix.
         self.pass_bar = budget.forward_passes is not None
-        self.bar = tqdm(total=budget.forward_passes if self.pass_bar else total, desc=desc, disable=not progress,
-                        leave=False, dynamic_ncols=True, unit="pass" if self.pass_bar else "it")
+        self.bar = tqdm(
+            total=budget.forward_passes if self.pass_bar else total,
+            desc=desc,
+            disable=not progress,
+            leave=False,
+            dynamic_ncols=True,
+            unit="pass" if self.pass_bar else "it",
+        )
         self._attached = progress
         if progress:  # an oracle without the hook (a duck-typed one) just gets no pass updates
             self._saved_on_passes = getattr(self.oracle, "on_passes", None)
@@ -222,8 +249,9 @@ class Solver:
         """Refuse, before any model call, a problem of ``t`` features this solver cannot take (a ValueError
         saying what to use instead); a data-set run calls it once for all inputs. Default: any t."""
 
-    def solve(self, problem: TraceProblem, budget=None, seed: int | None = 0, progress: bool = False,
-              curves: bool = True) -> Result:
+    def solve(
+        self, problem: TraceProblem, budget=None, seed: int | None = 0, progress: bool = False, curves: bool = True
+    ) -> Result:
         """Search for the best trajectory of ``problem`` within ``budget``.
 
         budget: forward passes (int), a dict/``Budget`` with forward_passes, seconds, iterations, or
@@ -264,13 +292,25 @@ class Solver:
         if not run.best_known:
             run.best_score = problem.score(run.best_sigma)
         result_curves = problem.curves(run.best_sigma) if curves else None
-        return Result(trajectory=run.best_sigma, score=run.best_score, objective=problem.objective,
-                      value=problem.to_paper_units(run.best_score), curves=result_curves,
-                      history=run.history, forward_passes=search_passes,
-                      evaluation_forward_passes=oracle.forward_passes - run.start_passes - search_passes,
-                      batches=batches, cache_hits=hits, iterations=run.iterations, seconds=seconds,
-                      stopped=stopped, solver=self.name, params={**self.get_params(), **run.resolved}, seed=seed,
-                      info=dict(run.info))
+        return Result(
+            trajectory=run.best_sigma,
+            score=run.best_score,
+            objective=problem.objective,
+            value=problem.to_paper_units(run.best_score),
+            curves=result_curves,
+            history=run.history,
+            forward_passes=search_passes,
+            evaluation_forward_passes=oracle.forward_passes - run.start_passes - search_passes,
+            batches=batches,
+            cache_hits=hits,
+            iterations=run.iterations,
+            seconds=seconds,
+            stopped=stopped,
+            solver=self.name,
+            params={**self.get_params(), **run.resolved},
+            seed=seed,
+            info=dict(run.info),
+        )
 
     def _search(self, problem: TraceProblem, run: Run) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

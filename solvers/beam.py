@@ -1,12 +1,13 @@
 """Beam search over the subset lattice (greedy is width 1): one oracle batch per level."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_int
 
-from .base import Solver, _Stop, register
 from ._common import POLISH_SHARE, Polishing, check_polish, passes_left
+from .base import Solver, _Stop, register
 from .greedy import _complete
 
 
@@ -37,8 +38,13 @@ class BeamSearch(Polishing, Solver):
     the best state's children fit.
     """
 
-    def __init__(self, width: int = 16, direction: str = "lerf", polish_window: int | None = None,
-                 polish_share: float = POLISH_SHARE):
+    def __init__(
+        self,
+        width: int = 16,
+        direction: str = "lerf",
+        polish_window: int | None = None,
+        polish_share: float = POLISH_SHARE,
+    ):
         self.width = check_positive_int("width", width)
         self.direction = check_choice("direction", direction, ("lerf", "morf"))
         self.polish_window, self.polish_share = check_polish(polish_window, polish_share)
@@ -67,8 +73,9 @@ class BeamSearch(Polishing, Solver):
             if keys is None:  # exact keys for any t: bytes of the packed mask
                 keys = np.array([row.tobytes() for row in np.packbits(child, axis=1)])
             uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-            fit = _parents_that_fit(problem, child[first], parent[first], len(masks), per_set,
-                                    passes_left(problem.oracle))
+            fit = _parents_that_fit(
+                problem, child[first], parent[first], len(masks), per_set, passes_left(problem.oracle)
+            )
             if fit < len(masks):  # the budget ends inside this level: the best parents' children only (narrower)
                 sel = parent < fit
                 parent, feat, child, keys = parent[sel], feat[sel], child[sel], keys[sel]
@@ -83,11 +90,14 @@ class BeamSearch(Polishing, Solver):
             # keep the top `width` sets by score, ties to the lower set key
             set_idx = inverse.reshape(-1)[best_per_set]
             rank = np.lexsort((set_idx, -cand[best_per_set]))
-            keep = best_per_set[rank[:self.width]]
+            keep = best_per_set[rank[: self.width]]
             masks = child[keep]
             new_feat = feat[keep][:, None]
-            orders = np.concatenate([orders[parent[keep]], new_feat], axis=1) if lerf else \
-                np.concatenate([new_feat, orders[parent[keep]]], axis=1)
+            orders = (
+                np.concatenate([orders[parent[keep]], new_feat], axis=1)
+                if lerf
+                else np.concatenate([new_feat, orders[parent[keep]]], axis=1)
+            )
             partial = cand[keep]
             # a stop now keeps the best state, the rest ranked by its parent's other children (a look-ahead)
             sib = parent == parent[keep[0]]
@@ -106,8 +116,9 @@ class BeamSearch(Polishing, Solver):
         return np.concatenate([placed, rest] if lerf else [rest, placed]).astype(np.int64)
 
 
-def _parents_that_fit(problem, sets: np.ndarray, first_parent: np.ndarray, n_parents: int, per_set: int,
-                      left: float) -> int:
+def _parents_that_fit(
+    problem, sets: np.ndarray, first_parent: np.ndarray, n_parents: int, per_set: int, left: float
+) -> int:
     """How many of the level's parents (best first) can have all their new children ``sets`` scored with ``left``
     passes; each distinct child counts for the parent that reaches it first. All when ``per_set`` passes a
     child surely fit; else by the passes each would really make (``TraceProblem.new_passes``). At least 1: the

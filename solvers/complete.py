@@ -5,15 +5,16 @@ Tables are float64 arrays of length ``2^t`` indexed by bitmask: bit i set = feat
 ``table[S] = D(S)`` and ``table[full ^ S] = table[::-1][S]`` (``full ^ S = 2^t - 1 - S``).
 Objectives follow DESIGN.md section 2 (every score is a maximised chain sum ``sum_k c(P_k)``).
 """
+
 from __future__ import annotations
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int, check_trajectory
 from trace_opt.core.kernels import prefix_bitmasks
-from trace_opt.core.problem import TraceProblem
 from trace_opt.core.objective import OBJECTIVES
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int, check_trajectory
 
 from . import kernels
 
@@ -50,18 +51,28 @@ def size_description(t: int, cached: bool = True) -> str:
 
 def _check_size(t: int, max_t: int, max_memory_gb: float, cached: bool) -> None:
     if t > max_t:
-        raise ValueError(f"complete search over t={t} features needs 2^{t} = {1 << t:,} forward passes, above "
-                         f"the limit max_t={max_t}; use a heuristic solver (e.g. 'window-dp', 'tabu', 'sa' or "
-                         f"'beam') or raise max_t")
-    need = memory_estimate(t, cached) / 2 ** 30
+        raise ValueError(
+            f"complete search over t={t} features needs 2^{t} = {1 << t:,} forward passes, above "
+            f"the limit max_t={max_t}; use a heuristic solver (e.g. 'window-dp', 'tabu', 'sa' or "
+            f"'beam') or raise max_t"
+        )
+    need = memory_estimate(t, cached) / 2**30
     if need > max_memory_gb:
-        raise ValueError(f"complete search over t={t} features needs about {need:.1f} GiB of memory, above the "
-                         f"limit max_memory_gb={max_memory_gb:g}; use a heuristic solver (e.g. 'window-dp', "
-                         f"'tabu', 'sa' or 'beam') or raise max_memory_gb")
+        raise ValueError(
+            f"complete search over t={t} features needs about {need:.1f} GiB of memory, above the "
+            f"limit max_memory_gb={max_memory_gb:g}; use a heuristic solver (e.g. 'window-dp', "
+            f"'tabu', 'sa' or 'beam') or raise max_memory_gb"
+        )
 
 
-def complete_table(problem: TraceProblem, progress: bool = False, chunk: int = 1 << 14, max_t: int = MAX_T,
-                   max_memory_gb: float = MAX_MEMORY_GB, on_chunk=None) -> np.ndarray:
+def complete_table(
+    problem: TraceProblem,
+    progress: bool = False,
+    chunk: int = 1 << 14,
+    max_t: int = MAX_T,
+    max_memory_gb: float = MAX_MEMORY_GB,
+    on_chunk=None,
+) -> np.ndarray:
     """``D(S)`` for all 2^t sets S, indexed by bitmask (bit i = feature i deleted).
 
     Evaluated through ``problem.oracle.evaluate_keys`` in chunks of ``chunk`` sets (cached sets are free;
@@ -219,11 +230,22 @@ def cs_bounds(table, objective: str) -> dict:
     iou = {"le": avg_iou(smax, t), "mo": avg_iou(smin, t), "le-mo": avg_iou(lmset, t)}
     cs_le, cs_mo = float(dmax.sum()), float(dmin.sum())
     bound = float(cmax.sum())
-    return {"objective": objective, "t": t, "cs_le": cs_le, "cs_mo": cs_mo, "cs_le_minus_cs_mo": cs_le - cs_mo,
-            "bound": bound, "bound_paper": -bound if objective == "mo" else bound,
-            "level_bound": cmax, "level_sets": smin if objective == "mo" else cset,
-            "avg_iou": iou[objective], "avg_iou_le": iou["le"], "avg_iou_mo": iou["mo"],
-            "avg_iou_le_mo": iou["le-mo"], "random_mean": float(cmean.sum())}
+    return {
+        "objective": objective,
+        "t": t,
+        "cs_le": cs_le,
+        "cs_mo": cs_mo,
+        "cs_le_minus_cs_mo": cs_le - cs_mo,
+        "bound": bound,
+        "bound_paper": -bound if objective == "mo" else bound,
+        "level_bound": cmax,
+        "level_sets": smin if objective == "mo" else cset,
+        "avg_iou": iou[objective],
+        "avg_iou_le": iou["le"],
+        "avg_iou_mo": iou["mo"],
+        "avg_iou_le_mo": iou["le-mo"],
+        "random_mean": float(cmean.sum()),
+    }
 
 
 def is_optimal(score: float, optimum: float, rtol: float = RTOL) -> bool:
@@ -258,8 +280,7 @@ def gap_report(problem_or_table, trajectory, objective: str | None = None, progr
     else:
         table = problem_or_table
         if objective is None:
-            raise ValueError("objective is required when a table is given; expected one of "
-                             f"{sorted(OBJECTIVES)}")
+            raise ValueError(f"objective is required when a table is given; expected one of {sorted(OBJECTIVES)}")
     d, t = _check_table(table)
     sigma = check_trajectory(trajectory, t, "trajectory")
     bounds = cs_bounds(d, objective)
@@ -269,13 +290,26 @@ def gap_report(problem_or_table, trajectory, objective: str | None = None, progr
     auc_le = float(d[keys].sum())
     auc_mo = float(d[(1 << t) - 1 - keys].sum())  # MoRF deletion: D(all \ P_k) over k, in any order
     cs_lm = bounds["cs_le_minus_cs_mo"]
-    return {"objective": objective, "t": t, "score": score, "optimum": opt, "optimal_trajectory": opt_sigma,
-            "bound": bounds["bound"], "random_mean": bounds["random_mean"], "gap": opt - score,
-            "normalised_gap": normalised_gap(opt, score, bounds["random_mean"]),
-            "ratio_to_optimum": score / opt if opt != 0 else float("nan"),
-            "ratio_to_bound": score / bounds["bound"] if bounds["bound"] != 0 else float("nan"),
-            "auc_le": auc_le, "auc_mo": auc_mo, "le_mo": auc_le - auc_mo,
-            "cs_le": bounds["cs_le"], "cs_mo": bounds["cs_mo"],
-            "ratio_trace_cs": (auc_le - auc_mo) / cs_lm if cs_lm != 0 else float("nan"),
-            "avg_iou": bounds["avg_iou"], "avg_iou_le": bounds["avg_iou_le"], "avg_iou_mo": bounds["avg_iou_mo"],
-            "avg_iou_le_mo": bounds["avg_iou_le_mo"]}
+    return {
+        "objective": objective,
+        "t": t,
+        "score": score,
+        "optimum": opt,
+        "optimal_trajectory": opt_sigma,
+        "bound": bounds["bound"],
+        "random_mean": bounds["random_mean"],
+        "gap": opt - score,
+        "normalised_gap": normalised_gap(opt, score, bounds["random_mean"]),
+        "ratio_to_optimum": score / opt if opt != 0 else float("nan"),
+        "ratio_to_bound": score / bounds["bound"] if bounds["bound"] != 0 else float("nan"),
+        "auc_le": auc_le,
+        "auc_mo": auc_mo,
+        "le_mo": auc_le - auc_mo,
+        "cs_le": bounds["cs_le"],
+        "cs_mo": bounds["cs_mo"],
+        "ratio_trace_cs": (auc_le - auc_mo) / cs_lm if cs_lm != 0 else float("nan"),
+        "avg_iou": bounds["avg_iou"],
+        "avg_iou_le": bounds["avg_iou_le"],
+        "avg_iou_mo": bounds["avg_iou_mo"],
+        "avg_iou_le_mo": bounds["avg_iou_le_mo"],
+    }

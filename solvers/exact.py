@@ -1,4 +1,5 @@
 """The exact solver: complete search (2^t sets) then DP over the subset lattice (solvers.complete)."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,8 +9,16 @@ import numpy as np
 from trace_opt.core.validation import check_positive_float, check_positive_int
 
 from .base import Solver, register
-from .complete import (MAX_MEMORY_GB, MAX_T, _check_size, complete_table, exact_optimum, memory_estimate,
-                       optimal_trajectory_count, size_description)
+from .complete import (
+    MAX_MEMORY_GB,
+    MAX_T,
+    _check_size,
+    complete_table,
+    exact_optimum,
+    memory_estimate,
+    optimal_trajectory_count,
+    size_description,
+)
 
 
 @register("exact")
@@ -34,8 +43,9 @@ class Exact(Solver):
     and, with ``progress=True``, shown in the progress bar's description.
     """
 
-    def __init__(self, max_t: int = MAX_T, max_memory_gb: float = MAX_MEMORY_GB, chunk: int = 1 << 14,
-                 count_ties: bool = True):
+    def __init__(
+        self, max_t: int = MAX_T, max_memory_gb: float = MAX_MEMORY_GB, chunk: int = 1 << 14, count_ties: bool = True
+    ):
         if not isinstance(count_ties, (bool, np.bool_)):
             raise ValueError(f"count_ties must be True or False; got {count_ties!r}")
         self.count_ties = bool(count_ties)
@@ -48,24 +58,35 @@ class Exact(Solver):
 
     def check_size(self, t: int) -> None:
         if t > 63:
-            raise ValueError(f"complete search needs t <= 63 (uint64 keys); got t={t}; use a heuristic solver "
-                             "(e.g. 'window-dp', 'tabu', 'sa' or 'beam')")
+            raise ValueError(
+                f"complete search needs t <= 63 (uint64 keys); got t={t}; use a heuristic solver "
+                "(e.g. 'window-dp', 'tabu', 'sa' or 'beam')"
+            )
         _check_size(t, self.max_t, self.max_memory_gb, cached=True)
 
     def _search(self, problem, run):
         t = problem.t
         limit = run.budget.forward_passes
         if t <= 63 and limit is not None and limit < (1 << t) - problem.oracle.forward_passes:
-            warnings.warn(f"exact: the budget of {limit:,} forward passes is below the 2^{t} = {1 << t:,} sets "
-                          "the complete search evaluates; it will stop before it has any trajectory and return the "
-                          "identity order 0..t-1 (stopped='budget'); raise the budget to 2^t or use a heuristic "
-                          "solver", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"exact: the budget of {limit:,} forward passes is below the 2^{t} = {1 << t:,} sets "
+                "the complete search evaluates; it will stop before it has any trajectory and return the "
+                "identity order 0..t-1 (stopped='budget'); raise the budget to 2^t or use a heuristic "
+                "solver",
+                UserWarning,
+                stacklevel=3,
+            )
         if t <= 63:
             cached = problem.oracle.use_cache
             run.info.update(sets=1 << t, memory_estimate_bytes=memory_estimate(t, cached))
             run.bar.set_description(f"{self.name}: {size_description(t, cached)}")
-        table = complete_table(problem, chunk=self.chunk, max_t=self.max_t, max_memory_gb=self.max_memory_gb,
-                               on_chunk=lambda done: run.tick())
+        table = complete_table(
+            problem,
+            chunk=self.chunk,
+            max_t=self.max_t,
+            max_memory_gb=self.max_memory_gb,
+            on_chunk=lambda done: run.tick(),
+        )
         sigma, score = exact_optimum(table, problem.objective)
         if self.count_ties:
             run.info.update(optimal_trajectory_count(table, problem.objective))

@@ -1,16 +1,25 @@
 """A genetic algorithm on permutations: tournament selection, OX/PMX crossover, swap/inversion
 mutation, elitism, an optional memetic window step; each generation's children are scored in one
 oracle batch (``problem.scores``)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
+from ._common import (
+    POLISH_SHARE,
+    Polishing,
+    check_polish,
+    check_window_option,
+    greedy_cost,
+    passes_left,
+    single_feature_order,
+    window_descent,
+)
 from .base import Solver, _Stop, register
 from .greedy import greedy_order
-from ._common import (POLISH_SHARE, Polishing, check_polish, check_window_option, greedy_cost, passes_left,
-                      single_feature_order, window_descent)
 
 SEED_NAMES = ("greedy", "greedy-morf")
 #: window of the memetic step when ``memetic_window="auto"`` (clamped to t)
@@ -90,10 +99,21 @@ class GeneticAlgorithm(Polishing, Solver):
     so it ends within one trajectory's cost of the budget.
     """
 
-    def __init__(self, population: int = 32, generations: int = 200, tournament: int = 3, crossover: str = "both",
-                 crossover_rate: float = 0.9, mutation: str = "both", mutation_rate: float = 0.5, elitism: int = 2,
-                 seeds=("greedy", "greedy-morf"), polish_window: int | None = None,
-                 memetic_window="auto", polish_share: float = POLISH_SHARE):
+    def __init__(
+        self,
+        population: int = 32,
+        generations: int = 200,
+        tournament: int = 3,
+        crossover: str = "both",
+        crossover_rate: float = 0.9,
+        mutation: str = "both",
+        mutation_rate: float = 0.5,
+        elitism: int = 2,
+        seeds=("greedy", "greedy-morf"),
+        polish_window: int | None = None,
+        memetic_window="auto",
+        polish_share: float = POLISH_SHARE,
+    ):
         self.population = check_positive_int("population", population, minimum=2)
         self.generations = check_positive_int("generations", generations)
         self.tournament = check_positive_int("tournament", tournament)
@@ -131,7 +151,7 @@ class GeneticAlgorithm(Polishing, Solver):
         if kind == "swap":
             child[i], child[j] = child[j], child[i]
         else:
-            child[i:j + 1] = child[i:j + 1][::-1]
+            child[i : j + 1] = child[i : j + 1][::-1]
         return child
 
     def _select(self, scores: np.ndarray, rng: np.random.Generator) -> int:
@@ -148,7 +168,7 @@ class GeneticAlgorithm(Polishing, Solver):
         per = (problem.t + 1) * (2 if problem.objective == "le-mo" else 1)
         if np.isfinite(left) and len(rows) * per > left:
             cost = np.cumsum(problem.new_passes_of_scores(rows))  # an upper bound: repeats across rows count twice
-            rows = rows[:max(1, int(np.searchsorted(cost, left, side="right")))]
+            rows = rows[: max(1, int(np.searchsorted(cost, left, side="right")))]
         return problem.scores(rows)
 
     def _memetic_window(self, t: int):
@@ -193,7 +213,7 @@ class GeneticAlgorithm(Polishing, Solver):
         for _ in range(self.generations):
             run.tick()
             order = np.argsort(-scores, kind="stable")
-            elite = pop_arr[order[:self.elitism]]
+            elite = pop_arr[order[: self.elitism]]
             seen = {p.tobytes() for p in elite}
             children = []
             while len(children) < self.population - self.elitism:
@@ -224,7 +244,7 @@ class GeneticAlgorithm(Polishing, Solver):
                 run.info["last_generation_children"] = fit
                 raise _Stop("budget")
             pop_arr = np.concatenate([elite, children])
-            scores = np.concatenate([scores[order[:self.elitism]], child_scores])
+            scores = np.concatenate([scores[order[: self.elitism]], child_scores])
             b = int(np.argmax(child_scores))
             if child_scores[b] > run.best_score:
                 run.report(children[b], float(child_scores[b]))

@@ -1,16 +1,18 @@
 """Greedy construction of a trajectory, one oracle batch per step."""
+
 from __future__ import annotations
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.problem import TraceProblem
+from trace_opt.core.validation import check_choice, check_positive_int
 
 from .base import Run, Solver, register
 
 
-def greedy_order(problem: TraceProblem, direction: str = "lerf", run: Run | None = None,
-                 count_iterations: bool = True) -> np.ndarray:
+def greedy_order(
+    problem: TraceProblem, direction: str = "lerf", run: Run | None = None, count_iterations: bool = True
+) -> np.ndarray:
     """Greedy trajectory for ``problem``'s objective.
 
     ``lerf`` builds sigma from the least important end: at step k it appends the feature i that
@@ -103,8 +105,9 @@ def lazy_greedy_cost(t: int, objective, candidates: int = LAZY_CANDIDATES, stale
     return 2 * sets if objective == "le-mo" else sets
 
 
-def lazy_greedy_order(problem: TraceProblem, candidates: int = LAZY_CANDIDATES, stale: int = LAZY_STALE,
-                      run: Run | None = None) -> np.ndarray:
+def lazy_greedy_order(
+    problem: TraceProblem, candidates: int = LAZY_CANDIDATES, stale: int = LAZY_STALE, run: Run | None = None
+) -> np.ndarray:
     """Greedy LeRF construction on the objective (as ``greedy_order(problem, "lerf")``) that scores only a few
     features at each step after the first.
 
@@ -167,9 +170,9 @@ def rebuild_tail(problem: TraceProblem, sigma, length: int) -> tuple[np.ndarray,
     sigma = np.asarray(sigma, dtype=np.int64)
     t = problem.t
     length = min(check_positive_int("length", length, minimum=2), t)
-    tail = sigma[t - length:]
+    tail = sigma[t - length :]
     kept = np.ones(t, dtype=bool)  # the remaining set R (True: not deleted)
-    kept[sigma[:t - length]] = False
+    kept[sigma[: t - length]] = False
     kept_tail = np.ones(length, dtype=bool)
     placed: list[int] = []
     for _ in range(length - 1):
@@ -182,6 +185,6 @@ def rebuild_tail(problem: TraceProblem, sigma, length: int) -> tuple[np.ndarray,
         placed.append(choice)
         kept[choice] = False
         kept_tail[np.flatnonzero(tail == choice)[0]] = False
-    rebuilt = np.concatenate([sigma[:t - length], tail[kept_tail], np.array(placed[::-1], dtype=np.int64)])
+    rebuilt = np.concatenate([sigma[: t - length], tail[kept_tail], np.array(placed[::-1], dtype=np.int64)])
     old, new = problem.score(sigma), problem.score(rebuilt)
     return (rebuilt, new) if new > old else (sigma, old)

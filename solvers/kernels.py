@@ -3,6 +3,7 @@
 Sets are integer bitmasks: bit i set means feature (or window element) i is in the set. Arrays of
 length ``2^t`` are indexed by bitmask. Kernels are pure functions of arrays (no numba types leak out).
 """
+
 from __future__ import annotations
 
 import numpy as np

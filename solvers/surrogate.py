@@ -29,6 +29,7 @@ solver's own record of seen sets means no set is requested twice, even from an o
 References: Baptista & Poloczek 2018 (BOCS), Oh et al. 2019 (COMBO), Lundberg & Lee 2017 (KernelSHAP),
 surrogate-assisted local search.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -74,8 +75,9 @@ class _Known:
     def lookup(self, masks: np.ndarray) -> np.ndarray:
         """Known values of the rows of ``masks``, NaN where unknown."""
         get = self.index.get
-        return np.array([self.values[i] if (i := get(k)) is not None else np.nan for k in self.keys(masks)],
-                        dtype=np.float64)
+        return np.array(
+            [self.values[i] if (i := get(k)) is not None else np.nan for k in self.keys(masks)], dtype=np.float64
+        )
 
     def unknown(self, masks: np.ndarray) -> np.ndarray:
         """Rows of ``masks`` (first occurrence of each set) whose value is not known."""
@@ -126,7 +128,7 @@ class _Model:
         resid = y - X @ self.coef
         self.r2 = 1.0 - float(resid @ resid) / max(float(((y - y.mean()) ** 2).sum()), 1e-300)
         self.resid = resid
-        self.rmse = float(np.sqrt(np.mean(resid ** 2))) if len(resid) else 0.0
+        self.rmse = float(np.sqrt(np.mean(resid**2))) if len(resid) else 0.0
         return self
 
     def predict(self, masks: np.ndarray) -> np.ndarray:
@@ -135,7 +137,7 @@ class _Model:
     @property
     def weights(self) -> np.ndarray:
         """The additive part w (D's change when feature i is deleted)."""
-        return self.coef[1:1 + self.t]
+        return self.coef[1 : 1 + self.t]
 
 
 #: entries of the interaction score computed at once by ``_select_pairs`` (memory O(this), not t x t)
@@ -207,9 +209,20 @@ class SurrogateSearch(Solver):
         evaluation).
     """
 
-    def __init__(self, samples="auto", sample_share: float = 0.2, interactions="auto", ridge: float = 1e-3,
-                 optimism: float = 1.0, window: int = 6, kicks: int = 200, kick_moves: int = 3,
-                 refit: float = 0.02, singles: bool = False, window_optimism: float = 0.0):
+    def __init__(
+        self,
+        samples="auto",
+        sample_share: float = 0.2,
+        interactions="auto",
+        ridge: float = 1e-3,
+        optimism: float = 1.0,
+        window: int = 6,
+        kicks: int = 200,
+        kick_moves: int = 3,
+        refit: float = 0.02,
+        singles: bool = False,
+        window_optimism: float = 0.0,
+    ):
         self.window_optimism = check_positive_float("window_optimism", window_optimism, allow_zero=True)
         self.singles = bool(singles)
         if samples != "auto":
@@ -239,7 +252,7 @@ class SurrogateSearch(Solver):
         if not complete:
             if all_or_nothing or left <= 0:
                 return False
-            rows = rows[:int(left)]
+            rows = rows[: int(left)]
         vals = self._oracle.evaluate(masks[rows])
         self._known.add(masks[rows], vals)
         return complete
@@ -304,13 +317,14 @@ class SurrogateSearch(Solver):
             while True:
                 c = self._hybrid_c(masks)
                 best = int(np.argmax(c))
-                req = obj.request_masks(masks[best:best + 1])
+                req = obj.request_masks(masks[best : best + 1])
                 unknown = len(self._known.unknown(req))
                 if not unknown:
                     break
                 if unknown + per * (t - 2 - step) > remaining_passes(self._oracle):
-                    run.info["start"] = (f"lazy greedy on the objective for {step} steps, completed by the "
-                                         "model's values (the budget)")
+                    run.info["start"] = (
+                        f"lazy greedy on the objective for {step} steps, completed by the model's values (the budget)"
+                    )
                     c = self._hybrid_c(masks, optimistic=False)
                     rest = remaining[np.lexsort((remaining, -c))]
                     return np.array(placed + rest.tolist(), dtype=np.int64)
@@ -328,7 +342,7 @@ class SurrogateSearch(Solver):
         least as good as the current one). Returns True if the incumbent improved."""
         sigma, problem = self._sigma, self._problem
         t = problem.t
-        win = sigma[a:a + w]
+        win = sigma[a : a + w]
         n = 1 << w
         masks = np.zeros((n, t), dtype=bool)
         masks[:, sigma[:a]] = True
@@ -346,13 +360,13 @@ class SurrogateSearch(Solver):
                 return False
             self._fit(t)
         new = sigma.copy()
-        new[a:a + w] = win[order]
+        new[a : a + w] = win[order]
         c = self._c_known(masks[keys])
-        delta = float(c.sum() - self._chain[a + 1:a + w].sum())
+        delta = float(c.sum() - self._chain[a + 1 : a + w].sum())
         if delta > 1e-12 * (1.0 + abs(self._score)):
             self._sigma = new
             self._chain = self._chain.copy()
-            self._chain[a + 1:a + w] = c
+            self._chain[a + 1 : a + w] = c
             self._score = float(self._chain.sum())
             run.report(new, self._score)
             return True

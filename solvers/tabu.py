@@ -1,4 +1,5 @@
 """Tabu search over trajectories (Glover 1986) with batched, incremental move evaluation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,8 @@ from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbou
 from trace_opt.core.budget import BudgetExhausted
 from trace_opt.core.validation import check_positive_int
 
-from ._moves import move_deltas_in_pieces
 from ._common import POLISH_SHARE, Polishing, check_init, check_polish, initial_trajectory
+from ._moves import move_deltas_in_pieces
 from .base import Solver, register
 
 #: proposals drawn per wanted move, at most, when sampling distinct moves by rejection
@@ -68,8 +69,9 @@ class TabuSearch(Polishing, Solver):
         polishing gets the rest (``solvers._common.Polishing``). When polishing converges with forward passes
         left, the tabu search goes on where it stopped, again with a share kept for polishing, until a
         round spends nothing (``stopped`` is then "budget": less than one move's cost is left).
-        ``"auto"`` (default): ``min(6, t)``; None: no polishing. (At t = 49, sampled transpositions cost ~1,500 passes per iteration and
-        the plain tabu loop did not improve on its greedy start within 100,000 passes; polishing did.)
+        ``"auto"`` (default): ``min(6, t)``; None: no polishing. (At t = 49, sampled transpositions cost
+        ~1,500 passes per iteration and the plain tabu loop did not improve on its greedy start within
+        100,000 passes; polishing did.)
     polish_share : share of each limit (forward passes, seconds, iterations) kept for polishing.
 
     Large t: nothing of size t^2 is built (sampled moves are drawn by index, the tabu list is a dict of
@@ -81,9 +83,18 @@ class TabuSearch(Polishing, Solver):
     tabu and none aspires, the one whose tabu status expires first is taken. Ties go to the first move.
     """
 
-    def __init__(self, iterations: int = 1000, candidates: int = 64, tenure: int | None = None,
-                 neighbourhood="complete", init="greedy", stagnation: int | None = 50, restart_moves: int = 3,
-                 polish_window="auto", polish_share: float = POLISH_SHARE):
+    def __init__(
+        self,
+        iterations: int = 1000,
+        candidates: int = 64,
+        tenure: int | None = None,
+        neighbourhood="complete",
+        init="greedy",
+        stagnation: int | None = 50,
+        restart_moves: int = 3,
+        polish_window="auto",
+        polish_share: float = POLISH_SHARE,
+    ):
         self.iterations = check_positive_int("iterations", iterations)
         self.candidates = check_positive_int("candidates", candidates)
         self.tenure = check_positive_int("tenure", tenure, minimum=0, allow_none=True)
@@ -165,8 +176,7 @@ class _TabuState:
             it = self.it + 1
             sigma, chain = self.sigma, self.chain
             cand, lo, hi = solver._moves(nb, sigma, rng, self.enumerate_all)
-            deltas, segments, cand, lo, hi = self._fit(solver, problem, sigma, chain, cand, lo, hi,
-                                                       self.resumed)
+            deltas, segments, cand, lo, hi = self._fit(solver, problem, sigma, chain, cand, lo, hi, self.resumed)
             self.it = it
             fa, fb = sigma[lo], sigma[hi]
             expiry = self.tabu.expiry(fa, fb)
@@ -177,10 +187,10 @@ class _TabuState:
                 m = int(np.flatnonzero(admissible)[np.argmax(deltas[admissible])])
             else:
                 m = int(np.argmin(expiry))
-            l, h = int(lo[m]), int(hi[m])
-            a, b = int(sigma[l]), int(sigma[h])
+            low, h = int(lo[m]), int(hi[m])
+            a, b = int(sigma[low]), int(sigma[h])
             self.sigma = cand[m]
-            chain[l + 1:h + 1] = segments[m]
+            chain[low + 1 : h + 1] = segments[m]
             self.score += float(deltas[m])
             if tenure > 0:
                 self.tabu.forbid(a, b, it + tenure)

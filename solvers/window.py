@@ -1,5 +1,6 @@
 """``window-dp``: iterated local search with exact window moves (``_common.window_descent``: optimally
 reorder w consecutive positions with everything else fixed, by DP over the window's 2^w subsets)."""
+
 from __future__ import annotations
 
 from neighbourhoods import check_neighbourhood_spec, get_neighbourhood
@@ -8,6 +9,7 @@ from trace_opt.core.validation import check_positive_int
 from ._common import DEFAULT_WINDOW, check_init, check_window_option, initial_trajectory, window_descent
 from .base import Solver, register
 from .greedy import rebuild_tail
+
 
 @register("window-dp")
 class WindowDP(Solver):
@@ -29,8 +31,16 @@ class WindowDP(Solver):
         descent. None: no rebuild.
     """
 
-    def __init__(self, window: int | None = None, stride: int | None = None, init="greedy", kicks: int = 50,
-                 kick_moves: int = 3, neighbourhood="complete", tail: int | None = None):
+    def __init__(
+        self,
+        window: int | None = None,
+        stride: int | None = None,
+        init="greedy",
+        kicks: int = 50,
+        kick_moves: int = 3,
+        neighbourhood="complete",
+        tail: int | None = None,
+    ):
         self.window = check_window_option("window", window)
         self.stride = check_positive_int("stride", stride, allow_none=True)
         self.init = check_init(init)
@@ -69,7 +79,22 @@ class IteratedLocalSearch(WindowDP):
     a budget only cuts it. The default of the explain command.
     """
 
-    def __init__(self, window: int | None = 5, stride: int | None = None, init="lazy-greedy", kicks: int = 50,
-                 kick_moves: int = 3, neighbourhood="complete", tail: int | None = 16):
-        super().__init__(window=window, stride=stride, init=init, kicks=kicks, kick_moves=kick_moves,
-                         neighbourhood=neighbourhood, tail=tail)
+    def __init__(
+        self,
+        window: int | None = 5,
+        stride: int | None = None,
+        init="lazy-greedy",
+        kicks: int = 50,
+        kick_moves: int = 3,
+        neighbourhood="complete",
+        tail: int | None = 16,
+    ):
+        super().__init__(
+            window=window,
+            stride=stride,
+            init=init,
+            kicks=kicks,
+            kick_moves=kick_moves,
+            neighbourhood=neighbourhood,
+            tail=tail,
+        )

@@ -1,4 +1,5 @@
 """Shared fixtures (keep small)."""
+
 import pytest
 import torch
 

@@ -3,6 +3,7 @@
 Identity claims (table vs live calls, pool vs in-process, incremental vs full evaluation) are proven on
 these; real CNNs are compared with a tolerance (their kernels round differently per batch size and CPU).
 """
+
 import torch
 
 

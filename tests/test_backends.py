@@ -1,6 +1,7 @@
 """How a torch model's passes run (issue 28, point 3): channels_last for images of several channels, the
 ONNX Runtime backend (exported once, checked against torch, refused where it cannot run), and progress bars
 that move with forward passes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,13 @@ from trace_opt.models.backends import OnnxRuntimeModule, with_backend
 
 def small_cnn(channels=3, seed=0):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Conv2d(channels, 4, 3, padding=1), torch.nn.ReLU(),
-                               torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(16, 5)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(channels, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 5),
+    ).eval()
 
 
 class FlattenByView(torch.nn.Module):
@@ -60,8 +66,10 @@ onnx = pytest.importorskip("onnxruntime")
 def test_onnxruntime_backend_agrees_with_torch_and_counts_the_same_passes():
     model = small_cnn()
     x = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(2))
-    runs = {b: trace_opt.explain(model, x, features=2, solver="greedy", backend=b, batch_size=4) for b in
-            ("torch", "onnxruntime")}
+    runs = {
+        b: trace_opt.explain(model, x, features=2, solver="greedy", backend=b, batch_size=4)
+        for b in ("torch", "onnxruntime")
+    }
     a, b = runs["torch"], runs["onnxruntime"]
     assert a.counters["forward_passes"] == b.counters["forward_passes"]
     assert a.value == pytest.approx(b.value, rel=1e-4, abs=1e-5)
@@ -123,7 +131,7 @@ def test_progress_bar_counts_forward_passes_against_the_budget(name, monkeypatch
     oracle = trace_opt.SetFunctionOracle(lambda m: (~m).astype(float) @ w + 0.3 * np.sin((~m).astype(float) @ w), 12)
     problem = TraceProblem(oracle, "le-mo")
     res = get_solver(name).solve(problem, budget=300, seed=0, progress=True, curves=False)
-    (n, total, unit), = [bar.seen for bar in bars]
+    ((n, total, unit),) = [bar.seen for bar in bars]
     assert (total, unit) == (300, "pass")
     assert n == res.forward_passes > 0  # the bar moved with every pass the search made
     assert oracle.on_passes is None  # detached when the solve ends

@@ -1,12 +1,25 @@
 """BAM's building blocks (seed 004) on analytic cases: the saliency map and region attribution, the IDR / IIR
 indicators, the data construction, the functionally null delta, TRACE's scores on an additive model and the
 MCS / IDR / IIR summaries on attributions whose answers are known."""
+
 import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.bam import (GRAY, SCENES, build_bam, scene_bank, idr_indicator, iir_indicator, make_delta, method_scores,
-                                       object_region, region_attribution, saliency_map, summarise_bam)
+from trace_opt.attribution.bam import (
+    GRAY,
+    SCENES,
+    build_bam,
+    idr_indicator,
+    iir_indicator,
+    make_delta,
+    method_scores,
+    object_region,
+    region_attribution,
+    saliency_map,
+    scene_bank,
+    summarise_bam,
+)
 from trace_opt.core.features import grid_features
 
 
@@ -54,11 +67,13 @@ def test_build_bam_pastes_the_digit_in_its_region_only():
     for i in range(12):
         r, c = d["pos"][i]
         inside = torch.zeros(16, 16, dtype=torch.bool)
-        inside[r:r + 8, c:c + 8] = True
+        inside[r : r + 8, c : c + 8] = True
         assert torch.equal(inside, torch.isin(torch.as_tensor(feats.ids), torch.as_tensor(object_region((r, c)))))
         a = digits[i % 5, 0]
         assert torch.equal(d["os"][i, 0][~inside], d["0s"][i, 0][~inside])
-        assert torch.allclose(d["os"][i, 0][inside], ((1 - a) * d["0s"][i, 0][r:r + 8, c:c + 8] + a).flatten(), atol=1e-6)
+        assert torch.allclose(
+            d["os"][i, 0][inside], ((1 - a) * d["0s"][i, 0][r : r + 8, c : c + 8] + a).flatten(), atol=1e-6
+        )
         assert torch.all(d["og"][i, 0][~inside] == GRAY)
         assert int(d["y_obj"][i]) == i % 5 and 0 <= int(d["y_scene"][i]) < 3
     again = build_bam(digits, labels, 12, "test", seed=3, bank=bank)
@@ -108,13 +123,31 @@ def _scored(values):
 
 def test_bam_summary_on_known_attributions():
     hot, cold = [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]  # region [0, 1]: g_c = 1 or 0
-    mcs = [{"region": [0, 1], "random_region": [0, 2],
-            "f_o": _scored({"trace-y-le-mo": hot, "flat": hot}), "f_s": _scored({"trace-y-le-mo": cold, "flat": hot})}
-           for _ in range(4)]
-    idr = [{"region": [0, 1], "cf": _scored({"trace-y-le-mo": cold, "flat": hot}),
-            "no_cf": _scored({"trace-y-le-mo": hot, "flat": hot})} for _ in range(3)]
-    iir = [{"region": [0, 1], "delta": _scored({"trace-y-le-mo": hot, "flat": cold}),
-            "plain": _scored({"trace-y-le-mo": hot, "flat": hot})} for _ in range(3)]
+    mcs = [
+        {
+            "region": [0, 1],
+            "random_region": [0, 2],
+            "f_o": _scored({"trace-y-le-mo": hot, "flat": hot}),
+            "f_s": _scored({"trace-y-le-mo": cold, "flat": hot}),
+        }
+        for _ in range(4)
+    ]
+    idr = [
+        {
+            "region": [0, 1],
+            "cf": _scored({"trace-y-le-mo": cold, "flat": hot}),
+            "no_cf": _scored({"trace-y-le-mo": hot, "flat": hot}),
+        }
+        for _ in range(3)
+    ]
+    iir = [
+        {
+            "region": [0, 1],
+            "delta": _scored({"trace-y-le-mo": hot, "flat": cold}),
+            "plain": _scored({"trace-y-le-mo": hot, "flat": hot}),
+        }
+        for _ in range(3)
+    ]
     res = summarise_bam({"mcs": mcs, "idr": idr, "iir": iir})
     t = res["tests"]
     assert t["mcs"]["methods"]["trace-y-le-mo"]["mean"] == 1.0 and t["mcs"]["methods"]["flat"]["mean"] == 0.0

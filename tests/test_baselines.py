@@ -1,4 +1,5 @@
 """Attribution baselines as trajectories: analytic ground truth, rankings, black boxes, seeds, registry."""
+
 import itertools
 
 import numpy as np
@@ -6,10 +7,19 @@ import pytest
 import torch
 
 from trace_opt import TraceProblem, grid_features, tabular_features
-from trace_opt.attribution.baselines import (BASELINES, FeatureScores, applicable_baselines, attribute, available_baselines,
-                                 baseline_trajectory, make_input, register_baseline, rise_scores)
-from trace_opt.models.oracles import ModelOracle
+from trace_opt.attribution.baselines import (
+    BASELINES,
+    FeatureScores,
+    applicable_baselines,
+    attribute,
+    available_baselines,
+    baseline_trajectory,
+    make_input,
+    register_baseline,
+    rise_scores,
+)
 from trace_opt.explanation.rankings import scores_to_trajectory
+from trace_opt.models.oracles import ModelOracle
 
 
 class Poly(torch.nn.Module):
@@ -28,7 +38,7 @@ class Additive(torch.nn.Module):
         self.v = torch.nn.Parameter(torch.as_tensor(v, dtype=torch.float32), requires_grad=False)
 
     def forward(self, x):
-        return (self.w * x ** 2 + self.v * x).sum(dim=1, keepdim=True)
+        return (self.w * x**2 + self.v * x).sum(dim=1, keepdim=True)
 
 
 def linear_image_model(seed, n_classes=3, side=6):
@@ -58,8 +68,10 @@ def test_linear_model_input_x_gradient_ig_and_occlusion_give_the_same_ranking(se
     w = model[1].weight[target].detach().numpy().reshape(6, 6)
     contrib = np.bincount(feats.ids.ravel(), weights=(w * x[0].numpy()).ravel(), minlength=feats.t)
     expected = scores_to_trajectory(contrib)
-    trajs = {m: baseline_trajectory(m, model, x, target, feats, "zeros")
-             for m in ("input-x-gradient", "integrated-gradients", "occlusion", "feature-ablation", "deeplift")}
+    trajs = {
+        m: baseline_trajectory(m, model, x, target, feats, "zeros")
+        for m in ("input-x-gradient", "integrated-gradients", "occlusion", "feature-ablation", "deeplift")
+    }
     for m, tr in trajs.items():
         assert tr.tolist() == expected.tolist(), m
 
@@ -95,8 +107,10 @@ def test_rise_is_an_unbiased_estimate_on_an_additive_model():
     s = rise_scores(inp, n_masks=20000, p_keep=0.5)
     expected = a + 0.5 * (a.sum() - a)
     np.testing.assert_allclose(s, expected, atol=0.06)
-    assert attribute("rise", model, x, 0, tabular_features(4), seed=5).trajectory.tolist() == \
-        scores_to_trajectory(a).tolist()
+    assert (
+        attribute("rise", model, x, 0, tabular_features(4), seed=5).trajectory.tolist()
+        == scores_to_trajectory(a).tolist()
+    )
 
 
 def test_saliency_is_the_absolute_gradient_per_feature():
@@ -123,8 +137,10 @@ def test_black_box_gets_perturbation_methods_only_with_clear_errors():
         with pytest.raises(ValueError, match="gradients"):
             attribute(m, fn, x.numpy(), 0, feats)
     # the black box and the module agree on a perturbation method
-    assert baseline_trajectory("feature-ablation", fn, x.numpy(), 0, feats).tolist() == \
-        baseline_trajectory("feature-ablation", model, x, 0, feats).tolist()
+    assert (
+        baseline_trajectory("feature-ablation", fn, x.numpy(), 0, feats).tolist()
+        == baseline_trajectory("feature-ablation", model, x, 0, feats).tolist()
+    )
 
 
 def test_grad_cam_needs_a_conv_layer_and_works_on_a_cnn():
@@ -133,8 +149,9 @@ def test_grad_cam_needs_a_conv_layer_and_works_on_a_cnn():
         attribute("grad-cam", mlp, torch.rand(4), 0, tabular_features(4))
     assert "grad-cam" not in applicable_baselines(mlp)
     torch.manual_seed(0)
-    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 36, 3)).eval()
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 36, 3)
+    ).eval()
     att = attribute("grad-cam", cnn, torch.rand(1, 6, 6), 0, grid_features((6, 6), 3), layer="0")
     assert sorted(att.trajectory.tolist()) == list(range(9))
     with pytest.raises(ValueError, match="layer"):

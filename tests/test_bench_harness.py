@@ -1,5 +1,6 @@
 """bench/_harness.py: the shared arguments, the recorded machine and command, the result files; and that no
 bench script edits sys.path (they run as ``python bench/<script>.py`` with the package installed)."""
+
 from __future__ import annotations
 
 import ast
@@ -51,6 +52,7 @@ def test_write_result_records_machine_and_command(harness, tmp_path, monkeypatch
     import numba
     import numpy
     import torch
+
     assert (m["torch"], m["numpy"], m["numba"]) == (torch.__version__, numpy.__version__, numba.__version__)
     assert m["torch_threads"] == torch.get_num_threads() and m["logical_cores"] == os.cpu_count()
     assert m["env"]["OMP_NUM_THREADS"] == "1" and m["env"]["ATEN_CPU_CAPABILITY"] == "avx2"
@@ -68,8 +70,12 @@ def test_write_result_records_machine_and_command(harness, tmp_path, monkeypatch
 
 def _edits_sys_path(tree: ast.AST) -> bool:
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name) \
-                and node.value.id == "sys":
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr == "path"
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "sys"
+        ):
             return True
     return False
 
@@ -83,8 +89,13 @@ def test_no_bench_script_edits_sys_path():
     local = {p.stem for p in scripts}
     for p in scripts:
         for node in ast.walk(ast.parse(p.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module]
+                if isinstance(node, ast.ImportFrom) and node.module
+                else []
+            )
             for name in names:
                 if name.split(".")[0] in local:
                     assert name in ("_harness", "_problems", "_memo"), f"{p.name} imports the script {name}"

@@ -1,4 +1,5 @@
 """Best-known files (update only when better, atomic, clear errors), their certificates, and paired comparisons."""
+
 from __future__ import annotations
 
 import json
@@ -8,11 +9,17 @@ import pytest
 
 from solvers.complete import exact_optimum
 from trace_opt.benchmarks import best_known as bk
-from trace_opt.benchmarks.best_known import (interval_upper_bound, load_best_known, make_problem, problem_spec,
-                                  update_best_known, window_certificate)
+from trace_opt.benchmarks.best_known import (
+    interval_upper_bound,
+    load_best_known,
+    make_problem,
+    problem_spec,
+    update_best_known,
+    window_certificate,
+)
 from trace_opt.benchmarks.families import family_instance
-from trace_opt.core.paired import paired_comparisons, paired_table, t_quantile
 from trace_opt.core.objective import OBJECTIVES
+from trace_opt.core.paired import paired_comparisons, paired_table, t_quantile
 
 SPEC = problem_spec("logic", t=9, seed=1, interaction=0.7, saturation=1.0)
 
@@ -68,17 +75,20 @@ def _good_file(tmp_path):
     return path, json.loads(path.read_text())
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda d: "{not json", "corrupt or truncated"),
-    (lambda d: json.dumps(d)[:40], "corrupt or truncated"),
-    (lambda d: json.dumps({**d, "format": "other"}), "is not a 'trace-best-known' file"),
-    (lambda d: json.dumps({**d, "format_version": 9}), "format_version=9"),
-    (lambda d: json.dumps({k: v for k, v in d.items() if k != "best"}), "missing the field 'best'"),
-    (lambda d: json.dumps({**d, "best": {**d["best"], "score": d["best"]["score"] + 1}}), "does not match"),
-    (lambda d: json.dumps({**d, "best": {**d["best"], "trajectory": [0] * 9}}), "not a permutation"),
-    (lambda d: json.dumps({**d, "best": {**d["best"], "score": "high"}}), "not a finite number"),
-    (lambda d: json.dumps({**d, "t": 10}), "t=9 but the file says t=10"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda d: "{not json", "corrupt or truncated"),
+        (lambda d: json.dumps(d)[:40], "corrupt or truncated"),
+        (lambda d: json.dumps({**d, "format": "other"}), "is not a 'trace-best-known' file"),
+        (lambda d: json.dumps({**d, "format_version": 9}), "format_version=9"),
+        (lambda d: json.dumps({k: v for k, v in d.items() if k != "best"}), "missing the field 'best'"),
+        (lambda d: json.dumps({**d, "best": {**d["best"], "score": d["best"]["score"] + 1}}), "does not match"),
+        (lambda d: json.dumps({**d, "best": {**d["best"], "trajectory": [0] * 9}}), "not a permutation"),
+        (lambda d: json.dumps({**d, "best": {**d["best"], "score": "high"}}), "not a finite number"),
+        (lambda d: json.dumps({**d, "t": 10}), "t=9 but the file says t=10"),
+    ],
+)
 def test_corrupt_files_get_clear_errors(tmp_path, edit, message):
     path, data = _good_file(tmp_path)
     path.write_text(edit(data))
@@ -143,12 +153,25 @@ def test_paired_comparisons():
     for i in range(20):
         base = rng.uniform(0.1, 0.3)
         for seed in (0, 1):
-            runs.append({"solver": "good", "budget": 100, "instance": f"i{i}", "seed": seed,
-                         "normalised_gap": base * 0.5 + rng.normal(scale=0.01)})
-            runs.append({"solver": "bad", "budget": 100, "instance": f"i{i}", "seed": seed,
-                         "normalised_gap": base})
-            runs.append({"solver": "same", "budget": 100, "instance": f"i{i}", "seed": seed,
-                         "normalised_gap": base + rng.normal(scale=0.01)})
+            runs.append(
+                {
+                    "solver": "good",
+                    "budget": 100,
+                    "instance": f"i{i}",
+                    "seed": seed,
+                    "normalised_gap": base * 0.5 + rng.normal(scale=0.01),
+                }
+            )
+            runs.append({"solver": "bad", "budget": 100, "instance": f"i{i}", "seed": seed, "normalised_gap": base})
+            runs.append(
+                {
+                    "solver": "same",
+                    "budget": 100,
+                    "instance": f"i{i}",
+                    "seed": seed,
+                    "normalised_gap": base + rng.normal(scale=0.01),
+                }
+            )
     board = {"runs": runs, "budgets": [100]}
     rows = {(r["a"], r["b"]): r for r in paired_comparisons(board, 100)}
     gb = rows[("good", "bad")]
@@ -187,7 +210,7 @@ def test_shipped_best_known_files_check_out():
     for f in files:
         data = load_best_known(f)  # rebuilds the t = 49 problem and recomputes the stored score
         assert data["t"] == 49 and data["objective"] == "le-mo"
-        assert data["name"] == f.name[:-len(".best.json")]
+        assert data["name"] == f.name[: -len(".best.json")]
         assert data["certificates"]["upper_bound"] >= data["best"]["score"]
         scores = [h["score"] for h in data["history"]]
         assert scores == sorted(scores) and scores[-1] == data["best"]["score"]  # only improvements recorded

@@ -1,5 +1,6 @@
 """The command line's help is fast: building the parser imports no torch, numba or optuna, and the choices it
 shows (repeated in trace_opt/cli/_choices.py for that reason) equal the library's own constants."""
+
 from __future__ import annotations
 
 import subprocess
@@ -10,10 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_help_imports_no_heavy_library():
-    code = ("import sys; from trace_opt.cli import build_parser; p = build_parser(); "
-            "[a.choices[c].format_help() for a in p._actions if a.dest == 'command' for c in a.choices]; "
-            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numba', 'optuna', 'solvers', "
-            "'matplotlib', 'sklearn', 'captum'}); assert not heavy, heavy")
+    code = (
+        "import sys; from trace_opt.cli import build_parser; p = build_parser(); "
+        "[a.choices[c].format_help() for a in p._actions if a.dest == 'command' for c in a.choices]; "
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'numba', 'optuna', 'solvers', "
+        "'matplotlib', 'sklearn', 'captum'}); assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
     out = subprocess.run([sys.executable, "-m", "trace_opt", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0 and "evaluate" in out.stdout and "explain-dataset" in out.stdout

@@ -1,4 +1,5 @@
 """Real data splits and the small trained models: shapes, determinism, accuracy, the weight cache."""
+
 import json
 from pathlib import Path
 
@@ -8,8 +9,8 @@ import torch
 from sklearn.datasets import load_breast_cancer, load_digits
 
 from trace_opt.models import data
-from trace_opt.models.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
 from trace_opt.models.architectures import DigitsCNN8, DigitsCNN28, TabularMLP
+from trace_opt.models.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
 
@@ -40,9 +41,24 @@ def test_digits_split_8x8_shapes_values_and_stratification():
     assert 0.0 <= float(X_tr.min()) and float(X_tr.max()) <= 1.0
     # pixel values are the raw 0..16 intensities divided by 16
     assert torch.equal(X_te * 16, torch.round(X_te * 16))
+
     # train and test together are exactly the data set (as a multiset of (image, label) rows)
-    rows = lambda X, y: sorted(map(tuple, np.concatenate([X.reshape(len(X), -1).numpy() * 16,  # noqa: E731
-                                                          y.numpy()[:, None]], axis=1).round().astype(int)))
+    def rows(X, y):
+        return sorted(
+            map(
+                tuple,
+                np.concatenate(
+                    [
+                        X.reshape(len(X), -1).numpy() * 16,
+                        y.numpy()[:, None],
+                    ],
+                    axis=1,
+                )
+                .round()
+                .astype(int),
+            )
+        )
+
     ours = rows(torch.cat([X_tr, X_te]), torch.cat([y_tr, y_te]))
     theirs = rows(torch.as_tensor(raw.images / 16.0), torch.as_tensor(raw.target))
     assert ours == theirs
@@ -85,20 +101,23 @@ def test_breast_cancer_split_standardised_with_train_statistics():
     assert all(torch.equal(u, v) for u, v in zip((X_tr, X_te, y_tr, y_te), again[:4]))
 
 
-@pytest.mark.parametrize("call, arg", [
-    (lambda: load_digits_split(size=10), "size"),
-    (lambda: load_digits_split(size=True), "size"),
-    (lambda: load_digits_split(size="8"), "size"),
-    (lambda: load_digits_split(seed=-1), "seed"),
-    (lambda: load_digits_split(seed=1.5), "seed"),
-    (lambda: load_breast_cancer_split(seed="0"), "seed"),
-    (lambda: digits_cnn(size=16), "size"),
-    (lambda: digits_cnn(seed=-2), "seed"),
-    (lambda: digits_cnn(cache_dir=3, weights="train"), "cache_dir"),
-    (lambda: digits_cnn(weights="latest"), "weights"),
-    (lambda: digits_cnn(seed=1, weights="shipped"), "weights='shipped'"),
-    (lambda: breast_cancer_mlp(seed=None), "seed"),
-])
+@pytest.mark.parametrize(
+    "call, arg",
+    [
+        (lambda: load_digits_split(size=10), "size"),
+        (lambda: load_digits_split(size=True), "size"),
+        (lambda: load_digits_split(size="8"), "size"),
+        (lambda: load_digits_split(seed=-1), "seed"),
+        (lambda: load_digits_split(seed=1.5), "seed"),
+        (lambda: load_breast_cancer_split(seed="0"), "seed"),
+        (lambda: digits_cnn(size=16), "size"),
+        (lambda: digits_cnn(seed=-2), "seed"),
+        (lambda: digits_cnn(cache_dir=3, weights="train"), "cache_dir"),
+        (lambda: digits_cnn(weights="latest"), "weights"),
+        (lambda: digits_cnn(seed=1, weights="shipped"), "weights='shipped'"),
+        (lambda: breast_cancer_mlp(seed=None), "seed"),
+    ],
+)
 def test_arguments_are_validated(call, arg):
     with pytest.raises(ValueError, match=arg):
         call()
@@ -136,8 +155,14 @@ def test_cnn28_accuracy(tmp_path):
     assert model.weights_source == "shipped"
 
 
-@pytest.mark.parametrize("load", [lambda d: digits_cnn(8, seed=0, cache_dir=d), lambda d: digits_cnn(28, seed=0, cache_dir=d),
-                                  lambda d: breast_cancer_mlp(seed=0, cache_dir=d)])
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda d: digits_cnn(8, seed=0, cache_dir=d),
+        lambda d: digits_cnn(28, seed=0, cache_dir=d),
+        lambda d: breast_cancer_mlp(seed=0, cache_dir=d),
+    ],
+)
 def test_seed0_loads_the_shipped_weights_without_training(load, tmp_path, monkeypatch):
     """In an empty cache folder the seed-0 models load the shipped weights (no training: ``_fit`` is
     never called), with the fingerprint and accuracy recorded in the manifest, and write nothing."""

@@ -1,4 +1,5 @@
 """The demo command end to end, its flags and errors, and the figures."""
+
 import json
 import os
 import stat
@@ -14,8 +15,8 @@ import torch
 import trace_opt
 import trace_opt.models.data
 from solvers import greedy_order
-from trace_opt.explanation import plots
 from trace_opt.cli import main
+from trace_opt.explanation import plots
 from trace_opt.models.architectures import DigitsCNN8
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -42,8 +43,22 @@ def demo_run(tmp_path_factory, model_cache_dir):
 
     buf = io.StringIO()
     with redirect_stdout(buf):
-        rc = main(["demo", "--out", str(out), "--n", "1", "--iterations", "300", "--seed", "3",
-                   "--cache-dir", str(model_cache_dir), "--no-progress"])
+        rc = main(
+            [
+                "demo",
+                "--out",
+                str(out),
+                "--n",
+                "1",
+                "--iterations",
+                "300",
+                "--seed",
+                "3",
+                "--cache-dir",
+                str(model_cache_dir),
+                "--no-progress",
+            ]
+        )
     assert rc == 0
     return out, buf.getvalue()
 
@@ -101,8 +116,9 @@ def test_demo_flags_act(tmp_path, capsys, model_cache_dir, monkeypatch):
     calls = []
     real = torch.set_num_threads
     monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
-    rc, out, cap = _run(tmp_path, capsys, "--n", "2", "--solver", "greedy", "--budget", "150", "--threads", "2",
-                        cache=model_cache_dir)
+    rc, out, cap = _run(
+        tmp_path, capsys, "--n", "2", "--solver", "greedy", "--budget", "150", "--threads", "2", cache=model_cache_dir
+    )
     assert rc == 0 and calls[0] == 2
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["rows"]) == 2 and {f["json"] for f in summary["files"]} == {"digit_000.json", "digit_001.json"}
@@ -112,8 +128,7 @@ def test_demo_flags_act(tmp_path, capsys, model_cache_dir, monkeypatch):
         assert res["solver"] == "greedy"
         assert res["forward_passes"] <= 150 and res["stopped"] == "budget"  # greedy le-mo needs > 150 passes
     # iterations: greedy has no 'iterations' parameter, so it becomes the budget's iteration limit
-    rc, out, cap = _run(tmp_path, capsys, "--n", "1", "--solver", "greedy", "--iterations", "3",
-                        cache=model_cache_dir)
+    rc, out, cap = _run(tmp_path, capsys, "--n", "1", "--solver", "greedy", "--iterations", "3", cache=model_cache_dir)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["iterations_applied_as"] == "budget limit"
     rec = json.loads((out / "digit_000.json").read_text())
@@ -174,24 +189,28 @@ def test_ctrl_c_outside_a_search_still_writes_the_summary(tmp_path, capsys, mode
 
 
 def test_demo_progress_flag(tmp_path, capsys, model_cache_dir):
-    rc = main(["demo", "--out", str(tmp_path / "a"), "--cache-dir", str(model_cache_dir), "--n", "1",
-               "--iterations", "20"])
+    rc = main(
+        ["demo", "--out", str(tmp_path / "a"), "--cache-dir", str(model_cache_dir), "--n", "1", "--iterations", "20"]
+    )
     with_bars = capsys.readouterr().err
     rc2, _, cap = _run(tmp_path, capsys, "--n", "1", "--iterations", "20", cache=model_cache_dir)
     assert rc == rc2 == 0
     assert "digits" in with_bars and "digits" not in cap.err
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--n", "0"], "--n"),
-    (["--n", "two"], "--n"),
-    (["--iterations", "0"], "--iterations"),
-    (["--budget", "-5"], "--budget"),
-    (["--seed", "-1"], "--seed"),
-    (["--threads", "0"], "--threads"),
-    (["--solver", "nope"], "--solver"),
-    (["--unknown"], "unrecognized"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--n", "0"], "--n"),
+        (["--n", "two"], "--n"),
+        (["--iterations", "0"], "--iterations"),
+        (["--budget", "-5"], "--budget"),
+        (["--seed", "-1"], "--seed"),
+        (["--threads", "0"], "--threads"),
+        (["--solver", "nope"], "--solver"),
+        (["--unknown"], "unrecognized"),
+    ],
+)
 def test_bad_flags_give_argparse_errors(flags, message, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["demo", *flags])
@@ -206,8 +225,9 @@ def test_too_many_digits_is_a_clear_error(tmp_path, capsys, model_cache_dir):
 
 
 def test_module_entry_point_help():
-    res = subprocess.run([sys.executable, "-m", "trace_opt", "demo", "--help"], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "trace_opt", "demo", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert res.returncode == 0
     for flag in ("--out", "--n", "--solver", "--iterations", "--seed", "--budget", "--no-progress", "--threads"):
         assert flag in res.stdout
@@ -256,13 +276,13 @@ def test_deletion_sequence_images_and_values(small_explanation):
 
 def test_plots_from_explanation_write_pngs(small_explanation, tmp_path):
     exp = small_explanation
-    for name, fn in (("overlay", lambda p: plots.plot_overlay(exp, path=p)),
-                     ("seq", lambda p: plots.plot_deletion_sequence(exp, n_steps=5, path=p)),
-                     ("seq_lerf", lambda p: plots.plot_deletion_sequence(exp, ks=[0, 4, 8], directions="lerf",
-                                                                         path=p)),
-                     ("curves", lambda p: plots.plot_curves(exp, path=p)),
-                     ("curves_base", lambda p: plots.plot_curves(exp, baseline=exp.curves, insertion=False,
-                                                                 path=p))):
+    for name, fn in (
+        ("overlay", lambda p: plots.plot_overlay(exp, path=p)),
+        ("seq", lambda p: plots.plot_deletion_sequence(exp, n_steps=5, path=p)),
+        ("seq_lerf", lambda p: plots.plot_deletion_sequence(exp, ks=[0, 4, 8], directions="lerf", path=p)),
+        ("curves", lambda p: plots.plot_curves(exp, path=p)),
+        ("curves_base", lambda p: plots.plot_curves(exp, baseline=exp.curves, insertion=False, path=p)),
+    ):
         fig = fn(tmp_path / f"{name}.png")
         assert _png_ok(tmp_path / f"{name}.png"), name
         plt.close(fig)
@@ -276,8 +296,9 @@ def test_plots_from_plain_arrays(tmp_path):
     img = rng.random((3, 10, 12))
     fig = plots.plot_overlay(img, rng.random((10, 12)), path=tmp_path / "o.png", show_input=False)
     plt.close(fig)
-    fig = plots.plot_deletion_sequence(rng.random((4, 8, 8)), ks=[0, 2, 4, 6], values=[1, 2, 3, 4],
-                                       path=tmp_path / "s.png")
+    fig = plots.plot_deletion_sequence(
+        rng.random((4, 8, 8)), ks=[0, 2, 4, 6], values=[1, 2, 3, 4], path=tmp_path / "s.png"
+    )
     plt.close(fig)
     le = np.linspace(5, 0, 9)
     fig = plots.plot_curves({"lerf_deletion": le, "morf_deletion": le[::-1] - 5}, path=tmp_path / "c.png")

@@ -1,5 +1,6 @@
 """Difficulty measures: additivity = least squares, tie counts = brute force, greedy gap = gap_report,
 stored = recomputed, old instances measured on the fly, the stats summary and CLI."""
+
 from __future__ import annotations
 
 import itertools
@@ -11,8 +12,16 @@ import pytest
 
 from solvers import get_solver
 from solvers.complete import cs_bounds, exact_optimum, gap_report, table_scores
-from trace_opt.benchmarks.difficulty import (DIFFICULTY_VERSION, additivity, count_optimal_trajectories, difficulty,
-                                  instance_difficulty, instance_row, library_stats, stats_table)
+from trace_opt.benchmarks.difficulty import (
+    DIFFICULTY_VERSION,
+    additivity,
+    count_optimal_trajectories,
+    difficulty,
+    instance_difficulty,
+    instance_row,
+    library_stats,
+    stats_table,
+)
 from trace_opt.benchmarks.instances import instance_from_table, load_instance, load_library, save_instance
 from trace_opt.core.objective import OBJECTIVES
 
@@ -109,7 +118,9 @@ def test_difficulty_matches_brute_force_and_gap_report(seed):
         assert o["greedy_normalised_gap"] == pytest.approx(rep["normalised_gap"], abs=1e-12)
         assert o["greedy_optimal"] == (rep["gap"] <= 1e-9 * max(1, abs(rep["optimum"])))
         morf = get_solver("greedy", direction="morf").solve(inst.problem(objective), seed=0, curves=False)
-        assert o["greedy_morf_normalised_gap"] == pytest.approx(gap_report(v, morf.trajectory, objective)["normalised_gap"])
+        assert o["greedy_morf_normalised_gap"] == pytest.approx(
+            gap_report(v, morf.trajectory, objective)["normalised_gap"]
+        )
         bound = cs_bounds(v, objective)["bound"]
         assert o["bound"] == pytest.approx(bound)
         assert o["bound_gap"] == pytest.approx((bound - scores.max()) / (scores.max() - scores.mean()))

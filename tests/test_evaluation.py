@@ -1,5 +1,6 @@
 """Evaluation: per-input records against brute force, summaries, the resumable cache, the sanity
 check, black boxes, and the report folder end to end."""
+
 import itertools
 import json
 
@@ -9,17 +10,34 @@ import torch
 from scipy.stats import spearmanr
 
 from trace_opt import TraceProblem, grid_features, tabular_features
-from trace_opt.attribution.evaluation import (BlackBox, EvaluationConfig, evaluate_input, evaluate_inputs, headline,
-                                  evaluation_oracle, parameter_layers, randomised_model, sanity_check,
-                                  spearman_of_trajectories, summarise, trace_name)
+from trace_opt.attribution.evaluation import (
+    BlackBox,
+    EvaluationConfig,
+    evaluate_input,
+    evaluate_inputs,
+    evaluation_oracle,
+    headline,
+    parameter_layers,
+    randomised_model,
+    sanity_check,
+    spearman_of_trajectories,
+    summarise,
+    trace_name,
+)
 
 FAST = dict(methods=["input-x-gradient", "feature-ablation", "random"], sa_iterations=300, batch_size=64)
 
 
 def small_cnn(seed=0, n_classes=3):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                               torch.nn.Linear(4 * 16, 8), torch.nn.ReLU(), torch.nn.Linear(8, n_classes)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 16, 8),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, n_classes),
+    ).eval()
 
 
 class Counting(torch.nn.Module):
@@ -77,9 +95,13 @@ def test_record_curves_are_the_deletion_curves(cnn_record):
     for name, m in rec["methods"].items():
         sigma = np.asarray(m["trajectory"])
         le = [float(oracle.evaluate(np.isin(np.arange(6), sigma[:k]))) for k in range(7)]
-        mo = [float(oracle.evaluate(np.isin(np.arange(6), sigma[6 - k:]))) for k in range(7)]
-        np.testing.assert_allclose(m["curves"]["prob"]["le"], le, rtol=1e-6)  # float32 model: batch composition moves the last bits
-        np.testing.assert_allclose(m["curves"]["prob"]["mo"], mo, rtol=1e-6)  # float32 model: batch composition moves the last bits
+        mo = [float(oracle.evaluate(np.isin(np.arange(6), sigma[6 - k :]))) for k in range(7)]
+        np.testing.assert_allclose(
+            m["curves"]["prob"]["le"], le, rtol=1e-6
+        )  # float32 model: batch composition moves the last bits
+        np.testing.assert_allclose(
+            m["curves"]["prob"]["mo"], mo, rtol=1e-6
+        )  # float32 model: batch composition moves the last bits
     assert set(rec["maps"]) == set(rec["methods"])
     assert rec["f_x"]["prob"] == pytest.approx(rec["methods"]["random"]["curves"]["prob"]["le"][0])
 
@@ -178,14 +200,15 @@ def test_black_box_evaluation_with_a_scikit_learn_classifier():
     bb = BlackBox({"logit": logit, "prob": clf.predict_proba})
     np.testing.assert_allclose(torch.softmax(torch.as_tensor(logit(X[:3])), 1).numpy(), clf.predict_proba(X[:3]))
     config = EvaluationConfig(methods=None, sa_iterations=200)
-    rec = evaluate_input(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64),
-                         config)
+    rec = evaluate_input(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), config)
     kinds = {m["kind"] for m in rec["methods"].values()}
     assert kinds == {"baseline", "trace", "exact"}
     assert "saliency" not in rec["methods"] and "feature-ablation" in rec["methods"]
     # the logit is linear in x: occlusion's ranking is exactly optimal for (Le-Mo) on the logit
     opt = rec["complete"]["logit"]["objectives"]["le-mo"]["optimum"]
-    oracle = evaluation_oracle(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), "logit")
+    oracle = evaluation_oracle(
+        bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), "logit"
+    )
     assert TraceProblem(oracle, "le-mo").score(rec["methods"]["occlusion"]["trajectory"]) == pytest.approx(opt)
     with pytest.raises(ValueError, match="output"):
         evaluation_oracle(BlackBox({"logit": logit}), torch.as_tensor(X[0]), 1, tabular_features(5), "zeros", "prob")
@@ -203,20 +226,37 @@ def test_config_validation():
 
 @pytest.mark.slow
 def test_report_folder_end_to_end_and_cli(tmp_path, monkeypatch):
-    from trace_opt.models import data
     from trace_opt.cli import main
+    from trace_opt.models import data
 
     # a tiny stand-in for the digits data and CNN keeps this test fast; the pipeline is the real one
     X = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     y = torch.tensor([0, 1, 2])
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(128, 10)).eval()
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(128, 10)
+    ).eval()
     model.test_accuracy = 0.5
     monkeypatch.setattr(data, "digits_cnn", lambda size, seed=0, cache_dir=None: model)
     monkeypatch.setattr(data, "load_digits_split", lambda size, seed=0: (X, X, y, y))
     out = tmp_path / "rep"
-    args = ["evaluate", "--dataset", "digits8", "--n", "2", "--out", str(out), "--sa-iterations", "100",
-            "--methods", "saliency", "occlusion", "random", "--sanity-n", "1", "--quiet"]
+    args = [
+        "evaluate",
+        "--dataset",
+        "digits8",
+        "--n",
+        "2",
+        "--out",
+        str(out),
+        "--sa-iterations",
+        "100",
+        "--methods",
+        "saliency",
+        "occlusion",
+        "random",
+        "--sanity-n",
+        "1",
+        "--quiet",
+    ]
     assert main(args) == 0
     res = json.loads((out / "results.json").read_text())
     md = (out / "report.md").read_text()
@@ -241,12 +281,24 @@ def test_requested_methods_that_cannot_run_are_refused_before_any_work():
     assert calls == []
     with pytest.raises(ValueError, match=r"grad-cam.*Conv2d"):
         mlp = torch.nn.Sequential(torch.nn.Linear(4, 2)).eval()
-        evaluate_inputs(mlp, [torch.rand(4)], [0], tabular_features(4), "zeros",
-                        EvaluationConfig(methods=["grad-cam"]), progress=False)
+        evaluate_inputs(
+            mlp,
+            [torch.rand(4)],
+            [0],
+            tabular_features(4),
+            "zeros",
+            EvaluationConfig(methods=["grad-cam"]),
+            progress=False,
+        )
     # methods=None still means 'every method that applies'
-    rec = evaluate_input(bb, xs[0], 1, tabular_features(4), "zeros",
-                         EvaluationConfig(methods=None, outputs=("logit",), trace_outputs=("logit",),
-                                          sa_iterations=50, exact_max_t=0))
+    rec = evaluate_input(
+        bb,
+        xs[0],
+        1,
+        tabular_features(4),
+        "zeros",
+        EvaluationConfig(methods=None, outputs=("logit",), trace_outputs=("logit",), sa_iterations=50, exact_max_t=0),
+    )
     assert "occlusion" in rec["methods"] and "saliency" not in rec["methods"]
     assert rec["methods"]["occlusion"]["options"] is not None
 
@@ -270,8 +322,8 @@ def test_cached_records_are_recomputed_for_other_inputs_or_targets(tmp_path):
 
 @pytest.mark.slow
 def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
-    from trace_opt.cli import main
     from trace_opt.attribution.report import make_setup, run_report
+    from trace_opt.cli import main
 
     model = small_cnn(4)
     X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(5))
@@ -279,9 +331,29 @@ def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
     np.save(tmp_path / "x.npy", X.numpy())
     np.save(tmp_path / "labels.npy", np.array([0, 1, 2]))
     out = tmp_path / "rep"
-    args = ["evaluate", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "x.npy"),
-            "--labels", str(tmp_path / "labels.npy"), "--features", "2", "--n", "2", "--out", str(out),
-            "--sa-iterations", "100", "--methods", "occlusion", "random", "--sanity-n", "0", "--quiet"]
+    args = [
+        "evaluate",
+        "--model",
+        str(tmp_path / "model.pt"),
+        "--data",
+        str(tmp_path / "x.npy"),
+        "--labels",
+        str(tmp_path / "labels.npy"),
+        "--features",
+        "2",
+        "--n",
+        "2",
+        "--out",
+        str(out),
+        "--sa-iterations",
+        "100",
+        "--methods",
+        "occlusion",
+        "random",
+        "--sanity-n",
+        "0",
+        "--quiet",
+    ]
     assert main(args) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["t"] == 4 and res["summary"]["n_inputs"] == 2 and res["labels"] == [0, 1]
@@ -290,15 +362,17 @@ def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
     assert "given inputs" in (out / "report.md").read_text()
     # the same through the API, with given targets: T-y (Le-Mo) is exact at t = 4 (brute force)
     setup = make_setup(model, X, targets=[1, 1, 1], features=2)
-    res2 = run_report(setup, None, tmp_path / "api", sa_iterations=200, methods=["random"], sanity_n=0,
-                      progress=False)
+    res2 = run_report(setup, None, tmp_path / "api", sa_iterations=200, methods=["random"], sanity_n=0, progress=False)
     assert res2["targets"] == [1, 1, 1] and res2["n_correct"] is None
     for rec in res2["records"]:
         oracle = evaluation_oracle(model, X[rec["index"]], 1, grid_features((4, 4), 2), "zeros", "logit")
         sa = TraceProblem(oracle, "le-mo").score(rec["methods"][trace_name("logit", "le-mo")]["trajectory"])
         assert sa == pytest.approx(brute_force(oracle, "le-mo"))
-    for bad in (["--dataset", "digits8", "--model", "m.pt"], ["--dataset", "digits8", "--data", "x.npy"],
-                ["--model", str(tmp_path / "missing.pt")]):
+    for bad in (
+        ["--dataset", "digits8", "--model", "m.pt"],
+        ["--dataset", "digits8", "--data", "x.npy"],
+        ["--model", str(tmp_path / "missing.pt")],
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["evaluate", *bad, "--out", str(tmp_path / "bad")])
         assert exc.value.code == 2

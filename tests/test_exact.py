@@ -1,4 +1,5 @@
 """Complete search, the DP optimum, CS bounds, Avg.IoU and the gap report, against brute force."""
+
 import itertools
 import math
 
@@ -6,11 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from solvers import get_solver
-from solvers import kernels
-from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum, gap_report, objective_table,
-                              table_scores)
-from solvers import window_move
+from solvers import get_solver, kernels, window_move
+from solvers.complete import (
+    avg_iou,
+    complete_table,
+    cs_bounds,
+    exact_optimum,
+    gap_report,
+    objective_table,
+    table_scores,
+)
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
 from trace_opt.core.features import tabular_features
 
@@ -184,16 +190,16 @@ def test_window_move_is_the_best_reordering(w):
         chain = problem.chain(sigma)
         new, new_chain, delta = window_move(problem, sigma, chain, a, w)
         best = -np.inf
-        for perm in itertools.permutations(sigma[a:a + w]):
+        for perm in itertools.permutations(sigma[a : a + w]):
             s = sigma.copy()
-            s[a:a + w] = perm
+            s[a : a + w] = perm
             best = max(best, problem.score(s))
         assert problem.score(new) == pytest.approx(best, rel=1e-12)
         assert delta == pytest.approx(best - chain.sum(), abs=1e-9) and delta >= -1e-12
         np.testing.assert_allclose(new_chain, problem.chain(new), rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(np.sort(new[a:a + w]), np.sort(sigma[a:a + w]))
+        np.testing.assert_array_equal(np.sort(new[a : a + w]), np.sort(sigma[a : a + w]))
         np.testing.assert_array_equal(new[:a], sigma[:a])
-        np.testing.assert_array_equal(new[a + w:], sigma[a + w:])
+        np.testing.assert_array_equal(new[a + w :], sigma[a + w :])
 
 
 def test_level_extrema_kernel_against_numpy():
@@ -212,6 +218,7 @@ def test_level_extrema_kernel_against_numpy():
 def test_exact_shows_and_records_its_size_estimate(capsys):
     """The memory estimate (sets, bytes) is in the progress bar and Result.info, not only in the error."""
     from solvers.complete import memory_estimate
+
     t = 7
     problem, _ = random_table_problem(t, 4, "le-mo")
     res = get_solver("exact", chunk=32).solve(problem, progress=True, curves=False)

@@ -1,4 +1,5 @@
 """explain(): end to end on a tiny torch CNN and on a scikit-learn model through a callable."""
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,20 @@ def direct(model, x, ref, ids, deleted, target, output):
 def test_explain_tiny_cnn(cnn_and_x, objective, output):
     model, x = cnn_and_x
     calls0 = model.calls
-    exp = trace_opt.explain(model, x, features=4, reference="blur", sigma=1.0, output=output,
-                            objective=objective, solver="sa", solver_options={"iterations": 150},
-                            budget=600, seed=0, heatmap_alpha=2.0)
+    exp = trace_opt.explain(
+        model,
+        x,
+        features=4,
+        reference="blur",
+        sigma=1.0,
+        output=output,
+        objective=objective,
+        solver="sa",
+        solver_options={"iterations": 150},
+        budget=600,
+        seed=0,
+        heatmap_alpha=2.0,
+    )
     model_calls = model.calls - calls0
     t = 16
     with torch.no_grad():
@@ -72,7 +84,7 @@ def test_explain_tiny_cnn(cnn_and_x, objective, output):
     ids, ref = exp.features.ids, oracle.reference
     sigma = exp.trajectory.tolist()
     le = [direct(model, x, ref, ids, sigma[:k], exp.target, output) for k in range(t + 1)]
-    mo = [direct(model, x, ref, ids, sigma[t - k:], exp.target, output) for k in range(t + 1)]
+    mo = [direct(model, x, ref, ids, sigma[t - k :], exp.target, output) for k in range(t + 1)]
     np.testing.assert_allclose(exp.curves.lerf_deletion, le, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(exp.curves.morf_deletion, mo, rtol=1e-5, atol=1e-7)
     expected_value = {"le": exp.curves.auc_le, "mo": exp.curves.auc_mo, "le-mo": exp.curves.le_mo}[objective]
@@ -86,8 +98,11 @@ def test_explain_tiny_cnn(cnn_and_x, objective, output):
     assert model_calls == exp.counters["batches"]  # every model call is counted (no hidden passes)
     assert exp.counters["requests"] == exp.counters["cache_hits"] + exp.counters["forward_passes"]
     # SA starts from greedy on the same objective (init="greedy", LeRF direction) and only keeps improvements
-    greedy = Greedy().solve(TraceProblem(ModelOracle(model, x, exp.target, features=4, reference="blur", sigma=1.0,
-                                                     output=output), objective))
+    greedy = Greedy().solve(
+        TraceProblem(
+            ModelOracle(model, x, exp.target, features=4, reference="blur", sigma=1.0, output=output), objective
+        )
+    )
     assert exp.score >= greedy.score - 1e-9
     d = json.loads(json.dumps(exp.to_dict()))
     assert d["trajectory"] == sigma and d["t"] == t and d["solver"]["solver"] == "sa"
@@ -110,7 +125,9 @@ def breast_cancer():
     return clf, X[420]
 
 
-@pytest.mark.parametrize("solver,options", [("greedy", {}), ("sa", {"iterations": 300, "init": "random", "T0": 0.02, "eta": 0.98})])
+@pytest.mark.parametrize(
+    "solver,options", [("greedy", {}), ("sa", {"iterations": 300, "init": "random", "T0": 0.02, "eta": 0.98})]
+)
 def test_explain_sklearn_callable(breast_cancer, solver, options):
     clf, x = breast_cancer
     groups = [list(range(5 * g, 5 * g + 5)) for g in range(6)]
@@ -121,8 +138,17 @@ def test_explain_sklearn_callable(breast_cancer, solver, options):
         calls.append(len(batch))
         return clf.predict_proba(batch)
 
-    exp = trace_opt.explain(fn, x, target=1, features=feats, reference="zeros", objective="le-mo",
-                            solver=solver, solver_options=options, seed=0)
+    exp = trace_opt.explain(
+        fn,
+        x,
+        target=1,
+        features=feats,
+        reference="zeros",
+        objective="le-mo",
+        solver=solver,
+        solver_options=options,
+        seed=0,
+    )
     assert exp.output == "raw" and exp.target == 1
     assert sorted(exp.trajectory.tolist()) == list(range(6))
     assert exp.heatmap.shape == (30,)
@@ -137,13 +163,14 @@ def test_explain_sklearn_callable(breast_cancer, solver, options):
 
     sigma = exp.trajectory.tolist()
     np.testing.assert_allclose(exp.curves.lerf_deletion, [D(sigma[:k]) for k in range(7)], rtol=1e-12)
-    np.testing.assert_allclose(exp.curves.morf_deletion, [D(sigma[6 - k:]) for k in range(7)], rtol=1e-12)
+    np.testing.assert_allclose(exp.curves.morf_deletion, [D(sigma[6 - k :]) for k in range(7)], rtol=1e-12)
     assert exp.value == pytest.approx(exp.curves.le_mo, rel=1e-12)
     assert exp.counters["forward_passes"] == sum(calls) == oracle_passes(exp)
     assert exp.counters["batches"] == len(calls)
     # brute force over 6! orders: the solver's score is attainable and the optimum bounds it
     problem = TraceProblem(exp.oracle, "le-mo")
     import itertools
+
     perms = np.array(list(itertools.permutations(range(6))))
     best = problem.scores(perms).max()
     assert exp.score <= best + 1e-12
@@ -256,8 +283,9 @@ def test_explanation_load_reads_what_save_writes(tmp_path):
     assert np.array_equal(got.heatmap, np.asarray(exp.heatmap)) and got.target == 1 and got.oracle is None
     assert got.to_dict(heatmap=True) == json.loads(path.read_text())
     assert "heatmap" not in got.to_dict()
-    explain_dataset(model, x[None], tmp_path / "ds", [1], features=4, solver="sa",
-                    solver_options={"iterations": 50}, budget=200)
+    explain_dataset(
+        model, x[None], tmp_path / "ds", [1], features=4, solver="sa", solver_options={"iterations": 50}, budget=200
+    )
     rec = Explanation.load(tmp_path / "ds" / "results" / "000000.json")
     assert rec.trajectory.tolist() == exp.trajectory.tolist()
     (tmp_path / "bad.json").write_text('{"a": 1}')

@@ -1,5 +1,6 @@
 """The ``explain`` command: one input (a bundled photo on the real ImageNet model, or a data set's row), the budget a
 hard limit on the search's forward passes, explanation.json with the fields a user reads, and the three figures."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,19 @@ def _run(tmp_path, *argv):
 
 
 def test_explain_a_digit_within_its_budget(tmp_path):
-    r = _run(tmp_path, "--model", "digits-cnn8", "--data", "digits8-test", "--index", "2", "--budget", "150",
-             "--reference", "zeros")
+    r = _run(
+        tmp_path,
+        "--model",
+        "digits-cnn8",
+        "--data",
+        "digits8-test",
+        "--index",
+        "2",
+        "--budget",
+        "150",
+        "--reference",
+        "zeros",
+    )
     assert 0 < r["forward_passes"] <= 150 and r["t"] == 16 and sorted(r["trajectory"]) == list(range(16))
     assert r["target_name"] is None and len(r["curves"]["lerf_deletion"]) == 17
     assert r["settings"]["budget"] == 150 and r["value"] == pytest.approx(r["le_mo"])
@@ -43,16 +55,30 @@ def test_explain_a_photo_on_the_imagenet_model(tmp_path):
 
 
 def test_explain_superpixels_of_a_photo(tmp_path):
-    r = _run(tmp_path, "--image", "coffee", "--superpixels", "slic", "--features", "2", "--budget", "20",
-             "--solver", "greedy")
+    r = _run(
+        tmp_path,
+        "--image",
+        "coffee",
+        "--superpixels",
+        "slic",
+        "--features",
+        "2",
+        "--budget",
+        "20",
+        "--solver",
+        "greedy",
+    )
     assert r["target"] == 967 and 2 <= r["t"] <= 8 and r["settings"]["features"]["t"] == r["t"]
 
 
 def test_explain_refuses_bad_arguments_before_any_work(tmp_path, capsys):
     out = tmp_path / "never"
-    for argv, message in ((["--image", "no-such-photo"], "no-such-photo"), (["--solver", "nope"], "nope"),
-                          (["--data", "digits8-test", "--index", "99999"], "--index 99999"),
-                          (["--data", "digits8-test", "--superpixels", "slic"], "--superpixels needs --image")):
+    for argv, message in (
+        (["--image", "no-such-photo"], "no-such-photo"),
+        (["--solver", "nope"], "nope"),
+        (["--data", "digits8-test", "--index", "99999"], "--index 99999"),
+        (["--data", "digits8-test", "--superpixels", "slic"], "--superpixels needs --image"),
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["explain", "--model", "digits-cnn8", *argv, "--out", str(out), "--no-progress"])
         assert exc.value.code == 2 and message in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """The faithfulness tests' building blocks on analytic cases: ROAR's removal, the model-in-the-loop metrics,
 the paired verdicts, Quantus' metrics through ``road`` on a model whose right order is known."""
+
 import numpy as np
 import pytest
 import torch
@@ -24,8 +25,12 @@ def test_remove_top_replaces_exactly_the_most_important_features():
 
 
 def test_roar_paired_favours_the_method_whose_removal_hurts_more():
-    runs = [{"method": m, "fraction": f, "seed": s, "accuracy": acc - 0.1 * f}
-            for m, acc in (("trace-y-le-mo", 0.5), ("random", 0.8), ("easy", 0.3)) for f in (0.25, 0.5) for s in (0, 1)]
+    runs = [
+        {"method": m, "fraction": f, "seed": s, "accuracy": acc - 0.1 * f}
+        for m, acc in (("trace-y-le-mo", 0.5), ("random", 0.8), ("easy", 0.3))
+        for f in (0.25, 0.5)
+        for s in (0, 1)
+    ]
     res = {"runs": runs, "fractions": [0.25, 0.5], "seeds": [0, 1], "methods": ["random", "easy", "trace-y-le-mo"]}
     pr = roar_paired(res)
     assert set(pr) == {"random", "easy"}
@@ -53,8 +58,15 @@ def test_paired_is_oriented_so_positive_favours_trace():
 
 
 def _sample(kind, sums_a, sums_b, violation=0.0):
-    return {"kind": kind, "violation": violation, "sum_a": sums_a, "sum_b": sums_b, "signed_a": sums_a,
-            "signed_b": sums_b, "sum_all": {m: sums_a[m] + sums_b[m] for m in sums_a}}
+    return {
+        "kind": kind,
+        "violation": violation,
+        "sum_a": sums_a,
+        "sum_b": sums_b,
+        "signed_a": sums_a,
+        "signed_b": sums_b,
+        "sum_all": {m: sums_a[m] + sums_b[m] for m in sums_a},
+    }
 
 
 def test_model_test_metrics_on_known_attributions():
@@ -81,15 +93,26 @@ def test_null_share_uses_the_signed_patch_sum():
     cancel[[2, 3]], cancel[[6, 7]] = 0.5, -0.5  # null patch: cells cancel, the patch sum is 0
     leak = np.zeros(16)
     leak[[0, 1, 4, 5]], leak[2] = 1.0, 2.0
-    rec = {"kind": "null", "violation": 0.0, "qa": 0, "qb": 1, "scores": {"cancel": cancel.tolist(), "leak": leak.tolist()}}
+    rec = {
+        "kind": "null",
+        "violation": 0.0,
+        "qa": 0,
+        "qb": 1,
+        "scores": {"cancel": cancel.tolist(), "leak": leak.tolist()},
+    }
     sums = patch_sums(rec)
     assert sums["signed_b"] == {"cancel": 0.0, "leak": 2.0} and sums["signed_a"] == {"cancel": 4.0, "leak": 4.0}
-    rec.update(sum_a={"cancel": 4.0, "leak": 4.0}, sum_b={"cancel": 2.0, "leak": 2.0},
-               sum_all={"cancel": 6.0, "leak": 6.0})
-    sat = [{**rec, "kind": "saturation", "signed_a": {"cancel": v, "leak": v}, "signed_b": {"cancel": v, "leak": -v}}
-           for v in (1.0, 2.0, 3.0)]
+    rec.update(
+        sum_a={"cancel": 4.0, "leak": 4.0}, sum_b={"cancel": 2.0, "leak": 2.0}, sum_all={"cancel": 6.0, "leak": 6.0}
+    )
+    sat = [
+        {**rec, "kind": "saturation", "signed_a": {"cancel": v, "leak": v}, "signed_b": {"cancel": v, "leak": -v}}
+        for v in (1.0, 2.0, 3.0)
+    ]
     res = summarise_model_tests({"null": [rec, rec], "saturation": sat})
-    assert res["null"]["methods"]["cancel"]["mean"] == 0.0 and res["null"]["methods"]["cancel"]["abs_mean"] == pytest.approx(1 / 3)
+    assert res["null"]["methods"]["cancel"]["mean"] == 0.0 and res["null"]["methods"]["cancel"][
+        "abs_mean"
+    ] == pytest.approx(1 / 3)
     assert res["null"]["methods"]["leak"]["mean"] == pytest.approx(1 / 3)
     assert res["saturation"]["methods"]["cancel"]["imbalance"] == 0.0
     assert res["saturation"]["methods"]["leak"]["imbalance"] == pytest.approx(0.5)

@@ -1,4 +1,5 @@
 """Features: grids with uneven splits, segmentation relabelling, tabular groups, broadcasting."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -103,8 +104,14 @@ def test_tabular_default_and_groups():
 @settings(max_examples=50, deadline=None)
 def test_tabular_groups_cover_each_column_exactly_once(d, data):
     n_groups = data.draw(st.integers(2, d))
-    assign = np.array(data.draw(st.permutations(list(range(n_groups)) + data.draw(
-        st.lists(st.integers(0, n_groups - 1), min_size=d - n_groups, max_size=d - n_groups)))))
+    assign = np.array(
+        data.draw(
+            st.permutations(
+                list(range(n_groups))
+                + data.draw(st.lists(st.integers(0, n_groups - 1), min_size=d - n_groups, max_size=d - n_groups))
+            )
+        )
+    )
     groups = [np.flatnonzero(assign == g).tolist() for g in range(n_groups)]
     f = tabular_features(d, groups=groups)
     np.testing.assert_array_equal(f.ids, assign)
@@ -175,15 +182,18 @@ def test_features_dataclass_counts():
     assert f.counts().tolist() == [1, 2, 1]
 
 
-@pytest.mark.parametrize("ids,t,match", [
-    ([[0, 0, 1, 1], [2, 2, -1, -1]], 4, r"features.ids must lie in 0..3 \(t=4\); found ids \[-1\]"),  # used to wrap
-    ([[0, 1], [2, 5]], 4, r"features.ids must lie in 0..3 \(t=4\); found ids \[5\]"),  # used to be an IndexError
-    ([[0, 1], [0, 1]], 4, r"features: every feature 0..3 must own .* features \[2, 3\] own none"),
-    (np.array([[0.0, 1.0], [0.0, 1.0]]), 2, "features.ids must be an integer array"),
-    (np.array([[True, False], [True, False]]), 2, "features.ids must be an integer array"),
-    ([[0, 1], [0, 1]], 0, "features.t=0"),
-    ([[0, 1], [0, 1]], 2.0, "features.t=2.0"),
-])
+@pytest.mark.parametrize(
+    "ids,t,match",
+    [
+        ([[0, 0, 1, 1], [2, 2, -1, -1]], 4, r"features.ids must lie in 0..3 \(t=4\); found ids \[-1\]"),  # used to wrap
+        ([[0, 1], [2, 5]], 4, r"features.ids must lie in 0..3 \(t=4\); found ids \[5\]"),  # used to be an IndexError
+        ([[0, 1], [0, 1]], 4, r"features: every feature 0..3 must own .* features \[2, 3\] own none"),
+        (np.array([[0.0, 1.0], [0.0, 1.0]]), 2, "features.ids must be an integer array"),
+        (np.array([[True, False], [True, False]]), 2, "features.ids must be an integer array"),
+        ([[0, 1], [0, 1]], 0, "features.t=0"),
+        ([[0, 1], [0, 1]], 2.0, "features.t=2.0"),
+    ],
+)
 def test_features_objects_are_validated(ids, t, match):
     with pytest.raises(ValueError, match=match):
         Features(np.asarray(ids), t)

@@ -1,5 +1,6 @@
 """Ground-truth cases against their analytic answers: the max model of 'Interpreting Interpretations'
 (with N-Ord / S-Ord of its attributions A1-A3), a saturating OR, a dummy feature, an additive model."""
+
 import numpy as np
 import pytest
 
@@ -67,8 +68,14 @@ def test_dummy_feature(results):
     table = np.asarray(r["table"])
     pairs = table.reshape(-1, 2, 1 << 2)  # sets without / with feature 2
     assert np.array_equal(pairs[:, 0], pairs[:, 1])  # deleting x2 never changes D
-    for m in ("saliency", "input-x-gradient", "integrated-gradients", "occlusion", "feature-ablation",
-              "shapley-sampling"):
+    for m in (
+        "saliency",
+        "input-x-gradient",
+        "integrated-gradients",
+        "occlusion",
+        "feature-ablation",
+        "shapley-sampling",
+    ):
         assert r["attributions"][m]["scores"][2] == 0.0, m
     for obj in ("le", "le-mo"):
         assert all(o[0] == 2 for o in _opt_sets(r, obj)), obj  # least important in every optimal order

@@ -1,21 +1,22 @@
 """Tabu, GA, beam and window-DP: validation, optimality checks against the exact DP, batching,
 budgets and reproducibility."""
+
 import itertools
 import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from neighbourhoods import Neighbourhood
+from neighbourhoods import Neighbourhood, StarTranspositions, get_neighbourhood
 from solvers import available_solvers, get_solver, greedy_order
+from solvers._common import window_descent, window_move, window_starts
 from solvers.complete import complete_table, exact_optimum
-from neighbourhoods import StarTranspositions, get_neighbourhood
 from solvers.genetic import order_crossover, pmx_crossover
 from solvers.tabu import all_transpositions
-from solvers._common import window_descent, window_move, window_starts
-from trace_opt.core.budget import Limits
 from trace_opt import SetFunctionOracle, TraceProblem
+from trace_opt.core.budget import Limits
 
 HEURISTICS = {
     "greedy": {},
@@ -67,46 +68,56 @@ def test_registry_names():
         get_solver("tabu-search")
 
 
-@pytest.mark.parametrize("name, params, arg", [
-    ("tabu", {"tenure": -1}, "tenure"),
-    ("tabu", {"candidates": 0}, "candidates"),
-    ("tabu", {"iterations": 0}, "iterations"),
-    ("tabu", {"stagnation": 0}, "stagnation"),
-    ("tabu", {"init": "best"}, "init"),
-    ("tabu", {"polish_window": 1}, "polish_window"),
-    ("ga", {"population": 1}, "population"),
-    ("ga", {"tournament": 9, "population": 8}, "tournament"),
-    ("ga", {"crossover": "cx"}, "crossover"),
-    ("ga", {"mutation": "scramble"}, "mutation"),
-    ("ga", {"mutation_rate": 1.5}, "mutation_rate"),
-    ("ga", {"crossover_rate": -0.1}, "crossover_rate"),
-    ("ga", {"elitism": 8, "population": 8}, "elitism"),
-    ("ga", {"seeds": ["shap"]}, "seeds"),
-    ("ga", {"generations": 0}, "generations"),
-    ("ga", {"memetic_window": 1}, "memetic_window"),
-    ("ga", {"memetic_window": "on"}, "memetic_window"),
-    ("ga", {"memetic_window": 21}, "memetic_window"),
-    ("tabu", {"polish_window": 21}, "polish_window"),
-    ("ga", {"polish_share": 1.0}, "polish_share"),
-    ("tabu", {"polish_share": 0}, "polish_share"),
-    ("beam", {"polish_share": "half"}, "polish_share"),
-    ("beam", {"width": 0}, "width"),
-    ("beam", {"direction": "both"}, "direction"),
-    ("window-dp", {"window": 1}, "window"),
-    ("window-dp", {"window": 40}, "window"),
-    ("window-dp", {"kicks": -1}, "kicks"),
-    ("window-dp", {"stride": 0}, "stride"),
-    ("exact", {"max_t": 1}, "max_t"),
-    ("exact", {"max_memory_gb": 0}, "max_memory_gb"),
-])
+@pytest.mark.parametrize(
+    "name, params, arg",
+    [
+        ("tabu", {"tenure": -1}, "tenure"),
+        ("tabu", {"candidates": 0}, "candidates"),
+        ("tabu", {"iterations": 0}, "iterations"),
+        ("tabu", {"stagnation": 0}, "stagnation"),
+        ("tabu", {"init": "best"}, "init"),
+        ("tabu", {"polish_window": 1}, "polish_window"),
+        ("ga", {"population": 1}, "population"),
+        ("ga", {"tournament": 9, "population": 8}, "tournament"),
+        ("ga", {"crossover": "cx"}, "crossover"),
+        ("ga", {"mutation": "scramble"}, "mutation"),
+        ("ga", {"mutation_rate": 1.5}, "mutation_rate"),
+        ("ga", {"crossover_rate": -0.1}, "crossover_rate"),
+        ("ga", {"elitism": 8, "population": 8}, "elitism"),
+        ("ga", {"seeds": ["shap"]}, "seeds"),
+        ("ga", {"generations": 0}, "generations"),
+        ("ga", {"memetic_window": 1}, "memetic_window"),
+        ("ga", {"memetic_window": "on"}, "memetic_window"),
+        ("ga", {"memetic_window": 21}, "memetic_window"),
+        ("tabu", {"polish_window": 21}, "polish_window"),
+        ("ga", {"polish_share": 1.0}, "polish_share"),
+        ("tabu", {"polish_share": 0}, "polish_share"),
+        ("beam", {"polish_share": "half"}, "polish_share"),
+        ("beam", {"width": 0}, "width"),
+        ("beam", {"direction": "both"}, "direction"),
+        ("window-dp", {"window": 1}, "window"),
+        ("window-dp", {"window": 40}, "window"),
+        ("window-dp", {"kicks": -1}, "kicks"),
+        ("window-dp", {"stride": 0}, "stride"),
+        ("exact", {"max_t": 1}, "max_t"),
+        ("exact", {"max_memory_gb": 0}, "max_memory_gb"),
+    ],
+)
 def test_invalid_hyperparameters_name_the_argument(name, params, arg):
     with pytest.raises(ValueError, match=arg):
         get_solver(name, **params)
 
 
-@pytest.mark.parametrize("name, params", [("window-dp", {"window": 7}), ("tabu", {"polish_window": 7}),
-                                          ("ga", {"polish_window": 7}), ("ga", {"memetic_window": 7}),
-                                          ("beam", {"polish_window": 7})])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("window-dp", {"window": 7}),
+        ("tabu", {"polish_window": 7}),
+        ("ga", {"polish_window": 7}),
+        ("ga", {"memetic_window": 7}),
+        ("beam", {"polish_window": 7}),
+    ],
+)
 def test_window_larger_than_t_is_refused_at_solve_time(name, params):
     problem = structured_problem(6, 0, "le")
     solver = get_solver(name, **params)
@@ -172,8 +183,9 @@ def test_full_window_is_exact(objective):
 def test_tabu_full_neighbourhood_reaches_a_two_swap_local_optimum():
     t = 6  # 15 transpositions <= candidates: enumerated, one move_deltas batch per iteration
     problem = CountingProblem(structured_problem(t, 21, "le-mo").oracle, "le-mo")
-    res = get_solver("tabu", iterations=30, candidates=15, tenure=0, stagnation=None, init="random",
-                     polish_window=None).solve(problem, seed=4, curves=False)  # the tabu loop alone
+    res = get_solver(
+        "tabu", iterations=30, candidates=15, tenure=0, stagnation=None, init="random", polish_window=None
+    ).solve(problem, seed=4, curves=False)  # the tabu loop alone
     assert problem.calls["move_deltas"] == res.iterations == 30
     best = res.trajectory
     cand, lo, hi = all_transpositions(best)
@@ -210,8 +222,9 @@ def test_tabu_enumerates_a_small_transposition_set():
         return orig(sigma, chain, cand, lo, hi)
 
     problem.move_deltas = spy
-    res = get_solver("tabu", iterations=25, candidates=6, tenure=0, stagnation=None, init="random",
-                     neighbourhood="bubble").solve(problem, seed=2, curves=False)
+    res = get_solver(
+        "tabu", iterations=25, candidates=6, tenure=0, stagnation=None, init="random", neighbourhood="bubble"
+    ).solve(problem, seed=2, curves=False)
     assert len(batches) == 25
     assert all(b == [(i, i + 1) for i in range(t - 1)] for b in batches)
     for i in range(t - 1):
@@ -233,22 +246,26 @@ def spy_moves(problem):
     return batches
 
 
-@pytest.mark.parametrize("neighbourhood, t, M", [("complete", 16, 64), (StarTranspositions(on="features"), 16, 10),
-                                                 ("block-reverse", 12, 20), ("mix", 12, 30)])
+@pytest.mark.parametrize(
+    "neighbourhood, t, M",
+    [("complete", 16, 64), (StarTranspositions(on="features"), 16, 10), ("block-reverse", 12, 20), ("mix", 12, 30)],
+)
 def test_tabu_samples_distinct_moves(neighbourhood, t, M):
     """A neighbourhood larger than M: M distinct moves per iteration (sampling with replacement scored
     only ~50 distinct of 120 transpositions at t=16, M=64)."""
     problem = structured_problem(t, 3, "le")
     batches = spy_moves(problem)
-    res = get_solver("tabu", iterations=15, candidates=M, init="random", neighbourhood=neighbourhood) \
-        .solve(problem, seed=1, curves=False)
+    res = get_solver("tabu", iterations=15, candidates=M, init="random", neighbourhood=neighbourhood).solve(
+        problem, seed=1, curves=False
+    )
     assert len(batches) == 15 and res.info["neighbourhood_enumerated"] is False
     for _, cand, _, _ in batches:
         assert len({c.tobytes() for c in cand}) == len(cand) == M
 
 
-@pytest.mark.parametrize("neighbourhood, t", [("vertex-insertion", 5), ("block-reverse", 6), ("block-insertion", 5),
-                                              ("mix", 4)])
+@pytest.mark.parametrize(
+    "neighbourhood, t", [("vertex-insertion", 5), ("block-reverse", 6), ("block-insertion", 5), ("mix", 4)]
+)
 def test_tabu_enumerates_any_small_neighbourhood(neighbourhood, t):
     """Not only transposition sets: every neighbourhood that can enumerate its moves is scored whole when
     it has at most M distinct neighbours (vertex insertion at t=5: (t-1)^2 = 16 of its 20 moves)."""
@@ -256,8 +273,9 @@ def test_tabu_enumerates_any_small_neighbourhood(neighbourhood, t):
     size = len(nb.neighbours(np.arange(t)))
     problem = structured_problem(t, 4, "le-mo")
     batches = spy_moves(problem)
-    res = get_solver("tabu", iterations=10, candidates=size, tenure=0, stagnation=None, init="random",
-                     neighbourhood=neighbourhood).solve(problem, seed=0, curves=False)
+    res = get_solver(
+        "tabu", iterations=10, candidates=size, tenure=0, stagnation=None, init="random", neighbourhood=neighbourhood
+    ).solve(problem, seed=0, curves=False)
     assert res.info["neighbourhood_enumerated"] is True and len(batches) == 10
     for sigma, cand, _, _ in batches:
         assert {c.tobytes() for c in cand} == {m[0].tobytes() for m in nb.neighbours(sigma)}
@@ -269,19 +287,24 @@ def window_optimal(problem, sigma, w):
     """No swept window of width w (``window_descent``'s sweep) can be reordered for a gain."""
     chain = problem.chain(sigma)
     score = float(chain.sum())
-    return all(window_move(problem, sigma, chain, a, w)[2] <= 1e-12 * (1 + abs(score))
-               for a in window_starts(problem.t, w, max(1, w // 2)))
+    return all(
+        window_move(problem, sigma, chain, a, w)[2] <= 1e-12 * (1 + abs(score))
+        for a in window_starts(problem.t, w, max(1, w // 2))
+    )
 
 
-POLISHED = [("tabu", {"iterations": 10 ** 6, "init": "random"}),
-            ("ga", {"generations": 10 ** 6, "seeds": None, "memetic_window": None}),
-            ("beam", {"width": 64})]
+POLISHED = [
+    ("tabu", {"iterations": 10**6, "init": "random"}),
+    ("ga", {"generations": 10**6, "seeds": None, "memetic_window": None}),
+    ("beam", {"width": 64}),
+]
 
 
 @pytest.fixture
 def window_moves(monkeypatch):
     """Count the exact window moves made (polishing is the only user of them in these solvers)."""
     import solvers._common as W
+
     calls = []
     orig = W.window_move
 
@@ -299,8 +322,9 @@ def test_polish_runs_when_the_pass_budget_ends_the_main_loop(name, params, windo
     keeps polish_share of the budget back and polishing always runs, within the budget."""
     t, w, budget, share = 12, 4, 1000, 0.5
     problem = structured_problem(t, 3, "le")
-    res = get_solver(name, polish_window=w, polish_share=share, **params).solve(problem, budget=budget, seed=0,
-                                                                                curves=False)
+    res = get_solver(name, polish_window=w, polish_share=share, **params).solve(
+        problem, budget=budget, seed=0, curves=False
+    )
     assert res.stopped == "budget" and res.forward_passes <= budget
     assert len(window_moves) > 0  # polishing ran
     assert window_optimal(problem, res.trajectory, w)  # ... to the end: a window-optimal result
@@ -322,18 +346,26 @@ def test_polish_runs_when_the_time_budget_ends_the_main_loop(name, params, windo
     t, w, seconds, share = 12, 4, 2.0, 0.9
     problem = structured_problem(t, 5, "le")
     res = get_solver(name, polish_window=w, polish_share=share, **params).solve(
-        problem, budget={"seconds": seconds}, seed=0, curves=False)
+        problem, budget={"seconds": seconds}, seed=0, curves=False
+    )
     assert res.stopped == "time" and len(window_moves) > 0
     assert window_optimal(problem, res.trajectory, w)  # polishing ran to the end within its time
     assert (1 - share) * seconds <= res.seconds <= seconds + 1.0  # the main loop used its share; limit kept
     assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
 
 
-@pytest.mark.parametrize("name, params", [("tabu", {"iterations": 30, "init": "random"}),
-                                          ("ga", {"generations": 10, "memetic_window": None}), ("beam", {"width": 2})])
+@pytest.mark.parametrize(
+    "name, params",
+    [
+        ("tabu", {"iterations": 30, "init": "random"}),
+        ("ga", {"generations": 10, "memetic_window": None}),
+        ("beam", {"width": 2}),
+    ],
+)
 def test_polishing_does_not_take_the_progress_bar_past_its_total(name, params, monkeypatch, window_moves):
     """The bar's total is the main loop's; polishing's window moves show as a postfix, not as counts."""
     import solvers.base as B
+
     bars = []
 
     class Recorded(B.tqdm):
@@ -346,7 +378,7 @@ def test_polishing_does_not_take_the_progress_bar_past_its_total(name, params, m
     monkeypatch.setattr(B, "tqdm", Recorded)
     problem = structured_problem(9, 1, "le")
     res = get_solver(name, polish_window=4, **params).solve(problem, seed=0, progress=True, curves=False)
-    (n, total, postfix), = [bar.seen for bar in bars]
+    ((n, total, postfix),) = [bar.seen for bar in bars]
     assert res.stopped == "completed" and len(window_moves) > 0
     assert n == total and f"polish={len(window_moves)}" in postfix and "best=" in postfix
     assert res.iterations == total + len(window_moves)  # polishing's moves still count as iterations
@@ -354,14 +386,14 @@ def test_polishing_does_not_take_the_progress_bar_past_its_total(name, params, m
 
 def test_polish_share_of_an_iteration_budget_and_a_nested_limit():
     problem = structured_problem(10, 2, "le")
-    res = get_solver("tabu", iterations=10 ** 6, polish_window=3).solve(problem, budget={"iterations": 50},
-                                                                          curves=False)
+    res = get_solver("tabu", iterations=10**6, polish_window=3).solve(problem, budget={"iterations": 50}, curves=False)
     assert res.stopped == "iterations" and res.iterations <= 50
     assert problem.oracle.limits == Limits()  # limits restored
     # a forward-pass limit of an enclosing solve also bounds polishing
     with problem.oracle.limited(Limits(forward_passes=problem.oracle.forward_passes + 40)):
-        res = get_solver("tabu", iterations=10 ** 6, polish_window=3, init="random").solve(
-            problem, budget=1000, curves=False)
+        res = get_solver("tabu", iterations=10**6, polish_window=3, init="random").solve(
+            problem, budget=1000, curves=False
+        )
     assert res.forward_passes <= 40 and res.stopped == "budget"
 
 
@@ -378,8 +410,9 @@ def test_tabu_list_forbids_recent_pairs():
         return d, s
 
     problem.move_deltas = spy
-    get_solver("tabu", iterations=12, candidates=15, tenure=1000, stagnation=None, init="random") \
-        .solve(problem, seed=0, curves=False)
+    get_solver("tabu", iterations=12, candidates=15, tenure=1000, stagnation=None, init="random").solve(
+        problem, seed=0, curves=False
+    )
     scores = [problem.score(sigma) for sigma, _, _ in trace]
     seen = set()
     for k in range(len(trace) - 1):
@@ -387,7 +420,7 @@ def test_tabu_list_forbids_recent_pairs():
         pair = frozenset(sigma[np.flatnonzero(sigma != nxt)].tolist())
         assert len(pair) == 2
         if pair in seen:  # only by aspiration: the move must reach a new best
-            assert scores[k + 1] > max(scores[:k + 1])
+            assert scores[k + 1] > max(scores[: k + 1])
         seen.add(pair)
     assert len(seen) >= 6
 
@@ -412,8 +445,9 @@ def test_reproducible_from_seed(name):
         params = {**params, "init": "random"}
     if name == "ga":
         params = {**params, "seeds": None}
-    runs = [get_solver(name, **params).solve(structured_problem(9, 4, "le-mo"), seed=s, curves=False)
-            for s in (3, 3, 4)]
+    runs = [
+        get_solver(name, **params).solve(structured_problem(9, 4, "le-mo"), seed=s, curves=False) for s in (3, 3, 4)
+    ]
     np.testing.assert_array_equal(runs[0].trajectory, runs[1].trajectory)
     assert runs[0].history == runs[1].history and runs[0].forward_passes == runs[1].forward_passes
     if name in ("tabu", "ga", "window-dp", "sa"):  # stochastic: another seed takes another path
@@ -423,8 +457,12 @@ def test_reproducible_from_seed(name):
 @pytest.mark.parametrize("name", list(HEURISTICS) + ["exact"])
 @pytest.mark.parametrize("budget", [30, 200])
 def test_forward_pass_budget_is_respected(name, budget):
-    params = {"tabu": {"iterations": 10_000}, "ga": {"generations": 10_000},
-              "window-dp": {"kicks": 10_000}, "beam": {"width": 50}}.get(name, HEURISTICS.get(name, {}))
+    params = {
+        "tabu": {"iterations": 10_000},
+        "ga": {"generations": 10_000},
+        "window-dp": {"kicks": 10_000},
+        "beam": {"width": 50},
+    }.get(name, HEURISTICS.get(name, {}))
     problem = structured_problem(10, 6, "le-mo")
     res = get_solver(name, **params).solve(problem, budget=budget, seed=0, curves=False)
     assert res.forward_passes <= budget
@@ -440,9 +478,13 @@ def test_iteration_budget(name):
     assert res.iterations == 3 and res.stopped == "iterations"
 
 
-perm_pairs = st.integers(2, 12).flatmap(lambda t: st.tuples(
-    st.permutations(list(range(t))), st.permutations(list(range(t))),
-    st.tuples(st.integers(0, t), st.integers(0, t)).filter(lambda ij: ij[0] < ij[1])))
+perm_pairs = st.integers(2, 12).flatmap(
+    lambda t: st.tuples(
+        st.permutations(list(range(t))),
+        st.permutations(list(range(t))),
+        st.tuples(st.integers(0, t), st.integers(0, t)).filter(lambda ij: ij[0] < ij[1]),
+    )
+)
 
 
 @settings(max_examples=200, deadline=None)

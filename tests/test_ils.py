@@ -1,5 +1,6 @@
 """The lazy greedy start, the MoRF tail rebuild and the ``ils`` solver (issue 28): exact on additive objectives,
 never worse than what they start from, counted against the budget, and cut (not changed) by a smaller budget."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ def additive_problem(t, seed, objective="le-mo", ties=False):
 
 
 def table_problem(t, seed, objective="le-mo"):
-    table = np.random.default_rng(seed).normal(size=2 ** t)
+    table = np.random.default_rng(seed).normal(size=2**t)
     weights = 1 << np.arange(t)
     return TraceProblem(SetFunctionOracle(lambda m: table[np.asarray(m, dtype=np.int64) @ weights], t), objective)
 
@@ -68,13 +69,15 @@ def test_lazy_greedy_scores_fewer_sets_than_greedy():
 def brute_force_tail(problem, sigma, length):
     """Greedy MoRF over the tail by plain enumeration (the definition, no shared code)."""
     t = problem.t
-    head, tail = list(sigma[:t - length]), list(sigma[t - length:])
+    head, tail = list(sigma[: t - length]), list(sigma[t - length :])
     remaining, placed = list(tail), []
     while len(remaining) > 1:
+
         def c_without(i):
             kept = set(remaining) - {i}
             mask = np.array([j not in kept for j in range(t)])
             return float(problem.c_values(mask[None])[0])
+
         values = [c_without(i) for i in remaining]
         best = max(range(len(remaining)), key=lambda k: (values[k], remaining[k]))  # ties: the higher index
         placed.append(remaining.pop(best))

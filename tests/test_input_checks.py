@@ -1,6 +1,7 @@
 """Issue 11, cases 2-12: every argument and file checked before work with a message naming it, result
 files validated on resume, a killed pool worker fails only its own inputs, warnings for degenerate
 explanations, progress bars, threads, --version."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,12 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from test_scale import SETTINGS, LinearSoftmax, _inputs
 
 import trace_opt
 from trace_opt.cli import main
-from trace_opt.explanation.explainer import DegenerateExplanationWarning
 from trace_opt.explanation.dataset import explain_dataset, load_result
-
-from test_scale import SETTINGS, LinearSoftmax, _inputs
+from trace_opt.explanation.explainer import DegenerateExplanationWarning
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLE = os.path.join(ROOT, "instances", "sample")
@@ -52,10 +52,19 @@ def test_no_command_writes_into_the_repository_by_default():
 # ---------------------------------------------------------------------------- case 3: see test_oracle
 # test_oracle.py::test_an_answer_with_more_rows_than_inputs_is_refused
 
+
 # ------------------------------------------------------------------------------ case 4: --out
-@pytest.mark.parametrize("command", [["explain-dataset", "--n", "1"], ["evaluate", "--dataset", "digits8"],
-                                     ["tune", "--library", SAMPLE], ["instances", "build"],
-                                     ["instances", "leaderboard", "--library", SAMPLE], ["demo"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["explain-dataset", "--n", "1"],
+        ["evaluate", "--dataset", "digits8"],
+        ["tune", "--library", SAMPLE],
+        ["instances", "build"],
+        ["instances", "leaderboard", "--library", SAMPLE],
+        ["demo"],
+    ],
+)
 def test_out_that_is_a_file_is_refused_before_any_work(tmp_path, capsys, command):
     f = tmp_path / "file"
     f.write_text("x")
@@ -90,10 +99,12 @@ def test_model_and_data_files_are_checked(tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((2, 1, 8, 8)).astype(np.float32))
     torch.save(net, tmp_path / "m.pt")
     out = str(tmp_path / "out")
-    cases = [(["--model", str(tmp_path / "sd.pt"), "--data", str(tmp_path / "x.npy")], "state_dict"),
-             (["--model", str(tmp_path / "bad.pt"), "--data", str(tmp_path / "x.npy")], "could not be loaded"),
-             (["--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "scalar.npy")], "--data"),
-             (["--model", str(tmp_path / "m.pt")], "give --data")]
+    cases = [
+        (["--model", str(tmp_path / "sd.pt"), "--data", str(tmp_path / "x.npy")], "state_dict"),
+        (["--model", str(tmp_path / "bad.pt"), "--data", str(tmp_path / "x.npy")], "could not be loaded"),
+        (["--model", str(tmp_path / "m.pt"), "--data", str(tmp_path / "scalar.npy")], "--data"),
+        (["--model", str(tmp_path / "m.pt")], "give --data"),
+    ]
     for args, message in cases:
         for command in (["explain-dataset"], ["evaluate"]):
             err = _cli_error(capsys, [*command, *args, "--out", out])
@@ -101,14 +112,17 @@ def test_model_and_data_files_are_checked(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["explain-dataset", "--solver-options", "[1,2]"], "--solver-options: expected a JSON object"),
-    (["explain-dataset", "--seed", "-1"], "--seed: expected an integer >= 0"),
-    (["tune", "--library", SAMPLE, "--seeds", "-1"], "--seeds: expected an integer >= 0"),
-    (["instances", "leaderboard", "--library", SAMPLE, "--seeds", "-2"], "--seeds: expected an integer >= 0"),
-    (["evaluate", "--dataset", "digits8", "--seed", "-1"], "--seed: expected an integer >= 0"),
-    (["tune", "--library", SAMPLE, "--space", "[1]"], "--space: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["explain-dataset", "--solver-options", "[1,2]"], "--solver-options: expected a JSON object"),
+        (["explain-dataset", "--seed", "-1"], "--seed: expected an integer >= 0"),
+        (["tune", "--library", SAMPLE, "--seeds", "-1"], "--seeds: expected an integer >= 0"),
+        (["instances", "leaderboard", "--library", SAMPLE, "--seeds", "-2"], "--seeds: expected an integer >= 0"),
+        (["evaluate", "--dataset", "digits8", "--seed", "-1"], "--seed: expected an integer >= 0"),
+        (["tune", "--library", SAMPLE, "--space", "[1]"], "--space: expected a JSON object"),
+    ],
+)
 def test_bad_arguments_name_the_argument(tmp_path, capsys, argv, message):
     assert message in _cli_error(capsys, [*argv, "--out", str(tmp_path / "o")])
 
@@ -141,8 +155,10 @@ def test_result_files_are_validated_on_resume(tmp_path):
     assert load_result(res / "000000.json") is None
     run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3] * 3, **SETTINGS)
     assert sorted(run.computed) == ["000000", "000001", "000002"] and not run.skipped
-    assert load_result(res / "000002.json")["result"] == good["result"] or \
-        load_result(res / "000002.json")["result"]["trajectory"] == good["result"]["trajectory"]
+    assert (
+        load_result(res / "000002.json")["result"] == good["result"]
+        or load_result(res / "000002.json")["result"]["trajectory"] == good["result"]["trajectory"]
+    )
     no_result = dict(good)
     del no_result["result"]
     (res / "000002.json").write_text(json.dumps(no_result))
@@ -173,9 +189,16 @@ def test_unreachable_ray_address_is_refused_quickly(tmp_path, capsys, monkeypatc
 
 
 # ---------------------------------------------------------------- case 8: explain settings up front
-@pytest.mark.parametrize("settings, message", [
-    ({"budget": 0}, "budget.forward_passes=0"), ({"features": 99}, "more patches than pixels"),
-    ({"reference": "nope"}, "nope"), ({"seed": -1}, "seed=-1"), ({"solver_options": [1, 2]}, "solver_options")])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"budget": 0}, "budget.forward_passes=0"),
+        ({"features": 99}, "more patches than pixels"),
+        ({"reference": "nope"}, "nope"),
+        ({"seed": -1}, "seed=-1"),
+        ({"solver_options": [1, 2]}, "solver_options"),
+    ],
+)
 def test_explain_dataset_checks_settings_once_before_any_work(tmp_path, settings, message):
     model = LinearSoftmax()
     kwargs = {**SETTINGS, **settings}
@@ -223,11 +246,16 @@ def test_degenerate_explanations_warn():
         trace_opt.explain(labels, x, solver_options={"iterations": 50})
     with pytest.warns(DegenerateExplanationWarning, match="reference equals the input"):
         trace_opt.explain(net, x, reference=x.clone(), solver_options={"iterations": 50})
-    for solver, budget, what in (("sa", 1, "the identity order 0..15"), ("exact", 1, "the identity order 0..15"),
-                                 ("greedy", 40, "its start")):
+    for solver, budget, what in (
+        ("sa", 1, "the identity order 0..15"),
+        ("exact", 1, "the identity order 0..15"),
+        ("greedy", 40, "its start"),
+    ):
         # issue 32: the warning says what was returned (the identity, or a start as far as it got) and its value
-        with pytest.warns(DegenerateExplanationWarning, match=f"before it scored any trajectory: the order returned "
-                                                              f"is {what}.*, with value"):
+        with pytest.warns(
+            DegenerateExplanationWarning,
+            match=f"before it scored any trajectory: the order returned is {what}.*, with value",
+        ):
             trace_opt.explain(net, x, solver=solver, budget=budget)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateExplanationWarning)
@@ -256,12 +284,45 @@ def test_explain_sets_torch_threads_and_restores_them(monkeypatch):
 
 @pytest.mark.slow
 def test_leaderboard_and_tune_show_progress_on_stderr(tmp_path, capsys):
-    assert main(["instances", "leaderboard", "--library", SAMPLE, "--solvers", "greedy", "--budgets", "50",
-                 "--seeds", "0", "--out", str(tmp_path / "lb")]) == 0
+    assert (
+        main(
+            [
+                "instances",
+                "leaderboard",
+                "--library",
+                SAMPLE,
+                "--solvers",
+                "greedy",
+                "--budgets",
+                "50",
+                "--seeds",
+                "0",
+                "--out",
+                str(tmp_path / "lb"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "solves" in err and "4/4" in err
-    assert main(["tune", "--library", SAMPLE, "--trials", "2", "--budget", "50", "--holdout-every", "0",
-                 "--out", str(tmp_path / "tune")]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "--library",
+                SAMPLE,
+                "--trials",
+                "2",
+                "--budget",
+                "50",
+                "--holdout-every",
+                "0",
+                "--out",
+                str(tmp_path / "tune"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "2/2" in err and "Warning" not in err and "[W " not in err
 
@@ -293,19 +354,25 @@ def test_every_option_has_help_and_readme_does_not_point_outside_the_clone():
 
     # instances generate|stats|best-known (trace_opt/benchmarks/families.py) are being written elsewhere
     family = ("instances generate", "instances stats", "instances best-known")
-    missing = [(p.prog, a.dest) for p in parsers(build_parser()) for a in p._actions
-               if a.help is None and a.dest not in ("help", "command", "instances_command")
-               and not p.prog.endswith(family)]
+    missing = [
+        (p.prog, a.dest)
+        for p in parsers(build_parser())
+        for a in p._actions
+        if a.help is None and a.dest not in ("help", "command", "instances_command") and not p.prog.endswith(family)
+    ]
     assert not missing, missing
     readme = open(os.path.join(ROOT, "README.md")).read()
     assert "../shared/DESIGN.md" not in readme
     # the design document every docstring cites ships with the repository, with each section they cite
     import re
     import subprocess
+
     design = open(os.path.join(ROOT, "DESIGN.md")).read()
     sections = {int(m) for m in re.findall(r"^## (\d+)\.", design, flags=re.M)}
     files = subprocess.run(["git", "ls-files", "*.py", "*.md"], capture_output=True, text=True, cwd=ROOT).stdout.split()
-    cited = {(f, int(n)) for f in files for n in re.findall(r"DESIGN\.md section (\d+)", open(os.path.join(ROOT, f)).read())}
+    cited = {
+        (f, int(n)) for f in files for n in re.findall(r"DESIGN\.md section (\d+)", open(os.path.join(ROOT, f)).read())
+    }
     assert cited and not [c for c in cited if c[1] not in sections], sorted(c for c in cited if c[1] not in sections)
 
 

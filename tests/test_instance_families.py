@@ -1,5 +1,6 @@
 """Instance families: the knob moves additivity monotonically, tables equal the generators, optima equal
 DP and brute force, seeded determinism, validation, the generate CLI and the shipped hard library."""
+
 from __future__ import annotations
 
 import itertools
@@ -12,8 +13,15 @@ import pytest
 from solvers.complete import complete_table, exact_optimum, table_scores
 from trace_opt import TraceProblem
 from trace_opt.benchmarks.difficulty import count_optimal_trajectories, library_stats
-from trace_opt.benchmarks.families import (FAMILIES, LogicSetFunction, build_family_library, family_instance,
-                                         family_instance_name, make_generator, parse_sizes)
+from trace_opt.benchmarks.families import (
+    FAMILIES,
+    LogicSetFunction,
+    build_family_library,
+    family_instance,
+    family_instance_name,
+    make_generator,
+    parse_sizes,
+)
 from trace_opt.benchmarks.instances import load_instance, load_library
 from trace_opt.core.objective import OBJECTIVES
 
@@ -21,12 +29,21 @@ HARD = Path(__file__).resolve().parents[1] / "instances" / "hard"
 
 
 def _mean_r2(interaction, t=10, seeds=range(6), **params):
-    return float(np.mean([family_instance("logic", t, s, interaction=interaction, **params).metadata["difficulty"]
-                          ["additivity_r2"] for s in seeds]))
+    return float(
+        np.mean(
+            [
+                family_instance("logic", t, s, interaction=interaction, **params).metadata["difficulty"][
+                    "additivity_r2"
+                ]
+                for s in seeds
+            ]
+        )
+    )
 
 
-@pytest.mark.parametrize("params", [{}, {"order": 2, "kinds": ["and", "or"]}, {"saturation": 1.0},
-                                    {"order": 4, "kinds": ["xor"]}])
+@pytest.mark.parametrize(
+    "params", [{}, {"order": 2, "kinds": ["and", "or"]}, {"saturation": 1.0}, {"order": 4, "kinds": ["xor"]}]
+)
 def test_knob_moves_additivity_monotonically(params):
     knobs = [0.0, 0.25, 0.5, 0.75, 1.0]
     r2 = [_mean_r2(k, **params) for k in knobs]
@@ -37,24 +54,44 @@ def test_knob_moves_additivity_monotonically(params):
 
 def test_chunks_knob_moves_additivity_monotonically():
     knobs = [0.0, 0.5, 1.0, 2.0, 4.0]
-    r2 = [float(np.mean([family_instance("chunks", 10, s, interaction=k).metadata["difficulty"]["additivity_r2"]
-                         for s in range(6)])) for k in knobs]
+    r2 = [
+        float(
+            np.mean(
+                [
+                    family_instance("chunks", 10, s, interaction=k).metadata["difficulty"]["additivity_r2"]
+                    for s in range(6)
+                ]
+            )
+        )
+        for k in knobs
+    ]
     assert r2[0] == pytest.approx(1.0)
     assert all(a > b for a, b in zip(r2, r2[1:])), r2
 
 
 def test_knob_makes_greedy_miss_the_optimum():
     def greedy_optimal(k):
-        return np.mean([family_instance("logic", 12, s, interaction=k).metadata["difficulty"]["objectives"]["le-mo"]
-                        ["greedy_optimal"] for s in range(6)])
+        return np.mean(
+            [
+                family_instance("logic", 12, s, interaction=k).metadata["difficulty"]["objectives"]["le-mo"][
+                    "greedy_optimal"
+                ]
+                for s in range(6)
+            ]
+        )
 
     assert greedy_optimal(0.0) == 1.0
     assert greedy_optimal(0.75) <= 0.2
 
 
-@pytest.mark.parametrize("family,params", [("logic", {"interaction": 0.7, "saturation": 0.5}),
-                                           ("logic", {"interaction": 1.0, "kinds": "xor", "order": 3}),
-                                           ("chunks", {"interaction": 1.5, "width": 3})])
+@pytest.mark.parametrize(
+    "family,params",
+    [
+        ("logic", {"interaction": 0.7, "saturation": 0.5}),
+        ("logic", {"interaction": 1.0, "kinds": "xor", "order": 3}),
+        ("chunks", {"interaction": 1.5, "width": 3}),
+    ],
+)
 def test_table_equals_the_generator_values(family, params):
     t = 9
     gen = make_generator(family, t, 4, **params)
@@ -160,8 +197,25 @@ def test_build_family_library_resumes(tmp_path):
 def test_generate_cli(tmp_path, capsys):
     from trace_opt.cli import main
 
-    assert main(["instances", "generate", "--out", str(tmp_path), "--sizes", "6*2,7", "--interaction", "0.7",
-                 "--order", "3", "--first-seed", "5"]) == 0
+    assert (
+        main(
+            [
+                "instances",
+                "generate",
+                "--out",
+                str(tmp_path),
+                "--sizes",
+                "6*2,7",
+                "--interaction",
+                "0.7",
+                "--order",
+                "3",
+                "--first-seed",
+                "5",
+            ]
+        )
+        == 0
+    )
     lib = load_library(tmp_path)
     assert sorted((i.t, i.metadata["seed"]) for i in lib) == [(6, 5), (6, 6), (7, 5)]
     assert all(i.metadata["params"]["interaction"] == 0.7 for i in lib)
@@ -174,7 +228,7 @@ def test_generate_cli(tmp_path, capsys):
 def test_shipped_hard_library_is_hard():
     lib = load_library(HARD)
     assert 20 <= len(lib) <= 30 and {i.t for i in lib} <= set(range(12, 17))
-    assert sum(p.stat().st_size for p in HARD.iterdir()) < 5 * 2 ** 20
+    assert sum(p.stat().st_size for p in HARD.iterdir()) < 5 * 2**20
     stats = library_stats(lib)
     s = stats["summary"]
     assert s["greedy_optimal_fraction"] <= 0.10

@@ -1,13 +1,19 @@
 """Model-based instance sources (trace_opt/benchmarks/model_sources.py) and `instances build` with them."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from trace_opt.benchmarks.model_sources import (LogicDigitsCNN, apply_rule, load_logic_digits, model_source,
-                                       voronoi_segments)
 from trace_opt.benchmarks.instances import build_library, load_instance
+from trace_opt.benchmarks.model_sources import (
+    LogicDigitsCNN,
+    apply_rule,
+    load_logic_digits,
+    model_source,
+    voronoi_segments,
+)
 
 
 def test_voronoi_segments_are_seeded_irregular_and_cover_every_cell():
@@ -32,8 +38,7 @@ def test_rules_truth_tables():
 def test_logic_strips_are_real_digits_with_balanced_rule_labels():
     from trace_opt.models.data import load_digits_split
 
-    X_tr, X_te, y_tr, y_te, d_tr, d_te = load_logic_digits(3, "and", seed=0, n_train=200, n_test=50,
-                                                           return_digits=True)
+    X_tr, X_te, y_tr, y_te, d_tr, d_te = load_logic_digits(3, "and", seed=0, n_train=200, n_test=50, return_digits=True)
     assert X_tr.shape == (200, 1, 8, 24) and X_te.shape == (50, 1, 8, 24)
     assert y_tr.sum() == 100 and y_te.sum() == 25  # balanced although AND of 3 bits is true 1/8 of the time
     np.testing.assert_array_equal(y_te.numpy(), apply_rule(d_te >= 5, "and"))
@@ -41,7 +46,7 @@ def test_logic_strips_are_real_digits_with_balanced_rule_labels():
     _, digits, _, labels = load_digits_split(8, seed=0)
     # every region of a test strip is one of the test digits, of the recorded class
     for j in range(3):
-        region = X_te[:5, :, :, 8 * j:8 * j + 8]
+        region = X_te[:5, :, :, 8 * j : 8 * j + 8]
         for r, d in zip(region, d_te[:5, j]):
             match = (digits == r).flatten(1).all(dim=1)
             assert match.any() and set(labels[match].tolist()) == {int(d)}
@@ -55,7 +60,7 @@ def test_logic_cnn_reads_each_region_with_one_trunk():
     x = torch.rand(4, 1, 8, 24)
     with torch.no_grad():
         out = m(x)
-        codes = torch.cat([m.trunk(x[..., 8 * j:8 * j + 8]) for j in range(3)], dim=1)
+        codes = torch.cat([m.trunk(x[..., 8 * j : 8 * j + 8]) for j in range(3)], dim=1)
         torch.testing.assert_close(out, m.head(codes))
     assert out.shape == (4, 2)
 
@@ -83,8 +88,9 @@ def test_build_tabular_mlp_library_equals_the_live_model(tmp_path):
 
 
 def test_build_superpixels_records_the_segmentation(tmp_path):
-    (path,) = build_library(tmp_path, grids=[(2, 3)], inputs=[1], features="superpixels", output="prob",
-                            reference="mean")
+    (path,) = build_library(
+        tmp_path, grids=[(2, 3)], inputs=[1], features="superpixels", output="prob", reference="mean"
+    )
     inst = load_instance(path)
     assert inst.name == "digits8_test0001_g2x3_sp_prob_mean" and inst.t == 6
     np.testing.assert_array_equal(inst.arrays["feature_ids"], voronoi_segments((8, 8), 6, seed=1))
@@ -94,8 +100,23 @@ def test_build_superpixels_records_the_segmentation(tmp_path):
 def test_cli_build_takes_model_options(tmp_path, capsys):
     from trace_opt.cli import main
 
-    assert main(["instances", "build", "--out", str(tmp_path), "--model", "breast-cancer-mlp", "--grids", "1x5*2",
-                 "--output", "prob"]) == 0
+    assert (
+        main(
+            [
+                "instances",
+                "build",
+                "--out",
+                str(tmp_path),
+                "--model",
+                "breast-cancer-mlp",
+                "--grids",
+                "1x5*2",
+                "--output",
+                "prob",
+            ]
+        )
+        == 0
+    )
     assert len(list(tmp_path.glob("cancer_test000[01]_g1x5_prob_zeros.json"))) == 2
     assert "R2" in capsys.readouterr().out
 

@@ -1,4 +1,5 @@
 """Instances: file format, table oracle = live model, stored optima = DP = brute force, bad files."""
+
 from __future__ import annotations
 
 import itertools
@@ -16,11 +17,25 @@ from hypothesis import strategies as st
 
 from solvers import get_solver
 from solvers.complete import exact_optimum
-from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, TraceProblem
-from trace_opt.benchmarks.instances import (FORMAT_VERSION, TableOracle, build_instance, build_library, check_table_size,
-                                 instance_from_table, leaderboard, leaderboard_table, load_instance, load_library,
-                                 parse_solver_spec, save_instance, split_library, table_stats, write_leaderboard)
+from trace_opt.benchmarks.instances import (
+    FORMAT_VERSION,
+    TableOracle,
+    build_instance,
+    build_library,
+    check_table_size,
+    instance_from_table,
+    leaderboard,
+    leaderboard_table,
+    load_instance,
+    load_library,
+    parse_solver_spec,
+    save_instance,
+    split_library,
+    table_stats,
+    write_leaderboard,
+)
+from trace_opt.core.budget import Limits
 from trace_opt.core.fingerprint import model_fingerprint
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
@@ -87,16 +102,17 @@ def test_table_equals_live_model_values(live, tiny_instance, exact_live, exact_i
     built in batches of 4,096, live calls come in batches of 64), to 1e-12 on a convolutional one."""
     keys = np.arange(1 << 9, dtype=np.uint64)
     model, x = exact_live
-    np.testing.assert_array_equal(exact_instance.values,
-                                  ModelOracle(model, x, 2, features=(3, 3)).evaluate_keys(keys))
+    np.testing.assert_array_equal(exact_instance.values, ModelOracle(model, x, 2, features=(3, 3)).evaluate_keys(keys))
     model, x = live
-    np.testing.assert_allclose(tiny_instance.values, ModelOracle(model, x, 2, features=(3, 3)).evaluate_keys(keys),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        tiny_instance.values, ModelOracle(model, x, 2, features=(3, 3)).evaluate_keys(keys), rtol=1e-12, atol=1e-12
+    )
     assert tiny_instance.metadata["model"] == "TinyCNN" and tiny_instance.metadata["target"] == 2
 
 
-@pytest.mark.parametrize("solver,params", [("sa", {"iterations": 400, "init": "random"}), ("greedy", {}),
-                                           ("sa", {"iterations": 300})])
+@pytest.mark.parametrize(
+    "solver,params", [("sa", {"iterations": 400, "init": "random"}), ("greedy", {}), ("sa", {"iterations": 300})]
+)
 def test_table_oracle_runs_like_the_live_model(exact_live, exact_instance, solver, params):
     """Same trajectory, score and counters (forward passes, cache hits, batches) as the live run, on a
     model whose values do not depend on the batch (``ExactNet``), so identity is the right claim."""
@@ -109,10 +125,15 @@ def test_table_oracle_runs_like_the_live_model(exact_live, exact_instance, solve
             r2 = get_solver(solver, **params).solve(tab_p, budget=budget, seed=seed)
             np.testing.assert_array_equal(r1.trajectory, r2.trajectory)
             assert r1.score == r2.score
-            assert (r1.forward_passes, r1.cache_hits, r1.iterations, r1.stopped) == \
-                   (r2.forward_passes, r2.cache_hits, r2.iterations, r2.stopped)
-            assert {k: v for k, v in live_p.oracle.counters().items() if k != "forward_seconds"} == \
-                   {k: v for k, v in tab_p.oracle.counters().items() if k != "forward_seconds"}
+            assert (r1.forward_passes, r1.cache_hits, r1.iterations, r1.stopped) == (
+                r2.forward_passes,
+                r2.cache_hits,
+                r2.iterations,
+                r2.stopped,
+            )
+            assert {k: v for k, v in live_p.oracle.counters().items() if k != "forward_seconds"} == {
+                k: v for k, v in tab_p.oracle.counters().items() if k != "forward_seconds"
+            }
 
 
 def test_sample_library_optima_equal_dp_and_brute_force():
@@ -132,7 +153,7 @@ def test_sample_library_optima_equal_dp_and_brute_force():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(2, 5), st.integers(0, 2 ** 31 - 1))
+@given(st.integers(2, 5), st.integers(0, 2**31 - 1))
 def test_random_tables_optimum_and_gap(t, seed):
     values = np.random.default_rng(seed).normal(size=1 << t)
     inst = instance_from_table(values, "r")
@@ -144,8 +165,11 @@ def test_random_tables_optimum_and_gap(t, seed):
         assert inst.objectives[objective]["random_mean"] == pytest.approx(np.mean(scores), abs=1e-9)
         assert max(scores) == pytest.approx(opt, abs=1e-9)
         gaps = [inst.normalised_gap(s, objective) for s in scores]
-        assert min(gaps) == pytest.approx(0.0, abs=1e-9) and np.mean(gaps) == pytest.approx(1.0, abs=1e-9) \
+        assert (
+            min(gaps) == pytest.approx(0.0, abs=1e-9)
+            and np.mean(gaps) == pytest.approx(1.0, abs=1e-9)
             or inst.objectives[objective]["optimum"] == pytest.approx(inst.objectives[objective]["random_mean"])
+        )
 
 
 def test_save_load_roundtrip(tmp_path, tiny_instance):
@@ -255,6 +279,7 @@ def test_table_oracle_counts_and_cache():
     assert (o.forward_passes, o.cache_hits) == (4, 3)
     o.limits = Limits(forward_passes=4)
     from trace_opt import BudgetExhausted
+
     with pytest.raises(BudgetExhausted):
         o.evaluate_keys(np.array([9], dtype=np.uint64))
     o.clear_cache()
@@ -267,7 +292,7 @@ def test_table_oracle_counts_and_cache():
 # -------------------------------------------------------------------------------- leaderboard
 def test_leaderboard_gaps_are_exact(tmp_path):
     lib = load_library(SAMPLE)
-    board = leaderboard(lib, ["greedy", "sa:iterations=200,init=\"random\"", "exact"], budgets=[50, 5000], seeds=[0, 1])
+    board = leaderboard(lib, ["greedy", 'sa:iterations=200,init="random"', "exact"], budgets=[50, 5000], seeds=[0, 1])
     assert len(board["runs"]) == 3 * 2 * len(lib) * 2
     for row in board["runs"]:
         inst = next(i for i in lib if i.name == row["instance"])
@@ -317,17 +342,37 @@ def test_leaderboard_stem_must_stay_in_the_folder(tmp_path, stem):
     from trace_opt.cli import main
 
     with pytest.raises(SystemExit) as exc:
-        main(["instances", "leaderboard", "--library", str(SAMPLE), "--solvers", "greedy", "--budgets", "10",
-              "--out", str(tmp_path / "out"), "--stem", stem])
+        main(
+            [
+                "instances",
+                "leaderboard",
+                "--library",
+                str(SAMPLE),
+                "--solvers",
+                "greedy",
+                "--budgets",
+                "10",
+                "--out",
+                str(tmp_path / "out"),
+                "--stem",
+                stem,
+            ]
+        )
     assert exc.value.code == 2
     assert not (tmp_path / "out").exists() and not list(tmp_path.parent.glob("x.*"))
 
 
 def test_solver_spec_parsing_and_split():
-    assert parse_solver_spec("sa:eta=0.99,init=random,T0=2") == ("sa:eta=0.99,init=random,T0=2", "sa",
-                                                                 {"eta": 0.99, "init": "random", "T0": 2})
-    assert parse_solver_spec({"name": "tabu", "params": {"candidates": 8}, "label": "t8"}) == ("t8", "tabu",
-                                                                                               {"candidates": 8})
+    assert parse_solver_spec("sa:eta=0.99,init=random,T0=2") == (
+        "sa:eta=0.99,init=random,T0=2",
+        "sa",
+        {"eta": 0.99, "init": "random", "T0": 2},
+    )
+    assert parse_solver_spec({"name": "tabu", "params": {"candidates": 8}, "label": "t8"}) == (
+        "t8",
+        "tabu",
+        {"candidates": 8},
+    )
     with pytest.raises(ValueError, match="key=value"):
         parse_solver_spec("sa:eta")
     train, test = split_library(list(range(7)), 2)
@@ -360,8 +405,10 @@ def _rewrite(path, edit):
 
 
 def test_tampered_optimum_is_refused_on_load(copied):
-    _rewrite(copied, lambda side: side["objectives"]["le-mo"].__setitem__(
-        "optimum", side["objectives"]["le-mo"]["optimum"] + 1.0))
+    _rewrite(
+        copied,
+        lambda side: side["objectives"]["le-mo"].__setitem__("optimum", side["objectives"]["le-mo"]["optimum"] + 1.0),
+    )
     with pytest.raises(ValueError, match=rf"{copied}.*objectives_sha256"):
         load_instance(copied)
 
@@ -372,6 +419,7 @@ def test_malformed_optima_are_refused_even_with_a_matching_checksum(copied):
     def edit(side):
         side["objectives"]["le"]["trajectory"] = [0] * side["t"]
         side["objectives_sha256"] = _objectives_digest(side["objectives"])
+
     _rewrite(copied, edit)
     with pytest.raises(ValueError, match=rf"{copied}.*'le'.*not a permutation"):
         load_instance(copied)
@@ -380,6 +428,7 @@ def test_malformed_optima_are_refused_even_with_a_matching_checksum(copied):
         side["objectives"]["le"]["trajectory"] = list(range(side["t"]))
         side["objectives"]["mo"]["random_mean"] = "1.0"
         side["objectives_sha256"] = _objectives_digest(side["objectives"])
+
     _rewrite(copied, edit2)
     with pytest.raises(ValueError, match=rf"{copied}.*random_mean.*not a finite number"):
         load_instance(copied)
@@ -389,10 +438,12 @@ def test_version_1_sidecars_load_with_their_optima_verified(copied):
     def to_v1(side):
         side["format_version"] = 1
         del side["objectives_sha256"]
+
     _rewrite(copied, to_v1)
     assert load_instance(copied).name == copied.stem  # an intact version-1 file still loads
-    _rewrite(copied, lambda side: side["objectives"]["mo"].__setitem__(
-        "optimum", side["objectives"]["mo"]["optimum"] - 0.5))
+    _rewrite(
+        copied, lambda side: side["objectives"]["mo"].__setitem__("optimum", side["objectives"]["mo"]["optimum"] - 0.5)
+    )
     with pytest.raises(ValueError, match=rf"{copied}.*differs from the recomputed"):
         load_instance(copied)  # no checksum of the optima in version 1: recomputed by DP on load
 
@@ -440,9 +491,17 @@ def test_leaderboard_markdown_has_a_header(tmp_path):
     board.update(library="instances/sample", command="python -m trace_opt instances leaderboard --library x")
     md = write_leaderboard(board, tmp_path)["md"].read_text()
     head = md.split("| solver |")[0]
-    for text in ("python -m trace_opt instances leaderboard --library x", "instances/sample",
-                 lib[0].metadata["model_fingerprint"], lib[0].metadata["model"], "objective: le-mo",
-                 "budgets (forward passes): 30, 60", "seeds: 3, 4", "reference: zeros", "`sa:iterations=50`",
-                 "distinct table values"):
+    for text in (
+        "python -m trace_opt instances leaderboard --library x",
+        "instances/sample",
+        lib[0].metadata["model_fingerprint"],
+        lib[0].metadata["model"],
+        "objective: le-mo",
+        "budgets (forward passes): 30, 60",
+        "seeds: 3, 4",
+        "reference: zeros",
+        "`sa:iterations=50`",
+        "distinct table values",
+    ):
         assert text in head, text
     assert "| greedy | 30 |" in md

@@ -6,6 +6,7 @@ demonstrably started (a first result on disk, a completed trial, a progress line
 to the whole process group as a terminal's Ctrl-C does. The reruns and the uninterrupted reference
 runs are in-process (``trace_opt.cli.main``), which is the same code without the start-up cost.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,14 @@ def _interrupt(args, ready, tmp_path, env=None, timeout=120.0):
     Returns (exit code, stderr). Fails if the command ended before it was interrupted."""
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err, open(tmp_path / "stdout.txt", "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "trace_opt", *args], cwd=ROOT, stdout=out, stderr=err,
-                                start_new_session=True, env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "trace_opt", *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
         try:
             deadline = time.monotonic() + timeout
             while not ready():
@@ -78,8 +85,12 @@ def test_stop_on_interrupt_makes_a_solve_raise_instead_of_returning_a_cut_short_
 def _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir) -> list:
     """Run explain-dataset in a subprocess, Ctrl-C it once a first result file exists; check the exit
     (130, a message, no traceback) and return the result files left."""
-    rc, err = _interrupt([*args, "--out", str(out)], lambda: any((out / "results").glob("0*.json")), tmp_path,
-                         env={"TRACE_OPT_CACHE": str(model_cache_dir)})
+    rc, err = _interrupt(
+        [*args, "--out", str(out)],
+        lambda: any((out / "results").glob("0*.json")),
+        tmp_path,
+        env={"TRACE_OPT_CACHE": str(model_cache_dir)},
+    )
     assert rc == 130, err
     assert "interrupted" in err and "Traceback" not in err
     return sorted((out / "results").glob("0*.json"))
@@ -137,9 +148,26 @@ def test_ctrl_c_stops_explain_dataset_in_lockstep_and_a_rerun_completes_it(tmp_p
 @pytest.mark.slow
 def test_ctrl_c_stops_evaluate_and_a_rerun_completes_it(tmp_path, model_cache_dir):
     out = tmp_path / "run"
-    args = ["evaluate", "--dataset", "digits8", "--n", "2", "--sa-iterations", "1500", "--methods", "random",
-            "--sanity-n", "0", "--exact-max-t", "0", "--keep-maps", "0", "--cache-dir", str(model_cache_dir),
-            "--quiet"]
+    args = [
+        "evaluate",
+        "--dataset",
+        "digits8",
+        "--n",
+        "2",
+        "--sa-iterations",
+        "1500",
+        "--methods",
+        "random",
+        "--sanity-n",
+        "0",
+        "--exact-max-t",
+        "0",
+        "--keep-maps",
+        "0",
+        "--cache-dir",
+        str(model_cache_dir),
+        "--quiet",
+    ]
     rc, err = _interrupt([*args, "--out", str(out)], lambda: (out / "cache" / "input_0000.json").exists(), tmp_path)
     assert rc == 130, err
     assert not (out / "report.md").exists() and not (out / "results.json").exists()
@@ -177,8 +205,20 @@ def test_ctrl_c_stops_tune_marks_the_trial_failed_and_a_rerun_completes_it(tmp_p
     from trace_opt.benchmarks.tuning import evaluate_params
 
     out = tmp_path / "tune"
-    args = ["tune", "--library", str(SAMPLE), "--trials", "3", "--budget", "4000", "--holdout-every", "0",
-            "--no-progress", "--out", str(out)]
+    args = [
+        "tune",
+        "--library",
+        str(SAMPLE),
+        "--trials",
+        "3",
+        "--budget",
+        "4000",
+        "--holdout-every",
+        "0",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     rc, err = _interrupt(args, lambda: "COMPLETE" in _trial_states(out / "study.db"), tmp_path)
     assert rc == 130, err
     states = _trial_states(out / "study.db")
@@ -223,8 +263,21 @@ def test_ctrl_c_stops_the_leaderboard_and_a_rerun_equals_an_uninterrupted_board(
 
     out = tmp_path / "board"
     spec = "sa:iterations=150000"
-    args = ["instances", "leaderboard", "--library", str(SAMPLE), "--solvers", spec, "--budgets", "100000",
-            "--seeds", "0", "1", "--out", str(out)]
+    args = [
+        "instances",
+        "leaderboard",
+        "--library",
+        str(SAMPLE),
+        "--solvers",
+        spec,
+        "--budgets",
+        "100000",
+        "--seeds",
+        "0",
+        "1",
+        "--out",
+        str(out),
+    ]
     err_file = tmp_path / "stderr.txt"
     rc, err = _interrupt(args, lambda: err_file.exists() and " 1/8 " in err_file.read_text(), tmp_path)
     assert rc == 130, err

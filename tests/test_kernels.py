@@ -1,4 +1,5 @@
 """numba bookkeeping kernels against slow pure-Python references."""
+
 import itertools
 
 import numpy as np
@@ -12,8 +13,8 @@ from solvers import anneal_kernels as AK
 from trace_opt.core import kernels as K
 from trace_opt.core.objective import Objective
 from trace_opt.core.problem import TraceProblem
-from trace_opt.explanation.rankings import kendall_tau_distance
 from trace_opt.core.synthetic import SyntheticSetFunction
+from trace_opt.explanation.rankings import kendall_tau_distance
 
 
 def ref_key(features) -> int:
@@ -51,7 +52,7 @@ def test_segment_and_request_keys_after_a_move(t, seed, obj):
         expected_new, lo2, hi2 = nb.apply(sigma, u)
         assert np.array_equal(new, expected_new) and (lo, hi) == (lo2, hi2)
         ref = [ref_key(new[:k]) for k in range(lo + 1, hi + 1)]
-        assert [int(v) for v in seg[:hi - lo]] == ref
+        assert [int(v) for v in seg[: hi - lo]] == ref
         comp = [ref_key(set(range(t)) - set(new[:k].tolist())) for k in range(lo + 1, hi + 1)]
         expected_req = {"le": ref, "mo": comp, "le-mo": ref + comp}[obj]
         assert [int(v) for v in req[:n]] == expected_req
@@ -166,13 +167,19 @@ def test_masked_inputs_from_keys_equal_torch_where_bit_for_bit(dtype):
     x = rng.normal(size=shape).astype(dtype)
     ref = rng.normal(size=shape).astype(dtype)
     ref[0, 0, :3] = [np.nan, -0.0, np.inf]  # selected as bits, whatever the value
-    keys = rng.integers(0, 2 ** t, size=13, dtype=np.uint64)
+    keys = rng.integers(0, 2**t, size=13, dtype=np.uint64)
     masks = ((keys[:, None] >> np.arange(t, dtype=np.uint64)) & np.uint64(1)).astype(bool)
-    expected = torch.where(torch.as_tensor(masks)[:, torch.as_tensor(ids.copy())], torch.as_tensor(ref)[None],
-                           torch.as_tensor(x)[None]).numpy().reshape(13, -1)
+    expected = (
+        torch.where(
+            torch.as_tensor(masks)[:, torch.as_tensor(ids.copy())], torch.as_tensor(ref)[None], torch.as_tensor(x)[None]
+        )
+        .numpy()
+        .reshape(13, -1)
+    )
     out = np.empty((16, x.size), dtype=dtype)
-    K.masked_inputs_from_keys(keys, 16, np.ascontiguousarray(ids, dtype=np.uint64).reshape(-1), x.reshape(-1),
-                              ref.reshape(-1), out)
+    K.masked_inputs_from_keys(
+        keys, 16, np.ascontiguousarray(ids, dtype=np.uint64).reshape(-1), x.reshape(-1), ref.reshape(-1), out
+    )
     bits = np.uint32 if dtype == np.float32 else np.uint64
     np.testing.assert_array_equal(out[:13].view(bits), expected.view(bits))
     np.testing.assert_array_equal(out[13:].view(bits), np.repeat(expected[-1:], 3, axis=0).view(bits))  # padding
@@ -208,8 +215,20 @@ def test_synthetic_set_function_matches_its_formula():
 
 
 def test_kernels_are_compiled_with_an_on_disk_cache():
-    for f in (K.prefix_keys, K.segment_keys, K.accumulate_delta, K.table_lookup, K.table_insert, K.table_fill,
-              K.masked_inputs_from_keys, K.kendall_distance, NK.apply_move, AK.propose_requests, AK.sa_synthetic, AK.scan_batch):
+    for f in (
+        K.prefix_keys,
+        K.segment_keys,
+        K.accumulate_delta,
+        K.table_lookup,
+        K.table_insert,
+        K.table_fill,
+        K.masked_inputs_from_keys,
+        K.kendall_distance,
+        NK.apply_move,
+        AK.propose_requests,
+        AK.sa_synthetic,
+        AK.scan_batch,
+    ):
         assert type(f._cache).__name__ != "NullCache", f
 
 

@@ -2,6 +2,7 @@
 the record equals the one computed from the model, the model's passes fall from 2^t to the checked sets, a table
 of another model is refused, a table of another input, target or reference is not used, and a budgeted search
 after a complete table spends real passes on an oracle of its own."""
+
 import json
 
 import numpy as np
@@ -19,8 +20,14 @@ FAST = dict(methods=["occlusion", "random"], sa_iterations=200, batch_size=64, t
 
 def small_cnn(seed=0):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                               torch.nn.Linear(4 * 16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 16, 8),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, 3),
+    ).eval()
 
 
 @pytest.fixture()
@@ -30,8 +37,7 @@ def setting(tmp_path):
     feats = grid_features((4, 4), (2, 3))  # t = 6
     target = int(model(x[None]).argmax())
     for output in ("logit", "prob"):
-        inst = build_instance(model, x, target, features=feats, reference="zeros", output=output,
-                              name=f"cnn_{output}")
+        inst = build_instance(model, x, target, features=feats, reference="zeros", output=output, name=f"cnn_{output}")
         save_instance(inst, tmp_path / "tables" / inst.name)
     return model, x, feats, target, tmp_path / "tables"
 
@@ -67,8 +73,10 @@ def test_a_reused_table_gives_the_record_computed_from_the_model_at_a_fraction_o
         # the model evaluated all 64 sets without the table, only the checked ones (and D({})) with it
         assert fresh["forward_passes"][o] >= 64
         assert reused["forward_passes"][o] <= 1 + src["checked_sets"] + fresh["forward_passes"][o] - 64
-    assert reused["methods"][trace_name("logit", "le-mo")]["trajectory"] == \
-        fresh["methods"][trace_name("logit", "le-mo")]["trajectory"]  # SA ignores caching
+    assert (
+        reused["methods"][trace_name("logit", "le-mo")]["trajectory"]
+        == fresh["methods"][trace_name("logit", "le-mo")]["trajectory"]
+    )  # SA ignores caching
 
 
 def test_a_table_of_another_model_is_refused(setting):
@@ -105,8 +113,10 @@ def test_a_budgeted_search_after_a_complete_table_spends_real_passes(setting):
         # its score is read off the exact table, the same as scoring it on the model
         oracle = evaluation_oracle(model, x, target, feats, "zeros", o)
         from trace_opt import TraceProblem
+
         assert rec["complete"][o]["objectives"]["le-mo"]["sa_score"] == pytest.approx(
-            TraceProblem(oracle, "le-mo").score(m["trajectory"]), rel=1e-6, abs=1e-6)
+            TraceProblem(oracle, "le-mo").score(m["trajectory"]), rel=1e-6, abs=1e-6
+        )
 
 
 def test_evaluate_command_reads_tables(tmp_path, setting):
@@ -120,9 +130,29 @@ def test_evaluate_command_reads_tables(tmp_path, setting):
     for output in ("logit", "prob"):
         inst = build_instance(model, x, target, features=2, reference="zeros", output=output, name=f"g2_{output}")
         save_instance(inst, tmp_path / "g2" / inst.name)
-    args = ["evaluate", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "x.npy"), "--features", "2",
-            "--n", "1", "--out", str(out), "--sa-iterations", "50", "--methods", "random", "--sanity-n", "0",
-            "--no-several-t", "--quiet", "--tables", str(tmp_path / "g2")]
+    args = [
+        "evaluate",
+        "--model",
+        str(tmp_path / "model.pt"),
+        "--data",
+        str(tmp_path / "x.npy"),
+        "--features",
+        "2",
+        "--n",
+        "1",
+        "--out",
+        str(out),
+        "--sa-iterations",
+        "50",
+        "--methods",
+        "random",
+        "--sanity-n",
+        "0",
+        "--no-several-t",
+        "--quiet",
+        "--tables",
+        str(tmp_path / "g2"),
+    ]
     assert main(args) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["records"][0]["complete"]["logit"]["table_source"]["source"] == "g2_logit"

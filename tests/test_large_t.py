@@ -1,5 +1,6 @@
 """Large t: implicit neighbourhoods, no O(t^2) structure before a solver's first oracle request, and
 solvers that spend their budget (or say why they stopped)."""
+
 import tracemalloc
 
 import networkx as nx
@@ -62,8 +63,19 @@ def test_solvers_reach_their_first_request_in_memory_linear_in_t(name, init):
     assert extra <= BYTES_PER_FEATURE * LARGE_T + CONSTANT_BYTES, f"{extra / 1e6:.1f} MB before the first request"
 
 
-@pytest.mark.parametrize("spec", ["complete", "bubble", "star", StarTranspositions(centre=7, on="features"), "mix",
-                                  "vertex-insertion", "block-reverse", "block-insertion"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "complete",
+        "bubble",
+        "star",
+        StarTranspositions(centre=7, on="features"),
+        "mix",
+        "vertex-insertion",
+        "block-reverse",
+        "block-insertion",
+    ],
+)
 def test_neighbourhoods_bind_and_propose_in_linear_memory(spec):
     t = 100_000
     tracemalloc.start()
@@ -78,7 +90,7 @@ def test_neighbourhoods_bind_and_propose_in_linear_memory(spec):
     rng = np.random.default_rng(0)
     sigma = rng.permutation(t)
     new, lo, hi = nb.propose(sigma, rng)
-    assert 0 <= lo < hi < t and np.array_equal(np.sort(new[lo:hi + 1]), np.sort(sigma[lo:hi + 1]))
+    assert 0 <= lo < hi < t and np.array_equal(np.sort(new[lo : hi + 1]), np.sort(sigma[lo : hi + 1]))
 
 
 @pytest.mark.parametrize("t", [2, 3, 4, 7, 30, 101])
@@ -103,10 +115,12 @@ def test_complete_pairs_at_huge_t():
 def test_implicit_transpositions_match_their_networkx_graphs(t):
     """The edge tables and the formula give the sorted edges of the graphs they stand for (so the kernel
     draws the same moves as when the table came from the graph), and ``graph`` is built on request."""
-    cases = [("complete", nx.complete_graph(t)), ("bubble", nx.path_graph(t)),
-             (StarTranspositions(), nx.star_graph(t - 1)),
-             (StarTranspositions(centre=t - 1, on="features"),
-              nx.relabel_nodes(nx.star_graph(t - 1), {0: t - 1, t - 1: 0}))]
+    cases = [
+        ("complete", nx.complete_graph(t)),
+        ("bubble", nx.path_graph(t)),
+        (StarTranspositions(), nx.star_graph(t - 1)),
+        (StarTranspositions(centre=t - 1, on="features"), nx.relabel_nodes(nx.star_graph(t - 1), {0: t - 1, t - 1: 0})),
+    ]
     rng = np.random.default_rng(t)
     for spec, g in cases:
         nb = get_neighbourhood(spec, t)
@@ -137,6 +151,7 @@ def test_tabu_scores_long_moves_in_pieces_with_the_same_deltas(monkeypatch):
     """Candidates cut into sub-ranges (a tiny piece size forces it) get the same deltas and segments."""
     import solvers._moves as P
     import solvers.tabu as T
+
     t = 40
     problem = TraceProblem(SyntheticSetFunction(t=t, seed=1, width=5).oracle(), "le-mo")
     rng = np.random.default_rng(2)
@@ -166,7 +181,7 @@ def test_tabu_spends_its_budget(objective, budget):
     res = get_solver("tabu").solve(problem, budget=budget, seed=0, curves=False)
     per_set = 2 if objective == "le-mo" else 1
     assert res.stopped == "budget" and res.forward_passes <= budget
-    assert budget - res.forward_passes <= per_set * max((t - 1) / (1 - 0.2), 2 ** 6)
+    assert budget - res.forward_passes <= per_set * max((t - 1) / (1 - 0.2), 2**6)
     assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
     if budget == 5000:  # the issue's case: the greedy start (2,446 passes for le-mo) leaves room for rounds
         assert res.info["rounds"] >= 2 and res.info["resumed_forward_passes"] > 0
@@ -175,8 +190,9 @@ def test_tabu_spends_its_budget(objective, budget):
 def test_tabu_says_completed_when_its_iterations_end_first():
     t = 12
     problem = TraceProblem(SyntheticSetFunction(t=t, seed=4, width=4).oracle(), "le-mo")
-    res = get_solver("tabu", iterations=30, neighbourhood="block-insertion").solve(problem, budget=1500, seed=5,
-                                                                                   curves=False)
+    res = get_solver("tabu", iterations=30, neighbourhood="block-insertion").solve(
+        problem, budget=1500, seed=5, curves=False
+    )
     assert res.stopped == "completed" and res.forward_passes < 1500
     assert res.iterations >= 30  # every tabu iteration ran (polishing's window moves count too)
 
@@ -207,6 +223,7 @@ def test_sa_scores_long_moves_in_pieces_on_the_same_trajectory(monkeypatch):
     tiny piece size it follows the same trajectory (deltas equal up to float rounding)."""
     import solvers._moves as P
     import solvers.anneal as A
+
     t = 120
     w = np.random.default_rng(3).normal(size=t)
 

@@ -1,5 +1,6 @@
 """The package layers (DESIGN.md section 5, trace_opt/__init__): no import cycle among the project's
 modules, function-local imports included, and no module imports a module of a higher layer."""
+
 import ast
 import subprocess
 import sys
@@ -12,10 +13,13 @@ PACKAGES = ("trace_opt", "solvers", "neighbourhoods")
 
 #: layer of each module (the longest matching prefix decides); a module may import its own layer and lower
 LAYERS = {
-    "trace_opt.core": 0, "neighbourhoods": 0,
-    "solvers": 1, "trace_opt.models": 1,
+    "trace_opt.core": 0,
+    "neighbourhoods": 0,
+    "solvers": 1,
+    "trace_opt.models": 1,
     "trace_opt": 2,  # the applications: explanation, attribution, benchmarks
-    "trace_opt.cli": 3, "trace_opt.__main__": 3,
+    "trace_opt.cli": 3,
+    "trace_opt.__main__": 3,
 }
 
 
@@ -88,15 +92,20 @@ def _private_owner(name: str):
 
 def test_nothing_imports_a_private_module_of_another_package():
     graph = _graph()
-    leaks = [(a, b) for a, b in graph.edges
-             if _private_owner(b) is not None and not (a + ".").startswith(_private_owner(b) + ".")]
+    leaks = [
+        (a, b)
+        for a, b in graph.edges
+        if _private_owner(b) is not None and not (a + ".").startswith(_private_owner(b) + ".")
+    ]
     assert not leaks, "private modules imported from another package: " + ", ".join(f"{a} -> {b}" for a, b in leaks)
     assert _private_owner("solvers._common") == "solvers" and _private_owner("solvers.base") is None
 
 
 def test_solvers_neighbourhoods_and_the_core_load_no_torch():
-    code = ("import sys; import solvers, neighbourhoods, trace_opt.core.problem, trace_opt.core.synthetic; "
-            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))")
+    code = (
+        "import sys; import solvers, neighbourhoods, trace_opt.core.problem, trace_opt.core.synthetic; "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

@@ -1,4 +1,5 @@
 """Issue 32, point 3: what the project writes loads back, and a broken file is refused naming the file and field."""
+
 from __future__ import annotations
 
 import json
@@ -29,20 +30,26 @@ def write(tmp_path, doc, name="x.json"):
 
 def test_load_reads_save_and_the_explain_commands_record(saved, tmp_path):
     exp, doc = saved
-    for d in (doc, {"command": "explain", "explanation": doc, "trajectory": doc["trajectory"]},
-              {"command": "explain", "explanation": doc}):
+    for d in (
+        doc,
+        {"command": "explain", "explanation": doc, "trajectory": doc["trajectory"]},
+        {"command": "explain", "explanation": doc},
+    ):
         got = Explanation.load(write(tmp_path, d))
         np.testing.assert_array_equal(got.trajectory, exp.trajectory)
         assert got.value == exp.value
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"trajectory": [0, 1, 2]}, "'trajectory' has 3 feature"),
-    ({"trajectory": [0] * 16}, "'trajectory' is not a permutation"),
-    ({"trajectory": "abc"}, "'trajectory' must be a list"),
-    ({"score": "x"}, "'score' must hold numbers"),
-    ({"value": None}, "'value' must hold 1 finite"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"trajectory": [0, 1, 2]}, "'trajectory' has 3 feature"),
+        ({"trajectory": [0] * 16}, "'trajectory' is not a permutation"),
+        ({"trajectory": "abc"}, "'trajectory' must be a list"),
+        ({"score": "x"}, "'score' must hold numbers"),
+        ({"value": None}, "'value' must hold 1 finite"),
+    ],
+)
 def test_load_refuses_a_broken_field_naming_file_and_field(saved, tmp_path, change, field):
     _, doc = saved
     path = write(tmp_path, {**doc, **change})
@@ -74,19 +81,24 @@ def test_explain_many_refuses_a_single_int_as_targets():
 def test_explain_command_refuses_index_with_image_and_a_folder_as_image(tmp_path, capsys):
     from trace_opt.cli import main
 
-    for argv, message in ((["--image", "chelsea", "--index", "3"], "--index picks a row of --data"),
-                          (["--image", str(tmp_path)], "is a folder, not one photo")):
+    for argv, message in (
+        (["--image", "chelsea", "--index", "3"], "--index picks a row of --data"),
+        (["--image", str(tmp_path)], "is a folder, not one photo"),
+    ):
         with pytest.raises(SystemExit) as exc:
             main(["explain", *argv, "--out", str(tmp_path / "out")])
         assert exc.value.code == 2 and message in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--out", "FILE"], "is a file; expected a folder"),
-    (["--n", "100000"], "--n 100000 is more than the 450 digits8 test inputs"),
-    (["--parts", "report", "--out", "EMPTY"], "holds no finished part to report"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--out", "FILE"], "is a file; expected a folder"),
+        (["--n", "100000"], "--n 100000 is more than the 450 digits8 test inputs"),
+        (["--parts", "report", "--out", "EMPTY"], "holds no finished part to report"),
+    ],
+)
 def test_faithfulness_refuses_before_any_work(tmp_path, capsys, argv, message):
     from trace_opt.cli import main
 

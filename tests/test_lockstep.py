@@ -1,4 +1,5 @@
 """explain_many: searches in lockstep share model calls and give each input its solo result."""
+
 import os
 import signal
 
@@ -20,9 +21,15 @@ def _counters(exp):
 
 
 def _same(a, b):
-    return (np.array_equal(a.trajectory, b.trajectory) and a.score == b.score and _counters(a) == _counters(b)
-            and a.result.stopped == b.result.stopped and a.result.iterations == b.result.iterations
-            and a.result.history == b.result.history and a.target == b.target)
+    return (
+        np.array_equal(a.trajectory, b.trajectory)
+        and a.score == b.score
+        and _counters(a) == _counters(b)
+        and a.result.stopped == b.result.stopped
+        and a.result.iterations == b.result.iterations
+        and a.result.history == b.result.history
+        and a.target == b.target
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +37,18 @@ def exact():
     return ExactNet(n_inputs=64, n_classes=10).eval()
 
 
-@pytest.mark.parametrize("solver,options,features", [
-    ("sa", {"iterations": 150}, 4), ("sa-batch", {"iterations": 150}, 4), ("tabu", {"iterations": 4}, 4),
-    ("greedy", {}, 4), ("ga", {"generations": 3}, 4), ("beam", {"width": 3}, 4), ("exact", {}, (2, 4))])
+@pytest.mark.parametrize(
+    "solver,options,features",
+    [
+        ("sa", {"iterations": 150}, 4),
+        ("sa-batch", {"iterations": 150}, 4),
+        ("tabu", {"iterations": 4}, 4),
+        ("greedy", {}, 4),
+        ("ga", {"generations": 3}, 4),
+        ("beam", {"width": 3}, 4),
+        ("exact", {}, (2, 4)),
+    ],
+)
 def test_each_input_gets_its_solo_result_with_fewer_model_calls(exact, solver, options, features):
     """On a batch-invariant model every input's trajectory, score, history and counters equal its solo run
     (any registered solver; a budget that stops some searches), and the searches share model calls."""
@@ -63,7 +79,7 @@ def test_a_numpy_black_box_is_served_in_lockstep():
         flat = np.asarray(batch, dtype=np.float64).reshape(len(batch), -1)
         acc = flat[:, :1] * w[0]
         for i in range(1, 64):
-            acc = acc + flat[:, i:i + 1] * w[i]
+            acc = acc + flat[:, i : i + 1] * w[i]
         return np.maximum(acc, 0.0)
 
     xs = X.numpy()[:, 0]
@@ -87,8 +103,9 @@ def test_on_a_cnn_results_agree_within_float_tolerance():
     """A CNN's rows may differ in the last bits in another batch, so a lockstep search may take another
     path than its solo run; each returned value is the true score of its trajectory to float tolerance."""
     torch.manual_seed(0)
-    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 64, 10)).eval()
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 64, 10)
+    ).eval()
     opts = dict(features=4, solver="sa", solver_options={"iterations": 100}, budget=600, seed=2)
     for exp, x in zip(explain_many(cnn, X, **opts), X):
         problem = TraceProblem(ModelOracle(cnn, x, exp.target, features=4), "le-mo")
@@ -151,8 +168,9 @@ def test_low_precision_search_is_rescored_in_fp32():
     curves are the fp32 ones of the searched trajectory (equal to an fp32 oracle's), search_score keeps
     the bf16 figure; explain_many takes the option too."""
     torch.manual_seed(0)
-    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 64, 10)).eval()
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 64, 10)
+    ).eval()
     opts = dict(features=4, solver="sa", solver_options={"iterations": 200}, budget=800, seed=0)
     low = explain(cnn, X[0], precision="bf16", **opts)
     fp32 = TraceProblem(ModelOracle(cnn, X[0], low.target, features=4), "le-mo")

@@ -1,4 +1,6 @@
-"""trace_opt.benchmarks.margin: exact set-function attributions from a 2^t table, and the optimum / best-ranking margin."""
+"""trace_opt.benchmarks.margin: exact set-function attributions from a 2^t table, and the optimum /
+best-ranking margin."""
+
 import itertools
 import math
 
@@ -8,7 +10,13 @@ import pytest
 from solvers.complete import exact_optimum, table_scores
 from trace_opt.benchmarks.difficulty import additivity
 from trace_opt.benchmarks.families import LogicSetFunction
-from trace_opt.benchmarks.margin import ATTRIBUTIONS, improvement_ratio, margin, normalised_gap, set_function_attributions
+from trace_opt.benchmarks.margin import (
+    ATTRIBUTIONS,
+    improvement_ratio,
+    margin,
+    normalised_gap,
+    set_function_attributions,
+)
 
 
 def _brute_force_shapley(table, t):
@@ -53,7 +61,8 @@ def test_additive_function_every_ranking_is_optimal():
         assert o["optimum"] == opt
         # the best first-order ranking scores exactly the optimum for le
     assert table_scores(table, "le", np.array(m["trajectories"]["banzhaf"])) == pytest.approx(
-        m["objectives"]["le"]["optimum"], rel=1e-12)
+        m["objectives"]["le"]["optimum"], rel=1e-12
+    )
 
 
 @pytest.mark.parametrize("interaction", [0.3, 0.7, 1.0])

@@ -1,4 +1,5 @@
 """Neighbourhoods: exact move ranges, sampling, generating sets (Proposition 1), Cayley graphs."""
+
 import math
 
 import networkx as nx
@@ -7,9 +8,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neighbourhoods import (N_DRAWS, NEIGHBOURHOODS, BlockInsertion, BlockReverse, MixedMoves, Neighbourhood,
-                            StarTranspositions, TranspositionGraph, VertexInsertion, cayley_diameter, cayley_graph, get_neighbourhood,
-                            is_connected, is_regular)
+from neighbourhoods import (
+    N_DRAWS,
+    NEIGHBOURHOODS,
+    BlockInsertion,
+    BlockReverse,
+    MixedMoves,
+    Neighbourhood,
+    StarTranspositions,
+    TranspositionGraph,
+    VertexInsertion,
+    cayley_diameter,
+    cayley_graph,
+    get_neighbourhood,
+    is_connected,
+    is_regular,
+)
 from neighbourhoods.cayley import degrees, paper_diameter
 
 
@@ -18,9 +32,13 @@ def all_specs(t, seed=0):
     rng = np.random.default_rng(seed)
     tree = nx.random_labeled_tree(t, seed=int(rng.integers(1 << 30))) if t > 1 else nx.empty_graph(1)
     specs = [name for name in NEIGHBOURHOODS]
-    specs += [StarTranspositions(centre=t - 1), StarTranspositions(centre=t // 2, on="features"),
-              TranspositionGraph(tree, on="positions"), TranspositionGraph(tree, on="features"),
-              MixedMoves(0.5, 0.25)]
+    specs += [
+        StarTranspositions(centre=t - 1),
+        StarTranspositions(centre=t // 2, on="features"),
+        TranspositionGraph(tree, on="positions"),
+        TranspositionGraph(tree, on="features"),
+        MixedMoves(0.5, 0.25),
+    ]
     return specs
 
 
@@ -41,7 +59,7 @@ def test_every_move_range_is_exact(t, seed):
             assert sorted(new.tolist()) == list(range(t))
             assert 0 <= lo < hi <= t - 1
             outside = np.ones(t, dtype=bool)
-            outside[lo:hi + 1] = False
+            outside[lo : hi + 1] = False
             assert np.array_equal(new[outside], sigma[outside])
             old_p, new_p = prefix_sets(sigma), prefix_sets(new)
             changed = [k for k in range(t + 1) if old_p[k] != new_p[k]]
@@ -130,8 +148,9 @@ def test_transposition_positions_vectorise_the_enumeration(t):
     assert np.array_equal(lo, np.triu_indices(t, k=1)[0]) and np.array_equal(hi, np.triu_indices(t, k=1)[1])
 
 
-@pytest.mark.parametrize("spec", ["complete", "bubble", "star", "vertex-insertion", "block-reverse",
-                                  "block-insertion", "mix"])
+@pytest.mark.parametrize(
+    "spec", ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
+)
 def test_sampled_moves_are_neighbours_and_cover_them(spec):
     t = 4
     rng = np.random.default_rng(1)
@@ -178,8 +197,11 @@ def test_mix_dispatches_by_probability():
     t = 10
     rng = np.random.default_rng(3)
     sigma = rng.permutation(t)
-    pure = [(MixedMoves(1.0, 0.0), BlockReverse()), (MixedMoves(0.0, 1.0), VertexInsertion()),
-            (MixedMoves(0.0, 0.0), BlockInsertion())]
+    pure = [
+        (MixedMoves(1.0, 0.0), BlockReverse()),
+        (MixedMoves(0.0, 1.0), VertexInsertion()),
+        (MixedMoves(0.0, 0.0), BlockInsertion()),
+    ]
     for mix, single in pure:
         mix.bind(t)
         single.bind(t)

@@ -1,4 +1,5 @@
 """Oracles: values equal direct model calls, batching is invisible, the cache and counters are exact."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
-from trace_opt.core.budget import Limits
 from trace_opt import BudgetExhausted, CallableOracle, ModelOracle, SetFunctionOracle, tabular_features
+from trace_opt.core.budget import Limits
 
 torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
 
@@ -40,8 +41,17 @@ class CountingNet(torch.nn.Module):
 def make_model_oracle(batch_size=64, cache=True, output="logit", seed=0):
     model = CountingNet(seed).eval()
     x = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(seed + 1))
-    oracle = ModelOracle(model, x, target=3, features=(3, 2), reference="blur", output=output,
-                         batch_size=batch_size, cache=cache, sigma=1.0)
+    oracle = ModelOracle(
+        model,
+        x,
+        target=3,
+        features=(3, 2),
+        reference="blur",
+        output=output,
+        batch_size=batch_size,
+        cache=cache,
+        sigma=1.0,
+    )
     return model, x, oracle
 
 
@@ -94,7 +104,7 @@ def test_model_oracle_counters_exact():
     assert (model.calls, model.rows) == (1, 1)
     t = oracle.t
     rng = np.random.default_rng(3)
-    keys = rng.choice(np.arange(1, 2 ** t), size=10, replace=False)  # 10 distinct non-empty sets
+    keys = rng.choice(np.arange(1, 2**t), size=10, replace=False)  # 10 distinct non-empty sets
     distinct = oracle.masks_of_keys(keys.astype(np.uint64))
     masks = np.concatenate([distinct, distinct[[2, 2, 5]], np.zeros((1, t), bool)])  # 3 dups + the empty set
     B = len(masks)
@@ -117,8 +127,11 @@ def test_model_oracle_counters_exact():
     assert model.calls == calls
     c = oracle.counters()
     assert {k: c[k] for k in ("forward_passes", "batches", "cache_hits", "requests")} == {
-        "forward_passes": 11, "batches": 1 + math.ceil(10 / bs), "cache_hits": 2 * B - 10 + 1,
-        "requests": 2 + 2 * B}
+        "forward_passes": 11,
+        "batches": 1 + math.ceil(10 / bs),
+        "cache_hits": 2 * B - 10 + 1,
+        "requests": 2 + 2 * B,
+    }
 
 
 def test_model_oracle_cache_false_reevaluates_everything():
@@ -160,7 +173,7 @@ def test_single_row_evaluate_and_bad_mask_shape():
         oracle.evaluate(np.zeros((2, 5), dtype=bool))
 
 
-@given(t=st.integers(2, 64), seed=st.integers(0, 2 ** 32 - 1))
+@given(t=st.integers(2, 64), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=40, deadline=None)
 def test_keys_and_masks_roundtrip(t, seed):
     oracle = SetFunctionOracle(lambda m: m.sum(axis=1), t)
@@ -295,6 +308,7 @@ def test_callable_oracle_scalar_output_and_target_checks(breast_cancer_model):
 def test_interrupted_batch_counts_the_chunks_the_model_completed():
     """Ctrl-C in the middle of a chunked request: the passes the model made are counted, the completed
     chunks are cached (asking again runs only the rest) and requests == cache_hits + forward_passes."""
+
     class StopsAtCall(CountingNet):
         stop_at = None
 
@@ -322,8 +336,9 @@ def test_interrupted_batch_counts_the_chunks_the_model_completed():
     c = oracle.counters()
     assert (c["requests"], c["cache_hits"], c["cache_size"]) == (5 + 10, 4 + 3, 8)
     assert c["requests"] == c["cache_hits"] + c["forward_passes"]
-    np.testing.assert_allclose(vals, direct_values(model, x, oracle.reference, oracle.features.ids, masks),
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        vals, direct_values(model, x, oracle.reference, oracle.features.ids, masks), rtol=1e-5, atol=1e-7
+    )
     fresh = ModelOracle(CountingNet().eval(), x, 3, features=(3, 2), batch_size=2)  # same chunks, uninterrupted
     np.testing.assert_array_equal(vals, fresh.evaluate(masks))  # cached partial values are the model's
 
@@ -376,7 +391,7 @@ def test_inputs_built_from_keys_equal_the_torch_path_bit_for_bit(reference, dtyp
         return CountingNet(0).to(dtype)(batch)
 
     x = torch.rand(2, 6, 6, generator=torch.Generator().manual_seed(4)).to(dtype)
-    keys = np.random.default_rng(5).integers(0, 2 ** 6, size=40).astype(np.uint64)
+    keys = np.random.default_rng(5).integers(0, 2**6, size=40).astype(np.uint64)
     results = []
     for path in ("numba", "torch", "device"):
         seen.clear()
@@ -396,8 +411,9 @@ def test_inputs_built_from_keys_equal_the_torch_path_bit_for_bit(reference, dtyp
         assert ca == cb
         assert len(sa) == len(sb) and all(a.dtype == b.dtype == dtype and torch.equal(a, b) for a, b in zip(sa, sb))
         # the same layout too: channels_last on every path (an image of 2 channels)
-        assert all(a.stride() == b.stride() and a.is_contiguous(memory_format=torch.channels_last)
-                   for a, b in zip(sa, sb))
+        assert all(
+            a.stride() == b.stride() and a.is_contiguous(memory_format=torch.channels_last) for a, b in zip(sa, sb)
+        )
 
 
 @pytest.mark.parametrize("t", [6, 70])
@@ -435,8 +451,9 @@ def test_pad_multiple_pads_model_calls_without_counting_padding(t):
 def test_model_returning_the_wrong_number_of_rows_is_refused():
     x = torch.rand(2, 6, 6)
     net = CountingNet()
-    oracle = ModelOracle(lambda b: net(b)[:max(1, b.shape[0] - 1)] if b.shape[0] > 1 else net(b), x, 3,
-                         features=(3, 2), batch_size=8)
+    oracle = ModelOracle(
+        lambda b: net(b)[: max(1, b.shape[0] - 1)] if b.shape[0] > 1 else net(b), x, 3, features=(3, 2), batch_size=8
+    )
     with pytest.raises(ValueError, match=r"returned output of shape \(2, \d+\) for a batch of 3"):
         oracle.evaluate(random_masks(6, 3, 1) | np.eye(6, dtype=bool)[:3])
     assert oracle.counters()["cache_size"] == 1
@@ -507,8 +524,11 @@ def test_callable_oracle_refuses_a_non_finite_x_and_a_missing_target_clearly():
         CallableOracle(scores, np.array(list("abcdefgh")), target=0)
     assert calls == []
     # (B, n_classes) scores with target=None: the probe shows it, and the message says what to do
-    with pytest.raises(ValueError, match=r"^target=None: the callable model returns \(B, n_classes\) scores, so "
-                                         "give target= the column to explain"):
+    with pytest.raises(
+        ValueError,
+        match=r"^target=None: the callable model returns \(B, n_classes\) scores, so "
+        "give target= the column to explain",
+    ):
         CallableOracle(scores, x)
     assert calls == [1]
     assert CallableOracle(scores, x, target=2).target == 2
@@ -536,7 +556,7 @@ def test_padded_model_call_answering_only_the_real_rows_is_refused():
 
     def drops_padding(b):
         seen.append(len(b))
-        return net(b) if len(seen) == 1 else net(b)[:len(b) - 1]  # the probe is answered in full
+        return net(b) if len(seen) == 1 else net(b)[: len(b) - 1]  # the probe is answered in full
 
     oracle = ModelOracle(drops_padding, torch.rand(2, 6, 6), 1, features=3, pad_multiple=4)
     with pytest.raises(ValueError, match=r"the model returned output of shape \(3, \d+\) for a batch of 4 input\(s\)"):
@@ -560,8 +580,9 @@ def test_limits_are_scoped_to_a_block_and_only_tighten():
     assert oracle.limits == Limits()
 
 
-@pytest.mark.parametrize("t, cache, table", [(8, True, False), (8, False, False), (70, True, False), (8, True, True),
-                                             (8, False, True)])
+@pytest.mark.parametrize(
+    "t, cache, table", [(8, True, False), (8, False, False), (70, True, False), (8, True, True), (8, False, True)]
+)
 @pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
 def test_new_passes_predicts_exactly_the_passes_a_request_makes(t, cache, table, objective):
     """``Oracle.new_sets`` / ``TraceProblem.new_passes``: with part of the sets cached and repeats inside the
@@ -572,8 +593,11 @@ def test_new_passes_predicts_exactly_the_passes_a_request_makes(t, cache, table,
 
     rng = np.random.default_rng(t)
     w = rng.normal(size=t)
-    oracle = (TableOracle(rng.normal(size=1 << t), cache=cache) if table else
-              SetFunctionOracle(lambda m: np.asarray(m, dtype=float) @ w, t, cache=cache))
+    oracle = (
+        TableOracle(rng.normal(size=1 << t), cache=cache)
+        if table
+        else SetFunctionOracle(lambda m: np.asarray(m, dtype=float) @ w, t, cache=cache)
+    )
     problem = TraceProblem(oracle, objective)
     for _ in range(3):
         masks = rng.random((12, t)) < 0.5

@@ -5,6 +5,7 @@ Real subprocesses: ``explain-dataset --n-jobs 2`` starts in its own session (so 
 shares its process group), the driver alone gets the signal once a first result is on disk, and the test
 then waits for every live process of that group to end (zombies, which init reaps, are not counted).
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ def _group_alive(pgid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+        fields = stat[stat.rindex(")") + 2 :].split()  # state, ppid, pgrp, ...
         if int(fields[2]) == pgid and fields[0] not in "ZX":
             alive.append(int(entry.name))
     return alive
@@ -40,12 +41,30 @@ def _group_alive(pgid: int) -> list[int]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_explain_dataset_pool_leaves_no_process_running_after_sigterm_or_sigkill(tmp_path, model_cache_dir, sig):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "trace_opt", "explain-dataset", "--n", "6", "--n-jobs", "2",
-            "--solver-options", '{"iterations": 4000}', "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "trace_opt",
+        "explain-dataset",
+        "--n",
+        "6",
+        "--n-jobs",
+        "2",
+        "--solver-options",
+        '{"iterations": 4000}',
+        "--out",
+        str(out),
+    ]
     err_path = tmp_path / "stderr.txt"
     with open(err_path, "w") as err:
-        proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
-                                env={**os.environ, "TRACE_OPT_CACHE": str(model_cache_dir)})
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+            env={**os.environ, "TRACE_OPT_CACHE": str(model_cache_dir)},
+        )
     pgid = proc.pid
     try:
         deadline = time.monotonic() + 180
@@ -60,8 +79,10 @@ def test_explain_dataset_pool_leaves_no_process_running_after_sigterm_or_sigkill
         while _group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.1)
         left = _group_alive(pgid)
-        assert not left, f"processes still running {time.monotonic() - deadline + 10:.1f} s after the driver " \
-                         f"ended: {[Path(f'/proc/{p}/cmdline').read_bytes()[:200] for p in left]}"
+        assert not left, (
+            f"processes still running {time.monotonic() - deadline + 10:.1f} s after the driver "
+            f"ended: {[Path(f'/proc/{p}/cmdline').read_bytes()[:200] for p in left]}"
+        )
     finally:
         for pid in _group_alive(pgid):
             try:

@@ -1,5 +1,6 @@
 """The paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE, each against what its
 paper promises on a case where the answer is known."""
+
 import itertools
 
 import numpy as np
@@ -8,12 +9,17 @@ import torch
 
 from trace_opt import grid_features, tabular_features
 from trace_opt.attribution.baselines import BASELINES, applicable_baselines, attribute, available_baselines, make_input
+from trace_opt.attribution.paper_baselines import (
+    RANKING_RULES,
+    excitation_backprop,
+    iba_capacity,
+    rise_pixel_masks,
+    rise_pixel_saliency,
+)
 from trace_opt.models.architectures import DigitsCNN8
-from trace_opt.attribution.paper_baselines import (RANKING_RULES, excitation_backprop, iba_capacity, rise_pixel_masks,
-                                       rise_pixel_saliency)
 
-SIDE, GRID = 8, 4                      # 8 x 8 image, 4 x 4 grid of 2 x 2 patches
-REGION = [0, 1, 4, 5]                  # the top-left 4 x 4 pixels = patches 0, 1, 4, 5
+SIDE, GRID = 8, 4  # 8 x 8 image, 4 x 4 grid of 2 x 2 patches
+REGION = [0, 1, 4, 5]  # the top-left 4 x 4 pixels = patches 0, 1, 4, 5
 NEW = ("iba", "extremal-perturbation", "excitation-backprop", "rise-pixel")
 
 
@@ -45,8 +51,12 @@ def test_the_three_paper_methods_and_pixel_rise_are_registered_with_their_rankin
     names = available_baselines()
     for n in NEW:
         assert n in names and n in RANKING_RULES
-    assert (BASELINES["iba"].aggregate, BASELINES["extremal-perturbation"].aggregate,
-            BASELINES["excitation-backprop"].aggregate, BASELINES["rise-pixel"].aggregate) == ("sum", "mean", "sum", "mean")
+    assert (
+        BASELINES["iba"].aggregate,
+        BASELINES["extremal-perturbation"].aggregate,
+        BASELINES["excitation-backprop"].aggregate,
+        BASELINES["rise-pixel"].aggregate,
+    ) == ("sum", "mean", "sum", "mean")
     # black boxes get pixel RISE only; EBP refuses layers it has no rule for
     bb = applicable_baselines(lambda b: np.asarray(b).reshape(len(b), -1).sum(1, keepdims=True))
     assert "rise-pixel" in bb and not {"iba", "extremal-perturbation", "excitation-backprop"} & set(bb)
@@ -86,8 +96,9 @@ def test_extremal_masks_of_small_area_keep_only_the_region():
 
 def test_excitation_backprop_conserves_probability_layer_by_layer_on_a_relu_mlp():
     torch.manual_seed(1)
-    mlp = torch.nn.Sequential(torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 8), torch.nn.ReLU(),
-                              torch.nn.Linear(8, 3)).eval()
+    mlp = torch.nn.Sequential(
+        torch.nn.Linear(6, 12), torch.nn.ReLU(), torch.nn.Linear(12, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)
+    ).eval()
     for layer in mlp:
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.zeros_(layer.bias)
@@ -164,8 +175,8 @@ def test_pixel_rise_equals_the_analytic_expectation_on_a_linear_model():
     up = _bilinear_weights(s, (s + 1) * cell)
     expected = np.zeros(h * w)
     for dy, dx in itertools.product(range(cell), range(cell)):
-        a = np.kron(up[dy:dy + h], up[dx:dx + w])  # (h*w, s*s): pixel u's weight on each cell
-        em = p * a.sum(axis=1)                                        # E[M_u]
+        a = np.kron(up[dy : dy + h], up[dx : dx + w])  # (h*w, s*s): pixel u's weight on each cell
+        em = p * a.sum(axis=1)  # E[M_u]
         emm = p * p * np.outer(a.sum(1), a.sum(1)) + (p - p * p) * a @ a.T  # E[M_u M_v]
         expected += (b * em + emm @ c) / p
     expected /= cell * cell
@@ -199,5 +210,7 @@ def test_paper_methods_are_seeded_leave_the_rng_alone_and_run_on_an_mlp(method):
     b = attribute(method, mlp, x, 1, tabular_features(5), "zeros", seed=3, **opts)
     np.testing.assert_array_equal(a.scores, b.scores)
     assert sorted(a.trajectory.tolist()) == list(range(5))
-    assert np.array_equal(attribute(method, mlp, x, 1, tabular_features(5), "zeros", seed=3, absolute=True,
-                                    **opts).scores, np.abs(a.scores)) or method in ("iba", "extremal-perturbation")
+    assert np.array_equal(
+        attribute(method, mlp, x, 1, tabular_features(5), "zeros", seed=3, absolute=True, **opts).scores,
+        np.abs(a.scores),
+    ) or method in ("iba", "extremal-perturbation")

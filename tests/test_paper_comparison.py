@@ -1,5 +1,6 @@
 """The paper's comparison in the report: Fig. 7(b)'s TRACE/CS ratio and Avg.IoU by the paper's definition
 (checked by hand on a table oracle), and Table 2 with the paper's eight baselines as their own block."""
+
 import itertools
 
 import numpy as np
@@ -15,7 +16,7 @@ T = 8
 
 def table_black_box(seed=0):
     """f(x) = a random value per set of kept features (x = ones, reference = zeros): a table oracle."""
-    vals = np.random.default_rng(seed).normal(size=2 ** T)
+    vals = np.random.default_rng(seed).normal(size=2**T)
 
     def fn(batch):
         kept = (np.asarray(batch) > 0.5).astype(np.int64) @ (1 << np.arange(T))
@@ -27,15 +28,15 @@ def table_black_box(seed=0):
 
 def _avg_iou(sets):
     """Paper eq. 5 for sets s_1..s_t (python sets; s_k has k elements)."""
-    return float(np.mean([len(sets[k] & sets[k + 1]) / len(sets[k] | sets[k + 1]) * (k + 1) / k
-                          for k in range(1, T)]))
+    return float(np.mean([len(sets[k] & sets[k + 1]) / len(sets[k] | sets[k + 1]) * (k + 1) / k for k in range(1, T)]))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_fig7b_ratio_and_avg_iou_by_hand_on_a_table_oracle(seed):
     bb, vals = table_black_box(seed)
-    config = EvaluationConfig(methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=60,
-                              exact_max_t=10, seed=seed)
+    config = EvaluationConfig(
+        methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=60, exact_max_t=10, seed=seed
+    )
     rec = evaluate_input(bb, torch.ones(T, dtype=torch.float64), 1, tabular_features(T), "zeros", config)
     summary = summarise([rec], ("logit",))
     comp = summary["complete"]["logit"]
@@ -43,13 +44,13 @@ def test_fig7b_ratio_and_avg_iou_by_hand_on_a_table_oracle(seed):
     full = set(range(T))
     subsets = {k: [set(c) for c in itertools.combinations(range(T), k)] for k in range(T + 1)}
     f_kept = lambda keep: vals[sum(1 << i for i in keep)]  # f(x_K): only K kept  # noqa: E731
-    D = lambda deleted: f_kept(full - deleted)             # deletion value       # noqa: E731
+    D = lambda deleted: f_kept(full - deleted)  # deletion value       # noqa: E731
     cs_le = sum(max(D(s) for s in subsets[k]) for k in range(T + 1))
     cs_mo = sum(min(D(s) for s in subsets[k]) for k in range(T + 1))
     s_le = rec["methods"]["trace-y-le"]["trajectory"]
     s_mo = rec["methods"]["trace-y-mo"]["trajectory"]
-    auc_le = sum(D(set(s_le[:k])) for k in range(T + 1))              # LeRF of TRACE-Le
-    auc_mo = sum(D(set(s_mo[T - k:])) for k in range(T + 1))          # MoRF of TRACE-Mo
+    auc_le = sum(D(set(s_le[:k])) for k in range(T + 1))  # LeRF of TRACE-Le
+    auc_mo = sum(D(set(s_mo[T - k :])) for k in range(T + 1))  # MoRF of TRACE-Mo
     ratio = (auc_le - auc_mo) / (cs_le - cs_mo)
     # eq. 4: CS-Le's s_k are the kept sets argmax f(x_{s_k}); CS-Mo's the deleted sets argmin f(x \ s_k)
     kept = {k: max(subsets[k], key=f_kept) for k in range(T + 1)}
@@ -65,7 +66,7 @@ def test_fig7b_ratio_and_avg_iou_by_hand_on_a_table_oracle(seed):
     assert comp["avg_iou_paper"] == [pytest.approx(iou)]
     # the Le-Mo variant stays, labelled as such: one TRACE-(Le-Mo) trajectory over the same denominator
     s_lm = rec["methods"]["trace-y-le-mo"]["trajectory"]
-    lm = sum(D(set(s_lm[:k])) for k in range(T + 1)) - sum(D(set(s_lm[T - k:])) for k in range(T + 1))
+    lm = sum(D(set(s_lm[:k])) for k in range(T + 1)) - sum(D(set(s_lm[T - k :])) for k in range(T + 1))
     assert comp["ratio_le_mo_variant"] == [pytest.approx(lm / (cs_le - cs_mo))]
     # the report prints the paper's number
     text = "\n".join(_headline_text(summary))
@@ -74,12 +75,24 @@ def test_fig7b_ratio_and_avg_iou_by_hand_on_a_table_oracle(seed):
 
 def test_table2_has_the_papers_columns_as_their_own_block_and_both_best_baselines():
     torch.manual_seed(0)
-    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(3 * 16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3)).eval()
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 16, 8),
+        torch.nn.ReLU(),
+        torch.nn.Linear(8, 3),
+    ).eval()
     x = torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(1))
     methods = ["occlusion", "input-x-gradient", "excitation-backprop", "saliency", "rise-pixel", "iba", "random"]
-    config = EvaluationConfig(methods=methods, sa_iterations=60, exact_max_t=0, batch_size=64, trace_objectives=("le-mo",),
-                              baseline_options={"rise-pixel": {"n_masks": 200}})
+    config = EvaluationConfig(
+        methods=methods,
+        sa_iterations=60,
+        exact_max_t=0,
+        batch_size=64,
+        trace_objectives=("le-mo",),
+        baseline_options={"rise-pixel": {"n_masks": 200}},
+    )
     rec = evaluate_input(cnn, x, 0, grid_features((4, 4), 2), "zeros", config)
     summary = summarise([rec])
     md = table2_markdown(summary)
@@ -113,8 +126,15 @@ def test_fig7_with_only_the_le_mo_objective_draws_its_curves_and_says_why_b_is_e
     from trace_opt.attribution import report_plots as rp
 
     bb, _vals = table_black_box(3)
-    config = EvaluationConfig(methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=60,
-                              exact_max_t=10, seed=0, trace_objectives=("le-mo",))
+    config = EvaluationConfig(
+        methods=["random"],
+        outputs=("logit",),
+        trace_outputs=("logit",),
+        sa_iterations=60,
+        exact_max_t=10,
+        seed=0,
+        trace_objectives=("le-mo",),
+    )
     rec = evaluate_input(bb, torch.ones(T, dtype=torch.float64), 1, tabular_features(T), "zeros", config)
     summary = summarise([rec], ("logit",))
     assert "trace-y-le" not in summary["curves"]["logit"] and "trace-y-le-mo" in summary["curves"]["logit"]

@@ -1,15 +1,22 @@
 """Figures on the original photo: the heatmap sampled back from the input grid (exact pixel mapping
 for stretch and centre crop), the deletion sequence and the summary figure, saved to files."""
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 import trace_opt
 from trace_opt.core.features import grid_features, superpixel_features
+from trace_opt.explanation.photo_plots import (
+    photo_deletion_images,
+    photo_heatmap,
+    photo_to_input_index,
+    plot_photo_deletion_sequence,
+    plot_photo_explanation,
+    plot_photo_heatmap,
+)
 from trace_opt.models.imagenet import IMAGENET_MEAN
 from trace_opt.models.photos import load_photo_input
-from trace_opt.explanation.photo_plots import (photo_deletion_images, photo_heatmap, photo_to_input_index,
-                                   plot_photo_deletion_sequence, plot_photo_explanation, plot_photo_heatmap)
 
 
 def test_the_heatmap_is_sampled_back_onto_the_photo_pixel_by_pixel():
@@ -22,7 +29,7 @@ def test_the_heatmap_is_sampled_back_onto_the_photo_pixel_by_pixel():
     np.testing.assert_allclose(hm[:3, 5:], expected[0, 1])
     np.testing.assert_allclose(hm[3:, :5], expected[1, 0])
     np.testing.assert_allclose(hm[3:, 5:], expected[1, 1])
-    np.testing.assert_allclose(photo_heatmap((6, 10), feats, sigma, alpha=2.0, smooth=False), hm ** 2)
+    np.testing.assert_allclose(photo_heatmap((6, 10), feats, sigma, alpha=2.0, smooth=False), hm**2)
     crop = photo_heatmap((6, 10), feats, sigma, resize="center_crop", smooth=False)
     assert np.isnan(crop[:, :2]).all() and np.isnan(crop[:, 8:]).all()  # outside the centre 6 x 6
     np.testing.assert_allclose(crop[:3, 2:5], expected[0, 0])
@@ -40,8 +47,14 @@ def chelsea_explanation():
     """chelsea at 56 px under a black-box score (the mean red minus the mean blue of the input): fast."""
     photo, x = load_photo_input("chelsea", size=56)
     feats = superpixel_features(photo, n_segments=12, shape=(56, 56))
-    exp = trace_opt.explain(lambda b: b[:, 0].mean(axis=(1, 2)) - b[:, 2].mean(axis=(1, 2)), x.numpy(),
-                            features=feats, solver="greedy", output="raw", threads=None)
+    exp = trace_opt.explain(
+        lambda b: b[:, 0].mean(axis=(1, 2)) - b[:, 2].mean(axis=(1, 2)),
+        x.numpy(),
+        features=feats,
+        solver="greedy",
+        output="raw",
+        threads=None,
+    )
     return photo, exp
 
 

@@ -1,13 +1,20 @@
 """Photos by name (bundled with scikit-image / scikit-learn, no download) and by path, their model
 inputs, and the bundled model "efficientnet-lite0" with its data "imagenet-photos"."""
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from trace_opt.models.imagenet import preprocess
-from trace_opt.models.photos import (IMAGENET_PHOTOS, PHOTOS, load_imagenet_photos, load_photo, load_photo_input,
-                                     photo_names)
+from trace_opt.models.photos import (
+    IMAGENET_PHOTOS,
+    PHOTOS,
+    load_imagenet_photos,
+    load_photo,
+    load_photo_input,
+    photo_names,
+)
 
 
 def test_every_bundled_photo_loads_offline_as_rgb_uint8():

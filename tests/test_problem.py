@@ -3,6 +3,7 @@
 Ground truth is computed here from the definitions in DESIGN.md section 2, independently of the
 package: a set function is a table indexed by the bitmask of the deleted set.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,15 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
-from trace_opt.core.problem import ranks_of
 from trace_opt.core.objective import OBJECTIVES
+from trace_opt.core.problem import ranks_of
 
 torch.set_num_threads(1)  # tiny models: intra-op threads only add contention on a shared machine
 
 
 def table_oracle(t: int, seed: int, cache: bool = True):
     """A random set function D(S) = table[bitmask(S)] and an oracle over it."""
-    table = np.random.default_rng(seed).normal(size=2 ** t)
+    table = np.random.default_rng(seed).normal(size=2**t)
     weights = 1 << np.arange(t)
 
     def fn(masks):
@@ -41,8 +42,8 @@ def definition_curves(table, sigma):
     full = set(range(t))
     D = lambda s: table[key(s)]  # noqa: E731
     le = np.array([D(sigma[:k]) for k in range(t + 1)])
-    mo = np.array([D(sigma[t - k:]) for k in range(t + 1)])  # the k most important deleted
-    morf_ins = np.array([D(full - set(sigma[t - k:])) for k in range(t + 1)])  # keep k most important
+    mo = np.array([D(sigma[t - k :]) for k in range(t + 1)])  # the k most important deleted
+    morf_ins = np.array([D(full - set(sigma[t - k :])) for k in range(t + 1)])  # keep k most important
     lerf_ins = np.array([D(full - set(sigma[:k])) for k in range(t + 1)])  # keep k least important
     return le, mo, lerf_ins, morf_ins
 
@@ -125,7 +126,7 @@ def test_curves_definitions_and_theorem_1_random_set_function(t, seed):
     assert curves.lerf_insertion.sum() == pytest.approx(curves.morf_deletion.sum(), abs=1e-12)
     # endpoints: nothing deleted and everything deleted
     assert curves.lerf_deletion[0] == table[0] == curves.morf_deletion[0]
-    assert curves.lerf_deletion[t] == table[2 ** t - 1] == curves.morf_deletion[t]
+    assert curves.lerf_deletion[t] == table[2**t - 1] == curves.morf_deletion[t]
     # score in each objective is the matching AUC (paper's Riemann sum)
     for objective, expected in (("le", curves.auc_le), ("mo", -curves.auc_mo), ("le-mo", curves.le_mo)):
         assert TraceProblem(oracle, objective).score(sigma) == pytest.approx(expected, abs=1e-12)
@@ -172,7 +173,7 @@ def test_curves_and_theorem_1_torch_model():
             return float(torch.softmax(model(xx[None]).double(), dim=1)[0, 2])
 
     le = [direct(sigma[:k]) for k in range(t + 1)]
-    mo = [direct(sigma[t - k:]) for k in range(t + 1)]
+    mo = [direct(sigma[t - k :]) for k in range(t + 1)]
     np.testing.assert_allclose(curves.lerf_deletion, le, rtol=1e-5)
     np.testing.assert_allclose(curves.morf_deletion, mo, rtol=1e-5)
     assert curves.morf_insertion.sum() == pytest.approx(curves.lerf_deletion.sum(), rel=1e-12)
@@ -204,14 +205,18 @@ def random_move(sigma, rng, kind):
     if kind == "swap":
         new[lo], new[hi] = sigma[hi], sigma[lo]
     elif kind == "reverse":
-        new[lo:hi + 1] = sigma[lo:hi + 1][::-1]
+        new[lo : hi + 1] = sigma[lo : hi + 1][::-1]
     elif kind in ("perm", "full"):
-        new[lo:hi + 1] = sigma[lo:hi + 1][rng.permutation(hi - lo + 1)]
+        new[lo : hi + 1] = sigma[lo : hi + 1][rng.permutation(hi - lo + 1)]
     return new, lo, hi
 
 
-@given(t=st.integers(2, 9), seed=st.integers(0, 100_000), objective=st.sampled_from(OBJECTIVES),
-       kinds=st.lists(st.sampled_from(["swap", "reverse", "perm", "zero", "full"]), min_size=1, max_size=8))
+@given(
+    t=st.integers(2, 9),
+    seed=st.integers(0, 100_000),
+    objective=st.sampled_from(OBJECTIVES),
+    kinds=st.lists(st.sampled_from(["swap", "reverse", "perm", "zero", "full"]), min_size=1, max_size=8),
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_move_deltas_equal_full_reevaluation(t, seed, objective, kinds):
     oracle, table = table_oracle(t, seed % 97)
@@ -233,10 +238,10 @@ def test_move_deltas_equal_full_reevaluation(t, seed, objective, kinds):
         assert deltas[m] == pytest.approx(problem.score(new) - problem.score(sigma), abs=1e-9)
         new_chain = problem.chain(new)
         assert len(segments[m]) == b - a
-        np.testing.assert_allclose(segments[m], new_chain[a + 1:b + 1], atol=1e-12)
+        np.testing.assert_allclose(segments[m], new_chain[a + 1 : b + 1], atol=1e-12)
         # the chain outside lo+1..hi is unchanged by construction of the move
-        np.testing.assert_array_equal(new_chain[:a + 1], chain[:a + 1])
-        np.testing.assert_array_equal(new_chain[b + 1:], chain[b + 1:])
+        np.testing.assert_array_equal(new_chain[: a + 1], chain[: a + 1])
+        np.testing.assert_array_equal(new_chain[b + 1 :], chain[b + 1 :])
         d1, seg1 = problem.move_delta(sigma, chain, new, a, b)
         assert d1 == pytest.approx(deltas[m], abs=1e-12)
         np.testing.assert_array_equal(seg1, segments[m])

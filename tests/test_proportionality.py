@@ -1,6 +1,7 @@
 """TPN / TPS ('Interpreting Interpretations', Defs. 3-6) on cases with known answers: the seed's max model
 (values by hand), additive models (proportional scores give 0), and a dense-grid integral as an
 independent check of the exact step integration; a trajectory's marginal scores (completeness)."""
+
 import itertools
 
 import numpy as np
@@ -46,10 +47,10 @@ def test_additive_model_proportional_scores_are_optimal(w):
     exact = proportionality(w, table)
     assert exact["tpn"] == pytest.approx(0.0, abs=1e-12) and exact["tps"] == pytest.approx(0.0, abs=1e-12)
     # the same order with non-proportional scores is penalised; scaling the scores changes nothing
-    assert proportionality(w ** 3, table)["tpn"] > 1e-3
+    assert proportionality(w**3, table)["tpn"] > 1e-3
     assert proportionality(5 * w, table)["tpn"] == pytest.approx(0.0, abs=1e-12)
     # additive: deleting a set lowers D by what adding it to the baseline raises it, so the areas agree
-    sq = proportionality(w ** 2, table)
+    sq = proportionality(w**2, table)
     assert sq["area_n"] == pytest.approx(sq["area_s"]) and sq["area_n"] > 1e-3
 
 
@@ -68,8 +69,10 @@ def _dense(scores, table, n_grid=200_001):
         nec = [D(order[:n]) for n in range(len(order) + 1)]
         suf = [D(set(range(t)) - set(order[:n])) for n in range(len(order) + 1)]
         curves.append((np.interp(ks, c, nec), np.interp(ks, c, suf)))
-    return (np.trapezoid(np.abs(curves[0][0] - curves[1][0]), ks),
-            np.trapezoid(np.abs(curves[0][1] - curves[1][1]), ks))
+    return (
+        np.trapezoid(np.abs(curves[0][0] - curves[1][0]), ks),
+        np.trapezoid(np.abs(curves[0][1] - curves[1][1]), ks),
+    )
 
 
 def test_polyline_integral_matches_a_dense_grid():

@@ -1,4 +1,5 @@
 """Rankings: attribution -> trajectory, trajectory -> heatmap, Kendall tau distance."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,8 +11,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trace_opt import (attribution_to_trajectory, feature_scores, grid_features, kendall_tau_distance,
-                       scores_to_trajectory, segmentation_features, tabular_features, trajectory_to_heatmap)
+from trace_opt import (
+    attribution_to_trajectory,
+    feature_scores,
+    grid_features,
+    kendall_tau_distance,
+    scores_to_trajectory,
+    segmentation_features,
+    tabular_features,
+    trajectory_to_heatmap,
+)
 
 
 # --------------------------------------------------------------------------- attribution -> trajectory
@@ -25,8 +34,9 @@ def loop_scores(attr, ids, t, aggregate, absolute):
     return np.array(out)
 
 
-@given(seed=st.integers(0, 10_000), aggregate=st.sampled_from(["sum", "mean"]), absolute=st.booleans(),
-       ties=st.booleans())
+@given(
+    seed=st.integers(0, 10_000), aggregate=st.sampled_from(["sum", "mean"]), absolute=st.booleans(), ties=st.booleans()
+)
 @settings(max_examples=40, deadline=None)
 def test_attribution_to_trajectory(seed, aggregate, absolute, ties):
     rng = np.random.default_rng(seed)
@@ -142,8 +152,9 @@ def test_heatmap_refusals():
 def brute_kendall(a, b):
     pos_a = {v: i for i, v in enumerate(a)}
     pos_b = {v: i for i, v in enumerate(b)}
-    return sum(1 for u, v in itertools.combinations(range(len(a)), 2)
-               if (pos_a[u] - pos_a[v]) * (pos_b[u] - pos_b[v]) < 0)
+    return sum(
+        1 for u, v in itertools.combinations(range(len(a)), 2) if (pos_a[u] - pos_a[v]) * (pos_b[u] - pos_b[v]) < 0
+    )
 
 
 @given(st.integers(2, 40).flatmap(lambda t: st.tuples(st.permutations(range(t)), st.permutations(range(t)))))
@@ -203,8 +214,9 @@ def test_smooth_heatmap_is_torch_bilinear_for_even_grids_and_puts_values_at_patc
         feats = grid_features((H, W), (r, c))
         sigma = rng.permutation(r * c)
         values = ((np.argsort(sigma) + 1) / (r * c)).reshape(r, c)
-        ref = torch.nn.functional.interpolate(torch.as_tensor(values)[None, None], size=(H, W), mode="bilinear",
-                                              align_corners=False)[0, 0].numpy()
+        ref = torch.nn.functional.interpolate(
+            torch.as_tensor(values)[None, None], size=(H, W), mode="bilinear", align_corners=False
+        )[0, 0].numpy()
         np.testing.assert_allclose(trajectory_to_heatmap(sigma, feats), ref, atol=1e-12)
     # uneven split: rows (3, 2), columns (3, 2, 2); patch 0's centre is pixel (1, 1), patch 5's is (3.5, 5.5)
     feats = grid_features((5, 7), (2, 3))

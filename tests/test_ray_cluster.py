@@ -7,6 +7,7 @@ so every Ray socket is on 127.0.0.1 (on the host network Ray would advertise the
 namespace when the child exits, whatever happens. The child (this file run as a script) writes a
 JSON report that the test checks.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,8 +32,12 @@ def _unshare_ok() -> bool:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return False
     try:
-        return subprocess.run(["unshare", "--net", "--pid", "--fork", "--mount-proc", "true"],
-                              capture_output=True, timeout=20).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "--net", "--pid", "--fork", "--mount-proc", "true"], capture_output=True, timeout=20
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -46,11 +51,21 @@ def test_ray_cluster_with_killed_worker(tmp_path):
     out = Path(tempfile.mkdtemp(prefix="trc", dir="/tmp"))  # short: Ray's unix socket paths are limited
     try:
         env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
-        cmd = ["unshare", "--net", "--pid", "--fork", "--mount-proc", "sh", "-c",
-               f'ip link set lo up && exec "{sys.executable}" "{HERE}" child "{out}"']
+        cmd = [
+            "unshare",
+            "--net",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "sh",
+            "-c",
+            f'ip link set lo up && exec "{sys.executable}" "{HERE}" child "{out}"',
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
         report_path = out / "report.json"
-        assert report_path.exists(), f"child wrote no report\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+        assert report_path.exists(), (
+            f"child wrote no report\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
+        )
         report = json.loads(report_path.read_text())
         assert proc.returncode == 0, report
         # two nodes, both on loopback
@@ -104,8 +119,9 @@ class SlowFirstCall:
 
 
 def _ray(*args, check=True):
-    return subprocess.run([str(Path(sys.executable).with_name("ray")), *args], capture_output=True, text=True,
-                          timeout=120, check=check)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("ray")), *args], capture_output=True, text=True, timeout=120, check=check
+    )
 
 
 def _reap() -> None:  # pragma: no cover - runs in the subprocess
@@ -129,18 +145,39 @@ def _child(out: Path) -> None:  # pragma: no cover - runs in the subprocess
     t0 = time.monotonic()
     lap = lambda name: report.setdefault("seconds", {}).__setitem__(name, round(time.monotonic() - t0, 1))  # noqa: E731
     try:
-        _ray("start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=1",
-             "--object-store-memory=80000000", "--include-dashboard=false", "--disable-usage-stats",
-             f"--temp-dir={temp}")
+        _ray(
+            "start",
+            "--head",
+            "--node-ip-address=127.0.0.1",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--object-store-memory=80000000",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp}",
+        )
         lap("head")
-        _ray("start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-             "--object-store-memory=80000000", "--disable-usage-stats")
+        _ray(
+            "start",
+            f"--address=127.0.0.1:{port}",
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            "--object-store-memory=80000000",
+            "--disable-usage-stats",
+        )
         lap("worker")
         rng = np.random.default_rng(1)
         inputs = [rng.random((8, 8)) for _ in range(N_INPUTS - 1)] + [rng.random((5, 5))]  # last one fails
         ids = [f"x{i}" for i in range(N_INPUTS)]
-        settings = dict(features=4, reference="zeros", objective="le-mo", solver="sa",
-                        solver_options={"iterations": 300, "init": "random"}, budget=400, seed=3)
+        settings = dict(
+            features=4,
+            reference="zeros",
+            objective="le-mo",
+            solver="sa",
+            solver_options={"iterations": 300, "init": "random"},
+            budget=400,
+            seed=3,
+        )
         targets = [1] * N_INPUTS
         pid_dir = out / "pids"
         pid_dir.mkdir()
@@ -170,8 +207,9 @@ def _child(out: Path) -> None:  # pragma: no cover - runs in the subprocess
 
         thread = threading.Thread(target=killer)
         thread.start()
-        run = explain_dataset(model, inputs, out / "ray", targets, ids, ray_address=f"127.0.0.1:{port}",
-                              max_retries=3, **settings)
+        run = explain_dataset(
+            model, inputs, out / "ray", targets, ids, ray_address=f"127.0.0.1:{port}", max_retries=3, **settings
+        )
         thread.join()
         lap("ray_run")
         report["killed_pid"] = killed["pid"]
@@ -187,8 +225,9 @@ def _child(out: Path) -> None:  # pragma: no cover - runs in the subprocess
         report["error_id"] = ids[-1]
         report["error_type"] = recs_ray[ids[-1]]["error"]["type"]
         report["local_failed"], report["ray_failed"] = local.failed, run.failed
-        rerun = explain_dataset(model, inputs, out / "ray", targets, ids, ray_address=f"127.0.0.1:{port}",
-                                max_retries=3, **settings)
+        rerun = explain_dataset(
+            model, inputs, out / "ray", targets, ids, ray_address=f"127.0.0.1:{port}", max_retries=3, **settings
+        )
         report["rerun_computed"] = rerun.computed
         lap("rerun")
         ray.shutdown()

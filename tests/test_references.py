@@ -1,4 +1,5 @@
 """References: each kind has the right values; random ones are drawn once from the seed."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,14 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from trace_opt import (ModelOracle, REFERENCE_KINDS, grid_features, make_reference, segmentation_features,
-                       tabular_features)
+from trace_opt import (
+    REFERENCE_KINDS,
+    ModelOracle,
+    grid_features,
+    make_reference,
+    segmentation_features,
+    tabular_features,
+)
 from trace_opt.models.references import check_reference_options
 
 torch.set_num_threads(1)
@@ -77,8 +84,9 @@ def test_blur_keeps_a_constant_image_constant(sigma, feats):
     x = torch.full((3, 10, 13), 0.37, dtype=torch.float64)
     np.testing.assert_allclose(make_reference("blur", x, feats, sigma=sigma).numpy(), 0.37, rtol=1e-12)
     small = torch.full((2, 3), -1.5, dtype=torch.float64)  # smaller than the kernel radius
-    np.testing.assert_allclose(make_reference("blur", small, grid_features((2, 3), (1, 3)), sigma=sigma).numpy(),
-                               -1.5, rtol=1e-12)
+    np.testing.assert_allclose(
+        make_reference("blur", small, grid_features((2, 3), (1, 3)), sigma=sigma).numpy(), -1.5, rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("sigma", [1.0, 2.0])
@@ -173,8 +181,13 @@ def test_non_finite_references_are_refused(image, feats, bad):
 
 def test_options_a_reference_does_not_use_are_refused(image, feats):
     """sigma with reference='zeros' used to be ignored silently."""
-    for kind, options in (("zeros", {"sigma": -3}), ("blur", {"value": 1.0}), ("constant", {"noise_std": 1.0}),
-                          (0.5, {"sigma": 1.0}), (torch.zeros(3, 10, 13), {"value": 0.0})):
+    for kind, options in (
+        ("zeros", {"sigma": -3}),
+        ("blur", {"value": 1.0}),
+        ("constant", {"noise_std": 1.0}),
+        (0.5, {"sigma": 1.0}),
+        (torch.zeros(3, 10, 13), {"value": 0.0}),
+    ):
         name = next(iter(options))
         with pytest.raises(ValueError, match=f"{name}=.* is only used by reference="):
             make_reference(kind, image, feats, **options)
@@ -195,7 +208,7 @@ def test_noise_reference_with_seed_none_is_drawn_fresh(image, feats):
     assert a.shape == image.shape and torch.isfinite(a).all() and not torch.equal(a, b)
 
 
-# ------------------------------------------------------------------ the authors' references (paper_blur, paper_patch_mean)
+# ------------------------------------------------------------ the authors' references (paper_blur, paper_patch_mean)
 def _torchvision_blur(x: np.ndarray, kernel: int, sigma: float) -> np.ndarray:
     """torchvision's GaussianBlur, written independently with scipy: kernel sampled on ``kernel`` points,
     renormalised, reflect padding (scipy's 'mirror'), over the last two dims."""

@@ -1,5 +1,6 @@
 """Issue 22, items 5 and 7: bad input is refused with a clear error before any work (exit 2, a message
 naming the argument, no traceback), and a refused command creates nothing."""
+
 from __future__ import annotations
 
 import sys
@@ -53,31 +54,58 @@ def test_non_finite_data_is_refused_naming_the_inputs(tmp_path, capsys, model_fi
     x = np.random.default_rng(0).random((4, 8, 8)).astype(np.float32)
     x[1, 2, 3], x[3, 0, 0] = np.nan, np.inf
     data = _npy(tmp_path, "nan.npy", x)
-    _refused(capsys, [command, "--model", str(model_file), "--data", data, "--out", str(tmp_path / "out")],
-             "--data", "inputs 1, 3 (2 of 4) hold NaN or infinite values")
+    _refused(
+        capsys,
+        [command, "--model", str(model_file), "--data", data, "--out", str(tmp_path / "out")],
+        "--data",
+        "inputs 1, 3 (2 of 4) hold NaN or infinite values",
+    )
     _only(tmp_path, "model.pt", "nan.npy")
 
 
 @pytest.mark.parametrize("command", ["evaluate", "explain-dataset"])
 def test_data_of_a_shape_the_model_rejects_is_refused_before_any_work(tmp_path, capsys, model_file, command):
     data = _npy(tmp_path, "wide.npy", np.random.default_rng(0).random((3, 8, 9)).astype(np.float32))
-    _refused(capsys, [command, "--model", str(model_file), "--data", data, "--out", str(tmp_path / "out")],
-             "cannot take the inputs of --data", "each of shape (8, 9)")
+    _refused(
+        capsys,
+        [command, "--model", str(model_file), "--data", data, "--out", str(tmp_path / "out")],
+        "cannot take the inputs of --data",
+        "each of shape (8, 9)",
+    )
     _only(tmp_path, "model.pt", "wide.npy")
 
 
 def test_complex_data_is_refused(tmp_path, capsys, model_file):
     data = _npy(tmp_path, "c.npy", np.ones((2, 8, 8), dtype=np.complex64))
-    _refused(capsys, ["explain-dataset", "--model", str(model_file), "--data", data, "--out", str(tmp_path / "o")],
-             "complex64", "real numbers")
+    _refused(
+        capsys,
+        ["explain-dataset", "--model", str(model_file), "--data", data, "--out", str(tmp_path / "o")],
+        "complex64",
+        "real numbers",
+    )
 
 
 def test_exact_solver_beyond_its_size_is_refused_before_any_input(tmp_path, capsys, model_file):
     """t = 49 (a 7 x 7 grid): refused once, before the first input, not recorded input by input."""
     data = _npy(tmp_path, "x.npy", np.random.default_rng(0).random((3, 8, 8)).astype(np.float32))
-    _refused(capsys, ["explain-dataset", "--model", str(model_file), "--data", data, "--features", "7",
-                      "--solver", "exact", "--out", str(tmp_path / "out")],
-             "'exact' cannot take these inputs (49 features)", "max_t")
+    _refused(
+        capsys,
+        [
+            "explain-dataset",
+            "--model",
+            str(model_file),
+            "--data",
+            data,
+            "--features",
+            "7",
+            "--solver",
+            "exact",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        "'exact' cannot take these inputs (49 features)",
+        "max_t",
+    )
     _only(tmp_path, "model.pt", "x.npy")
 
 
@@ -85,17 +113,23 @@ def test_a_pickled_class_from_a_users_script_gets_the_torchscript_hint(tmp_path,
     mod = types.ModuleType("users_script_module")
     sys.modules[mod.__name__] = mod
     try:
+
         class Net(torch.nn.Module):
             def forward(self, x):
                 return x.flatten(1)[:, :3]
+
         Net.__module__, Net.__qualname__ = mod.__name__, "Net"
         mod.Net = Net
         torch.save(Net(), tmp_path / "net.pt")
     finally:
         del sys.modules[mod.__name__]
     data = _npy(tmp_path, "x.npy", np.zeros((2, 8, 8), dtype=np.float32))
-    _refused(capsys, ["explain-dataset", "--model", str(tmp_path / "net.pt"), "--data", data,
-                      "--out", str(tmp_path / "out")], "could not be loaded", "torch.jit.save(torch.jit.script(model)")
+    _refused(
+        capsys,
+        ["explain-dataset", "--model", str(tmp_path / "net.pt"), "--data", data, "--out", str(tmp_path / "out")],
+        "could not be loaded",
+        "torch.jit.save(torch.jit.script(model)",
+    )
     scripted = tmp_path / "net.ts"  # and the TorchScript file of the same module loads
     torch.jit.save(torch.jit.script(Net()), scripted)
     from trace_opt.models.data import load_model_and_data
@@ -105,8 +139,11 @@ def test_a_pickled_class_from_a_users_script_gets_the_torchscript_hint(tmp_path,
 
 
 def test_evaluate_unknown_method_creates_no_folder(tmp_path, capsys):
-    _refused(capsys, ["evaluate", "--dataset", "digits8", "--n", "1", "--methods", "nope", "--out",
-                      str(tmp_path / "out")], "--methods 'nope' is unknown")
+    _refused(
+        capsys,
+        ["evaluate", "--dataset", "digits8", "--n", "1", "--methods", "nope", "--out", str(tmp_path / "out")],
+        "--methods 'nope' is unknown",
+    )
     _only(tmp_path)
 
 
@@ -114,8 +151,12 @@ def test_tune_storage_that_is_not_a_database_or_in_a_missing_folder(tmp_path, ca
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notadb.db").write_text("not a database\n")
     args = ["tune", "--solver", "greedy", "--library", str(SAMPLE), "--trials", "1", "--out", "o"]
-    _refused(capsys, [*args, "--storage", "sqlite:///notadb.db"], "could not be opened as an Optuna database",
-             "file is not a database")
+    _refused(
+        capsys,
+        [*args, "--storage", "sqlite:///notadb.db"],
+        "could not be opened as an Optuna database",
+        "file is not a database",
+    )
     missing = tmp_path / "nonexistent" / "dir" / "x.db"
     _refused(capsys, [*args, "--storage", f"sqlite:///{missing}"], "does not exist; create it first")
     _refused(capsys, [*args, "--storage", "sqlite:///notadb.db/x.db"], "is a file")
@@ -124,14 +165,33 @@ def test_tune_storage_that_is_not_a_database_or_in_a_missing_folder(tmp_path, ca
 
 def test_best_known_file_in_an_unwritable_place_is_refused(tmp_path, capsys):
     (tmp_path / "afile").write_text("")
-    _refused(capsys, ["instances", "best-known", "--file", str(tmp_path / "afile" / "x.best.json"), "--t", "12",
-                      "--solver", "greedy", "--budget", "10"], "--file's folder", "is a file")
+    _refused(
+        capsys,
+        [
+            "instances",
+            "best-known",
+            "--file",
+            str(tmp_path / "afile" / "x.best.json"),
+            "--t",
+            "12",
+            "--solver",
+            "greedy",
+            "--budget",
+            "10",
+        ],
+        "--file's folder",
+        "is a file",
+    )
     _refused(capsys, ["instances", "best-known", "--file", str(tmp_path), "--t", "12"], "is a folder")
 
 
 def test_instances_build_with_an_enormous_grid_is_a_clear_error(tmp_path, capsys):
-    _refused(capsys, ["instances", "build", "--out", str(tmp_path / "o"), "--grids", "99"],
-             "t=9801 is too large", "about 10^2950 values")
+    _refused(
+        capsys,
+        ["instances", "build", "--out", str(tmp_path / "o"), "--grids", "99"],
+        "t=9801 is too large",
+        "about 10^2950 values",
+    )
     _only(tmp_path)
 
 
@@ -189,11 +249,22 @@ def test_exact_warns_when_its_budget_is_below_the_complete_search():
 
 def test_explain_dataset_cli_rerun_with_another_seed_is_refused_unless_overwrite(tmp_path, capsys, model_file):
     data = _npy(tmp_path, "x.npy", np.random.default_rng(0).random((2, 8, 8)).astype(np.float32))
-    args = ["explain-dataset", "--model", str(model_file), "--data", data, "--budget", "300", "--out",
-            str(tmp_path / "out"), "--solver-options", '{"iterations": 40}']
+    args = [
+        "explain-dataset",
+        "--model",
+        str(model_file),
+        "--data",
+        data,
+        "--budget",
+        "300",
+        "--out",
+        str(tmp_path / "out"),
+        "--solver-options",
+        '{"iterations": 40}',
+    ]
     assert main(args) == 0
     first = {p.name: p.read_bytes() for p in (tmp_path / "out" / "results").iterdir()}
-    _refused(capsys, [*args, "--seed", "1"], 'seed: 0 there, 1 now', "--overwrite")
+    _refused(capsys, [*args, "--seed", "1"], "seed: 0 there, 1 now", "--overwrite")
     assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "results").iterdir()} == first
     assert main([*args, "--seed", "1", "--overwrite"]) == 0
     assert "2 explained, 0 already done" in capsys.readouterr().out

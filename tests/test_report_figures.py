@@ -1,5 +1,6 @@
 """Report figures: baseline colours never collide with TRACE's, Exact-y/-p differ, Fig. 3 scales, the new
 figures (Fig. 1a, Appendix B, Appendix I) are drawn, and the degradation curves are normalised as Schulz et al."""
+
 import itertools
 
 import numpy as np
@@ -7,8 +8,8 @@ import pytest
 from matplotlib.colors import to_rgb
 
 from trace_opt import grid_features
-from trace_opt.attribution.baselines import available_baselines
 from trace_opt.attribution import report_plots as rp
+from trace_opt.attribution.baselines import available_baselines
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 
 
@@ -17,8 +18,15 @@ def _dist(a, b):
 
 
 def test_baseline_colours_never_collide_with_trace_exact_or_random():
-    reserved = [rp._style("trace-y-le-mo")["color"], rp._style("trace-p-le-mo")["color"], "grey", "black",
-                "#6b6b6b", "magenta", "tab:pink"]
+    reserved = [
+        rp._style("trace-y-le-mo")["color"],
+        rp._style("trace-p-le-mo")["color"],
+        "grey",
+        "black",
+        "#6b6b6b",
+        "magenta",
+        "tab:pink",
+    ]
     styles = {m: rp._style(m) for m in available_baselines() if m != "random"}
     for m, st in styles.items():
         for c in reserved:
@@ -49,10 +57,16 @@ def test_fig3_normalises_each_baseline_map_to_a_shared_signed_scale(tmp_path):
     wide = np.array([[0.0, 0.2], [0.5, 1.0]])  # a wide positive range keeps the shared scale
     assert rp._normalised_map(wide)[2] == 0.0
     feats = grid_features((4, 4), 2)
-    rec = {"index": 0, "target": 1, "input": np.eye(4).tolist(),
-           "maps": {"trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist(),
-                    "saliency": np.linspace(-1, 3, 16).reshape(4, 4).tolist(),
-                    "occlusion": np.ones((4, 4)).tolist()}}
+    rec = {
+        "index": 0,
+        "target": 1,
+        "input": np.eye(4).tolist(),
+        "maps": {
+            "trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist(),
+            "saliency": np.linspace(-1, 3, 16).reshape(4, 4).tolist(),
+            "occlusion": np.ones((4, 4)).tolist(),
+        },
+    }
     path = rp.plot_heatmaps([rec], tmp_path / "fig3.png")
     assert path.stat().st_size > 1000
 
@@ -61,14 +75,27 @@ def test_fig3_keeps_image_pixels_square_and_stretches_tabular_strips(tmp_path, m
     import matplotlib.pyplot as plt
 
     feats = grid_features((4, 4), 2)
-    rec = {"index": 0, "target": 1, "input": np.eye(4).tolist(),
-           "maps": {"trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist(),
-                    "saliency": np.linspace(-1, 3, 16).reshape(4, 4).tolist()}}
-    strip = {"index": 0, "target": 1, "input": list(range(6)),
-             "maps": {"trace-y-le-mo": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "saliency": [1.0, -1, 0, 2, 3, 1]}}
+    rec = {
+        "index": 0,
+        "target": 1,
+        "input": np.eye(4).tolist(),
+        "maps": {
+            "trace-y-le-mo": trajectory_to_heatmap(np.arange(4), feats).tolist(),
+            "saliency": np.linspace(-1, 3, 16).reshape(4, 4).tolist(),
+        },
+    }
+    strip = {
+        "index": 0,
+        "target": 1,
+        "input": list(range(6)),
+        "maps": {"trace-y-le-mo": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], "saliency": [1.0, -1, 0, 2, 3, 1]},
+    }
     aspects = []
-    monkeypatch.setattr(rp, "_save", lambda fig, path: aspects.append(
-        [ax.get_aspect() for ax in fig.axes if ax.images]) or plt.close(fig))
+    monkeypatch.setattr(
+        rp,
+        "_save",
+        lambda fig, path: aspects.append([ax.get_aspect() for ax in fig.axes if ax.images]) or plt.close(fig),
+    )
     rp.plot_heatmaps([rec], tmp_path / "a.png")
     rp.plot_heatmaps([strip], tmp_path / "b.png")
     assert aspects[0] == [1.0, 1.0, 1.0] and aspects[1] == ["auto"] * 3
@@ -81,9 +108,16 @@ def _records(t=4, n=3, seed=0):
         top, bottom = 5.0 + i, -1.0
         le = np.concatenate([[top], rng.uniform(bottom, top, t - 1), [bottom]])
         mo = np.concatenate([[top], rng.uniform(bottom, top, t - 1), [bottom]])
-        recs.append({"index": i, "target": 0, "methods": {
-            "trace-y-le-mo": {"kind": "trace", "curves": {"logit": {"le": le.tolist(), "mo": mo.tolist()}}},
-            "saliency": {"kind": "baseline", "curves": {"logit": {"le": mo.tolist(), "mo": le.tolist()}}}}})
+        recs.append(
+            {
+                "index": i,
+                "target": 0,
+                "methods": {
+                    "trace-y-le-mo": {"kind": "trace", "curves": {"logit": {"le": le.tolist(), "mo": mo.tolist()}}},
+                    "saliency": {"kind": "baseline", "curves": {"logit": {"le": mo.tolist(), "mo": le.tolist()}}},
+                },
+            }
+        )
     return recs
 
 
@@ -91,8 +125,14 @@ def test_degradation_curves_are_normalised_per_input_then_averaged(tmp_path):
     recs = _records()
     le, mo = rp.degradation_curves(recs, "trace-y-le-mo", "logit")
     assert le[0] == pytest.approx(1) and le[-1] == pytest.approx(0) and mo[0] == pytest.approx(1)
-    by_hand = np.mean([(np.array(r["methods"]["trace-y-le-mo"]["curves"]["logit"]["le"]) + 1) /
-                       (r["methods"]["trace-y-le-mo"]["curves"]["logit"]["le"][0] + 1) for r in recs], axis=0)
+    by_hand = np.mean(
+        [
+            (np.array(r["methods"]["trace-y-le-mo"]["curves"]["logit"]["le"]) + 1)
+            / (r["methods"]["trace-y-le-mo"]["curves"]["logit"]["le"][0] + 1)
+            for r in recs
+        ],
+        axis=0,
+    )
     np.testing.assert_allclose(le, by_hand)
     assert rp.plot_degradation(recs, tmp_path / "appI.png", "logit").stat().st_size > 1000
 
@@ -103,8 +143,16 @@ def test_fig1a_and_appendix_b_figures_are_drawn(tmp_path):
     heat = {a: trajectory_to_heatmap(sigma, feats, alpha=a) for a in (1, 2, 5)}
     assert heat[5].max() == pytest.approx(1) and heat[5].mean() < heat[1].mean()  # larger alpha: darker
     assert rp.plot_alpha_heatmaps([np.eye(8)], [heat], tmp_path / "fig1a.png").stat().st_size > 1000
-    entries = [{"label": f"{g} x {g}", "heatmap": trajectory_to_heatmap(np.arange(g * g), grid_features((8, 8), g)),
-                "le_mo": 1.0, "ranks": np.arange(g * g), "grid": (g, g)} for g in (2, 4, 7)]
+    entries = [
+        {
+            "label": f"{g} x {g}",
+            "heatmap": trajectory_to_heatmap(np.arange(g * g), grid_features((8, 8), g)),
+            "le_mo": 1.0,
+            "ranks": np.arange(g * g),
+            "grid": (g, g),
+        }
+        for g in (2, 4, 7)
+    ]
     assert rp.plot_several_t(np.eye(8), entries, tmp_path / "appB.png").stat().st_size > 1000
 
 

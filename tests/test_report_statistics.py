@@ -1,12 +1,19 @@
 """The report's statistics: Student-t intervals, float32-sized ties, forward passes per method, and the
 sanity measure that leaves blank (reference-equal) patches out."""
+
 import numpy as np
 import pytest
 import torch
 
 from trace_opt.attribution.baselines import attribute, make_input
-from trace_opt.attribution.evaluation import (ci_half_width, count_forward_rows, float32_tolerance,
-                                              reference_equal_features, spearman_of_trajectories, _counted_input)
+from trace_opt.attribution.evaluation import (
+    _counted_input,
+    ci_half_width,
+    count_forward_rows,
+    float32_tolerance,
+    reference_equal_features,
+    spearman_of_trajectories,
+)
 from trace_opt.core.features import grid_features, tabular_features
 
 

@@ -1,5 +1,6 @@
 """SA: incremental vs full re-evaluation, the generic path, the compiled loop and batched proposals
 all follow the same trajectory for the same seed; forward-pass counts are the expected ones."""
+
 import itertools
 
 import numpy as np
@@ -30,8 +31,12 @@ def run(fn, solver="sa", obj="le-mo", cache=True, problem_cls=TraceProblem, seed
 
 
 def same_run(a, b):
-    return (np.array_equal(a.trajectory, b.trajectory) and a.score == b.score
-            and [s for _, s in a.history] == [s for _, s in b.history] and a.iterations == b.iterations)
+    return (
+        np.array_equal(a.trajectory, b.trajectory)
+        and a.score == b.score
+        and [s for _, s in a.history] == [s for _, s in b.history]
+        and a.iterations == b.iterations
+    )
 
 
 @pytest.mark.parametrize("obj", ["le", "mo", "le-mo"])
@@ -52,8 +57,13 @@ def test_generic_path_and_greedy_start_agree_with_fast_path():
     fn = SyntheticSetFunction(T, seed=2, width=4)
     for evaluation in ("incremental", "full"):
         fast, _ = run(fn, init="greedy", evaluation=evaluation, neighbourhood=StarTranspositions(3, on="features"))
-        slow, _ = run(fn, init="greedy", evaluation=evaluation, neighbourhood=StarTranspositions(3, on="features"),
-                      problem_cls=GenericProblem)
+        slow, _ = run(
+            fn,
+            init="greedy",
+            evaluation=evaluation,
+            neighbourhood=StarTranspositions(3, on="features"),
+            problem_cls=GenericProblem,
+        )
         assert same_run(fast, slow)
 
 
@@ -79,8 +89,7 @@ def test_batched_proposals_give_the_same_trajectory_in_fewer_batches(adaptive):
     fn = SyntheticSetFunction(T, seed=4, width=4)
     for nb in ("complete", MixedMoves()):
         seq, _ = run(fn, neighbourhood=nb, iterations=1500, T0=0.5, eta=0.995)
-        bat, _ = run(fn, "sa-batch", neighbourhood=nb, iterations=1500, T0=0.5, eta=0.995, width=16,
-                     adaptive=adaptive)
+        bat, _ = run(fn, "sa-batch", neighbourhood=nb, iterations=1500, T0=0.5, eta=0.995, width=16, adaptive=adaptive)
         assert same_run(seq, bat)
         assert bat.batches < seq.batches / 2
         assert bat.forward_passes >= seq.forward_passes  # speculation never saves passes
@@ -91,11 +100,13 @@ def test_budgets_stop_cleanly_with_a_consistent_best():
     for solver in ("sa", "sa-batch"):
         res, problem = run(fn, solver, iterations=5000, T0=0.5)
         capped = get_solver(solver, iterations=5000, init="random", T0=0.5).solve(
-            TraceProblem(fn.oracle(), "le-mo"), budget=300, seed=7, curves=False)
+            TraceProblem(fn.oracle(), "le-mo"), budget=300, seed=7, curves=False
+        )
         assert capped.stopped == "budget" and capped.forward_passes <= 300
         assert capped.score == pytest.approx(problem.score(capped.trajectory), abs=1e-9)
         it = get_solver(solver, iterations=5000, init="random", T0=0.5).solve(
-            TraceProblem(fn.oracle(), "le-mo"), budget={"iterations": 123}, seed=7, curves=False)
+            TraceProblem(fn.oracle(), "le-mo"), budget={"iterations": 123}, seed=7, curves=False
+        )
         assert it.iterations == 123
 
 
@@ -137,8 +148,7 @@ def test_a_user_neighbourhood_with_only_propose_works_in_sa():
         assert res.score == pytest.approx(problem.score(res.trajectory), abs=1e-9)
         # moves keep every feature's position parity
         start = np.random.default_rng(7).permutation(T)
-        assert all((np.flatnonzero(res.trajectory == f)[0] - np.flatnonzero(start == f)[0]) % 2 == 0
-                   for f in range(T))
+        assert all((np.flatnonzero(res.trajectory == f)[0] - np.flatnonzero(start == f)[0]) % 2 == 0 for f in range(T))
     with pytest.raises(NotImplementedError):
         SwapTwoApart().bind(5).apply(np.arange(5), np.zeros(4))
 
@@ -159,8 +169,11 @@ def test_more_than_64_features_use_the_generic_path_with_the_same_trajectories()
     results = []
     for evaluation, cache in (("incremental", True), ("full", False)):
         problem = TraceProblem(SetFunctionOracle(fn, t, cache=cache), "le-mo")
-        results.append(get_solver("sa", iterations=300, init="random", T0=3.0, neighbourhood="mix",
-                                  evaluation=evaluation).solve(problem, seed=2, curves=False))
+        results.append(
+            get_solver("sa", iterations=300, init="random", T0=3.0, neighbourhood="mix", evaluation=evaluation).solve(
+                problem, seed=2, curves=False
+            )
+        )
     assert same_run(*results)
     assert results[1].forward_passes == 2 * (t + 1) * 301
 
@@ -171,20 +184,25 @@ def test_sa_on_a_model_is_the_same_with_inputs_built_from_keys_or_by_torch():
     import torch
 
     torch.manual_seed(0)
-    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                              torch.nn.Linear(4 * 8 * 8, 3)).eval()
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3)
+    ).eval()
     x = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(1))
     from trace_opt import ModelOracle
 
-    for solver, params, cache in [("sa", {}, True), ("sa-batch", {"width": 8}, True),
-                                  ("sa", {"evaluation": "full"}, False)]:
+    for solver, params, cache in [
+        ("sa", {}, True),
+        ("sa-batch", {"width": 8}, True),
+        ("sa", {"evaluation": "full"}, False),
+    ]:
         runs = []
         for keyed in (True, False):
             oracle = ModelOracle(cnn, x, 1, features=4, batch_size=16, pad_multiple=4, cache=cache)
             assert oracle._keyed_forward
             oracle._keyed_forward = keyed
             res = get_solver(solver, iterations=150, T0=0.5, init="greedy", **params).solve(
-                TraceProblem(oracle, "le-mo"), seed=3, curves=False)
+                TraceProblem(oracle, "le-mo"), seed=3, curves=False
+            )
             c = oracle.counters()
             c.pop("forward_seconds")
             runs.append((res, c))

@@ -1,5 +1,6 @@
 """SA's starts (greedy on the objective, greedy LeRF on D, the paper's greedy LeRF on probabilities) and
 what happens at the threshold temperature (stop the run, or hold T there as the authors' code does)."""
+
 import numpy as np
 import pytest
 import torch
@@ -88,10 +89,12 @@ def test_hold_at_threshold_keeps_searching_at_the_threshold_temperature(solver):
     fn = SyntheticSetFunction(12, seed=5, width=4)
     common = dict(iterations=300, T0=2.0, init="random")
     held = get_solver(solver, eta=0.5, threshold_temperature=2.0, threshold_action="hold", **common).solve(
-        TraceProblem(fn.oracle(), "le-mo"), seed=3)
+        TraceProblem(fn.oracle(), "le-mo"), seed=3
+    )
     flat = get_solver(solver, eta=1.0, **common).solve(TraceProblem(fn.oracle(), "le-mo"), seed=3)
     stopped = get_solver(solver, eta=0.5, threshold_temperature=2.0, **common).solve(
-        TraceProblem(fn.oracle(), "le-mo"), seed=3)
+        TraceProblem(fn.oracle(), "le-mo"), seed=3
+    )
     assert held.iterations == flat.iterations == 300 and stopped.iterations == 1
     assert np.array_equal(held.trajectory, flat.trajectory) and held.score == flat.score
     assert [s for _, s in held.history] == [s for _, s in flat.history]

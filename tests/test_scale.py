@@ -1,4 +1,5 @@
 """explain_dataset: one atomic result per input, failures recorded, resumable, pool = in-process."""
+
 from __future__ import annotations
 
 import json
@@ -85,6 +86,7 @@ def test_interrupted_run_resumes_without_recomputing(tmp_path):
             seen.append(rec["id"])
             if len(seen) == k:
                 raise Stop
+
         return on_result
 
     with pytest.raises(Stop):
@@ -200,15 +202,13 @@ def test_unpicklable_model_needs_a_model_id_to_resume(tmp_path):
     assert run.computed == ids  # a fresh directory works
     with pytest.raises(ValueError, match=r"cannot resume in .*fresh.*cannot be pickled.*model_id="):
         explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, **SETTINGS)
-    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", overwrite=True,
-                          **SETTINGS)
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", overwrite=True, **SETTINGS)
     assert run.computed == ids  # results without an id are not trusted
     run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v1", **SETTINGS)
     assert run.skipped == ids and run.computed == []
     with pytest.raises(ValueError, match=r'model: "id:linear-v1" there, "id:linear-v2" now'):
         explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", **SETTINGS)
-    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", overwrite=True,
-                          **SETTINGS)
+    run = explain_dataset(model, xs, tmp_path / "fresh", [3, 3], ids, model_id="linear-v2", overwrite=True, **SETTINGS)
     assert run.computed == ids
     with pytest.raises(ValueError, match="model_id"):
         explain_dataset(model, xs, tmp_path / "x", [3, 3], ids, model_id="", **SETTINGS)

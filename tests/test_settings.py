@@ -1,5 +1,6 @@
 """ExplainSettings and Explainer: one settings object for every entry point and command (issue: one home for
 an explanation's settings). Identity claims are proven on an exact oracle (a float64 numpy black box)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import trace_opt
-from trace_opt import ExplainSettings, Explainer, explain, explain_dataset, explain_many
+from trace_opt import Explainer, ExplainSettings, explain, explain_dataset, explain_many
 from trace_opt.cli import build_parser
 from trace_opt.cli._args import SETTING_FLAGS
 
@@ -34,11 +35,19 @@ def test_settings_are_frozen_checked_and_replaced_with_checks():
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.seed = 4  # type: ignore[misc]
     assert s.replace(seed=5).seed == 5 and s.seed == 3
-    for bad, match in [(dict(objective="best"), "objective"), (dict(precision="fp8"), "precision"),
-                       (dict(threads=0), "threads"), (dict(device="gpu:x"), "device"), (dict(seed=-1), "seed"),
-                       (dict(solver="nope"), "solver='nope' is unknown"), (dict(batch_size=0), "batch_size"),
-                       (dict(solver_options={"foo": 1}), "foo"), (dict(sigma=2.0), "only used by reference='blur'"),
-                       (dict(budget={"passes": 3}), "passes"), (dict(heatmap_alpha=0), "heatmap_alpha")]:
+    for bad, match in [
+        (dict(objective="best"), "objective"),
+        (dict(precision="fp8"), "precision"),
+        (dict(threads=0), "threads"),
+        (dict(device="gpu:x"), "device"),
+        (dict(seed=-1), "seed"),
+        (dict(solver="nope"), "solver='nope' is unknown"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(solver_options={"foo": 1}), "foo"),
+        (dict(sigma=2.0), "only used by reference='blur'"),
+        (dict(budget={"passes": 3}), "passes"),
+        (dict(heatmap_alpha=0), "heatmap_alpha"),
+    ]:
         with pytest.raises(ValueError, match=match):
             ExplainSettings.from_keywords(**bad)
         with pytest.raises(ValueError, match=match):
@@ -51,8 +60,9 @@ def test_settings_are_frozen_checked_and_replaced_with_checks():
 def test_explainer_equals_explain_and_every_entry_point_takes_every_setting(tmp_path):
     """The same settings give the same trajectory through explain, Explainer, explain_many and explain_dataset;
     device, precision and threads are accepted everywhere (explain_dataset(device=...) used to be refused)."""
-    common = dict(solver="sa", solver_options={"iterations": 300}, budget=400, seed=1, device="cpu",
-                  precision="fp32", threads=1)
+    common = dict(
+        solver="sa", solver_options={"iterations": 300}, budget=400, seed=1, device="cpu", precision="fp32", threads=1
+    )
     a = explain(Linear(), X, **common)
     b = Explainer(Linear(), **common).explain(X)
     c = explain_many(Linear(), [X, X[::-1].copy()], **common)
@@ -93,15 +103,38 @@ def test_every_explaining_command_has_the_settings_flags():
         missing = set(SETTING_FLAGS.values()) - flags
         assert not missing, (command, missing)
     evaluate = {o for a in sub.choices["evaluate"]._actions for o in a.option_strings}
-    assert {"--device", "--precision", "--threads", "--seed", "--batch-size", "--data-seed",
-            "--model-seed", "--no-progress"} <= evaluate
+    assert {
+        "--device",
+        "--precision",
+        "--threads",
+        "--seed",
+        "--batch-size",
+        "--data-seed",
+        "--model-seed",
+        "--no-progress",
+    } <= evaluate
 
 
 def test_settings_flags_build_checked_settings():
     from trace_opt.cli._args import explain_settings
 
-    args = build_parser().parse_args(["explain-dataset", "--precision", "bf16", "--device", "cpu",
-                                      "--reference", "blur", "--sigma", "1.5", "--budget", "50", "--threads", "2"])
+    args = build_parser().parse_args(
+        [
+            "explain-dataset",
+            "--precision",
+            "bf16",
+            "--device",
+            "cpu",
+            "--reference",
+            "blur",
+            "--sigma",
+            "1.5",
+            "--budget",
+            "50",
+            "--threads",
+            "2",
+        ]
+    )
     s = explain_settings(args)
     assert (s.precision, s.device, s.reference_options, s.budget, s.threads) == ("bf16", "cpu", {"sigma": 1.5}, 50, 2)
     args = build_parser().parse_args(["explain-dataset", "--solver", "nope"])
@@ -131,8 +164,19 @@ def test_every_registry_refuses_a_duplicate_name_unless_overwritten():
 
 
 def test_the_package_root_exports_what_users_need():
-    for name in ("Budget", "Result", "get_solver", "available_solvers", "Solver", "DegenerateExplanationWarning",
-                 "ExplainSettings", "Explainer", "explain", "explain_many", "explain_dataset"):
+    for name in (
+        "Budget",
+        "Result",
+        "get_solver",
+        "available_solvers",
+        "Solver",
+        "DegenerateExplanationWarning",
+        "ExplainSettings",
+        "Explainer",
+        "explain",
+        "explain_many",
+        "explain_dataset",
+    ):
         assert name in trace_opt.__all__ and getattr(trace_opt, name) is not None
     assert trace_opt.Budget(forward_passes=3).forward_passes == 3
 
@@ -149,8 +193,14 @@ def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
     x = torch.rand(1, 6, 6, generator=torch.Generator().manual_seed(2))
     feats = grid_features((6, 6), 3)  # t = 9
-    config = EvaluationConfig(methods=["random"], trace_objectives=("le-mo",), exact_max_t=0, keep_maps=0,
-                              trace_solver="tabu", trace_budget=40)
+    config = EvaluationConfig(
+        methods=["random"],
+        trace_objectives=("le-mo",),
+        exact_max_t=0,
+        keep_maps=0,
+        trace_solver="tabu",
+        trace_budget=40,
+    )
     rec = evaluate_input(model, x, 0, feats, "zeros", config)
     runs = [m for m in rec["methods"].values() if m["kind"] == "trace"]
     assert sorted(m["output"] for m in runs) == sorted(config.trace_outputs)
@@ -161,10 +211,19 @@ def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
         EvaluationConfig(trace_solver="nope")
 
 
-@pytest.mark.parametrize("changes, name", [({"features": 0}, "features"), ({"features": -1}, "features"),
-                                           ({"features": "abc"}, "features"), ({"features": 1.5}, "features"),
-                                           ({"features": (2, 0)}, "features"), ({"features": True}, "features"),
-                                           ({"reference": "x"}, "reference"), ({"device": "tpu"}, "device")])
+@pytest.mark.parametrize(
+    "changes, name",
+    [
+        ({"features": 0}, "features"),
+        ({"features": -1}, "features"),
+        ({"features": "abc"}, "features"),
+        ({"features": 1.5}, "features"),
+        ({"features": (2, 0)}, "features"),
+        ({"features": True}, "features"),
+        ({"reference": "x"}, "reference"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
 def test_settings_refuse_a_bad_value_when_built(changes, name):
     """Issue 32: the README's promise that ExplainSettings is checked when built (not when explain() runs)."""
     with pytest.raises(ValueError, match=f"^{name}="):

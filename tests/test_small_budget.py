@@ -4,6 +4,7 @@ never the unsearched identity; with enough budget the starts are unchanged.
 Ground truth: on an additive D (``D(S) = b + sum_{i in S} w_i``, distinct w) the optimum of le, mo and
 le-mo is the sort by w, descending, and so is the single-feature order ``D({i}) - D(all \\ {i}) = 2 w_i - W``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,7 +64,7 @@ def test_local_search_starts_from_the_single_feature_order_when_greedy_does_not_
 def test_with_enough_budget_the_start_is_unchanged(name):
     problem = nonadditive()
     free = get_solver(name).solve(nonadditive(), seed=1, curves=False)
-    big = get_solver(name).solve(problem, budget=10 ** 7, seed=1, curves=False)
+    big = get_solver(name).solve(problem, budget=10**7, seed=1, curves=False)
     assert "start_fallback" not in big.info and "start_fallback" not in free.info
     assert np.array_equal(free.trajectory, big.trajectory) and free.history == big.history
 
@@ -94,8 +95,15 @@ def test_single_feature_order_costs_2t_and_degrades_with_the_budget():
     assert np.array_equal(sigma, optimum) and problem.oracle.forward_passes == 15
 
 
-@pytest.mark.parametrize("name, options", [("greedy", {}), ("greedy", {"direction": "morf"}),
-                                           ("beam", {"width": 4}), ("beam", {"width": 4, "direction": "morf"})])
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("greedy", {}),
+        ("greedy", {"direction": "morf"}),
+        ("beam", {"width": 4}),
+        ("beam", {"width": 4, "direction": "morf"}),
+    ],
+)
 def test_constructions_stopped_early_complete_by_their_last_values(name, options):
     """A stopped greedy or beam keeps its placed features and ranks the rest by the last step's values:
     on an additive D that is the optimum, where the old completion by index was not."""
@@ -124,10 +132,13 @@ def test_no_solver_returns_the_identity_at_a_small_budget(name):
     assert r.score > problem.score(np.arange(30))
 
 
-@pytest.mark.parametrize("name, params, unit", [
-    ("beam", {"width": 16}, "children"),  # one parent's children at a level: at most 2 t sets (le-mo)
-    ("ga", {"population": 32, "seeds": ("greedy",), "memetic_window": None}, "trajectory"),  # 2 (t + 1) sets
-])
+@pytest.mark.parametrize(
+    "name, params, unit",
+    [
+        ("beam", {"width": 16}, "children"),  # one parent's children at a level: at most 2 t sets (le-mo)
+        ("ga", {"population": 32, "seeds": ("greedy",), "memetic_window": None}, "trajectory"),  # 2 (t + 1) sets
+    ],
+)
 @pytest.mark.parametrize("budget", [1500, 4000, 9000])
 def test_beam_and_ga_spend_their_budget_to_within_one_step(name, params, unit, budget):
     """Beam and GA used to stop when their next level or generation did not fit (5-18 % short of 5,000
@@ -140,8 +151,11 @@ def test_beam_and_ga_spend_their_budget_to_within_one_step(name, params, unit, b
     assert budget - step < res.forward_passes <= budget
     assert res.stopped == "budget"
     assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
-    narrowed = res.info.get("narrowed_at_level") if name == "beam" else res.info.get(
-        "last_generation_children", res.info.get("population_scored"))
+    narrowed = (
+        res.info.get("narrowed_at_level")
+        if name == "beam"
+        else res.info.get("last_generation_children", res.info.get("population_scored"))
+    )
     assert narrowed is not None
 
 
@@ -151,10 +165,10 @@ def test_a_beam_one_pass_short_narrows_late_and_a_full_budget_gives_the_full_bea
     t = 30
     full = get_solver("beam", width=16).solve(nonadditive(t, seed=3), seed=0, curves=False)
     assert full.stopped == "completed" and "narrowed_at_level" not in full.info
-    cut = get_solver("beam", width=16).solve(nonadditive(t, seed=3), budget=full.forward_passes - 1, seed=0,
-                                             curves=False)
+    cut = get_solver("beam", width=16).solve(
+        nonadditive(t, seed=3), budget=full.forward_passes - 1, seed=0, curves=False
+    )
     assert cut.stopped == "budget" and t - 5 <= cut.info["narrowed_at_level"] < t
     assert full.forward_passes - 2 * t < cut.forward_passes < full.forward_passes
-    roomy = get_solver("beam", width=16).solve(nonadditive(t, seed=3), budget=full.forward_passes, seed=0,
-                                               curves=False)
+    roomy = get_solver("beam", width=16).solve(nonadditive(t, seed=3), budget=full.forward_passes, seed=0, curves=False)
     assert roomy.stopped == "completed" and np.array_equal(roomy.trajectory, full.trajectory)

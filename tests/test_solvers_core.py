@@ -8,6 +8,7 @@ leaves D(S) = b + sum_{i not in S} a_i with a_i = sum_{e in feature i} w_e x_e. 
 Every coefficient grows with the position j, so by the rearrangement inequality the optimum puts the
 contributions in ascending order: sigma* = argsort(a), unique when the a_i are distinct.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -21,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from solvers import Budget, Greedy, Result, SimulatedAnnealing, available_solvers, get_solver
-from trace_opt.core.budget import Limits
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
+from trace_opt.core.budget import Limits
 from trace_opt.core.objective import OBJECTIVES
 
 torch.set_num_threads(1)
@@ -64,8 +65,14 @@ def image_additive(seed):
     raw = np.bincount(ids, weights=wt * x, minlength=feats.t)
     x = x * (target_a / raw)[ids]  # rescale each patch so its contribution is target_a[i]
     a = np.bincount(ids, weights=wt * x.astype(np.float32).astype(np.float64), minlength=feats.t)
-    oracle = ModelOracle(model, torch.as_tensor(x.reshape(shape), dtype=torch.float32), target=2,
-                         features=feats, reference="zeros", output="logit")
+    oracle = ModelOracle(
+        model,
+        torch.as_tensor(x.reshape(shape), dtype=torch.float32),
+        target=2,
+        features=feats,
+        reference="zeros",
+        output="logit",
+    )
     return oracle, a, float(model[1].bias[2].detach())
 
 
@@ -75,9 +82,11 @@ def closed_form(a, b, objective):
     sigma = np.argsort(a, kind="stable")
     s = a[sigma]
     j = np.arange(t)
-    score = {"le": (t + 1) * b + np.sum((j + 1) * s),
-             "mo": -(t + 1) * b - np.sum((t - j) * s),
-             "le-mo": np.sum((2 * j + 1 - t) * s)}[objective]
+    score = {
+        "le": (t + 1) * b + np.sum((j + 1) * s),
+        "mo": -(t + 1) * b - np.sum((t - j) * s),
+        "le-mo": np.sum((2 * j + 1 - t) * s),
+    }[objective]
     return sigma, float(score)
 
 
@@ -124,8 +133,9 @@ def test_additive_sa_from_the_worst_start_and_default_greedy_init():
     assert result.score == pytest.approx(score_star)
 
 
-@given(a=st.lists(st.integers(-6, 6), min_size=2, max_size=6), b=st.integers(-3, 3),
-       objective=st.sampled_from(OBJECTIVES))
+@given(
+    a=st.lists(st.integers(-6, 6), min_size=2, max_size=6), b=st.integers(-3, 3), objective=st.sampled_from(OBJECTIVES)
+)
 @settings(max_examples=30, deadline=None)
 def test_additive_closed_form_property(a, b, objective):
     """Any integer contributions (ties allowed): closed form = brute-force optimum = greedy = SA."""
@@ -137,14 +147,17 @@ def test_additive_closed_form_property(a, b, objective):
     _, best, _ = brute_force(problem)
     assert best == pytest.approx(score_star, abs=1e-9)
     assert problem.score(sigma_star) == pytest.approx(score_star, abs=1e-9)
-    for solver in (Greedy("lerf"), Greedy("morf"), SimulatedAnnealing(iterations=200, T0=0.01, eta=0.98,
-                                                                       init="random")):
+    for solver in (
+        Greedy("lerf"),
+        Greedy("morf"),
+        SimulatedAnnealing(iterations=200, T0=0.01, eta=0.98, init="random"),
+    ):
         assert solver.solve(problem, seed=1).score == pytest.approx(score_star, abs=1e-9), solver
 
 
 # --------------------------------------------------------------------------- set-function problems
 def table_problem(t, seed, objective="le-mo", cache=True, fn_wrapper=None):
-    table = np.random.default_rng(seed).normal(size=2 ** t)
+    table = np.random.default_rng(seed).normal(size=2**t)
     weights = 1 << np.arange(t)
 
     def fn(masks):
@@ -182,12 +195,13 @@ def test_greedy_forward_passes_exact():
         sigma = result.trajectory
         prefixes = [frozenset(sigma[:k].tolist()) for k in range(t + 1)]
         full = frozenset(range(t))
-        search_sets = {p | {i} for p in prefixes[:t - 1] for i in range(t) if i not in p} | set(prefixes)
+        search_sets = {p | {i} for p in prefixes[: t - 1] for i in range(t) if i not in p} | set(prefixes)
         if objective != "le":
             search_sets |= {full - s for s in search_sets}
         if objective == "mo":  # mo only ever asks for complements
-            search_sets = {full - s for s in {p | {i} for p in prefixes[:t - 1] for i in range(t) if i not in p}
-                           } | {full - p for p in prefixes}
+            search_sets = {full - s for s in {p | {i} for p in prefixes[: t - 1] for i in range(t) if i not in p}} | {
+                full - p for p in prefixes
+            }
         curve_sets = set(prefixes) | {full - p for p in prefixes}
         assert result.forward_passes == len(search_sets), objective
         assert result.evaluation_forward_passes == len(curve_sets - search_sets), objective
@@ -196,10 +210,14 @@ def test_greedy_forward_passes_exact():
         requests = []
         for k in range(t - 1):
             cands = [prefixes[k] | {i} for i in range(t) if i not in prefixes[k]]
-            requests.append({"le": cands, "mo": [full - c for c in cands],
-                             "le-mo": cands + [full - c for c in cands]}[objective])
-        requests.append({"le": prefixes, "mo": [full - p for p in prefixes],
-                         "le-mo": prefixes + [full - p for p in prefixes]}[objective])  # score(sigma)
+            requests.append(
+                {"le": cands, "mo": [full - c for c in cands], "le-mo": cands + [full - c for c in cands]}[objective]
+            )
+        requests.append(
+            {"le": prefixes, "mo": [full - p for p in prefixes], "le-mo": prefixes + [full - p for p in prefixes]}[
+                objective
+            ]
+        )  # score(sigma)
         seen, expected_batches = set(), 0
         for req in requests:
             expected_batches += bool(set(req) - seen)
@@ -276,13 +294,15 @@ def test_iteration_and_time_limits():
     def slow(fn):
         def wrapped(masks):
             import time
+
             time.sleep(0.01)
             return fn(masks)
+
         return wrapped
 
     slow_problem, _ = table_problem(6, 7, fn_wrapper=slow)
-    r = SimulatedAnnealing(iterations=10 ** 6, init="random").solve(slow_problem, budget={"seconds": 0.15}, seed=0)
-    assert r.stopped == "time" and r.iterations < 10 ** 6
+    r = SimulatedAnnealing(iterations=10**6, init="random").solve(slow_problem, budget={"seconds": 0.15}, seed=0)
+    assert r.stopped == "time" and r.iterations < 10**6
     check_result(r, slow_problem)
 
 
@@ -312,6 +332,7 @@ class InterruptAfter:
             if self.calls == self.n + 1:
                 raise KeyboardInterrupt
             return fn(masks)
+
         return wrapped
 
 
@@ -428,8 +449,9 @@ def test_a_nested_solve_cannot_lift_the_outer_budget():
 
         def _search(self, problem, run):
             for k in range(50):
-                inner = SimulatedAnnealing(iterations=100, init="random").solve(problem, budget=10_000,
-                                                                                 seed=k, curves=False)
+                inner = SimulatedAnnealing(iterations=100, init="random").solve(
+                    problem, budget=10_000, seed=k, curves=False
+                )
                 run.report(inner.trajectory, inner.score)
                 if inner.stopped != "completed":
                     break
@@ -443,10 +465,18 @@ def test_a_nested_solve_cannot_lift_the_outer_budget():
 
 # --------------------------------------------------------------------------- every registered solver
 #: settings that keep every solver busy for long on a t = 7 table problem (the limit under test stops it)
-LONG_RUNS = {"sa": {"iterations": 10 ** 6, "init": "random"}, "sa-batch": {"iterations": 10 ** 6, "init": "random"},
-             "tabu": {"iterations": 10 ** 6}, "ga": {"generations": 10 ** 6, "population": 8},
-             "beam": {"width": 1000}, "window-dp": {"window": 3, "kicks": 10 ** 6}, "exact": {"chunk": 2},
-             "greedy": {}, "surrogate": {"kicks": 10 ** 6, "window": 3}, "ils": {"window": 3, "kicks": 10 ** 6}}
+LONG_RUNS = {
+    "sa": {"iterations": 10**6, "init": "random"},
+    "sa-batch": {"iterations": 10**6, "init": "random"},
+    "tabu": {"iterations": 10**6},
+    "ga": {"generations": 10**6, "population": 8},
+    "beam": {"width": 1000},
+    "window-dp": {"window": 3, "kicks": 10**6},
+    "exact": {"chunk": 2},
+    "greedy": {},
+    "surrogate": {"kicks": 10**6, "window": 3},
+    "ils": {"window": 3, "kicks": 10**6},
+}
 
 
 def long_run(name):
@@ -462,8 +492,10 @@ def test_seconds_budget_stops_every_solver(name):
     def slow(fn):
         def wrapped(masks):
             import time
+
             time.sleep(0.03)  # every solver needs > 7 model calls on t = 7: at least 0.21 s
             return fn(masks)
+
         return wrapped
 
     problem, _ = table_problem(7, 40, fn_wrapper=slow)
@@ -488,9 +520,12 @@ def test_ctrl_c_stops_every_solver_with_its_best_so_far(name, n):
 @pytest.mark.parametrize("name", available_solvers())
 def test_progress_bar_of_every_solver(name, capsys):
     problem, _ = table_problem(6, 42)
-    params = {**LONG_RUNS.get(name, {}), **({"iterations": 200} if name in ("sa", "sa-batch", "tabu") else {}),
-              **({"generations": 20} if name == "ga" else {}),
-              **({"kicks": 5} if name in ("window-dp", "surrogate", "ils") else {})}
+    params = {
+        **LONG_RUNS.get(name, {}),
+        **({"iterations": 200} if name in ("sa", "sa-batch", "tabu") else {}),
+        **({"generations": 20} if name == "ga" else {}),
+        **({"kicks": 5} if name in ("window-dp", "surrogate", "ils") else {}),
+    }
     r = get_solver(name, **params).solve(problem, seed=0, progress=True, curves=False)
     assert r.stopped == "completed"
     check_result(r, problem)
@@ -504,6 +539,7 @@ def test_progress_bar_of_every_solver(name, capsys):
 def predict_proba_problem(t=6, seed=0, output="raw"):
     """A black-box classifier (predict_proba of a logistic model) through a CallableOracle."""
     from trace_opt import CallableOracle
+
     rng = np.random.default_rng(seed)
     w = rng.normal(size=t)
     x = np.abs(rng.normal(size=t)) * np.sign(w)  # a confident positive: f(x) = p(class 1) > 0.5
@@ -562,6 +598,7 @@ def test_sa_temperature_rule_needs_only_the_oracles_output_kind():
     assert rule("logit") == (2.0, "logit: 2 (paper's logit rule)")
     assert rule(None)[1].startswith("no output kind")
     import solvers.anneal as anneal
+
     assert not any(name.endswith("Oracle") for name in vars(anneal))  # solvers see only the problem
 
 
@@ -569,8 +606,7 @@ def test_sa_records_the_temperature_it_used():
     oracle, _, _ = tabular_additive(6, seed=8)
     r = SimulatedAnnealing(iterations=10).solve(TraceProblem(oracle, "le-mo"), seed=0, curves=False)
     assert r.params["T0"] == 2.0 and r.info["T0_rule"].startswith("logit")
-    prob = ModelOracle(oracle.model, oracle.x, target=1, features=tabular_features(6), reference="zeros",
-                       output="prob")
+    prob = ModelOracle(oracle.model, oracle.x, target=1, features=tabular_features(6), reference="zeros", output="prob")
     r = SimulatedAnnealing(iterations=10).solve(TraceProblem(prob, "le-mo"), seed=0, curves=False)
     assert r.params["T0"] == pytest.approx(prob.value_full_input / 10) and r.info["T0_rule"].startswith("prob")
     r = SimulatedAnnealing(iterations=10, T0=0.3).solve(TraceProblem(prob, "le"), seed=0, curves=False)

@@ -1,5 +1,6 @@
 """Superpixel features (scikit-image SLIC / felzenszwalb) computed on the photo and sampled onto the
 model input's grid: contiguous ids, full coverage, exact pixel-centre mapping, and use in explain."""
+
 import subprocess
 import sys
 
@@ -51,6 +52,7 @@ def test_the_map_is_sampled_at_input_pixel_centres_for_stretch_and_centre_crop()
     # the centre square is columns 15..44; column j samples 15 + floor((j + 0.5) * 30 / 12): 16, 18 red, 21.. blue
     assert (crop.ids[:, :2] == 0).all() and (crop.ids[:, 2:] == 1).all()
     from trace_opt.models.imagenet import center_crop_box
+
     assert center_crop_box((30, 60)) == (0, 15, 30)  # the same crop as the model input's
 
 
@@ -81,8 +83,10 @@ def test_grey_images_and_bad_arguments():
 
 
 def test_importing_the_core_loads_neither_skimage_nor_torch():
-    code = ("import sys, trace_opt.core.features as f; assert callable(f.superpixel_features); "
-            "bad = [m for m in ('skimage', 'torch') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys, trace_opt.core.features as f; assert callable(f.superpixel_features); "
+        "bad = [m for m in ('skimage', 'torch') if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -94,7 +98,13 @@ def test_superpixels_explain_an_additive_model_exactly():
     feats = superpixel_features(data.chelsea(), n_segments=9, shape=(24, 24))
     assert 6 <= feats.t <= 12
     x = np.random.default_rng(1).normal(size=(3, 24, 24)).astype(np.float32)
-    exp = trace_opt.explain(lambda batch: batch.reshape(len(batch), -1).sum(axis=1), x, features=feats,
-                            solver="exact", output="raw", threads=None)
+    exp = trace_opt.explain(
+        lambda batch: batch.reshape(len(batch), -1).sum(axis=1),
+        x,
+        features=feats,
+        solver="exact",
+        output="raw",
+        threads=None,
+    )
     contribution = np.bincount(feats.ids.ravel(), weights=x.sum(axis=0).ravel(), minlength=feats.t)
     assert list(exp.trajectory) == list(np.argsort(contribution, kind="stable"))

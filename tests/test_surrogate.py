@@ -1,6 +1,7 @@
 """The model-based ``surrogate`` solver on exact oracles: the budget is a hard limit, a seed fixes the run,
 additive models are solved exactly from O(t) passes, and on a non-additive table where the model's own
 optimum is wrong the real checks still reach the exact optimum."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,9 @@ from trace_opt.core.table import TableOracle
 def table_problem(t, seed, objective="le-mo", interaction=1.0):
     """D = additive part + ``interaction`` x Gaussian noise per set (an arbitrary set function)."""
     rng = np.random.default_rng(seed)
-    keys = np.arange(2 ** t)
+    keys = np.arange(2**t)
     bits = (keys[:, None] >> np.arange(t)) & 1
-    table = bits @ rng.normal(size=t) + interaction * rng.normal(size=2 ** t)
+    table = bits @ rng.normal(size=t) + interaction * rng.normal(size=2**t)
     return TraceProblem(TableOracle(table), objective), table
 
 
@@ -45,8 +46,7 @@ def test_budget_is_never_exceeded(objective, budget):
 
 
 def test_same_seed_same_result():
-    runs = [get_solver("surrogate").solve(table_problem(10, 5)[0], budget=500, seed=s, curves=False)
-            for s in (4, 4, 5)]
+    runs = [get_solver("surrogate").solve(table_problem(10, 5)[0], budget=500, seed=s, curves=False) for s in (4, 4, 5)]
     assert np.array_equal(runs[0].trajectory, runs[1].trajectory) and runs[0].history == runs[1].history
     assert runs[0].forward_passes == runs[1].forward_passes
     assert runs[0].info["samples"] == runs[2].info["samples"]
@@ -69,7 +69,7 @@ def test_non_additive_table_the_checks_recover_what_the_model_gets_wrong():
     (its sort, and the model-only search) is strictly worse than the exact optimum; the real checks reach it."""
     t = 8
     rng = np.random.default_rng(11)
-    keys = np.arange(2 ** t)
+    keys = np.arange(2**t)
     bits = (keys[:, None] >> np.arange(t)) & 1
     w = rng.normal(size=t)
     xor = (bits[:, 0] ^ bits[:, 3] ^ bits[:, 5]).astype(float)
@@ -77,17 +77,16 @@ def test_non_additive_table_the_checks_recover_what_the_model_gets_wrong():
     problem = TraceProblem(TableOracle(table), "le-mo")
     _, opt = exact_optimum(table, "le-mo")
     # what a model alone would answer: ridge fit on every set (the most data it can have), then its optimum
-    X = np.concatenate([np.ones((2 ** t, 1)), bits], axis=1)
+    X = np.concatenate([np.ones((2**t, 1)), bits], axis=1)
     coef = np.linalg.lstsq(X, table, rcond=None)[0]
     model_sort = np.argsort(-coef[1:], kind="stable")
     assert problem.score(model_sort) < opt - 1e-6
     model_only = TraceProblem(SetFunctionOracle(lambda m: np.asarray(m, float) @ coef[1:] + coef[0], t), "le-mo")
     model_opt = get_solver("exact").solve(model_only, curves=False).trajectory
     assert problem.score(model_opt) < opt - 1e-6
-    r = get_solver("surrogate").solve(TraceProblem(TableOracle(table), "le-mo"), budget=2 ** t, seed=0,
-                                      curves=False)
+    r = get_solver("surrogate").solve(TraceProblem(TableOracle(table), "le-mo"), budget=2**t, seed=0, curves=False)
     assert r.score == pytest.approx(opt, rel=1e-12)
-    assert r.forward_passes <= 2 ** t
+    assert r.forward_passes <= 2**t
 
 
 def test_beyond_uint64_keys_and_without_a_cache():
@@ -105,8 +104,10 @@ def test_beyond_uint64_keys_and_without_a_cache():
 def test_lockstep_gives_each_input_its_solo_result():
     import torch
     from exact_models import ExactNet
+
     from trace_opt import explain
     from trace_opt.explanation.lockstep import explain_many
+
     model = ExactNet(n_inputs=64, n_classes=10).eval()
     X = torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     opts = dict(features=4, solver="surrogate", solver_options={"kicks": 3}, budget=300, seed=3)
@@ -118,10 +119,22 @@ def test_lockstep_gives_each_input_its_solo_result():
         assert solo.counters["forward_passes"] == e.counters["forward_passes"]
 
 
-@pytest.mark.parametrize("option, value", [("samples", -1), ("sample_share", 1.0), ("interactions", -2),
-                                           ("ridge", 0), ("optimism", -1), ("window", 1), ("window", 13),
-                                           ("kicks", -1), ("kick_moves", 0), ("refit", 2),
-                                           ("window_optimism", -0.5)])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("samples", -1),
+        ("sample_share", 1.0),
+        ("interactions", -2),
+        ("ridge", 0),
+        ("optimism", -1),
+        ("window", 1),
+        ("window", 13),
+        ("kicks", -1),
+        ("kick_moves", 0),
+        ("refit", 2),
+        ("window_optimism", -0.5),
+    ],
+)
 def test_options_are_checked_by_name(option, value):
     with pytest.raises(ValueError, match=option):
         get_solver("surrogate", **{option: value})

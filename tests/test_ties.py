@@ -1,5 +1,6 @@
 """Ties: one rule everywhere (lower feature index = less important), the exact solver says whether its
 optimum is unique, and the evaluation report counts inputs with several optimal orders."""
+
 import itertools
 from math import factorial
 
@@ -11,10 +12,10 @@ from solvers import get_solver, greedy_order
 from solvers.complete import exact_optimum, optimal_trajectory_count, table_scores
 from trace_opt import tabular_features
 from trace_opt.attribution.evaluation import BlackBox, EvaluationConfig, evaluate_input, summarise, tie_summary
-from trace_opt.core.table import TableOracle
-from trace_opt.core.problem import TraceProblem
-from trace_opt.explanation.rankings import scores_to_trajectory
 from trace_opt.attribution.report import ties_markdown
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.table import TableOracle
+from trace_opt.explanation.rankings import scores_to_trajectory
 
 
 def additive_table(w):
@@ -98,6 +99,7 @@ def test_window_dp_keeps_the_current_order_under_exact_ties():
 
 def symmetric_black_box(t):
     """logit = number of kept features (x = ones, reference = zeros): every order ties exactly."""
+
     def fn(batch):
         k = (np.asarray(batch) > 0.5).sum(axis=1).astype(np.float64)
         return np.stack([np.zeros_like(k), k], axis=1)
@@ -107,18 +109,29 @@ def symmetric_black_box(t):
 
 def test_evaluation_report_counts_ties_and_says_every_order_ties_on_a_symmetric_model():
     t = 6
-    config = EvaluationConfig(methods=["occlusion", "random"], outputs=("logit",), trace_outputs=("logit",),
-                              sa_iterations=30, exact_max_t=10)
-    recs = [evaluate_input(symmetric_black_box(t), torch.ones(t, dtype=torch.float64), 1, tabular_features(t),
-                           "zeros", config, index=i) for i in range(2)]
+    config = EvaluationConfig(
+        methods=["occlusion", "random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=30, exact_max_t=10
+    )
+    recs = [
+        evaluate_input(
+            symmetric_black_box(t), torch.ones(t, dtype=torch.float64), 1, tabular_features(t), "zeros", config, index=i
+        )
+        for i in range(2)
+    ]
     entry = recs[0]["complete"]["logit"]["objectives"]["le-mo"]
     assert entry["optimal_trajectories"] == factorial(t) and entry["all_orders_tie"]
     assert recs[0]["methods"]["exact-y-le-mo"]["trajectory"] == list(range(t))
     summary = summarise(recs, ("logit",))
     ex = summary["ties"]["exact"]["logit"]["le-mo"]
-    assert ex == {"n_inputs": 2, "n_unique": 0, "n_tied": 2, "n_all_orders_tie": 2, "n_inputs_with_inert_features": 0,
-                  "max_inert_features": 0,
-                  "max_optimal_trajectories": factorial(t)}
+    assert ex == {
+        "n_inputs": 2,
+        "n_unique": 0,
+        "n_tied": 2,
+        "n_all_orders_tie": 2,
+        "n_inputs_with_inert_features": 0,
+        "max_inert_features": 0,
+        "max_optimal_trajectories": factorial(t),
+    }
     occ = summary["ties"]["baselines"]["occlusion"]  # every feature's occlusion score is the same
     assert occ == {"n_inputs_with_tied_scores": 2, "max_tied_features": t}
     assert recs[0]["methods"]["occlusion"]["trajectory"] == list(range(t))
@@ -135,10 +148,12 @@ def test_tie_summary_on_unique_optima():
         kept = (np.asarray(batch) > 0.5).astype(np.int64) @ (1 << np.arange(t))
         return np.stack([-vals[kept], vals[kept]], axis=1)
 
-    config = EvaluationConfig(methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=30,
-                              exact_max_t=10)
-    rec = evaluate_input(BlackBox({"logit": fn}), torch.ones(t, dtype=torch.float64), 1, tabular_features(t),
-                         "zeros", config)
+    config = EvaluationConfig(
+        methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=30, exact_max_t=10
+    )
+    rec = evaluate_input(
+        BlackBox({"logit": fn}), torch.ones(t, dtype=torch.float64), 1, tabular_features(t), "zeros", config
+    )
     ties = tie_summary([rec])
     for obj in ("le", "mo", "le-mo"):
         assert ties["exact"]["logit"][obj]["n_unique"] == 1 and ties["exact"]["logit"][obj]["n_tied"] == 0

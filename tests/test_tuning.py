@@ -1,4 +1,5 @@
 """Optuna tuning: search spaces, objective = exact mean gap, pruning, resumable studies."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,15 @@ import pytest
 from solvers import SOLVERS, get_solver
 from trace_opt import SetFunctionOracle, TraceProblem
 from trace_opt.benchmarks.instances import load_library
-from trace_opt.benchmarks.tuning import (SEARCH_SPACES, compare_on_holdout, evaluate_params, resolve_space, suggest_fixed,
-                              suggest_params, tune)
+from trace_opt.benchmarks.tuning import (
+    SEARCH_SPACES,
+    compare_on_holdout,
+    evaluate_params,
+    resolve_space,
+    suggest_fixed,
+    suggest_params,
+    tune,
+)
 
 SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
 
@@ -46,8 +54,17 @@ def test_space_override_and_validation():
 
 
 def test_trial_value_is_the_exact_mean_gap(lib, tmp_path):
-    res = tune("sa", lib[:2], budget=60, n_trials=3, seeds=[0, 1], storage="sqlite:///" + str(tmp_path / "s.db"),
-               space={"neighbourhood": "complete", "init": "random"}, plots=False, heartbeat=None)
+    res = tune(
+        "sa",
+        lib[:2],
+        budget=60,
+        n_trials=3,
+        seeds=[0, 1],
+        storage="sqlite:///" + str(tmp_path / "s.db"),
+        space={"neighbourhood": "complete", "init": "random"},
+        plots=False,
+        heartbeat=None,
+    )
     for trial in res.study.trials:
         params = suggest_fixed(resolve_space("sa", {"neighbourhood": "complete", "init": "random"}), trial.params)
         again = evaluate_params("sa", params, lib[:2], budget=60, seeds=[0, 1])
@@ -69,10 +86,18 @@ def test_interrupted_study_resumes_without_repeating_work(lib, tmp_path):
             computed.append((trial, unit))
             if len(computed) == k:
                 raise Stop
+
         return on_unit
 
-    kw = dict(budget=50, n_trials=5, seeds=[0], out_dir=tmp_path, plots=False, heartbeat=None,
-              pruner=optuna.pruners.NopPruner())
+    kw = dict(
+        budget=50,
+        n_trials=5,
+        seeds=[0],
+        out_dir=tmp_path,
+        plots=False,
+        heartbeat=None,
+        pruner=optuna.pruners.NopPruner(),
+    )
     units = len(lib)
     with pytest.raises(Stop):
         tune("sa", lib, on_unit=stop_after(units + 2), **kw)  # trial 1 stops after 2 of its units
@@ -104,9 +129,18 @@ def test_study_with_other_configuration_is_refused(lib, tmp_path):
 
 def test_pruning_stops_bad_trials(lib, tmp_path):
     # T0 huge = a random walk: from a random start it stays far from the optimum; from greedy it is exact here
-    res = tune("sa", lib * 2, budget=200, n_trials=6, seeds=[0], storage="sqlite:///" + str(tmp_path / "p.db"),
-               space={"T0": 1e6, "init": ("categorical", ["greedy", "random"]), "neighbourhood": "complete"},
-               pruner=optuna.pruners.ThresholdPruner(upper=0.1), plots=False, heartbeat=None)
+    res = tune(
+        "sa",
+        lib * 2,
+        budget=200,
+        n_trials=6,
+        seeds=[0],
+        storage="sqlite:///" + str(tmp_path / "p.db"),
+        space={"T0": 1e6, "init": ("categorical", ["greedy", "random"]), "neighbourhood": "complete"},
+        pruner=optuna.pruners.ThresholdPruner(upper=0.1),
+        plots=False,
+        heartbeat=None,
+    )
     pruned = [t for t in res.study.trials if t.state == optuna.trial.TrialState.PRUNED]
     complete = [t for t in res.study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert pruned and complete
@@ -122,8 +156,16 @@ def test_live_problems_maximise_the_mean_score(tmp_path):
     rng = np.random.default_rng(0)
     w = rng.normal(size=6)
     problems = [TraceProblem(SetFunctionOracle(lambda m, w=w * s: m.astype(float) @ w, 6), "le") for s in (1, 2)]
-    res = tune("greedy", problems=problems, budget=200, n_trials=2, seeds=[0], plots=False, heartbeat=None,
-               storage="sqlite:///" + str(tmp_path / "l.db"))
+    res = tune(
+        "greedy",
+        problems=problems,
+        budget=200,
+        n_trials=2,
+        seeds=[0],
+        plots=False,
+        heartbeat=None,
+        storage="sqlite:///" + str(tmp_path / "l.db"),
+    )
     assert res.study.direction == optuna.study.StudyDirection.MAXIMIZE
     for t in res.study.trials:
         again = evaluate_params("greedy", t.params, problems=problems, budget=200)
@@ -147,6 +189,7 @@ def test_outputs_and_holdout_comparison(lib, tmp_path):
     assert pd["tuned_wins"] + pd["ties"] + pd["default_wins"] == len(diffs)
     assert cmp["default_solver_params"]["iterations"] == 10_000  # the defaults compared are stated
     from trace_opt.benchmarks.tuning import holdout_markdown
+
     md = holdout_markdown({**cmp, "tuning_instances": [i.name for i in lib[:2]]})
     assert cmp["verdict"] in md and "Paired difference" in md
 
@@ -159,8 +202,17 @@ def test_sa_batch_has_a_search_space_like_sa():
 
 def test_sqlite_directory_is_created_and_paths_stay_relative(lib, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    res = tune("sa", lib[:1], budget=30, n_trials=1, seeds=[0], storage="sqlite:///deep/er/study.db",
-               out_dir=Path("out"), plots=False, heartbeat=None)
+    res = tune(
+        "sa",
+        lib[:1],
+        budget=30,
+        n_trials=1,
+        seeds=[0],
+        storage="sqlite:///deep/er/study.db",
+        out_dir=Path("out"),
+        plots=False,
+        heartbeat=None,
+    )
     assert (tmp_path / "deep" / "er" / "study.db").exists() and res.n_complete == 1
     assert json.loads((tmp_path / "out" / "best_params.json").read_text())["storage"] == "sqlite:///deep/er/study.db"
     tune("sa", lib[:1], budget=30, n_trials=1, seeds=[0], out_dir=Path("out2"), plots=False, heartbeat=None)
@@ -180,8 +232,7 @@ def test_single_process_study_is_reproducible_from_the_sampler_seed(lib, tmp_pat
     first = _params(a.study)
     assert len(set(first)) == 4
     # resuming (more trials) draws new points, not the first ones again
-    a2 = tune("sa", lib[:1], storage="sqlite:///" + str(tmp_path / "a.db"), sampler_seed=7,
-              **{**kw, "n_trials": 6})
+    a2 = tune("sa", lib[:1], storage="sqlite:///" + str(tmp_path / "a.db"), sampler_seed=7, **{**kw, "n_trials": 6})
     assert _params(a2.study)[:4] == first and len(set(_params(a2.study))) == 6
 
 
@@ -203,8 +254,19 @@ def test_workers_started_together_propose_different_parameters(lib, tmp_path, mo
 
     def worker():
         try:
-            tune("sa", lib[:1], budget=30, n_trials=4, seeds=[0], storage=url, plots=False, heartbeat=None,
-                 study_name="shared", sampler_seed=0, pruner=optuna.pruners.NopPruner())
+            tune(
+                "sa",
+                lib[:1],
+                budget=30,
+                n_trials=4,
+                seeds=[0],
+                storage=url,
+                plots=False,
+                heartbeat=None,
+                study_name="shared",
+                sampler_seed=0,
+                pruner=optuna.pruners.NopPruner(),
+            )
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -228,11 +290,24 @@ def test_holdout_pairs_over_instances_with_seeds_averaged():
 
     rng = np.random.default_rng(3)
     effect = rng.normal(0.0, 0.1, 5)  # per instance; seeds of one instance differ by a little noise only
-    per_unit = [{"instance": f"i{i}", "seed": s, "default_gap": 0.3 + float(rng.normal(0, 0.01)),
-                 "tuned_gap": 0.3 + effect[i] + float(rng.normal(0, 0.01))} for i in range(5) for s in range(3)]
+    per_unit = [
+        {
+            "instance": f"i{i}",
+            "seed": s,
+            "default_gap": 0.3 + float(rng.normal(0, 0.01)),
+            "tuned_gap": 0.3 + effect[i] + float(rng.normal(0, 0.01)),
+        }
+        for i in range(5)
+        for s in range(3)
+    ]
     pd = paired_over_instances(per_unit)
-    d = np.array([np.mean([u["tuned_gap"] for u in per_unit if u["instance"] == f"i{i}"])
-                  - np.mean([u["default_gap"] for u in per_unit if u["instance"] == f"i{i}"]) for i in range(5)])
+    d = np.array(
+        [
+            np.mean([u["tuned_gap"] for u in per_unit if u["instance"] == f"i{i}"])
+            - np.mean([u["default_gap"] for u in per_unit if u["instance"] == f"i{i}"])
+            for i in range(5)
+        ]
+    )
     sem = d.std(ddof=1) / np.sqrt(5)
     assert pd["instances"] == 5 and pd["units"] == 15
     assert pd["mean"] == pytest.approx(d.mean()) and pd["sem"] == pytest.approx(sem)
@@ -251,16 +326,19 @@ def test_holdout_pairs_over_instances_with_seeds_averaged():
 
 
 def test_holdout_reports_the_cut_off_default_schedule(lib):
-    cmp = compare_on_holdout("sa", {"iterations": 10 ** 6, "T0": 0.1, "eta": 0.99}, lib[:2], 40, seeds=[0, 1])
+    cmp = compare_on_holdout("sa", {"iterations": 10**6, "T0": 0.1, "eta": 0.99}, lib[:2], 40, seeds=[0, 1])
     sch = cmp["default_schedule"]
     assert sch["iterations"] == 10_000 and sch["runs"] == 4
     its = [u["default_iterations"] for u in cmp["per_unit"]]
     assert sch["mean_iterations_run"] == pytest.approx(np.mean(its)) and sch["runs_cut_off"] == 4  # 40 passes
     done = cmp["completed_default"]
     t = {i.name: i.t for i in lib[:2]}
-    assert all(r["iterations"] == 10_000 and r["stopped"] == "completed" and r["forward_passes"] <= 1 << t[r["instance"]]
-               for r in done["per_unit"])  # the whole schedule ran: 2^t passes never bind
+    assert all(
+        r["iterations"] == 10_000 and r["stopped"] == "completed" and r["forward_passes"] <= 1 << t[r["instance"]]
+        for r in done["per_unit"]
+    )  # the whole schedule ran: 2^t passes never bind
     assert done["mean_gap"] == pytest.approx(np.mean([r["gap"] for r in done["per_unit"]]))
     from trace_opt.benchmarks.tuning import holdout_markdown
+
     md = holdout_markdown(cmp)
     assert "cut off by the budget" in md and "run to completion" in md and "unit = instance" in md

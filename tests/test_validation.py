@@ -1,4 +1,5 @@
 """Bad input at the public boundary: a ValueError that names the argument, before any heavy work."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,15 @@ import torch
 
 import trace_opt
 from solvers import Greedy, SimulatedAnnealing, get_solver
-from trace_opt import (CallableOracle, ModelOracle, SetFunctionOracle, TraceProblem, grid_features,
-                       segmentation_features, tabular_features)
+from trace_opt import (
+    CallableOracle,
+    ModelOracle,
+    SetFunctionOracle,
+    TraceProblem,
+    grid_features,
+    segmentation_features,
+    tabular_features,
+)
 
 torch.set_num_threads(1)
 
@@ -42,19 +50,22 @@ def x():
 
 
 # --------------------------------------------------------------------------- ModelOracle
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(output="softmax"), "output='softmax'"),
-    (dict(batch_size=0), "batch_size=0"),
-    (dict(batch_size=2.5), "batch_size=2.5"),
-    (dict(reference="gauss"), "reference='gauss'"),
-    (dict(reference=torch.zeros(6, 6)), "reference tensor"),
-    (dict(features=np.zeros((5, 6), dtype=int) + np.arange(6)), "does not cover"),
-    (dict(features=grid_features((6, 5), 2)), "does not cover"),
-    (dict(features=np.zeros((6, 6), dtype=int)), "t >= 2"),
-    (dict(features=1), "t >= 2"),
-    (dict(features=np.random.rand(6, 6)), "features"),
-    (dict(reference="blur", sigma=-1.0), "sigma"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(output="softmax"), "output='softmax'"),
+        (dict(batch_size=0), "batch_size=0"),
+        (dict(batch_size=2.5), "batch_size=2.5"),
+        (dict(reference="gauss"), "reference='gauss'"),
+        (dict(reference=torch.zeros(6, 6)), "reference tensor"),
+        (dict(features=np.zeros((5, 6), dtype=int) + np.arange(6)), "does not cover"),
+        (dict(features=grid_features((6, 5), 2)), "does not cover"),
+        (dict(features=np.zeros((6, 6), dtype=int)), "t >= 2"),
+        (dict(features=1), "t >= 2"),
+        (dict(features=np.random.rand(6, 6)), "features"),
+        (dict(reference="blur", sigma=-1.0), "sigma"),
+    ],
+)
 def test_model_oracle_refuses_before_any_forward_pass(model, x, kwargs, match):
     args = dict(target=0, features=3)
     args.update(kwargs)
@@ -101,6 +112,7 @@ def test_non_finite_model_output(x, bad):
     model = Counting(fill=bad).eval()
     with pytest.raises(ValueError, match="NaN or infinite"):
         ModelOracle(model, x, 0, features=3)
+
     # finite on x but not on a masked input: refused at evaluation
     class Late(torch.nn.Module):
         def forward(self, b):
@@ -165,8 +177,10 @@ def problem():
     return TraceProblem(SetFunctionOracle(lambda m: m.sum(1).astype(float), 4), "le-mo")
 
 
-@pytest.mark.parametrize("sigma", [[0, 1, 2], [0, 1, 2, 2], [0, 1, 2, 4], [-1, 0, 1, 2], [[0, 1], [2, 3]],
-                                   [0.0, 1.5, 2.0, 3.0], [0, 1, 2, 3, 4]])
+@pytest.mark.parametrize(
+    "sigma",
+    [[0, 1, 2], [0, 1, 2, 2], [0, 1, 2, 4], [-1, 0, 1, 2], [[0, 1], [2, 3]], [0.0, 1.5, 2.0, 3.0], [0, 1, 2, 3, 4]],
+)
 def test_non_permutation_trajectories(problem, sigma):
     for call in (problem.score, problem.chain, problem.curves):
         with pytest.raises(ValueError, match="trajectory"):
@@ -178,8 +192,16 @@ def test_non_permutation_trajectories(problem, sigma):
     assert problem.oracle.forward_passes == 0
 
 
-@pytest.mark.parametrize("sigma", [["1", "0", "2", "3"], [None, 1, 2, 3], [1 + 0j, 0, 2, 3],
-                                   [True, False, True, True], np.array([True, False, False, False])])
+@pytest.mark.parametrize(
+    "sigma",
+    [
+        ["1", "0", "2", "3"],
+        [None, 1, 2, 3],
+        [1 + 0j, 0, 2, 3],
+        [True, False, True, True],
+        np.array([True, False, False, False]),
+    ],
+)
 def test_trajectories_of_other_types_are_refused_with_a_value_error(problem, sigma):
     with pytest.raises(ValueError, match="trajectory"):
         problem.score(sigma)
@@ -198,12 +220,21 @@ def test_problem_refusals(problem):
 
 
 # --------------------------------------------------------------------------- solvers
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(eta=1.5), "eta=1.5"), (dict(eta=0.0), "eta=0.0"), (dict(eta=float("nan")), "eta=nan"),
-    (dict(iterations=0), "iterations=0"), (dict(iterations=2.0), "iterations=2.0"),
-    (dict(T0=-1.0), "T0=-1.0"), (dict(T0=0.0), "T0=0.0"), (dict(init="best"), "init='best'"),
-    (dict(threshold_temperature=-0.1), "threshold_temperature"), (dict(neighbourhood="ring-of-fire"), "neighbourhood"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(eta=1.5), "eta=1.5"),
+        (dict(eta=0.0), "eta=0.0"),
+        (dict(eta=float("nan")), "eta=nan"),
+        (dict(iterations=0), "iterations=0"),
+        (dict(iterations=2.0), "iterations=2.0"),
+        (dict(T0=-1.0), "T0=-1.0"),
+        (dict(T0=0.0), "T0=0.0"),
+        (dict(init="best"), "init='best'"),
+        (dict(threshold_temperature=-0.1), "threshold_temperature"),
+        (dict(neighbourhood="ring-of-fire"), "neighbourhood"),
+    ],
+)
 def test_sa_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SimulatedAnnealing(**kwargs)
@@ -221,32 +252,42 @@ def test_greedy_and_registry_refusals(problem):
 
 
 # --------------------------------------------------------------------------- explain
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(objective="auc"), "objective='auc'"),
-    (dict(output="softmax"), "output='softmax'"),
-    (dict(solver="tsp"), "solver='tsp'"),
-    (dict(solver="sa", solver_options={"eta": 2.0}), "eta=2.0"),
-    (dict(budget=0), "budget"),
-    (dict(budget={"seconds": -1}), "budget"),
-    (dict(heatmap_alpha=0.0), "alpha"),
-    (dict(features=np.zeros((5, 6), dtype=int) + np.arange(6)), "does not cover"),
-    (dict(reference="gauss"), "reference='gauss'"),
-    (dict(batch_size=0), "batch_size"),
-    # options that used to escape as TypeErrors, or be ignored silently
-    (dict(iterations=10),
-     r"\['iterations'\] is not a setting of an explanation; expected among .*solver hyperparameters go in solver_options"),
-    (dict(sigma=-3), r"sigma=-3 is only used by reference='blur'; reference='zeros' ignores it"),
-    (dict(reference="blur", value=1.0), "value=1.0 is only used by reference='constant'"),
-    (dict(solver_options={"foo": 1}),
-     r"solver_options of solver='sa': unknown option\(s\) \['foo'\]; accepted: .*'iterations'"),
-    (dict(solver="greedy", solver_options={"iterations": 5}),
-     r"unknown option\(s\) \['iterations'\]; accepted: \['direction'\]"),
-    (dict(seed=-1), "seed=-1 is not valid; expected an integer >= 0 or None"),
-    (dict(seed="a"), "seed='a'"),
-    (dict(seed=1.5), "seed=1.5"),
-    (dict(device="cudaX"), "device='cudaX' is not valid"),
-    (dict(reference=torch.full((1, 6, 6), float("nan"))), "reference contains 36 NaN"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(objective="auc"), "objective='auc'"),
+        (dict(output="softmax"), "output='softmax'"),
+        (dict(solver="tsp"), "solver='tsp'"),
+        (dict(solver="sa", solver_options={"eta": 2.0}), "eta=2.0"),
+        (dict(budget=0), "budget"),
+        (dict(budget={"seconds": -1}), "budget"),
+        (dict(heatmap_alpha=0.0), "alpha"),
+        (dict(features=np.zeros((5, 6), dtype=int) + np.arange(6)), "does not cover"),
+        (dict(reference="gauss"), "reference='gauss'"),
+        (dict(batch_size=0), "batch_size"),
+        # options that used to escape as TypeErrors, or be ignored silently
+        (
+            dict(iterations=10),
+            r"\['iterations'\] is not a setting of an explanation; expected among "
+            r".*solver hyperparameters go in solver_options",
+        ),
+        (dict(sigma=-3), r"sigma=-3 is only used by reference='blur'; reference='zeros' ignores it"),
+        (dict(reference="blur", value=1.0), "value=1.0 is only used by reference='constant'"),
+        (
+            dict(solver_options={"foo": 1}),
+            r"solver_options of solver='sa': unknown option\(s\) \['foo'\]; accepted: .*'iterations'",
+        ),
+        (
+            dict(solver="greedy", solver_options={"iterations": 5}),
+            r"unknown option\(s\) \['iterations'\]; accepted: \['direction'\]",
+        ),
+        (dict(seed=-1), "seed=-1 is not valid; expected an integer >= 0 or None"),
+        (dict(seed="a"), "seed='a'"),
+        (dict(seed=1.5), "seed=1.5"),
+        (dict(device="cudaX"), "device='cudaX' is not valid"),
+        (dict(reference=torch.full((1, 6, 6), float("nan"))), "reference contains 36 NaN"),
+    ],
+)
 def test_explain_refuses_before_any_forward_pass(model, x, kwargs, match):
     args = dict(features=3, target=0)
     args.update(kwargs)
@@ -273,11 +314,15 @@ def test_explain_refuses_a_non_finite_input_as_x(model, x, bad):
 
 def test_explain_callable_with_class_scores_needs_a_target(x):
     """A (B, n_classes) callable with target=None used to get "target=None is out of range"."""
+
     def scores(b):
         return b.reshape(len(b), -1)[:, :3]
 
-    with pytest.raises(ValueError, match=r"target=None: the callable model returns \(B, n_classes\) scores, so "
-                                         "give target="):
+    with pytest.raises(
+        ValueError,
+        match=r"target=None: the callable model returns \(B, n_classes\) scores, so "
+        "give target=",
+    ):
         trace_opt.explain(scores, x.numpy(), features=3, solver="greedy")
     assert trace_opt.explain(scores, x.numpy(), target=2, features=3, solver="greedy").target == 2
     # one score per input: target=None is right, and an explicit target is still refused
@@ -286,8 +331,17 @@ def test_explain_callable_with_class_scores_needs_a_target(x):
 
 
 def test_explain_seed_none_and_device_objects(model, x):
-    exp = trace_opt.explain(model, x, target=0, features=3, reference="noise", solver="sa",
-                            solver_options={"iterations": 5}, seed=None, device=torch.device("cpu"))
+    exp = trace_opt.explain(
+        model,
+        x,
+        target=0,
+        features=3,
+        reference="noise",
+        solver="sa",
+        solver_options={"iterations": 5},
+        seed=None,
+        device=torch.device("cpu"),
+    )
     assert exp.result.seed is None and sorted(exp.trajectory.tolist()) == list(range(9))
     assert torch.isfinite(exp.oracle.reference).all()
 
@@ -303,6 +357,7 @@ def test_explain_wrong_input_shape_and_model_type(model):
 
 def test_a_model_returning_the_wrong_batch_size_is_refused(x):
     """Scores for fewer (or more) rows than sent would otherwise broadcast silently into D values."""
+
     class FirstRowOnly(torch.nn.Module):
         def forward(self, b):
             return b.flatten(1)[:1, :3]
@@ -347,9 +402,12 @@ def test_finite_checks_share_their_test_and_wording():
         check_finite_array("x", vals)
     with pytest.raises(ValueError, match=r"^x contains 3 NaN or infinite value\(s\); expected finite numbers$"):
         check_finite_array("x", torch.as_tensor(vals))
-    with pytest.raises(ValueError, match=r"^model output contains 3 NaN or infinite value\(s\); D\(S\) must be "
-                                         r"finite for every set \(check the model, the reference and the output= "
-                                         r"choice\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^model output contains 3 NaN or infinite value\(s\); D\(S\) must be "
+        r"finite for every set \(check the model, the reference and the output= "
+        r"choice\)$",
+    ):
         check_finite_values(vals)
     with pytest.raises(ValueError, match=r"^fn contains 1 NaN"):
         check_finite_values(vals[:2], "fn")

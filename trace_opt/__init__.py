@@ -20,30 +20,46 @@ Layers (data flows one way; no module imports a higher one):
 The names below are loaded on first use, so ``import trace_opt.core`` (and ``import solvers``) never
 imports torch.
 """
+
 from importlib import import_module
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Features": "trace_opt.core.features", "grid_features": "trace_opt.core.features",
-    "segmentation_features": "trace_opt.core.features", "tabular_features": "trace_opt.core.features",
+    "Features": "trace_opt.core.features",
+    "grid_features": "trace_opt.core.features",
+    "segmentation_features": "trace_opt.core.features",
+    "tabular_features": "trace_opt.core.features",
     "superpixel_features": "trace_opt.core.features",
-    "REFERENCE_KINDS": "trace_opt.models.references", "make_reference": "trace_opt.models.references",
-    "BudgetExhausted": "trace_opt.core.budget", "Oracle": "trace_opt.core.oracle",
+    "REFERENCE_KINDS": "trace_opt.models.references",
+    "make_reference": "trace_opt.models.references",
+    "BudgetExhausted": "trace_opt.core.budget",
+    "Oracle": "trace_opt.core.oracle",
     "SetFunctionOracle": "trace_opt.core.oracle",
-    "CallableOracle": "trace_opt.models.oracles", "ModelOracle": "trace_opt.models.oracles",
+    "CallableOracle": "trace_opt.models.oracles",
+    "ModelOracle": "trace_opt.models.oracles",
     "OUTPUTS": "trace_opt.models.oracles",
-    "OBJECTIVES": "trace_opt.core.objective", "Objective": "trace_opt.core.objective",
-    "Curves": "trace_opt.core.problem", "TraceProblem": "trace_opt.core.problem",
-    "attribution_to_trajectory": "trace_opt.explanation.rankings", "feature_scores": "trace_opt.explanation.rankings",
-    "kendall_tau_distance": "trace_opt.explanation.rankings", "scores_to_trajectory": "trace_opt.explanation.rankings",
+    "OBJECTIVES": "trace_opt.core.objective",
+    "Objective": "trace_opt.core.objective",
+    "Curves": "trace_opt.core.problem",
+    "TraceProblem": "trace_opt.core.problem",
+    "attribution_to_trajectory": "trace_opt.explanation.rankings",
+    "feature_scores": "trace_opt.explanation.rankings",
+    "kendall_tau_distance": "trace_opt.explanation.rankings",
+    "scores_to_trajectory": "trace_opt.explanation.rankings",
     "trajectory_to_heatmap": "trace_opt.explanation.rankings",
-    "Explanation": "trace_opt.explanation.single", "explain": "trace_opt.explanation.explainer",
-    "explain_many": "trace_opt.explanation.lockstep", "explain_dataset": "trace_opt.explanation.dataset",
-    "Explainer": "trace_opt.explanation.explainer", "ExplainSettings": "trace_opt.explanation.settings",
+    "Explanation": "trace_opt.explanation.single",
+    "explain": "trace_opt.explanation.explainer",
+    "explain_many": "trace_opt.explanation.lockstep",
+    "explain_dataset": "trace_opt.explanation.dataset",
+    "Explainer": "trace_opt.explanation.explainer",
+    "ExplainSettings": "trace_opt.explanation.settings",
     "DegenerateExplanationWarning": "trace_opt.explanation.single",
-    "Budget": "trace_opt.core.budget", "Result": "solvers.base", "Solver": "solvers.base",
-    "get_solver": "solvers.base", "available_solvers": "solvers.base",
+    "Budget": "trace_opt.core.budget",
+    "Result": "solvers.base",
+    "Solver": "solvers.base",
+    "get_solver": "solvers.base",
+    "available_solvers": "solvers.base",
 }
 
 __all__ = sorted(_EXPORTS)

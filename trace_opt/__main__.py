@@ -1,4 +1,5 @@
 """``python -m trace_opt ...``: the command line (see ``trace_opt.cli``)."""
+
 import sys
 
 from trace_opt.cli import main

@@ -35,6 +35,7 @@ of a compared pair are explained with the same seed, except the ``random`` contr
 its MCS is ~0 and its IDR ~1/2, the seed's random baselines). Per-input
 records are cached (one JSON per test and input) so a rerun resumes.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,13 +50,32 @@ from trace_opt.core.io import atomic_write_json, check_output_dir
 from trace_opt.core.validation import check_positive_int
 
 #: scikit-image images used as scene classes (textures where possible; colour converted to gray)
-SCENES = ("brick", "grass", "gravel", "coins", "text", "page", "checkerboard", "binary_blobs", "hubble_deep_field",
-          "immunohistochemistry")
+SCENES = (
+    "brick",
+    "grass",
+    "gravel",
+    "coins",
+    "text",
+    "page",
+    "checkerboard",
+    "binary_blobs",
+    "hubble_deep_field",
+    "immunohistochemistry",
+)
 SIZE, PATCH, DOWNSCALE, TRAIN_SHARE = 16, 4, 4, 0.7
 SCENE_MAX, GRAY = 0.6, 0.3
 POSITIONS = tuple((r, c) for r in (0, 4, 8) for c in (0, 4, 8))
-METHODS = ("saliency", "input-x-gradient", "integrated-gradients", "smoothgrad", "guided-backprop", "grad-cam",
-           "occlusion", "shapley-sampling", "random")
+METHODS = (
+    "saliency",
+    "input-x-gradient",
+    "integrated-gradients",
+    "smoothgrad",
+    "guided-backprop",
+    "grad-cam",
+    "occlusion",
+    "shapley-sampling",
+    "random",
+)
 TRACES = ("trace-y-le-mo",)
 
 
@@ -75,7 +95,9 @@ def region_attribution(scores, region) -> float:
     region = np.asarray(region, dtype=np.int64)
     e = saliency_map(scores)
     if region.ndim != 1 or region.size == 0 or region.min() < 0 or region.max() >= e.size:
-        raise ValueError(f"region must be a non-empty list of feature indices in 0..{e.size - 1}; got {region.tolist()}")
+        raise ValueError(
+            f"region must be a non-empty list of feature indices in 0..{e.size - 1}; got {region.tolist()}"
+        )
     return float(e[region].mean())
 
 
@@ -110,8 +132,10 @@ def scene_bank() -> list:
     out = []
     for name in SCENES:
         # binary_blobs is generated at random on every call: seed it, or the data set changes between runs
-        im = np.asarray(skimage.data.binary_blobs(rng=0) if name == "binary_blobs" else getattr(skimage.data, name)(),
-                        dtype=np.float64)
+        im = np.asarray(
+            skimage.data.binary_blobs(rng=0) if name == "binary_blobs" else getattr(skimage.data, name)(),
+            dtype=np.float64,
+        )
         if im.ndim == 3:
             im = rgb2gray(im[..., :3] / 255.0)
         elif im.max() > 1:
@@ -142,18 +166,24 @@ def build_bam(digits: torch.Tensor, labels: torch.Tensor, n: int, split: str, se
         cut = min(int(TRAIN_SHARE * w), w - SIZE)
         lo, hi = (0, cut - SIZE) if split == "train" else (cut, w - SIZE)
         r0, c0 = int(rng.integers(0, h - SIZE + 1)), int(rng.integers(lo, hi + 1))
-        scene = im[r0:r0 + SIZE, c0:c0 + SIZE]
+        scene = im[r0 : r0 + SIZE, c0 : c0 + SIZE]
         r, c = POSITIONS[int(rng.integers(len(POSITIONS)))]
         a = d[i % len(d)]
         x0[i] = scene
         xs[i] = scene
-        xs[i, r:r + 8, c:c + 8] = (1 - a) * scene[r:r + 8, c:c + 8] + a
+        xs[i, r : r + 8, c : c + 8] = (1 - a) * scene[r : r + 8, c : c + 8] + a
         xg[i] = GRAY
-        xg[i, r:r + 8, c:c + 8] = (1 - a) * GRAY + a
+        xg[i, r : r + 8, c : c + 8] = (1 - a) * GRAY + a
         ys[i], pos[i] = s, (r, c)
     t = lambda v: torch.as_tensor(v, dtype=torch.float32).unsqueeze(1)  # noqa: E731
-    return {"os": t(xs), "0s": t(x0), "og": t(xg), "y_obj": torch.as_tensor(yo), "y_scene": torch.as_tensor(ys),
-            "pos": pos}
+    return {
+        "os": t(xs),
+        "0s": t(x0),
+        "og": t(xg),
+        "y_obj": torch.as_tensor(yo),
+        "y_scene": torch.as_tensor(ys),
+        "pos": pos,
+    }
 
 
 def train_model(X: torch.Tensor, y: torch.Tensor, seed: int, epochs: int = 10):
@@ -173,8 +203,10 @@ def importance_check(models: dict, test: dict) -> dict:
     from trace_opt.models.data import accuracy
 
     fo, fs = models["f_o"], models["f_s"]
-    res = {"f_o": {k: accuracy(fo, test[k], test["y_obj"]) for k in ("os", "og", "0s")},
-           "f_s": {k: accuracy(fs, test[k], test["y_scene"]) for k in ("os", "0s", "og")}}
+    res = {
+        "f_o": {k: accuracy(fo, test[k], test["y_obj"]) for k in ("os", "og", "0s")},
+        "f_s": {k: accuracy(fs, test[k], test["y_scene"]) for k in ("os", "0s", "og")},
+    }
     if "f_0" in models:
         res["f_0"] = {k: accuracy(models["f_0"], test[k], test["y_scene"]) for k in ("0s", "os")}
     with torch.inference_mode():
@@ -187,8 +219,16 @@ def importance_check(models: dict, test: dict) -> dict:
     return res
 
 
-def make_delta(model, X: torch.Tensor, digits: torch.Tensor, positions, *, steps: int = 300, lr: float = 0.05,
-               penalty: float = 0.05) -> dict:
+def make_delta(
+    model,
+    X: torch.Tensor,
+    digits: torch.Tensor,
+    positions,
+    *,
+    steps: int = 300,
+    lr: float = 0.05,
+    penalty: float = 0.05,
+) -> dict:
     """Functionally null deltas (seed 004, section 4.4): a digit pasted in each x's object region, then
     adjusted inside that region only (``u``, Adam) to keep all logits of ``model``:
     minimise ||f(x + delta) - f(x)||_2 + ``penalty`` ||u||^2 (the penalty keeps delta near the digit),
@@ -197,9 +237,9 @@ def make_delta(model, X: torch.Tensor, digits: torch.Tensor, positions, *, steps
     mask = torch.zeros_like(X)
     d0 = torch.zeros_like(X)
     for i, (r, c) in enumerate(positions):
-        mask[i, 0, r:r + 8, c:c + 8] = 1.0
+        mask[i, 0, r : r + 8, c : c + 8] = 1.0
         a = digits[i].reshape(8, 8)
-        d0[i, 0, r:r + 8, c:c + 8] = (1 - a) * X[i, 0, r:r + 8, c:c + 8] + a - X[i, 0, r:r + 8, c:c + 8]
+        d0[i, 0, r : r + 8, c : c + 8] = (1 - a) * X[i, 0, r : r + 8, c : c + 8] + a - X[i, 0, r : r + 8, c : c + 8]
     u = torch.zeros_like(X, requires_grad=True)
     opt = torch.optim.Adam([u], lr=lr)
     with torch.no_grad():
@@ -211,7 +251,7 @@ def make_delta(model, X: torch.Tensor, digits: torch.Tensor, positions, *, steps
         for _ in range(steps):
             opt.zero_grad()
             xd = (X + (d0 + u) * mask).clamp(0.0, 1.0)
-            loss = (model(xd) - ref).norm(dim=1).sum() + penalty * (u ** 2).sum()
+            loss = (model(xd) - ref).norm(dim=1).sum() + penalty * (u**2).sum()
             loss.backward()
             opt.step()
     finally:
@@ -221,7 +261,11 @@ def make_delta(model, X: torch.Tensor, digits: torch.Tensor, positions, *, steps
         xd = (X + (d0 + u) * mask).clamp(0.0, 1.0)
         change = (model(xd) - ref).norm(dim=1) / ref.norm(dim=1).clamp_min(1e-12)
         size = (xd - X).flatten(1).norm(dim=1)
-    return {"xd": xd.detach(), "change": change.numpy().astype(np.float64), "delta_norm": size.numpy().astype(np.float64)}
+    return {
+        "xd": xd.detach(),
+        "change": change.numpy().astype(np.float64),
+        "delta_norm": size.numpy().astype(np.float64),
+    }
 
 
 # --------------------------------------------------------------------------- attributions
@@ -232,7 +276,6 @@ def method_scores(method: str, model, x, target: int, features, seed: int, sa_it
 
     if method.startswith("trace-"):
         from solvers import get_solver
-
         from trace_opt.attribution.proportionality import marginal_scores
         from trace_opt.core.problem import TraceProblem
 
@@ -240,7 +283,8 @@ def method_scores(method: str, model, x, target: int, features, seed: int, sa_it
             raise ValueError(f"method: only 'trace-y-le-mo' is wired into BAM; got {method!r}")
         oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
         res = get_solver("sa", **EvaluationConfig(sa_iterations=sa_iterations).sa_options()).solve(
-            TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+            TraceProblem(oracle, "le-mo"), seed=seed, curves=False
+        )
         scores = marginal_scores(res.trajectory, oracle, "lerf")
         return scores, int(oracle.forward_passes)
     inp = make_input(model, x, target, features, "zeros", seed=seed)
@@ -256,10 +300,14 @@ def _explain_all(model, x, target, features, methods, seed, sa_iterations, membe
     with torch.enable_grad():
         for m in methods:
             start = time.perf_counter()
-            s, p = method_scores(m, model, x, target, features, seed + (100_003 * member if m == "random" else 0),
-                                 sa_iterations)
-            out[m] = {"scores": np.asarray(s, dtype=np.float64).tolist(), "forward_passes": p,
-                      "seconds": time.perf_counter() - start}
+            s, p = method_scores(
+                m, model, x, target, features, seed + (100_003 * member if m == "random" else 0), sa_iterations
+            )
+            out[m] = {
+                "scores": np.asarray(s, dtype=np.float64).tolist(),
+                "forward_passes": p,
+                "seconds": time.perf_counter() - start,
+            }
     return out
 
 
@@ -285,8 +333,18 @@ def _models(out: Path, train: dict, epochs: int, seed: int) -> dict:
     return models
 
 
-def run_bam(out, *, n: int = 50, n_train: int = 3000, n_test: int = 600, epochs: int = 15,
-            methods=METHODS + TRACES, sa_iterations: int = 500, seed: int = 0, progress: bool = True) -> dict:
+def run_bam(
+    out,
+    *,
+    n: int = 50,
+    n_train: int = 3000,
+    n_test: int = 600,
+    epochs: int = 15,
+    methods=METHODS + TRACES,
+    sa_iterations: int = 500,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """The three BAM tests on ``n`` inputs each (fewer if fewer qualify); cached under ``out``; returns
     and writes ``out/bam.json`` (``summarise_bam``)."""
     from trace_opt.core.features import grid_features
@@ -305,8 +363,17 @@ def run_bam(out, *, n: int = 50, n_train: int = 3000, n_test: int = 600, epochs:
     check = importance_check(models, test)
     check["train_seconds_total_this_run"] = time.perf_counter() - start
     feats = grid_features((SIZE, SIZE), SIZE // PATCH)
-    key = json.dumps({"methods": list(methods), "sa": sa_iterations, "seed": seed, "n_train": n_train,
-                      "n_test": n_test, "epochs": epochs, "version": 1})
+    key = json.dumps(
+        {
+            "methods": list(methods),
+            "sa": sa_iterations,
+            "seed": seed,
+            "n_train": n_train,
+            "n_test": n_test,
+            "epochs": epochs,
+            "version": 1,
+        }
+    )
     with torch.inference_mode():
         pred = {k: m(test["os"]).argmax(1) for k, m in models.items()}
         pred0 = {k: m(test["0s"]).argmax(1) for k, m in models.items()}
@@ -342,16 +409,35 @@ def run_bam(out, *, n: int = 50, n_train: int = 3000, n_test: int = 600, epochs:
     for i in both[:n]:
         x, region = test["os"][i], object_region(test["pos"][i])
         rand_region = np.sort(rng.choice(feats.t, len(region), replace=False))
-        recs["mcs"].append(cached("mcs", i, lambda: {
-            "region": region.tolist(), "random_region": rand_region.tolist(),
-            "f_o": _explain_all(models["f_o"], x, int(test["y_obj"][i]), feats, methods, seed + i, sa_iterations),
-            "f_s": _explain_all(models["f_s"], x, int(test["y_scene"][i]), feats, methods, seed + i, sa_iterations, 1)}))
+        recs["mcs"].append(
+            cached(
+                "mcs",
+                i,
+                lambda: {
+                    "region": region.tolist(),
+                    "random_region": rand_region.tolist(),
+                    "f_o": _explain_all(
+                        models["f_o"], x, int(test["y_obj"][i]), feats, methods, seed + i, sa_iterations
+                    ),
+                    "f_s": _explain_all(
+                        models["f_s"], x, int(test["y_scene"][i]), feats, methods, seed + i, sa_iterations, 1
+                    ),
+                },
+            )
+        )
     for i in idr_ok[:n]:
         region, y = object_region(test["pos"][i]), int(test["y_scene"][i])
-        recs["idr"].append(cached("idr", i, lambda: {
-            "region": region.tolist(),
-            "cf": _explain_all(models["f_s"], test["os"][i], y, feats, methods, seed + i, sa_iterations),
-            "no_cf": _explain_all(models["f_s"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1)}))
+        recs["idr"].append(
+            cached(
+                "idr",
+                i,
+                lambda: {
+                    "region": region.tolist(),
+                    "cf": _explain_all(models["f_s"], test["os"][i], y, feats, methods, seed + i, sa_iterations),
+                    "no_cf": _explain_all(models["f_s"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1),
+                },
+            )
+        )
     used = 0
     for j, i in enumerate(iir_idx):
         if used >= n:
@@ -361,16 +447,35 @@ def run_bam(out, *, n: int = 50, n_train: int = 3000, n_test: int = 600, epochs:
         used += 1
         region, y = object_region(test["pos"][i]), int(test["y_scene"][i])
         xd = delta["xd"][j]
-        recs["iir"].append(cached("iir", i, lambda: {
-            "region": region.tolist(), "change": float(delta["change"][j]), "delta_norm": float(delta["delta_norm"][j]),
-            "delta": _explain_all(models["f_0"], xd, y, feats, methods, seed + i, sa_iterations),
-            "plain": _explain_all(models["f_0"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1)}))
+        recs["iir"].append(
+            cached(
+                "iir",
+                i,
+                lambda: {
+                    "region": region.tolist(),
+                    "change": float(delta["change"][j]),
+                    "delta_norm": float(delta["delta_norm"][j]),
+                    "delta": _explain_all(models["f_0"], xd, y, feats, methods, seed + i, sa_iterations),
+                    "plain": _explain_all(models["f_0"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1),
+                },
+            )
+        )
     res = summarise_bam(recs)
-    res.update(check=check, n_train=n_train, n_test=n_test, epochs=epochs, sa_iterations=sa_iterations,
-               qualifying={"mcs": len(both), "idr": len(idr_ok), "iir_delta_tried": len(iir_idx),
-                           "iir_delta_kept": int((delta["change"] <= 0.1).sum()),
-                           "iir_change_median": float(np.median(delta["change"])) if len(iir_idx) else float("nan"),
-                           "iir_delta_norm_median": float(np.median(delta["delta_norm"])) if len(iir_idx) else float("nan")})
+    res.update(
+        check=check,
+        n_train=n_train,
+        n_test=n_test,
+        epochs=epochs,
+        sa_iterations=sa_iterations,
+        qualifying={
+            "mcs": len(both),
+            "idr": len(idr_ok),
+            "iir_delta_tried": len(iir_idx),
+            "iir_delta_kept": int((delta["change"] <= 0.1).sum()),
+            "iir_change_median": float(np.median(delta["change"])) if len(iir_idx) else float("nan"),
+            "iir_delta_norm_median": float(np.median(delta["delta_norm"])) if len(iir_idx) else float("nan"),
+        },
+    )
     atomic_write_json(out / "bam.json", res)
     return res
 
@@ -389,19 +494,33 @@ def per_input_values(recs: dict, t: float = 0.1) -> dict:
     out = {"mcs": {}, "mcs_random": {}, "idr": {}, "iir": {}}
     if recs.get("mcs"):
         for m in recs["mcs"][0]["f_o"]:
-            out["mcs"][m] = np.array([region_attribution(r["f_o"][m]["scores"], r["region"])
-                                      - region_attribution(r["f_s"][m]["scores"], r["region"]) for r in recs["mcs"]])
-            out["mcs_random"][m] = np.array([region_attribution(r["f_o"][m]["scores"], r["random_region"])
-                                             - region_attribution(r["f_s"][m]["scores"], r["random_region"])
-                                             for r in recs["mcs"]])
+            out["mcs"][m] = np.array(
+                [
+                    region_attribution(r["f_o"][m]["scores"], r["region"])
+                    - region_attribution(r["f_s"][m]["scores"], r["region"])
+                    for r in recs["mcs"]
+                ]
+            )
+            out["mcs_random"][m] = np.array(
+                [
+                    region_attribution(r["f_o"][m]["scores"], r["random_region"])
+                    - region_attribution(r["f_s"][m]["scores"], r["random_region"])
+                    for r in recs["mcs"]
+                ]
+            )
     if recs.get("idr"):
         for m in recs["idr"][0]["cf"]:
-            out["idr"][m] = idr_indicator([region_attribution(r["cf"][m]["scores"], r["region"]) for r in recs["idr"]],
-                                          [region_attribution(r["no_cf"][m]["scores"], r["region"]) for r in recs["idr"]])
+            out["idr"][m] = idr_indicator(
+                [region_attribution(r["cf"][m]["scores"], r["region"]) for r in recs["idr"]],
+                [region_attribution(r["no_cf"][m]["scores"], r["region"]) for r in recs["idr"]],
+            )
     if recs.get("iir"):
         for m in recs["iir"][0]["delta"]:
-            out["iir"][m] = iir_indicator([region_attribution(r["delta"][m]["scores"], r["region"]) for r in recs["iir"]],
-                                          [region_attribution(r["plain"][m]["scores"], r["region"]) for r in recs["iir"]], t)
+            out["iir"][m] = iir_indicator(
+                [region_attribution(r["delta"][m]["scores"], r["region"]) for r in recs["iir"]],
+                [region_attribution(r["plain"][m]["scores"], r["region"]) for r in recs["iir"]],
+                t,
+            )
     return out
 
 
@@ -413,9 +532,10 @@ def summarise_bam(recs: dict, trace: str = "trace-y-le-mo", t: float = 0.1) -> d
     vals = per_input_values(recs, t)
     res = {"t": t, "n": {k: len(v) for k, v in recs.items()}, "tests": {}, "passes": {}, "seconds": {}}
     for test, per in vals.items():
-        res["tests"][test] = {"methods": {m: _mean_ci(v) for m, v in per.items()},
-                              "paired": {m: paired(per[trace], v, True) for m, v in per.items()
-                                         if m != trace and trace in per}}
+        res["tests"][test] = {
+            "methods": {m: _mean_ci(v) for m, v in per.items()},
+            "paired": {m: paired(per[trace], v, True) for m, v in per.items() if m != trace and trace in per},
+        }
     rows: dict = {}
     for test, rs in recs.items():
         for r in rs:
@@ -435,48 +555,94 @@ def bam_markdown(res: dict) -> str:
     c = res.get("check", {})
     lines = []
     if c:
-        lines += [f"Relative importance (test set of {res['n_test']} images; the seed's Fig. 2): f_o (digit labels) accuracy "
-                  f"{c['f_o']['os']:.3f} on X_os, {c['f_o']['og']:.3f} on X_og (scene removed), {c['f_o']['0s']:.3f} on X_0s "
-                  f"(digit removed; chance 0.1). f_s (scene labels) {c['f_s']['os']:.3f} on X_os, {c['f_s']['0s']:.3f} on X_0s, "
-                  f"{c['f_s']['og']:.3f} on X_og. f_0 (scene labels, trained without digits) "
-                  f"{c.get('f_0', {}).get('0s', float('nan')):.3f} on X_0s. Share of f_s's correct X_os inputs whose scene "
-                  f"probability rises when the digit is removed: {c['f_s_confidence_up_without_object']:.3f}.", ""]
+        lines += [
+            f"Relative importance (test set of {res['n_test']} images; the seed's Fig. 2): f_o (digit labels) accuracy "
+            f"{c['f_o']['os']:.3f} on X_os, {c['f_o']['og']:.3f} on X_og (scene removed), {c['f_o']['0s']:.3f} on X_0s "
+            f"(digit removed; chance 0.1). f_s (scene labels) {c['f_s']['os']:.3f} on X_os, "
+            f"{c['f_s']['0s']:.3f} on X_0s, "
+            f"{c['f_s']['og']:.3f} on X_og. f_0 (scene labels, trained without digits) "
+            f"{c.get('f_0', {}).get('0s', float('nan')):.3f} on X_0s. Share of f_s's correct X_os inputs whose scene "
+            f"probability rises when the digit is removed: {c['f_s_confidence_up_without_object']:.3f}.",
+            "",
+        ]
         if c["f_s"]["0s"] < c["f_s"]["os"]:
-            lines += ["Unlike the seed's Fig. 2 (where f_s gained accuracy without the object and 86.7 % of its inputs gained "
-                      "confidence), f_s is *less* accurate without the digit here: the digit is not a clean common feature to "
-                      "f_s (a model that always saw a digit meets a distribution shift when it is removed). MCS's premise "
-                      "(the digit matters more to f_o than to f_s) holds clearly (f_o falls to chance without it, f_s keeps "
-                      "most of its accuracy); IDR's premise does not hold on average, so IDR is computed only on the pairs "
-                      "where it holds per pair (f_s more confident of the true scene without the digit).", ""]
+            lines += [
+                "Unlike the seed's Fig. 2 (where f_s gained accuracy without the object and 86.7 % of its inputs "
+                "gained confidence), f_s is *less* accurate without the digit here: the digit is not a clean "
+                "common feature to "
+                "f_s (a model that always saw a digit meets a distribution shift when it is removed). MCS's premise "
+                "(the digit matters more to f_o than to f_s) holds clearly (f_o falls to chance without it, f_s keeps "
+                "most of its accuracy); IDR's premise does not hold on average, so IDR is computed only on the pairs "
+                "where it holds per pair (f_s more confident of the true scene without the digit).",
+                "",
+            ]
     q = res.get("qualifying", {})
     if q:
-        lines += [f"Inputs: MCS on {res['n']['mcs']} of the {q['mcs']} X_os test images both models classify correctly; "
-                  f"IDR on {res['n']['idr']} of {q['idr']} pairs f_s classifies correctly with and "
-                  f"without the digit and is more confident of without it; IIR on {res['n']['iir']} inputs whose optimised delta kept the logits within 10 % "
-                  f"({q['iir_delta_kept']} of {q['iir_delta_tried']} tried; median relative logit change "
-                  f"{q['iir_change_median']:.3f}, median ||delta||_2 {q['iir_delta_norm_median']:.2f}). TRACE: SA "
-                  f"K = {res['sa_iterations']} on (Le-Mo) of the logit.", ""]
-    names = {"mcs": "MCS (object region; higher = better)", "mcs_random": "MCS on 4 random patches (control: a method's contrast away from the object; the object's MCS should exceed it)",
-             "idr": "IDR (higher = better; random ~ 0.5)", "iir": f"IIR, t = {res['t']:.0%} (higher = better)"}
+        lines += [
+            f"Inputs: MCS on {res['n']['mcs']} of the {q['mcs']} X_os test images both models classify correctly; "
+            f"IDR on {res['n']['idr']} of {q['idr']} pairs f_s classifies correctly with and "
+            f"without the digit and is more confident of without it; IIR on {res['n']['iir']} inputs whose "
+            "optimised delta kept the logits within 10 % "
+            f"({q['iir_delta_kept']} of {q['iir_delta_tried']} tried; median relative logit change "
+            f"{q['iir_change_median']:.3f}, median ||delta||_2 {q['iir_delta_norm_median']:.2f}). TRACE: SA "
+            f"K = {res['sa_iterations']} on (Le-Mo) of the logit.",
+            "",
+        ]
+    names = {
+        "mcs": "MCS (object region; higher = better)",
+        "mcs_random": "MCS on 4 random patches (control: a method's contrast away from the object; "
+        "the object's MCS should exceed it)",
+        "idr": "IDR (higher = better; random ~ 0.5)",
+        "iir": f"IIR, t = {res['t']:.0%} (higher = better)",
+    }
     for test, label in names.items():
         block = res["tests"].get(test)
         if not block or not block["methods"]:
             continue
-        lines += [f"#### {label}", "", "| method | mean ± 95 % | paired TRACE - method (positive favours TRACE) | TRACE better / worse / tied |",
-                  "|---|---:|---:|---|"]
+        lines += [
+            f"#### {label}",
+            "",
+            "| method | mean ± 95 % | paired TRACE - method (positive favours TRACE) | TRACE better / worse / tied |",
+            "|---|---:|---:|---|",
+        ]
         for m, v in sorted(block["methods"].items(), key=lambda kv: -kv[1]["mean"]):
             p = block["paired"].get(m)
-            cell = f"{p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "") if p else "(TRACE itself)"
+            cell = (
+                f"{p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+                if p
+                else "(TRACE itself)"
+            )
             wl = f"{p['wins']} / {p['losses']} / {p['ties']}" if p else ""
             lines.append(f"| {method_label(m)} | {v['mean']:.3f} ± {v['ci']:.3f} (n = {v['n']}) | {cell} | {wl} |")
         lines.append("")
-    lines += [f"Scenes: {', '.join(SCENES)} (scikit-image's bundled images, downscaled {DOWNSCALE} x; crops of 16 x 16). "
-              "Saliency map e = positive part of the per-patch scores over their maximum; g_c = mean of e over the 4 "
-              "patches of the digit. Cost per explanation (mean over all explained inputs): " + ", ".join(
-        f"{method_label(m)} {res['passes'][m]:,.0f} passes / {res['seconds'][m]:.2f} s" for m in res["passes"]) + "."]
+    lines += [
+        f"Scenes: {', '.join(SCENES)} (scikit-image's bundled images, downscaled {DOWNSCALE} x; crops of 16 x 16). "
+        "Saliency map e = positive part of the per-patch scores over their maximum; g_c = mean of e over the 4 "
+        "patches of the digit. Cost per explanation (mean over all explained inputs): "
+        + ", ".join(
+            f"{method_label(m)} {res['passes'][m]:,.0f} passes / {res['seconds'][m]:.2f} s" for m in res["passes"]
+        )
+        + "."
+    ]
     return "\n".join(lines)
 
 
-__all__ = ["SCENES", "METHODS", "saliency_map", "region_attribution", "idr_indicator", "iir_indicator",
-           "object_region", "scene_bank", "build_bam", "train_model", "importance_check", "make_delta",
-           "method_scores", "run_bam", "per_input_values", "summarise_bam", "bam_markdown"]
+__all__ = [
+    "SCENES",
+    "METHODS",
+    "saliency_map",
+    "region_attribution",
+    "idr_indicator",
+    "iir_indicator",
+    "object_region",
+    "scene_bank",
+    "build_bam",
+    "train_model",
+    "importance_check",
+    "make_delta",
+    "method_scores",
+    "run_bam",
+    "per_input_values",
+    "summarise_bam",
+    "bam_markdown",
+]

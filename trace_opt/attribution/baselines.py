@@ -24,6 +24,7 @@ Users add their own method with ``register_baseline``::
     def my_method(inp: AttributionInput, **options):
         return FeatureScores(scores)  # one score per feature, or a map of inp.x's shape
 """
+
 from __future__ import annotations
 
 import warnings
@@ -33,11 +34,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.core.features import Features, as_features
 from trace_opt.core.registry import Registry
-from trace_opt.models.references import make_reference
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.explanation.rankings import attribution_to_trajectory, feature_scores, scores_to_trajectory
+from trace_opt.models.references import make_reference
 
 
 # --------------------------------------------------------------------------- inputs and registry
@@ -87,9 +88,18 @@ class BaselineMethod:
 BASELINES: Registry = Registry("baseline")  # in registration order
 
 
-def register_baseline(name: str, fn: Callable | None = None, *, needs_gradients: bool = False,
-                      absolute: bool = False, aggregate: str = "sum", label: str | None = None,
-                      overwrite: bool = False, applies: Callable | None = None, **defaults):
+def register_baseline(
+    name: str,
+    fn: Callable | None = None,
+    *,
+    needs_gradients: bool = False,
+    absolute: bool = False,
+    aggregate: str = "sum",
+    label: str | None = None,
+    overwrite: bool = False,
+    applies: Callable | None = None,
+    **defaults,
+):
     """Register an attribution method ``fn(inp: AttributionInput, **options) -> map or (t,) scores``.
 
     Higher values must mean more important. ``absolute``/``aggregate`` are the default ranking rule
@@ -104,8 +114,13 @@ def register_baseline(name: str, fn: Callable | None = None, *, needs_gradients:
     def deco(f):
         if not callable(f):
             raise ValueError(f"fn must be callable (AttributionInput -> attribution); got {type(f).__name__}")
-        BASELINES.add(name, BaselineMethod(name, f, bool(needs_gradients), bool(absolute), aggregate,
-                                           label or name, dict(defaults), applies), overwrite=overwrite)
+        BASELINES.add(
+            name,
+            BaselineMethod(
+                name, f, bool(needs_gradients), bool(absolute), aggregate, label or name, dict(defaults), applies
+            ),
+            overwrite=overwrite,
+        )
         return f
 
     return deco if fn is None else deco(fn)
@@ -169,21 +184,30 @@ class Attribution:
     options: dict
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "scores": self.scores.tolist(), "trajectory": self.trajectory.tolist(),
-                "absolute": self.absolute, "aggregate": self.aggregate,
-                "options": {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
-                            for k, v in self.options.items()}}
+        return {
+            "method": self.method,
+            "scores": self.scores.tolist(),
+            "trajectory": self.trajectory.tolist(),
+            "absolute": self.absolute,
+            "aggregate": self.aggregate,
+            "options": {
+                k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                for k, v in self.options.items()
+            },
+        }
 
 
 def _blackbox_forward(fn: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
     def forward(batch: torch.Tensor) -> torch.Tensor:
         out = np.asarray(fn(batch.detach().cpu().numpy()), dtype=np.float64)
         return torch.as_tensor(out)
+
     return forward
 
 
-def make_input(model, x, target: int | None, features, baselines="zeros", seed: int = 0,
-               batch_size: int = 64, **reference_options) -> AttributionInput:
+def make_input(
+    model, x, target: int | None, features, baselines="zeros", seed: int = 0, batch_size: int = 64, **reference_options
+) -> AttributionInput:
     """Build the ``AttributionInput`` for a torch module or a black-box callable.
 
     A black box takes a numpy batch ``(B, *x.shape)`` and returns ``(B,)`` or ``(B, n_classes)``
@@ -216,9 +240,21 @@ def make_input(model, x, target: int | None, features, baselines="zeros", seed: 
     return AttributionInput(forward, module, xt, target, feats, base, int(seed), int(batch_size))
 
 
-def attribute(method: str, model, x, target: int | None, features, baselines="zeros", *, seed: int = 0,
-              absolute: bool | None = None, aggregate: str | None = None, batch_size: int = 64,
-              inp: AttributionInput | None = None, **options) -> Attribution:
+def attribute(
+    method: str,
+    model,
+    x,
+    target: int | None,
+    features,
+    baselines="zeros",
+    *,
+    seed: int = 0,
+    absolute: bool | None = None,
+    aggregate: str | None = None,
+    batch_size: int = 64,
+    inp: AttributionInput | None = None,
+    **options,
+) -> Attribution:
     """Run attribution ``method`` on one input and convert it to a trajectory.
 
     ``absolute``/``aggregate`` default to the method's registered ranking rule. ``options`` go to
@@ -230,8 +266,10 @@ def attribute(method: str, model, x, target: int | None, features, baselines="ze
     if inp is None:
         inp = make_input(model, x, target, features, baselines, seed=seed, batch_size=batch_size)
     if m.needs_gradients and inp.model is None:
-        raise ValueError(f"method={method!r} needs gradients of a torch.nn.Module; a black-box callable has "
-                         f"none. Black-box methods: {[n for n in available_baselines() if not BASELINES[n].needs_gradients]}")
+        raise ValueError(
+            f"method={method!r} needs gradients of a torch.nn.Module; a black-box callable has "
+            f"none. Black-box methods: {[n for n in available_baselines() if not BASELINES[n].needs_gradients]}"
+        )
     absolute = m.absolute if absolute is None else bool(absolute)
     aggregate = check_choice("aggregate", m.aggregate if aggregate is None else aggregate, ("sum", "mean"))
     opts = {**m.defaults, **options}
@@ -252,8 +290,10 @@ def attribute(method: str, model, x, target: int | None, features, baselines="ze
         amap = None
     else:
         if raw.shape != tuple(inp.x.shape):
-            raise ValueError(f"method {method!r} returned shape {raw.shape}; expected the input's shape "
-                             f"{tuple(inp.x.shape)} or ({t},) feature scores")
+            raise ValueError(
+                f"method {method!r} returned shape {raw.shape}; expected the input's shape "
+                f"{tuple(inp.x.shape)} or ({t},) feature scores"
+            )
         amap = raw
         scores = feature_scores(raw, inp.features, aggregate, absolute)
     if not np.all(np.isfinite(scores)):
@@ -273,6 +313,7 @@ def baseline_trajectory(method: str, model, x, target, features, baselines="zero
 # --------------------------------------------------------------------------- gradient methods
 def _captum():
     import captum.attr as ca  # imported lazily: captum is heavy
+
     return ca
 
 
@@ -290,9 +331,14 @@ def _input_x_gradient(inp, **_):
 
 def _integrated_gradients(inp, n_steps: int = 50, method: str = "gausslegendre", **_):
     ig = _captum().IntegratedGradients(inp.model)
-    return ig.attribute(_grad_input(inp), baselines=inp.baseline.unsqueeze(0), target=inp.target,
-                        n_steps=check_positive_int("n_steps", n_steps), method=method,
-                        internal_batch_size=inp.batch_size)[0]
+    return ig.attribute(
+        _grad_input(inp),
+        baselines=inp.baseline.unsqueeze(0),
+        target=inp.target,
+        n_steps=check_positive_int("n_steps", n_steps),
+        method=method,
+        internal_batch_size=inp.batch_size,
+    )[0]
 
 
 def _smoothgrad(inp, nt_samples: int = 25, noise_level: float = 0.15, **_):
@@ -300,15 +346,23 @@ def _smoothgrad(inp, nt_samples: int = 25, noise_level: float = 0.15, **_):
     ca = _captum()
     spread = float(inp.x.max() - inp.x.min()) or 1.0
     nt = ca.NoiseTunnel(ca.Saliency(inp.model))
-    return nt.attribute(_grad_input(inp), nt_type="smoothgrad", nt_samples=check_positive_int("nt_samples", nt_samples),
-                        nt_samples_batch_size=inp.batch_size,
-                        stdevs=check_positive_float("noise_level", noise_level) * spread,
-                        target=inp.target, abs=False)[0]
+    return nt.attribute(
+        _grad_input(inp),
+        nt_type="smoothgrad",
+        nt_samples=check_positive_int("nt_samples", nt_samples),
+        nt_samples_batch_size=inp.batch_size,
+        stdevs=check_positive_float("noise_level", noise_level) * spread,
+        target=inp.target,
+        abs=False,
+    )[0]
 
 
 def _deeplift(inp, **_):
-    return _captum().DeepLift(inp.model).attribute(_grad_input(inp), baselines=inp.baseline.unsqueeze(0),
-                                                   target=inp.target)[0]
+    return (
+        _captum()
+        .DeepLift(inp.model)
+        .attribute(_grad_input(inp), baselines=inp.baseline.unsqueeze(0), target=inp.target)[0]
+    )
 
 
 def _guided_backprop(inp, **_):
@@ -327,9 +381,13 @@ def _resolve_layer(model, layer):
     if layer is None:
         conv = _last_conv(model)
         if conv is None:
-            raise ValueError("grad-cam needs a convolutional layer and the model has no nn.Conv2d; pass layer= "
-                             "(a module of the model or its dotted name)")
-        return _paper_baselines.rectified(model, conv)  # Grad-CAM uses the rectified feature maps of the last conv block
+            raise ValueError(
+                "grad-cam needs a convolutional layer and the model has no nn.Conv2d; pass layer= "
+                "(a module of the model or its dotted name)"
+            )
+        return _paper_baselines.rectified(
+            model, conv
+        )  # Grad-CAM uses the rectified feature maps of the last conv block
     return _paper_baselines.module_of(model, layer)
 
 
@@ -358,7 +416,7 @@ def _occlusion(inp, **_):
     ca = _captum()
     f = inp.features
     shape = tuple(inp.x.shape)
-    lead = shape[:len(shape) - f.ids.ndim]
+    lead = shape[: len(shape) - f.ids.ndim]
     if f.kind == "grid" and f.grid is not None and shape[-2] % f.grid[0] == 0 and shape[-1] % f.grid[1] == 0:
         ph, pw = shape[-2] // f.grid[0], shape[-1] // f.grid[1]
         window = lead + (ph, pw)
@@ -367,29 +425,49 @@ def _occlusion(inp, **_):
         window = (1,) * len(shape)
         strides = 1
     occ = ca.Occlusion(inp.forward)
-    return occ.attribute(inp.batch, sliding_window_shapes=window, strides=strides,
-                         baselines=inp.baseline.unsqueeze(0), target=inp.target,
-                         perturbations_per_eval=inp.batch_size)[0]
+    return occ.attribute(
+        inp.batch,
+        sliding_window_shapes=window,
+        strides=strides,
+        baselines=inp.baseline.unsqueeze(0),
+        target=inp.target,
+        perturbations_per_eval=inp.batch_size,
+    )[0]
 
 
 def _feature_ablation(inp, **_):
     fa = _captum().FeatureAblation(inp.forward)
-    return fa.attribute(inp.batch, baselines=inp.baseline.unsqueeze(0), target=inp.target,
-                        feature_mask=inp.feature_mask, perturbations_per_eval=inp.batch_size)[0]
+    return fa.attribute(
+        inp.batch,
+        baselines=inp.baseline.unsqueeze(0),
+        target=inp.target,
+        feature_mask=inp.feature_mask,
+        perturbations_per_eval=inp.batch_size,
+    )[0]
 
 
 def _shapley_sampling(inp, n_samples: int = 25, **_):
     sv = _captum().ShapleyValueSampling(inp.forward)
-    return sv.attribute(inp.batch, baselines=inp.baseline.unsqueeze(0), target=inp.target,
-                        feature_mask=inp.feature_mask, n_samples=check_positive_int("n_samples", n_samples),
-                        perturbations_per_eval=inp.batch_size)[0]
+    return sv.attribute(
+        inp.batch,
+        baselines=inp.baseline.unsqueeze(0),
+        target=inp.target,
+        feature_mask=inp.feature_mask,
+        n_samples=check_positive_int("n_samples", n_samples),
+        perturbations_per_eval=inp.batch_size,
+    )[0]
 
 
 def _kernel_shap(inp, n_samples: int = 300, **_):
     ks = _captum().KernelShap(inp.forward)
-    return ks.attribute(inp.batch, baselines=inp.baseline.unsqueeze(0), target=inp.target,
-                        feature_mask=inp.feature_mask, n_samples=check_positive_int("n_samples", n_samples),
-                        perturbations_per_eval=inp.batch_size)[0]
+    return ks.attribute(
+        inp.batch,
+        baselines=inp.baseline.unsqueeze(0),
+        target=inp.target,
+        feature_mask=inp.feature_mask,
+        n_samples=check_positive_int("n_samples", n_samples),
+        perturbations_per_eval=inp.batch_size,
+    )[0]
 
 
 def _lime(inp, n_samples: int = 300, ridge_alpha: float = 1.0, **_):
@@ -397,17 +475,24 @@ def _lime(inp, n_samples: int = 300, ridge_alpha: float = 1.0, **_):
     ca = _captum()
     from captum._utils.models.linear_model import SkLearnRidge
 
-    lime = ca.Lime(inp.forward, interpretable_model=SkLearnRidge(alpha=check_positive_float("ridge_alpha", ridge_alpha)))
-    return lime.attribute(inp.batch, baselines=inp.baseline.unsqueeze(0), target=inp.target,
-                          feature_mask=inp.feature_mask, n_samples=check_positive_int("n_samples", n_samples),
-                          perturbations_per_eval=inp.batch_size)[0]
+    lime = ca.Lime(
+        inp.forward, interpretable_model=SkLearnRidge(alpha=check_positive_float("ridge_alpha", ridge_alpha))
+    )
+    return lime.attribute(
+        inp.batch,
+        baselines=inp.baseline.unsqueeze(0),
+        target=inp.target,
+        feature_mask=inp.feature_mask,
+        n_samples=check_positive_int("n_samples", n_samples),
+        perturbations_per_eval=inp.batch_size,
+    )[0]
 
 
 def _scores_of(inp: AttributionInput, batch: torch.Tensor) -> np.ndarray:
     outs = []
     with torch.no_grad():
         for s in range(0, len(batch), inp.batch_size):
-            z = inp.forward(batch[s:s + inp.batch_size])
+            z = inp.forward(batch[s : s + inp.batch_size])
             outs.append((z[:, inp.target] if inp.target is not None else z.reshape(-1)).double().cpu().numpy())
     return np.concatenate(outs)
 
@@ -443,8 +528,9 @@ def _random(inp, **_):
 register_baseline("saliency", _saliency, needs_gradients=True, absolute=True, label="Saliency")
 register_baseline("input-x-gradient", _input_x_gradient, needs_gradients=True, label="InputXGrad")
 register_baseline("integrated-gradients", _integrated_gradients, needs_gradients=True, label="IG", n_steps=50)
-register_baseline("smoothgrad", _smoothgrad, needs_gradients=True, absolute=True, label="SmoothGrad",
-                  nt_samples=25, noise_level=0.15)
+register_baseline(
+    "smoothgrad", _smoothgrad, needs_gradients=True, absolute=True, label="SmoothGrad", nt_samples=25, noise_level=0.15
+)
 register_baseline("deeplift", _deeplift, needs_gradients=True, label="DeepLift")
 register_baseline("guided-backprop", _guided_backprop, needs_gradients=True, label="GuidedBP")
 register_baseline("grad-cam", _grad_cam, needs_gradients=True, label="GradCAM", aggregate="mean")
@@ -456,11 +542,24 @@ register_baseline("lime", _lime, aggregate="mean", label="LIME", n_samples=300)
 register_baseline("rise", _rise, aggregate="mean", label="RISE", n_masks=500, p_keep=0.5)
 register_baseline("random", _random, label="Random")
 
-# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE (trace_opt.attribution.paper_baselines)
+# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE
+# (trace_opt.attribution.paper_baselines)
 from trace_opt.attribution import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
 
 _paper_baselines.register_all(register_baseline)
 
-__all__ = ["AttributionInput", "BaselineMethod", "Attribution", "FeatureScores", "BASELINES", "register_baseline",
-           "available_baselines", "get_baseline", "applicable_baselines", "make_input", "attribute",
-           "baseline_trajectory", "rise_scores"]
+__all__ = [
+    "AttributionInput",
+    "BaselineMethod",
+    "Attribution",
+    "FeatureScores",
+    "BASELINES",
+    "register_baseline",
+    "available_baselines",
+    "get_baseline",
+    "applicable_baselines",
+    "make_input",
+    "attribute",
+    "baseline_trajectory",
+    "rise_scores",
+]

@@ -12,6 +12,7 @@ A model is a ``torch.nn.Module`` (logits out) or a ``BlackBox`` (numpy callables
 Per-input records are plain JSON-able dicts; ``evaluate_inputs`` caches each finished input as an
 atomic JSON file, so an interrupted run resumes where it stopped.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,26 +23,36 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.attribution.baselines import applicable_baselines, attribute, get_baseline, make_input
 from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_write_json, stop_on_interrupt
-from trace_opt.models.oracles import PRECISIONS, make_oracle as build_oracle
-from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.paired import standard_error
+from trace_opt.core.problem import TraceProblem, ranks_of
+from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.models.oracles import PRECISIONS
+from trace_opt.models.oracles import make_oracle as build_oracle
 
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
 OBJECTIVE_LABELS = {"le-mo": "(Le-Mo)", "le": "Le", "mo": "Mo"}
 #: the paper's eight Table-2 baselines, in its column order (Grad, GC, IBA, RISE, EP, EBP, IG, IxG): its
 #: "Gradient" is saliency, its RISE samples pixel-level masks (``rise-pixel``; ``rise`` samples the patch grid)
-PAPER_BASELINES = ("saliency", "grad-cam", "iba", "rise-pixel", "extremal-perturbation", "excitation-backprop",
-                   "integrated-gradients", "input-x-gradient")
+PAPER_BASELINES = (
+    "saliency",
+    "grad-cam",
+    "iba",
+    "rise-pixel",
+    "extremal-perturbation",
+    "excitation-backprop",
+    "integrated-gradients",
+    "input-x-gradient",
+)
 #: baselines that score features by deleting them with the evaluation's own operator (reference and feature map),
 #: so they see the very perturbation the deletion test applies (patch ``rise`` masks the feature grid)
 DELETION_OPERATOR_BASELINES = ("occlusion", "feature-ablation", "shapley-sampling", "kernel-shap", "lime", "rise")
@@ -70,18 +81,38 @@ class BlackBox:
         return self.outputs[self.attribution_output](batch)
 
 
-def evaluation_oracle(model, x, target: int, features: Features, reference, output: str, batch_size: int = 256,
-                device="cpu", precision: str = "fp32"):
+def evaluation_oracle(
+    model,
+    x,
+    target: int,
+    features: Features,
+    reference,
+    output: str,
+    batch_size: int = 256,
+    device="cpu",
+    precision: str = "fp32",
+):
     """An oracle of D(S) for ``output`` on a torch module or a ``BlackBox`` (its callable for that
     output), built by ``trace_opt.models.oracles.make_oracle``."""
     if isinstance(model, BlackBox):
         if output not in model.outputs:
-            raise ValueError(f"output={output!r} is not available from this black box; it offers {sorted(model.outputs)}")
+            raise ValueError(
+                f"output={output!r} is not available from this black box; it offers {sorted(model.outputs)}"
+            )
         model = model.outputs[output]
     elif not isinstance(model, torch.nn.Module):
         raise ValueError(f"model must be a torch.nn.Module or a BlackBox; got {type(model).__name__}")
-    return build_oracle(model, x, target, features=features, reference=reference, output=output,
-                        batch_size=batch_size, device=device, precision=precision)
+    return build_oracle(
+        model,
+        x,
+        target,
+        features=features,
+        reference=reference,
+        output=output,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+    )
 
 
 def trace_name(output: str, objective: str, prefix: str = "trace") -> str:
@@ -93,7 +124,7 @@ def method_label(name: str) -> str:
     """Short column label: ``T-y (Le-Mo)``, ``Exact-p Le``, or the baseline's label."""
     for prefix, short in (("trace-", "T"), ("exact-", "Exact")):
         if name.startswith(prefix):
-            tag, obj = name[len(prefix)], name[len(prefix) + 2:]
+            tag, obj = name[len(prefix)], name[len(prefix) + 2 :]
             return f"{short}-{tag} {OBJECTIVE_LABELS.get(obj, obj)}"
     try:
         return get_baseline(name).label
@@ -117,9 +148,11 @@ class count_forward_rows:
 
     def __enter__(self):
         if self.model is not None:
+
             def hook(_module, args):
                 if args and isinstance(args[0], torch.Tensor):
                     self.rows.count += int(args[0].shape[0]) if args[0].dim() else 1
+
             self._handle = self.model.register_forward_pre_hook(hook)
         return self.rows
 
@@ -139,6 +172,7 @@ def _counted_input(inp, rows: _RowCount):
     def forward(batch):
         rows.count += int(batch.shape[0])
         return fwd(batch)
+
     return replace(inp, forward=forward)
 
 
@@ -170,9 +204,15 @@ def paired(a, b, larger_better: bool, tol: float = 0.0) -> dict:
     ok = np.isfinite(a) & np.isfinite(b)
     d = (a - b)[ok] * (1.0 if larger_better else -1.0)
     half = ci_half_width(d)
-    return {"n": int(ok.sum()), "mean": float(d.mean()) if d.size else float("nan"), "ci": half,
-            "wins": int((d > tol).sum()), "losses": int((d < -tol).sum()), "ties": int((np.abs(d) <= tol).sum()),
-            "separated": bool(d.size > 1 and np.isfinite(half) and abs(d.mean()) > half)}
+    return {
+        "n": int(ok.sum()),
+        "mean": float(d.mean()) if d.size else float("nan"),
+        "ci": half,
+        "wins": int((d > tol).sum()),
+        "losses": int((d < -tol).sum()),
+        "ties": int((np.abs(d) <= tol).sum()),
+        "separated": bool(d.size > 1 and np.isfinite(half) and abs(d.mean()) > half),
+    }
 
 
 # --------------------------------------------------------------------------- configuration
@@ -259,8 +299,11 @@ class EvaluationConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["outputs"], d["trace_outputs"], d["trace_objectives"] = (list(self.outputs), list(self.trace_outputs),
-                                                                   list(self.trace_objectives))
+        d["outputs"], d["trace_outputs"], d["trace_objectives"] = (
+            list(self.outputs),
+            list(self.trace_outputs),
+            list(self.trace_objectives),
+        )
         d["eta"] = self.eta
         d["tables"] = list(self.tables)
         return d
@@ -270,8 +313,12 @@ class EvaluationConfig:
         d = self.to_dict()
         d.pop("device")  # where a record is computed, not what it is
         d.pop("tables")  # a table read from an instance holds the values the model would give
-        for name, default in (("precision", "fp32"), ("trace_solver", "sa"), ("trace_solver_options", {}),
-                              ("trace_budget", None)):
+        for name, default in (
+            ("precision", "fp32"),
+            ("trace_solver", "sa"),
+            ("trace_solver_options", {}),
+            ("trace_budget", None),
+        ):
             if d[name] == default:
                 d.pop(name)  # records cached before the setting existed stay valid
         blob = json.dumps({**d, "keep_maps": None, **(extra or {})}, sort_keys=True, default=repr)
@@ -289,10 +336,12 @@ def check_methods(model, methods=None) -> list:
     ok = applicable_baselines(model, methods)
     bad = [n for n in methods if n not in ok]
     if bad:
-        why = ("gradient methods need a torch.nn.Module, and this model is a black box"
-               if not isinstance(model, torch.nn.Module) else
-               "grad-cam needs an nn.Conv2d layer; excitation-backprop a feed-forward chain of Linear, Conv2d, "
-               "ReLU, pooling and Flatten layers")
+        why = (
+            "gradient methods need a torch.nn.Module, and this model is a black box"
+            if not isinstance(model, torch.nn.Module)
+            else "grad-cam needs an nn.Conv2d layer; excitation-backprop a feed-forward chain of Linear, Conv2d, "
+            "ReLU, pooling and Flatten layers"
+        )
         raise ValueError(f"methods: {bad} cannot run on this model ({why}); methods that apply: {usable}")
     return methods
 
@@ -313,16 +362,31 @@ def _map_2d(a: np.ndarray, features: Features) -> np.ndarray:
     return a
 
 
-def evaluate_input(model, x, target: int, features: Features, reference, config: EvaluationConfig,
-                   index: int = 0, keep_maps: bool = False, table_instances=None) -> dict:
+def evaluate_input(
+    model,
+    x,
+    target: int,
+    features: Features,
+    reference,
+    config: EvaluationConfig,
+    index: int = 0,
+    keep_maps: bool = False,
+    table_instances=None,
+) -> dict:
     """Run every method on one input and measure every trajectory; returns a JSON-able record.
 
     ``reference`` is what deletion writes and what the baselines use as their ``baselines``
     (a reference kind or a tensor of x's shape). ``table_instances``: the instances of ``config.tables``,
     already loaded (None: load them here).
     """
-    from solvers.complete import (avg_iou, complete_table, cs_bounds, exact_optimum, optimal_trajectory_count,
-                                  table_scores)
+    from solvers.complete import (
+        avg_iou,
+        complete_table,
+        cs_bounds,
+        exact_optimum,
+        optimal_trajectory_count,
+        table_scores,
+    )
     from trace_opt.attribution import known_tables
 
     seed = int(config.seed) + int(index)
@@ -330,18 +394,41 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     if isinstance(model, torch.nn.Module):  # the model lives on config.device; so do its inputs
         x = x.to(config.device)
         reference = reference.to(config.device) if isinstance(reference, torch.Tensor) else reference
-    oracles = {o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device)
-               for o in config.outputs}
+    oracles = {
+        o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device)
+        for o in config.outputs
+    }
     t = features.t
     # the searches run in config.precision; every curve and table below is measured on the fp32 oracles. After
     # a complete table, a search with a budget runs on its own oracle: its budget then counts real passes
     own_search = config.precision != "fp32" or (t <= config.exact_max_t and config.trace_budget is not None)
-    search_oracles = oracles if not own_search else {
-        o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device,
-                       precision=config.precision) for o in config.trace_outputs}
+    search_oracles = (
+        oracles
+        if not own_search
+        else {
+            o: evaluation_oracle(
+                model,
+                x,
+                target,
+                features,
+                reference,
+                o,
+                config.batch_size,
+                device=config.device,
+                precision=config.precision,
+            )
+            for o in config.trace_outputs
+        }
+    )
     problems = {o: TraceProblem(oracles[o], "le") for o in config.outputs}
-    rec: dict = {"index": int(index), "target": int(target), "t": t, "seed": seed,
-                 "f_x": {o: oracles[o].value_full_input for o in config.outputs}, "methods": {}}
+    rec: dict = {
+        "index": int(index),
+        "target": int(target),
+        "t": t,
+        "seed": seed,
+        "f_x": {o: oracles[o].value_full_input for o in config.outputs},
+        "methods": {},
+    }
     maps: dict = {}
     # baselines
     names = check_methods(model, config.methods)
@@ -349,16 +436,22 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
     for name in names:
         start = time.perf_counter()
         with count_forward_rows(model) as rows:
-            att = attribute(name, model, x, target, features, inp=_counted_input(inp, rows),
-                            **config.baseline_options.get(name, {}))
+            att = attribute(
+                name, model, x, target, features, inp=_counted_input(inp, rows), **config.baseline_options.get(name, {})
+            )
         secs = time.perf_counter() - start
-        rec["methods"][name] = {"kind": "baseline", "trajectory": att.trajectory.tolist(),
-                                "scores": att.scores.tolist(), "absolute": att.absolute,
-                                "aggregate": att.aggregate, "options": att.to_dict()["options"], "seconds": secs,
-                                "forward_passes": rows.count}
+        rec["methods"][name] = {
+            "kind": "baseline",
+            "trajectory": att.trajectory.tolist(),
+            "scores": att.scores.tolist(),
+            "absolute": att.absolute,
+            "aggregate": att.aggregate,
+            "options": att.to_dict()["options"],
+            "seconds": secs,
+            "forward_passes": rows.count,
+        }
         if keep_maps:
-            maps[name] = (_map_2d(att.map, features) if att.map is not None
-                          else att.scores[features.ids]).tolist()
+            maps[name] = (_map_2d(att.map, features) if att.map is not None else att.scores[features.ids]).tolist()
     # complete search: exact optima and CS bounds
     if t <= config.exact_max_t:
         rec["complete"] = {}
@@ -373,36 +466,59 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
                 known_tables.preload_table(oracles[o], inst)
             elif known:
                 ref = repr(reference) if isinstance(reference, str) else "a tensor"
-                warnings.warn(f"tables: none of the {len(known)} instances given is the table of input {index} "
-                              f"(t = {t}, target {target}, output {o!r}, reference {ref}); its 2^{t} = {1 << t:,} "
-                              "sets are evaluated on the model", stacklevel=2)
+                warnings.warn(
+                    f"tables: none of the {len(known)} instances given is the table of input {index} "
+                    f"(t = {t}, target {target}, output {o!r}, reference {ref}); its 2^{t} = {1 << t:,} "
+                    "sets are evaluated on the model",
+                    stacklevel=2,
+                )
             table = complete_table(TraceProblem(oracles[o], "le"))
             from trace_opt.core.table import table_stats
 
             # inert features (deleting them never changes D, e.g. patches equal to the reference) can sit
             # in any order among themselves: each group of them multiplies the optimal trajectories
-            comp = {"seconds_table": time.perf_counter() - start, "objectives": {},
-                    "inert_features": [int(i) for i in table_stats(table)["inert_features"]]}
+            comp = {
+                "seconds_table": time.perf_counter() - start,
+                "objectives": {},
+                "inert_features": [int(i) for i in table_stats(table)["inert_features"]],
+            }
             if source is not None:
                 comp["table_source"] = source
             for obj in config.trace_objectives:
                 sigma, opt = exact_optimum(table, obj)
                 b = cs_bounds(table, obj)
                 comp["objectives"][obj] = {
-                    "optimum": opt, "random_mean": b["random_mean"],
-                    "bound": b["bound"], "level_bound": np.asarray(b["level_bound"]).tolist(), "avg_iou": b["avg_iou"],
-                    **optimal_trajectory_count(table, obj)}  # ties: optimal_trajectories, optimum_unique, all_orders_tie
-                comp.update({"cs_le": b["cs_le"], "cs_mo": b["cs_mo"], "cs_le_minus_cs_mo": b["cs_le_minus_cs_mo"],
-                             "avg_iou_le": b["avg_iou_le"], "avg_iou_mo": b["avg_iou_mo"],
-                             "avg_iou_le_mo": b["avg_iou_le_mo"]})
-                rec["methods"][trace_name(o, obj, "exact")] = {"kind": "exact", "output": o, "objective": obj,
-                                                                "trajectory": sigma.tolist(), "score": opt}
+                    "optimum": opt,
+                    "random_mean": b["random_mean"],
+                    "bound": b["bound"],
+                    "level_bound": np.asarray(b["level_bound"]).tolist(),
+                    "avg_iou": b["avg_iou"],
+                    **optimal_trajectory_count(table, obj),
+                }  # ties: optimal_trajectories, optimum_unique, all_orders_tie
+                comp.update(
+                    {
+                        "cs_le": b["cs_le"],
+                        "cs_mo": b["cs_mo"],
+                        "cs_le_minus_cs_mo": b["cs_le_minus_cs_mo"],
+                        "avg_iou_le": b["avg_iou_le"],
+                        "avg_iou_mo": b["avg_iou_mo"],
+                        "avg_iou_le_mo": b["avg_iou_le_mo"],
+                    }
+                )
+                rec["methods"][trace_name(o, obj, "exact")] = {
+                    "kind": "exact",
+                    "output": o,
+                    "objective": obj,
+                    "trajectory": sigma.tolist(),
+                    "score": opt,
+                }
             # the per-level envelopes of the deletion curves (k = 0..t): max D over |S| = k, min D over |S| = k
             le_all, mo_all = cs_bounds(table, "le"), cs_bounds(table, "mo")
             comp["envelope_le"] = np.asarray(le_all["level_bound"]).tolist()
             comp["envelope_mo"] = (-np.asarray(mo_all["level_bound"])[::-1]).tolist()
-            comp.update({"cs_le": le_all["cs_le"], "cs_mo": le_all["cs_mo"],
-                         "cs_le_minus_cs_mo": le_all["cs_le_minus_cs_mo"]})
+            comp.update(
+                {"cs_le": le_all["cs_le"], "cs_mo": le_all["cs_mo"], "cs_le_minus_cs_mo": le_all["cs_le_minus_cs_mo"]}
+            )
             # Avg.IoU (eq. 5) of the sets the paper uses: for CS-Le its s_k are the KEPT sets of size k (eq. 4:
             # max f(x_{s_k})), the complements of the deleted sets argmax_{|S| = t-k} D(S); for CS-Mo the
             # deleted sets argmin_{|S| = k} D(S) (avg_iou_mo). avg_iou_le is the deleted sets' (they differ
@@ -420,26 +536,40 @@ def evaluate_input(model, x, target: int, features: Features, reference, config:
             problem = TraceProblem(search_oracles[o], obj)
             start = time.perf_counter()
             res = config.trace_solver_object().solve(  # SA's T0: the paper's rule for output o
-                problem, budget=config.trace_budget, seed=seed, curves=False)
+                problem, budget=config.trace_budget, seed=seed, curves=False
+            )
             rec["methods"][trace_name(o, obj)] = {
-                "kind": "trace", "output": o, "objective": obj, "trajectory": res.trajectory.tolist(),
-                "score": res.score, "forward_passes": res.forward_passes, "iterations": res.iterations,
-                "seconds": time.perf_counter() - start, "stopped": res.stopped, "own_oracle": own_search}
+                "kind": "trace",
+                "output": o,
+                "objective": obj,
+                "trajectory": res.trajectory.tolist(),
+                "score": res.score,
+                "forward_passes": res.forward_passes,
+                "iterations": res.iterations,
+                "seconds": time.perf_counter() - start,
+                "stopped": res.stopped,
+                "own_oracle": own_search,
+            }
     if t <= config.exact_max_t:
         for o in config.trace_outputs:
             for obj in config.trace_objectives:
                 entry = rec["complete"][o]["objectives"][obj]
-                sa_score = float(table_scores(tables[o], obj, np.asarray(rec["methods"][trace_name(o, obj)]["trajectory"])))
+                sa_score = float(
+                    table_scores(tables[o], obj, np.asarray(rec["methods"][trace_name(o, obj)]["trajectory"]))
+                )
                 entry["sa_score"] = sa_score
                 entry["sa_is_optimal"] = bool(np.isclose(sa_score, entry["optimum"], rtol=1e-9, atol=1e-9))
     # curves of every trajectory under every output
     for name, m in rec["methods"].items():
         m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
-    rec["forward_passes"] = {o: oracles[o].forward_passes + (search_oracles[o].forward_passes
-                                                             if search_oracles is not oracles and o in search_oracles
-                                                             else 0) for o in config.outputs}
+    rec["forward_passes"] = {
+        o: oracles[o].forward_passes
+        + (search_oracles[o].forward_passes if search_oracles is not oracles and o in search_oracles else 0)
+        for o in config.outputs
+    }
     if keep_maps:
         from trace_opt.explanation.rankings import trajectory_to_heatmap
+
         for name, m in rec["methods"].items():
             if m["kind"] != "baseline":
                 maps[name] = trajectory_to_heatmap(np.asarray(m["trajectory"]), features, alpha=1.0).tolist()
@@ -464,8 +594,18 @@ def _cached_record(path, config_key: str, input_key: str) -> dict | None:
 
 
 @stop_on_interrupt()  # Ctrl-C: the input in progress is not cached (no cut-short TRACE run in a record)
-def evaluate_inputs(model, inputs, targets, features: Features, reference, config: EvaluationConfig,
-                    cache_dir=None, progress: bool = True, log=None, dataset_key: str = "") -> list:
+def evaluate_inputs(
+    model,
+    inputs,
+    targets,
+    features: Features,
+    reference,
+    config: EvaluationConfig,
+    cache_dir=None,
+    progress: bool = True,
+    log=None,
+    dataset_key: str = "",
+) -> list:
     """``evaluate_input`` for every input, resumable: each finished record is written atomically to
     ``cache_dir/input_XXXX.json`` and reused on a rerun when its configuration key, input values and
     target match (``dataset_key`` should identify the model, e.g. its name and weights' fingerprint).
@@ -478,8 +618,9 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
         raise ValueError(f"inputs and targets differ in length ({len(inputs)} vs {len(targets)})")
     check_methods(model, config.methods)  # before the first input's work
     # the resolved method list (methods=None grows with the registry) and the record layout version
-    key = config.key({"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods),
-                      "record": 3})
+    key = config.key(
+        {"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods), "record": 3}
+    )
     cache = Path(cache_dir) if cache_dir is not None else None
     from trace_opt.attribution.known_tables import load_tables
 
@@ -496,8 +637,17 @@ def evaluate_inputs(model, inputs, targets, features: Features, reference, confi
             continue
         start = time.perf_counter()
         ref = reference(i) if callable(reference) else reference
-        rec = evaluate_input(model, inputs[i], int(targets[i]), features, ref, config, index=i,
-                             keep_maps=i < config.keep_maps, table_instances=table_instances)
+        rec = evaluate_input(
+            model,
+            inputs[i],
+            int(targets[i]),
+            features,
+            ref,
+            config,
+            index=i,
+            keep_maps=i < config.keep_maps,
+            table_instances=table_instances,
+        )
         rec["config_key"] = key
         rec["input_key"] = _input_key(inputs[i], targets[i])
         rec["seconds"] = time.perf_counter() - start
@@ -539,30 +689,52 @@ def summarise(records: list, outputs=("logit", "prob")) -> dict:
             mo = np.array([r["methods"][name]["curves"][o]["mo"] for r in records])
             a_le, a_mo = le.sum(axis=1), mo.sum(axis=1)
             se = standard_error
-            table[o][name] = {"auc_le": float(a_le.mean()), "auc_mo": float(a_mo.mean()),
-                              "le_mo": float((a_le - a_mo).mean()), "se_auc_le": se(a_le),
-                              "se_auc_mo": se(a_mo), "se_le_mo": se(a_le - a_mo),
-                              # 95 % Student-t half-widths over the inputs
-                              "ci_auc_le": ci_half_width(a_le), "ci_auc_mo": ci_half_width(a_mo),
-                              "ci_le_mo": ci_half_width(a_le - a_mo)}
+            table[o][name] = {
+                "auc_le": float(a_le.mean()),
+                "auc_mo": float(a_mo.mean()),
+                "le_mo": float((a_le - a_mo).mean()),
+                "se_auc_le": se(a_le),
+                "se_auc_mo": se(a_mo),
+                "se_le_mo": se(a_le - a_mo),
+                # 95 % Student-t half-widths over the inputs
+                "ci_auc_le": ci_half_width(a_le),
+                "ci_auc_mo": ci_half_width(a_mo),
+                "ci_le_mo": ci_half_width(a_le - a_mo),
+            }
             curves[o][name] = {"le": le.mean(axis=0).tolist(), "mo": mo.mean(axis=0).tolist()}
-    out = {"n_inputs": n, "methods": names, "labels": {m: method_label(m) for m in names},
-           "table": table, "curves": curves, "forward_passes": forward_pass_summary(records, names)}
+    out = {
+        "n_inputs": n,
+        "methods": names,
+        "labels": {m: method_label(m) for m in names},
+        "table": table,
+        "curves": curves,
+        "forward_passes": forward_pass_summary(records, names),
+    }
     if n and all("complete" in r for r in records):
         out["complete"] = _summarise_complete(records)
         for o in out["complete"]:
             c = out["complete"][o]
-            table[o]["cs-bound"] = {"auc_le": c["cs_le"], "auc_mo": c["cs_mo"], "le_mo": c["le_mo_bound"],
-                                    "le_mo_loose": c["cs_le_minus_cs_mo"]}
+            table[o]["cs-bound"] = {
+                "auc_le": c["cs_le"],
+                "auc_mo": c["cs_mo"],
+                "le_mo": c["le_mo_bound"],
+                "le_mo_loose": c["cs_le_minus_cs_mo"],
+            }
     out["ties"] = tie_summary(records, names)
     out["headline"] = headline(out)
     for o, h in out["headline"].items():  # paired per-input comparison with the best baseline
         d = np.array([_le_mo(r, h["trace"], o) - _le_mo(r, h["best_baseline"], o) for r in records])
         tol = np.array([float32_tolerance(r["t"], r["f_x"][o]) for r in records])  # float32 resolution
-        h.update({"inputs_trace_ahead": int((d > tol).sum()), "inputs_tied": int((np.abs(d) <= tol).sum()),
-                  "inputs_baseline_ahead": int((d < -tol).sum()),
-                  # paired 95 % interval of TRACE - best baseline on LeRF - MoRF over the inputs
-                  "paired_mean": float(d.mean()), "paired_ci": ci_half_width(d)})
+        h.update(
+            {
+                "inputs_trace_ahead": int((d > tol).sum()),
+                "inputs_tied": int((np.abs(d) <= tol).sum()),
+                "inputs_baseline_ahead": int((d < -tol).sum()),
+                # paired 95 % interval of TRACE - best baseline on LeRF - MoRF over the inputs
+                "paired_mean": float(d.mean()),
+                "paired_ci": ci_half_width(d),
+            }
+        )
     return out
 
 
@@ -579,8 +751,11 @@ def tie_summary(records: list, methods=None) -> dict:
     of equal scores on one input).
     """
     names = method_names(records) if methods is None else list(methods)
-    out: dict = {"rule": "lower feature index = less important (earlier in the trajectory)", "exact": {},
-                 "baselines": {}}
+    out: dict = {
+        "rule": "lower feature index = less important (earlier in the trajectory)",
+        "exact": {},
+        "baselines": {},
+    }
     if records and all("complete" in r for r in records):
         for o in records[0]["complete"]:
             out["exact"][o] = {}
@@ -590,12 +765,15 @@ def tie_summary(records: list, methods=None) -> dict:
                     continue  # records written before ties were counted
                 counts = [int(e["optimal_trajectories"]) for e in entries]
                 inert = [len(r["complete"][o].get("inert_features", [])) for r in records]
-                out["exact"][o][obj] = {"n_inputs": len(counts), "n_unique": sum(c == 1 for c in counts),
-                                        "n_inputs_with_inert_features": sum(k > 0 for k in inert),
-                                        "max_inert_features": max(inert),
-                                        "n_tied": sum(c > 1 for c in counts),
-                                        "n_all_orders_tie": sum(bool(e.get("all_orders_tie")) for e in entries),
-                                        "max_optimal_trajectories": max(counts)}
+                out["exact"][o][obj] = {
+                    "n_inputs": len(counts),
+                    "n_unique": sum(c == 1 for c in counts),
+                    "n_inputs_with_inert_features": sum(k > 0 for k in inert),
+                    "max_inert_features": max(inert),
+                    "n_tied": sum(c > 1 for c in counts),
+                    "n_all_orders_tie": sum(bool(e.get("all_orders_tie")) for e in entries),
+                    "max_optimal_trajectories": max(counts),
+                }
     for m in names:
         if not records or records[0]["methods"][m].get("kind") != "baseline":
             continue
@@ -606,8 +784,10 @@ def tie_summary(records: list, methods=None) -> dict:
                 _, counts = np.unique(scores, return_counts=True)
                 sizes.append(int(counts.max()))
         if sizes:
-            out["baselines"][m] = {"n_inputs_with_tied_scores": sum(s > 1 for s in sizes),
-                                   "max_tied_features": max(sizes)}
+            out["baselines"][m] = {
+                "n_inputs_with_tied_scores": sum(s > 1 for s in sizes),
+                "max_tied_features": max(sizes),
+            }
     return out
 
 
@@ -626,14 +806,18 @@ def forward_pass_summary(records: list, methods=None) -> dict:
             out[m] = {"mean": float(np.mean(vals)), "min": int(np.min(vals)), "max": int(np.max(vals)), "n": len(vals)}
     if records and all("complete" in r for r in records):
         reused = [c["table_source"] for r in records for c in r["complete"].values() if "table_source" in c]
-        out["exact_table"] = {"per_output": 1 << int(records[0]["t"]), "outputs": len(records[0]["complete"]),
-                              "tables_reused": len(reused),
-                              "tables": sum(len(r["complete"]) for r in records),
-                              "checked_sets": sorted({c["checked_sets"] for c in reused}),
-                              "max_abs_difference": max((c["max_abs_difference"] for c in reused), default=None),
-                              "sources": sorted({c["path"] or c["source"] for c in reused}),
-                              "trace_on_own_oracle": all(m.get("own_oracle", False) for r in records
-                                                         for m in r["methods"].values() if m["kind"] == "trace")}
+        out["exact_table"] = {
+            "per_output": 1 << int(records[0]["t"]),
+            "outputs": len(records[0]["complete"]),
+            "tables_reused": len(reused),
+            "tables": sum(len(r["complete"]) for r in records),
+            "checked_sets": sorted({c["checked_sets"] for c in reused}),
+            "max_abs_difference": max((c["max_abs_difference"] for c in reused), default=None),
+            "sources": sorted({c["path"] or c["source"] for c in reused}),
+            "trace_on_own_oracle": all(
+                m.get("own_oracle", False) for r in records for m in r["methods"].values() if m["kind"] == "trace"
+            ),
+        }
     return out
 
 
@@ -654,17 +838,27 @@ def _summarise_complete(records: list) -> dict:
             bound = np.array([c["objectives"][obj]["bound"] for c in comps])
             denom = opt - rnd
             ngap = np.where(denom > 0, (opt - sa) / np.where(denom > 0, denom, 1), 0.0)
-            objs[obj] = {"mean_optimum": float(opt.mean()), "mean_sa_score": float(sa.mean()),
-                         "mean_random": float(rnd.mean()), "mean_bound": float(bound.mean()),
-                         "mean_gap": float((opt - sa).mean()), "max_gap": float((opt - sa).max()),
-                         "mean_normalised_gap": float(ngap.mean()), "max_normalised_gap": float(ngap.max()),
-                         # SA's score equal to the optimum within float32 resolution (float32_tolerance)
-                         "n_sa_optimal": int(sum(
-                             abs(c["objectives"][obj]["sa_score"] - c["objectives"][obj]["optimum"])
-                             <= float32_tolerance(r["t"], r["f_x"][o]) for r, c in zip(records, comps))),
-                         "n_sa_optimal_1e9": int(sum(c["objectives"][obj]["sa_is_optimal"] for c in comps)),
-                         "tie_tolerance": "2 (t + 1) float32 epsilons of max(1, |f(x)|) (float32_tolerance)",
-                         "ratio_sa_to_optimum": float(sa.mean() / opt.mean()) if opt.mean() != 0 else float("nan")}
+            objs[obj] = {
+                "mean_optimum": float(opt.mean()),
+                "mean_sa_score": float(sa.mean()),
+                "mean_random": float(rnd.mean()),
+                "mean_bound": float(bound.mean()),
+                "mean_gap": float((opt - sa).mean()),
+                "max_gap": float((opt - sa).max()),
+                "mean_normalised_gap": float(ngap.mean()),
+                "max_normalised_gap": float(ngap.max()),
+                # SA's score equal to the optimum within float32 resolution (float32_tolerance)
+                "n_sa_optimal": int(
+                    sum(
+                        abs(c["objectives"][obj]["sa_score"] - c["objectives"][obj]["optimum"])
+                        <= float32_tolerance(r["t"], r["f_x"][o])
+                        for r, c in zip(records, comps)
+                    )
+                ),
+                "n_sa_optimal_1e9": int(sum(c["objectives"][obj]["sa_is_optimal"] for c in comps)),
+                "tie_tolerance": "2 (t + 1) float32 epsilons of max(1, |f(x)|) (float32_tolerance)",
+                "ratio_sa_to_optimum": float(sa.mean() / opt.mean()) if opt.mean() != 0 else float("nan"),
+            }
         lm = np.array([c["objectives"].get("le-mo", {}).get("bound", np.nan) for c in comps])
         ratio, iou, paper_ratio, paper_iou, kept_iou = [], [], [], [], []
         for r, c in zip(records, comps):
@@ -684,18 +878,25 @@ def _summarise_complete(records: list) -> dict:
                 diff = sum(m["curves"][o]["le"]) - sum(m["curves"][o]["mo"])
                 ratio.append(diff / denom if denom else float("nan"))
                 iou.append(c["avg_iou_le_mo"])
-        res[o] = {"objectives": objs, "cs_le": float(np.mean([c["cs_le"] for c in comps])),
-                  "cs_mo": float(np.mean([c["cs_mo"] for c in comps])),
-                  "cs_le_minus_cs_mo": float(np.mean([c["cs_le_minus_cs_mo"] for c in comps])),
-                  "le_mo_bound": float(np.nanmean(lm)),
-                  "envelope_le": np.mean([c["envelope_le"] for c in comps], axis=0).tolist(),
-                  "envelope_mo": np.mean([c["envelope_mo"] for c in comps], axis=0).tolist(),
-                  "ratio_paper": paper_ratio, "avg_iou_paper": paper_iou, "avg_iou_le_kept": kept_iou,
-                  "mean_ratio_paper": float(np.mean(paper_ratio)) if paper_ratio else None,
-                  "min_ratio_paper": float(np.min(paper_ratio)) if paper_ratio else None,
-                  "ratio_le_mo_variant": ratio, "avg_iou_le_mo": iou,
-                  "mean_ratio_le_mo_variant": float(np.mean(ratio)) if ratio else None,
-                  "avg_iou_le": [c["avg_iou_le"] for c in comps], "avg_iou_mo": [c["avg_iou_mo"] for c in comps]}
+        res[o] = {
+            "objectives": objs,
+            "cs_le": float(np.mean([c["cs_le"] for c in comps])),
+            "cs_mo": float(np.mean([c["cs_mo"] for c in comps])),
+            "cs_le_minus_cs_mo": float(np.mean([c["cs_le_minus_cs_mo"] for c in comps])),
+            "le_mo_bound": float(np.nanmean(lm)),
+            "envelope_le": np.mean([c["envelope_le"] for c in comps], axis=0).tolist(),
+            "envelope_mo": np.mean([c["envelope_mo"] for c in comps], axis=0).tolist(),
+            "ratio_paper": paper_ratio,
+            "avg_iou_paper": paper_iou,
+            "avg_iou_le_kept": kept_iou,
+            "mean_ratio_paper": float(np.mean(paper_ratio)) if paper_ratio else None,
+            "min_ratio_paper": float(np.min(paper_ratio)) if paper_ratio else None,
+            "ratio_le_mo_variant": ratio,
+            "avg_iou_le_mo": iou,
+            "mean_ratio_le_mo_variant": float(np.mean(ratio)) if ratio else None,
+            "avg_iou_le": [c["avg_iou_le"] for c in comps],
+            "avg_iou_mo": [c["avg_iou_mo"] for c in comps],
+        }
     return res
 
 
@@ -707,27 +908,39 @@ def headline(summary: dict) -> dict:
     out = {}
     for o, tab in summary["table"].items():
         tr = trace_name(o, "le-mo")
-        base = {m: v["le_mo"] for m, v in tab.items()
-                if m in summary["methods"] and not m.startswith(("trace-", "exact-")) and m != "random"}
+        base = {
+            m: v["le_mo"]
+            for m, v in tab.items()
+            if m in summary["methods"] and not m.startswith(("trace-", "exact-")) and m != "random"
+        }
         if tr not in tab or not base:
             continue
         best = max(base, key=base.get)
         ex = tab.get(trace_name(o, "le-mo", "exact"))
         cs = tab.get("cs-bound")
-        out[o] = {"trace": tr, "trace_le_mo": tab[tr]["le_mo"], "best_baseline": best,
-                  "best_baseline_le_mo": base[best],
-                  "factor": tab[tr]["le_mo"] / base[best] if base[best] > 0 else float("nan"),
-                  "beats_best_baseline": bool(tab[tr]["le_mo"] > base[best]),
-                  "random_le_mo": tab.get("random", {}).get("le_mo"),
-                  "exact_le_mo": ex["le_mo"] if ex else None,
-                  # no trajectory can beat the best baseline by more than this (per-level CS bound of Le-Mo)
-                  "max_factor": cs["le_mo"] / base[best] if cs and base[best] > 0 else None}
+        out[o] = {
+            "trace": tr,
+            "trace_le_mo": tab[tr]["le_mo"],
+            "best_baseline": best,
+            "best_baseline_le_mo": base[best],
+            "factor": tab[tr]["le_mo"] / base[best] if base[best] > 0 else float("nan"),
+            "beats_best_baseline": bool(tab[tr]["le_mo"] > base[best]),
+            "random_le_mo": tab.get("random", {}).get("le_mo"),
+            "exact_le_mo": ex["le_mo"] if ex else None,
+            # no trajectory can beat the best baseline by more than this (per-level CS bound of Le-Mo)
+            "max_factor": cs["le_mo"] / base[best] if cs and base[best] > 0 else None,
+        }
         paper = {m: v for m, v in base.items() if m in PAPER_BASELINES}
         out[o]["paper_baselines_run"] = [m for m in PAPER_BASELINES if m in paper]
         if paper:
             pb = max(paper, key=paper.get)
-            out[o].update({"best_paper_baseline": pb, "best_paper_baseline_le_mo": paper[pb],
-                           "paper_factor": tab[tr]["le_mo"] / paper[pb] if paper[pb] > 0 else float("nan")})
+            out[o].update(
+                {
+                    "best_paper_baseline": pb,
+                    "best_paper_baseline_le_mo": paper[pb],
+                    "paper_factor": tab[tr]["le_mo"] / paper[pb] if paper[pb] > 0 else float("nan"),
+                }
+            )
     return out
 
 
@@ -778,30 +991,44 @@ def reference_equal_features(x, reference, features: Features) -> np.ndarray:
 
     xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
     ref = make_reference(reference, xt, features) if isinstance(reference, str) else torch.as_tensor(reference)
-    same = (xt.detach().cpu().numpy() == np.broadcast_to(ref.detach().cpu().numpy(), tuple(xt.shape)))
+    same = xt.detach().cpu().numpy() == np.broadcast_to(ref.detach().cpu().numpy(), tuple(xt.shape))
     ids = np.broadcast_to(features.ids, same.shape).reshape(-1)
     differs = np.bincount(ids, weights=(~same).reshape(-1).astype(np.float64), minlength=features.t)
     return differs == 0
 
 
-def _trajectories(model, x, target, features, reference, config: EvaluationConfig, seed: int,
-                  methods: list, trace_output: str) -> dict:
+def _trajectories(
+    model, x, target, features, reference, config: EvaluationConfig, seed: int, methods: list, trace_output: str
+) -> dict:
     out = {}
     inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
     for name in methods:
-        out[name] = attribute(name, model, x, target, features, inp=inp,
-                              **config.baseline_options.get(name, {})).trajectory.tolist()
+        out[name] = attribute(
+            name, model, x, target, features, inp=inp, **config.baseline_options.get(name, {})
+        ).trajectory.tolist()
     oracle = evaluation_oracle(model, x, target, features, reference, trace_output, config.batch_size)
-    res = config.trace_solver_object().solve(TraceProblem(oracle, "le-mo"), budget=config.trace_budget, seed=seed,
-                                             curves=False)
+    res = config.trace_solver_object().solve(
+        TraceProblem(oracle, "le-mo"), budget=config.trace_budget, seed=seed, curves=False
+    )
     out[trace_name(trace_output, "le-mo")] = res.trajectory.tolist()
     return out
 
 
 @stop_on_interrupt()
-def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, reference,
-                 config: EvaluationConfig, methods=None, trace_output: str = "logit", cache_dir=None,
-                 progress: bool = True, log=None, dataset_key: str = "") -> dict:
+def sanity_check(
+    model: torch.nn.Module,
+    inputs,
+    targets,
+    features: Features,
+    reference,
+    config: EvaluationConfig,
+    methods=None,
+    trace_output: str = "logit",
+    cache_dir=None,
+    progress: bool = True,
+    log=None,
+    dataset_key: str = "",
+) -> dict:
     """Cascading and independent layer randomisation; Spearman correlation of each method's
     trajectory ranks with those on the trained model, per step (mean over inputs).
 
@@ -814,10 +1041,12 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
         raise ValueError("sanity_check needs a torch.nn.Module (its layers are randomised); a black box has none")
     methods = check_methods(model, methods if methods is not None else config.methods)
     layers = parameter_layers(model)
-    steps = [("cascade", layers[::-1][:j + 1]) for j in range(len(layers))] + \
-            [("independent", [name]) for name in layers[::-1]]
-    key = config.key({"sanity": 3, "methods": methods, "trace_output": trace_output, "t": features.t,
-                      "dataset": dataset_key})
+    steps = [("cascade", layers[::-1][: j + 1]) for j in range(len(layers))] + [
+        ("independent", [name]) for name in layers[::-1]
+    ]
+    key = config.key(
+        {"sanity": 3, "methods": methods, "trace_output": trace_output, "t": features.t, "dataset": dataset_key}
+    )
     cache = Path(cache_dir) if cache_dir is not None else None
     per_input = []
     bar = tqdm(range(len(inputs)), desc="sanity", disable=not progress, file=sys.stderr, dynamic_ncols=True)
@@ -832,39 +1061,80 @@ def sanity_check(model: torch.nn.Module, inputs, targets, features: Features, re
         x, tgt = inputs[i], int(targets[i])
         orig = _trajectories(model, x, tgt, features, ref, config, seed, methods, trace_output)
         nonblank = ~reference_equal_features(x, ref, features)
-        rec = {"index": i, "config_key": key, "input_key": _input_key(x, tgt), "original": orig, "steps": [],
-               "n_nonblank": int(nonblank.sum())}
+        rec = {
+            "index": i,
+            "config_key": key,
+            "input_key": _input_key(x, tgt),
+            "original": orig,
+            "steps": [],
+            "n_nonblank": int(nonblank.sum()),
+        }
         for mode, lays in steps:
             rm = randomised_model(model, lays, seed=1_000)
             tr = _trajectories(rm, x, tgt, features, ref, config, seed, methods, trace_output)
-            rec["steps"].append({"mode": mode, "layers": lays,
-                                 "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig},
-                                 "spearman_nonblank": {m: spearman_of_trajectories(orig[m], tr[m], nonblank)
-                                                       for m in orig}})
+            rec["steps"].append(
+                {
+                    "mode": mode,
+                    "layers": lays,
+                    "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig},
+                    "spearman_nonblank": {m: spearman_of_trajectories(orig[m], tr[m], nonblank) for m in orig},
+                }
+            )
         if path is not None:
             atomic_write_json(path, rec)
         per_input.append(rec)
         if log:
             log(f"sanity input {i}: done")
     names = list(per_input[0]["original"]) if per_input else []
-    result = {"layers": layers, "methods": names, "trace_output": trace_output, "n_inputs": len(per_input),
-              "cascade": [], "independent": []}
+    result = {
+        "layers": layers,
+        "methods": names,
+        "trace_output": trace_output,
+        "n_inputs": len(per_input),
+        "cascade": [],
+        "independent": [],
+    }
     for s, (mode, lays) in enumerate(steps):
         vals = {m: [r["steps"][s]["spearman"][m] for r in per_input] for m in names}
         nb = {m: [r["steps"][s]["spearman_nonblank"][m] for r in per_input] for m in names}
-        result[mode].append({"layers": lays, "label": lays[-1] if mode == "cascade" else lays[0],
-                             "mean": {m: float(np.mean(v)) for m, v in vals.items()},
-                             "std": {m: float(np.std(v)) for m, v in vals.items()},
-                             # over the features that differ from the reference only (blank patches, equal to
-                             # the reference, are ordered by ties or noise and would count as agreement)
-                             "mean_nonblank": {m: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
-                                               for m, v in nb.items()}})
+        result[mode].append(
+            {
+                "layers": lays,
+                "label": lays[-1] if mode == "cascade" else lays[0],
+                "mean": {m: float(np.mean(v)) for m, v in vals.items()},
+                "std": {m: float(np.std(v)) for m, v in vals.items()},
+                # over the features that differ from the reference only (blank patches, equal to
+                # the reference, are ordered by ties or noise and would count as agreement)
+                "mean_nonblank": {
+                    m: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for m, v in nb.items()
+                },
+            }
+        )
     result["n_nonblank"] = [r["n_nonblank"] for r in per_input]
     return result
 
 
-__all__ = ["PAPER_BASELINES", "BlackBox", "EvaluationConfig", "count_forward_rows", "float32_tolerance", "paired",
-           "ci_half_width", "forward_pass_summary", "evaluation_oracle", "evaluate_input", "evaluate_inputs", "summarise",
-           "tie_summary",
-           "headline", "method_names", "method_label", "trace_name", "sanity_check", "parameter_layers",
-           "randomised_model", "spearman_of_trajectories", "reference_equal_features"]
+__all__ = [
+    "PAPER_BASELINES",
+    "BlackBox",
+    "EvaluationConfig",
+    "count_forward_rows",
+    "float32_tolerance",
+    "paired",
+    "ci_half_width",
+    "forward_pass_summary",
+    "evaluation_oracle",
+    "evaluate_input",
+    "evaluate_inputs",
+    "summarise",
+    "tie_summary",
+    "headline",
+    "method_names",
+    "method_label",
+    "trace_name",
+    "sanity_check",
+    "parameter_layers",
+    "randomised_model",
+    "spearman_of_trajectories",
+    "reference_equal_features",
+]

@@ -38,6 +38,7 @@ for null and saturation tests):
 ``ground_truth_results()`` computes everything (seconds), ``ground_truth_markdown()`` renders the
 report section.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -47,8 +48,14 @@ import numpy as np
 import torch
 
 #: baselines run on every case (where they apply: all need only a torch module on a 1-D input)
-GROUND_TRUTH_BASELINES = ("saliency", "input-x-gradient", "integrated-gradients", "occlusion", "feature-ablation",
-                          "shapley-sampling")
+GROUND_TRUTH_BASELINES = (
+    "saliency",
+    "input-x-gradient",
+    "integrated-gradients",
+    "occlusion",
+    "feature-ablation",
+    "shapley-sampling",
+)
 OBJECTIVES = ("le", "mo", "le-mo")
 
 
@@ -83,19 +90,35 @@ def cases() -> list[Case]:
     """The four ground-truth cases (see the module docstring)."""
     w = torch.tensor(ADDITIVE_W)
     return [
-        Case("max", "f(x) = max(x0, x1), x = (1, 1, 1)",
-             _TwoClass(lambda x: torch.maximum(x[:, 0], x[:, 1]), "max"), torch.ones(3),
-             given={"A1": [1 / 6, 1 / 3, 1 / 2], "A2": [2 / 3, 0.0, 1 / 3], "A3": [2 / 3, 1 / 3, 0.0]},
-             note="Example 1 of 'Interpreting Interpretations': x0, x1 each sufficient, neither necessary; x2 unused."),
-        Case("saturating-or", "f(x) = min(1, x0 + x1) + 0.3 x2, x = (1, 1, 1)",
-             _TwoClass(lambda x: torch.clamp(x[:, 0] + x[:, 1], max=1.0) + 0.3 * x[:, 2], "or"), torch.ones(3),
-             note="the OR is saturated at x: zero gradient for x0, x1."),
-        Case("dummy", "f(x) = x0 x1 + 0.5 x3, x = (1, 1, 1, 1)",
-             _TwoClass(lambda x: x[:, 0] * x[:, 1] + 0.5 * x[:, 3], "dummy"), torch.ones(4),
-             note="x2 is a null (dummy) feature."),
-        Case("additive", f"f(x) = w . x, w = {ADDITIVE_W}, x = ones",
-             _TwoClass(lambda x: x @ w, "additive"), torch.ones(len(ADDITIVE_W)),
-             note="optimal order for every objective: ascending w."),
+        Case(
+            "max",
+            "f(x) = max(x0, x1), x = (1, 1, 1)",
+            _TwoClass(lambda x: torch.maximum(x[:, 0], x[:, 1]), "max"),
+            torch.ones(3),
+            given={"A1": [1 / 6, 1 / 3, 1 / 2], "A2": [2 / 3, 0.0, 1 / 3], "A3": [2 / 3, 1 / 3, 0.0]},
+            note="Example 1 of 'Interpreting Interpretations': x0, x1 each sufficient, neither necessary; x2 unused.",
+        ),
+        Case(
+            "saturating-or",
+            "f(x) = min(1, x0 + x1) + 0.3 x2, x = (1, 1, 1)",
+            _TwoClass(lambda x: torch.clamp(x[:, 0] + x[:, 1], max=1.0) + 0.3 * x[:, 2], "or"),
+            torch.ones(3),
+            note="the OR is saturated at x: zero gradient for x0, x1.",
+        ),
+        Case(
+            "dummy",
+            "f(x) = x0 x1 + 0.5 x3, x = (1, 1, 1, 1)",
+            _TwoClass(lambda x: x[:, 0] * x[:, 1] + 0.5 * x[:, 3], "dummy"),
+            torch.ones(4),
+            note="x2 is a null (dummy) feature.",
+        ),
+        Case(
+            "additive",
+            f"f(x) = w . x, w = {ADDITIVE_W}, x = ones",
+            _TwoClass(lambda x: x @ w, "additive"),
+            torch.ones(len(ADDITIVE_W)),
+            note="optimal order for every objective: ascending w.",
+        ),
     ]
 
 
@@ -142,19 +165,25 @@ def s_ord(scores, table: np.ndarray) -> float:
 def _evaluate_case(case: Case, seed: int = 0) -> dict:
     from solvers import get_solver
     from solvers.complete import table_scores
-
     from trace_opt.attribution.baselines import applicable_baselines, attribute
     from trace_opt.core.features import tabular_features
-    from trace_opt.core.table import TableOracle
     from trace_opt.core.problem import TraceProblem
+    from trace_opt.core.table import TableOracle
     from trace_opt.explanation.rankings import scores_to_trajectory
 
     case.model.eval()
     table = _table(case)
     t = case.x.numel()
     feats = tabular_features(t)
-    out = {"name": case.name, "formula": case.formula, "note": case.note, "t": t,
-           "table": table.tolist(), "objectives": {}, "attributions": {}}
+    out = {
+        "name": case.name,
+        "formula": case.formula,
+        "note": case.note,
+        "t": t,
+        "table": table.tolist(),
+        "objectives": {},
+        "attributions": {},
+    }
     optimum = {}
     for obj in OBJECTIVES:
         res = get_solver("exact").solve(TraceProblem(TableOracle(table, max_t=t), obj), curves=False)
@@ -162,27 +191,48 @@ def _evaluate_case(case: Case, seed: int = 0) -> dict:
         perms = np.array(list(itertools.permutations(range(t))))
         sc = np.asarray(table_scores(table, obj, perms))
         opt_orders = [list(map(int, p)) for p, v in zip(perms, sc) if v >= res.score - 1e-9]
-        out["objectives"][obj] = {"trajectory": res.trajectory.tolist(), "score": float(res.score),
-                                  "value": float(res.value), "optimal_trajectories": res.info["optimal_trajectories"],
-                                  "all_orders_tie": res.info["all_orders_tie"], "optimal_orders": opt_orders}
+        out["objectives"][obj] = {
+            "trajectory": res.trajectory.tolist(),
+            "score": float(res.score),
+            "value": float(res.value),
+            "optimal_trajectories": res.info["optimal_trajectories"],
+            "all_orders_tie": res.info["all_orders_tie"],
+            "optimal_orders": opt_orders,
+        }
     attributions = {}
     for name, scores in case.given.items():
-        attributions[name] = {"kind": "given", "scores": [float(v) for v in scores], "absolute": False,
-                              "trajectory": scores_to_trajectory(scores).tolist()}
+        attributions[name] = {
+            "kind": "given",
+            "scores": [float(v) for v in scores],
+            "absolute": False,
+            "trajectory": scores_to_trajectory(scores).tolist(),
+        }
     for name in applicable_baselines(case.model, list(GROUND_TRUTH_BASELINES)):
         att = attribute(name, case.model, case.x.float(), 1, feats, "zeros", seed=seed)
-        attributions[name] = {"kind": "baseline", "scores": att.scores.tolist(), "absolute": att.absolute,
-                              "trajectory": att.trajectory.tolist()}
+        attributions[name] = {
+            "kind": "baseline",
+            "scores": att.scores.tolist(),
+            "absolute": att.absolute,
+            "trajectory": att.trajectory.tolist(),
+        }
         if att.absolute or not np.any(att.scores < 0):
             continue  # |.| ranking differs from the signed one only where a score is negative
         magnitude = np.abs(att.scores)  # the same scores ranked by |.|, to show what absolute ranking does
-        attributions[f"|{name}|"] = {"kind": "absolute", "scores": magnitude.tolist(), "absolute": True,
-                                     "trajectory": scores_to_trajectory(magnitude).tolist()}
+        attributions[f"|{name}|"] = {
+            "kind": "absolute",
+            "scores": magnitude.tolist(),
+            "absolute": True,
+            "trajectory": scores_to_trajectory(magnitude).tolist(),
+        }
     for name, a in attributions.items():
         sigma = np.asarray(a["trajectory"])
-        a["objectives"] = {obj: {"score": float(table_scores(table, obj, sigma)),
-                                 "optimal": bool(table_scores(table, obj, sigma) >= optimum[obj] - 1e-9)}
-                           for obj in OBJECTIVES}
+        a["objectives"] = {
+            obj: {
+                "score": float(table_scores(table, obj, sigma)),
+                "optimal": bool(table_scores(table, obj, sigma) >= optimum[obj] - 1e-9),
+            }
+            for obj in OBJECTIVES
+        }
         a["n_ord"], a["s_ord"] = n_ord(a["scores"], table), s_ord(a["scores"], table)
     out["attributions"] = attributions
     return out
@@ -203,35 +253,56 @@ def ground_truth_markdown(results: list[dict] | None = None) -> str:
     from trace_opt.attribution.evaluation import method_label
 
     results = ground_truth_results() if results is None else results
-    lines = ["# Ground truth: models whose best trajectories are known", "",
-             "Each model reads one input x with one feature per column; deleting a feature sets it to 0 (the "
-             "reference), D(S) = f(x with S deleted). Orders are written least important first (`x2 < x0 < x1`: "
-             "x1 is the most important). TRACE rows are the exact optima (complete search over the 2^t sets, "
-             "ties by the toolkit's rule: lower feature index = less important) with the number of optimal "
-             "orders; each attribution order is scored on the same table, ✓ = optimal for that objective. "
-             "`|m|` ranks method m's scores by absolute value (shown where a score is negative). N-Ord (smaller = better necessity) and S-Ord "
-             "(larger = better sufficiency) are eqs. 3-4 of 'Interpreting Interpretations'.", ""]
+    lines = [
+        "# Ground truth: models whose best trajectories are known",
+        "",
+        "Each model reads one input x with one feature per column; deleting a feature sets it to 0 (the "
+        "reference), D(S) = f(x with S deleted). Orders are written least important first (`x2 < x0 < x1`: "
+        "x1 is the most important). TRACE rows are the exact optima (complete search over the 2^t sets, "
+        "ties by the toolkit's rule: lower feature index = less important) with the number of optimal "
+        "orders; each attribution order is scored on the same table, ✓ = optimal for that objective. "
+        "`|m|` ranks method m's scores by absolute value (shown where a score is negative). "
+        "N-Ord (smaller = better necessity) and S-Ord "
+        "(larger = better sufficiency) are eqs. 3-4 of 'Interpreting Interpretations'.",
+        "",
+    ]
     for r in results:
         lines += [f"## {r['name']}: {r['formula']}", "", r["note"], ""]
         lines += ["| trajectory | order | Le | Mo | Le-Mo | N-Ord | S-Ord |", "|---|---|---|---|---|---:|---:|"]
         for obj in OBJECTIVES:
             o = r["objectives"][obj]
             n = o["optimal_trajectories"]
-            tie = (f"every order ties ({n})" if o["all_orders_tie"] else "unique" if n == 1 else f"{n} optimal orders")
+            tie = f"every order ties ({n})" if o["all_orders_tie"] else "unique" if n == 1 else f"{n} optimal orders"
             label = {"le": "TRACE-Le", "mo": "TRACE-Mo", "le-mo": "TRACE-(Le-Mo)"}[obj]
-            lines.append(f"| **{label}** (exact; {tie}) | {_order(o['trajectory'])} | "
-                         + " | ".join("opt" if k == obj else "" for k in OBJECTIVES) + " | | |")
+            lines.append(
+                f"| **{label}** (exact; {tie}) | {_order(o['trajectory'])} | "
+                + " | ".join("opt" if k == obj else "" for k in OBJECTIVES)
+                + " | | |"
+            )
         for name, a in r["attributions"].items():
-            label = name if a["kind"] == "given" else (f"\\|{method_label(name[1:-1])}\\|" if a["kind"] == "absolute"
-                                                       else method_label(name))
-            cells = [f"{'✓' if a['objectives'][obj]['optimal'] else '✗'} {a['objectives'][obj]['score']:.4g}"
-                     for obj in OBJECTIVES]
+            label = (
+                name
+                if a["kind"] == "given"
+                else (f"\\|{method_label(name[1:-1])}\\|" if a["kind"] == "absolute" else method_label(name))
+            )
+            cells = [
+                f"{'✓' if a['objectives'][obj]['optimal'] else '✗'} {a['objectives'][obj]['score']:.4g}"
+                for obj in OBJECTIVES
+            ]
             scores = ", ".join(f"{v:.3g}" for v in a["scores"])
-            lines.append(f"| {label} ({scores}) | {_order(a['trajectory'])} | " + " | ".join(cells)
-                         + f" | {a['n_ord']:.3g} | {a['s_ord']:.3g} |")
+            lines.append(
+                f"| {label} ({scores}) | {_order(a['trajectory'])} | "
+                + " | ".join(cells)
+                + f" | {a['n_ord']:.3g} | {a['s_ord']:.3g} |"
+            )
         opt = {obj: r["objectives"][obj]["score"] for obj in OBJECTIVES}
-        lines += ["", "Optimal scores (chain sums, the maximised form): " +
-                  ", ".join(f"{k} {v:.4g}" for k, v in opt.items()) + ".", ""]
+        lines += [
+            "",
+            "Optimal scores (chain sums, the maximised form): "
+            + ", ".join(f"{k} {v:.4g}" for k, v in opt.items())
+            + ".",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -248,5 +319,12 @@ def write_ground_truth_report(out) -> str:
     return text
 
 
-__all__ = ["cases", "ground_truth_results", "ground_truth_markdown", "write_ground_truth_report", "n_ord", "s_ord",
-           "GROUND_TRUTH_BASELINES"]
+__all__ = [
+    "cases",
+    "ground_truth_results",
+    "ground_truth_markdown",
+    "write_ground_truth_report",
+    "n_ord",
+    "s_ord",
+    "GROUND_TRUTH_BASELINES",
+]

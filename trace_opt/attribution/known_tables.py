@@ -6,6 +6,7 @@ An instance serves an input when its stored input ``x``, feature map ``feature_i
 all match, and only after the model's own values on a few sets agree with the table (a table of another model or
 weights is refused with a clear error, never used silently).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -40,16 +41,26 @@ def matching_table(instances, x, target: int, features, reference, output: str) 
     xs = None
     for inst in instances:
         meta, arrays = inst.metadata, inst.arrays
-        if (inst.t != features.t or meta.get("output") != output or meta.get("reference") != reference
-                or meta.get("target") is None or int(meta["target"]) != int(target)
-                or "x" not in arrays or "feature_ids" not in arrays):
+        if (
+            inst.t != features.t
+            or meta.get("output") != output
+            or meta.get("reference") != reference
+            or meta.get("target") is None
+            or int(meta["target"]) != int(target)
+            or "x" not in arrays
+            or "feature_ids" not in arrays
+        ):
             continue
         if xs is None:
             xs = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, dtype=np.float32)
         ids = np.asarray(arrays["feature_ids"])
         stored = np.asarray(arrays["x"], dtype=np.float32)
-        if (ids.shape == features.ids.shape and np.array_equal(ids, features.ids) and stored.shape == xs.shape
-                and np.allclose(stored, xs, rtol=0.0, atol=1e-6)):
+        if (
+            ids.shape == features.ids.shape
+            and np.array_equal(ids, features.ids)
+            and stored.shape == xs.shape
+            and np.allclose(stored, xs, rtol=0.0, atol=1e-6)
+        ):
             return inst
     return None
 
@@ -73,10 +84,15 @@ def check_table(oracle, instance: Instance, seed: int = 0, rel_tol: float = 1e-3
             f"tables: instance {instance.name!r} matches the input, features, target, reference and output, but "
             f"the model's D differs from its table on set {int(keys[worst]):#x}: {model_values[worst]!r} vs "
             f"{table_values[worst]!r} (tolerance {tol:.3g}); it was computed with another model or weights. Leave "
-            "it out of --tables, or rebuild it")
-    return {"source": instance.name, "path": None if instance.path is None else str(instance.path),
-            "forward_passes": instance.metadata.get("forward_passes"), "checked_sets": int(len(keys)),
-            "max_abs_difference": float(diff.max())}
+            "it out of --tables, or rebuild it"
+        )
+    return {
+        "source": instance.name,
+        "path": None if instance.path is None else str(instance.path),
+        "forward_passes": instance.metadata.get("forward_passes"),
+        "checked_sets": int(len(keys)),
+        "max_abs_difference": float(diff.max()),
+    }
 
 
 def preload_table(oracle, instance: Instance) -> None:

@@ -22,6 +22,7 @@ Outputs are logits (Phi = the class logit). Each generated sample reports how we
 hold (``violation``: the largest constraint gap over |Phi_a(X{a})|, as the seed's "output change ratio").
 A trajectory's scores are its marginal contributions along its LeRF chain on the logit.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,20 +34,30 @@ import torch
 
 from trace_opt.core.io import atomic_write_json, check_output_dir
 
-METHODS = ("saliency", "input-x-gradient", "integrated-gradients", "deeplift", "grad-cam", "occlusion",
-           "shapley-sampling", "iba", "random")
+METHODS = (
+    "saliency",
+    "input-x-gradient",
+    "integrated-gradients",
+    "deeplift",
+    "grad-cam",
+    "occlusion",
+    "shapley-sampling",
+    "iba",
+    "random",
+)
 QUADRANTS = ((0, 0), (0, 4), (4, 0), (4, 4))
 
 
 def _region(q) -> torch.Tensor:
     m = torch.zeros(1, 8, 8, dtype=torch.bool)
     r, c = QUADRANTS[q]
-    m[0, r:r + 4, c:c + 4] = True
+    m[0, r : r + 4, c : c + 4] = True
     return m
 
 
-def generate(model, kind: str, a: int, b: int, qa: int, qb: int, seed: int, steps: int = 400,
-             weight: float = 10.0) -> dict:
+def generate(
+    model, kind: str, a: int, b: int, qa: int, qb: int, seed: int, steps: int = 400, weight: float = 10.0
+) -> dict:
     """Optimise two patches (quadrants qa, qb) for the ``kind`` test ("null" or "saturation"); returns the
     composed input X{both}, the masks and the constraint gaps."""
     g = torch.Generator().manual_seed(seed)
@@ -66,8 +77,11 @@ def generate(model, kind: str, a: int, b: int, qa: int, qb: int, seed: int, step
         out = model(inputs())
         phi = out[:, a]
         if kind == "null":
-            loss = ce(out[1:2], torch.tensor([a])) + ce(out[2:3], torch.tensor([b])) + weight * (
-                (phi[0] - phi[1]) ** 2 + (phi[2] - phi[3]) ** 2)
+            loss = (
+                ce(out[1:2], torch.tensor([a]))
+                + ce(out[2:3], torch.tensor([b]))
+                + weight * ((phi[0] - phi[1]) ** 2 + (phi[2] - phi[3]) ** 2)
+            )
         else:
             loss = ce(out[1:3], torch.tensor([a, a])) + weight * ((phi[0] - phi[1]) ** 2 + (phi[0] - phi[2]) ** 2)
         loss.backward()
@@ -76,16 +90,24 @@ def generate(model, kind: str, a: int, b: int, qa: int, qb: int, seed: int, step
         xs = inputs()
         phi = model(xs)[:, a]
     scale = max(abs(float(phi[1])), 1e-6)
-    gaps = ([float(phi[0] - phi[1]), float(phi[2] - phi[3])] if kind == "null"
-            else [float(phi[0] - phi[1]), float(phi[0] - phi[2])])
-    return {"x": xs[0].detach(), "mask_a": _region(qa), "mask_b": _region(qb), "phi": phi.tolist(),
-            "violation": max(abs(v) for v in gaps) / scale, "pred": int(model(xs[:1]).argmax())}
+    gaps = (
+        [float(phi[0] - phi[1]), float(phi[2] - phi[3])]
+        if kind == "null"
+        else [float(phi[0] - phi[1]), float(phi[0] - phi[2])]
+    )
+    return {
+        "x": xs[0].detach(),
+        "mask_a": _region(qa),
+        "mask_b": _region(qb),
+        "phi": phi.tolist(),
+        "violation": max(abs(v) for v in gaps) / scale,
+        "pred": int(model(xs[:1]).argmax()),
+    }
 
 
 def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) -> dict:
     from solvers import get_solver
     from solvers.complete import complete_table, exact_optimum
-
     from trace_opt.attribution.baselines import attribute, make_input
     from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
     from trace_opt.attribution.proportionality import marginal_scores
@@ -104,8 +126,9 @@ def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) 
     return out
 
 
-def run_model_tests(out, *, n: int = 20, methods=METHODS, sa_iterations: int = 2000, steps: int = 400,
-                    progress: bool = True) -> dict:
+def run_model_tests(
+    out, *, n: int = 20, methods=METHODS, sa_iterations: int = 2000, steps: int = 400, progress: bool = True
+) -> dict:
     """``n`` generated samples per test (classes and quadrants drawn from the sample's seed), every method's
     scores and the metrics; one JSON per sample under ``out`` (resumable); returns the summary."""
     from trace_opt.core.features import grid_features
@@ -138,14 +161,24 @@ def run_model_tests(out, *, n: int = 20, methods=METHODS, sa_iterations: int = 2
                     p.requires_grad_(False)
             in_a = torch.unique(ids[gen["mask_a"][0]]).numpy()
             in_b = torch.unique(ids[gen["mask_b"][0]]).numpy()
-            rec = {"kind": kind, "index": i, "a": a, "b": b, "qa": qa, "qb": qb, "violation": gen["violation"],
-                   "phi": gen["phi"], "pred": gen["pred"], "scores": {m: np.asarray(v).tolist() for m, v in sc.items()},
-                   "sum_a": {m: float(np.abs(np.asarray(v)[in_a]).sum()) for m, v in sc.items()},
-                   "sum_b": {m: float(np.abs(np.asarray(v)[in_b]).sum()) for m, v in sc.items()},
-                   "sum_all": {m: float(np.abs(np.asarray(v)).sum()) for m, v in sc.items()},
-                   "signed_a": {m: float(np.asarray(v)[in_a].sum()) for m, v in sc.items()},
-                   "signed_b": {m: float(np.asarray(v)[in_b].sum()) for m, v in sc.items()},
-                   "seconds": time.perf_counter() - start}
+            rec = {
+                "kind": kind,
+                "index": i,
+                "a": a,
+                "b": b,
+                "qa": qa,
+                "qb": qb,
+                "violation": gen["violation"],
+                "phi": gen["phi"],
+                "pred": gen["pred"],
+                "scores": {m: np.asarray(v).tolist() for m, v in sc.items()},
+                "sum_a": {m: float(np.abs(np.asarray(v)[in_a]).sum()) for m, v in sc.items()},
+                "sum_b": {m: float(np.abs(np.asarray(v)[in_b]).sum()) for m, v in sc.items()},
+                "sum_all": {m: float(np.abs(np.asarray(v)).sum()) for m, v in sc.items()},
+                "signed_a": {m: float(np.asarray(v)[in_a].sum()) for m, v in sc.items()},
+                "signed_b": {m: float(np.asarray(v)[in_b].sum()) for m, v in sc.items()},
+                "seconds": time.perf_counter() - start,
+            }
             atomic_write_json(path, rec)
             samples[kind].append(rec)
             if progress:
@@ -175,33 +208,47 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str 
     patch sums (``patch_sums``; the axioms are about whole patches) and, for the null test, also the
     per-cell absolute variant (``abs_mean``); ``paired``: ``trace`` minus each method per sample (null share,
     saturation imbalance; positive favours ``trace``)."""
-    from trace_opt.attribution.evaluation import ci_half_width
-    from trace_opt.attribution.evaluation import paired
+    from trace_opt.attribution.evaluation import ci_half_width, paired
 
     res = {"max_violation": max_violation}
     null = [{**r, **patch_sums(r)} for r in samples["null"] if r["violation"] <= max_violation]
     sat = [{**r, **patch_sums(r)} for r in samples["saturation"] if r["violation"] <= max_violation]
     res["null"] = {"n_generated": len(samples["null"]), "n_used": len(null), "methods": {}}
-    for m in (null[0]["sum_all"] if null else {}):
+    for m in null[0]["sum_all"] if null else {}:
         share = np.array([abs(r["signed_b"][m]) / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
         share_abs = np.array([r["sum_b"][m] / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
-        res["null"]["methods"][m] = {"mean": float(share.mean()), "ci": ci_half_width(share),
-                                     "exactly_zero": int((share <= 1e-6).sum()),
-                                     "abs_mean": float(share_abs.mean()), "abs_ci": ci_half_width(share_abs)}
+        res["null"]["methods"][m] = {
+            "mean": float(share.mean()),
+            "ci": ci_half_width(share),
+            "exactly_zero": int((share <= 1e-6).sum()),
+            "abs_mean": float(share_abs.mean()),
+            "abs_ci": ci_half_width(share_abs),
+        }
     res["saturation"] = {"n_generated": len(samples["saturation"]), "n_used": len(sat), "methods": {}}
-    for m in (sat[0]["sum_all"] if sat else {}):
+    for m in sat[0]["sum_all"] if sat else {}:
         s1 = np.array([r["signed_a"][m] for r in sat])
         s2 = np.array([r["signed_b"][m] for r in sat])
         tot = np.abs(s1) + np.abs(s2)
         imb = np.where(tot > 0, np.abs(s1 - s2) / (2 * np.where(tot > 0, tot, 1)), 0.0)
         corr = float(np.corrcoef(s1, s2)[0, 1]) if len(sat) > 2 and s1.std() > 0 and s2.std() > 0 else float("nan")
-        res["saturation"]["methods"][m] = {"corr": corr, "imbalance": float(imb.mean()), "imbalance_ci": ci_half_width(imb)}
+        res["saturation"]["methods"][m] = {
+            "corr": corr,
+            "imbalance": float(imb.mean()),
+            "imbalance_ci": ci_half_width(imb),
+        }
         res["saturation"].setdefault("_imbalance", {})[m] = imb
     for kind, key in (("null", "_share"), ("saturation", "_imbalance")):
-        vals = res[kind].pop(key, {}) if kind == "saturation" else {
-            m: np.array([abs(r["signed_b"][m]) / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
-            for m in res["null"]["methods"]}
-        res[kind]["paired"] = {m: paired(vals[trace], v, False) for m, v in vals.items() if m != trace and trace in vals}
+        vals = (
+            res[kind].pop(key, {})
+            if kind == "saturation"
+            else {
+                m: np.array([abs(r["signed_b"][m]) / r["sum_all"][m] if r["sum_all"][m] > 0 else 0.0 for r in null])
+                for m in res["null"]["methods"]
+            }
+        )
+        res[kind]["paired"] = {
+            m: paired(vals[trace], v, False) for m, v in vals.items() if m != trace and trace in vals
+        }
     return res
 
 
@@ -209,26 +256,40 @@ def model_tests_markdown(res: dict) -> str:
     from trace_opt.attribution.evaluation import method_label
 
     nl, st = res["null"], res["saturation"]
-    lines = [f"Samples whose constraints hold within {res['max_violation']:.0%} of |Phi_a(X{{a}})| are used: null "
-             f"{nl['n_used']} of {nl['n_generated']}, saturation {st['n_used']} of {st['n_generated']}.", "",
-             "Null: |signed sum of the attribution on the null patch| / sum of |attribution| (the patch is null as a "
-             "whole); the per-cell absolute share, which also counts cell scores that cancel inside the patch, in the "
-             "next column. Saturation: on the signed patch sums S1, S2.", "",
-             "| method | null: share on the null patch (signed patch sum) ↓ | paired T-y - method (positive favours T-y) | inputs with share 0 | null: per-cell absolute share ↓ | saturation: corr(S1, S2) ↑ | saturation: mean imbalance abs(S1 - S2) / 2(abs(S1) + abs(S2)) ↓ | paired T-y - method (positive favours T-y) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Samples whose constraints hold within {res['max_violation']:.0%} of |Phi_a(X{{a}})| are used: null "
+        f"{nl['n_used']} of {nl['n_generated']}, saturation {st['n_used']} of {st['n_generated']}.",
+        "",
+        "Null: |signed sum of the attribution on the null patch| / sum of |attribution| (the patch is null as a "
+        "whole); the per-cell absolute share, which also counts cell scores that cancel inside the patch, in the "
+        "next column. Saturation: on the signed patch sums S1, S2.",
+        "",
+        "| method | null: share on the null patch (signed patch sum) ↓ "
+        "| paired T-y - method (positive favours T-y) | inputs with share 0 | null: per-cell absolute share ↓ "
+        "| saturation: corr(S1, S2) ↑ | saturation: mean imbalance abs(S1 - S2) / 2(abs(S1) + abs(S2)) ↓ "
+        "| paired T-y - method (positive favours T-y) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
 
     def pcell(p):
-        return "(itself)" if p is None else f"{p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+        return (
+            "(itself)"
+            if p is None
+            else f"{p['mean']:+.3f} ± {p['ci']:.3f}" + (" (separated)" if p["separated"] else "")
+        )
 
     for m in nl["methods"] or st["methods"]:
         a = nl["methods"].get(m, {})
         b = st["methods"].get(m, {})
-        lines.append(f"| {method_label(m)} | {a.get('mean', float('nan')):.3f} ± {a.get('ci', float('nan')):.3f} | "
-                     f"{pcell(nl.get('paired', {}).get(m))} | "
-                     f"{a.get('exactly_zero', '-')} | {a.get('abs_mean', float('nan')):.3f} ± {a.get('abs_ci', float('nan')):.3f} | "
-                     f"{b.get('corr', float('nan')):.3f} | "
-                     f"{b.get('imbalance', float('nan')):.3f} ± {b.get('imbalance_ci', float('nan')):.3f} | "
-                     f"{pcell(st.get('paired', {}).get(m))} |")
+        lines.append(
+            f"| {method_label(m)} | {a.get('mean', float('nan')):.3f} ± {a.get('ci', float('nan')):.3f} | "
+            f"{pcell(nl.get('paired', {}).get(m))} | "
+            f"{a.get('exactly_zero', '-')} | "
+            f"{a.get('abs_mean', float('nan')):.3f} ± {a.get('abs_ci', float('nan')):.3f} | "
+            f"{b.get('corr', float('nan')):.3f} | "
+            f"{b.get('imbalance', float('nan')):.3f} ± {b.get('imbalance_ci', float('nan')):.3f} | "
+            f"{pcell(st.get('paired', {}).get(m))} |"
+        )
     return "\n".join(lines)
 
 

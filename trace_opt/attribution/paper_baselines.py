@@ -30,6 +30,7 @@ What an absent input is replaced by is the ``AttributionInput.baseline`` (the de
 in the evaluation), for Extremal Perturbation and pixel RISE alike; the papers use a blur (EP) or
 zeros (RISE), both available as references (``make_reference``).
 """
+
 from __future__ import annotations
 
 import math
@@ -40,15 +41,22 @@ import torch.nn.functional as F
 
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
-__all__ = ["iba_capacity", "extremal_masks", "excitation_backprop", "ebp_supported", "rise_pixel_masks",
-           "rise_pixel_saliency", "RANKING_RULES"]
+__all__ = [
+    "iba_capacity",
+    "extremal_masks",
+    "excitation_backprop",
+    "ebp_supported",
+    "rise_pixel_masks",
+    "rise_pixel_saliency",
+    "RANKING_RULES",
+]
 
 #: how each method's map becomes a feature ranking (the registered defaults; see the module docstring)
 RANKING_RULES = {
     "iba": "sum of the capacity map (bits) over the feature's elements; capacity >= 0",
     "extremal-perturbation": "mean over the feature's elements of the masks summed over the areas; >= 0",
     "excitation-backprop": "sum of the marginal winning probability over the feature's elements (>= 0; "
-                           "contrastive=True gives a signed map: pass absolute=True to rank by magnitude)",
+    "contrastive=True gives a signed map: pass absolute=True to rank by magnitude)",
     "rise-pixel": "mean over the feature's elements of the pixel saliency (signed; absolute=True ranks by |.|)",
 }
 
@@ -132,9 +140,19 @@ def _deletion_neighbourhood(inp, n: int, p_keep: float = 0.5) -> torch.Tensor:
     return torch.where(keep[:, ids], inp.x.unsqueeze(0), inp.baseline.unsqueeze(0))
 
 
-def iba_capacity(inp, layer=None, beta: float = 10.0, steps: int = 10, lr: float = 1.0, samples: int = 10,
-                 init_alpha: float = 5.0, sigma: float = 1.0, estimation_inputs=None, n_estimate: int = 64,
-                 relu=None) -> torch.Tensor:
+def iba_capacity(
+    inp,
+    layer=None,
+    beta: float = 10.0,
+    steps: int = 10,
+    lr: float = 1.0,
+    samples: int = 10,
+    init_alpha: float = 5.0,
+    sigma: float = 1.0,
+    estimation_inputs=None,
+    n_estimate: int = 64,
+    relu=None,
+) -> torch.Tensor:
     """Per-Sample Information Bottleneck (Schulz et al. 2020): the capacity (bits) per element of ``layer``.
 
     At ``layer`` the activation R is replaced by ``Z = lambda * R + (1 - lambda) * eps`` with
@@ -164,8 +182,9 @@ def iba_capacity(inp, layer=None, beta: float = 10.0, steps: int = 10, lr: float
     else:
         est = torch.as_tensor(np.asarray(estimation_inputs)).to(x.dtype)
         if tuple(est.shape[1:]) != tuple(inp.x.shape):
-            raise ValueError(f"estimation_inputs must have shape (N, *x.shape) = (N, {tuple(inp.x.shape)}); "
-                             f"got {tuple(est.shape)}")
+            raise ValueError(
+                f"estimation_inputs must have shape (N, *x.shape) = (N, {tuple(inp.x.shape)}); got {tuple(est.shape)}"
+            )
     est = est.to(x.dtype)
     state: dict = {"mode": "record"}
 
@@ -240,16 +259,26 @@ def _iba(inp, **options):
     if tuple(cap.shape) == shape:  # bottleneck at the input (or a layer of the input's shape)
         return cap
     if cap.dim() != 3 or inp.x.dim() < 2:
-        raise ValueError(f"iba: the layer's output {tuple(cap.shape)} is not a feature map (C, h, w) that can be "
-                         f"upsampled to the input {shape}; choose a convolutional layer or layer='input'")
+        raise ValueError(
+            f"iba: the layer's output {tuple(cap.shape)} is not a feature map (C, h, w) that can be "
+            f"upsampled to the input {shape}; choose a convolutional layer or layer='input'"
+        )
     heat = cap.sum(dim=0, keepdim=True).unsqueeze(0)  # (1, 1, h, w): bits per position, all channels
     up = F.interpolate(heat, size=shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     return up.expand(shape)
 
 
 # --------------------------------------------------------------------------- Extremal Perturbation
-def extremal_masks(inp, areas=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8), max_iter: int = 300, step=None, smooth=None,
-                   lr: float = 0.1, regul_weight=(0.1, 50.0), reward: str = "simple") -> torch.Tensor:
+def extremal_masks(
+    inp,
+    areas=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8),
+    max_iter: int = 300,
+    step=None,
+    smooth=None,
+    lr: float = 0.1,
+    regul_weight=(0.1, 50.0),
+    reward: str = "simple",
+) -> torch.Tensor:
     """Extremal Perturbation, preservation game (Fong, Patrick & Vedaldi 2019): one smooth mask per area.
 
     For each area a, maximise ``f(ref + m * (x - ref)) / |f(x) - f(ref)| - lambda_i * ||sort(m) - r_a||^2 / n``
@@ -299,7 +328,7 @@ def extremal_masks(inp, areas=(0.05, 0.1, 0.2, 0.4, 0.6, 0.8), max_iter: int = 3
 
     target_sorted = torch.zeros(n_a, n_el, dtype=x.dtype)
     for i, a in enumerate(areas):
-        target_sorted[i, n_el - int(round(n_el * a)):] = 1.0
+        target_sorted[i, n_el - int(round(n_el * a)) :] = 1.0
     w0, w1 = (float(v) for v in regul_weight)
     if not 0 < w0 <= w1:
         raise ValueError(f"regul_weight={regul_weight!r} is not valid; expected (start, end) with 0 < start <= end")
@@ -351,15 +380,20 @@ def ebp_supported(model) -> bool:
     if not isinstance(model, torch.nn.Module):
         return False
     leaves = _leaves(model)
-    return bool(leaves) and all(isinstance(m, _EBP_ALL) for m in leaves) and any(
-        isinstance(m, _EBP_WEIGHTED) for m in leaves)
+    return (
+        bool(leaves)
+        and all(isinstance(m, _EBP_ALL) for m in leaves)
+        and any(isinstance(m, _EBP_WEIGHTED) for m in leaves)
+    )
 
 
 def _trace_chain(model, x):
     """The leaf modules in execution order with their input and output, checked to form a chain."""
     calls = []
-    hooks = [m.register_forward_hook(lambda mod, args, out: calls.append((mod, args[0].detach(), out.detach())))
-             for m in _leaves(model)]
+    hooks = [
+        m.register_forward_hook(lambda mod, args, out: calls.append((mod, args[0].detach(), out.detach())))
+        for m in _leaves(model)
+    ]
     try:
         with torch.no_grad():
             out = model(x)
@@ -369,12 +403,16 @@ def _trace_chain(model, x):
     prev = x
     for mod, a, _o in calls:
         if not isinstance(mod, _EBP_ALL):
-            raise ValueError(f"excitation-backprop handles Linear, Conv2d, ReLU, pooling, Flatten, Dropout and "
-                             f"Identity layers; the model uses {type(mod).__name__}")
+            raise ValueError(
+                f"excitation-backprop handles Linear, Conv2d, ReLU, pooling, Flatten, Dropout and "
+                f"Identity layers; the model uses {type(mod).__name__}"
+            )
         if a.numel() != prev.numel() or not torch.equal(a.reshape(-1), prev.reshape(-1)):
-            raise ValueError("excitation-backprop needs a feed-forward chain of layers (each layer's input is the "
-                             f"previous layer's output); {type(mod).__name__} gets another tensor (a skip "
-                             "connection or an operation outside modules)")
+            raise ValueError(
+                "excitation-backprop needs a feed-forward chain of layers (each layer's input is the "
+                f"previous layer's output); {type(mod).__name__} gets another tensor (a skip "
+                "connection or an operation outside modules)"
+            )
         prev = _o
     if prev.numel() != out.numel() or not torch.equal(prev.reshape(-1), out.reshape(-1)):
         raise ValueError("excitation-backprop: the model's output is not its last layer's output")
@@ -397,8 +435,7 @@ def _weighted_pos(mod, sign: float = 1.0):
     return lambda a: F.conv2d(a, w, None, mod.stride, mod.padding, mod.dilation, mod.groups)
 
 
-def excitation_backprop(model, x: torch.Tensor, target: int, contrastive: bool = False,
-                        return_layers: bool = False):
+def excitation_backprop(model, x: torch.Tensor, target: int, contrastive: bool = False, return_layers: bool = False):
     """Excitation Backprop (Zhang et al. 2016): the marginal winning probability (MWP) of every input element.
 
     The top layer's P is one-hot at ``target``; through a weighted layer (Linear, Conv2d) with input
@@ -432,7 +469,10 @@ def excitation_backprop(model, x: torch.Tensor, target: int, contrastive: bool =
                     wt = mod.weight.detach().clone()
                     wt[target] = -wt[target]
                     w = wt.clamp(min=0)
-                    f = (lambda a_, w=w: F.linear(a_, w))
+
+                    def f(a_, w=w):
+                        return F.linear(a_, w)
+
                 else:
                     f = _weighted_pos(mod)
                 if i == 0 and (a < 0).any():  # x = x+ - x-: units x+ (weights W) and x- (weights -W), one normaliser
@@ -441,8 +481,10 @@ def excitation_backprop(model, x: torch.Tensor, target: int, contrastive: bool =
                     p = _excite(lambda s2, f=f, fneg=fneg: f(s2[0]) + fneg(s2[1]), split, p).sum(dim=0)
                 else:
                     if (a < 0).any():
-                        raise ValueError(f"excitation-backprop needs non-negative activations into "
-                                         f"{type(mod).__name__} (layer {i}); put a ReLU before it")
+                        raise ValueError(
+                            f"excitation-backprop needs non-negative activations into "
+                            f"{type(mod).__name__} (layer {i}); put a ReLU before it"
+                        )
                     p = _excite(f, a, p)
             elif isinstance(mod, torch.nn.MaxPool2d):
                 aa = a.detach().requires_grad_(True)
@@ -468,8 +510,9 @@ def _excitation_backprop(inp, contrastive: bool = False, **_):
 
 
 # --------------------------------------------------------------------------- pixel-level RISE
-def rise_pixel_masks(shape, n_masks: int, s: int = 7, p_keep: float = 0.5, seed: int = 0,
-                     dtype=torch.float64) -> torch.Tensor:
+def rise_pixel_masks(
+    shape, n_masks: int, s: int = 7, p_keep: float = 0.5, seed: int = 0, dtype=torch.float64
+) -> torch.Tensor:
     """RISE masks (Petsiuk et al. 2018): ``n_masks`` binary ``s x s`` grids (cells kept with prob ``p_keep``),
     upsampled bilinearly to ``(s + 1) * ceil(H / s)`` per side and cropped to ``H x W`` at a random offset
     in ``[0, ceil(H / s)) x [0, ceil(W / s))``. ``shape`` is ``(H, W)``; a 1-D shape ``(d,)`` gives plain
@@ -487,7 +530,7 @@ def rise_pixel_masks(shape, n_masks: int, s: int = 7, p_keep: float = 0.5, seed:
     up = F.interpolate(grid, size=((sh + 1) * ch, (sw + 1) * cw), mode="bilinear", align_corners=False)[:, 0]
     out = torch.empty((n, h, w), dtype=dtype)
     for i, (dy, dx) in enumerate(shifts):
-        out[i] = up[i, dy:dy + h, dx:dx + w]
+        out[i] = up[i, dy : dy + h, dx : dx + w]
     return out
 
 
@@ -503,7 +546,7 @@ def rise_pixel_saliency(inp, n_masks: int = 1000, s: int = 7, p_keep: float = 0.
     total = torch.zeros(spatial, dtype=torch.float64)
     with torch.no_grad():
         for a in range(0, len(masks), inp.batch_size):
-            m = masks[a:a + inp.batch_size]
+            m = masks[a : a + inp.batch_size]
             mb = m.reshape((len(m),) + (1,) * (x.dim() - len(spatial)) + spatial).to(x.dtype)
             out = inp.forward(ref + mb * (x - ref))
             vals = _score(out, inp.target).double()
@@ -519,8 +562,20 @@ def _rise_pixel(inp, **options):
 def register_all(register) -> None:
     """Register the four methods with ``trace_opt.attribution.baselines.register_baseline`` (called once by it)."""
     register("iba", _iba, needs_gradients=True, aggregate="sum", label="IBA", beta=10.0, steps=10, lr=1.0)
-    register("extremal-perturbation", _extremal_perturbation, needs_gradients=True, aggregate="mean", label="EP",
-             max_iter=300)
-    register("excitation-backprop", _excitation_backprop, needs_gradients=True, aggregate="sum", label="EBP",
-             applies=ebp_supported)
+    register(
+        "extremal-perturbation",
+        _extremal_perturbation,
+        needs_gradients=True,
+        aggregate="mean",
+        label="EP",
+        max_iter=300,
+    )
+    register(
+        "excitation-backprop",
+        _excitation_backprop,
+        needs_gradients=True,
+        aggregate="sum",
+        label="EBP",
+        applies=ebp_supported,
+    )
     register("rise-pixel", _rise_pixel, aggregate="mean", label="RISE (pixel)", n_masks=1000, s=7, p_keep=0.5)

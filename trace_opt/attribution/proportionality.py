@@ -33,6 +33,7 @@ important deleted), for the MoRF chain the drops along the most-important-first 
 sums to ``D({}) - D(all) = y0 - y_b`` (completeness); on an additive model both equal the weights. The
 scores need not be monotone along sigma, so the order TPN/TPS sorts them into can differ from sigma.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,7 +58,9 @@ def _evaluator(d):
         return (lambda m: np.asarray(d.evaluate(np.asarray(m, dtype=bool)), dtype=np.float64)), getattr(d, "t", None)
     if callable(d):
         return (lambda m: np.asarray(d(np.asarray(m, dtype=bool)), dtype=np.float64)), None
-    raise ValueError(f"d must be a table of 2^t values, an oracle with evaluate() or a callable; got {type(d).__name__}")
+    raise ValueError(
+        f"d must be a table of 2^t values, an oracle with evaluate() or a callable; got {type(d).__name__}"
+    )
 
 
 def _check_scores(scores, t) -> np.ndarray:
@@ -81,7 +84,7 @@ def marginal_scores(sigma, d, chain: str = "lerf") -> np.ndarray:
     order = sigma if chain == "lerf" else sigma[::-1]
     masks = np.zeros((t + 1, t), dtype=bool)
     for k in range(t):
-        masks[k + 1:, order[k]] = True
+        masks[k + 1 :, order[k]] = True
     vals = evaluate(masks)
     phi = np.empty(t)
     phi[order] = vals[:-1] - vals[1:]
@@ -102,8 +105,9 @@ def _polyline_distance(c1: np.ndarray, v1: np.ndarray, c2: np.ndarray, v2: np.nd
     a, b = f[:-1], f[1:]
     w = np.diff(edges)
     same = a * b >= 0
-    area = np.where(same, 0.5 * w * (np.abs(a) + np.abs(b)),
-                    0.5 * w * (a * a + b * b) / np.where(same, 1.0, np.abs(a) + np.abs(b)))
+    area = np.where(
+        same, 0.5 * w * (np.abs(a) + np.abs(b)), 0.5 * w * (a * a + b * b) / np.where(same, 1.0, np.abs(a) + np.abs(b))
+    )
     return float(area.sum())
 
 
@@ -130,8 +134,15 @@ def proportionality(scores, d, eps: float = 1e-12) -> dict:
     if y0 <= 0:
         raise ValueError(f"d: TPN / TPS need a positive output at the input (a probability); D({{}}) = {y0}")
     if m == 0:
-        return {**out, "tpn": float("nan"), "tps": float("nan"), "area_n": float("nan"), "area_s": float("nan"),
-                "r": float("nan"), "r_prime": float("nan")}
+        return {
+            **out,
+            "tpn": float("nan"),
+            "tps": float("nan"),
+            "area_n": float("nan"),
+            "area_s": float("nan"),
+            "r": float("nan"),
+            "r_prime": float("nan"),
+        }
     rest = vals[2:].reshape(2, m, 2)  # order, n - 1, (necessity, sufficiency)
     nec = {o: np.concatenate([[y0], rest[i, :, 0]]) for i, o in enumerate(("top", "bottom"))}
     suf = {o: np.concatenate([[yb], rest[i, :, 1]]) for i, o in enumerate(("top", "bottom"))}
@@ -144,8 +155,15 @@ def proportionality(scores, d, eps: float = 1e-12) -> dict:
     r_m, r_m_prime = nec["top"][-1], suf["top"][-1]
     r = min((max(yb, 0.0) + eps) / (max(r_m, 0.0) + eps), 1.0)
     r_prime = min((max(r_m_prime, 0.0) + eps) / (y0 + eps), 1.0)
-    return {**out, "tpn": area_n / max(r * y0, eps), "tps": area_s / max(r_prime * y0, eps),
-            "area_n": area_n, "area_s": area_s, "r": r, "r_prime": r_prime}
+    return {
+        **out,
+        "tpn": area_n / max(r * y0, eps),
+        "tps": area_s / max(r_prime * y0, eps),
+        "area_n": area_n,
+        "area_s": area_s,
+        "r": r,
+        "r_prime": r_prime,
+    }
 
 
 def trajectory_proportionality(sigma, d, chain: str = "lerf", eps: float = 1e-12) -> dict:

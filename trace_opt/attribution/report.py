@@ -14,6 +14,7 @@ reference), ``breast-cancer`` (MLP on 30 standardised columns, t = 30, reference
 as a black box through ``CallableOracle``: logit = its log-odds split as (-d/2, d/2), prob =
 ``predict_proba``).
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.attribution.evaluation import (DELETION_OPERATOR_BASELINES, PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_inputs, evaluation_oracle, method_label,
-                         sanity_check, summarise, trace_name)
-from trace_opt.core.fingerprint import model_fingerprint
+from trace_opt.attribution.evaluation import (
+    DELETION_OPERATOR_BASELINES,
+    PAPER_BASELINES,
+    BlackBox,
+    EvaluationConfig,
+    evaluate_inputs,
+    evaluation_oracle,
+    method_label,
+    sanity_check,
+    summarise,
+    trace_name,
+)
 from trace_opt.core.features import Features, as_features, grid_features, tabular_features
-from trace_opt.core.io import atomic_write_bytes, check_output_dir, stop_on_interrupt, json_values
+from trace_opt.core.fingerprint import model_fingerprint
+from trace_opt.core.io import atomic_write_bytes, check_output_dir, json_values, stop_on_interrupt
+from trace_opt.core.validation import check_choice, check_positive_int
 
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
 
@@ -79,9 +90,11 @@ def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, ca
         grid = 4 if size == 8 else 7
         feats = grid_features((size, size), grid)
         reference = "zeros"
-        desc = (f"scikit-learn digits at {size}x{size} ({'raw' if size == 8 else 'upsampled bilinearly'}), "
-                f"CNN `{type(model).__name__}` (test accuracy {model.test_accuracy:.3f}), {grid}x{grid} grid of "
-                f"{size // grid}x{size // grid} patches (t = {feats.t}), reference = zeros (the digits' background)")
+        desc = (
+            f"scikit-learn digits at {size}x{size} ({'raw' if size == 8 else 'upsampled bilinearly'}), "
+            f"CNN `{type(model).__name__}` (test accuracy {model.test_accuracy:.3f}), {grid}x{grid} grid of "
+            f"{size // grid}x{size // grid} patches (t = {feats.t}), reference = zeros (the digits' background)"
+        )
         image = True
     else:
         X_train, X_test, y_train, y_test, names = data.load_breast_cancer_split(seed=data_seed)
@@ -91,9 +104,11 @@ def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, ca
         if dataset == "breast-cancer":
             model = data.breast_cancer_mlp(seed=model_seed, cache_dir=cache_dir)
             reference = mean
-            desc = (f"scikit-learn breast cancer (30 standardised columns), MLP `{type(model).__name__}` "
-                    f"(test accuracy {model.test_accuracy:.3f}), one feature per column (t = 30), "
-                    "reference = training mean")
+            desc = (
+                f"scikit-learn breast cancer (30 standardised columns), MLP `{type(model).__name__}` "
+                f"(test accuracy {model.test_accuracy:.3f}), one feature per column (t = 30), "
+                "reference = training mean"
+            )
         else:
             from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -109,20 +124,40 @@ def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, ca
 
             model = BlackBox({"logit": logit, "prob": prob}, attribution_output="logit")
             reference = mean.double()
-            desc = (f"scikit-learn breast cancer (30 standardised columns), black-box "
-                    f"`HistGradientBoostingClassifier(random_state={model_seed})` (test accuracy {acc:.3f}) seen only "
-                    "through numpy callables (`CallableOracle`): logit = log-odds d as (-d/2, d/2), prob = "
-                    "predict_proba; one feature per column (t = 30), reference = training mean")
+            desc = (
+                f"scikit-learn breast cancer (30 standardised columns), black-box "
+                f"`HistGradientBoostingClassifier(random_state={model_seed})` (test accuracy {acc:.3f}) seen only "
+                "through numpy callables (`CallableOracle`): logit = log-odds d as (-d/2, d/2), prob = "
+                "predict_proba; one feature per column (t = 30), reference = training mean"
+            )
         X_test = X_test.double() if dataset == "breast-cancer-sklearn" else X_test
     n = min(n, len(X_test))
     X = X_test[:n]
     preds = _predict(model, X.float() if isinstance(model, torch.nn.Module) else X)
-    return Setup(dataset, model, [X[i] for i in range(n)], [int(p) for p in preds],
-                 [int(v) for v in y_test[:n]], feats, reference, desc, image)
+    return Setup(
+        dataset,
+        model,
+        [X[i] for i in range(n)],
+        [int(p) for p in preds],
+        [int(v) for v in y_test[:n]],
+        feats,
+        reference,
+        desc,
+        image,
+    )
 
 
-def make_setup(model, inputs, targets=None, *, labels=None, features=None, reference="zeros",
-               name: str = "custom", description: str | None = None) -> Setup:
+def make_setup(
+    model,
+    inputs,
+    targets=None,
+    *,
+    labels=None,
+    features=None,
+    reference="zeros",
+    name: str = "custom",
+    description: str | None = None,
+) -> Setup:
     """A user's model and inputs, ready for ``run_report``.
 
     model : a torch module returning ``(B, n_classes)`` logits, or a ``BlackBox`` (numpy callables per
@@ -136,8 +171,10 @@ def make_setup(model, inputs, targets=None, *, labels=None, features=None, refer
     A torch module is put in eval mode (attributions and D(S) must be deterministic).
     """
     if not isinstance(model, (torch.nn.Module, BlackBox)):
-        raise ValueError(f"model must be a torch.nn.Module or a trace_opt.attribution.evaluation.BlackBox; got "
-                         f"{type(model).__name__} (wrap a callable as BlackBox({{'prob': fn}}, attribution_output='prob'))")
+        raise ValueError(
+            f"model must be a torch.nn.Module or a trace_opt.attribution.evaluation.BlackBox; got "
+            f"{type(model).__name__} (wrap a callable as BlackBox({{'prob': fn}}, attribution_output='prob'))"
+        )
     if isinstance(model, torch.nn.Module):
         model.eval()
     dtype = torch.float32 if isinstance(model, torch.nn.Module) else torch.float64
@@ -161,10 +198,22 @@ def make_setup(model, inputs, targets=None, *, labels=None, features=None, refer
     labels = None if labels is None else [int(v) for v in np.asarray(labels).reshape(-1)]
     if labels is not None and len(labels) != len(xs):
         raise ValueError(f"labels has {len(labels)} entries for {len(xs)} inputs")
-    desc = description or (f"user model `{type(model).__name__}` on inputs of shape {shape}, {feats.t} features, "
-                           f"reference = {reference if isinstance(reference, str) else 'a given tensor'}")
-    return Setup(name, model, xs, targets, labels, feats, reference, desc, len(shape) >= 2,
-                 selection=f"the first {{n}} given inputs; target = {rule}")
+    desc = description or (
+        f"user model `{type(model).__name__}` on inputs of shape {shape}, {feats.t} features, "
+        f"reference = {reference if isinstance(reference, str) else 'a given tensor'}"
+    )
+    return Setup(
+        name,
+        model,
+        xs,
+        targets,
+        labels,
+        feats,
+        reference,
+        desc,
+        len(shape) >= 2,
+        selection=f"the first {{n}} given inputs; target = {rule}",
+    )
 
 
 def _model_key(model) -> str:
@@ -193,10 +242,18 @@ def _table_block(summary: dict, names: list, bold: str | None) -> list:
     lines = ["| row | " + " | ".join(labels[m] for m in names) + " |", "|---|" + "---:|" * len(names)]
     for o, tab in summary["table"].items():
         tag = "y" if o == "logit" else "p"
-        best = (summary.get("headline", {}).get(o, {}).get("best_paper_baseline") if bold == "paper" else
-                summary.get("headline", {}).get(o, {}).get("best_baseline") if bold == "all" else None)
-        for key, row in (("auc_le", f"LeRF AUC ({tag}) ↑"), ("auc_mo", f"MoRF AUC ({tag}) ↓"),
-                         ("le_mo", f"LeRF - MoRF ({tag}) ↑")):
+        best = (
+            summary.get("headline", {}).get(o, {}).get("best_paper_baseline")
+            if bold == "paper"
+            else summary.get("headline", {}).get(o, {}).get("best_baseline")
+            if bold == "all"
+            else None
+        )
+        for key, row in (
+            ("auc_le", f"LeRF AUC ({tag}) ↑"),
+            ("auc_mo", f"MoRF AUC ({tag}) ↓"),
+            ("le_mo", f"LeRF - MoRF ({tag}) ↑"),
+        ):
             cells = []
             for m in names:
                 s = _fmt(tab.get(m, {}).get(key))
@@ -220,7 +277,11 @@ def table2_markdown(summary: dict) -> str:
     lines = ["**The paper's columns** (TRACE-(Le-Mo) and the paper's Table-2 baselines):", ""]
     lines += _table_block(summary, paper, "paper")
     if others:
-        lines += ["", "**Other methods** (TRACE-Le/-Mo, exact optima, baselines outside the paper's set, CS bound):", ""]
+        lines += [
+            "",
+            "**Other methods** (TRACE-Le/-Mo, exact optima, baselines outside the paper's set, CS bound):",
+            "",
+        ]
         lines += _table_block(summary, others, "all")
     return "\n".join(lines)
 
@@ -232,17 +293,25 @@ def sanity_markdown(sanity: dict) -> str:
     lines = []
     nb = "mean_nonblank" in (sanity["cascade"] or [{}])[0]
     for mode in ("cascade", "independent"):
-        lines.append(f"\n**{mode} randomisation** (mean Spearman correlation of trajectory ranks with the "
-                     f"trained model's, over {sanity['n_inputs']} inputs"
-                     + ("; first over the features that differ from the reference only, in brackets over all "
-                        "features, where blank patches (equal to the reference, ordered by ties) count as "
-                        "agreement" if nb else "") + ")\n")
+        lines.append(
+            f"\n**{mode} randomisation** (mean Spearman correlation of trajectory ranks with the "
+            f"trained model's, over {sanity['n_inputs']} inputs"
+            + (
+                "; first over the features that differ from the reference only, in brackets over all "
+                "features, where blank patches (equal to the reference, ordered by ties) count as "
+                "agreement"
+                if nb
+                else ""
+            )
+            + ")\n"
+        )
         lines.append("| randomised | " + " | ".join(method_label(m) for m in names) + " |")
         lines.append("|---|" + "---:|" * len(names))
         for s in sanity[mode]:
             label = ("up to " if mode == "cascade" else "") + s["label"]
-            cells = [f"{s['mean_nonblank'][m]:.2f} ({s['mean'][m]:.2f})" if nb else f"{s['mean'][m]:.2f}"
-                     for m in names]
+            cells = [
+                f"{s['mean_nonblank'][m]:.2f} ({s['mean'][m]:.2f})" if nb else f"{s['mean'][m]:.2f}" for m in names
+            ]
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -260,21 +329,32 @@ def passes_markdown(summary: dict) -> str:
     text = "\n".join(lines)
     if "exact_table" in fp:
         e = fp["exact_table"]
-        text += (f"\n\nExact optima and CS bounds: the complete table, {e['per_output']:,} forward passes per output "
-                 f"({e['outputs']} outputs) per input")
+        text += (
+            f"\n\nExact optima and CS bounds: the complete table, {e['per_output']:,} forward passes per output "
+            f"({e['outputs']} outputs) per input"
+        )
         if e.get("tables_reused"):
-            text += (f"; {e['tables_reused']} of the {e['tables']} tables were read from instances computed earlier "
-                     f"({', '.join(f'`{p}`' for p in e['sources'])}) instead, after the model agreed with each on "
-                     f"{'/'.join(map(str, e['checked_sets']))} sets (largest difference {e['max_abs_difference']:.2g})")
-        text += (". TRACE ran on an oracle of its own, so its count is the real passes its budget allowed."
-                 if e.get("trace_on_own_oracle") else
-                 ". TRACE's search ran after it, so its count is the masked inputs it asked for (served from the "
-                 "table's cache here, a fresh model call without it).")
+            text += (
+                f"; {e['tables_reused']} of the {e['tables']} tables were read from instances computed earlier "
+                f"({', '.join(f'`{p}`' for p in e['sources'])}) instead, after the model agreed with each on "
+                f"{'/'.join(map(str, e['checked_sets']))} sets (largest difference {e['max_abs_difference']:.2g})"
+            )
+        text += (
+            ". TRACE ran on an oracle of its own, so its count is the real passes its budget allowed."
+            if e.get("trace_on_own_oracle")
+            else ". TRACE's search ran after it, so its count is the masked inputs it asked for (served from the "
+            "table's cache here, a fresh model call without it)."
+        )
     if missing:
-        text += ("\n\nNot counted (cached records from before the count): "
-                 + ", ".join(method_label(m) for m in missing) + ".")
-    return text + ("\n\nA baseline's count is the batch rows its full-model forward calls saw (gradient methods also "
-                   "run one backward pass per row, not counted).")
+        text += (
+            "\n\nNot counted (cached records from before the count): "
+            + ", ".join(method_label(m) for m in missing)
+            + "."
+        )
+    return text + (
+        "\n\nA baseline's count is the batch rows its full-model forward calls saw (gradient methods also "
+        "run one backward pass per row, not counted)."
+    )
 
 
 def _headline_text(summary: dict, search: str = "SA") -> list:
@@ -286,61 +366,95 @@ def _headline_text(summary: dict, search: str = "SA") -> list:
         missing = [m for m in PAPER_BASELINES if m not in run]
         if h.get("best_paper_baseline"):
             pv = "beats" if h["trace_le_mo"] > h["best_paper_baseline_le_mo"] else "does NOT beat"
-            paper_txt = (f"{method_label(h['trace'])} {pv} the best of **the paper's baselines** "
-                         f"({len(run)} of its 8 ran here"
-                         + (f"; not run here (not requested, or not applicable to this model): "
-                            f"{', '.join(method_label(m) for m in missing)}" if missing else "")
-                         + f") on LeRF - MoRF: {_fmt(h['trace_le_mo'])} vs {_fmt(h['best_paper_baseline_le_mo'])} "
-                         f"({method_label(h['best_paper_baseline'])}), a factor of **{h['paper_factor']:.3f}x** "
-                         "(the paper saw about 1.8x over IBA on ImageNet, t = 49). ")
+            paper_txt = (
+                f"{method_label(h['trace'])} {pv} the best of **the paper's baselines** "
+                f"({len(run)} of its 8 ran here"
+                + (
+                    f"; not run here (not requested, or not applicable to this model): "
+                    f"{', '.join(method_label(m) for m in missing)}"
+                    if missing
+                    else ""
+                )
+                + f") on LeRF - MoRF: {_fmt(h['trace_le_mo'])} vs {_fmt(h['best_paper_baseline_le_mo'])} "
+                f"({method_label(h['best_paper_baseline'])}), a factor of **{h['paper_factor']:.3f}x** "
+                "(the paper saw about 1.8x over IBA on ImageNet, t = 49). "
+            )
         else:
-            paper_txt = ("None of the paper's eight baselines ran here (not requested, or not applicable to this "
-                         "model). ")
-        baselines = [m for m in summary["table"][o]
-                     if not m.startswith(("trace-", "exact-")) and m not in ("cs-bound", "random")]
+            paper_txt = (
+                "None of the paper's eight baselines ran here (not requested, or not applicable to this model). "
+            )
+        baselines = [
+            m for m in summary["table"][o] if not m.startswith(("trace-", "exact-")) and m not in ("cs-bound", "random")
+        ]
         given_operator = [method_label(m) for m in DELETION_OPERATOR_BASELINES if m in baselines]
-        out.append(f"- **{o}**: " + paper_txt
-                   + f"Over **all** {len(baselines)} baselines run here"
-                   + (f", including those outside the paper's set that are given the deletion operator itself "
-                      f"({', '.join(given_operator)})" if given_operator else "")
-                   + f", it {verdict} "
-                   f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
-                   f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
-                   f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
-                   f"{h.get('inputs_baseline_ahead', '?')} (ties: within float32 resolution, "
-                   "2 (t + 1) float32 epsilons of max(1, |f(x)|))"
-                   + (f"; paired difference {_fmt(h['paired_mean'])} ± {_fmt(h['paired_ci'], 2)} (95 % Student-t, "
-                      f"n = {summary['n_inputs']})" if h.get("paired_ci") is not None else "")
-                   + f". Random trajectory: {_fmt(h['random_le_mo'])}."
-                   + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else "")
-                   + (f" No trajectory can exceed the best baseline by more than {h['max_factor']:.3f}x here (the "
-                      "per-level complete-search bound of (Le-Mo) over it)." if h.get("max_factor") else ""))
+        out.append(
+            f"- **{o}**: "
+            + paper_txt
+            + f"Over **all** {len(baselines)} baselines run here"
+            + (
+                f", including those outside the paper's set that are given the deletion operator itself "
+                f"({', '.join(given_operator)})"
+                if given_operator
+                else ""
+            )
+            + f", it {verdict} "
+            f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
+            f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
+            f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
+            f"{h.get('inputs_baseline_ahead', '?')} (ties: within float32 resolution, "
+            "2 (t + 1) float32 epsilons of max(1, |f(x)|))"
+            + (
+                f"; paired difference {_fmt(h['paired_mean'])} ± {_fmt(h['paired_ci'], 2)} (95 % Student-t, "
+                f"n = {summary['n_inputs']})"
+                if h.get("paired_ci") is not None
+                else ""
+            )
+            + f". Random trajectory: {_fmt(h['random_le_mo'])}."
+            + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else "")
+            + (
+                f" No trajectory can exceed the best baseline by more than {h['max_factor']:.3f}x here (the "
+                "per-level complete-search bound of (Le-Mo) over it)."
+                if h.get("max_factor")
+                else ""
+            )
+        )
     comp = summary.get("complete")
     if comp:
         for o, c in comp.items():
             if c.get("mean_ratio_paper") is not None:
-                out.append(f"- **TRACE/CS ({o}, the paper's Fig. 7(b))**: (AUC-Le of SA TRACE-Le - AUC-Mo of SA "
-                           f"TRACE-Mo) / (CS-Le - CS-Mo) averages {c['mean_ratio_paper']:.4f} over the inputs "
-                           f"(min {c['min_ratio_paper']:.4f}); mean Avg.IoU of the CS sets (CS-Le's kept sets, "
-                           f"CS-Mo's deleted sets) {np.mean(c['avg_iou_paper']):.3f}. The Le-Mo variant (Le-Mo of "
-                           f"the one TRACE-(Le-Mo) trajectory over the same denominator, a stricter quantity: one "
-                           f"order for both tests) averages "
-                           + (f"{c['mean_ratio_le_mo_variant']:.4f}." if c.get("mean_ratio_le_mo_variant") is not None
-                              else "- (no TRACE-(Le-Mo) run)."))
+                out.append(
+                    f"- **TRACE/CS ({o}, the paper's Fig. 7(b))**: (AUC-Le of SA TRACE-Le - AUC-Mo of SA "
+                    f"TRACE-Mo) / (CS-Le - CS-Mo) averages {c['mean_ratio_paper']:.4f} over the inputs "
+                    f"(min {c['min_ratio_paper']:.4f}); mean Avg.IoU of the CS sets (CS-Le's kept sets, "
+                    f"CS-Mo's deleted sets) {np.mean(c['avg_iou_paper']):.3f}. The Le-Mo variant (Le-Mo of "
+                    f"the one TRACE-(Le-Mo) trajectory over the same denominator, a stricter quantity: one "
+                    f"order for both tests) averages "
+                    + (
+                        f"{c['mean_ratio_le_mo_variant']:.4f}."
+                        if c.get("mean_ratio_le_mo_variant") is not None
+                        else "- (no TRACE-(Le-Mo) run)."
+                    )
+                )
             lm = c["objectives"].get("le-mo")
             if lm:
-                out.append(f"- **{search} vs exact optimum ({o}, TRACE-(Le-Mo))**: {search} reached the exact optimum on "
-                           f"{lm['n_sa_optimal']} of {summary['n_inputs']} inputs within float32 resolution (2 (t + 1) "
-                           "float32 epsilons of max(1, |f(x)|); "
-                           f"{lm.get('n_sa_optimal_1e9', '?')} within 1e-9 relative, finer than float32 resolves); mean score {_fmt(lm['mean_sa_score'], 6)} "
-                           f"vs optimum {_fmt(lm['mean_optimum'], 6)} (ratio {lm['ratio_sa_to_optimum']:.5f}); mean gap "
-                           f"{_fmt(lm['mean_gap'])}, max gap {_fmt(lm['max_gap'])}; normalised gap (0 = optimal, 1 = "
-                           f"random) mean {lm['mean_normalised_gap']:.4f}, max {lm['max_normalised_gap']:.4f}.")
+                out.append(
+                    f"- **{search} vs exact optimum ({o}, TRACE-(Le-Mo))**: {search} reached the exact optimum on "
+                    f"{lm['n_sa_optimal']} of {summary['n_inputs']} inputs within float32 resolution (2 (t + 1) "
+                    "float32 epsilons of max(1, |f(x)|); "
+                    f"{lm.get('n_sa_optimal_1e9', '?')} within 1e-9 relative, finer than float32 resolves); "
+                    f"mean score {_fmt(lm['mean_sa_score'], 6)} "
+                    f"vs optimum {_fmt(lm['mean_optimum'], 6)} (ratio {lm['ratio_sa_to_optimum']:.5f}); mean gap "
+                    f"{_fmt(lm['mean_gap'])}, max gap {_fmt(lm['max_gap'])}; normalised gap (0 = optimal, 1 = "
+                    f"random) mean {lm['mean_normalised_gap']:.4f}, max {lm['max_normalised_gap']:.4f}."
+                )
             for obj in ("le", "mo"):
                 v = c["objectives"].get(obj)
                 if v:
-                    out.append(f"  - TRACE-{obj.capitalize()} ({o}): {search} optimal on {v['n_sa_optimal']}/{summary['n_inputs']}, "
-                               f"mean normalised gap {v['mean_normalised_gap']:.4f}.")
+                    out.append(
+                        f"  - TRACE-{obj.capitalize()} ({o}): {search} optimal on "
+                        f"{v['n_sa_optimal']}/{summary['n_inputs']}, "
+                        f"mean normalised gap {v['mean_normalised_gap']:.4f}."
+                    )
     return out
 
 
@@ -351,8 +465,10 @@ def ties_markdown(summary: dict) -> list:
     if not ties:
         return []
     n = summary["n_inputs"]
-    lines = [f"One tie rule everywhere: {ties['rule']} (attribution orders: stable ascending sort; the exact DP "
-             "and greedy pick, among exactly equal options, the order that rule gives)."]
+    lines = [
+        f"One tie rule everywhere: {ties['rule']} (attribution orders: stable ascending sort; the exact DP "
+        "and greedy pick, among exactly equal options, the order that rule gives)."
+    ]
     for o, objs in ties.get("exact", {}).items():
         parts = []
         for obj, e in objs.items():
@@ -364,17 +480,28 @@ def ties_markdown(summary: dict) -> list:
             parts.append(txt)
         if parts:
             e = next(iter(objs.values()))
-            inert = (f" {e['n_inputs_with_inert_features']} of the inputs have inert features (up to "
-                     f"{e['max_inert_features']}: deleting them never changes D, e.g. patches equal to the reference, so "
-                     "their order among themselves is free and multiplies the optimal orders)."
-                     if e.get("n_inputs_with_inert_features") else "")
-            lines.append(f"- Exact optimum ({o}; optimal orders counted by DP over the 2^t sets, values equal "
-                         f"within 1e-9 relative count as ties): " + "; ".join(parts) + "." + inert)
+            inert = (
+                f" {e['n_inputs_with_inert_features']} of the inputs have inert features (up to "
+                f"{e['max_inert_features']}: deleting them never changes D, e.g. patches equal to the reference, so "
+                "their order among themselves is free and multiplies the optimal orders)."
+                if e.get("n_inputs_with_inert_features")
+                else ""
+            )
+            lines.append(
+                f"- Exact optimum ({o}; optimal orders counted by DP over the 2^t sets, values equal "
+                f"within 1e-9 relative count as ties): " + "; ".join(parts) + "." + inert
+            )
     tied = {m: b for m, b in ties.get("baselines", {}).items() if b["n_inputs_with_tied_scores"]}
     if tied:
-        lines.append("- Baselines whose scores tie (the index rule set part of their order): " + "; ".join(
-            f"{method_label(m)} on {b['n_inputs_with_tied_scores']}/{n} inputs (up to {b['max_tied_features']} "
-            "equal scores)" for m, b in tied.items()) + ".")
+        lines.append(
+            "- Baselines whose scores tie (the index rule set part of their order): "
+            + "; ".join(
+                f"{method_label(m)} on {b['n_inputs_with_tied_scores']}/{n} inputs (up to {b['max_tied_features']} "
+                "equal scores)"
+                for m, b in tied.items()
+            )
+            + "."
+        )
     elif ties.get("baselines"):
         lines.append("- No baseline gave two features exactly equal scores on any input.")
     return lines
@@ -393,104 +520,168 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
 
     s = results["summary"]
     cfg = results["config"]
-    lines = [f"# TRACE evaluation: {results['dataset']}", "",
-             f"Regenerate: `{results['command']}`", "",
-             f"- Data and model: {results['description']}",
-             f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
-             + (f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
-                if results.get('n_correct') is not None else "."),
-             (f"- TRACE: simulated annealing (complete transpositions, start: {describe_start(cfg.get('sa_init', 'greedy'))}), K = {cfg['sa_iterations']} "
-              f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
-              "T0 = 2 (logit) or f(x)/10 (prob)" if cfg.get("trace_solver", "sa") == "sa" and not cfg.get("trace_solver_options")
-              else f"- TRACE: solver `{cfg['trace_solver']}` with options {cfg.get('trace_solver_options') or {}}")
-             + (f", at most {cfg['trace_budget']:,} forward passes per run" if cfg.get("trace_budget") else "")
-             + f"; seed = input index + {cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
-             f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
-             "ranking rule per method in results.json).",
-             "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties: "
-             "the lower feature index first): " + "; ".join(
-                 f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
-                 for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
-                 if v.get("kind") == "baseline") + ".",
-             "- Exact optimum and complete-search (CS) bounds: "
-             + ("computed from all 2^t sets (t <= " + str(cfg['exact_max_t']) + ")." if "complete" in s
-                else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."),
-             f"- Time: evaluating the inputs took {results['input_seconds']:.0f} s in total "
-             f"({results['input_seconds'] / max(1, s['n_inputs']):.1f} s per input, measured when each input was "
-             f"computed, on a CPU shared with other jobs); the run that wrote this report took "
-             f"{results['seconds']:.0f} s (cached inputs and sanity steps are not recomputed); "
-             f"{results['machine']}.", "",
-             "## Headline", "", *_headline_text(s, "SA" if cfg.get("trace_solver", "sa") == "sa"
-                                                  else f"TRACE's `{cfg['trace_solver']}` search"), "",
-             *(["## Ties", "", *ties_markdown(s), ""] if s.get("ties") else []),
-             "## Deletion AUCs (paper's Table 2 form)", "",
-             "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
-             "↓: smaller is better. First block: the paper's columns (its TRACE-y, TRACE-p and its eight baselines, in "
-             "its order; bold = the best of those baselines on LeRF - MoRF); second block: every other method "
-             "(bold = the best of all baselines, where it is there). "
-             + ("`CS bound`: CS-Le (upper bound of LeRF AUC), CS-Mo (lower bound of MoRF AUC) and the per-level "
-                "bound of (Le-Mo) (tighter than CS-Le - CS-Mo, which is "
-                + ", ".join(f"{_fmt(v['le_mo_loose'])} ({o})" for o, v in
-                            ((o, s['table'][o]['cs-bound']) for o in s['table'] if 'cs-bound' in s['table'][o]))
-                + "). `Exact-…` columns are the exact optimal trajectories of each objective." if "complete" in s else ""),
-             "Cells: mean ± the 95 % Student-t half-width over the inputs (n = " + str(s["n_inputs"]) + ").", "",
-             "", table2_markdown(s), "", "## Forward passes per method", "", passes_markdown(s), ""]
-    for key, title in (("fig5", "Mean deletion curves (paper Fig. 5)"),
-                       ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
-                       ("fig7", "TRACE vs complete search vs exact optimum (paper Fig. 7)"),
-                       ("fig3", "Maps of all methods (paper Fig. 3)"),
-                       ("fig1a", "TRACE heatmaps with alpha in {1, 2, 5} (paper Fig. 1a)"),
-                       ("fig1b_lerf", "Deletion sequence of TRACE-y (Le-Mo), LeRF (paper Fig. 1b)"),
-                       ("fig1b_morf", "Deletion sequence of TRACE-y (Le-Mo), MoRF (paper Fig. 1b)"),
-                       ("fig4", "Sanity check (paper Fig. 4)"),
-                       ("appB", "One image at several t (paper Appendix B)"),
-                       ("appI_logit", "Degradation test as in Schulz et al., logit (paper Appendix I)"),
-                       ("appI_prob", "Degradation test as in Schulz et al., probability (paper Appendix I)")):
+    lines = [
+        f"# TRACE evaluation: {results['dataset']}",
+        "",
+        f"Regenerate: `{results['command']}`",
+        "",
+        f"- Data and model: {results['description']}",
+        f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
+        + (
+            f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
+            if results.get("n_correct") is not None
+            else "."
+        ),
+        (
+            "- TRACE: simulated annealing (complete transpositions, "
+            f"start: {describe_start(cfg.get('sa_init', 'greedy'))}), K = {cfg['sa_iterations']} "
+            f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
+            "T0 = 2 (logit) or f(x)/10 (prob)"
+            if cfg.get("trace_solver", "sa") == "sa" and not cfg.get("trace_solver_options")
+            else f"- TRACE: solver `{cfg['trace_solver']}` with options {cfg.get('trace_solver_options') or {}}"
+        )
+        + (f", at most {cfg['trace_budget']:,} forward passes per run" if cfg.get("trace_budget") else "")
+        + f"; seed = input index + {cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
+        f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
+        "ranking rule per method in results.json).",
+        "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties: "
+        "the lower feature index first): "
+        + "; ".join(
+            f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
+            for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
+            if v.get("kind") == "baseline"
+        )
+        + ".",
+        "- Exact optimum and complete-search (CS) bounds: "
+        + (
+            "computed from all 2^t sets (t <= " + str(cfg["exact_max_t"]) + ")."
+            if "complete" in s
+            else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."
+        ),
+        f"- Time: evaluating the inputs took {results['input_seconds']:.0f} s in total "
+        f"({results['input_seconds'] / max(1, s['n_inputs']):.1f} s per input, measured when each input was "
+        f"computed, on a CPU shared with other jobs); the run that wrote this report took "
+        f"{results['seconds']:.0f} s (cached inputs and sanity steps are not recomputed); "
+        f"{results['machine']}.",
+        "",
+        "## Headline",
+        "",
+        *_headline_text(
+            s, "SA" if cfg.get("trace_solver", "sa") == "sa" else f"TRACE's `{cfg['trace_solver']}` search"
+        ),
+        "",
+        *(["## Ties", "", *ties_markdown(s), ""] if s.get("ties") else []),
+        "## Deletion AUCs (paper's Table 2 form)",
+        "",
+        "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
+        "↓: smaller is better. First block: the paper's columns (its TRACE-y, TRACE-p and its eight baselines, in "
+        "its order; bold = the best of those baselines on LeRF - MoRF); second block: every other method "
+        "(bold = the best of all baselines, where it is there). "
+        + (
+            "`CS bound`: CS-Le (upper bound of LeRF AUC), CS-Mo (lower bound of MoRF AUC) and the per-level "
+            "bound of (Le-Mo) (tighter than CS-Le - CS-Mo, which is "
+            + ", ".join(
+                f"{_fmt(v['le_mo_loose'])} ({o})"
+                for o, v in ((o, s["table"][o]["cs-bound"]) for o in s["table"] if "cs-bound" in s["table"][o])
+            )
+            + "). `Exact-…` columns are the exact optimal trajectories of each objective."
+            if "complete" in s
+            else ""
+        ),
+        "Cells: mean ± the 95 % Student-t half-width over the inputs (n = " + str(s["n_inputs"]) + ").",
+        "",
+        "",
+        table2_markdown(s),
+        "",
+        "## Forward passes per method",
+        "",
+        passes_markdown(s),
+        "",
+    ]
+    for key, title in (
+        ("fig5", "Mean deletion curves (paper Fig. 5)"),
+        ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
+        ("fig7", "TRACE vs complete search vs exact optimum (paper Fig. 7)"),
+        ("fig3", "Maps of all methods (paper Fig. 3)"),
+        ("fig1a", "TRACE heatmaps with alpha in {1, 2, 5} (paper Fig. 1a)"),
+        ("fig1b_lerf", "Deletion sequence of TRACE-y (Le-Mo), LeRF (paper Fig. 1b)"),
+        ("fig1b_morf", "Deletion sequence of TRACE-y (Le-Mo), MoRF (paper Fig. 1b)"),
+        ("fig4", "Sanity check (paper Fig. 4)"),
+        ("appB", "One image at several t (paper Appendix B)"),
+        ("appI_logit", "Degradation test as in Schulz et al., logit (paper Appendix I)"),
+        ("appI_prob", "Degradation test as in Schulz et al., probability (paper Appendix I)"),
+    ):
         if key in figures:
             lines += [f"## {title}", "", f"![{key}]({figures[key]})", ""]
             if key == "fig7":
-                lines += ["(b) follows the paper: the ratio (AUC-Le of TRACE-Le - AUC-Mo of TRACE-Mo, two separate SA "
-                          "trajectories) / (CS-Le - CS-Mo) against the Avg.IoU (eq. 5) of the CS sets: the mean of the "
-                          "Avg.IoU of CS-Le's kept sets (eq. 4: max f(x_{s_k}) keeps s_k) and of CS-Mo's deleted sets. "
-                          "(c) is the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same "
-                          "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
-                          "one order must serve both tests."
-                          + ("" if set(cfg.get("trace_objectives") or ("le", "mo")) & {"le", "mo"} else
-                             " This evaluation ran only TRACE-(Le-Mo) (`--trace-objectives le-mo`), so (b) is empty "
-                             "and (a) shows the LeRF and MoRF curves of TRACE-(Le-Mo) and of the exact (Le-Mo) "
-                             "optimum against the envelopes."), ""]
+                lines += [
+                    "(b) follows the paper: the ratio (AUC-Le of TRACE-Le - AUC-Mo of TRACE-Mo, two separate SA "
+                    "trajectories) / (CS-Le - CS-Mo) against the Avg.IoU (eq. 5) of the CS sets: the mean of the "
+                    "Avg.IoU of CS-Le's kept sets (eq. 4: max f(x_{s_k}) keeps s_k) and of CS-Mo's deleted sets. "
+                    "(c) is the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same "
+                    "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
+                    "one order must serve both tests."
+                    + (
+                        ""
+                        if set(cfg.get("trace_objectives") or ("le", "mo")) & {"le", "mo"}
+                        else " This evaluation ran only TRACE-(Le-Mo) (`--trace-objectives le-mo`), so (b) is empty "
+                        "and (a) shows the LeRF and MoRF curves of TRACE-(Le-Mo) and of the exact (Le-Mo) "
+                        "optimum against the envelopes."
+                    ),
+                    "",
+                ]
             if key == "fig3":
-                lines += ["Baselines show their raw attribution map divided by its largest |value| on that input "
-                          "(the divisor under each panel), so they share one scale per row, [-1, 1], on a diverging "
-                          "map centred at zero (white = 0, red > 0, blue < 0); TRACE and exact optima show the "
-                          "trajectory heatmap ((rank + 1) / t) on one shared [0, 1] scale, upsampled bilinearly from "
-                          "the patch grid as in the paper (so patch borders are blurred). A colour bar per scale.", ""]
+                lines += [
+                    "Baselines show their raw attribution map divided by its largest |value| on that input "
+                    "(the divisor under each panel), so they share one scale per row, [-1, 1], on a diverging "
+                    "map centred at zero (white = 0, red > 0, blue < 0); TRACE and exact optima show the "
+                    "trajectory heatmap ((rank + 1) / t) on one shared [0, 1] scale, upsampled bilinearly from "
+                    "the patch grid as in the paper (so patch borders are blurred). A colour bar per scale.",
+                    "",
+                ]
             if key == "fig1a":
-                lines += ["Heatmap value ((rank + 1) / t)^alpha of TRACE-y (Le-Mo): larger alpha leaves only the "
-                          "most important features bright (the paper's Fig. 1a uses alpha in {1, 2, 5}).", ""]
+                lines += [
+                    "Heatmap value ((rank + 1) / t)^alpha of TRACE-y (Le-Mo): larger alpha leaves only the "
+                    "most important features bright (the paper's Fig. 1a uses alpha in {1, 2, 5}).",
+                    "",
+                ]
             if key == "appB" and results.get("several_t"):
-                lines += ["The same input re-explained with 2 x 2, 4 x 4 and 7 x 7 grids (uneven splits where the "
-                          "size is not a multiple), each by SA on (Le-Mo) of the logit; rank numbers (t = most "
-                          "important) where t <= 25. Le-Mo values are not comparable across t (t + 1 curve points).",
-                          ""]
+                lines += [
+                    "The same input re-explained with 2 x 2, 4 x 4 and 7 x 7 grids (uneven splits where the "
+                    "size is not a multiple), each by SA on (Le-Mo) of the logit; rank numbers (t = most "
+                    "important) where t <= 25. Le-Mo values are not comparable across t (t + 1 curve points).",
+                    "",
+                ]
             if key.startswith("appI"):
-                lines += ["Schulz et al.'s form of the deletion (degradation) test: per input the curves are "
-                          "normalised to 1 at the full input and 0 with every feature deleted, then averaged; "
-                          "one panel per method, ordered by the area between LeRF (solid) and MoRF (dashed), "
-                          "which is the Le-Mo of Table 2 on normalised curves.", ""]
+                lines += [
+                    "Schulz et al.'s form of the deletion (degradation) test: per input the curves are "
+                    "normalised to 1 at the full input and 0 with every feature deleted, then averaged; "
+                    "one panel per method, ordered by the area between LeRF (solid) and MoRF (dashed), "
+                    "which is the Le-Mo of Table 2 on normalised curves.",
+                    "",
+                ]
             if key == "fig4" and "sanity" in results:
                 san = results["sanity"]
-                lines += [f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
-                          f"{san['n_inputs']} inputs; TRACE = {method_label(trace_name(san['trace_output'], 'le-mo'))} "
-                          "re-solved by SA on each randomised model. `Random` uses the same seed on every model, "
-                          "so it is model-independent by construction (correlation 1: the control that must fail "
-                          "the check).", sanity_markdown(san), ""]
+                lines += [
+                    f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
+                    f"{san['n_inputs']} inputs; TRACE = {method_label(trace_name(san['trace_output'], 'le-mo'))} "
+                    "re-solved by SA on each randomised model. `Random` uses the same seed on every model, "
+                    "so it is model-independent by construction (correlation 1: the control that must fail "
+                    "the check).",
+                    sanity_markdown(san),
+                    "",
+                ]
     if "sanity_note" in results:
         lines += ["## Sanity check", "", results["sanity_note"], ""]
-    lines += ["## Files", "", "- `results.json`: configuration, every per-input trajectory and curve, the "
-              "tables, the complete-search numbers and the sanity check (compact JSON, floats rounded to 7 "
-              "significant digits).", "- `cache/`: one JSON per finished "
-              "input (a rerun of the command skips them).", ""]
+    lines += [
+        "## Files",
+        "",
+        "- `results.json`: configuration, every per-input trajectory and curve, the "
+        "tables, the complete-search numbers and the sanity check (compact JSON, floats rounded to 7 "
+        "significant digits).",
+        "- `cache/`: one JSON per finished input (a rerun of the command skips them).",
+        "",
+    ]
     return atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
 
 
@@ -499,6 +690,7 @@ def _versions() -> dict:
     v = {"torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
     try:
         import captum
+
         v["captum"] = captum.__version__
     except ImportError:  # pragma: no cover
         pass
@@ -527,28 +719,38 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
         imgs = oracle.masked_inputs(deleted).detach().cpu().numpy()
         vals = oracle.evaluate(deleted)
         fname = f"fig1b_{direction}.png"
-        plot_deletion_sequence(imgs, ks, values=vals, path=out / fname,
-                               title=f"{direction.upper()} deletion along T-y (Le-Mo), input #0, class "
-                                     f"{setup.targets[0]} (D = logit)")
+        plot_deletion_sequence(
+            imgs,
+            ks,
+            values=vals,
+            path=out / fname,
+            title=f"{direction.upper()} deletion along T-y (Le-Mo), input #0, class {setup.targets[0]} (D = logit)",
+        )
         figs[f"fig1b_{direction}"] = fname
     return figs
 
 
 def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> dict:
     """Fig. 1a: heatmaps of TRACE-y (Le-Mo) with alpha in {1, 2, 5} for the first inputs (images only)."""
-    from trace_opt.explanation.rankings import trajectory_to_heatmap
     from trace_opt.attribution import report_plots as rp
+    from trace_opt.explanation.rankings import trajectory_to_heatmap
 
     name = trace_name("logit", "le-mo")
     recs = [r for r in records[:n_inputs] if name in r["methods"]]
     if not setup.image or not recs:
         return {}
     alphas = (1, 2, 5)
-    heat = [{a: trajectory_to_heatmap(np.asarray(r["methods"][name]["trajectory"]), setup.features, alpha=a)
-             for a in alphas} for r in recs]
+    heat = [
+        {
+            a: trajectory_to_heatmap(np.asarray(r["methods"][name]["trajectory"]), setup.features, alpha=a)
+            for a in alphas
+        }
+        for r in recs
+    ]
     ins = [np.asarray(setup.inputs[r["index"]]) for r in recs]
-    rp.plot_alpha_heatmaps(ins, heat, out / "fig1a_alpha.png", alphas,
-                           titles=[f"#{r['index']} (class {r['target']})" for r in recs])
+    rp.plot_alpha_heatmaps(
+        ins, heat, out / "fig1a_alpha.png", alphas, titles=[f"#{r['index']} (class {r['target']})" for r in recs]
+    )
     return {"fig1a": "fig1a_alpha.png"}
 
 
@@ -558,17 +760,20 @@ SEVERAL_T_GRIDS = (2, 4, 7)
 
 def _trace_label(cfg: EvaluationConfig) -> str:
     """The TRACE search of a configuration in a few words (figure titles)."""
-    what = (f"SA, K = {cfg.sa_iterations}" if cfg.trace_solver == "sa" and not cfg.trace_solver_options
-            else cfg.trace_solver)
+    what = (
+        f"SA, K = {cfg.sa_iterations}"
+        if cfg.trace_solver == "sa" and not cfg.trace_solver_options
+        else cfg.trace_solver
+    )
     return what + (f", {cfg.trace_budget:,} passes" if cfg.trace_budget else "")
 
 
 def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int) -> dict:
     """Appendix B: the first input explained by TRACE-y (Le-Mo) (the evaluation's TRACE search: SA with
     K = ``sa_iterations`` and its cooling by default) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
+    from trace_opt.attribution import report_plots as rp
     from trace_opt.core.problem import TraceProblem, ranks_of
     from trace_opt.explanation.rankings import trajectory_to_heatmap
-    from trace_opt.attribution import report_plots as rp
 
     if not setup.image or setup.features.kind != "grid":
         return {}
@@ -577,27 +782,72 @@ def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int)
     entries = []
     for g in (g for g in SEVERAL_T_GRIDS if g <= min(shape)):  # a grid needs a pixel per patch
         feats = grid_features(shape, g)
-        oracle = evaluation_oracle(setup.model, x, setup.targets[0], feats, setup.reference, "logit",
-                                   device=cfg.device, precision=cfg.precision)
-        res = cfg.trace_solver_object().solve(TraceProblem(oracle, "le-mo"), budget=cfg.trace_budget, seed=seed,
-                                              curves=False)
-        entries.append({"label": f"{g} x {g}, t = {feats.t}", "t": feats.t, "trajectory": res.trajectory.tolist(),
-                        "heatmap": trajectory_to_heatmap(res.trajectory, feats, alpha=1.0),
-                        "le_mo": float(res.value), "ranks": ranks_of(res.trajectory), "grid": (g, g)})
-    rp.plot_several_t(x, entries, out / "appB_several_t.png",
-                      title=f"TRACE-y (Le-Mo) of input #0 (class {setup.targets[0]}) at several t ({_trace_label(cfg)})")
-    return {"appB": "appB_several_t.png",
-            "appB_runs": [{k: e[k] for k in ("label", "t", "trajectory", "le_mo")} for e in entries]}
+        oracle = evaluation_oracle(
+            setup.model,
+            x,
+            setup.targets[0],
+            feats,
+            setup.reference,
+            "logit",
+            device=cfg.device,
+            precision=cfg.precision,
+        )
+        res = cfg.trace_solver_object().solve(
+            TraceProblem(oracle, "le-mo"), budget=cfg.trace_budget, seed=seed, curves=False
+        )
+        entries.append(
+            {
+                "label": f"{g} x {g}, t = {feats.t}",
+                "t": feats.t,
+                "trajectory": res.trajectory.tolist(),
+                "heatmap": trajectory_to_heatmap(res.trajectory, feats, alpha=1.0),
+                "le_mo": float(res.value),
+                "ranks": ranks_of(res.trajectory),
+                "grid": (g, g),
+            }
+        )
+    rp.plot_several_t(
+        x,
+        entries,
+        out / "appB_several_t.png",
+        title=f"TRACE-y (Le-Mo) of input #0 (class {setup.targets[0]}) at several t ({_trace_label(cfg)})",
+    )
+    return {
+        "appB": "appB_several_t.png",
+        "appB_runs": [{k: e[k] for k in ("label", "t", "trajectory", "le_mo")} for e in entries],
+    }
 
 
 @stop_on_interrupt()  # Ctrl-C stops the report; finished inputs stay cached in OUT/cache for the rerun
-def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: int = 0, methods=None,
-               sanity_n: int = 3, sanity_sa_iterations: int | None = None, exact_max_t: int = 20,
-               keep_maps: int = 4, batch_size: int = 256, cache_dir=None, progress: bool = True,
-               command: str | None = None, threads: int | None = 1, baseline_options: dict | None = None,
-               data_seed: int = 0, model_seed: int = 0, device="cpu", precision: str = "fp32", trace_solver: str = "sa",
-               trace_solver_options: dict | None = None, budget: int | None = None,
-               trace_objectives=("le-mo", "le", "mo"), several_t: bool = True, tables=()) -> dict:
+def run_report(
+    dataset,
+    n: int | None,
+    out,
+    *,
+    sa_iterations: int = 2000,
+    seed: int = 0,
+    methods=None,
+    sanity_n: int = 3,
+    sanity_sa_iterations: int | None = None,
+    exact_max_t: int = 20,
+    keep_maps: int = 4,
+    batch_size: int = 256,
+    cache_dir=None,
+    progress: bool = True,
+    command: str | None = None,
+    threads: int | None = 1,
+    baseline_options: dict | None = None,
+    data_seed: int = 0,
+    model_seed: int = 0,
+    device="cpu",
+    precision: str = "fp32",
+    trace_solver: str = "sa",
+    trace_solver_options: dict | None = None,
+    budget: int | None = None,
+    trace_objectives=("le-mo", "le", "mo"),
+    several_t: bool = True,
+    tables=(),
+) -> dict:
     """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict.
 
     ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
@@ -614,19 +864,63 @@ def run_report(dataset, n: int | None, out, *, sa_iterations: int = 2000, seed: 
     from trace_opt.explanation.single import torch_threads
 
     with torch_threads(threads):
-        return _run_report(dataset, n, out, sa_iterations=sa_iterations, seed=seed, methods=methods,
-                           sanity_n=sanity_n, sanity_sa_iterations=sanity_sa_iterations, exact_max_t=exact_max_t,
-                           keep_maps=keep_maps, batch_size=batch_size, cache_dir=cache_dir, progress=progress,
-                           command=command, baseline_options=baseline_options, data_seed=data_seed,
-                           model_seed=model_seed, device=device, precision=precision, trace_solver=trace_solver,
-                           trace_solver_options=trace_solver_options, budget=budget,
-                           trace_objectives=tuple(trace_objectives), several_t=several_t, tables=tuple(tables))
+        return _run_report(
+            dataset,
+            n,
+            out,
+            sa_iterations=sa_iterations,
+            seed=seed,
+            methods=methods,
+            sanity_n=sanity_n,
+            sanity_sa_iterations=sanity_sa_iterations,
+            exact_max_t=exact_max_t,
+            keep_maps=keep_maps,
+            batch_size=batch_size,
+            cache_dir=cache_dir,
+            progress=progress,
+            command=command,
+            baseline_options=baseline_options,
+            data_seed=data_seed,
+            model_seed=model_seed,
+            device=device,
+            precision=precision,
+            trace_solver=trace_solver,
+            trace_solver_options=trace_solver_options,
+            budget=budget,
+            trace_objectives=tuple(trace_objectives),
+            several_t=several_t,
+            tables=tuple(tables),
+        )
 
 
-def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sanity_sa_iterations, exact_max_t,
-                keep_maps, batch_size, cache_dir, progress, command, baseline_options, data_seed, model_seed,
-                device, precision, trace_solver, trace_solver_options, budget, trace_objectives, several_t,
-                tables) -> dict:
+def _run_report(
+    dataset,
+    n,
+    out,
+    *,
+    sa_iterations,
+    seed,
+    methods,
+    sanity_n,
+    sanity_sa_iterations,
+    exact_max_t,
+    keep_maps,
+    batch_size,
+    cache_dir,
+    progress,
+    command,
+    baseline_options,
+    data_seed,
+    model_seed,
+    device,
+    precision,
+    trace_solver,
+    trace_solver_options,
+    budget,
+    trace_objectives,
+    several_t,
+    tables,
+) -> dict:
     from trace_opt.models.oracles import as_device
 
     device = as_device(device)  # a device this machine lacks is refused before any work
@@ -641,8 +935,12 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
         setup = dataset
         if n is not None:
             k = check_positive_int("n", n)
-            setup = replace(setup, inputs=setup.inputs[:k], targets=setup.targets[:k],
-                            labels=None if setup.labels is None else setup.labels[:k])
+            setup = replace(
+                setup,
+                inputs=setup.inputs[:k],
+                targets=setup.targets[:k],
+                labels=None if setup.labels is None else setup.labels[:k],
+            )
     else:
         setup = load_setup(dataset, n, data_seed=data_seed, model_seed=model_seed, cache_dir=cache_dir)
     if isinstance(setup.model, torch.nn.Module):
@@ -651,22 +949,47 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
     log(f"{len(setup.inputs)} inputs, t = {setup.features.t}")
     outputs = _model_outputs(setup.model)
     data_key = f"{name}:{_model_key(setup.model)}"
-    config = EvaluationConfig(methods=methods, outputs=outputs, trace_outputs=outputs, sa_iterations=sa_iterations,
-                              seed=seed, exact_max_t=exact_max_t, keep_maps=keep_maps, batch_size=batch_size,
-                              baseline_options=baseline_options or {}, device=str(device), precision=precision,
-                              trace_solver=trace_solver, trace_solver_options=dict(trace_solver_options or {}),
-                              trace_budget=budget, trace_objectives=trace_objectives, tables=tables)
-    records = evaluate_inputs(setup.model, setup.inputs, setup.targets, setup.features, setup.reference, config,
-                              cache_dir=out / "cache", progress=progress, log=log,
-                              dataset_key=data_key)
+    config = EvaluationConfig(
+        methods=methods,
+        outputs=outputs,
+        trace_outputs=outputs,
+        sa_iterations=sa_iterations,
+        seed=seed,
+        exact_max_t=exact_max_t,
+        keep_maps=keep_maps,
+        batch_size=batch_size,
+        baseline_options=baseline_options or {},
+        device=str(device),
+        precision=precision,
+        trace_solver=trace_solver,
+        trace_solver_options=dict(trace_solver_options or {}),
+        trace_budget=budget,
+        trace_objectives=trace_objectives,
+        tables=tables,
+    )
+    records = evaluate_inputs(
+        setup.model,
+        setup.inputs,
+        setup.targets,
+        setup.features,
+        setup.reference,
+        config,
+        cache_dir=out / "cache",
+        progress=progress,
+        log=log,
+        dataset_key=data_key,
+    )
     summary = summarise(records, config.outputs)
     from trace_opt.attribution import report_plots as rp
 
-    figures = {"fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
-               "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name}
+    figures = {
+        "fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
+        "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name,
+    }
     if "complete" in summary:
-        figures["fig7"] = rp.plot_complete_search(summary, out / "fig7_complete_search.png",
-                                                  search="SA" if trace_solver == "sa" else trace_solver).name
+        figures["fig7"] = rp.plot_complete_search(
+            summary, out / "fig7_complete_search.png", search="SA" if trace_solver == "sa" else trace_solver
+        ).name
     if any("maps" in r for r in records):
         figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
     figures.update(_deletion_figures(setup, records[0], out))
@@ -676,38 +999,65 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
         figures["appB"] = several_t["appB"]
     for o in config.outputs:
         figures[f"appI_{o}"] = rp.plot_degradation(records, out / f"appI_degradation_{o}.png", o).name
-    results = {"dataset": name, "description": setup.description, "t": setup.features.t,
-               "selection": setup.selection,
-               "command": command or (f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
-                                      if name in DATASETS else "the Python API (trace_opt.attribution.report.run_report)"),
-               "config": config.to_dict(), "versions": _versions(),
-               "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
-               "torch_threads": torch.get_num_threads(),
-               "baselines": [m for m in summary["methods"] if not m.startswith(("trace-", "exact-"))],
-               "targets": setup.targets, "labels": setup.labels,
-               "n_correct": (None if setup.labels is None
-                             else int(sum(a == b for a, b in zip(setup.targets, setup.labels)))),
-               "summary": summary, "several_t": several_t.get("appB_runs"),
-               "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records]}
+    results = {
+        "dataset": name,
+        "description": setup.description,
+        "t": setup.features.t,
+        "selection": setup.selection,
+        "command": command
+        or (
+            f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
+            if name in DATASETS
+            else "the Python API (trace_opt.attribution.report.run_report)"
+        ),
+        "config": config.to_dict(),
+        "versions": _versions(),
+        "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
+        "torch_threads": torch.get_num_threads(),
+        "baselines": [m for m in summary["methods"] if not m.startswith(("trace-", "exact-"))],
+        "targets": setup.targets,
+        "labels": setup.labels,
+        "n_correct": (None if setup.labels is None else int(sum(a == b for a, b in zip(setup.targets, setup.labels)))),
+        "summary": summary,
+        "several_t": several_t.get("appB_runs"),
+        "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records],
+    }
     if isinstance(setup.model, torch.nn.Module) and sanity_n > 0:
-        s_cfg = EvaluationConfig(methods=methods, sa_iterations=sanity_sa_iterations or sa_iterations, seed=seed,
-                                 batch_size=batch_size, baseline_options=baseline_options or {},
-                                 device=str(device), precision=precision, trace_solver=trace_solver,
-                                 trace_solver_options=dict(trace_solver_options or {}), trace_budget=budget)
+        s_cfg = EvaluationConfig(
+            methods=methods,
+            sa_iterations=sanity_sa_iterations or sa_iterations,
+            seed=seed,
+            batch_size=batch_size,
+            baseline_options=baseline_options or {},
+            device=str(device),
+            precision=precision,
+            trace_solver=trace_solver,
+            trace_solver_options=dict(trace_solver_options or {}),
+            trace_budget=budget,
+        )
         k = min(sanity_n, len(setup.inputs))
-        results["sanity"] = sanity_check(setup.model, setup.inputs[:k], setup.targets[:k], setup.features,
-                                         setup.reference, s_cfg, cache_dir=out / "cache", progress=progress, log=log,
-                                         dataset_key=data_key)
+        results["sanity"] = sanity_check(
+            setup.model,
+            setup.inputs[:k],
+            setup.targets[:k],
+            setup.features,
+            setup.reference,
+            s_cfg,
+            cache_dir=out / "cache",
+            progress=progress,
+            log=log,
+            dataset_key=data_key,
+        )
         figures["fig4"] = rp.plot_sanity(results["sanity"], out / "fig4_sanity.png").name
     elif not isinstance(setup.model, torch.nn.Module):
-        results["sanity_note"] = ("Not applicable: the black-box model has no layers to randomise (only numpy "
-                                  "callables are seen).")
+        results["sanity_note"] = (
+            "Not applicable: the black-box model has no layers to randomise (only numpy callables are seen)."
+        )
     results["figures"] = figures
     results["seconds"] = time.perf_counter() - start
     results["input_seconds"] = float(sum(r.get("seconds", 0.0) for r in records))
     # compact, with floats to 7 significant digits (the torch models compute in float32)
-    atomic_write_bytes(out / "results.json",
-                       json.dumps(_compact_json(results), separators=(",", ":")).encode() + b"\n")
+    atomic_write_bytes(out / "results.json", json.dumps(_compact_json(results), separators=(",", ":")).encode() + b"\n")
     write_markdown(out, results, figures)
     log(f"report written to {out / 'report.md'} ({results['seconds']:.0f} s)")
     return results
@@ -715,9 +1065,11 @@ def _run_report(dataset, n, out, *, sa_iterations, seed, methods, sanity_n, sani
 
 def index_markdown(report_dirs) -> str:
     """A Markdown table of the headline numbers of several report folders (reads their results.json)."""
-    lines = ["| report | t | n | output | TRACE-(Le-Mo) | best baseline | factor | best of the paper's baselines | "
-             "paper factor | max possible factor | SA = exact optimum (Le-Mo) |",
-             "|---|---:|---:|---|---:|---|---:|---|---:|---:|---|"]
+    lines = [
+        "| report | t | n | output | TRACE-(Le-Mo) | best baseline | factor | best of the paper's baselines | "
+        "paper factor | max possible factor | SA = exact optimum (Le-Mo) |",
+        "|---|---:|---:|---|---:|---|---:|---|---:|---:|---|",
+    ]
     for d in report_dirs:
         d = Path(d)
         res = json.loads((d / "results.json").read_text())
@@ -725,14 +1077,29 @@ def index_markdown(report_dirs) -> str:
         for o, h in s["headline"].items():
             comp = s.get("complete", {}).get(o, {}).get("objectives", {}).get("le-mo")
             exact = f"{comp['n_sa_optimal']}/{s['n_inputs']} inputs" if comp else "- (t > 20)"
-            paper = (f"{method_label(h['best_paper_baseline'])} {_fmt(h['best_paper_baseline_le_mo'])} | "
-                     f"{h['paper_factor']:.3f}x" if h.get("best_paper_baseline") else "none applies | -")
-            lines.append(f"| [{d.name}]({d.name}/report.md) | {res['t']} | {s['n_inputs']} | {o} | "
-                         f"{_fmt(h['trace_le_mo'])} | {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])} | "
-                         f"{h['factor']:.3f}x | {paper} | {('%.3fx' % h['max_factor']) if h.get('max_factor') else '-'} | "
-                         f"{exact} |")
+            paper = (
+                f"{method_label(h['best_paper_baseline'])} {_fmt(h['best_paper_baseline_le_mo'])} | "
+                f"{h['paper_factor']:.3f}x"
+                if h.get("best_paper_baseline")
+                else "none applies | -"
+            )
+            lines.append(
+                f"| [{d.name}]({d.name}/report.md) | {res['t']} | {s['n_inputs']} | {o} | "
+                f"{_fmt(h['trace_le_mo'])} | {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])} | "
+                f"{h['factor']:.3f}x | {paper} | {('%.3fx' % h['max_factor']) if h.get('max_factor') else '-'} | "
+                f"{exact} |"
+            )
     return "\n".join(lines)
 
 
-__all__ = ["DATASETS", "Setup", "load_setup", "make_setup", "run_report", "table2_markdown", "sanity_markdown",
-           "passes_markdown", "index_markdown"]
+__all__ = [
+    "DATASETS",
+    "Setup",
+    "load_setup",
+    "make_setup",
+    "run_report",
+    "table2_markdown",
+    "sanity_markdown",
+    "passes_markdown",
+    "index_markdown",
+]

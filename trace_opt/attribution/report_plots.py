@@ -3,6 +3,7 @@
 Each function takes the plain dicts produced by ``trace_opt.attribution.evaluation`` (``summarise``, records,
 ``sanity_check``) and a path, and returns the path. Paper figure numbers are given for reference.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,20 @@ _TRACE_COLORS = {"y": "tab:red", "p": "tab:purple"}
 _EXACT_STYLES = {"y": {"color": "black", "ls": "--"}, "p": {"color": "#6b6b6b", "ls": (0, (1, 1.2))}}
 #: baseline colours: no red, purple, magenta/pink or grey hue (TRACE-y red, TRACE-p purple, Random grey), so a
 #: baseline is never mistaken for TRACE; with more baselines than colours the dash pattern tells them apart
-BASELINE_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:olive", "tab:cyan", "#1b3a6b", "#b8860b", "#006d5b",
-                    "#e6ab02", "#4169e1", "#9acd32", "#00ced1")
+BASELINE_PALETTE = (
+    "tab:blue",
+    "tab:orange",
+    "tab:green",
+    "tab:olive",
+    "tab:cyan",
+    "#1b3a6b",
+    "#b8860b",
+    "#006d5b",
+    "#e6ab02",
+    "#4169e1",
+    "#9acd32",
+    "#00ced1",
+)
 _BASELINE_DASHES = ("-", "--", "-.", (0, (3, 1, 1, 1, 1, 1)))
 
 
@@ -49,8 +62,10 @@ def baseline_style(name: str) -> dict:
 
     names = [n for n in available_baselines() if n != "random"]
     i = names.index(name) if name in names else (sum(map(ord, name)) % len(BASELINE_PALETTE))
-    return {"color": BASELINE_PALETTE[i % len(BASELINE_PALETTE)],
-            "ls": _BASELINE_DASHES[(i // len(BASELINE_PALETTE)) % len(_BASELINE_DASHES)]}
+    return {
+        "color": BASELINE_PALETTE[i % len(BASELINE_PALETTE)],
+        "ls": _BASELINE_DASHES[(i // len(BASELINE_PALETTE)) % len(_BASELINE_DASHES)],
+    }
 
 
 def _style(name: str, index: int = 0) -> dict:
@@ -72,9 +87,12 @@ def plot_mean_curves(summary: dict, path, include=None) -> Path:
     exact (Le-Mo) optimum when present)."""
     plt = _plt()
     outputs = list(summary["curves"])
-    names = [m for m in summary["methods"]
-             if (include is None and (not m.startswith(("trace-", "exact-")) or m.endswith("le-mo")))
-             or (include is not None and m in include)]
+    names = [
+        m
+        for m in summary["methods"]
+        if (include is None and (not m.startswith(("trace-", "exact-")) or m.endswith("le-mo")))
+        or (include is not None and m in include)
+    ]
     fig, axes = plt.subplots(len(outputs), 2, figsize=(11, 3.8 * len(outputs)), squeeze=False)
     for r, o in enumerate(outputs):
         for c, (key, test) in enumerate((("le", "LeRF"), ("mo", "MoRF"))):
@@ -93,7 +111,9 @@ def plot_trace_variants(summary: dict, path) -> Path:
     """Fig. 6: TRACE-Le, -Mo and -(Le-Mo) of each output under both tests; the gap between the LeRF
     (solid) and MoRF (dashed) curves is shaded and its area (Le-Mo) given in the title."""
     plt = _plt()
-    outputs = [o for o in summary["curves"] if any(m.startswith(f"trace-{OUTPUT_TAGS[o]}-") for m in summary["methods"])]
+    outputs = [
+        o for o in summary["curves"] if any(m.startswith(f"trace-{OUTPUT_TAGS[o]}-") for m in summary["methods"])
+    ]
     objs = [obj for obj in ("le", "mo", "le-mo") if any(trace_name(o, obj) in summary["methods"] for o in outputs)]
     fig, axes = plt.subplots(len(outputs), len(objs), figsize=(4 * len(objs), 3.4 * len(outputs)), squeeze=False)
     for r, o in enumerate(outputs):
@@ -140,36 +160,64 @@ def plot_complete_search(summary: dict, path, search: str = "SA") -> Path:
         k = np.arange(len(env_le))
         # TRACE-Le's LeRF and TRACE-Mo's MoRF where they ran, else both curves of the one TRACE-(Le-Mo) order
         separate = trace_name(o, "le") in curves or trace_name(o, "mo") in curves
-        le_src, mo_src = ((trace_name(o, "le"), trace_name(o, "mo")) if separate
-                          else (trace_name(o, "le-mo"), trace_name(o, "le-mo")))
+        le_src, mo_src = (
+            (trace_name(o, "le"), trace_name(o, "mo")) if separate else (trace_name(o, "le-mo"), trace_name(o, "le-mo"))
+        )
         le_lab, mo_lab = ("TRACE-Le", "TRACE-Mo") if separate else ("TRACE-(Le-Mo)", "TRACE-(Le-Mo)")
         if le_src in curves:
             sa_le = np.asarray(curves[le_src]["le"])
             ax.plot(k, sa_le, color="red", lw=2, label=f"{search} {le_lab}, LeRF ({sa_le.sum():.4g})")
             ax.fill_between(k, sa_le, env_le, color="cyan", alpha=0.4)
-            gax.plot(k, env_le - sa_le, color="red", lw=2, marker="o", ms=3,
-                     label=f"CS-Le - {search} {le_lab} LeRF (sum {(env_le - sa_le).sum():.3g})")
+            gax.plot(
+                k,
+                env_le - sa_le,
+                color="red",
+                lw=2,
+                marker="o",
+                ms=3,
+                label=f"CS-Le - {search} {le_lab} LeRF (sum {(env_le - sa_le).sum():.3g})",
+            )
         if mo_src in curves:
             sa_mo = np.asarray(curves[mo_src]["mo"])
             ax.plot(k, sa_mo, color="red", lw=2, ls="--", label=f"{search} {mo_lab}, MoRF ({sa_mo.sum():.4g})")
             ax.fill_between(k, env_mo, sa_mo, color="lime", alpha=0.4)
-            gax.plot(k, sa_mo - env_mo, color="darkorange", lw=2, ls="--", marker="s", ms=3,
-                     label=f"{search} {mo_lab} MoRF - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})")
+            gax.plot(
+                k,
+                sa_mo - env_mo,
+                color="darkorange",
+                lw=2,
+                ls="--",
+                marker="s",
+                ms=3,
+                label=f"{search} {mo_lab} MoRF - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})",
+            )
         ax.plot(k, env_le, color="blue", lw=1.5, label=f"CS-Le envelope ({env_le.sum():.4g})")
         ax.plot(k, env_mo, color="blue", lw=1.5, ls="--", label=f"CS-Mo envelope ({env_mo.sum():.4g})")
-        exact = [(trace_name(o, "le", "exact"), "le", "exact Le optimum"), (trace_name(o, "mo", "exact"), "mo", "exact Mo optimum")]
+        exact = [
+            (trace_name(o, "le", "exact"), "le", "exact Le optimum"),
+            (trace_name(o, "mo", "exact"), "mo", "exact Mo optimum"),
+        ]
         if not any(ex in curves for ex, _key, _lab in exact):
-            exact = [(trace_name(o, "le-mo", "exact"), "le", "exact (Le-Mo) optimum, LeRF"),
-                     (trace_name(o, "le-mo", "exact"), "mo", "exact (Le-Mo) optimum, MoRF")]
-        for (ex, key, lab), ls, env, sign, colour in zip(exact, (":", "-."), (env_le, env_mo), (1, -1),
-                                                         ("black", "dimgray")):
+            exact = [
+                (trace_name(o, "le-mo", "exact"), "le", "exact (Le-Mo) optimum, LeRF"),
+                (trace_name(o, "le-mo", "exact"), "mo", "exact (Le-Mo) optimum, MoRF"),
+            ]
+        for (ex, key, lab), ls, env, sign, colour in zip(
+            exact, (":", "-."), (env_le, env_mo), (1, -1), ("black", "dimgray")
+        ):
             if ex in curves:
                 y = np.asarray(curves[ex][key])
                 ax.plot(k, y, color=colour, lw=1.2, ls=ls, label=f"{lab} ({y.sum():.4g})")
                 g = sign * (env - y)
-                gax.plot(k, g, color=colour, lw=1.4, ls=ls,
-                         label=f"{'CS-Le - ' if key == 'le' else ''}{lab}{' - CS-Mo' if key == 'mo' else ''} "
-                               f"(sum {g.sum():.3g})")
+                gax.plot(
+                    k,
+                    g,
+                    color=colour,
+                    lw=1.4,
+                    ls=ls,
+                    label=f"{'CS-Le - ' if key == 'le' else ''}{lab}{' - CS-Mo' if key == 'mo' else ''} "
+                    f"(sum {g.sum():.3g})",
+                )
         ax.set_title(f"(a) {search} vs complete search, {OUTPUT_NAMES[o]}")
         ax.set_xlabel("features deleted")
         ax.set_ylabel(OUTPUT_NAMES[o])
@@ -182,15 +230,21 @@ def plot_complete_search(summary: dict, path, search: str = "SA") -> Path:
         ax = axes[r, 2]  # the paper's definition
         ax.scatter(comp[o].get("avg_iou_paper", []), comp[o].get("ratio_paper", []), s=18, color="tab:blue")
         if not comp[o].get("ratio_paper"):
-            ax.text(0.5, 0.5, "not computed: needs TRACE-Le and TRACE-Mo,\nwhich this evaluation did not run",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=9)
+            ax.text(
+                0.5,
+                0.5,
+                "not computed: needs TRACE-Le and TRACE-Mo,\nwhich this evaluation did not run",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=9,
+            )
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("Avg.IoU of the CS sets (mean of CS-Le kept, CS-Mo deleted)")
         ax.set_ylabel("(AUC-Le TRACE-Le - AUC-Mo TRACE-Mo)\n/ (CS-Le - CS-Mo)")
         ax.set_title(f"(b) TRACE/CS vs Avg.IoU (paper), {OUTPUT_NAMES[o]}")
         ax = axes[r, 3]  # the Le-Mo variant, labelled as what it is
-        ax.scatter(comp[o].get("avg_iou_le_mo", []), comp[o].get("ratio_le_mo_variant", []), s=18,
-                   color="tab:orange")
+        ax.scatter(comp[o].get("avg_iou_le_mo", []), comp[o].get("ratio_le_mo_variant", []), s=18, color="tab:orange")
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xlabel("Avg.IoU of the per-level optimal (Le-Mo) sets")
         ax.set_ylabel("(Le-Mo) of TRACE-(Le-Mo)\n/ (CS-Le - CS-Mo)")
@@ -240,14 +294,19 @@ def plot_heatmaps(records: list, path, methods=None, shape=None, max_inputs: int
     ncols = max(1, min(ncols, n_panels))
     lines = -(-n_panels // ncols)
     row_height = 1.75 if np.asarray(recs[0]["input"]).ndim < 2 else 1.5  # square image panels need less height
-    fig, axes = plt.subplots(len(recs) * lines, ncols + 2, squeeze=False,
-                             figsize=(1.55 * ncols + 1.4, row_height * len(recs) * lines + 0.6),
-                             gridspec_kw={"width_ratios": [1] * ncols + [0.08, 0.08]})
+    fig, axes = plt.subplots(
+        len(recs) * lines,
+        ncols + 2,
+        squeeze=False,
+        figsize=(1.55 * ncols + 1.4, row_height * len(recs) * lines + 0.6),
+        gridspec_kw={"width_ratios": [1] * ncols + [0.08, 0.08]},
+    )
     for ax in axes.ravel():
         ax.set_visible(False)
     for r, rec in enumerate(recs):
-        panels = [("input", np.asarray(rec["input"], dtype=float), None)] + \
-                 [(method_label(m), np.asarray(rec["maps"][m], dtype=float), m) for m in names]
+        panels = [("input", np.asarray(rec["input"], dtype=float), None)] + [
+            (method_label(m), np.asarray(rec["maps"][m], dtype=float), m) for m in names
+        ]
         im_att = im_traj = None
         for c, (title, img, m) in enumerate(panels):
             ax = axes[r * lines + c // ncols, c % ncols]
@@ -297,7 +356,9 @@ def plot_sanity(sanity: dict, path) -> Path:
         ax.axhline(0, color="grey", lw=0.6)
         ax.set_ylim(-1.05, 1.05)
         ax.set_ylabel("Spearman rank correlation with original")
-        ax.set_title(f"{mode} randomisation ({'top layer first, cumulative' if mode == 'cascade' else 'one layer at a time'})")
+        ax.set_title(
+            f"{mode} randomisation ({'top layer first, cumulative' if mode == 'cascade' else 'one layer at a time'})"
+        )
         if c == 1:
             ax.legend(fontsize=6.5, ncol=2)
     return _save(fig, path)
@@ -316,8 +377,13 @@ def plot_alpha_heatmaps(inputs: list, heatmaps: list, path, alphas=(1, 2, 5), ti
     array (``rankings.trajectory_to_heatmap``); one shared [0, 1] scale and colour bar."""
     plt = _plt()
     n, cols = len(inputs), 1 + len(alphas)
-    fig, axes = plt.subplots(n, cols + 1, figsize=(2.0 * cols + 0.5, 2.05 * n + 0.3), squeeze=False,
-                             gridspec_kw={"width_ratios": [1] * cols + [0.07]})
+    fig, axes = plt.subplots(
+        n,
+        cols + 1,
+        figsize=(2.0 * cols + 0.5, 2.05 * n + 0.3),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1] * cols + [0.07]},
+    )
     im = None
     for r in range(n):
         img = _grey(inputs[r])
@@ -346,8 +412,13 @@ def plot_several_t(image, entries: list, path, title: str | None = None) -> Path
     plt = _plt()
     img = _grey(image)
     n = len(entries)
-    fig, axes = plt.subplots(1, n + 2, figsize=(2.5 * (n + 1) + 0.4, 2.9), squeeze=False,
-                             gridspec_kw={"width_ratios": [1] * (n + 1) + [0.07]})
+    fig, axes = plt.subplots(
+        1,
+        n + 2,
+        figsize=(2.5 * (n + 1) + 0.4, 2.9),
+        squeeze=False,
+        gridspec_kw={"width_ratios": [1] * (n + 1) + [0.07]},
+    )
     axes = axes[0]
     axes[0].imshow(img, cmap="gray_r")
     axes[0].set_title("input", fontsize=8)
@@ -365,9 +436,17 @@ def plot_several_t(image, entries: list, path, title: str | None = None) -> Path
                 rr, cc = divmod(f, cols)
                 ys = (np.arange(H) * rows // H == rr).nonzero()[0]
                 xs = (np.arange(W) * cols // W == cc).nonzero()[0]
-                ax.text(xs.mean(), ys.mean(), str(int(ranks[f]) + 1), ha="center", va="center", fontsize=6,
-                        color="white", bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.4, lw=0))
-    for ax in axes[:n + 1]:
+                ax.text(
+                    xs.mean(),
+                    ys.mean(),
+                    str(int(ranks[f]) + 1),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white",
+                    bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.4, lw=0),
+                )
+    for ax in axes[: n + 1]:
         ax.set_xticks([])
         ax.set_yticks([])
     cb = fig.colorbar(im, cax=axes[n + 1])
@@ -404,17 +483,20 @@ def plot_degradation(records: list, path, output: str = "logit", methods=None, n
     MoRF row, here on normalised curves and per feature: mean over the t+1 points). Panels are ordered
     by that area, best first."""
     plt = _plt()
-    names = methods or [m for m in records[0]["methods"]
-                        if (not m.startswith(("trace-", "exact-")) or m.endswith("le-mo"))
-                        and all(m in r["methods"] for r in records)]
+    names = methods or [
+        m
+        for m in records[0]["methods"]
+        if (not m.startswith(("trace-", "exact-")) or m.endswith("le-mo")) and all(m in r["methods"] for r in records)
+    ]
     data = {m: degradation_curves(records, m, output) for m in names}
     area = {m: float(np.nanmean(le - mo)) for m, (le, mo) in data.items()}
     names = sorted(names, key=lambda m: -area[m] if np.isfinite(area[m]) else np.inf)
     n = len(names)
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.5 * ncols, 2.3 * nrows + 0.4), squeeze=False,
-                             sharex=True, sharey=True)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(2.5 * ncols, 2.3 * nrows + 0.4), squeeze=False, sharex=True, sharey=True
+    )
     for i, m in enumerate(names):
         ax = axes[i // ncols, i % ncols]
         le, mo = data[m]
@@ -434,12 +516,24 @@ def plot_degradation(records: list, path, output: str = "logit", methods=None, n
         ax.set_xlabel("fraction of features deleted", fontsize=7)
     for ax in axes[:, 0]:
         ax.set_ylabel(f"normalised {OUTPUT_NAMES[output]}", fontsize=7)
-    fig.suptitle(f"Degradation test as in Schulz et al. (2020), {OUTPUT_NAMES[output]}: per input 1 = full input, "
-                 "0 = all deleted; area between LeRF and MoRF in the titles (mean over points, larger is better)",
-                 fontsize=8)
+    fig.suptitle(
+        f"Degradation test as in Schulz et al. (2020), {OUTPUT_NAMES[output]}: per input 1 = full input, "
+        "0 = all deleted; area between LeRF and MoRF in the titles (mean over points, larger is better)",
+        fontsize=8,
+    )
     return _save(fig, path)
 
 
-__all__ = ["plot_mean_curves", "plot_trace_variants", "plot_complete_search", "plot_heatmaps", "plot_sanity",
-           "plot_alpha_heatmaps", "plot_several_t", "plot_degradation", "degradation_curves", "baseline_style",
-           "BASELINE_PALETTE"]
+__all__ = [
+    "plot_mean_curves",
+    "plot_trace_variants",
+    "plot_complete_search",
+    "plot_heatmaps",
+    "plot_sanity",
+    "plot_alpha_heatmaps",
+    "plot_several_t",
+    "plot_degradation",
+    "degradation_curves",
+    "baseline_style",
+    "BASELINE_PALETTE",
+]

@@ -20,6 +20,7 @@ Per input (``quantus_metrics``):
 
 The model's softmax probability is the output where Quantus uses one (``softmax=True``).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,24 +48,43 @@ def _quantus():
     return quantus
 
 
-def make_metrics(seed: int = 0, road_percentages=tuple(range(5, 100, 10)), fc_runs: int = 50,
-                 fc_subset: int = 8, mc_samples: int = 10, mc_step: int = 4) -> dict:
+def make_metrics(
+    seed: int = 0,
+    road_percentages=tuple(range(5, 100, 10)),
+    fc_runs: int = 50,
+    fc_subset: int = 8,
+    mc_samples: int = 10,
+    mc_step: int = 4,
+) -> dict:
     """Quantus metric objects (settings sized for 8 x 8 inputs: 64 pixels)."""
     q = _quantus()
     common = {"disable_warnings": True, "display_progressbar": False}
     return {
         "road": q.ROAD(percentages=list(road_percentages), noise=0.01, return_aggregate=False, **common),
         "faithfulness_correlation": q.FaithfulnessCorrelation(
-            nr_runs=fc_runs, subset_size=fc_subset, perturb_baseline="black", normalise=False, abs=False,
-            return_aggregate=False, **common),
+            nr_runs=fc_runs,
+            subset_size=fc_subset,
+            perturb_baseline="black",
+            normalise=False,
+            abs=False,
+            return_aggregate=False,
+            **common,
+        ),
         "monotonicity_correlation": q.MonotonicityCorrelation(
-            nr_samples=mc_samples, features_in_step=mc_step, perturb_baseline="black", normalise=False, abs=False,
-            return_aggregate=False, **common),
+            nr_samples=mc_samples,
+            features_in_step=mc_step,
+            perturb_baseline="black",
+            normalise=False,
+            abs=False,
+            return_aggregate=False,
+            **common,
+        ),
     }
 
 
-def quantus_metrics(model: torch.nn.Module, x: torch.Tensor, target: int, amap: np.ndarray, metrics: dict,
-                    seed: int = 0) -> dict:
+def quantus_metrics(
+    model: torch.nn.Module, x: torch.Tensor, target: int, amap: np.ndarray, metrics: dict, seed: int = 0
+) -> dict:
     """Each metric of ``metrics`` (``make_metrics``) on one input and one attribution map (x's shape).
 
     Returns ``{name: value}`` as described in the module docstring (ROAD reduced to its mean accuracy); nan
@@ -81,8 +101,9 @@ def quantus_metrics(model: torch.nn.Module, x: torch.Tensor, target: int, amap: 
         np.random.seed(seed)  # Quantus draws its random subsets and noise from numpy's global stream
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            res = metric(model=model, x_batch=xb, y_batch=yb, a_batch=ab, device="cpu", softmax=True,
-                         channel_first=True)
+            res = metric(
+                model=model, x_batch=xb, y_batch=yb, a_batch=ab, device="cpu", softmax=True, channel_first=True
+            )
         if isinstance(res, dict):  # ROAD: {percentage: accuracy}
             out[name] = float(np.mean(list(res.values())))
             out[f"{name}_curve"] = [float(v) for v in res.values()]

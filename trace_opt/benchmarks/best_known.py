@@ -30,6 +30,7 @@ is not a permutation, another problem or a score that does not match gets a Valu
 ``python -m trace_opt instances best-known --file F.best.json --family logic --t 49 ... --solver tabu
 --budget 20000 --seed 0 [--certify-window 8]`` does one such run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_write_json, json_values
-from trace_opt.core.problem import TraceProblem
 from trace_opt.core.objective import OBJECTIVES
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.validation import check_choice, check_positive_int
 
 FORMAT = "trace-best-known"
 FORMAT_VERSION = 1
@@ -174,12 +175,18 @@ def load_best_known(path, spec: dict | None = None, objective: str | None = None
     if not isinstance(score, (int, float)) or isinstance(score, bool) or not math.isfinite(score):
         raise _fail(path, f"best score {score!r} is not a finite number")
     traj = best["trajectory"]
-    if (not isinstance(traj, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in traj)
-            or sorted(traj) != list(range(t))):
+    if (
+        not isinstance(traj, list)
+        or not all(isinstance(i, int) and not isinstance(i, bool) for i in traj)
+        or sorted(traj) != list(range(t))
+    ):
         raise _fail(path, f"best trajectory is not a permutation of 0..{t - 1}")
     if spec is not None and json.loads(json.dumps(spec)) != prob:
-        raise _fail(path, f"is for the problem {json.dumps(prob, sort_keys=True)}, not the requested "
-                          f"{json.dumps(spec, sort_keys=True)}")
+        raise _fail(
+            path,
+            f"is for the problem {json.dumps(prob, sort_keys=True)}, not the requested "
+            f"{json.dumps(spec, sort_keys=True)}",
+        )
     if objective is not None and objective != data["objective"]:
         raise _fail(path, f"is for objective {data['objective']!r}, not {objective!r}")
     if check_score:
@@ -189,8 +196,11 @@ def load_best_known(path, spec: dict | None = None, objective: str | None = None
             raise _fail(path, f"its problem cannot be built ({exc})") from None
         live = float(problem.score(np.array(traj)))
         if not math.isclose(live, float(score), rel_tol=CHECK_RTOL, abs_tol=CHECK_RTOL):
-            raise _fail(path, f"the stored score {score!r} does not match its trajectory's score {live!r} on the "
-                              "problem (edited, corrupt or for another problem)")
+            raise _fail(
+                path,
+                f"the stored score {score!r} does not match its trajectory's score {live!r} on the "
+                "problem (edited, corrupt or for another problem)",
+            )
     return data
 
 
@@ -211,7 +221,7 @@ def _default_name(path: Path) -> str:
     n = path.name
     for suffix in (".best.json", ".json"):
         if n.endswith(suffix) and len(n) > len(suffix):
-            return n[:-len(suffix)]
+            return n[: -len(suffix)]
     return n
 
 
@@ -219,9 +229,18 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def update_best_known(path, spec: dict, solver="tabu", budget: int = 10_000, seed: int = 0,
-                      objective: str = "le-mo", certify_window: int | None = None, random_samples: int = 200,
-                      name: str | None = None, log=None) -> dict:
+def update_best_known(
+    path,
+    spec: dict,
+    solver="tabu",
+    budget: int = 10_000,
+    seed: int = 0,
+    objective: str = "le-mo",
+    certify_window: int | None = None,
+    random_samples: int = 200,
+    name: str | None = None,
+    log=None,
+) -> dict:
     """Run ``solver`` (a spec as ``instances.parse_solver_spec`` takes) on the problem ``spec`` names and
     store its trajectory in the best-known file at ``path`` if it beats the stored one (or none exists).
 
@@ -231,7 +250,6 @@ def update_best_known(path, spec: dict, solver="tabu", budget: int = 10_000, see
     never overwritten. ``certify_window``: after an improvement, record ``window_certificate`` for that w.
     """
     from solvers import get_solver
-
     from trace_opt.benchmarks.instances import parse_solver_spec
 
     path = Path(path)
@@ -241,10 +259,18 @@ def update_best_known(path, spec: dict, solver="tabu", budget: int = 10_000, see
     problem = make_problem(spec, objective)
     res = get_solver(solver_name, **params).solve(problem, budget=budget, seed=seed, curves=False)
     score = float(problem.score(res.trajectory))
-    entry = {"score": score, "value": float(problem.to_paper_units(score)),
-             "trajectory": [int(i) for i in res.trajectory], "solver": label, "solver_name": solver_name,
-             "solver_params": json_values(params), "budget": budget, "seed": int(seed),
-             "forward_passes": int(res.forward_passes), "found": _now()}
+    entry = {
+        "score": score,
+        "value": float(problem.to_paper_units(score)),
+        "trajectory": [int(i) for i in res.trajectory],
+        "solver": label,
+        "solver_name": solver_name,
+        "solver_params": json_values(params),
+        "budget": budget,
+        "seed": int(seed),
+        "forward_passes": int(res.forward_passes),
+        "found": _now(),
+    }
     with _locked(path):
         old = load_best_known(path, spec, objective) if path.exists() else None
         previous = float(old["best"]["score"]) if old else None
@@ -259,25 +285,39 @@ def update_best_known(path, spec: dict, solver="tabu", budget: int = 10_000, see
                 rnd, rnd_kind = random_mean_estimate(fresh, random_samples, seed=0), f"{random_samples} random orders"
             if bound is not None:
                 ub = bound["upper_bound"]
-                certificates.update(upper_bound=ub, upper_bound_kind=bound["kind"],
-                                    gap_to_bound=(ub - score) / (ub - rnd) if ub > rnd else 0.0)
+                certificates.update(
+                    upper_bound=ub,
+                    upper_bound_kind=bound["kind"],
+                    gap_to_bound=(ub - score) / (ub - rnd) if ub > rnd else 0.0,
+                )
             if certify_window:
                 certificates["window"] = window_certificate(fresh, res.trajectory, certify_window)
-            history = (old["history"] if old else []) + [{k: entry[k] for k in ("score", "solver", "budget", "seed",
-                                                                                  "forward_passes", "found")}]
-            data = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                    "name": name or (old["name"] if old else _default_name(path)), "t": problem.t,
-                    "objective": objective, "problem": json.loads(json.dumps(spec)), "best": entry,
-                    "certificates": certificates, "random_mean": rnd, "random_mean_kind": rnd_kind,
-                    "history": history}
+            history = (old["history"] if old else []) + [
+                {k: entry[k] for k in ("score", "solver", "budget", "seed", "forward_passes", "found")}
+            ]
+            data = {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "name": name or (old["name"] if old else _default_name(path)),
+                "t": problem.t,
+                "objective": objective,
+                "problem": json.loads(json.dumps(spec)),
+                "best": entry,
+                "certificates": certificates,
+                "random_mean": rnd,
+                "random_mean_kind": rnd_kind,
+                "history": history,
+            }
             atomic_write_json(path, data)
             best = entry
         else:
             best = old["best"]
     if log:
         verb = "improved" if improved else "kept"
-        log(f"{path}: {verb}; this run {score:.6g} ({label}, {budget} passes, seed {seed}), "
-            f"stored before {previous if previous is not None else 'none'}")
+        log(
+            f"{path}: {verb}; this run {score:.6g} ({label}, {budget} passes, seed {seed}), "
+            f"stored before {previous if previous is not None else 'none'}"
+        )
     return {"path": path, "improved": improved, "score": score, "previous": previous, "best": best}
 
 

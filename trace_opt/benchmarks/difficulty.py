@@ -39,6 +39,7 @@ built by ``instance_from_table`` store the result in ``metadata["difficulty"]`` 
 ``DIFFICULTY_VERSION``). ``library_stats`` adds the summary ``greedy_optimal_fraction`` and
 ``median_greedy_normalised_gap`` of a library; ``python -m trace_opt instances stats`` prints them.
 """
+
 from __future__ import annotations
 
 import math
@@ -46,10 +47,9 @@ import math
 import numpy as np
 
 from solvers.complete import count_optimal_trajectories, is_optimal, normalised_gap
+from trace_opt.core.objective import OBJECTIVES, Objective
 from trace_opt.core.table import TableOracle, check_table, table_stats
 from trace_opt.core.validation import check_choice
-from trace_opt.core.objective import Objective
-from trace_opt.core.objective import OBJECTIVES
 
 #: version of the measures stored in ``metadata["difficulty"]``; a stored block of another version is recomputed
 DIFFICULTY_VERSION = 1
@@ -90,11 +90,16 @@ def objective_summary(values: np.ndarray) -> dict:
     for objective in OBJECTIVES:
         sigma, opt = exact_optimum(values, objective)
         b = cs_bounds(values, objective)
-        out[objective] = {"optimum": float(opt), "trajectory": [int(i) for i in sigma],
-                          "value": float(Objective(objective).to_paper(opt)),
-                          "random_mean": float(b["random_mean"]), "bound": float(b["bound"]),
-                          "cs_le": float(b["cs_le"]), "cs_mo": float(b["cs_mo"]),
-                          "avg_iou": float(b["avg_iou"])}
+        out[objective] = {
+            "optimum": float(opt),
+            "trajectory": [int(i) for i in sigma],
+            "value": float(Objective(objective).to_paper(opt)),
+            "random_mean": float(b["random_mean"]),
+            "bound": float(b["bound"]),
+            "cs_le": float(b["cs_le"]),
+            "cs_mo": float(b["cs_mo"]),
+            "avg_iou": float(b["avg_iou"]),
+        }
     return out
 
 
@@ -104,9 +109,8 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
     ``objectives``: the instance's per-objective summary (``optimum``, ``random_mean``, ``bound``), as
     ``trace_opt.benchmarks.instances`` stores it; computed from the table when not given.
     """
-    from solvers.greedy import greedy_order
     from solvers.complete import objective_table, table_scores
-
+    from solvers.greedy import greedy_order
     from trace_opt.core.problem import TraceProblem
 
     v, t = _table(values)
@@ -131,22 +135,38 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
         c_r2 = fit["r2"] if objective != "le-mo" else additivity(objective_table(v, objective))["r2"]
         additive_score = float(table_scores(v, objective, additive_order))
         per[objective] = {
-            "optimum": opt, "random_mean": rnd, "bound": bound, "objective_additivity_r2": c_r2,
+            "optimum": opt,
+            "random_mean": rnd,
+            "bound": bound,
+            "objective_additivity_r2": c_r2,
             "bound_gap": float((bound - opt) / (opt - rnd)) if opt > rnd else 0.0,
-            "greedy_score": g_score, "greedy_trajectory": [int(i) for i in g_sigma],
-            "greedy_normalised_gap": normalised_gap(opt, g_score, rnd), "greedy_optimal": is_optimal(g_score, opt),
+            "greedy_score": g_score,
+            "greedy_trajectory": [int(i) for i in g_sigma],
+            "greedy_normalised_gap": normalised_gap(opt, g_score, rnd),
+            "greedy_optimal": is_optimal(g_score, opt),
             "greedy_morf_normalised_gap": normalised_gap(opt, greedy["morf"][1], rnd),
             "additive_order_normalised_gap": normalised_gap(opt, additive_score, rnd),
-            "optimal_trajectories": ties, "optimum_unique": ties == 1,
+            "optimal_trajectories": ties,
+            "optimum_unique": ties == 1,
         }
-    return {"version": DIFFICULTY_VERSION, "t": t, "additivity_r2": fit["r2"],
-            "first_order_coefficients": [float(b) for b in fit["coefficients"]],
-            "inert_features": len(inert), "objectives": per}
+    return {
+        "version": DIFFICULTY_VERSION,
+        "t": t,
+        "additivity_r2": fit["r2"],
+        "first_order_coefficients": [float(b) for b in fit["coefficients"]],
+        "inert_features": len(inert),
+        "objectives": per,
+    }
 
 
 def _valid_stored(block, t: int) -> bool:
-    return (isinstance(block, dict) and block.get("version") == DIFFICULTY_VERSION and block.get("t") == t
-            and isinstance(block.get("objectives"), dict) and set(DIFFICULTY_OBJECTIVES) <= set(block["objectives"]))
+    return (
+        isinstance(block, dict)
+        and block.get("version") == DIFFICULTY_VERSION
+        and block.get("t") == t
+        and isinstance(block.get("objectives"), dict)
+        and set(DIFFICULTY_OBJECTIVES) <= set(block["objectives"])
+    )
 
 
 def instance_difficulty(instance, recompute: bool = False) -> dict:
@@ -159,13 +179,21 @@ def instance_difficulty(instance, recompute: bool = False) -> dict:
 
 
 #: per-instance columns of ``library_stats`` (key, header, format)
-STAT_COLUMNS = (("name", "instance", "{}"), ("t", "t", "{:d}"), ("inert_features", "inert", "{:d}"),
-                ("additivity_r2", "R2", "{:.3f}"), ("objective_additivity_r2", "R2(c)", "{:.3f}"),
-                ("greedy_normalised_gap", "greedy gap", "{:.4f}"),
-                ("greedy_optimal", "greedy opt", "{}"), ("greedy_morf_normalised_gap", "morf gap", "{:.4f}"),
-                ("additive_order_normalised_gap", "fit-order gap", "{:.4f}"),
-                ("bound_gap", "bound gap", "{:.4f}"), ("optimal_trajectories", "optimal trajs", "{:d}"),
-                ("optimum", "optimum", "{:.6g}"), ("random_mean", "random mean", "{:.6g}"))
+STAT_COLUMNS = (
+    ("name", "instance", "{}"),
+    ("t", "t", "{:d}"),
+    ("inert_features", "inert", "{:d}"),
+    ("additivity_r2", "R2", "{:.3f}"),
+    ("objective_additivity_r2", "R2(c)", "{:.3f}"),
+    ("greedy_normalised_gap", "greedy gap", "{:.4f}"),
+    ("greedy_optimal", "greedy opt", "{}"),
+    ("greedy_morf_normalised_gap", "morf gap", "{:.4f}"),
+    ("additive_order_normalised_gap", "fit-order gap", "{:.4f}"),
+    ("bound_gap", "bound gap", "{:.4f}"),
+    ("optimal_trajectories", "optimal trajs", "{:d}"),
+    ("optimum", "optimum", "{:.6g}"),
+    ("random_mean", "random mean", "{:.6g}"),
+)
 
 
 def instance_row(instance, objective: str = "le-mo", recompute: bool = False) -> dict:
@@ -173,11 +201,31 @@ def instance_row(instance, objective: str = "le-mo", recompute: bool = False) ->
     check_choice("objective", objective, OBJECTIVES)
     d = instance_difficulty(instance, recompute=recompute)
     o = d["objectives"][objective]
-    row = {"name": instance.name, "t": instance.t, "inert_features": int(d["inert_features"]),
-           "additivity_r2": float(d["additivity_r2"])}
-    row.update({k: o[k] for k in ("objective_additivity_r2", "greedy_normalised_gap", "greedy_optimal", "greedy_morf_normalised_gap",
-                                  "additive_order_normalised_gap", "bound_gap", "optimal_trajectories",
-                                  "optimum_unique", "optimum", "random_mean", "bound", "greedy_score")})
+    row = {
+        "name": instance.name,
+        "t": instance.t,
+        "inert_features": int(d["inert_features"]),
+        "additivity_r2": float(d["additivity_r2"]),
+    }
+    row.update(
+        {
+            k: o[k]
+            for k in (
+                "objective_additivity_r2",
+                "greedy_normalised_gap",
+                "greedy_optimal",
+                "greedy_morf_normalised_gap",
+                "additive_order_normalised_gap",
+                "bound_gap",
+                "optimal_trajectories",
+                "optimum_unique",
+                "optimum",
+                "random_mean",
+                "bound",
+                "greedy_score",
+            )
+        }
+    )
     family = instance.metadata.get("family")
     if family is not None:
         row["family"] = family
@@ -194,13 +242,16 @@ def library_stats(instances, objective: str = "le-mo", recompute: bool = False) 
         raise ValueError("instances is empty; give at least one instance")
     rows = [instance_row(inst, objective, recompute) for inst in instances]
     gaps = np.array([r["greedy_normalised_gap"] for r in rows])
-    summary = {"objective": objective, "n_instances": len(rows),
-               "greedy_optimal_fraction": float(np.mean([r["greedy_optimal"] for r in rows])),
-               "median_greedy_normalised_gap": float(np.median(gaps)),
-               "mean_greedy_normalised_gap": float(np.mean(gaps)),
-               "median_additivity_r2": float(np.median([r["additivity_r2"] for r in rows])),
-               "unique_optimum_fraction": float(np.mean([r["optimum_unique"] for r in rows])),
-               "median_bound_gap": float(np.median([r["bound_gap"] for r in rows]))}
+    summary = {
+        "objective": objective,
+        "n_instances": len(rows),
+        "greedy_optimal_fraction": float(np.mean([r["greedy_optimal"] for r in rows])),
+        "median_greedy_normalised_gap": float(np.median(gaps)),
+        "mean_greedy_normalised_gap": float(np.mean(gaps)),
+        "median_additivity_r2": float(np.median([r["additivity_r2"] for r in rows])),
+        "unique_optimum_fraction": float(np.mean([r["optimum_unique"] for r in rows])),
+        "median_bound_gap": float(np.median([r["bound_gap"] for r in rows])),
+    }
     return {"summary": summary, "instances": rows}
 
 
@@ -209,14 +260,18 @@ def stats_table(stats: dict) -> str:
     rows = stats["instances"]
     cells = [[fmt.format(r[key]) for key, _, fmt in STAT_COLUMNS] for r in rows]
     widths = [max(len(head), *(len(c[i]) for c in cells)) for i, (_, head, _) in enumerate(STAT_COLUMNS)]
-    line = lambda parts: "  ".join(p.ljust(w) if j == 0 else p.rjust(w)  # noqa: E731
-                                   for j, (p, w) in enumerate(zip(parts, widths)))
+
+    def line(parts):
+        return "  ".join(p.ljust(w) if j == 0 else p.rjust(w) for j, (p, w) in enumerate(zip(parts, widths)))
+
     out = [line([h for _, h, _ in STAT_COLUMNS]), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
     s = stats["summary"]
     out.append("")
-    out.append(f"objective {s['objective']}, {s['n_instances']} instance(s): greedy_optimal_fraction "
-               f"{s['greedy_optimal_fraction']:.3f}, median_greedy_normalised_gap {s['median_greedy_normalised_gap']:.4f} "
-               f"(mean {s['mean_greedy_normalised_gap']:.4f}), median R2 {s['median_additivity_r2']:.3f}, "
-               f"unique optimum {s['unique_optimum_fraction']:.3f}, median bound gap {s['median_bound_gap']:.4f}")
+    out.append(
+        f"objective {s['objective']}, {s['n_instances']} instance(s): greedy_optimal_fraction "
+        f"{s['greedy_optimal_fraction']:.3f}, median_greedy_normalised_gap {s['median_greedy_normalised_gap']:.4f} "
+        f"(mean {s['mean_greedy_normalised_gap']:.4f}), median R2 {s['median_additivity_r2']:.3f}, "
+        f"unique optimum {s['unique_optimum_fraction']:.3f}, median bound gap {s['median_bound_gap']:.4f}"
+    )
     return "\n".join(out) + "\n"

@@ -32,6 +32,7 @@ neighbouring chunks), with its own ``interaction`` knob (>= 0, unbounded).
 ``python -m trace_opt instances generate`` does the same from the command line. The hard sample
 library ``instances/hard/`` is built that way (its README has the command).
 """
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 from trace_opt.core.oracle import SetFunctionOracle
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
 KINDS = ("and", "or", "xor")
 #: rows per vectorised chunk when a whole table is evaluated
@@ -65,8 +66,16 @@ class LogicSetFunction:
 
     family = "logic"
 
-    def __init__(self, t: int, seed: int = 0, interaction: float = 0.5, order: int = 3, terms: int | None = None,
-                 kinds=KINDS, saturation: float = 0.0):
+    def __init__(
+        self,
+        t: int,
+        seed: int = 0,
+        interaction: float = 0.5,
+        order: int = 3,
+        terms: int | None = None,
+        kinds=KINDS,
+        saturation: float = 0.0,
+    ):
         self.t = check_positive_int("t", t, minimum=2)
         if self.t > 63:
             raise ValueError(f"t={t} is not valid; LogicSetFunction keys sets by uint64 (t <= 63)")
@@ -90,14 +99,21 @@ class LogicSetFunction:
         self.groups = np.stack([rng.choice(self.t, size=self.order, replace=False) for _ in range(self.terms)])
         self.term_kinds = [kinds[int(j)] for j in rng.integers(len(kinds), size=self.terms)]
         self.term_weights = rng.normal(size=self.terms)
-        p = np.array([{"and": 2.0 ** -self.order, "or": 1 - 2.0 ** -self.order, "xor": 0.5}[k] for k in self.term_kinds])
-        self.sd_additive = float(np.sqrt(np.sum(self.weights ** 2) / 4))
-        self.sd_interaction = float(np.sqrt(np.sum(self.term_weights ** 2 * p * (1 - p))))
+        p = np.array([{"and": 2.0**-self.order, "or": 1 - 2.0**-self.order, "xor": 0.5}[k] for k in self.term_kinds])
+        self.sd_additive = float(np.sqrt(np.sum(self.weights**2) / 4))
+        self.sd_interaction = float(np.sqrt(np.sum(self.term_weights**2 * p * (1 - p))))
 
     def params(self) -> dict:
         """The constructor's arguments as JSON values (what an instance's metadata records)."""
-        return {"t": self.t, "seed": self.seed, "interaction": self.interaction, "order": self.order,
-                "terms": self.terms, "kinds": list(self.kinds), "saturation": self.saturation}
+        return {
+            "t": self.t,
+            "seed": self.seed,
+            "interaction": self.interaction,
+            "order": self.order,
+            "terms": self.terms,
+            "kinds": list(self.kinds),
+            "saturation": self.saturation,
+        }
 
     def _from_kept(self, x: np.ndarray) -> np.ndarray:
         # elementwise sums in a fixed order (no matrix product): a set's value does not depend on the
@@ -127,7 +143,7 @@ class LogicSetFunction:
         keys = np.asarray(keys, dtype=np.uint64).reshape(-1)
         out = np.empty(len(keys))
         for start in range(0, len(keys), _CHUNK):
-            out[start:start + _CHUNK] = self._from_kept(_kept_bits(keys[start:start + _CHUNK], self.t))
+            out[start : start + _CHUNK] = self._from_kept(_kept_bits(keys[start : start + _CHUNK], self.t))
         return out
 
     def __call__(self, masks) -> np.ndarray:
@@ -185,8 +201,10 @@ class _Chunks:
 
 #: family name -> generator class (constructor: t, seed, **params)
 FAMILIES = {"logic": LogicSetFunction, "chunks": _Chunks}
-_GENERATOR_PATHS = {"logic": "trace_opt.benchmarks.families.LogicSetFunction",
-                    "chunks": "trace_opt.core.synthetic.SyntheticSetFunction"}
+_GENERATOR_PATHS = {
+    "logic": "trace_opt.benchmarks.families.LogicSetFunction",
+    "chunks": "trace_opt.core.synthetic.SyntheticSetFunction",
+}
 
 
 def make_generator(family: str, t: int, seed: int = 0, **params):
@@ -216,8 +234,15 @@ def family_instance(family: str, t: int, seed: int = 0, name: str | None = None,
     gen = make_generator(family, t, seed, **params)
     start = time.perf_counter()
     values = gen.table()
-    meta = {"family": family, "generator": _GENERATOR_PATHS[family], "params": gen.params(), "seed": int(seed),
-            "model": f"{_GENERATOR_PATHS[family]}(**params)", "output": "logit", "reference": None}
+    meta = {
+        "family": family,
+        "generator": _GENERATOR_PATHS[family],
+        "params": gen.params(),
+        "seed": int(seed),
+        "model": f"{_GENERATOR_PATHS[family]}(**params)",
+        "output": "logit",
+        "reference": None,
+    }
     inst = instance_from_table(values, name or family_instance_name(family, t, seed, **params), meta)
     inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
     return inst
@@ -238,8 +263,7 @@ def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), l
             name = family_instance_name(family, t, seed, **params)
             json_path, _ = _paths(out / name)
             want = make_generator(family, t, seed, **params).params()
-            if keep_existing(json_path, lambda meta: meta.get("family") == family and meta.get("params") == want,
-                             log):
+            if keep_existing(json_path, lambda meta: meta.get("family") == family and meta.get("params") == want, log):
                 paths.append(json_path)
                 continue
             inst = family_instance(family, t, seed, name=name, **params)
@@ -247,8 +271,10 @@ def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), l
             if log:
                 d = inst.metadata["difficulty"]
                 o = d["objectives"]["le-mo"]
-                log(f"built {json_path} (t={t}, R2 {d['additivity_r2']:.3f}, greedy gap "
-                    f"{o['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)")
+                log(
+                    f"built {json_path} (t={t}, R2 {d['additivity_r2']:.3f}, greedy gap "
+                    f"{o['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)"
+                )
     return paths
 
 

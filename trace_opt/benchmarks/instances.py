@@ -38,6 +38,7 @@ The normalised gap of a trajectory with score s is ``(optimum - s) / (optimum - 
 
 A *library* is a directory of instances (every ``*.json`` sidecar in it), loaded sorted by name.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,21 +54,31 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.core.fingerprint import arrays_digest
-from trace_opt.core.io import (atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, json_values,
-                               stop_on_interrupt)
-from trace_opt.core.problem import TraceProblem
-from trace_opt.core.objective import OBJECTIVES
-# TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
-from trace_opt.core.table import MAX_T, TableOracle, check_table as _check_values, check_table_size, table_stats  # noqa: F401
 from trace_opt.benchmarks.difficulty import objective_summary
+from trace_opt.core.fingerprint import arrays_digest
+from trace_opt.core.io import (
+    atomic_savefig,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_dir,
+    json_values,
+    stop_on_interrupt,
+)
+from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.paired import standard_error
+from trace_opt.core.problem import TraceProblem
+
+# TableOracle, MAX_T, check_table_size and table_stats live in the core (trace_opt.core.table); re-exported here
+from trace_opt.core.table import MAX_T, TableOracle, check_table_size, table_stats  # noqa: F401
+from trace_opt.core.table import check_table as _check_values
+from trace_opt.core.validation import check_choice, check_positive_int
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
 #: older versions this module still reads (version 1: no ``objectives_sha256``; optima verified by DP on load)
 READ_VERSIONS = (1, 2)
+
+
 # ------------------------------------------------------------------------------------ instance
 @dataclass
 class Instance:
@@ -121,10 +132,13 @@ class Instance:
                 raise ValueError(f"instance {self._where()}: objective {objective!r} is missing")
             for key in ("optimum", "random_mean", "bound", "cs_le", "cs_mo"):
                 if not math.isclose(have[key], want[key], rel_tol=1e-12, abs_tol=1e-12):
-                    raise ValueError(f"instance {self._where()}: stored {objective} {key}={have[key]!r} differs "
-                                     f"from the recomputed {want[key]!r}")
-            if not math.isclose(self.score(have["trajectory"], objective), want["optimum"], rel_tol=1e-12,
-                                abs_tol=1e-12):
+                    raise ValueError(
+                        f"instance {self._where()}: stored {objective} {key}={have[key]!r} differs "
+                        f"from the recomputed {want[key]!r}"
+                    )
+            if not math.isclose(
+                self.score(have["trajectory"], objective), want["optimum"], rel_tol=1e-12, abs_tol=1e-12
+            ):
                 raise ValueError(f"instance {self._where()}: stored {objective} trajectory does not reach the optimum")
 
     def _where(self) -> str:
@@ -134,8 +148,9 @@ class Instance:
         return save_instance(self, path)
 
 
-def instance_from_table(values, name: str, metadata: dict | None = None, arrays: dict | None = None,
-                        max_t: int = MAX_T) -> Instance:
+def instance_from_table(
+    values, name: str, metadata: dict | None = None, arrays: dict | None = None, max_t: int = MAX_T
+) -> Instance:
     """An instance from a D table (length 2^t, by bitmask); optima and bounds computed exactly."""
     v, t = _check_values(values)
     check_table_size(t, max_t)
@@ -148,32 +163,60 @@ def instance_from_table(values, name: str, metadata: dict | None = None, arrays:
         from trace_opt.benchmarks.difficulty import difficulty
 
         meta["difficulty"] = difficulty(v, objectives, str(meta.get("output") or "logit"))
-    return Instance(name=name, values=v, metadata=meta, objectives=objectives,
-                    arrays={k: np.asarray(a) for k, a in (arrays or {}).items()})
+    return Instance(
+        name=name,
+        values=v,
+        metadata=meta,
+        objectives=objectives,
+        arrays={k: np.asarray(a) for k, a in (arrays or {}).items()},
+    )
 
 
-def build_instance(model, x, target: int, features=4, reference="zeros", output: str = "logit", *,
-                   name: str, metadata: dict | None = None, max_t: int = MAX_T, batch_size: int = 4096,
-                   progress: bool = False, **reference_options) -> Instance:
+def build_instance(
+    model,
+    x,
+    target: int,
+    features=4,
+    reference="zeros",
+    output: str = "logit",
+    *,
+    name: str,
+    metadata: dict | None = None,
+    max_t: int = MAX_T,
+    batch_size: int = 4096,
+    progress: bool = False,
+    **reference_options,
+) -> Instance:
     """Evaluate all 2^t sets of a live torch model problem (``ModelOracle``) into an instance.
 
     ``metadata`` is merged over what is recorded automatically (target, features, reference, output).
     Cost: 2^t forward passes in batches of ``batch_size``. t above ``max_t`` is refused first.
     """
     from solvers.complete import complete_table
-
     from trace_opt.core.features import as_features
     from trace_opt.models.oracles import make_oracle
 
     feats = as_features(features, tuple(np.shape(x)))
     check_table_size(feats.t, max_t)
-    oracle = make_oracle(model, x, target, features=feats, reference=reference, output=output,
-                         batch_size=batch_size, cache=False, **reference_options)
+    oracle = make_oracle(
+        model,
+        x,
+        target,
+        features=feats,
+        reference=reference,
+        output=output,
+        batch_size=batch_size,
+        cache=False,
+        **reference_options,
+    )
     xt = oracle.x
     values = complete_table(TraceProblem(oracle, "le"), progress=progress, max_t=max_t)
-    meta = {"target": int(target), "output": output,
-            "reference": reference if isinstance(reference, (str, int, float)) else "tensor",
-            "features": {"kind": feats.kind, "t": feats.t, "grid": list(feats.grid) if feats.grid else None}}
+    meta = {
+        "target": int(target),
+        "output": output,
+        "reference": reference if isinstance(reference, (str, int, float)) else "tensor",
+        "features": {"kind": feats.kind, "t": feats.t, "grid": list(feats.grid) if feats.grid else None},
+    }
     if reference_options:
         meta["reference_options"] = {k: v for k, v in reference_options.items()}
     meta.update(metadata or {})
@@ -206,10 +249,17 @@ def save_instance(instance: Instance, path) -> Path:
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(npz_path, buf.getvalue())
-    side = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": instance.name, "t": instance.t,
-            "npz": npz_path.name, "sha256": arrays_digest(arrays),
-            "objectives_sha256": _objectives_digest(instance.objectives), "metadata": instance.metadata,
-            "objectives": instance.objectives}
+    side = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": instance.name,
+        "t": instance.t,
+        "npz": npz_path.name,
+        "sha256": arrays_digest(arrays),
+        "objectives_sha256": _objectives_digest(instance.objectives),
+        "metadata": instance.metadata,
+        "objectives": instance.objectives,
+    }
     atomic_write_json(json_path, side)
     instance.path = json_path
     return json_path
@@ -236,13 +286,18 @@ def _check_objectives(objectives, t: int, json_path: Path) -> None:
             raise ValueError(f"instance file {json_path}: objectives[{objective!r}] lacks {missing}")
         for key in _OBJECTIVE_NUMBERS:
             if not _is_number(o[key]):
-                raise ValueError(f"instance file {json_path}: objectives[{objective!r}][{key!r}]={o[key]!r} is "
-                                 "not a finite number")
+                raise ValueError(
+                    f"instance file {json_path}: objectives[{objective!r}][{key!r}]={o[key]!r} is not a finite number"
+                )
         traj = o["trajectory"]
-        if (not isinstance(traj, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in traj)
-                or sorted(traj) != list(range(t))):
-            raise ValueError(f"instance file {json_path}: objectives[{objective!r}]['trajectory'] is not a "
-                             f"permutation of 0..{t - 1}")
+        if (
+            not isinstance(traj, list)
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in traj)
+            or sorted(traj) != list(range(t))
+        ):
+            raise ValueError(
+                f"instance file {json_path}: objectives[{objective!r}]['trajectory'] is not a permutation of 0..{t - 1}"
+            )
 
 
 def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
@@ -268,10 +323,14 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
         raise ValueError(f"instance file {json_path} is not a {FORMAT!r} sidecar")
     version = side.get("format_version")
     if version not in READ_VERSIONS or isinstance(version, bool):
-        raise ValueError(f"instance file {json_path} has format_version={version!r}; this version of "
-                         f"trace-trajectories reads format_version {' and '.join(map(str, READ_VERSIONS))} "
-                         f"(writes {FORMAT_VERSION})")
-    required = ("name", "t", "npz", "sha256", "metadata", "objectives") + (("objectives_sha256",) if version >= 2 else ())
+        raise ValueError(
+            f"instance file {json_path} has format_version={version!r}; this version of "
+            f"trace-trajectories reads format_version {' and '.join(map(str, READ_VERSIONS))} "
+            f"(writes {FORMAT_VERSION})"
+        )
+    required = ("name", "t", "npz", "sha256", "metadata", "objectives") + (
+        ("objectives_sha256",) if version >= 2 else ()
+    )
     for key in required:
         if key not in side:
             raise ValueError(f"instance file {json_path} is missing the field {key!r}")
@@ -283,15 +342,26 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
     except ValueError as exc:
         raise ValueError(f"instance file {json_path}: {exc}") from None
     npz_name = side["npz"]
-    if (not isinstance(npz_name, str) or not npz_name or npz_name in (".", "..") or "/" in npz_name
-            or "\\" in npz_name or "\0" in npz_name or Path(npz_name).name != npz_name):
-        raise ValueError(f"instance file {json_path}: npz={npz_name!r} is not valid; it must be a plain file name "
-                         "in the same directory as the sidecar (no directory part)")
+    if (
+        not isinstance(npz_name, str)
+        or not npz_name
+        or npz_name in (".", "..")
+        or "/" in npz_name
+        or "\\" in npz_name
+        or "\0" in npz_name
+        or Path(npz_name).name != npz_name
+    ):
+        raise ValueError(
+            f"instance file {json_path}: npz={npz_name!r} is not valid; it must be a plain file name "
+            "in the same directory as the sidecar (no directory part)"
+        )
     objectives = side["objectives"]
     _check_objectives(objectives, t, json_path)
     if version >= 2 and _objectives_digest(objectives) != side["objectives_sha256"]:
-        raise ValueError(f"instance file {json_path}: the stored optima do not match its objectives_sha256 "
-                         "(edited or corrupt); rebuild the instance or restore the file")
+        raise ValueError(
+            f"instance file {json_path}: the stored optima do not match its objectives_sha256 "
+            "(edited or corrupt); rebuild the instance or restore the file"
+        )
     npz_path = json_path.with_name(npz_name)
     try:
         with open(npz_path, "rb") as fh:
@@ -301,8 +371,9 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
     except OSError as exc:
         raise ValueError(f"instance file {npz_path} cannot be read ({type(exc).__name__}: {exc})") from None
     if magic != b"PK\x03\x04":  # numpy would try to unpickle it and talk about allow_pickle
-        raise ValueError(f"instance file {npz_path} is not an .npz (zip) archive: corrupt, truncated or "
-                         "another kind of file")
+        raise ValueError(
+            f"instance file {npz_path} is not an .npz (zip) archive: corrupt, truncated or another kind of file"
+        )
     try:
         with np.load(npz_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -316,8 +387,14 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
     if values.shape != (1 << t,):
         raise ValueError(f"instance file {npz_path} holds {values.shape} values; expected (2^{t},) for t={t}")
     values, _ = _check_values(values, where=f"instance file {npz_path}: values")
-    inst = Instance(name=str(side["name"]), values=values, metadata=side["metadata"], objectives=objectives,
-                    arrays=arrays, path=json_path)
+    inst = Instance(
+        name=str(side["name"]),
+        values=values,
+        metadata=side["metadata"],
+        objectives=objectives,
+        arrays=arrays,
+        path=json_path,
+    )
     if verify or version < 2:
         inst.verify()
     return inst
@@ -364,10 +441,22 @@ def keep_existing(json_path: Path, same, log=None, max_t: int = MAX_T) -> bool:
     return True
 
 
-def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: str = "zeros",
-                  output: str = "logit", model_seed: int = 0, max_t: int = MAX_T, progress: bool = False,
-                  log=None, model: str | None = None, features: str = "grid", rule: str = "xor",
-                  regions: int = 3) -> list[Path]:
+def build_library(
+    out_dir,
+    size: int = 8,
+    grids=None,
+    inputs=None,
+    reference: str = "zeros",
+    output: str = "logit",
+    model_seed: int = 0,
+    max_t: int = MAX_T,
+    progress: bool = False,
+    log=None,
+    model: str | None = None,
+    features: str = "grid",
+    rule: str = "xor",
+    regions: int = 3,
+) -> list[Path]:
     """Build a library from a model on its test inputs (default: the digits CNN, ``digits_cnn(size)``).
 
     ``grids[j]`` is the feature grid of the j-th instance (t = rows * cols), on test input
@@ -414,16 +503,23 @@ def build_library(out_dir, size: int = 8, grids=None, inputs=None, reference: st
         if src.extra_labels is not None:
             meta["input"]["region_digits"] = [int(d) for d in src.extra_labels[idx]]
         if features != "grid":
-            meta["segmentation"] = {"kind": "voronoi", "cells": rows * cols, "seed": idx,
-                                    "function": "trace_opt.benchmarks.model_sources.voronoi_segments"}
-        inst = build_instance(net, x, target, feats, reference, output, name=name, metadata=meta,
-                              max_t=max_t, progress=progress)
+            meta["segmentation"] = {
+                "kind": "voronoi",
+                "cells": rows * cols,
+                "seed": idx,
+                "function": "trace_opt.benchmarks.model_sources.voronoi_segments",
+            }
+        inst = build_instance(
+            net, x, target, feats, reference, output, name=name, metadata=meta, max_t=max_t, progress=progress
+        )
         inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
         paths.append(save_instance(inst, json_path))
         if log:
             d = inst.metadata["difficulty"]
-            log(f"built {json_path} (t={inst.t}, R2 {d['additivity_r2']:.3f}, greedy gap le-mo "
-                f"{d['objectives']['le-mo']['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)")
+            log(
+                f"built {json_path} (t={inst.t}, R2 {d['additivity_r2']:.3f}, greedy gap le-mo "
+                f"{d['objectives']['le-mo']['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)"
+            )
     return paths
 
 
@@ -462,15 +558,24 @@ def run_on_instance(instance: Instance, solver, budget, seed: int, objective: st
     problem = instance.problem(objective)
     res = solver_obj.solve(problem, budget=budget, seed=seed, curves=False)
     score = instance.score(res.trajectory, objective)
-    return {"instance": instance.name, "t": instance.t, "seed": seed, "score": score,
-            "optimum": instance.optimum(objective), "normalised_gap": instance.normalised_gap(score, objective),
-            "optimal": is_optimal(score, instance.optimum(objective)),
-            "forward_passes": res.forward_passes, "iterations": res.iterations, "stopped": res.stopped,
-            "seconds": res.seconds}
+    return {
+        "instance": instance.name,
+        "t": instance.t,
+        "seed": seed,
+        "score": score,
+        "optimum": instance.optimum(objective),
+        "normalised_gap": instance.normalised_gap(score, objective),
+        "optimal": is_optimal(score, instance.optimum(objective)),
+        "forward_passes": res.forward_passes,
+        "iterations": res.iterations,
+        "stopped": res.stopped,
+        "seconds": res.seconds,
+    }
 
 
-def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objective: str = "le-mo",
-                progress=None, keep=None) -> dict:
+def leaderboard(
+    instances: list[Instance], solvers, budgets, seeds=(0,), objective: str = "le-mo", progress=None, keep=None
+) -> dict:
     """Run every solver spec on every instance for each budget (forward passes) and seed.
 
     Returns ``{"runs": [...one row per run...], "summary": [...one row per (solver, budget)...]}``;
@@ -497,9 +602,16 @@ def leaderboard(instances: list[Instance], solvers, budgets, seeds=(0,), objecti
     runs, summary = [], []
     with stop_on_interrupt():  # Ctrl-C stops the board: no cut-short run is averaged into it, finished ones are kept
         _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary, keep)
-    return {"objective": objective, "instances": [i.name for i in instances], "budgets": budgets,
-            "seeds": seeds, "solvers": [{"label": label, "name": name, "params": params} for label, name, params in specs],
-            "library_info": library_info(instances), "runs": runs, "summary": summary}
+    return {
+        "objective": objective,
+        "instances": [i.name for i in instances],
+        "budgets": budgets,
+        "seeds": seeds,
+        "solvers": [{"label": label, "name": name, "params": params} for label, name, params in specs],
+        "library_info": library_info(instances),
+        "runs": runs,
+        "summary": summary,
+    }
 
 
 def leaderboard_size(instances, solvers, budgets, seeds) -> int:
@@ -507,8 +619,9 @@ def leaderboard_size(instances, solvers, budgets, seeds) -> int:
     return len(instances) * len(solvers) * len(budgets) * len(seeds)
 
 
-def _solve_key(instance: Instance, table: str, label: str, name: str, params: dict, budget: int, seed: int,
-               objective: str) -> str:
+def _solve_key(
+    instance: Instance, table: str, label: str, name: str, params: dict, budget: int, seed: int, objective: str
+) -> str:
     """What identifies one solve of a board: the instance's name and table (``table``: its sha256), the
     solver and its parameters, the budget, the seed and the objective."""
     return json.dumps([instance.name, table, label, name, params, budget, seed, objective], sort_keys=True)
@@ -532,8 +645,9 @@ def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, run
     from solvers import get_solver
 
     done = _kept_solves(keep)
-    tables = {id(inst): arrays_digest(np.asarray(inst.values, dtype=np.float64)) if keep else None
-              for inst in instances}
+    tables = {
+        id(inst): arrays_digest(np.asarray(inst.values, dtype=np.float64)) if keep else None for inst in instances
+    }
     fh = None
     try:
         for label, name, params in specs:
@@ -560,11 +674,17 @@ def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, run
                         if progress:
                             progress(row)
                 gaps = np.array([r["normalised_gap"] for r in rows])
-                summary.append({"solver": label, "budget": budget, "mean_gap": float(gaps.mean()),
-                                "sem_gap": standard_error(gaps, single=0.0),
-                                "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
-                                "optimal_fraction": float(np.mean([r["optimal"] for r in rows])),
-                                "runs": len(rows)})
+                summary.append(
+                    {
+                        "solver": label,
+                        "budget": budget,
+                        "mean_gap": float(gaps.mean()),
+                        "sem_gap": standard_error(gaps, single=0.0),
+                        "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+                        "optimal_fraction": float(np.mean([r["optimal"] for r in rows])),
+                        "runs": len(rows),
+                    }
+                )
                 runs.extend(rows)
     finally:
         if fh is not None:
@@ -581,12 +701,15 @@ def library_info(instances: list[Instance]) -> dict:
     metas = [i.metadata for i in instances]
     models = [{"model": m.get("model"), "fingerprint": m.get("model_fingerprint")} for m in metas]
     tables = [m.get("table") or table_stats(i.values) for m, i in zip(metas, instances)]
-    return {"n_instances": len(instances), "t": {str(k): v for k, v in sorted(Counter(i.t for i in instances).items())},
-            "models": [json.loads(s) for s in distinct(models)],
-            "references": [json.loads(s) for s in distinct(m.get("reference") for m in metas)],
-            "outputs": [json.loads(s) for s in distinct(m.get("output") for m in metas)],
-            "distinct_values": [int(tb["distinct_values"]) for tb in tables],
-            "effective_t": [int(tb["effective_t"]) for tb in tables]}
+    return {
+        "n_instances": len(instances),
+        "t": {str(k): v for k, v in sorted(Counter(i.t for i in instances).items())},
+        "models": [json.loads(s) for s in distinct(models)],
+        "references": [json.loads(s) for s in distinct(m.get("reference") for m in metas)],
+        "outputs": [json.loads(s) for s in distinct(m.get("output") for m in metas)],
+        "distinct_values": [int(tb["distinct_values"]) for tb in tables],
+        "effective_t": [int(tb["effective_t"]) for tb in tables],
+    }
 
 
 def leaderboard_header(board: dict) -> str:
@@ -600,29 +723,42 @@ def leaderboard_header(board: dict) -> str:
         lines.append(f"- library: `{board['library']}`")
     if info:
         sizes = ", ".join(f"t={t} x{n}" for t, n in info["t"].items())
-        lines.append(f"- instances: {info['n_instances']} ({sizes}); reference: "
-                     f"{', '.join(map(str, info['references']))}; output: {', '.join(map(str, info['outputs']))}")
+        lines.append(
+            f"- instances: {info['n_instances']} ({sizes}); reference: "
+            f"{', '.join(map(str, info['references']))}; output: {', '.join(map(str, info['outputs']))}"
+        )
         for m in info["models"]:
             lines.append(f"- model: {m['model'] or 'unknown'}, fingerprint {m['fingerprint'] or 'unknown'}")
         dv, et = info["distinct_values"], info["effective_t"]
-        lines.append(f"- distinct table values per instance: {min(dv):,} to {max(dv):,}; effective t (features "
-                     f"whose deletion matters): {min(et)} to {max(et)}")
-    lines.append(f"- objective: {board['objective']}; budgets (forward passes): "
-                 f"{', '.join(map(str, board['budgets']))}; seeds: {', '.join(map(str, board['seeds']))}")
+        lines.append(
+            f"- distinct table values per instance: {min(dv):,} to {max(dv):,}; effective t (features "
+            f"whose deletion matters): {min(et)} to {max(et)}"
+        )
+    lines.append(
+        f"- objective: {board['objective']}; budgets (forward passes): "
+        f"{', '.join(map(str, board['budgets']))}; seeds: {', '.join(map(str, board['seeds']))}"
+    )
     if board.get("solvers"):
         lines.append("- solvers (name:parameters): " + ", ".join(f"`{s['label']}`" for s in board["solvers"]))
-    lines.append("- metric: normalised gap (optimum - score) / (optimum - random mean), exact from the table: "
-                 "0 = optimal, 1 = a random order's mean; 'optimal' = share of runs that reached the optimum")
+    lines.append(
+        "- metric: normalised gap (optimum - score) / (optimum - random mean), exact from the table: "
+        "0 = optimal, 1 = a random order's mean; 'optimal' = share of runs that reached the optimum"
+    )
     return "\n".join(lines) + "\n"
 
 
 def leaderboard_table(board: dict) -> str:
     """The summary as Markdown: a header (``leaderboard_header``) then one table row per (solver, budget)."""
-    lines = [leaderboard_header(board), "| solver | budget | mean normalised gap | s.e. | mean forward passes | optimal | runs |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        leaderboard_header(board),
+        "| solver | budget | mean normalised gap | s.e. | mean forward passes | optimal | runs |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in board["summary"]:
-        lines.append(f"| {r['solver']} | {r['budget']} | {r['mean_gap']:.4f} | {r['sem_gap']:.4f} | "
-                     f"{r['mean_forward_passes']:.0f} | {100 * r['optimal_fraction']:.0f}% | {r['runs']} |")
+        lines.append(
+            f"| {r['solver']} | {r['budget']} | {r['mean_gap']:.4f} | {r['sem_gap']:.4f} | "
+            f"{r['mean_forward_passes']:.0f} | {100 * r['optimal_fraction']:.0f}% | {r['runs']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -636,8 +772,14 @@ def plot_leaderboard(board: dict, path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for label in dict.fromkeys(r["solver"] for r in board["summary"]):
         rows = [r for r in board["summary"] if r["solver"] == label]
-        ax.errorbar([r["budget"] for r in rows], [r["mean_gap"] for r in rows], yerr=[r["sem_gap"] for r in rows],
-                    marker="o", capsize=3, label=label)
+        ax.errorbar(
+            [r["budget"] for r in rows],
+            [r["mean_gap"] for r in rows],
+            yerr=[r["sem_gap"] for r in rows],
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("budget (forward passes)")
     ax.set_ylabel("mean normalised gap (0 = optimal, 1 = random)")
@@ -653,8 +795,10 @@ def plot_leaderboard(board: dict, path) -> Path:
 def check_stem(stem, name: str = "stem") -> str:
     """A file name stem: a plain name (letters, digits, '.', '_', '-'), so outputs stay in their folder."""
     if not isinstance(stem, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem) or ".." in stem:
-        raise ValueError(f"{name} {stem!r} is not valid; expected a plain file name stem (letters, digits, '.', "
-                         "'_', '-'; no folders), e.g. 'leaderboard'")
+        raise ValueError(
+            f"{name} {stem!r} is not valid; expected a plain file name stem (letters, digits, '.', "
+            "'_', '-'; no folders), e.g. 'leaderboard'"
+        )
     return stem
 
 
@@ -662,7 +806,9 @@ def write_leaderboard(board: dict, out_dir, stem: str = "leaderboard") -> dict:
     """Write ``<stem>.json`` (all runs), ``<stem>.md`` (summary table) and ``<stem>.png`` (gap vs budget)."""
     check_stem(stem)
     out = Path(out_dir)
-    paths = {"json": atomic_write_json(out / f"{stem}.json", board),
-             "md": atomic_write_bytes(out / f"{stem}.md", leaderboard_table(board).encode()),
-             "png": plot_leaderboard(board, out / f"{stem}.png")}
+    paths = {
+        "json": atomic_write_json(out / f"{stem}.json", board),
+        "md": atomic_write_bytes(out / f"{stem}.md", leaderboard_table(board).encode()),
+        "png": plot_leaderboard(board, out / f"{stem}.png"),
+    }
     return paths

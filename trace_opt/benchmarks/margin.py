@@ -38,6 +38,7 @@ trajectory, the best ranking, and
 
 ``bench/margin.py`` sweeps the interaction knob of ``instance_families.LogicSetFunction`` with this.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,9 +46,9 @@ import math
 import numpy as np
 
 from solvers.complete import cs_bounds, exact_optimum, is_optimal, normalised_gap, objective_table, table_scores
+from trace_opt.benchmarks.difficulty import additivity
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.table import check_table
-from trace_opt.benchmarks.difficulty import additivity
 from trace_opt.explanation.rankings import scores_to_trajectory
 
 #: the set-function attributions of ``set_function_attributions``, in report order
@@ -101,18 +102,29 @@ def margin(table, objectives=OBJECTIVES, extra_trajectories: dict | None = None)
     d, t = check_table(table, "table")
     atts = set_function_attributions(d)
     trajectories = {name: scores_to_trajectory(s) for name, s in atts.items()}
-    out = {"t": t, "r2": float(additivity(d)["r2"]), "attributions": {k: v.tolist() for k, v in atts.items()},
-           "trajectories": {k: v.tolist() for k, v in trajectories.items()}, "objectives": {}}
+    out = {
+        "t": t,
+        "r2": float(additivity(d)["r2"]),
+        "attributions": {k: v.tolist() for k, v in atts.items()},
+        "trajectories": {k: v.tolist() for k, v in trajectories.items()},
+        "objectives": {},
+    }
     for objective in objectives:
         _, opt = exact_optimum(d, objective)
         rnd = float(cs_bounds(d, objective)["random_mean"])
         scores = {name: float(table_scores(d, objective, sigma)) for name, sigma in trajectories.items()}
-        extra = {name: float(table_scores(d, objective, np.asarray(sigma)))
-                 for name, sigma in (extra_trajectories or {}).items()}
+        extra = {
+            name: float(table_scores(d, objective, np.asarray(sigma)))
+            for name, sigma in (extra_trajectories or {}).items()
+        }
         best = max(scores, key=lambda k: (scores[k], -ATTRIBUTIONS.index(k)))
         out["objectives"][objective] = {
-            "optimum": float(opt), "random_mean": rnd, "scores": scores, "extra_scores": extra,
-            "best": best, "best_score": scores[best],
+            "optimum": float(opt),
+            "random_mean": rnd,
+            "scores": scores,
+            "extra_scores": extra,
+            "best": best,
+            "best_score": scores[best],
             "ratio": improvement_ratio(opt, scores[best], rnd),
             "normalised_gap": normalised_gap(opt, scores[best], rnd, rtol=1e-12),
             "optimal": {k: is_optimal(v, opt) for k, v in scores.items()},

@@ -25,6 +25,7 @@ a seeded Voronoi partition of the image (``voronoi_segments``; cells of uneven s
 ``model_source(name, seed, **options)`` returns a ``ModelSource``: the model, the test inputs and
 labels, a name prefix and the metadata to record; ``instances.build_library`` uses it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -40,8 +41,15 @@ MODELS = ("digits-cnn8", "digits-cnn28", "logic-digits", "breast-cancer-mlp")
 FEATURE_KINDS = ("grid", "superpixels")
 
 #: training settings of the logic-digits CNN (part of its cache key)
-_LOGIC_TRAINING = {"epochs": 20, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.0, "n_train": 8000,
-                   "n_test": 2000, "threshold": 5}
+_LOGIC_TRAINING = {
+    "epochs": 20,
+    "batch_size": 64,
+    "lr": 2e-3,
+    "weight_decay": 0.0,
+    "n_train": 8000,
+    "n_test": 2000,
+    "threshold": 5,
+}
 
 
 # ------------------------------------------------------------------------------------ the model
@@ -61,9 +69,15 @@ class LogicDigitsCNN(nn.Module):
         width = check_positive_int("width", width)
         self.input_shape = (1, 8, 8 * self.regions)
         self.trunk = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(2 * width * 16, 32), nn.ReLU())
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(2 * width * 16, 32),
+            nn.ReLU(),
+        )
         self.head = nn.Sequential(nn.Linear(32 * self.regions, 64), nn.ReLU(), nn.Linear(64, 2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,8 +99,9 @@ def apply_rule(bits: np.ndarray, rule: str) -> np.ndarray:
     return bits.max(axis=1)
 
 
-def _strips(X: torch.Tensor, y: torch.Tensor, n: int, regions: int, rule: str, threshold: int,
-            rng: np.random.Generator):
+def _strips(
+    X: torch.Tensor, y: torch.Tensor, n: int, regions: int, rule: str, threshold: int, rng: np.random.Generator
+):
     """n strips of ``regions`` digits drawn from (X, y) with balanced labels; returns (strips, labels, digits)."""
     y_np = y.numpy()
     want = np.arange(n) % 2  # half true, half false: AND / OR of 3 bits are otherwise 1/8 or 7/8 one class
@@ -98,7 +113,7 @@ def _strips(X: torch.Tensor, y: torch.Tensor, n: int, regions: int, rule: str, t
         while len(got) < len(slots):
             cand = rng.integers(len(y_np), size=(2 * len(slots) + 8, regions))
             ok = cand[apply_rule(y_np[cand] >= threshold, rule) == label]
-            got.extend(ok[:len(slots) - len(got)])
+            got.extend(ok[: len(slots) - len(got)])
         if len(slots):
             idx[slots] = np.asarray(got)
     strips = torch.cat([X[torch.as_tensor(idx[:, j])] for j in range(regions)], dim=-1)
@@ -106,8 +121,15 @@ def _strips(X: torch.Tensor, y: torch.Tensor, n: int, regions: int, rule: str, t
     return strips.contiguous(), torch.as_tensor(want, dtype=torch.int64), digits
 
 
-def load_logic_digits(regions: int = 3, rule: str = "xor", seed: int = 0, n_train: int | None = None,
-                      n_test: int | None = None, threshold: int | None = None, return_digits: bool = False):
+def load_logic_digits(
+    regions: int = 3,
+    rule: str = "xor",
+    seed: int = 0,
+    n_train: int | None = None,
+    n_test: int | None = None,
+    threshold: int | None = None,
+    return_digits: bool = False,
+):
     """Strips of ``regions`` digits (train strips from the digits train split, test strips from the test
     split, ``trace_opt.models.data.load_digits_split(8, seed)``), labels by ``rule`` of ``digit >= threshold``,
     balanced. Returns ``(X_train, X_test, y_train, y_test)``, and with ``return_digits`` also
@@ -140,8 +162,16 @@ def logic_digits_cnn(regions: int = 3, rule: str = "xor", seed: int = 0, cache_d
     regions = check_positive_int("regions", regions, minimum=2)
     check_choice("rule", rule, RULES)
     X_tr, X_te, y_tr, y_te = load_logic_digits(regions, rule, seed)
-    config = {"arch": LogicDigitsCNN.arch, "version": CACHE_VERSION, "regions": regions, "rule": rule,
-              "seed": seed, "width": 16, "aux_loss": 1.0, **_LOGIC_TRAINING}
+    config = {
+        "arch": LogicDigitsCNN.arch,
+        "version": CACHE_VERSION,
+        "regions": regions,
+        "rule": rule,
+        "seed": seed,
+        "width": 16,
+        "aux_loss": 1.0,
+        **_LOGIC_TRAINING,
+    }
 
     _, _, _, _, digits_tr, _ = load_logic_digits(regions, rule, seed, return_digits=True)
     bits = torch.as_tensor((digits_tr >= _LOGIC_TRAINING["threshold"]).astype(np.int64))
@@ -157,7 +187,7 @@ def logic_digits_cnn(regions: int = 3, rule: str = "xor", seed: int = 0, cache_d
         for _ in range(config["epochs"]):
             perm = torch.randperm(n, generator=gen)
             for start in range(0, n, bs):
-                idx = perm[start:start + bs]
+                idx = perm[start : start + bs]
                 xb = X_tr[idx]
                 b = xb.shape[0]
                 parts = xb.reshape(b, 1, 8, regions, 8).permute(0, 3, 1, 2, 4).reshape(b * regions, 1, 8, 8)
@@ -168,8 +198,14 @@ def logic_digits_cnn(regions: int = 3, rule: str = "xor", seed: int = 0, cache_d
                 loss.backward()
                 opt.step()
 
-    return cached_model(config, lambda: LogicDigitsCNN(regions, width=16), (X_tr, X_te, y_tr, y_te), cache_dir,
-                        fit=fit, stem=f"{config['arch']}-{regions}{rule}-seed{seed}")
+    return cached_model(
+        config,
+        lambda: LogicDigitsCNN(regions, width=16),
+        (X_tr, X_te, y_tr, y_te),
+        cache_dir,
+        fit=fit,
+        stem=f"{config['arch']}-{regions}{rule}-seed{seed}",
+    )
 
 
 # -------------------------------------------------------------------------------- superpixels
@@ -213,8 +249,9 @@ class ModelSource:
         rows, cols = grid
         if self.tabular:
             if rows != 1 or kind != "grid":
-                raise ValueError(f"grid {rows}x{cols}: the tabular model takes 1xT (T contiguous column groups) and "
-                                 "features='grid'")
+                raise ValueError(
+                    f"grid {rows}x{cols}: the tabular model takes 1xT (T contiguous column groups) and features='grid'"
+                )
             n = int(self.X_test.shape[-1])
             if not 2 <= cols <= n:
                 raise ValueError(f"grid 1x{cols}: T must be in 2..{n} (the number of columns)")
@@ -226,32 +263,57 @@ class ModelSource:
 
 def model_source(name: str = "digits-cnn8", seed: int = 0, rule: str = "xor", regions: int = 3) -> ModelSource:
     """The model ``name`` (``MODELS``) with its test inputs; ``rule`` and ``regions`` are for ``logic-digits``."""
-    from trace_opt.models.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
     from trace_opt.core.fingerprint import model_fingerprint
+    from trace_opt.models.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
 
     check_choice("model", name, MODELS)
     if name in ("digits-cnn8", "digits-cnn28"):
         size = 8 if name == "digits-cnn8" else 28
         model = digits_cnn(size=size, seed=seed)
         _, X, _, y = load_digits_split(size=size, seed=seed)
-        return ModelSource(model, X, y, f"digits{size}",
-                           {"model": f"trace_opt.models.data.digits_cnn(size={size}, seed={seed})",
-                            "model_fingerprint": model_fingerprint(model)},
-                           input_info={"dataset": "sklearn digits", "split": "test", "split_seed": seed, "size": size})
+        return ModelSource(
+            model,
+            X,
+            y,
+            f"digits{size}",
+            {
+                "model": f"trace_opt.models.data.digits_cnn(size={size}, seed={seed})",
+                "model_fingerprint": model_fingerprint(model),
+            },
+            input_info={"dataset": "sklearn digits", "split": "test", "split_seed": seed, "size": size},
+        )
     if name == "breast-cancer-mlp":
         model = breast_cancer_mlp(seed=seed)
         _, X, _, y, _ = load_breast_cancer_split(seed=seed)
-        return ModelSource(model, X, y, "cancer", {"model": f"trace_opt.models.data.breast_cancer_mlp(seed={seed})",
-                                                   "model_fingerprint": model_fingerprint(model)},
-                           tabular=True, input_info={"dataset": "sklearn breast cancer", "split": "test",
-                                                     "split_seed": seed})
+        return ModelSource(
+            model,
+            X,
+            y,
+            "cancer",
+            {
+                "model": f"trace_opt.models.data.breast_cancer_mlp(seed={seed})",
+                "model_fingerprint": model_fingerprint(model),
+            },
+            tabular=True,
+            input_info={"dataset": "sklearn breast cancer", "split": "test", "split_seed": seed},
+        )
     model = logic_digits_cnn(regions=regions, rule=rule, seed=seed)
     _, X, _, y, _, digits = load_logic_digits(regions, rule, seed, return_digits=True)
-    return ModelSource(model, X, y, f"logic{regions}{rule}",
-                       {"model": f"trace_opt.benchmarks.model_sources.logic_digits_cnn(regions={regions}, rule={rule!r}, "
-                                 f"seed={seed})",
-                        "model_fingerprint": model_fingerprint(model),
-                        "model_test_accuracy": float(model.test_accuracy)},
-                       input_info={"dataset": f"strips of {regions} sklearn digits, label = {rule} of digit >= "
-                                              f"{_LOGIC_TRAINING['threshold']}", "split": "test", "split_seed": seed},
-                       extra_labels=digits)
+    return ModelSource(
+        model,
+        X,
+        y,
+        f"logic{regions}{rule}",
+        {
+            "model": f"trace_opt.benchmarks.model_sources.logic_digits_cnn(regions={regions}, rule={rule!r}, "
+            f"seed={seed})",
+            "model_fingerprint": model_fingerprint(model),
+            "model_test_accuracy": float(model.test_accuracy),
+        },
+        input_info={
+            "dataset": f"strips of {regions} sklearn digits, label = {rule} of digit >= {_LOGIC_TRAINING['threshold']}",
+            "split": "test",
+            "split_seed": seed,
+        },
+        extra_labels=digits,
+    )

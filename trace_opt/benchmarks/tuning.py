@@ -25,6 +25,7 @@ Search spaces: ``SEARCH_SPACES[solver]`` maps a constructor parameter to ``("flo
 ``("float", low, high, "log")``, ``("int", low, high[, "log"])``, ``("categorical", [choices])`` or a
 fixed value. ``space=`` entries are merged over the default (a fixed value pins a parameter).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -36,10 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_savefig, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.paired import paired_comparisons, standard_error
+from trace_opt.core.validation import check_choice, check_positive_int
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
 _INITS = ["greedy", "greedy-morf", "random"]
@@ -50,25 +51,49 @@ _MANY = 1_000_000
 ITERATION_CAP_PER_PASS = 10
 
 SEARCH_SPACES: dict[str, dict] = {
-    "sa": {"T0": ("float", 1e-2, 20.0, "log"), "eta": ("float", 0.99, 0.99999),
-           "neighbourhood": ("categorical", _NEIGHBOURHOODS), "init": ("categorical", _INITS),
-           "iterations": _MANY},
-    "tabu": {"candidates": ("int", 4, 128, "log"), "tenure": ("int", 0, 16),
-             "neighbourhood": ("categorical", _NEIGHBOURHOODS), "init": ("categorical", _INITS),
-             "stagnation": ("int", 5, 200, "log"), "restart_moves": ("int", 1, 8), "iterations": _MANY},
-    "ga": {"population": ("int", 6, 64, "log"), "tournament": ("int", 2, 5),
-           "crossover": ("categorical", ["ox", "pmx", "both"]), "crossover_rate": ("float", 0.0, 1.0),
-           "mutation": ("categorical", ["swap", "inversion", "both"]), "mutation_rate": ("float", 0.0, 1.0),
-           "elitism": ("int", 0, 4), "generations": _MANY},
+    "sa": {
+        "T0": ("float", 1e-2, 20.0, "log"),
+        "eta": ("float", 0.99, 0.99999),
+        "neighbourhood": ("categorical", _NEIGHBOURHOODS),
+        "init": ("categorical", _INITS),
+        "iterations": _MANY,
+    },
+    "tabu": {
+        "candidates": ("int", 4, 128, "log"),
+        "tenure": ("int", 0, 16),
+        "neighbourhood": ("categorical", _NEIGHBOURHOODS),
+        "init": ("categorical", _INITS),
+        "stagnation": ("int", 5, 200, "log"),
+        "restart_moves": ("int", 1, 8),
+        "iterations": _MANY,
+    },
+    "ga": {
+        "population": ("int", 6, 64, "log"),
+        "tournament": ("int", 2, 5),
+        "crossover": ("categorical", ["ox", "pmx", "both"]),
+        "crossover_rate": ("float", 0.0, 1.0),
+        "mutation": ("categorical", ["swap", "inversion", "both"]),
+        "mutation_rate": ("float", 0.0, 1.0),
+        "elitism": ("int", 0, 4),
+        "generations": _MANY,
+    },
     "beam": {"width": ("int", 1, 64, "log"), "direction": ("categorical", ["lerf", "morf"])},
-    "window-dp": {"window": ("int", 3, 10), "kicks": ("int", 0, 100), "kick_moves": ("int", 1, 6),
-                  "init": ("categorical", _INITS), "neighbourhood": ("categorical", _NEIGHBOURHOODS)},
+    "window-dp": {
+        "window": ("int", 3, 10),
+        "kicks": ("int", 0, 100),
+        "kick_moves": ("int", 1, 6),
+        "init": ("categorical", _INITS),
+        "neighbourhood": ("categorical", _NEIGHBOURHOODS),
+    },
     "greedy": {"direction": ("categorical", ["lerf", "morf"])},
 }
 #: sa-batch takes sa's parameters (and gives sa's trajectory for the same seed) plus its batching,
 #: which changes the forward passes spent (speculative proposals), hence what a pass budget buys
-SEARCH_SPACES["sa-batch"] = {**SEARCH_SPACES["sa"], "width": ("int", 1, 128, "log"),
-                             "adaptive": ("categorical", [True, False])}
+SEARCH_SPACES["sa-batch"] = {
+    **SEARCH_SPACES["sa"],
+    "width": ("int", 1, 128, "log"),
+    "adaptive": ("categorical", [True, False]),
+}
 
 
 def _is_dist(spec) -> bool:
@@ -86,21 +111,26 @@ def resolve_space(solver: str, space: dict | None = None) -> dict:
     merged = dict(SEARCH_SPACES.get(solver, {}))
     merged.update(space or {})
     if not any(_is_dist(s) for s in merged.values()):
-        raise ValueError(f"solver {solver!r} has no search space; give space={{param: spec}} "
-                         "(e.g. {'x': ('float', 0.1, 1.0)})")
+        raise ValueError(
+            f"solver {solver!r} has no search space; give space={{param: spec}} (e.g. {{'x': ('float', 0.1, 1.0)}})"
+        )
     accepted = inspect.signature(SOLVERS[solver].__init__).parameters
     for name, spec in merged.items():
         if name not in accepted:
-            raise ValueError(f"space: {name!r} is not a parameter of solver {solver!r}; accepted: "
-                             f"{[p for p in accepted if p != 'self']}")
+            raise ValueError(
+                f"space: {name!r} is not a parameter of solver {solver!r}; accepted: "
+                f"{[p for p in accepted if p != 'self']}"
+            )
         if isinstance(spec, (tuple, list)) and spec and spec[0] in ("float", "int", "categorical"):
             kind = spec[0]
             if kind == "categorical":
                 if len(spec) != 2 or not isinstance(spec[1], (list, tuple)) or not spec[1]:
                     raise ValueError(f"space[{name!r}]={spec!r}: expected ('categorical', [choices])")
             elif len(spec) not in (3, 4) or (len(spec) == 4 and spec[3] != "log") or not spec[1] <= spec[2]:
-                raise ValueError(f"space[{name!r}]={spec!r}: expected ('{kind}', low, high) or "
-                                 f"('{kind}', low, high, 'log') with low <= high")
+                raise ValueError(
+                    f"space[{name!r}]={spec!r}: expected ('{kind}', low, high) or "
+                    f"('{kind}', low, high, 'log') with low <= high"
+                )
     return merged
 
 
@@ -125,8 +155,16 @@ def _units(instances, problems, seeds) -> list[tuple[int, int]]:
     return [(i, int(s)) for i in range(len(items)) for s in seeds]
 
 
-def evaluate_unit(solver, params: dict, budget: int, objective: str, seed: int, instance=None,
-                  problem=None, iteration_cap: bool = True) -> dict:
+def evaluate_unit(
+    solver,
+    params: dict,
+    budget: int,
+    objective: str,
+    seed: int,
+    instance=None,
+    problem=None,
+    iteration_cap: bool = True,
+) -> dict:
     """One solve within ``budget`` forward passes (and, with ``iteration_cap``, at most
     ``ITERATION_CAP_PER_PASS * budget`` iterations): on a fresh table oracle of ``instance`` (returns its
     normalised gap), or on a live ``problem`` whose oracle cache is cleared first (returns its score)."""
@@ -134,35 +172,62 @@ def evaluate_unit(solver, params: dict, budget: int, objective: str, seed: int, 
 
     solver_obj = get_solver(solver, **params)
     # A cap on iterations too: once every set a solver can reach is cached, passes stop growing.
-    budget = ({"forward_passes": int(budget), "iterations": ITERATION_CAP_PER_PASS * int(budget)} if iteration_cap
-              else {"forward_passes": int(budget)})
+    budget = (
+        {"forward_passes": int(budget), "iterations": ITERATION_CAP_PER_PASS * int(budget)}
+        if iteration_cap
+        else {"forward_passes": int(budget)}
+    )
     if instance is not None:
         res = solver_obj.solve(instance.problem(objective), budget=budget, seed=seed, curves=False)
         score = instance.score(res.trajectory, objective)
-        return {"value": instance.normalised_gap(score, objective), "score": score,
-                "forward_passes": res.forward_passes, "iterations": res.iterations, "stopped": res.stopped}
+        return {
+            "value": instance.normalised_gap(score, objective),
+            "score": score,
+            "forward_passes": res.forward_passes,
+            "iterations": res.iterations,
+            "stopped": res.stopped,
+        }
     problem.oracle.clear_cache()
     res = solver_obj.solve(problem, budget=budget, seed=seed, curves=False)
-    return {"value": float(res.score), "score": float(res.score), "forward_passes": res.forward_passes,
-            "iterations": res.iterations, "stopped": res.stopped}
+    return {
+        "value": float(res.score),
+        "score": float(res.score),
+        "forward_passes": res.forward_passes,
+        "iterations": res.iterations,
+        "stopped": res.stopped,
+    }
 
 
-def evaluate_params(solver: str, params: dict, instances=None, budget: int = 1000, seeds=(0,),
-                    objective: str = "le-mo", problems=None) -> dict:
+def evaluate_params(
+    solver: str, params: dict, instances=None, budget: int = 1000, seeds=(0,), objective: str = "le-mo", problems=None
+) -> dict:
     """Mean normalised gap (instances) or mean score (problems) of fixed parameters, per unit too."""
     _check_inputs(instances, problems)
     rows = []
     for i, seed in _units(instances, problems, seeds):
-        row = evaluate_unit(solver, params, budget, objective, seed,
-                            instance=instances[i] if instances is not None else None,
-                            problem=problems[i] if problems is not None else None)
+        row = evaluate_unit(
+            solver,
+            params,
+            budget,
+            objective,
+            seed,
+            instance=instances[i] if instances is not None else None,
+            problem=problems[i] if problems is not None else None,
+        )
         row.update(unit=i, seed=seed)
         rows.append(row)
     vals = np.array([r["value"] for r in rows])
-    return {"solver": solver, "params": params, "budget": budget, "objective": objective,
-            "metric": "mean_normalised_gap" if instances is not None else "mean_score",
-            "mean": float(vals.mean()), "sem": standard_error(vals, single=0.0),
-            "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])), "units": rows}
+    return {
+        "solver": solver,
+        "params": params,
+        "budget": budget,
+        "objective": objective,
+        "metric": "mean_normalised_gap" if instances is not None else "mean_score",
+        "mean": float(vals.mean()),
+        "sem": standard_error(vals, single=0.0),
+        "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+        "units": rows,
+    }
 
 
 def _check_inputs(instances, problems):
@@ -179,8 +244,10 @@ def _check_inputs(instances, problems):
     kind, name = (Instance, "instances") if instances is not None else (TraceProblem, "problems")
     bad = [type(v).__name__ for v in items if not isinstance(v, kind)]
     if bad:
-        raise ValueError(f"{name} must hold {kind.__name__} objects (e.g. from trace_opt.benchmarks.instances.load_library); "
-                         f"got {bad[0]}")
+        raise ValueError(
+            f"{name} must hold {kind.__name__} objects (e.g. from trace_opt.benchmarks.instances.load_library); "
+            f"got {bad[0]}"
+        )
 
 
 # ------------------------------------------------------------------------------------- tuning
@@ -208,12 +275,21 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
         storage = f"sqlite:///{(out_dir / 'study.db').as_posix()}"
         _make_sqlite_dir(storage)  # the default file's folder is the output folder
     if isinstance(storage, str) and storage.split(":", 1)[0].split("+", 1)[0] in (
-            "sqlite", "postgresql", "mysql", "oracle", "mssql"):
+        "sqlite",
+        "postgresql",
+        "mysql",
+        "oracle",
+        "mssql",
+    ):
         _check_sqlite_dir(storage)
         kwargs = {}
         if heartbeat:
             params = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
-            cb = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params else "failed_trial_callback"
+            cb = (
+                "heartbeat_stale_trial_callback"
+                if "heartbeat_stale_trial_callback" in params
+                else "failed_trial_callback"
+            )
             kwargs = {"heartbeat_interval": int(heartbeat), "grace_period": 3 * int(heartbeat), cb: _retry_failed}
         import sqlalchemy.exc
 
@@ -228,15 +304,21 @@ def _storage(storage, out_dir: Path | None, heartbeat: int | None):
                     raise ValueError(f"storage={storage!r} could not be opened: {exc.orig or exc}") from None
                 time.sleep(0.2 * (attempt + 1))
             except sqlalchemy.exc.DatabaseError as exc:  # e.g. a file that is not an SQLite database
-                raise ValueError(f"storage={storage!r} could not be opened as an Optuna database: "
-                                 f"{getattr(exc, 'orig', None) or exc}; give a new file or an Optuna study's "
-                                 "database") from None
+                raise ValueError(
+                    f"storage={storage!r} could not be opened as an Optuna database: "
+                    f"{getattr(exc, 'orig', None) or exc}; give a new file or an Optuna study's "
+                    "database"
+                ) from None
             except (sqlalchemy.exc.ArgumentError, ImportError) as exc:  # malformed URL, driver not installed
-                raise ValueError(f"storage={storage!r} is not a usable Optuna storage URL ({exc}); expected e.g. "
-                                 "sqlite:///runs/tune/study.db or postgresql://USER@HOST/DB") from None
+                raise ValueError(
+                    f"storage={storage!r} is not a usable Optuna storage URL ({exc}); expected e.g. "
+                    "sqlite:///runs/tune/study.db or postgresql://USER@HOST/DB"
+                ) from None
     if isinstance(storage, str):
-        raise ValueError(f"storage={storage!r} is not a supported storage URL; expected sqlite:///PATH, "
-                         "postgresql://..., mysql://... (or an Optuna storage object)")
+        raise ValueError(
+            f"storage={storage!r} is not a supported storage URL; expected sqlite:///PATH, "
+            "postgresql://..., mysql://... (or an Optuna storage object)"
+        )
     return storage, type(storage).__name__
 
 
@@ -267,9 +349,11 @@ def _check_sqlite_dir(url: str) -> None:
         check_output_dir("storage", path.parent)  # checked here, created when the storage opens
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.parent.is_dir():
-        raise ValueError(f"storage={url!r}: the folder {str(path.parent)!r} does not exist; create it first "
-                         "(an absolute storage path's folders are not created) or check the path "
-                         "(sqlite:///relative/x.db, sqlite:////absolute/x.db)")
+        raise ValueError(
+            f"storage={url!r}: the folder {str(path.parent)!r} does not exist; create it first "
+            "(an absolute storage path's folders are not created) or check the path "
+            "(sqlite:///relative/x.db, sqlite:////absolute/x.db)"
+        )
     if path.exists() and not path.is_file():
         raise ValueError(f"storage={url!r}: {str(path)!r} is not a file")
 
@@ -349,7 +433,11 @@ def _process_gone(owner) -> bool:
     import os
     import socket
 
-    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname() or not isinstance(owner.get("pid"), int):
+    if (
+        not isinstance(owner, dict)
+        or owner.get("host") != socket.gethostname()
+        or not isinstance(owner.get("pid"), int)
+    ):
         return False  # another machine's worker: left to the heartbeat
     try:
         os.kill(owner["pid"], 0)
@@ -406,8 +494,10 @@ class _InterruptInsideTrials:
         import signal
         import threading
 
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             self.saved = signal.signal(signal.SIGINT, self._handler)
         else:
             self.inside = True  # not ours to handle: KeyboardInterrupt arrives as usual
@@ -437,17 +527,38 @@ def _sweep_failed(study) -> int:
 
 
 def _config(solver, budget, objective, seeds, instances, problems, space) -> dict:
-    return {"solver": solver, "budget": int(budget), "objective": objective, "seeds": [int(s) for s in seeds],
-            "units": [i.name for i in instances] if instances is not None else f"{len(problems)} live problems",
-            "space": json.loads(json.dumps(space, default=str))}
+    return {
+        "solver": solver,
+        "budget": int(budget),
+        "objective": objective,
+        "seeds": [int(s) for s in seeds],
+        "units": [i.name for i in instances] if instances is not None else f"{len(problems)} live problems",
+        "space": json.loads(json.dumps(space, default=str)),
+    }
 
 
 @stop_on_interrupt()  # Ctrl-C: the trial in progress is marked FAIL by Optuna, retried on resume; exit 130
-def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int = 40, *, problems=None,
-         objective: str = "le-mo", seeds=(0,), space: dict | None = None, storage=None,
-         study_name: str | None = None, out_dir=None, sampler_seed: int = 0, pruner=None,
-         timeout: float | None = None, heartbeat: int | None = 60, plots: bool = True, on_unit=None,
-         progress: bool = False) -> TuneResult:
+def tune(
+    solver: str = "sa",
+    instances=None,
+    budget: int = 1000,
+    n_trials: int = 40,
+    *,
+    problems=None,
+    objective: str = "le-mo",
+    seeds=(0,),
+    space: dict | None = None,
+    storage=None,
+    study_name: str | None = None,
+    out_dir=None,
+    sampler_seed: int = 0,
+    pruner=None,
+    timeout: float | None = None,
+    heartbeat: int | None = 60,
+    plots: bool = True,
+    on_unit=None,
+    progress: bool = False,
+) -> TuneResult:
     """Tune ``solver``'s hyperparameters with Optuna (TPE sampler, median pruner by default).
 
     Parameters
@@ -497,16 +608,24 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     config = _config(solver, budget, objective, seeds, instances, problems, resolved)
     if not progress and optuna.logging.get_verbosity() < optuna.logging.WARNING:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=store, study_name=study_name, direction=direction, load_if_exists=True,
-                                sampler=trial_seeded_sampler(sampler_seed),
-                                pruner=pruner if pruner is not None else optuna.pruners.MedianPruner(
-                                    n_startup_trials=5, n_warmup_steps=min(2, len(units) - 1)))
+    study = optuna.create_study(
+        storage=store,
+        study_name=study_name,
+        direction=direction,
+        load_if_exists=True,
+        sampler=trial_seeded_sampler(sampler_seed),
+        pruner=pruner
+        if pruner is not None
+        else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(2, len(units) - 1)),
+    )
     stored = study.user_attrs.get("config")
     if stored is None:
         study.set_user_attr("config", config)
     elif stored != config:
-        raise ValueError(f"study {study_name!r} in {store_desc} was created for another configuration "
-                         f"({stored}); use another study_name or storage")
+        raise ValueError(
+            f"study {study_name!r} in {store_desc} was created for another configuration "
+            f"({stored}); use another study_name or storage"
+        )
     _fail_stale_running(study)
     _sweep_failed(study)
     computed = [0]
@@ -530,9 +649,15 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
             if u in done:
                 row = done[u]
             else:
-                row = evaluate_unit(solver, params, budget, objective, seed,
-                                    instance=instances[i] if instances is not None else None,
-                                    problem=problems[i] if problems is not None else None)
+                row = evaluate_unit(
+                    solver,
+                    params,
+                    budget,
+                    objective,
+                    seed,
+                    instance=instances[i] if instances is not None else None,
+                    problem=problems[i] if problems is not None else None,
+                )
                 trial.set_user_attr(f"unit_{u}", row)
                 computed[0] += 1
                 interrupts.check()
@@ -549,25 +674,45 @@ def tune(solver: str = "sa", instances=None, budget: int = 1000, n_trials: int =
     if n_done < n_trials:
         with warnings.catch_warnings(), interrupts:
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            study.optimize(objective_fn, n_trials=n_trials - n_done, timeout=timeout,
-                           callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
-                           show_progress_bar=progress)
+            study.optimize(
+                objective_fn,
+                n_trials=n_trials - n_done,
+                timeout=timeout,
+                callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
+                show_progress_bar=progress,
+            )
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise ValueError(f"study {study_name!r} has no complete trial (all pruned or failed)")
     best = study.best_trial
-    result = TuneResult(study=study, best_params=dict(best.params), best_value=float(best.value),
-                        n_complete=len(complete), n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
-                        n_failed=sum(t.state == TrialState.FAIL for t in trials), units_computed=computed[0],
-                        files={})
+    result = TuneResult(
+        study=study,
+        best_params=dict(best.params),
+        best_value=float(best.value),
+        n_complete=len(complete),
+        n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
+        n_failed=sum(t.state == TrialState.FAIL for t in trials),
+        units_computed=computed[0],
+        files={},
+    )
     if out is not None:
         full = {k: v for k, v in suggest_fixed(resolved, best.params).items()}
-        summary = {"solver": solver, "study_name": study_name, "storage": store_desc, "direction": direction,
-                   "metric": "mean_normalised_gap" if instances is not None else "mean_score",
-                   "best_value": result.best_value, "best_params": result.best_params, "solver_params": full,
-                   "best_trial": best.number, "n_complete": result.n_complete, "n_pruned": result.n_pruned,
-                   "n_failed": result.n_failed, "config": config}
+        summary = {
+            "solver": solver,
+            "study_name": study_name,
+            "storage": store_desc,
+            "direction": direction,
+            "metric": "mean_normalised_gap" if instances is not None else "mean_score",
+            "best_value": result.best_value,
+            "best_params": result.best_params,
+            "solver_params": full,
+            "best_trial": best.number,
+            "n_complete": result.n_complete,
+            "n_pruned": result.n_pruned,
+            "n_failed": result.n_failed,
+            "config": config,
+        }
         result.files["best_params"] = atomic_write_json(out / "best_params.json", summary)
         if plots:
             result.files.update(write_study_plots(study, out))
@@ -592,9 +737,13 @@ def write_study_plots(study, out_dir) -> dict:
 
     out = Path(out_dir)
     files, errors = {}, {}
-    plots = {"history": ovm.plot_optimization_history, "intermediate": ovm.plot_intermediate_values,
-             "slice": ovm.plot_slice, "parallel": ovm.plot_parallel_coordinate,
-             "importances": ovm.plot_param_importances}
+    plots = {
+        "history": ovm.plot_optimization_history,
+        "intermediate": ovm.plot_intermediate_values,
+        "slice": ovm.plot_slice,
+        "parallel": ovm.plot_parallel_coordinate,
+        "importances": ovm.plot_param_importances,
+    }
     for name, fn in plots.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -626,20 +775,34 @@ def paired_over_instances(per_unit: list[dict], level: float = 0.95, tie: float 
     and ``tuned_gap`` (one per instance and seed). Also, under ``units`` / ``tuned_wins`` / ``ties`` /
     ``default_wins``, the counts over the (instance, seed) runs (descriptive only)."""
     budget = 0
-    runs = [{"solver": side, "budget": budget, "instance": u["instance"], "normalised_gap": u[f"{side}_gap"]}
-            for u in per_unit for side in ("tuned", "default")]
+    runs = [
+        {"solver": side, "budget": budget, "instance": u["instance"], "normalised_gap": u[f"{side}_gap"]}
+        for u in per_unit
+        for side in ("tuned", "default")
+    ]
     if not runs:
         raise ValueError("per_unit is empty: nothing to compare")
     (row,) = paired_comparisons({"runs": runs}, budget, level=level, tie=tie)  # a = tuned, b = default
     d = np.array([u["tuned_gap"] - u["default_gap"] for u in per_unit])
     sem = row["sem"]
-    return {"unit": "instance (gaps averaged over its seeds)", "instances": row["n"], "mean": row["mean_diff"],
-            "sem": sem, "level": level, "ci_low": row["ci_low"], "ci_high": row["ci_high"],
-            "t": row["mean_diff"] / sem if row["n"] > 1 and sem > 0 else float("nan"),
-            "separated": row["separated"], "instances_tuned_better": row["a_better"],
-            "instances_equal": row["ties"], "instances_default_better": row["b_better"],
-            "units": int(len(d)), "tuned_wins": int((d < -tie).sum()), "ties": int((np.abs(d) <= tie).sum()),
-            "default_wins": int((d > tie).sum())}
+    return {
+        "unit": "instance (gaps averaged over its seeds)",
+        "instances": row["n"],
+        "mean": row["mean_diff"],
+        "sem": sem,
+        "level": level,
+        "ci_low": row["ci_low"],
+        "ci_high": row["ci_high"],
+        "t": row["mean_diff"] / sem if row["n"] > 1 and sem > 0 else float("nan"),
+        "separated": row["separated"],
+        "instances_tuned_better": row["a_better"],
+        "instances_equal": row["ties"],
+        "instances_default_better": row["b_better"],
+        "units": int(len(d)),
+        "tuned_wins": int((d < -tie).sum()),
+        "ties": int((np.abs(d) <= tie).sum()),
+        "default_wins": int((d > tie).sum()),
+    }
 
 
 def _verdict(pd: dict) -> str:
@@ -654,13 +817,26 @@ def _schedule(rows: list[dict], iterations) -> dict:
     """How much of a schedule of ``iterations`` the runs got through before the budget stopped them."""
     its = np.array([r["iterations"] for r in rows])
     cut = int(np.sum(its < iterations)) if iterations is not None else None
-    return {"iterations": iterations, "mean_iterations_run": float(its.mean()), "min_iterations_run": int(its.min()),
-            "max_iterations_run": int(its.max()), "runs_cut_off": cut, "runs": len(rows)}
+    return {
+        "iterations": iterations,
+        "mean_iterations_run": float(its.mean()),
+        "min_iterations_run": int(its.min()),
+        "max_iterations_run": int(its.max()),
+        "runs_cut_off": cut,
+        "runs": len(rows),
+    }
 
 
-def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, seeds=(0,),
-                       objective: str = "le-mo", default_params: dict | None = None,
-                       default_to_completion: bool = True) -> dict:
+def compare_on_holdout(
+    solver: str,
+    tuned_params: dict,
+    instances,
+    budget: int,
+    seeds=(0,),
+    objective: str = "le-mo",
+    default_params: dict | None = None,
+    default_to_completion: bool = True,
+) -> dict:
     """Mean normalised gap of the default and the tuned parameters on (held-out) instances, and their paired
     difference with the instance as the unit (:func:`paired_over_instances`).
 
@@ -675,50 +851,102 @@ def compare_on_holdout(solver: str, tuned_params: dict, instances, budget: int, 
     default_solver_params = json_values(get_solver(solver, **dict(default_params or {})).get_params())
     default = evaluate_params(solver, dict(default_params or {}), instances, budget, seeds, objective)
     tuned = evaluate_params(solver, tuned_params, instances, budget, seeds, objective)
-    per_unit = [{"instance": instances[d["unit"]].name, "seed": d["seed"], "default_gap": d["value"],
-                 "tuned_gap": u["value"], "default_forward_passes": d["forward_passes"],
-                 "tuned_forward_passes": u["forward_passes"], "default_iterations": d["iterations"],
-                 "tuned_iterations": u["iterations"]} for d, u in zip(default["units"], tuned["units"])]
+    per_unit = [
+        {
+            "instance": instances[d["unit"]].name,
+            "seed": d["seed"],
+            "default_gap": d["value"],
+            "tuned_gap": u["value"],
+            "default_forward_passes": d["forward_passes"],
+            "tuned_forward_passes": u["forward_passes"],
+            "default_iterations": d["iterations"],
+            "tuned_iterations": u["iterations"],
+        }
+        for d, u in zip(default["units"], tuned["units"])
+    ]
     pd = paired_over_instances(per_unit)
-    out = {"solver": solver, "budget": budget, "objective": objective, "seeds": [int(s) for s in seeds],
-           "instances": [i.name for i in instances],
-           "default": {"params": default["params"], "mean_gap": default["mean"], "sem": default["sem"],
-                       "mean_forward_passes": default["mean_forward_passes"]},
-           "tuned": {"params": tuned["params"], "mean_gap": tuned["mean"], "sem": tuned["sem"],
-                     "mean_forward_passes": tuned["mean_forward_passes"]},
-           "default_solver_params": default_solver_params,
-           "default_schedule": _schedule(default["units"], default_solver_params.get("iterations")),
-           "tuned_schedule": _schedule(tuned["units"], get_solver(solver, **tuned_params).get_params().get("iterations")),
-           "tuned_mean_lower": tuned["mean"] < default["mean"], "paired_difference": pd, "verdict": _verdict(pd),
-           "per_unit": per_unit}
+    out = {
+        "solver": solver,
+        "budget": budget,
+        "objective": objective,
+        "seeds": [int(s) for s in seeds],
+        "instances": [i.name for i in instances],
+        "default": {
+            "params": default["params"],
+            "mean_gap": default["mean"],
+            "sem": default["sem"],
+            "mean_forward_passes": default["mean_forward_passes"],
+        },
+        "tuned": {
+            "params": tuned["params"],
+            "mean_gap": tuned["mean"],
+            "sem": tuned["sem"],
+            "mean_forward_passes": tuned["mean_forward_passes"],
+        },
+        "default_solver_params": default_solver_params,
+        "default_schedule": _schedule(default["units"], default_solver_params.get("iterations")),
+        "tuned_schedule": _schedule(tuned["units"], get_solver(solver, **tuned_params).get_params().get("iterations")),
+        "tuned_mean_lower": tuned["mean"] < default["mean"],
+        "paired_difference": pd,
+        "verdict": _verdict(pd),
+        "per_unit": per_unit,
+    }
     if default_to_completion:
-        out["completed_default"] = complete_default(solver, instances, seeds, objective, default_params,
-                                                    per_unit=per_unit)
+        out["completed_default"] = complete_default(
+            solver, instances, seeds, objective, default_params, per_unit=per_unit
+        )
     return out
 
 
-def complete_default(solver: str, instances, seeds, objective: str = "le-mo", default_params: dict | None = None,
-                     per_unit: list[dict] | None = None) -> dict:
+def complete_default(
+    solver: str,
+    instances,
+    seeds,
+    objective: str = "le-mo",
+    default_params: dict | None = None,
+    per_unit: list[dict] | None = None,
+) -> dict:
     """The default parameters with a budget that cannot stop them (2^t forward passes per solve: every set of
-    the instance; no iteration cap), per (instance, seed); with ``per_unit`` (:func:`compare_on_holdout`'s rows), also the tuned
-    gaps at the comparison's budget against these, paired over instances."""
+    the instance; no iteration cap), per (instance, seed); with ``per_unit`` (:func:`compare_on_holdout`'s rows),
+    also the tuned gaps at the comparison's budget against these, paired over instances."""
     rows = []
     for inst in instances:
         for seed in seeds:
-            r = evaluate_unit(solver, dict(default_params or {}), 1 << inst.t, objective, int(seed), instance=inst,
-                              iteration_cap=False)
-            rows.append({"instance": inst.name, "seed": int(seed), "gap": r["value"],
-                         "forward_passes": r["forward_passes"], "iterations": r["iterations"], "stopped": r["stopped"]})
+            r = evaluate_unit(
+                solver,
+                dict(default_params or {}),
+                1 << inst.t,
+                objective,
+                int(seed),
+                instance=inst,
+                iteration_cap=False,
+            )
+            rows.append(
+                {
+                    "instance": inst.name,
+                    "seed": int(seed),
+                    "gap": r["value"],
+                    "forward_passes": r["forward_passes"],
+                    "iterations": r["iterations"],
+                    "stopped": r["stopped"],
+                }
+            )
     gaps = np.array([r["gap"] for r in rows])
-    out = {"budget": "2^t forward passes (every set of the instance), never binding", "mean_gap": float(gaps.mean()),
-           "sem": standard_error(gaps, single=0.0),
-           "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
-           "max_forward_passes": int(max(r["forward_passes"] for r in rows)),
-           "mean_iterations_run": float(np.mean([r["iterations"] for r in rows])), "per_unit": rows}
+    out = {
+        "budget": "2^t forward passes (every set of the instance), never binding",
+        "mean_gap": float(gaps.mean()),
+        "sem": standard_error(gaps, single=0.0),
+        "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+        "max_forward_passes": int(max(r["forward_passes"] for r in rows)),
+        "mean_iterations_run": float(np.mean([r["iterations"] for r in rows])),
+        "per_unit": rows,
+    }
     if per_unit is not None:
         done = {(r["instance"], r["seed"]): r["gap"] for r in rows}
-        pairs = [{"instance": u["instance"], "tuned_gap": u["tuned_gap"], "default_gap": done[(u["instance"], u["seed"])]}
-                 for u in per_unit]
+        pairs = [
+            {"instance": u["instance"], "tuned_gap": u["tuned_gap"], "default_gap": done[(u["instance"], u["seed"])]}
+            for u in per_unit
+        ]
         out["paired_difference_vs_tuned"] = paired_over_instances(pairs)
         out["verdict_vs_tuned"] = _verdict(out["paired_difference_vs_tuned"])
     return out
@@ -732,57 +960,83 @@ def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
     if cmp.get("command"):
         lines.append(f"- command: `{cmp['command']}`")
     if tune_summary:
-        lines.append(f"- study: {tune_summary['n_complete']} complete, {tune_summary['n_pruned']} pruned, "
-                     f"{tune_summary['n_failed']} failed trials; best mean gap on the "
-                     f"{len(cmp.get('tuning_instances', []))} tuning instances {tune_summary['best_value']:.5f} "
-                     "(optimistic: selected on those instances)")
-    lines += [f"- held-out instances ({len(cmp['instances'])}): {', '.join(cmp['instances'])}",
-              f"- tuning instances ({len(cmp.get('tuning_instances', []))}): {', '.join(cmp.get('tuning_instances', []))}",
-              f"- budget {cmp['budget']} forward passes per solve; objective {cmp['objective']}; seeds "
-              f"{', '.join(map(str, cmp['seeds']))}",
-              f"- default parameters: {json.dumps(cmp.get('default_solver_params') or d['params'])}",
-              f"- tuned parameters: {json.dumps(u['params'])}", "",
-              "| parameters | mean normalised gap | s.e. (runs) | mean forward passes | iterations run: mean [min, max] "
-              "of scheduled |", "|---|---:|---:|---:|---|"]
+        lines.append(
+            f"- study: {tune_summary['n_complete']} complete, {tune_summary['n_pruned']} pruned, "
+            f"{tune_summary['n_failed']} failed trials; best mean gap on the "
+            f"{len(cmp.get('tuning_instances', []))} tuning instances {tune_summary['best_value']:.5f} "
+            "(optimistic: selected on those instances)"
+        )
+    lines += [
+        f"- held-out instances ({len(cmp['instances'])}): {', '.join(cmp['instances'])}",
+        f"- tuning instances ({len(cmp.get('tuning_instances', []))}): {', '.join(cmp.get('tuning_instances', []))}",
+        f"- budget {cmp['budget']} forward passes per solve; objective {cmp['objective']}; seeds "
+        f"{', '.join(map(str, cmp['seeds']))}",
+        f"- default parameters: {json.dumps(cmp.get('default_solver_params') or d['params'])}",
+        f"- tuned parameters: {json.dumps(u['params'])}",
+        "",
+        "| parameters | mean normalised gap | s.e. (runs) | mean forward passes | iterations run: mean [min, max] "
+        "of scheduled |",
+        "|---|---:|---:|---:|---|",
+    ]
     for name, side in (("default", d), ("tuned", u)):
         sch = cmp.get(f"{name}_schedule")
-        its = "" if not sch else (f"{sch['mean_iterations_run']:,.0f} [{sch['min_iterations_run']:,}, "
-                                  f"{sch['max_iterations_run']:,}]"
-                                  + ("" if sch["iterations"] is None else f" of {sch['iterations']:,}"))
-        lines.append(f"| {name} | {side['mean_gap']:.5f} | {side['sem']:.5f} | {side['mean_forward_passes']:.0f} | {its} |")
+        its = (
+            ""
+            if not sch
+            else (
+                f"{sch['mean_iterations_run']:,.0f} [{sch['min_iterations_run']:,}, "
+                f"{sch['max_iterations_run']:,}]" + ("" if sch["iterations"] is None else f" of {sch['iterations']:,}")
+            )
+        )
+        lines.append(
+            f"| {name} | {side['mean_gap']:.5f} | {side['sem']:.5f} | {side['mean_forward_passes']:.0f} | {its} |"
+        )
     lines.append("")
     if "instances" in pd:
-        lines.append(f"Paired difference tuned - default, unit = instance (gaps averaged over the {len(cmp['seeds'])} "
-                     f"seeds, n = {pd['instances']} instances): {pd['mean']:+.5f} (s.e. {pd['sem']:.5f}, t = "
-                     f"{pd['t']:.2f}, {100 * pd['level']:g} % Student-t interval [{pd['ci_low']:+.5f}, "
-                     f"{pd['ci_high']:+.5f}]); tuned better on {pd['instances_tuned_better']}, equal on "
-                     f"{pd['instances_equal']}, worse on {pd['instances_default_better']} instances (on "
-                     f"{pd['tuned_wins']} / {pd['ties']} / {pd['default_wins']} of the {pd['units']} runs). "
-                     f"Verdict: **{cmp['verdict']}**.")
+        lines.append(
+            f"Paired difference tuned - default, unit = instance (gaps averaged over the {len(cmp['seeds'])} "
+            f"seeds, n = {pd['instances']} instances): {pd['mean']:+.5f} (s.e. {pd['sem']:.5f}, t = "
+            f"{pd['t']:.2f}, {100 * pd['level']:g} % Student-t interval [{pd['ci_low']:+.5f}, "
+            f"{pd['ci_high']:+.5f}]); tuned better on {pd['instances_tuned_better']}, equal on "
+            f"{pd['instances_equal']}, worse on {pd['instances_default_better']} instances (on "
+            f"{pd['tuned_wins']} / {pd['ties']} / {pd['default_wins']} of the {pd['units']} runs). "
+            f"Verdict: **{cmp['verdict']}**."
+        )
     else:  # a comparison written before the instance became the unit
-        lines.append(f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
-                     f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
-                     f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**.")
+        lines.append(
+            f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
+            f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
+            f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**."
+        )
     sch = cmp.get("default_schedule")
     if sch and sch["runs_cut_off"]:
         eta = (cmp.get("default_solver_params") or {}).get("eta")
-        hot = ("" if not isinstance(eta, (int, float)) else
-               f" (its temperature still {eta ** sch['mean_iterations_run']:.2f} of T0 at the mean stop, against "
-               f"{eta ** sch['iterations']:.1e} at the end of the schedule)")
-        lines += ["", f"**The default schedule is cut off by the budget**: of its {sch['iterations']:,} iterations it "
-                  f"ran {sch['mean_iterations_run']:,.0f} on average within {cmp['budget']:,} forward passes "
-                  f"({sch['min_iterations_run']:,} to {sch['max_iterations_run']:,}; {sch['runs_cut_off']} of "
-                  f"{sch['runs']} runs cut off), so the comparison above is with a default SA stopped early, while still "
-                  f"hot{hot}."]
+        hot = (
+            ""
+            if not isinstance(eta, (int, float))
+            else f" (its temperature still {eta ** sch['mean_iterations_run']:.2f} of T0 at the mean stop, against "
+            f"{eta ** sch['iterations']:.1e} at the end of the schedule)"
+        )
+        lines += [
+            "",
+            f"**The default schedule is cut off by the budget**: of its {sch['iterations']:,} iterations it "
+            f"ran {sch['mean_iterations_run']:,.0f} on average within {cmp['budget']:,} forward passes "
+            f"({sch['min_iterations_run']:,} to {sch['max_iterations_run']:,}; {sch['runs_cut_off']} of "
+            f"{sch['runs']} runs cut off), so the comparison above is with a default SA stopped early, while still "
+            f"hot{hot}.",
+        ]
     c = cmp.get("completed_default")
     if c:
         cp = c["paired_difference_vs_tuned"]
-        lines += ["", f"Default run to completion (budget {c['budget']}): mean gap {c['mean_gap']:.5f} (s.e. {c['sem']:.5f}) "
-                  f"after {c['mean_iterations_run']:,.0f} iterations and {c['mean_forward_passes']:,.0f} forward passes on "
-                  f"average (at most {c['max_forward_passes']:,}). Tuned at {cmp['budget']:,} passes - completed default, "
-                  f"per instance: {cp['mean']:+.5f} (s.e. {cp['sem']:.5f}, {100 * cp['level']:g} % interval "
-                  f"[{cp['ci_low']:+.5f}, {cp['ci_high']:+.5f}]); tuned better on {cp['instances_tuned_better']}, equal "
-                  f"on {cp['instances_equal']}, worse on {cp['instances_default_better']} instances: "
-                  f"**{c['verdict_vs_tuned']}**."]
+        lines += [
+            "",
+            f"Default run to completion (budget {c['budget']}): mean gap {c['mean_gap']:.5f} (s.e. {c['sem']:.5f}) "
+            f"after {c['mean_iterations_run']:,.0f} iterations and {c['mean_forward_passes']:,.0f} forward passes on "
+            f"average (at most {c['max_forward_passes']:,}). Tuned at {cmp['budget']:,} passes - completed default, "
+            f"per instance: {cp['mean']:+.5f} (s.e. {cp['sem']:.5f}, {100 * cp['level']:g} % interval "
+            f"[{cp['ci_low']:+.5f}, {cp['ci_high']:+.5f}]); tuned better on {cp['instances_tuned_better']}, equal "
+            f"on {cp['instances_equal']}, worse on {cp['instances_default_better']} instances: "
+            f"**{c['verdict_vs_tuned']}**.",
+        ]
     lines.append("")
     return "\n".join(lines)

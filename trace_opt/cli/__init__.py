@@ -1,12 +1,13 @@
 """The command line: ``python -m trace_opt COMMAND`` (also the ``trace-opt`` console script).
 
 One module per command: ``demo``, ``explain``, ``evaluate``, ``instances`` (build, leaderboard, verify, generate,
-stats, best-known), ``tune``, ``explain-dataset``, ``faithfulness``; ``_args`` holds the argument types they share. Every
-argument is checked before any work; a bad value ends the command with status 2 and a message naming it.
+stats, best-known), ``tune``, ``explain-dataset``, ``faithfulness``; ``_args`` holds the argument types they share.
+Every argument is checked before any work; a bad value ends the command with status 2 and a message naming it.
 Ctrl-C ends a batch command with status 130, keeping finished work (``trace_opt.core.io.stop_on_interrupt``);
 SIGTERM is handled the same way (status 143), worker processes included: they are stopped, and they end by
 themselves if their command is killed outright (SIGKILL).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,10 +61,15 @@ def main(argv=None) -> int:
         return args.func(args)
     except ValueError as exc:  # invalid settings found past argparse (e.g. by the library's checks)
         parser.exit(2, f"{parser.prog} {args.command}: error: {exc}\n")
-    except KeyboardInterrupt as exc:  # the interruption rule (trace_opt.core.io.stop_on_interrupt): finished work is kept
+    except (
+        KeyboardInterrupt
+    ) as exc:  # the interruption rule (trace_opt.core.io.stop_on_interrupt): finished work is kept
         how, status = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
-        parser.exit(status, f"{parser.prog} {args.command}: {how}; finished work is kept, nothing cut short "
-                            "was stored as finished: run the same command again to complete it\n")
+        parser.exit(
+            status,
+            f"{parser.prog} {args.command}: {how}; finished work is kept, nothing cut short "
+            "was stored as finished: run the same command again to complete it\n",
+        )
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

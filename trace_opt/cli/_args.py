@@ -1,4 +1,5 @@
 """Argument types and helpers shared by the commands (argparse ``type=`` callables that name what they accept)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,12 +18,14 @@ def int_at_least(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}; got {value}")
         return value
+
     parse.__name__ = f"integer >= {minimum}"
     return parse
 
 
 def float_above(minimum: float):
     """An argparse type: a finite number > ``minimum``."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -31,22 +34,27 @@ def float_above(minimum: float):
         if not math.isfinite(value) or value <= minimum:
             raise argparse.ArgumentTypeError(f"expected a finite number > {minimum}; got {text}")
         return value
+
     parse.__name__ = f"number > {minimum}"
     return parse
 
 
 def json_object(name: str):
     """An argparse type: a JSON object (dict), e.g. a solver's options."""
+
     def parse(text: str) -> dict:
         try:
             value = json.loads(text)
         except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"iterations\": 2000}}'; "
-                                             f"could not parse {text!r}: {exc}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a JSON object such as '{{\"iterations\": 2000}}'; could not parse {text!r}: {exc}"
+            ) from None
         if not isinstance(value, dict):
-            raise argparse.ArgumentTypeError(f"expected a JSON object such as '{{\"iterations\": 2000}}'; got "
-                                             f"{type(value).__name__} {text}")
+            raise argparse.ArgumentTypeError(
+                f"expected a JSON object such as '{{\"iterations\": 2000}}'; got {type(value).__name__} {text}"
+            )
         return value
+
     parse.__name__ = f"{name} JSON object"
     return parse
 
@@ -58,11 +66,25 @@ def command_line(args) -> str:
 
 # --------------------------------------------------------------------------- the explanation settings
 #: the command-line flag of each ``ExplainSettings`` field (reference options included)
-SETTING_FLAGS = {"features": "--features", "reference": "--reference", "value": "--reference-value",
-                 "sigma": "--sigma", "noise_std": "--noise-std", "output": "--output", "objective": "--objective",
-                 "solver": "--solver", "solver_options": "--solver-options", "budget": "--budget", "seed": "--seed",
-                 "batch_size": "--batch-size", "device": "--device", "precision": "--precision",
-                 "backend": "--backend", "threads": "--threads", "heatmap_alpha": "--heatmap-alpha"}
+SETTING_FLAGS = {
+    "features": "--features",
+    "reference": "--reference",
+    "value": "--reference-value",
+    "sigma": "--sigma",
+    "noise_std": "--noise-std",
+    "output": "--output",
+    "objective": "--objective",
+    "solver": "--solver",
+    "solver_options": "--solver-options",
+    "budget": "--budget",
+    "seed": "--seed",
+    "batch_size": "--batch-size",
+    "device": "--device",
+    "precision": "--precision",
+    "backend": "--backend",
+    "threads": "--threads",
+    "heatmap_alpha": "--heatmap-alpha",
+}
 
 
 def grid_size(text: str):
@@ -82,50 +104,131 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
     every command that explains; ``defaults`` overrides a command's defaults (e.g. ``{"budget": 2000}``).
     ``explain_settings(args)`` builds the settings from them. Nothing heavy is imported here (``--help`` stays
     fast): solver names, devices and the rest are checked when the settings are built, before any work."""
-    d = {"features": None, "reference": "zeros", "output": None, "objective": "le-mo", "solver": "sa",
-         "budget": None, "seed": 0, "batch_size": 64, "device": "cpu", "precision": "fp32", "backend": "torch",
-         "threads": 1, "heatmap_alpha": 1.0, **(defaults or {})}
+    d = {
+        "features": None,
+        "reference": "zeros",
+        "output": None,
+        "objective": "le-mo",
+        "solver": "sa",
+        "budget": None,
+        "seed": 0,
+        "batch_size": 64,
+        "device": "cpu",
+        "precision": "fp32",
+        "backend": "torch",
+        "threads": 1,
+        "heatmap_alpha": 1.0,
+        **(defaults or {}),
+    }
     g = p.add_argument_group("explanation settings (trace_opt.ExplainSettings)")
-    g.add_argument("--features", type=grid_size, default=d["features"], metavar="G",
-                   help=features_help or "a G x G (or RxC) grid of patches for images; default: 4 x 4, or one "
-                                         "feature per column of a 1-D row" + _default(d["features"]))
-    g.add_argument("--reference", default=d["reference"],
-                   help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise, "
-                        "paper_blur, paper_patch_mean (the authors' blur and patch mean)" + _default(d["reference"]))
-    g.add_argument("--reference-value", dest="value", type=float, default=None, metavar="V",
-                   help="the constant of --reference constant (default: 0)")
-    g.add_argument("--sigma", type=float_above(0), default=None, help="blur std in pixels of --reference blur (default: 2)")
-    g.add_argument("--noise-std", type=float_above(0), default=None,
-                   help="std of --reference noise (default: the input's std)")
-    g.add_argument("--output", default=d["output"], choices=["logit", "prob", "log_prob"],
-                   help="the model output explained (default: logit)")
-    g.add_argument("--objective", default=d["objective"], choices=["le", "mo", "le-mo"],
-                   help="LeRF, MoRF or both (the paper's default)" + _default(d["objective"]))
-    g.add_argument("--solver", default=d["solver"],
-                   help="a registered solver: greedy, sa, sa-batch, tabu, ga, beam, window-dp, ils, exact, surrogate, ..."
-                        + _default(d["solver"]))
-    g.add_argument("--solver-options", type=json_object("--solver-options"), default=None, metavar="JSON",
-                   help='the solver\'s hyperparameters as a JSON object, e.g. \'{"window": 6}\' (default: none)')
-    g.add_argument("--budget", type=int_at_least(1), default=d["budget"], metavar="FP",
-                   help="forward passes per explanation, a hard limit of the search" +
-                        (" (default: no limit)" if d["budget"] is None else _default(d["budget"])))
-    g.add_argument("--seed", type=int_at_least(0), default=d["seed"],
-                   help="seed of the search (and of a noise reference); it never retrains a model or re-splits "
-                        "data" + _default(d["seed"]))
-    g.add_argument("--batch-size", type=int_at_least(1), default=d["batch_size"], metavar="B",
-                   help="masked inputs per model call" + _default(d["batch_size"]))
-    g.add_argument("--device", default=d["device"], help="where the model runs: cpu, cuda, cuda:N" + _default(d["device"]))
-    g.add_argument("--precision", default=d["precision"], choices=["fp32", "tf32", "bf16", "fp16"],
-                   help="arithmetic of the search's forward passes; values reported are re-scored in fp32"
-                        + _default(d["precision"]))
-    g.add_argument("--backend", default=d["backend"], choices=["torch", "onnxruntime"],
-                   help="what runs a torch model's forward passes: torch, or onnxruntime (the [onnx] extra; "
-                        "exported once and checked against torch; CPU, fp32; ~2x torch's passes/s on "
-                        "EfficientNet-Lite0 here)" + _default(d["backend"]))
-    g.add_argument("--threads", type=int_at_least(1), default=d["threads"], metavar="N",
-                   help="torch intra-op threads per explanation" + _default(d["threads"]))
-    g.add_argument("--heatmap-alpha", type=float_above(0), default=d["heatmap_alpha"], metavar="A",
-                   help="heatmap exponent: ((rank + 1) / t) ** A" + _default(d["heatmap_alpha"]))
+    g.add_argument(
+        "--features",
+        type=grid_size,
+        default=d["features"],
+        metavar="G",
+        help=features_help
+        or "a G x G (or RxC) grid of patches for images; default: 4 x 4, or one feature per column of a 1-D row"
+        + _default(d["features"]),
+    )
+    g.add_argument(
+        "--reference",
+        default=d["reference"],
+        help="what deletion writes: zeros, constant, mean, channel_mean, patch_mean, blur, noise, "
+        "paper_blur, paper_patch_mean (the authors' blur and patch mean)" + _default(d["reference"]),
+    )
+    g.add_argument(
+        "--reference-value",
+        dest="value",
+        type=float,
+        default=None,
+        metavar="V",
+        help="the constant of --reference constant (default: 0)",
+    )
+    g.add_argument(
+        "--sigma", type=float_above(0), default=None, help="blur std in pixels of --reference blur (default: 2)"
+    )
+    g.add_argument(
+        "--noise-std", type=float_above(0), default=None, help="std of --reference noise (default: the input's std)"
+    )
+    g.add_argument(
+        "--output",
+        default=d["output"],
+        choices=["logit", "prob", "log_prob"],
+        help="the model output explained (default: logit)",
+    )
+    g.add_argument(
+        "--objective",
+        default=d["objective"],
+        choices=["le", "mo", "le-mo"],
+        help="LeRF, MoRF or both (the paper's default)" + _default(d["objective"]),
+    )
+    g.add_argument(
+        "--solver",
+        default=d["solver"],
+        help="a registered solver: greedy, sa, sa-batch, tabu, ga, beam, window-dp, ils, exact, surrogate, ..."
+        + _default(d["solver"]),
+    )
+    g.add_argument(
+        "--solver-options",
+        type=json_object("--solver-options"),
+        default=None,
+        metavar="JSON",
+        help="the solver's hyperparameters as a JSON object, e.g. '{\"window\": 6}' (default: none)",
+    )
+    g.add_argument(
+        "--budget",
+        type=int_at_least(1),
+        default=d["budget"],
+        metavar="FP",
+        help="forward passes per explanation, a hard limit of the search"
+        + (" (default: no limit)" if d["budget"] is None else _default(d["budget"])),
+    )
+    g.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=d["seed"],
+        help="seed of the search (and of a noise reference); it never retrains a model or re-splits "
+        "data" + _default(d["seed"]),
+    )
+    g.add_argument(
+        "--batch-size",
+        type=int_at_least(1),
+        default=d["batch_size"],
+        metavar="B",
+        help="masked inputs per model call" + _default(d["batch_size"]),
+    )
+    g.add_argument(
+        "--device", default=d["device"], help="where the model runs: cpu, cuda, cuda:N" + _default(d["device"])
+    )
+    g.add_argument(
+        "--precision",
+        default=d["precision"],
+        choices=["fp32", "tf32", "bf16", "fp16"],
+        help="arithmetic of the search's forward passes; values reported are re-scored in fp32"
+        + _default(d["precision"]),
+    )
+    g.add_argument(
+        "--backend",
+        default=d["backend"],
+        choices=["torch", "onnxruntime"],
+        help="what runs a torch model's forward passes: torch, or onnxruntime (the [onnx] extra; "
+        "exported once and checked against torch; CPU, fp32; ~2x torch's passes/s on "
+        "EfficientNet-Lite0 here)" + _default(d["backend"]),
+    )
+    g.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        default=d["threads"],
+        metavar="N",
+        help="torch intra-op threads per explanation" + _default(d["threads"]),
+    )
+    g.add_argument(
+        "--heatmap-alpha",
+        type=float_above(0),
+        default=d["heatmap_alpha"],
+        metavar="A",
+        help="heatmap exponent: ((rank + 1) / t) ** A" + _default(d["heatmap_alpha"]),
+    )
 
 
 def _default(value) -> str:

@@ -9,5 +9,13 @@ KINDS = ("and", "or", "xor")  # trace_opt.benchmarks.families.KINDS
 MODELS = ("digits-cnn8", "digits-cnn28", "logic-digits", "breast-cancer-mlp")  # benchmarks.model_sources.MODELS
 FEATURE_KINDS = ("grid", "superpixels")  # trace_opt.benchmarks.model_sources.FEATURE_KINDS
 RULES = ("xor", "and", "or")  # trace_opt.benchmarks.model_sources.RULES
-SEARCH_SPACES = ("beam", "ga", "greedy", "sa", "sa-batch", "tabu", "window-dp")  # sorted(benchmarks.tuning.SEARCH_SPACES)
+SEARCH_SPACES = (
+    "beam",
+    "ga",
+    "greedy",
+    "sa",
+    "sa-batch",
+    "tabu",
+    "window-dp",
+)  # sorted(benchmarks.tuning.SEARCH_SPACES)
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")  # attribution.report.DATASETS

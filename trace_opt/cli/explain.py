@@ -7,6 +7,7 @@ forward passes, trajectory, curves, settings) and three PNGs: the input with the
 original photo for ``--image``), the deletion sequence and the curves. The budget is a hard limit on the
 search's forward passes; a progress bar shows passes and the best value.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,32 +29,67 @@ DEFAULT_SOLVER = "ils"
 
 def add_explain_parser(sub) -> None:
     """The ``explain`` subcommand."""
-    p = sub.add_parser("explain", help="explain one input (a photo or a data set's row); write JSON + figures",
-                       description=__doc__.split("\n\n")[1].replace("``", ""))
-    p.add_argument("--model", default="efficientnet-lite0",
-                   help="efficientnet-lite0 (ImageNet), digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file "
-                        "saved with torch.save(module) / TorchScript (default: efficientnet-lite0)")
+    p = sub.add_parser(
+        "explain",
+        help="explain one input (a photo or a data set's row); write JSON + figures",
+        description=__doc__.split("\n\n")[1].replace("``", ""),
+    )
+    p.add_argument(
+        "--model",
+        default="efficientnet-lite0",
+        help="efficientnet-lite0 (ImageNet), digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file "
+        "saved with torch.save(module) / TorchScript (default: efficientnet-lite0)",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--image", default=None, metavar="NAME|FILE",
-                     help="a bundled photo (chelsea, coffee, astronaut, rocket, motorcycle_left, motorcycle_right, "
-                          "china, flower, ...) or a PNG/JPEG file, resized to 224 x 224 (default: chelsea with "
-                          "an ImageNet model)")
-    src.add_argument("--data", default=None, metavar="NAME|NPY",
-                     help="instead of --image: a bundled data set (digits8-test, digits28-test, breast-cancer-test, "
-                          "imagenet-photos) or a .npy file of inputs along axis 0; --index picks the input")
-    p.add_argument("--index", type=int_at_least(0), default=None, metavar="I",
-                   help="with --data: the input (default: 0)")
-    p.add_argument("--target", type=int_at_least(0), default=None,
-                   help="the class explained (default: the model's predicted class)")
-    p.add_argument("--superpixels", default=None, choices=["slic", "felzenszwalb"],
-                   help="with --image: superpixel features from scikit-image instead of the grid; --features G "
-                        "then asks for about G x G segments")
-    p.add_argument("--out", type=Path, default=Path("runs/explain"), metavar="DIR",
-                   help="output folder (created if missing; default: runs/explain)")
-    add_explain_arguments(p, defaults={"budget": DEFAULT_BUDGET, "reference": "paper_blur", "batch_size": DEFAULT_BATCH,
-                                       "solver": DEFAULT_SOLVER},
-                          features_help="a G x G (or RxC) grid of patches (default: 7 x 7 for photos, as the paper; "
-                                        "4 x 4 for other images; one feature per column of a 1-D row)")
+    src.add_argument(
+        "--image",
+        default=None,
+        metavar="NAME|FILE",
+        help="a bundled photo (chelsea, coffee, astronaut, rocket, motorcycle_left, motorcycle_right, "
+        "china, flower, ...) or a PNG/JPEG file, resized to 224 x 224 (default: chelsea with "
+        "an ImageNet model)",
+    )
+    src.add_argument(
+        "--data",
+        default=None,
+        metavar="NAME|NPY",
+        help="instead of --image: a bundled data set (digits8-test, digits28-test, breast-cancer-test, "
+        "imagenet-photos) or a .npy file of inputs along axis 0; --index picks the input",
+    )
+    p.add_argument(
+        "--index", type=int_at_least(0), default=None, metavar="I", help="with --data: the input (default: 0)"
+    )
+    p.add_argument(
+        "--target",
+        type=int_at_least(0),
+        default=None,
+        help="the class explained (default: the model's predicted class)",
+    )
+    p.add_argument(
+        "--superpixels",
+        default=None,
+        choices=["slic", "felzenszwalb"],
+        help="with --image: superpixel features from scikit-image instead of the grid; --features G "
+        "then asks for about G x G segments",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/explain"),
+        metavar="DIR",
+        help="output folder (created if missing; default: runs/explain)",
+    )
+    add_explain_arguments(
+        p,
+        defaults={
+            "budget": DEFAULT_BUDGET,
+            "reference": "paper_blur",
+            "batch_size": DEFAULT_BATCH,
+            "solver": DEFAULT_SOLVER,
+        },
+        features_help="a G x G (or RxC) grid of patches (default: 7 x 7 for photos, as the paper; "
+        "4 x 4 for other images; one feature per column of a 1-D row)",
+    )
     add_progress_argument(p)
     p.set_defaults(func=run_explain)
 
@@ -65,8 +101,10 @@ def _input(args, model, default_data):
 
     image = args.image
     if image is not None and args.index is not None:
-        raise ValueError("--index picks a row of --data; --image names one photo already (drop --index, or use "
-                         "--data FOLDER --index I for the I-th photo of a folder)")
+        raise ValueError(
+            "--index picks a row of --data; --image names one photo already (drop --index, or use "
+            "--data FOLDER --index I for the I-th photo of a folder)"
+        )
     index = 0 if args.index is None else args.index
     if image is None and args.data is None:
         if default_data != "imagenet-photos" and default_data is not None:
@@ -97,8 +135,9 @@ def _features(args, settings, x, photo):
 
     g = settings.features if settings.features is not None else 7
     n = g[0] * g[1] if isinstance(g, tuple) else g * g
-    return settings.replace(features=superpixel_features(photo, n_segments=n, method=args.superpixels,
-                                                         shape=tuple(x.shape[-2:])))
+    return settings.replace(
+        features=superpixel_features(photo, n_segments=n, method=args.superpixels, shape=tuple(x.shape[-2:]))
+    )
 
 
 def run_explain(args) -> int:
@@ -131,26 +170,52 @@ def run_explain(args) -> int:
     if photo is not None:
         from trace_opt.explanation.photo_plots import plot_photo_deletion_sequence, plot_photo_heatmap
 
-        plt.close(plot_photo_heatmap(photo, exp.features, exp.trajectory, alpha=settings.heatmap_alpha,
-                                     path=out / figures["overlay"], title=title))
+        plt.close(
+            plot_photo_heatmap(
+                photo,
+                exp.features,
+                exp.trajectory,
+                alpha=settings.heatmap_alpha,
+                path=out / figures["overlay"],
+                title=title,
+            )
+        )
         plt.close(plot_photo_deletion_sequence(exp, photo, path=out / figures["deletion_sequence"]))
     else:
         plt.close(plot_overlay(exp, path=out / figures["overlay"], title=title))
         plt.close(plot_deletion_sequence(exp, path=out / figures["deletion_sequence"]))
     plt.close(plot_curves(exp, path=out / figures["curves"], title=title))
     result = exp.result
-    record = {"command": "explain", "argv": getattr(args, "argv", None), "model": args.model, "input": source,
-              "target": exp.target, "target_name": target_name, "value": exp.value, "score": exp.score,
-              "auc_le": exp.curves.auc_le, "auc_mo": exp.curves.auc_mo, "le_mo": exp.curves.le_mo,
-              "forward_passes": int(result.forward_passes), "total_forward_passes": int(exp.counters["forward_passes"]),
-              "stopped": result.stopped, "trajectory": exp.trajectory.tolist(), "t": int(exp.oracle.t),
-              "curves": exp.curves.to_dict(), "settings": settings.replace(output=exp.output).to_dict(),
-              "seconds": seconds, "explanation": exp.to_dict(heatmap=False), "figures": figures,
-              # the heatmap per feature, ((rank + 1) / t) ** alpha (the image is overlay.png; the pixel map is
-              # trace_opt.trajectory_to_heatmap(trajectory, features)), not a list of every pixel
-              "heat_per_feature": trajectory_heat(exp.trajectory, settings.heatmap_alpha).tolist()}
+    record = {
+        "command": "explain",
+        "argv": getattr(args, "argv", None),
+        "model": args.model,
+        "input": source,
+        "target": exp.target,
+        "target_name": target_name,
+        "value": exp.value,
+        "score": exp.score,
+        "auc_le": exp.curves.auc_le,
+        "auc_mo": exp.curves.auc_mo,
+        "le_mo": exp.curves.le_mo,
+        "forward_passes": int(result.forward_passes),
+        "total_forward_passes": int(exp.counters["forward_passes"]),
+        "stopped": result.stopped,
+        "trajectory": exp.trajectory.tolist(),
+        "t": int(exp.oracle.t),
+        "curves": exp.curves.to_dict(),
+        "settings": settings.replace(output=exp.output).to_dict(),
+        "seconds": seconds,
+        "explanation": exp.to_dict(heatmap=False),
+        "figures": figures,
+        # the heatmap per feature, ((rank + 1) / t) ** alpha (the image is overlay.png; the pixel map is
+        # trace_opt.trajectory_to_heatmap(trajectory, features)), not a list of every pixel
+        "heat_per_feature": trajectory_heat(exp.trajectory, settings.heatmap_alpha).tolist(),
+    }
     atomic_write_json(out / "explanation.json", record)
-    print(f"{what}: value {exp.value:.4g} (AUC-Le {exp.curves.auc_le:.4g}, AUC-Mo {exp.curves.auc_mo:.4g}) after "
-          f"{result.forward_passes:,} search passes ({result.stopped}), {seconds:.1f} s; wrote {out}/explanation.json "
-          "and " + ", ".join(figures.values()))
+    print(
+        f"{what}: value {exp.value:.4g} (AUC-Le {exp.curves.auc_le:.4g}, AUC-Mo {exp.curves.auc_mo:.4g}) after "
+        f"{result.forward_passes:,} search passes ({result.stopped}), {seconds:.1f} s; wrote {out}/explanation.json "
+        "and " + ", ".join(figures.values())
+    )
     return 130 if result.stopped == "interrupted" else 0

@@ -1,5 +1,6 @@
 """The ``explain-dataset`` command: one result file per input, resumable; in-process, on a process
 pool, on a Ray cluster or in lockstep."""
+
 from __future__ import annotations
 
 import time
@@ -10,46 +11,78 @@ def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""
     from trace_opt.cli._args import add_explain_arguments, add_progress_argument, int_at_least
 
-    p = sub.add_parser("explain-dataset", help="explain many inputs: one result file each, resumable, local or Ray",
-                       description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
-                                   "and OUT/summary.json; OUT/run.json records the settings. Rerunning with the same "
-                                   "settings skips finished inputs; with other settings it is refused unless "
-                                   "--overwrite. Ctrl-C stops the run at "
-                                   "once (exit 130): finished inputs are kept, the one cut short is computed on the "
-                                   "next run.")
-    p.add_argument("--model", default="digits-cnn8",
-                   help="digits-cnn8, digits-cnn28, breast-cancer-mlp, efficientnet-lite0 (ImageNet), or a file saved "
-                        "with torch.save(module) / TorchScript (default: digits-cnn8)")
-    p.add_argument("--data", default=None,
-                   help="digits8-test, digits28-test, breast-cancer-test, imagenet-photos, a folder of PNG/JPEG "
-                        "photos, or a .npy file of inputs along axis 0 (default: the test split matching a bundled "
-                        "--model, the 8 bundled photos for efficientnet-lite0; needed with a model file)")
+    p = sub.add_parser(
+        "explain-dataset",
+        help="explain many inputs: one result file each, resumable, local or Ray",
+        description="Explain inputs of a data set with TRACE; writes OUT/results/<id>.json per input "
+        "and OUT/summary.json; OUT/run.json records the settings. Rerunning with the same "
+        "settings skips finished inputs; with other settings it is refused unless "
+        "--overwrite. Ctrl-C stops the run at "
+        "once (exit 130): finished inputs are kept, the one cut short is computed on the "
+        "next run.",
+    )
+    p.add_argument(
+        "--model",
+        default="digits-cnn8",
+        help="digits-cnn8, digits-cnn28, breast-cancer-mlp, efficientnet-lite0 (ImageNet), or a file saved "
+        "with torch.save(module) / TorchScript (default: digits-cnn8)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="digits8-test, digits28-test, breast-cancer-test, imagenet-photos, a folder of PNG/JPEG "
+        "photos, or a .npy file of inputs along axis 0 (default: the test split matching a bundled "
+        "--model, the 8 bundled photos for efficientnet-lite0; needed with a model file)",
+    )
     p.add_argument("--start", type=int_at_least(0), default=0, metavar="I", help="first input (default: 0)")
-    p.add_argument("--n", type=int_at_least(1), default=None, metavar="N",
-                   help="number of inputs (default: all from --start)")
-    p.add_argument("--out", type=Path, default=Path("runs/dataset"), metavar="DIR",
-                   help="output folder (created if missing; default: runs/dataset)")
+    p.add_argument(
+        "--n", type=int_at_least(1), default=None, metavar="N", help="number of inputs (default: all from --start)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/dataset"),
+        metavar="DIR",
+        help="output folder (created if missing; default: runs/dataset)",
+    )
     add_explain_arguments(p)
-    p.add_argument("--n-jobs", type=int_at_least(1), default=1,
-                   help="local worker processes (default: 1, in this process)")
-    p.add_argument("--ray-address", default=None, metavar="ADDR",
-                   help="Ray cluster address (auto, HOST:PORT); checked before any work (default: no Ray)")
+    p.add_argument(
+        "--n-jobs", type=int_at_least(1), default=1, help="local worker processes (default: 1, in this process)"
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="Ray cluster address (auto, HOST:PORT); checked before any work (default: no Ray)",
+    )
     p.add_argument("--chunk-size", type=int_at_least(1), default=1, help="inputs per task (default: 1)")
-    p.add_argument("--lockstep", type=int_at_least(1), default=1, metavar="N",
-                   help="explain N inputs together, their searches sharing each model call (explain_many; "
-                        "each result is that of its solo run on a batch-invariant model); a task is then N "
-                        "inputs (default: 1, one by one)")
-    p.add_argument("--max-retries", type=int_at_least(0), default=3,
-                   help="retries of a task whose worker died (default: 3)")
-    p.add_argument("--model-id", default=None, metavar="NAME",
-                   help="name of the model version, used instead of its weights' fingerprint to decide which "
-                        "finished results a rerun may reuse (default: the fingerprint)")
+    p.add_argument(
+        "--lockstep",
+        type=int_at_least(1),
+        default=1,
+        metavar="N",
+        help="explain N inputs together, their searches sharing each model call (explain_many; "
+        "each result is that of its solo run on a batch-invariant model); a task is then N "
+        "inputs (default: 1, one by one)",
+    )
+    p.add_argument(
+        "--max-retries", type=int_at_least(0), default=3, help="retries of a task whose worker died (default: 3)"
+    )
+    p.add_argument(
+        "--model-id",
+        default=None,
+        metavar="NAME",
+        help="name of the model version, used instead of its weights' fingerprint to decide which "
+        "finished results a rerun may reuse (default: the fingerprint)",
+    )
     add_progress_argument(p)
-    p.add_argument("--overwrite", action="store_true",
-                   help="OUT holds a run with other settings (OUT/run.json): delete its results and run anew "
-                        "(default: such a rerun is refused; a rerun with the same settings resumes)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="OUT holds a run with other settings (OUT/run.json): delete its results and run anew "
+        "(default: such a rerun is refused; a rerun with the same settings resumes)",
+    )
     p.set_defaults(func=_cli_explain_dataset)
-
 
 
 def _cli_explain_dataset(args) -> int:
@@ -74,23 +107,42 @@ def _cli_explain_dataset(args) -> int:
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(ids), desc="inputs", unit="input", file=sys.stderr, disable=args.no_progress,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=len(ids), desc="inputs", unit="input", file=sys.stderr, disable=args.no_progress, dynamic_ncols=True
+    )
 
     def started(pending, skipped):
         bar.update(skipped)  # finished before this run
 
     def done(r):
-        bar.write(f"{r['id']}: {r['status']}" + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
-                  + "".join(f"\n  warning: {w}" for w in r.get("warnings", [])), file=sys.stdout)
+        bar.write(
+            f"{r['id']}: {r['status']}"
+            + (f" ({r['error']['message']})" if r["status"] != "ok" else "")
+            + "".join(f"\n  warning: {w}" for w in r.get("warnings", [])),
+            file=sys.stdout,
+        )
         bar.update(1)
 
     start = time.perf_counter()
     with bar:
         run = explain_dataset_with_settings(
-            model, X[args.start:stop], args.out, settings, ids=ids, n_jobs=args.n_jobs, ray_address=args.ray_address,
-            chunk_size=args.chunk_size, max_retries=args.max_retries, model_id=args.model_id,
-            lockstep=args.lockstep, overwrite=args.overwrite, on_start=started, on_result=done)
-    print(f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
-          f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}")
+            model,
+            X[args.start : stop],
+            args.out,
+            settings,
+            ids=ids,
+            n_jobs=args.n_jobs,
+            ray_address=args.ray_address,
+            chunk_size=args.chunk_size,
+            max_retries=args.max_retries,
+            model_id=args.model_id,
+            lockstep=args.lockstep,
+            overwrite=args.overwrite,
+            on_start=started,
+            on_result=done,
+        )
+    print(
+        f"{len(run.computed)} explained, {len(run.skipped)} already done, {len(run.failed)} failed; "
+        f"{time.perf_counter() - start:.1f} s; summary: {run.summary_path}"
+    )
     return 0 if not run.failed else 1

@@ -1,5 +1,6 @@
 """The ``instances`` command: build a library of 2^t tables with exact optima, run a leaderboard,
 verify files; ``generate``, ``stats`` (``cli.instance_families``) and ``best-known`` (``cli.best_known``)."""
+
 from __future__ import annotations
 
 import sys
@@ -25,58 +26,116 @@ def _parse_grids(text: str) -> list:
 
 def add_instances_parser(sub) -> None:
     """The ``instances`` subcommand: ``build``, ``leaderboard``, ``verify``."""
-    p = sub.add_parser("instances", help="benchmark instances with known optima: build a library, run a leaderboard",
-                       description="Instances freeze one explanation problem into its 2^t table of D(S) with exact "
-                                   "optima (format: trace_opt/benchmarks/instances.py).")
+    p = sub.add_parser(
+        "instances",
+        help="benchmark instances with known optima: build a library, run a leaderboard",
+        description="Instances freeze one explanation problem into its 2^t table of D(S) with exact "
+        "optima (format: trace_opt/benchmarks/instances.py).",
+    )
     isub = p.add_subparsers(dest="instances_command", metavar="ACTION")
     isub.required = True
-    b = isub.add_parser("build", help="build a library from a model (default: the digits CNN)",
-                        description="Evaluate all 2^t sets for test inputs of a model (default: the 8x8 digits CNN; "
-                                    "trace_opt/benchmarks/model_sources.py) into instances with exact optima and difficulty "
-                                    "measures; existing instances of the same model are kept (rerunning resumes).")
+    b = isub.add_parser(
+        "build",
+        help="build a library from a model (default: the digits CNN)",
+        description="Evaluate all 2^t sets for test inputs of a model (default: the 8x8 digits CNN; "
+        "trace_opt/benchmarks/model_sources.py) into instances with exact optima and difficulty "
+        "measures; existing instances of the same model are kept (rerunning resumes).",
+    )
     from trace_opt.cli._args import add_progress_argument, int_at_least
 
-    b.add_argument("--out", type=Path, default=Path("runs/instances/digits8"), metavar="DIR",
-                   help="library folder (created if missing; default: runs/instances/digits8)")
-    b.add_argument("--grids", default="4x4*8,4x5*2", metavar="SPEC",
-                   help="feature grid per instance, ROWSxCOLS[*COUNT],... (default: 4x4*8,4x5*2: t=16 x8, t=20 x2)")
+    b.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/instances/digits8"),
+        metavar="DIR",
+        help="library folder (created if missing; default: runs/instances/digits8)",
+    )
+    b.add_argument(
+        "--grids",
+        default="4x4*8,4x5*2",
+        metavar="SPEC",
+        help="feature grid per instance, ROWSxCOLS[*COUNT],... (default: 4x4*8,4x5*2: t=16 x8, t=20 x2)",
+    )
     b.add_argument("--first", type=int_at_least(0), default=0, metavar="I", help="first test input index (default: 0)")
-    b.add_argument("--reference", default="zeros",
-                   help="what deletion writes (trace_opt.models.references: zeros, mean, blur, ...; default zeros). With "
-                        "zeros, all-zero border patches of a digit never change D (see metadata.table.effective_t); "
-                        "mean makes every feature matter")
-    b.add_argument("--output", default="logit", choices=["logit", "prob", "log_prob"],
-                   help="the model output tabulated (default: logit)")
-    b.add_argument("--model", default="digits-cnn8", choices=list(MODELS),
-                   help="digits-cnn8|28: the bundled digits CNNs; logic-digits: a CNN trained here (seeded, cached) "
-                        "on strips of --regions digits labelled by --rule of (digit >= 5), whose features interact "
-                        "by construction; breast-cancer-mlp: the tabular MLP, grids 1xT = T column groups "
-                        "(default: digits-cnn8)")
-    b.add_argument("--features", default="grid", choices=list(FEATURE_KINDS),
-                   help="grid: ROWSxCOLS patches; superpixels: a seeded irregular (Voronoi) segmentation with "
-                        "ROWS*COLS cells (default: grid)")
+    b.add_argument(
+        "--reference",
+        default="zeros",
+        help="what deletion writes (trace_opt.models.references: zeros, mean, blur, ...; default zeros). With "
+        "zeros, all-zero border patches of a digit never change D (see metadata.table.effective_t); "
+        "mean makes every feature matter",
+    )
+    b.add_argument(
+        "--output",
+        default="logit",
+        choices=["logit", "prob", "log_prob"],
+        help="the model output tabulated (default: logit)",
+    )
+    b.add_argument(
+        "--model",
+        default="digits-cnn8",
+        choices=list(MODELS),
+        help="digits-cnn8|28: the bundled digits CNNs; logic-digits: a CNN trained here (seeded, cached) "
+        "on strips of --regions digits labelled by --rule of (digit >= 5), whose features interact "
+        "by construction; breast-cancer-mlp: the tabular MLP, grids 1xT = T column groups "
+        "(default: digits-cnn8)",
+    )
+    b.add_argument(
+        "--features",
+        default="grid",
+        choices=list(FEATURE_KINDS),
+        help="grid: ROWSxCOLS patches; superpixels: a seeded irregular (Voronoi) segmentation with "
+        "ROWS*COLS cells (default: grid)",
+    )
     b.add_argument("--rule", default="xor", choices=list(RULES), help="logic-digits: the label rule (default: xor)")
-    b.add_argument("--regions", type=int_at_least(2), default=3,
-                   help="logic-digits: digits per strip, input 8 x 8*REGIONS (default: 3)")
-    b.add_argument("--max-t", type=int_at_least(1), default=MAX_T,
-                   help=f"largest t accepted (a table has 2^t values; default: {MAX_T})")
+    b.add_argument(
+        "--regions",
+        type=int_at_least(2),
+        default=3,
+        help="logic-digits: digits per strip, input 8 x 8*REGIONS (default: 3)",
+    )
+    b.add_argument(
+        "--max-t",
+        type=int_at_least(1),
+        default=MAX_T,
+        help=f"largest t accepted (a table has 2^t values; default: {MAX_T})",
+    )
     b.set_defaults(func=_cli_build)
-    lb = isub.add_parser("leaderboard", help="run solvers on a library; mean normalised gap table + plot",
-                         description="Every solver on every instance for each budget (forward passes) and seed; "
-                                     "writes STEM.json (all runs), STEM.md (table), STEM.png (gap vs budget). Finished "
-                                     "solves are kept in STEM.solves.jsonl as they finish, so a run stopped by "
-                                     "Ctrl-C resumes where it stopped.")
+    lb = isub.add_parser(
+        "leaderboard",
+        help="run solvers on a library; mean normalised gap table + plot",
+        description="Every solver on every instance for each budget (forward passes) and seed; "
+        "writes STEM.json (all runs), STEM.md (table), STEM.png (gap vs budget). Finished "
+        "solves are kept in STEM.solves.jsonl as they finish, so a run stopped by "
+        "Ctrl-C resumes where it stopped.",
+    )
     lb.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
-    lb.add_argument("--solvers", nargs="+", default=["greedy", "sa", "tabu", "ga", "window-dp", "beam"],
-                    metavar="SPEC", help="name or name:key=value,... (values as JSON), e.g. 'sa:eta=0.995' "
-                                         "(default: greedy sa tabu ga window-dp beam)")
-    lb.add_argument("--budgets", nargs="+", type=int_at_least(1), default=[250, 1000, 4000], metavar="FP",
-                    help="forward passes per solve (default: 250 1000 4000)")
-    lb.add_argument("--seeds", nargs="+", type=int_at_least(0), default=[0, 1], metavar="S",
-                    help="solver seeds (default: 0 1)")
+    lb.add_argument(
+        "--solvers",
+        nargs="+",
+        default=["greedy", "sa", "tabu", "ga", "window-dp", "beam"],
+        metavar="SPEC",
+        help="name or name:key=value,... (values as JSON), e.g. 'sa:eta=0.995' "
+        "(default: greedy sa tabu ga window-dp beam)",
+    )
+    lb.add_argument(
+        "--budgets",
+        nargs="+",
+        type=int_at_least(1),
+        default=[250, 1000, 4000],
+        metavar="FP",
+        help="forward passes per solve (default: 250 1000 4000)",
+    )
+    lb.add_argument(
+        "--seeds", nargs="+", type=int_at_least(0), default=[0, 1], metavar="S", help="solver seeds (default: 0 1)"
+    )
     lb.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES), help="(default: le-mo)")
-    lb.add_argument("--out", type=Path, default=Path("runs/leaderboard"), metavar="DIR",
-                    help="output folder (created if missing; default: runs/leaderboard)")
+    lb.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/leaderboard"),
+        metavar="DIR",
+        help="output folder (created if missing; default: runs/leaderboard)",
+    )
     lb.add_argument("--stem", default="leaderboard", help="file name stem of the outputs (default: leaderboard)")
     add_progress_argument(lb)
     lb.set_defaults(func=_cli_leaderboard)
@@ -98,31 +157,52 @@ def _cli_build(args) -> int:
     grids = _parse_grids(args.grids)
     inputs = list(range(args.first, args.first + len(grids)))
     start = time.perf_counter()
-    paths = build_library(args.out, grids=grids, inputs=inputs, reference=args.reference, output=args.output,
-                          max_t=args.max_t, log=print, model=args.model, features=args.features, rule=args.rule,
-                          regions=args.regions)
+    paths = build_library(
+        args.out,
+        grids=grids,
+        inputs=inputs,
+        reference=args.reference,
+        output=args.output,
+        max_t=args.max_t,
+        log=print,
+        model=args.model,
+        features=args.features,
+        rule=args.rule,
+        regions=args.regions,
+    )
     print(f"{len(paths)} instance(s) in {args.out} ({time.perf_counter() - start:.1f} s)")
     return 0
 
 
 def _cli_leaderboard(args) -> int:
-    from trace_opt.benchmarks.instances import leaderboard, leaderboard_size, leaderboard_table, load_library, \
-        write_leaderboard
-    from trace_opt.core.io import check_output_dir
-
     from tqdm.auto import tqdm
 
-    from trace_opt.benchmarks.instances import check_stem
+    from trace_opt.benchmarks.instances import (
+        check_stem,
+        leaderboard,
+        leaderboard_size,
+        leaderboard_table,
+        load_library,
+        write_leaderboard,
+    )
+    from trace_opt.core.io import check_output_dir
 
     check_stem(args.stem, "--stem")
     check_output_dir("--out", args.out)  # before the board is computed, not after
     lib = load_library(args.library)
     keep = args.out / f"{args.stem}.solves.jsonl"  # finished solves, kept through Ctrl-C; removed with the board
-    bar = tqdm(total=leaderboard_size(lib, args.solvers, args.budgets, args.seeds), desc="solves", unit="solve",
-               file=sys.stderr, disable=args.no_progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=leaderboard_size(lib, args.solvers, args.budgets, args.seeds),
+        desc="solves",
+        unit="solve",
+        file=sys.stderr,
+        disable=args.no_progress,
+        dynamic_ncols=True,
+    )
     with bar:
-        board = leaderboard(lib, args.solvers, args.budgets, args.seeds, args.objective,
-                            progress=lambda row: bar.update(1), keep=keep)
+        board = leaderboard(
+            lib, args.solvers, args.budgets, args.seeds, args.objective, progress=lambda row: bar.update(1), keep=keep
+        )
     board["library"] = str(args.library)
     from trace_opt.cli._args import command_line
 

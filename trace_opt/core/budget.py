@@ -10,6 +10,7 @@
 * ``BudgetExhausted``: raised by an oracle for a request that would pass a limit; ``reason`` is
   ``"budget"`` (forward passes) or ``"time"``. Nothing of the refused request is evaluated.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,7 +37,7 @@ class BudgetExhausted(Exception):
 
 
 #: the largest forward-pass budget accepted (a larger number is no limit in practice and overflows int64 maths)
-MAX_PASSES = 10 ** 15
+MAX_PASSES = 10**15
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,10 @@ class Budget:
     def __post_init__(self):
         check_positive_int("budget.forward_passes", self.forward_passes, allow_none=True)
         if self.forward_passes is not None and self.forward_passes > MAX_PASSES:
-            raise ValueError(f"budget.forward_passes={self.forward_passes} is more than any search can make (at most "
-                             f"{MAX_PASSES:.0e}, which is also past int64 arithmetic); use None for no limit")
+            raise ValueError(
+                f"budget.forward_passes={self.forward_passes} is more than any search can make (at most "
+                f"{MAX_PASSES:.0e}, which is also past int64 arithmetic); use None for no limit"
+            )
         check_positive_float("budget.seconds", self.seconds, allow_none=True)
         check_positive_int("budget.iterations", self.iterations, allow_none=True)
 
@@ -87,8 +90,10 @@ class Limits:
     @classmethod
     def of_budget(cls, budget: Budget, passes_now: int, start: float) -> "Limits":
         """A budget as absolute limits, for a solve starting at ``passes_now`` passes and time ``start``."""
-        return cls(None if budget.forward_passes is None else passes_now + budget.forward_passes,
-                   None if budget.seconds is None else start + budget.seconds)
+        return cls(
+            None if budget.forward_passes is None else passes_now + budget.forward_passes,
+            None if budget.seconds is None else start + budget.seconds,
+        )
 
     def tightened(self, other: "Limits") -> "Limits":
         """The stricter of two limits, field by field."""
@@ -97,15 +102,17 @@ class Limits:
     def reserve(self, share: float, passes_now: int, now: float) -> "Limits":
         """These limits with ``share`` of what is left of each kept back for later."""
         keep = 1.0 - float(share)
-        passes = None if self.forward_passes is None else \
-            passes_now + int(max(0, self.forward_passes - passes_now) * keep)
+        passes = (
+            None if self.forward_passes is None else passes_now + int(max(0, self.forward_passes - passes_now) * keep)
+        )
         deadline = None if self.deadline is None else now + max(0.0, self.deadline - now) * keep
         return Limits(passes, deadline)
 
     def check(self, passes_now: int, n_new: int) -> None:
         """Raise ``BudgetExhausted`` if ``n_new`` more passes, or the time, would pass a limit."""
         if self.forward_passes is not None and passes_now + n_new > self.forward_passes:
-            raise BudgetExhausted(f"{n_new} forward pass(es) requested with {self.forward_passes - passes_now} left",
-                                  "budget")
+            raise BudgetExhausted(
+                f"{n_new} forward pass(es) requested with {self.forward_passes - passes_now} left", "budget"
+            )
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise BudgetExhausted("time limit reached", "time")

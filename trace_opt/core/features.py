@@ -4,6 +4,7 @@ One internal form for every kind of feature: an integer array ``ids`` whose valu
 element is that element's feature id in ``0..t-1``. ``ids`` has the shape of the input's trailing
 dimensions and broadcasts over the leading ones (an ``H x W`` map covers a ``C x H x W`` image).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,8 +47,10 @@ class Features:
             raise ValueError(f"features.ids must lie in 0..{t - 1} (t={t}); found ids {bad}")
         empty = np.flatnonzero(np.bincount(ids.ravel(), minlength=t) == 0)
         if len(empty):
-            raise ValueError(f"features: every feature 0..{t - 1} must own at least one input element; "
-                             f"features {empty[:5].tolist()} own none (is t={t} larger than the ids use?)")
+            raise ValueError(
+                f"features: every feature 0..{t - 1} must own at least one input element; "
+                f"features {empty[:5].tolist()} own none (is t={t} larger than the ids use?)"
+            )
         if self.names is not None and len(self.names) != t:
             raise ValueError(f"features.names has {len(self.names)} entries; expected one per feature (t={t})")
         object.__setattr__(self, "ids", ids.astype(np.int64, copy=False))
@@ -60,7 +63,7 @@ class Features:
     def check_covers(self, input_shape: tuple[int, ...], name: str = "features") -> None:
         """Raise ValueError unless ``ids`` broadcasts onto ``input_shape``."""
         shape = tuple(input_shape)
-        if self.ids.ndim > len(shape) or shape[len(shape) - self.ids.ndim:] != self.ids.shape:
+        if self.ids.ndim > len(shape) or shape[len(shape) - self.ids.ndim :] != self.ids.shape:
             raise ValueError(
                 f"{name} map of shape {self.ids.shape} does not cover the input of shape {shape}; "
                 "it must equal the input's trailing dimensions (e.g. H x W for a C x H x W image)"
@@ -87,8 +90,12 @@ def grid_features(shape, grid) -> Features:
         raise ValueError(f"grid must be an int or (rows, cols); got {grid!r}")
     rows, cols = (check_positive_int("grid", int(g)) for g in grid)
     if rows > H or cols > W:
-        hint = ("; an input of height 1 looks like a batch of one row (x[None]): give one input without a batch "
-                "dimension, and a 1-D row of columns for tabular data" if H == 1 else "")
+        hint = (
+            "; an input of height 1 looks like a batch of one row (x[None]): give one input without a batch "
+            "dimension, and a 1-D row of columns for tabular data"
+            if H == 1
+            else ""
+        )
         raise ValueError(f"grid={grid!r} has more patches than pixels in the input of shape {(H, W)}{hint}")
     ids = _split(H, rows)[:, None] * cols + _split(W, cols)[None, :]
     t = rows * cols
@@ -109,20 +116,23 @@ def segmentation_features(segments) -> Features:
     t = len(labels)
     if t < 2:
         raise ValueError(f"segments has {t} distinct label(s); TRACE needs t >= 2 features")
-    return Features(ids.reshape(seg.shape).astype(np.int64), t, kind="segmentation",
-                    names=[str(label) for label in labels])
+    return Features(
+        ids.reshape(seg.shape).astype(np.int64), t, kind="segmentation", names=[str(label) for label in labels]
+    )
 
 
 SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
 #: how an image is brought to the model input's shape (as ``trace_opt.models.imagenet.RESIZE_MODES``)
 RESIZE_MODES = ("stretch", "center_crop")
-_SUPERPIXEL_OPTIONS = {"slic": ("compactness", "sigma", "max_num_iter", "enforce_connectivity", "min_size_factor",
-                                "max_size_factor"),
-                       "felzenszwalb": ("scale", "sigma", "min_size")}
+_SUPERPIXEL_OPTIONS = {
+    "slic": ("compactness", "sigma", "max_num_iter", "enforce_connectivity", "min_size_factor", "max_size_factor"),
+    "felzenszwalb": ("scale", "sigma", "min_size"),
+}
 
 
-def superpixel_features(image, n_segments: int = 49, method: str = "slic", shape=None, resize: str = "stretch",
-                        **options) -> Features:
+def superpixel_features(
+    image, n_segments: int = 49, method: str = "slic", shape=None, resize: str = "stretch", **options
+) -> Features:
     """Superpixels of an image (scikit-image's segmentation) as features, on the model input's grid.
 
     ``image``: the displayed photo, ``H x W x 3`` (or ``H x W`` grey), uint8 or floats; the segmentation is
@@ -171,18 +181,30 @@ def superpixel_features(image, n_segments: int = 49, method: str = "slic", shape
         from skimage.segmentation import slic
 
         options.setdefault("compactness", 10.0)
-        return _closest_count(lambda asked: sampled(slic(img, n_segments=int(round(asked)), start_label=0,
-                                                         channel_axis=channel_axis, **options)),
-                              n_segments, first=n_segments, lo=2, hi=4 * n_segments, integer=True)
+        return _closest_count(
+            lambda asked: sampled(
+                slic(img, n_segments=int(round(asked)), start_label=0, channel_axis=channel_axis, **options)
+            ),
+            n_segments,
+            first=n_segments,
+            lo=2,
+            hi=4 * n_segments,
+            integer=True,
+        )
     from skimage.segmentation import felzenszwalb
 
     options.setdefault("min_size", max(1, H * W // (4 * n_segments)))
     if "scale" in options:
         return segmentation_features(sampled(felzenszwalb(img, channel_axis=channel_axis, **options)))
     # the count falls as the scale grows: search -log10(scale) over -4..0 (scales 10^4..1)
-    return _closest_count(lambda neg_log: sampled(felzenszwalb(img, scale=10.0 ** -neg_log, channel_axis=channel_axis,
-                                                               **options)),
-                          n_segments, first=-2.0, lo=-4.0, hi=0.0, integer=False)
+    return _closest_count(
+        lambda neg_log: sampled(felzenszwalb(img, scale=10.0**-neg_log, channel_axis=channel_axis, **options)),
+        n_segments,
+        first=-2.0,
+        lo=-4.0,
+        hi=0.0,
+        integer=False,
+    )
 
 
 def _closest_count(segment, target: int, first, lo, hi, integer: bool, runs: int = 8) -> Features:
@@ -243,20 +265,29 @@ def as_features(features, input_shape: tuple[int, ...]) -> Features:
     if isinstance(features, Features):
         feats = features
         feats.check()  # again: the ids array may have been edited in place since construction
-    elif isinstance(features, (int, np.integer)) or (isinstance(features, tuple) and len(features) == 2
-                                                     and all(isinstance(v, (int, np.integer)) for v in features)):
+    elif isinstance(features, (int, np.integer)) or (
+        isinstance(features, tuple) and len(features) == 2 and all(isinstance(v, (int, np.integer)) for v in features)
+    ):
         if len(input_shape) < 2:
             raise ValueError("features given as a grid need an input with at least 2 dimensions (H, W)")
         feats = grid_features(input_shape[-2:], features)
     else:
-        if isinstance(features, list) and len(features) == 2 and len(input_shape) >= 2 and \
-                all(isinstance(v, (int, np.integer)) for v in features):
-            raise ValueError(f"features={features!r} is a list, read as a feature map (one id per element); a "
-                             f"grid is an int or a tuple: features={tuple(features)!r}")
+        if (
+            isinstance(features, list)
+            and len(features) == 2
+            and len(input_shape) >= 2
+            and all(isinstance(v, (int, np.integer)) for v in features)
+        ):
+            raise ValueError(
+                f"features={features!r} is a list, read as a feature map (one id per element); a "
+                f"grid is an int or a tuple: features={tuple(features)!r}"
+            )
         arr = np.asarray(features)
         if not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError("features must be a Features object, a grid size (int or (rows, cols)), "
-                             f"or an integer feature map; got {type(features).__name__}")
+            raise ValueError(
+                "features must be a Features object, a grid size (int or (rows, cols)), "
+                f"or an integer feature map; got {type(features).__name__}"
+            )
         feats = segmentation_features(arr)
     feats.check_covers(input_shape)
     return feats

@@ -1,4 +1,5 @@
 """Content hashes that tell models and inputs apart: cache and resume keys, instance checksums."""
+
 from __future__ import annotations
 
 import hashlib

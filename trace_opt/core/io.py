@@ -3,9 +3,12 @@
 * Atomic writes: to a temporary file beside the target, then renamed over it.
 * ``stop_on_interrupt()``: the interruption rule of every batch command (see there).
 * ``check_output_dir(name, path)``: an output folder refused before any work when it cannot be used.
+* ``RecordStore``: per-item results of a batch command, resumable, reused only under the same settings.
 """
+
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -112,8 +115,10 @@ def check_output_dir(name: str, path, create: bool = False) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ValueError(f"{name} {str(path)!r} cannot be written: {exc.strerror or exc}; expected a writable "
-                         "folder (created if missing)") from None
+        raise ValueError(
+            f"{name} {str(path)!r} cannot be written: {exc.strerror or exc}; expected a writable "
+            "folder (created if missing)"
+        ) from None
     finally:  # leave no trace: the command creates the folder when it writes its first file
         for folder in created:
             try:
@@ -121,3 +126,57 @@ def check_output_dir(name: str, path, create: bool = False) -> Path:
             except OSError:
                 break
     return path
+
+
+# ------------------------------------------------------------------------ resumable record stores
+def settings_key(settings: dict) -> str:
+    """A short hash of ``settings`` (plain JSON values, keys sorted): what a stored record must match."""
+    blob = json.dumps(json_values(settings), sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class RecordStore:
+    """The per-item results of a batch command, one JSON file per item, resumable.
+
+    ``RecordStore(directory, settings)``: records live in ``directory/<name>.json``. A record is reused on
+    a rerun only when both the store's ``settings_key`` (a hash of ``settings``: everything that changes a
+    result) and the item's own key (e.g. a digest of the input and its target) match what it was written
+    with; otherwise it is recomputed and replaced. Writes are atomic, so an interrupted run leaves whole
+    records only. ``directory=None``: a store that keeps nothing (every ``get`` misses).
+
+    Each stored record carries ``settings_key`` and ``item_key`` beside the caller's fields.
+    """
+
+    def __init__(self, directory, settings: dict):
+        self.directory = Path(directory) if directory is not None else None
+        self.settings_key = settings_key(settings)
+
+    def path(self, name: str) -> Path | None:
+        """Where the record ``name`` is kept (None for a store that keeps nothing)."""
+        return None if self.directory is None else self.directory / f"{name}.json"
+
+    def get(self, name: str, item_key: str) -> dict | None:
+        """The stored record ``name`` when it is readable and was written for these settings and this item."""
+        path = self.path(name)
+        if path is None or not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if (
+            isinstance(record, dict)
+            and record.get("settings_key") == self.settings_key
+            and record.get("item_key") == item_key
+        ):
+            return record
+        return None
+
+    def put(self, name: str, item_key: str, record: dict) -> dict:
+        """Store ``record`` (as plain JSON values, see ``json_values``) for item ``name`` atomically;
+        returns it with its keys added."""
+        record = {**json_values(record), "settings_key": self.settings_key, "item_key": item_key}
+        path = self.path(name)
+        if path is not None:
+            atomic_write_json(path, record)
+        return record

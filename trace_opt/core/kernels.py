@@ -15,6 +15,7 @@ Objective codes: ``OBJ_LE = 0``, ``OBJ_MO = 1``, ``OBJ_LE_MO = 2`` (``Objective.
 and ``chain_from_values`` are the compiled form of ``trace_opt.core.objective.Objective``'s rule.
 Kernels are pure functions of arrays; the readable wrappers live with their callers.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -295,24 +296,46 @@ class KeyTable:
         n = keys.shape[0]
         if n > self._missing.shape[0]:
             self._scratch(n)
-        self._n_missing = table_lookup(self._keys, self._vals, self._used, keys, out, self._missing,
-                                       self._dup_src, self._pkeys, self._prows, self._pused)
+        self._n_missing = table_lookup(
+            self._keys,
+            self._vals,
+            self._used,
+            keys,
+            out,
+            self._missing,
+            self._dup_src,
+            self._pkeys,
+            self._prows,
+            self._pused,
+        )
         self._pending = keys
-        return self._missing[:self._n_missing]
+        return self._missing[: self._n_missing]
 
     def fill(self, keys: np.ndarray, out: np.ndarray, new_vals: np.ndarray) -> None:
         """Complete the last ``find(keys, out)``: the first ``len(new_vals)`` missing rows get these
         values (in ``out`` and in the table; fewer than all after an interrupted request), and rows
         repeating a missing key copy it."""
         if keys is not self._pending:
-            raise ValueError("fill must complete the last find with the same keys array; another find "
-                             "or lookup came in between")
+            raise ValueError(
+                "fill must complete the last find with the same keys array; another find or lookup came in between"
+            )
         n_new = new_vals.shape[0]
         if n_new > self._n_missing:
             raise ValueError(f"{n_new} values for {self._n_missing} missing rows")
         self._reserve(n_new)
-        self._n += int(table_fill(self._keys, self._vals, self._used, keys, self._missing, n_new,
-                                  new_vals, out, self._dup_src[:keys.shape[0]]))
+        self._n += int(
+            table_fill(
+                self._keys,
+                self._vals,
+                self._used,
+                keys,
+                self._missing,
+                n_new,
+                new_vals,
+                out,
+                self._dup_src[: keys.shape[0]],
+            )
+        )
 
     def lookup(self, keys: np.ndarray):
         """``(values, missing_rows, dup_src)`` as new arrays: values of the cached keys (other entries
@@ -321,13 +344,14 @@ class KeyTable:
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
         out = np.empty(keys.shape[0], dtype=np.float64)
         missing = self.find(keys, out).copy()
-        return out, missing, self._dup_src[:keys.shape[0]].copy()
+        return out, missing, self._dup_src[: keys.shape[0]].copy()
 
     def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         keys = np.ascontiguousarray(keys, dtype=np.uint64)
         self._reserve(keys.shape[0])
-        self._n += int(table_insert(self._keys, self._vals, self._used, keys,
-                                    np.ascontiguousarray(vals, dtype=np.float64)))
+        self._n += int(
+            table_insert(self._keys, self._vals, self._used, keys, np.ascontiguousarray(vals, dtype=np.float64))
+        )
 
     def get(self, key, default=None):
         found, value = table_get(self._keys, self._vals, self._used, np.uint64(key))
@@ -379,7 +403,6 @@ def synthetic_values(keys, A, U, V, width):
     for r in range(keys.shape[0]):
         out[r] = synthetic_value(keys[r], A, U, V, width)
     return out
-
 
 
 # ------------------------------------------------------------------ masked inputs

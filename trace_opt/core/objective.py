@@ -12,6 +12,7 @@ which sets it asks the oracle for (``request_masks``), how ``c`` follows from th
 numba kernels (``trace_opt.core.kernels.request_keys`` / ``chain_from_values``) are the compiled form of the
 same rule, selected by ``code``; a test checks that both agree.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -75,7 +76,6 @@ class Objective(str):
     def to_paper(self, score: float) -> float:
         """The score in the paper's sign: AUC-Le (le), AUC-Mo (mo, lower is better), AUC-Le - AUC-Mo."""
         return -score if self == "mo" else score
-
 
 
 def get_objective(objective) -> Objective:

@@ -12,6 +12,7 @@ part-way (Ctrl-C, an exception or a non-finite value) serves nothing: it counts 
 evaluated, as requests and forward passes, and caches those of the chunks that completed (asking again
 runs only the rest). So with the cache on ``requests == cache_hits + forward_passes`` always holds.
 """
+
 from __future__ import annotations
 
 import time
@@ -180,8 +181,9 @@ class Oracle:
         finally:
             self.limits = saved
 
-    def _run(self, keys, masks_for_rows, rows: np.ndarray, keep: Callable[[np.ndarray], None] | None = None
-             ) -> np.ndarray:
+    def _run(
+        self, keys, masks_for_rows, rows: np.ndarray, keep: Callable[[np.ndarray], None] | None = None
+    ) -> np.ndarray:
         """Values of the sets ``rows`` of a request, ``batch_size`` sets per ``_forward`` call.
 
         Counts the forward passes. If a call fails (Ctrl-C, an exception, a bad or non-finite answer), the
@@ -199,7 +201,7 @@ class Oracle:
         start = time.perf_counter()
         try:
             for a in range(0, n, step):
-                part = batch[a:a + step]
+                part = batch[a : a + step]
                 vals = np.asarray(forward(part)).reshape(-1)
                 ran = a + len(part)
                 _check_batch(vals, len(part), self._source)
@@ -270,9 +272,14 @@ class Oracle:
 
     def counters(self) -> dict:
         """Counters as a plain dict (for results and reports)."""
-        return {"forward_passes": self.forward_passes, "batches": self.batches,
-                "cache_hits": self.cache_hits, "requests": self.requests,
-                "cache_size": len(self._cache), "forward_seconds": self.forward_seconds}
+        return {
+            "forward_passes": self.forward_passes,
+            "batches": self.batches,
+            "cache_hits": self.cache_hits,
+            "requests": self.requests,
+            "cache_size": len(self._cache),
+            "forward_seconds": self.forward_seconds,
+        }
 
     @property
     def value_full_input(self) -> float:
@@ -283,8 +290,9 @@ class Oracle:
 def _check_batch(values: np.ndarray, n: int, who: str) -> None:
     """Refuse a batch answer with the wrong number of scores (it would broadcast silently into D)."""
     if values.shape != (n,):
-        raise ValueError(f"{who} returned {values.size} score(s) for a batch of {n} input(s); "
-                         "expected one score per input")
+        raise ValueError(
+            f"{who} returned {values.size} score(s) for a batch of {n} input(s); expected one score per input"
+        )
 
 
 class SetFunctionOracle(Oracle):

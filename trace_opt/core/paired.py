@@ -8,6 +8,7 @@ error, a two-sided ``level`` confidence interval from Student's t with n - 1 deg
 (Cornish-Fisher expansion of the quantile; no scipy), and the counts of instances where A is
 better / worse / tied. A pair is *separated* when the interval excludes 0.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -28,8 +29,12 @@ def t_quantile(p: float, df: int) -> float:
     """Student's t quantile by the Cornish-Fisher expansion in 1/df (error < 1e-3 for df >= 5)."""
     z = NormalDist().inv_cdf(p)
     v = float(df)
-    return (z + (z ** 3 + z) / (4 * v) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * v ** 2)
-            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * v ** 3))
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+    )
 
 
 def per_instance_gaps(board: dict, solver: str, budget: int) -> dict:
@@ -59,20 +64,36 @@ def paired_comparisons(board: dict, budget: int, level: float = 0.95, tie: float
         mean = float(d.mean()) if n else float("nan")
         sem = standard_error(d)
         half = t_quantile(0.5 + level / 2, n - 1) * sem if n > 1 else float("nan")
-        rows.append({"a": a, "b": b, "budget": budget, "n": n, "mean_diff": mean, "sem": sem,
-                     "ci_low": mean - half, "ci_high": mean + half, "level": level,
-                     "separated": bool(n > 1 and (mean - half > 0 or mean + half < 0)),
-                     "a_better": int(np.sum(d < -tie)), "b_better": int(np.sum(d > tie)),
-                     "ties": int(np.sum(np.abs(d) <= tie))})
+        rows.append(
+            {
+                "a": a,
+                "b": b,
+                "budget": budget,
+                "n": n,
+                "mean_diff": mean,
+                "sem": sem,
+                "ci_low": mean - half,
+                "ci_high": mean + half,
+                "level": level,
+                "separated": bool(n > 1 and (mean - half > 0 or mean + half < 0)),
+                "a_better": int(np.sum(d < -tie)),
+                "b_better": int(np.sum(d > tie)),
+                "ties": int(np.sum(np.abs(d) <= tie)),
+            }
+        )
     return rows
 
 
 def paired_table(rows: list[dict]) -> str:
     """Paired comparisons as a Markdown table."""
-    lines = ["| A | B | budget | instances | mean gap A - B | s.e. | CI | separated | A better / B better / tied |",
-             "|---|---|---:|---:|---:|---:|---|---|---|"]
+    lines = [
+        "| A | B | budget | instances | mean gap A - B | s.e. | CI | separated | A better / B better / tied |",
+        "|---|---|---:|---:|---:|---:|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['a']} | {r['b']} | {r['budget']} | {r['n']} | {r['mean_diff']:+.4f} | {r['sem']:.4f} | "
-                     f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {'yes' if r['separated'] else 'no'} | "
-                     f"{r['a_better']} / {r['b_better']} / {r['ties']} |")
+        lines.append(
+            f"| {r['a']} | {r['b']} | {r['budget']} | {r['n']} | {r['mean_diff']:+.4f} | {r['sem']:.4f} | "
+            f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {'yes' if r['separated'] else 'no'} | "
+            f"{r['a_better']} / {r['b_better']} / {r['ties']} |"
+        )
     return "\n".join(lines) + "\n"

@@ -8,15 +8,17 @@ Every objective is **maximised**: ``score(sigma) = sum_k c(P_k)`` with
 * ``mo``:    ``c(S) = -D(all \\ S)``        (score = -AUC of the MoRF deletion curve)
 * ``le-mo``: ``c(S) = D(S) - D(all \\ S)``  (score = AUC-Le - AUC-Mo, the paper's default)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from trace_opt.core.validation import check_choice, check_trajectory
 from trace_opt.core.objective import Objective, get_objective
 from trace_opt.core.oracle import Oracle
+from trace_opt.core.validation import check_choice, check_trajectory
+
 CURVE_NAMES = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
 
 
@@ -62,10 +64,17 @@ class Curves:
         return float(getattr(self, curve).mean())
 
     def to_dict(self) -> dict:
-        return {"lerf_deletion": self.lerf_deletion.tolist(), "morf_deletion": self.morf_deletion.tolist(),
-                "lerf_insertion": self.lerf_insertion.tolist(), "morf_insertion": self.morf_insertion.tolist(),
-                "auc_le": self.auc_le, "auc_mo": self.auc_mo, "le_mo": self.le_mo,
-                "mean_le": self.mean("lerf_deletion"), "mean_mo": self.mean("morf_deletion")}
+        return {
+            "lerf_deletion": self.lerf_deletion.tolist(),
+            "morf_deletion": self.morf_deletion.tolist(),
+            "lerf_insertion": self.lerf_insertion.tolist(),
+            "morf_insertion": self.morf_insertion.tolist(),
+            "auc_le": self.auc_le,
+            "auc_mo": self.auc_mo,
+            "le_mo": self.le_mo,
+            "mean_le": self.mean("lerf_deletion"),
+            "mean_mo": self.mean("morf_deletion"),
+        }
 
 
 class TraceProblem:
@@ -138,8 +147,9 @@ class TraceProblem:
             raise ValueError(f"sigmas must have shape (M, {self.t}); got {sig.shape}")
         bad = np.flatnonzero((np.sort(sig, axis=1) != np.arange(self.t)[None, :]).any(axis=1))
         if len(bad):
-            raise ValueError(f"sigmas must hold permutations of 0..{self.t - 1} in every row; "
-                             f"row(s) {bad[:5].tolist()} are not")
+            raise ValueError(
+                f"sigmas must hold permutations of 0..{self.t - 1} in every row; row(s) {bad[:5].tolist()} are not"
+            )
         ranks = np.empty_like(sig)
         np.put_along_axis(ranks, sig, np.arange(self.t)[None, :], axis=1)
         return (ranks[:, None, :] < np.arange(self.t + 1)[None, :, None]).reshape(-1, self.t)
@@ -149,8 +159,7 @@ class TraceProblem:
         return self.objective.to_paper(score)
 
     # --------------------------------------------------------------- moves
-    def move_deltas(self, sigma: np.ndarray, chain: np.ndarray, candidates: np.ndarray,
-                    lo: np.ndarray, hi: np.ndarray):
+    def move_deltas(self, sigma: np.ndarray, chain: np.ndarray, candidates: np.ndarray, lo: np.ndarray, hi: np.ndarray):
         """Exact score changes of moves, from the changed prefix sets only (one oracle batch).
 
         ``candidates[m]`` differs from ``sigma`` only at positions ``lo[m]..hi[m]`` (inclusive), so
@@ -188,6 +197,10 @@ class TraceProblem:
         t = self.t
         pre = self.prefix_masks(sigma, np.arange(t + 1))  # P_0..P_t
         vals = self.oracle.evaluate(np.concatenate([pre, ~pre]))
-        d_pre, d_comp = vals[:t + 1], vals[t + 1:]  # D(P_k), D(all \ P_k)
-        return Curves(lerf_deletion=d_pre, morf_deletion=d_comp[::-1].copy(),
-                      lerf_insertion=d_comp.copy(), morf_insertion=d_pre[::-1].copy())
+        d_pre, d_comp = vals[: t + 1], vals[t + 1 :]  # D(P_k), D(all \ P_k)
+        return Curves(
+            lerf_deletion=d_pre,
+            morf_deletion=d_comp[::-1].copy(),
+            lerf_insertion=d_comp.copy(),
+            morf_insertion=d_pre[::-1].copy(),
+        )

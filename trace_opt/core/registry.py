@@ -1,5 +1,6 @@
 """``Registry``: names to classes or functions, the one registry type of the project (solvers, neighbourhoods,
 attribution baselines), with one rule for a duplicate name: it is refused unless ``overwrite=True``."""
+
 from __future__ import annotations
 
 
@@ -33,8 +34,10 @@ class Registry(dict):
 
     def decorator(self, name: str, overwrite: bool = False):
         """``@registry.decorator(name)``: register a class under ``name`` and set its ``name`` attribute."""
+
         def deco(cls):
             self.add(name, cls, overwrite=overwrite)
             cls.name = name
             return cls
+
         return deco

@@ -5,13 +5,14 @@ inside chunk c, ``D(S) = sum_c A[c, code_c] + sum_c U[c, code_c] * V[c, code_(c+
 ``A[c, code] = sum of per-feature weights + interaction * noise`` (arbitrary interactions inside a
 chunk), ``U``, ``V`` couple neighbouring chunks. O(t / width) per set, exact and deterministic.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from trace_opt.core.kernels import synthetic_values
-from trace_opt.core.validation import check_positive_float, check_positive_int
 from trace_opt.core.oracle import SetFunctionOracle
+from trace_opt.core.validation import check_positive_float, check_positive_int
 
 
 class SyntheticSetFunction:
@@ -34,8 +35,8 @@ class SyntheticSetFunction:
         codes = np.arange(1 << self.width)
         bits = (codes[:, None] >> np.arange(self.width)) & 1  # (2^w, w)
         w = rng.normal(size=n_chunks * self.width)
-        w[self.t:] = 0.0  # padding features never appear in a set
-        self.weights = w[:self.t].copy()
+        w[self.t :] = 0.0  # padding features never appear in a set
+        self.weights = w[: self.t].copy()
         A = bits @ w.reshape(n_chunks, self.width).T  # (2^w, chunks)
         self.A = np.ascontiguousarray(A.T + self.interaction * rng.normal(size=(n_chunks, 1 << self.width)))
         scale = np.sqrt(self.interaction)

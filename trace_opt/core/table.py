@@ -5,6 +5,7 @@ on a frozen problem at memory speed and its optimality gap is exact (``trace_opt
 ``check_table`` validates a table, ``check_table_size`` refuses a t whose table would not fit
 (``MAX_T``), ``table_stats`` says which features are inert.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -36,9 +37,11 @@ def check_table_size(t: int, max_t: int = MAX_T) -> None:
         # the table itself, plus the exact DP (c and V as float64, 1 argmax byte per set)
         need, dp = table_bytes(t), (1 << t) * 17
         count = f"{1 << t:,}" if t <= 64 else f"about 10^{int(t * 0.30103)}"
-        raise ValueError(f"t={t} is too large for an instance table: 2^{t} = {count} values need "
-                         f"{_fmt_bytes(need)} of memory and disk (plus {_fmt_bytes(dp)} for the exact DP); "
-                         f"the limit is max_t={max_t} ({_fmt_bytes(table_bytes(max_t))})")
+        raise ValueError(
+            f"t={t} is too large for an instance table: 2^{t} = {count} values need "
+            f"{_fmt_bytes(need)} of memory and disk (plus {_fmt_bytes(dp)} for the exact DP); "
+            f"the limit is max_t={max_t} ({_fmt_bytes(table_bytes(max_t))})"
+        )
 
 
 def check_table(values, where: str = "values") -> tuple[np.ndarray, int]:
@@ -62,8 +65,8 @@ class TableOracle(Oracle):
     first time (what a model oracle would have run), ``cache_hits`` = rows served again, so budgets
     and solver results are identical to a live run on the same values. The cache is a bitmap over
     the 2^t sets (vectorised). Like a model oracle, which runs ``f(x) = D({})`` when it is built, a
-    new table oracle has served D({}) once (1 forward pass, cached). ``output`` is the live problem's output kind (``"logit"``, ``"prob"``,
-    ...); solvers read it for defaults such as SA's initial temperature.
+    new table oracle has served D({}) once (1 forward pass, cached). ``output`` is the live problem's output kind
+    (``"logit"``, ``"prob"``, ...); solvers read it for defaults such as SA's initial temperature.
     """
 
     def __init__(self, values, cache: bool = True, output: str = "logit", max_t: int = MAX_T):
@@ -124,7 +127,6 @@ class TableOracle(Oracle):
         out = super().counters()
         out["cache_size"] = int(self._seen.sum()) if self._seen is not None else 0
         return out
-
 
 
 def table_stats(values, rtol: float = 1e-9) -> dict:

@@ -1,4 +1,5 @@
 """Checks used at the public boundary. Every error names the argument and what it accepts."""
+
 from __future__ import annotations
 
 import numbers
@@ -61,8 +62,10 @@ def check_real(name: str, values) -> None:
         raise ValueError(f"{name} is None; give the input (an array or tensor of real numbers)")
     complex_ = values.is_complex() if hasattr(values, "is_complex") else np.iscomplexobj(values)
     if complex_:
-        raise ValueError(f"{name} holds complex values; expected real numbers (a cast to float would drop the "
-                         "imaginary part: pass np.real(x) or np.abs(x) if that is what you mean)")
+        raise ValueError(
+            f"{name} holds complex values; expected real numbers (a cast to float would drop the "
+            "imaginary part: pass np.real(x) or np.abs(x) if that is what you mean)"
+        )
 
 
 def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
@@ -81,14 +84,17 @@ def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
         raise ValueError(f"{name} must be a permutation of 0..{t - 1}; found values outside that range")
     seen[arr] = True
     if not seen.all():
-        raise ValueError(f"{name} must be a permutation of 0..{t - 1}; it repeats a feature and misses {int((~seen).sum())}")
+        raise ValueError(
+            f"{name} must be a permutation of 0..{t - 1}; it repeats a feature and misses {int((~seen).sum())}"
+        )
     return arr
 
 
 def check_finite_values(values: np.ndarray, where: str = "model output") -> None:
     """Refuse D(S) values (a model's answer) holding NaN or inf."""
-    _refuse_non_finite(values, where, "D(S) must be finite for every set "
-                                      "(check the model, the reference and the output= choice)")
+    _refuse_non_finite(
+        values, where, "D(S) must be finite for every set (check the model, the reference and the output= choice)"
+    )
 
 
 def _refuse_non_finite(values, name: str, expected: str) -> None:

@@ -6,11 +6,17 @@ Modules: ``settings`` (``ExplainSettings``), ``single`` (one explanation: ``Expl
 (``Explainer``, ``explain``),
 ``lockstep``, ``dataset``, ``rankings``, ``plots``. Names are loaded on first use.
 """
+
 from importlib import import_module
 
 _EXPORTS = {
-    "ExplainSettings": "settings", "Explainer": "explainer", "Explanation": "single", "explain": "explainer",
-    "DegenerateExplanationWarning": "single", "explain_many": "lockstep", "explain_dataset": "dataset",
+    "ExplainSettings": "settings",
+    "Explainer": "explainer",
+    "Explanation": "single",
+    "explain": "explainer",
+    "DegenerateExplanationWarning": "single",
+    "explain_many": "lockstep",
+    "explain_dataset": "dataset",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -27,6 +27,7 @@ writes ``out_dir/results/<id>.json`` atomically as each one finishes, then ``out
   ``max_retries`` times by Ray. The driver writes the files, so workers need no shared disk.
   Ray is imported only on this path (``pip install trace-trajectories[ray]``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,11 +44,11 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.core.validation import check_positive_int
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
-from trace_opt.explanation.single import DegenerateExplanationWarning
-from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
+from trace_opt.core.validation import check_positive_int
+from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.explanation.single import DegenerateExplanationWarning
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -68,6 +69,7 @@ class DatasetRun:
 def _as_numpy_list(inputs) -> list:
     try:
         import torch
+
         if isinstance(inputs, torch.Tensor):
             return [inputs[i] for i in range(inputs.shape[0])]
     except ImportError:  # pragma: no cover - torch is a dependency
@@ -130,8 +132,11 @@ def _fill_record(record: dict, run: dict, outcome, degenerate=(), target=None) -
     the exception of a failed input (status error)."""
     if isinstance(outcome, BaseException):
         tb = "".join(traceback.format_exception(type(outcome), outcome, outcome.__traceback__, limit=8))
-        record.update(status="error", target=target,
-                      error={"type": type(outcome).__name__, "message": str(outcome), "traceback": tb})
+        record.update(
+            status="error",
+            target=target,
+            error={"type": type(outcome).__name__, "message": str(outcome), "traceback": tb},
+        )
         return
     record.update(status="ok", target=outcome.target, result=_split_run_values(outcome.to_dict(heatmap=True), run))
     if degenerate:
@@ -141,14 +146,16 @@ def _fill_record(record: dict, run: dict, outcome, degenerate=(), target=None) -
 def _explain_group(model, chunk: list, settings: ExplainSettings, config_hash: str) -> list:
     """The inputs of a chunk explained together by ``explain_many`` (lockstep: their searches share
     model calls); the same records as ``_explain_one`` would write, one per input."""
-    from trace_opt.explanation.single import DegenerateExplanationWarning as Degenerate, degenerate_messages
     from trace_opt.explanation.lockstep import explain_with_settings
+    from trace_opt.explanation.single import DegenerateExplanationWarning as Degenerate
+    from trace_opt.explanation.single import degenerate_messages
 
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Degenerate)  # collected per input below, from each explanation
-        outcomes = explain_with_settings(model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], settings,
-                                         errors="return")
+        outcomes = explain_with_settings(
+            model, [x for _, _, x, _ in chunk], [t for _, _, _, t in chunk], settings, errors="return"
+        )
     for outcome in outcomes:
         if isinstance(outcome, KeyboardInterrupt):  # Ctrl-C or SIGTERM (trace_opt.cli.Terminated)
             raise outcome  # nothing of a stopped group is written (stop_on_interrupt)
@@ -174,8 +181,10 @@ def _explain_chunk(model, chunk: list, task: _Task, config_hash: str) -> list:
     with stop_on_interrupt():
         if task.lockstep > 1:
             return _explain_group(model, chunk, task.settings, config_hash)
-        return [_explain_one(model, x, target, item_id, index, task.settings, config_hash)
-                for index, item_id, x, target in chunk]
+        return [
+            _explain_one(model, x, target, item_id, index, task.settings, config_hash)
+            for index, item_id, x, target in chunk
+        ]
 
 
 def load_result(path) -> dict | None:
@@ -211,10 +220,25 @@ def _is_finished(record, config_hash: str, info: dict, retry_failed: bool) -> bo
     return record.get("status") == "error" and not retry_failed
 
 
-def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: int = 1,
-                    ray_address: str | None = None, chunk_size: int = 1, max_retries: int = 3,
-                    retry_failed: bool = True, on_result=None, model_id: str | None = None, lockstep: int = 1,
-                    overwrite: bool = False, torch_threads: int | None = None, **settings) -> DatasetRun:
+def explain_dataset(
+    model,
+    inputs,
+    out_dir,
+    targets=None,
+    ids=None,
+    *,
+    n_jobs: int = 1,
+    ray_address: str | None = None,
+    chunk_size: int = 1,
+    max_retries: int = 3,
+    retry_failed: bool = True,
+    on_result=None,
+    model_id: str | None = None,
+    lockstep: int = 1,
+    overwrite: bool = False,
+    torch_threads: int | None = None,
+    **settings,
+) -> DatasetRun:
     """Explain every input of ``inputs`` (a tensor/array with the inputs along dim 0, or a list).
 
     ``settings``: the keywords of ``ExplainSettings``, as for ``trace_opt.explain`` (features, reference and
@@ -241,21 +265,49 @@ def explain_dataset(model, inputs, out_dir, targets=None, ids=None, *, n_jobs: i
     """
     if torch_threads is not None:
         if "threads" in settings:
-            raise ValueError("threads and torch_threads were both given; torch_threads is the former name of "
-                             "threads: give threads only")
+            raise ValueError(
+                "threads and torch_threads were both given; torch_threads is the former name of "
+                "threads: give threads only"
+            )
         settings["threads"] = torch_threads
-    return explain_dataset_with_settings(model, inputs, out_dir, ExplainSettings.from_keywords(**settings),
-                                         targets=targets, ids=ids, n_jobs=n_jobs, ray_address=ray_address,
-                                         chunk_size=chunk_size, max_retries=max_retries, retry_failed=retry_failed,
-                                         on_result=on_result, model_id=model_id, lockstep=lockstep,
-                                         overwrite=overwrite)
+    return explain_dataset_with_settings(
+        model,
+        inputs,
+        out_dir,
+        ExplainSettings.from_keywords(**settings),
+        targets=targets,
+        ids=ids,
+        n_jobs=n_jobs,
+        ray_address=ray_address,
+        chunk_size=chunk_size,
+        max_retries=max_retries,
+        retry_failed=retry_failed,
+        on_result=on_result,
+        model_id=model_id,
+        lockstep=lockstep,
+        overwrite=overwrite,
+    )
 
 
-def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSettings, *, targets=None, ids=None,
-                                  n_jobs: int = 1, ray_address: str | None = None, chunk_size: int = 1,
-                                  max_retries: int = 3, retry_failed: bool = True, on_result=None,
-                                  model_id: str | None = None, lockstep: int = 1,
-                                  overwrite: bool = False, on_start=None) -> DatasetRun:
+def explain_dataset_with_settings(
+    model,
+    inputs,
+    out_dir,
+    settings: ExplainSettings,
+    *,
+    targets=None,
+    ids=None,
+    n_jobs: int = 1,
+    ray_address: str | None = None,
+    chunk_size: int = 1,
+    max_retries: int = 3,
+    retry_failed: bool = True,
+    on_result=None,
+    model_id: str | None = None,
+    lockstep: int = 1,
+    overwrite: bool = False,
+    on_start=None,
+) -> DatasetRun:
     """``explain_dataset`` with its explanation settings as one ``ExplainSettings``
     (``Explainer.explain_dataset``). ``on_start(pending, skipped)``: called once before the work with the
     numbers of inputs to compute and already finished (e.g. for a progress bar)."""
@@ -270,8 +322,10 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
         raise ValueError(f"ids has {len(ids)} entries for {n} inputs; give one id per input")
     bad = [i for i in ids if not _ID.match(i)]
     if bad:
-        raise ValueError(f"ids must be file-name safe (letters, digits, '.', '_', '-', not starting with "
-                         f"'.', '_' or '-'); got {bad[:3]}")
+        raise ValueError(
+            f"ids must be file-name safe (letters, digits, '.', '_', '-', not starting with "
+            f"'.', '_' or '-'); got {bad[:3]}"
+        )
     if len(set(ids)) != n:
         raise ValueError("ids must be unique")
     if targets is None:
@@ -286,15 +340,19 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
         chunk_size = lockstep  # a task is a lockstep group
     max_retries = check_positive_int("max_retries", max_retries, minimum=0)
     if settings.seed is None:
-        raise ValueError("seed=None is not valid for a data-set run: every input is solved with the same seed, "
-                         "so that a rerun reproduces and resumes it; give an integer >= 0")
+        raise ValueError(
+            "seed=None is not valid for a data-set run: every input is solved with the same seed, "
+            "so that a rerun reproduces and resumes it; give an integer >= 0"
+        )
     # every explain setting that needs an input is checked once, on the first input, before any work
     settings.check_input(xs[0])
     if ray_address is not None:
         check_ray_address(ray_address)
     if model_id is not None:
         if not isinstance(model_id, str) or not model_id:
-            raise ValueError(f"model_id={model_id!r} is not valid; expected a non-empty string naming the model version")
+            raise ValueError(
+                f"model_id={model_id!r} is not valid; expected a non-empty string naming the model version"
+            )
         model_key = f"id:{model_id}"
     else:
         fp = model_fingerprint(model)
@@ -310,10 +368,12 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
     if model_key is None and not overwrite:
         existing = [i for i in ids if (out / "results" / f"{i}.json").exists()]
         if existing:
-            raise ValueError(f"cannot resume in {out}: it already holds results (e.g. {existing[0]}.json), and the "
-                             f"model ({type(model).__qualname__}) cannot be pickled, so nothing tells whether they "
-                             "came from the same model; pass model_id='<name of this model version>' (and "
-                             "overwrite=True to replace these results), or use a new out_dir")
+            raise ValueError(
+                f"cannot resume in {out}: it already holds results (e.g. {existing[0]}.json), and the "
+                f"model ({type(model).__qualname__}) cannot be pickled, so nothing tells whether they "
+                "came from the same model; pass model_id='<name of this model version>' (and "
+                "overwrite=True to replace these results), or use a new out_dir"
+            )
     stale = check_run_config(out, config, config_hash, overwrite)
     if overwrite and model_key is None:  # nothing tells which model wrote results of this configuration
         stale = sorted((out / "results").glob("*.json")) if (out / "results").is_dir() else []
@@ -323,8 +383,7 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
         path.unlink(missing_ok=True)
     if stale or overwrite:
         (out / "summary.json").unlink(missing_ok=True)
-    atomic_write_json(out / RUN_FILE, {"config": config, "config_hash": config_hash,
-                                       "settings": settings.to_dict()})
+    atomic_write_json(out / RUN_FILE, {"config": config, "config_hash": config_hash, "settings": settings.to_dict()})
     run = DatasetRun(out_dir=out)
     pending, infos = [], {}
     for index, (item_id, x, target) in enumerate(zip(ids, xs, targets)):
@@ -347,7 +406,7 @@ def explain_dataset_with_settings(model, inputs, out_dir, settings: ExplainSetti
         if on_result is not None:
             on_result(record)
 
-    chunks = [pending[i:i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    chunks = [pending[i : i + chunk_size] for i in range(0, len(pending), chunk_size)]
     if on_start is not None:
         on_start(len(pending), len(run.skipped))
     try:
@@ -432,20 +491,28 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
     try:
         payload = _PlainPickled(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))  # the model, in the workers
     except Exception as exc:  # noqa: BLE001 - lambdas, closures, open handles: say which setting to change
-        raise ValueError(f"n_jobs={n_jobs}: the model cannot be pickled to send it to worker processes "
-                         f"({type(exc).__name__}: {exc}); use n_jobs=1 or a picklable model") from None
+        raise ValueError(
+            f"n_jobs={n_jobs}: the model cannot be pickled to send it to worker processes "
+            f"({type(exc).__name__}: {exc}); use n_jobs=1 or a picklable model"
+        ) from None
     todo, breaks = list(chunks), {}
     while todo:
-        pool = ProcessPoolExecutor(max_workers=min(n_jobs, len(todo)), mp_context=mp.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(os.getpid(),))
+        pool = ProcessPoolExecutor(
+            max_workers=min(n_jobs, len(todo)),
+            mp_context=mp.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
         again = []
         try:
             # the workers are spawned by submit: with SIGINT blocked, which they inherit; a Ctrl-C meanwhile
             # stays pending here and is raised when it is unblocked
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
             try:
-                futures = {pool.submit(_explain_chunk, payload, chunk, settings, config_hash): k
-                           for k, chunk in enumerate(todo)}
+                futures = {
+                    pool.submit(_explain_chunk, payload, chunk, settings, config_hash): k
+                    for k, chunk in enumerate(todo)
+                }
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             for fut in as_completed(futures):
@@ -458,8 +525,9 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
                     if breaks[key] <= max_retries:
                         again.append(chunk)
                         continue
-                    records = _chunk_errors(chunk, exc, config_hash, f" (a worker died {breaks[key]} times while "
-                                            "this input was unfinished)")
+                    records = _chunk_errors(
+                        chunk, exc, config_hash, f" (a worker died {breaks[key]} times while this input was unfinished)"
+                    )
                 except Exception as exc:  # noqa: BLE001 - e.g. the chunk could not be sent: record its inputs
                     records = _chunk_errors(chunk, exc, config_hash)
                 for record in records:
@@ -475,9 +543,18 @@ def _run_pool(model, chunks, settings, config_hash, n_jobs, max_retries, write):
 
 
 def _chunk_errors(chunk, exc, config_hash, note: str = "") -> list:
-    return [{"id": item_id, "index": index, "config_hash": config_hash, "status": "error", "target": target,
-             "error": {"type": type(exc).__name__, "message": str(exc) + note, "traceback": ""}, "run": {}}
-            for index, item_id, _, target in chunk]
+    return [
+        {
+            "id": item_id,
+            "index": index,
+            "config_hash": config_hash,
+            "status": "error",
+            "target": target,
+            "error": {"type": type(exc).__name__, "message": str(exc) + note, "traceback": ""},
+            "run": {},
+        }
+        for index, item_id, _, target in chunk
+    ]
 
 
 def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") -> None:
@@ -495,8 +572,10 @@ def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") 
 
         current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
         if not current.is_file() or not current.read_text().strip():
-            raise ValueError(f"{name}='auto' found no Ray cluster started on this machine; start one with "
-                             "'ray start --head' or give its HOST:PORT")
+            raise ValueError(
+                f"{name}='auto' found no Ray cluster started on this machine; start one with "
+                "'ray start --head' or give its HOST:PORT"
+            )
         return check_ray_address(current.read_text().strip(), timeout, name)
     host, sep, port = address.split("://", 1)[-1].rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -504,12 +583,16 @@ def check_ray_address(address, timeout: float = 2.0, name: str = "ray_address") 
     try:
         speaks_grpc = _speaks_http2((host.strip("[]"), int(port)), timeout)
     except OSError as exc:
-        raise ValueError(f"{name}={address!r}: no Ray cluster answers there ({exc.strerror or exc}); start "
-                         "one with 'ray start --head' or check the address") from None
+        raise ValueError(
+            f"{name}={address!r}: no Ray cluster answers there ({exc.strerror or exc}); start "
+            "one with 'ray start --head' or check the address"
+        ) from None
     if not speaks_grpc:
-        raise ValueError(f"{name}={address!r}: something answers there but it is not a Ray cluster (no gRPC "
-                         f"answer within {timeout:g} s); give the address of a Ray head (GCS port, default 6379, "
-                         "or ray://HOST:10001)")
+        raise ValueError(
+            f"{name}={address!r}: something answers there but it is not a Ray cluster (no gRPC "
+            f"answer within {timeout:g} s); give the address of a Ray head (GCS port, default 6379, "
+            "or ray://HOST:10001)"
+        )
 
 
 #: an HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)
@@ -606,9 +689,11 @@ def check_run_config(out: Path, config: dict, config_hash: str, overwrite: bool 
     elif stale and any(load_result(p) is not None for p in stale):
         differs.append(f"{len(stale)} result file(s) of other settings, e.g. {stale[0].name}")
     if differs:
-        raise ValueError(f"out_dir {str(out)!r} holds a run with other settings ({'; '.join(differs[:6])}); "
-                         "its results would be replaced: use another out_dir, or overwrite=True (--overwrite) "
-                         "to replace them")
+        raise ValueError(
+            f"out_dir {str(out)!r} holds a run with other settings ({'; '.join(differs[:6])}); "
+            "its results would be replaced: use another out_dir, or overwrite=True (--overwrite) "
+            "to replace them"
+        )
     return stale
 
 
@@ -622,8 +707,9 @@ def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) ->
             status[item_id] = rec.get("status", "missing")
     counts = {k: sum(v == k for v in status.values()) for k in ("ok", "error", "missing")}
     _write_results_table(out, res_dir, [i for i in ids if status[i] != "missing"])
-    return atomic_write_json(out / "summary.json", {"config": config, "config_hash": config_hash,
-                                                    "counts": counts, "status": status})
+    return atomic_write_json(
+        out / "summary.json", {"config": config, "config_hash": config_hash, "counts": counts, "status": status}
+    )
 
 
 def _write_results_table(out: Path, res_dir: Path, ids) -> None:
@@ -636,24 +722,36 @@ def _write_results_table(out: Path, res_dir: Path, ids) -> None:
         r = rec.get("result") or {}
         if rec.get("status") == "ok":
             ok.append(r)
-            rows.append(f"| {item_id} | ok | {r.get('target', rec.get('target'))} | {r.get('auc_le', float('nan')):.5g} | "
-                        f"{r.get('auc_mo', float('nan')):.5g} | {r.get('value', float('nan')):.5g} | "
-                        f"{(r.get('counters') or {}).get('forward_passes', '')} | {(r.get('solver') or {}).get('stopped', '')} |")
+            rows.append(
+                f"| {item_id} | ok | {r.get('target', rec.get('target'))} | {r.get('auc_le', float('nan')):.5g} | "
+                f"{r.get('auc_mo', float('nan')):.5g} | {r.get('value', float('nan')):.5g} | "
+                f"{(r.get('counters') or {}).get('forward_passes', '')} | "
+                f"{(r.get('solver') or {}).get('stopped', '')} |"
+            )
             c = r.get("curves") or {}
             if "lerf_deletion" in c and "morf_deletion" in c:
                 curves.append((np.asarray(c["lerf_deletion"], float), np.asarray(c["morf_deletion"], float)))
         else:
             message = str((rec.get("error") or {}).get("message", "")).replace("|", "/").splitlines()[:1]
             rows.append(f"| {item_id} | error | {rec.get('target')} | | | | | {''.join(message)[:80]} |")
-    lines = ["# explain-dataset results", "",
-             "AUC-Le (higher is better), AUC-Mo (lower is better) and the objective's value in the paper's sign; "
-             "one file per input under results/.", "",
-             "| input | status | target | AUC-Le | AUC-Mo | value | forward passes | stopped |",
-             "|---|---|---|---|---|---|---|---|", *rows, ""]
+    lines = [
+        "# explain-dataset results",
+        "",
+        "AUC-Le (higher is better), AUC-Mo (lower is better) and the objective's value in the paper's sign; "
+        "one file per input under results/.",
+        "",
+        "| input | status | target | AUC-Le | AUC-Mo | value | forward passes | stopped |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
     if ok:
         mean = {k: float(np.mean([r.get(k, np.nan) for r in ok])) for k in ("auc_le", "auc_mo", "value")}
-        lines += [f"Mean over {len(ok)} finished input(s): AUC-Le {mean['auc_le']:.5g}, AUC-Mo {mean['auc_mo']:.5g}, "
-                  f"value {mean['value']:.5g}.", ""]
+        lines += [
+            f"Mean over {len(ok)} finished input(s): AUC-Le {mean['auc_le']:.5g}, AUC-Mo {mean['auc_mo']:.5g}, "
+            f"value {mean['value']:.5g}.",
+            "",
+        ]
     atomic_write_bytes(out / "results.md", "\n".join(lines).encode())
     lengths = {len(le) for le, _ in curves}
     if len(lengths) == 1:  # one t: the curves can be averaged
@@ -670,8 +768,10 @@ def _plot_mean_curves(curves, path: Path) -> None:
     mo = np.stack([c[1] for c in curves])
     k = np.arange(le.shape[1])
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for data, colour, label in ((le, "tab:blue", "LeRF deletion (least important first)"),
-                                (mo, "tab:red", "MoRF deletion (most important first)")):
+    for data, colour, label in (
+        (le, "tab:blue", "LeRF deletion (least important first)"),
+        (mo, "tab:red", "MoRF deletion (most important first)"),
+    ):
         ax.plot(k, data.mean(axis=0), color=colour, label=f"{label}, mean")
         ax.fill_between(k, *np.percentile(data, [25, 75], axis=0), color=colour, alpha=0.2)
     ax.set_xlabel("features deleted k")

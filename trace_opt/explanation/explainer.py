@@ -1,12 +1,18 @@
 """``Explainer``: a model bound to ``ExplainSettings`` (as Captum binds a model to an attribution method), and
 ``explain``, the one-call form for one input (``trace_opt.explain``)."""
+
 from __future__ import annotations
 
 from trace_opt.explanation.dataset import explain_dataset_with_settings
 from trace_opt.explanation.lockstep import explain_with_settings
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.explanation.single import (DegenerateExplanationWarning, Explanation, check_model,  # noqa: F401
-                                          explain_input, torch_threads)
+from trace_opt.explanation.single import (  # noqa: F401
+    DegenerateExplanationWarning,
+    Explanation,
+    check_model,
+    explain_input,
+    torch_threads,
+)
 
 
 class Explainer:
@@ -24,8 +30,10 @@ class Explainer:
 
     def __init__(self, model, settings: ExplainSettings | None = None, **keywords):
         if settings is not None and keywords:
-            raise ValueError(f"settings were given twice: a settings object and the keywords {sorted(keywords)}; "
-                             "use settings.replace(...) or the keywords alone")
+            raise ValueError(
+                f"settings were given twice: a settings object and the keywords {sorted(keywords)}; "
+                "use settings.replace(...) or the keywords alone"
+            )
         if settings is not None and not isinstance(settings, ExplainSettings):
             raise ValueError(f"settings={settings!r} is not valid; expected an ExplainSettings (or keywords)")
         self.model = model
@@ -52,8 +60,9 @@ class Explainer:
     def explain_dataset(self, inputs, out_dir, targets=None, ids=None, **options):
         """One result file per input under ``out_dir``, resumable (``trace_opt.explanation.dataset``;
         ``options``: n_jobs, ray_address, chunk_size, max_retries, retry_failed, on_result, model_id, lockstep)."""
-        return explain_dataset_with_settings(self.model, inputs, out_dir, self.settings, targets=targets, ids=ids,
-                                             **options)
+        return explain_dataset_with_settings(
+            self.model, inputs, out_dir, self.settings, targets=targets, ids=ids, **options
+        )
 
 
 def explain(model, x, target: int | None = None, **settings) -> Explanation:

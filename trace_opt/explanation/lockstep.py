@@ -17,6 +17,7 @@ Ctrl-C during ``explain_many`` stops every search: each returns its best traject
 whose search fails (a bad shape, a model error on its rows only) gets its exception in the returned list
 (``errors="return"``) or raised after all others finished (``errors="raise"``).
 """
+
 from __future__ import annotations
 
 import signal
@@ -27,8 +28,8 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.explanation.single import explain_input, torch_threads
 from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.explanation.single import explain_input, torch_threads
 from trace_opt.models.backends import with_backend
 
 ERRORS = ("raise", "return")
@@ -45,9 +46,14 @@ class LockstepStats:
     interrupted: bool = False
 
     def to_dict(self) -> dict:
-        return {"model_calls": self.model_calls, "model_inputs": self.model_inputs, "rounds": self.rounds,
-                "largest_call": self.largest_call, "interrupted": self.interrupted,
-                "mean_inputs_per_call": self.model_inputs / self.model_calls if self.model_calls else 0.0}
+        return {
+            "model_calls": self.model_calls,
+            "model_inputs": self.model_inputs,
+            "rounds": self.rounds,
+            "largest_call": self.largest_call,
+            "interrupted": self.interrupted,
+            "mean_inputs_per_call": self.model_inputs / self.model_calls if self.model_calls else 0.0,
+        }
 
 
 class _Request:
@@ -166,11 +172,13 @@ class _Hub:
         batch = _concat(parts)
         outs = []
         for start in range(0, len(batch), self.max_batch):
-            chunk = batch[start:start + self.max_batch]
+            chunk = batch[start : start + self.max_batch]
             out = _call(self.model, chunk)
             if len(out) != len(chunk):
-                raise ValueError(f"the model returned {len(out)} row(s) for a batch of {len(chunk)} input(s); "
-                                 "expected one row per input")
+                raise ValueError(
+                    f"the model returned {len(out)} row(s) for a batch of {len(chunk)} input(s); "
+                    "expected one row per input"
+                )
             outs.append(out)
             self.stats.model_calls += 1
             self.stats.model_inputs += len(chunk)
@@ -210,8 +218,18 @@ class _InterruptFlag:
 DEFAULT_MAX_BATCH = {"cuda": 4096, "cpu": 128}
 
 
-def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None, max_batch: int | None = None,
-                 errors: str = "raise", stats: LockstepStats | None = None, **settings) -> list:
+def explain_many(
+    model,
+    X,
+    targets=None,
+    *,
+    seed=0,
+    lockstep: int | None = None,
+    max_batch: int | None = None,
+    errors: str = "raise",
+    stats: LockstepStats | None = None,
+    **settings,
+) -> list:
     """``explain`` for every input of ``X``, with the searches' model calls shared (lockstep).
 
     Parameters
@@ -236,13 +254,31 @@ def explain_many(model, X, targets=None, *, seed=0, lockstep: int | None = None,
     seeds = None
     if isinstance(seed, (list, tuple, np.ndarray)):
         seeds, seed = list(seed), (seed[0] if len(seed) else 0)
-    return explain_with_settings(model, X, targets, ExplainSettings.from_keywords(seed=seed, **settings),
-                                 seeds=seeds, lockstep=lockstep, max_batch=max_batch, errors=errors, stats=stats)
+    return explain_with_settings(
+        model,
+        X,
+        targets,
+        ExplainSettings.from_keywords(seed=seed, **settings),
+        seeds=seeds,
+        lockstep=lockstep,
+        max_batch=max_batch,
+        errors=errors,
+        stats=stats,
+    )
 
 
-def explain_with_settings(model, X, targets, settings: ExplainSettings, *, seeds=None, lockstep: int | None = None,
-                          max_batch: int | None = None, errors: str = "raise",
-                          stats: LockstepStats | None = None) -> list:
+def explain_with_settings(
+    model,
+    X,
+    targets,
+    settings: ExplainSettings,
+    *,
+    seeds=None,
+    lockstep: int | None = None,
+    max_batch: int | None = None,
+    errors: str = "raise",
+    stats: LockstepStats | None = None,
+) -> list:
     """``explain_many`` with its settings as one ``ExplainSettings`` (``Explainer.explain_many``); ``seeds``:
     None (``settings.seed`` for every input) or one seed per input."""
     try:
@@ -255,8 +291,10 @@ def explain_with_settings(model, X, targets, settings: ExplainSettings, *, seeds
     if targets is None:
         targets = [None] * n
     elif not hasattr(targets, "__len__") or isinstance(targets, (str, bytes)):
-        raise ValueError(f"targets={targets!r} is not valid; expected one target per input (a list, array or "
-                         "tensor of class indices) or None for each input's predicted class")
+        raise ValueError(
+            f"targets={targets!r} is not valid; expected one target per input (a list, array or "
+            "tensor of class indices) or None for each input's predicted class"
+        )
     elif len(targets) != n:
         raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
     if seeds is not None:
@@ -284,8 +322,8 @@ def explain_with_settings(model, X, targets, settings: ExplainSettings, *, seeds
 
             def body_for(i):
                 def body(proxy):
-                    return explain_input(_model_for(proxy, model), X[i], targets[i],
-                                         per_search.replace(seed=seeds[i]))
+                    return explain_input(_model_for(proxy, model), X[i], targets[i], per_search.replace(seed=seeds[i]))
+
                 return body
 
             # The whole group runs in inference mode: each search enters and leaves torch's (thread-local)

@@ -15,6 +15,7 @@ back onto the photo at its own size:
 
 Each ``plot_*`` returns the figure (close it with ``plt.close``) and saves it atomically when ``path`` is given.
 """
+
 from __future__ import annotations
 
 import matplotlib
@@ -27,9 +28,9 @@ from trace_opt.core.features import Features  # noqa: E402
 from trace_opt.core.io import atomic_savefig  # noqa: E402
 from trace_opt.core.problem import ranks_of  # noqa: E402
 from trace_opt.core.validation import check_choice, check_positive_int, check_trajectory  # noqa: E402
+from trace_opt.explanation.rankings import trajectory_to_heatmap  # noqa: E402
 from trace_opt.explanation.single import Explanation  # noqa: E402
 from trace_opt.models.imagenet import RESIZE_MODES, center_crop_box, denormalise  # noqa: E402
-from trace_opt.explanation.rankings import trajectory_to_heatmap  # noqa: E402
 
 DIRECTIONS = ("lerf", "morf")
 
@@ -50,8 +51,10 @@ def _photo_shape(photo_or_shape) -> tuple[int, int]:
 
 def _features(features) -> Features:
     if not isinstance(features, Features) or features.ids.ndim != 2:
-        raise ValueError("features must be a Features object over the model input's h x w grid (e.g. "
-                         "grid_features((224, 224), 7) or superpixel_features(photo, shape=(224, 224)))")
+        raise ValueError(
+            "features must be a Features object over the model input's h x w grid (e.g. "
+            "grid_features((224, 224), 7) or superpixel_features(photo, shape=(224, 224)))"
+        )
     return features
 
 
@@ -84,8 +87,9 @@ def _finish(fig, path, dpi: int = 120):
 
 
 # ------------------------------------------------------------------------------------ heatmap
-def photo_heatmap(photo_or_shape, features, trajectory, alpha: float = 1.0, resize: str = "stretch",
-                  smooth: bool = True) -> np.ndarray:
+def photo_heatmap(
+    photo_or_shape, features, trajectory, alpha: float = 1.0, resize: str = "stretch", smooth: bool = True
+) -> np.ndarray:
     """The trajectory heatmap ``((rank + 1) / t) ** alpha`` (in (0, 1], 1 = most important) on the photo's
     ``H x W``: computed on the input grid (``rankings.trajectory_to_heatmap``; grid patches interpolated
     bilinearly when ``smooth``) and sampled back by ``resize``; NaN where the model saw no pixel."""
@@ -101,9 +105,23 @@ ALL_RANKS_UP_TO = 64
 RANKS_SHOWN = 5
 
 
-def plot_photo_heatmap(photo, features, trajectory, *, alpha: float = 1.0, resize: str = "stretch", ax=None,
-                       path=None, title: str | None = None, cmap: str = "jet", opacity: float = 0.5,
-                       borders: bool = True, colorbar: bool = True, smooth: bool = False, ranks: bool = True):
+def plot_photo_heatmap(
+    photo,
+    features,
+    trajectory,
+    *,
+    alpha: float = 1.0,
+    resize: str = "stretch",
+    ax=None,
+    path=None,
+    title: str | None = None,
+    cmap: str = "jet",
+    opacity: float = 0.5,
+    borders: bool = True,
+    colorbar: bool = True,
+    smooth: bool = False,
+    ranks: bool = True,
+):
     """The photo at its own size with the trajectory heatmap on top (``photo_heatmap``; one flat colour per
     feature unless ``smooth``), the feature borders in white (``borders``), each feature's rank + 1 written
     on it (``ranks``: 1 = least important; all of them up to ``ALL_RANKS_UP_TO`` features, else the
@@ -149,8 +167,7 @@ def _write_ranks(ax, photo_shape, feats: Features, sigma: np.ndarray, resize: st
     """Each feature's rank + 1 at the centre of its pixels on the photo (1 = least important)."""
     ranks = ranks_of(sigma)
     t = feats.t
-    shown = np.arange(t) if t <= ALL_RANKS_UP_TO else np.concatenate(
-        [sigma[:RANKS_SHOWN], sigma[-RANKS_SHOWN:]])
+    shown = np.arange(t) if t <= ALL_RANKS_UP_TO else np.concatenate([sigma[:RANKS_SHOWN], sigma[-RANKS_SHOWN:]])
     ids = _to_photo(feats.ids, photo_shape, resize, fill=-1).astype(np.int64)
     rows, cols = np.nonzero(ids >= 0)
     labels = ids[rows, cols]
@@ -160,13 +177,28 @@ def _write_ranks(ax, photo_shape, feats: Features, sigma: np.ndarray, resize: st
     size = 7 if t <= 49 else 6 if t <= ALL_RANKS_UP_TO else 7
     for f in shown:
         if count[f]:
-            ax.text(x[f], y[f], str(int(ranks[f]) + 1), ha="center", va="center", fontsize=size, color="white",
-                    fontweight="bold", bbox={"boxstyle": "round,pad=0.1", "fc": "black", "alpha": 0.45, "lw": 0})
+            ax.text(
+                x[f],
+                y[f],
+                str(int(ranks[f]) + 1),
+                ha="center",
+                va="center",
+                fontsize=size,
+                color="white",
+                fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.1", "fc": "black", "alpha": 0.45, "lw": 0},
+            )
 
 
 # -------------------------------------------------------------------------- deletion sequence
-def photo_deletion_images(explanation: Explanation, ks, direction: str = "lerf", photo_shape=None,
-                          resize: str = "stretch", normalised: bool = True):
+def photo_deletion_images(
+    explanation: Explanation,
+    ks,
+    direction: str = "lerf",
+    photo_shape=None,
+    resize: str = "stretch",
+    normalised: bool = True,
+):
     """What the model saw with the k least (``lerf``) or most (``morf``) important features deleted, for
     each k in ``ks``: the oracle's masked inputs as ``K x h x w x 3`` RGB in [0, 1] (undoing the ImageNet
     normalisation when ``normalised``, else min-max scaled), resized to ``photo_shape`` for ``stretch``
@@ -200,9 +232,18 @@ def photo_deletion_images(explanation: Explanation, ks, direction: str = "lerf",
     return images, np.asarray(values, dtype=np.float64)
 
 
-def plot_photo_deletion_sequence(explanation: Explanation, photo=None, ks=None, *, n_steps: int = 6,
-                                 directions=DIRECTIONS, resize: str = "stretch", normalised: bool = True,
-                                 path=None, title: str | None = None):
+def plot_photo_deletion_sequence(
+    explanation: Explanation,
+    photo=None,
+    ks=None,
+    *,
+    n_steps: int = 6,
+    directions=DIRECTIONS,
+    resize: str = "stretch",
+    normalised: bool = True,
+    path=None,
+    title: str | None = None,
+):
     """Rows of ``photo_deletion_images`` (one per direction), columns at deletion counts ``ks`` (default
     ``n_steps`` counts spread over 0..t), each titled with k and D."""
     t = explanation.oracle.t if isinstance(explanation, Explanation) else None
@@ -218,8 +259,9 @@ def plot_photo_deletion_sequence(explanation: Explanation, photo=None, ks=None, 
     shape = None if photo is None else _photo_shape(photo)
     rows = [(d, *photo_deletion_images(explanation, ks, d, shape, resize, normalised)) for d in directions]
     aspect = rows[0][1].shape[2] / rows[0][1].shape[1]
-    fig, axes = plt.subplots(len(rows), len(ks), figsize=(1.7 * aspect * len(ks) + 0.6, 2.1 * len(rows) + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), len(ks), figsize=(1.7 * aspect * len(ks) + 0.6, 2.1 * len(rows) + 0.5), squeeze=False
+    )
     for i, (d, images, values) in enumerate(rows):
         for j, k in enumerate(ks):
             ax = axes[i, j]
@@ -227,31 +269,49 @@ def plot_photo_deletion_sequence(explanation: Explanation, photo=None, ks=None, 
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_title(f"k={int(k)}\nD={values[j]:.3g}", fontsize=8)
-        axes[i, 0].set_ylabel("LeRF: least\nimportant first" if d == "lerf" else "MoRF: most\nimportant first",
-                              fontsize=8)
-    fig.suptitle(title or f"Deleting features along the trajectory (t={t}, D = {explanation.output} of class "
-                          f"{explanation.target})", fontsize=9)
+        axes[i, 0].set_ylabel(
+            "LeRF: least\nimportant first" if d == "lerf" else "MoRF: most\nimportant first", fontsize=8
+        )
+    fig.suptitle(
+        title
+        or f"Deleting features along the trajectory (t={t}, D = {explanation.output} of class {explanation.target})",
+        fontsize=9,
+    )
     fig.tight_layout()
     return _finish(fig, path)
 
 
 # ----------------------------------------------------------------------------------- summary
-def plot_photo_explanation(photo, explanation: Explanation, *, alpha: float = 1.0, resize: str = "stretch",
-                           class_name: str | None = None, path=None, title: str | None = None):
+def plot_photo_explanation(
+    photo,
+    explanation: Explanation,
+    *,
+    alpha: float = 1.0,
+    resize: str = "stretch",
+    class_name: str | None = None,
+    path=None,
+    title: str | None = None,
+):
     """One row: the photo, the heatmap on it (``plot_photo_heatmap``), and the LeRF and MoRF deletion
     curves (k = 0..t features deleted) with their AUCs (the paper's Riemann sums) and Le-Mo."""
     if not isinstance(explanation, Explanation):
         raise ValueError(f"explanation must be an Explanation; got {type(explanation).__name__}")
     img = _photo(photo)
-    fig, (ax_photo, ax_hm, ax_curve) = plt.subplots(1, 3, figsize=(14, 3.9),
-                                                    gridspec_kw={"width_ratios": [1, 1.25, 1]})
+    fig, (ax_photo, ax_hm, ax_curve) = plt.subplots(1, 3, figsize=(14, 3.9), gridspec_kw={"width_ratios": [1, 1.25, 1]})
     ax_photo.imshow(img)
     ax_photo.set_xticks([])
     ax_photo.set_yticks([])
     target = f"class {explanation.target}" + (f" ({class_name})" if class_name else "")
     ax_photo.set_title(f"photo, {img.shape[0]} x {img.shape[1]}; {target}", fontsize=9)
-    plot_photo_heatmap(img, explanation.features, explanation.trajectory, alpha=alpha, resize=resize, ax=ax_hm,
-                       title=f"TRACE-{explanation.objective} trajectory, t = {explanation.oracle.t}")
+    plot_photo_heatmap(
+        img,
+        explanation.features,
+        explanation.trajectory,
+        alpha=alpha,
+        resize=resize,
+        ax=ax_hm,
+        title=f"TRACE-{explanation.objective} trajectory, t = {explanation.oracle.t}",
+    )
     c = explanation.curves
     k = np.arange(len(c.lerf_deletion))
     ax_curve.plot(k, c.lerf_deletion, "-o", ms=3, color="tab:blue", label=f"LeRF deletion (AUC-Le = {c.auc_le:.4g})")

@@ -8,6 +8,7 @@
 Each function takes an ``Explanation`` or plain arrays, draws into a new figure (or the given axes),
 saves it atomically when ``path`` is given, and returns the figure (close it with ``plt.close``).
 """
+
 from __future__ import annotations
 
 import matplotlib
@@ -17,10 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from trace_opt.core.validation import check_choice, check_positive_int  # noqa: E402
-from trace_opt.explanation.single import Explanation  # noqa: E402
 from trace_opt.core.io import atomic_savefig  # noqa: E402
 from trace_opt.core.problem import Curves, ranks_of  # noqa: E402
+from trace_opt.core.validation import check_choice, check_positive_int  # noqa: E402
+from trace_opt.explanation.single import Explanation  # noqa: E402
 
 DIRECTIONS = ("lerf", "morf")
 _CURVE_KEYS = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
@@ -62,8 +63,19 @@ def _new_or_given(ax, figsize):
 
 
 # ------------------------------------------------------------------------------------ overlay
-def plot_overlay(source, heatmap=None, *, ax=None, path=None, title: str | None = None, cmap: str = "jet",
-                 alpha: float = 0.5, annotate: bool = True, colorbar: bool = True, show_input: bool = True):
+def plot_overlay(
+    source,
+    heatmap=None,
+    *,
+    ax=None,
+    path=None,
+    title: str | None = None,
+    cmap: str = "jet",
+    alpha: float = 0.5,
+    annotate: bool = True,
+    colorbar: bool = True,
+    show_input: bool = True,
+):
     """The input in grey (or colour) with a heatmap on top.
 
     ``source`` is an ``Explanation`` (its input, heatmap and, for grid features, each patch's rank
@@ -106,9 +118,17 @@ def plot_overlay(source, heatmap=None, *, ax=None, path=None, title: str | None 
             r, c = divmod(f, cols)
             ys = (np.arange(H) * rows // H == r).nonzero()[0]
             xs = (np.arange(W) * cols // W == c).nonzero()[0]
-            ax.text(xs.mean(), ys.mean(), str(int(ranks[f]) + 1), ha="center", va="center", fontsize=8,
-                    color="white", fontweight="bold",
-                    bbox=dict(boxstyle="round,pad=0.15", fc="black", alpha=0.45, lw=0))
+            ax.text(
+                xs.mean(),
+                ys.mean(),
+                str(int(ranks[f]) + 1),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white",
+                fontweight="bold",
+                bbox=dict(boxstyle="round,pad=0.15", fc="black", alpha=0.45, lw=0),
+            )
         for r in range(1, rows):
             ax.axhline(np.argmax(np.arange(H) * rows // H == r) - 0.5, color="white", lw=0.5, alpha=0.6)
         for c in range(1, cols):
@@ -158,8 +178,17 @@ def deletion_sequence(explanation: Explanation, ks, direction: str = "lerf"):
     return images, np.asarray(values, dtype=np.float64)
 
 
-def plot_deletion_sequence(source, ks=None, *, values=None, n_steps: int = 6, directions=DIRECTIONS,
-                           path=None, title: str | None = None, cmap: str = "gray"):
+def plot_deletion_sequence(
+    source,
+    ks=None,
+    *,
+    values=None,
+    n_steps: int = 6,
+    directions=DIRECTIONS,
+    path=None,
+    title: str | None = None,
+    cmap: str = "gray",
+):
     """A grid of inputs with more and more features deleted (paper's Fig. 1b).
 
     ``source`` is an ``Explanation`` (one row per direction in ``directions``, columns at deletion
@@ -176,8 +205,13 @@ def plot_deletion_sequence(source, ks=None, *, values=None, n_steps: int = 6, di
             raise ValueError(f"directions must name at least one of {list(DIRECTIONS)}")
         for d in directions:
             imgs, vals = deletion_sequence(source, ks, d)
-            rows.append(("LeRF: least important deleted first" if d == "lerf"
-                         else "MoRF: most important deleted first", imgs, vals))
+            rows.append(
+                (
+                    "LeRF: least important deleted first" if d == "lerf" else "MoRF: most important deleted first",
+                    imgs,
+                    vals,
+                )
+            )
         if title is None:
             title = f"Deleting features along the trajectory (t={t}, D = {source.output} of class {source.target})"
     else:
@@ -233,8 +267,16 @@ def _curves_of(source) -> tuple[dict, str | None]:
     raise ValueError(f"source must be an Explanation, a Curves object or a dict of arrays; got {type(source).__name__}")
 
 
-def plot_curves(source, *, baseline=None, baseline_label: str = "baseline", insertion: bool = True,
-                path=None, title: str | None = None, ylabel: str | None = None):
+def plot_curves(
+    source,
+    *,
+    baseline=None,
+    baseline_label: str = "baseline",
+    insertion: bool = True,
+    path=None,
+    title: str | None = None,
+    ylabel: str | None = None,
+):
     """Deletion curves (LeRF, MoRF) and, if ``insertion`` and available, insertion curves, k = 0..t.
 
     AUCs (the paper's Riemann sums over the t+1 points) are in the legend. ``baseline`` (same kinds
@@ -249,10 +291,12 @@ def plot_curves(source, *, baseline=None, baseline_label: str = "baseline", inse
     if has_ins:
         panels.append(("Insertion", ("morf_insertion", "lerf_insertion")))
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
-    names = {"lerf_deletion": ("LeRF deletion", "AUC-Le", "tab:blue"),
-             "morf_deletion": ("MoRF deletion", "AUC-Mo", "tab:red"),
-             "morf_insertion": ("MoRF insertion", "AUC", "tab:purple"),
-             "lerf_insertion": ("LeRF insertion", "AUC", "tab:orange")}
+    names = {
+        "lerf_deletion": ("LeRF deletion", "AUC-Le", "tab:blue"),
+        "morf_deletion": ("MoRF deletion", "AUC-Mo", "tab:red"),
+        "morf_insertion": ("MoRF insertion", "AUC", "tab:purple"),
+        "lerf_insertion": ("LeRF insertion", "AUC", "tab:orange"),
+    }
     ylabel = ylabel or (f"D ({output})" if output else "D(S)")
     for ax, (panel, keys) in zip(axes[0], panels):
         for key in keys:
@@ -262,8 +306,14 @@ def plot_curves(source, *, baseline=None, baseline_label: str = "baseline", inse
             ax.plot(k, y, "-o", ms=3, color=colour, label=f"{label} ({auc_name} = {y.sum():.4g})")
             if base is not None and key in base:
                 yb = base[key]
-                ax.plot(k, yb, "--", color=colour, alpha=0.6,
-                        label=f"{label}, {baseline_label} ({auc_name} = {yb.sum():.4g})")
+                ax.plot(
+                    k,
+                    yb,
+                    "--",
+                    color=colour,
+                    alpha=0.6,
+                    label=f"{label}, {baseline_label} ({auc_name} = {yb.sum():.4g})",
+                )
         t = len(curves[keys[0]]) - 1
         ax.set_xlabel("k (features deleted)" if panel == "Deletion" else "k (features kept)")
         ax.set_ylabel(ylabel)

@@ -1,13 +1,14 @@
 """Conversions between attribution maps, trajectories and heatmaps; Kendall distance."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_positive_float, check_trajectory
 from trace_opt.core.features import Features
 from trace_opt.core.kernels import kendall_distance
 from trace_opt.core.problem import ranks_of
+from trace_opt.core.validation import check_choice, check_positive_float, check_trajectory
 
 
 def feature_scores(attribution, features: Features, aggregate: str = "sum", absolute: bool = False) -> np.ndarray:
@@ -25,8 +26,9 @@ def feature_scores(attribution, features: Features, aggregate: str = "sum", abso
     return sums
 
 
-def attribution_to_trajectory(attribution, features: Features, aggregate: str = "sum",
-                              absolute: bool = False) -> np.ndarray:
+def attribution_to_trajectory(
+    attribution, features: Features, aggregate: str = "sum", absolute: bool = False
+) -> np.ndarray:
     """Trajectory from an attribution map: features by ascending aggregated score (least important first).
 
     ``absolute=True`` ranks by |attribution| (elementwise, before aggregation); ties go to the lower
@@ -34,8 +36,10 @@ def attribution_to_trajectory(attribution, features: Features, aggregate: str = 
     """
     scores = feature_scores(attribution, features, aggregate, absolute)
     if not np.all(np.isfinite(scores)):
-        raise ValueError(f"attribution gives {int((~np.isfinite(scores)).sum())} feature(s) a NaN or infinite "
-                         "score; a trajectory needs finite scores")
+        raise ValueError(
+            f"attribution gives {int((~np.isfinite(scores)).sum())} feature(s) a NaN or infinite "
+            "score; a trajectory needs finite scores"
+        )
     return np.lexsort((np.arange(features.t), scores)).astype(np.int64)
 
 
@@ -43,8 +47,9 @@ def scores_to_trajectory(scores) -> np.ndarray:
     """Trajectory from one score per feature (ascending; ties by index)."""
     s = np.asarray(scores, dtype=np.float64).ravel()
     if not np.all(np.isfinite(s)):
-        raise ValueError(f"scores contain {int((~np.isfinite(s)).sum())} NaN or infinite value(s); "
-                         "a trajectory needs finite scores")
+        raise ValueError(
+            f"scores contain {int((~np.isfinite(s)).sum())} NaN or infinite value(s); a trajectory needs finite scores"
+        )
     return np.lexsort((np.arange(len(s)), s)).astype(np.int64)
 
 
@@ -66,7 +71,7 @@ def trajectory_to_heatmap(sigma, features: Features, alpha: float = 1.0, smooth:
         rows, cols = features.grid
         ids = features.ids
         along_h = _interpolation_matrix(ids[:, 0] // cols, rows)  # (H, rows)
-        along_w = _interpolation_matrix(ids[0, :] % cols, cols)   # (W, cols)
+        along_w = _interpolation_matrix(ids[0, :] % cols, cols)  # (W, cols)
         return along_h @ values.reshape(rows, cols) @ along_w.T
     return values[features.ids]
 

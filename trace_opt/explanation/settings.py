@@ -34,6 +34,7 @@ Constructing the object checks everything that needs no model and no input (each
 setting); ``check_input(x)`` adds what needs the input (a grid larger than the input, a reference tensor of
 another shape); the model's own checks (target, device, finiteness) come with the oracle's first pass.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,9 +45,8 @@ from trace_opt.core.budget import Budget, as_budget
 from trace_opt.core.io import json_values
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
-
-from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
 from trace_opt.models.backends import BACKENDS
+from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
 from trace_opt.models.oracles import PRECISIONS
 from trace_opt.models.references import REFERENCE_KINDS, REFERENCE_OPTIONS, check_reference_options
 
@@ -83,17 +83,25 @@ class ExplainSettings:
         if self.solver_options is None:
             set_(self, "solver_options", {})
         if not isinstance(self.solver_options, dict):
-            raise ValueError(f"solver_options={self.solver_options!r} is not valid; expected a dict of the "
-                             "solver's hyperparameters, e.g. {'iterations': 2000}")
+            raise ValueError(
+                f"solver_options={self.solver_options!r} is not valid; expected a dict of the "
+                "solver's hyperparameters, e.g. {'iterations': 2000}"
+            )
         if self.reference_options is None:
             set_(self, "reference_options", {})
         if not isinstance(self.reference_options, dict):
-            raise ValueError(f"reference_options={self.reference_options!r} is not valid; expected a dict with "
-                             f"keys among {sorted(REFERENCE_OPTIONS)}")
+            raise ValueError(
+                f"reference_options={self.reference_options!r} is not valid; expected a dict with "
+                f"keys among {sorted(REFERENCE_OPTIONS)}"
+            )
         set_(self, "solver_options", dict(self.solver_options))
         set_(self, "reference_options", {k: v for k, v in self.reference_options.items() if v is not None})
-        check_keywords("reference options", self.reference_options, REFERENCE_OPTIONS,
-                       hint="; solver hyperparameters go in solver_options")
+        check_keywords(
+            "reference options",
+            self.reference_options,
+            REFERENCE_OPTIONS,
+            hint="; solver hyperparameters go in solver_options",
+        )
         check_reference_options(self.reference, self.reference_options)  # an option the kind does not use
         _check_reference_kind(self.reference)
         _check_features(self.features)
@@ -108,15 +116,21 @@ class ExplainSettings:
         check_choice("precision", self.precision, PRECISIONS)
         check_choice("backend", self.backend, BACKENDS)
         if self.backend == "onnxruntime" and self.precision != "fp32":
-            raise ValueError(f"precision={self.precision!r} is not valid with backend='onnxruntime', which runs in "
-                             "fp32; use backend='torch' for low-precision passes")
+            raise ValueError(
+                f"precision={self.precision!r} is not valid with backend='onnxruntime', which runs in "
+                "fp32; use backend='torch' for low-precision passes"
+            )
         if self.backend == "onnxruntime" and str(self.device) != "cpu":
-            raise ValueError(f"device={self.device!r} is not valid with backend='onnxruntime', which runs on the "
-                             "CPU; use backend='torch' on another device")
+            raise ValueError(
+                f"device={self.device!r} is not valid with backend='onnxruntime', which runs on the "
+                "CPU; use backend='torch' on another device"
+            )
         check_positive_int("threads", self.threads, allow_none=True)
         if self.threads is not None and self.threads > (os.cpu_count() or 1):
-            raise ValueError(f"threads={self.threads} is more than this machine's {os.cpu_count()} logical cores; "
-                             f"expected 1..{os.cpu_count()} (or None to leave torch's setting)")
+            raise ValueError(
+                f"threads={self.threads} is more than this machine's {os.cpu_count()} logical cores; "
+                f"expected 1..{os.cpu_count()} (or None to leave torch's setting)"
+            )
         check_positive_float("heatmap_alpha", self.heatmap_alpha)
         if not isinstance(self.progress, bool):
             raise ValueError(f"progress={self.progress!r} is not valid; expected True or False")
@@ -130,9 +144,11 @@ class ExplainSettings:
         ref_opts = dict(keywords.pop("reference_options", None) or {})
         unknown = [k for k in keywords if k not in names and k not in REFERENCE_OPTIONS]
         if unknown:
-            raise ValueError(f"{unknown} {'is not a setting' if len(unknown) == 1 else 'are not settings'} of an "
-                             f"explanation; expected among {sorted(names - {'reference_options'})} or the reference "
-                             f"options {sorted(REFERENCE_OPTIONS)} (solver hyperparameters go in solver_options)")
+            raise ValueError(
+                f"{unknown} {'is not a setting' if len(unknown) == 1 else 'are not settings'} of an "
+                f"explanation; expected among {sorted(names - {'reference_options'})} or the reference "
+                f"options {sorted(REFERENCE_OPTIONS)} (solver hyperparameters go in solver_options)"
+            )
         ref_opts.update({k: keywords.pop(k) for k in list(keywords) if k in REFERENCE_OPTIONS})
         return cls(reference_options=ref_opts, **keywords)
 
@@ -158,8 +174,8 @@ class ExplainSettings:
 
     def check_input(self, x):
         """Check the settings that need the input ``x`` (features and reference built on it, the solver's size
-        limits, ``Solver.check_size``; nothing runs the model) and return the resolved ``features`` (None becomes a 4 x 4 grid for inputs with 2 or
-        more dims, one feature per column for a 1-D row)."""
+        limits, ``Solver.check_size``; nothing runs the model) and return the resolved ``features`` (None
+        becomes a 4 x 4 grid for inputs with 2 or more dims, one feature per column for a 1-D row)."""
         import numpy as np
         import torch
 
@@ -173,8 +189,10 @@ class ExplainSettings:
             except (TypeError, ValueError):
                 ok = False
             if not ok:
-                raise ValueError(f"x={x!r:.60} is not valid; expected one input as a tensor or an array of numbers "
-                                 "(e.g. C x H x W, H x W, or a 1-D row of columns)")
+                raise ValueError(
+                    f"x={x!r:.60} is not valid; expected one input as a tensor or an array of numbers "
+                    "(e.g. C x H x W, H x W, or a 1-D row of columns)"
+                )
 
         n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
         features = self.features
@@ -183,15 +201,18 @@ class ExplainSettings:
         xt = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
         if xt.dim() >= 1 and xt.numel() >= 2:  # a scalar input is refused by the oracle, with its own message
             feats = as_features(features, tuple(xt.shape))
-            make_reference(self.reference, xt, feats, **self.reference_options,
-                           seed=0 if self.seed is None else self.seed)
+            make_reference(
+                self.reference, xt, feats, **self.reference_options, seed=0 if self.seed is None else self.seed
+            )
             check_size = getattr(self.solver_object(), "check_size", None)
             if check_size is not None:  # e.g. the exact solver at t = 49: refused here, not input by input
                 try:
                     check_size(feats.t)
                 except ValueError as exc:
-                    raise ValueError(f"solver={self.solver if isinstance(self.solver, str) else 'the solver'!r} "
-                                     f"cannot take these inputs ({feats.t} features): {exc}") from None
+                    raise ValueError(
+                        f"solver={self.solver if isinstance(self.solver, str) else 'the solver'!r} "
+                        f"cannot take these inputs ({feats.t} features): {exc}"
+                    ) from None
         return features
 
     def result_config(self) -> dict:
@@ -199,9 +220,18 @@ class ExplainSettings:
         matches): everything but device, threads, progress and heatmap_alpha (how a result is computed or
         shown, not what it is). The keys are those ``explain_dataset`` has always hashed; ``precision``
         enters only when it is not fp32."""
-        d = {"features": self.features, "reference": self.reference, "output": self.output,
-             "objective": self.objective, "solver": self.solver, "solver_options": dict(self.solver_options),
-             "budget": self.budget, "seed": self.seed, "batch_size": self.batch_size, **self.reference_options}
+        d = {
+            "features": self.features,
+            "reference": self.reference,
+            "output": self.output,
+            "objective": self.objective,
+            "solver": self.solver,
+            "solver_options": dict(self.solver_options),
+            "budget": self.budget,
+            "seed": self.seed,
+            "batch_size": self.batch_size,
+            **self.reference_options,
+        }
         if self.precision != "fp32":
             d["precision"] = self.precision
         if self.backend != "torch":
@@ -245,15 +275,19 @@ def _check_features(features) -> None:
             ids = None
         if ids is not None and ids.ndim >= 1 and ids.size and np.issubdtype(ids.dtype, np.integer):
             return
-    raise ValueError(f"features={features!r} is not valid; expected None, a grid size (an integer >= 1, or "
-                     "(rows, cols)), or an integer feature map of the input's shape")
+    raise ValueError(
+        f"features={features!r} is not valid; expected None, a grid size (an integer >= 1, or "
+        "(rows, cols)), or an integer feature map of the input's shape"
+    )
 
 
 def _check_reference_kind(reference) -> None:
     """A named reference must be one of ``REFERENCE_KINDS`` (numbers and tensors are checked on the input)."""
     if isinstance(reference, str) and reference not in REFERENCE_KINDS:
-        raise ValueError(f"reference={reference!r} is not valid; expected one of {list(REFERENCE_KINDS)}, a number, "
-                         "or a tensor of the input's shape")
+        raise ValueError(
+            f"reference={reference!r} is not valid; expected one of {list(REFERENCE_KINDS)}, a number, "
+            "or a tensor of the input's shape"
+        )
 
 
 def _check_device(device) -> None:
@@ -262,12 +296,13 @@ def _check_device(device) -> None:
     text = str(device)
     kind, _, index = text.partition(":")
     if not kind or not kind.replace("_", "").isalpha() or (index and not index.isdigit()):
-        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
-                         "'cuda:0'")
+        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or 'cuda:0'")
     import torch
 
     try:
         torch.device(text)
     except (RuntimeError, TypeError):
-        raise ValueError(f"device={device!r} is not valid: not a device type torch knows; expected a torch device "
-                         "such as 'cpu', 'cuda' or 'cuda:0'") from None
+        raise ValueError(
+            f"device={device!r} is not valid: not a device type torch knows; expected a torch device "
+            "such as 'cpu', 'cuda' or 'cuda:0'"
+        ) from None

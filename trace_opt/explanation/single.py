@@ -1,5 +1,6 @@
 """One explanation: from a model, an input and ``ExplainSettings`` to an ``Explanation`` (the work behind
 ``Explainer.explain`` and ``trace_opt.explain``), and the warning for explanations that say nothing."""
+
 from __future__ import annotations
 
 import warnings
@@ -46,25 +47,32 @@ def degenerate_messages(oracle, result) -> list:
     x, ref = oracle.x, oracle.reference
     same = torch.equal(x, ref) if isinstance(x, torch.Tensor) else np.array_equal(np.asarray(x), np.asarray(ref))
     if same:
-        messages.append("the reference equals the input x, so deleting features changes nothing: D(S) is the "
-                        "same for every set; choose another reference (e.g. 'zeros', 'blur', a constant)")
+        messages.append(
+            "the reference equals the input x, so deleting features changes nothing: D(S) is the "
+            "same for every set; choose another reference (e.g. 'zeros', 'blur', a constant)"
+        )
     elif result.curves is not None:
         c = result.curves
         values = np.concatenate([np.ravel(getattr(c, k)) for k in ("lerf_deletion", "morf_deletion")])
         if np.ptp(values) == 0:
-            messages.append(f"D(S) is constant ({float(values[0]):.6g}) on every set evaluated along the "
-                            "trajectory, from the full input to the full reference: the model's output does not "
-                            "depend on these features (a model returning labels, e.g. predict instead of "
-                            "predict_proba, or a saturated output), so the trajectory is arbitrary")
-    if result.info.get("identity_fallback") or (result.stopped in ("budget", "time", "iterations")
-                                                 and not result.history):
+            messages.append(
+                f"D(S) is constant ({float(values[0]):.6g}) on every set evaluated along the "
+                "trajectory, from the full input to the full reference: the model's output does not "
+                "depend on these features (a model returning labels, e.g. predict instead of "
+                "predict_proba, or a saturated output), so the trajectory is arbitrary"
+            )
+    if result.info.get("identity_fallback") or (
+        result.stopped in ("budget", "time", "iterations") and not result.history
+    ):
         if result.info.get("identity_fallback"):
             what = f"the identity order 0..{oracle.t - 1}, unsearched"
         else:  # a construction cut short (completed from its last values) or a start the search never scored
             start = result.info.get("start")
             what = f"its start ({start}) as far as it got" if start else "its start as far as it got"
-        messages.append(f"the search stopped ({result.stopped}) before it scored any trajectory: the order returned "
-                        f"is {what}, with value {result.value:.6g}; raise the budget")
+        messages.append(
+            f"the search stopped ({result.stopped}) before it scored any trajectory: the order returned "
+            f"is {what}, with value {result.value:.6g}; raise the budget"
+        )
     return messages
 
 
@@ -141,11 +149,22 @@ class Explanation:
         names = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
         curves = Curves(*(_saved_numbers(c.get(k), f"curves.{k}", where, t + 1) for k in names))
         score, value = (float(_saved_numbers([d[k]], k, where, 1)[0]) for k in ("score", "value"))
-        return cls(trajectory=trajectory, score=score,
-                   value=value, objective=d["objective"], output=d["output"], target=d["target"],
-                   curves=curves, heatmap=np.asarray(d.get("heatmap", []), dtype=np.float64),
-                   counters=d["counters"], result=d["solver"], oracle=None,
-                   precision=d.get("precision", "fp32"), search_score=d.get("search_score"), saved=d)
+        return cls(
+            trajectory=trajectory,
+            score=score,
+            value=value,
+            objective=d["objective"],
+            output=d["output"],
+            target=d["target"],
+            curves=curves,
+            heatmap=np.asarray(d.get("heatmap", []), dtype=np.float64),
+            counters=d["counters"],
+            result=d["solver"],
+            oracle=None,
+            precision=d.get("precision", "fp32"),
+            search_score=d.get("search_score"),
+            saved=d,
+        )
 
     def to_dict(self, heatmap: bool = False) -> dict:
         """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``)."""
@@ -154,11 +173,21 @@ class Explanation:
             if not heatmap:
                 d.pop("heatmap", None)
             return d
-        d = {"objective": self.objective, "output": self.output, "target": self.target,
-                "t": int(self.oracle.t), "trajectory": self.trajectory.tolist(), "score": self.score,
-                "value": self.value, "auc_le": self.curves.auc_le, "auc_mo": self.curves.auc_mo,
-                "le_mo": self.curves.le_mo, "curves": self.curves.to_dict(), "counters": self.counters,
-                "solver": self.result.to_dict()}
+        d = {
+            "objective": self.objective,
+            "output": self.output,
+            "target": self.target,
+            "t": int(self.oracle.t),
+            "trajectory": self.trajectory.tolist(),
+            "score": self.score,
+            "value": self.value,
+            "auc_le": self.curves.auc_le,
+            "auc_mo": self.curves.auc_mo,
+            "le_mo": self.curves.le_mo,
+            "curves": self.curves.to_dict(),
+            "counters": self.counters,
+            "solver": self.result.to_dict(),
+        }
         if heatmap:
             d["heatmap"] = np.asarray(self.heatmap).tolist()
         return json_values(d)
@@ -175,8 +204,10 @@ def _saved_numbers(values, field: str, where: str, n: int) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"{where}: field {field!r} must hold numbers; got {values!r:.80}") from None
     if a.shape != (n,) or not np.isfinite(a).all():
-        raise ValueError(f"{where}: field {field!r} must hold {n} finite number(s); got shape {a.shape}"
-                         + ("" if a.shape != (n,) else " with a non-finite value"))
+        raise ValueError(
+            f"{where}: field {field!r} must hold {n} finite number(s); got shape {a.shape}"
+            + ("" if a.shape != (n,) else " with a non-finite value")
+        )
     return a
 
 
@@ -203,8 +234,10 @@ def check_model(model, settings: ExplainSettings) -> None:
     if not callable(model):
         raise ValueError(f"model must be a torch module or a callable; got {type(model).__name__}")
     if not isinstance(model, torch.nn.Module) and settings.output not in (None, "raw"):
-        raise ValueError(f"output={settings.output!r} is not valid for a callable model: its scores are used as "
-                         "returned (output='raw'); apply softmax/log inside the callable if needed")
+        raise ValueError(
+            f"output={settings.output!r} is not valid for a callable model: its scores are used as "
+            "returned (output='raw'); apply softmax/log inside the callable if needed"
+        )
 
 
 def explain_input(model, x, target, settings: ExplainSettings) -> Explanation:
@@ -218,8 +251,18 @@ def explain_input(model, x, target, settings: ExplainSettings) -> Explanation:
     reference_options = dict(s.reference_options, seed=s.seed)  # a random reference is drawn once, from the seed
     # target=None: a torch model's oracle takes the predicted class from its probe pass on x
     model = with_backend(model, s.backend, x)  # ONNX Runtime: exported once per model and shape, checked
-    oracle = make_oracle(model, x, target, features=features, reference=s.reference, output=s.output,
-                         batch_size=s.batch_size, device=s.device, precision=s.precision, **reference_options)
+    oracle = make_oracle(
+        model,
+        x,
+        target,
+        features=features,
+        reference=s.reference,
+        output=s.output,
+        batch_size=s.batch_size,
+        device=s.device,
+        precision=s.precision,
+        **reference_options,
+    )
     output = oracle.output
     problem = TraceProblem(oracle, s.objective)
     result = solver_obj.solve(problem, budget=s.budget_object(), seed=s.seed, progress=s.progress)
@@ -232,6 +275,18 @@ def explain_input(model, x, target, settings: ExplainSettings) -> Explanation:
             value = fp32.to_paper_units(score)
     _warn_degenerate(oracle, result)
     heatmap = trajectory_to_heatmap(result.trajectory, oracle.features, alpha=s.heatmap_alpha)
-    return Explanation(trajectory=result.trajectory, score=score, value=value, objective=s.objective, output=output,
-                       target=oracle.target, curves=curves, heatmap=heatmap, counters=oracle.counters(),
-                       result=result, oracle=oracle, precision=s.precision, search_score=result.score)
+    return Explanation(
+        trajectory=result.trajectory,
+        score=score,
+        value=value,
+        objective=s.objective,
+        output=output,
+        target=oracle.target,
+        curves=curves,
+        heatmap=heatmap,
+        counters=oracle.counters(),
+        result=result,
+        oracle=oracle,
+        precision=s.precision,
+        search_score=result.score,
+    )

@@ -3,6 +3,7 @@
 All return raw class scores (logits) of shape ``(B, n_classes)``; none has dropout or batch norm,
 so a model in eval mode is a deterministic function and D(S) is a set function.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,12 +26,15 @@ class DigitsCNN8(nn.Module):
         n_classes = check_positive_int("n_classes", n_classes, minimum=2)
         width = check_positive_int("width", width)
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * 16, 64), nn.ReLU(),
-                                        nn.Linear(64, n_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * width * 16, 64), nn.ReLU(), nn.Linear(64, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -47,11 +51,16 @@ class _TwoPoolCNN(nn.Module):
         n_classes = check_positive_int("n_classes", n_classes, minimum=2)
         width = check_positive_int("width", width)
         self.features = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(1, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(2 * width * (self.side // 4) ** 2, 64), nn.ReLU(),
-                                        nn.Linear(64, n_classes))
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(2 * width * (self.side // 4) ** 2, 64), nn.ReLU(), nn.Linear(64, n_classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -90,8 +99,13 @@ class TabularMLP(nn.Module):
         self.n_features = check_positive_int("n_features", n_features)
         n_classes = check_positive_int("n_classes", n_classes, minimum=2)
         hidden = check_positive_int("hidden", hidden)
-        self.net = nn.Sequential(nn.Linear(self.n_features, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+        self.net = nn.Sequential(
+            nn.Linear(self.n_features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, n_classes),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -9,6 +9,7 @@ Its values are fp32, rounded differently from torch's in the last bits (Efficien
 Measured on one CPU thread here (``bench/results/imagenet-cpu.md``, EfficientNet-Lite0, batch 16): 51.4 passes/s
 against torch's 25.9 (channels_last) and 20.0 (standard layout).
 """
+
 from __future__ import annotations
 
 import io
@@ -52,8 +53,10 @@ def _onnxruntime():
     try:
         import onnxruntime
     except ImportError:
-        raise ValueError("backend='onnxruntime' needs the onnxruntime package: pip install "
-                         "'trace-trajectories[onnx]' (or onnxruntime onnx)") from None
+        raise ValueError(
+            "backend='onnxruntime' needs the onnxruntime package: pip install "
+            "'trace-trajectories[onnx]' (or onnxruntime onnx)"
+        ) from None
     return onnxruntime
 
 
@@ -63,11 +66,20 @@ def _export(model: torch.nn.Module, example: torch.Tensor, threads: int) -> Onnx
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes
         try:
-            torch.onnx.export(model, (example,), buf, input_names=["x"], output_names=["scores"],
-                              dynamic_axes={"x": {0: "batch"}, "scores": {0: "batch"}}, dynamo=False)
+            torch.onnx.export(
+                model,
+                (example,),
+                buf,
+                input_names=["x"],
+                output_names=["scores"],
+                dynamic_axes={"x": {0: "batch"}, "scores": {0: "batch"}},
+                dynamo=False,
+            )
         except Exception as exc:  # noqa: BLE001 - any exporter failure is the same answer to the user
-            raise ValueError(f"backend='onnxruntime': torch.onnx.export could not export the model "
-                             f"({type(exc).__name__}: {exc}); use backend='torch'") from None
+            raise ValueError(
+                f"backend='onnxruntime': torch.onnx.export could not export the model "
+                f"({type(exc).__name__}: {exc}); use backend='torch'"
+            ) from None
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -84,13 +96,17 @@ def _check_against_torch(model: torch.nn.Module, wrapped: OnnxRuntimeModule, x: 
         want = model(batch).double()
         got = wrapped(batch).double()
     if got.shape != want.shape:
-        raise ValueError(f"backend='onnxruntime': the exported model returned shape {tuple(got.shape)} where torch "
-                         f"returns {tuple(want.shape)}; use backend='torch'")
+        raise ValueError(
+            f"backend='onnxruntime': the exported model returned shape {tuple(got.shape)} where torch "
+            f"returns {tuple(want.shape)}; use backend='torch'"
+        )
     diff = float((got - want).abs().max())
     scale = 1.0 + float(want.abs().max())
     if not diff <= ONNX_TOLERANCE * scale:
-        raise ValueError(f"backend='onnxruntime': the exported model disagrees with torch by {diff:.3g} on its "
-                         f"scores (tolerance {ONNX_TOLERANCE * scale:.3g}); use backend='torch'")
+        raise ValueError(
+            f"backend='onnxruntime': the exported model disagrees with torch by {diff:.3g} on its "
+            f"scores (tolerance {ONNX_TOLERANCE * scale:.3g}); use backend='torch'"
+        )
     return diff
 
 
@@ -104,8 +120,10 @@ def with_backend(model, backend: str, x) -> object:
     if backend == "torch" or isinstance(model, OnnxRuntimeModule):
         return model
     if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"backend='onnxruntime' runs torch modules; got a {type(model).__name__} (a callable is "
-                         "run as it is: use backend='torch')")
+        raise ValueError(
+            f"backend='onnxruntime' runs torch modules; got a {type(model).__name__} (a callable is "
+            "run as it is: use backend='torch')"
+        )
     _onnxruntime()
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if device.type != "cpu":

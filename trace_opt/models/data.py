@@ -23,6 +23,7 @@ Returned models are in eval mode and carry ``test_accuracy``, ``config``, ``weig
 (``"shipped"``, ``"cache"`` or ``"trained"``), ``cache_path`` (the file the weights came from or went
 to) and ``loaded_from_cache`` attributes.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.core.io import atomic_write_bytes
+from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.models.architectures import DigitsCNN8, DigitsCNN28, TabularMLP
 
 DIGIT_SIZES = (8, 28)
@@ -128,8 +129,13 @@ def load_breast_cancer_split(seed: int = 0):
     X = torch.as_tensor(X, dtype=torch.float32)
     y = torch.as_tensor(bunch.target, dtype=torch.int64)
     tr, te = torch.as_tensor(tr), torch.as_tensor(te)
-    return X[tr].contiguous(), X[te].contiguous(), y[tr].contiguous(), y[te].contiguous(), \
-        [str(n) for n in bunch.feature_names]
+    return (
+        X[tr].contiguous(),
+        X[te].contiguous(),
+        y[tr].contiguous(),
+        y[te].contiguous(),
+        [str(n) for n in bunch.feature_names],
+    )
 
 
 # ------------------------------------------------------------------------------------ training
@@ -149,8 +155,16 @@ def _seeded_cpu(seed: int, threads: int = 1):
             torch.set_num_threads(previous)
 
 
-def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, seed: int, epochs: int, batch_size: int,
-         lr: float, weight_decay: float) -> None:
+def _fit(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+) -> None:
     """Adam on the cross-entropy, mini-batches shuffled by a generator seeded from ``seed``."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -160,7 +174,7 @@ def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, seed: int, ep
     for _ in range(epochs):
         perm = torch.randperm(n, generator=gen)
         for start in range(0, n, batch_size):
-            idx = perm[start:start + batch_size]
+            idx = perm[start : start + batch_size]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(X[idx]), y[idx])
             loss.backward()
@@ -173,7 +187,7 @@ def accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_siz
     correct = 0
     with torch.inference_mode():
         for start in range(0, len(X), batch_size):
-            correct += int((model(X[start:start + batch_size]).argmax(dim=1) == y[start:start + batch_size]).sum())
+            correct += int((model(X[start : start + batch_size]).argmax(dim=1) == y[start : start + batch_size]).sum())
     return correct / len(X)
 
 
@@ -206,15 +220,19 @@ def _load_shipped(config: dict, build):
     path = SHIPPED_DIR / name
     blob = path.read_bytes() if path.exists() else b""
     if hashlib.sha256(blob).hexdigest() != entry["sha256"]:
-        raise RuntimeError(f"shipped weights {path} are missing or damaged (sha256 differs from "
-                           f"{SHIPPED_DIR / 'manifest.json'}); reinstall the package, or pass weights='train'")
+        raise RuntimeError(
+            f"shipped weights {path} are missing or damaged (sha256 differs from "
+            f"{SHIPPED_DIR / 'manifest.json'}); reinstall the package, or pass weights='train'"
+        )
     payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     with _seeded_cpu(config["seed"]):
         model = build()
     model.load_state_dict(payload["state_dict"])
     if model_fingerprint(model) != entry["fingerprint"]:
-        raise RuntimeError(f"shipped weights {path} do not load to the recorded fingerprint "
-                           f"{entry['fingerprint']}; reinstall the package, or pass weights='train'")
+        raise RuntimeError(
+            f"shipped weights {path} do not load to the recorded fingerprint "
+            f"{entry['fingerprint']}; reinstall the package, or pass weights='train'"
+        )
     model.cache_path = path
     return model
 
@@ -223,8 +241,9 @@ def _check_weights(weights) -> str:
     return check_choice("weights", weights, WEIGHTS)
 
 
-def cached_model(config: dict, build, data, cache_dir, weights: str = "auto", fit=None,
-                 stem: str | None = None) -> torch.nn.Module:
+def cached_model(
+    config: dict, build, data, cache_dir, weights: str = "auto", fit=None, stem: str | None = None
+) -> torch.nn.Module:
     """The model for ``config``: shipped weights (``weights`` "auto" or "shipped"), else the cached
     locally trained weights, else train, save atomically and return it.
 
@@ -240,12 +259,17 @@ def cached_model(config: dict, build, data, cache_dir, weights: str = "auto", fi
         if model is not None:
             return _finish(model, config, X_test, y_test, source="shipped")
         if weights == "shipped":
-            raise ValueError(f"weights='shipped': no shipped weights for {config['arch']} with seed={seed} (the "
-                             f"package ships seed={SHIPPED_SEED}); use weights='auto' or 'train' to train them here")
+            raise ValueError(
+                f"weights='shipped': no shipped weights for {config['arch']} with seed={seed} (the "
+                f"package ships seed={SHIPPED_SEED}); use weights='auto' or 'train' to train them here"
+            )
     elif _shipped_name(config) in shipped_manifest():
-        warnings.warn(f"weights='train': {config['arch']} is trained (or loaded from the cache) on this machine; "
-                      "training is not bit-identical across CPUs, so its numbers differ from the shipped weights "
-                      "and from the repository's committed results", stacklevel=3)
+        warnings.warn(
+            f"weights='train': {config['arch']} is trained (or loaded from the cache) on this machine; "
+            "training is not bit-identical across CPUs, so its numbers differ from the shipped weights "
+            "and from the repository's committed results",
+            stacklevel=3,
+        )
     path = directory / f"{stem or config['arch'] + '-seed' + str(seed)}-{_config_key(config)}.pt"
     with _seeded_cpu(seed):
         model = build()
@@ -264,8 +288,16 @@ def cached_model(config: dict, build, data, cache_dir, weights: str = "auto", fi
     if not loaded:
         with _seeded_cpu(seed):
             if fit is None:
-                _fit(model, X_train, y_train, seed=seed, epochs=config["epochs"], batch_size=config["batch_size"],
-                     lr=config["lr"], weight_decay=config["weight_decay"])
+                _fit(
+                    model,
+                    X_train,
+                    y_train,
+                    seed=seed,
+                    epochs=config["epochs"],
+                    batch_size=config["batch_size"],
+                    lr=config["lr"],
+                    weight_decay=config["weight_decay"],
+                )
             else:
                 fit(model)
             model.eval()
@@ -296,10 +328,17 @@ def digits_cnn(size: int = 8, seed: int = 0, cache_dir=None, weights: str = "aut
     """
     size, seed, weights = _check_size(size), _check_seed(seed), _check_weights(weights)
     cls = DigitsCNN8 if size == 8 else DigitsCNN28
-    config = {"arch": cls.arch, "version": CACHE_VERSION, "size": size, "seed": seed, "n_classes": 10,
-              "width": 16, "test_fraction": TEST_FRACTION, **_TRAINING[cls.arch]}
-    return cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir,
-                         weights)
+    config = {
+        "arch": cls.arch,
+        "version": CACHE_VERSION,
+        "size": size,
+        "seed": seed,
+        "n_classes": 10,
+        "width": 16,
+        "test_fraction": TEST_FRACTION,
+        **_TRAINING[cls.arch],
+    }
+    return cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir, weights)
 
 
 def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
@@ -309,30 +348,46 @@ def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> t
     """
     seed, weights = _check_seed(seed), _check_weights(weights)
     X_train, X_test, y_train, y_test, _ = load_breast_cancer_split(seed)
-    config = {"arch": TabularMLP.arch, "version": CACHE_VERSION, "seed": seed, "n_features": 30,
-              "n_classes": 2, "hidden": 32, "test_fraction": TEST_FRACTION, **_TRAINING[TabularMLP.arch]}
-    return cached_model(config, lambda: TabularMLP(30, n_classes=2, hidden=32),
-                         (X_train, X_test, y_train, y_test), cache_dir, weights)
+    config = {
+        "arch": TabularMLP.arch,
+        "version": CACHE_VERSION,
+        "seed": seed,
+        "n_features": 30,
+        "n_classes": 2,
+        "hidden": 32,
+        "test_fraction": TEST_FRACTION,
+        **_TRAINING[TabularMLP.arch],
+    }
+    return cached_model(
+        config, lambda: TabularMLP(30, n_classes=2, hidden=32), (X_train, X_test, y_train, y_test), cache_dir, weights
+    )
 
 
 #: bundled models by name, each with the name of its own test inputs (``load_model_and_data``)
-BUNDLED_MODELS = {"digits-cnn8": (lambda: digits_cnn(8), "digits8-test"),
-                  "digits-cnn28": (lambda: digits_cnn(28), "digits28-test"),
-                  "breast-cancer-mlp": (lambda: breast_cancer_mlp(), "breast-cancer-test"),
-                  "efficientnet-lite0": (lambda: _imagenet().efficientnet_lite0(), "imagenet-photos")}
+BUNDLED_MODELS = {
+    "digits-cnn8": (lambda: digits_cnn(8), "digits8-test"),
+    "digits-cnn28": (lambda: digits_cnn(28), "digits28-test"),
+    "breast-cancer-mlp": (lambda: breast_cancer_mlp(), "breast-cancer-test"),
+    "efficientnet-lite0": (lambda: _imagenet().efficientnet_lite0(), "imagenet-photos"),
+}
 #: bundled test inputs by name (seed 0 splits; imagenet-photos: photos.IMAGENET_PHOTOS, 3 x 224 x 224 each)
-BUNDLED_INPUTS = {"digits8-test": lambda: load_digits_split(8)[1], "digits28-test": lambda: load_digits_split(28)[1],
-                  "breast-cancer-test": lambda: load_breast_cancer_split()[1],
-                  "imagenet-photos": lambda: _photos().load_imagenet_photos()}
+BUNDLED_INPUTS = {
+    "digits8-test": lambda: load_digits_split(8)[1],
+    "digits28-test": lambda: load_digits_split(28)[1],
+    "breast-cancer-test": lambda: load_breast_cancer_split()[1],
+    "imagenet-photos": lambda: _photos().load_imagenet_photos(),
+}
 
 
 def _imagenet():  # imported on use: scikit-image and the 19 MB weights only when an ImageNet model is asked for
     from trace_opt.models import imagenet
+
     return imagenet
 
 
 def _photos():
     from trace_opt.models import photos
+
     return photos
 
 
@@ -341,8 +396,10 @@ def load_model_and_data(model_name: str, data_name: str | None):
     (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split or a ``.npy``
     of inputs along axis 0 (default: the bundled model's own test split)."""
     if model_name not in BUNDLED_MODELS and Path(model_name).is_file() and data_name is None:
-        raise ValueError(f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
-                         f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})")
+        raise ValueError(
+            f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
+            f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})"
+        )
     model, default_data = load_model(model_name)
     data_name = data_name or default_data
     X = load_inputs(data_name)
@@ -362,22 +419,27 @@ def load_model(model_name: str):
     if not path.is_file():
         raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
     try:
-        if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"]
-                                            for n in zipfile.ZipFile(path).namelist()):
+        if zipfile.is_zipfile(path) and any(n.split("/")[1:2] == ["code"] for n in zipfile.ZipFile(path).namelist()):
             model = torch.jit.load(str(path))  # a TorchScript archive (its code/ folder)
         else:
             model = torch.load(str(path), weights_only=False)  # a pickled module: only load files you trust
     except Exception as exc:  # noqa: BLE001 - corrupt or foreign file: say which argument
         hint = ""
         if isinstance(exc, (AttributeError, ModuleNotFoundError, ImportError)):
-            hint = ("; a module saved with torch.save(module) is a pickle that needs its class importable "
-                    "here (a class defined in your own script is not): save it as TorchScript instead, "
-                    "torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace), which loads anywhere")
-        raise ValueError(f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
-                         f"file: {type(exc).__name__}: {exc}{hint}") from None
+            hint = (
+                "; a module saved with torch.save(module) is a pickle that needs its class importable "
+                "here (a class defined in your own script is not): save it as TorchScript instead, "
+                "torch.jit.save(torch.jit.script(model), path) (or torch.jit.trace), which loads anywhere"
+            )
+        raise ValueError(
+            f"--model {model_name!r} could not be loaded as a torch.save(module) or TorchScript "
+            f"file: {type(exc).__name__}: {exc}{hint}"
+        ) from None
     if isinstance(model, dict):
-        raise ValueError(f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
-                         "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)")
+        raise ValueError(
+            f"--model {model_name!r} holds a dict (a state_dict?), not a module; save the module "
+            "itself (torch.save(model, path)) or a TorchScript file (torch.jit.save)"
+        )
     if not isinstance(model, torch.nn.Module) and not isinstance(model, torch.jit.ScriptModule):
         raise ValueError(f"--model {model_name!r} holds a {type(model).__name__}, not a torch module")
     model.eval()
@@ -393,8 +455,17 @@ def load_inputs(data_name: str):
     (a PNG/JPEG file or a folder of them, sorted by name), each resized to 224 x 224 and normalised with the
     ImageNet mean/std (``trace_opt.models.photos``: what an ImageNet model expects)."""
     path = Path(str(data_name)) if data_name is not None else None
-    images = [] if path is None else (sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-                                      if path.is_dir() else [path] if path.suffix.lower() in IMAGE_SUFFIXES else [])
+    images = (
+        []
+        if path is None
+        else (
+            sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if path.is_dir()
+            else [path]
+            if path.suffix.lower() in IMAGE_SUFFIXES
+            else []
+        )
+    )
     if path is not None and path.is_dir() and not images:
         raise ValueError(f"--data {data_name!r} is a folder without {'/'.join(IMAGE_SUFFIXES)} files")
     if images:
@@ -408,19 +479,29 @@ def load_inputs(data_name: str):
             arr = np.load(data_name, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001 - not a .npy array file
             raise ValueError(f"--data {data_name!r} could not be read as a .npy array: {exc}") from None
-        if arr.ndim < 2 or len(arr) == 0 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) \
-                or np.iscomplexobj(arr):
-            raise ValueError(f"--data {data_name!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
-                             "expected real numbers with the inputs along axis 0 (at least 2 dims: N x ...)")
+        if (
+            arr.ndim < 2
+            or len(arr) == 0
+            or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool)
+            or np.iscomplexobj(arr)
+        ):
+            raise ValueError(
+                f"--data {data_name!r} holds an array of shape {arr.shape} and dtype {arr.dtype}; "
+                "expected real numbers with the inputs along axis 0 (at least 2 dims: N x ...)"
+            )
         bad = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1).astype(np.float64)).all(axis=1))
         if bad.size:
-            raise ValueError(f"--data {data_name!r}: input{'s' if bad.size > 1 else ''} "
-                             f"{', '.join(map(str, bad[:10]))}{' ...' if bad.size > 10 else ''} "
-                             f"({bad.size} of {len(arr)}) hold NaN or infinite values; remove or fix them")
+            raise ValueError(
+                f"--data {data_name!r}: input{'s' if bad.size > 1 else ''} "
+                f"{', '.join(map(str, bad[:10]))}{' ...' if bad.size > 10 else ''} "
+                f"({bad.size} of {len(arr)}) hold NaN or infinite values; remove or fix them"
+            )
         X = torch.as_tensor(arr).float()
     else:
-        raise ValueError(f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)}, an "
-                         "existing .npy file, or PNG/JPEG images (a file or a folder)")
+        raise ValueError(
+            f"--data {data_name!r} is not valid; expected one of {', '.join(BUNDLED_INPUTS)}, an "
+            "existing .npy file, or PNG/JPEG images (a file or a folder)"
+        )
     return X
 
 
@@ -433,13 +514,16 @@ def check_model_takes(model, X, model_name: str = "model", data_name: str = "inp
             y = model(x)
     except Exception as exc:  # noqa: BLE001 - whatever the model raises: say which arguments disagree
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ValueError(f"{model_name} cannot take the inputs of {data_name} (each of shape "
-                         f"{tuple(X.shape[1:])}, sent as a batch of shape {tuple(x.shape)}): {type(exc).__name__}: "
-                         f"{first[:300]}; give inputs of the shape the model expects") from None
+        raise ValueError(
+            f"{model_name} cannot take the inputs of {data_name} (each of shape "
+            f"{tuple(X.shape[1:])}, sent as a batch of shape {tuple(x.shape)}): {type(exc).__name__}: "
+            f"{first[:300]}; give inputs of the shape the model expects"
+        ) from None
     if not isinstance(y, torch.Tensor) or y.dim() != 2 or y.shape[0] != 1:
         shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
-        raise ValueError(f"{model_name} returned {shape} for a batch of one input of {data_name}; expected "
-                         "(batch, n_classes) scores")
+        raise ValueError(
+            f"{model_name} returned {shape} for a batch of one input of {data_name}; expected (batch, n_classes) scores"
+        )
 
 
 def write_shipped_weights(directory=None) -> dict:
@@ -452,16 +536,22 @@ def write_shipped_weights(directory=None) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     manifest = {}
     with _temporary_cache() as tmp:
-        for model in (digits_cnn(8, SHIPPED_SEED, tmp, "train"), digits_cnn(28, SHIPPED_SEED, tmp, "train"),
-                      breast_cancer_mlp(SHIPPED_SEED, tmp, "train")):
+        for model in (
+            digits_cnn(8, SHIPPED_SEED, tmp, "train"),
+            digits_cnn(28, SHIPPED_SEED, tmp, "train"),
+            breast_cancer_mlp(SHIPPED_SEED, tmp, "train"),
+        ):
             buf = io.BytesIO()
             torch.save({"config": model.config, "state_dict": model.state_dict()}, buf)
             name = _shipped_name(model.config)
             atomic_write_bytes(directory / name, buf.getvalue())
-            manifest[name] = {"sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
-                              "fingerprint": model_fingerprint(model), "config": model.config,
-                              "test_accuracy": model.test_accuracy,
-                              "torch": torch.__version__}
+            manifest[name] = {
+                "sha256": hashlib.sha256(buf.getvalue()).hexdigest(),
+                "fingerprint": model_fingerprint(model),
+                "config": model.config,
+                "test_accuracy": model.test_accuracy,
+                "torch": torch.__version__,
+            }
     atomic_write_bytes(directory / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return manifest
 
@@ -469,6 +559,7 @@ def write_shipped_weights(directory=None) -> dict:
 @contextmanager
 def _temporary_cache():
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield tmp
@@ -477,10 +568,15 @@ def _temporary_cache():
 if __name__ == "__main__":
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m trace_opt.models.data",
-                                     description="Retrain the shipped weights of the bundled models (maintainers).")
-    parser.add_argument("--write-shipped", action="store_true", help="train on this machine and overwrite "
-                        f"{SHIPPED_DIR} (every committed result depends on these weights)")
+    parser = argparse.ArgumentParser(
+        prog="python -m trace_opt.models.data",
+        description="Retrain the shipped weights of the bundled models (maintainers).",
+    )
+    parser.add_argument(
+        "--write-shipped",
+        action="store_true",
+        help=f"train on this machine and overwrite {SHIPPED_DIR} (every committed result depends on these weights)",
+    )
     parser.add_argument("--out", default=None, help="write to this folder instead of the package's weights/")
     ns = parser.parse_args()
     if not ns.write_shipped:

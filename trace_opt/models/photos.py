@@ -13,6 +13,7 @@ stained tissue, a retina) are bundled too but hold no ImageNet object.
   back onto the whole photo; ``center_crop`` keeps the aspect ratio and cuts off the sides.
 * ``load_imagenet_photos(names=IMAGENET_PHOTOS, ...)``: the inputs stacked, ``(N, 3, size, size)``.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,15 +28,22 @@ from trace_opt.models.imagenet import INPUT_SIZE, preprocess
 def _skimage(name: str):
     def load():
         from skimage import data
-        return data.stereo_motorcycle()[0 if name == "motorcycle_left" else 1] if name.startswith("motorcycle") \
+
+        return (
+            data.stereo_motorcycle()[0 if name == "motorcycle_left" else 1]
+            if name.startswith("motorcycle")
             else getattr(data, name)()
+        )
+
     return load
 
 
 def _sklearn(filename: str):
     def load():
         from sklearn.datasets import load_sample_image
+
         return load_sample_image(filename)
+
     return load
 
 
@@ -54,8 +62,7 @@ PHOTOS = {
     "retina": (_skimage("retina"), "a human retina (scikit-image, 1411 x 1411)"),
 }
 #: the everyday scenes among ``PHOTOS`` (the bundled data ``"imagenet-photos"``)
-IMAGENET_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "motorcycle_right", "china",
-                   "flower")
+IMAGENET_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "motorcycle_right", "china", "flower")
 
 
 def photo_names() -> list[str]:
@@ -91,9 +98,11 @@ def load_photo(source) -> np.ndarray:
         raise ValueError(f"source={source!r} is not valid; expected a photo name {photo_names()} or a path")
     path = Path(source)
     if path.is_dir():
-        raise ValueError(f"source={str(source)!r} is a folder, not one photo: give a photo file or a bundled name "
-                         f"{photo_names()}, or explain a folder of photos with --data FOLDER (explain, "
-                         "explain-dataset, evaluate)")
+        raise ValueError(
+            f"source={str(source)!r} is a folder, not one photo: give a photo file or a bundled name "
+            f"{photo_names()}, or explain a folder of photos with --data FOLDER (explain, "
+            "explain-dataset, evaluate)"
+        )
     if not path.is_file():
         raise ValueError(f"source={str(source)!r} is neither a bundled photo {photo_names()} nor an existing file")
     from PIL import Image, UnidentifiedImageError
@@ -109,9 +118,11 @@ def load_photo(source) -> np.ndarray:
         raise ValueError(f"source={str(source)!r} could not be read as an image: {type(exc).__name__}: {exc}") from None
     photo = _as_rgb_uint8(np.asarray(rgb), f"source={str(source)!r}")
     if min(photo.shape[:2]) < MIN_SIDE:
-        raise ValueError(f"source={str(source)!r} is a photo of {photo.shape[1]} x {photo.shape[0]} pixels: too small to "
-                         f"explain (resized to the model's input it is a flat image); expected at least {MIN_SIDE} "
-                         "pixels on each side")
+        raise ValueError(
+            f"source={str(source)!r} is a photo of {photo.shape[1]} x {photo.shape[0]} pixels: too small to "
+            f"explain (resized to the model's input it is a flat image); expected at least {MIN_SIDE} "
+            "pixels on each side"
+        )
     return photo
 
 

@@ -29,6 +29,7 @@ deletion order and is not a set function (the exact DP, the cache and the CS bou
 ours blurs the intact ``x``. Their ``mean`` (the mean of the partly deleted image) likewise depends on
 the order; our ``mean`` is the mean of ``x``.
 """
+
 from __future__ import annotations
 
 import numbers
@@ -36,12 +37,26 @@ import numbers
 import numpy as np
 import torch
 
-from trace_opt.core.validation import (check_choice, check_finite_array, check_keywords, check_positive_float,
-                          check_positive_int)
 from trace_opt.core.features import Features
+from trace_opt.core.validation import (
+    check_choice,
+    check_finite_array,
+    check_keywords,
+    check_positive_float,
+    check_positive_int,
+)
 
-REFERENCE_KINDS = ("zeros", "constant", "mean", "channel_mean", "patch_mean", "blur", "noise", "paper_blur",
-                   "paper_patch_mean")
+REFERENCE_KINDS = (
+    "zeros",
+    "constant",
+    "mean",
+    "channel_mean",
+    "patch_mean",
+    "blur",
+    "noise",
+    "paper_blur",
+    "paper_patch_mean",
+)
 #: the authors' blur at 224 px (``transforms.GaussianBlur(kernel_size=31, sigma=56)``), scaled by ``paper_blur``
 PAPER_BLUR_KERNEL, PAPER_BLUR_SIGMA, PAPER_IMAGE_SIZE = 31, 56.0, 224
 
@@ -58,11 +73,11 @@ def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     out = img
     if pad_w > 0:
         out = torch.nn.functional.pad(out, (pad_w, pad_w, 0, 0), mode="reflect")
-        k = kernel[radius - pad_w: radius + pad_w + 1]
+        k = kernel[radius - pad_w : radius + pad_w + 1]
         out = torch.nn.functional.conv2d(out, (k / k.sum()).view(1, 1, 1, -1))
     if pad_h > 0:
         out = torch.nn.functional.pad(out, (0, 0, pad_h, pad_h), mode="reflect")
-        k = kernel[radius - pad_h: radius + pad_h + 1]
+        k = kernel[radius - pad_h : radius + pad_h + 1]
         out = torch.nn.functional.conv2d(out, (k / k.sum()).view(1, 1, -1, 1))
     return out.reshape(shape)
 
@@ -88,14 +103,18 @@ def _kernel_blur(x: torch.Tensor, kernel_size: tuple, sigma: tuple) -> torch.Ten
         w = w / w.sum()
         pad = k // 2
         if pad >= shape[-2 + dim]:
-            raise ValueError(f"reference='paper_blur' needs at least {pad + 1} pixels along dim {x.dim() - 2 + dim}; "
-                             f"the input has {shape[-2 + dim]}")
+            raise ValueError(
+                f"reference='paper_blur' needs at least {pad + 1} pixels along dim {x.dim() - 2 + dim}; "
+                f"the input has {shape[-2 + dim]}"
+            )
         if dim == 0:  # rows (H)
-            out = torch.nn.functional.conv2d(torch.nn.functional.pad(out, (0, 0, pad, pad), mode="reflect"),
-                                             w.view(1, 1, -1, 1))
+            out = torch.nn.functional.conv2d(
+                torch.nn.functional.pad(out, (0, 0, pad, pad), mode="reflect"), w.view(1, 1, -1, 1)
+            )
         else:  # columns (W)
-            out = torch.nn.functional.conv2d(torch.nn.functional.pad(out, (pad, pad, 0, 0), mode="reflect"),
-                                             w.view(1, 1, 1, -1))
+            out = torch.nn.functional.conv2d(
+                torch.nn.functional.pad(out, (pad, pad, 0, 0), mode="reflect"), w.view(1, 1, 1, -1)
+            )
     return out.reshape(shape)
 
 
@@ -110,12 +129,22 @@ def check_reference_options(kind, options: dict) -> None:
         used_by = REFERENCE_OPTIONS[name]
         if value is not None and not (isinstance(kind, str) and kind == used_by):
             shown = repr(kind) if isinstance(kind, (str, numbers.Real)) else "a tensor"
-            raise ValueError(f"{name}={value!r} is only used by reference={used_by!r}; reference={shown} "
-                             f"ignores it (remove {name}, or choose reference={used_by!r})")
+            raise ValueError(
+                f"{name}={value!r} is only used by reference={used_by!r}; reference={shown} "
+                f"ignores it (remove {name}, or choose reference={used_by!r})"
+            )
 
 
-def make_reference(kind, x: torch.Tensor, features: Features, *, value: float | None = None,
-                   sigma: float | None = None, noise_std: float | None = None, seed: int | None = 0) -> torch.Tensor:
+def make_reference(
+    kind,
+    x: torch.Tensor,
+    features: Features,
+    *,
+    value: float | None = None,
+    sigma: float | None = None,
+    noise_std: float | None = None,
+    seed: int | None = 0,
+) -> torch.Tensor:
     """Build the reference tensor for input ``x`` (no batch dim).
 
     kind: ``"zeros"``; ``"constant"`` (``value``, default 0); ``"mean"`` (mean of x); ``"channel_mean"``
@@ -134,7 +163,9 @@ def make_reference(kind, x: torch.Tensor, features: Features, *, value: float | 
     if isinstance(kind, (torch.Tensor, np.ndarray)):
         ref = torch.as_tensor(kind, dtype=x.dtype, device=x.device)
         if ref.shape != x.shape:
-            raise ValueError(f"reference tensor has shape {tuple(ref.shape)}; expected the input's shape {tuple(x.shape)}")
+            raise ValueError(
+                f"reference tensor has shape {tuple(ref.shape)}; expected the input's shape {tuple(x.shape)}"
+            )
         check_finite_array("reference", kind)
         return ref.clone()
     if isinstance(kind, numbers.Real) and not isinstance(kind, bool):
