@@ -5,7 +5,7 @@ instance, its value the solver's normalised gap averaged over the seeds (seeds o
 not independent samples of the instance population, and a deterministic solver repeats itself).
 For each pair (A, B) at one budget: the mean of ``gap_A - gap_B`` over the n instances, its standard
 error, a two-sided ``level`` confidence interval from Student's t with n - 1 degrees of freedom
-(Cornish-Fisher expansion of the quantile; no scipy), and the counts of instances where A is
+(``scipy.stats``, through ``trace_opt.core.stats``), and the counts of instances where A is
 better / worse / tied. A pair is *separated* when the interval excludes 0.
 """
 
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import itertools
 import math
-from statistics import NormalDist
 
 import numpy as np
+
+from trace_opt.core.stats import t_quantile
 
 
 def standard_error(values, single: float = float("nan")) -> float:
@@ -23,18 +24,6 @@ def standard_error(values, single: float = float("nan")) -> float:
     ``single`` for fewer than two values."""
     v = np.asarray(values, dtype=np.float64)
     return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else single
-
-
-def t_quantile(p: float, df: int) -> float:
-    """Student's t quantile by the Cornish-Fisher expansion in 1/df (error < 1e-3 for df >= 5)."""
-    z = NormalDist().inv_cdf(p)
-    v = float(df)
-    return (
-        z
-        + (z**3 + z) / (4 * v)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
-    )
 
 
 def per_instance_gaps(board: dict, solver: str, budget: int) -> dict:
