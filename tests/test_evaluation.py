@@ -10,7 +10,7 @@ import torch
 from scipy.stats import spearmanr
 
 from trace_opt import TraceProblem, grid_features, tabular_features
-from trace_opt.attribution.evaluation import (
+from trace_opt.comparison.evaluation import (
     BlackBox,
     EvaluationConfig,
     evaluate_input,
@@ -322,8 +322,8 @@ def test_cached_records_are_recomputed_for_other_inputs_or_targets(tmp_path):
 
 @pytest.mark.slow
 def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
-    from trace_opt.attribution.report import make_setup, run_report
     from trace_opt.cli import main
+    from trace_opt.comparison.report import make_setup, run_report
 
     model = small_cnn(4)
     X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(5))

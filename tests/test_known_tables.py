@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from trace_opt import grid_features
-from trace_opt.attribution.evaluation import EvaluationConfig, evaluate_input, evaluation_oracle, trace_name
-from trace_opt.attribution.known_tables import CHECKED_RANDOM_SETS, load_tables, matching_table
 from trace_opt.benchmarks.instances import build_instance, save_instance
+from trace_opt.comparison.evaluation import EvaluationConfig, evaluate_input, evaluation_oracle, trace_name
+from trace_opt.comparison.known_tables import CHECKED_RANDOM_SETS, load_tables, matching_table
 from trace_opt.core.oracle import SetFunctionOracle
 
 FAST = dict(methods=["occlusion", "random"], sa_iterations=200, batch_size=64, trace_objectives=("le-mo",))

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from trace_opt import grid_features, tabular_features
-from trace_opt.attribution.evaluation import PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_input, summarise
-from trace_opt.attribution.report import _headline_text, table2_markdown
+from trace_opt.comparison.evaluation import PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_input, summarise
+from trace_opt.comparison.report import _headline_text, table2_markdown
 
 T = 8
 
@@ -123,7 +123,7 @@ def test_fig7_with_only_the_le_mo_objective_draws_its_curves_and_says_why_b_is_e
     import matplotlib
 
     matplotlib.use("Agg")
-    from trace_opt.attribution import report_plots as rp
+    from trace_opt.comparison import report_plots as rp
 
     bb, _vals = table_black_box(3)
     config = EvaluationConfig(

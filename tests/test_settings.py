@@ -187,7 +187,7 @@ def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
     import torch
 
     from trace_opt import grid_features
-    from trace_opt.attribution.evaluation import EvaluationConfig, evaluate_input
+    from trace_opt.comparison.evaluation import EvaluationConfig, evaluate_input
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()

@@ -11,8 +11,8 @@ import torch
 from solvers import get_solver, greedy_order
 from solvers.complete import exact_optimum, optimal_trajectory_count, table_scores
 from trace_opt import tabular_features
-from trace_opt.attribution.evaluation import BlackBox, EvaluationConfig, evaluate_input, summarise, tie_summary
-from trace_opt.attribution.report import ties_markdown
+from trace_opt.comparison.evaluation import BlackBox, EvaluationConfig, evaluate_input, summarise, tie_summary
+from trace_opt.comparison.report import ties_markdown
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.table import TableOracle
 from trace_opt.explanation.rankings import scores_to_trajectory

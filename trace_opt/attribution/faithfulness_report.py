@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label, paired
+from trace_opt.comparison.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label, paired
 from trace_opt.core.io import atomic_write_json, check_output_dir
 
 #: baselines run (all that apply to the digits CNN and take under a second per input)
@@ -88,9 +88,9 @@ def faithfulness_input(
     from solvers import get_solver
     from solvers.complete import complete_table, exact_optimum
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
     from trace_opt.attribution.proportionality import marginal_scores, proportionality
     from trace_opt.attribution.road import make_metrics, paint, quantus_metrics
+    from trace_opt.comparison.evaluation import EvaluationConfig, evaluation_oracle
     from trace_opt.core.problem import TraceProblem
 
     s = int(seed) + int(index)

@@ -149,7 +149,7 @@ def _setup_from_args(args):
     """``--dataset NAME`` as is, or a ``Setup`` built from ``--model``/``--data``/... (checked before any work)."""
     import numpy as np
 
-    from trace_opt.attribution.report import make_setup
+    from trace_opt.comparison.report import make_setup
     from trace_opt.core.validation import check_positive_int
 
     with_model = ("data", "targets", "labels", "features")
@@ -190,7 +190,7 @@ def _setup_from_args(args):
 
 
 def run_evaluate_command(args) -> int:
-    from trace_opt.attribution.report import run_report
+    from trace_opt.comparison.report import run_report
     from trace_opt.core.io import check_output_dir
 
     if args.model is not None and (args.data_seed or args.model_seed):

@@ -236,7 +236,7 @@ class EvaluationConfig:
     device : where a torch model runs (the model must live there); inputs are moved to it.
     precision : arithmetic of the TRACE searches' forward passes (``ExplainSettings.precision``); every
         curve and table is measured in fp32.
-    tables : instance files or folders (``trace_opt.attribution.known_tables``) with complete D tables computed
+    tables : instance files or folders (``trace_opt.comparison.known_tables``) with complete D tables computed
         earlier: an input whose table is there (same input, features, target, reference and output, and the
         model agreeing on a few sets) takes it instead of 2^t forward passes. With a ``trace_budget`` and a
         complete table, the TRACE searches run on oracles of their own, so the budget counts real passes.
@@ -387,7 +387,7 @@ def evaluate_input(
         optimal_trajectory_count,
         table_scores,
     )
-    from trace_opt.attribution import known_tables
+    from trace_opt.comparison import known_tables
 
     seed = int(config.seed) + int(index)
     x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
@@ -622,7 +622,7 @@ def evaluate_inputs(
         {"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods), "record": 3}
     )
     cache = Path(cache_dir) if cache_dir is not None else None
-    from trace_opt.attribution.known_tables import load_tables
+    from trace_opt.comparison.known_tables import load_tables
 
     table_instances = load_tables(config.tables)  # once, before the first input (a bad path is refused here)
     records = []

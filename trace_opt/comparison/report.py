@@ -3,9 +3,9 @@
 ``run_report(dataset, n, out, ...)`` loads a bundled scikit-learn dataset and its small model
 (``trace_opt.models.data``), or takes your own model and inputs as a ``Setup`` (``make_setup``; on the
 command line ``--model FILE --data FILE.npy``), evaluates TRACE and the baselines on the first ``n`` test inputs
-(``trace_opt.attribution.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
+(``trace_opt.comparison.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
 runs the randomisation sanity check on the first ``sanity_n`` inputs, draws the figures
-(``trace_opt.attribution.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
+(``trace_opt.comparison.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
 
 Datasets: ``digits8`` (CNN on 8 x 8 digits, 4 x 4 grid of 2 x 2 patches, t = 16, zero reference),
 ``digits28`` (CNN on digits upsampled to 28 x 28, 7 x 7 grid of 4 x 4 patches, t = 49, zero
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.evaluation import (
+from trace_opt.comparison.evaluation import (
     DELETION_OPERATOR_BASELINES,
     PAPER_BASELINES,
     BlackBox,
@@ -172,7 +172,7 @@ def make_setup(
     """
     if not isinstance(model, (torch.nn.Module, BlackBox)):
         raise ValueError(
-            f"model must be a torch.nn.Module or a trace_opt.attribution.evaluation.BlackBox; got "
+            f"model must be a torch.nn.Module or a trace_opt.comparison.evaluation.BlackBox; got "
             f"{type(model).__name__} (wrap a callable as BlackBox({{'prob': fn}}, attribution_output='prob'))"
         )
     if isinstance(model, torch.nn.Module):
@@ -732,7 +732,7 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
 
 def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> dict:
     """Fig. 1a: heatmaps of TRACE-y (Le-Mo) with alpha in {1, 2, 5} for the first inputs (images only)."""
-    from trace_opt.attribution import report_plots as rp
+    from trace_opt.comparison import report_plots as rp
     from trace_opt.explanation.rankings import trajectory_to_heatmap
 
     name = trace_name("logit", "le-mo")
@@ -771,7 +771,7 @@ def _trace_label(cfg: EvaluationConfig) -> str:
 def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int) -> dict:
     """Appendix B: the first input explained by TRACE-y (Le-Mo) (the evaluation's TRACE search: SA with
     K = ``sa_iterations`` and its cooling by default) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
-    from trace_opt.attribution import report_plots as rp
+    from trace_opt.comparison import report_plots as rp
     from trace_opt.core.problem import TraceProblem, ranks_of
     from trace_opt.explanation.rankings import trajectory_to_heatmap
 
@@ -980,7 +980,7 @@ def _run_report(
         dataset_key=data_key,
     )
     summary = summarise(records, config.outputs)
-    from trace_opt.attribution import report_plots as rp
+    from trace_opt.comparison import report_plots as rp
 
     figures = {
         "fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
@@ -1008,7 +1008,7 @@ def _run_report(
         or (
             f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
             if name in DATASETS
-            else "the Python API (trace_opt.attribution.report.run_report)"
+            else "the Python API (trace_opt.comparison.report.run_report)"
         ),
         "config": config.to_dict(),
         "versions": _versions(),

@@ -1,6 +1,6 @@
 """Figures of the evaluation report (matplotlib, PNG, written atomically).
 
-Each function takes the plain dicts produced by ``trace_opt.attribution.evaluation`` (``summarise``, records,
+Each function takes the plain dicts produced by ``trace_opt.comparison.evaluation`` (``summarise``, records,
 ``sanity_check``) and a path, and returns the path. Paper figure numbers are given for reference.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.attribution.evaluation import OUTPUT_TAGS, method_label, trace_name
+from trace_opt.comparison.evaluation import OUTPUT_TAGS, method_label, trace_name
 from trace_opt.core.io import atomic_savefig
 
 OUTPUT_NAMES = {"logit": "logit", "prob": "probability"}
