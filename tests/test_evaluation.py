@@ -16,7 +16,9 @@ from trace_opt.comparison.evaluation import (
     evaluate_input,
     evaluate_inputs,
     evaluation_oracle,
+    evaluation_settings,
     headline,
+    paper_sa_iterations,
     parameter_layers,
     randomised_model,
     sanity_check,
@@ -25,7 +27,10 @@ from trace_opt.comparison.evaluation import (
     trace_name,
 )
 
-FAST = dict(methods=["input-x-gradient", "feature-ablation", "random"], sa_iterations=300, batch_size=64)
+FAST = dict(
+    methods=["input-x-gradient", "feature-ablation", "random"],
+    explain=evaluation_settings(sa_iterations=300, batch_size=64),
+)
 
 
 def small_cnn(seed=0, n_classes=3):
@@ -143,9 +148,36 @@ def test_evaluate_inputs_resumes_from_the_cache(tmp_path):
     again = evaluate_inputs(model, xs, [0, 1], feats, "zeros", config, cache_dir=tmp_path, progress=False)
     assert model.calls == calls  # nothing recomputed
     assert [r["methods"] for r in again] == [json.loads(json.dumps(r["methods"])) for r in first]
-    changed = EvaluationConfig(**{**FAST, "sa_iterations": 301}, keep_maps=1)
+    changed = EvaluationConfig(
+        **{**FAST, "explain": evaluation_settings(sa_iterations=301, batch_size=64)}, keep_maps=1
+    )
     evaluate_inputs(model, xs, [0, 1], feats, "zeros", changed, cache_dir=tmp_path, progress=False)
     assert model.calls > calls  # a different configuration does not reuse stale records
+
+
+def _without_timing(record: dict):
+    """A record without what differs between two computations of it: its place in the list and its timings."""
+    if isinstance(record, dict):
+        return {k: _without_timing(v) for k, v in record.items() if k not in ("index", "seconds", "seconds_table")}
+    return record
+
+
+def test_an_inputs_record_does_not_depend_on_its_place_in_the_list():
+    """The batch rule: every input is searched (and its random baselines drawn) with the settings' seed itself,
+    so an input's record is the same whether it is evaluated first or third."""
+    model = small_cnn(1)
+    feats = grid_features((4, 4), 2)
+    a, b, c = (torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(i)) for i in (11, 12, 13))
+    config = EvaluationConfig(**FAST, keep_maps=0)
+    first = evaluate_inputs(model, [a, b, c], [0, 1, 2], feats, "zeros", config, progress=False)
+    third = evaluate_inputs(model, [c, b, a], [2, 1, 0], feats, "zeros", config, progress=False)
+    assert first[0]["index"] == 0 and third[2]["index"] == 2
+    assert _without_timing(first[0]) == _without_timing(third[2])
+    assert first[0]["seed"] == third[2]["seed"] == config.explain.seed
+    # the random baseline is seeded by the settings too: the same draw on every input of the batch
+    other_seed = EvaluationConfig(**{**FAST, "explain": evaluation_settings(sa_iterations=300, seed=5)}, keep_maps=0)
+    moved = evaluate_inputs(model, [a], [0], feats, "zeros", other_seed, progress=False)[0]
+    assert moved["methods"]["random"]["trajectory"] != first[0]["methods"]["random"]["trajectory"]
 
 
 def test_spearman_of_trajectories_matches_scipy():
@@ -199,7 +231,7 @@ def test_black_box_evaluation_with_a_scikit_learn_classifier():
 
     bb = BlackBox({"logit": logit, "prob": clf.predict_proba})
     np.testing.assert_allclose(torch.softmax(torch.as_tensor(logit(X[:3])), 1).numpy(), clf.predict_proba(X[:3]))
-    config = EvaluationConfig(methods=None, sa_iterations=200)
+    config = EvaluationConfig(methods=None, explain=evaluation_settings(sa_iterations=200))
     rec = evaluate_input(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), config)
     kinds = {m["kind"] for m in rec["methods"].values()}
     assert kinds == {"baseline", "trace", "exact"}
@@ -216,12 +248,18 @@ def test_black_box_evaluation_with_a_scikit_learn_classifier():
 
 def test_config_validation():
     with pytest.raises(ValueError, match="sa_iterations"):
-        EvaluationConfig(sa_iterations=0)
+        evaluation_settings(sa_iterations=0)
     with pytest.raises(ValueError, match="outputs"):
         EvaluationConfig(outputs=("logit", "logprob"))
     with pytest.raises(ValueError, match="trace_outputs"):
         EvaluationConfig(outputs=("logit",), trace_outputs=("prob",))
-    assert EvaluationConfig(sa_iterations=10_000).eta == pytest.approx(0.999)
+    assert evaluation_settings(sa_iterations=10_000).solver_options["eta"] == pytest.approx(0.999)
+    assert paper_sa_iterations(evaluation_settings(sa_iterations=700)) == 700
+    assert paper_sa_iterations(evaluation_settings(solver_options={"eta": 0.9})) is None
+    assert evaluation_settings().batch_size == 256 and EvaluationConfig().explain == evaluation_settings()
+    for bad, name in (({"output": "prob"}, "output"), ({"objective": "le"}, "objective"), ({"seed": None}, "seed")):
+        with pytest.raises(ValueError, match=f"explain.{name}"):
+            EvaluationConfig(explain=evaluation_settings(**bad))
 
 
 @pytest.mark.slow
@@ -297,7 +335,13 @@ def test_requested_methods_that_cannot_run_are_refused_before_any_work():
         1,
         tabular_features(4),
         "zeros",
-        EvaluationConfig(methods=None, outputs=("logit",), trace_outputs=("logit",), sa_iterations=50, exact_max_t=0),
+        EvaluationConfig(
+            methods=None,
+            outputs=("logit",),
+            trace_outputs=("logit",),
+            explain=evaluation_settings(sa_iterations=50),
+            exact_max_t=0,
+        ),
     )
     assert "occlusion" in rec["methods"] and "saliency" not in rec["methods"]
     assert rec["methods"]["occlusion"]["options"] is not None
@@ -323,7 +367,7 @@ def test_cached_records_are_recomputed_for_other_inputs_or_targets(tmp_path):
 @pytest.mark.slow
 def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
     from trace_opt.cli import main
-    from trace_opt.comparison.report import make_setup, run_report
+    from trace_opt.comparison.report import ReportSettings, make_setup, run_report
 
     model = small_cnn(4)
     X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(5))
@@ -362,7 +406,8 @@ def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
     assert "given inputs" in (out / "report.md").read_text()
     # the same through the API, with given targets: T-y (Le-Mo) is exact at t = 4 (brute force)
     setup = make_setup(model, X, targets=[1, 1, 1], features=2)
-    res2 = run_report(setup, None, tmp_path / "api", sa_iterations=200, methods=["random"], sanity_n=0, progress=False)
+    config = EvaluationConfig(methods=["random"], explain=evaluation_settings(sa_iterations=200))
+    res2 = run_report(setup, None, tmp_path / "api", config, ReportSettings(sanity_n=0, progress=False))
     assert res2["targets"] == [1, 1, 1] and res2["n_correct"] is None
     for rec in res2["records"]:
         oracle = evaluation_oracle(model, X[rec["index"]], 1, grid_features((4, 4), 2), "zeros", "logit")

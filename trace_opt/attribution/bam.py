@@ -272,7 +272,7 @@ def make_delta(
 def method_scores(method: str, model, x, target: int, features, seed: int, sa_iterations: int) -> tuple:
     """Per-feature scores of one method on one input and the forward passes it took (zero reference)."""
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.comparison.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
+    from trace_opt.comparison.evaluation import count_forward_rows, evaluation_oracle, paper_sa_options
 
     if method.startswith("trace-"):
         from solvers import get_solver
@@ -282,7 +282,7 @@ def method_scores(method: str, model, x, target: int, features, seed: int, sa_it
         if method != "trace-y-le-mo":
             raise ValueError(f"method: only 'trace-y-le-mo' is wired into BAM; got {method!r}")
         oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
-        res = get_solver("sa", **EvaluationConfig(sa_iterations=sa_iterations).sa_options()).solve(
+        res = get_solver("sa", **paper_sa_options(sa_iterations)).solve(
             TraceProblem(oracle, "le-mo"), seed=seed, curves=False
         )
         scores = marginal_scores(res.trajectory, oracle, "lerf")

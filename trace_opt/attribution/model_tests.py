@@ -110,7 +110,7 @@ def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) 
     from solvers.complete import complete_table, exact_optimum
     from trace_opt.attribution.baselines import attribute, make_input
     from trace_opt.attribution.proportionality import marginal_scores
-    from trace_opt.comparison.evaluation import EvaluationConfig, evaluation_oracle
+    from trace_opt.comparison.evaluation import evaluation_oracle, paper_sa_options
     from trace_opt.core.problem import TraceProblem
 
     out = {}
@@ -118,8 +118,8 @@ def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) 
     for m in methods:
         out[m] = attribute(m, model, x, target, features, inp=inp).scores
     oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
-    res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+    sa_options = paper_sa_options(sa_iterations)
+    res = get_solver("sa", **sa_options).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
     table = complete_table(TraceProblem(oracle, "le"))
     out["trace-y-le-mo"] = marginal_scores(res.trajectory, table, "lerf")
     out["exact-y-le-mo"] = marginal_scores(exact_optimum(table, "le-mo")[0], table, "lerf")

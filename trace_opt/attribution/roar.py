@@ -38,17 +38,17 @@ def _orders(model, X, targets, features, method: str, sa_iterations: int, seed: 
     """Trajectories (n, t) of ``method`` on the rows of X; mean forward passes and seconds per image."""
     from solvers import get_solver
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.comparison.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
+    from trace_opt.comparison.evaluation import count_forward_rows, evaluation_oracle, paper_sa_options
     from trace_opt.core.problem import TraceProblem
 
     out, passes = [], []
     start = time.perf_counter()
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
+    sa_options = paper_sa_options(sa_iterations)
     for i in range(len(X)):
         s = seed + i
         if method.startswith("trace-"):
             oracle = evaluation_oracle(model, X[i], int(targets[i]), features, "zeros", "logit")
-            res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
+            res = get_solver("sa", **sa_options).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
             out.append(res.trajectory)
             passes.append(res.forward_passes)
         else:
