@@ -19,12 +19,14 @@ from trace_opt.comparison.evaluation import (
     evaluation_settings,
     headline,
     paper_sa_iterations,
+    paper_sa_options,
     parameter_layers,
     randomised_model,
     sanity_check,
     spearman_of_trajectories,
     summarise,
     trace_name,
+    with_sa_iterations,
 )
 
 FAST = dict(
@@ -260,6 +262,37 @@ def test_config_validation():
     for bad, name in (({"output": "prob"}, "output"), ({"objective": "le"}, "objective"), ({"seed": None}, "seed")):
         with pytest.raises(ValueError, match=f"explain.{name}"):
             EvaluationConfig(explain=evaluation_settings(**bad))
+
+
+def test_the_evaluate_command_builds_its_search_from_the_shared_flags(tmp_path, capsys):
+    """evaluate's search is the ExplainSettings of the shared flags (--features G or RxC, --solver-options as JSON
+    laid over the paper's SA at --sa-iterations, batch size 256 by default); the flags it sets itself are refused
+    before any work."""
+    from trace_opt.cli import build_parser, main
+    from trace_opt.cli.evaluate import _settings
+
+    parser = build_parser()
+    base = ["evaluate", "--model", "m.pt", "--out", str(tmp_path / "rep")]
+    args = parser.parse_args([*base, "--features", "2x3", "--sa-iterations", "500", "--solver-options", '{"eta": 0.9}'])
+    settings = _settings(args)
+    assert args.features == (2, 3) and settings.features == (2, 3)
+    assert settings.solver_options == {**paper_sa_options(500), "eta": 0.9} and settings.batch_size == 256
+    assert settings == evaluation_settings(sa_iterations=500, solver_options={"eta": 0.9}, features=(2, 3))
+    greedy = _settings(parser.parse_args([*base, "--solver", "greedy", "--budget", "30", "--seed", "4"]))
+    assert (greedy.solver, greedy.solver_options, greedy.budget, greedy.seed) == ("greedy", {}, 30, 4)
+    for bad in (["--output", "prob"], ["--objective", "le"], ["--sigma", "2"], ["--heatmap-alpha", "2"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *bad])
+        assert exc.value.code == 2 and bad[0] in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
+
+
+def test_the_sanity_checks_shorter_search_keeps_the_paper_cooling():
+    short = with_sa_iterations(evaluation_settings(sa_iterations=2000, batch_size=64), 100)
+    assert short == evaluation_settings(sa_iterations=100, batch_size=64)
+    own_eta = with_sa_iterations(evaluation_settings(solver_options={"eta": 0.9}), 100)
+    assert own_eta.solver_options["eta"] == 0.9 and own_eta.solver_options["iterations"] == 100
+    assert with_sa_iterations(evaluation_settings(solver="greedy"), 100) == evaluation_settings(solver="greedy")
 
 
 @pytest.mark.slow

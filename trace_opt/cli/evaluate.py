@@ -27,11 +27,13 @@ from trace_opt.cli._choices import DATASETS
 #: the shared flags' defaults for this command: the study's batch size (EVALUATION_BATCH_SIZE of
 #: trace_opt.comparison.evaluation, repeated here so that --help imports no torch)
 EVALUATE_DEFAULTS = {"batch_size": 256}
-#: shared flags the study sets itself: --output / --objective (it runs every output and objective) and --backend
+#: shared flags the study sets itself: --output / --objective (it runs every output and objective), --backend and
+#: --heatmap-alpha
 NOT_FOR_EVALUATE = {
     "output": (None, "evaluate measures every output (logit and prob) and runs TRACE on each"),
     "objective": ("le-mo", "evaluate runs the objectives of --trace-objectives"),
     "backend": ("torch", "evaluate runs its models in torch"),
+    "heatmap_alpha": (1.0, "the report draws its heatmaps at alpha 1 (Fig. 3) and 1, 2, 5 (Fig. 1a)"),
 }
 
 
@@ -153,7 +155,8 @@ def _check_flags(args) -> None:
     split and weights with a model file, a data set's features or reference, unknown baselines."""
     for name, (default, why) in NOT_FOR_EVALUATE.items():
         if getattr(args, name) != default:
-            raise ValueError(f"--{name} {getattr(args, name)}: not an option of evaluate; {why}")
+            flag = SETTING_FLAGS[name]
+            raise ValueError(f"{flag} {getattr(args, name)}: not an option of evaluate; {why}")
     options = [SETTING_FLAGS[a] for a in ("value", "sigma", "noise_std") if getattr(args, a) is not None]
     if options:
         raise ValueError(

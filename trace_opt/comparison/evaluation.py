@@ -360,6 +360,10 @@ def _check_study_search(settings: ExplainSettings) -> None:
         )
     if settings.backend != "torch":
         raise ValueError(f"explain.backend={settings.backend!r} is not valid here: the evaluation runs torch")
+    if settings.heatmap_alpha != 1.0:
+        raise ValueError(
+            f"explain.heatmap_alpha={settings.heatmap_alpha!r} is not valid here: the kept maps are drawn at alpha 1"
+        )
     if settings.seed is None:
         raise ValueError("explain.seed=None is not valid here: the evaluation's records are reproducible; give an int")
 
