@@ -152,7 +152,7 @@ def _add_study_arguments(p) -> None:
 def _check_flags(args) -> None:
     """Refuse, before any work, what the study does not take: the shared flags it sets itself, reference options
     (the evaluation writes a reference kind with its defaults, or a data set's own reference), the data set's
-    split and weights with a model file, a data set's features or reference, unknown baselines."""
+    split and weights with a model file, a data set's features or reference."""
     for name, (default, why) in NOT_FOR_EVALUATE.items():
         if getattr(args, name) != default:
             flag = SETTING_FLAGS[name]
