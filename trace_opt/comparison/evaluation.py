@@ -233,7 +233,8 @@ PAPER_SA_ITERATIONS, PAPER_SA_ETA = 10_000, 0.999
 def paper_sa_options(iterations: int = 2000, eta: float | None = None, init: str = "greedy") -> dict:
     """The options of the paper's SA at K = ``iterations``: ``eta`` defaults to ``0.999 ** (10000 / K)``, so that T
     falls by the same factor as the paper's K = 10,000, eta = 0.999 (T0 follows the paper: 2 for logits, f(x)/10
-    for probabilities); ``init`` is the start (the paper's greedy LeRF order)."""
+    for probabilities); ``init`` is SA's start (``solvers.describe_start``; the evaluation has always used
+    ``"greedy"``)."""
     check_positive_int("sa_iterations", iterations)
     eta = PAPER_SA_ETA ** (PAPER_SA_ITERATIONS / iterations) if eta is None else eta
     return {"iterations": int(iterations), "eta": float(eta), "init": init}
@@ -267,10 +268,10 @@ def with_sa_iterations(settings: ExplainSettings, iterations: int) -> ExplainSet
     if settings.solver != "sa":
         return settings
     options = dict(settings.solver_options)
-    old = options.get("iterations")
-    keep_eta = "eta" in options and (old is None or paper_sa_iterations(settings) is None)
-    options.update({"iterations": int(iterations)})
-    options["eta"] = options["eta"] if keep_eta else paper_sa_options(iterations)["eta"]
+    own_eta = "eta" in options and paper_sa_iterations(settings) is None
+    options["iterations"] = int(iterations)
+    if not own_eta:
+        options["eta"] = paper_sa_options(iterations)["eta"]
     return settings.replace(solver_options=options)
 
 
