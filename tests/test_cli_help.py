@@ -23,11 +23,11 @@ def test_help_imports_no_heavy_library():
 
 
 def test_parser_choices_equal_the_library_constants():
-    from trace_opt.attribution.report import DATASETS
     from trace_opt.benchmarks.families import FAMILIES, KINDS
     from trace_opt.benchmarks.model_sources import FEATURE_KINDS, MODELS, RULES
     from trace_opt.benchmarks.tuning import SEARCH_SPACES
     from trace_opt.cli import _choices as c
+    from trace_opt.comparison.report import DATASETS
     from trace_opt.core.objective import OBJECTIVES
     from trace_opt.core.table import MAX_T
 

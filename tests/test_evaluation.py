@@ -10,22 +10,29 @@ import torch
 from scipy.stats import spearmanr
 
 from trace_opt import TraceProblem, grid_features, tabular_features
-from trace_opt.attribution.evaluation import (
+from trace_opt.comparison.evaluation import (
     BlackBox,
     EvaluationConfig,
     evaluate_input,
     evaluate_inputs,
     evaluation_oracle,
+    evaluation_settings,
     headline,
+    paper_sa_iterations,
+    paper_sa_options,
     parameter_layers,
     randomised_model,
     sanity_check,
     spearman_of_trajectories,
     summarise,
     trace_name,
+    with_sa_iterations,
 )
 
-FAST = dict(methods=["input-x-gradient", "feature-ablation", "random"], sa_iterations=300, batch_size=64)
+FAST = dict(
+    methods=["input-x-gradient", "feature-ablation", "random"],
+    explain=evaluation_settings(sa_iterations=300, batch_size=64),
+)
 
 
 def small_cnn(seed=0, n_classes=3):
@@ -143,9 +150,36 @@ def test_evaluate_inputs_resumes_from_the_cache(tmp_path):
     again = evaluate_inputs(model, xs, [0, 1], feats, "zeros", config, cache_dir=tmp_path, progress=False)
     assert model.calls == calls  # nothing recomputed
     assert [r["methods"] for r in again] == [json.loads(json.dumps(r["methods"])) for r in first]
-    changed = EvaluationConfig(**{**FAST, "sa_iterations": 301}, keep_maps=1)
+    changed = EvaluationConfig(
+        **{**FAST, "explain": evaluation_settings(sa_iterations=301, batch_size=64)}, keep_maps=1
+    )
     evaluate_inputs(model, xs, [0, 1], feats, "zeros", changed, cache_dir=tmp_path, progress=False)
     assert model.calls > calls  # a different configuration does not reuse stale records
+
+
+def _without_timing(record: dict):
+    """A record without what differs between two computations of it: its place in the list and its timings."""
+    if isinstance(record, dict):
+        return {k: _without_timing(v) for k, v in record.items() if k not in ("index", "seconds", "seconds_table")}
+    return record
+
+
+def test_an_inputs_record_does_not_depend_on_its_place_in_the_list():
+    """The batch rule: every input is searched (and its random baselines drawn) with the settings' seed itself,
+    so an input's record is the same whether it is evaluated first or third."""
+    model = small_cnn(1)
+    feats = grid_features((4, 4), 2)
+    a, b, c = (torch.rand(1, 4, 4, generator=torch.Generator().manual_seed(i)) for i in (11, 12, 13))
+    config = EvaluationConfig(**FAST, keep_maps=0)
+    first = evaluate_inputs(model, [a, b, c], [0, 1, 2], feats, "zeros", config, progress=False)
+    third = evaluate_inputs(model, [c, b, a], [2, 1, 0], feats, "zeros", config, progress=False)
+    assert first[0]["index"] == 0 and third[2]["index"] == 2
+    assert _without_timing(first[0]) == _without_timing(third[2])
+    assert first[0]["seed"] == third[2]["seed"] == config.explain.seed
+    # the random baseline is seeded by the settings too: the same draw on every input of the batch
+    other_seed = EvaluationConfig(**{**FAST, "explain": evaluation_settings(sa_iterations=300, seed=5)}, keep_maps=0)
+    moved = evaluate_inputs(model, [a], [0], feats, "zeros", other_seed, progress=False)[0]
+    assert moved["methods"]["random"]["trajectory"] != first[0]["methods"]["random"]["trajectory"]
 
 
 def test_spearman_of_trajectories_matches_scipy():
@@ -199,7 +233,7 @@ def test_black_box_evaluation_with_a_scikit_learn_classifier():
 
     bb = BlackBox({"logit": logit, "prob": clf.predict_proba})
     np.testing.assert_allclose(torch.softmax(torch.as_tensor(logit(X[:3])), 1).numpy(), clf.predict_proba(X[:3]))
-    config = EvaluationConfig(methods=None, sa_iterations=200)
+    config = EvaluationConfig(methods=None, explain=evaluation_settings(sa_iterations=200))
     rec = evaluate_input(bb, torch.as_tensor(X[0]), 1, tabular_features(5), torch.zeros(5, dtype=torch.float64), config)
     kinds = {m["kind"] for m in rec["methods"].values()}
     assert kinds == {"baseline", "trace", "exact"}
@@ -216,12 +250,49 @@ def test_black_box_evaluation_with_a_scikit_learn_classifier():
 
 def test_config_validation():
     with pytest.raises(ValueError, match="sa_iterations"):
-        EvaluationConfig(sa_iterations=0)
+        evaluation_settings(sa_iterations=0)
     with pytest.raises(ValueError, match="outputs"):
         EvaluationConfig(outputs=("logit", "logprob"))
     with pytest.raises(ValueError, match="trace_outputs"):
         EvaluationConfig(outputs=("logit",), trace_outputs=("prob",))
-    assert EvaluationConfig(sa_iterations=10_000).eta == pytest.approx(0.999)
+    assert evaluation_settings(sa_iterations=10_000).solver_options["eta"] == pytest.approx(0.999)
+    assert paper_sa_iterations(evaluation_settings(sa_iterations=700)) == 700
+    assert paper_sa_iterations(evaluation_settings(solver_options={"eta": 0.9})) is None
+    assert evaluation_settings().batch_size == 256 and EvaluationConfig().explain == evaluation_settings()
+    for bad, name in (({"output": "prob"}, "output"), ({"objective": "le"}, "objective"), ({"seed": None}, "seed")):
+        with pytest.raises(ValueError, match=f"explain.{name}"):
+            EvaluationConfig(explain=evaluation_settings(**bad))
+
+
+def test_the_evaluate_command_builds_its_search_from_the_shared_flags(tmp_path, capsys):
+    """evaluate's search is the ExplainSettings of the shared flags (--features G or RxC, --solver-options as JSON
+    laid over the paper's SA at --sa-iterations, batch size 256 by default); the flags it sets itself are refused
+    before any work."""
+    from trace_opt.cli import build_parser, main
+    from trace_opt.cli.evaluate import _settings
+
+    parser = build_parser()
+    base = ["evaluate", "--model", "m.pt", "--out", str(tmp_path / "rep")]
+    args = parser.parse_args([*base, "--features", "2x3", "--sa-iterations", "500", "--solver-options", '{"eta": 0.9}'])
+    settings = _settings(args)
+    assert args.features == (2, 3) and settings.features == (2, 3)
+    assert settings.solver_options == {**paper_sa_options(500), "eta": 0.9} and settings.batch_size == 256
+    assert settings == evaluation_settings(sa_iterations=500, solver_options={"eta": 0.9}, features=(2, 3))
+    greedy = _settings(parser.parse_args([*base, "--solver", "greedy", "--budget", "30", "--seed", "4"]))
+    assert (greedy.solver, greedy.solver_options, greedy.budget, greedy.seed) == ("greedy", {}, 30, 4)
+    for bad in (["--output", "prob"], ["--objective", "le"], ["--sigma", "2"], ["--heatmap-alpha", "2"]):
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *bad])
+        assert exc.value.code == 2 and bad[0] in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()
+
+
+def test_the_sanity_checks_shorter_search_keeps_the_paper_cooling():
+    short = with_sa_iterations(evaluation_settings(sa_iterations=2000, batch_size=64), 100)
+    assert short == evaluation_settings(sa_iterations=100, batch_size=64)
+    own_eta = with_sa_iterations(evaluation_settings(solver_options={"eta": 0.9}), 100)
+    assert own_eta.solver_options["eta"] == 0.9 and own_eta.solver_options["iterations"] == 100
+    assert with_sa_iterations(evaluation_settings(solver="greedy"), 100) == evaluation_settings(solver="greedy")
 
 
 @pytest.mark.slow
@@ -297,7 +368,13 @@ def test_requested_methods_that_cannot_run_are_refused_before_any_work():
         1,
         tabular_features(4),
         "zeros",
-        EvaluationConfig(methods=None, outputs=("logit",), trace_outputs=("logit",), sa_iterations=50, exact_max_t=0),
+        EvaluationConfig(
+            methods=None,
+            outputs=("logit",),
+            trace_outputs=("logit",),
+            explain=evaluation_settings(sa_iterations=50),
+            exact_max_t=0,
+        ),
     )
     assert "occlusion" in rec["methods"] and "saliency" not in rec["methods"]
     assert rec["methods"]["occlusion"]["options"] is not None
@@ -322,8 +399,8 @@ def test_cached_records_are_recomputed_for_other_inputs_or_targets(tmp_path):
 
 @pytest.mark.slow
 def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
-    from trace_opt.attribution.report import make_setup, run_report
     from trace_opt.cli import main
+    from trace_opt.comparison.report import ReportSettings, make_setup, run_report
 
     model = small_cnn(4)
     X = torch.rand(3, 1, 4, 4, generator=torch.Generator().manual_seed(5))
@@ -362,7 +439,8 @@ def test_report_on_a_users_own_model_and_data_from_the_command_line(tmp_path):
     assert "given inputs" in (out / "report.md").read_text()
     # the same through the API, with given targets: T-y (Le-Mo) is exact at t = 4 (brute force)
     setup = make_setup(model, X, targets=[1, 1, 1], features=2)
-    res2 = run_report(setup, None, tmp_path / "api", sa_iterations=200, methods=["random"], sanity_n=0, progress=False)
+    config = EvaluationConfig(methods=["random"], explain=evaluation_settings(sa_iterations=200))
+    res2 = run_report(setup, None, tmp_path / "api", config, ReportSettings(sanity_n=0, progress=False))
     assert res2["targets"] == [1, 1, 1] and res2["n_correct"] is None
     for rec in res2["records"]:
         oracle = evaluation_oracle(model, X[rec["index"]], 1, grid_features((4, 4), 2), "zeros", "logit")

@@ -10,12 +10,22 @@ import pytest
 import torch
 
 from trace_opt import grid_features
-from trace_opt.attribution.evaluation import EvaluationConfig, evaluate_input, evaluation_oracle, trace_name
-from trace_opt.attribution.known_tables import CHECKED_RANDOM_SETS, load_tables, matching_table
 from trace_opt.benchmarks.instances import build_instance, save_instance
+from trace_opt.comparison.evaluation import (
+    EvaluationConfig,
+    evaluate_input,
+    evaluation_oracle,
+    evaluation_settings,
+    trace_name,
+)
+from trace_opt.comparison.known_tables import CHECKED_RANDOM_SETS, load_tables, matching_table
 from trace_opt.core.oracle import SetFunctionOracle
 
-FAST = dict(methods=["occlusion", "random"], sa_iterations=200, batch_size=64, trace_objectives=("le-mo",))
+FAST = dict(
+    methods=["occlusion", "random"],
+    explain=evaluation_settings(sa_iterations=200, batch_size=64),
+    trace_objectives=("le-mo",),
+)
 
 
 def small_cnn(seed=0):
@@ -105,7 +115,9 @@ def test_a_table_of_another_input_target_reference_or_feature_map_is_not_used(se
 
 def test_a_budgeted_search_after_a_complete_table_spends_real_passes(setting):
     model, x, feats, target, folder = setting
-    cfg = EvaluationConfig(**FAST, tables=(str(folder),), trace_solver="greedy", trace_budget=40)
+    cfg = EvaluationConfig(
+        **{**FAST, "explain": evaluation_settings(solver="greedy", budget=40, batch_size=64)}, tables=(str(folder),)
+    )
     rec = evaluate_input(model, x, target, feats, "zeros", cfg)
     for o in ("logit", "prob"):
         m = rec["methods"][trace_name(o, "le-mo")]

@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from trace_opt import grid_features, tabular_features
-from trace_opt.attribution.evaluation import PAPER_BASELINES, BlackBox, EvaluationConfig, evaluate_input, summarise
-from trace_opt.attribution.report import _headline_text, table2_markdown
+from trace_opt.comparison.evaluation import (
+    PAPER_BASELINES,
+    BlackBox,
+    EvaluationConfig,
+    evaluate_input,
+    evaluation_settings,
+    summarise,
+)
+from trace_opt.comparison.report import _headline_text, table2_markdown
 
 T = 8
 
@@ -35,7 +42,11 @@ def _avg_iou(sets):
 def test_fig7b_ratio_and_avg_iou_by_hand_on_a_table_oracle(seed):
     bb, vals = table_black_box(seed)
     config = EvaluationConfig(
-        methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=60, exact_max_t=10, seed=seed
+        methods=["random"],
+        outputs=("logit",),
+        trace_outputs=("logit",),
+        explain=evaluation_settings(sa_iterations=60, seed=seed),
+        exact_max_t=10,
     )
     rec = evaluate_input(bb, torch.ones(T, dtype=torch.float64), 1, tabular_features(T), "zeros", config)
     summary = summarise([rec], ("logit",))
@@ -87,9 +98,8 @@ def test_table2_has_the_papers_columns_as_their_own_block_and_both_best_baseline
     methods = ["occlusion", "input-x-gradient", "excitation-backprop", "saliency", "rise-pixel", "iba", "random"]
     config = EvaluationConfig(
         methods=methods,
-        sa_iterations=60,
+        explain=evaluation_settings(sa_iterations=60, batch_size=64),
         exact_max_t=0,
-        batch_size=64,
         trace_objectives=("le-mo",),
         baseline_options={"rise-pixel": {"n_masks": 200}},
     )
@@ -123,16 +133,15 @@ def test_fig7_with_only_the_le_mo_objective_draws_its_curves_and_says_why_b_is_e
     import matplotlib
 
     matplotlib.use("Agg")
-    from trace_opt.attribution import report_plots as rp
+    from trace_opt.comparison import report_plots as rp
 
     bb, _vals = table_black_box(3)
     config = EvaluationConfig(
         methods=["random"],
         outputs=("logit",),
         trace_outputs=("logit",),
-        sa_iterations=60,
+        explain=evaluation_settings(sa_iterations=60, seed=0),
         exact_max_t=10,
-        seed=0,
         trace_objectives=("le-mo",),
     )
     rec = evaluate_input(bb, torch.ones(T, dtype=torch.float64), 1, tabular_features(T), "zeros", config)

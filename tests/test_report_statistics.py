@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from trace_opt.attribution.baselines import attribute, make_input
-from trace_opt.attribution.evaluation import (
+from trace_opt.comparison.evaluation import (
     _counted_input,
     ci_half_width,
     count_forward_rows,

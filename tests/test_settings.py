@@ -187,7 +187,7 @@ def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
     import torch
 
     from trace_opt import grid_features
-    from trace_opt.attribution.evaluation import EvaluationConfig, evaluate_input
+    from trace_opt.comparison.evaluation import EvaluationConfig, evaluate_input, evaluation_settings
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(36, 3)).eval()
@@ -198,17 +198,16 @@ def test_evaluation_trace_runs_take_the_solver_and_budget_of_the_settings():
         trace_objectives=("le-mo",),
         exact_max_t=0,
         keep_maps=0,
-        trace_solver="tabu",
-        trace_budget=40,
+        explain=evaluation_settings(solver="tabu", budget=40),
     )
     rec = evaluate_input(model, x, 0, feats, "zeros", config)
     runs = [m for m in rec["methods"].values() if m["kind"] == "trace"]
     assert sorted(m["output"] for m in runs) == sorted(config.trace_outputs)
     assert all(0 < m["forward_passes"] <= 40 for m in runs), [m["forward_passes"] for m in runs]
     with pytest.raises(ValueError, match="precision"):
-        EvaluationConfig(precision="fp8")
+        EvaluationConfig(explain=evaluation_settings(precision="fp8"))
     with pytest.raises(ValueError, match="solver='nope'"):
-        EvaluationConfig(trace_solver="nope")
+        EvaluationConfig(explain=evaluation_settings(solver="nope"))
 
 
 @pytest.mark.parametrize(

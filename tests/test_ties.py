@@ -11,8 +11,15 @@ import torch
 from solvers import get_solver, greedy_order
 from solvers.complete import exact_optimum, optimal_trajectory_count, table_scores
 from trace_opt import tabular_features
-from trace_opt.attribution.evaluation import BlackBox, EvaluationConfig, evaluate_input, summarise, tie_summary
-from trace_opt.attribution.report import ties_markdown
+from trace_opt.comparison.evaluation import (
+    BlackBox,
+    EvaluationConfig,
+    evaluate_input,
+    evaluation_settings,
+    summarise,
+    tie_summary,
+)
+from trace_opt.comparison.report import ties_markdown
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.table import TableOracle
 from trace_opt.explanation.rankings import scores_to_trajectory
@@ -110,7 +117,11 @@ def symmetric_black_box(t):
 def test_evaluation_report_counts_ties_and_says_every_order_ties_on_a_symmetric_model():
     t = 6
     config = EvaluationConfig(
-        methods=["occlusion", "random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=30, exact_max_t=10
+        methods=["occlusion", "random"],
+        outputs=("logit",),
+        trace_outputs=("logit",),
+        explain=evaluation_settings(sa_iterations=30),
+        exact_max_t=10,
     )
     recs = [
         evaluate_input(
@@ -149,7 +160,11 @@ def test_tie_summary_on_unique_optima():
         return np.stack([-vals[kept], vals[kept]], axis=1)
 
     config = EvaluationConfig(
-        methods=["random"], outputs=("logit",), trace_outputs=("logit",), sa_iterations=30, exact_max_t=10
+        methods=["random"],
+        outputs=("logit",),
+        trace_outputs=("logit",),
+        explain=evaluation_settings(sa_iterations=30),
+        exact_max_t=10,
     )
     rec = evaluate_input(
         BlackBox({"logit": fn}), torch.ones(t, dtype=torch.float64), 1, tabular_features(t), "zeros", config

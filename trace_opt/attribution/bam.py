@@ -272,7 +272,7 @@ def make_delta(
 def method_scores(method: str, model, x, target: int, features, seed: int, sa_iterations: int) -> tuple:
     """Per-feature scores of one method on one input and the forward passes it took (zero reference)."""
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.attribution.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
+    from trace_opt.comparison.evaluation import count_forward_rows, evaluation_oracle, paper_sa_options
 
     if method.startswith("trace-"):
         from solvers import get_solver
@@ -282,7 +282,7 @@ def method_scores(method: str, model, x, target: int, features, seed: int, sa_it
         if method != "trace-y-le-mo":
             raise ValueError(f"method: only 'trace-y-le-mo' is wired into BAM; got {method!r}")
         oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
-        res = get_solver("sa", **EvaluationConfig(sa_iterations=sa_iterations).sa_options()).solve(
+        res = get_solver("sa", **paper_sa_options(sa_iterations)).solve(
             TraceProblem(oracle, "le-mo"), seed=seed, curves=False
         )
         scores = marginal_scores(res.trajectory, oracle, "lerf")
@@ -482,7 +482,7 @@ def run_bam(
 
 # --------------------------------------------------------------------------- summary
 def _mean_ci(v) -> dict:
-    from trace_opt.attribution.evaluation import ci_half_width
+    from trace_opt.comparison.evaluation import ci_half_width
 
     v = np.asarray(v, dtype=np.float64)
     return {"mean": float(v.mean()) if v.size else float("nan"), "ci": ci_half_width(v), "n": int(v.size)}
@@ -527,7 +527,7 @@ def per_input_values(recs: dict, t: float = 0.1) -> dict:
 def summarise_bam(recs: dict, trace: str = "trace-y-le-mo", t: float = 0.1) -> dict:
     """Per test and method the mean with its 95 % Student-t half-width, TRACE minus each method paired per
     input (positive favours TRACE: every metric is higher = better) and the mean forward passes."""
-    from trace_opt.attribution.evaluation import paired
+    from trace_opt.comparison.evaluation import paired
 
     vals = per_input_values(recs, t)
     res = {"t": t, "n": {k: len(v) for k, v in recs.items()}, "tests": {}, "passes": {}, "seconds": {}}
@@ -550,7 +550,7 @@ def summarise_bam(recs: dict, trace: str = "trace-y-le-mo", t: float = 0.1) -> d
 def bam_markdown(res: dict) -> str:
     """The importance check, one table per test (mean ± 95 % half-width; TRACE's paired difference) and
     the cost per explanation."""
-    from trace_opt.attribution.evaluation import method_label
+    from trace_opt.comparison.evaluation import method_label
 
     c = res.get("check", {})
     lines = []

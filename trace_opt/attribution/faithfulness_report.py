@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label, paired
+from trace_opt.comparison.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label, paired
 from trace_opt.core.io import atomic_write_json, check_output_dir
 
 #: baselines run (all that apply to the digits CNN and take under a second per input)
@@ -88,14 +88,14 @@ def faithfulness_input(
     from solvers import get_solver
     from solvers.complete import complete_table, exact_optimum
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
     from trace_opt.attribution.proportionality import marginal_scores, proportionality
     from trace_opt.attribution.road import make_metrics, paint, quantus_metrics
+    from trace_opt.comparison.evaluation import evaluation_oracle, paper_sa_options
     from trace_opt.core.problem import TraceProblem
 
     s = int(seed) + int(index)
     metrics = metrics if metrics is not None else make_metrics(seed=s)
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
+    sa_options = paper_sa_options(sa_iterations)
     rec: dict = {"index": int(index), "target": int(target), "seed": s, "methods": {}}
     inp = make_input(model, x, target, features, "zeros", seed=s)
     for name in methods:
@@ -112,7 +112,7 @@ def faithfulness_input(
     for out, tag in (("prob", "p"), ("logit", "y")):
         oracle = evaluation_oracle(model, x, target, features, "zeros", out)
         start = time.perf_counter()
-        res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
+        res = get_solver("sa", **sa_options).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
         rec["methods"][f"trace-{tag}-le-mo"] = {
             "kind": "trace",
             "trajectory": res.trajectory.tolist(),

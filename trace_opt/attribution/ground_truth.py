@@ -250,7 +250,7 @@ def _order(sigma) -> str:
 
 def ground_truth_markdown(results: list[dict] | None = None) -> str:
     """The report section: per case, the exact TRACE orders and every attribution order, optimal or not."""
-    from trace_opt.attribution.evaluation import method_label
+    from trace_opt.comparison.evaluation import method_label
 
     results = ground_truth_results() if results is None else results
     lines = [

@@ -109,8 +109,8 @@ def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) 
     from solvers import get_solver
     from solvers.complete import complete_table, exact_optimum
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
     from trace_opt.attribution.proportionality import marginal_scores
+    from trace_opt.comparison.evaluation import evaluation_oracle, paper_sa_options
     from trace_opt.core.problem import TraceProblem
 
     out = {}
@@ -118,8 +118,8 @@ def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) 
     for m in methods:
         out[m] = attribute(m, model, x, target, features, inp=inp).scores
     oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
-    res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
+    sa_options = paper_sa_options(sa_iterations)
+    res = get_solver("sa", **sa_options).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
     table = complete_table(TraceProblem(oracle, "le"))
     out["trace-y-le-mo"] = marginal_scores(res.trajectory, table, "lerf")
     out["exact-y-le-mo"] = marginal_scores(exact_optimum(table, "le-mo")[0], table, "lerf")
@@ -208,7 +208,7 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str 
     patch sums (``patch_sums``; the axioms are about whole patches) and, for the null test, also the
     per-cell absolute variant (``abs_mean``); ``paired``: ``trace`` minus each method per sample (null share,
     saturation imbalance; positive favours ``trace``)."""
-    from trace_opt.attribution.evaluation import ci_half_width, paired
+    from trace_opt.comparison.evaluation import ci_half_width, paired
 
     res = {"max_violation": max_violation}
     null = [{**r, **patch_sums(r)} for r in samples["null"] if r["violation"] <= max_violation]
@@ -253,7 +253,7 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str 
 
 
 def model_tests_markdown(res: dict) -> str:
-    from trace_opt.attribution.evaluation import method_label
+    from trace_opt.comparison.evaluation import method_label
 
     nl, st = res["null"], res["saturation"]
     lines = [

@@ -38,17 +38,17 @@ def _orders(model, X, targets, features, method: str, sa_iterations: int, seed: 
     """Trajectories (n, t) of ``method`` on the rows of X; mean forward passes and seconds per image."""
     from solvers import get_solver
     from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.attribution.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
+    from trace_opt.comparison.evaluation import count_forward_rows, evaluation_oracle, paper_sa_options
     from trace_opt.core.problem import TraceProblem
 
     out, passes = [], []
     start = time.perf_counter()
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
+    sa_options = paper_sa_options(sa_iterations)
     for i in range(len(X)):
         s = seed + i
         if method.startswith("trace-"):
             oracle = evaluation_oracle(model, X[i], int(targets[i]), features, "zeros", "logit")
-            res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
+            res = get_solver("sa", **sa_options).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
             out.append(res.trajectory)
             passes.append(res.forward_passes)
         else:
@@ -229,7 +229,7 @@ def run_roar(
 def roar_markdown(res: dict) -> str:
     """Accuracy per method and fraction (mean over retraining seeds, with the min-max range), the paired
     difference to random removal over (fraction, seed), and the cost of the orders."""
-    from trace_opt.attribution.evaluation import ci_half_width, method_label
+    from trace_opt.comparison.evaluation import ci_half_width, method_label
 
     runs = res["runs"]
     base = [r["accuracy"] for r in runs if r["method"] == "none"]
@@ -308,7 +308,7 @@ def roar_markdown(res: dict) -> str:
 def roar_paired(res: dict, trace: str = "trace-y-le-mo") -> dict:
     """``trace`` against each other method: per (fraction, seed) the method's accuracy minus ``trace``'s
     (lower accuracy = better removal, so positive favours ``trace``); ``paired`` statistics."""
-    from trace_opt.attribution.evaluation import paired
+    from trace_opt.comparison.evaluation import paired
 
     acc = {(r["method"], r["fraction"], r["seed"]): r["accuracy"] for r in res["runs"]}
     keys = [(f, s) for f in res["fractions"] for s in res["seeds"] if (trace, f, s) in acc]

@@ -18,4 +18,4 @@ SEARCH_SPACES = (
     "tabu",
     "window-dp",
 )  # sorted(benchmarks.tuning.SEARCH_SPACES)
-DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")  # attribution.report.DATASETS
+DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")  # comparison.report.DATASETS

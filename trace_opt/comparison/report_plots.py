@@ -1,6 +1,6 @@
 """Figures of the evaluation report (matplotlib, PNG, written atomically).
 
-Each function takes the plain dicts produced by ``trace_opt.attribution.evaluation`` (``summarise``, records,
+Each function takes the plain dicts produced by ``trace_opt.comparison.evaluation`` (``summarise``, records,
 ``sanity_check``) and a path, and returns the path. Paper figure numbers are given for reference.
 """
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.attribution.evaluation import OUTPUT_TAGS, method_label, trace_name
+from trace_opt.attribution.baselines import available_baselines
+from trace_opt.comparison.evaluation import OUTPUT_TAGS, method_label, trace_name
 from trace_opt.core.io import atomic_savefig
 
 OUTPUT_NAMES = {"logit": "logit", "prob": "probability"}
@@ -58,8 +59,6 @@ _BASELINE_DASHES = ("-", "--", "-.", (0, (3, 1, 1, 1, 1, 1)))
 def baseline_style(name: str) -> dict:
     """Colour and dash pattern of a baseline: fixed by its place in the registry (the same in every
     figure), from ``BASELINE_PALETTE`` (no TRACE red/purple, no Random grey)."""
-    from trace_opt.attribution.baselines import available_baselines
-
     names = [n for n in available_baselines() if n != "random"]
     i = names.index(name) if name in names else (sum(map(ord, name)) % len(BASELINE_PALETTE))
     return {
@@ -154,102 +153,119 @@ def plot_complete_search(summary: dict, path, search: str = "SA") -> Path:
     outputs = list(comp)
     fig, axes = plt.subplots(len(outputs), 4, figsize=(19, 3.9 * len(outputs)), squeeze=False)
     for r, o in enumerate(outputs):
-        ax, gax = axes[r, 0], axes[r, 1]
-        curves = summary["curves"][o]
-        env_le, env_mo = np.asarray(comp[o]["envelope_le"]), np.asarray(comp[o]["envelope_mo"])
-        k = np.arange(len(env_le))
-        # TRACE-Le's LeRF and TRACE-Mo's MoRF where they ran, else both curves of the one TRACE-(Le-Mo) order
-        separate = trace_name(o, "le") in curves or trace_name(o, "mo") in curves
-        le_src, mo_src = (
-            (trace_name(o, "le"), trace_name(o, "mo")) if separate else (trace_name(o, "le-mo"), trace_name(o, "le-mo"))
-        )
-        le_lab, mo_lab = ("TRACE-Le", "TRACE-Mo") if separate else ("TRACE-(Le-Mo)", "TRACE-(Le-Mo)")
-        if le_src in curves:
-            sa_le = np.asarray(curves[le_src]["le"])
-            ax.plot(k, sa_le, color="red", lw=2, label=f"{search} {le_lab}, LeRF ({sa_le.sum():.4g})")
-            ax.fill_between(k, sa_le, env_le, color="cyan", alpha=0.4)
-            gax.plot(
-                k,
-                env_le - sa_le,
-                color="red",
-                lw=2,
-                marker="o",
-                ms=3,
-                label=f"CS-Le - {search} {le_lab} LeRF (sum {(env_le - sa_le).sum():.3g})",
-            )
-        if mo_src in curves:
-            sa_mo = np.asarray(curves[mo_src]["mo"])
-            ax.plot(k, sa_mo, color="red", lw=2, ls="--", label=f"{search} {mo_lab}, MoRF ({sa_mo.sum():.4g})")
-            ax.fill_between(k, env_mo, sa_mo, color="lime", alpha=0.4)
-            gax.plot(
-                k,
-                sa_mo - env_mo,
-                color="darkorange",
-                lw=2,
-                ls="--",
-                marker="s",
-                ms=3,
-                label=f"{search} {mo_lab} MoRF - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})",
-            )
-        ax.plot(k, env_le, color="blue", lw=1.5, label=f"CS-Le envelope ({env_le.sum():.4g})")
-        ax.plot(k, env_mo, color="blue", lw=1.5, ls="--", label=f"CS-Mo envelope ({env_mo.sum():.4g})")
-        exact = [
-            (trace_name(o, "le", "exact"), "le", "exact Le optimum"),
-            (trace_name(o, "mo", "exact"), "mo", "exact Mo optimum"),
-        ]
-        if not any(ex in curves for ex, _key, _lab in exact):
-            exact = [
-                (trace_name(o, "le-mo", "exact"), "le", "exact (Le-Mo) optimum, LeRF"),
-                (trace_name(o, "le-mo", "exact"), "mo", "exact (Le-Mo) optimum, MoRF"),
-            ]
-        for (ex, key, lab), ls, env, sign, colour in zip(
-            exact, (":", "-."), (env_le, env_mo), (1, -1), ("black", "dimgray")
-        ):
-            if ex in curves:
-                y = np.asarray(curves[ex][key])
-                ax.plot(k, y, color=colour, lw=1.2, ls=ls, label=f"{lab} ({y.sum():.4g})")
-                g = sign * (env - y)
-                gax.plot(
-                    k,
-                    g,
-                    color=colour,
-                    lw=1.4,
-                    ls=ls,
-                    label=f"{'CS-Le - ' if key == 'le' else ''}{lab}{' - CS-Mo' if key == 'mo' else ''} "
-                    f"(sum {g.sum():.3g})",
-                )
-        ax.set_title(f"(a) {search} vs complete search, {OUTPUT_NAMES[o]}")
-        ax.set_xlabel("features deleted")
-        ax.set_ylabel(OUTPUT_NAMES[o])
-        ax.legend(fontsize=7)
-        gax.axhline(0, color="grey", lw=0.8)
-        gax.set_title(f"(a) gaps to the CS envelopes (>= 0), {OUTPUT_NAMES[o]}")
-        gax.set_xlabel("features deleted")
-        gax.set_ylabel(f"gap ({OUTPUT_NAMES[o]})")
-        gax.legend(fontsize=7)
-        ax = axes[r, 2]  # the paper's definition
-        ax.scatter(comp[o].get("avg_iou_paper", []), comp[o].get("ratio_paper", []), s=18, color="tab:blue")
-        if not comp[o].get("ratio_paper"):
-            ax.text(
-                0.5,
-                0.5,
-                "not computed: needs TRACE-Le and TRACE-Mo,\nwhich this evaluation did not run",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-                fontsize=9,
-            )
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_xlabel("Avg.IoU of the CS sets (mean of CS-Le kept, CS-Mo deleted)")
-        ax.set_ylabel("(AUC-Le TRACE-Le - AUC-Mo TRACE-Mo)\n/ (CS-Le - CS-Mo)")
-        ax.set_title(f"(b) TRACE/CS vs Avg.IoU (paper), {OUTPUT_NAMES[o]}")
-        ax = axes[r, 3]  # the Le-Mo variant, labelled as what it is
-        ax.scatter(comp[o].get("avg_iou_le_mo", []), comp[o].get("ratio_le_mo_variant", []), s=18, color="tab:orange")
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_xlabel("Avg.IoU of the per-level optimal (Le-Mo) sets")
-        ax.set_ylabel("(Le-Mo) of TRACE-(Le-Mo)\n/ (CS-Le - CS-Mo)")
-        ax.set_title(f"(c) Le-Mo variant (not the paper's), {OUTPUT_NAMES[o]}")
+        _panel_envelopes(axes[r, 0], axes[r, 1], summary["curves"][o], comp[o], o, search)
+        _panel_ratio_paper(axes[r, 2], comp[o], o)
+        _panel_ratio_le_mo(axes[r, 3], comp[o], o)
     return _save(fig, path)
+
+
+def _panel_envelopes(ax, gax, curves: dict, comp: dict, o: str, search: str) -> None:
+    """Fig. 7(a) for output ``o`` (``ax``) and its gaps to the CS envelopes (``gax``)."""
+    env_le, env_mo = np.asarray(comp["envelope_le"]), np.asarray(comp["envelope_mo"])
+    k = np.arange(len(env_le))
+    # TRACE-Le's LeRF and TRACE-Mo's MoRF where they ran, else both curves of the one TRACE-(Le-Mo) order
+    separate = trace_name(o, "le") in curves or trace_name(o, "mo") in curves
+    le_src, mo_src = (
+        (trace_name(o, "le"), trace_name(o, "mo")) if separate else (trace_name(o, "le-mo"), trace_name(o, "le-mo"))
+    )
+    le_lab, mo_lab = ("TRACE-Le", "TRACE-Mo") if separate else ("TRACE-(Le-Mo)", "TRACE-(Le-Mo)")
+    if le_src in curves:
+        sa_le = np.asarray(curves[le_src]["le"])
+        ax.plot(k, sa_le, color="red", lw=2, label=f"{search} {le_lab}, LeRF ({sa_le.sum():.4g})")
+        ax.fill_between(k, sa_le, env_le, color="cyan", alpha=0.4)
+        gax.plot(
+            k,
+            env_le - sa_le,
+            color="red",
+            lw=2,
+            marker="o",
+            ms=3,
+            label=f"CS-Le - {search} {le_lab} LeRF (sum {(env_le - sa_le).sum():.3g})",
+        )
+    if mo_src in curves:
+        sa_mo = np.asarray(curves[mo_src]["mo"])
+        ax.plot(k, sa_mo, color="red", lw=2, ls="--", label=f"{search} {mo_lab}, MoRF ({sa_mo.sum():.4g})")
+        ax.fill_between(k, env_mo, sa_mo, color="lime", alpha=0.4)
+        gax.plot(
+            k,
+            sa_mo - env_mo,
+            color="darkorange",
+            lw=2,
+            ls="--",
+            marker="s",
+            ms=3,
+            label=f"{search} {mo_lab} MoRF - CS-Mo (sum {(sa_mo - env_mo).sum():.3g})",
+        )
+    ax.plot(k, env_le, color="blue", lw=1.5, label=f"CS-Le envelope ({env_le.sum():.4g})")
+    ax.plot(k, env_mo, color="blue", lw=1.5, ls="--", label=f"CS-Mo envelope ({env_mo.sum():.4g})")
+    _exact_curves(ax, gax, curves, o, k, env_le, env_mo)
+    ax.set_title(f"(a) {search} vs complete search, {OUTPUT_NAMES[o]}")
+    ax.set_xlabel("features deleted")
+    ax.set_ylabel(OUTPUT_NAMES[o])
+    ax.legend(fontsize=7)
+    gax.axhline(0, color="grey", lw=0.8)
+    gax.set_title(f"(a) gaps to the CS envelopes (>= 0), {OUTPUT_NAMES[o]}")
+    gax.set_xlabel("features deleted")
+    gax.set_ylabel(f"gap ({OUTPUT_NAMES[o]})")
+    gax.legend(fontsize=7)
+
+
+def _exact_curves(ax, gax, curves: dict, o: str, k, env_le, env_mo) -> None:
+    """The exact optima's LeRF and MoRF curves (of the Le and Mo optima, else of the (Le-Mo) optimum) and their
+    gaps to the envelopes."""
+    exact = [
+        (trace_name(o, "le", "exact"), "le", "exact Le optimum"),
+        (trace_name(o, "mo", "exact"), "mo", "exact Mo optimum"),
+    ]
+    if not any(ex in curves for ex, _key, _lab in exact):
+        exact = [
+            (trace_name(o, "le-mo", "exact"), "le", "exact (Le-Mo) optimum, LeRF"),
+            (trace_name(o, "le-mo", "exact"), "mo", "exact (Le-Mo) optimum, MoRF"),
+        ]
+    for (ex, key, lab), ls, env, sign, colour in zip(
+        exact, (":", "-."), (env_le, env_mo), (1, -1), ("black", "dimgray")
+    ):
+        if ex in curves:
+            y = np.asarray(curves[ex][key])
+            ax.plot(k, y, color=colour, lw=1.2, ls=ls, label=f"{lab} ({y.sum():.4g})")
+            g = sign * (env - y)
+            gax.plot(
+                k,
+                g,
+                color=colour,
+                lw=1.4,
+                ls=ls,
+                label=f"{'CS-Le - ' if key == 'le' else ''}{lab}{' - CS-Mo' if key == 'mo' else ''} "
+                f"(sum {g.sum():.3g})",
+            )
+
+
+def _panel_ratio_paper(ax, comp: dict, o: str) -> None:
+    """Fig. 7(b): the paper's TRACE/CS ratio against the Avg.IoU of the CS sets."""
+    ax.scatter(comp.get("avg_iou_paper", []), comp.get("ratio_paper", []), s=18, color="tab:blue")
+    if not comp.get("ratio_paper"):
+        ax.text(
+            0.5,
+            0.5,
+            "not computed: needs TRACE-Le and TRACE-Mo,\nwhich this evaluation did not run",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=9,
+        )
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("Avg.IoU of the CS sets (mean of CS-Le kept, CS-Mo deleted)")
+    ax.set_ylabel("(AUC-Le TRACE-Le - AUC-Mo TRACE-Mo)\n/ (CS-Le - CS-Mo)")
+    ax.set_title(f"(b) TRACE/CS vs Avg.IoU (paper), {OUTPUT_NAMES[o]}")
+
+
+def _panel_ratio_le_mo(ax, comp: dict, o: str) -> None:
+    """Fig. 7(c): the Le-Mo variant, labelled as what it is."""
+    ax.scatter(comp.get("avg_iou_le_mo", []), comp.get("ratio_le_mo_variant", []), s=18, color="tab:orange")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.set_xlabel("Avg.IoU of the per-level optimal (Le-Mo) sets")
+    ax.set_ylabel("(Le-Mo) of TRACE-(Le-Mo)\n/ (CS-Le - CS-Mo)")
+    ax.set_title(f"(c) Le-Mo variant (not the paper's), {OUTPUT_NAMES[o]}")
 
 
 #: a map of one sign whose range is below this share of its largest |value| is shown by its range (RISE's maps

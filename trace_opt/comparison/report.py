@@ -1,11 +1,11 @@
 """The evaluation report: one command from a dataset name to a folder with Markdown, JSON and figures.
 
-``run_report(dataset, n, out, ...)`` loads a bundled scikit-learn dataset and its small model
+``run_report(dataset, n, out, config, report)`` loads a bundled scikit-learn dataset and its small model
 (``trace_opt.models.data``), or takes your own model and inputs as a ``Setup`` (``make_setup``; on the
 command line ``--model FILE --data FILE.npy``), evaluates TRACE and the baselines on the first ``n`` test inputs
-(``trace_opt.attribution.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
-runs the randomisation sanity check on the first ``sanity_n`` inputs, draws the figures
-(``trace_opt.attribution.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
+(``trace_opt.comparison.evaluation``; resumable, one cached JSON per finished input under ``out/cache``),
+runs the randomisation sanity check on the first ``ReportSettings.sanity_n`` inputs, draws the figures
+(``trace_opt.comparison.report_plots``) and writes ``out/report.md`` and ``out/results.json`` (every number).
 
 Datasets: ``digits8`` (CNN on 8 x 8 digits, 4 x 4 grid of 2 x 2 patches, t = 16, zero reference),
 ``digits28`` (CNN on digits upsampled to 28 x 28, 7 x 7 grid of 4 x 4 patches, t = 49, zero
@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.evaluation import (
+from solvers import describe_start
+from trace_opt.comparison import report_plots as rp
+from trace_opt.comparison.evaluation import (
     DELETION_OPERATOR_BASELINES,
     PAPER_BASELINES,
     BlackBox,
@@ -35,14 +37,22 @@ from trace_opt.attribution.evaluation import (
     evaluate_inputs,
     evaluation_oracle,
     method_label,
+    paper_sa_iterations,
     sanity_check,
     summarise,
     trace_name,
+    with_sa_iterations,
 )
 from trace_opt.core.features import Features, as_features, grid_features, tabular_features
 from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.io import atomic_write_bytes, check_output_dir, json_values, stop_on_interrupt
+from trace_opt.core.problem import TraceProblem, ranks_of
 from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.explanation.plots import plot_deletion_sequence
+from trace_opt.explanation.rankings import trajectory_to_heatmap
+from trace_opt.explanation.single import torch_threads
+from trace_opt.models import data
+from trace_opt.models.oracles import as_device
 
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")
 
@@ -79,8 +89,6 @@ def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, ca
     seed policy of ``trace_opt.explanation.settings``)."""
     check_positive_int("data_seed", data_seed, minimum=0)
     check_positive_int("model_seed", model_seed, minimum=0)
-    from trace_opt.models import data
-
     check_choice("dataset", dataset, DATASETS)
     n = check_positive_int("n", n)
     if dataset in ("digits8", "digits28"):
@@ -172,7 +180,7 @@ def make_setup(
     """
     if not isinstance(model, (torch.nn.Module, BlackBox)):
         raise ValueError(
-            f"model must be a torch.nn.Module or a trace_opt.attribution.evaluation.BlackBox; got "
+            f"model must be a torch.nn.Module or a trace_opt.comparison.evaluation.BlackBox; got "
             f"{type(model).__name__} (wrap a callable as BlackBox({{'prob': fn}}, attribution_output='prob'))"
         )
     if isinstance(model, torch.nn.Module):
@@ -359,102 +367,113 @@ def passes_markdown(summary: dict) -> str:
 
 def _headline_text(summary: dict, search: str = "SA") -> list:
     """The headline lines; ``search`` names the TRACE search (SA, or the solver the evaluation ran)."""
+    out = [_headline_of_output(summary, o, h) for o, h in summary["headline"].items()]
+    for o, c in (summary.get("complete") or {}).items():
+        out += _complete_search_lines(c, o, summary["n_inputs"], search)
+    return out
+
+
+def _paper_baselines_text(h: dict) -> str:
+    """TRACE against the best of the paper's eight baselines that ran, in one sentence."""
+    if not h.get("best_paper_baseline"):
+        return "None of the paper's eight baselines ran here (not requested, or not applicable to this model). "
+    run = h.get("paper_baselines_run", [])
+    missing = [m for m in PAPER_BASELINES if m not in run]
+    verdict = "beats" if h["trace_le_mo"] > h["best_paper_baseline_le_mo"] else "does NOT beat"
+    not_run = (
+        "; not run here (not requested, or not applicable to this model): "
+        + ", ".join(method_label(m) for m in missing)
+        if missing
+        else ""
+    )
+    return (
+        f"{method_label(h['trace'])} {verdict} the best of **the paper's baselines** ({len(run)} of its 8 ran here"
+        + not_run
+        + f") on LeRF - MoRF: {_fmt(h['trace_le_mo'])} vs {_fmt(h['best_paper_baseline_le_mo'])} "
+        f"({method_label(h['best_paper_baseline'])}), a factor of **{h['paper_factor']:.3f}x** "
+        "(the paper saw about 1.8x over IBA on ImageNet, t = 49). "
+    )
+
+
+def _headline_of_output(summary: dict, o: str, h: dict) -> str:
+    """The headline line of output ``o``: against the paper's baselines, then against every baseline run."""
+    verdict = "beats" if h["beats_best_baseline"] else "does NOT beat"
+    baselines = [
+        m for m in summary["table"][o] if not m.startswith(("trace-", "exact-")) and m not in ("cs-bound", "random")
+    ]
+    given_operator = [method_label(m) for m in DELETION_OPERATOR_BASELINES if m in baselines]
+    operator_text = (
+        f", including those outside the paper's set that are given the deletion operator itself "
+        f"({', '.join(given_operator)})"
+        if given_operator
+        else ""
+    )
+    paired_text = (
+        f"; paired difference {_fmt(h['paired_mean'])} ± {_fmt(h['paired_ci'], 2)} (95 % Student-t, "
+        f"n = {summary['n_inputs']})"
+        if h.get("paired_ci") is not None
+        else ""
+    )
+    exact_text = f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else ""
+    bound_text = (
+        f" No trajectory can exceed the best baseline by more than {h['max_factor']:.3f}x here (the "
+        "per-level complete-search bound of (Le-Mo) over it)."
+        if h.get("max_factor")
+        else ""
+    )
+    return (
+        f"- **{o}**: "
+        + _paper_baselines_text(h)
+        + f"Over **all** {len(baselines)} baselines run here{operator_text}, it {verdict} "
+        f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
+        f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
+        f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
+        f"{h.get('inputs_baseline_ahead', '?')} (ties: within float32 resolution, "
+        "2 (t + 1) float32 epsilons of max(1, |f(x)|))"
+        + paired_text
+        + f". Random trajectory: {_fmt(h['random_le_mo'])}."
+        + exact_text
+        + bound_text
+    )
+
+
+def _complete_search_lines(c: dict, o: str, n_inputs: int, search: str) -> list:
+    """The complete-search lines of output ``o``: the paper's Fig. 7(b) ratio, and the search against the exact
+    optimum of each objective."""
     out = []
-    for o, h in summary["headline"].items():
-        verdict = "beats" if h["beats_best_baseline"] else "does NOT beat"
-        run = h.get("paper_baselines_run", [])
-        missing = [m for m in PAPER_BASELINES if m not in run]
-        if h.get("best_paper_baseline"):
-            pv = "beats" if h["trace_le_mo"] > h["best_paper_baseline_le_mo"] else "does NOT beat"
-            paper_txt = (
-                f"{method_label(h['trace'])} {pv} the best of **the paper's baselines** "
-                f"({len(run)} of its 8 ran here"
-                + (
-                    f"; not run here (not requested, or not applicable to this model): "
-                    f"{', '.join(method_label(m) for m in missing)}"
-                    if missing
-                    else ""
-                )
-                + f") on LeRF - MoRF: {_fmt(h['trace_le_mo'])} vs {_fmt(h['best_paper_baseline_le_mo'])} "
-                f"({method_label(h['best_paper_baseline'])}), a factor of **{h['paper_factor']:.3f}x** "
-                "(the paper saw about 1.8x over IBA on ImageNet, t = 49). "
-            )
-        else:
-            paper_txt = (
-                "None of the paper's eight baselines ran here (not requested, or not applicable to this model). "
-            )
-        baselines = [
-            m for m in summary["table"][o] if not m.startswith(("trace-", "exact-")) and m not in ("cs-bound", "random")
-        ]
-        given_operator = [method_label(m) for m in DELETION_OPERATOR_BASELINES if m in baselines]
-        out.append(
-            f"- **{o}**: "
-            + paper_txt
-            + f"Over **all** {len(baselines)} baselines run here"
-            + (
-                f", including those outside the paper's set that are given the deletion operator itself "
-                f"({', '.join(given_operator)})"
-                if given_operator
-                else ""
-            )
-            + f", it {verdict} "
-            f"the best, {method_label(h['best_baseline'])} {_fmt(h['best_baseline_le_mo'])}: a factor of "
-            f"**{h['factor']:.3f}x**. Per input against that one: TRACE ahead on "
-            f"{h.get('inputs_trace_ahead', '?')}, tied on {h.get('inputs_tied', '?')}, behind on "
-            f"{h.get('inputs_baseline_ahead', '?')} (ties: within float32 resolution, "
-            "2 (t + 1) float32 epsilons of max(1, |f(x)|))"
-            + (
-                f"; paired difference {_fmt(h['paired_mean'])} ± {_fmt(h['paired_ci'], 2)} (95 % Student-t, "
-                f"n = {summary['n_inputs']})"
-                if h.get("paired_ci") is not None
-                else ""
-            )
-            + f". Random trajectory: {_fmt(h['random_le_mo'])}."
-            + (f" Exact optimum of (Le-Mo): {_fmt(h['exact_le_mo'])}." if h.get("exact_le_mo") is not None else "")
-            + (
-                f" No trajectory can exceed the best baseline by more than {h['max_factor']:.3f}x here (the "
-                "per-level complete-search bound of (Le-Mo) over it)."
-                if h.get("max_factor")
-                else ""
-            )
+    if c.get("mean_ratio_paper") is not None:
+        variant = (
+            f"{c['mean_ratio_le_mo_variant']:.4f}."
+            if c.get("mean_ratio_le_mo_variant") is not None
+            else "- (no TRACE-(Le-Mo) run)."
         )
-    comp = summary.get("complete")
-    if comp:
-        for o, c in comp.items():
-            if c.get("mean_ratio_paper") is not None:
-                out.append(
-                    f"- **TRACE/CS ({o}, the paper's Fig. 7(b))**: (AUC-Le of SA TRACE-Le - AUC-Mo of SA "
-                    f"TRACE-Mo) / (CS-Le - CS-Mo) averages {c['mean_ratio_paper']:.4f} over the inputs "
-                    f"(min {c['min_ratio_paper']:.4f}); mean Avg.IoU of the CS sets (CS-Le's kept sets, "
-                    f"CS-Mo's deleted sets) {np.mean(c['avg_iou_paper']):.3f}. The Le-Mo variant (Le-Mo of "
-                    f"the one TRACE-(Le-Mo) trajectory over the same denominator, a stricter quantity: one "
-                    f"order for both tests) averages "
-                    + (
-                        f"{c['mean_ratio_le_mo_variant']:.4f}."
-                        if c.get("mean_ratio_le_mo_variant") is not None
-                        else "- (no TRACE-(Le-Mo) run)."
-                    )
-                )
-            lm = c["objectives"].get("le-mo")
-            if lm:
-                out.append(
-                    f"- **{search} vs exact optimum ({o}, TRACE-(Le-Mo))**: {search} reached the exact optimum on "
-                    f"{lm['n_sa_optimal']} of {summary['n_inputs']} inputs within float32 resolution (2 (t + 1) "
-                    "float32 epsilons of max(1, |f(x)|); "
-                    f"{lm.get('n_sa_optimal_1e9', '?')} within 1e-9 relative, finer than float32 resolves); "
-                    f"mean score {_fmt(lm['mean_sa_score'], 6)} "
-                    f"vs optimum {_fmt(lm['mean_optimum'], 6)} (ratio {lm['ratio_sa_to_optimum']:.5f}); mean gap "
-                    f"{_fmt(lm['mean_gap'])}, max gap {_fmt(lm['max_gap'])}; normalised gap (0 = optimal, 1 = "
-                    f"random) mean {lm['mean_normalised_gap']:.4f}, max {lm['max_normalised_gap']:.4f}."
-                )
-            for obj in ("le", "mo"):
-                v = c["objectives"].get(obj)
-                if v:
-                    out.append(
-                        f"  - TRACE-{obj.capitalize()} ({o}): {search} optimal on "
-                        f"{v['n_sa_optimal']}/{summary['n_inputs']}, "
-                        f"mean normalised gap {v['mean_normalised_gap']:.4f}."
-                    )
+        out.append(
+            f"- **TRACE/CS ({o}, the paper's Fig. 7(b))**: (AUC-Le of SA TRACE-Le - AUC-Mo of SA "
+            f"TRACE-Mo) / (CS-Le - CS-Mo) averages {c['mean_ratio_paper']:.4f} over the inputs "
+            f"(min {c['min_ratio_paper']:.4f}); mean Avg.IoU of the CS sets (CS-Le's kept sets, "
+            f"CS-Mo's deleted sets) {np.mean(c['avg_iou_paper']):.3f}. The Le-Mo variant (Le-Mo of "
+            f"the one TRACE-(Le-Mo) trajectory over the same denominator, a stricter quantity: one "
+            f"order for both tests) averages " + variant
+        )
+    lm = c["objectives"].get("le-mo")
+    if lm:
+        out.append(
+            f"- **{search} vs exact optimum ({o}, TRACE-(Le-Mo))**: {search} reached the exact optimum on "
+            f"{lm['n_sa_optimal']} of {n_inputs} inputs within float32 resolution (2 (t + 1) "
+            "float32 epsilons of max(1, |f(x)|); "
+            f"{lm.get('n_sa_optimal_1e9', '?')} within 1e-9 relative, finer than float32 resolves); "
+            f"mean score {_fmt(lm['mean_sa_score'], 6)} "
+            f"vs optimum {_fmt(lm['mean_optimum'], 6)} (ratio {lm['ratio_sa_to_optimum']:.5f}); mean gap "
+            f"{_fmt(lm['mean_gap'])}, max gap {_fmt(lm['max_gap'])}; normalised gap (0 = optimal, 1 = "
+            f"random) mean {lm['mean_normalised_gap']:.4f}, max {lm['max_normalised_gap']:.4f}."
+        )
+    for obj in ("le", "mo"):
+        v = c["objectives"].get(obj)
+        if v:
+            out.append(
+                f"  - TRACE-{obj.capitalize()} ({o}): {search} optimal on {v['n_sa_optimal']}/{n_inputs}, "
+                f"mean normalised gap {v['mean_normalised_gap']:.4f}."
+            )
     return out
 
 
@@ -516,78 +535,19 @@ def _compact_json(obj):
 
 
 def write_markdown(out: Path, results: dict, figures: dict) -> Path:
-    from solvers import describe_start
-
+    """``out/report.md`` from the results dict and the figures drawn."""
     s = results["summary"]
-    cfg = results["config"]
     lines = [
-        f"# TRACE evaluation: {results['dataset']}",
-        "",
-        f"Regenerate: `{results['command']}`",
-        "",
-        f"- Data and model: {results['description']}",
-        f"- Inputs: {results['selection'].format(n=s['n_inputs'])}"
-        + (
-            f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
-            if results.get("n_correct") is not None
-            else "."
-        ),
-        (
-            "- TRACE: simulated annealing (complete transpositions, "
-            f"start: {describe_start(cfg.get('sa_init', 'greedy'))}), K = {cfg['sa_iterations']} "
-            f"iterations, eta = {cfg['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
-            "T0 = 2 (logit) or f(x)/10 (prob)"
-            if cfg.get("trace_solver", "sa") == "sa" and not cfg.get("trace_solver_options")
-            else f"- TRACE: solver `{cfg['trace_solver']}` with options {cfg.get('trace_solver_options') or {}}"
-        )
-        + (f", at most {cfg['trace_budget']:,} forward passes per run" if cfg.get("trace_budget") else "")
-        + f"; seed = input index + {cfg['seed']}. T-y = optimised on the logit, T-p = on the probability.",
-        f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
-        "ranking rule per method in results.json).",
-        "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties: "
-        "the lower feature index first): "
-        + "; ".join(
-            f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
-            for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
-            if v.get("kind") == "baseline"
-        )
-        + ".",
-        "- Exact optimum and complete-search (CS) bounds: "
-        + (
-            "computed from all 2^t sets (t <= " + str(cfg["exact_max_t"]) + ")."
-            if "complete" in s
-            else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."
-        ),
-        f"- Time: evaluating the inputs took {results['input_seconds']:.0f} s in total "
-        f"({results['input_seconds'] / max(1, s['n_inputs']):.1f} s per input, measured when each input was "
-        f"computed, on a CPU shared with other jobs); the run that wrote this report took "
-        f"{results['seconds']:.0f} s (cached inputs and sanity steps are not recomputed); "
-        f"{results['machine']}.",
+        *_overview_lines(results),
         "",
         "## Headline",
         "",
-        *_headline_text(
-            s, "SA" if cfg.get("trace_solver", "sa") == "sa" else f"TRACE's `{cfg['trace_solver']}` search"
-        ),
+        *_headline_text(s, _search_name(results["config"]["explain"])),
         "",
         *(["## Ties", "", *ties_markdown(s), ""] if s.get("ties") else []),
         "## Deletion AUCs (paper's Table 2 form)",
         "",
-        "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
-        "↓: smaller is better. First block: the paper's columns (its TRACE-y, TRACE-p and its eight baselines, in "
-        "its order; bold = the best of those baselines on LeRF - MoRF); second block: every other method "
-        "(bold = the best of all baselines, where it is there). "
-        + (
-            "`CS bound`: CS-Le (upper bound of LeRF AUC), CS-Mo (lower bound of MoRF AUC) and the per-level "
-            "bound of (Le-Mo) (tighter than CS-Le - CS-Mo, which is "
-            + ", ".join(
-                f"{_fmt(v['le_mo_loose'])} ({o})"
-                for o, v in ((o, s["table"][o]["cs-bound"]) for o in s["table"] if "cs-bound" in s["table"][o])
-            )
-            + "). `Exact-…` columns are the exact optimal trajectories of each objective."
-            if "complete" in s
-            else ""
-        ),
+        _table_intro(s),
         "Cells: mean ± the 95 % Student-t half-width over the inputs (n = " + str(s["n_inputs"]) + ").",
         "",
         "",
@@ -598,79 +558,9 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
         passes_markdown(s),
         "",
     ]
-    for key, title in (
-        ("fig5", "Mean deletion curves (paper Fig. 5)"),
-        ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
-        ("fig7", "TRACE vs complete search vs exact optimum (paper Fig. 7)"),
-        ("fig3", "Maps of all methods (paper Fig. 3)"),
-        ("fig1a", "TRACE heatmaps with alpha in {1, 2, 5} (paper Fig. 1a)"),
-        ("fig1b_lerf", "Deletion sequence of TRACE-y (Le-Mo), LeRF (paper Fig. 1b)"),
-        ("fig1b_morf", "Deletion sequence of TRACE-y (Le-Mo), MoRF (paper Fig. 1b)"),
-        ("fig4", "Sanity check (paper Fig. 4)"),
-        ("appB", "One image at several t (paper Appendix B)"),
-        ("appI_logit", "Degradation test as in Schulz et al., logit (paper Appendix I)"),
-        ("appI_prob", "Degradation test as in Schulz et al., probability (paper Appendix I)"),
-    ):
+    for key, title in FIGURE_TITLES:
         if key in figures:
-            lines += [f"## {title}", "", f"![{key}]({figures[key]})", ""]
-            if key == "fig7":
-                lines += [
-                    "(b) follows the paper: the ratio (AUC-Le of TRACE-Le - AUC-Mo of TRACE-Mo, two separate SA "
-                    "trajectories) / (CS-Le - CS-Mo) against the Avg.IoU (eq. 5) of the CS sets: the mean of the "
-                    "Avg.IoU of CS-Le's kept sets (eq. 4: max f(x_{s_k}) keeps s_k) and of CS-Mo's deleted sets. "
-                    "(c) is the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same "
-                    "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
-                    "one order must serve both tests."
-                    + (
-                        ""
-                        if set(cfg.get("trace_objectives") or ("le", "mo")) & {"le", "mo"}
-                        else " This evaluation ran only TRACE-(Le-Mo) (`--trace-objectives le-mo`), so (b) is empty "
-                        "and (a) shows the LeRF and MoRF curves of TRACE-(Le-Mo) and of the exact (Le-Mo) "
-                        "optimum against the envelopes."
-                    ),
-                    "",
-                ]
-            if key == "fig3":
-                lines += [
-                    "Baselines show their raw attribution map divided by its largest |value| on that input "
-                    "(the divisor under each panel), so they share one scale per row, [-1, 1], on a diverging "
-                    "map centred at zero (white = 0, red > 0, blue < 0); TRACE and exact optima show the "
-                    "trajectory heatmap ((rank + 1) / t) on one shared [0, 1] scale, upsampled bilinearly from "
-                    "the patch grid as in the paper (so patch borders are blurred). A colour bar per scale.",
-                    "",
-                ]
-            if key == "fig1a":
-                lines += [
-                    "Heatmap value ((rank + 1) / t)^alpha of TRACE-y (Le-Mo): larger alpha leaves only the "
-                    "most important features bright (the paper's Fig. 1a uses alpha in {1, 2, 5}).",
-                    "",
-                ]
-            if key == "appB" and results.get("several_t"):
-                lines += [
-                    "The same input re-explained with 2 x 2, 4 x 4 and 7 x 7 grids (uneven splits where the "
-                    "size is not a multiple), each by SA on (Le-Mo) of the logit; rank numbers (t = most "
-                    "important) where t <= 25. Le-Mo values are not comparable across t (t + 1 curve points).",
-                    "",
-                ]
-            if key.startswith("appI"):
-                lines += [
-                    "Schulz et al.'s form of the deletion (degradation) test: per input the curves are "
-                    "normalised to 1 at the full input and 0 with every feature deleted, then averaged; "
-                    "one panel per method, ordered by the area between LeRF (solid) and MoRF (dashed), "
-                    "which is the Le-Mo of Table 2 on normalised curves.",
-                    "",
-                ]
-            if key == "fig4" and "sanity" in results:
-                san = results["sanity"]
-                lines += [
-                    f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
-                    f"{san['n_inputs']} inputs; TRACE = {method_label(trace_name(san['trace_output'], 'le-mo'))} "
-                    "re-solved by SA on each randomised model. `Random` uses the same seed on every model, "
-                    "so it is model-independent by construction (correlation 1: the control that must fail "
-                    "the check).",
-                    sanity_markdown(san),
-                    "",
-                ]
+            lines += [f"## {title}", "", f"![{key}]({figures[key]})", "", *_figure_notes(key, results)]
     if "sanity_note" in results:
         lines += ["## Sanity check", "", results["sanity_note"], ""]
     lines += [
@@ -683,6 +573,163 @@ def write_markdown(out: Path, results: dict, figures: dict) -> Path:
         "",
     ]
     return atomic_write_bytes(out / "report.md", "\n".join(lines).encode())
+
+
+def _search_name(explain: dict) -> str:
+    """The TRACE search in the headline: SA, or the solver the evaluation ran."""
+    return "SA" if explain["solver"] == "sa" else f"TRACE's `{explain['solver']}` search"
+
+
+def _trace_text(explain: dict) -> str:
+    """The report's line on the TRACE search (the paper's SA at K iterations, or the solver and its options)."""
+    k = paper_sa_iterations(explain)
+    opts = explain["solver_options"]
+    text = (
+        "- TRACE: simulated annealing (complete transpositions, "
+        f"start: {describe_start(opts.get('init', 'greedy'))}), K = {k} "
+        f"iterations, eta = {opts['eta']:.5f} (same total cooling as the paper's K = 10,000, eta = 0.999), "
+        "T0 = 2 (logit) or f(x)/10 (prob)"
+        if k is not None
+        else f"- TRACE: solver `{explain['solver']}` with options {opts}"
+    )
+    if explain.get("budget"):
+        text += f", at most {explain['budget']:,} forward passes per run"
+    return (
+        text + f"; seed = {explain['seed']} for every input (its searches and random baselines). "
+        "T-y = optimised on the logit, T-p = on the probability."
+    )
+
+
+def _overview_lines(results: dict) -> list:
+    """The title and the bullet list of what was run: data, inputs, search, baselines, exact optima, time."""
+    s, cfg = results["summary"], results["config"]
+    ranking = "; ".join(
+        f"{method_label(m)} {'|.| ' if v.get('absolute') else ''}{v.get('aggregate')}"
+        for m, v in (results["records"][0]["methods"].items() if results.get("records") else [])
+        if v.get("kind") == "baseline"
+    )
+    correct = (
+        f" ({results['n_correct']} of {s['n_inputs']} predictions equal the label)."
+        if results.get("n_correct") is not None
+        else "."
+    )
+    exact = (
+        "computed from all 2^t sets (t <= " + str(cfg["exact_max_t"]) + ")."
+        if "complete" in s
+        else f"not computed (t = {results['t']} > {cfg['exact_max_t']})."
+    )
+    return [
+        f"# TRACE evaluation: {results['dataset']}",
+        "",
+        f"Regenerate: `{results['command']}`",
+        "",
+        f"- Data and model: {results['description']}",
+        f"- Inputs: {results['selection'].format(n=s['n_inputs'])}" + correct,
+        _trace_text(cfg["explain"]),
+        f"- Baselines: {', '.join(results['baselines'])} (Captum {results['versions'].get('captum', '?')}; "
+        "ranking rule per method in results.json).",
+        "- Ranking rule (how each baseline's map becomes one score per feature, then ascending order, ties: "
+        "the lower feature index first): " + ranking + ".",
+        "- Exact optimum and complete-search (CS) bounds: " + exact,
+        f"- Time: evaluating the inputs took {results['input_seconds']:.0f} s in total "
+        f"({results['input_seconds'] / max(1, s['n_inputs']):.1f} s per input, measured when each input was "
+        f"computed, on a CPU shared with other jobs); the run that wrote this report took "
+        f"{results['seconds']:.0f} s (cached inputs and sanity steps are not recomputed); "
+        f"{results['machine']}.",
+    ]
+
+
+def _table_intro(s: dict) -> str:
+    """The paragraph above Table 2: how to read it, and the CS bound's row when there is one."""
+    text = (
+        "Riemann sums of the mean deletion curves over the inputs (t + 1 points each). ↑: larger is better, "
+        "↓: smaller is better. First block: the paper's columns (its TRACE-y, TRACE-p and its eight baselines, in "
+        "its order; bold = the best of those baselines on LeRF - MoRF); second block: every other method "
+        "(bold = the best of all baselines, where it is there). "
+    )
+    if "complete" not in s:
+        return text
+    loose = ", ".join(
+        f"{_fmt(v['le_mo_loose'])} ({o})"
+        for o, v in ((o, s["table"][o]["cs-bound"]) for o in s["table"] if "cs-bound" in s["table"][o])
+    )
+    return (
+        text + "`CS bound`: CS-Le (upper bound of LeRF AUC), CS-Mo (lower bound of MoRF AUC) and the per-level "
+        "bound of (Le-Mo) (tighter than CS-Le - CS-Mo, which is "
+        + loose
+        + "). `Exact-…` columns are the exact optimal trajectories of each objective."
+    )
+
+
+#: the report's figures, in their order, with their section titles
+FIGURE_TITLES = (
+    ("fig5", "Mean deletion curves (paper Fig. 5)"),
+    ("fig6", "TRACE-Le, -Mo, -(Le-Mo) under both tests (paper Fig. 6)"),
+    ("fig7", "TRACE vs complete search vs exact optimum (paper Fig. 7)"),
+    ("fig3", "Maps of all methods (paper Fig. 3)"),
+    ("fig1a", "TRACE heatmaps with alpha in {1, 2, 5} (paper Fig. 1a)"),
+    ("fig1b_lerf", "Deletion sequence of TRACE-y (Le-Mo), LeRF (paper Fig. 1b)"),
+    ("fig1b_morf", "Deletion sequence of TRACE-y (Le-Mo), MoRF (paper Fig. 1b)"),
+    ("fig4", "Sanity check (paper Fig. 4)"),
+    ("appB", "One image at several t (paper Appendix B)"),
+    ("appI_logit", "Degradation test as in Schulz et al., logit (paper Appendix I)"),
+    ("appI_prob", "Degradation test as in Schulz et al., probability (paper Appendix I)"),
+)
+
+#: the note under a figure (the degradation figures share one)
+FIGURE_NOTES = {
+    "fig3": "Baselines show their raw attribution map divided by its largest |value| on that input "
+    "(the divisor under each panel), so they share one scale per row, [-1, 1], on a diverging "
+    "map centred at zero (white = 0, red > 0, blue < 0); TRACE and exact optima show the "
+    "trajectory heatmap ((rank + 1) / t) on one shared [0, 1] scale, upsampled bilinearly from "
+    "the patch grid as in the paper (so patch borders are blurred). A colour bar per scale.",
+    "fig1a": "Heatmap value ((rank + 1) / t)^alpha of TRACE-y (Le-Mo): larger alpha leaves only the "
+    "most important features bright (the paper's Fig. 1a uses alpha in {1, 2, 5}).",
+    "appB": "The same input re-explained with 2 x 2, 4 x 4 and 7 x 7 grids (uneven splits where the "
+    "size is not a multiple), each by SA on (Le-Mo) of the logit; rank numbers (t = most "
+    "important) where t <= 25. Le-Mo values are not comparable across t (t + 1 curve points).",
+    "appI": "Schulz et al.'s form of the deletion (degradation) test: per input the curves are "
+    "normalised to 1 at the full input and 0 with every feature deleted, then averaged; "
+    "one panel per method, ordered by the area between LeRF (solid) and MoRF (dashed), "
+    "which is the Le-Mo of Table 2 on normalised curves.",
+}
+
+
+def _figure_notes(key: str, results: dict) -> list:
+    """The lines under figure ``key`` (none for most)."""
+    if key == "fig7":
+        objectives = set(results["config"].get("trace_objectives") or ("le", "mo"))
+        return [
+            "(b) follows the paper: the ratio (AUC-Le of TRACE-Le - AUC-Mo of TRACE-Mo, two separate SA "
+            "trajectories) / (CS-Le - CS-Mo) against the Avg.IoU (eq. 5) of the CS sets: the mean of the "
+            "Avg.IoU of CS-Le's kept sets (eq. 4: max f(x_{s_k}) keeps s_k) and of CS-Mo's deleted sets. "
+            "(c) is the Le-Mo variant: Le-Mo of the one TRACE-(Le-Mo) trajectory over the same "
+            "denominator, against the Avg.IoU of the per-level optimal (Le-Mo) sets; it is lower, since "
+            "one order must serve both tests."
+            + (
+                ""
+                if objectives & {"le", "mo"}
+                else " This evaluation ran only TRACE-(Le-Mo) (`--trace-objectives le-mo`), so (b) is empty "
+                "and (a) shows the LeRF and MoRF curves of TRACE-(Le-Mo) and of the exact (Le-Mo) "
+                "optimum against the envelopes."
+            ),
+            "",
+        ]
+    if key == "fig4" and "sanity" in results:
+        san = results["sanity"]
+        return [
+            f"Layers randomised with `reset_parameters()` (seeded), top (output) layer first; "
+            f"{san['n_inputs']} inputs; TRACE = {method_label(trace_name(san['trace_output'], 'le-mo'))} "
+            "re-solved by SA on each randomised model. `Random` uses the same seed on every model, "
+            "so it is model-independent by construction (correlation 1: the control that must fail "
+            "the check).",
+            sanity_markdown(san),
+            "",
+        ]
+    if key == "appB" and not results.get("several_t"):
+        return []
+    note = FIGURE_NOTES.get("appI" if key.startswith("appI") else key)
+    return [note, ""] if note else []
 
 
 # --------------------------------------------------------------------------- run
@@ -699,10 +746,6 @@ def _versions() -> dict:
 
 def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
     """Fig. 1b from ``trace_opt.explanation.plots.plot_deletion_sequence`` for the first input (images only)."""
-    try:
-        from trace_opt.explanation.plots import plot_deletion_sequence
-    except ImportError:  # pragma: no cover - the demo's plotting module is missing
-        return {}
     name = trace_name("logit", "le-mo")
     if not setup.image or name not in record["methods"]:
         return {}
@@ -732,9 +775,6 @@ def _deletion_figures(setup: Setup, record: dict, out: Path) -> dict:
 
 def _alpha_figure(setup: Setup, records: list, out: Path, n_inputs: int = 3) -> dict:
     """Fig. 1a: heatmaps of TRACE-y (Le-Mo) with alpha in {1, 2, 5} for the first inputs (images only)."""
-    from trace_opt.attribution import report_plots as rp
-    from trace_opt.explanation.rankings import trajectory_to_heatmap
-
     name = trace_name("logit", "le-mo")
     recs = [r for r in records[:n_inputs] if name in r["methods"]]
     if not setup.image or not recs:
@@ -760,25 +800,19 @@ SEVERAL_T_GRIDS = (2, 4, 7)
 
 def _trace_label(cfg: EvaluationConfig) -> str:
     """The TRACE search of a configuration in a few words (figure titles)."""
-    what = (
-        f"SA, K = {cfg.sa_iterations}"
-        if cfg.trace_solver == "sa" and not cfg.trace_solver_options
-        else cfg.trace_solver
-    )
-    return what + (f", {cfg.trace_budget:,} passes" if cfg.trace_budget else "")
+    k = paper_sa_iterations(cfg.explain)
+    what = f"SA, K = {k}" if k is not None else str(cfg.explain.solver)
+    return what + (f", {cfg.explain.budget:,} passes" if cfg.explain.budget else "")
 
 
-def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int) -> dict:
+def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig) -> dict:
     """Appendix B: the first input explained by TRACE-y (Le-Mo) (the evaluation's TRACE search: SA with
     K = ``sa_iterations`` and its cooling by default) on 2 x 2, 4 x 4 and 7 x 7 grids of patches (images only)."""
-    from trace_opt.attribution import report_plots as rp
-    from trace_opt.core.problem import TraceProblem, ranks_of
-    from trace_opt.explanation.rankings import trajectory_to_heatmap
-
     if not setup.image or setup.features.kind != "grid":
         return {}
     x = setup.inputs[0]
     shape = tuple(setup.features.ids.shape[-2:])
+    settings = cfg.explain
     entries = []
     for g in (g for g in SEVERAL_T_GRIDS if g <= min(shape)):  # a grid needs a pixel per patch
         feats = grid_features(shape, g)
@@ -789,11 +823,11 @@ def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int)
             feats,
             setup.reference,
             "logit",
-            device=cfg.device,
-            precision=cfg.precision,
+            device=settings.device,
+            precision=settings.precision,
         )
-        res = cfg.trace_solver_object().solve(
-            TraceProblem(oracle, "le-mo"), budget=cfg.trace_budget, seed=seed, curves=False
+        res = settings.solver_object().solve(
+            TraceProblem(oracle, "le-mo"), budget=settings.budget, seed=settings.seed, curves=False
         )
         entries.append(
             {
@@ -818,155 +852,74 @@ def _several_t_figure(setup: Setup, out: Path, cfg: EvaluationConfig, seed: int)
     }
 
 
+@dataclass(frozen=True)
+class ReportSettings:
+    """What the report adds to the evaluation (``EvaluationConfig``, whose ``explain`` is the search).
+
+    sanity_n : inputs in the randomisation sanity check (0 = skip; a black box has none).
+    sanity_sa_iterations : SA iterations of the sanity check's searches (None: those of the evaluation).
+    several_t : draw Appendix B (three more searches on input 0).
+    data_seed / model_seed : a bundled data set's split and its model's weights (``load_setup``; 0 = the shipped
+        weights); the search seed is ``EvaluationConfig.explain.seed``.
+    cache_dir : the model weights' cache (``trace_opt.models.data``).
+    progress : progress bars and log lines on stderr.
+    command : the command line recorded in the report (None: one is written for a bundled data set).
+    """
+
+    sanity_n: int = 3
+    sanity_sa_iterations: int | None = None
+    several_t: bool = True
+    data_seed: int = 0
+    model_seed: int = 0
+    cache_dir: object = None
+    progress: bool = True
+    command: str | None = None
+
+    def __post_init__(self):
+        check_positive_int("sanity_n", self.sanity_n, minimum=0)
+        check_positive_int("sanity_sa_iterations", self.sanity_sa_iterations, allow_none=True)
+        check_positive_int("data_seed", self.data_seed, minimum=0)
+        check_positive_int("model_seed", self.model_seed, minimum=0)
+
+    def to_dict(self) -> dict:
+        """The settings that shape the report (not where weights are cached, bars, or the command line)."""
+        keep = ("sanity_n", "sanity_sa_iterations", "several_t", "data_seed", "model_seed")
+        return {k: getattr(self, k) for k in keep}
+
+
 @stop_on_interrupt()  # Ctrl-C stops the report; finished inputs stay cached in OUT/cache for the rerun
 def run_report(
-    dataset,
-    n: int | None,
-    out,
-    *,
-    sa_iterations: int = 2000,
-    seed: int = 0,
-    methods=None,
-    sanity_n: int = 3,
-    sanity_sa_iterations: int | None = None,
-    exact_max_t: int = 20,
-    keep_maps: int = 4,
-    batch_size: int = 256,
-    cache_dir=None,
-    progress: bool = True,
-    command: str | None = None,
-    threads: int | None = 1,
-    baseline_options: dict | None = None,
-    data_seed: int = 0,
-    model_seed: int = 0,
-    device="cpu",
-    precision: str = "fp32",
-    trace_solver: str = "sa",
-    trace_solver_options: dict | None = None,
-    budget: int | None = None,
-    trace_objectives=("le-mo", "le", "mo"),
-    several_t: bool = True,
-    tables=(),
+    dataset, n: int | None, out, config: EvaluationConfig | None = None, report: ReportSettings | None = None
 ) -> dict:
     """Evaluate ``dataset`` end to end and write the report folder ``out``; returns the results dict.
 
     ``dataset`` is a bundled name (``DATASETS``) or a ``Setup`` of your own model and inputs
-    (``make_setup``); ``n`` = number of inputs (the first n; None = all of a Setup's). ``seed`` seeds the
-    searches and the random baselines (input i uses seed + i); ``data_seed`` and ``model_seed`` choose a
-    bundled data set's split and model weights (``load_setup``). ``device``, ``precision``, ``threads`` and
-    ``batch_size`` mean what they mean in ``ExplainSettings``: precision is the arithmetic of the TRACE
-    searches, every curve reported is measured in fp32; torch's thread count is restored afterwards.
-    ``trace_solver`` / ``trace_solver_options`` / ``budget`` (forward passes per TRACE run) choose the search
-    (default: the paper's SA, K = ``sa_iterations``, no budget); ``trace_objectives`` the TRACE variants run;
-    ``several_t=False`` skips Appendix B (three more searches on input 0); ``tables``: instance files or
-    folders with complete tables computed earlier (``EvaluationConfig.tables``).
+    (``make_setup``); ``n`` = number of inputs (the first n; None = all of a Setup's). ``config``: the evaluation
+    (default ``EvaluationConfig()``: every baseline that applies, the paper's SA at K = 2000); its ``explain``
+    settings are the search of every TRACE run (one seed for every input), its device, precision (of the
+    searches; every curve reported is measured in fp32), batch size and threads (torch's thread count is
+    restored afterwards). Its outputs are narrowed to those the model offers. ``report``: the sanity check,
+    Appendix B, the bundled data set's split and weights (``ReportSettings``).
     """
-    from trace_opt.explanation.single import torch_threads
-
-    with torch_threads(threads):
-        return _run_report(
-            dataset,
-            n,
-            out,
-            sa_iterations=sa_iterations,
-            seed=seed,
-            methods=methods,
-            sanity_n=sanity_n,
-            sanity_sa_iterations=sanity_sa_iterations,
-            exact_max_t=exact_max_t,
-            keep_maps=keep_maps,
-            batch_size=batch_size,
-            cache_dir=cache_dir,
-            progress=progress,
-            command=command,
-            baseline_options=baseline_options,
-            data_seed=data_seed,
-            model_seed=model_seed,
-            device=device,
-            precision=precision,
-            trace_solver=trace_solver,
-            trace_solver_options=trace_solver_options,
-            budget=budget,
-            trace_objectives=tuple(trace_objectives),
-            several_t=several_t,
-            tables=tuple(tables),
-        )
+    config = EvaluationConfig() if config is None else config
+    report = ReportSettings() if report is None else report
+    with torch_threads(config.explain.threads):
+        return _run_report(dataset, n, out, config, report)
 
 
-def _run_report(
-    dataset,
-    n,
-    out,
-    *,
-    sa_iterations,
-    seed,
-    methods,
-    sanity_n,
-    sanity_sa_iterations,
-    exact_max_t,
-    keep_maps,
-    batch_size,
-    cache_dir,
-    progress,
-    command,
-    baseline_options,
-    data_seed,
-    model_seed,
-    device,
-    precision,
-    trace_solver,
-    trace_solver_options,
-    budget,
-    trace_objectives,
-    several_t,
-    tables,
-) -> dict:
-    from trace_opt.models.oracles import as_device
-
-    device = as_device(device)  # a device this machine lacks is refused before any work
+def _run_report(dataset, n, out, config: EvaluationConfig, report: ReportSettings) -> dict:
+    device = as_device(config.explain.device)  # a device this machine lacks is refused before any work
     out = check_output_dir("out", out)  # checked; created when its first file is written (nothing on a refusal)
     start = time.perf_counter()
 
     def log(msg):
-        if progress:
+        if report.progress:
             print(f"[evaluate {getattr(dataset, 'name', dataset)}] {msg}", file=sys.stderr, flush=True)
 
-    if isinstance(dataset, Setup):
-        setup = dataset
-        if n is not None:
-            k = check_positive_int("n", n)
-            setup = replace(
-                setup,
-                inputs=setup.inputs[:k],
-                targets=setup.targets[:k],
-                labels=None if setup.labels is None else setup.labels[:k],
-            )
-    else:
-        setup = load_setup(dataset, n, data_seed=data_seed, model_seed=model_seed, cache_dir=cache_dir)
-    if isinstance(setup.model, torch.nn.Module):
-        setup = replace(setup, model=setup.model.to(device))
-    name = setup.name
+    setup = _report_setup(dataset, n, report, device)
     log(f"{len(setup.inputs)} inputs, t = {setup.features.t}")
-    outputs = _model_outputs(setup.model)
-    data_key = f"{name}:{_model_key(setup.model)}"
-    config = EvaluationConfig(
-        methods=methods,
-        outputs=outputs,
-        trace_outputs=outputs,
-        sa_iterations=sa_iterations,
-        seed=seed,
-        exact_max_t=exact_max_t,
-        keep_maps=keep_maps,
-        batch_size=batch_size,
-        baseline_options=baseline_options or {},
-        device=str(device),
-        precision=precision,
-        trace_solver=trace_solver,
-        trace_solver_options=dict(trace_solver_options or {}),
-        trace_budget=budget,
-        trace_objectives=trace_objectives,
-        tables=tables,
-    )
+    config = _config_for_model(config, setup.model)
+    data_key = f"{setup.name}:{_model_key(setup.model)}"
     records = evaluate_inputs(
         setup.model,
         setup.inputs,
@@ -975,79 +928,15 @@ def _run_report(
         setup.reference,
         config,
         cache_dir=out / "cache",
-        progress=progress,
+        progress=report.progress,
         log=log,
         dataset_key=data_key,
     )
     summary = summarise(records, config.outputs)
-    from trace_opt.attribution import report_plots as rp
-
-    figures = {
-        "fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
-        "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name,
-    }
-    if "complete" in summary:
-        figures["fig7"] = rp.plot_complete_search(
-            summary, out / "fig7_complete_search.png", search="SA" if trace_solver == "sa" else trace_solver
-        ).name
-    if any("maps" in r for r in records):
-        figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
-    figures.update(_deletion_figures(setup, records[0], out))
-    figures.update(_alpha_figure(setup, records, out))
-    several_t = _several_t_figure(setup, out, config, seed) if several_t else {}
-    if several_t:
-        figures["appB"] = several_t["appB"]
-    for o in config.outputs:
-        figures[f"appI_{o}"] = rp.plot_degradation(records, out / f"appI_degradation_{o}.png", o).name
-    results = {
-        "dataset": name,
-        "description": setup.description,
-        "t": setup.features.t,
-        "selection": setup.selection,
-        "command": command
-        or (
-            f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
-            if name in DATASETS
-            else "the Python API (trace_opt.attribution.report.run_report)"
-        ),
-        "config": config.to_dict(),
-        "versions": _versions(),
-        "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
-        "torch_threads": torch.get_num_threads(),
-        "baselines": [m for m in summary["methods"] if not m.startswith(("trace-", "exact-"))],
-        "targets": setup.targets,
-        "labels": setup.labels,
-        "n_correct": (None if setup.labels is None else int(sum(a == b for a, b in zip(setup.targets, setup.labels)))),
-        "summary": summary,
-        "several_t": several_t.get("appB_runs"),
-        "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records],
-    }
-    if isinstance(setup.model, torch.nn.Module) and sanity_n > 0:
-        s_cfg = EvaluationConfig(
-            methods=methods,
-            sa_iterations=sanity_sa_iterations or sa_iterations,
-            seed=seed,
-            batch_size=batch_size,
-            baseline_options=baseline_options or {},
-            device=str(device),
-            precision=precision,
-            trace_solver=trace_solver,
-            trace_solver_options=dict(trace_solver_options or {}),
-            trace_budget=budget,
-        )
-        k = min(sanity_n, len(setup.inputs))
-        results["sanity"] = sanity_check(
-            setup.model,
-            setup.inputs[:k],
-            setup.targets[:k],
-            setup.features,
-            setup.reference,
-            s_cfg,
-            cache_dir=out / "cache",
-            progress=progress,
-            log=log,
-            dataset_key=data_key,
-        )
+    figures, several_t = _figures(setup, records, summary, config, report, out)
+    results = _results(setup, n, out, config, report, summary, records, several_t)
+    if isinstance(setup.model, torch.nn.Module) and report.sanity_n > 0:
+        results["sanity"] = _sanity(setup, config, report, out, log, data_key)
         figures["fig4"] = rp.plot_sanity(results["sanity"], out / "fig4_sanity.png").name
     elif not isinstance(setup.model, torch.nn.Module):
         results["sanity_note"] = (
@@ -1061,6 +950,111 @@ def _run_report(
     write_markdown(out, results, figures)
     log(f"report written to {out / 'report.md'} ({results['seconds']:.0f} s)")
     return results
+
+
+def _report_setup(dataset, n, report: ReportSettings, device) -> Setup:
+    """The ``Setup`` of a bundled name (loaded) or the given one (its first ``n`` inputs), its torch model on
+    ``device``."""
+    if isinstance(dataset, Setup):
+        setup = dataset
+        if n is not None:
+            k = check_positive_int("n", n)
+            setup = replace(
+                setup,
+                inputs=setup.inputs[:k],
+                targets=setup.targets[:k],
+                labels=None if setup.labels is None else setup.labels[:k],
+            )
+    else:
+        setup = load_setup(
+            dataset, n, data_seed=report.data_seed, model_seed=report.model_seed, cache_dir=report.cache_dir
+        )
+    if isinstance(setup.model, torch.nn.Module):
+        setup = replace(setup, model=setup.model.to(device))
+    return setup
+
+
+def _config_for_model(config: EvaluationConfig, model) -> EvaluationConfig:
+    """``config`` with its outputs narrowed to those ``model`` offers (``_model_outputs``)."""
+    offered = _model_outputs(model)
+    outputs = tuple(o for o in config.outputs if o in offered)
+    if not outputs:
+        raise ValueError(f"outputs={config.outputs!r}: the model offers {offered!r}")
+    return replace(config, outputs=outputs, trace_outputs=tuple(o for o in config.trace_outputs if o in outputs))
+
+
+def _figures(setup: Setup, records: list, summary: dict, config: EvaluationConfig, report, out: Path):
+    """Every figure of the report (file names by key) and Appendix B's runs (an empty dict when not drawn)."""
+    figures = {
+        "fig5": rp.plot_mean_curves(summary, out / "fig5_mean_curves.png").name,
+        "fig6": rp.plot_trace_variants(summary, out / "fig6_trace_variants.png").name,
+    }
+    if "complete" in summary:
+        solver = config.explain.solver
+        figures["fig7"] = rp.plot_complete_search(
+            summary, out / "fig7_complete_search.png", search="SA" if solver == "sa" else solver
+        ).name
+    if any("maps" in r for r in records):
+        figures["fig3"] = rp.plot_heatmaps(records, out / "fig3_heatmaps.png").name
+    figures.update(_deletion_figures(setup, records[0], out))
+    figures.update(_alpha_figure(setup, records, out))
+    several_t = _several_t_figure(setup, out, config) if report.several_t else {}
+    if several_t:
+        figures["appB"] = several_t["appB"]
+    for o in config.outputs:
+        figures[f"appI_{o}"] = rp.plot_degradation(records, out / f"appI_degradation_{o}.png", o).name
+    return figures, several_t
+
+
+def _results(setup: Setup, n, out, config, report: ReportSettings, summary, records, several_t) -> dict:
+    """The results dict (``results.json``) before the sanity check, the figures and the timings."""
+    name = setup.name
+    return {
+        "dataset": name,
+        "description": setup.description,
+        "t": setup.features.t,
+        "selection": setup.selection,
+        "command": report.command
+        or (
+            f"python -m trace_opt evaluate --dataset {name} --n {n} --out {out}"
+            if name in DATASETS
+            else "the Python API (trace_opt.comparison.report.run_report)"
+        ),
+        "config": config.to_dict(),
+        "report": report.to_dict(),
+        "versions": _versions(),
+        "machine": f"{platform.machine()} CPU ({torch.get_num_threads()} torch thread(s))",
+        "torch_threads": torch.get_num_threads(),
+        "baselines": [m for m in summary["methods"] if not m.startswith(("trace-", "exact-"))],
+        "targets": setup.targets,
+        "labels": setup.labels,
+        "n_correct": (None if setup.labels is None else int(sum(a == b for a, b in zip(setup.targets, setup.labels)))),
+        "summary": summary,
+        "several_t": several_t.get("appB_runs"),
+        "records": [{k: v for k, v in r.items() if k not in ("maps", "input")} for r in records],
+    }
+
+
+def _sanity(setup: Setup, config: EvaluationConfig, report: ReportSettings, out: Path, log, data_key: str) -> dict:
+    """The randomisation sanity check on the first ``report.sanity_n`` inputs, its searches shortened to
+    ``report.sanity_sa_iterations`` when given (``with_sa_iterations``)."""
+    explain = config.explain
+    if report.sanity_sa_iterations:
+        explain = with_sa_iterations(explain, report.sanity_sa_iterations)
+    s_cfg = EvaluationConfig(methods=config.methods, baseline_options=config.baseline_options, explain=explain)
+    k = min(report.sanity_n, len(setup.inputs))
+    return sanity_check(
+        setup.model,
+        setup.inputs[:k],
+        setup.targets[:k],
+        setup.features,
+        setup.reference,
+        s_cfg,
+        cache_dir=out / "cache",
+        progress=report.progress,
+        log=log,
+        dataset_key=data_key,
+    )
 
 
 def index_markdown(report_dirs) -> str:
@@ -1095,6 +1089,7 @@ def index_markdown(report_dirs) -> str:
 __all__ = [
     "DATASETS",
     "Setup",
+    "ReportSettings",
     "load_setup",
     "make_setup",
     "run_report",

@@ -9,34 +9,43 @@ objective (``le``, ``mo``, ``le-mo``) and output: ``trace-y-le-mo`` is the paper
 exact optimum of each objective (``exact-y-le-mo``, ...) and the complete-search (CS) bounds.
 
 A model is a ``torch.nn.Module`` (logits out) or a ``BlackBox`` (numpy callables per output).
-Per-input records are plain JSON-able dicts; ``evaluate_inputs`` caches each finished input as an
-atomic JSON file, so an interrupted run resumes where it stopped.
+The search of every TRACE run is one ``ExplainSettings`` (``EvaluationConfig.explain``; default: the paper's
+SA at K = 2000, ``evaluation_settings``). The batch rule: every input is searched with the settings' ``seed``
+itself, and the random baselines use it too, so a record depends only on the model, the input and the settings.
+Per-input records are plain JSON-able dicts, kept in a ``trace_opt.core.io.RecordStore`` (atomic, resumable,
+reused only under the same settings), so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
+from solvers.complete import avg_iou, complete_table, cs_bounds, exact_optimum, optimal_trajectory_count, table_scores
 from trace_opt.attribution.baselines import applicable_baselines, attribute, get_baseline, make_input
+from trace_opt.comparison import known_tables
+from trace_opt.comparison.known_tables import load_tables
 from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
-from trace_opt.core.io import atomic_write_json, stop_on_interrupt
+from trace_opt.core.io import RecordStore, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.core.paired import standard_error
+from trace_opt.core.paired import standard_error, t_quantile
 from trace_opt.core.problem import TraceProblem, ranks_of
+from trace_opt.core.table import table_stats
 from trace_opt.core.validation import check_choice, check_positive_int
-from trace_opt.models.oracles import PRECISIONS
+from trace_opt.explanation.rankings import trajectory_to_heatmap
+from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.models.oracles import make_oracle as build_oracle
+from trace_opt.models.references import REFERENCE_OPTIONS, make_reference
 
 OUTPUT_TAGS = {"logit": "y", "prob": "p"}
 TAG_OUTPUTS = {v: k for k, v in OUTPUT_TAGS.items()}
@@ -190,8 +199,6 @@ def float32_tolerance(t: int, scale: float) -> float:
 
 def ci_half_width(values, level: float = 0.95) -> float:
     """Half-width of the two-sided Student-t ``level`` interval of the mean of ``values`` (nan for n < 2)."""
-    from trace_opt.core.paired import t_quantile
-
     v = np.asarray(values, dtype=np.float64)
     return t_quantile(0.5 + level / 2, len(v) - 1) * standard_error(v) if len(v) > 1 else float("nan")
 
@@ -216,59 +223,98 @@ def paired(a, b, larger_better: bool, tol: float = 0.0) -> dict:
 
 
 # --------------------------------------------------------------------------- configuration
+#: the study's default masked inputs per model call (``ExplainSettings``' default is 64; the committed reports
+#: were computed with 256, and a float32 model's last bits depend on how its inputs are batched)
+EVALUATION_BATCH_SIZE = 256
+#: the paper's SA: K = 10,000 iterations cooling by eta = 0.999 per iteration
+PAPER_SA_ITERATIONS, PAPER_SA_ETA = 10_000, 0.999
+
+
+def paper_sa_options(iterations: int = 2000, eta: float | None = None, init: str = "greedy") -> dict:
+    """The options of the paper's SA at K = ``iterations``: ``eta`` defaults to ``0.999 ** (10000 / K)``, so that T
+    falls by the same factor as the paper's K = 10,000, eta = 0.999 (T0 follows the paper: 2 for logits, f(x)/10
+    for probabilities); ``init`` is SA's start (``solvers.describe_start``; the evaluation has always used
+    ``"greedy"``)."""
+    check_positive_int("sa_iterations", iterations)
+    eta = PAPER_SA_ETA ** (PAPER_SA_ITERATIONS / iterations) if eta is None else eta
+    return {"iterations": int(iterations), "eta": float(eta), "init": init}
+
+
+def paper_sa_iterations(settings) -> int | None:
+    """K when ``settings`` (an ``ExplainSettings`` or its ``to_dict()``) search with the paper's SA at K iterations
+    and its cooling (``paper_sa_options``; any start), else None."""
+    d = settings if isinstance(settings, dict) else settings.to_dict()
+    opts = d["solver_options"] or {}
+    if d["solver"] != "sa" or set(opts) - {"iterations", "eta", "init"} or "iterations" not in opts:
+        return None
+    paper = paper_sa_options(opts["iterations"])
+    return int(opts["iterations"]) if np.isclose(opts.get("eta", paper["eta"]), paper["eta"], rtol=1e-12) else None
+
+
+def evaluation_settings(sa_iterations: int = 2000, **changes) -> ExplainSettings:
+    """The evaluation's default search: the paper's SA at K = ``sa_iterations`` (``paper_sa_options``), seed 0,
+    ``EVALUATION_BATCH_SIZE`` masked inputs per call; ``changes`` set any other field of ``ExplainSettings`` (the
+    SA options are kept only when the solver stays ``"sa"``; ``solver_options`` given are laid over them)."""
+    solver = changes.pop("solver", "sa")
+    options = paper_sa_options(sa_iterations) if solver == "sa" else {}
+    options.update(changes.pop("solver_options", None) or {})
+    changes.setdefault("batch_size", EVALUATION_BATCH_SIZE)
+    return ExplainSettings(solver=solver, solver_options=options, **changes)
+
+
+def with_sa_iterations(settings: ExplainSettings, iterations: int) -> ExplainSettings:
+    """``settings`` with SA's iterations set to ``iterations`` (the sanity check's shorter searches) and, where
+    the cooling was the paper's rule of the old K, the paper's rule of the new one; other solvers as given."""
+    if settings.solver != "sa":
+        return settings
+    options = dict(settings.solver_options)
+    own_eta = "eta" in options and paper_sa_iterations(settings) is None
+    options["iterations"] = int(iterations)
+    if not own_eta:
+        options["eta"] = paper_sa_options(iterations)["eta"]
+    return settings.replace(solver_options=options)
+
+
 @dataclass
 class EvaluationConfig:
-    """What to run for each input.
+    """What the paper comparison runs for each input: the study's own settings beside one ``ExplainSettings``.
 
     methods : baseline names (None = every registered method that applies to the model).
     outputs : outputs on which every trajectory's curves are measured.
-    trace_outputs / trace_objectives : the SA runs (one per pair).
-    sa_iterations : K; ``eta`` defaults to ``0.999 ** (10000 / K)`` so T falls by the same factor as
-        the paper's K = 10,000, eta = 0.999; T0 follows the paper (2 for logits, f(x)/10 for prob).
+    trace_outputs / trace_objectives : the TRACE runs (one per pair).
     exact_max_t : compute the complete table, exact optima and CS bounds when t <= this.
     baseline_options : per-method options, e.g. ``{"rise": {"n_masks": 1000}}``.
-    seed : base seed; input i uses ``seed + i`` for every random method and for SA.
     keep_maps : store attribution maps and heatmaps of the first ``keep_maps`` inputs (for Fig. 3).
-    trace_solver / trace_solver_options / trace_budget : the search of every TRACE run (``ExplainSettings``'
-        solver, solver_options and budget); the default, ``"sa"``, is the paper's SA with ``sa_iterations``,
-        ``eta`` and ``sa_init`` (``trace_solver_options`` override them); a budget caps each run's forward passes
-        (a model costing ~45 ms a pass needs one).
-    device : where a torch model runs (the model must live there); inputs are moved to it.
-    precision : arithmetic of the TRACE searches' forward passes (``ExplainSettings.precision``); every
-        curve and table is measured in fp32.
-    tables : instance files or folders (``trace_opt.attribution.known_tables``) with complete D tables computed
+    tables : instance files or folders (``trace_opt.comparison.known_tables``) with complete D tables computed
         earlier: an input whose table is there (same input, features, target, reference and output, and the
-        model agreeing on a few sets) takes it instead of 2^t forward passes. With a ``trace_budget`` and a
-        complete table, the TRACE searches run on oracles of their own, so the budget counts real passes.
+        model agreeing on a few sets) takes it instead of 2^t forward passes. With a budget and a complete
+        table, the TRACE searches run on oracles of their own, so the budget counts real passes.
+    explain : the search of every TRACE run (``ExplainSettings``: solver, solver_options, budget, seed,
+        batch_size, device, precision; default ``evaluation_settings()``, the paper's SA at K = 2000).
+        Its ``seed`` seeds every input's searches and random baselines alike (the batch rule: an input's record
+        depends on the model, the input and the settings only, not on its place in the list); ``precision`` is
+        the arithmetic of the searches (every curve and table is measured in fp32); ``device`` is where a torch
+        model runs (the model must live there). Its ``features`` and ``reference`` are not read: those of the
+        data (``evaluate_inputs``' arguments) are used; ``output`` and ``objective`` must stay unset, the study
+        runs every pair of ``trace_outputs`` and ``trace_objectives``.
     """
 
     methods: list | None = None
     outputs: tuple = ("logit", "prob")
     trace_outputs: tuple = ("logit", "prob")
     trace_objectives: tuple = ("le-mo", "le", "mo")
-    sa_iterations: int = 2000
-    sa_eta: float | None = None
-    sa_init: str = "greedy"
     exact_max_t: int = 20
     baseline_options: dict = field(default_factory=dict)
-    seed: int = 0
-    batch_size: int = 256
     keep_maps: int = 4
-    device: str = "cpu"
-    precision: str = "fp32"
-    trace_solver: str = "sa"
-    trace_solver_options: dict = field(default_factory=dict)
-    trace_budget: int | None = None
     tables: tuple = ()
+    explain: ExplainSettings = field(default_factory=evaluation_settings)
 
     def __post_init__(self):
-        from solvers import get_solver
-
-        check_choice("precision", self.precision, PRECISIONS)
-        check_positive_int("sa_iterations", self.sa_iterations)
-        get_solver(self.trace_solver, **self.trace_options())  # an unknown solver or option is refused here
-        check_positive_int("trace_budget", self.trace_budget, allow_none=True)
-        check_positive_int("batch_size", self.batch_size)
+        if not isinstance(self.explain, ExplainSettings):
+            raise ValueError(f"explain must be an ExplainSettings; got {type(self.explain).__name__}")
+        _check_study_search(self.explain)
+        check_positive_int("exact_max_t", self.exact_max_t, minimum=0)
+        check_positive_int("keep_maps", self.keep_maps, minimum=0)
         for o in tuple(self.outputs) + tuple(self.trace_outputs):
             check_choice("outputs", o, tuple(OUTPUT_TAGS))
         for o in self.trace_outputs:
@@ -278,51 +324,49 @@ class EvaluationConfig:
             check_choice("trace_objectives", obj, OBJECTIVES)
         tables = (self.tables,) if isinstance(self.tables, (str, Path)) else tuple(self.tables or ())
         self.tables = tuple(str(p) for p in tables)
-
-    @property
-    def eta(self) -> float:
-        return self.sa_eta if self.sa_eta is not None else 0.999 ** (10_000 / self.sa_iterations)
-
-    def sa_options(self) -> dict:
-        return {"iterations": self.sa_iterations, "eta": self.eta, "init": self.sa_init}
-
-    def trace_options(self) -> dict:
-        """The options of the TRACE runs' solver: SA's from ``sa_options`` (for ``"sa"``), then
-        ``trace_solver_options``."""
-        base = self.sa_options() if self.trace_solver == "sa" else {}
-        return {**base, **(self.trace_solver_options or {})}
-
-    def trace_solver_object(self):
-        from solvers import get_solver
-
-        return get_solver(self.trace_solver, **self.trace_options())
+        self.outputs, self.trace_outputs = tuple(self.outputs), tuple(self.trace_outputs)
+        self.trace_objectives = tuple(self.trace_objectives)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["outputs"], d["trace_outputs"], d["trace_objectives"] = (
-            list(self.outputs),
-            list(self.trace_outputs),
-            list(self.trace_objectives),
-        )
-        d["eta"] = self.eta
-        d["tables"] = list(self.tables)
-        return d
+        """Every setting as JSON values, the search's under ``explain``."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "explain"}
+        return json_values({**d, "explain": self.explain.to_dict()})
 
-    def key(self, extra: dict | None = None) -> str:
-        """A hash of everything that changes a record (cached records must match it)."""
-        d = self.to_dict()
-        d.pop("device")  # where a record is computed, not what it is
-        d.pop("tables")  # a table read from an instance holds the values the model would give
-        for name, default in (
-            ("precision", "fp32"),
-            ("trace_solver", "sa"),
-            ("trace_solver_options", {}),
-            ("trace_budget", None),
-        ):
-            if d[name] == default:
-                d.pop(name)  # records cached before the setting existed stay valid
-        blob = json.dumps({**d, "keep_maps": None, **(extra or {})}, sort_keys=True, default=repr)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def record_settings(self) -> dict:
+        """What changes a record (a stored record is reused only when this matches): the study's settings but
+        ``keep_maps`` (whether maps are kept is checked per record) and ``tables`` (a table read from an instance
+        holds the values the model would give), and the search's ``result_config`` but the fields the study does
+        not read (features, reference, output and objective come from the data and the study)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in ("explain", "keep_maps", "tables")}
+        search = {
+            k: v
+            for k, v in self.explain.result_config().items()
+            if k not in ("features", "reference", "output", "objective", *REFERENCE_OPTIONS)
+        }
+        return {**d, "search": search}
+
+
+def _check_study_search(settings: ExplainSettings) -> None:
+    """The settings the study cannot honour, refused by name: it runs every output and objective itself, on torch
+    or a black box, and its records must be reproducible."""
+    if settings.output is not None:
+        raise ValueError(
+            f"explain.output={settings.output!r} is not valid here: the evaluation measures every output of "
+            "`outputs` and runs TRACE on each of `trace_outputs`; leave it None"
+        )
+    if settings.objective != "le-mo":
+        raise ValueError(
+            f"explain.objective={settings.objective!r} is not valid here: the evaluation runs every objective of "
+            "`trace_objectives`; leave it 'le-mo'"
+        )
+    if settings.backend != "torch":
+        raise ValueError(f"explain.backend={settings.backend!r} is not valid here: the evaluation runs torch")
+    if settings.heatmap_alpha != 1.0:
+        raise ValueError(
+            f"explain.heatmap_alpha={settings.heatmap_alpha!r} is not valid here: the kept maps are drawn at alpha 1"
+        )
+    if settings.seed is None:
+        raise ValueError("explain.seed=None is not valid here: the evaluation's records are reproducible; give an int")
 
 
 # --------------------------------------------------------------------------- one input
@@ -376,51 +420,26 @@ def evaluate_input(
     """Run every method on one input and measure every trajectory; returns a JSON-able record.
 
     ``reference`` is what deletion writes and what the baselines use as their ``baselines``
-    (a reference kind or a tensor of x's shape). ``table_instances``: the instances of ``config.tables``,
-    already loaded (None: load them here).
+    (a reference kind or a tensor of x's shape). ``index`` is the input's place in its list, recorded (and named
+    in warnings) only: every search and random baseline is seeded with ``config.explain.seed`` itself, so the
+    record depends on the model, the input and the settings alone. ``table_instances``: the instances of
+    ``config.tables``, already loaded (None: load them here).
     """
-    from solvers.complete import (
-        avg_iou,
-        complete_table,
-        cs_bounds,
-        exact_optimum,
-        optimal_trajectory_count,
-        table_scores,
-    )
-    from trace_opt.attribution import known_tables
-
-    seed = int(config.seed) + int(index)
-    x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
-    if isinstance(model, torch.nn.Module):  # the model lives on config.device; so do its inputs
-        x = x.to(config.device)
-        reference = reference.to(config.device) if isinstance(reference, torch.Tensor) else reference
-    oracles = {
-        o: evaluation_oracle(model, x, target, features, reference, o, config.batch_size, device=config.device)
-        for o in config.outputs
-    }
+    settings = config.explain
+    seed = int(settings.seed)
+    x, reference = _on_model_device(model, x, reference, settings.device)
+    oracles = {o: _oracle(model, x, target, features, reference, o, settings) for o in config.outputs}
     t = features.t
-    # the searches run in config.precision; every curve and table below is measured on the fp32 oracles. After
-    # a complete table, a search with a budget runs on its own oracle: its budget then counts real passes
-    own_search = config.precision != "fp32" or (t <= config.exact_max_t and config.trace_budget is not None)
-    search_oracles = (
-        oracles
-        if not own_search
-        else {
-            o: evaluation_oracle(
-                model,
-                x,
-                target,
-                features,
-                reference,
-                o,
-                config.batch_size,
-                device=config.device,
-                precision=config.precision,
-            )
+    complete = t <= config.exact_max_t
+    # the searches run in the settings' precision; every curve and table below is measured on the fp32 oracles.
+    # After a complete table, a search with a budget runs on its own oracle: its budget then counts real passes
+    own_search = settings.precision != "fp32" or (complete and settings.budget is not None)
+    search_oracles = oracles
+    if own_search:
+        search_oracles = {
+            o: _oracle(model, x, target, features, reference, o, settings, settings.precision)
             for o in config.trace_outputs
         }
-    )
-    problems = {o: TraceProblem(oracles[o], "le") for o in config.outputs}
     rec: dict = {
         "index": int(index),
         "target": int(target),
@@ -430,115 +449,179 @@ def evaluate_input(
         "methods": {},
     }
     maps: dict = {}
-    # baselines
-    names = check_methods(model, config.methods)
-    inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
-    for name in names:
+    rec["methods"].update(_run_baselines(model, x, target, features, reference, config, maps if keep_maps else None))
+    tables = {}
+    if complete:
+        known = load_tables(config.tables) if table_instances is None else table_instances
+        rec["complete"] = {}
+        for o in config.trace_outputs:
+            table, rec["complete"][o], exact = _complete_search(
+                oracles[o], x, target, features, reference, o, config, known, index
+            )
+            rec["methods"].update(exact)
+            tables[o] = table
+    # TRACE (after the complete table when there is one: without a budget the search reads the cached D values,
+    # and SA's trajectory is the same as on the model, since its random stream ignores caching; with a budget it
+    # runs on its own oracle, see own_search)
+    rec["methods"].update(_run_trace(search_oracles, config, own_search))
+    for o, table in tables.items():
+        _score_on_table(rec, o, table, config.trace_objectives)
+    problems = {o: TraceProblem(oracles[o], "le") for o in config.outputs}
+    for m in rec["methods"].values():  # curves of every trajectory under every output
+        m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
+    rec["forward_passes"] = {
+        o: oracles[o].forward_passes + (search_oracles[o].forward_passes if own_search and o in search_oracles else 0)
+        for o in config.outputs
+    }
+    if keep_maps:
+        _keep_maps(rec, maps, x, features)
+    return rec
+
+
+def _on_model_device(model, x, reference, device):
+    """``x`` as a tensor, and with ``reference`` (a tensor) on the device of a torch model (it lives there)."""
+    x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    if isinstance(model, torch.nn.Module):
+        x = x.to(device)
+        reference = reference.to(device) if isinstance(reference, torch.Tensor) else reference
+    return x, reference
+
+
+def _oracle(model, x, target, features, reference, output, settings: ExplainSettings, precision: str = "fp32"):
+    """The oracle of ``output`` under the settings' batch size and device, in ``precision``."""
+    return evaluation_oracle(
+        model,
+        x,
+        target,
+        features,
+        reference,
+        output,
+        settings.batch_size,
+        device=settings.device,
+        precision=precision,
+    )
+
+
+def _run_baselines(model, x, target, features, reference, config: EvaluationConfig, maps: dict | None) -> dict:
+    """Every baseline of ``config.methods`` on one input (seeded with the settings' seed), timed and with its
+    forward passes counted; their maps go into ``maps`` when it is a dict."""
+    settings = config.explain
+    out = {}
+    inp = make_input(model, x, target, features, reference, seed=settings.seed, batch_size=settings.batch_size)
+    for name in check_methods(model, config.methods):
         start = time.perf_counter()
         with count_forward_rows(model) as rows:
             att = attribute(
                 name, model, x, target, features, inp=_counted_input(inp, rows), **config.baseline_options.get(name, {})
             )
-        secs = time.perf_counter() - start
-        rec["methods"][name] = {
+        out[name] = {
             "kind": "baseline",
             "trajectory": att.trajectory.tolist(),
             "scores": att.scores.tolist(),
             "absolute": att.absolute,
             "aggregate": att.aggregate,
             "options": att.to_dict()["options"],
-            "seconds": secs,
+            "seconds": time.perf_counter() - start,
             "forward_passes": rows.count,
         }
-        if keep_maps:
+        if maps is not None:
             maps[name] = (_map_2d(att.map, features) if att.map is not None else att.scores[features.ids]).tolist()
-    # complete search: exact optima and CS bounds
-    if t <= config.exact_max_t:
-        rec["complete"] = {}
-        known = known_tables.load_tables(config.tables) if table_instances is None else table_instances
-        tables = {}
-        for o in config.trace_outputs:
-            start = time.perf_counter()
-            inst = known_tables.matching_table(known, x, target, features, reference, o)
-            source = None
-            if inst is not None:  # checked against the model on a few sets, then every set is a cache hit
-                source = known_tables.check_table(oracles[o], inst, seed=seed)
-                known_tables.preload_table(oracles[o], inst)
-            elif known:
-                ref = repr(reference) if isinstance(reference, str) else "a tensor"
-                warnings.warn(
-                    f"tables: none of the {len(known)} instances given is the table of input {index} "
-                    f"(t = {t}, target {target}, output {o!r}, reference {ref}); its 2^{t} = {1 << t:,} "
-                    "sets are evaluated on the model",
-                    stacklevel=2,
-                )
-            table = complete_table(TraceProblem(oracles[o], "le"))
-            from trace_opt.core.table import table_stats
+    return out
 
-            # inert features (deleting them never changes D, e.g. patches equal to the reference) can sit
-            # in any order among themselves: each group of them multiplies the optimal trajectories
-            comp = {
-                "seconds_table": time.perf_counter() - start,
-                "objectives": {},
-                "inert_features": [int(i) for i in table_stats(table)["inert_features"]],
-            }
-            if source is not None:
-                comp["table_source"] = source
-            for obj in config.trace_objectives:
-                sigma, opt = exact_optimum(table, obj)
-                b = cs_bounds(table, obj)
-                comp["objectives"][obj] = {
-                    "optimum": opt,
-                    "random_mean": b["random_mean"],
-                    "bound": b["bound"],
-                    "level_bound": np.asarray(b["level_bound"]).tolist(),
-                    "avg_iou": b["avg_iou"],
-                    **optimal_trajectory_count(table, obj),
-                }  # ties: optimal_trajectories, optimum_unique, all_orders_tie
-                comp.update(
-                    {
-                        "cs_le": b["cs_le"],
-                        "cs_mo": b["cs_mo"],
-                        "cs_le_minus_cs_mo": b["cs_le_minus_cs_mo"],
-                        "avg_iou_le": b["avg_iou_le"],
-                        "avg_iou_mo": b["avg_iou_mo"],
-                        "avg_iou_le_mo": b["avg_iou_le_mo"],
-                    }
-                )
-                rec["methods"][trace_name(o, obj, "exact")] = {
-                    "kind": "exact",
-                    "output": o,
-                    "objective": obj,
-                    "trajectory": sigma.tolist(),
-                    "score": opt,
-                }
-            # the per-level envelopes of the deletion curves (k = 0..t): max D over |S| = k, min D over |S| = k
-            le_all, mo_all = cs_bounds(table, "le"), cs_bounds(table, "mo")
-            comp["envelope_le"] = np.asarray(le_all["level_bound"]).tolist()
-            comp["envelope_mo"] = (-np.asarray(mo_all["level_bound"])[::-1]).tolist()
-            comp.update(
-                {"cs_le": le_all["cs_le"], "cs_mo": le_all["cs_mo"], "cs_le_minus_cs_mo": le_all["cs_le_minus_cs_mo"]}
-            )
-            # Avg.IoU (eq. 5) of the sets the paper uses: for CS-Le its s_k are the KEPT sets of size k (eq. 4:
-            # max f(x_{s_k})), the complements of the deleted sets argmax_{|S| = t-k} D(S); for CS-Mo the
-            # deleted sets argmin_{|S| = k} D(S) (avg_iou_mo). avg_iou_le is the deleted sets' (they differ
-            # when the sets do not nest).
-            full = (1 << t) - 1
-            deleted = le_all["level_sets"]
-            comp["avg_iou_le_kept"] = avg_iou([full ^ int(deleted[t - k]) for k in range(t + 1)], t)
-            rec["complete"][o] = comp
-            tables[o] = table
-    # TRACE (after the complete table when there is one: without a budget the search reads the cached D values,
-    # and SA's trajectory is the same as on the model, since its random stream ignores caching; with a budget it
-    # runs on its own oracle, see own_search)
+
+def _complete_search(oracle, x, target, features, reference, output, config: EvaluationConfig, known, index):
+    """The complete table of ``output`` (read from a known instance when one matches, else 2^t passes), its exact
+    optima and CS bounds: returns (table, the record's ``complete[output]`` entry, the exact methods)."""
+    start = time.perf_counter()
+    source = _use_known_table(oracle, x, target, features, reference, output, known, index, config.explain.seed)
+    table = complete_table(TraceProblem(oracle, "le"))
+    # inert features (deleting them never changes D, e.g. patches equal to the reference) can sit
+    # in any order among themselves: each group of them multiplies the optimal trajectories
+    comp = {
+        "seconds_table": time.perf_counter() - start,
+        "objectives": {},
+        "inert_features": [int(i) for i in table_stats(table)["inert_features"]],
+    }
+    if source is not None:
+        comp["table_source"] = source
+    exact = {}
+    for obj in config.trace_objectives:
+        sigma, opt = exact_optimum(table, obj)
+        b = cs_bounds(table, obj)
+        comp["objectives"][obj] = {
+            "optimum": opt,
+            "random_mean": b["random_mean"],
+            "bound": b["bound"],
+            "level_bound": np.asarray(b["level_bound"]).tolist(),
+            "avg_iou": b["avg_iou"],
+            **optimal_trajectory_count(table, obj),
+        }  # ties: optimal_trajectories, optimum_unique, all_orders_tie
+        comp.update({k: b[k] for k in ("cs_le", "cs_mo", "cs_le_minus_cs_mo", "avg_iou_le", "avg_iou_mo")})
+        comp["avg_iou_le_mo"] = b["avg_iou_le_mo"]
+        exact[trace_name(output, obj, "exact")] = {
+            "kind": "exact",
+            "output": output,
+            "objective": obj,
+            "trajectory": sigma.tolist(),
+            "score": opt,
+        }
+    comp.update(_envelopes(table, features.t))
+    return table, comp, exact
+
+
+def _use_known_table(oracle, x, target, features, reference, output, known, index, seed):
+    """Preload ``oracle`` with the table of a known instance of this input (checked against the model on a few
+    sets first) and return where it came from; None (and a warning when instances were given) when none matches."""
+    inst = known_tables.matching_table(known, x, target, features, reference, output)
+    if inst is not None:  # checked against the model on a few sets, then every set is a cache hit
+        source = known_tables.check_table(oracle, inst, seed=seed)
+        known_tables.preload_table(oracle, inst)
+        return source
+    if known:
+        t = features.t
+        ref = repr(reference) if isinstance(reference, str) else "a tensor"
+        warnings.warn(
+            f"tables: none of the {len(known)} instances given is the table of input {index} "
+            f"(t = {t}, target {target}, output {output!r}, reference {ref}); its 2^{t} = {1 << t:,} "
+            "sets are evaluated on the model",
+            stacklevel=4,
+        )
+    return None
+
+
+def _envelopes(table, t: int) -> dict:
+    """The per-level envelopes of the deletion curves (k = 0..t: max D over |S| = k, min D over |S| = k), the CS
+    numbers of the whole table, and the Avg.IoU of CS-Le's kept sets."""
+    le_all, mo_all = cs_bounds(table, "le"), cs_bounds(table, "mo")
+    out = {
+        "envelope_le": np.asarray(le_all["level_bound"]).tolist(),
+        "envelope_mo": (-np.asarray(mo_all["level_bound"])[::-1]).tolist(),
+        "cs_le": le_all["cs_le"],
+        "cs_mo": le_all["cs_mo"],
+        "cs_le_minus_cs_mo": le_all["cs_le_minus_cs_mo"],
+    }
+    # Avg.IoU (eq. 5) of the sets the paper uses: for CS-Le its s_k are the KEPT sets of size k (eq. 4:
+    # max f(x_{s_k})), the complements of the deleted sets argmax_{|S| = t-k} D(S); for CS-Mo the
+    # deleted sets argmin_{|S| = k} D(S) (avg_iou_mo). avg_iou_le is the deleted sets' (they differ
+    # when the sets do not nest).
+    full = (1 << t) - 1
+    deleted = le_all["level_sets"]
+    out["avg_iou_le_kept"] = avg_iou([full ^ int(deleted[t - k]) for k in range(t + 1)], t)
+    return out
+
+
+def _run_trace(search_oracles: dict, config: EvaluationConfig, own_search: bool) -> dict:
+    """TRACE on every pair of ``trace_outputs`` and ``trace_objectives``, all seeded with the settings' seed (SA's
+    T0: the paper's rule for the output)."""
+    settings = config.explain
+    out = {}
     for o in config.trace_outputs:
         for obj in config.trace_objectives:
-            problem = TraceProblem(search_oracles[o], obj)
             start = time.perf_counter()
-            res = config.trace_solver_object().solve(  # SA's T0: the paper's rule for output o
-                problem, budget=config.trace_budget, seed=seed, curves=False
+            res = settings.solver_object().solve(
+                TraceProblem(search_oracles[o], obj), budget=settings.budget, seed=settings.seed, curves=False
             )
-            rec["methods"][trace_name(o, obj)] = {
+            out[trace_name(o, obj)] = {
                 "kind": "trace",
                 "output": o,
                 "objective": obj,
@@ -550,50 +633,42 @@ def evaluate_input(
                 "stopped": res.stopped,
                 "own_oracle": own_search,
             }
-    if t <= config.exact_max_t:
-        for o in config.trace_outputs:
-            for obj in config.trace_objectives:
-                entry = rec["complete"][o]["objectives"][obj]
-                sa_score = float(
-                    table_scores(tables[o], obj, np.asarray(rec["methods"][trace_name(o, obj)]["trajectory"]))
-                )
-                entry["sa_score"] = sa_score
-                entry["sa_is_optimal"] = bool(np.isclose(sa_score, entry["optimum"], rtol=1e-9, atol=1e-9))
-    # curves of every trajectory under every output
-    for name, m in rec["methods"].items():
-        m["curves"] = _curves_of(problems, np.asarray(m["trajectory"]))
-    rec["forward_passes"] = {
-        o: oracles[o].forward_passes
-        + (search_oracles[o].forward_passes if search_oracles is not oracles and o in search_oracles else 0)
-        for o in config.outputs
-    }
-    if keep_maps:
-        from trace_opt.explanation.rankings import trajectory_to_heatmap
+    return out
 
-        for name, m in rec["methods"].items():
-            if m["kind"] != "baseline":
-                maps[name] = trajectory_to_heatmap(np.asarray(m["trajectory"]), features, alpha=1.0).tolist()
-        xs = x.detach().cpu().numpy()
-        rec["maps"] = maps
-        rec["input"] = _map_2d(xs, features).tolist() if xs.ndim > features.ids.ndim else xs.tolist()
-    return rec
+
+def _score_on_table(rec: dict, output: str, table, objectives) -> None:
+    """Each TRACE run's score read from the complete table, and whether it is the exact optimum."""
+    for obj in objectives:
+        entry = rec["complete"][output]["objectives"][obj]
+        sigma = np.asarray(rec["methods"][trace_name(output, obj)]["trajectory"])
+        entry["sa_score"] = float(table_scores(table, obj, sigma))
+        entry["sa_is_optimal"] = bool(np.isclose(entry["sa_score"], entry["optimum"], rtol=1e-9, atol=1e-9))
+
+
+def _keep_maps(rec: dict, maps: dict, x, features: Features) -> None:
+    """The baselines' maps, the heatmaps of the other trajectories and the input, into the record (Fig. 3)."""
+    for name, m in rec["methods"].items():
+        if m["kind"] != "baseline":
+            maps[name] = trajectory_to_heatmap(np.asarray(m["trajectory"]), features, alpha=1.0).tolist()
+    xs = x.detach().cpu().numpy()
+    rec["maps"] = maps
+    rec["input"] = _map_2d(xs, features).tolist() if xs.ndim > features.ids.ndim else xs.tolist()
 
 
 # --------------------------------------------------------------------------- many inputs
-def _cached_record(path, config_key: str, input_key: str) -> dict | None:
-    """The record cached at ``path`` when it is a readable JSON object of this configuration and input."""
-    if path is None or not path.exists():
-        return None
-    try:
-        rec = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if isinstance(rec, dict) and rec.get("config_key") == config_key and rec.get("input_key") == input_key:
-        return rec
-    return None
+#: the layout version of the evaluation's records (4: one seed for every input of a batch)
+RECORD_VERSION = 4
+#: the layout version of the sanity check's records (4: one seed for every input of a batch)
+SANITY_VERSION = 4
 
 
-@stop_on_interrupt()  # Ctrl-C: the input in progress is not cached (no cut-short TRACE run in a record)
+def record_store(directory, config: EvaluationConfig, extra: dict) -> RecordStore:
+    """The store of the evaluation's per-input records under ``directory`` (None: keep nothing): a record is
+    reused only under the same ``record_settings`` and ``extra`` (data set, t, resolved methods, layout)."""
+    return RecordStore(directory, {**config.record_settings(), **extra})
+
+
+@stop_on_interrupt()  # Ctrl-C: the input in progress is not stored (no cut-short TRACE run in a record)
 def evaluate_inputs(
     model,
     inputs,
@@ -606,30 +681,25 @@ def evaluate_inputs(
     log=None,
     dataset_key: str = "",
 ) -> list:
-    """``evaluate_input`` for every input, resumable: each finished record is written atomically to
-    ``cache_dir/input_XXXX.json`` and reused on a rerun when its configuration key, input values and
-    target match (``dataset_key`` should identify the model, e.g. its name and weights' fingerprint).
+    """``evaluate_input`` for every input, resumable: each finished record is kept in a ``RecordStore``
+    (``cache_dir/input_XXXX.json``, written atomically) and reused on a rerun when the settings, the input's values
+    and its target match (``dataset_key`` should identify the model, e.g. its name and weights' fingerprint).
 
-    ``reference`` is a reference kind, one tensor for all inputs, or a callable ``i -> tensor``.
+    ``reference`` is a reference kind, one tensor for all inputs, or a callable ``i -> tensor``. Every input is
+    searched with the same seed (``config.explain.seed``), so its record does not depend on its place in the list.
     """
-    from tqdm.auto import tqdm
-
     if len(inputs) != len(targets):
         raise ValueError(f"inputs and targets differ in length ({len(inputs)} vs {len(targets)})")
-    check_methods(model, config.methods)  # before the first input's work
+    methods = check_methods(model, config.methods)  # before the first input's work
     # the resolved method list (methods=None grows with the registry) and the record layout version
-    key = config.key(
-        {"dataset": dataset_key, "t": features.t, "methods": check_methods(model, config.methods), "record": 3}
+    store = record_store(
+        cache_dir, config, {"dataset": dataset_key, "t": features.t, "methods": methods, "record": RECORD_VERSION}
     )
-    cache = Path(cache_dir) if cache_dir is not None else None
-    from trace_opt.attribution.known_tables import load_tables
-
     table_instances = load_tables(config.tables)  # once, before the first input (a bad path is refused here)
     records = []
-    bar = tqdm(range(len(inputs)), desc="inputs", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    for i in bar:
-        path = cache / f"input_{i:04d}.json" if cache is not None else None
-        rec = _cached_record(path, key, _input_key(inputs[i], targets[i]))
+    for i in _progress(len(inputs), "inputs", progress):
+        item = _input_key(inputs[i], targets[i])
+        rec = store.get(f"input_{i:04d}", item)
         if rec is not None and (i >= config.keep_maps or "maps" in rec):
             records.append(rec)
             if log:
@@ -648,15 +718,16 @@ def evaluate_inputs(
             keep_maps=i < config.keep_maps,
             table_instances=table_instances,
         )
-        rec["config_key"] = key
-        rec["input_key"] = _input_key(inputs[i], targets[i])
         rec["seconds"] = time.perf_counter() - start
-        if path is not None:
-            atomic_write_json(path, rec)
-        records.append(rec)
+        records.append(store.put(f"input_{i:04d}", item, rec))
         if log:
             log(f"input {i}: done in {rec['seconds']:.1f} s")
     return records
+
+
+def _progress(n: int, desc: str, show: bool):
+    """``range(n)`` with a progress bar on stderr when ``show``."""
+    return tqdm(range(n), desc=desc, disable=not show, file=sys.stderr, dynamic_ncols=True)
 
 
 def _input_key(x, target) -> str:
@@ -987,8 +1058,6 @@ def spearman_of_trajectories(sigma_a, sigma_b, keep=None) -> float:
 def reference_equal_features(x, reference, features: Features) -> np.ndarray:
     """A bool per feature: every element of it equals the reference (a blank patch; deleting it never
     changes the input)."""
-    from trace_opt.models.references import make_reference
-
     xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
     ref = make_reference(reference, xt, features) if isinstance(reference, str) else torch.as_tensor(reference)
     same = xt.detach().cpu().numpy() == np.broadcast_to(ref.detach().cpu().numpy(), tuple(xt.shape))
@@ -997,21 +1066,31 @@ def reference_equal_features(x, reference, features: Features) -> np.ndarray:
     return differs == 0
 
 
-def _trajectories(
-    model, x, target, features, reference, config: EvaluationConfig, seed: int, methods: list, trace_output: str
-) -> dict:
+def _trajectories(model, x, target, features, reference, config: EvaluationConfig, methods: list, trace_output: str):
+    """The trajectory of every baseline of ``methods`` and of TRACE-(Le-Mo) on ``trace_output``, all seeded with
+    the settings' seed."""
+    settings = config.explain
     out = {}
-    inp = make_input(model, x, target, features, reference, seed=seed, batch_size=config.batch_size)
+    inp = make_input(model, x, target, features, reference, seed=settings.seed, batch_size=settings.batch_size)
     for name in methods:
         out[name] = attribute(
             name, model, x, target, features, inp=inp, **config.baseline_options.get(name, {})
         ).trajectory.tolist()
-    oracle = evaluation_oracle(model, x, target, features, reference, trace_output, config.batch_size)
-    res = config.trace_solver_object().solve(
-        TraceProblem(oracle, "le-mo"), budget=config.trace_budget, seed=seed, curves=False
+    oracle = evaluation_oracle(model, x, target, features, reference, trace_output, settings.batch_size)
+    res = settings.solver_object().solve(
+        TraceProblem(oracle, "le-mo"), budget=settings.budget, seed=settings.seed, curves=False
     )
     out[trace_name(trace_output, "le-mo")] = res.trajectory.tolist()
     return out
+
+
+def sanity_steps(model: torch.nn.Module) -> list:
+    """The randomisation steps, as (mode, layers): cascade step j randomises the top j+1 parameter layers (output
+    side first); independent step j randomises the j-th layer from the top alone."""
+    layers = parameter_layers(model)
+    return [("cascade", layers[::-1][: j + 1]) for j in range(len(layers))] + [
+        ("independent", [name]) for name in layers[::-1]
+    ]
 
 
 @stop_on_interrupt()
@@ -1029,62 +1108,61 @@ def sanity_check(
     log=None,
     dataset_key: str = "",
 ) -> dict:
-    """Cascading and independent layer randomisation; Spearman correlation of each method's
-    trajectory ranks with those on the trained model, per step (mean over inputs).
-
-    Cascade step j randomises the top j+1 parameter layers (output side first); independent step j
-    randomises layer j alone. ``reference``: as in ``evaluate_inputs``.
+    """Cascading and independent layer randomisation (``sanity_steps``); Spearman correlation of each method's
+    trajectory ranks with those on the trained model, per step (mean over inputs). Each input's record is kept in a
+    ``RecordStore`` (``cache_dir/sanity_XXXX.json``). ``reference``: as in ``evaluate_inputs``.
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(model, torch.nn.Module):
         raise ValueError("sanity_check needs a torch.nn.Module (its layers are randomised); a black box has none")
     methods = check_methods(model, methods if methods is not None else config.methods)
-    layers = parameter_layers(model)
-    steps = [("cascade", layers[::-1][: j + 1]) for j in range(len(layers))] + [
-        ("independent", [name]) for name in layers[::-1]
-    ]
-    key = config.key(
-        {"sanity": 3, "methods": methods, "trace_output": trace_output, "t": features.t, "dataset": dataset_key}
+    steps = sanity_steps(model)
+    store = record_store(
+        cache_dir,
+        config,
+        {
+            "sanity": SANITY_VERSION,
+            "methods": methods,
+            "trace_output": trace_output,
+            "t": features.t,
+            "dataset": dataset_key,
+        },
     )
-    cache = Path(cache_dir) if cache_dir is not None else None
     per_input = []
-    bar = tqdm(range(len(inputs)), desc="sanity", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    for i in bar:
-        path = cache / f"sanity_{i:04d}.json" if cache is not None else None
-        rec = _cached_record(path, key, _input_key(inputs[i], targets[i]))
-        if rec is not None:
-            per_input.append(rec)
-            continue
-        seed = int(config.seed) + i
-        ref = reference(i) if callable(reference) else reference
-        x, tgt = inputs[i], int(targets[i])
-        orig = _trajectories(model, x, tgt, features, ref, config, seed, methods, trace_output)
-        nonblank = ~reference_equal_features(x, ref, features)
-        rec = {
-            "index": i,
-            "config_key": key,
-            "input_key": _input_key(x, tgt),
-            "original": orig,
-            "steps": [],
-            "n_nonblank": int(nonblank.sum()),
-        }
-        for mode, lays in steps:
-            rm = randomised_model(model, lays, seed=1_000)
-            tr = _trajectories(rm, x, tgt, features, ref, config, seed, methods, trace_output)
-            rec["steps"].append(
-                {
-                    "mode": mode,
-                    "layers": lays,
-                    "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig},
-                    "spearman_nonblank": {m: spearman_of_trajectories(orig[m], tr[m], nonblank) for m in orig},
-                }
-            )
-        if path is not None:
-            atomic_write_json(path, rec)
+    for i in _progress(len(inputs), "sanity", progress):
+        item = _input_key(inputs[i], targets[i])
+        rec = store.get(f"sanity_{i:04d}", item)
+        if rec is None:
+            ref = reference(i) if callable(reference) else reference
+            rec = _sanity_record(model, inputs[i], int(targets[i]), features, ref, config, methods, trace_output, steps)
+            rec = store.put(f"sanity_{i:04d}", item, {"index": i, **rec})
+            if log:
+                log(f"sanity input {i}: done")
         per_input.append(rec)
-        if log:
-            log(f"sanity input {i}: done")
+    return _sanity_summary(per_input, steps, parameter_layers(model), trace_output)
+
+
+def _sanity_record(model, x, target, features, reference, config, methods, trace_output, steps) -> dict:
+    """One input: the trajectories on the trained model and their Spearman correlations with those of every
+    randomised model (over all features, and over those that differ from the reference)."""
+    orig = _trajectories(model, x, target, features, reference, config, methods, trace_output)
+    nonblank = ~reference_equal_features(x, reference, features)
+    rec = {"original": orig, "steps": [], "n_nonblank": int(nonblank.sum())}
+    for mode, lays in steps:
+        rm = randomised_model(model, lays, seed=1_000)
+        tr = _trajectories(rm, x, target, features, reference, config, methods, trace_output)
+        rec["steps"].append(
+            {
+                "mode": mode,
+                "layers": lays,
+                "spearman": {m: spearman_of_trajectories(orig[m], tr[m]) for m in orig},
+                "spearman_nonblank": {m: spearman_of_trajectories(orig[m], tr[m], nonblank) for m in orig},
+            }
+        )
+    return rec
+
+
+def _sanity_summary(per_input: list, steps: list, layers: list, trace_output: str) -> dict:
+    """The mean (and std) Spearman correlation per step and method over the inputs."""
     names = list(per_input[0]["original"]) if per_input else []
     result = {
         "layers": layers,
@@ -1096,7 +1174,7 @@ def sanity_check(
     }
     for s, (mode, lays) in enumerate(steps):
         vals = {m: [r["steps"][s]["spearman"][m] for r in per_input] for m in names}
-        nb = {m: [r["steps"][s]["spearman_nonblank"][m] for r in per_input] for m in names}
+        nb = {m: np.array([r["steps"][s]["spearman_nonblank"][m] for r in per_input], dtype=float) for m in names}
         result[mode].append(
             {
                 "layers": lays,
@@ -1118,6 +1196,13 @@ __all__ = [
     "PAPER_BASELINES",
     "BlackBox",
     "EvaluationConfig",
+    "EVALUATION_BATCH_SIZE",
+    "evaluation_settings",
+    "paper_sa_options",
+    "paper_sa_iterations",
+    "with_sa_iterations",
+    "record_store",
+    "sanity_steps",
     "count_forward_rows",
     "float32_tolerance",
     "paired",
