@@ -8,7 +8,10 @@ Objectives follow DESIGN.md section 2 (every score is a maximised chain sum ``su
 
 from __future__ import annotations
 
+from math import factorial
+
 import numpy as np
+from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from trace_opt.core.kernels import prefix_bitmasks
@@ -170,15 +173,14 @@ def optimal_trajectory_count(table, objective: str) -> dict:
     N == 1, "all_orders_tie": N == t!}`` (every order optimal, e.g. a symmetric model or a constant D).
     O(t 2^t) time, 2 x 2^t floats.
     """
-    from math import factorial
-
     d, t = _check_table(table)
     _, n = count_optimal_trajectories(d, objective)
     return {"optimal_trajectories": int(n), "optimum_unique": n == 1, "all_orders_tie": n >= factorial(t)}
 
 
-def table_scores(table, objective: str, sigmas) -> np.ndarray:
-    """Chain scores of trajectories (one per row, or a single one) read from the table."""
+def table_scores(table: ArrayLike, objective: str, sigmas: ArrayLike) -> np.ndarray | float:
+    """Chain scores of trajectories read from the table: an array for a matrix of them (one per row), a float
+    for a single one."""
     c = objective_table(table, objective)
     t = c.shape[0].bit_length() - 1
     s = np.asarray(sigmas)

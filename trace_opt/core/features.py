@@ -224,6 +224,7 @@ def _closest_count(segment, target: int, first, lo, hi, integer: bool, runs: int
             break
         lo, hi = (p, hi) if count < target else (lo, p)
         p = (lo + hi) // 2 if integer else (lo + hi) / 2
+    assert best is not None  # runs >= 1: one segmentation at least
     return segmentation_features(best[1])
 
 

@@ -24,11 +24,12 @@ def table_bytes(t: int) -> int:
 def _fmt_bytes(n: int) -> str:
     if n >= 1 << 60:  # 2^t bytes for a large t: a float would overflow
         return f"about 2^{int(n).bit_length() - 1} bytes"
+    size: float = n
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
+        if size < 1024 or unit == "PiB":
             break
-        n /= 1024
-    return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 def check_table_size(t: int, max_t: int = MAX_T) -> None:
@@ -117,7 +118,8 @@ class TableOracle(Oracle):
         return first & ~self._seen[idx]
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:  # used only through _evaluate's keys
-        return self.values[self.keys_of(np.asarray(masks, dtype=bool)).astype(np.int64)]
+        keys = np.asarray(self.keys_of(np.asarray(masks, dtype=bool)), dtype=np.uint64)  # t <= MAX_T: uint64 keys
+        return self.values[keys.astype(np.int64)]
 
     def clear_cache(self) -> None:
         if self._seen is not None:
