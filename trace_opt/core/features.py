@@ -7,9 +7,12 @@ dimensions and broadcasts over the leading ones (an ``H x W`` map covers a ``C x
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_int
 
@@ -33,7 +36,7 @@ class Features:
     grid: tuple[int, int] | None = None
     names: list[str] | None = field(default=None, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.check()
 
     def check(self) -> None:
@@ -75,7 +78,7 @@ def _split(n: int, parts: int) -> np.ndarray:
     return (np.arange(n) * parts) // n
 
 
-def grid_features(shape, grid) -> Features:
+def grid_features(shape: Sequence[int], grid: int | np.integer | tuple[int, int]) -> Features:
     """A ``rows x cols`` grid of patches over an ``H x W`` input (uneven splits allowed).
 
     ``shape`` is ``(H, W)``; ``grid`` is ``(rows, cols)`` or an int for a square grid.
@@ -104,7 +107,7 @@ def grid_features(shape, grid) -> Features:
     return Features(ids.astype(np.int64), t, kind="grid", grid=(rows, cols))
 
 
-def segmentation_features(segments) -> Features:
+def segmentation_features(segments: ArrayLike) -> Features:
     """Features from an arbitrary integer segmentation map (superpixels, regions).
 
     Labels may be any integers; they are relabelled to ``0..t-1`` in increasing label order.
@@ -131,7 +134,12 @@ _SUPERPIXEL_OPTIONS = {
 
 
 def superpixel_features(
-    image, n_segments: int = 49, method: str = "slic", shape=None, resize: str = "stretch", **options
+    image: ArrayLike,
+    n_segments: int = 49,
+    method: str = "slic",
+    shape: tuple[int, int] | None = None,
+    resize: str = "stretch",
+    **options: Any,
 ) -> Features:
     """Superpixels of an image (scikit-image's segmentation) as features, on the model input's grid.
 
@@ -228,7 +236,9 @@ def _closest_count(segment, target: int, first, lo, hi, integer: bool, runs: int
     return segmentation_features(best[1])
 
 
-def tabular_features(n_columns: int, groups=None, names=None) -> Features:
+def tabular_features(
+    n_columns: int, groups: Sequence[Sequence[int]] | None = None, names: Sequence[str] | None = None
+) -> Features:
     """Features over tabular columns: one feature per column, or user-given groups.
 
     ``groups`` is a list of lists of column indices; together they must cover every column exactly
@@ -261,7 +271,7 @@ def tabular_features(n_columns: int, groups=None, names=None) -> Features:
     return Features(ids, len(groups), kind="tabular", names=names)
 
 
-def as_features(features, input_shape: tuple[int, ...]) -> Features:
+def as_features(features: Features | ArrayLike | int | tuple[int, int], input_shape: tuple[int, ...]) -> Features:
     """Accept a Features object, an integer feature map, or an int (square grid over the last 2 dims)."""
     if isinstance(features, Features):
         feats = features

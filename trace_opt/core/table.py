@@ -8,7 +8,10 @@ on a frozen problem at memory speed and its optimality gap is exact (``trace_opt
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.oracle import Oracle
 
@@ -45,7 +48,7 @@ def check_table_size(t: int, max_t: int = MAX_T) -> None:
         )
 
 
-def check_table(values, where: str = "values") -> tuple[np.ndarray, int]:
+def check_table(values: ArrayLike, where: str = "values") -> tuple[np.ndarray, int]:
     """A 1-D float64 array of length 2^t (t >= 2) of finite real numbers, and its t; a ValueError naming
     ``where`` otherwise."""
     v = np.asarray(values)
@@ -70,7 +73,7 @@ class TableOracle(Oracle):
     (``"logit"``, ``"prob"``, ...); solvers read it for defaults such as SA's initial temperature.
     """
 
-    def __init__(self, values, cache: bool = True, output: str = "logit", max_t: int = MAX_T):
+    def __init__(self, values: ArrayLike, cache: bool = True, output: str = "logit", max_t: int = MAX_T) -> None:
         v, t = check_table(values)
         check_table_size(t, max_t)
         super().__init__(t, cache=cache)
@@ -125,13 +128,13 @@ class TableOracle(Oracle):
         if self._seen is not None:
             self._seen[:] = False
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, Any]:
         out = super().counters()
         out["cache_size"] = int(self._seen.sum()) if self._seen is not None else 0
         return out
 
 
-def table_stats(values, rtol: float = 1e-9) -> dict:
+def table_stats(values: ArrayLike, rtol: float = 1e-9) -> dict[str, Any]:
     """How much of the table is informative: ``distinct_values`` (exactly distinct D values),
     ``effective_t`` (features i with ``D(S | {i}) != D(S)`` for some S, compared with a relative
     tolerance ``rtol * max(1, max |D|)``, so float noise of a batched model does not count) and
