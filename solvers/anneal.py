@@ -8,7 +8,8 @@ from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
 from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
 from trace_opt.core.objective import get_objective
-from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.synthetic import SyntheticSetFunction
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int, check_trajectory
 
 from . import anneal_kernels as AK
 from ._common import check_init, initial_trajectory
@@ -311,8 +312,6 @@ def anneal_synthetic(
     ``score``, ``final`` (last state), ``improvements`` [(iteration, best score)], ``iterations``,
     ``accepted``.
     """
-    from trace_opt.core.synthetic import SyntheticSetFunction
-
     if not isinstance(fn, SyntheticSetFunction):
         raise ValueError(f"fn must be a trace_opt.core.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
     obj = get_objective(objective).code
@@ -327,8 +326,6 @@ def anneal_synthetic(
             raise ValueError(f"init={init!r} is not valid here; expected 'random' or a permutation")
         sigma0 = rng.permutation(t).astype(np.int64)
     else:
-        from trace_opt.core.validation import check_trajectory
-
         sigma0 = check_trajectory(init, t, "init")
     nb = get_neighbourhood(neighbourhood, t)
     draws = rng.random((iterations, ROW))

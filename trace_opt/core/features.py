@@ -169,22 +169,13 @@ def superpixel_features(
     resize = check_choice("resize", resize, RESIZE_MODES)
     check_keywords("superpixel_features", options, _SUPERPIXEL_OPTIONS[method])
     H, W = img.shape[:2]
-    if shape is None:
-        shape = (H, W)
-    if len(tuple(shape)) != 2:
-        raise ValueError(f"shape must be (h, w) of the model input; got {shape!r}")
-    h, w = (check_positive_int("shape", int(v)) for v in shape)
-    top, left, side_h, side_w = 0, 0, H, W
-    if resize == "center_crop":
-        side = min(H, W)
-        top, left, side_h, side_w = (H - side) // 2, (W - side) // 2, side, side
-    rows = top + ((np.arange(h) + 0.5) * side_h / h).astype(np.int64)
-    cols = left + ((np.arange(w) + 0.5) * side_w / w).astype(np.int64)
+    rows, cols = _pixel_centres(H, W, (H, W) if shape is None else shape, resize)
     channel_axis = -1 if img.ndim == 3 else None
 
     def sampled(segments) -> np.ndarray:
         return segments[np.ix_(rows, cols)]
 
+    # scikit-image is imported on use: only photo features need it, not the package's import
     if method == "slic":
         from skimage.segmentation import slic
 
@@ -213,6 +204,21 @@ def superpixel_features(
         hi=0.0,
         integer=False,
     )
+
+
+def _pixel_centres(H: int, W: int, shape: Sequence[int], resize: str) -> tuple[np.ndarray, np.ndarray]:
+    """The image rows and columns under the pixel centres of a model input of ``shape`` = ``(h, w)``, the image
+    (``H x W``) brought to it by ``resize`` (``stretch`` or ``center_crop``)."""
+    if len(tuple(shape)) != 2:
+        raise ValueError(f"shape must be (h, w) of the model input; got {shape!r}")
+    h, w = (check_positive_int("shape", int(v)) for v in shape)
+    top, left, side_h, side_w = 0, 0, H, W
+    if resize == "center_crop":
+        side = min(H, W)
+        top, left, side_h, side_w = (H - side) // 2, (W - side) // 2, side, side
+    rows = top + ((np.arange(h) + 0.5) * side_h / h).astype(np.int64)
+    cols = left + ((np.arange(w) + 0.5) * side_w / w).astype(np.int64)
+    return rows, cols
 
 
 def _closest_count(segment, target: int, first, lo, hi, integer: bool, runs: int = 8) -> Features:
