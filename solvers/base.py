@@ -63,11 +63,15 @@ def get_solver(name: str | Solver, **params: Any) -> Solver:
 
 @dataclass
 class Result:
-    """What a solve returns. ``score`` is the maximised objective; ``value`` is in the paper's sign."""
+    """What a solve returns: the best trajectory found, its score, the final curves and the solve's counters.
 
-    trajectory: np.ndarray
+    ``score`` is the maximised objective (``problem.score(trajectory)``); ``value`` is the same in the paper's
+    sign (``TraceProblem.to_paper_units``: AUC-Mo for ``mo``, lower is better). ``to_dict`` gives JSON values.
+    """
+
+    trajectory: np.ndarray  # int64, least important feature first
     score: float
-    objective: str
+    objective: str  # "le", "mo" or "le-mo"
     value: float
     curves: Curves | None  # None when solve(..., curves=False)
     history: list[tuple[int, float]]  # [(forward passes used, best score)], one entry per improvement
