@@ -4,7 +4,10 @@ oracle batch (``problem.scores``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
@@ -110,9 +113,9 @@ class GeneticAlgorithm(Polishing, Solver):
         mutation: str = "both",
         mutation_rate: float = 0.5,
         elitism: int = 2,
-        seeds=("greedy", "greedy-morf"),
-        polish_window: int | None = None,
-        memetic_window="auto",
+        seeds: Sequence[str | ArrayLike] = ("greedy", "greedy-morf"),
+        polish_window: int | str | None = None,
+        memetic_window: int | str | None = "auto",
         polish_share: float = POLISH_SHARE,
     ):
         self.population = check_positive_int("population", population, minimum=2)
