@@ -24,10 +24,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow"
 
-# ruff (lint and format check, configured in pyproject.toml); `make format` rewrites in place
+# ruff (lint and format check) and mypy (the typed public modules listed under [tool.mypy] files), both
+# configured in pyproject.toml; `make format` rewrites in place
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .

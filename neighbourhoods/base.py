@@ -20,8 +20,12 @@ numbers, so ``propose(sigma, rng)`` consumes exactly ``rng.random(N_DRAWS)``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import TypeAlias, TypeVar
+
 import networkx as nx
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.registry import Registry
 
@@ -39,21 +43,57 @@ N_DRAWS = K.N_DRAWS
 _NO_EDGES = np.zeros((1, 2), dtype=np.int64)
 _NO_PROBS = np.zeros(2, dtype=np.float64)
 
+#: one move: ``(new_sigma, lo, hi)``, ``new_sigma`` equal to ``sigma`` outside positions ``lo..hi``
+Move: TypeAlias = "tuple[np.ndarray, int, int]"
+#: what ``get_neighbourhood`` and the solvers' ``neighbourhood=`` option accept
+NeighbourhoodSpec: TypeAlias = "str | Neighbourhood | nx.Graph"
+NeighbourhoodType = TypeVar("NeighbourhoodType", bound="type[Neighbourhood]")
 
-def register_neighbourhood(name: str, overwrite: bool = False):
-    """Class decorator: make a neighbourhood available by ``name`` (a name already registered is refused unless
-    ``overwrite=True``, the rule of every registry, ``trace_opt.core.registry``)."""
+
+def register_neighbourhood(name: str, overwrite: bool = False) -> Callable[[NeighbourhoodType], NeighbourhoodType]:
+    """Class decorator: make a ``Neighbourhood`` subclass available by ``name`` to ``get_neighbourhood`` and the
+    solvers' ``neighbourhood=`` option (its constructor is then called without arguments). A name already
+    registered is refused unless ``overwrite=True``, the rule of every registry (``trace_opt.core.registry``)."""
     return NEIGHBOURHOODS.decorator(name, overwrite=overwrite)
 
 
 class Neighbourhood:
-    """Base class. ``bind(t)`` validates and prepares; ``propose`` draws one random neighbour.
+    """Base class of the neighbourhoods: the moves a local search (SA, tabu) makes between trajectories.
 
-    Built-in subclasses set ``kind`` (a ``neighbourhoods.kernels`` move kind) and may override
-    ``_prepare`` (build ``self.edges`` / ``self.probs``, O(t) at most: binding never enumerates the
-    moves) and ``_all_moves`` (enumerate every move, for small t). A user subclass may instead override
-    ``propose(sigma, rng)`` (keeping the exact-range contract); solvers then use it through the slower
-    generic path.
+    **To add a neighbourhood**, subclass ``Neighbourhood`` and implement ``propose(sigma, rng)`` (its docstring
+    is the contract: one random move as ``(new_sigma, lo, hi)`` with the exact changed range). Pass an
+    instance as a solver's ``neighbourhood=`` option, or register the class with
+    ``@register_neighbourhood(name)`` so that the name works there and on the command line
+    (``--solver-options '{"neighbourhood": "name"}'``). Optional, for more than random moves:
+
+    * ``_all_moves(s)``: yield every move of the bound t as ``(new_sigma, lo, hi)``; it gives ``neighbours``
+      (enumeration, e.g. tabu's full scan at small t and ``cayley.cayley_graph``) and ``move_count``.
+    * ``_prepare()``: called by ``bind(t)`` (after ``self.t`` is set) to build what the moves need, O(t) at most.
+    * ``__init__`` with the neighbourhood's options, validated there (a ValueError naming the option).
+
+    A minimal neighbourhood, adjacent swaps (the move ``i <-> i+1`` changes only ``P_(i+1)``)::
+
+        from neighbourhoods import Neighbourhood, register_neighbourhood
+        from solvers import get_solver
+
+
+        @register_neighbourhood("adjacent-swap")
+        class AdjacentSwap(Neighbourhood):
+            def propose(self, sigma, rng):
+                i = int(rng.integers(0, self.t - 1))
+                new = sigma.copy()
+                new[i], new[i + 1] = sigma[i + 1], sigma[i]
+                return new, i, i + 1
+
+
+        result = get_solver("sa", neighbourhood="adjacent-swap").solve(problem, budget=5000, seed=0)
+
+    (``tests/test_neighbourhoods.py`` runs this example.) ``propose`` is not declared with ``abc.abstractmethod``
+    because the base implements it for the built-in moves, which set ``kind`` (a ``neighbourhoods.kernels`` move
+    kind drawn by one numba kernel, ``apply``) instead of overriding it, and because a subclass that only
+    enumerates (``_all_moves``) is valid for the enumeration tools; ``propose`` on a subclass with neither raises
+    NotImplementedError. Solvers take a compiled ``kind`` through their fast paths and any other subclass
+    through ``propose`` (the slower generic path).
 
     Solvers ask, through public methods only: ``move_count()`` (how many moves ``neighbours`` enumerates,
     None when it cannot) and ``transposition_positions(sigma)`` (the swapped positions of every move of a
@@ -63,8 +103,10 @@ class Neighbourhood:
     name = "base"
     kind = -1
     t: int
+    edges: np.ndarray
+    probs: np.ndarray
 
-    def bind(self, t: int) -> "Neighbourhood":
+    def bind(self, t: int) -> Neighbourhood:
         """Prepare for trajectories of length t (validates; returns self)."""
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 2:
             raise ValueError(f"a neighbourhood needs t >= 2 features; got t={t!r}")
@@ -83,14 +125,14 @@ class Neighbourhood:
             raise ValueError(f"{self!r} is not bound to a length; call bind(t) or use get_neighbourhood(spec, t)")
         return self.t
 
-    def _check_bound(self, sigma) -> np.ndarray:
+    def _check_bound(self, sigma: ArrayLike) -> np.ndarray:
         self._bound_t()
         s = np.asarray(sigma)
         if s.ndim != 1 or s.shape[0] != self.t:
             raise ValueError(f"sigma must be a trajectory of length t={self.t}; got shape {s.shape}")
         return np.ascontiguousarray(s, dtype=np.int64)
 
-    def apply(self, sigma: np.ndarray, u: np.ndarray):
+    def apply(self, sigma: np.ndarray, u: ArrayLike) -> Move:
         """The move drawn by the uniform numbers ``u`` (``N_DRAWS`` of them): ``(new_sigma, lo, hi)``.
 
         Only for the built-in moves (``kind >= 0``); a user subclass implements ``propose`` instead.
@@ -102,21 +144,41 @@ class Neighbourhood:
         lo, hi = K.apply_move(self.kind, s, np.asarray(u, dtype=np.float64), self.edges, self.probs, out)
         return out, int(lo), int(hi)
 
-    def propose(self, sigma: np.ndarray, rng: np.random.Generator):
-        """Return ``(new_sigma, lo, hi)`` for one random neighbour of ``sigma`` (uses ``rng.random(N_DRAWS)``)."""
+    def propose(self, sigma: np.ndarray, rng: np.random.Generator) -> Move:
+        """Draw one random neighbour of ``sigma``: THE method a new neighbourhood implements.
+
+        Called by the solvers once per candidate move, after ``bind(t)``; ``self.t`` is the bound length.
+
+        Args:
+            sigma: the current trajectory, an int64 permutation of ``0..t-1`` (least important first). Read
+                it, never modify it: the solver keeps it.
+            rng: the solve's ``np.random.Generator``: the only randomness to use, so a seed reproduces the solve.
+
+        Returns:
+            ``(new_sigma, lo, hi)``: a new int64 array (not a view of ``sigma``) and two ints with
+            ``0 <= lo < hi <= t-1`` such that ``new_sigma`` equals ``sigma`` outside positions ``lo..hi``. The
+            range is a promise the solvers rely on: they re-evaluate only the prefix sets ``P_k`` with
+            ``lo < k <= hi`` (``TraceProblem.move_deltas``), so a range too narrow gives wrong scores; one too
+            wide only costs forward passes (the module docstring derives the exact range of each built-in move).
+
+        The base implementation is the built-in moves': ``apply(sigma, rng.random(N_DRAWS))``, the compiled
+        move of ``self.kind`` (it consumes exactly ``N_DRAWS`` uniform numbers); without a ``kind`` it raises
+        NotImplementedError.
+        """
         return self.apply(sigma, rng.random(N_DRAWS))
 
-    def neighbours(self, sigma: np.ndarray) -> list:
+    def neighbours(self, sigma: np.ndarray) -> list[Move]:
         """Every distinct neighbour of ``sigma`` as ``(new_sigma, lo, hi)`` (enumeration; meant for small t)."""
         s = self._check_bound(sigma)
-        seen = {}
+        seen: dict[bytes, Move] = {}
         for new, lo, hi in self._all_moves(s):
             key = new.tobytes()
             if key not in seen:
                 seen[key] = (new, lo, hi)
         return list(seen.values())
 
-    def _all_moves(self, s):  # pragma: no cover - abstract
+    def _all_moves(self, s: np.ndarray) -> Iterator[Move]:  # pragma: no cover - abstract
+        """Every move from the trajectory ``s`` (optional: implemented by a subclass that can enumerate)."""
         raise NotImplementedError
 
     def move_count(self) -> int | None:
@@ -134,7 +196,9 @@ class Neighbourhood:
             return None
         return len(self.neighbours(np.arange(t)))
 
-    def transposition_positions(self, sigma: np.ndarray, moves=None):
+    def transposition_positions(
+        self, sigma: np.ndarray, moves: ArrayLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """For a transposition set: the positions ``(lo, hi)`` (int64 arrays, lo < hi) that each generating
         transposition swaps in sigma, in the order of ``transpositions()`` (the moves with the indices
         ``moves`` only, when given: sampling without enumerating); None for other moves. Swapping
@@ -183,7 +247,7 @@ class _Transpositions(Neighbourhood):
             self._nx_graph = check_generating_graph(self._graph(t), t, type(self).__name__)
         return self._nx_graph
 
-    def transpositions(self) -> list:
+    def transpositions(self) -> list[tuple[int, int]]:
         """The generating transpositions as sorted pairs (of positions or features, per ``on``); enumerates."""
         lo, hi = self._pairs(None)
         return list(zip(lo.tolist(), hi.tolist()))
@@ -204,7 +268,9 @@ class _Transpositions(Neighbourhood):
         rows = self.edges if moves is None else self.edges[np.asarray(moves, dtype=np.int64)]
         return rows[:, 0].copy(), rows[:, 1].copy()
 
-    def transposition_positions(self, sigma: np.ndarray, moves=None):
+    def transposition_positions(
+        self, sigma: np.ndarray, moves: ArrayLike | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The positions ``(lo, hi)`` swapped in sigma by every move, or only by the moves with the indices
         ``moves`` (0..move_count()-1, in enumeration order; O(len(moves) + t), no enumeration)."""
         s = self._check_bound(sigma)
@@ -231,7 +297,7 @@ class _Transpositions(Neighbourhood):
             yield out, i, j
 
 
-def complete_pairs(t: int, moves) -> tuple:
+def complete_pairs(t: int, moves: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """The pairs ``(lo, hi)`` (int64 arrays) with indices ``moves`` in the ``np.triu_indices(t, k=1)``
     order of the t(t-1)/2 pairs i < j (row i starts at index i(2t-i-1)/2), without enumerating them."""
     m = np.asarray(moves, dtype=np.int64).reshape(-1)
@@ -245,7 +311,7 @@ def complete_pairs(t: int, moves) -> tuple:
     return i, m - start(i) + i + 1
 
 
-def check_generating_graph(graph, t: int, who: str = "graph") -> nx.Graph:
+def check_generating_graph(graph: nx.Graph, t: int, who: str = "graph") -> nx.Graph:
     """Validate a transposition graph on ``0..t-1``: integer nodes exactly 0..t-1, no self-loops, connected.
 
     A set of transpositions generates S_t iff its graph is connected (Proposition 1); a disconnected
@@ -309,7 +375,7 @@ class StarTranspositions(_Transpositions):
         ``"features"`` (centre is a feature index, swapped with any other feature).
     """
 
-    def __init__(self, centre: int = 0, on: str = "positions"):
+    def __init__(self, centre: int = 0, on: str = "positions") -> None:
         if on not in ("positions", "features"):
             raise ValueError(f"on={on!r} is not valid; expected 'positions' or 'features'")
         if isinstance(centre, bool) or not isinstance(centre, (int, np.integer)) or centre < 0:
@@ -342,7 +408,7 @@ class TranspositionGraph(_Transpositions):
         and b wherever they stand). The graph must be connected (Proposition 1), else ``ValueError``.
     """
 
-    def __init__(self, graph, on: str = "positions"):
+    def __init__(self, graph: nx.Graph, on: str = "positions") -> None:
         if on not in ("positions", "features"):
             raise ValueError(f"on={on!r} is not valid; expected 'positions' or 'features'")
         if not isinstance(graph, nx.Graph):
@@ -433,7 +499,7 @@ class MixedMoves(Neighbourhood):
 
     kind = K.KIND_MIX
 
-    def __init__(self, p_block_reverse: float = 0.89, p_vertex_insertion: float = 0.10):
+    def __init__(self, p_block_reverse: float = 0.89, p_vertex_insertion: float = 0.10) -> None:
         for name, p in (("p_block_reverse", p_block_reverse), ("p_vertex_insertion", p_vertex_insertion)):
             if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0 <= p <= 1:
                 raise ValueError(f"{name}={p!r} is not valid; expected a probability in [0, 1]")
@@ -470,7 +536,7 @@ class MixedMoves(Neighbourhood):
         return f"MixedMoves(p_block_reverse={self.p_block_reverse}, p_vertex_insertion={self.p_vertex_insertion})"
 
 
-def check_neighbourhood_spec(spec):
+def check_neighbourhood_spec(spec: NeighbourhoodSpec) -> NeighbourhoodSpec:
     """Validate a neighbourhood spec without binding it (for solver constructors); returns it."""
     if isinstance(spec, (Neighbourhood, nx.Graph)):
         return spec
@@ -482,7 +548,7 @@ def check_neighbourhood_spec(spec):
     )
 
 
-def get_neighbourhood(spec, t: int) -> Neighbourhood:
+def get_neighbourhood(spec: NeighbourhoodSpec, t: int) -> Neighbourhood:
     """A neighbourhood from a name in ``NEIGHBOURHOODS`` (or an alias), a ``Neighbourhood`` instance,
     or a networkx graph (transpositions on positions), bound to t."""
     if isinstance(spec, Neighbourhood):

@@ -15,12 +15,12 @@ import math
 import networkx as nx
 import numpy as np
 
-from .base import get_neighbourhood
+from .base import NeighbourhoodSpec, get_neighbourhood
 
 MAX_T = 8  # 8! = 40,320 vertices; beyond that the graph is too large to build
 
 
-def cayley_graph(neighbourhood, t: int) -> nx.Graph | nx.DiGraph:
+def cayley_graph(neighbourhood: NeighbourhoodSpec, t: int) -> nx.Graph | nx.DiGraph:
     """Build Cay(S_t, S) of a neighbourhood (name, instance or graph) for t <= MAX_T.
 
     Vertices are trajectories as tuples. Returns an undirected ``nx.Graph`` when every move can be
@@ -38,22 +38,23 @@ def cayley_graph(neighbourhood, t: int) -> nx.Graph | nx.DiGraph:
     return g.to_undirected() if symmetric else g
 
 
-def degrees(graph) -> set:
+def degrees(graph: nx.Graph) -> set[int]:
     """The set of (out-)degrees; a single value means the graph is regular."""
     deg = graph.out_degree() if graph.is_directed() else graph.degree()
     return {d for _, d in deg}
 
 
-def is_regular(graph) -> bool:
+def is_regular(graph: nx.Graph) -> bool:
+    """Every vertex has the same (out-)degree."""
     return len(degrees(graph)) == 1
 
 
-def is_connected(graph) -> bool:
+def is_connected(graph: nx.Graph) -> bool:
     """Connected (strongly, for a directed graph): the moves generate S_t."""
     return nx.is_strongly_connected(graph) if graph.is_directed() else nx.is_connected(graph)
 
 
-def cayley_diameter(graph, exact: bool = False) -> int:
+def cayley_diameter(graph: nx.Graph, exact: bool = False) -> int:
     """Diameter of a Cayley graph: eccentricity of the identity (valid by vertex-transitivity).
 
     ``exact=True`` computes all eccentricities with networkx instead (slow: t! breadth-first searches).

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
-from neighbourhoods import N_DRAWS, check_neighbourhood_spec, get_neighbourhood
+import numpy as np
+from numpy.typing import ArrayLike
+
+from neighbourhoods import N_DRAWS, Neighbourhood, NeighbourhoodSpec, check_neighbourhood_spec, get_neighbourhood
 from neighbourhoods.kernels import apply_move
 from trace_opt.core.kernels import chain_from_values, chain_sum, full_key, prefix_keys, request_keys
 from trace_opt.core.objective import get_objective
-from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.synthetic import SyntheticSetFunction
+from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int, check_trajectory
 
 from . import anneal_kernels as AK
 from ._common import check_init, initial_trajectory
@@ -21,7 +26,7 @@ THRESHOLD_ACTIONS = ("stop", "hold")
 ROW = N_DRAWS + 1  # uniform draws per iteration: N_DRAWS for the move, one for the Metropolis test
 
 
-def temperature_rule(problem) -> tuple[float, str]:
+def temperature_rule(problem: TraceProblem) -> tuple[float, str]:
     """SA's initial temperature when ``T0`` is None, and the rule that gave it (``f(x) = D({})``).
 
     The rule depends only on the oracle's ``output`` kind (``problem.oracle.output``):
@@ -54,12 +59,12 @@ def temperature_rule(problem) -> tuple[float, str]:
     return 2.0, "no output kind: 2 (paper's logit rule)"
 
 
-def default_temperature(problem) -> float:
+def default_temperature(problem: TraceProblem) -> float:
     """SA's initial temperature when ``T0`` is None (``temperature_rule`` gives the rule)."""
     return temperature_rule(problem)[0]
 
 
-def uses_keys(problem) -> bool:
+def uses_keys(problem: TraceProblem) -> bool:
     """True when the fast path applies: t <= 64 (uint64 set keys) and the problem's c is its objective's
     standard rule (``TraceProblem.standard_objective``), which the numba kernels compute."""
     return problem.oracle.exact_uint64_keys and problem.standard_objective
@@ -73,7 +78,7 @@ class KeyedChain:
     the last proposal. All bookkeeping runs in numba kernels; the oracle is called once per proposal.
     """
 
-    def __init__(self, problem, nb, sigma: np.ndarray):
+    def __init__(self, problem: TraceProblem, nb: Neighbourhood, sigma: np.ndarray):
         self.oracle = problem.oracle
         self.nb = nb
         t = self.t = problem.t
@@ -95,7 +100,7 @@ class KeyedChain:
         n = request_keys(keys, self.t + 1, self.full, self.objective, self.req)
         return chain_from_values(self.oracle.evaluate_keys(self.req[:n]), self.t + 1, self.objective, out)
 
-    def propose(self, u, T: float):
+    def propose(self, u: np.ndarray, T: float) -> tuple[float, bool]:
         """Incremental: ``(delta, accepted)`` of the move drawn by ``u`` (Metropolis at temperature T)."""
         nb = self.nb
         lo, hi, n = AK.propose_requests(
@@ -115,7 +120,7 @@ class KeyedChain:
         self.lo, self.hi, self._full_move = lo, hi, False
         return AK.assess(vals, self.chain, lo, hi, self.objective, self.seg_c, T, u[N_DRAWS])
 
-    def propose_full(self, u, T: float):
+    def propose_full(self, u: np.ndarray, T: float) -> tuple[float, bool]:
         """Full re-evaluation: all 2(t+1) (or t+1) sets of the new trajectory are requested."""
         nb = self.nb
         lo, hi = apply_move(nb.kind, self.sigma, u, nb.edges, nb.probs, self.new)
@@ -183,9 +188,9 @@ class SimulatedAnnealing(Solver):
         iterations: int = 10_000,
         T0: float | None = None,
         eta: float = 0.999,
-        init="greedy",
+        init: str | ArrayLike = "greedy",
         threshold_temperature: float | None = None,
-        neighbourhood="complete",
+        neighbourhood: NeighbourhoodSpec = "complete",
         evaluation: str = "incremental",
         threshold_action: str = "stop",
     ):
@@ -292,16 +297,16 @@ class SimulatedAnnealing(Solver):
 
 
 def anneal_synthetic(
-    fn,
+    fn: SyntheticSetFunction,
     objective: str = "le-mo",
     iterations: int = 10_000,
     T0: float = 2.0,
     eta: float = 0.999,
-    init="random",
-    neighbourhood="complete",
+    init: str | ArrayLike = "random",
+    neighbourhood: NeighbourhoodSpec = "complete",
     seed: int | None = 0,
     threshold_temperature: float | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Simulated annealing compiled end to end (numba) over a ``trace_opt.core.synthetic.SyntheticSetFunction``.
 
     Follows the same random stream and floating-point steps as ``SimulatedAnnealing`` with incremental
@@ -311,8 +316,6 @@ def anneal_synthetic(
     ``score``, ``final`` (last state), ``improvements`` [(iteration, best score)], ``iterations``,
     ``accepted``.
     """
-    from trace_opt.core.synthetic import SyntheticSetFunction
-
     if not isinstance(fn, SyntheticSetFunction):
         raise ValueError(f"fn must be a trace_opt.core.synthetic.SyntheticSetFunction; got {type(fn).__name__}")
     obj = get_objective(objective).code
@@ -327,8 +330,6 @@ def anneal_synthetic(
             raise ValueError(f"init={init!r} is not valid here; expected 'random' or a permutation")
         sigma0 = rng.permutation(t).astype(np.int64)
     else:
-        from trace_opt.core.validation import check_trajectory
-
         sigma0 = check_trajectory(init, t, "init")
     nb = get_neighbourhood(neighbourhood, t)
     draws = rng.random((iterations, ROW))

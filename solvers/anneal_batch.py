@@ -21,7 +21,9 @@ expected waste per batch stays below about one proposal's worth times (1 - 1/e) 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from neighbourhoods import NeighbourhoodSpec
 from trace_opt.core.budget import BudgetExhausted
 from trace_opt.core.validation import check_positive_int
 
@@ -54,9 +56,9 @@ class SpeculativeAnnealing(SimulatedAnnealing):
         iterations: int = 10_000,
         T0: float | None = None,
         eta: float = 0.999,
-        init="greedy",
+        init: str | ArrayLike = "greedy",
         threshold_temperature: float | None = None,
-        neighbourhood="complete",
+        neighbourhood: NeighbourhoodSpec = "complete",
         width: int = 64,
         adaptive: bool = True,
         threshold_action: str = "stop",

@@ -9,15 +9,18 @@ as in batch commands, Ctrl-C propagates instead).
 
 from __future__ import annotations
 
+import abc
 import inspect
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt.core.budget import Budget, BudgetExhausted, Limits, as_budget
+from trace_opt.core.budget import Budget, BudgetExhausted, BudgetLike, Limits, as_budget
 from trace_opt.core.io import interrupts_stop_the_run, json_values
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.registry import Registry
@@ -25,19 +28,25 @@ from trace_opt.core.validation import check_keywords, check_positive_int
 
 SOLVERS: Registry = Registry("solver")
 
+SolverType = TypeVar("SolverType", bound="type[Solver]")
 
-def register(name: str, overwrite: bool = False):
-    """Class decorator: make a solver available to ``get_solver(name)`` (a name already registered is refused
-    unless ``overwrite=True``, the rule of every registry, ``trace_opt.core.registry``)."""
+
+def register(name: str, overwrite: bool = False) -> Callable[[SolverType], SolverType]:
+    """Class decorator: make a ``Solver`` subclass available to ``get_solver(name)`` and set its ``name``
+    (shown in ``Result.solver`` and the progress bar). A name already registered is refused unless
+    ``overwrite=True``, the rule of every registry (``trace_opt.core.registry``)."""
     return SOLVERS.decorator(name, overwrite=overwrite)
 
 
 def available_solvers() -> list[str]:
+    """The names ``get_solver`` accepts, sorted."""
     return sorted(SOLVERS)
 
 
-def get_solver(name, **params) -> "Solver":
-    """Instantiate a registered solver by name with its hyperparameters."""
+def get_solver(name: str | Solver, **params: Any) -> Solver:
+    """Instantiate a registered solver by name with its hyperparameters (the keywords of its constructor;
+    an unknown keyword is a ValueError listing the accepted ones). A ``Solver`` instance is returned as it is
+    (then ``params`` must be empty)."""
     if isinstance(name, Solver):
         if params:
             raise ValueError(
@@ -54,14 +63,18 @@ def get_solver(name, **params) -> "Solver":
 
 @dataclass
 class Result:
-    """What a solve returns. ``score`` is the maximised objective; ``value`` is in the paper's sign."""
+    """What a solve returns: the best trajectory found, its score, the final curves and the solve's counters.
 
-    trajectory: np.ndarray
+    ``score`` is the maximised objective (``problem.score(trajectory)``); ``value`` is the same in the paper's
+    sign (``TraceProblem.to_paper_units``: AUC-Mo for ``mo``, lower is better). ``to_dict`` gives JSON values.
+    """
+
+    trajectory: np.ndarray  # int64, least important feature first
     score: float
-    objective: str
+    objective: str  # "le", "mo" or "le-mo"
     value: float
     curves: Curves | None  # None when solve(..., curves=False)
-    history: list  # [(forward passes used, best score)], one entry per improvement
+    history: list[tuple[int, float]]  # [(forward passes used, best score)], one entry per improvement
     forward_passes: int  # made during the search (what the budget counts)
     evaluation_forward_passes: int  # extra passes to draw the final curves (outside the budget)
     batches: int
@@ -70,11 +83,12 @@ class Result:
     seconds: float
     stopped: str  # "completed", "budget", "time", "iterations" or "interrupted"
     solver: str
-    params: dict = field(default_factory=dict)  # hyperparameters, with values resolved at solve time
-    seed: int | None = None
-    info: dict = field(default_factory=dict)  # facts of this solve (e.g. SA's T0 rule, a memory estimate)
+    params: dict[str, Any] = field(default_factory=dict)  # hyperparameters, with values resolved at solve time
+    seed: int | np.random.Generator | None = None  # as given to ``solve``
+    info: dict[str, Any] = field(default_factory=dict)  # facts of this solve (e.g. SA's T0 rule, a memory estimate)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """The result as JSON values (the trajectory and curves as lists)."""
         return {
             "solver": self.solver,
             "params": json_values(self.params),
@@ -159,7 +173,9 @@ class Run:
             self._show()
 
     def _show(self) -> None:
-        shown = {} if self.best_sigma is None or not self.best_known else {"best": f"{self.best_score:.4g}"}
+        shown: dict[str, Any] = (
+            {} if self.best_sigma is None or not self.best_known else {"best": f"{self.best_score:.4g}"}
+        )
         if not self.pass_bar:
             shown["passes"] = self.passes_used
         self.bar.set_postfix(refresh=False, **shown)
@@ -204,7 +220,7 @@ class Run:
             self.bar.update(n)
 
     @contextmanager
-    def reserve(self, share: float):
+    def reserve(self, share: float) -> Iterator[None]:
         """Run a phase of the search under tightened limits, keeping ``share`` of what is left of each
         limit (forward passes, seconds, iterations; the oracle's limits, which include any enclosing
         solve's) for what follows the block, e.g. a polishing step.
@@ -232,17 +248,103 @@ class Run:
             self.iteration_limit, self.deadline = saved
 
 
-class Solver:
-    """Base class. Constructors store hyperparameters (validated there, scikit-learn style);
-    ``solve`` runs the search. Subclasses implement ``_search(problem, run)`` and may declare
-    ``_progress_total(problem)``."""
+class Solver(abc.ABC):
+    """Base class of the solvers: a search for the trajectory that maximises ``problem.score``.
+
+    **To add a solver**, subclass ``Solver``, implement the one abstract method ``_search(problem, run)``
+    (its docstring is the contract) and register the class with ``@register(name)``; ``get_solver(name,
+    **options)`` then builds it, and every command that takes ``--solver`` / ``--solver-options`` accepts it.
+
+    * The constructor takes the hyperparameters as keywords with defaults, validates each one there
+      (a ValueError naming the option and what is expected: ``trace_opt.core.validation``) and stores it
+      under its own name (``get_params`` reports the attributes not starting with ``_``, ``Result.params``
+      shows them). It makes no model call and keeps no state of a solve: one instance may solve many problems.
+    * ``solve`` (not to be overridden) checks the arguments, installs the budget on the oracle, builds the
+      ``Run`` of the solve (best-so-far, history, limits, progress bar, the seeded ``rng``), calls ``_search``,
+      turns a stop (budget, time, iterations, Ctrl-C) into ``Result.stopped`` and draws the final curves.
+    * Optional hooks: ``check_size(t)`` refuses, before any model call, a problem this solver cannot take;
+      ``_progress_total(problem)`` gives the progress bar's total (iterations) when the budget has no
+      forward-pass limit.
+
+    A minimal solver, random restarts (the best of ``restarts`` random orders scored in batches)::
+
+        import numpy as np
+
+        from solvers import Solver, get_solver, register
+        from trace_opt.core.validation import check_positive_int
+
+
+        @register("random-restarts")
+        class RandomRestarts(Solver):
+            # the best of `restarts` uniformly random orders, scored `batch` at a time
+
+            def __init__(self, restarts: int = 1000, batch: int = 64):
+                self.restarts = check_positive_int("restarts", restarts)
+                self.batch = check_positive_int("batch", batch)
+
+            def _search(self, problem, run):
+                for start in range(0, self.restarts, self.batch):
+                    run.tick()  # one iteration per batch: the iteration and time limits
+                    n = min(self.batch, self.restarts - start)
+                    sigmas = np.stack([run.rng.permutation(problem.t) for _ in range(n)])
+                    scores = problem.scores(sigmas)  # model calls: BudgetExhausted ends the solve here
+                    best = int(np.argmax(scores))
+                    run.report(sigmas[best], scores[best])
+
+
+        result = get_solver("random-restarts", restarts=200).solve(problem, budget=5000, seed=0)
+
+    (``tests/test_solvers_core.py`` runs this example.) The built-in solvers are longer versions of the same
+    pattern: ``solvers/exact.py`` (one phase), ``solvers/beam.py`` and ``solvers/tabu.py`` (through the
+    ``_common.Polishing`` mixin, which implements ``_search`` as a main search plus exact window moves).
+    """
 
     name = "solver"
 
-    def get_params(self) -> dict:
+    @abc.abstractmethod
+    def _search(self, problem: TraceProblem, run: Run) -> None:
+        """Search ``problem`` for high-scoring trajectories and report them to ``run``: THE method to implement.
+
+        Called once per ``solve``, inside the budget's limits. Despite the leading underscore this is the
+        plug-in point (the name is kept for the solvers that implement it); it is called only by ``solve``.
+
+        Args:
+            problem: the ``TraceProblem`` to maximise: ``problem.t`` features, ``problem.score(sigma)`` /
+                ``problem.scores(sigmas)`` / ``problem.chain(sigma)`` (model calls through the oracle, cached),
+                ``problem.move_deltas`` for the change of local moves (only the changed prefix sets are
+                evaluated), ``problem.oracle`` for its counters and cache. The only way to the model.
+            run: the book-keeping of this solve (``Run``): ``run.rng``, the solve's seeded
+                ``np.random.Generator`` (the only randomness to use, so a seed reproduces the solve);
+                ``run.budget``, the ``Budget`` (forward passes, seconds, iterations; for sizing, the limits are
+                enforced by the oracle and ``tick``); ``run.report``, ``run.fallback``, ``run.tick``,
+                ``run.reserve``, ``run.info``, ``run.resolved``, ``run.state`` and ``run.bar`` (see ``Run``).
+
+        What it must do:
+            * Offer every fully scored trajectory that may be the best so far to ``run.report(sigma, score)``
+              (``score`` as ``problem.score`` computes it); ``run.report`` keeps the best and its history.
+              A trajectory whose score is not known yet (a partial order completed) goes to ``run.fallback``.
+            * Call ``run.tick(n)`` for every ``n`` iterations (its unit is the solver's main step; it raises the
+              stop of the iteration and time limits, and moves the progress bar).
+            * Let the stops propagate: the oracle raises ``BudgetExhausted`` for a request past the forward-pass
+              or time limit (nothing of that request is evaluated), ``tick`` raises its own stop, and Ctrl-C is
+              ``KeyboardInterrupt``; ``solve`` catches each and returns the best reported so far. Never catch
+              them (``run.reserve`` is the way to end one phase and start another on what is left).
+            * Return when the search is finished (converged, or its own iteration count done): with no budget a
+              search must end on its own.
+            * Use only ``run.rng`` for randomness and make no model call outside ``problem`` / its oracle.
+
+        Returns:
+            None. The result is what was reported to ``run``; ``solve`` builds the ``Result`` from it (a solve
+            stopped before any report returns the identity order, ``Result.info["identity_fallback"]``).
+        """
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """The hyperparameters: the instance attributes whose name does not start with ``_``."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     def _progress_total(self, problem: TraceProblem) -> int | None:
+        """The progress bar's total in iterations (shown when the budget has no forward-pass limit); None: unknown."""
         return None
 
     def check_size(self, t: int) -> None:
@@ -250,13 +352,18 @@ class Solver:
         saying what to use instead); a data-set run calls it once for all inputs. Default: any t."""
 
     def solve(
-        self, problem: TraceProblem, budget=None, seed: int | None = 0, progress: bool = False, curves: bool = True
+        self,
+        problem: TraceProblem,
+        budget: BudgetLike = None,
+        seed: int | np.random.Generator | None = 0,
+        progress: bool = False,
+        curves: bool = True,
     ) -> Result:
         """Search for the best trajectory of ``problem`` within ``budget``.
 
         budget: forward passes (int), a dict/``Budget`` with forward_passes, seconds, iterations, or
-        None. seed: seeds the solver's random generator (runs are reproducible). curves: draw the
-        final trajectory's four curves (extra passes, counted apart from the budget).
+        None. seed: seeds the solver's random generator (runs are reproducible). progress: show a progress
+        bar. curves: draw the final trajectory's four curves (extra passes, counted apart from the budget).
         """
         if not isinstance(problem, TraceProblem):
             raise ValueError(f"problem must be a TraceProblem; got {type(problem).__name__}")
@@ -311,6 +418,3 @@ class Solver:
             seed=seed,
             info=dict(run.info),
         )
-
-    def _search(self, problem: TraceProblem, run: Run) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError

@@ -8,7 +8,12 @@ Objectives follow DESIGN.md section 2 (every score is a maximised chain sum ``su
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from math import factorial
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 from tqdm.auto import tqdm
 
 from trace_opt.core.kernels import prefix_bitmasks
@@ -71,7 +76,7 @@ def complete_table(
     chunk: int = 1 << 14,
     max_t: int = MAX_T,
     max_memory_gb: float = MAX_MEMORY_GB,
-    on_chunk=None,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """``D(S)`` for all 2^t sets S, indexed by bitmask (bit i = feature i deleted).
 
@@ -114,7 +119,7 @@ def _check_table(table) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(d), t
 
 
-def objective_table(table, objective: str) -> np.ndarray:
+def objective_table(table: ArrayLike, objective: str) -> np.ndarray:
     """``c(S)`` for every bitmask S from the D table: le ``D(S)``; mo ``-D(all \\ S)``; le-mo ``D(S) - D(all \\ S)``."""
     d, _ = _check_table(table)
     check_choice("objective", objective, OBJECTIVES)
@@ -125,7 +130,7 @@ def objective_table(table, objective: str) -> np.ndarray:
     return d - d[::-1]
 
 
-def exact_optimum(table, objective: str) -> tuple[np.ndarray, float]:
+def exact_optimum(table: ArrayLike, objective: str) -> tuple[np.ndarray, float]:
     """The optimal trajectory and its score (maximised chain sum) by DP over the subset lattice.
 
     O(t 2^t) time, O(2^t) memory (numba kernel ``kernels.chain_dp``). Deterministic under ties, by the
@@ -146,7 +151,7 @@ def exact_optimum(table, objective: str) -> tuple[np.ndarray, float]:
 RTOL = 1e-9
 
 
-def count_optimal_trajectories(values, objective: str = "le-mo", rtol: float = RTOL) -> tuple[float, int]:
+def count_optimal_trajectories(values: ArrayLike, objective: str = "le-mo", rtol: float = RTOL) -> tuple[float, int]:
     """``(optimum, number of optimal trajectories)`` by DP over the subset lattice.
 
     A trajectory counts when, at every prefix set, it is within ``tol = rtol * max(1, (t + 1) max |c|)``
@@ -161,7 +166,7 @@ def count_optimal_trajectories(values, objective: str = "le-mo", rtol: float = R
     return float(opt), int(count)
 
 
-def optimal_trajectory_count(table, objective: str) -> dict:
+def optimal_trajectory_count(table: ArrayLike, objective: str) -> dict[str, Any]:
     """How many trajectories reach the exact optimum of ``objective`` on a D table.
 
     Counted by DP over the subset lattice (``count_optimal_trajectories``, which treats values within
@@ -170,15 +175,14 @@ def optimal_trajectory_count(table, objective: str) -> dict:
     N == 1, "all_orders_tie": N == t!}`` (every order optimal, e.g. a symmetric model or a constant D).
     O(t 2^t) time, 2 x 2^t floats.
     """
-    from math import factorial
-
     d, t = _check_table(table)
     _, n = count_optimal_trajectories(d, objective)
     return {"optimal_trajectories": int(n), "optimum_unique": n == 1, "all_orders_tie": n >= factorial(t)}
 
 
-def table_scores(table, objective: str, sigmas) -> np.ndarray:
-    """Chain scores of trajectories (one per row, or a single one) read from the table."""
+def table_scores(table: ArrayLike, objective: str, sigmas: ArrayLike) -> np.ndarray | float:
+    """Chain scores of trajectories read from the table: an array for a matrix of them (one per row), a float
+    for a single one."""
     c = objective_table(table, objective)
     t = c.shape[0].bit_length() - 1
     s = np.asarray(sigmas)
@@ -193,7 +197,7 @@ def _bits(S: int, t: int) -> set:
     return {i for i in range(t) if (S >> i) & 1}
 
 
-def avg_iou(level_sets, t: int) -> float:
+def avg_iou(level_sets: Sequence[int] | np.ndarray, t: int) -> float:
     """Paper eq. 5: mean over k = 1..t-1 of ``|s_k & s_(k+1)| / |s_k | s_(k+1)| * (k+1)/k``.
 
     ``level_sets[k]`` is the bitmask of the optimal set of size k (k = 0..t). 1 iff the sets nest.
@@ -207,7 +211,7 @@ def avg_iou(level_sets, t: int) -> float:
     return float(np.mean(vals))
 
 
-def cs_bounds(table, objective: str) -> dict:
+def cs_bounds(table: ArrayLike, objective: str) -> dict[str, Any]:
     """Complete-search bounds (paper eq. 4) and Avg.IoU (eq. 5) from the D table.
 
     Keys: ``cs_le = sum_k max_{|S|=k} D(S)`` (upper bound of AUC-Le), ``cs_mo = sum_k min_{|S|=k} D(S)``
@@ -261,7 +265,12 @@ def normalised_gap(optimum: float, score: float, random_mean: float, rtol: float
     return float((optimum - score) / denom) if denom > rtol * max(1.0, abs(optimum)) else 0.0
 
 
-def gap_report(problem_or_table, trajectory, objective: str | None = None, progress: bool = False) -> dict:
+def gap_report(
+    problem_or_table: TraceProblem | ArrayLike,
+    trajectory: ArrayLike,
+    objective: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """How far a trajectory is from the exact optimum and the CS bounds.
 
     ``problem_or_table``: a ``TraceProblem`` (its complete table is computed: 2^t sets, minus cache
@@ -273,6 +282,7 @@ def gap_report(problem_or_table, trajectory, objective: str | None = None, progr
     ``cs_le``, ``cs_mo``, ``ratio_trace_cs`` = (AUC-Le - AUC-Mo) / (CS-Le - CS-Mo) as the paper's
     Fig. 7(b) plots it, ``ratio_to_bound`` = score / bound, and the Avg.IoU values.
     """
+    table: ArrayLike
     if isinstance(problem_or_table, TraceProblem):
         if objective is None:
             objective = problem_or_table.objective

@@ -4,8 +4,12 @@ oracle batch (``problem.scores``)."""
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import ArrayLike
+
+from trace_opt.core.problem import TraceProblem
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
 from ._common import (
@@ -18,7 +22,7 @@ from ._common import (
     single_feature_order,
     window_descent,
 )
-from .base import Solver, _Stop, register
+from .base import Run, Solver, _Stop, register
 from .greedy import greedy_order
 
 SEED_NAMES = ("greedy", "greedy-morf")
@@ -109,9 +113,9 @@ class GeneticAlgorithm(Polishing, Solver):
         mutation: str = "both",
         mutation_rate: float = 0.5,
         elitism: int = 2,
-        seeds=("greedy", "greedy-morf"),
-        polish_window: int | None = None,
-        memetic_window="auto",
+        seeds: Sequence[str | ArrayLike] = ("greedy", "greedy-morf"),
+        polish_window: int | str | None = None,
+        memetic_window: int | str | None = "auto",
         polish_share: float = POLISH_SHARE,
     ):
         self.population = check_positive_int("population", population, minimum=2)
@@ -178,7 +182,7 @@ class GeneticAlgorithm(Polishing, Solver):
         super()._check_windows(t)
         check_window_option("memetic_window", self._memetic_window(t), t)
 
-    def _main(self, problem, run):
+    def _main(self, problem: TraceProblem, run: Run) -> None:
         t = problem.t
         memetic = self._memetic_window(t)
         rng = run.rng
@@ -215,8 +219,8 @@ class GeneticAlgorithm(Polishing, Solver):
             order = np.argsort(-scores, kind="stable")
             elite = pop_arr[order[: self.elitism]]
             seen = {p.tobytes() for p in elite}
-            children = []
-            while len(children) < self.population - self.elitism:
+            kids: list[np.ndarray] = []
+            while len(kids) < self.population - self.elitism:
                 p1 = pop_arr[self._select(scores, rng)]
                 if rng.random() < self.crossover_rate:
                     p2 = pop_arr[self._select(scores, rng)]
@@ -232,8 +236,8 @@ class GeneticAlgorithm(Polishing, Solver):
                     child = self._mutate(child, rng)
                     tries += 1
                 seen.add(child.tobytes())
-                children.append(child)
-            children = np.stack(children)
+                kids.append(child)
+            children = np.stack(kids)
             child_scores = self._affordable_scores(problem, run, children)
             fit = len(child_scores)
             if fit < len(children):  # the budget ended inside this generation: the children that fit were scored

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from neighbourhoods import Neighbourhood, check_neighbourhood_spec, get_neighbourhood
+from neighbourhoods import Neighbourhood, NeighbourhoodSpec, check_neighbourhood_spec, get_neighbourhood
 from trace_opt.core.budget import BudgetExhausted
 from trace_opt.core.validation import check_positive_int
 
@@ -17,14 +18,14 @@ _MAX_DRAWS_PER_MOVE = 10
 _NO_MOVES = np.zeros(0, dtype=np.int64)
 
 
-def all_transpositions(sigma: np.ndarray):
+def all_transpositions(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every swap of two positions i < j of sigma: ``(candidates M x t, lo, hi)`` with M = t(t-1)/2."""
     t = len(sigma)
     lo, hi = np.triu_indices(t, k=1)
     return swap_candidates(sigma, lo.astype(np.int64), hi.astype(np.int64))
 
 
-def swap_candidates(sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+def swap_candidates(sigma: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The trajectories of swapping positions ``lo[m] < hi[m]`` of sigma: ``(candidates, lo, hi)``."""
     cand = np.repeat(sigma[None, :], len(lo), axis=0)
     rows = np.arange(len(lo))
@@ -88,11 +89,11 @@ class TabuSearch(Polishing, Solver):
         iterations: int = 1000,
         candidates: int = 64,
         tenure: int | None = None,
-        neighbourhood="complete",
-        init="greedy",
+        neighbourhood: NeighbourhoodSpec = "complete",
+        init: str | ArrayLike = "greedy",
         stagnation: int | None = 50,
         restart_moves: int = 3,
-        polish_window="auto",
+        polish_window: int | str | None = "auto",
         polish_share: float = POLISH_SHARE,
     ):
         self.iterations = check_positive_int("iterations", iterations)

@@ -3,15 +3,15 @@ stored = recomputed, old instances measured on the fly, the stats summary and CL
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from brute import brute_force_table
 
 from solvers import get_solver
-from solvers.complete import cs_bounds, exact_optimum, gap_report, table_scores
+from solvers.complete import cs_bounds, exact_optimum, gap_report
 from trace_opt.benchmarks.difficulty import (
     DIFFICULTY_VERSION,
     additivity,
@@ -31,12 +31,6 @@ SAMPLE = Path(__file__).resolve().parents[1] / "instances" / "sample"
 def _design(t):
     S = np.arange(1 << t)
     return ((S[:, None] >> np.arange(t)) & 1).astype(float)
-
-
-def _all_scores(values, objective):
-    t = int(len(values)).bit_length() - 1
-    perms = np.array(list(itertools.permutations(range(t))))
-    return table_scores(values, objective, perms)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -69,7 +63,7 @@ def test_tie_count_equals_brute_force_on_integer_tables(t, objective):
     # small integers: many exact ties, sums exact in float64
     for seed in range(3):
         v = np.random.default_rng(100 * t + seed).integers(0, 3, size=1 << t).astype(float)
-        scores = _all_scores(v, objective)
+        scores = brute_force_table(v, objective).scores
         opt, count = count_optimal_trajectories(v, objective)
         assert opt == scores.max() == exact_optimum(v, objective)[1]
         assert count == int(np.sum(scores == scores.max()))
@@ -80,7 +74,7 @@ def test_tie_count_with_inert_features_and_symmetric_tables():
     X = _design(t)
     v = X[:, :3] @ np.array([1.0, 2.0, 3.0])  # features 3, 4, 5 inert
     for objective in OBJECTIVES:
-        scores = _all_scores(v, objective)
+        scores = brute_force_table(v, objective).scores
         assert count_optimal_trajectories(v, objective)[1] == int(np.sum(scores >= scores.max() - 1e-9))
     sym = X.sum(axis=1) ** 2  # depends on |S| only: every order is optimal
     assert count_optimal_trajectories(sym, "le")[1] == 720
@@ -107,7 +101,7 @@ def test_difficulty_matches_brute_force_and_gap_report(seed):
     assert d["additivity_r2"] == pytest.approx(additivity(v)["r2"])
     for objective in OBJECTIVES:
         o = d["objectives"][objective]
-        scores = _all_scores(v, objective)
+        scores = brute_force_table(v, objective).scores
         assert o["optimum"] == pytest.approx(scores.max(), abs=1e-12)
         assert o["random_mean"] == pytest.approx(scores.mean(), abs=1e-9)  # exact expectation
         assert o["optimal_trajectories"] == int(np.sum(scores >= scores.max() - 1e-9))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from brute import all_orders, brute_force_table
 from exact_models import ExactNet
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -69,21 +68,6 @@ def live():
 def tiny_instance(live):
     model, x = live
     return build_instance(model, x, 2, (3, 3), "zeros", "logit", name="tiny", metadata={"model": "TinyCNN"})
-
-
-def brute_force(values: np.ndarray, objective: str) -> float:
-    t = values.shape[0].bit_length() - 1
-    full = (1 << t) - 1
-    best = -math.inf
-    for sigma in itertools.permutations(range(t)):
-        key, total = 0, 0.0
-        for k in range(t + 1):
-            if k:
-                key |= 1 << sigma[k - 1]
-            c = {"le": values[key], "mo": -values[full ^ key], "le-mo": values[key] - values[full ^ key]}[objective]
-            total += c
-        best = max(best, total)
-    return best
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +133,7 @@ def test_sample_library_optima_equal_dp_and_brute_force():
             assert inst.score(inst.objectives[objective]["trajectory"], objective) == pytest.approx(opt, rel=1e-12)
             assert inst.normalised_gap(opt, objective) == 0.0
             if inst.t <= 6:
-                assert opt == pytest.approx(brute_force(inst.values, objective), rel=1e-12, abs=1e-12)
+                assert opt == pytest.approx(brute_force_table(inst.values, objective).best, rel=1e-12, abs=1e-12)
 
 
 @settings(max_examples=25, deadline=None)
@@ -158,10 +142,10 @@ def test_random_tables_optimum_and_gap(t, seed):
     values = np.random.default_rng(seed).normal(size=1 << t)
     inst = instance_from_table(values, "r")
     for objective in ("le", "mo", "le-mo"):
-        opt = brute_force(values, objective)
+        opt = brute_force_table(values, objective).best
         assert inst.optimum(objective) == pytest.approx(opt, abs=1e-9)
         # random_mean is the exact mean score over all t! orders
-        scores = [inst.score(np.array(p), objective) for p in itertools.permutations(range(t))]
+        scores = [inst.score(p, objective) for p in all_orders(t)]
         assert inst.objectives[objective]["random_mean"] == pytest.approx(np.mean(scores), abs=1e-9)
         assert max(scores) == pytest.approx(opt, abs=1e-9)
         gaps = [inst.normalised_gap(s, objective) for s in scores]

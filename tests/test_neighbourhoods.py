@@ -5,6 +5,7 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
+from docstring_example import docstring_example
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,7 @@ from neighbourhoods import (
     is_regular,
 )
 from neighbourhoods.cayley import degrees, paper_diameter
+from trace_opt import SetFunctionOracle, TraceProblem
 
 
 def all_specs(t, seed=0):
@@ -102,6 +104,29 @@ def test_move_count_is_the_number_of_enumerated_moves(t):
     assert get_neighbourhood("complete", t).move_count() == t * (t - 1) // 2
     assert get_neighbourhood("mix", t).move_count() == t * (t - 1) // 2 + t * (t - 1) + math.comb(t + 1, 3)
     assert get_neighbourhood(MixedMoves(0.5, 0.5), t).move_count() == t * (t - 1) // 2 + t * (t - 1)
+
+
+def test_the_example_of_the_neighbourhood_docstring_runs():
+    """The example of ``Neighbourhood``'s docstring (the extension point's documentation) works as shown: its
+    moves (adjacent swaps) keep the promised range and SA runs on it by name."""
+    oracle = SetFunctionOracle(lambda m: m.astype(float) @ np.arange(1.0, 7.0), 6)
+    problem = TraceProblem(oracle, "le-mo")
+    namespace = {"problem": problem}
+    try:
+        exec(docstring_example(Neighbourhood), namespace)
+        nb = get_neighbourhood("adjacent-swap", 6)
+    finally:
+        NEIGHBOURHOODS.pop("adjacent-swap", None)
+    rng = np.random.default_rng(0)
+    sigma = rng.permutation(6)
+    for _ in range(20):
+        new, lo, hi = nb.propose(sigma, rng)
+        assert hi == lo + 1 and list(new[lo : hi + 1]) == list(sigma[lo : hi + 1][::-1])
+        assert np.array_equal(np.delete(new, [lo, hi]), np.delete(sigma, [lo, hi]))
+    result = namespace["result"]
+    assert result.params["neighbourhood"] == "adjacent-swap"
+    assert result.score == pytest.approx(problem.score(result.trajectory))
+    assert result.score == pytest.approx(problem.score(np.argsort(-np.arange(1.0, 7.0))))  # additive: sorted
 
 
 def test_move_count_of_user_neighbourhoods():

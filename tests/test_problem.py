@@ -11,6 +11,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from brute import all_orders
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -279,8 +280,7 @@ def test_brute_force_small_exhaustive_delta_all_swaps():
     oracle, table = table_oracle(t, 11)
     for objective in OBJECTIVES:
         problem = TraceProblem(oracle, objective)
-        for perm in itertools.permutations(range(t)):
-            sigma = np.array(perm)
+        for sigma in all_orders(t):
             chain = problem.chain(sigma)
             pairs = list(itertools.combinations(range(t), 2))
             cands = np.repeat(sigma[None], len(pairs), axis=0)

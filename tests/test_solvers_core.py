@@ -11,17 +11,18 @@ contributions in ascending order: sigma* = argsort(a), unique when the a_i are d
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
 import numpy as np
 import pytest
 import torch
+from brute import brute_force
+from docstring_example import docstring_example
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from solvers import Budget, Greedy, Result, SimulatedAnnealing, available_solvers, get_solver
+from solvers import SOLVERS, Budget, Greedy, Result, SimulatedAnnealing, Solver, available_solvers, get_solver
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
 from trace_opt.core.budget import Limits
 from trace_opt.core.objective import OBJECTIVES
@@ -90,13 +91,6 @@ def closed_form(a, b, objective):
     return sigma, float(score)
 
 
-def brute_force(problem):
-    perms = np.array(list(itertools.permutations(range(problem.t))))
-    scores = problem.scores(perms)
-    best = int(np.argmax(scores))
-    return perms[best], float(scores[best]), scores
-
-
 SA_SMALL = dict(iterations=400, T0=0.05, eta=0.99, init="random")
 
 
@@ -109,10 +103,10 @@ def test_additive_model_optimum_closed_form_brute_force_and_solvers(which, objec
     sigma_star, score_star = closed_form(a, b, objective)
     assert problem.score(sigma_star) == pytest.approx(score_star, **tol)
     # brute force over all t! orders: the closed form is the (unique) optimum
-    best_perm, best_score, all_scores = brute_force(problem)
-    assert best_score == pytest.approx(score_star, **tol)
-    assert np.array_equal(best_perm, sigma_star)
-    assert np.sum(all_scores >= best_score - 0.1) == 1  # unique: any other order is worse by >= 0.7
+    brute = brute_force(problem)
+    assert brute.best == pytest.approx(score_star, **tol)
+    assert np.array_equal(brute.argmax, sigma_star)
+    assert np.sum(brute.scores >= brute.best - 0.1) == 1  # unique: any other order is worse by >= 0.7
     for solver in (Greedy("lerf"), Greedy("morf"), SimulatedAnnealing(**SA_SMALL)):
         result = solver.solve(problem, seed=0)
         assert result.stopped == "completed"
@@ -144,8 +138,7 @@ def test_additive_closed_form_property(a, b, objective):
     oracle = SetFunctionOracle(lambda m: b + (~m) @ a, t)  # D(S) = b + sum of the kept contributions
     problem = TraceProblem(oracle, objective)
     sigma_star, score_star = closed_form(a, b, objective)
-    _, best, _ = brute_force(problem)
-    assert best == pytest.approx(score_star, abs=1e-9)
+    assert brute_force(problem).best == pytest.approx(score_star, abs=1e-9)
     assert problem.score(sigma_star) == pytest.approx(score_star, abs=1e-9)
     for solver in (
         Greedy("lerf"),
@@ -461,6 +454,31 @@ def test_a_nested_solve_cannot_lift_the_outer_budget():
     assert result.forward_passes <= 40  # before the fix the inner budget replaced the outer one: 512 passes
     assert result.stopped in ("budget", "completed")  # the inner solve may absorb the stop and return
     check_result(result, problem, 40)
+
+
+def test_the_example_solver_of_the_solver_docstring_runs():
+    """The example of ``Solver``'s docstring (the extension point's documentation) works as shown; a subclass
+    without ``_search``, the abstract method, cannot be instantiated."""
+    problem, _ = table_problem(6, 5)
+    namespace = {"problem": problem}
+    try:
+        exec(docstring_example(Solver), namespace)
+        assert "random-restarts" in available_solvers()
+    finally:
+        SOLVERS.pop("random-restarts", None)
+    result = namespace["result"]
+    assert result.solver == "random-restarts" and result.params == {"restarts": 200, "batch": 64}
+    assert result.stopped == "completed" and result.iterations == 4  # ceil(200 / 64) batches
+    check_result(result, problem, 5000)
+    fresh, _ = table_problem(8, 5)  # 256 sets: a budget of 100 passes ends the search, not its loop
+    cut = namespace["RandomRestarts"](restarts=10**6).solve(fresh, budget=100, seed=0)
+    assert cut.stopped == "budget" and cut.forward_passes <= 100  # the oracle's stop ends the example's loop
+
+    class NoSearch(Solver):
+        pass
+
+    with pytest.raises(TypeError, match="_search"):
+        NoSearch()
 
 
 # --------------------------------------------------------------------------- every registered solver

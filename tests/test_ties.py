@@ -1,15 +1,15 @@
 """Ties: one rule everywhere (lower feature index = less important), the exact solver says whether its
 optimum is unique, and the evaluation report counts inputs with several optimal orders."""
 
-import itertools
 from math import factorial
 
 import numpy as np
 import pytest
 import torch
+from brute import brute_force_table
 
 from solvers import get_solver, greedy_order
-from solvers.complete import exact_optimum, optimal_trajectory_count, table_scores
+from solvers.complete import exact_optimum, optimal_trajectory_count
 from trace_opt import tabular_features
 from trace_opt.comparison.evaluation import (
     BlackBox,
@@ -31,14 +31,6 @@ def additive_table(w):
     return np.array([sum(w[i] for i in range(t) if S >> i & 1) for S in range(1 << t)], dtype=np.float64)
 
 
-def brute_force_optima(table, objective):
-    t = table.shape[0].bit_length() - 1
-    perms = np.array(list(itertools.permutations(range(t))))
-    scores = table_scores(table, objective, perms)
-    best = scores.max()
-    return [tuple(p) for p, s in zip(perms, scores) if s >= best - 1e-9]
-
-
 W_TIED = [2.0, 5.0, 2.0, 1.0, 5.0, 2.0]  # groups {3}, {0, 2, 5}, {1, 4}
 
 
@@ -58,8 +50,9 @@ def test_every_method_breaks_ties_by_the_same_rule_on_an_additive_model(objectiv
         np.testing.assert_array_equal(greedy_order(problem, direction), expected)
     ties = optimal_trajectory_count(table, objective)
     assert ties["optimal_trajectories"] == factorial(1) * factorial(3) * factorial(2) == 12
-    assert ties["optimal_trajectories"] == len(brute_force_optima(table, objective))
-    assert tuple(sigma) in brute_force_optima(table, objective)
+    optima = brute_force_table(table, objective).optima(tol=1e-9)
+    assert ties["optimal_trajectories"] == len(optima)
+    assert tuple(sigma) in optima
     assert not ties["optimum_unique"] and not ties["all_orders_tie"]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -59,7 +60,12 @@ class Budget:
         check_positive_int("budget.iterations", self.iterations, allow_none=True)
 
 
-def as_budget(budget) -> Budget:
+#: what ``as_budget`` (and every ``budget=`` argument) accepts: forward passes, a dict of ``Budget`` fields, a
+#: ``Budget``, or None (no limit)
+BudgetLike: TypeAlias = "int | np.integer | dict[str, Any] | Budget | None"
+
+
+def as_budget(budget: BudgetLike) -> Budget:
     """Accept a Budget, None (no limit), an int (forward passes) or a dict of Budget fields."""
     if budget is None:
         return Budget()
@@ -75,7 +81,7 @@ def as_budget(budget) -> Budget:
     raise ValueError(f"budget={budget!r} is not valid; expected a positive int (forward passes), a dict or a Budget")
 
 
-def _tighter(a, b):
+def _tighter(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else min(a, b)
 
 

@@ -7,9 +7,12 @@ dimensions and broadcasts over the leading ones (an ``H x W`` map covers a ``C x
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_int
 
@@ -33,7 +36,7 @@ class Features:
     grid: tuple[int, int] | None = None
     names: list[str] | None = field(default=None, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.check()
 
     def check(self) -> None:
@@ -75,7 +78,7 @@ def _split(n: int, parts: int) -> np.ndarray:
     return (np.arange(n) * parts) // n
 
 
-def grid_features(shape, grid) -> Features:
+def grid_features(shape: Sequence[int], grid: int | np.integer | tuple[int, int]) -> Features:
     """A ``rows x cols`` grid of patches over an ``H x W`` input (uneven splits allowed).
 
     ``shape`` is ``(H, W)``; ``grid`` is ``(rows, cols)`` or an int for a square grid.
@@ -104,7 +107,7 @@ def grid_features(shape, grid) -> Features:
     return Features(ids.astype(np.int64), t, kind="grid", grid=(rows, cols))
 
 
-def segmentation_features(segments) -> Features:
+def segmentation_features(segments: ArrayLike) -> Features:
     """Features from an arbitrary integer segmentation map (superpixels, regions).
 
     Labels may be any integers; they are relabelled to ``0..t-1`` in increasing label order.
@@ -131,7 +134,12 @@ _SUPERPIXEL_OPTIONS = {
 
 
 def superpixel_features(
-    image, n_segments: int = 49, method: str = "slic", shape=None, resize: str = "stretch", **options
+    image: ArrayLike,
+    n_segments: int = 49,
+    method: str = "slic",
+    shape: tuple[int, int] | None = None,
+    resize: str = "stretch",
+    **options: Any,
 ) -> Features:
     """Superpixels of an image (scikit-image's segmentation) as features, on the model input's grid.
 
@@ -161,22 +169,13 @@ def superpixel_features(
     resize = check_choice("resize", resize, RESIZE_MODES)
     check_keywords("superpixel_features", options, _SUPERPIXEL_OPTIONS[method])
     H, W = img.shape[:2]
-    if shape is None:
-        shape = (H, W)
-    if len(tuple(shape)) != 2:
-        raise ValueError(f"shape must be (h, w) of the model input; got {shape!r}")
-    h, w = (check_positive_int("shape", int(v)) for v in shape)
-    top, left, side_h, side_w = 0, 0, H, W
-    if resize == "center_crop":
-        side = min(H, W)
-        top, left, side_h, side_w = (H - side) // 2, (W - side) // 2, side, side
-    rows = top + ((np.arange(h) + 0.5) * side_h / h).astype(np.int64)
-    cols = left + ((np.arange(w) + 0.5) * side_w / w).astype(np.int64)
+    rows, cols = _pixel_centres(H, W, (H, W) if shape is None else shape, resize)
     channel_axis = -1 if img.ndim == 3 else None
 
     def sampled(segments) -> np.ndarray:
         return segments[np.ix_(rows, cols)]
 
+    # scikit-image is imported on use: only photo features need it, not the package's import
     if method == "slic":
         from skimage.segmentation import slic
 
@@ -207,6 +206,21 @@ def superpixel_features(
     )
 
 
+def _pixel_centres(H: int, W: int, shape: Sequence[int], resize: str) -> tuple[np.ndarray, np.ndarray]:
+    """The image rows and columns under the pixel centres of a model input of ``shape`` = ``(h, w)``, the image
+    (``H x W``) brought to it by ``resize`` (``stretch`` or ``center_crop``)."""
+    if len(tuple(shape)) != 2:
+        raise ValueError(f"shape must be (h, w) of the model input; got {shape!r}")
+    h, w = (check_positive_int("shape", int(v)) for v in shape)
+    top, left, side_h, side_w = 0, 0, H, W
+    if resize == "center_crop":
+        side = min(H, W)
+        top, left, side_h, side_w = (H - side) // 2, (W - side) // 2, side, side
+    rows = top + ((np.arange(h) + 0.5) * side_h / h).astype(np.int64)
+    cols = left + ((np.arange(w) + 0.5) * side_w / w).astype(np.int64)
+    return rows, cols
+
+
 def _closest_count(segment, target: int, first, lo, hi, integer: bool, runs: int = 8) -> Features:
     """Bisect a parameter in ``[lo, hi]`` (starting at ``first``) of ``segment(p)``, a label map whose
     count of distinct labels grows with ``p`` (roughly: it need not be monotone), towards ``target``;
@@ -224,10 +238,13 @@ def _closest_count(segment, target: int, first, lo, hi, integer: bool, runs: int
             break
         lo, hi = (p, hi) if count < target else (lo, p)
         p = (lo + hi) // 2 if integer else (lo + hi) / 2
+    assert best is not None  # runs >= 1: one segmentation at least
     return segmentation_features(best[1])
 
 
-def tabular_features(n_columns: int, groups=None, names=None) -> Features:
+def tabular_features(
+    n_columns: int, groups: Sequence[Sequence[int]] | None = None, names: Sequence[str] | None = None
+) -> Features:
     """Features over tabular columns: one feature per column, or user-given groups.
 
     ``groups`` is a list of lists of column indices; together they must cover every column exactly
@@ -260,7 +277,7 @@ def tabular_features(n_columns: int, groups=None, names=None) -> Features:
     return Features(ids, len(groups), kind="tabular", names=names)
 
 
-def as_features(features, input_shape: tuple[int, ...]) -> Features:
+def as_features(features: Features | ArrayLike | int | tuple[int, int], input_shape: tuple[int, ...]) -> Features:
     """Accept a Features object, an integer feature map, or an int (square grid over the last 2 dims)."""
     if isinstance(features, Features):
         feats = features

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from typing import Any
 
 import numpy as np
 
 
-def arrays_digest(arrays) -> str:
+def arrays_digest(arrays: Any) -> str:
     """sha256 (hex) of one array, or of a dict of named arrays (in name order, each name included),
     over dtype, shape and values. Tensors are read on the CPU."""
     h = hashlib.sha256()
@@ -23,7 +24,7 @@ def arrays_digest(arrays) -> str:
     return h.hexdigest()
 
 
-def model_fingerprint(model) -> str | None:
+def model_fingerprint(model: Any) -> str | None:
     """16 hex digits of sha256 over a torch module's state dict (names and values), or over another
     callable's pickled bytes; None when it cannot be pickled (lambdas, closures: nothing identifies it)."""
     h = hashlib.sha256()

@@ -258,7 +258,7 @@ class KeyTable:
         self._n = 0
         self._scratch(64)
         self._n_missing = 0
-        self._pending = None  # the keys array of the last find, which fill must complete
+        self._pending: np.ndarray | None = None  # the keys array of the last find, which fill must complete
 
     def _alloc(self, size: int) -> None:
         self._keys = np.zeros(size, dtype=np.uint64)

@@ -16,6 +16,7 @@ same rule, selected by ``code``; a test checks that both agree.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 OBJECTIVES = ("le", "mo", "le-mo")
 _CODES = {"le": 0, "mo": 1, "le-mo": 2}
@@ -24,7 +25,7 @@ _CODES = {"le": 0, "mo": 1, "le-mo": 2}
 class Objective(str):
     """One of ``OBJECTIVES`` with its rule (see the module docstring)."""
 
-    def __new__(cls, name):
+    def __new__(cls, name: str) -> Objective:
         if isinstance(name, Objective):
             return name
         if not isinstance(name, str) or name not in _CODES:
@@ -46,7 +47,7 @@ class Objective(str):
         """True when c(S) reads D(all \\ S)."""
         return self != "le"
 
-    def combine(self, d_set, d_complement) -> np.ndarray:
+    def combine(self, d_set: ArrayLike | None, d_complement: ArrayLike | None) -> np.ndarray:
         """``c`` from ``D(S)`` and ``D(all \\ S)`` (either may be None when not needed)."""
         if self == "le":
             return np.asarray(d_set)
@@ -62,7 +63,7 @@ class Objective(str):
             return ~masks
         return np.concatenate([masks, ~masks])
 
-    def from_values(self, values: np.ndarray, n: int) -> np.ndarray:
+    def from_values(self, values: ArrayLike, n: int) -> np.ndarray:
         """``c`` of n sets from the oracle's values for ``request_masks`` (same layout)."""
         values = np.asarray(values)
         if self == "le-mo":
@@ -78,6 +79,6 @@ class Objective(str):
         return -score if self == "mo" else score
 
 
-def get_objective(objective) -> Objective:
+def get_objective(objective: str) -> Objective:
     """``objective`` (a name or an ``Objective``) as an ``Objective``; a ValueError naming it otherwise."""
     return Objective(objective)

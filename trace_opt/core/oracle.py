@@ -16,10 +16,12 @@ runs only the rest). So with the cache on ``requests == cache_hits + forward_pas
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable
+from typing import Any, cast
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.budget import Limits
 from trace_opt.core.kernels import KeyTable
@@ -47,7 +49,7 @@ class Oracle:
         self.t = int(t)
         self.use_cache = bool(cache)
         # exact cache: a numba hash table on uint64 keys (t <= 64), else a dict on packed bytes
-        self._cache = KeyTable() if t <= 64 else {}
+        self._cache: KeyTable | dict[Any, float] = KeyTable() if t <= 64 else {}
         self.forward_passes = 0
         self.batches = 0
         self.cache_hits = 0
@@ -63,20 +65,20 @@ class Oracle:
         """True when sets are keyed by a uint64 bitmask (t <= 64)."""
         return self.t <= 64
 
-    def keys_of(self, masks: np.ndarray):
+    def keys_of(self, masks: np.ndarray) -> np.ndarray | list[bytes]:
         """Exact cache keys of the rows of ``masks``: uint64 bitmasks (t <= 64) or packed bytes."""
         if self._bits is not None:
             return (masks.astype(np.uint64) * self._bits).sum(axis=1, dtype=np.uint64)
         packed = np.packbits(masks, axis=1)
         return [row.tobytes() for row in packed]
 
-    def masks_of_keys(self, keys: np.ndarray) -> np.ndarray:
+    def masks_of_keys(self, keys: ArrayLike) -> np.ndarray:
         """Bool masks (B x t) of uint64 keys (t <= 64 only)."""
         keys = np.asarray(keys, dtype=np.uint64)
         return ((keys[:, None] >> np.arange(self.t, dtype=np.uint64)) & np.uint64(1)).astype(bool)
 
     # ------------------------------------------------------------ evaluate
-    def evaluate(self, masks) -> np.ndarray:
+    def evaluate(self, masks: ArrayLike) -> np.ndarray:
         """D(S) for each row of the bool matrix ``masks`` (B x t, or a single row of length t)."""
         m = np.asarray(masks)
         single = m.ndim == 1
@@ -88,7 +90,7 @@ class Oracle:
         values = self._evaluate(self.keys_of(m), lambda rows: m[rows])
         return values[0:1].reshape(()) if single else values
 
-    def evaluate_keys(self, keys) -> np.ndarray:
+    def evaluate_keys(self, keys: ArrayLike) -> np.ndarray:
         """D(S) for sets given as uint64 bitmasks (bit i set = feature i deleted); t <= 64 only."""
         if self._bits is None:
             raise ValueError("evaluate_keys needs t <= 64; use evaluate(masks) for larger t")
@@ -143,7 +145,7 @@ class Oracle:
         request started in between (a re-entrant ``evaluate`` from inside the model) makes that ``fill``
         raise instead of writing wrong values.
         """
-        table = self._cache
+        table = cast(KeyTable, self._cache)  # the caller checked: t <= 64
         keys = np.ascontiguousarray(keys)
         missing = table.find(keys, out)
         n, n_new = len(keys), len(missing)
@@ -171,7 +173,7 @@ class Oracle:
         self.limits.check(self.forward_passes, n_new)
 
     @contextmanager
-    def limited(self, limits: Limits):
+    def limited(self, limits: Limits) -> Iterator[Limits]:
         """Enforce ``limits`` (tightened with the current ones) inside the block, then restore the
         previous limits, also on an exception: an oracle keeps no limit of a finished solve."""
         saved = self.limits
@@ -190,6 +192,7 @@ class Oracle:
         inputs the model evaluated are counted as requests and forward passes, ``keep`` receives the
         values of the chunks that completed (in row order), and the exception propagates.
         """
+        forward: Callable[[np.ndarray], np.ndarray]
         if self._keyed_forward and isinstance(keys, np.ndarray):
             batch, forward = keys[rows], self._forward_keys
         else:
@@ -223,13 +226,18 @@ class Oracle:
         return out
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """The values of the rows of a bool mask matrix (B x t), one model call: what a subclass implements."""
+        raise NotImplementedError
+
+    def _forward_keys(self, keys: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """``_forward`` from uint64 keys: implemented by a subclass that sets ``_keyed_forward``."""
         raise NotImplementedError
 
     # ------------------------------------------------------------- helpers
     def clear_cache(self) -> None:
         self._cache.clear()
 
-    def new_sets(self, masks) -> np.ndarray:
+    def new_sets(self, masks: ArrayLike) -> np.ndarray:
         """For each row of ``masks`` (B x t), True when evaluating the rows would cost a forward pass for it:
         its set is not cached and no earlier row asks for the same set. Counts nothing (a budget-aware search
         sizes its last batch with it)."""
@@ -253,7 +261,7 @@ class Oracle:
                     seen.add(key)
         return new
 
-    def preload(self, keys, values) -> None:
+    def preload(self, keys: ArrayLike, values: ArrayLike) -> None:
         """Put known values of D into the cache (uint64 keys, t <= 64), e.g. a complete table computed once
         and saved as an instance: later requests for these sets are cache hits. Counts nothing; a key already
         cached takes the new value."""
@@ -268,9 +276,9 @@ class Oracle:
         if len(k) and int(k.max()) >> self.t:
             raise ValueError(f"preload: a key has a bit at or above t={self.t}")
         check_finite_values(v)
-        self._cache.insert(k, v)
+        cast(KeyTable, self._cache).insert(k, v)  # t <= 64: the numba table
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, Any]:
         """Counters as a plain dict (for results and reports)."""
         return {
             "forward_passes": self.forward_passes,

@@ -15,11 +15,12 @@ import itertools
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.stats import t_quantile
 
 
-def standard_error(values, single: float = float("nan")) -> float:
+def standard_error(values: ArrayLike, single: float = float("nan")) -> float:
     """Standard error of the mean of ``values`` (sample standard deviation, ddof 1, over sqrt(n));
     ``single`` for fewer than two values."""
     v = np.asarray(values, dtype=np.float64)

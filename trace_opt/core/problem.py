@@ -12,8 +12,10 @@ Every objective is **maximised**: ``score(sigma) = sum_k c(P_k)`` with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.objective import Objective, get_objective
 from trace_opt.core.oracle import Oracle
@@ -63,7 +65,7 @@ class Curves:
         check_choice("curve", curve, CURVE_NAMES)
         return float(getattr(self, curve).mean())
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "lerf_deletion": self.lerf_deletion.tolist(),
             "morf_deletion": self.morf_deletion.tolist(),
@@ -88,7 +90,7 @@ class TraceProblem:
     #: ``standard_objective = True`` itself (e.g. an override that only logs or counts).
     standard_objective: bool = True
 
-    def __init_subclass__(cls, **kwargs):
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "c_values" in cls.__dict__ and "standard_objective" not in cls.__dict__:
             cls.standard_objective = False
@@ -106,41 +108,42 @@ class TraceProblem:
         masks = np.asarray(masks, dtype=bool)
         return self.objective.from_values(self.oracle.evaluate(self.objective.request_masks(masks)), len(masks))
 
-    def check_trajectory(self, sigma, name: str = "trajectory") -> np.ndarray:
+    def check_trajectory(self, sigma: ArrayLike, name: str = "trajectory") -> np.ndarray:
+        """``sigma`` as an int64 permutation of 0..t-1 (a ValueError naming ``name`` otherwise)."""
         return check_trajectory(sigma, self.t, name)
 
     @staticmethod
-    def prefix_masks(sigma: np.ndarray, ks) -> np.ndarray:
+    def prefix_masks(sigma: np.ndarray, ks: ArrayLike) -> np.ndarray:
         """Bool masks of the prefix sets ``P_k`` of ``sigma`` for each k in ``ks``."""
         return ranks_of(sigma)[None, :] < np.asarray(ks)[:, None]
 
-    def chain(self, sigma) -> np.ndarray:
+    def chain(self, sigma: ArrayLike) -> np.ndarray:
         """``c(P_k)`` for k = 0..t (t+1 values); ``score = chain.sum()``."""
         sigma = self.check_trajectory(sigma)
         return self.c_values(self.prefix_masks(sigma, np.arange(self.t + 1)))
 
-    def score(self, sigma) -> float:
+    def score(self, sigma: ArrayLike) -> float:
         """The objective (to maximise) of one trajectory."""
         return float(self.chain(sigma).sum())
 
-    def scores(self, sigmas) -> np.ndarray:
+    def scores(self, sigmas: ArrayLike) -> np.ndarray:
         """Scores of many trajectories (M x t) in one oracle batch."""
         masks = self._prefix_masks_of(sigmas)
         return self.c_values(masks).reshape(len(masks) // (self.t + 1), self.t + 1).sum(axis=1)
 
-    def new_passes(self, masks) -> np.ndarray:
+    def new_passes(self, masks: ArrayLike) -> np.ndarray:
         """Per row of ``masks`` (B x t), the forward passes ``c_values(masks)`` would make for it: its set and/or
         complement not cached yet (a set asked twice counts at its first row). Counts nothing."""
         masks = np.asarray(masks, dtype=bool)
         new = self.oracle.new_sets(self.objective.request_masks(masks))
         return new.reshape(-1, len(masks)).sum(axis=0)
 
-    def new_passes_of_scores(self, sigmas) -> np.ndarray:
+    def new_passes_of_scores(self, sigmas: ArrayLike) -> np.ndarray:
         """Per trajectory (M x t), the forward passes ``scores(sigmas)`` would make for it (as ``new_passes``)."""
         masks = self._prefix_masks_of(sigmas)
         return self.new_passes(masks).reshape(len(masks) // (self.t + 1), self.t + 1).sum(axis=1)
 
-    def _prefix_masks_of(self, sigmas) -> np.ndarray:
+    def _prefix_masks_of(self, sigmas: ArrayLike) -> np.ndarray:
         """The prefix sets P_0..P_t of each trajectory, stacked (M (t + 1) x t); refuses non-permutations."""
         sig = np.asarray(sigmas, dtype=np.int64)
         if sig.ndim != 2 or sig.shape[1] != self.t:
@@ -159,7 +162,9 @@ class TraceProblem:
         return self.objective.to_paper(score)
 
     # --------------------------------------------------------------- moves
-    def move_deltas(self, sigma: np.ndarray, chain: np.ndarray, candidates: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    def move_deltas(
+        self, sigma: np.ndarray, chain: ArrayLike, candidates: ArrayLike, lo: ArrayLike, hi: ArrayLike
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Exact score changes of moves, from the changed prefix sets only (one oracle batch).
 
         ``candidates[m]`` differs from ``sigma`` only at positions ``lo[m]..hi[m]`` (inclusive), so
@@ -185,13 +190,15 @@ class TraceProblem:
         segments = np.split(new_c, np.cumsum(sizes)[:-1])
         return deltas, segments
 
-    def move_delta(self, sigma: np.ndarray, chain: np.ndarray, new_sigma: np.ndarray, lo: int, hi: int):
+    def move_delta(
+        self, sigma: np.ndarray, chain: ArrayLike, new_sigma: np.ndarray, lo: int, hi: int
+    ) -> tuple[float, np.ndarray]:
         """Single-move form of ``move_deltas``: returns ``(delta, segment)``."""
         d, seg = self.move_deltas(sigma, chain, new_sigma[None, :], [lo], [hi])
         return float(d[0]), seg[0]
 
     # -------------------------------------------------------------- curves
-    def curves(self, sigma) -> Curves:
+    def curves(self, sigma: ArrayLike) -> Curves:
         """The four deletion-test curves of ``sigma`` (2(t+1) sets, one oracle batch)."""
         sigma = self.check_trajectory(sigma)
         t = self.t

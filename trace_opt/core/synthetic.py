@@ -9,6 +9,7 @@ chunk), ``U``, ``V`` couple neighbouring chunks. O(t / width) per set, exact and
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.kernels import synthetic_values
 from trace_opt.core.oracle import SetFunctionOracle
@@ -44,11 +45,12 @@ class SyntheticSetFunction:
         self.V = np.ascontiguousarray(scale * rng.normal(size=(max(n_chunks - 1, 1), 1 << self.width)))
         self._bits = np.uint64(1) << np.arange(self.t, dtype=np.uint64)
 
-    def values(self, keys) -> np.ndarray:
+    def values(self, keys: ArrayLike) -> np.ndarray:
         """D(S) for uint64 bitmasks."""
         return synthetic_values(np.ascontiguousarray(keys, dtype=np.uint64), self.A, self.U, self.V, self.width)
 
-    def __call__(self, masks) -> np.ndarray:
+    def __call__(self, masks: ArrayLike) -> np.ndarray:
+        """D(S) for the rows of a bool mask matrix (B x t): the set function of ``SetFunctionOracle``."""
         m = np.asarray(masks, dtype=bool).reshape(-1, self.t)
         return self.values((m.astype(np.uint64) * self._bits).sum(axis=1, dtype=np.uint64))
 

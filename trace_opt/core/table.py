@@ -8,7 +8,10 @@ on a frozen problem at memory speed and its optimality gap is exact (``trace_opt
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from trace_opt.core.oracle import Oracle
 
@@ -24,11 +27,12 @@ def table_bytes(t: int) -> int:
 def _fmt_bytes(n: int) -> str:
     if n >= 1 << 60:  # 2^t bytes for a large t: a float would overflow
         return f"about 2^{int(n).bit_length() - 1} bytes"
+    size: float = n
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if n < 1024 or unit == "PiB":
+        if size < 1024 or unit == "PiB":
             break
-        n /= 1024
-    return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        size /= 1024
+    return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
 
 
 def check_table_size(t: int, max_t: int = MAX_T) -> None:
@@ -44,7 +48,7 @@ def check_table_size(t: int, max_t: int = MAX_T) -> None:
         )
 
 
-def check_table(values, where: str = "values") -> tuple[np.ndarray, int]:
+def check_table(values: ArrayLike, where: str = "values") -> tuple[np.ndarray, int]:
     """A 1-D float64 array of length 2^t (t >= 2) of finite real numbers, and its t; a ValueError naming
     ``where`` otherwise."""
     v = np.asarray(values)
@@ -69,7 +73,7 @@ class TableOracle(Oracle):
     (``"logit"``, ``"prob"``, ...); solvers read it for defaults such as SA's initial temperature.
     """
 
-    def __init__(self, values, cache: bool = True, output: str = "logit", max_t: int = MAX_T):
+    def __init__(self, values: ArrayLike, cache: bool = True, output: str = "logit", max_t: int = MAX_T) -> None:
         v, t = check_table(values)
         check_table_size(t, max_t)
         super().__init__(t, cache=cache)
@@ -117,19 +121,20 @@ class TableOracle(Oracle):
         return first & ~self._seen[idx]
 
     def _forward(self, masks: np.ndarray) -> np.ndarray:  # used only through _evaluate's keys
-        return self.values[self.keys_of(np.asarray(masks, dtype=bool)).astype(np.int64)]
+        keys = np.asarray(self.keys_of(np.asarray(masks, dtype=bool)), dtype=np.uint64)  # t <= MAX_T: uint64 keys
+        return self.values[keys.astype(np.int64)]
 
     def clear_cache(self) -> None:
         if self._seen is not None:
             self._seen[:] = False
 
-    def counters(self) -> dict:
+    def counters(self) -> dict[str, Any]:
         out = super().counters()
         out["cache_size"] = int(self._seen.sum()) if self._seen is not None else 0
         return out
 
 
-def table_stats(values, rtol: float = 1e-9) -> dict:
+def table_stats(values: ArrayLike, rtol: float = 1e-9) -> dict[str, Any]:
     """How much of the table is informative: ``distinct_values`` (exactly distinct D values),
     ``effective_t`` (features i with ``D(S | {i}) != D(S)`` for some S, compared with a relative
     tolerance ``rtol * max(1, max |D|)``, so float noise of a batched model does not count) and

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Collection, Iterable
+from typing import Any, Literal, cast, overload
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def check_choice(name: str, value, choices) -> str:
+def check_choice(name: str, value: Any, choices: Collection[Any]) -> Any:
+    """``value`` if it is one of ``choices``; a ValueError naming ``name`` and listing them otherwise."""
     if value not in choices:
         raise ValueError(f"{name}={value!r} is not valid; expected one of {sorted(choices)}")
     return value
 
 
-def check_positive_int(name: str, value, minimum: int = 1, allow_none: bool = False):
+@overload
+def check_positive_int(name: str, value: Any, minimum: int = 1, allow_none: Literal[False] = False) -> int: ...
+@overload
+def check_positive_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None: ...
+def check_positive_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``value`` as an int if it is an integer (not a bool) >= ``minimum``, or None when ``allow_none``;
+    a ValueError naming ``name`` otherwise."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
@@ -22,24 +32,32 @@ def check_positive_int(name: str, value, minimum: int = 1, allow_none: bool = Fa
     return int(value)
 
 
-def check_positive_float(name: str, value, allow_none: bool = False, allow_zero: bool = False):
+@overload
+def check_positive_float(
+    name: str, value: Any, allow_none: Literal[False] = False, allow_zero: bool = False
+) -> float: ...
+@overload
+def check_positive_float(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> float | None: ...
+def check_positive_float(name: str, value: Any, allow_none: bool = False, allow_zero: bool = False) -> float | None:
+    """``value`` as a float if it is a finite real number > 0 (>= 0 with ``allow_zero``; not a bool), or None
+    when ``allow_none``; a ValueError naming ``name`` otherwise."""
     if value is None and allow_none:
         return None
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(cast(float, value))
     if not ok or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name}={value!r} is not valid; expected a finite number {bound}")
     return float(value)
 
 
-def check_keywords(name: str, given, accepted, hint: str = "") -> None:
+def check_keywords(name: str, given: Iterable[str], accepted: Iterable[str], hint: str = "") -> None:
     """Refuse keywords of ``given`` outside ``accepted``, naming them and listing what is accepted."""
     unknown = sorted(set(given) - set(accepted))
     if unknown:
         raise ValueError(f"{name}: unknown option(s) {unknown}; accepted: {sorted(accepted)}{hint}")
 
 
-def check_finite_array(name: str, values) -> None:
+def check_finite_array(name: str, values: Any) -> None:
     """Refuse a numpy array / torch tensor (or nested list) that is not numeric or holds NaN or inf."""
     if hasattr(values, "detach"):  # a torch tensor (any device); numpy has no bfloat16: widen that
         values = values.detach().cpu()
@@ -55,7 +73,7 @@ def check_finite_array(name: str, values) -> None:
     _refuse_non_finite(arr, name, "expected finite numbers")
 
 
-def check_real(name: str, values) -> None:
+def check_real(name: str, values: Any) -> None:
     """Refuse complex values (a numpy array or torch tensor), which a cast to float would silently
     reduce to their real part."""
     if values is None:
@@ -68,7 +86,7 @@ def check_real(name: str, values) -> None:
         )
 
 
-def check_trajectory(sigma, t: int, name: str = "trajectory") -> np.ndarray:
+def check_trajectory(sigma: ArrayLike, t: int, name: str = "trajectory") -> np.ndarray:
     """Return ``sigma`` as an int64 array after checking it is a permutation of 0..t-1."""
     arr = np.asarray(sigma)
     if arr.ndim != 1 or arr.shape[0] != t:
@@ -97,7 +115,7 @@ def check_finite_values(values: np.ndarray, where: str = "model output") -> None
     )
 
 
-def _refuse_non_finite(values, name: str, expected: str) -> None:
+def _refuse_non_finite(values: ArrayLike, name: str, expected: str) -> None:
     """The shared test of ``check_finite_array`` and ``check_finite_values``: a ValueError naming ``name``
     and counting the NaN/inf entries, then ``expected``."""
     if not np.all(np.isfinite(values)):
