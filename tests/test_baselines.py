@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from brute import brute_force
 
+from brute import brute_force
 from trace_opt import TraceProblem, grid_features, tabular_features
 from trace_opt.attribution.baselines import (
     BASELINES,

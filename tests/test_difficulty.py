@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brute import brute_force_table
 
+from brute import brute_force_table
 from solvers import get_solver
 from solvers.complete import cs_bounds, exact_optimum, gap_report
 from trace_opt.benchmarks.difficulty import (

@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from brute import brute_force
 from scipy.stats import spearmanr
 
+from brute import brute_force
 from trace_opt import TraceProblem, grid_features, tabular_features
 from trace_opt.comparison.evaluation import (
     BlackBox,

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from brute import all_orders, brute_force_table
 
+from brute import all_orders, brute_force_table
 from solvers import get_solver, kernels, window_move
 from solvers.complete import (
     avg_iou,

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from brute import brute_force
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
 import trace_opt
+from brute import brute_force
 from solvers import Greedy
 from trace_opt import ModelOracle, TraceProblem, tabular_features, trajectory_to_heatmap
 

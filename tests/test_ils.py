@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brute import brute_force
 
+from brute import brute_force
 from solvers import get_solver, greedy_order
 from solvers.greedy import lazy_greedy_cost, lazy_greedy_order, rebuild_tail
 from trace_opt.core.oracle import SetFunctionOracle

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brute import brute_force_table
 
+from brute import brute_force_table
 from solvers.complete import complete_table, exact_optimum
 from trace_opt import TraceProblem
 from trace_opt.benchmarks.difficulty import count_optimal_trajectories, library_stats

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from brute import all_orders, brute_force_table
-from exact_models import ExactNet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from brute import all_orders, brute_force_table
+from exact_models import ExactNet
 from solvers import get_solver
 from solvers.complete import exact_optimum
 from trace_opt import ModelOracle, TraceProblem

@@ -6,8 +6,8 @@ import signal
 import numpy as np
 import pytest
 import torch
-from exact_models import ExactNet
 
+from exact_models import ExactNet
 from trace_opt import ModelOracle, TraceProblem, explain
 from trace_opt.explanation.lockstep import LockstepStats, explain_many
 

@@ -5,10 +5,10 @@ import math
 import networkx as nx
 import numpy as np
 import pytest
-from docstring_example import docstring_example
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docstring_example import docstring_example
 from neighbourhoods import (
     N_DRAWS,
     NEIGHBOURHOODS,

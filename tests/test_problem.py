@@ -11,10 +11,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from brute import all_orders
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from brute import all_orders
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.problem import ranks_of

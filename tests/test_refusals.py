@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from brute import brute_force
 
+from brute import brute_force
 from trace_opt.cli import main
 
 SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "instances" / "sample"

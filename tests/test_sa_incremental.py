@@ -3,8 +3,8 @@ all follow the same trajectory for the same seed; forward-pass counts are the ex
 
 import numpy as np
 import pytest
-from brute import brute_force
 
+from brute import brute_force
 from neighbourhoods import MixedMoves, StarTranspositions
 from solvers import get_solver
 from solvers.anneal import anneal_synthetic

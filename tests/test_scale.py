@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from exact_models import ExactNet
 
+from exact_models import ExactNet
 from trace_opt import ModelOracle, TraceProblem, explain
 from trace_opt.explanation.dataset import comparable, explain_dataset, load_result
 

@@ -17,11 +17,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from brute import brute_force
-from docstring_example import docstring_example
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from brute import brute_force
+from docstring_example import docstring_example
 from solvers import SOLVERS, Budget, Greedy, Result, SimulatedAnnealing, Solver, available_solvers, get_solver
 from trace_opt import ModelOracle, SetFunctionOracle, TraceProblem, grid_features, tabular_features
 from trace_opt.core.budget import Limits

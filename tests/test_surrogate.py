@@ -103,8 +103,8 @@ def test_beyond_uint64_keys_and_without_a_cache():
 
 def test_lockstep_gives_each_input_its_solo_result():
     import torch
-    from exact_models import ExactNet
 
+    from exact_models import ExactNet
     from trace_opt import explain
     from trace_opt.explanation.lockstep import explain_many
 

@@ -6,8 +6,8 @@ from math import factorial
 import numpy as np
 import pytest
 import torch
-from brute import brute_force_table
 
+from brute import brute_force_table
 from solvers import get_solver, greedy_order
 from solvers.complete import exact_optimum, optimal_trajectory_count
 from trace_opt import tabular_features
