@@ -58,7 +58,7 @@ def start_cost(problem, init) -> int:
 
 def passes_left(oracle) -> float:
     """Forward passes the oracle's current limits still allow (inf without a pass limit)."""
-    limit = oracle.limits.forward_passes
+    limit = oracle.limits.effective_passes
     return np.inf if limit is None else max(0, limit - oracle.forward_passes)
 
 

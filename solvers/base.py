@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from trace_opt.core.budget import Budget, BudgetExhausted, BudgetLike, Limits, as_budget
+from trace_opt.core.budget import Budget, BudgetExhausted, BudgetLike, Limits, PassHold, as_budget
 from trace_opt.core.io import interrupts_stop_the_run, json_values
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.registry import Registry
@@ -29,6 +29,19 @@ from trace_opt.core.validation import check_keywords, check_positive_int
 SOLVERS: Registry = Registry("solver")
 
 SolverType = TypeVar("SolverType", bound="type[Solver]")
+
+
+def final_scoring_passes(problem: TraceProblem, curves: bool = True) -> tuple[int, int]:
+    """``(first, after_first)``: at most how many forward passes scoring a trajectory takes (its chain: t + 1
+    sets for ``le`` or ``mo``, 2t for ``le-mo``), and how many more its four curves take once a scored
+    trajectory's sets are cached (the other chain: t - 1 for ``le`` or ``mo``; 2t without a cache)."""
+    t = problem.t
+    first = 2 * t if problem.objective == "le-mo" else t + 1
+    if not curves:
+        return first, 0
+    if not problem.oracle.use_cache:
+        return first, 2 * t
+    return first, 2 * t - first
 
 
 def register(name: str, overwrite: bool = False) -> Callable[[SolverType], SolverType]:
@@ -144,6 +157,9 @@ class Run:
         self.best_sigma: np.ndarray | None = None
         self.best_score = -np.inf
         self.best_known = False  # False while best_sigma is a fallback with an unknown score
+        #: passes held back from the search for the final scoring (``Solver.solve`` sets it)
+        self.hold: PassHold | None = None
+        self.hold_after_first = 0
         self.history: list[tuple[int, float]] = []
         self.info: dict = {}
         self.resolved: dict = {}
@@ -195,6 +211,8 @@ class Run:
         if score > self.best_score or not self.best_known:
             self.best_sigma = np.array(sigma, dtype=np.int64, copy=True)
             self.best_score = float(score)
+            if not self.best_known and self.hold is not None:  # its sets are cached: release that share
+                self.hold.passes = self.hold_after_first
             self.best_known = True
             self.history.append((self.passes_used, self.best_score))
             self._show()
@@ -372,12 +390,25 @@ class Solver(abc.ABC):
             check_positive_int("seed", seed, minimum=0)
         rng = np.random.default_rng(seed)
         oracle = problem.oracle
+        first, after_first = final_scoring_passes(problem, curves)
+        if budget.forward_passes is not None and budget.forward_passes < first + after_first:
+            raise ValueError(
+                f"budget={budget.forward_passes} forward passes cannot even score one trajectory at "
+                f"t={problem.t} ({problem.objective}: {first} passes"
+                + (f", and {after_first} more for its curves" if after_first else "")
+                + f"); the smallest budget is {first + after_first}"
+            )
         run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)
+        # the search runs with the final scoring's passes held back, so a budget bounds the whole call:
+        # scoring a not yet scored fallback until a trajectory is scored, the curves' extra sets after
+        run.hold = PassHold(first + after_first)
+        run.hold_after_first = after_first
         batches0, hits0 = oracle.batches, oracle.cache_hits
         stopped = "completed"
         # the solve's limits hold for its length only; a solve nested in another's search can only tighten them
+        limits = Limits.of_budget(budget, oracle.forward_passes, run.start_time)
         try:
-            with oracle.limited(Limits.of_budget(budget, oracle.forward_passes, run.start_time)):
+            with oracle.limited(Limits(limits.forward_passes, limits.deadline, run.hold)):
                 self._search(problem, run)
             stopped = run.stopped or "completed"  # a phase stopped by a limit, then the search finished
         except BudgetExhausted as exc:

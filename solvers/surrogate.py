@@ -52,7 +52,7 @@ def _check_share(name: str, value) -> float:
 
 def remaining_passes(oracle) -> float:
     """Forward passes the oracle's current limits still allow (inf without a pass limit)."""
-    limit = oracle.limits.forward_passes
+    limit = oracle.limits.effective_passes
     return np.inf if limit is None else max(0, limit - oracle.forward_passes)
 
 

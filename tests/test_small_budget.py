@@ -12,7 +12,7 @@ import pytest
 
 from solvers import get_solver, greedy_order
 from solvers._common import greedy_cost, initial_trajectory, single_feature_order
-from solvers.base import Run
+from solvers.base import Run, final_scoring_passes
 from trace_opt import SetFunctionOracle, TraceProblem
 from trace_opt.core.budget import Budget, Limits
 
@@ -148,7 +148,8 @@ def test_beam_and_ga_spend_their_budget_to_within_one_step(name, params, unit, b
     problem = nonadditive(t, seed=3)
     res = get_solver(name, **params).solve(problem, budget=budget, seed=0, curves=False)
     step = 2 * t if unit == "children" else 2 * (t + 1)
-    assert budget - step < res.forward_passes <= budget
+    held = sum(final_scoring_passes(problem, curves=False))  # kept back until a trajectory is scored (beam: the end)
+    assert budget - step - held < res.forward_passes + res.evaluation_forward_passes <= budget
     assert res.stopped == "budget"
     assert res.score == pytest.approx(problem.score(res.trajectory), rel=1e-12)
     narrowed = (
@@ -165,10 +166,37 @@ def test_a_beam_one_pass_short_narrows_late_and_a_full_budget_gives_the_full_bea
     t = 30
     full = get_solver("beam", width=16).solve(nonadditive(t, seed=3), seed=0, curves=False)
     assert full.stopped == "completed" and "narrowed_at_level" not in full.info
+    held = sum(final_scoring_passes(nonadditive(t, seed=3), curves=False))  # the beam scores only at its end
     cut = get_solver("beam", width=16).solve(
-        nonadditive(t, seed=3), budget=full.forward_passes - 1, seed=0, curves=False
+        nonadditive(t, seed=3), budget=full.forward_passes + held - 1, seed=0, curves=False
     )
     assert cut.stopped == "budget" and t - 5 <= cut.info["narrowed_at_level"] < t
     assert full.forward_passes - 2 * t < cut.forward_passes < full.forward_passes
-    roomy = get_solver("beam", width=16).solve(nonadditive(t, seed=3), budget=full.forward_passes, seed=0, curves=False)
+    roomy = get_solver("beam", width=16).solve(
+        nonadditive(t, seed=3), budget=full.forward_passes + held, seed=0, curves=False
+    )
     assert roomy.stopped == "completed" and np.array_equal(roomy.trajectory, full.trajectory)
+
+
+@pytest.mark.parametrize("name", ["greedy", "sa", "sa-batch", "tabu", "ga", "beam", "window-dp", "ils", "surrogate"])
+@pytest.mark.parametrize("budget", [90, 140, 400])
+def test_a_budget_bounds_the_whole_call_final_scoring_and_curves_included(name, budget):
+    """t = 40, le-mo: no solver's start fits 90 passes (2t = 80 are held for the final scoring); whatever a
+    solver returns, its search, its fallback's scoring and its curves together stay within the budget."""
+    problem = nonadditive(40, seed=5)
+    res = get_solver(name).solve(problem, budget=budget, seed=0)
+    assert res.forward_passes + res.evaluation_forward_passes <= budget
+    assert problem.oracle.forward_passes <= budget
+    assert res.curves is not None and res.score == pytest.approx(problem.score(res.trajectory))
+
+
+@pytest.mark.parametrize("objective, smallest", [("le-mo", 40), ("le", 40), ("mo", 40)])
+def test_a_budget_below_one_scoring_is_refused_with_the_smallest_budget(objective, smallest):
+    """Scoring one trajectory and drawing its curves takes 2t sets (t = 20): a smaller budget cannot
+    return a scored result, so it is refused before any pass, naming the smallest budget."""
+    problem = TraceProblem(nonadditive(20).oracle, objective)
+    with pytest.raises(ValueError, match=rf"the smallest budget is {smallest}"):
+        get_solver("greedy").solve(problem, budget=smallest - 1)
+    assert problem.oracle.forward_passes == 0
+    first, _ = final_scoring_passes(problem, curves=False)
+    get_solver("greedy").solve(problem, budget=first, curves=False)  # without curves, the chain alone

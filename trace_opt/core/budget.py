@@ -85,13 +85,30 @@ def _tighter(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else min(a, b)
 
 
+class PassHold:
+    """Passes a solve keeps back from its search (to score and draw its final trajectory within the budget);
+    mutable, so the solve can release them while limits derived from it are in force."""
+
+    def __init__(self, passes: int = 0):
+        self.passes = int(passes)
+
+
 @dataclass(frozen=True)
 class Limits:
     """What an oracle enforces: refuse a request that would take its ``forward_passes`` counter past
-    ``forward_passes``, or any request after ``time.monotonic()`` passed ``deadline`` (None: no limit)."""
+    ``forward_passes`` less the passes ``held`` back (``PassHold``), or any request after ``time.monotonic()``
+    passed ``deadline`` (None: no limit)."""
 
     forward_passes: int | None = None
     deadline: float | None = None
+    held: PassHold | None = None
+
+    @property
+    def effective_passes(self) -> int | None:
+        """The pass limit less what is held back now."""
+        if self.forward_passes is None:
+            return None
+        return self.forward_passes - (self.held.passes if self.held is not None else 0)
 
     @classmethod
     def of_budget(cls, budget: Budget, passes_now: int, start: float) -> "Limits":
@@ -102,23 +119,23 @@ class Limits:
         )
 
     def tightened(self, other: "Limits") -> "Limits":
-        """The stricter of two limits, field by field."""
-        return Limits(_tighter(self.forward_passes, other.forward_passes), _tighter(self.deadline, other.deadline))
+        """The stricter of two limits, field by field (the pass limit compared after what each holds back)."""
+        mine, theirs = self.effective_passes, other.effective_passes
+        passes_from = other if mine is None or (theirs is not None and theirs < mine) else self
+        return Limits(passes_from.forward_passes, _tighter(self.deadline, other.deadline), passes_from.held)
 
     def reserve(self, share: float, passes_now: int, now: float) -> "Limits":
         """These limits with ``share`` of what is left of each kept back for later."""
         keep = 1.0 - float(share)
-        passes = (
-            None if self.forward_passes is None else passes_now + int(max(0, self.forward_passes - passes_now) * keep)
-        )
+        limit = self.effective_passes
+        passes = None if limit is None else passes_now + int(max(0, limit - passes_now) * keep)
         deadline = None if self.deadline is None else now + max(0.0, self.deadline - now) * keep
         return Limits(passes, deadline)
 
     def check(self, passes_now: int, n_new: int) -> None:
         """Raise ``BudgetExhausted`` if ``n_new`` more passes, or the time, would pass a limit."""
-        if self.forward_passes is not None and passes_now + n_new > self.forward_passes:
-            raise BudgetExhausted(
-                f"{n_new} forward pass(es) requested with {self.forward_passes - passes_now} left", "budget"
-            )
+        limit = self.effective_passes
+        if limit is not None and passes_now + n_new > limit:
+            raise BudgetExhausted(f"{n_new} forward pass(es) requested with {limit - passes_now} left", "budget")
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise BudgetExhausted("time limit reached", "time")
