@@ -76,6 +76,10 @@ class Exact(Solver):
                 UserWarning,
                 stacklevel=3,
             )
+        elif t <= 63 and problem.oracle.use_cache and run.hold is not None:
+            # every set of the lattice will be evaluated and cached (the final scoring and curves included),
+            # so nothing needs holding back; a pass limit cannot stop the table (a time limit still can)
+            run.hold.passes = 0
         if t <= 63:
             cached = problem.oracle.use_cache
             run.info.update(sets=1 << t, memory_estimate_bytes=memory_estimate(t, cached))

@@ -31,12 +31,17 @@ def additive_problem(t, seed, objective="le-mo"):
 
 
 @pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
-@pytest.mark.parametrize("budget", [1, 7, 40, 150, 600])
+@pytest.mark.parametrize("budget", [1, 17, 18, 25, 40, 150, 600])
 def test_budget_is_never_exceeded(objective, budget):
+    """The search, the final scoring and the curves together (t = 9: 2t = 18 is the smallest budget)."""
     problem, _ = table_problem(9, 3, objective)
     start = problem.oracle.forward_passes
+    if budget < 18:
+        with pytest.raises(ValueError, match="the smallest budget is 18"):
+            get_solver("surrogate").solve(problem, budget=budget, seed=0)
+        return
     r = get_solver("surrogate").solve(problem, budget=budget, seed=0)
-    assert r.forward_passes <= budget
+    assert r.forward_passes + r.evaluation_forward_passes <= budget
     assert problem.oracle.forward_passes - start == r.forward_passes + r.evaluation_forward_passes
     assert sorted(r.trajectory.tolist()) == list(range(9))
     assert r.score == pytest.approx(problem.score(r.trajectory), abs=1e-9)
