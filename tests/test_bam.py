@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.bam import (
+from trace_opt.core.features import grid_features
+from trace_opt.faithfulness.bam import (
     GRAY,
     SCENES,
     build_bam,
@@ -20,7 +21,6 @@ from trace_opt.attribution.bam import (
     scene_bank,
     summarise_bam,
 )
-from trace_opt.core.features import grid_features
 
 
 def test_saliency_map_and_region_attribution():

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.faithfulness_report import answer, paired
-from trace_opt.attribution.model_tests import patch_sums, summarise_model_tests
-from trace_opt.attribution.road import paint
-from trace_opt.attribution.roar import remove_top, roar_paired
 from trace_opt.core.features import grid_features
+from trace_opt.faithfulness.metrics import answer, paired
+from trace_opt.faithfulness.model_tests import patch_sums, summarise_model_tests
+from trace_opt.faithfulness.road import paint
+from trace_opt.faithfulness.roar import remove_top, roar_paired
 
 
 def test_remove_top_replaces_exactly_the_most_important_features():
@@ -121,7 +121,7 @@ def test_null_share_uses_the_signed_patch_sum():
 
 def test_paint_and_quantus_road_on_an_additive_model():
     pytest.importorskip("quantus")
-    from trace_opt.attribution.road import make_metrics, quantus_metrics
+    from trace_opt.faithfulness.road import make_metrics, quantus_metrics
 
     feats = grid_features((4, 4), 2)
     w = torch.tensor([[4.0, 3.0], [2.0, 1.0]])  # class 1's logit: weight per patch of the pixel sum

@@ -9,7 +9,7 @@ from matplotlib.colors import to_rgb
 
 from trace_opt import grid_features
 from trace_opt.attribution import report_plots as rp
-from trace_opt.attribution.baselines import available_baselines
+from trace_opt.baselines import available_baselines
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.baselines import attribute, make_input
 from trace_opt.attribution.evaluation import (
     _counted_input,
     ci_half_width,
@@ -14,6 +13,7 @@ from trace_opt.attribution.evaluation import (
     reference_equal_features,
     spearman_of_trajectories,
 )
+from trace_opt.baselines import attribute, make_input
 from trace_opt.core.features import grid_features, tabular_features
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trace_opt.attribution.baselines import applicable_baselines, attribute, get_baseline, make_input
+from trace_opt.baselines import applicable_baselines, attribute, get_baseline, make_input
 from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import atomic_write_json, stop_on_interrupt

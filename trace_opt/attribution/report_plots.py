@@ -58,7 +58,7 @@ _BASELINE_DASHES = ("-", "--", "-.", (0, (3, 1, 1, 1, 1, 1)))
 def baseline_style(name: str) -> dict:
     """Colour and dash pattern of a baseline: fixed by its place in the registry (the same in every
     figure), from ``BASELINE_PALETTE`` (no TRACE red/purple, no Random grey)."""
-    from trace_opt.attribution.baselines import available_baselines
+    from trace_opt.baselines import available_baselines
 
     names = [n for n in available_baselines() if n != "random"]
     i = names.index(name) if name in names else (sum(map(ord, name)) % len(BASELINE_PALETTE))

@@ -200,7 +200,7 @@ def run_evaluate_command(args) -> int:
         )
     check_output_dir("--out", args.out)  # before the model is loaded or trained
     if args.methods:  # an unknown name is refused before the model is loaded
-        from trace_opt.attribution.baselines import get_baseline
+        from trace_opt.baselines import get_baseline
 
         for name in args.methods:
             try:

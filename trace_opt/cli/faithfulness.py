@@ -43,8 +43,8 @@ def add_faithfulness_parser(sub) -> None:
 def run(args) -> int:
     import warnings
 
-    from trace_opt.attribution.faithfulness_report import run_faithfulness, write_faithfulness_report
     from trace_opt.core.io import check_output_dir
+    from trace_opt.faithfulness.metrics import run_faithfulness, write_faithfulness_report
     from trace_opt.models.data import load_digits_split
 
     check_output_dir("--out", args.out)  # a file or an unwritable place is refused before any work
@@ -63,11 +63,11 @@ def run(args) -> int:
     if "metrics" in args.parts:
         run_faithfulness(args.n, args.out / "digits8", sa_iterations=args.sa_iterations)
     if "model-tests" in args.parts:
-        from trace_opt.attribution.model_tests import run_model_tests
+        from trace_opt.faithfulness.model_tests import run_model_tests
 
         run_model_tests(args.out / "model_tests", n=args.n_model_tests, steps=250, sa_iterations=1000)
     if "roar" in args.parts:
-        from trace_opt.attribution.roar import run_roar
+        from trace_opt.faithfulness.roar import run_roar
 
         run_roar(
             args.out / "roar",
@@ -90,7 +90,7 @@ def run(args) -> int:
             orders_dir=args.out / "roar",
         )
     if "bam" in args.parts:
-        from trace_opt.attribution.bam import run_bam
+        from trace_opt.faithfulness.bam import run_bam
 
         run_bam(args.out / "bam", n=args.n_bam, sa_iterations=args.bam_sa_iterations)
     write_faithfulness_report(

@@ -37,8 +37,8 @@ FRACTIONS = (0.25, 0.5, 0.75)
 def _orders(model, X, targets, features, method: str, sa_iterations: int, seed: int) -> tuple[np.ndarray, float, float]:
     """Trajectories (n, t) of ``method`` on the rows of X; mean forward passes and seconds per image."""
     from solvers import get_solver
-    from trace_opt.attribution.baselines import attribute, make_input
     from trace_opt.attribution.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
+    from trace_opt.baselines import attribute, make_input
     from trace_opt.core.problem import TraceProblem
 
     out, passes = [], []

@@ -271,13 +271,13 @@ def make_delta(
 # --------------------------------------------------------------------------- attributions
 def method_scores(method: str, model, x, target: int, features, seed: int, sa_iterations: int) -> tuple:
     """Per-feature scores of one method on one input and the forward passes it took (zero reference)."""
-    from trace_opt.attribution.baselines import attribute, make_input
     from trace_opt.attribution.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
+    from trace_opt.baselines import attribute, make_input
 
     if method.startswith("trace-"):
         from solvers import get_solver
-        from trace_opt.attribution.proportionality import marginal_scores
         from trace_opt.core.problem import TraceProblem
+        from trace_opt.faithfulness.proportionality import marginal_scores
 
         if method != "trace-y-le-mo":
             raise ValueError(f"method: only 'trace-y-le-mo' is wired into BAM; got {method!r}")

@@ -108,10 +108,10 @@ def generate(
 def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) -> dict:
     from solvers import get_solver
     from solvers.complete import complete_table, exact_optimum
-    from trace_opt.attribution.baselines import attribute, make_input
     from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
-    from trace_opt.attribution.proportionality import marginal_scores
+    from trace_opt.baselines import attribute, make_input
     from trace_opt.core.problem import TraceProblem
+    from trace_opt.faithfulness.proportionality import marginal_scores
 
     out = {}
     inp = make_input(model, x, target, features, "zeros", seed=seed)

@@ -165,7 +165,7 @@ def s_ord(scores, table: np.ndarray) -> float:
 def _evaluate_case(case: Case, seed: int = 0) -> dict:
     from solvers import get_solver
     from solvers.complete import table_scores
-    from trace_opt.attribution.baselines import applicable_baselines, attribute
+    from trace_opt.baselines import applicable_baselines, attribute
     from trace_opt.core.features import tabular_features
     from trace_opt.core.problem import TraceProblem
     from trace_opt.core.table import TableOracle

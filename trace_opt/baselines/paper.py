@@ -1,7 +1,7 @@
 """The paper's Table-2 baselines that Captum lacks: IBA, Extremal Perturbation, Excitation Backprop,
 and RISE with pixel-level masks (the project's ``rise`` samples on the feature grid).
 
-Each is registered in ``trace_opt.attribution.baselines`` (``available_baselines()``) and returns an input-shaped
+Each is registered in ``trace_opt.baselines`` (``available_baselines()``) and returns an input-shaped
 map where higher means more important; how the map becomes one score per feature (the ranking
 rule) is the registered default below and is recorded with every attribution:
 
@@ -560,14 +560,25 @@ def _rise_pixel(inp, **options):
 
 
 def register_all(register) -> None:
-    """Register the four methods with ``trace_opt.attribution.baselines.register_baseline`` (called once by it)."""
-    register("iba", _iba, needs_gradients=True, aggregate="sum", label="IBA", beta=10.0, steps=10, lr=1.0)
+    """Register the four methods with ``trace_opt.baselines.register_baseline`` (called once by it)."""
+    register(
+        "iba",
+        _iba,
+        needs_gradients=True,
+        aggregate="sum",
+        label="IBA",
+        tags=("paper", "layer", "optimisation"),
+        beta=10.0,
+        steps=10,
+        lr=1.0,
+    )
     register(
         "extremal-perturbation",
         _extremal_perturbation,
         needs_gradients=True,
         aggregate="mean",
         label="EP",
+        tags=("paper", "perturbation", "optimisation"),
         max_iter=300,
     )
     register(
@@ -577,5 +588,15 @@ def register_all(register) -> None:
         aggregate="sum",
         label="EBP",
         applies=ebp_supported,
+        tags=("paper", "propagation"),
     )
-    register("rise-pixel", _rise_pixel, aggregate="mean", label="RISE (pixel)", n_masks=1000, s=7, p_keep=0.5)
+    register(
+        "rise-pixel",
+        _rise_pixel,
+        aggregate="mean",
+        label="RISE (pixel)",
+        tags=("paper", "perturbation", "sampling"),
+        n_masks=1000,
+        s=7,
+        p_keep=0.5,
+    )

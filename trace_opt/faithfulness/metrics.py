@@ -87,11 +87,11 @@ def faithfulness_input(
     """Every method and metric on one input (see the module docstring); a JSON-able record."""
     from solvers import get_solver
     from solvers.complete import complete_table, exact_optimum
-    from trace_opt.attribution.baselines import attribute, make_input
     from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
-    from trace_opt.attribution.proportionality import marginal_scores, proportionality
-    from trace_opt.attribution.road import make_metrics, paint, quantus_metrics
+    from trace_opt.baselines import attribute, make_input
     from trace_opt.core.problem import TraceProblem
+    from trace_opt.faithfulness.proportionality import marginal_scores, proportionality
+    from trace_opt.faithfulness.road import make_metrics, paint, quantus_metrics
 
     s = int(seed) + int(index)
     metrics = metrics if metrics is not None else make_metrics(seed=s)
@@ -318,9 +318,9 @@ def write_faithfulness_report(out, command: str = "") -> Path:
     """``out/report.md`` from whatever the runs under ``out`` have finished: ``digits8/cache`` (per-input
     metrics), ``model_tests``, ``roar`` and ``bam``; parts not run are said to be missing. Opens with a
     plain answer per test and the n and compute of each part."""
-    from trace_opt.attribution.model_tests import model_tests_markdown, summarise_model_tests
-    from trace_opt.attribution.roar import roar_markdown, roar_paired
     from trace_opt.core.io import atomic_write_bytes
+    from trace_opt.faithfulness.model_tests import model_tests_markdown, summarise_model_tests
+    from trace_opt.faithfulness.roar import roar_markdown, roar_paired
 
     out = Path(out)
     answers, costs, body = [], [], []
@@ -446,7 +446,7 @@ def write_faithfulness_report(out, command: str = "") -> Path:
     body += ["## 4. BAM (seed 004) on digits pasted on textures", ""]
     bam = out / "bam" / "bam.json"
     if bam.exists():
-        from trace_opt.attribution.bam import bam_markdown
+        from trace_opt.faithfulness.bam import bam_markdown
 
         br = json.loads(bam.read_text())
         body += [bam_markdown(br), ""]

@@ -1,0 +1,1 @@
+"""Faithfulness tests outside the metric TRACE optimises (placeholder; filled in below)."""
