@@ -2,7 +2,8 @@
 zero reference): does TRACE's order still beat the attribution methods when the test is not the
 deletion curve it maximised?
 
-Per input (``faithfulness_input``; resumable, one JSON per input under ``out/cache``):
+Per input (``faithfulness_input``; ``PerInputMetrics`` keeps one record per input in a ``RecordStore`` under
+``digits8/cache``, so a rerun resumes; every input with the settings' ``seed``):
 
 - methods: attribution baselines (Captum and the paper's), a seeded Random, TRACE-p (Le-Mo) and
   TRACE-y (Le-Mo) by SA (K = ``sa_iterations``, the evaluation's cooling), and the exact optimum of
@@ -20,7 +21,6 @@ paired per input, TRACE-p minus each baseline with its interval and win / loss c
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -28,28 +28,30 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from solvers.complete import complete_table, exact_optimum
 from trace_opt.attribution.evaluation import ci_half_width, count_forward_rows, float32_tolerance, method_label, paired
-from trace_opt.core.io import atomic_write_json, check_output_dir
-
-#: baselines run (all that apply to the digits CNN and take under a second per input)
-METHODS = (
-    "saliency",
-    "input-x-gradient",
-    "integrated-gradients",
-    "smoothgrad",
-    "deeplift",
-    "guided-backprop",
-    "grad-cam",
-    "occlusion",
-    "feature-ablation",
-    "shapley-sampling",
-    "kernel-shap",
-    "lime",
-    "rise",
-    "iba",
-    "random",
+from trace_opt.baselines import attribute, baselines_tagged
+from trace_opt.core.features import grid_features
+from trace_opt.core.fingerprint import arrays_digest
+from trace_opt.core.io import check_output_dir
+from trace_opt.core.problem import TraceProblem
+from trace_opt.faithfulness.base import FaithfulnessTest, default_settings, load_records, register_test
+from trace_opt.faithfulness.common import (
+    answer,
+    baseline_input,
+    fmt,
+    method_seed,
+    oracle,
+    search,
+    trace_method,
 )
-TRACES = ("trace-p-le-mo", "trace-y-le-mo", "exact-p-le-mo")
+from trace_opt.faithfulness.proportionality import marginal_scores, proportionality
+from trace_opt.faithfulness.road import make_metrics, paint, quantus_metrics
+from trace_opt.models.data import digits_cnn, load_digits_split
+
+#: the baselines run (``baselines_tagged``): every method but the paper's, plus the layer methods (Grad-CAM, IBA):
+#: all that apply to the digits CNN and take under a second per input
+BASELINES = ("!paper", "layer")
 #: metric -> (label, larger is better)
 METRIC_INFO = {
     "le_mo_p": ("LeRF - MoRF AUC (prob; what TRACE-p optimises)", True),
@@ -61,77 +63,70 @@ METRIC_INFO = {
 }
 
 
-def _setup(seed: int = 0):
-    from trace_opt.core.features import grid_features
-    from trace_opt.models.data import digits_cnn, load_digits_split
-
-    model = digits_cnn(8, seed=seed).eval()
-    _, X, _, y = load_digits_split(8, seed=seed)
+def digits8_setup(data_seed: int = 0, model_seed: int = 0):
+    """The digits8 CNN (``model_seed``; 0: the shipped weights), its test split (``data_seed``), the predicted
+    classes and the 4 x 4 grid of 2 x 2 patches."""
+    model = digits_cnn(8, seed=model_seed).eval()
+    _, X, _, y = load_digits_split(8, seed=data_seed)
     with torch.inference_mode():
         pred = model(X).argmax(dim=1)
     return model, X, y, pred, grid_features((8, 8), 4)
 
 
-def faithfulness_input(
-    model,
-    x,
-    target: int,
-    features,
-    index: int,
-    *,
-    sa_iterations: int = 2000,
-    methods=METHODS,
-    metrics=None,
-    seed: int = 0,
-) -> dict:
-    """Every method and metric on one input (see the module docstring); a JSON-able record."""
-    from solvers import get_solver
-    from solvers.complete import complete_table, exact_optimum
-    from trace_opt.attribution.evaluation import EvaluationConfig, evaluation_oracle
-    from trace_opt.baselines import attribute, make_input
-    from trace_opt.core.problem import TraceProblem
-    from trace_opt.faithfulness.proportionality import marginal_scores, proportionality
-    from trace_opt.faithfulness.road import make_metrics, paint, quantus_metrics
-
-    s = int(seed) + int(index)
-    metrics = metrics if metrics is not None else make_metrics(seed=s)
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
-    rec: dict = {"index": int(index), "target": int(target), "seed": s, "methods": {}}
-    inp = make_input(model, x, target, features, "zeros", seed=s)
+def _baseline_records(model, x, target: int, features, methods, settings) -> dict:
+    """Each baseline's scores, trajectory, forward passes and seconds (the random control on its own seed)."""
+    out = {}
+    inp = baseline_input(settings, model, x, target, features)
     for name in methods:
+        seed = method_seed(name, settings.seed, x)
+        m_inp = inp if seed == settings.seed else baseline_input(settings, model, x, target, features, seed)
         start = time.perf_counter()
         with count_forward_rows(model) as rows:
-            att = attribute(name, model, x, target, features, inp=inp)
-        rec["methods"][name] = {
+            att = attribute(name, model, x, target, features, inp=m_inp)
+        out[name] = {
             "kind": "baseline",
             "scores": att.scores.tolist(),
             "trajectory": att.trajectory.tolist(),
             "forward_passes": rows.count,
             "seconds": time.perf_counter() - start,
         }
-    for out, tag in (("prob", "p"), ("logit", "y")):
-        oracle = evaluation_oracle(model, x, target, features, "zeros", out)
+    return out
+
+
+def _trace_records(model, x, target: int, features, settings, sa_iterations: int) -> dict:
+    """TRACE on the probability and on the logit (forward passes on a fresh oracle)."""
+    out = {}
+    for output in ("prob", "logit"):
+        orc = oracle(settings, model, x, target, features, output)
         start = time.perf_counter()
-        res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
-        rec["methods"][f"trace-{tag}-le-mo"] = {
+        res = search(settings, orc, sa_iterations)
+        out[trace_method(output, settings)] = {
             "kind": "trace",
             "trajectory": res.trajectory.tolist(),
             "forward_passes": int(res.forward_passes),
             "seconds": time.perf_counter() - start,
         }
-    prob = evaluation_oracle(model, x, target, features, "zeros", "prob")
+    return out
+
+
+def _exact_record(prob, settings, t: int) -> tuple:
+    """The exact optimum on the probability (all 2^t sets) and the complete table."""
     start = time.perf_counter()
     table = complete_table(TraceProblem(prob, "le"))
-    sigma, _ = exact_optimum(table, "le-mo")
-    rec["methods"]["exact-p-le-mo"] = {
+    sigma, _ = exact_optimum(table, settings.objective)
+    rec = {
         "kind": "exact",
         "trajectory": np.asarray(sigma).tolist(),
-        "forward_passes": 1 << features.t,
+        "forward_passes": 1 << t,
         "seconds": time.perf_counter() - start,
     }
-    rec["f_x"] = float(table[0])
+    return rec, table
+
+
+def _score(rec: dict, prob, table, model, x, target: int, features, metrics, settings) -> None:
+    """Every metric of every method of ``rec`` (a trajectory's scores: its marginal contributions)."""
     problem = TraceProblem(prob, "le-mo")
-    for name, m in rec["methods"].items():
+    for m in rec["methods"].values():
         sig = np.asarray(m["trajectory"])
         if m["kind"] != "baseline":
             m["scores"] = marginal_scores(sig, table, "lerf").tolist()
@@ -139,36 +134,105 @@ def faithfulness_input(
         met = {"le_mo_p": float(c.lerf_deletion.sum() - c.morf_deletion.sum())}
         pr = proportionality(m["scores"], table)
         met.update({"tpn": pr["tpn"], "tps": pr["tps"], "m_positive": pr["m"]})
-        met.update(quantus_metrics(model, x, target, paint(m["scores"], features, tuple(x.shape)), metrics, seed=s))
+        heat = paint(m["scores"], features, tuple(x.shape))
+        met.update(quantus_metrics(model, x, target, heat, metrics, seed=settings.seed))
         m["metrics"] = met
+
+
+def faithfulness_input(
+    model, x, target: int, features, index: int, *, settings=None, sa_iterations: int = 2000, methods=None, metrics=None
+) -> dict:
+    """Every method and metric on one input (see the module docstring); a JSON-able record. ``settings``:
+    the ``ExplainSettings`` (default: the tests' defaults); ``methods``: the baselines (default: ``BASELINES``)."""
+    settings = default_settings() if settings is None else settings
+    methods = baselines_tagged(*BASELINES, model=model) if methods is None else list(methods)
+    metrics = make_metrics(seed=settings.seed) if metrics is None else metrics
+    rec: dict = {"index": int(index), "target": int(target), "seed": settings.seed, "methods": {}}
+    rec["methods"].update(_baseline_records(model, x, target, features, methods, settings))
+    rec["methods"].update(_trace_records(model, x, target, features, settings, sa_iterations))
+    prob = oracle(settings, model, x, target, features, "prob")
+    exact, table = _exact_record(prob, settings, features.t)
+    rec["methods"][f"exact-p-{settings.objective}"] = exact
+    rec["f_x"] = float(table[0])
+    _score(rec, prob, table, model, x, target, features, metrics, settings)
     return rec
 
 
-def run_faithfulness(n: int, out, *, sa_iterations: int = 2000, seed: int = 0, progress: bool = True) -> list:
-    """``faithfulness_input`` on the first ``n`` digits8 test inputs (target = predicted class); cached per
-    input under ``out/cache`` (a rerun skips finished inputs)."""
-    out = check_output_dir("out", out, create=True)
-    cache = out / "cache"
-    cache.mkdir(exist_ok=True)
-    torch.set_num_threads(1)
-    model, X, y, pred, feats = _setup(seed)
-    key = json.dumps({"n_methods": list(METHODS), "sa": sa_iterations, "seed": seed, "version": 1})
-    records = []
-    for i in range(min(int(n), len(X))):
-        path = cache / f"input_{i:04d}.json"
-        if path.exists():
-            rec = json.loads(path.read_text())
-            if rec.get("key") == key:
-                records.append(rec)
+@register_test("metrics")
+class PerInputMetrics(FaithfulnessTest):
+    """Part 1: ``faithfulness_input`` on the first ``n`` digits8 test inputs (target = the predicted class)."""
+
+    title = "Per-input metrics: the optimised one, TPN / TPS, Quantus (ROAD, Faithfulness and Monotonicity Correlation)"
+    folder = "digits8"
+    defaults = {"n": 50, "sa_iterations": 2000, "data_seed": 0, "model_seed": 0}
+    baselines = BASELINES
+
+    def run(self, out: Path, progress: bool = True) -> None:
+        o = self.options
+        cache = check_output_dir("out", Path(out) / self.folder, create=True) / "cache"
+        torch.set_num_threads(self.settings.threads or 1)
+        model, X, _, pred, feats = digits8_setup(o["data_seed"], o["model_seed"])
+        methods = baselines_tagged(*self.baselines, model=model)
+        store = self.store(cache, {"methods": methods})
+        metrics = make_metrics(seed=self.settings.seed)
+        for i in range(min(int(o["n"]), len(X))):
+            key = arrays_digest({"x": X[i], "target": pred[i : i + 1]})
+            if store.get(f"input_{i:04d}", key) is not None:
                 continue
-        start = time.perf_counter()
-        rec = faithfulness_input(model, X[i], int(pred[i]), feats, i, sa_iterations=sa_iterations, seed=seed)
-        rec["key"], rec["seconds"] = key, time.perf_counter() - start
-        atomic_write_json(path, rec)
-        records.append(rec)
-        if progress:
-            print(f"[faithfulness] input {i}: {rec['seconds']:.1f} s", file=sys.stderr, flush=True)
-    return records
+            start = time.perf_counter()
+            rec = faithfulness_input(
+                model,
+                X[i],
+                int(pred[i]),
+                feats,
+                i,
+                settings=self.settings,
+                sa_iterations=o["sa_iterations"],
+                methods=methods,
+                metrics=metrics,
+            )
+            rec["seconds"] = time.perf_counter() - start
+            store.put(f"input_{i:04d}", key, rec)
+            if progress:
+                print(f"[faithfulness] input {i}: {rec['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+    def load(self, out: Path):
+        return load_records(Path(out) / self.folder / "cache", "input_*.json") or None
+
+    def summarise(self, records) -> dict:
+        return summarise_faithfulness(records, trace_method("prob", self.settings))
+
+    def markdown(self, summary: dict) -> str:
+        return faithfulness_markdown(summary)
+
+    def answers(self, summary: dict, records) -> list[str]:
+        return [
+            answer(
+                f"Part 1, {label}",
+                {m: v["mean"] for m, v in summary["table"][met].items()},
+                summary["paired"][met],
+                larger,
+                summary["trace"],
+            )
+            for met, (label, larger) in METRIC_INFO.items()
+        ]
+
+    def costs(self, summary: dict, records) -> list[str]:
+        sec = sum(r.get("seconds", 0.0) for r in records)
+        return [
+            f"- Part 1: n = {len(records)} digits8 test inputs, {sec / 60:.1f} min (all methods, the complete "
+            f"2^16 table per input and the Quantus metrics); forward passes per method in section 1."
+        ]
+
+
+def run_faithfulness(n: int, out, *, settings=None, sa_iterations: int = 2000, progress: bool = True) -> list:
+    """``PerInputMetrics`` on the first ``n`` inputs with its folder ``out`` (records under ``out/cache``, a rerun
+    skips finished inputs); returns the records."""
+    out = Path(out)
+    test = PerInputMetrics(settings, n=n, sa_iterations=sa_iterations)
+    test.folder = out.name
+    test.run(out.parent, progress=progress)
+    return test.load(out.parent) or []
 
 
 def summarise_faithfulness(records: list, trace: str = "trace-p-le-mo") -> dict:
@@ -203,10 +267,6 @@ def summarise_faithfulness(records: list, trace: str = "trace-p-le-mo") -> dict:
     }
 
 
-def _f(v, d=3):
-    return "-" if v is None or not np.isfinite(v) else f"{v:.{d}f}"
-
-
 def faithfulness_markdown(summary: dict) -> str:
     """The per-metric tables and the paired verdicts."""
     tr = summary["trace"]
@@ -230,7 +290,7 @@ def faithfulness_markdown(summary: dict) -> str:
             p = pr[best]
             lines.append(
                 f"**Verdict**: {method_label(tr)} vs the best baseline on this metric, {method_label(best)}: "
-                f"paired difference (positive favours TRACE) {_f(p['mean'], 4)} ± {_f(p['ci'], 4)} over "
+                f"paired difference (positive favours TRACE) {fmt(p['mean'], 4)} ± {fmt(p['ci'], 4)} over "
                 f"{p['n']} inputs, TRACE better on {p['wins']}, worse on {p['losses']}, tied on {p['ties']} -> "
                 + (
                     "**TRACE ahead**"
@@ -250,9 +310,9 @@ def faithfulness_markdown(summary: dict) -> str:
         ]
         for m, v in sorted(tab.items(), key=lambda kv: -kv[1]["mean"] if larger else kv[1]["mean"]):
             p = pr.get(m)
-            cell = f"{_f(p['mean'], 4)} ± {_f(p['ci'], 4)}" if p else "(TRACE-p itself)"
+            cell = f"{fmt(p['mean'], 4)} ± {fmt(p['ci'], 4)}" if p else "(TRACE-p itself)"
             wl = f"{p['wins']} / {p['losses']} / {p['ties']}" if p else ""
-            lines.append(f"| {method_label(m)} | {_f(v['mean'])} ± {_f(v['ci'])} (n = {v['n']}) | {cell} | {wl} |")
+            lines.append(f"| {method_label(m)} | {fmt(v['mean'])} ± {fmt(v['ci'])} (n = {v['n']}) | {cell} | {wl} |")
         lines.append("")
     lines += [
         "### Forward passes per input (model evaluations; the metrics' own passes not included)",
@@ -266,253 +326,13 @@ def faithfulness_markdown(summary: dict) -> str:
 
 
 __all__ = [
-    "METHODS",
+    "BASELINES",
     "METRIC_INFO",
+    "PerInputMetrics",
+    "digits8_setup",
     "faithfulness_input",
     "run_faithfulness",
     "paired",
     "summarise_faithfulness",
     "faithfulness_markdown",
 ]
-
-
-def _load_cached(directory: Path, pattern: str) -> list:
-    return [json.loads(p.read_text()) for p in sorted(directory.glob(pattern))]
-
-
-def _is_baseline(m: str) -> bool:
-    return not m.startswith(("trace-", "exact-")) and m not in ("random", "none")
-
-
-def answer(label: str, means: dict, pairs: dict, larger: bool, trace: str) -> str:
-    """One plain sentence: ``trace`` against the best baseline on this test (by mean) and how many baselines
-    it is separated ahead of / behind (95 % paired intervals excluding 0); ``pairs[m]`` from ``paired``
-    (positive favours ``trace``)."""
-    base = {m: v for m, v in means.items() if _is_baseline(m) and m in pairs and np.isfinite(v)}
-    if not base:
-        return f"- **{label}**: no baseline to compare."
-    best = (max if larger else min)(base, key=base.get)
-    p = pairs[best]
-    ahead = [m for m in base if pairs[m]["separated"] and pairs[m]["mean"] > 0]
-    behind = [m for m in base if pairs[m]["separated"] and pairs[m]["mean"] < 0]
-    verdict = (
-        "ahead of"
-        if p["separated"] and p["mean"] > 0
-        else "behind"
-        if p["separated"] and p["mean"] < 0
-        else "not separated from"
-    )
-    tv = means.get(trace, float("nan"))
-    return (
-        f"- **{label}**: {method_label(trace)} ({_f(tv)}) is **{verdict}** the best baseline, {method_label(best)} "
-        f"({_f(base[best])}): paired difference {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} "
-        f"(positive favours TRACE, n = {p['n']}; "
-        f"TRACE better on {p['wins']}, worse on {p['losses']}, tied on {p['ties']}). "
-        f"Separated ahead of {len(ahead)} of {len(base)} baselines, behind {len(behind)}"
-        + (f" ({', '.join(method_label(m) for m in behind)})" if behind else "")
-        + "."
-    )
-
-
-def write_faithfulness_report(out, command: str = "") -> Path:
-    """``out/report.md`` from whatever the runs under ``out`` have finished: ``digits8/cache`` (per-input
-    metrics), ``model_tests``, ``roar`` and ``bam``; parts not run are said to be missing. Opens with a
-    plain answer per test and the n and compute of each part."""
-    from trace_opt.core.io import atomic_write_bytes
-    from trace_opt.faithfulness.model_tests import model_tests_markdown, summarise_model_tests
-    from trace_opt.faithfulness.roar import roar_markdown, roar_paired
-
-    out = Path(out)
-    answers, costs, body = [], [], []
-    recs = _load_cached(out / "digits8" / "cache", "input_*.json")
-    body += [
-        "## 1. Per-input metrics: the optimised one, TPN / TPS, Quantus (ROAD, Faithfulness and Monotonicity "
-        "Correlation)",
-        "",
-    ]
-    if recs:
-        s = summarise_faithfulness(recs)
-        atomic_write_json(out / "digits8" / "summary.json", s)
-        body += [faithfulness_markdown(s), ""]
-        for met, (label, larger) in METRIC_INFO.items():
-            means = {m: v["mean"] for m, v in s["table"][met].items()}
-            answers.append(answer(f"Part 1, {label}", means, s["paired"][met], larger, s["trace"]))
-        sec = sum(r.get("seconds", 0.0) for r in recs)
-        costs.append(
-            f"- Part 1: n = {len(recs)} digits8 test inputs, {sec / 60:.1f} min (all methods, the complete "
-            f"2^16 table per input and the Quantus metrics); forward passes per method in section 1."
-        )
-    else:
-        body += ["Not run.", ""]
-    body += ["## 2. Null feature and feature saturation with the model in the loop (seed 003, ch. 7)", ""]
-    mt = out / "model_tests"
-    samples = {k: _load_cached(mt, f"{k}_*.json") for k in ("null", "saturation")}
-    if samples["null"] and samples["saturation"]:
-        res = summarise_model_tests(samples)
-        atomic_write_json(mt / "model_tests.json", res)
-        body += [model_tests_markdown(res), ""]
-        tr = "trace-y-le-mo"
-        answers.append(
-            answer(
-                "Part 2, null feature (share on the null patch, signed patch sum, lower = better)",
-                {m: v["mean"] for m, v in res["null"]["methods"].items()},
-                res["null"]["paired"],
-                False,
-                tr,
-            )
-        )
-        answers.append(
-            answer(
-                "Part 2, saturation (imbalance of the credit between the two saturating patches, lower = better)",
-                {m: v["imbalance"] for m, v in res["saturation"]["methods"].items()},
-                res["saturation"]["paired"],
-                False,
-                tr,
-            )
-        )
-        sec = sum(r.get("seconds", 0.0) for k in samples for r in samples[k])
-        costs.append(
-            f"- Part 2: {len(samples['null'])} + {len(samples['saturation'])} generated samples "
-            f"({res['null']['n_used']} + {res['saturation']['n_used']} within the constraint tolerance), "
-            f"{sec / 60:.1f} min."
-        )
-    else:
-        body += [
-            "Not run."
-            if not (samples["null"] or samples["saturation"])
-            else "(one of the two tests has no samples yet)",
-            "",
-        ]
-    body += ["## 3. ROAR (remove and retrain)", ""]
-    variants = (
-        ("roar", "3a", "removed patches set to the training mean pixel"),
-        ("roar_zeros", "3b", "removed patches set to 0, the background"),
-    )
-    if not any((out / d / "roar.json").exists() for d, _, _ in variants):
-        body += ["Not run (or not finished).", ""]
-    for sub, tag, what in variants:
-        roar = out / sub / "roar.json"
-        if not roar.exists():
-            continue
-        rr = json.loads(roar.read_text())
-        body += [f"### {tag}. {what}", "", roar_markdown(rr), ""]
-        pr = roar_paired(rr)
-        acc = {}
-        for r in rr["runs"]:
-            acc.setdefault(r["method"], []).append(r["accuracy"])
-        means = {m: float(np.mean(v)) for m, v in acc.items() if m != "none"}
-        answers.append(
-            answer(
-                f"Part {tag}, ROAR, {what} (test accuracy after removing the top patches and retraining, "
-                "lower = better)",
-                means,
-                pr,
-                False,
-                "trace-y-le-mo",
-            )
-        )
-        if "random" in pr:
-            p = pr["random"]
-            leak = {r["method"]: r["accuracy"] for r in rr.get("leak", [])}
-            answers.append(
-                f"- **Part {tag}, ROAR control**: random removal minus TRACE: {_f(p['mean'], 3)} ± {_f(p['ci'], 3)} "
-                f"(n = {p['n']}) -> TRACE's removal hurts "
-                + (
-                    "more than random (separated)"
-                    if p["separated"] and p["mean"] > 0
-                    else "no more than random, at this n"
-                    if not p["separated"]
-                    else "less than random"
-                )
-                + (
-                    f"; the removal mask alone gives {leak.get('trace-y-le-mo', float('nan')):.3f} test accuracy for "
-                    f"TRACE's orders, {leak.get('random', float('nan')):.3f} for random ones (chance 0.1)"
-                    if leak
-                    else ""
-                )
-                + "."
-            )
-        sec = sum(r.get("seconds", 0.0) for r in rr["runs"] + rr.get("leak", []))
-        orders = sum(c.get("seconds_per_image", 0.0) for c in rr["cost"].values()) * (rr["n_train"] + rr["n_test"])
-        costs.append(
-            f"- Part {tag}: {len(rr['methods'])} methods x {len(rr['fractions'])} fractions x {len(rr['seeds'])} "
-            f"retraining seeds (+ {len(rr['seeds'])} without removal, + {len(rr.get('leak', []))} mask-only) = "
-            f"{len(rr['runs']) + len(rr.get('leak', []))} retrainings on {rr['n_train']} / {rr['n_test']} images, "
-            f"{sec / 60:.1f} min; orders {orders / 60:.1f} min, computed once for both variants "
-            f"(TRACE: SA K = {rr['sa_iterations']}, "
-            f"{rr['cost'].get('trace-y-le-mo', {}).get('forward_passes_per_image', float('nan')):,.0f} "
-            "forward passes per image)."
-        )
-    body += ["## 4. BAM (seed 004) on digits pasted on textures", ""]
-    bam = out / "bam" / "bam.json"
-    if bam.exists():
-        from trace_opt.faithfulness.bam import bam_markdown
-
-        br = json.loads(bam.read_text())
-        body += [bam_markdown(br), ""]
-        for test, label in (
-            ("mcs", "Part 4, BAM MCS (higher = better)"),
-            ("idr", "Part 4, BAM IDR (higher = better)"),
-            ("iir", "Part 4, BAM IIR (higher = better)"),
-        ):
-            blk = br["tests"].get(test)
-            if blk and blk["methods"]:
-                answers.append(
-                    answer(
-                        label, {m: v["mean"] for m, v in blk["methods"].items()}, blk["paired"], True, "trace-y-le-mo"
-                    )
-                )
-        sec = sum(r.get("seconds", 0.0) for r in _load_cached(out / "bam" / "cache", "*.json"))
-        costs.append(
-            f"- Part 4: n = {br['n']['mcs']} (MCS), {br['n']['idr']} (IDR), {br['n']['iir']} (IIR) test inputs "
-            f"(each explained twice), {sec / 60:.1f} min of explanations plus training three small CNNs "
-            f"({br['n_train']} images, {br['epochs']} epochs each; TRACE: SA K = {br['sa_iterations']})."
-        )
-    else:
-        body += ["Not run (or not finished).", ""]
-    head = (
-        [
-            "# Faithfulness outside the optimised metric",
-            "",
-            "Regenerate (resumes from the cached parts): "
-            f"`{command or 'python -m trace_opt faithfulness --out ' + str(out)}`",
-            "",
-            "Does TRACE's order still beat the attribution methods when the test is not the deletion curve it "
-            "maximised? Parts 1-3: digits8 CNN (shipped weights), 4 x 4 grid of 2 x 2 patches (t = 16), "
-            "zero reference, "
-            "target = predicted class. Part 4: BAM on 16 x 16 digits-on-textures images built here (t = 16 patches of "
-            "4 x 4). A trajectory's attribution scores, wherever a test needs scores, are its marginal "
-            "contributions along its LeRF chain, phi[sigma[k]] = D(P_k) - D(P_{k+1}) (P_k = the k least important "
-            "deleted), which sum to D({}) - D(all); every method is scored per patch (one score per feature painted "
-            "on its pixels). TPN / TPS follow 'Interpreting Interpretations' Defs. 3-6 (curves = polylines through the "
-            "score-share points, so an exactly proportional attribution scores 0; outputs = probabilities).",
-            "",
-            "## Answers, per test",
-            "",
-            "Generated from the numbers below: TRACE against the best baseline on each test (95 % paired Student-t "
-            "intervals; 'separated' = the interval excludes 0). Part 1 compares TRACE-p (Le-Mo), parts 2-4 TRACE-y "
-            "(Le-Mo) (the logit; parts 3-4 with a cheap SA budget).",
-            "",
-        ]
-        + answers
-        + [
-            "",
-            "Reading notes: TPS divides by r' f(x) (r' = the output with only the positively scored patches kept, "
-            "over f(x)), which is near 0 on a few inputs, so its means are heavy-tailed; the win / loss counts are the "
-            "robust reading. ROAR ranks the removal *masks* as much as the removed content: see the leak check in "
-            "section 3 before reading its verdicts. Saturation: a trajectory's marginal scores along one chain give "
-            "the whole credit of two saturating patches to the one deleted second (deleting the first changes "
-            "nothing), so TRACE is imbalanced by construction, while flat scores (Random) look balanced; read the "
-            "imbalance with the null share. BAM's IDR / IIR are indicators per input, so their paired differences "
-            "are mostly ties.",
-            "",
-            "## n and compute per part (2 shared CPU cores, one thread)",
-            "",
-        ]
-        + costs
-        + [""]
-    )
-    return atomic_write_bytes(out / "report.md", "\n".join(head + body).encode())
-
-
-__all__ += ["write_faithfulness_report", "answer"]

@@ -15,8 +15,10 @@ A method whose removed patches carry the information the task needs makes the ac
 removes to 0 instead (the digits' background, so a removed background patch is invisible); the leak
 check (``leak_check``) retrains on the removal masks alone (1 = removed) at one fraction: an accuracy above
 chance (0.1) says the mask's shape carries the class, which ROAR then rewards or punishes instead of the
-removed content (the class-information leakage that motivated ROAD). Everything is cached
-under ``out`` (``trajectories.npz`` per method, one JSON per (method, fraction, seed)), so a rerun resumes.
+removed content (the class-information leakage that motivated ROAD). Everything is kept in ``RecordStore``s
+under ``out`` (one record of orders per method, one per (method, fraction, seed) retraining), so a rerun resumes.
+Seeds: every image is ordered with the settings' ``seed`` (the random control: ``control_seed``, per image);
+``seeds`` are the retraining seeds; ``data_seed`` / ``model_seed`` the split and the explained CNN.
 """
 
 from __future__ import annotations
@@ -24,35 +26,39 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from trace_opt.core.io import atomic_write_json, check_output_dir
+from trace_opt.attribution.evaluation import ci_half_width, count_forward_rows, method_label, paired
+from trace_opt.baselines import attribute, baselines_tagged
+from trace_opt.core.features import grid_features
+from trace_opt.core.io import RecordStore, atomic_write_json, check_output_dir
+from trace_opt.faithfulness.base import FaithfulnessTest, default_settings, register_test, settings_dict
+from trace_opt.faithfulness.common import answer, baseline_input, fmt, method_seed, oracle, search, trace_method
+from trace_opt.models.architectures import DigitsCNN8
+from trace_opt.models.data import _fit, accuracy, digits_cnn, load_digits_split
 
-METHODS = ("random", "saliency", "integrated-gradients", "grad-cam", "occlusion", "shapley-sampling", "trace-y-le-mo")
+#: the baselines run (``baselines_tagged``): the core panel (Saliency, IG, Occlusion; Random first, the control)
+BASELINES = ("core",)
 FRACTIONS = (0.25, 0.5, 0.75)
 
 
-def _orders(model, X, targets, features, method: str, sa_iterations: int, seed: int) -> tuple[np.ndarray, float, float]:
-    """Trajectories (n, t) of ``method`` on the rows of X; mean forward passes and seconds per image."""
-    from solvers import get_solver
-    from trace_opt.attribution.evaluation import EvaluationConfig, count_forward_rows, evaluation_oracle
-    from trace_opt.baselines import attribute, make_input
-    from trace_opt.core.problem import TraceProblem
-
+def _orders(model, X, targets, features, method: str, settings, sa_iterations: int) -> tuple[np.ndarray, float, float]:
+    """Trajectories (n, t) of ``method`` on the rows of X (every row with the settings' seed; the random
+    control with ``control_seed``); mean forward passes and seconds per image."""
     out, passes = [], []
     start = time.perf_counter()
-    cfg = EvaluationConfig(sa_iterations=sa_iterations)
     for i in range(len(X)):
-        s = seed + i
         if method.startswith("trace-"):
-            oracle = evaluation_oracle(model, X[i], int(targets[i]), features, "zeros", "logit")
-            res = get_solver("sa", **cfg.sa_options()).solve(TraceProblem(oracle, "le-mo"), seed=s, curves=False)
+            res = search(settings, oracle(settings, model, X[i], int(targets[i]), features, "logit"), sa_iterations)
             out.append(res.trajectory)
             passes.append(res.forward_passes)
         else:
-            inp = make_input(model, X[i], int(targets[i]), features, "zeros", seed=s)
+            inp = baseline_input(
+                settings, model, X[i], int(targets[i]), features, method_seed(method, settings.seed, X[i])
+            )
             with count_forward_rows(model) as rows:
                 out.append(attribute(method, model, X[i], int(targets[i]), features, inp=inp).trajectory)
             passes.append(rows.count)
@@ -72,21 +78,122 @@ def remove_top(X: torch.Tensor, orders: np.ndarray, features, k: int, value: flo
 
 
 def _train_eval(Xtr, ytr, Xte, yte, seed: int, epochs: int) -> float:
-    from trace_opt.models.architectures import DigitsCNN8
-    from trace_opt.models.data import _fit, accuracy
-
     torch.manual_seed(seed)
     model = DigitsCNN8()
     _fit(model, Xtr, ytr, seed=seed, epochs=epochs, batch_size=64, lr=3e-3, weight_decay=0.0)
     return accuracy(model, Xte, yte)
 
 
+def _data(n_train: int, n_test: int, data_seed: int, model_seed: int) -> dict:
+    """The digits8 CNN (``model_seed``), the train and test subsets of its split (``data_seed``), the training
+    mean pixel and the predicted classes the orders explain."""
+    model = digits_cnn(8, seed=model_seed).eval()
+    X_train, X_test, y_train, y_test = load_digits_split(8, seed=data_seed)
+    d = {"model": model, "Xtr": X_train[:n_train], "ytr": y_train[:n_train], "Xte": X_test[:n_test]}
+    d.update(yte=y_test[:n_test], mean=float(X_train.mean()))
+    with torch.inference_mode():
+        d["ptr"], d["pte"] = model(d["Xtr"]).argmax(1).numpy(), model(d["Xte"]).argmax(1).numpy()
+    return d
+
+
+def _all_orders(store: RecordStore, data: dict, feats, methods, settings, sa_iterations: int, progress: bool):
+    """Every method's orders of the train and test images (one record per method, reused by both variants);
+    returns ``orders[m] = (train, test)`` and ``cost[m]``."""
+    orders, cost = {}, {}
+    for m in methods:
+        rec = store.get(f"orders_{m}", m)
+        if rec is None:
+            tr, p1, s1 = _orders(data["model"], data["Xtr"], data["ptr"], feats, m, settings, sa_iterations)
+            te, p2, s2 = _orders(data["model"], data["Xte"], data["pte"], feats, m, settings, sa_iterations)
+            n = len(tr) + len(te)
+            rec = {"train": tr, "test": te, "passes": (p1 * len(tr) + p2 * len(te)) / n}
+            rec["seconds"] = (s1 * len(tr) + s2 * len(te)) / n
+            rec = store.put(f"orders_{m}", m, rec)
+            if progress:
+                print(f"[roar] {m}: orders in {rec['seconds']:.3f} s per image", file=sys.stderr, flush=True)
+        orders[m] = (np.asarray(rec["train"], dtype=np.int64), np.asarray(rec["test"], dtype=np.int64))
+        cost[m] = {"forward_passes_per_image": float(rec["passes"]), "seconds_per_image": float(rec["seconds"])}
+    return orders, cost
+
+
+def _retrained(store: RecordStore, name: str, fields: dict, train, progress: bool) -> dict:
+    """The record ``name`` of one retraining (``train()`` -> accuracy), computed when missing."""
+    rec = store.get(name, name)
+    if rec is None:
+        start = time.perf_counter()
+        acc = train()
+        rec = store.put(name, name, {**fields, "accuracy": acc, "seconds": time.perf_counter() - start})
+        if progress:
+            print(f"[roar] {name}: {acc:.3f}", file=sys.stderr, flush=True)
+    return rec
+
+
+def _retrainings(store, data, orders, feats, methods, fractions, seeds, epochs, value, progress) -> list:
+    """Per retraining seed: the CNN without removal, then per method and fraction with the top patches removed."""
+    Xtr, ytr, Xte, yte = data["Xtr"], data["ytr"], data["Xte"], data["yte"]
+    runs = []
+    for seed in seeds:
+        runs.append(
+            _retrained(
+                store,
+                f"run_none_0_{seed}",
+                {"method": "none", "fraction": 0.0, "seed": seed},
+                lambda: _train_eval(Xtr, ytr, Xte, yte, seed, epochs),
+                progress,
+            )
+        )
+        for m in methods:
+            for f in fractions:
+                k = int(round(f * feats.t))
+                runs.append(
+                    _retrained(
+                        store,
+                        f"run_{m}_{f}_{seed}",
+                        {"method": m, "fraction": f, "seed": seed, "k": k},
+                        lambda: _train_eval(
+                            remove_top(Xtr, orders[m][0], feats, k, value),
+                            ytr,
+                            remove_top(Xte, orders[m][1], feats, k, value),
+                            yte,
+                            seed,
+                            epochs,
+                        ),
+                        progress,
+                    )
+                )
+    return runs
+
+
+def _leak_runs(store, data, orders, feats, methods, fraction: float, seed: int, epochs: int, progress) -> list:
+    """The CNN retrained on the removal masks alone (1 = removed) at one ``fraction``, per method."""
+    k = int(round(fraction * feats.t))
+    ones_tr, ones_te = torch.zeros_like(data["Xtr"]), torch.zeros_like(data["Xte"])
+    return [
+        _retrained(
+            store,
+            f"leak_{m}_{fraction}",
+            {"method": m, "fraction": fraction, "seed": seed},
+            lambda: _train_eval(
+                remove_top(ones_tr, orders[m][0], feats, k, 1.0),
+                data["ytr"],
+                remove_top(ones_te, orders[m][1], feats, k, 1.0),
+                data["yte"],
+                seed,
+                epochs,
+            ),
+            progress,
+        )
+        for m in methods
+    ]
+
+
 def run_roar(
     out,
     *,
+    settings=None,
     n_train: int = 500,
     n_test: int = 250,
-    methods=METHODS,
+    methods=None,
     fractions=FRACTIONS,
     seeds=(0, 1),
     epochs: int = 30,
@@ -94,120 +201,38 @@ def run_roar(
     fill: str = "mean",
     orders_dir=None,
     leak_check: float | None = 0.5,
+    data_seed: int = 0,
+    model_seed: int = 0,
     progress: bool = True,
 ) -> dict:
-    """ROAR as in the module docstring; returns and writes ``out/roar.json``. ``fill``: "mean" (the training
-    mean pixel) or "zeros"; ``orders_dir``: where the orders are cached (default ``out``; another run's orders
-    are reused); ``leak_check``: the fraction of the mask-only retraining (None: skip)."""
-    from trace_opt.core.features import grid_features
-    from trace_opt.models.data import digits_cnn, load_digits_split
-
-    out = check_output_dir("out", out, create=True)
-    torch.set_num_threads(1)
-    model = digits_cnn(8).eval()
-    X_train, X_test, y_train, y_test = load_digits_split(8)
-    Xtr, ytr, Xte, yte = X_train[:n_train], y_train[:n_train], X_test[:n_test], y_test[:n_test]
-    feats = grid_features((8, 8), 4)
+    """ROAR as in the module docstring; returns and writes ``out/roar.json``. ``methods``: default the
+    ``BASELINES`` (random first) and TRACE (Le-Mo) on the logit; ``fill``: "mean" (the training mean pixel) or
+    "zeros"; ``orders_dir``: where the orders are kept (default ``out``; another run's orders are reused);
+    ``leak_check``: the fraction of the mask-only retraining (None: skip); ``seeds``: the retraining seeds."""
     if fill not in ("mean", "zeros"):
         raise ValueError(f"fill must be 'mean' or 'zeros'; got {fill!r}")
-    value = float(X_train.mean()) if fill == "mean" else 0.0
+    settings = default_settings() if settings is None else settings
+    out = check_output_dir("out", out, create=True)
     odir = out if orders_dir is None else check_output_dir("orders_dir", orders_dir, create=True)
-    with torch.inference_mode():
-        ptr, pte = model(Xtr).argmax(1).numpy(), model(Xte).argmax(1).numpy()
-    cost = {}
-    orders = {}
-    for m in methods:
-        path = odir / f"trajectories_{m}.npz"
-        if path.exists():
-            z = np.load(path)
-            orders[m] = (z["train"], z["test"])
-            cost[m] = {"forward_passes_per_image": float(z["passes"]), "seconds_per_image": float(z["seconds"])}
-            continue
-        tr, p1, s1 = _orders(model, Xtr, ptr, feats, m, sa_iterations, seed=0)
-        te, p2, s2 = _orders(model, Xte, pte, feats, m, sa_iterations, seed=100_000)
-        passes, secs = (
-            (p1 * len(tr) + p2 * len(te)) / (len(tr) + len(te)),
-            (s1 * len(tr) + s2 * len(te)) / (len(tr) + len(te)),
-        )
-        np.savez(path, train=tr, test=te, passes=passes, seconds=secs)
-        orders[m] = (tr, te)
-        cost[m] = {"forward_passes_per_image": passes, "seconds_per_image": secs}
-        if progress:
-            print(f"[roar] {m}: orders in {secs:.3f} s per image", file=sys.stderr, flush=True)
-    runs = []
-    for seed in seeds:
-        key = out / f"run_none_0_{seed}.json"
-        if not key.exists():
-            start = time.perf_counter()
-            acc = _train_eval(Xtr, ytr, Xte, yte, seed, epochs)
-            atomic_write_json(
-                key,
-                {
-                    "method": "none",
-                    "fraction": 0.0,
-                    "seed": seed,
-                    "accuracy": acc,
-                    "seconds": time.perf_counter() - start,
-                },
-            )
-        runs.append(json.loads(key.read_text()))
-        for m in methods:
-            for f in fractions:
-                path = out / f"run_{m}_{f}_{seed}.json"
-                if not path.exists():
-                    k = int(round(f * feats.t))
-                    start = time.perf_counter()
-                    acc = _train_eval(
-                        remove_top(Xtr, orders[m][0], feats, k, value),
-                        ytr,
-                        remove_top(Xte, orders[m][1], feats, k, value),
-                        yte,
-                        seed,
-                        epochs,
-                    )
-                    atomic_write_json(
-                        path,
-                        {
-                            "method": m,
-                            "fraction": f,
-                            "seed": seed,
-                            "k": k,
-                            "accuracy": acc,
-                            "seconds": time.perf_counter() - start,
-                        },
-                    )
-                    if progress:
-                        print(f"[roar] {m} f={f} seed={seed}: {acc:.3f}", file=sys.stderr, flush=True)
-                runs.append(json.loads(path.read_text()))
-    leak = []
-    if leak_check is not None:
-        k = int(round(leak_check * feats.t))
-        ones_tr, ones_te = torch.zeros_like(Xtr), torch.zeros_like(Xte)
-        for m in methods:
-            path = out / f"leak_{m}_{leak_check}.json"
-            if not path.exists():
-                start = time.perf_counter()
-                acc = _train_eval(
-                    remove_top(ones_tr, orders[m][0], feats, k, 1.0),
-                    ytr,
-                    remove_top(ones_te, orders[m][1], feats, k, 1.0),
-                    yte,
-                    seeds[0],
-                    epochs,
-                )
-                atomic_write_json(
-                    path,
-                    {
-                        "method": m,
-                        "fraction": leak_check,
-                        "seed": seeds[0],
-                        "accuracy": acc,
-                        "seconds": time.perf_counter() - start,
-                    },
-                )
-                if progress:
-                    print(f"[roar] mask-only {m} f={leak_check}: {acc:.3f}", file=sys.stderr, flush=True)
-            leak.append(json.loads(path.read_text()))
+    torch.set_num_threads(settings.threads or 1)
+    data = _data(n_train, n_test, data_seed, model_seed)
+    if methods is None:
+        methods = [
+            *baselines_tagged(*BASELINES, model=data["model"], controls="first"),
+            trace_method("logit", settings),
+        ]
+    feats = grid_features((8, 8), 4)
+    value = data["mean"] if fill == "mean" else 0.0
+    common = {"test": "roar", "explain": settings_dict(settings), "sa_iterations": sa_iterations}
+    common.update(n_train=n_train, n_test=n_test, data_seed=data_seed, model_seed=model_seed)
+    orders, cost = _all_orders(RecordStore(odir, common), data, feats, methods, settings, sa_iterations, progress)
+    store = RecordStore(out, {**common, "epochs": epochs, "fill": fill})
+    runs = _retrainings(store, data, orders, feats, methods, fractions, seeds, epochs, value, progress)
+    leak = (
+        []
+        if leak_check is None
+        else _leak_runs(store, data, orders, feats, methods, leak_check, seeds[0], epochs, progress)
+    )
     res = {
         "n_train": n_train,
         "n_test": n_test,
@@ -219,6 +244,7 @@ def run_roar(
         "fractions": list(fractions),
         "seeds": list(seeds),
         "methods": list(methods),
+        "trace": trace_method("logit", settings),
         "cost": cost,
         "runs": runs,
     }
@@ -226,11 +252,124 @@ def run_roar(
     return res
 
 
+#: the two variants of the report: (folder, section tag, what removal writes)
+VARIANTS = (
+    ("roar", "3a", "mean", "removed patches set to the training mean pixel"),
+    ("roar_zeros", "3b", "zeros", "removed patches set to 0, the background"),
+)
+
+
+@register_test("roar")
+class Roar(FaithfulnessTest):
+    """Part 3: ROAR in two variants (removal to the training mean pixel, and to 0), the orders computed once."""
+
+    title = "ROAR (remove and retrain)"
+    folder = "roar"
+    defaults = {
+        "n_train": 400,
+        "n_test": 200,
+        "seeds": (0, 1, 2, 3, 4),
+        "epochs": 15,
+        "sa_iterations": 300,
+        "data_seed": 0,
+        "model_seed": 0,
+    }
+    baselines = BASELINES
+
+    def run(self, out: Path, progress: bool = True) -> None:
+        out = Path(out)
+        for folder, _, fill, _ in VARIANTS:
+            run_roar(
+                out / folder,
+                settings=self.settings,
+                fill=fill,
+                orders_dir=out / VARIANTS[0][0],
+                progress=progress,
+                **{**self.options, "seeds": tuple(self.options["seeds"])},
+            )
+
+    def load(self, out: Path):
+        found = {
+            v[0]: json.loads((Path(out) / v[0] / "roar.json").read_text())
+            for v in VARIANTS
+            if (Path(out) / v[0] / "roar.json").exists()
+        }
+        return found or None
+
+    def summarise(self, records) -> dict:
+        return {
+            folder: {"result": rr, "paired": roar_paired(rr, rr.get("trace", "trace-y-le-mo"))}
+            for folder, rr in records.items()
+        }
+
+    def markdown(self, summary: dict) -> str:
+        parts = []
+        for folder, tag, _, what in VARIANTS:
+            if folder in summary:
+                parts += [f"### {tag}. {what}", "", roar_markdown(summary[folder]["result"]), ""]
+        return "\n".join(parts).rstrip("\n")
+
+    def answers(self, summary: dict, records) -> list[str]:
+        lines = []
+        for folder, tag, _, what in VARIANTS:
+            if folder in summary:
+                lines += _variant_answers(summary[folder]["result"], summary[folder]["paired"], tag, what)
+        return lines
+
+    def costs(self, summary: dict, records) -> list[str]:
+        return [_variant_cost(summary[folder]["result"], tag) for folder, tag, _, _ in VARIANTS if folder in summary]
+
+
+def _variant_answers(rr: dict, pr: dict, tag: str, what: str) -> list[str]:
+    """The plain answer of one ROAR variant and its random-removal control."""
+    trace = rr.get("trace", "trace-y-le-mo")
+    acc = {}
+    for r in rr["runs"]:
+        acc.setdefault(r["method"], []).append(r["accuracy"])
+    means = {m: float(np.mean(v)) for m, v in acc.items() if m != "none"}
+    label = f"Part {tag}, ROAR, {what} (test accuracy after removing the top patches and retraining, lower = better)"
+    lines = [answer(label, means, pr, False, trace)]
+    if "random" in pr:
+        p = pr["random"]
+        leak = {r["method"]: r["accuracy"] for r in rr.get("leak", [])}
+        verdict = (
+            "more than random (separated)"
+            if p["separated"] and p["mean"] > 0
+            else "no more than random, at this n"
+            if not p["separated"]
+            else "less than random"
+        )
+        mask = (
+            f"; the removal mask alone gives {leak.get(trace, float('nan')):.3f} test accuracy for "
+            f"TRACE's orders, {leak.get('random', float('nan')):.3f} for random ones (chance 0.1)"
+            if leak
+            else ""
+        )
+        lines.append(
+            f"- **Part {tag}, ROAR control**: random removal minus TRACE: {fmt(p['mean'], 3)} ± {fmt(p['ci'], 3)} "
+            f"(n = {p['n']}) -> TRACE's removal hurts {verdict}{mask}."
+        )
+    return lines
+
+
+def _variant_cost(rr: dict, tag: str) -> str:
+    trace = rr.get("trace", "trace-y-le-mo")
+    sec = sum(r.get("seconds", 0.0) for r in rr["runs"] + rr.get("leak", []))
+    orders = sum(c.get("seconds_per_image", 0.0) for c in rr["cost"].values()) * (rr["n_train"] + rr["n_test"])
+    return (
+        f"- Part {tag}: {len(rr['methods'])} methods x {len(rr['fractions'])} fractions x {len(rr['seeds'])} "
+        f"retraining seeds (+ {len(rr['seeds'])} without removal, + {len(rr.get('leak', []))} mask-only) = "
+        f"{len(rr['runs']) + len(rr.get('leak', []))} retrainings on {rr['n_train']} / {rr['n_test']} images, "
+        f"{sec / 60:.1f} min; orders {orders / 60:.1f} min, computed once for both variants "
+        f"(TRACE: SA K = {rr['sa_iterations']}, "
+        f"{rr['cost'].get(trace, {}).get('forward_passes_per_image', float('nan')):,.0f} "
+        "forward passes per image)."
+    )
+
+
 def roar_markdown(res: dict) -> str:
     """Accuracy per method and fraction (mean over retraining seeds, with the min-max range), the paired
     difference to random removal over (fraction, seed), and the cost of the orders."""
-    from trace_opt.attribution.evaluation import ci_half_width, method_label
-
     runs = res["runs"]
     base = [r["accuracy"] for r in runs if r["method"] == "none"]
     fr = res["fractions"]
@@ -265,7 +404,7 @@ def roar_markdown(res: dict) -> str:
             f"| {method_label(m)} | " + " | ".join(cells) + f" | {dtxt} | "
             f"{c.get('forward_passes_per_image', float('nan')):,.0f} | {c.get('seconds_per_image', float('nan')):.3f} |"
         )
-    pairs = roar_paired(res)
+    pairs = roar_paired(res, res.get("trace", "trace-y-le-mo"))
     if pairs:
         tr = res.get("trace", "trace-y-le-mo")
         lines += [
@@ -308,8 +447,6 @@ def roar_markdown(res: dict) -> str:
 def roar_paired(res: dict, trace: str = "trace-y-le-mo") -> dict:
     """``trace`` against each other method: per (fraction, seed) the method's accuracy minus ``trace``'s
     (lower accuracy = better removal, so positive favours ``trace``); ``paired`` statistics."""
-    from trace_opt.attribution.evaluation import paired
-
     acc = {(r["method"], r["fraction"], r["seed"]): r["accuracy"] for r in res["runs"]}
     keys = [(f, s) for f in res["fractions"] for s in res["seeds"] if (trace, f, s) in acc]
     out = {}
@@ -322,4 +459,4 @@ def roar_paired(res: dict, trace: str = "trace-y-le-mo") -> dict:
     return out
 
 
-__all__ = ["METHODS", "FRACTIONS", "remove_top", "run_roar", "roar_markdown", "roar_paired"]
+__all__ = ["BASELINES", "VARIANTS", "Roar", "FRACTIONS", "remove_top", "run_roar", "roar_markdown", "roar_paired"]
