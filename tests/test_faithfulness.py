@@ -276,3 +276,15 @@ def test_seed_rule_every_input_searched_with_the_seed_and_controls_independent()
     assert method_seed("saliency", 3, x0) == method_seed("saliency", 3, x1) == 3
     assert method_seed("random", 3, x0) == control_seed(3, x0) == control_seed(3, x0.clone())
     assert control_seed(3, x0) != control_seed(3, x1) and control_seed(3, x0) != control_seed(4, x0)
+    assert method_seed("trace-y-le-mo", 3, x1) == 3
+
+
+def test_the_command_refuses_a_setting_the_tests_cannot_honour(tmp_path, capsys):
+    from trace_opt.cli import main
+
+    refused = ((["--output", "prob"], "--output 'prob' is not valid"), (["--features", "3"], "--features 3"))
+    for argv, message in refused:
+        with pytest.raises(SystemExit) as exc:
+            main(["faithfulness", *argv, "--parts", "report", "--out", str(tmp_path / "out")])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from trace_opt.cli._args import add_explain_arguments, command_line, explain_settings, int_at_least
+from trace_opt.cli._args import SETTING_FLAGS, add_explain_arguments, command_line, explain_settings, int_at_least
 from trace_opt.core.io import check_output_dir
 from trace_opt.faithfulness import get_test, registered_tests
 
@@ -72,9 +72,11 @@ def add_faithfulness_parser(sub) -> None:
     g = p.add_argument_group("the tests' own settings")
     for test, flags in TEST_FLAGS.items():
         for option, (flag, minimum, text) in flags.items():
-            g.add_argument(flag, dest=_dest(test, option), type=int_at_least(minimum), default=None, help=text)
+            g.add_argument(
+                flag, dest=_dest(test, option), type=int_at_least(minimum), default=None, metavar="N", help=text
+            )
     for option, (flag, minimum, text) in SHARED_FLAGS.items():
-        g.add_argument(flag, dest=option, type=int_at_least(minimum), default=None, help=text)
+        g.add_argument(flag, dest=option, type=int_at_least(minimum), default=None, metavar="S", help=text)
     add_explain_arguments(
         p,
         defaults={"batch_size": 256},
@@ -102,7 +104,14 @@ def run(args) -> int:
 
     settings = explain_settings(args)  # a setting the tests cannot honour is refused before any work
     tests = {name: get_test(name) for name in registered_tests()}
-    built = {name: cls(settings, **options_of(args, cls)) for name, cls in tests.items()}
+    try:
+        built = {name: cls(settings, **options_of(args, cls)) for name, cls in tests.items()}
+    except ValueError as exc:  # name the flag, not the setting
+        message = str(exc)
+        for name, flag in SETTING_FLAGS.items():
+            if message.startswith(f"{name}="):
+                message = message.replace(f"{name}=", f"{flag} ", 1)
+        raise ValueError(message) from None
     check_output_dir("--out", args.out)  # a file or an unwritable place is refused before any work
     if "metrics" in args.parts:
         n_test = len(load_digits_split(8, seed=built["metrics"].options["data_seed"])[1])

@@ -64,8 +64,9 @@ def control_seed(seed: int, x) -> int:
 
 
 def method_seed(method: str, seed: int, x) -> int:
-    """``seed`` for a baseline; ``control_seed`` for a random control."""
-    return control_seed(seed, x) if "random" in BASELINES[method].tags else int(seed)
+    """``seed`` for a baseline or a search; ``control_seed`` for a random control (a baseline tagged random)."""
+    control = method in BASELINES and "random" in BASELINES[method].tags
+    return control_seed(seed, x) if control else int(seed)
 
 
 def baseline_input(settings, model, x, target: int, features, seed: int | None = None):
