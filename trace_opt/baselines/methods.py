@@ -13,14 +13,14 @@ Methods that need gradients or layers (saliency, input x gradient, integrated gr
 smoothgrad, deeplift, guided backprop, grad-cam) accept only a ``torch.nn.Module``; given a
 black-box callable they raise a ``ValueError`` that says so. Perturbation methods (occlusion,
 feature ablation, Shapley value sampling, KernelSHAP, LIME, RISE, pixel RISE, random) accept either.
-IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE live in ``paper_baselines``.
+IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE live in ``trace_opt.baselines.paper``.
 
 Every method is reproducible from ``seed``: Captum's sampling methods draw from torch's global
 generator, which is forked and seeded locally (the caller's RNG state is left untouched).
 
 Users add their own method with ``register_baseline``::
 
-    @register_baseline("my-method", needs_gradients=False, aggregate="mean")
+    @register_baseline("my-method", needs_gradients=False, aggregate="mean", tags=("perturbation",))
     def my_method(inp: AttributionInput, **options):
         return FeatureScores(scores)  # one score per feature, or a map of inp.x's shape
 """

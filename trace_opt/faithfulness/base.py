@@ -178,8 +178,8 @@ def check_settings(settings) -> None:
 
 def load_records(directory: Path, pattern: str = "*.json") -> list:
     """The records in ``directory`` matching ``pattern``, in name order; when ``directory/settings.json``
-    names the last run's settings, only its records (a record without a key, written before the stores,
-    is read as it is)."""
+    names the last run's settings, only its records (without it, e.g. records written before the stores,
+    every record)."""
     directory = Path(directory)
     key = None
     if (directory / "settings.json").exists():
@@ -189,7 +189,7 @@ def load_records(directory: Path, pattern: str = "*.json") -> list:
         if path.name == "settings.json":
             continue
         rec = json.loads(path.read_text())
-        if key is None or rec.get("settings_key", key) == key:
+        if key is None or rec.get("settings_key") == key:
             out.append(rec)
     return out
 
