@@ -288,3 +288,20 @@ def test_the_command_refuses_a_setting_the_tests_cannot_honour(tmp_path, capsys)
             main(["faithfulness", *argv, "--parts", "report", "--out", str(tmp_path / "out")])
         assert exc.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_committed_report_regenerates_from_its_records(tmp_path):
+    """reports/faithfulness/report.md is what write_faithfulness_report makes of the committed records."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    from trace_opt.faithfulness.report import write_faithfulness_report
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "faithfulness"
+    if not (committed / "report.md").exists():
+        pytest.skip("no committed faithfulness report")
+    text = (committed / "report.md").read_text()
+    command = re.search(r"Regenerate \(resumes from the cached parts\): `(.*)`", text).group(1)
+    shutil.copytree(committed, tmp_path / "faithfulness")
+    assert write_faithfulness_report(tmp_path / "faithfulness", command).read_text() == text

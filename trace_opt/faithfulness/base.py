@@ -76,6 +76,8 @@ class FaithfulnessTest(abc.ABC):
     defaults: dict = {}
     #: which baselines it runs: clauses of ``trace_opt.baselines.baselines_tagged``
     baselines: tuple = ()
+    #: where the report stores its summary under ``folder`` (None: not stored)
+    summary_file: str | None = None
 
     def __init__(self, settings=None, **options):
         unknown = sorted(set(options) - set(self.defaults))

@@ -164,6 +164,7 @@ class PerInputMetrics(FaithfulnessTest):
 
     title = "Per-input metrics: the optimised one, TPN / TPS, Quantus (ROAD, Faithfulness and Monotonicity Correlation)"
     folder = "digits8"
+    summary_file = "summary.json"
     defaults = {"n": 50, "sa_iterations": 2000, "data_seed": 0, "model_seed": 0}
     baselines = BASELINES
 

@@ -165,6 +165,7 @@ class ModelTests(FaithfulnessTest):
 
     title = "Null feature and feature saturation with the model in the loop (seed 003, ch. 7)"
     folder = "model_tests"
+    summary_file = "model_tests.json"
     defaults = {"n": 30, "steps": 250, "sa_iterations": 1000, "model_seed": 0}
     baselines = BASELINES
 

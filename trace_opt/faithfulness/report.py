@@ -34,8 +34,6 @@ READING_NOTES = (
     "imbalance with the null share. BAM's IDR / IIR are indicators per input, so their paired differences "
     "are mostly ties."
 )
-#: where a test's summary is stored under its folder (the file names of the reports before the registry)
-SUMMARY_FILES = {"metrics": "summary.json", "model-tests": "model_tests.json"}
 
 
 def _section(test, out: Path, k: int) -> tuple[list, list, list]:
@@ -45,8 +43,8 @@ def _section(test, out: Path, k: int) -> tuple[list, list, list]:
     if records is None:
         return body + ["Not run (or not finished).", ""], [], []
     summary = test.summarise(records)
-    if test.name in SUMMARY_FILES and summary:
-        atomic_write_json(out / test.folder / SUMMARY_FILES[test.name], summary)
+    if test.summary_file and summary:
+        atomic_write_json(out / test.folder / test.summary_file, summary)
     return body + [test.markdown(summary), ""], test.answers(summary, records), test.costs(summary, records)
 
 
