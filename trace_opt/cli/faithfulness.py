@@ -8,7 +8,14 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from trace_opt.cli._args import SETTING_FLAGS, add_explain_arguments, command_line, explain_settings, int_at_least
+from trace_opt.cli._args import (
+    SETTING_FLAGS,
+    add_explain_arguments,
+    add_progress_argument,
+    command_line,
+    explain_settings,
+    int_at_least,
+)
 from trace_opt.core.io import check_output_dir
 from trace_opt.faithfulness import get_test, registered_tests
 
@@ -82,6 +89,7 @@ def add_faithfulness_parser(sub) -> None:
         defaults={"batch_size": 256},
         features_help="not used: each test fixes its grid (4 x 4 patches, t = 16); refused when given",
     )
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
@@ -126,7 +134,7 @@ def run(args) -> int:
     warnings.filterwarnings("ignore", module=r"quantus\..*")
     for name, test in built.items():
         if name in args.parts:
-            test.run(args.out)
+            test.run(args.out, progress=not args.no_progress)
     options = {name: test.options for name, test in built.items()}
     write_faithfulness_report(args.out, command_line(args), settings=settings, options=options)
     return 0
