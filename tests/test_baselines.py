@@ -6,7 +6,7 @@ import torch
 
 from brute import brute_force
 from trace_opt import TraceProblem, grid_features, tabular_features
-from trace_opt.attribution.baselines import (
+from trace_opt.baselines import (
     BASELINES,
     FeatureScores,
     applicable_baselines,
@@ -196,3 +196,26 @@ def test_register_a_user_method_and_validation():
         attribute("saliency", linear_image_model(0), torch.rand(1, 6, 6), 7, 2)
     with pytest.raises(ValueError, match="aggregate"):
         attribute("saliency", linear_image_model(0), torch.rand(1, 6, 6), 0, 2, aggregate="max")
+
+
+def test_baselines_are_selected_by_tags():
+    """Tags replace fixed name lists: a clause is tags joined by '&' ('!' negates), clauses are a union, controls go
+    last (or first); an unknown tag is refused, at registration and in a query."""
+    from trace_opt.baselines import TAGS, baselines_tagged, get_baseline
+
+    assert baselines_tagged("core") == ["saliency", "integrated-gradients", "occlusion", "random"]
+    assert baselines_tagged("core", controls="first")[0] == "random"
+    for name in baselines_tagged("core"):
+        assert "standard" in get_baseline(name).tags  # the tiers nest
+    assert "gradients" in get_baseline("saliency").tags  # added by needs_gradients
+    assert not set(baselines_tagged("!paper")) & set(baselines_tagged("paper"))
+    assert baselines_tagged("perturbation&!sampling") == ["occlusion", "feature-ablation", "extremal-perturbation"]
+    for name in available_baselines():
+        assert get_baseline(name).tags <= set(TAGS)
+    with pytest.raises(ValueError, match="unknown"):
+        baselines_tagged("no-such-tag")
+    with pytest.raises(ValueError, match="unknown"):
+        register_baseline("tagged-wrong", lambda inp: None, tags=("no-such-tag",))
+    assert "tagged-wrong" not in available_baselines()
+    # black boxes: methods that need gradients or a conv layer do not apply
+    assert baselines_tagged("core", model=lambda x: x.sum(axis=tuple(range(1, x.ndim)))) == ["occlusion", "random"]

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.faithfulness_report import answer, paired
-from trace_opt.attribution.model_tests import patch_sums, summarise_model_tests
-from trace_opt.attribution.road import paint
-from trace_opt.attribution.roar import remove_top, roar_paired
 from trace_opt.core.features import grid_features
+from trace_opt.faithfulness.common import answer
+from trace_opt.faithfulness.metrics import paired
+from trace_opt.faithfulness.model_tests import patch_sums, summarise_model_tests
+from trace_opt.faithfulness.road import paint
+from trace_opt.faithfulness.roar import remove_top, roar_paired
 
 
 def test_remove_top_replaces_exactly_the_most_important_features():
@@ -121,7 +122,7 @@ def test_null_share_uses_the_signed_patch_sum():
 
 def test_paint_and_quantus_road_on_an_additive_model():
     pytest.importorskip("quantus")
-    from trace_opt.attribution.road import make_metrics, quantus_metrics
+    from trace_opt.faithfulness.road import make_metrics, quantus_metrics
 
     feats = grid_features((4, 4), 2)
     w = torch.tensor([[4.0, 3.0], [2.0, 1.0]])  # class 1's logit: weight per patch of the pixel sum
@@ -149,3 +150,158 @@ def test_paint_and_quantus_road_on_an_additive_model():
     # cannot restore it) flips the prediction at once, the reversed order never (lower = better)
     assert right["road"] == 0.0 and wrong["road"] == 1.0
     assert right["faithfulness_correlation"] > wrong["faithfulness_correlation"]
+
+
+# --------------------------------------------------------------- the interface and the registry of tests
+def test_the_registered_tests_and_their_baselines():
+    """The built-in tests are registered in report order, each behind FaithfulnessTest, and select by tags the
+    baselines the fixed lists named before the tags."""
+    from trace_opt.baselines import baselines_tagged
+    from trace_opt.faithfulness import FaithfulnessTest, get_test, registered_tests
+
+    assert registered_tests()[:4] == ["metrics", "model-tests", "roar", "bam"]
+    picked = {}
+    for name in registered_tests()[:4]:
+        cls = get_test(name)
+        assert issubclass(cls, FaithfulnessTest) and cls.name == name and cls.title and cls.folder
+        picked[name] = baselines_tagged(*cls.baselines, controls="first" if name == "roar" else "last")
+    gradients = ["saliency", "input-x-gradient", "integrated-gradients"]
+    assert picked["metrics"] == [
+        *gradients,
+        *("smoothgrad", "deeplift", "guided-backprop", "grad-cam", "occlusion", "feature-ablation"),
+        *("shapley-sampling", "kernel-shap", "lime", "rise", "iba", "random"),
+    ]
+    assert picked["model-tests"] == [
+        *gradients,
+        *("deeplift", "grad-cam", "occlusion", "shapley-sampling", "iba", "random"),
+    ]
+    assert picked["roar"] == ["random", "saliency", "integrated-gradients", "occlusion"]
+    assert picked["bam"] == [
+        *gradients,
+        *("smoothgrad", "guided-backprop", "grad-cam", "occlusion", "shapley-sampling", "random"),
+    ]
+
+
+def test_a_new_test_gets_its_section_and_its_records_resume(tmp_path):
+    """A test is one class: registered, it is run, its records kept in a RecordStore (reused under the same
+    settings, recomputed under others) and reported in its own section; tests not run say so."""
+    from trace_opt.explanation.settings import ExplainSettings
+    from trace_opt.faithfulness import FAITHFULNESS_TESTS, FaithfulnessTest, load_records, register_test
+    from trace_opt.faithfulness.report import write_faithfulness_report
+
+    calls = []
+
+    @register_test("toy")
+    class Toy(FaithfulnessTest):
+        title = "A toy test"
+        folder = "toy"
+        defaults = {"n": 2}
+        baselines = ("core",)
+
+        def run(self, out, progress=True):
+            store = self.store(out / self.folder)
+            for i in range(self.options["n"]):
+                if store.get(f"input_{i}", str(i)) is None:
+                    calls.append(i)
+                    store.put(f"input_{i}", str(i), {"value": i + self.settings.seed})
+
+        def load(self, out):
+            return load_records(out / self.folder, "input_*.json") or None
+
+        def summarise(self, records):
+            return {"total": sum(r["value"] for r in records), "n": len(records)}
+
+        def markdown(self, summary):
+            return f"total {summary['total']} over {summary['n']}"
+
+    try:
+        with pytest.raises(TypeError):  # the four steps are abstract
+            type("Half", (FaithfulnessTest,), {"run": lambda self, out, progress=True: None})()
+        with pytest.raises(ValueError, match="unknown"):
+            Toy(nope=1)
+        Toy(n=2).run(tmp_path)
+        Toy(n=3).run(tmp_path)  # other options: every record recomputed
+        assert calls == [0, 1, 0, 1, 2]
+        Toy(n=3).run(tmp_path)  # the same settings: nothing recomputed
+        assert calls == [0, 1, 0, 1, 2]
+        seeded = ExplainSettings(seed=5, batch_size=256)
+        Toy(seeded, n=3).run(tmp_path)
+        assert calls[5:] == [0, 1, 2] and Toy(seeded, n=3).summarise(Toy().load(tmp_path))["total"] == 18
+        text = write_faithfulness_report(tmp_path).read_text()
+        sections = [line for line in text.splitlines() if line.startswith("## ")]
+        assert sections[-1] == "## 5. A toy test" and "## 1. Per-input metrics" in sections[2]
+        assert "total 18 over 3" in text and text.count("Not run (or not finished).") == 4
+    finally:
+        FAITHFULNESS_TESTS.pop("toy", None)
+
+
+def test_the_tests_refuse_settings_they_cannot_honour():
+    from trace_opt.explanation.settings import ExplainSettings
+    from trace_opt.faithfulness import get_test
+
+    metrics = get_test("metrics")
+    for kw, name in (({"features": 2}, "features"), ({"output": "prob"}, "output"), ({"seed": None}, "seed")):
+        with pytest.raises(ValueError, match=f"{name}=.* is not valid for the faithfulness tests|seed=None"):
+            metrics(ExplainSettings(**kw))
+    assert metrics().settings.batch_size == 256 and metrics().options["n"] == 50
+
+
+def test_the_command_takes_explain_settings_and_lists_the_registry():
+    from trace_opt.cli import build_parser
+    from trace_opt.cli._args import explain_settings
+    from trace_opt.cli.faithfulness import options_of
+    from trace_opt.faithfulness import get_test, registered_tests
+
+    parser = build_parser()
+    args = parser.parse_args(["faithfulness"])
+    assert args.parts == registered_tests()
+    settings = explain_settings(args)
+    assert (settings.batch_size, settings.reference, settings.solver, settings.seed) == (256, "zeros", "sa", 0)
+    args = parser.parse_args(
+        ["faithfulness", "--parts", "bam", "--n-bam", "7", "--model-seed", "3", "--solver-options", '{"eta": 0.9}']
+    )
+    assert explain_settings(args).solver_options == {"eta": 0.9}
+    assert options_of(args, get_test("bam")) == {"n": 7, "model_seed": 3}
+    assert options_of(args, get_test("metrics")) == {"model_seed": 3}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["faithfulness", "--parts", "nope"])
+
+
+def test_seed_rule_every_input_searched_with_the_seed_and_controls_independent():
+    """Every input is searched (and every baseline run) with the settings' seed; the random control's seed comes
+    from the seed and the input, so it differs between inputs and not between runs."""
+    from trace_opt.faithfulness.common import control_seed, method_seed
+
+    x0, x1 = torch.zeros(1, 8, 8), torch.ones(1, 8, 8)
+    assert method_seed("saliency", 3, x0) == method_seed("saliency", 3, x1) == 3
+    assert method_seed("random", 3, x0) == control_seed(3, x0) == control_seed(3, x0.clone())
+    assert control_seed(3, x0) != control_seed(3, x1) and control_seed(3, x0) != control_seed(4, x0)
+    assert method_seed("trace-y-le-mo", 3, x1) == 3
+
+
+def test_the_command_refuses_a_setting_the_tests_cannot_honour(tmp_path, capsys):
+    from trace_opt.cli import main
+
+    refused = ((["--output", "prob"], "--output 'prob' is not valid"), (["--features", "3"], "--features 3"))
+    for argv, message in refused:
+        with pytest.raises(SystemExit) as exc:
+            main(["faithfulness", *argv, "--parts", "report", "--out", str(tmp_path / "out")])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_committed_report_regenerates_from_its_records(tmp_path):
+    """reports/faithfulness/report.md is what write_faithfulness_report makes of the committed records."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    from trace_opt.faithfulness.report import write_faithfulness_report
+
+    committed = Path(__file__).resolve().parents[1] / "reports" / "faithfulness"
+    if not (committed / "report.md").exists():
+        pytest.skip("no committed faithfulness report")
+    text = (committed / "report.md").read_text()
+    command = re.search(r"Regenerate \(resumes from the cached parts\): `(.*)`", text).group(1)
+    shutil.copytree(committed, tmp_path / "faithfulness")
+    assert write_faithfulness_report(tmp_path / "faithfulness", command).read_text() == text

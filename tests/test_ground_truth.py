@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from trace_opt.attribution.ground_truth import ADDITIVE_W, ground_truth_markdown, ground_truth_results, n_ord, s_ord
+from trace_opt.faithfulness.ground_truth import ADDITIVE_W, ground_truth_markdown, ground_truth_results, n_ord, s_ord
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from trace_opt import grid_features, tabular_features
-from trace_opt.attribution.baselines import BASELINES, applicable_baselines, attribute, available_baselines, make_input
-from trace_opt.attribution.paper_baselines import (
+from trace_opt.baselines import BASELINES, applicable_baselines, attribute, available_baselines, make_input
+from trace_opt.baselines.paper import (
     RANKING_RULES,
     excitation_backprop,
     iba_capacity,
@@ -85,7 +85,7 @@ def test_iba_capacity_is_near_zero_where_the_model_does_not_look():
 
 
 def test_extremal_masks_of_small_area_keep_only_the_region():
-    from trace_opt.attribution.paper_baselines import extremal_masks
+    from trace_opt.baselines.paper import extremal_masks
 
     model, x = region_model(), region_input()
     inp = make_input(model, x, 0, grid_features((SIDE, SIDE), GRID), "zeros")

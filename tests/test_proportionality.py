@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from trace_opt.attribution.proportionality import marginal_scores, proportionality, trajectory_proportionality
+from trace_opt.faithfulness.proportionality import marginal_scores, proportionality, trajectory_proportionality
 
 
 def _table(fn, t):

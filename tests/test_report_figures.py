@@ -8,7 +8,7 @@ import pytest
 from matplotlib.colors import to_rgb
 
 from trace_opt import grid_features
-from trace_opt.attribution.baselines import available_baselines
+from trace_opt.baselines import available_baselines
 from trace_opt.comparison import report_plots as rp
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from trace_opt.attribution.baselines import attribute, make_input
+from trace_opt.baselines import attribute, make_input
 from trace_opt.comparison.evaluation import (
     _counted_input,
     ci_half_width,

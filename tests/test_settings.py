@@ -146,7 +146,7 @@ def test_every_registry_refuses_a_duplicate_name_unless_overwritten():
     """Solvers, neighbourhoods and baselines share one Registry type and one rule for duplicate names."""
     import neighbourhoods
     import solvers
-    from trace_opt.attribution import baselines
+    from trace_opt import baselines
     from trace_opt.core.registry import Registry
 
     for registry in (solvers.SOLVERS, neighbourhoods.NEIGHBOURHOODS, baselines.BASELINES):

@@ -14,7 +14,8 @@ Layers (data flows one way; no module imports a higher one):
 * ``solvers`` and ``neighbourhoods`` (top-level packages): the search, on ``trace_opt.core`` only.
 * ``trace_opt.models``: the torch layer: model and black-box oracles, references, bundled data and models.
 * applications: ``trace_opt.explanation`` (settings, explainer, lockstep, data-set runs, rankings, plots),
-  ``trace_opt.attribution`` (baselines and the evaluation report), ``trace_opt.benchmarks`` (instances,
+  ``trace_opt.baselines`` (attribution methods), ``trace_opt.comparison`` (the paper comparison),
+  ``trace_opt.faithfulness`` (tests outside the optimised metric), ``trace_opt.benchmarks`` (instances,
   families, difficulty, best-known solutions, tuning); ``trace_opt.cli``: the command line.
 
 The names below are loaded on first use, so ``import trace_opt.core`` (and ``import solvers``) never

@@ -218,7 +218,7 @@ def _setup_from_args(args, settings):
 
 
 def run_evaluate_command(args) -> int:
-    from trace_opt.attribution.baselines import get_baseline
+    from trace_opt.baselines import get_baseline
     from trace_opt.comparison.evaluation import EvaluationConfig
     from trace_opt.comparison.report import ReportSettings, run_report
     from trace_opt.core.io import check_output_dir

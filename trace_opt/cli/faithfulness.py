@@ -1,99 +1,140 @@
-"""``faithfulness``: tests outside the metric TRACE optimises (TPN / TPS, Quantus' ROAD and correlations,
-the model-in-the-loop null / saturation tests, ROAR on the digits8 CNN; BAM on digits pasted on textures);
-resumable, writes OUT/report.md."""
+"""``faithfulness``: the registered faithfulness tests (``trace_opt.faithfulness``: TPN / TPS, Quantus' ROAD and
+correlations, the model-in-the-loop null / saturation tests, ROAR on the digits8 CNN, BAM on digits pasted on
+textures); resumable, writes OUT/report.md. Explanation settings from the shared flags (``ExplainSettings``), the
+tests' own settings beside them."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+
+from trace_opt.cli._args import (
+    SETTING_FLAGS,
+    add_explain_arguments,
+    add_progress_argument,
+    command_line,
+    explain_settings,
+    int_at_least,
+)
+from trace_opt.core.io import check_output_dir
+from trace_opt.faithfulness import get_test, registered_tests
+
+#: the flags of the tests' own options: test -> option -> (flag, minimum, help); the other options keep their
+#: defaults (``FaithfulnessTest.defaults``)
+TEST_FLAGS = {
+    "metrics": {
+        "n": ("--n", 1, "inputs for the per-input metrics (default 50)"),
+        "sa_iterations": ("--sa-iterations", 1, "SA iterations K of the TRACE runs of the metrics (default: 2000)"),
+    },
+    "model-tests": {
+        "n": ("--n-model-tests", 3, "generated samples per model test (default 30)"),
+        "sa_iterations": ("--model-tests-sa-iterations", 1, "SA K of TRACE in the model tests (default 1000)"),
+    },
+    "roar": {
+        "sa_iterations": ("--roar-sa-iterations", 1, "SA K of TRACE's orders in ROAR (default 300)"),
+        "epochs": ("--roar-epochs", 1, "epochs of each ROAR retraining (default 15)"),
+    },
+    "bam": {
+        "n": ("--n-bam", 2, "inputs per BAM test (default 50)"),
+        "sa_iterations": ("--bam-sa-iterations", 1, "SA K of TRACE in BAM (default 500)"),
+    },
+}
+#: options every test that has them takes from one flag
+SHARED_FLAGS = {
+    "data_seed": ("--data-seed", 0, "the data split (and BAM's images built from it); never the search (default 0)"),
+    "model_seed": (
+        "--model-seed",
+        0,
+        "the models' weights (0: the shipped digits8 weights); never the search (default 0)",
+    ),
+}
+
+
+def _dest(test: str, option: str) -> str:
+    return f"test_{test.replace('-', '_')}_{option}"
 
 
 def add_faithfulness_parser(sub) -> None:
-    """The ``faithfulness`` subcommand."""
-    from trace_opt.cli._args import int_at_least
-
+    """The ``faithfulness`` subcommand: ``--parts`` lists the registered tests."""
+    tests = registered_tests()
     p = sub.add_parser(
         "faithfulness",
         help="faithfulness tests outside the optimised deletion curves (digits8)",
-        description="Runs the parts named by --parts (resuming from OUT's caches) and writes OUT/report.md.",
+        description="Runs the tests named by --parts (resuming from OUT's records) and writes OUT/report.md.",
     )
     p.add_argument(
         "--out",
         type=Path,
         default=Path("reports/faithfulness"),
         metavar="DIR",
-        help="output folder; reruns resume from its caches (default: reports/faithfulness)",
+        help="output folder; reruns resume from its records (default: reports/faithfulness)",
     )
     p.add_argument(
         "--parts",
         nargs="+",
-        default=["metrics", "model-tests", "roar", "bam"],
-        choices=["metrics", "model-tests", "roar", "bam", "report"],
-        help="the parts run (default: metrics model-tests roar bam; the report is written after any)",
+        default=tests,
+        choices=[*tests, "report"],
+        help=f"the tests run (default: {' '.join(tests)}; the report is written after any)",
     )
-    p.add_argument("--n", type=int_at_least(1), default=50, help="inputs for the per-input metrics (default 50)")
-    p.add_argument("--n-model-tests", type=int_at_least(3), default=30, help="generated samples per test (default 30)")
-    p.add_argument(
-        "--sa-iterations", type=int_at_least(1), default=2000, help="SA iterations K of the TRACE runs (default: 2000)"
+    g = p.add_argument_group("the tests' own settings")
+    for test, flags in TEST_FLAGS.items():
+        for option, (flag, minimum, text) in flags.items():
+            g.add_argument(
+                flag, dest=_dest(test, option), type=int_at_least(minimum), default=None, metavar="N", help=text
+            )
+    for option, (flag, minimum, text) in SHARED_FLAGS.items():
+        g.add_argument(flag, dest=option, type=int_at_least(minimum), default=None, metavar="S", help=text)
+    add_explain_arguments(
+        p,
+        defaults={"batch_size": 256},
+        features_help="not used: each test fixes its grid (4 x 4 patches, t = 16); refused when given",
     )
-    p.add_argument("--n-bam", type=int_at_least(2), default=50, help="inputs per BAM test (default 50)")
-    p.add_argument("--bam-sa-iterations", type=int_at_least(1), default=500, help="SA K of TRACE in BAM (default 500)")
+    add_progress_argument(p)
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import warnings
+def options_of(args, test_cls) -> dict:
+    """The options of one test given on the command line (the others keep the test's defaults)."""
+    options = {}
+    for option in test_cls.defaults:
+        value = getattr(args, _dest(test_cls.name, option), None)
+        if value is None and option in SHARED_FLAGS:
+            value = getattr(args, option, None)
+        if value is not None:
+            options[option] = value
+    return options
 
-    from trace_opt.attribution.faithfulness_report import run_faithfulness, write_faithfulness_report
-    from trace_opt.core.io import check_output_dir
+
+def run(args) -> int:
+    # imported here: they load torch, and building the parser (--help) must not
+    from trace_opt.faithfulness.report import write_faithfulness_report
     from trace_opt.models.data import load_digits_split
 
+    settings = explain_settings(args)  # a setting the tests cannot honour is refused before any work
+    tests = {name: get_test(name) for name in registered_tests()}
+    try:
+        built = {name: cls(settings, **options_of(args, cls)) for name, cls in tests.items()}
+    except ValueError as exc:  # name the flag, not the setting
+        message = str(exc)
+        for name, flag in SETTING_FLAGS.items():
+            if message.startswith(f"{name}="):
+                message = message.replace(f"{name}=", f"{flag} ", 1)
+        raise ValueError(message) from None
     check_output_dir("--out", args.out)  # a file or an unwritable place is refused before any work
     if "metrics" in args.parts:
-        n_test = len(load_digits_split(8)[1])
-        if args.n > n_test:
-            raise ValueError(f"--n {args.n} is more than the {n_test} digits8 test inputs; expected 1..{n_test}")
-    if args.parts == ["report"] and not any(
-        (args.out / part).is_dir() for part in ("digits8", "model_tests", "roar", "roar_zeros", "bam")
-    ):
+        n_test = len(load_digits_split(8, seed=built["metrics"].options["data_seed"])[1])
+        n = built["metrics"].options["n"]
+        if n > n_test:
+            raise ValueError(f"--n {n} is more than the {n_test} digits8 test inputs; expected 1..{n_test}")
+    if args.parts == ["report"] and not any((args.out / t.folder).is_dir() for t in built.values()):
         raise ValueError(
-            f"--parts report: {str(args.out)!r} holds no finished part to report (digits8, model_tests, "
-            "roar, bam); run the parts first (the default --parts)"
+            f"--parts report: {str(args.out)!r} holds no finished part to report "
+            f"({', '.join(t.folder for t in built.values())}); run the parts first (the default --parts)"
         )
     warnings.filterwarnings("ignore", module=r"quantus\..*")
-    if "metrics" in args.parts:
-        run_faithfulness(args.n, args.out / "digits8", sa_iterations=args.sa_iterations)
-    if "model-tests" in args.parts:
-        from trace_opt.attribution.model_tests import run_model_tests
-
-        run_model_tests(args.out / "model_tests", n=args.n_model_tests, steps=250, sa_iterations=1000)
-    if "roar" in args.parts:
-        from trace_opt.attribution.roar import run_roar
-
-        run_roar(
-            args.out / "roar",
-            n_train=400,
-            n_test=200,
-            methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
-            seeds=(0, 1, 2, 3, 4),
-            epochs=15,
-            sa_iterations=300,
-        )
-        run_roar(
-            args.out / "roar_zeros",
-            n_train=400,
-            n_test=200,
-            methods=("random", "saliency", "integrated-gradients", "occlusion", "trace-y-le-mo"),
-            seeds=(0, 1, 2, 3, 4),
-            epochs=15,
-            sa_iterations=300,
-            fill="zeros",
-            orders_dir=args.out / "roar",
-        )
-    if "bam" in args.parts:
-        from trace_opt.attribution.bam import run_bam
-
-        run_bam(args.out / "bam", n=args.n_bam, sa_iterations=args.bam_sa_iterations)
-    write_faithfulness_report(
-        args.out, "python -m trace_opt " + " ".join(getattr(args, "argv", []) or ["faithfulness"])
-    )
+    for name, test in built.items():
+        if name in args.parts:
+            test.run(args.out, progress=not args.no_progress)
+    options = {name: test.options for name, test in built.items()}
+    write_faithfulness_report(args.out, command_line(args), settings=settings, options=options)
     return 0

@@ -31,7 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from solvers.complete import avg_iou, complete_table, cs_bounds, exact_optimum, optimal_trajectory_count, table_scores
-from trace_opt.attribution.baselines import applicable_baselines, attribute, get_baseline, make_input
+from trace_opt.baselines import applicable_baselines, attribute, get_baseline, make_input
 from trace_opt.comparison import known_tables
 from trace_opt.comparison.known_tables import load_tables
 from trace_opt.core.features import Features

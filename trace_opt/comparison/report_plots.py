@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.attribution.baselines import available_baselines
+from trace_opt.baselines import available_baselines
 from trace_opt.comparison.evaluation import OUTPUT_TAGS, method_label, trace_name
 from trace_opt.core.io import atomic_savefig
 

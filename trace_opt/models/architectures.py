@@ -79,7 +79,7 @@ class DigitsCNN28(_TwoPoolCNN):
 
 class BamCNN16(_TwoPoolCNN):
     """CNN for ``1 x 16 x 16`` inputs (the BAM-style digits-on-textures images of
-    ``trace_opt.attribution.bam``): two conv + max-pool stages (16 -> 8 -> 4), two linear layers.
+    ``trace_opt.faithfulness.bam``): two conv + max-pool stages (16 -> 8 -> 4), two linear layers.
 
     ``(B, 1, 16, 16) -> conv16, pool -> conv32, pool -> (B, 32*4*4) -> 64 -> n_classes``.
     """

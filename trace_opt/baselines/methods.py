@@ -13,14 +13,14 @@ Methods that need gradients or layers (saliency, input x gradient, integrated gr
 smoothgrad, deeplift, guided backprop, grad-cam) accept only a ``torch.nn.Module``; given a
 black-box callable they raise a ``ValueError`` that says so. Perturbation methods (occlusion,
 feature ablation, Shapley value sampling, KernelSHAP, LIME, RISE, pixel RISE, random) accept either.
-IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE live in ``paper_baselines``.
+IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE live in ``trace_opt.baselines.paper``.
 
 Every method is reproducible from ``seed``: Captum's sampling methods draw from torch's global
 generator, which is forked and seeded locally (the caller's RNG state is left untouched).
 
 Users add their own method with ``register_baseline``::
 
-    @register_baseline("my-method", needs_gradients=False, aggregate="mean")
+    @register_baseline("my-method", needs_gradients=False, aggregate="mean", tags=("perturbation",))
     def my_method(inp: AttributionInput, **options):
         return FeatureScores(scores)  # one score per feature, or a map of inp.x's shape
 """
@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from trace_opt.baselines import paper as _paper_baselines
 from trace_opt.core.features import Features, as_features
 from trace_opt.core.registry import Registry
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
@@ -83,9 +84,70 @@ class BaselineMethod:
     defaults: dict = field(default_factory=dict)
     #: optional ``applies(model) -> bool``: whether the method can run on this model (None: always)
     applies: Callable | None = None
+    #: what the method is and needs (``TAGS``); the faithfulness tests select their baselines by these
+    tags: frozenset = frozenset()
 
 
 BASELINES: Registry = Registry("baseline")  # in registration order
+
+#: the tags a baseline may carry: what it is, what it needs, and the selection tiers of the faithfulness tests
+TAGS = {
+    # what it is
+    "gradient": "built from the gradient of the output (Captum's gradient methods)",
+    "perturbation": "built from the outputs of perturbed inputs (features deleted, masked or sampled)",
+    "random": "a seeded random order: a control, not an explanation",
+    "paper": "one of the paper's Table-2 methods Captum lacks (``trace_opt.baselines.paper``)",
+    "captum": "computed by Captum",
+    "layer": "attributes at an internal layer and upsamples to the input (Grad-CAM, IBA)",
+    "propagation": "propagates relevance backward with its own rule (Excitation Backprop)",
+    "optimisation": "optimises a mask or a bottleneck per input (IBA, Extremal Perturbation)",
+    "sampling": "averages over random samples (noise, masks, coalitions), so its scores depend on the seed",
+    "completeness": "its scores sum to f(x) - f(reference) by construction (IG up to quadrature, DeepLift, "
+    "Shapley sampling)",
+    "bam-paper": "evaluated by BAM's paper (Yang and Kim 2019): vanilla gradient, SmoothGrad, IG, Guided "
+    "Backprop, Grad-CAM",
+    # what it needs
+    "gradients": "needs a torch.nn.Module (added by ``needs_gradients=True``)",
+    "conv-layer": "needs a convolutional layer (nn.Conv2d)",
+    # selection tiers (a method in "core" is in "standard" too)
+    "core": "the smallest panel, one per family: plain gradient, path gradient, perturbation, the random control",
+    "standard": "core plus Input x Gradient, Grad-CAM and Shapley sampling: the panel of the costlier tests",
+}
+
+
+def _check_tags(tags) -> tuple:
+    tags = (tags,) if isinstance(tags, str) else tuple(tags)
+    unknown = [t for t in tags if t not in TAGS]
+    if unknown:
+        raise ValueError(f"tags {unknown} are unknown; expected tags among {sorted(TAGS)} (add one to TAGS first)")
+    return tags
+
+
+def _clause_matches(clause: str, tags: frozenset) -> bool:
+    for literal in clause.split("&"):
+        literal = literal.strip()
+        negate = literal.startswith("!")
+        name = literal.lstrip("!")
+        _check_tags((name,))
+        if (name in tags) == negate:
+            return False
+    return True
+
+
+def baselines_tagged(*clauses: str, model=None, controls: str = "last") -> list[str]:
+    """The registered baselines matching any of ``clauses`` (a clause: tags joined by ``&``, ``!`` negating
+    one, e.g. ``"!paper"`` or ``"perturbation&!sampling"``), in registration order with the ``random``-tagged
+    controls moved to the end (``controls="last"``) or the front (``"first"``); with ``model``, only those
+    that apply to it (``applicable_baselines``)."""
+    if not clauses:
+        raise ValueError("baselines_tagged needs at least one clause, e.g. baselines_tagged('core')")
+    check_choice("controls", controls, ("first", "last"))
+    names = [n for n, m in BASELINES.items() if any(_clause_matches(c, m.tags) for c in clauses)]
+    if model is not None:
+        names = applicable_baselines(model, names)
+    control = [n for n in names if "random" in BASELINES[n].tags]
+    rest = [n for n in names if n not in control]
+    return control + rest if controls == "first" else rest + control
 
 
 def register_baseline(
@@ -98,6 +160,7 @@ def register_baseline(
     label: str | None = None,
     overwrite: bool = False,
     applies: Callable | None = None,
+    tags=(),
     **defaults,
 ):
     """Register an attribution method ``fn(inp: AttributionInput, **options) -> map or (t,) scores``.
@@ -105,11 +168,14 @@ def register_baseline(
     Higher values must mean more important. ``absolute``/``aggregate`` are the default ranking rule
     (overridable per call). ``needs_gradients=True`` refuses black-box callables. Usable as a
     decorator (``fn`` omitted). ``defaults`` are default options passed to ``fn``. ``applies(model)``
-    (optional) says whether the method can run on a model (``applicable_baselines`` uses it).
+    (optional) says whether the method can run on a model (``applicable_baselines`` uses it). ``tags``: what
+    the method is and needs (see ``TAGS``; ``"gradients"`` is added when ``needs_gradients``); tests select
+    baselines by them (``baselines_tagged``).
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string; got {name!r}")
     check_choice("aggregate", aggregate, ("sum", "mean"))
+    tags = frozenset(_check_tags(tags)) | ({"gradients"} if needs_gradients else set())
 
     def deco(f):
         if not callable(f):
@@ -117,7 +183,7 @@ def register_baseline(
         BASELINES.add(
             name,
             BaselineMethod(
-                name, f, bool(needs_gradients), bool(absolute), aggregate, label or name, dict(defaults), applies
+                name, f, bool(needs_gradients), bool(absolute), aggregate, label or name, dict(defaults), applies, tags
             ),
             overwrite=overwrite,
         )
@@ -140,9 +206,9 @@ def get_baseline(name: str) -> BaselineMethod:
 def applicable_baselines(model, names=None) -> list[str]:
     """The methods (of ``names``, default all) that can run on ``model``.
 
-    Black-box callables exclude gradient methods; a torch model without ``nn.Conv2d`` excludes
-    grad-cam (it needs a convolutional layer); a method registered with ``applies`` runs where it says so
-    (excitation-backprop: feed-forward ReLU networks of supported layers).
+    Black-box callables exclude gradient methods; a method registered with ``applies`` runs where it says so
+    (grad-cam: a torch model with an ``nn.Conv2d``; excitation-backprop: feed-forward ReLU networks of
+    supported layers).
     """
     names = available_baselines() if names is None else list(names)
     is_module = isinstance(model, torch.nn.Module)
@@ -150,8 +216,6 @@ def applicable_baselines(model, names=None) -> list[str]:
     for n in names:
         m = get_baseline(n)
         if m.needs_gradients and not is_module:
-            continue
-        if n == "grad-cam" and (not is_module or _last_conv(model) is None):
             continue
         if m.applies is not None and not m.applies(model):
             continue
@@ -525,27 +589,74 @@ def _random(inp, **_):
     return FeatureScores(np.random.default_rng(inp.seed).permutation(inp.features.t).astype(np.float64))
 
 
-register_baseline("saliency", _saliency, needs_gradients=True, absolute=True, label="Saliency")
-register_baseline("input-x-gradient", _input_x_gradient, needs_gradients=True, label="InputXGrad")
-register_baseline("integrated-gradients", _integrated_gradients, needs_gradients=True, label="IG", n_steps=50)
+def _has_conv(model) -> bool:
+    return isinstance(model, torch.nn.Module) and _last_conv(model) is not None
+
+
+_GRAD = ("gradient", "captum")
+_PERT = ("perturbation", "captum")
 register_baseline(
-    "smoothgrad", _smoothgrad, needs_gradients=True, absolute=True, label="SmoothGrad", nt_samples=25, noise_level=0.15
+    "saliency",
+    _saliency,
+    needs_gradients=True,
+    absolute=True,
+    label="Saliency",
+    tags=(*_GRAD, "core", "standard", "bam-paper"),
 )
-register_baseline("deeplift", _deeplift, needs_gradients=True, label="DeepLift")
-register_baseline("guided-backprop", _guided_backprop, needs_gradients=True, label="GuidedBP")
-register_baseline("grad-cam", _grad_cam, needs_gradients=True, label="GradCAM", aggregate="mean")
-register_baseline("occlusion", _occlusion, aggregate="mean", label="Occlusion")
-register_baseline("feature-ablation", _feature_ablation, aggregate="mean", label="FeatAblation")
-register_baseline("shapley-sampling", _shapley_sampling, aggregate="mean", label="ShapleySampl", n_samples=25)
-register_baseline("kernel-shap", _kernel_shap, aggregate="mean", label="KernelSHAP", n_samples=300)
-register_baseline("lime", _lime, aggregate="mean", label="LIME", n_samples=300)
-register_baseline("rise", _rise, aggregate="mean", label="RISE", n_masks=500, p_keep=0.5)
-register_baseline("random", _random, label="Random")
+register_baseline(
+    "input-x-gradient", _input_x_gradient, needs_gradients=True, label="InputXGrad", tags=(*_GRAD, "standard")
+)
+register_baseline(
+    "integrated-gradients",
+    _integrated_gradients,
+    needs_gradients=True,
+    label="IG",
+    tags=(*_GRAD, "completeness", "core", "standard", "bam-paper"),
+    n_steps=50,
+)
+register_baseline(
+    "smoothgrad",
+    _smoothgrad,
+    needs_gradients=True,
+    absolute=True,
+    label="SmoothGrad",
+    tags=(*_GRAD, "sampling", "bam-paper"),
+    nt_samples=25,
+    noise_level=0.15,
+)
+register_baseline("deeplift", _deeplift, needs_gradients=True, label="DeepLift", tags=(*_GRAD, "completeness"))
+register_baseline(
+    "guided-backprop", _guided_backprop, needs_gradients=True, label="GuidedBP", tags=(*_GRAD, "bam-paper")
+)
+register_baseline(
+    "grad-cam",
+    _grad_cam,
+    needs_gradients=True,
+    label="GradCAM",
+    aggregate="mean",
+    applies=_has_conv,
+    tags=(*_GRAD, "layer", "conv-layer", "standard", "bam-paper"),
+)
+register_baseline("occlusion", _occlusion, aggregate="mean", label="Occlusion", tags=(*_PERT, "core", "standard"))
+register_baseline("feature-ablation", _feature_ablation, aggregate="mean", label="FeatAblation", tags=_PERT)
+register_baseline(
+    "shapley-sampling",
+    _shapley_sampling,
+    aggregate="mean",
+    label="ShapleySampl",
+    tags=(*_PERT, "sampling", "completeness", "standard"),
+    n_samples=25,
+)
+register_baseline(
+    "kernel-shap", _kernel_shap, aggregate="mean", label="KernelSHAP", tags=(*_PERT, "sampling"), n_samples=300
+)
+register_baseline("lime", _lime, aggregate="mean", label="LIME", tags=(*_PERT, "sampling"), n_samples=300)
+register_baseline(
+    "rise", _rise, aggregate="mean", label="RISE", tags=("perturbation", "sampling"), n_masks=500, p_keep=0.5
+)
+register_baseline("random", _random, label="Random", tags=("random", "core", "standard"))
 
-# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE
-# (trace_opt.attribution.paper_baselines)
-from trace_opt.attribution import paper_baselines as _paper_baselines  # noqa: E402  (needs register_baseline defined above)
-
+# the paper's IBA, Extremal Perturbation, Excitation Backprop and pixel-level RISE, registered after Captum's
 _paper_baselines.register_all(register_baseline)
 
 __all__ = [
@@ -558,6 +669,8 @@ __all__ = [
     "available_baselines",
     "get_baseline",
     "applicable_baselines",
+    "baselines_tagged",
+    "TAGS",
     "make_input",
     "attribute",
     "baseline_trajectory",

@@ -25,26 +25,27 @@ A trajectory's scores are its marginal contributions along its LeRF chain on the
 
 from __future__ import annotations
 
-import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from solvers.complete import complete_table, exact_optimum
+from trace_opt.baselines import attribute, baselines_tagged
+from trace_opt.comparison.evaluation import ci_half_width, method_label, paired
+from trace_opt.core.features import grid_features
 from trace_opt.core.io import atomic_write_json, check_output_dir
+from trace_opt.core.problem import TraceProblem
+from trace_opt.faithfulness.base import FaithfulnessTest, default_settings, load_records, register_test
+from trace_opt.faithfulness.common import answer, baseline_input, method_seed, oracle, search, trace_method
+from trace_opt.faithfulness.proportionality import marginal_scores
+from trace_opt.models.data import digits_cnn
 
-METHODS = (
-    "saliency",
-    "input-x-gradient",
-    "integrated-gradients",
-    "deeplift",
-    "grad-cam",
-    "occlusion",
-    "shapley-sampling",
-    "iba",
-    "random",
-)
+#: the baselines run (``baselines_tagged``): the standard panel, the methods that are complete by construction
+#: (DeepLift, IG, Shapley sampling: the axioms tested here are about sums) and the layer methods (Grad-CAM, IBA)
+BASELINES = ("standard", "completeness", "layer")
 QUADRANTS = ((0, 0), (0, 4), (4, 0), (4, 4))
 
 
@@ -105,85 +106,147 @@ def generate(
     }
 
 
-def _scores(model, x, target, features, seed: int, methods, sa_iterations: int) -> dict:
-    from solvers import get_solver
-    from solvers.complete import complete_table, exact_optimum
-    from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.attribution.proportionality import marginal_scores
-    from trace_opt.comparison.evaluation import evaluation_oracle, paper_sa_options
-    from trace_opt.core.problem import TraceProblem
-
+def _scores(model, x, target, features, methods, settings, sa_iterations: int) -> dict:
+    """Each baseline's scores, then TRACE's and the exact optimum's marginal scores on the logit."""
     out = {}
-    inp = make_input(model, x, target, features, "zeros", seed=seed)
+    inp = baseline_input(settings, model, x, target, features)
     for m in methods:
-        out[m] = attribute(m, model, x, target, features, inp=inp).scores
-    oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
-    sa_options = paper_sa_options(sa_iterations)
-    res = get_solver("sa", **sa_options).solve(TraceProblem(oracle, "le-mo"), seed=seed, curves=False)
-    table = complete_table(TraceProblem(oracle, "le"))
-    out["trace-y-le-mo"] = marginal_scores(res.trajectory, table, "lerf")
-    out["exact-y-le-mo"] = marginal_scores(exact_optimum(table, "le-mo")[0], table, "lerf")
+        seed = method_seed(m, settings.seed, x)
+        m_inp = inp if seed == settings.seed else baseline_input(settings, model, x, target, features, seed)
+        out[m] = attribute(m, model, x, target, features, inp=m_inp).scores
+    orc = oracle(settings, model, x, target, features, "logit")
+    res = search(settings, orc, sa_iterations)
+    table = complete_table(TraceProblem(orc, "le"))
+    out[trace_method("logit", settings)] = marginal_scores(res.trajectory, table, "lerf")
+    out[f"exact-y-{settings.objective}"] = marginal_scores(exact_optimum(table, settings.objective)[0], table, "lerf")
     return out
 
 
-def run_model_tests(
-    out, *, n: int = 20, methods=METHODS, sa_iterations: int = 2000, steps: int = 400, progress: bool = True
-) -> dict:
-    """``n`` generated samples per test (classes and quadrants drawn from the sample's seed), every method's
-    scores and the metrics; one JSON per sample under ``out`` (resumable); returns the summary."""
-    from trace_opt.core.features import grid_features
-    from trace_opt.models.data import digits_cnn
-
-    out = check_output_dir("out", out, create=True)
-    torch.set_num_threads(1)
-    model = digits_cnn(8).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    feats = grid_features((8, 8), 4)
+def _sample(model, kind: str, i: int, feats, methods, settings, sa_iterations: int, steps: int) -> dict:
+    """Sample ``i`` of test ``kind``: classes and quadrants drawn from ``i``, the generated input (seed ``i``),
+    every method's scores and their sums over the two patches."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(1000 * (kind == "null") + i)
+    a, b = (int(v) for v in rng.choice(10, 2, replace=False))
+    qa, qb = (int(v) for v in rng.choice(4, 2, replace=False))
+    gen = generate(model, kind, a, b, qa, qb, seed=i, steps=steps)
+    with torch.enable_grad():
+        for p in model.parameters():
+            p.requires_grad_(True)
+        sc = _scores(model, gen["x"], a, feats, methods, settings, sa_iterations)
+        for p in model.parameters():
+            p.requires_grad_(False)
     ids = torch.as_tensor(feats.ids)
-    samples = {"null": [], "saturation": []}
-    for kind in samples:
-        for i in range(n):
-            path = out / f"{kind}_{i:03d}.json"
-            if path.exists():
-                samples[kind].append(json.loads(path.read_text()))
-                continue
-            start = time.perf_counter()
-            rng = np.random.default_rng(1000 * (kind == "null") + i)
-            a, b = (int(v) for v in rng.choice(10, 2, replace=False))
-            qa, qb = (int(v) for v in rng.choice(4, 2, replace=False))
-            gen = generate(model, kind, a, b, qa, qb, seed=i, steps=steps)
-            with torch.enable_grad():
-                for p in model.parameters():
-                    p.requires_grad_(True)
-                sc = _scores(model, gen["x"], a, feats, i, methods, sa_iterations)
-                for p in model.parameters():
-                    p.requires_grad_(False)
-            in_a = torch.unique(ids[gen["mask_a"][0]]).numpy()
-            in_b = torch.unique(ids[gen["mask_b"][0]]).numpy()
-            rec = {
-                "kind": kind,
-                "index": i,
-                "a": a,
-                "b": b,
-                "qa": qa,
-                "qb": qb,
-                "violation": gen["violation"],
-                "phi": gen["phi"],
-                "pred": gen["pred"],
-                "scores": {m: np.asarray(v).tolist() for m, v in sc.items()},
-                "sum_a": {m: float(np.abs(np.asarray(v)[in_a]).sum()) for m, v in sc.items()},
-                "sum_b": {m: float(np.abs(np.asarray(v)[in_b]).sum()) for m, v in sc.items()},
-                "sum_all": {m: float(np.abs(np.asarray(v)).sum()) for m, v in sc.items()},
-                "signed_a": {m: float(np.asarray(v)[in_a].sum()) for m, v in sc.items()},
-                "signed_b": {m: float(np.asarray(v)[in_b].sum()) for m, v in sc.items()},
-                "seconds": time.perf_counter() - start,
-            }
-            atomic_write_json(path, rec)
-            samples[kind].append(rec)
-            if progress:
-                print(f"[model-tests] {kind} {i}: violation {gen['violation']:.3f}", file=sys.stderr, flush=True)
-    res = summarise_model_tests(samples)
+    in_a = torch.unique(ids[gen["mask_a"][0]]).numpy()
+    in_b = torch.unique(ids[gen["mask_b"][0]]).numpy()
+    return {
+        "kind": kind,
+        "index": i,
+        "a": a,
+        "b": b,
+        "qa": qa,
+        "qb": qb,
+        "violation": gen["violation"],
+        "phi": gen["phi"],
+        "pred": gen["pred"],
+        "scores": {m: np.asarray(v).tolist() for m, v in sc.items()},
+        "sum_a": {m: float(np.abs(np.asarray(v)[in_a]).sum()) for m, v in sc.items()},
+        "sum_b": {m: float(np.abs(np.asarray(v)[in_b]).sum()) for m, v in sc.items()},
+        "sum_all": {m: float(np.abs(np.asarray(v)).sum()) for m, v in sc.items()},
+        "signed_a": {m: float(np.asarray(v)[in_a].sum()) for m, v in sc.items()},
+        "signed_b": {m: float(np.asarray(v)[in_b].sum()) for m, v in sc.items()},
+        "seconds": time.perf_counter() - start,
+    }
+
+
+@register_test("model-tests")
+class ModelTests(FaithfulnessTest):
+    """Part 2: the null-feature and saturation tests, ``n`` generated samples each (one record per sample)."""
+
+    title = "Null feature and feature saturation with the model in the loop (seed 003, ch. 7)"
+    folder = "model_tests"
+    summary_file = "model_tests.json"
+    defaults = {"n": 30, "steps": 250, "sa_iterations": 1000, "model_seed": 0}
+    baselines = BASELINES
+
+    def run(self, out: Path, progress: bool = True) -> None:
+        o = self.options
+        folder = check_output_dir("out", Path(out) / self.folder, create=True)
+        torch.set_num_threads(self.settings.threads or 1)
+        model = digits_cnn(8, seed=o["model_seed"]).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        feats = grid_features((8, 8), 4)
+        methods = baselines_tagged(*self.baselines, model=model)
+        store = self.store(folder, {"methods": methods})
+        for kind in ("null", "saturation"):
+            for i in range(int(o["n"])):
+                name = f"{kind}_{i:03d}"
+                if store.get(name, name) is not None:  # a sample is its kind and index (generated from them)
+                    continue
+                rec = _sample(model, kind, i, feats, methods, self.settings, o["sa_iterations"], o["steps"])
+                store.put(name, name, rec)
+                if progress:
+                    print(f"[model-tests] {kind} {i}: violation {rec['violation']:.3f}", file=sys.stderr, flush=True)
+
+    def load(self, out: Path):
+        folder = Path(out) / self.folder
+        samples = {k: load_records(folder, f"{k}_*.json") for k in ("null", "saturation")}
+        return samples if samples["null"] or samples["saturation"] else None
+
+    def summarise(self, records) -> dict:
+        if not (records["null"] and records["saturation"]):
+            return {}
+        return summarise_model_tests(records, trace=trace_method("logit", self.settings))
+
+    def markdown(self, summary: dict) -> str:
+        return model_tests_markdown(summary) if summary else "(one of the two tests has no samples yet)"
+
+    def answers(self, summary: dict, records) -> list[str]:
+        if not summary:
+            return []
+        tr = trace_method("logit", self.settings)
+        null, sat = summary["null"], summary["saturation"]
+        return [
+            answer(
+                "Part 2, null feature (share on the null patch, signed patch sum, lower = better)",
+                {m: v["mean"] for m, v in null["methods"].items()},
+                null["paired"],
+                False,
+                tr,
+            ),
+            answer(
+                "Part 2, saturation (imbalance of the credit between the two saturating patches, lower = better)",
+                {m: v["imbalance"] for m, v in sat["methods"].items()},
+                sat["paired"],
+                False,
+                tr,
+            ),
+        ]
+
+    def costs(self, summary: dict, records) -> list[str]:
+        if not summary:
+            return []
+        sec = sum(r.get("seconds", 0.0) for k in records for r in records[k])
+        return [
+            f"- Part 2: {len(records['null'])} + {len(records['saturation'])} generated samples "
+            f"({summary['null']['n_used']} + {summary['saturation']['n_used']} within the constraint tolerance), "
+            f"{sec / 60:.1f} min."
+        ]
+
+
+def run_model_tests(
+    out, *, n: int = 20, settings=None, sa_iterations: int = 2000, steps: int = 400, progress: bool = True
+) -> dict:
+    """``ModelTests`` with its folder ``out``: ``n`` generated samples per test, one record per sample (resumable);
+    returns and writes ``out/model_tests.json`` (the summary)."""
+    out = Path(out)
+    test = ModelTests(
+        settings if settings is not None else default_settings(), n=n, sa_iterations=sa_iterations, steps=steps
+    )
+    test.folder = out.name
+    test.run(out.parent, progress=progress)
+    res = test.summarise(test.load(out.parent))
     atomic_write_json(out / "model_tests.json", res)
     return res
 
@@ -193,8 +256,6 @@ def patch_sums(rec: dict) -> dict:
     (``signed_b``) of a sample record, from its per-cell ``scores`` and quadrants (recorded ones win)."""
     if "signed_a" in rec:
         return {"signed_a": rec["signed_a"], "signed_b": rec["signed_b"]}
-    from trace_opt.core.features import grid_features
-
     ids = torch.as_tensor(grid_features((8, 8), 4).ids)
     out = {}
     for key, q in (("signed_a", rec["qa"]), ("signed_b", rec["qb"])):
@@ -208,8 +269,6 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str 
     patch sums (``patch_sums``; the axioms are about whole patches) and, for the null test, also the
     per-cell absolute variant (``abs_mean``); ``paired``: ``trace`` minus each method per sample (null share,
     saturation imbalance; positive favours ``trace``)."""
-    from trace_opt.comparison.evaluation import ci_half_width, paired
-
     res = {"max_violation": max_violation}
     null = [{**r, **patch_sums(r)} for r in samples["null"] if r["violation"] <= max_violation]
     sat = [{**r, **patch_sums(r)} for r in samples["saturation"] if r["violation"] <= max_violation]
@@ -253,8 +312,6 @@ def summarise_model_tests(samples: dict, max_violation: float = 0.1, trace: str 
 
 
 def model_tests_markdown(res: dict) -> str:
-    from trace_opt.comparison.evaluation import method_label
-
     nl, st = res["null"], res["saturation"]
     lines = [
         f"Samples whose constraints hold within {res['max_violation']:.0%} of |Phi_a(X{{a}})| are used: null "
@@ -293,4 +350,12 @@ def model_tests_markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["METHODS", "generate", "patch_sums", "run_model_tests", "summarise_model_tests", "model_tests_markdown"]
+__all__ = [
+    "BASELINES",
+    "ModelTests",
+    "generate",
+    "patch_sums",
+    "run_model_tests",
+    "summarise_model_tests",
+    "model_tests_markdown",
+]

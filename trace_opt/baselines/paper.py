@@ -1,7 +1,7 @@
 """The paper's Table-2 baselines that Captum lacks: IBA, Extremal Perturbation, Excitation Backprop,
 and RISE with pixel-level masks (the project's ``rise`` samples on the feature grid).
 
-Each is registered in ``trace_opt.attribution.baselines`` (``available_baselines()``) and returns an input-shaped
+Each is registered in ``trace_opt.baselines`` (``available_baselines()``) and returns an input-shaped
 map where higher means more important; how the map becomes one score per feature (the ranking
 rule) is the registered default below and is recorded with every attribution:
 
@@ -168,89 +168,126 @@ def iba_capacity(
 
     Returns the capacity map of the layer's output (without the batch dimension), in bits.
     """
-    beta = float(beta)
-    if not beta >= 0:
-        raise ValueError(f"beta={beta!r} is not valid; expected a number >= 0")
-    steps = check_positive_int("steps", steps)
-    samples = check_positive_int("samples", samples)
-    lr = check_positive_float("lr", lr)
+    beta, steps, samples, lr = _check_iba(beta, steps, samples, lr)
     model = inp.model
     lay = _resolve_layer(model, layer)
     x = inp.x.unsqueeze(0)
-    if estimation_inputs is None:
-        est = _deletion_neighbourhood(inp, check_positive_int("n_estimate", n_estimate))
-    else:
-        est = torch.as_tensor(np.asarray(estimation_inputs)).to(x.dtype)
-        if tuple(est.shape[1:]) != tuple(inp.x.shape):
-            raise ValueError(
-                f"estimation_inputs must have shape (N, *x.shape) = (N, {tuple(inp.x.shape)}); got {tuple(est.shape)}"
-            )
-    est = est.to(x.dtype)
-    state: dict = {"mode": "record"}
-
-    def hook(_mod, _args, out):
-        if state["mode"] == "record":
-            state["out"] = out.detach()
-            return None
-        return state["replace"](out)
-
-    handle = None if lay == "input" else lay.register_forward_hook(hook)
+    est = _estimation_batch(inp, estimation_inputs, n_estimate).to(x.dtype)
+    tap = _LayerTap(lay)
     try:
-        with torch.no_grad():
-            if lay == "input":
-                acts, r = est, x
-            else:
-                model(est)
-                acts = state["out"]
-                model(x)
-                r = state["out"]
-        mu, std = acts.mean(dim=0, keepdim=True), acts.std(dim=0, keepdim=True)
-        active = std > 1e-6 * (1 + acts.abs().amax())
-        std = torch.where(active, std, torch.ones_like(std))
-        spatial = r.dim() == 4
-        if relu is None:
-            relu = isinstance(lay, torch.nn.ReLU)
-        alpha = torch.full_like(r, float(init_alpha), requires_grad=True)
+        b = _bottleneck(model, tap, est, x)
+        b.update(sigma=float(sigma), relu=isinstance(lay, torch.nn.ReLU) if relu is None else relu)
+        alpha = torch.full_like(b["r"], float(init_alpha), requires_grad=True)
         opt = torch.optim.Adam([alpha], lr=lr)
         gen = torch.Generator().manual_seed(int(inp.seed))
-
-        def lam_of(a):
-            lam = torch.sigmoid(a)
-            return _smooth2d(lam, float(sigma)) if spatial and sigma and sigma > 0 else lam
-
-        def capacity_of(lam):
-            r_norm = (r - mu) / std
-            var_z = (1 - lam) ** 2
-            kl = -0.5 * (1 + torch.log(var_z.clamp(min=1e-12)) - (r_norm * lam) ** 2 - var_z)
-            return torch.where(active, kl, torch.zeros_like(kl))
-
         for _ in range(steps):
-            lam = lam_of(alpha)
-            eps = torch.randn((samples,) + tuple(r.shape[1:]), generator=gen, dtype=r.dtype) * std + mu
-            z = lam * r + (1 - lam) * eps
-            z = torch.where(active, z, r.expand_as(z))
-            if relu:
-                z = z.clamp(min=0)
-            if lay == "input":
-                out = model(z)
-            else:
-                state["mode"], state["replace"] = "replace", (lambda _o, z=z: z)
-                out = model(x.expand((samples,) + tuple(x.shape[1:])))
-                state["mode"] = "record"
-            if out.dim() == 2 and inp.target is not None:
-                task = F.cross_entropy(out, torch.full((samples,), inp.target, dtype=torch.long))
-            else:
-                task = -_score(out, inp.target).mean()
-            loss = task + beta * capacity_of(lam).mean()
+            lam = _iba_lambda(alpha, b)
+            out = _iba_forward(model, tap, x, _iba_noisy(lam, b, samples, gen), samples)
+            loss = _iba_task(out, inp.target, samples) + beta * _iba_kl(lam, b).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
         with torch.no_grad():
-            cap = capacity_of(lam_of(alpha))[0] / math.log(2.0)
+            cap = _iba_kl(_iba_lambda(alpha, b), b)[0] / math.log(2.0)
     finally:
-        if handle is not None:
-            handle.remove()
+        tap.close()
     return cap
+
+
+def _check_iba(beta, steps, samples, lr) -> tuple:
+    beta = float(beta)
+    if not beta >= 0:
+        raise ValueError(f"beta={beta!r} is not valid; expected a number >= 0")
+    steps, samples = check_positive_int("steps", steps), check_positive_int("samples", samples)
+    return beta, steps, samples, check_positive_float("lr", lr)
+
+
+def _estimation_batch(inp, estimation_inputs, n_estimate: int) -> torch.Tensor:
+    """The inputs mu_R and sigma_R are estimated on (default: the deletion neighbourhood of x)."""
+    if estimation_inputs is None:
+        return _deletion_neighbourhood(inp, check_positive_int("n_estimate", n_estimate))
+    est = torch.as_tensor(np.asarray(estimation_inputs)).to(inp.x.dtype)
+    if tuple(est.shape[1:]) != tuple(inp.x.shape):
+        raise ValueError(
+            f"estimation_inputs must have shape (N, *x.shape) = (N, {tuple(inp.x.shape)}); got {tuple(est.shape)}"
+        )
+    return est
+
+
+class _LayerTap:
+    """A forward hook on ``layer`` (none for ``"input"``) that records its output (``out``), or returns
+    ``replacement`` in its place while one is set."""
+
+    def __init__(self, layer):
+        self.layer, self.out, self.replacement = layer, None, None
+        self.handle = None if layer == "input" else layer.register_forward_hook(self._hook)
+
+    def _hook(self, _mod, _args, out):
+        if self.replacement is None:
+            self.out = out.detach()
+            return None
+        return self.replacement
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+
+
+def _bottleneck(model, tap: _LayerTap, est: torch.Tensor, x: torch.Tensor) -> dict:
+    """R at the layer for x, and mu_R, sigma_R over the estimation inputs (``active``: elements that vary)."""
+    with torch.no_grad():
+        if tap.layer == "input":
+            acts, r = est, x
+        else:
+            model(est)
+            acts = tap.out
+            model(x)
+            r = tap.out
+    mu, std = acts.mean(dim=0, keepdim=True), acts.std(dim=0, keepdim=True)
+    active = std > 1e-6 * (1 + acts.abs().amax())
+    std = torch.where(active, std, torch.ones_like(std))
+    return {"r": r, "mu": mu, "std": std, "active": active, "spatial": r.dim() == 4}
+
+
+def _iba_lambda(a: torch.Tensor, b: dict) -> torch.Tensor:
+    """lambda = sigmoid(alpha), Gaussian-smoothed over space."""
+    lam = torch.sigmoid(a)
+    return _smooth2d(lam, b["sigma"]) if b["spatial"] and b["sigma"] and b["sigma"] > 0 else lam
+
+
+def _iba_kl(lam: torch.Tensor, b: dict) -> torch.Tensor:
+    """KL(Q(Z|R) || N(mu_R, sigma_R^2)) per element (nats; zero where R does not vary)."""
+    r_norm = (b["r"] - b["mu"]) / b["std"]
+    var_z = (1 - lam) ** 2
+    kl = -0.5 * (1 + torch.log(var_z.clamp(min=1e-12)) - (r_norm * lam) ** 2 - var_z)
+    return torch.where(b["active"], kl, torch.zeros_like(kl))
+
+
+def _iba_noisy(lam: torch.Tensor, b: dict, samples: int, gen: torch.Generator) -> torch.Tensor:
+    """``samples`` draws of Z = lambda R + (1 - lambda) eps (R itself where it does not vary; >= 0 after a ReLU)."""
+    r = b["r"]
+    eps = torch.randn((samples,) + tuple(r.shape[1:]), generator=gen, dtype=r.dtype) * b["std"] + b["mu"]
+    z = lam * r + (1 - lam) * eps
+    z = torch.where(b["active"], z, r.expand_as(z))
+    return z.clamp(min=0) if b["relu"] else z
+
+
+def _iba_forward(model, tap: _LayerTap, x: torch.Tensor, z: torch.Tensor, samples: int) -> torch.Tensor:
+    """The model's outputs with the layer's output replaced by ``z``."""
+    if tap.layer == "input":
+        return model(z)
+    tap.replacement = z
+    try:
+        return model(x.expand((samples,) + tuple(x.shape[1:])))
+    finally:
+        tap.replacement = None
+
+
+def _iba_task(out: torch.Tensor, target, samples: int) -> torch.Tensor:
+    """Cross-entropy of the target (a model with one output per input: minus that output)."""
+    if out.dim() == 2 and target is not None:
+        return F.cross_entropy(out, torch.full((samples,), target, dtype=torch.long))
+    return -_score(out, target).mean()
 
 
 def _iba(inp, **options):
@@ -304,52 +341,26 @@ def extremal_masks(
     max_iter = check_positive_int("max_iter", max_iter)
     lr = check_positive_float("lr", lr)
     check_choice("reward", reward, ("simple", "contrastive"))
-    model = inp.model
+    w0, w1 = (float(v) for v in regul_weight)
     x = inp.x.unsqueeze(0)
     ref = inp.baseline.unsqueeze(0).to(x.dtype)
-    n_a = len(areas)
-    image = x.dim() >= 3
-    if image:
-        h, w = x.shape[-2:]
-        step = max(1, int(round(min(h, w) / 7))) if step is None else check_positive_int("step", step)
-        smooth = step / 2 if smooth is None else float(smooth)
-        pm = torch.full((n_a, 1, math.ceil(h / step), math.ceil(w / step)), 0.5, dtype=x.dtype)
-        n_el = h * w
-    else:
-        pm = torch.full((n_a,) + tuple(x.shape[1:]), 0.5, dtype=x.dtype)
-        n_el = int(np.prod(x.shape[1:]))
-    pm.requires_grad_(True)
-
-    def mask_of(p):
-        if not image:
-            return p
-        m = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False)
-        return _smooth2d(m, smooth).clamp(0, 1)[:, 0]  # (A, H, W)
-
-    target_sorted = torch.zeros(n_a, n_el, dtype=x.dtype)
+    g = _ep_grid(x, len(areas), step, smooth)
+    target_sorted = torch.zeros(len(areas), g["n_el"], dtype=x.dtype)
     for i, a in enumerate(areas):
-        target_sorted[i, n_el - int(round(n_el * a)) :] = 1.0
-    w0, w1 = (float(v) for v in regul_weight)
+        target_sorted[i, g["n_el"] - int(round(g["n_el"] * a)) :] = 1.0
     if not 0 < w0 <= w1:
         raise ValueError(f"regul_weight={regul_weight!r} is not valid; expected (start, end) with 0 < start <= end")
     with torch.no_grad():
-        span = float((_score(model(torch.cat([x, ref])), inp.target).diff().abs()).reshape(-1)[0])
+        span = float((_score(inp.model(torch.cat([x, ref])), inp.target).diff().abs()).reshape(-1)[0])
     span = span if span > 0 else 1.0
-    n_par = pm[0].numel()
+    pm, n_par = g["params"], g["params"][0].numel()
     opt = torch.optim.SGD([pm], lr=lr, momentum=0.9, dampening=0.9)
     growth = (w1 / w0) ** (1 / max(1, max_iter - 1))
     weight = w0
     for _ in range(max_iter):
-        m = mask_of(pm)
-        mb = m.reshape((n_a,) + (1,) * (x.dim() - 3) + (h, w)) if image else m
-        xm = ref + mb * (x - ref)
-        out = model(xm)
-        s = _score(out, inp.target)
-        if reward == "contrastive" and out.dim() == 2 and inp.target is not None:
-            others = out.clone()
-            others[:, inp.target] = -torch.inf
-            s = s - others.max(dim=1).values
-        regul = ((m.reshape(n_a, -1).sort(dim=1).values - target_sorted) ** 2).mean(dim=1)
+        m = _ep_mask(pm, g)
+        s = _ep_reward(inp, x, ref, m, g, reward)
+        regul = ((m.reshape(len(areas), -1).sort(dim=1).values - target_sorted) ** 2).mean(dim=1)
         energy = n_par * (s / span - weight * regul).sum()  # O(1) gradients per parameter at any resolution
         opt.zero_grad()
         (-energy).backward()
@@ -358,7 +369,41 @@ def extremal_masks(
             pm.clamp_(0, 1)
         weight *= growth
     with torch.no_grad():
-        return mask_of(pm).detach()
+        return _ep_mask(pm, g).detach()
+
+
+def _ep_grid(x: torch.Tensor, n_a: int, step, smooth) -> dict:
+    """The mask parameters (``n_a`` masks, started at 0.5): on a grid of ``step``-pixel cells for an image,
+    one per element otherwise; ``n_el``: the elements of one mask."""
+    if x.dim() < 3:
+        pm = torch.full((n_a,) + tuple(x.shape[1:]), 0.5, dtype=x.dtype, requires_grad=True)
+        return {"image": False, "params": pm, "n_el": int(np.prod(x.shape[1:])), "x_dim": x.dim()}
+    h, w = x.shape[-2:]
+    step = max(1, int(round(min(h, w) / 7))) if step is None else check_positive_int("step", step)
+    smooth = step / 2 if smooth is None else float(smooth)
+    pm = torch.full((n_a, 1, math.ceil(h / step), math.ceil(w / step)), 0.5, dtype=x.dtype, requires_grad=True)
+    return {"image": True, "params": pm, "n_el": h * w, "h": h, "w": w, "smooth": smooth, "x_dim": x.dim()}
+
+
+def _ep_mask(p: torch.Tensor, g: dict) -> torch.Tensor:
+    """The masks of parameters ``p``: upsampled bilinearly and smoothed for an image, as they are otherwise."""
+    if not g["image"]:
+        return p
+    m = F.interpolate(p, size=(g["h"], g["w"]), mode="bilinear", align_corners=False)
+    return _smooth2d(m, g["smooth"]).clamp(0, 1)[:, 0]  # (A, H, W)
+
+
+def _ep_reward(inp, x, ref, m: torch.Tensor, g: dict, reward: str) -> torch.Tensor:
+    """The target's output on each preserved input ref + m (x - ref) (contrastive: minus the best other class)."""
+    n_a = m.shape[0]
+    mb = m.reshape((n_a,) + (1,) * (g["x_dim"] - 3) + (g["h"], g["w"])) if g["image"] else m
+    out = inp.model(ref + mb * (x - ref))
+    s = _score(out, inp.target)
+    if reward == "contrastive" and out.dim() == 2 and inp.target is not None:
+        others = out.clone()
+        others[:, inp.target] = -torch.inf
+        s = s - others.max(dim=1).values
+    return s
 
 
 def _extremal_perturbation(inp, **options):
@@ -560,14 +605,25 @@ def _rise_pixel(inp, **options):
 
 
 def register_all(register) -> None:
-    """Register the four methods with ``trace_opt.attribution.baselines.register_baseline`` (called once by it)."""
-    register("iba", _iba, needs_gradients=True, aggregate="sum", label="IBA", beta=10.0, steps=10, lr=1.0)
+    """Register the four methods with ``trace_opt.baselines.register_baseline`` (called once by it)."""
+    register(
+        "iba",
+        _iba,
+        needs_gradients=True,
+        aggregate="sum",
+        label="IBA",
+        tags=("paper", "layer", "optimisation"),
+        beta=10.0,
+        steps=10,
+        lr=1.0,
+    )
     register(
         "extremal-perturbation",
         _extremal_perturbation,
         needs_gradients=True,
         aggregate="mean",
         label="EP",
+        tags=("paper", "perturbation", "optimisation"),
         max_iter=300,
     )
     register(
@@ -577,5 +633,15 @@ def register_all(register) -> None:
         aggregate="sum",
         label="EBP",
         applies=ebp_supported,
+        tags=("paper", "propagation"),
     )
-    register("rise-pixel", _rise_pixel, aggregate="mean", label="RISE (pixel)", n_masks=1000, s=7, p_keep=0.5)
+    register(
+        "rise-pixel",
+        _rise_pixel,
+        aggregate="mean",
+        label="RISE (pixel)",
+        tags=("paper", "perturbation", "sampling"),
+        n_masks=1000,
+        s=7,
+        p_keep=0.5,
+    )

@@ -30,10 +30,10 @@ method's per-patch scores divided by its maximum (all zeros if no score is posit
   f_0(x + delta) ~ f_0(x) (all logits); pairs whose relative logit change exceeds ``max_change`` are dropped.
 
 A trajectory's scores are its marginal contributions along its LeRF chain on the logit (``marginal_scores``;
-TRACE: SA on (Le-Mo) of the logit, zero reference, the same reference as the baselines). The two members
-of a compared pair are explained with the same seed, except the ``random`` control (independent draws, so
-its MCS is ~0 and its IDR ~1/2, the seed's random baselines). Per-input
-records are cached (one JSON per test and input) so a rerun resumes.
+TRACE: SA on (Le-Mo) of the logit, zero reference, the same reference as the baselines). Every input is
+explained with the settings' ``seed``, the two members of a compared pair alike, except the ``random`` control
+(independent draws per member and input, so its MCS is ~0 and its IDR ~1/2, the seed's random baselines). Per-input
+records are kept in a ``RecordStore`` (one per test and input) so a rerun resumes.
 """
 
 from __future__ import annotations
@@ -44,10 +44,22 @@ import time
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
+from skimage.color import rgb2gray
+from skimage.transform import downscale_local_mean
 
-from trace_opt.core.io import atomic_write_json, check_output_dir
+from trace_opt.baselines import attribute, baselines_tagged
+from trace_opt.comparison.evaluation import ci_half_width, count_forward_rows, method_label, paired
+from trace_opt.core.features import grid_features
+from trace_opt.core.fingerprint import arrays_digest
+from trace_opt.core.io import RecordStore, atomic_write_json, check_output_dir
 from trace_opt.core.validation import check_positive_int
+from trace_opt.faithfulness.base import FaithfulnessTest, default_settings, register_test, settings_dict
+from trace_opt.faithfulness.common import answer, baseline_input, method_seed, oracle, search, trace_method
+from trace_opt.faithfulness.proportionality import marginal_scores
+from trace_opt.models.architectures import BamCNN16
+from trace_opt.models.data import _fit, _seeded_cpu, accuracy, load_digits_split
 
 #: scikit-image images used as scene classes (textures where possible; colour converted to gray)
 SCENES = (
@@ -65,18 +77,8 @@ SCENES = (
 SIZE, PATCH, DOWNSCALE, TRAIN_SHARE = 16, 4, 4, 0.7
 SCENE_MAX, GRAY = 0.6, 0.3
 POSITIONS = tuple((r, c) for r in (0, 4, 8) for c in (0, 4, 8))
-METHODS = (
-    "saliency",
-    "input-x-gradient",
-    "integrated-gradients",
-    "smoothgrad",
-    "guided-backprop",
-    "grad-cam",
-    "occlusion",
-    "shapley-sampling",
-    "random",
-)
-TRACES = ("trace-y-le-mo",)
+#: the baselines run (``baselines_tagged``): the standard panel and the methods BAM's paper evaluated
+BASELINES = ("standard", "bam-paper")
 
 
 # --------------------------------------------------------------------------- metrics (pure numpy)
@@ -125,10 +127,6 @@ def object_region(position, grid: int = SIZE // PATCH, patch: int = PATCH, exten
 # --------------------------------------------------------------------------- data
 def scene_bank() -> list:
     """The ``SCENES`` photos as float arrays in [0, SCENE_MAX], downscaled ``DOWNSCALE`` x (block means)."""
-    import skimage.data
-    from skimage.color import rgb2gray
-    from skimage.transform import downscale_local_mean
-
     out = []
     for name in SCENES:
         # binary_blobs is generated at random on every call: seed it, or the data set changes between runs
@@ -188,9 +186,6 @@ def build_bam(digits: torch.Tensor, labels: torch.Tensor, n: int, split: str, se
 
 def train_model(X: torch.Tensor, y: torch.Tensor, seed: int, epochs: int = 10):
     """A ``BamCNN16`` trained with Adam (lr 3e-3, batch 64) on one thread; eval mode."""
-    from trace_opt.models.architectures import BamCNN16
-    from trace_opt.models.data import _fit, _seeded_cpu
-
     with _seeded_cpu(seed):
         model = BamCNN16()
         _fit(model, X, y, seed=seed, epochs=epochs, batch_size=64, lr=3e-3, weight_decay=0.0)
@@ -200,8 +195,6 @@ def train_model(X: torch.Tensor, y: torch.Tensor, seed: int, epochs: int = 10):
 def importance_check(models: dict, test: dict) -> dict:
     """The seed's Fig. 2 on this data: accuracies of f_o and f_s with the object or the scene removed, and
     the share of f_s's correct X_{o,s} inputs whose scene probability rises when the digit is removed."""
-    from trace_opt.models.data import accuracy
-
     fo, fs = models["f_o"], models["f_s"]
     res = {
         "f_o": {k: accuracy(fo, test[k], test["y_obj"]) for k in ("os", "og", "0s")},
@@ -269,40 +262,31 @@ def make_delta(
 
 
 # --------------------------------------------------------------------------- attributions
-def method_scores(method: str, model, x, target: int, features, seed: int, sa_iterations: int) -> tuple:
-    """Per-feature scores of one method on one input and the forward passes it took (zero reference)."""
-    from trace_opt.attribution.baselines import attribute, make_input
-    from trace_opt.comparison.evaluation import count_forward_rows, evaluation_oracle, paper_sa_options
-
+def method_scores(method: str, model, x, target: int, features, seed: int, sa_iterations: int, settings=None) -> tuple:
+    """Per-feature scores of one method on one input and the forward passes it took. ``settings``: the
+    ``ExplainSettings`` (default: the tests' defaults); ``seed`` replaces its seed."""
+    settings = (default_settings() if settings is None else settings).replace(seed=int(seed))
     if method.startswith("trace-"):
-        from solvers import get_solver
-        from trace_opt.attribution.proportionality import marginal_scores
-        from trace_opt.core.problem import TraceProblem
-
-        if method != "trace-y-le-mo":
-            raise ValueError(f"method: only 'trace-y-le-mo' is wired into BAM; got {method!r}")
-        oracle = evaluation_oracle(model, x, target, features, "zeros", "logit")
-        res = get_solver("sa", **paper_sa_options(sa_iterations)).solve(
-            TraceProblem(oracle, "le-mo"), seed=seed, curves=False
-        )
-        scores = marginal_scores(res.trajectory, oracle, "lerf")
-        return scores, int(oracle.forward_passes)
-    inp = make_input(model, x, target, features, "zeros", seed=seed)
+        if method != trace_method("logit", settings):
+            raise ValueError(f"method: only {trace_method('logit', settings)!r} is wired into BAM; got {method!r}")
+        orc = oracle(settings, model, x, target, features, "logit")
+        res = search(settings, orc, sa_iterations)
+        return marginal_scores(res.trajectory, orc, "lerf"), int(orc.forward_passes)
+    inp = baseline_input(settings, model, x, target, features)
     with count_forward_rows(model) as rows:
         att = attribute(method, model, x, target, features, inp=inp)
     return att.scores, int(rows.count)
 
 
-def _explain_all(model, x, target, features, methods, seed, sa_iterations, member: int = 0) -> dict:
+def _explain_all(model, x, target, features, methods, settings, sa_iterations, member: int = 0) -> dict:
     """Every method on one input; the two members of a compared pair use the same seed (so only the model or
-    the input differs), except the ``random`` control, which draws independently per member (``member``)."""
+    the input differs), except the random control, which draws independently per member (``member``) and input."""
     out = {}
     with torch.enable_grad():
         for m in methods:
             start = time.perf_counter()
-            s, p = method_scores(
-                m, model, x, target, features, seed + (100_003 * member if m == "random" else 0), sa_iterations
-            )
+            seed = method_seed(m, settings.seed + (100_003 * member if m == "random" else 0), x)
+            s, p = method_scores(m, model, x, target, features, seed, sa_iterations, settings)
             out[m] = {
                 "scores": np.asarray(s, dtype=np.float64).tolist(),
                 "forward_passes": p,
@@ -312,178 +296,268 @@ def _explain_all(model, x, target, features, methods, seed, sa_iterations, membe
 
 
 # --------------------------------------------------------------------------- the run
-def _models(out: Path, train: dict, epochs: int, seed: int) -> dict:
+#: what the trained models depend on (their files are reused only for the same values)
+_MODEL_KEYS = ("data_seed", "model_seed", "n_train", "epochs")
+#: the values the committed models were trained with (files from before models.json was written)
+_MODEL_DEFAULTS = {"data_seed": 0, "model_seed": 0, "n_train": 3000, "epochs": 15}
+
+
+def _models(out: Path, train: dict, meta: dict) -> dict:
+    """f_o, f_s and f_0 (``importance_check``'s names), trained here or loaded from ``out`` when they were
+    trained with the same ``meta`` (data and model seeds, training size, epochs)."""
     specs = {"f_o": ("os", "y_obj"), "f_s": ("os", "y_scene"), "f_0": ("0s", "y_scene")}
-    from trace_opt.models.architectures import BamCNN16
-
+    info = out / "models.json"
+    saved = json.loads(info.read_text()) if info.exists() else _MODEL_DEFAULTS
+    reuse = saved == meta
     models = {}
-
     for name, (xkey, ykey) in specs.items():
         path = out / f"{name}.pt"
-        if path.exists():
+        if reuse and path.exists():
             m = BamCNN16()
             m.load_state_dict(torch.load(path, weights_only=True))
             models[name] = m.eval()
             continue
-        models[name] = train_model(train[xkey], train[ykey], seed=seed, epochs=epochs)
+        models[name] = train_model(train[xkey], train[ykey], seed=meta["model_seed"], epochs=meta["epochs"])
         torch.save(models[name].state_dict(), path)
+    atomic_write_json(info, meta)
     for m in models.values():
         for p in m.parameters():
             p.requires_grad_(True)
     return models
 
 
-def run_bam(
-    out,
-    *,
-    n: int = 50,
-    n_train: int = 3000,
-    n_test: int = 600,
-    epochs: int = 15,
-    methods=METHODS + TRACES,
-    sa_iterations: int = 500,
-    seed: int = 0,
-    progress: bool = True,
-) -> dict:
-    """The three BAM tests on ``n`` inputs each (fewer if fewer qualify); cached under ``out``; returns
-    and writes ``out/bam.json`` (``summarise_bam``)."""
-    from trace_opt.core.features import grid_features
-    from trace_opt.models.data import load_digits_split
-
-    out = check_output_dir("out", out, create=True)
-    cache = out / "cache"
-    cache.mkdir(exist_ok=True)
-    torch.set_num_threads(1)
-    Dtr, Dte, ytr, yte = load_digits_split(8, seed=seed)
+def _bam_data(n_train: int, n_test: int, data_seed: int) -> dict:
+    """The digits split (``data_seed``) and the BAM train and test images built from it."""
+    Dtr, Dte, ytr, yte = load_digits_split(8, seed=data_seed)
     bank = scene_bank()
-    train = build_bam(Dtr, ytr, n_train, "train", seed, bank)
-    test = build_bam(Dte, yte, n_test, "test", seed + 1, bank)
-    start = time.perf_counter()
-    models = _models(out, train, epochs, seed)
-    check = importance_check(models, test)
-    check["train_seconds_total_this_run"] = time.perf_counter() - start
-    feats = grid_features((SIZE, SIZE), SIZE // PATCH)
-    key = json.dumps(
-        {
-            "methods": list(methods),
-            "sa": sa_iterations,
-            "seed": seed,
-            "n_train": n_train,
-            "n_test": n_test,
-            "epochs": epochs,
-            "version": 1,
-        }
-    )
+    return {
+        "Dte": Dte,
+        "train": build_bam(Dtr, ytr, n_train, "train", data_seed, bank),
+        "test": build_bam(Dte, yte, n_test, "test", data_seed + 1, bank),
+    }
+
+
+def _qualifying(models: dict, test: dict, Dte, n: int) -> dict:
+    """The test inputs each test may use: MCS (both models right), IDR (its premise holds per pair), IIR (f_0
+    right; a functionally null delta per input, digits from the test digits in reverse order)."""
     with torch.inference_mode():
         pred = {k: m(test["os"]).argmax(1) for k, m in models.items()}
         pred0 = {k: m(test["0s"]).argmax(1) for k, m in models.items()}
-    both = ((pred["f_o"] == test["y_obj"]) & (pred["f_s"] == test["y_scene"])).nonzero().flatten().tolist()
-    with torch.inference_mode():
         ys = test["y_scene"]
         rows = torch.arange(len(ys))
         up = models["f_s"](test["0s"]).softmax(1)[rows, ys] > models["f_s"](test["os"]).softmax(1)[rows, ys]
+    both = ((pred["f_o"] == test["y_obj"]) & (pred["f_s"] == test["y_scene"])).nonzero().flatten().tolist()
     # IDR's premise per pair (seed 004, 3.4): f_s right on both, and more confident without the digit
     idr_ok = ((pred["f_s"] == ys) & (pred0["f_s"] == ys) & up).nonzero().flatten().tolist()
     iir_ok = (pred0["f_0"] == test["y_scene"]).nonzero().flatten().tolist()
-    # deltas for IIR: every qualifying input at once (cheap), digits from the test digits in reverse order
     iir_idx = iir_ok[: 2 * n]
     dig = Dte.flip(0)[torch.as_tensor(iir_idx) % len(Dte)].reshape(len(iir_idx), 8, 8)
     delta = make_delta(models["f_0"], test["0s"][iir_idx], dig, [tuple(test["pos"][i]) for i in iir_idx])
+    return {"mcs": both, "idr": idr_ok, "iir": iir_ok, "iir_idx": iir_idx, "delta": delta}
 
-    def cached(name: str, i: int, fn) -> dict:
-        path = cache / f"{name}_{i:04d}.json"
-        if path.exists():
-            rec = json.loads(path.read_text())
-            if rec.get("key") == key:
-                return rec
-        t0 = time.perf_counter()
-        rec = fn()
-        rec.update(key=key, index=int(i), seconds=time.perf_counter() - t0)
-        atomic_write_json(path, rec)
-        if progress:
-            print(f"[bam] {name} {i}: {rec['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+class _Cached:
+    """The BAM records of one run: ``get(test, i, x, fn)`` returns the stored record of (test, input i) or
+    computes ``fn()`` and stores it (``RecordStore``; the item key is a digest of the explained inputs)."""
+
+    def __init__(self, store: RecordStore, progress: bool):
+        self.store, self.progress = store, progress
+
+    def get(self, test: str, i: int, inputs: dict, fn) -> dict:
+        name, key = f"{test}_{i:04d}", arrays_digest(inputs)
+        rec = self.store.get(name, key)
+        if rec is None:
+            t0 = time.perf_counter()
+            rec = fn()
+            rec.update(index=int(i), seconds=time.perf_counter() - t0)
+            rec = self.store.put(name, key, rec)
+            if self.progress:
+                print(f"[bam] {test} {i}: {rec['seconds']:.1f} s", file=sys.stderr, flush=True)
         return rec
 
-    rng = np.random.default_rng(seed + 7)
-    recs = {"mcs": [], "idr": [], "iir": []}
-    for i in both[:n]:
+
+def _mcs_records(cache, models, test, q, feats, methods, settings, n, sa, rng) -> list:
+    out = []
+    for i in q["mcs"][:n]:
         x, region = test["os"][i], object_region(test["pos"][i])
         rand_region = np.sort(rng.choice(feats.t, len(region), replace=False))
-        recs["mcs"].append(
-            cached(
+        fo, fs = models["f_o"], models["f_s"]
+        yo, ysc = int(test["y_obj"][i]), int(test["y_scene"][i])
+        out.append(
+            cache.get(
                 "mcs",
                 i,
+                {"x": x},
                 lambda: {
                     "region": region.tolist(),
                     "random_region": rand_region.tolist(),
-                    "f_o": _explain_all(
-                        models["f_o"], x, int(test["y_obj"][i]), feats, methods, seed + i, sa_iterations
-                    ),
-                    "f_s": _explain_all(
-                        models["f_s"], x, int(test["y_scene"][i]), feats, methods, seed + i, sa_iterations, 1
-                    ),
+                    "f_o": _explain_all(fo, x, yo, feats, methods, settings, sa),
+                    "f_s": _explain_all(fs, x, ysc, feats, methods, settings, sa, 1),
                 },
             )
         )
-    for i in idr_ok[:n]:
+    return out
+
+
+def _idr_records(cache, models, test, q, feats, methods, settings, n, sa) -> list:
+    out = []
+    for i in q["idr"][:n]:
         region, y = object_region(test["pos"][i]), int(test["y_scene"][i])
-        recs["idr"].append(
-            cached(
+        fs, xs, x0 = models["f_s"], test["os"][i], test["0s"][i]
+        out.append(
+            cache.get(
                 "idr",
                 i,
+                {"os": xs, "0s": x0},
                 lambda: {
                     "region": region.tolist(),
-                    "cf": _explain_all(models["f_s"], test["os"][i], y, feats, methods, seed + i, sa_iterations),
-                    "no_cf": _explain_all(models["f_s"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1),
+                    "cf": _explain_all(fs, xs, y, feats, methods, settings, sa),
+                    "no_cf": _explain_all(fs, x0, y, feats, methods, settings, sa, 1),
                 },
             )
         )
-    used = 0
-    for j, i in enumerate(iir_idx):
-        if used >= n:
+    return out
+
+
+def _iir_records(cache, models, test, q, feats, methods, settings, n, sa, max_change: float = 0.1) -> list:
+    out, delta = [], q["delta"]
+    for j, i in enumerate(q["iir_idx"]):
+        if len(out) >= n:
             break
-        if delta["change"][j] > 0.1:
+        if delta["change"][j] > max_change:
             continue
-        used += 1
         region, y = object_region(test["pos"][i]), int(test["y_scene"][i])
-        xd = delta["xd"][j]
-        recs["iir"].append(
-            cached(
+        f0, xd, x0 = models["f_0"], delta["xd"][j], test["0s"][i]
+        out.append(
+            cache.get(
                 "iir",
                 i,
+                {"xd": xd, "0s": x0},
                 lambda: {
                     "region": region.tolist(),
                     "change": float(delta["change"][j]),
                     "delta_norm": float(delta["delta_norm"][j]),
-                    "delta": _explain_all(models["f_0"], xd, y, feats, methods, seed + i, sa_iterations),
-                    "plain": _explain_all(models["f_0"], test["0s"][i], y, feats, methods, seed + i, sa_iterations, 1),
+                    "delta": _explain_all(f0, xd, y, feats, methods, settings, sa),
+                    "plain": _explain_all(f0, x0, y, feats, methods, settings, sa, 1),
                 },
             )
         )
-    res = summarise_bam(recs)
-    res.update(
-        check=check,
-        n_train=n_train,
-        n_test=n_test,
-        epochs=epochs,
-        sa_iterations=sa_iterations,
-        qualifying={
-            "mcs": len(both),
-            "idr": len(idr_ok),
-            "iir_delta_tried": len(iir_idx),
-            "iir_delta_kept": int((delta["change"] <= 0.1).sum()),
-            "iir_change_median": float(np.median(delta["change"])) if len(iir_idx) else float("nan"),
-            "iir_delta_norm_median": float(np.median(delta["delta_norm"])) if len(iir_idx) else float("nan"),
-        },
-    )
+    return out
+
+
+def run_bam(
+    out,
+    *,
+    settings=None,
+    n: int = 50,
+    n_train: int = 3000,
+    n_test: int = 600,
+    epochs: int = 15,
+    methods=None,
+    sa_iterations: int = 500,
+    data_seed: int = 0,
+    model_seed: int = 0,
+    progress: bool = True,
+) -> dict:
+    """The three BAM tests on ``n`` inputs each (fewer if fewer qualify); records under ``out/cache``; returns
+    and writes ``out/bam.json`` (``summarise_bam``). ``settings.seed``: the searches and the random baselines
+    (every input with that seed; the random control per member and input) and the control regions;
+    ``data_seed``: the digits split and the images built from it; ``model_seed``: the three models' training."""
+    settings = default_settings() if settings is None else settings
+    out = check_output_dir("out", out, create=True)
+    torch.set_num_threads(settings.threads or 1)
+    data = _bam_data(n_train, n_test, data_seed)
+    test = data["test"]
+    start = time.perf_counter()
+    meta = {"data_seed": data_seed, "model_seed": model_seed, "n_train": n_train, "epochs": epochs}
+    models = _models(out, data["train"], meta)
+    check = importance_check(models, test)
+    check["train_seconds_total_this_run"] = time.perf_counter() - start
+    feats = grid_features((SIZE, SIZE), SIZE // PATCH)
+    if methods is None:
+        methods = [*baselines_tagged(*BASELINES, model=models["f_o"]), trace_method("logit", settings)]
+    key = {"test": "bam", "explain": settings_dict(settings), "methods": list(methods), "sa": sa_iterations}
+    cache = _Cached(RecordStore(out / "cache", {**key, **meta, "n_test": n_test}), progress)
+    q = _qualifying(models, test, data["Dte"], n)
+    rng = np.random.default_rng(settings.seed + 7)
+    recs = {
+        "mcs": _mcs_records(cache, models, test, q, feats, methods, settings, n, sa_iterations, rng),
+        "idr": _idr_records(cache, models, test, q, feats, methods, settings, n, sa_iterations),
+        "iir": _iir_records(cache, models, test, q, feats, methods, settings, n, sa_iterations),
+    }
+    res = summarise_bam(recs, trace_method("logit", settings))
+    delta = q["delta"]
+    res.update(check=check, n_train=n_train, n_test=n_test, epochs=epochs, sa_iterations=sa_iterations)
+    res["qualifying"] = {
+        "mcs": len(q["mcs"]),
+        "idr": len(q["idr"]),
+        "iir_delta_tried": len(q["iir_idx"]),
+        "iir_delta_kept": int((delta["change"] <= 0.1).sum()),
+        "iir_change_median": float(np.median(delta["change"])) if len(q["iir_idx"]) else float("nan"),
+        "iir_delta_norm_median": float(np.median(delta["delta_norm"])) if len(q["iir_idx"]) else float("nan"),
+    }
     atomic_write_json(out / "bam.json", res)
     return res
 
 
+@register_test("bam")
+class Bam(FaithfulnessTest):
+    """Part 4: BAM's MCS, IDR and IIR on digits pasted on textures (three small CNNs trained here)."""
+
+    title = "BAM (seed 004) on digits pasted on textures"
+    folder = "bam"
+    defaults = {
+        "n": 50,
+        "sa_iterations": 500,
+        "n_train": 3000,
+        "n_test": 600,
+        "epochs": 15,
+        "data_seed": 0,
+        "model_seed": 0,
+    }
+    baselines = BASELINES
+
+    def run(self, out: Path, progress: bool = True) -> None:
+        run_bam(Path(out) / self.folder, settings=self.settings, progress=progress, **self.options)
+
+    def load(self, out: Path):
+        path = Path(out) / self.folder / "bam.json"
+        if not path.exists():
+            return None
+        cached = [json.loads(p.read_text()) for p in sorted((Path(out) / self.folder / "cache").glob("*.json"))]
+        return {"result": json.loads(path.read_text()), "seconds": sum(r.get("seconds", 0.0) for r in cached)}
+
+    def summarise(self, records) -> dict:
+        return {**records["result"], "seconds_total": records["seconds"]}
+
+    def markdown(self, summary: dict) -> str:
+        return bam_markdown(summary)
+
+    def answers(self, summary: dict, records) -> list[str]:
+        trace = trace_method("logit", self.settings)
+        lines = []
+        for test, label in (
+            ("mcs", "Part 4, BAM MCS (higher = better)"),
+            ("idr", "Part 4, BAM IDR (higher = better)"),
+            ("iir", "Part 4, BAM IIR (higher = better)"),
+        ):
+            blk = summary["tests"].get(test)
+            if blk and blk["methods"]:
+                means = {m: v["mean"] for m, v in blk["methods"].items()}
+                lines.append(answer(label, means, blk["paired"], True, trace))
+        return lines
+
+    def costs(self, summary: dict, records) -> list[str]:
+        return [
+            f"- Part 4: n = {summary['n']['mcs']} (MCS), {summary['n']['idr']} (IDR), {summary['n']['iir']} (IIR) "
+            f"test inputs (each explained twice), {summary['seconds_total'] / 60:.1f} min of explanations plus "
+            f"training three small CNNs ({summary['n_train']} images, {summary['epochs']} epochs each; TRACE: SA "
+            f"K = {summary['sa_iterations']})."
+        ]
+
+
 # --------------------------------------------------------------------------- summary
 def _mean_ci(v) -> dict:
-    from trace_opt.comparison.evaluation import ci_half_width
-
     v = np.asarray(v, dtype=np.float64)
     return {"mean": float(v.mean()) if v.size else float("nan"), "ci": ci_half_width(v), "n": int(v.size)}
 
@@ -527,8 +601,6 @@ def per_input_values(recs: dict, t: float = 0.1) -> dict:
 def summarise_bam(recs: dict, trace: str = "trace-y-le-mo", t: float = 0.1) -> dict:
     """Per test and method the mean with its 95 % Student-t half-width, TRACE minus each method paired per
     input (positive favours TRACE: every metric is higher = better) and the mean forward passes."""
-    from trace_opt.comparison.evaluation import paired
-
     vals = per_input_values(recs, t)
     res = {"t": t, "n": {k: len(v) for k, v in recs.items()}, "tests": {}, "passes": {}, "seconds": {}}
     for test, per in vals.items():
@@ -550,8 +622,6 @@ def summarise_bam(recs: dict, trace: str = "trace-y-le-mo", t: float = 0.1) -> d
 def bam_markdown(res: dict) -> str:
     """The importance check, one table per test (mean ± 95 % half-width; TRACE's paired difference) and
     the cost per explanation."""
-    from trace_opt.comparison.evaluation import method_label
-
     c = res.get("check", {})
     lines = []
     if c:
@@ -629,7 +699,8 @@ def bam_markdown(res: dict) -> str:
 
 __all__ = [
     "SCENES",
-    "METHODS",
+    "BASELINES",
+    "Bam",
     "saliency_map",
     "region_attribution",
     "idr_indicator",

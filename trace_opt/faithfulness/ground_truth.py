@@ -43,19 +43,25 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-#: baselines run on every case (where they apply: all need only a torch module on a 1-D input)
-GROUND_TRUTH_BASELINES = (
-    "saliency",
-    "input-x-gradient",
-    "integrated-gradients",
-    "occlusion",
-    "feature-ablation",
-    "shapley-sampling",
-)
+from solvers import get_solver
+from solvers.complete import table_scores
+from trace_opt.baselines import attribute, baselines_tagged
+from trace_opt.comparison.evaluation import method_label
+from trace_opt.core.features import tabular_features
+from trace_opt.core.io import atomic_write_bytes
+from trace_opt.core.problem import TraceProblem
+from trace_opt.core.table import TableOracle
+from trace_opt.explanation.rankings import scores_to_trajectory
+
+#: baselines run on every case where they apply (``baselines_tagged``; all need only a torch module on a 1-D
+#: input): the standard panel without the random control and the layer method, and Captum's deterministic
+#: perturbation methods (Saliency, Input x Gradient, IG, Occlusion, Feature Ablation, Shapley sampling)
+BASELINES = ("standard&!random&!layer", "perturbation&captum&!sampling")
 OBJECTIVES = ("le", "mo", "le-mo")
 
 
@@ -163,14 +169,6 @@ def s_ord(scores, table: np.ndarray) -> float:
 
 
 def _evaluate_case(case: Case, seed: int = 0) -> dict:
-    from solvers import get_solver
-    from solvers.complete import table_scores
-    from trace_opt.attribution.baselines import applicable_baselines, attribute
-    from trace_opt.core.features import tabular_features
-    from trace_opt.core.problem import TraceProblem
-    from trace_opt.core.table import TableOracle
-    from trace_opt.explanation.rankings import scores_to_trajectory
-
     case.model.eval()
     table = _table(case)
     t = case.x.numel()
@@ -207,7 +205,7 @@ def _evaluate_case(case: Case, seed: int = 0) -> dict:
             "absolute": False,
             "trajectory": scores_to_trajectory(scores).tolist(),
         }
-    for name in applicable_baselines(case.model, list(GROUND_TRUTH_BASELINES)):
+    for name in baselines_tagged(*BASELINES, model=case.model):
         att = attribute(name, case.model, case.x.float(), 1, feats, "zeros", seed=seed)
         attributions[name] = {
             "kind": "baseline",
@@ -250,8 +248,6 @@ def _order(sigma) -> str:
 
 def ground_truth_markdown(results: list[dict] | None = None) -> str:
     """The report section: per case, the exact TRACE orders and every attribution order, optimal or not."""
-    from trace_opt.comparison.evaluation import method_label
-
     results = ground_truth_results() if results is None else results
     lines = [
         "# Ground truth: models whose best trajectories are known",
@@ -308,10 +304,6 @@ def ground_truth_markdown(results: list[dict] | None = None) -> str:
 
 def write_ground_truth_report(out) -> str:
     """Write ``out/report.md`` (the ground-truth section) atomically; returns its text."""
-    from pathlib import Path
-
-    from trace_opt.core.io import atomic_write_bytes
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = ground_truth_markdown()
@@ -326,5 +318,5 @@ __all__ = [
     "write_ground_truth_report",
     "n_ord",
     "s_ord",
-    "GROUND_TRUTH_BASELINES",
+    "BASELINES",
 ]
