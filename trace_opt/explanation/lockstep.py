@@ -23,13 +23,14 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.explanation.single import explain_input, torch_threads
+from trace_opt.explanation.single import Explanation, bind_for, check_model, explain_checked, torch_threads
 from trace_opt.models.backends import with_backend
 
 ERRORS = ("raise", "return")
@@ -219,17 +220,17 @@ DEFAULT_MAX_BATCH = {"cuda": 4096, "cpu": 128}
 
 
 def explain_many(
-    model,
-    X,
-    targets=None,
+    model: Any,
+    X: Sequence[Any],
+    targets: Sequence[int | None] | None = None,
     *,
-    seed=0,
+    seed: int | Sequence[int] = 0,
     lockstep: int | None = None,
     max_batch: int | None = None,
     errors: str = "raise",
     stats: LockstepStats | None = None,
-    **settings,
-) -> list:
+    **settings: Any,
+) -> list[Explanation | BaseException]:
     """``explain`` for every input of ``X``, with the searches' model calls shared (lockstep).
 
     Parameters
@@ -240,7 +241,10 @@ def explain_many(
     X : a sequence (or a tensor / array with the batch first) of inputs.
     targets : None (each input's predicted class, or None for a scalar-output callable), or one target
         per input.
-    seed : one integer for every input (as ``explain-dataset``), or a sequence with one seed per input.
+    seed : the search's seed. The batch rule: every input is searched with ``seed`` itself (as by
+        ``explain_dataset``), not ``seed + i``, so an input's explanation does not depend on its place in the
+        batch: ``explain_many(model, [a, b], seed=s)[1]`` has ``explain(model, b, seed=s)``'s trajectory (on
+        a batch-invariant model). A sequence gives each input its own seed instead (one per input).
     lockstep : how many searches run together (None: all of them); inputs are taken in groups of this size.
     max_batch : the most inputs one shared model call carries (larger requests are split); None: 4,096
         on a GPU, 128 on a CPU (``DEFAULT_MAX_BATCH``).
@@ -248,8 +252,9 @@ def explain_many(
         ``"return"``: its place in the returned list holds the exception.
     stats : a ``LockstepStats`` to fill (shared model calls and their sizes).
 
-    Returns one ``Explanation`` per input, in order; each equals ``explain(model, X[i], targets[i],
-    seed=seeds[i], ...)``'s result (see the module docstring).
+    Returns one ``Explanation`` per input, in order (with ``errors="return"``, an exception in place of a
+    failed one); each equals ``explain(model, X[i], targets[i], seed=seed, ...)``'s result (see the module
+    docstring).
     """
     seeds = None
     if isinstance(seed, (list, tuple, np.ndarray)):
@@ -268,19 +273,19 @@ def explain_many(
 
 
 def explain_with_settings(
-    model,
-    X,
-    targets,
+    model: Any,
+    X: Sequence[Any],
+    targets: Sequence[int | None] | None,
     settings: ExplainSettings,
     *,
-    seeds=None,
+    seeds: Sequence[int] | None = None,
     lockstep: int | None = None,
     max_batch: int | None = None,
     errors: str = "raise",
     stats: LockstepStats | None = None,
-) -> list:
+) -> list[Explanation | BaseException]:
     """``explain_many`` with its settings as one ``ExplainSettings`` (``Explainer.explain_many``); ``seeds``:
-    None (``settings.seed`` for every input) or one seed per input."""
+    None (the batch rule: ``settings.seed`` itself for every input) or one seed per input."""
     try:
         import greenlet  # noqa: F401 - checked here, used by _Hub.run
     except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -308,13 +313,14 @@ def explain_with_settings(
         max_batch = DEFAULT_MAX_BATCH["cuda" if str(settings.device).startswith("cuda") else "cpu"]
     max_batch = check_positive_int("max_batch", max_batch)
     check_choice("errors", errors, ERRORS)
-    settings.check_input(X[0])  # settings that need an input are refused once, before any search starts
-    # threads are set once around the whole run, not per search; the backend is built once for all of them
-    per_search = settings.replace(threads=None, backend="torch")
+    check_model(model, settings)  # once for the batch
+    # settings that need an input are refused on the first input before any search starts; its binding is kept
+    first = bind_for(model, X[0], settings, seeds[0])
 
     stats = stats if stats is not None else LockstepStats()
     outcomes: list = []
     with torch_threads(settings.threads):
+        # threads are set once around the whole run, not per search; the backend is built once for all of them
         model = with_backend(model, settings.backend, X[0])
         for start in range(0, n, lockstep):
             idx = range(start, min(n, start + lockstep))
@@ -322,7 +328,10 @@ def explain_with_settings(
 
             def body_for(i):
                 def body(proxy):
-                    return explain_input(_model_for(proxy, model), X[i], targets[i], per_search.replace(seed=seeds[i]))
+                    proxied, bound = _model_for(proxy, model), first if i == 0 else None
+                    return explain_checked(
+                        proxied, X[i], targets[i], settings, seed=seeds[i], backend=False, bound=bound
+                    )
 
                 return body
 
