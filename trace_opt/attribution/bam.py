@@ -354,7 +354,7 @@ def run_bam(
     cache = out / "cache"
     cache.mkdir(exist_ok=True)
     torch.set_num_threads(1)
-    Dtr, Dte, ytr, yte = load_digits_split(8, seed=seed)
+    Dtr, Dte, ytr, yte = load_digits_split(8, data_seed=seed)
     bank = scene_bank()
     train = build_bam(Dtr, ytr, n_train, "train", seed, bank)
     test = build_bam(Dte, yte, n_test, "test", seed + 1, bank)

@@ -65,8 +65,8 @@ def _setup(seed: int = 0):
     from trace_opt.core.features import grid_features
     from trace_opt.models.data import digits_cnn, load_digits_split
 
-    model = digits_cnn(8, seed=seed).eval()
-    _, X, _, y = load_digits_split(8, seed=seed)
+    model = digits_cnn(8, model_seed=seed).eval()
+    _, X, _, y = load_digits_split(8, data_seed=seed)
     with torch.inference_mode():
         pred = model(X).argmax(dim=1)
     return model, X, y, pred, grid_features((8, 8), 4)
