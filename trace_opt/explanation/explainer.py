@@ -32,7 +32,7 @@ class Explainer:
     batch ``(B, *x.shape)`` and returning ``(B,)`` or ``(B, n_classes)`` scores.
     """
 
-    def __init__(self, model: Any, settings: ExplainSettings | None = None, **keywords: Any):
+    def __init__(self, model: Any, settings: ExplainSettings | None = None, **keywords: Any) -> None:
         if settings is not None and keywords:
             raise ValueError(
                 f"settings were given twice: a settings object and the keywords {sorted(keywords)}; "

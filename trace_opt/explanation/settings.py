@@ -53,17 +53,20 @@ import torch
 
 from solvers import Solver, get_solver
 from trace_opt.core.budget import Budget, as_budget
-from trace_opt.core.features import Features, as_features, tabular_features
+from trace_opt.core.features import as_features, tabular_features
 from trace_opt.core.io import json_values
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
 from trace_opt.models.backends import BACKENDS
 from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
-from trace_opt.models.oracles import PRECISIONS
-from trace_opt.models.references import REFERENCE_KINDS, REFERENCE_OPTIONS, check_reference_options, make_reference
-
-#: what ``features`` may be: None, a grid size (an int or (rows, cols)), an integer feature map or a ``Features``
-FeaturesSpec = int | tuple[int, int] | np.ndarray | torch.Tensor | Features | None
+from trace_opt.models.oracles import PRECISIONS, DeviceLike, FeaturesSpec
+from trace_opt.models.references import (
+    REFERENCE_KINDS,
+    REFERENCE_OPTIONS,
+    ReferenceSpec,
+    check_reference_options,
+    make_reference,
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ class ExplainSettings:
     """
 
     features: FeaturesSpec = None
-    reference: str | float | torch.Tensor | np.ndarray = "zeros"
+    reference: ReferenceSpec = "zeros"
     reference_options: dict = field(default_factory=dict)
     output: str | None = None
     objective: str = "le-mo"
@@ -89,12 +92,14 @@ class ExplainSettings:
     #: its place in the batch. None draws a fresh seed per explanation (not reproducible).
     seed: int | None = 0
     batch_size: int = 64
-    device: str | torch.device = "cpu"
+    device: DeviceLike = "cpu"
     precision: str = "fp32"
     backend: str = "torch"
     threads: int | None = 1
     heatmap_alpha: float = 1.0
     progress: bool = False
+    #: the solver object, built when the settings are checked (not a setting: ``solver_object()`` returns it)
+    _solver: Solver | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate()
@@ -178,7 +183,7 @@ class ExplainSettings:
     def replace(self, **changes: Any) -> "ExplainSettings":
         """A checked copy with ``changes`` (the same keywords as ``from_keywords``); it shares this object's
         solver when ``solver`` and ``solver_options`` are unchanged."""
-        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        current = {name: getattr(self, name) for name in _setting_names()}
         ref_opts = dict(current.pop("reference_options"))
         if "reference" in changes and "reference_options" not in changes:
             ref_opts = {}  # options of the old reference kind do not carry over to a new one
@@ -198,13 +203,14 @@ class ExplainSettings:
     def solver_object(self) -> Solver:
         """The solver (``solvers.get_solver(solver, **solver_options)``, built when the settings were checked;
         an instance is returned as given)."""
+        assert self._solver is not None  # set by _validate
         return self._solver
 
     def budget_object(self) -> Budget:
         """The budget as a ``solvers.Budget``."""
         return as_budget(self.budget)
 
-    def input_features(self, x) -> FeaturesSpec:
+    def input_features(self, x: Any) -> FeaturesSpec:
         """The features of input ``x`` (checked to be one input of numbers): ``features``, or for None a 4 x 4
         grid for inputs with 2 or more dims and one feature per column for a 1-D row."""
         _check_input_type(x)
@@ -216,7 +222,7 @@ class ExplainSettings:
     def check_size(self, t: int) -> None:
         """Refuse ``t`` features when the solver cannot take them (``Solver.check_size``, e.g. the exact solver
         at t = 49), naming the solver."""
-        check_size = getattr(self._solver, "check_size", None)
+        check_size = getattr(self.solver_object(), "check_size", None)
         if check_size is None:
             return
         try:
@@ -227,7 +233,7 @@ class ExplainSettings:
                 f"cannot take these inputs ({t} features): {exc}"
             ) from None
 
-    def check_input(self, x) -> FeaturesSpec:
+    def check_input(self, x: Any) -> FeaturesSpec:
         """Check the settings that need an input ``x`` without a model (features and reference built on a
         float64 copy of it, the solver's size limits; nothing runs a model): what a batch checks once, on its
         first input, before any search. Returns the resolved features (``input_features``)."""
@@ -241,7 +247,7 @@ class ExplainSettings:
             self.check_size(feats.t)
         return features
 
-    def result_config(self) -> dict:
+    def result_config(self) -> dict[str, Any]:
         """What makes a result what it is, as JSON values (a data-set run's files are reused only when this
         matches): everything but device, threads, progress and heatmap_alpha (how a result is computed or
         shown, not what it is). The keys are those ``explain_dataset`` has always hashed; ``precision``
@@ -264,12 +270,13 @@ class ExplainSettings:
             d["backend"] = self.backend
         return json_values(d)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Every setting as JSON values (a solver instance by its name and parameters)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d = {name: getattr(self, name) for name in _setting_names()}
         d["device"] = str(self.device)
-        if hasattr(self.features, "ids"):  # a Features object: its kind and size (the map is the explanation's)
-            d["features"] = {"kind": getattr(self.features, "kind", "map"), "t": int(self.features.t)}
+        features: Any = self.features
+        if hasattr(features, "ids"):  # a Features object: its kind and size (the map is the explanation's)
+            d["features"] = {"kind": getattr(features, "kind", "map"), "t": int(features.t)}
         elif self.features is not None and not isinstance(self.features, (int, tuple, list)):
             d["features"] = {"kind": "map", "shape": list(getattr(self.features, "shape", ()))}
         if not isinstance(self.reference, (str, int, float)):
@@ -279,11 +286,16 @@ class ExplainSettings:
         return json_values(d)
 
 
+def _setting_names() -> list[str]:
+    """The fields of ``ExplainSettings`` that are settings (those ``__init__`` takes), in order."""
+    return [f.name for f in dataclasses.fields(ExplainSettings) if f.init]
+
+
 def _fields_of_keywords(keywords: dict) -> dict:
     """The dataclass fields of ``from_keywords``'s flat keywords (reference options gathered into
     ``reference_options``); an unknown keyword is a ValueError listing the settings."""
     keywords = dict(keywords)
-    names = {f.name for f in dataclasses.fields(ExplainSettings)}
+    names = set(_setting_names())
     ref_opts = dict(keywords.pop("reference_options", None) or {})
     unknown = [k for k in keywords if k not in names and k not in REFERENCE_OPTIONS]
     if unknown:
@@ -318,10 +330,10 @@ def _check_features(features) -> None:
     if features is None or hasattr(features, "ids"):
         return
     if isinstance(features, numbers.Integral) and not isinstance(features, bool):
-        if features >= 1:
+        if int(features) >= 1:
             return
     elif isinstance(features, tuple) and len(features) == 2:  # a grid (rows, cols); a list is a feature map
-        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in features):
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1 for v in features):
             return
     elif not isinstance(features, (str, bytes, numbers.Number)):
         try:

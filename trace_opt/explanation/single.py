@@ -8,20 +8,22 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from solvers import Result
 from trace_opt.core.io import atomic_write_json, json_values
-from trace_opt.core.oracle import Oracle
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.validation import check_positive_int
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.models.backends import with_backend
-from trace_opt.models.oracles import BoundInput, bind_input, make_oracle
+from trace_opt.models.oracles import BoundInput, CallableOracle, ModelOracle, bind_input, make_oracle
+
+#: the oracle of an explanation: a torch module's or a black box's
+ExplanationOracle = ModelOracle | CallableOracle
 
 
 class DegenerateExplanationWarning(UserWarning):
@@ -45,12 +47,15 @@ class torch_threads:
         torch.set_num_threads(self.saved)
 
 
-def degenerate_messages(oracle: Oracle, result: Result) -> list[str]:
+def degenerate_messages(oracle: ExplanationOracle, result: Result) -> list[str]:
     """Why an explanation cannot tell features apart, in words (empty when it can): the reference equals
     x, D(S) is constant along the trajectory's curves, or the search never ran."""
     messages = []
     x, ref = oracle.x, oracle.reference
-    same = torch.equal(x, ref) if isinstance(x, torch.Tensor) else np.array_equal(np.asarray(x), np.asarray(ref))
+    if isinstance(x, torch.Tensor):
+        same = torch.equal(x, cast(torch.Tensor, ref))
+    else:
+        same = np.array_equal(np.asarray(x), np.asarray(ref))
     if same:
         messages.append(
             "the reference equals the input x, so deleting features changes nothing: D(S) is the "
@@ -81,7 +86,7 @@ def degenerate_messages(oracle: Oracle, result: Result) -> list[str]:
     return messages
 
 
-def _warn_degenerate(oracle: Oracle, result: Result) -> list[str]:
+def _warn_degenerate(oracle: ExplanationOracle, result: Result) -> list[str]:
     """Warn (``DegenerateExplanationWarning``) with each of ``degenerate_messages``; returns them."""
     messages = degenerate_messages(oracle, result)
     for message in messages:
@@ -110,7 +115,7 @@ class Explanation:
     #: the solver's ``Result`` (a loaded explanation: its record, a dict)
     result: Result | dict
     #: the oracle the search used (None for a loaded explanation)
-    oracle: Oracle | None
+    oracle: ExplanationOracle | None
     #: the arithmetic of the search (``"fp32"`` unless ``explain(precision=)`` chose another); ``score``,
     #: ``value`` and ``curves`` are always fp32 (re-scored when the search ran in another precision)
     precision: str = "fp32"
@@ -179,6 +184,7 @@ class Explanation:
             if not heatmap:
                 d.pop("heatmap", None)
             return d
+        assert self.oracle is not None and isinstance(self.result, Result)  # a live explanation
         d = {
             "objective": self.objective,
             "output": self.output,
@@ -296,8 +302,11 @@ def explain_checked(
     if backend:
         model = with_backend(model, s.backend, x)  # ONNX Runtime: exported once per model and shape, checked
     # target=None: a torch model's oracle takes the predicted class from its probe pass on x
-    oracle = make_oracle(
-        model, bound, target, output=s.output, batch_size=s.batch_size, device=s.device, precision=s.precision
+    oracle = cast(
+        ExplanationOracle,
+        make_oracle(
+            model, bound, target, output=s.output, batch_size=s.batch_size, device=s.device, precision=s.precision
+        ),
     )
     problem = TraceProblem(oracle, s.objective)
     result = s.solver_object().solve(problem, budget=s.budget_object(), seed=seed, progress=s.progress)
@@ -320,11 +329,14 @@ def explain_checked(
     )
 
 
-def _fp32_measures(oracle: Oracle, result: Result, settings: ExplainSettings) -> tuple[float, float, Curves]:
+def _fp32_measures(oracle: ExplanationOracle, result: Result, settings: ExplainSettings) -> tuple[float, float, Curves]:
     """``(score, value, curves)`` of the searched trajectory in fp32: the search's own when it ran in fp32,
-    else re-scored by an fp32 view of the oracle (its passes counted by the oracle)."""
+    else re-scored by an fp32 view of the oracle (its passes counted by the oracle; low precision needs a torch
+    module, so a ``ModelOracle``)."""
     if settings.precision == "fp32":
+        assert result.curves is not None  # solve() computes them
         return result.score, result.value, result.curves
+    assert isinstance(oracle, ModelOracle)
     with oracle.output_view(precision="fp32") as exact:
         fp32 = TraceProblem(exact, settings.objective)
         curves = fp32.curves(result.trajectory)

@@ -21,7 +21,7 @@ import copy
 import operator
 import warnings
 from contextlib import contextmanager
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import numpy as np
 import torch
@@ -31,7 +31,13 @@ from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
 from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int, check_real
 from trace_opt.models.backends import OnnxRuntimeModule
-from trace_opt.models.references import make_reference
+from trace_opt.models.references import ReferenceSpec, make_reference
+
+#: what ``features`` may be: None (a default for the input), a grid size (an int or (rows, cols)), an integer
+#: feature map of the input's shape, or a ``Features``
+FeaturesSpec = int | tuple[int, int] | np.ndarray | torch.Tensor | Features | None
+#: a torch device or its name (``"cpu"``, ``"cuda"``, ``"cuda:0"``)
+DeviceLike = str | torch.device
 
 OUTPUTS = ("logit", "prob", "log_prob")
 #: arithmetic of a model's forward passes (``ModelOracle(precision=)``)
@@ -89,7 +95,7 @@ def _check_rows(shape, n: int, who: str) -> None:
         )
 
 
-def as_device(device) -> torch.device:
+def as_device(device: DeviceLike) -> torch.device:
     """``device`` as a ``torch.device``; a ValueError naming it when torch cannot parse it or this
     machine has no such device (e.g. ``"cuda"`` without a GPU or a CUDA build of torch)."""
     try:
@@ -128,7 +134,9 @@ class BoundInput(NamedTuple):
     reference: torch.Tensor | np.ndarray
 
 
-def bind_model_input(x, features, reference, device, **reference_options) -> BoundInput:
+def bind_model_input(
+    x: Any, features: FeaturesSpec, reference: ReferenceSpec, device: DeviceLike, **reference_options: Any
+) -> BoundInput:
     """``x`` as a ``ModelOracle`` holds it (a floating tensor on ``device``: an integer tensor becomes
     float32), its ``Features`` and its reference (``make_reference``, computed on that tensor). Checks x's
     form and finiteness first (before the probe pass, else reported as a non-finite model output)."""
@@ -147,7 +155,9 @@ def bind_model_input(x, features, reference, device, **reference_options) -> Bou
     return BoundInput(x, feats, ref)
 
 
-def bind_callable_input(x, features, reference, **reference_options) -> BoundInput:
+def bind_callable_input(
+    x: Any, features: FeaturesSpec, reference: ReferenceSpec, **reference_options: Any
+) -> BoundInput:
     """``x`` as a ``CallableOracle`` holds it (float64 numpy), its ``Features`` (None: one per column of a
     1-D row, else a 4 x 4 grid) and its reference as float64 numpy."""
     check_real("x", x)
@@ -162,7 +172,15 @@ def bind_callable_input(x, features, reference, **reference_options) -> BoundInp
     return BoundInput(xa, feats, ref.numpy().astype(np.float64))
 
 
-def bind_input(model, x, *, features=None, reference="zeros", device="cpu", **reference_options) -> BoundInput:
+def bind_input(
+    model: Any,
+    x: Any,
+    *,
+    features: FeaturesSpec = None,
+    reference: ReferenceSpec = "zeros",
+    device: DeviceLike = "cpu",
+    **reference_options: Any,
+) -> BoundInput:
     """The input of ``make_oracle(model, x, ...)`` bound once: x converted as that oracle converts it, its
     features (None: a 4 x 4 grid for a torch module; for a callable, one feature per column of a 1-D row)
     and its reference. ``make_oracle(model, bound, target, ...)`` then uses them as built (nothing is
@@ -219,19 +237,19 @@ class ModelOracle(Oracle):
 
     def __init__(
         self,
-        model,
-        x,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        x: torch.Tensor | np.ndarray | BoundInput,
         target: int | None,
-        features=4,
-        reference="zeros",
+        features: FeaturesSpec = 4,
+        reference: ReferenceSpec = "zeros",
         output: str = "logit",
         batch_size: int = 64,
-        device="cpu",
+        device: DeviceLike = "cpu",
         cache: bool = True,
         pad_multiple: int = 1,
         precision: str = "fp32",
-        **reference_options,
-    ):
+        **reference_options: Any,
+    ) -> None:
         check_choice("output", output, OUTPUTS)
         self.precision = check_choice("precision", precision, PRECISIONS)
         self.batch_size = check_positive_int("batch_size", batch_size)
@@ -240,7 +258,9 @@ class ModelOracle(Oracle):
         bound = _bound_on(x, self.device) or bind_model_input(x, features, reference, self.device, **reference_options)
         # contiguous x, reference and feature ids: masked inputs have the standard layout on every path
         # (torch.where follows its inputs' layout, and a layout can change the model's rounding)
-        self.x, self.features, self.reference = bound
+        self.x: torch.Tensor = cast(torch.Tensor, bound.x)
+        self.features: Features = bound.features
+        self.reference: torch.Tensor = cast(torch.Tensor, bound.reference)
         super().__init__(self.features.t, cache=cache)
         self.model = model
         self.output = output
@@ -297,7 +317,7 @@ class ModelOracle(Oracle):
         """The fast paths from uint64 set keys: on the CPU (t <= 64, float32/64) a numba kernel writes the
         masked inputs into a reused buffer; on another device (t <= 63) the keys go to the device and the
         inputs are built there (``_device_inputs_of_keys``: no host-side mask matrix per call)."""
-        self._buffer = None
+        self._buffer: np.ndarray | None = None
         self._device_keys = self.device.type != "cpu" and self.t <= 63
         self._keyed_forward = self._device_keys or (
             self.device.type == "cpu"
@@ -408,23 +428,25 @@ class CallableOracle(Oracle):
 
     def __init__(
         self,
-        fn: Callable,
-        x,
-        features=None,
-        reference="zeros",
+        fn: Callable[[np.ndarray], Any],
+        x: np.ndarray | BoundInput | Any,
+        features: FeaturesSpec = None,
+        reference: ReferenceSpec = "zeros",
         target: int | None = None,
         batch_size: int = 256,
         cache: bool = True,
         output: str = "raw",
-        **reference_options,
-    ):
+        **reference_options: Any,
+    ) -> None:
         if not callable(fn):
             raise ValueError(f"fn must be callable (numpy batch -> scores); got {type(fn).__name__}")
         self.output = check_choice("output", output, CALLABLE_OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.fn = fn
         bound = _bound_on(x) or bind_callable_input(x, features, reference, **reference_options)
-        self.x, self.features, self.reference = bound
+        self.x: np.ndarray = cast(np.ndarray, bound.x)
+        self.features: Features = bound.features
+        self.reference: np.ndarray = cast(np.ndarray, bound.reference)
         xa = self.x
         super().__init__(self.features.t, cache=cache)
         self._ids = np.broadcast_to(self.features.ids, xa.shape)
@@ -472,18 +494,18 @@ class CallableOracle(Oracle):
 
 
 def make_oracle(
-    model,
-    x,
-    target=None,
+    model: Any,
+    x: Any,
+    target: int | None = None,
     *,
-    features=None,
-    reference="zeros",
+    features: FeaturesSpec = None,
+    reference: ReferenceSpec = "zeros",
     output: str | None = None,
     batch_size: int = 64,
-    device="cpu",
+    device: DeviceLike = "cpu",
     precision: str = "fp32",
     cache: bool = True,
-    **reference_options,
+    **reference_options: Any,
 ) -> Oracle:
     """The oracle of D(S) for a model, whatever it is: the one place that chooses and builds it.
 

@@ -57,6 +57,8 @@ REFERENCE_KINDS = (
     "paper_blur",
     "paper_patch_mean",
 )
+#: what deletion writes: a kind of ``REFERENCE_KINDS``, a number, or a tensor / array of the input's shape
+ReferenceSpec = str | float | torch.Tensor | np.ndarray
 #: the authors' blur at 224 px (``transforms.GaussianBlur(kernel_size=31, sigma=56)``), scaled by ``paper_blur``
 PAPER_BLUR_KERNEL, PAPER_BLUR_SIGMA, PAPER_IMAGE_SIZE = 31, 56.0, 224
 
@@ -122,7 +124,7 @@ def _kernel_blur(x: torch.Tensor, kernel_size: tuple, sigma: tuple) -> torch.Ten
 REFERENCE_OPTIONS = {"value": "constant", "sigma": "blur", "noise_std": "noise"}
 
 
-def check_reference_options(kind, options: dict) -> None:
+def check_reference_options(kind: ReferenceSpec, options: dict) -> None:
     """Refuse unknown reference options and options (not None) that the reference ``kind`` does not use."""
     check_keywords("reference options", options, REFERENCE_OPTIONS)
     for name, value in options.items():
@@ -136,7 +138,7 @@ def check_reference_options(kind, options: dict) -> None:
 
 
 def make_reference(
-    kind,
+    kind: ReferenceSpec,
     x: torch.Tensor,
     features: Features,
     *,
@@ -173,7 +175,7 @@ def make_reference(
         return torch.full_like(x, float(kind))
     check_choice("reference", kind, REFERENCE_KINDS)
     options = {"value": value, "sigma": sigma, "noise_std": noise_std, "seed": seed}
-    return _BUILDERS[kind](x, features, options)
+    return _BUILDERS[str(kind)](x, features, options)
 
 
 # One builder per named kind: ``(x, features, options) -> reference`` (``options``: value, sigma, noise_std, seed).
