@@ -293,21 +293,8 @@ def explain_with_settings(
     n = len(X)
     if n == 0:
         raise ValueError("X is empty; expected at least one input")
-    if targets is None:
-        targets = [None] * n
-    elif not hasattr(targets, "__len__") or isinstance(targets, (str, bytes)):
-        raise ValueError(
-            f"targets={targets!r} is not valid; expected one target per input (a list, array or "
-            "tensor of class indices) or None for each input's predicted class"
-        )
-    elif len(targets) != n:
-        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
-    if seeds is not None:
-        seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]
-        if len(seeds) != n:
-            raise ValueError(f"seed has {len(seeds)} entries for {n} inputs; expected one per input, or one integer")
-    else:
-        seeds = [check_positive_int("seed", settings.seed, minimum=0)] * n
+    targets = _batch_targets(targets, n)
+    seeds = _batch_seeds(seeds, settings, n)
     lockstep = n if lockstep is None else check_positive_int("lockstep", lockstep)
     if max_batch is None:
         max_batch = DEFAULT_MAX_BATCH["cuda" if str(settings.device).startswith("cuda") else "cpu"]
@@ -348,6 +335,31 @@ def explain_with_settings(
             if isinstance(out, BaseException):
                 raise out
     return outcomes
+
+
+def _batch_targets(targets: Sequence[int | None] | None, n: int) -> Sequence[int | None]:
+    """One target per input (None: each input's predicted class)."""
+    if targets is None:
+        return [None] * n
+    if not hasattr(targets, "__len__") or isinstance(targets, (str, bytes)):
+        raise ValueError(
+            f"targets={targets!r} is not valid; expected one target per input (a list, array or "
+            "tensor of class indices) or None for each input's predicted class"
+        )
+    if len(targets) != n:
+        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
+    return targets
+
+
+def _batch_seeds(seeds: Sequence[int] | None, settings: ExplainSettings, n: int) -> list[int]:
+    """The batch rule: ``settings.seed`` itself for every input (an integer: a batch is reproducible), unless
+    ``seeds`` gives one per input."""
+    if seeds is None:
+        return [check_positive_int("seed", settings.seed, minimum=0)] * n
+    checked = [check_positive_int("seed", s, minimum=0) for s in seeds]
+    if len(checked) != n:
+        raise ValueError(f"seed has {len(checked)} entries for {n} inputs; expected one per input, or one integer")
+    return checked
 
 
 class _ModuleProxy(torch.nn.Module):
