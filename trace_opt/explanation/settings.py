@@ -77,6 +77,9 @@ class ExplainSettings:
     of ``trace_opt.explain`` (reference options such as ``sigma=2`` beside the settings). The solver is built
     once, when the settings are checked (``solver_object()`` returns that object; solvers keep no state
     between searches), and a copy whose solver and solver options are unchanged shares it.
+
+    ``seed`` is the search's seed only (never a data split or a model's weights: ``data_seed`` / ``model_seed``),
+    and the batch rule holds: every input of a batch is searched with ``seed`` itself.
     """
 
     features: FeaturesSpec = None
