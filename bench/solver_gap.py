@@ -54,8 +54,8 @@ def make_problem(model, x, target, grid, suite):
 
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
-    model = digits_cnn(8, seed=0)
-    _, X_test, _, _ = load_digits_split(8, seed=0)
+    model = digits_cnn(8, model_seed=0)
+    _, X_test, _, _ = load_digits_split(8, data_seed=0)
     with torch.inference_mode():
         preds = model(X_test[: args.inputs]).argmax(1).tolist()
     t = args.grid * args.grid
@@ -195,8 +195,8 @@ def dp_timing(args) -> dict:
         timing["synthetic"].append({"t": t, "dp_seconds": dp, "bounds_seconds": bounds})
         print(f"synthetic t={t}: DP {dp:.3f}s, bounds {bounds:.3f}s", flush=True)
     if not args.skip_t20:
-        model = digits_cnn(8, seed=0)
-        _, X_test, _, _ = load_digits_split(8, seed=0)
+        model = digits_cnn(8, model_seed=0)
+        _, X_test, _, _ = load_digits_split(8, data_seed=0)
         x = X_test[0]
         with torch.inference_mode():
             target = int(model(x[None]).argmax(1))

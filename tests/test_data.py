@@ -22,17 +22,17 @@ def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 @pytest.fixture(scope="module")
 def cnn8(model_cache_dir):
-    return digits_cnn(8, seed=0, cache_dir=model_cache_dir)
+    return digits_cnn(8, model_seed=0, cache_dir=model_cache_dir)
 
 
 @pytest.fixture(scope="module")
 def mlp(model_cache_dir):
-    return breast_cancer_mlp(seed=0, cache_dir=model_cache_dir)
+    return breast_cancer_mlp(model_seed=0, cache_dir=model_cache_dir)
 
 
 # ----------------------------------------------------------------------------------- splits
 def test_digits_split_8x8_shapes_values_and_stratification():
-    X_tr, X_te, y_tr, y_te = load_digits_split(8, seed=0)
+    X_tr, X_te, y_tr, y_te = load_digits_split(8, data_seed=0)
     raw = load_digits()
     assert X_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
     assert X_tr.shape[1:] == (1, 8, 8) and X_te.shape[1:] == (1, 8, 8)
@@ -69,15 +69,15 @@ def test_digits_split_8x8_shapes_values_and_stratification():
 
 
 def test_digits_split_deterministic_and_seeded():
-    a, b = load_digits_split(8, seed=3), load_digits_split(8, seed=3)
+    a, b = load_digits_split(8, data_seed=3), load_digits_split(8, data_seed=3)
     assert all(torch.equal(u, v) for u, v in zip(a, b))
-    c = load_digits_split(8, seed=4)
+    c = load_digits_split(8, data_seed=4)
     assert not torch.equal(a[3], c[3])
 
 
 def test_digits_28_is_the_same_split_upsampled_bilinearly():
-    X8_tr, X8_te, y8_tr, y8_te = load_digits_split(8, seed=1)
-    X_tr, X_te, y_tr, y_te = load_digits_split(28, seed=1)
+    X8_tr, X8_te, y8_tr, y8_te = load_digits_split(8, data_seed=1)
+    X_tr, X_te, y_tr, y_te = load_digits_split(28, data_seed=1)
     assert X_tr.shape[1:] == (1, 28, 28) and X_tr.dtype == torch.float32
     assert torch.equal(y_tr, y8_tr) and torch.equal(y_te, y8_te)
     assert 0.0 <= float(X_te.min()) and float(X_te.max()) <= 1.0
@@ -88,7 +88,7 @@ def test_digits_28_is_the_same_split_upsampled_bilinearly():
 
 
 def test_breast_cancer_split_standardised_with_train_statistics():
-    X_tr, X_te, y_tr, y_te, names = load_breast_cancer_split(seed=0)
+    X_tr, X_te, y_tr, y_te, names = load_breast_cancer_split(data_seed=0)
     raw = load_breast_cancer()
     assert X_tr.shape == (len(y_tr), 30) and X_te.shape == (len(y_te), 30)
     assert len(y_tr) + len(y_te) == 569 and X_tr.dtype == torch.float32 and y_tr.dtype == torch.int64
@@ -97,7 +97,7 @@ def test_breast_cancer_split_standardised_with_train_statistics():
     assert torch.allclose(X_tr.double().std(0, unbiased=False), torch.ones(30, dtype=torch.float64), atol=1e-4)
     # the test split is standardised with the train statistics, so its mean is not exactly 0
     assert float(X_te.double().mean(0).abs().max()) > 1e-3
-    again = load_breast_cancer_split(seed=0)
+    again = load_breast_cancer_split(data_seed=0)
     assert all(torch.equal(u, v) for u, v in zip((X_tr, X_te, y_tr, y_te), again[:4]))
 
 
@@ -107,20 +107,34 @@ def test_breast_cancer_split_standardised_with_train_statistics():
         (lambda: load_digits_split(size=10), "size"),
         (lambda: load_digits_split(size=True), "size"),
         (lambda: load_digits_split(size="8"), "size"),
-        (lambda: load_digits_split(seed=-1), "seed"),
-        (lambda: load_digits_split(seed=1.5), "seed"),
-        (lambda: load_breast_cancer_split(seed="0"), "seed"),
+        (lambda: load_digits_split(data_seed=-1), "data_seed"),
+        (lambda: load_digits_split(data_seed=1.5), "data_seed"),
+        (lambda: load_breast_cancer_split(data_seed="0"), "data_seed"),
         (lambda: digits_cnn(size=16), "size"),
-        (lambda: digits_cnn(seed=-2), "seed"),
+        (lambda: digits_cnn(model_seed=-2), "model_seed"),
         (lambda: digits_cnn(cache_dir=3, weights="train"), "cache_dir"),
         (lambda: digits_cnn(weights="latest"), "weights"),
-        (lambda: digits_cnn(seed=1, weights="shipped"), "weights='shipped'"),
-        (lambda: breast_cancer_mlp(seed=None), "seed"),
+        (lambda: digits_cnn(model_seed=1, weights="shipped"), "weights='shipped'"),
+        (lambda: breast_cancer_mlp(model_seed=None), "model_seed"),
+        (lambda: data.load_inputs("imagenet-photos", data_seed=1), "--data-seed 1"),
+        (lambda: data.load_model("efficientnet-lite0", model_seed=2), "--model-seed 2"),
+        (lambda: data.load_inputs("digits8-test", data_seed=-1), "data_seed"),
     ],
 )
 def test_arguments_are_validated(call, arg):
     with pytest.raises(ValueError, match=arg):
         call()
+
+
+def test_seed_means_the_search_only():
+    """Issue 29: the data split and the weights are data_seed and model_seed; a ``seed`` keyword is refused by
+    every data and model function (it names the search's seed, ExplainSettings.seed, only)."""
+    for fn in (load_digits_split, load_breast_cancer_split, digits_cnn, breast_cancer_mlp):
+        with pytest.raises(TypeError, match="seed"):
+            fn(seed=0)
+    # the bundled inputs of a command line follow data_seed: digits8-test is the test split of that seed
+    assert torch.equal(data.load_inputs("digits8-test", data_seed=3), load_digits_split(8, data_seed=3)[1])
+    assert not torch.equal(data.load_inputs("digits8-test", data_seed=3), data.load_inputs("digits8-test"))
 
 
 # ----------------------------------------------------------------------------------- models
@@ -135,7 +149,7 @@ def test_architectures_output_shapes():
 
 
 def test_cnn8_accuracy_and_eval_mode(cnn8):
-    _, X_te, _, y_te = load_digits_split(8, seed=0)
+    _, X_te, _, y_te = load_digits_split(8, data_seed=0)
     assert not cnn8.training
     acc = data.accuracy(cnn8, X_te, y_te)
     assert acc == cnn8.test_accuracy
@@ -143,13 +157,13 @@ def test_cnn8_accuracy_and_eval_mode(cnn8):
 
 
 def test_mlp_accuracy(mlp):
-    _, X_te, _, y_te, _ = load_breast_cancer_split(seed=0)
+    _, X_te, _, y_te, _ = load_breast_cancer_split(data_seed=0)
     assert not mlp.training
     assert data.accuracy(mlp, X_te, y_te) == mlp.test_accuracy > 0.92  # measured 0.958
 
 
 def test_cnn28_accuracy(tmp_path):
-    model = digits_cnn(28, seed=0, cache_dir=tmp_path)
+    model = digits_cnn(28, model_seed=0, cache_dir=tmp_path)
     assert isinstance(model, DigitsCNN28) and model.config["size"] == 28
     assert model.test_accuracy > 0.95  # measured 0.982
     assert model.weights_source == "shipped"
@@ -158,9 +172,9 @@ def test_cnn28_accuracy(tmp_path):
 @pytest.mark.parametrize(
     "load",
     [
-        lambda d: digits_cnn(8, seed=0, cache_dir=d),
-        lambda d: digits_cnn(28, seed=0, cache_dir=d),
-        lambda d: breast_cancer_mlp(seed=0, cache_dir=d),
+        lambda d: digits_cnn(8, model_seed=0, cache_dir=d),
+        lambda d: digits_cnn(28, model_seed=0, cache_dir=d),
+        lambda d: breast_cancer_mlp(model_seed=0, cache_dir=d),
     ],
 )
 def test_seed0_loads_the_shipped_weights_without_training(load, tmp_path, monkeypatch):
@@ -184,7 +198,7 @@ def test_shipped_digits_cnn8_is_the_model_of_the_shipped_instances():
     from trace_opt.core.fingerprint import model_fingerprint
 
     meta = json.loads(next(SAMPLE.glob("*.json")).read_text())
-    assert meta["metadata"]["model_fingerprint"] == model_fingerprint(digits_cnn(8, seed=0))
+    assert meta["metadata"]["model_fingerprint"] == model_fingerprint(digits_cnn(8, model_seed=0))
 
 
 def test_damaged_shipped_weights_are_an_error(tmp_path, monkeypatch):
@@ -197,25 +211,25 @@ def test_damaged_shipped_weights_are_an_error(tmp_path, monkeypatch):
     blob[-10] ^= 0xFF
     (copy / "tabular-mlp-seed0.pt").write_bytes(bytes(blob))
     with pytest.raises(RuntimeError, match="damaged"):
-        breast_cancer_mlp(seed=0)
+        breast_cancer_mlp(model_seed=0)
 
 
 def test_training_on_request_warns_that_numbers_differ(tmp_path):
     with pytest.warns(UserWarning, match="differ from the shipped weights"):
-        model = breast_cancer_mlp(seed=0, cache_dir=tmp_path, weights="train")
+        model = breast_cancer_mlp(model_seed=0, cache_dir=tmp_path, weights="train")
     assert model.weights_source == "trained" and model.cache_path.parent == tmp_path
     # a seed without shipped weights trains under "auto", silently
-    other = breast_cancer_mlp(seed=1, cache_dir=tmp_path)
+    other = breast_cancer_mlp(model_seed=1, cache_dir=tmp_path)
     assert other.weights_source == "trained"
-    assert breast_cancer_mlp(seed=1, cache_dir=tmp_path).weights_source == "cache"
+    assert breast_cancer_mlp(model_seed=1, cache_dir=tmp_path).weights_source == "cache"
 
 
 def test_second_call_loads_the_cached_file(tmp_path):
-    trained = breast_cancer_mlp(seed=2, cache_dir=tmp_path)
+    trained = breast_cancer_mlp(model_seed=2, cache_dir=tmp_path)
     path = trained.cache_path
     assert path.parent == tmp_path and path.exists() and "tabular-mlp" in path.name and "seed2" in path.name
     mtime = path.stat().st_mtime_ns
-    again = breast_cancer_mlp(seed=2, cache_dir=tmp_path)
+    again = breast_cancer_mlp(model_seed=2, cache_dir=tmp_path)
     assert again.loaded_from_cache and again.weights_source == "cache" and again.cache_path == path
     assert path.stat().st_mtime_ns == mtime  # not rewritten
     assert _same_state(again, trained) and again.test_accuracy == trained.test_accuracy
@@ -226,16 +240,16 @@ def test_second_call_loads_the_cached_file(tmp_path):
 def test_cache_default_dir_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(data.CACHE_ENV, str(tmp_path / "env-cache"))
     assert data.default_cache_dir() == tmp_path / "env-cache"
-    model = breast_cancer_mlp(seed=3)
+    model = breast_cancer_mlp(model_seed=3)
     assert model.cache_path.parent == tmp_path / "env-cache" and not model.loaded_from_cache
 
 
 def test_training_is_deterministic_and_keyed_by_seed(tmp_path):
-    first = breast_cancer_mlp(seed=4, cache_dir=tmp_path / "a")
-    fresh = breast_cancer_mlp(seed=4, cache_dir=tmp_path / "b")  # trains again in an empty folder
+    first = breast_cancer_mlp(model_seed=4, cache_dir=tmp_path / "a")
+    fresh = breast_cancer_mlp(model_seed=4, cache_dir=tmp_path / "b")  # trains again in an empty folder
     assert not fresh.loaded_from_cache
     assert _same_state(fresh, first)
-    other = breast_cancer_mlp(seed=1, cache_dir=tmp_path)
+    other = breast_cancer_mlp(model_seed=1, cache_dir=tmp_path)
     assert other.cache_path != fresh.cache_path and not other.loaded_from_cache
     assert not _same_state(other, fresh)
 
@@ -243,14 +257,14 @@ def test_training_is_deterministic_and_keyed_by_seed(tmp_path):
 def test_training_leaves_the_global_rng_alone(tmp_path):
     state = torch.get_rng_state()
     threads = torch.get_num_threads()
-    breast_cancer_mlp(seed=5, cache_dir=tmp_path)
+    breast_cancer_mlp(model_seed=5, cache_dir=tmp_path)
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.get_num_threads() == threads
 
 
 def test_stale_or_corrupt_cache_file_is_never_loaded(tmp_path):
-    mlp = breast_cancer_mlp(seed=2, cache_dir=tmp_path / "reference")
-    model = breast_cancer_mlp(seed=2, cache_dir=tmp_path)
+    mlp = breast_cancer_mlp(model_seed=2, cache_dir=tmp_path / "reference")
+    model = breast_cancer_mlp(model_seed=2, cache_dir=tmp_path)
     path = model.cache_path
     # a file under the right name but with another configuration (e.g. from an older version)
     payload = torch.load(path, weights_only=True)
@@ -258,13 +272,13 @@ def test_stale_or_corrupt_cache_file_is_never_loaded(tmp_path):
     payload["state_dict"] = {k: torch.zeros_like(v) for k, v in payload["state_dict"].items()}
     torch.save(payload, path)
     with pytest.warns(UserWarning, match="configuration differs"):
-        again = breast_cancer_mlp(seed=2, cache_dir=tmp_path)
+        again = breast_cancer_mlp(model_seed=2, cache_dir=tmp_path)
     assert not again.loaded_from_cache and _same_state(again, mlp)
     path.write_bytes(b"not a torch file")
     with pytest.warns(UserWarning, match="ignoring cached weights"):
-        third = breast_cancer_mlp(seed=2, cache_dir=tmp_path)
+        third = breast_cancer_mlp(model_seed=2, cache_dir=tmp_path)
     assert _same_state(third, mlp)
-    assert breast_cancer_mlp(seed=2, cache_dir=tmp_path).loaded_from_cache  # rewritten, valid again
+    assert breast_cancer_mlp(model_seed=2, cache_dir=tmp_path).loaded_from_cache  # rewritten, valid again
 
 
 def test_cache_key_changes_with_every_training_setting():

@@ -91,7 +91,7 @@ def test_demo_numbers_recomputed_from_scratch(demo_run, model_cache_dir):
     """The JSON's curves and baseline agree with a fresh oracle on the saved input and trajectory."""
     out, _ = demo_run
     record = json.loads((out / "digit_000.json").read_text())
-    model = trace_opt.models.data.digits_cnn(8, seed=0, cache_dir=model_cache_dir)
+    model = trace_opt.models.data.digits_cnn(8, model_seed=0, cache_dir=model_cache_dir)
     x = torch.tensor(record["input"]["pixels"], dtype=torch.float32)
     exp = record["explanation"]
     oracle = trace_opt.ModelOracle(model, x, exp["target"], features=4, reference="zeros", output="logit")
@@ -206,6 +206,8 @@ def test_demo_progress_flag(tmp_path, capsys, model_cache_dir):
         (["--iterations", "0"], "--iterations"),
         (["--budget", "-5"], "--budget"),
         (["--seed", "-1"], "--seed"),
+        (["--data-seed", "-1"], "--data-seed"),
+        (["--model-seed", "x"], "--model-seed"),
         (["--threads", "0"], "--threads"),
         (["--solver", "nope"], "--solver"),
         (["--unknown"], "unrecognized"),
@@ -231,6 +233,7 @@ def test_module_entry_point_help():
     assert res.returncode == 0
     for flag in ("--out", "--n", "--solver", "--iterations", "--seed", "--budget", "--no-progress", "--threads"):
         assert flag in res.stdout
+    assert "--data-seed" in res.stdout and "--model-seed" in res.stdout
 
 
 def test_missing_command_is_an_error(capsys):

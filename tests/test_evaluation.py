@@ -305,8 +305,8 @@ def test_report_folder_end_to_end_and_cli(tmp_path, monkeypatch):
         torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(128, 10)
     ).eval()
     model.test_accuracy = 0.5
-    monkeypatch.setattr(data, "digits_cnn", lambda size, seed=0, cache_dir=None: model)
-    monkeypatch.setattr(data, "load_digits_split", lambda size, seed=0: (X, X, y, y))
+    monkeypatch.setattr(data, "digits_cnn", lambda size, model_seed=0, cache_dir=None: model)
+    monkeypatch.setattr(data, "load_digits_split", lambda size, data_seed=0: (X, X, y, y))
     out = tmp_path / "rep"
     args = [
         "evaluate",

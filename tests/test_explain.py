@@ -290,3 +290,97 @@ def test_explanation_load_reads_what_save_writes(tmp_path):
         Explanation.load(tmp_path / "bad.json")
     with pytest.raises(ValueError, match="could not be read"):
         Explanation.load(tmp_path / "missing.json")
+
+
+def _count_builds(monkeypatch) -> dict:
+    """Wrap the builders of the explain path so that each call is counted: the solver, the features, the
+    reference, the model checks and the oracle (every name they are reached by)."""
+    import solvers
+    import trace_opt.explanation.explainer as explainer_module
+    import trace_opt.explanation.lockstep as lockstep_module
+    import trace_opt.explanation.settings as settings_module
+    import trace_opt.explanation.single as single_module
+    import trace_opt.models.oracles as oracles_module
+
+    counts = {}
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            counts[name] = counts.get(name, 0) + 1
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    for module, attr, name in (
+        (settings_module, "get_solver", "solver"),
+        (solvers, "get_solver", "solver"),
+        (settings_module, "as_features", "features"),
+        (oracles_module, "as_features", "features"),
+        (settings_module, "make_reference", "reference"),
+        (oracles_module, "make_reference", "reference"),
+        (single_module, "make_oracle", "oracle"),
+    ):
+        monkeypatch.setattr(module, attr, counted(name, getattr(module, attr)))
+    check = counted("check_model", single_module.check_model)
+    for module in (single_module, explainer_module, lockstep_module):
+        monkeypatch.setattr(module, "check_model", check)
+    return counts
+
+
+@pytest.mark.parametrize("reference", ["zeros", "blur", "noise"])
+def test_one_explanation_builds_each_object_once(cnn_and_x, monkeypatch, reference):
+    """Issue 29: explain() builds the solver, the features and the reference once each, checks the model once
+    and makes one oracle (it used to build the solver three times, the features and the reference twice, and
+    check the model twice); the numbers are those of an oracle built directly."""
+    model, x = cnn_and_x
+    counts = _count_builds(monkeypatch)
+    exp = trace_opt.explain(model, x, features=4, reference=reference, solver="sa", budget=200, seed=5)
+    assert counts == {"solver": 1, "features": 1, "reference": 1, "check_model": 1, "oracle": 1}
+    monkeypatch.undo()
+    direct = ModelOracle(model, x, exp.target, features=4, reference=reference, seed=5)
+    assert torch.equal(exp.oracle.reference, direct.reference)
+    # (the CNN's float32 sums depend on the batch a set comes in: equal within that rounding)
+    assert TraceProblem(direct, "le-mo").score(exp.trajectory) == pytest.approx(exp.score, rel=1e-6)
+
+
+def test_an_explainer_checks_once_and_builds_per_input_only_what_belongs_to_the_input(cnn_and_x, monkeypatch):
+    """An Explainer checks the model and builds the solver once for all its explanations; each input gets its
+    own features, reference and oracle, once. explain_many does the same for its batch."""
+    model, x = cnn_and_x
+    counts = _count_builds(monkeypatch)
+    explainer = trace_opt.Explainer(model, features=4, solver="greedy")
+    for _ in range(3):
+        explainer.explain(x)
+    assert counts == {"solver": 1, "check_model": 1, "features": 3, "reference": 3, "oracle": 3}
+    counts.clear()
+    explainer.explain_many([x, x * 0.5, x * 0.25])
+    assert counts == {"check_model": 1, "features": 3, "reference": 3, "oracle": 3}
+    counts.clear()
+    trace_opt.explain_many(model, [x, x * 0.5], features=4, solver="greedy")
+    assert counts == {"solver": 1, "check_model": 1, "features": 2, "reference": 2, "oracle": 2}
+
+
+def test_settings_copies_share_an_unchanged_solver():
+    s = trace_opt.ExplainSettings(solver="sa", solver_options={"iterations": 10})
+    assert s.replace(budget=100).solver_object() is s.solver_object()
+    assert s.replace(seed=3, features=2).solver_object() is s.solver_object()
+    other = s.replace(solver_options={"iterations": 20})
+    assert other.solver_object() is not s.solver_object() and other.solver_object().get_params()["iterations"] == 20
+    assert s.replace(solver="greedy", solver_options={}).solver_object().name == "greedy"
+
+
+def test_explanation_save_keeps_its_context_and_loads_back(cnn_and_x, tmp_path):
+    """What produced an explanation is saved beside it (the explain command's explanation.json), and the file
+    still loads as the explanation; a context key that is a field of the explanation is refused."""
+    from trace_opt.explanation.single import Explanation
+
+    model, x = cnn_and_x
+    exp = trace_opt.explain(model, x, features=4, solver="greedy")
+    path = exp.save(tmp_path / "e.json", heatmap=False, context={"command": "explain", "seconds": 1.5})
+    saved = json.loads(path.read_text())
+    assert saved == {**json.loads(json.dumps(exp.to_dict())), "command": "explain", "seconds": 1.5}
+    got = Explanation.load(path)
+    assert got.trajectory.tolist() == exp.trajectory.tolist() and got.to_dict() == saved
+    with pytest.raises(ValueError, match="fields of the explanation"):
+        exp.save(tmp_path / "f.json", context={"score": 1})
+    assert not (tmp_path / "f.json").exists()

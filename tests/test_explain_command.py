@@ -33,25 +33,43 @@ def test_explain_a_digit_within_its_budget(tmp_path):
         "--reference",
         "zeros",
     )
-    assert 0 < r["forward_passes"] <= 150 and r["t"] == 16 and sorted(r["trajectory"]) == list(range(16))
+    assert 0 < r["solver"]["forward_passes"] <= 150 and r["t"] == 16 and sorted(r["trajectory"]) == list(range(16))
     assert r["target_name"] is None and len(r["curves"]["lerf_deletion"]) == 17
     assert r["settings"]["budget"] == 150 and r["value"] == pytest.approx(r["le_mo"])
+    assert r["data_seed"] == 0 and r["model_seed"] == 0 and r["settings"]["seed"] == 0
+
+
+def test_explain_takes_the_data_split_from_data_seed(tmp_path):
+    """Issue 29: --data-seed picks the split whose test input is explained (--seed is the search's only)."""
+    import torch
+
+    from trace_opt import explain
+    from trace_opt.models.data import digits_cnn, load_digits_split
+
+    r = _run(tmp_path, "--model", "digits-cnn8", "--data-seed", "2", "--budget", "40", "--solver", "greedy")
+    x = load_digits_split(8, data_seed=2)[1][0]
+    assert r["data_seed"] == 2 and r["input"] == {"data": "digits8-test", "index": 0}
+    assert not torch.equal(x, load_digits_split(8, data_seed=0)[1][0])
+    # the command's defaults (paper_blur, batch 16) on that split's first test digit give the same explanation
+    exp = explain(digits_cnn(8), x, reference="paper_blur", batch_size=16, solver="greedy", budget=40)
+    assert r["trajectory"] == exp.trajectory.tolist() and r["score"] == exp.score
 
 
 def test_explain_a_photo_on_the_imagenet_model(tmp_path):
     """chelsea on EfficientNet-Lite0: the predicted class is named (285, Egyptian cat), a 2 x 2 grid keeps it fast."""
     r = _run(tmp_path, "--image", "chelsea", "--features", "2", "--budget", "40", "--solver", "greedy")
     assert r["target"] == 285 and r["target_name"] == "Egyptian cat"
-    assert r["forward_passes"] <= 40 and r["t"] == 4 and r["input"]["image"] == "chelsea"
+    assert r["solver"]["forward_passes"] <= 40 and r["t"] == 4 and r["input"]["image"] == "chelsea"
     # issue 32: the settings as used (the logit, not null), the heat per feature instead of every pixel, and
-    # the file loads back
-    assert r["settings"]["output"] == "logit" and "heatmap" not in r["explanation"]
+    # the file loads back; issue 29: the file is the Explanation's own record (one copy of each field)
+    assert r["settings"]["output"] == "logit" and "heatmap" not in r and "explanation" not in r
     ranks = {f: k for k, f in enumerate(r["trajectory"])}
     assert r["heat_per_feature"] == pytest.approx([(ranks[f] + 1) / 4 for f in range(4)])
     from trace_opt import Explanation
 
     loaded = Explanation.load(tmp_path / "out" / "explanation.json")
     assert loaded.trajectory.tolist() == r["trajectory"] and loaded.value == pytest.approx(r["value"])
+    assert loaded.to_dict() == r and loaded.target == 285 and loaded.curves.le_mo == pytest.approx(r["le_mo"])
 
 
 def test_explain_superpixels_of_a_photo(tmp_path):
@@ -78,6 +96,8 @@ def test_explain_refuses_bad_arguments_before_any_work(tmp_path, capsys):
         (["--solver", "nope"], "nope"),
         (["--data", "digits8-test", "--index", "99999"], "--index 99999"),
         (["--data", "digits8-test", "--superpixels", "slic"], "--superpixels needs --image"),
+        (["--image", "chelsea", "--data-seed", "1"], "--data-seed 1"),
+        (["--data", "digits8-test", "--model-seed", "-1"], "--model-seed"),
     ):
         with pytest.raises(SystemExit) as exc:
             main(["explain", "--model", "digits-cnn8", *argv, "--out", str(out), "--no-progress"])

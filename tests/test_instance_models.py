@@ -43,7 +43,7 @@ def test_logic_strips_are_real_digits_with_balanced_rule_labels():
     assert y_tr.sum() == 100 and y_te.sum() == 25  # balanced although AND of 3 bits is true 1/8 of the time
     np.testing.assert_array_equal(y_te.numpy(), apply_rule(d_te >= 5, "and"))
     np.testing.assert_array_equal(y_tr.numpy(), apply_rule(d_tr >= 5, "and"))
-    _, digits, _, labels = load_digits_split(8, seed=0)
+    _, digits, _, labels = load_digits_split(8, data_seed=0)
     # every region of a test strip is one of the test digits, of the recorded class
     for j in range(3):
         region = X_te[:5, :, :, 8 * j : 8 * j + 8]

@@ -365,13 +365,13 @@ def test_solver_spec_parsing_and_split():
 
 # ------------------------------------------------------------------ sample = live digits model
 def test_sample_matches_the_live_digits_model(tmp_path):
-    """Rebuild the smallest shipped instance from trace_opt.models.data.digits_cnn(8, seed=0): same weights
+    """Rebuild the smallest shipped instance from trace_opt.models.data.digits_cnn(8, model_seed=0): same weights
     (fingerprint) and the same table. If this fails, rebuild the sample with the command in
     instances/sample/README.md."""
     from trace_opt.models.data import digits_cnn
 
     shipped = load_instance(SAMPLE / "digits8_test0000_g2x3_logit_zeros.json")
-    assert shipped.metadata["model_fingerprint"] == model_fingerprint(digits_cnn(8, seed=0))
+    assert shipped.metadata["model_fingerprint"] == model_fingerprint(digits_cnn(8, model_seed=0))
     (path,) = build_library(tmp_path, grids=[(2, 3)], inputs=[0], reference="zeros", output="logit")
     live = load_instance(path)
     assert live.name == shipped.name and live.metadata["target"] == shipped.metadata["target"]

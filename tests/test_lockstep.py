@@ -186,3 +186,21 @@ def test_low_precision_search_is_rescored_in_fp32():
         explain(cnn, X[0], precision="fp8")
     with pytest.raises(ValueError, match="precision"):
         explain_many(cnn, X[:2], precision="fp8")
+
+
+def test_the_batch_rule_every_input_is_searched_with_the_seed_itself(exact):
+    """Issue 29: an input's explanation does not depend on its place in a batch. explain_many of [a, b] gives b
+    the trajectory of explain(b) with the same seed (not seed + 1), and b first or alone gives the same; so do
+    Explainer.explain_many and a noise reference (drawn from the same seed)."""
+    import trace_opt
+
+    a, b = X[0], X[1]
+    opts = dict(features=4, solver="sa", solver_options={"iterations": 120}, budget=600, reference="noise")
+    solo = explain(exact, b, seed=7, **opts)
+    for batch, where in (([a, b], 1), ([b, a], 0), ([b], 0), ([a, X[2], b], 2)):
+        got = explain_many(exact, batch, seed=7, **opts)[where]
+        assert _same(got, solo) and torch.equal(got.oracle.reference, solo.oracle.reference)
+    explainer = trace_opt.Explainer(exact, seed=7, **opts)
+    assert _same(explainer.explain_many([a, b])[1], solo) and _same(explainer.explain(b), solo)
+    # a search with another seed is another search: the rule is what makes the batch's seed matter only once
+    assert not np.array_equal(explain(exact, b, seed=8, **opts).trajectory, solo.trajectory)

@@ -287,3 +287,9 @@ def test_authors_recomputation_differs_for_blur_not_for_patch_mean():
         else:
             assert not torch.allclose(a, b)  # theirs depends on the deletion order: not a set function
             assert not torch.allclose(a, ours)
+
+
+def test_every_reference_kind_has_one_builder():
+    from trace_opt.models import references
+
+    assert sorted(references._BUILDERS) == sorted(references.REFERENCE_KINDS)

@@ -115,6 +115,17 @@ def test_every_explaining_command_has_the_settings_flags():
     } <= evaluate
 
 
+def test_commands_that_load_a_bundled_model_name_its_seeds_data_seed_and_model_seed():
+    """Issue 29: --seed is the search's; the split and the weights are --data-seed / --model-seed."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for command in ("demo", "explain", "evaluate"):
+        flags = {o for a in sub.choices[command]._actions for o in a.option_strings}
+        assert {"--seed", "--data-seed", "--model-seed"} <= flags, command
+    args = parser.parse_args(["explain", "--data-seed", "3", "--model-seed", "1", "--seed", "5"])
+    assert (args.data_seed, args.model_seed, args.seed) == (3, 1, 5)
+
+
 def test_settings_flags_build_checked_settings():
     from trace_opt.cli._args import explain_settings
 

@@ -131,8 +131,8 @@ def load_logic_digits(
     return_digits: bool = False,
 ):
     """Strips of ``regions`` digits (train strips from the digits train split, test strips from the test
-    split, ``trace_opt.models.data.load_digits_split(8, seed)``), labels by ``rule`` of ``digit >= threshold``,
-    balanced. Returns ``(X_train, X_test, y_train, y_test)``, and with ``return_digits`` also
+    split, ``trace_opt.models.data.load_digits_split(8, data_seed=seed)``), labels by ``rule`` of
+    ``digit >= threshold``, balanced. Returns ``(X_train, X_test, y_train, y_test)``, and with ``return_digits`` also
     ``digits_train``, ``digits_test`` (N, regions): the digit class in each region of each strip."""
     from trace_opt.models.data import load_digits_split
 
@@ -142,7 +142,7 @@ def load_logic_digits(
     n_train = _LOGIC_TRAINING["n_train"] if n_train is None else check_positive_int("n_train", n_train)
     n_test = _LOGIC_TRAINING["n_test"] if n_test is None else check_positive_int("n_test", n_test)
     threshold = _LOGIC_TRAINING["threshold"] if threshold is None else int(threshold)
-    X_tr, X_te, y_tr, y_te = load_digits_split(size=8, seed=seed)
+    X_tr, X_te, y_tr, y_te = load_digits_split(size=8, data_seed=seed)
     rng = np.random.default_rng([seed, regions, RULES.index(rule)])
     a, ya, digits_a = _strips(X_tr, y_tr, n_train, regions, rule, threshold, rng)
     b, yb, digits_b = _strips(X_te, y_te, n_test, regions, rule, threshold, rng)
@@ -269,8 +269,8 @@ def model_source(name: str = "digits-cnn8", seed: int = 0, rule: str = "xor", re
     check_choice("model", name, MODELS)
     if name in ("digits-cnn8", "digits-cnn28"):
         size = 8 if name == "digits-cnn8" else 28
-        model = digits_cnn(size=size, seed=seed)
-        _, X, _, y = load_digits_split(size=size, seed=seed)
+        model = digits_cnn(size=size, model_seed=seed)
+        _, X, _, y = load_digits_split(size=size, data_seed=seed)
         return ModelSource(
             model,
             X,
@@ -283,8 +283,8 @@ def model_source(name: str = "digits-cnn8", seed: int = 0, rule: str = "xor", re
             input_info={"dataset": "sklearn digits", "split": "test", "split_seed": seed, "size": size},
         )
     if name == "breast-cancer-mlp":
-        model = breast_cancer_mlp(seed=seed)
-        _, X, _, y, _ = load_breast_cancer_split(seed=seed)
+        model = breast_cancer_mlp(model_seed=seed)
+        _, X, _, y, _ = load_breast_cancer_split(data_seed=seed)
         return ModelSource(
             model,
             X,

@@ -8,22 +8,27 @@ SIGTERM is handled the same way (status 143), worker processes included: they ar
 themselves if their command is killed outright (SIGKILL).
 """
 
+# Every command module is torch-free at import (each imports the library inside the function that runs it), so
+# they are imported here and ``--help`` stays fast (tests/test_cli_help.py).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+
+from trace_opt import __version__
+from trace_opt.cli.demo import add_demo_parser
+from trace_opt.cli.evaluate import add_evaluate_parser
+from trace_opt.cli.explain import add_explain_parser
+from trace_opt.cli.explain_dataset import add_explain_dataset_parser
+from trace_opt.cli.faithfulness import add_faithfulness_parser
+from trace_opt.cli.instances import add_instances_parser
+from trace_opt.cli.tune import add_tune_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trace_opt import __version__
-    from trace_opt.cli.demo import add_demo_parser
-    from trace_opt.cli.evaluate import add_evaluate_parser
-    from trace_opt.cli.explain import add_explain_parser
-    from trace_opt.cli.explain_dataset import add_explain_dataset_parser
-    from trace_opt.cli.faithfulness import add_faithfulness_parser
-    from trace_opt.cli.instances import add_instances_parser
-    from trace_opt.cli.tune import add_tune_parser
-
+    """The parser of every command."""
     parser = argparse.ArgumentParser(prog="trace-opt", description="Explain neural networks by trajectories (TRACE).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -47,9 +52,7 @@ def _terminate(signum, frame):
 
 
 def main(argv=None) -> int:
-    import signal
-    import threading
-
+    """Run the command of ``argv`` (default: ``sys.argv[1:]``); returns its exit status."""
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser.parse_args(argv)

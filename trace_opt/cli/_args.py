@@ -1,5 +1,8 @@
 """Argument types and helpers shared by the commands (argparse ``type=`` callables that name what they accept)."""
 
+# The library (torch, the settings, the oracles) is imported inside the helpers that build settings or move a
+# model, not here: every command's parser is built from this module and ``--help`` stays torch-free and fast
+# (tests/test_cli_help.py).
 from __future__ import annotations
 
 import argparse
@@ -121,6 +124,14 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
         **(defaults or {}),
     }
     g = p.add_argument_group("explanation settings (trace_opt.ExplainSettings)")
+    _add_input_flags(g, d, features_help)
+    _add_objective_flags(g, d)
+    _add_search_flags(g, d)
+    _add_run_flags(g, d)
+
+
+def _add_input_flags(g, d: dict, features_help: str | None) -> None:
+    """--features and the reference with its options."""
     g.add_argument(
         "--features",
         type=grid_size,
@@ -150,6 +161,10 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
     g.add_argument(
         "--noise-std", type=float_above(0), default=None, help="std of --reference noise (default: the input's std)"
     )
+
+
+def _add_objective_flags(g, d: dict) -> None:
+    """--output and --objective: what is explained."""
     g.add_argument(
         "--output",
         default=d["output"],
@@ -162,6 +177,10 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
         choices=["le", "mo", "le-mo"],
         help="LeRF, MoRF or both (the paper's default)" + _default(d["objective"]),
     )
+
+
+def _add_search_flags(g, d: dict) -> None:
+    """--solver, --solver-options, --budget and --seed: the search."""
     g.add_argument(
         "--solver",
         default=d["solver"],
@@ -187,9 +206,13 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
         "--seed",
         type=int_at_least(0),
         default=d["seed"],
-        help="seed of the search (and of a noise reference); it never retrains a model or re-splits "
-        "data" + _default(d["seed"]),
+        help="seed of the search (and of a noise reference), the same for every input of a batch; it never "
+        "retrains a model or re-splits data (--data-seed, --model-seed)" + _default(d["seed"]),
     )
+
+
+def _add_run_flags(g, d: dict) -> None:
+    """--batch-size, --device, --precision, --backend, --threads and --heatmap-alpha: how it runs and is shown."""
     g.add_argument(
         "--batch-size",
         type=int_at_least(1),
@@ -233,6 +256,27 @@ def add_explain_arguments(p, *, defaults: dict | None = None, features_help: str
 
 def _default(value) -> str:
     return f" (default: {value})"
+
+
+def add_data_seed_arguments(p, *, what: str = "the bundled model") -> None:
+    """``--data-seed`` and ``--model-seed``: the split of a bundled data set and the weights of a bundled model
+    (``trace_opt.models.data``), the one pair of names every command uses for them; ``--seed`` is the search's."""
+    p.add_argument(
+        "--data-seed",
+        type=int_at_least(0),
+        default=0,
+        metavar="S",
+        help="the train/test split of a bundled data set (digits, breast cancer) whose test inputs are "
+        "explained (default: 0)",
+    )
+    p.add_argument(
+        "--model-seed",
+        type=int_at_least(0),
+        default=0,
+        metavar="S",
+        help=f"the weights of {what} (digits CNNs, breast-cancer MLP; trained on the split of the same seed); "
+        "0: the shipped weights, another seed trains them on this machine once (default: 0)",
+    )
 
 
 def add_progress_argument(p) -> None:

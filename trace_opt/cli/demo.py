@@ -8,6 +8,8 @@ best-so-far (written as usual, ``stopped`` = ``"interrupted"`` in the table), no
 started, ``summary.json`` is still written, and the exit status is 130.
 """
 
+# The library (torch, matplotlib, solvers) is imported inside the functions that run the command, not here:
+# building the parser must stay torch-free so that ``--help`` is fast (tests/test_cli_help.py).
 from __future__ import annotations
 
 import inspect
@@ -17,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from trace_opt.cli._args import add_explain_arguments, add_progress_argument, explain_settings, int_at_least, on_device
+from trace_opt.cli._args import (
+    add_data_seed_arguments,
+    add_explain_arguments,
+    add_progress_argument,
+    explain_settings,
+    int_at_least,
+    on_device,
+)
+from trace_opt.core.io import atomic_write_json, check_output_dir, json_values
 
 DEMO_GRID = 4  # 4 x 4 patches of 2 x 2 pixels on the 8 x 8 digits: t = 16
 DEMO_SIZE = 8
@@ -66,6 +76,7 @@ def add_demo_parser(subparsers) -> None:
         defaults={"features": DEMO_GRID, "output": "logit"},
         features_help=f"a G x G grid of patches on the 8 x 8 digits (default: {DEMO_GRID}, 2 x 2 pixels each, t = 16)",
     )
+    add_data_seed_arguments(demo, what="the digits CNN")
     add_progress_argument(demo)
     demo.set_defaults(func=run_demo)
 
@@ -112,6 +123,23 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _print_table(rows: list[dict]) -> dict | None:
+    """Print the table and the means of the rows; returns the means (None without rows)."""
+    if not rows:
+        return None
+    print()
+    print(_table(rows))
+    mean = {
+        k: float(np.mean([r[k] for r in rows])) for k in ("le_mo", "greedy_le_mo", "gain", "forward_passes", "seconds")
+    }
+    print(
+        f"\nmean Le-Mo {mean['le_mo']:.2f} (greedy LeRF order {mean['greedy_le_mo']:.2f}, gain "
+        f"{mean['gain']:+.2f}); {mean['forward_passes']:.0f} forward passes and {mean['seconds']:.2f} s "
+        "per explanation"
+    )
+    return mean
+
+
 def run_demo(args) -> int:
     """The ``demo`` command (see ``build_parser``); torch threads are restored afterwards."""
     from trace_opt.explanation.single import torch_threads
@@ -122,155 +150,17 @@ def run_demo(args) -> int:
 
 
 def _demo(args, settings, iterations_applied) -> int:
-    import matplotlib.pyplot as plt
-    from tqdm.auto import tqdm
-
-    import trace_opt
-    from solvers import greedy_order
-    from trace_opt.core.io import atomic_write_json, check_output_dir, json_values
-    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
-    from trace_opt.models.data import digits_cnn, load_digits_split
-
+    """Load the model and the test digits, explain each (one Ctrl-C stops after the digit in progress), print
+    the table and write summary.json."""
     start = time.perf_counter()
-    progress = settings.progress
-    solver = settings.solver_object()
     out = check_output_dir("--out", args.out, create=True)
-    grid = settings.features if isinstance(settings.features, tuple) else (settings.features,) * 2
-    t = grid[0] * grid[1]
-
-    t0 = time.perf_counter()
-    model = on_device(digits_cnn(size=DEMO_SIZE, seed=0, cache_dir=args.cache_dir), settings)
-    model_seconds = time.perf_counter() - t0
-    _, X_test, _, y_test = load_digits_split(size=DEMO_SIZE, seed=0)
-    if args.n > len(X_test):
-        raise ValueError(f"--n {args.n} is more than the {len(X_test)} digits of the test split")
-    model_info = {
-        "architecture": model.config["arch"],
-        "test_accuracy": model.test_accuracy,
-        "weights_source": model.weights_source,
-        "loaded_from_cache": model.loaded_from_cache,
-        "cache_path": str(model.cache_path),
-        "config": model.config,
-        "seconds": model_seconds,
-    }
-    how = {"shipped": "shipped weights", "cache": "weights trained here earlier (cache)", "trained": "trained here"}[
-        model.weights_source
-    ]
-    print(
-        f"model: {model.config['arch']} on sklearn digits 8x8, test accuracy {model.test_accuracy:.4f} "
-        f"({how}, {model_seconds:.2f} s; {model.cache_path})"
-    )
-    print(
-        f"explaining {args.n} test digit(s): TRACE-{settings.objective} on {settings.output}, {grid[0]}x{grid[1]} "
-        f"grid (t={t}), reference {settings.reference}, solver {settings.solver} {solver.get_params()}, "
-        f"budget {settings.budget}, seed {settings.seed}, device {settings.device}, {settings.precision}, "
-        f"{settings.threads} torch thread(s)"
-    )
-
-    # One Ctrl-C stops the demo: inside a search the solver returns its best-so-far (written like any
-    # other result), elsewhere the digit in progress is dropped; summary.json is written either way.
-    rows, files, interrupted = [], [], None
-    explainer = trace_opt.Explainer(model, settings)
-    try:
-        for i in tqdm(range(args.n), desc="digits", disable=not progress, dynamic_ncols=True):
-            x, label = X_test[i], int(y_test[i])
-            t1 = time.perf_counter()
-            exp = explainer.explain(x, target=None)
-            seconds = time.perf_counter() - t1
-            # Baseline: the greedy LeRF order (greedy on D alone, the paper's greedy), scored by Le-Mo.
-            passes_before = exp.oracle.forward_passes
-            greedy = greedy_order(trace_opt.TraceProblem(exp.oracle, "le"), "lerf")
-            greedy_curves = trace_opt.TraceProblem(exp.oracle, "le-mo").curves(greedy)
-            baseline_passes = exp.oracle.forward_passes - passes_before
-            row = {
-                "index": i,
-                "label": label,
-                "target": int(exp.target),
-                "value": float(exp.value),
-                "auc_le": exp.curves.auc_le,
-                "auc_mo": exp.curves.auc_mo,
-                "le_mo": exp.curves.le_mo,
-                "greedy_le_mo": greedy_curves.le_mo,
-                "gain": exp.curves.le_mo - greedy_curves.le_mo,
-                "forward_passes": int(exp.result.forward_passes),
-                "seconds": seconds,
-                "stopped": exp.result.stopped,
-            }
-            stem = f"digit_{i:03d}"
-            figs = {
-                "overlay": f"{stem}_overlay.png",
-                "deletion_sequence": f"{stem}_sequence.png",
-                "curves": f"{stem}_curves.png",
-            }
-            title = f"test digit {i} (label {label}), explained class {exp.target}"
-            plt.close(plot_overlay(exp, path=out / figs["overlay"], title=title))
-            plt.close(plot_deletion_sequence(exp, path=out / figs["deletion_sequence"]))
-            plt.close(
-                plot_curves(
-                    exp,
-                    baseline=greedy_curves,
-                    baseline_label="greedy LeRF order",
-                    path=out / figs["curves"],
-                    title=title,
-                )
-            )
-            record = {
-                "input": {
-                    "dataset": "sklearn.datasets.load_digits",
-                    "size": DEMO_SIZE,
-                    "split": "test",
-                    "split_seed": 0,
-                    "index": i,
-                    "label": label,
-                    "shape": list(x.shape),
-                    "pixels": x.numpy().tolist(),
-                },
-                "model": {
-                    "architecture": model.config["arch"],
-                    "test_accuracy": model.test_accuracy,
-                    "config": model.config,
-                },
-                "features": {"kind": "grid", "grid": list(grid), "t": t},
-                "reference": settings.to_dict()["reference"],
-                "seed": settings.seed,
-                "budget": settings.budget,
-                "seconds": seconds,
-                "explanation": exp.to_dict(),
-                "baseline": {
-                    "name": "greedy LeRF order (greedy on D, objective 'le')",
-                    "trajectory": greedy.tolist(),
-                    "auc_le": greedy_curves.auc_le,
-                    "auc_mo": greedy_curves.auc_mo,
-                    "le_mo": greedy_curves.le_mo,
-                    "curves": greedy_curves.to_dict(),
-                    "extra_forward_passes": baseline_passes,
-                },
-                "figures": figs,
-            }
-            atomic_write_json(out / f"{stem}.json", record)
-            rows.append(row)
-            files.append({"json": f"{stem}.json", **figs})
-            if exp.result.stopped == "interrupted":  # Ctrl-C inside the search: its best-so-far is saved above
-                interrupted = f"Ctrl-C during digit {i}; its best-so-far was written"
-                break
-    except KeyboardInterrupt:
-        interrupted = f"Ctrl-C after {len(files)} digit(s)"
+    model, model_info = _load_model(args, settings)
+    X_test, y_test = _test_digits(args)
+    _print_plan(args, settings, model_info)
+    rows, files, interrupted = _explain_digits(args, settings, model, X_test, y_test, out)
     if interrupted:
         print(f"\ninterrupted ({interrupted}); stopping", file=sys.stderr)
-
-    mean = None
-    if rows:
-        print()
-        print(_table(rows))
-        mean = {
-            k: float(np.mean([r[k] for r in rows]))
-            for k in ("le_mo", "greedy_le_mo", "gain", "forward_passes", "seconds")
-        }
-        print(
-            f"\nmean Le-Mo {mean['le_mo']:.2f} (greedy LeRF order {mean['greedy_le_mo']:.2f}, gain "
-            f"{mean['gain']:+.2f}); {mean['forward_passes']:.0f} forward passes and {mean['seconds']:.2f} s "
-            "per explanation"
-        )
+    mean = _print_table(rows)
     total = time.perf_counter() - start
     summary = {
         "command": "demo",
@@ -278,9 +168,11 @@ def _demo(args, settings, iterations_applied) -> int:
         "settings": {
             "n": args.n,
             **settings.to_dict(),
-            "solver_params": json_values(solver.get_params()),
+            "solver_params": json_values(settings.solver_object().get_params()),
             "iterations": args.iterations,
             "iterations_applied_as": iterations_applied,
+            "data_seed": args.data_seed,
+            "model_seed": args.model_seed,
         },
         "model": model_info,
         "rows": rows,
@@ -292,3 +184,170 @@ def _demo(args, settings, iterations_applied) -> int:
     atomic_write_json(out / "summary.json", summary)
     print(f"wrote {len(files)} explanation(s) (JSON + 3 PNGs each) and summary.json to {out} in {total:.1f} s")
     return 130 if interrupted else 0
+
+
+def _load_model(args, settings):
+    """The digits CNN of ``--model-seed`` on the settings' device, and what the summary says of it."""
+    from trace_opt.models import data
+
+    t0 = time.perf_counter()
+    model = on_device(data.digits_cnn(size=DEMO_SIZE, model_seed=args.model_seed, cache_dir=args.cache_dir), settings)
+    info = {
+        "architecture": model.config["arch"],
+        "test_accuracy": model.test_accuracy,
+        "weights_source": model.weights_source,
+        "loaded_from_cache": model.loaded_from_cache,
+        "cache_path": str(model.cache_path),
+        "config": model.config,
+        "seconds": time.perf_counter() - t0,
+    }
+    return model, info
+
+
+def _test_digits(args):
+    """The test split of ``--data-seed``: ``(X_test, y_test)``; ``--n`` must not exceed it."""
+    from trace_opt.models import data
+
+    _, X_test, _, y_test = data.load_digits_split(size=DEMO_SIZE, data_seed=args.data_seed)
+    if args.n > len(X_test):
+        raise ValueError(f"--n {args.n} is more than the {len(X_test)} digits of the test split")
+    return X_test, y_test
+
+
+def _grid(settings) -> tuple:
+    return settings.features if isinstance(settings.features, tuple) else (settings.features,) * 2
+
+
+def _print_plan(args, settings, model_info: dict) -> None:
+    how = {"shipped": "shipped weights", "cache": "weights trained here earlier (cache)", "trained": "trained here"}[
+        model_info["weights_source"]
+    ]
+    print(
+        f"model: {model_info['architecture']} on sklearn digits 8x8, test accuracy {model_info['test_accuracy']:.4f} "
+        f"({how}, {model_info['seconds']:.2f} s; {model_info['cache_path']})"
+    )
+    grid = _grid(settings)
+    print(
+        f"explaining {args.n} test digit(s): TRACE-{settings.objective} on {settings.output}, {grid[0]}x{grid[1]} "
+        f"grid (t={grid[0] * grid[1]}), reference {settings.reference}, solver {settings.solver} "
+        f"{settings.solver_object().get_params()}, budget {settings.budget}, seed {settings.seed}, device "
+        f"{settings.device}, {settings.precision}, {settings.threads} torch thread(s)"
+    )
+
+
+def _explain_digits(args, settings, model, X_test, y_test, out: Path):
+    """Explain the first ``--n`` test digits, writing each one's JSON and figures: ``(rows, files, interrupted)``.
+    One Ctrl-C stops the demo: inside a search the solver returns its best-so-far (written like any other
+    result), elsewhere the digit in progress is dropped."""
+    from tqdm.auto import tqdm
+
+    from trace_opt.explanation.explainer import Explainer
+
+    rows, files, interrupted = [], [], None
+    explainer = Explainer(model, settings)
+    try:
+        for i in tqdm(range(args.n), desc="digits", disable=not settings.progress, dynamic_ncols=True):
+            row, figs, stopped = _explain_digit(args, explainer, i, X_test[i], int(y_test[i]), out)
+            rows.append(row)
+            files.append({"json": f"digit_{i:03d}.json", **figs})
+            if stopped == "interrupted":  # Ctrl-C inside the search: its best-so-far is saved
+                interrupted = f"Ctrl-C during digit {i}; its best-so-far was written"
+                break
+    except KeyboardInterrupt:
+        interrupted = f"Ctrl-C after {len(files)} digit(s)"
+    return rows, files, interrupted
+
+
+def _explain_digit(args, explainer, i: int, x, label: int, out: Path):
+    """One digit: its explanation, the greedy LeRF order as a baseline (greedy on D alone, the paper's greedy,
+    scored by Le-Mo), the figures and ``digit_<i>.json``: ``(table row, figure files, stopped)``."""
+    from solvers import greedy_order
+    from trace_opt.core.problem import TraceProblem
+
+    t1 = time.perf_counter()
+    exp = explainer.explain(x, target=None)
+    seconds = time.perf_counter() - t1
+    passes_before = exp.oracle.forward_passes
+    greedy = greedy_order(TraceProblem(exp.oracle, "le"), "lerf")
+    greedy_curves = TraceProblem(exp.oracle, "le-mo").curves(greedy)
+    baseline = {
+        "name": "greedy LeRF order (greedy on D, objective 'le')",
+        "trajectory": greedy.tolist(),
+        "auc_le": greedy_curves.auc_le,
+        "auc_mo": greedy_curves.auc_mo,
+        "le_mo": greedy_curves.le_mo,
+        "curves": greedy_curves.to_dict(),
+        "extra_forward_passes": exp.oracle.forward_passes - passes_before,
+    }
+    stem = f"digit_{i:03d}"
+    title = f"test digit {i} (label {label}), explained class {exp.target}"
+    figs = _write_digit_figures(exp, greedy_curves, out, stem, title)
+    record = _digit_record(args, explainer, exp, i, x, label, seconds, baseline, figs)
+    atomic_write_json(out / f"{stem}.json", record)
+    row = {
+        "index": i,
+        "label": label,
+        "target": int(exp.target),
+        "value": float(exp.value),
+        "auc_le": exp.curves.auc_le,
+        "auc_mo": exp.curves.auc_mo,
+        "le_mo": exp.curves.le_mo,
+        "greedy_le_mo": greedy_curves.le_mo,
+        "gain": exp.curves.le_mo - greedy_curves.le_mo,
+        "forward_passes": int(exp.result.forward_passes),
+        "seconds": seconds,
+        "stopped": exp.result.stopped,
+    }
+    return row, figs, exp.result.stopped
+
+
+def _write_digit_figures(exp, greedy_curves, out: Path, stem: str, title: str) -> dict:
+    """The overlay, the deletion sequence and the curves (with the greedy baseline): ``{kind: file name}``."""
+    import matplotlib.pyplot as plt
+
+    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
+
+    figs = {
+        "overlay": f"{stem}_overlay.png",
+        "deletion_sequence": f"{stem}_sequence.png",
+        "curves": f"{stem}_curves.png",
+    }
+    plt.close(plot_overlay(exp, path=out / figs["overlay"], title=title))
+    plt.close(plot_deletion_sequence(exp, path=out / figs["deletion_sequence"]))
+    curves = plot_curves(
+        exp, baseline=greedy_curves, baseline_label="greedy LeRF order", path=out / figs["curves"], title=title
+    )
+    plt.close(curves)
+    return figs
+
+
+def _digit_record(args, explainer, exp, i: int, x, label: int, seconds: float, baseline: dict, figs: dict) -> dict:
+    """``digit_<i>.json``: the input (its pixels), the model, the settings that made it, the explanation, the
+    baseline and the figures."""
+    settings, model = explainer.settings, explainer.model
+    grid = _grid(settings)
+    return {
+        "input": {
+            "dataset": "sklearn.datasets.load_digits",
+            "size": DEMO_SIZE,
+            "split": "test",
+            "data_seed": args.data_seed,
+            "index": i,
+            "label": label,
+            "shape": list(x.shape),
+            "pixels": x.numpy().tolist(),
+        },
+        "model": {
+            "architecture": model.config["arch"],
+            "test_accuracy": model.test_accuracy,
+            "config": model.config,
+        },
+        "features": {"kind": "grid", "grid": list(grid), "t": grid[0] * grid[1]},
+        "reference": settings.to_dict()["reference"],
+        "seed": settings.seed,
+        "budget": settings.budget,
+        "seconds": seconds,
+        "explanation": exp.to_dict(),
+        "baseline": baseline,
+        "figures": figs,
+    }

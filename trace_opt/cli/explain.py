@@ -8,12 +8,22 @@ original photo for ``--image``), the deletion sequence and the curves. The budge
 search's forward passes; a progress bar shows passes and the best value.
 """
 
+# The library (torch, matplotlib, the models) is imported inside the functions that run the command, not here:
+# building the parser must stay torch-free so that ``--help`` is fast (tests/test_cli_help.py).
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from trace_opt.cli._args import add_explain_arguments, add_progress_argument, int_at_least
+from trace_opt.cli._args import (
+    add_data_seed_arguments,
+    add_explain_arguments,
+    add_progress_argument,
+    explain_settings,
+    int_at_least,
+    on_device,
+)
+from trace_opt.core.io import check_output_dir
 
 #: the explain command's budget by default: a model costing ~45 ms a pass on a CPU (EfficientNet-Lite0 at
 #: 224 px) explains in about 1.5 minutes
@@ -90,6 +100,7 @@ def add_explain_parser(sub) -> None:
         features_help="a G x G (or RxC) grid of patches (default: 7 x 7 for photos, as the paper; "
         "4 x 4 for other images; one feature per column of a 1-D row)",
     )
+    add_data_seed_arguments(p)
     add_progress_argument(p)
     p.set_defaults(func=run_explain)
 
@@ -108,13 +119,15 @@ def _input(args, model, default_data):
     index = 0 if args.index is None else args.index
     if image is None and args.data is None:
         if default_data != "imagenet-photos" and default_data is not None:
-            X = load_inputs(default_data)
+            X = load_inputs(default_data, data_seed=args.data_seed)
             return _row(X, index, default_data)
         image = "chelsea"
     if image is not None:  # resized to 224 x 224 with ImageNet's normalisation (what an ImageNet model expects)
+        if args.data_seed:
+            raise ValueError(f"--data-seed {args.data_seed} chooses a bundled data set's split; a photo has none")
         photo, x = load_photo_input(image)
         return x, photo, {"image": str(image), "photo_shape": list(photo.shape)}
-    return _row(load_inputs(args.data), index, args.data)
+    return _row(load_inputs(args.data, data_seed=args.data_seed), index, args.data)
 
 
 def _row(X, index: int, name: str):
@@ -141,13 +154,9 @@ def _features(args, settings, x, photo):
 
 
 def run_explain(args) -> int:
-    import matplotlib.pyplot as plt
-
-    from trace_opt.cli._args import explain_settings, on_device
-    from trace_opt.core.io import atomic_write_json, check_output_dir
+    """The ``explain`` command: settings from the flags (every one checked before any work), the model and
+    input, one explanation, its figures, and ``explanation.json`` written by the ``Explanation`` itself."""
     from trace_opt.explanation.explainer import Explainer
-    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
-    from trace_opt.explanation.rankings import trajectory_heat
     from trace_opt.models.data import load_model
 
     settings = explain_settings(args)  # every flag checked before any work
@@ -155,7 +164,7 @@ def run_explain(args) -> int:
         raise ValueError("--superpixels needs --image (superpixels are computed on the photo)")
     out = check_output_dir("--out", args.out)
     start = time.perf_counter()
-    model, default_data = load_model(args.model)
+    model, default_data = load_model(args.model, model_seed=args.model_seed)
     model = on_device(model, settings)
     x, photo, source = _input(args, model, default_data)
     settings = _features(args, settings, x, photo)
@@ -164,58 +173,59 @@ def run_explain(args) -> int:
     names = getattr(model, "class_names", None)
     target_name = names[exp.target] if names is not None and exp.target is not None else None
     out = check_output_dir("--out", out, create=True)
-    figures = {"overlay": "overlay.png", "deletion_sequence": "deletion_sequence.png", "curves": "curves.png"}
     what = f"class {exp.target}" + (f" ({target_name})" if target_name else "")
     title = f"{args.model}: {what}, TRACE-{settings.objective} on {exp.output}, t = {exp.oracle.t}"
-    if photo is not None:
-        from trace_opt.explanation.photo_plots import plot_photo_deletion_sequence, plot_photo_heatmap
-
-        plt.close(
-            plot_photo_heatmap(
-                photo,
-                exp.features,
-                exp.trajectory,
-                alpha=settings.heatmap_alpha,
-                path=out / figures["overlay"],
-                title=title,
-            )
-        )
-        plt.close(plot_photo_deletion_sequence(exp, photo, path=out / figures["deletion_sequence"]))
-    else:
-        plt.close(plot_overlay(exp, path=out / figures["overlay"], title=title))
-        plt.close(plot_deletion_sequence(exp, path=out / figures["deletion_sequence"]))
-    plt.close(plot_curves(exp, path=out / figures["curves"], title=title))
+    figures = _write_figures(exp, photo, settings, out, title)
+    exp.save(
+        out / "explanation.json",
+        heatmap=False,
+        context=_context(args, settings, exp, source, target_name, seconds, figures),
+    )
     result = exp.result
-    record = {
-        "command": "explain",
-        "argv": getattr(args, "argv", None),
-        "model": args.model,
-        "input": source,
-        "target": exp.target,
-        "target_name": target_name,
-        "value": exp.value,
-        "score": exp.score,
-        "auc_le": exp.curves.auc_le,
-        "auc_mo": exp.curves.auc_mo,
-        "le_mo": exp.curves.le_mo,
-        "forward_passes": int(result.forward_passes),
-        "total_forward_passes": int(exp.counters["forward_passes"]),
-        "stopped": result.stopped,
-        "trajectory": exp.trajectory.tolist(),
-        "t": int(exp.oracle.t),
-        "curves": exp.curves.to_dict(),
-        "settings": settings.replace(output=exp.output).to_dict(),
-        "seconds": seconds,
-        "explanation": exp.to_dict(heatmap=False),
-        "figures": figures,
-        # the heatmap per feature, ((rank + 1) / t) ** alpha (the image is overlay.png; the pixel map is
-        # trace_opt.trajectory_to_heatmap(trajectory, features)), not a list of every pixel
-        "heat_per_feature": trajectory_heat(exp.trajectory, settings.heatmap_alpha).tolist(),
-    }
-    atomic_write_json(out / "explanation.json", record)
     print(
         f"{what}: value {exp.value:.4g} (AUC-Le {exp.curves.auc_le:.4g}, AUC-Mo {exp.curves.auc_mo:.4g}) after "
         f"{result.forward_passes:,} search passes ({result.stopped}), {seconds:.1f} s; wrote {out}/explanation.json "
         "and " + ", ".join(figures.values())
     )
     return 130 if result.stopped == "interrupted" else 0
+
+
+def _write_figures(exp, photo, settings, out: Path, title: str) -> dict:
+    """The three figures (on the original photo for ``--image``): ``{kind: file name}``."""
+    import matplotlib.pyplot as plt
+
+    from trace_opt.explanation.photo_plots import plot_photo_deletion_sequence, plot_photo_heatmap
+    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
+
+    figures = {"overlay": "overlay.png", "deletion_sequence": "deletion_sequence.png", "curves": "curves.png"}
+    if photo is not None:
+        alpha, path = settings.heatmap_alpha, out / figures["overlay"]
+        plt.close(plot_photo_heatmap(photo, exp.features, exp.trajectory, alpha=alpha, path=path, title=title))
+        plt.close(plot_photo_deletion_sequence(exp, photo, path=out / figures["deletion_sequence"]))
+    else:
+        plt.close(plot_overlay(exp, path=out / figures["overlay"], title=title))
+        plt.close(plot_deletion_sequence(exp, path=out / figures["deletion_sequence"]))
+    plt.close(plot_curves(exp, path=out / figures["curves"], title=title))
+    return figures
+
+
+def _context(args, settings, exp, source: dict, target_name, seconds: float, figures: dict) -> dict:
+    """What produced the explanation, saved beside it in explanation.json: the command, the model and input,
+    the settings as used (the output the oracle chose, not null), the time, the figures and the heat per
+    feature, ((rank + 1) / t) ** alpha (the image is overlay.png; the pixel map is
+    ``trace_opt.trajectory_to_heatmap(trajectory, features)``), not a list of every pixel."""
+    from trace_opt.explanation.rankings import trajectory_heat
+
+    return {
+        "command": "explain",
+        "argv": getattr(args, "argv", None),
+        "model": args.model,
+        "data_seed": args.data_seed,
+        "model_seed": args.model_seed,
+        "input": source,
+        "target_name": target_name,
+        "settings": {**settings.to_dict(), "output": exp.output},
+        "seconds": seconds,
+        "figures": figures,
+        "heat_per_feature": trajectory_heat(exp.trajectory, settings.heatmap_alpha).tolist(),
+    }

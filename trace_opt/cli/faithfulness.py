@@ -122,7 +122,7 @@ def run(args) -> int:
         raise ValueError(message) from None
     check_output_dir("--out", args.out)  # a file or an unwritable place is refused before any work
     if "metrics" in args.parts:
-        n_test = len(load_digits_split(8, seed=built["metrics"].options["data_seed"])[1])
+        n_test = len(load_digits_split(8, data_seed=built["metrics"].options["data_seed"])[1])
         n = built["metrics"].options["n"]
         if n > n_test:
             raise ValueError(f"--n {n} is more than the {n_test} digits8 test inputs; expected 1..{n_test}")

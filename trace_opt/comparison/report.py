@@ -93,8 +93,8 @@ def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, ca
     n = check_positive_int("n", n)
     if dataset in ("digits8", "digits28"):
         size = 8 if dataset == "digits8" else 28
-        model = data.digits_cnn(size, seed=model_seed, cache_dir=cache_dir)
-        _, X_test, _, y_test = data.load_digits_split(size, seed=data_seed)
+        model = data.digits_cnn(size, model_seed=model_seed, cache_dir=cache_dir)
+        _, X_test, _, y_test = data.load_digits_split(size, data_seed=data_seed)
         grid = 4 if size == 8 else 7
         feats = grid_features((size, size), grid)
         reference = "zeros"
@@ -105,12 +105,12 @@ def load_setup(dataset: str, n: int, data_seed: int = 0, model_seed: int = 0, ca
         )
         image = True
     else:
-        X_train, X_test, y_train, y_test, names = data.load_breast_cancer_split(seed=data_seed)
+        X_train, X_test, y_train, y_test, names = data.load_breast_cancer_split(data_seed=data_seed)
         feats = tabular_features(X_test.shape[1], names=names)
         mean = X_train.mean(dim=0)
         image = False
         if dataset == "breast-cancer":
-            model = data.breast_cancer_mlp(seed=model_seed, cache_dir=cache_dir)
+            model = data.breast_cancer_mlp(model_seed=model_seed, cache_dir=cache_dir)
             reference = mean
             desc = (
                 f"scikit-learn breast cancer (30 standardised columns), MLP `{type(model).__name__}` "

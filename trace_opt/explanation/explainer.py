@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any, Sequence
+
 from trace_opt.explanation.dataset import explain_dataset_with_settings
 from trace_opt.explanation.lockstep import explain_with_settings
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.explanation.single import (  # noqa: F401
+from trace_opt.explanation.single import (  # noqa: F401 - DegenerateExplanationWarning, explain_input: re-exported
     DegenerateExplanationWarning,
     Explanation,
     check_model,
+    explain_checked,
     explain_input,
     torch_threads,
 )
@@ -28,7 +32,7 @@ class Explainer:
     batch ``(B, *x.shape)`` and returning ``(B,)`` or ``(B, n_classes)`` scores.
     """
 
-    def __init__(self, model, settings: ExplainSettings | None = None, **keywords):
+    def __init__(self, model: Any, settings: ExplainSettings | None = None, **keywords: Any) -> None:
         if settings is not None and keywords:
             raise ValueError(
                 f"settings were given twice: a settings object and the keywords {sorted(keywords)}; "
@@ -38,26 +42,34 @@ class Explainer:
             raise ValueError(f"settings={settings!r} is not valid; expected an ExplainSettings (or keywords)")
         self.model = model
         self.settings = settings if settings is not None else ExplainSettings.from_keywords(**keywords)
-        check_model(model, self.settings)
+        check_model(model, self.settings)  # once: every explanation of this explainer uses it as checked
 
-    def with_settings(self, **changes) -> "Explainer":
+    def with_settings(self, **changes: Any) -> "Explainer":
         return Explainer(self.model, self.settings.replace(**changes))
 
     def __repr__(self) -> str:
         return f"Explainer({type(self.model).__name__}, {self.settings!r})"
 
-    def explain(self, x, target: int | None = None) -> Explanation:
+    def explain(self, x: Any, target: int | None = None) -> Explanation:
         """Explain the model's output for one input ``x`` (no batch dimension) and class ``target`` (None:
         the predicted class of a torch model, or a callable's only score). See ``trace_opt.explain``."""
         with torch_threads(self.settings.threads):
-            return explain_input(self.model, x, target, self.settings)
+            return explain_checked(self.model, x, target, self.settings)
 
-    def explain_many(self, inputs, targets=None, **options) -> list:
+    def explain_many(self, inputs: Sequence[Any], targets: Sequence[int | None] | None = None, **options: Any) -> list:
         """``explain`` for every input, their searches sharing model calls (``trace_opt.explain_many``;
-        ``options``: lockstep, max_batch, errors, stats, seeds)."""
+        ``options``: lockstep, max_batch, errors, stats, seeds). Every input is searched with the settings'
+        seed itself (the batch rule)."""
         return explain_with_settings(self.model, inputs, targets, self.settings, **options)
 
-    def explain_dataset(self, inputs, out_dir, targets=None, ids=None, **options):
+    def explain_dataset(
+        self,
+        inputs: Sequence[Any],
+        out_dir: str | os.PathLike,
+        targets: Sequence[int | None] | None = None,
+        ids: Sequence[str] | None = None,
+        **options: Any,
+    ) -> Any:
         """One result file per input under ``out_dir``, resumable (``trace_opt.explanation.dataset``;
         ``options``: n_jobs, ray_address, chunk_size, max_retries, retry_failed, on_result, model_id, lockstep)."""
         return explain_dataset_with_settings(
@@ -65,7 +77,7 @@ class Explainer:
         )
 
 
-def explain(model, x, target: int | None = None, **settings) -> Explanation:
+def explain(model: Any, x: Any, target: int | None = None, **settings: Any) -> Explanation:
     """Explain ``model``'s output for input ``x`` by a searched trajectory (TRACE):
     ``Explainer(model, **settings).explain(x, target)``.
 

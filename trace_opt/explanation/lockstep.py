@@ -23,13 +23,14 @@ from __future__ import annotations
 import signal
 import threading
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.explanation.single import explain_input, torch_threads
+from trace_opt.explanation.single import Explanation, bind_for, check_model, explain_checked, torch_threads
 from trace_opt.models.backends import with_backend
 
 ERRORS = ("raise", "return")
@@ -219,17 +220,17 @@ DEFAULT_MAX_BATCH = {"cuda": 4096, "cpu": 128}
 
 
 def explain_many(
-    model,
-    X,
-    targets=None,
+    model: Any,
+    X: Sequence[Any],
+    targets: Sequence[int | None] | None = None,
     *,
-    seed=0,
+    seed: int | Sequence[int] = 0,
     lockstep: int | None = None,
     max_batch: int | None = None,
     errors: str = "raise",
     stats: LockstepStats | None = None,
-    **settings,
-) -> list:
+    **settings: Any,
+) -> list[Explanation | BaseException]:
     """``explain`` for every input of ``X``, with the searches' model calls shared (lockstep).
 
     Parameters
@@ -240,7 +241,10 @@ def explain_many(
     X : a sequence (or a tensor / array with the batch first) of inputs.
     targets : None (each input's predicted class, or None for a scalar-output callable), or one target
         per input.
-    seed : one integer for every input (as ``explain-dataset``), or a sequence with one seed per input.
+    seed : the search's seed. The batch rule: every input is searched with ``seed`` itself (as by
+        ``explain_dataset``), not ``seed + i``, so an input's explanation does not depend on its place in the
+        batch: ``explain_many(model, [a, b], seed=s)[1]`` has ``explain(model, b, seed=s)``'s trajectory (on
+        a batch-invariant model). A sequence gives each input its own seed instead (one per input).
     lockstep : how many searches run together (None: all of them); inputs are taken in groups of this size.
     max_batch : the most inputs one shared model call carries (larger requests are split); None: 4,096
         on a GPU, 128 on a CPU (``DEFAULT_MAX_BATCH``).
@@ -248,8 +252,9 @@ def explain_many(
         ``"return"``: its place in the returned list holds the exception.
     stats : a ``LockstepStats`` to fill (shared model calls and their sizes).
 
-    Returns one ``Explanation`` per input, in order; each equals ``explain(model, X[i], targets[i],
-    seed=seeds[i], ...)``'s result (see the module docstring).
+    Returns one ``Explanation`` per input, in order (with ``errors="return"``, an exception in place of a
+    failed one); each equals ``explain(model, X[i], targets[i], seed=seed, ...)``'s result (see the module
+    docstring).
     """
     seeds = None
     if isinstance(seed, (list, tuple, np.ndarray)):
@@ -268,19 +273,19 @@ def explain_many(
 
 
 def explain_with_settings(
-    model,
-    X,
-    targets,
+    model: Any,
+    X: Sequence[Any],
+    targets: Sequence[int | None] | None,
     settings: ExplainSettings,
     *,
-    seeds=None,
+    seeds: Sequence[int] | None = None,
     lockstep: int | None = None,
     max_batch: int | None = None,
     errors: str = "raise",
     stats: LockstepStats | None = None,
-) -> list:
+) -> list[Explanation | BaseException]:
     """``explain_many`` with its settings as one ``ExplainSettings`` (``Explainer.explain_many``); ``seeds``:
-    None (``settings.seed`` for every input) or one seed per input."""
+    None (the batch rule: ``settings.seed`` itself for every input) or one seed per input."""
     try:
         import greenlet  # noqa: F401 - checked here, used by _Hub.run
     except ImportError as exc:  # pragma: no cover - a dependency of the package
@@ -288,33 +293,21 @@ def explain_with_settings(
     n = len(X)
     if n == 0:
         raise ValueError("X is empty; expected at least one input")
-    if targets is None:
-        targets = [None] * n
-    elif not hasattr(targets, "__len__") or isinstance(targets, (str, bytes)):
-        raise ValueError(
-            f"targets={targets!r} is not valid; expected one target per input (a list, array or "
-            "tensor of class indices) or None for each input's predicted class"
-        )
-    elif len(targets) != n:
-        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
-    if seeds is not None:
-        seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]
-        if len(seeds) != n:
-            raise ValueError(f"seed has {len(seeds)} entries for {n} inputs; expected one per input, or one integer")
-    else:
-        seeds = [check_positive_int("seed", settings.seed, minimum=0)] * n
+    targets = _batch_targets(targets, n)
+    seeds = _batch_seeds(seeds, settings, n)
     lockstep = n if lockstep is None else check_positive_int("lockstep", lockstep)
     if max_batch is None:
         max_batch = DEFAULT_MAX_BATCH["cuda" if str(settings.device).startswith("cuda") else "cpu"]
     max_batch = check_positive_int("max_batch", max_batch)
     check_choice("errors", errors, ERRORS)
-    settings.check_input(X[0])  # settings that need an input are refused once, before any search starts
-    # threads are set once around the whole run, not per search; the backend is built once for all of them
-    per_search = settings.replace(threads=None, backend="torch")
+    check_model(model, settings)  # once for the batch
+    # settings that need an input are refused on the first input before any search starts; its binding is kept
+    first = bind_for(model, X[0], settings, seeds[0])
 
     stats = stats if stats is not None else LockstepStats()
     outcomes: list = []
     with torch_threads(settings.threads):
+        # threads are set once around the whole run, not per search; the backend is built once for all of them
         model = with_backend(model, settings.backend, X[0])
         for start in range(0, n, lockstep):
             idx = range(start, min(n, start + lockstep))
@@ -322,7 +315,10 @@ def explain_with_settings(
 
             def body_for(i):
                 def body(proxy):
-                    return explain_input(_model_for(proxy, model), X[i], targets[i], per_search.replace(seed=seeds[i]))
+                    proxied, bound = _model_for(proxy, model), first if i == 0 else None
+                    return explain_checked(
+                        proxied, X[i], targets[i], settings, seed=seeds[i], backend=False, bound=bound
+                    )
 
                 return body
 
@@ -339,6 +335,31 @@ def explain_with_settings(
             if isinstance(out, BaseException):
                 raise out
     return outcomes
+
+
+def _batch_targets(targets: Sequence[int | None] | None, n: int) -> Sequence[int | None]:
+    """One target per input (None: each input's predicted class)."""
+    if targets is None:
+        return [None] * n
+    if not hasattr(targets, "__len__") or isinstance(targets, (str, bytes)):
+        raise ValueError(
+            f"targets={targets!r} is not valid; expected one target per input (a list, array or "
+            "tensor of class indices) or None for each input's predicted class"
+        )
+    if len(targets) != n:
+        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; expected one per input (or None)")
+    return targets
+
+
+def _batch_seeds(seeds: Sequence[int] | None, settings: ExplainSettings, n: int) -> list[int]:
+    """The batch rule: ``settings.seed`` itself for every input (an integer: a batch is reproducible), unless
+    ``seeds`` gives one per input."""
+    if seeds is None:
+        return [check_positive_int("seed", settings.seed, minimum=0)] * n
+    checked = [check_positive_int("seed", s, minimum=0) for s in seeds]
+    if len(checked) != n:
+        raise ValueError(f"seed has {len(checked)} entries for {n} inputs; expected one per input, or one integer")
+    return checked
 
 
 class _ModuleProxy(torch.nn.Module):

@@ -82,6 +82,31 @@ def plot_overlay(
     1..t written on it, t = most important) or an image array (then ``heatmap`` is required, same H x W).
     ``show_input`` (only when ``ax`` is None) adds a panel with the plain input on the left.
     """
+    image, hm, ranks, grid, title = _overlay_inputs(source, heatmap, annotate, title)
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha={alpha!r} is not valid; expected an opacity in [0, 1]")
+    fig, ax = _overlay_axes(ax, image, show_input)
+    H, W = hm.shape
+    extent = (-0.5, W - 0.5, H - 0.5, -0.5)
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest", extent=extent)
+    im = ax.imshow(hm, cmap=cmap, alpha=alpha, interpolation="nearest", extent=extent, vmin=0.0, vmax=1.0)
+    if ranks is not None:
+        _draw_grid_ranks(ax, ranks, grid, (H, W))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    if colorbar:
+        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        cb.solids.set_alpha(alpha)  # the bar's colours as blended in the overlay (the same alpha)
+        cb.set_ticks([0.0, 1.0], labels=["least\nimportant", "most\nimportant"], fontsize=7)
+        cb.set_label("((rank+1)/t)^alpha; numbers: rank+1, 1 = least important", fontsize=7)
+    return _finish(fig, path)
+
+
+def _overlay_inputs(source, heatmap, annotate: bool, title: str | None):
+    """``(image, heatmap, ranks or None, grid or None, title)`` of ``plot_overlay``'s source: an ``Explanation``
+    (ranks for grid features when ``annotate``; a default title) or an image array with its ``heatmap``."""
     ranks = grid = None
     if isinstance(source, Explanation):
         image = _as_image(source.oracle.x, "the explanation's input")
@@ -98,51 +123,44 @@ def plot_overlay(
         hm = _numpy(heatmap).astype(np.float64)
     if hm.shape != image.shape[:2]:
         raise ValueError(f"heatmap must have the image's H x W shape {image.shape[:2]}; got {hm.shape}")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha={alpha!r} is not valid; expected an opacity in [0, 1]")
-    if ax is None and show_input:
-        fig, (ax_in, ax) = plt.subplots(1, 2, figsize=(7.4, 3.6), gridspec_kw={"width_ratios": [1, 1.2]})
-        ax_in.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
-        ax_in.set_xticks([])
-        ax_in.set_yticks([])
-        ax_in.set_title("input", fontsize=9)
-    else:
-        fig, ax = _new_or_given(ax, (4.2, 3.6))
-    H, W = hm.shape
-    extent = (-0.5, W - 0.5, H - 0.5, -0.5)
-    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest", extent=extent)
-    im = ax.imshow(hm, cmap=cmap, alpha=alpha, interpolation="nearest", extent=extent, vmin=0.0, vmax=1.0)
-    if ranks is not None:
-        rows, cols = grid
-        for f in range(rows * cols):
-            r, c = divmod(f, cols)
-            ys = (np.arange(H) * rows // H == r).nonzero()[0]
-            xs = (np.arange(W) * cols // W == c).nonzero()[0]
-            ax.text(
-                xs.mean(),
-                ys.mean(),
-                str(int(ranks[f]) + 1),
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white",
-                fontweight="bold",
-                bbox=dict(boxstyle="round,pad=0.15", fc="black", alpha=0.45, lw=0),
-            )
-        for r in range(1, rows):
-            ax.axhline(np.argmax(np.arange(H) * rows // H == r) - 0.5, color="white", lw=0.5, alpha=0.6)
-        for c in range(1, cols):
-            ax.axvline(np.argmax(np.arange(W) * cols // W == c) - 0.5, color="white", lw=0.5, alpha=0.6)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    if title:
-        ax.set_title(title, fontsize=9)
-    if colorbar:
-        cb = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        cb.solids.set_alpha(alpha)  # the bar's colours as blended in the overlay (the same alpha)
-        cb.set_ticks([0.0, 1.0], labels=["least\nimportant", "most\nimportant"], fontsize=7)
-        cb.set_label("((rank+1)/t)^alpha; numbers: rank+1, 1 = least important", fontsize=7)
-    return _finish(fig, path)
+    return image, hm, ranks, grid, title
+
+
+def _overlay_axes(ax, image: np.ndarray, show_input: bool):
+    """``(figure, axes of the overlay)``: a new figure with the plain input in a panel on the left (``show_input``
+    and no ``ax``), a new figure, or the given axes."""
+    if ax is not None or not show_input:
+        return _new_or_given(ax, (4.2, 3.6))
+    fig, (ax_in, ax) = plt.subplots(1, 2, figsize=(7.4, 3.6), gridspec_kw={"width_ratios": [1, 1.2]})
+    ax_in.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    ax_in.set_xticks([])
+    ax_in.set_yticks([])
+    ax_in.set_title("input", fontsize=9)
+    return fig, ax
+
+
+def _draw_grid_ranks(ax, ranks: np.ndarray, grid: tuple, shape: tuple) -> None:
+    """Each grid patch's rank + 1 at its centre, and the patch borders."""
+    (rows, cols), (H, W) = grid, shape
+    for f in range(rows * cols):
+        r, c = divmod(f, cols)
+        ys = (np.arange(H) * rows // H == r).nonzero()[0]
+        xs = (np.arange(W) * cols // W == c).nonzero()[0]
+        ax.text(
+            xs.mean(),
+            ys.mean(),
+            str(int(ranks[f]) + 1),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white",
+            fontweight="bold",
+            bbox=dict(boxstyle="round,pad=0.15", fc="black", alpha=0.45, lw=0),
+        )
+    for r in range(1, rows):
+        ax.axhline(np.argmax(np.arange(H) * rows // H == r) - 0.5, color="white", lw=0.5, alpha=0.6)
+    for c in range(1, cols):
+        ax.axvline(np.argmax(np.arange(W) * cols // W == c) - 0.5, color="white", lw=0.5, alpha=0.6)
 
 
 # -------------------------------------------------------------------------- deletion sequence

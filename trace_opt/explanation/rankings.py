@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from trace_opt.core.features import Features
 from trace_opt.core.kernels import kendall_distance
@@ -11,7 +12,9 @@ from trace_opt.core.problem import ranks_of
 from trace_opt.core.validation import check_choice, check_positive_float, check_trajectory
 
 
-def feature_scores(attribution, features: Features, aggregate: str = "sum", absolute: bool = False) -> np.ndarray:
+def feature_scores(
+    attribution: ArrayLike | torch.Tensor, features: Features, aggregate: str = "sum", absolute: bool = False
+) -> np.ndarray:
     """Aggregate an attribution map (input-shaped) to one score per feature (sum or mean)."""
     check_choice("aggregate", aggregate, ("sum", "mean"))
     a = attribution.detach().cpu().numpy() if isinstance(attribution, torch.Tensor) else np.asarray(attribution)
@@ -20,14 +23,14 @@ def feature_scores(attribution, features: Features, aggregate: str = "sum", abso
     if absolute:
         a = np.abs(a)
     ids = np.broadcast_to(features.ids, a.shape).ravel()
-    sums = np.bincount(ids, weights=a.ravel(), minlength=features.t)
+    sums: np.ndarray = np.bincount(ids, weights=a.ravel(), minlength=features.t)
     if aggregate == "mean":
         sums = sums / np.bincount(ids, minlength=features.t)
     return sums
 
 
 def attribution_to_trajectory(
-    attribution, features: Features, aggregate: str = "sum", absolute: bool = False
+    attribution: ArrayLike | torch.Tensor, features: Features, aggregate: str = "sum", absolute: bool = False
 ) -> np.ndarray:
     """Trajectory from an attribution map: features by ascending aggregated score (least important first).
 
@@ -43,7 +46,7 @@ def attribution_to_trajectory(
     return np.lexsort((np.arange(features.t), scores)).astype(np.int64)
 
 
-def scores_to_trajectory(scores) -> np.ndarray:
+def scores_to_trajectory(scores: ArrayLike) -> np.ndarray:
     """Trajectory from one score per feature (ascending; ties by index)."""
     s = np.asarray(scores, dtype=np.float64).ravel()
     if not np.all(np.isfinite(s)):
@@ -53,14 +56,15 @@ def scores_to_trajectory(scores) -> np.ndarray:
     return np.lexsort((np.arange(len(s)), s)).astype(np.int64)
 
 
-def trajectory_heat(sigma, alpha: float = 1.0) -> np.ndarray:
+def trajectory_heat(sigma: ArrayLike, alpha: float = 1.0) -> np.ndarray:
     """One value per feature: ``((rank_i + 1) / t) ** alpha`` in (0, 1] (1 = the most important)."""
     check_positive_float("alpha", alpha)
-    sigma = check_trajectory(sigma, len(sigma))
-    return ((ranks_of(sigma) + 1) / len(sigma)) ** alpha
+    order = np.asarray(sigma)
+    order = check_trajectory(order, len(order))
+    return ((ranks_of(order) + 1) / len(order)) ** alpha
 
 
-def trajectory_to_heatmap(sigma, features: Features, alpha: float = 1.0, smooth: bool = True) -> np.ndarray:
+def trajectory_to_heatmap(sigma: ArrayLike, features: Features, alpha: float = 1.0, smooth: bool = True) -> np.ndarray:
     """Heatmap over the feature map's shape: feature i gets ``((rank_i + 1) / t) ** alpha`` in (0, 1].
 
     For a grid of patches with ``smooth=True`` the patch values are upsampled bilinearly (as the
@@ -85,7 +89,7 @@ def _interpolation_matrix(patch_of_pixel: np.ndarray, n_patches: int) -> np.ndar
     return np.stack([np.interp(pixels, centres, np.eye(n_patches)[j]) for j in range(n_patches)], axis=1)
 
 
-def kendall_tau_distance(sigma_a, sigma_b, normalised: bool = False) -> float:
+def kendall_tau_distance(sigma_a: ArrayLike, sigma_b: ArrayLike, normalised: bool = False) -> float:
     """Number of feature pairs ordered differently by two trajectories (0 = same order).
 
     ``normalised=True`` divides by t(t-1)/2, giving a value in [0, 1]. O(t log t) (numba kernel).

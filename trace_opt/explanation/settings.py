@@ -27,8 +27,13 @@ build their settings here, so a setting has one name, one default and one check 
 **Seed policy.** ``seed`` seeds the search (the solver's random stream) and any random reference
 (``reference="noise"``, drawn once per explanation so that D stays a set function). It never retrains a
 model and never re-splits a data set: the bundled data sets' split and the bundled models' weights have
-their own options (``data_seed`` and ``model_seed`` of ``trace_opt.models.data.load_model_and_data`` and of
-the command line's ``--data-seed`` / ``--model-seed``), and the shipped weights are used unless asked otherwise.
+their own names, ``data_seed`` and ``model_seed`` (``trace_opt.models.data``: ``load_digits_split(size,
+data_seed)``, ``digits_cnn(size, model_seed)``, ``load_model_and_data(..., data_seed=, model_seed=)``; the
+command line's ``--data-seed`` / ``--model-seed``), and the shipped weights are used unless asked otherwise.
+
+**The batch rule.** Every input of a batch (``explain_many``, ``Explainer.explain_many``, ``explain_dataset``)
+is searched with ``seed`` itself, not ``seed + i``: an input's explanation does not depend on its place in the
+batch, so ``explain_many(model, [a, b], seed=s)[1]`` is ``explain(model, b, seed=s)``.
 
 Constructing the object checks everything that needs no model and no input (each a ValueError naming the
 setting); ``check_input(x)`` adds what needs the input (a grid larger than the input, a reference tensor of
@@ -38,17 +43,30 @@ another shape); the model's own checks (target, device, finiteness) come with th
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
+import numpy as np
+import torch
+
+from solvers import Solver, get_solver
 from trace_opt.core.budget import Budget, as_budget
+from trace_opt.core.features import as_features, tabular_features
 from trace_opt.core.io import json_values
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.validation import check_choice, check_keywords, check_positive_float, check_positive_int
 from trace_opt.models.backends import BACKENDS
 from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
-from trace_opt.models.oracles import PRECISIONS
-from trace_opt.models.references import REFERENCE_KINDS, REFERENCE_OPTIONS, check_reference_options
+from trace_opt.models.oracles import PRECISIONS, DeviceLike, FeaturesSpec
+from trace_opt.models.references import (
+    REFERENCE_KINDS,
+    REFERENCE_OPTIONS,
+    ReferenceSpec,
+    check_reference_options,
+    make_reference,
+)
 
 
 @dataclass(frozen=True)
@@ -56,29 +74,72 @@ class ExplainSettings:
     """The settings of one explanation (see the module docstring for each field and the seed policy).
 
     Frozen: ``replace(**changes)`` returns a checked copy. ``from_keywords(**kw)`` accepts the flat keywords
-    of ``trace_opt.explain`` (reference options such as ``sigma=2`` beside the settings).
+    of ``trace_opt.explain`` (reference options such as ``sigma=2`` beside the settings). The solver is built
+    once, when the settings are checked (``solver_object()`` returns that object; each search solves with a shallow
+    copy of it, since a solver may keep its search's state on itself), and a copy whose solver and solver
+    options are unchanged shares it.
+
+    ``seed`` is the search's seed only (never a data split or a model's weights: ``data_seed`` / ``model_seed``),
+    and the batch rule holds: every input of a batch is searched with ``seed`` itself.
     """
 
-    features: object = None
-    reference: object = "zeros"
+    features: FeaturesSpec = None
+    reference: ReferenceSpec = "zeros"
     reference_options: dict = field(default_factory=dict)
     output: str | None = None
     objective: str = "le-mo"
-    solver: object = "sa"
+    solver: str | Solver = "sa"
     solver_options: dict = field(default_factory=dict)
-    budget: object = None
+    budget: int | Budget | dict | None = None
+    #: the search's seed (and a noise reference's). The batch rule: every input of a batch (``explain_many``,
+    #: ``explain_dataset``) is searched with this seed itself, so an input's explanation does not depend on
+    #: its place in the batch. None draws a fresh seed per explanation (not reproducible).
     seed: int | None = 0
     batch_size: int = 64
-    device: object = "cpu"
+    device: DeviceLike = "cpu"
     precision: str = "fp32"
     backend: str = "torch"
     threads: int | None = 1
     heatmap_alpha: float = 1.0
     progress: bool = False
+    #: the solver object, built when the settings are checked (not a setting: ``solver_object()`` returns it)
+    _solver: Solver | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self):
-        from solvers import get_solver  # solvers load no torch
+    def __post_init__(self) -> None:
+        self._validate()
 
+    def _validate(self, solver: Solver | None = None) -> None:
+        """Normalise the option dicts and check every field (a ValueError names the setting); build the solver
+        (or take ``solver``, the one of settings with the same solver and options)."""
+        self._normalise_options()
+        check_reference_options(self.reference, self.reference_options)  # an option the kind does not use
+        _check_reference_kind(self.reference)
+        _check_features(self.features)
+        if self.output is not None:
+            check_choice("output", self.output, OUTPUTS)
+        check_choice("objective", self.objective, OBJECTIVES)
+        # an unknown name or option is refused here; the object is the one every explanation uses
+        object.__setattr__(self, "_solver", solver or get_solver(self.solver, **self.solver_options))
+        as_budget(self.budget)
+        check_positive_int("seed", self.seed, minimum=0, allow_none=True)
+        check_positive_int("batch_size", self.batch_size)
+        _check_device(self.device)
+        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("backend", self.backend, BACKENDS)
+        self._check_backend()
+        check_positive_int("threads", self.threads, allow_none=True)
+        if self.threads is not None and self.threads > (os.cpu_count() or 1):
+            raise ValueError(
+                f"threads={self.threads} is more than this machine's {os.cpu_count()} logical cores; "
+                f"expected 1..{os.cpu_count()} (or None to leave torch's setting)"
+            )
+        check_positive_float("heatmap_alpha", self.heatmap_alpha)
+        if not isinstance(self.progress, bool):
+            raise ValueError(f"progress={self.progress!r} is not valid; expected True or False")
+
+    def _normalise_options(self) -> None:
+        """``solver_options`` and ``reference_options`` as fresh dicts (None: empty; a reference option None:
+        left out), each checked for its form and keys."""
         set_ = object.__setattr__
         if self.solver_options is None:
             set_(self, "solver_options", {})
@@ -102,19 +163,9 @@ class ExplainSettings:
             REFERENCE_OPTIONS,
             hint="; solver hyperparameters go in solver_options",
         )
-        check_reference_options(self.reference, self.reference_options)  # an option the kind does not use
-        _check_reference_kind(self.reference)
-        _check_features(self.features)
-        if self.output is not None:
-            check_choice("output", self.output, OUTPUTS)
-        check_choice("objective", self.objective, OBJECTIVES)
-        get_solver(self.solver, **self.solver_options)  # an unknown name or option is refused here
-        as_budget(self.budget)
-        check_positive_int("seed", self.seed, minimum=0, allow_none=True)
-        check_positive_int("batch_size", self.batch_size)
-        _check_device(self.device)
-        check_choice("precision", self.precision, PRECISIONS)
-        check_choice("backend", self.backend, BACKENDS)
+
+    def _check_backend(self) -> None:
+        """ONNX Runtime runs in fp32 on the CPU."""
         if self.backend == "onnxruntime" and self.precision != "fp32":
             raise ValueError(
                 f"precision={self.precision!r} is not valid with backend='onnxruntime', which runs in "
@@ -125,97 +176,82 @@ class ExplainSettings:
                 f"device={self.device!r} is not valid with backend='onnxruntime', which runs on the "
                 "CPU; use backend='torch' on another device"
             )
-        check_positive_int("threads", self.threads, allow_none=True)
-        if self.threads is not None and self.threads > (os.cpu_count() or 1):
-            raise ValueError(
-                f"threads={self.threads} is more than this machine's {os.cpu_count()} logical cores; "
-                f"expected 1..{os.cpu_count()} (or None to leave torch's setting)"
-            )
-        check_positive_float("heatmap_alpha", self.heatmap_alpha)
-        if not isinstance(self.progress, bool):
-            raise ValueError(f"progress={self.progress!r} is not valid; expected True or False")
 
     # ----------------------------------------------------------------------------------------- building
     @classmethod
-    def from_keywords(cls, **keywords) -> "ExplainSettings":
+    def from_keywords(cls, **keywords: Any) -> "ExplainSettings":
         """Settings from ``explain``'s flat keywords: the fields above, plus reference options
         (``value``, ``sigma``, ``noise_std``) given directly; any other keyword is a ValueError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        ref_opts = dict(keywords.pop("reference_options", None) or {})
-        unknown = [k for k in keywords if k not in names and k not in REFERENCE_OPTIONS]
-        if unknown:
-            raise ValueError(
-                f"{unknown} {'is not a setting' if len(unknown) == 1 else 'are not settings'} of an "
-                f"explanation; expected among {sorted(names - {'reference_options'})} or the reference "
-                f"options {sorted(REFERENCE_OPTIONS)} (solver hyperparameters go in solver_options)"
-            )
-        ref_opts.update({k: keywords.pop(k) for k in list(keywords) if k in REFERENCE_OPTIONS})
-        return cls(reference_options=ref_opts, **keywords)
+        return cls(**_fields_of_keywords(keywords))
 
-    def replace(self, **changes) -> "ExplainSettings":
-        """A checked copy with ``changes`` (the same keywords as ``from_keywords``)."""
-        current = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+    def replace(self, **changes: Any) -> "ExplainSettings":
+        """A checked copy with ``changes`` (the same keywords as ``from_keywords``); it shares this object's
+        solver when ``solver`` and ``solver_options`` are unchanged."""
+        current = {name: getattr(self, name) for name in _setting_names()}
         ref_opts = dict(current.pop("reference_options"))
         if "reference" in changes and "reference_options" not in changes:
             ref_opts = {}  # options of the old reference kind do not carry over to a new one
         ref_opts.update(changes.pop("reference_options", None) or {})
         current.update(changes)
-        return ExplainSettings.from_keywords(reference_options=ref_opts, **current)
+        values = _fields_of_keywords({"reference_options": ref_opts, **current})
+        same_solver = (
+            values["solver"] is self.solver or (isinstance(self.solver, str) and values["solver"] == self.solver)
+        ) and values["solver_options"] == self.solver_options
+        copy = object.__new__(ExplainSettings)  # the fields set as __init__ sets them, then checked once
+        for name, value in values.items():
+            object.__setattr__(copy, name, value)
+        copy._validate(self._solver if same_solver else None)
+        return copy
 
     # ----------------------------------------------------------------------------------------- using
-    def solver_object(self):
-        """The solver (``solvers.get_solver(solver, **solver_options)``; an instance is returned as given)."""
-        from solvers import get_solver
-
-        return get_solver(self.solver, **self.solver_options)
+    def solver_object(self) -> Solver:
+        """The solver (``solvers.get_solver(solver, **solver_options)``, built when the settings were checked;
+        an instance is returned as given)."""
+        assert self._solver is not None  # set by _validate
+        return self._solver
 
     def budget_object(self) -> Budget:
+        """The budget as a ``solvers.Budget``."""
         return as_budget(self.budget)
 
-    def check_input(self, x):
-        """Check the settings that need the input ``x`` (features and reference built on it, the solver's size
-        limits, ``Solver.check_size``; nothing runs the model) and return the resolved ``features`` (None
-        becomes a 4 x 4 grid for inputs with 2 or more dims, one feature per column for a 1-D row)."""
-        import numpy as np
-        import torch
-
-        from trace_opt.core.features import as_features, tabular_features
-        from trace_opt.models.references import make_reference
-
-        if not isinstance(x, torch.Tensor):
-            try:
-                dtype = np.asarray(x).dtype
-                ok = np.issubdtype(dtype, np.number) and dtype != np.bool_
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
-                raise ValueError(
-                    f"x={x!r:.60} is not valid; expected one input as a tensor or an array of numbers "
-                    "(e.g. C x H x W, H x W, or a 1-D row of columns)"
-                )
-
+    def input_features(self, x: Any) -> FeaturesSpec:
+        """The features of input ``x`` (checked to be one input of numbers): ``features``, or for None a 4 x 4
+        grid for inputs with 2 or more dims and one feature per column for a 1-D row."""
+        _check_input_type(x)
+        if self.features is not None:
+            return self.features
         n_dims = x.dim() if isinstance(x, torch.Tensor) else np.ndim(x)
-        features = self.features
-        if features is None:
-            features = 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
+        return 4 if n_dims >= 2 else tabular_features(int(np.shape(x)[0]) if n_dims == 1 else 0)
+
+    def check_size(self, t: int) -> None:
+        """Refuse ``t`` features when the solver cannot take them (``Solver.check_size``, e.g. the exact solver
+        at t = 49), naming the solver."""
+        check_size = getattr(self.solver_object(), "check_size", None)
+        if check_size is None:
+            return
+        try:
+            check_size(t)
+        except ValueError as exc:
+            raise ValueError(
+                f"solver={self.solver if isinstance(self.solver, str) else 'the solver'!r} "
+                f"cannot take these inputs ({t} features): {exc}"
+            ) from None
+
+    def check_input(self, x: Any) -> FeaturesSpec:
+        """Check the settings that need an input ``x`` without a model (features and reference built on a
+        float64 copy of it, the solver's size limits; nothing runs a model): what a batch checks once, on its
+        first input, before any search. Returns the resolved features (``input_features``)."""
+        features = self.input_features(x)
         xt = torch.as_tensor(np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x), dtype=torch.float64)
         if xt.dim() >= 1 and xt.numel() >= 2:  # a scalar input is refused by the oracle, with its own message
             feats = as_features(features, tuple(xt.shape))
             make_reference(
                 self.reference, xt, feats, **self.reference_options, seed=0 if self.seed is None else self.seed
             )
-            check_size = getattr(self.solver_object(), "check_size", None)
-            if check_size is not None:  # e.g. the exact solver at t = 49: refused here, not input by input
-                try:
-                    check_size(feats.t)
-                except ValueError as exc:
-                    raise ValueError(
-                        f"solver={self.solver if isinstance(self.solver, str) else 'the solver'!r} "
-                        f"cannot take these inputs ({feats.t} features): {exc}"
-                    ) from None
+            self.check_size(feats.t)
         return features
 
-    def result_config(self) -> dict:
+    def result_config(self) -> dict[str, Any]:
         """What makes a result what it is, as JSON values (a data-set run's files are reused only when this
         matches): everything but device, threads, progress and heatmap_alpha (how a result is computed or
         shown, not what it is). The keys are those ``explain_dataset`` has always hashed; ``precision``
@@ -238,12 +274,13 @@ class ExplainSettings:
             d["backend"] = self.backend
         return json_values(d)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Every setting as JSON values (a solver instance by its name and parameters)."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d = {name: getattr(self, name) for name in _setting_names()}
         d["device"] = str(self.device)
-        if hasattr(self.features, "ids"):  # a Features object: its kind and size (the map is the explanation's)
-            d["features"] = {"kind": getattr(self.features, "kind", "map"), "t": int(self.features.t)}
+        features: Any = self.features
+        if hasattr(features, "ids"):  # a Features object: its kind and size (the map is the explanation's)
+            d["features"] = {"kind": getattr(features, "kind", "map"), "t": int(features.t)}
         elif self.features is not None and not isinstance(self.features, (int, tuple, list)):
             d["features"] = {"kind": "map", "shape": list(getattr(self.features, "shape", ()))}
         if not isinstance(self.reference, (str, int, float)):
@@ -253,20 +290,54 @@ class ExplainSettings:
         return json_values(d)
 
 
+def _setting_names() -> list[str]:
+    """The fields of ``ExplainSettings`` that are settings (those ``__init__`` takes), in order."""
+    return [f.name for f in dataclasses.fields(ExplainSettings) if f.init]
+
+
+def _fields_of_keywords(keywords: dict) -> dict:
+    """The dataclass fields of ``from_keywords``'s flat keywords (reference options gathered into
+    ``reference_options``); an unknown keyword is a ValueError listing the settings."""
+    keywords = dict(keywords)
+    names = set(_setting_names())
+    ref_opts = dict(keywords.pop("reference_options", None) or {})
+    unknown = [k for k in keywords if k not in names and k not in REFERENCE_OPTIONS]
+    if unknown:
+        raise ValueError(
+            f"{unknown} {'is not a setting' if len(unknown) == 1 else 'are not settings'} of an "
+            f"explanation; expected among {sorted(names - {'reference_options'})} or the reference "
+            f"options {sorted(REFERENCE_OPTIONS)} (solver hyperparameters go in solver_options)"
+        )
+    ref_opts.update({k: keywords.pop(k) for k in list(keywords) if k in REFERENCE_OPTIONS})
+    return {**keywords, "reference_options": ref_opts}
+
+
+def _check_input_type(x) -> None:
+    """``x`` is one input of numbers: a tensor, or an array (or nested lists) of real, non-bool numbers."""
+    if isinstance(x, torch.Tensor):
+        return
+    try:
+        dtype = np.asarray(x).dtype
+        ok = np.issubdtype(dtype, np.number) and dtype != np.bool_
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"x={x!r:.60} is not valid; expected one input as a tensor or an array of numbers "
+            "(e.g. C x H x W, H x W, or a 1-D row of columns)"
+        )
+
+
 def _check_features(features) -> None:
     """The form of ``features`` (whether it fits the input is ``check_input``'s): None, a grid size (an int >= 1 or
     two of them), or a feature map (an integer array or tensor, or a ``Features``)."""
-    import numbers
-
-    import numpy as np
-
     if features is None or hasattr(features, "ids"):
         return
     if isinstance(features, numbers.Integral) and not isinstance(features, bool):
-        if features >= 1:
+        if int(features) >= 1:
             return
     elif isinstance(features, tuple) and len(features) == 2:  # a grid (rows, cols); a list is a feature map
-        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in features):
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 1 for v in features):
             return
     elif not isinstance(features, (str, bytes, numbers.Number)):
         try:
@@ -297,8 +368,6 @@ def _check_device(device) -> None:
     kind, _, index = text.partition(":")
     if not kind or not kind.replace("_", "").isalpha() or (index and not index.isdigit()):
         raise ValueError(f"device={device!r} is not valid; expected a torch device such as 'cpu', 'cuda' or 'cuda:0'")
-    import torch
-
     try:
         torch.device(text)
     except (RuntimeError, TypeError):

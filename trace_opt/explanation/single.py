@@ -3,20 +3,28 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
 
+from solvers import Result
 from trace_opt.core.io import atomic_write_json, json_values
-from trace_opt.core.oracle import Oracle
 from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.validation import check_positive_int
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.models.backends import with_backend
-from trace_opt.models.oracles import make_oracle
+from trace_opt.models.oracles import BoundInput, CallableOracle, ModelOracle, bind_input, make_oracle
+
+#: the oracle of an explanation: a torch module's or a black box's
+ExplanationOracle = ModelOracle | CallableOracle
 
 
 class DegenerateExplanationWarning(UserWarning):
@@ -31,21 +39,24 @@ class torch_threads:
     def __init__(self, n: int | None):
         self.n = None if n is None else check_positive_int("threads", n)
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         self.saved = torch.get_num_threads()
         if self.n is not None:
             torch.set_num_threads(self.n)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         torch.set_num_threads(self.saved)
 
 
-def degenerate_messages(oracle, result) -> list:
+def degenerate_messages(oracle: ExplanationOracle, result: Result) -> list[str]:
     """Why an explanation cannot tell features apart, in words (empty when it can): the reference equals
     x, D(S) is constant along the trajectory's curves, or the search never ran."""
     messages = []
     x, ref = oracle.x, oracle.reference
-    same = torch.equal(x, ref) if isinstance(x, torch.Tensor) else np.array_equal(np.asarray(x), np.asarray(ref))
+    if isinstance(x, torch.Tensor):
+        same = torch.equal(x, cast(torch.Tensor, ref))
+    else:
+        same = np.array_equal(np.asarray(x), np.asarray(ref))
     if same:
         messages.append(
             "the reference equals the input x, so deleting features changes nothing: D(S) is the "
@@ -76,7 +87,7 @@ def degenerate_messages(oracle, result) -> list:
     return messages
 
 
-def _warn_degenerate(oracle, result) -> list:
+def _warn_degenerate(oracle: ExplanationOracle, result: Result) -> list[str]:
     """Warn (``DegenerateExplanationWarning``) with each of ``degenerate_messages``; returns them."""
     messages = degenerate_messages(oracle, result)
     for message in messages:
@@ -102,8 +113,10 @@ class Explanation:
     curves: Curves
     heatmap: np.ndarray
     counters: dict
-    result: object  # solvers.Result
-    oracle: Oracle
+    #: the solver's ``Result`` (a loaded explanation: its record, a dict)
+    result: Result | dict
+    #: the oracle the search used (None for a loaded explanation)
+    oracle: ExplanationOracle | None
     #: the arithmetic of the search (``"fp32"`` unless ``explain(precision=)`` chose another); ``score``,
     #: ``value`` and ``curves`` are always fp32 (re-scored when the search ran in another precision)
     precision: str = "fp32"
@@ -114,20 +127,18 @@ class Explanation:
     saved: dict | None = None
 
     @property
-    def features(self):
+    def features(self) -> Any:
+        """The ``Features`` the trajectory orders (the oracle's)."""
         if self.oracle is None:
             raise ValueError("a loaded Explanation has no oracle, hence no features; its heatmap has their shape")
         return self.oracle.features
 
     @classmethod
-    def load(cls, path) -> "Explanation":
+    def load(cls, path: str | os.PathLike) -> "Explanation":
         """An explanation written by ``save`` (or a ``results/<id>.json`` record of ``explain_dataset``, whose
         ``"result"`` it reads): trajectory, score, value, objective, output, target, curves, heatmap and
         counters as saved; ``result`` is the solver's record as a dict, ``oracle`` is None (no model is
         loaded). ``to_dict`` returns what was saved. A ValueError names the file when it is not one."""
-        import json
-        from pathlib import Path
-
         try:
             d = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -135,7 +146,7 @@ class Explanation:
         if isinstance(d, dict) and isinstance(d.get("result"), dict) and "trajectory" not in d:
             d = d["result"]  # an explain_dataset record
         elif isinstance(d, dict) and isinstance(d.get("explanation"), dict):
-            d = d["explanation"]  # the explain command's explanation.json
+            d = d["explanation"]  # the explain command's explanation.json before it was saved by ``save``
         need = ("objective", "output", "target", "trajectory", "score", "value", "curves", "counters", "solver")
         missing = [k for k in need if not isinstance(d, dict) or k not in d]
         if missing:
@@ -167,12 +178,14 @@ class Explanation:
         )
 
     def to_dict(self, heatmap: bool = False) -> dict:
-        """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``)."""
+        """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``; ``precision`` and
+        ``search_score`` when the search ran in another precision than fp32)."""
         if self.saved is not None:  # a loaded explanation: what was saved
             d = dict(self.saved)
             if not heatmap:
                 d.pop("heatmap", None)
             return d
+        assert self.oracle is not None and isinstance(self.result, Result)  # a live explanation
         d = {
             "objective": self.objective,
             "output": self.output,
@@ -188,13 +201,21 @@ class Explanation:
             "counters": self.counters,
             "solver": self.result.to_dict(),
         }
+        if self.precision != "fp32":
+            d["precision"], d["search_score"] = self.precision, self.search_score
         if heatmap:
             d["heatmap"] = np.asarray(self.heatmap).tolist()
         return json_values(d)
 
-    def save(self, path):
-        """Write ``to_dict(heatmap=True)`` as JSON, atomically (a reader never sees half a file)."""
-        return atomic_write_json(path, self.to_dict(heatmap=True))
+    def save(self, path: str | os.PathLike, heatmap: bool = True, context: dict | None = None) -> Path:
+        """Write ``to_dict(heatmap)`` as JSON, atomically (a reader never sees half a file), with the keys of
+        ``context`` beside the explanation's (what produced it: a command, its settings, figures; a key of the
+        explanation's own is refused). ``load`` reads it back."""
+        d = self.to_dict(heatmap=heatmap)
+        clash = sorted(set(context or {}) & set(d))
+        if clash:
+            raise ValueError(f"context keys {clash} are fields of the explanation itself; name them otherwise")
+        return atomic_write_json(path, {**d, **json_values(context or {})})
 
 
 def _saved_numbers(values, field: str, where: str, n: int) -> np.ndarray:
@@ -228,9 +249,10 @@ def _saved_trajectory(d: dict, where: str) -> np.ndarray:
     return a.astype(np.int64)
 
 
-def check_model(model, settings: ExplainSettings) -> None:
+def check_model(model: object, settings: ExplainSettings) -> None:
     """The checks of a model against settings that need no forward pass: a torch module or a callable, and a
-    callable's scores used as returned (``output`` None or ``"raw"``)."""
+    callable's scores used as returned (``output`` None or ``"raw"``). Run once per model and settings: by
+    ``Explainer``, by ``explain_many`` for the whole batch, or by ``explain_input``."""
     if not callable(model):
         raise ValueError(f"model must be a torch module or a callable; got {type(model).__name__}")
     if not isinstance(model, torch.nn.Module) and settings.output not in (None, "raw"):
@@ -240,53 +262,87 @@ def check_model(model, settings: ExplainSettings) -> None:
         )
 
 
-def explain_input(model, x, target, settings: ExplainSettings) -> Explanation:
-    """One explanation of ``model`` at ``x`` for ``target`` with checked ``settings`` (the body of
-    ``Explainer.explain``; torch's thread count is the caller's to set)."""
+def explain_input(model: Any, x: Any, target: int | None, settings: ExplainSettings) -> Explanation:
+    """One explanation of ``model`` at ``x`` for ``target`` with checked ``settings``: ``check_model``, then
+    ``explain_checked`` (torch's thread count is the caller's to set)."""
+    check_model(model, settings)
+    return explain_checked(model, x, target, settings)
+
+
+def bind_for(model: Any, x: Any, settings: ExplainSettings, seed: int | None) -> BoundInput:
+    """``x`` bound once for ``model`` and ``settings`` (``trace_opt.models.oracles.bind_input``: converted as the
+    oracle holds it, with its features and its reference, a random one drawn from ``seed``), and the solver's
+    size limit checked on its features: every cheap check of an input, before its first forward pass."""
     s = settings
-    check_model(model, s)
-    features = s.check_input(x)  # every cheap check before the first forward pass
-    solver_obj = s.solver_object()
-    # ModelOracle / CallableOracle check device (torch models), x's finiteness and target before their probe pass
-    reference_options = dict(s.reference_options, seed=s.seed)  # a random reference is drawn once, from the seed
-    # target=None: a torch model's oracle takes the predicted class from its probe pass on x
-    model = with_backend(model, s.backend, x)  # ONNX Runtime: exported once per model and shape, checked
-    oracle = make_oracle(
-        model,
-        x,
-        target,
-        features=features,
-        reference=s.reference,
-        output=s.output,
-        batch_size=s.batch_size,
-        device=s.device,
-        precision=s.precision,
-        **reference_options,
+    bound = bind_input(
+        model, x, features=s.input_features(x), reference=s.reference, device=s.device, **s.reference_options, seed=seed
     )
-    output = oracle.output
+    s.check_size(bound.features.t)  # e.g. the exact solver at t = 49
+    return bound
+
+
+def explain_checked(
+    model: Any,
+    x: Any,
+    target: int | None,
+    settings: ExplainSettings,
+    *,
+    seed: int | None = None,
+    backend: bool = True,
+    bound: BoundInput | None = None,
+) -> Explanation:
+    """The pipeline of one explanation, for a model the caller has checked (``check_model``), each object built
+    once: the input bound with its features and reference (``bind_for``; ``bound``: already bound by the
+    caller), the backend (``backend=False``: ``model`` already is what runs the passes), the oracle and its
+    probe pass, the search with ``settings``' solver and ``seed`` (None: ``settings.seed``), the fp32
+    measures, the warning for a degenerate explanation."""
+    s = settings
+    seed = s.seed if seed is None else seed
+    if bound is None:
+        bound = bind_for(model, x, s, seed)
+    if backend:
+        model = with_backend(model, s.backend, x)  # ONNX Runtime: exported once per model and shape, checked
+    # target=None: a torch model's oracle takes the predicted class from its probe pass on x
+    oracle = cast(
+        ExplanationOracle,
+        make_oracle(
+            model, bound, target, output=s.output, batch_size=s.batch_size, device=s.device, precision=s.precision
+        ),
+    )
     problem = TraceProblem(oracle, s.objective)
-    result = solver_obj.solve(problem, budget=s.budget_object(), seed=s.seed, progress=s.progress)
-    score, value, curves = result.score, result.value, result.curves
-    if s.precision != "fp32":  # the search ran in low precision: what is returned is measured in fp32
-        with oracle.output_view(precision="fp32") as exact:
-            fp32 = TraceProblem(exact, s.objective)
-            curves = fp32.curves(result.trajectory)
-            score = fp32.score(result.trajectory)
-            value = fp32.to_paper_units(score)
+    # a shallow copy per search: a solver may keep its search's state on itself (the surrogate does), and
+    # lockstep runs several searches of one settings object at once
+    solver = copy.copy(s.solver_object())
+    result = solver.solve(problem, budget=s.budget_object(), seed=seed, progress=s.progress)
+    score, value, curves = _fp32_measures(oracle, result, s)
     _warn_degenerate(oracle, result)
-    heatmap = trajectory_to_heatmap(result.trajectory, oracle.features, alpha=s.heatmap_alpha)
     return Explanation(
         trajectory=result.trajectory,
         score=score,
         value=value,
         objective=s.objective,
-        output=output,
+        output=oracle.output,
         target=oracle.target,
         curves=curves,
-        heatmap=heatmap,
+        heatmap=trajectory_to_heatmap(result.trajectory, oracle.features, alpha=s.heatmap_alpha),
         counters=oracle.counters(),
         result=result,
         oracle=oracle,
         precision=s.precision,
         search_score=result.score,
     )
+
+
+def _fp32_measures(oracle: ExplanationOracle, result: Result, settings: ExplainSettings) -> tuple[float, float, Curves]:
+    """``(score, value, curves)`` of the searched trajectory in fp32: the search's own when it ran in fp32,
+    else re-scored by an fp32 view of the oracle (its passes counted by the oracle; low precision needs a torch
+    module, so a ``ModelOracle``)."""
+    if settings.precision == "fp32":
+        assert result.curves is not None  # solve() computes them
+        return result.score, result.value, result.curves
+    assert isinstance(oracle, ModelOracle)
+    with oracle.output_view(precision="fp32") as exact:
+        fp32 = TraceProblem(exact, settings.objective)
+        curves = fp32.curves(result.trajectory)
+        score = fp32.score(result.trajectory)
+        return score, fp32.to_paper_units(score), curves

@@ -328,7 +328,7 @@ def _models(out: Path, train: dict, meta: dict) -> dict:
 
 def _bam_data(n_train: int, n_test: int, data_seed: int) -> dict:
     """The digits split (``data_seed``) and the BAM train and test images built from it."""
-    Dtr, Dte, ytr, yte = load_digits_split(8, seed=data_seed)
+    Dtr, Dte, ytr, yte = load_digits_split(8, data_seed=data_seed)
     bank = scene_bank()
     return {
         "Dte": Dte,

@@ -66,8 +66,8 @@ METRIC_INFO = {
 def digits8_setup(data_seed: int = 0, model_seed: int = 0):
     """The digits8 CNN (``model_seed``; 0: the shipped weights), its test split (``data_seed``), the predicted
     classes and the 4 x 4 grid of 2 x 2 patches."""
-    model = digits_cnn(8, seed=model_seed).eval()
-    _, X, _, y = load_digits_split(8, seed=data_seed)
+    model = digits_cnn(8, model_seed=model_seed).eval()
+    _, X, _, y = load_digits_split(8, data_seed=data_seed)
     with torch.inference_mode():
         pred = model(X).argmax(dim=1)
     return model, X, y, pred, grid_features((8, 8), 4)

@@ -173,7 +173,7 @@ class ModelTests(FaithfulnessTest):
         o = self.options
         folder = check_output_dir("out", Path(out) / self.folder, create=True)
         torch.set_num_threads(self.settings.threads or 1)
-        model = digits_cnn(8, seed=o["model_seed"]).eval()
+        model = digits_cnn(8, model_seed=o["model_seed"]).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         feats = grid_features((8, 8), 4)

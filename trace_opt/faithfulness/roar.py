@@ -87,8 +87,8 @@ def _train_eval(Xtr, ytr, Xte, yte, seed: int, epochs: int) -> float:
 def _data(n_train: int, n_test: int, data_seed: int, model_seed: int) -> dict:
     """The digits8 CNN (``model_seed``), the train and test subsets of its split (``data_seed``), the training
     mean pixel and the predicted classes the orders explain."""
-    model = digits_cnn(8, seed=model_seed).eval()
-    X_train, X_test, y_train, y_test = load_digits_split(8, seed=data_seed)
+    model = digits_cnn(8, model_seed=model_seed).eval()
+    X_train, X_test, y_train, y_test = load_digits_split(8, data_seed=data_seed)
     d = {"model": model, "Xtr": X_train[:n_train], "ytr": y_train[:n_train], "Xte": X_test[:n_test]}
     d.update(yte=y_test[:n_test], mean=float(X_train.mean()))
     with torch.inference_mode():

@@ -1,21 +1,25 @@
 """Real data that ships with scikit-learn, and small models trained on it in seconds (cached).
 
-* ``load_digits_split(size=8|28, seed)``: handwritten digits as ``(N, 1, size, size)`` float32 in [0, 1]
+* ``load_digits_split(size=8|28, data_seed)``: handwritten digits as ``(N, 1, size, size)`` float32 in [0, 1]
   (28 = the 8 x 8 images upsampled bilinearly, for a 7 x 7 grid of 4 x 4 patches).
-* ``digits_cnn(size, seed, cache_dir, weights)``: a small CNN trained on the train split.
-* ``load_breast_cancer_split(seed)``: 30 standardised columns (train mean/std), float32.
-* ``breast_cancer_mlp(seed, cache_dir, weights)``: an MLP 30 -> 2.
+* ``digits_cnn(size, model_seed, cache_dir, weights)``: a small CNN trained on the train split.
+* ``load_breast_cancer_split(data_seed)``: 30 standardised columns (train mean/std), float32.
+* ``breast_cancer_mlp(model_seed, cache_dir, weights)``: an MLP 30 -> 2.
 
-Splits are stratified, 75 % train / 25 % test, from ``seed``.
+**Seeds.** ``data_seed`` picks a split (stratified, 75 % train / 25 % test); ``model_seed`` a model's weights
+(their initialisation and mini-batch order) and the split it is trained on (``load_digits_split(size,
+data_seed=model_seed)``), so its test split is the one of ``data_seed=model_seed``. Neither is the search's
+``seed`` (``trace_opt.ExplainSettings``). A model's training configuration records its ``model_seed`` under
+the key ``"seed"`` (the key of the shipped manifest and of every cache file, kept so that both still match).
 
 **Where the weights come from.** Training is seeded and deterministic on one machine, but not
 bit-identical across CPUs (AVX2 vs AVX-512 kernels, thread counts), so the package **ships** the
-trained weights of every bundled model for ``seed=0`` (``trace_opt/weights/``, with sha256 checksums,
+trained weights of every bundled model for ``model_seed=0`` (``trace_opt/weights/``, with sha256 checksums,
 model fingerprints and the training configuration in ``manifest.json``): every committed number of
 the repository was computed with them, and ``weights="auto"`` (the default) loads them without
-training. Other seeds, or ``weights="train"``, train on this machine: the weights are cached in
+training. Other model seeds, or ``weights="train"``, train on this machine: the weights are cached in
 ``cache_dir`` (default ``$TRACE_OPT_CACHE`` or ``./.cache/trace-trajectories``) under a file name keyed
-by architecture, size, seed and a hash of every training setting (the file also stores that
+by architecture, size, model seed and a hash of every training setting (the file also stores that
 configuration and is only loaded if it matches). Locally trained weights give other numbers than the
 shipped ones. ``python -m trace_opt.models.data --write-shipped`` retrains the shipped set (maintainers only).
 
@@ -31,14 +35,17 @@ import io
 import json
 import os
 import warnings
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.io import atomic_write_bytes
 from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.models import imagenet, photos
 from trace_opt.models.architectures import DigitsCNN8, DigitsCNN28, TabularMLP
 
 DIGIT_SIZES = (8, 28)
@@ -59,8 +66,9 @@ _TRAINING = {
 
 
 # --------------------------------------------------------------------------- validation helpers
-def _check_seed(seed) -> int:
-    return check_positive_int("seed", seed, minimum=0)
+def _check_seed(name: str, seed) -> int:
+    """``data_seed`` or ``model_seed``: an integer >= 0."""
+    return check_positive_int(name, seed, minimum=0)
 
 
 def _check_size(size) -> int:
@@ -84,45 +92,46 @@ def _cache_dir(cache_dir) -> Path:
 
 
 # --------------------------------------------------------------------------------------- data
-def _split_indices(y: np.ndarray, seed: int):
+def _split_indices(y: np.ndarray, data_seed: int):
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    return train_test_split(idx, test_size=TEST_FRACTION, random_state=seed, stratify=y)
+    return train_test_split(idx, test_size=TEST_FRACTION, random_state=data_seed, stratify=y)
 
 
-def load_digits_split(size: int = 8, seed: int = 0):
-    """scikit-learn's 1,797 handwritten digits, split 75/25 (stratified, from ``seed``).
+def load_digits_split(size: int = 8, data_seed: int = 0):
+    """scikit-learn's 1,797 handwritten digits, split 75/25 (stratified, from ``data_seed``).
 
     Returns ``(X_train, X_test, y_train, y_test)``: X float32 tensors ``(N, 1, size, size)`` with pixel
     values in [0, 1] (the raw 0..16 intensities / 16), y int64 class tensors (0..9). ``size=28``
     upsamples each 8 x 8 image bilinearly (``align_corners=False``); the split is the same as for 8.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # scikit-learn: imported on use (its own start-up, ~0.5 s)
 
-    size, seed = _check_size(size), _check_seed(seed)
+    size, data_seed = _check_size(size), _check_seed("data_seed", data_seed)
     bunch = load_digits()
     X = torch.as_tensor(bunch.images / 16.0, dtype=torch.float32).unsqueeze(1)
     y = torch.as_tensor(bunch.target, dtype=torch.int64)
     if size != 8:
         X = torch.nn.functional.interpolate(X, size=(size, size), mode="bilinear", align_corners=False)
         X = X.clamp_(0.0, 1.0)
-    tr, te = _split_indices(bunch.target, seed)
+    tr, te = _split_indices(bunch.target, data_seed)
     tr, te = torch.as_tensor(tr), torch.as_tensor(te)
     return X[tr].contiguous(), X[te].contiguous(), y[tr].contiguous(), y[te].contiguous()
 
 
-def load_breast_cancer_split(seed: int = 0):
-    """scikit-learn's breast cancer table (569 rows, 30 columns, 2 classes), split 75/25 (stratified).
+def load_breast_cancer_split(data_seed: int = 0):
+    """scikit-learn's breast cancer table (569 rows, 30 columns, 2 classes), split 75/25 (stratified, from
+    ``data_seed``).
 
     Columns are standardised with the train split's mean and standard deviation. Returns
     ``(X_train, X_test, y_train, y_test, feature_names)``: float32 / int64 tensors and a list of 30 names.
     """
     from sklearn.datasets import load_breast_cancer
 
-    seed = _check_seed(seed)
+    data_seed = _check_seed("data_seed", data_seed)
     bunch = load_breast_cancer()
-    tr, te = _split_indices(bunch.target, seed)
+    tr, te = _split_indices(bunch.target, data_seed)
     X = bunch.data.astype(np.float64)
     mean, std = X[tr].mean(axis=0), X[tr].std(axis=0)
     X = (X - mean) / np.where(std > 0, std, 1.0)
@@ -140,14 +149,14 @@ def load_breast_cancer_split(seed: int = 0):
 
 # ------------------------------------------------------------------------------------ training
 @contextmanager
-def _seeded_cpu(seed: int, threads: int = 1):
+def _seeded_cpu(model_seed: int, threads: int = 1):
     """Seed torch's global RNG for weight initialisation without disturbing the caller's stream, and
     run on ``threads`` intra-op threads (restored afterwards). One thread: these models are tiny, the
     result does not depend on the caller's thread setting, and on a shared CPU torch's spinning worker
     threads made training 10-20x slower (measured: 5.5 s with 1 thread vs 107 s with 2 at load 7)."""
     previous = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(model_seed)
         torch.set_num_threads(threads)
         try:
             yield
@@ -159,14 +168,14 @@ def _fit(
     model: torch.nn.Module,
     X: torch.Tensor,
     y: torch.Tensor,
-    seed: int,
+    model_seed: int,
     epochs: int,
     batch_size: int,
     lr: float,
     weight_decay: float,
 ) -> None:
-    """Adam on the cross-entropy, mini-batches shuffled by a generator seeded from ``seed``."""
-    gen = torch.Generator().manual_seed(seed)
+    """Adam on the cross-entropy, mini-batches shuffled by a generator seeded from ``model_seed``."""
+    gen = torch.Generator().manual_seed(model_seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss()
     model.train()
@@ -211,8 +220,6 @@ def shipped_manifest() -> dict:
 def _load_shipped(config: dict, build):
     """The shipped model for ``config``, or None when none ships for it. A shipped file whose checksum,
     configuration or fingerprint differs from the manifest is an error (the install is damaged)."""
-    from trace_opt.core.fingerprint import model_fingerprint
-
     name = _shipped_name(config)
     entry = shipped_manifest().get(name)
     if entry is None or entry["config"] != config:
@@ -250,9 +257,10 @@ def cached_model(
     ``build()`` makes the untrained model (seeded), ``data`` is ``(X_train, X_test, y_train, y_test)``,
     ``fit(model)`` trains it (default: ``_fit``, Adam on the cross-entropy with the config's settings),
     ``stem`` names the cache file (default ``{arch}-seed{seed}``; the file name adds a hash of the config).
+    ``config["seed"]`` is the model seed.
     """
     X_train, X_test, y_train, y_test = data
-    seed = config["seed"]
+    model_seed = config["seed"]
     directory = _cache_dir(cache_dir)  # validated before anything is loaded
     if weights in ("auto", "shipped"):
         model = _load_shipped(config, build)
@@ -260,8 +268,8 @@ def cached_model(
             return _finish(model, config, X_test, y_test, source="shipped")
         if weights == "shipped":
             raise ValueError(
-                f"weights='shipped': no shipped weights for {config['arch']} with seed={seed} (the "
-                f"package ships seed={SHIPPED_SEED}); use weights='auto' or 'train' to train them here"
+                f"weights='shipped': no shipped weights for {config['arch']} with model_seed={model_seed} (the "
+                f"package ships model_seed={SHIPPED_SEED}); use weights='auto' or 'train' to train them here"
             )
     elif _shipped_name(config) in shipped_manifest():
         warnings.warn(
@@ -270,8 +278,8 @@ def cached_model(
             "and from the repository's committed results",
             stacklevel=3,
         )
-    path = directory / f"{stem or config['arch'] + '-seed' + str(seed)}-{_config_key(config)}.pt"
-    with _seeded_cpu(seed):
+    path = directory / f"{stem or config['arch'] + '-seed' + str(model_seed)}-{_config_key(config)}.pt"
+    with _seeded_cpu(model_seed):
         model = build()
     loaded = False
     if path.exists():
@@ -283,16 +291,16 @@ def cached_model(
             loaded = True
         except Exception as exc:  # corrupt or foreign file: retrain and overwrite it
             warnings.warn(f"ignoring cached weights {path} ({exc}); training again", stacklevel=3)
-            with _seeded_cpu(seed):
+            with _seeded_cpu(model_seed):
                 model = build()
     if not loaded:
-        with _seeded_cpu(seed):
+        with _seeded_cpu(model_seed):
             if fit is None:
                 _fit(
                     model,
                     X_train,
                     y_train,
-                    seed=seed,
+                    model_seed=model_seed,
                     epochs=config["epochs"],
                     batch_size=config["batch_size"],
                     lr=config["lr"],
@@ -319,39 +327,43 @@ def _finish(model, config, X_test, y_test, source: str):
     return model
 
 
-def digits_cnn(size: int = 8, seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
-    """A small CNN (``models.DigitsCNN8`` or ``DigitsCNN28``) trained on ``load_digits_split(size, seed)``.
+def digits_cnn(size: int = 8, model_seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
+    """A small CNN (``models.DigitsCNN8`` or ``DigitsCNN28``) with weights from ``model_seed``, trained on
+    ``load_digits_split(size, data_seed=model_seed)``.
 
-    Returns the model in eval mode with ``test_accuracy`` (fraction correct on the test split) and
-    ``weights_source``. ``weights``: ``"auto"`` (shipped weights for seed 0, else train once here and
+    Returns the model in eval mode with ``test_accuracy`` (fraction correct on that test split) and
+    ``weights_source``. ``weights``: ``"auto"`` (shipped weights for model_seed 0, else train once here and
     cache), ``"shipped"`` (only the shipped ones) or ``"train"`` (trained on this machine, cached).
     """
-    size, seed, weights = _check_size(size), _check_seed(seed), _check_weights(weights)
+    size, weights = _check_size(size), _check_weights(weights)
+    model_seed = _check_seed("model_seed", model_seed)
     cls = DigitsCNN8 if size == 8 else DigitsCNN28
     config = {
         "arch": cls.arch,
         "version": CACHE_VERSION,
         "size": size,
-        "seed": seed,
+        "seed": model_seed,  # the key of the shipped manifest and the cache files
         "n_classes": 10,
         "width": 16,
         "test_fraction": TEST_FRACTION,
         **_TRAINING[cls.arch],
     }
-    return cached_model(config, lambda: cls(n_classes=10, width=16), load_digits_split(size, seed), cache_dir, weights)
+    data = load_digits_split(size, data_seed=model_seed)
+    return cached_model(config, lambda: cls(n_classes=10, width=16), data, cache_dir, weights)
 
 
-def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
-    """An MLP (``models.TabularMLP``, 30 -> 32 -> 32 -> 2) trained on ``load_breast_cancer_split(seed)``.
+def breast_cancer_mlp(model_seed: int = 0, cache_dir=None, weights: str = "auto") -> torch.nn.Module:
+    """An MLP (``models.TabularMLP``, 30 -> 32 -> 32 -> 2) with weights from ``model_seed``, trained on
+    ``load_breast_cancer_split(data_seed=model_seed)``.
 
     Returns the model in eval mode with ``test_accuracy``; ``weights`` as for ``digits_cnn``.
     """
-    seed, weights = _check_seed(seed), _check_weights(weights)
-    X_train, X_test, y_train, y_test, _ = load_breast_cancer_split(seed)
+    model_seed, weights = _check_seed("model_seed", model_seed), _check_weights(weights)
+    X_train, X_test, y_train, y_test, _ = load_breast_cancer_split(data_seed=model_seed)
     config = {
         "arch": TabularMLP.arch,
         "version": CACHE_VERSION,
-        "seed": seed,
+        "seed": model_seed,  # the key of the shipped manifest and the cache files
         "n_features": 30,
         "n_classes": 2,
         "hidden": 32,
@@ -363,58 +375,63 @@ def breast_cancer_mlp(seed: int = 0, cache_dir=None, weights: str = "auto") -> t
     )
 
 
-#: bundled models by name, each with the name of its own test inputs (``load_model_and_data``)
+#: bundled models by name: ``(build(model_seed), the name of its own test inputs)`` (``load_model_and_data``);
+#: a model with pretrained weights takes model_seed 0 only
 BUNDLED_MODELS = {
-    "digits-cnn8": (lambda: digits_cnn(8), "digits8-test"),
-    "digits-cnn28": (lambda: digits_cnn(28), "digits28-test"),
-    "breast-cancer-mlp": (lambda: breast_cancer_mlp(), "breast-cancer-test"),
-    "efficientnet-lite0": (lambda: _imagenet().efficientnet_lite0(), "imagenet-photos"),
+    "digits-cnn8": (lambda model_seed: digits_cnn(8, model_seed=model_seed), "digits8-test"),
+    "digits-cnn28": (lambda model_seed: digits_cnn(28, model_seed=model_seed), "digits28-test"),
+    "breast-cancer-mlp": (lambda model_seed: breast_cancer_mlp(model_seed=model_seed), "breast-cancer-test"),
+    "efficientnet-lite0": (lambda model_seed: imagenet.efficientnet_lite0(), "imagenet-photos"),
 }
-#: bundled test inputs by name (seed 0 splits; imagenet-photos: photos.IMAGENET_PHOTOS, 3 x 224 x 224 each)
+#: bundled test inputs by name: ``load(data_seed)`` (the test split of that seed; imagenet-photos, the photos of
+#: ``photos.IMAGENET_PHOTOS`` at 3 x 224 x 224, has no split and takes data_seed 0 only)
 BUNDLED_INPUTS = {
-    "digits8-test": lambda: load_digits_split(8)[1],
-    "digits28-test": lambda: load_digits_split(28)[1],
-    "breast-cancer-test": lambda: load_breast_cancer_split()[1],
-    "imagenet-photos": lambda: _photos().load_imagenet_photos(),
+    "digits8-test": lambda data_seed: load_digits_split(8, data_seed=data_seed)[1],
+    "digits28-test": lambda data_seed: load_digits_split(28, data_seed=data_seed)[1],
+    "breast-cancer-test": lambda data_seed: load_breast_cancer_split(data_seed=data_seed)[1],
+    "imagenet-photos": lambda data_seed: photos.load_imagenet_photos(),
 }
+#: the bundled names without a split or without trained weights of their own (a seed other than 0 is refused)
+_UNSEEDED = ("efficientnet-lite0", "imagenet-photos")
 
 
-def _imagenet():  # imported on use: scikit-image and the 19 MB weights only when an ImageNet model is asked for
-    from trace_opt.models import imagenet
+def _check_seed_of(name: str, flag: str, seed) -> int:
+    """``seed`` (``data_seed`` / ``model_seed``) for the bundled ``name``: 0 for anything without a split or
+    trained weights of its own (a file, the ImageNet model and photos)."""
+    seed = _check_seed(flag.lstrip("-").replace("-", "_"), seed)
+    bundled = name in BUNDLED_MODELS or name in BUNDLED_INPUTS
+    if seed != 0 and (not bundled or name in _UNSEEDED):
+        raise ValueError(
+            f"{flag} {seed} is not valid with {name!r}: {flag} chooses a bundled digits or breast-cancer "
+            f"{'split' if flag == '--data-seed' else 'model'}; {name!r} has none (leave {flag} at 0)"
+        )
+    return seed
 
-    return imagenet
 
-
-def _photos():
-    from trace_opt.models import photos
-
-    return photos
-
-
-def load_model_and_data(model_name: str, data_name: str | None):
-    """The model and inputs named on a command line: a bundled model name or a model file
-    (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split or a ``.npy``
-    of inputs along axis 0 (default: the bundled model's own test split)."""
+def load_model_and_data(model_name: str, data_name: str | None, *, data_seed: int = 0, model_seed: int = 0):
+    """The model and inputs named on a command line: a bundled model name (its weights from ``model_seed``) or a
+    model file (TorchScript or ``torch.save``d module, put in eval mode), and a bundled test split (from
+    ``data_seed``) or a ``.npy`` of inputs along axis 0 (default: the bundled model's own test split)."""
     if model_name not in BUNDLED_MODELS and Path(model_name).is_file() and data_name is None:
         raise ValueError(
             f"--model {model_name!r} is a model file: give --data (a .npy file of inputs along "
             f"axis 0, or one of {', '.join(BUNDLED_INPUTS)})"
         )
-    model, default_data = load_model(model_name)
+    model, default_data = load_model(model_name, model_seed=model_seed)
     data_name = data_name or default_data
-    X = load_inputs(data_name)
+    X = load_inputs(data_name, data_seed=data_seed)
     check_model_takes(model, X, f"--model {model_name!r}", f"--data {data_name!r}")
     return model, X
 
 
-def load_model(model_name: str):
-    """``(model, name of its bundled inputs or None)`` for a bundled model name or a model file (TorchScript or a
-    ``torch.save``d module, put in eval mode; a pickled module needs its class importable, TorchScript does not)."""
-    import zipfile
-
+def load_model(model_name: str, *, model_seed: int = 0):
+    """``(model, name of its bundled inputs or None)`` for a bundled model name (its weights from ``model_seed``)
+    or a model file (TorchScript or a ``torch.save``d module, put in eval mode; a pickled module needs its class
+    importable, TorchScript does not)."""
     builtin = BUNDLED_MODELS
+    model_seed = _check_seed_of(model_name, "--model-seed", model_seed)
     if model_name in builtin:
-        return builtin[model_name][0](), builtin[model_name][1]
+        return builtin[model_name][0](model_seed), builtin[model_name][1]
     path = Path(model_name)
     if not path.is_file():
         raise ValueError(f"--model {model_name!r} is neither {sorted(builtin)} nor an existing file")
@@ -450,10 +467,11 @@ def load_model(model_name: str):
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_inputs(data_name: str):
-    """The inputs named on a command line, along axis 0: a bundled test split, a ``.npy`` file, or image files
-    (a PNG/JPEG file or a folder of them, sorted by name), each resized to 224 x 224 and normalised with the
-    ImageNet mean/std (``trace_opt.models.photos``: what an ImageNet model expects)."""
+def load_inputs(data_name: str, *, data_seed: int = 0):
+    """The inputs named on a command line, along axis 0: a bundled test split (from ``data_seed``), a ``.npy``
+    file, or image files (a PNG/JPEG file or a folder of them, sorted by name), each resized to 224 x 224 and
+    normalised with the ImageNet mean/std (``trace_opt.models.photos``: what an ImageNet model expects)."""
+    data_seed = _check_seed_of(str(data_name), "--data-seed", data_seed)
     path = Path(str(data_name)) if data_name is not None else None
     images = (
         []
@@ -469,11 +487,9 @@ def load_inputs(data_name: str):
     if path is not None and path.is_dir() and not images:
         raise ValueError(f"--data {data_name!r} is a folder without {'/'.join(IMAGE_SUFFIXES)} files")
     if images:
-        from trace_opt.models.photos import load_imagenet_photos
-
-        return load_imagenet_photos([str(p) for p in images])
+        return photos.load_imagenet_photos([str(p) for p in images])
     if data_name in BUNDLED_INPUTS:
-        X = BUNDLED_INPUTS[data_name]()
+        X = BUNDLED_INPUTS[data_name](data_seed)
     elif data_name is not None and Path(data_name).suffix == ".npy" and Path(data_name).is_file():
         try:
             arr = np.load(data_name, allow_pickle=False)
@@ -527,19 +543,17 @@ def check_model_takes(model, X, model_name: str = "model", data_name: str = "inp
 
 
 def write_shipped_weights(directory=None) -> dict:
-    """Train every bundled model for ``seed=0`` on this machine and write its weights and the manifest
+    """Train every bundled model for ``model_seed=0`` on this machine and write its weights and the manifest
     into ``directory`` (default: the package's ``weights/`` folder). Every committed result of the
     repository depends on these files: regenerate them only with the reports, benches and instances."""
-    from trace_opt.core.fingerprint import model_fingerprint
-
     directory = Path(directory) if directory is not None else SHIPPED_DIR
     directory.mkdir(parents=True, exist_ok=True)
     manifest = {}
     with _temporary_cache() as tmp:
         for model in (
-            digits_cnn(8, SHIPPED_SEED, tmp, "train"),
-            digits_cnn(28, SHIPPED_SEED, tmp, "train"),
-            breast_cancer_mlp(SHIPPED_SEED, tmp, "train"),
+            digits_cnn(8, model_seed=SHIPPED_SEED, cache_dir=tmp, weights="train"),
+            digits_cnn(28, model_seed=SHIPPED_SEED, cache_dir=tmp, weights="train"),
+            breast_cancer_mlp(model_seed=SHIPPED_SEED, cache_dir=tmp, weights="train"),
         ):
             buf = io.BytesIO()
             torch.save({"config": model.config, "state_dict": model.state_dict()}, buf)

@@ -21,17 +21,23 @@ import copy
 import operator
 import warnings
 from contextlib import contextmanager
-from typing import Callable
+from typing import Any, Callable, NamedTuple, cast
 
 import numpy as np
 import torch
 
-from trace_opt.core.features import as_features
+from trace_opt.core.features import Features, as_features
 from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
 from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int, check_real
 from trace_opt.models.backends import OnnxRuntimeModule
-from trace_opt.models.references import make_reference
+from trace_opt.models.references import ReferenceSpec, make_reference
+
+#: what ``features`` may be: None (a default for the input), a grid size (an int or (rows, cols)), an integer
+#: feature map of the input's shape, or a ``Features``
+FeaturesSpec = int | tuple[int, int] | np.ndarray | torch.Tensor | Features | None
+#: a torch device or its name (``"cpu"``, ``"cuda"``, ``"cuda:0"``)
+DeviceLike = str | torch.device
 
 OUTPUTS = ("logit", "prob", "log_prob")
 #: arithmetic of a model's forward passes (``ModelOracle(precision=)``)
@@ -89,7 +95,7 @@ def _check_rows(shape, n: int, who: str) -> None:
         )
 
 
-def as_device(device) -> torch.device:
+def as_device(device: DeviceLike) -> torch.device:
     """``device`` as a ``torch.device``; a ValueError naming it when torch cannot parse it or this
     machine has no such device (e.g. ``"cuda"`` without a GPU or a CUDA build of torch)."""
     try:
@@ -117,6 +123,89 @@ def _output_transform(output: str):
     return lambda z: torch.log_softmax(z, dim=-1)
 
 
+class BoundInput(NamedTuple):
+    """One input as an oracle holds it, with its features and reference, built once (``bind_input``).
+
+    For a torch module: ``x`` a floating tensor on the oracle's device, ``reference`` a tensor of its shape
+    and dtype there (both contiguous); for a callable: float64 numpy arrays. ``features`` covers ``x``."""
+
+    x: torch.Tensor | np.ndarray
+    features: Features
+    reference: torch.Tensor | np.ndarray
+
+
+def bind_model_input(
+    x: Any, features: FeaturesSpec, reference: ReferenceSpec, device: DeviceLike, **reference_options: Any
+) -> BoundInput:
+    """``x`` as a ``ModelOracle`` holds it (a floating tensor on ``device``: an integer tensor becomes
+    float32), its ``Features`` and its reference (``make_reference``, computed on that tensor). Checks x's
+    form and finiteness first (before the probe pass, else reported as a non-finite model output)."""
+    device = as_device(device)
+    check_real("x", x)
+    if not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(np.asarray(x))
+    if x.dim() < 1 or x.numel() < 2:
+        raise ValueError(f"x must be one input without batch dimension (e.g. C x H x W); got shape {tuple(x.shape)}")
+    if not torch.is_floating_point(x):
+        x = x.float()
+    check_finite_array("x", x)
+    x = x.detach().to(device).contiguous()
+    feats = as_features(features, tuple(x.shape))
+    ref = make_reference(reference, x, feats, **reference_options).to(device).contiguous()
+    return BoundInput(x, feats, ref)
+
+
+def bind_callable_input(
+    x: Any, features: FeaturesSpec, reference: ReferenceSpec, **reference_options: Any
+) -> BoundInput:
+    """``x`` as a ``CallableOracle`` holds it (float64 numpy), its ``Features`` (None: one per column of a
+    1-D row, else a 4 x 4 grid) and its reference as float64 numpy."""
+    check_real("x", x)
+    check_finite_array("x", x)  # before the probe pass
+    xa = np.asarray(x, dtype=np.float64)
+    if xa.ndim < 1 or xa.size < 2:
+        raise ValueError(f"x must be one input without batch dimension; got shape {xa.shape}")
+    if features is None:
+        features = np.arange(xa.shape[-1]) if xa.ndim == 1 else 4
+    feats = as_features(features, xa.shape)
+    ref = make_reference(reference, torch.as_tensor(xa), feats, **reference_options)
+    return BoundInput(xa, feats, ref.numpy().astype(np.float64))
+
+
+def bind_input(
+    model: Any,
+    x: Any,
+    *,
+    features: FeaturesSpec = None,
+    reference: ReferenceSpec = "zeros",
+    device: DeviceLike = "cpu",
+    **reference_options: Any,
+) -> BoundInput:
+    """The input of ``make_oracle(model, x, ...)`` bound once: x converted as that oracle converts it, its
+    features (None: a 4 x 4 grid for a torch module; for a callable, one feature per column of a 1-D row)
+    and its reference. ``make_oracle(model, bound, target, ...)`` then uses them as built (nothing is
+    rebuilt); every check here comes before any forward pass."""
+    check_real("x", x)  # None or complex: refused before any conversion
+    if isinstance(model, torch.nn.Module):
+        xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        return bind_model_input(xt, 4 if features is None else features, reference, device, **reference_options)
+    xa = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+    ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
+    return bind_callable_input(xa, features, ref, **reference_options)
+
+
+def _bound_on(x, device: torch.device | None = None) -> BoundInput | None:
+    """``x`` when it is a ``BoundInput`` (tensors on ``device`` for a torch oracle, numpy arrays for a callable's
+    when ``device`` is None), else None."""
+    if not isinstance(x, BoundInput):
+        return None
+    if device is None and not isinstance(x.x, np.ndarray):
+        raise ValueError("the bound input holds a tensor; a callable's oracle takes an input bound for a callable")
+    if device is not None and (not isinstance(x.x, torch.Tensor) or x.x.device != device):
+        raise ValueError(f"the bound input is not a tensor on {device}; bind it with device={str(device)!r}")
+    return x
+
+
 class ModelOracle(Oracle):
     """D(S) from a torch module for one input.
 
@@ -125,7 +214,8 @@ class ModelOracle(Oracle):
     model : torch.nn.Module (or any callable on a batch tensor) returning ``(B, n_classes)`` scores.
         It is used as given (call ``model.eval()`` yourself; a module in training mode gets a warning).
         On the CPU the batch tensor it receives is a reused buffer: the model must not keep it.
-    x : the input without batch dimension, e.g. ``C x H x W``.
+    x : the input without batch dimension, e.g. ``C x H x W``, or a ``BoundInput`` (``bind_input``: its
+        features and reference are used as built, and ``features`` / ``reference`` here are ignored).
     target : class index whose output is explained; None takes the predicted class (the argmax of the
         model's scores on ``x``, read from the probe pass, so it costs nothing extra).
     features : ``Features``, a grid size (int or (rows, cols)), or an integer feature map.
@@ -147,42 +237,31 @@ class ModelOracle(Oracle):
 
     def __init__(
         self,
-        model,
-        x,
+        model: Callable[[torch.Tensor], torch.Tensor],
+        x: torch.Tensor | np.ndarray | BoundInput,
         target: int | None,
-        features=4,
-        reference="zeros",
+        features: FeaturesSpec = 4,
+        reference: ReferenceSpec = "zeros",
         output: str = "logit",
         batch_size: int = 64,
-        device="cpu",
+        device: DeviceLike = "cpu",
         cache: bool = True,
         pad_multiple: int = 1,
         precision: str = "fp32",
-        **reference_options,
-    ):
+        **reference_options: Any,
+    ) -> None:
         check_choice("output", output, OUTPUTS)
         self.precision = check_choice("precision", precision, PRECISIONS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.pad_multiple = check_positive_int("pad_multiple", pad_multiple)
         self.device = as_device(device)
-        check_real("x", x)
-        if not isinstance(x, torch.Tensor):
-            x = torch.as_tensor(np.asarray(x))
-        if x.dim() < 1 or x.numel() < 2:
-            raise ValueError(
-                f"x must be one input without batch dimension (e.g. C x H x W); got shape {tuple(x.shape)}"
-            )
-        if not torch.is_floating_point(x):
-            x = x.float()
-        check_finite_array("x", x)  # before the probe pass (else reported as a non-finite model output)
-        self.x = x.detach().to(self.device).contiguous()
-        self.features = as_features(features, tuple(self.x.shape))
-        super().__init__(self.features.t, cache=cache)
+        bound = _bound_on(x, self.device) or bind_model_input(x, features, reference, self.device, **reference_options)
         # contiguous x, reference and feature ids: masked inputs have the standard layout on every path
         # (torch.where follows its inputs' layout, and a layout can change the model's rounding)
-        self.reference = (
-            make_reference(reference, self.x, self.features, **reference_options).to(self.device).contiguous()
-        )
+        self.x: torch.Tensor = cast(torch.Tensor, bound.x)
+        self.features: Features = bound.features
+        self.reference: torch.Tensor = cast(torch.Tensor, bound.reference)
+        super().__init__(self.features.t, cache=cache)
         self.model = model
         self.output = output
         self._transform = _output_transform(output)
@@ -200,18 +279,28 @@ class ModelOracle(Oracle):
         # bits. One channel: the same memory order, unchanged.
         # ONNX Runtime takes the standard layout.
         self._channels_last = self.x.dim() == 3 and self.x.shape[0] > 1 and not isinstance(model, OnnxRuntimeModule)
-        # One forward pass on the unmodified input checks shapes and the target, and is D({}).
+        z = self._probe()
+        self.n_classes = int(z.shape[1])
+        if target is None:
+            target = int(z[0].argmax())
+        self.target = _check_target(target, self.n_classes, "class index")
+        self._record_probe(self._scores(z)[:1])
+
+    def _probe(self) -> torch.Tensor:
+        """One forward pass on the unmodified input, which checks shapes and the target and is D({}): the
+        model's scores. Run in the layout of every later call (so D({}) is rounded as they are);
+        a model that refuses channels_last (e.g. one calling ``x.view(B, -1)``) gets the standard layout."""
         with torch.inference_mode(), precision_context(self.precision, self.device):
             probe = self._pad(self.x.unsqueeze(0))
             z = None
-            if self._channels_last:  # the layout of every later call, so D({}) is rounded as they are
+            if self._channels_last:
                 try:
-                    z = model(probe.contiguous(memory_format=torch.channels_last))
-                except Exception:  # e.g. a model that calls x.view(B, -1): it gets the standard layout
+                    z = self.model(probe.contiguous(memory_format=torch.channels_last))
+                except Exception:  # the standard layout below
                     self._channels_last = False
             if z is None:
                 try:
-                    z = model(probe)
+                    z = self.model(probe)
                 except Exception as exc:  # a shape mismatch inside the model
                     raise ValueError(
                         f"x of shape {tuple(self.x.shape)} could not be passed to the model as a batch of one: {exc}"
@@ -222,17 +311,13 @@ class ModelOracle(Oracle):
                 f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__} for a batch of "
                 f"{len(probe)}"
             )
-        self.n_classes = int(z.shape[1])
-        if target is None:
-            target = int(z[0].argmax())
-        self.target = _check_target(target, self.n_classes, "class index")
-        self._record_probe(self._scores(z)[:1])
+        return z
 
     def _setup_key_inputs(self, ids: np.ndarray) -> None:
         """The fast paths from uint64 set keys: on the CPU (t <= 64, float32/64) a numba kernel writes the
         masked inputs into a reused buffer; on another device (t <= 63) the keys go to the device and the
         inputs are built there (``_device_inputs_of_keys``: no host-side mask matrix per call)."""
-        self._buffer = None
+        self._buffer: np.ndarray | None = None
         self._device_keys = self.device.type != "cpu" and self.t <= 63
         self._keyed_forward = self._device_keys or (
             self.device.type == "cpu"
@@ -331,7 +416,7 @@ class CallableOracle(Oracle):
 
     ``fn`` returns ``(B,)`` scores, or ``(B, n_classes)`` from which column ``target`` is taken
     (e.g. a scikit-learn model's ``predict_proba``); the latter needs an explicit ``target``.
-    ``reference`` is as for ``ModelOracle``.
+    ``reference`` is as for ``ModelOracle``; ``x`` may be a ``BoundInput`` of a callable (``bind_input``).
 
     ``output`` declares what the scores are; they are always used as returned (nothing is applied).
     ``"raw"`` (default): unknown scale. ``"prob"``, ``"logit"`` or ``"log_prob"``: the black box returns
@@ -343,33 +428,27 @@ class CallableOracle(Oracle):
 
     def __init__(
         self,
-        fn: Callable,
-        x,
-        features=None,
-        reference="zeros",
+        fn: Callable[[np.ndarray], Any],
+        x: np.ndarray | BoundInput | Any,
+        features: FeaturesSpec = None,
+        reference: ReferenceSpec = "zeros",
         target: int | None = None,
         batch_size: int = 256,
         cache: bool = True,
         output: str = "raw",
-        **reference_options,
-    ):
+        **reference_options: Any,
+    ) -> None:
         if not callable(fn):
             raise ValueError(f"fn must be callable (numpy batch -> scores); got {type(fn).__name__}")
         self.output = check_choice("output", output, CALLABLE_OUTPUTS)
         self.batch_size = check_positive_int("batch_size", batch_size)
         self.fn = fn
-        check_real("x", x)
-        check_finite_array("x", x)  # before the probe pass
-        xa = np.asarray(x, dtype=np.float64)
-        if xa.ndim < 1 or xa.size < 2:
-            raise ValueError(f"x must be one input without batch dimension; got shape {xa.shape}")
-        self.x = xa
-        if features is None:
-            features = np.arange(xa.shape[-1]) if xa.ndim == 1 else 4
-        self.features = as_features(features, xa.shape)
+        bound = _bound_on(x) or bind_callable_input(x, features, reference, **reference_options)
+        self.x: np.ndarray = cast(np.ndarray, bound.x)
+        self.features: Features = bound.features
+        self.reference: np.ndarray = cast(np.ndarray, bound.reference)
+        xa = self.x
         super().__init__(self.features.t, cache=cache)
-        ref = make_reference(reference, torch.as_tensor(xa), self.features, **reference_options)
-        self.reference = ref.numpy().astype(np.float64)
         self._ids = np.broadcast_to(self.features.ids, xa.shape)
         probe = np.asarray(fn(xa[None]))
         if probe.ndim == 1 and probe.shape[0] == 1:
@@ -415,18 +494,18 @@ class CallableOracle(Oracle):
 
 
 def make_oracle(
-    model,
-    x,
-    target=None,
+    model: Any,
+    x: Any,
+    target: int | None = None,
     *,
-    features=None,
-    reference="zeros",
+    features: FeaturesSpec = None,
+    reference: ReferenceSpec = "zeros",
     output: str | None = None,
     batch_size: int = 64,
-    device="cpu",
+    device: DeviceLike = "cpu",
     precision: str = "fp32",
     cache: bool = True,
-    **reference_options,
+    **reference_options: Any,
 ) -> Oracle:
     """The oracle of D(S) for a model, whatever it is: the one place that chooses and builds it.
 
@@ -438,40 +517,31 @@ def make_oracle(
       and ``precision`` must stay ``"fp32"``.
 
     ``features`` (None: a 4 x 4 grid for inputs of 2 or more dims, one feature per column of a 1-D row),
-    ``reference`` and ``reference_options`` as for ``make_reference``. Each oracle runs one probe pass on
-    x (D({}), counted) when it is built.
+    ``reference`` and ``reference_options`` as for ``make_reference``; ``x`` may instead be a ``BoundInput``
+    (``bind_input(model, x, ...)``), whose features and reference are used as built. Each oracle runs one
+    probe pass on x (D({}), counted) when it is built.
     """
-    check_real("x", x)  # None or complex: refused before any conversion
+    bound = _bound_on(x, as_device(device) if isinstance(model, torch.nn.Module) else None)
     if isinstance(model, torch.nn.Module):
-        xt = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x), dtype=torch.float32)
+        if bound is None:
+            bound = bind_input(model, x, features=features, reference=reference, device=device, **reference_options)
         return ModelOracle(
             model,
-            xt,
+            bound,
             target,
-            features=4 if features is None else features,
-            reference=reference,
             output="logit" if output is None else output,
             batch_size=batch_size,
             device=device,
             cache=cache,
             precision=precision,
-            **reference_options,
         )
     if callable(model):
         as_device(device)  # unused by a callable, but a bad value is still refused
         if precision != "fp32":
             raise ValueError(f"precision={precision!r} needs a torch module; a callable's arithmetic is its own")
-        xa = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
-        ref = reference.detach().cpu().numpy() if isinstance(reference, torch.Tensor) else reference
+        if bound is None:
+            bound = bind_input(model, x, features=features, reference=reference, **reference_options)
         return CallableOracle(
-            model,
-            xa,
-            features=features,
-            reference=ref,
-            target=target,
-            batch_size=batch_size,
-            cache=cache,
-            output="raw" if output is None else output,
-            **reference_options,
+            model, bound, target=target, batch_size=batch_size, cache=cache, output="raw" if output is None else output
         )
     raise ValueError(f"model must be a torch.nn.Module or a callable; got {type(model).__name__}")

@@ -57,6 +57,8 @@ REFERENCE_KINDS = (
     "paper_blur",
     "paper_patch_mean",
 )
+#: what deletion writes: a kind of ``REFERENCE_KINDS``, a number, or a tensor / array of the input's shape
+ReferenceSpec = str | float | torch.Tensor | np.ndarray
 #: the authors' blur at 224 px (``transforms.GaussianBlur(kernel_size=31, sigma=56)``), scaled by ``paper_blur``
 PAPER_BLUR_KERNEL, PAPER_BLUR_SIGMA, PAPER_IMAGE_SIZE = 31, 56.0, 224
 
@@ -122,7 +124,7 @@ def _kernel_blur(x: torch.Tensor, kernel_size: tuple, sigma: tuple) -> torch.Ten
 REFERENCE_OPTIONS = {"value": "constant", "sigma": "blur", "noise_std": "noise"}
 
 
-def check_reference_options(kind, options: dict) -> None:
+def check_reference_options(kind: ReferenceSpec, options: dict) -> None:
     """Refuse unknown reference options and options (not None) that the reference ``kind`` does not use."""
     check_keywords("reference options", options, REFERENCE_OPTIONS)
     for name, value in options.items():
@@ -136,7 +138,7 @@ def check_reference_options(kind, options: dict) -> None:
 
 
 def make_reference(
-    kind,
+    kind: ReferenceSpec,
     x: torch.Tensor,
     features: Features,
     *,
@@ -172,48 +174,71 @@ def make_reference(
         check_finite_array("reference", kind)
         return torch.full_like(x, float(kind))
     check_choice("reference", kind, REFERENCE_KINDS)
-    if kind == "zeros":
+    options = {"value": value, "sigma": sigma, "noise_std": noise_std, "seed": seed}
+    return _BUILDERS[str(kind)](x, features, options)
+
+
+# One builder per named kind: ``(x, features, options) -> reference`` (``options``: value, sigma, noise_std, seed).
+def _zeros(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    return torch.zeros_like(x)
+
+
+def _constant(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    value = options["value"]
+    if value is None:
         return torch.zeros_like(x)
-    if kind == "constant":
-        if value is None:
-            return torch.zeros_like(x)
-        check_finite_array("value", value)
-        return torch.full_like(x, float(value))
-    if kind == "mean":
+    check_finite_array("value", value)
+    return torch.full_like(x, float(value))
+
+
+def _mean(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    return torch.full_like(x, float(x.mean()))
+
+
+def _channel_mean(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    if x.dim() < 2:
+        raise ValueError("reference='channel_mean' needs an input with at least 2 dimensions (H x W or C x ...)")
+    if x.dim() == 2:  # H x W: one channel
         return torch.full_like(x, float(x.mean()))
-    if kind == "channel_mean":
-        if x.dim() < 2:
-            raise ValueError("reference='channel_mean' needs an input with at least 2 dimensions (H x W or C x ...)")
-        if x.dim() == 2:  # H x W: one channel
-            return torch.full_like(x, float(x.mean()))
-        dims = tuple(range(1, x.dim()))
-        return x.mean(dim=dims, keepdim=True).expand_as(x).clone()
-    if kind == "patch_mean":
-        # rows: one per leading index (channel) the feature map broadcasts over; columns: its elements
-        features.check_covers(tuple(x.shape))
-        ids = torch.as_tensor(features.ids, device=x.device).reshape(-1)
-        rows = x.reshape(-1, ids.numel())
-        sums = torch.zeros(rows.shape[0], features.t, dtype=x.dtype, device=x.device).index_add_(1, ids, rows)
-        counts = torch.bincount(ids, minlength=features.t).to(x.dtype)
-        return (sums / counts)[:, ids].reshape(x.shape)
-    if kind == "paper_patch_mean":
-        features.check_covers(tuple(x.shape))
-        ids = torch.as_tensor(features.ids, device=x.device).reshape(-1)
-        rows = x.reshape(-1, ids.numel())  # every channel's copy of the feature map pooled into one mean
-        sums = torch.zeros(features.t, dtype=x.dtype, device=x.device).index_add_(0, ids, rows.sum(dim=0))
-        counts = torch.bincount(ids, minlength=features.t).to(x.dtype) * rows.shape[0]
-        return (sums / counts)[ids].expand(rows.shape).reshape(x.shape).clone()
-    if kind == "paper_blur":
-        if x.dim() < 2:
-            raise ValueError("reference='paper_blur' needs an input with at least 2 dimensions (H x W)")
-        (kh, sh), (kw, sw) = paper_blur_parameters(x.shape[-2]), paper_blur_parameters(x.shape[-1])
-        return _kernel_blur(x, (kh, kw), (sh, sw))
-    if kind == "blur":
-        sigma = 2.0 if sigma is None else check_positive_float("sigma", sigma)
-        if x.dim() < 2:
-            raise ValueError("reference='blur' needs an input with at least 2 dimensions (H x W)")
-        return _gaussian_blur(x, sigma)
-    # noise
+    dims = tuple(range(1, x.dim()))
+    return x.mean(dim=dims, keepdim=True).expand_as(x).clone()
+
+
+def _patch_mean(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    # rows: one per leading index (channel) the feature map broadcasts over; columns: its elements
+    features.check_covers(tuple(x.shape))
+    ids = torch.as_tensor(features.ids, device=x.device).reshape(-1)
+    rows = x.reshape(-1, ids.numel())
+    sums = torch.zeros(rows.shape[0], features.t, dtype=x.dtype, device=x.device).index_add_(1, ids, rows)
+    counts = torch.bincount(ids, minlength=features.t).to(x.dtype)
+    return (sums / counts)[:, ids].reshape(x.shape)
+
+
+def _paper_patch_mean(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    features.check_covers(tuple(x.shape))
+    ids = torch.as_tensor(features.ids, device=x.device).reshape(-1)
+    rows = x.reshape(-1, ids.numel())  # every channel's copy of the feature map pooled into one mean
+    sums = torch.zeros(features.t, dtype=x.dtype, device=x.device).index_add_(0, ids, rows.sum(dim=0))
+    counts = torch.bincount(ids, minlength=features.t).to(x.dtype) * rows.shape[0]
+    return (sums / counts)[ids].expand(rows.shape).reshape(x.shape).clone()
+
+
+def _paper_blur(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    if x.dim() < 2:
+        raise ValueError("reference='paper_blur' needs an input with at least 2 dimensions (H x W)")
+    (kh, sh), (kw, sw) = paper_blur_parameters(x.shape[-2]), paper_blur_parameters(x.shape[-1])
+    return _kernel_blur(x, (kh, kw), (sh, sw))
+
+
+def _blur(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    sigma = 2.0 if options["sigma"] is None else check_positive_float("sigma", options["sigma"])
+    if x.dim() < 2:
+        raise ValueError("reference='blur' needs an input with at least 2 dimensions (H x W)")
+    return _gaussian_blur(x, sigma)
+
+
+def _noise(x: torch.Tensor, features: Features, options: dict) -> torch.Tensor:
+    noise_std, seed = options["noise_std"], options["seed"]
     std = float(x.std()) if noise_std is None else check_positive_float("noise_std", noise_std)
     check_positive_int("seed", seed, minimum=0, allow_none=True)
     gen = torch.Generator(device="cpu")
@@ -223,3 +248,16 @@ def make_reference(
         gen.manual_seed(int(seed))
     noise = torch.randn(x.shape, generator=gen, dtype=torch.float64).to(dtype=x.dtype, device=x.device)
     return float(x.mean()) + std * noise
+
+
+_BUILDERS = {
+    "zeros": _zeros,
+    "constant": _constant,
+    "mean": _mean,
+    "channel_mean": _channel_mean,
+    "patch_mean": _patch_mean,
+    "blur": _blur,
+    "noise": _noise,
+    "paper_blur": _paper_blur,
+    "paper_patch_mean": _paper_patch_mean,
+}
