@@ -277,8 +277,9 @@ def tabular_features(
     return Features(ids, len(groups), kind="tabular", names=names)
 
 
-def as_features(features: Features | ArrayLike | int | tuple[int, int], input_shape: tuple[int, ...]) -> Features:
-    """Accept a Features object, an integer feature map, or an int (square grid over the last 2 dims)."""
+def as_features(features: Any, input_shape: tuple[int, ...]) -> Features:
+    """Accept a Features object, an integer feature map (array or tensor), an int (square grid over the last 2
+    dims) or a (rows, cols) grid."""
     if isinstance(features, Features):
         feats = features
         feats.check()  # again: the ids array may have been edited in place since construction

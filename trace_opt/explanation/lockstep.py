@@ -274,7 +274,7 @@ def explain_many(
 
 def explain_with_settings(
     model: Any,
-    X: Sequence[Any],
+    X: Sequence[Any] | torch.Tensor | np.ndarray,
     targets: Sequence[int | None] | None,
     settings: ExplainSettings,
     *,

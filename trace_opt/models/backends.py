@@ -69,7 +69,7 @@ def _export(model: torch.nn.Module, example: torch.Tensor, threads: int) -> Onnx
             torch.onnx.export(
                 model,
                 (example,),
-                buf,
+                buf,  # type: ignore[arg-type]  # torch's stub says a path; a file object works (documented)
                 input_names=["x"],
                 output_names=["scores"],
                 dynamic_axes={"x": {0: "batch"}, "scores": {0: "batch"}},
@@ -136,6 +136,6 @@ def with_backend(model, backend: str, x) -> object:
     key = (tuple(xt.shape), threads)
     if key not in cached or cached[key][0] != weights:  # a stale export is replaced, not kept beside
         wrapped = _export(model, xt.unsqueeze(0), threads)
-        wrapped.max_difference = _check_against_torch(model, wrapped, xt)
+        wrapped.max_difference = _check_against_torch(model, wrapped, xt)  # type: ignore[assignment]
         cached[key] = (weights, wrapped)
     return cached[key][1]
