@@ -32,6 +32,8 @@ from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.explanation.single import Explanation, bind_for, check_model, explain_checked, torch_threads
 from trace_opt.models.backends import with_backend
+from trace_opt.models.oracles import scored_model
+from trace_opt.models.outputs import function_name, model_scores
 
 ERRORS = ("raise", "return")
 
@@ -83,7 +85,7 @@ def _concat(parts):
 def _call(model, inputs):
     if isinstance(inputs, torch.Tensor):
         with torch.inference_mode():
-            return model(inputs)
+            return model_scores(model(inputs))  # a tuple, mapping or .logits output: its score tensor
     return np.asarray(model(inputs))
 
 
@@ -301,6 +303,11 @@ def explain_with_settings(
     max_batch = check_positive_int("max_batch", max_batch)
     check_choice("errors", errors, ERRORS)
     check_model(model, settings)  # once for the batch
+    score_fn = settings.output if callable(settings.output) else None
+    if score_fn is not None:  # the hub shares score tensors: the score function runs on the real model's output
+        if any(t not in (None, 0) for t in targets):
+            raise ValueError("targets must be None (or 0) with output=<callable>: its score is one column")
+        model, settings = scored_model(model, score_fn), settings.replace(output=None)
     # settings that need an input are refused on the first input before any search starts; its binding is kept
     first = bind_for(model, X[0], settings, seeds[0])
 
@@ -334,6 +341,10 @@ def explain_with_settings(
         for out in outcomes:
             if isinstance(out, BaseException):
                 raise out
+    if score_fn is not None:
+        for out in outcomes:
+            if isinstance(out, Explanation):
+                out.output = function_name(score_fn)
     return outcomes
 
 

@@ -9,7 +9,9 @@ build their settings here, so a setting has one name, one default and one check 
 ``reference``      what deletion writes: a kind of ``trace_opt.models.references.REFERENCE_KINDS``, a number,
                    or a tensor of the input's shape
 ``reference_options``  ``value`` (reference "constant"), ``sigma`` ("blur"), ``noise_std`` ("noise")
-``output``         ``"logit"`` (default for torch models), ``"prob"``, ``"log_prob"``; ``"raw"`` for callables
+``output``         ``"logit"`` (default for torch models), ``"prob"``, ``"log_prob"``; ``"raw"`` for callables;
+                   or a callable from the model's raw output batch to one score per input (a region's mean
+                   logit, a detection score, a regression output; ``trace_opt.models.outputs``)
 ``objective``      ``"le-mo"`` (default), ``"le"`` or ``"mo"`` (DESIGN.md section 2: solvers maximise a chain sum)
 ``solver``         a registered solver name or a ``solvers.Solver`` instance; ``solver_options`` its parameters
 ``budget``         forward passes (int), a ``solvers.Budget``, or a dict (forward_passes / seconds / iterations)
@@ -46,7 +48,7 @@ import dataclasses
 import numbers
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -60,6 +62,7 @@ from trace_opt.core.validation import check_choice, check_keywords, check_positi
 from trace_opt.models.backends import BACKENDS
 from trace_opt.models.oracles import CALLABLE_OUTPUTS as OUTPUTS  # noqa: F401 - logit, prob, log_prob, raw
 from trace_opt.models.oracles import PRECISIONS, DeviceLike, FeaturesSpec
+from trace_opt.models.outputs import function_name
 from trace_opt.models.references import (
     REFERENCE_KINDS,
     REFERENCE_OPTIONS,
@@ -86,7 +89,7 @@ class ExplainSettings:
     features: FeaturesSpec = None
     reference: ReferenceSpec = "zeros"
     reference_options: dict = field(default_factory=dict)
-    output: str | None = None
+    output: str | Callable[[Any], Any] | None = None
     objective: str = "le-mo"
     solver: str | Solver = "sa"
     solver_options: dict = field(default_factory=dict)
@@ -115,8 +118,13 @@ class ExplainSettings:
         check_reference_options(self.reference, self.reference_options)  # an option the kind does not use
         _check_reference_kind(self.reference)
         _check_features(self.features)
-        if self.output is not None:
+        if self.output is not None and not callable(self.output):  # a callable scores the raw output batch
             check_choice("output", self.output, OUTPUTS)
+        if callable(self.output) and self.backend == "onnxruntime":
+            raise ValueError(
+                "output=<callable> needs the model's raw output, which an ONNX export does not keep; "
+                "use backend='torch'"
+            )
         check_choice("objective", self.objective, OBJECTIVES)
         # an unknown name or option is refused here; the object is the one every explanation uses
         object.__setattr__(self, "_solver", solver or get_solver(self.solver, **self.solver_options))
@@ -259,7 +267,7 @@ class ExplainSettings:
         d = {
             "features": self.features,
             "reference": self.reference,
-            "output": self.output,
+            "output": function_name(self.output) if callable(self.output) else self.output,
             "objective": self.objective,
             "solver": self.solver,
             "solver_options": dict(self.solver_options),

@@ -22,6 +22,7 @@ from trace_opt.explanation.rankings import trajectory_to_heatmap
 from trace_opt.explanation.settings import ExplainSettings
 from trace_opt.models.backends import with_backend
 from trace_opt.models.oracles import BoundInput, CallableOracle, ModelOracle, bind_input, make_oracle
+from trace_opt.models.outputs import function_name
 
 #: the oracle of an explanation: a torch module's or a black box's
 ExplanationOracle = ModelOracle | CallableOracle
@@ -255,7 +256,11 @@ def check_model(model: object, settings: ExplainSettings) -> None:
     ``Explainer``, by ``explain_many`` for the whole batch, or by ``explain_input``."""
     if not callable(model):
         raise ValueError(f"model must be a torch module or a callable; got {type(model).__name__}")
-    if not isinstance(model, torch.nn.Module) and settings.output not in (None, "raw"):
+    if (
+        not isinstance(model, torch.nn.Module)
+        and not callable(settings.output)
+        and settings.output not in (None, "raw")
+    ):
         raise ValueError(
             f"output={settings.output!r} is not valid for a callable model: its scores are used as "
             "returned (output='raw'); apply softmax/log inside the callable if needed"
@@ -321,7 +326,7 @@ def explain_checked(
         score=score,
         value=value,
         objective=s.objective,
-        output=oracle.output,
+        output=function_name(s.output) if callable(s.output) else oracle.output,
         target=oracle.target,
         curves=curves,
         heatmap=trajectory_to_heatmap(result.trajectory, oracle.features, alpha=s.heatmap_alpha),

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from trace_opt.core.validation import check_choice
+from trace_opt.models.outputs import TensorScores, model_scores
 
 BACKENDS = ("torch", "onnxruntime")
 #: the largest relative disagreement of an exported module with torch that is accepted
@@ -93,7 +94,7 @@ def _check_against_torch(model: torch.nn.Module, wrapped: OnnxRuntimeModule, x: 
     g = torch.Generator().manual_seed(0)
     batch = torch.stack([x, torch.zeros_like(x), x + 0.1 * torch.randn(x.shape, generator=g), x.flip(-1)])
     with torch.inference_mode():
-        want = model(batch).double()
+        want = model_scores(model(batch)).double()
         got = wrapped(batch).double()
     if got.shape != want.shape:
         raise ValueError(
@@ -135,7 +136,7 @@ def with_backend(model, backend: str, x) -> object:
     cached = _SESSIONS.setdefault(model, {})
     key = (tuple(xt.shape), threads)
     if key not in cached or cached[key][0] != weights:  # a stale export is replaced, not kept beside
-        wrapped = _export(model, xt.unsqueeze(0), threads)
+        wrapped = _export(TensorScores(model), xt.unsqueeze(0), threads)
         wrapped.max_difference = _check_against_torch(model, wrapped, xt)  # type: ignore[assignment]
         cached[key] = (weights, wrapped)
     return cached[key][1]

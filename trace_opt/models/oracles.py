@@ -31,6 +31,7 @@ from trace_opt.core.kernels import KeyTable, masked_inputs_from_keys
 from trace_opt.core.oracle import Oracle
 from trace_opt.core.validation import check_choice, check_finite_array, check_positive_int, check_real
 from trace_opt.models.backends import OnnxRuntimeModule
+from trace_opt.models.outputs import ScoreFunction, model_scores
 from trace_opt.models.references import ReferenceSpec, make_reference
 
 #: what ``features`` may be: None (a default for the input), a grid size (an int or (rows, cols)), an integer
@@ -295,12 +296,12 @@ class ModelOracle(Oracle):
             z = None
             if self._channels_last:
                 try:
-                    z = self.model(probe.contiguous(memory_format=torch.channels_last))
+                    z = model_scores(self.model(probe.contiguous(memory_format=torch.channels_last)))
                 except Exception:  # the standard layout below
                     self._channels_last = False
             if z is None:
                 try:
-                    z = self.model(probe)
+                    z = model_scores(self.model(probe))
                 except Exception as exc:  # a shape mismatch inside the model
                     raise ValueError(
                         f"x of shape {tuple(self.x.shape)} could not be passed to the model as a batch of one: {exc}"
@@ -377,7 +378,7 @@ class ModelOracle(Oracle):
         if self._channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), precision_context(self.precision, self.device):
-            z = self.model(inputs)
+            z = model_scores(self.model(inputs))
         self.batches += 1
         _check_rows(tuple(z.shape) if isinstance(z, torch.Tensor) else np.shape(z), n_in, "the model")
         return self._scores(z)[:n]  # every answer's rows checked (padding rows dropped here)
@@ -493,6 +494,13 @@ class CallableOracle(Oracle):
         return self._select(scores).reshape(-1)
 
 
+def scored_model(model: Any, fn: Callable) -> Any:
+    """``model`` with ``fn`` applied to its raw output batch (a torch module stays one)."""
+    if isinstance(model, torch.nn.Module):
+        return ScoreFunction(model, fn)
+    return lambda batch: np.asarray(fn(model(batch)), dtype=np.float64).reshape(len(batch))
+
+
 def make_oracle(
     model: Any,
     x: Any,
@@ -500,7 +508,7 @@ def make_oracle(
     *,
     features: FeaturesSpec = None,
     reference: ReferenceSpec = "zeros",
-    output: str | None = None,
+    output: str | Callable | None = None,
     batch_size: int = 64,
     device: DeviceLike = "cpu",
     precision: str = "fp32",
@@ -522,6 +530,11 @@ def make_oracle(
     probe pass on x (D({}), counted) when it is built.
     """
     bound = _bound_on(x, as_device(device) if isinstance(model, torch.nn.Module) else None)
+    if callable(output):  # a score function of the raw output batch: explained as the one column it makes
+        if target not in (None, 0):
+            raise ValueError(f"target={target!r} is not valid with output=<callable>: its score is one column")
+        module = isinstance(model, torch.nn.Module)  # a module's score is its one column; a callable's is (B,)
+        model, output, target = scored_model(model, output), ("logit" if module else None), (0 if module else None)
     if isinstance(model, torch.nn.Module):
         if bound is None:
             bound = bind_input(model, x, features=features, reference=reference, device=device, **reference_options)

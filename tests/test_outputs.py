@@ -1,0 +1,89 @@
+"""Any model output: tuples, mappings, .logits objects and score functions give the bare tensor's trajectory."""
+
+from collections import OrderedDict
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import trace_opt
+from exact_models import ExactNet
+from trace_opt.models.outputs import model_scores
+
+SETTINGS = dict(features=2, solver="greedy", progress=False)
+
+
+class Wrapped(torch.nn.Module):
+    """ExactNet whose output comes wrapped in another form."""
+
+    def __init__(self, form):
+        super().__init__()
+        self.net = ExactNet(n_inputs=16, n_classes=3).eval()
+        self.form = form
+
+    def forward(self, x):
+        z = self.net(x)
+        if self.form == "tuple":
+            return (z, z.detach() * 0)
+        if self.form == "list":
+            return [z]
+        if self.form == "dict":
+            return {"hidden": z * 0, "logits": z}
+        if self.form == "ordered-first":
+            return OrderedDict(scores=z)
+        if self.form == "object":
+            return SimpleNamespace(logits=z, loss=None)
+        return z
+
+
+X = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("form", ["tuple", "list", "dict", "ordered-first", "object"])
+def test_every_output_form_gives_the_bare_tensors_trajectory(form):
+    bare, wrapped = Wrapped("tensor"), Wrapped(form)
+    wrapped.net.load_state_dict(bare.net.state_dict())
+    a = trace_opt.explain(bare, X[0], 1, **SETTINGS)
+    b = trace_opt.explain(wrapped, X[0], 1, **SETTINGS)
+    assert np.array_equal(a.trajectory, b.trajectory) and a.score == b.score
+    assert a.counters["forward_passes"] == b.counters["forward_passes"]
+    many = trace_opt.explain_many(wrapped, X, [1, 2], **SETTINGS)  # lockstep shares the model calls
+    assert np.array_equal(many[0].trajectory, a.trajectory) and many[0].score == a.score
+
+
+def test_a_score_function_of_the_raw_output():
+    """output=<callable>: D is fn(raw output); explaining 'the difference of two logits' equals explaining a
+    model that returns that difference as its only column."""
+    net = Wrapped("dict")
+
+    def margin(out):
+        return out["logits"][:, 1] - out["logits"][:, 2]
+
+    class Margin(torch.nn.Module):
+        def forward(self, x):
+            z = net.net(x)
+            return (z[:, 1] - z[:, 2])[:, None]
+
+    ref = trace_opt.explain(Margin(), X[0], 0, **SETTINGS)
+    got = trace_opt.explain(net, X[0], output=margin, **SETTINGS)
+    assert np.array_equal(got.trajectory, ref.trajectory) and got.score == pytest.approx(ref.score, rel=1e-12)
+    assert got.output == "test_a_score_function_of_the_raw_output.<locals>.margin" and got.target == 0
+    many = trace_opt.explain_many(net, X, output=margin, **SETTINGS)
+    assert np.array_equal(many[0].trajectory, ref.trajectory) and many[0].output == got.output
+    # a black-box callable takes a score function too
+    box = lambda b: np.stack([np.asarray(b).reshape(len(b), -1).sum(1), np.zeros(len(b))], axis=1)  # noqa: E731
+    first = trace_opt.explain(box, X[0].numpy(), output=lambda out: out[:, 0], **SETTINGS)
+    plain = trace_opt.explain(lambda b: np.asarray(b).reshape(len(b), -1).sum(1), X[0].numpy(), **SETTINGS)
+    assert np.array_equal(first.trajectory, plain.trajectory)
+
+
+def test_bad_outputs_are_named():
+    with pytest.raises(ValueError, match="returned a str"):
+        model_scores("nope")
+    with pytest.raises(ValueError, match="target=2 is not valid with output=<callable>"):
+        trace_opt.explain(Wrapped("dict"), X[0], 2, output=lambda out: out["logits"][:, 0], **SETTINGS)
+    with pytest.raises(ValueError, match="returned 3 values for a batch of 1 inputs"):
+        trace_opt.explain(Wrapped("dict"), X[0], output=lambda out: out["logits"].reshape(-1)[:6], **SETTINGS)
+    with pytest.raises(ValueError, match="raw output"):
+        trace_opt.explain(Wrapped("dict"), X[0], output=lambda out: out, backend="onnxruntime", **SETTINGS)
