@@ -178,6 +178,19 @@ class Explanation:
             saved=d,
         )
 
+    def to_frame(self) -> Any:
+        """One row per feature (id, name, importance, LeRF position, heat, marginal drop, elements, region) as
+        a pandas DataFrame (``trace_opt.explanation.tables``; needs pandas)."""
+        from trace_opt.explanation.tables import explanation_frame  # tables draws with plots, which import this
+
+        return explanation_frame(self)
+
+    def _repr_html_(self) -> str:
+        """The notebook display: summary, ranked input and curves (``trace_opt.explanation.tables``)."""
+        from trace_opt.explanation.tables import explanation_html  # as in to_frame
+
+        return explanation_html(self)
+
     def to_dict(self, heatmap: bool = False) -> dict:
         """The explanation as JSON values (with the heatmap as nested lists if ``heatmap``; ``precision`` and
         ``search_score`` when the search ran in another precision than fp32)."""

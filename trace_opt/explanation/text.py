@@ -44,7 +44,9 @@ def plot_text(explanation, path=None, *, width: int = 60, title: str | None = No
         raise ValueError(f"the explanation has {t} features but {len(tokens)} token names; expected a text one")
     heat = (ranks_of(explanation.trajectory) + 1) / t
     importance = t - ranks_of(explanation.trajectory)  # 1 = most important
-    lines, line, used = [], [], 0
+    lines: list[list[int]] = []
+    line: list[int] = []
+    used = 0
     for i, tok in enumerate(tokens):
         if line and used + len(tok) > width:
             lines.append(line)
