@@ -87,3 +87,30 @@ def test_bad_outputs_are_named():
         trace_opt.explain(Wrapped("dict"), X[0], output=lambda out: out["logits"].reshape(-1)[:6], **SETTINGS)
     with pytest.raises(ValueError, match="raw output"):
         trace_opt.explain(Wrapped("dict"), X[0], output=lambda out: out, backend="onnxruntime", **SETTINGS)
+
+
+def test_a_tiny_hugging_face_image_classifier():
+    """A random-initialised ViT (transformers; no weights downloaded) returns an ImageClassifierOutput:
+    explained as is, it gives the trajectory of the same network returning its .logits tensor."""
+    transformers = pytest.importorskip("transformers")
+    config = transformers.ViTConfig(
+        image_size=8, patch_size=4, num_channels=1, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=16, num_labels=3,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    vit = transformers.ViTForImageClassification(config).eval()
+    assert not isinstance(vit(torch.rand(1, 1, 8, 8)), torch.Tensor)
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vit = vit
+
+        def forward(self, x):
+            return self.vit(x).logits
+
+    x = torch.rand(1, 8, 8, generator=torch.Generator().manual_seed(3))
+    hf = trace_opt.explain(vit, x, features=2, solver="exact", progress=False)
+    plain = trace_opt.explain(LogitsOnly().eval(), x, features=2, solver="exact", progress=False)
+    assert hf.target == plain.target and np.array_equal(hf.trajectory, plain.trajectory)
+    assert hf.score == pytest.approx(plain.score, rel=1e-6)
