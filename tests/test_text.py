@@ -74,3 +74,27 @@ def test_settings_that_explain_text_sets_are_refused():
         explain_text(word_sum, "a b", features=2)
     with pytest.raises(ValueError, match="not a known text model"):
         explain_text("nope", "a b")
+
+
+def test_the_explain_command_on_a_sentence(tmp_path, capsys):
+    pytest.importorskip("vaderSentiment")
+    from trace_opt.cli import main
+    from trace_opt.cli.explain import TEXT_MODELS as CLI_TEXT_MODELS
+    from trace_opt.explanation.single import Explanation
+    from trace_opt.models.text import TEXT_MODELS
+
+    assert CLI_TEXT_MODELS == TEXT_MODELS
+    text = "The food was not good, but the service was really great!"
+    code = main(["explain", "--model", "vader", "--text", text, "--out", str(tmp_path), "--no-progress"])
+    assert code == 0 and "most important first" in capsys.readouterr().out
+    loaded = Explanation.load(tmp_path / "explanation.json")
+    assert sorted(loaded.trajectory) == list(range(11))
+    assert (tmp_path / "text.png").stat().st_size > 1000 and (tmp_path / "curves.png").exists()
+    masked = main(
+        ["explain", "--model", "vader", "--text", text, "--mask-token", "UNK", "--out", str(tmp_path / "m"),
+         "--no-progress", "--solver", "greedy"]
+    )  # fmt: skip
+    assert masked == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["explain", "--model", "vader", "--out", str(tmp_path / "none")])
+    assert exc.value.code == 2 and "--text" in capsys.readouterr().err

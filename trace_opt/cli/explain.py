@@ -1,11 +1,13 @@
 """The ``explain`` command: one input, one explanation, written as JSON and figures.
 
 ``python -m trace_opt explain --model efficientnet-lite0 --image chelsea --features 7 --budget 2000 --out DIR``
-explains a photo (a bundled name or a PNG/JPEG file, resized and normalised as the model expects) or one input
-of a data set (``--data NAME|NPY --index I``) and writes ``DIR/explanation.json`` (target and its name, value,
-forward passes, trajectory, curves, settings) and three PNGs: the input with the trajectory heatmap (on the
-original photo for ``--image``), the deletion sequence and the curves. The budget is a hard limit on the
-search's forward passes; a progress bar shows passes and the best value.
+explains a photo (a bundled name or a PNG/JPEG file, resized and normalised as the model expects), one input
+of a data set (``--data NAME|NPY --index I``) or a sentence for a text model (``--model vader --text "..."``:
+one feature per word, a deleted word dropped or replaced by ``--mask-token``), and writes
+``DIR/explanation.json`` (target and its name, value, forward passes, trajectory, curves, settings) and its
+figures: the input with the trajectory heatmap (on the original photo for ``--image``; the ranked sentence for
+``--text``), the deletion sequence and the curves. The budget is a hard limit on the forward passes (search
+and final scoring); a progress bar shows passes and the best value.
 """
 
 # The library (torch, matplotlib, the models) is imported inside the functions that run the command, not here:
@@ -35,6 +37,8 @@ DEFAULT_BATCH = 16
 #: real network, EfficientNet-Lite0 at t = 49 (bench/results/imagenet_search_g7_logit.md: above greedy's full
 #: run with 2,000 passes on the photos of that study); the library's own default stays the paper's SA
 DEFAULT_SOLVER = "ils"
+#: the models ``--text`` explains (``trace_opt.models.text.TEXT_MODELS``; repeated so --help stays torch-free)
+TEXT_MODELS = ("vader",)
 
 
 def add_explain_parser(sub) -> None:
@@ -47,8 +51,9 @@ def add_explain_parser(sub) -> None:
     p.add_argument(
         "--model",
         default="efficientnet-lite0",
-        help="efficientnet-lite0 (ImageNet), digits-cnn8, digits-cnn28, breast-cancer-mlp, or a file "
-        "saved with torch.save(module) / TorchScript (default: efficientnet-lite0)",
+        help="efficientnet-lite0 (ImageNet), digits-cnn8, digits-cnn28, breast-cancer-mlp, a file "
+        "saved with torch.save(module) / TorchScript, or a text model for --text: vader (VADER sentiment, "
+        "its compound polarity) (default: efficientnet-lite0)",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument(
@@ -66,8 +71,21 @@ def add_explain_parser(sub) -> None:
         help="instead of --image: a bundled data set (digits8-test, digits28-test, breast-cancer-test, "
         "imagenet-photos) or a .npy file of inputs along axis 0; --index picks the input",
     )
+    src.add_argument(
+        "--text",
+        default=None,
+        metavar="TEXT",
+        help="instead of --image: a sentence for a text model (--model vader); one feature per "
+        "whitespace-separated word",
+    )
     p.add_argument(
         "--index", type=int_at_least(0), default=None, metavar="I", help="with --data: the input (default: 0)"
+    )
+    p.add_argument(
+        "--mask-token",
+        default=None,
+        metavar="TOKEN",
+        help="with --text: what replaces a deleted word (default: the word is dropped)",
     )
     p.add_argument(
         "--target",
@@ -160,6 +178,10 @@ def run_explain(args) -> int:
     from trace_opt.models.data import load_model
 
     settings = explain_settings(args)  # every flag checked before any work
+    if args.text is not None or args.model in TEXT_MODELS:
+        return _run_text(args, settings)
+    if args.mask_token is not None:
+        raise ValueError("--mask-token replaces deleted words of --text; this input has none")
     if args.superpixels is not None and args.image is None:
         raise ValueError("--superpixels needs --image (superpixels are computed on the photo)")
     out = check_output_dir("--out", args.out)
@@ -188,6 +210,51 @@ def run_explain(args) -> int:
         "and " + ", ".join(figures.values())
     )
     return 130 if result.stopped == "interrupted" else 0
+
+
+def _run_text(args, settings) -> int:
+    """The explain command on a sentence: one feature per word, deletion drops it (or writes --mask-token);
+    writes explanation.json, the ranked sentence (text.png) and the curves."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from trace_opt.core.features import tabular_features
+    from trace_opt.explanation.explainer import Explainer
+    from trace_opt.explanation.plots import plot_curves
+    from trace_opt.explanation.text import plot_text
+    from trace_opt.models.text import TextBlackBox, text_model, tokenize
+
+    if args.text is None:
+        raise ValueError(f"--model {args.model} explains a sentence: give it with --text")
+    if args.model not in TEXT_MODELS:
+        raise ValueError(f"--text needs a text model: --model {' or '.join(TEXT_MODELS)}; got {args.model!r}")
+    others = (("--superpixels", args.superpixels), ("--index", args.index), ("--data-seed", args.data_seed))
+    for flag, value in others:
+        if value:
+            raise ValueError(f"{flag} does not apply to --text")
+    out = check_output_dir("--out", args.out)
+    start = time.perf_counter()
+    tokens = tokenize(args.text)
+    box = TextBlackBox(text_model(args.model), tokens, args.mask_token)
+    settings = settings.replace(features=tabular_features(len(tokens), names=tokens), reference="zeros")
+    exp = Explainer(box, settings).explain(np.ones(len(tokens)), args.target)
+    seconds = time.perf_counter() - start
+    out = check_output_dir("--out", out, create=True)
+    figures = {"text": "text.png", "curves": "curves.png"}
+    title = f"{args.model}: TRACE-{settings.objective}, t = {len(tokens)} words"
+    plt.close(plot_text(exp, out / figures["text"]))
+    plt.close(plot_curves(exp, path=out / figures["curves"], title=title))
+    source = {"text": args.text, "tokens": tokens, "mask_token": args.mask_token}
+    context = _context(args, settings, exp, source, None, seconds, figures)
+    context["settings"]["features"] = f"one per word ({len(tokens)})"
+    exp.save(out / "explanation.json", heatmap=False, context=context)
+    order = ", ".join(tokens[i] for i in exp.trajectory[::-1][:5])
+    print(
+        f"{args.model} on {len(tokens)} words: value {exp.value:.4g} after {exp.result.forward_passes:,} search "
+        f"passes ({exp.result.stopped}), {seconds:.1f} s; most important first: {order}; wrote "
+        f"{out}/explanation.json, text.png, curves.png"
+    )
+    return 130 if exp.result.stopped == "interrupted" else 0
 
 
 def _write_figures(exp, photo, settings, out: Path, title: str) -> dict:
