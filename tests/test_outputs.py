@@ -114,3 +114,15 @@ def test_a_tiny_hugging_face_image_classifier():
     plain = trace_opt.explain(LogitsOnly().eval(), x, features=2, solver="exact", progress=False)
     assert hf.target == plain.target and np.array_equal(hf.trajectory, plain.trajectory)
     assert hf.score == pytest.approx(plain.score, rel=1e-6)
+
+
+def test_wrappers_keep_the_models_mode():
+    import warnings
+
+    from trace_opt.models.outputs import ScoreFunction, TensorScores
+
+    net = Wrapped("dict")
+    assert not ScoreFunction(net, lambda out: out["logits"][:, 0]).training and not TensorScores(net).training
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "training mode" warning for an eval model behind a score function
+        trace_opt.explain(net, X[0], output=lambda out: out["logits"][:, 0], **SETTINGS)

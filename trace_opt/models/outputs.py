@@ -57,6 +57,7 @@ class ScoreFunction(torch.nn.Module):
             raise ValueError(f"output must be a kind of score or a callable; got {fn!r}")
         self.model = model
         self.fn = fn
+        self.train(model.training)  # a wrapper of an eval-mode model is in eval mode too
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         raw = self.model(x)
@@ -76,6 +77,7 @@ class TensorScores(torch.nn.Module):
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
+        self.train(model.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return model_scores(self.model(x))
