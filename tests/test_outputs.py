@@ -121,7 +121,7 @@ def test_wrappers_keep_the_models_mode():
 
     from trace_opt.models.outputs import ScoreFunction, TensorScores
 
-    net = Wrapped("dict")
+    net = Wrapped("dict").eval()
     assert not ScoreFunction(net, lambda out: out["logits"][:, 0]).training and not TensorScores(net).training
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "training mode" warning for an eval model behind a score function
