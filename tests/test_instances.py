@@ -292,7 +292,8 @@ def test_table_oracle_counts_and_cache():
 # -------------------------------------------------------------------------------- leaderboard
 def test_leaderboard_gaps_are_exact(tmp_path):
     lib = load_library(SAMPLE)
-    board = leaderboard(lib, ["greedy", 'sa:iterations=200,init="random"', "exact"], budgets=[50, 5000], seeds=[0, 1])
+    sa = '{"name": "sa", "params": {"iterations": 200, "init": "random"}}'  # a JSON spec, as on the command line
+    board = leaderboard(lib, ["greedy", sa, "exact"], budgets=[50, 5000], seeds=[0, 1])
     assert len(board["runs"]) == 3 * 2 * len(lib) * 2
     for row in board["runs"]:
         inst = next(i for i in lib if i.name == row["instance"])
@@ -309,11 +310,13 @@ def test_leaderboard_gaps_are_exact(tmp_path):
 
 def test_leaderboard_keeps_finished_solves_and_resumes_from_them(tmp_path):
     """Issue 22 item 5: a board stopped part-way (here: by an exception from the progress callback, as
-    Ctrl-C would) keeps its finished solves in the keep file, a cut-short last line is ignored, and the
-    resumed board runs only the missing solves and equals an uninterrupted one (run times aside)."""
+    Ctrl-C would) keeps its finished solves in the keep folder (a RecordStore), a damaged record is
+    computed again, and the resumed board runs only the missing solves and equals an uninterrupted one
+    (run times aside)."""
     lib = load_library(SAMPLE)[:2]
-    specs, budgets, seeds = ["sa:iterations=300", "greedy"], [100], [0, 1]
-    keep = tmp_path / "board.solves.jsonl"
+    specs, budgets, seeds = ["sa", "greedy"], [100], [0, 1]
+    options = {"sa": {"iterations": 300}}
+    keep = tmp_path / "board.solves"
     seen = []
 
     def stop_after_3(row):
@@ -322,19 +325,21 @@ def test_leaderboard_keeps_finished_solves_and_resumes_from_them(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        leaderboard(lib, specs, budgets, seeds, progress=stop_after_3, keep=keep)
-    assert len(keep.read_text().splitlines()) == 3
-    with keep.open("a") as fh:
-        fh.write('{"key": "half a li')  # a write cut short by kill -9
+        leaderboard(lib, specs, budgets, seeds, progress=stop_after_3, keep=keep, solver_options=options)
+    kept = sorted(keep.glob("*.json"))
+    assert len(kept) == 3
+    kept[0].write_text('{"row": "half a fi')  # a damaged record: computed again
+    first_seconds = json.loads(kept[1].read_text())["row"]["seconds"]
     solved = []
-    board = leaderboard(lib, specs, budgets, seeds, progress=solved.append, keep=keep)
-    ref = leaderboard(lib, specs, budgets, seeds)
+    board = leaderboard(lib, specs, budgets, seeds, progress=solved.append, keep=keep, solver_options=options)
+    assert json.loads(kept[1].read_text())["row"]["seconds"] == first_seconds  # reused, not run again
+    ref = leaderboard(lib, specs, budgets, seeds, solver_options=options)
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert json.loads(json.dumps(drop(board["runs"]))) == json.loads(json.dumps(drop(ref["runs"])))
     assert board["summary"] == ref["summary"]
-    assert len(keep.read_text().splitlines()) == 8 + 1  # 3 kept + 5 new solves (+ the broken line)
-    other = leaderboard(lib, specs, [101], seeds, keep=keep)  # another budget is another solve
-    assert len(keep.read_text().splitlines()) == 8 + 1 + 8 and other["runs"][0]["budget"] == 101
+    assert len(list(keep.glob("*.json"))) == 8
+    other = leaderboard(lib, specs, [101], seeds, keep=keep, solver_options=options)  # another budget: another solve
+    assert len(list(keep.glob("*.json"))) == 8 + 8 and other["runs"][0]["budget"] == 101
 
 
 @pytest.mark.parametrize("stem", ["../../x", "a/b", "..", "", ".hidden"])
@@ -363,8 +368,8 @@ def test_leaderboard_stem_must_stay_in_the_folder(tmp_path, stem):
 
 
 def test_solver_spec_parsing_and_split():
-    assert parse_solver_spec("sa:eta=0.99,init=random,T0=2") == (
-        "sa:eta=0.99,init=random,T0=2",
+    assert parse_solver_spec('{"name": "sa", "params": {"eta": 0.99, "init": "random", "T0": 2}}') == (
+        'sa {"T0": 2, "eta": 0.99, "init": "random"}',
         "sa",
         {"eta": 0.99, "init": "random", "T0": 2},
     )
@@ -373,8 +378,16 @@ def test_solver_spec_parsing_and_split():
         "tabu",
         {"candidates": 8},
     )
-    with pytest.raises(ValueError, match="key=value"):
-        parse_solver_spec("sa:eta")
+    assert parse_solver_spec("sa", {"sa": {"K": 100}, "tabu": {"candidates": 8}}) == ('sa {"K": 100}', "sa", {"K": 100})
+    assert parse_solver_spec({"name": "sa", "params": {"K": 5}}, {"sa": {"K": 100, "eta": 0.9}})[2] == {
+        "K": 5,
+        "eta": 0.9,
+    }  # the spec's own params win over --solver-options
+    for old in ("sa:eta=0.99", "sa:eta"):  # the old syntax: refused, saying what to write instead
+        with pytest.raises(ValueError, match=r"name:key=value. form is gone.*--solver-options"):
+            parse_solver_spec(old)
+    with pytest.raises(ValueError, match="only 'name', 'params', 'label'"):
+        parse_solver_spec({"name": "sa", "options": {}})
     train, test = split_library(list(range(7)), 2)
     assert train == [0, 2, 4, 6] and test == [1, 3, 5]
 
@@ -487,7 +500,9 @@ def test_table_stats_find_inert_features():
 
 def test_leaderboard_markdown_has_a_header(tmp_path):
     lib = load_library(SAMPLE)
-    board = leaderboard(lib[:2], ["greedy", "sa:iterations=50"], budgets=[30, 60], seeds=[3, 4])
+    board = leaderboard(
+        lib[:2], ["greedy", "sa"], budgets=[30, 60], seeds=[3, 4], solver_options={"sa": {"iterations": 50}}
+    )
     board.update(library="instances/sample", command="python -m trace_opt instances leaderboard --library x")
     md = write_leaderboard(board, tmp_path)["md"].read_text()
     head = md.split("| solver |")[0]
@@ -500,7 +515,7 @@ def test_leaderboard_markdown_has_a_header(tmp_path):
         "budgets (forward passes): 30, 60",
         "seeds: 3, 4",
         "reference: zeros",
-        "`sa:iterations=50`",
+        '`sa {"iterations": 50}`',
         "distinct table values",
     ):
         assert text in head, text
