@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from solvers import get_solver
 from solvers.complete import exact_optimum
-from trace_opt import ModelOracle, TraceProblem
+from trace_opt import ExplainSettings, ModelOracle, TraceProblem
 from trace_opt.benchmarks.instances import (
     FORMAT_VERSION,
     TableOracle,
@@ -520,3 +520,43 @@ def test_leaderboard_markdown_has_a_header(tmp_path):
     ):
         assert text in head, text
     assert "| greedy | 30 |" in md
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["leaderboard", "--library", str(SAMPLE), "--solvers", "sa:eta=0.99"], "--solver-options"),
+        (["build", "--grids", "2x3", "--solver", "tabu"], "--solver does not apply to instances build"),
+        (["build", "--grids", "2x3", "--features", "4"], "--features does not apply to instances build"),
+    ],
+)
+def test_instances_cli_refuses_the_old_solver_syntax_and_unused_settings(tmp_path, capsys, command, message):
+    from trace_opt.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["instances", *command, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_leaderboard_cli_takes_solver_options_as_json(tmp_path):
+    from trace_opt.cli import main
+
+    out = tmp_path / "out"
+    args = ["instances", "leaderboard", "--library", str(SAMPLE), "--solvers", "greedy", "sa"]
+    args += ["--solver-options", '{"sa": {"iterations": 40}}', "--budgets", "60", "--seeds", "2"]
+    assert main([*args, "--out", str(out), "--no-progress"]) == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board["solvers"][1] == {"label": 'sa {"iterations": 40}', "name": "sa", "params": {"iterations": 40}}
+    ref = leaderboard(load_library(SAMPLE), ["greedy", {"name": "sa", "params": {"iterations": 40}}], [60], [2])
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(board["runs"]) == json.loads(json.dumps(drop(ref["runs"])))
+    assert not (out / "leaderboard.solves").exists()  # the kept solves go once the board is written
+
+
+def test_build_library_records_model_and_data_seeds(tmp_path):
+    (path,) = build_library(tmp_path, grids=[(2, 3)], inputs=[0], data_seed=0, model_seed=0)
+    meta = load_instance(path).metadata
+    assert meta["input"]["data_seed"] == 0 and meta["model_seed"] == 0
+    with pytest.raises(ValueError, match="shorthands for settings"):
+        build_library(tmp_path, grids=[(2, 3)], reference="mean", settings=ExplainSettings(output="prob"))
