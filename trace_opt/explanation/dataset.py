@@ -828,9 +828,9 @@ def _plot_mean_curves(curves, path: Path) -> None:
 
 
 def comparable(record: dict) -> dict:
-    """A result record without its run-dependent parts (run info, configuration hash, an error's
-    traceback), for comparing runs."""
-    out = {k: v for k, v in record.items() if k not in ("run", "config_hash")}
+    """A result record without its run-dependent parts (run info, configuration hash under both its names,
+    ``config_hash`` and the record store's ``settings_key``, an error's traceback), for comparing runs."""
+    out = {k: v for k, v in record.items() if k not in ("run", "config_hash", "settings_key")}
     if isinstance(out.get("error"), dict):
         out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
     return out
