@@ -856,7 +856,7 @@ def leaderboard_header(board: dict) -> str:
         f"{', '.join(map(str, board['budgets']))}; seeds: {', '.join(map(str, board['seeds']))}"
     )
     if board.get("solvers"):
-        lines.append("- solvers (name:parameters): " + ", ".join(f"`{s['label']}`" for s in board["solvers"]))
+        lines.append("- solvers (name, then options as JSON): " + ", ".join(f"`{s['label']}`" for s in board["solvers"]))
     lines.append(
         "- metric: normalised gap (optimum - score) / (optimum - random mean), exact from the table: "
         "0 = optimal, 1 = a random order's mean; 'optimal' = share of runs that reached the optimum"
