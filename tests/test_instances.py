@@ -527,7 +527,8 @@ def test_leaderboard_markdown_has_a_header(tmp_path):
     [
         (["leaderboard", "--library", str(SAMPLE), "--solvers", "sa:eta=0.99"], "--solver-options"),
         (["build", "--grids", "2x3", "--solver", "tabu"], "--solver does not apply to instances build"),
-        (["build", "--grids", "2x3", "--features", "4"], "--features does not apply to instances build"),
+        (["build", "--grids", "2x3", "--features", "4"], "--features: does not apply to instances build"),
+        (["build", "--features", "superpixels"], "the kind of features is --segmentation grid|superpixels"),
     ],
 )
 def test_instances_cli_refuses_the_old_solver_syntax_and_unused_settings(tmp_path, capsys, command, message):
@@ -558,5 +559,9 @@ def test_build_library_records_model_and_data_seeds(tmp_path):
     (path,) = build_library(tmp_path, grids=[(2, 3)], inputs=[0], data_seed=0, model_seed=0)
     meta = load_instance(path).metadata
     assert meta["input"]["data_seed"] == 0 and meta["model_seed"] == 0
+    (other,) = build_library(tmp_path, grids=[(2, 3)], inputs=[0], data_seed=1)  # another split: another instance
+    assert other.name == "digits8_test0000_g2x3_logit_zeros_d1.json" and path.exists()
+    assert load_instance(other).metadata["input"]["data_seed"] == 1
+    assert not np.array_equal(load_instance(other).arrays["x"], load_instance(path).arrays["x"])
     with pytest.raises(ValueError, match="shorthands for settings"):
         build_library(tmp_path, grids=[(2, 3)], reference="mean", settings=ExplainSettings(output="prob"))

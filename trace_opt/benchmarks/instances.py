@@ -521,8 +521,8 @@ def build_library(
     ``rule`` and ``regions``; ``breast-cancer-mlp`` takes grids ``1xT``: T contiguous column groups);
     ``features="superpixels"`` replaces each grid by a seeded irregular segmentation with as many cells
     (seed = the input index). ``model_seed`` picks the model's weights, ``data_seed`` the data split its
-    test inputs come from (``model_source``). Existing valid instances of the same source are kept
-    (rerunning resumes). Returns the sidecar paths.
+    test inputs come from (``model_source``); names end in ``_m<model_seed>`` / ``_d<data_seed>`` when not 0.
+    Existing valid instances of the same source are kept (rerunning resumes). Returns the sidecar paths.
 
     ``settings``: the ``ExplainSettings`` of the tables (what applies: see ``instance_from_model``; the
     features come from ``grids``, so ``settings.features`` must be None); None: ``reference`` and
@@ -593,7 +593,8 @@ def _library_instance(src, idx: int, grid, kind: str, settings, out: Path, same,
     else built (the target: the model's predicted class) and saved; returns its sidecar."""
     rows, cols = grid
     suffix = "" if kind == "grid" else "_sp"
-    name = f"{src.prefix}_test{idx:04d}_g{rows}x{cols}{suffix}_{settings.output}_{settings.reference}"
+    seeds = "".join(f"_{k}{v}" for k, v in (("m", src.metadata["model_seed"]), ("d", src.input_info["data_seed"])) if v)
+    name = f"{src.prefix}_test{idx:04d}_g{rows}x{cols}{suffix}_{settings.output}_{settings.reference}{seeds}"
     json_path, _ = _paths(out / name)
     if keep_existing(json_path, same, log, max_t):
         return json_path
@@ -856,7 +857,9 @@ def leaderboard_header(board: dict) -> str:
         f"{', '.join(map(str, board['budgets']))}; seeds: {', '.join(map(str, board['seeds']))}"
     )
     if board.get("solvers"):
-        lines.append("- solvers (name, then options as JSON): " + ", ".join(f"`{s['label']}`" for s in board["solvers"]))
+        lines.append(
+            "- solvers (name, then options as JSON): " + ", ".join(f"`{s['label']}`" for s in board["solvers"])
+        )
     lines.append(
         "- metric: normalised gap (optimum - score) / (optimum - random mean), exact from the table: "
         "0 = optimal, 1 = a random order's mean; 'optimal' = share of runs that reached the optimum"

@@ -14,6 +14,7 @@ torch (tests/test_cli_help.py).
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import time
@@ -134,7 +135,17 @@ def _add_build_parser(isub) -> None:
         defaults=BUILD_DEFAULTS,
         features_help="does not apply: each instance's grid comes from --grids (the kind from --segmentation)",
     )
+    for action in b._actions:  # the shared --features never applies here: say what to write instead
+        if action.dest == "features":
+            action.type = _build_features
     b.set_defaults(func=_cli_build)
+
+
+def _build_features(text: str):
+    raise argparse.ArgumentTypeError(
+        f"does not apply to instances build (got {text!r}): each instance's grid comes from --grids, e.g. "
+        "--grids 4x4*8; the kind of features is --segmentation grid|superpixels (formerly --features)"
+    )
 
 
 def _add_leaderboard_parser(isub) -> None:
