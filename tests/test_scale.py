@@ -10,6 +10,7 @@ import torch
 from exact_models import ExactNet
 
 from trace_opt import ModelOracle, TraceProblem, explain
+from trace_opt.core.io import RecordStore
 from trace_opt.explanation.dataset import comparable, explain_dataset, load_result
 
 
@@ -281,8 +282,6 @@ def test_results_are_kept_by_the_record_store(tmp_path):
     """Per-input records go through core.io.RecordStore: each carries the store's settings key (the run's
     config_hash, also in run.json) and its input's key; a record whose keys do not match is computed again,
     and every input is searched with the run's seed itself."""
-    from trace_opt.core.io import RecordStore
-
     xs, ids = _inputs(3), ["a", "b", "c"]
     explain_dataset(LinearSoftmax(), xs, tmp_path, [3] * 3, ids, **SETTINGS)
     run_json = json.loads((tmp_path / "run.json").read_text())

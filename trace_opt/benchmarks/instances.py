@@ -78,7 +78,7 @@ from trace_opt.core.table import MAX_T, TableOracle, check_table_size, table_sta
 from trace_opt.core.table import check_table as _check_values
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.models.oracles import make_oracle
+from trace_opt.models.oracles import as_device, make_oracle
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
@@ -533,7 +533,9 @@ def build_library(
     check_choice("features", features, FEATURE_KINDS)
     grids, inputs = _library_plan(grids, inputs, max_t)
     out = check_output_dir("out_dir", out_dir, create=True)
+    device = as_device(settings.device)  # a device this machine lacks is refused here, before any work
     src = model_source(model_name, model_seed=model_seed, data_seed=data_seed, rule=rule, regions=regions)
+    src.model = src.model.to(device)  # the oracle runs the model where settings.device says
     same = _same_source(src, settings)
     paths = []
     for idx, grid in zip(inputs, grids):
@@ -600,7 +602,7 @@ def _library_instance(src, idx: int, grid, kind: str, settings, out: Path, same,
         return json_path
     x = src.X_test[idx]
     with torch.inference_mode():
-        target = int(src.model(x.unsqueeze(0)).argmax(dim=1)[0])
+        target = int(src.model(x.unsqueeze(0).to(as_device(settings.device))).argmax(dim=1)[0])
     start = time.perf_counter()
     meta = dict(src.metadata)
     meta["input"] = {**src.input_info, "index": idx, "label": int(src.y_test[idx])}
