@@ -526,6 +526,8 @@ def test_leaderboard_markdown_has_a_header(tmp_path):
     "command, message",
     [
         (["leaderboard", "--library", str(SAMPLE), "--solvers", "sa:eta=0.99"], "--solver-options"),
+        (["leaderboard", "--library", str(SAMPLE), "--solver-options", '{"K": 100}'], 'e.g. {"sa": {"K": 100}}'),
+        (["leaderboard", "--library", str(SAMPLE), "--solvers", "sa", "--solver-options", '{"tabu": {}}'], "among"),
         (["build", "--grids", "2x3", "--solver", "tabu"], "--solver does not apply to instances build"),
         (["build", "--grids", "2x3", "--features", "4"], "--features: does not apply to instances build"),
         (["build", "--features", "superpixels"], "the kind of features is --segmentation grid|superpixels"),

@@ -679,6 +679,21 @@ def parse_solver_spec(spec, options: dict | None = None) -> tuple[str, str, dict
     return (str(label) if label else solver_label(name, params)), name, params
 
 
+def check_options_by_solver(solver_options, names) -> None:
+    """``solver_options`` of a board: ``{solver name: {option: value}}`` for solvers among ``names`` (a flat
+    ``{option: value}``, one solver's form, is refused with what to write instead)."""
+    if solver_options is None:
+        return
+    if not isinstance(solver_options, dict):
+        raise ValueError(f"solver_options={solver_options!r} is not valid; expected {{solver name: {{option: value}}}}")
+    for key, value in solver_options.items():
+        if key not in names or not isinstance(value, dict):
+            raise ValueError(
+                f"solver options {json.dumps({key: value})} are not valid here: a board takes options by solver "
+                f'name, e.g. {{"sa": {{"K": 100}}}}, for solvers among {sorted(set(names))}'
+            )
+
+
 def solve_settings(objective: str = "le-mo") -> ExplainSettings:
     """The base ``ExplainSettings`` of solves on stored tables; what applies: ``objective``, and per solve
     ``solver``, ``solver_options``, ``budget`` and ``seed`` (``settings.replace``). The rest (features,
@@ -741,6 +756,7 @@ def leaderboard(
     specs = [parse_solver_spec(s, solver_options) for s in solvers]
     if not specs:
         raise ValueError("solvers is empty; give at least one solver spec")
+    check_options_by_solver(solver_options, [name for _, name, _ in specs])
     budgets = [check_positive_int("budgets", b) for b in budgets]
     seeds = [check_positive_int("seeds", s, minimum=0) for s in seeds]
     base = solve_settings(objective)

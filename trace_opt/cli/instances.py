@@ -240,6 +240,7 @@ def _cli_leaderboard(args) -> int:
     from tqdm.auto import tqdm
 
     from trace_opt.benchmarks.instances import (
+        check_options_by_solver,
         check_stem,
         leaderboard,
         leaderboard_size,
@@ -251,8 +252,8 @@ def _cli_leaderboard(args) -> int:
     from trace_opt.core.io import check_output_dir
 
     check_stem(args.stem, "--stem")
-    for spec in args.solvers:  # the old 'name:key=value' form is refused here, saying what to write instead
-        parse_solver_spec(spec, args.solver_options)
+    specs = [parse_solver_spec(spec, args.solver_options) for spec in args.solvers]  # the old form refused here
+    check_options_by_solver(args.solver_options, [name for _, name, _ in specs])
     check_output_dir("--out", args.out)  # before the board is computed, not after
     lib = load_library(args.library)
     keep = args.out / f"{args.stem}.solves"  # finished solves, kept through Ctrl-C; removed with the board
