@@ -72,7 +72,7 @@ def command(opts: dict, n: int, out: str) -> str:
         f"--output {opts['output']} --reference {opts['reference']}",
     ]
     if opts.get("features", "grid") != "grid":
-        parts.append(f"--features {opts['features']}")
+        parts.append(f"--segmentation {opts['features']}")
     if opts["model"] == "logic-digits":
         parts.append(f"--rule {opts['rule']} --regions {opts['regions']}")
     return " ".join(parts)

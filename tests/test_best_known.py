@@ -133,12 +133,39 @@ def test_best_known_cli(tmp_path, capsys):
     f = tmp_path / "x.best.json"
     args = ["instances", "best-known", "--file", str(f), "--t", "10", "--interaction", "0.6", "--budget", "400"]
     assert main(args + ["--solver", "greedy"]) == 0
-    assert main(args + ["--solver", "tabu", "--run-seed", "1"]) == 0
+    assert main(args + ["--solver", "tabu", "--seed", "1", "--solver-options", '{"candidates": 8}']) == 0
     out = capsys.readouterr().out
     assert "best known" in out
     data = load_best_known(f, problem_spec("logic", t=10, seed=0, interaction=0.6))
-    assert data["best"]["solver"] in ("greedy", "tabu")
+    assert data["best"]["solver"] in ("greedy", 'tabu {"candidates": 8}')
     assert bk.gap_to_best_known(f, data["best"]["score"]) == 0.0
+    tabu = [h for h in data["history"] if h["solver"].startswith("tabu")]
+    assert all(h["seed"] == 1 for h in tabu)  # --seed is the search's seed
+    other = tmp_path / "p3.best.json"
+    assert (
+        main(["instances", "best-known", "--file", str(other), "--t", "10", "--problem-seed", "3", "--budget", "50"])
+        == 0
+    )
+    assert load_best_known(other)["problem"]["params"]["seed"] == 3  # --problem-seed is the generator's
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--run-seed", "1"], "--run-seed is gone: the search's seed is --seed"),
+        (["--solver", "tabu:candidates=8"], "form is gone; give the name and its options as JSON, e.g. --solver tabu"),
+        (["--reference", "mean"], "--reference does not apply to instances best-known"),
+        (["--batch-size", "8"], "--batch-size does not apply"),
+    ],
+)
+def test_best_known_cli_refuses_old_and_unused_flags(tmp_path, capsys, extra, message):
+    from trace_opt.cli import main
+
+    f = tmp_path / "x.best.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["instances", "best-known", "--file", str(f), "--t", "10", "--budget", "50", *extra])
+    assert exc.value.code == 2 and message in capsys.readouterr().err.replace("\n", " ")
+    assert not f.exists()
 
 
 def test_t_quantile():

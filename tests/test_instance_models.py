@@ -38,7 +38,9 @@ def test_rules_truth_tables():
 def test_logic_strips_are_real_digits_with_balanced_rule_labels():
     from trace_opt.models.data import load_digits_split
 
-    X_tr, X_te, y_tr, y_te, d_tr, d_te = load_logic_digits(3, "and", seed=0, n_train=200, n_test=50, return_digits=True)
+    X_tr, X_te, y_tr, y_te, d_tr, d_te = load_logic_digits(
+        3, "and", data_seed=0, n_train=200, n_test=50, return_digits=True
+    )
     assert X_tr.shape == (200, 1, 8, 24) and X_te.shape == (50, 1, 8, 24)
     assert y_tr.sum() == 100 and y_te.sum() == 25  # balanced although AND of 3 bits is true 1/8 of the time
     np.testing.assert_array_equal(y_te.numpy(), apply_rule(d_te >= 5, "and"))
@@ -50,7 +52,7 @@ def test_logic_strips_are_real_digits_with_balanced_rule_labels():
         for r, d in zip(region, d_te[:5, j]):
             match = (digits == r).flatten(1).all(dim=1)
             assert match.any() and set(labels[match].tolist()) == {int(d)}
-    again = load_logic_digits(3, "and", seed=0, n_train=200, n_test=50)
+    again = load_logic_digits(3, "and", data_seed=0, n_train=200, n_test=50)
     assert torch.equal(again[1], X_te)
 
 
@@ -126,9 +128,9 @@ def test_logic_digits_cnn_learns_a_three_way_parity(tmp_path):
     """Trained here (about a minute): well above chance on held-out strips; a second call loads the cache."""
     from trace_opt.benchmarks.model_sources import logic_digits_cnn
 
-    m = logic_digits_cnn(3, "xor", seed=0, cache_dir=tmp_path)
+    m = logic_digits_cnn(3, "xor", model_seed=0, cache_dir=tmp_path)
     assert m.weights_source == "trained" and m.test_accuracy > 0.85
-    again = logic_digits_cnn(3, "xor", seed=0, cache_dir=tmp_path)
+    again = logic_digits_cnn(3, "xor", model_seed=0, cache_dir=tmp_path)
     assert again.weights_source == "cache"
     for a, b in zip(m.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)

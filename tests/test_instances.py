@@ -16,7 +16,7 @@ from brute import all_orders, brute_force_table
 from exact_models import ExactNet
 from solvers import get_solver
 from solvers.complete import exact_optimum
-from trace_opt import ModelOracle, TraceProblem
+from trace_opt import ExplainSettings, ModelOracle, TraceProblem
 from trace_opt.benchmarks.instances import (
     FORMAT_VERSION,
     TableOracle,
@@ -276,7 +276,8 @@ def test_table_oracle_counts_and_cache():
 # -------------------------------------------------------------------------------- leaderboard
 def test_leaderboard_gaps_are_exact(tmp_path):
     lib = load_library(SAMPLE)
-    board = leaderboard(lib, ["greedy", 'sa:iterations=200,init="random"', "exact"], budgets=[50, 5000], seeds=[0, 1])
+    sa = '{"name": "sa", "params": {"iterations": 200, "init": "random"}}'  # a JSON spec, as on the command line
+    board = leaderboard(lib, ["greedy", sa, "exact"], budgets=[50, 5000], seeds=[0, 1])
     assert len(board["runs"]) == 3 * 2 * len(lib) * 2
     for row in board["runs"]:
         inst = next(i for i in lib if i.name == row["instance"])
@@ -293,11 +294,13 @@ def test_leaderboard_gaps_are_exact(tmp_path):
 
 def test_leaderboard_keeps_finished_solves_and_resumes_from_them(tmp_path):
     """Issue 22 item 5: a board stopped part-way (here: by an exception from the progress callback, as
-    Ctrl-C would) keeps its finished solves in the keep file, a cut-short last line is ignored, and the
-    resumed board runs only the missing solves and equals an uninterrupted one (run times aside)."""
+    Ctrl-C would) keeps its finished solves in the keep folder (a RecordStore), a damaged record is
+    computed again, and the resumed board runs only the missing solves and equals an uninterrupted one
+    (run times aside)."""
     lib = load_library(SAMPLE)[:2]
-    specs, budgets, seeds = ["sa:iterations=300", "greedy"], [100], [0, 1]
-    keep = tmp_path / "board.solves.jsonl"
+    specs, budgets, seeds = ["sa", "greedy"], [100], [0, 1]
+    options = {"sa": {"iterations": 300}}
+    keep = tmp_path / "board.solves"
     seen = []
 
     def stop_after_3(row):
@@ -306,19 +309,21 @@ def test_leaderboard_keeps_finished_solves_and_resumes_from_them(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        leaderboard(lib, specs, budgets, seeds, progress=stop_after_3, keep=keep)
-    assert len(keep.read_text().splitlines()) == 3
-    with keep.open("a") as fh:
-        fh.write('{"key": "half a li')  # a write cut short by kill -9
+        leaderboard(lib, specs, budgets, seeds, progress=stop_after_3, keep=keep, solver_options=options)
+    kept = sorted(keep.glob("*.json"))
+    assert len(kept) == 3
+    kept[0].write_text('{"row": "half a fi')  # a damaged record: computed again
+    first_seconds = json.loads(kept[1].read_text())["row"]["seconds"]
     solved = []
-    board = leaderboard(lib, specs, budgets, seeds, progress=solved.append, keep=keep)
-    ref = leaderboard(lib, specs, budgets, seeds)
+    board = leaderboard(lib, specs, budgets, seeds, progress=solved.append, keep=keep, solver_options=options)
+    assert json.loads(kept[1].read_text())["row"]["seconds"] == first_seconds  # reused, not run again
+    ref = leaderboard(lib, specs, budgets, seeds, solver_options=options)
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert json.loads(json.dumps(drop(board["runs"]))) == json.loads(json.dumps(drop(ref["runs"])))
     assert board["summary"] == ref["summary"]
-    assert len(keep.read_text().splitlines()) == 8 + 1  # 3 kept + 5 new solves (+ the broken line)
-    other = leaderboard(lib, specs, [101], seeds, keep=keep)  # another budget is another solve
-    assert len(keep.read_text().splitlines()) == 8 + 1 + 8 and other["runs"][0]["budget"] == 101
+    assert len(list(keep.glob("*.json"))) == 8
+    other = leaderboard(lib, specs, [101], seeds, keep=keep, solver_options=options)  # another budget: another solve
+    assert len(list(keep.glob("*.json"))) == 8 + 8 and other["runs"][0]["budget"] == 101
 
 
 @pytest.mark.parametrize("stem", ["../../x", "a/b", "..", "", ".hidden"])
@@ -347,8 +352,8 @@ def test_leaderboard_stem_must_stay_in_the_folder(tmp_path, stem):
 
 
 def test_solver_spec_parsing_and_split():
-    assert parse_solver_spec("sa:eta=0.99,init=random,T0=2") == (
-        "sa:eta=0.99,init=random,T0=2",
+    assert parse_solver_spec('{"name": "sa", "params": {"eta": 0.99, "init": "random", "T0": 2}}') == (
+        'sa {"T0": 2, "eta": 0.99, "init": "random"}',
         "sa",
         {"eta": 0.99, "init": "random", "T0": 2},
     )
@@ -357,8 +362,16 @@ def test_solver_spec_parsing_and_split():
         "tabu",
         {"candidates": 8},
     )
-    with pytest.raises(ValueError, match="key=value"):
-        parse_solver_spec("sa:eta")
+    assert parse_solver_spec("sa", {"sa": {"K": 100}, "tabu": {"candidates": 8}}) == ('sa {"K": 100}', "sa", {"K": 100})
+    assert parse_solver_spec({"name": "sa", "params": {"K": 5}}, {"sa": {"K": 100, "eta": 0.9}})[2] == {
+        "K": 5,
+        "eta": 0.9,
+    }  # the spec's own params win over --solver-options
+    for old in ("sa:eta=0.99", "sa:eta"):  # the old syntax: refused, saying what to write instead
+        with pytest.raises(ValueError, match=r"name:key=value. form is gone.*--solver-options"):
+            parse_solver_spec(old)
+    with pytest.raises(ValueError, match="only 'name', 'params', 'label'"):
+        parse_solver_spec({"name": "sa", "options": {}})
     train, test = split_library(list(range(7)), 2)
     assert train == [0, 2, 4, 6] and test == [1, 3, 5]
 
@@ -471,7 +484,9 @@ def test_table_stats_find_inert_features():
 
 def test_leaderboard_markdown_has_a_header(tmp_path):
     lib = load_library(SAMPLE)
-    board = leaderboard(lib[:2], ["greedy", "sa:iterations=50"], budgets=[30, 60], seeds=[3, 4])
+    board = leaderboard(
+        lib[:2], ["greedy", "sa"], budgets=[30, 60], seeds=[3, 4], solver_options={"sa": {"iterations": 50}}
+    )
     board.update(library="instances/sample", command="python -m trace_opt instances leaderboard --library x")
     md = write_leaderboard(board, tmp_path)["md"].read_text()
     head = md.split("| solver |")[0]
@@ -484,8 +499,55 @@ def test_leaderboard_markdown_has_a_header(tmp_path):
         "budgets (forward passes): 30, 60",
         "seeds: 3, 4",
         "reference: zeros",
-        "`sa:iterations=50`",
+        '`sa {"iterations": 50}`',
         "distinct table values",
     ):
         assert text in head, text
     assert "| greedy | 30 |" in md
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["leaderboard", "--library", str(SAMPLE), "--solvers", "sa:eta=0.99"], "--solver-options"),
+        (["leaderboard", "--library", str(SAMPLE), "--solver-options", '{"K": 100}'], 'e.g. {"sa": {"K": 100}}'),
+        (["leaderboard", "--library", str(SAMPLE), "--solvers", "sa", "--solver-options", '{"tabu": {}}'], "among"),
+        (["build", "--grids", "2x3", "--solver", "tabu"], "--solver does not apply to instances build"),
+        (["build", "--grids", "2x3", "--features", "4"], "--features: does not apply to instances build"),
+        (["build", "--features", "superpixels"], "the kind of features is --segmentation grid|superpixels"),
+    ],
+)
+def test_instances_cli_refuses_the_old_solver_syntax_and_unused_settings(tmp_path, capsys, command, message):
+    from trace_opt.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["instances", *command, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_leaderboard_cli_takes_solver_options_as_json(tmp_path):
+    from trace_opt.cli import main
+
+    out = tmp_path / "out"
+    args = ["instances", "leaderboard", "--library", str(SAMPLE), "--solvers", "greedy", "sa"]
+    args += ["--solver-options", '{"sa": {"iterations": 40}}', "--budgets", "60", "--seeds", "2"]
+    assert main([*args, "--out", str(out), "--no-progress"]) == 0
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board["solvers"][1] == {"label": 'sa {"iterations": 40}', "name": "sa", "params": {"iterations": 40}}
+    ref = leaderboard(load_library(SAMPLE), ["greedy", {"name": "sa", "params": {"iterations": 40}}], [60], [2])
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(board["runs"]) == json.loads(json.dumps(drop(ref["runs"])))
+    assert not (out / "leaderboard.solves").exists()  # the kept solves go once the board is written
+
+
+def test_build_library_records_model_and_data_seeds(tmp_path):
+    (path,) = build_library(tmp_path, grids=[(2, 3)], inputs=[0], data_seed=0, model_seed=0)
+    meta = load_instance(path).metadata
+    assert meta["input"]["data_seed"] == 0 and meta["model_seed"] == 0
+    (other,) = build_library(tmp_path, grids=[(2, 3)], inputs=[0], data_seed=1)  # another split: another instance
+    assert other.name == "digits8_test0000_g2x3_logit_zeros_d1.json" and path.exists()
+    assert load_instance(other).metadata["input"]["data_seed"] == 1
+    assert not np.array_equal(load_instance(other).arrays["x"], load_instance(path).arrays["x"])
+    with pytest.raises(ValueError, match="shorthands for settings"):
+        build_library(tmp_path, grids=[(2, 3)], reference="mean", settings=ExplainSettings(output="prob"))

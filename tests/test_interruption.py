@@ -262,14 +262,14 @@ def test_ctrl_c_stops_the_leaderboard_and_a_rerun_equals_an_uninterrupted_board(
     from trace_opt.benchmarks.instances import leaderboard, load_library
 
     out = tmp_path / "board"
-    spec = "sa:iterations=150000"
+    spec = {"name": "sa", "params": {"iterations": 150000}}
     args = [
         "instances",
         "leaderboard",
         "--library",
         str(SAMPLE),
         "--solvers",
-        spec,
+        json.dumps(spec),
         "--budgets",
         "100000",
         "--seeds",
@@ -282,10 +282,10 @@ def test_ctrl_c_stops_the_leaderboard_and_a_rerun_equals_an_uninterrupted_board(
     rc, err = _interrupt(args, lambda: err_file.exists() and " 1/8 " in err_file.read_text(), tmp_path)
     assert rc == 130, err
     assert not (out / "leaderboard.json").exists()  # no board with a cut-short run in it
-    kept = [json.loads(line)["row"] for line in (out / "leaderboard.solves.jsonl").read_text().splitlines()]
+    kept = [json.loads(p.read_text())["row"] for p in (out / "leaderboard.solves").glob("*.json")]
     assert 1 <= len(kept) < 8 and all(r["stopped"] != "interrupted" for r in kept)  # finished solves kept
     assert main([*args, "--no-progress"]) == 0
-    assert not (out / "leaderboard.solves.jsonl").exists()  # all in the board now
+    assert not (out / "leaderboard.solves").exists()  # all in the board now
     board = json.loads((out / "leaderboard.json").read_text())
     ref = leaderboard(load_library(SAMPLE), [spec], [100000], [0, 1])
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731

@@ -10,6 +10,7 @@ import torch
 
 from exact_models import ExactNet
 from trace_opt import ModelOracle, TraceProblem, explain
+from trace_opt.core.io import RecordStore
 from trace_opt.explanation.dataset import comparable, explain_dataset, load_result
 
 
@@ -275,3 +276,22 @@ def test_results_table_and_plot(tmp_path):
     mean = np.mean([recs[i]["result"]["value"] for i in ("a", "c")])
     assert "Mean over 2 finished input(s)" in table and f"value {mean:.5g}" in table
     assert (tmp_path / "results.png").stat().st_size > 5000
+
+
+def test_results_are_kept_by_the_record_store(tmp_path):
+    """Per-input records go through core.io.RecordStore: each carries the store's settings key (the run's
+    config_hash, also in run.json) and its input's key; a record whose keys do not match is computed again,
+    and every input is searched with the run's seed itself."""
+    xs, ids = _inputs(3), ["a", "b", "c"]
+    explain_dataset(LinearSoftmax(), xs, tmp_path, [3] * 3, ids, **SETTINGS)
+    run_json = json.loads((tmp_path / "run.json").read_text())
+    records = _records(tmp_path, ids)
+    assert {r["settings_key"] for r in records.values()} == {run_json["config_hash"]}
+    assert all(r["config_hash"] == r["settings_key"] for r in records.values())
+    assert RecordStore(tmp_path / "results", run_json["config"]).settings_key == run_json["config_hash"]
+    assert {r["result"]["solver"]["seed"] for r in records.values()} == {SETTINGS["seed"]}
+    edited = dict(records["b"], item_key="another input")
+    (tmp_path / "results" / "b.json").write_text(json.dumps(edited))
+    run = explain_dataset(LinearSoftmax(), xs, tmp_path, [3] * 3, ids, **SETTINGS)
+    assert run.computed == ["b"] and run.skipped == ["a", "c"]
+    assert comparable(_records(tmp_path, ["b"])["b"]) == comparable(records["b"])

@@ -27,8 +27,13 @@ replaces a better one and a reader never sees half a file. Loading checks the fi
 problem, recomputes the stored trajectory's score: a corrupt file, another format, a trajectory that
 is not a permutation, another problem or a score that does not match gets a ValueError naming the file.
 
-``python -m trace_opt instances best-known --file F.best.json --family logic --t 49 ... --solver tabu
---budget 20000 --seed 0 [--certify-window 8]`` does one such run.
+``python -m trace_opt instances best-known --file F.best.json --family logic --t 49 --problem-seed 0 ...
+--solver tabu --budget 20000 --seed 0 [--certify-window 8]`` does one such run: ``--problem-seed`` is the
+generator's seed (the problem, stored as ``problem.params.seed``), ``--seed`` the search's.
+
+Settings: a run's search is an ``ExplainSettings`` (``best_known_with_settings``); what applies is ``solver``,
+``solver_options``, ``budget``, ``seed`` and ``objective`` (``instances.solve_settings``); features,
+reference, output and the rest do not (the generator is the oracle).
 """
 
 from __future__ import annotations
@@ -41,10 +46,14 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers import window_move
+from trace_opt.benchmarks.families import LogicSetFunction, make_generator
+from trace_opt.benchmarks.instances import parse_solver_spec, solve_settings, solver_label
 from trace_opt.core.io import atomic_write_json, json_values
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.problem import TraceProblem
 from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.explanation.settings import ExplainSettings
 
 FORMAT = "trace-best-known"
 FORMAT_VERSION = 1
@@ -56,16 +65,12 @@ CHECK_RTOL = 1e-9
 
 def problem_spec(family: str, **params) -> dict:
     """The canonical ``{"family", "params"}`` of a generator (all its parameters, defaults included)."""
-    from trace_opt.benchmarks.families import make_generator
-
     gen = make_generator(family, **params)
     return {"family": family, "params": json.loads(json.dumps(gen.params()))}
 
 
 def make_problem(spec: dict, objective: str = "le-mo") -> TraceProblem:
     """A fresh ``TraceProblem`` (counted, cached oracle) over the generator a spec names."""
-    from trace_opt.benchmarks.families import make_generator
-
     gen = make_generator(spec["family"], **spec["params"])
     return TraceProblem(gen.oracle(), objective)
 
@@ -78,8 +83,6 @@ def window_certificate(problem: TraceProblem, sigma, w: int, rtol: float = 1e-12
     ``(t - w + 1) 2^w`` sets. Returns ``{"window": w, "locally_optimal": bool, "best_delta": the
     largest improvement found, "at": its window start}``.
     """
-    from solvers import window_move
-
     t = problem.t
     w = check_positive_int("w", w, minimum=2)
     if w > min(t, 20):
@@ -103,8 +106,6 @@ def interval_upper_bound(spec: dict, objective: str = "le-mo") -> dict | None:
     ({} and all), so the optimum is at most ``c({}) + c(all) + (t - 1) * max c`` with ``max c`` =
     ``hi`` (le), ``-lo`` (mo), ``hi - lo`` (le-mo). Loose, but a certificate.
     """
-    from trace_opt.benchmarks.families import LogicSetFunction, make_generator
-
     check_choice("objective", objective, OBJECTIVES)
     gen = make_generator(spec["family"], **spec["params"])
     if not isinstance(gen, LogicSetFunction):
@@ -241,31 +242,60 @@ def update_best_known(
     name: str | None = None,
     log=None,
 ) -> dict:
-    """Run ``solver`` (a spec as ``instances.parse_solver_spec`` takes) on the problem ``spec`` names and
-    store its trajectory in the best-known file at ``path`` if it beats the stored one (or none exists).
+    """Run ``solver`` (a spec as ``instances.parse_solver_spec`` takes: a name, or a JSON object / dict with
+    its params) on the problem ``spec`` names and store its trajectory in the best-known file at ``path`` if it
+    beats the stored one (or none exists). The keyword form of ``best_known_with_settings``."""
+    label, solver_name, params = parse_solver_spec(solver)
+    settings = solve_settings(objective).replace(
+        solver=solver_name, solver_options=params, budget=check_positive_int("budget", budget), seed=seed
+    )
+    return best_known_with_settings(
+        path,
+        spec,
+        settings,
+        certify_window=certify_window,
+        random_samples=random_samples,
+        name=name,
+        log=log,
+        label=label,
+    )
+
+
+def best_known_with_settings(
+    path,
+    spec: dict,
+    settings: ExplainSettings,
+    *,
+    certify_window: int | None = None,
+    random_samples: int = 200,
+    name: str | None = None,
+    log=None,
+    label: str | None = None,
+) -> dict:
+    """Run the search of ``settings`` (what applies: solver, solver_options, budget, seed, objective) on the
+    problem ``spec`` names and store its trajectory in the best-known file at ``path`` if it beats the stored
+    one (or none exists). ``label``: the solver's label in the file (default: ``instances.solver_label``).
 
     Returns ``{"path", "improved" (bool), "score" (this run), "previous" (stored score or None),
     "best" (the file's best after the call)}``. An existing file is checked first (``load_best_known``:
     same problem, same objective, score matching its trajectory), so a corrupt or mismatched file is
     never overwritten. ``certify_window``: after an improvement, record ``window_certificate`` for that w.
     """
-    from solvers import get_solver
-    from trace_opt.benchmarks.instances import parse_solver_spec
-
     path = Path(path)
-    check_choice("objective", objective, OBJECTIVES)
-    budget = check_positive_int("budget", budget)
-    label, solver_name, params = parse_solver_spec(solver)
+    if not isinstance(settings.solver, str) or settings.budget is None or settings.seed is None:
+        raise ValueError("a best-known run needs a solver by name, a budget (forward passes) and a seed")
+    budget = check_positive_int("budget", settings.budget)
+    objective, seed = settings.objective, settings.seed
     problem = make_problem(spec, objective)
-    res = get_solver(solver_name, **params).solve(problem, budget=budget, seed=seed, curves=False)
+    res = settings.solver_object().solve(problem, budget=budget, seed=seed, curves=False)
     score = float(problem.score(res.trajectory))
     entry = {
         "score": score,
         "value": float(problem.to_paper_units(score)),
         "trajectory": [int(i) for i in res.trajectory],
-        "solver": label,
-        "solver_name": solver_name,
-        "solver_params": json_values(params),
+        "solver": label or solver_label(settings.solver, settings.solver_options),
+        "solver_name": settings.solver,
+        "solver_params": json_values(settings.solver_options),
         "budget": budget,
         "seed": int(seed),
         "forward_passes": int(res.forward_passes),
@@ -276,49 +306,56 @@ def update_best_known(
         previous = float(old["best"]["score"]) if old else None
         improved = previous is None or score > previous + IMPROVE_RTOL * max(1.0, abs(previous))
         if improved:
-            fresh = make_problem(spec, objective)
-            certificates = {}
-            bound = interval_upper_bound(spec, objective)
-            if objective == "le-mo":  # exact: sum_k (mean_{|S|=k} D - mean_{|S|=t-k} D) = 0 for every D
-                rnd, rnd_kind = 0.0, "exact (0 for le-mo)"
-            else:
-                rnd, rnd_kind = random_mean_estimate(fresh, random_samples, seed=0), f"{random_samples} random orders"
-            if bound is not None:
-                ub = bound["upper_bound"]
-                certificates.update(
-                    upper_bound=ub,
-                    upper_bound_kind=bound["kind"],
-                    gap_to_bound=(ub - score) / (ub - rnd) if ub > rnd else 0.0,
-                )
-            if certify_window:
-                certificates["window"] = window_certificate(fresh, res.trajectory, certify_window)
-            history = (old["history"] if old else []) + [
-                {k: entry[k] for k in ("score", "solver", "budget", "seed", "forward_passes", "found")}
-            ]
-            data = {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "name": name or (old["name"] if old else _default_name(path)),
-                "t": problem.t,
-                "objective": objective,
-                "problem": json.loads(json.dumps(spec)),
-                "best": entry,
-                "certificates": certificates,
-                "random_mean": rnd,
-                "random_mean_kind": rnd_kind,
-                "history": history,
-            }
+            data = _best_known_file(
+                path, spec, objective, entry, res.trajectory, old, name, certify_window, random_samples
+            )
             atomic_write_json(path, data)
-            best = entry
-        else:
-            best = old["best"]
+        best = entry if improved else old["best"]
     if log:
         verb = "improved" if improved else "kept"
         log(
-            f"{path}: {verb}; this run {score:.6g} ({label}, {budget} passes, seed {seed}), "
+            f"{path}: {verb}; this run {score:.6g} ({entry['solver']}, {budget} passes, seed {seed}), "
             f"stored before {previous if previous is not None else 'none'}"
         )
     return {"path": path, "improved": improved, "score": score, "previous": previous, "best": best}
+
+
+def _best_known_file(path, spec, objective, entry, trajectory, old, name, certify_window, random_samples) -> dict:
+    """The contents of a best-known file whose best is ``entry``: its certificates (the interval bound and
+    the gap to it, a window certificate when asked), the random mean, the history (``old``'s plus this run)."""
+    fresh = make_problem(spec, objective)
+    certificates = {}
+    bound = interval_upper_bound(spec, objective)
+    if objective == "le-mo":  # exact: sum_k (mean_{|S|=k} D - mean_{|S|=t-k} D) = 0 for every D
+        rnd, rnd_kind = 0.0, "exact (0 for le-mo)"
+    else:
+        rnd, rnd_kind = random_mean_estimate(fresh, random_samples, seed=0), f"{random_samples} random orders"
+    score = entry["score"]
+    if bound is not None:
+        ub = bound["upper_bound"]
+        certificates.update(
+            upper_bound=ub,
+            upper_bound_kind=bound["kind"],
+            gap_to_bound=(ub - score) / (ub - rnd) if ub > rnd else 0.0,
+        )
+    if certify_window:
+        certificates["window"] = window_certificate(fresh, trajectory, certify_window)
+    history = (old["history"] if old else []) + [
+        {k: entry[k] for k in ("score", "solver", "budget", "seed", "forward_passes", "found")}
+    ]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name or (old["name"] if old else _default_name(path)),
+        "t": fresh.t,
+        "objective": objective,
+        "problem": json.loads(json.dumps(spec)),
+        "best": entry,
+        "certificates": certificates,
+        "random_mean": rnd,
+        "random_mean_kind": rnd_kind,
+        "history": history,
+    }
 
 
 def gap_to_best_known(path, score: float) -> float:

@@ -46,8 +46,18 @@ import math
 
 import numpy as np
 
-from solvers.complete import count_optimal_trajectories, is_optimal, normalised_gap
+from solvers.complete import (
+    count_optimal_trajectories,
+    cs_bounds,
+    exact_optimum,
+    is_optimal,
+    normalised_gap,
+    objective_table,
+    table_scores,
+)
+from solvers.greedy import greedy_order
 from trace_opt.core.objective import OBJECTIVES, Objective
+from trace_opt.core.problem import TraceProblem
 from trace_opt.core.table import TableOracle, check_table, table_stats
 from trace_opt.core.validation import check_choice
 
@@ -84,8 +94,6 @@ def additivity(values) -> dict:
 def objective_summary(values: np.ndarray) -> dict:
     """Exact optimum (and its trajectory, in the paper's sign as ``value``), random mean and CS bounds of
     each objective, as an instance stores them (``solvers.complete``)."""
-    from solvers.complete import cs_bounds, exact_optimum
-
     out = {}
     for objective in OBJECTIVES:
         sigma, opt = exact_optimum(values, objective)
@@ -109,10 +117,6 @@ def difficulty(values, objectives: dict | None = None, output: str = "logit") ->
     ``objectives``: the instance's per-objective summary (``optimum``, ``random_mean``, ``bound``), as
     ``trace_opt.benchmarks.instances`` stores it; computed from the table when not given.
     """
-    from solvers.complete import objective_table, table_scores
-    from solvers.greedy import greedy_order
-    from trace_opt.core.problem import TraceProblem
-
     v, t = _table(values)
     if objectives is None:
         objectives = objective_summary(v)

@@ -40,7 +40,10 @@ from pathlib import Path
 
 import numpy as np
 
+from trace_opt.benchmarks.instances import _paths, instance_from_table, keep_existing, save_instance
 from trace_opt.core.oracle import SetFunctionOracle
+from trace_opt.core.synthetic import SyntheticSetFunction
+from trace_opt.core.table import check_table_size
 from trace_opt.core.validation import check_choice, check_positive_float, check_positive_int
 
 KINDS = ("and", "or", "xor")
@@ -160,8 +163,6 @@ class LogicSetFunction:
 
 
 def _table(fn) -> np.ndarray:
-    from trace_opt.core.table import check_table_size
-
     check_table_size(fn.t)
     n = 1 << fn.t
     out = np.empty(n)
@@ -177,8 +178,6 @@ class _Chunks:
     family = "chunks"
 
     def __init__(self, t: int, seed: int = 0, interaction: float = 0.5, width: int = 4):
-        from trace_opt.core.synthetic import SyntheticSetFunction
-
         self.seed = check_positive_int("seed", seed, minimum=0)
         self.fn = SyntheticSetFunction(t=t, seed=self.seed, width=width, interaction=interaction)
         self.t = self.fn.t
@@ -229,8 +228,6 @@ def family_instance_name(family: str, t: int, seed: int, **params) -> str:
 
 def family_instance(family: str, t: int, seed: int = 0, name: str | None = None, **params):
     """An ``Instance`` from all 2^t values of a family's generator, with exact optima and difficulty."""
-    from trace_opt.benchmarks.instances import instance_from_table
-
     gen = make_generator(family, t, seed, **params)
     start = time.perf_counter()
     values = gen.table()
@@ -251,8 +248,6 @@ def family_instance(family: str, t: int, seed: int = 0, name: str | None = None,
 def build_family_library(out_dir, family: str = "logic", ts=(12,), seeds=(0,), log=None, **params) -> list[Path]:
     """Write one instance per (t, seed) of ``family`` into ``out_dir``; an existing instance whose
     recorded family, params and seed match is kept (rerunning resumes). Returns the sidecar paths."""
-    from trace_opt.benchmarks.instances import _paths, keep_existing, save_instance
-
     check_choice("family", family, FAMILIES)
     ts = [check_positive_int("t", t, minimum=2) for t in ts]
     seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]

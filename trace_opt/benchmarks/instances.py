@@ -45,7 +45,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import re
 import time
 import zipfile
@@ -53,10 +52,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from trace_opt.benchmarks.difficulty import objective_summary
+from solvers import get_solver
+from solvers.complete import complete_table, is_optimal, normalised_gap, table_scores
+from trace_opt.benchmarks.difficulty import difficulty, objective_summary
+from trace_opt.benchmarks.model_sources import FEATURE_KINDS, MODELS, model_source
+from trace_opt.core.features import as_features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import (
+    RecordStore,
     atomic_savefig,
     atomic_write_bytes,
     atomic_write_json,
@@ -72,6 +77,8 @@ from trace_opt.core.problem import TraceProblem
 from trace_opt.core.table import MAX_T, TableOracle, check_table_size, table_stats  # noqa: F401
 from trace_opt.core.table import check_table as _check_values
 from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.models.oracles import as_device, make_oracle
 
 FORMAT = "trace-instance"
 FORMAT_VERSION = 2
@@ -112,14 +119,10 @@ class Instance:
 
     def score(self, trajectory, objective: str = "le-mo") -> float:
         """Exact chain score of a trajectory, from the table (no counters)."""
-        from solvers.complete import table_scores
-
         return float(table_scores(self.values, objective, trajectory))
 
     def normalised_gap(self, score: float, objective: str = "le-mo") -> float:
         """``(optimum - score) / (optimum - random_mean)``: 0 = optimal, 1 = a random order's mean."""
-        from solvers.complete import normalised_gap
-
         o = self._obj(objective)
         return normalised_gap(o["optimum"], score, o["random_mean"])
 
@@ -160,8 +163,6 @@ def instance_from_table(
     meta.setdefault("table", table_stats(v))
     objectives = objective_summary(v)
     if "difficulty" not in meta:  # difficulty measures (trace_opt.benchmarks.difficulty), stored with the instance
-        from trace_opt.benchmarks.difficulty import difficulty
-
         meta["difficulty"] = difficulty(v, objectives, str(meta.get("output") or "logit"))
     return Instance(
         name=name,
@@ -189,39 +190,73 @@ def build_instance(
 ) -> Instance:
     """Evaluate all 2^t sets of a live torch model problem (``ModelOracle``) into an instance.
 
-    ``metadata`` is merged over what is recorded automatically (target, features, reference, output).
-    Cost: 2^t forward passes in batches of ``batch_size``. t above ``max_t`` is refused first.
+    The keyword form of ``instance_from_model``: ``features``, ``reference`` (and its options), ``output``
+    and ``batch_size`` are those of ``ExplainSettings``. ``metadata`` is merged over what is recorded
+    automatically (target, features, reference, output). Cost: 2^t forward passes in batches of
+    ``batch_size``. t above ``max_t`` is refused first.
     """
-    from solvers.complete import complete_table
-    from trace_opt.core.features import as_features
-    from trace_opt.models.oracles import make_oracle
+    settings = ExplainSettings.from_keywords(
+        features=features, reference=reference, output=output, batch_size=batch_size, **reference_options
+    )
+    return instance_from_model(model, x, target, settings, name=name, metadata=metadata, max_t=max_t, progress=progress)
 
-    feats = as_features(features, tuple(np.shape(x)))
+
+def instance_from_model(
+    model,
+    x,
+    target: int,
+    settings: ExplainSettings,
+    *,
+    name: str,
+    metadata: dict | None = None,
+    max_t: int = MAX_T,
+    progress: bool = False,
+) -> Instance:
+    """The table of D(S) over all 2^t sets of a model problem, into an instance.
+
+    What applies of ``settings``: ``features``, ``reference`` and ``reference_options``, ``output``,
+    ``batch_size``, ``device`` and ``precision`` (the oracle's; ``seed`` does not enter: a noise reference is
+    drawn with the oracle's own default seed, as tables always were). The search settings (solver, budget,
+    objective) do not apply: every set is evaluated. The table is built with the ``le`` objective's problem
+    (``complete_table``); the optima of every objective come from it.
+    """
+    feats = as_features(settings.features, tuple(np.shape(x)))
     check_table_size(feats.t, max_t)
     oracle = make_oracle(
         model,
         x,
         target,
         features=feats,
-        reference=reference,
-        output=output,
-        batch_size=batch_size,
+        reference=settings.reference,
+        output=settings.output,
+        batch_size=settings.batch_size,
+        device=settings.device,
+        precision=settings.precision,
         cache=False,
-        **reference_options,
+        **settings.reference_options,
     )
-    xt = oracle.x
     values = complete_table(TraceProblem(oracle, "le"), progress=progress, max_t=max_t)
+    meta = _model_table_metadata(target, feats, settings)
+    meta.update(metadata or {})
+    arrays = {"x": oracle.x.detach().cpu().numpy().astype(np.float32), "feature_ids": feats.ids.astype(np.int64)}
+    return instance_from_table(values, name, meta, arrays, max_t=max_t)
+
+
+def _model_table_metadata(target: int, feats, settings: ExplainSettings) -> dict:
+    """What an instance built from a model records of its problem: target, output, reference (and its
+    options when given), features; the precision when it is not fp32."""
+    reference = settings.reference
     meta = {
         "target": int(target),
-        "output": output,
+        "output": settings.output,
         "reference": reference if isinstance(reference, (str, int, float)) else "tensor",
         "features": {"kind": feats.kind, "t": feats.t, "grid": list(feats.grid) if feats.grid else None},
     }
-    if reference_options:
-        meta["reference_options"] = {k: v for k, v in reference_options.items()}
-    meta.update(metadata or {})
-    arrays = {"x": xt.detach().cpu().numpy().astype(np.float32), "feature_ids": feats.ids.astype(np.int64)}
-    return instance_from_table(values, name, meta, arrays, max_t=max_t)
+    if settings.reference_options:
+        meta["reference_options"] = dict(settings.reference_options)
+    if settings.precision != "fp32":
+        meta["precision"] = settings.precision
+    return meta
 
 
 # ----------------------------------------------------------------------------------------- files
@@ -311,6 +346,29 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
     always verified that way.
     """
     json_path, _ = _paths(path)
+    side = _read_sidecar(json_path)
+    version, t = _check_sidecar(side, json_path, max_t)
+    npz_path = json_path.with_name(side["npz"])
+    arrays = _read_npz(npz_path, json_path, side["sha256"])
+    values = arrays.pop("values")
+    if values.shape != (1 << t,):
+        raise ValueError(f"instance file {npz_path} holds {values.shape} values; expected (2^{t},) for t={t}")
+    values, _ = _check_values(values, where=f"instance file {npz_path}: values")
+    inst = Instance(
+        name=str(side["name"]),
+        values=values,
+        metadata=side["metadata"],
+        objectives=side["objectives"],
+        arrays=arrays,
+        path=json_path,
+    )
+    if verify or version < 2:
+        inst.verify()
+    return inst
+
+
+def _read_sidecar(json_path: Path) -> dict:
+    """The sidecar's JSON object, or a ValueError naming the file (missing, unreadable, not JSON, another format)."""
     try:
         side = json.loads(json_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -321,6 +379,12 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
         raise ValueError(f"instance file {json_path} cannot be read ({type(exc).__name__}: {exc})") from None
     if not isinstance(side, dict) or side.get("format") != FORMAT:
         raise ValueError(f"instance file {json_path} is not a {FORMAT!r} sidecar")
+    return side
+
+
+def _check_sidecar(side: dict, json_path: Path, max_t: int) -> tuple[int, int]:
+    """Check a sidecar's fields (version, t, the npz's name, the optima and their checksum); returns
+    ``(format_version, t)``."""
     version = side.get("format_version")
     if version not in READ_VERSIONS or isinstance(version, bool):
         raise ValueError(
@@ -355,14 +419,17 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
             f"instance file {json_path}: npz={npz_name!r} is not valid; it must be a plain file name "
             "in the same directory as the sidecar (no directory part)"
         )
-    objectives = side["objectives"]
-    _check_objectives(objectives, t, json_path)
-    if version >= 2 and _objectives_digest(objectives) != side["objectives_sha256"]:
+    _check_objectives(side["objectives"], t, json_path)
+    if version >= 2 and _objectives_digest(side["objectives"]) != side["objectives_sha256"]:
         raise ValueError(
             f"instance file {json_path}: the stored optima do not match its objectives_sha256 "
             "(edited or corrupt); rebuild the instance or restore the file"
         )
-    npz_path = json_path.with_name(npz_name)
+    return version, t
+
+
+def _read_npz(npz_path: Path, json_path: Path, sha256: str) -> dict:
+    """The arrays of an instance's npz, checked against the sidecar's checksum (a ValueError naming the file)."""
     try:
         with open(npz_path, "rb") as fh:
             magic = fh.read(4)
@@ -381,23 +448,9 @@ def load_instance(path, verify: bool = False, max_t: int = MAX_T) -> Instance:
         raise ValueError(f"instance file {npz_path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
     if "values" not in arrays:
         raise ValueError(f"instance file {npz_path} has no 'values' array")
-    if arrays_digest(arrays) != side["sha256"]:
+    if arrays_digest(arrays) != sha256:
         raise ValueError(f"instance file {npz_path} does not match the checksum in {json_path} (corrupt or replaced)")
-    values = arrays.pop("values")
-    if values.shape != (1 << t,):
-        raise ValueError(f"instance file {npz_path} holds {values.shape} values; expected (2^{t},) for t={t}")
-    values, _ = _check_values(values, where=f"instance file {npz_path}: values")
-    inst = Instance(
-        name=str(side["name"]),
-        values=values,
-        metadata=side["metadata"],
-        objectives=objectives,
-        arrays=arrays,
-        path=json_path,
-    )
-    if verify or version < 2:
-        inst.verify()
-    return inst
+    return arrays
 
 
 def load_library(directory, verify: bool = False) -> list[Instance]:
@@ -456,6 +509,9 @@ def build_library(
     features: str = "grid",
     rule: str = "xor",
     regions: int = 3,
+    *,
+    data_seed: int = 0,
+    settings: ExplainSettings | None = None,
 ) -> list[Path]:
     """Build a library from a model on its test inputs (default: the digits CNN, ``digits_cnn(size)``).
 
@@ -464,104 +520,198 @@ def build_library(
     of ``trace_opt.benchmarks.model_sources.MODELS`` (default ``digits-cnn{size}``; ``logic-digits`` takes
     ``rule`` and ``regions``; ``breast-cancer-mlp`` takes grids ``1xT``: T contiguous column groups);
     ``features="superpixels"`` replaces each grid by a seeded irregular segmentation with as many cells
-    (seed = the input index). Existing valid instances are kept (rerunning resumes). Returns the
-    sidecar paths.
+    (seed = the input index). ``model_seed`` picks the model's weights, ``data_seed`` the data split its
+    test inputs come from (``model_source``); names end in ``_m<model_seed>`` / ``_d<data_seed>`` when not 0.
+    Existing valid instances of the same source are kept (rerunning resumes). Returns the sidecar paths.
+
+    ``settings``: the ``ExplainSettings`` of the tables (what applies: see ``instance_from_model``; the
+    features come from ``grids``, so ``settings.features`` must be None); None: ``reference`` and
+    ``output`` (shorthands, not to be given with ``settings``) with 4096 masked inputs per model call.
     """
-    import torch
-
-    from trace_opt.benchmarks.model_sources import FEATURE_KINDS, MODELS, model_source
-
+    settings = _library_settings(settings, reference, output)
     model_name = f"digits-cnn{size}" if model is None else check_choice("model", model, MODELS)
     check_choice("features", features, FEATURE_KINDS)
+    grids, inputs = _library_plan(grids, inputs, max_t)
+    out = check_output_dir("out_dir", out_dir, create=True)
+    device = as_device(settings.device)  # a device this machine lacks is refused here, before any work
+    src = model_source(model_name, model_seed=model_seed, data_seed=data_seed, rule=rule, regions=regions)
+    src.model = src.model.to(device)  # the oracle runs the model where settings.device says
+    same = _same_source(src, settings)
+    paths = []
+    for idx, grid in zip(inputs, grids):
+        if not 0 <= idx < len(src.X_test):
+            raise ValueError(f"inputs: index {idx} is outside the test split 0..{len(src.X_test) - 1}")
+        paths.append(_library_instance(src, idx, grid, features, settings, out, same, max_t, progress, log))
+    return paths
+
+
+def _library_settings(settings, reference, output) -> ExplainSettings:
+    """The settings of a library's tables: ``settings`` as given, or built from the ``reference`` and ``output``
+    shorthands (batch size 4096: a table evaluates every set, so large model calls pay)."""
+    if settings is None:
+        return ExplainSettings(reference=reference, output=output, batch_size=4096)
+    if (reference, output) != ("zeros", "logit"):
+        raise ValueError("reference and output are shorthands for settings; give them in settings instead")
+    if settings.features is not None:
+        raise ValueError(
+            f"settings.features={settings.features!r} does not apply to a library: each instance's features "
+            "come from grids"
+        )
+    return settings if settings.output is not None else settings.replace(output="logit")
+
+
+def _library_plan(grids, inputs, max_t: int) -> tuple[list, list]:
+    """One (rows, cols) grid per test input index, each table within ``max_t``."""
     grids = [tuple(g) if not isinstance(g, int) else (g, g) for g in (grids or DEFAULT_LIBRARY["grids"])]
     inputs = list(range(len(grids))) if inputs is None else [int(i) for i in inputs]
     if len(inputs) != len(grids):
         raise ValueError(f"inputs has {len(inputs)} entries but grids has {len(grids)}; give one grid per input")
     for g in grids:
         check_table_size(g[0] * g[1], max_t)
-    out = check_output_dir("out_dir", out_dir, create=True)
-    src = model_source(model_name, seed=model_seed, rule=rule, regions=regions)
-    net, X_test, y_test = src.model, src.X_test, src.y_test
+    return grids, inputs
+
+
+def _same_source(src, settings: ExplainSettings):
+    """Whether a stored instance's metadata says it was built from this source: the same weights
+    (fingerprint), the same data split, the same reference options and precision (its name holds the
+    rest: input, grid, output, reference)."""
     fingerprint = src.metadata["model_fingerprint"]
-    paths = []
-    for idx, (rows, cols) in zip(inputs, grids):
-        if not 0 <= idx < len(X_test):
-            raise ValueError(f"inputs: index {idx} is outside the test split 0..{len(X_test) - 1}")
-        feats = src.features((rows, cols), features, seed=idx)
-        kind = "" if features == "grid" else "_sp"
-        name = f"{src.prefix}_test{idx:04d}_g{rows}x{cols}{kind}_{output}_{reference}"
-        json_path, _ = _paths(out / name)
-        if keep_existing(json_path, lambda meta: meta.get("model_fingerprint") == fingerprint, log, max_t):
-            paths.append(json_path)
-            continue
-        x = X_test[idx]
-        with torch.inference_mode():
-            target = int(net(x.unsqueeze(0)).argmax(dim=1)[0])
-        start = time.perf_counter()
-        meta = dict(src.metadata)
-        meta["input"] = {**src.input_info, "index": idx, "label": int(y_test[idx])}
-        if src.extra_labels is not None:
-            meta["input"]["region_digits"] = [int(d) for d in src.extra_labels[idx]]
-        if features != "grid":
-            meta["segmentation"] = {
-                "kind": "voronoi",
-                "cells": rows * cols,
-                "seed": idx,
-                "function": "trace_opt.benchmarks.model_sources.voronoi_segments",
-            }
-        inst = build_instance(
-            net, x, target, feats, reference, output, name=name, metadata=meta, max_t=max_t, progress=progress
+    data_seed = src.input_info["data_seed"]
+
+    def same(meta) -> bool:
+        split = (meta.get("input") or {}).get("data_seed", (meta.get("input") or {}).get("split_seed"))
+        return (
+            meta.get("model_fingerprint") == fingerprint
+            and split == data_seed
+            and (meta.get("reference_options") or {}) == dict(settings.reference_options)
+            and meta.get("precision", "fp32") == settings.precision
         )
-        inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
-        paths.append(save_instance(inst, json_path))
-        if log:
-            d = inst.metadata["difficulty"]
-            log(
-                f"built {json_path} (t={inst.t}, R2 {d['additivity_r2']:.3f}, greedy gap le-mo "
-                f"{d['objectives']['le-mo']['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)"
-            )
-    return paths
+
+    return same
+
+
+def _library_instance(src, idx: int, grid, kind: str, settings, out: Path, same, max_t, progress, log) -> Path:
+    """The instance of test input ``idx`` at ``grid``: kept when a valid one of the same source is there,
+    else built (the target: the model's predicted class) and saved; returns its sidecar."""
+    rows, cols = grid
+    suffix = "" if kind == "grid" else "_sp"
+    seeds = "".join(f"_{k}{v}" for k, v in (("m", src.metadata["model_seed"]), ("d", src.input_info["data_seed"])) if v)
+    name = f"{src.prefix}_test{idx:04d}_g{rows}x{cols}{suffix}_{settings.output}_{settings.reference}{seeds}"
+    json_path, _ = _paths(out / name)
+    if keep_existing(json_path, same, log, max_t):
+        return json_path
+    x = src.X_test[idx]
+    with torch.inference_mode():
+        target = int(src.model(x.unsqueeze(0).to(as_device(settings.device))).argmax(dim=1)[0])
+    start = time.perf_counter()
+    meta = dict(src.metadata)
+    meta["input"] = {**src.input_info, "index": idx, "label": int(src.y_test[idx])}
+    if src.extra_labels is not None:
+        meta["input"]["region_digits"] = [int(d) for d in src.extra_labels[idx]]
+    if kind != "grid":
+        meta["segmentation"] = {
+            "kind": "voronoi",
+            "cells": rows * cols,
+            "seed": idx,
+            "function": "trace_opt.benchmarks.model_sources.voronoi_segments",
+        }
+    feats = src.features((rows, cols), kind, seed=idx)
+    inst = instance_from_model(
+        src.model,
+        x,
+        target,
+        settings.replace(features=feats),
+        name=name,
+        metadata=meta,
+        max_t=max_t,
+        progress=progress,
+    )
+    inst.metadata["build_seconds"] = round(time.perf_counter() - start, 3)
+    save_instance(inst, json_path)
+    if log:
+        d = inst.metadata["difficulty"]
+        log(
+            f"built {json_path} (t={inst.t}, R2 {d['additivity_r2']:.3f}, greedy gap le-mo "
+            f"{d['objectives']['le-mo']['greedy_normalised_gap']:.4f}, {inst.metadata['build_seconds']:.1f} s)"
+        )
+    return json_path
 
 
 # ---------------------------------------------------------------------------------- leaderboard
-def parse_solver_spec(spec) -> tuple[str, str, dict]:
-    """``"sa"`` or ``"sa:eta=0.99,init=random"`` (values parsed as JSON when possible) or a
-    ``(label, name, params)`` tuple / ``{"name":..., "params":..., "label":...}`` dict."""
-    if isinstance(spec, (tuple, list)) and len(spec) == 3:
-        return str(spec[0]), str(spec[1]), dict(spec[2])
-    if isinstance(spec, dict):
-        if "name" not in spec:
-            raise ValueError(f"solver spec {spec!r} needs a 'name'")
-        params = dict(spec.get("params") or {})
-        return str(spec.get("label") or spec["name"]), str(spec["name"]), params
-    if not isinstance(spec, str) or not spec:
-        raise ValueError(f"solver spec {spec!r} is not valid; expected 'name' or 'name:key=value,...'")
-    name, _, rest = spec.partition(":")
-    params = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, raw = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"solver spec {spec!r}: {item!r} is not key=value")
+#: the old solver-spec syntax's refusal says what to write instead
+_OLD_SPEC_HINT = (
+    "the 'name:key=value' form is gone: give the solver's name and its options as JSON, e.g. "
+    '\'{"name": "sa", "params": {"eta": 0.995}}\' (or the name \'sa\' with '
+    '--solver-options \'{"sa": {"eta": 0.995}}\')'
+)
+
+
+def solver_label(name: str, params: dict) -> str:
+    """A solver spec's label when none is given: the name, then its options as compact JSON (sorted keys)."""
+    return name if not params else f"{name} {json.dumps(json_values(params), sort_keys=True)}"
+
+
+def parse_solver_spec(spec, options: dict | None = None) -> tuple[str, str, dict]:
+    """A solver spec as ``(label, name, params)``: a registered name (``"sa"``), a JSON object or dict
+    ``{"name": ..., "params": {...}, "label": ...}`` (params and label optional), or a ``(label, name, params)``
+    tuple. ``options``: the solver options by solver name (``{"sa": {"K": 100}}``, the command line's
+    ``--solver-options``), added to the spec's own params (which win). The old ``"name:key=value"`` strings
+    are refused with what to write instead."""
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):
         try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return spec, name.strip(), params
+            spec = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"solver spec {spec!r} is not valid JSON ({exc})") from None
+    if isinstance(spec, (tuple, list)) and len(spec) == 3:
+        label, name, params = str(spec[0]), str(spec[1]), dict(spec[2])
+    elif isinstance(spec, dict):
+        unknown = sorted(set(spec) - {"name", "params", "label"})
+        if "name" not in spec or unknown:
+            raise ValueError(f"solver spec {spec!r} needs a 'name' and takes only 'name', 'params', 'label'")
+        name, params, label = str(spec["name"]), dict(spec.get("params") or {}), spec.get("label")
+    elif isinstance(spec, str) and spec and ":" not in spec and "=" not in spec:
+        name, params, label = spec.strip(), {}, None
+    elif isinstance(spec, str) and spec:
+        raise ValueError(f"solver spec {spec!r}: {_OLD_SPEC_HINT}")
+    else:
+        raise ValueError(f"solver spec {spec!r} is not valid; expected a solver name or a JSON object")
+    params = {**dict((options or {}).get(name) or {}), **params}
+    return (str(label) if label else solver_label(name, params)), name, params
 
 
-def run_on_instance(instance: Instance, solver, budget, seed: int, objective: str = "le-mo") -> dict:
-    """One solve on a fresh table oracle; returns the row of the leaderboard (exact gap)."""
-    from solvers import get_solver
-    from solvers.complete import is_optimal
+def check_options_by_solver(solver_options, names) -> None:
+    """``solver_options`` of a board: ``{solver name: {option: value}}`` for solvers among ``names`` (a flat
+    ``{option: value}``, one solver's form, is refused with what to write instead)."""
+    if solver_options is None:
+        return
+    if not isinstance(solver_options, dict):
+        raise ValueError(f"solver_options={solver_options!r} is not valid; expected {{solver name: {{option: value}}}}")
+    for key, value in solver_options.items():
+        if key not in names or not isinstance(value, dict):
+            raise ValueError(
+                f"solver options {json.dumps({key: value})} are not valid here: a board takes options by solver "
+                f'name, e.g. {{"sa": {{"K": 100}}}}, for solvers among {sorted(set(names))}'
+            )
 
-    solver_obj = get_solver(solver) if isinstance(solver, str) else solver
+
+def solve_settings(objective: str = "le-mo") -> ExplainSettings:
+    """The base ``ExplainSettings`` of solves on stored tables; what applies: ``objective``, and per solve
+    ``solver``, ``solver_options``, ``budget`` and ``seed`` (``settings.replace``). The rest (features,
+    reference, output, batch size, device, precision) is fixed by the table and does not apply."""
+    return ExplainSettings(objective=objective)
+
+
+def run_on_instance(instance: Instance, settings: ExplainSettings) -> dict:
+    """One solve on a fresh table oracle with ``settings`` (what applies: ``solve_settings``); returns the
+    row of the leaderboard (exact gap)."""
+    objective = settings.objective
     problem = instance.problem(objective)
-    res = solver_obj.solve(problem, budget=budget, seed=seed, curves=False)
+    res = settings.solver_object().solve(problem, budget=settings.budget, seed=settings.seed, curves=False)
     score = instance.score(res.trajectory, objective)
     return {
         "instance": instance.name,
         "t": instance.t,
-        "seed": seed,
+        "seed": settings.seed,
         "score": score,
         "optimum": instance.optimum(objective),
         "normalised_gap": instance.normalised_gap(score, objective),
@@ -574,34 +724,58 @@ def run_on_instance(instance: Instance, solver, budget, seed: int, objective: st
 
 
 def leaderboard(
-    instances: list[Instance], solvers, budgets, seeds=(0,), objective: str = "le-mo", progress=None, keep=None
+    instances: list[Instance],
+    solvers,
+    budgets,
+    seeds=(0,),
+    objective: str = "le-mo",
+    progress=None,
+    keep=None,
+    solver_options: dict | None = None,
 ) -> dict:
     """Run every solver spec on every instance for each budget (forward passes) and seed.
+
+    The study's grid (solvers, budgets, seeds) sits beside the settings: each solve runs with
+    ``solve_settings(objective).replace(solver=..., solver_options=..., budget=..., seed=...)``. Solver specs
+    as ``parse_solver_spec`` takes them; ``solver_options``: options by solver name, e.g. ``{"sa": {"K": 100}}``.
+    Every instance is searched with each seed itself (the project's batch rule: a result depends only on
+    the table and the settings).
 
     Returns ``{"runs": [...one row per run...], "summary": [...one row per (solver, budget)...]}``;
     a summary row has the mean and standard error of the normalised gap, the mean forward passes,
     the fraction of runs that reached the optimum, and the number of runs.
 
-    ``keep``: a file (JSON lines) where each finished solve is appended as it finishes; a solve found
-    there (same instance table, solver spec, budget, seed and objective) is not run again, so a board
-    stopped by Ctrl-C resumes where it stopped (its rows are those of an uninterrupted board, run
-    times aside). A line cut short (the process killed while writing) is ignored.
+    ``keep``: a folder where each finished solve is kept as it finishes (a ``trace_opt.core.io.RecordStore``);
+    a solve found there (same instance table, solver spec, budget, seed and objective) is not run again, so a
+    board stopped by Ctrl-C resumes where it stopped (its rows are those of an uninterrupted board, run times
+    aside).
     """
-    from solvers import get_solver
-
     check_choice("objective", objective, OBJECTIVES)
     if not instances:
         raise ValueError("instances is empty; give at least one instance")
-    specs = [parse_solver_spec(s) for s in solvers]
+    specs = [parse_solver_spec(s, solver_options) for s in solvers]
     if not specs:
         raise ValueError("solvers is empty; give at least one solver spec")
+    check_options_by_solver(solver_options, [name for _, name, _ in specs])
     budgets = [check_positive_int("budgets", b) for b in budgets]
     seeds = [check_positive_int("seeds", s, minimum=0) for s in seeds]
-    for _, name, params in specs:  # every spec checked before the first solve
-        get_solver(name, **params)
+    base = solve_settings(objective)
+    grid = [(label, base.replace(solver=get_solver(name, **params))) for label, name, params in specs]  # checked
     runs, summary = [], []
+    store = RecordStore(keep, {"kind": "leaderboard solve", "objective": objective})
+    tables = {id(i): arrays_digest(np.asarray(i.values, dtype=np.float64)) if keep else "" for i in instances}
     with stop_on_interrupt():  # Ctrl-C stops the board: no cut-short run is averaged into it, finished ones are kept
-        _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary, keep)
+        for (label, settings), spec in zip(grid, specs):
+            for budget in budgets:
+                rows = []
+                for inst in instances:
+                    for seed in seeds:
+                        one = settings.replace(budget=budget, seed=seed)
+                        rows.append(_board_solve(store, inst, tables[id(inst)], one, spec))
+                        if progress:
+                            progress(rows[-1])
+                summary.append(_summary_row(label, budget, rows))
+                runs.extend(rows)
     return {
         "objective": objective,
         "instances": [i.name for i in instances],
@@ -619,76 +793,38 @@ def leaderboard_size(instances, solvers, budgets, seeds) -> int:
     return len(instances) * len(solvers) * len(budgets) * len(seeds)
 
 
-def _solve_key(
-    instance: Instance, table: str, label: str, name: str, params: dict, budget: int, seed: int, objective: str
-) -> str:
-    """What identifies one solve of a board: the instance's name and table (``table``: its sha256), the
-    solver and its parameters, the budget, the seed and the objective."""
-    return json.dumps([instance.name, table, label, name, params, budget, seed, objective], sort_keys=True)
+def _board_solve(store: RecordStore, inst: Instance, table: str, settings: ExplainSettings, spec: tuple) -> dict:
+    """One solve of a board, from ``store`` when it holds it (same table, whose digest is ``table``, spec,
+    budget, seed), else run and stored there."""
+    label, name, params = spec
+    key = json.dumps(
+        [inst.name, label, name, json_values(params), settings.budget, settings.seed, settings.objective],
+        sort_keys=True,
+    )
+    record_name = f"{inst.name}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    item_key = f"{table}:{key}"
+    kept = store.get(record_name, item_key)
+    if kept is not None:
+        return kept["row"]
+    row = run_on_instance(inst, settings)
+    row.update(solver=label, budget=settings.budget)
+    store.put(record_name, item_key, {"row": row})
+    return row
 
 
-def _kept_solves(path) -> dict:
-    """The solves kept in a ``leaderboard(keep=...)`` file, by key (lines that do not parse are ignored)."""
-    done = {}
-    if path is None or not Path(path).is_file():
-        return done
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-            done[entry["key"]] = entry["row"]
-        except (ValueError, KeyError, TypeError):
-            continue
-    return done
-
-
-def _leaderboard_runs(instances, specs, budgets, seeds, objective, progress, runs, summary, keep=None) -> None:
-    from solvers import get_solver
-
-    done = _kept_solves(keep)
-    tables = {
-        id(inst): arrays_digest(np.asarray(inst.values, dtype=np.float64)) if keep else None for inst in instances
+def _summary_row(label: str, budget: int, rows: list) -> dict:
+    """A board's row for one (solver, budget): the mean and standard error of the normalised gap, the mean
+    forward passes, the share of runs that reached the optimum, the number of runs."""
+    gaps = np.array([r["normalised_gap"] for r in rows])
+    return {
+        "solver": label,
+        "budget": budget,
+        "mean_gap": float(gaps.mean()),
+        "sem_gap": standard_error(gaps, single=0.0),
+        "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
+        "optimal_fraction": float(np.mean([r["optimal"] for r in rows])),
+        "runs": len(rows),
     }
-    fh = None
-    try:
-        for label, name, params in specs:
-            solver = get_solver(name, **params)
-            for budget in budgets:
-                rows = []
-                for inst in instances:
-                    for seed in seeds:
-                        key = _solve_key(inst, tables[id(inst)], label, name, params, budget, seed, objective)
-                        row = done.get(key)
-                        if row is None:
-                            row = run_on_instance(inst, solver, budget, seed, objective)
-                            row.update(solver=label, budget=budget)
-                            if keep is not None:
-                                if fh is None:
-                                    Path(keep).parent.mkdir(parents=True, exist_ok=True)
-                                    fh = open(keep, "ab")
-                                    if fh.tell() and not Path(keep).read_bytes().endswith(b"\n"):
-                                        fh.write(b"\n")  # end a line cut short by a kill, not glue onto it
-                                fh.write((json.dumps({"key": key, "row": json_values(row)}) + "\n").encode())
-                                fh.flush()
-                                os.fsync(fh.fileno())
-                        rows.append(row)
-                        if progress:
-                            progress(row)
-                gaps = np.array([r["normalised_gap"] for r in rows])
-                summary.append(
-                    {
-                        "solver": label,
-                        "budget": budget,
-                        "mean_gap": float(gaps.mean()),
-                        "sem_gap": standard_error(gaps, single=0.0),
-                        "mean_forward_passes": float(np.mean([r["forward_passes"] for r in rows])),
-                        "optimal_fraction": float(np.mean([r["optimal"] for r in rows])),
-                        "runs": len(rows),
-                    }
-                )
-                runs.extend(rows)
-    finally:
-        if fh is not None:
-            fh.close()
 
 
 def library_info(instances: list[Instance]) -> dict:
@@ -739,7 +875,9 @@ def leaderboard_header(board: dict) -> str:
         f"{', '.join(map(str, board['budgets']))}; seeds: {', '.join(map(str, board['seeds']))}"
     )
     if board.get("solvers"):
-        lines.append("- solvers (name:parameters): " + ", ".join(f"`{s['label']}`" for s in board["solvers"]))
+        lines.append(
+            "- solvers (name, then options as JSON): " + ", ".join(f"`{s['label']}`" for s in board["solvers"])
+        )
     lines.append(
         "- metric: normalised gap (optimum - score) / (optimum - random mean), exact from the table: "
         "0 = optimal, 1 = a random order's mean; 'optimal' = share of runs that reached the optimum"

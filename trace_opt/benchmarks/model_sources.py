@@ -22,8 +22,14 @@ random order on almost every one). This module adds sources whose D is not near-
 ``features="superpixels"`` replaces the square grid by an irregular segmentation with the same t:
 a seeded Voronoi partition of the image (``voronoi_segments``; cells of uneven shape and size).
 
-``model_source(name, seed, **options)`` returns a ``ModelSource``: the model, the test inputs and
-labels, a name prefix and the metadata to record; ``instances.build_library`` uses it.
+``model_source(name, model_seed, data_seed, **options)`` returns a ``ModelSource``: the model, the test
+inputs and labels, a name prefix and the metadata to record; ``instances.build_library`` uses it.
+
+Seeds: ``model_seed`` picks the weights (a model is trained on the split of its own seed, as
+``trace_opt.models.data`` trains the bundled ones), ``data_seed`` the split the test inputs are drawn from.
+With both 0 (the default) the inputs are the model's own held-out split; another ``data_seed`` draws test
+inputs from another split, which may hold inputs the model was trained on. No search runs here: the
+search's ``seed`` has no part in a source.
 """
 
 from __future__ import annotations
@@ -34,7 +40,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from trace_opt.core.features import segmentation_features, tabular_features
+from trace_opt.core.fingerprint import model_fingerprint
 from trace_opt.core.validation import check_choice, check_positive_int
+from trace_opt.models.data import (
+    CACHE_VERSION,
+    breast_cancer_mlp,
+    cached_model,
+    digits_cnn,
+    load_breast_cancer_split,
+    load_digits_split,
+)
 
 RULES = ("xor", "and", "or")
 MODELS = ("digits-cnn8", "digits-cnn28", "logic-digits", "breast-cancer-mlp")
@@ -124,50 +140,49 @@ def _strips(
 def load_logic_digits(
     regions: int = 3,
     rule: str = "xor",
-    seed: int = 0,
+    data_seed: int = 0,
     n_train: int | None = None,
     n_test: int | None = None,
     threshold: int | None = None,
     return_digits: bool = False,
 ):
     """Strips of ``regions`` digits (train strips from the digits train split, test strips from the test
-    split, ``trace_opt.models.data.load_digits_split(8, data_seed=seed)``), labels by ``rule`` of
-    ``digit >= threshold``, balanced. Returns ``(X_train, X_test, y_train, y_test)``, and with ``return_digits`` also
-    ``digits_train``, ``digits_test`` (N, regions): the digit class in each region of each strip."""
-    from trace_opt.models.data import load_digits_split
-
+    split, ``trace_opt.models.data.load_digits_split(8, data_seed)``; the strips drawn from ``data_seed``
+    too), labels by ``rule`` of ``digit >= threshold``, balanced. Returns ``(X_train, X_test, y_train,
+    y_test)``, and with ``return_digits`` also ``digits_train``, ``digits_test`` (N, regions): the digit
+    class in each region of each strip."""
     regions = check_positive_int("regions", regions, minimum=2)
     check_choice("rule", rule, RULES)
-    seed = check_positive_int("seed", seed, minimum=0)
+    data_seed = check_positive_int("data_seed", data_seed, minimum=0)
     n_train = _LOGIC_TRAINING["n_train"] if n_train is None else check_positive_int("n_train", n_train)
     n_test = _LOGIC_TRAINING["n_test"] if n_test is None else check_positive_int("n_test", n_test)
     threshold = _LOGIC_TRAINING["threshold"] if threshold is None else int(threshold)
-    X_tr, X_te, y_tr, y_te = load_digits_split(size=8, data_seed=seed)
-    rng = np.random.default_rng([seed, regions, RULES.index(rule)])
+    X_tr, X_te, y_tr, y_te = load_digits_split(8, data_seed)
+    rng = np.random.default_rng([data_seed, regions, RULES.index(rule)])
     a, ya, digits_a = _strips(X_tr, y_tr, n_train, regions, rule, threshold, rng)
     b, yb, digits_b = _strips(X_te, y_te, n_test, regions, rule, threshold, rng)
     return (a, b, ya, yb, digits_a, digits_b) if return_digits else (a, b, ya, yb)
 
 
-def logic_digits_cnn(regions: int = 3, rule: str = "xor", seed: int = 0, cache_dir=None) -> nn.Module:
-    """``LogicDigitsCNN`` trained here on ``load_logic_digits(regions, rule, seed)``: Adam on the
+def logic_digits_cnn(regions: int = 3, rule: str = "xor", model_seed: int = 0, cache_dir=None) -> nn.Module:
+    """``LogicDigitsCNN`` trained here on ``load_logic_digits(regions, rule, model_seed)``: Adam on the
     cross-entropy of the rule's label plus an auxiliary cross-entropy of each region's bit read from its
     code by a linear layer used only in training (without it, a 3-way parity stays at chance: no single
     region correlates with the label, so gradient descent has nothing to start from). Seeded, one
     thread; cached in ``cache_dir`` (as ``trace_opt.models.data``: file keyed by every setting; no weights ship
     and training is not bit-identical across CPUs). Returns the model in eval mode with
-    ``test_accuracy`` and ``weights_source`` (``"cache"`` or ``"trained"``)."""
-    from trace_opt.models.data import CACHE_VERSION, cached_model
-
+    ``test_accuracy`` and ``weights_source`` (``"cache"`` or ``"trained"``). ``model_seed`` fixes the weights:
+    the training strips and the initialisation and batch order."""
     regions = check_positive_int("regions", regions, minimum=2)
     check_choice("rule", rule, RULES)
+    seed = check_positive_int("model_seed", model_seed, minimum=0)
     X_tr, X_te, y_tr, y_te = load_logic_digits(regions, rule, seed)
     config = {
         "arch": LogicDigitsCNN.arch,
         "version": CACHE_VERSION,
         "regions": regions,
         "rule": rule,
-        "seed": seed,
+        "seed": seed,  # the model seed, under the cache key's name (renaming it would orphan cached weights)
         "width": 16,
         "aux_loss": 1.0,
         **_LOGIC_TRAINING,
@@ -243,8 +258,6 @@ class ModelSource:
     def features(self, grid: tuple[int, int], kind: str = "grid", seed: int = 0):
         """Features for one instance: a ROWS x COLS grid, an irregular segmentation with rows * cols cells
         (``superpixels``, seeded), or for tabular inputs 1 x T contiguous column groups."""
-        from trace_opt.core.features import segmentation_features, tabular_features
-
         check_choice("features", kind, FEATURE_KINDS)
         rows, cols = grid
         if self.tabular:
@@ -261,44 +274,59 @@ class ModelSource:
         return segmentation_features(voronoi_segments(self.X_test.shape[-2:], rows * cols, seed))
 
 
-def model_source(name: str = "digits-cnn8", seed: int = 0, rule: str = "xor", regions: int = 3) -> ModelSource:
-    """The model ``name`` (``MODELS``) with its test inputs; ``rule`` and ``regions`` are for ``logic-digits``."""
-    from trace_opt.core.fingerprint import model_fingerprint
-    from trace_opt.models.data import breast_cancer_mlp, digits_cnn, load_breast_cancer_split, load_digits_split
-
+def model_source(
+    name: str = "digits-cnn8", model_seed: int = 0, data_seed: int = 0, rule: str = "xor", regions: int = 3
+) -> ModelSource:
+    """The model ``name`` (``MODELS``) with weights ``model_seed`` and the test inputs of split ``data_seed``
+    (see the module docstring); ``rule`` and ``regions`` are for ``logic-digits``."""
     check_choice("model", name, MODELS)
+    model_seed = check_positive_int("model_seed", model_seed, minimum=0)
+    data_seed = check_positive_int("data_seed", data_seed, minimum=0)
     if name in ("digits-cnn8", "digits-cnn28"):
-        size = 8 if name == "digits-cnn8" else 28
-        model = digits_cnn(size=size, model_seed=seed)
-        _, X, _, y = load_digits_split(size=size, data_seed=seed)
-        return ModelSource(
-            model,
-            X,
-            y,
-            f"digits{size}",
-            {
-                "model": f"trace_opt.models.data.digits_cnn(size={size}, seed={seed})",
-                "model_fingerprint": model_fingerprint(model),
-            },
-            input_info={"dataset": "sklearn digits", "split": "test", "split_seed": seed, "size": size},
-        )
+        return _digits_source(8 if name == "digits-cnn8" else 28, model_seed, data_seed)
     if name == "breast-cancer-mlp":
-        model = breast_cancer_mlp(model_seed=seed)
-        _, X, _, y, _ = load_breast_cancer_split(data_seed=seed)
-        return ModelSource(
-            model,
-            X,
-            y,
-            "cancer",
-            {
-                "model": f"trace_opt.models.data.breast_cancer_mlp(seed={seed})",
-                "model_fingerprint": model_fingerprint(model),
-            },
-            tabular=True,
-            input_info={"dataset": "sklearn breast cancer", "split": "test", "split_seed": seed},
-        )
-    model = logic_digits_cnn(regions=regions, rule=rule, seed=seed)
-    _, X, _, y, _, digits = load_logic_digits(regions, rule, seed, return_digits=True)
+        return _breast_cancer_source(model_seed, data_seed)
+    return _logic_source(regions, rule, model_seed, data_seed)
+
+
+def _digits_source(size: int, model_seed: int, data_seed: int) -> ModelSource:
+    model = digits_cnn(size, model_seed)
+    _, X, _, y = load_digits_split(size, data_seed)
+    return ModelSource(
+        model,
+        X,
+        y,
+        f"digits{size}",
+        {
+            "model": f"trace_opt.models.data.digits_cnn({size}, {model_seed})",
+            "model_seed": model_seed,
+            "model_fingerprint": model_fingerprint(model),
+        },
+        input_info={"dataset": "sklearn digits", "split": "test", "data_seed": data_seed, "size": size},
+    )
+
+
+def _breast_cancer_source(model_seed: int, data_seed: int) -> ModelSource:
+    model = breast_cancer_mlp(model_seed)
+    _, X, _, y, _ = load_breast_cancer_split(data_seed)
+    return ModelSource(
+        model,
+        X,
+        y,
+        "cancer",
+        {
+            "model": f"trace_opt.models.data.breast_cancer_mlp({model_seed})",
+            "model_seed": model_seed,
+            "model_fingerprint": model_fingerprint(model),
+        },
+        tabular=True,
+        input_info={"dataset": "sklearn breast cancer", "split": "test", "data_seed": data_seed},
+    )
+
+
+def _logic_source(regions: int, rule: str, model_seed: int, data_seed: int) -> ModelSource:
+    model = logic_digits_cnn(regions=regions, rule=rule, model_seed=model_seed)
+    _, X, _, y, _, digits = load_logic_digits(regions, rule, data_seed, return_digits=True)
     return ModelSource(
         model,
         X,
@@ -306,14 +334,15 @@ def model_source(name: str = "digits-cnn8", seed: int = 0, rule: str = "xor", re
         f"logic{regions}{rule}",
         {
             "model": f"trace_opt.benchmarks.model_sources.logic_digits_cnn(regions={regions}, rule={rule!r}, "
-            f"seed={seed})",
+            f"model_seed={model_seed})",
+            "model_seed": model_seed,
             "model_fingerprint": model_fingerprint(model),
             "model_test_accuracy": float(model.test_accuracy),
         },
         input_info={
             "dataset": f"strips of {regions} sklearn digits, label = {rule} of digit >= {_LOGIC_TRAINING['threshold']}",
             "split": "test",
-            "split_seed": seed,
+            "data_seed": data_seed,
         },
         extra_labels=digits,
     )

@@ -37,9 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
+from solvers import SOLVERS, available_solvers, get_solver
+from trace_opt.benchmarks.instances import Instance
 from trace_opt.core.io import atomic_savefig, atomic_write_json, check_output_dir, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
 from trace_opt.core.paired import paired_comparisons, standard_error
+from trace_opt.core.problem import TraceProblem
 from trace_opt.core.validation import check_choice, check_positive_int
 
 _NEIGHBOURHOODS = ["complete", "bubble", "star", "vertex-insertion", "block-reverse", "block-insertion", "mix"]
@@ -102,7 +105,6 @@ def _is_dist(spec) -> bool:
 
 def resolve_space(solver: str, space: dict | None = None) -> dict:
     """The default space of ``solver`` with ``space`` merged over it, checked against the constructor."""
-    from solvers import SOLVERS, available_solvers
 
     if solver not in SOLVERS:
         raise ValueError(f"solver={solver!r} is unknown; expected one of {available_solvers()}")
@@ -168,8 +170,6 @@ def evaluate_unit(
     """One solve within ``budget`` forward passes (and, with ``iteration_cap``, at most
     ``ITERATION_CAP_PER_PASS * budget`` iterations): on a fresh table oracle of ``instance`` (returns its
     normalised gap), or on a live ``problem`` whose oracle cache is cleared first (returns its score)."""
-    from solvers import get_solver
-
     solver_obj = get_solver(solver, **params)
     # A cap on iterations too: once every set a solver can reach is cached, passes stop growing.
     budget = (
@@ -238,8 +238,6 @@ def _check_inputs(instances, problems):
         raise ValueError(f"instances/problems must be a list; got {type(items).__name__}")
     if not items:
         raise ValueError("instances/problems is empty; give at least one")
-    from trace_opt.benchmarks.instances import Instance
-    from trace_opt.core.problem import TraceProblem
 
     kind, name = (Instance, "instances") if instances is not None else (TraceProblem, "problems")
     bad = [type(v).__name__ for v in items if not isinstance(v, kind)]
@@ -584,9 +582,6 @@ def tune(
     on_unit : called as ``on_unit(trial_number, unit_index, row)`` after each computed unit
         (for progress; an exception raised there interrupts the study, which can be resumed).
     """
-    import optuna
-    from optuna.trial import TrialState
-
     check_choice("objective", objective, OBJECTIVES)
     _check_inputs(instances, problems)
     budget = check_positive_int("budget", budget)
@@ -596,27 +591,98 @@ def tune(
         raise ValueError("seeds is empty; give at least one seed")
     resolved = resolve_space(solver, space)
     units = _units(instances, problems, seeds)
+    study_name = study_name or f"{solver}-{objective}-b{budget}"
+    config = _config(solver, budget, objective, seeds, instances, problems, resolved)
+    if not progress:
+        _quiet_optuna()
+    study, store_desc, out = _open_study(
+        config, study_name, storage, out_dir, heartbeat, sampler_seed, pruner, len(units), instances is not None
+    )
+    computed = [0]
+    interrupts = _InterruptInsideTrials()
+
+    def count(trial_number, u, row):
+        computed[0] += 1
+        interrupts.check()
+        if on_unit is not None:
+            on_unit(trial_number, u, row)
+
+    evaluate = _unit_runner(solver, budget, objective, units, instances, problems)
+    objective_fn = _trial_objective(resolved, len(units), evaluate, count, interrupts)
+    _run_trials(study, objective_fn, n_trials, timeout, progress, interrupts)
+    result = _tune_result(study, study_name, computed[0])
+    if out is not None:
+        metric = "mean_normalised_gap" if instances is not None else "mean_score"
+        result.files.update(_write_study(out, result, solver, study_name, store_desc, metric, resolved, config, plots))
+    return result
+
+
+def _unit_runner(solver, budget, objective, units, instances, problems):
+    """``evaluate(params, u)``: unit ``u`` (an (instance or problem, seed) pair of ``units``) solved with ``params``."""
+
+    def evaluate(params, u):
+        i, seed = units[u]
+        item = {"instance": instances[i]} if instances is not None else {"problem": problems[i]}
+        return evaluate_unit(solver, params, budget, objective, seed, **item)
+
+    return evaluate
+
+
+def _write_study(out: Path, result, solver, study_name, store_desc, metric, resolved, config, plots) -> dict:
+    """``best_params.json`` (the best trial, its full solver parameters, the counts of trials, the study's
+    configuration) and, with ``plots``, Optuna's plots; returns the files written."""
+    study = result.study
+    summary = {
+        "solver": solver,
+        "study_name": study_name,
+        "storage": store_desc,
+        "direction": study.direction.name.lower(),
+        "metric": metric,
+        "best_value": result.best_value,
+        "best_params": result.best_params,
+        "solver_params": suggest_fixed(resolved, study.best_trial.params),
+        "best_trial": study.best_trial.number,
+        "n_complete": result.n_complete,
+        "n_pruned": result.n_pruned,
+        "n_failed": result.n_failed,
+        "config": config,
+    }
+    files = {"best_params": atomic_write_json(out / "best_params.json", summary)}
+    if plots:
+        files.update(write_study_plots(study, out))
+    return files
+
+
+def _quiet_optuna() -> None:
+    """Optuna's per-trial log lines off (warnings still shown) unless the caller asked for more."""
+    import optuna
+
+    if optuna.logging.get_verbosity() < optuna.logging.WARNING:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _open_study(config, study_name, storage, out_dir, heartbeat, sampler_seed, pruner, n_units, minimise):
+    """The study ``study_name`` (created, or loaded to resume it: a study of another ``config`` is refused),
+    its stale and failed trials queued again; returns ``(study, storage description, output folder or None)``.
+    A storage that cannot be opened is refused before any folder is created."""
+    import optuna
+
     if out_dir is not None:
         check_output_dir("out_dir", out_dir)  # checked; created only once the storage opened
-    if storage is not None:  # a storage that cannot be opened is refused before anything is created
+    if storage is not None:
         store, store_desc = _storage(storage, None, heartbeat)
     out = check_output_dir("out_dir", out_dir, create=True) if out_dir is not None else None
     if storage is None:
         store, store_desc = _storage(storage, out, heartbeat)
-    study_name = study_name or f"{solver}-{objective}-b{budget}"
-    direction = "minimize" if instances is not None else "maximize"
-    config = _config(solver, budget, objective, seeds, instances, problems, resolved)
-    if not progress and optuna.logging.get_verbosity() < optuna.logging.WARNING:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         storage=store,
         study_name=study_name,
-        direction=direction,
+        direction="minimize" if minimise else "maximize",
         load_if_exists=True,
         sampler=trial_seeded_sampler(sampler_seed),
         pruner=pruner
         if pruner is not None
-        else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(2, len(units) - 1)),
+        else optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(2, n_units - 1)),
     )
     stored = study.user_attrs.get("config")
     if stored is None:
@@ -628,95 +694,85 @@ def tune(
         )
     _fail_stale_running(study)
     _sweep_failed(study)
-    computed = [0]
-    interrupts = _InterruptInsideTrials()
+    return study, store_desc, out
 
-    def objective_fn(trial):
-        interrupts.enter_trial()
-        try:
-            return _objective(trial)
-        finally:
-            interrupts.inside = interrupts.saved is None
 
-    def _objective(trial):
+def _trial_objective(resolved: dict, n_units: int, evaluate, count, interrupts):
+    """The trial's objective for Optuna: draw parameters from ``resolved``, run the units in order
+    (``evaluate(params, u)``; units finished by a failed trial this one retries are reused, ``count`` called
+    after each computed one), report the running mean after each unit and prune on the pruner's word; the
+    mean of the units' values."""
+    import optuna
+
+    def run(trial):
         trial.set_user_attr("owner", _owner())
         params = suggest_params(trial, resolved)
         done = _partial_units(trial)
         for k, v in done.items():  # carried over from a failed trial: keep them on this trial too
             trial.set_user_attr(f"unit_{k}", v)
         values = []
-        for u, (i, seed) in enumerate(units):
+        for u in range(n_units):
             if u in done:
                 row = done[u]
             else:
-                row = evaluate_unit(
-                    solver,
-                    params,
-                    budget,
-                    objective,
-                    seed,
-                    instance=instances[i] if instances is not None else None,
-                    problem=problems[i] if problems is not None else None,
-                )
+                row = evaluate(params, u)
                 trial.set_user_attr(f"unit_{u}", row)
-                computed[0] += 1
-                interrupts.check()
-                if on_unit is not None:
-                    on_unit(trial.number, u, row)
+                count(trial.number, u, row)
             values.append(row["value"])
             trial.report(float(np.mean(values)), step=u)
             if trial.should_prune():
                 raise optuna.TrialPruned()
         return float(np.mean(values))
 
+    def objective_fn(trial):
+        interrupts.enter_trial()
+        try:
+            return run(trial)
+        finally:
+            interrupts.inside = interrupts.saved is None
+
+    return objective_fn
+
+
+def _run_trials(study, objective_fn, n_trials: int, timeout, progress: bool, interrupts) -> None:
+    """Run trials until the study holds ``n_trials`` finished (complete or pruned) ones, or ``timeout``."""
+    import optuna
+    from optuna.trial import TrialState
+
     finished = (TrialState.COMPLETE, TrialState.PRUNED)
     n_done = len(study.get_trials(deepcopy=False, states=finished))
-    if n_done < n_trials:
-        with warnings.catch_warnings(), interrupts:
-            warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            study.optimize(
-                objective_fn,
-                n_trials=n_trials - n_done,
-                timeout=timeout,
-                callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
-                show_progress_bar=progress,
-            )
+    if n_done >= n_trials:
+        return
+    with warnings.catch_warnings(), interrupts:
+        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+        study.optimize(
+            objective_fn,
+            n_trials=n_trials - n_done,
+            timeout=timeout,
+            callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=finished)],
+            show_progress_bar=progress,
+        )
+
+
+def _tune_result(study, study_name: str, units_computed: int) -> TuneResult:
+    """The study's outcome: its best trial and the counts of its trials by state."""
+    from optuna.trial import TrialState
+
     trials = study.get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if not complete:
         raise ValueError(f"study {study_name!r} has no complete trial (all pruned or failed)")
     best = study.best_trial
-    result = TuneResult(
+    return TuneResult(
         study=study,
         best_params=dict(best.params),
         best_value=float(best.value),
         n_complete=len(complete),
         n_pruned=sum(t.state == TrialState.PRUNED for t in trials),
         n_failed=sum(t.state == TrialState.FAIL for t in trials),
-        units_computed=computed[0],
+        units_computed=units_computed,
         files={},
     )
-    if out is not None:
-        full = {k: v for k, v in suggest_fixed(resolved, best.params).items()}
-        summary = {
-            "solver": solver,
-            "study_name": study_name,
-            "storage": store_desc,
-            "direction": direction,
-            "metric": "mean_normalised_gap" if instances is not None else "mean_score",
-            "best_value": result.best_value,
-            "best_params": result.best_params,
-            "solver_params": full,
-            "best_trial": best.number,
-            "n_complete": result.n_complete,
-            "n_pruned": result.n_pruned,
-            "n_failed": result.n_failed,
-            "config": config,
-        }
-        result.files["best_params"] = atomic_write_json(out / "best_params.json", summary)
-        if plots:
-            result.files.update(write_study_plots(study, out))
-    return result
 
 
 def suggest_fixed(space: dict, params: dict) -> dict:
@@ -846,8 +902,6 @@ def compare_on_holdout(
     a budget that cannot stop them (2^t forward passes, every set of the instance) and compared, paired over
     instances, with the tuned ones at ``budget`` (``completed_default``): the default's whole schedule, at
     whatever forward passes it takes, against the tuned solver within the budget."""
-    from solvers import get_solver
-
     default_solver_params = json_values(get_solver(solver, **dict(default_params or {})).get_params())
     default = evaluate_params(solver, dict(default_params or {}), instances, budget, seeds, objective)
     tuned = evaluate_params(solver, tuned_params, instances, budget, seeds, objective)
@@ -955,7 +1009,17 @@ def complete_default(
 def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
     """The held-out comparison as Markdown (what was compared, the means, the paired difference over instances,
     how much of each schedule ran, the verdict)."""
-    d, u, pd = cmp["default"], cmp["tuned"], cmp["paired_difference"]
+    lines = _holdout_header(cmp, tune_summary)
+    lines += _holdout_means(cmp)
+    lines.append(_holdout_paired(cmp))
+    lines += _holdout_cut_off(cmp)
+    lines += _holdout_completed(cmp)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _holdout_header(cmp: dict, tune_summary: dict | None) -> list:
+    """What was compared: the command, the study, the instances, the budget, objective and seeds, the parameters."""
     lines = [f"# Tuned vs default {cmp['solver']} on held-out instances", ""]
     if cmp.get("command"):
         lines.append(f"- command: `{cmp['command']}`")
@@ -966,20 +1030,26 @@ def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
             f"{len(cmp.get('tuning_instances', []))} tuning instances {tune_summary['best_value']:.5f} "
             "(optimistic: selected on those instances)"
         )
-    lines += [
+    return lines + [
         f"- held-out instances ({len(cmp['instances'])}): {', '.join(cmp['instances'])}",
         f"- tuning instances ({len(cmp.get('tuning_instances', []))}): {', '.join(cmp.get('tuning_instances', []))}",
         f"- budget {cmp['budget']} forward passes per solve; objective {cmp['objective']}; seeds "
         f"{', '.join(map(str, cmp['seeds']))}",
-        f"- default parameters: {json.dumps(cmp.get('default_solver_params') or d['params'])}",
-        f"- tuned parameters: {json.dumps(u['params'])}",
+        f"- default parameters: {json.dumps(cmp.get('default_solver_params') or cmp['default']['params'])}",
+        f"- tuned parameters: {json.dumps(cmp['tuned']['params'])}",
         "",
+    ]
+
+
+def _holdout_means(cmp: dict) -> list:
+    """The table of both sides: mean gap, its standard error, mean forward passes, iterations run."""
+    lines = [
         "| parameters | mean normalised gap | s.e. (runs) | mean forward passes | iterations run: mean [min, max] "
         "of scheduled |",
         "|---|---:|---:|---:|---|",
     ]
-    for name, side in (("default", d), ("tuned", u)):
-        sch = cmp.get(f"{name}_schedule")
+    for name in ("default", "tuned"):
+        side, sch = cmp[name], cmp.get(f"{name}_schedule")
         its = (
             ""
             if not sch
@@ -991,9 +1061,15 @@ def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
         lines.append(
             f"| {name} | {side['mean_gap']:.5f} | {side['sem']:.5f} | {side['mean_forward_passes']:.0f} | {its} |"
         )
-    lines.append("")
+    return lines + [""]
+
+
+def _holdout_paired(cmp: dict) -> str:
+    """The paired difference tuned - default (over instances; over units for a comparison written before the
+    instance became the unit) and the verdict."""
+    pd = cmp["paired_difference"]
     if "instances" in pd:
-        lines.append(
+        return (
             f"Paired difference tuned - default, unit = instance (gaps averaged over the {len(cmp['seeds'])} "
             f"seeds, n = {pd['instances']} instances): {pd['mean']:+.5f} (s.e. {pd['sem']:.5f}, t = "
             f"{pd['t']:.2f}, {100 * pd['level']:g} % Student-t interval [{pd['ci_low']:+.5f}, "
@@ -1002,41 +1078,48 @@ def holdout_markdown(cmp: dict, tune_summary: dict | None = None) -> str:
             f"{pd['tuned_wins']} / {pd['ties']} / {pd['default_wins']} of the {pd['units']} runs). "
             f"Verdict: **{cmp['verdict']}**."
         )
-    else:  # a comparison written before the instance became the unit
-        lines.append(
-            f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
-            f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
-            f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**."
-        )
+    return (
+        f"Paired difference tuned - default over {pd['units']} (instance, seed) units: {pd['mean']:+.5f} "
+        f"(s.e. {pd['sem']:.5f}); tuned better on {pd['tuned_wins']}, equal on {pd['ties']}, worse on "
+        f"{pd['default_wins']}. Verdict: **{cmp['verdict']}**."
+    )
+
+
+def _holdout_cut_off(cmp: dict) -> list:
+    """A note when the budget cut the default schedule off (with SA's temperature at the mean stop)."""
     sch = cmp.get("default_schedule")
-    if sch and sch["runs_cut_off"]:
-        eta = (cmp.get("default_solver_params") or {}).get("eta")
-        hot = (
-            ""
-            if not isinstance(eta, (int, float))
-            else f" (its temperature still {eta ** sch['mean_iterations_run']:.2f} of T0 at the mean stop, against "
-            f"{eta ** sch['iterations']:.1e} at the end of the schedule)"
-        )
-        lines += [
-            "",
-            f"**The default schedule is cut off by the budget**: of its {sch['iterations']:,} iterations it "
-            f"ran {sch['mean_iterations_run']:,.0f} on average within {cmp['budget']:,} forward passes "
-            f"({sch['min_iterations_run']:,} to {sch['max_iterations_run']:,}; {sch['runs_cut_off']} of "
-            f"{sch['runs']} runs cut off), so the comparison above is with a default SA stopped early, while still "
-            f"hot{hot}.",
-        ]
+    if not sch or not sch["runs_cut_off"]:
+        return []
+    eta = (cmp.get("default_solver_params") or {}).get("eta")
+    hot = (
+        ""
+        if not isinstance(eta, (int, float))
+        else f" (its temperature still {eta ** sch['mean_iterations_run']:.2f} of T0 at the mean stop, against "
+        f"{eta ** sch['iterations']:.1e} at the end of the schedule)"
+    )
+    return [
+        "",
+        f"**The default schedule is cut off by the budget**: of its {sch['iterations']:,} iterations it "
+        f"ran {sch['mean_iterations_run']:,.0f} on average within {cmp['budget']:,} forward passes "
+        f"({sch['min_iterations_run']:,} to {sch['max_iterations_run']:,}; {sch['runs_cut_off']} of "
+        f"{sch['runs']} runs cut off), so the comparison above is with a default SA stopped early, while still "
+        f"hot{hot}.",
+    ]
+
+
+def _holdout_completed(cmp: dict) -> list:
+    """The default run to completion against the tuned one within the budget, when it was run."""
     c = cmp.get("completed_default")
-    if c:
-        cp = c["paired_difference_vs_tuned"]
-        lines += [
-            "",
-            f"Default run to completion (budget {c['budget']}): mean gap {c['mean_gap']:.5f} (s.e. {c['sem']:.5f}) "
-            f"after {c['mean_iterations_run']:,.0f} iterations and {c['mean_forward_passes']:,.0f} forward passes on "
-            f"average (at most {c['max_forward_passes']:,}). Tuned at {cmp['budget']:,} passes - completed default, "
-            f"per instance: {cp['mean']:+.5f} (s.e. {cp['sem']:.5f}, {100 * cp['level']:g} % interval "
-            f"[{cp['ci_low']:+.5f}, {cp['ci_high']:+.5f}]); tuned better on {cp['instances_tuned_better']}, equal "
-            f"on {cp['instances_equal']}, worse on {cp['instances_default_better']} instances: "
-            f"**{c['verdict_vs_tuned']}**.",
-        ]
-    lines.append("")
-    return "\n".join(lines)
+    if not c:
+        return []
+    cp = c["paired_difference_vs_tuned"]
+    return [
+        "",
+        f"Default run to completion (budget {c['budget']}): mean gap {c['mean_gap']:.5f} (s.e. {c['sem']:.5f}) "
+        f"after {c['mean_iterations_run']:,.0f} iterations and {c['mean_forward_passes']:,.0f} forward passes on "
+        f"average (at most {c['max_forward_passes']:,}). Tuned at {cmp['budget']:,} passes - completed default, "
+        f"per instance: {cp['mean']:+.5f} (s.e. {cp['sem']:.5f}, {100 * cp['level']:g} % interval "
+        f"[{cp['ci_low']:+.5f}, {cp['ci_high']:+.5f}]); tuned better on {cp['instances_tuned_better']}, equal "
+        f"on {cp['instances_equal']}, worse on {cp['instances_default_better']} instances: "
+        f"**{c['verdict_vs_tuned']}**.",
+    ]

@@ -1,16 +1,23 @@
 """The ``explain-dataset`` command: one result file per input, resumable; in-process, on a process
-pool, on a Ray cluster or in lockstep."""
+pool, on a Ray cluster or in lockstep.
+
+Settings (DESIGN.md section 9): every explanation setting comes from the shared flags (``add_explain_arguments``)
+as one ``ExplainSettings``; every input is searched with ``--seed`` itself (the project's batch rule: a result
+depends only on the model, the input and the settings). The library modules are imported inside
+``_cli_explain_dataset``: building the parser (``--help``) must not import torch (tests/test_cli_help.py).
+"""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+
+from trace_opt.cli._args import add_explain_arguments, add_progress_argument, explain_settings, int_at_least, on_device
 
 
 def add_explain_dataset_parser(sub) -> None:
     """The ``explain-dataset`` subcommand."""
-    from trace_opt.cli._args import add_explain_arguments, add_progress_argument, int_at_least
-
     p = sub.add_parser(
         "explain-dataset",
         help="explain many inputs: one result file each, resumable, local or Ray",
@@ -86,7 +93,6 @@ def add_explain_dataset_parser(sub) -> None:
 
 
 def _cli_explain_dataset(args) -> int:
-    from trace_opt.cli._args import explain_settings, on_device
     from trace_opt.core.io import check_output_dir
     from trace_opt.explanation.dataset import check_ray_address, explain_dataset_with_settings
     from trace_opt.models.data import load_model_and_data
@@ -103,8 +109,6 @@ def _cli_explain_dataset(args) -> int:
     if not 0 <= args.start < stop:
         raise ValueError(f"--start {args.start} / --n {args.n} select no input of the {len(X)} available")
     ids = [f"{i:06d}" for i in range(args.start, stop)]
-    import sys
-
     from tqdm.auto import tqdm
 
     bar = tqdm(

@@ -1,7 +1,12 @@
-"""``instances generate`` (a library from a seeded family) and ``instances stats`` (difficulty measures)."""
+"""``instances generate`` (a library from a seeded family) and ``instances stats`` (difficulty measures).
+
+The library modules are imported inside the command functions: building the parser (``--help``) must not import
+numba or torch (tests/test_cli_help.py).
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -84,8 +89,6 @@ def _cli_generate(args) -> int:
 
 
 def _cli_stats(args) -> int:
-    import json
-
     from trace_opt.benchmarks.difficulty import library_stats, stats_table
     from trace_opt.benchmarks.instances import load_library
 

@@ -1,9 +1,21 @@
-"""The ``tune`` command: an Optuna study of a solver's hyperparameters on an instance library."""
+"""The ``tune`` command: an Optuna study of a solver's hyperparameters on an instance library.
+
+Settings (DESIGN.md section 9): a study searches solver options, so of the explanation settings only the search's
+apply, with the shared flags' names and meanings: ``--solver`` (whose options are tuned), ``--budget`` (forward
+passes per solve) and ``--objective``; each solve is ``instances.solve_settings`` with them, checked as an
+``ExplainSettings`` before any trial. ``--seeds`` is the study's grid of search seeds (every instance is searched
+with each seed itself); ``--sampler-seed`` seeds Optuna's sampler, not a search. The rest of the shared flags does
+not apply to stored tables and is not offered.
+
+The library modules are imported inside ``_cli_tune``: building the parser (``--help``) must not import torch or
+optuna (tests/test_cli_help.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from trace_opt.cli._args import add_progress_argument, command_line, float_above, int_at_least, json_object
 from trace_opt.cli._choices import OBJECTIVES, SEARCH_SPACES
 
 
@@ -17,8 +29,6 @@ def add_tune_parser(sub) -> None:
         "--holdout-every compares default and tuned parameters on held-out instances. "
         "Resumes from the storage (default: OUT/study.db).",
     )
-    from trace_opt.cli._args import add_progress_argument, float_above, int_at_least, json_object
-
     p.add_argument("--solver", default="sa", help=f"solver to tune, one of {sorted(SEARCH_SPACES)} (default: sa)")
     p.add_argument("--library", type=Path, required=True, metavar="DIR", help="folder of instances (required)")
     p.add_argument(
@@ -37,7 +47,7 @@ def add_tune_parser(sub) -> None:
         type=int_at_least(0),
         default=[0],
         metavar="S",
-        help="solver seeds per instance (default: 0)",
+        help="search seeds; each instance is searched with each (default: 0)",
     )
     p.add_argument("--objective", default="le-mo", choices=list(OBJECTIVES), help="(default: le-mo)")
     p.add_argument(
@@ -84,14 +94,14 @@ def add_tune_parser(sub) -> None:
 def _cli_tune(args) -> int:
     import optuna
 
-    from trace_opt.benchmarks.instances import load_library, split_library
+    from trace_opt.benchmarks.instances import load_library, solve_settings, split_library
     from trace_opt.benchmarks.tuning import compare_on_holdout, holdout_markdown, resolve_space, suggest_fixed, tune
-    from trace_opt.cli._args import command_line
     from trace_opt.core.io import atomic_write_bytes, atomic_write_json, check_output_dir
 
     check_output_dir("--out", args.out)  # before any trial
     if args.solver not in SEARCH_SPACES:
         raise ValueError(f"--solver {args.solver!r} has no search space; expected one of {sorted(SEARCH_SPACES)}")
+    settings = solve_settings(args.objective).replace(solver=args.solver, budget=args.budget)  # checked before work
     # the progress bar says how far the study is; errors propagate anyway, and a trial failed by Ctrl-C
     # needs no traceback in Optuna's log
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -106,11 +116,11 @@ def _cli_tune(args) -> int:
     if args.space:
         space = {k: tuple(v) if isinstance(v, list) else v for k, v in args.space.items()}
     res = tune(
-        args.solver,
+        settings.solver,
         train,
-        args.budget,
+        settings.budget,
         args.trials,
-        objective=args.objective,
+        objective=settings.objective,
         seeds=args.seeds,
         space=space,
         storage=args.storage,

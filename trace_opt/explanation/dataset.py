@@ -8,7 +8,10 @@ writes ``out_dir/results/<id>.json`` atomically as each one finishes, then ``out
   weights, features, reference, output, objective, solver, options, budget, seed) **and of the same
   input** (a sha256 of the input's dtype, shape and values, and the requested target, stored in
   the record under ``"input"``) is skipped, so an interrupted run started again computes only
-  what is missing, and a changed input, target or model is computed again.
+  what is missing, and a changed input, target or model is computed again. The records are kept by
+  ``trace_opt.core.io.RecordStore`` (atomic, one file per input; its settings key is the run's
+  ``config_hash``, its item key the input's digest and target); ``run.json`` records the whole run's
+  configuration, so that a run into a folder of another configuration is refused before any work.
 * The model's identity: a torch module is fingerprinted by its weights (state dict); any other
   callable by its pickled bytes (``pickle.dumps``, so a scikit-learn estimator or a numpy object
   with its arrays is fingerprinted by its parameters; note that mutable state such as a call
@@ -19,9 +22,9 @@ writes ``out_dir/results/<id>.json`` atomically as each one finishes, then ``out
   model version explicitly and replaces the fingerprint (the caller vouches for it).
 * A failing input is written as ``{"status": "error", "error": {...}}`` and the others go on.
   Failed inputs are tried again on a rerun (``retry_failed=False`` keeps them).
-* Every input is solved with the same ``seed``; a result depends only on (model, input, settings),
-  so local, pool and Ray runs give identical results. Run-dependent values (seconds, process id,
-  host) live apart, under ``"run"``.
+* Every input is solved with ``seed`` itself (the project's batch rule; no per-input seed is derived);
+  a result depends only on (model, input, settings), so local, pool and Ray runs give identical
+  results. Run-dependent values (seconds, process id, host) live apart, under ``"run"``.
 * ``ray_address`` (e.g. ``"auto"`` or ``"127.0.0.1:6379"``) sends one task per chunk of
   ``chunk_size`` inputs to a Ray cluster; a task whose worker dies is retried up to
   ``max_retries`` times by Ray. The driver writes the files, so workers need no shared disk.
@@ -30,7 +33,6 @@ writes ``out_dir/results/<id>.json`` atomically as each one finishes, then ``out
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -45,10 +47,20 @@ from pathlib import Path
 import numpy as np
 
 from trace_opt.core.fingerprint import arrays_digest, model_fingerprint
-from trace_opt.core.io import atomic_savefig, atomic_write_bytes, atomic_write_json, check_output_dir, stop_on_interrupt
+from trace_opt.core.io import (
+    RecordStore,
+    atomic_savefig,
+    atomic_write_bytes,
+    atomic_write_json,
+    check_output_dir,
+    settings_key,
+    stop_on_interrupt,
+)
 from trace_opt.core.validation import check_positive_int
+from trace_opt.explanation.lockstep import explain_with_settings
 from trace_opt.explanation.settings import ExplainSettings
-from trace_opt.explanation.single import DegenerateExplanationWarning
+from trace_opt.explanation.single import DegenerateExplanationWarning, degenerate_messages, explain_input
+from trace_opt.explanation.single import torch_threads as limit_torch_threads
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 #: run-dependent values moved out of the deterministic part of a result
@@ -106,15 +118,13 @@ class _Task:
 
 def _explain_one(model, x, target, item_id: str, index: int, settings: ExplainSettings, config_hash: str) -> dict:
     """Explain one input; never raises for a failing input (the error is returned as a record)."""
-    from trace_opt.explanation.single import explain_input, torch_threads
-
     start = time.perf_counter()
     record = {"id": item_id, "index": index, "config_hash": config_hash}
     run = {"pid": os.getpid(), "host": socket.gethostname()}
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DegenerateExplanationWarning)
-            with torch_threads(settings.threads):
+            with limit_torch_threads(settings.threads):
                 exp = explain_input(model, x, target, settings)
         for w in caught:  # shown as usual, and kept in the record
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
@@ -146,10 +156,7 @@ def _fill_record(record: dict, run: dict, outcome, degenerate=(), target=None) -
 def _explain_group(model, chunk: list, settings: ExplainSettings, config_hash: str) -> list:
     """The inputs of a chunk explained together by ``explain_many`` (lockstep: their searches share
     model calls); the same records as ``_explain_one`` would write, one per input."""
-    from trace_opt.explanation.lockstep import explain_with_settings
-    from trace_opt.explanation.single import DegenerateExplanationWarning as Degenerate
-    from trace_opt.explanation.single import degenerate_messages
-
+    Degenerate = DegenerateExplanationWarning
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Degenerate)  # collected per input below, from each explanation
@@ -209,11 +216,11 @@ def _valid_result(result) -> bool:
     return isinstance(solver, dict) and solver.get("stopped") != "interrupted"
 
 
-def _is_finished(record, config_hash: str, info: dict, retry_failed: bool) -> bool:
-    """Whether a stored record may be reused: same configuration and input, and either a valid finished
-    result (``status: ok``) or an error record kept because ``retry_failed`` is False. Anything else
-    (another configuration, a garbage or cut-short result) is computed again."""
-    if record is None or record.get("config_hash") != config_hash or record.get("input") != info:
+def _is_finished(record, retry_failed: bool) -> bool:
+    """Whether a record the store kept for these settings and this input (``RecordStore.get``; None when there is
+    none) may be reused: a valid finished result (``status: ok``) or an error record kept because
+    ``retry_failed`` is False. Anything else (a garbage or cut-short result) is computed again."""
+    if record is None:
         return False
     if record.get("status") == "ok":
         return _valid_result(record.get("result"))
@@ -310,29 +317,13 @@ def explain_dataset_with_settings(
 ) -> DatasetRun:
     """``explain_dataset`` with its explanation settings as one ``ExplainSettings``
     (``Explainer.explain_dataset``). ``on_start(pending, skipped)``: called once before the work with the
-    numbers of inputs to compute and already finished (e.g. for a progress bar)."""
-    xs = _as_numpy_list(inputs)
-    n = len(xs)
-    if n == 0:
-        raise ValueError("inputs is empty; give at least one input")
-    if ids is None:
-        ids = [f"{i:06d}" for i in range(n)]
-    ids = [str(i) for i in ids]
-    if len(ids) != n:
-        raise ValueError(f"ids has {len(ids)} entries for {n} inputs; give one id per input")
-    bad = [i for i in ids if not _ID.match(i)]
-    if bad:
-        raise ValueError(
-            f"ids must be file-name safe (letters, digits, '.', '_', '-', not starting with "
-            f"'.', '_' or '-'); got {bad[:3]}"
-        )
-    if len(set(ids)) != n:
-        raise ValueError("ids must be unique")
-    if targets is None:
-        targets = [None] * n
-    targets = [None if t is None else int(t) for t in targets]
-    if len(targets) != n:
-        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; give one target per input")
+    numbers of inputs to compute and already finished (e.g. for a progress bar).
+
+    The steps: check the inputs and the run's options (``_batch``), name the model (``_model_key``), take the
+    output folder (``_take_out_dir``: refused when it holds another configuration's run, unless ``overwrite``),
+    find what is finished in the record store, explain the rest (in this process, on a pool or on Ray), write
+    the summary."""
+    xs, ids, targets = _batch(inputs, ids, targets)
     n_jobs = check_positive_int("n_jobs", n_jobs)
     chunk_size = check_positive_int("chunk_size", chunk_size)
     lockstep = check_positive_int("lockstep", lockstep)
@@ -348,21 +339,90 @@ def explain_dataset_with_settings(
     settings.check_input(xs[0])
     if ray_address is not None:
         check_ray_address(ray_address)
+    model_key = _model_key(model, model_id)
+    config = {**settings.result_config(), "model": model_key}
+    config_hash = settings_key(config)  # what each result record carries (RecordStore's settings key)
+    if not isinstance(overwrite, bool):
+        raise ValueError(f"overwrite={overwrite!r} is not valid; expected True or False")
+    out, res_dir = _take_out_dir(out_dir, ids, model, model_key, config, config_hash, overwrite)
+    atomic_write_json(out / RUN_FILE, {"config": config, "config_hash": config_hash, "settings": settings.to_dict()})
+    store = RecordStore(res_dir, config)
+    run = DatasetRun(out_dir=out)
+    pending, infos = _pending(store, ids, xs, targets, retry_failed, run)
+
+    def write(record):
+        record = store.put(record["id"], _item_key(infos[record["id"]]), {**record, "input": infos[record["id"]]})
+        run.computed.append(record["id"])
+        if record["status"] != "ok":
+            run.failed.append(record["id"])
+        if on_result is not None:
+            on_result(record)
+
+    chunks = [pending[i : i + chunk_size] for i in range(0, len(pending), chunk_size)]
+    if on_start is not None:
+        on_start(len(pending), len(run.skipped))
+    try:
+        _run_chunks(model, chunks, _Task(settings, lockstep), config_hash, ray_address, n_jobs, max_retries, write)
+    finally:  # also after Ctrl-C: the summary counts what is finished
+        run.summary_path = _write_summary(out, store, ids, config, infos)
+    return run
+
+
+def _run_chunks(model, chunks, job: _Task, config_hash: str, ray_address, n_jobs: int, max_retries: int, write):
+    """Explain the chunks on a Ray cluster, a local process pool or in this process; ``write(record)`` each
+    result as it comes back (in this process)."""
+    if not chunks:
+        return
+    if ray_address is not None:
+        _run_ray(model, chunks, job, config_hash, ray_address, max_retries, write)
+    elif n_jobs > 1:
+        _run_pool(model, chunks, job, config_hash, n_jobs, max_retries, write)
+    else:
+        for chunk in chunks:
+            for record in _explain_chunk(model, chunk, job, config_hash):
+                write(record)
+
+
+def _batch(inputs, ids, targets) -> tuple[list, list, list]:
+    """The inputs as a list, with one file-name-safe unique id and one target (or None) each."""
+    xs = _as_numpy_list(inputs)
+    n = len(xs)
+    if n == 0:
+        raise ValueError("inputs is empty; give at least one input")
+    ids = [f"{i:06d}" for i in range(n)] if ids is None else [str(i) for i in ids]
+    if len(ids) != n:
+        raise ValueError(f"ids has {len(ids)} entries for {n} inputs; give one id per input")
+    bad = [i for i in ids if not _ID.match(i)]
+    if bad:
+        raise ValueError(
+            f"ids must be file-name safe (letters, digits, '.', '_', '-', not starting with "
+            f"'.', '_' or '-'); got {bad[:3]}"
+        )
+    if len(set(ids)) != n:
+        raise ValueError("ids must be unique")
+    targets = [None] * n if targets is None else [None if t is None else int(t) for t in targets]
+    if len(targets) != n:
+        raise ValueError(f"targets has {len(targets)} entries for {n} inputs; give one target per input")
+    return xs, ids, targets
+
+
+def _model_key(model, model_id) -> str | None:
+    """The model's identity in the run's configuration: ``id:<model_id>`` when named, else ``sha256:`` of its
+    fingerprint; None for a model that cannot be fingerprinted (see the module docstring)."""
     if model_id is not None:
         if not isinstance(model_id, str) or not model_id:
             raise ValueError(
                 f"model_id={model_id!r} is not valid; expected a non-empty string naming the model version"
             )
-        model_key = f"id:{model_id}"
-    else:
-        fp = model_fingerprint(model)
-        model_key = None if fp is None else f"sha256:{fp}"
-    config = {**settings.result_config(), "model": model_key}
-    job = _Task(settings, lockstep)
-    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+        return f"id:{model_id}"
+    fp = model_fingerprint(model)
+    return None if fp is None else f"sha256:{fp}"
 
-    if not isinstance(overwrite, bool):
-        raise ValueError(f"overwrite={overwrite!r} is not valid; expected True or False")
+
+def _take_out_dir(out_dir, ids, model, model_key, config, config_hash, overwrite) -> tuple[Path, Path]:
+    """The run folder and its ``results/`` folder, created once the run may take them: a folder holding a run
+    of another configuration is refused (``check_run_config``) unless ``overwrite``, which deletes that run's
+    results and summary; a model without a fingerprint cannot resume into results already there."""
     check_output_dir("out_dir", out_dir)  # before anything is created
     out = Path(out_dir)
     if model_key is None and not overwrite:
@@ -383,46 +443,29 @@ def explain_dataset_with_settings(
         path.unlink(missing_ok=True)
     if stale or overwrite:
         (out / "summary.json").unlink(missing_ok=True)
-    atomic_write_json(out / RUN_FILE, {"config": config, "config_hash": config_hash, "settings": settings.to_dict()})
-    run = DatasetRun(out_dir=out)
+    return out, res_dir
+
+
+def _item_key(info: dict) -> str:
+    """What a stored result must have been computed for besides the settings: the input's digest and target."""
+    return f"{info['sha256']}:{info['target']}"
+
+
+def _pending(store: RecordStore, ids, xs, targets, retry_failed: bool, run: DatasetRun) -> tuple[list, dict]:
+    """The ``(index, id, x, target)`` of the inputs to compute (a finished record of the same settings and input
+    is reused: ``run.skipped``, and ``run.failed`` for a kept error record) and each input's ``_input_info``."""
     pending, infos = [], {}
     for index, (item_id, x, target) in enumerate(zip(ids, xs, targets)):
         xa = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
         infos[item_id] = info = _input_info(xa, target)
-        old = load_result(res_dir / f"{item_id}.json")
-        if _is_finished(old, config_hash, info, retry_failed):
+        old = store.get(item_id, _item_key(info))
+        if _is_finished(old, retry_failed):
             run.skipped.append(item_id)
             if old.get("status") == "error":
                 run.failed.append(item_id)
             continue
         pending.append((index, item_id, xa, target))
-
-    def write(record):
-        record["input"] = infos[record["id"]]
-        atomic_write_json(res_dir / f"{record['id']}.json", record)
-        run.computed.append(record["id"])
-        if record["status"] != "ok":
-            run.failed.append(record["id"])
-        if on_result is not None:
-            on_result(record)
-
-    chunks = [pending[i : i + chunk_size] for i in range(0, len(pending), chunk_size)]
-    if on_start is not None:
-        on_start(len(pending), len(run.skipped))
-    try:
-        if not chunks:
-            pass
-        elif ray_address is not None:
-            _run_ray(model, chunks, job, config_hash, ray_address, max_retries, write)
-        elif n_jobs > 1:
-            _run_pool(model, chunks, job, config_hash, n_jobs, max_retries, write)
-        else:
-            for chunk in chunks:
-                for record in _explain_chunk(model, chunk, job, config_hash):
-                    write(record)
-    finally:  # also after Ctrl-C: the summary counts what is finished
-        run.summary_path = _write_summary(out, res_dir, ids, config, config_hash, infos)
-    return run
+    return pending, infos
 
 
 def _worker_init(parent: int) -> None:
@@ -697,18 +740,18 @@ def check_run_config(out: Path, config: dict, config_hash: str, overwrite: bool 
     return stale
 
 
-def _write_summary(out: Path, res_dir: Path, ids, config, config_hash, infos) -> Path:
+def _write_summary(out: Path, store: RecordStore, ids, config, infos) -> Path:
+    """``summary.json``: each input's status (ok, error, or missing when the store holds no result of these
+    settings for it) and the counts; and the results table (``_write_results_table``)."""
     status = {}
     for item_id in ids:
-        rec = load_result(res_dir / f"{item_id}.json")
-        if rec is None or rec.get("config_hash") != config_hash or rec.get("input") != infos[item_id]:
-            status[item_id] = "missing"
-        else:
-            status[item_id] = rec.get("status", "missing")
+        rec = store.get(item_id, _item_key(infos[item_id]))
+        status[item_id] = "missing" if rec is None else rec.get("status", "missing")
     counts = {k: sum(v == k for v in status.values()) for k in ("ok", "error", "missing")}
-    _write_results_table(out, res_dir, [i for i in ids if status[i] != "missing"])
+    _write_results_table(out, store.directory, [i for i in ids if status[i] != "missing"])
     return atomic_write_json(
-        out / "summary.json", {"config": config, "config_hash": config_hash, "counts": counts, "status": status}
+        out / "summary.json",
+        {"config": config, "config_hash": store.settings_key, "counts": counts, "status": status},
     )
 
 
@@ -785,9 +828,9 @@ def _plot_mean_curves(curves, path: Path) -> None:
 
 
 def comparable(record: dict) -> dict:
-    """A result record without its run-dependent parts (run info, configuration hash, an error's
-    traceback), for comparing runs."""
-    out = {k: v for k, v in record.items() if k not in ("run", "config_hash")}
+    """A result record without its run-dependent parts (run info, configuration hash under both its names,
+    ``config_hash`` and the record store's ``settings_key``, an error's traceback), for comparing runs."""
+    out = {k: v for k, v in record.items() if k not in ("run", "config_hash", "settings_key")}
     if isinstance(out.get("error"), dict):
         out["error"] = {k: v for k, v in out["error"].items() if k != "traceback"}
     return out

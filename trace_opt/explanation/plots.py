@@ -11,6 +11,8 @@ saves it atomically when ``path`` is given, and returns the figure (close it wit
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")  # no display on these machines; must precede pyplot
@@ -21,13 +23,18 @@ import torch  # noqa: E402
 from trace_opt.core.io import atomic_savefig  # noqa: E402
 from trace_opt.core.problem import Curves, ranks_of  # noqa: E402
 from trace_opt.core.validation import check_choice, check_positive_int  # noqa: E402
-from trace_opt.explanation.single import Explanation  # noqa: E402
 
 DIRECTIONS = ("lerf", "morf")
 _CURVE_KEYS = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _is_explanation(obj) -> bool:
+    """An ``Explanation`` (by its fields: this module is imported by ``single``'s display, so it does not
+    import ``single``)."""
+    return all(hasattr(obj, name) for name in ("trajectory", "curves", "heatmap", "oracle", "objective"))
+
+
 def _numpy(a) -> np.ndarray:
     if isinstance(a, torch.Tensor):
         return a.detach().cpu().numpy()
@@ -108,7 +115,7 @@ def _overlay_inputs(source, heatmap, annotate: bool, title: str | None):
     """``(image, heatmap, ranks or None, grid or None, title)`` of ``plot_overlay``'s source: an ``Explanation``
     (ranks for grid features when ``annotate``; a default title) or an image array with its ``heatmap``."""
     ranks = grid = None
-    if isinstance(source, Explanation):
+    if _is_explanation(source):
         image = _as_image(source.oracle.x, "the explanation's input")
         hm = _numpy(source.heatmap if heatmap is None else heatmap).astype(np.float64)
         feats = source.features
@@ -171,14 +178,14 @@ def default_steps(t: int, n_steps: int = 6) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, t, min(n_steps, t + 1))).astype(np.int64))
 
 
-def deletion_sequence(explanation: Explanation, ks, direction: str = "lerf"):
+def deletion_sequence(explanation: Any, ks, direction: str = "lerf"):
     """Inputs after deleting k features of the trajectory, for each k in ``ks``, and their D values.
 
     ``lerf``: the k least important are deleted (``P_k``, value ``le[k]``); ``morf``: the k most
     important (``all \\ P_(t-k)``, value ``mo[k]``). Built by the oracle's ``masked_inputs``.
     Returns ``(images (len(ks), *x.shape) numpy array, values (len(ks),))``.
     """
-    if not isinstance(explanation, Explanation):
+    if not _is_explanation(explanation):
         raise ValueError(f"explanation must be an Explanation; got {type(explanation).__name__}")
     check_choice("direction", direction, DIRECTIONS)
     t = explanation.oracle.t
@@ -214,7 +221,7 @@ def plot_deletion_sequence(
     one row labelled by ``ks`` (default 0..K-1) and ``values`` (optional, one per image).
     """
     rows = []  # (row label, images, values)
-    if isinstance(source, Explanation):
+    if _is_explanation(source):
         t = source.oracle.t
         ks = default_steps(t, n_steps) if ks is None else np.asarray(ks, dtype=np.int64).ravel()
         if isinstance(directions, str):
@@ -268,7 +275,7 @@ def plot_deletion_sequence(
 
 # ------------------------------------------------------------------------------------- curves
 def _curves_of(source) -> tuple[dict, str | None]:
-    if isinstance(source, Explanation):
+    if _is_explanation(source):
         c = source.curves
         return {k: np.asarray(getattr(c, k), dtype=np.float64) for k in _CURVE_KEYS}, source.output
     if isinstance(source, Curves):
@@ -349,4 +356,45 @@ def plot_curves(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
+    return _finish(fig, path)
+
+
+# ------------------------------------------------------------------------------------ text
+def plot_text(explanation, path=None, *, width: int = 60, title: str | None = None, cmap: str = "RdYlBu_r"):
+    """The sentence, wrapped at about ``width`` characters, each token on a patch coloured by its heat
+    ((rank + 1) / t: red = most important) and numbered by importance (1 = the most important token)."""
+    tokens = list(explanation.features.names or [])
+    t = len(explanation.trajectory)
+    if len(tokens) != t:
+        raise ValueError(f"the explanation has {t} features but {len(tokens)} token names; expected a text one")
+    heat = (ranks_of(explanation.trajectory) + 1) / t
+    importance = t - ranks_of(explanation.trajectory)  # 1 = most important
+    lines: list[list[int]] = []
+    line: list[int] = []
+    used = 0
+    for i, tok in enumerate(tokens):
+        if line and used + len(tok) > width:
+            lines.append(line)
+            line, used = [], 0
+        line.append(i)
+        used += len(tok) + 1
+    lines.append(line)
+    char_w, line_h = 0.13, 0.62  # inches of one monospace character at 11 pt and of one line
+    fig_w = max(4.0, char_w * (max(sum(len(tokens[i]) + 1 for i in ln) for ln in lines) + 2))
+    fig, ax = plt.subplots(figsize=(fig_w, line_h * len(lines) + 0.9))
+    ax.set_xlim(0, fig_w / char_w)
+    ax.set_ylim(len(lines), -0.6)
+    ax.axis("off")
+    colours = plt.get_cmap(cmap)
+    for row, ln in enumerate(lines):
+        x = 1.0
+        for i in ln:
+            ax.text(
+                x, row + 0.55, tokens[i], family="monospace", fontsize=11, va="center", ha="left",
+                bbox=dict(boxstyle="round,pad=0.25", facecolor=colours(heat[i]), edgecolor="none", alpha=0.85),
+            )  # fmt: skip
+            ax.text(x, row + 0.12, str(importance[i]), fontsize=7, va="center", ha="left", color="0.25")
+            x += len(tokens[i]) + 1
+    value = f"{explanation.objective} {explanation.value:.3g}"
+    ax.set_title(title or f"Token ranks (1 = most important; {value}, t = {t})", fontsize=10, loc="left")
     return _finish(fig, path)

@@ -23,12 +23,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from trace_opt.core.problem import ranks_of
-from trace_opt.explanation.plots import plot_curves, plot_overlay
-from trace_opt.explanation.single import Explanation
-from trace_opt.explanation.text import plot_text
+from trace_opt.explanation.plots import plot_curves, plot_overlay, plot_text
 
 
-def explanation_frame(explanation: Explanation) -> Any:
+def explanation_frame(explanation: Any) -> Any:
     """The explanation's features as a pandas DataFrame (see the module docstring)."""
     try:
         import pandas as pd
@@ -77,7 +75,7 @@ def _png(fig) -> str:
     return "<img src='data:image/png;base64," + base64.b64encode(buf.getvalue()).decode() + "'/>"
 
 
-def _picture(explanation: Explanation) -> str:
+def _picture(explanation: Any) -> str:
     """The ranked input: the overlay of an image-like input, or the ranked sentence of a text one."""
     if explanation.oracle is None:
         return ""
@@ -93,7 +91,7 @@ def _picture(explanation: Explanation) -> str:
         return ""
 
 
-def explanation_html(explanation: Explanation) -> str:
+def explanation_html(explanation: Any) -> str:
     """The notebook display of an explanation (see the module docstring)."""
     c = explanation.counters or {}
     summary = (
