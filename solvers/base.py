@@ -44,6 +44,20 @@ def final_scoring_passes(problem: TraceProblem, curves: bool = True) -> tuple[in
     return first, 2 * t - first
 
 
+def _check_scoring_budget(problem: TraceProblem, budget: Budget, curves: bool) -> tuple[int, int]:
+    """``final_scoring_passes``, after refusing a pass budget too small to score one trajectory (and draw its
+    curves): a ValueError naming the smallest budget."""
+    first, after_first = final_scoring_passes(problem, curves)
+    if budget.forward_passes is not None and budget.forward_passes < first + after_first:
+        raise ValueError(
+            f"budget={budget.forward_passes} forward passes cannot even score one trajectory at "
+            f"t={problem.t} ({problem.objective}: {first} passes"
+            + (f", and {after_first} more for its curves" if after_first else "")
+            + f"); the smallest budget is {first + after_first}"
+        )
+    return first, after_first
+
+
 def register(name: str, overwrite: bool = False) -> Callable[[SolverType], SolverType]:
     """Class decorator: make a ``Solver`` subclass available to ``get_solver(name)`` and set its ``name``
     (shown in ``Result.solver`` and the progress bar). A name already registered is refused unless
@@ -390,14 +404,7 @@ class Solver(abc.ABC):
             check_positive_int("seed", seed, minimum=0)
         rng = np.random.default_rng(seed)
         oracle = problem.oracle
-        first, after_first = final_scoring_passes(problem, curves)
-        if budget.forward_passes is not None and budget.forward_passes < first + after_first:
-            raise ValueError(
-                f"budget={budget.forward_passes} forward passes cannot even score one trajectory at "
-                f"t={problem.t} ({problem.objective}: {first} passes"
-                + (f", and {after_first} more for its curves" if after_first else "")
-                + f"); the smallest budget is {first + after_first}"
-            )
+        first, after_first = _check_scoring_budget(problem, budget, curves)
         run = Run(problem, budget, rng, progress, self._progress_total(problem), desc=self.name)
         # the search runs with the final scoring's passes held back, so a budget bounds the whole call:
         # scoring a not yet scored fallback until a trajectory is scored, the curves' extra sets after

@@ -71,21 +71,9 @@ def add_explain_parser(sub) -> None:
         help="instead of --image: a bundled data set (digits8-test, digits28-test, breast-cancer-test, "
         "imagenet-photos) or a .npy file of inputs along axis 0; --index picks the input",
     )
-    src.add_argument(
-        "--text",
-        default=None,
-        metavar="TEXT",
-        help="instead of --image: a sentence for a text model (--model vader); one feature per "
-        "whitespace-separated word",
-    )
+    _add_text_arguments(p, src)
     p.add_argument(
         "--index", type=int_at_least(0), default=None, metavar="I", help="with --data: the input (default: 0)"
-    )
-    p.add_argument(
-        "--mask-token",
-        default=None,
-        metavar="TOKEN",
-        help="with --text: what replaces a deleted word (default: the word is dropped)",
     )
     p.add_argument(
         "--target",
@@ -121,6 +109,23 @@ def add_explain_parser(sub) -> None:
     add_data_seed_arguments(p)
     add_progress_argument(p)
     p.set_defaults(func=run_explain)
+
+
+def _add_text_arguments(p, sources) -> None:
+    """--text (one of the input sources) and --mask-token."""
+    sources.add_argument(
+        "--text",
+        default=None,
+        metavar="TEXT",
+        help="instead of --image: a sentence for a text model (--model vader); one feature per "
+        "whitespace-separated word",
+    )
+    p.add_argument(
+        "--mask-token",
+        default=None,
+        metavar="TOKEN",
+        help="with --text: what replaces a deleted word (default: the word is dropped)",
+    )
 
 
 def _input(args, model, default_data):
