@@ -103,7 +103,7 @@ class Result:
     curves: Curves | None  # None when solve(..., curves=False)
     history: list[tuple[int, float]]  # [(forward passes used, best score)], one entry per improvement
     forward_passes: int  # made during the search (what the budget counts)
-    evaluation_forward_passes: int  # extra passes to draw the final curves (outside the budget)
+    evaluation_forward_passes: int  # passes of the final scoring and curves (within the budget, held back for them)
     batches: int
     cache_hits: int
     iterations: int
@@ -395,7 +395,9 @@ class Solver(abc.ABC):
 
         budget: forward passes (int), a dict/``Budget`` with forward_passes, seconds, iterations, or
         None. seed: seeds the solver's random generator (runs are reproducible). progress: show a progress
-        bar. curves: draw the final trajectory's four curves (extra passes, counted apart from the budget).
+        bar. curves: draw the final trajectory's four curves. A pass budget bounds
+        the whole call: the final scoring and curves are held back from the search (``final_scoring_passes``),
+        and a budget below them is refused (ValueError naming the smallest budget).
         """
         if not isinstance(problem, TraceProblem):
             raise ValueError(f"problem must be a TraceProblem; got {type(problem).__name__}")

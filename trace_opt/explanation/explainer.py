@@ -93,10 +93,10 @@ def explain(model: Any, x: Any, target: int | None = None, **settings: Any) -> E
         described): features, reference (and its options value / sigma / noise_std), output, objective,
         solver, solver_options, budget, seed, batch_size, device, precision, threads, heatmap_alpha, progress.
 
-    The budget limits the search: forward passes (int), or a dict with forward_passes / seconds /
-    iterations. Outside it: the probe pass on x, and scoring the returned trajectory's curves when the
-    search stopped before scoring it (at most 2(t+1) passes, cache hits free; reported in
-    ``result.evaluation_forward_passes``). ``counters`` hold the total. With ``precision`` other than fp32
+    The budget bounds the solve: forward passes (int), or a dict with forward_passes / seconds /
+    iterations. The passes include the final scoring and curves (``result.evaluation_forward_passes``, held
+    back from the search until a trajectory is scored; a budget below 2t is refused); outside it only the
+    probe pass on x. ``counters`` hold the total. With ``precision`` other than fp32
     the returned ``score``, ``value`` and ``curves`` are re-scored in fp32 (``search_score`` keeps the
     search's own figure). ``threads`` (default 1: a small model's batches run fastest on one thread) is
     restored afterwards.
