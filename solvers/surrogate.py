@@ -331,7 +331,6 @@ class SurrogateSearch(Solver):
                 more = len(self._known.unknown(batch))
                 if more + per * (t - 2 - step) <= remaining_passes(self._oracle):
                     self._ensure(batch)  # the argmax and its rivals in one call
-                    self._fit(t)
                     continue
                 if unknown + per * (t - 2 - step) > remaining_passes(self._oracle):
                     run.info["start"] = (
