@@ -87,6 +87,7 @@ def solve(store: MemoStore, solver: str, options: dict, budget: int | None, seed
     return {
         "value": r.value,
         "forward_passes": r.forward_passes,
+        "calls": r.batches,
         "trajectory": r.trajectory.tolist(),
         "history": [[int(f), float(v)] for f, v in r.history],
         "stopped": r.stopped,
@@ -344,6 +345,24 @@ def report(data: dict, grid: int, output: str, photos: list, specs: list, figure
                 else f"- ({len(ok)}/{len(photos)})"
             )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    calls = {
+        name: [
+            r["forward_passes"] / r["calls"]
+            for r in data["solves"].values()
+            if r["spec"] == name and r["photo"] in photos and r.get("calls")
+        ]
+        for name in specs
+    }
+    if any(calls.values()):
+        lines += [
+            "",
+            "## Model calls: forward passes per call (median [min, max] over the solves that record their calls)\n",
+            "| search | passes / call | solves |",
+            "|---|---:|---:|",
+        ]
+        for name, per in calls.items():
+            if per:
+                lines.append(f"| {name} | {np.median(per):.1f} [{min(per):.1f}, {max(per):.1f}] | {len(per)} |")
     draw(table, specs, photos, figure, t, output, data)
     lines += [
         "",

@@ -329,7 +329,9 @@ class SurrogateSearch(Solver):
                     break
                 batch = obj.request_masks(masks[self._greedy_batch(masks, c, best)])
                 more = len(self._known.unknown(batch))
-                if more + per * (t - 2 - step) <= remaining_passes(self._oracle):
+                # a batch leaves the whole rest of the chain covered (P_(step+1) included: the completion by the
+                # model's values below may choose another feature there), or the step checks the argmax alone
+                if more > unknown and more + per * (t - 1 - step) <= remaining_passes(self._oracle):
                     self._ensure(batch)  # the argmax and its rivals in one call
                     continue
                 if unknown + per * (t - 2 - step) > remaining_passes(self._oracle):
