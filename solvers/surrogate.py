@@ -334,7 +334,12 @@ class SurrogateSearch(Solver):
                 if more > unknown and more + per * (t - 1 - step) <= remaining_passes(self._oracle):
                     self._ensure(batch)  # the argmax and its rivals in one call
                     continue
-                if unknown + per * (t - 2 - step) > remaining_passes(self._oracle):
+                # this check, then one new set a step after it; with check_batch > 1 the check must also leave
+                # the completion below covered, whose P_(step+1) may be another unknown set (a check that changes
+                # the argmax to another unseen candidate would otherwise leave a chain that cannot be scored);
+                # check_batch=1 keeps the rule of the solver before
+                need = unknown + per * (t - (1 if self.check_batch > 1 else 2) - step)
+                if need > remaining_passes(self._oracle):
                     run.info["start"] = (
                         f"lazy greedy on the objective for {step} steps, completed by the model's values (the budget)"
                     )
