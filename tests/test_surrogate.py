@@ -249,3 +249,16 @@ def test_disjoint_windows_checked_together_make_the_exact_moves():
     np.testing.assert_array_equal(alone._sigma, want)
     assert together._score == pytest.approx(problem.score(want), rel=1e-12)
     np.testing.assert_allclose(together._chain, problem.chain(want), rtol=1e-12)
+
+
+@pytest.mark.parametrize("check_batch", [4, 8])
+def test_batched_lazy_greedy_leaves_its_completion_scoreable(check_batch):
+    """A budget that ends inside the lazy greedy leaves the completion by the model's values a chain that fits: the
+    result is scored (a history), not an unscored completion, whatever the budget."""
+    t = 20
+    for budget in range(120, 460, 7):
+        r = get_solver("surrogate", check_batch=check_batch).solve(
+            interaction_problem(t, budget % 5), budget=budget, seed=0, curves=False
+        )
+        assert r.forward_passes <= budget
+        assert r.history and r.history[-1][1] == pytest.approx(r.score), budget
