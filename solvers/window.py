@@ -29,9 +29,9 @@ class WindowDP(Solver):
     tail : rebuild the last ``tail`` positions of the start by greedy MoRF (``greedy.rebuild_tail``: the most
         important features decided first, about tail (tail + 1) passes; kept if better) before the first
         descent. None: no rebuild.
-    first_window : a narrower window (2 <= first_window < window) for a first descent of the start, before the
-        descent with ``window`` (its 2^first_window sets a move make the large early gains for fewer passes; the
-        kicks' descents use ``window``). None: none.
+    first_window : a narrower window for a first descent of the start, before the descent with ``window`` (its
+        2^first_window sets a move make the large early gains for fewer passes; the kicks' descents use
+        ``window``). None, or a width not below the window used: no first descent.
     """
 
     def __init__(
@@ -47,8 +47,6 @@ class WindowDP(Solver):
     ):
         self.window = check_window_option("window", window)
         self.first_window = check_window_option("first_window", first_window)
-        if first_window is not None and first_window >= (DEFAULT_WINDOW if window is None else window):
-            raise ValueError(f"first_window={first_window} is not valid; expected 2 <= first_window < window")
         self.stride = check_positive_int("stride", stride, allow_none=True)
         self.init = check_init(init)
         self.kicks = check_positive_int("kicks", kicks, minimum=0)

@@ -225,4 +225,7 @@ def test_first_window_budget_only_cuts_its_path():
         small = get_solver("ils", first_window=4).solve(interaction_problem(20, 5), budget=budget, seed=5, curves=False)
         assert small.history == [h for h in big.history if h[0] <= small.forward_passes]
     with pytest.raises(ValueError, match="first_window"):
-        get_solver("ils", first_window=5)
+        get_solver("ils", first_window=1)
+    same = get_solver("ils", first_window=5).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
+    plain = get_solver("ils", first_window=None).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
+    assert same.history == plain.history  # a first window not below the window: no first descent
