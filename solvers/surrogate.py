@@ -20,6 +20,10 @@ evaluated, the model's prediction elsewhere.
    hybrid values; the unknown sets on the DP's best chain (at most 2(w-1)) are evaluated and the DP
    repeated until its best chain is all known; the move is kept if its real gain is positive. A window
    the model calls optimal costs nothing (exact ``window-dp`` pays ~2^(w+1) passes per window).
+   **Batched checks** (``check_batch``, issue 28): a lazy greedy step checks the argmax together with the
+   rivals the model may underrate, and a descent takes its windows in groups of disjoint ones whose chains are
+   checked in one oracle call a round (on EfficientNet-Lite0 at t = 49, 2,000 passes: ~235 model calls of
+   ~8.5 inputs, against 818 of 2.4 before).
 4. **Iterated local search** as ``window-dp``: ``kicks`` rounds of ``kick_moves`` random transpositions of
    the best trajectory, a lazy descent, keep the better.
 
