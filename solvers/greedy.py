@@ -106,7 +106,11 @@ def lazy_greedy_cost(t: int, objective, candidates: int = LAZY_CANDIDATES, stale
 
 
 def lazy_greedy_order(
-    problem: TraceProblem, candidates: int = LAZY_CANDIDATES, stale: int = LAZY_STALE, run: Run | None = None
+    problem: TraceProblem,
+    candidates: int = LAZY_CANDIDATES,
+    stale: int = LAZY_STALE,
+    run: Run | None = None,
+    direction: str = "lerf",
 ) -> np.ndarray:
     """Greedy LeRF construction on the objective (as ``greedy_order(problem, "lerf")``) that scores only a few
     features at each step after the first.
@@ -118,7 +122,14 @@ def lazy_greedy_order(
     greedy's order; on a network the gains drift, and the features scored longest ago are the ones whose drift
     would go unseen. About a third of greedy's passes (808 at most at t = 49 for le-mo, against 2,448).
     With a ``run``, a stop keeps the order so far, the rest by stale gain.
+
+    ``direction="morf"``: the same from the most important end (as ``greedy_order(problem, "morf")``): step k
+    places at position t-1-k the feature whose removal from the remaining set keeps c largest, ties to the higher
+    index (placed later).
     """
+    direction = check_choice("direction", direction, ("lerf", "morf"))
+    if direction == "morf":
+        return _lazy_morf(problem, check_positive_int("candidates", candidates), stale, run)
     t = problem.t
     m = check_positive_int("candidates", candidates)
     r = check_positive_int("stale", stale, minimum=0)
@@ -155,6 +166,48 @@ def lazy_greedy_order(
         c_here = float(values[best])
     placed.append(int(np.flatnonzero(~deleted)[0]))
     sigma = np.array(placed, dtype=np.int64)
+    if run is not None:
+        run.fallback(sigma)
+    return sigma
+
+
+def _lazy_morf(problem: TraceProblem, m: int, stale: int, run: Run | None) -> np.ndarray:
+    """``lazy_greedy_order`` from the most important end (see there)."""
+    t = problem.t
+    r = check_positive_int("stale", stale, minimum=0)
+    kept = np.ones(t, dtype=bool)  # the remaining set R (not yet placed at the back)
+    placed: list[int] = []  # from the back
+    gain = np.zeros(t, dtype=np.float64)
+    scored_at = np.zeros(t, dtype=np.int64)
+    c_here = float(problem.c_values(np.ones((1, t), dtype=bool))[0])
+
+    def completed() -> np.ndarray:  # the rest by stale gain (the largest, least important, first), then placed
+        rest = np.flatnonzero(kept)
+        return np.array(rest[np.lexsort((rest, -gain[rest]))].tolist() + placed[::-1], dtype=np.int64)
+
+    for step in range(t - 1):
+        if run is not None:
+            run.fallback(completed())
+        remaining = np.flatnonzero(kept)
+        if step == 0 or len(remaining) <= m + r:
+            cand = remaining
+        else:  # ties among the top to the higher index (the one MoRF places later)
+            top = remaining[np.lexsort((-remaining, -gain[remaining]))][:m]
+            others = np.setdiff1d(remaining, top)
+            cand = np.concatenate([top, others[np.lexsort((others, scored_at[others]))][:r]])
+        cand = np.sort(cand)
+        masks = np.repeat(kept[None, :], len(cand), axis=0)
+        masks[np.arange(len(cand)), cand] = False  # the deleted set P_(t-1-step) = R - {i}
+        values = problem.c_values(masks)
+        gain[cand] = values - c_here
+        scored_at[cand] = step
+        best = len(values) - 1 - int(np.argmax(values[::-1]))  # ties: the higher index, as greedy MoRF
+        choice = int(cand[best])
+        kept[choice] = False
+        placed.append(choice)
+        c_here = float(values[best])
+    placed.append(int(np.flatnonzero(kept)[0]))
+    sigma = np.array(placed[::-1], dtype=np.int64)
     if run is not None:
         run.fallback(sigma)
     return sigma

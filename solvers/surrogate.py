@@ -20,6 +20,10 @@ evaluated, the model's prediction elsewhere.
    hybrid values; the unknown sets on the DP's best chain (at most 2(w-1)) are evaluated and the DP
    repeated until its best chain is all known; the move is kept if its real gain is positive. A window
    the model calls optimal costs nothing (exact ``window-dp`` pays ~2^(w+1) passes per window).
+   **Batched checks** (``check_batch``, issue 28): a lazy greedy step checks the argmax together with the
+   rivals the model may underrate, and a descent takes its windows in groups of disjoint ones whose chains are
+   checked in one oracle call a round (on EfficientNet-Lite0 at t = 49, 2,000 passes: ~235 model calls of
+   ~8.5 inputs, against 818 of 2.4 before).
 4. **Iterated local search** as ``window-dp``: ``kicks`` rounds of ``kick_moves`` random transpositions of
    the best trajectory, a lazy descent, keep the better.
 
@@ -207,6 +211,10 @@ class SurrogateSearch(Solver):
     kick_moves : random transpositions per kick.
     refit : refit the model once the known sets grew by this share since the last fit (0: after every
         evaluation).
+    check_batch : fuller oracle calls. Above 1, a lazy greedy step checks the hybrid's argmax together with
+        up to ``check_batch - 1`` rivals the model may underrate (``_greedy_batch``) in one call, and a
+        descent sweeps its windows in groups of disjoint ones whose chains are checked together
+        (``_lazy_windows``). 1: one candidate and one window at a time (the solver before issue 28's batching).
     """
 
     def __init__(
@@ -222,7 +230,9 @@ class SurrogateSearch(Solver):
         refit: float = 0.02,
         singles: bool = False,
         window_optimism: float = 0.0,
+        check_batch: int = 4,
     ):
+        self.check_batch = check_positive_int("check_batch", check_batch)
         self.window_optimism = check_positive_float("window_optimism", window_optimism, allow_zero=True)
         self.singles = bool(singles)
         if samples != "auto":
@@ -321,7 +331,19 @@ class SurrogateSearch(Solver):
                 unknown = len(self._known.unknown(req))
                 if not unknown:
                     break
-                if unknown + per * (t - 2 - step) > remaining_passes(self._oracle):
+                batch = obj.request_masks(masks[self._greedy_batch(masks, c, best)])
+                more = len(self._known.unknown(batch))
+                # a batch leaves the whole rest of the chain covered (P_(step+1) included: the completion by the
+                # model's values below may choose another feature there), or the step checks the argmax alone
+                if more > unknown and more + per * (t - 1 - step) <= remaining_passes(self._oracle):
+                    self._ensure(batch)  # the argmax and its rivals in one call
+                    continue
+                # this check, then one new set a step after it; with check_batch > 1 the check must also leave
+                # the completion below covered, whose P_(step+1) may be another unknown set (a check that changes
+                # the argmax to another unseen candidate would otherwise leave a chain that cannot be scored);
+                # check_batch=1 keeps the rule of the solver before
+                need = unknown + per * (t - (1 if self.check_batch > 1 else 2) - step)
+                if need > remaining_passes(self._oracle):
                     run.info["start"] = (
                         f"lazy greedy on the objective for {step} steps, completed by the model's values (the budget)"
                     )
@@ -335,6 +357,21 @@ class SurrogateSearch(Solver):
             self._fit(t)
         placed.append(int(np.flatnonzero(~deleted)[0]))
         return np.array(placed, dtype=np.int64)
+
+    def _greedy_batch(self, masks: np.ndarray, c: np.ndarray, best: int) -> np.ndarray:
+        """Rows of ``masks`` (lazy greedy candidates) checked together with the hybrid's argmax ``best``: those
+        the one-at-a-time rule would check next if each checked value came out as the model predicts (their
+        optimistic c above the argmax's plain prediction and above every known candidate's real c), the
+        ``check_batch`` of largest optimistic c at most, the argmax first."""
+        if self.check_batch <= 1:
+            return np.array([best])
+        plain = self._hybrid_c(masks, optimistic=False)
+        known = c == plain  # no bonus: every value this candidate reads is known (or the bonus is 0)
+        floor = max(plain[best], plain[known].max() if known.any() else -np.inf)
+        rivals = np.flatnonzero((c > floor) & ~known)
+        rivals = rivals[np.lexsort((rivals, -c[rivals]))]
+        rivals = rivals[rivals != best][: self.check_batch - 1]
+        return np.concatenate([[best], rivals]).astype(np.int64)
 
     def _lazy_window(self, run, a: int, w: int) -> bool:
         """The best reordering of positions a..a+w-1 of the incumbent by DP on the hybrid function,
@@ -372,14 +409,85 @@ class SurrogateSearch(Solver):
             return True
         return False
 
+    def _lazy_windows(self, run, starts: list, w: int) -> bool:
+        """``_lazy_window`` for several disjoint windows of the incumbent at once: a window's sets
+        (``P_a`` plus subsets of its w features) do not depend on how a disjoint window is reordered, so each
+        round runs every pending window's DP on the hybrid and asks for the unknown sets of all their chains in
+        one oracle call, until each window's best chain is known; then every improving move is kept (their
+        gains add up). When a round does not fit the budget, the windows' requests are tried one at a time in
+        order and those that do not fit are dropped. Returns True if the incumbent improved."""
+        sigma, problem = self._sigma, self._problem
+        t = problem.t
+        obj = problem.objective
+        n = 1 << w
+        local = ((np.arange(n)[:, None] >> np.arange(w)[None, :]) & 1).astype(bool)
+        windows = {}
+        for a in starts:
+            run.tick()
+            masks = np.zeros((n, t), dtype=bool)
+            masks[:, sigma[:a]] = True
+            masks[:, sigma[a : a + w]] = local
+            windows[a] = masks
+        resolved: dict = {}
+        while windows:  # ends: each round makes at least one more set of every pending window known (or drops it)
+            reqs = {}
+            for a, masks in windows.items():
+                order, _best = kernels.chain_dp(self._hybrid_c(masks, scale=self.window_optimism))
+                keys = np.cumsum(np.left_shift(1, order))[:-1]  # the chain's inner sets P_(a+1)..P_(a+w-1)
+                req = obj.request_masks(masks[keys])
+                if self._known.unknown(req).size:
+                    reqs[a] = req
+                else:
+                    resolved[a] = (order, keys, masks)
+            windows = {a: windows[a] for a in reqs}
+            if not reqs:
+                break
+            self._checked += len(reqs)
+            if not self._ensure(np.concatenate(list(reqs.values()))):
+                for a, req in reqs.items():  # what fits, in order
+                    if not self._ensure(req):
+                        run.stopped = "budget"
+                        del windows[a]
+            self._fit(t)
+        improved = False
+        for a in starts:
+            if a not in resolved:
+                continue
+            order, keys, masks = resolved[a]
+            c = self._c_known(masks[keys])
+            delta = float(c.sum() - self._chain[a + 1 : a + w].sum())
+            if delta > 1e-12 * (1.0 + abs(self._score)):
+                if not improved:
+                    self._sigma, self._chain = self._sigma.copy(), self._chain.copy()
+                self._sigma[a : a + w] = sigma[a : a + w][order]
+                self._chain[a + 1 : a + w] = c
+                improved = True
+        if improved:
+            self._score = float(self._chain.sum())
+            run.report(self._sigma, self._score)
+        return improved
+
     def _lazy_descent(self, run, t: int) -> None:
         w = min(self.window, t)
         starts = list(range(0, t - w + 1, max(1, w // 2)))
         if starts[-1] != t - w:
             starts.append(t - w)
+        if self.check_batch > 1:  # the sweep's windows in groups of disjoint ones, each group checked together
+            groups: list = []
+            for a in starts:
+                for g in groups:
+                    if g[-1] + w <= a:
+                        g.append(a)
+                        break
+                else:
+                    groups.append([a])
         improved = True
         while improved:
             improved = False
+            if self.check_batch > 1:
+                for g in groups:
+                    improved |= self._lazy_windows(run, g, w)
+                continue
             for a in starts:
                 run.tick()
                 improved |= self._lazy_window(run, a, w)

@@ -131,10 +131,40 @@ def test_ils_on_a_tiny_problem_finds_the_brute_force_optimum():
 
 
 def test_ils_with_a_small_budget_falls_back_to_a_cheap_start():
-    problem = interaction_problem(30, 4)
-    res = get_solver("ils").solve(problem, budget=200, seed=0, curves=False)
-    assert res.forward_passes <= 200
-    assert "single-feature" in res.info["start"]
+    """Below the lazy greedy's cost the start is the first leaner lazy greedy of ``LAZY_LADDER`` that fits 0.8 of
+    the budget (its own order, checked against ``lazy_greedy_order`` with those settings), else the single-feature
+    order."""
+    from solvers._common import LAZY_LADDER, LAZY_LADDER_SHARE
+
+    t = 30
+    for budget in (200, 300, 400):  # the default costs 466 at t = 30
+        res = get_solver("ils").solve(interaction_problem(t, 4), budget=budget, seed=0, curves=False)
+        assert res.forward_passes <= budget and res.info["start_fallback"] is True
+        fits = [(m, r) for m, r in LAZY_LADDER if lazy_greedy_cost(t, "le-mo", m, r) <= LAZY_LADDER_SHARE * budget]
+        m, r = fits[0]
+        assert res.info["start"].startswith(f"lazy greedy on the objective ({m} of largest")
+        start = lazy_greedy_order(interaction_problem(t, 4), m, r)
+        assert res.history[0][1] == pytest.approx(interaction_problem(t, 4).score(start))
+    res = get_solver("ils").solve(interaction_problem(t, 4), budget=100, seed=0, curves=False)
+    assert res.forward_passes <= 100 and "single-feature" in res.info["start"]
+
+
+@pytest.mark.parametrize("objective", ["le", "mo", "le-mo"])
+@pytest.mark.parametrize("seed", range(4))
+def test_lazy_morf_is_greedy_morf_on_an_additive_objective(objective, seed):
+    for ties in (False, True):
+        problem, _ = additive_problem(12, seed, objective, ties)
+        lazy = lazy_greedy_order(problem, candidates=2, stale=1, direction="morf")
+        np.testing.assert_array_equal(lazy, greedy_order(additive_problem(12, seed, objective, ties)[0], "morf"))
+
+
+def test_lazy_morf_with_every_candidate_is_greedy_morf():
+    """Scoring every remaining feature each step (candidates >= t) is plain greedy MoRF, on any D."""
+    problem = table_problem(9, 3)
+    lazy = lazy_greedy_order(problem, candidates=9, stale=0, direction="morf")
+    np.testing.assert_array_equal(lazy, greedy_order(table_problem(9, 3), "morf"))
+    lerf = lazy_greedy_order(table_problem(9, 3), candidates=9, stale=0)
+    np.testing.assert_array_equal(lerf, greedy_order(table_problem(9, 3), "lerf"))
 
 
 def test_ils_refuses_bad_options():
@@ -142,3 +172,58 @@ def test_ils_refuses_bad_options():
         get_solver("ils", tail=1)
     with pytest.raises(ValueError, match="init"):
         get_solver("ils", init="lazy")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_insertion_move_is_the_best_reinsertion_by_brute_force(seed):
+    """``insertion_move`` moves one feature to its best position within the radius: its delta is the best of
+    every re-insertion scored from scratch (0 when none is better), and the chain it returns is the new one's."""
+    from solvers._common import insertion_move
+
+    t = 8
+    problem = table_problem(t, seed)
+    sigma = np.random.default_rng(seed).permutation(t)
+    chain, base = problem.chain(sigma), problem.score(sigma)
+    for i in range(t):
+        for radius in (None, 1, 3):
+            new, new_chain, delta = insertion_move(problem, sigma, chain, i, radius)
+            r = t if radius is None else radius
+            targets = range(max(0, i - r), min(t - 1, i + r) + 1)
+            brute = max(problem.score(np.insert(np.delete(sigma, i), j, sigma[i])) for j in targets)
+            assert delta == pytest.approx(max(brute - base, 0.0), abs=1e-9)
+            assert problem.score(new) == pytest.approx(base + delta, abs=1e-9)
+            np.testing.assert_allclose(new_chain, problem.chain(new), rtol=1e-12)
+            assert sorted(new.tolist()) == list(range(t))
+            if delta == 0:
+                np.testing.assert_array_equal(new, sigma)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_first_window_descends_narrow_then_wide_to_a_window_optimum(seed):
+    """``first_window``: a first descent with the narrow window, then the descent with ``window``; the start's
+    local optimum (kicks=0) is optimal for every swept window of width ``window`` (window_move finds no gain)."""
+    from solvers._common import window_descent, window_move, window_starts
+
+    t = 20
+    res = get_solver("ils", first_window=3, kicks=0).solve(interaction_problem(t, seed), seed=seed, curves=False)
+    problem = interaction_problem(t, seed)
+    chain = problem.chain(res.trajectory)
+    for a in window_starts(t, 5, 2):
+        assert window_move(problem, res.trajectory, chain, a, 5)[2] <= 1e-9 * abs(res.score)
+    # the same path by hand: the start, its tail rebuilt, the narrow descent, then the wide one
+    sigma, _ = rebuild_tail(problem, lazy_greedy_order(problem), 16)
+    sigma, chain = window_descent(problem, sigma, 3)
+    sigma, chain = window_descent(problem, sigma, 5, chain=chain)
+    np.testing.assert_array_equal(res.trajectory, sigma)
+
+
+def test_first_window_budget_only_cuts_its_path():
+    big = get_solver("ils", first_window=4).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
+    for budget in (lazy_greedy_cost(20, "le-mo") + 50, 1000):
+        small = get_solver("ils", first_window=4).solve(interaction_problem(20, 5), budget=budget, seed=5, curves=False)
+        assert small.history == [h for h in big.history if h[0] <= small.forward_passes]
+    with pytest.raises(ValueError, match="first_window"):
+        get_solver("ils", first_window=1)
+    same = get_solver("ils", first_window=5).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
+    plain = get_solver("ils", first_window=None).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
+    assert same.history == plain.history  # a first window not below the window: no first descent

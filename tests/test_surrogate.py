@@ -177,3 +177,93 @@ def test_pair_selection_in_blocks_keeps_the_best_pairs_and_memory_linear_in_t(mo
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(pairs) == 50 and peak < 0.5 * t * t * 8
+
+
+def interaction_problem(t, seed):
+    """Additive part plus pairwise interactions through a tanh (a network-like D the ridge model fits partly)."""
+    rng = np.random.default_rng(seed)
+    W, u, a = rng.normal(size=(t, 4)), rng.normal(size=4), rng.normal(size=t)
+
+    def fn(masks):
+        keep = (~np.asarray(masks, dtype=bool)).astype(float)
+        return keep @ a + 2 * np.tanh(keep @ W) @ u
+
+    return TraceProblem(SetFunctionOracle(fn, t), "le-mo")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batched_checks_make_fewer_fuller_oracle_calls(seed):
+    """Issue 28, point 3: the lazy greedy's rivals and the disjoint windows' chains go in one call a round. Counted
+    on a SetFunction oracle (one ``batches`` per call): under half the calls of one-at-a-time checking, over twice
+    the sets per call, the budget kept, and a value within 1 % of it."""
+    runs = {
+        cb: get_solver("surrogate", check_batch=cb).solve(interaction_problem(30, seed), budget=2000, seed=seed)
+        for cb in (1, 4)
+    }
+    one, batched = runs[1], runs[4]
+    assert batched.forward_passes <= 2000 and one.forward_passes <= 2000
+    assert batched.batches < 0.6 * one.batches
+    assert batched.forward_passes / batched.batches > 1.8 * one.forward_passes / one.batches
+    assert batched.score >= one.score - 0.01 * abs(one.score)
+    assert batched.score == pytest.approx(interaction_problem(30, seed).score(batched.trajectory), rel=1e-12)
+
+
+def test_disjoint_windows_checked_together_make_the_exact_moves():
+    """With every set known (the hybrid is D itself), a group of disjoint windows checked together makes, in one
+    pass over the group, each window's exact best reordering (brute force over its w! orders), as the windows
+    taken one at a time do."""
+    from itertools import permutations
+
+    from solvers.surrogate import _Known
+
+    t, w = 10, 4
+    problem, table = table_problem(t, 5)
+    sigma = np.random.default_rng(5).permutation(t)
+    keys = np.arange(2**t)
+    all_masks = ((keys[:, None] >> np.arange(t)) & 1).astype(bool)
+
+    def state(solver):
+        solver._problem, solver._oracle = problem, problem.oracle
+        solver._known = _Known(problem.oracle)
+        solver._known.add(all_masks, table)
+        solver._fits, solver._checked, solver._model = 0, 0, None
+        solver._fit(t, force=True)
+        solver._sigma, solver._chain = sigma.copy(), problem.chain(sigma)
+        solver._score = float(solver._chain.sum())
+        return solver
+
+    class run:  # the Run book-keeping these methods use
+        stopped = None
+
+        def tick(self):
+            pass
+
+        def report(self, sigma, score):
+            pass
+
+    together = state(get_solver("surrogate"))
+    together._lazy_windows(run(), [0, 5], w)
+    alone = state(get_solver("surrogate", check_batch=1))
+    for a in (0, 5):
+        alone._lazy_window(run(), a, w)
+    want = sigma.copy()
+    for a in (0, 5):
+        best = max(permutations(want[a : a + w]), key=lambda p: problem.score(np.r_[want[:a], p, want[a + w :]]))
+        want[a : a + w] = best
+    np.testing.assert_array_equal(together._sigma, want)
+    np.testing.assert_array_equal(alone._sigma, want)
+    assert together._score == pytest.approx(problem.score(want), rel=1e-12)
+    np.testing.assert_allclose(together._chain, problem.chain(want), rtol=1e-12)
+
+
+@pytest.mark.parametrize("check_batch", [4, 8])
+def test_batched_lazy_greedy_leaves_its_completion_scoreable(check_batch):
+    """A budget that ends inside the lazy greedy leaves the completion by the model's values a chain that fits: the
+    result is scored (a history), not an unscored completion, whatever the budget."""
+    t = 20
+    for budget in range(120, 460, 7):
+        r = get_solver("surrogate", check_batch=check_batch).solve(
+            interaction_problem(t, budget % 5), budget=budget, seed=0, curves=False
+        )
+        assert r.forward_passes <= budget
+        assert r.history and r.history[-1][1] == pytest.approx(r.score), budget
