@@ -121,9 +121,12 @@ def initial_trajectory(problem, init, rng: np.random.Generator, run: Run | None 
     if run is not None:
         run.info["start"] = describe_start(init, problem.objective, getattr(problem.oracle, "output", None))
         need, left = start_cost(problem, init), passes_left(problem.oracle)
+        # the passes held back for scoring a fallback come back once the start is scored (base.Solver.solve)
+        share_of = left + (run.hold.passes - run.hold_after_first if run.hold is not None and not run.best_known else 0)
         if need > left and init == "lazy-greedy":
             for m, r in LAZY_LADDER:  # a leaner lazy greedy that leaves a share of the budget to the search
-                if lazy_greedy_cost(problem.t, problem.objective, m, r) <= LAZY_LADDER_SHARE * left:
+                cost = lazy_greedy_cost(problem.t, problem.objective, m, r)
+                if cost <= LAZY_LADDER_SHARE * share_of and cost <= left:
                     run.info["start"] = (
                         f"lazy greedy on the objective ({m} of largest stale gain and {r} scored longest ago a step: "
                         f"the budget left, {int(left):,} passes, is below the {need:,} of the default)"
