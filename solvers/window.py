@@ -116,9 +116,9 @@ class IteratedLocalSearch(WindowDP):
     blur; bench/imagenet_search.py): a lazy greedy start (``init="lazy-greedy"``, about a third of greedy's
     passes), the last 16 positions rebuilt by greedy MoRF (``tail=16``), a first descent with windows of width 4
     (``first_window=4``), then exact window moves of width 5 and kicks that shuffle a run of 8-12 positions
-    (``kick="segment"``) from the last local optimum within 2 % of the best (``accept=0.02``). Its path does not depend on the budget once
-    the start fits (808 passes at t = 49 for le-mo): a budget only cuts it; below that the start is a leaner lazy
-    greedy (``_common.LAZY_LADDER``). The default of the explain command.
+    (``kick="segment"``) from the last local optimum within 2 % of the best (``accept=0.02``). Its path does not
+    depend on the budget once the start fits (808 passes at t = 49 for le-mo): a budget only cuts it; below that
+    the start is a leaner lazy greedy (``_common.LAZY_LADDER``). The default of the explain command.
 
     ``first_window=4`` (issue 28) was chosen on chelsea, coffee, astronaut and rocket: value / best known at 2,000
     passes 0.9403, 0.9829, 0.9871, 0.9945 against 0.9401, 0.9763, 0.9673, 0.9935 without it (windows 3, 4, 5 in
