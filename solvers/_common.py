@@ -475,7 +475,7 @@ def insertion_descent(problem, sigma, chain=None, radius: int | None = None, run
 
     Not used by a registered solver: alternated with window descents in ``ils`` (start, tail, then window and
     insertion sweeps until neither improves) it gave 0.948-0.949 of the best known on chelsea at 5,000 passes against
-    ils's 0.951 (bench/results/imagenet_search_g7_logit.md, "What was tried")."""
+    ils's 0.951 (bench/results/imagenet_search_frontier.md)."""
     sigma = np.array(sigma, dtype=np.int64)
     chain = problem.chain(sigma) if chain is None else np.array(chain, dtype=np.float64)
     score = float(chain.sum())

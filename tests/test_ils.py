@@ -235,3 +235,42 @@ def test_first_window_budget_only_cuts_its_path():
     same = get_solver("ils", first_window=5).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
     plain = get_solver("ils", first_window=None).solve(interaction_problem(20, 5), budget=1500, seed=5, curves=False)
     assert same.history == plain.history  # a first window not below the window: no first descent
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_segment_kicks_and_walking_keep_the_best_window_optimal(seed):
+    """ils's kicks (a shuffled run of 8-12 positions, from the last local optimum within 2 % of the best): the best
+    only improves, every kick's descent ends window-optimal, so the result is optimal for every width-5 window, and
+    walking (accept > 0) takes another path than kicking from the best (accept=0)."""
+    from solvers._common import window_move, window_starts
+
+    t = 24
+    walk = get_solver("ils").solve(interaction_problem(t, seed), budget=6000, seed=seed, curves=False)
+    problem = interaction_problem(t, seed)
+    chain = problem.chain(walk.trajectory)
+    assert walk.score == pytest.approx(float(chain.sum()))
+    for a in window_starts(t, 5, 2):
+        assert window_move(problem, walk.trajectory, chain, a, 5)[2] <= 1e-9 * abs(walk.score)
+    assert all(b[1] > a[1] for a, b in zip(walk.history, walk.history[1:]))
+
+
+def test_kick_rules_take_different_paths():
+    """The three kick rules evaluate different sets (15 kicks each, no budget): segment kicks differ from random
+    moves on every problem, and walking from a nearby local optimum differs from always kicking the best on some."""
+    walked = 0
+    for seed in range(3):
+        runs = [
+            get_solver("ils", kicks=15, **opts).solve(interaction_problem(24, seed), seed=seed, curves=False)
+            for opts in ({}, {"accept": 0}, {"kick": "moves", "accept": 0})
+        ]
+        assert runs[2].forward_passes not in (runs[0].forward_passes, runs[1].forward_passes)
+        walked += runs[0].forward_passes != runs[1].forward_passes
+    assert walked >= 1
+
+
+@pytest.mark.parametrize(
+    "option, value", [("kick", "swap"), ("segment", (1, 4)), ("segment", (6, 4)), ("accept", 1.0), ("accept", -0.1)]
+)
+def test_kick_options_are_checked_by_name(option, value):
+    with pytest.raises(ValueError, match=option):
+        get_solver("ils", **{option: value})
