@@ -214,11 +214,14 @@ def _lazy_morf(problem: TraceProblem, m: int, stale: int, run: Run | None) -> np
 
 
 def rebuild_tail(problem: TraceProblem, sigma, length: int) -> tuple[np.ndarray, float]:
-    """Rebuild the last ``length`` positions of ``sigma`` by greedy MoRF on the objective, the head fixed:
-    from the most important end, each step places the feature of the tail whose removal from the remaining
-    set R keeps ``c(R - {i})`` largest. A LeRF construction decides the most important features last, from a
-    handful of candidates; this decides them first. Returns the better of the rebuilt and the given
-    trajectory with its score (ties keep the given one). Cost: about ``length (length + 1)`` passes for le-mo.
+    """Rebuild the last ``length`` positions of ``sigma`` from the most important end, the head fixed: each step
+    places at the back the tail feature i that maximises ``c(H + B + {i})``, with H the head's (deleted) set and
+    B the features already placed at the back. A LeRF construction decides the most important features last,
+    from a handful of candidates; this decides them first. Note: this is not greedy MoRF on the tail (greedy
+    MoRF scores the complement within the tail, ``c(H + (T - B - {i}))``); it was measured in this form on the
+    real network (``bench/imagenet_search.py``) and is kept only when it scores higher. Returns the better of
+    the rebuilt and the given trajectory with its score (ties keep the given one). Cost: about
+    ``length (length + 1)`` passes for le-mo.
     """
     sigma = np.asarray(sigma, dtype=np.int64)
     t = problem.t

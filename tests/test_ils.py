@@ -86,7 +86,8 @@ def brute_force_tail(problem, sigma, length):
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_rebuild_tail_is_greedy_morf_over_the_tail_and_never_worse(seed):
+def test_rebuild_tail_follows_its_rule_over_the_tail_and_never_worse(seed):
+    """The rule of rebuild_tail's docstring (c(H + B + {i}), not greedy MoRF's complement), step by step."""
     problem = table_problem(8, seed)
     sigma = np.random.default_rng(seed).permutation(8)
     for length in (2, 4, 8):
