@@ -275,7 +275,7 @@ class ModelOracle(Oracle):
         self._setup_key_inputs(ids)
         # channels_last (N x H x W x C in memory) for images of several channels, on every device and
         # precision: oneDNN's and cuDNN's fast convolution layout (EfficientNet-Lite0, one CPU thread,
-        # batch 16: 1.29x the passes/s of the standard layout in fp32, and bf16 with it 2.59x;
+        # batch 16: 1.29x the passes/s of the standard layout in fp32, and bf16 with it 2.54x;
         # bench/results/imagenet-cpu.md). The values are fp32 as before, rounded differently in the last
         # bits. One channel: the same memory order, unchanged.
         # ONNX Runtime takes the standard layout.
