@@ -136,7 +136,6 @@ def test_ils_with_a_small_budget_falls_back_to_a_cheap_start():
     the budget (its own order, checked against ``lazy_greedy_order`` with those settings), else the single-feature
     order."""
     from solvers._common import LAZY_LADDER, LAZY_LADDER_SHARE
-
     from solvers.base import final_scoring_passes
 
     t = 30
