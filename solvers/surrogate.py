@@ -103,6 +103,11 @@ class _Known:
         return np.array(self.masks, dtype=bool).reshape(-1, self.oracle.t), np.array(self.values)
 
 
+#: above this many model terms (features and pairs) and more terms than samples, the ridge fit solves the n x n
+#: kernel system instead of the p x p one (same solution; at t = 10,000 the p x p system took 3.4 GB)
+DUAL_ABOVE = 2048
+
+
 class _Model:
     """Ridge regression of D on ``[1, z, z_i z_j for the selected pairs]`` (z: the set's indicators)."""
 
@@ -126,8 +131,13 @@ class _Model:
         Xc = X.copy()
         Xc[:, 1:] -= X[:, 1:].mean(axis=0)  # the intercept is not penalised
         n = max(len(y), 1)
-        G = Xc[:, 1:].T @ Xc[:, 1:] + self.ridge * n * np.eye(X.shape[1] - 1)
-        beta = np.linalg.solve(G, Xc[:, 1:].T @ yc) * scale
+        Z, lam = Xc[:, 1:], self.ridge * n
+        if Z.shape[1] > DUAL_ABOVE and Z.shape[1] > len(y):
+            # many more terms than samples (large t): the same ridge solution from the n x n kernel system,
+            # (Z'Z + lam I)^-1 Z'y = Z' (ZZ' + lam I)^-1 y, in O(n^2 + n p) memory instead of O(p^2)
+            beta = Z.T @ np.linalg.solve(Z @ Z.T + lam * np.eye(len(y)), yc) * scale
+        else:
+            beta = np.linalg.solve(Z.T @ Z + lam * np.eye(Z.shape[1]), Z.T @ yc) * scale
         self.coef = np.concatenate([[y.mean() - X[:, 1:].mean(axis=0) @ beta], beta])
         resid = y - X @ self.coef
         self.r2 = 1.0 - float(resid @ resid) / max(float(((y - y.mean()) ** 2).sum()), 1e-300)

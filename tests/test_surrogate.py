@@ -267,3 +267,22 @@ def test_batched_lazy_greedy_leaves_its_completion_scoreable(check_batch):
         )
         assert r.forward_passes <= budget
         assert r.history and r.history[-1][1] == pytest.approx(r.score), budget
+
+
+def test_the_ridge_fit_of_many_terms_is_the_same_solution_in_small_memory():
+    """Above DUAL_ABOVE terms with fewer samples, the fit solves the n x n system: the same coefficients as the
+    p x p normal equations (checked here at a size where both fit), without a p x p matrix."""
+    import solvers.surrogate as sg
+
+    rng = np.random.default_rng(0)
+    t, n = 60, 40
+    masks = rng.random((n, t)) < 0.5
+    y = masks @ rng.normal(size=t) + 0.1 * rng.normal(size=n)
+    primal = sg._Model(t, np.zeros((0, 2), dtype=np.int64), 1e-3).fit(masks, y)
+    old = sg.DUAL_ABOVE
+    try:
+        sg.DUAL_ABOVE = 10  # force the kernel form at this size
+        dual = sg._Model(t, np.zeros((0, 2), dtype=np.int64), 1e-3).fit(masks, y)
+    finally:
+        sg.DUAL_ABOVE = old
+    np.testing.assert_allclose(dual.coef, primal.coef, rtol=1e-8, atol=1e-10)
