@@ -106,6 +106,8 @@ class _Known:
 #: above this many model terms (features and pairs) and more terms than samples, the ridge fit solves the n x n
 #: kernel system instead of the p x p one (same solution; at t = 10,000 the p x p system took 3.4 GB)
 DUAL_ABOVE = 2048
+#: the most entries of a design matrix ``predict`` builds at once (rows x terms; 128 MB of float64)
+PREDICT_ENTRIES = 1 << 24
 
 
 class _Model:
@@ -146,7 +148,11 @@ class _Model:
         return self
 
     def predict(self, masks: np.ndarray) -> np.ndarray:
-        return self.features(masks) @ self.coef
+        rows = max(1, PREDICT_ENTRIES // len(self.coef))
+        if len(masks) <= rows:
+            return self.features(masks) @ self.coef
+        # large t: the design matrix of 2t sets would be 2t x t floats (1.6 GB at t = 10,000): in row chunks
+        return np.concatenate([self.features(masks[a : a + rows]) @ self.coef for a in range(0, len(masks), rows)])
 
     @property
     def weights(self) -> np.ndarray:

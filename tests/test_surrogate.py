@@ -286,3 +286,20 @@ def test_the_ridge_fit_of_many_terms_is_the_same_solution_in_small_memory():
     finally:
         sg.DUAL_ABOVE = old
     np.testing.assert_allclose(dual.coef, primal.coef, rtol=1e-8, atol=1e-10)
+
+
+def test_predictions_in_row_chunks_equal_the_whole_design():
+    import solvers.surrogate as sg
+
+    rng = np.random.default_rng(1)
+    t = 50
+    masks = rng.random((300, t)) < 0.5
+    model = sg._Model(t, np.array([[0, 1], [3, 7]]), 1e-3).fit(masks[:80], masks[:80] @ rng.normal(size=t))
+    whole = model.predict(masks)
+    old = sg.PREDICT_ENTRIES
+    try:
+        sg.PREDICT_ENTRIES = 7 * len(model.coef)  # 7 rows a chunk
+        chunked = model.predict(masks)
+    finally:
+        sg.PREDICT_ENTRIES = old
+    np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
