@@ -13,6 +13,7 @@ import numpy as np
 from trace_opt.baselines import available_baselines
 from trace_opt.comparison.evaluation import OUTPUT_TAGS, method_label, trace_name
 from trace_opt.core.io import atomic_savefig
+from trace_opt.explanation.plots import draw_grid_ranks
 
 OUTPUT_NAMES = {"logit": "logit", "prob": "probability"}
 
@@ -447,21 +448,7 @@ def plot_several_t(image, entries: list, path, title: str | None = None) -> Path
         ax.set_title(f"{e['label']}\nLe-Mo = {e['le_mo']:.4g}", fontsize=8)
         ranks, grid = e.get("ranks"), e.get("grid")
         if ranks is not None and grid is not None and grid[0] * grid[1] <= 25:
-            rows, cols = grid
-            for f in range(rows * cols):
-                rr, cc = divmod(f, cols)
-                ys = (np.arange(H) * rows // H == rr).nonzero()[0]
-                xs = (np.arange(W) * cols // W == cc).nonzero()[0]
-                ax.text(
-                    xs.mean(),
-                    ys.mean(),
-                    str(int(ranks[f]) + 1),
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="white",
-                    bbox=dict(boxstyle="round,pad=0.1", fc="black", alpha=0.4, lw=0),
-                )
+            draw_grid_ranks(ax, np.asarray(ranks), tuple(grid), (H, W), fontsize=6, borders=False)
     for ax in axes[: n + 1]:
         ax.set_xticks([])
         ax.set_yticks([])

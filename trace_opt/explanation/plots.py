@@ -98,7 +98,7 @@ def plot_overlay(
     ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="nearest", extent=extent)
     im = ax.imshow(hm, cmap=cmap, alpha=alpha, interpolation="nearest", extent=extent, vmin=0.0, vmax=1.0)
     if ranks is not None:
-        _draw_grid_ranks(ax, ranks, grid, (H, W))
+        draw_grid_ranks(ax, ranks, grid, (H, W))
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -146,8 +146,9 @@ def _overlay_axes(ax, image: np.ndarray, show_input: bool):
     return fig, ax
 
 
-def _draw_grid_ranks(ax, ranks: np.ndarray, grid: tuple, shape: tuple) -> None:
-    """Each grid patch's rank + 1 at its centre, and the patch borders."""
+def draw_grid_ranks(ax, ranks: np.ndarray, grid: tuple, shape: tuple, fontsize: int = 8, borders: bool = True) -> None:
+    """Each grid patch's rank + 1 at its centre (``ranks``: position in the trajectory per feature; ``grid``:
+    (rows, cols); ``shape``: the image's (H, W)), and with ``borders`` the patch borders."""
     (rows, cols), (H, W) = grid, shape
     for f in range(rows * cols):
         r, c = divmod(f, cols)
@@ -159,11 +160,13 @@ def _draw_grid_ranks(ax, ranks: np.ndarray, grid: tuple, shape: tuple) -> None:
             str(int(ranks[f]) + 1),
             ha="center",
             va="center",
-            fontsize=8,
+            fontsize=fontsize,
             color="white",
             fontweight="bold",
             bbox=dict(boxstyle="round,pad=0.15", fc="black", alpha=0.45, lw=0),
         )
+    if not borders:
+        return
     for r in range(1, rows):
         ax.axhline(np.argmax(np.arange(H) * rows // H == r) - 0.5, color="white", lw=0.5, alpha=0.6)
     for c in range(1, cols):
