@@ -82,12 +82,12 @@ def test_stop_on_interrupt_makes_a_solve_raise_instead_of_returning_a_cut_short_
 
 
 # -------------------------------------------------------------------------------- explain-dataset
-def _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir) -> list:
-    """Run explain-dataset in a subprocess, Ctrl-C it once a first result file exists; check the exit
+def _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir, after: int = 1) -> list:
+    """Run explain-dataset in a subprocess, Ctrl-C it once ``after`` result files exist; check the exit
     (130, a message, no traceback) and return the result files left."""
     rc, err = _interrupt(
         [*args, "--out", str(out)],
-        lambda: any((out / "results").glob("0*.json")),
+        lambda: len(list((out / "results").glob("0*.json"))) >= after,
         tmp_path,
         env={"TRACE_OPT_CACHE": str(model_cache_dir)},
     )
@@ -126,7 +126,9 @@ def test_ctrl_c_stops_explain_dataset_in_lockstep_and_a_rerun_completes_it(tmp_p
     nothing of the second, and a rerun completes it to the results of an uninterrupted run."""
     out = tmp_path / "run"
     args = ["explain-dataset", "--n", "4", "--solver-options", '{"iterations": 4000}', "--lockstep", "2"]
-    files = _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir)
+    # once the first group's two records are written (one file each: a Ctrl-C between them, possible on a
+    # loaded machine, would leave one, and the rerun recompute the other)
+    files = _interrupt_explain_dataset(args, out, tmp_path, model_cache_dir, after=2)
     assert [f.name for f in files] == ["000000.json", "000001.json"]  # the finished group only
     for f in files:
         rec = load_result(f)
