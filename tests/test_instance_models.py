@@ -17,10 +17,10 @@ from trace_opt.benchmarks.model_sources import (
 
 
 def test_voronoi_segments_are_seeded_irregular_and_cover_every_cell():
-    a = voronoi_segments((8, 8), 16, seed=3)
+    a = voronoi_segments((8, 8), 16, segment_seed=3)
     assert a.shape == (8, 8) and sorted(np.unique(a)) == list(range(16))
-    np.testing.assert_array_equal(a, voronoi_segments((8, 8), 16, seed=3))
-    assert not np.array_equal(a, voronoi_segments((8, 8), 16, seed=4))
+    np.testing.assert_array_equal(a, voronoi_segments((8, 8), 16, segment_seed=3))
+    assert not np.array_equal(a, voronoi_segments((8, 8), 16, segment_seed=4))
     assert len(set(np.bincount(a.ravel()))) > 1  # cells of different sizes, unlike a 4x4 grid
     with pytest.raises(ValueError, match="do not fit"):
         voronoi_segments((2, 2), 5)
@@ -95,7 +95,7 @@ def test_build_superpixels_records_the_segmentation(tmp_path):
     )
     inst = load_instance(path)
     assert inst.name == "digits8_test0001_g2x3_sp_prob_mean" and inst.t == 6
-    np.testing.assert_array_equal(inst.arrays["feature_ids"], voronoi_segments((8, 8), 6, seed=1))
+    np.testing.assert_array_equal(inst.arrays["feature_ids"], voronoi_segments((8, 8), 6, segment_seed=1))
     assert inst.metadata["segmentation"]["kind"] == "voronoi" and inst.metadata["features"]["kind"] == "segmentation"
 
 

@@ -615,7 +615,7 @@ def _library_instance(src, idx: int, grid, kind: str, settings, out: Path, same,
             "seed": idx,
             "function": "trace_opt.benchmarks.model_sources.voronoi_segments",
         }
-    feats = src.features((rows, cols), kind, seed=idx)
+    feats = src.features((rows, cols), kind, segment_seed=idx)
     inst = instance_from_model(
         src.model,
         x,

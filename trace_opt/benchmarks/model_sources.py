@@ -224,15 +224,15 @@ def logic_digits_cnn(regions: int = 3, rule: str = "xor", model_seed: int = 0, c
 
 
 # -------------------------------------------------------------------------------- superpixels
-def voronoi_segments(shape, t: int, seed: int = 0) -> np.ndarray:
+def voronoi_segments(shape, t: int, segment_seed: int = 0) -> np.ndarray:
     """An irregular segmentation of an ``H x W`` image into exactly t cells: t distinct pixels drawn from
-    ``seed`` are the sites, every pixel joins its nearest site (ties to the lowest site). Every cell is
+    ``segment_seed`` are the sites, every pixel joins its nearest site (ties to the lowest site). Every cell is
     non-empty (a site is nearest to itself) and the cells differ in shape and size, unlike a grid."""
     h, w = (int(s) for s in shape)
     t = check_positive_int("t", t, minimum=2)
     if t > h * w:
         raise ValueError(f"t={t} superpixels do not fit an {h} x {w} image ({h * w} pixels)")
-    rng = np.random.default_rng(check_positive_int("seed", seed, minimum=0))
+    rng = np.random.default_rng(check_positive_int("segment_seed", segment_seed, minimum=0))
     sites = rng.choice(h * w, size=t, replace=False)
     sy, sx = np.divmod(sites, w)
     yy, xx = np.mgrid[0:h, 0:w]
@@ -255,9 +255,9 @@ class ModelSource:
     input_info: dict = field(default_factory=dict)
     extra_labels: np.ndarray | None = None
 
-    def features(self, grid: tuple[int, int], kind: str = "grid", seed: int = 0):
+    def features(self, grid: tuple[int, int], kind: str = "grid", segment_seed: int = 0):
         """Features for one instance: a ROWS x COLS grid, an irregular segmentation with rows * cols cells
-        (``superpixels``, seeded), or for tabular inputs 1 x T contiguous column groups."""
+        (``superpixels``, drawn from ``segment_seed``), or for tabular inputs 1 x T contiguous column groups."""
         check_choice("features", kind, FEATURE_KINDS)
         rows, cols = grid
         if self.tabular:
@@ -271,7 +271,7 @@ class ModelSource:
             return tabular_features(n, groups=[g.tolist() for g in np.array_split(np.arange(n), cols)])
         if kind == "grid":
             return (rows, cols)
-        return segmentation_features(voronoi_segments(self.X_test.shape[-2:], rows * cols, seed))
+        return segmentation_features(voronoi_segments(self.X_test.shape[-2:], rows * cols, segment_seed))
 
 
 def model_source(
