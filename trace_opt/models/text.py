@@ -110,7 +110,7 @@ class LanguageProbability:
             probs = self._probabilities(texts[0])
             if not probs:
                 raise ValueError("the language of an empty text cannot be identified; give language=")
-            self.language = max(probs, key=probs.get)
+            self.language = max(probs, key=lambda label: probs[label])
         return np.array([self._probabilities(s).get(self.language, 0.0) for s in texts], dtype=np.float64)
 
 
