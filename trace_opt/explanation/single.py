@@ -20,6 +20,7 @@ from trace_opt.core.problem import Curves, TraceProblem
 from trace_opt.core.validation import check_positive_int
 from trace_opt.explanation.rankings import trajectory_to_heatmap
 from trace_opt.explanation.settings import ExplainSettings
+from trace_opt.explanation.tables import explanation_frame, explanation_html
 from trace_opt.models.backends import with_backend
 from trace_opt.models.oracles import BoundInput, CallableOracle, ModelOracle, bind_input, make_oracle
 from trace_opt.models.outputs import function_name
@@ -181,14 +182,10 @@ class Explanation:
     def to_frame(self) -> Any:
         """One row per feature (id, name, importance, LeRF position, heat, marginal drop, elements, region) as
         a pandas DataFrame (``trace_opt.explanation.tables``; needs pandas)."""
-        from trace_opt.explanation.tables import explanation_frame  # tables draws with plots, which import this
-
         return explanation_frame(self)
 
     def _repr_html_(self) -> str:
         """The notebook display: summary, ranked input and curves (``trace_opt.explanation.tables``)."""
-        from trace_opt.explanation.tables import explanation_html  # as in to_frame
-
         return explanation_html(self)
 
     def to_dict(self, heatmap: bool = False) -> dict:
