@@ -103,3 +103,23 @@ def test_explain_refuses_bad_arguments_before_any_work(tmp_path, capsys):
             main(["explain", "--model", "digits-cnn8", *argv, "--out", str(out), "--no-progress"])
         assert exc.value.code == 2 and message in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_explain_command_on_a_tables_row(tmp_path, capsys):
+    """A 1-D row: the paper's blur needs an image, so without --reference the row is deleted to zeros; its
+    figure is the features as bars (no overlay), and the file loads back."""
+    from trace_opt.explanation.single import Explanation
+
+    args = ["explain", "--model", "breast-cancer-mlp", "--data", "breast-cancer-test", "--budget", "300"]
+    assert main([*args, "--out", str(tmp_path), "--no-progress"]) == 0
+    saved = json.loads((tmp_path / "explanation.json").read_text())
+    assert saved["settings"]["reference"] == "zeros" and saved["figures"] == {
+        "features": "features.png",
+        "curves": "curves.png",
+    }
+    assert (tmp_path / "features.png").stat().st_size > 1000 and (tmp_path / "curves.png").exists()
+    assert not (tmp_path / "overlay.png").exists()
+    assert sorted(Explanation.load(tmp_path / "explanation.json").trajectory) == list(range(30))
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--reference", "paper_blur", "--out", str(tmp_path / "blur")])
+    assert exc.value.code == 2 and "at least 2 dimensions" in capsys.readouterr().err

@@ -160,6 +160,15 @@ def _row(X, index: int, name: str):
     return X[index], None, {"data": str(name), "index": int(index)}
 
 
+def _reference_for(args, settings, x):
+    """The paper's blur by default; a 1-D row (a table's) has no image to blur, so without an explicit
+    --reference it is deleted to zeros."""
+    explicit = any(a == "--reference" or a.startswith("--reference=") for a in (getattr(args, "argv", None) or []))
+    if not explicit and getattr(x, "ndim", 2) < 2 and str(settings.reference).startswith("paper_"):
+        return settings.replace(reference="zeros")
+    return settings
+
+
 def _features(args, settings, x, photo):
     """The settings' features: a grid (default 7 x 7 for a photo), or superpixels of the photo."""
     if args.superpixels is None:
@@ -195,6 +204,7 @@ def run_explain(args) -> int:
     model, default_data = load_model(args.model, model_seed=args.model_seed)
     model = on_device(model, settings)
     x, photo, source = _input(args, model, default_data)
+    settings = _reference_for(args, settings, x)
     settings = _features(args, settings, x, photo)
     exp = Explainer(model, settings).explain(x, args.target)
     seconds = time.perf_counter() - start
@@ -264,17 +274,20 @@ def _run_text(args, settings) -> int:
 
 
 def _write_figures(exp, photo, settings, out: Path, title: str) -> dict:
-    """The three figures (on the original photo for ``--image``): ``{kind: file name}``."""
+    """The figures (on the original photo for ``--image``; bars for a table's row): ``{kind: file name}``."""
     import matplotlib.pyplot as plt
 
     from trace_opt.explanation.photo_plots import plot_photo_deletion_sequence, plot_photo_heatmap
-    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay
+    from trace_opt.explanation.plots import plot_curves, plot_deletion_sequence, plot_overlay, plot_row
 
     figures = {"overlay": "overlay.png", "deletion_sequence": "deletion_sequence.png", "curves": "curves.png"}
     if photo is not None:
         alpha, path = settings.heatmap_alpha, out / figures["overlay"]
         plt.close(plot_photo_heatmap(photo, exp.features, exp.trajectory, alpha=alpha, path=path, title=title))
         plt.close(plot_photo_deletion_sequence(exp, photo, path=out / figures["deletion_sequence"]))
+    elif exp.oracle.x.ndim < 2:  # a table's row: its features as bars (no image to overlay)
+        figures = {"features": "features.png", "curves": "curves.png"}
+        plt.close(plot_row(exp, path=out / figures["features"]))
     else:
         plt.close(plot_overlay(exp, path=out / figures["overlay"], title=title))
         plt.close(plot_deletion_sequence(exp, path=out / figures["deletion_sequence"]))

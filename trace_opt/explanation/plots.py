@@ -401,3 +401,27 @@ def plot_text(explanation, path=None, *, width: int = 60, title: str | None = No
     value = f"{explanation.objective} {explanation.value:.3g}"
     ax.set_title(title or f"Token ranks (1 = most important; {value}, t = {t})", fontsize=10, loc="left")
     return _finish(fig, path)
+
+
+# ------------------------------------------------------------------------------------ a table's row
+def plot_row(explanation: Any, path=None, *, top: int = 30, title: str | None = None):
+    """A 1-D row's features as horizontal bars, the most important at the top: each bar is the feature's marginal
+    drop along the LeRF chain (D before minus D after deleting it, in the output's units), labelled with its name
+    (or column) and its importance (1 = the most important). At most ``top`` features (the most important)."""
+    sigma = np.asarray(explanation.trajectory)
+    t = len(sigma)
+    position = ranks_of(sigma)
+    lerf = np.asarray(explanation.curves.lerf_deletion, dtype=np.float64)
+    drop = lerf[position] - lerf[position + 1]
+    names = getattr(explanation.features, "names", None) if explanation.oracle is not None else None
+    order = sigma[::-1][: min(top, t)]  # most important first
+    labels = [f"{t - position[i]}. " + (str(names[i]) if names is not None else f"column {i}") for i in order]
+    fig, ax = plt.subplots(figsize=(6.4, 0.28 * len(order) + 1.2))
+    ax.barh(np.arange(len(order)), drop[order], color=["tab:red" if d > 0 else "tab:blue" for d in drop[order]])
+    ax.set_yticks(np.arange(len(order)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="0.3", lw=0.6)
+    ax.set_xlabel(f"marginal drop of D along the LeRF chain ({explanation.output})")
+    shown = "" if len(order) == t else f", the {len(order)} most important of {t}"
+    ax.set_title(title or f"TRACE-{explanation.objective}: features by importance{shown}", fontsize=9, loc="left")
+    return _finish(fig, path)
