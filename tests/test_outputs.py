@@ -126,3 +126,19 @@ def test_wrappers_keep_the_models_mode():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "training mode" warning for an eval model behind a score function
         trace_opt.explain(net, X[0], output=lambda out: out["logits"][:, 0], **SETTINGS)
+
+
+def test_a_score_function_under_bf16_is_rescored_in_fp32():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Flatten(), torch.nn.Linear(64, 3)).eval()
+
+    def margin(out):
+        return out[:, 0] - out[:, 1]
+
+    ex = trace_opt.explain(net, X[0].float(), output=margin, precision="bf16", **SETTINGS)
+    fp32 = trace_opt.explain(net, X[0].float(), output=margin, **SETTINGS)
+    assert ex.precision == "bf16" and sorted(ex.trajectory) == list(range(4))
+    # its score is the fp32 value of its own trajectory (the fp32 explanation's oracle scores it)
+    from trace_opt.core.problem import TraceProblem
+
+    assert ex.score == pytest.approx(TraceProblem(fp32.oracle, "le-mo").score(ex.trajectory), rel=1e-5, abs=1e-6)
