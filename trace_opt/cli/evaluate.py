@@ -16,6 +16,7 @@ from pathlib import Path
 
 from trace_opt.cli._args import (
     SETTING_FLAGS,
+    add_data_seed_arguments,
     add_explain_arguments,
     add_progress_argument,
     command_line,
@@ -78,19 +79,7 @@ def _add_source_arguments(p) -> None:
     p.add_argument("--labels", default=None, metavar="NPY", help="with --model: true class per input (optional)")
     p.add_argument("--n", type=int_at_least(1), default=20, help="number of inputs, the first n (default: 20)")
     p.add_argument("--out", required=True, help="report folder (created if missing; reruns reuse its cache)")
-    p.add_argument(
-        "--data-seed",
-        type=int_at_least(0),
-        default=0,
-        help="with --dataset: the train/test split (default: 0, the split of the shipped weights)",
-    )
-    p.add_argument(
-        "--model-seed",
-        type=int_at_least(0),
-        default=0,
-        help="with --dataset: the model's weights (default: 0, the shipped weights; another seed trains "
-        "the model here, and its numbers are not those of the committed reports)",
-    )
+    add_data_seed_arguments(p, what="--dataset's model")
     p.add_argument(
         "--cache-dir",
         default=None,

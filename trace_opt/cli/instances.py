@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from trace_opt.cli._args import (
+    add_data_seed_arguments,
     add_explain_arguments,
     add_progress_argument,
     command_line,
@@ -118,12 +119,7 @@ def _add_build_parser(isub) -> None:
         default=3,
         help="logic-digits: digits per strip, input 8 x 8*REGIONS (default: 3)",
     )
-    b.add_argument(
-        "--model-seed", type=int_at_least(0), default=0, help="the model's weights (default: 0, the shipped ones)"
-    )
-    b.add_argument(
-        "--data-seed", type=int_at_least(0), default=0, help="the data split the test inputs come from (default: 0)"
-    )
+    add_data_seed_arguments(b, what="the source model")
     b.add_argument(
         "--max-t",
         type=int_at_least(1),
