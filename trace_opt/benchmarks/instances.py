@@ -222,19 +222,7 @@ def instance_from_model(
     """
     feats = as_features(settings.features, tuple(np.shape(x)))
     check_table_size(feats.t, max_t)
-    oracle = make_oracle(
-        model,
-        x,
-        target,
-        features=feats,
-        reference=settings.reference,
-        output=settings.output,
-        batch_size=settings.batch_size,
-        device=settings.device,
-        precision=settings.precision,
-        cache=False,
-        **settings.reference_options,
-    )
+    oracle = make_oracle(model, x, target, features=feats, cache=False, **settings.oracle_options())
     values = complete_table(TraceProblem(oracle, "le"), progress=progress, max_t=max_t)
     meta = _model_table_metadata(target, feats, settings)
     meta.update(metadata or {})

@@ -222,6 +222,18 @@ class ExplainSettings:
         """The budget as a ``solvers.Budget``."""
         return as_budget(self.budget)
 
+    def oracle_options(self) -> dict[str, Any]:
+        """The keywords of ``trace_opt.models.oracles.make_oracle`` these settings fix: reference and its
+        options, output, batch size, device and precision."""
+        return {
+            "reference": self.reference,
+            "output": self.output,
+            "batch_size": self.batch_size,
+            "device": self.device,
+            "precision": self.precision,
+            **self.reference_options,
+        }
+
     def input_features(self, x: Any) -> FeaturesSpec:
         """The features of input ``x`` (checked to be one input of numbers): ``features``, or for None a 4 x 4
         grid for inputs with 2 or more dims and one feature per column for a 1-D row."""

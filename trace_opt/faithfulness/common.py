@@ -30,18 +30,7 @@ def trace_solver(settings, sa_iterations: int):
 
 def oracle(settings, model, x, target: int, features, output: str):
     """The oracle of D(S) for ``output`` under the settings' reference, batch size and precision."""
-    return make_oracle(
-        model,
-        x,
-        target,
-        features=features,
-        reference=settings.reference,
-        output=output,
-        batch_size=settings.batch_size,
-        device=settings.device,
-        precision=settings.precision,
-        **settings.reference_options,
-    )
+    return make_oracle(model, x, target, features=features, **{**settings.oracle_options(), "output": output})
 
 
 def search(settings, oracle_, sa_iterations: int):
