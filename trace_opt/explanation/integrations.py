@@ -62,23 +62,28 @@ class TraceAttribution:
     ) -> torch.Tensor:
         """The attribution of every input of the batch ``inputs``, a float tensor of its shape."""
         x = _batch_tensor(inputs)
-        explanations = self.explanations(x, target, baselines, feature_mask, perturbations_per_eval, **settings)
-        alpha = (self.settings.replace(**settings) if settings else self.settings).heatmap_alpha
-        maps = [_attribution_map(ex, x[i].shape, alpha) for i, ex in enumerate(explanations)]
+        base = self._settings(perturbations_per_eval, settings)
+        explanations = self._explain(x, target, baselines, feature_mask, base)
+        maps = [_attribution_map(ex, x[i].shape, base.heatmap_alpha) for i, ex in enumerate(explanations)]
         return torch.as_tensor(np.stack(maps), dtype=torch.float32, device=x.device)
 
     def explanations(
         self, inputs, target=None, baselines=None, feature_mask=None, perturbations_per_eval=None, **settings
     ) -> list:
         """The ``Explanation`` of every input (trajectory, curves, counters), with ``attribute``'s arguments."""
-        x = _batch_tensor(inputs)
+        base = self._settings(perturbations_per_eval, settings)
+        return self._explain(_batch_tensor(inputs), target, baselines, feature_mask, base)
+
+    def _settings(self, perturbations_per_eval, changes: dict) -> ExplainSettings:
+        """The bound settings with a call's changes (``perturbations_per_eval``: the batch size)."""
+        base = self.settings.replace(**changes) if changes else self.settings
+        return base if perturbations_per_eval is None else base.replace(batch_size=perturbations_per_eval)
+
+    def _explain(self, x: torch.Tensor, target, baselines, feature_mask, base: ExplainSettings) -> list:
         n = len(x)
         targets = _targets(target, n)
         references = _per_input("baselines", baselines, x)
         masks = _per_input("feature_mask", feature_mask, x)
-        base = self.settings.replace(**settings) if settings else self.settings
-        if perturbations_per_eval is not None:
-            base = base.replace(batch_size=perturbations_per_eval)
         groups: dict = {}  # inputs sharing reference and features share model calls
         for i in range(n):
             groups.setdefault((_key(references[i]), _key(masks[i])), []).append(i)
