@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from trace_opt.core.io import atomic_savefig  # noqa: E402
 from trace_opt.core.problem import Curves, ranks_of  # noqa: E402
 from trace_opt.core.validation import check_choice, check_positive_int  # noqa: E402
+from trace_opt.explanation.rankings import marginal_drops  # noqa: E402
 
 DIRECTIONS = ("lerf", "morf")
 _CURVE_KEYS = ("lerf_deletion", "morf_deletion", "lerf_insertion", "morf_insertion")
@@ -411,8 +412,7 @@ def plot_row(explanation: Any, path=None, *, top: int = 30, title: str | None = 
     sigma = np.asarray(explanation.trajectory)
     t = len(sigma)
     position = ranks_of(sigma)
-    lerf = np.asarray(explanation.curves.lerf_deletion, dtype=np.float64)
-    drop = lerf[position] - lerf[position + 1]
+    drop = marginal_drops(sigma, explanation.curves.lerf_deletion)
     names = getattr(explanation.features, "names", None) if explanation.oracle is not None else None
     order = sigma[::-1][: min(top, t)]  # most important first
     labels = [f"{t - position[i]}. " + (str(names[i]) if names is not None else f"column {i}") for i in order]

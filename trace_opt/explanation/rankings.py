@@ -12,6 +12,17 @@ from trace_opt.core.problem import ranks_of
 from trace_opt.core.validation import check_choice, check_positive_float, check_trajectory
 
 
+def marginal_drops(order: ArrayLike, curve: ArrayLike) -> np.ndarray:
+    """Per feature, the drop of D when it is deleted along ``order`` (the first deleted first), from ``curve``
+    (D after deleting the first k of ``order``, k = 0..t): ``curve[k] - curve[k + 1]`` for the k-th feature.
+    They sum to ``curve[0] - curve[t]``."""
+    order = np.asarray(order, dtype=np.int64)
+    curve = np.asarray(curve, dtype=np.float64)
+    drops = np.empty(len(order))
+    drops[order] = curve[:-1] - curve[1:]
+    return drops
+
+
 def feature_scores(
     attribution: ArrayLike | torch.Tensor, features: Features, aggregate: str = "sum", absolute: bool = False
 ) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 
 from trace_opt.core.problem import ranks_of
 from trace_opt.explanation.plots import plot_curves, plot_overlay, plot_text
+from trace_opt.explanation.rankings import marginal_drops
 
 
 def explanation_frame(explanation: Any) -> Any:
@@ -35,13 +36,12 @@ def explanation_frame(explanation: Any) -> Any:
     sigma = np.asarray(explanation.trajectory)
     t = len(sigma)
     position = ranks_of(sigma)
-    lerf = np.asarray(explanation.curves.lerf_deletion, dtype=np.float64)
     columns: dict[str, Any] = {
         "feature": np.arange(t),
         "importance": t - position,
         "lerf_position": position,
         "heat": (position + 1) / t,
-        "marginal_drop": lerf[position] - lerf[position + 1],
+        "marginal_drop": marginal_drops(sigma, explanation.curves.lerf_deletion),
     }
     features = explanation.features if explanation.oracle is not None else None
     if features is not None and features.names is not None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from trace_opt.core.validation import check_choice
+from trace_opt.explanation.rankings import marginal_drops
 
 CHAINS = ("lerf", "morf")
 
@@ -85,10 +86,7 @@ def marginal_scores(sigma, d, chain: str = "lerf") -> np.ndarray:
     masks = np.zeros((t + 1, t), dtype=bool)
     for k in range(t):
         masks[k + 1 :, order[k]] = True
-    vals = evaluate(masks)
-    phi = np.empty(t)
-    phi[order] = vals[:-1] - vals[1:]
-    return phi
+    return marginal_drops(order, evaluate(masks))
 
 
 def _descending(s: np.ndarray) -> np.ndarray:
