@@ -30,8 +30,9 @@ def test_parser_choices_equal_the_library_constants():
     from trace_opt.comparison.report import DATASETS
     from trace_opt.core.objective import OBJECTIVES
     from trace_opt.core.table import MAX_T
+    from trace_opt.models.text import TEXT_MODELS
 
     assert c.OBJECTIVES == tuple(OBJECTIVES) and c.MAX_T == MAX_T and c.DATASETS == tuple(DATASETS)
     assert c.FAMILIES == tuple(sorted(FAMILIES)) and c.KINDS == tuple(KINDS)
     assert c.MODELS == tuple(MODELS) and c.FEATURE_KINDS == tuple(FEATURE_KINDS) and c.RULES == tuple(RULES)
-    assert c.SEARCH_SPACES == tuple(sorted(SEARCH_SPACES))
+    assert c.SEARCH_SPACES == tuple(sorted(SEARCH_SPACES)) and c.TEXT_MODELS == tuple(TEXT_MODELS)

@@ -79,11 +79,8 @@ def test_settings_that_explain_text_sets_are_refused():
 def test_the_explain_command_on_a_sentence(tmp_path, capsys):
     pytest.importorskip("vaderSentiment")
     from trace_opt.cli import main
-    from trace_opt.cli.explain import TEXT_MODELS as CLI_TEXT_MODELS
     from trace_opt.explanation.single import Explanation
-    from trace_opt.models.text import TEXT_MODELS
 
-    assert CLI_TEXT_MODELS == TEXT_MODELS
     text = "The food was not good, but the service was really great!"
     code = main(["explain", "--model", "vader", "--text", text, "--out", str(tmp_path), "--no-progress"])
     assert code == 0 and "most important first" in capsys.readouterr().out

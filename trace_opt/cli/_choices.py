@@ -19,3 +19,4 @@ SEARCH_SPACES = (
     "window-dp",
 )  # sorted(benchmarks.tuning.SEARCH_SPACES)
 DATASETS = ("digits8", "digits28", "breast-cancer", "breast-cancer-sklearn")  # comparison.report.DATASETS
+TEXT_MODELS = ("vader", "langid")  # trace_opt.models.text.TEXT_MODELS

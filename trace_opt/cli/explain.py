@@ -25,6 +25,7 @@ from trace_opt.cli._args import (
     int_at_least,
     on_device,
 )
+from trace_opt.cli._choices import TEXT_MODELS
 from trace_opt.core.io import check_output_dir
 
 #: the explain command's budget by default: a model costing ~45 ms a pass on a CPU (EfficientNet-Lite0 at
@@ -37,8 +38,6 @@ DEFAULT_BATCH = 16
 #: real network, EfficientNet-Lite0 at t = 49 (bench/results/imagenet_search_g7_logit.md: above greedy's full
 #: run with 2,000 passes on the photos of that study); the library's own default stays the paper's SA
 DEFAULT_SOLVER = "ils"
-#: the models ``--text`` explains (``trace_opt.models.text.TEXT_MODELS``; repeated so --help stays torch-free)
-TEXT_MODELS = ("vader", "langid")
 
 
 def add_explain_parser(sub) -> None:
