@@ -38,8 +38,9 @@ from trace_opt.core.features import Features
 from trace_opt.core.fingerprint import arrays_digest
 from trace_opt.core.io import RecordStore, json_values, stop_on_interrupt
 from trace_opt.core.objective import OBJECTIVES
-from trace_opt.core.paired import standard_error, t_quantile
+from trace_opt.core.paired import standard_error
 from trace_opt.core.problem import TraceProblem, ranks_of
+from trace_opt.core.stats import t_interval
 from trace_opt.core.table import table_stats
 from trace_opt.core.validation import check_choice, check_positive_int
 from trace_opt.explanation.rankings import trajectory_to_heatmap
@@ -199,8 +200,7 @@ def float32_tolerance(t: int, scale: float) -> float:
 
 def ci_half_width(values, level: float = 0.95) -> float:
     """Half-width of the two-sided Student-t ``level`` interval of the mean of ``values`` (nan for n < 2)."""
-    v = np.asarray(values, dtype=np.float64)
-    return t_quantile(0.5 + level / 2, len(v) - 1) * standard_error(v) if len(v) > 1 else float("nan")
+    return t_interval(values, level)["half_width"]
 
 
 def paired(a, b, larger_better: bool, tol: float = 0.0) -> dict:

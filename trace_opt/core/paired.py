@@ -12,19 +12,10 @@ better / worse / tied. A pair is *separated* when the interval excludes 0.
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
-from numpy.typing import ArrayLike
 
-from trace_opt.core.stats import t_quantile
-
-
-def standard_error(values: ArrayLike, single: float = float("nan")) -> float:
-    """Standard error of the mean of ``values`` (sample standard deviation, ddof 1, over sqrt(n));
-    ``single`` for fewer than two values."""
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else single
+from trace_opt.core.stats import standard_error, t_quantile
 
 
 def per_instance_gaps(board: dict, solver: str, budget: int) -> dict:

@@ -30,13 +30,20 @@ def t_quantile(p: float, df: int) -> float:
     return float(stats.t.ppf(p, df))
 
 
+def standard_error(values, single: float = float("nan")) -> float:
+    """Standard error of the mean of ``values`` (sample standard deviation, ddof 1, over sqrt(n));
+    ``single`` for fewer than two values."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else single
+
+
 def t_interval(values, level: float = 0.95) -> dict:
     """``{"n", "mean", "low", "high", "half_width"}``: the mean of ``values`` and its two-sided ``level``
     Student-t interval (nan bounds for fewer than two values)."""
     v = np.asarray(values, dtype=np.float64).ravel()
     n = len(v)
     mean = float(v.mean()) if n else float("nan")
-    half = float(t_quantile(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    half = t_quantile(0.5 + level / 2, n - 1) * standard_error(v) if n > 1 else float("nan")
     return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "half_width": half}
 
 
@@ -129,4 +136,12 @@ def min_sign_test_n(alpha: float = 0.05) -> int:
     return n
 
 
-__all__ = ["holm", "min_sign_test_n", "paired_difference", "ratio_of_means", "t_interval", "t_quantile"]
+__all__ = [
+    "standard_error",
+    "holm",
+    "min_sign_test_n",
+    "paired_difference",
+    "ratio_of_means",
+    "t_interval",
+    "t_quantile",
+]
